@@ -1,0 +1,78 @@
+//===- KilnBase.td - Kiln dialect definition ---------------*- tablegen -*-===//
+//
+// The `kiln` dialect: tensor ops with PyTorch semantics on statically shaped
+// builtin tensors. This file holds the dialect, its type constraints and the
+// traits that passes key on; the ops live in KilnOps.td.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef KILN_DIALECT_KILN_IR_KILNBASE_TD
+#define KILN_DIALECT_KILN_IR_KILNBASE_TD
+
+include "mlir/IR/OpBase.td"
+include "mlir/IR/AttrTypeBase.td"
+
+def Kiln_Dialect : Dialect {
+  let name = "kiln";
+  let cppNamespace = "::kiln";
+  let summary = "Lazy tensor graphs with PyTorch semantics";
+  let description = [{
+    The `kiln` dialect models tensor programs the way PyTorch users write
+    them: elementwise math with broadcasting, reductions, `topk`/`kthvalue`,
+    indexing ops, `matmul` and neural-network losses. Values are builtin
+    ranked tensors with static shapes; element types are `f32`, `f64`, `i64`
+    (integers and indices) and `i1` (masks). There is no implicit type
+    promotion: `kiln.cast` converts between element types.
+
+    `dim` attributes may be negative and count from the end, as in PyTorch.
+    Result types are always checked against the shape and element type the
+    operands and attributes imply.
+  }];
+  let hasConstantMaterializer = 1;
+  let dependentDialects = [];
+}
+
+//===----------------------------------------------------------------------===//
+// Type constraints
+//===----------------------------------------------------------------------===//
+
+def Kiln_Float : AnyTypeOf<[F32, F64], "floating-point (f32 or f64)">;
+def Kiln_Int : AnyTypeOf<[I64], "64-bit integer">;
+def Kiln_Numeric : AnyTypeOf<[F32, F64, I64], "f32, f64 or i64">;
+def Kiln_Element : AnyTypeOf<[F32, F64, I64, I32, I1],
+                             "f32, f64, i64, i32 or i1">;
+
+def Kiln_FloatTensor : StaticShapeTensorOf<[Kiln_Float]>;
+def Kiln_NumericTensor : StaticShapeTensorOf<[Kiln_Numeric]>;
+def Kiln_IndexTensor : StaticShapeTensorOf<[I64]>;
+def Kiln_MaskTensor : StaticShapeTensorOf<[I1]>;
+def Kiln_Tensor : StaticShapeTensorOf<[Kiln_Element]>;
+
+//===----------------------------------------------------------------------===//
+// Traits
+//===----------------------------------------------------------------------===//
+
+// Each result element is a function of the operand elements at the same
+// (broadcast) position only. Fusion keys off this trait.
+def Kiln_Elementwise : NativeOpTrait<"Elementwise"> {
+  let cppNamespace = "::kiln::OpTrait";
+}
+
+// The operands broadcast (NumPy/PyTorch rules) to the result shape.
+def Kiln_Broadcasting : NativeOpTrait<"Broadcasting"> {
+  let cppNamespace = "::kiln::OpTrait";
+}
+
+// The op reduces its operand over one or more dimensions.
+def Kiln_Reduction : NativeOpTrait<"Reduction"> {
+  let cppNamespace = "::kiln::OpTrait";
+}
+
+//===----------------------------------------------------------------------===//
+// Base op class
+//===----------------------------------------------------------------------===//
+
+class Kiln_Op<string mnemonic, list<Trait> traits = []>
+    : Op<Kiln_Dialect, mnemonic, traits>;
+
+#endif // KILN_DIALECT_KILN_IR_KILNBASE_TD

@@ -1,0 +1,728 @@
+//===- KilnOps.cpp - Kiln dialect ops -------------------------------------===//
+//
+// Type inference (with the diagnostics users see), verifiers, folders and
+// canonicalization patterns of the kiln ops.
+//
+//===----------------------------------------------------------------------===//
+
+#include "kiln/Dialect/Kiln/IR/KilnOps.h"
+
+#include "mlir/IR/Builders.h"
+#include "mlir/IR/BuiltinAttributes.h"
+#include "mlir/IR/Matchers.h"
+#include "mlir/IR/PatternMatch.h"
+#include "llvm/ADT/STLExtras.h"
+#include "llvm/ADT/SmallBitVector.h"
+
+#include <cmath>
+
+using namespace mlir;
+using namespace kiln;
+using kiln::inference::OpDiagnostic;
+
+//===----------------------------------------------------------------------===//
+// Helpers
+//===----------------------------------------------------------------------===//
+
+namespace kiln {
+/// `inner o outer` for permute(permute(x, inner), outer): result dim i is
+/// x's dim inner[outer[i]]. Both permutations are normalized first.
+DenseI64ArrayAttr composePermutations(Builder &builder,
+                                      DenseI64ArrayAttr inner,
+                                      DenseI64ArrayAttr outer) {
+  int64_t rank = inner.size();
+  SmallVector<int64_t> composed;
+  for (int64_t o : outer.asArrayRef()) {
+    int64_t i = *normalizeDim(o, rank);
+    composed.push_back(*normalizeDim(inner[i], rank));
+  }
+  return builder.getDenseI64ArrayAttr(composed);
+}
+} // namespace kiln
+
+#include "KilnCanonicalize.inc"
+
+/// A splat attribute of `type` holding `value` converted to its element type.
+static DenseElementsAttr getSplat(ShapedType type, double value) {
+  Type elementType = type.getElementType();
+  if (auto floatType = dyn_cast<FloatType>(elementType))
+    return DenseElementsAttr::get(type, FloatAttr::get(floatType, value));
+  auto intType = cast<IntegerType>(elementType);
+  return DenseElementsAttr::get(
+      type, IntegerAttr::get(intType, APInt(intType.getWidth(),
+                                            static_cast<int64_t>(value),
+                                            /*isSigned=*/true,
+                                            /*implicitTrunc=*/true)));
+}
+
+/// Whether `attr` is a splat of `value`. A float zero matches only with the
+/// requested sign (`negativeZero`).
+static bool isSplatOf(Attribute attr, double value, bool negativeZero = false) {
+  auto splat = dyn_cast_if_present<SplatElementsAttr>(attr);
+  if (!splat)
+    return false;
+  Attribute element = splat.getSplatValue<Attribute>();
+  if (auto f = dyn_cast<FloatAttr>(element)) {
+    APFloat v = f.getValue();
+    if (v.isZero() && value == 0.0)
+      return v.isNegative() == negativeZero;
+    return v.convertToDouble() == value;
+  }
+  if (auto i = dyn_cast<IntegerAttr>(element))
+    return i.getValue().getSExtValue() == static_cast<int64_t>(value);
+  return false;
+}
+
+/// Returns `value` as the fold result when it already has the op's type.
+static OpFoldResult foldTo(Value value, Type resultType) {
+  return value.getType() == resultType ? OpFoldResult(value) : nullptr;
+}
+
+static LogicalResult checkIntegral(Operation *op, Type elementType,
+                                   StringRef name, double value) {
+  if (isa<FloatType>(elementType))
+    return success();
+  if (!std::isfinite(value) || std::trunc(value) != value)
+    return op->emitOpError() << name << " (" << value
+                             << ") must be integral for element type "
+                             << elementType;
+  unsigned width = elementType.getIntOrFloatBitWidth();
+  if (width == 1 && value != 0.0 && value != 1.0)
+    return op->emitOpError() << name << " (" << value
+                             << ") must be 0 or 1 for element type i1";
+  double limit = std::ldexp(1.0, width - 1);
+  if (width > 1 && (value < -limit || value >= limit))
+    return op->emitOpError() << name << " (" << value
+                             << ") does not fit element type " << elementType;
+  return success();
+}
+
+static LogicalResult checkReductionKind(const OpDiagnostic &diag,
+                                        StringRef kind) {
+  if (kind == "mean" || kind == "sum" || kind == "none")
+    return success();
+  return diag("reduction must be \"mean\", \"sum\" or \"none\", got \"", kind,
+              "\"");
+}
+
+//===----------------------------------------------------------------------===//
+// Creation ops
+//===----------------------------------------------------------------------===//
+
+LogicalResult ConstantOp::inferReturnTypes(MLIRContext *,
+                                           std::optional<Location> loc,
+                                           Adaptor adaptor,
+                                           SmallVectorImpl<Type> &types) {
+  OpDiagnostic diag(loc, getOperationName());
+  ElementsAttr value = adaptor.getValue();
+  if (!value)
+    return diag("requires a 'value' attribute");
+  types.push_back(value.getType());
+  return success();
+}
+
+OpFoldResult ConstantOp::fold(FoldAdaptor) { return getValue(); }
+
+LogicalResult FullOp::verify() {
+  return checkIntegral(*this, getType().getElementType(), "value",
+                       getValue().convertToDouble());
+}
+
+OpFoldResult FullOp::fold(FoldAdaptor) {
+  return getSplat(getType(), getValue().convertToDouble());
+}
+
+OpFoldResult ZerosLikeOp::fold(FoldAdaptor) {
+  return getSplat(getType(), 0.0);
+}
+
+OpFoldResult OnesLikeOp::fold(FoldAdaptor) { return getSplat(getType(), 1.0); }
+
+LogicalResult ArangeOp::verify() {
+  auto type = getType();
+  if (type.getRank() != 1)
+    return emitOpError() << "result must be 1-D, got " << type;
+  double start = getStart().convertToDouble();
+  double step = getStep().convertToDouble();
+  if (!std::isfinite(start) || !std::isfinite(step))
+    return emitOpError() << "start (" << start << ") and step (" << step
+                         << ") must be finite";
+  if (step == 0.0)
+    return emitOpError("step must be non-zero");
+  Type elementType = type.getElementType();
+  if (failed(checkIntegral(*this, elementType, "start", start)) ||
+      failed(checkIntegral(*this, elementType, "step", step)))
+    return failure();
+  return checkIntegral(*this, elementType, "last value",
+                       start + step * std::max<int64_t>(
+                                          type.getDimSize(0) - 1, 0));
+}
+
+//===----------------------------------------------------------------------===//
+// Elementwise ops
+//===----------------------------------------------------------------------===//
+
+OpFoldResult AddOp::fold(FoldAdaptor adaptor) {
+  // x + 0 is x for integers; for floats only -0.0 is an exact identity
+  // (-0.0 + +0.0 is +0.0).
+  bool isFloat = isa<FloatType>(getType().getElementType());
+  if (isSplatOf(adaptor.getRhs(), 0.0, /*negativeZero=*/isFloat))
+    return foldTo(getLhs(), getType());
+  if (isSplatOf(adaptor.getLhs(), 0.0, /*negativeZero=*/isFloat))
+    return foldTo(getRhs(), getType());
+  return nullptr;
+}
+
+OpFoldResult SubOp::fold(FoldAdaptor adaptor) {
+  // x - (+0) is x, signed zeros included.
+  if (isSplatOf(adaptor.getRhs(), 0.0))
+    return foldTo(getLhs(), getType());
+  return nullptr;
+}
+
+OpFoldResult MulOp::fold(FoldAdaptor adaptor) {
+  if (isSplatOf(adaptor.getRhs(), 1.0))
+    return foldTo(getLhs(), getType());
+  if (isSplatOf(adaptor.getLhs(), 1.0))
+    return foldTo(getRhs(), getType());
+  return nullptr;
+}
+
+OpFoldResult DivOp::fold(FoldAdaptor adaptor) {
+  if (isSplatOf(adaptor.getRhs(), 1.0))
+    return foldTo(getLhs(), getType());
+  return nullptr;
+}
+
+void AddOp::getCanonicalizationPatterns(RewritePatternSet &results,
+                                        MLIRContext *context) {
+  results.add<AddOfNegRhs, AddOfNegLhs>(context);
+}
+
+void SubOp::getCanonicalizationPatterns(RewritePatternSet &results,
+                                        MLIRContext *context) {
+  results.add<SubOfNeg>(context);
+}
+
+LogicalResult ClampOp::verify() {
+  std::optional<APFloat> min = getMin(), max = getMax();
+  if (!min && !max)
+    return emitOpError("requires at least one of 'min' and 'max'");
+  Type elementType = getType().getElementType();
+  if (min && failed(checkIntegral(*this, elementType, "min",
+                                  min->convertToDouble())))
+    return failure();
+  if (max && failed(checkIntegral(*this, elementType, "max",
+                                  max->convertToDouble())))
+    return failure();
+  return success();
+}
+
+LogicalResult WhereOp::inferReturnTypes(MLIRContext *ctx,
+                                        std::optional<Location> loc,
+                                        Adaptor adaptor,
+                                        SmallVectorImpl<Type> &types) {
+  OpDiagnostic diag(loc, getOperationName());
+  FailureOr<RankedTensorType> cond = diag.tensor(adaptor.getCond(), "cond");
+  FailureOr<RankedTensorType> lhs = diag.tensor(adaptor.getLhs(), "lhs");
+  FailureOr<RankedTensorType> rhs = diag.tensor(adaptor.getRhs(), "rhs");
+  if (failed(cond) || failed(lhs) || failed(rhs))
+    return failure();
+  if (!cond->getElementType().isInteger(1))
+    return diag("cond must have element type i1, got ",
+                cond->getElementType());
+  if (lhs->getElementType() != rhs->getElementType())
+    return diag("lhs and rhs must have the same element type, got ",
+                lhs->getElementType(), " and ", rhs->getElementType());
+  std::optional<SmallVector<int64_t>> shape =
+      broadcastShapes(cond->getShape(), lhs->getShape());
+  if (shape)
+    shape = broadcastShapes(*shape, rhs->getShape());
+  if (!shape)
+    return diag("operand types ", *cond, ", ", *lhs, " and ", *rhs,
+                " are not broadcast-compatible");
+  types.push_back(RankedTensorType::get(*shape, lhs->getElementType()));
+  return success();
+}
+
+OpFoldResult WhereOp::fold(FoldAdaptor adaptor) {
+  if (getLhs() == getRhs())
+    return foldTo(getLhs(), getType());
+  auto cond = dyn_cast_if_present<SplatElementsAttr>(adaptor.getCond());
+  if (!cond)
+    return nullptr;
+  return foldTo(cond.getSplatValue<bool>() ? getLhs() : getRhs(), getType());
+}
+
+OpFoldResult CastOp::fold(FoldAdaptor) {
+  return foldTo(getInput(), getType());
+}
+
+LogicalResult EqualOp::inferReturnTypes(MLIRContext *ctx,
+                                        std::optional<Location> loc,
+                                        Adaptor adaptor,
+                                        SmallVectorImpl<Type> &types) {
+  OpDiagnostic diag(loc, getOperationName());
+  FailureOr<RankedTensorType> lhs = diag.tensor(adaptor.getLhs(), "lhs");
+  FailureOr<RankedTensorType> rhs = diag.tensor(adaptor.getRhs(), "rhs");
+  if (failed(lhs) || failed(rhs))
+    return failure();
+  if (lhs->getElementType() != rhs->getElementType())
+    return diag("operands must have the same element type, got ",
+                lhs->getElementType(), " and ", rhs->getElementType());
+  types.push_back(RankedTensorType::get({}, IntegerType::get(ctx, 1)));
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// Shape ops
+//===----------------------------------------------------------------------===//
+
+LogicalResult ReshapeOp::verify() {
+  auto inputType = cast<RankedTensorType>(getInput().getType());
+  auto resultType = getType();
+  if (inputType.getElementType() != resultType.getElementType())
+    return emitOpError() << "result element type "
+                         << resultType.getElementType()
+                         << " differs from the operand's "
+                         << inputType.getElementType();
+  if (inputType.getNumElements() != resultType.getNumElements())
+    return emitOpError() << "result type " << resultType << " has "
+                         << resultType.getNumElements()
+                         << " elements but the operand " << inputType
+                         << " has " << inputType.getNumElements();
+  return success();
+}
+
+OpFoldResult ReshapeOp::fold(FoldAdaptor adaptor) {
+  if (getInput().getType() == getType())
+    return getInput();
+  if (auto producer = getInput().getDefiningOp<ReshapeOp>()) {
+    getInputMutable().assign(producer.getInput());
+    return getResult();
+  }
+  if (auto dense = dyn_cast_if_present<DenseElementsAttr>(adaptor.getInput()))
+    return dense.reshape(getType());
+  return nullptr;
+}
+
+LogicalResult ExpandOp::verify() {
+  auto inputType = cast<RankedTensorType>(getInput().getType());
+  auto resultType = getType();
+  if (inputType.getElementType() != resultType.getElementType())
+    return emitOpError() << "result element type "
+                         << resultType.getElementType()
+                         << " differs from the operand's "
+                         << inputType.getElementType();
+  if (!isExpandableTo(inputType.getShape(), resultType.getShape()))
+    return emitOpError() << "operand type " << inputType
+                         << " cannot be expanded to " << resultType
+                         << " (each operand dim, aligned from the end, must "
+                            "be 1 or equal to the result dim)";
+  return success();
+}
+
+OpFoldResult ExpandOp::fold(FoldAdaptor adaptor) {
+  if (getInput().getType() == getType())
+    return getInput();
+  if (auto producer = getInput().getDefiningOp<ExpandOp>()) {
+    getInputMutable().assign(producer.getInput());
+    return getResult();
+  }
+  if (auto splat = dyn_cast_if_present<SplatElementsAttr>(adaptor.getInput()))
+    return SplatElementsAttr::get(getType(),
+                                  splat.getSplatValue<Attribute>());
+  return nullptr;
+}
+
+LogicalResult PermuteOp::inferReturnTypes(MLIRContext *,
+                                          std::optional<Location> loc,
+                                          Adaptor adaptor,
+                                          SmallVectorImpl<Type> &types) {
+  OpDiagnostic diag(loc, getOperationName());
+  FailureOr<RankedTensorType> type = diag.tensor(adaptor.getInput(), "input");
+  if (failed(type))
+    return failure();
+  ArrayRef<int64_t> dims = adaptor.getDims();
+  int64_t rank = type->getRank();
+  if (static_cast<int64_t>(dims.size()) != rank)
+    return diag("dims has ", dims.size(), " entries but the operand has rank ",
+                rank);
+  SmallVector<int64_t> shape;
+  llvm::SmallBitVector seen(rank);
+  for (int64_t dim : dims) {
+    FailureOr<int64_t> normalized = diag.dim(dim, rank);
+    if (failed(normalized))
+      return failure();
+    if (seen.test(*normalized))
+      return diag("dim ", dim, " appears more than once in dims");
+    seen.set(*normalized);
+    shape.push_back(type->getDimSize(*normalized));
+  }
+  types.push_back(RankedTensorType::get(shape, type->getElementType()));
+  return success();
+}
+
+OpFoldResult PermuteOp::fold(FoldAdaptor adaptor) {
+  int64_t rank = getDims().size();
+  bool identity = llvm::all_of(llvm::enumerate(getDims()), [&](auto it) {
+    return *normalizeDim(it.value(), rank) == static_cast<int64_t>(it.index());
+  });
+  if (identity)
+    return getInput();
+  if (auto splat = dyn_cast_if_present<SplatElementsAttr>(adaptor.getInput()))
+    return SplatElementsAttr::get(getType(),
+                                  splat.getSplatValue<Attribute>());
+  return nullptr;
+}
+
+void PermuteOp::getCanonicalizationPatterns(RewritePatternSet &results,
+                                            MLIRContext *context) {
+  results.add<PermuteOfPermute>(context);
+}
+
+//===----------------------------------------------------------------------===//
+// Linear algebra
+//===----------------------------------------------------------------------===//
+
+LogicalResult MatmulOp::inferReturnTypes(MLIRContext *,
+                                         std::optional<Location> loc,
+                                         Adaptor adaptor,
+                                         SmallVectorImpl<Type> &types) {
+  OpDiagnostic diag(loc, getOperationName());
+  FailureOr<RankedTensorType> lhs = diag.tensor(adaptor.getLhs(), "lhs");
+  FailureOr<RankedTensorType> rhs = diag.tensor(adaptor.getRhs(), "rhs");
+  if (failed(lhs) || failed(rhs))
+    return failure();
+  if (lhs->getElementType() != rhs->getElementType())
+    return diag("operands must have the same element type, got ",
+                lhs->getElementType(), " and ", rhs->getElementType());
+  if (lhs->getRank() == 0 || rhs->getRank() == 0)
+    return diag("operands must be at least 1-D, got ", *lhs, " and ", *rhs);
+
+  // Promote 1-D operands to matrices: [k] -> [1, k] (lhs), [k] -> [k, 1]
+  // (rhs); the added dims are dropped from the result.
+  SmallVector<int64_t> lhsShape(lhs->getShape()), rhsShape(rhs->getShape());
+  bool lhsVector = lhsShape.size() == 1, rhsVector = rhsShape.size() == 1;
+  if (lhsVector)
+    lhsShape.insert(lhsShape.begin(), 1);
+  if (rhsVector)
+    rhsShape.push_back(1);
+  int64_t k = lhsShape.back(), rhsK = rhsShape[rhsShape.size() - 2];
+  if (k != rhsK)
+    return diag("contracting dims differ: lhs ", *lhs, " has ", k,
+                " columns but rhs ", *rhs, " has ", rhsK, " rows");
+  ArrayRef<int64_t> lhsBatch = ArrayRef(lhsShape).drop_back(2);
+  ArrayRef<int64_t> rhsBatch = ArrayRef(rhsShape).drop_back(2);
+  std::optional<SmallVector<int64_t>> shape =
+      broadcastShapes(lhsBatch, rhsBatch);
+  if (!shape)
+    return diag("batch dims of ", *lhs, " and ", *rhs,
+                " are not broadcast-compatible");
+  if (!lhsVector)
+    shape->push_back(lhsShape[lhsShape.size() - 2]);
+  if (!rhsVector)
+    shape->push_back(rhsShape.back());
+  types.push_back(RankedTensorType::get(*shape, lhs->getElementType()));
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// Reductions
+//===----------------------------------------------------------------------===//
+
+LogicalResult NormOp::inferReturnTypes(MLIRContext *,
+                                       std::optional<Location> loc,
+                                       Adaptor adaptor,
+                                       SmallVectorImpl<Type> &types) {
+  OpDiagnostic diag(loc, getOperationName());
+  double p = adaptor.getP().convertToDouble();
+  if (!(p > 0.0))
+    return diag("p (", p, ") must be greater than 0");
+  return inference::inferDimsReductionTypes(loc, getOperationName(),
+                                         adaptor.getInput(), adaptor.getDims(),
+                                         adaptor.getKeepdim(),
+                                         /*hasIdentity=*/true, types);
+}
+
+/// Size of the (normalized) dim `dim` of `type`; a rank-0 tensor has one
+/// element along its only virtual dim.
+static int64_t getSizeAlong(RankedTensorType type, int64_t dim) {
+  return type.getRank() == 0 ? 1 : type.getDimSize(dim);
+}
+
+LogicalResult TopkOp::inferReturnTypes(MLIRContext *ctx,
+                                       std::optional<Location> loc,
+                                       Adaptor adaptor,
+                                       SmallVectorImpl<Type> &types) {
+  OpDiagnostic diag(loc, getOperationName());
+  FailureOr<RankedTensorType> type = diag.tensor(adaptor.getInput(), "input");
+  if (failed(type))
+    return failure();
+  auto dimAttr = static_cast<int64_t>(adaptor.getDim());
+  FailureOr<int64_t> dim = diag.dim(dimAttr, type->getRank());
+  if (failed(dim))
+    return failure();
+  auto k = static_cast<int64_t>(adaptor.getK());
+  int64_t size = getSizeAlong(*type, *dim);
+  if (k < 0)
+    return diag("k (", k, ") must be non-negative");
+  if (k > size)
+    return diag("k (", k, ") exceeds the size of dim ", dimAttr, " (", size,
+                ")");
+  if (type->getRank() == 0 && k != 1)
+    return diag("k (", k, ") must be 1 for a rank-0 operand");
+  SmallVector<int64_t> shape(type->getShape());
+  if (!shape.empty())
+    shape[*dim] = k;
+  types.push_back(RankedTensorType::get(shape, type->getElementType()));
+  types.push_back(RankedTensorType::get(shape, IntegerType::get(ctx, 64)));
+  return success();
+}
+
+LogicalResult KthvalueOp::inferReturnTypes(MLIRContext *ctx,
+                                           std::optional<Location> loc,
+                                           Adaptor adaptor,
+                                           SmallVectorImpl<Type> &types) {
+  OpDiagnostic diag(loc, getOperationName());
+  FailureOr<RankedTensorType> type = diag.tensor(adaptor.getInput(), "input");
+  if (failed(type))
+    return failure();
+  auto dimAttr = static_cast<int64_t>(adaptor.getDim());
+  FailureOr<int64_t> dim = diag.dim(dimAttr, type->getRank());
+  if (failed(dim))
+    return failure();
+  auto k = static_cast<int64_t>(adaptor.getK());
+  int64_t size = getSizeAlong(*type, *dim);
+  if (k < 1 || k > size)
+    return diag("k (", k, ") is out of range for dim ", dimAttr, " of size ",
+                size, " (expected 1 <= k <= ", size, ")");
+  return inference::inferDimReductionTypes(loc, getOperationName(),
+                                        adaptor.getInput(), dimAttr,
+                                        adaptor.getKeepdim(),
+                                        /*indicesOnly=*/false, types);
+}
+
+//===----------------------------------------------------------------------===//
+// Indexing ops
+//===----------------------------------------------------------------------===//
+
+LogicalResult GatherOp::inferReturnTypes(MLIRContext *,
+                                         std::optional<Location> loc,
+                                         Adaptor adaptor,
+                                         SmallVectorImpl<Type> &types) {
+  OpDiagnostic diag(loc, getOperationName());
+  FailureOr<RankedTensorType> input = diag.tensor(adaptor.getInput(), "input");
+  FailureOr<RankedTensorType> index = diag.tensor(adaptor.getIndex(), "index");
+  if (failed(input) || failed(index))
+    return failure();
+  auto dimAttr = static_cast<int64_t>(adaptor.getDim());
+  FailureOr<int64_t> dim = diag.dim(dimAttr, input->getRank());
+  if (failed(dim))
+    return failure();
+  if (index->getRank() != input->getRank())
+    return diag("index must have the same rank as the input (",
+                input->getRank(), "), got ", *index);
+  for (int64_t d = 0, e = input->getRank(); d < e; ++d)
+    if (d != *dim && index->getDimSize(d) > input->getDimSize(d))
+      return diag("index size ", index->getDimSize(d), " at dim ", d,
+                  " exceeds the input size ", input->getDimSize(d),
+                  " (only dim ", dimAttr, " may be larger)");
+  types.push_back(
+      RankedTensorType::get(index->getShape(), input->getElementType()));
+  return success();
+}
+
+LogicalResult IndexSelectOp::inferReturnTypes(MLIRContext *,
+                                              std::optional<Location> loc,
+                                              Adaptor adaptor,
+                                              SmallVectorImpl<Type> &types) {
+  OpDiagnostic diag(loc, getOperationName());
+  FailureOr<RankedTensorType> input = diag.tensor(adaptor.getInput(), "input");
+  FailureOr<RankedTensorType> index = diag.tensor(adaptor.getIndex(), "index");
+  if (failed(input) || failed(index))
+    return failure();
+  FailureOr<int64_t> dim =
+      diag.dim(static_cast<int64_t>(adaptor.getDim()), input->getRank());
+  if (failed(dim))
+    return failure();
+  if (index->getRank() > 1)
+    return diag("index must be 1-D or rank 0, got ", *index);
+  SmallVector<int64_t> shape(input->getShape());
+  if (shape.empty()) {
+    if (index->getNumElements() != 1)
+      return diag("index must hold exactly one element for a rank-0 input, "
+                  "got ",
+                  *index);
+  } else {
+    shape[*dim] = index->getNumElements();
+  }
+  types.push_back(RankedTensorType::get(shape, input->getElementType()));
+  return success();
+}
+
+LogicalResult TakeOp::inferReturnTypes(MLIRContext *,
+                                       std::optional<Location> loc,
+                                       Adaptor adaptor,
+                                       SmallVectorImpl<Type> &types) {
+  OpDiagnostic diag(loc, getOperationName());
+  FailureOr<RankedTensorType> input = diag.tensor(adaptor.getInput(), "input");
+  FailureOr<RankedTensorType> index = diag.tensor(adaptor.getIndex(), "index");
+  if (failed(input) || failed(index))
+    return failure();
+  if (input->getNumElements() == 0 && index->getNumElements() != 0)
+    return diag("cannot take from an empty input ", *input);
+  types.push_back(
+      RankedTensorType::get(index->getShape(), input->getElementType()));
+  return success();
+}
+
+LogicalResult ScatterAddOp::inferReturnTypes(MLIRContext *,
+                                             std::optional<Location> loc,
+                                             Adaptor adaptor,
+                                             SmallVectorImpl<Type> &types) {
+  OpDiagnostic diag(loc, getOperationName());
+  FailureOr<RankedTensorType> base = diag.tensor(adaptor.getBase(), "base");
+  FailureOr<RankedTensorType> index = diag.tensor(adaptor.getIndex(), "index");
+  FailureOr<RankedTensorType> src = diag.tensor(adaptor.getSrc(), "src");
+  if (failed(base) || failed(index) || failed(src))
+    return failure();
+  auto dimAttr = static_cast<int64_t>(adaptor.getDim());
+  FailureOr<int64_t> dim = diag.dim(dimAttr, base->getRank());
+  if (failed(dim))
+    return failure();
+  if (src->getElementType() != base->getElementType())
+    return diag("src element type ", src->getElementType(),
+                " differs from the base element type ",
+                base->getElementType());
+  if (index->getRank() != base->getRank() || src->getRank() != base->getRank())
+    return diag("base, index and src must have the same rank, got ", *base,
+                ", ", *index, " and ", *src);
+  for (int64_t d = 0, e = base->getRank(); d < e; ++d) {
+    if (index->getDimSize(d) > src->getDimSize(d))
+      return diag("index size ", index->getDimSize(d), " at dim ", d,
+                  " exceeds the src size ", src->getDimSize(d));
+    if (d != *dim && index->getDimSize(d) > base->getDimSize(d))
+      return diag("index size ", index->getDimSize(d), " at dim ", d,
+                  " exceeds the base size ", base->getDimSize(d),
+                  " (only dim ", dimAttr, " may be larger)");
+  }
+  types.push_back(*base);
+  return success();
+}
+
+LogicalResult IndexAddOp::inferReturnTypes(MLIRContext *,
+                                           std::optional<Location> loc,
+                                           Adaptor adaptor,
+                                           SmallVectorImpl<Type> &types) {
+  OpDiagnostic diag(loc, getOperationName());
+  FailureOr<RankedTensorType> base = diag.tensor(adaptor.getBase(), "base");
+  FailureOr<RankedTensorType> index = diag.tensor(adaptor.getIndex(), "index");
+  FailureOr<RankedTensorType> src = diag.tensor(adaptor.getSrc(), "src");
+  if (failed(base) || failed(index) || failed(src))
+    return failure();
+  FailureOr<int64_t> dim =
+      diag.dim(static_cast<int64_t>(adaptor.getDim()), base->getRank());
+  if (failed(dim))
+    return failure();
+  if (index->getRank() > 1)
+    return diag("index must be 1-D or rank 0, got ", *index);
+  if (src->getElementType() != base->getElementType())
+    return diag("src element type ", src->getElementType(),
+                " differs from the base element type ",
+                base->getElementType());
+  SmallVector<int64_t> srcShape(base->getShape());
+  if (!srcShape.empty())
+    srcShape[*dim] = index->getNumElements();
+  else if (index->getNumElements() != 1)
+    return diag("index must hold exactly one element for a rank-0 base, got ",
+                *index);
+  if (src->getShape() != ArrayRef(srcShape))
+    return diag("src must have type ",
+                RankedTensorType::get(srcShape, base->getElementType()),
+                " (the base with dim ", adaptor.getDim(),
+                " resized to the number of indices), got ", *src);
+  types.push_back(*base);
+  return success();
+}
+
+LogicalResult PutOp::inferReturnTypes(MLIRContext *,
+                                      std::optional<Location> loc,
+                                      Adaptor adaptor,
+                                      SmallVectorImpl<Type> &types) {
+  OpDiagnostic diag(loc, getOperationName());
+  FailureOr<RankedTensorType> base = diag.tensor(adaptor.getBase(), "base");
+  FailureOr<RankedTensorType> index = diag.tensor(adaptor.getIndex(), "index");
+  FailureOr<RankedTensorType> src = diag.tensor(adaptor.getSrc(), "src");
+  if (failed(base) || failed(index) || failed(src))
+    return failure();
+  if (src->getElementType() != base->getElementType())
+    return diag("src element type ", src->getElementType(),
+                " differs from the base element type ",
+                base->getElementType());
+  if (index->getNumElements() != src->getNumElements())
+    return diag("index ", *index, " and src ", *src,
+                " must have the same number of elements");
+  if (base->getNumElements() == 0 && index->getNumElements() != 0)
+    return diag("cannot put into an empty base ", *base);
+  types.push_back(*base);
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// Neural-network ops
+//===----------------------------------------------------------------------===//
+
+LogicalResult MseLossOp::inferReturnTypes(MLIRContext *,
+                                          std::optional<Location> loc,
+                                          Adaptor adaptor,
+                                          SmallVectorImpl<Type> &types) {
+  OpDiagnostic diag(loc, getOperationName());
+  if (failed(checkReductionKind(diag, adaptor.getReduction())))
+    return failure();
+  SmallVector<Type, 1> elementwise;
+  if (failed(inference::inferBroadcastTypes(loc, getOperationName(),
+                                         adaptor.getInput(),
+                                         adaptor.getTarget(),
+                                         /*maskResult=*/false, elementwise)))
+    return failure();
+  auto type = cast<RankedTensorType>(elementwise.front());
+  if (adaptor.getReduction() == "none")
+    types.push_back(type);
+  else
+    types.push_back(RankedTensorType::get({}, type.getElementType()));
+  return success();
+}
+
+LogicalResult CrossEntropyOp::inferReturnTypes(MLIRContext *,
+                                               std::optional<Location> loc,
+                                               Adaptor adaptor,
+                                               SmallVectorImpl<Type> &types) {
+  OpDiagnostic diag(loc, getOperationName());
+  if (failed(checkReductionKind(diag, adaptor.getReduction())))
+    return failure();
+  FailureOr<RankedTensorType> logits =
+      diag.tensor(adaptor.getLogits(), "logits");
+  FailureOr<RankedTensorType> target =
+      diag.tensor(adaptor.getTarget(), "target");
+  if (failed(logits) || failed(target))
+    return failure();
+  if (logits->getRank() != 1 && logits->getRank() != 2)
+    return diag("logits must be [C] or [N, C], got ", *logits);
+  if (logits->getDimSize(logits->getRank() - 1) == 0)
+    return diag("logits must have at least one class, got ", *logits);
+  SmallVector<int64_t> perSample(logits->getShape().drop_back());
+  if (target->getShape() != ArrayRef(perSample))
+    return diag("target must have shape ", formatShape(perSample),
+                " for logits ",
+                *logits, ", got ", *target);
+  Type elementType = logits->getElementType();
+  if (adaptor.getReduction() == "none")
+    types.push_back(RankedTensorType::get(perSample, elementType));
+  else
+    types.push_back(RankedTensorType::get({}, elementType));
+  return success();
+}
+
+#define GET_OP_CLASSES
+#include "kiln/Dialect/Kiln/IR/KilnOps.cpp.inc"
