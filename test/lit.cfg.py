@@ -24,3 +24,8 @@ llvm_config.with_environment("PATH", config.llvm_tools_dir, append_path=True)
 tool_dirs = [config.kiln_tools_dir, config.llvm_tools_dir]
 tools = ["kiln-opt"]
 llvm_config.add_tool_substitutions(tools, tool_dirs)
+
+# %expect_exit N cmd...: succeeds only if cmd exits with exactly N (no signal).
+config.substitutions.append(
+    ("%expect_exit",
+     f"{config.python_executable} {os.path.join(config.kiln_src_root, 'test', 'expect_exit.py')}"))

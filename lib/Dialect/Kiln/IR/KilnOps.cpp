@@ -83,16 +83,16 @@ static LogicalResult checkIntegral(Operation *op, Type elementType,
   if (isa<FloatType>(elementType))
     return success();
   if (!std::isfinite(value) || std::trunc(value) != value)
-    return op->emitOpError() << name << " (" << value
+    return op->emitOpError() << name << " (" << inference::formatNumber(value)
                              << ") must be integral for element type "
                              << elementType;
   unsigned width = elementType.getIntOrFloatBitWidth();
   if (width == 1 && value != 0.0 && value != 1.0)
-    return op->emitOpError() << name << " (" << value
+    return op->emitOpError() << name << " (" << inference::formatNumber(value)
                              << ") must be 0 or 1 for element type i1";
   double limit = std::ldexp(1.0, width - 1);
   if (width > 1 && (value < -limit || value >= limit))
-    return op->emitOpError() << name << " (" << value
+    return op->emitOpError() << name << " (" << inference::formatNumber(value)
                              << ") does not fit element type " << elementType;
   return success();
 }
@@ -145,7 +145,8 @@ LogicalResult ArangeOp::verify() {
   double start = getStart().convertToDouble();
   double step = getStep().convertToDouble();
   if (!std::isfinite(start) || !std::isfinite(step))
-    return emitOpError() << "start (" << start << ") and step (" << step
+    return emitOpError() << "start (" << inference::formatNumber(start)
+                         << ") and step (" << inference::formatNumber(step)
                          << ") must be finite";
   if (step == 0.0)
     return emitOpError("step must be non-zero");
@@ -438,7 +439,7 @@ LogicalResult NormOp::inferReturnTypes(MLIRContext *,
   OpDiagnostic diag(loc, getOperationName());
   double p = adaptor.getP().convertToDouble();
   if (!(p > 0.0))
-    return diag("p (", p, ") must be greater than 0");
+    return diag("p (", inference::formatNumber(p), ") must be greater than 0");
   return inference::inferDimsReductionTypes(loc, getOperationName(),
                                          adaptor.getInput(), adaptor.getDims(),
                                          adaptor.getKeepdim(),

@@ -4,6 +4,7 @@
 
 #include "mlir/IR/Builders.h"
 #include "llvm/ADT/STLExtras.h"
+#include "llvm/Support/Format.h"
 #include "llvm/Support/raw_ostream.h"
 
 using namespace mlir;
@@ -57,6 +58,13 @@ int64_t kiln::getNumElements(ArrayRef<int64_t> shape) {
   for (int64_t size : shape)
     count *= size;
   return count;
+}
+
+std::string kiln::inference::formatNumber(double value) {
+  std::string text;
+  llvm::raw_string_ostream os(text);
+  os << llvm::format("%g", value);
+  return text;
 }
 
 std::string kiln::formatShape(ArrayRef<int64_t> shape) {

@@ -11,6 +11,7 @@
 
 include "mlir/IR/OpBase.td"
 include "mlir/IR/AttrTypeBase.td"
+include "mlir/Interfaces/InferTypeOpInterface.td"
 
 def Kiln_Dialect : Dialect {
   let name = "kiln";
@@ -29,6 +30,10 @@ def Kiln_Dialect : Dialect {
     operands and attributes imply.
   }];
   let hasConstantMaterializer = 1;
+  // Attributes live in the op's attribute dictionary, not in properties: the
+  // generic form then prints exactly as ops.md writes it (`{k = 3 : i64}`),
+  // and type inference sees the attributes while the custom parser runs.
+  let usePropertiesForAttributes = 0;
   let dependentDialects = [];
 }
 
@@ -67,6 +72,51 @@ def Kiln_Broadcasting : NativeOpTrait<"Broadcasting"> {
 def Kiln_Reduction : NativeOpTrait<"Reduction"> {
   let cppNamespace = "::kiln::OpTrait";
 }
+
+// Result types come from the op's inference function, which also checks
+// dims, k, shapes and element types; the verifier compares them with the
+// written result types (one diagnostic per bad op, naming the expected type).
+def Kiln_VerifyInferredTypes : NativeOpTrait<"VerifyInferredTypes"> {
+  let cppNamespace = "::kiln::OpTrait";
+}
+//
+// Unlike upstream's InferTypeOpAdaptor, the adaptor handed to the op's
+// `inferReturnTypes(context, location, adaptor, types)` always has the
+// default-valued attributes filled in and its attributes checked against
+// their ODS constraints: the custom parser infers result types before the
+// op exists (and before the verifier has seen its attributes).
+def Kiln_InferTypesFromAdaptor : NativeOpTrait<"InferTypesFromAdaptor", [],
+  /*extraOpDeclaration=*/[{
+    static ::llvm::LogicalResult
+    inferReturnTypes(::mlir::MLIRContext *context,
+                     std::optional<::mlir::Location> location,
+                     Adaptor adaptor,
+                     ::llvm::SmallVectorImpl<::mlir::Type> &inferredReturnTypes);
+  }],
+  /*extraOpDefinition=*/[{
+    ::llvm::LogicalResult $cppClass::inferReturnTypes(
+        ::mlir::MLIRContext *context, std::optional<::mlir::Location> location,
+        ::mlir::ValueRange operands, ::mlir::DictionaryAttr attributes,
+        ::mlir::OpaqueProperties properties, ::mlir::RegionRange regions,
+        ::llvm::SmallVectorImpl<::mlir::Type> &inferredReturnTypes) {
+      ::mlir::NamedAttrList attrs(attributes);
+      ::mlir::OperationName(getOperationName(), context)
+          .populateDefaultAttrs(attrs);
+      $cppClass::Adaptor adaptor(operands, attrs.getDictionary(context),
+                                 properties, regions);
+      if (::mlir::failed(adaptor.verify(
+              location.value_or(::mlir::UnknownLoc::get(context)))))
+        return ::mlir::failure();
+      return $cppClass::inferReturnTypes(context, location, adaptor,
+                                         inferredReturnTypes);
+    }
+  }]> {
+  let cppNamespace = "::kiln::OpTrait";
+}
+
+def Kiln_InferTypes
+    : TraitList<[DeclareOpInterfaceMethods<InferTypeOpInterface>,
+                 Kiln_InferTypesFromAdaptor, Kiln_VerifyInferredTypes]>;
 
 //===----------------------------------------------------------------------===//
 // Base op class

@@ -4,7 +4,7 @@
 // names and types, semantics) is ../shared/spec/ops.md; each op follows the
 // PyTorch function named in its description.
 //
-// Result types of most ops are inferred (InferTypeOpAdaptor): the inference
+// Result types of most ops are inferred (Kiln_InferTypes): the inference
 // function also checks dims, k, shapes and element types and emits the
 // diagnostics. Ops whose result type cannot be inferred (reshape, expand,
 // cast, full, arange) check it in a verifier.
@@ -34,7 +34,7 @@ def Kiln_ReductionKindAttr
 //===----------------------------------------------------------------------===//
 
 def Kiln_ConstantOp : Kiln_Op<"constant",
-    [ConstantLike, Pure, InferTypeOpAdaptor]> {
+    [ConstantLike, Pure, Kiln_InferTypes]> {
   let summary = "tensor literal (torch.tensor)";
   let description = [{
     Produces the tensor held by the `value` attribute. The result type is the
@@ -186,7 +186,7 @@ class Kiln_BroadcastBinaryOp<string mnemonic, string torchName, string formula,
                              list<Trait> traits = []>
     : Kiln_Op<mnemonic, !listconcat(traits, [Pure, Kiln_Elementwise,
                                              Kiln_Broadcasting,
-                                             InferTypeOpAdaptor])> {
+                                             Kiln_InferTypes])> {
   let summary = formula # " (torch." # torchName # ")";
   let arguments = (ins operandType:$lhs, operandType:$rhs);
   let results = (outs resultType:$result);
@@ -305,7 +305,7 @@ def Kiln_ClampOp : Kiln_Op<"clamp",
 }
 
 def Kiln_WhereOp : Kiln_Op<"where",
-    [Pure, Kiln_Elementwise, Kiln_Broadcasting, InferTypeOpAdaptor]> {
+    [Pure, Kiln_Elementwise, Kiln_Broadcasting, Kiln_InferTypes]> {
   let summary = "select by mask (torch.where)";
   let description = [{
     Elementwise `cond ? lhs : rhs`. The condition is an `i1` mask; `lhs` and
@@ -355,7 +355,7 @@ def Kiln_CastOp : Kiln_Op<"cast",
   let hasFolder = 1;
 }
 
-def Kiln_EqualOp : Kiln_Op<"equal", [Pure, InferTypeOpAdaptor]> {
+def Kiln_EqualOp : Kiln_Op<"equal", [Pure, Kiln_InferTypes]> {
   let summary = "whole-tensor equality (torch.equal)";
   let description = [{
     Produces a rank-0 `i1` that is true when both operands have the same
@@ -425,7 +425,7 @@ def Kiln_ExpandOp : Kiln_Op<"expand", [Pure, Kiln_Elementwise,
   let hasFolder = 1;
 }
 
-def Kiln_PermuteOp : Kiln_Op<"permute", [Pure, InferTypeOpAdaptor]> {
+def Kiln_PermuteOp : Kiln_Op<"permute", [Pure, Kiln_InferTypes]> {
   let summary = "reorder dimensions (Tensor.permute / t)";
   let description = [{
     Result dim `i` is operand dim `dims[i]`. `dims` is a permutation of the
@@ -451,7 +451,7 @@ def Kiln_PermuteOp : Kiln_Op<"permute", [Pure, InferTypeOpAdaptor]> {
 // Linear algebra
 //===----------------------------------------------------------------------===//
 
-def Kiln_MatmulOp : Kiln_Op<"matmul", [Pure, InferTypeOpAdaptor]> {
+def Kiln_MatmulOp : Kiln_Op<"matmul", [Pure, Kiln_InferTypes]> {
   let summary = "matrix product with batch broadcasting (torch.matmul)";
   let description = [{
     `torch.matmul`: 1-D x 1-D is a dot product (rank-0 result); 2-D x 2-D a
@@ -480,7 +480,7 @@ def Kiln_MatmulOp : Kiln_Op<"matmul", [Pure, InferTypeOpAdaptor]> {
 
 class Kiln_DimsReductionOp<string mnemonic, string torchName, string what,
                            TypeConstraint tensorType, string hasIdentity>
-    : Kiln_Op<mnemonic, [Pure, Kiln_Reduction, InferTypeOpAdaptor]> {
+    : Kiln_Op<mnemonic, [Pure, Kiln_Reduction, Kiln_InferTypes]> {
   let summary = what # " over dims (torch." # torchName # ")";
   let description = [{
     Reduces the operand to its }] # what # [{ over `dims` (all dims when
@@ -523,7 +523,7 @@ def Kiln_AmaxOp : Kiln_DimsReductionOp<"amax", "amax", "maximum",
 def Kiln_AminOp : Kiln_DimsReductionOp<"amin", "amin", "minimum",
                                        Kiln_NumericTensor, "false">;
 
-def Kiln_NormOp : Kiln_Op<"norm", [Pure, Kiln_Reduction, InferTypeOpAdaptor]> {
+def Kiln_NormOp : Kiln_Op<"norm", [Pure, Kiln_Reduction, Kiln_InferTypes]> {
   let summary = "vector p-norm over dims (torch.norm)";
   let description = [{
     `(sum |x|^p)^(1/p)` over `dims` (all dims when absent or empty), with
@@ -547,7 +547,7 @@ def Kiln_NormOp : Kiln_Op<"norm", [Pure, Kiln_Reduction, InferTypeOpAdaptor]> {
 
 class Kiln_ValueIndexReductionOp<string mnemonic, string torchName,
                                  string what>
-    : Kiln_Op<mnemonic, [Pure, Kiln_Reduction, InferTypeOpAdaptor]> {
+    : Kiln_Op<mnemonic, [Pure, Kiln_Reduction, Kiln_InferTypes]> {
   let summary = what # " and its index along a dim (torch." # torchName
                 # "(x, dim))";
   let description = [{
@@ -585,7 +585,7 @@ def Kiln_MaxOp : Kiln_ValueIndexReductionOp<"max", "max", "maximum">;
 def Kiln_MinOp : Kiln_ValueIndexReductionOp<"min", "min", "minimum">;
 
 class Kiln_ArgReductionOp<string mnemonic, string torchName, string what>
-    : Kiln_Op<mnemonic, [Pure, Kiln_Reduction, InferTypeOpAdaptor]> {
+    : Kiln_Op<mnemonic, [Pure, Kiln_Reduction, Kiln_InferTypes]> {
   let summary = "index of the " # what # " (torch." # torchName # ")";
   let description = [{
     The index of the }] # what # [{ along `dim`, or, when `dim` is absent,
@@ -623,7 +623,7 @@ class Kiln_ArgReductionOp<string mnemonic, string torchName, string what>
 def Kiln_ArgmaxOp : Kiln_ArgReductionOp<"argmax", "argmax", "maximum">;
 def Kiln_ArgminOp : Kiln_ArgReductionOp<"argmin", "argmin", "minimum">;
 
-def Kiln_TopkOp : Kiln_Op<"topk", [Pure, InferTypeOpAdaptor]> {
+def Kiln_TopkOp : Kiln_Op<"topk", [Pure, Kiln_InferTypes]> {
   let summary = "k largest or smallest values and their indices (torch.topk)";
   let description = [{
     The `k` largest (`largest = true`, default) or smallest values along
@@ -650,7 +650,7 @@ def Kiln_TopkOp : Kiln_Op<"topk", [Pure, InferTypeOpAdaptor]> {
 }
 
 def Kiln_KthvalueOp : Kiln_Op<"kthvalue", [Pure, Kiln_Reduction,
-                                           InferTypeOpAdaptor]> {
+                                           Kiln_InferTypes]> {
   let summary = "k-th smallest value and its index (torch.kthvalue)";
   let description = [{
     The `k`-th smallest value (1-based, `1 <= k <=` size of `dim`) along
@@ -677,7 +677,7 @@ def Kiln_KthvalueOp : Kiln_Op<"kthvalue", [Pure, Kiln_Reduction,
 // Indexing ops
 //===----------------------------------------------------------------------===//
 
-def Kiln_GatherOp : Kiln_Op<"gather", [Pure, InferTypeOpAdaptor]> {
+def Kiln_GatherOp : Kiln_Op<"gather", [Pure, Kiln_InferTypes]> {
   let summary = "gather along a dim by index (torch.gather)";
   let description = [{
     `result[i][j][k] = input[index[i][j][k]][j][k]` for `dim = 0` (and
@@ -703,7 +703,7 @@ def Kiln_GatherOp : Kiln_Op<"gather", [Pure, InferTypeOpAdaptor]> {
   }];
 }
 
-def Kiln_IndexSelectOp : Kiln_Op<"index_select", [Pure, InferTypeOpAdaptor]> {
+def Kiln_IndexSelectOp : Kiln_Op<"index_select", [Pure, Kiln_InferTypes]> {
   let summary = "select slices along a dim (torch.index_select)";
   let description = [{
     Picks the slices `index[0], index[1], …` of `input` along `dim`; the
@@ -728,7 +728,7 @@ def Kiln_IndexSelectOp : Kiln_Op<"index_select", [Pure, InferTypeOpAdaptor]> {
   }];
 }
 
-def Kiln_TakeOp : Kiln_Op<"take", [Pure, InferTypeOpAdaptor]> {
+def Kiln_TakeOp : Kiln_Op<"take", [Pure, Kiln_InferTypes]> {
   let summary = "index the flattened tensor (torch.take)";
   let description = [{
     `result[...] = flatten(input)[index[...]]`; negative indices count from
@@ -750,7 +750,7 @@ def Kiln_TakeOp : Kiln_Op<"take", [Pure, InferTypeOpAdaptor]> {
   }];
 }
 
-def Kiln_ScatterAddOp : Kiln_Op<"scatter_add", [Pure, InferTypeOpAdaptor]> {
+def Kiln_ScatterAddOp : Kiln_Op<"scatter_add", [Pure, Kiln_InferTypes]> {
   let summary = "accumulate src into base at indices along a dim (torch.scatter_add)";
   let description = [{
     `result = base` then `result[index[i][j]][j] += src[i][j]` for `dim = 0`
@@ -778,7 +778,7 @@ def Kiln_ScatterAddOp : Kiln_Op<"scatter_add", [Pure, InferTypeOpAdaptor]> {
   }];
 }
 
-def Kiln_IndexAddOp : Kiln_Op<"index_add", [Pure, InferTypeOpAdaptor]> {
+def Kiln_IndexAddOp : Kiln_Op<"index_add", [Pure, Kiln_InferTypes]> {
   let summary = "accumulate slices into base along a dim (torch.index_add)";
   let description = [{
     `result = base` then slice `index[i]` of `result` along `dim` gets slice
@@ -805,7 +805,7 @@ def Kiln_IndexAddOp : Kiln_Op<"index_add", [Pure, InferTypeOpAdaptor]> {
   }];
 }
 
-def Kiln_PutOp : Kiln_Op<"put", [Pure, InferTypeOpAdaptor]> {
+def Kiln_PutOp : Kiln_Op<"put", [Pure, Kiln_InferTypes]> {
   let summary = "write src at flat indices (Tensor.put)";
   let description = [{
     `result = base` then `flatten(result)[index[i]] = src[i]` (or `+=` with
@@ -840,7 +840,7 @@ def Kiln_PutOp : Kiln_Op<"put", [Pure, InferTypeOpAdaptor]> {
 //===----------------------------------------------------------------------===//
 
 class Kiln_SoftmaxLikeOp<string mnemonic, string torchName, string formula>
-    : Kiln_Op<mnemonic, [Pure, InferTypeOpAdaptor]> {
+    : Kiln_Op<mnemonic, [Pure, Kiln_InferTypes]> {
   let summary = formula # " along a dim (F." # torchName # ")";
   let description = [{
     `}] # formula # [{` along `dim`, computed stably (the maximum along
@@ -875,7 +875,7 @@ def Kiln_SoftmaxOp : Kiln_SoftmaxLikeOp<"softmax", "softmax",
 def Kiln_LogSoftmaxOp : Kiln_SoftmaxLikeOp<"log_softmax", "log_softmax",
                                            "x - log(sum(exp(x)))">;
 
-def Kiln_MseLossOp : Kiln_Op<"mse_loss", [Pure, InferTypeOpAdaptor]> {
+def Kiln_MseLossOp : Kiln_Op<"mse_loss", [Pure, Kiln_InferTypes]> {
   let summary = "mean squared error (F.mse_loss)";
   let description = [{
     `(input - target)^2`, broadcast, then averaged (`reduction = "mean"`,
@@ -900,7 +900,7 @@ def Kiln_MseLossOp : Kiln_Op<"mse_loss", [Pure, InferTypeOpAdaptor]> {
 }
 
 def Kiln_CrossEntropyOp : Kiln_Op<"cross_entropy",
-    [Pure, InferTypeOpAdaptor]> {
+    [Pure, Kiln_InferTypes]> {
   let summary = "cross entropy with class indices (F.cross_entropy)";
   let description = [{
     `-log_softmax(logits)[target]` per sample, with logits `[N, C]` and

@@ -44,6 +44,8 @@ int64_t getNumElements(llvm::ArrayRef<int64_t> shape);
 namespace inference {
 
 /// Emits "'<op>' op <message>" at `loc` if set; always returns failure.
+/// Only the first error is reported: later checks of an op that already
+/// failed stay silent, so that one bad input gives one diagnostic.
 class OpDiagnostic {
 public:
   OpDiagnostic(std::optional<mlir::Location> loc, llvm::StringRef opName)
@@ -51,6 +53,9 @@ public:
 
   template <typename... Args>
   mlir::LogicalResult operator()(Args &&...args) const {
+    if (reported)
+      return mlir::failure();
+    reported = true;
     return mlir::emitOptionalError(loc, "'", opName, "' op ",
                                    std::forward<Args>(args)...);
   }
@@ -67,7 +72,12 @@ public:
 private:
   std::optional<mlir::Location> loc;
   llvm::StringRef opName;
+  mutable bool reported = false;
 };
+
+/// Formats a number for diagnostics the way people write it (1.5, 1e+19,
+/// inf).
+std::string formatNumber(double value);
 
 /// Binary elementwise ops and comparisons: same element types, broadcast
 /// shapes; the result element type is i1 when `maskResult`.

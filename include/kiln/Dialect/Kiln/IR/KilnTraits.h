@@ -8,6 +8,8 @@
 #define KILN_DIALECT_KILN_IR_KILNTRAITS_H
 
 #include "mlir/IR/OpDefinition.h"
+#include "mlir/IR/Operation.h"
+#include "llvm/ADT/STLExtras.h"
 
 namespace kiln {
 namespace OpTrait {
@@ -26,6 +28,39 @@ class Broadcasting
 /// The op reduces its (first) operand over one or more dimensions.
 template <typename ConcreteType>
 class Reduction : public mlir::OpTrait::TraitBase<ConcreteType, Reduction> {};
+
+/// Marks ops whose result types are inferred from an adaptor with defaults
+/// filled in and attributes checked (see Kiln_InferTypesFromAdaptor).
+template <typename ConcreteType>
+class InferTypesFromAdaptor
+    : public mlir::OpTrait::TraitBase<ConcreteType, InferTypesFromAdaptor> {};
+
+/// Verifies the result types against those the op's `inferReturnTypes`
+/// derives from its operands and attributes. Runs with the other traits,
+/// before region verification, so that a bad op gets exactly one diagnostic:
+/// either the inference's own (k out of range, shapes that do not
+/// broadcast, ...) or a result-type mismatch naming the expected type.
+template <typename ConcreteType>
+class VerifyInferredTypes
+    : public mlir::OpTrait::TraitBase<ConcreteType, VerifyInferredTypes> {
+public:
+  static mlir::LogicalResult verifyTrait(mlir::Operation *op) {
+    llvm::SmallVector<mlir::Type, 2> inferred;
+    if (mlir::failed(ConcreteType::inferReturnTypes(
+            op->getContext(), op->getLoc(), op->getOperands(),
+            op->getRawDictionaryAttrs(), op->getPropertiesStorage(),
+            op->getRegions(), inferred)))
+      return mlir::failure();
+    for (auto [index, expected, actual] :
+         llvm::enumerate(inferred, op->getResultTypes())) {
+      if (expected != actual)
+        return op->emitOpError()
+               << "result #" << index << " has type " << actual
+               << ", expected " << expected;
+    }
+    return mlir::success();
+  }
+};
 
 } // namespace OpTrait
 } // namespace kiln

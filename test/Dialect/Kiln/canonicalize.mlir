@@ -1,0 +1,218 @@
+// Folds and canonicalization patterns of the kiln ops. Every rewrite is
+// exact: the result has the same bits as the original IR.
+// RUN: kiln-opt %s -split-input-file -canonicalize | FileCheck %s
+
+// x + (-0.0) and x - (+0.0) are exact identities for floats.
+// CHECK-LABEL: func.func @add_sub_float_zero
+// CHECK-SAME: (%[[X:.*]]: tensor<4xf32>)
+// CHECK-NEXT: return %[[X]], %[[X]], %[[X]]
+func.func @add_sub_float_zero(%x: tensor<4xf32>) -> (tensor<4xf32>, tensor<4xf32>, tensor<4xf32>) {
+  %nz = kiln.full -0.0 : tensor<4xf32>
+  %pz = kiln.full 0.0 : tensor<f32>
+  %a = kiln.add %x, %nz : tensor<4xf32>, tensor<4xf32>
+  %b = kiln.add %nz, %x : tensor<4xf32>, tensor<4xf32>
+  %c = kiln.sub %x, %pz : tensor<4xf32>, tensor<f32>
+  return %a, %b, %c : tensor<4xf32>, tensor<4xf32>, tensor<4xf32>
+}
+
+// -----
+
+// x + (+0.0) is NOT folded for floats: -0.0 + 0.0 is +0.0.
+// CHECK-LABEL: func.func @add_float_positive_zero_kept
+// CHECK: %[[Z:.*]] = kiln.constant dense<0.000000e+00>
+// CHECK: kiln.add %{{.*}}, %[[Z]]
+func.func @add_float_positive_zero_kept(%x: tensor<4xf32>) -> tensor<4xf32> {
+  %z = kiln.zeros_like %x : tensor<4xf32>
+  %a = kiln.add %x, %z : tensor<4xf32>, tensor<4xf32>
+  return %a : tensor<4xf32>
+}
+
+// -----
+
+// For integers x + 0 folds whatever the sign; zeros_like is a constant.
+// CHECK-LABEL: func.func @add_int_zeros_like
+// CHECK-SAME: (%[[X:.*]]: tensor<4xi64>)
+// CHECK-NEXT: return %[[X]]
+func.func @add_int_zeros_like(%x: tensor<4xi64>) -> tensor<4xi64> {
+  %z = kiln.zeros_like %x : tensor<4xi64>
+  %a = kiln.add %z, %x : tensor<4xi64>, tensor<4xi64>
+  return %a : tensor<4xi64>
+}
+
+// -----
+
+// Adding zeros that broadcast x to a larger shape must not fold: the result
+// type differs from x's.
+// CHECK-LABEL: func.func @add_zero_broadcasting_kept
+// CHECK: kiln.add
+func.func @add_zero_broadcasting_kept(%x: tensor<4xi64>) -> tensor<3x4xi64> {
+  %z = kiln.full 0.0 : tensor<3x4xi64>
+  %a = kiln.add %x, %z : tensor<4xi64>, tensor<3x4xi64>
+  return %a : tensor<3x4xi64>
+}
+
+// -----
+
+// Multiplying or dividing by one.
+// CHECK-LABEL: func.func @mul_div_one
+// CHECK-SAME: (%[[X:.*]]: tensor<2x3xf64>)
+// CHECK-NEXT: return %[[X]], %[[X]], %[[X]]
+func.func @mul_div_one(%x: tensor<2x3xf64>) -> (tensor<2x3xf64>, tensor<2x3xf64>, tensor<2x3xf64>) {
+  %one = kiln.ones_like %x : tensor<2x3xf64>
+  %s = kiln.full 1.0 : tensor<f64>
+  %a = kiln.mul %x, %one : tensor<2x3xf64>, tensor<2x3xf64>
+  %b = kiln.mul %s, %x : tensor<f64>, tensor<2x3xf64>
+  %c = kiln.div %x, %s : tensor<2x3xf64>, tensor<f64>
+  return %a, %b, %c : tensor<2x3xf64>, tensor<2x3xf64>, tensor<2x3xf64>
+}
+
+// -----
+
+// Negation rewrites: x + (-y) -> x - y, (-y) + x -> x - y, x - (-y) -> x + y,
+// and -(-x) -> x.
+// CHECK-LABEL: func.func @neg_rewrites
+// CHECK-SAME: (%[[X:.*]]: tensor<4xf32>, %[[Y:.*]]: tensor<4xf32>)
+// CHECK-NOT: kiln.neg
+// CHECK: %[[S1:.*]] = kiln.sub %[[X]], %[[Y]]
+// CHECK-NEXT: %[[S2:.*]] = kiln.sub %[[X]], %[[Y]]
+// CHECK-NEXT: %[[A:.*]] = kiln.add %[[X]], %[[Y]]
+// CHECK-NEXT: return %[[S1]], %[[S2]], %[[A]], %[[X]]
+func.func @neg_rewrites(%x: tensor<4xf32>, %y: tensor<4xf32>) -> (tensor<4xf32>, tensor<4xf32>, tensor<4xf32>, tensor<4xf32>) {
+  %n = kiln.neg %y : tensor<4xf32>
+  %a = kiln.add %x, %n : tensor<4xf32>, tensor<4xf32>
+  %b = kiln.add %n, %x : tensor<4xf32>, tensor<4xf32>
+  %c = kiln.sub %x, %n : tensor<4xf32>, tensor<4xf32>
+  %nx = kiln.neg %x : tensor<4xf32>
+  %d = kiln.neg %nx : tensor<4xf32>
+  return %a, %b, %c, %d : tensor<4xf32>, tensor<4xf32>, tensor<4xf32>, tensor<4xf32>
+}
+
+// -----
+
+// Idempotent ops collapse: abs(abs(x)), floor(floor(x)), relu(relu(x)).
+// CHECK-LABEL: func.func @idempotent
+// CHECK-COUNT-3: kiln.
+// CHECK-NOT: kiln.
+func.func @idempotent(%x: tensor<4xf32>) -> (tensor<4xf32>, tensor<4xf32>, tensor<4xf32>) {
+  %a = kiln.abs %x : tensor<4xf32>
+  %aa = kiln.abs %a : tensor<4xf32>
+  %f = kiln.floor %x : tensor<4xf32>
+  %ff = kiln.floor %f : tensor<4xf32>
+  %r = kiln.relu %x : tensor<4xf32>
+  %rr = kiln.relu %r : tensor<4xf32>
+  return %aa, %ff, %rr : tensor<4xf32>, tensor<4xf32>, tensor<4xf32>
+}
+
+// -----
+
+// Creation ops fold to splat constants.
+// CHECK-LABEL: func.func @creation_folds
+// CHECK-DAG: kiln.constant dense<2.500000e+00> : tensor<2x2xf32>
+// CHECK-DAG: kiln.constant dense<1> : tensor<3xi64>
+// CHECK-DAG: kiln.constant dense<true> : tensor<2xi1>
+// CHECK-NOT: kiln.full
+// CHECK-NOT: kiln.ones_like
+func.func @creation_folds(%x: tensor<3xi64>) -> (tensor<2x2xf32>, tensor<3xi64>, tensor<2xi1>) {
+  %a = kiln.full 2.5 : tensor<2x2xf32>
+  %b = kiln.ones_like %x : tensor<3xi64>
+  %c = kiln.full 1.0 : tensor<2xi1>
+  return %a, %b, %c : tensor<2x2xf32>, tensor<3xi64>, tensor<2xi1>
+}
+
+// -----
+
+// reshape of reshape is one reshape; a reshape to the same type vanishes.
+// CHECK-LABEL: func.func @reshape_reshape
+// CHECK-SAME: (%[[X:.*]]: tensor<2x6xf32>)
+// CHECK-NEXT: %[[R:.*]] = kiln.reshape %[[X]] : tensor<2x6xf32> -> tensor<3x4xf32>
+// CHECK-NEXT: return %[[R]], %[[X]]
+func.func @reshape_reshape(%x: tensor<2x6xf32>) -> (tensor<3x4xf32>, tensor<2x6xf32>) {
+  %a = kiln.reshape %x : tensor<2x6xf32> -> tensor<12xf32>
+  %b = kiln.reshape %a : tensor<12xf32> -> tensor<3x4xf32>
+  %c = kiln.reshape %x : tensor<2x6xf32> -> tensor<2x6xf32>
+  return %b, %c : tensor<3x4xf32>, tensor<2x6xf32>
+}
+
+// -----
+
+// A reshaped dense constant is a constant of the new shape.
+// CHECK-LABEL: func.func @reshape_constant
+// CHECK-NEXT: %[[C:.*]] = kiln.constant dense<{{\[}}[1, 2], [3, 4]]> : tensor<2x2xi64>
+// CHECK-NEXT: return %[[C]]
+func.func @reshape_constant() -> tensor<2x2xi64> {
+  %c = kiln.constant dense<[1, 2, 3, 4]> : tensor<4xi64>
+  %r = kiln.reshape %c : tensor<4xi64> -> tensor<2x2xi64>
+  return %r : tensor<2x2xi64>
+}
+
+// -----
+
+// expand of expand is one expand; expanding a splat is a splat.
+// CHECK-LABEL: func.func @expand_folds
+// CHECK-SAME: (%[[X:.*]]: tensor<3x1xf32>)
+// CHECK-DAG: %[[E:.*]] = kiln.expand %[[X]] : tensor<3x1xf32> -> tensor<2x3x4xf32>
+// CHECK-DAG: %[[C:.*]] = kiln.constant dense<7.000000e+00> : tensor<5x2xf32>
+// CHECK: return %[[E]], %[[C]]
+func.func @expand_folds(%x: tensor<3x1xf32>) -> (tensor<2x3x4xf32>, tensor<5x2xf32>) {
+  %a = kiln.expand %x : tensor<3x1xf32> -> tensor<3x4xf32>
+  %b = kiln.expand %a : tensor<3x4xf32> -> tensor<2x3x4xf32>
+  %s = kiln.full 7.0 : tensor<f32>
+  %c = kiln.expand %s : tensor<f32> -> tensor<5x2xf32>
+  return %b, %c : tensor<2x3x4xf32>, tensor<5x2xf32>
+}
+
+// -----
+
+// permute of permute composes; identity permutations (also written with
+// negative dims) vanish.
+// CHECK-LABEL: func.func @permute_folds
+// CHECK-SAME: (%[[X:.*]]: tensor<2x3x4xf32>)
+// CHECK-NEXT: %[[P:.*]] = kiln.permute %[[X]] [1, 2, 0] : tensor<2x3x4xf32>
+// CHECK-NEXT: return %[[P]], %[[X]]
+func.func @permute_folds(%x: tensor<2x3x4xf32>) -> (tensor<3x4x2xf32>, tensor<2x3x4xf32>) {
+  // [2,0,1] gives 4x2x3; then [2,0,1] again gives 3x4x2 = x's dims [1,2,0].
+  %a = kiln.permute %x [2, 0, 1] : tensor<2x3x4xf32>
+  %b = kiln.permute %a [-1, 0, 1] : tensor<4x2x3xf32>
+  %c = kiln.permute %x [0, -2, -1] : tensor<2x3x4xf32>
+  return %b, %c : tensor<3x4x2xf32>, tensor<2x3x4xf32>
+}
+
+// -----
+
+// Two transposes cancel.
+// CHECK-LABEL: func.func @transpose_twice
+// CHECK-SAME: (%[[X:.*]]: tensor<2x3xf32>)
+// CHECK-NEXT: return %[[X]]
+func.func @transpose_twice(%x: tensor<2x3xf32>) -> tensor<2x3xf32> {
+  %a = kiln.permute %x [1, 0] : tensor<2x3xf32>
+  %b = kiln.permute %a [1, 0] : tensor<3x2xf32>
+  return %b : tensor<2x3xf32>
+}
+
+// -----
+
+// where with a constant mask or equal branches picks a branch; a cast to the
+// same type vanishes.
+// CHECK-LABEL: func.func @where_cast_folds
+// CHECK-SAME: (%[[X:.*]]: tensor<4xf32>, %[[Y:.*]]: tensor<4xf32>, %[[M:.*]]: tensor<4xi1>)
+// CHECK-NEXT: return %[[X]], %[[Y]], %[[X]], %[[X]]
+func.func @where_cast_folds(%x: tensor<4xf32>, %y: tensor<4xf32>, %m: tensor<4xi1>) -> (tensor<4xf32>, tensor<4xf32>, tensor<4xf32>, tensor<4xf32>) {
+  %t = kiln.full 1.0 : tensor<4xi1>
+  %f = kiln.full 0.0 : tensor<i1>
+  %a = kiln.where %t, %x, %y : tensor<4xi1>, tensor<4xf32>, tensor<4xf32>
+  %b = kiln.where %f, %x, %y : tensor<i1>, tensor<4xf32>, tensor<4xf32>
+  %c = kiln.where %m, %x, %x : tensor<4xi1>, tensor<4xf32>, tensor<4xf32>
+  %d = kiln.cast %x : tensor<4xf32> to tensor<4xf32>
+  return %a, %b, %c, %d : tensor<4xf32>, tensor<4xf32>, tensor<4xf32>, tensor<4xf32>
+}
+
+// -----
+
+// A where whose branch must broadcast to a larger shape is kept.
+// CHECK-LABEL: func.func @where_broadcast_kept
+// CHECK: kiln.where
+func.func @where_broadcast_kept(%x: tensor<4xf32>, %y: tensor<3x4xf32>) -> tensor<3x4xf32> {
+  %t = kiln.full 1.0 : tensor<i1>
+  %a = kiln.where %t, %x, %y : tensor<i1>, tensor<4xf32>, tensor<3x4xf32>
+  return %a : tensor<3x4xf32>
+}
