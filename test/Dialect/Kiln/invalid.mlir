@@ -736,3 +736,29 @@ func.func @generic_k_wrong_type(%x: tensor<10xf32>) {
   %v, %i = "kiln.topk"(%x) {k = 2.0 : f32} : (tensor<10xf32>) -> (tensor<2xf32>, tensor<2xi64>)
   return
 }
+
+// -----
+
+// Element counts must fit comfortably in int64.
+func.func @too_many_elements(%x: tensor<9223372036854775807x4xf32>) {
+  // expected-error @+1 {{'kiln.reshape' op operand #0 type 'tensor<9223372036854775807x4xf32>' has more than 2^62 elements}}
+  %y = "kiln.reshape"(%x) : (tensor<9223372036854775807x4xf32>) -> tensor<4xf32>
+  return
+}
+
+// -----
+
+// The same check guards inference while the custom form is parsed.
+func.func @too_many_elements_custom(%x: tensor<4611686018427387904x2xf32>) {
+  // expected-error @+1 {{'kiln.neg' op operand #0 type 'tensor<4611686018427387904x2xf32>' has more than 2^62 elements}}
+  %y = kiln.neg %x : tensor<4611686018427387904x2xf32>
+  return
+}
+
+// -----
+
+func.func @too_many_elements_inferred(%x: tensor<4611686018427387904x2xf32>) {
+  // expected-error @+1 {{'kiln.sum' op input type 'tensor<4611686018427387904x2xf32>' has more than 2^62 elements}}
+  %z = kiln.sum %x : tensor<4611686018427387904x2xf32>
+  return
+}

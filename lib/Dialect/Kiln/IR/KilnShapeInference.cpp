@@ -1,6 +1,7 @@
 //===- KilnShapeInference.cpp - Shape rules of kiln ops -------------------===//
 
 #include "kiln/Dialect/Kiln/IR/KilnShapeInference.h"
+#include "kiln/Dialect/Kiln/IR/KilnTraits.h"
 
 #include "mlir/IR/Builders.h"
 #include "llvm/ADT/STLExtras.h"
@@ -88,6 +89,8 @@ FailureOr<RankedTensorType> OpDiagnostic::tensor(Value value,
   if (!type || !type.hasStaticShape())
     return (*this)(what, " must be a statically shaped tensor, got ",
                    value.getType());
+  if (!OpTrait::isAddressableShape(type.getShape()))
+    return (*this)(what, " type ", type, " has more than 2^62 elements");
   return type;
 }
 

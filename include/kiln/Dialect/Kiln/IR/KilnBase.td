@@ -122,7 +122,14 @@ def Kiln_InferTypes
 // Base op class
 //===----------------------------------------------------------------------===//
 
+// Every tensor an op touches has fewer than 2^62 elements, so that element
+// counts and byte sizes never overflow int64 in shape rules or lowering.
+def Kiln_AddressableTensors : NativeOpTrait<"AddressableTensors"> {
+  let cppNamespace = "::kiln::OpTrait";
+}
+
 class Kiln_Op<string mnemonic, list<Trait> traits = []>
-    : Op<Kiln_Dialect, mnemonic, traits>;
+    : Op<Kiln_Dialect, mnemonic,
+         !listconcat([Kiln_AddressableTensors], traits)>;
 
 #endif // KILN_DIALECT_KILN_IR_KILNBASE_TD

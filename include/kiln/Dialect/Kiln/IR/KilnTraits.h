@@ -29,6 +29,49 @@ class Broadcasting
 template <typename ConcreteType>
 class Reduction : public mlir::OpTrait::TraitBase<ConcreteType, Reduction> {};
 
+/// The largest element count a kiln tensor may have (2^62): element counts
+/// and byte offsets of every tensor then fit in int64.
+constexpr int64_t kMaxElements = int64_t(1) << 62;
+
+/// Whether a static shape has at most kMaxElements elements (no overflow).
+inline bool isAddressableShape(llvm::ArrayRef<int64_t> shape) {
+  int64_t count = 1;
+  for (int64_t size : shape) {
+    if (size < 0)
+      return false;
+    if (size != 0 && count > kMaxElements / size)
+      return false;
+    count *= size;
+  }
+  return true;
+}
+
+/// Rejects operands and results with more than kMaxElements elements.
+template <typename ConcreteType>
+class AddressableTensors
+    : public mlir::OpTrait::TraitBase<ConcreteType, AddressableTensors> {
+public:
+  static mlir::LogicalResult verifyTrait(mlir::Operation *op) {
+    auto check = [&](mlir::Type type, llvm::StringRef kind,
+                     unsigned index) -> mlir::LogicalResult {
+      auto shaped = llvm::dyn_cast<mlir::RankedTensorType>(type);
+      if (!shaped || !shaped.hasStaticShape() ||
+          isAddressableShape(shaped.getShape()))
+        return mlir::success();
+      return op->emitOpError()
+             << kind << " #" << index << " type " << type
+             << " has more than 2^62 elements";
+    };
+    for (auto [index, type] : llvm::enumerate(op->getOperandTypes()))
+      if (mlir::failed(check(type, "operand", index)))
+        return mlir::failure();
+    for (auto [index, type] : llvm::enumerate(op->getResultTypes()))
+      if (mlir::failed(check(type, "result", index)))
+        return mlir::failure();
+    return mlir::success();
+  }
+};
+
 /// Marks ops whose result types are inferred from an adaptor with defaults
 /// filled in and attributes checked (see Kiln_InferTypesFromAdaptor).
 template <typename ConcreteType>
