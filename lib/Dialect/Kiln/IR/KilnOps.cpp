@@ -27,8 +27,7 @@ using kiln::inference::OpDiagnostic;
 namespace kiln {
 /// `inner o outer` for permute(permute(x, inner), outer): result dim i is
 /// x's dim inner[outer[i]]. Both permutations are normalized first.
-DenseI64ArrayAttr composePermutations(Builder &builder,
-                                      DenseI64ArrayAttr inner,
+DenseI64ArrayAttr composePermutations(Builder &builder, DenseI64ArrayAttr inner,
                                       DenseI64ArrayAttr outer) {
   int64_t rank = inner.size();
   SmallVector<int64_t> composed;
@@ -83,9 +82,9 @@ static LogicalResult checkIntegral(Operation *op, Type elementType,
   if (isa<FloatType>(elementType))
     return success();
   if (!std::isfinite(value) || std::trunc(value) != value)
-    return op->emitOpError() << name << " (" << inference::formatNumber(value)
-                             << ") must be integral for element type "
-                             << elementType;
+    return op->emitOpError()
+           << name << " (" << inference::formatNumber(value)
+           << ") must be integral for element type " << elementType;
   unsigned width = elementType.getIntOrFloatBitWidth();
   if (width == 1 && value != 0.0 && value != 1.0)
     return op->emitOpError() << name << " (" << inference::formatNumber(value)
@@ -132,9 +131,7 @@ OpFoldResult FullOp::fold(FoldAdaptor) {
   return getSplat(getType(), getValue().convertToDouble());
 }
 
-OpFoldResult ZerosLikeOp::fold(FoldAdaptor) {
-  return getSplat(getType(), 0.0);
-}
+OpFoldResult ZerosLikeOp::fold(FoldAdaptor) { return getSplat(getType(), 0.0); }
 
 OpFoldResult OnesLikeOp::fold(FoldAdaptor) { return getSplat(getType(), 1.0); }
 
@@ -155,8 +152,8 @@ LogicalResult ArangeOp::verify() {
       failed(checkIntegral(*this, elementType, "step", step)))
     return failure();
   return checkIntegral(*this, elementType, "last value",
-                       start + step * std::max<int64_t>(
-                                          type.getDimSize(0) - 1, 0));
+                       start +
+                           step * std::max<int64_t>(type.getDimSize(0) - 1, 0));
 }
 
 //===----------------------------------------------------------------------===//
@@ -210,11 +207,11 @@ LogicalResult ClampOp::verify() {
   if (!min && !max)
     return emitOpError("requires at least one of 'min' and 'max'");
   Type elementType = getType().getElementType();
-  if (min && failed(checkIntegral(*this, elementType, "min",
-                                  min->convertToDouble())))
+  if (min &&
+      failed(checkIntegral(*this, elementType, "min", min->convertToDouble())))
     return failure();
-  if (max && failed(checkIntegral(*this, elementType, "max",
-                                  max->convertToDouble())))
+  if (max &&
+      failed(checkIntegral(*this, elementType, "max", max->convertToDouble())))
     return failure();
   return success();
 }
@@ -230,8 +227,7 @@ LogicalResult WhereOp::inferReturnTypes(MLIRContext *ctx,
   if (failed(cond) || failed(lhs) || failed(rhs))
     return failure();
   if (!cond->getElementType().isInteger(1))
-    return diag("cond must have element type i1, got ",
-                cond->getElementType());
+    return diag("cond must have element type i1, got ", cond->getElementType());
   if (lhs->getElementType() != rhs->getElementType())
     return diag("lhs and rhs must have the same element type, got ",
                 lhs->getElementType(), " and ", rhs->getElementType());
@@ -255,9 +251,7 @@ OpFoldResult WhereOp::fold(FoldAdaptor adaptor) {
   return foldTo(cond.getSplatValue<bool>() ? getLhs() : getRhs(), getType());
 }
 
-OpFoldResult CastOp::fold(FoldAdaptor) {
-  return foldTo(getInput(), getType());
-}
+OpFoldResult CastOp::fold(FoldAdaptor) { return foldTo(getInput(), getType()); }
 
 LogicalResult EqualOp::inferReturnTypes(MLIRContext *ctx,
                                         std::optional<Location> loc,
@@ -290,8 +284,8 @@ LogicalResult ReshapeOp::verify() {
   if (inputType.getNumElements() != resultType.getNumElements())
     return emitOpError() << "result type " << resultType << " has "
                          << resultType.getNumElements()
-                         << " elements but the operand " << inputType
-                         << " has " << inputType.getNumElements();
+                         << " elements but the operand " << inputType << " has "
+                         << inputType.getNumElements();
   return success();
 }
 
@@ -331,8 +325,7 @@ OpFoldResult ExpandOp::fold(FoldAdaptor adaptor) {
     return getResult();
   }
   if (auto splat = dyn_cast_if_present<SplatElementsAttr>(adaptor.getInput()))
-    return SplatElementsAttr::get(getType(),
-                                  splat.getSplatValue<Attribute>());
+    return SplatElementsAttr::get(getType(), splat.getSplatValue<Attribute>());
   return nullptr;
 }
 
@@ -372,8 +365,7 @@ OpFoldResult PermuteOp::fold(FoldAdaptor adaptor) {
   if (identity)
     return getInput();
   if (auto splat = dyn_cast_if_present<SplatElementsAttr>(adaptor.getInput()))
-    return SplatElementsAttr::get(getType(),
-                                  splat.getSplatValue<Attribute>());
+    return SplatElementsAttr::get(getType(), splat.getSplatValue<Attribute>());
   return nullptr;
 }
 
@@ -440,10 +432,10 @@ LogicalResult NormOp::inferReturnTypes(MLIRContext *,
   double p = adaptor.getP().convertToDouble();
   if (!(p > 0.0))
     return diag("p (", inference::formatNumber(p), ") must be greater than 0");
-  return inference::inferDimsReductionTypes(loc, getOperationName(),
-                                         adaptor.getInput(), adaptor.getDims(),
-                                         adaptor.getKeepdim(),
-                                         /*hasIdentity=*/true, types);
+  return inference::inferDimsReductionTypes(
+      loc, getOperationName(), adaptor.getInput(), adaptor.getDims(),
+      adaptor.getKeepdim(),
+      /*hasIdentity=*/true, types);
 }
 
 /// Size of the (normalized) dim `dim` of `type`; a rank-0 tensor has one
@@ -499,9 +491,9 @@ LogicalResult KthvalueOp::inferReturnTypes(MLIRContext *ctx,
     return diag("k (", k, ") is out of range for dim ", dimAttr, " of size ",
                 size, " (expected 1 <= k <= ", size, ")");
   return inference::inferDimReductionTypes(loc, getOperationName(),
-                                        adaptor.getInput(), dimAttr,
-                                        adaptor.getKeepdim(),
-                                        /*indicesOnly=*/false, types);
+                                           adaptor.getInput(), dimAttr,
+                                           adaptor.getKeepdim(),
+                                           /*indicesOnly=*/false, types);
 }
 
 //===----------------------------------------------------------------------===//
@@ -594,8 +586,7 @@ LogicalResult ScatterAddOp::inferReturnTypes(MLIRContext *,
     return failure();
   if (src->getElementType() != base->getElementType())
     return diag("src element type ", src->getElementType(),
-                " differs from the base element type ",
-                base->getElementType());
+                " differs from the base element type ", base->getElementType());
   if (index->getRank() != base->getRank() || src->getRank() != base->getRank())
     return diag("base, index and src must have the same rank, got ", *base,
                 ", ", *index, " and ", *src);
@@ -605,8 +596,8 @@ LogicalResult ScatterAddOp::inferReturnTypes(MLIRContext *,
                   " exceeds the src size ", src->getDimSize(d));
     if (d != *dim && index->getDimSize(d) > base->getDimSize(d))
       return diag("index size ", index->getDimSize(d), " at dim ", d,
-                  " exceeds the base size ", base->getDimSize(d),
-                  " (only dim ", dimAttr, " may be larger)");
+                  " exceeds the base size ", base->getDimSize(d), " (only dim ",
+                  dimAttr, " may be larger)");
   }
   types.push_back(*base);
   return success();
@@ -630,8 +621,7 @@ LogicalResult IndexAddOp::inferReturnTypes(MLIRContext *,
     return diag("index must be 1-D or rank 0, got ", *index);
   if (src->getElementType() != base->getElementType())
     return diag("src element type ", src->getElementType(),
-                " differs from the base element type ",
-                base->getElementType());
+                " differs from the base element type ", base->getElementType());
   SmallVector<int64_t> srcShape(base->getShape());
   if (!srcShape.empty())
     srcShape[*dim] = index->getNumElements();
@@ -659,8 +649,7 @@ LogicalResult PutOp::inferReturnTypes(MLIRContext *,
     return failure();
   if (src->getElementType() != base->getElementType())
     return diag("src element type ", src->getElementType(),
-                " differs from the base element type ",
-                base->getElementType());
+                " differs from the base element type ", base->getElementType());
   if (index->getNumElements() != src->getNumElements())
     return diag("index ", *index, " and src ", *src,
                 " must have the same number of elements");
@@ -682,10 +671,9 @@ LogicalResult MseLossOp::inferReturnTypes(MLIRContext *,
   if (failed(checkReductionKind(diag, adaptor.getReduction())))
     return failure();
   SmallVector<Type, 1> elementwise;
-  if (failed(inference::inferBroadcastTypes(loc, getOperationName(),
-                                         adaptor.getInput(),
-                                         adaptor.getTarget(),
-                                         /*maskResult=*/false, elementwise)))
+  if (failed(inference::inferBroadcastTypes(
+          loc, getOperationName(), adaptor.getInput(), adaptor.getTarget(),
+          /*maskResult=*/false, elementwise)))
     return failure();
   auto type = cast<RankedTensorType>(elementwise.front());
   if (adaptor.getReduction() == "none")
@@ -715,8 +703,7 @@ LogicalResult CrossEntropyOp::inferReturnTypes(MLIRContext *,
   SmallVector<int64_t> perSample(logits->getShape().drop_back());
   if (target->getShape() != ArrayRef(perSample))
     return diag("target must have shape ", formatShape(perSample),
-                " for logits ",
-                *logits, ", got ", *target);
+                " for logits ", *logits, ", got ", *target);
   Type elementType = logits->getElementType();
   if (adaptor.getReduction() == "none")
     types.push_back(RankedTensorType::get(perSample, elementType));

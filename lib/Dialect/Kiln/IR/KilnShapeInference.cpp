@@ -109,9 +109,9 @@ FailureOr<int64_t> OpDiagnostic::dim(int64_t dim, int64_t rank,
 //===----------------------------------------------------------------------===//
 
 LogicalResult inference::inferBroadcastTypes(std::optional<Location> loc,
-                                          StringRef opName, Value lhs,
-                                          Value rhs, bool maskResult,
-                                          SmallVectorImpl<Type> &types) {
+                                             StringRef opName, Value lhs,
+                                             Value rhs, bool maskResult,
+                                             SmallVectorImpl<Type> &types) {
   OpDiagnostic diag(loc, opName);
   FailureOr<RankedTensorType> lhsType = diag.tensor(lhs, "lhs");
   FailureOr<RankedTensorType> rhsType = diag.tensor(rhs, "rhs");
@@ -167,10 +167,10 @@ LogicalResult inference::inferDimsReductionTypes(
 }
 
 LogicalResult inference::inferDimReductionTypes(std::optional<Location> loc,
-                                             StringRef opName, Value input,
-                                             std::optional<int64_t> dim,
-                                             bool keepDim, bool indicesOnly,
-                                             SmallVectorImpl<Type> &types) {
+                                                StringRef opName, Value input,
+                                                std::optional<int64_t> dim,
+                                                bool keepDim, bool indicesOnly,
+                                                SmallVectorImpl<Type> &types) {
   OpDiagnostic diag(loc, opName);
   FailureOr<RankedTensorType> type = diag.tensor(input, "input");
   if (failed(type))
@@ -196,8 +196,8 @@ LogicalResult inference::inferDimReductionTypes(std::optional<Location> loc,
     if (keepDim)
       shape.assign(rank, 1);
   }
-  auto indexType = RankedTensorType::get(
-      shape, IntegerType::get(input.getContext(), 64));
+  auto indexType =
+      RankedTensorType::get(shape, IntegerType::get(input.getContext(), 64));
   if (!indicesOnly)
     types.push_back(RankedTensorType::get(shape, type->getElementType()));
   types.push_back(indexType);
@@ -205,9 +205,9 @@ LogicalResult inference::inferDimReductionTypes(std::optional<Location> loc,
 }
 
 LogicalResult inference::inferAlongDimTypes(std::optional<Location> loc,
-                                         StringRef opName, Value input,
-                                         int64_t dim,
-                                         SmallVectorImpl<Type> &types) {
+                                            StringRef opName, Value input,
+                                            int64_t dim,
+                                            SmallVectorImpl<Type> &types) {
   OpDiagnostic diag(loc, opName);
   FailureOr<RankedTensorType> type = diag.tensor(input, "input");
   if (failed(type) || failed(diag.dim(dim, type->getRank())))

@@ -132,7 +132,7 @@ class Kiln_UnaryOp<string mnemonic, string torchName, string formula,
                    TypeConstraint tensorType, list<Trait> traits = []>
     : Kiln_Op<mnemonic, !listconcat(traits, [Pure, Kiln_Elementwise,
                                              SameOperandsAndResultType])> {
-  let summary = formula # " (torch." # torchName # ")";
+  let summary = "elementwise " # formula # " (torch." # torchName # ")";
   let description = [{
     Elementwise `}] # formula # [{`, with the semantics of `torch.}]
     # torchName # [{`. NaN propagates.
@@ -187,7 +187,7 @@ class Kiln_BroadcastBinaryOp<string mnemonic, string torchName, string formula,
     : Kiln_Op<mnemonic, !listconcat(traits, [Pure, Kiln_Elementwise,
                                              Kiln_Broadcasting,
                                              Kiln_InferTypes])> {
-  let summary = formula # " (torch." # torchName # ")";
+  let summary = "elementwise " # formula # " (torch." # torchName # ")";
   let arguments = (ins operandType:$lhs, operandType:$rhs);
   let results = (outs resultType:$result);
   let assemblyFormat = [{

@@ -88,27 +88,23 @@ inferBroadcastTypes(std::optional<mlir::Location> loc, llvm::StringRef opName,
 
 /// Reductions over a `dims` list (absent or empty: all dims). Reductions
 /// without an identity (amax) reject reducing a dim of size 0.
-mlir::LogicalResult
-inferDimsReductionTypes(std::optional<mlir::Location> loc,
-                        llvm::StringRef opName, mlir::Value input,
-                        std::optional<llvm::ArrayRef<int64_t>> dims,
-                        bool keepDim, bool hasIdentity,
-                        llvm::SmallVectorImpl<mlir::Type> &types);
+mlir::LogicalResult inferDimsReductionTypes(
+    std::optional<mlir::Location> loc, llvm::StringRef opName,
+    mlir::Value input, std::optional<llvm::ArrayRef<int64_t>> dims,
+    bool keepDim, bool hasIdentity, llvm::SmallVectorImpl<mlir::Type> &types);
 
 /// Reductions over one dim producing (values, i64 indices), or only the
 /// indices when `indicesOnly`; an absent dim reduces the flattened tensor.
-mlir::LogicalResult
-inferDimReductionTypes(std::optional<mlir::Location> loc,
-                       llvm::StringRef opName, mlir::Value input,
-                       std::optional<int64_t> dim, bool keepDim,
-                       bool indicesOnly,
-                       llvm::SmallVectorImpl<mlir::Type> &types);
+mlir::LogicalResult inferDimReductionTypes(
+    std::optional<mlir::Location> loc, llvm::StringRef opName,
+    mlir::Value input, std::optional<int64_t> dim, bool keepDim,
+    bool indicesOnly, llvm::SmallVectorImpl<mlir::Type> &types);
 
 /// Ops that keep the operand type and act along one `dim` (softmax).
-mlir::LogicalResult inferAlongDimTypes(std::optional<mlir::Location> loc,
-                                       llvm::StringRef opName,
-                                       mlir::Value input, int64_t dim,
-                                       llvm::SmallVectorImpl<mlir::Type> &types);
+mlir::LogicalResult
+inferAlongDimTypes(std::optional<mlir::Location> loc, llvm::StringRef opName,
+                   mlir::Value input, int64_t dim,
+                   llvm::SmallVectorImpl<mlir::Type> &types);
 
 } // namespace inference
 } // namespace kiln

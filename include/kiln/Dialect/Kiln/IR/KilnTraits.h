@@ -17,8 +17,8 @@ namespace OpTrait {
 /// Each result element is a function of the operand elements at the same
 /// (broadcast) position only: the op can be fused into a pointwise loop.
 template <typename ConcreteType>
-class Elementwise
-    : public mlir::OpTrait::TraitBase<ConcreteType, Elementwise> {};
+class Elementwise : public mlir::OpTrait::TraitBase<ConcreteType, Elementwise> {
+};
 
 /// The operands broadcast with NumPy/PyTorch rules to the result shape.
 template <typename ConcreteType>
@@ -58,9 +58,8 @@ public:
       if (!shaped || !shaped.hasStaticShape() ||
           isAddressableShape(shaped.getShape()))
         return mlir::success();
-      return op->emitOpError()
-             << kind << " #" << index << " type " << type
-             << " has more than 2^62 elements";
+      return op->emitOpError() << kind << " #" << index << " type " << type
+                               << " has more than 2^62 elements";
     };
     for (auto [index, type] : llvm::enumerate(op->getOperandTypes()))
       if (mlir::failed(check(type, "operand", index)))
@@ -97,9 +96,8 @@ public:
     for (auto [index, expected, actual] :
          llvm::enumerate(inferred, op->getResultTypes())) {
       if (expected != actual)
-        return op->emitOpError()
-               << "result #" << index << " has type " << actual
-               << ", expected " << expected;
+        return op->emitOpError() << "result #" << index << " has type "
+                                 << actual << ", expected " << expected;
     }
     return mlir::success();
   }
