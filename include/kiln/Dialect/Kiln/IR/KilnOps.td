@@ -15,6 +15,7 @@
 #define KILN_DIALECT_KILN_IR_KILNOPS_TD
 
 include "kiln/Dialect/Kiln/IR/KilnBase.td"
+include "kiln/Dialect/Kiln/IR/KilnInterfaces.td"
 include "mlir/IR/BuiltinAttributes.td"
 include "mlir/IR/CommonAttrConstraints.td"
 include "mlir/Interfaces/InferTypeOpInterface.td"
@@ -131,7 +132,8 @@ def Kiln_ArangeOp : Kiln_Op<"arange", [Pure]> {
 class Kiln_UnaryOp<string mnemonic, string torchName, string formula,
                    TypeConstraint tensorType, list<Trait> traits = []>
     : Kiln_Op<mnemonic, !listconcat(traits, [Pure, Kiln_Elementwise,
-                                             SameOperandsAndResultType])> {
+                                             SameOperandsAndResultType,
+        DeclareOpInterfaceMethods<Kiln_ScalarOpInterface>])> {
   let summary = "elementwise " # formula # " (torch." # torchName # ")";
   let description = [{
     Elementwise `}] # formula # [{`, with the semantics of `torch.}]
@@ -186,7 +188,8 @@ class Kiln_BroadcastBinaryOp<string mnemonic, string torchName, string formula,
                              list<Trait> traits = []>
     : Kiln_Op<mnemonic, !listconcat(traits, [Pure, Kiln_Elementwise,
                                              Kiln_Broadcasting,
-                                             Kiln_InferTypes])> {
+                                             Kiln_InferTypes,
+        DeclareOpInterfaceMethods<Kiln_ScalarOpInterface>])> {
   let summary = "elementwise " # formula # " (torch." # torchName # ")";
   let arguments = (ins operandType:$lhs, operandType:$rhs);
   let results = (outs resultType:$result);
@@ -280,7 +283,8 @@ def Kiln_NeOp : Kiln_CompareOp<"ne", "ne", "x != y", [Commutative]>;
 //===----------------------------------------------------------------------===//
 
 def Kiln_ClampOp : Kiln_Op<"clamp",
-    [Pure, Kiln_Elementwise, SameOperandsAndResultType]> {
+    [Pure, Kiln_Elementwise, SameOperandsAndResultType,
+     DeclareOpInterfaceMethods<Kiln_ScalarOpInterface>]> {
   let summary = "clamp into [min, max] (torch.clamp / clip)";
   let description = [{
     Elementwise `min(max(x, min), max)`, with the semantics of
@@ -305,7 +309,8 @@ def Kiln_ClampOp : Kiln_Op<"clamp",
 }
 
 def Kiln_WhereOp : Kiln_Op<"where",
-    [Pure, Kiln_Elementwise, Kiln_Broadcasting, Kiln_InferTypes]> {
+    [Pure, Kiln_Elementwise, Kiln_Broadcasting, Kiln_InferTypes,
+     DeclareOpInterfaceMethods<Kiln_ScalarOpInterface>]> {
   let summary = "select by mask (torch.where)";
   let description = [{
     Elementwise `cond ? lhs : rhs`. The condition is an `i1` mask; `lhs` and
@@ -332,7 +337,8 @@ def Kiln_WhereOp : Kiln_Op<"where",
 }
 
 def Kiln_CastOp : Kiln_Op<"cast",
-    [Pure, Kiln_Elementwise, SameOperandsAndResultShape]> {
+    [Pure, Kiln_Elementwise, SameOperandsAndResultShape,
+     DeclareOpInterfaceMethods<Kiln_ScalarOpInterface>]> {
   let summary = "element type conversion (Tensor.to(dtype))";
   let description = [{
     Converts every element to the result's element type, keeping the shape.
@@ -403,7 +409,7 @@ def Kiln_ReshapeOp : Kiln_Op<"reshape", [Pure]> {
 }
 
 def Kiln_ExpandOp : Kiln_Op<"expand", [Pure, Kiln_Elementwise,
-                                       Kiln_Broadcasting]> {
+    Kiln_Broadcasting, DeclareOpInterfaceMethods<Kiln_ScalarOpInterface>]> {
   let summary = "broadcast to a larger shape (Tensor.expand)";
   let description = [{
     Broadcasts the operand to the result shape: dims align from the end,

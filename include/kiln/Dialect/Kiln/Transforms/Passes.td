@@ -1,0 +1,30 @@
+//===- Passes.td - Kiln dialect passes ---------------------*- tablegen -*-===//
+
+#ifndef KILN_DIALECT_KILN_TRANSFORMS_PASSES_TD
+#define KILN_DIALECT_KILN_TRANSFORMS_PASSES_TD
+
+include "mlir/Pass/PassBase.td"
+
+def KilnDecompose : Pass<"kiln-decompose"> {
+  let summary = "Rewrite composite kiln ops into simpler kiln ops";
+  let description = [{
+    Expresses `mean`, `norm`, `softmax`, `log_softmax`, `mse_loss` and
+    `cross_entropy` with the elementwise ops and plain reductions they are
+    made of (e.g. `softmax(x) = exp(x - amax(x)) / sum(exp(x - amax(x)))`),
+    keeping each op's location. Later passes (lowering, fusion) then only
+    see the core ops.
+  }];
+  let dependentDialects = [];
+}
+
+def KilnExportEntryPoints : Pass<"kiln-export-entry-points", "mlir::ModuleOp"> {
+  let summary = "Give every public function a C interface";
+  let description = [{
+    Marks each public `func.func` with `llvm.emit_c_interface`, so that the
+    LLVM lowering emits `_mlir_ciface_<name>`, which takes one memref
+    descriptor pointer per argument and out-parameter: the entry points
+    kiln-run and the C++ API call.
+  }];
+}
+
+#endif // KILN_DIALECT_KILN_TRANSFORMS_PASSES_TD

@@ -1,0 +1,70 @@
+//===- HostTensor.h - Tensors in host memory, .npy I/O ----------*- C++ -*-===//
+
+#ifndef KILN_RUNTIME_HOSTTENSOR_H
+#define KILN_RUNTIME_HOSTTENSOR_H
+
+#include "llvm/ADT/StringRef.h"
+#include "llvm/Support/Error.h"
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace kiln::runtime {
+
+/// Element types a host tensor can hold (the .npy dtypes of tools.md).
+enum class DType { F32, F64, I64, I32, Bool };
+
+/// Size in bytes of one element.
+size_t dtypeSize(DType dtype);
+/// The MLIR spelling (`f32`, `i1`, ...).
+llvm::StringRef dtypeName(DType dtype);
+
+/// A dense row-major tensor in 64-byte aligned host memory.
+class HostTensor {
+public:
+  HostTensor() = default;
+  HostTensor(DType dtype, std::vector<int64_t> shape);
+
+  DType getDType() const { return dtype; }
+  const std::vector<int64_t> &getShape() const { return shape; }
+  int64_t getNumElements() const;
+  size_t getByteSize() const { return getNumElements() * dtypeSize(dtype); }
+  void *data() { return storage.get(); }
+  const void *data() const { return storage.get(); }
+  template <typename T> T *as() { return static_cast<T *>(data()); }
+  template <typename T> const T *as() const {
+    return static_cast<const T *>(data());
+  }
+
+  /// The MLIR type spelling, e.g. `tensor<2x3xf32>`.
+  std::string typeString() const;
+
+private:
+  struct FreeDeleter {
+    void operator()(void *p) const;
+  };
+  DType dtype = DType::F32;
+  std::vector<int64_t> shape;
+  std::unique_ptr<void, FreeDeleter> storage;
+};
+
+/// Reads a .npy file (format 1.0-3.0, C order, little-endian <f4 <f8 <i8 <i4
+/// |b1). Malformed, truncated, Fortran-order, big-endian or unsupported
+/// files are errors naming the problem.
+llvm::Expected<HostTensor> readNpy(llvm::StringRef path);
+
+/// Parses .npy bytes; `name` is used in error messages.
+llvm::Expected<HostTensor> parseNpy(llvm::StringRef bytes,
+                                    llvm::StringRef name);
+
+/// Writes `tensor` as a version 1.0 .npy file.
+llvm::Error writeNpy(llvm::StringRef path, const HostTensor &tensor);
+
+/// Formats like PyTorch's `print(tensor)`: `tensor([1.5000, 2.0000])`.
+std::string formatTorch(const HostTensor &tensor);
+
+} // namespace kiln::runtime
+
+#endif // KILN_RUNTIME_HOSTTENSOR_H

@@ -1,0 +1,49 @@
+//===- Kernels.h - Kiln runtime kernels -------------------------*- C++ -*-===//
+//
+// Kernels the generated code calls (selection ops) and the runtime error
+// state (index checks). The C entry points follow MLIR's C interface for
+// unranked memrefs: `_mlir_ciface_kiln_rt_<name>`.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef KILN_RUNTIME_KERNELS_H
+#define KILN_RUNTIME_KERNELS_H
+
+#include "llvm/ADT/StringRef.h"
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <utility>
+#include <vector>
+
+namespace kiln::runtime {
+
+/// The first runtime index error of a run: check site, bad index, bound.
+struct IndexError {
+  int64_t site;
+  int64_t index;
+  int64_t size;
+};
+
+/// Clears the error state before a run.
+void resetErrors();
+
+/// The first error recorded since the last reset, if any.
+std::optional<IndexError> firstError();
+
+/// Number of worker threads kernels may use (>= 1).
+void setNumThreads(int threads);
+int getNumThreads();
+
+/// Runs `body(begin, end)` over [0, count) split into contiguous chunks
+/// across the worker threads. The split depends only on `count` and the
+/// thread count; every element is processed exactly once.
+void parallelFor(int64_t count, int64_t grain,
+                 const std::function<void(int64_t, int64_t)> &body);
+
+/// Symbols of the C entry points, for the JIT's symbol map.
+std::vector<std::pair<llvm::StringRef, void *>> kernelSymbols();
+
+} // namespace kiln::runtime
+
+#endif // KILN_RUNTIME_KERNELS_H

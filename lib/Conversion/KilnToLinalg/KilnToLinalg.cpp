@@ -1,0 +1,1075 @@
+//===- KilnToLinalg.cpp - Lower kiln ops to linalg/tensor/scf -------------===//
+//
+// Every (decomposed) kiln op on tensors becomes linalg/tensor/arith/math/scf
+// IR, ready for one-shot bufferization. See Passes.td for the overview.
+//
+//===----------------------------------------------------------------------===//
+
+#include "kiln/Conversion/Passes.h"
+#include "kiln/Dialect/Kiln/IR/KilnOps.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Bufferization/IR/Bufferization.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/IR/PatternMatch.h"
+#include "mlir/Transforms/DialectConversion.h"
+#include "llvm/Support/raw_ostream.h"
+
+#include <limits>
+
+namespace kiln {
+#define GEN_PASS_DEF_CONVERTKILNTOLINALG
+#include "kiln/Conversion/Passes.h.inc"
+} // namespace kiln
+
+using namespace mlir;
+using namespace kiln;
+
+namespace {
+
+//===----------------------------------------------------------------------===//
+// Shared helpers
+//===----------------------------------------------------------------------===//
+
+/// Sites of runtime index checks, shared by the patterns of one pass run.
+struct ErrorSites {
+  SmallVector<std::string> sites;
+
+  /// Registers a check of `op` and returns its site number.
+  int64_t add(Operation *op) {
+    std::string text;
+    llvm::raw_string_ostream os(text);
+    os << op->getName() << " at ";
+    Location loc = op->getLoc();
+    FileLineColLoc fileLoc;
+    loc->walk([&](Location nested) {
+      if (auto f = dyn_cast<FileLineColLoc>(nested)) {
+        fileLoc = f;
+        return WalkResult::interrupt();
+      }
+      return WalkResult::advance();
+    });
+    if (fileLoc)
+      os << fileLoc.getFilename().getValue() << ":" << fileLoc.getLine() << ":"
+         << fileLoc.getColumn();
+    else
+      loc.print(os);
+    sites.push_back(text);
+    return sites.size() - 1;
+  }
+};
+
+RankedTensorType tensorType(Value value) {
+  return cast<RankedTensorType>(value.getType());
+}
+
+Value indexConstant(OpBuilder &b, Location loc, int64_t value) {
+  return arith::ConstantIndexOp::create(b, loc, value);
+}
+
+Value i64Constant(OpBuilder &b, Location loc, int64_t value) {
+  return arith::ConstantIntOp::create(b, loc, value, 64);
+}
+
+/// The scalar `value` as an attribute of `type` (float or integer).
+TypedAttr scalarAttr(Builder &b, Type type, double value) {
+  if (auto floatType = dyn_cast<FloatType>(type))
+    return b.getFloatAttr(floatType, value);
+  return b.getIntegerAttr(type, static_cast<int64_t>(value));
+}
+
+/// A tensor of `type` filled with `value` (linalg.fill of a tensor.empty).
+Value filledTensor(OpBuilder &b, Location loc, RankedTensorType type,
+                   TypedAttr value) {
+  Value empty = tensor::EmptyOp::create(b, loc, type.getShape(),
+                                        type.getElementType());
+  Value scalar = arith::ConstantOp::create(b, loc, value);
+  return linalg::FillOp::create(b, loc, ValueRange{scalar}, ValueRange{empty})
+      .getResult(0);
+}
+
+/// Identity of a max (lowest value) / min (highest value) reduction.
+TypedAttr extremeAttr(Builder &b, Type type, bool lowest) {
+  if (auto floatType = dyn_cast<FloatType>(type))
+    return b.getFloatAttr(
+        floatType, APFloat::getInf(floatType.getFloatSemantics(), lowest));
+  unsigned width = type.getIntOrFloatBitWidth();
+  return b.getIntegerAttr(type, lowest ? APInt::getSignedMinValue(width)
+                                       : APInt::getSignedMaxValue(width));
+}
+
+/// `value` reshaped to `type` (same elements), or `value` itself.
+Value reshapeTo(OpBuilder &b, Location loc, Value value,
+                RankedTensorType type) {
+  if (value.getType() == type)
+    return value;
+  auto shapeType = RankedTensorType::get({type.getRank()}, b.getIndexType());
+  SmallVector<APInt> sizes;
+  for (int64_t size : type.getShape())
+    sizes.push_back(APInt(64, size));
+  Value shape = arith::ConstantOp::create(
+      b, loc, DenseIntElementsAttr::get(shapeType, sizes));
+  return tensor::ReshapeOp::create(b, loc, type, value, shape);
+}
+
+/// The indexing map reading an operand of `operandType` broadcast to a loop
+/// nest over `resultType` (dims align at the end; size-1 dims read index 0).
+AffineMap broadcastMap(RankedTensorType operandType,
+                       RankedTensorType resultType, MLIRContext *ctx) {
+  int64_t offset = resultType.getRank() - operandType.getRank();
+  SmallVector<AffineExpr> exprs;
+  for (int64_t d = 0; d < operandType.getRank(); ++d) {
+    if (operandType.getDimSize(d) == 1 &&
+        resultType.getDimSize(offset + d) != 1)
+      exprs.push_back(getAffineConstantExpr(0, ctx));
+    else
+      exprs.push_back(getAffineDimExpr(offset + d, ctx));
+  }
+  return AffineMap::get(resultType.getRank(), 0, exprs, ctx);
+}
+
+/// Declares (once) the runtime function `name` with C interface.
+func::FuncOp getOrDeclareRuntimeFunc(Operation *anchor, StringRef name,
+                                     FunctionType type,
+                                     PatternRewriter &rewriter) {
+  auto module = anchor->getParentOfType<ModuleOp>();
+  if (auto existing = module.lookupSymbol<func::FuncOp>(name))
+    return existing;
+  OpBuilder::InsertionGuard guard(rewriter);
+  rewriter.setInsertionPointToStart(module.getBody());
+  auto func = func::FuncOp::create(rewriter, module.getLoc(), name, type);
+  func.setPrivate();
+  func->setAttr("llvm.emit_c_interface", rewriter.getUnitAttr());
+  return func;
+}
+
+/// Emits the runtime check `0 <= index < size` for site `site`: out of
+/// range, it reports the error and yields a safe index (0) instead. `index`
+/// is i64; returns the checked index as `index` type.
+Value checkIndex(OpBuilder &b, Location loc, Operation *anchor,
+                 PatternRewriter &rewriter, int64_t site, Value index,
+                 int64_t size, Value reported = nullptr) {
+  if (!reported)
+    reported = index;
+  Value zero = i64Constant(b, loc, 0);
+  Value bound = i64Constant(b, loc, size);
+  Value nonNegative =
+      arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sge, index, zero);
+  Value below =
+      arith::CmpIOp::create(b, loc, arith::CmpIPredicate::slt, index, bound);
+  Value inRange = arith::AndIOp::create(b, loc, nonNegative, below);
+  Type i64 = b.getI64Type();
+  func::FuncOp report = getOrDeclareRuntimeFunc(
+      anchor, "kiln_rt_index_error",
+      FunctionType::get(b.getContext(), {i64, i64, i64}, {}), rewriter);
+  Value outOfRange = arith::XOrIOp::create(
+      b, loc, inRange, arith::ConstantIntOp::create(b, loc, 1, 1));
+  scf::IfOp::create(b, loc, outOfRange, [&](OpBuilder &then, Location l) {
+    func::CallOp::create(then, l, report,
+                         ValueRange{i64Constant(then, l, site), reported,
+                                    bound});
+    scf::YieldOp::create(then, l);
+  });
+  Value safe = arith::SelectOp::create(b, loc, inRange, index, zero);
+  return arith::IndexCastOp::create(b, loc, b.getIndexType(), safe);
+}
+
+/// Row-major delinearization of a flat `index` over `shape`.
+SmallVector<Value> delinearize(OpBuilder &b, Location loc, Value index,
+                               ArrayRef<int64_t> shape) {
+  SmallVector<Value> result(shape.size());
+  for (int64_t d = static_cast<int64_t>(shape.size()) - 1; d >= 0; --d) {
+    Value size = indexConstant(b, loc, shape[d]);
+    result[d] = arith::RemUIOp::create(b, loc, index, size);
+    index = arith::DivUIOp::create(b, loc, index, size);
+  }
+  return result;
+}
+
+/// Row-major linearization of `indices` over `shape` (index type).
+Value linearize(OpBuilder &b, Location loc, ValueRange indices,
+                ArrayRef<int64_t> shape) {
+  Value flat = indexConstant(b, loc, 0);
+  for (auto [index, size] : llvm::zip_equal(indices, shape)) {
+    flat = arith::MulIOp::create(b, loc, flat, indexConstant(b, loc, size));
+    flat = arith::AddIOp::create(b, loc, flat, index);
+  }
+  return flat;
+}
+
+SmallVector<Value> loopIndices(OpBuilder &b, Location loc, int64_t rank) {
+  SmallVector<Value> indices;
+  for (int64_t d = 0; d < rank; ++d)
+    indices.push_back(linalg::IndexOp::create(b, loc, d));
+  return indices;
+}
+
+SmallVector<utils::IteratorType> parallelIterators(int64_t rank) {
+  return SmallVector<utils::IteratorType>(rank, utils::IteratorType::parallel);
+}
+
+/// The normalized reduced dims of a `dims` attribute (absent/empty: all).
+SmallVector<bool> reducedDimsMask(RankedTensorType type,
+                                  std::optional<ArrayRef<int64_t>> dims) {
+  int64_t rank = type.getRank();
+  SmallVector<bool> mask(rank, !dims || dims->empty());
+  if (dims)
+    for (int64_t dim : *dims)
+      if (rank > 0)
+        mask[*normalizeDim(dim, rank)] = true;
+  return mask;
+}
+
+/// Builds a reduction generic over `input` reducing the dims in `mask`,
+/// with `outputs` initial values (non-keepdim shape) and `body` computing
+/// the new accumulators from (element, accumulators..., loop indices).
+SmallVector<Value> buildReduction(
+    OpBuilder &b, Location loc, Value input, ArrayRef<bool> mask,
+    ValueRange inits,
+    function_ref<SmallVector<Value>(OpBuilder &, Location, Value, ValueRange,
+                                    ValueRange)>
+        body) {
+  MLIRContext *ctx = b.getContext();
+  int64_t rank = tensorType(input).getRank();
+  SmallVector<AffineExpr> kept;
+  SmallVector<utils::IteratorType> iterators;
+  for (int64_t d = 0; d < rank; ++d) {
+    if (mask[d]) {
+      iterators.push_back(utils::IteratorType::reduction);
+    } else {
+      iterators.push_back(utils::IteratorType::parallel);
+      kept.push_back(getAffineDimExpr(d, ctx));
+    }
+  }
+  SmallVector<AffineMap> maps{AffineMap::getMultiDimIdentityMap(rank, ctx)};
+  for (size_t i = 0; i < inits.size(); ++i)
+    maps.push_back(AffineMap::get(rank, 0, kept, ctx));
+  auto generic = linalg::GenericOp::create(
+      b, loc, inits.getTypes(), ValueRange{input}, inits, maps, iterators,
+      [&](OpBuilder &nb, Location nl, ValueRange args) {
+        SmallVector<Value> results =
+            body(nb, nl, args[0], args.drop_front(), loopIndices(nb, nl, rank));
+        linalg::YieldOp::create(nb, nl, results);
+      });
+  return SmallVector<Value>(generic.getResults());
+}
+
+//===----------------------------------------------------------------------===//
+// Elementwise ops (any op with ScalarOpInterface)
+//===----------------------------------------------------------------------===//
+
+struct LowerElementwise : OpInterfaceRewritePattern<ScalarOpInterface> {
+  using OpInterfaceRewritePattern::OpInterfaceRewritePattern;
+  LogicalResult matchAndRewrite(ScalarOpInterface op,
+                                PatternRewriter &rewriter) const override {
+    Location loc = op->getLoc();
+    auto resultType = cast<RankedTensorType>(op->getResult(0).getType());
+    MLIRContext *ctx = rewriter.getContext();
+    SmallVector<AffineMap> maps;
+    for (Value operand : op->getOperands())
+      maps.push_back(broadcastMap(tensorType(operand), resultType, ctx));
+    maps.push_back(AffineMap::getMultiDimIdentityMap(resultType.getRank(), ctx));
+    Value init = tensor::EmptyOp::create(rewriter, loc, resultType.getShape(),
+                                         resultType.getElementType());
+    auto generic = linalg::GenericOp::create(
+        rewriter, loc, TypeRange{resultType}, op->getOperands(),
+        ValueRange{init}, maps, parallelIterators(resultType.getRank()),
+        [&](OpBuilder &b, Location l, ValueRange args) {
+          Value result = op.buildScalar(b, l, args.drop_back(),
+                                        resultType.getElementType());
+          linalg::YieldOp::create(b, l, result);
+        });
+    rewriter.replaceOp(op, generic.getResults());
+    return success();
+  }
+};
+
+//===----------------------------------------------------------------------===//
+// Creation ops
+//===----------------------------------------------------------------------===//
+
+struct LowerConstant : OpRewritePattern<ConstantOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(ConstantOp op,
+                                PatternRewriter &rewriter) const override {
+    rewriter.replaceOpWithNewOp<arith::ConstantOp>(op, op.getValue());
+    return success();
+  }
+};
+
+/// full / zeros_like / ones_like: a splat constant.
+template <typename OpTy>
+struct LowerSplat : OpRewritePattern<OpTy> {
+  using OpRewritePattern<OpTy>::OpRewritePattern;
+  LogicalResult matchAndRewrite(OpTy op,
+                                PatternRewriter &rewriter) const override {
+    auto folded = dyn_cast_if_present<DenseElementsAttr>(
+        op.fold(typename OpTy::FoldAdaptor({}, op)).
+        template dyn_cast<Attribute>());
+    if (!folded)
+      return rewriter.notifyMatchFailure(op, "does not fold to a splat");
+    rewriter.replaceOpWithNewOp<arith::ConstantOp>(op, folded);
+    return success();
+  }
+};
+
+struct LowerArange : OpRewritePattern<ArangeOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(ArangeOp op,
+                                PatternRewriter &rewriter) const override {
+    Location loc = op.getLoc();
+    RankedTensorType type = op.getType();
+    Type elementType = type.getElementType();
+    double start = op.getStart().convertToDouble();
+    double step = op.getStep().convertToDouble();
+    Value init = tensor::EmptyOp::create(rewriter, loc, type.getShape(),
+                                         elementType);
+    auto generic = linalg::GenericOp::create(
+        rewriter, loc, TypeRange{type}, ValueRange{}, ValueRange{init},
+        SmallVector<AffineMap>{
+            AffineMap::getMultiDimIdentityMap(1, rewriter.getContext())},
+        parallelIterators(1),
+        [&](OpBuilder &b, Location l, ValueRange) {
+          Value i = arith::IndexCastOp::create(b, l, b.getI64Type(),
+                                               linalg::IndexOp::create(b, l, 0));
+          Value value;
+          if (isa<FloatType>(elementType)) {
+            // start + i * step in double, then rounded once (PyTorch).
+            Value fi = arith::SIToFPOp::create(b, l, b.getF64Type(), i);
+            Value v = arith::AddFOp::create(
+                b, l,
+                arith::ConstantOp::create(b, l, b.getF64FloatAttr(start)),
+                arith::MulFOp::create(
+                    b, l, fi,
+                    arith::ConstantOp::create(b, l, b.getF64FloatAttr(step))));
+            value = elementType.isF64()
+                        ? v
+                        : Value(arith::TruncFOp::create(b, l, elementType, v));
+          } else {
+            value = arith::AddIOp::create(
+                b, l, i64Constant(b, l, static_cast<int64_t>(start)),
+                arith::MulIOp::create(
+                    b, l, i, i64Constant(b, l, static_cast<int64_t>(step))));
+          }
+          linalg::YieldOp::create(b, l, value);
+        });
+    rewriter.replaceOp(op, generic.getResults());
+    return success();
+  }
+};
+
+//===----------------------------------------------------------------------===//
+// Shape ops
+//===----------------------------------------------------------------------===//
+
+struct LowerReshape : OpRewritePattern<ReshapeOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(ReshapeOp op,
+                                PatternRewriter &rewriter) const override {
+    rewriter.replaceOp(op, reshapeTo(rewriter, op.getLoc(), op.getInput(),
+                                     op.getType()));
+    return success();
+  }
+};
+
+struct LowerPermute : OpRewritePattern<PermuteOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(PermuteOp op,
+                                PatternRewriter &rewriter) const override {
+    RankedTensorType type = op.getType();
+    SmallVector<int64_t> perm;
+    for (int64_t d : op.getDims())
+      perm.push_back(*normalizeDim(d, type.getRank()));
+    Value init = tensor::EmptyOp::create(rewriter, op.getLoc(),
+                                         type.getShape(),
+                                         type.getElementType());
+    auto transpose = linalg::TransposeOp::create(rewriter, op.getLoc(),
+                                                 op.getInput(), init, perm);
+    rewriter.replaceOp(op, transpose.getResults());
+    return success();
+  }
+};
+
+//===----------------------------------------------------------------------===//
+// Reductions
+//===----------------------------------------------------------------------===//
+
+/// sum, prod, amax, amin: one accumulator combined elementwise.
+template <typename OpTy>
+struct LowerDimsReduction : OpRewritePattern<OpTy> {
+  using OpRewritePattern<OpTy>::OpRewritePattern;
+
+  static TypedAttr identity(Builder &b, Type type) {
+    if constexpr (std::is_same_v<OpTy, SumOp>)
+      return scalarAttr(b, type, 0.0);
+    else if constexpr (std::is_same_v<OpTy, ProdOp>)
+      return scalarAttr(b, type, 1.0);
+    else
+      return extremeAttr(b, type, /*lowest=*/std::is_same_v<OpTy, AmaxOp>);
+  }
+
+  static Value combine(OpBuilder &b, Location loc, Value x, Value acc) {
+    bool isFloat = isa<FloatType>(x.getType());
+    if constexpr (std::is_same_v<OpTy, SumOp>)
+      return isFloat ? Value(arith::AddFOp::create(b, loc, acc, x))
+                     : Value(arith::AddIOp::create(b, loc, acc, x));
+    else if constexpr (std::is_same_v<OpTy, ProdOp>)
+      return isFloat ? Value(arith::MulFOp::create(b, loc, acc, x))
+                     : Value(arith::MulIOp::create(b, loc, acc, x));
+    else if constexpr (std::is_same_v<OpTy, AmaxOp>)
+      return isFloat ? Value(arith::MaximumFOp::create(b, loc, acc, x))
+                     : Value(arith::MaxSIOp::create(b, loc, acc, x));
+    else
+      return isFloat ? Value(arith::MinimumFOp::create(b, loc, acc, x))
+                     : Value(arith::MinSIOp::create(b, loc, acc, x));
+  }
+
+  LogicalResult matchAndRewrite(OpTy op,
+                                PatternRewriter &rewriter) const override {
+    Location loc = op.getLoc();
+    RankedTensorType inputType = tensorType(op.getInput());
+    SmallVector<bool> mask = reducedDimsMask(inputType, op.getDims());
+    auto reducedType = RankedTensorType::get(
+        reduceShape(inputType.getShape(), mask, /*keepDim=*/false),
+        inputType.getElementType());
+    Value init = filledTensor(rewriter, loc, reducedType,
+                              identity(rewriter, inputType.getElementType()));
+    Value result = buildReduction(
+        rewriter, loc, op.getInput(), mask, init,
+        [](OpBuilder &b, Location l, Value x, ValueRange acc, ValueRange) {
+          return SmallVector<Value>{combine(b, l, x, acc[0])};
+        })[0];
+    rewriter.replaceOp(op, reshapeTo(rewriter, loc, result, op.getType()));
+    return success();
+  }
+};
+
+/// Whether `candidate` replaces `current` in a max (or min) scan: the first
+/// NaN wins and is never replaced; otherwise only a strictly greater (less)
+/// value replaces, so ties keep the lowest index.
+Value takesOver(OpBuilder &b, Location loc, Value candidate, Value current,
+                bool isMax) {
+  if (!isa<FloatType>(candidate.getType()))
+    return arith::CmpIOp::create(
+        b, loc, isMax ? arith::CmpIPredicate::sgt : arith::CmpIPredicate::slt,
+        candidate, current);
+  Value better = arith::CmpFOp::create(
+      b, loc, isMax ? arith::CmpFPredicate::OGT : arith::CmpFPredicate::OLT,
+      candidate, current);
+  Value candidateNan = arith::CmpFOp::create(b, loc, arith::CmpFPredicate::UNO,
+                                             candidate, candidate);
+  Value currentOrdered = arith::CmpFOp::create(
+      b, loc, arith::CmpFPredicate::ORD, current, current);
+  return arith::AndIOp::create(
+      b, loc, currentOrdered,
+      arith::OrIOp::create(b, loc, better, candidateNan));
+}
+
+/// max/min with dim and argmax/argmin: a (value, index) scan.
+/// Returns {values, indices} in the non-keepdim shape.
+std::pair<Value, Value> buildArgScan(OpBuilder &b, Location loc, Value input,
+                                     std::optional<int64_t> dim, bool isMax) {
+  RankedTensorType inputType = tensorType(input);
+  int64_t rank = inputType.getRank();
+  SmallVector<bool> mask(rank, !dim.has_value());
+  if (dim && rank > 0)
+    mask[*normalizeDim(*dim, rank)] = true;
+  SmallVector<int64_t> shape = reduceShape(inputType.getShape(), mask, false);
+  Type elementType = inputType.getElementType();
+  Value values = filledTensor(b, loc,
+                              RankedTensorType::get(shape, elementType),
+                              extremeAttr(b, elementType, /*lowest=*/isMax));
+  Value indices = filledTensor(b, loc,
+                               RankedTensorType::get(shape, b.getI64Type()),
+                               b.getI64IntegerAttr(0));
+  SmallVector<Value> results = buildReduction(
+      b, loc, input, mask, ValueRange{values, indices},
+      [&](OpBuilder &nb, Location l, Value x, ValueRange acc,
+          ValueRange ivs) {
+        Value position;
+        if (dim)
+          position = rank > 0 ? ivs[*normalizeDim(*dim, rank)]
+                              : indexConstant(nb, l, 0);
+        else
+          position = linearize(nb, l, ivs, inputType.getShape());
+        position = arith::IndexCastOp::create(nb, l, nb.getI64Type(), position);
+        Value take = takesOver(nb, l, x, acc[0], isMax);
+        return SmallVector<Value>{
+            arith::SelectOp::create(nb, l, take, x, acc[0]),
+            arith::SelectOp::create(nb, l, take, position, acc[1])};
+      });
+  return {results[0], results[1]};
+}
+
+template <typename OpTy>
+struct LowerMaxMin : OpRewritePattern<OpTy> {
+  using OpRewritePattern<OpTy>::OpRewritePattern;
+  LogicalResult matchAndRewrite(OpTy op,
+                                PatternRewriter &rewriter) const override {
+    Location loc = op.getLoc();
+    auto [values, indices] =
+        buildArgScan(rewriter, loc, op.getInput(),
+                     static_cast<int64_t>(op.getDim()),
+                     std::is_same_v<OpTy, MaxOp>);
+    rewriter.replaceOp(
+        op, {reshapeTo(rewriter, loc, values,
+                       cast<RankedTensorType>(op.getValues().getType())),
+             reshapeTo(rewriter, loc, indices,
+                       cast<RankedTensorType>(op.getIndices().getType()))});
+    return success();
+  }
+};
+
+template <typename OpTy>
+struct LowerArg : OpRewritePattern<OpTy> {
+  using OpRewritePattern<OpTy>::OpRewritePattern;
+  LogicalResult matchAndRewrite(OpTy op,
+                                PatternRewriter &rewriter) const override {
+    Location loc = op.getLoc();
+    std::optional<int64_t> dim;
+    if (auto d = op.getDim())
+      dim = static_cast<int64_t>(*d);
+    auto scan = buildArgScan(rewriter, loc, op.getInput(), dim,
+                             std::is_same_v<OpTy, ArgmaxOp>);
+    rewriter.replaceOp(op, reshapeTo(rewriter, loc, scan.second,
+                                     op.getType()));
+    return success();
+  }
+};
+
+struct LowerEqual : OpRewritePattern<EqualOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(EqualOp op,
+                                PatternRewriter &rewriter) const override {
+    Location loc = op.getLoc();
+    RankedTensorType lhsType = tensorType(op.getLhs());
+    if (lhsType.getShape() != tensorType(op.getRhs()).getShape()) {
+      rewriter.replaceOpWithNewOp<arith::ConstantOp>(
+          op, DenseElementsAttr::get(op.getType(), false));
+      return success();
+    }
+    // all(lhs == rhs) over every dim; the rhs is read with the same indices.
+    int64_t rank = lhsType.getRank();
+    Value init = filledTensor(rewriter, loc, op.getType(),
+                              rewriter.getBoolAttr(true));
+    MLIRContext *ctx = rewriter.getContext();
+    AffineMap identity = AffineMap::getMultiDimIdentityMap(rank, ctx);
+    auto generic = linalg::GenericOp::create(
+        rewriter, loc, TypeRange{op.getType()},
+        ValueRange{op.getLhs(), op.getRhs()}, ValueRange{init},
+        SmallVector<AffineMap>{identity, identity,
+                               AffineMap::get(rank, 0, {}, ctx)},
+        SmallVector<utils::IteratorType>(rank,
+                                         utils::IteratorType::reduction),
+        [&](OpBuilder &b, Location l, ValueRange args) {
+          Value same;
+          if (isa<FloatType>(args[0].getType()))
+            same = arith::CmpFOp::create(b, l, arith::CmpFPredicate::OEQ,
+                                         args[0], args[1]);
+          else
+            same = arith::CmpIOp::create(b, l, arith::CmpIPredicate::eq,
+                                         args[0], args[1]);
+          linalg::YieldOp::create(
+              b, l, ValueRange{arith::AndIOp::create(b, l, args[2], same)});
+        });
+    rewriter.replaceOp(op, generic.getResults());
+    return success();
+  }
+};
+
+//===----------------------------------------------------------------------===//
+// matmul
+//===----------------------------------------------------------------------===//
+
+struct LowerMatmul : OpRewritePattern<MatmulOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(MatmulOp op,
+                                PatternRewriter &rewriter) const override {
+    Location loc = op.getLoc();
+    MLIRContext *ctx = rewriter.getContext();
+    RankedTensorType lhsType = tensorType(op.getLhs());
+    RankedTensorType rhsType = tensorType(op.getRhs());
+    RankedTensorType resultType = op.getType();
+    bool lhsMatrix = lhsType.getRank() >= 2, rhsMatrix = rhsType.getRank() >= 2;
+    int64_t rank = resultType.getRank();
+    int64_t batchRank = rank - lhsMatrix - rhsMatrix;
+    AffineExpr k = getAffineDimExpr(rank, ctx);
+    auto batchExprs = [&](RankedTensorType type) {
+      SmallVector<AffineExpr> exprs;
+      int64_t own = type.getRank() - 2;
+      for (int64_t j = 0; j < own; ++j) {
+        int64_t resultDim = batchRank - own + j;
+        if (type.getDimSize(j) == 1 && resultType.getDimSize(resultDim) != 1)
+          exprs.push_back(getAffineConstantExpr(0, ctx));
+        else
+          exprs.push_back(getAffineDimExpr(resultDim, ctx));
+      }
+      return exprs;
+    };
+    SmallVector<AffineExpr> lhsExprs, rhsExprs;
+    if (lhsMatrix) {
+      lhsExprs = batchExprs(lhsType);
+      lhsExprs.push_back(getAffineDimExpr(batchRank, ctx));
+    }
+    lhsExprs.push_back(k);
+    if (rhsMatrix)
+      rhsExprs = batchExprs(rhsType);
+    rhsExprs.push_back(k);
+    if (rhsMatrix)
+      rhsExprs.push_back(getAffineDimExpr(rank - 1, ctx));
+    SmallVector<AffineMap> maps{
+        AffineMap::get(rank + 1, 0, lhsExprs, ctx),
+        AffineMap::get(rank + 1, 0, rhsExprs, ctx),
+        AffineMap::getMultiDimIdentityMap(rank + 1, ctx).getMajorSubMap(rank)};
+    SmallVector<utils::IteratorType> iterators = parallelIterators(rank);
+    iterators.push_back(utils::IteratorType::reduction);
+    Type elementType = resultType.getElementType();
+    Value init = filledTensor(rewriter, loc, resultType,
+                              scalarAttr(rewriter, elementType, 0.0));
+    bool isFloat = isa<FloatType>(elementType);
+    auto generic = linalg::GenericOp::create(
+        rewriter, loc, TypeRange{resultType},
+        ValueRange{op.getLhs(), op.getRhs()}, ValueRange{init}, maps,
+        iterators, [&](OpBuilder &b, Location l, ValueRange args) {
+          Value product =
+              isFloat ? Value(arith::MulFOp::create(b, l, args[0], args[1]))
+                      : Value(arith::MulIOp::create(b, l, args[0], args[1]));
+          Value sum = isFloat
+                          ? Value(arith::AddFOp::create(b, l, args[2], product))
+                          : Value(arith::AddIOp::create(b, l, args[2], product));
+          linalg::YieldOp::create(b, l, sum);
+        });
+    rewriter.replaceOp(op, generic.getResults());
+    return success();
+  }
+};
+
+//===----------------------------------------------------------------------===//
+// Indexing ops
+//===----------------------------------------------------------------------===//
+
+/// A generic over `resultType` whose body computes the element from the loop
+/// indices (no inputs).
+Value buildIndexedGeneric(
+    OpBuilder &b, Location loc, RankedTensorType resultType,
+    function_ref<Value(OpBuilder &, Location, ValueRange)> body) {
+  Value init = tensor::EmptyOp::create(b, loc, resultType.getShape(),
+                                       resultType.getElementType());
+  int64_t rank = resultType.getRank();
+  auto generic = linalg::GenericOp::create(
+      b, loc, TypeRange{resultType}, ValueRange{}, ValueRange{init},
+      SmallVector<AffineMap>{
+          AffineMap::getMultiDimIdentityMap(rank, b.getContext())},
+      parallelIterators(rank), [&](OpBuilder &nb, Location l, ValueRange) {
+        linalg::YieldOp::create(nb, l, body(nb, l, loopIndices(nb, l, rank)));
+      });
+  return generic.getResult(0);
+}
+
+/// Base of patterns that register a runtime-check site.
+template <typename OpTy>
+struct CheckedPattern : OpRewritePattern<OpTy> {
+  CheckedPattern(MLIRContext *ctx, ErrorSites &sites)
+      : OpRewritePattern<OpTy>(ctx), sites(sites) {}
+  ErrorSites &sites;
+};
+
+struct LowerGather : CheckedPattern<GatherOp> {
+  using CheckedPattern::CheckedPattern;
+  LogicalResult matchAndRewrite(GatherOp op,
+                                PatternRewriter &rewriter) const override {
+    Location loc = op.getLoc();
+    RankedTensorType inputType = tensorType(op.getInput());
+    int64_t rank = inputType.getRank();
+    int64_t dim = *normalizeDim(op.getDim(), rank);
+    int64_t size = rank == 0 ? 1 : inputType.getDimSize(dim);
+    int64_t site = sites.add(op);
+    Value result = buildIndexedGeneric(
+        rewriter, loc, op.getType(),
+        [&](OpBuilder &b, Location l, ValueRange ivs) {
+          Value index = tensor::ExtractOp::create(b, l, op.getIndex(), ivs);
+          Value safe =
+              checkIndex(b, l, op, rewriter, site, index, size);
+          if (size == 0) // nothing to read: every index was reported
+            return Value(arith::ConstantOp::create(
+                b, l, scalarAttr(b, inputType.getElementType(), 0.0)));
+          SmallVector<Value> at(ivs);
+          if (rank > 0)
+            at[dim] = safe;
+          return Value(tensor::ExtractOp::create(b, l, op.getInput(), at));
+        });
+    rewriter.replaceOp(op, result);
+    return success();
+  }
+};
+
+struct LowerIndexSelect : CheckedPattern<IndexSelectOp> {
+  using CheckedPattern::CheckedPattern;
+  LogicalResult matchAndRewrite(IndexSelectOp op,
+                                PatternRewriter &rewriter) const override {
+    Location loc = op.getLoc();
+    RankedTensorType inputType = tensorType(op.getInput());
+    int64_t rank = inputType.getRank();
+    int64_t dim = *normalizeDim(op.getDim(), rank);
+    int64_t size = rank == 0 ? 1 : inputType.getDimSize(dim);
+    bool scalarIndex = tensorType(op.getIndex()).getRank() == 0;
+    int64_t site = sites.add(op);
+    Value result = buildIndexedGeneric(
+        rewriter, loc, op.getType(),
+        [&](OpBuilder &b, Location l, ValueRange ivs) {
+          SmallVector<Value> indexAt;
+          if (!scalarIndex)
+            indexAt.push_back(rank > 0 ? ivs[dim] : indexConstant(b, l, 0));
+          Value index =
+              tensor::ExtractOp::create(b, l, op.getIndex(), indexAt);
+          Value safe = checkIndex(b, l, op, rewriter, site, index, size);
+          if (size == 0)
+            return Value(arith::ConstantOp::create(
+                b, l, scalarAttr(b, inputType.getElementType(), 0.0)));
+          SmallVector<Value> at(ivs);
+          if (rank > 0)
+            at[dim] = safe;
+          return Value(tensor::ExtractOp::create(b, l, op.getInput(), at));
+        });
+    rewriter.replaceOp(op, result);
+    return success();
+  }
+};
+
+/// A flat index with negative values counted from the end (take, put).
+Value wrapNegative(OpBuilder &b, Location loc, Value index, int64_t numel) {
+  Value isNegative = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::slt,
+                                           index, i64Constant(b, loc, 0));
+  Value wrapped =
+      arith::AddIOp::create(b, loc, index, i64Constant(b, loc, numel));
+  return arith::SelectOp::create(b, loc, isNegative, wrapped, index);
+}
+
+struct LowerTake : CheckedPattern<TakeOp> {
+  using CheckedPattern::CheckedPattern;
+  LogicalResult matchAndRewrite(TakeOp op,
+                                PatternRewriter &rewriter) const override {
+    Location loc = op.getLoc();
+    RankedTensorType inputType = tensorType(op.getInput());
+    int64_t numel = inputType.getNumElements();
+    int64_t site = sites.add(op);
+    Value result = buildIndexedGeneric(
+        rewriter, loc, op.getType(),
+        [&](OpBuilder &b, Location l, ValueRange ivs) {
+          Value index = tensor::ExtractOp::create(b, l, op.getIndex(), ivs);
+          // Report the index as written, check the wrapped one.
+          Value wrapped = wrapNegative(b, l, index, numel);
+          Value inRange = arith::AndIOp::create(
+              b, l,
+              arith::CmpIOp::create(b, l, arith::CmpIPredicate::sge, index,
+                                    i64Constant(b, l, -numel)),
+              arith::CmpIOp::create(b, l, arith::CmpIPredicate::slt, index,
+                                    i64Constant(b, l, numel)));
+          Value checked = arith::SelectOp::create(
+              b, l, inRange, wrapped, i64Constant(b, l, numel));
+          Value safe =
+              checkIndex(b, l, op, rewriter, site, checked, numel, index);
+          return Value(tensor::ExtractOp::create(
+              b, l, op.getInput(),
+              delinearize(b, l, safe, inputType.getShape())));
+        });
+    rewriter.replaceOp(op, result);
+    return success();
+  }
+};
+
+/// Builds a loop nest over `shape` carrying `init` and returns the final
+/// value; `body` returns the updated tensor.
+Value buildUpdateLoops(
+    OpBuilder &b, Location loc, ArrayRef<int64_t> shape, Value init,
+    function_ref<Value(OpBuilder &, Location, ValueRange, Value)> body) {
+  SmallVector<Value> lbs, ubs, steps;
+  for (int64_t size : shape) {
+    lbs.push_back(indexConstant(b, loc, 0));
+    ubs.push_back(indexConstant(b, loc, size));
+    steps.push_back(indexConstant(b, loc, 1));
+  }
+  if (shape.empty())
+    return body(b, loc, {}, init);
+  scf::LoopNest nest = scf::buildLoopNest(
+      b, loc, lbs, ubs, steps, ValueRange{init},
+      [&](OpBuilder &nb, Location l, ValueRange ivs, ValueRange args) {
+        return scf::ValueVector{body(nb, l, ivs, args[0])};
+      });
+  return nest.results.front();
+}
+
+/// result[at] = result[at] + value (or = value when !accumulate).
+Value updateAt(OpBuilder &b, Location loc, Value tensor, ValueRange at,
+               Value value, bool accumulate) {
+  if (accumulate) {
+    Value old = tensor::ExtractOp::create(b, loc, tensor, at);
+    value = isa<FloatType>(value.getType())
+                ? Value(arith::AddFOp::create(b, loc, old, value))
+                : Value(arith::AddIOp::create(b, loc, old, value));
+  }
+  return tensor::InsertOp::create(b, loc, value, tensor, at);
+}
+
+struct LowerScatterAdd : CheckedPattern<ScatterAddOp> {
+  using CheckedPattern::CheckedPattern;
+  LogicalResult matchAndRewrite(ScatterAddOp op,
+                                PatternRewriter &rewriter) const override {
+    Location loc = op.getLoc();
+    RankedTensorType baseType = tensorType(op.getBase());
+    int64_t rank = baseType.getRank();
+    int64_t dim = *normalizeDim(op.getDim(), rank);
+    int64_t size = rank == 0 ? 1 : baseType.getDimSize(dim);
+    int64_t site = sites.add(op);
+    // Sequential in index order: the same sum order, so the same bits, on
+    // every run.
+    Value result = buildUpdateLoops(
+        rewriter, loc, tensorType(op.getIndex()).getShape(), op.getBase(),
+        [&](OpBuilder &b, Location l, ValueRange ivs, Value acc) {
+          Value index = tensor::ExtractOp::create(b, l, op.getIndex(), ivs);
+          Value safe = checkIndex(b, l, op, rewriter, site, index, size);
+          if (size == 0)
+            return acc;
+          Value value = tensor::ExtractOp::create(b, l, op.getSrc(), ivs);
+          SmallVector<Value> at(ivs);
+          if (rank > 0)
+            at[dim] = safe;
+          return updateAt(b, l, acc, at, value, /*accumulate=*/true);
+        });
+    rewriter.replaceOp(op, result);
+    return success();
+  }
+};
+
+struct LowerIndexAdd : CheckedPattern<IndexAddOp> {
+  using CheckedPattern::CheckedPattern;
+  LogicalResult matchAndRewrite(IndexAddOp op,
+                                PatternRewriter &rewriter) const override {
+    Location loc = op.getLoc();
+    RankedTensorType baseType = tensorType(op.getBase());
+    int64_t rank = baseType.getRank();
+    int64_t dim = *normalizeDim(op.getDim(), rank);
+    int64_t size = rank == 0 ? 1 : baseType.getDimSize(dim);
+    bool scalarIndex = tensorType(op.getIndex()).getRank() == 0;
+    int64_t site = sites.add(op);
+    Value result = buildUpdateLoops(
+        rewriter, loc, tensorType(op.getSrc()).getShape(), op.getBase(),
+        [&](OpBuilder &b, Location l, ValueRange ivs, Value acc) {
+          SmallVector<Value> indexAt;
+          if (!scalarIndex)
+            indexAt.push_back(rank > 0 ? ivs[dim] : indexConstant(b, l, 0));
+          Value index =
+              tensor::ExtractOp::create(b, l, op.getIndex(), indexAt);
+          Value safe = checkIndex(b, l, op, rewriter, site, index, size);
+          if (size == 0)
+            return acc;
+          Value value = tensor::ExtractOp::create(b, l, op.getSrc(), ivs);
+          SmallVector<Value> at(ivs);
+          if (rank > 0)
+            at[dim] = safe;
+          return updateAt(b, l, acc, at, value, /*accumulate=*/true);
+        });
+    rewriter.replaceOp(op, result);
+    return success();
+  }
+};
+
+struct LowerPut : CheckedPattern<PutOp> {
+  using CheckedPattern::CheckedPattern;
+  LogicalResult matchAndRewrite(PutOp op,
+                                PatternRewriter &rewriter) const override {
+    Location loc = op.getLoc();
+    RankedTensorType baseType = tensorType(op.getBase());
+    RankedTensorType indexType = tensorType(op.getIndex());
+    RankedTensorType srcType = tensorType(op.getSrc());
+    int64_t numel = baseType.getNumElements();
+    int64_t site = sites.add(op);
+    bool accumulate = op.getAccumulate();
+    Value result = buildUpdateLoops(
+        rewriter, loc, indexType.getShape(), op.getBase(),
+        [&](OpBuilder &b, Location l, ValueRange ivs, Value acc) {
+          Value index = tensor::ExtractOp::create(b, l, op.getIndex(), ivs);
+          Value inRange = arith::AndIOp::create(
+              b, l,
+              arith::CmpIOp::create(b, l, arith::CmpIPredicate::sge, index,
+                                    i64Constant(b, l, -numel)),
+              arith::CmpIOp::create(b, l, arith::CmpIPredicate::slt, index,
+                                    i64Constant(b, l, numel)));
+          Value checked = arith::SelectOp::create(
+              b, l, inRange, wrapNegative(b, l, index, numel),
+              i64Constant(b, l, numel));
+          Value safe =
+              checkIndex(b, l, op, rewriter, site, checked, numel, index);
+          // src is read in row-major order at the same flat position.
+          Value flat = linearize(b, l, ivs, indexType.getShape());
+          Value value = tensor::ExtractOp::create(
+              b, l, op.getSrc(), delinearize(b, l, flat, srcType.getShape()));
+          return updateAt(b, l, acc,
+                          delinearize(b, l, safe, baseType.getShape()), value,
+                          accumulate);
+        });
+    rewriter.replaceOp(op, result);
+    return success();
+  }
+};
+
+//===----------------------------------------------------------------------===//
+// topk / kthvalue: calls into the Kiln runtime
+//===----------------------------------------------------------------------===//
+
+StringRef typeSuffix(Type type) {
+  if (type.isF32())
+    return "f32";
+  if (type.isF64())
+    return "f64";
+  return "i64";
+}
+
+/// Views a tensor as an unranked memref for a runtime call.
+Value asUnrankedBuffer(OpBuilder &b, Location loc, Value tensor) {
+  RankedTensorType type = tensorType(tensor);
+  auto memrefType = MemRefType::get(type.getShape(), type.getElementType());
+  Value buffer = bufferization::ToBufferOp::create(b, loc, memrefType, tensor,
+                                                   b.getUnitAttr());
+  return memref::CastOp::create(
+      b, loc, UnrankedMemRefType::get(type.getElementType(), 0), buffer);
+}
+
+/// Allocates an output buffer for a runtime call; returns {buffer, unranked}.
+std::pair<Value, Value> allocOutput(OpBuilder &b, Location loc,
+                                    RankedTensorType type) {
+  auto memrefType = MemRefType::get(type.getShape(), type.getElementType());
+  Value buffer = memref::AllocOp::create(b, loc, memrefType);
+  Value unranked = memref::CastOp::create(
+      b, loc, UnrankedMemRefType::get(type.getElementType(), 0), buffer);
+  return {buffer, unranked};
+}
+
+Value asTensor(OpBuilder &b, Location loc, Value buffer,
+               RankedTensorType type) {
+  return bufferization::ToTensorOp::create(b, loc, type, buffer,
+                                           /*restrict=*/true,
+                                           /*writable=*/true);
+}
+
+/// Replaces a (values, indices) selection op with a runtime call
+/// `kiln_rt_<name>_<type>(in, values, indices, k, dim, flag0, flag1)`.
+LogicalResult lowerSelection(Operation *op, StringRef name, Value input,
+                             int64_t k, int64_t dim, bool flag0, bool flag1,
+                             PatternRewriter &rewriter) {
+  Location loc = op->getLoc();
+  RankedTensorType inputType = tensorType(input);
+  auto valuesType = cast<RankedTensorType>(op->getResult(0).getType());
+  auto indicesType = cast<RankedTensorType>(op->getResult(1).getType());
+  Type elementType = inputType.getElementType();
+  MLIRContext *ctx = rewriter.getContext();
+  auto unrankedIn = UnrankedMemRefType::get(elementType, 0);
+  auto unrankedIdx = UnrankedMemRefType::get(rewriter.getI64Type(), 0);
+  Type i64 = rewriter.getI64Type(), i1 = rewriter.getI1Type();
+  std::string fnName =
+      ("kiln_rt_" + name + "_" + typeSuffix(elementType)).str();
+  func::FuncOp fn = getOrDeclareRuntimeFunc(
+      op, fnName,
+      FunctionType::get(ctx, {unrankedIn, unrankedIn, unrankedIdx, i64, i64,
+                              i1, i1},
+                        {}),
+      rewriter);
+  Value in = asUnrankedBuffer(rewriter, loc, input);
+  auto [values, valuesArg] = allocOutput(rewriter, loc, valuesType);
+  auto [indices, indicesArg] = allocOutput(rewriter, loc, indicesType);
+  func::CallOp::create(
+      rewriter, loc, fn,
+      ValueRange{in, valuesArg, indicesArg, i64Constant(rewriter, loc, k),
+                 i64Constant(rewriter, loc, dim),
+                 arith::ConstantIntOp::create(rewriter, loc, flag0, 1),
+                 arith::ConstantIntOp::create(rewriter, loc, flag1, 1)});
+  rewriter.replaceOp(op, {asTensor(rewriter, loc, values, valuesType),
+                          asTensor(rewriter, loc, indices, indicesType)});
+  return success();
+}
+
+struct LowerTopk : OpRewritePattern<TopkOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(TopkOp op,
+                                PatternRewriter &rewriter) const override {
+    RankedTensorType type = tensorType(op.getInput());
+    return lowerSelection(op, "topk", op.getInput(), op.getK(),
+                          *normalizeDim(op.getDim(), type.getRank()),
+                          op.getLargest(), op.getSorted(), rewriter);
+  }
+};
+
+struct LowerKthvalue : OpRewritePattern<KthvalueOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(KthvalueOp op,
+                                PatternRewriter &rewriter) const override {
+    RankedTensorType type = tensorType(op.getInput());
+    // The runtime writes keepdim-shaped results; reshape afterwards.
+    return lowerSelection(op, "kthvalue", op.getInput(), op.getK(),
+                          *normalizeDim(op.getDim(), type.getRank()),
+                          /*unused=*/false, /*unused=*/false, rewriter);
+  }
+};
+
+//===----------------------------------------------------------------------===//
+// The pass
+//===----------------------------------------------------------------------===//
+
+struct ConvertKilnToLinalgPass
+    : kiln::impl::ConvertKilnToLinalgBase<ConvertKilnToLinalgPass> {
+  void runOnOperation() override {
+    ModuleOp module = getOperation();
+    MLIRContext *ctx = &getContext();
+    ErrorSites sites;
+    if (auto existing = module->getAttrOfType<ArrayAttr>(kErrorSitesAttrName))
+      for (auto site : existing.getAsValueRange<StringAttr>())
+        sites.sites.push_back(site.str());
+
+    RewritePatternSet patterns(ctx);
+    patterns.add<LowerElementwise, LowerConstant, LowerSplat<FullOp>,
+                 LowerSplat<ZerosLikeOp>, LowerSplat<OnesLikeOp>, LowerArange,
+                 LowerReshape, LowerPermute, LowerDimsReduction<SumOp>,
+                 LowerDimsReduction<ProdOp>, LowerDimsReduction<AmaxOp>,
+                 LowerDimsReduction<AminOp>, LowerMaxMin<MaxOp>,
+                 LowerMaxMin<MinOp>, LowerArg<ArgmaxOp>, LowerArg<ArgminOp>,
+                 LowerEqual, LowerMatmul, LowerTopk, LowerKthvalue>(ctx);
+    patterns.add<LowerGather, LowerIndexSelect, LowerTake, LowerScatterAdd,
+                 LowerIndexAdd, LowerPut>(ctx, sites);
+
+    ConversionTarget target(*ctx);
+    target.addIllegalDialect<KilnDialect>();
+    target.addLegalDialect<arith::ArithDialect, bufferization::BufferizationDialect,
+                           func::FuncDialect, linalg::LinalgDialect,
+                           math::MathDialect, memref::MemRefDialect,
+                           scf::SCFDialect, tensor::TensorDialect>();
+    if (failed(applyPartialConversion(module, target, std::move(patterns))))
+      return signalPassFailure();
+
+    // Kernels per function: loop nests (linalg ops, outermost loops) and
+    // runtime kernel calls, reported by kiln-run --stats.
+    int64_t kernels = 0;
+    module.walk([&](func::FuncOp func) {
+      for (Operation &op : func.getBody().getOps()) {
+        if (isa<linalg::LinalgOp, scf::ForOp>(op))
+          ++kernels;
+        else if (auto call = dyn_cast<func::CallOp>(op))
+          kernels += call.getCallee().starts_with("kiln_rt_");
+      }
+    });
+    module->setAttr("kiln.kernels",
+                    IntegerAttr::get(IntegerType::get(ctx, 64), kernels));
+
+    SmallVector<Attribute> siteAttrs;
+    for (const std::string &site : sites.sites)
+      siteAttrs.push_back(StringAttr::get(ctx, site));
+    if (!siteAttrs.empty())
+      module->setAttr(kErrorSitesAttrName, ArrayAttr::get(ctx, siteAttrs));
+  }
+};
+
+} // namespace

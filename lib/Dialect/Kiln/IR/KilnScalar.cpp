@@ -1,0 +1,326 @@
+//===- KilnScalar.cpp - Scalar semantics of elementwise kiln ops ----------===//
+//
+// Each elementwise op states, through ScalarOpInterface, how one result
+// element is computed with arith/math ops. The semantics are PyTorch's:
+// NaN propagates through maximum/minimum/clamp, comparisons with NaN are
+// false except `ne`, `round` rounds halves to even, float->int casts
+// truncate toward zero (saturating, NaN gives 0).
+//
+//===----------------------------------------------------------------------===//
+
+#include "kiln/Dialect/Kiln/IR/KilnOps.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+
+#include <limits>
+
+using namespace mlir;
+using namespace kiln;
+
+#include "kiln/Dialect/Kiln/IR/KilnInterfaces.cpp.inc"
+
+static bool isFloat(Type type) { return isa<FloatType>(type); }
+
+static Value constantLike(OpBuilder &b, Location loc, Type type,
+                          double value) {
+  if (auto floatType = dyn_cast<FloatType>(type))
+    return arith::ConstantOp::create(b, loc, b.getFloatAttr(floatType, value));
+  return arith::ConstantOp::create(
+      b, loc, b.getIntegerAttr(type, static_cast<int64_t>(value)));
+}
+
+//===----------------------------------------------------------------------===//
+// Unary ops
+//===----------------------------------------------------------------------===//
+
+Value NegOp::buildScalar(OpBuilder &b, Location loc, ValueRange operands,
+                         Type type) {
+  if (isFloat(type))
+    return arith::NegFOp::create(b, loc, operands[0]);
+  return arith::SubIOp::create(b, loc, constantLike(b, loc, type, 0),
+                               operands[0]);
+}
+
+Value AbsOp::buildScalar(OpBuilder &b, Location loc, ValueRange operands,
+                         Type type) {
+  if (isFloat(type))
+    return math::AbsFOp::create(b, loc, operands[0]);
+  return math::AbsIOp::create(b, loc, operands[0]);
+}
+
+Value SqrtOp::buildScalar(OpBuilder &b, Location loc, ValueRange operands,
+                          Type) {
+  return math::SqrtOp::create(b, loc, operands[0]);
+}
+
+Value RsqrtOp::buildScalar(OpBuilder &b, Location loc, ValueRange operands,
+                           Type type) {
+  // 1 / sqrt(x), correctly rounded twice as in PyTorch's CPU kernel (not the
+  // approximate rsqrt instruction).
+  Value root = math::SqrtOp::create(b, loc, operands[0]);
+  return arith::DivFOp::create(b, loc, constantLike(b, loc, type, 1.0), root);
+}
+
+Value ExpOp::buildScalar(OpBuilder &b, Location loc, ValueRange operands,
+                         Type) {
+  return math::ExpOp::create(b, loc, operands[0]);
+}
+
+Value LogOp::buildScalar(OpBuilder &b, Location loc, ValueRange operands,
+                         Type) {
+  return math::LogOp::create(b, loc, operands[0]);
+}
+
+Value FloorOp::buildScalar(OpBuilder &b, Location loc, ValueRange operands,
+                           Type) {
+  return math::FloorOp::create(b, loc, operands[0]);
+}
+
+Value CeilOp::buildScalar(OpBuilder &b, Location loc, ValueRange operands,
+                          Type) {
+  return math::CeilOp::create(b, loc, operands[0]);
+}
+
+Value TruncOp::buildScalar(OpBuilder &b, Location loc, ValueRange operands,
+                           Type) {
+  return math::TruncOp::create(b, loc, operands[0]);
+}
+
+Value FracOp::buildScalar(OpBuilder &b, Location loc, ValueRange operands,
+                          Type) {
+  Value whole = math::TruncOp::create(b, loc, operands[0]);
+  return arith::SubFOp::create(b, loc, operands[0], whole);
+}
+
+Value RoundOp::buildScalar(OpBuilder &b, Location loc, ValueRange operands,
+                           Type) {
+  return math::RoundEvenOp::create(b, loc, operands[0]);
+}
+
+Value SigmoidOp::buildScalar(OpBuilder &b, Location loc, ValueRange operands,
+                             Type type) {
+  // 1 / (1 + exp(-x)): exp overflows to inf for very negative x, giving 0.
+  Value one = constantLike(b, loc, type, 1.0);
+  Value negated = arith::NegFOp::create(b, loc, operands[0]);
+  Value denominator = arith::AddFOp::create(
+      b, loc, one, math::ExpOp::create(b, loc, negated));
+  return arith::DivFOp::create(b, loc, one, denominator);
+}
+
+Value TanhOp::buildScalar(OpBuilder &b, Location loc, ValueRange operands,
+                          Type) {
+  return math::TanhOp::create(b, loc, operands[0]);
+}
+
+Value ReluOp::buildScalar(OpBuilder &b, Location loc, ValueRange operands,
+                          Type type) {
+  // x > 0 ? x : 0, keeping NaN (PyTorch: relu(nan) = nan, relu(-0) = -0...
+  // except that clamp_min(-0, 0) gives 0; both compare equal).
+  Value x = operands[0];
+  Value zero = constantLike(b, loc, type, 0.0);
+  Value keep = arith::CmpFOp::create(b, loc, arith::CmpFPredicate::UGT, x,
+                                     zero);
+  return arith::SelectOp::create(b, loc, keep, x, zero);
+}
+
+//===----------------------------------------------------------------------===//
+// Binary ops
+//===----------------------------------------------------------------------===//
+
+Value AddOp::buildScalar(OpBuilder &b, Location loc, ValueRange operands,
+                         Type type) {
+  if (isFloat(type))
+    return arith::AddFOp::create(b, loc, operands[0], operands[1]);
+  return arith::AddIOp::create(b, loc, operands[0], operands[1]);
+}
+
+Value SubOp::buildScalar(OpBuilder &b, Location loc, ValueRange operands,
+                         Type type) {
+  if (isFloat(type))
+    return arith::SubFOp::create(b, loc, operands[0], operands[1]);
+  return arith::SubIOp::create(b, loc, operands[0], operands[1]);
+}
+
+Value MulOp::buildScalar(OpBuilder &b, Location loc, ValueRange operands,
+                         Type type) {
+  if (isFloat(type))
+    return arith::MulFOp::create(b, loc, operands[0], operands[1]);
+  return arith::MulIOp::create(b, loc, operands[0], operands[1]);
+}
+
+Value DivOp::buildScalar(OpBuilder &b, Location loc, ValueRange operands,
+                         Type) {
+  return arith::DivFOp::create(b, loc, operands[0], operands[1]);
+}
+
+Value MaximumOp::buildScalar(OpBuilder &b, Location loc, ValueRange operands,
+                             Type type) {
+  if (isFloat(type)) // NaN-propagating, as torch.maximum
+    return arith::MaximumFOp::create(b, loc, operands[0], operands[1]);
+  return arith::MaxSIOp::create(b, loc, operands[0], operands[1]);
+}
+
+Value MinimumOp::buildScalar(OpBuilder &b, Location loc, ValueRange operands,
+                             Type type) {
+  if (isFloat(type))
+    return arith::MinimumFOp::create(b, loc, operands[0], operands[1]);
+  return arith::MinSIOp::create(b, loc, operands[0], operands[1]);
+}
+
+Value PowOp::buildScalar(OpBuilder &b, Location loc, ValueRange operands,
+                         Type) {
+  return math::PowFOp::create(b, loc, operands[0], operands[1]);
+}
+
+//===----------------------------------------------------------------------===//
+// Comparisons
+//===----------------------------------------------------------------------===//
+
+/// Compares two scalars of the same type: ordered float predicates (false on
+/// NaN) except `ne`, which is unordered (true on NaN); signed integers;
+/// unsigned for i1 (false < true).
+static Value compare(OpBuilder &b, Location loc, ValueRange operands,
+                     arith::CmpFPredicate floatPredicate,
+                     arith::CmpIPredicate signedPredicate,
+                     arith::CmpIPredicate boolPredicate) {
+  Type type = operands[0].getType();
+  if (isFloat(type))
+    return arith::CmpFOp::create(b, loc, floatPredicate, operands[0],
+                                 operands[1]);
+  return arith::CmpIOp::create(b, loc,
+                               type.isInteger(1) ? boolPredicate
+                                                 : signedPredicate,
+                               operands[0], operands[1]);
+}
+
+Value GtOp::buildScalar(OpBuilder &b, Location loc, ValueRange operands,
+                        Type) {
+  return compare(b, loc, operands, arith::CmpFPredicate::OGT,
+                 arith::CmpIPredicate::sgt, arith::CmpIPredicate::ugt);
+}
+
+Value GeOp::buildScalar(OpBuilder &b, Location loc, ValueRange operands,
+                        Type) {
+  return compare(b, loc, operands, arith::CmpFPredicate::OGE,
+                 arith::CmpIPredicate::sge, arith::CmpIPredicate::uge);
+}
+
+Value LtOp::buildScalar(OpBuilder &b, Location loc, ValueRange operands,
+                        Type) {
+  return compare(b, loc, operands, arith::CmpFPredicate::OLT,
+                 arith::CmpIPredicate::slt, arith::CmpIPredicate::ult);
+}
+
+Value LeOp::buildScalar(OpBuilder &b, Location loc, ValueRange operands,
+                        Type) {
+  return compare(b, loc, operands, arith::CmpFPredicate::OLE,
+                 arith::CmpIPredicate::sle, arith::CmpIPredicate::ule);
+}
+
+Value EqOp::buildScalar(OpBuilder &b, Location loc, ValueRange operands,
+                        Type) {
+  return compare(b, loc, operands, arith::CmpFPredicate::OEQ,
+                 arith::CmpIPredicate::eq, arith::CmpIPredicate::eq);
+}
+
+Value NeOp::buildScalar(OpBuilder &b, Location loc, ValueRange operands,
+                        Type) {
+  return compare(b, loc, operands, arith::CmpFPredicate::UNE,
+                 arith::CmpIPredicate::ne, arith::CmpIPredicate::ne);
+}
+
+//===----------------------------------------------------------------------===//
+// Other elementwise ops
+//===----------------------------------------------------------------------===//
+
+Value ClampOp::buildScalar(OpBuilder &b, Location loc, ValueRange operands,
+                           Type type) {
+  // min(max(x, lo), hi): NaN propagates; lo > hi gives hi (torch.clamp).
+  Value x = operands[0];
+  if (std::optional<APFloat> lo = getMin()) {
+    Value bound = constantLike(b, loc, type, lo->convertToDouble());
+    x = isFloat(type) ? Value(arith::MaximumFOp::create(b, loc, x, bound))
+                      : Value(arith::MaxSIOp::create(b, loc, x, bound));
+  }
+  if (std::optional<APFloat> hi = getMax()) {
+    Value bound = constantLike(b, loc, type, hi->convertToDouble());
+    x = isFloat(type) ? Value(arith::MinimumFOp::create(b, loc, x, bound))
+                      : Value(arith::MinSIOp::create(b, loc, x, bound));
+  }
+  return x;
+}
+
+Value WhereOp::buildScalar(OpBuilder &b, Location loc, ValueRange operands,
+                           Type) {
+  return arith::SelectOp::create(b, loc, operands[0], operands[1],
+                                 operands[2]);
+}
+
+Value ExpandOp::buildScalar(OpBuilder &, Location, ValueRange operands,
+                            Type) {
+  return operands[0];
+}
+
+/// Float to signed integer, truncating toward zero and saturating at the
+/// integer range; NaN gives 0 (like LLVM's fptosi.sat, and defined where
+/// PyTorch's result is platform-dependent).
+static Value floatToInt(OpBuilder &b, Location loc, Value x,
+                        IntegerType type) {
+  auto floatType = cast<FloatType>(x.getType());
+  unsigned width = type.getWidth();
+  double limit = std::ldexp(1.0, width - 1); // 2^(w-1), exact in f32/f64
+  Value lowBound = constantLike(b, loc, floatType, -limit);
+  Value highBound = constantLike(b, loc, floatType, limit);
+  Value isNan =
+      arith::CmpFOp::create(b, loc, arith::CmpFPredicate::UNO, x, x);
+  Value tooLow =
+      arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OLT, x, lowBound);
+  Value tooHigh =
+      arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OGE, x, highBound);
+  Value safe = arith::SelectOp::create(
+      b, loc, arith::OrIOp::create(b, loc, isNan,
+                                   arith::OrIOp::create(b, loc, tooLow,
+                                                        tooHigh)),
+      constantLike(b, loc, floatType, 0.0), x);
+  Value converted = arith::FPToSIOp::create(b, loc, type, safe);
+  APInt minValue = APInt::getSignedMinValue(width);
+  APInt maxValue = APInt::getSignedMaxValue(width);
+  Value minInt = arith::ConstantOp::create(b, loc, IntegerAttr::get(type, minValue));
+  Value maxInt = arith::ConstantOp::create(b, loc, IntegerAttr::get(type, maxValue));
+  converted = arith::SelectOp::create(b, loc, tooLow, minInt, converted);
+  return arith::SelectOp::create(b, loc, tooHigh, maxInt, converted);
+}
+
+Value CastOp::buildScalar(OpBuilder &b, Location loc, ValueRange operands,
+                          Type to) {
+  Value x = operands[0];
+  Type from = x.getType();
+  if (from == to)
+    return x;
+  auto fromFloat = dyn_cast<FloatType>(from);
+  auto toFloat = dyn_cast<FloatType>(to);
+  if (fromFloat && toFloat) {
+    if (fromFloat.getWidth() < toFloat.getWidth())
+      return arith::ExtFOp::create(b, loc, to, x);
+    return arith::TruncFOp::create(b, loc, to, x);
+  }
+  if (to.isInteger(1)) { // anything -> bool is x != 0 (NaN is true)
+    Value zero = constantLike(b, loc, from, 0.0);
+    if (fromFloat)
+      return arith::CmpFOp::create(b, loc, arith::CmpFPredicate::UNE, x, zero);
+    return arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ne, x, zero);
+  }
+  if (fromFloat)
+    return floatToInt(b, loc, x, cast<IntegerType>(to));
+  bool fromBool = from.isInteger(1);
+  if (toFloat)
+    return fromBool ? Value(arith::UIToFPOp::create(b, loc, to, x))
+                    : Value(arith::SIToFPOp::create(b, loc, to, x));
+  unsigned fromWidth = from.getIntOrFloatBitWidth();
+  unsigned toWidth = to.getIntOrFloatBitWidth();
+  if (fromWidth > toWidth)
+    return arith::TruncIOp::create(b, loc, to, x);
+  return fromBool ? Value(arith::ExtUIOp::create(b, loc, to, x))
+                  : Value(arith::ExtSIOp::create(b, loc, to, x));
+}

@@ -1,0 +1,247 @@
+//===- Decompose.cpp - Composite kiln ops into core ops -------------------===//
+//
+// mean, norm, softmax, log_softmax, mse_loss and cross_entropy expressed with
+// elementwise ops and plain reductions. Each replacement keeps the original
+// op's location, so diagnostics and runtime errors still point at the user's
+// op.
+//
+//===----------------------------------------------------------------------===//
+
+#include "kiln/Dialect/Kiln/IR/KilnOps.h"
+#include "kiln/Dialect/Kiln/Transforms/Passes.h"
+
+#include "mlir/IR/PatternMatch.h"
+#include "mlir/Transforms/GreedyPatternRewriteDriver.h"
+
+#include <cmath>
+
+namespace kiln {
+#define GEN_PASS_DEF_KILNDECOMPOSE
+#include "kiln/Dialect/Kiln/Transforms/Passes.h.inc"
+} // namespace kiln
+
+using namespace mlir;
+using namespace kiln;
+
+namespace {
+
+/// A rank-0 tensor constant of `elementType`.
+Value scalar(OpBuilder &b, Location loc, Type elementType, double value) {
+  auto type = RankedTensorType::get({}, elementType);
+  return FullOp::create(b, loc, type, b.getF64FloatAttr(value));
+}
+
+/// The reduced dims of `dims` (absent or empty: all) for `type`, normalized.
+SmallVector<int64_t> reducedDims(RankedTensorType type,
+                                 std::optional<ArrayRef<int64_t>> dims) {
+  SmallVector<int64_t> result;
+  if (type.getRank() == 0)
+    return result;
+  if (!dims || dims->empty()) {
+    for (int64_t d = 0; d < type.getRank(); ++d)
+      result.push_back(d);
+    return result;
+  }
+  for (int64_t dim : *dims)
+    result.push_back(*normalizeDim(dim, type.getRank()));
+  return result;
+}
+
+/// Number of elements reduced over `dims`.
+int64_t reducedCount(RankedTensorType type, ArrayRef<int64_t> dims) {
+  int64_t count = 1;
+  for (int64_t d : dims)
+    count *= type.getDimSize(d);
+  return count;
+}
+
+/// mean(x) = sum(x) / count (0/0 = NaN for empty, as in PyTorch).
+struct DecomposeMean : OpRewritePattern<MeanOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(MeanOp op,
+                                PatternRewriter &rewriter) const override {
+    auto type = cast<RankedTensorType>(op.getInput().getType());
+    Location loc = op.getLoc();
+    int64_t count = reducedCount(type, reducedDims(type, op.getDims()));
+    Value sum = SumOp::create(rewriter, loc, op.getInput(), op.getDimsAttr(),
+                              op.getKeepdimAttr());
+    Value divisor = scalar(rewriter, loc, type.getElementType(),
+                           static_cast<double>(count));
+    rewriter.replaceOpWithNewOp<DivOp>(op, sum, divisor);
+    return success();
+  }
+};
+
+/// norm_p(x): sqrt(sum(x*x)) for p = 2, sum(|x|) for p = 1, amax(|x|) for
+/// p = inf, (sum |x|^p)^(1/p) otherwise.
+struct DecomposeNorm : OpRewritePattern<NormOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(NormOp op,
+                                PatternRewriter &rewriter) const override {
+    auto type = cast<RankedTensorType>(op.getInput().getType());
+    Type elementType = type.getElementType();
+    Location loc = op.getLoc();
+    double p = op.getP().convertToDouble();
+    Value x = op.getInput();
+    auto dims = op.getDimsAttr();
+    auto keepdim = op.getKeepdimAttr();
+    if (p == 2.0) {
+      Value squares = MulOp::create(rewriter, loc, x, x);
+      Value sum = SumOp::create(rewriter, loc, squares, dims, keepdim);
+      rewriter.replaceOpWithNewOp<SqrtOp>(op, sum);
+      return success();
+    }
+    Value magnitude = AbsOp::create(rewriter, loc, x);
+    if (p == 1.0) {
+      rewriter.replaceOpWithNewOp<SumOp>(op, magnitude, dims, keepdim);
+      return success();
+    }
+    if (std::isinf(p)) {
+      if (reducedCount(type, reducedDims(type, op.getDims())) == 0) {
+        // The largest magnitude of nothing: 0, like PyTorch.
+        rewriter.replaceOpWithNewOp<FullOp>(op, op.getType(),
+                                            rewriter.getF64FloatAttr(0.0));
+        return success();
+      }
+      rewriter.replaceOpWithNewOp<AmaxOp>(op, magnitude, dims, keepdim);
+      return success();
+    }
+    Value powered = PowOp::create(rewriter, loc, magnitude,
+                                  scalar(rewriter, loc, elementType, p));
+    Value sum = SumOp::create(rewriter, loc, powered, dims, keepdim);
+    rewriter.replaceOpWithNewOp<PowOp>(
+        op, sum, scalar(rewriter, loc, elementType, 1.0 / p));
+    return success();
+  }
+};
+
+/// Shifted logits x - amax(x, dim) and sum(exp(shifted), dim), both with
+/// keepdim so they broadcast against x.
+std::pair<Value, Value> shiftedAndSum(PatternRewriter &rewriter, Location loc,
+                                      Value x, int64_t dim) {
+  auto dims = rewriter.getDenseI64ArrayAttr({dim});
+  auto keep = rewriter.getBoolAttr(true);
+  Value max = AmaxOp::create(rewriter, loc, x, dims, keep);
+  Value shifted = SubOp::create(rewriter, loc, x, max);
+  Value exps = ExpOp::create(rewriter, loc, shifted);
+  Value sum = SumOp::create(rewriter, loc, exps, dims, keep);
+  return {shifted, sum};
+}
+
+bool isEmptyAlong(Value x, int64_t dim) {
+  auto type = cast<RankedTensorType>(x.getType());
+  return type.getRank() > 0 &&
+         type.getDimSize(*normalizeDim(dim, type.getRank())) == 0;
+}
+
+/// softmax(x) = exp(x - max) / sum(exp(x - max)).
+struct DecomposeSoftmax : OpRewritePattern<SoftmaxOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(SoftmaxOp op,
+                                PatternRewriter &rewriter) const override {
+    Location loc = op.getLoc();
+    int64_t dim = op.getDim();
+    if (isEmptyAlong(op.getInput(), dim)) {
+      rewriter.replaceOp(op, op.getInput());
+      return success();
+    }
+    auto [shifted, sum] = shiftedAndSum(rewriter, loc, op.getInput(), dim);
+    Value exps = ExpOp::create(rewriter, loc, shifted);
+    rewriter.replaceOpWithNewOp<DivOp>(op, exps, sum);
+    return success();
+  }
+};
+
+/// log_softmax(x) = (x - max) - log(sum(exp(x - max))).
+struct DecomposeLogSoftmax : OpRewritePattern<LogSoftmaxOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(LogSoftmaxOp op,
+                                PatternRewriter &rewriter) const override {
+    Location loc = op.getLoc();
+    int64_t dim = op.getDim();
+    if (isEmptyAlong(op.getInput(), dim)) {
+      rewriter.replaceOp(op, op.getInput());
+      return success();
+    }
+    auto [shifted, sum] = shiftedAndSum(rewriter, loc, op.getInput(), dim);
+    Value logSum = LogOp::create(rewriter, loc, sum);
+    rewriter.replaceOpWithNewOp<SubOp>(op, shifted, logSum);
+    return success();
+  }
+};
+
+/// Applies a loss `reduction` to per-element losses.
+Value reduceLoss(PatternRewriter &rewriter, Location loc, Value losses,
+                 StringRef reduction) {
+  if (reduction == "none")
+    return losses;
+  if (reduction == "sum")
+    return SumOp::create(rewriter, loc, losses, DenseI64ArrayAttr(),
+                         rewriter.getBoolAttr(false));
+  return MeanOp::create(rewriter, loc, losses, DenseI64ArrayAttr(),
+                        rewriter.getBoolAttr(false));
+}
+
+/// mse_loss = reduce((input - target)^2).
+struct DecomposeMseLoss : OpRewritePattern<MseLossOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(MseLossOp op,
+                                PatternRewriter &rewriter) const override {
+    Location loc = op.getLoc();
+    Value diff = SubOp::create(rewriter, loc, op.getInput(), op.getTarget());
+    Value squares = MulOp::create(rewriter, loc, diff, diff);
+    rewriter.replaceOp(op,
+                       reduceLoss(rewriter, loc, squares, op.getReduction()));
+    return success();
+  }
+};
+
+/// cross_entropy = reduce(-gather(log_softmax(logits), target)).
+struct DecomposeCrossEntropy : OpRewritePattern<CrossEntropyOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(CrossEntropyOp op,
+                                PatternRewriter &rewriter) const override {
+    Location loc = op.getLoc();
+    auto logitsType = cast<RankedTensorType>(op.getLogits().getType());
+    auto targetType = cast<RankedTensorType>(op.getTarget().getType());
+    Value logProbs = LogSoftmaxOp::create(rewriter, loc, op.getLogits(),
+                                          rewriter.getI64IntegerAttr(-1));
+    // Gather along the class dim with the target as a [N, 1] (or [1])
+    // index, then drop that dim.
+    SmallVector<int64_t> indexShape(targetType.getShape());
+    indexShape.push_back(1);
+    Value index = ReshapeOp::create(
+        rewriter, loc,
+        RankedTensorType::get(indexShape, targetType.getElementType()),
+        op.getTarget());
+    Value picked = GatherOp::create(rewriter, loc, logProbs, index,
+                                    rewriter.getI64IntegerAttr(-1));
+    Value flat = ReshapeOp::create(
+        rewriter, loc,
+        RankedTensorType::get(targetType.getShape(),
+                              logitsType.getElementType()),
+        picked);
+    Value losses = NegOp::create(rewriter, loc, flat);
+    rewriter.replaceOp(op,
+                       reduceLoss(rewriter, loc, losses, op.getReduction()));
+    return success();
+  }
+};
+
+struct KilnDecomposePass
+    : kiln::impl::KilnDecomposeBase<KilnDecomposePass> {
+  void runOnOperation() override {
+    RewritePatternSet patterns(&getContext());
+    populateDecomposePatterns(patterns);
+    if (failed(applyPatternsGreedily(getOperation(), std::move(patterns))))
+      signalPassFailure();
+  }
+};
+
+} // namespace
+
+void kiln::populateDecomposePatterns(RewritePatternSet &patterns) {
+  patterns.add<DecomposeMean, DecomposeNorm, DecomposeSoftmax,
+               DecomposeLogSoftmax, DecomposeMseLoss, DecomposeCrossEntropy>(
+      patterns.getContext());
+}

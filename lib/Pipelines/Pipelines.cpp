@@ -1,0 +1,86 @@
+//===- Pipelines.cpp - The lowering pipelines -----------------------------===//
+
+#include "kiln/Pipelines/Pipelines.h"
+
+#include "kiln/Conversion/Passes.h"
+#include "kiln/Dialect/Kiln/IR/KilnDialect.h"
+#include "kiln/Dialect/Kiln/Transforms/Passes.h"
+
+#include "mlir/IR/DialectRegistry.h"
+#include "mlir/InitAllDialects.h"
+#include "mlir/InitAllExtensions.h"
+#include "mlir/InitAllPasses.h"
+#include "mlir/Pass/PassRegistry.h"
+#include "mlir/Target/LLVMIR/Dialect/Builtin/BuiltinToLLVMIRTranslation.h"
+#include "mlir/Target/LLVMIR/Dialect/LLVMIR/LLVMToLLVMIRTranslation.h"
+
+#include <mutex>
+
+using namespace mlir;
+
+std::string kiln::getKilnCpuPipelineText(const CpuPipelineOptions &) {
+  return "canonicalize,"
+         "kiln-export-entry-points,"
+         "kiln-decompose,"
+         "convert-kiln-to-linalg,"
+         "canonicalize,"
+         "one-shot-bufferize{bufferize-function-boundaries "
+         "function-boundary-type-conversion=identity-layout-map},"
+         "buffer-results-to-out-params{modify-public-functions "
+         "hoist-static-allocs},"
+         "func.func(buffer-deallocation-pipeline),"
+         "func.func(convert-linalg-to-loops),"
+         "canonicalize,"
+         "convert-scf-to-cf,"
+         "expand-strided-metadata,"
+         "lower-affine,"
+         "finalize-memref-to-llvm,"
+         "convert-math-to-llvm,"
+         "convert-math-to-libm,"
+         "convert-arith-to-llvm,"
+         "convert-index-to-llvm,"
+         "convert-func-to-llvm,"
+         "convert-cf-to-llvm,"
+         "reconcile-unrealized-casts";
+}
+
+void kiln::buildKilnCpuPipeline(OpPassManager &pm,
+                                const CpuPipelineOptions &options) {
+  registerAllKilnPasses();
+  std::string text = getKilnCpuPipelineText(options);
+  // The text lists module passes (it is anchored on pm's builtin.module);
+  // it names registered passes only, so a parse failure is a Kiln bug.
+  if (failed(parsePassPipeline(text, pm, llvm::errs())))
+    llvm::report_fatal_error("kiln: malformed CPU pipeline: " +
+                             llvm::Twine(text));
+}
+
+void kiln::registerAllKilnPasses() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    mlir::registerAllPasses();
+    kiln::registerKilnDecompose();
+    kiln::registerKilnExportEntryPoints();
+    kiln::registerConvertKilnToLinalg();
+  });
+}
+
+void kiln::registerKilnPipelines() {
+  registerAllKilnPasses();
+  static std::once_flag once;
+  std::call_once(once, [] {
+    PassPipelineRegistration<CpuPipelineOptions>(
+        "kiln-cpu-pipeline",
+        "Lower kiln IR to the llvm dialect for x86-64 (decompose, linalg, "
+        "bufferize, loops, llvm)",
+        buildKilnCpuPipeline);
+  });
+}
+
+void kiln::registerKilnDialects(DialectRegistry &registry) {
+  registry.insert<KilnDialect>();
+  mlir::registerAllDialects(registry);
+  mlir::registerAllExtensions(registry);
+  mlir::registerBuiltinDialectTranslation(registry);
+  mlir::registerLLVMDialectTranslation(registry);
+}

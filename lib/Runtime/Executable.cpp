@@ -1,0 +1,179 @@
+//===- Executable.cpp - JIT-compiled kiln functions -----------------------===//
+
+#include "kiln/Runtime/Executable.h"
+
+#include "kiln/Conversion/Passes.h"
+#include "kiln/Pipelines/Pipelines.h"
+#include "kiln/Runtime/Kernels.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/ExecutionEngine/ExecutionEngine.h"
+#include "mlir/ExecutionEngine/OptUtils.h"
+#include "mlir/IR/BuiltinOps.h"
+#include "mlir/IR/Diagnostics.h"
+#include "mlir/Pass/PassManager.h"
+#include "llvm/ExecutionEngine/Orc/Mangling.h"
+#include "llvm/Support/TargetSelect.h"
+
+#include <mutex>
+
+using namespace kiln::runtime;
+using namespace mlir;
+
+char IndexErrorInfo::ID = 0;
+
+std::string TensorSpec::typeString() const {
+  std::string text = "tensor<";
+  for (int64_t size : shape)
+    text += std::to_string(size) + "x";
+  return text + dtypeName(dtype).str() + ">";
+}
+
+static llvm::Error makeError(const llvm::Twine &message) {
+  return llvm::createStringError(llvm::inconvertibleErrorCode(), message);
+}
+
+/// The spec of a function argument or result type, if Kiln can pass it.
+static std::optional<TensorSpec> specOf(Type type) {
+  auto tensor = dyn_cast<RankedTensorType>(type);
+  if (!tensor || !tensor.hasStaticShape())
+    return std::nullopt;
+  Type element = tensor.getElementType();
+  TensorSpec spec;
+  if (element.isF32())
+    spec.dtype = DType::F32;
+  else if (element.isF64())
+    spec.dtype = DType::F64;
+  else if (element.isInteger(64))
+    spec.dtype = DType::I64;
+  else if (element.isInteger(32))
+    spec.dtype = DType::I32;
+  else if (element.isInteger(1))
+    spec.dtype = DType::Bool;
+  else
+    return std::nullopt;
+  spec.shape.assign(tensor.getShape().begin(), tensor.getShape().end());
+  return spec;
+}
+
+Executable::~Executable() = default;
+
+llvm::Expected<std::unique_ptr<Executable>>
+Executable::compile(ModuleOp module, llvm::StringRef entry) {
+  static std::once_flag initTargets;
+  std::call_once(initTargets, [] {
+    llvm::InitializeNativeTarget();
+    llvm::InitializeNativeTargetAsmPrinter();
+  });
+
+  auto func = module.lookupSymbol<func::FuncOp>(entry);
+  if (!func || func.isExternal())
+    return makeError("no function @" + entry + " to run");
+  std::unique_ptr<Executable> exe(new Executable());
+  exe->entry = entry.str();
+  for (auto [index, type] : llvm::enumerate(func.getArgumentTypes())) {
+    std::optional<TensorSpec> spec = specOf(type);
+    if (!spec)
+      return makeError("argument #" + llvm::Twine(index) + " of @" + entry +
+                       " has unsupported type (expected a static tensor of "
+                       "f32, f64, i64, i32 or i1)");
+    exe->inputs.push_back(*spec);
+  }
+  for (auto [index, type] : llvm::enumerate(func.getResultTypes())) {
+    std::optional<TensorSpec> spec = specOf(type);
+    if (!spec)
+      return makeError("result #" + llvm::Twine(index) + " of @" + entry +
+                       " has unsupported type (expected a static tensor of "
+                       "f32, f64, i64, i32 or i1)");
+    exe->outputs.push_back(*spec);
+  }
+
+  OwningOpRef<ModuleOp> lowered(cast<ModuleOp>(module->clone()));
+  // Compile only the entry (and what it calls): other public functions are
+  // dropped so that their errors or costs do not affect this one.
+  for (auto other : llvm::make_early_inc_range(lowered->getOps<func::FuncOp>()))
+    if (other.getSymName() != entry && other.isPublic())
+      other.setPrivate();
+
+  std::string diagnostics;
+  {
+    llvm::raw_string_ostream os(diagnostics);
+    ScopedDiagnosticHandler handler(module.getContext(), [&](Diagnostic &d) {
+      os << d.getLocation() << ": " << d << "\n";
+      return success();
+    });
+    PassManager pm(module.getContext());
+    kiln::buildKilnCpuPipeline(pm, kiln::CpuPipelineOptions());
+    if (failed(pm.run(*lowered)))
+      return makeError("lowering @" + entry + " failed:\n" + diagnostics);
+  }
+  if (auto sites = (*lowered)->getAttrOfType<ArrayAttr>(
+          kiln::kErrorSitesAttrName))
+    for (auto site : sites.getAsValueRange<StringAttr>())
+      exe->errorSites.push_back(site.str());
+  if (auto count = (*lowered)->getAttrOfType<IntegerAttr>("kiln.kernels"))
+    exe->kernelCount = count.getInt();
+
+  ExecutionEngineOptions options;
+  options.transformer = makeOptimizingTransformer(3, 0, nullptr);
+  options.jitCodeGenOptLevel = llvm::CodeGenOptLevel::Aggressive;
+  auto engine = ExecutionEngine::create(*lowered, options);
+  if (!engine)
+    return engine.takeError();
+  (*engine)->registerSymbols([](llvm::orc::MangleAndInterner interner) {
+    llvm::orc::SymbolMap symbols;
+    for (auto [name, address] : kernelSymbols())
+      symbols[interner(name)] = {llvm::orc::ExecutorAddr::fromPtr(address),
+                                 llvm::JITSymbolFlags::Exported};
+    return symbols;
+  });
+  exe->engine = std::move(*engine);
+  return exe;
+}
+
+llvm::Error Executable::run(llvm::ArrayRef<const HostTensor *> args,
+                            std::vector<HostTensor> &results) {
+  results.clear();
+  for (const TensorSpec &spec : outputs)
+    results.emplace_back(spec.dtype, spec.shape);
+
+  // One memref descriptor per argument and out-parameter:
+  // {allocated, aligned, offset, sizes[rank], strides[rank]}.
+  std::vector<std::vector<int64_t>> descriptors;
+  auto describe = [&](const void *data, const std::vector<int64_t> &shape) {
+    std::vector<int64_t> desc(3 + 2 * shape.size());
+    desc[0] = desc[1] = reinterpret_cast<int64_t>(data);
+    desc[2] = 0;
+    int64_t stride = 1;
+    for (int64_t d = static_cast<int64_t>(shape.size()) - 1; d >= 0; --d) {
+      desc[3 + d] = shape[d];
+      desc[3 + shape.size() + d] = stride;
+      stride *= shape[d];
+    }
+    descriptors.push_back(std::move(desc));
+  };
+  for (const HostTensor *arg : args)
+    describe(arg->data(), arg->getShape());
+  for (HostTensor &result : results)
+    describe(result.data(), result.getShape());
+  std::vector<void *> pointers;
+  for (auto &desc : descriptors)
+    pointers.push_back(desc.data());
+  std::vector<void *> packed;
+  for (void *&pointer : pointers)
+    packed.push_back(&pointer);
+
+  resetErrors();
+  if (llvm::Error error =
+          engine->invokePacked("_mlir_ciface_" + entry, packed))
+    return error;
+  if (std::optional<IndexError> failure = firstError()) {
+    std::string where = failure->site < static_cast<int64_t>(errorSites.size())
+                            ? errorSites[failure->site]
+                            : "an indexing op";
+    return llvm::make_error<IndexErrorInfo>(
+        where + ": index " + std::to_string(failure->index) +
+        " is out of bounds for size " + std::to_string(failure->size));
+  }
+  return llvm::Error::success();
+}

@@ -1,0 +1,414 @@
+//===- HostTensor.cpp - Tensors in host memory, .npy I/O ------------------===//
+
+#include "kiln/Runtime/HostTensor.h"
+
+#include "llvm/ADT/STLExtras.h"
+#include "llvm/ADT/StringExtras.h"
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/MemoryBuffer.h"
+#include "llvm/Support/raw_ostream.h"
+
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+
+using namespace kiln::runtime;
+using llvm::StringRef;
+
+size_t kiln::runtime::dtypeSize(DType dtype) {
+  switch (dtype) {
+  case DType::F32:
+  case DType::I32:
+    return 4;
+  case DType::F64:
+  case DType::I64:
+    return 8;
+  case DType::Bool:
+    return 1;
+  }
+  llvm_unreachable("unknown dtype");
+}
+
+StringRef kiln::runtime::dtypeName(DType dtype) {
+  switch (dtype) {
+  case DType::F32:
+    return "f32";
+  case DType::F64:
+    return "f64";
+  case DType::I64:
+    return "i64";
+  case DType::I32:
+    return "i32";
+  case DType::Bool:
+    return "i1";
+  }
+  llvm_unreachable("unknown dtype");
+}
+
+void HostTensor::FreeDeleter::operator()(void *p) const { std::free(p); }
+
+HostTensor::HostTensor(DType dtype, std::vector<int64_t> shape)
+    : dtype(dtype), shape(std::move(shape)) {
+  size_t bytes = std::max<size_t>(getByteSize(), 1);
+  size_t rounded = (bytes + 63) / 64 * 64;
+  storage.reset(std::aligned_alloc(64, rounded));
+  std::memset(storage.get(), 0, rounded);
+}
+
+int64_t HostTensor::getNumElements() const {
+  int64_t count = 1;
+  for (int64_t size : shape)
+    count *= size;
+  return count;
+}
+
+std::string HostTensor::typeString() const {
+  std::string text = "tensor<";
+  for (int64_t size : shape)
+    text += std::to_string(size) + "x";
+  return text + dtypeName(dtype).str() + ">";
+}
+
+//===----------------------------------------------------------------------===//
+// .npy reading
+//===----------------------------------------------------------------------===//
+
+namespace {
+
+llvm::Error npyError(StringRef name, const llvm::Twine &message) {
+  return llvm::createStringError(llvm::inconvertibleErrorCode(),
+                                 name + ": " + message);
+}
+
+/// Finds `'key':` in the header dict and returns the text after the colon.
+std::optional<StringRef> headerValue(StringRef header, StringRef key) {
+  for (char quote : {'\'', '"'}) {
+    std::string pattern = std::string(1, quote) + key.str() + quote;
+    size_t pos = header.find(pattern);
+    if (pos == StringRef::npos)
+      continue;
+    StringRef rest = header.drop_front(pos + pattern.size()).ltrim();
+    if (!rest.consume_front(":"))
+      return std::nullopt;
+    return rest.ltrim();
+  }
+  return std::nullopt;
+}
+
+} // namespace
+
+llvm::Expected<HostTensor> kiln::runtime::parseNpy(StringRef bytes,
+                                                   StringRef name) {
+  if (!bytes.starts_with("\x93NUMPY"))
+    return npyError(name, "not a .npy file (missing the \\x93NUMPY magic)");
+  if (bytes.size() < 10)
+    return npyError(name, "truncated .npy header");
+  unsigned major = static_cast<unsigned char>(bytes[6]);
+  size_t headerLength, headerStart;
+  if (major == 1) {
+    headerLength = static_cast<unsigned char>(bytes[8]) |
+                   (static_cast<unsigned char>(bytes[9]) << 8);
+    headerStart = 10;
+  } else if (major == 2 || major == 3) {
+    if (bytes.size() < 12)
+      return npyError(name, "truncated .npy header");
+    headerLength = 0;
+    for (int i = 3; i >= 0; --i)
+      headerLength = (headerLength << 8) |
+                     static_cast<unsigned char>(bytes[8 + i]);
+    headerStart = 12;
+  } else {
+    return npyError(name, "unsupported .npy format version " +
+                              llvm::Twine(major) + " (1.0-3.0 are supported)");
+  }
+  if (bytes.size() < headerStart + headerLength)
+    return npyError(name, "truncated .npy header");
+  StringRef header = bytes.substr(headerStart, headerLength);
+
+  std::optional<StringRef> descr = headerValue(header, "descr");
+  std::optional<StringRef> fortran = headerValue(header, "fortran_order");
+  std::optional<StringRef> shapeText = headerValue(header, "shape");
+  if (!descr || !fortran || !shapeText)
+    return npyError(name, "malformed .npy header (needs descr, fortran_order "
+                          "and shape)");
+  if (descr->empty() || (descr->front() != '\'' && descr->front() != '"'))
+    return npyError(name, "malformed descr in the .npy header");
+  StringRef dtypeText = descr->drop_front().take_until(
+      [](char c) { return c == '\'' || c == '"'; });
+  DType dtype;
+  if (dtypeText == "<f4")
+    dtype = DType::F32;
+  else if (dtypeText == "<f8")
+    dtype = DType::F64;
+  else if (dtypeText == "<i8")
+    dtype = DType::I64;
+  else if (dtypeText == "<i4")
+    dtype = DType::I32;
+  else if (dtypeText == "|b1")
+    dtype = DType::Bool;
+  else if (dtypeText.starts_with(">"))
+    return npyError(name, "big-endian data ('" + dtypeText +
+                              "') is not supported");
+  else if (dtypeText.starts_with("|O"))
+    return npyError(name, "object arrays are not supported");
+  else
+    return npyError(name, "unsupported dtype '" + dtypeText +
+                              "' (supported: <f4 <f8 <i8 <i4 |b1)");
+  if (fortran->starts_with("True"))
+    return npyError(name, "Fortran-order arrays are not supported (save a "
+                          "C-order copy)");
+  if (!fortran->starts_with("False"))
+    return npyError(name, "malformed fortran_order in the .npy header");
+
+  if (!shapeText->consume_front("("))
+    return npyError(name, "malformed shape in the .npy header");
+  StringRef dims = shapeText->take_until([](char c) { return c == ')'; });
+  if (dims.size() == shapeText->size())
+    return npyError(name, "malformed shape in the .npy header");
+  std::vector<int64_t> shape;
+  llvm::SmallVector<StringRef> parts;
+  dims.split(parts, ',');
+  for (StringRef part : parts) {
+    part = part.trim();
+    if (part.empty())
+      continue;
+    int64_t size;
+    if (part.getAsInteger(10, size) || size < 0)
+      return npyError(name, "malformed dimension '" + part +
+                                "' in the .npy shape");
+    shape.push_back(size);
+  }
+  // Reject element counts that overflow before allocating anything.
+  int64_t count = 1;
+  for (int64_t size : shape) {
+    if (size != 0 && count > (int64_t(1) << 62) / size)
+      return npyError(name, "the .npy shape has too many elements");
+    count *= size;
+  }
+  size_t dataStart = headerStart + headerLength;
+  size_t expected = static_cast<size_t>(count) * dtypeSize(dtype);
+  size_t available = bytes.size() - dataStart;
+  if (available < expected)
+    return npyError(name, "truncated .npy data: expected " +
+                              llvm::Twine(expected) + " bytes, found " +
+                              llvm::Twine(available));
+  if (available > expected)
+    return npyError(name, "trailing bytes after the .npy data: expected " +
+                              llvm::Twine(expected) + " bytes, found " +
+                              llvm::Twine(available));
+  HostTensor tensor(dtype, std::move(shape));
+  std::memcpy(tensor.data(), bytes.data() + dataStart, expected);
+  if (dtype == DType::Bool)
+    for (int64_t i = 0; i < count; ++i)
+      if (tensor.as<uint8_t>()[i] > 1)
+        return npyError(name, "bool data holds a value other than 0 or 1");
+  return tensor;
+}
+
+llvm::Expected<HostTensor> kiln::runtime::readNpy(StringRef path) {
+  auto buffer = llvm::MemoryBuffer::getFile(path, /*IsText=*/false,
+                                            /*RequiresNullTerminator=*/false);
+  if (!buffer)
+    return npyError(path, "cannot read: " + buffer.getError().message());
+  return parseNpy((*buffer)->getBuffer(), path);
+}
+
+llvm::Error kiln::runtime::writeNpy(StringRef path, const HostTensor &tensor) {
+  std::string descr;
+  switch (tensor.getDType()) {
+  case DType::F32:
+    descr = "<f4";
+    break;
+  case DType::F64:
+    descr = "<f8";
+    break;
+  case DType::I64:
+    descr = "<i8";
+    break;
+  case DType::I32:
+    descr = "<i4";
+    break;
+  case DType::Bool:
+    descr = "|b1";
+    break;
+  }
+  std::string shape = "(";
+  for (int64_t size : tensor.getShape())
+    shape += std::to_string(size) + ", ";
+  if (tensor.getShape().size() > 1)
+    shape.resize(shape.size() - 2);
+  else if (tensor.getShape().size() == 1)
+    shape.resize(shape.size() - 1); // "(3,)"
+  shape += ")";
+  std::string header = "{'descr': '" + descr +
+                       "', 'fortran_order': False, 'shape': " + shape + ", }";
+  size_t total = 10 + header.size() + 1;
+  header.append((64 - total % 64) % 64, ' ');
+  header += '\n';
+  std::error_code ec;
+  llvm::raw_fd_ostream os(path, ec, llvm::sys::fs::OF_None);
+  if (ec)
+    return llvm::createStringError(ec, "cannot write " + path + ": " +
+                                           ec.message());
+  os << "\x93NUMPY" << char(1) << char(0) << char(header.size() & 0xff)
+     << char(header.size() >> 8) << header;
+  os.write(static_cast<const char *>(tensor.data()), tensor.getByteSize());
+  os.close();
+  if (os.has_error())
+    return llvm::createStringError(os.error(), "cannot write " + path);
+  return llvm::Error::success();
+}
+
+//===----------------------------------------------------------------------===//
+// PyTorch-style printing
+//===----------------------------------------------------------------------===//
+
+namespace {
+
+/// Formats elements the way torch._tensor_str does (default print options:
+/// precision 4, sci mode chosen from the value range, integral floats as
+/// `1.`).
+class ElementFormatter {
+public:
+  explicit ElementFormatter(const HostTensor &tensor) : tensor(tensor) {
+    DType dtype = tensor.getDType();
+    if (dtype != DType::F32 && dtype != DType::F64)
+      return;
+    bool allIntegral = true;
+    double maxAbs = 0, minAbs = INFINITY;
+    bool anyFinite = false;
+    for (int64_t i = 0, e = tensor.getNumElements(); i < e; ++i) {
+      double v = value(i);
+      if (!std::isfinite(v))
+        continue;
+      anyFinite = true;
+      if (v != std::trunc(v))
+        allIntegral = false;
+      double a = std::fabs(v);
+      if (a != 0) {
+        maxAbs = std::max(maxAbs, a);
+        minAbs = std::min(minAbs, a);
+      }
+    }
+    intMode = allIntegral;
+    if (anyFinite && minAbs != INFINITY) {
+      if (intMode)
+        sciMode = maxAbs > 1e8;
+      else
+        sciMode = maxAbs / minAbs > 1000.0 || maxAbs > 1e8 || minAbs < 1e-4;
+    }
+  }
+
+  std::string format(int64_t i) const {
+    char buf[64];
+    switch (tensor.getDType()) {
+    case DType::I64:
+      return std::to_string(tensor.as<int64_t>()[i]);
+    case DType::I32:
+      return std::to_string(tensor.as<int32_t>()[i]);
+    case DType::Bool:
+      return tensor.as<uint8_t>()[i] ? "True" : "False";
+    default:
+      break;
+    }
+    double v = value(i);
+    if (std::isnan(v))
+      return "nan";
+    if (std::isinf(v))
+      return v > 0 ? "inf" : "-inf";
+    if (sciMode)
+      std::snprintf(buf, sizeof(buf), "%.4e", v);
+    else if (intMode)
+      std::snprintf(buf, sizeof(buf), "%.0f.", v);
+    else
+      std::snprintf(buf, sizeof(buf), "%.4f", v);
+    return buf;
+  }
+
+private:
+  double value(int64_t i) const {
+    return tensor.getDType() == DType::F32 ? tensor.as<float>()[i]
+                                           : tensor.as<double>()[i];
+  }
+  const HostTensor &tensor;
+  bool intMode = false, sciMode = false;
+};
+
+} // namespace
+
+std::string kiln::runtime::formatTorch(const HostTensor &tensor) {
+  const std::vector<int64_t> &shape = tensor.getShape();
+  int64_t numel = tensor.getNumElements();
+  ElementFormatter formatter(tensor);
+  // PyTorch summarizes tensors with more than 1000 elements, showing three
+  // items at each edge of every dim.
+  bool summarize = numel > 1000;
+  constexpr int64_t edge = 3;
+
+  std::vector<std::string> texts(numel);
+  size_t width = 0;
+  for (int64_t i = 0; i < numel; ++i) {
+    texts[i] = formatter.format(i);
+    width = std::max(width, texts[i].size());
+  }
+  std::string out = "tensor(";
+  std::string indent(7, ' ');
+  // Recursive structure over dims, written iteratively per dim with strides.
+  std::vector<int64_t> strides(shape.size(), 1);
+  for (int64_t d = static_cast<int64_t>(shape.size()) - 2; d >= 0; --d)
+    strides[d] = strides[d + 1] * shape[d + 1];
+  std::function<void(size_t, int64_t)> emit = [&](size_t dim, int64_t base) {
+    if (dim == shape.size()) {
+      std::string &t = texts[base];
+      out += std::string(width - t.size(), ' ') + t;
+      return;
+    }
+    out += '[';
+    int64_t size = shape[dim];
+    bool skip = summarize && size > 2 * edge;
+    for (int64_t i = 0; i < size; ++i) {
+      if (skip && i == edge) {
+        out += dim + 1 == shape.size() ? "..., " : "...,\n";
+        if (dim + 1 != shape.size())
+          out += indent + std::string(dim + 1, ' ');
+        i = size - edge - 1;
+        continue;
+      }
+      emit(dim + 1, base + i * strides[dim]);
+      if (i + 1 < size) {
+        if (dim + 1 == shape.size()) {
+          out += ", ";
+        } else {
+          out += ',';
+          out += std::string(shape.size() - dim - 1, '\n');
+          out += indent + std::string(dim + 1, ' ');
+        }
+      }
+    }
+    out += ']';
+  };
+  if (shape.empty())
+    out += texts.empty() ? "" : texts[0];
+  else
+    emit(0, 0);
+  switch (tensor.getDType()) {
+  case DType::F64:
+    out += ", dtype=torch.float64";
+    break;
+  case DType::I32:
+    out += ", dtype=torch.int32";
+    break;
+  default:
+    if (numel == 0 && tensor.getDType() != DType::F32)
+      out += tensor.getDType() == DType::I64 ? ", dtype=torch.int64"
+                                             : ", dtype=torch.bool";
+    break;
+  }
+  if (numel == 0 && shape.size() != 1) {
+    out += ", size=(";
+    for (size_t d = 0; d < shape.size(); ++d)
+      out += (d ? ", " : "") + std::to_string(shape[d]);
+    out += shape.size() == 1 ? ",)" : ")";
+  }
+  return out + ")";
+}

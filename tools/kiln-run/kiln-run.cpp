@@ -1,0 +1,276 @@
+//===- kiln-run.cpp - Compile a kiln function with the JIT and run it -----===//
+//
+// See tools.md: inputs from .npy files, results to .npy files and/or stdout
+// in PyTorch's notation. Exit codes: 0 success; 1 usage error, unreadable or
+// malformed input, verifier failure, inputs that do not match the
+// signature, unsupported cases; 2 runtime failure (index out of range, no
+// GPU for --target=cuda).
+//
+//===----------------------------------------------------------------------===//
+
+#include "kiln/Pipelines/Pipelines.h"
+#include "kiln/Runtime/Executable.h"
+#include "kiln/Runtime/HostTensor.h"
+#include "kiln/Runtime/Kernels.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/IR/MLIRContext.h"
+#include "mlir/IR/Verifier.h"
+#include "mlir/Parser/Parser.h"
+#include "mlir/Support/FileUtilities.h"
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/FormatVariadic.h"
+#include "llvm/Support/InitLLVM.h"
+#include "llvm/Support/Path.h"
+#include "llvm/Support/SourceMgr.h"
+#include "llvm/Support/ToolOutputFile.h"
+#include "llvm/Support/raw_ostream.h"
+
+#include <algorithm>
+#include <chrono>
+#include <thread>
+
+using namespace mlir;
+using namespace kiln::runtime;
+namespace {
+
+/// Command-line options of tools.md. Parsed by hand: libLLVM registers
+/// global options named `threads` and `stats` that a cl::opt would clash
+/// with.
+struct Options {
+  std::string inputFile;
+  std::string entry;
+  std::vector<std::string> inputs;
+  std::string outputDir;
+  bool print = false;
+  std::string target = "cpu";
+  int threads = 0;
+  int repeat = 0;
+  bool stats = false;
+};
+
+constexpr const char *usage =
+    "usage: kiln-run FILE.mlir|- [--entry=NAME] [--input=A.npy ...]\n"
+    "                [--output-dir=DIR] [--print] [--target=cpu|cuda]\n"
+    "                [--threads=N] [--repeat=N] [--stats]\n";
+
+/// Parses `args`; returns an error message on bad usage.
+std::optional<std::string> parseOptions(llvm::ArrayRef<const char *> args,
+                                        Options &options, bool &help) {
+  auto parseInt = [](llvm::StringRef name, llvm::StringRef text, int minimum,
+                     int &out) -> std::optional<std::string> {
+    if (text.getAsInteger(10, out) || out < minimum)
+      return ("--" + name + " expects an integer >= " +
+              llvm::Twine(minimum) + ", got '" + text + "'")
+          .str();
+    return std::nullopt;
+  };
+  for (size_t i = 1; i < args.size(); ++i) {
+    llvm::StringRef arg(args[i]);
+    if (arg == "-" || !arg.starts_with("-")) {
+      if (!options.inputFile.empty())
+        return "more than one input file ('" + options.inputFile + "', '" +
+               arg.str() + "')";
+      options.inputFile = arg.str();
+      continue;
+    }
+    llvm::StringRef name = arg.drop_while([](char c) { return c == '-'; });
+    llvm::StringRef value;
+    bool hasValue = false;
+    if (size_t eq = name.find('='); eq != llvm::StringRef::npos) {
+      value = name.drop_front(eq + 1);
+      name = name.take_front(eq);
+      hasValue = true;
+    }
+    auto takeValue = [&]() -> std::optional<std::string> {
+      if (hasValue)
+        return std::nullopt;
+      if (i + 1 >= args.size())
+        return "--" + name.str() + " expects a value";
+      value = args[++i];
+      return std::nullopt;
+    };
+    auto noValue = [&]() -> std::optional<std::string> {
+      if (hasValue)
+        return "--" + name.str() + " takes no value";
+      return std::nullopt;
+    };
+    std::optional<std::string> error;
+    if (name == "help" || name == "h") {
+      help = true;
+    } else if (name == "print") {
+      error = noValue();
+      options.print = true;
+    } else if (name == "stats") {
+      error = noValue();
+      options.stats = true;
+    } else if (name == "entry") {
+      if (!(error = takeValue()))
+        options.entry = value.str();
+    } else if (name == "input") {
+      if (!(error = takeValue()))
+        options.inputs.push_back(value.str());
+    } else if (name == "output-dir") {
+      if (!(error = takeValue()))
+        options.outputDir = value.str();
+    } else if (name == "target") {
+      if (!(error = takeValue()))
+        options.target = value.str();
+    } else if (name == "threads") {
+      if (!(error = takeValue()))
+        error = parseInt(name, value, 1, options.threads);
+    } else if (name == "repeat") {
+      if (!(error = takeValue()))
+        error = parseInt(name, value, 0, options.repeat);
+    } else {
+      error = "unknown option '" + arg.str() + "'";
+    }
+    if (error)
+      return error;
+  }
+  if (!help && options.inputFile.empty())
+    return std::string("no input file");
+  return std::nullopt;
+}
+
+} // namespace
+
+static int fail(int code, const llvm::Twine &message) {
+  llvm::errs() << "kiln-run: error: " << message << "\n";
+  return code;
+}
+
+using Clock = std::chrono::steady_clock;
+static double msSince(Clock::time_point start) {
+  return std::chrono::duration<double, std::milli>(Clock::now() - start)
+      .count();
+}
+
+int main(int argc, char **argv) {
+  llvm::InitLLVM init(argc, argv);
+  Options options;
+  bool help = false;
+  if (std::optional<std::string> error = parseOptions(
+          llvm::ArrayRef<const char *>(argv, argc), options, help)) {
+    llvm::errs() << usage;
+    return fail(1, *error);
+  }
+  if (help) {
+    llvm::outs() << usage;
+    return 0;
+  }
+  const std::string &target = options.target;
+  const std::string &entryName = options.entry;
+  const std::string &inputFile = options.inputFile;
+  const std::vector<std::string> &inputs = options.inputs;
+  const std::string &outputDir = options.outputDir;
+  int threads = options.threads, repeat = options.repeat;
+
+  if (target == "cuda")
+    return fail(2, "--target=cuda: this build has no CUDA backend (no GPU "
+                   "support available)");
+  if (target != "cpu")
+    return fail(1, "unknown --target '" + target + "' (expected cpu or cuda)");
+  setNumThreads(threads > 0 ? threads
+                            : std::max(1u, std::thread::hardware_concurrency()));
+
+  DialectRegistry registry;
+  kiln::registerKilnDialects(registry);
+  MLIRContext context(registry);
+  context.loadAllAvailableDialects();
+
+  std::string errorMessage;
+  auto file = openInputFile(inputFile, &errorMessage);
+  if (!file)
+    return fail(1, errorMessage);
+  auto sourceMgr = std::make_shared<llvm::SourceMgr>();
+  sourceMgr->AddNewSourceBuffer(std::move(file), llvm::SMLoc());
+  SourceMgrDiagnosticHandler diagnostics(*sourceMgr, &context);
+  OwningOpRef<ModuleOp> module =
+      parseSourceFile<ModuleOp>(sourceMgr, ParserConfig(&context));
+  if (!module)
+    return 1; // the parser reported the error
+  if (failed(verify(*module)))
+    return 1;
+
+  // The entry: --entry, or the module's only public function.
+  std::string entry = entryName;
+  if (entry.empty()) {
+    SmallVector<func::FuncOp> candidates;
+    for (auto func : module->getOps<func::FuncOp>())
+      if (func.isPublic() && !func.isExternal())
+        candidates.push_back(func);
+    if (candidates.size() != 1)
+      return fail(1, "the module has " + llvm::Twine(candidates.size()) +
+                         " public functions; choose one with --entry");
+    entry = candidates.front().getSymName().str();
+  }
+
+  auto compileStart = Clock::now();
+  auto executable = Executable::compile(*module, entry);
+  if (!executable)
+    return fail(1, llvm::toString(executable.takeError()));
+  double compileMs = msSince(compileStart);
+  Executable &exe = **executable;
+
+  // Inputs must match the signature exactly.
+  const std::vector<TensorSpec> &specs = exe.getInputs();
+  if (inputs.size() != specs.size())
+    return fail(1, "@" + entry + " takes " + llvm::Twine(specs.size()) +
+                       " argument(s) but " + llvm::Twine(inputs.size()) +
+                       " --input file(s) were given");
+  std::vector<HostTensor> args;
+  for (auto [index, path] : llvm::enumerate(inputs)) {
+    auto tensor = readNpy(path);
+    if (!tensor)
+      return fail(1, llvm::toString(tensor.takeError()));
+    const TensorSpec &spec = specs[index];
+    if (tensor->getDType() != spec.dtype || tensor->getShape() != spec.shape)
+      return fail(1, "argument #" + llvm::Twine(index) + " of @" + entry +
+                         " expects " + spec.typeString() + " but " + path +
+                         " holds " + tensor->typeString());
+    args.push_back(std::move(*tensor));
+  }
+  std::vector<const HostTensor *> argPointers;
+  for (const HostTensor &arg : args)
+    argPointers.push_back(&arg);
+
+  std::vector<HostTensor> results;
+  std::vector<double> times;
+  for (int run = 0; run <= repeat; ++run) {
+    auto runStart = Clock::now();
+    if (llvm::Error error = exe.run(argPointers, results)) {
+      bool indexError = error.isA<IndexErrorInfo>();
+      return fail(indexError ? 2 : 2, llvm::toString(std::move(error)));
+    }
+    times.push_back(msSince(runStart));
+  }
+
+  if (!outputDir.empty()) {
+    if (std::error_code ec = llvm::sys::fs::create_directories(outputDir))
+      return fail(1, "cannot create " + outputDir + ": " + ec.message());
+    for (auto [index, result] : llvm::enumerate(results)) {
+      llvm::SmallString<256> path(outputDir);
+      llvm::sys::path::append(path, "out" + std::to_string(index) + ".npy");
+      if (llvm::Error error = writeNpy(path, result))
+        return fail(1, llvm::toString(std::move(error)));
+    }
+  }
+  if (options.print)
+    for (const HostTensor &result : results)
+      llvm::outs() << formatTorch(result) << "\n";
+
+  if (options.stats) {
+    // The warm-up run is excluded when there are repeats.
+    std::vector<double> measured(times.begin() + (repeat > 0 ? 1 : 0),
+                                 times.end());
+    std::sort(measured.begin(), measured.end());
+    double median = measured[measured.size() / 2];
+    llvm::errs() << llvm::formatv(
+        "kiln-stats: {{\"kernels\": {0}, \"compile_ms\": {1:F3}, "
+        "\"run_ms_median\": {2:F3}, \"run_ms_min\": {3:F3}, \"cache\": "
+        "\"miss\"}\n",
+        exe.getKernelCount(), compileMs, median, measured.front());
+  }
+  return 0;
+}
