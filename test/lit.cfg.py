@@ -29,3 +29,11 @@ llvm_config.add_tool_substitutions(tools, tool_dirs)
 config.substitutions.append(
     ("%expect_exit",
      f"{config.python_executable} {os.path.join(config.kiln_src_root, 'test', 'expect_exit.py')}"))
+
+# Numerical tests run Python (Debian's, with python3-torch) and kiln-run.
+config.substitutions.append(("%python", config.python_executable))
+config.environment["KILN_RUN"] = os.path.join(config.kiln_tools_dir, "kiln-run")
+config.environment["PYTHONPATH"] = os.path.join(
+    config.kiln_src_root, "test", "Integration")
+tools.append("kiln-run")
+llvm_config.add_tool_substitutions(["kiln-run"], tool_dirs)

@@ -1,0 +1,159 @@
+# Elementwise ops against PyTorch: every unary, binary and comparison op,
+# clamp, where, cast and expand; f32/f64/i64 (and i1/i32 where allowed);
+# broadcasting including rank 0; NaN, inf, signed zeros and halves.
+# RUN: %python %s
+import torch
+
+from kiln_testing import Checker, ttype, unary_ir
+
+torch.manual_seed(0)
+c = Checker("elementwise")
+
+SPECIAL = torch.tensor([0.0, -0.0, 0.5, -0.5, 1.5, 2.5, -2.5, 1e-30, 3.7,
+                        -3.7, float("inf"), -float("inf"), float("nan"), 100.0])
+
+# Unary float ops, f32 and f64, random and special values.
+unary = {
+    "neg": torch.neg, "abs": torch.abs, "sqrt": torch.sqrt,
+    "rsqrt": torch.rsqrt, "exp": torch.exp, "log": torch.log,
+    "floor": torch.floor, "ceil": torch.ceil, "trunc": torch.trunc,
+    "frac": torch.frac, "round": torch.round, "sigmoid": torch.sigmoid,
+    "tanh": torch.tanh, "relu": torch.relu,
+}
+for dtype in (torch.float32, torch.float64):
+    for op, fn in unary.items():
+        for label, x in (("random", torch.randn(3, 7, dtype=dtype) * 3),
+                         ("special", SPECIAL.to(dtype))):
+            if op in ("sqrt", "rsqrt", "log") and label == "random":
+                x = x.abs()
+            c.check(f"{op} {dtype} {label}", unary_ir(op, x), [x], fn(x),
+                    rtol=2e-6 if dtype == torch.float32 else 1e-13)
+
+# Unary integer ops.
+n = torch.randint(-50, 50, (4, 5), dtype=torch.int64)
+c.check("neg i64", unary_ir("neg", n), [n], torch.neg(n))
+c.check("abs i64", unary_ir("abs", n), [n], torch.abs(n))
+
+# Rank-0 operand.
+s = torch.tensor(-2.5)
+c.check("round rank-0", unary_ir("round", s), [s], torch.round(s))
+
+
+def binary_ir(op, a, b, result):
+    return (f"func.func @f(%a: {ttype(a)}, %b: {ttype(b)}) -> {ttype(result)} {{\n"
+            f"  %y = kiln.{op} %a, %b : {ttype(a)}, {ttype(b)}\n"
+            f"  return %y : {ttype(result)}\n}}\n")
+
+
+binary = {"add": torch.add, "sub": torch.sub, "mul": torch.mul,
+          "div": torch.div, "maximum": torch.maximum,
+          "minimum": torch.minimum, "pow": torch.pow}
+shapes = [((3, 4), (3, 4)), ((3, 1), (4,)), ((), (2, 3)), ((2, 1, 4), (3, 1)),
+          ((5,), ())]
+for dtype in (torch.float32, torch.float64):
+    for op, fn in binary.items():
+        for sa, sb in shapes:
+            a = torch.randn(sa, dtype=dtype) * 2
+            b = torch.randn(sb, dtype=dtype) * 2
+            if op == "pow":
+                a = a.abs() + 0.1
+            c.check(f"{op} {dtype} {sa} {sb}", binary_ir(op, a, b, fn(a, b)),
+                    [a, b], fn(a, b),
+                    rtol=2e-6 if dtype == torch.float32 else 1e-13)
+# NaN handling of maximum/minimum/pow and signed zeros.
+a = torch.tensor([float("nan"), 1.0, -0.0, 0.0, 2.0, 0.0, float("nan")])
+b = torch.tensor([1.0, float("nan"), 0.0, -0.0, float("nan"), 0.0, 0.0])
+for op in ("maximum", "minimum", "pow", "add", "mul", "div"):
+    c.check(f"{op} special", binary_ir(op, a, b, a), [a, b],
+            binary[op](a, b))
+for op in ("add", "sub", "mul", "maximum", "minimum"):
+    x = torch.randint(-100, 100, (3, 4))
+    y = torch.randint(-100, 100, (4,))
+    c.check(f"{op} i64", binary_ir(op, x, y, x), [x, y], binary[op](x, y))
+
+compare_ops = {"gt": torch.gt, "ge": torch.ge, "lt": torch.lt, "le": torch.le,
+               "eq": torch.eq, "ne": torch.ne}
+for op, fn in compare_ops.items():
+    a = torch.tensor([[1.0, float("nan"), 2.0, -0.0], [3.0, 3.0, float("inf"), 0.0]])
+    b = torch.tensor([1.0, 1.0, float("nan"), 0.0])
+    c.check(f"{op} f32", binary_ir(op, a, b, fn(a, b)), [a, b], fn(a, b))
+    x = torch.randint(-3, 3, (4, 5))
+    y = torch.randint(-3, 3, (5,))
+    c.check(f"{op} i64", binary_ir(op, x, y, fn(x, y)), [x, y], fn(x, y))
+    p = torch.tensor([True, False, True, False])
+    q = torch.tensor([True, True, False, False])
+    c.check(f"{op} i1", binary_ir(op, p, q, fn(p, q)), [p, q], fn(p, q))
+
+# clamp: both bounds inclusive, one bound, min > max, NaN input, integers.
+x = torch.tensor([1.0, 2, 3, 4, 5, 6, 7, float("nan")])
+for attrs, fn in (("{min = 1.5 : f64, max = 5.5 : f64}", lambda t: torch.clamp(t, 1.5, 5.5)),
+                  ("{min = 3.0 : f64}", lambda t: torch.clamp(t, min=3.0)),
+                  ("{max = 3.0 : f64}", lambda t: torch.clamp(t, max=3.0)),
+                  ("{min = 5.0 : f64, max = 2.0 : f64}", lambda t: torch.clamp(t, 5.0, 2.0))):
+    c.check(f"clamp {attrs}", unary_ir("clamp", x, attrs), [x], fn(x))
+n = torch.arange(-5, 5)
+c.check("clamp i64", unary_ir("clamp", n, "{min = -2.0 : f64, max = 3.0 : f64}"),
+        [n], torch.clamp(n, -2, 3))
+
+# where with three-way broadcasting.
+m = torch.rand(2, 1, 4) > 0.5
+a = torch.randn(3, 1)
+b = torch.tensor(7.0)
+want = torch.where(m, a, b)
+c.check("where broadcast",
+        f"func.func @f(%m: {ttype(m)}, %a: {ttype(a)}, %b: {ttype(b)}) -> {ttype(want)} {{\n"
+        f"  %y = kiln.where %m, %a, %b : {ttype(m)}, {ttype(a)}, {ttype(b)}\n"
+        f"  return %y : {ttype(want)}\n}}\n", [m, a, b], want)
+
+# cast between every pair of element types.
+sources = {
+    torch.float32: torch.tensor([0.0, -1.7, 2.9, -0.0, 1e10, -1e10, float("nan"), 3.0]),
+    torch.float64: torch.tensor([0.0, -1.7, 2.9, 1e300, -2.5, 7.0, 0.25, -3.0], dtype=torch.float64),
+    torch.int64: torch.tensor([0, -3, 5, 2**40, -(2**40), 1, 7, -1]),
+    torch.int32: torch.tensor([0, -3, 5, 2**30, -(2**30), 1, 7, -1], dtype=torch.int32),
+    torch.bool: torch.tensor([True, False, True, True, False, False, True, False]),
+}
+for src_dtype, src in sources.items():
+    for dst_dtype in sources:
+        if src_dtype == dst_dtype:
+            continue
+        # PyTorch leaves NaN/out-of-range float->int undefined; compare on
+        # values that are defined.
+        if src_dtype.is_floating_point and not dst_dtype.is_floating_point \
+                and dst_dtype != torch.bool:
+            src_ok = src[(src.abs() < 2**31) & ~src.isnan()]
+        else:
+            src_ok = src
+        want = src_ok.to(dst_dtype)
+        ir = (f"func.func @f(%x: {ttype(src_ok)}) -> {ttype(want)} {{\n"
+              f"  %y = kiln.cast %x : {ttype(src_ok)} to {ttype(want)}\n"
+              f"  return %y : {ttype(want)}\n}}\n")
+        c.check(f"cast {src_dtype} -> {dst_dtype}", ir, [src_ok], want)
+
+# expand.
+x = torch.randn(3, 1)
+want = x.expand(2, 3, 4)
+c.check("expand", f"func.func @f(%x: {ttype(x)}) -> {ttype(want)} {{\n"
+        f"  %y = kiln.expand %x : {ttype(x)} -> {ttype(want)}\n"
+        f"  return %y : {ttype(want)}\n}}\n", [x], want.contiguous())
+
+# A chain with a value used twice.
+x = torch.randn(64, 33)
+want = torch.where(x > 0, torch.clamp(x, -1, 1) ** 2, x * 0.5) + 1
+ir = f"""func.func @f(%x: {ttype(x)}) -> {ttype(x)} {{
+  %zero = kiln.full 0.0 : tensor<f32>
+  %half = kiln.full 0.5 : tensor<f32>
+  %one = kiln.full 1.0 : tensor<f32>
+  %two = kiln.full 2.0 : tensor<f32>
+  %m = kiln.gt %x, %zero : {ttype(x)}, tensor<f32>
+  %c = kiln.clamp %x {{min = -1.0 : f64, max = 1.0 : f64}} : {ttype(x)}
+  %p = kiln.pow %c, %two : {ttype(x)}, tensor<f32>
+  %h = kiln.mul %x, %half : {ttype(x)}, tensor<f32>
+  %w = kiln.where %m, %p, %h : {ttype(m := (x > 0))}, {ttype(x)}, {ttype(x)}
+  %y = kiln.add %w, %one : {ttype(x)}, tensor<f32>
+  return %y : {ttype(x)}
+}}
+"""
+c.check("where/clamp/pow chain", ir, [x], want)
+
+c.finish()

@@ -1,0 +1,128 @@
+"""Helpers for Kiln's numerical tests: run IR through kiln-run and compare
+the results with PyTorch.
+
+A test script builds cases with `Checker.check(ir, inputs, expected)`:
+`inputs` are torch tensors (written as .npy), `expected` a list of torch
+tensors (or one). Floats compare with a tolerance (NaN positions must
+match exactly), integers and booleans exactly. Every failing case is
+reported; the script exits non-zero if any failed.
+"""
+import os
+import subprocess
+import sys
+import tempfile
+
+import numpy as np
+import torch
+
+KILN_RUN = os.environ.get("KILN_RUN", "kiln-run")
+
+DTYPES = {
+    torch.float32: "f32",
+    torch.float64: "f64",
+    torch.int64: "i64",
+    torch.int32: "i32",
+    torch.bool: "i1",
+}
+
+
+def ttype(t):
+    """MLIR tensor type of a torch tensor."""
+    dims = "".join(f"{d}x" for d in t.shape)
+    return f"tensor<{dims}{DTYPES[t.dtype]}>"
+
+
+class Checker:
+    def __init__(self, name):
+        self.name = name
+        self.failures = 0
+        self.cases = 0
+        self.tmp = tempfile.mkdtemp(prefix=f"kiln-{name}-")
+
+    def run(self, ir, inputs, extra_args=()):
+        """Runs `ir` on `inputs`; returns (returncode, outputs, stderr)."""
+        case_dir = os.path.join(self.tmp, f"case{self.cases}")
+        os.makedirs(case_dir, exist_ok=True)
+        ir_path = os.path.join(case_dir, "in.mlir")
+        with open(ir_path, "w") as f:
+            f.write(ir)
+        args = [KILN_RUN, ir_path, f"--output-dir={case_dir}/out"]
+        for i, t in enumerate(inputs):
+            path = os.path.join(case_dir, f"arg{i}.npy")
+            np.save(path, t.numpy())
+            args.append(f"--input={path}")
+        args.extend(extra_args)
+        proc = subprocess.run(args, capture_output=True, text=True, timeout=300)
+        outputs = []
+        if proc.returncode == 0:
+            i = 0
+            while os.path.exists(os.path.join(case_dir, "out", f"out{i}.npy")):
+                outputs.append(torch.from_numpy(
+                    np.load(os.path.join(case_dir, "out", f"out{i}.npy"))))
+                i += 1
+        return proc.returncode, outputs, proc.stderr
+
+    def check(self, label, ir, inputs, expected, rtol=None, atol=None,
+              extra_args=()):
+        self.cases += 1
+        if isinstance(expected, torch.Tensor):
+            expected = [expected]
+        code, outputs, stderr = self.run(ir, inputs, extra_args)
+        if code != 0:
+            return self.fail(label, f"kiln-run exited with {code}:\n{stderr}")
+        if len(outputs) != len(expected):
+            return self.fail(label, f"{len(outputs)} results, expected "
+                             f"{len(expected)}")
+        for i, (got, want) in enumerate(zip(outputs, expected)):
+            problem = compare(got, want, rtol, atol)
+            if problem:
+                return self.fail(label, f"result #{i}: {problem}\n"
+                                 f"  got:      {got}\n  expected: {want}")
+        return True
+
+    def expect_error(self, label, ir, inputs, code, message):
+        """Checks that kiln-run exits with `code` and prints `message`."""
+        self.cases += 1
+        got, _, stderr = self.run(ir, inputs)
+        if got != code or message not in stderr:
+            return self.fail(label, f"expected exit {code} with '{message}', "
+                             f"got exit {got}:\n{stderr}")
+        return True
+
+    def fail(self, label, message):
+        self.failures += 1
+        print(f"FAIL {self.name}: {label}: {message}")
+        return False
+
+    def finish(self):
+        print(f"{self.name}: {self.cases - self.failures}/{self.cases} cases "
+              f"passed")
+        sys.exit(1 if self.failures else 0)
+
+
+def compare(got, want, rtol=None, atol=None):
+    """Returns a description of the difference, or None."""
+    if tuple(got.shape) != tuple(want.shape):
+        return f"shape {tuple(got.shape)}, expected {tuple(want.shape)}"
+    if got.dtype != want.dtype:
+        return f"dtype {got.dtype}, expected {want.dtype}"
+    if want.dtype.is_floating_point:
+        if rtol is None:
+            rtol = 1e-5 if want.dtype == torch.float32 else 1e-12
+        if atol is None:
+            atol = 1e-6 if want.dtype == torch.float32 else 1e-12
+        if not torch.equal(torch.isnan(got), torch.isnan(want)):
+            return "NaN positions differ"
+        if not torch.allclose(got, want, rtol=rtol, atol=atol, equal_nan=True):
+            diff = (got - want).abs().nan_to_num(0).max().item()
+            return f"values differ (max abs diff {diff})"
+        return None
+    if not torch.equal(got, want):
+        return "values differ"
+    return None
+
+
+def unary_ir(op, t, attrs=""):
+    return (f"func.func @f(%x: {ttype(t)}) -> {ttype(t)} {{\n"
+            f"  %y = kiln.{op} %x {attrs} : {ttype(t)}\n"
+            f"  return %y : {ttype(t)}\n}}\n")

@@ -1,0 +1,140 @@
+# Reductions against PyTorch: sum/mean/prod/amax/amin/norm over dims
+# (negative, several, all, keepdim, rank 0, empty), max/min/argmax/argmin
+# with NaN (first NaN wins) and ties (lowest index), equal.
+# RUN: %python %s
+import torch
+
+from kiln_testing import Checker, ttype
+
+torch.manual_seed(1)
+c = Checker("reductions")
+
+
+def reduce_ir(op, x, want, attrs=""):
+    return (f"func.func @f(%x: {ttype(x)}) -> {ttype(want)} {{\n"
+            f"  %y = kiln.{op} %x {attrs} : {ttype(x)}\n"
+            f"  return %y : {ttype(want)}\n}}\n")
+
+
+def dims_attr(dims, keepdim):
+    parts = []
+    if dims is not None:
+        parts.append("dims = array<i64: " + ", ".join(map(str, dims)) + ">")
+    if keepdim:
+        parts.append("keepdim = true")
+    return "{" + ", ".join(parts) + "}" if parts else ""
+
+
+ops = {
+    "sum": lambda x, d, k: torch.sum(x, d, keepdim=k) if d is not None else torch.sum(x),
+    "mean": lambda x, d, k: torch.mean(x, d, keepdim=k) if d is not None else torch.mean(x),
+    "prod": lambda x, d, k: torch.prod(x, d[0], keepdim=k) if d is not None else torch.prod(x),
+    "amax": lambda x, d, k: torch.amax(x, d if d is not None else [], keepdim=k) if d is not None else torch.amax(x),
+    "amin": lambda x, d, k: torch.amin(x, d if d is not None else [], keepdim=k) if d is not None else torch.amin(x),
+}
+x = torch.randn(3, 4, 5)
+for op, fn in ops.items():
+    for dims in (None, [0], [-1], [1], [0, 2], [-1, -3]):
+        if op == "prod" and dims is not None and len(dims) > 1:
+            continue  # torch.prod takes one dim
+        for keepdim in (False, True):
+            if dims is None and keepdim:
+                if op == "prod":
+                    continue  # torch.prod reduces one dim at a time
+                # Absent dims with keepdim: every dim kept as size 1.
+                want = fn(x, [0, 1, 2], True)
+            else:
+                want = fn(x, dims, keepdim)
+            c.check(f"{op} dims={dims} keepdim={keepdim}",
+                    reduce_ir(op, x, want, dims_attr(dims, keepdim)), [x], want,
+                    rtol=1e-5, atol=1e-5)
+    if op in ("sum", "prod", "amax", "amin"):
+        n = torch.randint(-4, 5, (4, 6))
+        want = fn(n, [1], False)
+        c.check(f"{op} i64", reduce_ir(op, n, want, dims_attr([1], False)),
+                [n], want)
+    # f64
+    x64 = torch.randn(5, 7, dtype=torch.float64)
+    want = fn(x64, [0], False)
+    c.check(f"{op} f64", reduce_ir(op, x64, want, dims_attr([0], False)),
+            [x64], want)
+
+# Empty reductions: sum of nothing is 0, mean NaN, prod 1.
+e = torch.zeros(3, 0)
+for op, fn in (("sum", torch.sum), ("mean", torch.mean), ("prod", torch.prod)):
+    want = fn(e, 1)
+    c.check(f"{op} empty dim", reduce_ir(op, e, want, dims_attr([1], False)),
+            [e], want)
+# Rank 0.
+s = torch.tensor(3.5)
+c.check("sum rank-0", reduce_ir("sum", s, s), [s], s)
+# NaN propagates through amax/amin/sum.
+nanx = torch.tensor([[1.0, float("nan"), 3.0], [-1.0, 2.0, 0.5]])
+for op in ("amax", "amin", "sum"):
+    want = ops[op](nanx, [1], False)
+    c.check(f"{op} NaN", reduce_ir(op, nanx, want, dims_attr([1], False)),
+            [nanx], want)
+
+# norm.
+for p, dims in ((2.0, None), (1.0, [1]), (3.0, [0]), (float("inf"), [1]),
+                (0.5, [-1])):
+    want = torch.norm(x[0], p=p, dim=dims) if dims else torch.norm(x[0], p=p)
+    pattr = "0x7FF0000000000000" if p == float("inf") else repr(p)
+    attrs = f"{{p = {pattr} : f64" + (
+        f", dims = array<i64: {dims[0]}>" if dims else "") + "}"
+    c.check(f"norm p={p} dims={dims}", reduce_ir("norm", x[0], want, attrs),
+            [x[0]], want, rtol=1e-5, atol=1e-5)
+
+
+def argscan_ir(op, x, want_v, want_i, attrs):
+    return (f"func.func @f(%x: {ttype(x)}) -> ({ttype(want_v)}, {ttype(want_i)}) {{\n"
+            f"  %v, %i = kiln.{op} %x {attrs} : {ttype(x)}\n"
+            f"  return %v, %i : {ttype(want_v)}, {ttype(want_i)}\n}}\n")
+
+
+# max/min with dim: random (no ties), ties, NaN.
+cases = {
+    "random": torch.randn(4, 9),
+    "ties": torch.tensor([[1.0, 3.0, 3.0, 2.0, 3.0], [0.0, 0.0, 0.0, 0.0, 0.0],
+                          [-1.0, -5.0, -5.0, 2.0, 2.0], [4.0, 4.0, 1.0, 1.0, 4.0]]),
+    "nan": torch.tensor([[1.0, float("nan"), 3.0, float("nan")],
+                         [float("nan"), 1.0, 2.0, 0.0], [1.0, 2.0, 3.0, 0.0],
+                         [-float("inf"), -float("inf"), -float("inf"), -float("inf")]]),
+}
+for label, t in cases.items():
+    for op, fn in (("max", torch.max), ("min", torch.min)):
+        for dim, keep in ((1, False), (0, True), (-1, True)):
+            v, i = fn(t, dim, keepdim=keep)
+            attrs = f"{{dim = {dim} : i64{', keepdim = true' if keep else ''}}}"
+            c.check(f"{op} {label} dim={dim} keepdim={keep}",
+                    argscan_ir(op, t, v, i, attrs), [t], [v, i])
+    for op, fn in (("argmax", torch.argmax), ("argmin", torch.argmin)):
+        for dim in (None, 1, 0):
+            want = fn(t) if dim is None else fn(t, dim)
+            attrs = "" if dim is None else f"{{dim = {dim} : i64}}"
+            c.check(f"{op} {label} dim={dim}", reduce_ir(op, t, want, attrs),
+                    [t], want)
+n = torch.tensor([[3, 7, 7, 1], [-2, -2, -9, 0]])
+for op, fn in (("max", torch.max), ("min", torch.min)):
+    v, i = fn(n, 1)
+    c.check(f"{op} i64 ties", argscan_ir(op, n, v, i, "{dim = 1 : i64}"),
+            [n], [v, i])
+want = torch.argmax(n, 1, keepdim=True)
+c.check("argmax keepdim", reduce_ir("argmax", n, want,
+                                    "{dim = 1 : i64, keepdim = true}"), [n], want)
+
+# equal
+a = torch.tensor([1.0, 2.0, 3.0])
+for label, b, want in (("same", a.clone(), True), ("differ", torch.tensor([1.0, 2.0, 4.0]), False),
+                       ("nan", torch.tensor([1.0, 2.0, float("nan")]), False)):
+    ir = (f"func.func @f(%a: {ttype(a)}, %b: {ttype(b)}) -> tensor<i1> {{\n"
+          f"  %y = kiln.equal %a, %b : {ttype(a)}, {ttype(b)}\n"
+          f"  return %y : tensor<i1>\n}}\n")
+    c.check(f"equal {label}", ir, [a, b], torch.tensor(want))
+b = torch.ones(4)
+ir = (f"func.func @f(%a: {ttype(a)}, %b: {ttype(b)}) -> tensor<i1> {{\n"
+      f"  %y = kiln.equal %a, %b : {ttype(a)}, {ttype(b)}\n"
+      f"  return %y : tensor<i1>\n}}\n")
+c.check("equal shapes differ", ir, [a, b], torch.tensor(torch.equal(a, b)))
+
+c.finish()

@@ -1,0 +1,104 @@
+# topk and kthvalue against PyTorch. Values always match torch.topk /
+# torch.kthvalue; indices follow ops.md's tie rule (lowest index wins,
+# equal values listed by ascending index), which the reference computes
+# with a stable sort (torch.sort also orders NaN above every number).
+# Small k (insertion buffer) and large k (selection), every dim, largest and
+# smallest, NaN, ties, i64/f64, rank 0, k = 0 and k = n.
+# RUN: %python %s
+import torch
+
+from kiln_testing import Checker, ttype
+
+torch.manual_seed(2)
+c = Checker("selection")
+
+
+def topk_ref(x, k, dim, largest):
+    if x.dim() == 0:
+        return x.clone(), torch.tensor(0)
+    values, indices = torch.sort(x, dim=dim, descending=largest, stable=True)
+    return (values.narrow(dim, 0, k).contiguous(),
+            indices.narrow(dim, 0, k).contiguous())
+
+
+def topk_ir(x, k, dim, largest, v, i):
+    attrs = f"{{k = {k} : i64, dim = {dim} : i64, largest = {str(largest).lower()}}}"
+    return (f"func.func @f(%x: {ttype(x)}) -> ({ttype(v)}, {ttype(i)}) {{\n"
+            f"  %v, %i = kiln.topk %x {attrs} : {ttype(x)}\n"
+            f"  return %v, %i : {ttype(v)}, {ttype(i)}\n}}\n")
+
+
+def check_topk(label, x, k, dim=-1, largest=True):
+    v, i = topk_ref(x, k, dim, largest)
+    tv, _ = torch.topk(x, k, dim=dim, largest=largest)
+    assert torch.equal(v.nan_to_num(7e7), tv.nan_to_num(7e7)), "reference mismatch"
+    c.check(f"topk {label} k={k} dim={dim} largest={largest}",
+            topk_ir(x, k, dim, largest, v, i), [x], [v, i])
+
+
+x = torch.randn(6, 300)
+for k in (1, 5, 64, 65, 200, 300, 0):
+    for largest in (True, False):
+        check_topk("random", x, k, -1, largest)
+check_topk("dim 0", torch.randn(50, 7), 10, 0)
+check_topk("middle dim", torch.randn(3, 40, 5), 7, 1, False)
+check_topk("middle dim large k", torch.randn(3, 100, 5), 90, 1)
+ties = torch.tensor([[1.0, 3.0, 3.0, 2.0, 3.0, 3.0], [0.0] * 6,
+                     [5.0, -1.0, 5.0, -1.0, 5.0, -1.0]])
+for k in (1, 2, 3, 6):
+    for largest in (True, False):
+        check_topk("ties", ties, k, -1, largest)
+nan = torch.tensor([[1.0, float("nan"), 3.0, float("nan"), -float("inf"), 2.0]])
+for k in (1, 2, 3, 6):
+    for largest in (True, False):
+        check_topk("nan", nan, k, -1, largest)
+big_ties = torch.randint(0, 4, (4, 500)).float()
+check_topk("many ties large k", big_ties, 300)
+check_topk("many ties small k", big_ties, 20, -1, False)
+check_topk("i64", torch.randint(-1000, 1000, (5, 80)), 10)
+check_topk("f64", torch.randn(5, 80, dtype=torch.float64), 70, -1, False)
+check_topk("rank-0", torch.tensor(2.5), 1, 0)
+# Many rows exercise the parallel split (the same answer for any threads).
+many = torch.randn(257, 64)
+v, i = topk_ref(many, 8, -1, True)
+for threads in (1, 2, 7):
+    c.check(f"topk threads={threads}", topk_ir(many, 8, -1, True, v, i),
+            [many], [v, i], extra_args=[f"--threads={threads}"])
+
+
+def kth_ref(x, k, dim, keepdim):
+    values, _ = torch.sort(x, dim=dim, stable=True)
+    v = values.select(dim, k - 1)
+    # Lowest index holding the k-th value (ops.md); NaN equals NaN.
+    xs = x.movedim(dim, -1)
+    vv = v.unsqueeze(-1)
+    same = (xs == vv) | (torch.isnan(xs) & torch.isnan(vv))
+    idx = same.int().argmax(-1)
+    if keepdim:
+        v = v.unsqueeze(dim)
+        idx = idx.unsqueeze(dim)
+    return v.contiguous(), idx.contiguous()
+
+
+def check_kth(label, x, k, dim=-1, keepdim=False):
+    v, i = kth_ref(x, k, dim, keepdim)
+    tv, _ = torch.kthvalue(x, k, dim=dim, keepdim=keepdim)
+    assert torch.equal(v.nan_to_num(7e7), tv.nan_to_num(7e7)), "reference mismatch"
+    attrs = f"{{k = {k} : i64, dim = {dim} : i64{', keepdim = true' if keepdim else ''}}}"
+    ir = (f"func.func @f(%x: {ttype(x)}) -> ({ttype(v)}, {ttype(i)}) {{\n"
+          f"  %v, %i = kiln.kthvalue %x {attrs} : {ttype(x)}\n"
+          f"  return %v, %i : {ttype(v)}, {ttype(i)}\n}}\n")
+    c.check(f"kthvalue {label} k={k} dim={dim} keepdim={keepdim}", ir, [x],
+            [v, i])
+
+
+x = torch.randn(5, 33)
+for k in (1, 2, 17, 33):
+    check_kth("random", x, k)
+check_kth("dim 0 keepdim", x, 3, 0, True)
+check_kth("ties", torch.tensor([[1.0, 1.0, 1.0], [3.0, 1.0, 2.0]]), 2)
+check_kth("ties 2", torch.tensor([3.0, 1.0, 2.0, 1.0, 1.0]), 3)
+check_kth("nan", torch.tensor([float("nan"), 1.0, float("nan"), 0.5]), 3)
+check_kth("i64", torch.randint(-5, 5, (3, 12)), 4, -1, True)
+
+c.finish()
