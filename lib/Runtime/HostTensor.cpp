@@ -265,41 +265,57 @@ llvm::Error kiln::runtime::writeNpy(StringRef path, const HostTensor &tensor) {
 
 namespace {
 
-/// Formats elements the way torch._tensor_str does (default print options:
-/// precision 4, sci mode chosen from the value range, integral floats as
-/// `1.`).
+constexpr int64_t kEdgeItems = 3;      // torch print options: edgeitems
+constexpr int64_t kThreshold = 1000;   // threshold (summarize above)
+constexpr int64_t kLineWidth = 80;     // linewidth
+
+/// Formats elements the way torch._tensor_str._Formatter does (default
+/// print options: precision 4; sci mode when the nonzero finite magnitudes
+/// span more than 1000x or exceed 1e8 (or fall below 1e-4 for non-integral
+/// values); integral floats print as `1.`). Statistics come from the
+/// elements that are printed (the summarized ones for large tensors).
 class ElementFormatter {
 public:
-  explicit ElementFormatter(const HostTensor &tensor) : tensor(tensor) {
+  ElementFormatter(const HostTensor &tensor,
+                   const std::vector<int64_t> &printed)
+      : tensor(tensor) {
     DType dtype = tensor.getDType();
-    if (dtype != DType::F32 && dtype != DType::F64)
-      return;
-    bool allIntegral = true;
-    double maxAbs = 0, minAbs = INFINITY;
-    bool anyFinite = false;
-    for (int64_t i = 0, e = tensor.getNumElements(); i < e; ++i) {
-      double v = value(i);
-      if (!std::isfinite(v))
-        continue;
-      anyFinite = true;
-      if (v != std::trunc(v))
-        allIntegral = false;
-      double a = std::fabs(v);
-      if (a != 0) {
-        maxAbs = std::max(maxAbs, a);
-        minAbs = std::min(minAbs, a);
+    if (dtype == DType::F32 || dtype == DType::F64) {
+      bool allIntegral = true;
+      double maxAbs = 0, minAbs = INFINITY;
+      for (int64_t i : printed) {
+        double v = value(i);
+        if (!std::isfinite(v))
+          continue;
+        if (v != std::trunc(v))
+          allIntegral = false;
+        double a = std::fabs(v);
+        if (a != 0) {
+          maxAbs = std::max(maxAbs, a);
+          minAbs = std::min(minAbs, a);
+        }
+      }
+      intMode = allIntegral;
+      if (minAbs != INFINITY) {
+        if (intMode)
+          sciMode = maxAbs / minAbs > 1000.0 || maxAbs > 1e8;
+        else
+          sciMode = maxAbs / minAbs > 1000.0 || maxAbs > 1e8 || minAbs < 1e-4;
       }
     }
-    intMode = allIntegral;
-    if (anyFinite && minAbs != INFINITY) {
-      if (intMode)
-        sciMode = maxAbs > 1e8;
-      else
-        sciMode = maxAbs / minAbs > 1000.0 || maxAbs > 1e8 || minAbs < 1e-4;
-    }
+    for (int64_t i : printed)
+      width = std::max(width, raw(i).size());
   }
 
+  /// The element right-aligned to the common width.
   std::string format(int64_t i) const {
+    std::string text = raw(i);
+    return std::string(width - text.size(), ' ') + text;
+  }
+  size_t getWidth() const { return width; }
+
+private:
+  std::string raw(int64_t i) const {
     char buf[64];
     switch (tensor.getDType()) {
     case DType::I64:
@@ -324,14 +340,105 @@ public:
       std::snprintf(buf, sizeof(buf), "%.4f", v);
     return buf;
   }
-
-private:
   double value(int64_t i) const {
     return tensor.getDType() == DType::F32 ? tensor.as<float>()[i]
                                            : tensor.as<double>()[i];
   }
   const HostTensor &tensor;
   bool intMode = false, sciMode = false;
+  size_t width = 0;
+};
+
+/// Mirrors torch._tensor_str._tensor_str_with_formatter.
+class TorchPrinter {
+public:
+  explicit TorchPrinter(const HostTensor &tensor)
+      : tensor(tensor), shape(tensor.getShape()),
+        summarize(tensor.getNumElements() > kThreshold),
+        strides(shape.size(), 1) {
+    for (int64_t d = static_cast<int64_t>(shape.size()) - 2; d >= 0; --d)
+      strides[d] = strides[d + 1] * shape[d + 1];
+  }
+
+  std::string print() {
+    std::vector<int64_t> printed;
+    collect(0, 0, printed);
+    ElementFormatter formatter(tensor, printed);
+    if (shape.empty())
+      return formatter.format(0);
+    return tensorStr(formatter, 0, 0, /*indent=*/7);
+  }
+
+private:
+  /// Positions shown along a dim of `size` (edges only when summarizing).
+  std::vector<int64_t> shown(int64_t size) const {
+    std::vector<int64_t> positions;
+    bool skip = summarize && size > 2 * kEdgeItems;
+    for (int64_t i = 0; i < size; ++i) {
+      if (skip && i == kEdgeItems)
+        i = size - kEdgeItems;
+      positions.push_back(i);
+    }
+    return positions;
+  }
+  bool skips(int64_t size) const {
+    return summarize && size > 2 * kEdgeItems;
+  }
+
+  void collect(size_t dim, int64_t base, std::vector<int64_t> &out) const {
+    if (dim == shape.size()) {
+      out.push_back(base);
+      return;
+    }
+    for (int64_t i : shown(shape[dim]))
+      collect(dim + 1, base + i * strides[dim], out);
+  }
+
+  std::string vectorStr(const ElementFormatter &f, int64_t base,
+                        int64_t indent) const {
+    int64_t size = shape.back();
+    int64_t elementLength = static_cast<int64_t>(f.getWidth()) + 2;
+    int64_t perLine = std::max<int64_t>(1, (kLineWidth - indent) / elementLength);
+    std::vector<std::string> data;
+    for (int64_t i : shown(size)) {
+      if (skips(size) && i == size - kEdgeItems)
+        data.push_back(" ...");
+      data.push_back(f.format(base + i));
+    }
+    std::string out = "[";
+    for (size_t i = 0; i < data.size(); ++i) {
+      if (i > 0)
+        out += i % perLine == 0 ? ",\n" + std::string(indent + 1, ' ') : ", ";
+      out += data[i];
+    }
+    return out + "]";
+  }
+
+  std::string tensorStr(const ElementFormatter &f, size_t dim, int64_t base,
+                        int64_t indent) const {
+    if (dim + 1 == shape.size())
+      return vectorStr(f, base, indent);
+    std::vector<std::string> slices;
+    int64_t size = shape[dim];
+    for (int64_t i : shown(size)) {
+      if (skips(size) && i == size - kEdgeItems)
+        slices.push_back("...");
+      slices.push_back(
+          tensorStr(f, dim + 1, base + i * strides[dim], indent + 1));
+    }
+    std::string separator = "," +
+                            std::string(shape.size() - dim - 1, '\n') +
+                            std::string(indent + 1, ' ');
+    std::string out = "[";
+    for (size_t i = 0; i < slices.size(); ++i)
+      out += (i ? separator : "") + slices[i];
+    return out + "]";
+  }
+
+  const HostTensor &tensor;
+  const std::vector<int64_t> &shape;
+  bool summarize;
+  std::vector<int64_t> strides;
 };
 
 } // namespace
@@ -339,58 +446,11 @@ private:
 std::string kiln::runtime::formatTorch(const HostTensor &tensor) {
   const std::vector<int64_t> &shape = tensor.getShape();
   int64_t numel = tensor.getNumElements();
-  ElementFormatter formatter(tensor);
-  // PyTorch summarizes tensors with more than 1000 elements, showing three
-  // items at each edge of every dim.
-  bool summarize = numel > 1000;
-  constexpr int64_t edge = 3;
-
-  std::vector<std::string> texts(numel);
-  size_t width = 0;
-  for (int64_t i = 0; i < numel; ++i) {
-    texts[i] = formatter.format(i);
-    width = std::max(width, texts[i].size());
-  }
   std::string out = "tensor(";
-  std::string indent(7, ' ');
-  // Recursive structure over dims, written iteratively per dim with strides.
-  std::vector<int64_t> strides(shape.size(), 1);
-  for (int64_t d = static_cast<int64_t>(shape.size()) - 2; d >= 0; --d)
-    strides[d] = strides[d + 1] * shape[d + 1];
-  std::function<void(size_t, int64_t)> emit = [&](size_t dim, int64_t base) {
-    if (dim == shape.size()) {
-      std::string &t = texts[base];
-      out += std::string(width - t.size(), ' ') + t;
-      return;
-    }
-    out += '[';
-    int64_t size = shape[dim];
-    bool skip = summarize && size > 2 * edge;
-    for (int64_t i = 0; i < size; ++i) {
-      if (skip && i == edge) {
-        out += dim + 1 == shape.size() ? "..., " : "...,\n";
-        if (dim + 1 != shape.size())
-          out += indent + std::string(dim + 1, ' ');
-        i = size - edge - 1;
-        continue;
-      }
-      emit(dim + 1, base + i * strides[dim]);
-      if (i + 1 < size) {
-        if (dim + 1 == shape.size()) {
-          out += ", ";
-        } else {
-          out += ',';
-          out += std::string(shape.size() - dim - 1, '\n');
-          out += indent + std::string(dim + 1, ' ');
-        }
-      }
-    }
-    out += ']';
-  };
-  if (shape.empty())
-    out += texts.empty() ? "" : texts[0];
+  if (numel == 0)
+    out += "[]";
   else
-    emit(0, 0);
+    out += TorchPrinter(tensor).print();
   switch (tensor.getDType()) {
   case DType::F64:
     out += ", dtype=torch.float64";
@@ -398,10 +458,15 @@ std::string kiln::runtime::formatTorch(const HostTensor &tensor) {
   case DType::I32:
     out += ", dtype=torch.int32";
     break;
-  default:
-    if (numel == 0 && tensor.getDType() != DType::F32)
-      out += tensor.getDType() == DType::I64 ? ", dtype=torch.int64"
-                                             : ", dtype=torch.bool";
+  case DType::I64:
+    if (numel == 0)
+      out += ", dtype=torch.int64";
+    break;
+  case DType::Bool:
+    if (numel == 0)
+      out += ", dtype=torch.bool";
+    break;
+  case DType::F32:
     break;
   }
   if (numel == 0 && shape.size() != 1) {

@@ -44,8 +44,14 @@ struct ErrorSites {
   int64_t add(Operation *op) {
     std::string text;
     llvm::raw_string_ostream os(text);
-    os << op->getName() << " at ";
     Location loc = op->getLoc();
+    // Ops made by decomposing a user's op carry its name (e.g. the gather
+    // of kiln.cross_entropy): report the user's op.
+    if (auto named = dyn_cast<NameLoc>(loc);
+        named && named.getName().getValue().starts_with("kiln."))
+      os << named.getName().getValue() << " at ";
+    else
+      os << op->getName() << " at ";
     FileLineColLoc fileLoc;
     loc->walk([&](Location nested) {
       if (auto f = dyn_cast<FileLineColLoc>(nested)) {
@@ -622,10 +628,12 @@ struct LowerMatmul : OpRewritePattern<MatmulOp> {
     rhsExprs.push_back(k);
     if (rhsMatrix)
       rhsExprs.push_back(getAffineDimExpr(rank - 1, ctx));
-    SmallVector<AffineMap> maps{
-        AffineMap::get(rank + 1, 0, lhsExprs, ctx),
-        AffineMap::get(rank + 1, 0, rhsExprs, ctx),
-        AffineMap::getMultiDimIdentityMap(rank + 1, ctx).getMajorSubMap(rank)};
+    SmallVector<AffineExpr> resultExprs;
+    for (int64_t d = 0; d < rank; ++d)
+      resultExprs.push_back(getAffineDimExpr(d, ctx));
+    SmallVector<AffineMap> maps{AffineMap::get(rank + 1, 0, lhsExprs, ctx),
+                                AffineMap::get(rank + 1, 0, rhsExprs, ctx),
+                                AffineMap::get(rank + 1, 0, resultExprs, ctx)};
     SmallVector<utils::IteratorType> iterators = parallelIterators(rank);
     iterators.push_back(utils::IteratorType::reduction);
     Type elementType = resultType.getElementType();

@@ -214,7 +214,10 @@ struct DecomposeCrossEntropy : OpRewritePattern<CrossEntropyOp> {
         rewriter, loc,
         RankedTensorType::get(indexShape, targetType.getElementType()),
         op.getTarget());
-    Value picked = GatherOp::create(rewriter, loc, logProbs, index,
+    // The gather's runtime index check reports the cross_entropy op.
+    Location gatherLoc =
+        NameLoc::get(rewriter.getStringAttr(op->getName().getStringRef()), loc);
+    Value picked = GatherOp::create(rewriter, gatherLoc, logProbs, index,
                                     rewriter.getI64IntegerAttr(-1));
     Value flat = ReshapeOp::create(
         rewriter, loc,

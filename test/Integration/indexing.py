@@ -1,0 +1,96 @@
+# Indexing ops against PyTorch: gather, index_select, take (negative
+# indices), scatter_add, index_add, put (with and without accumulate,
+# repeated indices), on every dim.
+# RUN: %python %s
+import torch
+
+from kiln_testing import Checker, ttype
+
+torch.manual_seed(3)
+c = Checker("indexing")
+
+
+def ir2(op, a, b, want, attrs=""):
+    return (f"func.func @f(%a: {ttype(a)}, %b: {ttype(b)}) -> {ttype(want)} {{\n"
+            f"  %y = kiln.{op} %a, %b {attrs} : {ttype(a)}, {ttype(b)}\n"
+            f"  return %y : {ttype(want)}\n}}\n")
+
+
+def ir3(op, a, b, s, want, attrs=""):
+    return (f"func.func @f(%a: {ttype(a)}, %b: {ttype(b)}, %s: {ttype(s)}) -> {ttype(want)} {{\n"
+            f"  %y = kiln.{op} %a, %b, %s {attrs} : {ttype(a)}, {ttype(b)}, {ttype(s)}\n"
+            f"  return %y : {ttype(want)}\n}}\n")
+
+
+x = torch.randn(4, 10)
+for dim, idx in ((1, torch.randint(0, 10, (4, 3))), (0, torch.randint(0, 4, (2, 10))),
+                 (-1, torch.randint(0, 10, (3, 25))), (0, torch.randint(0, 4, (6, 5)))):
+    want = torch.gather(x, dim, idx)
+    c.check(f"gather dim={dim} {tuple(idx.shape)}",
+            ir2("gather", x, idx, want, f"{{dim = {dim} : i64}}"), [x, idx], want)
+b3 = torch.randn(2, 5, 3)
+idx = torch.randint(0, 5, (2, 7, 3))
+want = torch.gather(b3, 1, idx)
+c.check("gather 3-D", ir2("gather", b3, idx, want, "{dim = 1 : i64}"), [b3, idx], want)
+n = torch.randint(-9, 9, (3, 6))
+idx = torch.randint(0, 6, (3, 2))
+want = torch.gather(n, 1, idx)
+c.check("gather i64", ir2("gather", n, idx, want, "{dim = 1 : i64}"), [n, idx], want)
+
+for dim, idx in ((0, torch.tensor([3, 0, 0, 2])), (1, torch.tensor([9, 1])),
+                 (-1, torch.tensor(4)), (1, torch.tensor([], dtype=torch.int64))):
+    want = torch.index_select(x, dim, idx)
+    c.check(f"index_select dim={dim} {tuple(idx.shape)}",
+            ir2("index_select", x, idx, want, f"{{dim = {dim} : i64}}"), [x, idx], want)
+
+for idx in (torch.tensor([0, 39, -1, -40, 5]), torch.tensor([[1, -2], [3, 4]]),
+            torch.tensor(7)):
+    want = torch.take(x, idx)
+    c.check(f"take {idx.tolist()}", ir2("take", x, idx, want), [x, idx], want)
+
+base = torch.randn(4, 10)
+for dim, idx_shape in ((1, (4, 6)), (0, (3, 10)), (-1, (2, 3))):
+    size = base.shape[dim]
+    idx = torch.randint(0, size, idx_shape)
+    src = torch.randn(idx_shape)
+    want = torch.scatter_add(base, dim, idx, src)
+    c.check(f"scatter_add dim={dim}",
+            ir3("scatter_add", base, idx, src, want, f"{{dim = {dim} : i64}}"),
+            [base, idx, src], want)
+# Repeated indices accumulate; src larger than index is allowed.
+idx = torch.tensor([[0, 0, 0, 1]])
+src = torch.ones(2, 5)
+want = torch.scatter_add(torch.zeros(1, 3), 1, idx, src)
+c.check("scatter_add repeated", ir3("scatter_add", torch.zeros(1, 3), idx, src, want,
+                                    "{dim = 1 : i64}"), [torch.zeros(1, 3), idx, src], want)
+
+base = torch.randn(5, 3)
+for dim, idx in ((0, torch.tensor([0, 4, 0])), (1, torch.tensor([2, 2, 0, 1]))):
+    src_shape = list(base.shape)
+    src_shape[dim] = idx.numel()
+    src = torch.randn(src_shape)
+    want = torch.index_add(base, dim, idx, src)
+    c.check(f"index_add dim={dim}",
+            ir3("index_add", base, idx, src, want, f"{{dim = {dim} : i64}}"),
+            [base, idx, src], want)
+
+base = torch.randn(2, 3)
+for accumulate in (False, True):
+    idx = torch.tensor([[0, -1], [5, 2]])
+    src = torch.tensor([1.0, 2.0, 3.0, 4.0])
+    want = base.clone().put_(idx, src, accumulate=accumulate)
+    attrs = "{accumulate = true}" if accumulate else ""
+    c.check(f"put accumulate={accumulate}", ir3("put", base, idx, src, want, attrs),
+            [base, idx, src], want)
+idx = torch.tensor([1, 1, 1, 4])
+src = torch.tensor([1.0, 2.0, 3.0, 4.0])
+want = base.clone().put_(idx, src, accumulate=True)
+c.check("put repeated accumulate", ir3("put", base, idx, src, want, "{accumulate = true}"),
+        [base, idx, src], want)
+# Without accumulate the last write in index order wins.
+want = base.clone()
+for i, v in zip(idx.tolist(), src.tolist()):
+    want.view(-1)[i] = v
+c.check("put repeated last wins", ir3("put", base, idx, src, want), [base, idx, src], want)
+
+c.finish()

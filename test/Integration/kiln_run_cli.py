@@ -1,0 +1,231 @@
+# kiln-run's command line and exit codes (tools.md): bad options, bad .npy
+# files and mismatched inputs exit 1 with a message naming the problem;
+# out-of-range indices exit 2 naming the op, its location and the index;
+# --print matches PyTorch's printing; --stats prints one JSON line.
+# RUN: %python %s
+import json
+import os
+import re
+import subprocess
+import tempfile
+
+import numpy as np
+import torch
+
+KILN_RUN = os.environ["KILN_RUN"]
+tmp = tempfile.mkdtemp(prefix="kiln-cli-")
+failures = 0
+cases = 0
+
+
+def path(name):
+    return os.path.join(tmp, name)
+
+
+def write(name, text):
+    with open(path(name), "w") as f:
+        f.write(text)
+    return path(name)
+
+
+def run(*args):
+    proc = subprocess.run([KILN_RUN, *args], capture_output=True, text=True,
+                          timeout=120)
+    return proc.returncode, proc.stdout, proc.stderr
+
+
+def expect(label, args, code, pattern):
+    global failures, cases
+    cases += 1
+    got, out, err = run(*args)
+    if got != code or not re.search(pattern, err + out):
+        failures += 1
+        print(f"FAIL {label}: expected exit {code} matching {pattern!r}, got "
+              f"exit {got}:\n{err}{out}")
+
+
+gather = write("gather.mlir", """func.func @f(%x: tensor<2x10xf32>, %i: tensor<2x3xi64>) -> tensor<2x3xf32> {
+  %g = kiln.gather %x, %i {dim = 1 : i64} : tensor<2x10xf32>, tensor<2x3xi64>
+  return %g : tensor<2x3xf32>
+}
+""")
+x = path("x.npy")
+np.save(x, np.zeros((2, 10), np.float32))
+good = path("good_idx.npy")
+np.save(good, np.array([[0, 9, 3], [1, 1, 2]], np.int64))
+bad = path("bad_idx.npy")
+np.save(bad, np.array([[0, 10, 3], [1, 1, 2]], np.int64))
+neg = path("neg_idx.npy")
+np.save(neg, np.array([[0, 1, 3], [1, -1, 2]], np.int64))
+
+expect("gather ok", [gather, f"--input={x}", f"--input={good}"], 0, "")
+expect("gather index too large", [gather, f"--input={x}", f"--input={bad}"], 2,
+       r"kiln\.gather at .*gather\.mlir:2:8: index 10 is out of bounds for size 10")
+expect("gather negative index", [gather, f"--input={x}", f"--input={neg}"], 2,
+       r"kiln\.gather at .*gather\.mlir:2:8: index -1 is out of bounds")
+
+take = write("take.mlir", """func.func @f(%x: tensor<2x10xf32>, %i: tensor<2x3xi64>) -> tensor<2x3xf32> {
+  %t = kiln.take %x, %i : tensor<2x10xf32>, tensor<2x3xi64>
+  return %t : tensor<2x3xf32>
+}
+""")
+far = path("far_idx.npy")
+np.save(far, np.array([[0, -21, 3], [1, 1, 2]], np.int64))
+expect("take negative ok", [take, f"--input={x}", f"--input={neg}"], 0, "")
+expect("take out of range", [take, f"--input={x}", f"--input={far}"], 2,
+       r"kiln\.take at .*take\.mlir:2:8: index -21 is out of bounds for size 20")
+
+ce = write("ce.mlir", """func.func @f(%x: tensor<2x10xf32>, %t: tensor<2xi64>) -> tensor<f32> {
+  %l = kiln.cross_entropy %x, %t : tensor<2x10xf32>, tensor<2xi64>
+  return %l : tensor<f32>
+}
+""")
+labels = path("labels.npy")
+np.save(labels, np.array([3, 12], np.int64))
+expect("cross_entropy bad class", [ce, f"--input={x}", f"--input={labels}"], 2,
+       r"kiln\.cross_entropy at .*ce\.mlir:2:8: index 12 is out of bounds for size 10")
+
+scatter = write("scatter.mlir", """func.func @f(%b: tensor<5xf32>, %i: tensor<3xi64>, %s: tensor<3xf32>) -> tensor<5xf32> {
+  %r = kiln.scatter_add %b, %i, %s {dim = 0 : i64} : tensor<5xf32>, tensor<3xi64>, tensor<3xf32>
+  return %r : tensor<5xf32>
+}
+""")
+b5 = path("b5.npy")
+np.save(b5, np.zeros(5, np.float32))
+i3 = path("i3.npy")
+np.save(i3, np.array([0, 7, 1], np.int64))
+s3 = path("s3.npy")
+np.save(s3, np.ones(3, np.float32))
+expect("scatter_add out of range", [scatter, f"--input={b5}", f"--input={i3}",
+                                    f"--input={s3}"], 2,
+       r"kiln\.scatter_add at .*scatter\.mlir:2:8: index 7 is out of bounds for size 5")
+
+# Inputs that do not match the signature.
+x32 = path("x64.npy")
+np.save(x32, np.zeros((2, 10), np.float64))
+expect("wrong dtype", [gather, f"--input={x32}", f"--input={good}"], 1,
+       r"argument #0 of @f expects tensor<2x10xf32> but .*x64\.npy holds tensor<2x10xf64>")
+wrong_shape = path("wrong_shape.npy")
+np.save(wrong_shape, np.zeros((10, 2), np.float32))
+expect("wrong shape", [gather, f"--input={wrong_shape}", f"--input={good}"], 1,
+       r"argument #0 of @f expects tensor<2x10xf32> but .* holds tensor<10x2xf32>")
+i32 = path("i32.npy")
+np.save(i32, np.zeros((2, 3), np.int32))
+expect("i32 for i64", [gather, f"--input={x}", f"--input={i32}"], 1,
+       r"argument #1 of @f expects tensor<2x3xi64> but .* holds tensor<2x3xi32>")
+expect("too few inputs", [gather, f"--input={x}"], 1,
+       r"@f takes 2 argument\(s\) but 1 --input file\(s\) were given")
+expect("missing input", [gather, f"--input={x}", "--input=/nonexistent.npy"], 1,
+       r"/nonexistent\.npy: cannot read")
+
+# Malformed .npy files.
+raw = np.zeros((2, 10), np.float32)
+header_ok = open(x, "rb").read()
+with open(path("trunc.npy"), "wb") as f:
+    f.write(header_ok[:-8])
+expect("truncated", [gather, f"--input={path('trunc.npy')}", f"--input={good}"], 1,
+       r"truncated \.npy data: expected 80 bytes, found 72")
+with open(path("trunc_header.npy"), "wb") as f:
+    f.write(header_ok[:20])
+expect("truncated header", [gather, f"--input={path('trunc_header.npy')}",
+                            f"--input={good}"], 1, r"truncated \.npy header")
+np.save(path("fortran.npy"), np.asfortranarray(np.zeros((2, 10), np.float32)))
+expect("fortran order", [gather, f"--input={path('fortran.npy')}", f"--input={good}"], 1,
+       r"Fortran-order arrays are not supported")
+np.save(path("big.npy"), np.zeros((2, 10), ">f4"))
+expect("big endian", [gather, f"--input={path('big.npy')}", f"--input={good}"], 1,
+       r"big-endian data \('>f4'\) is not supported")
+np.save(path("obj.npy"), np.array([None, 1], dtype=object), allow_pickle=True)
+expect("object array", [gather, f"--input={path('obj.npy')}", f"--input={good}"], 1,
+       r"object arrays are not supported")
+np.save(path("u8.npy"), np.zeros((2, 10), np.uint8))
+expect("unsupported dtype", [gather, f"--input={path('u8.npy')}", f"--input={good}"], 1,
+       r"unsupported dtype '\|u1'")
+write("notnpy.npy", "hello")
+expect("not npy", [gather, f"--input={path('notnpy.npy')}", f"--input={good}"], 1,
+       r"not a \.npy file")
+with open(path("extra.npy"), "wb") as f:
+    f.write(header_ok + b"\0\0\0\0")
+expect("trailing bytes", [gather, f"--input={path('extra.npy')}", f"--input={good}"], 1,
+       r"trailing bytes after the \.npy data")
+
+# Bad IR, entry selection and options.
+expect("malformed IR", [write("bad.mlir", "func.func @f( {"), "--print"], 1, r"error:")
+expect("verifier failure", [write("badk.mlir", """func.func @f(%x: tensor<4xf32>) -> tensor<4x5xf32> {
+  %v, %i = "kiln.topk"(%x) {k = 5 : i64} : (tensor<4xf32>) -> (tensor<5xf32>, tensor<5xi64>)
+  return %v : tensor<5xf32>
+}
+""")], 1, r"'kiln.topk' op k \(5\) exceeds the size of dim -1 \(4\)")
+two = write("two.mlir", """func.func @f(%x: tensor<2xf32>) -> tensor<2xf32> {
+  return %x : tensor<2xf32>
+}
+func.func @g(%x: tensor<2xf32>) -> tensor<2xf32> {
+  %y = kiln.neg %x : tensor<2xf32>
+  return %y : tensor<2xf32>
+}
+""")
+v2 = path("v2.npy")
+np.save(v2, np.array([1.0, -2.0], np.float32))
+expect("ambiguous entry", [two, f"--input={v2}"], 1,
+       r"the module has 2 public functions; choose one with --entry")
+expect("unknown entry", [two, "--entry=h", f"--input={v2}"], 1, r"no function @h")
+expect("chosen entry", [two, "--entry=g", f"--input={v2}", "--print"], 0,
+       r"tensor\(\[-1\.,  2\.\]\)")
+expect("cuda target", [two, "--entry=g", f"--input={v2}", "--target=cuda"], 2,
+       r"--target=cuda")
+expect("unknown target", [two, "--target=tpu"], 1, r"unknown --target 'tpu'")
+expect("zero threads", [two, "--threads=0"], 1, r"--threads expects an integer >= 1")
+expect("bad repeat", [two, "--repeat=x"], 1, r"--repeat expects an integer >= 0")
+expect("unknown option", [two, "--frobnicate"], 1, r"unknown option '--frobnicate'")
+expect("no input file", [], 1, r"no input file")
+expect("missing IR file", ["/nonexistent.mlir"], 1, r"/nonexistent\.mlir")
+
+# --stats: one JSON line on stderr; --repeat runs N more times.
+cases += 1
+code, out, err = run(two, "--entry=g", f"--input={v2}", "--stats", "--repeat=3")
+m = re.search(r"^kiln-stats: (\{.*\})$", err, re.M)
+if code != 0 or not m:
+    failures += 1
+    print(f"FAIL stats: exit {code}, stderr {err!r}")
+else:
+    stats = json.loads(m.group(1))
+    if set(stats) != {"kernels", "compile_ms", "run_ms_median", "run_ms_min",
+                      "cache"} or stats["kernels"] != 1 or \
+            stats["run_ms_min"] > stats["run_ms_median"]:
+        failures += 1
+        print(f"FAIL stats content: {stats}")
+
+# --print matches str(torch tensor).
+torch.manual_seed(5)
+printable = {
+    "f32": torch.tensor([[1.5, -2.25, 3.0], [0.0, 1e-3, 100.0]]),
+    "f32 integral": torch.tensor([1.0, -2.0, 300.0]),
+    "f32 sci": torch.tensor([1e-8, 1.0, 12345.0]),
+    "f64": torch.tensor([0.5, 0.25], dtype=torch.float64),
+    "i64": torch.tensor([[1, -20], [300, 4]]),
+    "bool": torch.tensor([True, False, True]),
+    "rank0": torch.tensor(2.5),
+    "nan inf": torch.tensor([float("nan"), float("inf"), -1.5]),
+    "3-D": torch.arange(24.0).reshape(2, 3, 4),
+    "summarized": torch.arange(2000.0),
+    "summarized 2-D": torch.randn(40, 50),
+    "wrapped": torch.randn(30),
+    "empty": torch.zeros(0, 3),
+    "empty 1-D i64": torch.zeros(0, dtype=torch.int64),
+}
+for label, t in printable.items():
+    cases += 1
+    dtype = {torch.float32: "f32", torch.float64: "f64", torch.int64: "i64",
+             torch.bool: "i1"}[t.dtype]
+    ty = "tensor<" + "".join(f"{d}x" for d in t.shape) + dtype + ">"
+    ir = write(f"print_{cases}.mlir", f"func.func @f(%x: {ty}) -> {ty} {{\n"
+               f"  return %x : {ty}\n}}\n")
+    arg = path(f"print_{cases}.npy")
+    np.save(arg, t.numpy())
+    code, out, err = run(ir, f"--input={arg}", "--print")
+    if code != 0 or out.rstrip("\n") != str(t):
+        failures += 1
+        print(f"FAIL print {label}: exit {code}\n got:\n{out}\n expected:\n{t}\n{err}")
+
+print(f"kiln_run_cli: {cases - failures}/{cases} cases passed")
+raise SystemExit(1 if failures else 0)

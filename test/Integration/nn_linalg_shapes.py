@@ -1,0 +1,117 @@
+# softmax, log_softmax, mse_loss, cross_entropy, matmul (dot, mm, mv, vm,
+# batched with broadcast batch dims, i64), creation ops (constant, full,
+# zeros_like, ones_like, arange) and shape ops (reshape, permute) against
+# PyTorch.
+# RUN: %python %s
+import torch
+import torch.nn.functional as F
+
+from kiln_testing import Checker, ttype, unary_ir
+
+torch.manual_seed(4)
+c = Checker("nn_linalg_shapes")
+
+x = torch.randn(8, 5) * 4
+for dim in (1, 0, -1):
+    c.check(f"softmax dim={dim}", unary_ir("softmax", x, f"{{dim = {dim} : i64}}"),
+            [x], F.softmax(x, dim))
+    c.check(f"log_softmax dim={dim}",
+            unary_ir("log_softmax", x, f"{{dim = {dim} : i64}}"), [x],
+            F.log_softmax(x, dim), atol=1e-5)
+big = torch.tensor([[1000.0, 0.0, -1000.0], [float("-inf"), 1.0, 2.0]])
+c.check("softmax large logits", unary_ir("softmax", big, "{dim = 1 : i64}"),
+        [big], F.softmax(big, 1))
+x64 = torch.randn(3, 4, dtype=torch.float64)
+c.check("log_softmax f64", unary_ir("log_softmax", x64, "{dim = 1 : i64}"),
+        [x64], F.log_softmax(x64, 1))
+
+
+def ir2(op, a, b, want, attrs=""):
+    return (f"func.func @f(%a: {ttype(a)}, %b: {ttype(b)}) -> {ttype(want)} {{\n"
+            f"  %y = kiln.{op} %a, %b {attrs} : {ttype(a)}, {ttype(b)}\n"
+            f"  return %y : {ttype(want)}\n}}\n")
+
+
+t = torch.randn(8, 5)
+for reduction in ("mean", "sum", "none"):
+    want = F.mse_loss(x, t, reduction=reduction)
+    c.check(f"mse_loss {reduction}",
+            ir2("mse_loss", x, t, want, f'{{reduction = "{reduction}"}}'), [x, t],
+            want, rtol=1e-5, atol=1e-5)
+labels = torch.randint(0, 5, (8,))
+for reduction in ("mean", "sum", "none"):
+    want = F.cross_entropy(x, labels, reduction=reduction)
+    c.check(f"cross_entropy {reduction}",
+            ir2("cross_entropy", x, labels, want, f'{{reduction = "{reduction}"}}'),
+            [x, labels], want, rtol=1e-5, atol=1e-5)
+logits = torch.randn(5, dtype=torch.float64)
+label = torch.tensor(3)
+want = F.cross_entropy(logits, label)
+c.check("cross_entropy [C]", ir2("cross_entropy", logits, label, want), [logits, label], want)
+
+for sa, sb in (((7,), (7,)), ((3, 8), (8, 5)), ((3, 8), (8,)), ((8,), (8, 5)),
+               ((4, 3, 28, 64), (4, 1, 64, 32)), ((2, 3, 4), (4, 5)),
+               ((5,), (2, 5, 3)), ((2, 1, 3, 4), (5, 4, 2))):
+    a = torch.randn(sa)
+    b = torch.randn(sb)
+    want = torch.matmul(a, b)
+    c.check(f"matmul {sa} @ {sb}", ir2("matmul", a, b, want), [a, b], want,
+            rtol=1e-4, atol=1e-4)
+a = torch.randint(-5, 5, (3, 4))
+b = torch.randint(-5, 5, (4, 2))
+c.check("matmul i64", ir2("matmul", a, b, a @ b), [a, b], a @ b)
+
+# Creation ops (the argument is unused except for *_like).
+x = torch.randn(2, 3)
+ir = f"""func.func @f(%x: {ttype(x)}) -> (tensor<2x3xf32>, tensor<2x3xf32>, tensor<4xi64>, tensor<3xf32>, tensor<5xf64>, tensor<4xi64>, tensor<2xi1>) {{
+  %z = kiln.zeros_like %x : tensor<2x3xf32>
+  %o = kiln.ones_like %x : tensor<2x3xf32>
+  %f = kiln.full 7.0 : tensor<4xi64>
+  %c = kiln.constant dense<[1.5, -2.0, 3.25]> : tensor<3xf32>
+  %r = kiln.arange {{start = 0.5 : f64, step = 0.25 : f64}} : tensor<5xf64>
+  %ri = kiln.arange {{start = 10.0 : f64, step = -3.0 : f64}} : tensor<4xi64>
+  %b = kiln.full 1.0 : tensor<2xi1>
+  return %z, %o, %f, %c, %r, %ri, %b : tensor<2x3xf32>, tensor<2x3xf32>, tensor<4xi64>, tensor<3xf32>, tensor<5xf64>, tensor<4xi64>, tensor<2xi1>
+}}
+"""
+c.check("creation", ir, [x], [torch.zeros(2, 3), torch.ones(2, 3), torch.full((4,), 7),
+                               torch.tensor([1.5, -2.0, 3.25]),
+                               torch.arange(0.5, 1.75, 0.25, dtype=torch.float64),
+                               torch.arange(10, -2, -3), torch.ones(2, dtype=torch.bool)])
+ir = """func.func @f(%x: tensor<3xf32>) -> tensor<7xf32> {
+  %r = kiln.arange {start = -1.0 : f64, step = 0.1 : f64} : tensor<7xf32>
+  return %r : tensor<7xf32>
+}
+"""
+c.check("arange f32 fractional step", ir, [torch.zeros(3)], torch.arange(-1.0, -0.35, 0.1))
+
+# Shape ops.
+y = torch.randn(2, 3, 4)
+ir = f"""func.func @f(%y: {ttype(y)}) -> (tensor<6x4xf32>, tensor<4x2x3xf32>, tensor<24xf32>, tensor<3x2x4xf32>) {{
+  %a = kiln.reshape %y : {ttype(y)} -> tensor<6x4xf32>
+  %p = kiln.permute %y [2, 0, 1] : {ttype(y)}
+  %f = kiln.reshape %p : tensor<4x2x3xf32> -> tensor<24xf32>
+  %t = kiln.permute %y [-2, 0, -1] : {ttype(y)}
+  return %a, %p, %f, %t : tensor<6x4xf32>, tensor<4x2x3xf32>, tensor<24xf32>, tensor<3x2x4xf32>
+}}
+"""
+c.check("reshape/permute", ir, [y], [y.reshape(6, 4), y.permute(2, 0, 1).contiguous(),
+                                      y.permute(2, 0, 1).reshape(24),
+                                      y.permute(1, 0, 2).contiguous()])
+s = torch.tensor(4.0)
+ir = """func.func @f(%s: tensor<f32>) -> (tensor<1x1xf32>, tensor<f32>) {
+  %a = kiln.reshape %s : tensor<f32> -> tensor<1x1xf32>
+  %b = kiln.reshape %a : tensor<1x1xf32> -> tensor<f32>
+  return %a, %b : tensor<1x1xf32>, tensor<f32>
+}
+"""
+c.check("reshape rank-0", ir, [s], [s.reshape(1, 1), s])
+# Returning an argument unchanged and the same value twice.
+ir = """func.func @f(%s: tensor<3xf32>) -> (tensor<3xf32>, tensor<3xf32>) {
+  return %s, %s : tensor<3xf32>, tensor<3xf32>
+}
+"""
+v = torch.randn(3)
+c.check("identity results", ir, [v], [v, v])
+
+c.finish()
