@@ -7,13 +7,12 @@
 #include "kiln/Runtime/Kernels.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
-#include "mlir/ExecutionEngine/ExecutionEngine.h"
-#include "mlir/ExecutionEngine/OptUtils.h"
+#include "kiln/Runtime/CpuCompiler.h"
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/Diagnostics.h"
-#include "mlir/Pass/PassManager.h"
+#include "llvm/ExecutionEngine/Orc/ExecutionUtils.h"
+#include "llvm/ExecutionEngine/Orc/LLJIT.h"
 #include "llvm/ExecutionEngine/Orc/Mangling.h"
-#include "llvm/Support/TargetSelect.h"
 
 #include <mutex>
 
@@ -60,12 +59,6 @@ Executable::~Executable() = default;
 
 llvm::Expected<std::unique_ptr<Executable>>
 Executable::compile(ModuleOp module, llvm::StringRef entry) {
-  static std::once_flag initTargets;
-  std::call_once(initTargets, [] {
-    llvm::InitializeNativeTarget();
-    llvm::InitializeNativeTargetAsmPrinter();
-  });
-
   auto func = module.lookupSymbol<func::FuncOp>(entry);
   if (!func || func.isExternal())
     return makeError("no function @" + entry + " to run");
@@ -88,46 +81,79 @@ Executable::compile(ModuleOp module, llvm::StringRef entry) {
     exe->outputs.push_back(*spec);
   }
 
-  OwningOpRef<ModuleOp> lowered(cast<ModuleOp>(module->clone()));
-  // Compile only the entry (and what it calls): other public functions are
-  // dropped so that their errors or costs do not affect this one.
-  for (auto other : llvm::make_early_inc_range(lowered->getOps<func::FuncOp>()))
-    if (other.getSymName() != entry && other.isPublic())
-      other.setPrivate();
-
-  std::string diagnostics;
-  {
-    llvm::raw_string_ostream os(diagnostics);
-    ScopedDiagnosticHandler handler(module.getContext(), [&](Diagnostic &d) {
-      os << d.getLocation() << ": " << d << "\n";
-      return success();
-    });
-    PassManager pm(module.getContext());
-    kiln::buildKilnCpuPipeline(pm, kiln::CpuPipelineOptions());
-    if (failed(pm.run(*lowered)))
-      return makeError("lowering @" + entry + " failed:\n" + diagnostics);
+  auto tm = createHostTargetMachine();
+  if (!tm)
+    return tm.takeError();
+  CompileCache &cache = CompileCache::get();
+  std::string key = cache.key(module, entry, **tm);
+  std::optional<CompiledCode> code = cache.lookup(key);
+  exe->cacheHit = code.has_value();
+  if (!code) {
+    OwningOpRef<ModuleOp> lowered(cast<ModuleOp>(module->clone()));
+    // Compile only the entry (and what it calls): other public functions
+    // become private, so they are dropped when unused.
+    for (auto other : lowered->getOps<func::FuncOp>())
+      if (other.getSymName() != entry && other.isPublic() &&
+          !other.isExternal())
+        other.setPrivate();
+    if (llvm::Error error = lowerToLLVMDialect(*lowered))
+      return makeError("@" + entry + ": " + llvm::toString(std::move(error)));
+    CompiledCode fresh;
+    if (auto sites = (*lowered)->getAttrOfType<ArrayAttr>(
+            kiln::kErrorSitesAttrName))
+      for (auto site : sites.getAsValueRange<StringAttr>())
+        fresh.errorSites.push_back(site.str());
+    if (auto count = (*lowered)->getAttrOfType<IntegerAttr>("kiln.kernels"))
+      fresh.kernels = count.getInt();
+    llvm::LLVMContext llvmContext;
+    auto llvmModule = translateAndOptimize(*lowered, llvmContext, **tm);
+    if (!llvmModule)
+      return llvmModule.takeError();
+    auto object = emitMachineCode(**llvmModule, **tm,
+                                  llvm::CodeGenFileType::ObjectFile);
+    if (!object)
+      return object.takeError();
+    fresh.object = std::move(*object);
+    cache.store(key, fresh);
+    code = std::move(fresh);
   }
-  if (auto sites = (*lowered)->getAttrOfType<ArrayAttr>(
-          kiln::kErrorSitesAttrName))
-    for (auto site : sites.getAsValueRange<StringAttr>())
-      exe->errorSites.push_back(site.str());
-  if (auto count = (*lowered)->getAttrOfType<IntegerAttr>("kiln.kernels"))
-    exe->kernelCount = count.getInt();
+  exe->errorSites = code->errorSites;
+  exe->kernelCount = code->kernels;
 
-  ExecutionEngineOptions options;
-  options.transformer = makeOptimizingTransformer(3, 0, nullptr);
-  options.jitCodeGenOptLevel = llvm::CodeGenOptLevel::Aggressive;
-  auto engine = ExecutionEngine::create(*lowered, options);
-  if (!engine)
-    return engine.takeError();
-  (*engine)->registerSymbols([](llvm::orc::MangleAndInterner interner) {
-    llvm::orc::SymbolMap symbols;
-    for (auto [name, address] : kernelSymbols())
-      symbols[interner(name)] = {llvm::orc::ExecutorAddr::fromPtr(address),
-                                 llvm::JITSymbolFlags::Exported};
-    return symbols;
-  });
-  exe->engine = std::move(*engine);
+  // Link the object into a fresh JIT with the process's symbols (libc,
+  // libm) and the Kiln runtime kernels.
+  auto jtmb = llvm::orc::JITTargetMachineBuilder::detectHost();
+  if (!jtmb)
+    return jtmb.takeError();
+  jtmb->setRelocationModel(llvm::Reloc::PIC_);
+  jtmb->setCodeModel(llvm::CodeModel::Small);
+  auto jit = llvm::orc::LLJITBuilder().setJITTargetMachineBuilder(*jtmb)
+                 .create();
+  if (!jit)
+    return jit.takeError();
+  llvm::orc::JITDylib &main = (*jit)->getMainJITDylib();
+  auto process = llvm::orc::DynamicLibrarySearchGenerator::GetForCurrentProcess(
+      (*jit)->getDataLayout().getGlobalPrefix());
+  if (!process)
+    return process.takeError();
+  main.addGenerator(std::move(*process));
+  llvm::orc::SymbolMap symbols;
+  llvm::orc::MangleAndInterner mangle(main.getExecutionSession(),
+                                      (*jit)->getDataLayout());
+  for (auto [name, address] : kernelSymbols())
+    symbols[mangle(name)] = {llvm::orc::ExecutorAddr::fromPtr(address),
+                             llvm::JITSymbolFlags::Exported};
+  if (llvm::Error error = main.define(llvm::orc::absoluteSymbols(symbols)))
+    return std::move(error);
+  if (llvm::Error error = (*jit)->addObjectFile(
+          llvm::MemoryBuffer::getMemBufferCopy(code->object, "kiln-object")))
+    return std::move(error);
+  auto address = (*jit)->lookup(("_kiln_packed_" + entry).str());
+  if (!address)
+    return address.takeError();
+  using PackedEntry = void (*)(void **);
+  exe->packedEntry = address->toPtr<PackedEntry>();
+  exe->jit = std::move(*jit);
   return exe;
 }
 
@@ -159,14 +185,9 @@ llvm::Error Executable::run(llvm::ArrayRef<const HostTensor *> args,
   std::vector<void *> pointers;
   for (auto &desc : descriptors)
     pointers.push_back(desc.data());
-  std::vector<void *> packed;
-  for (void *&pointer : pointers)
-    packed.push_back(&pointer);
 
   resetErrors();
-  if (llvm::Error error =
-          engine->invokePacked("_mlir_ciface_" + entry, packed))
-    return error;
+  packedEntry(pointers.data());
   if (std::optional<IndexError> failure = firstError()) {
     std::string where = failure->site < static_cast<int64_t>(errorSites.size())
                             ? errorSites[failure->site]

@@ -269,8 +269,9 @@ int main(int argc, char **argv) {
     llvm::errs() << llvm::formatv(
         "kiln-stats: {{\"kernels\": {0}, \"compile_ms\": {1:F3}, "
         "\"run_ms_median\": {2:F3}, \"run_ms_min\": {3:F3}, \"cache\": "
-        "\"miss\"}\n",
-        exe.getKernelCount(), compileMs, median, measured.front());
+        "\"{4}\"}\n",
+        exe.getKernelCount(), compileMs, median, measured.front(),
+        exe.isCacheHit() ? "hit" : "miss");
   }
   return 0;
 }

@@ -13,9 +13,12 @@
 #include <vector>
 
 namespace mlir {
-class ExecutionEngine;
 class ModuleOp;
 } // namespace mlir
+
+namespace llvm::orc {
+class LLJIT;
+} // namespace llvm::orc
 
 namespace kiln::runtime {
 
@@ -55,6 +58,8 @@ public:
   const std::vector<TensorSpec> &getOutputs() const { return outputs; }
   /// Loop nests and runtime kernels the entry runs.
   int64_t getKernelCount() const { return kernelCount; }
+  /// Whether the code came from the compile cache (memory or disk).
+  bool isCacheHit() const { return cacheHit; }
 
   /// Runs the function. `args` must match getInputs() (checked by the
   /// caller); outputs are allocated here. An out-of-range index returns an
@@ -64,11 +69,13 @@ public:
 
 private:
   Executable() = default;
-  std::unique_ptr<mlir::ExecutionEngine> engine;
+  std::unique_ptr<llvm::orc::LLJIT> jit;
+  void (*packedEntry)(void **) = nullptr;
   std::string entry;
   std::vector<TensorSpec> inputs, outputs;
   std::vector<std::string> errorSites;
   int64_t kernelCount = 0;
+  bool cacheHit = false;
 };
 
 } // namespace kiln::runtime

@@ -1,0 +1,67 @@
+//===- CpuCompiler.h - Kiln IR to x86-64 machine code -----------*- C++ -*-===//
+//
+// The stages after the MLIR pipeline, shared by kiln-compile (ahead of time)
+// and Executable (JIT): translation to LLVM IR, LLVM's -O3, machine code
+// for the host CPU, and the compile cache.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef KILN_RUNTIME_CPUCOMPILER_H
+#define KILN_RUNTIME_CPUCOMPILER_H
+
+#include "mlir/IR/BuiltinOps.h"
+#include "llvm/IR/Module.h"
+#include "llvm/Support/CodeGen.h"
+#include "llvm/Support/Error.h"
+#include "llvm/Target/TargetMachine.h"
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace kiln::runtime {
+
+/// A target machine for the host CPU (its features included), PIC, -O3.
+llvm::Expected<std::unique_ptr<llvm::TargetMachine>> createHostTargetMachine();
+
+/// Runs the CPU pipeline on `module` in place (kiln IR -> llvm dialect).
+/// Diagnostics are collected into the error.
+llvm::Error lowerToLLVMDialect(mlir::ModuleOp module);
+
+/// Translates an llvm-dialect module to LLVM IR for `tm`, adds a packed
+/// entry `_kiln_packed_<f>(void **descriptors)` for every C interface
+/// function `_mlir_ciface_<f>`, and optimizes at -O3.
+llvm::Expected<std::unique_ptr<llvm::Module>>
+translateAndOptimize(mlir::ModuleOp module, llvm::LLVMContext &context,
+                     llvm::TargetMachine &tm);
+
+/// Assembly or object code of `module`.
+llvm::Expected<std::string> emitMachineCode(llvm::Module &module,
+                                            llvm::TargetMachine &tm,
+                                            llvm::CodeGenFileType type);
+
+/// What a compiled entry needs besides its code.
+struct CompiledCode {
+  std::string object;                  // ELF relocatable object
+  std::vector<std::string> errorSites; // runtime-check sites, by number
+  int64_t kernels = 0;
+};
+
+/// The compile cache: in memory for the process and on disk under
+/// $KILN_CACHE_DIR (default $XDG_CACHE_HOME/kiln or ~/.cache/kiln;
+/// KILN_CACHE_DIR=off disables the disk cache). Keys hash the kiln IR (with
+/// locations), the entry, the pipeline, the host CPU and the compiler
+/// binary itself.
+class CompileCache {
+public:
+  static CompileCache &get();
+  std::string key(mlir::ModuleOp module, llvm::StringRef entry,
+                  const llvm::TargetMachine &tm) const;
+  std::optional<CompiledCode> lookup(const std::string &key);
+  void store(const std::string &key, const CompiledCode &code);
+};
+
+} // namespace kiln::runtime
+
+#endif // KILN_RUNTIME_CPUCOMPILER_H

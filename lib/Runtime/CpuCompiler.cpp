@@ -1,0 +1,293 @@
+//===- CpuCompiler.cpp - Kiln IR to x86-64 machine code -------------------===//
+
+#include "kiln/Runtime/CpuCompiler.h"
+
+#include "kiln/Pipelines/Pipelines.h"
+
+#include "mlir/ExecutionEngine/OptUtils.h"
+#include "mlir/IR/Diagnostics.h"
+#include "mlir/IR/OperationSupport.h"
+#include "mlir/Pass/PassManager.h"
+#include "mlir/Target/LLVMIR/Export.h"
+#include "llvm/ADT/StringExtras.h"
+#include "llvm/Config/llvm-config.h"
+#include "llvm/ExecutionEngine/Orc/JITTargetMachineBuilder.h"
+#include "llvm/IR/IRBuilder.h"
+#include "llvm/IR/LegacyPassManager.h"
+#include "llvm/MC/TargetRegistry.h"
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/MemoryBuffer.h"
+#include "llvm/Support/Path.h"
+#include "llvm/Support/Process.h"
+#include "llvm/Support/SHA256.h"
+#include "llvm/Support/TargetSelect.h"
+#include "llvm/TargetParser/Host.h"
+
+#include <map>
+#include <mutex>
+
+using namespace kiln::runtime;
+
+static llvm::Error makeError(const llvm::Twine &message) {
+  return llvm::createStringError(llvm::inconvertibleErrorCode(), message);
+}
+
+llvm::Expected<std::unique_ptr<llvm::TargetMachine>>
+kiln::runtime::createHostTargetMachine() {
+  static std::once_flag initTargets;
+  std::call_once(initTargets, [] {
+    llvm::InitializeNativeTarget();
+    llvm::InitializeNativeTargetAsmPrinter();
+    llvm::InitializeNativeTargetAsmParser();
+  });
+  auto builder = llvm::orc::JITTargetMachineBuilder::detectHost();
+  if (!builder)
+    return builder.takeError();
+  builder->setRelocationModel(llvm::Reloc::PIC_);
+  builder->setCodeModel(llvm::CodeModel::Small);
+  builder->setCodeGenOptLevel(llvm::CodeGenOptLevel::Aggressive);
+  return builder->createTargetMachine();
+}
+
+llvm::Error kiln::runtime::lowerToLLVMDialect(mlir::ModuleOp module) {
+  std::string diagnostics;
+  llvm::raw_string_ostream os(diagnostics);
+  mlir::ScopedDiagnosticHandler handler(
+      module.getContext(), [&](mlir::Diagnostic &d) {
+        os << d.getLocation() << ": " << d << "\n";
+        return mlir::success();
+      });
+  mlir::PassManager pm(module.getContext());
+  kiln::buildKilnCpuPipeline(pm, kiln::CpuPipelineOptions());
+  if (mlir::failed(pm.run(module)))
+    return makeError("lowering failed:\n" + diagnostics);
+  return llvm::Error::success();
+}
+
+/// Adds `void _kiln_packed_<f>(ptr %descriptors)` calling
+/// `_mlir_ciface_<f>(descriptors[0], ..., descriptors[n-1])`.
+static void addPackedEntryPoints(llvm::Module &module) {
+  llvm::LLVMContext &ctx = module.getContext();
+  llvm::Type *ptr = llvm::PointerType::get(ctx, 0);
+  std::vector<llvm::Function *> targets;
+  for (llvm::Function &f : module)
+    if (!f.isDeclaration() && f.getName().starts_with("_mlir_ciface_"))
+      targets.push_back(&f);
+  for (llvm::Function *target : targets) {
+    std::string name =
+        ("_kiln_packed_" + target->getName().drop_front(13)).str();
+    auto *type = llvm::FunctionType::get(llvm::Type::getVoidTy(ctx), {ptr},
+                                         /*isVarArg=*/false);
+    auto *wrapper = llvm::Function::Create(
+        type, llvm::GlobalValue::ExternalLinkage, name, module);
+    llvm::IRBuilder<> b(llvm::BasicBlock::Create(ctx, "entry", wrapper));
+    std::vector<llvm::Value *> args;
+    for (unsigned i = 0; i < target->arg_size(); ++i) {
+      llvm::Value *slot = b.CreateConstGEP1_64(ptr, wrapper->getArg(0), i);
+      args.push_back(b.CreateLoad(ptr, slot));
+    }
+    b.CreateCall(target, args);
+    b.CreateRetVoid();
+  }
+}
+
+llvm::Expected<std::unique_ptr<llvm::Module>>
+kiln::runtime::translateAndOptimize(mlir::ModuleOp module,
+                                    llvm::LLVMContext &context,
+                                    llvm::TargetMachine &tm) {
+  std::unique_ptr<llvm::Module> llvmModule =
+      mlir::translateModuleToLLVMIR(module, context, "kiln");
+  if (!llvmModule)
+    return makeError("translation to LLVM IR failed");
+  llvmModule->setDataLayout(tm.createDataLayout());
+  llvmModule->setTargetTriple(tm.getTargetTriple());
+  addPackedEntryPoints(*llvmModule);
+  auto optimize = mlir::makeOptimizingTransformer(3, 0, &tm);
+  if (llvm::Error error = optimize(llvmModule.get()))
+    return std::move(error);
+  return llvmModule;
+}
+
+llvm::Expected<std::string>
+kiln::runtime::emitMachineCode(llvm::Module &module, llvm::TargetMachine &tm,
+                               llvm::CodeGenFileType type) {
+  llvm::SmallVector<char, 0> buffer;
+  llvm::raw_svector_ostream os(buffer);
+  llvm::legacy::PassManager pm;
+  if (tm.addPassesToEmitFile(pm, os, nullptr, type))
+    return makeError("the target cannot emit this file type");
+  pm.run(module);
+  return std::string(buffer.begin(), buffer.end());
+}
+
+//===----------------------------------------------------------------------===//
+// Compile cache
+//===----------------------------------------------------------------------===//
+
+namespace {
+
+constexpr llvm::StringLiteral kCacheMagic = "KILN-CACHE-1\n";
+
+/// Identifies this compiler build: a hash of the running executable, so
+/// that any rebuild of Kiln invalidates entries it may compile differently.
+const std::string &compilerBuildId() {
+  static std::string id = [] {
+    std::string text = "llvm-" LLVM_VERSION_STRING;
+    auto self = llvm::MemoryBuffer::getFile("/proc/self/exe",
+                                            /*IsText=*/false,
+                                            /*RequiresNullTerminator=*/false);
+    if (self) {
+      llvm::SHA256 sha;
+      sha.update((*self)->getBuffer());
+      text += "-" + llvm::toHex(sha.final());
+    }
+    return text;
+  }();
+  return id;
+}
+
+/// The cache directory, or empty when the disk cache is disabled.
+std::string cacheDirectory() {
+  if (std::optional<std::string> dir =
+          llvm::sys::Process::GetEnv("KILN_CACHE_DIR")) {
+    if (*dir == "off" || dir->empty())
+      return "";
+    return *dir;
+  }
+  llvm::SmallString<256> path;
+  if (std::optional<std::string> xdg =
+          llvm::sys::Process::GetEnv("XDG_CACHE_HOME");
+      xdg && !xdg->empty()) {
+    path = *xdg;
+  } else if (std::optional<std::string> home =
+                 llvm::sys::Process::GetEnv("HOME");
+             home && !home->empty()) {
+    path = *home;
+    llvm::sys::path::append(path, ".cache");
+  } else {
+    return "";
+  }
+  llvm::sys::path::append(path, "kiln");
+  return std::string(path);
+}
+
+/// Serialized entry: magic, kernels, site count, sites (one per line),
+/// object size, object bytes.
+std::string serialize(const CompiledCode &code) {
+  std::string out(kCacheMagic);
+  out += std::to_string(code.kernels) + "\n";
+  out += std::to_string(code.errorSites.size()) + "\n";
+  for (const std::string &site : code.errorSites)
+    out += site + "\n";
+  out += std::to_string(code.object.size()) + "\n";
+  out += code.object;
+  return out;
+}
+
+std::optional<CompiledCode> deserialize(llvm::StringRef data) {
+  if (!data.consume_front(kCacheMagic))
+    return std::nullopt;
+  auto line = [&](llvm::StringRef &out) {
+    auto [head, tail] = data.split('\n');
+    if (head.size() == data.size())
+      return false;
+    out = head;
+    data = tail;
+    return true;
+  };
+  CompiledCode code;
+  llvm::StringRef text;
+  size_t sites, size;
+  if (!line(text) || text.getAsInteger(10, code.kernels) || !line(text) ||
+      text.getAsInteger(10, sites))
+    return std::nullopt;
+  for (size_t i = 0; i < sites; ++i) {
+    if (!line(text))
+      return std::nullopt;
+    code.errorSites.push_back(text.str());
+  }
+  if (!line(text) || text.getAsInteger(10, size) || data.size() != size)
+    return std::nullopt;
+  code.object = data.str();
+  return code;
+}
+
+} // namespace
+
+CompileCache &CompileCache::get() {
+  static CompileCache cache;
+  return cache;
+}
+
+std::string CompileCache::key(mlir::ModuleOp module, llvm::StringRef entry,
+                              const llvm::TargetMachine &tm) const {
+  std::string text;
+  llvm::raw_string_ostream os(text);
+  module->print(os, mlir::OpPrintingFlags().enableDebugInfo().printGenericOpForm());
+  os << "\nentry=" << entry
+     << "\npipeline=" << kiln::getKilnCpuPipelineText(kiln::CpuPipelineOptions())
+     << "\ntriple=" << tm.getTargetTriple().str()
+     << "\ncpu=" << tm.getTargetCPU() << "\nfeatures="
+     << tm.getTargetFeatureString() << "\nbuild=" << compilerBuildId();
+  llvm::SHA256 sha;
+  sha.update(text);
+  return llvm::toHex(sha.final(), /*LowerCase=*/true);
+}
+
+static std::mutex memoryMutex;
+static std::map<std::string, CompiledCode> &memoryCache() {
+  static std::map<std::string, CompiledCode> cache;
+  return cache;
+}
+
+std::optional<CompiledCode> CompileCache::lookup(const std::string &key) {
+  {
+    std::lock_guard<std::mutex> lock(memoryMutex);
+    auto it = memoryCache().find(key);
+    if (it != memoryCache().end())
+      return it->second;
+  }
+  std::string dir = cacheDirectory();
+  if (dir.empty())
+    return std::nullopt;
+  llvm::SmallString<256> path(dir);
+  llvm::sys::path::append(path, key + ".kiln");
+  auto buffer = llvm::MemoryBuffer::getFile(path, /*IsText=*/false,
+                                            /*RequiresNullTerminator=*/false);
+  if (!buffer)
+    return std::nullopt;
+  // A damaged entry is ignored (and overwritten by the next store).
+  std::optional<CompiledCode> code = deserialize((*buffer)->getBuffer());
+  if (code) {
+    std::lock_guard<std::mutex> lock(memoryMutex);
+    memoryCache()[key] = *code;
+  }
+  return code;
+}
+
+void CompileCache::store(const std::string &key, const CompiledCode &code) {
+  {
+    std::lock_guard<std::mutex> lock(memoryMutex);
+    memoryCache()[key] = code;
+  }
+  std::string dir = cacheDirectory();
+  if (dir.empty() || llvm::sys::fs::create_directories(dir))
+    return; // the disk cache is an optimization: failures are not errors
+  llvm::SmallString<256> path(dir), temp;
+  llvm::sys::path::append(path, key + ".kiln");
+  int fd;
+  if (llvm::sys::fs::createUniqueFile(path + ".tmp-%%%%%%%%", fd, temp))
+    return;
+  {
+    llvm::raw_fd_ostream os(fd, /*shouldClose=*/true);
+    os << serialize(code);
+    if (os.has_error()) {
+      os.clear_error();
+      llvm::sys::fs::remove(temp);
+      return;
+    }
+  }
+  // Atomic publish: readers see either no entry or a complete one.
+  if (llvm::sys::fs::rename(temp, path))
+    llvm::sys::fs::remove(temp);
+}
