@@ -22,7 +22,7 @@ llvm_config.use_default_substitutions()
 llvm_config.with_environment("PATH", config.llvm_tools_dir, append_path=True)
 
 tool_dirs = [config.kiln_tools_dir, config.llvm_tools_dir]
-tools = ["kiln-opt"]
+tools = ["kiln-opt", "kiln-compile"]
 llvm_config.add_tool_substitutions(tools, tool_dirs)
 
 # %expect_exit N cmd...: succeeds only if cmd exits with exactly N (no signal).

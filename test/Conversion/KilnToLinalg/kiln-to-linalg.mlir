@@ -1,0 +1,119 @@
+// The essential shape of each lowering of -convert-kiln-to-linalg.
+// RUN: kiln-opt %s -split-input-file -convert-kiln-to-linalg | FileCheck %s
+
+// Elementwise ops become one linalg.generic whose indexing maps broadcast:
+// a size-1 dim reads index 0, missing leading dims are dropped.
+// CHECK-DAG: #[[$LHS:.*]] = affine_map<(d0, d1) -> (d0, 0)>
+// CHECK-DAG: #[[$RHS:.*]] = affine_map<(d0, d1) -> (d1)>
+// CHECK-DAG: #[[$ID:.*]] = affine_map<(d0, d1) -> (d0, d1)>
+// CHECK-LABEL: func.func @broadcast_add
+// CHECK: linalg.generic {indexing_maps = [#[[$LHS]], #[[$RHS]], #[[$ID]]], iterator_types = ["parallel", "parallel"]}
+// CHECK: arith.addf
+func.func @broadcast_add(%a: tensor<4x1xf32>, %b: tensor<8xf32>) -> tensor<4x8xf32> {
+  %c = kiln.add %a, %b : tensor<4x1xf32>, tensor<8xf32>
+  return %c : tensor<4x8xf32>
+}
+
+// -----
+
+// maximum propagates NaN (arith.maximumf), comparisons are ordered except
+// ne, round is round-half-even.
+// CHECK-LABEL: func.func @scalar_semantics
+// CHECK: arith.maximumf
+// CHECK: arith.cmpf ogt
+// CHECK: arith.cmpf une
+// CHECK: math.roundeven
+func.func @scalar_semantics(%a: tensor<4xf32>, %b: tensor<4xf32>) -> (tensor<4xf32>, tensor<4xi1>, tensor<4xi1>, tensor<4xf32>) {
+  %m = kiln.maximum %a, %b : tensor<4xf32>, tensor<4xf32>
+  %g = kiln.gt %a, %b : tensor<4xf32>, tensor<4xf32>
+  %n = kiln.ne %a, %b : tensor<4xf32>, tensor<4xf32>
+  %r = kiln.round %a : tensor<4xf32>
+  return %m, %g, %n, %r : tensor<4xf32>, tensor<4xi1>, tensor<4xi1>, tensor<4xf32>
+}
+
+// -----
+
+// A reduction: fill with the identity, then a generic with a reduction
+// iterator; keepdim reshapes afterwards.
+// CHECK-LABEL: func.func @sum_keepdim
+// CHECK: %[[ZERO:.*]] = arith.constant 0.000000e+00 : f32
+// CHECK: %[[INIT:.*]] = linalg.fill ins(%[[ZERO]] : f32)
+// CHECK: %[[SUM:.*]] = linalg.generic {{.*}} iterator_types = ["parallel", "reduction"]} {{.*}} outs(%[[INIT]] : tensor<4xf32>)
+// CHECK: arith.addf
+// CHECK: tensor.reshape %[[SUM]]
+func.func @sum_keepdim(%x: tensor<4x10xf32>) -> tensor<4x1xf32> {
+  %s = kiln.sum %x {dims = array<i64: 1>, keepdim = true} : tensor<4x10xf32>
+  return %s : tensor<4x1xf32>
+}
+
+// -----
+
+// argmax scans (value, index) pairs: the first NaN wins and only a strictly
+// greater value replaces the current one (ties keep the lowest index).
+// CHECK-LABEL: func.func @argmax
+// CHECK: linalg.generic {{.*}} outs({{.*}} : tensor<4xf32>, tensor<4xi64>)
+// CHECK: arith.cmpf ogt
+// CHECK: arith.cmpf uno
+// CHECK: arith.cmpf ord
+// CHECK: arith.select
+// CHECK: arith.select
+func.func @argmax(%x: tensor<4x10xf32>) -> tensor<4xi64> {
+  %i = kiln.argmax %x {dim = 1 : i64} : tensor<4x10xf32>
+  return %i : tensor<4xi64>
+}
+
+// -----
+
+// gather reads through tensor.extract after a runtime bounds check that
+// reports the op's site and clamps the index.
+// CHECK-LABEL: module attributes
+// CHECK-SAME: kiln.error_sites = ["kiln.gather at {{.*}}kiln-to-linalg.mlir:[[# @LINE + 7]]:8"]
+// CHECK: func.func private @kiln_rt_index_error(i64, i64, i64) attributes {llvm.emit_c_interface}
+// CHECK-LABEL: func.func @gather
+// CHECK: scf.if
+// CHECK: func.call @kiln_rt_index_error
+// CHECK: tensor.extract
+func.func @gather(%x: tensor<4x10xf32>, %i: tensor<4x3xi64>) -> tensor<4x3xf32> {
+  %g = kiln.gather %x, %i {dim = 1 : i64} : tensor<4x10xf32>, tensor<4x3xi64>
+  return %g : tensor<4x3xf32>
+}
+
+// -----
+
+// scatter_add is a sequential loop nest over the index (deterministic sums).
+// CHECK-LABEL: func.func @scatter_add
+// CHECK: scf.for
+// CHECK: scf.for
+// CHECK: tensor.insert
+func.func @scatter_add(%b: tensor<4x10xf32>, %i: tensor<4x3xi64>, %s: tensor<4x3xf32>) -> tensor<4x10xf32> {
+  %r = kiln.scatter_add %b, %i, %s {dim = 1 : i64} : tensor<4x10xf32>, tensor<4x3xi64>, tensor<4x3xf32>
+  return %r : tensor<4x10xf32>
+}
+
+// -----
+
+// topk calls the runtime kernel on buffers.
+// CHECK: func.func private @kiln_rt_topk_f32(memref<*xf32>, memref<*xf32>, memref<*xi64>, i64, i64, i1, i1) attributes {llvm.emit_c_interface}
+// CHECK-LABEL: func.func @topk
+// CHECK: bufferization.to_buffer
+// CHECK: memref.alloc() : memref<4x3xf32>
+// CHECK: memref.alloc() : memref<4x3xi64>
+// CHECK: call @kiln_rt_topk_f32
+// CHECK: bufferization.to_tensor
+func.func @topk(%x: tensor<4x10xf32>) -> (tensor<4x3xf32>, tensor<4x3xi64>) {
+  %v, %i = kiln.topk %x {k = 3 : i64} : tensor<4x10xf32>
+  return %v, %i : tensor<4x3xf32>, tensor<4x3xi64>
+}
+
+// -----
+
+// matmul is a contraction generic; a size-1 batch dim broadcasts.
+// CHECK-DAG: #[[$A:.*]] = affine_map<(d0, d1, d2, d3, d4) -> (d0, d1, d2, d4)>
+// CHECK-DAG: #[[$B:.*]] = affine_map<(d0, d1, d2, d3, d4) -> (d0, 0, d4, d3)>
+// CHECK-DAG: #[[$C:.*]] = affine_map<(d0, d1, d2, d3, d4) -> (d0, d1, d2, d3)>
+// CHECK-LABEL: func.func @matmul
+// CHECK: linalg.generic {indexing_maps = [#[[$A]], #[[$B]], #[[$C]]], iterator_types = ["parallel", "parallel", "parallel", "parallel", "reduction"]}
+func.func @matmul(%a: tensor<4x3x28x64xf32>, %b: tensor<4x1x64x32xf32>) -> tensor<4x3x28x32xf32> {
+  %c = kiln.matmul %a, %b : tensor<4x3x28x64xf32>, tensor<4x1x64x32xf32>
+  return %c : tensor<4x3x28x32xf32>
+}

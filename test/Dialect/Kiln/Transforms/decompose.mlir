@@ -1,0 +1,63 @@
+// -kiln-decompose expresses composite ops with core ops.
+// RUN: kiln-opt %s -split-input-file -kiln-decompose | FileCheck %s
+// RUN: kiln-opt %s -split-input-file -kiln-decompose -mlir-print-debuginfo | FileCheck %s --check-prefix=LOC
+
+// softmax = exp(x - amax) / sum(exp(x - amax)) along the dim, with keepdim
+// so that the reductions broadcast back.
+// CHECK-LABEL: func.func @softmax
+// CHECK-SAME: (%[[X:.*]]: tensor<4x10xf32>)
+// CHECK: %[[MAX:.*]] = kiln.amax %[[X]] {dims = array<i64: 1>, keepdim = true}
+// CHECK: %[[SHIFT:.*]] = kiln.sub %[[X]], %[[MAX]]
+// CHECK: %[[EXP:.*]] = kiln.exp %[[SHIFT]]
+// CHECK: %[[SUM:.*]] = kiln.sum %[[EXP]] {dims = array<i64: 1>, keepdim = true}
+// CHECK: kiln.div %{{.*}}, %[[SUM]]
+// CHECK-NOT: kiln.softmax
+func.func @softmax(%x: tensor<4x10xf32>) -> tensor<4x10xf32> {
+  %y = kiln.softmax %x {dim = 1 : i64} : tensor<4x10xf32>
+  return %y : tensor<4x10xf32>
+}
+
+// -----
+
+// mean = sum / count.
+// CHECK-LABEL: func.func @mean
+// CHECK-DAG: %[[SUM:.*]] = kiln.sum %{{.*}} {dims = array<i64: 0>}
+// CHECK-DAG: %[[COUNT:.*]] = kiln.constant dense<4.000000e+00> : tensor<f32>
+// CHECK: kiln.div %[[SUM]], %[[COUNT]]
+func.func @mean(%x: tensor<4x10xf32>) -> tensor<10xf32> {
+  %y = kiln.mean %x {dims = array<i64: 0>} : tensor<4x10xf32>
+  return %y : tensor<10xf32>
+}
+
+// -----
+
+// cross_entropy = mean(-gather(log_softmax(logits), target)); the gather
+// carries the cross_entropy's name for runtime errors.
+// CHECK-LABEL: func.func @cross_entropy
+// CHECK: kiln.reshape %{{.*}} : tensor<8xi64> -> tensor<8x1xi64>
+// CHECK: kiln.gather {{.*}} {dim = -1 : i64} : tensor<8x5xf32>, tensor<8x1xi64>
+// CHECK: kiln.neg
+// CHECK: kiln.sum
+// CHECK: kiln.div
+// LOC-LABEL: func.func @cross_entropy
+// LOC: kiln.gather {{.*}} loc(#[[NAMED:loc[0-9]*]])
+// LOC: #[[NAMED]] = loc("kiln.cross_entropy"
+func.func @cross_entropy(%x: tensor<8x5xf32>, %t: tensor<8xi64>) -> tensor<f32> {
+  %l = kiln.cross_entropy %x, %t : tensor<8x5xf32>, tensor<8xi64>
+  return %l : tensor<f32>
+}
+
+// -----
+
+// norm: p = 2 is sqrt(sum(x * x)), p = inf is amax(|x|).
+// CHECK-LABEL: func.func @norms
+// CHECK: kiln.mul
+// CHECK: kiln.sum
+// CHECK: kiln.sqrt
+// CHECK: kiln.abs
+// CHECK: kiln.amax
+func.func @norms(%x: tensor<4x10xf32>) -> (tensor<f32>, tensor<4xf32>) {
+  %a = kiln.norm %x : tensor<4x10xf32>
+  %b = kiln.norm %x {p = 0x7FF0000000000000 : f64, dims = array<i64: 1>} : tensor<4x10xf32>
+  return %a, %b : tensor<f32>, tensor<4xf32>
+}

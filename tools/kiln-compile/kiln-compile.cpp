@@ -1,0 +1,112 @@
+//===- kiln-compile.cpp - Ahead-of-time output of the kiln pipelines ------===//
+//
+// kiln-compile FILE.mlir --target=cpu|cuda [--gpu-arch=sm_90]
+//              --emit=mlir|llvm-ir|asm|obj|ptx [-o OUT]
+//
+// For the CPU: the lowered MLIR (llvm dialect), optimized LLVM IR, x86-64
+// assembly or an ELF object with one `_mlir_ciface_<f>` (and
+// `_kiln_packed_<f>`) per public function. Exit codes as in tools.md.
+//
+//===----------------------------------------------------------------------===//
+
+#include "kiln/Pipelines/Pipelines.h"
+#include "kiln/Runtime/CpuCompiler.h"
+
+#include "mlir/IR/MLIRContext.h"
+#include "mlir/IR/Verifier.h"
+#include "mlir/Parser/Parser.h"
+#include "mlir/Support/FileUtilities.h"
+#include "llvm/Support/CommandLine.h"
+#include "llvm/Support/InitLLVM.h"
+#include "llvm/Support/SourceMgr.h"
+#include "llvm/Support/ToolOutputFile.h"
+#include "llvm/Support/raw_ostream.h"
+
+using namespace mlir;
+namespace cl = llvm::cl;
+
+static cl::OptionCategory category("kiln-compile options");
+static cl::opt<std::string> inputFile(cl::Positional, cl::desc("<file.mlir|->"),
+                                      cl::init("-"), cl::cat(category));
+static cl::opt<std::string> outputFile("o", cl::desc("Output file"),
+                                       cl::init("-"), cl::cat(category));
+static cl::opt<std::string> target("target", cl::desc("cpu or cuda"),
+                                   cl::init("cpu"), cl::cat(category));
+static cl::opt<std::string> gpuArch("gpu-arch",
+                                    cl::desc("GPU architecture (cuda)"),
+                                    cl::init("sm_90"), cl::cat(category));
+static cl::opt<std::string>
+    emit("emit", cl::desc("mlir, llvm-ir, asm, obj (cpu) or ptx (cuda)"),
+         cl::Required, cl::cat(category));
+
+static int fail(int code, const llvm::Twine &message) {
+  llvm::errs() << "kiln-compile: error: " << message << "\n";
+  return code;
+}
+
+int main(int argc, char **argv) {
+  llvm::InitLLVM init(argc, argv);
+  cl::HideUnrelatedOptions(category);
+  cl::ParseCommandLineOptions(argc, argv, "Kiln ahead-of-time compiler\n");
+
+  if (target == "cuda")
+    return fail(1, "--target=cuda is not supported by this build yet (the "
+                   "NVIDIA backend is not implemented)");
+  if (target != "cpu")
+    return fail(1, "unknown --target '" + target + "' (expected cpu or cuda)");
+  if (emit != "mlir" && emit != "llvm-ir" && emit != "asm" && emit != "obj") {
+    if (emit == "ptx")
+      return fail(1, "--emit=ptx needs --target=cuda");
+    return fail(1, "unknown --emit '" + emit +
+                       "' (expected mlir, llvm-ir, asm or obj)");
+  }
+
+  DialectRegistry registry;
+  kiln::registerKilnDialects(registry);
+  MLIRContext context(registry);
+  context.loadAllAvailableDialects();
+
+  std::string errorMessage;
+  auto file = openInputFile(inputFile, &errorMessage);
+  if (!file)
+    return fail(1, errorMessage);
+  auto sourceMgr = std::make_shared<llvm::SourceMgr>();
+  sourceMgr->AddNewSourceBuffer(std::move(file), llvm::SMLoc());
+  SourceMgrDiagnosticHandler diagnostics(*sourceMgr, &context);
+  OwningOpRef<ModuleOp> module =
+      parseSourceFile<ModuleOp>(sourceMgr, ParserConfig(&context));
+  if (!module || failed(verify(*module)))
+    return 1;
+
+  if (llvm::Error error = kiln::runtime::lowerToLLVMDialect(*module))
+    return fail(1, llvm::toString(std::move(error)));
+
+  auto output = openOutputFile(outputFile, &errorMessage);
+  if (!output)
+    return fail(1, errorMessage);
+  if (emit == "mlir") {
+    module->print(output->os());
+  } else {
+    auto tm = kiln::runtime::createHostTargetMachine();
+    if (!tm)
+      return fail(1, llvm::toString(tm.takeError()));
+    llvm::LLVMContext llvmContext;
+    auto llvmModule =
+        kiln::runtime::translateAndOptimize(*module, llvmContext, **tm);
+    if (!llvmModule)
+      return fail(1, llvm::toString(llvmModule.takeError()));
+    if (emit == "llvm-ir") {
+      (*llvmModule)->print(output->os(), nullptr);
+    } else {
+      auto code = kiln::runtime::emitMachineCode(
+          **llvmModule, **tm,
+          emit == "asm" ? llvm::CodeGenFileType::AssemblyFile
+                        : llvm::CodeGenFileType::ObjectFile);
+      if (!code)
+        return fail(1, llvm::toString(code.takeError()));
+      output->os() << *code;
+    }
+  }
+  output->keep();
+  return 0;
+}
