@@ -7,6 +7,8 @@ PACKAGES=(
   # Toolchain: LLVM/MLIR 22 (mlir-22-tools carries mlir-tblgen, which libmlir-22-dev does not pull in).
   llvm-22-dev llvm-22-tools libmlir-22-dev mlir-22-tools
   clang-22 lld-22 cmake ninja-build ccache make
+  # OpenMP runtime: the worker threads of generated parallel loops.
+  libomp-22-dev
   # Tests: lit/FileCheck come with llvm-22-tools; GoogleTest for the C++ API.
   libgtest-dev
   # Numerical oracle and benchmark baseline.

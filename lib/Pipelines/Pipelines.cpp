@@ -13,6 +13,7 @@
 #include "mlir/Pass/PassRegistry.h"
 #include "mlir/Target/LLVMIR/Dialect/Builtin/BuiltinToLLVMIRTranslation.h"
 #include "mlir/Target/LLVMIR/Dialect/LLVMIR/LLVMToLLVMIRTranslation.h"
+#include "mlir/Target/LLVMIR/Dialect/OpenMP/OpenMPToLLVMIRTranslation.h"
 
 #include <mutex>
 
@@ -29,8 +30,16 @@ std::string kiln::getKilnCpuPipelineText(const CpuPipelineOptions &) {
          "buffer-results-to-out-params{modify-public-functions "
          "hoist-static-allocs},"
          "func.func(buffer-deallocation-pipeline),"
-         "func.func(convert-linalg-to-loops),"
+         // Parallel dims become scf.parallel, run by OpenMP worker threads;
+         // reduction dims stay sequential loops inside each iteration, so
+         // results do not depend on the thread count.
+         "func.func(convert-linalg-to-parallel-loops),"
          "canonicalize,"
+         "convert-scf-to-openmp,"
+         // Inlines the memref.alloca_scope that wraps each worksharing loop
+         // body (no allocas inside), before loops become CFGs.
+         "canonicalize,"
+         "kiln-lower-runtime-calls,"
          "convert-scf-to-cf,"
          "expand-strided-metadata,"
          "lower-affine,"
@@ -41,6 +50,7 @@ std::string kiln::getKilnCpuPipelineText(const CpuPipelineOptions &) {
          "convert-index-to-llvm,"
          "convert-func-to-llvm,"
          "convert-cf-to-llvm,"
+         "convert-openmp-to-llvm,"
          "reconcile-unrealized-casts";
 }
 
@@ -61,6 +71,7 @@ void kiln::registerAllKilnPasses() {
     mlir::registerAllPasses();
     kiln::registerKilnDecompose();
     kiln::registerKilnExportEntryPoints();
+    kiln::registerKilnLowerRuntimeCalls();
     kiln::registerConvertKilnToLinalg();
   });
 }
@@ -83,4 +94,5 @@ void kiln::registerKilnDialects(DialectRegistry &registry) {
   mlir::registerAllExtensions(registry);
   mlir::registerBuiltinDialectTranslation(registry);
   mlir::registerLLVMDialectTranslation(registry);
+  mlir::registerOpenMPDialectTranslation(registry);
 }

@@ -24,6 +24,8 @@
 #include <mutex>
 #include <thread>
 
+#include <omp.h>
+
 using namespace kiln::runtime;
 
 namespace {
@@ -221,6 +223,7 @@ std::optional<IndexError> kiln::runtime::firstError() {
 
 void kiln::runtime::setNumThreads(int threads) {
   numThreads = std::max(1, threads);
+  omp_set_num_threads(numThreads);
 }
 
 int kiln::runtime::getNumThreads() { return numThreads; }
@@ -228,23 +231,23 @@ int kiln::runtime::getNumThreads() { return numThreads; }
 void kiln::runtime::parallelFor(
     int64_t count, int64_t grain,
     const std::function<void(int64_t, int64_t)> &body) {
-  int64_t chunks = std::min<int64_t>(numThreads, (count + grain - 1) /
-                                                     std::max<int64_t>(grain, 1));
+  // Chunks depend only on count, grain and the thread count; OpenMP's pool
+  // is the one the generated loops use, so kernels never oversubscribe.
+  int64_t chunks = std::min<int64_t>(
+      numThreads, (count + std::max<int64_t>(grain, 1) - 1) /
+                      std::max<int64_t>(grain, 1));
   if (chunks <= 1) {
     if (count > 0)
       body(0, count);
     return;
   }
-  std::vector<std::thread> workers;
   int64_t per = (count + chunks - 1) / chunks;
-  for (int64_t c = 1; c < chunks; ++c) {
+#pragma omp parallel for schedule(static) num_threads(chunks)
+  for (int64_t c = 0; c < chunks; ++c) {
     int64_t begin = c * per, end = std::min(count, begin + per);
     if (begin < end)
-      workers.emplace_back(body, begin, end);
+      body(begin, end);
   }
-  body(0, std::min(count, per));
-  for (std::thread &worker : workers)
-    worker.join();
 }
 
 //===----------------------------------------------------------------------===//

@@ -155,10 +155,10 @@ func::FuncOp getOrDeclareRuntimeFunc(Operation *anchor, StringRef name,
 }
 
 /// Emits the runtime check `0 <= index < size` for site `site`: out of
-/// range, it reports the error and yields a safe index (0) instead. `index`
-/// is i64; returns the checked index as `index` type.
-Value checkIndex(OpBuilder &b, Location loc, Operation *anchor,
-                 PatternRewriter &rewriter, int64_t site, Value index,
+/// range, it reports `reported` (default: the index) and yields a safe
+/// index (0) instead. `index` is i64; returns the checked index as `index`
+/// type.
+Value checkIndex(OpBuilder &b, Location loc, int64_t site, Value index,
                  int64_t size, Value reported = nullptr) {
   if (!reported)
     reported = index;
@@ -169,16 +169,11 @@ Value checkIndex(OpBuilder &b, Location loc, Operation *anchor,
   Value below =
       arith::CmpIOp::create(b, loc, arith::CmpIPredicate::slt, index, bound);
   Value inRange = arith::AndIOp::create(b, loc, nonNegative, below);
-  Type i64 = b.getI64Type();
-  func::FuncOp report = getOrDeclareRuntimeFunc(
-      anchor, "kiln_rt_index_error",
-      FunctionType::get(b.getContext(), {i64, i64, i64}, {}), rewriter);
   Value outOfRange = arith::XOrIOp::create(
       b, loc, inRange, arith::ConstantIntOp::create(b, loc, 1, 1));
   scf::IfOp::create(b, loc, outOfRange, [&](OpBuilder &then, Location l) {
-    func::CallOp::create(then, l, report,
-                         ValueRange{i64Constant(then, l, site), reported,
-                                    bound});
+    ReportIndexErrorOp::create(then, l, reported, bound,
+                               then.getI64IntegerAttr(site));
     scf::YieldOp::create(then, l);
   });
   Value safe = arith::SelectOp::create(b, loc, inRange, index, zero);
@@ -419,13 +414,18 @@ struct LowerDimsReduction : OpRewritePattern<OpTy> {
       return extremeAttr(b, type, /*lowest=*/std::is_same_v<OpTy, AmaxOp>);
   }
 
+  /// Float sums and products may be reassociated (docs/lowering.md), so
+  /// LLVM vectorizes them with several partial accumulators. The order is
+  /// fixed by the compiled code: the same bits on every run and thread
+  /// count (threads split the kept dims, never a reduction).
   static Value combine(OpBuilder &b, Location loc, Value x, Value acc) {
     bool isFloat = isa<FloatType>(x.getType());
+    auto reassoc = arith::FastMathFlags::reassoc;
     if constexpr (std::is_same_v<OpTy, SumOp>)
-      return isFloat ? Value(arith::AddFOp::create(b, loc, acc, x))
+      return isFloat ? Value(arith::AddFOp::create(b, loc, acc, x, reassoc))
                      : Value(arith::AddIOp::create(b, loc, acc, x));
     else if constexpr (std::is_same_v<OpTy, ProdOp>)
-      return isFloat ? Value(arith::MulFOp::create(b, loc, acc, x))
+      return isFloat ? Value(arith::MulFOp::create(b, loc, acc, x, reassoc))
                      : Value(arith::MulIOp::create(b, loc, acc, x));
     else if constexpr (std::is_same_v<OpTy, AmaxOp>)
       return isFloat ? Value(arith::MaximumFOp::create(b, loc, acc, x))
@@ -702,7 +702,7 @@ struct LowerGather : CheckedPattern<GatherOp> {
         [&](OpBuilder &b, Location l, ValueRange ivs) {
           Value index = tensor::ExtractOp::create(b, l, op.getIndex(), ivs);
           Value safe =
-              checkIndex(b, l, op, rewriter, site, index, size);
+              checkIndex(b, l, site, index, size);
           if (size == 0) // nothing to read: every index was reported
             return Value(arith::ConstantOp::create(
                 b, l, scalarAttr(b, inputType.getElementType(), 0.0)));
@@ -735,7 +735,7 @@ struct LowerIndexSelect : CheckedPattern<IndexSelectOp> {
             indexAt.push_back(rank > 0 ? ivs[dim] : indexConstant(b, l, 0));
           Value index =
               tensor::ExtractOp::create(b, l, op.getIndex(), indexAt);
-          Value safe = checkIndex(b, l, op, rewriter, site, index, size);
+          Value safe = checkIndex(b, l, site, index, size);
           if (size == 0)
             return Value(arith::ConstantOp::create(
                 b, l, scalarAttr(b, inputType.getElementType(), 0.0)));
@@ -781,7 +781,7 @@ struct LowerTake : CheckedPattern<TakeOp> {
           Value checked = arith::SelectOp::create(
               b, l, inRange, wrapped, i64Constant(b, l, numel));
           Value safe =
-              checkIndex(b, l, op, rewriter, site, checked, numel, index);
+              checkIndex(b, l, site, checked, numel, index);
           return Value(tensor::ExtractOp::create(
               b, l, op.getInput(),
               delinearize(b, l, safe, inputType.getShape())));
@@ -840,7 +840,7 @@ struct LowerScatterAdd : CheckedPattern<ScatterAddOp> {
         rewriter, loc, tensorType(op.getIndex()).getShape(), op.getBase(),
         [&](OpBuilder &b, Location l, ValueRange ivs, Value acc) {
           Value index = tensor::ExtractOp::create(b, l, op.getIndex(), ivs);
-          Value safe = checkIndex(b, l, op, rewriter, site, index, size);
+          Value safe = checkIndex(b, l, site, index, size);
           if (size == 0)
             return acc;
           Value value = tensor::ExtractOp::create(b, l, op.getSrc(), ivs);
@@ -873,7 +873,7 @@ struct LowerIndexAdd : CheckedPattern<IndexAddOp> {
             indexAt.push_back(rank > 0 ? ivs[dim] : indexConstant(b, l, 0));
           Value index =
               tensor::ExtractOp::create(b, l, op.getIndex(), indexAt);
-          Value safe = checkIndex(b, l, op, rewriter, site, index, size);
+          Value safe = checkIndex(b, l, site, index, size);
           if (size == 0)
             return acc;
           Value value = tensor::ExtractOp::create(b, l, op.getSrc(), ivs);
@@ -912,7 +912,7 @@ struct LowerPut : CheckedPattern<PutOp> {
               b, l, inRange, wrapNegative(b, l, index, numel),
               i64Constant(b, l, numel));
           Value safe =
-              checkIndex(b, l, op, rewriter, site, checked, numel, index);
+              checkIndex(b, l, site, checked, numel, index);
           // src is read in row-major order at the same flat position.
           Value flat = linearize(b, l, ivs, indexType.getShape());
           Value value = tensor::ExtractOp::create(
@@ -1051,6 +1051,7 @@ struct ConvertKilnToLinalgPass
 
     ConversionTarget target(*ctx);
     target.addIllegalDialect<KilnDialect>();
+    target.addLegalOp<ReportIndexErrorOp>();
     target.addLegalDialect<arith::ArithDialect, bufferization::BufferizationDialect,
                            func::FuncDialect, linalg::LinalgDialect,
                            math::MathDialect, memref::MemRefDialect,

@@ -67,11 +67,12 @@ func.func @argmax(%x: tensor<4x10xf32>) -> tensor<4xi64> {
 // gather reads through tensor.extract after a runtime bounds check that
 // reports the op's site and clamps the index.
 // CHECK-LABEL: module attributes
-// CHECK-SAME: kiln.error_sites = ["kiln.gather at {{.*}}kiln-to-linalg.mlir:[[# @LINE + 7]]:8"]
-// CHECK: func.func private @kiln_rt_index_error(i64, i64, i64) attributes {llvm.emit_c_interface}
+// CHECK-SAME: kiln.error_sites = ["kiln.gather at {{.*}}kiln-to-linalg.mlir:[[# @LINE + 8]]:8"]
 // CHECK-LABEL: func.func @gather
-// CHECK: scf.if
-// CHECK: func.call @kiln_rt_index_error
+// CHECK: %[[BAD:.*]] = arith.xori
+// CHECK: scf.if %[[BAD]]
+// CHECK: kiln.report_index_error %{{.*}}, %{{.*}} {site = 0 : i64}
+// CHECK: arith.select
 // CHECK: tensor.extract
 func.func @gather(%x: tensor<4x10xf32>, %i: tensor<4x3xi64>) -> tensor<4x3xf32> {
   %g = kiln.gather %x, %i {dim = 1 : i64} : tensor<4x10xf32>, tensor<4x3xi64>

@@ -931,4 +931,32 @@ def Kiln_CrossEntropyOp : Kiln_Op<"cross_entropy",
   }];
 }
 
+//===----------------------------------------------------------------------===//
+// Internal ops (made by the lowering, not written by users)
+//===----------------------------------------------------------------------===//
+
+def Kiln_ReportIndexErrorOp : Kiln_Op<"report_index_error",
+    [MemoryEffects<[MemWrite]>]> {
+  let summary = "report an out-of-range index to the runtime (internal)";
+  let description = [{
+    Made by `-convert-kiln-to-linalg` inside the runtime bounds checks of
+    indexing ops: records that `index` is outside `[0, size)` (or the
+    take/put range) at check site `site` (an entry of the module's
+    `kiln.error_sites`). Its declared write effect keeps it in place and
+    lets loop bodies around it stay free of unknown effects;
+    `-kiln-lower-runtime-calls` turns it into a call of
+    `kiln_rt_index_error`.
+
+    Example:
+
+    ```mlir
+    kiln.report_index_error %index, %size {site = 0 : i64}
+    // generic form
+    "kiln.report_index_error"(%index, %size) {site = 0 : i64} : (i64, i64) -> ()
+    ```
+  }];
+  let arguments = (ins I64:$index, I64:$size, I64Attr:$site);
+  let assemblyFormat = "$index `,` $size attr-dict";
+}
+
 #endif // KILN_DIALECT_KILN_IR_KILNOPS_TD

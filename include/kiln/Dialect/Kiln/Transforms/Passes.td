@@ -27,4 +27,16 @@ def KilnExportEntryPoints : Pass<"kiln-export-entry-points", "mlir::ModuleOp"> {
   }];
 }
 
+def KilnLowerRuntimeCalls : Pass<"kiln-lower-runtime-calls", "mlir::ModuleOp"> {
+  let summary = "Turn kiln.report_index_error into runtime calls";
+  let description = [{
+    Replaces each `kiln.report_index_error` with a call of the runtime's
+    `kiln_rt_index_error(site, index, size)` (C interface). Runs after the
+    parallel loops are formed, so that loop bodies holding index checks
+    had only known memory effects until then.
+  }];
+  let dependentDialects = ["mlir::func::FuncDialect",
+                           "mlir::arith::ArithDialect"];
+}
+
 #endif // KILN_DIALECT_KILN_TRANSFORMS_PASSES_TD
