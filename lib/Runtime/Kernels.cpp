@@ -21,12 +21,23 @@
 #include <algorithm>
 #include <atomic>
 #include <cmath>
+#include <cstring>
 #include <mutex>
+#include <memory>
 #include <thread>
 
 #include <omp.h>
 
 using namespace kiln::runtime;
+
+// The prefilter is compiled for several instruction sets and picked at load
+// time (the runtime itself targets baseline x86-64).
+#if defined(__clang__) && defined(__x86_64__)
+#define KILN_VECTORIZE                                                         \
+  __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define KILN_VECTORIZE
+#endif
 
 namespace {
 
@@ -97,75 +108,238 @@ bool before(T a, int64_t ia, T b, int64_t ib, bool largest) {
   return ia < ib;
 }
 
+/// Keeps the best `k` (value, index) pairs offered, in the total order of
+/// `before`: an unsorted buffer of up to `capacity` candidates; when full,
+/// nth_element keeps the best k and the k-th becomes a threshold that later
+/// offers must beat. Offers are O(1) amortized, and once the threshold is
+/// set most elements of a long row are rejected by one comparison.
 template <typename T>
-void topkRow(const T *row, int64_t n, int64_t stride, int64_t k, bool largest,
-             T *outValues, int64_t *outIndices, int64_t outStride,
-             std::vector<int64_t> &scratch) {
-  if (k == 0)
-    return;
-  auto value = [&](int64_t i) { return row[i * stride]; };
-  if (k <= 64) {
-    // Sorted buffer of the best k so far, best first.
-    T bestValues[64];
-    int64_t bestIndices[64];
-    int64_t count = 0;
-    for (int64_t i = 0; i < n; ++i) {
-      T v = value(i);
-      if (count == k &&
-          !before(v, i, bestValues[k - 1], bestIndices[k - 1], largest))
-        continue;
-      int64_t pos = count < k ? count++ : k - 1;
-      while (pos > 0 &&
-             before(v, i, bestValues[pos - 1], bestIndices[pos - 1], largest)) {
-        bestValues[pos] = bestValues[pos - 1];
-        bestIndices[pos] = bestIndices[pos - 1];
-        --pos;
-      }
-      bestValues[pos] = v;
-      bestIndices[pos] = i;
-    }
-    for (int64_t j = 0; j < k; ++j) {
-      outValues[j * outStride] = bestValues[j];
-      outIndices[j * outStride] = bestIndices[j];
-    }
-    return;
-  }
-  scratch.resize(n);
-  for (int64_t i = 0; i < n; ++i)
-    scratch[i] = i;
-  auto less = [&](int64_t a, int64_t b) {
-    return before(value(a), a, value(b), b, largest);
+class Collector {
+public:
+  struct Candidate {
+    T value;
+    int64_t index;
   };
-  if (k < n)
-    std::nth_element(scratch.begin(), scratch.begin() + (k - 1),
-                     scratch.end(), less);
-  std::sort(scratch.begin(), scratch.begin() + k, less);
-  for (int64_t j = 0; j < k; ++j) {
-    outValues[j * outStride] = value(scratch[j]);
-    outIndices[j * outStride] = scratch[j];
+
+  // A small capacity raises the threshold early (compaction costs O(k) and
+  // happens after at least k + 16 accepted offers).
+  Collector(int64_t k, bool largest)
+      : k(k), capacity(2 * k + 16), largest(largest) {
+    candidates.reserve(capacity);
   }
+
+  bool hasThreshold() const { return thresholdSet; }
+  T threshold() const { return thresholdValue; }
+
+  void offer(T v, int64_t i) {
+    if (thresholdSet &&
+        !before(v, i, thresholdValue, thresholdIndex, largest))
+      return;
+    candidates.push_back({v, i});
+    if (static_cast<int64_t>(candidates.size()) == capacity)
+      compact();
+  }
+
+  /// Offers the candidates kept by another collector.
+  void merge(const Collector &other) {
+    for (const Candidate &c : other.candidates)
+      offer(c.value, c.index);
+  }
+
+  /// The best k, best first (ties by ascending index).
+  void finishSorted(T *outValues, int64_t *outIndices, int64_t stride) {
+    selectBest();
+    std::sort(candidates.begin(), candidates.end(), cmp());
+    for (int64_t j = 0; j < k; ++j) {
+      outValues[j * stride] = candidates[j].value;
+      outIndices[j * stride] = candidates[j].index;
+    }
+  }
+
+  /// The k-th best value and the lowest index holding that value.
+  std::pair<T, int64_t> finishKth() {
+    selectBest();
+    const Candidate &kth =
+        *std::max_element(candidates.begin(), candidates.end(), cmp());
+    T v = kth.value;
+    int64_t lowest = kth.index;
+    for (const Candidate &c : candidates)
+      if ((c.value == v || (isNan(c.value) && isNan(v))) && c.index < lowest)
+        lowest = c.index;
+    return {v, lowest};
+  }
+
+private:
+  auto cmp() const {
+    bool l = largest;
+    return [l](const Candidate &a, const Candidate &b) {
+      return before(a.value, a.index, b.value, b.index, l);
+    };
+  }
+
+  /// Keeps only the best k candidates (unordered); the k-th is last.
+  void selectBest() {
+    if (static_cast<int64_t>(candidates.size()) > k) {
+      std::nth_element(candidates.begin(), candidates.begin() + (k - 1),
+                       candidates.end(), cmp());
+      candidates.resize(k);
+    }
+  }
+
+  void compact() {
+    selectBest();
+    // After nth_element, position k-1 holds the k-th best.
+    thresholdValue = candidates[k - 1].value;
+    thresholdIndex = candidates[k - 1].index;
+    thresholdSet = true;
+  }
+
+  int64_t k, capacity;
+  bool largest;
+  std::vector<Candidate> candidates;
+  bool thresholdSet = false;
+  T thresholdValue{};
+  int64_t thresholdIndex = 0;
+};
+
+/// Bit j set when x[j] (j < 32) might beat `threshold`: the vectorizable
+/// prefilter of `scan`, one overload per element type (target clones cannot
+/// be templates). NaN-aware: !(x <= t) is true for NaN x or NaN t, and the
+/// exact check then decides.
+#define KILN_CANDIDATE_MASK(T)                                                 \
+  KILN_VECTORIZE uint32_t candidateMask(const T *x, T threshold,              \
+                                        bool largest) {                        \
+    uint32_t mask = 0;                                                         \
+    if (largest) {                                                             \
+      for (uint32_t j = 0; j < 32; ++j)                                        \
+        mask |= uint32_t(!(x[j] <= threshold)) << j;                           \
+    } else {                                                                   \
+      for (uint32_t j = 0; j < 32; ++j)                                        \
+        mask |= uint32_t(!(x[j] >= threshold)) << j;                           \
+    }                                                                          \
+    return mask;                                                               \
+  }
+KILN_CANDIDATE_MASK(double)
+KILN_CANDIDATE_MASK(int64_t)
+#undef KILN_CANDIDATE_MASK
+
+#if defined(__clang__)
+// f32: two 16-lane compares whose i1 vectors are the mask bits (one
+// vcmpps + kmov per 16 lanes with AVX-512).
+typedef float F32x16 __attribute__((ext_vector_type(16)));
+typedef bool Bool16 __attribute__((ext_vector_type(16)));
+KILN_VECTORIZE uint32_t candidateMask(const float *x, float threshold,
+                                      bool largest) {
+  F32x16 lo, hi;
+  std::memcpy(&lo, x, sizeof(lo));
+  std::memcpy(&hi, x + 16, sizeof(hi));
+  Bool16 loMask, hiMask;
+  if (largest) {
+    loMask = __builtin_convertvector(!(lo <= threshold), Bool16);
+    hiMask = __builtin_convertvector(!(hi <= threshold), Bool16);
+  } else {
+    loMask = __builtin_convertvector(!(lo >= threshold), Bool16);
+    hiMask = __builtin_convertvector(!(hi >= threshold), Bool16);
+  }
+  uint16_t loBits, hiBits;
+  std::memcpy(&loBits, &loMask, sizeof(loBits));
+  std::memcpy(&hiBits, &hiMask, sizeof(hiBits));
+  return loBits | (uint32_t(hiBits) << 16);
+}
+#else
+KILN_VECTORIZE uint32_t candidateMask(const float *x, float threshold,
+                                      bool largest) {
+  uint32_t mask = 0;
+  for (uint32_t j = 0; j < 32; ++j)
+    mask |= uint32_t(largest ? !(x[j] <= threshold) : !(x[j] >= threshold))
+            << j;
+  return mask;
+}
+#endif
+
+/// Offers x[begin, end) (contiguous; element j has index j) to `collector`.
+template <typename T>
+void scan(const T *x, int64_t begin, int64_t end, Collector<T> &collector,
+          bool largest) {
+  int64_t i = begin;
+  for (; i < end && !collector.hasThreshold(); ++i)
+    collector.offer(x[i], i);
+  for (; i + 32 <= end; i += 32) {
+    // Offer the elements that pass the cheap test, in index order; the
+    // exact test (and a rising threshold) decides.
+    for (uint32_t mask = candidateMask(x + i, collector.threshold(), largest);
+         mask; mask &= mask - 1) {
+      int64_t j = i + __builtin_ctz(mask);
+      collector.offer(x[j], j);
+    }
+  }
+  for (; i < end; ++i)
+    collector.offer(x[i], i);
+}
+
+/// Runs `emit(row, collector)` with the best k of every row of `input`
+/// along `dim`. Rows are split across threads; rows much longer than the
+/// work per thread are also split into segments whose collectors merge.
+template <typename T, typename Emit>
+void selectRows(View<T> &input, int64_t dim, int64_t k, bool largest,
+                Emit emit) {
+  Split s = split(input.shape, dim);
+  int64_t rows = s.outer * s.inner;
+  int64_t threads = getNumThreads();
+  int64_t segments = 1;
+  if (rows < threads && s.size >= (int64_t(1) << 16))
+    segments = std::min<int64_t>(threads * 4, s.size / (int64_t(1) << 14));
+  int64_t segmentLength = (s.size + segments - 1) / segments;
+  std::vector<std::unique_ptr<Collector<T>>> partial(rows * segments);
+  // Strided rows (dim not innermost) are copied to a contiguous buffer.
+  parallelFor(rows * segments,
+              std::max<int64_t>(1, (int64_t(1) << 15) /
+                                       std::max<int64_t>(segmentLength, 1)),
+              [&](int64_t begin, int64_t end) {
+                std::vector<T> column;
+                for (int64_t w = begin; w < end; ++w) {
+                  int64_t r = w / segments, seg = w % segments;
+                  int64_t o = r / s.inner, in = r % s.inner;
+                  const T *row = input.data + o * s.size * s.inner + in;
+                  if (s.inner != 1) {
+                    column.resize(s.size);
+                    for (int64_t j = 0; j < s.size; ++j)
+                      column[j] = row[j * s.inner];
+                    row = column.data();
+                  }
+                  auto collector = std::make_unique<Collector<T>>(k, largest);
+                  int64_t first = seg * segmentLength;
+                  int64_t last = std::min(s.size, first + segmentLength);
+                  if (first < last)
+                    scan(row, first, last, *collector, largest);
+                  partial[w] = std::move(collector);
+                }
+              });
+  parallelFor(rows, 1, [&](int64_t begin, int64_t end) {
+    for (int64_t r = begin; r < end; ++r) {
+      Collector<T> &collector = *partial[r * segments];
+      for (int64_t seg = 1; seg < segments; ++seg)
+        collector.merge(*partial[r * segments + seg]);
+      emit(r, collector);
+    }
+  });
 }
 
 template <typename T>
 void topk(UnrankedMemRefType<T> *in, UnrankedMemRefType<T> *values,
           UnrankedMemRefType<int64_t> *indices, int64_t k, int64_t dim,
           bool largest) {
+  if (k == 0)
+    return;
   View<T> input = view(in);
   T *outValues = view(values).data;
   int64_t *outIndices = view(indices).data;
   Split s = split(input.shape, dim);
-  int64_t rows = s.outer * s.inner;
-  parallelFor(rows, std::max<int64_t>(1, 65536 / std::max<int64_t>(s.size, 1)),
-              [&](int64_t begin, int64_t end) {
-                std::vector<int64_t> scratch;
-                for (int64_t r = begin; r < end; ++r) {
-                  int64_t o = r / s.inner, i = r % s.inner;
-                  const T *row = input.data + o * s.size * s.inner + i;
-                  int64_t out = o * k * s.inner + i;
-                  topkRow(row, s.size, s.inner, k, largest, outValues + out,
-                          outIndices + out, s.inner, scratch);
-                }
-              });
+  selectRows(input, dim, k, largest, [&](int64_t r, Collector<T> &c) {
+    int64_t o = r / s.inner, i = r % s.inner;
+    int64_t out = o * k * s.inner + i;
+    c.finishSorted(outValues + out, outIndices + out, s.inner);
+  });
 }
 
 template <typename T>
@@ -174,37 +348,14 @@ void kthvalue(UnrankedMemRefType<T> *in, UnrankedMemRefType<T> *values,
   View<T> input = view(in);
   T *outValues = view(values).data;
   int64_t *outIndices = view(indices).data;
-  Split s = split(input.shape, dim);
-  int64_t rows = s.outer * s.inner;
-  parallelFor(rows, std::max<int64_t>(1, 65536 / std::max<int64_t>(s.size, 1)),
-              [&](int64_t begin, int64_t end) {
-                std::vector<int64_t> order(s.size);
-                for (int64_t r = begin; r < end; ++r) {
-                  int64_t o = r / s.inner, i = r % s.inner;
-                  const T *row = input.data + o * s.size * s.inner + i;
-                  auto value = [&](int64_t j) { return row[j * s.inner]; };
-                  for (int64_t j = 0; j < s.size; ++j)
-                    order[j] = j;
-                  auto less = [&](int64_t a, int64_t b) {
-                    return before(value(a), a, value(b), b,
-                                  /*largest=*/false);
-                  };
-                  std::nth_element(order.begin(), order.begin() + (k - 1),
-                                   order.end(), less);
-                  int64_t picked = order[k - 1];
-                  T v = value(picked);
-                  // Lowest index holding the same value (ops.md tie rule).
-                  for (int64_t j = 0; j < picked; ++j) {
-                    T w = value(j);
-                    if ((isNan(v) && isNan(w)) || w == v) {
-                      picked = j;
-                      break;
-                    }
-                  }
-                  outValues[r] = v;
-                  outIndices[r] = picked;
-                }
-              });
+  // The k smallest in (value, index) order; the k-th of them is the
+  // answer, reported at the lowest index holding its value (ops.md).
+  selectRows(input, dim, k, /*largest=*/false,
+             [&](int64_t r, Collector<T> &c) {
+               auto [v, index] = c.finishKth();
+               outValues[r] = v;
+               outIndices[r] = index;
+             });
 }
 
 } // namespace
