@@ -22,6 +22,7 @@
 #include <atomic>
 #include <cmath>
 #include <cstring>
+#include <limits>
 #include <mutex>
 #include <memory>
 #include <thread>
@@ -358,6 +359,147 @@ void kthvalue(UnrankedMemRefType<T> *in, UnrankedMemRefType<T> *values,
              });
 }
 
+/// max/min/argmax/argmin scan of 16 independent lanes: lane l sees
+/// x[l * laneStride + j * stride] for j in [0, count). Each lane keeps its
+/// first NaN, else its strictly best value with the lowest index; the
+/// lanes' `positions` are j * positionStep + l * laneStep (a flat index
+/// along the reduced dim). Vectorized across lanes, one clone per ISA.
+#define KILN_ARG_SCAN(T)                                                       \
+  KILN_VECTORIZE void argScan16(const T *x, int64_t count, int64_t stride,    \
+                                int64_t laneStride, int64_t positionStep,     \
+                                int64_t laneStep, bool isMax, T *best,        \
+                                int64_t *bestIndex) {                          \
+    for (int64_t j = 0; j < count; ++j) {                                      \
+      const T *row = x + j * stride;                                           \
+      for (int l = 0; l < 16; ++l) {                                           \
+        T v = row[l * laneStride];                                             \
+        T b = best[l];                                                         \
+        bool better = isMax ? v > b : v < b;                                   \
+        bool take = (b == b) & ((v != v) | better);                            \
+        best[l] = take ? v : b;                                                \
+        bestIndex[l] = take ? j * positionStep + l * laneStep : bestIndex[l];  \
+      }                                                                        \
+    }                                                                          \
+  }
+KILN_ARG_SCAN(float)
+KILN_ARG_SCAN(double)
+KILN_ARG_SCAN(int64_t)
+#undef KILN_ARG_SCAN
+
+template <typename T>
+T lowestValue(bool isMax) {
+  if constexpr (std::is_floating_point_v<T>)
+    return isMax ? -std::numeric_limits<T>::infinity()
+                 : std::numeric_limits<T>::infinity();
+  else
+    return isMax ? std::numeric_limits<T>::min()
+                 : std::numeric_limits<T>::max();
+}
+
+/// Scalar scan of x[j * stride], j in [0, count), positions j + offset,
+/// continuing from (best, index).
+template <typename T>
+void argScanScalar(const T *x, int64_t count, int64_t stride, int64_t offset,
+                   bool isMax, T &best, int64_t &index) {
+  for (int64_t j = 0; j < count; ++j) {
+    T v = x[j * stride];
+    bool better = isMax ? v > best : v < best;
+    if (!isNan(best) && (isNan(v) || better)) {
+      best = v;
+      index = j + offset;
+    }
+  }
+}
+
+/// Folds lane results: the first NaN wins, else the best value at the
+/// lowest index (the lanes' candidates are each lane's first best).
+template <typename T>
+void combineLanes(const T *best, const int64_t *index, int lanes, bool isMax,
+                  T &outValue, int64_t &outIndex) {
+  for (int l = 0; l < lanes; ++l) {
+    T v = best[l];
+    int64_t i = index[l];
+    bool take;
+    if (isNan(outValue) || isNan(v))
+      take = isNan(v) && (!isNan(outValue) || i < outIndex);
+    else if (v == outValue)
+      take = i < outIndex;
+    else
+      take = isMax ? v > outValue : v < outValue;
+    if (take) {
+      outValue = v;
+      outIndex = i;
+    }
+  }
+}
+
+/// max/min with indices along `dim` (or over the flattened tensor).
+template <typename T>
+void argReduce(UnrankedMemRefType<T> *in, UnrankedMemRefType<T> *values,
+               UnrankedMemRefType<int64_t> *indices, int64_t dim, bool isMax,
+               bool flatten) {
+  View<T> input = view(in);
+  T *outValues = view(values).data;
+  int64_t *outIndices = view(indices).data;
+  Split s = flatten ? Split{1, 1, 1} : split(input.shape, dim);
+  if (flatten)
+    for (int64_t size : input.shape)
+      s.size *= size;
+  T initial = lowestValue<T>(isMax);
+  if (s.inner == 1) {
+    // Contiguous rows: lane l takes every 16th element from offset l.
+    parallelFor(s.outer, std::max<int64_t>(1, (int64_t(1) << 16) / s.size),
+                [&](int64_t begin, int64_t end) {
+                  for (int64_t o = begin; o < end; ++o) {
+                    const T *row = input.data + o * s.size;
+                    T best[16];
+                    int64_t bestIndex[16];
+                    std::fill(best, best + 16, initial);
+                    std::fill(bestIndex, bestIndex + 16, 0);
+                    int64_t blocks = s.size / 16;
+                    argScan16(row, blocks, 16, 1, 16, 1, isMax, best,
+                              bestIndex);
+                    T value = initial;
+                    int64_t index = 0;
+                    combineLanes(best, bestIndex, 16, isMax, value, index);
+                    argScanScalar(row + blocks * 16, s.size - blocks * 16, 1,
+                                  blocks * 16, isMax, value, index);
+                    outValues[o] = value;
+                    outIndices[o] = index;
+                  }
+                });
+    return;
+  }
+  // Strided: lanes are 16 adjacent inner columns, each its own result.
+  int64_t columnBlocks = (s.inner + 15) / 16;
+  parallelFor(s.outer * columnBlocks, 1, [&](int64_t begin, int64_t end) {
+    for (int64_t w = begin; w < end; ++w) {
+      int64_t o = w / columnBlocks, c = (w % columnBlocks) * 16;
+      const T *base = input.data + o * s.size * s.inner + c;
+      int64_t out = o * s.inner + c;
+      if (c + 16 <= s.inner) {
+        T best[16];
+        int64_t bestIndex[16];
+        std::fill(best, best + 16, initial);
+        std::fill(bestIndex, bestIndex + 16, 0);
+        argScan16(base, s.size, s.inner, 1, 1, 0, isMax, best, bestIndex);
+        for (int l = 0; l < 16; ++l) {
+          outValues[out + l] = best[l];
+          outIndices[out + l] = bestIndex[l];
+        }
+      } else {
+        for (int64_t l = 0; c + l < s.inner; ++l) {
+          T value = initial;
+          int64_t index = 0;
+          argScanScalar(base + l, s.size, s.inner, 0, isMax, value, index);
+          outValues[out + l] = value;
+          outIndices[out + l] = index;
+        }
+      }
+    }
+  });
+}
+
 } // namespace
 
 void kiln::runtime::resetErrors() {
@@ -430,6 +572,18 @@ void _mlir_ciface_kiln_rt_index_error(int64_t site, int64_t index,
     kthvalue(in, values, indices, k, dim);                                     \
   }
 
+#define KILN_ARG_ENTRY_POINT(T, SUFFIX)                                        \
+  void _mlir_ciface_kiln_rt_argreduce_##SUFFIX(                                \
+      UnrankedMemRefType<T> *in, UnrankedMemRefType<T> *values,                \
+      UnrankedMemRefType<int64_t> *indices, int64_t /*k*/, int64_t dim,        \
+      bool isMax, bool flatten) {                                              \
+    argReduce(in, values, indices, dim, isMax, flatten);                       \
+  }
+KILN_ARG_ENTRY_POINT(float, f32)
+KILN_ARG_ENTRY_POINT(double, f64)
+KILN_ARG_ENTRY_POINT(int64_t, i64)
+#undef KILN_ARG_ENTRY_POINT
+
 KILN_SELECTION_ENTRY_POINTS(float, f32)
 KILN_SELECTION_ENTRY_POINTS(double, f64)
 KILN_SELECTION_ENTRY_POINTS(int64_t, i64)
@@ -447,6 +601,9 @@ std::vector<std::pair<llvm::StringRef, void *>> kiln::runtime::kernelSymbols() {
       KILN_SYMBOL(_mlir_ciface_kiln_rt_kthvalue_f32),
       KILN_SYMBOL(_mlir_ciface_kiln_rt_kthvalue_f64),
       KILN_SYMBOL(_mlir_ciface_kiln_rt_kthvalue_i64),
+      KILN_SYMBOL(_mlir_ciface_kiln_rt_argreduce_f32),
+      KILN_SYMBOL(_mlir_ciface_kiln_rt_argreduce_f64),
+      KILN_SYMBOL(_mlir_ciface_kiln_rt_argreduce_i64),
 #undef KILN_SYMBOL
   };
 }

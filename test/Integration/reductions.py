@@ -114,6 +114,36 @@ for label, t in cases.items():
             attrs = "" if dim is None else f"{{dim = {dim} : i64}}"
             c.check(f"{op} {label} dim={dim}", reduce_ir(op, t, want, attrs),
                     [t], want)
+# Rows longer than the 16-lane vector scan, and strided dims with at least
+# 16 inner columns plus a remainder: ties and NaNs at many lane positions.
+g = torch.Generator().manual_seed(7)
+long = torch.randint(-3, 4, (7, 100), generator=g).float()
+long[2, 37] = float("nan")
+long[2, 90] = float("nan")
+long[4, 5] = float("nan")
+long[5, :] = 2.0
+long[6, 99] = 9.0
+for op, fn in (("max", torch.max), ("min", torch.min)):
+    for dim in (1, 0):
+        v, i = fn(long, dim)
+        c.check(f"{op} long rows dim={dim}",
+                argscan_ir(op, long, v, i, f"{{dim = {dim} : i64}}"), [long], [v, i])
+for op, fn in (("argmax", torch.argmax), ("argmin", torch.argmin)):
+    for dim in (None, 1, 0):
+        want = fn(long) if dim is None else fn(long, dim)
+        attrs = "" if dim is None else f"{{dim = {dim} : i64}}"
+        c.check(f"{op} long rows dim={dim}", reduce_ir(op, long, want, attrs),
+                [long], want)
+wide = torch.randint(0, 3, (3, 40, 37), generator=g).to(torch.int64)
+v, i = torch.max(wide, 1)
+c.check("max i64 strided", argscan_ir("max", wide, v, i, "{dim = 1 : i64}"),
+        [wide], [v, i])
+d64 = torch.randn(5, 70, dtype=torch.float64, generator=g)
+d64[1, 3] = float("nan")
+want = torch.argmin(d64, 1)
+c.check("argmin f64 long", reduce_ir("argmin", d64, want, "{dim = 1 : i64}"),
+        [d64], want)
+
 n = torch.tensor([[3, 7, 7, 1], [-2, -2, -9, 0]])
 for op, fn in (("max", torch.max), ("min", torch.min)):
     v, i = fn(n, 1)

@@ -226,36 +226,84 @@ SmallVector<bool> reducedDimsMask(RankedTensorType type,
   return mask;
 }
 
-/// Builds a reduction generic over `input` reducing the dims in `mask`,
-/// with `outputs` initial values (non-keepdim shape) and `body` computing
-/// the new accumulators from (element, accumulators..., loop indices).
+/// Builds a reduction of `inputs` (all of one shape) over the dims flagged
+/// in `mask`, with the accumulators in registers: a parallel linalg.generic
+/// over the kept dims whose body runs an scf.for nest over the reduced dims
+/// (the last dim innermost) carrying the accumulators, reading the inputs
+/// with tensor.extract. Kept dims become parallel (OpenMP) loops; each
+/// reduction runs start to end in one thread, so its order never depends on
+/// the thread count. `inits` are the scalar initial values; `body(b, loc,
+/// elements, accumulators, indices)` returns the new accumulators, where
+/// `indices` are the full input indices. Returns one tensor per accumulator
+/// in the reduced (non-keepdim) shape.
 SmallVector<Value> buildReduction(
-    OpBuilder &b, Location loc, Value input, ArrayRef<bool> mask,
-    ValueRange inits,
-    function_ref<SmallVector<Value>(OpBuilder &, Location, Value, ValueRange,
-                                    ValueRange)>
+    OpBuilder &b, Location loc, ValueRange inputs, ArrayRef<bool> mask,
+    ArrayRef<TypedAttr> inits,
+    function_ref<SmallVector<Value>(OpBuilder &, Location, ValueRange,
+                                    ValueRange, ValueRange)>
         body) {
   MLIRContext *ctx = b.getContext();
-  int64_t rank = tensorType(input).getRank();
-  SmallVector<AffineExpr> kept;
-  SmallVector<utils::IteratorType> iterators;
+  RankedTensorType inputType = tensorType(inputs.front());
+  int64_t rank = inputType.getRank();
+  SmallVector<int64_t> keptShape, reducedDims, keptDims;
   for (int64_t d = 0; d < rank; ++d) {
     if (mask[d]) {
-      iterators.push_back(utils::IteratorType::reduction);
+      reducedDims.push_back(d);
     } else {
-      iterators.push_back(utils::IteratorType::parallel);
-      kept.push_back(getAffineDimExpr(d, ctx));
+      keptDims.push_back(d);
+      keptShape.push_back(inputType.getDimSize(d));
     }
   }
-  SmallVector<AffineMap> maps{AffineMap::getMultiDimIdentityMap(rank, ctx)};
-  for (size_t i = 0; i < inits.size(); ++i)
-    maps.push_back(AffineMap::get(rank, 0, kept, ctx));
+  int64_t keptRank = keptShape.size();
+  SmallVector<Type> resultTypes;
+  SmallVector<Value> outputs;
+  for (TypedAttr init : inits) {
+    auto type = RankedTensorType::get(keptShape, init.getType());
+    resultTypes.push_back(type);
+    outputs.push_back(
+        tensor::EmptyOp::create(b, loc, keptShape, init.getType()));
+  }
+  SmallVector<AffineMap> maps(
+      inits.size(), AffineMap::getMultiDimIdentityMap(keptRank, ctx));
   auto generic = linalg::GenericOp::create(
-      b, loc, inits.getTypes(), ValueRange{input}, inits, maps, iterators,
-      [&](OpBuilder &nb, Location nl, ValueRange args) {
-        SmallVector<Value> results =
-            body(nb, nl, args[0], args.drop_front(), loopIndices(nb, nl, rank));
-        linalg::YieldOp::create(nb, nl, results);
+      b, loc, resultTypes, ValueRange{}, outputs, maps,
+      parallelIterators(keptRank),
+      [&](OpBuilder &nb, Location l, ValueRange) {
+        SmallVector<Value> indices(rank);
+        for (auto [i, d] : llvm::enumerate(keptDims))
+          indices[d] = linalg::IndexOp::create(nb, l, i);
+        SmallVector<Value> initial;
+        for (TypedAttr init : inits)
+          initial.push_back(arith::ConstantOp::create(nb, l, init));
+        auto step = [&](OpBuilder &ib, Location il,
+                        ValueRange accs) -> SmallVector<Value> {
+          SmallVector<Value> elements;
+          for (Value input : inputs)
+            elements.push_back(
+                tensor::ExtractOp::create(ib, il, input, indices));
+          return body(ib, il, elements, accs, indices);
+        };
+        SmallVector<Value> results;
+        if (reducedDims.empty()) {
+          results = step(nb, l, initial);
+        } else {
+          SmallVector<Value> lbs, ubs, steps;
+          for (int64_t d : reducedDims) {
+            lbs.push_back(indexConstant(nb, l, 0));
+            ubs.push_back(indexConstant(nb, l, inputType.getDimSize(d)));
+            steps.push_back(indexConstant(nb, l, 1));
+          }
+          scf::LoopNest nest = scf::buildLoopNest(
+              nb, l, lbs, ubs, steps, initial,
+              [&](OpBuilder &ib, Location il, ValueRange ivs,
+                  ValueRange accs) {
+                for (auto [iv, d] : llvm::zip_equal(ivs, reducedDims))
+                  indices[d] = iv;
+                return scf::ValueVector(step(ib, il, accs));
+              });
+          results.assign(nest.results.begin(), nest.results.end());
+        }
+        linalg::YieldOp::create(nb, l, results);
       });
   return SmallVector<Value>(generic.getResults());
 }
@@ -440,94 +488,36 @@ struct LowerDimsReduction : OpRewritePattern<OpTy> {
     Location loc = op.getLoc();
     RankedTensorType inputType = tensorType(op.getInput());
     SmallVector<bool> mask = reducedDimsMask(inputType, op.getDims());
-    auto reducedType = RankedTensorType::get(
-        reduceShape(inputType.getShape(), mask, /*keepDim=*/false),
-        inputType.getElementType());
-    Value init = filledTensor(rewriter, loc, reducedType,
-                              identity(rewriter, inputType.getElementType()));
     Value result = buildReduction(
-        rewriter, loc, op.getInput(), mask, init,
-        [](OpBuilder &b, Location l, Value x, ValueRange acc, ValueRange) {
-          return SmallVector<Value>{combine(b, l, x, acc[0])};
+        rewriter, loc, op.getInput(), mask,
+        {identity(rewriter, inputType.getElementType())},
+        [](OpBuilder &b, Location l, ValueRange x, ValueRange acc,
+           ValueRange) {
+          return SmallVector<Value>{combine(b, l, x[0], acc[0])};
         })[0];
     rewriter.replaceOp(op, reshapeTo(rewriter, loc, result, op.getType()));
     return success();
   }
 };
 
-/// Whether `candidate` replaces `current` in a max (or min) scan: the first
-/// NaN wins and is never replaced; otherwise only a strictly greater (less)
-/// value replaces, so ties keep the lowest index.
-Value takesOver(OpBuilder &b, Location loc, Value candidate, Value current,
-                bool isMax) {
-  if (!isa<FloatType>(candidate.getType()))
-    return arith::CmpIOp::create(
-        b, loc, isMax ? arith::CmpIPredicate::sgt : arith::CmpIPredicate::slt,
-        candidate, current);
-  Value better = arith::CmpFOp::create(
-      b, loc, isMax ? arith::CmpFPredicate::OGT : arith::CmpFPredicate::OLT,
-      candidate, current);
-  Value candidateNan = arith::CmpFOp::create(b, loc, arith::CmpFPredicate::UNO,
-                                             candidate, candidate);
-  Value currentOrdered = arith::CmpFOp::create(
-      b, loc, arith::CmpFPredicate::ORD, current, current);
-  return arith::AndIOp::create(
-      b, loc, currentOrdered,
-      arith::OrIOp::create(b, loc, better, candidateNan));
-}
+LogicalResult lowerRuntimeCall(Operation *op, StringRef name, Value input,
+                               ArrayRef<Type> resultTypes, int64_t k,
+                               int64_t dim, bool flag0, bool flag1,
+                               PatternRewriter &rewriter);
 
-/// max/min with dim and argmax/argmin: a (value, index) scan.
-/// Returns {values, indices} in the non-keepdim shape.
-std::pair<Value, Value> buildArgScan(OpBuilder &b, Location loc, Value input,
-                                     std::optional<int64_t> dim, bool isMax) {
-  RankedTensorType inputType = tensorType(input);
-  int64_t rank = inputType.getRank();
-  SmallVector<bool> mask(rank, !dim.has_value());
-  if (dim && rank > 0)
-    mask[*normalizeDim(*dim, rank)] = true;
-  SmallVector<int64_t> shape = reduceShape(inputType.getShape(), mask, false);
-  Type elementType = inputType.getElementType();
-  Value values = filledTensor(b, loc,
-                              RankedTensorType::get(shape, elementType),
-                              extremeAttr(b, elementType, /*lowest=*/isMax));
-  Value indices = filledTensor(b, loc,
-                               RankedTensorType::get(shape, b.getI64Type()),
-                               b.getI64IntegerAttr(0));
-  SmallVector<Value> results = buildReduction(
-      b, loc, input, mask, ValueRange{values, indices},
-      [&](OpBuilder &nb, Location l, Value x, ValueRange acc,
-          ValueRange ivs) {
-        Value position;
-        if (dim)
-          position = rank > 0 ? ivs[*normalizeDim(*dim, rank)]
-                              : indexConstant(nb, l, 0);
-        else
-          position = linearize(nb, l, ivs, inputType.getShape());
-        position = arith::IndexCastOp::create(nb, l, nb.getI64Type(), position);
-        Value take = takesOver(nb, l, x, acc[0], isMax);
-        return SmallVector<Value>{
-            arith::SelectOp::create(nb, l, take, x, acc[0]),
-            arith::SelectOp::create(nb, l, take, position, acc[1])};
-      });
-  return {results[0], results[1]};
-}
-
+/// max/min with dim and argmax/argmin call the runtime's vectorized
+/// (value, index) scan, `kiln_rt_argreduce_<type>`.
 template <typename OpTy>
 struct LowerMaxMin : OpRewritePattern<OpTy> {
   using OpRewritePattern<OpTy>::OpRewritePattern;
   LogicalResult matchAndRewrite(OpTy op,
                                 PatternRewriter &rewriter) const override {
-    Location loc = op.getLoc();
-    auto [values, indices] =
-        buildArgScan(rewriter, loc, op.getInput(),
-                     static_cast<int64_t>(op.getDim()),
-                     std::is_same_v<OpTy, MaxOp>);
-    rewriter.replaceOp(
-        op, {reshapeTo(rewriter, loc, values,
-                       cast<RankedTensorType>(op.getValues().getType())),
-             reshapeTo(rewriter, loc, indices,
-                       cast<RankedTensorType>(op.getIndices().getType()))});
-    return success();
+    RankedTensorType type = tensorType(op.getInput());
+    return lowerRuntimeCall(
+        op, "argreduce", op.getInput(),
+        {op.getValues().getType(), op.getIndices().getType()}, /*k=*/0,
+        *normalizeDim(op.getDim(), type.getRank()),
+        std::is_same_v<OpTy, MaxOp>, /*flatten=*/false, rewriter);
   }
 };
 
@@ -536,15 +526,17 @@ struct LowerArg : OpRewritePattern<OpTy> {
   using OpRewritePattern<OpTy>::OpRewritePattern;
   LogicalResult matchAndRewrite(OpTy op,
                                 PatternRewriter &rewriter) const override {
-    Location loc = op.getLoc();
-    std::optional<int64_t> dim;
-    if (auto d = op.getDim())
-      dim = static_cast<int64_t>(*d);
-    auto scan = buildArgScan(rewriter, loc, op.getInput(), dim,
-                             std::is_same_v<OpTy, ArgmaxOp>);
-    rewriter.replaceOp(op, reshapeTo(rewriter, loc, scan.second,
-                                     op.getType()));
-    return success();
+    RankedTensorType type = tensorType(op.getInput());
+    std::optional<uint64_t> dim = op.getDim();
+    // The values the scan also produces are not used.
+    auto valuesType = RankedTensorType::get(op.getType().getShape(),
+                                            type.getElementType());
+    return lowerRuntimeCall(
+        op, "argreduce", op.getInput(), {valuesType, op.getType()},
+        /*k=*/0,
+        dim ? *normalizeDim(static_cast<int64_t>(*dim), type.getRank()) : 0,
+        std::is_same_v<OpTy, ArgmaxOp>, /*flatten=*/!dim.has_value(),
+        rewriter);
   }
 };
 
@@ -559,31 +551,23 @@ struct LowerEqual : OpRewritePattern<EqualOp> {
           op, DenseElementsAttr::get(op.getType(), false));
       return success();
     }
-    // all(lhs == rhs) over every dim; the rhs is read with the same indices.
-    int64_t rank = lhsType.getRank();
-    Value init = filledTensor(rewriter, loc, op.getType(),
-                              rewriter.getBoolAttr(true));
-    MLIRContext *ctx = rewriter.getContext();
-    AffineMap identity = AffineMap::getMultiDimIdentityMap(rank, ctx);
-    auto generic = linalg::GenericOp::create(
-        rewriter, loc, TypeRange{op.getType()},
-        ValueRange{op.getLhs(), op.getRhs()}, ValueRange{init},
-        SmallVector<AffineMap>{identity, identity,
-                               AffineMap::get(rank, 0, {}, ctx)},
-        SmallVector<utils::IteratorType>(rank,
-                                         utils::IteratorType::reduction),
-        [&](OpBuilder &b, Location l, ValueRange args) {
+    // all(lhs == rhs) over every dim.
+    SmallVector<bool> mask(lhsType.getRank(), true);
+    Value result = buildReduction(
+        rewriter, loc, ValueRange{op.getLhs(), op.getRhs()}, mask,
+        {rewriter.getBoolAttr(true)},
+        [](OpBuilder &b, Location l, ValueRange xs, ValueRange acc,
+           ValueRange) {
           Value same;
-          if (isa<FloatType>(args[0].getType()))
+          if (isa<FloatType>(xs[0].getType()))
             same = arith::CmpFOp::create(b, l, arith::CmpFPredicate::OEQ,
-                                         args[0], args[1]);
+                                         xs[0], xs[1]);
           else
             same = arith::CmpIOp::create(b, l, arith::CmpIPredicate::eq,
-                                         args[0], args[1]);
-          linalg::YieldOp::create(
-              b, l, ValueRange{arith::AndIOp::create(b, l, args[2], same)});
-        });
-    rewriter.replaceOp(op, generic.getResults());
+                                         xs[0], xs[1]);
+          return SmallVector<Value>{arith::AndIOp::create(b, l, acc[0], same)};
+        })[0];
+    rewriter.replaceOp(op, result);
     return success();
   }
 };
@@ -965,15 +949,17 @@ Value asTensor(OpBuilder &b, Location loc, Value buffer,
                                            /*writable=*/true);
 }
 
-/// Replaces a (values, indices) selection op with a runtime call
-/// `kiln_rt_<name>_<type>(in, values, indices, k, dim, flag0, flag1)`.
-LogicalResult lowerSelection(Operation *op, StringRef name, Value input,
-                             int64_t k, int64_t dim, bool flag0, bool flag1,
-                             PatternRewriter &rewriter) {
+/// Replaces `op` with a call `kiln_rt_<name>_<type>(in, values, indices, k,
+/// dim, flag0, flag1)` writing two new buffers of `resultTypes` (values,
+/// indices). The op's results are the last `op->getNumResults()` of them.
+LogicalResult lowerRuntimeCall(Operation *op, StringRef name, Value input,
+                               ArrayRef<Type> resultTypes, int64_t k,
+                               int64_t dim, bool flag0, bool flag1,
+                               PatternRewriter &rewriter) {
   Location loc = op->getLoc();
   RankedTensorType inputType = tensorType(input);
-  auto valuesType = cast<RankedTensorType>(op->getResult(0).getType());
-  auto indicesType = cast<RankedTensorType>(op->getResult(1).getType());
+  auto valuesType = cast<RankedTensorType>(resultTypes[0]);
+  auto indicesType = cast<RankedTensorType>(resultTypes[1]);
   Type elementType = inputType.getElementType();
   MLIRContext *ctx = rewriter.getContext();
   auto unrankedIn = UnrankedMemRefType::get(elementType, 0);
@@ -996,8 +982,10 @@ LogicalResult lowerSelection(Operation *op, StringRef name, Value input,
                  i64Constant(rewriter, loc, dim),
                  arith::ConstantIntOp::create(rewriter, loc, flag0, 1),
                  arith::ConstantIntOp::create(rewriter, loc, flag1, 1)});
-  rewriter.replaceOp(op, {asTensor(rewriter, loc, values, valuesType),
-                          asTensor(rewriter, loc, indices, indicesType)});
+  SmallVector<Value> results{asTensor(rewriter, loc, values, valuesType),
+                             asTensor(rewriter, loc, indices, indicesType)};
+  rewriter.replaceOp(op,
+                     ArrayRef(results).take_back(op->getNumResults()));
   return success();
 }
 
@@ -1006,9 +994,12 @@ struct LowerTopk : OpRewritePattern<TopkOp> {
   LogicalResult matchAndRewrite(TopkOp op,
                                 PatternRewriter &rewriter) const override {
     RankedTensorType type = tensorType(op.getInput());
-    return lowerSelection(op, "topk", op.getInput(), op.getK(),
-                          *normalizeDim(op.getDim(), type.getRank()),
-                          op.getLargest(), op.getSorted(), rewriter);
+    return lowerRuntimeCall(op, "topk", op.getInput(),
+                            {op.getValues().getType(),
+                             op.getIndices().getType()},
+                            op.getK(),
+                            *normalizeDim(op.getDim(), type.getRank()),
+                            op.getLargest(), op.getSorted(), rewriter);
   }
 };
 
@@ -1018,9 +1009,12 @@ struct LowerKthvalue : OpRewritePattern<KthvalueOp> {
                                 PatternRewriter &rewriter) const override {
     RankedTensorType type = tensorType(op.getInput());
     // The runtime writes keepdim-shaped results; reshape afterwards.
-    return lowerSelection(op, "kthvalue", op.getInput(), op.getK(),
-                          *normalizeDim(op.getDim(), type.getRank()),
-                          /*unused=*/false, /*unused=*/false, rewriter);
+    return lowerRuntimeCall(op, "kthvalue", op.getInput(),
+                            {op.getValues().getType(),
+                             op.getIndices().getType()},
+                            op.getK(),
+                            *normalizeDim(op.getDim(), type.getRank()),
+                            /*unused=*/false, /*unused=*/false, rewriter);
   }
 };
 

@@ -33,13 +33,15 @@ func.func @scalar_semantics(%a: tensor<4xf32>, %b: tensor<4xf32>) -> (tensor<4xf
 
 // -----
 
-// A reduction: fill with the identity, then a generic with a reduction
-// iterator; keepdim reshapes afterwards.
+// A reduction: a parallel generic over the kept dims whose body loops over
+// the reduced dim with the accumulator in an iter_arg (a register), adding
+// with reassociation allowed; keepdim reshapes afterwards.
 // CHECK-LABEL: func.func @sum_keepdim
+// CHECK: %[[SUM:.*]] = linalg.generic {{.*}} iterator_types = ["parallel"]} outs(%{{.*}} : tensor<4xf32>)
 // CHECK: %[[ZERO:.*]] = arith.constant 0.000000e+00 : f32
-// CHECK: %[[INIT:.*]] = linalg.fill ins(%[[ZERO]] : f32)
-// CHECK: %[[SUM:.*]] = linalg.generic {{.*}} iterator_types = ["parallel", "reduction"]} {{.*}} outs(%[[INIT]] : tensor<4xf32>)
-// CHECK: arith.addf
+// CHECK: scf.for {{.*}} iter_args(%[[ACC:.*]] = %[[ZERO]]) -> (f32)
+// CHECK: %[[X:.*]] = tensor.extract
+// CHECK: arith.addf %[[ACC]], %[[X]] fastmath<reassoc> : f32
 // CHECK: tensor.reshape %[[SUM]]
 func.func @sum_keepdim(%x: tensor<4x10xf32>) -> tensor<4x1xf32> {
   %s = kiln.sum %x {dims = array<i64: 1>, keepdim = true} : tensor<4x10xf32>
@@ -48,15 +50,14 @@ func.func @sum_keepdim(%x: tensor<4x10xf32>) -> tensor<4x1xf32> {
 
 // -----
 
-// argmax scans (value, index) pairs: the first NaN wins and only a strictly
-// greater value replaces the current one (ties keep the lowest index).
+// argmax calls the runtime's vectorized (value, index) scan: dim 1, max,
+// not flattened; the values buffer is allocated and unused.
+// CHECK: func.func private @kiln_rt_argreduce_f32(memref<*xf32>, memref<*xf32>, memref<*xi64>, i64, i64, i1, i1)
 // CHECK-LABEL: func.func @argmax
-// CHECK: linalg.generic {{.*}} outs({{.*}} : tensor<4xf32>, tensor<4xi64>)
-// CHECK: arith.cmpf ogt
-// CHECK: arith.cmpf uno
-// CHECK: arith.cmpf ord
-// CHECK: arith.select
-// CHECK: arith.select
+// CHECK-DAG: %[[DIM:.*]] = arith.constant 1 : i64
+// CHECK-DAG: %[[MAX:.*]] = arith.constant true
+// CHECK-DAG: %[[FLAT:.*]] = arith.constant false
+// CHECK: call @kiln_rt_argreduce_f32({{.*}}, %[[DIM]], %[[MAX]], %[[FLAT]])
 func.func @argmax(%x: tensor<4x10xf32>) -> tensor<4xi64> {
   %i = kiln.argmax %x {dim = 1 : i64} : tensor<4x10xf32>
   return %i : tensor<4xi64>
