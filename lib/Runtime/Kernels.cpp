@@ -360,31 +360,102 @@ void kthvalue(UnrankedMemRefType<T> *in, UnrankedMemRefType<T> *values,
 }
 
 /// max/min/argmax/argmin scan of 16 independent lanes: lane l sees
-/// x[l * laneStride + j * stride] for j in [0, count). Each lane keeps its
+/// x[l + j * stride] for j in [0, count). Each lane keeps its
 /// first NaN, else its strictly best value with the lowest index; the
 /// lanes' `positions` are j * positionStep + l * laneStep (a flat index
 /// along the reduced dim). Vectorized across lanes, one clone per ISA.
-#define KILN_ARG_SCAN(T)                                                       \
-  KILN_VECTORIZE void argScan16(const T *x, int64_t count, int64_t stride,    \
-                                int64_t laneStride, int64_t positionStep,     \
-                                int64_t laneStep, bool isMax, T *best,        \
-                                int64_t *bestIndex) {                          \
+#define KILN_ARG_SCAN_DIRECTION(T, NAME, BETTER)                               \
+  KILN_VECTORIZE void NAME(const T *x, int64_t count, int64_t stride,         \
+                           int64_t positionStep, int64_t laneStep, T *best,   \
+                           int64_t *bestIndex) {                               \
+    T b[16];                                                                   \
+    int64_t bi[16], position[16];                                              \
+    for (int l = 0; l < 16; ++l) {                                             \
+      b[l] = best[l];                                                          \
+      bi[l] = bestIndex[l];                                                    \
+      position[l] = l * laneStep;                                              \
+    }                                                                          \
     for (int64_t j = 0; j < count; ++j) {                                      \
       const T *row = x + j * stride;                                           \
       for (int l = 0; l < 16; ++l) {                                           \
-        T v = row[l * laneStride];                                             \
-        T b = best[l];                                                         \
-        bool better = isMax ? v > b : v < b;                                   \
-        bool take = (b == b) & ((v != v) | better);                            \
-        best[l] = take ? v : b;                                                \
-        bestIndex[l] = take ? j * positionStep + l * laneStep : bestIndex[l];  \
+        T v = row[l];                                                          \
+        bool take = (b[l] == b[l]) & ((v != v) | (BETTER));                    \
+        b[l] = take ? v : b[l];                                                \
+        bi[l] = take ? position[l] : bi[l];                                    \
+        position[l] += positionStep;                                           \
       }                                                                        \
     }                                                                          \
+    for (int l = 0; l < 16; ++l) {                                             \
+      best[l] = b[l];                                                          \
+      bestIndex[l] = bi[l];                                                    \
+    }                                                                          \
   }
-KILN_ARG_SCAN(float)
+#define KILN_ARG_SCAN(T)                                                       \
+  KILN_ARG_SCAN_DIRECTION(T, argMaxScan16, v > b[l])                           \
+  KILN_ARG_SCAN_DIRECTION(T, argMinScan16, v < b[l])                           \
+  void argScan16(const T *x, int64_t count, int64_t stride,                    \
+                 int64_t positionStep, int64_t laneStep, bool isMax, T *best,  \
+                 int64_t *bestIndex) {                                         \
+    if (isMax)                                                                 \
+      argMaxScan16(x, count, stride, positionStep, laneStep, best, bestIndex); \
+    else                                                                       \
+      argMinScan16(x, count, stride, positionStep, laneStep, best, bestIndex); \
+  }
 KILN_ARG_SCAN(double)
 KILN_ARG_SCAN(int64_t)
 #undef KILN_ARG_SCAN
+#undef KILN_ARG_SCAN_DIRECTION
+
+// f32: explicit 16-lane vectors (GCC vector extensions), the best block
+// number per lane kept as i32 (positions are formed at the end).
+typedef float F32x16v __attribute__((vector_size(64)));
+typedef int32_t I32x16v __attribute__((vector_size(64)));
+
+KILN_VECTORIZE void argScan16F32(const float *x, int64_t count, int64_t stride,
+                                 bool isMax, float *best, int32_t *bestBlock) {
+  F32x16v b, v;
+  I32x16v bj, j = {};
+  std::memcpy(&b, best, sizeof(b));
+  std::memcpy(&bj, bestBlock, sizeof(bj));
+  for (int64_t n = 0; n < count; ++n) {
+    std::memcpy(&v, x + n * stride, sizeof(v));
+    I32x16v better = isMax ? (v > b) : (v < b);
+    I32x16v take = (b == b) & ((v != v) | better);
+    b = take ? v : b;
+    bj = take ? j : bj;
+    j += 1;
+  }
+  std::memcpy(best, &b, sizeof(b));
+  std::memcpy(bestBlock, &bj, sizeof(bj));
+}
+
+void argScan16(const float *x, int64_t count, int64_t stride,
+               int64_t positionStep, int64_t laneStep, bool isMax, float *best,
+               int64_t *bestIndex) {
+  // Block numbers fit in i32 for any row of fewer than 2^31 blocks; longer
+  // rows go through in pieces.
+  int64_t done = 0;
+  while (done < count) {
+    int64_t piece = std::min<int64_t>(count - done, int64_t(1) << 30);
+    float pieceBest[16];
+    int32_t block[16] = {};
+    std::copy(best, best + 16, pieceBest);
+    for (int l = 0; l < 16; ++l)
+      pieceBest[l] = best[l];
+    argScan16F32(x + done * stride, piece, stride, isMax, pieceBest, block);
+    for (int l = 0; l < 16; ++l) {
+      // A lane's new best replaces the old only if the scan took a value
+      // (it never takes an equal one, so compare values and NaN-ness).
+      bool changed = !(pieceBest[l] == best[l]) &&
+                     !(std::isnan(pieceBest[l]) && std::isnan(best[l]));
+      if (changed) {
+        best[l] = pieceBest[l];
+        bestIndex[l] = (done + block[l]) * positionStep + l * laneStep;
+      }
+    }
+    done += piece;
+  }
+}
 
 template <typename T>
 T lowestValue(bool isMax) {
@@ -457,7 +528,7 @@ void argReduce(UnrankedMemRefType<T> *in, UnrankedMemRefType<T> *values,
                     std::fill(best, best + 16, initial);
                     std::fill(bestIndex, bestIndex + 16, 0);
                     int64_t blocks = s.size / 16;
-                    argScan16(row, blocks, 16, 1, 16, 1, isMax, best,
+                    argScan16(row, blocks, 16, 16, 1, isMax, best,
                               bestIndex);
                     T value = initial;
                     int64_t index = 0;
@@ -482,7 +553,7 @@ void argReduce(UnrankedMemRefType<T> *in, UnrankedMemRefType<T> *values,
         int64_t bestIndex[16];
         std::fill(best, best + 16, initial);
         std::fill(bestIndex, bestIndex + 16, 0);
-        argScan16(base, s.size, s.inner, 1, 1, 0, isMax, best, bestIndex);
+        argScan16(base, s.size, s.inner, 1, 0, isMax, best, bestIndex);
         for (int l = 0; l < 16; ++l) {
           outValues[out + l] = best[l];
           outIndices[out + l] = bestIndex[l];

@@ -475,11 +475,13 @@ struct LowerDimsReduction : OpRewritePattern<OpTy> {
     else if constexpr (std::is_same_v<OpTy, ProdOp>)
       return isFloat ? Value(arith::MulFOp::create(b, loc, acc, x, reassoc))
                      : Value(arith::MulIOp::create(b, loc, acc, x));
+    // NaN-propagating maximum/minimum are exactly associative: reassociation
+    // changes no bits.
     else if constexpr (std::is_same_v<OpTy, AmaxOp>)
-      return isFloat ? Value(arith::MaximumFOp::create(b, loc, acc, x))
+      return isFloat ? Value(arith::MaximumFOp::create(b, loc, acc, x, reassoc))
                      : Value(arith::MaxSIOp::create(b, loc, acc, x));
     else
-      return isFloat ? Value(arith::MinimumFOp::create(b, loc, acc, x))
+      return isFloat ? Value(arith::MinimumFOp::create(b, loc, acc, x, reassoc))
                      : Value(arith::MinSIOp::create(b, loc, acc, x));
   }
 
