@@ -24,6 +24,7 @@ std::string kiln::getKilnCpuPipelineText(const CpuPipelineOptions &) {
          "kiln-export-entry-points,"
          "kiln-decompose,"
          "convert-kiln-to-linalg,"
+         "kiln-approximate-math,"
          "canonicalize,"
          "one-shot-bufferize{bufferize-function-boundaries "
          "function-boundary-type-conversion=identity-layout-map},"
@@ -72,6 +73,7 @@ void kiln::registerAllKilnPasses() {
     kiln::registerKilnDecompose();
     kiln::registerKilnExportEntryPoints();
     kiln::registerKilnLowerRuntimeCalls();
+    kiln::registerKilnApproximateMath();
     kiln::registerConvertKilnToLinalg();
   });
 }

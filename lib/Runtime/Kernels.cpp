@@ -22,6 +22,7 @@
 #include <atomic>
 #include <cmath>
 #include <cstring>
+#include <map>
 #include <limits>
 #include <mutex>
 #include <memory>
@@ -618,7 +619,75 @@ void kiln::runtime::parallelFor(
 // C entry points
 //===----------------------------------------------------------------------===//
 
+//===----------------------------------------------------------------------===//
+// Buffer allocation for generated code
+//===----------------------------------------------------------------------===//
+
+namespace {
+
+/// Header in front of every block handed to generated code.
+struct alignas(64) BlockHeader {
+  void *base;   // what std::malloc returned
+  size_t bytes; // usable bytes requested
+};
+
+/// Freed large blocks by exact size, reused by the next run of a graph:
+/// fresh multi-megabyte buffers would cost page faults on every run.
+constexpr size_t kCacheThreshold = size_t(1) << 20;
+constexpr size_t kCacheLimit = size_t(4) << 30;
+std::mutex poolMutex;
+std::map<size_t, std::vector<void *>> pool;
+size_t pooledBytes = 0;
+
+void *allocate(size_t bytes) {
+  if (bytes >= kCacheThreshold) {
+    std::lock_guard<std::mutex> lock(poolMutex);
+    auto it = pool.find(bytes);
+    if (it != pool.end() && !it->second.empty()) {
+      void *p = it->second.back();
+      it->second.pop_back();
+      pooledBytes -= bytes;
+      return p;
+    }
+  }
+  void *base = std::malloc(bytes + 2 * sizeof(BlockHeader));
+  if (!base)
+    return nullptr;
+  uintptr_t start = reinterpret_cast<uintptr_t>(base) + sizeof(BlockHeader);
+  start = (start + 63) & ~uintptr_t(63);
+  auto *header = reinterpret_cast<BlockHeader *>(start) - 1;
+  header->base = base;
+  header->bytes = bytes;
+  return reinterpret_cast<void *>(start);
+}
+
+void release(void *p) {
+  if (!p)
+    return;
+  auto *header = static_cast<BlockHeader *>(p) - 1;
+  size_t bytes = header->bytes;
+  if (bytes >= kCacheThreshold) {
+    std::lock_guard<std::mutex> lock(poolMutex);
+    if (pooledBytes + bytes <= kCacheLimit) {
+      pool[bytes].push_back(p);
+      pooledBytes += bytes;
+      return;
+    }
+  }
+  std::free(header->base);
+}
+
+} // namespace
+
 extern "C" {
+
+// Generated code allocates through these (the JIT binds malloc, free and
+// aligned_alloc to them); every block is 64-byte aligned.
+void *kiln_rt_malloc(size_t bytes) { return allocate(bytes); }
+void *kiln_rt_aligned_alloc(size_t alignment, size_t bytes) {
+  return alignment <= 64 ? allocate(bytes) : nullptr;
+}
+void kiln_rt_free(void *p) { release(p); }
 
 void _mlir_ciface_kiln_rt_index_error(int64_t site, int64_t index,
                                       int64_t size) {
@@ -663,6 +732,9 @@ KILN_SELECTION_ENTRY_POINTS(int64_t, i64)
 
 std::vector<std::pair<llvm::StringRef, void *>> kiln::runtime::kernelSymbols() {
   return {
+      {"malloc", reinterpret_cast<void *>(&kiln_rt_malloc)},
+      {"aligned_alloc", reinterpret_cast<void *>(&kiln_rt_aligned_alloc)},
+      {"free", reinterpret_cast<void *>(&kiln_rt_free)},
       {"_mlir_ciface_kiln_rt_index_error",
        reinterpret_cast<void *>(&_mlir_ciface_kiln_rt_index_error)},
 #define KILN_SYMBOL(NAME) {#NAME, reinterpret_cast<void *>(&NAME)}

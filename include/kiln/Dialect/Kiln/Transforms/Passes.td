@@ -39,4 +39,17 @@ def KilnLowerRuntimeCalls : Pass<"kiln-lower-runtime-calls", "mlir::ModuleOp"> {
                            "mlir::arith::ArithDialect"];
 }
 
+def KilnApproximateMath : Pass<"kiln-approximate-math"> {
+  let summary = "Polynomial approximations of exp (f32) that vectorize";
+  let description = [{
+    Rewrites f32 `math.exp` with MLIR's polynomial approximation (a few
+    ulp), so that loops computing it vectorize instead of calling libm's
+    scalar `expf` per element. Other math functions keep their libm calls,
+    which are correctly rounded or close to it.
+  }];
+  let dependentDialects = ["mlir::arith::ArithDialect",
+                           "mlir::math::MathDialect",
+                           "mlir::vector::VectorDialect"];
+}
+
 #endif // KILN_DIALECT_KILN_TRANSFORMS_PASSES_TD
