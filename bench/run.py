@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/python3
 """Kiln vs PyTorch eager, side by side in one run, same thread counts.
 
 Usage: bench/run.py [--build build] [--threads 1,2] [--repeat 5] [--only NAME]

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# `make demo`: shows Kiln's IR on an example. Until the JIT lands this is
-# the front end: parse the generic form, verify, print the readable form,
-# canonicalize, and show a diagnostic for a bad input.
+# `make demo`: an example graph through Kiln: parse the generic form,
+# verify, print the readable form, compile it for this CPU and run it,
+# and show the diagnostic a bad input gets.
 set -euo pipefail
 build=${1:-build}
 opt="$build/bin/kiln-opt"
@@ -16,6 +16,16 @@ echo
 echo "== generic form (what ops.md specifies; round-trips) =="
 "$opt" "$example" --mlir-print-op-generic | "$opt" --mlir-print-op-generic
 echo
+echo "== compiled for this CPU and run by kiln-run (scores 0..39) =="
+scores="$build/demo-scores.npy"
+/usr/bin/python3 - "$scores" <<'PY'
+import sys
+import numpy as np
+np.save(sys.argv[1], (np.arange(40, dtype=np.float32).reshape(4, 10) * 7) % 11)
+PY
+"$build/bin/kiln-run" "$example" --input="$scores" --print --stats
+echo
+
 echo "== a bad input: k larger than the dim (exit code 1, one diagnostic) =="
 bad="$build/demo-bad-k.mlir"
 cat > "$bad" <<'MLIR'

@@ -22,6 +22,7 @@
 #include <atomic>
 #include <cmath>
 #include <cstring>
+#include <functional>
 #include <map>
 #include <limits>
 #include <mutex>
@@ -204,6 +205,132 @@ private:
   int64_t thresholdIndex = 0;
 };
 
+/// The f32 collector: each (value, index) pair is packed into one uint64
+/// whose unsigned order is the selection order (better is greater): the
+/// high half a monotone key of the value (NaN greatest for largest, least
+/// for smallest), the low half the complemented index (lower index is
+/// better). nth_element and sort then compare plain integers. Rows must
+/// have fewer than 2^32 elements (callers fall back to Collector<float>).
+class PackedCollector {
+public:
+  PackedCollector(int64_t k, bool largest)
+      : k(k), capacity(2 * k + 16), largest(largest) {
+    keys.reserve(capacity);
+  }
+
+  bool hasThreshold() const { return thresholdSet; }
+  float threshold() const { return thresholdValue; }
+
+  void offer(float v, int64_t i) {
+    uint64_t key = pack(v, i);
+    if (thresholdSet && key <= thresholdKey)
+      return;
+    keys.push_back(key);
+    if (static_cast<int64_t>(keys.size()) == capacity)
+      compact();
+  }
+
+  void merge(const PackedCollector &other) {
+    for (uint64_t key : other.keys)
+      offerKey(key);
+  }
+
+  void finishSorted(float *outValues, int64_t *outIndices, int64_t stride) {
+    selectBest();
+    std::sort(keys.begin(), keys.end(), std::greater<uint64_t>());
+    for (int64_t j = 0; j < k; ++j) {
+      outValues[j * stride] = valueOf(keys[j]);
+      outIndices[j * stride] = indexOf(keys[j]);
+    }
+  }
+
+  std::pair<float, int64_t> finishKth() {
+    selectBest();
+    // The k-th best is the least key; its value's lowest index is the
+    // greatest key with the same high half.
+    uint64_t kth = *std::min_element(keys.begin(), keys.end());
+    uint64_t lowest = kth;
+    for (uint64_t key : keys)
+      if ((key >> 32) == (kth >> 32) && key > lowest)
+        lowest = key;
+    return {valueOf(lowest), indexOf(lowest)};
+  }
+
+private:
+  static uint32_t orderedBits(float v) {
+    uint32_t bits;
+    std::memcpy(&bits, &v, sizeof(bits));
+    return (bits & 0x80000000u) ? ~bits : (bits | 0x80000000u);
+  }
+
+  uint64_t pack(float v, int64_t i) const {
+    uint32_t key;
+    if (std::isnan(v))
+      key = largest ? 0xFFFFFFFFu : 0u;
+    else
+      key = largest ? orderedBits(v) : ~orderedBits(v);
+    return (uint64_t(key) << 32) | (0xFFFFFFFFu - uint32_t(i));
+  }
+
+  /// Values are recovered from the original data's order: NaN keys map
+  /// back to NaN, others invert orderedBits.
+  float valueOf(uint64_t packed) const {
+    uint32_t key = uint32_t(packed >> 32);
+    if (largest ? key == 0xFFFFFFFFu : key == 0u)
+      return std::numeric_limits<float>::quiet_NaN();
+    if (!largest)
+      key = ~key;
+    uint32_t bits = (key & 0x80000000u) ? (key & 0x7FFFFFFFu) : ~key;
+    float v;
+    std::memcpy(&v, &bits, sizeof(v));
+    return v;
+  }
+
+  static int64_t indexOf(uint64_t packed) {
+    return int64_t(0xFFFFFFFFu - uint32_t(packed));
+  }
+
+  void offerKey(uint64_t key) {
+    if (thresholdSet && key <= thresholdKey)
+      return;
+    keys.push_back(key);
+    if (static_cast<int64_t>(keys.size()) == capacity)
+      compact();
+  }
+
+  void selectBest() {
+    if (static_cast<int64_t>(keys.size()) > k) {
+      std::nth_element(keys.begin(), keys.begin() + (k - 1), keys.end(),
+                       std::greater<uint64_t>());
+      keys.resize(k);
+    }
+  }
+
+  void compact() {
+    selectBest();
+    thresholdKey = keys[k - 1];
+    thresholdValue = valueOf(thresholdKey);
+    thresholdSet = true;
+  }
+
+  int64_t k, capacity;
+  bool largest;
+  std::vector<uint64_t> keys;
+  bool thresholdSet = false;
+  uint64_t thresholdKey = 0;
+  float thresholdValue = 0;
+};
+
+/// The collector for element type T (and row length).
+template <typename T>
+struct CollectorFor {
+  using type = Collector<T>;
+};
+template <>
+struct CollectorFor<float> {
+  using type = PackedCollector;
+};
+
 /// Bit j set when x[j] (j < 32) might beat `threshold`: the vectorizable
 /// prefilter of `scan`, one overload per element type (target clones cannot
 /// be templates). NaN-aware: !(x <= t) is true for NaN x or NaN t, and the
@@ -260,8 +387,8 @@ KILN_VECTORIZE uint32_t candidateMask(const float *x, float threshold,
 #endif
 
 /// Offers x[begin, end) (contiguous; element j has index j) to `collector`.
-template <typename T>
-void scan(const T *x, int64_t begin, int64_t end, Collector<T> &collector,
+template <typename T, typename CollectorT>
+void scan(const T *x, int64_t begin, int64_t end, CollectorT &collector,
           bool largest) {
   int64_t i = begin;
   for (; i < end && !collector.hasThreshold(); ++i)
@@ -282,9 +409,9 @@ void scan(const T *x, int64_t begin, int64_t end, Collector<T> &collector,
 /// Runs `emit(row, collector)` with the best k of every row of `input`
 /// along `dim`. Rows are split across threads; rows much longer than the
 /// work per thread are also split into segments whose collectors merge.
-template <typename T, typename Emit>
-void selectRows(View<T> &input, int64_t dim, int64_t k, bool largest,
-                Emit emit) {
+template <typename T, typename CollectorT, typename Emit>
+void selectRowsWith(View<T> &input, int64_t dim, int64_t k, bool largest,
+                    Emit emit) {
   Split s = split(input.shape, dim);
   int64_t rows = s.outer * s.inner;
   int64_t threads = getNumThreads();
@@ -292,7 +419,7 @@ void selectRows(View<T> &input, int64_t dim, int64_t k, bool largest,
   if (rows < threads && s.size >= (int64_t(1) << 16))
     segments = std::min<int64_t>(threads * 4, s.size / (int64_t(1) << 14));
   int64_t segmentLength = (s.size + segments - 1) / segments;
-  std::vector<std::unique_ptr<Collector<T>>> partial(rows * segments);
+  std::vector<std::unique_ptr<CollectorT>> partial(rows * segments);
   // Strided rows (dim not innermost) are copied to a contiguous buffer.
   parallelFor(rows * segments,
               std::max<int64_t>(1, (int64_t(1) << 15) /
@@ -309,7 +436,7 @@ void selectRows(View<T> &input, int64_t dim, int64_t k, bool largest,
                       column[j] = row[j * s.inner];
                     row = column.data();
                   }
-                  auto collector = std::make_unique<Collector<T>>(k, largest);
+                  auto collector = std::make_unique<CollectorT>(k, largest);
                   int64_t first = seg * segmentLength;
                   int64_t last = std::min(s.size, first + segmentLength);
                   if (first < last)
@@ -319,12 +446,23 @@ void selectRows(View<T> &input, int64_t dim, int64_t k, bool largest,
               });
   parallelFor(rows, 1, [&](int64_t begin, int64_t end) {
     for (int64_t r = begin; r < end; ++r) {
-      Collector<T> &collector = *partial[r * segments];
+      CollectorT &collector = *partial[r * segments];
       for (int64_t seg = 1; seg < segments; ++seg)
         collector.merge(*partial[r * segments + seg]);
       emit(r, collector);
     }
   });
+}
+
+/// selectRowsWith the fastest collector for T and the row length.
+template <typename T, typename Emit>
+void selectRows(View<T> &input, int64_t dim, int64_t k, bool largest,
+                Emit emit) {
+  using Fast = typename CollectorFor<T>::type;
+  if (split(input.shape, dim).size < (int64_t(1) << 32))
+    selectRowsWith<T, Fast>(input, dim, k, largest, emit);
+  else
+    selectRowsWith<T, Collector<T>>(input, dim, k, largest, emit);
 }
 
 template <typename T>
@@ -337,7 +475,7 @@ void topk(UnrankedMemRefType<T> *in, UnrankedMemRefType<T> *values,
   T *outValues = view(values).data;
   int64_t *outIndices = view(indices).data;
   Split s = split(input.shape, dim);
-  selectRows(input, dim, k, largest, [&](int64_t r, Collector<T> &c) {
+  selectRows(input, dim, k, largest, [&](int64_t r, auto &c) {
     int64_t o = r / s.inner, i = r % s.inner;
     int64_t out = o * k * s.inner + i;
     c.finishSorted(outValues + out, outIndices + out, s.inner);
@@ -353,7 +491,7 @@ void kthvalue(UnrankedMemRefType<T> *in, UnrankedMemRefType<T> *values,
   // The k smallest in (value, index) order; the k-th of them is the
   // answer, reported at the lowest index holding its value (ops.md).
   selectRows(input, dim, k, /*largest=*/false,
-             [&](int64_t r, Collector<T> &c) {
+             [&](int64_t r, auto &c) {
                auto [v, index] = c.finishKth();
                outValues[r] = v;
                outIndices[r] = index;
