@@ -149,18 +149,16 @@ public:
       offer(c.value, c.index);
   }
 
-  /// The best k, best first (ties by ascending index).
-  void finishSorted(T *outValues, int64_t *outIndices, int64_t stride) {
+  /// The indices of the best k, best first (ties by ascending index).
+  void finishSorted(int64_t *outIndices, int64_t stride) {
     selectBest();
     std::sort(candidates.begin(), candidates.end(), cmp());
-    for (int64_t j = 0; j < k; ++j) {
-      outValues[j * stride] = candidates[j].value;
+    for (int64_t j = 0; j < k; ++j)
       outIndices[j * stride] = candidates[j].index;
-    }
   }
 
-  /// The k-th best value and the lowest index holding that value.
-  std::pair<T, int64_t> finishKth() {
+  /// The lowest index holding the k-th best value.
+  int64_t finishKth() {
     selectBest();
     const Candidate &kth =
         *std::max_element(candidates.begin(), candidates.end(), cmp());
@@ -169,7 +167,7 @@ public:
     for (const Candidate &c : candidates)
       if ((c.value == v || (isNan(c.value) && isNan(v))) && c.index < lowest)
         lowest = c.index;
-    return {v, lowest};
+    return lowest;
   }
 
 private:
@@ -235,16 +233,17 @@ public:
       offerKey(key);
   }
 
-  void finishSorted(float *outValues, int64_t *outIndices, int64_t stride) {
+  /// The indices of the best k, best first (the caller reads the values
+  /// from the input: keys do not keep the sign of zero).
+  void finishSorted(int64_t *outIndices, int64_t stride) {
     selectBest();
     std::sort(keys.begin(), keys.end(), std::greater<uint64_t>());
-    for (int64_t j = 0; j < k; ++j) {
-      outValues[j * stride] = valueOf(keys[j]);
+    for (int64_t j = 0; j < k; ++j)
       outIndices[j * stride] = indexOf(keys[j]);
-    }
   }
 
-  std::pair<float, int64_t> finishKth() {
+  /// The index of the lowest position holding the k-th best value.
+  int64_t finishKth() {
     selectBest();
     // The k-th best is the least key; its value's lowest index is the
     // greatest key with the same high half.
@@ -253,13 +252,15 @@ public:
     for (uint64_t key : keys)
       if ((key >> 32) == (kth >> 32) && key > lowest)
         lowest = key;
-    return {valueOf(lowest), indexOf(lowest)};
+    return indexOf(lowest);
   }
 
 private:
   static uint32_t orderedBits(float v) {
     uint32_t bits;
     std::memcpy(&bits, &v, sizeof(bits));
+    if (v == 0.0f) // -0.0 and +0.0 are equal values: same key
+      bits = 0;
     return (bits & 0x80000000u) ? ~bits : (bits | 0x80000000u);
   }
 
@@ -454,6 +455,60 @@ void selectRowsWith(View<T> &input, int64_t dim, int64_t k, bool largest,
   });
 }
 
+/// The order key of an f32 for selection (better is greater): monotone in
+/// the value, NaN greatest for largest and least for smallest.
+inline uint32_t selectionKey(float v, bool largest) {
+  uint32_t bits;
+  std::memcpy(&bits, &v, sizeof(bits));
+  if (v == 0.0f) // -0.0 and +0.0 are equal values: same key
+    bits = 0;
+  uint32_t ordered = (bits & 0x80000000u) ? ~bits : (bits | 0x80000000u);
+  if (v != v)
+    return largest ? 0xFFFFFFFFu : 0u;
+  return largest ? ordered : ~ordered;
+}
+
+/// topk of one contiguous f32 row by radix selection, for large k: one pass
+/// builds a histogram of the keys' top 12 bits, which gives the bucket
+/// holding the k-th best; a second pass collects every element in or above
+/// that bucket (about k of them) as packed (key, ~index) words, and only
+/// those are selected and sorted. Two streaming passes instead of a
+/// threshold that rises slowly when k is large.
+void topkRadixRow(const float *row, int64_t n, int64_t k, bool largest,
+                  float *outValues, int64_t *outIndices, int64_t stride,
+                  std::vector<uint64_t> &candidates) {
+  constexpr int kBits = 12;
+  uint32_t histogram[1 << kBits] = {};
+  for (int64_t i = 0; i < n; ++i)
+    ++histogram[selectionKey(row[i], largest) >> (32 - kBits)];
+  int64_t seen = 0;
+  uint32_t cutoff = (1 << kBits) - 1;
+  for (;; --cutoff) {
+    seen += histogram[cutoff];
+    if (seen >= k || cutoff == 0)
+      break;
+  }
+  candidates.clear();
+  candidates.reserve(seen);
+  uint32_t lowestKey = cutoff << (32 - kBits);
+  for (int64_t i = 0; i < n; ++i) {
+    uint32_t key = selectionKey(row[i], largest);
+    if (key >= lowestKey)
+      candidates.push_back((uint64_t(key) << 32) |
+                           (0xFFFFFFFFu - uint32_t(i)));
+  }
+  if (static_cast<int64_t>(candidates.size()) > k)
+    std::nth_element(candidates.begin(), candidates.begin() + (k - 1),
+                     candidates.end(), std::greater<uint64_t>());
+  std::sort(candidates.begin(), candidates.begin() + k,
+            std::greater<uint64_t>());
+  for (int64_t j = 0; j < k; ++j) {
+    int64_t index = int64_t(0xFFFFFFFFu - uint32_t(candidates[j]));
+    outValues[j * stride] = row[index];
+    outIndices[j * stride] = index;
+  }
+}
+
 /// selectRowsWith the fastest collector for T and the row length.
 template <typename T, typename Emit>
 void selectRows(View<T> &input, int64_t dim, int64_t k, bool largest,
@@ -475,10 +530,37 @@ void topk(UnrankedMemRefType<T> *in, UnrankedMemRefType<T> *values,
   T *outValues = view(values).data;
   int64_t *outIndices = view(indices).data;
   Split s = split(input.shape, dim);
+  if constexpr (std::is_same_v<T, float>) {
+    // Large k over enough rows to keep every thread busy: radix selection.
+    int64_t rows = s.outer * s.inner;
+    if (k > 64 && rows >= getNumThreads() && s.size < (int64_t(1) << 32)) {
+      parallelFor(rows, 1, [&](int64_t begin, int64_t end) {
+        std::vector<uint64_t> candidates;
+        std::vector<float> column;
+        for (int64_t r = begin; r < end; ++r) {
+          int64_t o = r / s.inner, i = r % s.inner;
+          const float *row = input.data + o * s.size * s.inner + i;
+          if (s.inner != 1) {
+            column.resize(s.size);
+            for (int64_t j = 0; j < s.size; ++j)
+              column[j] = row[j * s.inner];
+            row = column.data();
+          }
+          int64_t out = o * k * s.inner + i;
+          topkRadixRow(row, s.size, k, largest, outValues + out,
+                       outIndices + out, s.inner, candidates);
+        }
+      });
+      return;
+    }
+  }
   selectRows(input, dim, k, largest, [&](int64_t r, auto &c) {
     int64_t o = r / s.inner, i = r % s.inner;
     int64_t out = o * k * s.inner + i;
-    c.finishSorted(outValues + out, outIndices + out, s.inner);
+    c.finishSorted(outIndices + out, s.inner);
+    const T *row = input.data + o * s.size * s.inner + i;
+    for (int64_t j = 0; j < k; ++j)
+      outValues[out + j * s.inner] = row[outIndices[out + j * s.inner] * s.inner];
   });
 }
 
@@ -488,12 +570,14 @@ void kthvalue(UnrankedMemRefType<T> *in, UnrankedMemRefType<T> *values,
   View<T> input = view(in);
   T *outValues = view(values).data;
   int64_t *outIndices = view(indices).data;
+  Split s = split(input.shape, dim);
   // The k smallest in (value, index) order; the k-th of them is the
   // answer, reported at the lowest index holding its value (ops.md).
   selectRows(input, dim, k, /*largest=*/false,
              [&](int64_t r, auto &c) {
-               auto [v, index] = c.finishKth();
-               outValues[r] = v;
+               int64_t o = r / s.inner, i = r % s.inner;
+               int64_t index = c.finishKth();
+               outValues[r] = input.data[(o * s.size + index) * s.inner + i];
                outIndices[r] = index;
              });
 }

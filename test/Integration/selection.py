@@ -43,7 +43,7 @@ for k in (1, 5, 64, 65, 200, 300, 0):
 check_topk("dim 0", torch.randn(50, 7), 10, 0)
 check_topk("middle dim", torch.randn(3, 40, 5), 7, 1, False)
 check_topk("middle dim large k", torch.randn(3, 100, 5), 90, 1)
-ties = torch.tensor([[1.0, 3.0, 3.0, 2.0, 3.0, 3.0], [0.0] * 6,
+ties = torch.tensor([[1.0, 3.0, 3.0, 2.0, 3.0, 3.0], [0.0, -0.0, 0.0, -0.0, -0.0, 0.0],
                      [5.0, -1.0, 5.0, -1.0, 5.0, -1.0]])
 for k in (1, 2, 3, 6):
     for largest in (True, False):
@@ -55,6 +55,17 @@ for k in (1, 2, 3, 6):
 big_ties = torch.randint(0, 4, (4, 500)).float()
 check_topk("many ties large k", big_ties, 300)
 check_topk("many ties small k", big_ties, 20, -1, False)
+# k > 64 takes the radix-selection path for f32: NaNs, infinities, signed
+# zeros and heavy ties there too, on rows and on a strided dim.
+radix = torch.randn(4, 700)
+radix[0, ::7] = float("nan")
+radix[1, :400] = 0.0
+radix[1, 400:450] = -0.0
+radix[2, ::3] = float("inf")
+radix[3, ::5] = -float("inf")
+for largest in (True, False):
+    check_topk("radix", radix, 150, -1, largest)
+    check_topk("radix strided", radix.t().contiguous(), 100, 0, largest)
 check_topk("i64", torch.randint(-1000, 1000, (5, 80)), 10)
 check_topk("f64", torch.randn(5, 80, dtype=torch.float64), 70, -1, False)
 check_topk("rank-0", torch.tensor(2.5), 1, 0)
@@ -98,6 +109,7 @@ for k in (1, 2, 17, 33):
 check_kth("dim 0 keepdim", x, 3, 0, True)
 check_kth("ties", torch.tensor([[1.0, 1.0, 1.0], [3.0, 1.0, 2.0]]), 2)
 check_kth("ties 2", torch.tensor([3.0, 1.0, 2.0, 1.0, 1.0]), 3)
+check_kth("signed zeros", torch.tensor([1.0, -0.0, 0.0, -1.0, -0.0]), 3)
 check_kth("nan", torch.tensor([float("nan"), 1.0, float("nan"), 0.5]), 3)
 check_kth("i64", torch.randint(-5, 5, (3, 12)), 4, -1, True)
 
