@@ -64,6 +64,20 @@ expect("gather index too large", [gather, f"--input={x}", f"--input={bad}"], 2,
 expect("gather negative index", [gather, f"--input={x}", f"--input={neg}"], 2,
        r"kiln\.gather at .*gather\.mlir:2:8: index -1 is out of bounds")
 
+# With several bad indices the first in row-major order is reported, for
+# every thread count.
+two_bad = path("two_bad.npy")
+np.save(two_bad, np.array([[0, 1, 3], [11, 12, 2]], np.int64))
+for threads in (1, 2, 5):
+    expect(f"first bad index threads={threads}",
+           [gather, f"--input={x}", f"--input={two_bad}", f"--threads={threads}"],
+           2, r"index 11 is out of bounds for size 10")
+two_bad_first_row = path("two_bad_row0.npy")
+np.save(two_bad_first_row, np.array([[0, 1, 13], [11, 12, 2]], np.int64))
+expect("first bad index row 0", [gather, f"--input={x}",
+                                 f"--input={two_bad_first_row}", "--threads=2"],
+       2, r"index 13 is out of bounds for size 10")
+
 take = write("take.mlir", """func.func @f(%x: tensor<2x10xf32>, %i: tensor<2x3xi64>) -> tensor<2x3xf32> {
   %t = kiln.take %x, %i : tensor<2x10xf32>, tensor<2x3xi64>
   return %t : tensor<2x3xf32>

@@ -673,6 +673,76 @@ struct CheckedPattern : OpRewritePattern<OpTy> {
   ErrorSites &sites;
 };
 
+/// Checks every element of `index` before a parallel indexing loop: a
+/// min-reduction finds the first (row-major) element outside [lo, hi), and
+/// that one is reported, so the message is the same for every thread
+/// count. The loop itself then only clamps (see `clampIndex`), which keeps
+/// it free of calls and vectorizable.
+void checkIndicesUpFront(OpBuilder &b, Location loc, int64_t site,
+                         Value index, int64_t lo, int64_t hi,
+                         int64_t reportedSize) {
+  RankedTensorType type = tensorType(index);
+  int64_t rank = type.getRank();
+  int64_t none = std::numeric_limits<int64_t>::max();
+  // First per row of the last dim (rows in parallel), then over the rows.
+  SmallVector<bool> mask(rank, rank <= 1);
+  if (rank > 1)
+    mask.back() = true;
+  Value firstPerRow = buildReduction(
+      b, loc, index, mask, {b.getI64IntegerAttr(none)},
+      [&](OpBuilder &nb, Location l, ValueRange xs, ValueRange acc,
+          ValueRange ivs) {
+        Value x = xs[0];
+        Value bad = arith::OrIOp::create(
+            nb, l,
+            arith::CmpIOp::create(nb, l, arith::CmpIPredicate::slt, x,
+                                  i64Constant(nb, l, lo)),
+            arith::CmpIOp::create(nb, l, arith::CmpIPredicate::sge, x,
+                                  i64Constant(nb, l, hi)));
+        Value position = arith::IndexCastOp::create(
+            nb, l, nb.getI64Type(), linearize(nb, l, ivs, type.getShape()));
+        Value candidate = arith::SelectOp::create(
+            nb, l, bad, position, i64Constant(nb, l, none));
+        return SmallVector<Value>{
+            arith::MinSIOp::create(nb, l, acc[0], candidate)};
+      })[0];
+  Value first = firstPerRow;
+  if (rank > 1) {
+    SmallVector<bool> all(rank - 1, true);
+    first = buildReduction(
+        b, loc, firstPerRow, all, {b.getI64IntegerAttr(none)},
+        [](OpBuilder &nb, Location l, ValueRange xs, ValueRange acc,
+           ValueRange) {
+          return SmallVector<Value>{
+              arith::MinSIOp::create(nb, l, acc[0], xs[0])};
+        })[0];
+  }
+  Value position = tensor::ExtractOp::create(b, loc, first, ValueRange{});
+  Value found = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ne,
+                                      position, i64Constant(b, loc, none));
+  scf::IfOp::create(b, loc, found, [&](OpBuilder &then, Location l) {
+    Value flat = arith::IndexCastOp::create(then, l, then.getIndexType(),
+                                            position);
+    Value bad = tensor::ExtractOp::create(
+        then, l, index, delinearize(then, l, flat, type.getShape()));
+    ReportIndexErrorOp::create(then, l, bad, i64Constant(then, l, reportedSize),
+                               then.getI64IntegerAttr(site));
+    scf::YieldOp::create(then, l);
+  });
+}
+
+/// `index` if in [0, size), else 0 (already reported), as an `index`.
+Value clampIndex(OpBuilder &b, Location loc, Value index, int64_t size) {
+  Value zero = i64Constant(b, loc, 0);
+  Value inRange = arith::AndIOp::create(
+      b, loc,
+      arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sge, index, zero),
+      arith::CmpIOp::create(b, loc, arith::CmpIPredicate::slt, index,
+                            i64Constant(b, loc, size)));
+  Value safe = arith::SelectOp::create(b, loc, inRange, index, zero);
+  return arith::IndexCastOp::create(b, loc, b.getIndexType(), safe);
+}
+
 struct LowerGather : CheckedPattern<GatherOp> {
   using CheckedPattern::CheckedPattern;
   LogicalResult matchAndRewrite(GatherOp op,
@@ -683,12 +753,12 @@ struct LowerGather : CheckedPattern<GatherOp> {
     int64_t dim = *normalizeDim(op.getDim(), rank);
     int64_t size = rank == 0 ? 1 : inputType.getDimSize(dim);
     int64_t site = sites.add(op);
+    checkIndicesUpFront(rewriter, loc, site, op.getIndex(), 0, size, size);
     Value result = buildIndexedGeneric(
         rewriter, loc, op.getType(),
         [&](OpBuilder &b, Location l, ValueRange ivs) {
           Value index = tensor::ExtractOp::create(b, l, op.getIndex(), ivs);
-          Value safe =
-              checkIndex(b, l, site, index, size);
+          Value safe = clampIndex(b, l, index, size);
           if (size == 0) // nothing to read: every index was reported
             return Value(arith::ConstantOp::create(
                 b, l, scalarAttr(b, inputType.getElementType(), 0.0)));
@@ -713,6 +783,7 @@ struct LowerIndexSelect : CheckedPattern<IndexSelectOp> {
     int64_t size = rank == 0 ? 1 : inputType.getDimSize(dim);
     bool scalarIndex = tensorType(op.getIndex()).getRank() == 0;
     int64_t site = sites.add(op);
+    checkIndicesUpFront(rewriter, loc, site, op.getIndex(), 0, size, size);
     Value result = buildIndexedGeneric(
         rewriter, loc, op.getType(),
         [&](OpBuilder &b, Location l, ValueRange ivs) {
@@ -721,7 +792,7 @@ struct LowerIndexSelect : CheckedPattern<IndexSelectOp> {
             indexAt.push_back(rank > 0 ? ivs[dim] : indexConstant(b, l, 0));
           Value index =
               tensor::ExtractOp::create(b, l, op.getIndex(), indexAt);
-          Value safe = checkIndex(b, l, site, index, size);
+          Value safe = clampIndex(b, l, index, size);
           if (size == 0)
             return Value(arith::ConstantOp::create(
                 b, l, scalarAttr(b, inputType.getElementType(), 0.0)));
@@ -752,22 +823,16 @@ struct LowerTake : CheckedPattern<TakeOp> {
     RankedTensorType inputType = tensorType(op.getInput());
     int64_t numel = inputType.getNumElements();
     int64_t site = sites.add(op);
+    // Valid flat indices are [-numel, numel); negative ones count from the
+    // end.
+    checkIndicesUpFront(rewriter, loc, site, op.getIndex(), -numel, numel,
+                        numel);
     Value result = buildIndexedGeneric(
         rewriter, loc, op.getType(),
         [&](OpBuilder &b, Location l, ValueRange ivs) {
           Value index = tensor::ExtractOp::create(b, l, op.getIndex(), ivs);
-          // Report the index as written, check the wrapped one.
-          Value wrapped = wrapNegative(b, l, index, numel);
-          Value inRange = arith::AndIOp::create(
-              b, l,
-              arith::CmpIOp::create(b, l, arith::CmpIPredicate::sge, index,
-                                    i64Constant(b, l, -numel)),
-              arith::CmpIOp::create(b, l, arith::CmpIPredicate::slt, index,
-                                    i64Constant(b, l, numel)));
-          Value checked = arith::SelectOp::create(
-              b, l, inRange, wrapped, i64Constant(b, l, numel));
           Value safe =
-              checkIndex(b, l, site, checked, numel, index);
+              clampIndex(b, l, wrapNegative(b, l, index, numel), numel);
           return Value(tensor::ExtractOp::create(
               b, l, op.getInput(),
               delinearize(b, l, safe, inputType.getShape())));

@@ -65,14 +65,24 @@ func.func @argmax(%x: tensor<4x10xf32>) -> tensor<4xi64> {
 
 // -----
 
-// gather reads through tensor.extract after a runtime bounds check that
-// reports the op's site and clamps the index.
+// gather first finds the first out-of-range index with min-reductions
+// over the index tensor (per row, then over rows) and reports it (the op's
+// site); the gather loop then only clamps, loading through tensor.extract.
 // CHECK-LABEL: module attributes
-// CHECK-SAME: kiln.error_sites = ["kiln.gather at {{.*}}kiln-to-linalg.mlir:[[# @LINE + 8]]:8"]
+// CHECK-SAME: kiln.error_sites = ["kiln.gather at {{.*}}kiln-to-linalg.mlir:[[# @LINE + 17]]:8"]
 // CHECK-LABEL: func.func @gather
-// CHECK: %[[BAD:.*]] = arith.xori
-// CHECK: scf.if %[[BAD]]
+// CHECK: linalg.generic
+// CHECK: arith.minsi
+// CHECK: } -> tensor<4xi64>
+// CHECK: %[[FIRST:.*]] = linalg.generic
+// CHECK: arith.minsi
+// CHECK: } -> tensor<i64>
+// CHECK: %[[POS:.*]] = tensor.extract %[[FIRST]][] : tensor<i64>
+// CHECK: %[[FOUND:.*]] = arith.cmpi ne, %[[POS]]
+// CHECK: scf.if %[[FOUND]]
 // CHECK: kiln.report_index_error %{{.*}}, %{{.*}} {site = 0 : i64}
+// CHECK: linalg.generic
+// CHECK-NOT: kiln.report_index_error
 // CHECK: arith.select
 // CHECK: tensor.extract
 func.func @gather(%x: tensor<4x10xf32>, %i: tensor<4x3xi64>) -> tensor<4x3xf32> {
