@@ -634,23 +634,57 @@ KILN_ARG_SCAN(int64_t)
 typedef float F32x16v __attribute__((vector_size(64)));
 typedef int32_t I32x16v __attribute__((vector_size(64)));
 
-KILN_VECTORIZE void argScan16F32(const float *x, int64_t count, int64_t stride,
-                                 bool isMax, float *best, int32_t *bestBlock) {
-  F32x16v b, v;
-  I32x16v bj, j = {};
-  std::memcpy(&b, best, sizeof(b));
-  std::memcpy(&bj, bestBlock, sizeof(bj));
-  for (int64_t n = 0; n < count; ++n) {
-    std::memcpy(&v, x + n * stride, sizeof(v));
-    I32x16v better = isMax ? (v > b) : (v < b);
-    I32x16v take = (b == b) & ((v != v) | better);
-    b = take ? v : b;
-    bj = take ? j : bj;
-    j += 1;
+/// One direction of the f32 scan; two interleaved sets of accumulators
+/// (even and odd blocks) halve the compare-select dependency chain, then
+/// merge with the same rules (first NaN, else best, ties to the lower
+/// block).
+#define KILN_ARG_SCAN_F32(NAME, BETTER)                                        \
+  KILN_VECTORIZE void NAME(const float *x, int64_t count, int64_t stride,     \
+                           float *best, int32_t *bestBlock) {                  \
+    F32x16v b0, b1, v0, v1;                                                    \
+    I32x16v j0 = {}, bj0, bj1;                                                 \
+    std::memcpy(&b0, best, sizeof(b0));                                        \
+    std::memcpy(&bj0, bestBlock, sizeof(bj0));                                 \
+    b1 = b0;                                                                   \
+    bj1 = bj0;                                                                 \
+    I32x16v j1 = j0 + 1;                                                       \
+    int64_t n = 0;                                                             \
+    for (; n + 2 <= count; n += 2) {                                           \
+      std::memcpy(&v0, x + n * stride, sizeof(v0));                            \
+      std::memcpy(&v1, x + (n + 1) * stride, sizeof(v1));                      \
+      I32x16v t0 = (b0 == b0) & ((v0 != v0) | (BETTER(v0, b0)));              \
+      I32x16v t1 = (b1 == b1) & ((v1 != v1) | (BETTER(v1, b1)));              \
+      b0 = t0 ? v0 : b0;                                                       \
+      bj0 = t0 ? j0 : bj0;                                                     \
+      b1 = t1 ? v1 : b1;                                                       \
+      bj1 = t1 ? j1 : bj1;                                                     \
+      j0 += 2;                                                                 \
+      j1 += 2;                                                                 \
+    }                                                                          \
+    if (n < count) {                                                           \
+      std::memcpy(&v0, x + n * stride, sizeof(v0));                            \
+      I32x16v t0 = (b0 == b0) & ((v0 != v0) | (BETTER(v0, b0)));              \
+      b0 = t0 ? v0 : b0;                                                       \
+      bj0 = t0 ? j0 : bj0;                                                     \
+    }                                                                          \
+    /* Merge: set 1 wins if it holds a NaN and set 0 does not, or both hold */ \
+    /* NaNs / equal values and set 1's block is lower, or it is better. */     \
+    I32x16v nan0 = b0 != b0, nan1 = b1 != b1;                                  \
+    I32x16v lower = bj1 < bj0;                                                 \
+    I32x16v take = (nan1 & ~nan0) | (nan1 & nan0 & lower) |                    \
+                   (~nan1 & ~nan0 & ((BETTER(b1, b0)) | ((b1 == b0) & lower)));\
+    b0 = take ? b1 : b0;                                                       \
+    bj0 = take ? bj1 : bj0;                                                    \
+    std::memcpy(best, &b0, sizeof(b0));                                        \
+    std::memcpy(bestBlock, &bj0, sizeof(bj0));                                 \
   }
-  std::memcpy(best, &b, sizeof(b));
-  std::memcpy(bestBlock, &bj, sizeof(bj));
-}
+#define KILN_GREATER(a, b) ((a) > (b))
+#define KILN_LESS(a, b) ((a) < (b))
+KILN_ARG_SCAN_F32(argMaxScan16F32, KILN_GREATER)
+KILN_ARG_SCAN_F32(argMinScan16F32, KILN_LESS)
+#undef KILN_GREATER
+#undef KILN_LESS
+#undef KILN_ARG_SCAN_F32
 
 void argScan16(const float *x, int64_t count, int64_t stride,
                int64_t positionStep, int64_t laneStep, bool isMax, float *best,
@@ -665,7 +699,8 @@ void argScan16(const float *x, int64_t count, int64_t stride,
     std::copy(best, best + 16, pieceBest);
     for (int l = 0; l < 16; ++l)
       pieceBest[l] = best[l];
-    argScan16F32(x + done * stride, piece, stride, isMax, pieceBest, block);
+    (isMax ? argMaxScan16F32 : argMinScan16F32)(x + done * stride, piece,
+                                                stride, pieceBest, block);
     for (int l = 0; l < 16; ++l) {
       // A lane's new best replaces the old only if the scan took a value
       // (it never takes an equal one, so compare values and NaN-ness).
