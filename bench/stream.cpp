@@ -44,7 +44,8 @@ int main(int argc, char **argv) {
       total += a[i];
     auto t2 = std::chrono::steady_clock::now();
     sink = sink + total + b[rep];
-    bestCopy = std::min(bestCopy, std::chrono::duration<double>(t1 - t0).count());
+    bestCopy =
+        std::min(bestCopy, std::chrono::duration<double>(t1 - t0).count());
     bestSum = std::min(bestSum, std::chrono::duration<double>(t2 - t1).count());
   }
   double bytes = double(n) * sizeof(float);

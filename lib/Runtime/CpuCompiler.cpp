@@ -223,12 +223,14 @@ std::string CompileCache::key(mlir::ModuleOp module, llvm::StringRef entry,
                               const llvm::TargetMachine &tm) const {
   std::string text;
   llvm::raw_string_ostream os(text);
-  module->print(os, mlir::OpPrintingFlags().enableDebugInfo().printGenericOpForm());
-  os << "\nentry=" << entry
-     << "\npipeline=" << kiln::getKilnCpuPipelineText(kiln::CpuPipelineOptions())
+  module->print(os,
+                mlir::OpPrintingFlags().enableDebugInfo().printGenericOpForm());
+  os << "\nentry=" << entry << "\npipeline="
+     << kiln::getKilnCpuPipelineText(kiln::CpuPipelineOptions())
      << "\ntriple=" << tm.getTargetTriple().str()
-     << "\ncpu=" << tm.getTargetCPU() << "\nfeatures="
-     << tm.getTargetFeatureString() << "\nbuild=" << compilerBuildId();
+     << "\ncpu=" << tm.getTargetCPU()
+     << "\nfeatures=" << tm.getTargetFeatureString()
+     << "\nbuild=" << compilerBuildId();
   llvm::SHA256 sha;
   sha.update(text);
   return llvm::toHex(sha.final(), /*LowerCase=*/true);

@@ -6,8 +6,8 @@
 #include "kiln/Pipelines/Pipelines.h"
 #include "kiln/Runtime/Kernels.h"
 
-#include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "kiln/Runtime/CpuCompiler.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/Diagnostics.h"
 #include "llvm/ExecutionEngine/Orc/ExecutionUtils.h"
@@ -99,8 +99,8 @@ Executable::compile(ModuleOp module, llvm::StringRef entry) {
     if (llvm::Error error = lowerToLLVMDialect(*lowered))
       return makeError("@" + entry + ": " + llvm::toString(std::move(error)));
     CompiledCode fresh;
-    if (auto sites = (*lowered)->getAttrOfType<ArrayAttr>(
-            kiln::kErrorSitesAttrName))
+    if (auto sites =
+            (*lowered)->getAttrOfType<ArrayAttr>(kiln::kErrorSitesAttrName))
       for (auto site : sites.getAsValueRange<StringAttr>())
         fresh.errorSites.push_back(site.str());
     if (auto count = (*lowered)->getAttrOfType<IntegerAttr>("kiln.kernels"))
@@ -109,8 +109,8 @@ Executable::compile(ModuleOp module, llvm::StringRef entry) {
     auto llvmModule = translateAndOptimize(*lowered, llvmContext, **tm);
     if (!llvmModule)
       return llvmModule.takeError();
-    auto object = emitMachineCode(**llvmModule, **tm,
-                                  llvm::CodeGenFileType::ObjectFile);
+    auto object =
+        emitMachineCode(**llvmModule, **tm, llvm::CodeGenFileType::ObjectFile);
     if (!object)
       return object.takeError();
     fresh.object = std::move(*object);
@@ -127,8 +127,8 @@ Executable::compile(ModuleOp module, llvm::StringRef entry) {
     return jtmb.takeError();
   jtmb->setRelocationModel(llvm::Reloc::PIC_);
   jtmb->setCodeModel(llvm::CodeModel::Small);
-  auto jit = llvm::orc::LLJITBuilder().setJITTargetMachineBuilder(*jtmb)
-                 .create();
+  auto jit =
+      llvm::orc::LLJITBuilder().setJITTargetMachineBuilder(*jtmb).create();
   if (!jit)
     return jit.takeError();
   llvm::orc::JITDylib &main = (*jit)->getMainJITDylib();

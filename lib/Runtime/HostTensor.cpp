@@ -114,8 +114,8 @@ llvm::Expected<HostTensor> kiln::runtime::parseNpy(StringRef bytes,
       return npyError(name, "truncated .npy header");
     headerLength = 0;
     for (int i = 3; i >= 0; --i)
-      headerLength = (headerLength << 8) |
-                     static_cast<unsigned char>(bytes[8 + i]);
+      headerLength =
+          (headerLength << 8) | static_cast<unsigned char>(bytes[8 + i]);
     headerStart = 12;
   } else {
     return npyError(name, "unsupported .npy format version " +
@@ -147,8 +147,8 @@ llvm::Expected<HostTensor> kiln::runtime::parseNpy(StringRef bytes,
   else if (dtypeText == "|b1")
     dtype = DType::Bool;
   else if (dtypeText.starts_with(">"))
-    return npyError(name, "big-endian data ('" + dtypeText +
-                              "') is not supported");
+    return npyError(name,
+                    "big-endian data ('" + dtypeText + "') is not supported");
   else if (dtypeText.starts_with("|O"))
     return npyError(name, "object arrays are not supported");
   else
@@ -174,8 +174,8 @@ llvm::Expected<HostTensor> kiln::runtime::parseNpy(StringRef bytes,
       continue;
     int64_t size;
     if (part.getAsInteger(10, size) || size < 0)
-      return npyError(name, "malformed dimension '" + part +
-                                "' in the .npy shape");
+      return npyError(name,
+                      "malformed dimension '" + part + "' in the .npy shape");
     shape.push_back(size);
   }
   // Reject element counts that overflow before allocating anything.
@@ -265,9 +265,9 @@ llvm::Error kiln::runtime::writeNpy(StringRef path, const HostTensor &tensor) {
 
 namespace {
 
-constexpr int64_t kEdgeItems = 3;      // torch print options: edgeitems
-constexpr int64_t kThreshold = 1000;   // threshold (summarize above)
-constexpr int64_t kLineWidth = 80;     // linewidth
+constexpr int64_t kEdgeItems = 3;    // torch print options: edgeitems
+constexpr int64_t kThreshold = 1000; // threshold (summarize above)
+constexpr int64_t kLineWidth = 80;   // linewidth
 
 /// Formats elements the way torch._tensor_str._Formatter does (default
 /// print options: precision 4; sci mode when the nonzero finite magnitudes
@@ -381,9 +381,7 @@ private:
     }
     return positions;
   }
-  bool skips(int64_t size) const {
-    return summarize && size > 2 * kEdgeItems;
-  }
+  bool skips(int64_t size) const { return summarize && size > 2 * kEdgeItems; }
 
   void collect(size_t dim, int64_t base, std::vector<int64_t> &out) const {
     if (dim == shape.size()) {
@@ -398,7 +396,8 @@ private:
                         int64_t indent) const {
     int64_t size = shape.back();
     int64_t elementLength = static_cast<int64_t>(f.getWidth()) + 2;
-    int64_t perLine = std::max<int64_t>(1, (kLineWidth - indent) / elementLength);
+    int64_t perLine =
+        std::max<int64_t>(1, (kLineWidth - indent) / elementLength);
     std::vector<std::string> data;
     for (int64_t i : shown(size)) {
       if (skips(size) && i == size - kEdgeItems)
@@ -426,8 +425,7 @@ private:
       slices.push_back(
           tensorStr(f, dim + 1, base + i * strides[dim], indent + 1));
     }
-    std::string separator = "," +
-                            std::string(shape.size() - dim - 1, '\n') +
+    std::string separator = "," + std::string(shape.size() - dim - 1, '\n') +
                             std::string(indent + 1, ' ');
     std::string out = "[";
     for (size_t i = 0; i < slices.size(); ++i)

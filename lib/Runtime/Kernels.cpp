@@ -23,10 +23,10 @@
 #include <cmath>
 #include <cstring>
 #include <functional>
-#include <map>
 #include <limits>
-#include <mutex>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <thread>
 
 #include <omp.h>
@@ -51,14 +51,12 @@ std::atomic<int> numThreads{
     static_cast<int>(std::max(1u, std::thread::hardware_concurrency()))};
 
 /// A contiguous row-major view of an unranked memref argument.
-template <typename T>
-struct View {
+template <typename T> struct View {
   T *data;
   std::vector<int64_t> shape;
 };
 
-template <typename T>
-View<T> view(UnrankedMemRefType<T> *memref) {
+template <typename T> View<T> view(UnrankedMemRefType<T> *memref) {
   auto *desc = static_cast<StridedMemRefType<T, 1> *>(memref->descriptor);
   View<T> result;
   result.data = desc->data + desc->offset;
@@ -87,8 +85,7 @@ Split split(const std::vector<int64_t> &shape, int64_t dim) {
   return s;
 }
 
-template <typename T>
-bool isNan(T value) {
+template <typename T> bool isNan(T value) {
   if constexpr (std::is_floating_point_v<T>)
     return std::isnan(value);
   else
@@ -116,8 +113,7 @@ bool before(T a, int64_t ia, T b, int64_t ib, bool largest) {
 /// nth_element keeps the best k and the k-th becomes a threshold that later
 /// offers must beat. Offers are O(1) amortized, and once the threshold is
 /// set most elements of a long row are rejected by one comparison.
-template <typename T>
-class Collector {
+template <typename T> class Collector {
 public:
   struct Candidate {
     T value;
@@ -135,8 +131,7 @@ public:
   T threshold() const { return thresholdValue; }
 
   void offer(T v, int64_t i) {
-    if (thresholdSet &&
-        !before(v, i, thresholdValue, thresholdIndex, largest))
+    if (thresholdSet && !before(v, i, thresholdValue, thresholdIndex, largest))
       return;
     candidates.push_back({v, i});
     if (static_cast<int64_t>(candidates.size()) == capacity)
@@ -323,21 +318,15 @@ private:
 };
 
 /// The collector for element type T (and row length).
-template <typename T>
-struct CollectorFor {
-  using type = Collector<T>;
-};
-template <>
-struct CollectorFor<float> {
-  using type = PackedCollector;
-};
+template <typename T> struct CollectorFor { using type = Collector<T>; };
+template <> struct CollectorFor<float> { using type = PackedCollector; };
 
 /// Bit j set when x[j] (j < 32) might beat `threshold`: the vectorizable
 /// prefilter of `scan`, one overload per element type (target clones cannot
 /// be templates). NaN-aware: !(x <= t) is true for NaN x or NaN t, and the
 /// exact check then decides.
 #define KILN_CANDIDATE_MASK(T)                                                 \
-  KILN_VECTORIZE uint32_t candidateMask(const T *x, T threshold,              \
+  KILN_VECTORIZE uint32_t candidateMask(const T *x, T threshold,               \
                                         bool largest) {                        \
     uint32_t mask = 0;                                                         \
     if (largest) {                                                             \
@@ -494,8 +483,7 @@ void topkRadixRow(const float *row, int64_t n, int64_t k, bool largest,
   for (int64_t i = 0; i < n; ++i) {
     uint32_t key = selectionKey(row[i], largest);
     if (key >= lowestKey)
-      candidates.push_back((uint64_t(key) << 32) |
-                           (0xFFFFFFFFu - uint32_t(i)));
+      candidates.push_back((uint64_t(key) << 32) | (0xFFFFFFFFu - uint32_t(i)));
   }
   if (static_cast<int64_t>(candidates.size()) > k)
     std::nth_element(candidates.begin(), candidates.begin() + (k - 1),
@@ -560,7 +548,8 @@ void topk(UnrankedMemRefType<T> *in, UnrankedMemRefType<T> *values,
     c.finishSorted(outIndices + out, s.inner);
     const T *row = input.data + o * s.size * s.inner + i;
     for (int64_t j = 0; j < k; ++j)
-      outValues[out + j * s.inner] = row[outIndices[out + j * s.inner] * s.inner];
+      outValues[out + j * s.inner] =
+          row[outIndices[out + j * s.inner] * s.inner];
   });
 }
 
@@ -573,13 +562,12 @@ void kthvalue(UnrankedMemRefType<T> *in, UnrankedMemRefType<T> *values,
   Split s = split(input.shape, dim);
   // The k smallest in (value, index) order; the k-th of them is the
   // answer, reported at the lowest index holding its value (ops.md).
-  selectRows(input, dim, k, /*largest=*/false,
-             [&](int64_t r, auto &c) {
-               int64_t o = r / s.inner, i = r % s.inner;
-               int64_t index = c.finishKth();
-               outValues[r] = input.data[(o * s.size + index) * s.inner + i];
-               outIndices[r] = index;
-             });
+  selectRows(input, dim, k, /*largest=*/false, [&](int64_t r, auto &c) {
+    int64_t o = r / s.inner, i = r % s.inner;
+    int64_t index = c.finishKth();
+    outValues[r] = input.data[(o * s.size + index) * s.inner + i];
+    outIndices[r] = index;
+  });
 }
 
 /// max/min/argmax/argmin scan of 16 independent lanes: lane l sees
@@ -588,8 +576,8 @@ void kthvalue(UnrankedMemRefType<T> *in, UnrankedMemRefType<T> *values,
 /// lanes' `positions` are j * positionStep + l * laneStep (a flat index
 /// along the reduced dim). Vectorized across lanes, one clone per ISA.
 #define KILN_ARG_SCAN_DIRECTION(T, NAME, BETTER)                               \
-  KILN_VECTORIZE void NAME(const T *x, int64_t count, int64_t stride,         \
-                           int64_t positionStep, int64_t laneStep, T *best,   \
+  KILN_VECTORIZE void NAME(const T *x, int64_t count, int64_t stride,          \
+                           int64_t positionStep, int64_t laneStep, T *best,    \
                            int64_t *bestIndex) {                               \
     T b[16];                                                                   \
     int64_t bi[16], position[16];                                              \
@@ -639,7 +627,7 @@ typedef int32_t I32x16v __attribute__((vector_size(64)));
 /// merge with the same rules (first NaN, else best, ties to the lower
 /// block).
 #define KILN_ARG_SCAN_F32(NAME, BETTER)                                        \
-  KILN_VECTORIZE void NAME(const float *x, int64_t count, int64_t stride,     \
+  KILN_VECTORIZE void NAME(const float *x, int64_t count, int64_t stride,      \
                            float *best, int32_t *bestBlock) {                  \
     F32x16v b0, b1, v0, v1;                                                    \
     I32x16v j0 = {}, bj0, bj1;                                                 \
@@ -652,8 +640,8 @@ typedef int32_t I32x16v __attribute__((vector_size(64)));
     for (; n + 2 <= count; n += 2) {                                           \
       std::memcpy(&v0, x + n * stride, sizeof(v0));                            \
       std::memcpy(&v1, x + (n + 1) * stride, sizeof(v1));                      \
-      I32x16v t0 = (b0 == b0) & ((v0 != v0) | (BETTER(v0, b0)));              \
-      I32x16v t1 = (b1 == b1) & ((v1 != v1) | (BETTER(v1, b1)));              \
+      I32x16v t0 = (b0 == b0) & ((v0 != v0) | (BETTER(v0, b0)));               \
+      I32x16v t1 = (b1 == b1) & ((v1 != v1) | (BETTER(v1, b1)));               \
       b0 = t0 ? v0 : b0;                                                       \
       bj0 = t0 ? j0 : bj0;                                                     \
       b1 = t1 ? v1 : b1;                                                       \
@@ -663,7 +651,7 @@ typedef int32_t I32x16v __attribute__((vector_size(64)));
     }                                                                          \
     if (n < count) {                                                           \
       std::memcpy(&v0, x + n * stride, sizeof(v0));                            \
-      I32x16v t0 = (b0 == b0) & ((v0 != v0) | (BETTER(v0, b0)));              \
+      I32x16v t0 = (b0 == b0) & ((v0 != v0) | (BETTER(v0, b0)));               \
       b0 = t0 ? v0 : b0;                                                       \
       bj0 = t0 ? j0 : bj0;                                                     \
     }                                                                          \
@@ -671,8 +659,9 @@ typedef int32_t I32x16v __attribute__((vector_size(64)));
     /* NaNs / equal values and set 1's block is lower, or it is better. */     \
     I32x16v nan0 = b0 != b0, nan1 = b1 != b1;                                  \
     I32x16v lower = bj1 < bj0;                                                 \
-    I32x16v take = (nan1 & ~nan0) | (nan1 & nan0 & lower) |                    \
-                   (~nan1 & ~nan0 & ((BETTER(b1, b0)) | ((b1 == b0) & lower)));\
+    I32x16v take =                                                             \
+        (nan1 & ~nan0) | (nan1 & nan0 & lower) |                               \
+        (~nan1 & ~nan0 & ((BETTER(b1, b0)) | ((b1 == b0) & lower)));           \
     b0 = take ? b1 : b0;                                                       \
     bj0 = take ? bj1 : bj0;                                                    \
     std::memcpy(best, &b0, sizeof(b0));                                        \
@@ -715,8 +704,7 @@ void argScan16(const float *x, int64_t count, int64_t stride,
   }
 }
 
-template <typename T>
-T lowestValue(bool isMax) {
+template <typename T> T lowestValue(bool isMax) {
   if constexpr (std::is_floating_point_v<T>)
     return isMax ? -std::numeric_limits<T>::infinity()
                  : std::numeric_limits<T>::infinity();
@@ -786,8 +774,7 @@ void argReduce(UnrankedMemRefType<T> *in, UnrankedMemRefType<T> *values,
                     std::fill(best, best + 16, initial);
                     std::fill(bestIndex, bestIndex + 16, 0);
                     int64_t blocks = s.size / 16;
-                    argScan16(row, blocks, 16, 16, 1, isMax, best,
-                              bestIndex);
+                    argScan16(row, blocks, 16, 16, 1, isMax, best, bestIndex);
                     T value = initial;
                     int64_t index = 0;
                     combineLanes(best, bestIndex, 16, isMax, value, index);
@@ -855,9 +842,9 @@ void kiln::runtime::parallelFor(
     const std::function<void(int64_t, int64_t)> &body) {
   // Chunks depend only on count, grain and the thread count; OpenMP's pool
   // is the one the generated loops use, so kernels never oversubscribe.
-  int64_t chunks = std::min<int64_t>(
-      numThreads, (count + std::max<int64_t>(grain, 1) - 1) /
-                      std::max<int64_t>(grain, 1));
+  int64_t chunks =
+      std::min<int64_t>(numThreads, (count + std::max<int64_t>(grain, 1) - 1) /
+                                        std::max<int64_t>(grain, 1));
   if (chunks <= 1) {
     if (count > 0)
       body(0, count);

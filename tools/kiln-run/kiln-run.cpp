@@ -60,8 +60,8 @@ std::optional<std::string> parseOptions(llvm::ArrayRef<const char *> args,
   auto parseInt = [](llvm::StringRef name, llvm::StringRef text, int minimum,
                      int &out) -> std::optional<std::string> {
     if (text.getAsInteger(10, out) || out < minimum)
-      return ("--" + name + " expects an integer >= " +
-              llvm::Twine(minimum) + ", got '" + text + "'")
+      return ("--" + name + " expects an integer >= " + llvm::Twine(minimum) +
+              ", got '" + text + "'")
           .str();
     return std::nullopt;
   };
@@ -171,8 +171,9 @@ int main(int argc, char **argv) {
                    "support available)");
   if (target != "cpu")
     return fail(1, "unknown --target '" + target + "' (expected cpu or cuda)");
-  setNumThreads(threads > 0 ? threads
-                            : std::max(1u, std::thread::hardware_concurrency()));
+  setNumThreads(threads > 0
+                    ? threads
+                    : std::max(1u, std::thread::hardware_concurrency()));
 
   DialectRegistry registry;
   kiln::registerKilnDialects(registry);

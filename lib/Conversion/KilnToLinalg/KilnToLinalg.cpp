@@ -92,8 +92,8 @@ TypedAttr scalarAttr(Builder &b, Type type, double value) {
 /// A tensor of `type` filled with `value` (linalg.fill of a tensor.empty).
 Value filledTensor(OpBuilder &b, Location loc, RankedTensorType type,
                    TypedAttr value) {
-  Value empty = tensor::EmptyOp::create(b, loc, type.getShape(),
-                                        type.getElementType());
+  Value empty =
+      tensor::EmptyOp::create(b, loc, type.getShape(), type.getElementType());
   Value scalar = arith::ConstantOp::create(b, loc, value);
   return linalg::FillOp::create(b, loc, ValueRange{scalar}, ValueRange{empty})
       .getResult(0);
@@ -263,12 +263,11 @@ SmallVector<Value> buildReduction(
     outputs.push_back(
         tensor::EmptyOp::create(b, loc, keptShape, init.getType()));
   }
-  SmallVector<AffineMap> maps(
-      inits.size(), AffineMap::getMultiDimIdentityMap(keptRank, ctx));
+  SmallVector<AffineMap> maps(inits.size(),
+                              AffineMap::getMultiDimIdentityMap(keptRank, ctx));
   auto generic = linalg::GenericOp::create(
       b, loc, resultTypes, ValueRange{}, outputs, maps,
-      parallelIterators(keptRank),
-      [&](OpBuilder &nb, Location l, ValueRange) {
+      parallelIterators(keptRank), [&](OpBuilder &nb, Location l, ValueRange) {
         SmallVector<Value> indices(rank);
         for (auto [i, d] : llvm::enumerate(keptDims))
           indices[d] = linalg::IndexOp::create(nb, l, i);
@@ -295,8 +294,7 @@ SmallVector<Value> buildReduction(
           }
           scf::LoopNest nest = scf::buildLoopNest(
               nb, l, lbs, ubs, steps, initial,
-              [&](OpBuilder &ib, Location il, ValueRange ivs,
-                  ValueRange accs) {
+              [&](OpBuilder &ib, Location il, ValueRange ivs, ValueRange accs) {
                 for (auto [iv, d] : llvm::zip_equal(ivs, reducedDims))
                   indices[d] = iv;
                 return scf::ValueVector(step(ib, il, accs));
@@ -322,7 +320,8 @@ struct LowerElementwise : OpInterfaceRewritePattern<ScalarOpInterface> {
     SmallVector<AffineMap> maps;
     for (Value operand : op->getOperands())
       maps.push_back(broadcastMap(tensorType(operand), resultType, ctx));
-    maps.push_back(AffineMap::getMultiDimIdentityMap(resultType.getRank(), ctx));
+    maps.push_back(
+        AffineMap::getMultiDimIdentityMap(resultType.getRank(), ctx));
     Value init = tensor::EmptyOp::create(rewriter, loc, resultType.getShape(),
                                          resultType.getElementType());
     auto generic = linalg::GenericOp::create(
@@ -352,14 +351,13 @@ struct LowerConstant : OpRewritePattern<ConstantOp> {
 };
 
 /// full / zeros_like / ones_like: a splat constant.
-template <typename OpTy>
-struct LowerSplat : OpRewritePattern<OpTy> {
+template <typename OpTy> struct LowerSplat : OpRewritePattern<OpTy> {
   using OpRewritePattern<OpTy>::OpRewritePattern;
   LogicalResult matchAndRewrite(OpTy op,
                                 PatternRewriter &rewriter) const override {
     auto folded = dyn_cast_if_present<DenseElementsAttr>(
-        op.fold(typename OpTy::FoldAdaptor({}, op)).
-        template dyn_cast<Attribute>());
+        op.fold(typename OpTy::FoldAdaptor({}, op))
+            .template dyn_cast<Attribute>());
     if (!folded)
       return rewriter.notifyMatchFailure(op, "does not fold to a splat");
     rewriter.replaceOpWithNewOp<arith::ConstantOp>(op, folded);
@@ -376,23 +374,21 @@ struct LowerArange : OpRewritePattern<ArangeOp> {
     Type elementType = type.getElementType();
     double start = op.getStart().convertToDouble();
     double step = op.getStep().convertToDouble();
-    Value init = tensor::EmptyOp::create(rewriter, loc, type.getShape(),
-                                         elementType);
+    Value init =
+        tensor::EmptyOp::create(rewriter, loc, type.getShape(), elementType);
     auto generic = linalg::GenericOp::create(
         rewriter, loc, TypeRange{type}, ValueRange{}, ValueRange{init},
         SmallVector<AffineMap>{
             AffineMap::getMultiDimIdentityMap(1, rewriter.getContext())},
-        parallelIterators(1),
-        [&](OpBuilder &b, Location l, ValueRange) {
-          Value i = arith::IndexCastOp::create(b, l, b.getI64Type(),
-                                               linalg::IndexOp::create(b, l, 0));
+        parallelIterators(1), [&](OpBuilder &b, Location l, ValueRange) {
+          Value i = arith::IndexCastOp::create(
+              b, l, b.getI64Type(), linalg::IndexOp::create(b, l, 0));
           Value value;
           if (isa<FloatType>(elementType)) {
             // start + i * step in double, then rounded once (PyTorch).
             Value fi = arith::SIToFPOp::create(b, l, b.getF64Type(), i);
             Value v = arith::AddFOp::create(
-                b, l,
-                arith::ConstantOp::create(b, l, b.getF64FloatAttr(start)),
+                b, l, arith::ConstantOp::create(b, l, b.getF64FloatAttr(start)),
                 arith::MulFOp::create(
                     b, l, fi,
                     arith::ConstantOp::create(b, l, b.getF64FloatAttr(step))));
@@ -420,8 +416,8 @@ struct LowerReshape : OpRewritePattern<ReshapeOp> {
   using OpRewritePattern::OpRewritePattern;
   LogicalResult matchAndRewrite(ReshapeOp op,
                                 PatternRewriter &rewriter) const override {
-    rewriter.replaceOp(op, reshapeTo(rewriter, op.getLoc(), op.getInput(),
-                                     op.getType()));
+    rewriter.replaceOp(
+        op, reshapeTo(rewriter, op.getLoc(), op.getInput(), op.getType()));
     return success();
   }
 };
@@ -434,8 +430,7 @@ struct LowerPermute : OpRewritePattern<PermuteOp> {
     SmallVector<int64_t> perm;
     for (int64_t d : op.getDims())
       perm.push_back(*normalizeDim(d, type.getRank()));
-    Value init = tensor::EmptyOp::create(rewriter, op.getLoc(),
-                                         type.getShape(),
+    Value init = tensor::EmptyOp::create(rewriter, op.getLoc(), type.getShape(),
                                          type.getElementType());
     auto transpose = linalg::TransposeOp::create(rewriter, op.getLoc(),
                                                  op.getInput(), init, perm);
@@ -449,8 +444,7 @@ struct LowerPermute : OpRewritePattern<PermuteOp> {
 //===----------------------------------------------------------------------===//
 
 /// sum, prod, amax, amin: one accumulator combined elementwise.
-template <typename OpTy>
-struct LowerDimsReduction : OpRewritePattern<OpTy> {
+template <typename OpTy> struct LowerDimsReduction : OpRewritePattern<OpTy> {
   using OpRewritePattern<OpTy>::OpRewritePattern;
 
   static TypedAttr identity(Builder &b, Type type) {
@@ -493,8 +487,7 @@ struct LowerDimsReduction : OpRewritePattern<OpTy> {
     Value result = buildReduction(
         rewriter, loc, op.getInput(), mask,
         {identity(rewriter, inputType.getElementType())},
-        [](OpBuilder &b, Location l, ValueRange x, ValueRange acc,
-           ValueRange) {
+        [](OpBuilder &b, Location l, ValueRange x, ValueRange acc, ValueRange) {
           return SmallVector<Value>{combine(b, l, x[0], acc[0])};
         })[0];
     rewriter.replaceOp(op, reshapeTo(rewriter, loc, result, op.getType()));
@@ -509,8 +502,7 @@ LogicalResult lowerRuntimeCall(Operation *op, StringRef name, Value input,
 
 /// max/min with dim and argmax/argmin call the runtime's vectorized
 /// (value, index) scan, `kiln_rt_argreduce_<type>`.
-template <typename OpTy>
-struct LowerMaxMin : OpRewritePattern<OpTy> {
+template <typename OpTy> struct LowerMaxMin : OpRewritePattern<OpTy> {
   using OpRewritePattern<OpTy>::OpRewritePattern;
   LogicalResult matchAndRewrite(OpTy op,
                                 PatternRewriter &rewriter) const override {
@@ -518,27 +510,25 @@ struct LowerMaxMin : OpRewritePattern<OpTy> {
     return lowerRuntimeCall(
         op, "argreduce", op.getInput(),
         {op.getValues().getType(), op.getIndices().getType()}, /*k=*/0,
-        *normalizeDim(op.getDim(), type.getRank()),
-        std::is_same_v<OpTy, MaxOp>, /*flatten=*/false, rewriter);
+        *normalizeDim(op.getDim(), type.getRank()), std::is_same_v<OpTy, MaxOp>,
+        /*flatten=*/false, rewriter);
   }
 };
 
-template <typename OpTy>
-struct LowerArg : OpRewritePattern<OpTy> {
+template <typename OpTy> struct LowerArg : OpRewritePattern<OpTy> {
   using OpRewritePattern<OpTy>::OpRewritePattern;
   LogicalResult matchAndRewrite(OpTy op,
                                 PatternRewriter &rewriter) const override {
     RankedTensorType type = tensorType(op.getInput());
     std::optional<uint64_t> dim = op.getDim();
     // The values the scan also produces are not used.
-    auto valuesType = RankedTensorType::get(op.getType().getShape(),
-                                            type.getElementType());
+    auto valuesType =
+        RankedTensorType::get(op.getType().getShape(), type.getElementType());
     return lowerRuntimeCall(
         op, "argreduce", op.getInput(), {valuesType, op.getType()},
         /*k=*/0,
         dim ? *normalizeDim(static_cast<int64_t>(*dim), type.getRank()) : 0,
-        std::is_same_v<OpTy, ArgmaxOp>, /*flatten=*/!dim.has_value(),
-        rewriter);
+        std::is_same_v<OpTy, ArgmaxOp>, /*flatten=*/!dim.has_value(), rewriter);
   }
 };
 
@@ -562,11 +552,11 @@ struct LowerEqual : OpRewritePattern<EqualOp> {
            ValueRange) {
           Value same;
           if (isa<FloatType>(xs[0].getType()))
-            same = arith::CmpFOp::create(b, l, arith::CmpFPredicate::OEQ,
-                                         xs[0], xs[1]);
+            same = arith::CmpFOp::create(b, l, arith::CmpFPredicate::OEQ, xs[0],
+                                         xs[1]);
           else
-            same = arith::CmpIOp::create(b, l, arith::CmpIPredicate::eq,
-                                         xs[0], xs[1]);
+            same = arith::CmpIOp::create(b, l, arith::CmpIPredicate::eq, xs[0],
+                                         xs[1]);
           return SmallVector<Value>{arith::AndIOp::create(b, l, acc[0], same)};
         })[0];
     rewriter.replaceOp(op, result);
@@ -628,14 +618,14 @@ struct LowerMatmul : OpRewritePattern<MatmulOp> {
     bool isFloat = isa<FloatType>(elementType);
     auto generic = linalg::GenericOp::create(
         rewriter, loc, TypeRange{resultType},
-        ValueRange{op.getLhs(), op.getRhs()}, ValueRange{init}, maps,
-        iterators, [&](OpBuilder &b, Location l, ValueRange args) {
+        ValueRange{op.getLhs(), op.getRhs()}, ValueRange{init}, maps, iterators,
+        [&](OpBuilder &b, Location l, ValueRange args) {
           Value product =
               isFloat ? Value(arith::MulFOp::create(b, l, args[0], args[1]))
                       : Value(arith::MulIOp::create(b, l, args[0], args[1]));
-          Value sum = isFloat
-                          ? Value(arith::AddFOp::create(b, l, args[2], product))
-                          : Value(arith::AddIOp::create(b, l, args[2], product));
+          Value sum =
+              isFloat ? Value(arith::AddFOp::create(b, l, args[2], product))
+                      : Value(arith::AddIOp::create(b, l, args[2], product));
           linalg::YieldOp::create(b, l, sum);
         });
     rewriter.replaceOp(op, generic.getResults());
@@ -666,8 +656,7 @@ Value buildIndexedGeneric(
 }
 
 /// Base of patterns that register a runtime-check site.
-template <typename OpTy>
-struct CheckedPattern : OpRewritePattern<OpTy> {
+template <typename OpTy> struct CheckedPattern : OpRewritePattern<OpTy> {
   CheckedPattern(MLIRContext *ctx, ErrorSites &sites)
       : OpRewritePattern<OpTy>(ctx), sites(sites) {}
   ErrorSites &sites;
@@ -678,9 +667,8 @@ struct CheckedPattern : OpRewritePattern<OpTy> {
 /// that one is reported, so the message is the same for every thread
 /// count. The loop itself then only clamps (see `clampIndex`), which keeps
 /// it free of calls and vectorizable.
-void checkIndicesUpFront(OpBuilder &b, Location loc, int64_t site,
-                         Value index, int64_t lo, int64_t hi,
-                         int64_t reportedSize) {
+void checkIndicesUpFront(OpBuilder &b, Location loc, int64_t site, Value index,
+                         int64_t lo, int64_t hi, int64_t reportedSize) {
   RankedTensorType type = tensorType(index);
   int64_t rank = type.getRank();
   int64_t none = std::numeric_limits<int64_t>::max();
@@ -701,28 +689,28 @@ void checkIndicesUpFront(OpBuilder &b, Location loc, int64_t site,
                                   i64Constant(nb, l, hi)));
         Value position = arith::IndexCastOp::create(
             nb, l, nb.getI64Type(), linearize(nb, l, ivs, type.getShape()));
-        Value candidate = arith::SelectOp::create(
-            nb, l, bad, position, i64Constant(nb, l, none));
+        Value candidate = arith::SelectOp::create(nb, l, bad, position,
+                                                  i64Constant(nb, l, none));
         return SmallVector<Value>{
             arith::MinSIOp::create(nb, l, acc[0], candidate)};
       })[0];
   Value first = firstPerRow;
   if (rank > 1) {
     SmallVector<bool> all(rank - 1, true);
-    first = buildReduction(
-        b, loc, firstPerRow, all, {b.getI64IntegerAttr(none)},
-        [](OpBuilder &nb, Location l, ValueRange xs, ValueRange acc,
-           ValueRange) {
-          return SmallVector<Value>{
-              arith::MinSIOp::create(nb, l, acc[0], xs[0])};
-        })[0];
+    first =
+        buildReduction(b, loc, firstPerRow, all, {b.getI64IntegerAttr(none)},
+                       [](OpBuilder &nb, Location l, ValueRange xs,
+                          ValueRange acc, ValueRange) {
+                         return SmallVector<Value>{
+                             arith::MinSIOp::create(nb, l, acc[0], xs[0])};
+                       })[0];
   }
   Value position = tensor::ExtractOp::create(b, loc, first, ValueRange{});
   Value found = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ne,
                                       position, i64Constant(b, loc, none));
   scf::IfOp::create(b, loc, found, [&](OpBuilder &then, Location l) {
-    Value flat = arith::IndexCastOp::create(then, l, then.getIndexType(),
-                                            position);
+    Value flat =
+        arith::IndexCastOp::create(then, l, then.getIndexType(), position);
     Value bad = tensor::ExtractOp::create(
         then, l, index, delinearize(then, l, flat, type.getShape()));
     ReportIndexErrorOp::create(then, l, bad, i64Constant(then, l, reportedSize),
@@ -790,8 +778,7 @@ struct LowerIndexSelect : CheckedPattern<IndexSelectOp> {
           SmallVector<Value> indexAt;
           if (!scalarIndex)
             indexAt.push_back(rank > 0 ? ivs[dim] : indexConstant(b, l, 0));
-          Value index =
-              tensor::ExtractOp::create(b, l, op.getIndex(), indexAt);
+          Value index = tensor::ExtractOp::create(b, l, op.getIndex(), indexAt);
           Value safe = clampIndex(b, l, index, size);
           if (size == 0)
             return Value(arith::ConstantOp::create(
@@ -922,8 +909,7 @@ struct LowerIndexAdd : CheckedPattern<IndexAddOp> {
           SmallVector<Value> indexAt;
           if (!scalarIndex)
             indexAt.push_back(rank > 0 ? ivs[dim] : indexConstant(b, l, 0));
-          Value index =
-              tensor::ExtractOp::create(b, l, op.getIndex(), indexAt);
+          Value index = tensor::ExtractOp::create(b, l, op.getIndex(), indexAt);
           Value safe = checkIndex(b, l, site, index, size);
           if (size == 0)
             return acc;
@@ -962,8 +948,7 @@ struct LowerPut : CheckedPattern<PutOp> {
           Value checked = arith::SelectOp::create(
               b, l, inRange, wrapNegative(b, l, index, numel),
               i64Constant(b, l, numel));
-          Value safe =
-              checkIndex(b, l, site, checked, numel, index);
+          Value safe = checkIndex(b, l, site, checked, numel, index);
           // src is read in row-major order at the same flat position.
           Value flat = linearize(b, l, ivs, indexType.getShape());
           Value value = tensor::ExtractOp::create(
@@ -1036,9 +1021,8 @@ LogicalResult lowerRuntimeCall(Operation *op, StringRef name, Value input,
       ("kiln_rt_" + name + "_" + typeSuffix(elementType)).str();
   func::FuncOp fn = getOrDeclareRuntimeFunc(
       op, fnName,
-      FunctionType::get(ctx, {unrankedIn, unrankedIn, unrankedIdx, i64, i64,
-                              i1, i1},
-                        {}),
+      FunctionType::get(
+          ctx, {unrankedIn, unrankedIn, unrankedIdx, i64, i64, i1, i1}, {}),
       rewriter);
   Value in = asUnrankedBuffer(rewriter, loc, input);
   auto [values, valuesArg] = allocOutput(rewriter, loc, valuesType);
@@ -1051,8 +1035,7 @@ LogicalResult lowerRuntimeCall(Operation *op, StringRef name, Value input,
                  arith::ConstantIntOp::create(rewriter, loc, flag1, 1)});
   SmallVector<Value> results{asTensor(rewriter, loc, values, valuesType),
                              asTensor(rewriter, loc, indices, indicesType)};
-  rewriter.replaceOp(op,
-                     ArrayRef(results).take_back(op->getNumResults()));
+  rewriter.replaceOp(op, ArrayRef(results).take_back(op->getNumResults()));
   return success();
 }
 
@@ -1061,12 +1044,11 @@ struct LowerTopk : OpRewritePattern<TopkOp> {
   LogicalResult matchAndRewrite(TopkOp op,
                                 PatternRewriter &rewriter) const override {
     RankedTensorType type = tensorType(op.getInput());
-    return lowerRuntimeCall(op, "topk", op.getInput(),
-                            {op.getValues().getType(),
-                             op.getIndices().getType()},
-                            op.getK(),
-                            *normalizeDim(op.getDim(), type.getRank()),
-                            op.getLargest(), op.getSorted(), rewriter);
+    return lowerRuntimeCall(
+        op, "topk", op.getInput(),
+        {op.getValues().getType(), op.getIndices().getType()}, op.getK(),
+        *normalizeDim(op.getDim(), type.getRank()), op.getLargest(),
+        op.getSorted(), rewriter);
   }
 };
 
@@ -1076,12 +1058,11 @@ struct LowerKthvalue : OpRewritePattern<KthvalueOp> {
                                 PatternRewriter &rewriter) const override {
     RankedTensorType type = tensorType(op.getInput());
     // The runtime writes keepdim-shaped results; reshape afterwards.
-    return lowerRuntimeCall(op, "kthvalue", op.getInput(),
-                            {op.getValues().getType(),
-                             op.getIndices().getType()},
-                            op.getK(),
-                            *normalizeDim(op.getDim(), type.getRank()),
-                            /*unused=*/false, /*unused=*/false, rewriter);
+    return lowerRuntimeCall(
+        op, "kthvalue", op.getInput(),
+        {op.getValues().getType(), op.getIndices().getType()}, op.getK(),
+        *normalizeDim(op.getDim(), type.getRank()),
+        /*unused=*/false, /*unused=*/false, rewriter);
   }
 };
 
@@ -1113,10 +1094,10 @@ struct ConvertKilnToLinalgPass
     ConversionTarget target(*ctx);
     target.addIllegalDialect<KilnDialect>();
     target.addLegalOp<ReportIndexErrorOp>();
-    target.addLegalDialect<arith::ArithDialect, bufferization::BufferizationDialect,
-                           func::FuncDialect, linalg::LinalgDialect,
-                           math::MathDialect, memref::MemRefDialect,
-                           scf::SCFDialect, tensor::TensorDialect>();
+    target.addLegalDialect<
+        arith::ArithDialect, bufferization::BufferizationDialect,
+        func::FuncDialect, linalg::LinalgDialect, math::MathDialect,
+        memref::MemRefDialect, scf::SCFDialect, tensor::TensorDialect>();
     if (failed(applyPartialConversion(module, target, std::move(patterns))))
       return signalPassFailure();
 

@@ -22,8 +22,7 @@ using namespace kiln;
 
 static bool isFloat(Type type) { return isa<FloatType>(type); }
 
-static Value constantLike(OpBuilder &b, Location loc, Type type,
-                          double value) {
+static Value constantLike(OpBuilder &b, Location loc, Type type, double value) {
   if (auto floatType = dyn_cast<FloatType>(type))
     return arith::ConstantOp::create(b, loc, b.getFloatAttr(floatType, value));
   return arith::ConstantOp::create(
@@ -103,8 +102,8 @@ Value SigmoidOp::buildScalar(OpBuilder &b, Location loc, ValueRange operands,
   // 1 / (1 + exp(-x)): exp overflows to inf for very negative x, giving 0.
   Value one = constantLike(b, loc, type, 1.0);
   Value negated = arith::NegFOp::create(b, loc, operands[0]);
-  Value denominator = arith::AddFOp::create(
-      b, loc, one, math::ExpOp::create(b, loc, negated));
+  Value denominator =
+      arith::AddFOp::create(b, loc, one, math::ExpOp::create(b, loc, negated));
   return arith::DivFOp::create(b, loc, one, denominator);
 }
 
@@ -119,8 +118,8 @@ Value ReluOp::buildScalar(OpBuilder &b, Location loc, ValueRange operands,
   // except that clamp_min(-0, 0) gives 0; both compare equal).
   Value x = operands[0];
   Value zero = constantLike(b, loc, type, 0.0);
-  Value keep = arith::CmpFOp::create(b, loc, arith::CmpFPredicate::UGT, x,
-                                     zero);
+  Value keep =
+      arith::CmpFOp::create(b, loc, arith::CmpFPredicate::UGT, x, zero);
   return arith::SelectOp::create(b, loc, keep, x, zero);
 }
 
@@ -188,44 +187,37 @@ static Value compare(OpBuilder &b, Location loc, ValueRange operands,
   if (isFloat(type))
     return arith::CmpFOp::create(b, loc, floatPredicate, operands[0],
                                  operands[1]);
-  return arith::CmpIOp::create(b, loc,
-                               type.isInteger(1) ? boolPredicate
-                                                 : signedPredicate,
-                               operands[0], operands[1]);
+  return arith::CmpIOp::create(
+      b, loc, type.isInteger(1) ? boolPredicate : signedPredicate, operands[0],
+      operands[1]);
 }
 
-Value GtOp::buildScalar(OpBuilder &b, Location loc, ValueRange operands,
-                        Type) {
+Value GtOp::buildScalar(OpBuilder &b, Location loc, ValueRange operands, Type) {
   return compare(b, loc, operands, arith::CmpFPredicate::OGT,
                  arith::CmpIPredicate::sgt, arith::CmpIPredicate::ugt);
 }
 
-Value GeOp::buildScalar(OpBuilder &b, Location loc, ValueRange operands,
-                        Type) {
+Value GeOp::buildScalar(OpBuilder &b, Location loc, ValueRange operands, Type) {
   return compare(b, loc, operands, arith::CmpFPredicate::OGE,
                  arith::CmpIPredicate::sge, arith::CmpIPredicate::uge);
 }
 
-Value LtOp::buildScalar(OpBuilder &b, Location loc, ValueRange operands,
-                        Type) {
+Value LtOp::buildScalar(OpBuilder &b, Location loc, ValueRange operands, Type) {
   return compare(b, loc, operands, arith::CmpFPredicate::OLT,
                  arith::CmpIPredicate::slt, arith::CmpIPredicate::ult);
 }
 
-Value LeOp::buildScalar(OpBuilder &b, Location loc, ValueRange operands,
-                        Type) {
+Value LeOp::buildScalar(OpBuilder &b, Location loc, ValueRange operands, Type) {
   return compare(b, loc, operands, arith::CmpFPredicate::OLE,
                  arith::CmpIPredicate::sle, arith::CmpIPredicate::ule);
 }
 
-Value EqOp::buildScalar(OpBuilder &b, Location loc, ValueRange operands,
-                        Type) {
+Value EqOp::buildScalar(OpBuilder &b, Location loc, ValueRange operands, Type) {
   return compare(b, loc, operands, arith::CmpFPredicate::OEQ,
                  arith::CmpIPredicate::eq, arith::CmpIPredicate::eq);
 }
 
-Value NeOp::buildScalar(OpBuilder &b, Location loc, ValueRange operands,
-                        Type) {
+Value NeOp::buildScalar(OpBuilder &b, Location loc, ValueRange operands, Type) {
   return compare(b, loc, operands, arith::CmpFPredicate::UNE,
                  arith::CmpIPredicate::ne, arith::CmpIPredicate::ne);
 }
@@ -253,41 +245,39 @@ Value ClampOp::buildScalar(OpBuilder &b, Location loc, ValueRange operands,
 
 Value WhereOp::buildScalar(OpBuilder &b, Location loc, ValueRange operands,
                            Type) {
-  return arith::SelectOp::create(b, loc, operands[0], operands[1],
-                                 operands[2]);
+  return arith::SelectOp::create(b, loc, operands[0], operands[1], operands[2]);
 }
 
-Value ExpandOp::buildScalar(OpBuilder &, Location, ValueRange operands,
-                            Type) {
+Value ExpandOp::buildScalar(OpBuilder &, Location, ValueRange operands, Type) {
   return operands[0];
 }
 
 /// Float to signed integer, truncating toward zero and saturating at the
 /// integer range; NaN gives 0 (like LLVM's fptosi.sat, and defined where
 /// PyTorch's result is platform-dependent).
-static Value floatToInt(OpBuilder &b, Location loc, Value x,
-                        IntegerType type) {
+static Value floatToInt(OpBuilder &b, Location loc, Value x, IntegerType type) {
   auto floatType = cast<FloatType>(x.getType());
   unsigned width = type.getWidth();
   double limit = std::ldexp(1.0, width - 1); // 2^(w-1), exact in f32/f64
   Value lowBound = constantLike(b, loc, floatType, -limit);
   Value highBound = constantLike(b, loc, floatType, limit);
-  Value isNan =
-      arith::CmpFOp::create(b, loc, arith::CmpFPredicate::UNO, x, x);
+  Value isNan = arith::CmpFOp::create(b, loc, arith::CmpFPredicate::UNO, x, x);
   Value tooLow =
       arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OLT, x, lowBound);
   Value tooHigh =
       arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OGE, x, highBound);
   Value safe = arith::SelectOp::create(
-      b, loc, arith::OrIOp::create(b, loc, isNan,
-                                   arith::OrIOp::create(b, loc, tooLow,
-                                                        tooHigh)),
+      b, loc,
+      arith::OrIOp::create(b, loc, isNan,
+                           arith::OrIOp::create(b, loc, tooLow, tooHigh)),
       constantLike(b, loc, floatType, 0.0), x);
   Value converted = arith::FPToSIOp::create(b, loc, type, safe);
   APInt minValue = APInt::getSignedMinValue(width);
   APInt maxValue = APInt::getSignedMaxValue(width);
-  Value minInt = arith::ConstantOp::create(b, loc, IntegerAttr::get(type, minValue));
-  Value maxInt = arith::ConstantOp::create(b, loc, IntegerAttr::get(type, maxValue));
+  Value minInt =
+      arith::ConstantOp::create(b, loc, IntegerAttr::get(type, minValue));
+  Value maxInt =
+      arith::ConstantOp::create(b, loc, IntegerAttr::get(type, maxValue));
   converted = arith::SelectOp::create(b, loc, tooLow, minInt, converted);
   return arith::SelectOp::create(b, loc, tooHigh, maxInt, converted);
 }

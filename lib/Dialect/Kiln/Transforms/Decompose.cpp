@@ -219,11 +219,11 @@ struct DecomposeCrossEntropy : OpRewritePattern<CrossEntropyOp> {
         NameLoc::get(rewriter.getStringAttr(op->getName().getStringRef()), loc);
     Value picked = GatherOp::create(rewriter, gatherLoc, logProbs, index,
                                     rewriter.getI64IntegerAttr(-1));
-    Value flat = ReshapeOp::create(
-        rewriter, loc,
-        RankedTensorType::get(targetType.getShape(),
-                              logitsType.getElementType()),
-        picked);
+    Value flat =
+        ReshapeOp::create(rewriter, loc,
+                          RankedTensorType::get(targetType.getShape(),
+                                                logitsType.getElementType()),
+                          picked);
     Value losses = NegOp::create(rewriter, loc, flat);
     rewriter.replaceOp(op,
                        reduceLoss(rewriter, loc, losses, op.getReduction()));
@@ -231,8 +231,7 @@ struct DecomposeCrossEntropy : OpRewritePattern<CrossEntropyOp> {
   }
 };
 
-struct KilnDecomposePass
-    : kiln::impl::KilnDecomposeBase<KilnDecomposePass> {
+struct KilnDecomposePass : kiln::impl::KilnDecomposeBase<KilnDecomposePass> {
   void runOnOperation() override {
     RewritePatternSet patterns(&getContext());
     populateDecomposePatterns(patterns);

@@ -29,16 +29,15 @@ struct KilnLowerRuntimeCallsPass
     StringRef name = "kiln_rt_index_error";
     auto callee = module.lookupSymbol<func::FuncOp>(name);
     if (!callee) {
-      callee = func::FuncOp::create(
-          b, module.getLoc(), name,
-          b.getFunctionType({i64, i64, i64}, {}));
+      callee = func::FuncOp::create(b, module.getLoc(), name,
+                                    b.getFunctionType({i64, i64, i64}, {}));
       callee.setPrivate();
       callee->setAttr("llvm.emit_c_interface", b.getUnitAttr());
     }
     for (ReportIndexErrorOp op : reports) {
       b.setInsertionPoint(op);
-      Value site = arith::ConstantIntOp::create(b, op.getLoc(),
-                                                op.getSite(), 64);
+      Value site =
+          arith::ConstantIntOp::create(b, op.getLoc(), op.getSite(), 64);
       func::CallOp::create(b, op.getLoc(), callee,
                            ValueRange{site, op.getIndex(), op.getSize()});
       op.erase();
