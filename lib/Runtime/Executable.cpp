@@ -159,9 +159,17 @@ Executable::compile(ModuleOp module, llvm::StringRef entry) {
 
 llvm::Error Executable::run(llvm::ArrayRef<const HostTensor *> args,
                             std::vector<HostTensor> &results) {
-  results.clear();
-  for (const TensorSpec &spec : outputs)
-    results.emplace_back(spec.dtype, spec.shape);
+  // Reuse result buffers of the right types (repeated runs): fresh memory
+  // would page-fault on first touch every time.
+  bool reusable = results.size() == outputs.size();
+  for (size_t i = 0; reusable && i < outputs.size(); ++i)
+    reusable = results[i].getDType() == outputs[i].dtype &&
+               results[i].getShape() == outputs[i].shape;
+  if (!reusable) {
+    results.clear();
+    for (const TensorSpec &spec : outputs)
+      results.emplace_back(spec.dtype, spec.shape);
+  }
 
   // One memref descriptor per argument and out-parameter:
   // {allocated, aligned, offset, sizes[rank], strides[rank]}.

@@ -519,9 +519,12 @@ void topk(UnrankedMemRefType<T> *in, UnrankedMemRefType<T> *values,
   int64_t *outIndices = view(indices).data;
   Split s = split(input.shape, dim);
   if constexpr (std::is_same_v<T, float>) {
-    // Large k over enough rows to keep every thread busy: radix selection.
+    // Large k (relative to the row) over enough rows to keep every thread
+    // busy: radix selection. Small k/n stays with the collector, whose
+    // vectorized threshold test streams at memory speed.
     int64_t rows = s.outer * s.inner;
-    if (k > 64 && rows >= getNumThreads() && s.size < (int64_t(1) << 32)) {
+    if (k > 64 && k * 64 >= s.size && rows >= getNumThreads() &&
+        s.size < (int64_t(1) << 32)) {
       parallelFor(rows, 1, [&](int64_t begin, int64_t end) {
         std::vector<uint64_t> candidates;
         std::vector<float> column;

@@ -21,6 +21,21 @@ for dim in (1, 0, -1):
 big = torch.tensor([[1000.0, 0.0, -1000.0], [float("-inf"), 1.0, 2.0]])
 c.check("softmax large logits", unary_ir("softmax", big, "{dim = 1 : i64}"),
         [big], F.softmax(big, 1))
+# Infinities and NaN: -inf entries give 0, +inf or NaN make the row NaN, an
+# all -inf row is NaN (PyTorch's answers).
+special = torch.tensor([[float("-inf"), 1.0, 2.0, float("-inf")],
+                        [float("inf"), 1.0, 2.0, 3.0],
+                        [float("nan"), 1.0, 2.0, 3.0],
+                        [float("-inf")] * 4,
+                        [float("-inf"), float("-inf"), 5.0, float("-inf")]])
+for op, fn in (("softmax", F.softmax), ("log_softmax", F.log_softmax)):
+    c.check(f"{op} special values", unary_ir(op, special, "{dim = 1 : i64}"),
+            [special], fn(special, 1))
+# Along a non-last dim and a long row (the online max/sum rescaling).
+long = torch.randn(3, 2000, 2) * 10
+for op, fn in (("softmax", F.softmax), ("log_softmax", F.log_softmax)):
+    c.check(f"{op} dim 1 long", unary_ir(op, long, "{dim = 1 : i64}"),
+            [long], fn(long, 1), atol=1e-5)
 x64 = torch.randn(3, 4, dtype=torch.float64)
 c.check("log_softmax f64", unary_ir("log_softmax", x64, "{dim = 1 : i64}"),
         [x64], F.log_softmax(x64, 1))

@@ -62,8 +62,9 @@ public:
   bool isCacheHit() const { return cacheHit; }
 
   /// Runs the function. `args` must match getInputs() (checked by the
-  /// caller); outputs are allocated here. An out-of-range index returns an
-  /// IndexErrorInfo.
+  /// caller); `results` are (re)allocated here unless they already have the
+  /// output types, in which case their buffers are overwritten. An
+  /// out-of-range index returns an IndexErrorInfo.
   llvm::Error run(llvm::ArrayRef<const HostTensor *> args,
                   std::vector<HostTensor> &results);
 

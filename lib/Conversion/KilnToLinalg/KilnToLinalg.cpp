@@ -565,6 +565,93 @@ struct LowerEqual : OpRewritePattern<EqualOp> {
 };
 
 //===----------------------------------------------------------------------===//
+// softmax / log_softmax
+//===----------------------------------------------------------------------===//
+
+/// Three kernels per softmax, each one pass: the row maximum m, the row sum
+/// s of exp(x - m) (both vectorized reductions along `dim`), and the
+/// elementwise exp(x - m) / s (or x - m - log(s)). Infinities and NaN give
+/// PyTorch's answers: NaN or +inf in a row makes the row NaN, -inf entries
+/// contribute 0, an all -inf row is NaN.
+template <typename OpTy>
+struct LowerSoftmax : OpRewritePattern<OpTy> {
+  using OpRewritePattern<OpTy>::OpRewritePattern;
+  LogicalResult matchAndRewrite(OpTy op,
+                                PatternRewriter &rewriter) const override {
+    constexpr bool isLog = std::is_same_v<OpTy, LogSoftmaxOp>;
+    Location loc = op.getLoc();
+    RankedTensorType type = tensorType(op.getInput());
+    int64_t rank = type.getRank();
+    int64_t dim = *normalizeDim(op.getDim(), rank);
+    if (rank > 0 && type.getDimSize(dim) == 0) {
+      rewriter.replaceOp(op, op.getInput());
+      return success();
+    }
+    auto floatType = cast<FloatType>(type.getElementType());
+    SmallVector<bool> mask(rank, false);
+    if (rank > 0)
+      mask[dim] = true;
+    // Row maxima (NaN-propagating, exactly associative: vectorized).
+    Value rowMax = buildReduction(
+        rewriter, loc, op.getInput(), mask,
+        {extremeAttr(rewriter, floatType, /*lowest=*/true)},
+        [](OpBuilder &b, Location l, ValueRange xs, ValueRange acc,
+           ValueRange) {
+          return SmallVector<Value>{arith::MaximumFOp::create(
+              b, l, acc[0], xs[0], arith::FastMathFlags::reassoc)};
+        })[0];
+    // Row sums of exp(x - max); -inf entries contribute exactly 0.
+    SmallVector<int64_t> keptDims;
+    for (int64_t d = 0; d < rank; ++d)
+      if (!mask[d])
+        keptDims.push_back(d);
+    Value rowSum = buildReduction(
+        rewriter, loc, op.getInput(), mask,
+        {rewriter.getFloatAttr(floatType, 0.0)},
+        [&](OpBuilder &b, Location l, ValueRange xs, ValueRange acc,
+            ValueRange indices) {
+          SmallVector<Value> at;
+          for (int64_t d : keptDims)
+            at.push_back(indices[d]);
+          Value m = tensor::ExtractOp::create(b, l, rowMax, at);
+          Value term =
+              math::ExpOp::create(b, l, arith::SubFOp::create(b, l, xs[0], m));
+          return SmallVector<Value>{arith::AddFOp::create(
+              b, l, acc[0], term, arith::FastMathFlags::reassoc)};
+        })[0];
+    SmallVector<Value> stats{rowMax, rowSum};
+    // Broadcast (max, sum) back along `dim` in the elementwise kernel.
+    MLIRContext *ctx = rewriter.getContext();
+    SmallVector<AffineExpr> kept;
+    for (int64_t d = 0; d < rank; ++d)
+      if (!mask[d])
+        kept.push_back(getAffineDimExpr(d, ctx));
+    AffineMap identity = AffineMap::getMultiDimIdentityMap(rank, ctx);
+    AffineMap statsMap = AffineMap::get(rank, 0, kept, ctx);
+    Value init = tensor::EmptyOp::create(rewriter, loc, type.getShape(),
+                                         floatType);
+    auto generic = linalg::GenericOp::create(
+        rewriter, loc, TypeRange{type},
+        ValueRange{op.getInput(), stats[0], stats[1]}, ValueRange{init},
+        SmallVector<AffineMap>{identity, statsMap, statsMap, identity},
+        parallelIterators(rank),
+        [&](OpBuilder &b, Location l, ValueRange args) {
+          Value shifted = arith::SubFOp::create(b, l, args[0], args[1]);
+          Value result;
+          if (isLog)
+            result = arith::SubFOp::create(b, l, shifted,
+                                           math::LogOp::create(b, l, args[2]));
+          else
+            result = arith::DivFOp::create(
+                b, l, math::ExpOp::create(b, l, shifted), args[2]);
+          linalg::YieldOp::create(b, l, result);
+        });
+    rewriter.replaceOp(op, generic.getResults());
+    return success();
+  }
+};
+
+//===----------------------------------------------------------------------===//
 // matmul
 //===----------------------------------------------------------------------===//
 
@@ -1087,7 +1174,8 @@ struct ConvertKilnToLinalgPass
                  LowerDimsReduction<ProdOp>, LowerDimsReduction<AmaxOp>,
                  LowerDimsReduction<AminOp>, LowerMaxMin<MaxOp>,
                  LowerMaxMin<MinOp>, LowerArg<ArgmaxOp>, LowerArg<ArgminOp>,
-                 LowerEqual, LowerMatmul, LowerTopk, LowerKthvalue>(ctx);
+                 LowerEqual, LowerMatmul, LowerTopk, LowerKthvalue,
+                 LowerSoftmax<SoftmaxOp>, LowerSoftmax<LogSoftmaxOp>>(ctx);
     patterns.add<LowerGather, LowerIndexSelect, LowerTake, LowerScatterAdd,
                  LowerIndexAdd, LowerPut>(ctx, sites);
 

@@ -1,7 +1,8 @@
 //===- Decompose.cpp - Composite kiln ops into core ops -------------------===//
 //
-// mean, norm, softmax, log_softmax, mse_loss and cross_entropy expressed with
-// elementwise ops and plain reductions. Each replacement keeps the original
+// mean, norm, mse_loss and cross_entropy expressed with elementwise ops,
+// plain reductions and log_softmax (which the lowering handles directly,
+// in two kernels). Each replacement keeps the original
 // op's location, so diagnostics and runtime errors still point at the user's
 // op.
 //
@@ -115,61 +116,6 @@ struct DecomposeNorm : OpRewritePattern<NormOp> {
   }
 };
 
-/// Shifted logits x - amax(x, dim) and sum(exp(shifted), dim), both with
-/// keepdim so they broadcast against x.
-std::pair<Value, Value> shiftedAndSum(PatternRewriter &rewriter, Location loc,
-                                      Value x, int64_t dim) {
-  auto dims = rewriter.getDenseI64ArrayAttr({dim});
-  auto keep = rewriter.getBoolAttr(true);
-  Value max = AmaxOp::create(rewriter, loc, x, dims, keep);
-  Value shifted = SubOp::create(rewriter, loc, x, max);
-  Value exps = ExpOp::create(rewriter, loc, shifted);
-  Value sum = SumOp::create(rewriter, loc, exps, dims, keep);
-  return {shifted, sum};
-}
-
-bool isEmptyAlong(Value x, int64_t dim) {
-  auto type = cast<RankedTensorType>(x.getType());
-  return type.getRank() > 0 &&
-         type.getDimSize(*normalizeDim(dim, type.getRank())) == 0;
-}
-
-/// softmax(x) = exp(x - max) / sum(exp(x - max)).
-struct DecomposeSoftmax : OpRewritePattern<SoftmaxOp> {
-  using OpRewritePattern::OpRewritePattern;
-  LogicalResult matchAndRewrite(SoftmaxOp op,
-                                PatternRewriter &rewriter) const override {
-    Location loc = op.getLoc();
-    int64_t dim = op.getDim();
-    if (isEmptyAlong(op.getInput(), dim)) {
-      rewriter.replaceOp(op, op.getInput());
-      return success();
-    }
-    auto [shifted, sum] = shiftedAndSum(rewriter, loc, op.getInput(), dim);
-    Value exps = ExpOp::create(rewriter, loc, shifted);
-    rewriter.replaceOpWithNewOp<DivOp>(op, exps, sum);
-    return success();
-  }
-};
-
-/// log_softmax(x) = (x - max) - log(sum(exp(x - max))).
-struct DecomposeLogSoftmax : OpRewritePattern<LogSoftmaxOp> {
-  using OpRewritePattern::OpRewritePattern;
-  LogicalResult matchAndRewrite(LogSoftmaxOp op,
-                                PatternRewriter &rewriter) const override {
-    Location loc = op.getLoc();
-    int64_t dim = op.getDim();
-    if (isEmptyAlong(op.getInput(), dim)) {
-      rewriter.replaceOp(op, op.getInput());
-      return success();
-    }
-    auto [shifted, sum] = shiftedAndSum(rewriter, loc, op.getInput(), dim);
-    Value logSum = LogOp::create(rewriter, loc, sum);
-    rewriter.replaceOpWithNewOp<SubOp>(op, shifted, logSum);
-    return success();
-  }
-};
-
 /// Applies a loss `reduction` to per-element losses.
 Value reduceLoss(PatternRewriter &rewriter, Location loc, Value losses,
                  StringRef reduction) {
@@ -243,7 +189,6 @@ struct KilnDecomposePass : kiln::impl::KilnDecomposeBase<KilnDecomposePass> {
 } // namespace
 
 void kiln::populateDecomposePatterns(RewritePatternSet &patterns) {
-  patterns.add<DecomposeMean, DecomposeNorm, DecomposeSoftmax,
-               DecomposeLogSoftmax, DecomposeMseLoss, DecomposeCrossEntropy>(
-      patterns.getContext());
+  patterns.add<DecomposeMean, DecomposeNorm, DecomposeMseLoss,
+               DecomposeCrossEntropy>(patterns.getContext());
 }

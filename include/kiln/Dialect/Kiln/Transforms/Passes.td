@@ -8,11 +8,11 @@ include "mlir/Pass/PassBase.td"
 def KilnDecompose : Pass<"kiln-decompose"> {
   let summary = "Rewrite composite kiln ops into simpler kiln ops";
   let description = [{
-    Expresses `mean`, `norm`, `softmax`, `log_softmax`, `mse_loss` and
-    `cross_entropy` with the elementwise ops and plain reductions they are
-    made of (e.g. `softmax(x) = exp(x - amax(x)) / sum(exp(x - amax(x)))`),
-    keeping each op's location. Later passes (lowering, fusion) then only
-    see the core ops.
+    Expresses `mean`, `norm`, `mse_loss` and `cross_entropy` with the
+    elementwise ops and plain reductions they are made of (e.g.
+    `mean(x) = sum(x) / count`, `cross_entropy = mean(-gather(
+    log_softmax(logits), target))`), keeping each op's location. `softmax`
+    and `log_softmax` stay: the lowering gives them a two-kernel form.
   }];
   let dependentDialects = [];
 }
