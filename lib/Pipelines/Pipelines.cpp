@@ -35,6 +35,7 @@ std::string kiln::getKilnCpuPipelineText(const CpuPipelineOptions &) {
          // reduction dims stay sequential loops inside each iteration, so
          // results do not depend on the thread count.
          "func.func(convert-linalg-to-parallel-loops),"
+         "kiln-outer-parallel-loops,"
          "canonicalize,"
          "convert-scf-to-openmp,"
          // Inlines the memref.alloca_scope that wraps each worksharing loop
@@ -74,6 +75,7 @@ void kiln::registerAllKilnPasses() {
     kiln::registerKilnExportEntryPoints();
     kiln::registerKilnLowerRuntimeCalls();
     kiln::registerKilnApproximateMath();
+    kiln::registerKilnOuterParallelLoops();
     kiln::registerConvertKilnToLinalg();
   });
 }

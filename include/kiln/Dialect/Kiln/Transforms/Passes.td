@@ -52,4 +52,17 @@ def KilnApproximateMath : Pass<"kiln-approximate-math"> {
                            "mlir::vector::VectorDialect"];
 }
 
+def KilnOuterParallelLoops : Pass<"kiln-outer-parallel-loops"> {
+  let summary = "Keep only the outermost dim of each scf.parallel parallel";
+  let description = [{
+    Rewrites a multi-dimensional `scf.parallel` without reductions into a
+    one-dimensional `scf.parallel` over its first dim holding `scf.for`
+    loops over the others. Threads then split the outer dim, and the inner
+    loops keep affine addresses that LLVM vectorizes (a collapsed
+    multi-dimensional worksharing loop recovers indices with divisions,
+    which defeats the vectorizer).
+  }];
+  let dependentDialects = ["mlir::scf::SCFDialect"];
+}
+
 #endif // KILN_DIALECT_KILN_TRANSFORMS_PASSES_TD
