@@ -347,8 +347,8 @@ KILN_CANDIDATE_MASK(int64_t)
 // vcmpps + kmov per 16 lanes with AVX-512).
 typedef float F32x16 __attribute__((ext_vector_type(16)));
 typedef bool Bool16 __attribute__((ext_vector_type(16)));
-KILN_VECTORIZE uint32_t candidateMask(const float *x, float threshold,
-                                      bool largest) {
+inline uint32_t candidateMaskF32(const float *x, float threshold,
+                                 bool largest) {
   F32x16 lo, hi;
   std::memcpy(&lo, x, sizeof(lo));
   std::memcpy(&hi, x + 16, sizeof(hi));
@@ -365,7 +365,19 @@ KILN_VECTORIZE uint32_t candidateMask(const float *x, float threshold,
   std::memcpy(&hiBits, &hiMask, sizeof(hiBits));
   return loBits | (uint32_t(hiBits) << 16);
 }
+KILN_VECTORIZE uint32_t candidateMask(const float *x, float threshold,
+                                      bool largest) {
+  return candidateMaskF32(x, threshold, largest);
+}
 #else
+inline uint32_t candidateMaskF32(const float *x, float threshold,
+                                 bool largest) {
+  uint32_t mask = 0;
+  for (uint32_t j = 0; j < 32; ++j)
+    mask |= uint32_t(largest ? !(x[j] <= threshold) : !(x[j] >= threshold))
+            << j;
+  return mask;
+}
 KILN_VECTORIZE uint32_t candidateMask(const float *x, float threshold,
                                       bool largest) {
   uint32_t mask = 0;
@@ -394,6 +406,29 @@ void scan(const T *x, int64_t begin, int64_t end, CollectorT &collector,
   }
   for (; i < end; ++i)
     collector.offer(x[i], i);
+}
+
+/// The f32 scan as one function per instruction set (the mask test inlines
+/// into the loop instead of an indirect call per 32 elements).
+KILN_VECTORIZE void scanF32(const float *x, int64_t begin, int64_t end,
+                            PackedCollector &collector, bool largest) {
+  int64_t i = begin;
+  for (; i < end && !collector.hasThreshold(); ++i)
+    collector.offer(x[i], i);
+  for (; i + 32 <= end; i += 32) {
+    uint32_t mask = candidateMaskF32(x + i, collector.threshold(), largest);
+    for (; mask; mask &= mask - 1) {
+      int64_t j = i + __builtin_ctz(mask);
+      collector.offer(x[j], j);
+    }
+  }
+  for (; i < end; ++i)
+    collector.offer(x[i], i);
+}
+
+inline void scan(const float *x, int64_t begin, int64_t end,
+                 PackedCollector &collector, bool largest) {
+  scanF32(x, begin, end, collector, largest);
 }
 
 /// Runs `emit(row, collector)` with the best k of every row of `input`
