@@ -16,7 +16,7 @@ echo
 echo "== generic form (what ops.md specifies; round-trips) =="
 "$opt" "$example" --mlir-print-op-generic | "$opt" --mlir-print-op-generic
 echo
-echo "== compiled for this CPU and run by kiln-run (scores 0..39) =="
+echo "== compiled for this CPU and run by kiln-run (scores: 7i mod 11) =="
 scores="$build/demo-scores.npy"
 /usr/bin/python3 - "$scores" <<'PY'
 import sys
