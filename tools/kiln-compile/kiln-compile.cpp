@@ -10,6 +10,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "kiln/Pipelines/Pipelines.h"
+#include "kiln/Pipelines/SourceFile.h"
 #include "kiln/Runtime/CpuCompiler.h"
 
 #include "mlir/IR/MLIRContext.h"
@@ -67,32 +68,28 @@ int main(int argc, char **argv) {
   context.loadAllAvailableDialects();
 
   std::string errorMessage;
-  auto file = openInputFile(inputFile, &errorMessage);
-  if (!file)
+  auto source = kiln::SourceFile::load(inputFile, context, errorMessage);
+  if (!source)
     return fail(1, errorMessage);
-  auto sourceMgr = std::make_shared<llvm::SourceMgr>();
-  sourceMgr->AddNewSourceBuffer(std::move(file), llvm::SMLoc());
-  SourceMgrDiagnosticHandler diagnostics(*sourceMgr, &context);
-  OwningOpRef<ModuleOp> module =
-      parseSourceFile<ModuleOp>(sourceMgr, ParserConfig(&context));
-  if (!module || failed(verify(*module)))
-    return 1;
+  ModuleOp module = source->getModule();
+  if (!module)
+    return 1; // the parser or verifier reported the error
 
-  if (llvm::Error error = kiln::runtime::lowerToLLVMDialect(*module))
+  if (llvm::Error error = kiln::runtime::lowerToLLVMDialect(module))
     return fail(1, llvm::toString(std::move(error)));
 
   auto output = openOutputFile(outputFile, &errorMessage);
   if (!output)
     return fail(1, errorMessage);
   if (emit == "mlir") {
-    module->print(output->os());
+    module.print(output->os());
   } else {
     auto tm = kiln::runtime::createHostTargetMachine();
     if (!tm)
       return fail(1, llvm::toString(tm.takeError()));
     llvm::LLVMContext llvmContext;
     auto llvmModule =
-        kiln::runtime::translateAndOptimize(*module, llvmContext, **tm);
+        kiln::runtime::translateAndOptimize(module, llvmContext, **tm);
     if (!llvmModule)
       return fail(1, llvm::toString(llvmModule.takeError()));
     if (emit == "llvm-ir") {

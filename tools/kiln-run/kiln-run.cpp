@@ -9,6 +9,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "kiln/Pipelines/Pipelines.h"
+#include "kiln/Pipelines/SourceFile.h"
 #include "kiln/Runtime/Executable.h"
 #include "kiln/Runtime/HostTensor.h"
 #include "kiln/Runtime/Kernels.h"
@@ -181,24 +182,18 @@ int main(int argc, char **argv) {
   context.loadAllAvailableDialects();
 
   std::string errorMessage;
-  auto file = openInputFile(inputFile, &errorMessage);
-  if (!file)
+  auto source = kiln::SourceFile::load(inputFile, context, errorMessage);
+  if (!source)
     return fail(1, errorMessage);
-  auto sourceMgr = std::make_shared<llvm::SourceMgr>();
-  sourceMgr->AddNewSourceBuffer(std::move(file), llvm::SMLoc());
-  SourceMgrDiagnosticHandler diagnostics(*sourceMgr, &context);
-  OwningOpRef<ModuleOp> module =
-      parseSourceFile<ModuleOp>(sourceMgr, ParserConfig(&context));
+  ModuleOp module = source->getModule();
   if (!module)
-    return 1; // the parser reported the error
-  if (failed(verify(*module)))
-    return 1;
+    return 1; // the parser or verifier reported the error
 
   // The entry: --entry, or the module's only public function.
   std::string entry = entryName;
   if (entry.empty()) {
     SmallVector<func::FuncOp> candidates;
-    for (auto func : module->getOps<func::FuncOp>())
+    for (auto func : module.getOps<func::FuncOp>())
       if (func.isPublic() && !func.isExternal())
         candidates.push_back(func);
     if (candidates.size() != 1)
@@ -208,7 +203,7 @@ int main(int argc, char **argv) {
   }
 
   auto compileStart = Clock::now();
-  auto executable = Executable::compile(*module, entry);
+  auto executable = Executable::compile(module, entry);
   if (!executable)
     return fail(1, llvm::toString(executable.takeError()));
   double compileMs = msSince(compileStart);

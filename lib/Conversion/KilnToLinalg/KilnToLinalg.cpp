@@ -573,8 +573,7 @@ struct LowerEqual : OpRewritePattern<EqualOp> {
 /// elementwise exp(x - m) / s (or x - m - log(s)). Infinities and NaN give
 /// PyTorch's answers: NaN or +inf in a row makes the row NaN, -inf entries
 /// contribute 0, an all -inf row is NaN.
-template <typename OpTy>
-struct LowerSoftmax : OpRewritePattern<OpTy> {
+template <typename OpTy> struct LowerSoftmax : OpRewritePattern<OpTy> {
   using OpRewritePattern<OpTy>::OpRewritePattern;
   LogicalResult matchAndRewrite(OpTy op,
                                 PatternRewriter &rewriter) const override {
@@ -628,8 +627,8 @@ struct LowerSoftmax : OpRewritePattern<OpTy> {
         kept.push_back(getAffineDimExpr(d, ctx));
     AffineMap identity = AffineMap::getMultiDimIdentityMap(rank, ctx);
     AffineMap statsMap = AffineMap::get(rank, 0, kept, ctx);
-    Value init = tensor::EmptyOp::create(rewriter, loc, type.getShape(),
-                                         floatType);
+    Value init =
+        tensor::EmptyOp::create(rewriter, loc, type.getShape(), floatType);
     auto generic = linalg::GenericOp::create(
         rewriter, loc, TypeRange{type},
         ValueRange{op.getInput(), stats[0], stats[1]}, ValueRange{init},
@@ -818,32 +817,56 @@ Value clampIndex(OpBuilder &b, Location loc, Value index, int64_t size) {
   return arith::IndexCastOp::create(b, loc, b.getIndexType(), safe);
 }
 
+/// Reads the index that applies at loop position `ivs` for an op indexing
+/// along `dim`: the index element at the same position (gather,
+/// scatter_add), or element ivs[dim] of a 1-D / rank-0 index
+/// (index_select, index_add).
+Value loadDimIndex(OpBuilder &b, Location loc, Value index, ValueRange ivs,
+                   int64_t dim, int64_t rank, bool perSlice) {
+  if (!perSlice)
+    return tensor::ExtractOp::create(b, loc, index, ivs);
+  SmallVector<Value> at;
+  if (tensorType(index).getRank() == 1)
+    at.push_back(rank > 0 ? ivs[dim] : indexConstant(b, loc, 0));
+  return tensor::ExtractOp::create(b, loc, index, at);
+}
+
+/// gather and index_select: result[ivs] = input[ivs with ivs[dim] replaced
+/// by the index], after the up-front check of every index.
+LogicalResult lowerGatherAlongDim(Operation *op, Value input, Value index,
+                                  int64_t dimAttr, RankedTensorType resultType,
+                                  bool perSlice, ErrorSites &sites,
+                                  PatternRewriter &rewriter) {
+  Location loc = op->getLoc();
+  RankedTensorType inputType = tensorType(input);
+  int64_t rank = inputType.getRank();
+  int64_t dim = *normalizeDim(dimAttr, rank);
+  int64_t size = rank == 0 ? 1 : inputType.getDimSize(dim);
+  int64_t site = sites.add(op);
+  checkIndicesUpFront(rewriter, loc, site, index, 0, size, size);
+  Value result = buildIndexedGeneric(
+      rewriter, loc, resultType, [&](OpBuilder &b, Location l, ValueRange ivs) {
+        Value safe = clampIndex(
+            b, l, loadDimIndex(b, l, index, ivs, dim, rank, perSlice), size);
+        if (size == 0) // nothing to read: every index was reported
+          return Value(arith::ConstantOp::create(
+              b, l, scalarAttr(b, inputType.getElementType(), 0.0)));
+        SmallVector<Value> at(ivs);
+        if (rank > 0)
+          at[dim] = safe;
+        return Value(tensor::ExtractOp::create(b, l, input, at));
+      });
+  rewriter.replaceOp(op, result);
+  return success();
+}
+
 struct LowerGather : CheckedPattern<GatherOp> {
   using CheckedPattern::CheckedPattern;
   LogicalResult matchAndRewrite(GatherOp op,
                                 PatternRewriter &rewriter) const override {
-    Location loc = op.getLoc();
-    RankedTensorType inputType = tensorType(op.getInput());
-    int64_t rank = inputType.getRank();
-    int64_t dim = *normalizeDim(op.getDim(), rank);
-    int64_t size = rank == 0 ? 1 : inputType.getDimSize(dim);
-    int64_t site = sites.add(op);
-    checkIndicesUpFront(rewriter, loc, site, op.getIndex(), 0, size, size);
-    Value result = buildIndexedGeneric(
-        rewriter, loc, op.getType(),
-        [&](OpBuilder &b, Location l, ValueRange ivs) {
-          Value index = tensor::ExtractOp::create(b, l, op.getIndex(), ivs);
-          Value safe = clampIndex(b, l, index, size);
-          if (size == 0) // nothing to read: every index was reported
-            return Value(arith::ConstantOp::create(
-                b, l, scalarAttr(b, inputType.getElementType(), 0.0)));
-          SmallVector<Value> at(ivs);
-          if (rank > 0)
-            at[dim] = safe;
-          return Value(tensor::ExtractOp::create(b, l, op.getInput(), at));
-        });
-    rewriter.replaceOp(op, result);
-    return success();
+    return lowerGatherAlongDim(op, op.getInput(), op.getIndex(), op.getDim(),
+                               op.getType(), /*perSlice=*/false, sites,
+                               rewriter);
   }
 };
 
@@ -851,32 +874,9 @@ struct LowerIndexSelect : CheckedPattern<IndexSelectOp> {
   using CheckedPattern::CheckedPattern;
   LogicalResult matchAndRewrite(IndexSelectOp op,
                                 PatternRewriter &rewriter) const override {
-    Location loc = op.getLoc();
-    RankedTensorType inputType = tensorType(op.getInput());
-    int64_t rank = inputType.getRank();
-    int64_t dim = *normalizeDim(op.getDim(), rank);
-    int64_t size = rank == 0 ? 1 : inputType.getDimSize(dim);
-    bool scalarIndex = tensorType(op.getIndex()).getRank() == 0;
-    int64_t site = sites.add(op);
-    checkIndicesUpFront(rewriter, loc, site, op.getIndex(), 0, size, size);
-    Value result = buildIndexedGeneric(
-        rewriter, loc, op.getType(),
-        [&](OpBuilder &b, Location l, ValueRange ivs) {
-          SmallVector<Value> indexAt;
-          if (!scalarIndex)
-            indexAt.push_back(rank > 0 ? ivs[dim] : indexConstant(b, l, 0));
-          Value index = tensor::ExtractOp::create(b, l, op.getIndex(), indexAt);
-          Value safe = clampIndex(b, l, index, size);
-          if (size == 0)
-            return Value(arith::ConstantOp::create(
-                b, l, scalarAttr(b, inputType.getElementType(), 0.0)));
-          SmallVector<Value> at(ivs);
-          if (rank > 0)
-            at[dim] = safe;
-          return Value(tensor::ExtractOp::create(b, l, op.getInput(), at));
-        });
-    rewriter.replaceOp(op, result);
-    return success();
+    return lowerGatherAlongDim(op, op.getInput(), op.getIndex(), op.getDim(),
+                               op.getType(), /*perSlice=*/true, sites,
+                               rewriter);
   }
 };
 
@@ -949,33 +949,46 @@ Value updateAt(OpBuilder &b, Location loc, Value tensor, ValueRange at,
   return tensor::InsertOp::create(b, loc, value, tensor, at);
 }
 
+/// scatter_add and index_add: base[pos with pos[dim] replaced by the
+/// index] += src[pos] for every pos of `loopShape`, sequentially in
+/// row-major order: the same sum order, so the same bits, on every run.
+LogicalResult lowerScatterAlongDim(Operation *op, Value base, Value index,
+                                   Value src, int64_t dimAttr,
+                                   ArrayRef<int64_t> loopShape, bool perSlice,
+                                   ErrorSites &sites,
+                                   PatternRewriter &rewriter) {
+  Location loc = op->getLoc();
+  RankedTensorType baseType = tensorType(base);
+  int64_t rank = baseType.getRank();
+  int64_t dim = *normalizeDim(dimAttr, rank);
+  int64_t size = rank == 0 ? 1 : baseType.getDimSize(dim);
+  int64_t site = sites.add(op);
+  Value result = buildUpdateLoops(
+      rewriter, loc, loopShape, base,
+      [&](OpBuilder &b, Location l, ValueRange ivs, Value acc) {
+        Value safe = checkIndex(
+            b, l, site, loadDimIndex(b, l, index, ivs, dim, rank, perSlice),
+            size);
+        if (size == 0)
+          return acc;
+        Value value = tensor::ExtractOp::create(b, l, src, ivs);
+        SmallVector<Value> at(ivs);
+        if (rank > 0)
+          at[dim] = safe;
+        return updateAt(b, l, acc, at, value, /*accumulate=*/true);
+      });
+  rewriter.replaceOp(op, result);
+  return success();
+}
+
 struct LowerScatterAdd : CheckedPattern<ScatterAddOp> {
   using CheckedPattern::CheckedPattern;
   LogicalResult matchAndRewrite(ScatterAddOp op,
                                 PatternRewriter &rewriter) const override {
-    Location loc = op.getLoc();
-    RankedTensorType baseType = tensorType(op.getBase());
-    int64_t rank = baseType.getRank();
-    int64_t dim = *normalizeDim(op.getDim(), rank);
-    int64_t size = rank == 0 ? 1 : baseType.getDimSize(dim);
-    int64_t site = sites.add(op);
-    // Sequential in index order: the same sum order, so the same bits, on
-    // every run.
-    Value result = buildUpdateLoops(
-        rewriter, loc, tensorType(op.getIndex()).getShape(), op.getBase(),
-        [&](OpBuilder &b, Location l, ValueRange ivs, Value acc) {
-          Value index = tensor::ExtractOp::create(b, l, op.getIndex(), ivs);
-          Value safe = checkIndex(b, l, site, index, size);
-          if (size == 0)
-            return acc;
-          Value value = tensor::ExtractOp::create(b, l, op.getSrc(), ivs);
-          SmallVector<Value> at(ivs);
-          if (rank > 0)
-            at[dim] = safe;
-          return updateAt(b, l, acc, at, value, /*accumulate=*/true);
-        });
-    rewriter.replaceOp(op, result);
-    return success();
+    return lowerScatterAlongDim(op, op.getBase(), op.getIndex(), op.getSrc(),
+                                op.getDim(),
+                                tensorType(op.getIndex()).getShape(),
+                                /*perSlice=*/false, sites, rewriter);
   }
 };
 
@@ -983,31 +996,9 @@ struct LowerIndexAdd : CheckedPattern<IndexAddOp> {
   using CheckedPattern::CheckedPattern;
   LogicalResult matchAndRewrite(IndexAddOp op,
                                 PatternRewriter &rewriter) const override {
-    Location loc = op.getLoc();
-    RankedTensorType baseType = tensorType(op.getBase());
-    int64_t rank = baseType.getRank();
-    int64_t dim = *normalizeDim(op.getDim(), rank);
-    int64_t size = rank == 0 ? 1 : baseType.getDimSize(dim);
-    bool scalarIndex = tensorType(op.getIndex()).getRank() == 0;
-    int64_t site = sites.add(op);
-    Value result = buildUpdateLoops(
-        rewriter, loc, tensorType(op.getSrc()).getShape(), op.getBase(),
-        [&](OpBuilder &b, Location l, ValueRange ivs, Value acc) {
-          SmallVector<Value> indexAt;
-          if (!scalarIndex)
-            indexAt.push_back(rank > 0 ? ivs[dim] : indexConstant(b, l, 0));
-          Value index = tensor::ExtractOp::create(b, l, op.getIndex(), indexAt);
-          Value safe = checkIndex(b, l, site, index, size);
-          if (size == 0)
-            return acc;
-          Value value = tensor::ExtractOp::create(b, l, op.getSrc(), ivs);
-          SmallVector<Value> at(ivs);
-          if (rank > 0)
-            at[dim] = safe;
-          return updateAt(b, l, acc, at, value, /*accumulate=*/true);
-        });
-    rewriter.replaceOp(op, result);
-    return success();
+    return lowerScatterAlongDim(op, op.getBase(), op.getIndex(), op.getSrc(),
+                                op.getDim(), tensorType(op.getSrc()).getShape(),
+                                /*perSlice=*/true, sites, rewriter);
   }
 };
 

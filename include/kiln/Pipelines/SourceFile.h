@@ -1,0 +1,42 @@
+//===- SourceFile.h - Loading kiln IR files for the tools -------*- C++ -*-===//
+
+#ifndef KILN_PIPELINES_SOURCEFILE_H
+#define KILN_PIPELINES_SOURCEFILE_H
+
+#include "mlir/IR/BuiltinOps.h"
+#include "mlir/IR/Diagnostics.h"
+#include "mlir/IR/OwningOpRef.h"
+#include "llvm/Support/SourceMgr.h"
+
+#include <memory>
+#include <string>
+
+namespace kiln {
+
+/// An IR file (or `-` for stdin) parsed and verified for a tool. Its
+/// diagnostic handler prints errors with source context and stays installed
+/// for the file's lifetime, so later stages report the same way.
+class SourceFile {
+public:
+  /// Loads `path` into `context`. Returns null with `error` set when the
+  /// file cannot be read; a file that does not parse or verify has its
+  /// diagnostics printed and `getModule()` null.
+  static std::unique_ptr<SourceFile>
+  load(llvm::StringRef path, mlir::MLIRContext &context, std::string &error);
+
+  /// The verified module, or null.
+  mlir::ModuleOp getModule() { return module ? *module : nullptr; }
+
+private:
+  SourceFile(std::shared_ptr<llvm::SourceMgr> sourceMgr,
+             mlir::MLIRContext &context)
+      : sourceMgr(std::move(sourceMgr)), handler(*this->sourceMgr, &context) {}
+
+  std::shared_ptr<llvm::SourceMgr> sourceMgr;
+  mlir::SourceMgrDiagnosticHandler handler;
+  mlir::OwningOpRef<mlir::ModuleOp> module;
+};
+
+} // namespace kiln
+
+#endif // KILN_PIPELINES_SOURCEFILE_H
