@@ -666,7 +666,15 @@ struct LowerMatmul : OpRewritePattern<MatmulOp> {
     bool lhsMatrix = lhsType.getRank() >= 2, rhsMatrix = rhsType.getRank() >= 2;
     int64_t rank = resultType.getRank();
     int64_t batchRank = rank - lhsMatrix - rhsMatrix;
-    AffineExpr k = getAffineDimExpr(rank, ctx);
+    // Loop order (batch..., n, k, m): the innermost loop walks rows of rhs
+    // and of the result contiguously (vectorizable), and each result
+    // element still sums over k in order.
+    int64_t kPos = rhsMatrix ? rank - 1 : rank;
+    auto loopDim = [&](int64_t resultDim) {
+      return getAffineDimExpr(
+          rhsMatrix && resultDim == rank - 1 ? rank : resultDim, ctx);
+    };
+    AffineExpr k = getAffineDimExpr(kPos, ctx);
     auto batchExprs = [&](RankedTensorType type) {
       SmallVector<AffineExpr> exprs;
       int64_t own = type.getRank() - 2;
@@ -675,29 +683,29 @@ struct LowerMatmul : OpRewritePattern<MatmulOp> {
         if (type.getDimSize(j) == 1 && resultType.getDimSize(resultDim) != 1)
           exprs.push_back(getAffineConstantExpr(0, ctx));
         else
-          exprs.push_back(getAffineDimExpr(resultDim, ctx));
+          exprs.push_back(loopDim(resultDim));
       }
       return exprs;
     };
     SmallVector<AffineExpr> lhsExprs, rhsExprs;
     if (lhsMatrix) {
       lhsExprs = batchExprs(lhsType);
-      lhsExprs.push_back(getAffineDimExpr(batchRank, ctx));
+      lhsExprs.push_back(loopDim(batchRank));
     }
     lhsExprs.push_back(k);
     if (rhsMatrix)
       rhsExprs = batchExprs(rhsType);
     rhsExprs.push_back(k);
     if (rhsMatrix)
-      rhsExprs.push_back(getAffineDimExpr(rank - 1, ctx));
+      rhsExprs.push_back(loopDim(rank - 1));
     SmallVector<AffineExpr> resultExprs;
     for (int64_t d = 0; d < rank; ++d)
-      resultExprs.push_back(getAffineDimExpr(d, ctx));
+      resultExprs.push_back(loopDim(d));
     SmallVector<AffineMap> maps{AffineMap::get(rank + 1, 0, lhsExprs, ctx),
                                 AffineMap::get(rank + 1, 0, rhsExprs, ctx),
                                 AffineMap::get(rank + 1, 0, resultExprs, ctx)};
-    SmallVector<utils::IteratorType> iterators = parallelIterators(rank);
-    iterators.push_back(utils::IteratorType::reduction);
+    SmallVector<utils::IteratorType> iterators = parallelIterators(rank + 1);
+    iterators[kPos] = utils::IteratorType::reduction;
     Type elementType = resultType.getElementType();
     Value init = filledTensor(rewriter, loc, resultType,
                               scalarAttr(rewriter, elementType, 0.0));

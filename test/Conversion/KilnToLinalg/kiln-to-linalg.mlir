@@ -119,12 +119,14 @@ func.func @topk(%x: tensor<4x10xf32>) -> (tensor<4x3xf32>, tensor<4x3xi64>) {
 
 // -----
 
-// matmul is a contraction generic; a size-1 batch dim broadcasts.
-// CHECK-DAG: #[[$A:.*]] = affine_map<(d0, d1, d2, d3, d4) -> (d0, d1, d2, d4)>
-// CHECK-DAG: #[[$B:.*]] = affine_map<(d0, d1, d2, d3, d4) -> (d0, 0, d4, d3)>
-// CHECK-DAG: #[[$C:.*]] = affine_map<(d0, d1, d2, d3, d4) -> (d0, d1, d2, d3)>
+// matmul is a contraction generic in (batch, n, k, m) loop order, so the
+// innermost loop walks rows of rhs and of the result; a size-1 batch dim
+// broadcasts.
+// CHECK-DAG: #[[$A:.*]] = affine_map<(d0, d1, d2, d3, d4) -> (d0, d1, d2, d3)>
+// CHECK-DAG: #[[$B:.*]] = affine_map<(d0, d1, d2, d3, d4) -> (d0, 0, d3, d4)>
+// CHECK-DAG: #[[$C:.*]] = affine_map<(d0, d1, d2, d3, d4) -> (d0, d1, d2, d4)>
 // CHECK-LABEL: func.func @matmul
-// CHECK: linalg.generic {indexing_maps = [#[[$A]], #[[$B]], #[[$C]]], iterator_types = ["parallel", "parallel", "parallel", "parallel", "reduction"]}
+// CHECK: linalg.generic {indexing_maps = [#[[$A]], #[[$B]], #[[$C]]], iterator_types = ["parallel", "parallel", "parallel", "reduction", "parallel"]}
 func.func @matmul(%a: tensor<4x3x28x64xf32>, %b: tensor<4x1x64x32xf32>) -> tensor<4x3x28x32xf32> {
   %c = kiln.matmul %a, %b : tensor<4x3x28x64xf32>, tensor<4x1x64x32xf32>
   return %c : tensor<4x3x28x32xf32>

@@ -50,11 +50,35 @@ struct SplitParallelLoop : OpRewritePattern<scf::ParallelOp> {
   }
 };
 
+/// An scf.parallel inside another one (e.g. the columns loop of a matmul
+/// nested in its reduction loop) runs sequentially in the enclosing
+/// thread: nested parallel regions would only add fork overhead.
+struct SequentializeNestedParallel : OpRewritePattern<scf::ParallelOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(scf::ParallelOp op,
+                                PatternRewriter &rewriter) const override {
+    if (!op->getParentOfType<scf::ParallelOp>())
+      return rewriter.notifyMatchFailure(op, "outermost parallel loop");
+    if (!op.getInitVals().empty())
+      return rewriter.notifyMatchFailure(op, "has reductions");
+    scf::buildLoopNest(
+        rewriter, op.getLoc(), op.getLowerBound(), op.getUpperBound(),
+        op.getStep(), [&](OpBuilder &b, Location, ValueRange ivs) {
+          IRMapping mapping;
+          mapping.map(op.getInductionVars(), ivs);
+          for (Operation &nested : op.getBody()->without_terminator())
+            b.clone(nested, mapping);
+        });
+    rewriter.eraseOp(op);
+    return success();
+  }
+};
+
 struct KilnOuterParallelLoopsPass
     : kiln::impl::KilnOuterParallelLoopsBase<KilnOuterParallelLoopsPass> {
   void runOnOperation() override {
     RewritePatternSet patterns(&getContext());
-    patterns.add<SplitParallelLoop>(&getContext());
+    patterns.add<SplitParallelLoop, SequentializeNestedParallel>(&getContext());
     if (failed(applyPatternsGreedily(getOperation(), std::move(patterns))))
       signalPassFailure();
   }

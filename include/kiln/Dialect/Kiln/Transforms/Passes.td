@@ -60,7 +60,9 @@ def KilnOuterParallelLoops : Pass<"kiln-outer-parallel-loops"> {
     loops over the others. Threads then split the outer dim, and the inner
     loops keep affine addresses that LLVM vectorizes (a collapsed
     multi-dimensional worksharing loop recovers indices with divisions,
-    which defeats the vectorizer).
+    which defeats the vectorizer). An `scf.parallel` nested inside another
+    (a parallel dim inside a reduction loop, as in matmul's n-k-m order)
+    becomes sequential `scf.for` loops.
   }];
   let dependentDialects = ["mlir::scf::SCFDialect"];
 }
