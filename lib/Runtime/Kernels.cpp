@@ -388,19 +388,20 @@ KILN_VECTORIZE uint32_t candidateMask(const float *x, float threshold,
 }
 #endif
 
-/// Offers x[begin, end) (contiguous; element j has index j) to `collector`.
-template <typename T, typename CollectorT>
-void scan(const T *x, int64_t begin, int64_t end, CollectorT &collector,
-          bool largest) {
+/// Offers x[begin, end) (contiguous; element j has index j) to `collector`:
+/// one by one until the collector has a threshold, then only the elements
+/// of each 32-element block that `mask(block, threshold, largest)` flags,
+/// in index order (the exact test and a rising threshold decide).
+template <typename T, typename CollectorT, typename Mask>
+inline void scanWith(const T *x, int64_t begin, int64_t end,
+                     CollectorT &collector, bool largest, Mask mask) {
   int64_t i = begin;
   for (; i < end && !collector.hasThreshold(); ++i)
     collector.offer(x[i], i);
   for (; i + 32 <= end; i += 32) {
-    // Offer the elements that pass the cheap test, in index order; the
-    // exact test (and a rising threshold) decides.
-    for (uint32_t mask = candidateMask(x + i, collector.threshold(), largest);
-         mask; mask &= mask - 1) {
-      int64_t j = i + __builtin_ctz(mask);
+    for (uint32_t bits = mask(x + i, collector.threshold(), largest); bits;
+         bits &= bits - 1) {
+      int64_t j = i + __builtin_ctz(bits);
       collector.offer(x[j], j);
     }
   }
@@ -408,22 +409,23 @@ void scan(const T *x, int64_t begin, int64_t end, CollectorT &collector,
     collector.offer(x[i], i);
 }
 
+template <typename T, typename CollectorT>
+void scan(const T *x, int64_t begin, int64_t end, CollectorT &collector,
+          bool largest) {
+  scanWith(x, begin, end, collector, largest,
+           [](const T *block, T threshold, bool isLargest) {
+             return candidateMask(block, threshold, isLargest);
+           });
+}
+
 /// The f32 scan as one function per instruction set (the mask test inlines
 /// into the loop instead of an indirect call per 32 elements).
 KILN_VECTORIZE void scanF32(const float *x, int64_t begin, int64_t end,
                             PackedCollector &collector, bool largest) {
-  int64_t i = begin;
-  for (; i < end && !collector.hasThreshold(); ++i)
-    collector.offer(x[i], i);
-  for (; i + 32 <= end; i += 32) {
-    uint32_t mask = candidateMaskF32(x + i, collector.threshold(), largest);
-    for (; mask; mask &= mask - 1) {
-      int64_t j = i + __builtin_ctz(mask);
-      collector.offer(x[j], j);
-    }
-  }
-  for (; i < end; ++i)
-    collector.offer(x[i], i);
+  scanWith(x, begin, end, collector, largest,
+           [](const float *block, float threshold, bool isLargest) {
+             return candidateMaskF32(block, threshold, isLargest);
+           });
 }
 
 inline void scan(const float *x, int64_t begin, int64_t end,
