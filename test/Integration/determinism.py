@@ -1,0 +1,53 @@
+# The same inputs give the same bits on every run and every thread count
+# (docs/lowering.md: threads split only parallel dims; reductions run in one
+# order fixed by the compiled code).
+# RUN: %python %s
+import os
+import subprocess
+import tempfile
+
+import numpy as np
+
+KILN_RUN = os.environ["KILN_RUN"]
+tmp = tempfile.mkdtemp(prefix="kiln-determinism-")
+ir = os.path.join(tmp, "f.mlir")
+with open(ir, "w") as f:
+    f.write("""func.func @f(%x: tensor<37x1000xf32>, %w: tensor<1000x24xf32>, %i: tensor<37x5xi64>) -> (tensor<37xf32>, tensor<37x1000xf32>, tensor<37xi64>, tensor<37x24xf32>, tensor<37x8xf32>, tensor<37x5xf32>, tensor<f32>, tensor<1000xf32>) {
+  %s = kiln.sum %x {dims = array<i64: 1>} : tensor<37x1000xf32>
+  %p = kiln.softmax %x {dim = 1 : i64} : tensor<37x1000xf32>
+  %a = kiln.argmax %x {dim = 1 : i64} : tensor<37x1000xf32>
+  %m = kiln.matmul %x, %w : tensor<37x1000xf32>, tensor<1000x24xf32>
+  %v, %vi = kiln.topk %x {k = 8 : i64} : tensor<37x1000xf32>
+  %g = kiln.gather %x, %i {dim = 1 : i64} : tensor<37x1000xf32>, tensor<37x5xi64>
+  %n = kiln.norm %x : tensor<37x1000xf32>
+  %c = kiln.mean %x {dims = array<i64: 0>} : tensor<37x1000xf32>
+  return %s, %p, %a, %m, %v, %g, %n, %c : tensor<37xf32>, tensor<37x1000xf32>, tensor<37xi64>, tensor<37x24xf32>, tensor<37x8xf32>, tensor<37x5xf32>, tensor<f32>, tensor<1000xf32>
+}
+""")
+rng = np.random.default_rng(11)
+inputs = []
+for name, array in (("x", rng.standard_normal((37, 1000)).astype(np.float32) * 100),
+                    ("w", rng.standard_normal((1000, 24)).astype(np.float32)),
+                    ("i", rng.integers(0, 1000, (37, 5)).astype(np.int64))):
+    path = os.path.join(tmp, f"{name}.npy")
+    np.save(path, array)
+    inputs.append(f"--input={path}")
+
+results = {}
+for threads in (1, 2, 3, 8, 1):
+    out = os.path.join(tmp, f"out{threads}-{len(results)}")
+    proc = subprocess.run([KILN_RUN, ir, *inputs, f"--threads={threads}",
+                           f"--output-dir={out}", "--repeat=2"],
+                          capture_output=True, text=True)
+    if proc.returncode != 0:
+        print("FAIL", proc.stderr)
+        raise SystemExit(1)
+    results[(threads, len(results))] = [
+        open(os.path.join(out, f"out{k}.npy"), "rb").read() for k in range(8)]
+
+reference = next(iter(results.values()))
+failures = [key for key, files in results.items() if files != reference]
+for key in failures:
+    print(f"FAIL threads={key[0]}: results differ in bits from --threads=1")
+print(f"determinism: {len(results) - len(failures)}/{len(results)} runs identical")
+raise SystemExit(1 if failures else 0)
