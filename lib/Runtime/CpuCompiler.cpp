@@ -128,18 +128,21 @@ namespace {
 
 constexpr llvm::StringLiteral kCacheMagic = "KILN-CACHE-1\n";
 
-/// Identifies this compiler build: a hash of the running executable, so
-/// that any rebuild of Kiln invalidates entries it may compile differently.
+/// Identifies this compiler build: the identity of the running executable
+/// (device, inode, size, modification time), so that any rebuild of Kiln
+/// invalidates entries it may compile differently. Cheaper than hashing the
+/// binary (which took most of a cache hit's time).
 const std::string &compilerBuildId() {
   static std::string id = [] {
     std::string text = "llvm-" LLVM_VERSION_STRING;
-    auto self = llvm::MemoryBuffer::getFile("/proc/self/exe",
-                                            /*IsText=*/false,
-                                            /*RequiresNullTerminator=*/false);
-    if (self) {
-      llvm::SHA256 sha;
-      sha.update((*self)->getBuffer());
-      text += "-" + llvm::toHex(sha.final());
+    llvm::sys::fs::file_status status;
+    if (!llvm::sys::fs::status("/proc/self/exe", status)) {
+      text += "-" + std::to_string(status.getUniqueID().getDevice()) + ":" +
+              std::to_string(status.getUniqueID().getFile()) + ":" +
+              std::to_string(status.getSize()) + ":" +
+              std::to_string(status.getLastModificationTime()
+                                 .time_since_epoch()
+                                 .count());
     }
     return text;
   }();

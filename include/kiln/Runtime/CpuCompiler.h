@@ -51,8 +51,8 @@ struct CompiledCode {
 /// The compile cache: in memory for the process and on disk under
 /// $KILN_CACHE_DIR (default $XDG_CACHE_HOME/kiln or ~/.cache/kiln;
 /// KILN_CACHE_DIR=off disables the disk cache). Keys hash the kiln IR (with
-/// locations), the entry, the pipeline, the host CPU and the compiler
-/// binary itself.
+/// locations), the entry, the pipeline, the host CPU and the identity of
+/// the compiler binary (so a rebuild invalidates entries).
 class CompileCache {
 public:
   static CompileCache &get();
