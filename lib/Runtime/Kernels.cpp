@@ -501,6 +501,37 @@ KILN_VECTORIZE void selectionKeys(const float *row, int64_t n, bool largest,
     keys[i] = selectionKey(row[i], largest);
 }
 
+/// Sorts packed (key, ~index) words, greatest first: an LSD radix sort
+/// (eight byte passes) for the hundreds of winners of a large-k topk, where
+/// it beats comparison sorting; std::sort below that.
+void sortDescending(std::vector<uint64_t> &words) {
+  size_t n = words.size();
+  if (n < 256) {
+    std::sort(words.begin(), words.end(), std::greater<uint64_t>());
+    return;
+  }
+  std::vector<uint64_t> buffer(n);
+  uint64_t *from = words.data(), *to = buffer.data();
+  for (int shift = 0; shift < 64; shift += 8) {
+    size_t count[256] = {};
+    for (size_t i = 0; i < n; ++i)
+      ++count[uint8_t(~from[i] >> shift)];
+    if (count[uint8_t(~from[0] >> shift)] == n)
+      continue; // every word has this byte: nothing to reorder
+    size_t offset = 0;
+    for (size_t &c : count) {
+      size_t next = offset + c;
+      c = offset;
+      offset = next;
+    }
+    for (size_t i = 0; i < n; ++i)
+      to[count[uint8_t(~from[i] >> shift)]++] = from[i];
+    std::swap(from, to);
+  }
+  if (from != words.data())
+    std::copy(from, from + n, words.data());
+}
+
 /// topk of one contiguous f32 row by radix selection, for large k: one pass
 /// builds a histogram of the keys' top 12 bits, which gives the bucket
 /// holding the k-th best; a second pass collects every element in or above
@@ -541,8 +572,8 @@ void topkRadixRow(const float *row, int64_t n, int64_t k, bool largest,
   if (static_cast<int64_t>(candidates.size()) > k)
     std::nth_element(candidates.begin(), candidates.begin() + (k - 1),
                      candidates.end(), std::greater<uint64_t>());
-  std::sort(candidates.begin(), candidates.begin() + k,
-            std::greater<uint64_t>());
+  candidates.resize(k);
+  sortDescending(candidates);
   for (int64_t j = 0; j < k; ++j) {
     int64_t index = int64_t(0xFFFFFFFFu - uint32_t(candidates[j]));
     outValues[j * stride] = row[index];
