@@ -52,7 +52,6 @@ HostTensor::HostTensor(DType dtype, std::vector<int64_t> shape)
   size_t bytes = std::max<size_t>(getByteSize(), 1);
   size_t rounded = (bytes + 63) / 64 * 64;
   storage.reset(std::aligned_alloc(64, rounded));
-  std::memset(storage.get(), 0, rounded);
 }
 
 int64_t HostTensor::getNumElements() const {
@@ -62,11 +61,16 @@ int64_t HostTensor::getNumElements() const {
   return count;
 }
 
-std::string HostTensor::typeString() const {
+std::string kiln::runtime::tensorTypeString(DType dtype,
+                                            const std::vector<int64_t> &shape) {
   std::string text = "tensor<";
   for (int64_t size : shape)
     text += std::to_string(size) + "x";
   return text + dtypeName(dtype).str() + ">";
+}
+
+std::string HostTensor::typeString() const {
+  return tensorTypeString(dtype, shape);
 }
 
 //===----------------------------------------------------------------------===//

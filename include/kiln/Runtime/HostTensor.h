@@ -21,7 +21,12 @@ size_t dtypeSize(DType dtype);
 /// The MLIR spelling (`f32`, `i1`, ...).
 llvm::StringRef dtypeName(DType dtype);
 
-/// A dense row-major tensor in 64-byte aligned host memory.
+/// The MLIR spelling of a tensor type, e.g. `tensor<2x3xf32>`.
+std::string tensorTypeString(DType dtype, const std::vector<int64_t> &shape);
+
+/// A dense row-major tensor in 64-byte aligned host memory. A new tensor's
+/// contents are uninitialized: readers fill it from a file, kernels write
+/// every element of their results.
 class HostTensor {
 public:
   HostTensor() = default;
