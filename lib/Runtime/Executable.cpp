@@ -22,10 +22,7 @@ using namespace mlir;
 char IndexErrorInfo::ID = 0;
 
 std::string TensorSpec::typeString() const {
-  std::string text = "tensor<";
-  for (int64_t size : shape)
-    text += std::to_string(size) + "x";
-  return text + dtypeName(dtype).str() + ">";
+  return tensorTypeString(dtype, shape);
 }
 
 static llvm::Error makeError(const llvm::Twine &message) {
@@ -64,22 +61,24 @@ Executable::compile(ModuleOp module, llvm::StringRef entry) {
     return makeError("no function @" + entry + " to run");
   std::unique_ptr<Executable> exe(new Executable());
   exe->entry = entry.str();
-  for (auto [index, type] : llvm::enumerate(func.getArgumentTypes())) {
-    std::optional<TensorSpec> spec = specOf(type);
-    if (!spec)
-      return makeError("argument #" + llvm::Twine(index) + " of @" + entry +
-                       " has unsupported type (expected a static tensor of "
-                       "f32, f64, i64, i32 or i1)");
-    exe->inputs.push_back(*spec);
-  }
-  for (auto [index, type] : llvm::enumerate(func.getResultTypes())) {
-    std::optional<TensorSpec> spec = specOf(type);
-    if (!spec)
-      return makeError("result #" + llvm::Twine(index) + " of @" + entry +
-                       " has unsupported type (expected a static tensor of "
-                       "f32, f64, i64, i32 or i1)");
-    exe->outputs.push_back(*spec);
-  }
+  auto collect = [&](TypeRange types, llvm::StringRef what,
+                     std::vector<TensorSpec> &specs) -> llvm::Error {
+    for (auto [index, type] : llvm::enumerate(types)) {
+      std::optional<TensorSpec> spec = specOf(type);
+      if (!spec)
+        return makeError(what + " #" + llvm::Twine(index) + " of @" + entry +
+                         " has unsupported type (expected a static tensor "
+                         "of f32, f64, i64, i32 or i1)");
+      specs.push_back(*spec);
+    }
+    return llvm::Error::success();
+  };
+  if (llvm::Error error =
+          collect(func.getArgumentTypes(), "argument", exe->inputs))
+    return std::move(error);
+  if (llvm::Error error =
+          collect(func.getResultTypes(), "result", exe->outputs))
+    return std::move(error);
 
   auto tm = createHostTargetMachine();
   if (!tm)

@@ -82,13 +82,6 @@ Value i64Constant(OpBuilder &b, Location loc, int64_t value) {
   return arith::ConstantIntOp::create(b, loc, value, 64);
 }
 
-/// The scalar `value` as an attribute of `type` (float or integer).
-TypedAttr scalarAttr(Builder &b, Type type, double value) {
-  if (auto floatType = dyn_cast<FloatType>(type))
-    return b.getFloatAttr(floatType, value);
-  return b.getIntegerAttr(type, static_cast<int64_t>(value));
-}
-
 /// A tensor of `type` filled with `value` (linalg.fill of a tensor.empty).
 Value filledTensor(OpBuilder &b, Location loc, RankedTensorType type,
                    TypedAttr value) {
@@ -212,18 +205,6 @@ SmallVector<Value> loopIndices(OpBuilder &b, Location loc, int64_t rank) {
 
 SmallVector<utils::IteratorType> parallelIterators(int64_t rank) {
   return SmallVector<utils::IteratorType>(rank, utils::IteratorType::parallel);
-}
-
-/// The normalized reduced dims of a `dims` attribute (absent/empty: all).
-SmallVector<bool> reducedDimsMask(RankedTensorType type,
-                                  std::optional<ArrayRef<int64_t>> dims) {
-  int64_t rank = type.getRank();
-  SmallVector<bool> mask(rank, !dims || dims->empty());
-  if (dims)
-    for (int64_t dim : *dims)
-      if (rank > 0)
-        mask[*normalizeDim(dim, rank)] = true;
-  return mask;
 }
 
 /// Builds a reduction of `inputs` (all of one shape) over the dims flagged
@@ -449,9 +430,9 @@ template <typename OpTy> struct LowerDimsReduction : OpRewritePattern<OpTy> {
 
   static TypedAttr identity(Builder &b, Type type) {
     if constexpr (std::is_same_v<OpTy, SumOp>)
-      return scalarAttr(b, type, 0.0);
+      return getScalarAttr(b, type, 0.0);
     else if constexpr (std::is_same_v<OpTy, ProdOp>)
-      return scalarAttr(b, type, 1.0);
+      return getScalarAttr(b, type, 1.0);
     else
       return extremeAttr(b, type, /*lowest=*/std::is_same_v<OpTy, AmaxOp>);
   }
@@ -483,7 +464,7 @@ template <typename OpTy> struct LowerDimsReduction : OpRewritePattern<OpTy> {
                                 PatternRewriter &rewriter) const override {
     Location loc = op.getLoc();
     RankedTensorType inputType = tensorType(op.getInput());
-    SmallVector<bool> mask = reducedDimsMask(inputType, op.getDims());
+    SmallVector<bool> mask = getReducedDimsMask(inputType, op.getDims());
     Value result = buildReduction(
         rewriter, loc, op.getInput(), mask,
         {identity(rewriter, inputType.getElementType())},
@@ -708,7 +689,7 @@ struct LowerMatmul : OpRewritePattern<MatmulOp> {
     iterators[kPos] = utils::IteratorType::reduction;
     Type elementType = resultType.getElementType();
     Value init = filledTensor(rewriter, loc, resultType,
-                              scalarAttr(rewriter, elementType, 0.0));
+                              getScalarAttr(rewriter, elementType, 0.0));
     bool isFloat = isa<FloatType>(elementType);
     auto generic = linalg::GenericOp::create(
         rewriter, loc, TypeRange{resultType},
@@ -858,7 +839,7 @@ LogicalResult lowerGatherAlongDim(Operation *op, Value input, Value index,
             b, l, loadDimIndex(b, l, index, ivs, dim, rank, perSlice), size);
         if (size == 0) // nothing to read: every index was reported
           return Value(arith::ConstantOp::create(
-              b, l, scalarAttr(b, inputType.getElementType(), 0.0)));
+              b, l, getScalarAttr(b, inputType.getElementType(), 0.0)));
         SmallVector<Value> at(ivs);
         if (rank > 0)
           at[dim] = safe;

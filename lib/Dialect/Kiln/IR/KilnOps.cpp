@@ -43,15 +43,9 @@ DenseI64ArrayAttr composePermutations(Builder &builder, DenseI64ArrayAttr inner,
 
 /// A splat attribute of `type` holding `value` converted to its element type.
 static DenseElementsAttr getSplat(ShapedType type, double value) {
-  Type elementType = type.getElementType();
-  if (auto floatType = dyn_cast<FloatType>(elementType))
-    return DenseElementsAttr::get(type, FloatAttr::get(floatType, value));
-  auto intType = cast<IntegerType>(elementType);
+  Builder builder(type.getContext());
   return DenseElementsAttr::get(
-      type, IntegerAttr::get(intType, APInt(intType.getWidth(),
-                                            static_cast<int64_t>(value),
-                                            /*isSigned=*/true,
-                                            /*implicitTrunc=*/true)));
+      type, getScalarAttr(builder, type.getElementType(), value));
 }
 
 /// Whether `attr` is a splat of `value`. A float zero matches only with the

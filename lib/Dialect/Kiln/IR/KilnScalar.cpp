@@ -22,11 +22,14 @@ using namespace kiln;
 
 static bool isFloat(Type type) { return isa<FloatType>(type); }
 
-static Value constantLike(OpBuilder &b, Location loc, Type type, double value) {
+TypedAttr kiln::getScalarAttr(Builder &b, Type type, double value) {
   if (auto floatType = dyn_cast<FloatType>(type))
-    return arith::ConstantOp::create(b, loc, b.getFloatAttr(floatType, value));
-  return arith::ConstantOp::create(
-      b, loc, b.getIntegerAttr(type, static_cast<int64_t>(value)));
+    return b.getFloatAttr(floatType, value);
+  return b.getIntegerAttr(type, static_cast<int64_t>(value));
+}
+
+static Value constantLike(OpBuilder &b, Location loc, Type type, double value) {
+  return arith::ConstantOp::create(b, loc, getScalarAttr(b, type, value));
 }
 
 //===----------------------------------------------------------------------===//

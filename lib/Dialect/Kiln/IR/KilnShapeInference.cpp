@@ -54,6 +54,25 @@ SmallVector<int64_t> kiln::reduceShape(ArrayRef<int64_t> shape,
   return result;
 }
 
+SmallVector<bool>
+kiln::getReducedDimsMask(RankedTensorType type,
+                         std::optional<ArrayRef<int64_t>> dims) {
+  int64_t rank = type.getRank();
+  SmallVector<bool> mask(rank, !dims || dims->empty());
+  if (dims && rank > 0)
+    for (int64_t dim : *dims)
+      mask[*normalizeDim(dim, rank)] = true;
+  return mask;
+}
+
+int64_t kiln::getReducedCount(RankedTensorType type, ArrayRef<bool> mask) {
+  int64_t count = 1;
+  for (auto [size, reduced] : llvm::zip_equal(type.getShape(), mask))
+    if (reduced)
+      count *= size;
+  return count;
+}
+
 int64_t kiln::getNumElements(ArrayRef<int64_t> shape) {
   int64_t count = 1;
   for (int64_t size : shape)

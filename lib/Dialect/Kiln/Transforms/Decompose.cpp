@@ -32,30 +32,6 @@ Value scalar(OpBuilder &b, Location loc, Type elementType, double value) {
   return FullOp::create(b, loc, type, b.getF64FloatAttr(value));
 }
 
-/// The reduced dims of `dims` (absent or empty: all) for `type`, normalized.
-SmallVector<int64_t> reducedDims(RankedTensorType type,
-                                 std::optional<ArrayRef<int64_t>> dims) {
-  SmallVector<int64_t> result;
-  if (type.getRank() == 0)
-    return result;
-  if (!dims || dims->empty()) {
-    for (int64_t d = 0; d < type.getRank(); ++d)
-      result.push_back(d);
-    return result;
-  }
-  for (int64_t dim : *dims)
-    result.push_back(*normalizeDim(dim, type.getRank()));
-  return result;
-}
-
-/// Number of elements reduced over `dims`.
-int64_t reducedCount(RankedTensorType type, ArrayRef<int64_t> dims) {
-  int64_t count = 1;
-  for (int64_t d : dims)
-    count *= type.getDimSize(d);
-  return count;
-}
-
 /// mean(x) = sum(x) / count (0/0 = NaN for empty, as in PyTorch).
 struct DecomposeMean : OpRewritePattern<MeanOp> {
   using OpRewritePattern::OpRewritePattern;
@@ -63,7 +39,8 @@ struct DecomposeMean : OpRewritePattern<MeanOp> {
                                 PatternRewriter &rewriter) const override {
     auto type = cast<RankedTensorType>(op.getInput().getType());
     Location loc = op.getLoc();
-    int64_t count = reducedCount(type, reducedDims(type, op.getDims()));
+    int64_t count =
+        getReducedCount(type, getReducedDimsMask(type, op.getDims()));
     Value sum = SumOp::create(rewriter, loc, op.getInput(), op.getDimsAttr(),
                               op.getKeepdimAttr());
     Value divisor = scalar(rewriter, loc, type.getElementType(),
@@ -98,7 +75,7 @@ struct DecomposeNorm : OpRewritePattern<NormOp> {
       return success();
     }
     if (std::isinf(p)) {
-      if (reducedCount(type, reducedDims(type, op.getDims())) == 0) {
+      if (getReducedCount(type, getReducedDimsMask(type, op.getDims())) == 0) {
         // The largest magnitude of nothing: 0, like PyTorch.
         rewriter.replaceOpWithNewOp<FullOp>(op, op.getType(),
                                             rewriter.getF64FloatAttr(0.0));

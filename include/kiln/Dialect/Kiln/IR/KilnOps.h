@@ -16,6 +16,13 @@
 #include "mlir/Interfaces/InferTypeOpInterface.h"
 #include "mlir/Interfaces/SideEffectInterfaces.h"
 
+namespace kiln {
+/// `value` as a scalar attribute of the float or integer `type` (integers
+/// truncate toward zero).
+mlir::TypedAttr getScalarAttr(mlir::Builder &builder, mlir::Type type,
+                              double value);
+} // namespace kiln
+
 #define GET_OP_CLASSES
 #include "kiln/Dialect/Kiln/IR/KilnOps.h.inc"
 

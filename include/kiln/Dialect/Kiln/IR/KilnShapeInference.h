@@ -35,6 +35,15 @@ llvm::SmallVector<int64_t> reduceShape(llvm::ArrayRef<int64_t> shape,
                                        llvm::ArrayRef<bool> reduced,
                                        bool keepDim);
 
+/// The dims a reduction's `dims` attribute reduces (absent or empty: all),
+/// as a mask over the dims of `type`. `dims` must be valid (verified).
+llvm::SmallVector<bool>
+getReducedDimsMask(mlir::RankedTensorType type,
+                   std::optional<llvm::ArrayRef<int64_t>> dims);
+
+/// Number of elements each reduction over the dims in `mask` combines.
+int64_t getReducedCount(mlir::RankedTensorType type, llvm::ArrayRef<bool> mask);
+
 /// Formats a shape as `[2, 3]` for diagnostics.
 std::string formatShape(llvm::ArrayRef<int64_t> shape);
 
