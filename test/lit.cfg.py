@@ -33,6 +33,9 @@ config.substitutions.append(
 # Numerical tests run Python (Debian's, with python3-torch) and kiln-run.
 config.substitutions.append(("%python", config.python_executable))
 config.environment["KILN_RUN"] = os.path.join(config.kiln_tools_dir, "kiln-run")
+config.environment["KILN_OPT"] = os.path.join(config.kiln_tools_dir, "kiln-opt")
+config.environment["KILN_GRADCHECK"] = os.path.join(config.kiln_tools_dir,
+                                                    "kiln-gradcheck")
 config.environment["PYTHONPATH"] = os.path.join(
     config.kiln_src_root, "test", "Integration")
 tools.append("kiln-run")

@@ -71,6 +71,7 @@ void kiln::registerAllKilnPasses() {
   static std::once_flag once;
   std::call_once(once, [] {
     mlir::registerAllPasses();
+    kiln::registerKilnAutodiff();
     kiln::registerKilnDecompose();
     kiln::registerKilnExportEntryPoints();
     kiln::registerKilnLowerRuntimeCalls();

@@ -16,6 +16,8 @@ import numpy as np
 import torch
 
 KILN_RUN = os.environ.get("KILN_RUN", "kiln-run")
+KILN_OPT = os.environ.get("KILN_OPT", "kiln-opt")
+KILN_GRADCHECK = os.environ.get("KILN_GRADCHECK", "kiln-gradcheck")
 
 DTYPES = {
     torch.float32: "f32",
@@ -39,18 +41,28 @@ class Checker:
         self.cases = 0
         self.tmp = tempfile.mkdtemp(prefix=f"kiln-{name}-")
 
+    def case_dir(self):
+        path = os.path.join(self.tmp, f"case{self.cases}")
+        os.makedirs(path, exist_ok=True)
+        return path
+
+    def save_inputs(self, inputs):
+        """Writes `inputs` as .npy files; returns their --input options."""
+        options = []
+        for i, t in enumerate(inputs):
+            path = os.path.join(self.case_dir(), f"arg{i}.npy")
+            np.save(path, t.detach().numpy())
+            options.append(f"--input={path}")
+        return options
+
     def run(self, ir, inputs, extra_args=()):
         """Runs `ir` on `inputs`; returns (returncode, outputs, stderr)."""
-        case_dir = os.path.join(self.tmp, f"case{self.cases}")
-        os.makedirs(case_dir, exist_ok=True)
+        case_dir = self.case_dir()
         ir_path = os.path.join(case_dir, "in.mlir")
         with open(ir_path, "w") as f:
             f.write(ir)
         args = [KILN_RUN, ir_path, f"--output-dir={case_dir}/out"]
-        for i, t in enumerate(inputs):
-            path = os.path.join(case_dir, f"arg{i}.npy")
-            np.save(path, t.numpy())
-            args.append(f"--input={path}")
+        args.extend(self.save_inputs(inputs))
         args.extend(extra_args)
         proc = subprocess.run(args, capture_output=True, text=True, timeout=300)
         outputs = []
@@ -67,6 +79,55 @@ class Checker:
         self.cases += 1
         if isinstance(expected, torch.Tensor):
             expected = [expected]
+        return self.check_run(label, ir, inputs, expected, rtol, atol,
+                              extra_args)
+
+    def check_vjp(self, label, ir, inputs, torch_fn, rtol=None, atol=None,
+                  entry="f", cts=None, expected=None):
+        """Derives @f_vjp from `ir` with kiln-opt --kiln-autodiff, runs it on
+        `inputs` and cotangents (`cts`, default random), and compares with
+        torch.autograd.grad of `torch_fn` (zeros for unused arguments) and,
+        when given, with the literal `expected` gradients."""
+        self.cases += 1
+        args = [t.detach().clone().requires_grad_(t.dtype.is_floating_point)
+                for t in inputs]
+        outs = torch_fn(*args)
+        if not isinstance(outs, (tuple, list)):
+            outs = (outs,)
+        float_outs = [o for o in outs if o.dtype.is_floating_point]
+        if cts is None:
+            cts = [torch.randn(o.shape, dtype=o.dtype) for o in float_outs]
+        float_args = [a for a in args if a.dtype.is_floating_point]
+        # Outputs that depend on no argument contribute nothing.
+        live = [(o, ct) for o, ct in zip(float_outs, cts) if o.requires_grad]
+        grads = torch.autograd.grad([o for o, _ in live],
+                                    float_args, [ct for _, ct in live],
+                                    allow_unused=True)
+        from_torch = [torch.zeros_like(a) if g is None else g
+                      for a, g in zip(float_args, grads)]
+        if expected is not None:
+            for i, (want, got) in enumerate(zip(expected, from_torch)):
+                problem = compare(got, want)
+                if problem:
+                    return self.fail(label, f"PyTorch's gradient #{i} is not "
+                                     f"the expected one: {problem}")
+        expected = from_torch
+        vjp_ir, error = self.autodiff(ir, entry)
+        if vjp_ir is None:
+            return self.fail(label, f"kiln-opt --kiln-autodiff failed:\n{error}")
+        return self.check_run(label, vjp_ir, list(inputs) + cts, expected,
+                              rtol, atol, [f"--entry={entry}_vjp"])
+
+    def autodiff(self, ir, entry="f"):
+        """Returns (IR with @<entry>_vjp, None) or (None, stderr)."""
+        proc = subprocess.run(
+            [KILN_OPT, f"--kiln-autodiff=functions={entry}", "-"], input=ir,
+            capture_output=True, text=True, timeout=300)
+        if proc.returncode != 0:
+            return None, proc.stderr
+        return proc.stdout, None
+
+    def check_run(self, label, ir, inputs, expected, rtol, atol, extra_args):
         code, outputs, stderr = self.run(ir, inputs, extra_args)
         if code != 0:
             return self.fail(label, f"kiln-run exited with {code}:\n{stderr}")
@@ -78,6 +139,20 @@ class Checker:
             if problem:
                 return self.fail(label, f"result #{i}: {problem}\n"
                                  f"  got:      {got}\n  expected: {want}")
+        return True
+
+    def gradcheck(self, label, ir, inputs, extra_args=()):
+        """Runs kiln-gradcheck (f64 finite differences) on `ir`."""
+        self.cases += 1
+        ir_path = os.path.join(self.case_dir(), "in.mlir")
+        with open(ir_path, "w") as f:
+            f.write(ir)
+        proc = subprocess.run(
+            [KILN_GRADCHECK, ir_path] + self.save_inputs(inputs) +
+            list(extra_args), capture_output=True, text=True, timeout=300)
+        if proc.returncode != 0:
+            return self.fail(label, f"kiln-gradcheck exited with "
+                             f"{proc.returncode}:\n{proc.stdout}{proc.stderr}")
         return True
 
     def expect_error(self, label, ir, inputs, code, message):

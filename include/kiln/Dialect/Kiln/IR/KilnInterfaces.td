@@ -29,4 +29,44 @@ def Kiln_ScalarOpInterface : OpInterface<"ScalarOpInterface"> {
   ];
 }
 
+def Kiln_DifferentiableOpInterface : OpInterface<"DifferentiableOpInterface"> {
+  let cppNamespace = "::kiln";
+  let description = [{
+    An op that states its own reverse-mode gradient rule (vector-Jacobian
+    product), PyTorch's rule for the op. `kiln-autodiff` asks each op on the
+    path from the arguments to the results for the cotangents of its
+    operands given the cotangents of its results; it never switches over op
+    kinds. Ops without this interface have no gradient: a cotangent that
+    reaches one is a diagnostic naming the op.
+  }];
+  let methods = [
+    InterfaceMethod<[{
+        Whether a gradient flows to operand `index`. By default every
+        floating-point operand is differentiable and integer/mask operands
+        (indices, conditions) are not. Ops that read only an operand's shape
+        (`zeros_like`) say no.
+      }],
+      "bool", "isDifferentiableOperand", (ins "unsigned":$index), [{}],
+      /*defaultImplementation=*/[{
+        auto type = ::llvm::dyn_cast<::mlir::RankedTensorType>(
+            $_op->getOperand(index).getType());
+        return type && ::llvm::isa<::mlir::FloatType>(type.getElementType());
+      }]>,
+    InterfaceMethod<[{
+        Builds, at the builder's insertion point, the cotangents of the
+        operands from `resultCotangents` (one per result, null for a result
+        nothing depends on, e.g. integer indices). `operandCotangents` comes
+        sized to the operands and null-filled; the rule sets an entry to a
+        value of exactly that operand's type, or leaves it null when the
+        gradient is zero or the operand is not differentiable. The rule may
+        read the op's operands and results (forward values are reused, not
+        recomputed). Returns failure after emitting a diagnostic.
+      }],
+      "::llvm::LogicalResult", "buildVJP",
+      (ins "::mlir::OpBuilder &":$builder,
+           "::llvm::ArrayRef<::mlir::Value>":$resultCotangents,
+           "::llvm::SmallVectorImpl<::mlir::Value> &":$operandCotangents)>,
+  ];
+}
+
 #endif // KILN_DIALECT_KILN_IR_KILNINTERFACES_TD

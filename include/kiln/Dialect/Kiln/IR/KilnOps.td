@@ -25,6 +25,10 @@ include "mlir/Interfaces/SideEffectInterfaces.td"
 // Shared attribute shorthands
 //===----------------------------------------------------------------------===//
 
+// The op states its gradient rule (KilnGradients.cpp).
+defvar Kiln_Differentiable =
+    DeclareOpInterfaceMethods<Kiln_DifferentiableOpInterface>;
+
 def Kiln_DimsAttr : OptionalAttr<DenseI64ArrayAttr>;
 def Kiln_KeepDimAttr : DefaultValuedAttr<BoolAttr, "false">;
 def Kiln_ReductionKindAttr
@@ -78,7 +82,9 @@ def Kiln_FullOp : Kiln_Op<"full", [Pure]> {
 }
 
 class Kiln_FillLikeOp<string mnemonic, string torchName, string fill>
-    : Kiln_Op<mnemonic, [Pure, SameOperandsAndResultType]> {
+    : Kiln_Op<mnemonic, [Pure, SameOperandsAndResultType,
+        DeclareOpInterfaceMethods<Kiln_DifferentiableOpInterface,
+                                  ["isDifferentiableOperand"]>]> {
   let summary = "tensor of " # fill # "s shaped like the operand (torch."
                 # torchName # ")";
   let description = [{
@@ -133,7 +139,8 @@ class Kiln_UnaryOp<string mnemonic, string torchName, string formula,
                    TypeConstraint tensorType, list<Trait> traits = []>
     : Kiln_Op<mnemonic, !listconcat(traits, [Pure, Kiln_Elementwise,
                                              SameOperandsAndResultType,
-        DeclareOpInterfaceMethods<Kiln_ScalarOpInterface>])> {
+        DeclareOpInterfaceMethods<Kiln_ScalarOpInterface>,
+        Kiln_Differentiable])> {
   let summary = "elementwise " # formula # " (torch." # torchName # ")";
   let description = [{
     Elementwise `}] # formula # [{`, with the semantics of `torch.}]
@@ -210,7 +217,8 @@ class Kiln_BroadcastBinaryOp<string mnemonic, string torchName, string formula,
 class Kiln_ArithOp<string mnemonic, string torchName, string formula,
                    TypeConstraint tensorType, list<Trait> traits = []>
     : Kiln_BroadcastBinaryOp<mnemonic, torchName, formula, tensorType,
-                             tensorType, "false", traits> {
+                             tensorType, "false",
+                             !listconcat(traits, [Kiln_Differentiable])> {
   let description = [{
     Elementwise `}] # formula # [{` with the semantics of `torch.}]
     # torchName # [{`. Both operands have the same element type; their shapes
@@ -284,7 +292,7 @@ def Kiln_NeOp : Kiln_CompareOp<"ne", "ne", "x != y", [Commutative]>;
 
 def Kiln_ClampOp : Kiln_Op<"clamp",
     [Pure, Kiln_Elementwise, SameOperandsAndResultType,
-     DeclareOpInterfaceMethods<Kiln_ScalarOpInterface>]> {
+     DeclareOpInterfaceMethods<Kiln_ScalarOpInterface>, Kiln_Differentiable]> {
   let summary = "clamp into [min, max] (torch.clamp / clip)";
   let description = [{
     Elementwise `min(max(x, min), max)`, with the semantics of
@@ -310,7 +318,7 @@ def Kiln_ClampOp : Kiln_Op<"clamp",
 
 def Kiln_WhereOp : Kiln_Op<"where",
     [Pure, Kiln_Elementwise, Kiln_Broadcasting, Kiln_InferTypes,
-     DeclareOpInterfaceMethods<Kiln_ScalarOpInterface>]> {
+     DeclareOpInterfaceMethods<Kiln_ScalarOpInterface>, Kiln_Differentiable]> {
   let summary = "select by mask (torch.where)";
   let description = [{
     Elementwise `cond ? lhs : rhs`. The condition is an `i1` mask; `lhs` and
@@ -338,7 +346,7 @@ def Kiln_WhereOp : Kiln_Op<"where",
 
 def Kiln_CastOp : Kiln_Op<"cast",
     [Pure, Kiln_Elementwise, SameOperandsAndResultShape,
-     DeclareOpInterfaceMethods<Kiln_ScalarOpInterface>]> {
+     DeclareOpInterfaceMethods<Kiln_ScalarOpInterface>, Kiln_Differentiable]> {
   let summary = "element type conversion (Tensor.to(dtype))";
   let description = [{
     Converts every element to the result's element type, keeping the shape.
@@ -387,7 +395,7 @@ def Kiln_EqualOp : Kiln_Op<"equal", [Pure, Kiln_InferTypes]> {
 // Shape ops
 //===----------------------------------------------------------------------===//
 
-def Kiln_ReshapeOp : Kiln_Op<"reshape", [Pure]> {
+def Kiln_ReshapeOp : Kiln_Op<"reshape", [Pure, Kiln_Differentiable]> {
   let summary = "same elements, new shape (view / reshape / flatten)";
   let description = [{
     Reinterprets the operand's elements, in row-major order, with the result
@@ -409,7 +417,8 @@ def Kiln_ReshapeOp : Kiln_Op<"reshape", [Pure]> {
 }
 
 def Kiln_ExpandOp : Kiln_Op<"expand", [Pure, Kiln_Elementwise,
-    Kiln_Broadcasting, DeclareOpInterfaceMethods<Kiln_ScalarOpInterface>]> {
+    Kiln_Broadcasting, DeclareOpInterfaceMethods<Kiln_ScalarOpInterface>,
+    Kiln_Differentiable]> {
   let summary = "broadcast to a larger shape (Tensor.expand)";
   let description = [{
     Broadcasts the operand to the result shape: dims align from the end,
@@ -431,7 +440,8 @@ def Kiln_ExpandOp : Kiln_Op<"expand", [Pure, Kiln_Elementwise,
   let hasFolder = 1;
 }
 
-def Kiln_PermuteOp : Kiln_Op<"permute", [Pure, Kiln_InferTypes]> {
+def Kiln_PermuteOp : Kiln_Op<"permute", [Pure, Kiln_InferTypes,
+    Kiln_Differentiable]> {
   let summary = "reorder dimensions (Tensor.permute / t)";
   let description = [{
     Result dim `i` is operand dim `dims[i]`. `dims` is a permutation of the
@@ -457,7 +467,8 @@ def Kiln_PermuteOp : Kiln_Op<"permute", [Pure, Kiln_InferTypes]> {
 // Linear algebra
 //===----------------------------------------------------------------------===//
 
-def Kiln_MatmulOp : Kiln_Op<"matmul", [Pure, Kiln_InferTypes]> {
+def Kiln_MatmulOp : Kiln_Op<"matmul", [Pure, Kiln_InferTypes,
+    Kiln_Differentiable]> {
   let summary = "matrix product with batch broadcasting (torch.matmul)";
   let description = [{
     `torch.matmul`: 1-D x 1-D is a dot product (rank-0 result); 2-D x 2-D a
@@ -486,7 +497,8 @@ def Kiln_MatmulOp : Kiln_Op<"matmul", [Pure, Kiln_InferTypes]> {
 
 class Kiln_DimsReductionOp<string mnemonic, string torchName, string what,
                            TypeConstraint tensorType, string hasIdentity>
-    : Kiln_Op<mnemonic, [Pure, Kiln_Reduction, Kiln_InferTypes]> {
+    : Kiln_Op<mnemonic, [Pure, Kiln_Reduction, Kiln_InferTypes,
+                         Kiln_Differentiable]> {
   let summary = what # " over dims (torch." # torchName # ")";
   let description = [{
     Reduces the operand to its }] # what # [{ over `dims` (all dims when
@@ -529,7 +541,8 @@ def Kiln_AmaxOp : Kiln_DimsReductionOp<"amax", "amax", "maximum",
 def Kiln_AminOp : Kiln_DimsReductionOp<"amin", "amin", "minimum",
                                        Kiln_NumericTensor, "false">;
 
-def Kiln_NormOp : Kiln_Op<"norm", [Pure, Kiln_Reduction, Kiln_InferTypes]> {
+def Kiln_NormOp : Kiln_Op<"norm", [Pure, Kiln_Reduction, Kiln_InferTypes,
+    Kiln_Differentiable]> {
   let summary = "vector p-norm over dims (torch.norm)";
   let description = [{
     `(sum |x|^p)^(1/p)` over `dims` (all dims when absent or empty), with
@@ -553,7 +566,8 @@ def Kiln_NormOp : Kiln_Op<"norm", [Pure, Kiln_Reduction, Kiln_InferTypes]> {
 
 class Kiln_ValueIndexReductionOp<string mnemonic, string torchName,
                                  string what>
-    : Kiln_Op<mnemonic, [Pure, Kiln_Reduction, Kiln_InferTypes]> {
+    : Kiln_Op<mnemonic, [Pure, Kiln_Reduction, Kiln_InferTypes,
+                         Kiln_Differentiable]> {
   let summary = what # " and its index along a dim (torch." # torchName
                 # "(x, dim))";
   let description = [{
@@ -629,7 +643,8 @@ class Kiln_ArgReductionOp<string mnemonic, string torchName, string what>
 def Kiln_ArgmaxOp : Kiln_ArgReductionOp<"argmax", "argmax", "maximum">;
 def Kiln_ArgminOp : Kiln_ArgReductionOp<"argmin", "argmin", "minimum">;
 
-def Kiln_TopkOp : Kiln_Op<"topk", [Pure, Kiln_InferTypes]> {
+def Kiln_TopkOp : Kiln_Op<"topk", [Pure, Kiln_InferTypes,
+    Kiln_Differentiable]> {
   let summary = "k largest or smallest values and their indices (torch.topk)";
   let description = [{
     The `k` largest (`largest = true`, default) or smallest values along
@@ -656,7 +671,8 @@ def Kiln_TopkOp : Kiln_Op<"topk", [Pure, Kiln_InferTypes]> {
 }
 
 def Kiln_KthvalueOp : Kiln_Op<"kthvalue", [Pure, Kiln_Reduction,
-                                           Kiln_InferTypes]> {
+                                           Kiln_InferTypes,
+                                           Kiln_Differentiable]> {
   let summary = "k-th smallest value and its index (torch.kthvalue)";
   let description = [{
     The `k`-th smallest value (1-based, `1 <= k <=` size of `dim`) along
@@ -683,7 +699,8 @@ def Kiln_KthvalueOp : Kiln_Op<"kthvalue", [Pure, Kiln_Reduction,
 // Indexing ops
 //===----------------------------------------------------------------------===//
 
-def Kiln_GatherOp : Kiln_Op<"gather", [Pure, Kiln_InferTypes]> {
+def Kiln_GatherOp : Kiln_Op<"gather", [Pure, Kiln_InferTypes,
+    Kiln_Differentiable]> {
   let summary = "gather along a dim by index (torch.gather)";
   let description = [{
     `result[i][j][k] = input[index[i][j][k]][j][k]` for `dim = 0` (and
@@ -709,7 +726,8 @@ def Kiln_GatherOp : Kiln_Op<"gather", [Pure, Kiln_InferTypes]> {
   }];
 }
 
-def Kiln_IndexSelectOp : Kiln_Op<"index_select", [Pure, Kiln_InferTypes]> {
+def Kiln_IndexSelectOp : Kiln_Op<"index_select", [Pure, Kiln_InferTypes,
+    Kiln_Differentiable]> {
   let summary = "select slices along a dim (torch.index_select)";
   let description = [{
     Picks the slices `index[0], index[1], …` of `input` along `dim`; the
@@ -734,7 +752,8 @@ def Kiln_IndexSelectOp : Kiln_Op<"index_select", [Pure, Kiln_InferTypes]> {
   }];
 }
 
-def Kiln_TakeOp : Kiln_Op<"take", [Pure, Kiln_InferTypes]> {
+def Kiln_TakeOp : Kiln_Op<"take", [Pure, Kiln_InferTypes,
+    Kiln_Differentiable]> {
   let summary = "index the flattened tensor (torch.take)";
   let description = [{
     `result[...] = flatten(input)[index[...]]`; negative indices count from
@@ -756,7 +775,8 @@ def Kiln_TakeOp : Kiln_Op<"take", [Pure, Kiln_InferTypes]> {
   }];
 }
 
-def Kiln_ScatterAddOp : Kiln_Op<"scatter_add", [Pure, Kiln_InferTypes]> {
+def Kiln_ScatterAddOp : Kiln_Op<"scatter_add", [Pure, Kiln_InferTypes,
+    Kiln_Differentiable]> {
   let summary = "accumulate src into base at indices along a dim (torch.scatter_add)";
   let description = [{
     `result = base` then `result[index[i][j]][j] += src[i][j]` for `dim = 0`
@@ -784,7 +804,8 @@ def Kiln_ScatterAddOp : Kiln_Op<"scatter_add", [Pure, Kiln_InferTypes]> {
   }];
 }
 
-def Kiln_IndexAddOp : Kiln_Op<"index_add", [Pure, Kiln_InferTypes]> {
+def Kiln_IndexAddOp : Kiln_Op<"index_add", [Pure, Kiln_InferTypes,
+    Kiln_Differentiable]> {
   let summary = "accumulate slices into base along a dim (torch.index_add)";
   let description = [{
     `result = base` then slice `index[i]` of `result` along `dim` gets slice
@@ -811,7 +832,8 @@ def Kiln_IndexAddOp : Kiln_Op<"index_add", [Pure, Kiln_InferTypes]> {
   }];
 }
 
-def Kiln_PutOp : Kiln_Op<"put", [Pure, Kiln_InferTypes]> {
+def Kiln_PutOp : Kiln_Op<"put", [Pure, Kiln_InferTypes,
+    Kiln_Differentiable]> {
   let summary = "write src at flat indices (Tensor.put)";
   let description = [{
     `result = base` then `flatten(result)[index[i]] = src[i]` (or `+=` with
@@ -846,7 +868,7 @@ def Kiln_PutOp : Kiln_Op<"put", [Pure, Kiln_InferTypes]> {
 //===----------------------------------------------------------------------===//
 
 class Kiln_SoftmaxLikeOp<string mnemonic, string torchName, string formula>
-    : Kiln_Op<mnemonic, [Pure, Kiln_InferTypes]> {
+    : Kiln_Op<mnemonic, [Pure, Kiln_InferTypes, Kiln_Differentiable]> {
   let summary = formula # " along a dim (F." # torchName # ")";
   let description = [{
     `}] # formula # [{` along `dim`, computed stably (the maximum along
@@ -881,7 +903,8 @@ def Kiln_SoftmaxOp : Kiln_SoftmaxLikeOp<"softmax", "softmax",
 def Kiln_LogSoftmaxOp : Kiln_SoftmaxLikeOp<"log_softmax", "log_softmax",
                                            "x - log(sum(exp(x)))">;
 
-def Kiln_MseLossOp : Kiln_Op<"mse_loss", [Pure, Kiln_InferTypes]> {
+def Kiln_MseLossOp : Kiln_Op<"mse_loss", [Pure, Kiln_InferTypes,
+    Kiln_Differentiable]> {
   let summary = "mean squared error (F.mse_loss)";
   let description = [{
     `(input - target)^2`, broadcast, then averaged (`reduction = "mean"`,
@@ -906,7 +929,7 @@ def Kiln_MseLossOp : Kiln_Op<"mse_loss", [Pure, Kiln_InferTypes]> {
 }
 
 def Kiln_CrossEntropyOp : Kiln_Op<"cross_entropy",
-    [Pure, Kiln_InferTypes]> {
+    [Pure, Kiln_InferTypes, Kiln_Differentiable]> {
   let summary = "cross entropy with class indices (F.cross_entropy)";
   let description = [{
     `-log_softmax(logits)[target]` per sample, with logits `[N, C]` and

@@ -3,6 +3,7 @@
 #ifndef KILN_DIALECT_KILN_TRANSFORMS_PASSES_H
 #define KILN_DIALECT_KILN_TRANSFORMS_PASSES_H
 
+#include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Pass/Pass.h"
 
 namespace mlir {
@@ -13,6 +14,12 @@ namespace kiln {
 
 #define GEN_PASS_DECL
 #include "kiln/Dialect/Kiln/Transforms/Passes.h.inc"
+
+/// Adds `@<vjpName>`, the vector-Jacobian product of `function` (the VJP
+/// contract of -kiln-autodiff), right after it in its module. Emits
+/// diagnostics and returns failure when `function` cannot be differentiated.
+mlir::FailureOr<mlir::func::FuncOp> deriveVJP(mlir::func::FuncOp function,
+                                              llvm::StringRef vjpName);
 
 /// Patterns of -kiln-decompose.
 void populateDecomposePatterns(mlir::RewritePatternSet &patterns);

@@ -17,6 +17,44 @@ def KilnDecompose : Pass<"kiln-decompose"> {
   let dependentDialects = [];
 }
 
+def KilnAutodiff : Pass<"kiln-autodiff", "mlir::ModuleOp"> {
+  let summary = "Derive reverse-mode gradient functions (VJPs)";
+  let description = [{
+    For each public `func.func @f` with at least one floating-point argument
+    and result (or each function named in `functions`), adds
+
+    ```
+    @f_vjp(a_1..a_n, ct_1..ct_p) -> (g_1..g_q)
+    ```
+
+    where `ct_j` are cotangents of the floating-point results of `@f` in
+    order and `g_i` the gradients of its floating-point arguments in order.
+    The derived function is ordinary `kiln` IR.
+
+    The pass copies the forward graph into `@f_vjp`, then walks it in
+    reverse, asking each op for its gradient rule through
+    `DifferentiableOpInterface` (rules are PyTorch's; see
+    docs/autodiff.md). Gradients of values used several times are added;
+    broadcast operands get gradients summed to their shape; arguments that
+    no result depends on get zeros. Forward values the rules need (e.g. the
+    result of `exp`) are reused, and forward ops the gradients do not need
+    are removed, as is anything folded away (the new function is
+    canonicalized and CSE'd).
+
+    Diagnostics: a function that is not a single block of ops; an op without
+    a gradient rule on the path from an argument to a result; a
+    floating-point result that depends on the floating-point arguments only
+    through ops that have no gradient (e.g. `cast` of an integer computed by
+    `argmax`); a named function that does not exist or has no
+    floating-point argument or result; an existing `@f_vjp`.
+  }];
+  let options = [
+    ListOption<"functions", "functions", "std::string",
+               "Differentiate only these functions (default: every public "
+               "function with a floating-point argument and result)">,
+  ];
+}
+
 def KilnExportEntryPoints : Pass<"kiln-export-entry-points", "mlir::ModuleOp"> {
   let summary = "Give every public function a C interface";
   let description = [{
