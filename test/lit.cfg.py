@@ -39,7 +39,7 @@ config.environment["KILN_GRADCHECK"] = os.path.join(config.kiln_tools_dir,
 config.environment["PYTHONPATH"] = os.path.join(
     config.kiln_src_root, "test", "Integration")
 tools.append("kiln-run")
-llvm_config.add_tool_substitutions(["kiln-run"], tool_dirs)
+llvm_config.add_tool_substitutions(["kiln-run", "kiln-gradcheck"], tool_dirs)
 # Compiled code is cached per build tree, never in the user's cache.
 config.environment["KILN_CACHE_DIR"] = os.path.join(
     config.kiln_obj_root, "test", "kiln-cache")

@@ -22,3 +22,26 @@ std::unique_ptr<kiln::SourceFile> kiln::SourceFile::load(llvm::StringRef path,
     file->module = nullptr;
   return file;
 }
+
+func::FuncOp kiln::SourceFile::findEntry(llvm::StringRef name,
+                                         std::string &error) {
+  ModuleOp m = getModule();
+  if (!name.empty()) {
+    auto function = m.lookupSymbol<func::FuncOp>(name);
+    if (!function || function.isExternal())
+      error = ("no function @" + name + " in the module").str();
+    return function && !function.isExternal() ? function : nullptr;
+  }
+  func::FuncOp only;
+  unsigned count = 0;
+  for (auto function : m.getOps<func::FuncOp>())
+    if (function.isPublic() && !function.isExternal()) {
+      only = function;
+      ++count;
+    }
+  if (count == 1)
+    return only;
+  error = "the module has " + std::to_string(count) +
+          " public functions; choose one with --entry";
+  return nullptr;
+}

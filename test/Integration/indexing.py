@@ -93,4 +93,17 @@ for i, v in zip(idx.tolist(), src.tolist()):
     want.view(-1)[i] = v
 c.check("put repeated last wins", ir3("put", base, idx, src, want), [base, idx, src], want)
 
+# The ops that update a tensor in place never write into the caller's input:
+# running three times gives the answer of one run.
+idx = torch.tensor([1, 1, 3])
+src = torch.ones(3)
+base = torch.zeros(5)
+for op, attrs, want in (
+        ("scatter_add", "{dim = 0 : i64}", base.scatter_add(0, idx, src)),
+        ("index_add", "{dim = 0 : i64}", base.index_add(0, idx, src)),
+        ("put", "{accumulate = true}", base.put(idx, src, accumulate=True))):
+    c.check(f"{op} leaves its base argument unchanged",
+            ir3(op, base, idx, src, want, attrs), [base, idx, src], want,
+            extra_args=["--repeat=2"])
+
 c.finish()

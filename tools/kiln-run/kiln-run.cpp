@@ -10,6 +10,7 @@
 
 #include "kiln/Pipelines/Pipelines.h"
 #include "kiln/Pipelines/SourceFile.h"
+#include "kiln/Pipelines/ToolOptions.h"
 #include "kiln/Runtime/Executable.h"
 #include "kiln/Runtime/HostTensor.h"
 #include "kiln/Runtime/Kernels.h"
@@ -35,9 +36,7 @@ using namespace mlir;
 using namespace kiln::runtime;
 namespace {
 
-/// Command-line options of tools.md. Parsed by hand: libLLVM registers
-/// global options named `threads` and `stats` that a cl::opt would clash
-/// with.
+/// Command-line options of tools.md.
 struct Options {
   std::string inputFile;
   std::string entry;
@@ -58,80 +57,16 @@ constexpr const char *usage =
 /// Parses `args`; returns an error message on bad usage.
 std::optional<std::string> parseOptions(llvm::ArrayRef<const char *> args,
                                         Options &options, bool &help) {
-  auto parseInt = [](llvm::StringRef name, llvm::StringRef text, int minimum,
-                     int &out) -> std::optional<std::string> {
-    if (text.getAsInteger(10, out) || out < minimum)
-      return ("--" + name + " expects an integer >= " + llvm::Twine(minimum) +
-              ", got '" + text + "'")
-          .str();
-    return std::nullopt;
-  };
-  for (size_t i = 1; i < args.size(); ++i) {
-    llvm::StringRef arg(args[i]);
-    if (arg == "-" || !arg.starts_with("-")) {
-      if (!options.inputFile.empty())
-        return "more than one input file ('" + options.inputFile + "', '" +
-               arg.str() + "')";
-      options.inputFile = arg.str();
-      continue;
-    }
-    llvm::StringRef name = arg.drop_while([](char c) { return c == '-'; });
-    llvm::StringRef value;
-    bool hasValue = false;
-    if (size_t eq = name.find('='); eq != llvm::StringRef::npos) {
-      value = name.drop_front(eq + 1);
-      name = name.take_front(eq);
-      hasValue = true;
-    }
-    auto takeValue = [&]() -> std::optional<std::string> {
-      if (hasValue)
-        return std::nullopt;
-      if (i + 1 >= args.size())
-        return "--" + name.str() + " expects a value";
-      value = args[++i];
-      return std::nullopt;
-    };
-    auto noValue = [&]() -> std::optional<std::string> {
-      if (hasValue)
-        return "--" + name.str() + " takes no value";
-      return std::nullopt;
-    };
-    std::optional<std::string> error;
-    if (name == "help" || name == "h") {
-      help = true;
-    } else if (name == "print") {
-      error = noValue();
-      options.print = true;
-    } else if (name == "stats") {
-      error = noValue();
-      options.stats = true;
-    } else if (name == "entry") {
-      if (!(error = takeValue()))
-        options.entry = value.str();
-    } else if (name == "input") {
-      if (!(error = takeValue()))
-        options.inputs.push_back(value.str());
-    } else if (name == "output-dir") {
-      if (!(error = takeValue()))
-        options.outputDir = value.str();
-    } else if (name == "target") {
-      if (!(error = takeValue()))
-        options.target = value.str();
-    } else if (name == "threads") {
-      if (!(error = takeValue()))
-        error = parseInt(name, value, 1, options.threads);
-    } else if (name == "repeat") {
-      if (!(error = takeValue()))
-        error = parseInt(name, value, 0, options.repeat);
-    } else {
-      error = "unknown option '" + arg.str() + "'";
-    }
-    if (error)
-      return error;
-  }
-  if (!help && options.inputFile.empty())
-    return std::string("no input file");
-  return std::nullopt;
+  kiln::ToolOptions parser;
+  parser.flag("print", options.print);
+  parser.flag("stats", options.stats);
+  parser.string("entry", options.entry);
+  parser.list("input", options.inputs);
+  parser.string("output-dir", options.outputDir);
+  parser.string("target", options.target);
+  parser.integer("threads", 1, options.threads);
+  parser.integer("repeat", 0, options.repeat);
+  return parser.parse(args, options.inputFile, help);
 }
 
 } // namespace
@@ -190,17 +125,10 @@ int main(int argc, char **argv) {
     return 1; // the parser or verifier reported the error
 
   // The entry: --entry, or the module's only public function.
-  std::string entry = entryName;
-  if (entry.empty()) {
-    SmallVector<func::FuncOp> candidates;
-    for (auto func : module.getOps<func::FuncOp>())
-      if (func.isPublic() && !func.isExternal())
-        candidates.push_back(func);
-    if (candidates.size() != 1)
-      return fail(1, "the module has " + llvm::Twine(candidates.size()) +
-                         " public functions; choose one with --entry");
-    entry = candidates.front().getSymName().str();
-  }
+  func::FuncOp entryFunction = source->findEntry(entryName, errorMessage);
+  if (!entryFunction)
+    return fail(1, errorMessage);
+  std::string entry = entryFunction.getSymName().str();
 
   auto compileStart = Clock::now();
   auto executable = Executable::compile(module, entry);

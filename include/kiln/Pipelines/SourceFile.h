@@ -3,6 +3,7 @@
 #ifndef KILN_PIPELINES_SOURCEFILE_H
 #define KILN_PIPELINES_SOURCEFILE_H
 
+#include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/Diagnostics.h"
 #include "mlir/IR/OwningOpRef.h"
@@ -26,6 +27,11 @@ public:
 
   /// The verified module, or null.
   mlir::ModuleOp getModule() { return module ? *module : nullptr; }
+
+  /// The function a tool runs: `name`, or the module's only public function
+  /// when `name` is empty. Returns null with `error` set when there is no
+  /// such function (or no single public one).
+  mlir::func::FuncOp findEntry(llvm::StringRef name, std::string &error);
 
 private:
   SourceFile(std::shared_ptr<llvm::SourceMgr> sourceMgr,

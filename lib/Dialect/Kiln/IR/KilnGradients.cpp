@@ -562,22 +562,25 @@ LogicalResult ProdOp::buildVJP(OpBuilder &b, ArrayRef<Value> cts,
   return success();
 }
 
-LogicalResult AmaxOp::buildVJP(OpBuilder &b, ArrayRef<Value> cts,
-                               SmallVectorImpl<Value> &grads) {
-  GradBuilder g(b, getLoc());
-  DimsReduction r(g, getInput(), getDims(), cts[0]);
-  grads[0] = evenSplitVJP(g, getInput(), r.keptCt,
-                          r.keep(g, getResult()), getDimsAttr());
+namespace {
+template <typename OpT>
+LogicalResult extremeVJP(OpT op, OpBuilder &b, ArrayRef<Value> cts,
+                         SmallVectorImpl<Value> &grads) {
+  GradBuilder g(b, op.getLoc());
+  DimsReduction r(g, op.getInput(), op.getDims(), cts[0]);
+  grads[0] = evenSplitVJP(g, op.getInput(), r.keptCt, r.keep(g, op.getResult()),
+                          op.getDimsAttr());
   return success();
 }
+} // namespace
 
+LogicalResult AmaxOp::buildVJP(OpBuilder &b, ArrayRef<Value> cts,
+                               SmallVectorImpl<Value> &grads) {
+  return extremeVJP(*this, b, cts, grads);
+}
 LogicalResult AminOp::buildVJP(OpBuilder &b, ArrayRef<Value> cts,
                                SmallVectorImpl<Value> &grads) {
-  GradBuilder g(b, getLoc());
-  DimsReduction r(g, getInput(), getDims(), cts[0]);
-  grads[0] = evenSplitVJP(g, getInput(), r.keptCt,
-                          r.keep(g, getResult()), getDimsAttr());
-  return success();
+  return extremeVJP(*this, b, cts, grads);
 }
 
 // PyTorch's norm_backward: p = 2: x / ||x||; p = 1: sgn(x); p = inf: sgn(x)
@@ -618,34 +621,30 @@ LogicalResult NormOp::buildVJP(OpBuilder &b, ArrayRef<Value> cts,
 
 // Values picked by index: the gradient goes back to the position each index
 // names (scatter into zeros).
+namespace {
+template <typename OpT>
+LogicalResult valueIndexVJP(OpT op, OpBuilder &b, ArrayRef<Value> cts,
+                            SmallVectorImpl<Value> &grads) {
+  if (!cts[0])
+    return success();
+  GradBuilder g(b, op.getLoc());
+  grads[0] = selectionVJP(g, op.getInput(), op.getIndices(), cts[0],
+                          static_cast<int64_t>(op.getDim()));
+  return success();
+}
+} // namespace
+
 LogicalResult MaxOp::buildVJP(OpBuilder &b, ArrayRef<Value> cts,
                               SmallVectorImpl<Value> &grads) {
-  if (!cts[0])
-    return success();
-  GradBuilder g(b, getLoc());
-  grads[0] = selectionVJP(g, getInput(), getIndices(), cts[0],
-                          static_cast<int64_t>(getDim()));
-  return success();
+  return valueIndexVJP(*this, b, cts, grads);
 }
-
 LogicalResult MinOp::buildVJP(OpBuilder &b, ArrayRef<Value> cts,
                               SmallVectorImpl<Value> &grads) {
-  if (!cts[0])
-    return success();
-  GradBuilder g(b, getLoc());
-  grads[0] = selectionVJP(g, getInput(), getIndices(), cts[0],
-                          static_cast<int64_t>(getDim()));
-  return success();
+  return valueIndexVJP(*this, b, cts, grads);
 }
-
 LogicalResult KthvalueOp::buildVJP(OpBuilder &b, ArrayRef<Value> cts,
                                    SmallVectorImpl<Value> &grads) {
-  if (!cts[0])
-    return success();
-  GradBuilder g(b, getLoc());
-  grads[0] = selectionVJP(g, getInput(), getIndices(), cts[0],
-                          static_cast<int64_t>(getDim()));
-  return success();
+  return valueIndexVJP(*this, b, cts, grads);
 }
 
 LogicalResult TopkOp::buildVJP(OpBuilder &b, ArrayRef<Value> cts,

@@ -61,7 +61,10 @@ def KilnExportEntryPoints : Pass<"kiln-export-entry-points", "mlir::ModuleOp"> {
     Marks each public `func.func` with `llvm.emit_c_interface`, so that the
     LLVM lowering emits `_mlir_ciface_<name>`, which takes one memref
     descriptor pointer per argument and out-parameter: the entry points
-    kiln-run and the C++ API call.
+    kiln-run and the C++ API call. Their arguments are marked
+    `bufferization.writable = false`: the caller owns those buffers, so
+    bufferization copies an argument that an op would update in place
+    (`scatter_add`, `index_add`, `put` into an argument).
   }];
 }
 
