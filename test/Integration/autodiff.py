@@ -85,6 +85,10 @@ for op in ["maximum", "minimum"]:
     case(f"{op} with ties", [ta, tb],
          [f"%y = kiln.{op} %a0, %a1 : {{T0}}, {{T1}}"], ["%y"],
          getattr(torch, op), gradcheck=False)
+for op in ["maximum", "minimum"]:
+    case(f"{op} random", [rand(4, 5), rand(5)],
+         [f"%y = kiln.{op} %a0, %a1 : {{T0}}, {{T1}}"], ["%y"],
+         getattr(torch, op))
 case("maximum NaN", [torch.tensor([1.0, float("nan"), 2.0]),
                      torch.tensor([float("nan"), 0.0, 2.0])],
      ["%y = kiln.maximum %a0, %a1 : {T0}, {T1}"], ["%y"], torch.maximum,
@@ -159,6 +163,9 @@ case("max example (ties split)", [torch.tensor([1.0, 2, 3, 4, 4, 0])],
      ["%y = kiln.amax %a0 : {T0}"], ["%y"], torch.max,
      cts=[torch.tensor(1.0)],
      expected=[torch.tensor([0.0, 0, 0, 0.5, 0.5, 0])])
+case("amin random", [r],
+     ["%y = kiln.amin %a0 {dims = array<i64: 0, 2>} : {T0}"], ["%y"],
+     lambda t: t.amin((0, 2)))
 case("amax dims ties", [ta], ["%y = kiln.amax %a0 {dims = array<i64: 1>} : {T0}"],
      ["%y"], lambda t: t.amax(1),
      gradcheck=False)
