@@ -19,10 +19,12 @@
 
 using namespace mlir;
 
-std::string kiln::getKilnCpuPipelineText(const CpuPipelineOptions &) {
-  return "canonicalize,"
-         "kiln-export-entry-points,"
-         "kiln-decompose,"
+std::string kiln::getKilnCpuPipelineText(const CpuPipelineOptions &options) {
+  return std::string("canonicalize,"
+                     "kiln-export-entry-points,"
+                     "kiln-decompose,") +
+         // Decomposed ops (mean, norm, losses) fuse like the rest.
+         (options.fuse ? "kiln-fuse-elementwise," : "") +
          "convert-kiln-to-linalg,"
          "kiln-approximate-math,"
          "canonicalize,"
@@ -73,6 +75,7 @@ void kiln::registerAllKilnPasses() {
     mlir::registerAllPasses();
     kiln::registerKilnAutodiff();
     kiln::registerKilnDecompose();
+    kiln::registerKilnFuseElementwise();
     kiln::registerKilnExportEntryPoints();
     kiln::registerKilnLowerRuntimeCalls();
     kiln::registerKilnApproximateMath();

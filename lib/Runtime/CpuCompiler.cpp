@@ -49,7 +49,9 @@ kiln::runtime::createHostTargetMachine() {
   return builder->createTargetMachine();
 }
 
-llvm::Error kiln::runtime::lowerToLLVMDialect(mlir::ModuleOp module) {
+llvm::Error
+kiln::runtime::lowerToLLVMDialect(mlir::ModuleOp module,
+                                  const CpuPipelineOptions &options) {
   std::string diagnostics;
   llvm::raw_string_ostream os(diagnostics);
   mlir::ScopedDiagnosticHandler handler(
@@ -58,7 +60,7 @@ llvm::Error kiln::runtime::lowerToLLVMDialect(mlir::ModuleOp module) {
         return mlir::success();
       });
   mlir::PassManager pm(module.getContext());
-  kiln::buildKilnCpuPipeline(pm, kiln::CpuPipelineOptions());
+  kiln::buildKilnCpuPipeline(pm, options);
   if (mlir::failed(pm.run(module)))
     return makeError("lowering failed:\n" + diagnostics);
   return llvm::Error::success();
@@ -223,13 +225,14 @@ CompileCache &CompileCache::get() {
 }
 
 std::string CompileCache::key(mlir::ModuleOp module, llvm::StringRef entry,
+                              const CpuPipelineOptions &options,
                               const llvm::TargetMachine &tm) const {
   std::string text;
   llvm::raw_string_ostream os(text);
   module->print(os,
                 mlir::OpPrintingFlags().enableDebugInfo().printGenericOpForm());
   os << "\nentry=" << entry << "\npipeline="
-     << kiln::getKilnCpuPipelineText(kiln::CpuPipelineOptions())
+     << kiln::getKilnCpuPipelineText(options)
      << "\ntriple=" << tm.getTargetTriple().str()
      << "\ncpu=" << tm.getTargetCPU()
      << "\nfeatures=" << tm.getTargetFeatureString()

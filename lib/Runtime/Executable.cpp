@@ -55,7 +55,8 @@ static std::optional<TensorSpec> specOf(Type type) {
 Executable::~Executable() = default;
 
 llvm::Expected<std::unique_ptr<Executable>>
-Executable::compile(ModuleOp module, llvm::StringRef entry) {
+Executable::compile(ModuleOp module, llvm::StringRef entry,
+                    const CpuPipelineOptions &options) {
   auto func = module.lookupSymbol<func::FuncOp>(entry);
   if (!func || func.isExternal())
     return makeError("no function @" + entry + " to run");
@@ -84,7 +85,7 @@ Executable::compile(ModuleOp module, llvm::StringRef entry) {
   if (!tm)
     return tm.takeError();
   CompileCache &cache = CompileCache::get();
-  std::string key = cache.key(module, entry, **tm);
+  std::string key = cache.key(module, entry, options, **tm);
   std::optional<CompiledCode> code = cache.lookup(key);
   exe->cacheHit = code.has_value();
   if (!code) {
@@ -95,7 +96,7 @@ Executable::compile(ModuleOp module, llvm::StringRef entry) {
       if (other.getSymName() != entry && other.isPublic() &&
           !other.isExternal())
         other.setPrivate();
-    if (llvm::Error error = lowerToLLVMDialect(*lowered))
+    if (llvm::Error error = lowerToLLVMDialect(*lowered, options))
       return makeError("@" + entry + ": " + llvm::toString(std::move(error)));
     CompiledCode fresh;
     if (auto sites =

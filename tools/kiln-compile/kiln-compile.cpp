@@ -75,7 +75,8 @@ int main(int argc, char **argv) {
   if (!module)
     return 1; // the parser or verifier reported the error
 
-  if (llvm::Error error = kiln::runtime::lowerToLLVMDialect(module))
+  if (llvm::Error error = kiln::runtime::lowerToLLVMDialect(
+          module, kiln::CpuPipelineOptions()))
     return fail(1, llvm::toString(std::move(error)));
 
   auto output = openOutputFile(outputFile, &errorMessage);

@@ -47,12 +47,13 @@ struct Options {
   int threads = 0;
   int repeat = 0;
   bool stats = false;
+  bool noFuse = false;
 };
 
 constexpr const char *usage =
     "usage: kiln-run FILE.mlir|- [--entry=NAME] [--input=A.npy ...]\n"
     "                [--output-dir=DIR] [--print] [--target=cpu|cuda]\n"
-    "                [--threads=N] [--repeat=N] [--stats]\n";
+    "                [--threads=N] [--repeat=N] [--stats] [--no-fuse]\n";
 
 /// Parses `args`; returns an error message on bad usage.
 std::optional<std::string> parseOptions(llvm::ArrayRef<const char *> args,
@@ -60,6 +61,7 @@ std::optional<std::string> parseOptions(llvm::ArrayRef<const char *> args,
   kiln::ToolOptions parser;
   parser.flag("print", options.print);
   parser.flag("stats", options.stats);
+  parser.flag("no-fuse", options.noFuse);
   parser.string("entry", options.entry);
   parser.list("input", options.inputs);
   parser.string("output-dir", options.outputDir);
@@ -131,7 +133,9 @@ int main(int argc, char **argv) {
   std::string entry = entryFunction.getSymName().str();
 
   auto compileStart = Clock::now();
-  auto executable = Executable::compile(module, entry);
+  kiln::CpuPipelineOptions pipelineOptions;
+  pipelineOptions.fuse = !options.noFuse;
+  auto executable = Executable::compile(module, entry, pipelineOptions);
   if (!executable)
     return fail(1, llvm::toString(executable.takeError()));
   double compileMs = msSince(compileStart);

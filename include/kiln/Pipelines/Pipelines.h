@@ -19,9 +19,11 @@ namespace kiln {
 
 struct CpuPipelineOptions
     : public mlir::PassPipelineOptions<CpuPipelineOptions> {
-  // No options yet; the struct carries them as they are added (fusion,
-  // vectorization, thread count) so that the pipeline text and the compile
-  // cache key stay in one place.
+  // The pipeline text and the compile cache key both come from these, so
+  // they stay in one place.
+  Option<bool> fuse{*this, "fuse",
+                    llvm::cl::desc("Run kiln-fuse-elementwise (default on)"),
+                    llvm::cl::init(true)};
 };
 
 /// Kiln IR -> the LLVM dialect for x86-64: decompose, lower to linalg,

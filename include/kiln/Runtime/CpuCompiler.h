@@ -9,6 +9,7 @@
 #ifndef KILN_RUNTIME_CPUCOMPILER_H
 #define KILN_RUNTIME_CPUCOMPILER_H
 
+#include "kiln/Pipelines/Pipelines.h"
 #include "mlir/IR/BuiltinOps.h"
 #include "llvm/IR/Module.h"
 #include "llvm/Support/CodeGen.h"
@@ -21,13 +22,15 @@
 #include <vector>
 
 namespace kiln::runtime {
+using kiln::CpuPipelineOptions;
 
 /// A target machine for the host CPU (its features included), PIC, -O3.
 llvm::Expected<std::unique_ptr<llvm::TargetMachine>> createHostTargetMachine();
 
 /// Runs the CPU pipeline on `module` in place (kiln IR -> llvm dialect).
 /// Diagnostics are collected into the error.
-llvm::Error lowerToLLVMDialect(mlir::ModuleOp module);
+llvm::Error lowerToLLVMDialect(mlir::ModuleOp module,
+                               const CpuPipelineOptions &options);
 
 /// Translates an llvm-dialect module to LLVM IR for `tm`, adds a packed
 /// entry `_kiln_packed_<f>(void **descriptors)` for every C interface
@@ -57,6 +60,7 @@ class CompileCache {
 public:
   static CompileCache &get();
   std::string key(mlir::ModuleOp module, llvm::StringRef entry,
+                  const CpuPipelineOptions &options,
                   const llvm::TargetMachine &tm) const;
   std::optional<CompiledCode> lookup(const std::string &key);
   void store(const std::string &key, const CompiledCode &code);

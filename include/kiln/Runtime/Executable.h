@@ -3,6 +3,7 @@
 #ifndef KILN_RUNTIME_EXECUTABLE_H
 #define KILN_RUNTIME_EXECUTABLE_H
 
+#include "kiln/Pipelines/Pipelines.h"
 #include "kiln/Runtime/HostTensor.h"
 
 #include "llvm/ADT/ArrayRef.h"
@@ -21,6 +22,7 @@ class LLJIT;
 } // namespace llvm::orc
 
 namespace kiln::runtime {
+using kiln::CpuPipelineOptions;
 
 /// The type of one argument or result: element type and static shape.
 struct TensorSpec {
@@ -52,7 +54,8 @@ public:
   /// Lowers `entry` of `module` (kiln IR; the module is cloned, not
   /// modified) with the CPU pipeline and JIT-compiles it.
   static llvm::Expected<std::unique_ptr<Executable>>
-  compile(mlir::ModuleOp module, llvm::StringRef entry);
+  compile(mlir::ModuleOp module, llvm::StringRef entry,
+          const CpuPipelineOptions &options = CpuPipelineOptions());
 
   const std::vector<TensorSpec> &getInputs() const { return inputs; }
   const std::vector<TensorSpec> &getOutputs() const { return outputs; }

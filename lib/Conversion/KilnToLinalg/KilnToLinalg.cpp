@@ -16,7 +16,9 @@
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/IR/Matchers.h"
 #include "mlir/IR/PatternMatch.h"
+#include "llvm/ADT/TypeSwitch.h"
 #include "mlir/Transforms/DialectConversion.h"
 #include "llvm/Support/raw_ostream.h"
 
@@ -207,24 +209,36 @@ SmallVector<utils::IteratorType> parallelIterators(int64_t rank) {
   return SmallVector<utils::IteratorType>(rank, utils::IteratorType::parallel);
 }
 
-/// Builds a reduction of `inputs` (all of one shape) over the dims flagged
-/// in `mask`, with the accumulators in registers: a parallel linalg.generic
-/// over the kept dims whose body runs an scf.for nest over the reduced dims
-/// (the last dim innermost) carrying the accumulators, reading the inputs
-/// with tensor.extract. Kept dims become parallel (OpenMP) loops; each
-/// reduction runs start to end in one thread, so its order never depends on
-/// the thread count. `inits` are the scalar initial values; `body(b, loc,
+/// Reads the elements of a (possibly virtual) tensor at `indices`: a load
+/// from a stored tensor, or a fused producer chain evaluated there.
+using ElementReader = function_ref<SmallVector<Value>(OpBuilder &, Location,
+                                                      ValueRange indices)>;
+
+/// Maps the accumulators of a reduction at one kept position (`kept`: the
+/// indices of the kept dims) to the kernel's result elements: a fused
+/// epilogue.
+using ReductionFinalizer = function_ref<SmallVector<Value>(
+    OpBuilder &, Location, ValueRange accumulators, ValueRange kept)>;
+
+/// Builds a reduction over the dims flagged in `mask` of a tensor of
+/// `inputType` read through `read`, with the accumulators in registers: a
+/// parallel linalg.generic over the kept dims whose body runs an scf.for
+/// nest over the reduced dims (the last dim innermost) carrying the
+/// accumulators. Kept dims become parallel (OpenMP) loops; each reduction
+/// runs start to end in one thread, so its order never depends on the
+/// thread count. `inits` are the scalar initial values; `body(b, loc,
 /// elements, accumulators, indices)` returns the new accumulators, where
-/// `indices` are the full input indices. Returns one tensor per accumulator
-/// in the reduced (non-keepdim) shape.
+/// `indices` are the full input indices. Without `finalize` it returns one
+/// tensor per accumulator in the reduced (non-keepdim) shape; with it, one
+/// per element `finalize` returns, of `finalTypes`.
 SmallVector<Value> buildReduction(
-    OpBuilder &b, Location loc, ValueRange inputs, ArrayRef<bool> mask,
-    ArrayRef<TypedAttr> inits,
+    OpBuilder &b, Location loc, RankedTensorType inputType, ElementReader read,
+    ArrayRef<bool> mask, ArrayRef<TypedAttr> inits,
     function_ref<SmallVector<Value>(OpBuilder &, Location, ValueRange,
                                     ValueRange, ValueRange)>
-        body) {
+        body,
+    ReductionFinalizer finalize = nullptr, TypeRange finalTypes = {}) {
   MLIRContext *ctx = b.getContext();
-  RankedTensorType inputType = tensorType(inputs.front());
   int64_t rank = inputType.getRank();
   SmallVector<int64_t> keptShape, reducedDims, keptDims;
   for (int64_t d = 0; d < rank; ++d) {
@@ -236,32 +250,34 @@ SmallVector<Value> buildReduction(
     }
   }
   int64_t keptRank = keptShape.size();
+  SmallVector<Type> elementTypes;
+  if (finalize)
+    elementTypes.assign(finalTypes.begin(), finalTypes.end());
+  else
+    for (TypedAttr init : inits)
+      elementTypes.push_back(init.getType());
   SmallVector<Type> resultTypes;
   SmallVector<Value> outputs;
-  for (TypedAttr init : inits) {
-    auto type = RankedTensorType::get(keptShape, init.getType());
-    resultTypes.push_back(type);
-    outputs.push_back(
-        tensor::EmptyOp::create(b, loc, keptShape, init.getType()));
+  for (Type elementType : elementTypes) {
+    resultTypes.push_back(RankedTensorType::get(keptShape, elementType));
+    outputs.push_back(tensor::EmptyOp::create(b, loc, keptShape, elementType));
   }
-  SmallVector<AffineMap> maps(inits.size(),
+  SmallVector<AffineMap> maps(elementTypes.size(),
                               AffineMap::getMultiDimIdentityMap(keptRank, ctx));
   auto generic = linalg::GenericOp::create(
       b, loc, resultTypes, ValueRange{}, outputs, maps,
       parallelIterators(keptRank), [&](OpBuilder &nb, Location l, ValueRange) {
-        SmallVector<Value> indices(rank);
-        for (auto [i, d] : llvm::enumerate(keptDims))
+        SmallVector<Value> indices(rank), kept;
+        for (auto [i, d] : llvm::enumerate(keptDims)) {
           indices[d] = linalg::IndexOp::create(nb, l, i);
+          kept.push_back(indices[d]);
+        }
         SmallVector<Value> initial;
         for (TypedAttr init : inits)
           initial.push_back(arith::ConstantOp::create(nb, l, init));
         auto step = [&](OpBuilder &ib, Location il,
                         ValueRange accs) -> SmallVector<Value> {
-          SmallVector<Value> elements;
-          for (Value input : inputs)
-            elements.push_back(
-                tensor::ExtractOp::create(ib, il, input, indices));
-          return body(ib, il, elements, accs, indices);
+          return body(ib, il, read(ib, il, indices), accs, indices);
         };
         SmallVector<Value> results;
         if (reducedDims.empty()) {
@@ -282,10 +298,65 @@ SmallVector<Value> buildReduction(
               });
           results.assign(nest.results.begin(), nest.results.end());
         }
+        if (finalize)
+          results = finalize(nb, l, results, kept);
         linalg::YieldOp::create(nb, l, results);
       });
   return SmallVector<Value>(generic.getResults());
 }
+
+/// Reads `inputs` (stored tensors of one shape) with tensor.extract.
+SmallVector<Value> buildReduction(
+    OpBuilder &b, Location loc, ValueRange inputs, ArrayRef<bool> mask,
+    ArrayRef<TypedAttr> inits,
+    function_ref<SmallVector<Value>(OpBuilder &, Location, ValueRange,
+                                    ValueRange, ValueRange)>
+        body) {
+  auto read = [&](OpBuilder &b, Location l, ValueRange indices) {
+    SmallVector<Value> elements;
+    for (Value input : inputs)
+      elements.push_back(tensor::ExtractOp::create(b, l, input, indices));
+    return elements;
+  };
+  return buildReduction(b, loc, tensorType(inputs.front()), read, mask, inits,
+                        body);
+}
+
+/// How a kernel reads its input and produces its results. By default it
+/// loads the op's stored input and returns the op's result; as the anchor of
+/// a kiln.fused group it evaluates the fused producer chain where it reads
+/// (`read`) and applies the fused consumers to each result element
+/// (`finish`), producing the group's results (`resultTypes`).
+struct KernelIO {
+  std::function<Value(OpBuilder &, Location, ValueRange indices)> read;
+  std::function<SmallVector<Value>(OpBuilder &, Location, Value element,
+                                   ValueRange resultIndices)>
+      finish;
+  SmallVector<Type> resultTypes;
+
+  /// The plain kernel of `op`: loads `input`, returns the op's results.
+  static KernelIO plain(Operation *op, Value input) {
+    KernelIO io;
+    io.read = [input](OpBuilder &b, Location l, ValueRange indices) {
+      return Value(tensor::ExtractOp::create(b, l, input, indices));
+    };
+    io.resultTypes.assign(op->getResultTypes().begin(),
+                          op->getResultTypes().end());
+    return io;
+  }
+  SmallVector<Value> finishElement(OpBuilder &b, Location l, Value element,
+                                   ValueRange resultIndices) const {
+    if (!finish)
+      return {element};
+    return finish(b, l, element, resultIndices);
+  }
+  SmallVector<Type> resultElementTypes() const {
+    SmallVector<Type> types;
+    for (Type type : resultTypes)
+      types.push_back(cast<RankedTensorType>(type).getElementType());
+    return types;
+  }
+};
 
 //===----------------------------------------------------------------------===//
 // Elementwise ops (any op with ScalarOpInterface)
@@ -460,18 +531,43 @@ template <typename OpTy> struct LowerDimsReduction : OpRewritePattern<OpTy> {
                      : Value(arith::MinSIOp::create(b, loc, acc, x));
   }
 
-  LogicalResult matchAndRewrite(OpTy op,
-                                PatternRewriter &rewriter) const override {
+  /// The reduction kernel; with a fused epilogue its results are the
+  /// group's.
+  static SmallVector<Value> lower(OpBuilder &b, OpTy op, const KernelIO &io) {
     Location loc = op.getLoc();
     RankedTensorType inputType = tensorType(op.getInput());
     SmallVector<bool> mask = getReducedDimsMask(inputType, op.getDims());
-    Value result = buildReduction(
-        rewriter, loc, op.getInput(), mask,
-        {identity(rewriter, inputType.getElementType())},
-        [](OpBuilder &b, Location l, ValueRange x, ValueRange acc, ValueRange) {
-          return SmallVector<Value>{combine(b, l, x[0], acc[0])};
-        })[0];
-    rewriter.replaceOp(op, reshapeTo(rewriter, loc, result, op.getType()));
+    bool keepdim = op.getKeepdim();
+    auto read = [&](OpBuilder &nb, Location l, ValueRange indices) {
+      return SmallVector<Value>{io.read(nb, l, indices)};
+    };
+    auto finalize = [&](OpBuilder &nb, Location l, ValueRange accs,
+                        ValueRange kept) {
+      SmallVector<Value> resultIndices;
+      for (int64_t d = 0, k = 0; d < inputType.getRank(); ++d) {
+        if (!mask[d])
+          resultIndices.push_back(kept[k++]);
+        else if (keepdim)
+          resultIndices.push_back(indexConstant(nb, l, 0));
+      }
+      return io.finishElement(nb, l, accs[0], resultIndices);
+    };
+    SmallVector<Value> results = buildReduction(
+        b, loc, inputType, read, mask,
+        {identity(b, inputType.getElementType())},
+        [](OpBuilder &nb, Location l, ValueRange x, ValueRange acc,
+           ValueRange) {
+          return SmallVector<Value>{combine(nb, l, x[0], acc[0])};
+        },
+        finalize, io.resultElementTypes());
+    for (auto [result, type] : llvm::zip_equal(results, io.resultTypes))
+      result = reshapeTo(b, loc, result, cast<RankedTensorType>(type));
+    return results;
+  }
+
+  LogicalResult matchAndRewrite(OpTy op,
+                                PatternRewriter &rewriter) const override {
+    rewriter.replaceOp(op, lower(rewriter, op, KernelIO::plain(op, op.getInput())));
     return success();
   }
 };
@@ -556,77 +652,96 @@ struct LowerEqual : OpRewritePattern<EqualOp> {
 /// contribute 0, an all -inf row is NaN.
 template <typename OpTy> struct LowerSoftmax : OpRewritePattern<OpTy> {
   using OpRewritePattern<OpTy>::OpRewritePattern;
-  LogicalResult matchAndRewrite(OpTy op,
-                                PatternRewriter &rewriter) const override {
+
+  /// The three kernels; `io.read` reads the input in each of them (a fused
+  /// producer chain is recomputed per pass: its inputs stay in cache), and
+  /// the last one applies a fused epilogue.
+  static SmallVector<Value> lower(OpBuilder &b, OpTy op, const KernelIO &io) {
     constexpr bool isLog = std::is_same_v<OpTy, LogSoftmaxOp>;
     Location loc = op.getLoc();
     RankedTensorType type = tensorType(op.getInput());
     int64_t rank = type.getRank();
     int64_t dim = *normalizeDim(op.getDim(), rank);
-    if (rank > 0 && type.getDimSize(dim) == 0) {
-      rewriter.replaceOp(op, op.getInput());
-      return success();
-    }
     auto floatType = cast<FloatType>(type.getElementType());
     SmallVector<bool> mask(rank, false);
     if (rank > 0)
       mask[dim] = true;
+    auto read = [&](OpBuilder &nb, Location l, ValueRange indices) {
+      return SmallVector<Value>{io.read(nb, l, indices)};
+    };
+    bool empty = rank > 0 && type.getDimSize(dim) == 0;
     // Row maxima (NaN-propagating, exactly associative: vectorized).
-    Value rowMax = buildReduction(
-        rewriter, loc, op.getInput(), mask,
-        {extremeAttr(rewriter, floatType, /*lowest=*/true)},
-        [](OpBuilder &b, Location l, ValueRange xs, ValueRange acc,
-           ValueRange) {
-          return SmallVector<Value>{arith::MaximumFOp::create(
-              b, l, acc[0], xs[0], arith::FastMathFlags::reassoc)};
-        })[0];
+    Value rowMax;
+    if (!empty)
+      rowMax = buildReduction(
+          b, loc, type, read, mask,
+          {extremeAttr(b, floatType, /*lowest=*/true)},
+          [](OpBuilder &nb, Location l, ValueRange xs, ValueRange acc,
+             ValueRange) {
+            return SmallVector<Value>{arith::MaximumFOp::create(
+                nb, l, acc[0], xs[0], arith::FastMathFlags::reassoc)};
+          })[0];
     // Row sums of exp(x - max); -inf entries contribute exactly 0.
     SmallVector<int64_t> keptDims;
     for (int64_t d = 0; d < rank; ++d)
       if (!mask[d])
         keptDims.push_back(d);
-    Value rowSum = buildReduction(
-        rewriter, loc, op.getInput(), mask,
-        {rewriter.getFloatAttr(floatType, 0.0)},
-        [&](OpBuilder &b, Location l, ValueRange xs, ValueRange acc,
-            ValueRange indices) {
-          SmallVector<Value> at;
-          for (int64_t d : keptDims)
-            at.push_back(indices[d]);
-          Value m = tensor::ExtractOp::create(b, l, rowMax, at);
-          Value term =
-              math::ExpOp::create(b, l, arith::SubFOp::create(b, l, xs[0], m));
-          return SmallVector<Value>{arith::AddFOp::create(
-              b, l, acc[0], term, arith::FastMathFlags::reassoc)};
-        })[0];
-    SmallVector<Value> stats{rowMax, rowSum};
-    // Broadcast (max, sum) back along `dim` in the elementwise kernel.
-    MLIRContext *ctx = rewriter.getContext();
-    SmallVector<AffineExpr> kept;
-    for (int64_t d = 0; d < rank; ++d)
-      if (!mask[d])
-        kept.push_back(getAffineDimExpr(d, ctx));
+    Value rowSum;
+    if (!empty)
+      rowSum = buildReduction(
+          b, loc, type, read, mask, {b.getFloatAttr(floatType, 0.0)},
+          [&](OpBuilder &nb, Location l, ValueRange xs, ValueRange acc,
+              ValueRange indices) {
+            SmallVector<Value> at;
+            for (int64_t d : keptDims)
+              at.push_back(indices[d]);
+            Value m = tensor::ExtractOp::create(nb, l, rowMax, at);
+            Value term = math::ExpOp::create(
+                nb, l, arith::SubFOp::create(nb, l, xs[0], m));
+            return SmallVector<Value>{arith::AddFOp::create(
+                nb, l, acc[0], term, arith::FastMathFlags::reassoc)};
+          })[0];
+    // Elementwise: exp(x - max) / sum (or x - max - log(sum)), then the
+    // fused epilogue.
+    MLIRContext *ctx = b.getContext();
     AffineMap identity = AffineMap::getMultiDimIdentityMap(rank, ctx);
-    AffineMap statsMap = AffineMap::get(rank, 0, kept, ctx);
-    Value init =
-        tensor::EmptyOp::create(rewriter, loc, type.getShape(), floatType);
+    SmallVector<Value> inits;
+    for (Type resultType : io.resultTypes) {
+      auto t = cast<RankedTensorType>(resultType);
+      inits.push_back(
+          tensor::EmptyOp::create(b, loc, t.getShape(), t.getElementType()));
+    }
+    SmallVector<AffineMap> maps(inits.size(), identity);
     auto generic = linalg::GenericOp::create(
-        rewriter, loc, TypeRange{type},
-        ValueRange{op.getInput(), stats[0], stats[1]}, ValueRange{init},
-        SmallVector<AffineMap>{identity, statsMap, statsMap, identity},
-        parallelIterators(rank),
-        [&](OpBuilder &b, Location l, ValueRange args) {
-          Value shifted = arith::SubFOp::create(b, l, args[0], args[1]);
-          Value result;
-          if (isLog)
-            result = arith::SubFOp::create(b, l, shifted,
-                                           math::LogOp::create(b, l, args[2]));
-          else
-            result = arith::DivFOp::create(
-                b, l, math::ExpOp::create(b, l, shifted), args[2]);
-          linalg::YieldOp::create(b, l, result);
+        b, loc, io.resultTypes, ValueRange{}, inits, maps,
+        parallelIterators(rank), [&](OpBuilder &nb, Location l, ValueRange) {
+          SmallVector<Value> ivs = loopIndices(nb, l, rank);
+          Value x = io.read(nb, l, ivs);
+          Value result = x;
+          if (!empty) {
+            SmallVector<Value> at;
+            for (int64_t d : keptDims)
+              at.push_back(ivs[d]);
+            Value m = tensor::ExtractOp::create(nb, l, rowMax, at);
+            Value sum = tensor::ExtractOp::create(nb, l, rowSum, at);
+            Value shifted = arith::SubFOp::create(nb, l, x, m);
+            if (isLog)
+              result = arith::SubFOp::create(nb, l, shifted,
+                                             math::LogOp::create(nb, l, sum));
+            else
+              result = arith::DivFOp::create(
+                  nb, l, math::ExpOp::create(nb, l, shifted), sum);
+          }
+          linalg::YieldOp::create(nb, l,
+                                  io.finishElement(nb, l, result, ivs));
         });
-    rewriter.replaceOp(op, generic.getResults());
+    return SmallVector<Value>(generic.getResults());
+  }
+
+  LogicalResult matchAndRewrite(OpTy op,
+                                PatternRewriter &rewriter) const override {
+    rewriter.replaceOp(op,
+                       lower(rewriter, op, KernelIO::plain(op, op.getInput())));
     return success();
   }
 };
@@ -821,41 +936,60 @@ Value loadDimIndex(OpBuilder &b, Location loc, Value index, ValueRange ivs,
 }
 
 /// gather and index_select: result[ivs] = input[ivs with ivs[dim] replaced
-/// by the index], after the up-front check of every index.
-LogicalResult lowerGatherAlongDim(Operation *op, Value input, Value index,
-                                  int64_t dimAttr, RankedTensorType resultType,
-                                  bool perSlice, ErrorSites &sites,
-                                  PatternRewriter &rewriter) {
+/// by the index], after the up-front check of every index. `io` reads the
+/// input and finishes each element (a fused group's epilogue).
+SmallVector<Value> lowerGatherAlongDim(OpBuilder &b, Operation *op,
+                                       RankedTensorType inputType, Value index,
+                                       int64_t dimAttr, bool perSlice,
+                                       ErrorSites &sites, const KernelIO &io) {
   Location loc = op->getLoc();
-  RankedTensorType inputType = tensorType(input);
   int64_t rank = inputType.getRank();
   int64_t dim = *normalizeDim(dimAttr, rank);
   int64_t size = rank == 0 ? 1 : inputType.getDimSize(dim);
   int64_t site = sites.add(op);
-  checkIndicesUpFront(rewriter, loc, site, index, 0, size, size);
-  Value result = buildIndexedGeneric(
-      rewriter, loc, resultType, [&](OpBuilder &b, Location l, ValueRange ivs) {
+  checkIndicesUpFront(b, loc, site, index, 0, size, size);
+  auto resultType = cast<RankedTensorType>(op->getResult(0).getType());
+  MLIRContext *ctx = b.getContext();
+  int64_t resultRank = resultType.getRank();
+  SmallVector<Value> inits;
+  for (Type t : io.resultTypes) {
+    auto type = cast<RankedTensorType>(t);
+    inits.push_back(
+        tensor::EmptyOp::create(b, loc, type.getShape(), type.getElementType()));
+  }
+  SmallVector<AffineMap> maps(
+      inits.size(), AffineMap::getMultiDimIdentityMap(resultRank, ctx));
+  auto generic = linalg::GenericOp::create(
+      b, loc, io.resultTypes, ValueRange{}, inits, maps,
+      parallelIterators(resultRank),
+      [&](OpBuilder &nb, Location l, ValueRange) {
+        SmallVector<Value> ivs = loopIndices(nb, l, resultRank);
         Value safe = clampIndex(
-            b, l, loadDimIndex(b, l, index, ivs, dim, rank, perSlice), size);
-        if (size == 0) // nothing to read: every index was reported
-          return Value(arith::ConstantOp::create(
-              b, l, getScalarAttr(b, inputType.getElementType(), 0.0)));
-        SmallVector<Value> at(ivs);
-        if (rank > 0)
-          at[dim] = safe;
-        return Value(tensor::ExtractOp::create(b, l, input, at));
+            nb, l, loadDimIndex(nb, l, index, ivs, dim, rank, perSlice), size);
+        Value element;
+        if (size == 0) { // nothing to read: every index was reported
+          element = arith::ConstantOp::create(
+              nb, l, getScalarAttr(nb, inputType.getElementType(), 0.0));
+        } else {
+          SmallVector<Value> at(ivs);
+          if (rank > 0)
+            at[dim] = safe;
+          element = io.read(nb, l, at);
+        }
+        linalg::YieldOp::create(nb, l, io.finishElement(nb, l, element, ivs));
       });
-  rewriter.replaceOp(op, result);
-  return success();
+  return SmallVector<Value>(generic.getResults());
 }
 
 struct LowerGather : CheckedPattern<GatherOp> {
   using CheckedPattern::CheckedPattern;
   LogicalResult matchAndRewrite(GatherOp op,
                                 PatternRewriter &rewriter) const override {
-    return lowerGatherAlongDim(op, op.getInput(), op.getIndex(), op.getDim(),
-                               op.getType(), /*perSlice=*/false, sites,
-                               rewriter);
+    rewriter.replaceOp(
+        op, lowerGatherAlongDim(rewriter, op, op.getInput().getType(),
+                                op.getIndex(), op.getDim(), /*perSlice=*/false,
+                                sites, KernelIO::plain(op, op.getInput())));
+    return success();
   }
 };
 
@@ -863,9 +997,11 @@ struct LowerIndexSelect : CheckedPattern<IndexSelectOp> {
   using CheckedPattern::CheckedPattern;
   LogicalResult matchAndRewrite(IndexSelectOp op,
                                 PatternRewriter &rewriter) const override {
-    return lowerGatherAlongDim(op, op.getInput(), op.getIndex(), op.getDim(),
-                               op.getType(), /*perSlice=*/true, sites,
-                               rewriter);
+    rewriter.replaceOp(
+        op, lowerGatherAlongDim(rewriter, op, op.getInput().getType(),
+                                op.getIndex(), op.getDim(), /*perSlice=*/true,
+                                sites, KernelIO::plain(op, op.getInput())));
+    return success();
   }
 };
 
@@ -1137,6 +1273,163 @@ struct LowerKthvalue : OpRewritePattern<KthvalueOp> {
 // The pass
 //===----------------------------------------------------------------------===//
 
+//===----------------------------------------------------------------------===//
+// kiln.fused: one kernel per group
+//===----------------------------------------------------------------------===//
+
+/// Evaluates the values of a kiln.fused region at one position of an
+/// iteration space: operands are loaded (broadcast into the space), splat
+/// constants become scalars, elementwise ops build their scalar arithmetic.
+class FusedEvaluator {
+public:
+  explicit FusedEvaluator(FusedOp op) : op(op) {}
+
+  /// `v` at `indices` of a loop nest over `space` (v's shape broadcasts to
+  /// it). `memo` caches values per position.
+  Value eval(OpBuilder &b, Location loc, Value v, RankedTensorType space,
+             ValueRange indices, DenseMap<Value, Value> &memo) const {
+    if (Value known = memo.lookup(v))
+      return known;
+    Value result;
+    if (auto arg = dyn_cast<BlockArgument>(v)) {
+      Value operand = op.getInputs()[arg.getArgNumber()];
+      RankedTensorType type = tensorType(operand);
+      int64_t offset = space.getRank() - type.getRank();
+      SmallVector<Value> at;
+      for (int64_t d = 0; d < type.getRank(); ++d)
+        at.push_back(type.getDimSize(d) == 1 &&
+                             space.getDimSize(offset + d) != 1
+                         ? indexConstant(b, loc, 0)
+                         : indices[offset + d]);
+      result = tensor::ExtractOp::create(b, loc, operand, at);
+    } else {
+      Operation *def = v.getDefiningOp();
+      Attribute value;
+      if (matchPattern(v, m_Constant(&value))) {
+        result = arith::ConstantOp::create(
+            b, loc, cast<DenseElementsAttr>(value).getSplatValue<TypedAttr>());
+      } else {
+        auto scalarOp = cast<ScalarOpInterface>(def);
+        SmallVector<Value> operands;
+        for (Value operand : def->getOperands())
+          operands.push_back(eval(b, loc, operand, space, indices, memo));
+        result = scalarOp.buildScalar(b, loc, operands,
+                                      tensorType(v).getElementType());
+      }
+    }
+    memo[v] = result;
+    return result;
+  }
+
+  mutable FusedOp op;
+};
+
+/// Lowers a kiln.fused group to one kernel (softmax: its three passes).
+FailureOr<SmallVector<Value>> lowerFused(OpBuilder &b, FusedOp op,
+                                         ErrorSites &sites) {
+  Block &body = op.getBody().front();
+  auto yield = cast<YieldOp>(body.getTerminator());
+  FusedEvaluator evaluator(op);
+  Operation *anchor = nullptr;
+  for (Operation &inner : body.without_terminator())
+    if (inner.hasTrait<kiln::OpTrait::FusesProducers>())
+      anchor = &inner;
+
+  if (!anchor) {
+    // One generic over the results' shape; operands arrive through
+    // broadcasting indexing maps.
+    auto space = cast<RankedTensorType>(op.getResult(0).getType());
+    MLIRContext *ctx = b.getContext();
+    SmallVector<AffineMap> maps;
+    for (Value input : op.getInputs())
+      maps.push_back(broadcastMap(tensorType(input), space, ctx));
+    SmallVector<Value> inits;
+    for (Type t : op.getResultTypes()) {
+      auto type = cast<RankedTensorType>(t);
+      inits.push_back(tensor::EmptyOp::create(b, op.getLoc(), type.getShape(),
+                                              type.getElementType()));
+      maps.push_back(AffineMap::getMultiDimIdentityMap(space.getRank(), ctx));
+    }
+    auto generic = linalg::GenericOp::create(
+        b, op.getLoc(), op.getResultTypes(), op.getInputs(), inits, maps,
+        parallelIterators(space.getRank()),
+        [&](OpBuilder &nb, Location l, ValueRange args) {
+          DenseMap<Value, Value> memo;
+          for (auto [arg, scalar] :
+               llvm::zip(body.getArguments(), args.take_front(op.getNumOperands())))
+            memo[arg] = scalar;
+          SmallVector<Value> ivs; // unused: every operand is an argument
+          SmallVector<Value> results;
+          for (Value v : yield.getValues())
+            results.push_back(evaluator.eval(nb, l, v, space, ivs, memo));
+          linalg::YieldOp::create(nb, l, results);
+        });
+    return SmallVector<Value>(generic.getResults());
+  }
+
+  // An anchor: its input is the fused producer chain, evaluated where the
+  // kernel reads; its result elements go through the fused epilogue.
+  Value input = anchor->getOperand(0);
+  Value anchorResult = anchor->getResult(0);
+  auto inputType = tensorType(input);
+  auto resultType = tensorType(anchorResult);
+  KernelIO io;
+  io.read = [&](OpBuilder &nb, Location l, ValueRange indices) {
+    DenseMap<Value, Value> memo;
+    return evaluator.eval(nb, l, input, inputType, indices, memo);
+  };
+  io.finish = [&](OpBuilder &nb, Location l, Value element,
+                  ValueRange resultIndices) {
+    DenseMap<Value, Value> memo;
+    memo[anchorResult] = element;
+    SmallVector<Value> results;
+    for (Value v : yield.getValues())
+      results.push_back(
+          evaluator.eval(nb, l, v, resultType, resultIndices, memo));
+    return results;
+  };
+  io.resultTypes.assign(op.getResultTypes().begin(),
+                        op.getResultTypes().end());
+  // A value the anchor reads as stored (gather's index): the group's operand,
+  // or a constant copied out of the region.
+  auto outside = [&](Value inner) -> Value {
+    if (auto arg = dyn_cast<BlockArgument>(inner))
+      return op.getInputs()[arg.getArgNumber()];
+    return b.clone(*inner.getDefiningOp())->getResult(0);
+  };
+  return llvm::TypeSwitch<Operation *, FailureOr<SmallVector<Value>>>(anchor)
+      .Case([&](SumOp sum) { return LowerDimsReduction<SumOp>::lower(b, sum, io); })
+      .Case([&](ProdOp prod) {
+        return LowerDimsReduction<ProdOp>::lower(b, prod, io);
+      })
+      .Case([&](AmaxOp amax) {
+        return LowerDimsReduction<AmaxOp>::lower(b, amax, io);
+      })
+      .Case([&](AminOp amin) {
+        return LowerDimsReduction<AminOp>::lower(b, amin, io);
+      })
+      .Case([&](SoftmaxOp softmax) {
+        return LowerSoftmax<SoftmaxOp>::lower(b, softmax, io);
+      })
+      .Case([&](LogSoftmaxOp logSoftmax) {
+        return LowerSoftmax<LogSoftmaxOp>::lower(b, logSoftmax, io);
+      })
+      .Case([&](GatherOp gather) {
+        return lowerGatherAlongDim(b, gather, inputType,
+                                   outside(gather.getIndex()), gather.getDim(),
+                                   /*perSlice=*/false, sites, io);
+      })
+      .Case([&](IndexSelectOp select) {
+        return lowerGatherAlongDim(b, select, inputType,
+                                   outside(select.getIndex()), select.getDim(),
+                                   /*perSlice=*/true, sites, io);
+      })
+      .Default([&](Operation *other) -> FailureOr<SmallVector<Value>> {
+        return other->emitOpError("cannot be lowered as the anchor of a "
+                                  "fused kernel");
+      });
+}
+
 struct ConvertKilnToLinalgPass
     : kiln::impl::ConvertKilnToLinalgBase<ConvertKilnToLinalgPass> {
   void runOnOperation() override {
@@ -1146,6 +1439,18 @@ struct ConvertKilnToLinalgPass
     if (auto existing = module->getAttrOfType<ArrayAttr>(kErrorSitesAttrName))
       for (auto site : existing.getAsValueRange<StringAttr>())
         sites.sites.push_back(site.str());
+
+    // Fused groups first, each into its kernel(s); the conversion below
+    // then handles the ops outside them.
+    SmallVector<FusedOp> fusedOps;
+    module.walk([&](FusedOp op) { fusedOps.push_back(op); });
+    for (FusedOp op : fusedOps) {
+      IRRewriter rewriter(op);
+      FailureOr<SmallVector<Value>> results = lowerFused(rewriter, op, sites);
+      if (failed(results))
+        return signalPassFailure();
+      rewriter.replaceOp(op, *results);
+    }
 
     RewritePatternSet patterns(ctx);
     patterns.add<LowerElementwise, LowerConstant, LowerSplat<FullOp>,

@@ -73,6 +73,21 @@ def Kiln_Reduction : NativeOpTrait<"Reduction"> {
   let cppNamespace = "::kiln::OpTrait";
 }
 
+// The op reads its first operand element by element at positions computed
+// from its loop indices, so an elementwise producer of that operand can be
+// evaluated in place of the load (kiln-fuse-elementwise puts the producer
+// chain in the op's kernel: no intermediate tensor).
+def Kiln_FusesProducers : NativeOpTrait<"FusesProducers"> {
+  let cppNamespace = "::kiln::OpTrait";
+}
+
+// Each element of the op's (first) result is final when its kernel computes
+// it, so elementwise consumers of the result can be applied right there
+// (kiln-fuse-elementwise fuses them into the op's epilogue).
+def Kiln_FusesConsumers : NativeOpTrait<"FusesConsumers"> {
+  let cppNamespace = "::kiln::OpTrait";
+}
+
 // Result types come from the op's inference function, which also checks
 // dims, k, shapes and element types; the verifier compares them with the
 // written result types (one diagnostic per bad op, naming the expected type).

@@ -498,7 +498,8 @@ def Kiln_MatmulOp : Kiln_Op<"matmul", [Pure, Kiln_InferTypes,
 class Kiln_DimsReductionOp<string mnemonic, string torchName, string what,
                            TypeConstraint tensorType, string hasIdentity>
     : Kiln_Op<mnemonic, [Pure, Kiln_Reduction, Kiln_InferTypes,
-                         Kiln_Differentiable]> {
+                         Kiln_Differentiable, Kiln_FusesProducers,
+                         Kiln_FusesConsumers]> {
   let summary = what # " over dims (torch." # torchName # ")";
   let description = [{
     Reduces the operand to its }] # what # [{ over `dims` (all dims when
@@ -700,7 +701,7 @@ def Kiln_KthvalueOp : Kiln_Op<"kthvalue", [Pure, Kiln_Reduction,
 //===----------------------------------------------------------------------===//
 
 def Kiln_GatherOp : Kiln_Op<"gather", [Pure, Kiln_InferTypes,
-    Kiln_Differentiable]> {
+    Kiln_Differentiable, Kiln_FusesProducers, Kiln_FusesConsumers]> {
   let summary = "gather along a dim by index (torch.gather)";
   let description = [{
     `result[i][j][k] = input[index[i][j][k]][j][k]` for `dim = 0` (and
@@ -727,7 +728,7 @@ def Kiln_GatherOp : Kiln_Op<"gather", [Pure, Kiln_InferTypes,
 }
 
 def Kiln_IndexSelectOp : Kiln_Op<"index_select", [Pure, Kiln_InferTypes,
-    Kiln_Differentiable]> {
+    Kiln_Differentiable, Kiln_FusesProducers, Kiln_FusesConsumers]> {
   let summary = "select slices along a dim (torch.index_select)";
   let description = [{
     Picks the slices `index[0], index[1], …` of `input` along `dim`; the
@@ -868,7 +869,8 @@ def Kiln_PutOp : Kiln_Op<"put", [Pure, Kiln_InferTypes,
 //===----------------------------------------------------------------------===//
 
 class Kiln_SoftmaxLikeOp<string mnemonic, string torchName, string formula>
-    : Kiln_Op<mnemonic, [Pure, Kiln_InferTypes, Kiln_Differentiable]> {
+    : Kiln_Op<mnemonic, [Pure, Kiln_InferTypes, Kiln_Differentiable,
+                         Kiln_FusesProducers, Kiln_FusesConsumers]> {
   let summary = formula # " along a dim (F." # torchName # ")";
   let description = [{
     `}] # formula # [{` along `dim`, computed stably (the maximum along
@@ -980,6 +982,54 @@ def Kiln_ReportIndexErrorOp : Kiln_Op<"report_index_error",
   }];
   let arguments = (ins I64:$index, I64:$size, I64Attr:$site);
   let assemblyFormat = "$index `,` $size attr-dict";
+}
+
+def Kiln_FusedOp : Kiln_Op<"fused", [IsolatedFromAbove, SingleBlock,
+                                     RecursiveMemoryEffects]> {
+  let summary = "one kernel: a group of ops fused by kiln-fuse-elementwise";
+  let description = [{
+    Made by `-kiln-fuse-elementwise`: the region computes the results from
+    the operands (bound to the block arguments) with ordinary kiln ops, and
+    the whole group becomes one kernel: no tensor inside the region is ever
+    stored. The region holds either only elementwise ops (one loop over the
+    results' shape, several results allowed), or one op with the
+    `FusesProducers` trait (a reduction, softmax, gather) together with the
+    elementwise ops that compute its input (evaluated at each position it
+    reads) and, for ops with `FusesConsumers`, the elementwise ops applied
+    to its result. Splat constants are copied into the region.
+
+    Example:
+
+    ```mlir
+    %y = kiln.fused (%x, %b) : (tensor<4x8xf32>, tensor<8xf32>) -> tensor<4xf32> {
+    ^bb0(%a: tensor<4x8xf32>, %c: tensor<8xf32>):
+      %0 = kiln.mul %a, %c : tensor<4x8xf32>, tensor<8xf32>
+      %1 = kiln.sum %0 {dims = array<i64: 1>} : tensor<4x8xf32>
+      %2 = kiln.sqrt %1 : tensor<4xf32>
+      kiln.yield %2 : tensor<4xf32>
+    }
+    ```
+  }];
+  let arguments = (ins Variadic<Kiln_Tensor>:$inputs);
+  let results = (outs Variadic<Kiln_Tensor>:$results);
+  let regions = (region SizedRegion<1>:$body);
+  let assemblyFormat = [{
+    `(` $inputs `)` attr-dict `:` functional-type($inputs, $results) $body
+  }];
+  let hasVerifier = 1;
+}
+
+def Kiln_YieldOp : Kiln_Op<"yield", [Pure, Terminator,
+                                     HasParent<"FusedOp">]> {
+  let summary = "the results of a kiln.fused region";
+  let description = [{
+    Terminates the region of `kiln.fused`; its operands are the fused op's
+    results, in order.
+
+    Example: `kiln.yield %0, %1 : tensor<4xf32>, tensor<4xi1>`
+  }];
+  let arguments = (ins Variadic<Kiln_Tensor>:$values);
+  let assemblyFormat = "($values^ `:` type($values))? attr-dict";
 }
 
 #endif // KILN_DIALECT_KILN_IR_KILNOPS_TD

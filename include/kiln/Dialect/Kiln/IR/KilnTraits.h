@@ -29,6 +29,18 @@ class Broadcasting
 template <typename ConcreteType>
 class Reduction : public mlir::OpTrait::TraitBase<ConcreteType, Reduction> {};
 
+/// The op reads its first operand element by element at positions computed
+/// from its loop indices: an elementwise producer can be evaluated in place.
+template <typename ConcreteType>
+class FusesProducers
+    : public mlir::OpTrait::TraitBase<ConcreteType, FusesProducers> {};
+
+/// Each element of the op's first result is final when computed: elementwise
+/// consumers can be applied in the op's kernel (its epilogue).
+template <typename ConcreteType>
+class FusesConsumers
+    : public mlir::OpTrait::TraitBase<ConcreteType, FusesConsumers> {};
+
 /// The largest element count a kiln tensor may have (2^62): element counts
 /// and byte offsets of every tensor then fit in int64.
 constexpr int64_t kMaxElements = int64_t(1) << 62;

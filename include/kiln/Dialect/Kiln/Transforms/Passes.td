@@ -55,6 +55,31 @@ def KilnAutodiff : Pass<"kiln-autodiff", "mlir::ModuleOp"> {
   ];
 }
 
+def KilnFuseElementwise : Pass<"kiln-fuse-elementwise", "mlir::ModuleOp"> {
+  let summary = "Group elementwise chains (and their reduction, softmax or "
+                "gather consumer) into single kernels";
+  let description = [{
+    Rewrites each maximal group of ops that can run as one loop nest into a
+    `kiln.fused` op, which `-convert-kiln-to-linalg` lowers to one kernel
+    with no intermediate tensors:
+
+    - chains of ops with the `Elementwise` trait (unary and binary math,
+      `clamp`, `where`, `pow`, comparisons, `cast`, `expand`), with
+      broadcasting and mixed element types;
+    - elementwise producers of the input of an op with `FusesProducers`
+      (`sum`, `prod`, `amax`, `amin`, `softmax`, `log_softmax`, `gather`,
+      `index_select`): they are evaluated at each position the op reads;
+    - elementwise consumers of an op with `FusesConsumers` (the same ops):
+      they are applied to each result element as it is computed.
+
+    A producer used outside the group is recomputed inside it when that
+    reads no more bytes than loading its stored result, and stored
+    otherwise. Splat constants are copied into each group. Ops of other
+    kinds (matmul, reshape, topk, ...) bound the groups. Groups are formed
+    from the end of each function backwards, keyed off traits only.
+  }];
+}
+
 def KilnExportEntryPoints : Pass<"kiln-export-entry-points", "mlir::ModuleOp"> {
   let summary = "Give every public function a C interface";
   let description = [{

@@ -1,0 +1,259 @@
+//===- FuseElementwise.cpp - Group elementwise chains into kernels --------===//
+//
+// -kiln-fuse-elementwise: every maximal group of ops that can run as one
+// loop nest becomes a `kiln.fused` op, which the lowering turns into one
+// kernel. Groups form around a root, the last op of the block not yet
+// grouped, by pulling in producers from the latest to the earliest:
+//
+//  - an op with the Elementwise trait joins when all its users are in the
+//    group, or, when it has users elsewhere, if recomputing it in the group
+//    reads no more bytes than reading its stored result would (its new
+//    inputs are no larger than its result): then the group gets a copy;
+//  - an op with FusesProducers (reduction, softmax, gather) can be the
+//    group's one anchor: as the root, or, if it also has FusesConsumers and
+//    its result is used only by the group, under an elementwise root (the
+//    root's chain is then the anchor's epilogue); the anchor's first operand
+//    is then computed by the elementwise ops pulled in below it;
+//  - splat constants are copied into every group that reads them.
+//
+// Keyed off traits only; no op names.
+//
+//===----------------------------------------------------------------------===//
+
+#include "kiln/Dialect/Kiln/IR/KilnOps.h"
+#include "kiln/Dialect/Kiln/Transforms/Passes.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/IR/IRMapping.h"
+#include "mlir/IR/Matchers.h"
+#include "mlir/Transforms/RegionUtils.h"
+#include "llvm/ADT/SetVector.h"
+
+#include <queue>
+
+namespace kiln {
+#define GEN_PASS_DEF_KILNFUSEELEMENTWISE
+#include "kiln/Dialect/Kiln/Transforms/Passes.h.inc"
+} // namespace kiln
+
+using namespace mlir;
+using namespace kiln;
+
+namespace {
+
+bool isSplatConstant(Operation *op) {
+  if (!op || !op->hasTrait<mlir::OpTrait::ConstantLike>())
+    return false;
+  Attribute value;
+  if (!matchPattern(op->getResult(0), m_Constant(&value)))
+    return false;
+  auto elements = dyn_cast<DenseElementsAttr>(value);
+  return elements && elements.isSplat();
+}
+
+bool isElementwise(Operation *op) {
+  return op->hasTrait<kiln::OpTrait::Elementwise>() && !isSplatConstant(op);
+}
+
+bool isAnchor(Operation *op) { return op->hasTrait<kiln::OpTrait::FusesProducers>(); }
+
+int64_t byteSize(Value v) {
+  auto type = cast<RankedTensorType>(v.getType());
+  int64_t bits = type.getElementType().getIntOrFloatBitWidth();
+  return type.getNumElements() * std::max<int64_t>(bits / 8, 1);
+}
+
+/// One group being formed.
+struct Group {
+  Operation *root;
+  Operation *anchor = nullptr;
+  /// Ops moved into the group (erased afterwards).
+  llvm::SmallPtrSet<Operation *, 16> members;
+  /// Ops copied into the group (they keep other users outside).
+  llvm::SmallPtrSet<Operation *, 8> copies;
+
+  bool contains(Operation *op) const {
+    return members.contains(op) || copies.contains(op);
+  }
+  /// Whether the group already reads `v` from outside.
+  bool reads(Value v) const {
+    for (Operation *user : v.getUsers())
+      if (contains(user))
+        return true;
+    return false;
+  }
+};
+
+class Fuser {
+public:
+  explicit Fuser(Block &block) : block(block) {}
+
+  void run() {
+    llvm::SmallPtrSet<Operation *, 32> visited;
+    while (true) {
+      Operation *root = nullptr;
+      for (Operation &op : llvm::reverse(block))
+        if (!visited.contains(&op) && (isElementwise(&op) || isAnchor(&op))) {
+          root = &op;
+          break;
+        }
+      if (!root)
+        break;
+      visited.insert(root);
+      Group group = form(root);
+      if (group.members.size() + group.copies.size() > 1) {
+        erased.clear();
+        materialize(group);
+        for (Operation *op : erased)
+          visited.erase(op);
+      }
+    }
+    // Originals of copies that every user recomputed are now dead.
+    for (Operation &op : llvm::make_early_inc_range(llvm::reverse(block)))
+      if (isOpTriviallyDead(&op))
+        op.erase();
+  }
+
+private:
+  /// Position of `op` in the block (ops are only ever removed while a group
+  /// forms, so positions stay ordered).
+  bool before(Operation *a, Operation *b) const { return a->isBeforeInBlock(b); }
+
+  Group form(Operation *root) {
+    Group group;
+    group.root = root;
+    group.members.insert(root);
+    if (isAnchor(root))
+      group.anchor = root;
+    // Candidates, latest first: when one is examined, every user it could
+    // have inside the group has been decided already.
+    auto later = [&](Operation *a, Operation *b) { return before(a, b); };
+    std::priority_queue<Operation *, std::vector<Operation *>,
+                        decltype(later)>
+        candidates(later);
+    llvm::SmallPtrSet<Operation *, 16> queued;
+    auto pushOperands = [&](Operation *op) {
+      for (OpOperand &operand : op->getOpOperands()) {
+        // An anchor computes only its first operand from fused producers
+        // (gather's index, for one, is read as stored).
+        if (isAnchor(op) && operand.getOperandNumber() != 0)
+          continue;
+        Operation *producer = operand.get().getDefiningOp();
+        if (producer && producer->getBlock() == &block &&
+            !isSplatConstant(producer) && queued.insert(producer).second)
+          candidates.push(producer);
+      }
+    };
+    pushOperands(root);
+    while (!candidates.empty()) {
+      Operation *p = candidates.top();
+      candidates.pop();
+      // A producer moves into the group only if every user moved in: a
+      // copied user keeps its original outside, which still reads `p`.
+      bool usedOnlyHere = llvm::all_of(p->getUsers(), [&](Operation *user) {
+        return group.members.contains(user);
+      });
+      if (isElementwise(p)) {
+        if (usedOnlyHere) {
+          group.members.insert(p);
+        } else if (cheaperToRecompute(group, p)) {
+          group.copies.insert(p);
+        } else {
+          continue;
+        }
+        pushOperands(p);
+        continue;
+      }
+      // An anchor under an elementwise root: the root's chain becomes its
+      // epilogue.
+      if (!group.anchor && isAnchor(p) &&
+          p->hasTrait<kiln::OpTrait::FusesConsumers>() && usedOnlyHere &&
+          p->getNumResults() == 1 &&
+          cast<RankedTensorType>(p->getResult(0).getType()).getShape() ==
+              cast<RankedTensorType>(root->getResult(0).getType())
+                  .getShape() &&
+          llvm::all_of(group.members, [](Operation *member) {
+            return isElementwise(member);
+          })) {
+        group.anchor = p;
+        group.members.insert(p);
+        pushOperands(p);
+      }
+    }
+    return group;
+  }
+
+  /// Recomputing `p` in the group is cheaper than reading its stored result
+  /// when the inputs it adds to the group are no larger than that result.
+  bool cheaperToRecompute(const Group &group, Operation *p) const {
+    int64_t added = 0;
+    for (Value operand : p->getOperands())
+      if (!isSplatConstant(operand.getDefiningOp()) && !group.reads(operand))
+        added += byteSize(operand);
+    return added <= byteSize(p->getResult(0));
+  }
+
+  void materialize(Group &group) {
+    // The group's ops in program order.
+    SmallVector<Operation *> ops;
+    for (Operation &op : block)
+      if (group.contains(&op))
+        ops.push_back(&op);
+    // External inputs, in order of first use; splat constants are copied.
+    llvm::SetVector<Value> inputs;
+    llvm::SetVector<Operation *> constants;
+    for (Operation *op : ops)
+      for (Value operand : op->getOperands()) {
+        Operation *def = operand.getDefiningOp();
+        if (def && group.contains(def))
+          continue;
+        if (isSplatConstant(def))
+          constants.insert(def);
+        else
+          inputs.insert(operand);
+      }
+    Operation *root = group.root;
+    OpBuilder builder(root);
+    auto fused = FusedOp::create(builder, root->getLoc(),
+                                 root->getResultTypes(), inputs.getArrayRef());
+    Block *body = builder.createBlock(&fused.getBody());
+    IRMapping mapping;
+    for (Value input : inputs)
+      mapping.map(input, body->addArgument(input.getType(), input.getLoc()));
+    for (Operation *constant : constants)
+      builder.clone(*constant, mapping);
+    for (Operation *op : ops)
+      builder.clone(*op, mapping);
+    SmallVector<Value> yielded;
+    for (Value result : root->getResults())
+      yielded.push_back(mapping.lookup(result));
+    YieldOp::create(builder, root->getLoc(), yielded);
+
+    root->replaceAllUsesWith(fused.getResults());
+    for (Operation *op : llvm::reverse(ops))
+      if (group.members.contains(op)) {
+        erased.insert(op);
+        op->erase();
+      }
+  }
+
+public:
+  /// Ops erased so far (their addresses may be reused by new ops).
+  llvm::SmallPtrSet<Operation *, 32> erased;
+
+private:
+
+  Block &block;
+};
+
+struct KilnFuseElementwisePass
+    : kiln::impl::KilnFuseElementwiseBase<KilnFuseElementwisePass> {
+  void runOnOperation() override {
+    getOperation()->walk([](func::FuncOp function) {
+      for (Block &block : function.getBody())
+        Fuser(block).run();
+    });
+  }
+};
+
+} // namespace
