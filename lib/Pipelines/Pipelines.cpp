@@ -47,6 +47,7 @@ std::string kiln::getKilnCpuPipelineText(const CpuPipelineOptions &options) {
          "convert-scf-to-cf,"
          "expand-strided-metadata,"
          "lower-affine,"
+         "convert-vector-to-llvm,"
          "finalize-memref-to-llvm,"
          "convert-math-to-llvm,"
          "convert-math-to-libm,"

@@ -16,6 +16,7 @@
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
 #include "mlir/IR/Matchers.h"
 #include "mlir/IR/PatternMatch.h"
 #include "llvm/ADT/TypeSwitch.h"
@@ -220,6 +221,97 @@ using ElementReader = function_ref<SmallVector<Value>(OpBuilder &, Location,
 using ReductionFinalizer = function_ref<SmallVector<Value>(
     OpBuilder &, Location, ValueRange accumulators, ValueRange kept)>;
 
+/// A float sum or product, computed in an order fixed by the IR (see
+/// buildReduction): `term` is what one input element contributes (x, or
+/// exp(x - max) in softmax), `merge` adds it to a partial result; both work
+/// on scalars and on vectors.
+struct LaneReduction {
+  std::function<Value(OpBuilder &, Location, ValueRange elements,
+                      ValueRange indices)>
+      term;
+  std::function<Value(OpBuilder &, Location, Value acc, Value term)> merge;
+};
+
+/// Partial results per reduction in the lane scheme.
+constexpr int64_t kReductionLanes = 32;
+
+/// The loops of a lane reduction: a vector of kReductionLanes partial
+/// results; lane j takes the elements j, j + 32, ... of the innermost
+/// reduced dim (the tail goes to lane 0), then the lanes are merged in a
+/// fixed tree (lanes 0-15 + lanes 16-31, then 0-7 + 8-15, ...).
+Value buildLaneLoops(OpBuilder &b, Location loc, RankedTensorType inputType,
+                     ArrayRef<int64_t> reducedDims,
+                     SmallVectorImpl<Value> &indices, TypedAttr init,
+                     ElementReader read, const LaneReduction &lanes) {
+  int64_t count = kReductionLanes;
+  int64_t inner = reducedDims.back();
+  int64_t size = inputType.getDimSize(inner);
+  int64_t mainEnd = size / count * count;
+  auto vectorType = VectorType::get({count}, init.getType());
+  Value initial = arith::ConstantOp::create(
+      b, loc, DenseElementsAttr::get(vectorType, init));
+  auto term = [&](OpBuilder &ib, Location il) {
+    return lanes.term(ib, il, read(ib, il, indices), indices);
+  };
+  SmallVector<Value> lbs, ubs, steps;
+  for (int64_t d : reducedDims.drop_back()) {
+    lbs.push_back(indexConstant(b, loc, 0));
+    ubs.push_back(indexConstant(b, loc, inputType.getDimSize(d)));
+    steps.push_back(indexConstant(b, loc, 1));
+  }
+  scf::LoopNest nest = scf::buildLoopNest(
+      b, loc, lbs, ubs, steps, ValueRange{initial},
+      [&](OpBuilder &ob, Location ol, ValueRange ivs, ValueRange accs) {
+        for (auto [iv, d] : llvm::zip_equal(ivs, reducedDims.drop_back()))
+          indices[d] = iv;
+        if (mainEnd == 0 && size == 0)
+          return scf::ValueVector(accs);
+        ValueRange afterMain = accs;
+        scf::ForOp mainLoop;
+        if (mainEnd > 0)
+          mainLoop = scf::ForOp::create(
+            ob, ol, indexConstant(ob, ol, 0), indexConstant(ob, ol, mainEnd),
+            indexConstant(ob, ol, count), accs,
+            [&](OpBuilder &ib, Location il, Value i, ValueRange acc) {
+              SmallVector<Value> terms;
+              for (int64_t lane = 0; lane < count; ++lane) {
+                indices[inner] = arith::AddIOp::create(
+                    ib, il, i, indexConstant(ib, il, lane));
+                terms.push_back(term(ib, il));
+              }
+              Value batch =
+                  vector::FromElementsOp::create(ib, il, vectorType, terms);
+              scf::YieldOp::create(ib, il, lanes.merge(ib, il, acc[0], batch));
+            });
+        if (mainLoop)
+          afterMain = mainLoop.getResults();
+        if (mainEnd == size)
+          return scf::ValueVector(afterMain);
+        auto tailLoop = scf::ForOp::create(
+            ob, ol, indexConstant(ob, ol, mainEnd),
+            indexConstant(ob, ol, size), indexConstant(ob, ol, 1),
+            afterMain,
+            [&](OpBuilder &ib, Location il, Value i, ValueRange acc) {
+              indices[inner] = i;
+              Value first = vector::ExtractOp::create(ib, il, acc[0], 0);
+              Value merged = lanes.merge(ib, il, first, term(ib, il));
+              scf::YieldOp::create(
+                  ib, il,
+                  Value(vector::InsertOp::create(ib, il, merged, acc[0], 0)));
+            });
+        return scf::ValueVector(tailLoop.getResults());
+      });
+  Value acc = nest.results.front();
+  for (int64_t half = count / 2; half >= 1; half /= 2) {
+    Value low = vector::ExtractStridedSliceOp::create(b, loc, acc, {0}, {half},
+                                                      {1});
+    Value high = vector::ExtractStridedSliceOp::create(b, loc, acc, {half},
+                                                       {half}, {1});
+    acc = lanes.merge(b, loc, low, high);
+  }
+  return vector::ExtractOp::create(b, loc, acc, 0);
+}
+
 /// Builds a reduction over the dims flagged in `mask` of a tensor of
 /// `inputType` read through `read`, with the accumulators in registers: a
 /// parallel linalg.generic over the kept dims whose body runs an scf.for
@@ -231,13 +323,23 @@ using ReductionFinalizer = function_ref<SmallVector<Value>(
 /// `indices` are the full input indices. Without `finalize` it returns one
 /// tensor per accumulator in the reduced (non-keepdim) shape; with it, one
 /// per element `finalize` returns, of `finalTypes`.
+///
+/// With `lanes` (float sums and products, which are not associative; one
+/// accumulator), the order of the operations is fixed by the IR itself
+/// rather than left to LLVM's vectorizer: a vector of kReductionLanes
+/// partial results takes the elements of the innermost reduced dim
+/// round-robin, and the lanes are merged in a fixed tree (buildLaneLoops).
+/// The result then does not depend on the vector width LLVM picks, on the
+/// loop body (a fused producer chain or a plain load), or on threads; and a
+/// GPU warp of 32 threads can reproduce the order exactly.
 SmallVector<Value> buildReduction(
     OpBuilder &b, Location loc, RankedTensorType inputType, ElementReader read,
     ArrayRef<bool> mask, ArrayRef<TypedAttr> inits,
     function_ref<SmallVector<Value>(OpBuilder &, Location, ValueRange,
                                     ValueRange, ValueRange)>
         body,
-    ReductionFinalizer finalize = nullptr, TypeRange finalTypes = {}) {
+    ReductionFinalizer finalize = nullptr, TypeRange finalTypes = {},
+    const LaneReduction *lanes = nullptr) {
   MLIRContext *ctx = b.getContext();
   int64_t rank = inputType.getRank();
   SmallVector<int64_t> keptShape, reducedDims, keptDims;
@@ -282,6 +384,9 @@ SmallVector<Value> buildReduction(
         SmallVector<Value> results;
         if (reducedDims.empty()) {
           results = step(nb, l, initial);
+        } else if (lanes) {
+          results = {buildLaneLoops(nb, l, inputType, reducedDims, indices,
+                                    inits.front(), read, *lanes)};
         } else {
           SmallVector<Value> lbs, ubs, steps;
           for (int64_t d : reducedDims) {
@@ -508,27 +613,31 @@ template <typename OpTy> struct LowerDimsReduction : OpRewritePattern<OpTy> {
       return extremeAttr(b, type, /*lowest=*/std::is_same_v<OpTy, AmaxOp>);
   }
 
-  /// Float sums and products may be reassociated (docs/lowering.md), so
-  /// LLVM vectorizes them with several partial accumulators. The order is
-  /// fixed by the compiled code: the same bits on every run and thread
-  /// count (threads split the kept dims, never a reduction).
+  /// Float sums and products are computed in a fixed order (the lanes of
+  /// buildReduction), so they carry no reassociation flag; NaN-propagating
+  /// maximum/minimum are exactly associative, so LLVM may reassociate them
+  /// freely (no bits change) and vectorizes them directly.
   static Value combine(OpBuilder &b, Location loc, Value x, Value acc) {
-    bool isFloat = isa<FloatType>(x.getType());
+    bool isFloat = isa<FloatType>(getElementTypeOrSelf(x.getType()));
     auto reassoc = arith::FastMathFlags::reassoc;
     if constexpr (std::is_same_v<OpTy, SumOp>)
-      return isFloat ? Value(arith::AddFOp::create(b, loc, acc, x, reassoc))
+      return isFloat ? Value(arith::AddFOp::create(b, loc, acc, x))
                      : Value(arith::AddIOp::create(b, loc, acc, x));
     else if constexpr (std::is_same_v<OpTy, ProdOp>)
-      return isFloat ? Value(arith::MulFOp::create(b, loc, acc, x, reassoc))
+      return isFloat ? Value(arith::MulFOp::create(b, loc, acc, x))
                      : Value(arith::MulIOp::create(b, loc, acc, x));
-    // NaN-propagating maximum/minimum are exactly associative: reassociation
-    // changes no bits.
     else if constexpr (std::is_same_v<OpTy, AmaxOp>)
       return isFloat ? Value(arith::MaximumFOp::create(b, loc, acc, x, reassoc))
                      : Value(arith::MaxSIOp::create(b, loc, acc, x));
     else
       return isFloat ? Value(arith::MinimumFOp::create(b, loc, acc, x, reassoc))
                      : Value(arith::MinSIOp::create(b, loc, acc, x));
+  }
+
+  /// Float sums and products use the fixed lane order.
+  static bool needsLanes(Type elementType) {
+    return isa<FloatType>(elementType) &&
+           (std::is_same_v<OpTy, SumOp> || std::is_same_v<OpTy, ProdOp>);
   }
 
   /// The reduction kernel; with a fused epilogue its results are the
@@ -552,6 +661,11 @@ template <typename OpTy> struct LowerDimsReduction : OpRewritePattern<OpTy> {
       }
       return io.finishElement(nb, l, accs[0], resultIndices);
     };
+    LaneReduction lanes{
+        [](OpBuilder &, Location, ValueRange x, ValueRange) { return x[0]; },
+        [](OpBuilder &nb, Location l, Value acc, Value x) {
+          return combine(nb, l, x, acc);
+        }};
     SmallVector<Value> results = buildReduction(
         b, loc, inputType, read, mask,
         {identity(b, inputType.getElementType())},
@@ -559,7 +673,8 @@ template <typename OpTy> struct LowerDimsReduction : OpRewritePattern<OpTy> {
            ValueRange) {
           return SmallVector<Value>{combine(nb, l, x[0], acc[0])};
         },
-        finalize, io.resultElementTypes());
+        finalize, io.resultElementTypes(),
+        needsLanes(inputType.getElementType()) ? &lanes : nullptr);
     for (auto [result, type] : llvm::zip_equal(results, io.resultTypes))
       result = reshapeTo(b, loc, result, cast<RankedTensorType>(type));
     return results;
@@ -686,6 +801,21 @@ template <typename OpTy> struct LowerSoftmax : OpRewritePattern<OpTy> {
     for (int64_t d = 0; d < rank; ++d)
       if (!mask[d])
         keptDims.push_back(d);
+    auto rowMaxAt = [&](OpBuilder &nb, Location l, ValueRange indices) {
+      SmallVector<Value> at;
+      for (int64_t d : keptDims)
+        at.push_back(indices[d]);
+      return Value(tensor::ExtractOp::create(nb, l, rowMax, at));
+    };
+    LaneReduction expSum{
+        [&](OpBuilder &nb, Location l, ValueRange xs, ValueRange indices) {
+          return Value(math::ExpOp::create(
+              nb, l,
+              arith::SubFOp::create(nb, l, xs[0], rowMaxAt(nb, l, indices))));
+        },
+        [](OpBuilder &nb, Location l, Value acc, Value term) {
+          return Value(arith::AddFOp::create(nb, l, acc, term));
+        }};
     Value rowSum;
     if (!empty)
       rowSum = buildReduction(
@@ -698,9 +828,10 @@ template <typename OpTy> struct LowerSoftmax : OpRewritePattern<OpTy> {
             Value m = tensor::ExtractOp::create(nb, l, rowMax, at);
             Value term = math::ExpOp::create(
                 nb, l, arith::SubFOp::create(nb, l, xs[0], m));
-            return SmallVector<Value>{arith::AddFOp::create(
-                nb, l, acc[0], term, arith::FastMathFlags::reassoc)};
-          })[0];
+            return SmallVector<Value>{
+                arith::AddFOp::create(nb, l, acc[0], term)};
+          },
+          /*finalize=*/nullptr, /*finalTypes=*/{}, &expSum)[0];
     // Elementwise: exp(x - max) / sum (or x - max - log(sum)), then the
     // fused epilogue.
     MLIRContext *ctx = b.getContext();
@@ -1470,14 +1601,18 @@ struct ConvertKilnToLinalgPass
     target.addLegalDialect<
         arith::ArithDialect, bufferization::BufferizationDialect,
         func::FuncDialect, linalg::LinalgDialect, math::MathDialect,
-        memref::MemRefDialect, scf::SCFDialect, tensor::TensorDialect>();
+        memref::MemRefDialect, scf::SCFDialect, tensor::TensorDialect,
+        vector::VectorDialect>();
     if (failed(applyPartialConversion(module, target, std::move(patterns))))
       return signalPassFailure();
 
-    // Kernels per function: loop nests (linalg ops, outermost loops) and
-    // runtime kernel calls, reported by kiln-run --stats.
+    // Kernels of the entry points (public functions; the JIT makes every
+    // function but the entry private): loop nests (linalg ops, outermost
+    // loops) and runtime kernel calls, reported by kiln-run --stats.
     int64_t kernels = 0;
     module.walk([&](func::FuncOp func) {
+      if (!func.isPublic())
+        return;
       for (Operation &op : func.getBody().getOps()) {
         if (isa<linalg::LinalgOp, scf::ForOp>(op))
           ++kernels;

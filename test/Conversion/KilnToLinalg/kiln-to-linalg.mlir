@@ -34,18 +34,54 @@ func.func @scalar_semantics(%a: tensor<4xf32>, %b: tensor<4xf32>) -> (tensor<4xf
 // -----
 
 // A reduction: a parallel generic over the kept dims whose body loops over
-// the reduced dim with the accumulator in an iter_arg (a register), adding
-// with reassociation allowed; keepdim reshapes afterwards.
+// the reduced dim with the partial sums in an iter_arg (registers). A float
+// sum keeps 32 partial sums in a vector: lane j takes elements j, j + 32, ...
+// (here the row is shorter than 32: all go to lane 0), then the lanes are
+// added in a fixed tree; no reassociation is left to LLVM. keepdim reshapes
+// afterwards.
 // CHECK-LABEL: func.func @sum_keepdim
 // CHECK: %[[SUM:.*]] = linalg.generic {{.*}} iterator_types = ["parallel"]} outs(%{{.*}} : tensor<4xf32>)
-// CHECK: %[[ZERO:.*]] = arith.constant 0.000000e+00 : f32
-// CHECK: scf.for {{.*}} iter_args(%[[ACC:.*]] = %[[ZERO]]) -> (f32)
-// CHECK: %[[X:.*]] = tensor.extract
-// CHECK: arith.addf %[[ACC]], %[[X]] fastmath<reassoc> : f32
+// CHECK: %[[ZERO:.*]] = arith.constant dense<0.000000e+00> : vector<32xf32>
+// CHECK: scf.for {{.*}} iter_args(%[[ACC:.*]] = %[[ZERO]]) -> (vector<32xf32>)
+// CHECK-DAG: %[[X:.*]] = tensor.extract
+// CHECK-DAG: %[[LANE0:.*]] = vector.extract %[[ACC]][0]
+// CHECK: %[[ADD:.*]] = arith.addf %[[LANE0]], %[[X]] : f32
+// CHECK: vector.insert %[[ADD]], %[[ACC]] [0]
+// CHECK: %[[LO:.*]] = vector.extract_strided_slice %{{.*}} {offsets = [0], sizes = [16], strides = [1]}
+// CHECK: %[[HI:.*]] = vector.extract_strided_slice %{{.*}} {offsets = [16], sizes = [16], strides = [1]}
+// CHECK: arith.addf %[[LO]], %[[HI]] : vector<16xf32>
 // CHECK: tensor.reshape %[[SUM]]
 func.func @sum_keepdim(%x: tensor<4x10xf32>) -> tensor<4x1xf32> {
   %s = kiln.sum %x {dims = array<i64: 1>, keepdim = true} : tensor<4x10xf32>
   return %s : tensor<4x1xf32>
+}
+
+// -----
+
+// Rows of 64: the main loop adds 32 elements at a time into the 32 lanes;
+// no tail loop.
+// CHECK-LABEL: func.func @sum_lanes
+// CHECK: scf.for %[[I:.*]] = %{{.*}} to %{{.*}} step %c32 iter_args(%[[ACC:.*]] = %{{.*}}) -> (vector<32xf32>)
+// CHECK-COUNT-32: tensor.extract
+// CHECK: %[[BATCH:.*]] = vector.from_elements
+// CHECK: %[[NEXT:.*]] = arith.addf %[[ACC]], %[[BATCH]] : vector<32xf32>
+// CHECK: scf.yield %[[NEXT]]
+// CHECK-NOT: scf.for
+// CHECK: vector.extract_strided_slice
+func.func @sum_lanes(%x: tensor<4x64xf32>) -> tensor<4xf32> {
+  %s = kiln.sum %x {dims = array<i64: 1>} : tensor<4x64xf32>
+  return %s : tensor<4xf32>
+}
+
+// -----
+
+// An integer sum is associative: a plain accumulator, vectorized by LLVM.
+// CHECK-LABEL: func.func @sum_i64
+// CHECK: scf.for {{.*}} -> (i64)
+// CHECK: arith.addi
+func.func @sum_i64(%x: tensor<4x64xi64>) -> tensor<4xi64> {
+  %s = kiln.sum %x {dims = array<i64: 1>} : tensor<4x64xi64>
+  return %s : tensor<4xi64>
 }
 
 // -----

@@ -216,3 +216,49 @@ func.func @where_broadcast_kept(%x: tensor<4xf32>, %y: tensor<3x4xf32>) -> tenso
   %a = kiln.where %t, %x, %y : tensor<i1>, tensor<4xf32>, tensor<3x4xf32>
   return %a : tensor<3x4xf32>
 }
+
+// -----
+
+// pow with a constant exponent is computed the way torch.pow computes it.
+// CHECK-LABEL: func.func @pow_constant_exponents
+func.func @pow_constant_exponents(%x: tensor<4xf32>) -> (tensor<4xf32>, tensor<4xf32>, tensor<4xf32>, tensor<4xf32>, tensor<4xf32>, tensor<4xf32>, tensor<4xf32>, tensor<4xf32>) {
+  %c1 = kiln.constant dense<1.0> : tensor<f32>
+  %c2 = kiln.constant dense<2.0> : tensor<f32>
+  %c3 = kiln.constant dense<3.0> : tensor<f32>
+  %ch = kiln.constant dense<0.5> : tensor<f32>
+  %cmh = kiln.constant dense<-0.5> : tensor<f32>
+  %cm1 = kiln.constant dense<-1.0> : tensor<f32>
+  %cm2 = kiln.constant dense<-2.0> : tensor<f32>
+  %c4 = kiln.constant dense<4.0> : tensor<f32>
+  // CHECK-DAG: %[[ONE:.*]] = kiln.constant dense<1.000000e+00> : tensor<f32>
+  // CHECK: %[[SQ:.*]] = kiln.mul %arg0, %arg0
+  // CHECK: %[[SQ2:.*]] = kiln.mul %arg0, %arg0
+  // CHECK: %[[CUBE:.*]] = kiln.mul %[[SQ2]], %arg0
+  // CHECK: %[[SQRT:.*]] = kiln.sqrt %arg0
+  // CHECK: %[[RSQRT:.*]] = kiln.rsqrt %arg0
+  // CHECK: %[[RECIP:.*]] = kiln.div %[[ONE]], %arg0
+  // CHECK: %[[SQ3:.*]] = kiln.mul %arg0, %arg0
+  // CHECK: %[[RECIP2:.*]] = kiln.div %[[ONE]], %[[SQ3]]
+  // Any other exponent stays a pow.
+  // CHECK: %[[POW:.*]] = kiln.pow %arg0, %{{.*}}
+  // CHECK: return %arg0, %[[SQ]], %[[CUBE]], %[[SQRT]], %[[RSQRT]], %[[RECIP]], %[[RECIP2]], %[[POW]]
+  %0 = kiln.pow %x, %c1 : tensor<4xf32>, tensor<f32>
+  %1 = kiln.pow %x, %c2 : tensor<4xf32>, tensor<f32>
+  %2 = kiln.pow %x, %c3 : tensor<4xf32>, tensor<f32>
+  %3 = kiln.pow %x, %ch : tensor<4xf32>, tensor<f32>
+  %4 = kiln.pow %x, %cmh : tensor<4xf32>, tensor<f32>
+  %5 = kiln.pow %x, %cm1 : tensor<4xf32>, tensor<f32>
+  %6 = kiln.pow %x, %cm2 : tensor<4xf32>, tensor<f32>
+  %7 = kiln.pow %x, %c4 : tensor<4xf32>, tensor<f32>
+  return %0, %1, %2, %3, %4, %5, %6, %7 : tensor<4xf32>, tensor<4xf32>, tensor<4xf32>, tensor<4xf32>, tensor<4xf32>, tensor<4xf32>, tensor<4xf32>, tensor<4xf32>
+}
+
+// A scalar base raised to a tensor of exponents keeps its pow: x * x would
+// have the base's (smaller) shape.
+// CHECK-LABEL: func.func @pow_broadcast_base
+func.func @pow_broadcast_base(%x: tensor<f32>) -> tensor<4xf32> {
+  %c2 = kiln.constant dense<2.0> : tensor<4xf32>
+  // CHECK: kiln.pow
+  %0 = kiln.pow %x, %c2 : tensor<f32>, tensor<4xf32>
+  return %0 : tensor<4xf32>
+}

@@ -186,6 +186,59 @@ OpFoldResult DivOp::fold(FoldAdaptor adaptor) {
   return nullptr;
 }
 
+namespace {
+/// pow(x, c) for a splat constant c, the way PyTorch's
+/// pow_tensor_scalar_optimized_kernel computes it: the same bits as
+/// torch.pow, and multiplications instead of a libm call per element.
+struct PowOfConstant : OpRewritePattern<PowOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(PowOp op,
+                                PatternRewriter &rewriter) const override {
+    Value x = op.getLhs();
+    // The exponent must not broadcast x to a larger shape.
+    if (x.getType() != op.getType())
+      return failure();
+    DenseElementsAttr exponent;
+    if (!matchPattern(op.getRhs(), m_Constant(&exponent)) ||
+        !exponent.isSplat())
+      return failure();
+    double e = exponent.getSplatValue<APFloat>().convertToDouble();
+    Location loc = op.getLoc();
+    auto one = [&]() {
+      return FullOp::create(
+          rewriter, loc, RankedTensorType::get({}, cast<RankedTensorType>(x.getType()).getElementType()),
+          rewriter.getF64FloatAttr(1.0));
+    };
+    Value result;
+    if (e == 1.0)
+      result = x;
+    else if (e == 2.0)
+      result = MulOp::create(rewriter, loc, x, x);
+    else if (e == 3.0)
+      result = MulOp::create(rewriter, loc, MulOp::create(rewriter, loc, x, x),
+                             x);
+    else if (e == 0.5)
+      result = SqrtOp::create(rewriter, loc, x);
+    else if (e == -0.5)
+      result = RsqrtOp::create(rewriter, loc, x);
+    else if (e == -1.0)
+      result = DivOp::create(rewriter, loc, one(), x);
+    else if (e == -2.0)
+      result = DivOp::create(rewriter, loc, one(),
+                             MulOp::create(rewriter, loc, x, x));
+    else
+      return failure();
+    rewriter.replaceOp(op, result);
+    return success();
+  }
+};
+} // namespace
+
+void PowOp::getCanonicalizationPatterns(RewritePatternSet &results,
+                                        MLIRContext *context) {
+  results.add<PowOfConstant>(context);
+}
+
 void AddOp::getCanonicalizationPatterns(RewritePatternSet &results,
                                         MLIRContext *context) {
   results.add<AddOfNegRhs, AddOfNegLhs>(context);

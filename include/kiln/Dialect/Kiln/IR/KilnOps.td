@@ -256,7 +256,11 @@ def Kiln_MaximumOp : Kiln_ArithOp<"maximum", "maximum", "max(x, y)",
                                   Kiln_NumericTensor, [Commutative]>;
 def Kiln_MinimumOp : Kiln_ArithOp<"minimum", "minimum", "min(x, y)",
                                   Kiln_NumericTensor, [Commutative]>;
-def Kiln_PowOp : Kiln_ArithOp<"pow", "pow", "x ^ y", Kiln_FloatTensor>;
+def Kiln_PowOp : Kiln_ArithOp<"pow", "pow", "x ^ y", Kiln_FloatTensor> {
+  // Constant exponents 2, 3, 0.5, -0.5, -1, -2 and 1 are computed the way
+  // PyTorch computes them (x*x, x*x*x, sqrt, rsqrt, 1/x, 1/(x*x), x).
+  let hasCanonicalizer = 1;
+}
 
 class Kiln_CompareOp<string mnemonic, string torchName, string formula,
                      list<Trait> traits = []>

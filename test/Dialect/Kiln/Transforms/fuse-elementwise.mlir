@@ -1,0 +1,187 @@
+// RUN: kiln-opt --kiln-fuse-elementwise %s | FileCheck %s
+// RUN: kiln-opt --kiln-fuse-elementwise %s | kiln-opt | FileCheck %s
+
+// kiln-fuse-elementwise: which ops share a kernel, and which must not.
+
+// CHECK-LABEL: func.func @broadcast_chain
+// CHECK: %[[F:.*]] = kiln.fused(%arg0, %arg1) : (tensor<4x8xf32>, tensor<8xf32>) -> tensor<4x8xf32> {
+// CHECK-NEXT: ^bb0(%[[X:.*]]: tensor<4x8xf32>, %[[B:.*]]: tensor<8xf32>):
+// CHECK-NEXT: %[[C:.*]] = kiln.constant dense<5.000000e-01> : tensor<f32>
+// CHECK-NEXT: %[[A:.*]] = kiln.add %[[X]], %[[B]]
+// CHECK-NEXT: %[[M:.*]] = kiln.mul %[[A]], %[[C]]
+// CHECK-NEXT: %[[T:.*]] = kiln.tanh %[[M]]
+// CHECK-NEXT: kiln.yield %[[T]]
+// CHECK: return %[[F]]
+// Broadcasting chain: a [4,8] input, an [8] bias and rank-0 constants.
+func.func @broadcast_chain(%x: tensor<4x8xf32>, %b: tensor<8xf32>) -> tensor<4x8xf32> {
+  %c = kiln.constant dense<0.5> : tensor<f32>
+  %0 = kiln.add %x, %b : tensor<4x8xf32>, tensor<8xf32>
+  %1 = kiln.mul %0, %c : tensor<4x8xf32>, tensor<f32>
+  %2 = kiln.tanh %1 : tensor<4x8xf32>
+  return %2 : tensor<4x8xf32>
+}
+
+// CHECK-LABEL: func.func @mixed_types
+// CHECK: kiln.fused(%arg0, %arg1) : (tensor<16xf32>, tensor<16xf32>) -> tensor<16xf64>
+// CHECK: kiln.gt
+// CHECK-NEXT: kiln.where
+// CHECK-NEXT: kiln.cast
+// CHECK-NEXT: kiln.exp
+// CHECK-NEXT: kiln.yield
+// Mixed element types: a comparison feeds where, a cast feeds arithmetic.
+func.func @mixed_types(%x: tensor<16xf32>, %y: tensor<16xf32>) -> tensor<16xf64> {
+  %m = kiln.gt %x, %y : tensor<16xf32>, tensor<16xf32>
+  %w = kiln.where %m, %x, %y : tensor<16xi1>, tensor<16xf32>, tensor<16xf32>
+  %d = kiln.cast %w : tensor<16xf32> to tensor<16xf64>
+  %e = kiln.exp %d : tensor<16xf64>
+  return %e : tensor<16xf64>
+}
+
+// CHECK-LABEL: func.func @diamond
+// CHECK: kiln.fused(%arg0)
+// CHECK: kiln.abs
+// CHECK-NOT: kiln.abs
+// CHECK: kiln.yield
+// A value used twice inside one chain is computed once.
+func.func @diamond(%x: tensor<16xf32>) -> tensor<16xf32> {
+  %a = kiln.abs %x : tensor<16xf32>
+  %s = kiln.sqrt %a : tensor<16xf32>
+  %e = kiln.exp %a : tensor<16xf32>
+  %r = kiln.add %s, %e : tensor<16xf32>, tensor<16xf32>
+  return %r : tensor<16xf32>
+}
+
+// CHECK-LABEL: func.func @recompute_shared
+// CHECK: %[[A:.*]] = kiln.fused(%arg0)
+// CHECK: kiln.clamp
+// CHECK: kiln.mul
+// CHECK: %[[B:.*]] = kiln.fused(%arg0)
+// CHECK: kiln.clamp
+// CHECK: kiln.add
+// CHECK: return %[[A]], %[[B]]
+// A producer with users in two chains: recomputing it from %x, which both
+// chains read anyway, is cheaper than storing it, so each chain gets a copy.
+func.func @recompute_shared(%x: tensor<16xf32>) -> (tensor<16xf32>, tensor<16xf32>) {
+  %c = kiln.clamp %x {min = -1.0 : f64, max = 1.0 : f64} : tensor<16xf32>
+  %a = kiln.mul %c, %x : tensor<16xf32>, tensor<16xf32>
+  %b = kiln.add %c, %x : tensor<16xf32>, tensor<16xf32>
+  return %a, %b : tensor<16xf32>, tensor<16xf32>
+}
+
+// CHECK-LABEL: func.func @reduction
+// CHECK: kiln.fused(%arg0) : (tensor<4x8xf32>) -> tensor<4xf32>
+// CHECK: kiln.mul
+// CHECK-NEXT: kiln.sum
+// CHECK-NEXT: kiln.sqrt
+// CHECK-NEXT: kiln.yield
+// Reduction with a fused prologue and epilogue: sqrt(sum(x * x)).
+func.func @reduction(%x: tensor<4x8xf32>) -> tensor<4xf32> {
+  %sq = kiln.mul %x, %x : tensor<4x8xf32>, tensor<4x8xf32>
+  %s = kiln.sum %sq {dims = array<i64: 1>} : tensor<4x8xf32>
+  %r = kiln.sqrt %s : tensor<4xf32>
+  return %r : tensor<4xf32>
+}
+
+// CHECK-LABEL: func.func @softmax_of_chain
+// CHECK: kiln.fused(%arg0) : (tensor<4x8xf32>) -> tensor<4x8xf32>
+// CHECK: kiln.gt
+// CHECK: kiln.clamp
+// CHECK: kiln.where
+// CHECK-NEXT: kiln.softmax
+// CHECK-NEXT: kiln.yield
+// softmax of a where/clamp chain.
+func.func @softmax_of_chain(%x: tensor<4x8xf32>) -> tensor<4x8xf32> {
+  %z = kiln.constant dense<0.0> : tensor<f32>
+  %m = kiln.gt %x, %z : tensor<4x8xf32>, tensor<f32>
+  %c = kiln.clamp %x {min = -1.0 : f64, max = 1.0 : f64} : tensor<4x8xf32>
+  %w = kiln.where %m, %c, %z : tensor<4x8xi1>, tensor<4x8xf32>, tensor<f32>
+  %s = kiln.softmax %w {dim = 1 : i64} : tensor<4x8xf32>
+  return %s : tensor<4x8xf32>
+}
+
+// CHECK-LABEL: func.func @gather
+// CHECK: kiln.fused(%arg0, %arg1) : (tensor<4x8xf32>, tensor<4x2xi64>) -> tensor<4x2xf32>
+// CHECK: %[[E:.*]] = kiln.exp
+// CHECK-NEXT: %[[G:.*]] = kiln.gather %[[E]]
+// CHECK-NEXT: kiln.neg %[[G]]
+// gather reads exp(x) where it gathers; the index is read as stored.
+func.func @gather(%x: tensor<4x8xf32>, %i: tensor<4x2xi64>) -> tensor<4x2xf32> {
+  %e = kiln.exp %x : tensor<4x8xf32>
+  %g = kiln.gather %e, %i {dim = 1 : i64} : tensor<4x8xf32>, tensor<4x2xi64>
+  %n = kiln.neg %g : tensor<4x2xf32>
+  return %n : tensor<4x2xf32>
+}
+
+// CHECK-LABEL: func.func @matmul_bounds
+// CHECK-NOT: kiln.fused
+// CHECK: kiln.matmul
+// CHECK-NOT: kiln.fused
+// CHECK: return
+// Not fused: matmul is not elementwise and bounds both chains.
+func.func @matmul_bounds(%a: tensor<4x8xf32>, %b: tensor<8x4xf32>) -> tensor<4x4xf32> {
+  %e = kiln.exp %a : tensor<4x8xf32>
+  %m = kiln.matmul %e, %b : tensor<4x8xf32>, tensor<8x4xf32>
+  %t = kiln.tanh %m : tensor<4x4xf32>
+  return %t : tensor<4x4xf32>
+}
+
+// CHECK-LABEL: func.func @reshape_bounds
+// CHECK-NOT: kiln.fused
+// CHECK: return
+// Not fused: reshape changes how elements are indexed.
+func.func @reshape_bounds(%x: tensor<4x8xf32>) -> tensor<32xf32> {
+  %e = kiln.exp %x : tensor<4x8xf32>
+  %r = kiln.reshape %e : tensor<4x8xf32> -> tensor<32xf32>
+  %n = kiln.neg %r : tensor<32xf32>
+  return %n : tensor<32xf32>
+}
+
+// CHECK-LABEL: func.func @broadcast_back
+// CHECK-NOT: kiln.fused
+// CHECK: kiln.amax
+// CHECK-NEXT: kiln.sub
+// CHECK-NEXT: return
+// Not fused as an epilogue: x - amax(x) needs every row maximum before any
+// element of the row: the maximum is stored, the subtraction is its own
+// kernel.
+func.func @broadcast_back(%x: tensor<4x8xf32>) -> tensor<4x8xf32> {
+  %m = kiln.amax %x {dims = array<i64: 1>, keepdim = true} : tensor<4x8xf32>
+  %d = kiln.sub %x, %m : tensor<4x8xf32>, tensor<4x1xf32>
+  return %d : tensor<4x8xf32>
+}
+
+// CHECK-LABEL: func.func @reduction_two_users
+// CHECK-NOT: kiln.fused
+// CHECK: return
+// Not fused as an epilogue: the sum has a second user, so it is stored.
+func.func @reduction_two_users(%x: tensor<4x8xf32>) -> (tensor<4xf32>, tensor<4xf32>) {
+  %s = kiln.sum %x {dims = array<i64: 1>} : tensor<4x8xf32>
+  %a = kiln.exp %s : tensor<4xf32>
+  return %a, %s : tensor<4xf32>, tensor<4xf32>
+}
+
+// CHECK-LABEL: func.func @store_shared
+// CHECK: %[[M:.*]] = kiln.gt %arg0, %arg1
+// CHECK: %[[A:.*]] = kiln.fused(%arg0, %arg1)
+// CHECK: kiln.gt
+// CHECK: kiln.where
+// CHECK: %[[B:.*]] = kiln.where %[[M]], %arg2, %arg2
+// CHECK: return %[[A]], %[[B]]
+// The mask is stored for the second chain, which would otherwise read %x and
+// %y (eight times the bytes of the i1 mask); the first chain reads both
+// anyway and recomputes it.
+func.func @store_shared(%x: tensor<16xf32>, %y: tensor<16xf32>, %z: tensor<16xf32>) -> (tensor<16xf32>, tensor<16xf32>) {
+  %m = kiln.gt %x, %y : tensor<16xf32>, tensor<16xf32>
+  %a = kiln.where %m, %x, %y : tensor<16xi1>, tensor<16xf32>, tensor<16xf32>
+  %b = kiln.where %m, %z, %z : tensor<16xi1>, tensor<16xf32>, tensor<16xf32>
+  return %a, %b : tensor<16xf32>, tensor<16xf32>
+}
+
+// CHECK-LABEL: func.func @single
+// CHECK-NOT: kiln.fused
+// CHECK: kiln.exp
+// A single elementwise op is left as it is.
+func.func @single(%x: tensor<16xf32>) -> tensor<16xf32> {
+  %e = kiln.exp %x : tensor<16xf32>
+  return %e : tensor<16xf32>
+}
