@@ -3,12 +3,18 @@
 
 Usage: bench/run.py [--build build] [--threads 1,2] [--repeat 5] [--only NAME]
 
-For each workload of the CPU issue it writes the inputs as .npy, runs
+For each workload of the CPU and fusion issues it writes the inputs as .npy, runs
 `kiln-run --repeat=R --stats --threads=T` (timing excludes compilation and
 file I/O) and times the same computation with PyTorch (torch.set_num_threads
 (T), best of R after a warm-up). It prints the speedup (torch / kiln) next to
-the target, and for memory-bound reductions the fraction of the machine's
-STREAM bandwidth (measured by kiln-stream at the same thread count).
+the target, and for memory-bound kernels the fraction of the machine's
+STREAM bandwidth (measured by kiln-stream at the same thread count): read
+bandwidth for reductions, copy bandwidth (bytes read + written) for
+elementwise chains. PyTorch's time is the best of its variants where a
+workload lists several (plain and in-place). "forward+backward" adds the
+times of @f and of @f_vjp derived by kiln-opt --kiln-autodiff, against
+PyTorch's forward plus y.backward(ct). The cold compile time of the first
+chain is measured in a first process with an empty cache.
 """
 import argparse
 import json
@@ -33,7 +39,105 @@ X = (4096, 32768)
 XT = tensor_type(X)
 
 
+V = 16 << 20
+VT = tensor_type((V,))
+
+CHAIN1 = f"""func.func @f(%x: {VT}) -> {VT} {{
+  %z = kiln.constant dense<0.0> : tensor<f32>
+  %two = kiln.constant dense<2.0> : tensor<f32>
+  %half = kiln.constant dense<0.5> : tensor<f32>
+  %one = kiln.constant dense<1.0> : tensor<f32>
+  %m = kiln.gt %x, %z : {VT}, tensor<f32>
+  %c = kiln.clamp %x {{min = -1.0 : f64, max = 1.0 : f64}} : {VT}
+  %p = kiln.pow %c, %two : {VT}, tensor<f32>
+  %h = kiln.mul %x, %half : {VT}, tensor<f32>
+  %w = kiln.where %m, %p, %h : {tensor_type((V,), 'i1')}, {VT}, {VT}
+  %y = kiln.add %w, %one : {VT}, tensor<f32>
+  return %y : {VT}
+}}"""
+
+
+def chain1_variants():
+    """PyTorch eager ways to write the chain; the benchmark takes the best."""
+    def plain(t):
+        x = t["v"]
+        return torch.where(x > 0, torch.clamp(x, -1, 1) ** 2, x * 0.5) + 1
+
+    def inplace(t):
+        x = t["v"]
+        c = torch.clamp(x, -1, 1)
+        c.mul_(c)
+        h = torch.mul(x, 0.5)
+        torch.where(x > 0, c, h, out=h)
+        return h.add_(1)
+    return [plain, inplace]
+
+
+def chain2_variants():
+    def plain(t):
+        x = t["v"]
+        return torch.clamp(x.pow(3) * 0.1 + torch.sqrt(torch.abs(x)), 0, 2)
+
+    def inplace(t):
+        x = t["v"]
+        y = x.pow(3).mul_(0.1)
+        y.add_(torch.abs(x).sqrt_())
+        return y.clamp_(0, 2)
+    return [plain, inplace]
+
+
+def chain_fwd_bwd(t):
+    x = t["v"].detach().requires_grad_()
+    y = torch.where(x > 0, torch.clamp(x, -1, 1) ** 2, x * 0.5) + 1
+    y.backward(t["ct"])
+    return x.grad
+
+
+def fusion_workloads():
+    g = tensor_type((4096, 4096))
+    return [
+        dict(name="chain where/clamp/pow (16M)", ir=CHAIN1, inputs=["v"],
+             torch=chain1_variants(), target=8.0, copy_bytes=2 * V * 4,
+             copy_target=0.7, cold=True),
+        dict(name="chain clamp(pow3*0.1+sqrt|x|) (16M)",
+             ir=f"""func.func @f(%x: {VT}) -> {VT} {{
+  %three = kiln.constant dense<3.0> : tensor<f32>
+  %k = kiln.constant dense<0.1> : tensor<f32>
+  %p = kiln.pow %x, %three : {VT}, tensor<f32>
+  %m = kiln.mul %p, %k : {VT}, tensor<f32>
+  %a = kiln.abs %x : {VT}
+  %s = kiln.sqrt %a : {VT}
+  %t = kiln.add %m, %s : {VT}, {VT}
+  %y = kiln.clamp %t {{min = 0.0 : f64, max = 2.0 : f64}} : {VT}
+  return %y : {VT}
+}}""", inputs=["v"], torch=chain2_variants(), target=8.0,
+             copy_bytes=2 * V * 4, copy_target=0.7),
+        dict(name="softmax of where/clamp (4096x4096)",
+             ir=f"""func.func @f(%x: {g}) -> {g} {{
+  %z = kiln.constant dense<0.0> : tensor<f32>
+  %m = kiln.gt %x, %z : {g}, tensor<f32>
+  %c = kiln.clamp %x {{min = -1.0 : f64, max = 1.0 : f64}} : {g}
+  %w = kiln.where %m, %c, %z : {tensor_type((4096, 4096), 'i1')}, {g}, tensor<f32>
+  %y = kiln.softmax %w {{dim = 1 : i64}} : {g}
+  return %y : {g}
+}}""", inputs=["g"],
+             torch=lambda t: torch.softmax(
+                 torch.where(t["g"] > 0, torch.clamp(t["g"], -1, 1),
+                             torch.zeros(())), 1),
+             target=4.0),
+        dict(name="chain forward+backward (16M)", ir=CHAIN1,
+             inputs=["v", "ct"], torch=chain_fwd_bwd, target=6.0,
+             autodiff=True, entries=[("f", ["v"]), ("f_vjp", ["v", "ct"])]),
+    ]
+
+
 def workloads():
+    """The CPU issue's workloads, then the fusion issue's."""
+    return [dict(name=n, ir=ir, inputs=i, torch=fn, target=tg, read_bytes=rb)
+            for n, ir, i, fn, tg, rb in cpu_workloads()] + fusion_workloads()
+
+
+def cpu_workloads():
     """(name, ir, input names, torch fn, target speedup, bytes read or None)"""
     g = tensor_type((4096, 4096))
     gi = tensor_type((4096, 256), "i64")
@@ -95,6 +199,8 @@ def make_inputs(directory, names):
             arrays[name] = rng.standard_normal((4096, 4096), dtype=np.float32)
         elif name == "gi":
             arrays[name] = rng.integers(0, 4096, (4096, 256), dtype=np.int64)
+        elif name in ("v", "ct"):
+            arrays[name] = rng.standard_normal(V, dtype=np.float32)
     paths = {}
     for name, array in arrays.items():
         paths[name] = os.path.join(directory, f"{name}.npy")
@@ -102,10 +208,13 @@ def make_inputs(directory, names):
     return arrays, paths
 
 
-def run_kiln(kiln_run, ir_path, inputs, threads, repeat):
+def run_kiln(kiln_run, ir_path, inputs, threads, repeat, entry=None,
+             env=None):
     args = [kiln_run, ir_path, f"--threads={threads}", f"--repeat={repeat}",
             "--stats"] + [f"--input={p}" for p in inputs]
-    proc = subprocess.run(args, capture_output=True, text=True)
+    if entry:
+        args.append(f"--entry={entry}")
+    proc = subprocess.run(args, capture_output=True, text=True, env=env)
     m = re.search(r"kiln-stats: (\{.*\})", proc.stderr)
     if proc.returncode != 0 or not m:
         raise RuntimeError(f"kiln-run failed: {proc.stderr}")
@@ -133,8 +242,8 @@ def main():
     kiln_run = os.path.join(opts.build, "bin", "kiln-run")
     stream = os.path.join(opts.build, "bin", "kiln-stream")
     thread_counts = sorted({int(t) for t in opts.threads.split(",")})
-    selected = [w for w in workloads() if opts.only in w[0]]
-    names = sorted({n for w in selected for n in w[2]})
+    selected = [w for w in workloads() if opts.only in w["name"]]
+    names = sorted({n for w in selected for n in w["inputs"]})
     env_cache = tempfile.mkdtemp(prefix="kiln-bench-cache-")
     os.environ["KILN_CACHE_DIR"] = env_cache
 
@@ -150,30 +259,68 @@ def main():
               ", ".join(f"{t} thr {b['copy_gbs']:.1f}/{b['read_gbs']:.1f}"
                         for t, b in bandwidth.items()))
         print(f"torch {torch.__version__}; kiln {kiln_run}\n")
+        cold_notes = []
         header = (f"{'workload':42} {'thr':>3} {'kiln ms':>9} {'torch ms':>9} "
                   f"{'speedup':>8} {'target':>7}  note")
         print(header)
         print("-" * len(header))
-        for name, ir, inputs, fn, target, bytes_read in selected:
+        for w in selected:
             ir_path = os.path.join(tmp, "w.mlir")
+            ir = w["ir"]
+            if w.get("autodiff"):
+                ir = subprocess.run(
+                    [os.path.join(opts.build, "bin", "kiln-opt"),
+                     "--kiln-autodiff", "-"], input=ir, capture_output=True,
+                    text=True, check=True).stdout
             with open(ir_path, "w") as f:
                 f.write(ir + "\n")
+            entries = w.get("entries", [(None, w["inputs"])])
+            fns = w["torch"] if isinstance(w["torch"], list) else [w["torch"]]
+            if w.get("cold"):
+                # First process with an empty cache: compile_ms and the
+                # process's wall time.
+                cold_dir = tempfile.mkdtemp(prefix="kiln-bench-cold-")
+                start = time.perf_counter()
+                stats = run_kiln(kiln_run, ir_path,
+                                 [paths[n] for n in w["inputs"]], 1, 0,
+                                 env={**os.environ, "KILN_CACHE_DIR": cold_dir})
+                wall = (time.perf_counter() - start) * 1000
+                cold_notes.append(
+                    f"cold compile of '{w['name']}': {stats['compile_ms']:.0f} "
+                    f"ms (cache {stats['cache']}; whole first process "
+                    f"{wall:.0f} ms incl. reading 64 MB of input)")
             for t in thread_counts:
-                stats = run_kiln(kiln_run, ir_path, [paths[n] for n in inputs], t,
-                                 opts.repeat)
-                kiln_ms = stats["run_ms_min"]
-                torch_ms = time_torch(fn, tensors, t, opts.repeat)
+                kiln_ms = 0.0
+                for entry, names in entries:
+                    stats = run_kiln(kiln_run, ir_path,
+                                     [paths[n] for n in names], t,
+                                     opts.repeat, entry)
+                    kiln_ms += stats["run_ms_min"]
+                torch_ms = min(time_torch(fn, tensors, t, opts.repeat)
+                               for fn in fns)
                 speedup = torch_ms / kiln_ms
-                note = ""
-                if bytes_read:
-                    gbs = bytes_read / (kiln_ms / 1000) / 1e9
+                target = w["target"]
+                ok = speedup >= target
+                note = f"{stats['kernels']} kernel(s)" if len(entries) == 1 \
+                    else "kernels: forward + VJP"
+                if w.get("read_bytes"):
+                    gbs = w["read_bytes"] / (kiln_ms / 1000) / 1e9
                     frac = gbs / bandwidth[t]["read_gbs"]
-                    note = (f"{gbs:.1f} GB/s = {100 * frac:.0f}% of STREAM "
-                            f"read ({bandwidth[t]['read_gbs']:.1f})")
-                status = "ok" if speedup >= target else "MISS"
-                print(f"{name:42} {t:>3} {kiln_ms:9.2f} {torch_ms:9.2f} "
+                    note += (f"; {gbs:.1f} GB/s = {100 * frac:.0f}% of STREAM "
+                             f"read ({bandwidth[t]['read_gbs']:.1f})")
+                if w.get("copy_bytes"):
+                    gbs = w["copy_bytes"] / (kiln_ms / 1000) / 1e9
+                    frac = gbs / bandwidth[t]["copy_gbs"]
+                    ok = ok and frac >= w["copy_target"]
+                    note += (f"; {gbs:.1f} GB/s = {100 * frac:.0f}% of STREAM "
+                             f"copy ({bandwidth[t]['copy_gbs']:.1f}; target "
+                             f"{100 * w['copy_target']:.0f}%)")
+                status = "ok" if ok else "MISS"
+                print(f"{w['name']:42} {t:>3} {kiln_ms:9.2f} {torch_ms:9.2f} "
                       f"{speedup:7.2f}x {target:6.1f}x  {status} {note}")
                 sys.stdout.flush()
+        for line in cold_notes:
+            print(line)
 
 
 if __name__ == "__main__":
