@@ -188,6 +188,42 @@ same("index_select of a chain", func([y, sel], [
     "%r0 = kiln.index_select %e, %a1 {dim = 1 : i64} : {T0}, {T1}"],
     [torch.zeros(64, 4)]), [y, sel], torch.index_select(y.abs(), 1, sel), 2)
 
+# Runtime kernels read the fused chain one cache-sized tile of rows at a
+# time: 512x4096 f32 is 8 MB, two tiles of 256 rows (tiled along dim 0, or
+# dim 1 for a kernel over dim 0).
+big = special(512, 4096)
+neg_abs = ["%a = kiln.abs %a0 : {T0}", "%n = kiln.neg %a : {T0}"]
+same("topk of a chain (tiled)", func([big], neg_abs + [
+    "%r0, %r1 = kiln.topk %n {k = 7 : i64} : {T0}"],
+    [torch.zeros(512, 7), torch.zeros(512, 7, dtype=torch.int64)]), [big],
+    # values only: PyTorch breaks the ties of -|x| (0 and -0, 1 and -1)
+    # differently from ops.md (lowest index first); the indices are
+    # compared fused vs unfused above
+    [torch.topk(-big.abs(), 7)[0]],
+    # one fused kernel: the tile loop (tile, then topk on it)
+    1)
+same("kthvalue over dim 0 of a chain (tiled along dim 1)", func([big], neg_abs + [
+    "%r0, %r1 = kiln.kthvalue %n {k = 3 : i64, dim = 0 : i64} : {T0}"],
+    [torch.zeros(4096), torch.zeros(4096, dtype=torch.int64)]), [big],
+    [torch.kthvalue(-big.abs(), 3, 0)[0]], 1)
+for op in ["max", "min"]:
+    same(f"{op} with dim of a chain, keepdim", func([big], neg_abs + [
+        f"%r0, %r1 = kiln.{op} %n {{dim = 1 : i64, keepdim = true}} : {{T0}}"],
+        [torch.zeros(512, 1), torch.zeros(512, 1, dtype=torch.int64)]), [big],
+        list(getattr(torch, op)(-big.abs(), 1, keepdim=True)), 1)
+same("argmax of a chain, flattened (one tile)", func([big], neg_abs + [
+    "%r0 = kiln.argmax %n : {T0}"], [torch.zeros((), dtype=torch.int64)]),
+    [big], torch.argmax(-big.abs()),
+    # a flattened argmax cannot be split into tiles of rows: the chain is
+    # computed into a whole tensor first (2 kernels)
+    2)
+same("argmin of a chain", func([x], [
+    "%e = kiln.exp %a0 : {T0}",
+    "%r0 = kiln.argmin %e {dim = 0 : i64} : {T0}"],
+    [torch.zeros(1000, dtype=torch.int64)]), [x], torch.argmin(x.exp(), 0),
+    # 256 KB fit in one tile: the chain, then the kernel on it, in cache
+    2)
+
 t = torch.randn(64, 1000)
 labels = torch.randint(0, 1000, (64,))
 same("mse_loss and cross_entropy", func([y, t, labels], [

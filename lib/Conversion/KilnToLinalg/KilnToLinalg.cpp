@@ -137,8 +137,7 @@ AffineMap broadcastMap(RankedTensorType operandType,
 
 /// Declares (once) the runtime function `name` with C interface.
 func::FuncOp getOrDeclareRuntimeFunc(Operation *anchor, StringRef name,
-                                     FunctionType type,
-                                     PatternRewriter &rewriter) {
+                                     FunctionType type, OpBuilder &rewriter) {
   auto module = anchor->getParentOfType<ModuleOp>();
   if (auto existing = module.lookupSymbol<func::FuncOp>(name))
     return existing;
@@ -1338,39 +1337,100 @@ Value asTensor(OpBuilder &b, Location loc, Value buffer,
 /// Replaces `op` with a call `kiln_rt_<name>_<type>(in, values, indices, k,
 /// dim, flag0, flag1)` writing two new buffers of `resultTypes` (values,
 /// indices). The op's results are the last `op->getNumResults()` of them.
-LogicalResult lowerRuntimeCall(Operation *op, StringRef name, Value input,
-                               ArrayRef<Type> resultTypes, int64_t k,
-                               int64_t dim, bool flag0, bool flag1,
-                               PatternRewriter &rewriter) {
-  Location loc = op->getLoc();
+/// Emits a call `kiln_rt_<name>_<type>(in, values, indices, k, dim, flag0,
+/// flag1)` writing two new buffers of `resultTypes` (values, indices);
+/// returns them as tensors.
+SmallVector<Value> emitRuntimeCall(OpBuilder &b, Operation *anchor,
+                                   Location loc, StringRef name, Value input,
+                                   ArrayRef<Type> resultTypes, int64_t k,
+                                   int64_t dim, bool flag0, bool flag1) {
   RankedTensorType inputType = tensorType(input);
   auto valuesType = cast<RankedTensorType>(resultTypes[0]);
   auto indicesType = cast<RankedTensorType>(resultTypes[1]);
   Type elementType = inputType.getElementType();
-  MLIRContext *ctx = rewriter.getContext();
+  MLIRContext *ctx = b.getContext();
   auto unrankedIn = UnrankedMemRefType::get(elementType, 0);
-  auto unrankedIdx = UnrankedMemRefType::get(rewriter.getI64Type(), 0);
-  Type i64 = rewriter.getI64Type(), i1 = rewriter.getI1Type();
+  auto unrankedIdx = UnrankedMemRefType::get(b.getI64Type(), 0);
+  Type i64 = b.getI64Type(), i1 = b.getI1Type();
   std::string fnName =
       ("kiln_rt_" + name + "_" + typeSuffix(elementType)).str();
   func::FuncOp fn = getOrDeclareRuntimeFunc(
-      op, fnName,
+      anchor, fnName,
       FunctionType::get(
           ctx, {unrankedIn, unrankedIn, unrankedIdx, i64, i64, i1, i1}, {}),
-      rewriter);
-  Value in = asUnrankedBuffer(rewriter, loc, input);
-  auto [values, valuesArg] = allocOutput(rewriter, loc, valuesType);
-  auto [indices, indicesArg] = allocOutput(rewriter, loc, indicesType);
-  func::CallOp::create(
-      rewriter, loc, fn,
-      ValueRange{in, valuesArg, indicesArg, i64Constant(rewriter, loc, k),
-                 i64Constant(rewriter, loc, dim),
-                 arith::ConstantIntOp::create(rewriter, loc, flag0, 1),
-                 arith::ConstantIntOp::create(rewriter, loc, flag1, 1)});
-  SmallVector<Value> results{asTensor(rewriter, loc, values, valuesType),
-                             asTensor(rewriter, loc, indices, indicesType)};
+      b);
+  Value in = asUnrankedBuffer(b, loc, input);
+  auto [values, valuesArg] = allocOutput(b, loc, valuesType);
+  auto [indices, indicesArg] = allocOutput(b, loc, indicesType);
+  func::CallOp::create(b, loc, fn,
+                       ValueRange{in, valuesArg, indicesArg,
+                                  i64Constant(b, loc, k),
+                                  i64Constant(b, loc, dim),
+                                  arith::ConstantIntOp::create(b, loc, flag0, 1),
+                                  arith::ConstantIntOp::create(b, loc, flag1, 1)});
+  return {asTensor(b, loc, values, valuesType),
+          asTensor(b, loc, indices, indicesType)};
+}
+
+/// Replaces `op` with the runtime call; its results are the last
+/// `op->getNumResults()` of (values, indices).
+LogicalResult lowerRuntimeCall(Operation *op, StringRef name, Value input,
+                               ArrayRef<Type> resultTypes, int64_t k,
+                               int64_t dim, bool flag0, bool flag1,
+                               PatternRewriter &rewriter) {
+  SmallVector<Value> results =
+      emitRuntimeCall(rewriter, op, op->getLoc(), name, input, resultTypes, k,
+                      dim, flag0, flag1);
   rewriter.replaceOp(op, ArrayRef(results).take_back(op->getNumResults()));
   return success();
+}
+
+/// The runtime kernel an op calls: its name, (values, indices) types, k,
+/// the normalized dim, the flags, and whether the dim stays in the results.
+struct RuntimeKernel {
+  StringRef name;
+  SmallVector<Type> resultTypes;
+  int64_t k = 0, dim = 0;
+  bool flag0 = false, flag1 = false;
+  bool flatten = false, dimKept = true;
+};
+
+std::optional<RuntimeKernel> getRuntimeKernel(Operation *op) {
+  RankedTensorType type = tensorType(op->getOperand(0));
+  auto norm = [&](int64_t dim) { return *normalizeDim(dim, type.getRank()); };
+  return llvm::TypeSwitch<Operation *, std::optional<RuntimeKernel>>(op)
+      .Case([&](TopkOp topk) {
+        return RuntimeKernel{"topk", SmallVector<Type>(topk->getResultTypes()),
+                             static_cast<int64_t>(topk.getK()),
+                             norm(topk.getDim()), topk.getLargest(),
+                             topk.getSorted(), false, true};
+      })
+      .Case([&](KthvalueOp kth) {
+        return RuntimeKernel{"kthvalue", SmallVector<Type>(kth->getResultTypes()),
+                             static_cast<int64_t>(kth.getK()),
+                             norm(kth.getDim()), false, false, false,
+                             kth.getKeepdim()};
+      })
+      .Case<MaxOp, MinOp>([&](auto max) {
+        return RuntimeKernel{"argreduce",
+                             SmallVector<Type>(max->getResultTypes()), 0,
+                             norm(max.getDim()), isa<MaxOp>(op), false, false,
+                             max.getKeepdim()};
+      })
+      .Case<ArgmaxOp, ArgminOp>([&](auto arg) -> std::optional<RuntimeKernel> {
+        std::optional<uint64_t> dim = arg.getDim();
+        auto valuesType = RankedTensorType::get(arg.getType().getShape(),
+                                                type.getElementType());
+        return RuntimeKernel{"argreduce",
+                             {valuesType, arg.getType()},
+                             0,
+                             dim ? norm(static_cast<int64_t>(*dim)) : 0,
+                             isa<ArgmaxOp>(op),
+                             !dim.has_value(),
+                             !dim.has_value(),
+                             arg.getKeepdim()};
+      })
+      .Default([](Operation *) { return std::nullopt; });
 }
 
 struct LowerTopk : OpRewritePattern<TopkOp> {
@@ -1455,6 +1515,120 @@ public:
   mutable FusedOp op;
 };
 
+/// Bytes of fused input a runtime kernel consumes per tile: the tile is
+/// computed right before the kernel reads it and stays in cache.
+constexpr int64_t kRuntimeTileBytes = 4 << 20;
+
+/// A runtime kernel (topk, kthvalue, max/min, argmax/argmin) whose input is
+/// a fused producer chain: the chain is evaluated into one tile of whole
+/// rows at a time (a parallel generic, ~kRuntimeTileBytes), and the kernel
+/// runs on the tile while it is in cache; its results go to their place in
+/// the full results. Tiles split the outermost dim that is not the kernel's
+/// dim, so each kernel call sees complete rows and the results are the
+/// same as one call on the whole input. A 1-D input (or a flattened argmax)
+/// is one tile.
+SmallVector<Value> lowerFusedRuntimeKernel(OpBuilder &b, FusedOp op,
+                                           Operation *anchor,
+                                           const RuntimeKernel &kernel,
+                                           const FusedEvaluator &evaluator) {
+  Location loc = anchor->getLoc();
+  Value input = anchor->getOperand(0);
+  RankedTensorType inputType = tensorType(input);
+  int64_t rank = inputType.getRank();
+  std::optional<int64_t> tileDim;
+  if (!kernel.flatten)
+    for (int64_t d = 0; d < rank; ++d)
+      if (d != kernel.dim && inputType.getDimSize(d) > 1) {
+        tileDim = d;
+        break;
+      }
+  int64_t extent = tileDim ? inputType.getDimSize(*tileDim) : 1;
+  int64_t sliceBytes =
+      std::max<int64_t>(1, inputType.getNumElements() / std::max<int64_t>(extent, 1)) *
+      std::max<int64_t>(1, inputType.getElementTypeBitWidth() / 8);
+  // The largest divisor of the extent that keeps a tile within budget, so
+  // every tile has the same static shape.
+  int64_t rows = extent;
+  if (tileDim) {
+    rows = 1;
+    for (int64_t r = extent; r >= 1; --r)
+      if (extent % r == 0 && r * sliceBytes <= kRuntimeTileBytes) {
+        rows = r;
+        break;
+      }
+  }
+  auto evaluateTile = [&](OpBuilder &tb, Location tl, RankedTensorType tileType,
+                          Value offset) {
+    Value init = tensor::EmptyOp::create(tb, tl, tileType.getShape(),
+                                         tileType.getElementType());
+    auto generic = linalg::GenericOp::create(
+        tb, tl, TypeRange{tileType}, ValueRange{}, ValueRange{init},
+        SmallVector<AffineMap>{AffineMap::getMultiDimIdentityMap(
+            rank, tb.getContext())},
+        parallelIterators(rank), [&](OpBuilder &nb, Location l, ValueRange) {
+          SmallVector<Value> ivs = loopIndices(nb, l, rank);
+          if (offset)
+            ivs[*tileDim] = arith::AddIOp::create(nb, l, ivs[*tileDim], offset);
+          DenseMap<Value, Value> memo;
+          linalg::YieldOp::create(
+              nb, l, evaluator.eval(nb, l, input, inputType, ivs, memo));
+        });
+    return generic.getResult(0);
+  };
+  auto takeResults = [&](ArrayRef<Value> values) {
+    return SmallVector<Value>(values.take_back(anchor->getNumResults()));
+  };
+  if (!tileDim || rows == extent) {
+    Value whole = evaluateTile(b, loc, inputType, Value());
+    return takeResults(emitRuntimeCall(b, anchor, loc, kernel.name, whole,
+                                       kernel.resultTypes, kernel.k,
+                                       kernel.dim, kernel.flag0, kernel.flag1));
+  }
+  // The tiled dim's position in the results.
+  int64_t resultDim =
+      (kernel.dimKept || *tileDim < kernel.dim) ? *tileDim : *tileDim - 1;
+  SmallVector<int64_t> tileShape(inputType.getShape());
+  tileShape[*tileDim] = rows;
+  auto tileType = RankedTensorType::get(tileShape, inputType.getElementType());
+  SmallVector<Type> tileResultTypes;
+  SmallVector<Value> fullResults;
+  for (Type t : kernel.resultTypes) {
+    auto type = cast<RankedTensorType>(t);
+    SmallVector<int64_t> shape(type.getShape());
+    shape[resultDim] = rows;
+    tileResultTypes.push_back(
+        RankedTensorType::get(shape, type.getElementType()));
+    fullResults.push_back(tensor::EmptyOp::create(b, loc, type.getShape(),
+                                                  type.getElementType()));
+  }
+  auto loop = scf::ForOp::create(
+      b, loc, indexConstant(b, loc, 0), indexConstant(b, loc, extent / rows),
+      indexConstant(b, loc, 1), fullResults,
+      [&](OpBuilder &lb, Location l, Value tile, ValueRange acc) {
+        Value offset = arith::MulIOp::create(lb, l, tile,
+                                             indexConstant(lb, l, rows));
+        Value tileInput = evaluateTile(lb, l, tileType, offset);
+        SmallVector<Value> tileResults = emitRuntimeCall(
+            lb, anchor, l, kernel.name, tileInput, tileResultTypes, kernel.k,
+            kernel.dim, kernel.flag0, kernel.flag1);
+        SmallVector<Value> updated;
+        for (auto [part, full] : llvm::zip_equal(tileResults, acc)) {
+          auto partType = tensorType(part);
+          SmallVector<OpFoldResult> offsets(partType.getRank(),
+                                            lb.getIndexAttr(0));
+          offsets[resultDim] = offset;
+          SmallVector<OpFoldResult> sizes, strides(partType.getRank(),
+                                                   lb.getIndexAttr(1));
+          for (int64_t size : partType.getShape())
+            sizes.push_back(lb.getIndexAttr(size));
+          updated.push_back(tensor::InsertSliceOp::create(
+              lb, l, part, full, offsets, sizes, strides));
+        }
+        scf::YieldOp::create(lb, l, updated);
+      });
+  return takeResults(SmallVector<Value>(loop.getResults()));
+}
+
 /// Lowers a kiln.fused group to one kernel (softmax: its three passes).
 FailureOr<SmallVector<Value>> lowerFused(OpBuilder &b, FusedOp op,
                                          ErrorSites &sites) {
@@ -1497,6 +1671,10 @@ FailureOr<SmallVector<Value>> lowerFused(OpBuilder &b, FusedOp op,
         });
     return SmallVector<Value>(generic.getResults());
   }
+
+  // A runtime kernel reads a tile of the fused chain at a time.
+  if (std::optional<RuntimeKernel> kernel = getRuntimeKernel(anchor))
+    return lowerFusedRuntimeKernel(b, op, anchor, *kernel, evaluator);
 
   // An anchor: its input is the fused producer chain, evaluated where the
   // kernel reads; its result elements go through the fused epilogue.

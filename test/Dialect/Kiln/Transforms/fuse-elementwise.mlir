@@ -185,3 +185,31 @@ func.func @single(%x: tensor<16xf32>) -> tensor<16xf32> {
   %e = kiln.exp %x : tensor<16xf32>
   return %e : tensor<16xf32>
 }
+// topk runs a runtime kernel: the chain computing its input joins its group
+// (the lowering evaluates it one cache-sized tile of rows at a time); the
+// indices result is yielded like the values.
+// CHECK-LABEL: func.func @topk
+// CHECK: %[[F:.*]]:2 = kiln.fused(%arg0) : (tensor<4x100xf32>) -> (tensor<4x3xf32>, tensor<4x3xi64>)
+// CHECK: kiln.abs
+// CHECK-NEXT: kiln.neg
+// CHECK-NEXT: %[[V:.*]], %[[I:.*]] = kiln.topk
+// CHECK-NEXT: kiln.yield %[[V]], %[[I]]
+// CHECK: return %[[F]]#0, %[[F]]#1
+func.func @topk(%x: tensor<4x100xf32>) -> (tensor<4x3xf32>, tensor<4x3xi64>) {
+  %a = kiln.abs %x : tensor<4x100xf32>
+  %n = kiln.neg %a : tensor<4x100xf32>
+  %v, %i = kiln.topk %n {k = 3 : i64} : tensor<4x100xf32>
+  return %v, %i : tensor<4x3xf32>, tensor<4x3xi64>
+}
+
+// Not fused: topk's values are not final elementwise inputs of a consumer
+// chain (topk has no FusesConsumers), so the exp stays its own kernel.
+// CHECK-LABEL: func.func @topk_consumer
+// CHECK: kiln.topk
+// CHECK-NOT: kiln.fused
+// CHECK: kiln.exp
+func.func @topk_consumer(%x: tensor<4x100xf32>) -> tensor<4x3xf32> {
+  %v, %i = kiln.topk %x {k = 3 : i64} : tensor<4x100xf32>
+  %e = kiln.exp %v : tensor<4x3xf32>
+  return %e : tensor<4x3xf32>
+}

@@ -73,10 +73,11 @@ def Kiln_Reduction : NativeOpTrait<"Reduction"> {
   let cppNamespace = "::kiln::OpTrait";
 }
 
-// The op reads its first operand element by element at positions computed
-// from its loop indices, so an elementwise producer of that operand can be
-// evaluated in place of the load (kiln-fuse-elementwise puts the producer
-// chain in the op's kernel: no intermediate tensor).
+// An elementwise producer of the op's first operand can run inside the op's
+// kernel: evaluated in place of each load (reductions, softmax, gather), or
+// one cache-sized tile of whole rows at a time right before a runtime
+// kernel reads it (topk, kthvalue, max/min, argmax/argmin). Either way the
+// full intermediate tensor never exists.
 def Kiln_FusesProducers : NativeOpTrait<"FusesProducers"> {
   let cppNamespace = "::kiln::OpTrait";
 }

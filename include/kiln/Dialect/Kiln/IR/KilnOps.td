@@ -572,7 +572,7 @@ def Kiln_NormOp : Kiln_Op<"norm", [Pure, Kiln_Reduction, Kiln_InferTypes,
 class Kiln_ValueIndexReductionOp<string mnemonic, string torchName,
                                  string what>
     : Kiln_Op<mnemonic, [Pure, Kiln_Reduction, Kiln_InferTypes,
-                         Kiln_Differentiable]> {
+                         Kiln_Differentiable, Kiln_FusesProducers]> {
   let summary = what # " and its index along a dim (torch." # torchName
                 # "(x, dim))";
   let description = [{
@@ -610,7 +610,8 @@ def Kiln_MaxOp : Kiln_ValueIndexReductionOp<"max", "max", "maximum">;
 def Kiln_MinOp : Kiln_ValueIndexReductionOp<"min", "min", "minimum">;
 
 class Kiln_ArgReductionOp<string mnemonic, string torchName, string what>
-    : Kiln_Op<mnemonic, [Pure, Kiln_Reduction, Kiln_InferTypes]> {
+    : Kiln_Op<mnemonic, [Pure, Kiln_Reduction, Kiln_InferTypes,
+                         Kiln_FusesProducers]> {
   let summary = "index of the " # what # " (torch." # torchName # ")";
   let description = [{
     The index of the }] # what # [{ along `dim`, or, when `dim` is absent,
@@ -649,7 +650,7 @@ def Kiln_ArgmaxOp : Kiln_ArgReductionOp<"argmax", "argmax", "maximum">;
 def Kiln_ArgminOp : Kiln_ArgReductionOp<"argmin", "argmin", "minimum">;
 
 def Kiln_TopkOp : Kiln_Op<"topk", [Pure, Kiln_InferTypes,
-    Kiln_Differentiable]> {
+    Kiln_Differentiable, Kiln_FusesProducers]> {
   let summary = "k largest or smallest values and their indices (torch.topk)";
   let description = [{
     The `k` largest (`largest = true`, default) or smallest values along
@@ -677,7 +678,8 @@ def Kiln_TopkOp : Kiln_Op<"topk", [Pure, Kiln_InferTypes,
 
 def Kiln_KthvalueOp : Kiln_Op<"kthvalue", [Pure, Kiln_Reduction,
                                            Kiln_InferTypes,
-                                           Kiln_Differentiable]> {
+                                           Kiln_Differentiable,
+                                           Kiln_FusesProducers]> {
   let summary = "k-th smallest value and its index (torch.kthvalue)";
   let description = [{
     The `k`-th smallest value (1-based, `1 <= k <=` size of `dim`) along
