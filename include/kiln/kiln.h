@@ -1,0 +1,348 @@
+//===- kiln.h - The Kiln embedding API --------------------------*- C++ -*-===//
+//
+// Lazy tensors with PyTorch semantics. Ops only record graph nodes (their
+// shapes and dtypes are checked at the call, with the caller's source
+// location); reading a result (realize(), item(), toVector(), toString())
+// compiles the pending graph through Kiln's pipeline and compile cache and
+// runs it. Autograd (requiresGrad(), backward(), grad(), autograd::grad) is
+// derived by the kiln-autodiff pass on the captured graph.
+//
+// This header has no MLIR or LLVM dependency. Errors are kiln::Error
+// exceptions naming the op and the caller's file:line.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef KILN_KILN_H
+#define KILN_KILN_H
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace kiln {
+
+/// Element types (tools.md's .npy dtypes).
+enum class DType { Float32, Float64, Int64, Int32, Bool };
+
+/// Where an API call was made; defaulted arguments capture the caller's.
+struct SourceLocation {
+  const char *file = "";
+  int line = 0;
+  static SourceLocation current(const char *file = __builtin_FILE(),
+                                int line = __builtin_LINE()) {
+    return SourceLocation{file, line};
+  }
+};
+
+#define KILN_HERE ::kiln::SourceLocation::current()
+
+/// Every error of the API: bad shapes, dims, dtypes or arguments (at the op
+/// call), out-of-range indices found while running, compile failures.
+class Error : public std::runtime_error {
+public:
+  Error(const std::string &message, SourceLocation where);
+  /// The caller's location the error refers to.
+  const SourceLocation &where() const { return location; }
+
+private:
+  SourceLocation location;
+};
+
+namespace detail {
+struct Node;
+} // namespace detail
+
+class Tensor;
+
+/// A number used as a tensor operand (`x * 0.5`, `x + 1`): like PyTorch's
+/// wrapped numbers it takes the other operand's dtype when that is a float,
+/// and float32 when a float number meets an integer tensor.
+class Scalar {
+public:
+  Scalar(double v) : value(v), isFloat(true) {}
+  Scalar(float v) : value(v), isFloat(true) {}
+  Scalar(int v) : value(v), isFloat(false) {}
+  Scalar(int64_t v) : value(static_cast<double>(v)), isFloat(false) {}
+  Scalar(bool v) : value(v ? 1.0 : 0.0), isFloat(false) {}
+  double value;
+  bool isFloat;
+};
+
+class Tensor {
+public:
+  /// An undefined tensor (defined() is false).
+  Tensor() : result(0) {}
+
+  /// A tensor holding a copy of `data`, of `shape` (default: 1-D).
+  static Tensor fromVector(const std::vector<float> &data,
+                           std::vector<int64_t> shape = {},
+                           SourceLocation where = SourceLocation::current());
+  static Tensor fromVector(const std::vector<double> &data,
+                           std::vector<int64_t> shape = {},
+                           SourceLocation where = SourceLocation::current());
+  static Tensor fromVector(const std::vector<int64_t> &data,
+                           std::vector<int64_t> shape = {},
+                           SourceLocation where = SourceLocation::current());
+  static Tensor fromVector(const std::vector<bool> &data,
+                           std::vector<int64_t> shape = {},
+                           SourceLocation where = SourceLocation::current());
+  /// A tensor over caller-owned memory (row-major, `dtype`), not copied:
+  /// the memory must stay valid and unchanged until every result that reads
+  /// it has been realized.
+  static Tensor fromBlob(const void *data, std::vector<int64_t> shape,
+                         DType dtype,
+                         SourceLocation where = SourceLocation::current());
+
+  bool defined() const { return node != nullptr; }
+  DType dtype() const;
+  const std::vector<int64_t> &shape() const;
+  int64_t dim() const { return static_cast<int64_t>(shape().size()); }
+  int64_t numel() const;
+  /// Whether the value has been computed (leaves always are).
+  bool isRealized() const;
+
+  /// Compiles and runs the pending graph this tensor depends on.
+  const Tensor &realize(SourceLocation where = SourceLocation::current()) const;
+  /// The elements, converted to T, in row-major order (realizes).
+  template <typename T>
+  std::vector<T> toVector(SourceLocation where = SourceLocation::current()) const;
+  /// The one element of a one-element tensor (realizes).
+  template <typename T>
+  T item(SourceLocation where = SourceLocation::current()) const;
+  /// PyTorch's notation: `tensor([0.2000, 0.0000])` (realizes).
+  std::string toString(SourceLocation where = SourceLocation::current()) const;
+  /// The pending graph as kiln IR (`@graph`, leaves as arguments), which
+  /// kiln-opt and kiln-run accept.
+  std::string toMlir() const;
+  /// Prints toMlir() to stderr.
+  void dump() const;
+
+  // Autograd.
+  /// Marks a floating-point leaf as an input gradients are computed for.
+  Tensor &requiresGrad(bool requires = true,
+                       SourceLocation where = SourceLocation::current());
+  bool requiresGradFlag() const;
+  /// Accumulates d(this)/d(leaf) · grad into every leaf's grad(); `grad`
+  /// defaults to 1 for a one-element tensor.
+  void backward(const Tensor &grad = Tensor(),
+                SourceLocation where = SourceLocation::current()) const;
+  /// The accumulated gradient of a leaf (undefined before backward()).
+  Tensor grad() const;
+  /// Clears the accumulated gradient.
+  void zeroGrad();
+
+  // Methods named like PyTorch's.
+  Tensor pow(const Tensor &exponent, SourceLocation where = SourceLocation::current()) const;
+  Tensor pow(Scalar exponent, SourceLocation where = SourceLocation::current()) const;
+  Tensor sum(std::vector<int64_t> dims = {}, bool keepdim = false,
+             SourceLocation where = SourceLocation::current()) const;
+  Tensor mean(std::vector<int64_t> dims = {}, bool keepdim = false,
+              SourceLocation where = SourceLocation::current()) const;
+  Tensor exp(SourceLocation where = SourceLocation::current()) const;
+  Tensor log(SourceLocation where = SourceLocation::current()) const;
+  Tensor abs(SourceLocation where = SourceLocation::current()) const;
+  Tensor sqrt(SourceLocation where = SourceLocation::current()) const;
+  Tensor clamp(std::optional<double> min, std::optional<double> max,
+               SourceLocation where = SourceLocation::current()) const;
+  Tensor reshape(std::vector<int64_t> shape,
+                 SourceLocation where = SourceLocation::current()) const;
+  Tensor expand(std::vector<int64_t> shape,
+                SourceLocation where = SourceLocation::current()) const;
+  Tensor permute(std::vector<int64_t> dims,
+                 SourceLocation where = SourceLocation::current()) const;
+  /// The transpose of a 2-D tensor.
+  Tensor t(SourceLocation where = SourceLocation::current()) const;
+  Tensor to(DType dtype, SourceLocation where = SourceLocation::current()) const;
+  Tensor matmul(const Tensor &other, SourceLocation where = SourceLocation::current()) const;
+
+  /// Internal: the graph node and result index.
+  Tensor(std::shared_ptr<detail::Node> node, unsigned result)
+      : node(std::move(node)), result(result) {}
+  const std::shared_ptr<detail::Node> &getNode() const { return node; }
+  unsigned getResult() const { return result; }
+
+private:
+  std::shared_ptr<detail::Node> node;
+  unsigned result;
+};
+
+/// Values and indices (topk, kthvalue, max/min with dim).
+struct ValuesIndices {
+  Tensor values, indices;
+};
+
+using Loc = SourceLocation;
+#define KILN_LOC SourceLocation where = SourceLocation::current()
+
+// Creation.
+Tensor full(std::vector<int64_t> shape, double value, DType dtype = DType::Float32, KILN_LOC);
+Tensor zeros(std::vector<int64_t> shape, DType dtype = DType::Float32, KILN_LOC);
+Tensor ones(std::vector<int64_t> shape, DType dtype = DType::Float32, KILN_LOC);
+Tensor zeros_like(const Tensor &x, KILN_LOC);
+Tensor ones_like(const Tensor &x, KILN_LOC);
+Tensor arange(int64_t n, double start = 0.0, double step = 1.0,
+              DType dtype = DType::Int64, KILN_LOC);
+
+// Elementwise unary.
+Tensor neg(const Tensor &x, KILN_LOC);
+Tensor abs(const Tensor &x, KILN_LOC);
+Tensor sqrt(const Tensor &x, KILN_LOC);
+Tensor rsqrt(const Tensor &x, KILN_LOC);
+Tensor exp(const Tensor &x, KILN_LOC);
+Tensor log(const Tensor &x, KILN_LOC);
+Tensor floor(const Tensor &x, KILN_LOC);
+Tensor ceil(const Tensor &x, KILN_LOC);
+Tensor trunc(const Tensor &x, KILN_LOC);
+Tensor frac(const Tensor &x, KILN_LOC);
+Tensor round(const Tensor &x, KILN_LOC);
+Tensor sigmoid(const Tensor &x, KILN_LOC);
+Tensor tanh(const Tensor &x, KILN_LOC);
+Tensor relu(const Tensor &x, KILN_LOC);
+
+// Elementwise binary, broadcasting, with type promotion.
+Tensor add(const Tensor &a, const Tensor &b, KILN_LOC);
+Tensor sub(const Tensor &a, const Tensor &b, KILN_LOC);
+Tensor mul(const Tensor &a, const Tensor &b, KILN_LOC);
+Tensor div(const Tensor &a, const Tensor &b, KILN_LOC);
+Tensor maximum(const Tensor &a, const Tensor &b, KILN_LOC);
+Tensor minimum(const Tensor &a, const Tensor &b, KILN_LOC);
+Tensor pow(const Tensor &a, const Tensor &b, KILN_LOC);
+Tensor gt(const Tensor &a, const Tensor &b, KILN_LOC);
+Tensor ge(const Tensor &a, const Tensor &b, KILN_LOC);
+Tensor lt(const Tensor &a, const Tensor &b, KILN_LOC);
+Tensor le(const Tensor &a, const Tensor &b, KILN_LOC);
+Tensor eq(const Tensor &a, const Tensor &b, KILN_LOC);
+Tensor ne(const Tensor &a, const Tensor &b, KILN_LOC);
+/// A tensor operand from a number, in `like`'s dtype (PyTorch's promotion).
+Tensor scalarLike(Scalar value, const Tensor &like, KILN_LOC);
+
+Tensor clamp(const Tensor &x, std::optional<double> min,
+             std::optional<double> max, KILN_LOC);
+Tensor where(const Tensor &cond, const Tensor &a, const Tensor &b, KILN_LOC);
+Tensor cast(const Tensor &x, DType dtype, KILN_LOC);
+/// torch.equal: same shape and elements (a rank-0 bool tensor).
+Tensor equal(const Tensor &a, const Tensor &b, KILN_LOC);
+
+// Shape.
+Tensor reshape(const Tensor &x, std::vector<int64_t> shape, KILN_LOC);
+Tensor expand(const Tensor &x, std::vector<int64_t> shape, KILN_LOC);
+Tensor permute(const Tensor &x, std::vector<int64_t> dims, KILN_LOC);
+
+// Linear algebra.
+Tensor matmul(const Tensor &a, const Tensor &b, KILN_LOC);
+
+// Reductions (`dims` empty: all dims).
+Tensor sum(const Tensor &x, std::vector<int64_t> dims = {}, bool keepdim = false, KILN_LOC);
+Tensor mean(const Tensor &x, std::vector<int64_t> dims = {}, bool keepdim = false, KILN_LOC);
+Tensor prod(const Tensor &x, std::vector<int64_t> dims = {}, bool keepdim = false, KILN_LOC);
+Tensor amax(const Tensor &x, std::vector<int64_t> dims = {}, bool keepdim = false, KILN_LOC);
+Tensor amin(const Tensor &x, std::vector<int64_t> dims = {}, bool keepdim = false, KILN_LOC);
+/// torch.max(x): the largest element.
+Tensor max(const Tensor &x, KILN_LOC);
+Tensor min(const Tensor &x, KILN_LOC);
+/// torch.max(x, dim, keepdim).
+ValuesIndices max(const Tensor &x, int64_t dim, bool keepdim = false, KILN_LOC);
+ValuesIndices min(const Tensor &x, int64_t dim, bool keepdim = false, KILN_LOC);
+/// torch.argmax: over `dim`, or the flattened tensor when absent.
+Tensor argmax(const Tensor &x, std::optional<int64_t> dim = std::nullopt,
+              bool keepdim = false, KILN_LOC);
+Tensor argmin(const Tensor &x, std::optional<int64_t> dim = std::nullopt,
+              bool keepdim = false, KILN_LOC);
+Tensor norm(const Tensor &x, double p = 2.0, std::vector<int64_t> dims = {},
+            bool keepdim = false, KILN_LOC);
+ValuesIndices topk(const Tensor &x, int64_t k, int64_t dim = -1,
+                   bool largest = true, bool sorted = true, KILN_LOC);
+ValuesIndices kthvalue(const Tensor &x, int64_t k, int64_t dim = -1,
+                       bool keepdim = false, KILN_LOC);
+
+// Indexing.
+Tensor gather(const Tensor &x, int64_t dim, const Tensor &index, KILN_LOC);
+Tensor index_select(const Tensor &x, int64_t dim, const Tensor &index, KILN_LOC);
+Tensor take(const Tensor &x, const Tensor &index, KILN_LOC);
+Tensor scatter_add(const Tensor &base, int64_t dim, const Tensor &index,
+                   const Tensor &src, KILN_LOC);
+Tensor index_add(const Tensor &base, int64_t dim, const Tensor &index,
+                 const Tensor &src, KILN_LOC);
+Tensor put(const Tensor &base, const Tensor &index, const Tensor &src,
+           bool accumulate = false, KILN_LOC);
+
+// Neural-network ops.
+Tensor softmax(const Tensor &x, int64_t dim, KILN_LOC);
+Tensor log_softmax(const Tensor &x, int64_t dim, KILN_LOC);
+Tensor mse_loss(const Tensor &input, const Tensor &target,
+                const std::string &reduction = "mean", KILN_LOC);
+Tensor cross_entropy(const Tensor &logits, const Tensor &target,
+                     const std::string &reduction = "mean", KILN_LOC);
+
+#undef KILN_LOC
+
+// Operators (broadcasting, PyTorch's promotion; numbers are wrapped).
+Tensor operator-(const Tensor &x);
+Tensor operator+(const Tensor &a, const Tensor &b);
+Tensor operator-(const Tensor &a, const Tensor &b);
+Tensor operator*(const Tensor &a, const Tensor &b);
+Tensor operator/(const Tensor &a, const Tensor &b);
+Tensor operator+(const Tensor &a, Scalar b);
+Tensor operator-(const Tensor &a, Scalar b);
+Tensor operator*(const Tensor &a, Scalar b);
+Tensor operator/(const Tensor &a, Scalar b);
+Tensor operator+(Scalar a, const Tensor &b);
+Tensor operator-(Scalar a, const Tensor &b);
+Tensor operator*(Scalar a, const Tensor &b);
+Tensor operator/(Scalar a, const Tensor &b);
+Tensor operator>(const Tensor &a, const Tensor &b);
+Tensor operator>=(const Tensor &a, const Tensor &b);
+Tensor operator<(const Tensor &a, const Tensor &b);
+Tensor operator<=(const Tensor &a, const Tensor &b);
+Tensor operator==(const Tensor &a, const Tensor &b);
+Tensor operator!=(const Tensor &a, const Tensor &b);
+Tensor operator>(const Tensor &a, Scalar b);
+Tensor operator>=(const Tensor &a, Scalar b);
+Tensor operator<(const Tensor &a, Scalar b);
+Tensor operator<=(const Tensor &a, Scalar b);
+Tensor operator==(const Tensor &a, Scalar b);
+Tensor operator!=(const Tensor &a, Scalar b);
+
+namespace autograd {
+/// Gradients of `outputs` (weighted by `gradOutputs`; default 1 for
+/// one-element outputs) with respect to `inputs`, which may be leaves or
+/// intermediate tensors. Graphs are immutable, so `retainGraph` only exists
+/// for PyTorch compatibility: a graph can always be differentiated again.
+std::vector<Tensor> grad(const std::vector<Tensor> &outputs,
+                         const std::vector<Tensor> &inputs,
+                         const std::vector<Tensor> &gradOutputs = {},
+                         bool retainGraph = false,
+                         SourceLocation where = SourceLocation::current());
+} // namespace autograd
+
+/// Loads the public function `entry` (default: the only one) of an IR file
+/// and calls it on `args` lazily: the results are graph nodes like any op's.
+std::vector<Tensor> callIR(const std::string &path,
+                           const std::vector<Tensor> &args,
+                           const std::string &entry = "",
+                           SourceLocation where = SourceLocation::current());
+
+/// The spelling of a dtype (`f32`, `i64`, ...).
+const char *dtypeName(DType dtype);
+
+/// Counters of this process's graph compilations, for tests and tuning.
+struct RuntimeStats {
+  /// Graphs lowered or loaded into the JIT (each distinct graph once).
+  int64_t graphsCompiled = 0;
+  /// Realizations that reused an already compiled graph.
+  int64_t graphsReused = 0;
+  /// Of graphsCompiled, how many came from the compile cache (memory or
+  /// disk) instead of the pipeline.
+  int64_t compileCacheHits = 0;
+  /// Graph executions.
+  int64_t runs = 0;
+};
+RuntimeStats runtimeStats();
+
+} // namespace kiln
+
+#endif // KILN_KILN_H

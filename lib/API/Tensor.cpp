@@ -1,0 +1,906 @@
+//===- Tensor.cpp - The Kiln embedding API --------------------------------===//
+//
+// A Tensor is a (node, result) pair of an immutable graph. Creating an op
+// checks it with the dialect's own type inference and verifier (in a
+// per-thread MLIRContext), so shape and dtype errors surface at the call.
+// Realizing a tensor prints its pending ancestors as one kiln function
+// (realized tensors become arguments), compiles it through the CPU pipeline
+// and the compile cache (graphs already compiled in this process are
+// reused), and runs it. Autograd prints the graph the same way and asks
+// kiln::deriveVJP for the gradient function.
+//
+//===----------------------------------------------------------------------===//
+
+#include "kiln/kiln.h"
+
+#include "kiln/Dialect/Kiln/IR/KilnDialect.h"
+#include "kiln/Dialect/Kiln/Transforms/Passes.h"
+#include "kiln/Pipelines/Pipelines.h"
+#include "kiln/Runtime/Executable.h"
+#include "kiln/Runtime/HostTensor.h"
+
+#include "mlir/AsmParser/AsmParser.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/IR/BuiltinOps.h"
+#include "mlir/IR/Diagnostics.h"
+#include "mlir/IR/MLIRContext.h"
+#include "mlir/IR/Verifier.h"
+#include "mlir/Interfaces/InferTypeOpInterface.h"
+#include "mlir/Parser/Parser.h"
+#include "llvm/ADT/DenseMap.h"
+#include "llvm/ADT/DenseSet.h"
+#include "llvm/Support/MemoryBuffer.h"
+#include "llvm/Support/raw_ostream.h"
+
+#include <atomic>
+#include <functional>
+#include <cmath>
+#include <cstring>
+#include <map>
+#include <mutex>
+#include <sstream>
+
+using namespace mlir;
+namespace rt = kiln::runtime;
+
+namespace kiln {
+namespace detail {
+
+/// A graph node: an op applied to input values, or a leaf holding data.
+struct Node {
+  std::string op;    // "kiln.add"; empty for a leaf
+  std::string attrs; // attribute dictionary text, or empty
+  std::vector<Tensor> inputs;
+  std::vector<rt::TensorSpec> types;
+  /// Realized results (all or none).
+  std::vector<std::shared_ptr<rt::HostTensor>> data;
+  std::mutex mutex;
+  // Autograd (leaves).
+  bool requiresGrad = false;
+  Tensor grad;
+
+  bool realized() const { return !data.empty(); }
+};
+
+} // namespace detail
+
+using detail::Node;
+
+//===----------------------------------------------------------------------===//
+// Errors, dtypes, stats
+//===----------------------------------------------------------------------===//
+
+static std::string formatError(const std::string &message,
+                               SourceLocation where) {
+  std::string text;
+  if (where.file && *where.file)
+    text = std::string(where.file) + ":" + std::to_string(where.line) + ": ";
+  return text + "error: " + message;
+}
+
+Error::Error(const std::string &message, SourceLocation where)
+    : std::runtime_error(formatError(message, where)), location(where) {}
+
+const char *dtypeName(DType dtype) {
+  switch (dtype) {
+  case DType::Float32:
+    return "f32";
+  case DType::Float64:
+    return "f64";
+  case DType::Int64:
+    return "i64";
+  case DType::Int32:
+    return "i32";
+  case DType::Bool:
+    return "i1";
+  }
+  return "?";
+}
+
+static rt::DType toRuntime(DType d) {
+  switch (d) {
+  case DType::Float32:
+    return rt::DType::F32;
+  case DType::Float64:
+    return rt::DType::F64;
+  case DType::Int64:
+    return rt::DType::I64;
+  case DType::Int32:
+    return rt::DType::I32;
+  case DType::Bool:
+    return rt::DType::Bool;
+  }
+  return rt::DType::F32;
+}
+
+static DType fromRuntime(rt::DType d) {
+  switch (d) {
+  case rt::DType::F32:
+    return DType::Float32;
+  case rt::DType::F64:
+    return DType::Float64;
+  case rt::DType::I64:
+    return DType::Int64;
+  case rt::DType::I32:
+    return DType::Int32;
+  case rt::DType::Bool:
+    return DType::Bool;
+  }
+  return DType::Float32;
+}
+
+static bool isFloat(DType d) {
+  return d == DType::Float32 || d == DType::Float64;
+}
+
+namespace {
+std::atomic<int64_t> graphsCompiled{0}, graphsReused{0}, cacheHits{0},
+    runCount{0};
+} // namespace
+
+RuntimeStats runtimeStats() {
+  RuntimeStats stats;
+  stats.graphsCompiled = graphsCompiled;
+  stats.graphsReused = graphsReused;
+  stats.compileCacheHits = cacheHits;
+  stats.runs = runCount;
+  return stats;
+}
+
+//===----------------------------------------------------------------------===//
+// MLIR side: a context per thread, op checking, graph printing, compiling
+//===----------------------------------------------------------------------===//
+
+namespace {
+
+MLIRContext &threadContext() {
+  thread_local std::unique_ptr<MLIRContext> context = [] {
+    DialectRegistry registry;
+    registerKilnDialects(registry);
+    auto ctx = std::make_unique<MLIRContext>(registry);
+    ctx->getOrLoadDialect<KilnDialect>();
+    ctx->getOrLoadDialect<func::FuncDialect>();
+    return ctx;
+  }();
+  return *context;
+}
+
+/// Collects the first error diagnostic while alive.
+struct DiagnosticCapture {
+  explicit DiagnosticCapture(MLIRContext &ctx)
+      : handler(&ctx, [this](Diagnostic &d) {
+          if (d.getSeverity() == DiagnosticSeverity::Error &&
+              message.empty())
+            message = d.str();
+          return success();
+        }) {}
+  std::string message;
+  ScopedDiagnosticHandler handler;
+};
+
+Type toMlirType(MLIRContext &ctx, const rt::TensorSpec &spec) {
+  Type element;
+  switch (spec.dtype) {
+  case rt::DType::F32:
+    element = Float32Type::get(&ctx);
+    break;
+  case rt::DType::F64:
+    element = Float64Type::get(&ctx);
+    break;
+  case rt::DType::I64:
+    element = IntegerType::get(&ctx, 64);
+    break;
+  case rt::DType::I32:
+    element = IntegerType::get(&ctx, 32);
+    break;
+  case rt::DType::Bool:
+    element = IntegerType::get(&ctx, 1);
+    break;
+  }
+  return RankedTensorType::get(spec.shape, element);
+}
+
+std::optional<rt::TensorSpec> fromMlirType(Type type) {
+  auto tensor = dyn_cast<RankedTensorType>(type);
+  if (!tensor)
+    return std::nullopt;
+  Type e = tensor.getElementType();
+  rt::TensorSpec spec;
+  spec.shape.assign(tensor.getShape().begin(), tensor.getShape().end());
+  if (e.isF32())
+    spec.dtype = rt::DType::F32;
+  else if (e.isF64())
+    spec.dtype = rt::DType::F64;
+  else if (e.isInteger(64))
+    spec.dtype = rt::DType::I64;
+  else if (e.isInteger(32))
+    spec.dtype = rt::DType::I32;
+  else if (e.isInteger(1))
+    spec.dtype = rt::DType::Bool;
+  else
+    return std::nullopt;
+  return spec;
+}
+
+/// Checks `op` applied to `inputs` with `attrs` using the dialect's
+/// inference and verifier; returns the result types. `explicitTypes` are
+/// used for ops whose result types are not inferred (reshape, cast, ...).
+std::vector<rt::TensorSpec>
+checkOp(const std::string &op, const std::vector<Tensor> &inputs,
+        const std::string &attrs,
+        const std::vector<rt::TensorSpec> *explicitTypes,
+        SourceLocation where) {
+  MLIRContext &ctx = threadContext();
+  DiagnosticCapture capture(ctx);
+  Location loc = FileLineColLoc::get(&ctx, where.file, where.line, 0);
+  Block block;
+  for (const Tensor &input : inputs)
+    block.addArgument(
+        toMlirType(ctx, input.getNode()->types[input.getResult()]), loc);
+  OperationState state(loc, op);
+  state.addOperands(block.getArguments());
+  if (!attrs.empty()) {
+    auto dict = dyn_cast_or_null<DictionaryAttr>(parseAttribute(attrs, &ctx));
+    if (!dict)
+      throw Error("internal error: bad attributes " + attrs + " for " + op,
+                  where);
+    state.addAttributes(dict.getValue());
+  }
+  if (explicitTypes) {
+    for (const rt::TensorSpec &spec : *explicitTypes)
+      state.addTypes(toMlirType(ctx, spec));
+  } else {
+    std::optional<RegisteredOperationName> info = state.name.getRegisteredInfo();
+    auto *infer = info ? info->getInterface<InferTypeOpInterface>() : nullptr;
+    if (!infer)
+      throw Error("internal error: " + op + " needs explicit result types",
+                  where);
+    SmallVector<Type> types;
+    if (failed(infer->inferReturnTypes(
+            &ctx, loc, state.operands, state.attributes.getDictionary(&ctx),
+            OpaqueProperties(nullptr), {}, types)))
+      throw Error(capture.message.empty() ? "invalid " + op
+                                          : capture.message,
+                  where);
+    state.addTypes(types);
+  }
+  Operation *created = Operation::create(state);
+  block.push_back(created);
+  if (failed(verify(created)))
+    throw Error(capture.message.empty() ? "invalid " + op : capture.message,
+                where);
+  std::vector<rt::TensorSpec> results;
+  for (Type type : created->getResultTypes())
+    results.push_back(*fromMlirType(type));
+  created->erase();
+  return results;
+}
+
+/// Prints a pending graph as `func.func @graph`: leaves and realized nodes
+/// become arguments, one per result used, in order of first use; pending
+/// nodes become ops.
+struct GraphPrinter {
+  std::vector<std::pair<Node *, unsigned>> arguments;
+  std::map<std::pair<Node *, unsigned>, std::string> argumentNames;
+  llvm::DenseMap<Node *, std::string> names;
+  /// Autograd: realized intermediate nodes are recomputed from the leaves
+  /// (a realized value would cut the gradient's path), and the nodes in
+  /// `perturbed` get `+ delta` after them, a zero argument whose gradient
+  /// is theirs (autograd::grad with respect to an intermediate).
+  bool throughRealized = false;
+  llvm::DenseSet<Node *> perturbed;
+  llvm::DenseMap<Node *, std::shared_ptr<Node>> deltas;
+  std::string body;
+  int counter = 0;
+
+  static std::string typeString(const rt::TensorSpec &spec) {
+    return rt::tensorTypeString(spec.dtype, spec.shape);
+  }
+  static const rt::TensorSpec &specOf(const Tensor &t) {
+    return t.getNode()->types[t.getResult()];
+  }
+  bool isArgument(Node *node) const {
+    return node->op.empty() || (!throughRealized && node->realized());
+  }
+
+  std::string valueName(const Tensor &t) {
+    Node *node = t.getNode().get();
+    if (isArgument(node)) {
+      auto key = std::make_pair(node, t.getResult());
+      auto it = argumentNames.find(key);
+      if (it != argumentNames.end())
+        return it->second;
+      std::string name = "%arg" + std::to_string(arguments.size());
+      arguments.push_back(key);
+      return argumentNames[key] = name;
+    }
+    visit(node);
+    const std::string &base = names[node];
+    if (node->types.size() == 1)
+      return base;
+    return base + "#" + std::to_string(t.getResult());
+  }
+
+  void visit(Node *node) {
+    if (isArgument(node) || names.count(node))
+      return;
+    std::vector<std::string> operands;
+    for (const Tensor &input : node->inputs)
+      operands.push_back(valueName(input));
+    std::string name = "%v" + std::to_string(counter++);
+    names[node] = name;
+    std::string line = "  " + name;
+    if (node->types.size() > 1)
+      line += ":" + std::to_string(node->types.size());
+    line += " = \"" + node->op + "\"(";
+    for (size_t i = 0; i < operands.size(); ++i)
+      line += (i ? ", " : "") + operands[i];
+    line += ") " + node->attrs + " : (";
+    for (size_t i = 0; i < node->inputs.size(); ++i)
+      line += (i ? ", " : "") + typeString(specOf(node->inputs[i]));
+    line += ") -> (";
+    for (size_t i = 0; i < node->types.size(); ++i)
+      line += (i ? ", " : "") + typeString(node->types[i]);
+    body += line + ")\n";
+    if (perturbed.contains(node)) {
+      auto delta = std::make_shared<Node>();
+      delta->types = node->types;
+      rt::HostTensor zeros(node->types[0].dtype, node->types[0].shape);
+      std::memset(zeros.data(), 0, zeros.getByteSize());
+      delta->data.push_back(std::make_shared<rt::HostTensor>(std::move(zeros)));
+      deltas[node] = delta;
+      std::string deltaName = valueName(Tensor(delta, 0));
+      std::string shifted = "%v" + std::to_string(counter++);
+      std::string type = typeString(node->types[0]);
+      body += "  " + shifted + " = \"kiln.add\"(" + name + ", " + deltaName +
+              ") : (" + type + ", " + type + ") -> " + type + "\n";
+      names[node] = shifted;
+    }
+  }
+
+  /// The module text.
+  std::string print(const std::vector<Tensor> &outputs) {
+    std::vector<std::string> results;
+    for (const Tensor &t : outputs)
+      results.push_back(valueName(t));
+    std::string text = "func.func @graph(";
+    for (size_t i = 0; i < arguments.size(); ++i)
+      text += (i ? ", " : "") + std::string("%arg") + std::to_string(i) +
+              ": " +
+              typeString(arguments[i].first->types[arguments[i].second]);
+    std::string types;
+    for (size_t i = 0; i < outputs.size(); ++i)
+      types += (i ? ", " : "") + typeString(specOf(outputs[i]));
+    text += ") -> (" + types + ") {\n" + body + "  return ";
+    for (size_t i = 0; i < results.size(); ++i)
+      text += (i ? ", " : "") + results[i];
+    return text + " : " + types + "\n}\n";
+  }
+
+  /// The data of every argument (all realized).
+  std::vector<const rt::HostTensor *> argumentData() const {
+    std::vector<const rt::HostTensor *> data;
+    for (auto [node, result] : arguments)
+      data.push_back(node->data[result].get());
+    return data;
+  }
+};
+
+/// Compiled graphs of this process, by IR text and entry.
+struct ExecutableCache {
+  std::mutex mutex;
+  std::map<std::string, std::shared_ptr<rt::Executable>> entries;
+};
+ExecutableCache &executableCache() {
+  static ExecutableCache cache;
+  return cache;
+}
+/// Runs are serialized: each is parallel inside (OpenMP), and the
+/// runtime's index-error report is process-wide.
+std::mutex &runMutex() {
+  static std::mutex mutex;
+  return mutex;
+}
+
+/// Compiles (or reuses) `entry` of the module `text`; `prepare` may edit the
+/// parsed module first (autograd derives its VJP there).
+std::shared_ptr<rt::Executable>
+compileGraph(const std::string &text, const std::string &entry,
+             SourceLocation where,
+             const std::function<LogicalResult(ModuleOp)> &prepare = nullptr) {
+  std::string key = entry + "\n" + text;
+  ExecutableCache &cache = executableCache();
+  {
+    std::lock_guard<std::mutex> lock(cache.mutex);
+    auto it = cache.entries.find(key);
+    if (it != cache.entries.end()) {
+      ++graphsReused;
+      return it->second;
+    }
+  }
+  MLIRContext &ctx = threadContext();
+  DiagnosticCapture capture(ctx);
+  OwningOpRef<ModuleOp> module = parseSourceString<ModuleOp>(text, &ctx);
+  if (!module)
+    throw Error("internal error: the graph does not parse: " +
+                    capture.message + "\n" + text,
+                where);
+  if (prepare && failed(prepare(*module)))
+    throw Error(capture.message.empty() ? "cannot differentiate the graph"
+                                        : capture.message,
+                where);
+  auto exe = rt::Executable::compile(*module, entry);
+  if (!exe)
+    throw Error(llvm::toString(exe.takeError()), where);
+  std::shared_ptr<rt::Executable> shared(std::move(*exe));
+  ++graphsCompiled;
+  if (shared->isCacheHit())
+    ++cacheHits;
+  std::lock_guard<std::mutex> lock(cache.mutex);
+  return cache.entries.emplace(key, shared).first->second;
+}
+
+std::vector<rt::HostTensor> runGraph(rt::Executable &exe,
+                                     const std::vector<const rt::HostTensor *> &args,
+                                     SourceLocation where) {
+  std::vector<rt::HostTensor> results;
+  std::lock_guard<std::mutex> lock(runMutex());
+  ++runCount;
+  if (llvm::Error error = exe.run(args, results))
+    throw Error(llvm::toString(std::move(error)), where);
+  return results;
+}
+
+} // namespace
+
+//===----------------------------------------------------------------------===//
+// Building nodes
+//===----------------------------------------------------------------------===//
+
+namespace detail {
+
+/// Records `op(inputs)`; checks it now. Returns the node.
+std::shared_ptr<Node> makeNode(const std::string &op,
+                               std::vector<Tensor> inputs,
+                               const std::string &attrs, SourceLocation where,
+                               const std::vector<rt::TensorSpec> *types = nullptr) {
+  for (const Tensor &input : inputs)
+    if (!input.defined())
+      throw Error(op + ": an operand is an undefined tensor", where);
+  auto node = std::make_shared<Node>();
+  node->op = op;
+  node->attrs = attrs;
+  node->types = checkOp(op, inputs, attrs, types, where);
+  node->inputs = std::move(inputs);
+  return node;
+}
+
+Tensor makeOp(const std::string &op, std::vector<Tensor> inputs,
+              const std::string &attrs, SourceLocation where,
+              const std::vector<rt::TensorSpec> *types = nullptr) {
+  return Tensor(makeNode(op, std::move(inputs), attrs, where, types), 0);
+}
+
+Tensor makeLeaf(rt::HostTensor data) {
+  auto node = std::make_shared<Node>();
+  node->types.push_back({data.getDType(), data.getShape()});
+  node->data.push_back(std::make_shared<rt::HostTensor>(std::move(data)));
+  return Tensor(node, 0);
+}
+
+} // namespace detail
+
+using detail::makeLeaf;
+using detail::makeOp;
+
+template <typename T>
+static Tensor leafFrom(const std::vector<T> &data, std::vector<int64_t> shape,
+                       rt::DType dtype, SourceLocation where) {
+  if (shape.empty() && !data.empty())
+    shape = {static_cast<int64_t>(data.size())};
+  int64_t count = 1;
+  for (int64_t size : shape) {
+    if (size < 0)
+      throw Error("fromVector: negative size in the shape", where);
+    count *= size;
+  }
+  if (count != static_cast<int64_t>(data.size()))
+    throw Error("fromVector: " + std::to_string(data.size()) +
+                    " values do not fill a tensor of " +
+                    std::to_string(count) + " elements",
+                where);
+  rt::HostTensor tensor(dtype, shape);
+  if constexpr (std::is_same_v<T, bool>) {
+    auto *out = tensor.as<uint8_t>();
+    for (size_t i = 0; i < data.size(); ++i)
+      out[i] = data[i];
+  } else if (!data.empty()) {
+    std::memcpy(tensor.data(), data.data(), data.size() * sizeof(T));
+  }
+  return makeLeaf(std::move(tensor));
+}
+
+Tensor Tensor::fromVector(const std::vector<float> &data,
+                          std::vector<int64_t> shape, SourceLocation where) {
+  return leafFrom(data, std::move(shape), rt::DType::F32, where);
+}
+Tensor Tensor::fromVector(const std::vector<double> &data,
+                          std::vector<int64_t> shape, SourceLocation where) {
+  return leafFrom(data, std::move(shape), rt::DType::F64, where);
+}
+Tensor Tensor::fromVector(const std::vector<int64_t> &data,
+                          std::vector<int64_t> shape, SourceLocation where) {
+  return leafFrom(data, std::move(shape), rt::DType::I64, where);
+}
+Tensor Tensor::fromVector(const std::vector<bool> &data,
+                          std::vector<int64_t> shape, SourceLocation where) {
+  return leafFrom(data, std::move(shape), rt::DType::Bool, where);
+}
+
+Tensor Tensor::fromBlob(const void *data, std::vector<int64_t> shape,
+                        DType dtype, SourceLocation where) {
+  int64_t count = 1;
+  for (int64_t size : shape) {
+    if (size < 0)
+      throw Error("fromBlob: negative size in the shape", where);
+    count *= size;
+  }
+  if (!data && count)
+    throw Error("fromBlob: null data", where);
+  rt::HostTensor tensor(toRuntime(dtype), shape);
+  if (count)
+    std::memcpy(tensor.data(), data, tensor.getByteSize());
+  return makeLeaf(std::move(tensor));
+}
+
+DType Tensor::dtype() const { return fromRuntime(node->types[result].dtype); }
+const std::vector<int64_t> &Tensor::shape() const {
+  return node->types[result].shape;
+}
+int64_t Tensor::numel() const {
+  int64_t count = 1;
+  for (int64_t size : shape())
+    count *= size;
+  return count;
+}
+
+bool Tensor::isRealized() const {
+  std::lock_guard<std::mutex> lock(node->mutex);
+  return node->realized();
+}
+
+//===----------------------------------------------------------------------===//
+// Realizing
+//===----------------------------------------------------------------------===//
+
+const Tensor &Tensor::realize(SourceLocation where) const {
+  if (!node)
+    throw Error("realize: undefined tensor", where);
+  std::lock_guard<std::mutex> lock(node->mutex);
+  if (node->realized())
+    return *this;
+  // Every result of the node at once (topk's values and indices).
+  std::vector<Tensor> outputs;
+  for (unsigned i = 0; i < node->types.size(); ++i)
+    outputs.emplace_back(node, i);
+  GraphPrinter printer;
+  std::string text = printer.print(outputs);
+  auto exe = compileGraph(text, "graph", where);
+  std::vector<rt::HostTensor> results =
+      runGraph(*exe, printer.argumentData(), where);
+  for (rt::HostTensor &r : results)
+    node->data.push_back(std::make_shared<rt::HostTensor>(std::move(r)));
+  return *this;
+}
+
+namespace {
+/// Realizes `tensors` (the cotangents autograd passes as arguments).
+void realizeAll(const std::vector<Tensor> &tensors, SourceLocation where) {
+  for (const Tensor &t : tensors)
+    t.realize(where);
+}
+
+double elementAsDouble(const rt::HostTensor &t, int64_t i) {
+  switch (t.getDType()) {
+  case rt::DType::F32:
+    return t.as<float>()[i];
+  case rt::DType::F64:
+    return t.as<double>()[i];
+  case rt::DType::I64:
+    return static_cast<double>(t.as<int64_t>()[i]);
+  case rt::DType::I32:
+    return t.as<int32_t>()[i];
+  case rt::DType::Bool:
+    return t.as<uint8_t>()[i];
+  }
+  return 0;
+}
+int64_t elementAsInt(const rt::HostTensor &t, int64_t i) {
+  if (t.getDType() == rt::DType::I64)
+    return t.as<int64_t>()[i];
+  if (t.getDType() == rt::DType::I32)
+    return t.as<int32_t>()[i];
+  if (t.getDType() == rt::DType::Bool)
+    return t.as<uint8_t>()[i];
+  return static_cast<int64_t>(elementAsDouble(t, i));
+}
+} // namespace
+
+static const rt::HostTensor &dataOf(const Tensor &t, SourceLocation where) {
+  t.realize(where);
+  std::lock_guard<std::mutex> lock(t.getNode()->mutex);
+  return *t.getNode()->data[t.getResult()];
+}
+
+template <typename T>
+std::vector<T> Tensor::toVector(SourceLocation where) const {
+  const rt::HostTensor &data = dataOf(*this, where);
+  std::vector<T> out(data.getNumElements());
+  for (int64_t i = 0; i < data.getNumElements(); ++i) {
+    if constexpr (std::is_floating_point_v<T>)
+      out[i] = static_cast<T>(elementAsDouble(data, i));
+    else
+      out[i] = static_cast<T>(elementAsInt(data, i));
+  }
+  return out;
+}
+
+template <typename T> T Tensor::item(SourceLocation where) const {
+  if (numel() != 1)
+    throw Error("item: the tensor has " + std::to_string(numel()) +
+                    " elements, not one",
+                where);
+  return toVector<T>(where)[0];
+}
+
+template std::vector<float> Tensor::toVector<float>(SourceLocation) const;
+template std::vector<double> Tensor::toVector<double>(SourceLocation) const;
+template std::vector<int64_t> Tensor::toVector<int64_t>(SourceLocation) const;
+template std::vector<int32_t> Tensor::toVector<int32_t>(SourceLocation) const;
+template std::vector<bool> Tensor::toVector<bool>(SourceLocation) const;
+template float Tensor::item<float>(SourceLocation) const;
+template double Tensor::item<double>(SourceLocation) const;
+template int64_t Tensor::item<int64_t>(SourceLocation) const;
+template bool Tensor::item<bool>(SourceLocation) const;
+
+std::string Tensor::toString(SourceLocation where) const {
+  return rt::formatTorch(dataOf(*this, where));
+}
+
+std::string Tensor::toMlir() const {
+  if (!node)
+    return "";
+  std::vector<Tensor> outputs;
+  for (unsigned i = 0; i < node->types.size(); ++i)
+    outputs.emplace_back(node, i);
+  GraphPrinter printer;
+  return printer.print(outputs);
+}
+
+void Tensor::dump() const { llvm::errs() << toMlir(); }
+
+//===----------------------------------------------------------------------===//
+// Autograd
+//===----------------------------------------------------------------------===//
+
+Tensor &Tensor::requiresGrad(bool requires, SourceLocation where) {
+  if (!node)
+    throw Error("requiresGrad: undefined tensor", where);
+  if (!node->op.empty())
+    throw Error("requiresGrad: only leaf tensors (made from data) can "
+                "require gradients",
+                where);
+  if (requires && !isFloat(dtype()))
+    throw Error(std::string("requiresGrad: only floating-point tensors can "
+                            "require gradients, not ") +
+                    dtypeName(dtype()),
+                where);
+  node->requiresGrad = requires;
+  return *this;
+}
+
+bool Tensor::requiresGradFlag() const { return node && node->requiresGrad; }
+
+Tensor Tensor::grad() const {
+  if (!node)
+    return Tensor();
+  std::lock_guard<std::mutex> lock(node->mutex);
+  return node->grad;
+}
+
+void Tensor::zeroGrad() {
+  if (!node)
+    return;
+  std::lock_guard<std::mutex> lock(node->mutex);
+  node->grad = Tensor();
+}
+
+namespace {
+
+/// The VJP of the graph from `inputs` (cut there) to `outputs`, run on
+/// `cotangents`: one gradient per input (zeros where nothing flows).
+std::vector<Tensor> vjp(const std::vector<Tensor> &outputs,
+                        const std::vector<Tensor> &inputs,
+                        std::vector<Tensor> cotangents, SourceLocation where) {
+  for (const Tensor &input : inputs) {
+    if (!input.defined())
+      throw Error("autograd: an input is undefined", where);
+    if (!isFloat(input.dtype()))
+      throw Error(std::string("autograd: cannot differentiate with respect to "
+                              "a tensor of ") +
+                      dtypeName(input.dtype()),
+                  where);
+    if (input.getNode()->types.size() != 1)
+      throw Error("autograd: differentiate with respect to a single-result "
+                  "op's tensor",
+                  where);
+  }
+  if (cotangents.empty())
+    for (const Tensor &output : outputs) {
+      if (output.numel() != 1)
+        throw Error("autograd: a gradient must be given for an output with " +
+                        std::to_string(output.numel()) + " elements",
+                    where);
+      cotangents.push_back(full(output.shape(), 1.0, output.dtype(), where));
+    }
+  if (cotangents.size() != outputs.size())
+    throw Error("autograd: " + std::to_string(cotangents.size()) +
+                    " gradients for " + std::to_string(outputs.size()) +
+                    " outputs",
+                where);
+  for (size_t i = 0; i < outputs.size(); ++i) {
+    if (!isFloat(outputs[i].dtype()))
+      throw Error("autograd: output #" + std::to_string(i) +
+                      " is not floating-point",
+                  where);
+    if (cotangents[i].shape() != outputs[i].shape() ||
+        cotangents[i].dtype() != outputs[i].dtype())
+      throw Error("autograd: the gradient of output #" + std::to_string(i) +
+                      " must have the output's shape and dtype",
+                  where);
+  }
+  realizeAll(cotangents, where);
+  GraphPrinter printer;
+  printer.throughRealized = true;
+  // Leaf inputs are the first arguments; intermediate inputs get a delta.
+  for (const Tensor &input : inputs)
+    if (input.getNode()->op.empty())
+      printer.valueName(input);
+    else
+      printer.perturbed.insert(input.getNode().get());
+  std::string text = printer.print(outputs);
+  auto exe = compileGraph(text, "graph_vjp", where, [&](ModuleOp module) {
+    auto function = module.lookupSymbol<func::FuncOp>("graph");
+    return failed(deriveVJP(function, "graph_vjp")) ? failure() : success();
+  });
+  std::vector<const rt::HostTensor *> args = printer.argumentData();
+  for (const Tensor &ct : cotangents)
+    args.push_back(ct.getNode()->data[ct.getResult()].get());
+  std::vector<rt::HostTensor> grads = runGraph(*exe, args, where);
+  // One gradient per float argument, in order.
+  std::map<std::pair<Node *, unsigned>, size_t> gradientOf;
+  size_t next = 0;
+  for (auto key : printer.arguments)
+    if (isFloat(fromRuntime(key.first->types[key.second].dtype)))
+      gradientOf[key] = next++;
+  std::map<size_t, Tensor> made;
+  std::vector<Tensor> result;
+  for (const Tensor &input : inputs) {
+    Node *node = input.getNode().get();
+    auto delta = printer.deltas.find(node);
+    if (!node->op.empty() && delta == printer.deltas.end())
+      throw Error("autograd: an input is not part of the outputs' graph", where);
+    auto key = node->op.empty() ? std::make_pair(node, input.getResult())
+                                : std::make_pair(delta->second.get(), 0u);
+    size_t index = gradientOf.at(key);
+    auto it = made.find(index);
+    if (it == made.end())
+      it = made.emplace(index, makeLeaf(std::move(grads[index]))).first;
+    result.push_back(it->second);
+  }
+  return result;
+}
+
+} // namespace
+
+void Tensor::backward(const Tensor &gradOutput, SourceLocation where) const {
+  if (!node)
+    throw Error("backward: undefined tensor", where);
+  // The requires-grad leaves this tensor depends on.
+  std::vector<Tensor> owned;
+  llvm::DenseSet<Node *> seen;
+  std::vector<Tensor> stack{*this};
+  while (!stack.empty()) {
+    Tensor t = stack.back();
+    stack.pop_back();
+    Node *n = t.getNode().get();
+    if (!seen.insert(n).second)
+      continue;
+    if (n->op.empty() && n->requiresGrad)
+      owned.push_back(t);
+    for (const Tensor &input : n->inputs)
+      stack.push_back(input);
+  }
+  if (owned.empty())
+    throw Error("backward: the tensor does not depend on any tensor that "
+                "requires gradients",
+                where);
+  std::vector<Tensor> cts;
+  if (gradOutput.defined())
+    cts.push_back(gradOutput);
+  std::vector<Tensor> grads = vjp({*this}, owned, cts, where);
+  for (size_t i = 0; i < owned.size(); ++i) {
+    Node *leaf = owned[i].getNode().get();
+    std::lock_guard<std::mutex> lock(leaf->mutex);
+    leaf->grad = leaf->grad.defined() ? add(leaf->grad, grads[i], where)
+                                      : grads[i];
+  }
+}
+
+std::vector<Tensor> autograd::grad(const std::vector<Tensor> &outputs,
+                                   const std::vector<Tensor> &inputs,
+                                   const std::vector<Tensor> &gradOutputs,
+                                   bool retainGraph, SourceLocation where) {
+  (void)retainGraph; // graphs are immutable: always retained
+  if (outputs.empty())
+    throw Error("autograd::grad: no outputs", where);
+  return vjp(outputs, inputs, gradOutputs, where);
+}
+
+//===----------------------------------------------------------------------===//
+// IR files
+//===----------------------------------------------------------------------===//
+
+std::vector<Tensor> callIR(const std::string &path,
+                           const std::vector<Tensor> &args,
+                           const std::string &entry, SourceLocation where) {
+  MLIRContext &ctx = threadContext();
+  DiagnosticCapture capture(ctx);
+  std::string error;
+  auto buffer = llvm::MemoryBuffer::getFile(path);
+  if (!buffer)
+    throw Error("callIR: cannot read " + path, where);
+  OwningOpRef<ModuleOp> module =
+      parseSourceString<ModuleOp>((*buffer)->getBuffer(), &ctx);
+  if (!module)
+    throw Error("callIR: " + path + ": " + capture.message, where);
+  func::FuncOp function;
+  for (auto f : module->getOps<func::FuncOp>())
+    if (f.isPublic() && !f.isExternal() &&
+        (entry.empty() || f.getSymName() == entry)) {
+      if (function && entry.empty())
+        throw Error("callIR: " + path +
+                        " has several public functions; name one",
+                    where);
+      function = f;
+    }
+  if (!function)
+    throw Error("callIR: no function " + (entry.empty() ? "" : "@" + entry) +
+                    " in " + path,
+                where);
+  std::string text;
+  llvm::raw_string_ostream os(text);
+  module->print(os);
+  auto exe = compileGraph(text, function.getSymName().str(), where);
+  if (exe->getInputs().size() != args.size())
+    throw Error("callIR: @" + function.getSymName().str() + " takes " +
+                    std::to_string(exe->getInputs().size()) +
+                    " arguments, got " + std::to_string(args.size()),
+                where);
+  std::vector<const rt::HostTensor *> data;
+  for (size_t i = 0; i < args.size(); ++i) {
+    const rt::TensorSpec &spec = exe->getInputs()[i];
+    if (args[i].getNode()->types[args[i].getResult()].dtype != spec.dtype ||
+        args[i].shape() != spec.shape)
+      throw Error("callIR: argument #" + std::to_string(i) + " must be " +
+                      spec.typeString(),
+                  where);
+    data.push_back(&dataOf(args[i], where));
+  }
+  std::vector<Tensor> results;
+  for (rt::HostTensor &r : runGraph(*exe, data, where))
+    results.push_back(makeLeaf(std::move(r)));
+  return results;
+}
+
+} // namespace kiln

@@ -1,0 +1,208 @@
+//===- TensorTest.cpp - Tests of the embedding API ------------------------===//
+//
+// Laziness (nothing compiles or runs before a result is read), results and
+// gradients against PyTorch's values (computed with torch 1.13 and written
+// here), errors with the caller's location, type promotion, compile reuse,
+// the IR view, IR files, and concurrent use from several threads.
+//
+//===----------------------------------------------------------------------===//
+
+#include "kiln/kiln.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <fstream>
+#include <thread>
+
+using kiln::Tensor;
+
+namespace {
+
+void expectNear(const std::vector<float> &got,
+                const std::vector<float> &want, float tolerance = 1e-5f) {
+  ASSERT_EQ(got.size(), want.size());
+  for (size_t i = 0; i < got.size(); ++i)
+    EXPECT_NEAR(got[i], want[i], tolerance) << "element " << i;
+}
+
+TEST(Laziness, NothingRunsBeforeAResultIsRead) {
+  kiln::RuntimeStats before = kiln::runtimeStats();
+  Tensor x = Tensor::fromVector(std::vector<float>{3, 1, 4, 2});
+  Tensor y = kiln::exp(x) * 2.0 + 1.0;
+  auto [values, indices] = kiln::topk(y, 2);
+  kiln::RuntimeStats during = kiln::runtimeStats();
+  EXPECT_EQ(during.runs, before.runs);
+  EXPECT_EQ(during.graphsCompiled, before.graphsCompiled);
+  EXPECT_FALSE(values.isRealized());
+  EXPECT_EQ(indices.toVector<int64_t>(), (std::vector<int64_t>{2, 0}));
+  EXPECT_TRUE(indices.isRealized());
+  EXPECT_EQ(kiln::runtimeStats().runs, before.runs + 1);
+}
+
+TEST(Results, ClassicExamples) {
+  Tensor x = Tensor::fromVector(std::vector<float>{1, 2, 3});
+  expectNear(kiln::softmax(x, 0).toVector<float>(),
+             {0.09003057f, 0.24472848f, 0.66524094f});
+  Tensor m = Tensor::fromVector(std::vector<float>{1, 5, 2, 4, 3, 0}, {2, 3});
+  auto [v, i] = kiln::max(m, 1);
+  expectNear(v.toVector<float>(), {5, 4});
+  EXPECT_EQ(i.toVector<int64_t>(), (std::vector<int64_t>{1, 0}));
+  EXPECT_EQ(kiln::argmax(m).item<int64_t>(), 1);
+  EXPECT_EQ(kiln::topk(m, 1, 1, /*largest=*/false).indices.toVector<int64_t>(),
+            (std::vector<int64_t>{0, 2}));
+  EXPECT_EQ(v.toString(), "tensor([5., 4.])");
+}
+
+TEST(Promotion, NumbersAndMixedDtypes) {
+  Tensor i = Tensor::fromVector(std::vector<int64_t>{1, 2, 3});
+  Tensor half = i * 0.5;
+  EXPECT_EQ(half.dtype(), kiln::DType::Float32);
+  expectNear(half.toVector<float>(), {0.5f, 1.0f, 1.5f});
+  Tensor f = Tensor::fromVector(std::vector<double>{0.25, 0.25, 0.25});
+  Tensor mixed = i + f;
+  EXPECT_EQ(mixed.dtype(), kiln::DType::Float64);
+  EXPECT_EQ((i + 1).dtype(), kiln::DType::Int64);
+  Tensor mask = i > 1;
+  EXPECT_EQ(mask.dtype(), kiln::DType::Bool);
+  EXPECT_EQ(mask.toVector<bool>(), (std::vector<bool>{false, true, true}));
+}
+
+TEST(Errors, ShapeErrorsAtTheCallWithTheCallersLine) {
+  Tensor x = Tensor::fromVector(std::vector<float>(10, 1.0f), {2, 5});
+  int line = __LINE__ + 2;
+  try {
+    kiln::topk(x, 11, 1);
+    FAIL() << "no error";
+  } catch (const kiln::Error &error) {
+    EXPECT_EQ(error.where().line, line);
+    EXPECT_NE(std::string(error.what()).find("k (11) exceeds the size of "
+                                             "dim 1 (5)"),
+              std::string::npos)
+        << error.what();
+    EXPECT_NE(std::string(error.what()).find("TensorTest.cpp"),
+              std::string::npos);
+  }
+  Tensor y = Tensor::fromVector(std::vector<float>(3, 1.0f));
+  EXPECT_THROW(x + y, kiln::Error); // [2, 5] and [3] do not broadcast
+  EXPECT_THROW(Tensor::fromVector(std::vector<float>{1, 2, 3}, {2, 2}),
+               kiln::Error);
+  EXPECT_THROW(Tensor().realize(), kiln::Error);
+}
+
+TEST(Errors, IndexOutOfRangeAtRunTime) {
+  Tensor x = Tensor::fromVector(std::vector<float>{1, 2, 3});
+  Tensor bad = kiln::take(x, Tensor::fromVector(std::vector<int64_t>{0, 7}));
+  try {
+    bad.realize();
+    FAIL() << "no error";
+  } catch (const kiln::Error &error) {
+    EXPECT_NE(std::string(error.what()).find("out of bounds"),
+              std::string::npos)
+        << error.what();
+  }
+}
+
+TEST(Cache, TheSameGraphCompilesOnce) {
+  auto graph = [](float value) {
+    Tensor x = Tensor::fromVector(std::vector<float>{value, 2 * value});
+    return (kiln::tanh(x) * 3.0).sum().item<float>();
+  };
+  graph(1.0f);
+  kiln::RuntimeStats before = kiln::runtimeStats();
+  float second = graph(2.0f);
+  kiln::RuntimeStats after = kiln::runtimeStats();
+  EXPECT_EQ(after.graphsCompiled, before.graphsCompiled);
+  EXPECT_EQ(after.graphsReused, before.graphsReused + 1);
+  EXPECT_NEAR(second, 3 * (std::tanh(2.0f) + std::tanh(4.0f)), 1e-5);
+}
+
+TEST(Autograd, MseAndCrossEntropyMatchPyTorch) {
+  Tensor x = Tensor::fromVector(std::vector<float>{1, 2, 3, 0.5, -1, 2}, {2, 3});
+  x.requiresGrad();
+  Tensor t = Tensor::fromVector(std::vector<float>{0, 1, 1, 1, 1, 1}, {2, 3});
+  Tensor loss = kiln::mse_loss(x, t);
+  EXPECT_NEAR(loss.item<float>(), 1.875f, 1e-6);
+  loss.backward();
+  expectNear(x.grad().toVector<float>(),
+             {0.33333334f, 0.33333334f, 0.6666667f, -0.16666667f,
+              -0.6666667f, 0.33333334f});
+
+  Tensor z = Tensor::fromVector(std::vector<float>{1, 2, 0.5, 0.1, 0.2, 3},
+                                {2, 3});
+  z.requiresGrad();
+  Tensor labels = Tensor::fromVector(std::vector<int64_t>{2, 0});
+  Tensor ce = kiln::cross_entropy(z, labels);
+  EXPECT_NEAR(ce.item<float>(), 2.4869852f, 1e-5);
+  ce.backward();
+  expectNear(z.grad().toVector<float>(),
+             {0.11561194f, 0.31426585f, -0.42987782f, -0.47534433f,
+              0.02724872f, 0.44809562f});
+}
+
+TEST(Autograd, ClassicBackwards) {
+  // topk backward: [3, 1, 4, 2], k = 2, upstream [0.1, 0.2].
+  Tensor x = Tensor::fromVector(std::vector<float>{3, 1, 4, 2});
+  x.requiresGrad();
+  kiln::topk(x, 2).values.backward(
+      Tensor::fromVector(std::vector<float>{0.1f, 0.2f}));
+  expectNear(x.grad().toVector<float>(), {0.2f, 0, 0.1f, 0});
+  // max with ties splits the gradient.
+  Tensor m = Tensor::fromVector(std::vector<float>{1, 2, 3, 4, 4, 0});
+  m.requiresGrad();
+  kiln::max(m).backward();
+  expectNear(m.grad().toVector<float>(), {0, 0, 0, 0.5f, 0.5f, 0});
+  // clip backward, bounds inclusive; gradients accumulate over calls.
+  Tensor c = Tensor::fromVector(std::vector<float>{1, 2, 3, 4, 5, 6, 7});
+  c.requiresGrad();
+  c.clamp(1.5, 5.5).sum().backward();
+  c.clamp(1.5, 5.5).sum().backward();
+  expectNear(c.grad().toVector<float>(), {0, 2, 2, 2, 2, 0, 0});
+}
+
+TEST(Autograd, GradWithRespectToAnIntermediate) {
+  Tensor x = Tensor::fromVector(std::vector<float>{1, 2, 3});
+  Tensor h = x * 2.0;
+  Tensor y = (h * h).sum();
+  std::vector<Tensor> grads = kiln::autograd::grad({y}, {h, x});
+  expectNear(grads[0].toVector<float>(), {4, 8, 12});
+  // x is not a requires-grad leaf, but autograd::grad may ask for it.
+  expectNear(grads[1].toVector<float>(), {8, 16, 24});
+  Tensor i = Tensor::fromVector(std::vector<int64_t>{1});
+  EXPECT_THROW(kiln::autograd::grad({y}, {i}), kiln::Error);
+  EXPECT_THROW(Tensor::fromVector(std::vector<int64_t>{1}).requiresGrad(),
+               kiln::Error);
+}
+
+TEST(IR, PendingGraphPrintsAsKilnIR) {
+  Tensor x = Tensor::fromVector(std::vector<float>{1, 2, 3, 4}, {2, 2});
+  std::string ir = kiln::softmax(x.t(), 1).toMlir();
+  EXPECT_NE(ir.find("func.func @graph(%arg0: tensor<2x2xf32>)"),
+            std::string::npos)
+      << ir;
+  EXPECT_NE(ir.find("\"kiln.permute\""), std::string::npos) << ir;
+  EXPECT_NE(ir.find("\"kiln.softmax\""), std::string::npos) << ir;
+
+  std::string path = ::testing::TempDir() + "kiln_api_ir.mlir";
+  std::ofstream(path) << ir;
+  std::vector<Tensor> results = kiln::callIR(path, {x});
+  ASSERT_EQ(results.size(), 1u);
+  expectNear(results[0].toVector<float>(),
+             kiln::softmax(x.t(), 1).toVector<float>(), 0);
+}
+
+TEST(Threads, GraphsBuiltAndRealizedConcurrently) {
+  std::vector<float> sums(8);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 8; ++t)
+    threads.emplace_back([t, &sums] {
+      Tensor x = Tensor::fromVector(std::vector<float>(1000, float(t)));
+      sums[t] = ((x + 1.0) * 2.0).sum().item<float>();
+    });
+  for (std::thread &thread : threads)
+    thread.join();
+  for (int t = 0; t < 8; ++t)
+    EXPECT_FLOAT_EQ(sums[t], 2000.0f * (t + 1));
+}
+
+} // namespace
