@@ -134,6 +134,9 @@ public:
   Tensor grad() const;
   /// Clears the accumulated gradient.
   void zeroGrad();
+  /// The value as a new leaf (realizes; shares the data): what an
+  /// optimizer step assigns, cut off from the graph that computed it.
+  Tensor detach(SourceLocation where = SourceLocation::current()) const;
 
   // Methods named like PyTorch's.
   Tensor pow(const Tensor &exponent, SourceLocation where = SourceLocation::current()) const;

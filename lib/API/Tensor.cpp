@@ -708,6 +708,15 @@ Tensor Tensor::grad() const {
   return node->grad;
 }
 
+Tensor Tensor::detach(SourceLocation where) const {
+  realize(where);
+  auto leaf = std::make_shared<Node>();
+  std::lock_guard<std::mutex> lock(node->mutex);
+  leaf->types.push_back(node->types[result]);
+  leaf->data.push_back(node->data[result]);
+  return Tensor(leaf, 0);
+}
+
 void Tensor::zeroGrad() {
   if (!node)
     return;
