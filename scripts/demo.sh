@@ -42,3 +42,22 @@ if [ "$status" -ne 1 ]; then
   echo "demo: expected exit code 1 for an invalid k" >&2
   exit 1
 fi
+echo
+
+echo "== the same ops from C++ (examples/api/gradients.cpp, the embedding API) =="
+"$build/bin/kiln-example-gradients"
+echo
+echo "== fusion: a where/clamp/pow chain is one kernel =="
+chain="$build/demo-chain.mlir"
+cat > "$chain" <<'MLIR'
+func.func @chain(%x: tensor<8xf32>) -> tensor<8xf32> {
+  %z = kiln.constant dense<0.0> : tensor<f32>
+  %two = kiln.constant dense<2.0> : tensor<f32>
+  %m = kiln.gt %x, %z : tensor<8xf32>, tensor<f32>
+  %c = kiln.clamp %x {min = -1.0 : f64, max = 1.0 : f64} : tensor<8xf32>
+  %p = kiln.pow %c, %two : tensor<8xf32>, tensor<f32>
+  %y = kiln.where %m, %p, %x : tensor<8xi1>, tensor<8xf32>, tensor<8xf32>
+  return %y : tensor<8xf32>
+}
+MLIR
+"$opt" "$chain" --kiln-fuse-elementwise

@@ -90,9 +90,10 @@ public:
   static Tensor fromVector(const std::vector<bool> &data,
                            std::vector<int64_t> shape = {},
                            SourceLocation where = SourceLocation::current());
-  /// A tensor over caller-owned memory (row-major, `dtype`), not copied:
-  /// the memory must stay valid and unchanged until every result that reads
-  /// it has been realized.
+  /// A tensor over caller-owned memory (row-major, `dtype`), not copied
+  /// (unless misaligned for its element type): the memory must stay valid
+  /// and unchanged while the tensor, or a pending result computed from it,
+  /// may still be realized. Kiln never writes to it.
   static Tensor fromBlob(const void *data, std::vector<int64_t> shape,
                          DType dtype,
                          SourceLocation where = SourceLocation::current());
@@ -161,6 +162,34 @@ public:
   Tensor t(SourceLocation where = SourceLocation::current()) const;
   Tensor to(DType dtype, SourceLocation where = SourceLocation::current()) const;
   Tensor matmul(const Tensor &other, SourceLocation where = SourceLocation::current()) const;
+  Tensor neg(SourceLocation where = SourceLocation::current()) const;
+  Tensor relu(SourceLocation where = SourceLocation::current()) const;
+  Tensor sigmoid(SourceLocation where = SourceLocation::current()) const;
+  Tensor tanh(SourceLocation where = SourceLocation::current()) const;
+  Tensor floor(SourceLocation where = SourceLocation::current()) const;
+  Tensor round(SourceLocation where = SourceLocation::current()) const;
+  Tensor prod(std::vector<int64_t> dims = {}, bool keepdim = false,
+              SourceLocation where = SourceLocation::current()) const;
+  Tensor amax(std::vector<int64_t> dims = {}, bool keepdim = false,
+              SourceLocation where = SourceLocation::current()) const;
+  Tensor amin(std::vector<int64_t> dims = {}, bool keepdim = false,
+              SourceLocation where = SourceLocation::current()) const;
+  Tensor norm(double p = 2.0, std::vector<int64_t> dims = {},
+              bool keepdim = false,
+              SourceLocation where = SourceLocation::current()) const;
+  Tensor argmax(std::optional<int64_t> dim = std::nullopt, bool keepdim = false,
+                SourceLocation where = SourceLocation::current()) const;
+  Tensor argmin(std::optional<int64_t> dim = std::nullopt, bool keepdim = false,
+                SourceLocation where = SourceLocation::current()) const;
+  Tensor softmax(int64_t dim, SourceLocation where = SourceLocation::current()) const;
+  Tensor log_softmax(int64_t dim,
+                     SourceLocation where = SourceLocation::current()) const;
+  Tensor gather(int64_t dim, const Tensor &index,
+                SourceLocation where = SourceLocation::current()) const;
+  Tensor index_select(int64_t dim, const Tensor &index,
+                      SourceLocation where = SourceLocation::current()) const;
+  Tensor take(const Tensor &index,
+              SourceLocation where = SourceLocation::current()) const;
 
   /// Internal: the graph node and result index.
   Tensor(std::shared_ptr<detail::Node> node, unsigned result)

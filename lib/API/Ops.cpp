@@ -491,6 +491,56 @@ Tensor Tensor::matmul(const Tensor &other, SourceLocation where) const {
   return kiln::matmul(*this, other, where);
 }
 
+#define KILN_METHOD0(name)                                                     \
+  Tensor Tensor::name(SourceLocation where) const {                            \
+    return kiln::name(*this, where);                                           \
+  }
+KILN_METHOD0(neg)
+KILN_METHOD0(relu)
+KILN_METHOD0(sigmoid)
+KILN_METHOD0(tanh)
+KILN_METHOD0(floor)
+KILN_METHOD0(round)
+#undef KILN_METHOD0
+#define KILN_REDUCTION_METHOD(name)                                            \
+  Tensor Tensor::name(std::vector<int64_t> dims, bool keepdim,                 \
+                      SourceLocation where) const {                            \
+    return kiln::name(*this, std::move(dims), keepdim, where);                 \
+  }
+KILN_REDUCTION_METHOD(prod)
+KILN_REDUCTION_METHOD(amax)
+KILN_REDUCTION_METHOD(amin)
+#undef KILN_REDUCTION_METHOD
+Tensor Tensor::norm(double p, std::vector<int64_t> dims, bool keepdim,
+                    SourceLocation where) const {
+  return kiln::norm(*this, p, std::move(dims), keepdim, where);
+}
+Tensor Tensor::argmax(std::optional<int64_t> dim, bool keepdim,
+                      SourceLocation where) const {
+  return kiln::argmax(*this, dim, keepdim, where);
+}
+Tensor Tensor::argmin(std::optional<int64_t> dim, bool keepdim,
+                      SourceLocation where) const {
+  return kiln::argmin(*this, dim, keepdim, where);
+}
+Tensor Tensor::softmax(int64_t dim, SourceLocation where) const {
+  return kiln::softmax(*this, dim, where);
+}
+Tensor Tensor::log_softmax(int64_t dim, SourceLocation where) const {
+  return kiln::log_softmax(*this, dim, where);
+}
+Tensor Tensor::gather(int64_t dim, const Tensor &index,
+                      SourceLocation where) const {
+  return kiln::gather(*this, dim, index, where);
+}
+Tensor Tensor::index_select(int64_t dim, const Tensor &index,
+                            SourceLocation where) const {
+  return kiln::index_select(*this, dim, index, where);
+}
+Tensor Tensor::take(const Tensor &index, SourceLocation where) const {
+  return kiln::take(*this, index, where);
+}
+
 // Operators carry no source location of their own: errors name the
 // operator's definition site through SourceLocation::current() here.
 Tensor operator-(const Tensor &x) { return neg(x); }

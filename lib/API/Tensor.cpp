@@ -547,6 +547,12 @@ Tensor Tensor::fromBlob(const void *data, std::vector<int64_t> shape,
   }
   if (!data && count)
     throw Error("fromBlob: null data", where);
+  size_t alignment = rt::dtypeSize(toRuntime(dtype));
+  if (reinterpret_cast<uintptr_t>(data) % alignment == 0)
+    // Zero-copy: the graph reads the caller's memory (see kiln.h).
+    return makeLeaf(rt::HostTensor::view(toRuntime(dtype), std::move(shape),
+                                         const_cast<void *>(data)));
+  // Misaligned for its element type: copied.
   rt::HostTensor tensor(toRuntime(dtype), shape);
   if (count)
     std::memcpy(tensor.data(), data, tensor.getByteSize());

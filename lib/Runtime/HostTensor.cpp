@@ -45,7 +45,19 @@ StringRef kiln::runtime::dtypeName(DType dtype) {
   llvm_unreachable("unknown dtype");
 }
 
-void HostTensor::FreeDeleter::operator()(void *p) const { std::free(p); }
+void HostTensor::FreeDeleter::operator()(void *p) const {
+  if (owned)
+    std::free(p);
+}
+
+HostTensor HostTensor::view(DType dtype, std::vector<int64_t> shape,
+                            void *data) {
+  HostTensor tensor;
+  tensor.dtype = dtype;
+  tensor.shape = std::move(shape);
+  tensor.storage = std::unique_ptr<void, FreeDeleter>(data, FreeDeleter{false});
+  return tensor;
+}
 
 HostTensor::HostTensor(DType dtype, std::vector<int64_t> shape)
     : dtype(dtype), shape(std::move(shape)) {

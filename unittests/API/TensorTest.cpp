@@ -206,3 +206,18 @@ TEST(Threads, GraphsBuiltAndRealizedConcurrently) {
 }
 
 } // namespace
+
+namespace {
+TEST(FromBlob, ReadsTheCallersMemoryWithoutCopying) {
+  std::vector<float> data{1, 2, 3, 4};
+  Tensor x = Tensor::fromBlob(data.data(), {2, 2}, kiln::DType::Float32);
+  Tensor doubled = x * 2.0;
+  // Not copied: a change before realization is seen.
+  data[0] = 10;
+  expectNear(doubled.toVector<float>(), {20, 4, 6, 8});
+  // The caller's memory is never written.
+  EXPECT_EQ(data, (std::vector<float>{10, 2, 3, 4}));
+  EXPECT_THROW(Tensor::fromBlob(nullptr, {2}, kiln::DType::Float32),
+               kiln::Error);
+}
+} // namespace

@@ -31,6 +31,9 @@ class HostTensor {
 public:
   HostTensor() = default;
   HostTensor(DType dtype, std::vector<int64_t> shape);
+  /// A tensor over memory it does not own (not freed; must outlive it).
+  static HostTensor view(DType dtype, std::vector<int64_t> shape,
+                         void *data);
 
   DType getDType() const { return dtype; }
   const std::vector<int64_t> &getShape() const { return shape; }
@@ -48,6 +51,9 @@ public:
 
 private:
   struct FreeDeleter {
+    FreeDeleter() : owned(true) {}
+    explicit FreeDeleter(bool owned) : owned(owned) {}
+    bool owned;
     void operator()(void *p) const;
   };
   DType dtype = DType::F32;
