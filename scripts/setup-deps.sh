@@ -9,8 +9,9 @@ PACKAGES=(
   clang-22 lld-22 cmake ninja-build ccache make
   # OpenMP runtime: the worker threads of generated parallel loops.
   libomp-22-dev
-  # Tests: lit/FileCheck come with llvm-22-tools; GoogleTest for the C++ API.
-  libgtest-dev
+  # Tests: lit/FileCheck come with llvm-22-tools; GoogleTest for the C++ API,
+  # and clang's sanitizer runtimes for its ThreadSanitizer run.
+  libgtest-dev libclang-rt-22-dev
   # Numerical oracle and benchmark baseline.
   python3 python3-numpy python3-torch
 )

@@ -57,6 +57,7 @@ struct Node;
 } // namespace detail
 
 class Tensor;
+struct ValuesIndices;
 
 /// A number used as a tensor operand (`x * 0.5`, `x + 1`): like PyTorch's
 /// wrapped numbers it takes the other operand's dtype when that is a float,
@@ -190,6 +191,38 @@ public:
                       SourceLocation where = SourceLocation::current()) const;
   Tensor take(const Tensor &index,
               SourceLocation where = SourceLocation::current()) const;
+  Tensor ceil(SourceLocation where = SourceLocation::current()) const;
+  Tensor trunc(SourceLocation where = SourceLocation::current()) const;
+  Tensor frac(SourceLocation where = SourceLocation::current()) const;
+  Tensor rsqrt(SourceLocation where = SourceLocation::current()) const;
+  Tensor maximum(const Tensor &other,
+                 SourceLocation where = SourceLocation::current()) const;
+  Tensor minimum(const Tensor &other,
+                 SourceLocation where = SourceLocation::current()) const;
+  /// x.max() / x.min(): the extreme element.
+  Tensor max(SourceLocation where = SourceLocation::current()) const;
+  Tensor min(SourceLocation where = SourceLocation::current()) const;
+  /// x.max(dim) / x.min(dim): values and indices.
+  ValuesIndices max(int64_t dim, bool keepdim = false,
+                    SourceLocation where = SourceLocation::current()) const;
+  ValuesIndices min(int64_t dim, bool keepdim = false,
+                    SourceLocation where = SourceLocation::current()) const;
+  ValuesIndices topk(int64_t k, int64_t dim = -1, bool largest = true,
+                     bool sorted = true,
+                     SourceLocation where = SourceLocation::current()) const;
+  ValuesIndices kthvalue(int64_t k, int64_t dim = -1, bool keepdim = false,
+                         SourceLocation where = SourceLocation::current()) const;
+  Tensor scatter_add(int64_t dim, const Tensor &index, const Tensor &src,
+                     SourceLocation where = SourceLocation::current()) const;
+  Tensor index_add(int64_t dim, const Tensor &index, const Tensor &src,
+                   SourceLocation where = SourceLocation::current()) const;
+  Tensor put(const Tensor &index, const Tensor &src, bool accumulate = false,
+             SourceLocation where = SourceLocation::current()) const;
+  /// x.where(cond, other): x where cond holds, else other.
+  Tensor where(const Tensor &cond, const Tensor &other,
+               SourceLocation where = SourceLocation::current()) const;
+  bool equal(const Tensor &other,
+             SourceLocation where = SourceLocation::current()) const;
 
   /// Internal: the graph node and result index.
   Tensor(std::shared_ptr<detail::Node> node, unsigned result)
@@ -360,6 +393,12 @@ std::vector<Tensor> callIR(const std::string &path,
 
 /// The spelling of a dtype (`f32`, `i64`, ...).
 const char *dtypeName(DType dtype);
+
+/// Worker threads each graph runs on (default: the environment variable
+/// KILN_NUM_THREADS if set, else every hardware thread). Results are the
+/// same bits for every thread count.
+void setNumThreads(int threads);
+int getNumThreads();
 
 /// Counters of this process's graph compilations, for tests and tuning.
 struct RuntimeStats {

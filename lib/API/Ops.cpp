@@ -541,6 +541,59 @@ Tensor Tensor::take(const Tensor &index, SourceLocation where) const {
   return kiln::take(*this, index, where);
 }
 
+#define KILN_METHOD0(name)                                                     \
+  Tensor Tensor::name(SourceLocation where) const {                            \
+    return kiln::name(*this, where);                                           \
+  }
+KILN_METHOD0(ceil)
+KILN_METHOD0(trunc)
+KILN_METHOD0(frac)
+KILN_METHOD0(rsqrt)
+KILN_METHOD0(max)
+KILN_METHOD0(min)
+#undef KILN_METHOD0
+Tensor Tensor::maximum(const Tensor &other, SourceLocation where) const {
+  return kiln::maximum(*this, other, where);
+}
+Tensor Tensor::minimum(const Tensor &other, SourceLocation where) const {
+  return kiln::minimum(*this, other, where);
+}
+ValuesIndices Tensor::max(int64_t dim, bool keepdim,
+                          SourceLocation where) const {
+  return kiln::max(*this, dim, keepdim, where);
+}
+ValuesIndices Tensor::min(int64_t dim, bool keepdim,
+                          SourceLocation where) const {
+  return kiln::min(*this, dim, keepdim, where);
+}
+ValuesIndices Tensor::topk(int64_t k, int64_t dim, bool largest, bool sorted,
+                           SourceLocation where) const {
+  return kiln::topk(*this, k, dim, largest, sorted, where);
+}
+ValuesIndices Tensor::kthvalue(int64_t k, int64_t dim, bool keepdim,
+                               SourceLocation where) const {
+  return kiln::kthvalue(*this, k, dim, keepdim, where);
+}
+Tensor Tensor::scatter_add(int64_t dim, const Tensor &index, const Tensor &src,
+                           SourceLocation where) const {
+  return kiln::scatter_add(*this, dim, index, src, where);
+}
+Tensor Tensor::index_add(int64_t dim, const Tensor &index, const Tensor &src,
+                         SourceLocation where) const {
+  return kiln::index_add(*this, dim, index, src, where);
+}
+Tensor Tensor::put(const Tensor &index, const Tensor &src, bool accumulate,
+                   SourceLocation where) const {
+  return kiln::put(*this, index, src, accumulate, where);
+}
+Tensor Tensor::where(const Tensor &cond, const Tensor &other,
+                     SourceLocation where) const {
+  return kiln::where(cond, *this, other, where);
+}
+bool Tensor::equal(const Tensor &other, SourceLocation where) const {
+  return kiln::equal(*this, other, where).item<bool>(where);
+}
+
 // Operators carry no source location of their own: errors name the
 // operator's definition site through SourceLocation::current() here.
 Tensor operator-(const Tensor &x) { return neg(x); }

@@ -18,6 +18,7 @@
 #include "kiln/Pipelines/Pipelines.h"
 #include "kiln/Runtime/Executable.h"
 #include "kiln/Runtime/HostTensor.h"
+#include "kiln/Runtime/Kernels.h"
 
 #include "mlir/AsmParser/AsmParser.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -35,6 +36,7 @@
 #include <atomic>
 #include <functional>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <map>
 #include <mutex>
@@ -137,6 +139,30 @@ namespace {
 std::atomic<int64_t> graphsCompiled{0}, graphsReused{0}, cacheHits{0},
     runCount{0};
 } // namespace
+
+namespace {
+/// KILN_NUM_THREADS, read once before the first run.
+void applyThreadEnvironment() {
+  static const bool applied = [] {
+    if (const char *text = std::getenv("KILN_NUM_THREADS")) {
+      int threads = std::atoi(text);
+      if (threads > 0)
+        rt::setNumThreads(threads);
+    }
+    return true;
+  }();
+  (void)applied;
+}
+} // namespace
+
+void setNumThreads(int threads) {
+  applyThreadEnvironment();
+  rt::setNumThreads(threads);
+}
+int getNumThreads() {
+  applyThreadEnvironment();
+  return rt::getNumThreads();
+}
 
 RuntimeStats runtimeStats() {
   RuntimeStats stats;
@@ -443,6 +469,7 @@ compileGraph(const std::string &text, const std::string &entry,
 std::vector<rt::HostTensor> runGraph(rt::Executable &exe,
                                      const std::vector<const rt::HostTensor *> &args,
                                      SourceLocation where) {
+  applyThreadEnvironment();
   std::vector<rt::HostTensor> results;
   std::lock_guard<std::mutex> lock(runMutex());
   ++runCount;

@@ -221,3 +221,39 @@ TEST(FromBlob, ReadsTheCallersMemoryWithoutCopying) {
                kiln::Error);
 }
 } // namespace
+
+namespace {
+TEST(Methods, NamedLikePyTorch) {
+  Tensor x = Tensor::fromVector(std::vector<float>{3, 1, 4, 2}, {2, 2});
+  EXPECT_EQ(x.topk(1).indices.toVector<int64_t>(), (std::vector<int64_t>{0, 0}));
+  expectNear(x.max(0).values.toVector<float>(), {4, 2});
+  expectNear(x.max().toVector<float>(), {4});
+  expectNear(x.kthvalue(1, 1).values.toVector<float>(), {1, 2});
+  Tensor zero = kiln::zeros({2, 2});
+  expectNear(x.where(x > 2, zero).toVector<float>(), {3, 0, 4, 0});
+  EXPECT_TRUE(x.equal(x));
+  EXPECT_FALSE(x.equal(zero));
+  Tensor index = Tensor::fromVector(std::vector<int64_t>{1, 1}, {1, 2});
+  Tensor src = Tensor::fromVector(std::vector<float>{5, 6}, {1, 2});
+  expectNear(zero.scatter_add(0, index, src).toVector<float>(), {0, 0, 5, 6});
+  expectNear(x.maximum(zero + 2.5).toVector<float>(), {3, 2.5f, 4, 2.5f});
+  expectNear((-x).abs().rsqrt().pow(-2.0).toVector<float>(), {3, 1, 4, 2},
+             1e-5f);
+}
+} // namespace
+
+namespace {
+TEST(Threads, SameBitsForEveryThreadCount) {
+  std::vector<float> data(1 << 16);
+  for (size_t i = 0; i < data.size(); ++i)
+    data[i] = std::sin(float(i));
+  Tensor x = Tensor::fromVector(data, {256, 256});
+  int before = kiln::getNumThreads();
+  kiln::setNumThreads(1);
+  std::vector<float> one = kiln::softmax(x * 3.0, 1).sum({0}).toVector<float>();
+  kiln::setNumThreads(2);
+  std::vector<float> two = kiln::softmax(x * 3.0, 1).sum({0}).toVector<float>();
+  kiln::setNumThreads(before);
+  EXPECT_EQ(one, two);
+}
+} // namespace
