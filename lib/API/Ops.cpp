@@ -6,9 +6,7 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "kiln/kiln.h"
-
-#include "kiln/Runtime/Executable.h"
+#include "Internal.h"
 
 #include <cmath>
 #include <cstdio>
@@ -17,33 +15,13 @@
 namespace rt = kiln::runtime;
 
 namespace kiln {
-namespace detail {
-Tensor makeOp(const std::string &op, std::vector<Tensor> inputs,
-              const std::string &attrs, SourceLocation where,
-              const std::vector<rt::TensorSpec> *types);
-} // namespace detail
 
 namespace {
 
 using detail::makeOp;
 
-rt::DType runtimeType(DType d) {
-  switch (d) {
-  case DType::Float32:
-    return rt::DType::F32;
-  case DType::Float64:
-    return rt::DType::F64;
-  case DType::Int64:
-    return rt::DType::I64;
-  case DType::Int32:
-    return rt::DType::I32;
-  case DType::Bool:
-    return rt::DType::Bool;
-  }
-  return rt::DType::F32;
-}
-
-bool isFloat(DType d) { return d == DType::Float32 || d == DType::Float64; }
+using detail::isFloat;
+rt::DType runtimeType(DType d) { return detail::toRuntime(d); }
 
 /// An f64 attribute as MLIR prints it (hex for inf/NaN).
 std::string f64(double v) {

@@ -11,7 +11,7 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "kiln/kiln.h"
+#include "Internal.h"
 
 #include "kiln/Dialect/Kiln/IR/KilnDialect.h"
 #include "kiln/Dialect/Kiln/Transforms/Passes.h"
@@ -99,21 +99,7 @@ const char *dtypeName(DType dtype) {
   return "?";
 }
 
-static rt::DType toRuntime(DType d) {
-  switch (d) {
-  case DType::Float32:
-    return rt::DType::F32;
-  case DType::Float64:
-    return rt::DType::F64;
-  case DType::Int64:
-    return rt::DType::I64;
-  case DType::Int32:
-    return rt::DType::I32;
-  case DType::Bool:
-    return rt::DType::Bool;
-  }
-  return rt::DType::F32;
-}
+using detail::toRuntime;
 
 static DType fromRuntime(rt::DType d) {
   switch (d) {
@@ -131,9 +117,7 @@ static DType fromRuntime(rt::DType d) {
   return DType::Float32;
 }
 
-static bool isFloat(DType d) {
-  return d == DType::Float32 || d == DType::Float64;
-}
+using detail::isFloat;
 
 namespace {
 std::atomic<int64_t> graphsCompiled{0}, graphsReused{0}, cacheHits{0},
@@ -504,7 +488,7 @@ std::shared_ptr<Node> makeNode(const std::string &op,
 
 Tensor makeOp(const std::string &op, std::vector<Tensor> inputs,
               const std::string &attrs, SourceLocation where,
-              const std::vector<rt::TensorSpec> *types = nullptr) {
+              const std::vector<rt::TensorSpec> *types) {
   return Tensor(makeNode(op, std::move(inputs), attrs, where, types), 0);
 }
 

@@ -1,0 +1,40 @@
+//===- Internal.h - Shared internals of the embedding API -------*- C++ -*-===//
+
+#ifndef KILN_LIB_API_INTERNAL_H
+#define KILN_LIB_API_INTERNAL_H
+
+#include "kiln/kiln.h"
+
+#include "kiln/Runtime/Executable.h"
+
+namespace kiln::detail {
+
+inline runtime::DType toRuntime(DType d) {
+  switch (d) {
+  case DType::Float32:
+    return runtime::DType::F32;
+  case DType::Float64:
+    return runtime::DType::F64;
+  case DType::Int64:
+    return runtime::DType::I64;
+  case DType::Int32:
+    return runtime::DType::I32;
+  case DType::Bool:
+    return runtime::DType::Bool;
+  }
+  return runtime::DType::F32;
+}
+
+inline bool isFloat(DType d) {
+  return d == DType::Float32 || d == DType::Float64;
+}
+
+/// Records `op(inputs)` after checking it with the dialect (result types
+/// inferred, or `types` for ops whose results are not inferable).
+Tensor makeOp(const std::string &op, std::vector<Tensor> inputs,
+              const std::string &attrs, SourceLocation where,
+              const std::vector<runtime::TensorSpec> *types = nullptr);
+
+} // namespace kiln::detail
+
+#endif // KILN_LIB_API_INTERNAL_H
