@@ -320,3 +320,192 @@ func.func @unused(%x: tensor<4xf32>, %u: tensor<2xf32>, %i: tensor<2xi64>) -> te
   %y = kiln.neg %x : tensor<4xf32>
   return %y : tensor<4xf32>
 }
+
+// CHECK-LABEL: func.func @neg_vjp(
+// CHECK: %[[G:.*]] = kiln.neg %arg1
+// CHECK-NEXT: return %[[G]]
+func.func @neg(%x: tensor<4xf32>) -> tensor<4xf32> {
+  %y = kiln.neg %x : tensor<4xf32>
+  return %y : tensor<4xf32>
+}
+
+// CHECK-LABEL: func.func @rsqrt_vjp(
+// -0.5 ct y^3 from the forward result.
+// CHECK: %[[Y:.*]] = kiln.rsqrt %arg0
+// CHECK: %[[Y2:.*]] = kiln.mul %[[Y]], %[[Y]]
+// CHECK: kiln.mul %[[Y2]], %[[Y]]
+func.func @rsqrt(%x: tensor<4xf32>) -> tensor<4xf32> {
+  %y = kiln.rsqrt %x : tensor<4xf32>
+  return %y : tensor<4xf32>
+}
+
+// CHECK-LABEL: func.func @log_vjp(
+// CHECK: kiln.div %arg1, %arg0
+func.func @log(%x: tensor<4xf32>) -> tensor<4xf32> {
+  %y = kiln.log %x : tensor<4xf32>
+  return %y : tensor<4xf32>
+}
+
+// CHECK-LABEL: func.func @sigmoid_vjp(
+// ct y (1 - y) from the forward result.
+// CHECK: %[[Y:.*]] = kiln.sigmoid %arg0
+// CHECK: %[[ONEMINUS:.*]] = kiln.sub %{{.*}}, %[[Y]]
+// CHECK: kiln.mul %[[Y]], %[[ONEMINUS]]
+func.func @sigmoid(%x: tensor<4xf32>) -> tensor<4xf32> {
+  %y = kiln.sigmoid %x : tensor<4xf32>
+  return %y : tensor<4xf32>
+}
+
+// CHECK-LABEL: func.func @tanh_vjp(
+// CHECK: %[[Y:.*]] = kiln.tanh %arg0
+// CHECK: %[[Y2:.*]] = kiln.mul %[[Y]], %[[Y]]
+// CHECK: kiln.sub %{{.*}}, %[[Y2]]
+func.func @tanh(%x: tensor<4xf32>) -> tensor<4xf32> {
+  %y = kiln.tanh %x : tensor<4xf32>
+  return %y : tensor<4xf32>
+}
+
+// CHECK-LABEL: func.func @frac_vjp(
+// Slope 1: the cotangent itself.
+// CHECK-NEXT: return %arg1
+func.func @frac(%x: tensor<4xf32>) -> tensor<4xf32> {
+  %y = kiln.frac %x : tensor<4xf32>
+  return %y : tensor<4xf32>
+}
+
+// CHECK-LABEL: func.func @round_vjp(
+// CHECK-NOT: kiln.round
+// CHECK: %[[Z:.*]] = kiln.constant dense<0.000000e+00> : tensor<4xf32>
+// CHECK-NEXT: return %[[Z]]
+func.func @round(%x: tensor<4xf32>) -> tensor<4xf32> {
+  %y = kiln.round %x : tensor<4xf32>
+  return %y : tensor<4xf32>
+}
+
+// CHECK-LABEL: func.func @sub_vjp(
+// CHECK: %[[N:.*]] = kiln.neg %arg2
+// CHECK-NEXT: return %arg2, %[[N]]
+func.func @sub(%a: tensor<4xf32>, %b: tensor<4xf32>) -> tensor<4xf32> {
+  %y = kiln.sub %a, %b : tensor<4xf32>, tensor<4xf32>
+  return %y : tensor<4xf32>
+}
+
+// CHECK-LABEL: func.func @minimum_vjp(
+// CHECK: %[[EQ:.*]] = kiln.eq %arg0, %arg1
+// CHECK-DAG: %[[GT:.*]] = kiln.gt %arg0, %arg1
+// CHECK-DAG: %[[LT:.*]] = kiln.lt %arg0, %arg1
+// CHECK-DAG: kiln.where %[[GT]]
+// CHECK-DAG: kiln.where %[[LT]]
+func.func @minimum(%a: tensor<4xf32>, %b: tensor<4xf32>) -> tensor<4xf32> {
+  %y = kiln.minimum %a, %b : tensor<4xf32>, tensor<4xf32>
+  return %y : tensor<4xf32>
+}
+
+// CHECK-LABEL: func.func @cast_vjp(
+// CHECK: kiln.cast %arg1 : tensor<4xf64> to tensor<4xf32>
+func.func @cast(%x: tensor<4xf32>) -> tensor<4xf64> {
+  %y = kiln.cast %x : tensor<4xf32> to tensor<4xf64>
+  return %y : tensor<4xf64>
+}
+
+// CHECK-LABEL: func.func @reshape_vjp(
+// CHECK: kiln.reshape %arg1 : tensor<3x4xf32> -> tensor<2x6xf32>
+func.func @reshape(%x: tensor<2x6xf32>) -> tensor<3x4xf32> {
+  %y = kiln.reshape %x : tensor<2x6xf32> -> tensor<3x4xf32>
+  return %y : tensor<3x4xf32>
+}
+
+// CHECK-LABEL: func.func @expand_vjp(
+// CHECK: %[[S:.*]] = kiln.sum %arg1 {dims = array<i64: 0, 2>, keepdim = true}
+// CHECK: kiln.reshape %[[S]] : tensor<1x3x1xf32> -> tensor<3x1xf32>
+func.func @expand(%x: tensor<3x1xf32>) -> tensor<2x3x4xf32> {
+  %y = kiln.expand %x : tensor<3x1xf32> -> tensor<2x3x4xf32>
+  return %y : tensor<2x3x4xf32>
+}
+
+// CHECK-LABEL: func.func @mean_vjp(
+// CHECK-DAG: %[[N:.*]] = kiln.constant dense<4.000000e+00> : tensor<f32>
+// CHECK: %[[K:.*]] = kiln.reshape %arg1 : tensor<3xf32> -> tensor<3x1xf32>
+// CHECK: %[[D:.*]] = kiln.div %[[K]], %[[N]]
+// CHECK: kiln.expand %[[D]] : tensor<3x1xf32> -> tensor<3x4xf32>
+func.func @mean(%x: tensor<3x4xf32>) -> tensor<3xf32> {
+  %y = kiln.mean %x {dims = array<i64: 1>} : tensor<3x4xf32>
+  return %y : tensor<3xf32>
+}
+
+// CHECK-LABEL: func.func @amin_vjp(
+// CHECK: %[[M:.*]] = kiln.amin %arg0
+// CHECK: %[[MK:.*]] = kiln.reshape %[[M]]
+// CHECK: kiln.eq %arg0, %[[MK]]
+func.func @amin(%x: tensor<3x4xf32>) -> tensor<3xf32> {
+  %y = kiln.amin %x {dims = array<i64: 1>} : tensor<3x4xf32>
+  return %y : tensor<3xf32>
+}
+
+// CHECK-LABEL: func.func @min_keepdim_vjp(
+// keepdim: the indices already have the kept shape.
+// CHECK: %[[V:.*]], %[[I:.*]] = kiln.min %arg0 {dim = 0 : i64, keepdim = true}
+// CHECK: kiln.scatter_add %{{.*}}, %[[I]], %arg1 {dim = 0 : i64}
+func.func @min_keepdim(%x: tensor<3x4xf32>) -> tensor<1x4xf32> {
+  %v, %i = kiln.min %x {dim = 0 : i64, keepdim = true} : tensor<3x4xf32>
+  return %v : tensor<1x4xf32>
+}
+
+// CHECK-LABEL: func.func @kthvalue_vjp(
+// CHECK: %[[V:.*]], %[[I:.*]] = kiln.kthvalue %arg0
+// CHECK: %[[IK:.*]] = kiln.reshape %[[I]] : tensor<3xi64> -> tensor<3x1xi64>
+// CHECK: kiln.scatter_add %{{.*}}, %[[IK]], %{{.*}} {dim = 1 : i64}
+func.func @kthvalue(%x: tensor<3x4xf32>) -> tensor<3xf32> {
+  %v, %i = kiln.kthvalue %x {k = 2 : i64} : tensor<3x4xf32>
+  return %v : tensor<3xf32>
+}
+
+// CHECK-LABEL: func.func @scatter_add_vjp(
+// base: the cotangent; src: gathered at the indices.
+// CHECK: %[[G:.*]] = kiln.gather %arg3, %arg1 {dim = 0 : i64}
+// CHECK: return %arg3, %[[G]]
+func.func @scatter_add(%b: tensor<3x4xf32>, %i: tensor<2x3xi64>, %s: tensor<2x3xf32>) -> tensor<3x4xf32> {
+  %y = kiln.scatter_add %b, %i, %s {dim = 0 : i64} : tensor<3x4xf32>, tensor<2x3xi64>, tensor<2x3xf32>
+  return %y : tensor<3x4xf32>
+}
+
+// CHECK-LABEL: func.func @scatter_add_wide_src_vjp(
+// src wider than the index: its elements past the index get 0 (the
+// gathered block is scattered into zeros at its own positions).
+// CHECK: %[[G:.*]] = kiln.gather %arg3, %arg1
+// CHECK: %[[R:.*]] = kiln.arange
+// CHECK: %[[P:.*]] = kiln.expand %{{.*}} : tensor<2x1xi64> -> tensor<2x3xi64>
+// CHECK: kiln.scatter_add %{{.*}}, %[[P]], %[[G]] {dim = 0 : i64} : tensor<2x4xf32>
+func.func @scatter_add_wide_src(%b: tensor<3x4xf32>, %i: tensor<2x3xi64>, %s: tensor<2x4xf32>) -> tensor<3x4xf32> {
+  %y = kiln.scatter_add %b, %i, %s {dim = 0 : i64} : tensor<3x4xf32>, tensor<2x3xi64>, tensor<2x4xf32>
+  return %y : tensor<3x4xf32>
+}
+
+// CHECK-LABEL: func.func @index_add_vjp(
+// CHECK: %[[S:.*]] = kiln.index_select %arg3, %arg1 {dim = 1 : i64}
+// CHECK: return %arg3, %[[S]]
+func.func @index_add(%b: tensor<3x4xf32>, %i: tensor<3xi64>, %s: tensor<3x3xf32>) -> tensor<3x4xf32> {
+  %y = kiln.index_add %b, %i, %s {dim = 1 : i64} : tensor<3x4xf32>, tensor<3xi64>, tensor<3x3xf32>
+  return %y : tensor<3x4xf32>
+}
+
+// CHECK-LABEL: func.func @put_vjp(
+// Without accumulate the overwritten positions of base get 0.
+// CHECK: %[[B:.*]] = kiln.put %arg3, %arg1, %{{.*}} :
+// CHECK: %[[S:.*]] = kiln.take %arg3, %arg1
+// CHECK: return %[[B]], %[[S]]
+func.func @put(%b: tensor<2x3xf32>, %i: tensor<3xi64>, %s: tensor<3xf32>) -> tensor<2x3xf32> {
+  %y = kiln.put %b, %i, %s : tensor<2x3xf32>, tensor<3xi64>, tensor<3xf32>
+  return %y : tensor<2x3xf32>
+}
+
+// CHECK-LABEL: func.func @matmul_vector_vjp(
+// A 1-D lhs is promoted to [1, k] and its gradient reshaped back.
+// CHECK: %[[A:.*]] = kiln.reshape %arg0 : tensor<4xf32> -> tensor<1x4xf32>
+// CHECK: %[[C:.*]] = kiln.reshape %arg2 : tensor<5xf32> -> tensor<1x5xf32>
+// CHECK: %[[GA:.*]] = kiln.matmul %[[C]], %{{.*}} : tensor<1x5xf32>, tensor<5x4xf32>
+// CHECK: %[[R:.*]] = kiln.reshape %[[GA]] : tensor<1x4xf32> -> tensor<4xf32>
+func.func @matmul_vector(%a: tensor<4xf32>, %b: tensor<4x5xf32>) -> tensor<5xf32> {
+  %y = kiln.matmul %a, %b : tensor<4xf32>, tensor<4x5xf32>
+  return %y : tensor<5xf32>
+}
