@@ -255,4 +255,14 @@ else:
     same("chain backward (kiln-autodiff)", vjp_ir, [fx, ct], grad, 1,
          entry="f_vjp")
 
+# A bad index in a fused gather is still reported with the gather's
+# location (exit 2), not the fused kernel's.
+gx = torch.ones(2, 4)
+gi = torch.tensor([[0, 1], [7, 2]])
+c.expect_error("fused gather, index out of range", func([gx, gi], [
+    "%e = kiln.exp %a0 : {T0}",
+    "%g = kiln.gather %e, %a1 {dim = 1 : i64} : {T0}, {T1}",
+    "%r0 = kiln.neg %g : tensor<2x2xf32>"], [torch.zeros(2, 2)]), [gx, gi], 2,
+    "kiln.gather at ")
+
 c.finish()
