@@ -5,7 +5,8 @@
 # (broadcasting, mixed types, NaN/inf), producers fused into reductions,
 # softmax/log_softmax, gather/index_select, epilogues, losses (decomposed
 # and fused), a value recomputed in two kernels, and a forward+backward graph
-# from kiln-autodiff. Kernel counts from --stats show the fusion happened.
+# from kiln-autodiff, plus 24 random graphs (fixed seed). Kernel counts
+# from --stats show the fusion happened.
 # RUN: %python %s
 import json
 import os
@@ -264,5 +265,98 @@ c.expect_error("fused gather, index out of range", func([gx, gi], [
     "%g = kiln.gather %e, %a1 {dim = 1 : i64} : {T0}, {T1}",
     "%r0 = kiln.neg %g : tensor<2x2xf32>"], [torch.zeros(2, 2)]), [gx, gi], 2,
     "kiln.gather at ")
+
+# Random graphs (fixed seed): chains of unary and binary ops over operands
+# of broadcast-compatible shapes, comparisons feeding where, casts,
+# reductions with and without keepdim (and ops after them), softmax. Each is
+# run fused and unfused (bits must match) and against PyTorch.
+import random
+
+rng = random.Random(11)
+UNARY = [("exp", torch.exp), ("tanh", torch.tanh), ("neg", torch.neg),
+         ("abs", torch.abs), ("sigmoid", torch.sigmoid), ("relu", torch.relu),
+         ("floor", torch.floor)]
+BINARY = [("add", torch.add), ("sub", torch.sub), ("mul", torch.mul),
+          ("maximum", torch.maximum), ("minimum", torch.minimum)]
+
+
+def random_graph(index):
+    shapes = [(6, 40), (1, 40), (6, 1), (40,), ()]
+    args = [torch.randn(6, 40)] + [torch.randn(rng.choice(shapes[1:]))
+                                   for _ in range(rng.randint(0, 2))]
+    body, values = [], [("%a{}".format(i), t) for i, t in enumerate(args)]
+    for i in range(len(args)):
+        values[i] = (values[i][0], args[i])
+    count = 0
+
+    def fresh():
+        nonlocal count
+        count += 1
+        return f"%t{count}"
+
+    for _ in range(rng.randint(3, 7)):
+        kind = rng.random()
+        name = fresh()
+        if kind < 0.4:
+            (src, t) = rng.choice(values)
+            op, fn = rng.choice(UNARY)
+            body.append(f"{name} = kiln.{op} {src} : {ttype(t)}")
+            values.append((name, fn(t)))
+        elif kind < 0.8:
+            (a, ta), (b, tb) = rng.choice(values), rng.choice(values)
+            op, fn = rng.choice(BINARY)
+            body.append(f"{name} = kiln.{op} {a}, {b} : {ttype(ta)}, {ttype(tb)}")
+            values.append((name, fn(ta, tb)))
+        else:
+            (a, ta), (b, tb) = rng.choice(values), rng.choice(values)
+            cond = fresh()
+            body.append(f"{cond} = kiln.gt {a}, {b} : {ttype(ta)}, {ttype(tb)}")
+            mask = ta > tb
+            body.append(f"{name} = kiln.where {cond}, {a}, {b} : "
+                        f"{ttype(mask)}, {ttype(ta)}, {ttype(tb)}")
+            values.append((name, torch.where(mask, ta, tb)))
+    last, t = values[-1]
+    if t.dim() == 2 and rng.random() < 0.7:
+        # A consumer that is not elementwise: a reduction (then maybe more
+        # elementwise ops on its result) or softmax.
+        name = fresh()
+        choice = rng.choice(["sum", "amax", "softmax", "sum_keep"])
+        if choice == "softmax":
+            body.append(f"{name} = kiln.softmax {last} {{dim = 1 : i64}} : {ttype(t)}")
+            t = torch.softmax(t, 1)
+        elif choice == "sum_keep":
+            body.append(f"{name} = kiln.sum {last} {{dims = array<i64: 1>, keepdim = true}} : {ttype(t)}")
+            t = t.sum(1, keepdim=True)
+        else:
+            body.append(f"{name} = kiln.{choice} {last} {{dims = array<i64: 1>}} : {ttype(t)}")
+            t = t.sum(1) if choice == "sum" else t.amax(1)
+        last = name
+        if rng.random() < 0.5:
+            name = fresh()
+            body.append(f"{name} = kiln.exp {last} : {ttype(t)}")
+            t, last = torch.exp(t), name
+    if rng.random() < 0.3:
+        name = fresh()
+        body.append(f"{name} = kiln.cast {last} : {ttype(t)} to {ttype(t.double())}")
+        t, last = t.double(), name
+    body.append(f"%r0 = kiln.neg {last} : {ttype(t)}")
+    return func(args, body, [-t]), args, -t
+
+
+for index in range(24):
+    ir, args, want = random_graph(index)
+    c.cases += 1
+    try:
+        fused, _ = run(ir, args, "--threads=2")
+        plain, _ = run(ir, args, "--threads=1", "--no-fuse")
+    except RuntimeError as error:
+        c.fail(f"random graph {index}", f"{error}\n{ir}")
+        continue
+    if fused[0].tobytes() != plain[0].tobytes():
+        c.fail(f"random graph {index}", f"fused and unfused bits differ\n{ir}")
+        continue
+    problem = compare(torch.from_numpy(fused[0]), want, 1e-4, 1e-5)
+    if problem:
+        c.fail(f"random graph {index}", f"vs PyTorch: {problem}\n{ir}")
 
 c.finish()
