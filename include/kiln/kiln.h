@@ -385,7 +385,9 @@ std::vector<Tensor> grad(const std::vector<Tensor> &outputs,
 } // namespace autograd
 
 /// Loads the public function `entry` (default: the only one) of an IR file
-/// and calls it on `args` lazily: the results are graph nodes like any op's.
+/// and calls it on `args` lazily: the results are graph nodes like any op's
+/// (the call is inlined when the graph compiles, so it fuses with the ops
+/// around it and can be differentiated). The function must not call others.
 std::vector<Tensor> callIR(const std::string &path,
                            const std::vector<Tensor> &args,
                            const std::string &entry = "",

@@ -28,11 +28,14 @@
 #include "mlir/IR/Verifier.h"
 #include "mlir/Interfaces/InferTypeOpInterface.h"
 #include "mlir/Parser/Parser.h"
+#include "mlir/Pass/PassManager.h"
+#include "mlir/Transforms/Passes.h"
 #include "llvm/ADT/DenseMap.h"
 #include "llvm/ADT/DenseSet.h"
 #include "llvm/Support/MemoryBuffer.h"
 #include "llvm/Support/raw_ostream.h"
 
+#include <algorithm>
 #include <atomic>
 #include <functional>
 #include <cmath>
@@ -54,6 +57,9 @@ struct Node {
   std::string attrs; // attribute dictionary text, or empty
   std::vector<Tensor> inputs;
   std::vector<rt::TensorSpec> types;
+  /// For `func.call` nodes (callIR): the callee's text, a private function
+  /// printed into the module next to @graph and inlined by the pipeline.
+  std::string callee;
   /// Realized results (all or none).
   std::vector<std::shared_ptr<rt::HostTensor>> data;
   std::mutex mutex;
@@ -298,6 +304,8 @@ struct GraphPrinter {
   /// `perturbed` get `+ delta` after them, a zero argument whose gradient
   /// is theirs (autograd::grad with respect to an intermediate).
   bool throughRealized = false;
+  /// Functions the graph calls (callIR), printed after @graph.
+  std::vector<std::string> callees;
   llvm::DenseSet<Node *> perturbed;
   llvm::DenseMap<Node *, std::shared_ptr<Node>> deltas;
   std::string body;
@@ -339,6 +347,10 @@ struct GraphPrinter {
       operands.push_back(valueName(input));
     std::string name = "%v" + std::to_string(counter++);
     names[node] = name;
+    if (!node->callee.empty() &&
+        std::find(callees.begin(), callees.end(), node->callee) ==
+            callees.end())
+      callees.push_back(node->callee);
     std::string line = "  " + name;
     if (node->types.size() > 1)
       line += ":" + std::to_string(node->types.size());
@@ -384,7 +396,10 @@ struct GraphPrinter {
     text += ") -> (" + types + ") {\n" + body + "  return ";
     for (size_t i = 0; i < results.size(); ++i)
       text += (i ? ", " : "") + results[i];
-    return text + " : " + types + "\n}\n";
+    text += " : " + types + "\n}\n";
+    for (const std::string &callee : callees)
+      text += callee;
+    return text;
   }
 
   /// The data of every argument (all realized).
@@ -796,6 +811,11 @@ std::vector<Tensor> vjp(const std::vector<Tensor> &outputs,
       printer.perturbed.insert(input.getNode().get());
   std::string text = printer.print(outputs);
   auto exe = compileGraph(text, "graph_vjp", where, [&](ModuleOp module) {
+    // Functions from IR files (callIR) are inlined before differentiating.
+    PassManager pm(module.getContext());
+    pm.addPass(createInlinerPass());
+    if (failed(pm.run(module)))
+      return failure();
     auto function = module.lookupSymbol<func::FuncOp>("graph");
     return failed(deriveVJP(function, "graph_vjp")) ? failure() : success();
   });
@@ -882,7 +902,6 @@ std::vector<Tensor> callIR(const std::string &path,
                            const std::string &entry, SourceLocation where) {
   MLIRContext &ctx = threadContext();
   DiagnosticCapture capture(ctx);
-  std::string error;
   auto buffer = llvm::MemoryBuffer::getFile(path);
   if (!buffer)
     throw Error("callIR: cannot read " + path, where);
@@ -904,28 +923,63 @@ std::vector<Tensor> callIR(const std::string &path,
     throw Error("callIR: no function " + (entry.empty() ? "" : "@" + entry) +
                     " in " + path,
                 where);
-  std::string text;
-  llvm::raw_string_ostream os(text);
-  module->print(os);
-  auto exe = compileGraph(text, function.getSymName().str(), where);
-  if (exe->getInputs().size() != args.size())
-    throw Error("callIR: @" + function.getSymName().str() + " takes " +
-                    std::to_string(exe->getInputs().size()) +
-                    " arguments, got " + std::to_string(args.size()),
+  std::string name = function.getSymName().str();
+  if (function.walk([](func::CallOp) { return WalkResult::interrupt(); })
+          .wasInterrupted())
+    throw Error("callIR: @" + name + " calls other functions; inline them "
+                "first (kiln-opt --inline)",
                 where);
-  std::vector<const rt::HostTensor *> data;
+  FunctionType type = function.getFunctionType();
+  if (type.getNumInputs() != args.size())
+    throw Error("callIR: @" + name + " takes " +
+                    std::to_string(type.getNumInputs()) + " arguments, got " +
+                    std::to_string(args.size()),
+                where);
   for (size_t i = 0; i < args.size(); ++i) {
-    const rt::TensorSpec &spec = exe->getInputs()[i];
-    if (args[i].getNode()->types[args[i].getResult()].dtype != spec.dtype ||
-        args[i].shape() != spec.shape)
-      throw Error("callIR: argument #" + std::to_string(i) + " must be " +
-                      spec.typeString(),
+    if (!args[i].defined())
+      throw Error("callIR: argument #" + std::to_string(i) + " is undefined",
                   where);
-    data.push_back(&dataOf(args[i], where));
+    Type expected = type.getInput(i);
+    if (toMlirType(ctx, args[i].getNode()->types[args[i].getResult()]) !=
+        expected) {
+      std::string text;
+      llvm::raw_string_ostream os(text);
+      os << expected;
+      throw Error("callIR: argument #" + std::to_string(i) + " of @" + name +
+                      " must be " + text,
+                  where);
+    }
   }
+  auto node = std::make_shared<Node>();
+  for (Type result : type.getResults()) {
+    std::optional<rt::TensorSpec> spec = fromMlirType(result);
+    if (!spec)
+      throw Error("callIR: @" + name + " returns a non-tensor value", where);
+    node->types.push_back(*spec);
+  }
+  // The callee under a name unique to its text, private, so the pipeline
+  // inlines it and drops it.
+  std::string body;
+  {
+    llvm::raw_string_ostream os(body);
+    function.print(os);
+  }
+  std::string symbol =
+      "__kiln_ir_" + std::to_string(std::hash<std::string>()(body));
+  function.setSymName(symbol);
+  function.setPrivate();
+  node->callee.clear();
+  {
+    llvm::raw_string_ostream os(node->callee);
+    function.print(os);
+    os << "\n";
+  }
+  node->op = "func.call";
+  node->attrs = "{callee = @" + symbol + "}";
+  node->inputs = args;
   std::vector<Tensor> results;
-  for (rt::HostTensor &r : runGraph(*exe, data, where))
-    results.push_back(makeLeaf(std::move(r)));
+  for (unsigned i = 0; i < node->types.size(); ++i)
+    results.emplace_back(node, i);
   return results;
 }
 

@@ -20,7 +20,10 @@
 using namespace mlir;
 
 std::string kiln::getKilnCpuPipelineText(const CpuPipelineOptions &options) {
-  return std::string("canonicalize,"
+  // `inline` first: graphs from the C++ API may call functions loaded
+  // from IR files (kiln::callIR).
+  return std::string("inline,"
+                     "canonicalize,"
                      "kiln-export-entry-points,"
                      "kiln-decompose,") +
          // Decomposed ops (mean, norm, losses) fuse like the rest.

@@ -185,10 +185,25 @@ TEST(IR, PendingGraphPrintsAsKilnIR) {
 
   std::string path = ::testing::TempDir() + "kiln_api_ir.mlir";
   std::ofstream(path) << ir;
+  kiln::RuntimeStats before = kiln::runtimeStats();
   std::vector<Tensor> results = kiln::callIR(path, {x});
   ASSERT_EQ(results.size(), 1u);
+  // Lazy: the call is a graph node; it fuses and differentiates like ops.
+  EXPECT_EQ(kiln::runtimeStats().runs, before.runs);
   expectNear(results[0].toVector<float>(),
              kiln::softmax(x.t(), 1).toVector<float>(), 0);
+
+  Tensor w = Tensor::fromVector(std::vector<float>{1, 2, 3, 4}, {2, 2});
+  w.requiresGrad();
+  Tensor viaIR = kiln::callIR(path, {w * 2.0})[0];
+  viaIR.sum({0}).amax().backward();
+  Tensor direct = Tensor::fromVector(std::vector<float>{1, 2, 3, 4}, {2, 2});
+  direct.requiresGrad();
+  kiln::softmax((direct * 2.0).t(), 1).sum({0}).amax().backward();
+  expectNear(w.grad().toVector<float>(), direct.grad().toVector<float>());
+
+  EXPECT_THROW(kiln::callIR(path, {w.reshape({4})}), kiln::Error);
+  EXPECT_THROW(kiln::callIR(path + ".missing", {w}), kiln::Error);
 }
 
 TEST(Threads, GraphsBuiltAndRealizedConcurrently) {

@@ -3,16 +3,38 @@
 #include "kiln/Dialect/Kiln/IR/KilnDialect.h"
 #include "kiln/Dialect/Kiln/IR/KilnOps.h"
 
+#include "mlir/Transforms/InliningUtils.h"
+
 using namespace mlir;
 using namespace kiln;
 
 #include "kiln/Dialect/Kiln/IR/KilnOpsDialect.cpp.inc"
+
+namespace {
+/// Every kiln op is pure and value-semantic: a function of kiln ops can be
+/// inlined into its caller (graphs from the C++ API call functions loaded
+/// from IR files; the pipelines inline them so that they fuse and
+/// differentiate like the rest).
+struct KilnInlinerInterface : DialectInlinerInterface {
+  using DialectInlinerInterface::DialectInlinerInterface;
+  bool isLegalToInline(Operation *, Operation *, bool) const final {
+    return true;
+  }
+  bool isLegalToInline(Region *, Region *, bool, IRMapping &) const final {
+    return true;
+  }
+  bool isLegalToInline(Operation *, Region *, bool, IRMapping &) const final {
+    return true;
+  }
+};
+} // namespace
 
 void KilnDialect::initialize() {
   addOperations<
 #define GET_OP_LIST
 #include "kiln/Dialect/Kiln/IR/KilnOps.cpp.inc"
       >();
+  addInterfaces<KilnInlinerInterface>();
 }
 
 Operation *KilnDialect::materializeConstant(OpBuilder &builder, Attribute value,
