@@ -347,8 +347,8 @@ KILN_CANDIDATE_MASK(int64_t)
 // vcmpps + kmov per 16 lanes with AVX-512).
 typedef float F32x16 __attribute__((ext_vector_type(16)));
 typedef bool Bool16 __attribute__((ext_vector_type(16)));
-inline uint32_t candidateMaskF32(const float *x, float threshold,
-                                 bool largest) {
+__attribute__((always_inline)) inline uint32_t
+candidateMaskF32(const float *x, float threshold, bool largest) {
   F32x16 lo, hi;
   std::memcpy(&lo, x, sizeof(lo));
   std::memcpy(&hi, x + 16, sizeof(hi));
@@ -392,13 +392,21 @@ KILN_VECTORIZE uint32_t candidateMask(const float *x, float threshold,
 /// one by one until the collector has a threshold, then only the elements
 /// of each 32-element block that `mask(block, threshold, largest)` flags,
 /// in index order (the exact test and a rising threshold decide).
+// Always inlined: each target_clones clone of a caller (scanF32) must
+// contain the loop itself, compiled for that clone's instruction set; an
+// out-of-line template would be compiled once, for the baseline (SSE2).
 template <typename T, typename CollectorT, typename Mask>
-inline void scanWith(const T *x, int64_t begin, int64_t end,
-                     CollectorT &collector, bool largest, Mask mask) {
+__attribute__((always_inline)) inline void
+scanWith(const T *x, int64_t begin, int64_t end, CollectorT &collector,
+         bool largest, Mask mask) {
   int64_t i = begin;
   for (; i < end && !collector.hasThreshold(); ++i)
     collector.offer(x[i], i);
   for (; i + 32 <= end; i += 32) {
+    // A line 8 KB ahead per two lines read: the row streams at the
+    // memory's bandwidth rather than its latency (with the adjacent-line
+    // prefetcher fetching the other line).
+    __builtin_prefetch(x + i + 2048);
     for (uint32_t bits = mask(x + i, collector.threshold(), largest); bits;
          bits &= bits - 1) {
       int64_t j = i + __builtin_ctz(bits);
@@ -468,9 +476,16 @@ void selectRowsWith(View<T> &input, int64_t dim, int64_t k, bool largest,
                   int64_t last = std::min(s.size, first + segmentLength);
                   if (first < last)
                     scan(row, first, last, *collector, largest);
-                  partial[w] = std::move(collector);
+                  // A whole row is finished at once, while its collector
+                  // is in cache; segments are merged below.
+                  if (segments == 1)
+                    emit(r, *collector);
+                  else
+                    partial[w] = std::move(collector);
                 }
               });
+  if (segments == 1)
+    return;
   parallelFor(rows, 1, [&](int64_t begin, int64_t end) {
     for (int64_t r = begin; r < end; ++r) {
       CollectorT &collector = *partial[r * segments];
