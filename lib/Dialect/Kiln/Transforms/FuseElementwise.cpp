@@ -237,13 +237,11 @@ private:
       }
   }
 
-public:
-  /// Ops erased so far (their addresses may be reused by new ops).
-  llvm::SmallPtrSet<Operation *, 32> erased;
-
-private:
 
   Block &block;
+  /// Ops erased by the last materialize() (their addresses may be reused
+  /// by new ops, so they leave the visited set).
+  llvm::SmallPtrSet<Operation *, 32> erased;
 };
 
 struct KilnFuseElementwisePass
