@@ -127,6 +127,12 @@ public:
     candidates.reserve(capacity);
   }
 
+  /// Empty again, for the next row (keeps the buffer).
+  void reset() {
+    candidates.clear();
+    thresholdSet = false;
+  }
+
   bool hasThreshold() const { return thresholdSet; }
   T threshold() const { return thresholdValue; }
 
@@ -209,6 +215,12 @@ public:
   PackedCollector(int64_t k, bool largest)
       : k(k), capacity(2 * k + 16), largest(largest) {
     keys.reserve(capacity);
+  }
+
+  /// Empty again, for the next row (keeps the buffer).
+  void reset() {
+    keys.clear();
+    thresholdSet = false;
   }
 
   bool hasThreshold() const { return thresholdSet; }
@@ -454,13 +466,16 @@ void selectRowsWith(View<T> &input, int64_t dim, int64_t k, bool largest,
   if (rows < threads && s.size >= (int64_t(1) << 16))
     segments = std::min<int64_t>(threads * 4, s.size / (int64_t(1) << 14));
   int64_t segmentLength = (s.size + segments - 1) / segments;
-  std::vector<std::unique_ptr<CollectorT>> partial(rows * segments);
+  std::vector<std::unique_ptr<CollectorT>> partial(segments > 1 ? rows * segments
+                                                                 : 0);
   // Strided rows (dim not innermost) are copied to a contiguous buffer.
   parallelFor(rows * segments,
               std::max<int64_t>(1, (int64_t(1) << 15) /
                                        std::max<int64_t>(segmentLength, 1)),
               [&](int64_t begin, int64_t end) {
                 std::vector<T> column;
+                // Whole rows reuse one collector per worker.
+                CollectorT reused(k, largest);
                 for (int64_t w = begin; w < end; ++w) {
                   int64_t r = w / segments, seg = w % segments;
                   int64_t o = r / s.inner, in = r % s.inner;
@@ -471,17 +486,22 @@ void selectRowsWith(View<T> &input, int64_t dim, int64_t k, bool largest,
                       column[j] = row[j * s.inner];
                     row = column.data();
                   }
-                  auto collector = std::make_unique<CollectorT>(k, largest);
                   int64_t first = seg * segmentLength;
                   int64_t last = std::min(s.size, first + segmentLength);
+                  if (segments == 1) {
+                    // A whole row is finished at once, while its
+                    // collector is in cache.
+                    reused.reset();
+                    if (first < last)
+                      scan(row, first, last, reused, largest);
+                    emit(r, reused);
+                    continue;
+                  }
+                  // Segments of a row are merged below.
+                  auto collector = std::make_unique<CollectorT>(k, largest);
                   if (first < last)
                     scan(row, first, last, *collector, largest);
-                  // A whole row is finished at once, while its collector
-                  // is in cache; segments are merged below.
-                  if (segments == 1)
-                    emit(r, *collector);
-                  else
-                    partial[w] = std::move(collector);
+                  partial[w] = std::move(collector);
                 }
               });
   if (segments == 1)
