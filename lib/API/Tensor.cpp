@@ -317,8 +317,19 @@ struct GraphPrinter {
   static const rt::TensorSpec &specOf(const Tensor &t) {
     return t.getNode()->types[t.getResult()];
   }
+  /// The node whose realize() holds its lock while printing (not locked
+  /// again here; it is pending).
+  Node *held = nullptr;
+
   bool isArgument(Node *node) const {
-    return node->op.empty() || (!throughRealized && node->realized());
+    if (node->op.empty())
+      return true;
+    if (throughRealized || node == held)
+      return false;
+    // Another thread may be realizing this node right now: its lock makes
+    // us wait for the data (ancestors never lock descendants: no cycle).
+    std::lock_guard<std::mutex> lock(node->mutex);
+    return node->realized();
   }
 
   std::string valueName(const Tensor &t) {
@@ -616,6 +627,7 @@ const Tensor &Tensor::realize(SourceLocation where) const {
   for (unsigned i = 0; i < node->types.size(); ++i)
     outputs.emplace_back(node, i);
   GraphPrinter printer;
+  printer.held = node.get();
   std::string text = printer.print(outputs);
   auto exe = compileGraph(text, "graph", where);
   std::vector<rt::HostTensor> results =

@@ -159,6 +159,7 @@ Executable::compile(ModuleOp module, llvm::StringRef entry,
 
 llvm::Error Executable::run(llvm::ArrayRef<const HostTensor *> args,
                             std::vector<HostTensor> &results) {
+  useNumThreadsOnThisThread();
   // Reuse result buffers of the right types (repeated runs): fresh memory
   // would page-fault on first touch every time.
   bool reusable = results.size() == outputs.size();

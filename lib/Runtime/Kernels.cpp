@@ -960,6 +960,11 @@ void kiln::runtime::setNumThreads(int threads) {
 
 int kiln::runtime::getNumThreads() { return numThreads; }
 
+void kiln::runtime::useNumThreadsOnThisThread() {
+  if (omp_get_max_threads() != numThreads)
+    omp_set_num_threads(numThreads);
+}
+
 void kiln::runtime::parallelFor(
     int64_t count, int64_t grain,
     const std::function<void(int64_t, int64_t)> &body) {

@@ -272,3 +272,23 @@ TEST(Threads, SameBitsForEveryThreadCount) {
   EXPECT_EQ(one, two);
 }
 } // namespace
+
+namespace {
+TEST(Threads, SharedPendingAncestorRealizedConcurrently) {
+  Tensor x = Tensor::fromVector(std::vector<float>(4096, 0.5f));
+  Tensor shared = kiln::exp(x) * 2.0; // pending, used by every thread
+  std::vector<float> results(8);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 8; ++t)
+    threads.emplace_back([t, &shared, &results] {
+      if (t % 2 == 0)
+        shared.realize(); // some threads realize the ancestor itself
+      results[t] = (shared + float(t)).sum().item<float>();
+    });
+  for (std::thread &thread : threads)
+    thread.join();
+  float base = 4096 * 2 * std::exp(0.5f);
+  for (int t = 0; t < 8; ++t)
+    EXPECT_NEAR(results[t], base + 4096.0f * t, 1e-5f * (base + 4096.0f * t));
+}
+} // namespace

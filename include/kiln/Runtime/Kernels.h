@@ -35,6 +35,11 @@ std::optional<IndexError> firstError();
 void setNumThreads(int threads);
 int getNumThreads();
 
+/// Makes the calling thread's parallel regions (the OpenMP loops of
+/// generated code) use getNumThreads() workers: OpenMP's thread count is a
+/// per-thread setting, and graphs may run on any application thread.
+void useNumThreadsOnThisThread();
+
 /// Runs `body(begin, end)` over [0, count) split into contiguous chunks
 /// across the worker threads. The split depends only on `count` and the
 /// thread count; every element is processed exactly once.
