@@ -1,12 +1,21 @@
 //===- SourceFile.cpp - Loading kiln IR files for the tools ---------------===//
 
 #include "kiln/Pipelines/SourceFile.h"
+#include "kiln/Pipelines/Pipelines.h"
 
 #include "mlir/IR/Verifier.h"
 #include "mlir/Parser/Parser.h"
 #include "mlir/Support/FileUtilities.h"
 
 using namespace mlir;
+
+std::unique_ptr<MLIRContext> kiln::createToolContext() {
+  DialectRegistry registry;
+  registerKilnDialects(registry);
+  auto context = std::make_unique<MLIRContext>(registry);
+  context->loadAllAvailableDialects();
+  return context;
+}
 
 std::unique_ptr<kiln::SourceFile> kiln::SourceFile::load(llvm::StringRef path,
                                                          MLIRContext &context,

@@ -62,13 +62,10 @@ int main(int argc, char **argv) {
                        "' (expected mlir, llvm-ir, asm or obj)");
   }
 
-  DialectRegistry registry;
-  kiln::registerKilnDialects(registry);
-  MLIRContext context(registry);
-  context.loadAllAvailableDialects();
+  std::unique_ptr<MLIRContext> context = kiln::createToolContext();
 
   std::string errorMessage;
-  auto source = kiln::SourceFile::load(inputFile, context, errorMessage);
+  auto source = kiln::SourceFile::load(inputFile, *context, errorMessage);
   if (!source)
     return fail(1, errorMessage);
   ModuleOp module = source->getModule();

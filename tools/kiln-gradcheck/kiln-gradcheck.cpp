@@ -160,12 +160,9 @@ int main(int argc, char **argv) {
     return 0;
   }
 
-  DialectRegistry registry;
-  kiln::registerKilnDialects(registry);
-  MLIRContext context(registry);
-  context.loadAllAvailableDialects();
+  std::unique_ptr<MLIRContext> context = kiln::createToolContext();
   std::string error;
-  auto source = kiln::SourceFile::load(inputFile, context, error);
+  auto source = kiln::SourceFile::load(inputFile, *context, error);
   if (!source)
     return fail(1, error);
   ModuleOp module = source->getModule();

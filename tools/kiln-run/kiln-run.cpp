@@ -113,13 +113,10 @@ int main(int argc, char **argv) {
                     ? threads
                     : std::max(1u, std::thread::hardware_concurrency()));
 
-  DialectRegistry registry;
-  kiln::registerKilnDialects(registry);
-  MLIRContext context(registry);
-  context.loadAllAvailableDialects();
+  std::unique_ptr<MLIRContext> context = kiln::createToolContext();
 
   std::string errorMessage;
-  auto source = kiln::SourceFile::load(inputFile, context, errorMessage);
+  auto source = kiln::SourceFile::load(inputFile, *context, errorMessage);
   if (!source)
     return fail(1, errorMessage);
   ModuleOp module = source->getModule();

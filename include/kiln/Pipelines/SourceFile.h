@@ -14,6 +14,10 @@
 
 namespace kiln {
 
+/// The MLIR context of the command-line tools: every dialect and interface
+/// the pipelines use (registerKilnDialects), all loaded.
+std::unique_ptr<mlir::MLIRContext> createToolContext();
+
 /// An IR file (or `-` for stdin) parsed and verified for a tool. Its
 /// diagnostic handler prints errors with source context and stays installed
 /// for the file's lifetime, so later stages report the same way.

@@ -1527,8 +1527,7 @@ constexpr int64_t kRuntimeTileBytes = 4 << 20;
 /// dim, so each kernel call sees complete rows and the results are the
 /// same as one call on the whole input. A 1-D input (or a flattened argmax)
 /// is one tile.
-SmallVector<Value> lowerFusedRuntimeKernel(OpBuilder &b, FusedOp op,
-                                           Operation *anchor,
+SmallVector<Value> lowerFusedRuntimeKernel(OpBuilder &b, Operation *anchor,
                                            const RuntimeKernel &kernel,
                                            const FusedEvaluator &evaluator) {
   Location loc = anchor->getLoc();
@@ -1674,7 +1673,7 @@ FailureOr<SmallVector<Value>> lowerFused(OpBuilder &b, FusedOp op,
 
   // A runtime kernel reads a tile of the fused chain at a time.
   if (std::optional<RuntimeKernel> kernel = getRuntimeKernel(anchor))
-    return lowerFusedRuntimeKernel(b, op, anchor, *kernel, evaluator);
+    return lowerFusedRuntimeKernel(b, anchor, *kernel, evaluator);
 
   // An anchor: its input is the fused producer chain, evaluated where the
   // kernel reads; its result elements go through the fused epilogue.
