@@ -14,6 +14,12 @@
 #include "mlir/Target/LLVMIR/Dialect/Builtin/BuiltinToLLVMIRTranslation.h"
 #include "mlir/Target/LLVMIR/Dialect/LLVMIR/LLVMToLLVMIRTranslation.h"
 #include "mlir/Target/LLVMIR/Dialect/OpenMP/OpenMPToLLVMIRTranslation.h"
+#include "mlir/Target/LLVMIR/Dialect/GPU/GPUToLLVMIRTranslation.h"
+#include "mlir/Target/LLVMIR/Dialect/NVVM/NVVMToLLVMIRTranslation.h"
+#include "mlir/Target/LLVM/NVVM/Target.h"
+#include "llvm/Support/FileSystem.h"
+
+#include <cstdlib>
 
 #include <mutex>
 
@@ -73,6 +79,102 @@ void kiln::buildKilnCpuPipeline(OpPassManager &pm,
                              llvm::Twine(text));
 }
 
+std::string kiln::getPtxFeatureForChip(llvm::StringRef chip) {
+  // The PTX ISA version each architecture first appeared in (LLVM aborts
+  // on a chip without a matching feature).
+  static const std::pair<const char *, const char *> table[] = {
+      {"sm_70", "+ptx60"}, {"sm_72", "+ptx61"}, {"sm_75", "+ptx63"},
+      {"sm_80", "+ptx70"}, {"sm_86", "+ptx71"}, {"sm_87", "+ptx74"},
+      {"sm_89", "+ptx78"}, {"sm_90", "+ptx80"}, {"sm_100", "+ptx86"},
+      {"sm_120", "+ptx87"}};
+  for (auto [name, feature] : table)
+    if (chip == name)
+      return feature;
+  return "";
+}
+
+std::string kiln::findLibdevice() {
+  auto exists = [](const std::string &path) {
+    return !path.empty() && llvm::sys::fs::exists(path);
+  };
+  if (const char *path = std::getenv("KILN_LIBDEVICE"))
+    return exists(path) ? std::string(path) : std::string();
+  std::string home = "/usr/local/cuda";
+  if (const char *cudaHome = std::getenv("CUDA_HOME"))
+    home = cudaHome;
+  std::string path = home + "/nvvm/libdevice/libdevice.10.bc";
+  return exists(path) ? path : std::string();
+}
+
+std::string kiln::getKilnGpuPipelineText(const GpuPipelineOptions &options) {
+  std::string chip = options.chip;
+  std::string libdevice = findLibdevice();
+  return std::string("inline,"
+                     "canonicalize,"
+                     "kiln-export-entry-points,"
+                     "kiln-decompose,") +
+         (options.fuse ? "kiln-fuse-elementwise," : "") +
+         "convert-kiln-to-linalg{target=cuda},"
+         "canonicalize,"
+         "one-shot-bufferize{bufferize-function-boundaries "
+         "function-boundary-type-conversion=identity-layout-map},"
+         "buffer-results-to-out-params{modify-public-functions "
+         "hoist-static-allocs},"
+         "canonicalize,"
+         "linalg-generalize-named-ops,"
+         // Loop nests become gpu.launch ops; the host keeps allocation,
+         // views, launches and runtime calls, and frees each buffer after
+         // its last use.
+         "kiln-map-to-gpu,"
+         "gpu-kernel-outlining,"
+         "lower-affine,"
+         "convert-scf-to-cf,"
+         "nvvm-attach-target{chip=" +
+         chip + " features=" + getPtxFeatureForChip(chip) + " O=3" +
+         (libdevice.empty() ? "" : " l=" + libdevice) +
+         "},"
+         "gpu.module(convert-gpu-to-nvvm{index-bitwidth=64}),"
+         "expand-strided-metadata,"
+         "lower-affine,"
+         "finalize-memref-to-llvm,"
+         "convert-math-to-llvm,"
+         "convert-arith-to-llvm,"
+         "convert-index-to-llvm,"
+         "convert-func-to-llvm,"
+         "convert-cf-to-llvm,"
+         "gpu-to-llvm,"
+         "reconcile-unrealized-casts,"
+         "gpu-module-to-binary{format=isa}";
+}
+
+void kiln::buildKilnGpuPipeline(OpPassManager &pm,
+                                const GpuPipelineOptions &options) {
+  registerAllKilnPasses();
+  std::string text = getKilnGpuPipelineText(options);
+  if (failed(parsePassPipeline(text, pm, llvm::errs())))
+    llvm::report_fatal_error("kiln: malformed GPU pipeline: " +
+                             llvm::Twine(text));
+}
+
+std::string kiln::CompileOptions::pipelineText() const {
+  if (target == Target::Cuda) {
+    GpuPipelineOptions options;
+    options.fuse = fuse;
+    options.chip = chip;
+    return getKilnGpuPipelineText(options);
+  }
+  CpuPipelineOptions options;
+  options.fuse = fuse;
+  return getKilnCpuPipelineText(options);
+}
+
+void kiln::CompileOptions::buildPipeline(OpPassManager &pm) const {
+  registerAllKilnPasses();
+  std::string text = pipelineText();
+  if (failed(parsePassPipeline(text, pm, llvm::errs())))
+    llvm::report_fatal_error("kiln: malformed pipeline: " + llvm::Twine(text));
+}
+
 void kiln::registerAllKilnPasses() {
   static std::once_flag once;
   std::call_once(once, [] {
@@ -85,6 +187,7 @@ void kiln::registerAllKilnPasses() {
     kiln::registerKilnApproximateMath();
     kiln::registerKilnOuterParallelLoops();
     kiln::registerConvertKilnToLinalg();
+    kiln::registerKilnMapToGpu();
   });
 }
 
@@ -97,6 +200,11 @@ void kiln::registerKilnPipelines() {
         "Lower kiln IR to the llvm dialect for x86-64 (decompose, linalg, "
         "bufferize, loops, llvm)",
         buildKilnCpuPipeline);
+    PassPipelineRegistration<GpuPipelineOptions>(
+        "kiln-gpu-pipeline",
+        "Lower kiln IR for NVIDIA GPUs: host code in the llvm dialect, "
+        "kernels in gpu.module ops compiled to PTX (option chip=sm_90)",
+        buildKilnGpuPipeline);
   });
 }
 
@@ -107,4 +215,8 @@ void kiln::registerKilnDialects(DialectRegistry &registry) {
   mlir::registerBuiltinDialectTranslation(registry);
   mlir::registerLLVMDialectTranslation(registry);
   mlir::registerOpenMPDialectTranslation(registry);
+  mlir::registerGPUDialectTranslation(registry);
+  mlir::gpu::registerOffloadingLLVMTranslationInterfaceExternalModels(registry);
+  mlir::registerNVVMDialectTranslation(registry);
+  mlir::NVVM::registerNVVMTargetInterfaceExternalModels(registry);
 }

@@ -23,6 +23,7 @@
 #include "llvm/Support/TargetSelect.h"
 #include "llvm/TargetParser/Host.h"
 
+#include <algorithm>
 #include <map>
 #include <mutex>
 
@@ -51,7 +52,7 @@ kiln::runtime::createHostTargetMachine() {
 
 llvm::Error
 kiln::runtime::lowerToLLVMDialect(mlir::ModuleOp module,
-                                  const CpuPipelineOptions &options) {
+                                  const CompileOptions &options) {
   std::string diagnostics;
   llvm::raw_string_ostream os(diagnostics);
   mlir::ScopedDiagnosticHandler handler(
@@ -60,7 +61,7 @@ kiln::runtime::lowerToLLVMDialect(mlir::ModuleOp module,
         return mlir::success();
       });
   mlir::PassManager pm(module.getContext());
-  kiln::buildKilnCpuPipeline(pm, options);
+  options.buildPipeline(pm);
   if (mlir::failed(pm.run(module)))
     return makeError("lowering failed:\n" + diagnostics);
   return llvm::Error::success();
@@ -93,6 +94,42 @@ static void addPackedEntryPoints(llvm::Module &module) {
   }
 }
 
+/// Replaces llvm.global_ctors / llvm.global_dtors (GPU host code loads its
+/// kernel modules in constructors) with exported functions `_kiln_init` and
+/// `_kiln_fini` that call them in order: the JIT links objects, whose
+/// .init_array it does not run, so Executable calls these itself.
+static void addInitFunctions(llvm::Module &module) {
+  llvm::LLVMContext &ctx = module.getContext();
+  for (auto [arrayName, name] :
+       {std::pair<const char *, const char *>{"llvm.global_ctors", "_kiln_init"},
+        {"llvm.global_dtors", "_kiln_fini"}}) {
+    std::vector<std::pair<uint64_t, llvm::Function *>> entries;
+    if (llvm::GlobalVariable *array = module.getGlobalVariable(arrayName)) {
+      if (auto *init =
+              llvm::dyn_cast_or_null<llvm::ConstantArray>(array->getInitializer()))
+        for (llvm::Value *element : init->operands()) {
+          auto *entry = llvm::cast<llvm::ConstantStruct>(element);
+          auto *priority = llvm::cast<llvm::ConstantInt>(entry->getOperand(0));
+          if (auto *fn = llvm::dyn_cast<llvm::Function>(entry->getOperand(1)))
+            entries.push_back({priority->getZExtValue(), fn});
+        }
+      array->eraseFromParent();
+    }
+    std::stable_sort(entries.begin(), entries.end(),
+                     [](auto &a, auto &b) { return a.first < b.first; });
+    if (std::string(name) == "_kiln_fini")
+      std::reverse(entries.begin(), entries.end());
+    auto *type =
+        llvm::FunctionType::get(llvm::Type::getVoidTy(ctx), /*isVarArg=*/false);
+    auto *fn = llvm::Function::Create(type, llvm::GlobalValue::ExternalLinkage,
+                                      name, module);
+    llvm::IRBuilder<> b(llvm::BasicBlock::Create(ctx, "entry", fn));
+    for (auto &entry : entries)
+      b.CreateCall(entry.second);
+    b.CreateRetVoid();
+  }
+}
+
 llvm::Expected<std::unique_ptr<llvm::Module>>
 kiln::runtime::translateAndOptimize(mlir::ModuleOp module,
                                     llvm::LLVMContext &context,
@@ -104,6 +141,7 @@ kiln::runtime::translateAndOptimize(mlir::ModuleOp module,
   llvmModule->setDataLayout(tm.createDataLayout());
   llvmModule->setTargetTriple(tm.getTargetTriple());
   addPackedEntryPoints(*llvmModule);
+  addInitFunctions(*llvmModule);
   auto optimize = mlir::makeOptimizingTransformer(3, 0, &tm);
   if (llvm::Error error = optimize(llvmModule.get()))
     return std::move(error);
@@ -225,14 +263,14 @@ CompileCache &CompileCache::get() {
 }
 
 std::string CompileCache::key(mlir::ModuleOp module, llvm::StringRef entry,
-                              const CpuPipelineOptions &options,
+                              const CompileOptions &options,
                               const llvm::TargetMachine &tm) const {
   std::string text;
   llvm::raw_string_ostream os(text);
   module->print(os,
                 mlir::OpPrintingFlags().enableDebugInfo().printGenericOpForm());
   os << "\nentry=" << entry << "\npipeline="
-     << kiln::getKilnCpuPipelineText(options)
+     << options.pipelineText()
      << "\ntriple=" << tm.getTargetTriple().str()
      << "\ncpu=" << tm.getTargetCPU()
      << "\nfeatures=" << tm.getTargetFeatureString()

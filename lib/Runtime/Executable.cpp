@@ -7,6 +7,7 @@
 #include "kiln/Runtime/Kernels.h"
 
 #include "kiln/Runtime/CpuCompiler.h"
+#include "kiln/Runtime/Cuda.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/Diagnostics.h"
@@ -20,6 +21,7 @@ using namespace kiln::runtime;
 using namespace mlir;
 
 char IndexErrorInfo::ID = 0;
+char DeviceErrorInfo::ID = 0;
 
 std::string TensorSpec::typeString() const {
   return tensorTypeString(dtype, shape);
@@ -52,16 +54,24 @@ static std::optional<TensorSpec> specOf(Type type) {
   return spec;
 }
 
-Executable::~Executable() = default;
+Executable::~Executable() {
+  if (fini)
+    fini();
+}
 
 llvm::Expected<std::unique_ptr<Executable>>
 Executable::compile(ModuleOp module, llvm::StringRef entry,
-                    const CpuPipelineOptions &options) {
+                    const CompileOptions &options) {
   auto func = module.lookupSymbol<func::FuncOp>(entry);
   if (!func || func.isExternal())
     return makeError("no function @" + entry + " to run");
   std::unique_ptr<Executable> exe(new Executable());
   exe->entry = entry.str();
+  exe->target = options.target;
+  if (options.target == Target::Cuda)
+    if (llvm::Error error = cuda::initialize())
+      return llvm::make_error<DeviceErrorInfo>(
+          "--target=cuda: " + llvm::toString(std::move(error)));
   auto collect = [&](TypeRange types, llvm::StringRef what,
                      std::vector<TensorSpec> &specs) -> llvm::Error {
     for (auto [index, type] : llvm::enumerate(types)) {
@@ -140,7 +150,9 @@ Executable::compile(ModuleOp module, llvm::StringRef entry,
   llvm::orc::SymbolMap symbols;
   llvm::orc::MangleAndInterner mangle(main.getExecutionSession(),
                                       (*jit)->getDataLayout());
-  for (auto [name, address] : kernelSymbols())
+  for (auto [name, address] : options.target == Target::Cuda
+                                  ? cuda::symbols()
+                                  : kernelSymbols())
     symbols[mangle(name)] = {llvm::orc::ExecutorAddr::fromPtr(address),
                              llvm::JITSymbolFlags::Exported};
   if (llvm::Error error = main.define(llvm::orc::absoluteSymbols(symbols)))
@@ -148,6 +160,19 @@ Executable::compile(ModuleOp module, llvm::StringRef entry,
   if (llvm::Error error = (*jit)->addObjectFile(
           llvm::MemoryBuffer::getMemBufferCopy(code->object, "kiln-object")))
     return std::move(error);
+  // GPU host code loads its kernel modules in what were global
+  // constructors (translateAndOptimize gathers them in _kiln_init).
+  auto init = (*jit)->lookup("_kiln_init");
+  if (!init)
+    return init.takeError();
+  auto fini = (*jit)->lookup("_kiln_fini");
+  if (!fini)
+    return fini.takeError();
+  init->toPtr<void (*)()>()();
+  exe->fini = fini->toPtr<void (*)()>();
+  if (options.target == Target::Cuda)
+    if (llvm::Error error = cuda::synchronize())
+      return llvm::make_error<DeviceErrorInfo>(llvm::toString(std::move(error)));
   auto address = (*jit)->lookup(("_kiln_packed_" + entry).str());
   if (!address)
     return address.takeError();
@@ -155,6 +180,73 @@ Executable::compile(ModuleOp module, llvm::StringRef entry,
   exe->packedEntry = address->toPtr<PackedEntry>();
   exe->jit = std::move(*jit);
   return exe;
+}
+
+/// The message of a runtime index error at `site`.
+static std::string indexErrorMessage(const IndexError &failure,
+                                     const std::vector<std::string> &sites) {
+  std::string where = failure.site < static_cast<int64_t>(sites.size())
+                          ? sites[failure.site]
+                          : "an indexing op";
+  return where + ": index " + std::to_string(failure.index) +
+         " is out of bounds for size " + std::to_string(failure.size);
+}
+
+/// One memref descriptor {allocated, aligned, offset, sizes, strides} of a
+/// contiguous buffer.
+static std::vector<int64_t> describe(const void *data,
+                                     const std::vector<int64_t> &shape) {
+  std::vector<int64_t> desc(3 + 2 * shape.size());
+  desc[0] = desc[1] = reinterpret_cast<int64_t>(data);
+  desc[2] = 0;
+  int64_t stride = 1;
+  for (int64_t d = static_cast<int64_t>(shape.size()) - 1; d >= 0; --d) {
+    desc[3 + d] = shape[d];
+    desc[3 + shape.size() + d] = stride;
+    stride *= shape[d];
+  }
+  return desc;
+}
+
+llvm::Error Executable::runOnDevice(llvm::ArrayRef<const HostTensor *> args,
+                                    std::vector<HostTensor> &results) {
+  if (llvm::Error error = cuda::initialize())
+    return llvm::make_error<DeviceErrorInfo>(llvm::toString(std::move(error)));
+  // Arguments and results live in device memory for the run.
+  std::vector<void *> buffers;
+  std::vector<std::vector<int64_t>> descriptors;
+  for (const HostTensor *arg : args) {
+    void *buffer = cuda::allocate(arg->getByteSize());
+    cuda::copyToDevice(buffer, arg->data(), arg->getByteSize());
+    buffers.push_back(buffer);
+    descriptors.push_back(describe(buffer, arg->getShape()));
+  }
+  for (HostTensor &result : results) {
+    void *buffer = cuda::allocate(result.getByteSize());
+    buffers.push_back(buffer);
+    descriptors.push_back(describe(buffer, result.getShape()));
+  }
+  std::vector<void *> pointers;
+  for (auto &desc : descriptors)
+    pointers.push_back(desc.data());
+  cuda::resetIndexError();
+  cuda::Timer timer;
+  timer.start();
+  packedEntry(pointers.data());
+  timer.stop();
+  for (auto [index, result] : llvm::enumerate(results))
+    cuda::copyToHost(result.data(), buffers[args.size() + index],
+                     result.getByteSize());
+  for (void *buffer : buffers)
+    cuda::release(buffer);
+  if (llvm::Error error = cuda::synchronize())
+    return llvm::make_error<DeviceErrorInfo>("@" + entry + " on the GPU: " +
+                                             llvm::toString(std::move(error)));
+  lastDeviceMs = timer.elapsedMs();
+  if (std::optional<IndexError> failure = cuda::takeIndexError())
+    return llvm::make_error<IndexErrorInfo>(
+        indexErrorMessage(*failure, errorSites));
+  return llvm::Error::success();
 }
 
 llvm::Error Executable::run(llvm::ArrayRef<const HostTensor *> args,
@@ -172,38 +264,23 @@ llvm::Error Executable::run(llvm::ArrayRef<const HostTensor *> args,
       results.emplace_back(spec.dtype, spec.shape);
   }
 
-  // One memref descriptor per argument and out-parameter:
-  // {allocated, aligned, offset, sizes[rank], strides[rank]}.
+  if (target == Target::Cuda)
+    return runOnDevice(args, results);
+
+  // One memref descriptor per argument and out-parameter.
   std::vector<std::vector<int64_t>> descriptors;
-  auto describe = [&](const void *data, const std::vector<int64_t> &shape) {
-    std::vector<int64_t> desc(3 + 2 * shape.size());
-    desc[0] = desc[1] = reinterpret_cast<int64_t>(data);
-    desc[2] = 0;
-    int64_t stride = 1;
-    for (int64_t d = static_cast<int64_t>(shape.size()) - 1; d >= 0; --d) {
-      desc[3 + d] = shape[d];
-      desc[3 + shape.size() + d] = stride;
-      stride *= shape[d];
-    }
-    descriptors.push_back(std::move(desc));
-  };
   for (const HostTensor *arg : args)
-    describe(arg->data(), arg->getShape());
+    descriptors.push_back(describe(arg->data(), arg->getShape()));
   for (HostTensor &result : results)
-    describe(result.data(), result.getShape());
+    descriptors.push_back(describe(result.data(), result.getShape()));
   std::vector<void *> pointers;
   for (auto &desc : descriptors)
     pointers.push_back(desc.data());
 
   resetErrors();
   packedEntry(pointers.data());
-  if (std::optional<IndexError> failure = firstError()) {
-    std::string where = failure->site < static_cast<int64_t>(errorSites.size())
-                            ? errorSites[failure->site]
-                            : "an indexing op";
+  if (std::optional<IndexError> failure = firstError())
     return llvm::make_error<IndexErrorInfo>(
-        where + ": index " + std::to_string(failure->index) +
-        " is out of bounds for size " + std::to_string(failure->size));
-  }
+        indexErrorMessage(*failure, errorSites));
   return llvm::Error::success();
 }

@@ -18,6 +18,9 @@ import torch
 KILN_RUN = os.environ.get("KILN_RUN", "kiln-run")
 KILN_OPT = os.environ.get("KILN_OPT", "kiln-opt")
 KILN_GRADCHECK = os.environ.get("KILN_GRADCHECK", "kiln-gradcheck")
+# Extra kiln-run options for every case, e.g. "--target=cuda" to run the
+# whole numerical suite on a GPU (test/GPU does).
+KILN_RUN_ARGS = os.environ.get("KILN_RUN_ARGS", "").split()
 
 DTYPES = {
     torch.float32: "f32",
@@ -63,6 +66,7 @@ class Checker:
             f.write(ir)
         args = [KILN_RUN, ir_path, f"--output-dir={case_dir}/out"]
         args.extend(self.save_inputs(inputs))
+        args.extend(KILN_RUN_ARGS)
         args.extend(extra_args)
         proc = subprocess.run(args, capture_output=True, text=True, timeout=300)
         outputs = []

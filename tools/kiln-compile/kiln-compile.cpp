@@ -3,6 +3,9 @@
 // kiln-compile FILE.mlir --target=cpu|cuda [--gpu-arch=sm_90]
 //              --emit=mlir|llvm-ir|asm|obj|ptx [-o OUT]
 //
+// For the GPU (--target=cuda): the lowered MLIR (host code in the llvm
+// dialect with one gpu.binary per kernel), the host's LLVM IR, assembly or
+// object (the PTX embedded), or --emit=ptx: the PTX of every kernel.
 // For the CPU: the lowered MLIR (llvm dialect), optimized LLVM IR, x86-64
 // assembly or an ELF object with one `_mlir_ciface_<f>` (and
 // `_kiln_packed_<f>`) per public function. Exit codes as in tools.md.
@@ -13,6 +16,7 @@
 #include "kiln/Pipelines/SourceFile.h"
 #include "kiln/Runtime/CpuCompiler.h"
 
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/IR/MLIRContext.h"
 #include "mlir/IR/Verifier.h"
 #include "mlir/Parser/Parser.h"
@@ -50,16 +54,22 @@ int main(int argc, char **argv) {
   cl::HideUnrelatedOptions(category);
   cl::ParseCommandLineOptions(argc, argv, "Kiln ahead-of-time compiler\n");
 
-  if (target == "cuda")
-    return fail(1, "--target=cuda is not supported by this build yet (the "
-                   "NVIDIA backend is not implemented)");
-  if (target != "cpu")
+  if (target != "cpu" && target != "cuda")
     return fail(1, "unknown --target '" + target + "' (expected cpu or cuda)");
-  if (emit != "mlir" && emit != "llvm-ir" && emit != "asm" && emit != "obj") {
-    if (emit == "ptx")
-      return fail(1, "--emit=ptx needs --target=cuda");
+  if (emit != "mlir" && emit != "llvm-ir" && emit != "asm" && emit != "obj" &&
+      emit != "ptx")
     return fail(1, "unknown --emit '" + emit +
-                       "' (expected mlir, llvm-ir, asm or obj)");
+                       "' (expected mlir, llvm-ir, asm, obj or ptx)");
+  if (emit == "ptx" && target != "cuda")
+    return fail(1, "--emit=ptx needs --target=cuda");
+  kiln::CompileOptions options;
+  if (target == "cuda") {
+    if (kiln::getPtxFeatureForChip(gpuArch).empty())
+      return fail(1, "unknown --gpu-arch '" + gpuArch +
+                         "' (expected one of sm_70, sm_72, sm_75, sm_80, "
+                         "sm_86, sm_87, sm_89, sm_90, sm_100, sm_120)");
+    options.target = kiln::Target::Cuda;
+    options.chip = gpuArch;
   }
 
   std::unique_ptr<MLIRContext> context = kiln::createToolContext();
@@ -72,8 +82,7 @@ int main(int argc, char **argv) {
   if (!module)
     return 1; // the parser or verifier reported the error
 
-  if (llvm::Error error = kiln::runtime::lowerToLLVMDialect(
-          module, kiln::CpuPipelineOptions()))
+  if (llvm::Error error = kiln::runtime::lowerToLLVMDialect(module, options))
     return fail(1, llvm::toString(std::move(error)));
 
   auto output = openOutputFile(outputFile, &errorMessage);
@@ -81,6 +90,14 @@ int main(int argc, char **argv) {
     return fail(1, errorMessage);
   if (emit == "mlir") {
     module.print(output->os());
+  } else if (emit == "ptx") {
+    // Each kernel's gpu.binary holds its PTX (format=isa).
+    module.walk([&](gpu::BinaryOp binary) {
+      for (Attribute object : binary.getObjects())
+        output->os() << "// kernel module @" << binary.getName() << "\n"
+                     << cast<gpu::ObjectAttr>(object).getObject().getValue()
+                     << "\n";
+    });
   } else {
     auto tm = kiln::runtime::createHostTargetMachine();
     if (!tm)

@@ -11,6 +11,7 @@
 #include "kiln/Pipelines/Pipelines.h"
 #include "kiln/Pipelines/SourceFile.h"
 #include "kiln/Pipelines/ToolOptions.h"
+#include "kiln/Runtime/Cuda.h"
 #include "kiln/Runtime/Executable.h"
 #include "kiln/Runtime/HostTensor.h"
 #include "kiln/Runtime/Kernels.h"
@@ -104,10 +105,7 @@ int main(int argc, char **argv) {
   const std::string &outputDir = options.outputDir;
   int threads = options.threads, repeat = options.repeat;
 
-  if (target == "cuda")
-    return fail(2, "--target=cuda: this build has no CUDA backend (no GPU "
-                   "support available)");
-  if (target != "cpu")
+  if (target != "cpu" && target != "cuda")
     return fail(1, "unknown --target '" + target + "' (expected cpu or cuda)");
   setNumThreads(threads > 0
                     ? threads
@@ -130,11 +128,21 @@ int main(int argc, char **argv) {
   std::string entry = entryFunction.getSymName().str();
 
   auto compileStart = Clock::now();
-  kiln::CpuPipelineOptions pipelineOptions;
-  pipelineOptions.fuse = !options.noFuse;
-  auto executable = Executable::compile(module, entry, pipelineOptions);
-  if (!executable)
-    return fail(1, llvm::toString(executable.takeError()));
+  kiln::CompileOptions compileOptions;
+  compileOptions.fuse = !options.noFuse;
+  if (target == "cuda") {
+    // Compile for the GPU that runs the code.
+    if (llvm::Error error = cuda::initialize())
+      return fail(2, "--target=cuda: " + llvm::toString(std::move(error)));
+    compileOptions.target = kiln::Target::Cuda;
+    compileOptions.chip = cuda::deviceChip();
+  }
+  auto executable = Executable::compile(module, entry, compileOptions);
+  if (!executable) {
+    llvm::Error error = executable.takeError();
+    int code = error.isA<DeviceErrorInfo>() ? 2 : 1;
+    return fail(code, llvm::toString(std::move(error)));
+  }
   double compileMs = msSince(compileStart);
   Executable &exe = **executable;
 
@@ -161,14 +169,15 @@ int main(int argc, char **argv) {
     argPointers.push_back(&arg);
 
   std::vector<HostTensor> results;
-  std::vector<double> times;
+  std::vector<double> times, deviceTimes;
   for (int run = 0; run <= repeat; ++run) {
     auto runStart = Clock::now();
     if (llvm::Error error = exe.run(argPointers, results)) {
-      bool indexError = error.isA<IndexErrorInfo>();
-      return fail(indexError ? 2 : 2, llvm::toString(std::move(error)));
+      // Index errors and device failures alike: a runtime failure.
+      return fail(2, llvm::toString(std::move(error)));
     }
     times.push_back(msSince(runStart));
+    deviceTimes.push_back(exe.getLastDeviceMs());
   }
 
   if (!outputDir.empty()) {
@@ -191,12 +200,24 @@ int main(int argc, char **argv) {
                                  times.end());
     std::sort(measured.begin(), measured.end());
     double median = measured[measured.size() / 2];
+    std::string device;
+    if (exe.getTarget() == kiln::Target::Cuda) {
+      // Kernel time on the device, without the copies of inputs/results.
+      std::vector<double> kernelTimes(
+          deviceTimes.begin() + (repeat > 0 ? 1 : 0), deviceTimes.end());
+      std::sort(kernelTimes.begin(), kernelTimes.end());
+      device = llvm::formatv(", \"device\": \"{0}\", \"device_ms_median\": "
+                             "{1:F3}, \"device_ms_min\": {2:F3}",
+                             cuda::describeDevice(),
+                             kernelTimes[kernelTimes.size() / 2],
+                             kernelTimes.front());
+    }
     llvm::errs() << llvm::formatv(
         "kiln-stats: {{\"kernels\": {0}, \"compile_ms\": {1:F3}, "
         "\"run_ms_median\": {2:F3}, \"run_ms_min\": {3:F3}, \"cache\": "
-        "\"{4}\"}\n",
+        "\"{4}\"{5}}\n",
         exe.getKernelCount(), compileMs, median, measured.front(),
-        exe.isCacheHit() ? "hit" : "miss");
+        exe.isCacheHit() ? "hit" : "miss", device);
   }
   return 0;
 }

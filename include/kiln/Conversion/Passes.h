@@ -16,6 +16,9 @@ namespace kiln {
 
 /// Name of the module attribute listing runtime-check sites ("op at loc").
 constexpr llvm::StringLiteral kErrorSitesAttrName = "kiln.error_sites";
+/// The module attribute naming the target being lowered for ("cuda" for the
+/// GPU pipeline; absent for the CPU).
+constexpr llvm::StringLiteral kTargetAttrName = "kiln.target";
 
 #define GEN_PASS_REGISTRATION
 #include "kiln/Conversion/Passes.h.inc"

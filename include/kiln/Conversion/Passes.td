@@ -26,12 +26,46 @@ def ConvertKilnToLinalg : Pass<"convert-kiln-to-linalg", "mlir::ModuleOp"> {
     source location for the error message; `kiln.kernels` counts the loop
     nests and runtime kernels.
   }];
+  let options = [
+    Option<"target", "target", "std::string", /*default=*/"\"cpu\"",
+           "The target being lowered for: cpu, or cuda (reductions then split "
+           "their 32 lanes across threads and merge them in a second kernel, "
+           "with the CPU's order of operations)">
+  ];
   let dependentDialects = [
     "mlir::arith::ArithDialect", "mlir::bufferization::BufferizationDialect",
     "mlir::func::FuncDialect", "mlir::linalg::LinalgDialect",
     "mlir::math::MathDialect", "mlir::memref::MemRefDialect",
     "mlir::scf::SCFDialect", "mlir::tensor::TensorDialect",
     "mlir::vector::VectorDialect"
+  ];
+}
+
+def KilnMapToGpu : Pass<"kiln-map-to-gpu", "mlir::ModuleOp"> {
+  let summary = "Turn the loop nests of bufferized host functions into GPU "
+                "kernels";
+  let description = [{
+    Runs after bufferization in the GPU pipeline. In every function, each
+    top-level `linalg.generic` (named linalg ops are generalized first)
+    becomes a `gpu.launch` with one thread per point of its parallel
+    iteration space, 256 threads per block, consecutive threads on
+    consecutive points of the innermost dim (coalesced loads and stores);
+    reduction dims, if any, run as sequential loops in each thread.
+    `memref.copy` becomes a copy kernel, a `memref.get_global` (a constant
+    tensor) a device buffer filled by a kernel, and any other op that
+    touches memory on the host (the sequential loops of `scatter_add`,
+    `index_add`, `put`) a kernel run by one thread, so results keep the
+    CPU's order. Allocation, views and runtime calls stay on the host.
+
+    Inside kernels, `kiln.report_index_error` records the first error in
+    a four-word record (count, site, index, size) that the host function
+    obtains from the runtime (`kiln_gpu_error_record`) and reads after the
+    run: a bad index never faults the CUDA context.
+  }];
+  let dependentDialects = [
+    "mlir::arith::ArithDialect", "mlir::func::FuncDialect",
+    "mlir::gpu::GPUDialect", "mlir::memref::MemRefDialect",
+    "mlir::scf::SCFDialect"
   ];
 }
 

@@ -26,6 +26,37 @@ struct CpuPipelineOptions
                     llvm::cl::init(true)};
 };
 
+struct GpuPipelineOptions
+    : public mlir::PassPipelineOptions<GpuPipelineOptions> {
+  Option<bool> fuse{*this, "fuse",
+                    llvm::cl::desc("Run kiln-fuse-elementwise (default on)"),
+                    llvm::cl::init(true)};
+  Option<std::string> chip{*this, "chip",
+                           llvm::cl::desc("The GPU architecture (sm_70 .. "
+                                          "sm_120; default sm_90)"),
+                           llvm::cl::init("sm_90")};
+};
+
+/// Checks a GPU architecture name; returns the PTX feature the NVPTX backend
+/// needs for it (e.g. "+ptx80" for sm_90), or an empty string when the chip
+/// is not supported.
+std::string getPtxFeatureForChip(llvm::StringRef chip);
+
+/// The libdevice bitcode kernels link for math functions (exp, log, ...):
+/// $KILN_LIBDEVICE, else $CUDA_HOME or /usr/local/cuda's
+/// nvvm/libdevice/libdevice.10.bc; empty when none exists.
+std::string findLibdevice();
+
+/// Kiln IR -> host code in the llvm dialect plus one gpu.binary of PTX per
+/// kernel: the CPU pipeline's front (decompose, fuse, kiln-to-linalg with
+/// GPU reductions, bufferize), then kiln-map-to-gpu, kernel outlining,
+/// NVVM and the NVPTX backend for `chip`.
+void buildKilnGpuPipeline(mlir::OpPassManager &pm,
+                          const GpuPipelineOptions &options);
+
+/// The GPU pipeline as a comma-separated list of module passes.
+std::string getKilnGpuPipelineText(const GpuPipelineOptions &options);
+
 /// Kiln IR -> the LLVM dialect for x86-64: decompose, lower to linalg,
 /// bufferize (results become out-parameters of every public function, which
 /// gets a C interface), lower to loops and to the llvm dialect.
@@ -36,7 +67,25 @@ void buildKilnCpuPipeline(mlir::OpPassManager &pm,
 /// and the compile cache key).
 std::string getKilnCpuPipelineText(const CpuPipelineOptions &options);
 
-/// Registers -kiln-cpu-pipeline with the global pass registry.
+/// Where compiled code runs.
+enum class Target { Cpu, Cuda };
+
+/// What the tools and the API compile for: the target and its pipeline's
+/// options (a plain copyable struct; the pass pipeline options above are
+/// built from it).
+struct CompileOptions {
+  Target target = Target::Cpu;
+  bool fuse = true;
+  std::string chip = "sm_90"; // GPU architecture (Target::Cuda)
+
+  /// The pipeline as text (its passes and their options).
+  std::string pipelineText() const;
+  /// Adds the target's pipeline to `pm`.
+  void buildPipeline(mlir::OpPassManager &pm) const;
+};
+
+/// Registers -kiln-cpu-pipeline and -kiln-gpu-pipeline with the global pass
+/// registry.
 void registerKilnPipelines();
 
 /// Registers every kiln pass (transforms and conversions).

@@ -22,7 +22,8 @@
 #include <vector>
 
 namespace kiln::runtime {
-using kiln::CpuPipelineOptions;
+using kiln::CompileOptions;
+using kiln::Target;
 
 /// A target machine for the host CPU (its features included), PIC, -O3.
 llvm::Expected<std::unique_ptr<llvm::TargetMachine>> createHostTargetMachine();
@@ -30,7 +31,7 @@ llvm::Expected<std::unique_ptr<llvm::TargetMachine>> createHostTargetMachine();
 /// Runs the CPU pipeline on `module` in place (kiln IR -> llvm dialect).
 /// Diagnostics are collected into the error.
 llvm::Error lowerToLLVMDialect(mlir::ModuleOp module,
-                               const CpuPipelineOptions &options);
+                               const CompileOptions &options);
 
 /// Translates an llvm-dialect module to LLVM IR for `tm`, adds a packed
 /// entry `_kiln_packed_<f>(void **descriptors)` for every C interface
@@ -60,7 +61,7 @@ class CompileCache {
 public:
   static CompileCache &get();
   std::string key(mlir::ModuleOp module, llvm::StringRef entry,
-                  const CpuPipelineOptions &options,
+                  const CompileOptions &options,
                   const llvm::TargetMachine &tm) const;
   std::optional<CompiledCode> lookup(const std::string &key);
   void store(const std::string &key, const CompiledCode &code);

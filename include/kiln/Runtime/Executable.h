@@ -22,7 +22,8 @@ class LLJIT;
 } // namespace llvm::orc
 
 namespace kiln::runtime {
-using kiln::CpuPipelineOptions;
+using kiln::CompileOptions;
+using kiln::Target;
 
 /// The type of one argument or result: element type and static shape.
 struct TensorSpec {
@@ -46,7 +47,24 @@ private:
   std::string message;
 };
 
-/// A kiln function compiled for the host CPU with the ORC JIT.
+/// A failure while running on a device (no GPU, a CUDA error): tools exit
+/// with code 2.
+class DeviceErrorInfo : public llvm::ErrorInfo<DeviceErrorInfo> {
+public:
+  static char ID;
+  explicit DeviceErrorInfo(std::string message) : message(std::move(message)) {}
+  void log(llvm::raw_ostream &os) const override { os << message; }
+  std::error_code convertToErrorCode() const override {
+    return llvm::inconvertibleErrorCode();
+  }
+
+private:
+  std::string message;
+};
+
+/// A kiln function compiled with the ORC JIT: for the host CPU, or host
+/// code for the CPU that launches kernels on an NVIDIA GPU (Target::Cuda:
+/// arguments and results are copied to and from device memory by run()).
 class Executable {
 public:
   ~Executable();
@@ -55,7 +73,7 @@ public:
   /// modified) with the CPU pipeline and JIT-compiles it.
   static llvm::Expected<std::unique_ptr<Executable>>
   compile(mlir::ModuleOp module, llvm::StringRef entry,
-          const CpuPipelineOptions &options = CpuPipelineOptions());
+          const CompileOptions &options = CompileOptions());
 
   const std::vector<TensorSpec> &getInputs() const { return inputs; }
   const std::vector<TensorSpec> &getOutputs() const { return outputs; }
@@ -63,6 +81,10 @@ public:
   int64_t getKernelCount() const { return kernelCount; }
   /// Whether the code came from the compile cache (memory or disk).
   bool isCacheHit() const { return cacheHit; }
+  Target getTarget() const { return target; }
+  /// Target::Cuda: device time of the last run's kernels (without the
+  /// copies of arguments and results), in milliseconds.
+  double getLastDeviceMs() const { return lastDeviceMs; }
 
   /// Runs the function. `args` must match getInputs() (checked by the
   /// caller); `results` are (re)allocated here unless they already have the
@@ -75,11 +97,16 @@ private:
   Executable() = default;
   std::unique_ptr<llvm::orc::LLJIT> jit;
   void (*packedEntry)(void **) = nullptr;
+  void (*fini)() = nullptr; // unloads GPU kernel modules
   std::string entry;
   std::vector<TensorSpec> inputs, outputs;
   std::vector<std::string> errorSites;
   int64_t kernelCount = 0;
   bool cacheHit = false;
+  Target target = Target::Cpu;
+  double lastDeviceMs = 0;
+  llvm::Error runOnDevice(llvm::ArrayRef<const HostTensor *> args,
+                          std::vector<HostTensor> &results);
 };
 
 } // namespace kiln::runtime

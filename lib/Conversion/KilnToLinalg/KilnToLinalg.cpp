@@ -136,6 +136,18 @@ AffineMap broadcastMap(RankedTensorType operandType,
 }
 
 /// Declares (once) the runtime function `name` with C interface.
+/// Whether the module being lowered targets the GPU (convert-kiln-to-linalg
+/// {target=cuda} sets kTargetAttrName): reductions then split their lanes
+/// across threads (buildGpuLaneReduction).
+bool isGpuTarget(OpBuilder &b) {
+  Operation *parent = b.getInsertionBlock()->getParentOp();
+  auto module = isa<ModuleOp>(parent) ? cast<ModuleOp>(parent)
+                                      : parent->getParentOfType<ModuleOp>();
+  auto target = module ? module->getAttrOfType<StringAttr>(kTargetAttrName)
+                       : StringAttr();
+  return target && target.getValue() == "cuda";
+}
+
 func::FuncOp getOrDeclareRuntimeFunc(Operation *anchor, StringRef name,
                                      FunctionType type, OpBuilder &rewriter) {
   auto module = anchor->getParentOfType<ModuleOp>();
@@ -311,6 +323,135 @@ Value buildLaneLoops(OpBuilder &b, Location loc, RankedTensorType inputType,
   return vector::ExtractOp::create(b, loc, acc, 0);
 }
 
+/// The lane reduction of buildLaneLoops for the GPU, as two kernels with
+/// exactly the CPU's order of operations (so the bits match): the first has
+/// one thread per (kept position, lane) and computes that lane's partial
+/// result (its elements j, j + 32, ... of the innermost reduced dim, lane 0
+/// also the tail), the second merges the 32 partials of each kept position
+/// in the same fixed tree and applies `finalize`. The lane dim is innermost
+/// when the input's last dim is reduced (a warp reads 32 consecutive
+/// elements) and outermost otherwise (consecutive threads read consecutive
+/// kept positions): both load coalesced.
+SmallVector<Value> buildGpuLaneReduction(
+    OpBuilder &b, Location loc, RankedTensorType inputType, ElementReader read,
+    ArrayRef<int64_t> keptDims, ArrayRef<int64_t> reducedDims,
+    TypedAttr init, const LaneReduction &lanes, ReductionFinalizer finalize,
+    TypeRange finalTypes) {
+  MLIRContext *ctx = b.getContext();
+  int64_t rank = inputType.getRank();
+  int64_t count = kReductionLanes;
+  int64_t keptRank = keptDims.size();
+  SmallVector<int64_t> keptShape;
+  for (int64_t d : keptDims)
+    keptShape.push_back(inputType.getDimSize(d));
+  bool laneInnermost = reducedDims.back() == rank - 1;
+  int64_t lanePos = laneInnermost ? keptRank : 0;
+  SmallVector<int64_t> partialShape(keptShape);
+  partialShape.insert(partialShape.begin() + lanePos, count);
+  Type accType = init.getType();
+  int64_t inner = reducedDims.back();
+  int64_t size = inputType.getDimSize(inner);
+  int64_t mainEnd = size / count * count;
+
+  // Kernel 1: one partial result per (kept position, lane).
+  auto partialType = RankedTensorType::get(partialShape, accType);
+  Value empty = tensor::EmptyOp::create(b, loc, partialShape, accType);
+  auto partials = linalg::GenericOp::create(
+      b, loc, TypeRange{partialType}, ValueRange{}, ValueRange{empty},
+      AffineMap::getMultiDimIdentityMap(keptRank + 1, ctx),
+      parallelIterators(keptRank + 1),
+      [&](OpBuilder &nb, Location l, ValueRange) {
+        SmallVector<Value> indices(rank);
+        for (auto [i, d] : llvm::enumerate(keptDims))
+          indices[d] = linalg::IndexOp::create(
+              nb, l, static_cast<int64_t>(i) + (laneInnermost ? 0 : 1));
+        Value lane = linalg::IndexOp::create(nb, l, lanePos);
+        Value initial = arith::ConstantOp::create(nb, l, init);
+        auto term = [&](OpBuilder &ib, Location il) {
+          return lanes.term(ib, il, read(ib, il, indices), indices);
+        };
+        SmallVector<Value> lbs, ubs, steps;
+        for (int64_t d : reducedDims.drop_back()) {
+          lbs.push_back(indexConstant(nb, l, 0));
+          ubs.push_back(indexConstant(nb, l, inputType.getDimSize(d)));
+          steps.push_back(indexConstant(nb, l, 1));
+        }
+        scf::LoopNest nest = scf::buildLoopNest(
+            nb, l, lbs, ubs, steps, ValueRange{initial},
+            [&](OpBuilder &ob, Location ol, ValueRange ivs,
+                ValueRange accs) -> scf::ValueVector {
+              for (auto [iv, d] : llvm::zip_equal(ivs, reducedDims.drop_back()))
+                indices[d] = iv;
+              Value acc = accs[0];
+              if (mainEnd > 0) {
+                auto mainLoop = scf::ForOp::create(
+                    ob, ol, lane, indexConstant(ob, ol, mainEnd),
+                    indexConstant(ob, ol, count), ValueRange{acc},
+                    [&](OpBuilder &ib, Location il, Value i, ValueRange a) {
+                      indices[inner] = i;
+                      scf::YieldOp::create(
+                          ib, il, lanes.merge(ib, il, a[0], term(ib, il)));
+                    });
+                acc = mainLoop.getResult(0);
+              }
+              if (mainEnd == size)
+                return {acc};
+              // The tail goes to lane 0.
+              Value isFirst = arith::CmpIOp::create(
+                  ob, ol, arith::CmpIPredicate::eq, lane,
+                  indexConstant(ob, ol, 0));
+              Value tailBegin = arith::SelectOp::create(
+                  ob, ol, isFirst, indexConstant(ob, ol, mainEnd),
+                  indexConstant(ob, ol, size));
+              auto tailLoop = scf::ForOp::create(
+                  ob, ol, tailBegin, indexConstant(ob, ol, size),
+                  indexConstant(ob, ol, 1), ValueRange{acc},
+                  [&](OpBuilder &ib, Location il, Value i, ValueRange a) {
+                    indices[inner] = i;
+                    scf::YieldOp::create(
+                        ib, il, lanes.merge(ib, il, a[0], term(ib, il)));
+                  });
+              return {tailLoop.getResult(0)};
+            });
+        linalg::YieldOp::create(nb, l, nest.results.front());
+      });
+  Value partial = partials.getResult(0);
+
+  // Kernel 2: the fixed merge tree over the 32 partials, then `finalize`.
+  SmallVector<Type> elementTypes;
+  if (finalize)
+    elementTypes.assign(finalTypes.begin(), finalTypes.end());
+  else
+    elementTypes.push_back(accType);
+  SmallVector<Type> resultTypes;
+  SmallVector<Value> outputs;
+  for (Type elementType : elementTypes) {
+    resultTypes.push_back(RankedTensorType::get(keptShape, elementType));
+    outputs.push_back(tensor::EmptyOp::create(b, loc, keptShape, elementType));
+  }
+  SmallVector<AffineMap> maps(elementTypes.size(),
+                              AffineMap::getMultiDimIdentityMap(keptRank, ctx));
+  auto merged = linalg::GenericOp::create(
+      b, loc, resultTypes, ValueRange{}, outputs, maps,
+      parallelIterators(keptRank), [&](OpBuilder &nb, Location l, ValueRange) {
+        SmallVector<Value> kept = loopIndices(nb, l, keptRank);
+        SmallVector<Value> acc;
+        for (int64_t j = 0; j < count; ++j) {
+          SmallVector<Value> at(kept);
+          at.insert(at.begin() + lanePos, indexConstant(nb, l, j));
+          acc.push_back(tensor::ExtractOp::create(nb, l, partial, at));
+        }
+        for (int64_t half = count / 2; half >= 1; half /= 2)
+          for (int64_t j = 0; j < half; ++j)
+            acc[j] = lanes.merge(nb, l, acc[j], acc[j + half]);
+        SmallVector<Value> results{acc[0]};
+        if (finalize)
+          results = finalize(nb, l, results, kept);
+        linalg::YieldOp::create(nb, l, results);
+      });
+  return SmallVector<Value>(merged.getResults());
+}
+
 /// Builds a reduction over the dims flagged in `mask` of a tensor of
 /// `inputType` read through `read`, with the accumulators in registers: a
 /// parallel linalg.generic over the kept dims whose body runs an scf.for
@@ -351,6 +492,10 @@ SmallVector<Value> buildReduction(
     }
   }
   int64_t keptRank = keptShape.size();
+  if (lanes && !reducedDims.empty() && isGpuTarget(b))
+    return buildGpuLaneReduction(b, loc, inputType, read, keptDims,
+                                 reducedDims, inits.front(), *lanes, finalize,
+                                 finalTypes);
   SmallVector<Type> elementTypes;
   if (finalize)
     elementTypes.assign(finalTypes.begin(), finalTypes.end());
@@ -673,7 +818,8 @@ template <typename OpTy> struct LowerDimsReduction : OpRewritePattern<OpTy> {
           return SmallVector<Value>{combine(nb, l, x[0], acc[0])};
         },
         finalize, io.resultElementTypes(),
-        needsLanes(inputType.getElementType()) ? &lanes : nullptr);
+        needsLanes(inputType.getElementType()) || isGpuTarget(b) ? &lanes
+                                                                 : nullptr);
     for (auto [result, type] : llvm::zip_equal(results, io.resultTypes))
       result = reshapeTo(b, loc, result, cast<RankedTensorType>(type));
     return results;
@@ -785,6 +931,14 @@ template <typename OpTy> struct LowerSoftmax : OpRewritePattern<OpTy> {
     };
     bool empty = rank > 0 && type.getDimSize(dim) == 0;
     // Row maxima (NaN-propagating, exactly associative: vectorized).
+    // On the GPU the maximum splits across lanes like the sums (the
+    // maximum is the same in any order).
+    LaneReduction maxLanes{
+        [](OpBuilder &, Location, ValueRange xs, ValueRange) { return xs[0]; },
+        [](OpBuilder &nb, Location l, Value acc, Value x) {
+          return Value(arith::MaximumFOp::create(
+              nb, l, acc, x, arith::FastMathFlags::reassoc));
+        }};
     Value rowMax;
     if (!empty)
       rowMax = buildReduction(
@@ -794,7 +948,9 @@ template <typename OpTy> struct LowerSoftmax : OpRewritePattern<OpTy> {
              ValueRange) {
             return SmallVector<Value>{arith::MaximumFOp::create(
                 nb, l, acc[0], xs[0], arith::FastMathFlags::reassoc)};
-          })[0];
+          },
+          /*finalize=*/nullptr, /*finalTypes=*/{},
+          isGpuTarget(b) ? &maxLanes : nullptr)[0];
     // Row sums of exp(x - max); -inf entries contribute exactly 0.
     SmallVector<int64_t> keptDims;
     for (int64_t d = 0; d < rank; ++d)
@@ -1740,9 +1896,16 @@ FailureOr<SmallVector<Value>> lowerFused(OpBuilder &b, FusedOp op,
 
 struct ConvertKilnToLinalgPass
     : kiln::impl::ConvertKilnToLinalgBase<ConvertKilnToLinalgPass> {
+  using ConvertKilnToLinalgBase::ConvertKilnToLinalgBase;
   void runOnOperation() override {
     ModuleOp module = getOperation();
     MLIRContext *ctx = &getContext();
+    if (target != "cpu" && target != "cuda") {
+      module.emitError("unknown target '") << target << "' (expected cpu or cuda)";
+      return signalPassFailure();
+    }
+    if (target == "cuda")
+      module->setAttr(kTargetAttrName, StringAttr::get(ctx, target));
     ErrorSites sites;
     if (auto existing = module->getAttrOfType<ArrayAttr>(kErrorSitesAttrName))
       for (auto site : existing.getAsValueRange<StringAttr>())

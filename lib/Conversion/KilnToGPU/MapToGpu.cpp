@@ -1,0 +1,433 @@
+//===- MapToGpu.cpp - Bufferized loop nests to GPU kernels ----------------===//
+//
+// The GPU pipeline's bridge from the CPU lowering (linalg on memrefs) to the
+// gpu dialect: every loop nest of a host function becomes a gpu.launch, and
+// the host function keeps only allocation, views, launches and runtime calls
+// (which take device pointers on this target).
+//
+//===----------------------------------------------------------------------===//
+
+#include "kiln/Conversion/Passes.h"
+#include "kiln/Dialect/Kiln/IR/KilnOps.h"
+
+#include "mlir/Dialect/Affine/Utils.h"
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/SCF/Utils/Utils.h"
+#include "mlir/Interfaces/SideEffectInterfaces.h"
+#include "mlir/Interfaces/ViewLikeInterface.h"
+
+namespace kiln {
+#define GEN_PASS_DEF_KILNMAPTOGPU
+#include "kiln/Conversion/Passes.h.inc"
+} // namespace kiln
+
+using namespace mlir;
+using namespace kiln;
+
+namespace {
+
+/// Threads per block of the generated kernels.
+constexpr int64_t kBlockSize = 256;
+
+/// The runtime function returning the device-visible error record.
+constexpr llvm::StringLiteral kErrorRecordFn = "kiln_gpu_error_record";
+
+Value indexConstant(OpBuilder &b, Location loc, int64_t value) {
+  return arith::ConstantIndexOp::create(b, loc, value);
+}
+
+/// Builds, at b's insertion point, a gpu.launch of one thread per linear
+/// index in [0, count): `body(b, loc, index)` builds one thread's work.
+void buildLaunch(OpBuilder &b, Location loc, int64_t count,
+                 function_ref<void(OpBuilder &, Location, Value)> body) {
+  int64_t threads = std::min(count, kBlockSize);
+  int64_t blocks = llvm::divideCeil(count, threads);
+  Value one = indexConstant(b, loc, 1);
+  auto launch = gpu::LaunchOp::create(b, loc, indexConstant(b, loc, blocks),
+                                      one, one, indexConstant(b, loc, threads),
+                                      one, one);
+  OpBuilder::InsertionGuard guard(b);
+  b.setInsertionPointToStart(&launch.getBody().front());
+  Value index = arith::AddIOp::create(
+      b, loc,
+      arith::MulIOp::create(b, loc, launch.getBlockIds().x,
+                            indexConstant(b, loc, threads)),
+      launch.getThreadIds().x);
+  if (count % threads == 0) {
+    body(b, loc, index);
+  } else {
+    Value inRange = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult,
+                                          index, indexConstant(b, loc, count));
+    scf::IfOp::create(b, loc, inRange, [&](OpBuilder &then, Location l) {
+      body(then, l, index);
+      scf::YieldOp::create(then, l);
+    });
+  }
+  gpu::TerminatorOp::create(b, loc);
+}
+
+/// Row-major delinearization of `index` over `shape`.
+SmallVector<Value> delinearize(OpBuilder &b, Location loc, Value index,
+                               ArrayRef<int64_t> shape) {
+  SmallVector<Value> result(shape.size());
+  for (int64_t d = static_cast<int64_t>(shape.size()) - 1; d >= 0; --d) {
+    Value size = indexConstant(b, loc, shape[d]);
+    result[d] = arith::RemUIOp::create(b, loc, index, size);
+    index = arith::DivUIOp::create(b, loc, index, size);
+  }
+  return result;
+}
+
+int64_t numElements(ArrayRef<int64_t> shape) {
+  int64_t count = 1;
+  for (int64_t size : shape)
+    count *= size;
+  return count;
+}
+
+/// A linalg.generic on memrefs as a kernel: one thread per point of the
+/// parallel dims (the innermost fastest), the reduction dims as sequential
+/// loops in that thread. Operands are loaded through their indexing maps
+/// and the payload is cloned.
+LogicalResult mapGeneric(linalg::GenericOp op) {
+  OpBuilder b(op);
+  Location loc = op.getLoc();
+  SmallVector<int64_t> ranges = op.getStaticLoopRanges();
+  if (llvm::any_of(ranges, ShapedType::isDynamic))
+    return op.emitOpError("has a dynamic loop range; the GPU pipeline needs "
+                          "static shapes");
+  SmallVector<int64_t> parallelDims, reductionDims, parallelShape;
+  for (auto [d, iterator] : llvm::enumerate(op.getIteratorTypesArray())) {
+    if (iterator == utils::IteratorType::parallel) {
+      parallelDims.push_back(d);
+      parallelShape.push_back(ranges[d]);
+    } else {
+      reductionDims.push_back(d);
+    }
+  }
+  int64_t count = numElements(parallelShape);
+  if (count == 0) {
+    op.erase();
+    return success();
+  }
+  Block &payload = op.getRegion().front();
+  buildLaunch(b, loc, count, [&](OpBuilder &tb, Location l, Value index) {
+    SmallVector<Value> ivs(ranges.size());
+    for (auto [d, iv] :
+         llvm::zip_equal(parallelDims, delinearize(tb, l, index,
+                                                   parallelShape)))
+      ivs[d] = iv;
+    auto emitPoint = [&](OpBuilder &pb, Location pl) {
+      IRMapping mapping;
+      for (OpOperand &operand : op->getOpOperands()) {
+        BlockArgument arg = payload.getArgument(operand.getOperandNumber());
+        if (arg.use_empty())
+          continue;
+        Value value = operand.get();
+        if (auto memref = dyn_cast<MemRefType>(value.getType())) {
+          SmallVector<Value> at = affine::expandAffineMap(
+              pb, pl, op.getMatchingIndexingMap(&operand), ivs)
+                                      .value();
+          value = memref::LoadOp::create(pb, pl, value, at);
+        }
+        mapping.map(arg, value);
+      }
+      // linalg.index, also nested in the payload's loops, is the point's
+      // index.
+      for (Operation &inner : payload.without_terminator()) {
+        if (auto indexOp = dyn_cast<linalg::IndexOp>(inner)) {
+          mapping.map(indexOp.getResult(), ivs[indexOp.getDim()]);
+          continue;
+        }
+        Operation *cloned = pb.clone(inner, mapping);
+        SmallVector<linalg::IndexOp> nested;
+        cloned->walk([&](linalg::IndexOp n) { nested.push_back(n); });
+        for (linalg::IndexOp n : nested) {
+          n.replaceAllUsesWith(ivs[n.getDim()]);
+          n.erase();
+        }
+      }
+      auto yield = cast<linalg::YieldOp>(payload.getTerminator());
+      for (auto [value, init] :
+           llvm::zip_equal(yield.getValues(), op.getDpsInitsMutable())) {
+        SmallVector<Value> at = affine::expandAffineMap(
+            pb, pl, op.getMatchingIndexingMap(&init), ivs)
+                                    .value();
+        memref::StoreOp::create(pb, pl, mapping.lookupOrDefault(value),
+                                init.get(), at);
+      }
+    };
+    if (reductionDims.empty()) {
+      emitPoint(tb, l);
+      return;
+    }
+    SmallVector<Value> lbs, ubs, steps;
+    for (int64_t d : reductionDims) {
+      lbs.push_back(indexConstant(tb, l, 0));
+      ubs.push_back(indexConstant(tb, l, ranges[d]));
+      steps.push_back(indexConstant(tb, l, 1));
+    }
+    scf::buildLoopNest(tb, l, lbs, ubs, steps,
+                       [&](OpBuilder &lb, Location ll, ValueRange loopIvs) {
+                         for (auto [d, iv] :
+                              llvm::zip_equal(reductionDims, loopIvs))
+                           ivs[d] = iv;
+                         emitPoint(lb, ll);
+                       });
+  });
+  op.erase();
+  return success();
+}
+
+/// Elementwise copy between two memrefs of one shape (any layouts).
+void buildCopyKernel(OpBuilder &b, Location loc, Value source, Value target) {
+  ArrayRef<int64_t> shape = cast<MemRefType>(target.getType()).getShape();
+  int64_t count = numElements(shape);
+  if (count == 0)
+    return;
+  buildLaunch(b, loc, count, [&](OpBuilder &tb, Location l, Value index) {
+    SmallVector<Value> at = delinearize(tb, l, index, shape);
+    memref::StoreOp::create(tb, l, memref::LoadOp::create(tb, l, source, at),
+                            target, at);
+  });
+}
+
+/// Whether `op` (and everything nested in it) may run on the host of a GPU
+/// function: it neither reads nor writes tensor data.
+bool staysOnHost(Operation *op) {
+  auto local = [](Operation *nested) {
+    if (isa<memref::AllocOp, memref::DeallocOp, memref::CastOp,
+            memref::ExtractStridedMetadataOp,
+            memref::ExtractAlignedPointerAsIndexOp, memref::DimOp,
+            func::CallOp, func::ReturnOp, gpu::LaunchOp>(nested))
+      return true;
+    if (isa<ViewLikeOpInterface>(nested))
+      return true;
+    return isMemoryEffectFree(nested);
+  };
+  if (isa<gpu::LaunchOp>(op))
+    return true;
+  WalkResult result = op->walk([&](Operation *nested) {
+    return local(nested) ? WalkResult::advance() : WalkResult::interrupt();
+  });
+  return !result.wasInterrupted();
+}
+
+struct KilnMapToGpuPass : kiln::impl::KilnMapToGpuBase<KilnMapToGpuPass> {
+  void runOnOperation() override {
+    ModuleOp module = getOperation();
+    int64_t kernels = 0;
+    for (auto func : module.getOps<func::FuncOp>()) {
+      if (func.isExternal())
+        continue;
+      if (failed(mapFunction(func)))
+        return signalPassFailure();
+      if (func.isPublic())
+        func.walk([&](Operation *op) {
+          if (isa<gpu::LaunchOp>(op))
+            ++kernels;
+          else if (auto call = dyn_cast<func::CallOp>(op))
+            kernels += call.getCallee().starts_with("kiln_rt_");
+        });
+    }
+    module->setAttr("kiln.kernels",
+                    IntegerAttr::get(IntegerType::get(&getContext(), 64),
+                                     kernels));
+  }
+
+  LogicalResult mapFunction(func::FuncOp func) {
+    if (!func.getBody().hasOneBlock())
+      return func.emitOpError("has control flow between kernels; the GPU "
+                              "pipeline expects one block");
+    Block &body = func.getBody().front();
+    SmallVector<Operation *> ops;
+    for (Operation &op : body)
+      ops.push_back(&op);
+    // Ops already moved into a serial kernel.
+    llvm::SmallPtrSet<Operation *, 8> groupEnd;
+    for (Operation *op : ops) {
+      if (groupEnd.count(op))
+        continue;
+      if (auto generic = dyn_cast<linalg::GenericOp>(op)) {
+        if (!generic.hasPureBufferSemantics())
+          return generic.emitOpError("is not bufferized");
+        if (failed(mapGeneric(generic)))
+          return failure();
+        continue;
+      }
+      if (auto copy = dyn_cast<memref::CopyOp>(op)) {
+        OpBuilder b(copy);
+        buildCopyKernel(b, copy.getLoc(), copy.getSource(), copy.getTarget());
+        copy.erase();
+        continue;
+      }
+      if (auto global = dyn_cast<memref::GetGlobalOp>(op)) {
+        // Constant tensors live in the kernel module: copy one into a
+        // device buffer, reading it inside the kernel.
+        OpBuilder b(global);
+        auto type = cast<MemRefType>(global.getType());
+        auto bufferType = MemRefType::get(type.getShape(),
+                                          type.getElementType());
+        Value buffer = memref::AllocOp::create(b, global.getLoc(), bufferType);
+        Value source = global.getResult();
+        global.getResult().replaceAllUsesWith(buffer);
+        buildCopyKernel(b, global.getLoc(), source, buffer);
+        continue;
+      }
+      if (isa<linalg::LinalgOp>(op))
+        return op->emitOpError("was not generalized before kiln-map-to-gpu");
+      if (staysOnHost(op))
+        continue;
+      // Anything else that touches memory (sequential scatter loops, the
+      // report of an up-front index check) runs on one GPU thread, in
+      // program order, together with the ops after it that use its
+      // results.
+      if (!groupEnd.count(op))
+        if (failed(mapSerialGroup(op, groupEnd)))
+          return failure();
+    }
+    sinkGlobals(func);
+    lowerErrorReports(func);
+    insertDeallocs(func);
+    return success();
+  }
+
+  /// Moves `first` and the ops after it that are not kernels of their own
+  /// and either touch memory or use the group's results into one kernel
+  /// run by one thread. No value of the group may be needed outside it.
+  LogicalResult mapSerialGroup(Operation *first,
+                               llvm::SmallPtrSetImpl<Operation *> &moved) {
+    SmallVector<Operation *> group{first};
+    llvm::SmallPtrSet<Operation *, 8> members{first};
+    for (Operation *next = first->getNextNode(); next;
+         next = next->getNextNode()) {
+      if (isa<linalg::GenericOp, memref::CopyOp, memref::GetGlobalOp,
+              func::ReturnOp, gpu::LaunchOp>(next))
+        break;
+      bool usesGroup = llvm::any_of(next->getOperands(), [&](Value v) {
+        Operation *def = v.getDefiningOp();
+        return def && members.count(def);
+      });
+      if (!usesGroup && staysOnHost(next))
+        break;
+      group.push_back(next);
+      members.insert(next);
+    }
+    for (Operation *op : group)
+      for (Value result : op->getResults())
+        for (Operation *user : result.getUsers())
+          if (!members.count(first->getBlock()->findAncestorOpInBlock(*user)))
+            return op->emitOpError(
+                "computes a value the host needs; it cannot run on the GPU");
+    OpBuilder b(first);
+    buildLaunch(b, first->getLoc(), 1, [&](OpBuilder &tb, Location, Value) {
+      for (Operation *op : group)
+        op->moveBefore(tb.getInsertionBlock(), tb.getInsertionPoint());
+    });
+    moved.insert(group.begin(), group.end());
+    return success();
+  }
+
+  /// Moves each memref.get_global used by kernels into the kernels that use
+  /// it (the outlined kernel modules get a copy of the global).
+  void sinkGlobals(func::FuncOp func) {
+    SmallVector<memref::GetGlobalOp> globals;
+    for (auto global : func.getBody().front().getOps<memref::GetGlobalOp>())
+      globals.push_back(global);
+    for (memref::GetGlobalOp global : globals) {
+      SmallVector<OpOperand *> uses;
+      for (OpOperand &use : global->getUses())
+        uses.push_back(&use);
+      for (OpOperand *use : uses) {
+        auto launch = use->getOwner()->getParentOfType<gpu::LaunchOp>();
+        if (!launch)
+          continue;
+        OpBuilder b(&launch.getBody().front(),
+                    launch.getBody().front().begin());
+        use->set(b.clone(*global)->getResult(0));
+      }
+      if (global->use_empty())
+        global.erase();
+    }
+  }
+
+  /// kiln.report_index_error inside kernels: the first report wins the
+  /// record (an atomic increment of its count) and stores its site, index
+  /// and size.
+  void lowerErrorReports(func::FuncOp func) {
+    SmallVector<ReportIndexErrorOp> reports;
+    func.walk([&](ReportIndexErrorOp op) { reports.push_back(op); });
+    if (reports.empty())
+      return;
+    auto module = func->getParentOfType<ModuleOp>();
+    OpBuilder b(func.getBody());
+    auto recordType = MemRefType::get({4}, b.getI64Type());
+    auto callee = module.lookupSymbol<func::FuncOp>(kErrorRecordFn);
+    if (!callee) {
+      OpBuilder mb(module.getBodyRegion());
+      callee = func::FuncOp::create(mb, module.getLoc(), kErrorRecordFn,
+                                    mb.getFunctionType({}, {recordType}));
+      callee.setPrivate();
+      callee->setAttr("llvm.emit_c_interface", mb.getUnitAttr());
+    }
+    Value record =
+        func::CallOp::create(b, func.getLoc(), callee, ValueRange{})
+            .getResult(0);
+    for (ReportIndexErrorOp op : reports) {
+      OpBuilder rb(op);
+      Location loc = op.getLoc();
+      Value one = arith::ConstantIntOp::create(rb, loc, 1, 64);
+      Value previous = memref::AtomicRMWOp::create(
+          rb, loc, arith::AtomicRMWKind::addi, one, record,
+          ValueRange{indexConstant(rb, loc, 0)});
+      Value first = arith::CmpIOp::create(
+          rb, loc, arith::CmpIPredicate::eq, previous,
+          arith::ConstantIntOp::create(rb, loc, 0, 64));
+      scf::IfOp::create(rb, loc, first, [&](OpBuilder &then, Location l) {
+        Value site = arith::ConstantIntOp::create(then, l, op.getSite(), 64);
+        for (auto [i, value] : llvm::enumerate(
+                 SmallVector<Value>{site, op.getIndex(), op.getSize()}))
+          memref::StoreOp::create(then, l, value, record,
+                                  indexConstant(then, l, i + 1));
+        scf::YieldOp::create(then, l);
+      });
+      op.erase();
+    }
+  }
+
+  /// Frees every allocation of the host function after its last use (in
+  /// program order; frees are stream-ordered like the launches). No
+  /// allocation escapes: results are out-parameters.
+  void insertDeallocs(func::FuncOp func) {
+    Block &body = func.getBody().front();
+    SmallVector<memref::AllocOp> allocs;
+    for (auto alloc : body.getOps<memref::AllocOp>())
+      allocs.push_back(alloc);
+    for (memref::AllocOp alloc : allocs) {
+      Operation *last = alloc;
+      SmallVector<Value> worklist{alloc.getResult()};
+      while (!worklist.empty()) {
+        Value value = worklist.pop_back_val();
+        for (Operation *user : value.getUsers()) {
+          Operation *top = body.findAncestorOpInBlock(*user);
+          if (top && last->isBeforeInBlock(top))
+            last = top;
+          if (isa<ViewLikeOpInterface, memref::CastOp>(user))
+            for (Value result : user->getResults())
+              worklist.push_back(result);
+        }
+      }
+      if (isa<func::ReturnOp>(last))
+        continue;
+      OpBuilder b(last->getBlock(), std::next(Block::iterator(last)));
+      memref::DeallocOp::create(b, alloc.getLoc(), alloc.getResult());
+    }
+  }
+};
+
+} // namespace

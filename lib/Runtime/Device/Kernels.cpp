@@ -1,0 +1,466 @@
+//===- Kernels.cpp - Kiln's GPU selection kernels (NVPTX device code) -----===//
+//
+// The GPU counterparts of lib/Runtime/Kernels.cpp: topk, kthvalue and the
+// max/min/argmax/argmin scan, compiled at build time for nvptx64 (clang ->
+// LLVM IR -> llc, PTX ISA 6.4 for sm_70, so the driver can JIT it for any
+// newer GPU) and embedded in the runtime, which loads it with the CUDA
+// driver and launches it on the stream of the generated code.
+//
+// Ordering is the CPU's (ops.md): NaN compares greater than every number;
+// among equal values the lowest index wins; a sorted topk lists equal
+// values by ascending index. Every kernel compares (key, index) pairs under
+// that total order, where `key` is an unsigned integer monotone in the
+// value (better is greater), so the results are the CPU's bit for bit.
+//
+// Freestanding C++: no headers, NVVM builtins only.
+//
+//===----------------------------------------------------------------------===//
+
+typedef unsigned int u32;
+typedef unsigned long long u64;
+typedef long long i64;
+
+#define KERNEL extern "C" __attribute__((nvptx_kernel))
+#define DEVICE static inline __attribute__((always_inline))
+#define SHARED __attribute__((address_space(3)))
+
+namespace {
+
+DEVICE u32 tid() { return __nvvm_read_ptx_sreg_tid_x(); }
+DEVICE u32 ntid() { return __nvvm_read_ptx_sreg_ntid_x(); }
+DEVICE u32 ctaid() { return __nvvm_read_ptx_sreg_ctaid_x(); }
+DEVICE void sync() { __nvvm_barrier_sync(0); }
+/// __shfl_down_sync of a 64-bit value.
+DEVICE u64 shuffleDown(u64 v, u32 offset) {
+  u32 lo = __nvvm_shfl_sync_down_i32(0xffffffffu, u32(v), offset, 31);
+  u32 hi = __nvvm_shfl_sync_down_i32(0xffffffffu, u32(v >> 32), offset, 31);
+  return (u64(hi) << 32) | lo;
+}
+constexpr u32 kFullMask = 0xffffffffu;
+
+//===----------------------------------------------------------------------===//
+// Order keys
+//===----------------------------------------------------------------------===//
+
+/// Monotone keys of the element types (value order as unsigned order).
+DEVICE u64 orderedBits(float v) {
+  u32 bits = __builtin_bit_cast(u32, v);
+  bits = v == 0.0f ? 0u : bits; // -0.0 and +0.0 are equal values
+  return (bits & 0x80000000u) ? ~bits : (bits | 0x80000000u);
+}
+DEVICE u64 orderedBits(double v) {
+  u64 bits = __builtin_bit_cast(u64, v);
+  bits = v == 0.0 ? 0ull : bits;
+  return (bits >> 63) ? ~bits : (bits | (1ull << 63));
+}
+DEVICE u64 orderedBits(i64 v) { return u64(v) ^ (1ull << 63); }
+template <typename T> DEVICE bool isNan(T v) { return v != v; }
+template <typename T> constexpr u64 keyMax() {
+  return sizeof(T) == 4 ? 0xffffffffull : ~0ull;
+}
+
+/// The selection key (better is greater): NaN greatest when `largest`,
+/// least otherwise (the CPU's selectionKey).
+template <typename T> DEVICE u64 selectionKey(T v, bool largest) {
+  u64 ordered = orderedBits(v);
+  u64 key = largest ? ordered : (~ordered & keyMax<T>());
+  return isNan(v) ? (largest ? keyMax<T>() : 0ull) : key;
+}
+
+/// The key of max/min/argmax/argmin: the first NaN wins either way.
+template <typename T> DEVICE u64 argKey(T v, bool isMax) {
+  u64 ordered = orderedBits(v);
+  u64 key = isMax ? ordered : (~ordered & keyMax<T>());
+  return isNan(v) ? keyMax<T>() : key;
+}
+
+/// Whether (ka, ia) comes before (kb, ib): greater key, then lower index.
+DEVICE bool better(u64 ka, i64 ia, u64 kb, i64 ib) {
+  return ka > kb || (ka == kb && ia < ib);
+}
+
+//===----------------------------------------------------------------------===//
+// Block-wide helpers (blockDim a multiple of 32, at most 1024)
+//===----------------------------------------------------------------------===//
+
+SHARED u32 scratch[32] __attribute__((loader_uninitialized));
+
+/// Exclusive prefix count of `flag` over the block in thread order, and the
+/// block's total.
+DEVICE u32 blockPrefix(bool flag, u32 &total) {
+  u32 lane = tid() & 31, warp = tid() >> 5, warps = ntid() >> 5;
+  u32 ballot = __nvvm_vote_ballot_sync(kFullMask, flag);
+  u32 before = __builtin_popcount(ballot & ((1u << lane) - 1));
+  if (lane == 0)
+    scratch[warp] = __builtin_popcount(ballot);
+  sync();
+  u32 offset = 0;
+  total = 0;
+  for (u32 w = 0; w < warps; ++w) {
+    u32 count = scratch[w];
+    offset += w < warp ? count : 0;
+    total += count;
+  }
+  sync();
+  return offset + before;
+}
+
+/// Sorts keys[0, n) with indices (n a power of two, in shared or global
+/// memory) into descending (key, ascending index) order: a bitonic
+/// network, block-synchronous.
+DEVICE void bitonicSort(u64 *keys, i64 *indices, u32 n) {
+  for (u32 size = 2; size <= n; size <<= 1) {
+    for (u32 stride = size >> 1; stride > 0; stride >>= 1) {
+      for (u32 i = tid(); i < n / 2; i += ntid()) {
+        // The i-th compare of this step: positions a < b.
+        u32 a = 2 * i - (i & (stride - 1));
+        u32 b = a + stride;
+        bool descending = (a & size) == 0;
+        u64 ka = keys[a], kb = keys[b];
+        i64 ia = indices[a], ib = indices[b];
+        bool swap = descending ? better(kb, ib, ka, ia)
+                               : better(ka, ia, kb, ib);
+        if (swap) {
+          keys[a] = kb;
+          keys[b] = ka;
+          indices[a] = ib;
+          indices[b] = ia;
+        }
+      }
+      sync();
+    }
+  }
+}
+
+//===----------------------------------------------------------------------===//
+// Radix selection
+//===----------------------------------------------------------------------===//
+
+constexpr u32 kRadixBits = 8;
+constexpr u32 kBins = 1u << kRadixBits;
+SHARED u32 histogram[kBins] __attribute__((loader_uninitialized));
+SHARED u64 shared64[2] __attribute__((loader_uninitialized));
+
+/// One strided row: element j at data[j * stride].
+template <typename T> struct Row {
+  const T *data;
+  i64 size, stride;
+  T at(i64 j) const { return data[j * stride]; }
+};
+
+/// Adds one to histogram[bin] for every thread with `active`, one atomic
+/// per distinct bin of the warp (rows often share a few bins).
+DEVICE void countBin(bool active, u32 bin) {
+  u32 mask = __nvvm_vote_ballot_sync(kFullMask, active);
+  if (!active)
+    return;
+  u32 peers = __nvvm_match_any_sync_i32(mask, bin);
+  if (__builtin_ctz(peers) == (tid() & 31))
+    __atomic_fetch_add((u32 *)&histogram[bin], __builtin_popcount(peers),
+                       __ATOMIC_RELAXED);
+}
+
+/// The exact k-th greatest key of a row (k >= 1) and how many elements
+/// with that key the k best take (the rest of the k are greater): one
+/// 8-bit digit per pass, most significant first.
+template <typename T>
+DEVICE u64 selectKey(Row<T> row, i64 k, bool largest, i64 &tiesTaken) {
+  constexpr u32 bits = sizeof(T) * 8;
+  u64 prefix = 0, mask = 0;
+  i64 remaining = k;
+  for (int shift = bits - kRadixBits; shift >= 0; shift -= kRadixBits) {
+    for (u32 b = tid(); b < kBins; b += ntid())
+      histogram[b] = 0;
+    sync();
+    i64 end = (row.size + ntid() - 1) / ntid() * ntid();
+    for (i64 j = tid(); j < end; j += ntid()) {
+      bool active = false;
+      u32 bin = 0;
+      if (j < row.size) {
+        u64 key = selectionKey(row.at(j), largest);
+        active = (key & mask) == prefix;
+        bin = u32(key >> shift) & (kBins - 1);
+      }
+      countBin(active, bin);
+    }
+    sync();
+    if (tid() == 0) {
+      u32 b = kBins - 1;
+      for (;; --b) {
+        i64 count = histogram[b];
+        if (count >= remaining || b == 0)
+          break;
+        remaining -= count;
+      }
+      shared64[0] = u64(b);
+      shared64[1] = u64(remaining);
+    }
+    sync();
+    prefix |= shared64[0] << shift;
+    mask |= u64(kBins - 1) << shift;
+    remaining = i64(shared64[1]);
+    sync();
+  }
+  tiesTaken = remaining;
+  return prefix;
+}
+
+/// Writes the k best (key, index) pairs of `row` to keys/indices[0, k)
+/// (unordered): every element greater than the k-th key, then the lowest
+/// indices among those equal to it.
+template <typename T>
+DEVICE void collectBest(Row<T> row, i64 k, bool largest, u64 *keys,
+                        i64 *indices) {
+  i64 ties = 0;
+  u64 kth = selectKey(row, k, largest, ties);
+  if (tid() == 0)
+    shared64[0] = 0;
+  sync();
+  u64 *count = (u64 *)&shared64[0];
+  i64 end = (row.size + ntid() - 1) / ntid() * ntid();
+  // Greater keys: any slot (the final sort orders them).
+  for (i64 j = tid(); j < row.size; j += ntid()) {
+    u64 key = selectionKey(row.at(j), largest);
+    if (key > kth) {
+      u64 slot = __atomic_fetch_add(count, 1ull, __ATOMIC_RELAXED);
+      keys[slot] = key;
+      indices[slot] = j;
+    }
+  }
+  sync();
+  i64 above = i64(*count);
+  sync();
+  // Equal keys: the lowest `ties` indices, in index order.
+  i64 taken = 0;
+  for (i64 base = 0; base < end && taken < ties; base += ntid()) {
+    i64 j = base + tid();
+    bool equal = j < row.size && selectionKey(row.at(j), largest) == kth;
+    u32 total = 0;
+    u32 before = blockPrefix(equal, total);
+    if (equal && taken + before < ties) {
+      keys[above + taken + before] = kth;
+      indices[above + taken + before] = j;
+    }
+    taken += total;
+  }
+  sync();
+}
+
+/// Candidates a block sorts in shared memory; larger k use global scratch.
+constexpr u32 kSharedCandidates = 2048;
+SHARED u64 candidateKeys[kSharedCandidates] __attribute__((loader_uninitialized));
+SHARED i64 candidateIndices[kSharedCandidates]
+    __attribute__((loader_uninitialized));
+
+DEVICE u32 nextPowerOfTwo(u64 n) {
+  u32 p = 1;
+  while (p < n)
+    p <<= 1;
+  return p;
+}
+
+/// The row of block `r` of an [outer, size, inner] tensor along its middle
+/// dim.
+template <typename T>
+DEVICE Row<T> rowOf(const T *in, i64 r, i64 size, i64 inner) {
+  i64 o = r / inner, i = r % inner;
+  return Row<T>{in + o * size * inner + i, size, inner};
+}
+
+/// topk of one row per block, sorted: the k best by radix selection, then
+/// a bitonic sort of them (in shared memory, or in `scratch`: rows * kPad
+/// keys and indices, when k > kSharedCandidates).
+template <typename T>
+DEVICE void topkRows(const T *in, T *values, i64 *outIndices, i64 size,
+                     i64 inner, i64 k, bool largest, u64 *scratchKeys,
+                     i64 *scratchIndices) {
+  i64 r = ctaid();
+  Row<T> row = rowOf(in, r, size, inner);
+  u32 padded = nextPowerOfTwo(u64(k));
+  u64 *keys = (u64 *)&candidateKeys[0];
+  i64 *indices = (i64 *)&candidateIndices[0];
+  if (padded > kSharedCandidates) {
+    keys = scratchKeys + u64(r) * padded;
+    indices = scratchIndices + u64(r) * padded;
+  }
+  collectBest(row, k, largest, keys, indices);
+  // Padding sorts last: the least key, and the greatest index for ties
+  // with real key-0 candidates.
+  for (u32 j = k + tid(); j < padded; j += ntid()) {
+    keys[j] = 0;
+    indices[j] = 0x7fffffffffffffffll;
+  }
+  sync();
+  bitonicSort(keys, indices, padded);
+  i64 o = r / inner, i = r % inner;
+  for (i64 j = tid(); j < k; j += ntid()) {
+    i64 index = indices[j];
+    i64 out = (o * k + j) * inner + i;
+    values[out] = row.at(index);
+    outIndices[out] = index;
+  }
+}
+
+/// kthvalue of one row per block: the k-th smallest key, reported at the
+/// lowest index holding it.
+template <typename T>
+DEVICE void kthvalueRows(const T *in, T *values, i64 *outIndices, i64 size,
+                         i64 inner, i64 k) {
+  i64 r = ctaid();
+  Row<T> row = rowOf(in, r, size, inner);
+  i64 ties = 0;
+  u64 kth = selectKey(row, k, /*largest=*/false, ties);
+  i64 lowest = 0x7fffffffffffffffll;
+  for (i64 j = tid(); j < row.size; j += ntid())
+    if (selectionKey(row.at(j), false) == kth && j < lowest)
+      lowest = j;
+  for (u32 offset = 16; offset > 0; offset >>= 1) {
+    i64 other = i64(shuffleDown(u64(lowest), offset));
+    lowest = other < lowest ? other : lowest;
+  }
+  if (tid() == 0)
+    shared64[0] = u64(0x7fffffffffffffffll);
+  sync();
+  if ((tid() & 31) == 0)
+    __atomic_fetch_min((i64 *)&shared64[0], lowest, __ATOMIC_RELAXED);
+  sync();
+  if (tid() == 0) {
+    i64 index = i64(shared64[0]);
+    values[r] = row.at(index);
+    outIndices[r] = index;
+  }
+}
+
+//===----------------------------------------------------------------------===//
+// max / min / argmax / argmin
+//===----------------------------------------------------------------------===//
+
+/// The best (key, index) of a warp's elements j = lane, lane + 32, ...
+template <typename T>
+DEVICE void warpArgScan(Row<T> row, i64 begin, i64 step, bool isMax,
+                        u64 &bestKey, i64 &bestIndex) {
+  bestKey = 0;
+  bestIndex = 0x7fffffffffffffffll;
+  for (i64 j = begin; j < row.size; j += step) {
+    u64 key = argKey(row.at(j), isMax);
+    if (better(key, j, bestKey, bestIndex)) {
+      bestKey = key;
+      bestIndex = j;
+    }
+  }
+  for (u32 offset = 16; offset > 0; offset >>= 1) {
+    u64 otherKey = shuffleDown(bestKey, offset);
+    i64 otherIndex =
+        i64(shuffleDown(u64(bestIndex), offset));
+    if (better(otherKey, otherIndex, bestKey, bestIndex)) {
+      bestKey = otherKey;
+      bestIndex = otherIndex;
+    }
+  }
+}
+
+/// One warp per contiguous row (`rows` of them; 8 per 256-thread block).
+template <typename T>
+DEVICE void argWarpRows(const T *in, T *values, i64 *outIndices, i64 rows,
+                        i64 size, bool isMax) {
+  i64 r = i64(ctaid()) * (ntid() >> 5) + (tid() >> 5);
+  if (r >= rows)
+    return;
+  Row<T> row{in + r * size, size, 1};
+  u64 key;
+  i64 index;
+  warpArgScan(row, tid() & 31, 32, isMax, key, index);
+  if ((tid() & 31) == 0) {
+    values[r] = row.at(index);
+    outIndices[r] = index;
+  }
+}
+
+SHARED u64 warpKeys[32] __attribute__((loader_uninitialized));
+SHARED i64 warpIndices[32] __attribute__((loader_uninitialized));
+
+/// One block per row (few long rows, e.g. argmax of a whole tensor).
+template <typename T>
+DEVICE void argBlockRows(const T *in, T *values, i64 *outIndices, i64 size,
+                         i64 inner, bool isMax) {
+  i64 r = ctaid();
+  Row<T> row = rowOf(in, r, size, inner);
+  u64 key;
+  i64 index;
+  warpArgScan(row, tid(), ntid(), isMax, key, index);
+  if ((tid() & 31) == 0) {
+    warpKeys[tid() >> 5] = key;
+    warpIndices[tid() >> 5] = index;
+  }
+  sync();
+  if (tid() == 0) {
+    for (u32 w = 1; w < (ntid() >> 5); ++w)
+      if (better(warpKeys[w], warpIndices[w], key, index)) {
+        key = warpKeys[w];
+        index = warpIndices[w];
+      }
+    values[r] = row.at(index);
+    outIndices[r] = index;
+  }
+}
+
+/// One thread per (outer, inner) position when the reduced dim is not
+/// innermost: neighbouring threads read neighbouring elements.
+template <typename T>
+DEVICE void argStridedRows(const T *in, T *values, i64 *outIndices, i64 rows,
+                           i64 size, i64 inner, bool isMax) {
+  i64 r = i64(ctaid()) * ntid() + tid();
+  if (r >= rows)
+    return;
+  Row<T> row = rowOf(in, r, size, inner);
+  u64 bestKey = 0;
+  i64 bestIndex = 0x7fffffffffffffffll;
+  for (i64 j = 0; j < size; ++j) {
+    u64 key = argKey(row.at(j), isMax);
+    if (better(key, j, bestKey, bestIndex)) {
+      bestKey = key;
+      bestIndex = j;
+    }
+  }
+  values[r] = row.at(bestIndex);
+  outIndices[r] = bestIndex;
+}
+
+} // namespace
+
+//===----------------------------------------------------------------------===//
+// Entry points (names: kiln_gpu_<kernel>_<type>)
+//===----------------------------------------------------------------------===//
+
+#define KILN_GPU_KERNELS(T, SUFFIX)                                            \
+  KERNEL void kiln_gpu_topk_##SUFFIX(const T *in, T *values, i64 *indices,    \
+                                     i64 size, i64 inner, i64 k,              \
+                                     int largest, u64 *scratchKeys,           \
+                                     i64 *scratchIndices) {                   \
+    topkRows(in, values, indices, size, inner, k, largest != 0, scratchKeys,  \
+             scratchIndices);                                                 \
+  }                                                                           \
+  KERNEL void kiln_gpu_kthvalue_##SUFFIX(const T *in, T *values,              \
+                                         i64 *indices, i64 size, i64 inner,   \
+                                         i64 k) {                             \
+    kthvalueRows(in, values, indices, size, inner, k);                        \
+  }                                                                           \
+  KERNEL void kiln_gpu_arg_warp_##SUFFIX(const T *in, T *values,              \
+                                         i64 *indices, i64 rows, i64 size,    \
+                                         int isMax) {                         \
+    argWarpRows(in, values, indices, rows, size, isMax != 0);                 \
+  }                                                                           \
+  KERNEL void kiln_gpu_arg_block_##SUFFIX(const T *in, T *values,             \
+                                          i64 *indices, i64 size, i64 inner,  \
+                                          int isMax) {                        \
+    argBlockRows(in, values, indices, size, inner, isMax != 0);               \
+  }                                                                           \
+  KERNEL void kiln_gpu_arg_strided_##SUFFIX(const T *in, T *values,           \
+                                            i64 *indices, i64 rows, i64 size, \
+                                            i64 inner, int isMax) {           \
+    argStridedRows(in, values, indices, rows, size, inner, isMax != 0);       \
+  }
+
+KILN_GPU_KERNELS(float, f32)
+KILN_GPU_KERNELS(double, f64)
+KILN_GPU_KERNELS(i64, i64)
