@@ -43,3 +43,39 @@ llvm_config.add_tool_substitutions(["kiln-run", "kiln-gradcheck"], tool_dirs)
 # Compiled code is cached per build tree, never in the user's cache.
 config.environment["KILN_CACHE_DIR"] = os.path.join(
     config.kiln_obj_root, "test", "kiln-cache")
+
+# GPU tests. `ptxas` (the CUDA toolkit's assembler, default
+# /usr/local/cuda/bin) validates generated PTX; `cuda-device` (libcuda.so.1
+# loads and reports a device) runs the numerical suites on the GPU. Without
+# them those tests are reported UNSUPPORTED, not silently passed.
+def _find_ptxas():
+    cuda = os.environ.get("CUDA_HOME", "/usr/local/cuda")
+    for path in [os.path.join(cuda, "bin", "ptxas")] + [
+            os.path.join(d, "ptxas")
+            for d in os.environ.get("PATH", "").split(os.pathsep)]:
+        if os.path.isfile(path) and os.access(path, os.X_OK):
+            return path
+    return None
+
+
+def _has_cuda_device():
+    import ctypes
+    try:
+        cuda = ctypes.CDLL("libcuda.so.1")
+        count = ctypes.c_int(0)
+        return (cuda.cuInit(0) == 0 and
+                cuda.cuDeviceGetCount(ctypes.byref(count)) == 0 and
+                count.value > 0)
+    except OSError:
+        return False
+
+
+_ptxas = _find_ptxas()
+if _ptxas:
+    config.available_features.add("ptxas")
+    config.substitutions.append(("%ptxas", _ptxas))
+if _has_cuda_device():
+    config.available_features.add("cuda-device")
+config.substitutions.append(
+    ("%kiln_device_ptx", os.path.join(config.kiln_obj_root, "lib",
+                                      "kiln-device.ptx")))

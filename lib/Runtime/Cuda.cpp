@@ -490,6 +490,31 @@ void mgpuLaunchKernel(void *function, intptr_t gridX, intptr_t gridY,
         "launching a kernel");
 }
 
+void kiln_gpu_rt_softmax_f32(UnrankedMemRefType<float> *in,
+                             UnrankedMemRefType<float> *out, bool isLog) {
+  View<float> input = view(in);
+  int64_t size = input.shape.back(), rows = 1;
+  for (int64_t extent : input.shape)
+    rows *= extent;
+  rows /= size;
+  float *outData = view(out).data;
+  int isLogFlag = isLog;
+  // Rows of up to 8192 floats (a multiple of 4) are held in registers by
+  // 256 threads, V float4s each (the smallest V that fits); longer rows
+  // stream twice with 512 threads.
+  std::string name = "kiln_gpu_softmax_f32";
+  unsigned threads = 512;
+  int64_t perThread = (size + 1023) / 1024;
+  if (size % 4 == 0 && perThread <= 8) {
+    threads = 256;
+    name += perThread <= 1   ? "_v1"
+            : perThread <= 2 ? "_v2"
+            : perThread <= 4 ? "_v4"
+                             : "_v8";
+  }
+  launch(name, rows, threads, {&input.data, &outData, &size, &isLogFlag});
+}
+
 void *kiln_gpu_malloc(size_t bytes) { return cuda::allocate(bytes); }
 void *kiln_gpu_aligned_alloc(size_t /*alignment*/, size_t bytes) {
   return cuda::allocate(bytes); // device allocations are 256-byte aligned
@@ -549,6 +574,7 @@ std::vector<std::pair<llvm::StringRef, void *>> cuda::symbols() {
       KILN_SYMBOL("free", kiln_gpu_free),
       KILN_SYMBOL("_mlir_ciface_kiln_gpu_error_record",
                   _mlir_ciface_kiln_gpu_error_record),
+      KILN_SYMBOL("_mlir_ciface_kiln_rt_softmax_f32", kiln_gpu_rt_softmax_f32),
       KILN_SELECTION(topk, f32),
       KILN_SELECTION(topk, f64),
       KILN_SELECTION(topk, i64),

@@ -185,8 +185,26 @@ expect("ambiguous entry", [two, f"--input={v2}"], 1,
 expect("unknown entry", [two, "--entry=h", f"--input={v2}"], 1, r"no function @h")
 expect("chosen entry", [two, "--entry=g", f"--input={v2}", "--print"], 0,
        r"tensor\(\[-1\.,  2\.\]\)")
-expect("cuda target", [two, "--entry=g", f"--input={v2}", "--target=cuda"], 2,
-       r"--target=cuda")
+def has_cuda_device():
+    import ctypes
+    try:
+        cuda = ctypes.CDLL("libcuda.so.1")
+        count = ctypes.c_int(0)
+        return (cuda.cuInit(0) == 0 and
+                cuda.cuDeviceGetCount(ctypes.byref(count)) == 0 and
+                count.value > 0)
+    except OSError:
+        return False
+
+
+if has_cuda_device():
+    expect("cuda target", [two, "--entry=g", f"--input={v2}", "--target=cuda",
+                           "--print"], 0, r"tensor\(\[-1\.,  2\.\]\)")
+else:
+    # No GPU: a runtime failure (exit 2) saying why.
+    expect("cuda target without a GPU",
+           [two, "--entry=g", f"--input={v2}", "--target=cuda"], 2,
+           r"--target=cuda: (no CUDA driver|no CUDA device)")
 expect("unknown target", [two, "--target=tpu"], 1, r"unknown --target 'tpu'")
 expect("zero threads", [two, "--threads=0"], 1, r"--threads expects an integer >= 1")
 expect("bad repeat", [two, "--repeat=x"], 1, r"--repeat expects an integer >= 0")

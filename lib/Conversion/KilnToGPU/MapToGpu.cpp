@@ -116,51 +116,98 @@ LogicalResult mapGeneric(linalg::GenericOp op) {
     return success();
   }
   Block &payload = op.getRegion().front();
-  buildLaunch(b, loc, count, [&](OpBuilder &tb, Location l, Value index) {
+  // The payload at one point: its operands loaded through their indexing
+  // maps (into `mapping`), then its ops cloned and its results stored.
+  auto loadOperands = [&](OpBuilder &pb, Location pl, ArrayRef<Value> ivs,
+                          IRMapping &mapping) {
+    for (OpOperand &operand : op->getOpOperands()) {
+      BlockArgument arg = payload.getArgument(operand.getOperandNumber());
+      if (arg.use_empty())
+        continue;
+      Value value = operand.get();
+      if (isa<MemRefType>(value.getType())) {
+        SmallVector<Value> at =
+            affine::expandAffineMap(pb, pl, op.getMatchingIndexingMap(&operand),
+                                    ivs)
+                .value();
+        value = memref::LoadOp::create(pb, pl, value, at);
+      }
+      mapping.map(arg, value);
+    }
+  };
+  auto computeAndStore = [&](OpBuilder &pb, Location pl, ArrayRef<Value> ivs,
+                             IRMapping &mapping) {
+    // linalg.index, also nested in the payload's loops, is the point's
+    // index.
+    for (Operation &inner : payload.without_terminator()) {
+      if (auto indexOp = dyn_cast<linalg::IndexOp>(inner)) {
+        mapping.map(indexOp.getResult(), ivs[indexOp.getDim()]);
+        continue;
+      }
+      Operation *cloned = pb.clone(inner, mapping);
+      SmallVector<linalg::IndexOp> nested;
+      cloned->walk([&](linalg::IndexOp n) { nested.push_back(n); });
+      for (linalg::IndexOp n : nested) {
+        n.replaceAllUsesWith(ivs[n.getDim()]);
+        n.erase();
+      }
+    }
+    auto yield = cast<linalg::YieldOp>(payload.getTerminator());
+    for (auto [value, init] :
+         llvm::zip_equal(yield.getValues(), op.getDpsInitsMutable())) {
+      SmallVector<Value> at =
+          affine::expandAffineMap(pb, pl, op.getMatchingIndexingMap(&init), ivs)
+              .value();
+      memref::StoreOp::create(pb, pl, mapping.lookupOrDefault(value),
+                              init.get(), at);
+    }
+  };
+  auto pointIndices = [&](OpBuilder &pb, Location pl, Value index) {
     SmallVector<Value> ivs(ranges.size());
-    for (auto [d, iv] :
-         llvm::zip_equal(parallelDims, delinearize(tb, l, index,
-                                                   parallelShape)))
+    for (auto [d, iv] : llvm::zip_equal(
+             parallelDims, delinearize(pb, pl, index, parallelShape)))
       ivs[d] = iv;
+    return ivs;
+  };
+
+  // Large elementwise kernels: each thread takes kUnroll points a block
+  // apart and issues all their loads before any store (the buffers may
+  // alias, so the compiler cannot move loads above stores itself): more
+  // loads in flight per thread.
+  constexpr int64_t kUnroll = 4;
+  if (reductionDims.empty() && count >= (int64_t(1) << 20) &&
+      count % (kBlockSize * kUnroll) == 0) {
+    Value one = indexConstant(b, loc, 1);
+    auto launch = gpu::LaunchOp::create(
+        b, loc, indexConstant(b, loc, count / (kBlockSize * kUnroll)), one,
+        one, indexConstant(b, loc, kBlockSize), one, one);
+    OpBuilder tb(&launch.getBody().front(), launch.getBody().front().begin());
+    Value first = arith::AddIOp::create(
+        tb, loc,
+        arith::MulIOp::create(tb, loc, launch.getBlockIds().x,
+                              indexConstant(tb, loc, kBlockSize * kUnroll)),
+        launch.getThreadIds().x);
+    SmallVector<SmallVector<Value>> ivs;
+    SmallVector<IRMapping> mappings(kUnroll);
+    for (int64_t u = 0; u < kUnroll; ++u) {
+      Value index = arith::AddIOp::create(
+          tb, loc, first, indexConstant(tb, loc, u * kBlockSize));
+      ivs.push_back(pointIndices(tb, loc, index));
+      loadOperands(tb, loc, ivs.back(), mappings[u]);
+    }
+    for (int64_t u = 0; u < kUnroll; ++u)
+      computeAndStore(tb, loc, ivs[u], mappings[u]);
+    gpu::TerminatorOp::create(tb, loc);
+    op.erase();
+    return success();
+  }
+
+  buildLaunch(b, loc, count, [&](OpBuilder &tb, Location l, Value index) {
+    SmallVector<Value> ivs = pointIndices(tb, l, index);
     auto emitPoint = [&](OpBuilder &pb, Location pl) {
       IRMapping mapping;
-      for (OpOperand &operand : op->getOpOperands()) {
-        BlockArgument arg = payload.getArgument(operand.getOperandNumber());
-        if (arg.use_empty())
-          continue;
-        Value value = operand.get();
-        if (auto memref = dyn_cast<MemRefType>(value.getType())) {
-          SmallVector<Value> at = affine::expandAffineMap(
-              pb, pl, op.getMatchingIndexingMap(&operand), ivs)
-                                      .value();
-          value = memref::LoadOp::create(pb, pl, value, at);
-        }
-        mapping.map(arg, value);
-      }
-      // linalg.index, also nested in the payload's loops, is the point's
-      // index.
-      for (Operation &inner : payload.without_terminator()) {
-        if (auto indexOp = dyn_cast<linalg::IndexOp>(inner)) {
-          mapping.map(indexOp.getResult(), ivs[indexOp.getDim()]);
-          continue;
-        }
-        Operation *cloned = pb.clone(inner, mapping);
-        SmallVector<linalg::IndexOp> nested;
-        cloned->walk([&](linalg::IndexOp n) { nested.push_back(n); });
-        for (linalg::IndexOp n : nested) {
-          n.replaceAllUsesWith(ivs[n.getDim()]);
-          n.erase();
-        }
-      }
-      auto yield = cast<linalg::YieldOp>(payload.getTerminator());
-      for (auto [value, init] :
-           llvm::zip_equal(yield.getValues(), op.getDpsInitsMutable())) {
-        SmallVector<Value> at = affine::expandAffineMap(
-            pb, pl, op.getMatchingIndexingMap(&init), ivs)
-                                    .value();
-        memref::StoreOp::create(pb, pl, mapping.lookupOrDefault(value),
-                                init.get(), at);
-      }
+      loadOperands(pb, pl, ivs, mapping);
+      computeAndStore(pb, pl, ivs, mapping);
     };
     if (reductionDims.empty()) {
       emitPoint(tb, l);

@@ -384,13 +384,27 @@ SmallVector<Value> buildGpuLaneReduction(
                 indices[d] = iv;
               Value acc = accs[0];
               if (mainEnd > 0) {
+                // Four of the lane's elements per iteration when they
+                // divide evenly: their loads first, then the merges in
+                // order (the same operations as one at a time).
+                int64_t perStep = (mainEnd / count) % 4 == 0 ? 4 : 1;
                 auto mainLoop = scf::ForOp::create(
                     ob, ol, lane, indexConstant(ob, ol, mainEnd),
-                    indexConstant(ob, ol, count), ValueRange{acc},
+                    indexConstant(ob, ol, count * perStep), ValueRange{acc},
                     [&](OpBuilder &ib, Location il, Value i, ValueRange a) {
-                      indices[inner] = i;
-                      scf::YieldOp::create(
-                          ib, il, lanes.merge(ib, il, a[0], term(ib, il)));
+                      SmallVector<Value> terms;
+                      for (int64_t u = 0; u < perStep; ++u) {
+                        indices[inner] =
+                            u == 0 ? i
+                                   : Value(arith::AddIOp::create(
+                                         ib, il, i,
+                                         indexConstant(ib, il, u * count)));
+                        terms.push_back(term(ib, il));
+                      }
+                      Value merged = a[0];
+                      for (Value t : terms)
+                        merged = lanes.merge(ib, il, merged, t);
+                      scf::YieldOp::create(ib, il, merged);
                     });
                 acc = mainLoop.getResult(0);
               }
@@ -560,7 +574,8 @@ SmallVector<Value> buildReduction(
     ArrayRef<TypedAttr> inits,
     function_ref<SmallVector<Value>(OpBuilder &, Location, ValueRange,
                                     ValueRange, ValueRange)>
-        body) {
+        body,
+    const LaneReduction *lanes = nullptr) {
   auto read = [&](OpBuilder &b, Location l, ValueRange indices) {
     SmallVector<Value> elements;
     for (Value input : inputs)
@@ -568,7 +583,7 @@ SmallVector<Value> buildReduction(
     return elements;
   };
   return buildReduction(b, loc, tensorType(inputs.front()), read, mask, inits,
-                        body);
+                        body, /*finalize=*/nullptr, /*finalTypes=*/{}, lanes);
 }
 
 /// How a kernel reads its input and produces its results. By default it
@@ -582,10 +597,14 @@ struct KernelIO {
                                    ValueRange resultIndices)>
       finish;
   SmallVector<Type> resultTypes;
+  /// The stored input of a plain kernel (null when `read` evaluates a fused
+  /// producer chain).
+  Value stored;
 
   /// The plain kernel of `op`: loads `input`, returns the op's results.
   static KernelIO plain(Operation *op, Value input) {
     KernelIO io;
+    io.stored = input;
     io.read = [input](OpBuilder &b, Location l, ValueRange indices) {
       return Value(tensor::ExtractOp::create(b, l, input, indices));
     };
@@ -910,6 +929,12 @@ struct LowerEqual : OpRewritePattern<EqualOp> {
 /// elementwise exp(x - m) / s (or x - m - log(s)). Infinities and NaN give
 /// PyTorch's answers: NaN or +inf in a row makes the row NaN, -inf entries
 /// contribute 0, an all -inf row is NaN.
+Value asUnrankedBuffer(OpBuilder &b, Location loc, Value tensor);
+std::pair<Value, Value> allocOutput(OpBuilder &b, Location loc,
+                                    RankedTensorType type);
+Value asTensor(OpBuilder &b, Location loc, Value buffer,
+               RankedTensorType type);
+
 template <typename OpTy> struct LowerSoftmax : OpRewritePattern<OpTy> {
   using OpRewritePattern<OpTy>::OpRewritePattern;
 
@@ -923,6 +948,9 @@ template <typename OpTy> struct LowerSoftmax : OpRewritePattern<OpTy> {
     int64_t rank = type.getRank();
     int64_t dim = *normalizeDim(op.getDim(), rank);
     auto floatType = cast<FloatType>(type.getElementType());
+    if (isGpuTarget(b) && floatType.isF32() && rank > 0 && dim == rank - 1 &&
+        type.getNumElements() > 0)
+      return lowerGpuRows(b, op, io, isLog);
     SmallVector<bool> mask(rank, false);
     if (rank > 0)
       mask[dim] = true;
@@ -1022,6 +1050,59 @@ template <typename OpTy> struct LowerSoftmax : OpRewritePattern<OpTy> {
                                   io.finishElement(nb, l, result, ivs));
         });
     return SmallVector<Value>(generic.getResults());
+  }
+
+  /// On the GPU, f32 rows along the last dim: one pass of the runtime's
+  /// row kernel (a block per row keeps a running maximum and sum, then
+  /// writes the row). A fused producer chain is evaluated into a buffer
+  /// first, a fused epilogue applied after.
+  static SmallVector<Value> lowerGpuRows(OpBuilder &b, OpTy op,
+                                         const KernelIO &io, bool isLog) {
+    Location loc = op.getLoc();
+    RankedTensorType type = tensorType(op.getInput());
+    int64_t rank = type.getRank();
+    MLIRContext *ctx = b.getContext();
+    AffineMap identity = AffineMap::getMultiDimIdentityMap(rank, ctx);
+    Value input = io.stored;
+    if (!input) {
+      Value init = tensor::EmptyOp::create(b, loc, type.getShape(),
+                                           type.getElementType());
+      input = linalg::GenericOp::create(
+                  b, loc, TypeRange{type}, ValueRange{}, ValueRange{init},
+                  identity, parallelIterators(rank),
+                  [&](OpBuilder &nb, Location l, ValueRange) {
+                    linalg::YieldOp::create(
+                        nb, l, io.read(nb, l, loopIndices(nb, l, rank)));
+                  })
+                  .getResult(0);
+    }
+    auto unranked = UnrankedMemRefType::get(type.getElementType(), 0);
+    func::FuncOp fn = getOrDeclareRuntimeFunc(
+        op, "kiln_rt_softmax_f32",
+        FunctionType::get(ctx, {unranked, unranked, b.getI1Type()}, {}), b);
+    Value in = asUnrankedBuffer(b, loc, input);
+    auto [buffer, out] = allocOutput(b, loc, type);
+    func::CallOp::create(
+        b, loc, fn,
+        ValueRange{in, out, arith::ConstantIntOp::create(b, loc, isLog, 1)});
+    Value result = asTensor(b, loc, buffer, type);
+    if (!io.finish)
+      return {result};
+    SmallVector<Value> inits;
+    for (Type resultType : io.resultTypes) {
+      auto t = cast<RankedTensorType>(resultType);
+      inits.push_back(
+          tensor::EmptyOp::create(b, loc, t.getShape(), t.getElementType()));
+    }
+    auto epilogue = linalg::GenericOp::create(
+        b, loc, io.resultTypes, ValueRange{}, inits,
+        SmallVector<AffineMap>(inits.size(), identity), parallelIterators(rank),
+        [&](OpBuilder &nb, Location l, ValueRange) {
+          SmallVector<Value> ivs = loopIndices(nb, l, rank);
+          Value element = tensor::ExtractOp::create(nb, l, result, ivs);
+          linalg::YieldOp::create(nb, l, io.finishElement(nb, l, element, ivs));
+        });
+    return SmallVector<Value>(epilogue.getResults());
   }
 
   LogicalResult matchAndRewrite(OpTy op,
@@ -1152,34 +1233,50 @@ void checkIndicesUpFront(OpBuilder &b, Location loc, int64_t site, Value index,
   SmallVector<bool> mask(rank, rank <= 1);
   if (rank > 1)
     mask.back() = true;
+  auto badPosition = [&](OpBuilder &nb, Location l, Value x, ValueRange ivs) {
+    Value bad = arith::OrIOp::create(
+        nb, l,
+        arith::CmpIOp::create(nb, l, arith::CmpIPredicate::slt, x,
+                              i64Constant(nb, l, lo)),
+        arith::CmpIOp::create(nb, l, arith::CmpIPredicate::sge, x,
+                              i64Constant(nb, l, hi)));
+    Value position = arith::IndexCastOp::create(
+        nb, l, nb.getI64Type(), linearize(nb, l, ivs, type.getShape()));
+    return Value(arith::SelectOp::create(nb, l, bad, position,
+                                         i64Constant(nb, l, none)));
+  };
+  auto minimum = [](OpBuilder &nb, Location l, Value acc, Value x) {
+    return Value(arith::MinSIOp::create(nb, l, acc, x));
+  };
+  // On the GPU both minima split across lanes (the minimum is the same in
+  // any order).
+  bool gpu = isGpuTarget(b);
+  LaneReduction badLanes{
+      [&](OpBuilder &nb, Location l, ValueRange xs, ValueRange ivs) {
+        return badPosition(nb, l, xs[0], ivs);
+      },
+      minimum};
+  LaneReduction minLanes{
+      [](OpBuilder &, Location, ValueRange xs, ValueRange) { return xs[0]; },
+      minimum};
   Value firstPerRow = buildReduction(
       b, loc, index, mask, {b.getI64IntegerAttr(none)},
       [&](OpBuilder &nb, Location l, ValueRange xs, ValueRange acc,
           ValueRange ivs) {
-        Value x = xs[0];
-        Value bad = arith::OrIOp::create(
-            nb, l,
-            arith::CmpIOp::create(nb, l, arith::CmpIPredicate::slt, x,
-                                  i64Constant(nb, l, lo)),
-            arith::CmpIOp::create(nb, l, arith::CmpIPredicate::sge, x,
-                                  i64Constant(nb, l, hi)));
-        Value position = arith::IndexCastOp::create(
-            nb, l, nb.getI64Type(), linearize(nb, l, ivs, type.getShape()));
-        Value candidate = arith::SelectOp::create(nb, l, bad, position,
-                                                  i64Constant(nb, l, none));
         return SmallVector<Value>{
-            arith::MinSIOp::create(nb, l, acc[0], candidate)};
-      })[0];
+            minimum(nb, l, acc[0], badPosition(nb, l, xs[0], ivs))};
+      },
+      gpu ? &badLanes : nullptr)[0];
   Value first = firstPerRow;
   if (rank > 1) {
     SmallVector<bool> all(rank - 1, true);
-    first =
-        buildReduction(b, loc, firstPerRow, all, {b.getI64IntegerAttr(none)},
-                       [](OpBuilder &nb, Location l, ValueRange xs,
-                          ValueRange acc, ValueRange) {
-                         return SmallVector<Value>{
-                             arith::MinSIOp::create(nb, l, acc[0], xs[0])};
-                       })[0];
+    first = buildReduction(
+        b, loc, firstPerRow, all, {b.getI64IntegerAttr(none)},
+        [&](OpBuilder &nb, Location l, ValueRange xs, ValueRange acc,
+            ValueRange) {
+          return SmallVector<Value>{minimum(nb, l, acc[0], xs[0])};
+        },
+        gpu ? &minLanes : nullptr)[0];
   }
   Value position = tensor::ExtractOp::create(b, loc, first, ValueRange{});
   Value found = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ne,
@@ -1691,7 +1788,9 @@ SmallVector<Value> lowerFusedRuntimeKernel(OpBuilder &b, Operation *anchor,
   RankedTensorType inputType = tensorType(input);
   int64_t rank = inputType.getRank();
   std::optional<int64_t> tileDim;
-  if (!kernel.flatten)
+  // Tiles keep the CPU's materialized input in cache; the GPU takes it
+  // whole.
+  if (!kernel.flatten && !isGpuTarget(b))
     for (int64_t d = 0; d < rank; ++d)
       if (d != kernel.dim && inputType.getDimSize(d) > 1) {
         tileDim = d;

@@ -30,6 +30,12 @@ DEVICE u32 tid() { return __nvvm_read_ptx_sreg_tid_x(); }
 DEVICE u32 ntid() { return __nvvm_read_ptx_sreg_ntid_x(); }
 DEVICE u32 ctaid() { return __nvvm_read_ptx_sreg_ctaid_x(); }
 DEVICE void sync() { __nvvm_barrier_sync(0); }
+/// __shfl_sync of a 64-bit value from `lane`.
+DEVICE u64 shuffleIndex(u64 v, u32 lane) {
+  u32 lo = __nvvm_shfl_sync_idx_i32(0xffffffffu, u32(v), lane, 31);
+  u32 hi = __nvvm_shfl_sync_idx_i32(0xffffffffu, u32(v >> 32), lane, 31);
+  return (u64(hi) << 32) | lo;
+}
 /// __shfl_down_sync of a 64-bit value.
 DEVICE u64 shuffleDown(u64 v, u32 offset) {
   u32 lo = __nvvm_shfl_sync_down_i32(0xffffffffu, u32(v), offset, 31);
@@ -132,6 +138,39 @@ DEVICE void bitonicSort(u64 *keys, i64 *indices, u32 n) {
   }
 }
 
+/// bitonicSort of packed (key << 32 | ~index) words: one compare each.
+DEVICE void bitonicSortPacked(u64 *words, u32 n) {
+  for (u32 size = 2; size <= n; size <<= 1) {
+    for (u32 stride = size >> 1; stride > 0; stride >>= 1) {
+      for (u32 i = tid(); i < n / 2; i += ntid()) {
+        u32 a = 2 * i - (i & (stride - 1));
+        u32 b = a + stride;
+        bool descending = (a & size) == 0;
+        u64 wa = words[a], wb = words[b];
+        if (descending ? wb > wa : wa > wb) {
+          words[a] = wb;
+          words[b] = wa;
+        }
+      }
+      sync();
+    }
+  }
+}
+
+/// A slot in a shared list for every thread with `take`: one atomic per
+/// warp on `counter`.
+DEVICE u64 warpSlot(bool take, u64 *counter) {
+  u32 ballot = __nvvm_vote_ballot_sync(kFullMask, take);
+  u32 lane = tid() & 31;
+  u64 base = 0;
+  if (ballot != 0 && lane == u32(__builtin_ctz(ballot)))
+    base = __atomic_fetch_add(counter, u64(__builtin_popcount(ballot)),
+                              __ATOMIC_RELAXED);
+  u32 leader = ballot ? __builtin_ctz(ballot) : 0;
+  base = shuffleIndex(base, leader);
+  return base + __builtin_popcount(ballot & ((1u << lane) - 1));
+}
+
 //===----------------------------------------------------------------------===//
 // Radix selection
 //===----------------------------------------------------------------------===//
@@ -148,16 +187,19 @@ template <typename T> struct Row {
   T at(i64 j) const { return data[j * stride]; }
 };
 
-/// Adds one to histogram[bin] for every thread with `active`, one atomic
-/// per distinct bin of the warp (rows often share a few bins).
-DEVICE void countBin(bool active, u32 bin) {
+/// Adds one to counts[bin] for every thread with `active`, one atomic per
+/// distinct bin of the warp (rows often share a few bins).
+DEVICE void countBin(u32 *counts, bool active, u32 bin) {
   u32 mask = __nvvm_vote_ballot_sync(kFullMask, active);
   if (!active)
     return;
   u32 peers = __nvvm_match_any_sync_i32(mask, bin);
   if (__builtin_ctz(peers) == (tid() & 31))
-    __atomic_fetch_add((u32 *)&histogram[bin], __builtin_popcount(peers),
+    __atomic_fetch_add(&counts[bin], __builtin_popcount(peers),
                        __ATOMIC_RELAXED);
+}
+DEVICE void countBin(bool active, u32 bin) {
+  countBin((u32 *)&histogram[0], active, bin);
 }
 
 /// The exact k-th greatest key of a row (k >= 1) and how many elements
@@ -267,6 +309,72 @@ DEVICE Row<T> rowOf(const T *in, i64 r, i64 size, i64 inner) {
   return Row<T>{in + o * size * inner + i, size, inner};
 }
 
+/// Histogram bins of the fast path: the top bits of each key.
+constexpr u32 kCutoffBits = 11;
+SHARED u32 topHistogram[1u << kCutoffBits] __attribute__((loader_uninitialized));
+
+/// The fast path of topk (the CPU's topkRadixRow): one pass histograms the
+/// top kCutoffBits of every key, which gives the bucket holding the k-th
+/// best; a second pass gathers every element in or above it into the
+/// shared candidates. Returns false, having gathered nothing, when more
+/// than kSharedCandidates elements reach the bucket (many equal values):
+/// the exact multi-pass selection handles that.
+template <typename T>
+DEVICE bool gatherAboveCutoff(Row<T> row, i64 k, bool largest, u64 *keys,
+                              i64 *indices, u32 &count) {
+  constexpr u32 shift = sizeof(T) * 8 - kCutoffBits;
+  constexpr u32 bins = 1u << kCutoffBits;
+  if (k > kSharedCandidates || (sizeof(T) == 4 && row.size >= (1ll << 32)))
+    return false;
+  u32 *counts = (u32 *)&topHistogram[0];
+  for (u32 b = tid(); b < bins; b += ntid())
+    counts[b] = 0;
+  sync();
+  i64 end = (row.size + ntid() - 1) / ntid() * ntid();
+  for (i64 j = tid(); j < end; j += ntid()) {
+    bool active = j < row.size;
+    u32 bin = active ? u32(selectionKey(row.at(j), largest) >> shift) : 0;
+    countBin(counts, active, bin);
+  }
+  sync();
+  if (tid() == 0) {
+    u64 seen = 0;
+    u32 b = bins - 1;
+    for (;; --b) {
+      seen += counts[b];
+      if (seen >= u64(k) || b == 0)
+        break;
+    }
+    shared64[0] = b;
+    shared64[1] = seen;
+  }
+  sync();
+  u64 cutoff = shared64[0], seen = shared64[1];
+  sync();
+  if (seen > kSharedCandidates)
+    return false;
+  if (tid() == 0)
+    shared64[0] = 0;
+  sync();
+  for (i64 j = tid(); j < end; j += ntid()) {
+    u64 key = j < row.size ? selectionKey(row.at(j), largest) : 0;
+    bool take = j < row.size && (key >> shift) >= cutoff;
+    u64 slot = warpSlot(take, (u64 *)&shared64[0]);
+    if (take) {
+      // 32-bit keys pack with the complemented index (rows < 2^32).
+      if (sizeof(T) == 4)
+        keys[slot] = (key << 32) | (0xffffffffull - u64(j));
+      else {
+        keys[slot] = key;
+        indices[slot] = j;
+      }
+    }
+  }
+  sync();
+  count = u32(seen);
+  return true;
+}
+
 /// topk of one row per block, sorted: the k best by radix selection, then
 /// a bitonic sort of them (in shared memory, or in `scratch`: rows * kPad
 /// keys and indices, when k > kSharedCandidates).
@@ -283,16 +391,38 @@ DEVICE void topkRows(const T *in, T *values, i64 *outIndices, i64 size,
     keys = scratchKeys + u64(r) * padded;
     indices = scratchIndices + u64(r) * padded;
   }
-  collectBest(row, k, largest, keys, indices);
+  // The fast path gathers about k candidates (all those in or above the
+  // k-th's bucket); otherwise exactly the k best.
+  u32 count = k;
+  i64 o = r / inner, i = r % inner;
+  bool gathered = gatherAboveCutoff(row, k, largest, keys, indices, count);
+  if (gathered && sizeof(T) == 4) {
+    // Packed words: padding 0 (key 0, the greatest index) sorts last.
+    padded = nextPowerOfTwo(count);
+    for (u32 j = count + tid(); j < padded; j += ntid())
+      keys[j] = 0;
+    sync();
+    bitonicSortPacked(keys, padded);
+    for (i64 j = tid(); j < k; j += ntid()) {
+      i64 index = i64(0xffffffffull - (keys[j] & 0xffffffffull));
+      i64 out = (o * k + j) * inner + i;
+      values[out] = row.at(index);
+      outIndices[out] = index;
+    }
+    return;
+  }
+  if (gathered)
+    padded = nextPowerOfTwo(count);
+  else
+    collectBest(row, k, largest, keys, indices);
   // Padding sorts last: the least key, and the greatest index for ties
   // with real key-0 candidates.
-  for (u32 j = k + tid(); j < padded; j += ntid()) {
+  for (u32 j = count + tid(); j < padded; j += ntid()) {
     keys[j] = 0;
     indices[j] = 0x7fffffffffffffffll;
   }
   sync();
   bitonicSort(keys, indices, padded);
-  i64 o = r / inner, i = r % inner;
   for (i64 j = tid(); j < k; j += ntid()) {
     i64 index = indices[j];
     i64 out = (o * k + j) * inner + i;
@@ -464,3 +594,190 @@ DEVICE void argStridedRows(const T *in, T *values, i64 *outIndices, i64 rows,
 KILN_GPU_KERNELS(float, f32)
 KILN_GPU_KERNELS(double, f64)
 KILN_GPU_KERNELS(i64, i64)
+
+//===----------------------------------------------------------------------===//
+// softmax / log_softmax along contiguous f32 rows
+//===----------------------------------------------------------------------===//
+
+namespace {
+
+constexpr float kInf = __builtin_inff();
+
+DEVICE float fastExp(float x) {
+  return __nvvm_ex2_approx_f(x * 1.4426950408889634f);
+}
+DEVICE float fastLog(float x) {
+  return __nvvm_lg2_approx_f(x) * 0.6931471805599453f;
+}
+
+/// A running maximum and sum of exp(x - maximum). NaN propagates through
+/// the maximum; -inf entries add nothing.
+struct Running {
+  float max = -kInf, sum = 0.0f;
+  __attribute__((always_inline)) void add(float x) {
+    if (x != x) {
+      max = x;
+    } else if (x > max) {
+      sum = sum * fastExp(max - x) + 1.0f;
+      max = x;
+    } else if (x != -kInf) {
+      sum += fastExp(x - max);
+    }
+  }
+  __attribute__((always_inline)) void merge(Running other) {
+    if (other.max != other.max || max != max) {
+      max = max != max ? max : other.max;
+      return;
+    }
+    float m = other.max > max ? other.max : max;
+    float total = 0.0f;
+    if (sum != 0.0f)
+      total += sum * fastExp(max - m);
+    if (other.sum != 0.0f)
+      total += other.sum * fastExp(other.max - m);
+    max = m;
+    sum = total;
+  }
+};
+
+SHARED float warpMax[32] __attribute__((loader_uninitialized));
+SHARED float warpSum[32] __attribute__((loader_uninitialized));
+
+typedef float Float4 __attribute__((ext_vector_type(4)));
+
+/// Float4s per thread the register path holds at most (rows up to 8192
+/// floats with 256 threads).
+constexpr u32 kRowVectors = 8;
+
+/// A block-wide maximum (NaN-propagating) or sum, in a fixed order.
+DEVICE float blockReduce(float v, bool isMax) {
+  for (u32 offset = 16; offset > 0; offset >>= 1) {
+    float other = __nvvm_shfl_sync_down_f32(kFullMask, v, offset, 31);
+    v = isMax ? (v != v || other != other ? v + other
+                                          : (other > v ? other : v))
+              : v + other;
+  }
+  if ((tid() & 31) == 0)
+    warpMax[tid() >> 5] = v;
+  sync();
+  float total = warpMax[0];
+  for (u32 w = 1; w < (ntid() >> 5); ++w) {
+    float other = warpMax[w];
+    total = isMax ? (total != total || other != other
+                         ? total + other
+                         : (other > total ? other : total))
+                  : total + other;
+  }
+  sync();
+  return total;
+}
+
+/// Rows of at most V * 4 * blockDim floats, size % 4 == 0: the row is read
+/// once into registers with 16-byte loads, then reduced (maximum, then the
+/// sum of exp(x - max)) and written from registers. V is the smallest that
+/// fits: fewer registers, more rows in flight per SM.
+template <u32 V>
+DEVICE void softmaxRowsInRegisters(const float *in, float *out, i64 size,
+                                   bool isLog) {
+  i64 r = ctaid();
+  const Float4 *row = (const Float4 *)(in + r * size);
+  Float4 *outRow = (Float4 *)(out + r * size);
+  i64 vectors = size / 4;
+  Float4 x[V];
+  float m = -kInf;
+  bool nan = false;
+#pragma unroll
+  for (u32 v = 0; v < V; ++v) {
+    i64 j = tid() + i64(v) * ntid();
+    x[v] = j < vectors ? row[j] : Float4{-kInf, -kInf, -kInf, -kInf};
+#pragma unroll
+    for (int e = 0; e < 4; ++e) {
+      nan |= x[v][e] != x[v][e];
+      m = x[v][e] > m ? x[v][e] : m;
+    }
+  }
+  m = blockReduce(nan ? __builtin_nanf("") : m, /*isMax=*/true);
+  float s = 0.0f;
+#pragma unroll
+  for (u32 v = 0; v < V; ++v)
+#pragma unroll
+    for (int e = 0; e < 4; ++e)
+      s += x[v][e] == -kInf ? 0.0f : fastExp(x[v][e] - m);
+  s = blockReduce(s, /*isMax=*/false);
+  if (m == kInf)
+    s = __builtin_nanf("");
+  float logSum = fastLog(s), inverse = 1.0f / s;
+#pragma unroll
+  for (u32 v = 0; v < V; ++v) {
+    i64 j = tid() + i64(v) * ntid();
+    if (j < vectors) {
+      Float4 y;
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        float shifted = x[v][e] - m;
+        y[e] = isLog ? shifted - logSum : fastExp(shifted) * inverse;
+      }
+      outRow[j] = y;
+    }
+  }
+}
+
+/// One block per row of `size` elements: the row's maximum and sum in one
+/// read (merged across threads in a fixed order: the same bits every run),
+/// then the outputs. PyTorch's special values: NaN or +inf in a row make
+/// it NaN, an all -inf row is NaN.
+DEVICE void softmaxRows(const float *in, float *out, i64 size, bool isLog) {
+  i64 r = ctaid();
+  const float *row = in + r * size;
+  Running acc;
+  for (i64 j = tid(); j < size; j += ntid())
+    acc.add(row[j]);
+  for (u32 offset = 16; offset > 0; offset >>= 1) {
+    Running other;
+    other.max = __nvvm_shfl_sync_down_f32(kFullMask, acc.max, offset, 31);
+    other.sum = __nvvm_shfl_sync_down_f32(kFullMask, acc.sum, offset, 31);
+    acc.merge(other);
+  }
+  if ((tid() & 31) == 0) {
+    warpMax[tid() >> 5] = acc.max;
+    warpSum[tid() >> 5] = acc.sum;
+  }
+  sync();
+  Running total;
+  total.max = warpMax[0];
+  total.sum = warpSum[0];
+  for (u32 w = 1; w < (ntid() >> 5); ++w) {
+    Running other;
+    other.max = warpMax[w];
+    other.sum = warpSum[w];
+    total.merge(other);
+  }
+  float m = total.max;
+  float s = m == kInf ? __builtin_nanf("") : total.sum;
+  float logSum = fastLog(s);
+  float inverse = 1.0f / s;
+  float *outRow = out + r * size;
+  for (i64 j = tid(); j < size; j += ntid()) {
+    float shifted = row[j] - m;
+    outRow[j] = isLog ? shifted - logSum : fastExp(shifted) * inverse;
+  }
+}
+
+} // namespace
+
+// One kernel per register budget (registers are allocated per kernel);
+// the runtime picks the smallest that holds a row.
+KERNEL void kiln_gpu_softmax_f32(const float *in, float *out, i64 size,
+                                 int isLog) {
+  softmaxRows(in, out, size, isLog != 0);
+}
+#define KILN_SOFTMAX_IN_REGISTERS(V)                                           \
+  KERNEL void kiln_gpu_softmax_f32_v##V(const float *in, float *out,           \
+                                        i64 size, int isLog) {                 \
+    softmaxRowsInRegisters<V>(in, out, size, isLog != 0);                      \
+  }
+KILN_SOFTMAX_IN_REGISTERS(1)
+KILN_SOFTMAX_IN_REGISTERS(2)
+KILN_SOFTMAX_IN_REGISTERS(4)
+KILN_SOFTMAX_IN_REGISTERS(8)
+#undef KILN_SOFTMAX_IN_REGISTERS

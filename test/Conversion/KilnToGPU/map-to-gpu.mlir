@@ -1,0 +1,144 @@
+// RUN: kiln-opt %s -split-input-file -verify-diagnostics --kiln-map-to-gpu | FileCheck %s
+
+// An elementwise generic with a broadcast operand: one thread per point
+// (the innermost dim fastest), operands loaded through their maps.
+#id = affine_map<(d0, d1) -> (d0, d1)>
+#row = affine_map<(d0, d1) -> (d0)>
+// CHECK-LABEL: func.func @elementwise
+// CHECK-DAG:     %[[ONE:.*]] = arith.constant 1 : index
+// CHECK-DAG:     %[[THREADS:.*]] = arith.constant 32 : index
+// CHECK:         gpu.launch blocks(%[[BX:.*]], %{{.*}}, %{{.*}}) in ({{.*}} = %{{.*}}, {{.*}}) threads(%[[TX:.*]], %{{.*}}, %{{.*}}) in ({{.*}} = %[[THREADS]],
+// CHECK:           %[[BASE:.*]] = arith.muli %[[BX]]
+// CHECK:           %[[LINEAR:.*]] = arith.addi %[[BASE]], %[[TX]]
+// CHECK:           %[[J:.*]] = arith.remui %[[LINEAR]]
+// CHECK:           %[[X:.*]] = memref.load %arg0[%[[I:.*]], %[[J]]]
+// CHECK:           %[[Y:.*]] = memref.load %arg1[%[[I]]]
+// CHECK:           %[[S:.*]] = arith.addf %[[X]], %[[Y]]
+// CHECK:           memref.store %[[S]], %arg2[%[[I]], %[[J]]]
+// CHECK:           gpu.terminator
+// CHECK-NOT:     linalg.generic
+func.func @elementwise(%a: memref<4x8xf32>, %b: memref<4xf32>, %out: memref<4x8xf32>) {
+  linalg.generic {indexing_maps = [#id, #row, #id], iterator_types = ["parallel", "parallel"]}
+      ins(%a, %b : memref<4x8xf32>, memref<4xf32>) outs(%out : memref<4x8xf32>) {
+  ^bb0(%x: f32, %y: f32, %o: f32):
+    %s = arith.addf %x, %y : f32
+    linalg.yield %s : f32
+  }
+  return
+}
+
+// -----
+
+// A count that is not a multiple of the block: threads past the end do
+// nothing. Reduction dims run as a sequential loop in each thread.
+#in = affine_map<(d0, d1) -> (d0, d1)>
+#out = affine_map<(d0, d1) -> (d0)>
+// CHECK-LABEL: func.func @reduction
+// CHECK:         gpu.launch
+// CHECK:           %[[IN:.*]] = arith.cmpi ult, %{{.*}}, %c300
+// CHECK:           scf.if %[[IN]] {
+// CHECK:             scf.for %[[K:.*]] = %c0 to %c5 step %{{.*}} {
+// CHECK:               memref.load %arg0[%{{.*}}, %[[K]]]
+// CHECK:               memref.load %arg1[
+// CHECK:               arith.addf
+// CHECK:               memref.store
+func.func @reduction(%a: memref<300x5xf32>, %out: memref<300xf32>) {
+  linalg.generic {indexing_maps = [#in, #out], iterator_types = ["parallel", "reduction"]}
+      ins(%a : memref<300x5xf32>) outs(%out : memref<300xf32>) {
+  ^bb0(%x: f32, %acc: f32):
+    %s = arith.addf %acc, %x : f32
+    linalg.yield %s : f32
+  }
+  return
+}
+
+// -----
+
+// memref.copy (e.g. into an out-parameter) becomes a copy kernel; buffers
+// are freed after their last use.
+// CHECK-LABEL: func.func @copy
+// CHECK:         %[[BUF:.*]] = memref.alloc() : memref<16xf32>
+// CHECK:         gpu.launch
+// CHECK:           memref.load %arg0
+// CHECK:           memref.store %{{.*}}, %[[BUF]]
+// CHECK:         gpu.launch
+// CHECK:           memref.load %[[BUF]]
+// CHECK:           memref.store %{{.*}}, %arg1
+// CHECK:         memref.dealloc %[[BUF]]
+// CHECK-NEXT:    return
+func.func @copy(%a: memref<16xf32>, %out: memref<16xf32>) {
+  %buf = memref.alloc() : memref<16xf32>
+  memref.copy %a, %buf : memref<16xf32> to memref<16xf32>
+  memref.copy %buf, %out : memref<16xf32> to memref<16xf32>
+  return
+}
+
+// -----
+
+// A constant tensor is read inside the kernel that copies it to a device
+// buffer (the outlined kernel module gets the global).
+memref.global "private" constant @cst : memref<3xf32> = dense<[1.0, 2.0, 3.0]>
+// CHECK-LABEL: func.func @constant
+// CHECK:         %[[BUF:.*]] = memref.alloc() : memref<3xf32>
+// CHECK:         gpu.launch
+// CHECK:           %[[G:.*]] = memref.get_global @cst
+// CHECK:           memref.load %[[G]]
+// CHECK:           memref.store %{{.*}}, %[[BUF]]
+// CHECK:         gpu.launch
+// CHECK-NOT:       memref.get_global
+// CHECK:           memref.load %[[BUF]]
+func.func @constant(%out: memref<3xf32>) {
+  %g = memref.get_global @cst : memref<3xf32>
+  memref.copy %g, %out : memref<3xf32> to memref<3xf32>
+  return
+}
+
+// -----
+
+// Sequential loops (scatter_add's accumulation) and index reports run on
+// one thread, in order; the report becomes an atomic claim of the error
+// record the runtime provides, then the record's site, index and size.
+// CHECK-LABEL: func.func @serial
+// CHECK:         %[[REC:.*]] = call @kiln_gpu_error_record() : () -> memref<4xi64>
+// CHECK:         gpu.launch blocks({{.*}}) in ({{.*}} = %c1{{.*}}) threads({{.*}}) in ({{.*}} = %c1{{.*}})
+// CHECK:           scf.for
+// CHECK:             %[[OLD:.*]] = memref.atomic_rmw addi %{{.*}}, %[[REC]][%{{.*}}]
+// CHECK:             %[[FIRST:.*]] = arith.cmpi eq, %[[OLD]]
+// CHECK:             scf.if %[[FIRST]] {
+// CHECK:               memref.store %c3_i64, %[[REC]][%{{.*}}]
+// CHECK-NOT:       kiln.report_index_error
+func.func @serial(%idx: memref<4xi64>, %src: memref<4xf32>, %out: memref<8xf32>) {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %c4 = arith.constant 4 : index
+  %c8 = arith.constant 8 : i64
+  %zero = arith.constant 0 : i64
+  scf.for %i = %c0 to %c4 step %c1 {
+    %j = memref.load %idx[%i] : memref<4xi64>
+    %neg = arith.cmpi slt, %j, %zero : i64
+    %big = arith.cmpi sge, %j, %c8 : i64
+    %bad = arith.ori %neg, %big : i1
+    scf.if %bad {
+      kiln.report_index_error %j, %c8 {site = 3 : i64}
+    }
+    %safe = arith.select %bad, %zero, %j : i64
+    %k = arith.index_cast %safe : i64 to index
+    %v = memref.load %src[%i] : memref<4xf32>
+    %o = memref.load %out[%k] : memref<8xf32>
+    %s = arith.addf %o, %v : f32
+    memref.store %s, %out[%k] : memref<8xf32>
+  }
+  return
+}
+
+// -----
+
+// A value computed from memory that host code needs cannot stay on the
+// host (its buffers are device memory).
+func.func @host_needs_value(%a: memref<4xindex>, %out: memref<?xf32>) -> memref<?xf32> {
+  %c0 = arith.constant 0 : index
+  %n = memref.load %a[%c0] : memref<4xindex>
+  // expected-error @below {{'memref.alloc' op computes a value the host needs; it cannot run on the GPU}}
+  %buf = memref.alloc(%n) : memref<?xf32>
+  return %buf : memref<?xf32>
+}

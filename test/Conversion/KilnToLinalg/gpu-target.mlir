@@ -1,0 +1,53 @@
+// RUN: kiln-opt %s -split-input-file '--convert-kiln-to-linalg=target=cuda' | FileCheck %s
+// An unknown target is an error.
+// RUN: %expect_exit 1 kiln-opt %s -split-input-file '--convert-kiln-to-linalg=target=tpu' 2>&1 | FileCheck %s --check-prefix=TARGET
+// TARGET: error: unknown target 'tpu' (expected cpu or cuda)
+
+// A float sum for the GPU: the CPU's 32-lane order as two kernels. The
+// first has one thread per (row, lane) (lanes innermost: the row's last
+// dim is reduced); each lane takes its elements 32 apart, lane 0 the tail
+// (70 = 2 * 32 + 6). The second merges the 32 partials in the CPU's tree:
+// lane j + 16 into lane j, then 8, 4, 2, 1.
+// CHECK-LABEL: func.func @sum_rows
+// CHECK:         %[[PARTIALS:.*]] = linalg.generic {{.*}} iterator_types = ["parallel", "parallel"]} outs(%{{.*}} : tensor<4x32xf32>)
+// CHECK:           %[[ROW:.*]] = linalg.index 0
+// CHECK:           %[[LANE:.*]] = linalg.index 1
+// CHECK:           %[[MAIN:.*]] = scf.for %[[I:.*]] = %[[LANE]] to %c64 step %c32
+// CHECK:             tensor.extract %arg0[%[[ROW]], %[[I]]]
+// CHECK:           %[[FIRST:.*]] = arith.cmpi eq, %[[LANE]], %c0
+// CHECK:           %[[TAIL:.*]] = arith.select %[[FIRST]], %c64{{.*}}, %c70
+// CHECK:           scf.for %{{.*}} = %[[TAIL]] to %c70
+// CHECK:         linalg.generic {{.*}} outs(%{{.*}} : tensor<4xf32>)
+// CHECK:           %[[P0:.*]] = tensor.extract %[[PARTIALS]][%{{.*}}, %c0]
+// CHECK:           %[[P16:.*]] = tensor.extract %[[PARTIALS]][%{{.*}}, %c16]
+// CHECK:           arith.addf %[[P0]], %[[P16]]
+func.func @sum_rows(%x: tensor<4x70xf32>) -> tensor<4xf32> {
+  %s = kiln.sum %x {dims = array<i64: 1>} : tensor<4x70xf32>
+  return %s : tensor<4xf32>
+}
+
+// -----
+
+// Reducing a dim that is not the last: the lane dim is outermost, so
+// consecutive threads read consecutive columns. The lane loop runs four of
+// its elements per iteration (256 = 8 * 32: 8 per lane, loads first).
+// CHECK-LABEL: func.func @sum_columns
+// CHECK:         linalg.generic {{.*}} outs(%{{.*}} : tensor<32x8xf32>)
+// CHECK:           %[[LANE:.*]] = linalg.index 0
+// CHECK:           scf.for %[[I:.*]] = %[[LANE]] to %c256 step %c128
+// CHECK-COUNT-4:     tensor.extract %arg0
+// CHECK-COUNT-4:     arith.addf
+func.func @sum_columns(%x: tensor<256x8xf32>) -> tensor<8xf32> {
+  %s = kiln.sum %x {dims = array<i64: 0>} : tensor<256x8xf32>
+  return %s : tensor<8xf32>
+}
+
+// -----
+
+// f32 softmax along the last dim calls the runtime's one-pass row kernel.
+// CHECK-LABEL: func.func @softmax
+// CHECK:         call @kiln_rt_softmax_f32(%{{.*}}, %{{.*}}, %false)
+func.func @softmax(%x: tensor<4x16xf32>) -> tensor<4x16xf32> {
+  %y = kiln.softmax %x {dim = 1 : i64} : tensor<4x16xf32>
+  return %y : tensor<4x16xf32>
+}
