@@ -402,6 +402,23 @@ const char *dtypeName(DType dtype);
 void setNumThreads(int threads);
 int getNumThreads();
 
+/// Where graphs run.
+enum class Device {
+  CPU,  ///< the host's cores (the default)
+  CUDA, ///< the first NVIDIA GPU, through the CUDA driver
+};
+
+/// Selects the device graphs realized from now on run on (process-wide).
+/// Tensors stay host data either way: a CUDA run copies the graph's inputs
+/// to the GPU and its results back. Throws kiln::Error for Device::CUDA when
+/// no usable GPU (or CUDA driver) is present.
+void setDevice(Device device,
+               SourceLocation where = SourceLocation::current());
+Device getDevice();
+
+/// Whether Device::CUDA can be used; if not, `reason` says why.
+bool isCudaAvailable(std::string *reason = nullptr);
+
 /// Counters of this process's graph compilations, for tests and tuning.
 struct RuntimeStats {
   /// Graphs lowered or loaded into the JIT (each distinct graph once).

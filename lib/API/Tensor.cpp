@@ -16,6 +16,7 @@
 #include "kiln/Dialect/Kiln/IR/KilnDialect.h"
 #include "kiln/Dialect/Kiln/Transforms/Passes.h"
 #include "kiln/Pipelines/Pipelines.h"
+#include "kiln/Runtime/Cuda.h"
 #include "kiln/Runtime/Executable.h"
 #include "kiln/Runtime/HostTensor.h"
 #include "kiln/Runtime/Kernels.h"
@@ -153,6 +154,29 @@ int getNumThreads() {
   applyThreadEnvironment();
   return rt::getNumThreads();
 }
+
+namespace {
+std::atomic<Device> currentDevice{Device::CPU};
+} // namespace
+
+bool isCudaAvailable(std::string *reason) {
+  if (llvm::Error error = rt::cuda::initialize()) {
+    std::string message = llvm::toString(std::move(error));
+    if (reason)
+      *reason = message;
+    return false;
+  }
+  return true;
+}
+
+void setDevice(Device device, SourceLocation where) {
+  std::string reason;
+  if (device == Device::CUDA && !isCudaAvailable(&reason))
+    throw Error("setDevice(Device::CUDA): " + reason, where);
+  currentDevice = device;
+}
+
+Device getDevice() { return currentDevice; }
 
 RuntimeStats runtimeStats() {
   RuntimeStats stats;
@@ -444,7 +468,16 @@ std::shared_ptr<rt::Executable>
 compileGraph(const std::string &text, const std::string &entry,
              SourceLocation where,
              const std::function<LogicalResult(ModuleOp)> &prepare = nullptr) {
-  std::string key = entry + "\n" + text;
+  // The device is part of the graph's identity.
+  CompileOptions options;
+  if (getDevice() == Device::CUDA) {
+    if (llvm::Error error = rt::cuda::initialize())
+      throw Error(llvm::toString(std::move(error)), where);
+    options.target = Target::Cuda;
+    options.chip = rt::cuda::deviceChip();
+  }
+  std::string key = (options.target == Target::Cuda ? "cuda:" : "cpu:") +
+                    entry + "\n" + text;
   ExecutableCache &cache = executableCache();
   {
     std::lock_guard<std::mutex> lock(cache.mutex);
@@ -465,7 +498,7 @@ compileGraph(const std::string &text, const std::string &entry,
     throw Error(capture.message.empty() ? "cannot differentiate the graph"
                                         : capture.message,
                 where);
-  auto exe = rt::Executable::compile(*module, entry);
+  auto exe = rt::Executable::compile(*module, entry, options);
   if (!exe)
     throw Error(llvm::toString(exe.takeError()), where);
   std::shared_ptr<rt::Executable> shared(std::move(*exe));

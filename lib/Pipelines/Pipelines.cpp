@@ -125,7 +125,8 @@ std::string kiln::getKilnGpuPipelineText(const GpuPipelineOptions &options) {
          // Loop nests become gpu.launch ops; the host keeps allocation,
          // views, launches and runtime calls, and frees each buffer after
          // its last use.
-         "kiln-map-to-gpu,"
+         "kiln-map-to-gpu{vectorize=" +
+         (options.vectorize ? "true" : "false") + "},"
          "gpu-kernel-outlining,"
          "lower-affine,"
          "convert-scf-to-cf,"

@@ -292,3 +292,36 @@ TEST(Threads, SharedPendingAncestorRealizedConcurrently) {
     EXPECT_NEAR(results[t], base + 4096.0f * t, 1e-5f * (base + 4096.0f * t));
 }
 } // namespace
+
+namespace {
+// Device::CUDA runs the same graphs on the GPU; without one, choosing it is
+// a kiln::Error that says why (and the CPU stays selected).
+TEST(Device, CudaRunsTheSameGraphsOrSaysWhyNot) {
+  std::string reason;
+  if (!kiln::isCudaAvailable(&reason)) {
+    EXPECT_FALSE(reason.empty());
+    try {
+      kiln::setDevice(kiln::Device::CUDA);
+      FAIL() << "setDevice(CUDA) succeeded without a GPU";
+    } catch (const kiln::Error &error) {
+      EXPECT_NE(std::string(error.what()).find("setDevice(Device::CUDA)"),
+                std::string::npos);
+    }
+    EXPECT_EQ(kiln::getDevice(), kiln::Device::CPU);
+    GTEST_SKIP() << "no CUDA device: " << reason;
+  }
+  Tensor x = Tensor::fromVector(std::vector<float>{3, 1, 4, 1, 5, 9, 2, 6},
+                                {2, 4});
+  auto cpu = kiln::topk(kiln::softmax(x, 1), 2, 1);
+  std::vector<float> cpuValues = cpu.values.toVector<float>();
+  std::vector<int64_t> cpuIndices = cpu.indices.toVector<int64_t>();
+  kiln::setDevice(kiln::Device::CUDA);
+  auto gpu = kiln::topk(kiln::softmax(x, 1), 2, 1);
+  std::vector<float> gpuValues = gpu.values.toVector<float>();
+  std::vector<int64_t> gpuIndices = gpu.indices.toVector<int64_t>();
+  kiln::setDevice(kiln::Device::CPU);
+  EXPECT_EQ(gpuIndices, cpuIndices);
+  for (size_t i = 0; i < cpuValues.size(); ++i)
+    EXPECT_NEAR(gpuValues[i], cpuValues[i], 1e-6f);
+}
+} // namespace

@@ -51,6 +51,11 @@ def KilnMapToGpu : Pass<"kiln-map-to-gpu", "mlir::ModuleOp"> {
     iteration space, 256 threads per block, consecutive threads on
     consecutive points of the innermost dim (coalesced loads and stores);
     reduction dims, if any, run as sequential loops in each thread.
+    Large elementwise kernels take four points a block apart and issue all
+    their loads before their stores. With `vectorize`, those whose operands
+    are dense along the innermost dim (or constant along it) take four
+    consecutive points per thread with 16-byte `vector.load`/`vector.store`
+    instead (off by default: not yet measured on a GPU).
     `memref.copy` becomes a copy kernel, a `memref.get_global` (a constant
     tensor) a device buffer filled by a kernel, and any other op that
     touches memory on the host (the sequential loops of `scatter_add`,
@@ -62,10 +67,15 @@ def KilnMapToGpu : Pass<"kiln-map-to-gpu", "mlir::ModuleOp"> {
     obtains from the runtime (`kiln_gpu_error_record`) and reads after the
     run: a bad index never faults the CUDA context.
   }];
+  let options = [
+    Option<"vectorize", "vectorize", "bool", /*default=*/"false",
+           "Four consecutive points per thread with 16-byte vector accesses "
+           "in large elementwise kernels">
+  ];
   let dependentDialects = [
     "mlir::arith::ArithDialect", "mlir::func::FuncDialect",
     "mlir::gpu::GPUDialect", "mlir::memref::MemRefDialect",
-    "mlir::scf::SCFDialect"
+    "mlir::scf::SCFDialect", "mlir::vector::VectorDialect"
   ];
 }
 

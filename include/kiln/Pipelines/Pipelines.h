@@ -35,6 +35,11 @@ struct GpuPipelineOptions
                            llvm::cl::desc("The GPU architecture (sm_70 .. "
                                           "sm_120; default sm_90)"),
                            llvm::cl::init("sm_90")};
+  Option<bool> vectorize{
+      *this, "vectorize",
+      llvm::cl::desc("16-byte vector accesses in large elementwise kernels "
+                     "(kiln-map-to-gpu{vectorize}; default off)"),
+      llvm::cl::init(false)};
 };
 
 /// Checks a GPU architecture name; returns the PTX feature the NVPTX backend

@@ -1,0 +1,134 @@
+# Large tensors: the paths a backend takes only above a size threshold —
+# on the GPU the vectorized elementwise kernels (four points per thread,
+# 16-byte accesses; operands dense or constant along the innermost dim),
+# the four-points-a-block-apart kernels, the one-pass softmax rows (held in
+# registers, or streamed for long rows), the topk fast path (histogram of
+# the top key bits, packed candidates) and its fallbacks (heavy ties, k
+# beyond the shared candidates); on the CPU the multithreaded and tiled
+# paths. Runs on the CPU here and on the GPU in test/GPU/numerics.test.
+# RUN: %python %s
+import torch
+
+from kiln_testing import Checker, ttype
+
+torch.manual_seed(7)
+c = Checker("large_kernels")
+
+
+def func(args, body, results):
+    params = ", ".join(f"%a{i}: {ttype(a)}" for i, a in enumerate(args))
+    types = ", ".join(ttype(r) for r in results)
+    names = ", ".join(f"%r{i}" for i in range(len(results)))
+    return (f"func.func @f({params}) -> ({types}) {{\n{body}\n"
+            f"  return {names} : {types}\n}}\n")
+
+
+def unary(name, x, want, attrs="", tol=None):
+    c.check(f"{name} {attrs}{tuple(x.shape)} {x.dtype}",
+            func([x], f"  %r0 = kiln.{name} %a0 {attrs}: {ttype(x)}", [want]),
+            [x], want, rtol=tol, atol=tol)
+
+
+def binary(name, x, y, want):
+    c.check(f"{name} {tuple(x.shape)} {tuple(y.shape)} {x.dtype}",
+            func([x, y], f"  %r0 = kiln.{name} %a0, %a1 : {ttype(x)}, "
+                 f"{ttype(y)}", [want]), [x, y], want)
+
+
+# Elementwise: vectorized (inner dim % 4 == 0), with broadcasting along and
+# across the inner dim, f32, f64 and i64.
+a = torch.randn(512, 1024)
+row = torch.randn(1024)
+binary("add", a, row, a + row)
+col = torch.randn(512, 1)
+binary("mul", a, col, a * col)
+d = torch.randn(300, 1000, dtype=torch.float64)
+binary("sub", d, d.flip(0), d - d.flip(0))
+i = torch.randint(-1000, 1000, (256, 512))
+j = torch.randint(-1000, 1000, (512,))
+binary("add", i, j, i + j)
+unary("exp", a, torch.exp(a))
+# Not vectorizable: inner dim not a multiple of 4 (plain, and a count that
+# takes four points a block apart), a transposed read, a bool operand.
+odd = torch.randn(513, 1023)
+unary("exp", odd, torch.exp(odd))
+wide = torch.randn(1024, 1026)
+unary("neg", wide, -wide)
+c.check("permute (512, 1024)",
+        func([a], f"  %r0 = kiln.permute %a0 [1, 0] : {ttype(a)}",
+             [a.t().contiguous()]), [a], a.t().contiguous())
+mask = a > 0
+c.check("where with a bool argument",
+        func([mask, a], f"  %r0 = kiln.where %a0, %a1, %a1 : {ttype(mask)}, "
+             f"{ttype(a)}, {ttype(a)}", [a]), [mask, a], a)
+
+# A fused chain over 16M / 32 elements with a comparison inside.
+v = torch.randn(1 << 19)
+chain = torch.where(v > 0, torch.clamp(v, -1, 1) ** 2, v * 0.5) + 1
+vt = ttype(v)
+c.check("where/clamp/pow chain", f"""func.func @f(%x: {vt}) -> {vt} {{
+  %z = kiln.constant dense<0.0> : tensor<f32>
+  %two = kiln.constant dense<2.0> : tensor<f32>
+  %half = kiln.constant dense<0.5> : tensor<f32>
+  %one = kiln.constant dense<1.0> : tensor<f32>
+  %m = kiln.gt %x, %z : {vt}, tensor<f32>
+  %c = kiln.clamp %x {{min = -1.0 : f64, max = 1.0 : f64}} : {vt}
+  %p = kiln.pow %c, %two : {vt}, tensor<f32>
+  %h = kiln.mul %x, %half : {vt}, tensor<f32>
+  %w = kiln.where %m, %p, %h : {ttype(mask.flatten()[:1 << 19])}, {vt}, {vt}
+  %y = kiln.add %w, %one : {vt}, tensor<f32>
+  return %y : {vt}
+}}""", [v], chain)
+
+# Reductions and softmax over long rows.
+s = torch.randn(256, 3000)
+# Sums of thousands of terms: rounding differs with the order.
+unary("sum", s, s.sum(1), "{dims = array<i64: 1>} ", tol=1e-4)
+unary("sum", s, s.sum(0), "{dims = array<i64: 0>} ", tol=1e-4)
+unary("amax", s, s.amax(1), "{dims = array<i64: 1>} ")
+for shape in ((256, 3000), (64, 20000), (100, 4098), (8, 4)):
+    x = torch.randn(*shape) * 4
+    unary("softmax", x, torch.softmax(x, 1), "{dim = 1 : i64} ")
+    unary("log_softmax", x, torch.log_softmax(x, 1), "{dim = 1 : i64} ",
+          tol=1e-5)
+special = torch.randn(4, 4096)
+special[0, 7] = float("inf")
+special[1, :] = -float("inf")
+special[2, 9] = float("nan")
+special[3, ::2] = -float("inf")
+unary("softmax", special, torch.softmax(special, 1), "{dim = 1 : i64} ")
+
+
+def topk_case(label, x, k, largest=True):
+    values, indices = torch.sort(x, dim=-1, descending=largest, stable=True)
+    v, ix = values[..., :k].contiguous(), indices[..., :k].contiguous()
+    attrs = (f"{{k = {k} : i64, dim = -1 : i64, largest = "
+             f"{str(largest).lower()}}}")
+    c.check(f"topk {label} k={k} largest={largest}",
+            f"func.func @f(%x: {ttype(x)}) -> ({ttype(v)}, {ttype(ix)}) {{\n"
+            f"  %v, %i = kiln.topk %x {attrs} : {ttype(x)}\n"
+            f"  return %v, %i : {ttype(v)}, {ttype(ix)}\n}}\n", [x], [v, ix])
+
+
+t = torch.randn(64, 8192)
+for k in (16, 1024, 2048):
+    topk_case("random", t, k)
+topk_case("random smallest", t, 100, largest=False)
+topk_case("k beyond the shared candidates", t[:8], 3000)
+topk_case("heavy ties", torch.randint(0, 3, (16, 8192)).float(), 500)
+topk_case("f64", torch.randn(16, 5000, dtype=torch.float64), 300)
+topk_case("i64", torch.randint(-50, 50, (16, 5000)), 40)
+topk_case("one long row", torch.randn(1, 1 << 18), 100)
+k3 = torch.randn(32, 5000)
+kv, ki = torch.kthvalue(k3, 777, dim=1)
+c.check("kthvalue (32, 5000) k=777",
+        f"func.func @f(%x: {ttype(k3)}) -> ({ttype(kv)}, {ttype(ki)}) {{\n"
+        f"  %v, %i = kiln.kthvalue %x {{k = 777 : i64, dim = 1 : i64}} : "
+        f"{ttype(k3)}\n  return %v, %i : {ttype(kv)}, {ttype(ki)}\n}}\n",
+        [k3], [kv, ki])
+am = torch.randn(4096, 600)
+c.check("argmax (4096, 600)",
+        f"func.func @f(%x: {ttype(am)}) -> {ttype(am.argmax(1))} {{\n"
+        f"  %i = kiln.argmax %x {{dim = 1 : i64}} : {ttype(am)}\n"
+        f"  return %i : {ttype(am.argmax(1))}\n}}\n", [am], am.argmax(1))
+c.finish()
