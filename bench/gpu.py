@@ -83,15 +83,7 @@ def main():
         arrays, paths = cpu_bench.make_inputs(tmp, names)
         tensors = {k: torch.from_numpy(v).cuda() for k, v in arrays.items()}
         for w in selected:
-            ir_path = os.path.join(tmp, "w.mlir")
-            ir = w["ir"]
-            if w.get("autodiff"):
-                ir = subprocess.run(
-                    [os.path.join(opts.build, "bin", "kiln-opt"),
-                     "--kiln-autodiff", "-"], input=ir, capture_output=True,
-                    text=True, check=True).stdout
-            with open(ir_path, "w") as f:
-                f.write(ir + "\n")
+            ir_path = cpu_bench.write_workload_ir(w, opts.build, tmp)
             entries = w.get("entries", [(None, w["inputs"])])
             fns = w["torch"] if isinstance(w["torch"], list) else [w["torch"]]
             kiln_ms = 0.0

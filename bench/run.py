@@ -187,6 +187,20 @@ def cpu_workloads():
     ]
 
 
+def write_workload_ir(w, build, directory):
+    """Writes the workload's IR (with @f_vjp derived by kiln-opt
+    --kiln-autodiff for forward+backward workloads); returns its path."""
+    ir = w["ir"]
+    if w.get("autodiff"):
+        ir = subprocess.run(
+            [os.path.join(build, "bin", "kiln-opt"), "--kiln-autodiff", "-"],
+            input=ir, capture_output=True, text=True, check=True).stdout
+    path = os.path.join(directory, "w.mlir")
+    with open(path, "w") as f:
+        f.write(ir + "\n")
+    return path
+
+
 def make_inputs(directory, names):
     rng = np.random.default_rng(0)
     arrays = {}
@@ -265,15 +279,7 @@ def main():
         print(header)
         print("-" * len(header))
         for w in selected:
-            ir_path = os.path.join(tmp, "w.mlir")
-            ir = w["ir"]
-            if w.get("autodiff"):
-                ir = subprocess.run(
-                    [os.path.join(opts.build, "bin", "kiln-opt"),
-                     "--kiln-autodiff", "-"], input=ir, capture_output=True,
-                    text=True, check=True).stdout
-            with open(ir_path, "w") as f:
-                f.write(ir + "\n")
+            ir_path = write_workload_ir(w, opts.build, tmp)
             entries = w.get("entries", [(None, w["inputs"])])
             fns = w["torch"] if isinstance(w["torch"], list) else [w["torch"]]
             if w.get("cold"):

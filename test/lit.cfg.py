@@ -10,7 +10,8 @@ from lit.llvm.subst import ToolSubst
 config.name = "Kiln"
 config.test_format = lit.formats.ShTest(not llvm_config.use_lit_shell)
 config.suffixes = [".mlir", ".test"]
-config.excludes = ["CMakeLists.txt", "lit.cfg.py", "lit.site.cfg.py", "Inputs"]
+config.excludes = ["CMakeLists.txt", "lit.cfg.py", "lit.site.cfg.py", "Inputs",
+                   "cuda_probe.py", "expect_exit.py"]
 config.test_source_root = os.path.dirname(__file__)
 config.test_exec_root = os.path.join(config.kiln_obj_root, "test")
 
@@ -58,23 +59,14 @@ def _find_ptxas():
     return None
 
 
-def _has_cuda_device():
-    import ctypes
-    try:
-        cuda = ctypes.CDLL("libcuda.so.1")
-        count = ctypes.c_int(0)
-        return (cuda.cuInit(0) == 0 and
-                cuda.cuDeviceGetCount(ctypes.byref(count)) == 0 and
-                count.value > 0)
-    except OSError:
-        return False
-
-
 _ptxas = _find_ptxas()
 if _ptxas:
     config.available_features.add("ptxas")
     config.substitutions.append(("%ptxas", _ptxas))
-if _has_cuda_device():
+import sys
+sys.path.insert(0, os.path.dirname(__file__))
+from cuda_probe import has_cuda_device  # noqa: E402
+if has_cuda_device():
     config.available_features.add("cuda-device")
 config.substitutions.append(
     ("%kiln_device_ptx", os.path.join(config.kiln_obj_root, "lib",

@@ -9,8 +9,13 @@ import re
 import subprocess
 import tempfile
 
+import sys
+
 import numpy as np
 import torch
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from cuda_probe import has_cuda_device  # noqa: E402
 
 KILN_RUN = os.environ["KILN_RUN"]
 tmp = tempfile.mkdtemp(prefix="kiln-cli-")
@@ -185,18 +190,6 @@ expect("ambiguous entry", [two, f"--input={v2}"], 1,
 expect("unknown entry", [two, "--entry=h", f"--input={v2}"], 1, r"no function @h")
 expect("chosen entry", [two, "--entry=g", f"--input={v2}", "--print"], 0,
        r"tensor\(\[-1\.,  2\.\]\)")
-def has_cuda_device():
-    import ctypes
-    try:
-        cuda = ctypes.CDLL("libcuda.so.1")
-        count = ctypes.c_int(0)
-        return (cuda.cuInit(0) == 0 and
-                cuda.cuDeviceGetCount(ctypes.byref(count)) == 0 and
-                count.value > 0)
-    except OSError:
-        return False
-
-
 if has_cuda_device():
     expect("cuda target", [two, "--entry=g", f"--input={v2}", "--target=cuda",
                            "--print"], 0, r"tensor\(\[-1\.,  2\.\]\)")

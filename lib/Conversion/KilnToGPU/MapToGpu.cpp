@@ -8,6 +8,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "kiln/Conversion/Passes.h"
+#include "../IndexMath.h"
 #include "kiln/Dialect/Kiln/IR/KilnOps.h"
 
 #include "mlir/Dialect/Affine/Utils.h"
@@ -32,15 +33,14 @@ using namespace kiln;
 
 namespace {
 
+using kiln::conversion::delinearize;
+using kiln::conversion::indexConstant;
+
 /// Threads per block of the generated kernels.
 constexpr int64_t kBlockSize = 256;
 
 /// The runtime function returning the device-visible error record.
 constexpr llvm::StringLiteral kErrorRecordFn = "kiln_gpu_error_record";
-
-Value indexConstant(OpBuilder &b, Location loc, int64_t value) {
-  return arith::ConstantIndexOp::create(b, loc, value);
-}
 
 /// Builds, at b's insertion point, a gpu.launch of one thread per linear
 /// index in [0, count): `body(b, loc, index)` builds one thread's work.
@@ -70,18 +70,6 @@ void buildLaunch(OpBuilder &b, Location loc, int64_t count,
     });
   }
   gpu::TerminatorOp::create(b, loc);
-}
-
-/// Row-major delinearization of `index` over `shape`.
-SmallVector<Value> delinearize(OpBuilder &b, Location loc, Value index,
-                               ArrayRef<int64_t> shape) {
-  SmallVector<Value> result(shape.size());
-  for (int64_t d = static_cast<int64_t>(shape.size()) - 1; d >= 0; --d) {
-    Value size = indexConstant(b, loc, shape[d]);
-    result[d] = arith::RemUIOp::create(b, loc, index, size);
-    index = arith::DivUIOp::create(b, loc, index, size);
-  }
-  return result;
 }
 
 int64_t numElements(ArrayRef<int64_t> shape) {

@@ -6,6 +6,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "kiln/Conversion/Passes.h"
+#include "../IndexMath.h"
 #include "kiln/Dialect/Kiln/IR/KilnOps.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
@@ -34,6 +35,9 @@ using namespace mlir;
 using namespace kiln;
 
 namespace {
+
+using kiln::conversion::delinearize;
+using kiln::conversion::indexConstant;
 
 //===----------------------------------------------------------------------===//
 // Shared helpers
@@ -75,10 +79,6 @@ struct ErrorSites {
 
 RankedTensorType tensorType(Value value) {
   return cast<RankedTensorType>(value.getType());
-}
-
-Value indexConstant(OpBuilder &b, Location loc, int64_t value) {
-  return arith::ConstantIndexOp::create(b, loc, value);
 }
 
 Value i64Constant(OpBuilder &b, Location loc, int64_t value) {
@@ -187,18 +187,6 @@ Value checkIndex(OpBuilder &b, Location loc, int64_t site, Value index,
   return arith::IndexCastOp::create(b, loc, b.getIndexType(), safe);
 }
 
-/// Row-major delinearization of a flat `index` over `shape`.
-SmallVector<Value> delinearize(OpBuilder &b, Location loc, Value index,
-                               ArrayRef<int64_t> shape) {
-  SmallVector<Value> result(shape.size());
-  for (int64_t d = static_cast<int64_t>(shape.size()) - 1; d >= 0; --d) {
-    Value size = indexConstant(b, loc, shape[d]);
-    result[d] = arith::RemUIOp::create(b, loc, index, size);
-    index = arith::DivUIOp::create(b, loc, index, size);
-  }
-  return result;
-}
-
 /// Row-major linearization of `indices` over `shape` (index type).
 Value linearize(OpBuilder &b, Location loc, ValueRange indices,
                 ArrayRef<int64_t> shape) {
@@ -246,6 +234,18 @@ struct LaneReduction {
 /// Partial results per reduction in the lane scheme.
 constexpr int64_t kReductionLanes = 32;
 
+/// Bounds [0, size) with step 1 of the loops over `dims` of `type`.
+void appendLoopBounds(OpBuilder &b, Location loc, RankedTensorType type,
+                      ArrayRef<int64_t> dims, SmallVectorImpl<Value> &lbs,
+                      SmallVectorImpl<Value> &ubs,
+                      SmallVectorImpl<Value> &steps) {
+  for (int64_t d : dims) {
+    lbs.push_back(indexConstant(b, loc, 0));
+    ubs.push_back(indexConstant(b, loc, type.getDimSize(d)));
+    steps.push_back(indexConstant(b, loc, 1));
+  }
+}
+
 /// The loops of a lane reduction: a vector of kReductionLanes partial
 /// results; lane j takes the elements j, j + 32, ... of the innermost
 /// reduced dim (the tail goes to lane 0), then the lanes are merged in a
@@ -265,11 +265,7 @@ Value buildLaneLoops(OpBuilder &b, Location loc, RankedTensorType inputType,
     return lanes.term(ib, il, read(ib, il, indices), indices);
   };
   SmallVector<Value> lbs, ubs, steps;
-  for (int64_t d : reducedDims.drop_back()) {
-    lbs.push_back(indexConstant(b, loc, 0));
-    ubs.push_back(indexConstant(b, loc, inputType.getDimSize(d)));
-    steps.push_back(indexConstant(b, loc, 1));
-  }
+  appendLoopBounds(b, loc, inputType, reducedDims.drop_back(), lbs, ubs, steps);
   scf::LoopNest nest = scf::buildLoopNest(
       b, loc, lbs, ubs, steps, ValueRange{initial},
       [&](OpBuilder &ob, Location ol, ValueRange ivs, ValueRange accs) {
@@ -371,11 +367,8 @@ SmallVector<Value> buildGpuLaneReduction(
           return lanes.term(ib, il, read(ib, il, indices), indices);
         };
         SmallVector<Value> lbs, ubs, steps;
-        for (int64_t d : reducedDims.drop_back()) {
-          lbs.push_back(indexConstant(nb, l, 0));
-          ubs.push_back(indexConstant(nb, l, inputType.getDimSize(d)));
-          steps.push_back(indexConstant(nb, l, 1));
-        }
+        appendLoopBounds(nb, l, inputType, reducedDims.drop_back(), lbs, ubs,
+                         steps);
         scf::LoopNest nest = scf::buildLoopNest(
             nb, l, lbs, ubs, steps, ValueRange{initial},
             [&](OpBuilder &ob, Location ol, ValueRange ivs,
@@ -547,11 +540,7 @@ SmallVector<Value> buildReduction(
                                     inits.front(), read, *lanes)};
         } else {
           SmallVector<Value> lbs, ubs, steps;
-          for (int64_t d : reducedDims) {
-            lbs.push_back(indexConstant(nb, l, 0));
-            ubs.push_back(indexConstant(nb, l, inputType.getDimSize(d)));
-            steps.push_back(indexConstant(nb, l, 1));
-          }
+          appendLoopBounds(nb, l, inputType, reducedDims, lbs, ubs, steps);
           scf::LoopNest nest = scf::buildLoopNest(
               nb, l, lbs, ubs, steps, initial,
               [&](OpBuilder &ib, Location il, ValueRange ivs, ValueRange accs) {

@@ -111,50 +111,46 @@ DEVICE u32 blockPrefix(bool flag, u32 &total) {
   return offset + before;
 }
 
-/// Sorts keys[0, n) with indices (n a power of two, in shared or global
-/// memory) into descending (key, ascending index) order: a bitonic
-/// network, block-synchronous.
-DEVICE void bitonicSort(u64 *keys, i64 *indices, u32 n) {
+/// The compare-exchange steps of a bitonic network over [0, n) (n a power
+/// of two), block-synchronous: `step(a, b, descending)` orders positions
+/// a < b.
+template <typename Step> DEVICE void bitonicNetwork(u32 n, Step step) {
   for (u32 size = 2; size <= n; size <<= 1) {
     for (u32 stride = size >> 1; stride > 0; stride >>= 1) {
       for (u32 i = tid(); i < n / 2; i += ntid()) {
         // The i-th compare of this step: positions a < b.
         u32 a = 2 * i - (i & (stride - 1));
-        u32 b = a + stride;
-        bool descending = (a & size) == 0;
-        u64 ka = keys[a], kb = keys[b];
-        i64 ia = indices[a], ib = indices[b];
-        bool swap = descending ? better(kb, ib, ka, ia)
-                               : better(ka, ia, kb, ib);
-        if (swap) {
-          keys[a] = kb;
-          keys[b] = ka;
-          indices[a] = ib;
-          indices[b] = ia;
-        }
+        step(a, a + stride, (a & size) == 0);
       }
       sync();
     }
   }
 }
 
+/// Sorts keys[0, n) with indices (in shared or global memory) into
+/// descending (key, ascending index) order.
+DEVICE void bitonicSort(u64 *keys, i64 *indices, u32 n) {
+  bitonicNetwork(n, [&](u32 a, u32 b, bool descending) {
+    u64 ka = keys[a], kb = keys[b];
+    i64 ia = indices[a], ib = indices[b];
+    if (descending ? better(kb, ib, ka, ia) : better(ka, ia, kb, ib)) {
+      keys[a] = kb;
+      keys[b] = ka;
+      indices[a] = ib;
+      indices[b] = ia;
+    }
+  });
+}
+
 /// bitonicSort of packed (key << 32 | ~index) words: one compare each.
 DEVICE void bitonicSortPacked(u64 *words, u32 n) {
-  for (u32 size = 2; size <= n; size <<= 1) {
-    for (u32 stride = size >> 1; stride > 0; stride >>= 1) {
-      for (u32 i = tid(); i < n / 2; i += ntid()) {
-        u32 a = 2 * i - (i & (stride - 1));
-        u32 b = a + stride;
-        bool descending = (a & size) == 0;
-        u64 wa = words[a], wb = words[b];
-        if (descending ? wb > wa : wa > wb) {
-          words[a] = wb;
-          words[b] = wa;
-        }
-      }
-      sync();
+  bitonicNetwork(n, [&](u32 a, u32 b, bool descending) {
+    u64 wa = words[a], wb = words[b];
+    if (descending ? wb > wa : wa > wb) {
+      words[a] = wb;
+      words[b] = wa;
     }
-  }
+  });
 }
 
 /// A slot in a shared list for every thread with `take`: one atomic per
