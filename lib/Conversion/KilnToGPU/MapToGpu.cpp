@@ -79,6 +79,26 @@ int64_t numElements(ArrayRef<int64_t> shape) {
   return count;
 }
 
+/// Clones the ops of a generic's `payload` (block arguments already in
+/// `mapping`) at one point: linalg.index, also nested in the payload's
+/// loops, becomes the point's index `ivs[dim]`.
+void clonePayload(OpBuilder &b, Block &payload, IRMapping &mapping,
+                  ArrayRef<Value> ivs) {
+  for (Operation &op : payload.without_terminator()) {
+    if (auto indexOp = dyn_cast<linalg::IndexOp>(op)) {
+      mapping.map(indexOp.getResult(), ivs[indexOp.getDim()]);
+      continue;
+    }
+    Operation *cloned = b.clone(op, mapping);
+    SmallVector<linalg::IndexOp> nested;
+    cloned->walk([&](linalg::IndexOp n) { nested.push_back(n); });
+    for (linalg::IndexOp n : nested) {
+      n.replaceAllUsesWith(ivs[n.getDim()]);
+      n.erase();
+    }
+  }
+}
+
 /// Points per thread of the vectorized elementwise kernels.
 constexpr int64_t kVectorWidth = 4;
 
@@ -186,19 +206,7 @@ LogicalResult mapVectorized(linalg::GenericOp op, ArrayRef<int64_t> ranges,
       SmallVector<Value> laneIvs(ivs);
       laneIvs[inner] = arith::AddIOp::create(tb, l, ivs[inner],
                                              indexConstant(tb, l, e));
-      for (Operation &payloadOp : payload.without_terminator()) {
-        if (auto indexOp = dyn_cast<linalg::IndexOp>(payloadOp)) {
-          lanes[e].map(indexOp.getResult(), laneIvs[indexOp.getDim()]);
-          continue;
-        }
-        Operation *cloned = tb.clone(payloadOp, lanes[e]);
-        SmallVector<linalg::IndexOp> nested;
-        cloned->walk([&](linalg::IndexOp n) { nested.push_back(n); });
-        for (linalg::IndexOp n : nested) {
-          n.replaceAllUsesWith(laneIvs[n.getDim()]);
-          n.erase();
-        }
-      }
+      clonePayload(tb, payload, lanes[e], laneIvs);
       auto yield = cast<linalg::YieldOp>(payload.getTerminator());
       for (auto [i, value] : llvm::enumerate(yield.getValues()))
         results[i].push_back(lanes[e].lookupOrDefault(value));
@@ -267,21 +275,7 @@ LogicalResult mapGeneric(linalg::GenericOp op, bool vectorize) {
   };
   auto computeAndStore = [&](OpBuilder &pb, Location pl, ArrayRef<Value> ivs,
                              IRMapping &mapping) {
-    // linalg.index, also nested in the payload's loops, is the point's
-    // index.
-    for (Operation &inner : payload.without_terminator()) {
-      if (auto indexOp = dyn_cast<linalg::IndexOp>(inner)) {
-        mapping.map(indexOp.getResult(), ivs[indexOp.getDim()]);
-        continue;
-      }
-      Operation *cloned = pb.clone(inner, mapping);
-      SmallVector<linalg::IndexOp> nested;
-      cloned->walk([&](linalg::IndexOp n) { nested.push_back(n); });
-      for (linalg::IndexOp n : nested) {
-        n.replaceAllUsesWith(ivs[n.getDim()]);
-        n.erase();
-      }
-    }
+    clonePayload(pb, payload, mapping, ivs);
     auto yield = cast<linalg::YieldOp>(payload.getTerminator());
     for (auto [value, init] :
          llvm::zip_equal(yield.getValues(), op.getDpsInitsMutable())) {

@@ -319,6 +319,21 @@ Value buildLaneLoops(OpBuilder &b, Location loc, RankedTensorType inputType,
   return vector::ExtractOp::create(b, loc, acc, 0);
 }
 
+/// The results of a reduction kernel over the kept positions: a tensor of
+/// `keptShape` per element type, empty outputs and identity maps.
+void reductionOutputs(OpBuilder &b, Location loc, ArrayRef<int64_t> keptShape,
+                      ArrayRef<Type> elementTypes,
+                      SmallVectorImpl<Type> &resultTypes,
+                      SmallVectorImpl<Value> &outputs,
+                      SmallVectorImpl<AffineMap> &maps) {
+  for (Type elementType : elementTypes) {
+    resultTypes.push_back(RankedTensorType::get(keptShape, elementType));
+    outputs.push_back(tensor::EmptyOp::create(b, loc, keptShape, elementType));
+    maps.push_back(
+        AffineMap::getMultiDimIdentityMap(keptShape.size(), b.getContext()));
+  }
+}
+
 /// The lane reduction of buildLaneLoops for the GPU, as two kernels with
 /// exactly the CPU's order of operations (so the bits match): the first has
 /// one thread per (kept position, lane) and computes that lane's partial
@@ -425,19 +440,13 @@ SmallVector<Value> buildGpuLaneReduction(
   Value partial = partials.getResult(0);
 
   // Kernel 2: the fixed merge tree over the 32 partials, then `finalize`.
-  SmallVector<Type> elementTypes;
-  if (finalize)
-    elementTypes.assign(finalTypes.begin(), finalTypes.end());
-  else
-    elementTypes.push_back(accType);
   SmallVector<Type> resultTypes;
   SmallVector<Value> outputs;
-  for (Type elementType : elementTypes) {
-    resultTypes.push_back(RankedTensorType::get(keptShape, elementType));
-    outputs.push_back(tensor::EmptyOp::create(b, loc, keptShape, elementType));
-  }
-  SmallVector<AffineMap> maps(elementTypes.size(),
-                              AffineMap::getMultiDimIdentityMap(keptRank, ctx));
+  SmallVector<AffineMap> maps;
+  reductionOutputs(b, loc, keptShape,
+                   finalize ? SmallVector<Type>(finalTypes)
+                            : SmallVector<Type>{accType},
+                   resultTypes, outputs, maps);
   auto merged = linalg::GenericOp::create(
       b, loc, resultTypes, ValueRange{}, outputs, maps,
       parallelIterators(keptRank), [&](OpBuilder &nb, Location l, ValueRange) {
@@ -487,7 +496,6 @@ SmallVector<Value> buildReduction(
         body,
     ReductionFinalizer finalize = nullptr, TypeRange finalTypes = {},
     const LaneReduction *lanes = nullptr) {
-  MLIRContext *ctx = b.getContext();
   int64_t rank = inputType.getRank();
   SmallVector<int64_t> keptShape, reducedDims, keptDims;
   for (int64_t d = 0; d < rank; ++d) {
@@ -511,12 +519,8 @@ SmallVector<Value> buildReduction(
       elementTypes.push_back(init.getType());
   SmallVector<Type> resultTypes;
   SmallVector<Value> outputs;
-  for (Type elementType : elementTypes) {
-    resultTypes.push_back(RankedTensorType::get(keptShape, elementType));
-    outputs.push_back(tensor::EmptyOp::create(b, loc, keptShape, elementType));
-  }
-  SmallVector<AffineMap> maps(elementTypes.size(),
-                              AffineMap::getMultiDimIdentityMap(keptRank, ctx));
+  SmallVector<AffineMap> maps;
+  reductionOutputs(b, loc, keptShape, elementTypes, resultTypes, outputs, maps);
   auto generic = linalg::GenericOp::create(
       b, loc, resultTypes, ValueRange{}, outputs, maps,
       parallelIterators(keptRank), [&](OpBuilder &nb, Location l, ValueRange) {
