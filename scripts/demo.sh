@@ -61,3 +61,13 @@ func.func @chain(%x: tensor<8xf32>) -> tensor<8xf32> {
 }
 MLIR
 "$opt" "$chain" --kiln-fuse-elementwise
+echo
+echo "== the GPU backend: the same chain as one PTX kernel (LLVM's NVPTX backend) =="
+"$build/bin/kiln-compile" "$chain" --target=cuda --emit=ptx | grep -E '^// kernel|^\.(version|target|visible)|ld\.global|st\.global'
+xs="$build/demo-chain-x.npy"
+/usr/bin/python3 -c "import numpy, sys; numpy.save(sys.argv[1], numpy.linspace(-2, 2, 8, dtype=numpy.float32))" "$xs"
+status=0
+"$build/bin/kiln-run" "$chain" --input="$xs" --target=cuda --print 2> "$build/demo-cuda.err" || status=$?
+if [ "$status" -ne 0 ]; then
+  echo "kiln-run --target=cuda: exit $status: $(cat "$build/demo-cuda.err")"
+fi
