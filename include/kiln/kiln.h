@@ -111,7 +111,8 @@ public:
   const Tensor &realize(SourceLocation where = SourceLocation::current()) const;
   /// The elements, converted to T, in row-major order (realizes).
   template <typename T>
-  std::vector<T> toVector(SourceLocation where = SourceLocation::current()) const;
+  std::vector<T>
+  toVector(SourceLocation where = SourceLocation::current()) const;
   /// The one element of a one-element tensor (realizes).
   template <typename T>
   T item(SourceLocation where = SourceLocation::current()) const;
@@ -141,8 +142,10 @@ public:
   Tensor detach(SourceLocation where = SourceLocation::current()) const;
 
   // Methods named like PyTorch's.
-  Tensor pow(const Tensor &exponent, SourceLocation where = SourceLocation::current()) const;
-  Tensor pow(Scalar exponent, SourceLocation where = SourceLocation::current()) const;
+  Tensor pow(const Tensor &exponent,
+             SourceLocation where = SourceLocation::current()) const;
+  Tensor pow(Scalar exponent,
+             SourceLocation where = SourceLocation::current()) const;
   Tensor sum(std::vector<int64_t> dims = {}, bool keepdim = false,
              SourceLocation where = SourceLocation::current()) const;
   Tensor mean(std::vector<int64_t> dims = {}, bool keepdim = false,
@@ -161,8 +164,10 @@ public:
                  SourceLocation where = SourceLocation::current()) const;
   /// The transpose of a 2-D tensor.
   Tensor t(SourceLocation where = SourceLocation::current()) const;
-  Tensor to(DType dtype, SourceLocation where = SourceLocation::current()) const;
-  Tensor matmul(const Tensor &other, SourceLocation where = SourceLocation::current()) const;
+  Tensor to(DType dtype,
+            SourceLocation where = SourceLocation::current()) const;
+  Tensor matmul(const Tensor &other,
+                SourceLocation where = SourceLocation::current()) const;
   Tensor neg(SourceLocation where = SourceLocation::current()) const;
   Tensor relu(SourceLocation where = SourceLocation::current()) const;
   Tensor sigmoid(SourceLocation where = SourceLocation::current()) const;
@@ -182,7 +187,8 @@ public:
                 SourceLocation where = SourceLocation::current()) const;
   Tensor argmin(std::optional<int64_t> dim = std::nullopt, bool keepdim = false,
                 SourceLocation where = SourceLocation::current()) const;
-  Tensor softmax(int64_t dim, SourceLocation where = SourceLocation::current()) const;
+  Tensor softmax(int64_t dim,
+                 SourceLocation where = SourceLocation::current()) const;
   Tensor log_softmax(int64_t dim,
                      SourceLocation where = SourceLocation::current()) const;
   Tensor gather(int64_t dim, const Tensor &index,
@@ -210,8 +216,9 @@ public:
   ValuesIndices topk(int64_t k, int64_t dim = -1, bool largest = true,
                      bool sorted = true,
                      SourceLocation where = SourceLocation::current()) const;
-  ValuesIndices kthvalue(int64_t k, int64_t dim = -1, bool keepdim = false,
-                         SourceLocation where = SourceLocation::current()) const;
+  ValuesIndices
+  kthvalue(int64_t k, int64_t dim = -1, bool keepdim = false,
+           SourceLocation where = SourceLocation::current()) const;
   Tensor scatter_add(int64_t dim, const Tensor &index, const Tensor &src,
                      SourceLocation where = SourceLocation::current()) const;
   Tensor index_add(int64_t dim, const Tensor &index, const Tensor &src,
@@ -244,8 +251,10 @@ using Loc = SourceLocation;
 #define KILN_LOC SourceLocation where = SourceLocation::current()
 
 // Creation.
-Tensor full(std::vector<int64_t> shape, double value, DType dtype = DType::Float32, KILN_LOC);
-Tensor zeros(std::vector<int64_t> shape, DType dtype = DType::Float32, KILN_LOC);
+Tensor full(std::vector<int64_t> shape, double value,
+            DType dtype = DType::Float32, KILN_LOC);
+Tensor zeros(std::vector<int64_t> shape, DType dtype = DType::Float32,
+             KILN_LOC);
 Tensor ones(std::vector<int64_t> shape, DType dtype = DType::Float32, KILN_LOC);
 Tensor zeros_like(const Tensor &x, KILN_LOC);
 Tensor ones_like(const Tensor &x, KILN_LOC);
@@ -301,11 +310,16 @@ Tensor permute(const Tensor &x, std::vector<int64_t> dims, KILN_LOC);
 Tensor matmul(const Tensor &a, const Tensor &b, KILN_LOC);
 
 // Reductions (`dims` empty: all dims).
-Tensor sum(const Tensor &x, std::vector<int64_t> dims = {}, bool keepdim = false, KILN_LOC);
-Tensor mean(const Tensor &x, std::vector<int64_t> dims = {}, bool keepdim = false, KILN_LOC);
-Tensor prod(const Tensor &x, std::vector<int64_t> dims = {}, bool keepdim = false, KILN_LOC);
-Tensor amax(const Tensor &x, std::vector<int64_t> dims = {}, bool keepdim = false, KILN_LOC);
-Tensor amin(const Tensor &x, std::vector<int64_t> dims = {}, bool keepdim = false, KILN_LOC);
+Tensor sum(const Tensor &x, std::vector<int64_t> dims = {},
+           bool keepdim = false, KILN_LOC);
+Tensor mean(const Tensor &x, std::vector<int64_t> dims = {},
+            bool keepdim = false, KILN_LOC);
+Tensor prod(const Tensor &x, std::vector<int64_t> dims = {},
+            bool keepdim = false, KILN_LOC);
+Tensor amax(const Tensor &x, std::vector<int64_t> dims = {},
+            bool keepdim = false, KILN_LOC);
+Tensor amin(const Tensor &x, std::vector<int64_t> dims = {},
+            bool keepdim = false, KILN_LOC);
 /// torch.max(x): the largest element.
 Tensor max(const Tensor &x, KILN_LOC);
 Tensor min(const Tensor &x, KILN_LOC);
@@ -326,7 +340,8 @@ ValuesIndices kthvalue(const Tensor &x, int64_t k, int64_t dim = -1,
 
 // Indexing.
 Tensor gather(const Tensor &x, int64_t dim, const Tensor &index, KILN_LOC);
-Tensor index_select(const Tensor &x, int64_t dim, const Tensor &index, KILN_LOC);
+Tensor index_select(const Tensor &x, int64_t dim, const Tensor &index,
+                    KILN_LOC);
 Tensor take(const Tensor &x, const Tensor &index, KILN_LOC);
 Tensor scatter_add(const Tensor &base, int64_t dim, const Tensor &index,
                    const Tensor &src, KILN_LOC);
@@ -412,8 +427,7 @@ enum class Device {
 /// Tensors stay host data either way: a CUDA run copies the graph's inputs
 /// to the GPU and its results back. Throws kiln::Error for Device::CUDA when
 /// no usable GPU (or CUDA driver) is present.
-void setDevice(Device device,
-               SourceLocation where = SourceLocation::current());
+void setDevice(Device device, SourceLocation where = SourceLocation::current());
 Device getDevice();
 
 /// Whether Device::CUDA can be used; if not, `reason` says why.

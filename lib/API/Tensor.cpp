@@ -38,10 +38,10 @@
 
 #include <algorithm>
 #include <atomic>
-#include <functional>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <sstream>
@@ -209,8 +209,7 @@ MLIRContext &threadContext() {
 struct DiagnosticCapture {
   explicit DiagnosticCapture(MLIRContext &ctx)
       : handler(&ctx, [this](Diagnostic &d) {
-          if (d.getSeverity() == DiagnosticSeverity::Error &&
-              message.empty())
+          if (d.getSeverity() == DiagnosticSeverity::Error && message.empty())
             message = d.str();
           return success();
         }) {}
@@ -290,17 +289,17 @@ checkOp(const std::string &op, const std::vector<Tensor> &inputs,
     for (const rt::TensorSpec &spec : *explicitTypes)
       state.addTypes(toMlirType(ctx, spec));
   } else {
-    std::optional<RegisteredOperationName> info = state.name.getRegisteredInfo();
+    std::optional<RegisteredOperationName> info =
+        state.name.getRegisteredInfo();
     auto *infer = info ? info->getInterface<InferTypeOpInterface>() : nullptr;
     if (!infer)
       throw Error("internal error: " + op + " needs explicit result types",
                   where);
     SmallVector<Type> types;
-    if (failed(infer->inferReturnTypes(
-            &ctx, loc, state.operands, state.attributes.getDictionary(&ctx),
-            OpaqueProperties(nullptr), {}, types)))
-      throw Error(capture.message.empty() ? "invalid " + op
-                                          : capture.message,
+    if (failed(infer->inferReturnTypes(&ctx, loc, state.operands,
+                                       state.attributes.getDictionary(&ctx),
+                                       OpaqueProperties(nullptr), {}, types)))
+      throw Error(capture.message.empty() ? "invalid " + op : capture.message,
                   where);
     state.addTypes(types);
   }
@@ -382,9 +381,8 @@ struct GraphPrinter {
       operands.push_back(valueName(input));
     std::string name = "%v" + std::to_string(counter++);
     names[node] = name;
-    if (!node->callee.empty() &&
-        std::find(callees.begin(), callees.end(), node->callee) ==
-            callees.end())
+    if (!node->callee.empty() && std::find(callees.begin(), callees.end(),
+                                           node->callee) == callees.end())
       callees.push_back(node->callee);
     std::string line = "  " + name;
     if (node->types.size() > 1)
@@ -422,8 +420,7 @@ struct GraphPrinter {
       results.push_back(valueName(t));
     std::string text = "func.func @graph(";
     for (size_t i = 0; i < arguments.size(); ++i)
-      text += (i ? ", " : "") + std::string("%arg") + std::to_string(i) +
-              ": " +
+      text += (i ? ", " : "") + std::string("%arg") + std::to_string(i) + ": " +
               typeString(arguments[i].first->types[arguments[i].second]);
     std::string types;
     for (size_t i = 0; i < outputs.size(); ++i)
@@ -476,8 +473,8 @@ compileGraph(const std::string &text, const std::string &entry,
     options.target = Target::Cuda;
     options.chip = rt::cuda::deviceChip();
   }
-  std::string key = (options.target == Target::Cuda ? "cuda:" : "cpu:") +
-                    entry + "\n" + text;
+  std::string key =
+      (options.target == Target::Cuda ? "cuda:" : "cpu:") + entry + "\n" + text;
   ExecutableCache &cache = executableCache();
   {
     std::lock_guard<std::mutex> lock(cache.mutex);
@@ -491,8 +488,8 @@ compileGraph(const std::string &text, const std::string &entry,
   DiagnosticCapture capture(ctx);
   OwningOpRef<ModuleOp> module = parseSourceString<ModuleOp>(text, &ctx);
   if (!module)
-    throw Error("internal error: the graph does not parse: " +
-                    capture.message + "\n" + text,
+    throw Error("internal error: the graph does not parse: " + capture.message +
+                    "\n" + text,
                 where);
   if (prepare && failed(prepare(*module)))
     throw Error(capture.message.empty() ? "cannot differentiate the graph"
@@ -509,9 +506,9 @@ compileGraph(const std::string &text, const std::string &entry,
   return cache.entries.emplace(key, shared).first->second;
 }
 
-std::vector<rt::HostTensor> runGraph(rt::Executable &exe,
-                                     const std::vector<const rt::HostTensor *> &args,
-                                     SourceLocation where) {
+std::vector<rt::HostTensor>
+runGraph(rt::Executable &exe, const std::vector<const rt::HostTensor *> &args,
+         SourceLocation where) {
   applyThreadEnvironment();
   std::vector<rt::HostTensor> results;
   std::lock_guard<std::mutex> lock(runMutex());
@@ -530,10 +527,10 @@ std::vector<rt::HostTensor> runGraph(rt::Executable &exe,
 namespace detail {
 
 /// Records `op(inputs)`; checks it now. Returns the node.
-std::shared_ptr<Node> makeNode(const std::string &op,
-                               std::vector<Tensor> inputs,
-                               const std::string &attrs, SourceLocation where,
-                               const std::vector<rt::TensorSpec> *types = nullptr) {
+std::shared_ptr<Node>
+makeNode(const std::string &op, std::vector<Tensor> inputs,
+         const std::string &attrs, SourceLocation where,
+         const std::vector<rt::TensorSpec> *types = nullptr) {
   for (const Tensor &input : inputs)
     if (!input.defined())
       throw Error(op + ": an operand is an undefined tensor", where);
@@ -576,8 +573,8 @@ static Tensor leafFrom(const std::vector<T> &data, std::vector<int64_t> shape,
   }
   if (count != static_cast<int64_t>(data.size()))
     throw Error("fromVector: " + std::to_string(data.size()) +
-                    " values do not fill a tensor of " +
-                    std::to_string(count) + " elements",
+                    " values do not fill a tensor of " + std::to_string(count) +
+                    " elements",
                 where);
   rt::HostTensor tensor(dtype, shape);
   if constexpr (std::is_same_v<T, bool>) {
@@ -880,7 +877,8 @@ std::vector<Tensor> vjp(const std::vector<Tensor> &outputs,
     Node *node = input.getNode().get();
     auto delta = printer.deltas.find(node);
     if (!node->op.empty() && delta == printer.deltas.end())
-      throw Error("autograd: an input is not part of the outputs' graph", where);
+      throw Error("autograd: an input is not part of the outputs' graph",
+                  where);
     auto key = node->op.empty() ? std::make_pair(node, input.getResult())
                                 : std::make_pair(delta->second.get(), 0u);
     size_t index = gradientOf.at(key);
@@ -923,8 +921,8 @@ void Tensor::backward(const Tensor &gradOutput, SourceLocation where) const {
   for (size_t i = 0; i < owned.size(); ++i) {
     Node *leaf = owned[i].getNode().get();
     std::lock_guard<std::mutex> lock(leaf->mutex);
-    leaf->grad = leaf->grad.defined() ? add(leaf->grad, grads[i], where)
-                                      : grads[i];
+    leaf->grad =
+        leaf->grad.defined() ? add(leaf->grad, grads[i], where) : grads[i];
   }
 }
 
@@ -971,8 +969,9 @@ std::vector<Tensor> callIR(const std::string &path,
   std::string name = function.getSymName().str();
   if (function.walk([](func::CallOp) { return WalkResult::interrupt(); })
           .wasInterrupted())
-    throw Error("callIR: @" + name + " calls other functions; inline them "
-                "first (kiln-opt --inline)",
+    throw Error("callIR: @" + name +
+                    " calls other functions; inline them "
+                    "first (kiln-opt --inline)",
                 where);
   FunctionType type = function.getFunctionType();
   if (type.getNumInputs() != args.size())

@@ -50,9 +50,8 @@ kiln::runtime::createHostTargetMachine() {
   return builder->createTargetMachine();
 }
 
-llvm::Error
-kiln::runtime::lowerToLLVMDialect(mlir::ModuleOp module,
-                                  const CompileOptions &options) {
+llvm::Error kiln::runtime::lowerToLLVMDialect(mlir::ModuleOp module,
+                                              const CompileOptions &options) {
   std::string diagnostics;
   llvm::raw_string_ostream os(diagnostics);
   mlir::ScopedDiagnosticHandler handler(
@@ -100,13 +99,13 @@ static void addPackedEntryPoints(llvm::Module &module) {
 /// .init_array it does not run, so Executable calls these itself.
 static void addInitFunctions(llvm::Module &module) {
   llvm::LLVMContext &ctx = module.getContext();
-  for (auto [arrayName, name] :
-       {std::pair<const char *, const char *>{"llvm.global_ctors", "_kiln_init"},
-        {"llvm.global_dtors", "_kiln_fini"}}) {
+  for (auto [arrayName, name] : {std::pair<const char *, const char *>{
+                                     "llvm.global_ctors", "_kiln_init"},
+                                 {"llvm.global_dtors", "_kiln_fini"}}) {
     std::vector<std::pair<uint64_t, llvm::Function *>> entries;
     if (llvm::GlobalVariable *array = module.getGlobalVariable(arrayName)) {
-      if (auto *init =
-              llvm::dyn_cast_or_null<llvm::ConstantArray>(array->getInitializer()))
+      if (auto *init = llvm::dyn_cast_or_null<llvm::ConstantArray>(
+              array->getInitializer()))
         for (llvm::Value *element : init->operands()) {
           auto *entry = llvm::cast<llvm::ConstantStruct>(element);
           auto *priority = llvm::cast<llvm::ConstantInt>(entry->getOperand(0));
@@ -180,9 +179,8 @@ const std::string &compilerBuildId() {
       text += "-" + std::to_string(status.getUniqueID().getDevice()) + ":" +
               std::to_string(status.getUniqueID().getFile()) + ":" +
               std::to_string(status.getSize()) + ":" +
-              std::to_string(status.getLastModificationTime()
-                                 .time_since_epoch()
-                                 .count());
+              std::to_string(
+                  status.getLastModificationTime().time_since_epoch().count());
     }
     return text;
   }();
@@ -269,8 +267,7 @@ std::string CompileCache::key(mlir::ModuleOp module, llvm::StringRef entry,
   llvm::raw_string_ostream os(text);
   module->print(os,
                 mlir::OpPrintingFlags().enableDebugInfo().printGenericOpForm());
-  os << "\nentry=" << entry << "\npipeline="
-     << options.pipelineText()
+  os << "\nentry=" << entry << "\npipeline=" << options.pipelineText()
      << "\ntriple=" << tm.getTargetTriple().str()
      << "\ncpu=" << tm.getTargetCPU()
      << "\nfeatures=" << tm.getTargetFeatureString()

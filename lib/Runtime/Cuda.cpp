@@ -51,9 +51,9 @@ struct Driver {
                                  void **);
   CUresult (*cuModuleUnload)(CUmodule);
   CUresult (*cuModuleGetFunction)(CUfunction *, CUmodule, const char *);
-  CUresult (*cuLaunchKernel)(CUfunction, unsigned, unsigned, unsigned,
-                             unsigned, unsigned, unsigned, unsigned, CUstream,
-                             void **, void **);
+  CUresult (*cuLaunchKernel)(CUfunction, unsigned, unsigned, unsigned, unsigned,
+                             unsigned, unsigned, unsigned, CUstream, void **,
+                             void **);
   CUresult (*cuStreamCreate)(CUstream *, unsigned);
   CUresult (*cuStreamSynchronize)(CUstream);
   CUresult (*cuMemAllocAsync)(CUdeviceptr *, size_t, CUstream);
@@ -304,17 +304,17 @@ void argReduce(const char *suffix, UnrankedMemRefType<T> *in,
   int isMaxFlag = isMax;
   std::string type = suffix;
   if (s.inner == 1 && rows >= 1024)
-    launch("kiln_gpu_arg_warp_" + type, (rows + 7) / 8, 256,
-           {&input.data, &valuesData, &indicesData, &rows, &s.size,
-            &isMaxFlag});
+    launch(
+        "kiln_gpu_arg_warp_" + type, (rows + 7) / 8, 256,
+        {&input.data, &valuesData, &indicesData, &rows, &s.size, &isMaxFlag});
   else if (s.inner == 1)
     launch("kiln_gpu_arg_block_" + type, rows, 1024,
            {&input.data, &valuesData, &indicesData, &s.size, &s.inner,
             &isMaxFlag});
   else
     launch("kiln_gpu_arg_strided_" + type, (rows + 255) / 256, 256,
-           {&input.data, &valuesData, &indicesData, &rows, &s.size,
-            &s.inner, &isMaxFlag});
+           {&input.data, &valuesData, &indicesData, &rows, &s.size, &s.inner,
+            &isMaxFlag});
 }
 
 } // namespace
@@ -361,22 +361,22 @@ void *cuda::allocate(size_t bytes) {
 
 void cuda::release(void *pointer) {
   if (pointer)
-    check(driver.cuMemFreeAsync(reinterpret_cast<CUdeviceptr>(pointer),
-                                stream()),
-          "freeing device memory");
+    check(
+        driver.cuMemFreeAsync(reinterpret_cast<CUdeviceptr>(pointer), stream()),
+        "freeing device memory");
 }
 
 void cuda::copyToDevice(void *device, const void *host, size_t bytes) {
   if (bytes && !failed())
-    check(driver.cuMemcpyHtoDAsync(reinterpret_cast<CUdeviceptr>(device),
-                                   host, bytes, stream()),
+    check(driver.cuMemcpyHtoDAsync(reinterpret_cast<CUdeviceptr>(device), host,
+                                   bytes, stream()),
           "copying to the device");
 }
 
 void cuda::copyToHost(void *host, const void *device, size_t bytes) {
   if (bytes && !failed())
-    check(driver.cuMemcpyDtoHAsync(
-              host, reinterpret_cast<CUdeviceptr>(device), bytes, stream()),
+    check(driver.cuMemcpyDtoHAsync(host, reinterpret_cast<CUdeviceptr>(device),
+                                   bytes, stream()),
           "copying from the device");
 }
 
@@ -451,8 +451,8 @@ void *mgpuModuleLoadJIT(void *data, int optLevel) {
   CUresult result =
       driver.cuModuleLoadDataEx(&module, data, 3, options, values);
   if (result != 0 && state.firstError.empty())
-    state.firstError = "compiling PTX for the device: " +
-                       errorString(result) + (log[0] ? "\n" : "") + log;
+    state.firstError = "compiling PTX for the device: " + errorString(result) +
+                       (log[0] ? "\n" : "") + log;
   return module;
 }
 
@@ -536,10 +536,10 @@ void _mlir_ciface_kiln_gpu_error_record(StridedMemRefType<int64_t, 1> *out) {
                                  int64_t k, int64_t dim, bool largest, bool) { \
     topk(#SUFFIX, in, values, indices, k, dim, largest);                       \
   }                                                                            \
-  void kiln_gpu_rt_kthvalue_##SUFFIX(                                          \
-      UnrankedMemRefType<T> *in, UnrankedMemRefType<T> *values,                \
-      UnrankedMemRefType<int64_t> *indices, int64_t k, int64_t dim, bool,      \
-      bool) {                                                                  \
+  void kiln_gpu_rt_kthvalue_##SUFFIX(UnrankedMemRefType<T> *in,                \
+                                     UnrankedMemRefType<T> *values,            \
+                                     UnrankedMemRefType<int64_t> *indices,     \
+                                     int64_t k, int64_t dim, bool, bool) {     \
     kthvalue(#SUFFIX, in, values, indices, k, dim);                            \
   }                                                                            \
   void kiln_gpu_rt_argreduce_##SUFFIX(                                         \

@@ -150,9 +150,8 @@ Executable::compile(ModuleOp module, llvm::StringRef entry,
   llvm::orc::SymbolMap symbols;
   llvm::orc::MangleAndInterner mangle(main.getExecutionSession(),
                                       (*jit)->getDataLayout());
-  for (auto [name, address] : options.target == Target::Cuda
-                                  ? cuda::symbols()
-                                  : kernelSymbols())
+  for (auto [name, address] :
+       options.target == Target::Cuda ? cuda::symbols() : kernelSymbols())
     symbols[mangle(name)] = {llvm::orc::ExecutorAddr::fromPtr(address),
                              llvm::JITSymbolFlags::Exported};
   if (llvm::Error error = main.define(llvm::orc::absoluteSymbols(symbols)))
@@ -172,7 +171,8 @@ Executable::compile(ModuleOp module, llvm::StringRef entry,
   exe->fini = fini->toPtr<void (*)()>();
   if (options.target == Target::Cuda)
     if (llvm::Error error = cuda::synchronize())
-      return llvm::make_error<DeviceErrorInfo>(llvm::toString(std::move(error)));
+      return llvm::make_error<DeviceErrorInfo>(
+          llvm::toString(std::move(error)));
   auto address = (*jit)->lookup(("_kiln_packed_" + entry).str());
   if (!address)
     return address.takeError();
@@ -240,8 +240,8 @@ llvm::Error Executable::runOnDevice(llvm::ArrayRef<const HostTensor *> args,
   for (void *buffer : buffers)
     cuda::release(buffer);
   if (llvm::Error error = cuda::synchronize())
-    return llvm::make_error<DeviceErrorInfo>("@" + entry + " on the GPU: " +
-                                             llvm::toString(std::move(error)));
+    return llvm::make_error<DeviceErrorInfo>(
+        "@" + entry + " on the GPU: " + llvm::toString(std::move(error)));
   lastDeviceMs = timer.elapsedMs();
   if (std::optional<IndexError> failure = cuda::takeIndexError())
     return llvm::make_error<IndexErrorInfo>(

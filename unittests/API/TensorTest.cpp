@@ -19,8 +19,8 @@ using kiln::Tensor;
 
 namespace {
 
-void expectNear(const std::vector<float> &got,
-                const std::vector<float> &want, float tolerance = 1e-5f) {
+void expectNear(const std::vector<float> &got, const std::vector<float> &want,
+                float tolerance = 1e-5f) {
   ASSERT_EQ(got.size(), want.size());
   for (size_t i = 0; i < got.size(); ++i)
     EXPECT_NEAR(got[i], want[i], tolerance) << "element " << i;
@@ -76,8 +76,9 @@ TEST(Errors, ShapeErrorsAtTheCallWithTheCallersLine) {
     FAIL() << "no error";
   } catch (const kiln::Error &error) {
     EXPECT_EQ(error.where().line, line);
-    EXPECT_NE(std::string(error.what()).find("k (11) exceeds the size of "
-                                             "dim 1 (5)"),
+    EXPECT_NE(std::string(error.what())
+                  .find("k (11) exceeds the size of "
+                        "dim 1 (5)"),
               std::string::npos)
         << error.what();
     EXPECT_NE(std::string(error.what()).find("TensorTest.cpp"),
@@ -118,26 +119,27 @@ TEST(Cache, TheSameGraphCompilesOnce) {
 }
 
 TEST(Autograd, MseAndCrossEntropyMatchPyTorch) {
-  Tensor x = Tensor::fromVector(std::vector<float>{1, 2, 3, 0.5, -1, 2}, {2, 3});
+  Tensor x =
+      Tensor::fromVector(std::vector<float>{1, 2, 3, 0.5, -1, 2}, {2, 3});
   x.requiresGrad();
   Tensor t = Tensor::fromVector(std::vector<float>{0, 1, 1, 1, 1, 1}, {2, 3});
   Tensor loss = kiln::mse_loss(x, t);
   EXPECT_NEAR(loss.item<float>(), 1.875f, 1e-6);
   loss.backward();
   expectNear(x.grad().toVector<float>(),
-             {0.33333334f, 0.33333334f, 0.6666667f, -0.16666667f,
-              -0.6666667f, 0.33333334f});
+             {0.33333334f, 0.33333334f, 0.6666667f, -0.16666667f, -0.6666667f,
+              0.33333334f});
 
-  Tensor z = Tensor::fromVector(std::vector<float>{1, 2, 0.5, 0.1, 0.2, 3},
-                                {2, 3});
+  Tensor z =
+      Tensor::fromVector(std::vector<float>{1, 2, 0.5, 0.1, 0.2, 3}, {2, 3});
   z.requiresGrad();
   Tensor labels = Tensor::fromVector(std::vector<int64_t>{2, 0});
   Tensor ce = kiln::cross_entropy(z, labels);
   EXPECT_NEAR(ce.item<float>(), 2.4869852f, 1e-5);
   ce.backward();
   expectNear(z.grad().toVector<float>(),
-             {0.11561194f, 0.31426585f, -0.42987782f, -0.47534433f,
-              0.02724872f, 0.44809562f});
+             {0.11561194f, 0.31426585f, -0.42987782f, -0.47534433f, 0.02724872f,
+              0.44809562f});
 }
 
 TEST(Autograd, ClassicBackwards) {
@@ -240,7 +242,8 @@ TEST(FromBlob, ReadsTheCallersMemoryWithoutCopying) {
 namespace {
 TEST(Methods, NamedLikePyTorch) {
   Tensor x = Tensor::fromVector(std::vector<float>{3, 1, 4, 2}, {2, 2});
-  EXPECT_EQ(x.topk(1).indices.toVector<int64_t>(), (std::vector<int64_t>{0, 0}));
+  EXPECT_EQ(x.topk(1).indices.toVector<int64_t>(),
+            (std::vector<int64_t>{0, 0}));
   expectNear(x.max(0).values.toVector<float>(), {4, 2});
   expectNear(x.max().toVector<float>(), {4});
   expectNear(x.kthvalue(1, 1).values.toVector<float>(), {1, 2});
@@ -310,8 +313,8 @@ TEST(Device, CudaRunsTheSameGraphsOrSaysWhyNot) {
     EXPECT_EQ(kiln::getDevice(), kiln::Device::CPU);
     GTEST_SKIP() << "no CUDA device: " << reason;
   }
-  Tensor x = Tensor::fromVector(std::vector<float>{3, 1, 4, 1, 5, 9, 2, 6},
-                                {2, 4});
+  Tensor x =
+      Tensor::fromVector(std::vector<float>{3, 1, 4, 1, 5, 9, 2, 6}, {2, 4});
   auto cpu = kiln::topk(kiln::softmax(x, 1), 2, 1);
   std::vector<float> cpuValues = cpu.values.toVector<float>();
   std::vector<int64_t> cpuIndices = cpu.indices.toVector<int64_t>();

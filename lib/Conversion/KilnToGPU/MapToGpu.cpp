@@ -7,8 +7,8 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "kiln/Conversion/Passes.h"
 #include "../IndexMath.h"
+#include "kiln/Conversion/Passes.h"
 #include "kiln/Dialect/Kiln/IR/KilnOps.h"
 
 #include "mlir/Dialect/Affine/Utils.h"
@@ -49,9 +49,9 @@ void buildLaunch(OpBuilder &b, Location loc, int64_t count,
   int64_t threads = std::min(count, kBlockSize);
   int64_t blocks = llvm::divideCeil(count, threads);
   Value one = indexConstant(b, loc, 1);
-  auto launch = gpu::LaunchOp::create(b, loc, indexConstant(b, loc, blocks),
-                                      one, one, indexConstant(b, loc, threads),
-                                      one, one);
+  auto launch =
+      gpu::LaunchOp::create(b, loc, indexConstant(b, loc, blocks), one, one,
+                            indexConstant(b, loc, threads), one, one);
   OpBuilder::InsertionGuard guard(b);
   b.setInsertionPointToStart(&launch.getBody().front());
   Value index = arith::AddIOp::create(
@@ -164,66 +164,72 @@ LogicalResult mapVectorized(linalg::GenericOp op, ArrayRef<int64_t> ranges,
   Location loc = op.getLoc();
   SmallVector<int64_t> groups(ranges);
   groups[inner] /= kVectorWidth;
-  buildLaunch(b, loc, count / kVectorWidth,
-              [&](OpBuilder &tb, Location l, Value index) {
-    SmallVector<Value> ivs = delinearize(tb, l, index, groups);
-    ivs[inner] = arith::MulIOp::create(tb, l, ivs[inner],
-                                       indexConstant(tb, l, kVectorWidth));
-    // Loads: vectors for contiguous operands, scalars for invariant ones.
-    SmallVector<IRMapping> lanes(kVectorWidth);
-    for (OpOperand &operand : op->getOpOperands()) {
-      BlockArgument arg = payload.getArgument(operand.getOperandNumber());
-      if (arg.use_empty())
-        continue;
-      Value value = operand.get();
-      auto type = dyn_cast<MemRefType>(value.getType());
-      if (!type) {
-        for (IRMapping &lane : lanes)
-          lane.map(arg, value);
-        continue;
-      }
-      SmallVector<Value> at =
-          affine::expandAffineMap(tb, l, op.getMatchingIndexingMap(&operand),
-                                  ivs)
-              .value();
-      if (accesses[operand.getOperandNumber()] == Access::Invariant) {
-        Value scalar = memref::LoadOp::create(tb, l, value, at);
-        for (IRMapping &lane : lanes)
-          lane.map(arg, scalar);
-        continue;
-      }
-      auto vectorType = VectorType::get({kVectorWidth}, type.getElementType());
-      unsigned bytes = kVectorWidth * type.getElementTypeBitWidth() / 8;
-      Value vector = vector::LoadOp::create(tb, l, vectorType, value, at,
-                                            /*nontemporal=*/false,
-                                            llvm::MaybeAlign(bytes));
-      for (int64_t e = 0; e < kVectorWidth; ++e)
-        lanes[e].map(arg, vector::ExtractOp::create(tb, l, vector, e));
-    }
-    // The payload per point; results gathered into vectors and stored.
-    SmallVector<SmallVector<Value>> results(op.getNumDpsInits());
-    for (int64_t e = 0; e < kVectorWidth; ++e) {
-      SmallVector<Value> laneIvs(ivs);
-      laneIvs[inner] = arith::AddIOp::create(tb, l, ivs[inner],
-                                             indexConstant(tb, l, e));
-      clonePayload(tb, payload, lanes[e], laneIvs);
-      auto yield = cast<linalg::YieldOp>(payload.getTerminator());
-      for (auto [i, value] : llvm::enumerate(yield.getValues()))
-        results[i].push_back(lanes[e].lookupOrDefault(value));
-    }
-    for (auto [init, values] :
-         llvm::zip_equal(op.getDpsInitsMutable(), results)) {
-      auto type = cast<MemRefType>(init.get().getType());
-      auto vectorType = VectorType::get({kVectorWidth}, type.getElementType());
-      unsigned bytes = kVectorWidth * type.getElementTypeBitWidth() / 8;
-      Value vector = vector::FromElementsOp::create(tb, l, vectorType, values);
-      SmallVector<Value> at =
-          affine::expandAffineMap(tb, l, op.getMatchingIndexingMap(&init), ivs)
-              .value();
-      vector::StoreOp::create(tb, l, vector, init.get(), at,
-                              /*nontemporal=*/false, llvm::MaybeAlign(bytes));
-    }
-  });
+  buildLaunch(
+      b, loc, count / kVectorWidth,
+      [&](OpBuilder &tb, Location l, Value index) {
+        SmallVector<Value> ivs = delinearize(tb, l, index, groups);
+        ivs[inner] = arith::MulIOp::create(tb, l, ivs[inner],
+                                           indexConstant(tb, l, kVectorWidth));
+        // Loads: vectors for contiguous operands, scalars for invariant ones.
+        SmallVector<IRMapping> lanes(kVectorWidth);
+        for (OpOperand &operand : op->getOpOperands()) {
+          BlockArgument arg = payload.getArgument(operand.getOperandNumber());
+          if (arg.use_empty())
+            continue;
+          Value value = operand.get();
+          auto type = dyn_cast<MemRefType>(value.getType());
+          if (!type) {
+            for (IRMapping &lane : lanes)
+              lane.map(arg, value);
+            continue;
+          }
+          SmallVector<Value> at =
+              affine::expandAffineMap(tb, l,
+                                      op.getMatchingIndexingMap(&operand), ivs)
+                  .value();
+          if (accesses[operand.getOperandNumber()] == Access::Invariant) {
+            Value scalar = memref::LoadOp::create(tb, l, value, at);
+            for (IRMapping &lane : lanes)
+              lane.map(arg, scalar);
+            continue;
+          }
+          auto vectorType =
+              VectorType::get({kVectorWidth}, type.getElementType());
+          unsigned bytes = kVectorWidth * type.getElementTypeBitWidth() / 8;
+          Value vector = vector::LoadOp::create(tb, l, vectorType, value, at,
+                                                /*nontemporal=*/false,
+                                                llvm::MaybeAlign(bytes));
+          for (int64_t e = 0; e < kVectorWidth; ++e)
+            lanes[e].map(arg, vector::ExtractOp::create(tb, l, vector, e));
+        }
+        // The payload per point; results gathered into vectors and stored.
+        SmallVector<SmallVector<Value>> results(op.getNumDpsInits());
+        for (int64_t e = 0; e < kVectorWidth; ++e) {
+          SmallVector<Value> laneIvs(ivs);
+          laneIvs[inner] =
+              arith::AddIOp::create(tb, l, ivs[inner], indexConstant(tb, l, e));
+          clonePayload(tb, payload, lanes[e], laneIvs);
+          auto yield = cast<linalg::YieldOp>(payload.getTerminator());
+          for (auto [i, value] : llvm::enumerate(yield.getValues()))
+            results[i].push_back(lanes[e].lookupOrDefault(value));
+        }
+        for (auto [init, values] :
+             llvm::zip_equal(op.getDpsInitsMutable(), results)) {
+          auto type = cast<MemRefType>(init.get().getType());
+          auto vectorType =
+              VectorType::get({kVectorWidth}, type.getElementType());
+          unsigned bytes = kVectorWidth * type.getElementTypeBitWidth() / 8;
+          Value vector =
+              vector::FromElementsOp::create(tb, l, vectorType, values);
+          SmallVector<Value> at =
+              affine::expandAffineMap(tb, l, op.getMatchingIndexingMap(&init),
+                                      ivs)
+                  .value();
+          vector::StoreOp::create(tb, l, vector, init.get(), at,
+                                  /*nontemporal=*/false,
+                                  llvm::MaybeAlign(bytes));
+        }
+      });
   op.erase();
   return success();
 }
@@ -310,8 +316,8 @@ LogicalResult mapGeneric(linalg::GenericOp op, bool vectorize) {
       count % (kBlockSize * kUnroll) == 0) {
     Value one = indexConstant(b, loc, 1);
     auto launch = gpu::LaunchOp::create(
-        b, loc, indexConstant(b, loc, count / (kBlockSize * kUnroll)), one,
-        one, indexConstant(b, loc, kBlockSize), one, one);
+        b, loc, indexConstant(b, loc, count / (kBlockSize * kUnroll)), one, one,
+        indexConstant(b, loc, kBlockSize), one, one);
     OpBuilder tb(&launch.getBody().front(), launch.getBody().front().begin());
     Value first = arith::AddIOp::create(
         tb, loc,
@@ -381,8 +387,8 @@ bool staysOnHost(Operation *op) {
   auto local = [](Operation *nested) {
     if (isa<memref::AllocOp, memref::DeallocOp, memref::CastOp,
             memref::ExtractStridedMetadataOp,
-            memref::ExtractAlignedPointerAsIndexOp, memref::DimOp,
-            func::CallOp, func::ReturnOp, gpu::LaunchOp>(nested))
+            memref::ExtractAlignedPointerAsIndexOp, memref::DimOp, func::CallOp,
+            func::ReturnOp, gpu::LaunchOp>(nested))
       return true;
     if (isa<ViewLikeOpInterface>(nested))
       return true;
@@ -414,9 +420,9 @@ struct KilnMapToGpuPass : kiln::impl::KilnMapToGpuBase<KilnMapToGpuPass> {
             kernels += call.getCallee().starts_with("kiln_rt_");
         });
     }
-    module->setAttr("kiln.kernels",
-                    IntegerAttr::get(IntegerType::get(&getContext(), 64),
-                                     kernels));
+    module->setAttr(
+        "kiln.kernels",
+        IntegerAttr::get(IntegerType::get(&getContext(), 64), kernels));
   }
 
   LogicalResult mapFunction(func::FuncOp func) {
@@ -450,8 +456,8 @@ struct KilnMapToGpuPass : kiln::impl::KilnMapToGpuBase<KilnMapToGpuPass> {
         // device buffer, reading it inside the kernel.
         OpBuilder b(global);
         auto type = cast<MemRefType>(global.getType());
-        auto bufferType = MemRefType::get(type.getShape(),
-                                          type.getElementType());
+        auto bufferType =
+            MemRefType::get(type.getShape(), type.getElementType());
         Value buffer = memref::AllocOp::create(b, global.getLoc(), bufferType);
         Value source = global.getResult();
         global.getResult().replaceAllUsesWith(buffer);
@@ -554,9 +560,8 @@ struct KilnMapToGpuPass : kiln::impl::KilnMapToGpuBase<KilnMapToGpuPass> {
       callee.setPrivate();
       callee->setAttr("llvm.emit_c_interface", mb.getUnitAttr());
     }
-    Value record =
-        func::CallOp::create(b, func.getLoc(), callee, ValueRange{})
-            .getResult(0);
+    Value record = func::CallOp::create(b, func.getLoc(), callee, ValueRange{})
+                       .getResult(0);
     for (ReportIndexErrorOp op : reports) {
       OpBuilder rb(op);
       Location loc = op.getLoc();
@@ -564,9 +569,9 @@ struct KilnMapToGpuPass : kiln::impl::KilnMapToGpuBase<KilnMapToGpuPass> {
       Value previous = memref::AtomicRMWOp::create(
           rb, loc, arith::AtomicRMWKind::addi, one, record,
           ValueRange{indexConstant(rb, loc, 0)});
-      Value first = arith::CmpIOp::create(
-          rb, loc, arith::CmpIPredicate::eq, previous,
-          arith::ConstantIntOp::create(rb, loc, 0, 64));
+      Value first =
+          arith::CmpIOp::create(rb, loc, arith::CmpIPredicate::eq, previous,
+                                arith::ConstantIntOp::create(rb, loc, 0, 64));
       scf::IfOp::create(rb, loc, first, [&](OpBuilder &then, Location l) {
         Value site = arith::ConstantIntOp::create(then, l, op.getSite(), 64);
         for (auto [i, value] : llvm::enumerate(

@@ -5,8 +5,8 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "kiln/Conversion/Passes.h"
 #include "../IndexMath.h"
+#include "kiln/Conversion/Passes.h"
 #include "kiln/Dialect/Kiln/IR/KilnOps.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
@@ -20,8 +20,8 @@
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
 #include "mlir/IR/Matchers.h"
 #include "mlir/IR/PatternMatch.h"
-#include "llvm/ADT/TypeSwitch.h"
 #include "mlir/Transforms/DialectConversion.h"
+#include "llvm/ADT/TypeSwitch.h"
 #include "llvm/Support/raw_ostream.h"
 
 #include <limits>
@@ -211,8 +211,8 @@ SmallVector<utils::IteratorType> parallelIterators(int64_t rank) {
 
 /// Reads the elements of a (possibly virtual) tensor at `indices`: a load
 /// from a stored tensor, or a fused producer chain evaluated there.
-using ElementReader = function_ref<SmallVector<Value>(OpBuilder &, Location,
-                                                      ValueRange indices)>;
+using ElementReader =
+    function_ref<SmallVector<Value>(OpBuilder &, Location, ValueRange indices)>;
 
 /// Maps the accumulators of a reduction at one kept position (`kept`: the
 /// indices of the kept dims) to the kernel's result elements: a fused
@@ -277,27 +277,27 @@ Value buildLaneLoops(OpBuilder &b, Location loc, RankedTensorType inputType,
         scf::ForOp mainLoop;
         if (mainEnd > 0)
           mainLoop = scf::ForOp::create(
-            ob, ol, indexConstant(ob, ol, 0), indexConstant(ob, ol, mainEnd),
-            indexConstant(ob, ol, count), accs,
-            [&](OpBuilder &ib, Location il, Value i, ValueRange acc) {
-              SmallVector<Value> terms;
-              for (int64_t lane = 0; lane < count; ++lane) {
-                indices[inner] = arith::AddIOp::create(
-                    ib, il, i, indexConstant(ib, il, lane));
-                terms.push_back(term(ib, il));
-              }
-              Value batch =
-                  vector::FromElementsOp::create(ib, il, vectorType, terms);
-              scf::YieldOp::create(ib, il, lanes.merge(ib, il, acc[0], batch));
-            });
+              ob, ol, indexConstant(ob, ol, 0), indexConstant(ob, ol, mainEnd),
+              indexConstant(ob, ol, count), accs,
+              [&](OpBuilder &ib, Location il, Value i, ValueRange acc) {
+                SmallVector<Value> terms;
+                for (int64_t lane = 0; lane < count; ++lane) {
+                  indices[inner] = arith::AddIOp::create(
+                      ib, il, i, indexConstant(ib, il, lane));
+                  terms.push_back(term(ib, il));
+                }
+                Value batch =
+                    vector::FromElementsOp::create(ib, il, vectorType, terms);
+                scf::YieldOp::create(ib, il,
+                                     lanes.merge(ib, il, acc[0], batch));
+              });
         if (mainLoop)
           afterMain = mainLoop.getResults();
         if (mainEnd == size)
           return scf::ValueVector(afterMain);
         auto tailLoop = scf::ForOp::create(
-            ob, ol, indexConstant(ob, ol, mainEnd),
-            indexConstant(ob, ol, size), indexConstant(ob, ol, 1),
-            afterMain,
+            ob, ol, indexConstant(ob, ol, mainEnd), indexConstant(ob, ol, size),
+            indexConstant(ob, ol, 1), afterMain,
             [&](OpBuilder &ib, Location il, Value i, ValueRange acc) {
               indices[inner] = i;
               Value first = vector::ExtractOp::create(ib, il, acc[0], 0);
@@ -310,10 +310,10 @@ Value buildLaneLoops(OpBuilder &b, Location loc, RankedTensorType inputType,
       });
   Value acc = nest.results.front();
   for (int64_t half = count / 2; half >= 1; half /= 2) {
-    Value low = vector::ExtractStridedSliceOp::create(b, loc, acc, {0}, {half},
-                                                      {1});
-    Value high = vector::ExtractStridedSliceOp::create(b, loc, acc, {half},
-                                                       {half}, {1});
+    Value low =
+        vector::ExtractStridedSliceOp::create(b, loc, acc, {0}, {half}, {1});
+    Value high =
+        vector::ExtractStridedSliceOp::create(b, loc, acc, {half}, {half}, {1});
     acc = lanes.merge(b, loc, low, high);
   }
   return vector::ExtractOp::create(b, loc, acc, 0);
@@ -343,11 +343,12 @@ void reductionOutputs(OpBuilder &b, Location loc, ArrayRef<int64_t> keptShape,
 /// when the input's last dim is reduced (a warp reads 32 consecutive
 /// elements) and outermost otherwise (consecutive threads read consecutive
 /// kept positions): both load coalesced.
-SmallVector<Value> buildGpuLaneReduction(
-    OpBuilder &b, Location loc, RankedTensorType inputType, ElementReader read,
-    ArrayRef<int64_t> keptDims, ArrayRef<int64_t> reducedDims,
-    TypedAttr init, const LaneReduction &lanes, ReductionFinalizer finalize,
-    TypeRange finalTypes) {
+SmallVector<Value>
+buildGpuLaneReduction(OpBuilder &b, Location loc, RankedTensorType inputType,
+                      ElementReader read, ArrayRef<int64_t> keptDims,
+                      ArrayRef<int64_t> reducedDims, TypedAttr init,
+                      const LaneReduction &lanes, ReductionFinalizer finalize,
+                      TypeRange finalTypes) {
   MLIRContext *ctx = b.getContext();
   int64_t rank = inputType.getRank();
   int64_t count = kReductionLanes;
@@ -419,9 +420,9 @@ SmallVector<Value> buildGpuLaneReduction(
               if (mainEnd == size)
                 return {acc};
               // The tail goes to lane 0.
-              Value isFirst = arith::CmpIOp::create(
-                  ob, ol, arith::CmpIPredicate::eq, lane,
-                  indexConstant(ob, ol, 0));
+              Value isFirst =
+                  arith::CmpIOp::create(ob, ol, arith::CmpIPredicate::eq, lane,
+                                        indexConstant(ob, ol, 0));
               Value tailBegin = arith::SelectOp::create(
                   ob, ol, isFirst, indexConstant(ob, ol, mainEnd),
                   indexConstant(ob, ol, size));
@@ -508,9 +509,8 @@ SmallVector<Value> buildReduction(
   }
   int64_t keptRank = keptShape.size();
   if (lanes && !reducedDims.empty() && isGpuTarget(b))
-    return buildGpuLaneReduction(b, loc, inputType, read, keptDims,
-                                 reducedDims, inits.front(), *lanes, finalize,
-                                 finalTypes);
+    return buildGpuLaneReduction(b, loc, inputType, read, keptDims, reducedDims,
+                                 inits.front(), *lanes, finalize, finalTypes);
   SmallVector<Type> elementTypes;
   if (finalize)
     elementTypes.assign(finalTypes.begin(), finalTypes.end());
@@ -839,7 +839,8 @@ template <typename OpTy> struct LowerDimsReduction : OpRewritePattern<OpTy> {
 
   LogicalResult matchAndRewrite(OpTy op,
                                 PatternRewriter &rewriter) const override {
-    rewriter.replaceOp(op, lower(rewriter, op, KernelIO::plain(op, op.getInput())));
+    rewriter.replaceOp(op,
+                       lower(rewriter, op, KernelIO::plain(op, op.getInput())));
     return success();
   }
 };
@@ -925,8 +926,7 @@ struct LowerEqual : OpRewritePattern<EqualOp> {
 Value asUnrankedBuffer(OpBuilder &b, Location loc, Value tensor);
 std::pair<Value, Value> allocOutput(OpBuilder &b, Location loc,
                                     RankedTensorType type);
-Value asTensor(OpBuilder &b, Location loc, Value buffer,
-               RankedTensorType type);
+Value asTensor(OpBuilder &b, Location loc, Value buffer, RankedTensorType type);
 
 template <typename OpTy> struct LowerSoftmax : OpRewritePattern<OpTy> {
   using OpRewritePattern<OpTy>::OpRewritePattern;
@@ -1039,8 +1039,7 @@ template <typename OpTy> struct LowerSoftmax : OpRewritePattern<OpTy> {
               result = arith::DivFOp::create(
                   nb, l, math::ExpOp::create(nb, l, shifted), sum);
           }
-          linalg::YieldOp::create(nb, l,
-                                  io.finishElement(nb, l, result, ivs));
+          linalg::YieldOp::create(nb, l, io.finishElement(nb, l, result, ivs));
         });
     return SmallVector<Value>(generic.getResults());
   }
@@ -1330,8 +1329,8 @@ SmallVector<Value> lowerGatherAlongDim(OpBuilder &b, Operation *op,
   SmallVector<Value> inits;
   for (Type t : io.resultTypes) {
     auto type = cast<RankedTensorType>(t);
-    inits.push_back(
-        tensor::EmptyOp::create(b, loc, type.getShape(), type.getElementType()));
+    inits.push_back(tensor::EmptyOp::create(b, loc, type.getShape(),
+                                            type.getElementType()));
   }
   SmallVector<AffineMap> maps(
       inits.size(), AffineMap::getMultiDimIdentityMap(resultRank, ctx));
@@ -1608,12 +1607,12 @@ SmallVector<Value> emitRuntimeCall(OpBuilder &b, Operation *anchor,
   Value in = asUnrankedBuffer(b, loc, input);
   auto [values, valuesArg] = allocOutput(b, loc, valuesType);
   auto [indices, indicesArg] = allocOutput(b, loc, indicesType);
-  func::CallOp::create(b, loc, fn,
-                       ValueRange{in, valuesArg, indicesArg,
-                                  i64Constant(b, loc, k),
-                                  i64Constant(b, loc, dim),
-                                  arith::ConstantIntOp::create(b, loc, flag0, 1),
-                                  arith::ConstantIntOp::create(b, loc, flag1, 1)});
+  func::CallOp::create(
+      b, loc, fn,
+      ValueRange{in, valuesArg, indicesArg, i64Constant(b, loc, k),
+                 i64Constant(b, loc, dim),
+                 arith::ConstantIntOp::create(b, loc, flag0, 1),
+                 arith::ConstantIntOp::create(b, loc, flag1, 1)});
   return {asTensor(b, loc, values, valuesType),
           asTensor(b, loc, indices, indicesType)};
 }
@@ -1646,21 +1645,33 @@ std::optional<RuntimeKernel> getRuntimeKernel(Operation *op) {
   auto norm = [&](int64_t dim) { return *normalizeDim(dim, type.getRank()); };
   return llvm::TypeSwitch<Operation *, std::optional<RuntimeKernel>>(op)
       .Case([&](TopkOp topk) {
-        return RuntimeKernel{"topk", SmallVector<Type>(topk->getResultTypes()),
+        return RuntimeKernel{"topk",
+                             SmallVector<Type>(topk->getResultTypes()),
                              static_cast<int64_t>(topk.getK()),
-                             norm(topk.getDim()), topk.getLargest(),
-                             topk.getSorted(), false, true};
+                             norm(topk.getDim()),
+                             topk.getLargest(),
+                             topk.getSorted(),
+                             false,
+                             true};
       })
       .Case([&](KthvalueOp kth) {
-        return RuntimeKernel{"kthvalue", SmallVector<Type>(kth->getResultTypes()),
+        return RuntimeKernel{"kthvalue",
+                             SmallVector<Type>(kth->getResultTypes()),
                              static_cast<int64_t>(kth.getK()),
-                             norm(kth.getDim()), false, false, false,
+                             norm(kth.getDim()),
+                             false,
+                             false,
+                             false,
                              kth.getKeepdim()};
       })
       .Case<MaxOp, MinOp>([&](auto max) {
         return RuntimeKernel{"argreduce",
-                             SmallVector<Type>(max->getResultTypes()), 0,
-                             norm(max.getDim()), isa<MaxOp>(op), false, false,
+                             SmallVector<Type>(max->getResultTypes()),
+                             0,
+                             norm(max.getDim()),
+                             isa<MaxOp>(op),
+                             false,
+                             false,
                              max.getKeepdim()};
       })
       .Case<ArgmaxOp, ArgminOp>([&](auto arg) -> std::optional<RuntimeKernel> {
@@ -1791,7 +1802,8 @@ SmallVector<Value> lowerFusedRuntimeKernel(OpBuilder &b, Operation *anchor,
       }
   int64_t extent = tileDim ? inputType.getDimSize(*tileDim) : 1;
   int64_t sliceBytes =
-      std::max<int64_t>(1, inputType.getNumElements() / std::max<int64_t>(extent, 1)) *
+      std::max<int64_t>(1, inputType.getNumElements() /
+                               std::max<int64_t>(extent, 1)) *
       std::max<int64_t>(1, inputType.getElementTypeBitWidth() / 8);
   // The largest divisor of the extent that keeps a tile within budget, so
   // every tile has the same static shape.
@@ -1810,8 +1822,8 @@ SmallVector<Value> lowerFusedRuntimeKernel(OpBuilder &b, Operation *anchor,
                                          tileType.getElementType());
     auto generic = linalg::GenericOp::create(
         tb, tl, TypeRange{tileType}, ValueRange{}, ValueRange{init},
-        SmallVector<AffineMap>{AffineMap::getMultiDimIdentityMap(
-            rank, tb.getContext())},
+        SmallVector<AffineMap>{
+            AffineMap::getMultiDimIdentityMap(rank, tb.getContext())},
         parallelIterators(rank), [&](OpBuilder &nb, Location l, ValueRange) {
           SmallVector<Value> ivs = loopIndices(nb, l, rank);
           if (offset)
@@ -1828,8 +1840,8 @@ SmallVector<Value> lowerFusedRuntimeKernel(OpBuilder &b, Operation *anchor,
   if (!tileDim || rows == extent) {
     Value whole = evaluateTile(b, loc, inputType, Value());
     return takeResults(emitRuntimeCall(b, anchor, loc, kernel.name, whole,
-                                       kernel.resultTypes, kernel.k,
-                                       kernel.dim, kernel.flag0, kernel.flag1));
+                                       kernel.resultTypes, kernel.k, kernel.dim,
+                                       kernel.flag0, kernel.flag1));
   }
   // The tiled dim's position in the results.
   int64_t resultDim =
@@ -1852,8 +1864,8 @@ SmallVector<Value> lowerFusedRuntimeKernel(OpBuilder &b, Operation *anchor,
       b, loc, indexConstant(b, loc, 0), indexConstant(b, loc, extent / rows),
       indexConstant(b, loc, 1), fullResults,
       [&](OpBuilder &lb, Location l, Value tile, ValueRange acc) {
-        Value offset = arith::MulIOp::create(lb, l, tile,
-                                             indexConstant(lb, l, rows));
+        Value offset =
+            arith::MulIOp::create(lb, l, tile, indexConstant(lb, l, rows));
         Value tileInput = evaluateTile(lb, l, tileType, offset);
         SmallVector<Value> tileResults = emitRuntimeCall(
             lb, anchor, l, kernel.name, tileInput, tileResultTypes, kernel.k,
@@ -1864,8 +1876,8 @@ SmallVector<Value> lowerFusedRuntimeKernel(OpBuilder &b, Operation *anchor,
           SmallVector<OpFoldResult> offsets(partType.getRank(),
                                             lb.getIndexAttr(0));
           offsets[resultDim] = offset;
-          SmallVector<OpFoldResult> sizes, strides(partType.getRank(),
-                                                   lb.getIndexAttr(1));
+          SmallVector<OpFoldResult> sizes,
+              strides(partType.getRank(), lb.getIndexAttr(1));
           for (int64_t size : partType.getShape())
             sizes.push_back(lb.getIndexAttr(size));
           updated.push_back(tensor::InsertSliceOp::create(
@@ -1907,8 +1919,8 @@ FailureOr<SmallVector<Value>> lowerFused(OpBuilder &b, FusedOp op,
         parallelIterators(space.getRank()),
         [&](OpBuilder &nb, Location l, ValueRange args) {
           DenseMap<Value, Value> memo;
-          for (auto [arg, scalar] :
-               llvm::zip(body.getArguments(), args.take_front(op.getNumOperands())))
+          for (auto [arg, scalar] : llvm::zip(
+                   body.getArguments(), args.take_front(op.getNumOperands())))
             memo[arg] = scalar;
           SmallVector<Value> ivs; // unused: every operand is an argument
           SmallVector<Value> results;
@@ -1944,8 +1956,7 @@ FailureOr<SmallVector<Value>> lowerFused(OpBuilder &b, FusedOp op,
           evaluator.eval(nb, l, v, resultType, resultIndices, memo));
     return results;
   };
-  io.resultTypes.assign(op.getResultTypes().begin(),
-                        op.getResultTypes().end());
+  io.resultTypes.assign(op.getResultTypes().begin(), op.getResultTypes().end());
   // A value the anchor reads as stored (gather's index): the group's operand,
   // or a constant copied out of the region.
   auto outside = [&](Value inner) -> Value {
@@ -1954,7 +1965,9 @@ FailureOr<SmallVector<Value>> lowerFused(OpBuilder &b, FusedOp op,
     return b.clone(*inner.getDefiningOp())->getResult(0);
   };
   return llvm::TypeSwitch<Operation *, FailureOr<SmallVector<Value>>>(anchor)
-      .Case([&](SumOp sum) { return LowerDimsReduction<SumOp>::lower(b, sum, io); })
+      .Case([&](SumOp sum) {
+        return LowerDimsReduction<SumOp>::lower(b, sum, io);
+      })
       .Case([&](ProdOp prod) {
         return LowerDimsReduction<ProdOp>::lower(b, prod, io);
       })
@@ -1993,7 +2006,8 @@ struct ConvertKilnToLinalgPass
     ModuleOp module = getOperation();
     MLIRContext *ctx = &getContext();
     if (target != "cpu" && target != "cuda") {
-      module.emitError("unknown target '") << target << "' (expected cpu or cuda)";
+      module.emitError("unknown target '")
+          << target << "' (expected cpu or cuda)";
       return signalPassFailure();
     }
     if (target == "cuda")

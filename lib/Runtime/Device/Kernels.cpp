@@ -286,7 +286,8 @@ DEVICE void collectBest(Row<T> row, i64 k, bool largest, u64 *keys,
 
 /// Candidates a block sorts in shared memory; larger k use global scratch.
 constexpr u32 kSharedCandidates = 2048;
-SHARED u64 candidateKeys[kSharedCandidates] __attribute__((loader_uninitialized));
+SHARED u64 candidateKeys[kSharedCandidates]
+    __attribute__((loader_uninitialized));
 SHARED i64 candidateIndices[kSharedCandidates]
     __attribute__((loader_uninitialized));
 
@@ -307,7 +308,8 @@ DEVICE Row<T> rowOf(const T *in, i64 r, i64 size, i64 inner) {
 
 /// Histogram bins of the fast path: the top bits of each key.
 constexpr u32 kCutoffBits = 11;
-SHARED u32 topHistogram[1u << kCutoffBits] __attribute__((loader_uninitialized));
+SHARED u32 topHistogram[1u << kCutoffBits]
+    __attribute__((loader_uninitialized));
 
 /// The fast path of topk (the CPU's topkRadixRow): one pass histograms the
 /// top kCutoffBits of every key, which gives the bucket holding the k-th
@@ -476,8 +478,7 @@ DEVICE void warpArgScan(Row<T> row, i64 begin, i64 step, bool isMax,
   }
   for (u32 offset = 16; offset > 0; offset >>= 1) {
     u64 otherKey = shuffleDown(bestKey, offset);
-    i64 otherIndex =
-        i64(shuffleDown(u64(bestIndex), offset));
+    i64 otherIndex = i64(shuffleDown(u64(bestIndex), offset));
     if (better(otherKey, otherIndex, bestKey, bestIndex)) {
       bestKey = otherKey;
       bestIndex = otherIndex;
@@ -559,32 +560,28 @@ DEVICE void argStridedRows(const T *in, T *values, i64 *outIndices, i64 rows,
 //===----------------------------------------------------------------------===//
 
 #define KILN_GPU_KERNELS(T, SUFFIX)                                            \
-  KERNEL void kiln_gpu_topk_##SUFFIX(const T *in, T *values, i64 *indices,    \
-                                     i64 size, i64 inner, i64 k,              \
-                                     int largest, u64 *scratchKeys,           \
-                                     i64 *scratchIndices) {                   \
-    topkRows(in, values, indices, size, inner, k, largest != 0, scratchKeys,  \
-             scratchIndices);                                                 \
-  }                                                                           \
-  KERNEL void kiln_gpu_kthvalue_##SUFFIX(const T *in, T *values,              \
-                                         i64 *indices, i64 size, i64 inner,   \
-                                         i64 k) {                             \
-    kthvalueRows(in, values, indices, size, inner, k);                        \
-  }                                                                           \
-  KERNEL void kiln_gpu_arg_warp_##SUFFIX(const T *in, T *values,              \
-                                         i64 *indices, i64 rows, i64 size,    \
-                                         int isMax) {                         \
-    argWarpRows(in, values, indices, rows, size, isMax != 0);                 \
-  }                                                                           \
-  KERNEL void kiln_gpu_arg_block_##SUFFIX(const T *in, T *values,             \
-                                          i64 *indices, i64 size, i64 inner,  \
-                                          int isMax) {                        \
-    argBlockRows(in, values, indices, size, inner, isMax != 0);               \
-  }                                                                           \
-  KERNEL void kiln_gpu_arg_strided_##SUFFIX(const T *in, T *values,           \
-                                            i64 *indices, i64 rows, i64 size, \
-                                            i64 inner, int isMax) {           \
-    argStridedRows(in, values, indices, rows, size, inner, isMax != 0);       \
+  KERNEL void kiln_gpu_topk_##SUFFIX(const T *in, T *values, i64 *indices,     \
+                                     i64 size, i64 inner, i64 k, int largest,  \
+                                     u64 *scratchKeys, i64 *scratchIndices) {  \
+    topkRows(in, values, indices, size, inner, k, largest != 0, scratchKeys,   \
+             scratchIndices);                                                  \
+  }                                                                            \
+  KERNEL void kiln_gpu_kthvalue_##SUFFIX(const T *in, T *values, i64 *indices, \
+                                         i64 size, i64 inner, i64 k) {         \
+    kthvalueRows(in, values, indices, size, inner, k);                         \
+  }                                                                            \
+  KERNEL void kiln_gpu_arg_warp_##SUFFIX(const T *in, T *values, i64 *indices, \
+                                         i64 rows, i64 size, int isMax) {      \
+    argWarpRows(in, values, indices, rows, size, isMax != 0);                  \
+  }                                                                            \
+  KERNEL void kiln_gpu_arg_block_##SUFFIX(                                     \
+      const T *in, T *values, i64 *indices, i64 size, i64 inner, int isMax) {  \
+    argBlockRows(in, values, indices, size, inner, isMax != 0);                \
+  }                                                                            \
+  KERNEL void kiln_gpu_arg_strided_##SUFFIX(const T *in, T *values,            \
+                                            i64 *indices, i64 rows, i64 size,  \
+                                            i64 inner, int isMax) {            \
+    argStridedRows(in, values, indices, rows, size, inner, isMax != 0);        \
   }
 
 KILN_GPU_KERNELS(float, f32)
@@ -649,8 +646,7 @@ constexpr u32 kRowVectors = 8;
 DEVICE float blockReduce(float v, bool isMax) {
   for (u32 offset = 16; offset > 0; offset >>= 1) {
     float other = __nvvm_shfl_sync_down_f32(kFullMask, v, offset, 31);
-    v = isMax ? (v != v || other != other ? v + other
-                                          : (other > v ? other : v))
+    v = isMax ? (v != v || other != other ? v + other : (other > v ? other : v))
               : v + other;
   }
   if ((tid() & 31) == 0)
@@ -768,8 +764,8 @@ KERNEL void kiln_gpu_softmax_f32(const float *in, float *out, i64 size,
   softmaxRows(in, out, size, isLog != 0);
 }
 #define KILN_SOFTMAX_IN_REGISTERS(V)                                           \
-  KERNEL void kiln_gpu_softmax_f32_v##V(const float *in, float *out,           \
-                                        i64 size, int isLog) {                 \
+  KERNEL void kiln_gpu_softmax_f32_v##V(const float *in, float *out, i64 size, \
+                                        int isLog) {                           \
     softmaxRowsInRegisters<V>(in, out, size, isLog != 0);                      \
   }
 KILN_SOFTMAX_IN_REGISTERS(1)
