@@ -1334,11 +1334,35 @@ SmallVector<Value> lowerGatherAlongDim(OpBuilder &b, Operation *op,
   }
   SmallVector<AffineMap> maps(
       inits.size(), AffineMap::getMultiDimIdentityMap(resultRank, ctx));
+  // A row-wise gather from a stored matrix on the CPU waits on the cache
+  // misses of its random reads: each element also prefetches the one it
+  // will read a row later, so the next row's misses overlap this row's.
+  Value prefetchFrom;
+  int64_t rows = resultRank == 2 ? resultType.getDimSize(0) : 0;
+  if (io.stored && !perSlice && rank == 2 && dim == 1 && rows > 1 &&
+      size > 0 && !isGpuTarget(b))
+    prefetchFrom = bufferization::ToBufferOp::create(
+        b, loc, MemRefType::get(inputType.getShape(), inputType.getElementType()),
+        io.stored, /*readOnly=*/b.getUnitAttr());
   auto generic = linalg::GenericOp::create(
       b, loc, io.resultTypes, ValueRange{}, inits, maps,
       parallelIterators(resultRank),
       [&](OpBuilder &nb, Location l, ValueRange) {
         SmallVector<Value> ivs = loopIndices(nb, l, resultRank);
+        if (prefetchFrom) {
+          Value next = arith::MinUIOp::create(
+              nb, l,
+              arith::AddIOp::create(nb, l, ivs[0], indexConstant(nb, l, 1)),
+              indexConstant(nb, l, rows - 1));
+          Value nextIndex = clampIndex(
+              nb, l,
+              tensor::ExtractOp::create(nb, l, index, ValueRange{next, ivs[1]}),
+              size);
+          memref::PrefetchOp::create(nb, l, prefetchFrom,
+                                     ValueRange{next, nextIndex},
+                                     /*isWrite=*/false, /*localityHint=*/3,
+                                     /*isDataCache=*/true);
+        }
         Value safe = clampIndex(
             nb, l, loadDimIndex(nb, l, index, ivs, dim, rank, perSlice), size);
         Value element;

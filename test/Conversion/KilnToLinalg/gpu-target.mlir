@@ -51,3 +51,14 @@ func.func @softmax(%x: tensor<4x16xf32>) -> tensor<4x16xf32> {
   %y = kiln.softmax %x {dim = 1 : i64} : tensor<4x16xf32>
   return %y : tensor<4x16xf32>
 }
+
+// -----
+
+// No prefetching on the GPU (the CPU's gather prefetches the next row).
+// CHECK-LABEL: func.func @gather
+// CHECK-NOT:     memref.prefetch
+// CHECK:         return
+func.func @gather(%x: tensor<4x10xf32>, %i: tensor<4x3xi64>) -> tensor<4x3xf32> {
+  %g = kiln.gather %x, %i {dim = 1 : i64} : tensor<4x10xf32>, tensor<4x3xi64>
+  return %g : tensor<4x3xf32>
+}

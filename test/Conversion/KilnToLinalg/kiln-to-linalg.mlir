@@ -103,9 +103,11 @@ func.func @argmax(%x: tensor<4x10xf32>) -> tensor<4xi64> {
 
 // gather first finds the first out-of-range index with min-reductions
 // over the index tensor (per row, then over rows) and reports it (the op's
-// site); the gather loop then only clamps, loading through tensor.extract.
+// site); the gather loop then only clamps, loading through tensor.extract,
+// and prefetches the element it will read one row later (clamped to the
+// last row).
 // CHECK-LABEL: module attributes
-// CHECK-SAME: kiln.error_sites = ["kiln.gather at {{.*}}kiln-to-linalg.mlir:[[# @LINE + 17]]:8"]
+// CHECK-SAME: kiln.error_sites = ["kiln.gather at {{.*}}kiln-to-linalg.mlir:[[# @LINE + 22]]:8"]
 // CHECK-LABEL: func.func @gather
 // CHECK: linalg.generic
 // CHECK: arith.minsi
@@ -117,8 +119,13 @@ func.func @argmax(%x: tensor<4x10xf32>) -> tensor<4xi64> {
 // CHECK: %[[FOUND:.*]] = arith.cmpi ne, %[[POS]]
 // CHECK: scf.if %[[FOUND]]
 // CHECK: kiln.report_index_error %{{.*}}, %{{.*}} {site = 0 : i64}
+// CHECK: %[[XBUF:.*]] = bufferization.to_buffer %arg0 read_only
 // CHECK: linalg.generic
 // CHECK-NOT: kiln.report_index_error
+// CHECK: %[[ROW:.*]] = linalg.index 0
+// CHECK: %[[NEXT:.*]] = arith.addi %[[ROW]], %c1
+// CHECK: %[[CLAMPED:.*]] = arith.minui %[[NEXT]], %c3
+// CHECK: memref.prefetch %[[XBUF]][%[[CLAMPED]], %{{.*}}], read, locality<3>, data
 // CHECK: arith.select
 // CHECK: tensor.extract
 func.func @gather(%x: tensor<4x10xf32>, %i: tensor<4x3xi64>) -> tensor<4x3xf32> {
