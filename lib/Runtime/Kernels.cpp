@@ -874,6 +874,94 @@ void combineLanes(const T *best, const int64_t *index, int lanes, bool isMax,
 }
 
 /// max/min with indices along `dim` (or over the flattened tensor).
+#if defined(__clang__)
+/// The extreme of an f32 row (pass 1 of argExtremeRowF32): NaN-blind
+/// maximum or minimum over 2 x 16 lanes, and whether the row holds a NaN.
+/// Plain compare-selects: one vmaxps/vminps per 16 elements, so the row
+/// streams at memory speed. One clone per instruction set.
+#define KILN_EXTREME_F32(NAME, BETTER)                                         \
+  KILN_VECTORIZE float NAME(const float *x, int64_t n, float initial,          \
+                            bool *hasNan) {                                    \
+    F32x16v e0, e1, a, b;                                                      \
+    I32x16v nan = {};                                                          \
+    for (int l = 0; l < 16; ++l)                                               \
+      e0[l] = e1[l] = initial;                                                 \
+    int64_t i = 0;                                                             \
+    for (; i + 32 <= n; i += 32) {                                             \
+      std::memcpy(&a, x + i, sizeof(a));                                       \
+      std::memcpy(&b, x + i + 16, sizeof(b));                                  \
+      nan |= (a != a) | (b != b);                                              \
+      e0 = (BETTER(a, e0)) ? a : e0;                                           \
+      e1 = (BETTER(b, e1)) ? b : e1;                                           \
+    }                                                                          \
+    bool anyNan = false;                                                       \
+    float extreme = initial;                                                   \
+    for (int l = 0; l < 16; ++l) {                                             \
+      anyNan |= nan[l] != 0;                                                   \
+      extreme = BETTER(e0[l], extreme) ? e0[l] : extreme;                      \
+      extreme = BETTER(e1[l], extreme) ? e1[l] : extreme;                      \
+    }                                                                          \
+    for (; i < n; ++i) {                                                       \
+      anyNan |= x[i] != x[i];                                                  \
+      extreme = BETTER(x[i], extreme) ? x[i] : extreme;                        \
+    }                                                                          \
+    *hasNan = anyNan;                                                          \
+    return extreme;                                                            \
+  }
+#define KILN_GREATER(A, B) ((A) > (B))
+#define KILN_LESS(A, B) ((A) < (B))
+KILN_EXTREME_F32(rowMaxF32, KILN_GREATER)
+KILN_EXTREME_F32(rowMinF32, KILN_LESS)
+#undef KILN_GREATER
+#undef KILN_LESS
+#undef KILN_EXTREME_F32
+
+/// Bit l set when x[l] (l < 32) equals `target` (== compares, so -0.0
+/// matches +0.0), or is a NaN when `nan`.
+__attribute__((always_inline)) inline uint32_t matchMaskF32(const float *x,
+                                                            float target,
+                                                            bool nan) {
+  F32x16 lo, hi;
+  std::memcpy(&lo, x, sizeof(lo));
+  std::memcpy(&hi, x + 16, sizeof(hi));
+  Bool16 loMask = nan ? __builtin_convertvector(lo != lo, Bool16)
+                      : __builtin_convertvector(lo == target, Bool16);
+  Bool16 hiMask = nan ? __builtin_convertvector(hi != hi, Bool16)
+                      : __builtin_convertvector(hi == target, Bool16);
+  uint16_t loBits, hiBits;
+  std::memcpy(&loBits, &loMask, sizeof(loBits));
+  std::memcpy(&hiBits, &hiMask, sizeof(hiBits));
+  return loBits | (uint32_t(hiBits) << 16);
+}
+
+/// The first index in x[0, n) holding `target`, or the first NaN when
+/// `nan`; 32 elements per step.
+KILN_VECTORIZE int64_t firstMatchF32(const float *x, int64_t n, float target,
+                                     bool nan) {
+  int64_t i = 0;
+  for (; i + 32 <= n; i += 32)
+    if (uint32_t bits = matchMaskF32(x + i, target, nan))
+      return i + __builtin_ctz(bits);
+  for (; i < n; ++i)
+    if (nan ? x[i] != x[i] : x[i] == target)
+      return i;
+  return 0;
+}
+
+/// max/min/argmax/argmin of a contiguous f32 row in two passes: the
+/// extreme at memory speed, then (the row now in cache) the first index
+/// holding it. The same answer as the one-pass scan: the first NaN if any,
+/// else the lowest index of the extreme value.
+void argExtremeRowF32(const float *row, int64_t n, bool isMax, float &value,
+                      int64_t &index) {
+  bool hasNan = false;
+  float extreme = isMax ? rowMaxF32(row, n, lowestValue<float>(true), &hasNan)
+                        : rowMinF32(row, n, lowestValue<float>(false), &hasNan);
+  index = firstMatchF32(row, n, extreme, hasNan);
+  value = row[index];
+}
+#endif // defined(__clang__)
+
 template <typename T>
 void argReduce(UnrankedMemRefType<T> *in, UnrankedMemRefType<T> *values,
                UnrankedMemRefType<int64_t> *indices, int64_t dim, bool isMax,
@@ -886,6 +974,19 @@ void argReduce(UnrankedMemRefType<T> *in, UnrankedMemRefType<T> *values,
     for (int64_t size : input.shape)
       s.size *= size;
   T initial = lowestValue<T>(isMax);
+#if defined(__clang__)
+  if constexpr (std::is_same_v<T, float>) {
+    if (s.inner == 1 && s.size > 0) {
+      parallelFor(s.outer, std::max<int64_t>(1, (int64_t(1) << 16) / s.size),
+                  [&](int64_t begin, int64_t end) {
+                    for (int64_t o = begin; o < end; ++o)
+                      argExtremeRowF32(input.data + o * s.size, s.size, isMax,
+                                       outValues[o], outIndices[o]);
+                  });
+      return;
+    }
+  }
+#endif
   if (s.inner == 1) {
     // Contiguous rows: lane l takes every 16th element from offset l.
     parallelFor(s.outer, std::max<int64_t>(1, (int64_t(1) << 16) / s.size),
