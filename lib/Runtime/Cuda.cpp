@@ -4,7 +4,7 @@
 
 #include "kiln/Pipelines/Pipelines.h"
 
-#include "mlir/ExecutionEngine/CRunnerUtils.h"
+#include "MemRefViews.h"
 
 #include <dlfcn.h>
 
@@ -219,29 +219,10 @@ void launch(const std::string &name, unsigned blocks, unsigned threads,
         name.c_str());
 }
 
-/// Shape of an unranked memref argument and its (device) data.
-template <typename T> struct View {
-  T *data;
-  std::vector<int64_t> shape;
-};
-
-template <typename T> View<T> view(UnrankedMemRefType<T> *memref) {
-  auto *desc = static_cast<StridedMemRefType<T, 1> *>(memref->descriptor);
-  const int64_t *sizes = &desc->offset + 1;
-  return {desc->data + desc->offset,
-          std::vector<int64_t>(sizes, sizes + memref->rank)};
-}
-
-struct Split {
-  int64_t outer = 1, size = 1, inner = 1;
-};
-
-Split split(const std::vector<int64_t> &shape, int64_t dim) {
-  Split s;
-  for (int64_t d = 0; d < static_cast<int64_t>(shape.size()); ++d)
-    (d < dim ? s.outer : d == dim ? s.size : s.inner) *= shape[d];
-  return s;
-}
+using kiln::runtime::detail::split;
+using kiln::runtime::detail::Split;
+using kiln::runtime::detail::view;
+using kiln::runtime::detail::View;
 
 /// Candidates a topk block sorts in shared memory (Device/Kernels.cpp).
 constexpr int64_t kSharedCandidates = 2048;
@@ -292,12 +273,7 @@ void argReduce(const char *suffix, UnrankedMemRefType<T> *in,
                UnrankedMemRefType<int64_t> *indices, int64_t dim, bool isMax,
                bool flatten) {
   View<T> input = view(in);
-  Split s;
-  if (flatten)
-    for (int64_t size : input.shape)
-      s.size *= size;
-  else
-    s = split(input.shape, dim);
+  Split s = kiln::runtime::detail::splitForReduction(input.shape, dim, flatten);
   int64_t rows = s.outer * s.inner;
   T *valuesData = view(values).data;
   int64_t *indicesData = view(indices).data;

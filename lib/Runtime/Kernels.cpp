@@ -16,6 +16,8 @@
 
 #include "kiln/Runtime/Kernels.h"
 
+#include "MemRefViews.h"
+
 #include "mlir/ExecutionEngine/CRunnerUtils.h"
 
 #include <algorithm>
@@ -50,40 +52,10 @@ IndexError recordedError{0, 0, 0};
 std::atomic<int> numThreads{
     static_cast<int>(std::max(1u, std::thread::hardware_concurrency()))};
 
-/// A contiguous row-major view of an unranked memref argument.
-template <typename T> struct View {
-  T *data;
-  std::vector<int64_t> shape;
-};
-
-template <typename T> View<T> view(UnrankedMemRefType<T> *memref) {
-  auto *desc = static_cast<StridedMemRefType<T, 1> *>(memref->descriptor);
-  View<T> result;
-  result.data = desc->data + desc->offset;
-  // Sizes follow the offset in every ranked descriptor layout.
-  const int64_t *sizes = &desc->offset + 1;
-  result.shape.assign(sizes, sizes + memref->rank);
-  return result;
-}
-
-/// Outer size, dim size and inner size of `shape` split at `dim` (a rank-0
-/// tensor is one row of one element).
-struct Split {
-  int64_t outer = 1, size = 1, inner = 1;
-};
-
-Split split(const std::vector<int64_t> &shape, int64_t dim) {
-  Split s;
-  for (int64_t d = 0; d < static_cast<int64_t>(shape.size()); ++d) {
-    if (d < dim)
-      s.outer *= shape[d];
-    else if (d == dim)
-      s.size = shape[d];
-    else
-      s.inner *= shape[d];
-  }
-  return s;
-}
+using kiln::runtime::detail::split;
+using kiln::runtime::detail::Split;
+using kiln::runtime::detail::view;
+using kiln::runtime::detail::View;
 
 template <typename T> bool isNan(T value) {
   if constexpr (std::is_floating_point_v<T>)
@@ -466,8 +438,8 @@ void selectRowsWith(View<T> &input, int64_t dim, int64_t k, bool largest,
   if (rows < threads && s.size >= (int64_t(1) << 16))
     segments = std::min<int64_t>(threads * 4, s.size / (int64_t(1) << 14));
   int64_t segmentLength = (s.size + segments - 1) / segments;
-  std::vector<std::unique_ptr<CollectorT>> partial(segments > 1 ? rows * segments
-                                                                 : 0);
+  std::vector<std::unique_ptr<CollectorT>> partial(
+      segments > 1 ? rows * segments : 0);
   // Strided rows (dim not innermost) are copied to a contiguous buffer.
   parallelFor(rows * segments,
               std::max<int64_t>(1, (int64_t(1) << 15) /
@@ -918,9 +890,8 @@ KILN_EXTREME_F32(rowMinF32, KILN_LESS)
 
 /// Bit l set when x[l] (l < 32) equals `target` (== compares, so -0.0
 /// matches +0.0), or is a NaN when `nan`.
-__attribute__((always_inline)) inline uint32_t matchMaskF32(const float *x,
-                                                            float target,
-                                                            bool nan) {
+__attribute__((always_inline)) inline uint32_t
+matchMaskF32(const float *x, float target, bool nan) {
   F32x16 lo, hi;
   std::memcpy(&lo, x, sizeof(lo));
   std::memcpy(&hi, x + 16, sizeof(hi));
@@ -969,10 +940,7 @@ void argReduce(UnrankedMemRefType<T> *in, UnrankedMemRefType<T> *values,
   View<T> input = view(in);
   T *outValues = view(values).data;
   int64_t *outIndices = view(indices).data;
-  Split s = flatten ? Split{1, 1, 1} : split(input.shape, dim);
-  if (flatten)
-    for (int64_t size : input.shape)
-      s.size *= size;
+  Split s = kiln::runtime::detail::splitForReduction(input.shape, dim, flatten);
   T initial = lowestValue<T>(isMax);
 #if defined(__clang__)
   if constexpr (std::is_same_v<T, float>) {

@@ -42,41 +42,45 @@ constexpr int64_t kBlockSize = 256;
 /// The runtime function returning the device-visible error record.
 constexpr llvm::StringLiteral kErrorRecordFn = "kiln_gpu_error_record";
 
-/// Builds, at b's insertion point, a gpu.launch of one thread per linear
-/// index in [0, count): `body(b, loc, index)` builds one thread's work.
-void buildLaunch(OpBuilder &b, Location loc, int64_t count,
-                 function_ref<void(OpBuilder &, Location, Value)> body) {
+/// Builds, at b's insertion point, a gpu.launch over the linear indices
+/// [0, count): each thread takes `perThread` indices a block apart, and
+/// `body(b, loc, indices)` builds its work. With one index per thread the
+/// last block's threads past `count` do nothing; with more, `count` must
+/// be a multiple of the block times `perThread`.
+void buildLaunch(
+    OpBuilder &b, Location loc, int64_t count,
+    function_ref<void(OpBuilder &, Location, ArrayRef<Value>)> body,
+    int64_t perThread = 1) {
   int64_t threads = std::min(count, kBlockSize);
-  int64_t blocks = llvm::divideCeil(count, threads);
+  assert((perThread == 1 || count % (threads * perThread) == 0) &&
+         "several indices per thread need whole blocks");
+  int64_t blocks = llvm::divideCeil(count, threads * perThread);
   Value one = indexConstant(b, loc, 1);
   auto launch =
       gpu::LaunchOp::create(b, loc, indexConstant(b, loc, blocks), one, one,
                             indexConstant(b, loc, threads), one, one);
   OpBuilder::InsertionGuard guard(b);
   b.setInsertionPointToStart(&launch.getBody().front());
-  Value index = arith::AddIOp::create(
+  Value first = arith::AddIOp::create(
       b, loc,
       arith::MulIOp::create(b, loc, launch.getBlockIds().x,
-                            indexConstant(b, loc, threads)),
+                            indexConstant(b, loc, threads * perThread)),
       launch.getThreadIds().x);
+  SmallVector<Value> indices{first};
+  for (int64_t u = 1; u < perThread; ++u)
+    indices.push_back(arith::AddIOp::create(
+        b, loc, first, indexConstant(b, loc, u * threads)));
   if (count % threads == 0) {
-    body(b, loc, index);
+    body(b, loc, indices);
   } else {
     Value inRange = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult,
-                                          index, indexConstant(b, loc, count));
+                                          first, indexConstant(b, loc, count));
     scf::IfOp::create(b, loc, inRange, [&](OpBuilder &then, Location l) {
-      body(then, l, index);
+      body(then, l, indices);
       scf::YieldOp::create(then, l);
     });
   }
   gpu::TerminatorOp::create(b, loc);
-}
-
-int64_t numElements(ArrayRef<int64_t> shape) {
-  int64_t count = 1;
-  for (int64_t size : shape)
-    count *= size;
-  return count;
 }
 
 /// Clones the ops of a generic's `payload` (block arguments already in
@@ -138,10 +142,8 @@ std::optional<Access> innerAccess(linalg::GenericOp op, OpOperand &operand,
 /// kVectorWidth consecutive points of the innermost dim; contiguous
 /// operands are loaded (and results stored) as one aligned vector, invariant
 /// ones once; the payload runs once per point.
-template <typename LoadFn, typename ComputeFn>
 LogicalResult mapVectorized(linalg::GenericOp op, ArrayRef<int64_t> ranges,
-                            int64_t count, LoadFn &loadOperands,
-                            ComputeFn &computeAndStore) {
+                            int64_t count) {
   unsigned numLoops = ranges.size();
   if (numLoops == 0 || op.getNumReductionLoops() != 0 ||
       count < (int64_t(1) << 16))
@@ -166,8 +168,8 @@ LogicalResult mapVectorized(linalg::GenericOp op, ArrayRef<int64_t> ranges,
   groups[inner] /= kVectorWidth;
   buildLaunch(
       b, loc, count / kVectorWidth,
-      [&](OpBuilder &tb, Location l, Value index) {
-        SmallVector<Value> ivs = delinearize(tb, l, index, groups);
+      [&](OpBuilder &tb, Location l, ArrayRef<Value> index) {
+        SmallVector<Value> ivs = delinearize(tb, l, index[0], groups);
         ivs[inner] = arith::MulIOp::create(tb, l, ivs[inner],
                                            indexConstant(tb, l, kVectorWidth));
         // Loads: vectors for contiguous operands, scalars for invariant ones.
@@ -254,7 +256,7 @@ LogicalResult mapGeneric(linalg::GenericOp op, bool vectorize) {
       reductionDims.push_back(d);
     }
   }
-  int64_t count = numElements(parallelShape);
+  int64_t count = ShapedType::getNumElements(parallelShape);
   if (count == 0) {
     op.erase();
     return success();
@@ -303,8 +305,7 @@ LogicalResult mapGeneric(linalg::GenericOp op, bool vectorize) {
   // With `vectorize`, elementwise kernels whose operands are contiguous
   // along the innermost dim (or constant along it) take four consecutive
   // points per thread with 16-byte vector loads and stores.
-  if (vectorize && succeeded(mapVectorized(op, ranges, count, loadOperands,
-                                           computeAndStore)))
+  if (vectorize && succeeded(mapVectorized(op, ranges, count)))
     return success();
 
   // Large elementwise kernels: each thread takes kUnroll points a block
@@ -314,56 +315,49 @@ LogicalResult mapGeneric(linalg::GenericOp op, bool vectorize) {
   constexpr int64_t kUnroll = 4;
   if (reductionDims.empty() && count >= (int64_t(1) << 20) &&
       count % (kBlockSize * kUnroll) == 0) {
-    Value one = indexConstant(b, loc, 1);
-    auto launch = gpu::LaunchOp::create(
-        b, loc, indexConstant(b, loc, count / (kBlockSize * kUnroll)), one, one,
-        indexConstant(b, loc, kBlockSize), one, one);
-    OpBuilder tb(&launch.getBody().front(), launch.getBody().front().begin());
-    Value first = arith::AddIOp::create(
-        tb, loc,
-        arith::MulIOp::create(tb, loc, launch.getBlockIds().x,
-                              indexConstant(tb, loc, kBlockSize * kUnroll)),
-        launch.getThreadIds().x);
-    SmallVector<SmallVector<Value>> ivs;
-    SmallVector<IRMapping> mappings(kUnroll);
-    for (int64_t u = 0; u < kUnroll; ++u) {
-      Value index = arith::AddIOp::create(
-          tb, loc, first, indexConstant(tb, loc, u * kBlockSize));
-      ivs.push_back(pointIndices(tb, loc, index));
-      loadOperands(tb, loc, ivs.back(), mappings[u]);
-    }
-    for (int64_t u = 0; u < kUnroll; ++u)
-      computeAndStore(tb, loc, ivs[u], mappings[u]);
-    gpu::TerminatorOp::create(tb, loc);
+    buildLaunch(
+        b, loc, count,
+        [&](OpBuilder &tb, Location l, ArrayRef<Value> indices) {
+          SmallVector<SmallVector<Value>> ivs;
+          SmallVector<IRMapping> mappings(indices.size());
+          for (auto [index, mapping] : llvm::zip_equal(indices, mappings)) {
+            ivs.push_back(pointIndices(tb, l, index));
+            loadOperands(tb, l, ivs.back(), mapping);
+          }
+          for (auto [pointIvs, mapping] : llvm::zip_equal(ivs, mappings))
+            computeAndStore(tb, l, pointIvs, mapping);
+        },
+        kUnroll);
     op.erase();
     return success();
   }
 
-  buildLaunch(b, loc, count, [&](OpBuilder &tb, Location l, Value index) {
-    SmallVector<Value> ivs = pointIndices(tb, l, index);
-    auto emitPoint = [&](OpBuilder &pb, Location pl) {
-      IRMapping mapping;
-      loadOperands(pb, pl, ivs, mapping);
-      computeAndStore(pb, pl, ivs, mapping);
-    };
-    if (reductionDims.empty()) {
-      emitPoint(tb, l);
-      return;
-    }
-    SmallVector<Value> lbs, ubs, steps;
-    for (int64_t d : reductionDims) {
-      lbs.push_back(indexConstant(tb, l, 0));
-      ubs.push_back(indexConstant(tb, l, ranges[d]));
-      steps.push_back(indexConstant(tb, l, 1));
-    }
-    scf::buildLoopNest(tb, l, lbs, ubs, steps,
-                       [&](OpBuilder &lb, Location ll, ValueRange loopIvs) {
-                         for (auto [d, iv] :
-                              llvm::zip_equal(reductionDims, loopIvs))
-                           ivs[d] = iv;
-                         emitPoint(lb, ll);
-                       });
-  });
+  buildLaunch(
+      b, loc, count, [&](OpBuilder &tb, Location l, ArrayRef<Value> index) {
+        SmallVector<Value> ivs = pointIndices(tb, l, index[0]);
+        auto emitPoint = [&](OpBuilder &pb, Location pl) {
+          IRMapping mapping;
+          loadOperands(pb, pl, ivs, mapping);
+          computeAndStore(pb, pl, ivs, mapping);
+        };
+        if (reductionDims.empty()) {
+          emitPoint(tb, l);
+          return;
+        }
+        SmallVector<Value> lbs, ubs, steps;
+        for (int64_t d : reductionDims) {
+          lbs.push_back(indexConstant(tb, l, 0));
+          ubs.push_back(indexConstant(tb, l, ranges[d]));
+          steps.push_back(indexConstant(tb, l, 1));
+        }
+        scf::buildLoopNest(tb, l, lbs, ubs, steps,
+                           [&](OpBuilder &lb, Location ll, ValueRange loopIvs) {
+                             for (auto [d, iv] :
+                                  llvm::zip_equal(reductionDims, loopIvs))
+                               ivs[d] = iv;
+                             emitPoint(lb, ll);
+                           });
+      });
   op.erase();
   return success();
 }
@@ -371,14 +365,15 @@ LogicalResult mapGeneric(linalg::GenericOp op, bool vectorize) {
 /// Elementwise copy between two memrefs of one shape (any layouts).
 void buildCopyKernel(OpBuilder &b, Location loc, Value source, Value target) {
   ArrayRef<int64_t> shape = cast<MemRefType>(target.getType()).getShape();
-  int64_t count = numElements(shape);
+  int64_t count = ShapedType::getNumElements(shape);
   if (count == 0)
     return;
-  buildLaunch(b, loc, count, [&](OpBuilder &tb, Location l, Value index) {
-    SmallVector<Value> at = delinearize(tb, l, index, shape);
-    memref::StoreOp::create(tb, l, memref::LoadOp::create(tb, l, source, at),
-                            target, at);
-  });
+  buildLaunch(
+      b, loc, count, [&](OpBuilder &tb, Location l, ArrayRef<Value> index) {
+        SmallVector<Value> at = delinearize(tb, l, index[0], shape);
+        memref::StoreOp::create(
+            tb, l, memref::LoadOp::create(tb, l, source, at), target, at);
+      });
 }
 
 /// Whether `op` (and everything nested in it) may run on the host of a GPU
@@ -434,9 +429,9 @@ struct KilnMapToGpuPass : kiln::impl::KilnMapToGpuBase<KilnMapToGpuPass> {
     for (Operation &op : body)
       ops.push_back(&op);
     // Ops already moved into a serial kernel.
-    llvm::SmallPtrSet<Operation *, 8> groupEnd;
+    llvm::SmallPtrSet<Operation *, 8> inSerialKernel;
     for (Operation *op : ops) {
-      if (groupEnd.count(op))
+      if (inSerialKernel.count(op))
         continue;
       if (auto generic = dyn_cast<linalg::GenericOp>(op)) {
         if (!generic.hasPureBufferSemantics())
@@ -472,9 +467,8 @@ struct KilnMapToGpuPass : kiln::impl::KilnMapToGpuBase<KilnMapToGpuPass> {
       // report of an up-front index check) runs on one GPU thread, in
       // program order, together with the ops after it that use its
       // results.
-      if (!groupEnd.count(op))
-        if (failed(mapSerialGroup(op, groupEnd)))
-          return failure();
+      if (failed(mapSerialGroup(op, inSerialKernel)))
+        return failure();
     }
     sinkGlobals(func);
     lowerErrorReports(func);
@@ -510,10 +504,11 @@ struct KilnMapToGpuPass : kiln::impl::KilnMapToGpuBase<KilnMapToGpuPass> {
             return op->emitOpError(
                 "computes a value the host needs; it cannot run on the GPU");
     OpBuilder b(first);
-    buildLaunch(b, first->getLoc(), 1, [&](OpBuilder &tb, Location, Value) {
-      for (Operation *op : group)
-        op->moveBefore(tb.getInsertionBlock(), tb.getInsertionPoint());
-    });
+    buildLaunch(
+        b, first->getLoc(), 1, [&](OpBuilder &tb, Location, ArrayRef<Value>) {
+          for (Operation *op : group)
+            op->moveBefore(tb.getInsertionBlock(), tb.getInsertionPoint());
+        });
     moved.insert(group.begin(), group.end());
     return success();
   }
