@@ -25,7 +25,8 @@
 
 using namespace mlir;
 
-std::string kiln::getKilnCpuPipelineText(const CpuPipelineOptions &options) {
+/// The passes every target starts with, up to the lowering of kiln ops.
+static std::string frontPasses(bool fuse) {
   // `inline` first: graphs from the C++ API may call functions loaded
   // from IR files (kiln::callIR).
   return std::string("inline,"
@@ -33,14 +34,30 @@ std::string kiln::getKilnCpuPipelineText(const CpuPipelineOptions &options) {
                      "kiln-export-entry-points,"
                      "kiln-decompose,") +
          // Decomposed ops (mean, norm, losses) fuse like the rest.
-         (options.fuse ? "kiln-fuse-elementwise," : "") +
+         (fuse ? "kiln-fuse-elementwise," : "");
+}
+
+/// Tensors to buffers; results become out-parameters of public functions.
+static constexpr llvm::StringLiteral kBufferizePasses =
+    "one-shot-bufferize{bufferize-function-boundaries "
+    "function-boundary-type-conversion=identity-layout-map},"
+    "buffer-results-to-out-params{modify-public-functions "
+    "hoist-static-allocs},";
+
+/// Adds the module passes of `text` to `pm`. The text names registered
+/// passes only, so a parse failure is a Kiln bug.
+static void addPipeline(OpPassManager &pm, llvm::StringRef text) {
+  kiln::registerAllKilnPasses();
+  if (failed(parsePassPipeline(text, pm, llvm::errs())))
+    llvm::report_fatal_error("kiln: malformed pipeline: " + llvm::Twine(text));
+}
+
+std::string kiln::getKilnCpuPipelineText(const CpuPipelineOptions &options) {
+  return frontPasses(options.fuse) +
          "convert-kiln-to-linalg,"
          "kiln-approximate-math,"
-         "canonicalize,"
-         "one-shot-bufferize{bufferize-function-boundaries "
-         "function-boundary-type-conversion=identity-layout-map},"
-         "buffer-results-to-out-params{modify-public-functions "
-         "hoist-static-allocs},"
+         "canonicalize," +
+         kBufferizePasses.str() +
          "func.func(buffer-deallocation-pipeline),"
          // Parallel dims become scf.parallel, run by OpenMP worker threads;
          // reduction dims stay sequential loops inside each iteration, so
@@ -70,13 +87,7 @@ std::string kiln::getKilnCpuPipelineText(const CpuPipelineOptions &options) {
 
 void kiln::buildKilnCpuPipeline(OpPassManager &pm,
                                 const CpuPipelineOptions &options) {
-  registerAllKilnPasses();
-  std::string text = getKilnCpuPipelineText(options);
-  // The text lists module passes (it is anchored on pm's builtin.module);
-  // it names registered passes only, so a parse failure is a Kiln bug.
-  if (failed(parsePassPipeline(text, pm, llvm::errs())))
-    llvm::report_fatal_error("kiln: malformed CPU pipeline: " +
-                             llvm::Twine(text));
+  addPipeline(pm, getKilnCpuPipelineText(options));
 }
 
 std::string kiln::getPtxFeatureForChip(llvm::StringRef chip) {
@@ -109,17 +120,10 @@ std::string kiln::findLibdevice() {
 std::string kiln::getKilnGpuPipelineText(const GpuPipelineOptions &options) {
   std::string chip = options.chip;
   std::string libdevice = findLibdevice();
-  return std::string("inline,"
-                     "canonicalize,"
-                     "kiln-export-entry-points,"
-                     "kiln-decompose,") +
-         (options.fuse ? "kiln-fuse-elementwise," : "") +
+  return frontPasses(options.fuse) +
          "convert-kiln-to-linalg{target=cuda},"
-         "canonicalize,"
-         "one-shot-bufferize{bufferize-function-boundaries "
-         "function-boundary-type-conversion=identity-layout-map},"
-         "buffer-results-to-out-params{modify-public-functions "
-         "hoist-static-allocs},"
+         "canonicalize," +
+         kBufferizePasses.str() +
          "canonicalize,"
          "linalg-generalize-named-ops,"
          // Loop nests become gpu.launch ops; the host keeps allocation,
@@ -151,11 +155,7 @@ std::string kiln::getKilnGpuPipelineText(const GpuPipelineOptions &options) {
 
 void kiln::buildKilnGpuPipeline(OpPassManager &pm,
                                 const GpuPipelineOptions &options) {
-  registerAllKilnPasses();
-  std::string text = getKilnGpuPipelineText(options);
-  if (failed(parsePassPipeline(text, pm, llvm::errs())))
-    llvm::report_fatal_error("kiln: malformed GPU pipeline: " +
-                             llvm::Twine(text));
+  addPipeline(pm, getKilnGpuPipelineText(options));
 }
 
 std::string kiln::CompileOptions::pipelineText() const {
@@ -171,10 +171,7 @@ std::string kiln::CompileOptions::pipelineText() const {
 }
 
 void kiln::CompileOptions::buildPipeline(OpPassManager &pm) const {
-  registerAllKilnPasses();
-  std::string text = pipelineText();
-  if (failed(parsePassPipeline(text, pm, llvm::errs())))
-    llvm::report_fatal_error("kiln: malformed pipeline: " + llvm::Twine(text));
+  addPipeline(pm, pipelineText());
 }
 
 void kiln::registerAllKilnPasses() {
