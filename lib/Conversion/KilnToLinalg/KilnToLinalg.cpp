@@ -927,6 +927,9 @@ Value asUnrankedBuffer(OpBuilder &b, Location loc, Value tensor);
 std::pair<Value, Value> allocOutput(OpBuilder &b, Location loc,
                                     RankedTensorType type);
 Value asTensor(OpBuilder &b, Location loc, Value buffer, RankedTensorType type);
+Value buildIndexedGeneric(
+    OpBuilder &b, Location loc, RankedTensorType resultType,
+    function_ref<Value(OpBuilder &, Location, ValueRange)> body);
 
 template <typename OpTy> struct LowerSoftmax : OpRewritePattern<OpTy> {
   using OpRewritePattern<OpTy>::OpRewritePattern;
@@ -1056,18 +1059,11 @@ template <typename OpTy> struct LowerSoftmax : OpRewritePattern<OpTy> {
     MLIRContext *ctx = b.getContext();
     AffineMap identity = AffineMap::getMultiDimIdentityMap(rank, ctx);
     Value input = io.stored;
-    if (!input) {
-      Value init = tensor::EmptyOp::create(b, loc, type.getShape(),
-                                           type.getElementType());
-      input = linalg::GenericOp::create(
-                  b, loc, TypeRange{type}, ValueRange{}, ValueRange{init},
-                  identity, parallelIterators(rank),
-                  [&](OpBuilder &nb, Location l, ValueRange) {
-                    linalg::YieldOp::create(
-                        nb, l, io.read(nb, l, loopIndices(nb, l, rank)));
-                  })
-                  .getResult(0);
-    }
+    if (!input)
+      input = buildIndexedGeneric(
+          b, loc, type, [&](OpBuilder &nb, Location l, ValueRange ivs) {
+            return io.read(nb, l, ivs);
+          });
     auto unranked = UnrankedMemRefType::get(type.getElementType(), 0);
     func::FuncOp fn = getOrDeclareRuntimeFunc(
         op, "kiln_rt_softmax_f32",
