@@ -198,6 +198,17 @@ DEVICE void countBin(bool active, u32 bin) {
   countBin((u32 *)&histogram[0], active, bin);
 }
 
+/// The bin of a histogram holding its k-th greatest element (k >= 1),
+/// scanning down from the top bin (bin 0 if the counts run out); `above`
+/// receives how many elements the bins above it hold.
+DEVICE u32 bucketOfKth(const u32 *counts, u32 bins, u64 k, u64 &above) {
+  above = 0;
+  u32 b = bins - 1;
+  for (; b > 0 && above + counts[b] < k; --b)
+    above += counts[b];
+  return b;
+}
+
 /// The exact k-th greatest key of a row (k >= 1) and how many elements
 /// with that key the k best take (the rest of the k are greater): one
 /// 8-bit digit per pass, most significant first.
@@ -223,15 +234,9 @@ DEVICE u64 selectKey(Row<T> row, i64 k, bool largest, i64 &tiesTaken) {
     }
     sync();
     if (tid() == 0) {
-      u32 b = kBins - 1;
-      for (;; --b) {
-        i64 count = histogram[b];
-        if (count >= remaining || b == 0)
-          break;
-        remaining -= count;
-      }
-      shared64[0] = u64(b);
-      shared64[1] = u64(remaining);
+      u64 above = 0;
+      shared64[0] = bucketOfKth((u32 *)&histogram[0], kBins, remaining, above);
+      shared64[1] = u64(remaining) - above;
     }
     sync();
     prefix |= shared64[0] << shift;
@@ -336,15 +341,10 @@ DEVICE bool gatherAboveCutoff(Row<T> row, i64 k, bool largest, u64 *keys,
   }
   sync();
   if (tid() == 0) {
-    u64 seen = 0;
-    u32 b = bins - 1;
-    for (;; --b) {
-      seen += counts[b];
-      if (seen >= u64(k) || b == 0)
-        break;
-    }
+    u64 above = 0;
+    u32 b = bucketOfKth(counts, bins, k, above);
     shared64[0] = b;
-    shared64[1] = seen;
+    shared64[1] = above + counts[b]; // the elements in or above bin b
   }
   sync();
   u64 cutoff = shared64[0], seen = shared64[1];
