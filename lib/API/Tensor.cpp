@@ -467,12 +467,9 @@ compileGraph(const std::string &text, const std::string &entry,
              const std::function<LogicalResult(ModuleOp)> &prepare = nullptr) {
   // The device is part of the graph's identity.
   CompileOptions options;
-  if (getDevice() == Device::CUDA) {
-    if (llvm::Error error = rt::cuda::initialize())
+  if (getDevice() == Device::CUDA)
+    if (llvm::Error error = rt::cuda::targetDevice(options))
       throw Error(llvm::toString(std::move(error)), where);
-    options.target = Target::Cuda;
-    options.chip = rt::cuda::deviceChip();
-  }
   std::string key =
       (options.target == Target::Cuda ? "cuda:" : "cpu:") + entry + "\n" + text;
   ExecutableCache &cache = executableCache();

@@ -318,12 +318,16 @@ std::string cuda::describeDevice() {
          std::to_string(minor) + ")";
 }
 
-std::string cuda::deviceChip() {
+llvm::Error cuda::targetDevice(kiln::CompileOptions &options) {
+  if (llvm::Error error = initialize())
+    return error;
   int major = 0, minor = 0;
   driver.cuDeviceGetAttribute(&major, kAttrComputeMajor, device);
   driver.cuDeviceGetAttribute(&minor, kAttrComputeMinor, device);
   std::string chip = "sm_" + std::to_string(major) + std::to_string(minor);
-  return kiln::getPtxFeatureForChip(chip).empty() ? "sm_90" : chip;
+  options.target = kiln::Target::Cuda;
+  options.chip = kiln::getPtxFeatureForChip(chip).empty() ? "sm_90" : chip;
+  return llvm::Error::success();
 }
 
 void *cuda::allocate(size_t bytes) {

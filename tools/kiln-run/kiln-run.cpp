@@ -130,13 +130,10 @@ int main(int argc, char **argv) {
   auto compileStart = Clock::now();
   kiln::CompileOptions compileOptions;
   compileOptions.fuse = !options.noFuse;
-  if (target == "cuda") {
-    // Compile for the GPU that runs the code.
-    if (llvm::Error error = cuda::initialize())
+  // Compile for the GPU that runs the code.
+  if (target == "cuda")
+    if (llvm::Error error = cuda::targetDevice(compileOptions))
       return fail(2, "--target=cuda: " + llvm::toString(std::move(error)));
-    compileOptions.target = kiln::Target::Cuda;
-    compileOptions.chip = cuda::deviceChip();
-  }
   auto executable = Executable::compile(module, entry, compileOptions);
   if (!executable) {
     llvm::Error error = executable.takeError();

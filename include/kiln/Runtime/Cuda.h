@@ -15,6 +15,7 @@
 #ifndef KILN_RUNTIME_CUDA_H
 #define KILN_RUNTIME_CUDA_H
 
+#include "kiln/Pipelines/Pipelines.h"
 #include "kiln/Runtime/Kernels.h"
 
 #include "llvm/ADT/StringRef.h"
@@ -36,9 +37,10 @@ llvm::Error initialize();
 /// The device's name and compute capability, e.g. "NVIDIA H100 (sm_90)".
 std::string describeDevice();
 
-/// The architecture to compile for: the device's ("sm_80", "sm_90", ...),
-/// or sm_90 when Kiln does not know it.
-std::string deviceChip();
+/// Initializes the driver (see initialize()) and points `options` at the
+/// device: Target::Cuda, and the device's architecture as the chip
+/// ("sm_80", "sm_90", ...; sm_90 when Kiln does not know it).
+llvm::Error targetDevice(kiln::CompileOptions &options);
 
 /// Stream-ordered device memory on the calling thread's stream.
 void *allocate(size_t bytes);
