@@ -16,7 +16,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from kiln_testing import KILN_RUN, Checker, compare, ttype
+from kiln_testing import KILN_RUN, Checker, compare, func_ir, ttype
 
 torch.manual_seed(7)
 c = Checker("fusion")
@@ -71,19 +71,6 @@ def same(label, ir, inputs, expected, fused_kernels, rtol=None, atol=None,
     return True
 
 
-def func(inputs, body, outs, name="f"):
-    args = ", ".join(f"%a{i}: {ttype(t)}" for i, t in enumerate(inputs))
-    rtypes = ", ".join(ttype(o) for o in outs)
-    lines = []
-    for line in body:
-        for i, t in enumerate(inputs):
-            line = line.replace(f"{{T{i}}}", ttype(t))
-        lines.append("  " + line)
-    names = ", ".join(f"%r{i}" for i in range(len(outs)))
-    return (f"func.func @{name}({args}) -> ({rtypes}) {{\n" + "\n".join(lines) +
-            f"\n  return {names} : {rtypes}\n}}\n")
-
-
 def special(*shape):
     """Random values with NaN, +-inf, +-0 and halves mixed in."""
     x = torch.randn(*shape) * 3
@@ -97,7 +84,7 @@ def special(*shape):
 
 
 x = special(64, 1000)
-chain1 = func([x], [
+chain1 = func_ir([x], [
     "%z = kiln.constant dense<0.0> : tensor<f32>",
     "%two = kiln.constant dense<2.0> : tensor<f32>",
     "%half = kiln.constant dense<0.5> : tensor<f32>",
@@ -111,7 +98,7 @@ chain1 = func([x], [
 same("where/clamp/pow chain", chain1, [x],
      torch.where(x > 0, torch.clamp(x, -1, 1) ** 2, x * 0.5) + 1, 1)
 
-chain2 = func([x], [
+chain2 = func_ir([x], [
     "%three = kiln.constant dense<3.0> : tensor<f32>",
     "%k = kiln.constant dense<0.1> : tensor<f32>",
     "%p = kiln.pow %a0, %three : {T0}, tensor<f32>",
@@ -124,14 +111,14 @@ same("pow/sqrt/clamp chain", chain2, [x],
      torch.clamp(x.pow(3) * 0.1 + torch.sqrt(x.abs()), 0, 2), 1)
 
 b, col = torch.randn(1000), torch.randn(64, 1)
-same("broadcast chain", func([x, b, col], [
+same("broadcast chain", func_ir([x, b, col], [
     "%s = kiln.add %a0, %a1 : {T0}, {T1}",
     "%m = kiln.mul %s, %a2 : {T0}, {T2}",
     "%r0 = kiln.tanh %m : {T0}"], [x]), [x, b, col], torch.tanh((x + b) * col),
     1)
 
 y = torch.randn(64, 1000)
-same("mixed types", func([x, y], [
+same("mixed types", func_ir([x, y], [
     "%m = kiln.lt %a0, %a1 : {T0}, {T1}",
     "%w = kiln.where %m, %a0, %a1 : tensor<64x1000xi1>, {T0}, {T1}",
     "%d = kiln.cast %w : {T0} to tensor<64x1000xf64>",
@@ -144,28 +131,28 @@ same("mixed types", func([x, y], [
     # which reads x and y anyway
     3)
 
-same("sum prologue and epilogue", func([y], [
+same("sum prologue and epilogue", func_ir([y], [
     "%sq = kiln.mul %a0, %a0 : {T0}, {T0}",
     "%s = kiln.sum %sq {dims = array<i64: 1>} : {T0}",
     "%r0 = kiln.sqrt %s : tensor<64xf32>"], [torch.zeros(64)]), [y],
     torch.sqrt((y * y).sum(1)), 1, rtol=1e-5)
-same("amax of abs, keepdim, over dim 0", func([x], [
+same("amax of abs, keepdim, over dim 0", func_ir([x], [
     "%a = kiln.abs %a0 : {T0}",
     "%r0 = kiln.amax %a {dims = array<i64: 0>, keepdim = true} : {T0}"],
     [torch.zeros(1, 1000)]), [x], x.abs().amax(0, keepdim=True), 1)
 small = torch.rand(64, 12) + 0.5
-same("prod of a chain", func([small], [
+same("prod of a chain", func_ir([small], [
     "%e = kiln.exp %a0 : {T0}",
     "%r0 = kiln.prod %e {dims = array<i64: 1>} : {T0}"], [torch.zeros(64)]),
     [small], small.exp().prod(1), 1, rtol=1e-5)
-same("mean and norm (decomposed, then fused)", func([y], [
+same("mean and norm (decomposed, then fused)", func_ir([y], [
     "%r0 = kiln.mean %a0 {dims = array<i64: 1>} : {T0}",
     "%r1 = kiln.norm %a0 {dims = array<i64: 1>} : {T0}"],
     [torch.zeros(64), torch.zeros(64)]), [y],
     [y.mean(1), torch.norm(y, dim=1)], 2, rtol=1e-5)
 
 for op, fn in [("softmax", F.softmax), ("log_softmax", F.log_softmax)]:
-    same(f"{op} of a where/clamp chain", func([x], [
+    same(f"{op} of a where/clamp chain", func_ir([x], [
         "%z = kiln.constant dense<0.0> : tensor<f32>",
         "%m = kiln.gt %a0, %z : {T0}, tensor<f32>",
         "%c = kiln.clamp %a0 {min = -1.0 : f64, max = 1.0 : f64} : {T0}",
@@ -176,7 +163,7 @@ for op, fn in [("softmax", F.softmax), ("log_softmax", F.log_softmax)]:
         3, rtol=1e-5, atol=1e-6)
 
 idx = torch.randint(0, 1000, (64, 50))
-same("gather of exp, negated", func([y, idx], [
+same("gather of exp, negated", func_ir([y, idx], [
     "%e = kiln.exp %a0 : {T0}",
     "%g = kiln.gather %e, %a1 {dim = 1 : i64} : {T0}, {T1}",
     "%r0 = kiln.neg %g : tensor<64x50xf32>"], [torch.zeros(64, 50)]),
@@ -184,7 +171,7 @@ same("gather of exp, negated", func([y, idx], [
     # the up-front index check (two reductions) and the gather
     3)
 sel = torch.tensor([3, 999, 3, 0])
-same("index_select of a chain", func([y, sel], [
+same("index_select of a chain", func_ir([y, sel], [
     "%e = kiln.abs %a0 : {T0}",
     "%r0 = kiln.index_select %e, %a1 {dim = 1 : i64} : {T0}, {T1}"],
     [torch.zeros(64, 4)]), [y, sel], torch.index_select(y.abs(), 1, sel), 2)
@@ -194,7 +181,7 @@ same("index_select of a chain", func([y, sel], [
 # dim 1 for a kernel over dim 0).
 big = special(512, 4096)
 neg_abs = ["%a = kiln.abs %a0 : {T0}", "%n = kiln.neg %a : {T0}"]
-same("topk of a chain (tiled)", func([big], neg_abs + [
+same("topk of a chain (tiled)", func_ir([big], neg_abs + [
     "%r0, %r1 = kiln.topk %n {k = 7 : i64} : {T0}"],
     [torch.zeros(512, 7), torch.zeros(512, 7, dtype=torch.int64)]), [big],
     # values only: PyTorch breaks the ties of -|x| (0 and -0, 1 and -1)
@@ -203,22 +190,22 @@ same("topk of a chain (tiled)", func([big], neg_abs + [
     [torch.topk(-big.abs(), 7)[0]],
     # one fused kernel: the tile loop (tile, then topk on it)
     1)
-same("kthvalue over dim 0 of a chain (tiled along dim 1)", func([big], neg_abs + [
+same("kthvalue over dim 0 of a chain (tiled along dim 1)", func_ir([big], neg_abs + [
     "%r0, %r1 = kiln.kthvalue %n {k = 3 : i64, dim = 0 : i64} : {T0}"],
     [torch.zeros(4096), torch.zeros(4096, dtype=torch.int64)]), [big],
     [torch.kthvalue(-big.abs(), 3, 0)[0]], 1)
 for op in ["max", "min"]:
-    same(f"{op} with dim of a chain, keepdim", func([big], neg_abs + [
+    same(f"{op} with dim of a chain, keepdim", func_ir([big], neg_abs + [
         f"%r0, %r1 = kiln.{op} %n {{dim = 1 : i64, keepdim = true}} : {{T0}}"],
         [torch.zeros(512, 1), torch.zeros(512, 1, dtype=torch.int64)]), [big],
         list(getattr(torch, op)(-big.abs(), 1, keepdim=True)), 1)
-same("argmax of a chain, flattened (one tile)", func([big], neg_abs + [
+same("argmax of a chain, flattened (one tile)", func_ir([big], neg_abs + [
     "%r0 = kiln.argmax %n : {T0}"], [torch.zeros((), dtype=torch.int64)]),
     [big], torch.argmax(-big.abs()),
     # a flattened argmax cannot be split into tiles of rows: the chain is
     # computed into a whole tensor first (2 kernels)
     2)
-same("argmin of a chain", func([x], [
+same("argmin of a chain", func_ir([x], [
     "%e = kiln.exp %a0 : {T0}",
     "%r0 = kiln.argmin %e {dim = 0 : i64} : {T0}"],
     [torch.zeros(1000, dtype=torch.int64)]), [x], torch.argmin(x.exp(), 0),
@@ -227,7 +214,7 @@ same("argmin of a chain", func([x], [
 
 t = torch.randn(64, 1000)
 labels = torch.randint(0, 1000, (64,))
-same("mse_loss and cross_entropy", func([y, t, labels], [
+same("mse_loss and cross_entropy", func_ir([y, t, labels], [
     "%r0 = kiln.mse_loss %a0, %a1 : {T0}, {T1}",
     "%r1 = kiln.cross_entropy %a0, %a2 : {T0}, {T2}"],
     [torch.zeros(()), torch.zeros(())]), [y, t, labels],
@@ -237,7 +224,7 @@ same("mse_loss and cross_entropy", func([y, t, labels], [
     # with the negation fused in and / N fused out
     8, rtol=1e-5)
 
-same("value recomputed in two kernels", func([x], [
+same("value recomputed in two kernels", func_ir([x], [
     "%c = kiln.clamp %a0 {min = -1.0 : f64, max = 1.0 : f64} : {T0}",
     "%r0 = kiln.mul %c, %a0 : {T0}, {T0}",
     "%r1 = kiln.add %c, %a0 : {T0}, {T0}"], [x, x]), [x],
@@ -260,7 +247,7 @@ else:
 # location (exit 2), not the fused kernel's.
 gx = torch.ones(2, 4)
 gi = torch.tensor([[0, 1], [7, 2]])
-c.expect_error("fused gather, index out of range", func([gx, gi], [
+c.expect_error("fused gather, index out of range", func_ir([gx, gi], [
     "%e = kiln.exp %a0 : {T0}",
     "%g = kiln.gather %e, %a1 {dim = 1 : i64} : {T0}, {T1}",
     "%r0 = kiln.neg %g : tensor<2x2xf32>"], [torch.zeros(2, 2)]), [gx, gi], 2,
@@ -340,7 +327,7 @@ def random_graph(index):
         body.append(f"{name} = kiln.cast {last} : {ttype(t)} to {ttype(t.double())}")
         t, last = t.double(), name
     body.append(f"%r0 = kiln.neg {last} : {ttype(t)}")
-    return func(args, body, [-t]), args, -t
+    return func_ir(args, body, [-t]), args, -t
 
 
 for index in range(24):

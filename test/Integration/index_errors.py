@@ -6,7 +6,7 @@
 # RUN: %python %s
 import torch
 
-from kiln_testing import Checker, ttype
+from kiln_testing import Checker, func_ir, ttype
 
 c = Checker("index_errors")
 x = torch.zeros(2, 10)
@@ -14,51 +14,49 @@ f5 = torch.zeros(5)
 
 
 def func(args, body, result):
-    params = ", ".join(f"%a{i}: {ttype(a)}" for i, a in enumerate(args))
-    return (f"func.func @f({params}) -> {result} {{\n{body}\n"
-            f"  return %r : {result}\n}}\n")
+    return func_ir(args, body, [result])
 
 
 idx = torch.tensor([[0, 1, 3], [11, 12, 2]])
 c.expect_error("gather: first bad index in row-major order",
-               func([x, idx], "  %r = kiln.gather %a0, %a1 {dim = 1 : i64} : "
+               func([x, idx], "  %r0 = kiln.gather %a0, %a1 {dim = 1 : i64} : "
                     f"{ttype(x)}, {ttype(idx)}", "tensor<2x3xf32>"),
                [x, idx], 2, "index 11 is out of bounds for size 10")
 sel = torch.tensor([1, -1])
 c.expect_error("index_select: negative index",
-               func([x, sel], "  %r = kiln.index_select %a0, %a1 {dim = 1 : i64} "
+               func([x, sel], "  %r0 = kiln.index_select %a0, %a1 {dim = 1 : i64} "
                     f": {ttype(x)}, {ttype(sel)}", "tensor<2x2xf32>"),
                [x, sel], 2, "kiln.index_select at ")
 far = torch.tensor([[0, -21, 3]])
 c.expect_error("take: beyond -numel",
-               func([x, far], f"  %r = kiln.take %a0, %a1 : {ttype(x)}, "
+               func([x, far], f"  %r0 = kiln.take %a0, %a1 : {ttype(x)}, "
                     f"{ttype(far)}", "tensor<1x3xf32>"),
                [x, far], 2, "index -21 is out of bounds for size 20")
 i3 = torch.tensor([0, 7, 1])
 s3 = torch.ones(3)
 c.expect_error("scatter_add",
-               func([f5, i3, s3], "  %r = kiln.scatter_add %a0, %a1, %a2 "
+               func([f5, i3, s3], "  %r0 = kiln.scatter_add %a0, %a1, %a2 "
                     f"{{dim = 0 : i64}} : {ttype(f5)}, {ttype(i3)}, {ttype(s3)}",
                     "tensor<5xf32>"),
                [f5, i3, s3], 2, "kiln.scatter_add at ")
 c.expect_error("index_add",
-               func([f5, i3, s3], "  %r = kiln.index_add %a0, %a1, %a2 "
+               func([f5, i3, s3], "  %r0 = kiln.index_add %a0, %a1, %a2 "
                     f"{{dim = 0 : i64}} : {ttype(f5)}, {ttype(i3)}, {ttype(s3)}",
                     "tensor<5xf32>"),
                [f5, i3, s3], 2, "index 7 is out of bounds for size 5")
 c.expect_error("put",
-               func([f5, i3, s3], f"  %r = kiln.put %a0, %a1, %a2 : {ttype(f5)}, "
+               func([f5, i3, s3], f"  %r0 = kiln.put %a0, %a1, %a2 : {ttype(f5)}, "
                     f"{ttype(i3)}, {ttype(s3)}", "tensor<5xf32>"),
                [f5, i3, s3], 2, "kiln.put at ")
 labels = torch.tensor([3, 12])
 c.expect_error("cross_entropy: class out of range",
-               func([x, labels], f"  %r = kiln.cross_entropy %a0, %a1 : "
+               func([x, labels], f"  %r0 = kiln.cross_entropy %a0, %a1 : "
                     f"{ttype(x)}, {ttype(labels)}", "tensor<f32>"),
                [x, labels], 2, "kiln.cross_entropy at ")
 # After an error the device (or CPU) state is fine: a good run succeeds.
 good = torch.tensor([[0, 9, 3], [1, 1, 2]])
 c.check("gather after errors",
-        func([x, good], "  %r = kiln.gather %a0, %a1 {dim = 1 : i64} : "
+        func([x, good], "  %r0 = kiln.gather %a0, %a1 {dim = 1 : i64} : "
              f"{ttype(x)}, {ttype(good)}", "tensor<2x3xf32>"),
         [x, good], torch.gather(x, 1, good))
 c.finish()

@@ -201,6 +201,24 @@ def compare(got, want, rtol=None, atol=None):
     return None
 
 
+def func_ir(inputs, body, outs, name="f"):
+    """IR of `@name(%a0, %a1, ...)` over torch tensors `inputs`, returning
+    %r0, %r1, ... of `outs` (torch tensors or MLIR type strings). `body` is
+    one string or a list of lines; `{Ti}` in it stands for input i's type."""
+    if isinstance(body, str):
+        body = [line.strip() for line in body.splitlines() if line.strip()]
+    args = ", ".join(f"%a{i}: {ttype(t)}" for i, t in enumerate(inputs))
+    rtypes = ", ".join(o if isinstance(o, str) else ttype(o) for o in outs)
+    lines = []
+    for line in body:
+        for i, t in enumerate(inputs):
+            line = line.replace(f"{{T{i}}}", ttype(t))
+        lines.append("  " + line)
+    names = ", ".join(f"%r{i}" for i in range(len(outs)))
+    return (f"func.func @{name}({args}) -> ({rtypes}) {{\n" +
+            "\n".join(lines) + f"\n  return {names} : {rtypes}\n}}\n")
+
+
 def unary_ir(op, t, attrs=""):
     return (f"func.func @f(%x: {ttype(t)}) -> {ttype(t)} {{\n"
             f"  %y = kiln.{op} %x {attrs} : {ttype(t)}\n"

@@ -9,29 +9,21 @@
 # RUN: %python %s
 import torch
 
-from kiln_testing import Checker, ttype
+from kiln_testing import Checker, func_ir, ttype
 
 torch.manual_seed(7)
 c = Checker("large_kernels")
 
 
-def func(args, body, results):
-    params = ", ".join(f"%a{i}: {ttype(a)}" for i, a in enumerate(args))
-    types = ", ".join(ttype(r) for r in results)
-    names = ", ".join(f"%r{i}" for i in range(len(results)))
-    return (f"func.func @f({params}) -> ({types}) {{\n{body}\n"
-            f"  return {names} : {types}\n}}\n")
-
-
 def unary(name, x, want, attrs="", tol=None):
     c.check(f"{name} {attrs}{tuple(x.shape)} {x.dtype}",
-            func([x], f"  %r0 = kiln.{name} %a0 {attrs}: {ttype(x)}", [want]),
+            func_ir([x], f"  %r0 = kiln.{name} %a0 {attrs}: {ttype(x)}", [want]),
             [x], want, rtol=tol, atol=tol)
 
 
 def binary(name, x, y, want):
     c.check(f"{name} {tuple(x.shape)} {tuple(y.shape)} {x.dtype}",
-            func([x, y], f"  %r0 = kiln.{name} %a0, %a1 : {ttype(x)}, "
+            func_ir([x, y], f"  %r0 = kiln.{name} %a0, %a1 : {ttype(x)}, "
                  f"{ttype(y)}", [want]), [x, y], want)
 
 
@@ -55,11 +47,11 @@ unary("exp", odd, torch.exp(odd))
 wide = torch.randn(1024, 1026)
 unary("neg", wide, -wide)
 c.check("permute (512, 1024)",
-        func([a], f"  %r0 = kiln.permute %a0 [1, 0] : {ttype(a)}",
+        func_ir([a], f"  %r0 = kiln.permute %a0 [1, 0] : {ttype(a)}",
              [a.t().contiguous()]), [a], a.t().contiguous())
 mask = a > 0
 c.check("where with a bool argument",
-        func([mask, a], f"  %r0 = kiln.where %a0, %a1, %a1 : {ttype(mask)}, "
+        func_ir([mask, a], f"  %r0 = kiln.where %a0, %a1, %a1 : {ttype(mask)}, "
              f"{ttype(a)}, {ttype(a)}", [a]), [mask, a], a)
 
 # A fused chain over 16M / 32 elements with a comparison inside.
