@@ -35,6 +35,8 @@ config.substitutions.append(
 config.substitutions.append(("%python", config.python_executable))
 config.environment["KILN_RUN"] = os.path.join(config.kiln_tools_dir, "kiln-run")
 config.environment["KILN_OPT"] = os.path.join(config.kiln_tools_dir, "kiln-opt")
+config.environment["KILN_COMPILE"] = os.path.join(config.kiln_tools_dir,
+                                                  "kiln-compile")
 config.environment["KILN_GRADCHECK"] = os.path.join(config.kiln_tools_dir,
                                                     "kiln-gradcheck")
 config.environment["PYTHONPATH"] = os.path.join(

@@ -39,7 +39,8 @@ static std::string frontPasses(bool fuse) {
 
 /// Tensors to buffers; results become out-parameters of public functions.
 static constexpr llvm::StringLiteral kBufferizePasses =
-    "one-shot-bufferize{bufferize-function-boundaries "
+    "kiln-constant-globals{alignment=64},"
+    "one-shot-bufferize{buffer-alignment=64 bufferize-function-boundaries "
     "function-boundary-type-conversion=identity-layout-map},"
     "buffer-results-to-out-params{modify-public-functions "
     "hoist-static-allocs},";
@@ -178,15 +179,8 @@ void kiln::registerAllKilnPasses() {
   static std::once_flag once;
   std::call_once(once, [] {
     mlir::registerAllPasses();
-    kiln::registerKilnAutodiff();
-    kiln::registerKilnDecompose();
-    kiln::registerKilnFuseElementwise();
-    kiln::registerKilnExportEntryPoints();
-    kiln::registerKilnLowerRuntimeCalls();
-    kiln::registerKilnApproximateMath();
-    kiln::registerKilnOuterParallelLoops();
-    kiln::registerConvertKilnToLinalg();
-    kiln::registerKilnMapToGpu();
+    kiln::registerKilnPasses();
+    kiln::registerKilnConversionPasses();
   });
 }
 

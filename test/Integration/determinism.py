@@ -1,6 +1,10 @@
 # The same inputs give the same bits on every run and every thread count
 # (docs/lowering.md: threads split only parallel dims; reductions run in one
 # order fixed by the compiled code).
+# The compiler's output is deterministic too: the same IR file compiles to
+# the same text on every run (kiln-compile --emit=llvm-ir, CPU and GPU host
+# code), so that a build is reproducible and an on-disk cache entry is the
+# same whichever process wrote it.
 # RUN: %python %s
 import os
 import subprocess
@@ -50,4 +54,26 @@ failures = [key for key, files in results.items() if files != reference]
 for key in failures:
     print(f"FAIL threads={key[0]}: results differ in bits from --threads=1")
 print(f"determinism: {len(results) - len(failures)}/{len(results)} runs identical")
-raise SystemExit(1 if failures else 0)
+
+# Compiled output: every op of the dialect in many independent functions
+# (the case where One-Shot Bufferize's function order is pointer-dependent).
+every_op = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..",
+                        "GPU", "Inputs", "every-op.mlir")
+compile_failures = 0
+for target in ("cpu", "cuda"):
+    texts = []
+    for _ in range(4):
+        proc = subprocess.run([os.environ["KILN_COMPILE"], every_op,
+                               f"--target={target}", "--emit=llvm-ir"],
+                              capture_output=True, text=True)
+        if proc.returncode != 0:
+            print("FAIL", target, proc.stderr[:2000])
+            raise SystemExit(1)
+        texts.append(proc.stdout)
+    same = sum(text == texts[0] for text in texts)
+    if same != len(texts):
+        compile_failures += 1
+        print(f"FAIL --target={target}: kiln-compile output differs between runs")
+    print(f"compile determinism --target={target}: {same}/{len(texts)} "
+          f"identical ({len(texts[0])} chars)")
+raise SystemExit(1 if failures or compile_failures else 0)

@@ -133,4 +133,28 @@ def KilnOuterParallelLoops : Pass<"kiln-outer-parallel-loops"> {
   let dependentDialects = ["mlir::scf::SCFDialect"];
 }
 
+def KilnConstantGlobals : Pass<"kiln-constant-globals", "mlir::ModuleOp"> {
+  let summary = "Give tensor constants their memref.globals in program order";
+  let description = [{
+    Creates the `memref.global` that bufferization would create for each
+    tensor-typed `arith.constant`, walking the module in program order, and
+    leaves the constants themselves alone; One-Shot Bufferize then finds
+    these globals (it reuses a global with the same value and alignment)
+    instead of creating them.
+
+    This makes the globals' names and order deterministic. In LLVM 22,
+    One-Shot Bufferize visits functions that do not call one another in
+    an order that depends on pointer values (fixed upstream by
+    llvm/llvm-project#184722), so the `__constant_*` names in the output
+    changed from run to run, and with them the compile cache's view of the
+    lowered code. Runs right before `one-shot-bufferize`; `alignment` must
+    equal its `buffer-alignment`.
+  }];
+  let options = [
+    Option<"alignment", "alignment", "uint64_t", /*default=*/"64",
+           "Alignment of the globals (one-shot-bufferize's buffer-alignment)">
+  ];
+  let dependentDialects = ["mlir::memref::MemRefDialect"];
+}
+
 #endif // KILN_DIALECT_KILN_TRANSFORMS_PASSES_TD
