@@ -16,6 +16,7 @@
 #include "kiln/Dialect/Kiln/IR/KilnDialect.h"
 #include "kiln/Dialect/Kiln/Transforms/Passes.h"
 #include "kiln/Pipelines/Pipelines.h"
+#include "kiln/Pipelines/SourceFile.h"
 #include "kiln/Runtime/Cuda.h"
 #include "kiln/Runtime/Executable.h"
 #include "kiln/Runtime/HostTensor.h"
@@ -945,6 +946,17 @@ std::vector<Tensor> callIR(const std::string &path,
   auto buffer = llvm::MemoryBuffer::getFile(path);
   if (!buffer)
     throw Error("callIR: cannot read " + path, where);
+  llvm::StringRef text = (*buffer)->getBuffer();
+  if (auto hazard = findParserHazard(text)) {
+    llvm::StringRef before = text.take_front(hazard->offset);
+    size_t lineStart = before.rfind('\n');
+    lineStart = lineStart == llvm::StringRef::npos ? 0 : lineStart + 1;
+    throw Error("callIR: " + path + ":" +
+                    std::to_string(before.count('\n') + 1) + ":" +
+                    std::to_string(hazard->offset - lineStart + 1) + ": " +
+                    hazard->message,
+                where);
+  }
   OwningOpRef<ModuleOp> module =
       parseSourceString<ModuleOp>((*buffer)->getBuffer(), &ctx);
   if (!module)

@@ -6,6 +6,7 @@
 #include "mlir/IR/Verifier.h"
 #include "mlir/Parser/Parser.h"
 #include "mlir/Support/FileUtilities.h"
+#include "llvm/ADT/StringExtras.h"
 
 using namespace mlir;
 
@@ -17,6 +18,49 @@ std::unique_ptr<MLIRContext> kiln::createToolContext() {
   return context;
 }
 
+std::optional<kiln::ParserHazard> kiln::findParserHazard(llvm::StringRef text) {
+  auto isIdentifierChar = [](char c) {
+    return llvm::isAlnum(c) || c == '_' || c == '$' || c == '.';
+  };
+  for (size_t i = 0, e = text.size(); i < e; ++i) {
+    char c = text[i];
+    if (c == '/' && text.substr(i).starts_with("//")) {
+      i = text.find('\n', i);
+      if (i == llvm::StringRef::npos)
+        return std::nullopt;
+      continue;
+    }
+    if (c == '"') {
+      // A string literal; backslash escapes the next character.
+      for (++i; i < e && text[i] != '"'; ++i)
+        if (text[i] == '\\')
+          ++i;
+      continue;
+    }
+    if (c != 'a' || (i > 0 && isIdentifierChar(text[i - 1])) ||
+        !text.substr(i).starts_with("array<"))
+      continue;
+    llvm::StringRef rest = text.substr(i + 6).ltrim();
+    if (rest.starts_with("index") &&
+        (rest.size() == 5 || !isIdentifierChar(rest[5])))
+      return ParserHazard{i, "dense arrays of 'index' are not supported (MLIR "
+                             "22's parser crashes on them); use i64"};
+  }
+  return std::nullopt;
+}
+
+LogicalResult kiln::checkParserHazards(llvm::SourceMgr &sourceMgr) {
+  const llvm::MemoryBuffer *buffer =
+      sourceMgr.getMemoryBuffer(sourceMgr.getMainFileID());
+  std::optional<ParserHazard> hazard = findParserHazard(buffer->getBuffer());
+  if (!hazard)
+    return success();
+  sourceMgr.PrintMessage(
+      llvm::SMLoc::getFromPointer(buffer->getBufferStart() + hazard->offset),
+      llvm::SourceMgr::DK_Error, hazard->message);
+  return failure();
+}
+
 std::unique_ptr<kiln::SourceFile> kiln::SourceFile::load(llvm::StringRef path,
                                                          MLIRContext &context,
                                                          std::string &error) {
@@ -26,6 +70,8 @@ std::unique_ptr<kiln::SourceFile> kiln::SourceFile::load(llvm::StringRef path,
   auto sourceMgr = std::make_shared<llvm::SourceMgr>();
   sourceMgr->AddNewSourceBuffer(std::move(buffer), llvm::SMLoc());
   std::unique_ptr<SourceFile> file(new SourceFile(sourceMgr, context));
+  if (failed(checkParserHazards(*sourceMgr)))
+    return file;
   file->module = parseSourceFile<ModuleOp>(sourceMgr, ParserConfig(&context));
   if (file->module && failed(verify(*file->module)))
     file->module = nullptr;

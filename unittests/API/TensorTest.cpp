@@ -208,6 +208,26 @@ TEST(IR, PendingGraphPrintsAsKilnIR) {
   EXPECT_THROW(kiln::callIR(path + ".missing", {w}), kiln::Error);
 }
 
+TEST(IR, CallIRRejectsWhatCrashesTheParser) {
+  // MLIR 22's parser segfaults on a dense array of index; callIR reports it.
+  std::string path = ::testing::TempDir() + "kiln_api_index_array.mlir";
+  std::ofstream(path)
+      << "func.func @f(%x: tensor<2x2xf32>) -> tensor<2xf32> {\n"
+         "  %y = kiln.sum %x {dims = array<index: 0>} : tensor<2x2xf32>\n"
+         "  return %y : tensor<2xf32>\n}\n";
+  Tensor x = Tensor::fromVector(std::vector<float>{1, 2, 3, 4}, {2, 2});
+  try {
+    kiln::callIR(path, {x});
+    ADD_FAILURE() << "callIR accepted a dense array of index";
+  } catch (const kiln::Error &error) {
+    EXPECT_NE(std::string(error.what())
+                  .find("kiln_api_index_array.mlir:2:28: dense arrays of "
+                        "'index' are not supported"),
+              std::string::npos)
+        << error.what();
+  }
+}
+
 TEST(Threads, GraphsBuiltAndRealizedConcurrently) {
   std::vector<float> sums(8);
   std::vector<std::thread> threads;

@@ -10,6 +10,7 @@
 #include "llvm/Support/SourceMgr.h"
 
 #include <memory>
+#include <optional>
 #include <string>
 
 namespace kiln {
@@ -17,6 +18,24 @@ namespace kiln {
 /// The MLIR context of the command-line tools: every dialect and interface
 /// the pipelines use (registerKilnDialects), all loaded.
 std::unique_ptr<mlir::MLIRContext> createToolContext();
+
+/// A construct in IR text that MLIR 22's parser crashes on instead of
+/// diagnosing it: where it starts and what is wrong.
+struct ParserHazard {
+  size_t offset;
+  std::string message;
+};
+
+/// Finds the first parser hazard in `text`, outside comments and string
+/// literals. Only one is known: a dense array of `index` (`array<index:
+/// 1>`), whose element width the parser queries unchecked (fixed upstream
+/// by llvm/llvm-project#179075, after LLVM 22).
+std::optional<ParserHazard> findParserHazard(llvm::StringRef text);
+
+/// Reports the first parser hazard of the main buffer of `sourceMgr` as an
+/// error at its location (`file:line:col: error: ...`) and returns failure;
+/// every tool and the C++ API's IR loading check before parsing.
+mlir::LogicalResult checkParserHazards(llvm::SourceMgr &sourceMgr);
 
 /// An IR file (or `-` for stdin) parsed and verified for a tool. Its
 /// diagnostic handler prints errors with source context and stays installed
