@@ -145,18 +145,24 @@ class Checker:
                                  f"  got:      {got}\n  expected: {want}")
         return True
 
-    def gradcheck(self, label, ir, inputs, extra_args=()):
-        """Runs kiln-gradcheck (f64 finite differences) on `ir`."""
-        self.cases += 1
+    def run_gradcheck(self, ir, inputs, extra_args=()):
+        """Runs kiln-gradcheck (f64 finite differences) on `ir`; returns
+        (exit code, its output)."""
         ir_path = os.path.join(self.case_dir(), "in.mlir")
         with open(ir_path, "w") as f:
             f.write(ir)
         proc = subprocess.run(
             [KILN_GRADCHECK, ir_path] + self.save_inputs(inputs) +
             list(extra_args), capture_output=True, text=True, timeout=300)
-        if proc.returncode != 0:
-            return self.fail(label, f"kiln-gradcheck exited with "
-                             f"{proc.returncode}:\n{proc.stdout}{proc.stderr}")
+        return proc.returncode, proc.stdout + proc.stderr
+
+    def gradcheck(self, label, ir, inputs, extra_args=()):
+        """Checks `ir`'s derived gradient with kiln-gradcheck."""
+        self.cases += 1
+        code, report = self.run_gradcheck(ir, inputs, extra_args)
+        if code != 0:
+            return self.fail(label, f"kiln-gradcheck exited with {code}:\n"
+                             f"{report}")
         return True
 
     def expect_error(self, label, ir, inputs, code, message):

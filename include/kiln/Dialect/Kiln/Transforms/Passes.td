@@ -90,7 +90,15 @@ def KilnExportEntryPoints : Pass<"kiln-export-entry-points", "mlir::ModuleOp"> {
     `bufferization.writable = false`: the caller owns those buffers, so
     bufferization copies an argument that an op would update in place
     (`scatter_add`, `index_add`, `put` into an argument).
+
+    A value a function returns more than once is returned as itself the
+    first time and as a copy (`bufferization.alloc_tensor() copy(...)`)
+    each other time, so that every result has a buffer of its own: each
+    becomes a separate out-parameter, and upstream
+    `buffer-results-to-out-params` crashes on one allocation returned
+    twice.
   }];
+  let dependentDialects = ["mlir::bufferization::BufferizationDialect"];
 }
 
 def KilnLowerRuntimeCalls : Pass<"kiln-lower-runtime-calls", "mlir::ModuleOp"> {
