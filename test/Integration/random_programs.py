@@ -11,7 +11,10 @@
 # PyTorch's, whose tie order is unspecified.
 #
 # KILN_RANDOM_PROGRAMS=N and KILN_RANDOM_SEED=S run more programs, or others
-# (the test uses 40 from seed 1).
+# (the test uses 40 from seed 1; inputs are seeded too, so every run is the
+# same). Over thousands of programs a gradcheck can legitimately fail where
+# two inputs of a topk/kthvalue/max lie closer than its finite-difference
+# step (1e-6): a non-differentiable point, as kiln-gradcheck's help says.
 # RUN: %python %s
 import os
 import random
@@ -132,8 +135,10 @@ class Program:
             v = self.positive(v)
             self.emit(op, [v], [safe[op](v[1])])
         elif op == "exp":
-            (t,) = self.emit("clamp", [v], [v[1].clamp(-20, 20)],
-                             {"min": f64(-20), "max": f64(20)}, keep=False)
+            # Bounded: exp of large values makes kiln-gradcheck's central
+            # differences lose more to rounding than its tolerance.
+            (t,) = self.emit("clamp", [v], [v[1].clamp(-20, 5)],
+                             {"min": f64(-20), "max": f64(5)}, keep=False)
             self.emit("exp", [t], [torch.exp(t[1])])
         else:
             self.emit(op, [v], [ops[op](v[1])])
@@ -341,7 +346,7 @@ class Program:
 
     def indexing(self):
         picked = self.pick_along_dim()
-        if picked is None:
+        if picked is None or picked[1].numel() == 0:  # no valid index
             return self.unary()
         v, t, dim, size = picked
         rng = self.rng

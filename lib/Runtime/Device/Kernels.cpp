@@ -12,7 +12,8 @@
 // that total order, where `key` is an unsigned integer monotone in the
 // value (better is greater), so the results are the CPU's bit for bit.
 //
-// Freestanding C++: no headers, NVVM builtins only.
+// Freestanding C++: no headers, NVVM builtins only. The same source runs
+// on the host under unittests/Device/Emulator.h (kiln-device-emulation-tests).
 //
 //===----------------------------------------------------------------------===//
 
@@ -20,9 +21,12 @@ typedef unsigned int u32;
 typedef unsigned long long u64;
 typedef long long i64;
 
+// unittests/Device/Emulator.h defines these to run the kernels on the host.
+#ifndef KERNEL
 #define KERNEL extern "C" __attribute__((nvptx_kernel))
 #define DEVICE static inline __attribute__((always_inline))
 #define SHARED __attribute__((address_space(3)))
+#endif
 
 namespace {
 
