@@ -4,6 +4,7 @@
 
 #include "kiln/Pipelines/Pipelines.h"
 
+#include "Device/TopkPlan.h"
 #include "MemRefViews.h"
 
 #include <dlfcn.h>
@@ -239,17 +240,36 @@ void topk(const char *suffix, UnrankedMemRefType<T> *in,
   int64_t padded = 1;
   while (padded < k)
     padded <<= 1;
+  // Few long rows are split into ranges (Device/TopkPlan.h): one block per
+  // range, then one per row merging the ranges' k best.
+  int64_t chunks = kiln::runtime::device_kernels::topkChunks(rows, s.size, k);
+  int64_t blocks = rows * chunks;
   void *scratchKeys = nullptr, *scratchIndices = nullptr;
   if (padded > kSharedCandidates) {
-    scratchKeys = cuda::allocate(rows * padded * sizeof(uint64_t));
-    scratchIndices = cuda::allocate(rows * padded * sizeof(int64_t));
+    scratchKeys = cuda::allocate(blocks * padded * sizeof(uint64_t));
+    scratchIndices = cuda::allocate(blocks * padded * sizeof(int64_t));
   }
   T *valuesData = view(values).data;
   int64_t *indicesData = view(indices).data;
   int largestFlag = largest;
-  launch(std::string("kiln_gpu_topk_") + suffix, rows, 512,
-         {&input.data, &valuesData, &indicesData, &s.size, &s.inner, &k,
-          &largestFlag, &scratchKeys, &scratchIndices});
+  if (chunks == 1) {
+    launch(std::string("kiln_gpu_topk_") + suffix, rows, 512,
+           {&input.data, &valuesData, &indicesData, &s.size, &s.inner, &k,
+            &largestFlag, &scratchKeys, &scratchIndices});
+  } else {
+    void *candidateValues = cuda::allocate(blocks * k * sizeof(T));
+    void *candidateRows = cuda::allocate(blocks * k * sizeof(int64_t));
+    int64_t candidates = chunks * k;
+    launch(std::string("kiln_gpu_topk_chunks_") + suffix, blocks, 512,
+           {&input.data, &candidateValues, &candidateRows, &s.size, &s.inner,
+            &k, &largestFlag, &chunks, &scratchKeys, &scratchIndices});
+    launch(std::string("kiln_gpu_topk_merge_") + suffix, rows, 512,
+           {&candidateValues, &candidateRows, &valuesData, &indicesData,
+            &candidates, &s.inner, &k, &largestFlag, &scratchKeys,
+            &scratchIndices});
+    cuda::release(candidateValues);
+    cuda::release(candidateRows);
+  }
   cuda::release(scratchKeys);
   cuda::release(scratchIndices);
 }

@@ -4,8 +4,9 @@
 # the four-points-a-block-apart kernels, the one-pass softmax rows (held in
 # registers, or streamed for long rows), the topk fast path (histogram of
 # the top key bits, packed candidates) and its fallbacks (heavy ties, k
-# beyond the shared candidates); on the CPU the multithreaded and tiled
-# paths. Runs on the CPU here and on the GPU in test/GPU/numerics.test.
+# beyond the shared candidates), rows too few to fill the GPU split into
+# ranges whose k best are merged (Device/TopkPlan.h); on the CPU the
+# multithreaded and tiled paths. Runs on the CPU here and on the GPU in test/GPU/numerics.test.
 # RUN: %python %s
 import torch
 
@@ -111,6 +112,9 @@ topk_case("heavy ties", torch.randint(0, 3, (16, 8192)).float(), 500)
 topk_case("f64", torch.randn(16, 5000, dtype=torch.float64), 300)
 topk_case("i64", torch.randint(-50, 50, (16, 5000)), 40)
 topk_case("one long row", torch.randn(1, 1 << 18), 100)
+topk_case("one long row, ties across ranges",
+          torch.randint(0, 5, (1, 1 << 17)).float(), 300, largest=False)
+topk_case("two long i64 rows", torch.randint(-1000, 1000, (2, 40000)), 64)
 k3 = torch.randn(32, 5000)
 kv, ki = torch.kthvalue(k3, 777, dim=1)
 c.check("kthvalue (32, 5000) k=777",

@@ -13,6 +13,7 @@
 #include "Emulator.h"
 
 #include "../../lib/Runtime/Device/Kernels.cpp"
+#include "../../lib/Runtime/Device/TopkPlan.h"
 
 #include <gtest/gtest.h>
 
@@ -69,13 +70,26 @@ std::vector<T> randomData(size_t n, std::mt19937_64 &rng, int distinct) {
   return data;
 }
 
-/// Runs kiln_gpu_topk on an [outer, size, inner] tensor as the runtime
-/// does and compares every row with the reference.
+/// The topk kernels of one element type.
+template <typename T> struct TopkKernels;
+#define KILN_TOPK_KERNELS(T, SUFFIX)                                           \
+  template <> struct TopkKernels<T> {                                          \
+    static constexpr auto rows = kiln_gpu_topk_##SUFFIX;                       \
+    static constexpr auto chunks = kiln_gpu_topk_chunks_##SUFFIX;              \
+    static constexpr auto merge = kiln_gpu_topk_merge_##SUFFIX;                \
+  };
+KILN_TOPK_KERNELS(float, f32)
+KILN_TOPK_KERNELS(double, f64)
+KILN_TOPK_KERNELS(i64, i64)
+#undef KILN_TOPK_KERNELS
+
+/// Runs topk on an [outer, size, inner] tensor with the runtime's launches
+/// (lib/Runtime/Cuda.cpp: one block per row, or split rows when there are
+/// few) and compares every row with the reference. Returns the number of
+/// ranges each row was split into.
 template <typename T>
-void checkTopk(void (*kernel)(const T *, T *, i64 *, i64, i64, i64, int, u64 *,
-                              i64 *),
-               int64_t outer, int64_t size, int64_t inner, int64_t k,
-               bool largest, int distinct, unsigned seed) {
+int64_t checkTopk(int64_t outer, int64_t size, int64_t inner, int64_t k,
+                  bool largest, int distinct, unsigned seed) {
   std::mt19937_64 rng(seed);
   std::vector<T> in = randomData<T>(outer * size * inner, rng, distinct);
   int64_t rows = outer * inner;
@@ -84,16 +98,34 @@ void checkTopk(void (*kernel)(const T *, T *, i64 *, i64, i64, i64, int, u64 *,
   int64_t padded = 1;
   while (padded < k)
     padded <<= 1;
+  int64_t chunks = kiln::runtime::device_kernels::topkChunks(rows, size, k);
+  int64_t blocks = rows * chunks;
   std::vector<u64> scratchKeys;
   std::vector<i64> scratchIndices;
   if (padded > 2048) { // kSharedCandidates
-    scratchKeys.resize(rows * padded);
-    scratchIndices.resize(rows * padded);
+    scratchKeys.resize(blocks * padded);
+    scratchIndices.resize(blocks * padded);
   }
-  emulator::launch(rows, 512, [&] {
-    kernel(in.data(), values.data(), indices.data(), size, inner, k, largest,
-           scratchKeys.data(), scratchIndices.data());
-  });
+  if (chunks == 1) {
+    emulator::launch(rows, 512, [&] {
+      TopkKernels<T>::rows(in.data(), values.data(), indices.data(), size,
+                           inner, k, largest, scratchKeys.data(),
+                           scratchIndices.data());
+    });
+  } else {
+    std::vector<T> candidateValues(blocks * k);
+    std::vector<i64> candidateRows(blocks * k, -1);
+    emulator::launch(blocks, 512, [&] {
+      TopkKernels<T>::chunks(in.data(), candidateValues.data(),
+                             candidateRows.data(), size, inner, k, largest,
+                             chunks, scratchKeys.data(), scratchIndices.data());
+    });
+    emulator::launch(rows, 512, [&] {
+      TopkKernels<T>::merge(candidateValues.data(), candidateRows.data(),
+                            values.data(), indices.data(), chunks * k, inner, k,
+                            largest, scratchKeys.data(), scratchIndices.data());
+    });
+  }
   for (int64_t o = 0; o < outer; ++o)
     for (int64_t i = 0; i < inner; ++i) {
       std::vector<T> row(size);
@@ -102,41 +134,56 @@ void checkTopk(void (*kernel)(const T *, T *, i64 *, i64, i64, i64, int, u64 *,
       std::vector<int64_t> want = referenceTopk(row, k, largest);
       for (int64_t j = 0; j < k; ++j) {
         int64_t at = (o * k + j) * inner + i;
-        ASSERT_EQ(indices[at], want[j])
-            << "row (" << o << ", " << i << ") position " << j << " of " << size
-            << "x k=" << k << (largest ? " largest" : " smallest");
-        ASSERT_TRUE(sameBits(values[at], row[want[j]]));
+        if (indices[at] != want[j] || !sameBits(values[at], row[want[j]])) {
+          ADD_FAILURE() << "row (" << o << ", " << i << ") position " << j
+                        << " of " << size << " x k=" << k
+                        << (largest ? " largest" : " smallest") << ": index "
+                        << indices[at] << ", expected " << want[j];
+          return chunks;
+        }
       }
     }
+  return chunks;
 }
 
 TEST(EmulatedTopk, SmallKFastPath) {
-  checkTopk<float>(kiln_gpu_topk_f32, 3, 1000, 1, 16, true, 1000, 1);
-  checkTopk<float>(kiln_gpu_topk_f32, 2, 777, 1, 5, false, 50, 2);
-  checkTopk<double>(kiln_gpu_topk_f64, 2, 600, 1, 32, true, 300, 3);
-  checkTopk<i64>(kiln_gpu_topk_i64, 2, 900, 1, 20, false, 100, 4);
+  checkTopk<float>(3, 1000, 1, 16, true, 1000, 1);
+  checkTopk<float>(2, 777, 1, 5, false, 50, 2);
+  checkTopk<double>(2, 600, 1, 32, true, 300, 3);
+  checkTopk<i64>(2, 900, 1, 20, false, 100, 4);
 }
 
 TEST(EmulatedTopk, StridedRows) {
-  checkTopk<float>(kiln_gpu_topk_f32, 2, 300, 3, 7, true, 200, 5);
-  checkTopk<i64>(kiln_gpu_topk_i64, 1, 257, 4, 9, true, 30, 6);
+  checkTopk<float>(2, 300, 3, 7, true, 200, 5);
+  checkTopk<i64>(1, 257, 4, 9, true, 30, 6);
 }
 
 TEST(EmulatedTopk, ManyTiesTakeTheExactSelection) {
   // Few distinct values: more than kSharedCandidates elements reach the
   // k-th's bucket, so the fast path gives way to the radix selection.
-  checkTopk<float>(kiln_gpu_topk_f32, 2, 5000, 1, 100, true, 4, 7);
-  checkTopk<double>(kiln_gpu_topk_f64, 1, 4000, 1, 64, false, 3, 8);
+  checkTopk<float>(2, 5000, 1, 100, true, 4, 7);
+  checkTopk<double>(1, 4000, 1, 64, false, 3, 8);
 }
 
 TEST(EmulatedTopk, LargeKUsesGlobalScratch) {
-  checkTopk<float>(kiln_gpu_topk_f32, 1, 6000, 1, 3000, true, 2000, 9);
-  checkTopk<i64>(kiln_gpu_topk_i64, 2, 3000, 1, 2100, false, 500, 10);
+  checkTopk<float>(1, 6000, 1, 3000, true, 2000, 9);
+  checkTopk<i64>(2, 3000, 1, 2100, false, 500, 10);
+}
+
+TEST(EmulatedTopk, FewLongRowsSplitIntoRanges) {
+  // One row: ranges of a 100000-element row, then their 24 * 100 best.
+  EXPECT_EQ(checkTopk<float>(1, 100000, 1, 100, true, 100000, 13), 24);
+  // Ties across range boundaries keep the lowest-index-first rule.
+  EXPECT_EQ(checkTopk<float>(1, 20000, 1, 50, false, 4, 14), 4);
+  EXPECT_EQ(checkTopk<i64>(3, 12000, 1, 30, true, 7, 15), 2);
+  // Strided rows, and k large enough for the global scratch.
+  EXPECT_EQ(checkTopk<double>(1, 9000, 2, 16, true, 5000, 16), 2);
+  EXPECT_EQ(checkTopk<float>(1, 40000, 1, 2500, false, 30000, 17), 4);
 }
 
 TEST(EmulatedTopk, WholeRowAndOne) {
-  checkTopk<float>(kiln_gpu_topk_f32, 2, 40, 1, 40, true, 10, 11);
-  checkTopk<float>(kiln_gpu_topk_f32, 3, 1, 1, 1, false, 10, 12);
+  checkTopk<float>(2, 40, 1, 40, true, 10, 11);
+  checkTopk<float>(3, 1, 1, 1, false, 10, 12);
 }
 
 template <typename T>

@@ -377,26 +377,24 @@ DEVICE bool gatherAboveCutoff(Row<T> row, i64 k, bool largest, u64 *keys,
   return true;
 }
 
-/// topk of one row per block, sorted: the k best by radix selection, then
-/// a bitonic sort of them (in shared memory, or in `scratch`: rows * kPad
-/// keys and indices, when k > kSharedCandidates).
-template <typename T>
-DEVICE void topkRows(const T *in, T *values, i64 *outIndices, i64 size,
-                     i64 inner, i64 k, bool largest, u64 *scratchKeys,
-                     i64 *scratchIndices) {
-  i64 r = ctaid();
-  Row<T> row = rowOf(in, r, size, inner);
+/// The sorted topk of `row`, computed by the whole block: the k best by
+/// radix selection, then a bitonic sort of them (in shared memory, or when
+/// k > kSharedCandidates in the `scratch` slice of block `slot`: padded
+/// keys and indices per block). Calls `emit(j, index)` for the j-th best,
+/// j in [0, k), spread over the threads.
+template <typename T, typename Emit>
+DEVICE void topkOfRow(Row<T> row, i64 k, bool largest, u64 *scratchKeys,
+                      i64 *scratchIndices, u64 slot, Emit emit) {
   u32 padded = nextPowerOfTwo(u64(k));
   u64 *keys = (u64 *)&candidateKeys[0];
   i64 *indices = (i64 *)&candidateIndices[0];
   if (padded > kSharedCandidates) {
-    keys = scratchKeys + u64(r) * padded;
-    indices = scratchIndices + u64(r) * padded;
+    keys = scratchKeys + slot * padded;
+    indices = scratchIndices + slot * padded;
   }
   // The fast path gathers about k candidates (all those in or above the
   // k-th's bucket); otherwise exactly the k best.
   u32 count = k;
-  i64 o = r / inner, i = r % inner;
   bool gathered = gatherAboveCutoff(row, k, largest, keys, indices, count);
   if (gathered && sizeof(T) == 4) {
     // Packed words: padding 0 (key 0, the greatest index) sorts last.
@@ -405,12 +403,8 @@ DEVICE void topkRows(const T *in, T *values, i64 *outIndices, i64 size,
       keys[j] = 0;
     sync();
     bitonicSortPacked(keys, padded);
-    for (i64 j = tid(); j < k; j += ntid()) {
-      i64 index = i64(0xffffffffull - (keys[j] & 0xffffffffull));
-      i64 out = (o * k + j) * inner + i;
-      values[out] = row.at(index);
-      outIndices[out] = index;
-    }
+    for (i64 j = tid(); j < k; j += ntid())
+      emit(j, i64(0xffffffffull - (keys[j] & 0xffffffffull)));
     return;
   }
   if (gathered)
@@ -425,12 +419,65 @@ DEVICE void topkRows(const T *in, T *values, i64 *outIndices, i64 size,
   }
   sync();
   bitonicSort(keys, indices, padded);
-  for (i64 j = tid(); j < k; j += ntid()) {
-    i64 index = indices[j];
-    i64 out = (o * k + j) * inner + i;
-    values[out] = row.at(index);
-    outIndices[out] = index;
-  }
+  for (i64 j = tid(); j < k; j += ntid())
+    emit(j, indices[j]);
+}
+
+/// topk of an [outer, size, inner] tensor along its middle dim, one row
+/// per block.
+template <typename T>
+DEVICE void topkRows(const T *in, T *values, i64 *outIndices, i64 size,
+                     i64 inner, i64 k, bool largest, u64 *scratchKeys,
+                     i64 *scratchIndices) {
+  i64 r = ctaid();
+  Row<T> row = rowOf(in, r, size, inner);
+  i64 o = r / inner, i = r % inner;
+  topkOfRow(row, k, largest, scratchKeys, scratchIndices, r,
+            [&](i64 j, i64 index) {
+              i64 out = (o * k + j) * inner + i;
+              values[out] = row.at(index);
+              outIndices[out] = index;
+            });
+}
+
+/// Few long rows, stage 1: row r is split into `chunks` contiguous ranges
+/// (each at least k long); block b = r * chunks + c writes the sorted k
+/// best of range c to candidates [b * k, (b + 1) * k), with their indices
+/// in the row. Every element of the row's k best is among its range's k
+/// best, so the row's answer is among the candidates.
+template <typename T>
+DEVICE void topkChunks(const T *in, T *candidateValues, i64 *candidateRows,
+                       i64 size, i64 inner, i64 k, bool largest, i64 chunks,
+                       u64 *scratchKeys, i64 *scratchIndices) {
+  i64 b = ctaid(), c = b % chunks;
+  Row<T> row = rowOf(in, b / chunks, size, inner);
+  i64 begin = c * size / chunks, end = (c + 1) * size / chunks;
+  Row<T> range{row.data + begin * row.stride, end - begin, row.stride};
+  topkOfRow(range, k, largest, scratchKeys, scratchIndices, b,
+            [&](i64 j, i64 index) {
+              candidateValues[b * k + j] = range.at(index);
+              candidateRows[b * k + j] = begin + index;
+            });
+}
+
+/// Stage 2: the topk of each row's `candidates` (= chunks * k, contiguous).
+/// Ranges are in row order and each lists equal values by ascending index,
+/// so a candidate's position orders equal values as their row indices do:
+/// the tie rule carries over, and the result is the one-stage result.
+template <typename T>
+DEVICE void topkMerge(const T *candidateValues, const i64 *candidateRows,
+                      T *values, i64 *outIndices, i64 candidates, i64 inner,
+                      i64 k, bool largest, u64 *scratchKeys,
+                      i64 *scratchIndices) {
+  i64 r = ctaid();
+  Row<T> row{candidateValues + r * candidates, candidates, 1};
+  i64 o = r / inner, i = r % inner;
+  topkOfRow(row, k, largest, scratchKeys, scratchIndices, r,
+            [&](i64 j, i64 index) {
+              i64 out = (o * k + j) * inner + i;
+              values[out] = row.at(index);
+              outIndices[out] = candidateRows[r * candidates + index];
+            });
 }
 
 /// kthvalue of one row per block: the k-th smallest key, reported at the
@@ -569,6 +616,20 @@ DEVICE void argStridedRows(const T *in, T *values, i64 *outIndices, i64 rows,
                                      u64 *scratchKeys, i64 *scratchIndices) {  \
     topkRows(in, values, indices, size, inner, k, largest != 0, scratchKeys,   \
              scratchIndices);                                                  \
+  }                                                                            \
+  KERNEL void kiln_gpu_topk_chunks_##SUFFIX(                                   \
+      const T *in, T *candidateValues, i64 *candidateRows, i64 size,           \
+      i64 inner, i64 k, int largest, i64 chunks, u64 *scratchKeys,             \
+      i64 *scratchIndices) {                                                   \
+    topkChunks(in, candidateValues, candidateRows, size, inner, k,             \
+               largest != 0, chunks, scratchKeys, scratchIndices);             \
+  }                                                                            \
+  KERNEL void kiln_gpu_topk_merge_##SUFFIX(                                    \
+      const T *candidateValues, const i64 *candidateRows, T *values,           \
+      i64 *indices, i64 candidates, i64 inner, i64 k, int largest,             \
+      u64 *scratchKeys, i64 *scratchIndices) {                                 \
+    topkMerge(candidateValues, candidateRows, values, indices, candidates,     \
+              inner, k, largest != 0, scratchKeys, scratchIndices);            \
   }                                                                            \
   KERNEL void kiln_gpu_kthvalue_##SUFFIX(const T *in, T *values, i64 *indices, \
                                          i64 size, i64 inner, i64 k) {         \
