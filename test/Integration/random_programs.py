@@ -48,6 +48,7 @@ class Program:
         self.count = 0
         self.index_results = []  # (values, indices, source, dim, flag, op)
         self.integer_paths = False  # an integer value cast back to float
+        self.dtype = torch.float32  # of the arguments and the pool
 
     def arg(self, t):
         name = f"%a{len(self.args)}"
@@ -80,7 +81,8 @@ class Program:
         pairs = list(zip(names, results))
         if keep:
             self.values.extend(p for p in pairs if p[1].dtype in
-                               (torch.float32, torch.float64))
+                               (torch.float32, torch.float64) or
+                               p[1].dtype == self.dtype)
         return pairs
 
     def pick_along_dim(self):
@@ -92,10 +94,21 @@ class Program:
         dim = self.rng.randrange(v[1].dim())
         return v, v[1], dim, v[1].shape[dim]
 
-    def pick(self, floating=True, min_rank=0):
+    def pick(self, min_rank=0):
+        """An operand of the program's kind (float, or i64)."""
         choices = [v for v in self.values if v[1].dim() >= min_rank and
-                   (not floating or v[1].dtype.is_floating_point)]
+                   v[1].dtype.is_floating_point ==
+                   self.dtype.is_floating_point]
         return self.rng.choice(choices) if choices else None
+
+    def random(self, shape, dtype):
+        if dtype.is_floating_point:
+            return torch.randn(shape, dtype=dtype)
+        return torch.randint(-20, 20, tuple(shape), dtype=dtype)
+
+    @property
+    def integer(self):
+        return not self.dtype.is_floating_point
 
     # Operand helpers ------------------------------------------------------
 
@@ -119,7 +132,7 @@ class Program:
         shape = [d if rng.random() < 0.7 else 1 for d in t.shape]
         drop = rng.randint(0, len(shape))
         shape = shape[drop:]
-        return torch.randn(shape, dtype=t.dtype)
+        return self.random(shape, t.dtype)
 
     # Op generators --------------------------------------------------------
 
@@ -131,6 +144,8 @@ class Program:
                "tanh": torch.tanh, "relu": torch.relu}
         safe = {"sqrt": torch.sqrt, "rsqrt": torch.rsqrt, "log": torch.log}
         op = self.rng.choice(sorted(ops) + sorted(safe) + ["exp"])
+        if self.integer:
+            op = self.rng.choice(["neg", "abs"])
         if op in safe:
             v = self.positive(v)
             self.emit(op, [v], [safe[op](v[1])])
@@ -162,6 +177,8 @@ class Program:
             a, b = b, a
         op = self.rng.choice(["add", "sub", "mul", "div", "maximum",
                               "minimum", "pow"])
+        if self.integer:
+            op = self.rng.choice(["add", "sub", "mul", "maximum", "minimum"])
         if op == "div":
             b = self.positive(b)
             out = a[1] / b[1]
@@ -248,11 +265,11 @@ class Program:
         t = v[1]
         n = self.rng.choice([1, 3, 8])
         k = t.shape[-1]
-        w = torch.randn([k, n] if self.rng.random() < 0.7 or t.dim() == 1
-                        else [t.shape[0] if t.dim() == 3 else 2, k, n],
-                        dtype=t.dtype)
-        if w.dim() == 3 and t.dim() == 3 and w.shape[0] != t.shape[0]:
-            w = w[:1]
+        if self.rng.random() < 0.7 or t.dim() == 1:
+            shape = [k, n]
+        else:  # batched: broadcasts against t's innermost batch dim
+            shape = [t.shape[-3] if t.dim() >= 3 else 2, k, n]
+        w = torch.randn(shape, dtype=t.dtype)
         self.emit("matmul", [v, (self.arg(w), w)], [torch.matmul(t, w)])
 
     def reduce(self):
@@ -267,7 +284,9 @@ class Program:
         if keep:
             attrs["keepdim"] = "true"
         op = rng.choice(["sum", "mean", "prod", "amax", "amin", "norm"])
-        if op == "prod":
+        if self.integer:
+            op = rng.choice(["sum", "prod", "amax", "amin"])
+        if op == "prod" and not self.integer:
             (t2,) = self.emit("clamp", [v], [t.clamp(-1.5, 1.5)],
                               {"min": f64(-1.5), "max": f64(1.5)}, keep=False)
             v, t = t2, t2[1]
@@ -312,6 +331,9 @@ class Program:
 
     def use_index(self, idx):
         """Turns an index result into a float value of the pool."""
+        if self.integer:
+            self.values.append(idx)
+            return
         self.integer_paths = True
         (f,) = self.emit("cast", [idx], [idx[1].to(torch.float32)], keep=False)
         self.values.append(f)
@@ -372,7 +394,7 @@ class Program:
             shape = [rng.randint(1, d) for d in t.shape]
             shape[dim] = rng.randint(1, 6)
             index = torch.randint(0, size, shape)
-            src = torch.randn(shape, dtype=t.dtype)
+            src = self.random(shape, t.dtype)
             self.emit("scatter_add", [v, (self.arg(index), index),
                                       (self.arg(src), src)],
                       [t.scatter_add(dim, index, src)], {"dim": f"{dim} : i64"})
@@ -381,7 +403,7 @@ class Program:
             index = torch.randint(0, size, (count,))
             shape = list(t.shape)
             shape[dim] = count
-            src = torch.randn(shape, dtype=t.dtype)
+            src = self.random(shape, t.dtype)
             self.emit("index_add", [v, (self.arg(index), index),
                                     (self.arg(src), src)],
                       [t.index_add(dim, index, src)], {"dim": f"{dim} : i64"})
@@ -393,7 +415,7 @@ class Program:
             # depend on write order: distinct ones.
             index = torch.randint(-n, n, (count,)) if accumulate else \
                 torch.randperm(n)[:count]
-            src = torch.randn(index.shape, dtype=t.dtype)
+            src = self.random(index.shape, t.dtype)
             attrs = {"accumulate": "true"} if accumulate else None
             self.emit("put", [v, (self.arg(index), index),
                               (self.arg(src), src)],
@@ -412,7 +434,7 @@ class Program:
             self.emit(op, [v], [getattr(F, op)(t, dim)],
                       {"dim": f"{dim} : i64"})
         elif kind == 1:
-            target = torch.randn(t.shape, dtype=t.dtype)
+            target = self.random(t.shape, t.dtype)
             reduction = rng.choice(["mean", "sum", "none"])
             self.emit("mse_loss", [v, (self.arg(target), target)],
                       [F.mse_loss(t, target, reduction=reduction)],
@@ -432,15 +454,22 @@ class Program:
                   (shape, 2), (matmul, 1), (reduce, 3), (arg_reduce, 2),
                   (selection, 2), (indexing, 3), (nn, 2)]
 
+    # What integer programs use (no float-only ops, casts, clamp, matmul).
+    INTEGER_GENERATORS = [unary, binary, select, shape, reduce, arg_reduce,
+                          selection, indexing]
+
     def build(self):
         rng = self.rng
-        dtype = torch.float64 if rng.random() < 0.2 else torch.float32
+        kind = rng.random()
+        self.dtype = torch.float64 if kind < 0.2 else \
+            torch.int64 if kind < 0.3 else torch.float32
         for _ in range(rng.randint(1, 2)):
             rank = rng.choice([0, 1, 2, 2, 3])
             shape = [rng.choice([1, 2, 3, 5, 7, 16, 33]) for _ in range(rank)]
-            t = torch.randn(shape, dtype=dtype)
+            t = self.random(shape, self.dtype)
             self.values.append((self.arg(t), t))
-        generators = [g for g, w in self.GENERATORS for _ in range(w)]
+        generators = [g for g, w in self.GENERATORS for _ in range(w)
+                      if not self.integer or g in self.INTEGER_GENERATORS]
         for _ in range(rng.randint(2, 8)):
             rng.choice(generators)(self)
         results = [self.values[-1]]
