@@ -64,6 +64,8 @@ std::string kiln::getKilnCpuPipelineText(const CpuPipelineOptions &options) {
          // reduction dims stay sequential loops inside each iteration, so
          // results do not depend on the thread count.
          "func.func(convert-linalg-to-parallel-loops),"
+         // Line-parallel scatters (scf.forall) join them.
+         "func.func(scf-forall-to-parallel),"
          "kiln-outer-parallel-loops,"
          "canonicalize,"
          "convert-scf-to-openmp,"
@@ -125,6 +127,9 @@ std::string kiln::getKilnGpuPipelineText(const GpuPipelineOptions &options) {
          "convert-kiln-to-linalg{target=cuda},"
          "canonicalize," +
          kBufferizePasses.str() +
+         // cse lets canonicalize drop the self-copies that bufferized
+         // scf.forall slices leave (two equal subviews of one buffer).
+         "cse,"
          "canonicalize,"
          "linalg-generalize-named-ops,"
          // Loop nests become gpu.launch ops; the host keeps allocation,

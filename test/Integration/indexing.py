@@ -93,6 +93,52 @@ for i, v in zip(idx.tolist(), src.tolist()):
     want.view(-1)[i] = v
 c.check("put repeated last wins", ir3("put", base, idx, src, want), [base, idx, src], want)
 
+# Summation order: every element of scatter_add / index_add receives its
+# contributions in row-major order of the positions (independent lines along
+# `dim` run in parallel, chunked on the CPU): the bits of a sequential
+# float32 loop, at every thread count. Heavily repeated indices and mixed
+# magnitudes make any other order visible.
+def sequential(base, positions):
+    """base with `ref[at] += value` applied for each (at, value) group in
+    order (the positions within one group are distinct)."""
+    ref = base.clone()
+    for at, value in positions:
+        ref[at] += value
+    return ref
+
+
+def mixed(shape):
+    return torch.randn(shape) * torch.pow(10.0, torch.randint(-3, 4, shape).float())
+
+
+cols = torch.arange(50)
+base, idx, src = mixed((7, 50)), torch.randint(0, 7, (300, 50)), mixed((300, 50))
+want = sequential(base, (((idx[t], cols), src[t]) for t in range(300)))
+order_cases = [("scatter_add dim=0 (chunked lines, partial chunk)", "scatter_add", 0,
+                base, idx, src, want)]
+a, c3 = torch.arange(5)[:, None], torch.arange(33)[None, :]
+base, idx, src = mixed((5, 6, 33)), torch.randint(0, 6, (5, 400, 33)), mixed((5, 400, 33))
+want = sequential(base, (((a, idx[:, t], c3), src[:, t]) for t in range(400)))
+order_cases.append(("scatter_add 3-D dim=1", "scatter_add", 1, base, idx, src, want))
+base, idx, src = mixed((6, 5)), torch.randint(0, 5, (6, 400)), mixed((6, 400))
+rows = torch.arange(6)
+want = sequential(base, (((rows, idx[:, t]), src[:, t]) for t in range(400)))
+order_cases.append(("scatter_add dim=-1 (a line per row)", "scatter_add", -1, base, idx,
+                    src, want))
+base, idx, src = mixed((10, 37)), torch.randint(0, 10, (500,)), mixed((500, 37))
+want = sequential(base, ((idx[t], src[t]) for t in range(500)))
+order_cases.append(("index_add dim=0", "index_add", 0, base, idx, src, want))
+base, idx, src = mixed((3, 4, 8)), torch.randint(0, 8, (300,)), mixed((3, 4, 300))
+want = sequential(base, (((slice(None), slice(None), idx[t]), src[:, :, t])
+                         for t in range(300)))
+order_cases.append(("index_add 3-D dim=2", "index_add", 2, base, idx, src, want))
+for label, op, dim, base, idx, src, want in order_cases:
+    for threads in (1, 2):
+        c.check(f"{label}: sequential order's bits at {threads} thread(s)",
+                ir3(op, base, idx, src, want, f"{{dim = {dim} : i64}}"),
+                [base, idx, src], want, rtol=0, atol=0,
+                extra_args=[f"--threads={threads}"])
+
 # The ops that update a tensor in place never write into the caller's input:
 # running three times gives the answer of one run.
 idx = torch.tensor([1, 1, 3])

@@ -19,6 +19,7 @@
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/SCF/Utils/Utils.h"
+#include "mlir/Dialect/Utils/StaticValueUtils.h"
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
 #include "mlir/Interfaces/SideEffectInterfaces.h"
 #include "mlir/Interfaces/ViewLikeInterface.h"
@@ -362,6 +363,38 @@ LogicalResult mapGeneric(linalg::GenericOp op, bool vectorize) {
   return success();
 }
 
+/// A bufferized scf.forall (the line-parallel scatters) as a kernel: one
+/// thread per iteration, the innermost iteration dim fastest.
+LogicalResult mapForall(scf::ForallOp op) {
+  if (op.getNumResults() != 0)
+    return op.emitOpError("is not bufferized");
+  std::optional<SmallVector<int64_t>> lbs =
+      getConstantIntValues(op.getMixedLowerBound());
+  std::optional<SmallVector<int64_t>> ubs =
+      getConstantIntValues(op.getMixedUpperBound());
+  std::optional<SmallVector<int64_t>> steps =
+      getConstantIntValues(op.getMixedStep());
+  if (!lbs || !ubs || !steps ||
+      llvm::any_of(*lbs, [](int64_t v) { return v != 0; }) ||
+      llvm::any_of(*steps, [](int64_t v) { return v != 1; }))
+    return op.emitOpError("needs static bounds from 0 in steps of 1 on the "
+                          "GPU");
+  int64_t count = ShapedType::getNumElements(*ubs);
+  if (count > 0) {
+    OpBuilder b(op);
+    buildLaunch(b, op.getLoc(), count,
+                [&](OpBuilder &tb, Location l, ArrayRef<Value> index) {
+                  IRMapping mapping;
+                  mapping.map(op.getInductionVars(),
+                              delinearize(tb, l, index[0], *ubs));
+                  for (Operation &nested : op.getBody()->without_terminator())
+                    tb.clone(nested, mapping);
+                });
+  }
+  op.erase();
+  return success();
+}
+
 /// Elementwise copy between two memrefs of one shape (any layouts).
 void buildCopyKernel(OpBuilder &b, Location loc, Value source, Value target) {
   ArrayRef<int64_t> shape = cast<MemRefType>(target.getType()).getShape();
@@ -457,6 +490,11 @@ struct KilnMapToGpuPass : kiln::impl::KilnMapToGpuBase<KilnMapToGpuPass> {
         Value source = global.getResult();
         global.getResult().replaceAllUsesWith(buffer);
         buildCopyKernel(b, global.getLoc(), source, buffer);
+        continue;
+      }
+      if (auto forall = dyn_cast<scf::ForallOp>(op)) {
+        if (failed(mapForall(forall)))
+          return failure();
         continue;
       }
       if (isa<linalg::LinalgOp>(op))

@@ -1335,10 +1335,11 @@ SmallVector<Value> lowerGatherAlongDim(OpBuilder &b, Operation *op,
   // will read a row later, so the next row's misses overlap this row's.
   Value prefetchFrom;
   int64_t rows = resultRank == 2 ? resultType.getDimSize(0) : 0;
-  if (io.stored && !perSlice && rank == 2 && dim == 1 && rows > 1 &&
-      size > 0 && !isGpuTarget(b))
+  if (io.stored && !perSlice && rank == 2 && dim == 1 && rows > 1 && size > 0 &&
+      !isGpuTarget(b))
     prefetchFrom = bufferization::ToBufferOp::create(
-        b, loc, MemRefType::get(inputType.getShape(), inputType.getElementType()),
+        b, loc,
+        MemRefType::get(inputType.getShape(), inputType.getElementType()),
         io.stored, /*readOnly=*/b.getUnitAttr());
   auto generic = linalg::GenericOp::create(
       b, loc, io.resultTypes, ValueRange{}, inits, maps,
@@ -1470,8 +1471,19 @@ Value updateAt(OpBuilder &b, Location loc, Value tensor, ValueRange at,
 }
 
 /// scatter_add and index_add: base[pos with pos[dim] replaced by the
-/// index] += src[pos] for every pos of `loopShape`, sequentially in
-/// row-major order: the same sum order, so the same bits, on every run.
+/// index] += src[pos] for every pos of `loopShape`, in row-major order.
+///
+/// Two positions update the same element only if they agree on every dim
+/// but `dim`, so positions that differ in another dim are independent. An
+/// scf.forall runs independent groups in parallel, each walking its
+/// positions in row-major order: every element receives its contributions
+/// in the sequential order, so the bits are the same on every target and
+/// thread count. On the CPU a group is everything under one index of the
+/// dims before `dim` (contiguous memory, row-major order inside: rows of a
+/// gather's gradient in parallel); with no dims before `dim` the op is one
+/// sequential loop nest. On the GPU a group is one line along `dim` (all
+/// other coordinates fixed): a thread per line, consecutive threads on
+/// consecutive lines (coalesced).
 LogicalResult lowerScatterAlongDim(Operation *op, Value base, Value index,
                                    Value src, int64_t dimAttr,
                                    ArrayRef<int64_t> loopShape, bool perSlice,
@@ -1483,21 +1495,92 @@ LogicalResult lowerScatterAlongDim(Operation *op, Value base, Value index,
   int64_t dim = *normalizeDim(dimAttr, rank);
   int64_t size = rank == 0 ? 1 : baseType.getDimSize(dim);
   int64_t site = sites.add(op);
-  Value result = buildUpdateLoops(
-      rewriter, loc, loopShape, base,
-      [&](OpBuilder &b, Location l, ValueRange ivs, Value acc) {
-        Value safe = checkIndex(
-            b, l, site, loadDimIndex(b, l, index, ivs, dim, rank, perSlice),
-            size);
-        if (size == 0)
-          return acc;
-        Value value = tensor::ExtractOp::create(b, l, src, ivs);
-        SmallVector<Value> at(ivs);
-        if (rank > 0)
-          at[dim] = safe;
-        return updateAt(b, l, acc, at, value, /*accumulate=*/true);
-      });
-  rewriter.replaceOp(op, result);
+  // Every index is checked first (the first bad one in row-major order is
+  // reported); the loops then read them clamped.
+  checkIndicesUpFront(rewriter, loc, site, index, 0, size, size);
+  if (size == 0 || ShapedType::getNumElements(loopShape) == 0) {
+    rewriter.replaceOp(op, base);
+    return success();
+  }
+  // result[at] += src[pos] at loop position `pos`, `at` relative to
+  // `offsets`.
+  auto update = [&](OpBuilder &b, Location l, Value acc, ValueRange pos,
+                    ArrayRef<Value> offsets) {
+    Value safe = clampIndex(
+        b, l, loadDimIndex(b, l, index, pos, dim, rank, perSlice), size);
+    Value value = tensor::ExtractOp::create(b, l, src, pos);
+    SmallVector<Value> at;
+    for (int64_t d = 0; d < rank; ++d)
+      at.push_back(d == dim ? safe
+                            : arith::SubIOp::create(b, l, pos[d], offsets[d]));
+    return updateAt(b, l, acc, at, value, /*accumulate=*/true);
+  };
+
+  // The dims iterated in parallel (one index each per group).
+  bool gpu = isGpuTarget(rewriter);
+  SmallVector<bool> parallel(rank, false);
+  SmallVector<int64_t> grid;
+  for (int64_t d = 0; d < rank; ++d) {
+    parallel[d] = gpu ? d != dim : d < dim;
+    if (parallel[d])
+      grid.push_back(loopShape[d]);
+  }
+  int64_t groups = ShapedType::getNumElements(grid);
+  if (groups == 1) { // nothing to split: one loop nest
+    SmallVector<Value> zeros(rank, indexConstant(rewriter, loc, 0));
+    rewriter.replaceOp(op, buildUpdateLoops(rewriter, loc, loopShape, base,
+                                            [&](OpBuilder &b, Location l,
+                                                ValueRange ivs, Value acc) {
+                                              return update(b, l, acc, ivs,
+                                                            zeros);
+                                            }));
+    return success();
+  }
+
+  auto forall = scf::ForallOp::create(
+      rewriter, loc, ArrayRef<OpFoldResult>{rewriter.getIndexAttr(groups)},
+      ValueRange{base}, /*mapping=*/std::nullopt);
+  {
+    OpBuilder::InsertionGuard guard(rewriter);
+    OpBuilder &b = rewriter;
+    b.setInsertionPointToStart(forall.getBody());
+    SmallVector<Value> coords =
+        delinearize(b, loc, forall.getInductionVars()[0], grid);
+    // The group's slice of the result: size 1 at its index of each
+    // parallel dim; the whole of `dim`; the loop's extent elsewhere.
+    SmallVector<Value> offsets;
+    SmallVector<OpFoldResult> mixedOffsets, sizes, strides;
+    SmallVector<int64_t> sliceShape, innerShape;
+    for (int64_t d = 0, g = 0; d < rank; ++d) {
+      strides.push_back(b.getIndexAttr(1));
+      Value offset = parallel[d] ? coords[g++] : indexConstant(b, loc, 0);
+      offsets.push_back(offset);
+      mixedOffsets.push_back(parallel[d] ? OpFoldResult(offset)
+                                         : b.getIndexAttr(0));
+      int64_t extent = parallel[d] ? 1 : d == dim ? size : loopShape[d];
+      sizes.push_back(b.getIndexAttr(extent));
+      sliceShape.push_back(extent);
+      if (!parallel[d])
+        innerShape.push_back(loopShape[d]);
+    }
+    Value shared = forall.getRegionIterArgs()[0];
+    Value slice = tensor::ExtractSliceOp::create(
+        b, loc, RankedTensorType::get(sliceShape, baseType.getElementType()),
+        shared, mixedOffsets, sizes, strides);
+    // The group's positions in row-major order.
+    Value updated = buildUpdateLoops(
+        b, loc, innerShape, slice,
+        [&](OpBuilder &lb, Location l, ValueRange ivs, Value acc) {
+          SmallVector<Value> pos;
+          for (int64_t d = 0, i = 0; d < rank; ++d)
+            pos.push_back(parallel[d] ? offsets[d] : ivs[i++]);
+          return update(lb, l, acc, pos, offsets);
+        });
+    b.setInsertionPointToStart(forall.getTerminator().getBody());
+    tensor::ParallelInsertSliceOp::create(b, loc, updated, shared, mixedOffsets,
+                                          sizes, strides);
+  }
+  rewriter.replaceOp(op, forall.getResults());
   return success();
 }
 

@@ -142,3 +142,44 @@ func.func @host_needs_value(%a: memref<4xindex>, %out: memref<?xf32>) -> memref<
   %buf = memref.alloc(%n) : memref<?xf32>
   return %buf : memref<?xf32>
 }
+
+// -----
+
+// A bufferized scf.forall (a line-parallel scatter) is one kernel with a
+// thread per iteration; its body is cloned with the iteration's indices.
+// CHECK-LABEL: func.func @forall
+// CHECK-NOT:   scf.forall
+// CHECK:       gpu.launch blocks({{.*}}) in ({{.*}} = %c2{{.*}}) threads({{.*}}) in ({{.*}} = %c256
+// CHECK:         arith.cmpi ult, %{{.*}}, %c300
+// CHECK:         scf.if
+// CHECK:           memref.subview
+// CHECK:           scf.for
+func.func @forall(%idx: memref<4x300xi64>, %src: memref<4x300xf32>, %out: memref<8x300xf32>) {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %c4 = arith.constant 4 : index
+  scf.forall (%line) in (300) {
+    %col = memref.subview %out[0, %line] [8, 1] [1, 1] : memref<8x300xf32> to memref<8x1xf32, strided<[300, 1], offset: ?>>
+    scf.for %t = %c0 to %c4 step %c1 {
+      %j = memref.load %idx[%t, %line] : memref<4x300xi64>
+      %k = arith.index_cast %j : i64 to index
+      %v = memref.load %src[%t, %line] : memref<4x300xf32>
+      %o = memref.load %col[%k, %c0] : memref<8x1xf32, strided<[300, 1], offset: ?>>
+      %s = arith.addf %o, %v : f32
+      memref.store %s, %col[%k, %c0] : memref<8x1xf32, strided<[300, 1], offset: ?>>
+    }
+  }
+  return
+}
+
+// -----
+
+// Only normalized loops (from 0 in steps of 1) map to threads.
+func.func @forall_steps(%out: memref<8xf32>) {
+  %f = arith.constant 1.0 : f32
+  // expected-error @+1 {{'scf.forall' op needs static bounds from 0 in steps of 1 on the GPU}}
+  scf.forall (%i) = (0) to (8) step (2) {
+    memref.store %f, %out[%i] : memref<8xf32>
+  }
+  return
+}

@@ -62,3 +62,19 @@ func.func @gather(%x: tensor<4x10xf32>, %i: tensor<4x3xi64>) -> tensor<4x3xf32> 
   %g = kiln.gather %x, %i {dim = 1 : i64} : tensor<4x10xf32>, tensor<4x3xi64>
   return %g : tensor<4x3xf32>
 }
+
+// -----
+
+// On the GPU scatters take one line along `dim` (all other coordinates
+// fixed) per iteration: a thread per line, consecutive threads on
+// consecutive columns (coalesced).
+// CHECK-LABEL: func.func @index_add_columns
+// CHECK:       scf.forall (%{{.*}}) in (40) shared_outs
+// CHECK:         tensor.extract_slice %{{.*}}[0, %{{.*}}] [5, 1] [1, 1] : tensor<5x40xf32> to tensor<5x1xf32>
+// CHECK:         scf.for %{{.*}} = %c0{{.*}} to %c7
+// CHECK-NOT:       scf.for %
+// CHECK:         tensor.parallel_insert_slice
+func.func @index_add_columns(%b: tensor<5x40xf32>, %i: tensor<7xi64>, %s: tensor<7x40xf32>) -> tensor<5x40xf32> {
+  %r = kiln.index_add %b, %i, %s {dim = 0 : i64} : tensor<5x40xf32>, tensor<7xi64>, tensor<7x40xf32>
+  return %r : tensor<5x40xf32>
+}

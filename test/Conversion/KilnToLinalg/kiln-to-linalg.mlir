@@ -135,14 +135,64 @@ func.func @gather(%x: tensor<4x10xf32>, %i: tensor<4x3xi64>) -> tensor<4x3xf32> 
 
 // -----
 
-// scatter_add is a sequential loop nest over the index (deterministic sums).
+// scatter_add: the indices are checked up front; then positions that
+// differ in a dim before `dim` update different elements, so on the CPU
+// each index of those dims is a parallel group (here: a row), walked in
+// row-major order (the sequential sum order).
 // CHECK-LABEL: func.func @scatter_add
-// CHECK: scf.for
-// CHECK: scf.for
-// CHECK: tensor.insert
+// CHECK:       scf.if
+// CHECK:         kiln.report_index_error
+// CHECK:       scf.forall (%[[ROW:.*]]) in (4) shared_outs(%[[OUT:.*]] = %{{.*}})
+// CHECK:         %[[SLICE:.*]] = tensor.extract_slice %[[OUT]][%{{.*}}, 0] [1, 10] [1, 1]
+// CHECK:         %[[DONE:.*]] = scf.for %{{.*}} = %c0{{.*}} to %c3{{.*}} step %c1{{.*}} iter_args(%{{.*}} = %[[SLICE]])
+// CHECK:           arith.addf
+// CHECK:           tensor.insert
+// CHECK:         scf.forall.in_parallel
+// CHECK-NEXT:      tensor.parallel_insert_slice %[[DONE]] into %[[OUT]][%{{.*}}, 0] [1, 10] [1, 1]
 func.func @scatter_add(%b: tensor<4x10xf32>, %i: tensor<4x3xi64>, %s: tensor<4x3xf32>) -> tensor<4x10xf32> {
   %r = kiln.scatter_add %b, %i, %s {dim = 1 : i64} : tensor<4x10xf32>, tensor<4x3xi64>, tensor<4x3xf32>
   return %r : tensor<4x10xf32>
+}
+
+// -----
+
+// Along dim 1 of a 3-D tensor the groups are the indices of dim 0; each
+// walks (dim 1, dim 2) in row-major order.
+// CHECK-LABEL: func.func @index_add_3d
+// CHECK:       scf.forall (%{{.*}}) in (2) shared_outs
+// CHECK:         tensor.extract_slice %{{.*}}[%{{.*}}, 0, 0] [1, 5, 40] [1, 1, 1] : tensor<2x5x40xf32> to tensor<1x5x40xf32>
+// CHECK:         scf.for %{{.*}} = %c0{{.*}} to %c7
+// CHECK:           scf.for %{{.*}} = %c0{{.*}} to %c40
+// CHECK:         tensor.parallel_insert_slice
+func.func @index_add_3d(%b: tensor<2x5x40xf32>, %i: tensor<7xi64>, %s: tensor<2x7x40xf32>) -> tensor<2x5x40xf32> {
+  %r = kiln.index_add %b, %i, %s {dim = 1 : i64} : tensor<2x5x40xf32>, tensor<7xi64>, tensor<2x7x40xf32>
+  return %r : tensor<2x5x40xf32>
+}
+
+// -----
+
+// With no dim before `dim` there is one group: a plain row-major loop
+// nest (a thread per column would walk memory with a stride).
+// CHECK-LABEL: func.func @index_add_columns
+// CHECK-NOT:   scf.forall
+// CHECK:       scf.for %{{.*}} = %c0{{.*}} to %c7
+// CHECK:         scf.for %{{.*}} = %c0{{.*}} to %c40
+// CHECK:           tensor.insert
+func.func @index_add_columns(%b: tensor<5x40xf32>, %i: tensor<7xi64>, %s: tensor<7x40xf32>) -> tensor<5x40xf32> {
+  %r = kiln.index_add %b, %i, %s {dim = 0 : i64} : tensor<5x40xf32>, tensor<7xi64>, tensor<7x40xf32>
+  return %r : tensor<5x40xf32>
+}
+
+// -----
+
+// 1-D: one group, a plain loop.
+// CHECK-LABEL: func.func @scatter_add_1d
+// CHECK-NOT:   scf.forall
+// CHECK:       scf.for
+// CHECK:         tensor.insert
+func.func @scatter_add_1d(%b: tensor<10xf32>, %i: tensor<6xi64>, %s: tensor<6xf32>) -> tensor<10xf32> {
+  %r = kiln.scatter_add %b, %i, %s {dim = 0 : i64} : tensor<10xf32>, tensor<6xi64>, tensor<6xf32>
+  return %r : tensor<10xf32>
 }
 
 // -----
