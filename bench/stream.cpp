@@ -1,11 +1,14 @@
 //===- stream.cpp - STREAM-style memory bandwidth of this machine ---------===//
 //
 // kiln-stream [--threads=N]: best-of-10 `copy` (b[i] = a[i]) and `sum`
-// (read-only reduction) bandwidth over 256 MiB arrays, in GB/s, counting
+// (read-only reduction) bandwidth over 256 MiB arrays (on huge pages where
+// the kernel allows), in GB/s, counting
 // bytes read plus bytes written, as STREAM does. bench/run.py uses it as the
 // machine's limit for memory-bound kernels.
 //
 //===----------------------------------------------------------------------===//
+
+#include "../lib/Runtime/HugePages.h"
 
 #include <omp.h>
 
@@ -23,8 +26,12 @@ int main(int argc, char **argv) {
       threads = std::max(1, std::atoi(argv[i] + 10));
   omp_set_num_threads(threads);
   const size_t n = size_t(64) << 20; // 64 Mi floats = 256 MiB per array
-  float *a = static_cast<float *>(std::aligned_alloc(64, n * sizeof(float)));
-  float *b = static_cast<float *>(std::aligned_alloc(64, n * sizeof(float)));
+  // On huge pages, as Kiln's buffers and NumPy's arrays are
+  // (lib/Runtime/HugePages.h).
+  float *a = static_cast<float *>(
+      kiln::runtime::allocateHostBuffer(n * sizeof(float)));
+  float *b = static_cast<float *>(
+      kiln::runtime::allocateHostBuffer(n * sizeof(float)));
 #pragma omp parallel for schedule(static)
   for (size_t i = 0; i < n; ++i) {
     a[i] = 1.0f;

@@ -283,8 +283,30 @@ void kthvalue(const char *suffix, UnrankedMemRefType<T> *in,
   int64_t rows = s.outer * s.inner;
   T *valuesData = view(values).data;
   int64_t *indicesData = view(indices).data;
-  launch(std::string("kiln_gpu_kthvalue_") + suffix, rows, 512,
-         {&input.data, &valuesData, &indicesData, &s.size, &s.inner, &k});
+  // Few long rows are split into ranges (Device/TopkPlan.h); each radix
+  // pass counts over all of them, then one thread per row picks the digit.
+  int64_t chunks = kiln::runtime::device_kernels::kthvalueChunks(rows, s.size);
+  if (chunks == 1) {
+    launch(std::string("kiln_gpu_kthvalue_") + suffix, rows, 512,
+           {&input.data, &valuesData, &indicesData, &s.size, &s.inner, &k});
+    return;
+  }
+  void *state =
+      cuda::allocate(rows * kiln::runtime::device_kernels::kKthStateBytes);
+  unsigned blocks = unsigned(rows * chunks),
+           perRow = unsigned((rows + 127) / 128);
+  launch("kiln_gpu_kth_init", unsigned(rows), 256, {&state, &k});
+  for (int shift = int(sizeof(T) * 8) - 8; shift >= 0; shift -= 8) {
+    launch(std::string("kiln_gpu_kth_count_") + suffix, blocks, 512,
+           {&input.data, &state, &s.size, &s.inner, &chunks, &shift});
+    launch("kiln_gpu_kth_pick", perRow, 128, {&state, &rows, &shift});
+  }
+  launch(std::string("kiln_gpu_kth_lowest_") + suffix, blocks, 512,
+         {&input.data, &state, &s.size, &s.inner, &chunks});
+  launch(std::string("kiln_gpu_kth_finish_") + suffix, perRow, 128,
+         {&input.data, &state, &valuesData, &indicesData, &rows, &s.size,
+          &s.inner});
+  cuda::release(state);
 }
 
 template <typename T>

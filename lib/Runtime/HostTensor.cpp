@@ -2,6 +2,8 @@
 
 #include "kiln/Runtime/HostTensor.h"
 
+#include "HugePages.h"
+
 #include "llvm/ADT/STLExtras.h"
 #include "llvm/ADT/StringExtras.h"
 #include "llvm/Support/FileSystem.h"
@@ -61,9 +63,7 @@ HostTensor HostTensor::view(DType dtype, std::vector<int64_t> shape,
 
 HostTensor::HostTensor(DType dtype, std::vector<int64_t> shape)
     : dtype(dtype), shape(std::move(shape)) {
-  size_t bytes = std::max<size_t>(getByteSize(), 1);
-  size_t rounded = (bytes + 63) / 64 * 64;
-  storage.reset(std::aligned_alloc(64, rounded));
+  storage.reset(allocateHostBuffer(std::max<size_t>(getByteSize(), 1)));
 }
 
 int64_t HostTensor::getNumElements() const {

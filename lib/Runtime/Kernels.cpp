@@ -16,6 +16,7 @@
 
 #include "kiln/Runtime/Kernels.h"
 
+#include "HugePages.h"
 #include "MemRefViews.h"
 
 #include "mlir/ExecutionEngine/CRunnerUtils.h"
@@ -1091,11 +1092,25 @@ void *allocate(size_t bytes) {
       return p;
     }
   }
-  void *base = std::malloc(bytes + 2 * sizeof(BlockHeader));
-  if (!base)
-    return nullptr;
-  uintptr_t start = reinterpret_cast<uintptr_t>(base) + sizeof(BlockHeader);
-  start = (start + 63) & ~uintptr_t(63);
+  uintptr_t start;
+  void *base;
+  if (bytes >= kiln::runtime::kHugePageThreshold) {
+    // On huge pages (HugePages.h): the block starts 2 MiB into the
+    // allocation, its header at the end of the first (unadvised) 2 MiB.
+    size_t rounded = kiln::runtime::roundUp(bytes, kiln::runtime::kHugePage);
+    base = std::aligned_alloc(kiln::runtime::kHugePage,
+                              kiln::runtime::kHugePage + rounded);
+    if (!base)
+      return nullptr;
+    start = reinterpret_cast<uintptr_t>(base) + kiln::runtime::kHugePage;
+    kiln::runtime::adviseHugePages(reinterpret_cast<void *>(start), rounded);
+  } else {
+    base = std::malloc(bytes + 2 * sizeof(BlockHeader));
+    if (!base)
+      return nullptr;
+    start = reinterpret_cast<uintptr_t>(base) + sizeof(BlockHeader);
+    start = (start + 63) & ~uintptr_t(63);
+  }
   auto *header = reinterpret_cast<BlockHeader *>(start) - 1;
   header->base = base;
   header->bytes = bytes;

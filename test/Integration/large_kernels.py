@@ -5,7 +5,8 @@
 # registers, or streamed for long rows), the topk fast path (histogram of
 # the top key bits, packed candidates) and its fallbacks (heavy ties, k
 # beyond the shared candidates), rows too few to fill the GPU split into
-# ranges whose k best are merged (Device/TopkPlan.h); on the CPU the
+# ranges whose k best are merged (Device/TopkPlan.h), kthvalue of few long
+# rows by radix passes over ranges; on the CPU the
 # multithreaded and tiled paths. Runs on the CPU here and on the GPU in test/GPU/numerics.test.
 # RUN: %python %s
 import torch
@@ -115,13 +116,23 @@ topk_case("one long row", torch.randn(1, 1 << 18), 100)
 topk_case("one long row, ties across ranges",
           torch.randint(0, 5, (1, 1 << 17)).float(), 300, largest=False)
 topk_case("two long i64 rows", torch.randint(-1000, 1000, (2, 40000)), 64)
-k3 = torch.randn(32, 5000)
-kv, ki = torch.kthvalue(k3, 777, dim=1)
-c.check("kthvalue (32, 5000) k=777",
-        f"func.func @f(%x: {ttype(k3)}) -> ({ttype(kv)}, {ttype(ki)}) {{\n"
-        f"  %v, %i = kiln.kthvalue %x {{k = 777 : i64, dim = 1 : i64}} : "
-        f"{ttype(k3)}\n  return %v, %i : {ttype(kv)}, {ttype(ki)}\n}}\n",
-        [k3], [kv, ki])
+
+
+def kthvalue_case(x, k):
+    kv, ki = torch.kthvalue(x, k, dim=1)
+    c.check(f"kthvalue {tuple(x.shape)} {x.dtype} k={k}",
+            f"func.func @f(%x: {ttype(x)}) -> ({ttype(kv)}, {ttype(ki)}) {{\n"
+            f"  %v, %i = kiln.kthvalue %x {{k = {k} : i64, dim = 1 : i64}} : "
+            f"{ttype(x)}\n  return %v, %i : {ttype(kv)}, {ttype(ki)}\n}}\n",
+            [x], [kv, ki])
+
+
+kthvalue_case(torch.randn(32, 5000), 777)
+# Few long rows: on the GPU split into ranges, a radix pass over all of them
+# per digit (distinct values: PyTorch's index for ties is unspecified).
+kthvalue_case(torch.randn(1, 1 << 18), 100000)
+kthvalue_case(torch.randn(2, 40000, dtype=torch.float64), 1)
+kthvalue_case(torch.randperm(50000).reshape(1, 50000) - 25000, 50000)
 am = torch.randn(4096, 600)
 c.check("argmax (4096, 600)",
         f"func.func @f(%x: {ttype(am)}) -> {ttype(am.argmax(1))} {{\n"

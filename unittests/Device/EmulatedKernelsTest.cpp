@@ -70,18 +70,22 @@ std::vector<T> randomData(size_t n, std::mt19937_64 &rng, int distinct) {
   return data;
 }
 
-/// The topk kernels of one element type.
-template <typename T> struct TopkKernels;
-#define KILN_TOPK_KERNELS(T, SUFFIX)                                           \
-  template <> struct TopkKernels<T> {                                          \
-    static constexpr auto rows = kiln_gpu_topk_##SUFFIX;                       \
-    static constexpr auto chunks = kiln_gpu_topk_chunks_##SUFFIX;              \
-    static constexpr auto merge = kiln_gpu_topk_merge_##SUFFIX;                \
+/// The selection kernels of one element type.
+template <typename T> struct Kernels;
+#define KILN_SELECTION_KERNELS(T, SUFFIX)                                      \
+  template <> struct Kernels<T> {                                              \
+    static constexpr auto topkRows = kiln_gpu_topk_##SUFFIX;                   \
+    static constexpr auto topkChunks = kiln_gpu_topk_chunks_##SUFFIX;          \
+    static constexpr auto topkMerge = kiln_gpu_topk_merge_##SUFFIX;            \
+    static constexpr auto kthRows = kiln_gpu_kthvalue_##SUFFIX;                \
+    static constexpr auto kthCount = kiln_gpu_kth_count_##SUFFIX;              \
+    static constexpr auto kthLowest = kiln_gpu_kth_lowest_##SUFFIX;            \
+    static constexpr auto kthFinish = kiln_gpu_kth_finish_##SUFFIX;            \
   };
-KILN_TOPK_KERNELS(float, f32)
-KILN_TOPK_KERNELS(double, f64)
-KILN_TOPK_KERNELS(i64, i64)
-#undef KILN_TOPK_KERNELS
+KILN_SELECTION_KERNELS(float, f32)
+KILN_SELECTION_KERNELS(double, f64)
+KILN_SELECTION_KERNELS(i64, i64)
+#undef KILN_SELECTION_KERNELS
 
 /// Runs topk on an [outer, size, inner] tensor with the runtime's launches
 /// (lib/Runtime/Cuda.cpp: one block per row, or split rows when there are
@@ -108,7 +112,7 @@ int64_t checkTopk(int64_t outer, int64_t size, int64_t inner, int64_t k,
   }
   if (chunks == 1) {
     emulator::launch(rows, 512, [&] {
-      TopkKernels<T>::rows(in.data(), values.data(), indices.data(), size,
+      Kernels<T>::topkRows(in.data(), values.data(), indices.data(), size,
                            inner, k, largest, scratchKeys.data(),
                            scratchIndices.data());
     });
@@ -116,12 +120,12 @@ int64_t checkTopk(int64_t outer, int64_t size, int64_t inner, int64_t k,
     std::vector<T> candidateValues(blocks * k);
     std::vector<i64> candidateRows(blocks * k, -1);
     emulator::launch(blocks, 512, [&] {
-      TopkKernels<T>::chunks(in.data(), candidateValues.data(),
+      Kernels<T>::topkChunks(in.data(), candidateValues.data(),
                              candidateRows.data(), size, inner, k, largest,
                              chunks, scratchKeys.data(), scratchIndices.data());
     });
     emulator::launch(rows, 512, [&] {
-      TopkKernels<T>::merge(candidateValues.data(), candidateRows.data(),
+      Kernels<T>::topkMerge(candidateValues.data(), candidateRows.data(),
                             values.data(), indices.data(), chunks * k, inner, k,
                             largest, scratchKeys.data(), scratchIndices.data());
     });
@@ -186,35 +190,82 @@ TEST(EmulatedTopk, WholeRowAndOne) {
   checkTopk<float>(3, 1, 1, 1, false, 10, 12);
 }
 
+/// Runs kthvalue on an [outer, size, inner] tensor with the runtime's
+/// launches (one block per row, or the split radix passes when rows are
+/// few) and compares every row with the reference. Returns the number of
+/// ranges each row was split into.
 template <typename T>
-void checkKthvalue(void (*kernel)(const T *, T *, i64 *, i64, i64, i64),
-                   int64_t rows, int64_t size, int64_t k, int distinct,
-                   unsigned seed) {
+int64_t checkKthvalue(int64_t outer, int64_t size, int64_t inner, int64_t k,
+                      int distinct, unsigned seed) {
   std::mt19937_64 rng(seed);
-  std::vector<T> in = randomData<T>(rows * size, rng, distinct);
+  std::vector<T> in = randomData<T>(outer * size * inner, rng, distinct);
+  int64_t rows = outer * inner;
   std::vector<T> values(rows);
   std::vector<i64> indices(rows, -1);
-  emulator::launch(rows, 512, [&] {
-    kernel(in.data(), values.data(), indices.data(), size, 1, k);
-  });
-  for (int64_t r = 0; r < rows; ++r) {
-    std::vector<T> row(in.begin() + r * size, in.begin() + (r + 1) * size);
-    // The k-th smallest value, reported at the lowest index holding it.
-    int64_t kth = referenceTopk(row, k, /*largest=*/false)[k - 1];
-    int64_t lowest = kth;
-    for (int64_t j = 0; j < size; ++j)
-      if (!before(row[j], row[kth], false) && !before(row[kth], row[j], false))
-        lowest = std::min(lowest, j);
-    ASSERT_EQ(indices[r], lowest) << "row " << r << " k=" << k;
-    ASSERT_TRUE(sameBits(values[r], row[lowest]));
+  int64_t chunks = kiln::runtime::device_kernels::kthvalueChunks(rows, size);
+  if (chunks == 1) {
+    emulator::launch(rows, 512, [&] {
+      Kernels<T>::kthRows(in.data(), values.data(), indices.data(), size, inner,
+                          k);
+    });
+  } else {
+    std::vector<KthState> state(rows);
+    int64_t blocks = rows * chunks, perRow = (rows + 127) / 128;
+    emulator::launch(rows, 256, [&] { kiln_gpu_kth_init(state.data(), k); });
+    for (int shift = int(sizeof(T) * 8) - 8; shift >= 0; shift -= 8) {
+      emulator::launch(blocks, 512, [&] {
+        Kernels<T>::kthCount(in.data(), state.data(), size, inner, chunks,
+                             shift);
+      });
+      emulator::launch(perRow, 128,
+                       [&] { kiln_gpu_kth_pick(state.data(), rows, shift); });
+    }
+    emulator::launch(blocks, 512, [&] {
+      Kernels<T>::kthLowest(in.data(), state.data(), size, inner, chunks);
+    });
+    emulator::launch(perRow, 128, [&] {
+      Kernels<T>::kthFinish(in.data(), state.data(), values.data(),
+                            indices.data(), rows, size, inner);
+    });
   }
+  for (int64_t o = 0; o < outer; ++o)
+    for (int64_t i = 0; i < inner; ++i) {
+      std::vector<T> row(size);
+      for (int64_t j = 0; j < size; ++j)
+        row[j] = in[(o * size + j) * inner + i];
+      // The k-th smallest value, reported at the lowest index holding it.
+      int64_t kth = referenceTopk(row, k, /*largest=*/false)[k - 1];
+      int64_t lowest = kth;
+      for (int64_t j = 0; j < size; ++j)
+        if (!before(row[j], row[kth], false) &&
+            !before(row[kth], row[j], false))
+          lowest = std::min(lowest, j);
+      int64_t r = o * inner + i;
+      EXPECT_EQ(indices[r], lowest)
+          << "row (" << o << ", " << i << ") of " << size << " k=" << k;
+      EXPECT_TRUE(sameBits(values[r], row[lowest]));
+    }
+  return chunks;
 }
 
 TEST(EmulatedKthvalue, AgainstSortedOrder) {
-  checkKthvalue<float>(kiln_gpu_kthvalue_f32, 3, 1000, 1, 100, 21);
-  checkKthvalue<float>(kiln_gpu_kthvalue_f32, 2, 1000, 500, 7, 22);
-  checkKthvalue<double>(kiln_gpu_kthvalue_f64, 2, 333, 333, 1000, 23);
-  checkKthvalue<i64>(kiln_gpu_kthvalue_i64, 2, 700, 42, 20, 24);
+  checkKthvalue<float>(3, 1000, 1, 1, 100, 21);
+  checkKthvalue<float>(2, 1000, 1, 500, 7, 22);
+  checkKthvalue<double>(2, 333, 1, 333, 1000, 23);
+  checkKthvalue<i64>(2, 700, 1, 42, 20, 24);
+}
+
+TEST(EmulatedKthvalue, FewLongRowsSplitIntoRanges) {
+  // One long row: 24 ranges, four radix passes over all of them.
+  EXPECT_EQ(checkKthvalue<float>(1, 100000, 1, 50000, 100000, 25), 24);
+  // Heavy ties (the lowest index holding the key spans ranges), NaNs and
+  // signed zeros; the first and the last rank.
+  EXPECT_EQ(checkKthvalue<float>(1, 20000, 1, 7000, 4, 26), 4);
+  EXPECT_EQ(checkKthvalue<float>(2, 12000, 1, 1, 50, 27), 2);
+  EXPECT_EQ(checkKthvalue<float>(1, 12000, 1, 12000, 50, 28), 2);
+  // 64-bit keys (eight passes), strided rows.
+  EXPECT_EQ(checkKthvalue<double>(1, 9000, 2, 4321, 5000, 29), 2);
+  EXPECT_EQ(checkKthvalue<i64>(3, 12000, 1, 6000, 7, 30), 2);
 }
 
 /// The spec's max/argmax: the first NaN wins, else the first best value.

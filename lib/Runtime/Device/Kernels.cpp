@@ -12,7 +12,8 @@
 // that total order, where `key` is an unsigned integer monotone in the
 // value (better is greater), so the results are the CPU's bit for bit.
 //
-// Freestanding C++: no headers, NVVM builtins only. The same source runs
+// Freestanding C++: NVVM builtins only, no headers but TopkPlan.h (plain
+// constants and arithmetic). The same source runs
 // on the host under unittests/Device/Emulator.h (kiln-device-emulation-tests).
 //
 //===----------------------------------------------------------------------===//
@@ -20,6 +21,8 @@
 typedef unsigned int u32;
 typedef unsigned long long u64;
 typedef long long i64;
+
+#include "TopkPlan.h"
 
 // unittests/Device/Emulator.h defines these to run the kernels on the host.
 #ifndef KERNEL
@@ -213,6 +216,28 @@ DEVICE u32 bucketOfKth(const u32 *counts, u32 bins, u64 k, u64 &above) {
   return b;
 }
 
+/// The block's histogram (shared) of the digit at `shift` of the keys of
+/// `row` whose bits under `mask` equal `prefix`.
+template <typename T>
+DEVICE void countDigits(Row<T> row, bool largest, u64 prefix, u64 mask,
+                        int shift) {
+  for (u32 b = tid(); b < kBins; b += ntid())
+    histogram[b] = 0;
+  sync();
+  i64 end = (row.size + ntid() - 1) / ntid() * ntid();
+  for (i64 j = tid(); j < end; j += ntid()) {
+    bool active = false;
+    u32 bin = 0;
+    if (j < row.size) {
+      u64 key = selectionKey(row.at(j), largest);
+      active = (key & mask) == prefix;
+      bin = u32(key >> shift) & (kBins - 1);
+    }
+    countBin(active, bin);
+  }
+  sync();
+}
+
 /// The exact k-th greatest key of a row (k >= 1) and how many elements
 /// with that key the k best take (the rest of the k are greater): one
 /// 8-bit digit per pass, most significant first.
@@ -222,21 +247,7 @@ DEVICE u64 selectKey(Row<T> row, i64 k, bool largest, i64 &tiesTaken) {
   u64 prefix = 0, mask = 0;
   i64 remaining = k;
   for (int shift = bits - kRadixBits; shift >= 0; shift -= kRadixBits) {
-    for (u32 b = tid(); b < kBins; b += ntid())
-      histogram[b] = 0;
-    sync();
-    i64 end = (row.size + ntid() - 1) / ntid() * ntid();
-    for (i64 j = tid(); j < end; j += ntid()) {
-      bool active = false;
-      u32 bin = 0;
-      if (j < row.size) {
-        u64 key = selectionKey(row.at(j), largest);
-        active = (key & mask) == prefix;
-        bin = u32(key >> shift) & (kBins - 1);
-      }
-      countBin(active, bin);
-    }
-    sync();
+    countDigits(row, largest, prefix, mask, shift);
     if (tid() == 0) {
       u64 above = 0;
       shared64[0] = bucketOfKth((u32 *)&histogram[0], kBins, remaining, above);
@@ -510,6 +521,104 @@ DEVICE void kthvalueRows(const T *in, T *values, i64 *outIndices, i64 size,
   }
 }
 
+/// kthvalue of few long rows, split across blocks (TopkPlan.h): the radix
+/// selection of kthvalueRows with the row's state in global memory. Each
+/// pass, every block counts its range's digits (of the elements matching
+/// the prefix so far) in shared memory and adds its counts to the row's
+/// histogram (integer atomics: the sums do not depend on their order);
+/// then one thread per row picks the bin holding the k-th key. Last, each
+/// block finds the lowest index of its range holding the key and the row
+/// keeps the minimum. The answer is kthvalueRows', bit for bit.
+struct KthState {
+  u64 prefix, mask; // the key's digits selected so far, and which bits
+  i64 remaining;    // the rank of the k-th key among those matching them
+  i64 lowest;       // the lowest index holding the key (last step)
+  u32 counts[kBins];
+};
+static_assert(sizeof(KthState) == kiln::runtime::device_kernels::kKthStateBytes,
+              "the runtime allocates KthState by this size");
+
+DEVICE void kthInit(KthState *state, i64 k) {
+  KthState &s = state[ctaid()];
+  for (u32 b = tid(); b < kBins; b += ntid())
+    s.counts[b] = 0;
+  if (tid() == 0) {
+    s.prefix = 0;
+    s.mask = 0;
+    s.remaining = k;
+    s.lowest = 0x7fffffffffffffffll;
+  }
+}
+
+/// Block b: range b % chunks of row b / chunks.
+template <typename T>
+DEVICE Row<T> kthRange(const T *in, i64 size, i64 inner, i64 chunks,
+                       i64 &begin) {
+  i64 b = ctaid(), c = b % chunks;
+  Row<T> row = rowOf(in, b / chunks, size, inner);
+  begin = c * size / chunks;
+  i64 end = (c + 1) * size / chunks;
+  return Row<T>{row.data + begin * row.stride, end - begin, row.stride};
+}
+
+template <typename T>
+DEVICE void kthCount(const T *in, KthState *state, i64 size, i64 inner,
+                     i64 chunks, int shift) {
+  i64 begin = 0;
+  Row<T> range = kthRange(in, size, inner, chunks, begin);
+  KthState &s = state[ctaid() / chunks];
+  countDigits(range, /*largest=*/false, s.prefix, s.mask, shift);
+  for (u32 b = tid(); b < kBins; b += ntid())
+    if (histogram[b])
+      __atomic_fetch_add(&s.counts[b], histogram[b], __ATOMIC_RELAXED);
+}
+
+DEVICE void kthPick(KthState *state, i64 rows, int shift) {
+  i64 r = i64(ctaid()) * ntid() + tid();
+  if (r >= rows)
+    return;
+  KthState &s = state[r];
+  u64 above = 0;
+  u64 bin = bucketOfKth(s.counts, kBins, u64(s.remaining), above);
+  s.prefix |= bin << shift;
+  s.mask |= u64(kBins - 1) << shift;
+  s.remaining -= i64(above);
+  for (u32 b = 0; b < kBins; ++b)
+    s.counts[b] = 0;
+}
+
+template <typename T>
+DEVICE void kthLowest(const T *in, KthState *state, i64 size, i64 inner,
+                      i64 chunks) {
+  i64 begin = 0;
+  Row<T> range = kthRange(in, size, inner, chunks, begin);
+  KthState &s = state[ctaid() / chunks];
+  u64 kth = s.prefix;
+  i64 lowest = 0x7fffffffffffffffll;
+  for (i64 j = tid(); j < range.size; j += ntid())
+    if (selectionKey(range.at(j), false) == kth) {
+      lowest = begin + j; // a thread's first match is its lowest
+      break;
+    }
+  for (u32 offset = 16; offset > 0; offset >>= 1) {
+    i64 other = i64(shuffleDown(u64(lowest), offset));
+    lowest = other < lowest ? other : lowest;
+  }
+  if ((tid() & 31) == 0 && lowest != 0x7fffffffffffffffll)
+    __atomic_fetch_min(&s.lowest, lowest, __ATOMIC_RELAXED);
+}
+
+template <typename T>
+DEVICE void kthFinish(const T *in, const KthState *state, T *values,
+                      i64 *outIndices, i64 rows, i64 size, i64 inner) {
+  i64 r = i64(ctaid()) * ntid() + tid();
+  if (r >= rows)
+    return;
+  i64 index = state[r].lowest;
+  values[r] = rowOf(in, r, size, inner).at(index);
+  outIndices[r] = index;
+}
+
 //===----------------------------------------------------------------------===//
 // max / min / argmax / argmin
 //===----------------------------------------------------------------------===//
@@ -635,6 +744,20 @@ DEVICE void argStridedRows(const T *in, T *values, i64 *outIndices, i64 rows,
                                          i64 size, i64 inner, i64 k) {         \
     kthvalueRows(in, values, indices, size, inner, k);                         \
   }                                                                            \
+  KERNEL void kiln_gpu_kth_count_##SUFFIX(const T *in, KthState *state,        \
+                                          i64 size, i64 inner, i64 chunks,     \
+                                          int shift) {                         \
+    kthCount(in, state, size, inner, chunks, shift);                           \
+  }                                                                            \
+  KERNEL void kiln_gpu_kth_lowest_##SUFFIX(const T *in, KthState *state,       \
+                                           i64 size, i64 inner, i64 chunks) {  \
+    kthLowest(in, state, size, inner, chunks);                                 \
+  }                                                                            \
+  KERNEL void kiln_gpu_kth_finish_##SUFFIX(const T *in, const KthState *state, \
+                                           T *values, i64 *indices, i64 rows,  \
+                                           i64 size, i64 inner) {              \
+    kthFinish(in, state, values, indices, rows, size, inner);                  \
+  }                                                                            \
   KERNEL void kiln_gpu_arg_warp_##SUFFIX(const T *in, T *values, i64 *indices, \
                                          i64 rows, i64 size, int isMax) {      \
     argWarpRows(in, values, indices, rows, size, isMax != 0);                  \
@@ -648,6 +771,11 @@ DEVICE void argStridedRows(const T *in, T *values, i64 *outIndices, i64 rows,
                                             i64 inner, int isMax) {            \
     argStridedRows(in, values, indices, rows, size, inner, isMax != 0);        \
   }
+
+KERNEL void kiln_gpu_kth_init(KthState *state, i64 k) { kthInit(state, k); }
+KERNEL void kiln_gpu_kth_pick(KthState *state, i64 rows, int shift) {
+  kthPick(state, rows, shift);
+}
 
 KILN_GPU_KERNELS(float, f32)
 KILN_GPU_KERNELS(double, f64)

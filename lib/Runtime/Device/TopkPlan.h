@@ -1,7 +1,9 @@
-//===- TopkPlan.h - How the GPU topk splits few long rows -------*- C++ -*-===//
+//===- TopkPlan.h - How GPU topk and kthvalue split few long rows *- C++
+//-*-===//
 //
 // Shared by the runtime (lib/Runtime/Cuda.cpp), which launches the topk
-// kernels, and the emulated kernel tests, which replay its launches.
+// and kthvalue kernels, and the emulated kernel tests, which replay its
+// launches. Kernels.cpp includes it for the sizes both sides agree on.
 //
 //===----------------------------------------------------------------------===//
 
@@ -28,6 +30,23 @@ inline long long topkChunks(long long rows, long long size, long long k) {
     chunks = size / 4096;
   if (chunks > size / (4 * k))
     chunks = size / (4 * k);
+  return chunks >= 2 ? chunks : 1;
+}
+
+/// Bytes of a row's kthvalue selection state (Kernels.cpp: KthState).
+constexpr long long kKthStateBytes = 32 + 4 * 256;
+
+/// How many contiguous ranges kthvalue splits each row into: 1 (one block
+/// per row, kiln_gpu_kthvalue_*) unless there are too few rows to fill
+/// the GPU; then enough for kTopkBusyBlocks blocks in all, each range at
+/// least 4096 elements (kiln_gpu_kth_*: a radix pass per digit over all
+/// ranges, then the lowest index holding the key).
+inline long long kthvalueChunks(long long rows, long long size) {
+  if (rows <= 0 || rows >= kTopkBusyBlocks / 4)
+    return 1;
+  long long chunks = (kTopkBusyBlocks + rows - 1) / rows;
+  if (chunks > size / 4096)
+    chunks = size / 4096;
   return chunks >= 2 ? chunks : 1;
 }
 
