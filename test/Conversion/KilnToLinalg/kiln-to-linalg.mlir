@@ -103,11 +103,12 @@ func.func @argmax(%x: tensor<4x10xf32>) -> tensor<4xi64> {
 
 // gather first finds the first out-of-range index with min-reductions
 // over the index tensor (per row, then over rows) and reports it (the op's
-// site); the gather loop then only clamps, loading through tensor.extract,
-// and prefetches the element it will read one row later (clamped to the
-// last row).
+// site); the gather loop then only clamps, loading through tensor.extract.
+// Its reads touch most of each input row (3 reads, 1 cache line), so each
+// element prefetches a line of the next input row (clamped to the last
+// row and line): the next row streams in.
 // CHECK-LABEL: module attributes
-// CHECK-SAME: kiln.error_sites = ["kiln.gather at {{.*}}kiln-to-linalg.mlir:[[# @LINE + 22]]:8"]
+// CHECK-SAME: kiln.error_sites = ["kiln.gather at {{.*}}kiln-to-linalg.mlir:[[# @LINE + 26]]:8"]
 // CHECK-LABEL: func.func @gather
 // CHECK: linalg.generic
 // CHECK: arith.minsi
@@ -125,11 +126,46 @@ func.func @argmax(%x: tensor<4x10xf32>) -> tensor<4xi64> {
 // CHECK: %[[ROW:.*]] = linalg.index 0
 // CHECK: %[[NEXT:.*]] = arith.addi %[[ROW]], %c1
 // CHECK: %[[CLAMPED:.*]] = arith.minui %[[NEXT]], %c3
-// CHECK: memref.prefetch %[[XBUF]][%[[CLAMPED]], %{{.*}}], read, locality<3>, data
+// CHECK: %[[FIRSTLINE:.*]] = arith.muli %{{.*}}, %c1
+// CHECK: %[[LINE:.*]] = arith.minui %{{.*}}, %c0
+// CHECK: %[[AT:.*]] = arith.muli %[[LINE]], %c16
+// CHECK: memref.prefetch %[[XBUF]][%[[CLAMPED]], %[[AT]]], read, locality<3>, data
+// CHECK-NOT: memref.prefetch
 // CHECK: arith.select
 // CHECK: tensor.extract
 func.func @gather(%x: tensor<4x10xf32>, %i: tensor<4x3xi64>) -> tensor<4x3xf32> {
   %g = kiln.gather %x, %i {dim = 1 : i64} : tensor<4x10xf32>, tensor<4x3xi64>
+  return %g : tensor<4x3xf32>
+}
+
+// -----
+
+// 256 reads from rows of 8192 floats (512 lines): two lines of the next
+// row per element.
+// CHECK-LABEL: func.func @gather_dense
+// CHECK: arith.muli %{{.*}}, %c2
+// CHECK-COUNT-2: memref.prefetch
+// CHECK-NOT: memref.prefetch
+// CHECK: tensor.extract
+func.func @gather_dense(%x: tensor<8x8192xf32>, %i: tensor<8x256xi64>) -> tensor<8x256xf32> {
+  %g = kiln.gather %x, %i {dim = 1 : i64} : tensor<8x8192xf32>, tensor<8x256xi64>
+  return %g : tensor<8x256xf32>
+}
+
+// -----
+
+// A sparse gather (3 reads from rows of 256 lines) prefetches the element
+// it will read one row later instead.
+// CHECK-LABEL: func.func @gather_sparse
+// CHECK: %[[XBUF:.*]] = bufferization.to_buffer %arg0 read_only
+// CHECK: %[[ROW:.*]] = linalg.index 0
+// CHECK: %[[NEXT:.*]] = arith.addi %[[ROW]], %c1
+// CHECK: %[[CLAMPED:.*]] = arith.minui %[[NEXT]], %c3
+// CHECK: %[[NEXTINDEX:.*]] = tensor.extract %arg1[%[[CLAMPED]], %{{.*}}]
+// CHECK: memref.prefetch %[[XBUF]][%[[CLAMPED]], %{{.*}}], read, locality<3>, data
+// CHECK-NOT: memref.prefetch
+func.func @gather_sparse(%x: tensor<4x4096xf32>, %i: tensor<4x3xi64>) -> tensor<4x3xf32> {
+  %g = kiln.gather %x, %i {dim = 1 : i64} : tensor<4x4096xf32>, tensor<4x3xi64>
   return %g : tensor<4x3xf32>
 }
 
