@@ -2,7 +2,8 @@
 # torch.kthvalue; indices follow ops.md's tie rule (lowest index wins,
 # equal values listed by ascending index), which the reference computes
 # with a stable sort (torch.sort also orders NaN above every number).
-# Small k (insertion buffer) and large k (selection), every dim, largest and
+# Small k (sorted insertion; a buffer compacted by nth_element) and large k
+# (selection), every dim, largest and
 # smallest, NaN, ties, i64/f64, rank 0, k = 0 and k = n.
 # RUN: %python %s
 import torch
@@ -76,6 +77,24 @@ for threads in (1, 2, 7):
     c.check(f"topk threads={threads}", topk_ir(many, 8, -1, True, v, i),
             [many], [v, i], extra_args=[f"--threads={threads}"])
 
+# f32 with k <= 32 keeps its best k sorted and inserts each candidate: long
+# rows with heavy ties, NaNs and signed zeros, k at the boundary, and one
+# long row split into segments whose collectors merge (--threads=2).
+tied = torch.randint(-3, 4, (6, 5000)).float()
+tied[:, ::97] = float("nan")
+tied[:, 1::13] = -0.0
+for k in (1, 16, 32, 33):
+    for largest in (True, False):
+        check_topk("long tied rows", tied, k, -1, largest)
+long_row = torch.randint(0, 50, (1, 1 << 17)).float()
+long_row[0, 5::1001] = float("nan")
+for largest in (True, False):
+    v, i = topk_ref(long_row, 24, -1, largest)
+    for threads in (1, 2):
+        c.check(f"topk one long tied row in segments k=24 largest={largest} "
+                f"threads={threads}", topk_ir(long_row, 24, -1, largest, v, i),
+                [long_row], [v, i], extra_args=[f"--threads={threads}"])
+
 
 def kth_ref(x, k, dim, keepdim):
     values, _ = torch.sort(x, dim=dim, stable=True)
@@ -112,5 +131,7 @@ check_kth("ties 2", torch.tensor([3.0, 1.0, 2.0, 1.0, 1.0]), 3)
 check_kth("signed zeros", torch.tensor([1.0, -0.0, 0.0, -1.0, -0.0]), 3)
 check_kth("nan", torch.tensor([float("nan"), 1.0, float("nan"), 0.5]), 3)
 check_kth("i64", torch.randint(-5, 5, (3, 12)), 4, -1, True)
+for k in (1, 7, 32):
+    check_kth("long tied rows", tied, k)
 
 c.finish()
