@@ -872,38 +872,59 @@ void combineLanes(const T *best, const int64_t *index, int lanes, bool isMax,
 
 /// max/min with indices along `dim` (or over the flattened tensor).
 #if defined(__clang__)
-/// The extreme of an f32 row (pass 1 of argExtremeRowF32): NaN-blind
-/// maximum or minimum over 2 x 16 lanes, and whether the row holds a NaN.
-/// Plain compare-selects: one vmaxps/vminps per 16 elements, so the row
-/// streams at memory speed. One clone per instruction set.
+/// Elements per block of the f32 row scan below (2 KB: pass 2 reads one).
+constexpr int64_t kExtremeBlock = 512;
+
+/// Pass 1 of argExtremeRowF32: the NaN-blind maximum or minimum of an f32
+/// row over 2 x 16 lanes (one vmaxps/vminps per 16 elements, so the row
+/// streams at memory speed), block by block: returns the start of the
+/// first block holding the row's extreme, or of the first block holding a
+/// NaN (where the scan stops; `*hasNan` is then set). One clone per
+/// instruction set.
 #define KILN_EXTREME_F32(NAME, BETTER)                                         \
-  KILN_VECTORIZE float NAME(const float *x, int64_t n, float initial,          \
-                            bool *hasNan) {                                    \
-    F32x16v e0, e1, a, b;                                                      \
-    I32x16v nan = {};                                                          \
-    for (int l = 0; l < 16; ++l)                                               \
-      e0[l] = e1[l] = initial;                                                 \
-    int64_t i = 0;                                                             \
-    for (; i + 32 <= n; i += 32) {                                             \
-      std::memcpy(&a, x + i, sizeof(a));                                       \
-      std::memcpy(&b, x + i + 16, sizeof(b));                                  \
-      nan |= (a != a) | (b != b);                                              \
-      e0 = (BETTER(a, e0)) ? a : e0;                                           \
-      e1 = (BETTER(b, e1)) ? b : e1;                                           \
-    }                                                                          \
-    bool anyNan = false;                                                       \
+  KILN_VECTORIZE int64_t NAME(const float *x, int64_t n, float initial,        \
+                              float *extremeOut, bool *hasNan) {               \
     float extreme = initial;                                                   \
-    for (int l = 0; l < 16; ++l) {                                             \
-      anyNan |= nan[l] != 0;                                                   \
-      extreme = BETTER(e0[l], extreme) ? e0[l] : extreme;                      \
-      extreme = BETTER(e1[l], extreme) ? e1[l] : extreme;                      \
+    int64_t first = 0;                                                         \
+    *hasNan = false;                                                           \
+    for (int64_t start = 0; start < n; start += kExtremeBlock) {               \
+      int64_t end = std::min(n, start + kExtremeBlock);                        \
+      F32x16v e0, e1, a, b;                                                    \
+      I32x16v nan = {};                                                        \
+      for (int l = 0; l < 16; ++l)                                             \
+        e0[l] = e1[l] = initial;                                               \
+      int64_t i = start;                                                       \
+      for (; i + 32 <= end; i += 32) {                                         \
+        std::memcpy(&a, x + i, sizeof(a));                                     \
+        std::memcpy(&b, x + i + 16, sizeof(b));                                \
+        nan |= (a != a) | (b != b);                                            \
+        e0 = (BETTER(a, e0)) ? a : e0;                                         \
+        e1 = (BETTER(b, e1)) ? b : e1;                                         \
+      }                                                                        \
+      bool anyNan = false;                                                     \
+      float block = initial;                                                   \
+      for (int l = 0; l < 16; ++l) {                                           \
+        anyNan |= nan[l] != 0;                                                 \
+        block = BETTER(e0[l], block) ? e0[l] : block;                          \
+        block = BETTER(e1[l], block) ? e1[l] : block;                          \
+      }                                                                        \
+      for (; i < end; ++i) {                                                   \
+        anyNan |= x[i] != x[i];                                                \
+        block = BETTER(x[i], block) ? x[i] : block;                            \
+      }                                                                        \
+      if (anyNan) {                                                            \
+        *hasNan = true;                                                        \
+        *extremeOut = extreme;                                                 \
+        return start;                                                          \
+      }                                                                        \
+      /* Strictly better only: the first block reaching the extreme. */        \
+      if (BETTER(block, extreme)) {                                            \
+        extreme = block;                                                       \
+        first = start;                                                         \
+      }                                                                        \
     }                                                                          \
-    for (; i < n; ++i) {                                                       \
-      anyNan |= x[i] != x[i];                                                  \
-      extreme = BETTER(x[i], extreme) ? x[i] : extreme;                        \
-    }                                                                          \
-    *hasNan = anyNan;                                                          \
-    return extreme;                                                            \
+    *extremeOut = extreme;                                                     \
+    return first;                                                              \
   }
 #define KILN_GREATER(A, B) ((A) > (B))
 #define KILN_LESS(A, B) ((A) < (B))
@@ -945,15 +966,19 @@ KILN_VECTORIZE int64_t firstMatchF32(const float *x, int64_t n, float target,
 }
 
 /// max/min/argmax/argmin of a contiguous f32 row in two passes: the
-/// extreme at memory speed, then (the row now in cache) the first index
-/// holding it. The same answer as the one-pass scan: the first NaN if any,
-/// else the lowest index of the extreme value.
+/// extreme at memory speed, with the first block holding it, then (that
+/// block now in cache) the first index in it holding the extreme. The
+/// same answer as the one-pass scan: the first NaN if any, else the lowest
+/// index of the extreme value (-0.0 and +0.0 equal).
 void argExtremeRowF32(const float *row, int64_t n, bool isMax, float &value,
                       int64_t &index) {
   bool hasNan = false;
-  float extreme = isMax ? rowMaxF32(row, n, lowestValue<float>(true), &hasNan)
-                        : rowMinF32(row, n, lowestValue<float>(false), &hasNan);
-  index = firstMatchF32(row, n, extreme, hasNan);
+  float extreme = 0;
+  int64_t block =
+      isMax ? rowMaxF32(row, n, lowestValue<float>(true), &extreme, &hasNan)
+            : rowMinF32(row, n, lowestValue<float>(false), &extreme, &hasNan);
+  index = block + firstMatchF32(row + block, std::min(n - block, kExtremeBlock),
+                                extreme, hasNan);
   value = row[index];
 }
 #endif // defined(__clang__)

@@ -134,6 +134,33 @@ for op, fn in (("argmax", torch.argmax), ("argmin", torch.argmin)):
         attrs = "" if dim is None else f"{{dim = {dim} : i64}}"
         c.check(f"{op} long rows dim={dim}", reduce_ir(op, long, want, attrs),
                 [long], want)
+# Contiguous f32 rows of several 512-element blocks (the CPU scans blocks,
+# remembering the first holding the extreme, then searches only that one):
+# ties across blocks, the extreme first at a block boundary, NaNs in later
+# blocks, signed zeros in different blocks, all -inf, a short last block.
+blocks = torch.randint(-3, 4, (8, 2100), generator=g).float()
+blocks[1, 1700] = float("nan")
+blocks[1, 2050] = float("nan")
+blocks[2, 512] = 9.0
+blocks[2, 1536] = 9.0
+blocks[3, :] = -1.0
+blocks[3, 1100] = -0.0
+blocks[3, 300] = 0.0
+blocks[3, 2099] = 0.0
+blocks[4, :] = -float("inf")
+blocks[5, 2099] = float("nan")
+blocks[6, 1023] = -9.0
+blocks[6, 1024] = -9.0
+for op, fn in (("max", torch.max), ("min", torch.min)):
+    v, i = fn(blocks, 1)
+    c.check(f"{op} rows of many blocks",
+            argscan_ir(op, blocks, v, i, "{dim = 1 : i64}"), [blocks], [v, i])
+for op, fn in (("argmax", torch.argmax), ("argmin", torch.argmin)):
+    for dim in (None, 1):
+        want = fn(blocks) if dim is None else fn(blocks, dim)
+        attrs = "" if dim is None else f"{{dim = {dim} : i64}}"
+        c.check(f"{op} rows of many blocks dim={dim}",
+                reduce_ir(op, blocks, want, attrs), [blocks], want)
 wide = torch.randint(0, 3, (3, 40, 37), generator=g).to(torch.int64)
 v, i = torch.max(wide, 1)
 c.check("max i64 strided", argscan_ir("max", wide, v, i, "{dim = 1 : i64}"),
