@@ -1,0 +1,19 @@
+// Kernels that do little floating-point work per load (a sum) are compiled
+// with 256-bit vectors, which stream memory faster than 512-bit ones on
+// AVX-512 machines of the Zen 4 kind; math-heavy kernels (softmax's exp
+// passes) keep the default width (lib/Runtime/CpuCompiler.cpp).
+// RUN: kiln-compile %s --target=cpu --emit=llvm-ir | FileCheck %s
+
+// CHECK: define internal void @sum..omp_par({{.*}}) #[[SUM:[0-9]+]]
+// CHECK: define internal void @softmax..omp_par.[[N:[0-9]+]]({{.*}}) #[[EXP:[0-9]+]]
+// CHECK-DAG: attributes #[[SUM]] = { {{.*}}"min-legal-vector-width"="256" "prefer-vector-width"="256"
+// CHECK-DAG: attributes #[[EXP]] = { {{[^"]*}} }
+func.func @sum(%x: tensor<64x4096xf32>) -> tensor<64xf32> {
+  %s = kiln.sum %x {dims = array<i64: 1>} : tensor<64x4096xf32>
+  return %s : tensor<64xf32>
+}
+
+func.func @softmax(%x: tensor<64x256xf32>) -> tensor<64x256xf32> {
+  %y = kiln.softmax %x {dim = 1 : i64} : tensor<64x256xf32>
+  return %y : tensor<64x256xf32>
+}
