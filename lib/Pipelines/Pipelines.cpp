@@ -156,7 +156,9 @@ std::string kiln::getKilnGpuPipelineText(const GpuPipelineOptions &options) {
          "convert-cf-to-llvm,"
          "gpu-to-llvm,"
          "reconcile-unrealized-casts,"
-         "gpu-module-to-binary{format=isa}";
+         "gpu-module-to-binary{format=isa},"
+         // Compile times recorded in the objects would make the IR vary.
+         "kiln-strip-compile-times";
 }
 
 void kiln::buildKilnGpuPipeline(OpPassManager &pm,

@@ -3,7 +3,7 @@
 # order fixed by the compiled code).
 # The compiler's output is deterministic too: the same IR file compiles to
 # the same text on every run (kiln-compile --emit=llvm-ir, CPU and GPU host
-# code), so that a build is reproducible and an on-disk cache entry is the
+# code; kiln-opt --kiln-gpu-pipeline with its PTX), so that a build is reproducible and an on-disk cache entry is the
 # same whichever process wrote it.
 # RUN: %python %s
 import os
@@ -60,20 +60,28 @@ print(f"determinism: {len(results) - len(failures)}/{len(results)} runs identica
 every_op = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..",
                         "GPU", "Inputs", "every-op.mlir")
 compile_failures = 0
-for target in ("cpu", "cuda"):
+commands = {
+    "kiln-compile --target=cpu": [os.environ["KILN_COMPILE"], every_op,
+                                  "--target=cpu", "--emit=llvm-ir"],
+    "kiln-compile --target=cuda": [os.environ["KILN_COMPILE"], every_op,
+                                   "--target=cuda", "--emit=llvm-ir"],
+    # The printed GPU pipeline, gpu.binary objects included (their
+    # compile-time properties are stripped).
+    "kiln-opt --kiln-gpu-pipeline": [os.environ["KILN_OPT"], every_op,
+                                     "--kiln-gpu-pipeline"],
+}
+for label, command in commands.items():
     texts = []
     for _ in range(4):
-        proc = subprocess.run([os.environ["KILN_COMPILE"], every_op,
-                               f"--target={target}", "--emit=llvm-ir"],
-                              capture_output=True, text=True)
+        proc = subprocess.run(command, capture_output=True, text=True)
         if proc.returncode != 0:
-            print("FAIL", target, proc.stderr[:2000])
+            print("FAIL", label, proc.stderr[:2000])
             raise SystemExit(1)
         texts.append(proc.stdout)
     same = sum(text == texts[0] for text in texts)
     if same != len(texts):
         compile_failures += 1
-        print(f"FAIL --target={target}: kiln-compile output differs between runs")
-    print(f"compile determinism --target={target}: {same}/{len(texts)} "
+        print(f"FAIL {label}: output differs between runs")
+    print(f"compile determinism {label}: {same}/{len(texts)} "
           f"identical ({len(texts[0])} chars)")
 raise SystemExit(1 if failures or compile_failures else 0)

@@ -56,10 +56,12 @@ def KilnMapToGpu : Pass<"kiln-map-to-gpu", "mlir::ModuleOp"> {
     are dense along the innermost dim (or constant along it) take four
     consecutive points per thread with 16-byte `vector.load`/`vector.store`
     instead (off by default: not yet measured on a GPU).
+    A bufferized `scf.forall` (the line-parallel `scatter_add` and
+    `index_add`) becomes a kernel with a thread per iteration.
     `memref.copy` becomes a copy kernel, a `memref.get_global` (a constant
     tensor) a device buffer filled by a kernel, and any other op that
-    touches memory on the host (the sequential loops of `scatter_add`,
-    `index_add`, `put`) a kernel run by one thread, so results keep the
+    touches memory on the host (the sequential loops of `put` and of
+    one-line scatters) a kernel run by one thread, so results keep the
     CPU's order. Allocation, views and runtime calls stay on the host.
 
     Inside kernels, `kiln.report_index_error` records the first error in
@@ -77,6 +79,18 @@ def KilnMapToGpu : Pass<"kiln-map-to-gpu", "mlir::ModuleOp"> {
     "mlir::gpu::GPUDialect", "mlir::memref::MemRefDialect",
     "mlir::scf::SCFDialect", "mlir::vector::VectorDialect"
   ];
+}
+
+def KilnStripCompileTimes : Pass<"kiln-strip-compile-times", "mlir::ModuleOp"> {
+  let summary = "Drop the compile-time measurements from gpu.binary objects";
+  let description = [{
+    `gpu-module-to-binary` records how long each kernel took to compile
+    (`LLVMIRToISATimeInMs`, and any other `*TimeInMs` property) in its
+    `#gpu.object`, so the same input printed different IR from run to run.
+    The GPU pipeline runs this pass last: `kiln-opt --kiln-gpu-pipeline`
+    prints the same text every time. The objects' code is unchanged.
+  }];
+  let dependentDialects = ["mlir::gpu::GPUDialect"];
 }
 
 #endif // KILN_CONVERSION_PASSES_TD
