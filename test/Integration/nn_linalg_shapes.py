@@ -75,6 +75,19 @@ for sa, sb in (((7,), (7,)), ((3, 8), (8, 5)), ((3, 8), (8,)), ((8,), (8, 5)),
 a = torch.randint(-5, 5, (3, 4))
 b = torch.randint(-5, 5, (4, 2))
 c.check("matmul i64", ir2("matmul", a, b, a @ b), [a, b], a @ b)
+# Every result element sums its products in k order, a multiply then an
+# add (docs/lowering.md): the exact bits of that float32 loop, with row
+# blocks (n a multiple of 4) and without, at 1 and 2 threads.
+for sa, sb in (((64, 48), (48, 40)), ((2, 37, 19), (19, 33))):
+    a = torch.randn(sa) * torch.pow(10.0, torch.randint(-2, 3, sa).float())
+    b = torch.randn(sb)
+    want = torch.zeros(torch.matmul(a, b).shape)
+    for k in range(a.shape[-1]):
+        want = want + a[..., :, k:k + 1] * b[..., k:k + 1, :]
+    for threads in (1, 2):
+        c.check(f"matmul {sa} @ {sb} sums in k order, threads={threads}",
+                ir2("matmul", a, b, want), [a, b], want, rtol=0, atol=0,
+                extra_args=[f"--threads={threads}"])
 
 # Creation ops (the argument is unused except for *_like).
 x = torch.randn(2, 3)

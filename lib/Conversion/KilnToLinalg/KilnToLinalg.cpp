@@ -1105,6 +1105,9 @@ template <typename OpTy> struct LowerSoftmax : OpRewritePattern<OpTy> {
 // matmul
 //===----------------------------------------------------------------------===//
 
+/// Result rows per block of the CPU's matmul loop nest.
+constexpr int64_t kMatmulRows = 4;
+
 struct LowerMatmul : OpRewritePattern<MatmulOp> {
   using OpRewritePattern::OpRewritePattern;
   LogicalResult matchAndRewrite(MatmulOp op,
@@ -1138,6 +1141,76 @@ struct LowerMatmul : OpRewritePattern<MatmulOp> {
       }
       return exprs;
     };
+    Type elementType = resultType.getElementType();
+    bool isFloat = isa<FloatType>(elementType);
+    auto body = [&](OpBuilder &b, Location l, ValueRange args) {
+      Value product =
+          isFloat ? Value(arith::MulFOp::create(b, l, args[0], args[1]))
+                  : Value(arith::MulIOp::create(b, l, args[0], args[1]));
+      Value sum = isFloat
+                      ? Value(arith::AddFOp::create(b, l, args[2], product))
+                      : Value(arith::AddIOp::create(b, l, args[2], product));
+      linalg::YieldOp::create(b, l, sum);
+    };
+    // The contraction generic over `loops` loops, `reduction` the k loop.
+    auto contraction = [&](unsigned loops, ArrayRef<AffineExpr> lhsExprs,
+                           ArrayRef<AffineExpr> rhsExprs,
+                           ArrayRef<AffineExpr> resultExprs, int64_t reduction,
+                           Value lhs, Value out) {
+      SmallVector<AffineMap> maps{AffineMap::get(loops, 0, lhsExprs, ctx),
+                                  AffineMap::get(loops, 0, rhsExprs, ctx),
+                                  AffineMap::get(loops, 0, resultExprs, ctx)};
+      SmallVector<utils::IteratorType> iterators = parallelIterators(loops);
+      iterators[reduction] = utils::IteratorType::reduction;
+      return linalg::GenericOp::create(rewriter, loc, TypeRange{out.getType()},
+                                       ValueRange{lhs, op.getRhs()},
+                                       ValueRange{out}, maps, iterators, body)
+          .getResult(0);
+    };
+    Value init = filledTensor(rewriter, loc, resultType,
+                              getScalarAttr(rewriter, elementType, 0.0));
+    int64_t n = lhsMatrix ? resultType.getDimSize(batchRank) : 1;
+    if (lhsMatrix && rhsMatrix && !isGpuTarget(rewriter) &&
+        n % kMatmulRows == 0 && n >= 2 * kMatmulRows) {
+      // Row blocks on the CPU: loop order (batch..., n / R, k, R, m), the
+      // lhs and the result seen as [..., n / R, R, ...]. Each row of rhs is
+      // read once per R result rows (from L1 after the first) instead of
+      // once per row (from L3 or memory); each element still sums over k
+      // in order, so the bits do not change.
+      int64_t no = batchRank, kk = batchRank + 1, ni = batchRank + 2,
+              mm = batchRank + 3;
+      auto dim = [&](int64_t d) { return getAffineDimExpr(d, ctx); };
+      auto split = [&](RankedTensorType type, Value value) {
+        SmallVector<int64_t> shape(type.getShape());
+        int64_t at = type.getRank() - 2;
+        shape[at] /= kMatmulRows;
+        shape.insert(shape.begin() + at + 1, kMatmulRows);
+        SmallVector<ReassociationIndices> groups;
+        for (int64_t d = 0; d < at; ++d)
+          groups.push_back({d});
+        groups.push_back({at, at + 1});
+        groups.push_back({at + 2});
+        auto splitType = RankedTensorType::get(shape, type.getElementType());
+        return std::make_pair(Value(tensor::ExpandShapeOp::create(
+                                  rewriter, loc, splitType, value, groups)),
+                              groups);
+      };
+      SmallVector<AffineExpr> lhsExprs = batchExprs(lhsType);
+      lhsExprs.append({dim(no), dim(ni), dim(kk)});
+      SmallVector<AffineExpr> rhsExprs = batchExprs(rhsType);
+      rhsExprs.append({dim(kk), dim(mm)});
+      SmallVector<AffineExpr> resultExprs;
+      for (int64_t d = 0; d < batchRank; ++d)
+        resultExprs.push_back(dim(d));
+      resultExprs.append({dim(no), dim(ni), dim(mm)});
+      auto [lhs, lhsGroups] = split(lhsType, op.getLhs());
+      auto [out, outGroups] = split(resultType, init);
+      Value product =
+          contraction(rank + 2, lhsExprs, rhsExprs, resultExprs, kk, lhs, out);
+      rewriter.replaceOpWithNewOp<tensor::CollapseShapeOp>(op, resultType,
+                                                           product, outGroups);
+      return success();
+    }
     SmallVector<AffineExpr> lhsExprs, rhsExprs;
     if (lhsMatrix) {
       lhsExprs = batchExprs(lhsType);
@@ -1152,28 +1225,8 @@ struct LowerMatmul : OpRewritePattern<MatmulOp> {
     SmallVector<AffineExpr> resultExprs;
     for (int64_t d = 0; d < rank; ++d)
       resultExprs.push_back(loopDim(d));
-    SmallVector<AffineMap> maps{AffineMap::get(rank + 1, 0, lhsExprs, ctx),
-                                AffineMap::get(rank + 1, 0, rhsExprs, ctx),
-                                AffineMap::get(rank + 1, 0, resultExprs, ctx)};
-    SmallVector<utils::IteratorType> iterators = parallelIterators(rank + 1);
-    iterators[kPos] = utils::IteratorType::reduction;
-    Type elementType = resultType.getElementType();
-    Value init = filledTensor(rewriter, loc, resultType,
-                              getScalarAttr(rewriter, elementType, 0.0));
-    bool isFloat = isa<FloatType>(elementType);
-    auto generic = linalg::GenericOp::create(
-        rewriter, loc, TypeRange{resultType},
-        ValueRange{op.getLhs(), op.getRhs()}, ValueRange{init}, maps, iterators,
-        [&](OpBuilder &b, Location l, ValueRange args) {
-          Value product =
-              isFloat ? Value(arith::MulFOp::create(b, l, args[0], args[1]))
-                      : Value(arith::MulIOp::create(b, l, args[0], args[1]));
-          Value sum =
-              isFloat ? Value(arith::AddFOp::create(b, l, args[2], product))
-                      : Value(arith::AddIOp::create(b, l, args[2], product));
-          linalg::YieldOp::create(b, l, sum);
-        });
-    rewriter.replaceOp(op, generic.getResults());
+    rewriter.replaceOp(op, contraction(rank + 1, lhsExprs, rhsExprs,
+                                       resultExprs, kPos, op.getLhs(), init));
     return success();
   }
 };

@@ -248,15 +248,35 @@ func.func @topk(%x: tensor<4x10xf32>) -> (tensor<4x3xf32>, tensor<4x3xi64>) {
 
 // -----
 
-// matmul is a contraction generic in (batch, n, k, m) loop order, so the
-// innermost loop walks rows of rhs and of the result; a size-1 batch dim
-// broadcasts.
-// CHECK-DAG: #[[$A:.*]] = affine_map<(d0, d1, d2, d3, d4) -> (d0, d1, d2, d3)>
-// CHECK-DAG: #[[$B:.*]] = affine_map<(d0, d1, d2, d3, d4) -> (d0, 0, d3, d4)>
-// CHECK-DAG: #[[$C:.*]] = affine_map<(d0, d1, d2, d3, d4) -> (d0, d1, d2, d4)>
+// matmul is a contraction generic. On the CPU, with n a multiple of 4,
+// the lhs and the result are seen as [..., n/4, 4, ...] and the loop order
+// is (batch, n/4, k, 4, m): the innermost loop walks rows of rhs and of the
+// result, each rhs row serves four result rows, and each result element
+// still sums over k in order; a size-1 batch dim broadcasts.
+// CHECK-DAG: #[[$A:.*]] = affine_map<(d0, d1, d2, d3, d4, d5) -> (d0, d1, d2, d4, d3)>
+// CHECK-DAG: #[[$B:.*]] = affine_map<(d0, d1, d2, d3, d4, d5) -> (d0, 0, d3, d5)>
+// CHECK-DAG: #[[$C:.*]] = affine_map<(d0, d1, d2, d3, d4, d5) -> (d0, d1, d2, d4, d5)>
 // CHECK-LABEL: func.func @matmul
-// CHECK: linalg.generic {indexing_maps = [#[[$A]], #[[$B]], #[[$C]]], iterator_types = ["parallel", "parallel", "parallel", "reduction", "parallel"]}
+// CHECK: %[[A4:.*]] = tensor.expand_shape %arg0 {{\[\[}}0], [1], [2, 3], [4]] output_shape [4, 3, 7, 4, 64]
+// CHECK: %[[C4:.*]] = tensor.expand_shape %{{.*}} {{\[\[}}0], [1], [2, 3], [4]] output_shape [4, 3, 7, 4, 32]
+// CHECK: %[[R:.*]] = linalg.generic {indexing_maps = [#[[$A]], #[[$B]], #[[$C]]], iterator_types = ["parallel", "parallel", "parallel", "reduction", "parallel", "parallel"]} ins(%[[A4]], %arg1 : {{.*}}) outs(%[[C4]] : tensor<4x3x7x4x32xf32>)
+// CHECK: tensor.collapse_shape %[[R]] {{\[\[}}0], [1], [2, 3], [4]] : tensor<4x3x7x4x32xf32> into tensor<4x3x28x32xf32>
 func.func @matmul(%a: tensor<4x3x28x64xf32>, %b: tensor<4x1x64x32xf32>) -> tensor<4x3x28x32xf32> {
   %c = kiln.matmul %a, %b : tensor<4x3x28x64xf32>, tensor<4x1x64x32xf32>
   return %c : tensor<4x3x28x32xf32>
+}
+
+// -----
+
+// Fewer than 8 rows (or not a multiple of 4): the plain (batch, n, k, m)
+// order.
+// CHECK-DAG: #[[$A:.*]] = affine_map<(d0, d1, d2) -> (d0, d1)>
+// CHECK-DAG: #[[$B:.*]] = affine_map<(d0, d1, d2) -> (d1, d2)>
+// CHECK-DAG: #[[$C:.*]] = affine_map<(d0, d1, d2) -> (d0, d2)>
+// CHECK-LABEL: func.func @matmul_rows
+// CHECK-NOT: tensor.expand_shape
+// CHECK: linalg.generic {indexing_maps = [#[[$A]], #[[$B]], #[[$C]]], iterator_types = ["parallel", "reduction", "parallel"]}
+func.func @matmul_rows(%a: tensor<6x5xf32>, %b: tensor<5x3xf32>) -> tensor<6x3xf32> {
+  %c = kiln.matmul %a, %b : tensor<6x5xf32>, tensor<5x3xf32>
+  return %c : tensor<6x3xf32>
 }
