@@ -78,14 +78,22 @@ c.check("matmul i64", ir2("matmul", a, b, a @ b), [a, b], a @ b)
 # Every result element sums its products in k order, a multiply then an
 # add (docs/lowering.md): the exact bits of that float32 loop, with row
 # blocks (n a multiple of 4) and without, at 1 and 2 threads.
-for sa, sb in (((64, 48), (48, 40)), ((2, 37, 19), (19, 33))):
-    a = torch.randn(sa) * torch.pow(10.0, torch.randint(-2, 3, sa).float())
-    b = torch.randn(sb)
-    want = torch.zeros(torch.matmul(a, b).shape)
+# Register tiles (f32, f64, a broadcast batch dim), row blocks (m not a
+# multiple of 8; i64 is exact anyway) and the plain loop (n = 37).
+for sa, sb, dtype in (((64, 48), (48, 40), torch.float32),
+                      ((2, 3, 12, 16), (2, 1, 16, 24), torch.float32),
+                      ((16, 30), (30, 16), torch.float64),
+                      ((16, 20), (20, 13), torch.float32),
+                      ((2, 37, 19), (19, 33), torch.float32)):
+    a = torch.randn(sa, dtype=dtype) * torch.pow(
+        10.0, torch.randint(-2, 3, sa).to(dtype))
+    b = torch.randn(sb, dtype=dtype)
+    want = torch.zeros(torch.matmul(a, b).shape, dtype=dtype)
     for k in range(a.shape[-1]):
         want = want + a[..., :, k:k + 1] * b[..., k:k + 1, :]
     for threads in (1, 2):
-        c.check(f"matmul {sa} @ {sb} sums in k order, threads={threads}",
+        c.check(f"matmul {sa} @ {sb} {dtype} sums in k order, "
+                f"threads={threads}",
                 ir2("matmul", a, b, want), [a, b], want, rtol=0, atol=0,
                 extra_args=[f"--threads={threads}"])
 

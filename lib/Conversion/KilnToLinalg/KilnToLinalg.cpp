@@ -1105,8 +1105,140 @@ template <typename OpTy> struct LowerSoftmax : OpRewritePattern<OpTy> {
 // matmul
 //===----------------------------------------------------------------------===//
 
+/// An scf.forall with one iteration per point of `grid` (linearized)
+/// updating `shared`; moves `b` to the start of its body and returns the
+/// point's coordinates in `coords`.
+scf::ForallOp createGridForall(OpBuilder &b, Location loc,
+                               ArrayRef<int64_t> grid, Value shared,
+                               SmallVector<Value> &coords) {
+  auto forall = scf::ForallOp::create(
+      b, loc,
+      ArrayRef<OpFoldResult>{b.getIndexAttr(ShapedType::getNumElements(grid))},
+      ValueRange{shared}, /*mapping=*/std::nullopt);
+  b.setInsertionPointToStart(forall.getBody());
+  coords = delinearize(b, loc, forall.getInductionVars()[0], grid);
+  return forall;
+}
+
 /// Result rows per block of the CPU's matmul loop nest.
 constexpr int64_t kMatmulRows = 4;
+
+/// Float matmul on the CPU with a tile of the result in registers: an
+/// scf.forall over (batch, blocks of kMatmulRows result rows); per block,
+/// for each group of V result columns (V = 32, 16 or 8 dividing m), the
+/// kMatmulRows x V accumulators start at 0 and, for k = 0, 1, ..., add
+/// lhs[row, k] * rhs[k, columns] (a multiply, then an add) — each element
+/// still sums its products in k order from 0, the bits of the generic
+/// loop. rhs is read once per row block instead of once per row, and the
+/// accumulators never go through memory. Returns null when the shapes do
+/// not fit (n not a multiple of kMatmulRows or below 2 blocks, m not a
+/// multiple of 8, not f32/f64).
+Value buildRegisterBlockedMatmul(PatternRewriter &rewriter, MatmulOp op) {
+  Location loc = op.getLoc();
+  RankedTensorType lhsType = tensorType(op.getLhs());
+  RankedTensorType rhsType = tensorType(op.getRhs());
+  RankedTensorType resultType = op.getType();
+  Type elementType = resultType.getElementType();
+  if (!elementType.isF32() && !elementType.isF64())
+    return nullptr;
+  int64_t rank = resultType.getRank(), batchRank = rank - 2;
+  int64_t n = resultType.getDimSize(rank - 2);
+  int64_t m = resultType.getDimSize(rank - 1);
+  int64_t kSize = lhsType.getDimSize(lhsType.getRank() - 1);
+  int64_t width = 0;
+  for (int64_t v : {32, 16, 8})
+    if (m % v == 0 && (elementType.isF32() || v <= 16)) {
+      width = v;
+      break;
+    }
+  if (width == 0 || n % kMatmulRows != 0 || n < 2 * kMatmulRows || kSize == 0)
+    return nullptr;
+  // Iterations in (batch, column group, row block) order: a thread's
+  // consecutive iterations share a column group, whose rhs panel (k x V)
+  // stays in cache while the row blocks go by.
+  SmallVector<int64_t> grid(resultType.getShape().take_front(batchRank));
+  grid.append({m / width, n / kMatmulRows});
+  Value init = tensor::EmptyOp::create(rewriter, loc, resultType.getShape(),
+                                       elementType);
+  OpBuilder::InsertionGuard guard(rewriter);
+  OpBuilder &b = rewriter;
+  SmallVector<Value> coords;
+  scf::ForallOp forall = createGridForall(b, loc, grid, init, coords);
+  Value row0 = arith::MulIOp::create(b, loc, coords.back(),
+                                     indexConstant(b, loc, kMatmulRows));
+  Value column = arith::MulIOp::create(b, loc, coords[batchRank],
+                                       indexConstant(b, loc, width));
+  Value zero = indexConstant(b, loc, 0);
+  // The batch coordinates of an operand (its batch dims align right with
+  // the result's; a size-1 dim broadcasts).
+  auto batchOf = [&](RankedTensorType type) {
+    SmallVector<Value> at;
+    int64_t own = type.getRank() - 2;
+    for (int64_t j = 0; j < own; ++j) {
+      int64_t resultDim = batchRank - own + j;
+      bool broadcast =
+          type.getDimSize(j) == 1 && resultType.getDimSize(resultDim) != 1;
+      at.push_back(broadcast ? zero : coords[resultDim]);
+    }
+    return at;
+  };
+  SmallVector<Value> lhsBatch = batchOf(lhsType), rhsBatch = batchOf(rhsType);
+  // The block's rows of the result.
+  SmallVector<OpFoldResult> offsets, sizes, strides;
+  SmallVector<int64_t> sliceShape;
+  for (int64_t d = 0; d < batchRank; ++d) {
+    offsets.push_back(coords[d]);
+    sizes.push_back(b.getIndexAttr(1));
+    sliceShape.push_back(1);
+  }
+  offsets.append({row0, column});
+  sizes.append({b.getIndexAttr(kMatmulRows), b.getIndexAttr(width)});
+  sliceShape.append({kMatmulRows, width});
+  strides.assign(rank, b.getIndexAttr(1));
+  Value shared = forall.getRegionIterArgs()[0];
+  Value slice = tensor::ExtractSliceOp::create(
+      b, loc, RankedTensorType::get(sliceShape, elementType), shared, offsets,
+      sizes, strides);
+  auto vectorType = VectorType::get({width}, elementType);
+  Value zeroVector = arith::ConstantOp::create(
+      b, loc, DenseElementsAttr::get(vectorType, b.getZeroAttr(elementType)));
+  Value padding = arith::ConstantOp::create(b, loc, b.getZeroAttr(elementType));
+  SmallVector<bool> inBounds{true};
+  SmallVector<Value> initial(kMatmulRows, zeroVector);
+  auto sums = scf::ForOp::create(
+      b, loc, zero, indexConstant(b, loc, kSize), indexConstant(b, loc, 1),
+      initial, [&](OpBuilder &kb, Location kl, Value k, ValueRange accs) {
+        SmallVector<Value> rhsAt(rhsBatch);
+        rhsAt.append({k, column});
+        Value rhsRow = vector::TransferReadOp::create(
+            kb, kl, vectorType, op.getRhs(), rhsAt, padding, inBounds);
+        SmallVector<Value> next;
+        for (int64_t r = 0; r < kMatmulRows; ++r) {
+          SmallVector<Value> lhsAt(lhsBatch);
+          lhsAt.push_back(
+              arith::AddIOp::create(kb, kl, row0, indexConstant(kb, kl, r)));
+          lhsAt.push_back(k);
+          Value a = tensor::ExtractOp::create(kb, kl, op.getLhs(), lhsAt);
+          Value product = arith::MulFOp::create(
+              kb, kl, vector::BroadcastOp::create(kb, kl, vectorType, a),
+              rhsRow);
+          next.push_back(arith::AddFOp::create(kb, kl, accs[r], product));
+        }
+        scf::YieldOp::create(kb, kl, next);
+      });
+  Value tile = slice;
+  for (int64_t r = 0; r < kMatmulRows; ++r) {
+    SmallVector<Value> at(batchRank, zero);
+    at.append({indexConstant(b, loc, r), zero});
+    tile = vector::TransferWriteOp::create(b, loc, sums.getResult(r), tile, at,
+                                           inBounds)
+               .getResult();
+  }
+  b.setInsertionPointToStart(forall.getTerminator().getBody());
+  tensor::ParallelInsertSliceOp::create(b, loc, tile, shared, offsets, sizes,
+                                        strides);
+  return forall.getResult(0);
+}
 
 struct LowerMatmul : OpRewritePattern<MatmulOp> {
   using OpRewritePattern::OpRewritePattern;
@@ -1170,6 +1302,10 @@ struct LowerMatmul : OpRewritePattern<MatmulOp> {
     Value init = filledTensor(rewriter, loc, resultType,
                               getScalarAttr(rewriter, elementType, 0.0));
     int64_t n = lhsMatrix ? resultType.getDimSize(batchRank) : 1;
+    if (lhsMatrix && rhsMatrix && !isGpuTarget(rewriter)) {
+      if (Value product = buildRegisterBlockedMatmul(rewriter, op))
+        return rewriter.replaceOp(op, product), success();
+    }
     if (lhsMatrix && rhsMatrix && !isGpuTarget(rewriter) &&
         n % kMatmulRows == 0 && n >= 2 * kMatmulRows) {
       // Row blocks on the CPU: loop order (batch..., n / R, k, R, m), the
@@ -1624,15 +1760,12 @@ LogicalResult lowerScatterAlongDim(Operation *op, Value base, Value index,
     return success();
   }
 
-  auto forall = scf::ForallOp::create(
-      rewriter, loc, ArrayRef<OpFoldResult>{rewriter.getIndexAttr(groups)},
-      ValueRange{base}, /*mapping=*/std::nullopt);
+  scf::ForallOp forall;
   {
     OpBuilder::InsertionGuard guard(rewriter);
     OpBuilder &b = rewriter;
-    b.setInsertionPointToStart(forall.getBody());
-    SmallVector<Value> coords =
-        delinearize(b, loc, forall.getInductionVars()[0], grid);
+    SmallVector<Value> coords;
+    forall = createGridForall(b, loc, grid, base, coords);
     // The group's slice of the result: size 1 at its index of each
     // parallel dim; the whole of `dim`; the loop's extent elsewhere.
     SmallVector<Value> offsets;

@@ -248,22 +248,43 @@ func.func @topk(%x: tensor<4x10xf32>) -> (tensor<4x3xf32>, tensor<4x3xi64>) {
 
 // -----
 
-// matmul is a contraction generic. On the CPU, with n a multiple of 4,
-// the lhs and the result are seen as [..., n/4, 4, ...] and the loop order
-// is (batch, n/4, k, 4, m): the innermost loop walks rows of rhs and of the
-// result, each rhs row serves four result rows, and each result element
-// still sums over k in order; a size-1 batch dim broadcasts.
-// CHECK-DAG: #[[$A:.*]] = affine_map<(d0, d1, d2, d3, d4, d5) -> (d0, d1, d2, d4, d3)>
-// CHECK-DAG: #[[$B:.*]] = affine_map<(d0, d1, d2, d3, d4, d5) -> (d0, 0, d3, d5)>
-// CHECK-DAG: #[[$C:.*]] = affine_map<(d0, d1, d2, d3, d4, d5) -> (d0, d1, d2, d4, d5)>
+// A float matmul with n a multiple of 4 (at least 8) and m a multiple of 8
+// keeps 4 x V tiles of the result in registers (V = 32 here): one forall
+// iteration per (batch, column group, row block), the accumulators start
+// at zero and add lhs[row, k] * rhs[k, columns] for k in order (a multiply,
+// then an add); a size-1 batch dim of rhs broadcasts (index 0).
 // CHECK-LABEL: func.func @matmul
-// CHECK: %[[A4:.*]] = tensor.expand_shape %arg0 {{\[\[}}0], [1], [2, 3], [4]] output_shape [4, 3, 7, 4, 64]
-// CHECK: %[[C4:.*]] = tensor.expand_shape %{{.*}} {{\[\[}}0], [1], [2, 3], [4]] output_shape [4, 3, 7, 4, 32]
-// CHECK: %[[R:.*]] = linalg.generic {indexing_maps = [#[[$A]], #[[$B]], #[[$C]]], iterator_types = ["parallel", "parallel", "parallel", "reduction", "parallel", "parallel"]} ins(%[[A4]], %arg1 : {{.*}}) outs(%[[C4]] : tensor<4x3x7x4x32xf32>)
-// CHECK: tensor.collapse_shape %[[R]] {{\[\[}}0], [1], [2, 3], [4]] : tensor<4x3x7x4x32xf32> into tensor<4x3x28x32xf32>
+// CHECK:       scf.forall (%{{.*}}) in (84) shared_outs(%[[OUT:.*]] = %{{.*}})
+// CHECK:         %[[TILE:.*]] = tensor.extract_slice %[[OUT]][%{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}] [1, 1, 4, 32] [1, 1, 1, 1]
+// CHECK:         %[[SUMS:.*]]:4 = scf.for %[[K:.*]] = %c0 to %c64 step %c1{{.*}} iter_args
+// CHECK:           vector.transfer_read %arg1[%{{.*}}, %c0, %[[K]], %{{.*}}], %{{.*}} {in_bounds = [true]} : tensor<4x1x64x32xf32>, vector<32xf32>
+// CHECK:           tensor.extract %arg0[
+// CHECK:           vector.broadcast
+// CHECK:           arith.mulf {{.*}} : vector<32xf32>
+// CHECK:           arith.addf {{.*}} : vector<32xf32>
+// CHECK-COUNT-4:  vector.transfer_write
+// CHECK:         tensor.parallel_insert_slice
 func.func @matmul(%a: tensor<4x3x28x64xf32>, %b: tensor<4x1x64x32xf32>) -> tensor<4x3x28x32xf32> {
   %c = kiln.matmul %a, %b : tensor<4x3x28x64xf32>, tensor<4x1x64x32xf32>
   return %c : tensor<4x3x28x32xf32>
+}
+
+// -----
+
+// Otherwise, with n a multiple of 4, rows are blocked: the lhs and the
+// result are seen as [..., n/4, 4, ...] and the loop order is
+// (batch, n/4, k, 4, m), so each rhs row serves four result rows.
+// CHECK-DAG: #[[$A:.*]] = affine_map<(d0, d1, d2, d3) -> (d0, d2, d1)>
+// CHECK-DAG: #[[$B:.*]] = affine_map<(d0, d1, d2, d3) -> (d1, d3)>
+// CHECK-DAG: #[[$C:.*]] = affine_map<(d0, d1, d2, d3) -> (d0, d2, d3)>
+// CHECK-LABEL: func.func @matmul_row_blocks
+// CHECK: %[[A4:.*]] = tensor.expand_shape %arg0 {{\[\[}}0, 1], [2]] output_shape [4, 4, 20]
+// CHECK: %[[C4:.*]] = tensor.expand_shape %{{.*}} {{\[\[}}0, 1], [2]] output_shape [4, 4, 13]
+// CHECK: %[[R:.*]] = linalg.generic {indexing_maps = [#[[$A]], #[[$B]], #[[$C]]], iterator_types = ["parallel", "reduction", "parallel", "parallel"]} ins(%[[A4]], %arg1 : {{.*}}) outs(%[[C4]] : tensor<4x4x13xf32>)
+// CHECK: tensor.collapse_shape %[[R]] {{\[\[}}0, 1], [2]] : tensor<4x4x13xf32> into tensor<16x13xf32>
+func.func @matmul_row_blocks(%a: tensor<16x20xf32>, %b: tensor<20x13xf32>) -> tensor<16x13xf32> {
+  %c = kiln.matmul %a, %b : tensor<16x20xf32>, tensor<20x13xf32>
+  return %c : tensor<16x13xf32>
 }
 
 // -----
