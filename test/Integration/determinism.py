@@ -16,7 +16,7 @@ KILN_RUN = os.environ["KILN_RUN"]
 tmp = tempfile.mkdtemp(prefix="kiln-determinism-")
 ir = os.path.join(tmp, "f.mlir")
 with open(ir, "w") as f:
-    f.write("""func.func @f(%x: tensor<37x1000xf32>, %w: tensor<1000x24xf32>, %i: tensor<37x5xi64>) -> (tensor<37xf32>, tensor<37x1000xf32>, tensor<37xi64>, tensor<37x24xf32>, tensor<37x8xf32>, tensor<37x5xf32>, tensor<f32>, tensor<1000xf32>) {
+    f.write("""func.func @f(%x: tensor<37x1000xf32>, %w: tensor<1000x24xf32>, %i: tensor<37x5xi64>, %y: tensor<36x1000xf32>) -> (tensor<37xf32>, tensor<37x1000xf32>, tensor<37xi64>, tensor<37x24xf32>, tensor<37x8xf32>, tensor<37x5xf32>, tensor<f32>, tensor<1000xf32>, tensor<36x24xf32>, tensor<37x1000xf32>) {
   %s = kiln.sum %x {dims = array<i64: 1>} : tensor<37x1000xf32>
   %p = kiln.softmax %x {dim = 1 : i64} : tensor<37x1000xf32>
   %a = kiln.argmax %x {dim = 1 : i64} : tensor<37x1000xf32>
@@ -25,14 +25,17 @@ with open(ir, "w") as f:
   %g = kiln.gather %x, %i {dim = 1 : i64} : tensor<37x1000xf32>, tensor<37x5xi64>
   %n = kiln.norm %x : tensor<37x1000xf32>
   %c = kiln.mean %x {dims = array<i64: 0>} : tensor<37x1000xf32>
-  return %s, %p, %a, %m, %v, %g, %n, %c : tensor<37xf32>, tensor<37x1000xf32>, tensor<37xi64>, tensor<37x24xf32>, tensor<37x8xf32>, tensor<37x5xf32>, tensor<f32>, tensor<1000xf32>
+  %t = kiln.matmul %y, %w : tensor<36x1000xf32>, tensor<1000x24xf32>
+  %sa = kiln.scatter_add %x, %i, %g {dim = 1 : i64} : tensor<37x1000xf32>, tensor<37x5xi64>, tensor<37x5xf32>
+  return %s, %p, %a, %m, %v, %g, %n, %c, %t, %sa : tensor<37xf32>, tensor<37x1000xf32>, tensor<37xi64>, tensor<37x24xf32>, tensor<37x8xf32>, tensor<37x5xf32>, tensor<f32>, tensor<1000xf32>, tensor<36x24xf32>, tensor<37x1000xf32>
 }
 """)
 rng = np.random.default_rng(11)
 inputs = []
 for name, array in (("x", rng.standard_normal((37, 1000)).astype(np.float32) * 100),
                     ("w", rng.standard_normal((1000, 24)).astype(np.float32)),
-                    ("i", rng.integers(0, 1000, (37, 5)).astype(np.int64))):
+                    ("i", rng.integers(0, 1000, (37, 5)).astype(np.int64)),
+                    ("y", rng.standard_normal((36, 1000)).astype(np.float32))):
     path = os.path.join(tmp, f"{name}.npy")
     np.save(path, array)
     inputs.append(f"--input={path}")
@@ -47,7 +50,7 @@ for threads in (1, 2, 3, 8, 1):
         print("FAIL", proc.stderr)
         raise SystemExit(1)
     results[(threads, len(results))] = [
-        open(os.path.join(out, f"out{k}.npy"), "rb").read() for k in range(8)]
+        open(os.path.join(out, f"out{k}.npy"), "rb").read() for k in range(10)]
 
 reference = next(iter(results.values()))
 failures = [key for key, files in results.items() if files != reference]
