@@ -1194,6 +1194,10 @@ void *kiln_rt_aligned_alloc(size_t alignment, size_t bytes) {
 }
 void kiln_rt_free(void *p) { release(p); }
 
+// The thread count of the run (kiln-run --threads, the API's setting):
+// generated code splits some work into as many groups.
+int64_t kiln_rt_num_threads() { return kiln::runtime::getNumThreads(); }
+
 void _mlir_ciface_kiln_rt_index_error(int64_t site, int64_t index,
                                       int64_t size) {
   std::lock_guard<std::mutex> lock(errorMutex);
@@ -1239,6 +1243,7 @@ std::vector<std::pair<llvm::StringRef, void *>> kiln::runtime::kernelSymbols() {
   return {
       {"malloc", reinterpret_cast<void *>(&kiln_rt_malloc)},
       {"aligned_alloc", reinterpret_cast<void *>(&kiln_rt_aligned_alloc)},
+      {"kiln_rt_num_threads", reinterpret_cast<void *>(&kiln_rt_num_threads)},
       {"free", reinterpret_cast<void *>(&kiln_rt_free)},
       {"_mlir_ciface_kiln_rt_index_error",
        reinterpret_cast<void *>(&_mlir_ciface_kiln_rt_index_error)},

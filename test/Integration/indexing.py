@@ -132,8 +132,17 @@ base, idx, src = mixed((3, 4, 8)), torch.randint(0, 8, (300,)), mixed((3, 4, 300
 want = sequential(base, (((slice(None), slice(None), idx[t]), src[:, :, t])
                          for t in range(300)))
 order_cases.append(("index_add 3-D dim=2", "index_add", 2, base, idx, src, want))
+# Along dim 0 with a 1-D index the CPU splits the targets into one range
+# per thread (fewer ranges than threads when dim 0 is short).
+base, idx, src = mixed((3, 9)), torch.randint(0, 3, (400,)), mixed((400, 9))
+want = sequential(base, ((idx[t], src[t]) for t in range(400)))
+order_cases.append(("index_add dim=0, 3 target rows", "index_add", 0, base,
+                    idx, src, want))
+base, idx, src = mixed((50,)), torch.randint(0, 50, (3000,)), mixed((3000,))
+want = sequential(base, ((idx[t], src[t]) for t in range(3000)))
+order_cases.append(("scatter_add 1-D", "scatter_add", 0, base, idx, src, want))
 for label, op, dim, base, idx, src, want in order_cases:
-    for threads in (1, 2):
+    for threads in (1, 2, 7):
         c.check(f"{label}: sequential order's bits at {threads} thread(s)",
                 ir3(op, base, idx, src, want, f"{{dim = {dim} : i64}}"),
                 [base, idx, src], want, rtol=0, atol=0,

@@ -1120,6 +1120,9 @@ scf::ForallOp createGridForall(OpBuilder &b, Location loc,
   return forall;
 }
 
+/// The runtime function returning the run's thread count (CPU).
+constexpr llvm::StringLiteral kNumThreadsFn = "kiln_rt_num_threads";
+
 /// Result rows per block of the CPU's matmul loop nest.
 constexpr int64_t kMatmulRows = 4;
 
@@ -1693,6 +1696,102 @@ Value updateAt(OpBuilder &b, Location loc, Value tensor, ValueRange at,
   return tensor::InsertOp::create(b, loc, value, tensor, at);
 }
 
+/// The scatter of lowerScatterAlongDim along dim 0 with a 1-D index, on
+/// the CPU: an scf.forall over as many target ranges of dim 0 as the run
+/// has threads (kiln_rt_num_threads), each walking every position t in
+/// order and adding src[t, ...] into the rows its index selects when they
+/// fall in its range.
+Value buildTargetOwnedScatter(PatternRewriter &rewriter, Location loc,
+                              Value base, Value index, Value src,
+                              ArrayRef<int64_t> loopShape, bool perSlice,
+                              int64_t size) {
+  RankedTensorType baseType = tensorType(base);
+  int64_t rank = baseType.getRank();
+  auto module = base.getParentRegion()->getParentOfType<ModuleOp>();
+  auto threadsFn = module.lookupSymbol<func::FuncOp>(kNumThreadsFn);
+  if (!threadsFn) {
+    OpBuilder::InsertionGuard guard(rewriter);
+    rewriter.setInsertionPointToStart(module.getBody());
+    threadsFn = func::FuncOp::create(
+        rewriter, loc, kNumThreadsFn,
+        rewriter.getFunctionType({}, {rewriter.getI64Type()}));
+    threadsFn.setPrivate();
+  }
+  Value threads = arith::IndexCastOp::create(
+      rewriter, loc, rewriter.getIndexType(),
+      func::CallOp::create(rewriter, loc, threadsFn, ValueRange{})
+          .getResult(0));
+  Value groups = arith::MaxSIOp::create(
+      rewriter, loc, indexConstant(rewriter, loc, 1),
+      arith::MinSIOp::create(rewriter, loc, threads,
+                             indexConstant(rewriter, loc, size)));
+  auto forall = scf::ForallOp::create(
+      rewriter, loc, ArrayRef<OpFoldResult>{OpFoldResult(groups)},
+      ValueRange{base}, /*mapping=*/std::nullopt);
+  OpBuilder::InsertionGuard guard(rewriter);
+  OpBuilder &b = rewriter;
+  b.setInsertionPointToStart(forall.getBody());
+  Value q = forall.getInductionVars()[0];
+  Value sizeValue = indexConstant(b, loc, size);
+  auto bound = [&](Value group) {
+    return arith::DivUIOp::create(
+        b, loc, arith::MulIOp::create(b, loc, group, sizeValue), groups);
+  };
+  Value lo = bound(q);
+  Value hi = bound(arith::AddIOp::create(b, loc, q, indexConstant(b, loc, 1)));
+  Value rows = arith::SubIOp::create(b, loc, hi, lo);
+  SmallVector<OpFoldResult> offsets{lo}, sizes{rows}, strides;
+  SmallVector<int64_t> sliceShape{ShapedType::kDynamic};
+  for (int64_t d = 1; d < rank; ++d) {
+    offsets.push_back(b.getIndexAttr(0));
+    sizes.push_back(b.getIndexAttr(loopShape[d]));
+    sliceShape.push_back(loopShape[d]);
+  }
+  strides.assign(rank, b.getIndexAttr(1));
+  Value shared = forall.getRegionIterArgs()[0];
+  Value slice = tensor::ExtractSliceOp::create(
+      b, loc, RankedTensorType::get(sliceShape, baseType.getElementType()),
+      shared, offsets, sizes, strides);
+  auto positions = scf::ForOp::create(
+      b, loc, indexConstant(b, loc, 0), indexConstant(b, loc, loopShape[0]),
+      indexConstant(b, loc, 1), ValueRange{slice},
+      [&](OpBuilder &tb, Location l, Value t, ValueRange acc) {
+        SmallVector<Value> first(rank, t);
+        Value target = clampIndex(
+            tb, l, loadDimIndex(tb, l, index, first, 0, rank, perSlice), size);
+        Value mine = arith::AndIOp::create(
+            tb, l,
+            arith::CmpIOp::create(tb, l, arith::CmpIPredicate::uge, target, lo),
+            arith::CmpIOp::create(tb, l, arith::CmpIPredicate::ult, target,
+                                  hi));
+        auto update = scf::IfOp::create(
+            tb, l, mine,
+            [&](OpBuilder &ib, Location il) {
+              Value row = arith::SubIOp::create(ib, il, target, lo);
+              Value updated = buildUpdateLoops(
+                  ib, il, loopShape.drop_front(), acc[0],
+                  [&](OpBuilder &eb, Location el, ValueRange rest,
+                      Value inner) {
+                    SmallVector<Value> pos{t}, at{row};
+                    pos.append(rest.begin(), rest.end());
+                    at.append(rest.begin(), rest.end());
+                    Value value = tensor::ExtractOp::create(eb, el, src, pos);
+                    return updateAt(eb, el, inner, at, value,
+                                    /*accumulate=*/true);
+                  });
+              scf::YieldOp::create(ib, il, updated);
+            },
+            [&](OpBuilder &eb, Location el) {
+              scf::YieldOp::create(eb, el, acc[0]);
+            });
+        scf::YieldOp::create(tb, l, update.getResults());
+      });
+  b.setInsertionPointToStart(forall.getTerminator().getBody());
+  tensor::ParallelInsertSliceOp::create(b, loc, positions.getResult(0), shared,
+                                        offsets, sizes, strides);
+  return forall.getResult(0);
+}
+
 /// scatter_add and index_add: base[pos with pos[dim] replaced by the
 /// index] += src[pos] for every pos of `loopShape`, in row-major order.
 ///
@@ -1739,8 +1838,20 @@ LogicalResult lowerScatterAlongDim(Operation *op, Value base, Value index,
     return updateAt(b, l, acc, at, value, /*accumulate=*/true);
   };
 
-  // The dims iterated in parallel (one index each per group).
   bool gpu = isGpuTarget(rewriter);
+  // Along dim 0 on the CPU with a 1-D index (index_add, 1-D scatter_add):
+  // no dim before `dim` to split, so the targets are. Each of as many
+  // groups as the run has threads owns a range of dim 0 of the result and
+  // walks all positions in order, adding those whose index falls in its
+  // range (whole rows of src: contiguous). Every element still receives
+  // its contributions in order; each thread reads the index once.
+  if (!gpu && dim == 0 && (perSlice || rank == 1) && loopShape[0] > 1) {
+    rewriter.replaceOp(op,
+                       buildTargetOwnedScatter(rewriter, loc, base, index, src,
+                                               loopShape, perSlice, size));
+    return success();
+  }
+  // The dims iterated in parallel (one index each per group).
   SmallVector<bool> parallel(rank, false);
   SmallVector<int64_t> grid;
   for (int64_t d = 0; d < rank; ++d) {

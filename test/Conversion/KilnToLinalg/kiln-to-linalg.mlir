@@ -207,13 +207,29 @@ func.func @index_add_3d(%b: tensor<2x5x40xf32>, %i: tensor<7xi64>, %s: tensor<2x
 
 // -----
 
-// With no dim before `dim` there is one group: a plain row-major loop
-// nest (a thread per column would walk memory with a stride).
+// Along dim 0 with a 1-D index (index_add; 1-D scatter_add) there is no
+// dim before `dim` to split: the CPU splits the targets instead, into as
+// many ranges of dim 0 as the run has threads (kiln_rt_num_threads). Each
+// group walks every position in order and adds the src row of those whose
+// index falls in its range (a contiguous row: vectorizable).
+// CHECK: func.func private @kiln_rt_num_threads() -> i64
 // CHECK-LABEL: func.func @index_add_columns
-// CHECK-NOT:   scf.forall
-// CHECK:       scf.for %{{.*}} = %c0{{.*}} to %c7
-// CHECK:         scf.for %{{.*}} = %c0{{.*}} to %c40
-// CHECK:           tensor.insert
+// CHECK:       kiln.report_index_error
+// CHECK:       %[[THREADS:.*]] = call @kiln_rt_num_threads() : () -> i64
+// CHECK:       %[[GROUPS:.*]] = arith.maxsi
+// CHECK:       scf.forall (%[[G:.*]]) in (%[[GROUPS]]) shared_outs(%[[OUT:.*]] = %arg0)
+// CHECK:         %[[LO:.*]] = arith.divui
+// CHECK:         %[[HI:.*]] = arith.divui
+// CHECK:         %[[ROWS:.*]] = arith.subi %[[HI]], %[[LO]]
+// CHECK:         %[[SLICE:.*]] = tensor.extract_slice %[[OUT]][%[[LO]], 0] [%[[ROWS]], 40] [1, 1]
+// CHECK:         scf.for %[[T:.*]] = %c0{{.*}} to %c7{{.*}} step %c1{{.*}} iter_args(%{{.*}} = %[[SLICE]])
+// CHECK:           arith.cmpi uge, %{{.*}}, %[[LO]]
+// CHECK:           arith.cmpi ult, %{{.*}}, %[[HI]]
+// CHECK:           %[[MINE:.*]] = arith.andi
+// CHECK:           scf.if %[[MINE]]
+// CHECK:             scf.for %{{.*}} = %c0{{.*}} to %c40
+// CHECK:               tensor.insert
+// CHECK:         tensor.parallel_insert_slice
 func.func @index_add_columns(%b: tensor<5x40xf32>, %i: tensor<7xi64>, %s: tensor<7x40xf32>) -> tensor<5x40xf32> {
   %r = kiln.index_add %b, %i, %s {dim = 0 : i64} : tensor<5x40xf32>, tensor<7xi64>, tensor<7x40xf32>
   return %r : tensor<5x40xf32>
@@ -221,14 +237,35 @@ func.func @index_add_columns(%b: tensor<5x40xf32>, %i: tensor<7xi64>, %s: tensor
 
 // -----
 
-// 1-D: one group, a plain loop.
+// 1-D scatter_add: the same target ranges, one element per position.
 // CHECK-LABEL: func.func @scatter_add_1d
-// CHECK-NOT:   scf.forall
-// CHECK:       scf.for
-// CHECK:         tensor.insert
+// CHECK:       call @kiln_rt_num_threads()
+// CHECK:       scf.forall
+// CHECK:         scf.for
+// CHECK:           scf.if
+// CHECK:             tensor.insert
 func.func @scatter_add_1d(%b: tensor<10xf32>, %i: tensor<6xi64>, %s: tensor<6xf32>) -> tensor<10xf32> {
   %r = kiln.scatter_add %b, %i, %s {dim = 0 : i64} : tensor<10xf32>, tensor<6xi64>, tensor<6xf32>
   return %r : tensor<10xf32>
+}
+
+// -----
+
+// scatter_add along dim 0 of a 2-D tensor (an index per element) stays one
+// sequential row-major nest on the CPU: splitting targets would make every
+// thread read the whole index.
+// CHECK-LABEL: func.func @scatter_add_dim0
+// CHECK-NOT:   kiln_rt_num_threads
+// CHECK:       kiln.report_index_error
+// CHECK-NOT:   scf.forall
+// CHECK:       scf.for %{{.*}} = %c0{{.*}} to %c6{{.*}} step %c1{{.*}} iter_args
+// CHECK:         scf.for %{{.*}} = %c0{{.*}} to %c4{{.*}} step %c1{{.*}} iter_args
+// CHECK:           tensor.insert
+// CHECK-NOT:   scf.forall
+// CHECK:       return
+func.func @scatter_add_dim0(%b: tensor<5x4xf32>, %i: tensor<6x4xi64>, %s: tensor<6x4xf32>) -> tensor<5x4xf32> {
+  %r = kiln.scatter_add %b, %i, %s {dim = 0 : i64} : tensor<5x4xf32>, tensor<6x4xi64>, tensor<6x4xf32>
+  return %r : tensor<5x4xf32>
 }
 
 // -----
