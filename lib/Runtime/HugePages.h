@@ -1,5 +1,4 @@
-//===- HugePages.h - Large host buffers on transparent huge pages -*- C++
-//-*-===//
+//===- HugePages.h - Large host buffers on huge pages -----------*- C++ -*-===//
 //
 // Memory-bound kernels stream through buffers of many megabytes; with 4 KiB
 // pages every 4 KiB read is a TLB miss walk, and on the development machine

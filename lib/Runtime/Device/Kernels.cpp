@@ -451,6 +451,19 @@ DEVICE void topkRows(const T *in, T *values, i64 *outIndices, i64 size,
             });
 }
 
+/// Few long rows split into `chunks` contiguous ranges (TopkPlan.h): block
+/// b takes range b % chunks of row b / chunks, which starts at `begin` in
+/// the row.
+template <typename T>
+DEVICE Row<T> blockRange(const T *in, i64 size, i64 inner, i64 chunks,
+                         i64 &begin) {
+  i64 b = ctaid(), c = b % chunks;
+  Row<T> row = rowOf(in, b / chunks, size, inner);
+  begin = c * size / chunks;
+  i64 end = (c + 1) * size / chunks;
+  return Row<T>{row.data + begin * row.stride, end - begin, row.stride};
+}
+
 /// Few long rows, stage 1: row r is split into `chunks` contiguous ranges
 /// (each at least k long); block b = r * chunks + c writes the sorted k
 /// best of range c to candidates [b * k, (b + 1) * k), with their indices
@@ -460,10 +473,8 @@ template <typename T>
 DEVICE void topkChunks(const T *in, T *candidateValues, i64 *candidateRows,
                        i64 size, i64 inner, i64 k, bool largest, i64 chunks,
                        u64 *scratchKeys, i64 *scratchIndices) {
-  i64 b = ctaid(), c = b % chunks;
-  Row<T> row = rowOf(in, b / chunks, size, inner);
-  i64 begin = c * size / chunks, end = (c + 1) * size / chunks;
-  Row<T> range{row.data + begin * row.stride, end - begin, row.stride};
+  i64 b = ctaid(), begin = 0;
+  Row<T> range = blockRange(in, size, inner, chunks, begin);
   topkOfRow(range, k, largest, scratchKeys, scratchIndices, b,
             [&](i64 j, i64 index) {
               candidateValues[b * k + j] = range.at(index);
@@ -550,22 +561,11 @@ DEVICE void kthInit(KthState *state, i64 k) {
   }
 }
 
-/// Block b: range b % chunks of row b / chunks.
-template <typename T>
-DEVICE Row<T> kthRange(const T *in, i64 size, i64 inner, i64 chunks,
-                       i64 &begin) {
-  i64 b = ctaid(), c = b % chunks;
-  Row<T> row = rowOf(in, b / chunks, size, inner);
-  begin = c * size / chunks;
-  i64 end = (c + 1) * size / chunks;
-  return Row<T>{row.data + begin * row.stride, end - begin, row.stride};
-}
-
 template <typename T>
 DEVICE void kthCount(const T *in, KthState *state, i64 size, i64 inner,
                      i64 chunks, int shift) {
   i64 begin = 0;
-  Row<T> range = kthRange(in, size, inner, chunks, begin);
+  Row<T> range = blockRange(in, size, inner, chunks, begin);
   KthState &s = state[ctaid() / chunks];
   countDigits(range, /*largest=*/false, s.prefix, s.mask, shift);
   for (u32 b = tid(); b < kBins; b += ntid())
@@ -591,7 +591,7 @@ template <typename T>
 DEVICE void kthLowest(const T *in, KthState *state, i64 size, i64 inner,
                       i64 chunks) {
   i64 begin = 0;
-  Row<T> range = kthRange(in, size, inner, chunks, begin);
+  Row<T> range = blockRange(in, size, inner, chunks, begin);
   KthState &s = state[ctaid() / chunks];
   u64 kth = s.prefix;
   i64 lowest = 0x7fffffffffffffffll;
