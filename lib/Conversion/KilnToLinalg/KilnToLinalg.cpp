@@ -148,8 +148,13 @@ bool isGpuTarget(OpBuilder &b) {
   return target && target.getValue() == "cuda";
 }
 
+/// The private declaration of runtime function `name` in `anchor`'s
+/// module, created on first use. Functions taking memrefs are called
+/// through their C interface (`_mlir_ciface_<name>`); `cInterface = false`
+/// calls `name` itself (scalar arguments and results).
 func::FuncOp getOrDeclareRuntimeFunc(Operation *anchor, StringRef name,
-                                     FunctionType type, OpBuilder &rewriter) {
+                                     FunctionType type, OpBuilder &rewriter,
+                                     bool cInterface = true) {
   auto module = anchor->getParentOfType<ModuleOp>();
   if (auto existing = module.lookupSymbol<func::FuncOp>(name))
     return existing;
@@ -157,7 +162,8 @@ func::FuncOp getOrDeclareRuntimeFunc(Operation *anchor, StringRef name,
   rewriter.setInsertionPointToStart(module.getBody());
   auto func = func::FuncOp::create(rewriter, module.getLoc(), name, type);
   func.setPrivate();
-  func->setAttr("llvm.emit_c_interface", rewriter.getUnitAttr());
+  if (cInterface)
+    func->setAttr("llvm.emit_c_interface", rewriter.getUnitAttr());
   return func;
 }
 
@@ -1302,15 +1308,15 @@ struct LowerMatmul : OpRewritePattern<MatmulOp> {
                                        ValueRange{out}, maps, iterators, body)
           .getResult(0);
     };
-    Value init = filledTensor(rewriter, loc, resultType,
-                              getScalarAttr(rewriter, elementType, 0.0));
-    int64_t n = lhsMatrix ? resultType.getDimSize(batchRank) : 1;
-    if (lhsMatrix && rhsMatrix && !isGpuTarget(rewriter)) {
+    bool cpuMatrices = lhsMatrix && rhsMatrix && !isGpuTarget(rewriter);
+    if (cpuMatrices) {
       if (Value product = buildRegisterBlockedMatmul(rewriter, op))
         return rewriter.replaceOp(op, product), success();
     }
-    if (lhsMatrix && rhsMatrix && !isGpuTarget(rewriter) &&
-        n % kMatmulRows == 0 && n >= 2 * kMatmulRows) {
+    Value init = filledTensor(rewriter, loc, resultType,
+                              getScalarAttr(rewriter, elementType, 0.0));
+    int64_t n = lhsMatrix ? resultType.getDimSize(batchRank) : 1;
+    if (cpuMatrices && n % kMatmulRows == 0 && n >= 2 * kMatmulRows) {
       // Row blocks on the CPU: loop order (batch..., n / R, k, R, m), the
       // lhs and the result seen as [..., n / R, R, ...]. Each row of rhs is
       // read once per R result rows (from L1 after the first) instead of
@@ -1553,11 +1559,14 @@ SmallVector<Value> lowerGatherAlongDim(OpBuilder &b, Operation *op,
       parallelIterators(resultRank),
       [&](OpBuilder &nb, Location l, ValueRange) {
         SmallVector<Value> ivs = loopIndices(nb, l, resultRank);
-        if (prefetchFrom && linesPerElement > 0) {
-          Value next = arith::MinUIOp::create(
+        // The next row (the last row prefetches itself).
+        Value next;
+        if (prefetchFrom)
+          next = arith::MinUIOp::create(
               nb, l,
               arith::AddIOp::create(nb, l, ivs[0], indexConstant(nb, l, 1)),
               indexConstant(nb, l, rows - 1));
+        if (prefetchFrom && linesPerElement > 0) {
           Value first = arith::MulIOp::create(
               nb, l, ivs[1], indexConstant(nb, l, linesPerElement));
           for (int64_t u = 0; u < linesPerElement; ++u) {
@@ -1573,10 +1582,6 @@ SmallVector<Value> lowerGatherAlongDim(OpBuilder &b, Operation *op,
                                        /*isDataCache=*/true);
           }
         } else if (prefetchFrom) {
-          Value next = arith::MinUIOp::create(
-              nb, l,
-              arith::AddIOp::create(nb, l, ivs[0], indexConstant(nb, l, 1)),
-              indexConstant(nb, l, rows - 1));
           Value nextIndex = clampIndex(
               nb, l,
               tensor::ExtractOp::create(nb, l, index, ValueRange{next, ivs[1]}),
@@ -1701,22 +1706,16 @@ Value updateAt(OpBuilder &b, Location loc, Value tensor, ValueRange at,
 /// has threads (kiln_rt_num_threads), each walking every position t in
 /// order and adding src[t, ...] into the rows its index selects when they
 /// fall in its range.
-Value buildTargetOwnedScatter(PatternRewriter &rewriter, Location loc,
+Value buildTargetOwnedScatter(PatternRewriter &rewriter, Operation *op,
                               Value base, Value index, Value src,
                               ArrayRef<int64_t> loopShape, bool perSlice,
                               int64_t size) {
+  Location loc = op->getLoc();
   RankedTensorType baseType = tensorType(base);
   int64_t rank = baseType.getRank();
-  auto module = base.getParentRegion()->getParentOfType<ModuleOp>();
-  auto threadsFn = module.lookupSymbol<func::FuncOp>(kNumThreadsFn);
-  if (!threadsFn) {
-    OpBuilder::InsertionGuard guard(rewriter);
-    rewriter.setInsertionPointToStart(module.getBody());
-    threadsFn = func::FuncOp::create(
-        rewriter, loc, kNumThreadsFn,
-        rewriter.getFunctionType({}, {rewriter.getI64Type()}));
-    threadsFn.setPrivate();
-  }
+  func::FuncOp threadsFn = getOrDeclareRuntimeFunc(
+      op, kNumThreadsFn, rewriter.getFunctionType({}, {rewriter.getI64Type()}),
+      rewriter, /*cInterface=*/false);
   Value threads = arith::IndexCastOp::create(
       rewriter, loc, rewriter.getIndexType(),
       func::CallOp::create(rewriter, loc, threadsFn, ValueRange{})
@@ -1847,7 +1846,7 @@ LogicalResult lowerScatterAlongDim(Operation *op, Value base, Value index,
   // its contributions in order; each thread reads the index once.
   if (!gpu && dim == 0 && (perSlice || rank == 1) && loopShape[0] > 1) {
     rewriter.replaceOp(op,
-                       buildTargetOwnedScatter(rewriter, loc, base, index, src,
+                       buildTargetOwnedScatter(rewriter, op, base, index, src,
                                                loopShape, perSlice, size));
     return success();
   }
