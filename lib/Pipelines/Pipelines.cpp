@@ -55,7 +55,9 @@ static void addPipeline(OpPassManager &pm, llvm::StringRef text) {
 
 std::string kiln::getKilnCpuPipelineText(const CpuPipelineOptions &options) {
   return frontPasses(options.fuse) +
-         "convert-kiln-to-linalg,"
+         (options.sortedScatters
+              ? "convert-kiln-to-linalg{sorted-scatters=true},"
+              : "convert-kiln-to-linalg,") +
          "kiln-approximate-math,"
          "canonicalize," +
          kBufferizePasses.str() +
@@ -175,6 +177,7 @@ std::string kiln::CompileOptions::pipelineText() const {
   }
   CpuPipelineOptions options;
   options.fuse = fuse;
+  options.sortedScatters = sortedScatters;
   return getKilnCpuPipelineText(options);
 }
 

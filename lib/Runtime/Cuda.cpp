@@ -4,6 +4,7 @@
 
 #include "kiln/Pipelines/Pipelines.h"
 
+#include "Device/SortPlan.h"
 #include "Device/TopkPlan.h"
 #include "MemRefViews.h"
 
@@ -335,6 +336,48 @@ void argReduce(const char *suffix, UnrankedMemRefType<T> *in,
             &isMaxFlag});
 }
 
+/// kiln_rt_sort_positions on the GPU (Device/Kernels.cpp: an LSD radix
+/// sort of (target, position) pairs, 8 bits a pass), in scratch memory of
+/// the stream: two (keys, positions) buffers and the (digit, tile) counts.
+void sortPositions(UnrankedMemRefType<int64_t> *indexArg,
+                   UnrankedMemRefType<int64_t> *orderArg,
+                   UnrankedMemRefType<int64_t> *startsArg, int64_t size,
+                   bool wrap) {
+  namespace plan = kiln::runtime::device_kernels;
+  View<int64_t> index = view(indexArg);
+  int64_t count = 1;
+  for (int64_t extent : index.shape)
+    count *= extent;
+  int64_t *order = view(orderArg).data, *starts = view(startsArg).data;
+  int64_t tiles = plan::sortTiles(count);
+  int64_t total = int64_t(plan::kSortDigits) * tiles;
+  auto *scratch = static_cast<uint32_t *>(
+      cuda::allocate(sizeof(uint32_t) * (4 * count + total)));
+  if (!scratch)
+    return;
+  uint32_t *keys[2] = {scratch, scratch + count};
+  uint32_t *positions[2] = {scratch + 2 * count, scratch + 3 * count};
+  uint32_t *counts = scratch + 4 * count;
+  int wrapFlag = wrap;
+  launch("kiln_gpu_sort_keys", unsigned((count + 255) / 256), 256,
+         {&index.data, &keys[0], &positions[0], &count, &size, &wrapFlag});
+  int from = 0;
+  for (int pass = 0; pass < plan::sortPasses(size); ++pass, from ^= 1) {
+    int shift = pass * plan::kSortDigitBits;
+    launch("kiln_gpu_sort_count", unsigned(tiles), plan::kSortThreads,
+           {&keys[from], &counts, &count, &tiles, &shift});
+    launch("kiln_gpu_sort_offsets", 1, plan::kSortScanThreads,
+           {&counts, &total});
+    launch("kiln_gpu_sort_move", unsigned(tiles), plan::kSortThreads,
+           {&keys[from], &positions[from], &keys[from ^ 1],
+            &positions[from ^ 1], &counts, &count, &tiles, &shift});
+  }
+  int64_t threads = std::max(count, size + 1);
+  launch("kiln_gpu_sort_finish", unsigned((threads + 255) / 256), 256,
+         {&keys[from], &positions[from], &order, &starts, &count, &size});
+  cuda::release(scratch);
+}
+
 } // namespace
 
 //===----------------------------------------------------------------------===//
@@ -551,6 +594,13 @@ void _mlir_ciface_kiln_gpu_error_record(StridedMemRefType<int64_t, 1> *out) {
   out->strides[0] = 1;
 }
 
+void kiln_gpu_rt_sort_positions(UnrankedMemRefType<int64_t> *index,
+                                UnrankedMemRefType<int64_t> *order,
+                                UnrankedMemRefType<int64_t> *starts,
+                                int64_t size, bool wrap) {
+  sortPositions(index, order, starts, size, wrap);
+}
+
 #define KILN_GPU_ENTRY_POINTS(T, SUFFIX)                                       \
   void kiln_gpu_rt_topk_##SUFFIX(UnrankedMemRefType<T> *in,                    \
                                  UnrankedMemRefType<T> *values,                \
@@ -597,6 +647,8 @@ std::vector<std::pair<llvm::StringRef, void *>> cuda::symbols() {
       KILN_SYMBOL("_mlir_ciface_kiln_gpu_error_record",
                   _mlir_ciface_kiln_gpu_error_record),
       KILN_SYMBOL("_mlir_ciface_kiln_rt_softmax_f32", kiln_gpu_rt_softmax_f32),
+      KILN_SYMBOL("_mlir_ciface_kiln_rt_sort_positions",
+                  kiln_gpu_rt_sort_positions),
       KILN_SELECTION(topk, f32),
       KILN_SELECTION(topk, f64),
       KILN_SELECTION(topk, i64),

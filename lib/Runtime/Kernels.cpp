@@ -1207,6 +1207,40 @@ void _mlir_ciface_kiln_rt_index_error(int64_t site, int64_t index,
   hasError = true;
 }
 
+// The positions of `index` (row-major), stably sorted by the target each
+// names (its value, negative ones counted from the end when `wrap`, in
+// [0, size): checked before the call), and where each target's run starts:
+// order[starts[t] .. starts[t + 1]) are target t's positions in ascending
+// order. A counting sort. The GPU's scatters use this (see Cuda.cpp); the
+// CPU only with the lowering's `sorted-scatters` option.
+void _mlir_ciface_kiln_rt_sort_positions(UnrankedMemRefType<int64_t> *index,
+                                         UnrankedMemRefType<int64_t> *order,
+                                         UnrankedMemRefType<int64_t> *starts,
+                                         int64_t size, bool wrap) {
+  View<int64_t> in = view(index);
+  int64_t count = 1;
+  for (int64_t extent : in.shape)
+    count *= extent;
+  int64_t *orderData = view(order).data, *startsData = view(starts).data;
+  auto target = [&](int64_t p) {
+    int64_t v = in.data[p];
+    if (wrap && v < 0)
+      v += size;
+    return v >= 0 && v < size ? v : 0;
+  };
+  std::fill(startsData, startsData + size + 1, 0);
+  for (int64_t p = 0; p < count; ++p)
+    ++startsData[target(p) + 1];
+  for (int64_t t = 0; t < size; ++t)
+    startsData[t + 1] += startsData[t];
+  // starts[t] serves as target t's cursor, then is restored.
+  for (int64_t p = 0; p < count; ++p)
+    orderData[startsData[target(p)]++] = p;
+  for (int64_t t = size; t > 0; --t)
+    startsData[t] = startsData[t - 1];
+  startsData[0] = 0;
+}
+
 #define KILN_SELECTION_ENTRY_POINTS(T, SUFFIX)                                 \
   void _mlir_ciface_kiln_rt_topk_##SUFFIX(                                     \
       UnrankedMemRefType<T> *in, UnrankedMemRefType<T> *values,                \
@@ -1257,6 +1291,7 @@ std::vector<std::pair<llvm::StringRef, void *>> kiln::runtime::kernelSymbols() {
       KILN_SYMBOL(_mlir_ciface_kiln_rt_argreduce_f32),
       KILN_SYMBOL(_mlir_ciface_kiln_rt_argreduce_f64),
       KILN_SYMBOL(_mlir_ciface_kiln_rt_argreduce_i64),
+      KILN_SYMBOL(_mlir_ciface_kiln_rt_sort_positions),
 #undef KILN_SYMBOL
   };
 }

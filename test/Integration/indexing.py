@@ -148,6 +148,51 @@ for label, op, dim, base, idx, src, want in order_cases:
                 [base, idx, src], want, rtol=0, atol=0,
                 extra_args=[f"--threads={threads}"])
 
+# The sorted scatter (the GPU's lowering; on the CPU with
+# --sorted-scatters): the runtime sorts the positions by target, then every
+# element adds its run in position order -- the sequential loop's bits.
+for label, op, dim, base, idx, src, want in order_cases:
+    if dim != 0 or idx.dim() != 1:
+        continue
+    for threads in (1, 2):
+        c.check(f"{label}, sorted: sequential order's bits at {threads} "
+                "thread(s)",
+                ir3(op, base, idx, src, want, f"{{dim = {dim} : i64}}"),
+                [base, idx, src], want, rtol=0, atol=0,
+                extra_args=[f"--threads={threads}", "--sorted-scatters"])
+# put (flat targets, negative indices from the end, a 2-D index; without
+# accumulate the last write wins), and a target no index names.
+base, src = mixed((6, 7)), mixed((40, 25))
+idx = torch.randint(-42, 41, (40, 25))
+flat = torch.where(idx < 0, idx + 42, idx).flatten()
+want = sequential(base.flatten(),
+                  ((flat[t], src.flatten()[t]) for t in range(1000))).view(6, 7)
+last = base.clone().flatten()
+for t in range(1000):
+    last[flat[t]] = src.flatten()[t]
+for accumulate, expected in (("true", want), ("false", last.view(6, 7))):
+    for sorted_flag in ([], ["--sorted-scatters"]):
+        c.check(f"put accumulate={accumulate}"
+                f"{', sorted' if sorted_flag else ''}: the sequential loop's "
+                "bits", ir3("put", base, idx, src, expected,
+                            f"{{accumulate = {accumulate}}}"),
+                [base, idx, src], expected, rtol=0, atol=0,
+                extra_args=["--threads=2"] + sorted_flag)
+base, idx = torch.arange(10, dtype=torch.float64), torch.tensor([[9, -1], [2, 9]])
+src = torch.tensor([[1.0, 2.0], [3.0, 4.0]], dtype=torch.float64)
+want = base.put(idx, src, accumulate=True)
+c.check("put accumulate, sorted, f64: untouched targets keep their base",
+        ir3("put", base, idx, src, want, "{accumulate = true}"),
+        [base, idx, src], want, rtol=0, atol=0,
+        extra_args=["--sorted-scatters"])
+base, idx, src = (torch.randint(-9, 9, (4, 5)), torch.randint(0, 4, (300,)),
+                  torch.randint(-9, 9, (300, 5)))
+want = base.index_add(0, idx, src)
+c.check("index_add dim=0, sorted, i64", ir3("index_add", base, idx, src, want,
+                                            "{dim = 0 : i64}"),
+        [base, idx, src], want, rtol=0, atol=0,
+        extra_args=["--sorted-scatters"])
+
 # The ops that update a tensor in place never write into the caller's input:
 # running three times gives the answer of one run.
 idx = torch.tensor([1, 1, 3])

@@ -165,10 +165,10 @@ class Checker:
                              f"{report}")
         return True
 
-    def expect_error(self, label, ir, inputs, code, message):
+    def expect_error(self, label, ir, inputs, code, message, extra_args=()):
         """Checks that kiln-run exits with `code` and prints `message`."""
         self.cases += 1
-        got, _, stderr = self.run(ir, inputs)
+        got, _, stderr = self.run(ir, inputs, extra_args)
         if got != code or message not in stderr:
             return self.fail(label, f"expected exit {code} with '{message}', "
                              f"got exit {got}:\n{stderr}")

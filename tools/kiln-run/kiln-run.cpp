@@ -49,12 +49,14 @@ struct Options {
   int repeat = 0;
   bool stats = false;
   bool noFuse = false;
+  bool sortedScatters = false;
 };
 
 constexpr const char *usage =
     "usage: kiln-run FILE.mlir|- [--entry=NAME] [--input=A.npy ...]\n"
     "                [--output-dir=DIR] [--print] [--target=cpu|cuda]\n"
-    "                [--threads=N] [--repeat=N] [--stats] [--no-fuse]\n";
+    "                [--threads=N] [--repeat=N] [--stats] [--no-fuse]\n"
+    "                [--sorted-scatters]\n";
 
 /// Parses `args`; returns an error message on bad usage.
 std::optional<std::string> parseOptions(llvm::ArrayRef<const char *> args,
@@ -63,6 +65,7 @@ std::optional<std::string> parseOptions(llvm::ArrayRef<const char *> args,
   parser.flag("print", options.print);
   parser.flag("stats", options.stats);
   parser.flag("no-fuse", options.noFuse);
+  parser.flag("sorted-scatters", options.sortedScatters);
   parser.string("entry", options.entry);
   parser.list("input", options.inputs);
   parser.string("output-dir", options.outputDir);
@@ -130,6 +133,7 @@ int main(int argc, char **argv) {
   auto compileStart = Clock::now();
   kiln::CompileOptions compileOptions;
   compileOptions.fuse = !options.noFuse;
+  compileOptions.sortedScatters = options.sortedScatters;
   // Compile for the GPU that runs the code.
   if (target == "cuda")
     if (llvm::Error error = cuda::targetDevice(compileOptions))

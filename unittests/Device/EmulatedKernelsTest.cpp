@@ -13,6 +13,7 @@
 #include "Emulator.h"
 
 #include "../../lib/Runtime/Device/Kernels.cpp"
+#include "../../lib/Runtime/Device/SortPlan.h"
 #include "../../lib/Runtime/Device/TopkPlan.h"
 
 #include <gtest/gtest.h>
@@ -390,6 +391,89 @@ TEST(EmulatedSoftmax, StreamedAndInRegisters) {
         }
       }
   }
+}
+
+/// kiln_rt_sort_positions as the runtime launches it (Cuda.cpp:
+/// sortPositions): the positions of `index` stably sorted by target, and
+/// where each target's run starts; checked against a counting sort.
+void checkSortPositions(const std::vector<i64> &index, int64_t size,
+                        bool wrap) {
+  namespace plan = kiln::runtime::device_kernels;
+  int64_t count = index.size(), tiles = plan::sortTiles(count);
+  std::vector<u32> keys[2], positions[2];
+  for (int b = 0; b < 2; ++b) {
+    keys[b].assign(count, 0xdeadbeef);
+    positions[b].assign(count, 0xdeadbeef);
+  }
+  std::vector<u32> counts(plan::kSortDigits * tiles + 1);
+  emulator::launch((count + 255) / 256, 256, [&] {
+    kiln_gpu_sort_keys(index.data(), keys[0].data(), positions[0].data(), count,
+                       size, wrap);
+  });
+  int from = 0;
+  for (int pass = 0; pass < plan::sortPasses(size); ++pass, from ^= 1) {
+    int shift = pass * plan::kSortDigitBits;
+    emulator::launch(tiles, plan::kSortThreads, [&] {
+      kiln_gpu_sort_count(keys[from].data(), counts.data(), count, tiles,
+                          shift);
+    });
+    emulator::launch(1, plan::kSortScanThreads, [&] {
+      kiln_gpu_sort_offsets(counts.data(), plan::kSortDigits * tiles);
+    });
+    emulator::launch(tiles, plan::kSortThreads, [&] {
+      kiln_gpu_sort_move(keys[from].data(), positions[from].data(),
+                         keys[from ^ 1].data(), positions[from ^ 1].data(),
+                         counts.data(), count, tiles, shift);
+    });
+  }
+  std::vector<i64> order(count, -1), starts(size + 1, -1);
+  emulator::launch((std::max(count, size + 1) + 255) / 256, 256, [&] {
+    kiln_gpu_sort_finish(keys[from].data(), positions[from].data(),
+                         order.data(), starts.data(), count, size);
+  });
+  // The reference: a stable counting sort of the wrapped, clamped keys.
+  std::vector<std::vector<i64>> runs(size);
+  for (int64_t p = 0; p < count; ++p) {
+    i64 v = index[p] < 0 && wrap ? index[p] + size : index[p];
+    runs[v >= 0 && v < size ? v : 0].push_back(p);
+  }
+  int64_t at = 0;
+  for (int64_t t = 0; t < size; ++t) {
+    ASSERT_EQ(starts[t], at) << "start of target " << t;
+    for (i64 p : runs[t])
+      ASSERT_EQ(order[at++], p)
+          << "target " << t << " (count " << count << ", size " << size << ")";
+  }
+  EXPECT_EQ(starts[size], count);
+}
+
+TEST(EmulatedSort, PositionsByTargetStable) {
+  std::mt19937_64 rng(51);
+  // (count, size): one pass, two and three passes; partial last tiles;
+  // more targets than positions; a single target (no pass).
+  for (auto [count, size] :
+       std::vector<std::pair<int64_t, int64_t>>{{1, 1},
+                                                {5000, 1},
+                                                {9000, 7},
+                                                {10000, 256},
+                                                {12345, 257},
+                                                {3000, 70000},
+                                                {20000, 1 << 17},
+                                                {9000, (1 << 16) + 1}}) {
+    std::uniform_int_distribution<i64> pick(0, size - 1);
+    std::vector<i64> index(count);
+    for (i64 &v : index)
+      v = pick(rng);
+    checkSortPositions(index, size, /*wrap=*/false);
+  }
+  // Every position on one target (the whole sort is one digit's run).
+  checkSortPositions(std::vector<i64>(9000, 300), 1000, false);
+  // put: negative indices count from the end.
+  std::vector<i64> index(7000);
+  std::uniform_int_distribution<i64> pick(-600, 599);
+  for (i64 &v : index)
+    v = pick(rng);
+  checkSortPositions(index, 600, /*wrap=*/true);
 }
 
 } // namespace

@@ -14,8 +14,13 @@ def ConvertKilnToLinalg : Pass<"convert-kiln-to-linalg", "mlir::ModuleOp"> {
     generic over the kept dims whose body loops over the reduced dims with
     register accumulators; `matmul` a contraction generic with broadcast
     batch dims; `gather`/`index_select`/`take` generics that load through
-    `tensor.extract`; `scatter_add`/`index_add`/`put` sequential loops (the
-    same bits on every run); `topk`/`kthvalue` and `max`/`min`/`argmax`/
+    `tensor.extract`; `scatter_add`/`index_add` loops over independent
+    groups of positions (`scf.forall`), `put` a sequential loop, each
+    element receiving its updates in the sequential order (the same bits on
+    every run and thread count); with `sorted-scatters` (always for cuda)
+    `put`, 1-D `scatter_add` and `index_add` along dim 0 sort the positions
+    by target at run time (`kiln_rt_sort_positions`) and run a parallel
+    loop over the result that adds each target's run in order; `topk`/`kthvalue` and `max`/`min`/`argmax`/
     `argmin` calls into the Kiln runtime's vectorized kernels.
 
     Indexing ops check every index at run time: the first out-of-range
@@ -30,7 +35,11 @@ def ConvertKilnToLinalg : Pass<"convert-kiln-to-linalg", "mlir::ModuleOp"> {
     Option<"target", "target", "std::string", /*default=*/"\"cpu\"",
            "The target being lowered for: cpu, or cuda (reductions then split "
            "their 32 lanes across threads and merge them in a second kernel, "
-           "with the CPU's order of operations)">
+           "with the CPU's order of operations)">,
+    Option<"sortedScatters", "sorted-scatters", "bool", /*default=*/"false",
+           "Lower put, 1-D scatter_add and index_add along dim 0 by sorting "
+           "the positions by target (the runtime's kiln_rt_sort_positions) "
+           "and a parallel loop over the result (always on for cuda)">
   ];
   let dependentDialects = [
     "mlir::arith::ArithDialect", "mlir::bufferization::BufferizationDialect",
@@ -60,9 +69,8 @@ def KilnMapToGpu : Pass<"kiln-map-to-gpu", "mlir::ModuleOp"> {
     `index_add`) becomes a kernel with a thread per iteration.
     `memref.copy` becomes a copy kernel, a `memref.get_global` (a constant
     tensor) a device buffer filled by a kernel, and any other op that
-    touches memory on the host (the sequential loops of `put` and of
-    one-line scatters) a kernel run by one thread, so results keep the
-    CPU's order. Allocation, views and runtime calls stay on the host.
+    touches memory on the host (an index check's report) a kernel run by
+    one thread, so results keep the CPU's order. Allocation, views and runtime calls stay on the host.
 
     Inside kernels, `kiln.report_index_error` records the first error in
     a four-word record (count, site, index, size) that the host function

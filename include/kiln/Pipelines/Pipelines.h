@@ -24,6 +24,12 @@ struct CpuPipelineOptions
   Option<bool> fuse{*this, "fuse",
                     llvm::cl::desc("Run kiln-fuse-elementwise (default on)"),
                     llvm::cl::init(true)};
+  Option<bool> sortedScatters{
+      *this, "sorted-scatters",
+      llvm::cl::desc("Lower put, 1-D scatter_add and index_add along dim 0 "
+                     "as the GPU does: sort the positions by target, then a "
+                     "parallel loop over the result (default off)"),
+      llvm::cl::init(false)};
 };
 
 struct GpuPipelineOptions
@@ -81,7 +87,8 @@ enum class Target { Cpu, Cuda };
 struct CompileOptions {
   Target target = Target::Cpu;
   bool fuse = true;
-  std::string chip = "sm_90"; // GPU architecture (Target::Cuda)
+  bool sortedScatters = false; // Target::Cpu (the GPU always sorts)
+  std::string chip = "sm_90";  // GPU architecture (Target::Cuda)
 
   /// The pipeline as text (its passes and their options).
   std::string pipelineText() const;

@@ -1377,6 +1377,37 @@ struct LowerMatmul : OpRewritePattern<MatmulOp> {
 };
 
 //===----------------------------------------------------------------------===//
+// Buffers of runtime calls
+//===----------------------------------------------------------------------===//
+
+/// Views a tensor as an unranked memref for a runtime call.
+Value asUnrankedBuffer(OpBuilder &b, Location loc, Value tensor) {
+  RankedTensorType type = tensorType(tensor);
+  auto memrefType = MemRefType::get(type.getShape(), type.getElementType());
+  Value buffer = bufferization::ToBufferOp::create(b, loc, memrefType, tensor,
+                                                   b.getUnitAttr());
+  return memref::CastOp::create(
+      b, loc, UnrankedMemRefType::get(type.getElementType(), 0), buffer);
+}
+
+/// Allocates an output buffer for a runtime call; returns {buffer, unranked}.
+std::pair<Value, Value> allocOutput(OpBuilder &b, Location loc,
+                                    RankedTensorType type) {
+  auto memrefType = MemRefType::get(type.getShape(), type.getElementType());
+  Value buffer = memref::AllocOp::create(b, loc, memrefType);
+  Value unranked = memref::CastOp::create(
+      b, loc, UnrankedMemRefType::get(type.getElementType(), 0), buffer);
+  return {buffer, unranked};
+}
+
+Value asTensor(OpBuilder &b, Location loc, Value buffer,
+               RankedTensorType type) {
+  return bufferization::ToTensorOp::create(b, loc, type, buffer,
+                                           /*restrict=*/true,
+                                           /*writable=*/true);
+}
+
+//===----------------------------------------------------------------------===//
 // Indexing ops
 //===----------------------------------------------------------------------===//
 
@@ -1403,6 +1434,14 @@ template <typename OpTy> struct CheckedPattern : OpRewritePattern<OpTy> {
   CheckedPattern(MLIRContext *ctx, ErrorSites &sites)
       : OpRewritePattern<OpTy>(ctx), sites(sites) {}
   ErrorSites &sites;
+};
+
+/// Base of the scatter patterns: `sorted` selects the sorted scatter
+/// (buildSortedScatter) for the scatters it applies to.
+template <typename OpTy> struct ScatterPattern : CheckedPattern<OpTy> {
+  ScatterPattern(MLIRContext *ctx, ErrorSites &sites, bool sorted)
+      : CheckedPattern<OpTy>(ctx, sites), sorted(sorted) {}
+  bool sorted;
 };
 
 /// Checks every element of `index` before a parallel indexing loop: a
@@ -1689,16 +1728,136 @@ Value buildUpdateLoops(
   return nest.results.front();
 }
 
+/// old + value, the sum a scatter accumulates with.
+Value addScattered(OpBuilder &b, Location loc, Value old, Value value) {
+  return isa<FloatType>(value.getType())
+             ? Value(arith::AddFOp::create(b, loc, old, value))
+             : Value(arith::AddIOp::create(b, loc, old, value));
+}
+
 /// result[at] = result[at] + value (or = value when !accumulate).
 Value updateAt(OpBuilder &b, Location loc, Value tensor, ValueRange at,
                Value value, bool accumulate) {
-  if (accumulate) {
-    Value old = tensor::ExtractOp::create(b, loc, tensor, at);
-    value = isa<FloatType>(value.getType())
-                ? Value(arith::AddFOp::create(b, loc, old, value))
-                : Value(arith::AddIOp::create(b, loc, old, value));
-  }
+  if (accumulate)
+    value = addScattered(b, loc, tensor::ExtractOp::create(b, loc, tensor, at),
+                         value);
   return tensor::InsertOp::create(b, loc, value, tensor, at);
+}
+
+/// The runtime function that sorts scatter positions by target
+/// (Runtime/Kernels.cpp; Runtime/Cuda.cpp on the GPU).
+constexpr llvm::StringLiteral kSortPositionsFn = "kiln_rt_sort_positions";
+
+/// Whether buildSortedScatter handles a scatter of `count` positions into
+/// `targets` targets (the runtime sorts 32-bit keys and positions).
+bool fitsSortedScatter(int64_t count, int64_t targets) {
+  return count > 0 && targets > 0 && count < (int64_t(1) << 32) &&
+         targets < (int64_t(1) << 32);
+}
+
+/// A scatter as the GPU runs it: `kiln_rt_sort_positions` lists the
+/// positions of `index` stably sorted by the target each names (`order`)
+/// and where each target's run starts (`starts`); then a generic over the
+/// result, a thread per element on the GPU, starts from the element's base
+/// value and adds the src values of its target's run in order -- the
+/// order of the sequential loop, so the same bits -- or, without
+/// `accumulate`, takes the last one (put: the last write wins).
+///
+/// With `flat` (put) a target is an element of the flattened base (indices
+/// in [-numel, numel), negative ones counted from the end) and src is read
+/// at the position's row-major place; otherwise (scatter_add of 1-D
+/// tensors, index_add along dim 0 with a 1-D index) a target is an index
+/// of dim 0 and src is read at (position, the element's other coordinates).
+/// Every index must have been checked.
+Value buildSortedScatter(PatternRewriter &rewriter, Operation *op, Value base,
+                         Value index, Value src, bool flat, bool accumulate) {
+  Location loc = op->getLoc();
+  MLIRContext *ctx = rewriter.getContext();
+  RankedTensorType baseType = tensorType(base);
+  RankedTensorType srcType = tensorType(src);
+  int64_t rank = baseType.getRank();
+  int64_t targets = flat ? baseType.getNumElements() : baseType.getDimSize(0);
+  int64_t count = tensorType(index).getNumElements();
+  Type i64 = rewriter.getI64Type();
+  auto unrankedI64 = UnrankedMemRefType::get(i64, 0);
+  func::FuncOp fn = getOrDeclareRuntimeFunc(
+      op, kSortPositionsFn,
+      FunctionType::get(
+          ctx,
+          {unrankedI64, unrankedI64, unrankedI64, i64, rewriter.getI1Type()},
+          {}),
+      rewriter);
+  auto orderType = RankedTensorType::get({count}, i64);
+  auto startsType = RankedTensorType::get({targets + 1}, i64);
+  Value indexBuffer = asUnrankedBuffer(rewriter, loc, index);
+  auto [orderBuffer, orderArg] = allocOutput(rewriter, loc, orderType);
+  auto [startsBuffer, startsArg] = allocOutput(rewriter, loc, startsType);
+  func::CallOp::create(
+      rewriter, loc, fn,
+      ValueRange{indexBuffer, orderArg, startsArg,
+                 i64Constant(rewriter, loc, targets),
+                 arith::ConstantIntOp::create(rewriter, loc, flat, 1)});
+  Value order = asTensor(rewriter, loc, orderBuffer, orderType);
+  Value starts = asTensor(rewriter, loc, startsBuffer, startsType);
+
+  Value init = tensor::EmptyOp::create(rewriter, loc, baseType.getShape(),
+                                       baseType.getElementType());
+  AffineMap identity = AffineMap::getMultiDimIdentityMap(rank, ctx);
+  auto generic = linalg::GenericOp::create(
+      rewriter, loc, TypeRange{baseType}, ValueRange{base}, ValueRange{init},
+      SmallVector<AffineMap>{identity, identity}, parallelIterators(rank),
+      [&](OpBuilder &b, Location l, ValueRange args) {
+        SmallVector<Value> ivs = loopIndices(b, l, rank);
+        Value target =
+            flat ? linearize(b, l, ivs, baseType.getShape()) : ivs[0];
+        auto loadIndex = [&](OpBuilder &nb, Value tensor, Value at) {
+          return Value(arith::IndexCastOp::create(
+              nb, l, nb.getIndexType(),
+              tensor::ExtractOp::create(nb, l, tensor, ValueRange{at})));
+        };
+        Value one = indexConstant(b, l, 1);
+        Value begin = loadIndex(b, starts, target);
+        Value end =
+            loadIndex(b, starts, arith::AddIOp::create(b, l, target, one));
+        // The src value of the j-th position in order.
+        auto srcValue = [&](OpBuilder &nb, Value j) {
+          Value position = loadIndex(nb, order, j);
+          SmallVector<Value> at;
+          if (flat) {
+            at = delinearize(nb, l, position, srcType.getShape());
+          } else {
+            at.push_back(position);
+            at.append(ivs.begin() + 1, ivs.end());
+          }
+          return Value(tensor::ExtractOp::create(nb, l, src, at));
+        };
+        Value result;
+        if (accumulate) {
+          auto loop = scf::ForOp::create(
+              b, l, begin, end, one, ValueRange{args[0]},
+              [&](OpBuilder &fb, Location fl, Value j, ValueRange acc) {
+                scf::YieldOp::create(
+                    fb, fl, addScattered(fb, fl, acc[0], srcValue(fb, j)));
+              });
+          result = loop.getResult(0);
+        } else {
+          Value written = arith::CmpIOp::create(b, l, arith::CmpIPredicate::ult,
+                                                begin, end);
+          auto last = scf::IfOp::create(
+              b, l, written,
+              [&](OpBuilder &tb, Location tl) {
+                scf::YieldOp::create(
+                    tb, tl,
+                    srcValue(tb, arith::SubIOp::create(tb, tl, end, one)));
+              },
+              [&](OpBuilder &eb, Location el) {
+                scf::YieldOp::create(eb, el, args[0]);
+              });
+          result = last.getResult(0);
+        }
+        linalg::YieldOp::create(b, l, result);
+      });
+  return generic.getResult(0);
 }
 
 /// The scatter of lowerScatterAlongDim along dim 0 with a 1-D index, on
@@ -1808,7 +1967,7 @@ Value buildTargetOwnedScatter(PatternRewriter &rewriter, Operation *op,
 LogicalResult lowerScatterAlongDim(Operation *op, Value base, Value index,
                                    Value src, int64_t dimAttr,
                                    ArrayRef<int64_t> loopShape, bool perSlice,
-                                   ErrorSites &sites,
+                                   bool sorted, ErrorSites &sites,
                                    PatternRewriter &rewriter) {
   Location loc = op->getLoc();
   RankedTensorType baseType = tensorType(base);
@@ -1837,6 +1996,18 @@ LogicalResult lowerScatterAlongDim(Operation *op, Value base, Value index,
     return updateAt(b, l, acc, at, value, /*accumulate=*/true);
   };
 
+  // Along dim 0 with a 1-D index (index_add, 1-D scatter_add), where the
+  // groups below would be a few long lines: the sorted scatter, a thread
+  // per result element (the GPU's choice).
+  bool alongDim0 =
+      dim == 0 && (perSlice ? tensorType(index).getRank() == 1 : rank == 1);
+  if (sorted && alongDim0 &&
+      fitsSortedScatter(ShapedType::getNumElements(loopShape), size)) {
+    rewriter.replaceOp(op, buildSortedScatter(rewriter, op, base, index, src,
+                                              /*flat=*/false,
+                                              /*accumulate=*/true));
+    return success();
+  }
   bool gpu = isGpuTarget(rewriter);
   // Along dim 0 on the CPU with a 1-D index (index_add, 1-D scatter_add):
   // no dim before `dim` to split, so the targets are. Each of as many
@@ -1914,29 +2085,32 @@ LogicalResult lowerScatterAlongDim(Operation *op, Value base, Value index,
   return success();
 }
 
-struct LowerScatterAdd : CheckedPattern<ScatterAddOp> {
-  using CheckedPattern::CheckedPattern;
+struct LowerScatterAdd : ScatterPattern<ScatterAddOp> {
+  using ScatterPattern::ScatterPattern;
   LogicalResult matchAndRewrite(ScatterAddOp op,
                                 PatternRewriter &rewriter) const override {
     return lowerScatterAlongDim(op, op.getBase(), op.getIndex(), op.getSrc(),
                                 op.getDim(),
                                 tensorType(op.getIndex()).getShape(),
-                                /*perSlice=*/false, sites, rewriter);
+                                /*perSlice=*/false, sorted, sites, rewriter);
   }
 };
 
-struct LowerIndexAdd : CheckedPattern<IndexAddOp> {
-  using CheckedPattern::CheckedPattern;
+struct LowerIndexAdd : ScatterPattern<IndexAddOp> {
+  using ScatterPattern::ScatterPattern;
   LogicalResult matchAndRewrite(IndexAddOp op,
                                 PatternRewriter &rewriter) const override {
     return lowerScatterAlongDim(op, op.getBase(), op.getIndex(), op.getSrc(),
                                 op.getDim(), tensorType(op.getSrc()).getShape(),
-                                /*perSlice=*/true, sites, rewriter);
+                                /*perSlice=*/true, sorted, sites, rewriter);
   }
 };
 
-struct LowerPut : CheckedPattern<PutOp> {
-  using CheckedPattern::CheckedPattern;
+/// put: a sequential loop over the index in row-major order, each index
+/// checked as it is reached; or, with `sorted`, the indices checked up
+/// front and the sorted scatter (a thread per element on the GPU).
+struct LowerPut : ScatterPattern<PutOp> {
+  using ScatterPattern::ScatterPattern;
   LogicalResult matchAndRewrite(PutOp op,
                                 PatternRewriter &rewriter) const override {
     Location loc = op.getLoc();
@@ -1946,6 +2120,16 @@ struct LowerPut : CheckedPattern<PutOp> {
     int64_t numel = baseType.getNumElements();
     int64_t site = sites.add(op);
     bool accumulate = op.getAccumulate();
+    if (sorted && fitsSortedScatter(indexType.getNumElements(), numel)) {
+      // The same report as the loop's: the first bad index in row-major
+      // order.
+      checkIndicesUpFront(rewriter, loc, site, op.getIndex(), -numel, numel,
+                          numel);
+      rewriter.replaceOp(op, buildSortedScatter(rewriter, op, op.getBase(),
+                                                op.getIndex(), op.getSrc(),
+                                                /*flat=*/true, accumulate));
+      return success();
+    }
     Value result = buildUpdateLoops(
         rewriter, loc, indexType.getShape(), op.getBase(),
         [&](OpBuilder &b, Location l, ValueRange ivs, Value acc) {
@@ -1983,33 +2167,6 @@ StringRef typeSuffix(Type type) {
   if (type.isF64())
     return "f64";
   return "i64";
-}
-
-/// Views a tensor as an unranked memref for a runtime call.
-Value asUnrankedBuffer(OpBuilder &b, Location loc, Value tensor) {
-  RankedTensorType type = tensorType(tensor);
-  auto memrefType = MemRefType::get(type.getShape(), type.getElementType());
-  Value buffer = bufferization::ToBufferOp::create(b, loc, memrefType, tensor,
-                                                   b.getUnitAttr());
-  return memref::CastOp::create(
-      b, loc, UnrankedMemRefType::get(type.getElementType(), 0), buffer);
-}
-
-/// Allocates an output buffer for a runtime call; returns {buffer, unranked}.
-std::pair<Value, Value> allocOutput(OpBuilder &b, Location loc,
-                                    RankedTensorType type) {
-  auto memrefType = MemRefType::get(type.getShape(), type.getElementType());
-  Value buffer = memref::AllocOp::create(b, loc, memrefType);
-  Value unranked = memref::CastOp::create(
-      b, loc, UnrankedMemRefType::get(type.getElementType(), 0), buffer);
-  return {buffer, unranked};
-}
-
-Value asTensor(OpBuilder &b, Location loc, Value buffer,
-               RankedTensorType type) {
-  return bufferization::ToTensorOp::create(b, loc, type, buffer,
-                                           /*restrict=*/true,
-                                           /*writable=*/true);
 }
 
 /// Replaces `op` with a call `kiln_rt_<name>_<type>(in, values, indices, k,
@@ -2471,8 +2628,10 @@ struct ConvertKilnToLinalgPass
                  LowerMaxMin<MinOp>, LowerArg<ArgmaxOp>, LowerArg<ArgminOp>,
                  LowerEqual, LowerMatmul, LowerTopk, LowerKthvalue,
                  LowerSoftmax<SoftmaxOp>, LowerSoftmax<LogSoftmaxOp>>(ctx);
-    patterns.add<LowerGather, LowerIndexSelect, LowerTake, LowerScatterAdd,
-                 LowerIndexAdd, LowerPut>(ctx, sites);
+    patterns.add<LowerGather, LowerIndexSelect, LowerTake>(ctx, sites);
+    // The GPU always sorts scatters (its alternative is one thread).
+    patterns.add<LowerScatterAdd, LowerIndexAdd, LowerPut>(
+        ctx, sites, sortedScatters || this->target == "cuda");
 
     ConversionTarget target(*ctx);
     target.addIllegalDialect<KilnDialect>();

@@ -1,7 +1,8 @@
-//===- Kernels.cpp - Kiln's GPU selection kernels (NVPTX device code) -----===//
+//===- Kernels.cpp - Kiln's GPU runtime kernels (NVPTX device code) -------===//
 //
-// The GPU counterparts of lib/Runtime/Kernels.cpp: topk, kthvalue and the
-// max/min/argmax/argmin scan, compiled at build time for nvptx64 (clang ->
+// The GPU counterparts of lib/Runtime/Kernels.cpp: topk, kthvalue, the
+// max/min/argmax/argmin scan, softmax rows and the sort of scatter
+// positions, compiled at build time for nvptx64 (clang ->
 // LLVM IR -> llc, PTX ISA 6.4 for sm_70, so the driver can JIT it for any
 // newer GPU) and embedded in the runtime, which loads it with the CUDA
 // driver and launches it on the stream of the generated code.
@@ -22,6 +23,7 @@ typedef unsigned int u32;
 typedef unsigned long long u64;
 typedef long long i64;
 
+#include "SortPlan.h"
 #include "TopkPlan.h"
 
 // unittests/Device/Emulator.h defines these to run the kernels on the host.
@@ -966,3 +968,209 @@ KILN_SOFTMAX_IN_REGISTERS(2)
 KILN_SOFTMAX_IN_REGISTERS(4)
 KILN_SOFTMAX_IN_REGISTERS(8)
 #undef KILN_SOFTMAX_IN_REGISTERS
+
+//===----------------------------------------------------------------------===//
+// Stable sort of scatter positions by target
+//===----------------------------------------------------------------------===//
+//
+// scatter_add, index_add and put on the GPU (kiln_rt_sort_positions): the
+// positions 0 .. count-1 of an index tensor, sorted by the target their
+// index names (a key in [0, size)), equal targets in ascending position
+// order, and where each target's run starts. A thread per target then adds
+// its run in that order: the CPU's sequential order for every element, so
+// the same bits.
+//
+// A least-significant-digit radix sort of (key, position) pairs, 8-bit
+// digits, as many passes as size - 1 has digits (SortPlan.h). Each pass:
+// a block per tile of kSortTile consecutive pairs counts its digits
+// (kiln_gpu_sort_count, (digit, tile) counts laid out digit-major), one
+// block turns the counts into exclusive offsets (kiln_gpu_sort_offsets),
+// and a block per tile moves its pairs there in their order
+// (kiln_gpu_sort_move). Each pass is stable, so the sort is. Counts are
+// integer atomics (the same on every run); no other atomics.
+
+namespace {
+
+using kiln::runtime::device_kernels::kSortItems;
+using kiln::runtime::device_kernels::kSortThreads;
+using kiln::runtime::device_kernels::kSortTile;
+
+constexpr u32 kDigits = kiln::runtime::device_kernels::kSortDigits;
+constexpr u32 kSortWarps = kSortThreads / 32;
+
+DEVICE u32 digitOf(u32 key, int shift) { return (key >> shift) & 0xffu; }
+
+/// The key of every position (its index, negative ones counted from the
+/// end when `wrap`; out-of-range ones, already reported, as 0) and the
+/// position itself. A thread per position.
+DEVICE void sortKeys(const i64 *index, u32 *keys, u32 *positions, i64 count,
+                     i64 size, bool wrap) {
+  i64 i = i64(ctaid()) * ntid() + tid();
+  if (i >= count)
+    return;
+  i64 v = index[i];
+  if (wrap && v < 0)
+    v += size;
+  keys[i] = v >= 0 && v < size ? u32(v) : 0u;
+  positions[i] = u32(i);
+}
+
+SHARED u32 tileDigits[kDigits] __attribute__((loader_uninitialized));
+
+/// This tile's pair at round r, or none: digit kDigits.
+DEVICE u32 roundDigit(const u32 *keys, i64 count, u32 r, int shift, i64 &i) {
+  i = i64(ctaid()) * kSortTile + i64(r) * ntid() + tid();
+  return i < count ? digitOf(keys[i], shift) : kDigits;
+}
+
+/// counts[d * tiles + tile] = how many keys of the tile have digit d. The
+/// lanes of a warp with the same digit add once (match.any).
+DEVICE void sortCount(const u32 *keys, u32 *counts, i64 count, i64 tiles,
+                      int shift) {
+  for (u32 d = tid(); d < kDigits; d += ntid())
+    tileDigits[d] = 0;
+  sync();
+  u32 lane = tid() & 31;
+  for (u32 r = 0; r < kSortItems; ++r) {
+    i64 i;
+    u32 digit = roundDigit(keys, count, r, shift, i);
+    u32 peers = __nvvm_match_any_sync_i32(kFullMask, digit);
+    if (digit < kDigits && (peers & ((1u << lane) - 1)) == 0)
+      __atomic_fetch_add(&tileDigits[digit], u32(__builtin_popcount(peers)),
+                         __ATOMIC_RELAXED);
+  }
+  sync();
+  for (u32 d = tid(); d < kDigits; d += ntid())
+    counts[i64(d) * tiles + ctaid()] = tileDigits[d];
+}
+
+SHARED u32 warpSums[32] __attribute__((loader_uninitialized));
+
+/// Exclusive prefix sum of `v` over the block in thread order; `total` is
+/// the block's sum.
+DEVICE u32 blockExclusiveSum(u32 v, u32 &total) {
+  u32 lane = tid() & 31, warp = tid() >> 5, warps = ntid() >> 5;
+  u32 inclusive = v;
+  for (u32 offset = 1; offset < 32; offset <<= 1) {
+    u32 other = __nvvm_shfl_sync_idx_i32(kFullMask, inclusive,
+                                         (lane - offset) & 31, 31);
+    inclusive += lane >= offset ? other : 0;
+  }
+  if (lane == 31)
+    warpSums[warp] = inclusive;
+  sync();
+  u32 before = 0;
+  total = 0;
+  for (u32 w = 0; w < warps; ++w) {
+    before += w < warp ? warpSums[w] : 0;
+    total += warpSums[w];
+  }
+  sync();
+  return before + inclusive - v;
+}
+
+/// The (digit, tile) counts, in place, to exclusive offsets: one block,
+/// each thread a contiguous chunk.
+DEVICE void sortOffsets(u32 *counts, i64 total) {
+  i64 per = (total + ntid() - 1) / ntid();
+  i64 begin = i64(tid()) * per;
+  i64 end = begin + per < total ? begin + per : total;
+  u32 sum = 0;
+  for (i64 i = begin; i < end; ++i)
+    sum += counts[i];
+  u32 all;
+  u32 running = blockExclusiveSum(sum, all);
+  for (i64 i = begin; i < end; ++i) {
+    u32 c = counts[i];
+    counts[i] = running;
+    running += c;
+  }
+}
+
+SHARED u32 digitStart[kDigits] __attribute__((loader_uninitialized));
+SHARED u32 warpDigits[kSortWarps * kDigits]
+    __attribute__((loader_uninitialized));
+
+/// Moves the tile's pairs to their offsets, in order. Round r takes pairs
+/// r * 256 + thread: a pair's place is where its digit's run in this tile
+/// has reached (digitStart), plus the pairs with its digit in earlier warps
+/// of the round, plus those in earlier lanes of its warp (match.any).
+DEVICE void sortMove(const u32 *keysIn, const u32 *positionsIn, u32 *keysOut,
+                     u32 *positionsOut, const u32 *offsets, i64 count,
+                     i64 tiles, int shift) {
+  u32 lane = tid() & 31, warp = tid() >> 5;
+  for (u32 d = tid(); d < kDigits; d += ntid())
+    digitStart[d] = offsets[i64(d) * tiles + ctaid()];
+  for (u32 r = 0; r < kSortItems; ++r) {
+    for (u32 j = tid(); j < kSortWarps * kDigits; j += ntid())
+      warpDigits[j] = 0;
+    sync();
+    i64 i;
+    u32 digit = roundDigit(keysIn, count, r, shift, i);
+    u32 peers = __nvvm_match_any_sync_i32(kFullMask, digit);
+    u32 before = __builtin_popcount(peers & ((1u << lane) - 1));
+    if (digit < kDigits && before == 0)
+      warpDigits[warp * kDigits + digit] = __builtin_popcount(peers);
+    sync();
+    if (digit < kDigits) {
+      u32 place = digitStart[digit] + before;
+      for (u32 w = 0; w < warp; ++w)
+        place += warpDigits[w * kDigits + digit];
+      keysOut[place] = keysIn[i];
+      positionsOut[place] = positionsIn[i];
+    }
+    sync();
+    for (u32 d = tid(); d < kDigits; d += ntid()) {
+      u32 added = 0;
+      for (u32 w = 0; w < kSortWarps; ++w)
+        added += warpDigits[w * kDigits + d];
+      digitStart[d] += added;
+    }
+    sync();
+  }
+}
+
+/// order[i] = the i-th position; starts[t] = the first i whose key is at
+/// least t (binary search), for t in [0, size]. A thread per i and t.
+DEVICE void sortFinish(const u32 *keys, const u32 *positions, i64 *order,
+                       i64 *starts, i64 count, i64 size) {
+  i64 i = i64(ctaid()) * ntid() + tid();
+  if (i < count)
+    order[i] = positions[i];
+  if (i <= size) {
+    i64 lo = 0, hi = count;
+    while (lo < hi) {
+      i64 mid = lo + (hi - lo) / 2;
+      if (i64(keys[mid]) < i)
+        lo = mid + 1;
+      else
+        hi = mid;
+    }
+    starts[i] = lo;
+  }
+}
+
+} // namespace
+
+KERNEL void kiln_gpu_sort_keys(const i64 *index, u32 *keys, u32 *positions,
+                               i64 count, i64 size, int wrap) {
+  sortKeys(index, keys, positions, count, size, wrap != 0);
+}
+KERNEL void kiln_gpu_sort_count(const u32 *keys, u32 *counts, i64 count,
+                                i64 tiles, int shift) {
+  sortCount(keys, counts, count, tiles, shift);
+}
+KERNEL void kiln_gpu_sort_offsets(u32 *counts, i64 total) {
+  sortOffsets(counts, total);
+}
+KERNEL void kiln_gpu_sort_move(const u32 *keysIn, const u32 *positionsIn,
+                               u32 *keysOut, u32 *positionsOut,
+                               const u32 *offsets, i64 count, i64 tiles,
+                               int shift) {
+  sortMove(keysIn, positionsIn, keysOut, positionsOut, offsets, count, tiles,
+           shift);
+}
+KERNEL void kiln_gpu_sort_finish(const u32 *keys, const u32 *positions,
+                                 i64 *order, i64 *starts, i64 count, i64 size) {
+  sortFinish(keys, positions, order, starts, count, size);
+}

@@ -68,13 +68,62 @@ func.func @gather(%x: tensor<4x10xf32>, %i: tensor<4x3xi64>) -> tensor<4x3xf32> 
 // On the GPU scatters take one line along `dim` (all other coordinates
 // fixed) per iteration: a thread per line, consecutive threads on
 // consecutive columns (coalesced).
-// CHECK-LABEL: func.func @index_add_columns
+// CHECK-LABEL: func.func @scatter_add_columns
 // CHECK:       scf.forall (%{{.*}}) in (40) shared_outs
 // CHECK:         tensor.extract_slice %{{.*}}[0, %{{.*}}] [5, 1] [1, 1] : tensor<5x40xf32> to tensor<5x1xf32>
 // CHECK:         scf.for %{{.*}} = %c0{{.*}} to %c7
 // CHECK-NOT:       scf.for %
 // CHECK:         tensor.parallel_insert_slice
-func.func @index_add_columns(%b: tensor<5x40xf32>, %i: tensor<7xi64>, %s: tensor<7x40xf32>) -> tensor<5x40xf32> {
+func.func @scatter_add_columns(%b: tensor<5x40xf32>, %i: tensor<7x40xi64>, %s: tensor<7x40xf32>) -> tensor<5x40xf32> {
+  %r = kiln.scatter_add %b, %i, %s {dim = 0 : i64} : tensor<5x40xf32>, tensor<7x40xi64>, tensor<7x40xf32>
+  return %r : tensor<5x40xf32>
+}
+
+// -----
+
+// Along dim 0 with a 1-D index the lines would be few and long: the sorted
+// scatter instead. The runtime lists the positions by target (order) and
+// where each target's run starts (starts: 5 targets + 1); a generic over
+// the result, a thread per element, adds its row's run in order to the base
+// value, reading src at (position, column).
+// CHECK-LABEL: func.func @index_add_rows
+// CHECK:       call @kiln_rt_sort_positions(%{{.*}}, %{{.*}}, %{{.*}}, %c5_i64, %false) : (memref<*xi64>, memref<*xi64>, memref<*xi64>, i64, i1) -> ()
+// CHECK-DAG:   %[[ORDER:.*]] = bufferization.to_tensor %{{.*}} : memref<7xi64> to tensor<7xi64>
+// CHECK-DAG:   %[[STARTS:.*]] = bufferization.to_tensor %{{.*}} : memref<6xi64> to tensor<6xi64>
+// CHECK:       linalg.generic {{.*}} iterator_types = ["parallel", "parallel"]} ins(%arg0 : tensor<5x40xf32>)
+// CHECK-NEXT:  ^bb0(%[[BASE:.*]]: f32, %{{.*}}: f32):
+// CHECK:         %[[ROW:.*]] = linalg.index 0
+// CHECK:         %[[COL:.*]] = linalg.index 1
+// CHECK:         tensor.extract %[[STARTS]][%[[ROW]]]
+// CHECK:         tensor.extract %[[STARTS]][
+// CHECK:         scf.for %[[J:.*]] = %{{.*}} to %{{.*}} step %{{.*}} iter_args(%[[ACC:.*]] = %[[BASE]]) -> (f32)
+// CHECK:           %[[P:.*]] = tensor.extract %[[ORDER]][%[[J]]]
+// CHECK:           %[[PI:.*]] = arith.index_cast %[[P]]
+// CHECK:           %[[V:.*]] = tensor.extract %arg2[%[[PI]], %[[COL]]]
+// CHECK:           arith.addf %[[ACC]], %[[V]]
+// CHECK-NOT:   scf.forall
+func.func @index_add_rows(%b: tensor<5x40xf32>, %i: tensor<7xi64>, %s: tensor<7x40xf32>) -> tensor<5x40xf32> {
   %r = kiln.index_add %b, %i, %s {dim = 0 : i64} : tensor<5x40xf32>, tensor<7xi64>, tensor<7x40xf32>
   return %r : tensor<5x40xf32>
+}
+
+// -----
+
+// put: every index checked up front, then the sorted scatter over the
+// flattened base (negative indices wrap: the call's flag); without
+// accumulate an element takes the last src value of its run, or keeps its
+// base value.
+// CHECK-LABEL: func.func @put_last
+// CHECK:       kiln.report_index_error
+// CHECK:       call @kiln_rt_sort_positions(%{{.*}}, %{{.*}}, %{{.*}}, %c6_i64, %true)
+// CHECK:       linalg.generic
+// CHECK-NEXT:  ^bb0(%[[BASE:.*]]: f32, %{{.*}}: f32):
+// CHECK:         %[[ANY:.*]] = arith.cmpi ult, %[[BEGIN:.*]], %[[END:.*]] : index
+// CHECK:         scf.if %[[ANY]] -> (f32) {
+// CHECK:           arith.subi %[[END]], %c1
+// CHECK:         } else {
+// CHECK:           scf.yield %[[BASE]] : f32
+func.func @put_last(%b: tensor<2x3xf32>, %i: tensor<4xi64>, %s: tensor<2x2xf32>) -> tensor<2x3xf32> {
+  %r = kiln.put %b, %i, %s : tensor<2x3xf32>, tensor<4xi64>, tensor<2x2xf32>
+  return %r : tensor<2x3xf32>
 }

@@ -110,7 +110,7 @@ module {
     %values_6, %indices_7 = kiln.kthvalue %arg0 {dim = 0 : i64, k = 4 : i64, keepdim = true} : tensor<4x10xf32>
     return %values, %indices, %values_0, %indices_1, %values_2, %indices_3, %values_4, %indices_5, %values_6, %indices_7 : tensor<4x3xf32>, tensor<4x3xi64>, tensor<4x10xf32>, tensor<4x10xi64>, tensor<0xi64>, tensor<0xi64>, tensor<4xf32>, tensor<4xi64>, tensor<1x10xf32>, tensor<1x10xi64>
   }
-  func.func @indexing(%arg0: tensor<4x10xf32>, %arg1: tensor<4x3xi64>, %arg2: tensor<6xi64>, %arg3: tensor<2x2xi64>, %arg4: tensor<5x3xf32>, %arg5: tensor<2x3xf32>, %arg6: tensor<2xi64>, %arg7: tensor<4xf32>) -> (tensor<4x3xf32>, tensor<6x10xf32>, tensor<2x2xf32>, tensor<4x10xf32>, tensor<5x3xf32>, tensor<2x3xf32>, tensor<2x3xf32>) {
+  func.func @indexing(%arg0: tensor<4x10xf32>, %arg1: tensor<4x3xi64>, %arg2: tensor<6xi64>, %arg3: tensor<2x2xi64>, %arg4: tensor<5x3xf32>, %arg5: tensor<2x3xf32>, %arg6: tensor<2xi64>, %arg7: tensor<4xf32>) -> (tensor<4x3xf32>, tensor<6x10xf32>, tensor<2x2xf32>, tensor<4x10xf32>, tensor<5x3xf32>, tensor<2x3xf32>, tensor<2x3xf32>, tensor<6xi64>) {
     %0 = kiln.gather %arg0, %arg1 {dim = 1 : i64} : tensor<4x10xf32>, tensor<4x3xi64>
     %1 = kiln.index_select %arg0, %arg2 {dim = 0 : i64} : tensor<4x10xf32>, tensor<6xi64>
     %2 = kiln.take %arg0, %arg3 : tensor<4x10xf32>, tensor<2x2xi64>
@@ -118,7 +118,8 @@ module {
     %4 = kiln.index_add %arg4, %arg6, %arg5 {dim = 0 : i64} : tensor<5x3xf32>, tensor<2xi64>, tensor<2x3xf32>
     %5 = kiln.put %arg5, %arg3, %arg7 {accumulate = true} : tensor<2x3xf32>, tensor<2x2xi64>, tensor<4xf32>
     %6 = kiln.put %arg5, %arg3, %arg7 : tensor<2x3xf32>, tensor<2x2xi64>, tensor<4xf32>
-    return %0, %1, %2, %3, %4, %5, %6 : tensor<4x3xf32>, tensor<6x10xf32>, tensor<2x2xf32>, tensor<4x10xf32>, tensor<5x3xf32>, tensor<2x3xf32>, tensor<2x3xf32>
+    %7 = kiln.scatter_add %arg2, %arg2, %arg2 {dim = 0 : i64} : tensor<6xi64>, tensor<6xi64>, tensor<6xi64>
+    return %0, %1, %2, %3, %4, %5, %6, %7 : tensor<4x3xf32>, tensor<6x10xf32>, tensor<2x2xf32>, tensor<4x10xf32>, tensor<5x3xf32>, tensor<2x3xf32>, tensor<2x3xf32>, tensor<6xi64>
   }
   func.func @nn(%arg0: tensor<8x5xf32>, %arg1: tensor<8x5xf32>, %arg2: tensor<8xi64>, %arg3: tensor<5xf64>, %arg4: tensor<i64>) -> (tensor<8x5xf32>, tensor<8x5xf32>, tensor<f32>, tensor<f32>, tensor<8x5xf32>, tensor<f32>, tensor<8xf32>, tensor<f64>) {
     %0 = kiln.softmax %arg0 {dim = 1 : i64} : tensor<8x5xf32>
