@@ -180,6 +180,59 @@ want = torch.argmax(n, 1, keepdim=True)
 c.check("argmax keepdim", reduce_ir("argmax", n, want,
                                     "{dim = 1 : i64, keepdim = true}"), [n], want)
 
+# Float sums in the lane order (lowering.md): 32 partial sums, lane j
+# taking elements j, j + 32, ... of the innermost reduced dim, the tail of
+# each line to lane 0, then a fixed tree. Long reductions over few kept
+# positions are split into segments reduced in parallel, then the
+# segments' results in the lane order again. The exact float32 bits of
+# that order, at every thread count.
+def lane_order(lines):
+    """The lane order's sum of `lines` (1-D float32 tensors, in order)."""
+    lanes = torch.zeros(32, dtype=torch.float32)
+    for line in lines:
+        main = line.numel() // 32 * 32
+        for v in line[:main].view(-1, 32):
+            lanes = lanes + v
+        for t in line[main:]:
+            lanes[0] = lanes[0] + t
+    for half in (16, 8, 4, 2, 1):
+        lanes = lanes[:half] + lanes[half:2 * half]
+    return lanes[0]
+
+
+def split_sum(rows, segments):
+    """A split sum of the rows (the lines of one kept position)."""
+    per = len(rows) // segments
+    partials = torch.stack([lane_order(rows[s * per:(s + 1) * per])
+                            for s in range(segments)])
+    return lane_order([partials])
+
+
+mixed = torch.randn(256, 1000) * torch.pow(10.0, torch.randint(-3, 4, (256, 1000)).float())
+long_rows = torch.randn(4, 100000) * torch.pow(10.0, torch.randint(-3, 4, (4, 100000)).float())
+flat = torch.randn(1 << 17) * torch.pow(10.0, torch.randint(-3, 4, (1 << 17,)).float())
+split_cases = [
+    # all of a 256x1000 tensor: 32 segments of 8 rows
+    ("sum of all, 32 segments of rows", mixed, "",
+     split_sum(list(mixed), 32)),
+    # dim 1 of 4 rows of 100000: 16 segments of 6250 per row
+    ("sum over dim 1 of 4 long rows, 16 segments each", long_rows,
+     "{dims = array<i64: 1>}",
+     torch.stack([split_sum(list(r.view(16, 6250)), 16) for r in long_rows])),
+    # 1-D: 32 segments of 4096, whose 32 results take one lane each
+    ("sum of a 1-D tensor, 32 segments", flat, "",
+     split_sum(list(flat.view(32, 4096)), 32)),
+]
+for label, x, attrs, want in split_cases:
+    for threads in (1, 2, 7):
+        c.check(f"{label}: the split lane order's bits at {threads} thread(s)",
+                reduce_ir("sum", x, want, attrs), [x], want, rtol=0, atol=0,
+                extra_args=[f"--threads={threads}"])
+    # and PyTorch's answer, to rounding
+    exact = (torch.sum(x.double(), 1) if attrs else torch.sum(x.double())).float()
+    c.check(f"{label}: against PyTorch (float64)", reduce_ir("sum", x, exact, attrs),
+            [x], exact, rtol=1e-5, atol=1e-2)
+
 # equal
 a = torch.tensor([1.0, 2.0, 3.0])
 for label, b, want in (("same", a.clone(), True), ("differ", torch.tensor([1.0, 2.0, 4.0]), False),

@@ -495,14 +495,56 @@ buildGpuLaneReduction(OpBuilder &b, Location loc, RankedTensorType inputType,
 /// The result then does not depend on the vector width LLVM picks, on the
 /// loop body (a fused producer chain or a plain load), or on threads; and a
 /// GPU warp of 32 threads can reproduce the order exactly.
-SmallVector<Value> buildReduction(
-    OpBuilder &b, Location loc, RankedTensorType inputType, ElementReader read,
-    ArrayRef<bool> mask, ArrayRef<TypedAttr> inits,
-    function_ref<SmallVector<Value>(OpBuilder &, Location, ValueRange,
-                                    ValueRange, ValueRange)>
-        body,
-    ReductionFinalizer finalize = nullptr, TypeRange finalTypes = {},
-    const LaneReduction *lanes = nullptr) {
+using ReductionBody = function_ref<SmallVector<Value>(
+    OpBuilder &, Location, ValueRange, ValueRange, ValueRange)>;
+
+SmallVector<Value>
+buildSplitReduction(OpBuilder &b, Location loc, RankedTensorType inputType,
+                    ElementReader read, ArrayRef<bool> mask,
+                    ArrayRef<TypedAttr> inits, ReductionBody body,
+                    ReductionFinalizer finalize, TypeRange finalTypes,
+                    const LaneReduction &lanes, int64_t dim, int64_t segments);
+
+/// Split reductions: below this many kept positions a lane reduction is
+/// split into segments (planReductionSplit), ...
+constexpr int64_t kSplitKeptBelow = 1024;
+/// ... aiming at this many (kept position, segment) pairs, ...
+constexpr int64_t kSplitParallelism = 1024;
+/// ... each of at least this many elements.
+constexpr int64_t kSplitMinSegment = 4096;
+
+/// How a lane reduction with few kept positions splits: the outermost
+/// reduced dim `dim` whose size a power of two `segments` >= 2 divides,
+/// with segments of at least kSplitMinSegment elements, aiming at
+/// kSplitParallelism (kept position, segment) pairs. A function of the
+/// shape alone, so every target splits alike (the same bits).
+std::optional<std::pair<int64_t, int64_t>>
+planReductionSplit(RankedTensorType inputType, ArrayRef<bool> mask) {
+  int64_t kept = 1, reduced = 1;
+  for (int64_t d = 0; d < inputType.getRank(); ++d)
+    (mask[d] ? reduced : kept) *= inputType.getDimSize(d);
+  if (kept >= kSplitKeptBelow || reduced < 2 * kSplitMinSegment)
+    return std::nullopt;
+  int64_t wanted = llvm::PowerOf2Ceil((kSplitParallelism + kept - 1) / kept);
+  for (int64_t d = 0; d < inputType.getRank(); ++d) {
+    if (!mask[d])
+      continue;
+    int64_t size = inputType.getDimSize(d), segments = 1;
+    while (segments < wanted && size % (2 * segments) == 0 &&
+           reduced / (2 * segments) >= kSplitMinSegment)
+      segments *= 2;
+    if (segments >= 2)
+      return std::make_pair(d, segments);
+  }
+  return std::nullopt;
+}
+
+SmallVector<Value>
+buildReduction(OpBuilder &b, Location loc, RankedTensorType inputType,
+               ElementReader read, ArrayRef<bool> mask,
+               ArrayRef<TypedAttr> inits, ReductionBody body,
+               ReductionFinalizer finalize = nullptr, TypeRange finalTypes = {},
+               const LaneReduction *lanes = nullptr, bool maySplit = true) {
   int64_t rank = inputType.getRank();
   SmallVector<int64_t> keptShape, reducedDims, keptDims;
   for (int64_t d = 0; d < rank; ++d) {
@@ -514,6 +556,11 @@ SmallVector<Value> buildReduction(
     }
   }
   int64_t keptRank = keptShape.size();
+  if (lanes && maySplit)
+    if (auto split = planReductionSplit(inputType, mask))
+      return buildSplitReduction(b, loc, inputType, read, mask, inits, body,
+                                 finalize, finalTypes, *lanes, split->first,
+                                 split->second);
   if (lanes && !reducedDims.empty() && isGpuTarget(b))
     return buildGpuLaneReduction(b, loc, inputType, read, keptDims, reducedDims,
                                  inits.front(), *lanes, finalize, finalTypes);
@@ -565,6 +612,75 @@ SmallVector<Value> buildReduction(
         linalg::YieldOp::create(nb, l, results);
       });
   return SmallVector<Value>(generic.getResults());
+}
+
+/// A lane reduction over few kept positions in two stages, so that it
+/// runs on many threads (the CPU's workers, the GPU's): dim `dim` of the
+/// input is seen as [segments, size / segments], the segment index a kept
+/// dim of the first stage -- each segment reduced in the lane order into a
+/// partial result, in parallel -- and the second stage reduces the partials
+/// of each kept position in the lane order, then applies `finalize`. The
+/// order depends on the shape only: the same bits on every thread count
+/// and target.
+SmallVector<Value>
+buildSplitReduction(OpBuilder &b, Location loc, RankedTensorType inputType,
+                    ElementReader read, ArrayRef<bool> mask,
+                    ArrayRef<TypedAttr> inits, ReductionBody body,
+                    ReductionFinalizer finalize, TypeRange finalTypes,
+                    const LaneReduction &lanes, int64_t dim, int64_t segments) {
+  int64_t inner = inputType.getDimSize(dim) / segments;
+  SmallVector<int64_t> shape(inputType.getShape());
+  shape[dim] = inner;
+  shape.insert(shape.begin() + dim, segments);
+  auto splitType = RankedTensorType::get(shape, inputType.getElementType());
+  SmallVector<bool> splitMask(mask);
+  splitMask.insert(splitMask.begin() + dim, false);
+  // Indices of the split view -> indices of the input.
+  auto original = [&](OpBuilder &nb, Location l, ValueRange ivs) {
+    SmallVector<Value> at(ivs.begin(), ivs.end());
+    at[dim] = arith::AddIOp::create(
+        nb, l,
+        arith::MulIOp::create(nb, l, ivs[dim], indexConstant(nb, l, inner)),
+        ivs[dim + 1]);
+    at.erase(at.begin() + dim + 1);
+    return at;
+  };
+  auto splitRead = [&](OpBuilder &nb, Location l, ValueRange ivs) {
+    return read(nb, l, original(nb, l, ivs));
+  };
+  auto splitBody = [&](OpBuilder &nb, Location l, ValueRange xs, ValueRange acc,
+                       ValueRange ivs) {
+    return body(nb, l, xs, acc, original(nb, l, ivs));
+  };
+  LaneReduction splitLanes{
+      [&](OpBuilder &nb, Location l, ValueRange xs, ValueRange ivs) {
+        return lanes.term(nb, l, xs, original(nb, l, ivs));
+      },
+      lanes.merge};
+  Value partials =
+      buildReduction(b, loc, splitType, splitRead, splitMask, inits, splitBody,
+                     /*finalize=*/nullptr, /*finalTypes=*/{}, &splitLanes,
+                     /*maySplit=*/false)[0];
+
+  // The partials' shape is the kept dims with the segment dim where `dim`
+  // was: reduce that one.
+  RankedTensorType partialType = tensorType(partials);
+  int64_t segmentPos = llvm::count(mask.take_front(dim), false);
+  SmallVector<bool> mergeMask(partialType.getRank(), false);
+  mergeMask[segmentPos] = true;
+  LaneReduction mergeLanes{
+      [](OpBuilder &, Location, ValueRange xs, ValueRange) { return xs[0]; },
+      lanes.merge};
+  auto readPartial = [&](OpBuilder &nb, Location l, ValueRange ivs) {
+    return SmallVector<Value>{tensor::ExtractOp::create(nb, l, partials, ivs)};
+  };
+  auto mergeBody = [&](OpBuilder &nb, Location l, ValueRange xs, ValueRange acc,
+                       ValueRange) {
+    return SmallVector<Value>{lanes.merge(nb, l, acc[0], xs[0])};
+  };
+  return buildReduction(b, loc, partialType, readPartial, mergeMask, inits,
+                        mergeBody, finalize, finalTypes, &mergeLanes,
+                        /*maySplit=*/false);
 }
 
 /// Reads `inputs` (stored tensors of one shape) with tensor.extract.

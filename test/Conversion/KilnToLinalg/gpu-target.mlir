@@ -127,3 +127,18 @@ func.func @put_last(%b: tensor<2x3xf32>, %i: tensor<4xi64>, %s: tensor<2x2xf32>)
   %r = kiln.put %b, %i, %s : tensor<2x3xf32>, tensor<4xi64>, tensor<2x2xf32>
   return %r : tensor<2x3xf32>
 }
+
+// -----
+
+// A split sum on the GPU (the CPU's split, so the same bits): the segments'
+// lane partials (a thread per (segment, lane)), their merge tree, then the
+// same two kernels over the 16 segment results.
+// CHECK-LABEL: func.func @sum_all_split
+// CHECK:       linalg.generic {{.*}} outs(%{{.*}} : tensor<16x32xf32>)
+// CHECK:       linalg.generic {{.*}} outs(%{{.*}} : tensor<16xf32>)
+// CHECK:       linalg.generic {{.*}} outs(%{{.*}} : tensor<32xf32>)
+// CHECK:       linalg.generic {{.*}} outs(%{{.*}} : tensor<f32>)
+func.func @sum_all_split(%x: tensor<64x1024xf32>) -> tensor<f32> {
+  %s = kiln.sum %x : tensor<64x1024xf32>
+  return %s : tensor<f32>
+}

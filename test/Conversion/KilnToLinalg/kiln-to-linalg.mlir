@@ -338,3 +338,40 @@ func.func @matmul_rows(%a: tensor<6x5xf32>, %b: tensor<5x3xf32>) -> tensor<6x3xf
   %c = kiln.matmul %a, %b : tensor<6x5xf32>, tensor<5x3xf32>
   return %c : tensor<6x3xf32>
 }
+
+// -----
+
+// A long float sum over few kept positions is split (planReductionSplit):
+// 64x1024 summed whole has one kept position, so dim 0 is seen as 16
+// segments of 4 rows (4096 elements each, the minimum), each reduced in
+// the lane order by its own iteration of a parallel generic; a second
+// generic adds the 16 partials in the lane order (all to lane 0: fewer
+// than 32).
+// CHECK-LABEL: func.func @sum_all_split
+// CHECK:       %[[PARTIALS:.*]] = linalg.generic {{.*}} iterator_types = ["parallel"]} outs(%{{.*}} : tensor<16xf32>)
+// CHECK:         %[[SEGMENT:.*]] = linalg.index 0
+// CHECK:         scf.for %[[ROW:.*]] = %{{.*}} to %c4 {{.*}} -> (vector<32xf32>)
+// CHECK:           scf.for {{.*}} to %c1024 step %c32 {{.*}} -> (vector<32xf32>)
+// CHECK:             %[[SCALED:.*]] = arith.muli %[[SEGMENT]], %c4
+// CHECK:             %[[AT:.*]] = arith.addi %[[SCALED]], %[[ROW]]
+// CHECK:             tensor.extract %arg0[%[[AT]], %{{.*}}] : tensor<64x1024xf32>
+// CHECK:       linalg.generic {{.*}} outs(%{{.*}} : tensor<f32>)
+// CHECK:         scf.for %{{.*}} = %{{.*}} to %c16
+// CHECK:           tensor.extract %[[PARTIALS]][%{{.*}}] : tensor<16xf32>
+func.func @sum_all_split(%x: tensor<64x1024xf32>) -> tensor<f32> {
+  %s = kiln.sum %x : tensor<64x1024xf32>
+  return %s : tensor<f32>
+}
+
+// -----
+
+// Too short to split (64x100: fewer than two segments of 4096), or enough
+// kept positions already (1024 rows): one generic.
+// CHECK-LABEL: func.func @sum_unsplit
+// CHECK-COUNT-2: linalg.generic
+// CHECK-NOT:   linalg.generic
+func.func @sum_unsplit(%x: tensor<64x100xf32>, %y: tensor<1024x8192xf32>) -> (tensor<f32>, tensor<1024xf32>) {
+  %s = kiln.sum %x : tensor<64x100xf32>
+  %t = kiln.sum %y {dims = array<i64: 1>} : tensor<1024x8192xf32>
+  return %s, %t : tensor<f32>, tensor<1024xf32>
+}

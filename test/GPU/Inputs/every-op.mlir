@@ -121,6 +121,12 @@ module {
     %7 = kiln.scatter_add %arg2, %arg2, %arg2 {dim = 0 : i64} : tensor<6xi64>, tensor<6xi64>, tensor<6xi64>
     return %0, %1, %2, %3, %4, %5, %6, %7 : tensor<4x3xf32>, tensor<6x10xf32>, tensor<2x2xf32>, tensor<4x10xf32>, tensor<5x3xf32>, tensor<2x3xf32>, tensor<2x3xf32>, tensor<6xi64>
   }
+  func.func @split_reductions(%arg0: tensor<64x1024xf32>, %arg1: tensor<2x65536xf64>) -> (tensor<f32>, tensor<2xf64>, tensor<f32>) {
+    %0 = kiln.sum %arg0 : tensor<64x1024xf32>
+    %1 = kiln.prod %arg1 {dims = array<i64: 1>} : tensor<2x65536xf64>
+    %2 = kiln.amax %arg0 : tensor<64x1024xf32>
+    return %0, %1, %2 : tensor<f32>, tensor<2xf64>, tensor<f32>
+  }
   func.func @nn(%arg0: tensor<8x5xf32>, %arg1: tensor<8x5xf32>, %arg2: tensor<8xi64>, %arg3: tensor<5xf64>, %arg4: tensor<i64>) -> (tensor<8x5xf32>, tensor<8x5xf32>, tensor<f32>, tensor<f32>, tensor<8x5xf32>, tensor<f32>, tensor<8xf32>, tensor<f64>) {
     %0 = kiln.softmax %arg0 {dim = 1 : i64} : tensor<8x5xf32>
     %1 = kiln.log_softmax %arg0 {dim = -1 : i64} : tensor<8x5xf32>
