@@ -138,6 +138,19 @@ base, idx, src = mixed((3, 9)), torch.randint(0, 3, (400,)), mixed((400, 9))
 want = sequential(base, ((idx[t], src[t]) for t in range(400)))
 order_cases.append(("index_add dim=0, 3 target rows", "index_add", 0, base,
                     idx, src, want))
+# Along dim 0 with an index per element the CPU splits the columns (dim 1)
+# into one block per thread: fewer columns than threads, rank 3, an index
+# smaller than base and src in the other dims.
+base, idx, src = mixed((5, 3, 4)), torch.randint(0, 5, (200, 3, 4)), mixed((200, 3, 4))
+a3, b3 = torch.arange(3)[:, None], torch.arange(4)[None, :]
+want = sequential(base, (((idx[t], a3, b3), src[t]) for t in range(200)))
+order_cases.append(("scatter_add 3-D dim=0, 3 column blocks", "scatter_add", 0,
+                    base, idx, src, want))
+base, idx, src = mixed((6, 5, 9)), torch.randint(0, 6, (100, 4, 7)), mixed((120, 5, 9))
+a4, b7 = torch.arange(4)[:, None], torch.arange(7)[None, :]
+want = sequential(base, (((idx[t], a4, b7), src[t, :4, :7]) for t in range(100)))
+order_cases.append(("scatter_add 3-D dim=0, index smaller than base and src",
+                    "scatter_add", 0, base, idx, src, want))
 base, idx, src = mixed((50,)), torch.randint(0, 50, (3000,)), mixed((3000,))
 want = sequential(base, ((idx[t], src[t]) for t in range(3000)))
 order_cases.append(("scatter_add 1-D", "scatter_add", 0, base, idx, src, want))

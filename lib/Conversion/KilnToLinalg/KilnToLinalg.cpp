@@ -1981,13 +1981,14 @@ Value buildSortedScatter(PatternRewriter &rewriter, Operation *op, Value base,
 /// has threads (kiln_rt_num_threads), each walking every position t in
 /// order and adding src[t, ...] into the rows its index selects when they
 /// fall in its range.
-Value buildTargetOwnedScatter(PatternRewriter &rewriter, Operation *op,
-                              Value base, Value index, Value src,
-                              ArrayRef<int64_t> loopShape, bool perSlice,
-                              int64_t size) {
+/// An scf.forall over as many groups as the run has threads
+/// (kiln_rt_num_threads), at most `extent`, carrying `init`; `lo` and `hi`,
+/// at the start of its body, bound the group's contiguous range of
+/// [0, extent). Build the rest of the body before its terminator.
+scf::ForallOp buildThreadRangeForall(PatternRewriter &rewriter, Operation *op,
+                                     Value init, int64_t extent, Value &lo,
+                                     Value &hi) {
   Location loc = op->getLoc();
-  RankedTensorType baseType = tensorType(base);
-  int64_t rank = baseType.getRank();
   func::FuncOp threadsFn = getOrDeclareRuntimeFunc(
       op, kNumThreadsFn, rewriter.getFunctionType({}, {rewriter.getI64Type()}),
       rewriter, /*cInterface=*/false);
@@ -1998,21 +1999,38 @@ Value buildTargetOwnedScatter(PatternRewriter &rewriter, Operation *op,
   Value groups = arith::MaxSIOp::create(
       rewriter, loc, indexConstant(rewriter, loc, 1),
       arith::MinSIOp::create(rewriter, loc, threads,
-                             indexConstant(rewriter, loc, size)));
+                             indexConstant(rewriter, loc, extent)));
   auto forall = scf::ForallOp::create(
       rewriter, loc, ArrayRef<OpFoldResult>{OpFoldResult(groups)},
-      ValueRange{base}, /*mapping=*/std::nullopt);
+      ValueRange{init}, /*mapping=*/std::nullopt);
   OpBuilder::InsertionGuard guard(rewriter);
-  OpBuilder &b = rewriter;
-  b.setInsertionPointToStart(forall.getBody());
+  rewriter.setInsertionPointToStart(forall.getBody());
   Value q = forall.getInductionVars()[0];
-  Value sizeValue = indexConstant(b, loc, size);
+  Value extentValue = indexConstant(rewriter, loc, extent);
   auto bound = [&](Value group) {
     return arith::DivUIOp::create(
-        b, loc, arith::MulIOp::create(b, loc, group, sizeValue), groups);
+        rewriter, loc, arith::MulIOp::create(rewriter, loc, group, extentValue),
+        groups);
   };
-  Value lo = bound(q);
-  Value hi = bound(arith::AddIOp::create(b, loc, q, indexConstant(b, loc, 1)));
+  lo = bound(q);
+  hi = bound(
+      arith::AddIOp::create(rewriter, loc, q, indexConstant(rewriter, loc, 1)));
+  return forall;
+}
+
+Value buildTargetOwnedScatter(PatternRewriter &rewriter, Operation *op,
+                              Value base, Value index, Value src,
+                              ArrayRef<int64_t> loopShape, bool perSlice,
+                              int64_t size) {
+  Location loc = op->getLoc();
+  RankedTensorType baseType = tensorType(base);
+  int64_t rank = baseType.getRank();
+  Value lo, hi;
+  scf::ForallOp forall =
+      buildThreadRangeForall(rewriter, op, base, size, lo, hi);
+  OpBuilder::InsertionGuard guard(rewriter);
+  OpBuilder &b = rewriter;
+  b.setInsertionPoint(forall.getTerminator());
   Value rows = arith::SubIOp::create(b, loc, hi, lo);
   SmallVector<OpFoldResult> offsets{lo}, sizes{rows}, strides;
   SmallVector<int64_t> sliceShape{ShapedType::kDynamic};
@@ -2062,6 +2080,72 @@ Value buildTargetOwnedScatter(PatternRewriter &rewriter, Operation *op,
       });
   b.setInsertionPointToStart(forall.getTerminator().getBody());
   tensor::ParallelInsertSliceOp::create(b, loc, positions.getResult(0), shared,
+                                        offsets, sizes, strides);
+  return forall.getResult(0);
+}
+
+/// The scatter of lowerScatterAlongDim along dim 0 of a tensor of rank 2
+/// or more with an index per element (scatter_add, e.g. a gather's gradient
+/// along dim 0), on the CPU: an scf.forall over as many contiguous ranges
+/// of dim 1 as the run has threads (kiln_rt_num_threads); each group walks
+/// the rows of its block of the positions in order (contiguous runs of
+/// index and src) and updates only the result elements of its columns,
+/// each in the sequential order.
+Value buildColumnBlockScatter(PatternRewriter &rewriter, Operation *op,
+                              Value base, Value index, Value src,
+                              ArrayRef<int64_t> loopShape, int64_t size) {
+  Location loc = op->getLoc();
+  RankedTensorType baseType = tensorType(base);
+  int64_t rank = baseType.getRank();
+  Value lo, hi;
+  scf::ForallOp forall =
+      buildThreadRangeForall(rewriter, op, base, loopShape[1], lo, hi);
+  OpBuilder::InsertionGuard guard(rewriter);
+  OpBuilder &b = rewriter;
+  b.setInsertionPoint(forall.getTerminator());
+  Value columns = arith::SubIOp::create(b, loc, hi, lo);
+  // The group's slice of the result: all of dim 0, its columns, the loop's
+  // extent in the other dims.
+  SmallVector<OpFoldResult> offsets{b.getIndexAttr(0), lo},
+      sizes{b.getIndexAttr(size), columns}, strides(rank, b.getIndexAttr(1));
+  SmallVector<int64_t> sliceShape{size, ShapedType::kDynamic};
+  for (int64_t d = 2; d < rank; ++d) {
+    offsets.push_back(b.getIndexAttr(0));
+    sizes.push_back(b.getIndexAttr(loopShape[d]));
+    sliceShape.push_back(loopShape[d]);
+  }
+  Value shared = forall.getRegionIterArgs()[0];
+  Value slice = tensor::ExtractSliceOp::create(
+      b, loc, RankedTensorType::get(sliceShape, baseType.getElementType()),
+      shared, offsets, sizes, strides);
+  Value zero = indexConstant(b, loc, 0), one = indexConstant(b, loc, 1);
+  auto rowLoop = scf::ForOp::create(
+      b, loc, zero, indexConstant(b, loc, loopShape[0]), one, ValueRange{slice},
+      [&](OpBuilder &rb, Location rl, Value m, ValueRange rowAcc) {
+        auto columnLoop = scf::ForOp::create(
+            rb, rl, zero, columns, one, rowAcc,
+            [&](OpBuilder &cb, Location cl, Value c, ValueRange colAcc) {
+              Value column = arith::AddIOp::create(cb, cl, lo, c);
+              Value updated = buildUpdateLoops(
+                  cb, cl, loopShape.drop_front(2), colAcc[0],
+                  [&](OpBuilder &eb, Location el, ValueRange rest, Value acc) {
+                    SmallVector<Value> pos{m, column}, at;
+                    pos.append(rest.begin(), rest.end());
+                    Value target = clampIndex(
+                        eb, el, tensor::ExtractOp::create(eb, el, index, pos),
+                        size);
+                    at.append({target, c});
+                    at.append(rest.begin(), rest.end());
+                    Value value = tensor::ExtractOp::create(eb, el, src, pos);
+                    return updateAt(eb, el, acc, at, value,
+                                    /*accumulate=*/true);
+                  });
+              scf::YieldOp::create(cb, cl, updated);
+            });
+        scf::YieldOp::create(rb, rl, columnLoop.getResults());
+      });
+  b.setInsertionPointToStart(forall.getTerminator().getBody());
+  tensor::ParallelInsertSliceOp::create(b, loc, rowLoop.getResult(0), shared,
                                         offsets, sizes, strides);
   return forall.getResult(0);
 }
@@ -2135,6 +2219,12 @@ LogicalResult lowerScatterAlongDim(Operation *op, Value base, Value index,
     rewriter.replaceOp(op,
                        buildTargetOwnedScatter(rewriter, op, base, index, src,
                                                loopShape, perSlice, size));
+    return success();
+  }
+  // Along dim 0 with an index per element: blocks of columns (dim 1).
+  if (!gpu && dim == 0 && rank >= 2 && loopShape[1] > 1) {
+    rewriter.replaceOp(op, buildColumnBlockScatter(rewriter, op, base, index,
+                                                   src, loopShape, size));
     return success();
   }
   // The dims iterated in parallel (one index each per group).

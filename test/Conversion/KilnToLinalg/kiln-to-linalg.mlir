@@ -251,18 +251,24 @@ func.func @scatter_add_1d(%b: tensor<10xf32>, %i: tensor<6xi64>, %s: tensor<6xf3
 
 // -----
 
-// scatter_add along dim 0 of a 2-D tensor (an index per element) stays one
-// sequential row-major nest on the CPU: splitting targets would make every
-// thread read the whole index.
+// scatter_add along dim 0 of a 2-D tensor (an index per element) on the
+// CPU: dim 1 split into one contiguous block of columns per thread; each
+// group walks the rows of its block in order (contiguous runs of index and
+// src), updating only its columns of the result.
 // CHECK-LABEL: func.func @scatter_add_dim0
-// CHECK-NOT:   kiln_rt_num_threads
 // CHECK:       kiln.report_index_error
-// CHECK-NOT:   scf.forall
-// CHECK:       scf.for %{{.*}} = %c0{{.*}} to %c6{{.*}} step %c1{{.*}} iter_args
-// CHECK:         scf.for %{{.*}} = %c0{{.*}} to %c4{{.*}} step %c1{{.*}} iter_args
-// CHECK:           tensor.insert
-// CHECK-NOT:   scf.forall
-// CHECK:       return
+// CHECK:       call @kiln_rt_num_threads()
+// CHECK:       scf.forall (%[[Q:.*]]) in (%{{.*}}) shared_outs(%[[OUT:.*]] = %arg0)
+// CHECK:         %[[LO:.*]] = arith.divui
+// CHECK:         %[[HI:.*]] = arith.divui
+// CHECK:         %[[WIDTH:.*]] = arith.subi %[[HI]], %[[LO]]
+// CHECK:         %[[SLICE:.*]] = tensor.extract_slice %[[OUT]][0, %[[LO]]] [5, %[[WIDTH]]] [1, 1] : tensor<5x4xf32> to tensor<5x?xf32>
+// CHECK:         scf.for %[[M:.*]] = %c0{{.*}} to %c6{{.*}} step %c1{{.*}} iter_args(%{{.*}} = %[[SLICE]])
+// CHECK:           scf.for %[[C:.*]] = %c0{{.*}} to %[[WIDTH]] step %c1{{.*}} iter_args
+// CHECK:             %[[COL:.*]] = arith.addi %[[LO]], %[[C]]
+// CHECK:             tensor.extract %arg1[%[[M]], %[[COL]]]
+// CHECK:             tensor.insert %{{.*}} into %{{.*}}[%{{.*}}, %[[C]]] : tensor<5x?xf32>
+// CHECK:         tensor.parallel_insert_slice
 func.func @scatter_add_dim0(%b: tensor<5x4xf32>, %i: tensor<6x4xi64>, %s: tensor<6x4xf32>) -> tensor<5x4xf32> {
   %r = kiln.scatter_add %b, %i, %s {dim = 0 : i64} : tensor<5x4xf32>, tensor<6x4xi64>, tensor<6x4xf32>
   return %r : tensor<5x4xf32>
