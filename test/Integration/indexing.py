@@ -161,6 +161,16 @@ for label, op, dim, base, idx, src, want in order_cases:
                 [base, idx, src], want, rtol=0, atol=0,
                 extra_args=[f"--threads={threads}"])
 
+# index_add along dim 0 with a one-element index (index_select's gradient
+# of a single row): neither target ranges (one position) nor column blocks
+# (those need an index per element).
+base, idx, src = mixed((7, 3)), torch.tensor([4]), mixed((1, 3))
+want = base.index_add(0, idx, src)
+for sorted_flag in ([], ["--sorted-scatters"]):
+    c.check(f"index_add dim=0, one position{', sorted' if sorted_flag else ''}",
+            ir3("index_add", base, idx, src, want, "{dim = 0 : i64}"),
+            [base, idx, src], want, rtol=0, atol=0, extra_args=sorted_flag)
+
 # The sorted scatter (the GPU's lowering; on the CPU with
 # --sorted-scatters): the runtime sorts the positions by target, then every
 # element adds its run in position order -- the sequential loop's bits.

@@ -2222,7 +2222,7 @@ LogicalResult lowerScatterAlongDim(Operation *op, Value base, Value index,
     return success();
   }
   // Along dim 0 with an index per element: blocks of columns (dim 1).
-  if (!gpu && dim == 0 && rank >= 2 && loopShape[1] > 1) {
+  if (!gpu && !perSlice && dim == 0 && rank >= 2 && loopShape[1] > 1) {
     rewriter.replaceOp(op, buildColumnBlockScatter(rewriter, op, base, index,
                                                    src, loopShape, size));
     return success();
