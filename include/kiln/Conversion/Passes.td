@@ -20,13 +20,15 @@ def ConvertKilnToLinalg : Pass<"convert-kiln-to-linalg", "mlir::ModuleOp"> {
     every run and thread count); with `sorted-scatters` (always for cuda)
     `put`, 1-D `scatter_add` and `index_add` along dim 0 sort the positions
     by target at run time (`kiln_rt_sort_positions`) and run a parallel
-    loop over the result that adds each target's run in order; `topk`/`kthvalue` and `max`/`min`/`argmax`/
-    `argmin` calls into the Kiln runtime's vectorized kernels.
+    loop over the result that adds each target's run in order;
+    `topk`/`kthvalue` and `max`/`min`/`argmax`/`argmin` calls into the Kiln
+    runtime's vectorized kernels. Float sums and products over few kept
+    positions are split into segments reduced in parallel.
 
-    Indexing ops check every index at run time: the first out-of-range
-    index (row-major; found by a reduction before parallel loops, in order
-    in sequential ones) is reported with `kiln.report_index_error`, and the
-    loops use a clamped index, so no access is ever out of bounds. The
+    Indexing ops check every index at run time, before the loops that use
+    them: the first out-of-range index in row-major order (found by a
+    reduction) is reported with `kiln.report_index_error`, and the loops use
+    a clamped index, so no access is ever out of bounds. The
     module attribute `kiln.error_sites` lists, per site, the op and its
     source location for the error message; `kiln.kernels` counts the loop
     nests and runtime kernels.

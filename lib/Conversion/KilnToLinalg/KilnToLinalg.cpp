@@ -167,32 +167,6 @@ func::FuncOp getOrDeclareRuntimeFunc(Operation *anchor, StringRef name,
   return func;
 }
 
-/// Emits the runtime check `0 <= index < size` for site `site`: out of
-/// range, it reports `reported` (default: the index) and yields a safe
-/// index (0) instead. `index` is i64; returns the checked index as `index`
-/// type.
-Value checkIndex(OpBuilder &b, Location loc, int64_t site, Value index,
-                 int64_t size, Value reported = nullptr) {
-  if (!reported)
-    reported = index;
-  Value zero = i64Constant(b, loc, 0);
-  Value bound = i64Constant(b, loc, size);
-  Value nonNegative =
-      arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sge, index, zero);
-  Value below =
-      arith::CmpIOp::create(b, loc, arith::CmpIPredicate::slt, index, bound);
-  Value inRange = arith::AndIOp::create(b, loc, nonNegative, below);
-  Value outOfRange = arith::XOrIOp::create(
-      b, loc, inRange, arith::ConstantIntOp::create(b, loc, 1, 1));
-  scf::IfOp::create(b, loc, outOfRange, [&](OpBuilder &then, Location l) {
-    ReportIndexErrorOp::create(then, l, reported, bound,
-                               then.getI64IntegerAttr(site));
-    scf::YieldOp::create(then, l);
-  });
-  Value safe = arith::SelectOp::create(b, loc, inRange, index, zero);
-  return arith::IndexCastOp::create(b, loc, b.getIndexType(), safe);
-}
-
 /// Row-major linearization of `indices` over `shape` (index type).
 Value linearize(OpBuilder &b, Location loc, ValueRange indices,
                 ArrayRef<int64_t> shape) {
@@ -2312,9 +2286,11 @@ struct LowerIndexAdd : ScatterPattern<IndexAddOp> {
   }
 };
 
-/// put: a sequential loop over the index in row-major order, each index
-/// checked as it is reached; or, with `sorted`, the indices checked up
-/// front and the sorted scatter (a thread per element on the GPU).
+/// put: every index checked up front, then a sequential loop over the index
+/// in row-major order (any position may hit any element: splitting targets
+/// across threads would make each read every position, which costs more
+/// than the update itself); with `sorted` (the GPU) the sorted scatter, a
+/// thread per element.
 struct LowerPut : ScatterPattern<PutOp> {
   using ScatterPattern::ScatterPattern;
   LogicalResult matchAndRewrite(PutOp op,
@@ -2336,20 +2312,16 @@ struct LowerPut : ScatterPattern<PutOp> {
                                                 /*flat=*/true, accumulate));
       return success();
     }
+    // Every index checked up front (the first bad one in row-major order,
+    // as the loop would meet it); the loop then only clamps.
+    checkIndicesUpFront(rewriter, loc, site, op.getIndex(), -numel, numel,
+                        numel);
     Value result = buildUpdateLoops(
         rewriter, loc, indexType.getShape(), op.getBase(),
         [&](OpBuilder &b, Location l, ValueRange ivs, Value acc) {
           Value index = tensor::ExtractOp::create(b, l, op.getIndex(), ivs);
-          Value inRange = arith::AndIOp::create(
-              b, l,
-              arith::CmpIOp::create(b, l, arith::CmpIPredicate::sge, index,
-                                    i64Constant(b, l, -numel)),
-              arith::CmpIOp::create(b, l, arith::CmpIPredicate::slt, index,
-                                    i64Constant(b, l, numel)));
-          Value checked = arith::SelectOp::create(
-              b, l, inRange, wrapNegative(b, l, index, numel),
-              i64Constant(b, l, numel));
-          Value safe = checkIndex(b, l, site, checked, numel, index);
+          Value safe =
+              clampIndex(b, l, wrapNegative(b, l, index, numel), numel);
           // src is read in row-major order at the same flat position.
           Value flat = linearize(b, l, ivs, indexType.getShape());
           Value value = tensor::ExtractOp::create(
