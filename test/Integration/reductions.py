@@ -233,6 +233,29 @@ for label, x, attrs, want in split_cases:
     c.check(f"{label}: against PyTorch (float64)", reduce_ir("sum", x, exact, attrs),
             [x], exact, rtol=1e-5, atol=1e-2)
 
+# Order-free reductions split too (max, min, integer sums and products):
+# exact answers at every thread count, NaN found in any segment.
+big = torch.randn(64, 2048)
+nan_late = big.clone()
+nan_late[60, 7] = float("nan")
+ints = torch.randint(-1000, 1000, (3, 40000))
+ones = torch.randint(-1, 2, (2, 70000))
+ones[ones == 0] = 1
+for label, op, x, attrs, want in (
+        ("amax of all", "amax", big, "", torch.amax(big)),
+        ("amin over dim 1 of few rows", "amin", big.view(8, 16384),
+         "{dims = array<i64: 1>}", torch.amin(big.view(8, 16384), 1)),
+        ("amax of all, NaN in a late segment", "amax", nan_late, "",
+         torch.amax(nan_late)),
+        ("i64 sum over dim 1", "sum", ints, "{dims = array<i64: 1>}",
+         torch.sum(ints, 1)),
+        ("i64 prod over dim 1 (+-1)", "prod", ones, "{dims = array<i64: 1>}",
+         torch.prod(ones, 1))):
+    for threads in (1, 2, 7):
+        c.check(f"split {label} at {threads} thread(s)",
+                reduce_ir(op, x, want, attrs), [x], want, rtol=0, atol=0,
+                extra_args=[f"--threads={threads}"])
+
 # equal
 a = torch.tensor([1.0, 2.0, 3.0])
 for label, b, want in (("same", a.clone(), True), ("differ", torch.tensor([1.0, 2.0, 4.0]), False),

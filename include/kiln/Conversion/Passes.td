@@ -22,8 +22,9 @@ def ConvertKilnToLinalg : Pass<"convert-kiln-to-linalg", "mlir::ModuleOp"> {
     by target at run time (`kiln_rt_sort_positions`) and run a parallel
     loop over the result that adds each target's run in order;
     `topk`/`kthvalue` and `max`/`min`/`argmax`/`argmin` calls into the Kiln
-    runtime's vectorized kernels. Float sums and products over few kept
-    positions are split into segments reduced in parallel.
+    runtime's vectorized kernels. Reductions over few kept positions are
+    split into segments reduced in parallel (float sums and products in
+    the lane order).
 
     Indexing ops check every index at run time, before the loops that use
     them: the first out-of-range index in row-major order (found by a

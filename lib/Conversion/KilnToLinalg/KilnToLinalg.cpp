@@ -477,7 +477,8 @@ buildSplitReduction(OpBuilder &b, Location loc, RankedTensorType inputType,
                     ElementReader read, ArrayRef<bool> mask,
                     ArrayRef<TypedAttr> inits, ReductionBody body,
                     ReductionFinalizer finalize, TypeRange finalTypes,
-                    const LaneReduction &lanes, int64_t dim, int64_t segments);
+                    const LaneReduction *lanes, const LaneReduction &merge,
+                    int64_t dim, int64_t segments);
 
 /// Split reductions: below this many kept positions a lane reduction is
 /// split into segments (planReductionSplit), ...
@@ -518,7 +519,8 @@ buildReduction(OpBuilder &b, Location loc, RankedTensorType inputType,
                ElementReader read, ArrayRef<bool> mask,
                ArrayRef<TypedAttr> inits, ReductionBody body,
                ReductionFinalizer finalize = nullptr, TypeRange finalTypes = {},
-               const LaneReduction *lanes = nullptr, bool maySplit = true) {
+               const LaneReduction *lanes = nullptr, bool maySplit = true,
+               const LaneReduction *orderFree = nullptr) {
   int64_t rank = inputType.getRank();
   SmallVector<int64_t> keptShape, reducedDims, keptDims;
   for (int64_t d = 0; d < rank; ++d) {
@@ -530,11 +532,15 @@ buildReduction(OpBuilder &b, Location loc, RankedTensorType inputType,
     }
   }
   int64_t keptRank = keptShape.size();
-  if (lanes && maySplit)
+  // Lane reductions split (in the lane order); so do reductions whose
+  // result does not depend on the order (`orderFree`: max, min, integer
+  // sums), each segment then a free loop that LLVM vectorizes.
+  const LaneReduction *merge = lanes ? lanes : orderFree;
+  if (merge && maySplit)
     if (auto split = planReductionSplit(inputType, mask))
       return buildSplitReduction(b, loc, inputType, read, mask, inits, body,
-                                 finalize, finalTypes, *lanes, split->first,
-                                 split->second);
+                                 finalize, finalTypes, lanes, *merge,
+                                 split->first, split->second);
   if (lanes && !reducedDims.empty() && isGpuTarget(b))
     return buildGpuLaneReduction(b, loc, inputType, read, keptDims, reducedDims,
                                  inits.front(), *lanes, finalize, finalTypes);
@@ -588,20 +594,21 @@ buildReduction(OpBuilder &b, Location loc, RankedTensorType inputType,
   return SmallVector<Value>(generic.getResults());
 }
 
-/// A lane reduction over few kept positions in two stages, so that it
-/// runs on many threads (the CPU's workers, the GPU's): dim `dim` of the
-/// input is seen as [segments, size / segments], the segment index a kept
-/// dim of the first stage -- each segment reduced in the lane order into a
-/// partial result, in parallel -- and the second stage reduces the partials
-/// of each kept position in the lane order, then applies `finalize`. The
-/// order depends on the shape only: the same bits on every thread count
-/// and target.
+/// A reduction over few kept positions in two stages, so that it runs on
+/// many threads (the CPU's workers, the GPU's): dim `dim` of the input is
+/// seen as [segments, size / segments], the segment index a kept dim of the
+/// first stage -- each segment reduced into a partial result, in parallel,
+/// in the lane order with `lanes` -- and the second stage combines the
+/// partials of each kept position with `merge` (in the lane order with
+/// `lanes`), then applies `finalize`. The order depends on the shape only:
+/// the same bits on every thread count and target.
 SmallVector<Value>
 buildSplitReduction(OpBuilder &b, Location loc, RankedTensorType inputType,
                     ElementReader read, ArrayRef<bool> mask,
                     ArrayRef<TypedAttr> inits, ReductionBody body,
                     ReductionFinalizer finalize, TypeRange finalTypes,
-                    const LaneReduction &lanes, int64_t dim, int64_t segments) {
+                    const LaneReduction *lanes, const LaneReduction &merge,
+                    int64_t dim, int64_t segments) {
   int64_t inner = inputType.getDimSize(dim) / segments;
   SmallVector<int64_t> shape(inputType.getShape());
   shape[dim] = inner;
@@ -628,13 +635,13 @@ buildSplitReduction(OpBuilder &b, Location loc, RankedTensorType inputType,
   };
   LaneReduction splitLanes{
       [&](OpBuilder &nb, Location l, ValueRange xs, ValueRange ivs) {
-        return lanes.term(nb, l, xs, original(nb, l, ivs));
+        return lanes->term(nb, l, xs, original(nb, l, ivs));
       },
-      lanes.merge};
+      merge.merge};
   Value partials =
       buildReduction(b, loc, splitType, splitRead, splitMask, inits, splitBody,
-                     /*finalize=*/nullptr, /*finalTypes=*/{}, &splitLanes,
-                     /*maySplit=*/false)[0];
+                     /*finalize=*/nullptr, /*finalTypes=*/{},
+                     lanes ? &splitLanes : nullptr, /*maySplit=*/false)[0];
 
   // The partials' shape is the kept dims with the segment dim where `dim`
   // was: reduce that one.
@@ -644,17 +651,17 @@ buildSplitReduction(OpBuilder &b, Location loc, RankedTensorType inputType,
   mergeMask[segmentPos] = true;
   LaneReduction mergeLanes{
       [](OpBuilder &, Location, ValueRange xs, ValueRange) { return xs[0]; },
-      lanes.merge};
+      merge.merge};
   auto readPartial = [&](OpBuilder &nb, Location l, ValueRange ivs) {
     return SmallVector<Value>{tensor::ExtractOp::create(nb, l, partials, ivs)};
   };
   auto mergeBody = [&](OpBuilder &nb, Location l, ValueRange xs, ValueRange acc,
                        ValueRange) {
-    return SmallVector<Value>{lanes.merge(nb, l, acc[0], xs[0])};
+    return SmallVector<Value>{merge.merge(nb, l, acc[0], xs[0])};
   };
   return buildReduction(b, loc, partialType, readPartial, mergeMask, inits,
-                        mergeBody, finalize, finalTypes, &mergeLanes,
-                        /*maySplit=*/false);
+                        mergeBody, finalize, finalTypes,
+                        lanes ? &mergeLanes : nullptr, /*maySplit=*/false);
 }
 
 /// Reads `inputs` (stored tensors of one shape) with tensor.extract.
@@ -927,7 +934,8 @@ template <typename OpTy> struct LowerDimsReduction : OpRewritePattern<OpTy> {
         },
         finalize, io.resultElementTypes(),
         needsLanes(inputType.getElementType()) || isGpuTarget(b) ? &lanes
-                                                                 : nullptr);
+                                                                 : nullptr,
+        /*maySplit=*/true, /*orderFree=*/&lanes);
     for (auto [result, type] : llvm::zip_equal(results, io.resultTypes))
       result = reshapeTo(b, loc, result, cast<RankedTensorType>(type));
     return results;
@@ -1070,7 +1078,8 @@ template <typename OpTy> struct LowerSoftmax : OpRewritePattern<OpTy> {
                 nb, l, acc[0], xs[0], arith::FastMathFlags::reassoc)};
           },
           /*finalize=*/nullptr, /*finalTypes=*/{},
-          isGpuTarget(b) ? &maxLanes : nullptr)[0];
+          isGpuTarget(b) ? &maxLanes : nullptr, /*maySplit=*/true,
+          /*orderFree=*/&maxLanes)[0];
     // Row sums of exp(x - max); -inf entries contribute exactly 0.
     SmallVector<int64_t> keptDims;
     for (int64_t d = 0; d < rank; ++d)

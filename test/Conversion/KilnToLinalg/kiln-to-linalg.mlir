@@ -381,3 +381,20 @@ func.func @sum_unsplit(%x: tensor<64x100xf32>, %y: tensor<1024x8192xf32>) -> (te
   %t = kiln.sum %y {dims = array<i64: 1>} : tensor<1024x8192xf32>
   return %s, %t : tensor<f32>, tensor<1024xf32>
 }
+
+// -----
+
+// Order-free reductions (max, min, integer sums) split alike, each segment
+// a plain loop (no lane vector: LLVM vectorizes it freely), then a plain
+// loop over the segments' results.
+// CHECK-LABEL: func.func @amax_all_split
+// CHECK:       linalg.generic {{.*}} iterator_types = ["parallel"]} outs(%{{.*}} : tensor<16xf32>)
+// CHECK-NOT:     vector<32xf32>
+// CHECK:         arith.maximumf
+// CHECK:       linalg.generic {{.*}} outs(%{{.*}} : tensor<f32>)
+// CHECK:         scf.for %{{.*}} = %{{.*}} to %c16
+// CHECK:           arith.maximumf
+func.func @amax_all_split(%x: tensor<64x1024xf32>) -> tensor<f32> {
+  %s = kiln.amax %x : tensor<64x1024xf32>
+  return %s : tensor<f32>
+}
