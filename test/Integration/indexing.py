@@ -216,6 +216,25 @@ c.check("index_add dim=0, sorted, i64", ir3("index_add", base, idx, src, want,
         [base, idx, src], want, rtol=0, atol=0,
         extra_args=["--sorted-scatters"])
 
+# src is the base itself: every lowering reads the original values while
+# it updates (bufferization copies where the update would overwrite them).
+def aliased_ir(op, b, i, attrs):
+    return (f"func.func @f(%b: {ttype(b)}, %i: {ttype(i)}) -> {ttype(b)} {{\n"
+            f"  %r = kiln.{op} %b, %i, %b {attrs} : {ttype(b)}, {ttype(i)}, "
+            f"{ttype(b)}\n  return %r : {ttype(b)}\n}}\n")
+
+
+b2, i2 = torch.randn(6, 50), torch.randint(0, 6, (6, 50))
+b1, i1 = torch.randn(100), torch.randint(-100, 100, (100,))
+b3, i3 = torch.randn(10, 4), torch.randint(0, 10, (10,))
+for op, b, i, attrs, want in (
+        ("scatter_add", b2, i2, "{dim = 0 : i64}", b2.scatter_add(0, i2, b2)),
+        ("put", b1, i1, "{accumulate = true}", b1.put(i1, b1, accumulate=True)),
+        ("index_add", b3, i3, "{dim = 0 : i64}", b3.index_add(0, i3, b3))):
+    for flags in ([], ["--sorted-scatters"]):
+        c.check(f"{op} with src = base{', sorted' if flags else ''}",
+                aliased_ir(op, b, i, attrs), [b, i], want, extra_args=flags)
+
 # The ops that update a tensor in place never write into the caller's input:
 # running three times gives the answer of one run.
 idx = torch.tensor([1, 1, 3])
