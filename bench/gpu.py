@@ -62,6 +62,8 @@ def main():
     parser.add_argument("--build", default=os.path.join(cpu_bench.ROOT, "build"))
     parser.add_argument("--repeat", type=int, default=20)
     parser.add_argument("--only", default="")
+    parser.add_argument("--kiln-args", default="",
+                        help="extra kiln-run options, e.g. --gpu-vectorize")
     opts = parser.parse_args()
     if not torch.cuda.is_available():
         print("bench/gpu.py: no CUDA device; nothing to measure")
@@ -91,6 +93,7 @@ def main():
             for entry, names_ in entries:
                 args = [kiln_run, ir_path, "--target=cuda",
                         f"--repeat={opts.repeat}", "--stats"]
+                args += opts.kiln_args.split()
                 args += [f"--input={paths[n]}" for n in names_]
                 if entry:
                     args.append(f"--entry={entry}")

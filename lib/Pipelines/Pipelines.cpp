@@ -173,6 +173,7 @@ std::string kiln::CompileOptions::pipelineText() const {
     GpuPipelineOptions options;
     options.fuse = fuse;
     options.chip = chip;
+    options.vectorize = gpuVectorize;
     return getKilnGpuPipelineText(options);
   }
   CpuPipelineOptions options;

@@ -202,6 +202,11 @@ expect("unknown target", [two, "--target=tpu"], 1, r"unknown --target 'tpu'")
 expect("zero threads", [two, "--threads=0"], 1, r"--threads expects an integer >= 1")
 expect("bad repeat", [two, "--repeat=x"], 1, r"--repeat expects an integer >= 0")
 expect("unknown option", [two, "--frobnicate"], 1, r"unknown option '--frobnicate'")
+# Lowering choices: the same answer (--gpu-vectorize only changes GPU code).
+for flag in ("--no-fuse", "--sorted-scatters", "--gpu-vectorize"):
+    expect(f"{flag} accepted", [two, "--entry=g", f"--input={v2}", "--print",
+                                flag], 0, r"tensor\(\[")
+expect("flag with a value", [two, "--sorted-scatters=1"], 1, r"sorted-scatters")
 expect("no input file", [], 1, r"no input file")
 expect("missing IR file", ["/nonexistent.mlir"], 1, r"/nonexistent\.mlir")
 

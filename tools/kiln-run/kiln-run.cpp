@@ -50,13 +50,14 @@ struct Options {
   bool stats = false;
   bool noFuse = false;
   bool sortedScatters = false;
+  bool gpuVectorize = false;
 };
 
 constexpr const char *usage =
     "usage: kiln-run FILE.mlir|- [--entry=NAME] [--input=A.npy ...]\n"
     "                [--output-dir=DIR] [--print] [--target=cpu|cuda]\n"
     "                [--threads=N] [--repeat=N] [--stats] [--no-fuse]\n"
-    "                [--sorted-scatters]\n";
+    "                [--sorted-scatters] [--gpu-vectorize]\n";
 
 /// Parses `args`; returns an error message on bad usage.
 std::optional<std::string> parseOptions(llvm::ArrayRef<const char *> args,
@@ -66,6 +67,7 @@ std::optional<std::string> parseOptions(llvm::ArrayRef<const char *> args,
   parser.flag("stats", options.stats);
   parser.flag("no-fuse", options.noFuse);
   parser.flag("sorted-scatters", options.sortedScatters);
+  parser.flag("gpu-vectorize", options.gpuVectorize);
   parser.string("entry", options.entry);
   parser.list("input", options.inputs);
   parser.string("output-dir", options.outputDir);
@@ -134,6 +136,7 @@ int main(int argc, char **argv) {
   kiln::CompileOptions compileOptions;
   compileOptions.fuse = !options.noFuse;
   compileOptions.sortedScatters = options.sortedScatters;
+  compileOptions.gpuVectorize = options.gpuVectorize;
   // Compile for the GPU that runs the code.
   if (target == "cuda")
     if (llvm::Error error = cuda::targetDevice(compileOptions))

@@ -88,6 +88,7 @@ struct CompileOptions {
   Target target = Target::Cpu;
   bool fuse = true;
   bool sortedScatters = false; // Target::Cpu (the GPU always sorts)
+  bool gpuVectorize = false;   // Target::Cuda: GpuPipelineOptions::vectorize
   std::string chip = "sm_90";  // GPU architecture (Target::Cuda)
 
   /// The pipeline as text (its passes and their options).
