@@ -536,14 +536,14 @@ KILN_VECTORIZE void selectionKeys(const float *row, int64_t n, bool largest,
 /// Sorts packed (key, ~index) words, greatest first: an LSD radix sort
 /// (eight byte passes) for the hundreds of winners of a large-k topk, where
 /// it beats comparison sorting; std::sort below that.
-void sortDescending(std::vector<uint64_t> &words) {
-  size_t n = words.size();
+void sortDescending(uint64_t *words, size_t n, std::vector<uint64_t> &buffer) {
   if (n < 256) {
-    std::sort(words.begin(), words.end(), std::greater<uint64_t>());
+    std::sort(words, words + n, std::greater<uint64_t>());
     return;
   }
-  std::vector<uint64_t> buffer(n);
-  uint64_t *from = words.data(), *to = buffer.data();
+  if (buffer.size() < n)
+    buffer.resize(n);
+  uint64_t *from = words, *to = buffer.data();
   for (int shift = 0; shift < 64; shift += 8) {
     size_t count[256] = {};
     for (size_t i = 0; i < n; ++i)
@@ -560,20 +560,29 @@ void sortDescending(std::vector<uint64_t> &words) {
       to[count[uint8_t(~from[i] >> shift)]++] = from[i];
     std::swap(from, to);
   }
-  if (from != words.data())
-    std::copy(from, from + n, words.data());
+  if (from != words)
+    std::copy(from, from + n, words);
 }
+
+/// Scratch of topkRadixRow, reused across the rows of a thread.
+struct RadixRowScratch {
+  std::vector<uint64_t> candidates, sortBuffer;
+  std::vector<uint32_t> keys;
+};
 
 /// topk of one contiguous f32 row by radix selection, for large k: one pass
 /// builds a histogram of the keys' top 12 bits, which gives the bucket
 /// holding the k-th best; a second pass collects every element in or above
 /// that bucket (about k of them) as packed (key, ~index) words, and only
 /// those are selected and sorted. Two streaming passes instead of a
-/// threshold that rises slowly when k is large.
+/// threshold that rises slowly when k is large. The collection is
+/// branch-free (every word is stored, the count advances when it
+/// qualifies): a few percent of the row qualify, in no predictable order,
+/// and a branch per element cost 2.5x the pass.
 void topkRadixRow(const float *row, int64_t n, int64_t k, bool largest,
                   float *outValues, int64_t *outIndices, int64_t stride,
-                  std::vector<uint64_t> &candidates,
-                  std::vector<uint32_t> &keys) {
+                  RadixRowScratch &scratch) {
+  std::vector<uint32_t> &keys = scratch.keys;
   constexpr int kBits = 12;
   keys.resize(n);
   selectionKeys(row, n, largest, keys.data());
@@ -594,18 +603,21 @@ void topkRadixRow(const float *row, int64_t n, int64_t k, bool largest,
     if (seen >= k || cutoff == 0)
       break;
   }
-  candidates.clear();
-  candidates.reserve(seen);
+  // Room for every word (only grows: no per-row initialization).
+  if (scratch.candidates.size() < static_cast<size_t>(n) + 1)
+    scratch.candidates.resize(n + 1);
+  uint64_t *candidates = scratch.candidates.data();
   uint32_t lowestKey = cutoff << (32 - kBits);
-  for (i = 0; i < n; ++i)
-    if (keys[i] >= lowestKey)
-      candidates.push_back((uint64_t(keys[i]) << 32) |
-                           (0xFFFFFFFFu - uint32_t(i)));
-  if (static_cast<int64_t>(candidates.size()) > k)
-    std::nth_element(candidates.begin(), candidates.begin() + (k - 1),
-                     candidates.end(), std::greater<uint64_t>());
-  candidates.resize(k);
-  sortDescending(candidates);
+  int64_t count = 0;
+  for (i = 0; i < n; ++i) {
+    uint32_t key = keys[i];
+    candidates[count] = (uint64_t(key) << 32) | (0xFFFFFFFFu - uint32_t(i));
+    count += key >= lowestKey;
+  }
+  if (count > k)
+    std::nth_element(candidates, candidates + (k - 1), candidates + count,
+                     std::greater<uint64_t>());
+  sortDescending(candidates, k, scratch.sortBuffer);
   for (int64_t j = 0; j < k; ++j) {
     int64_t index = int64_t(0xFFFFFFFFu - uint32_t(candidates[j]));
     outValues[j * stride] = row[index];
@@ -642,8 +654,7 @@ void topk(UnrankedMemRefType<T> *in, UnrankedMemRefType<T> *values,
     if (k > 64 && k * 64 >= s.size && rows >= getNumThreads() &&
         s.size < (int64_t(1) << 32)) {
       parallelFor(rows, 1, [&](int64_t begin, int64_t end) {
-        std::vector<uint64_t> candidates;
-        std::vector<uint32_t> keys;
+        RadixRowScratch scratch;
         std::vector<float> column;
         for (int64_t r = begin; r < end; ++r) {
           int64_t o = r / s.inner, i = r % s.inner;
@@ -656,7 +667,7 @@ void topk(UnrankedMemRefType<T> *in, UnrankedMemRefType<T> *values,
           }
           int64_t out = o * k * s.inner + i;
           topkRadixRow(row, s.size, k, largest, outValues + out,
-                       outIndices + out, s.inner, candidates, keys);
+                       outIndices + out, s.inner, scratch);
         }
       });
       return;
