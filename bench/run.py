@@ -131,6 +131,17 @@ def fusion_workloads():
     ]
 
 
+def selection_workloads():
+    """Selection beyond the issue's targets."""
+    return [
+        dict(name="kthvalue median dim 1 (4096x32768)",
+             ir=f"""func.func @f(%x: {XT}) -> ({tensor_type((4096,))}, {tensor_type((4096,), 'i64')}) {{
+  %v, %i = kiln.kthvalue %x {{k = 16384 : i64, dim = 1 : i64}} : {XT}
+  return %v, %i : {tensor_type((4096,))}, {tensor_type((4096,), 'i64')}
+}}""", inputs=["x"], torch=lambda t: torch.kthvalue(t["x"], 16384, 1)),
+    ]
+
+
 def scatter_workloads():
     """Scatters (no target speedup): the gradients of gather, index_select
     and take."""
@@ -170,10 +181,10 @@ def scatter_workloads():
 
 
 def workloads():
-    """The CPU issue's workloads, then the fusion issue's, then scatters."""
+    """The CPU issue's workloads, the fusion issue's, then others."""
     return ([dict(name=n, ir=ir, inputs=i, torch=fn, target=tg, read_bytes=rb)
              for n, ir, i, fn, tg, rb in cpu_workloads()] +
-            fusion_workloads() + scatter_workloads())
+            fusion_workloads() + selection_workloads() + scatter_workloads())
 
 
 def cpu_workloads():

@@ -579,13 +579,15 @@ struct RadixRowScratch {
 /// branch-free (every word is stored, the count advances when it
 /// qualifies): a few percent of the row qualify, in no predictable order,
 /// and a branch per element cost 2.5x the pass.
-void topkRadixRow(const float *row, int64_t n, int64_t k, bool largest,
-                  float *outValues, int64_t *outIndices, int64_t stride,
-                  RadixRowScratch &scratch) {
-  std::vector<uint32_t> &keys = scratch.keys;
-  constexpr int kBits = 12;
-  keys.resize(n);
-  selectionKeys(row, n, largest, keys.data());
+/// Bits of the bucket histogram of radix selection.
+constexpr int kRadixBucketBits = 12;
+
+/// The bucket (the top kRadixBucketBits of a key) holding the k-th greatest
+/// of `keys`; `above` is how many keys lie in greater buckets, `inBucket`
+/// how many in it.
+uint32_t radixBucketOfKth(const uint32_t *keys, int64_t n, int64_t k,
+                          int64_t &above, int64_t &inBucket) {
+  constexpr int kBits = kRadixBucketBits;
   // Four interleaved histograms: keys cluster in few buckets, and
   // back-to-back increments of one counter would serialize.
   uint32_t partial[4][1 << kBits] = {};
@@ -595,14 +597,26 @@ void topkRadixRow(const float *row, int64_t n, int64_t k, bool largest,
       ++partial[h][keys[i + h] >> (32 - kBits)];
   for (; i < n; ++i)
     ++partial[0][keys[i] >> (32 - kBits)];
-  int64_t seen = 0;
-  uint32_t cutoff = (1 << kBits) - 1;
-  for (;; --cutoff) {
-    seen += partial[0][cutoff] + partial[1][cutoff] + partial[2][cutoff] +
-            partial[3][cutoff];
-    if (seen >= k || cutoff == 0)
-      break;
+  above = 0;
+  for (uint32_t bucket = (1 << kBits) - 1;; --bucket) {
+    inBucket = int64_t(partial[0][bucket]) + partial[1][bucket] +
+               partial[2][bucket] + partial[3][bucket];
+    if (above + inBucket >= k || bucket == 0)
+      return bucket;
+    above += inBucket;
   }
+}
+
+void topkRadixRow(const float *row, int64_t n, int64_t k, bool largest,
+                  float *outValues, int64_t *outIndices, int64_t stride,
+                  RadixRowScratch &scratch) {
+  std::vector<uint32_t> &keys = scratch.keys;
+  constexpr int kBits = kRadixBucketBits;
+  keys.resize(n);
+  selectionKeys(row, n, largest, keys.data());
+  int64_t above = 0, inBucket = 0;
+  uint32_t cutoff = radixBucketOfKth(keys.data(), n, k, above, inBucket);
+  int64_t i = 0;
   // Room for every word (only grows: no per-row initialization).
   if (scratch.candidates.size() < static_cast<size_t>(n) + 1)
     scratch.candidates.resize(n + 1);
@@ -623,6 +637,73 @@ void topkRadixRow(const float *row, int64_t n, int64_t k, bool largest,
     outValues[j * stride] = row[index];
     outIndices[j * stride] = index;
   }
+}
+
+/// kthvalue of one contiguous f32 row by radix selection, for large k: the
+/// histogram of topkRadixRow gives the bucket holding the k-th smallest;
+/// only that bucket's elements are collected (branch-free), nth_element
+/// among them finds the k-th key, and the answer is the lowest index
+/// holding that key (ops.md: equal values, -0.0 and +0.0 or NaNs, share a
+/// key).
+int64_t kthRadixRow(const float *row, int64_t n, int64_t k,
+                    RadixRowScratch &scratch) {
+  constexpr int kShift = 32 - kRadixBucketBits;
+  std::vector<uint32_t> &keys = scratch.keys;
+  keys.resize(n);
+  selectionKeys(row, n, /*largest=*/false, keys.data());
+  int64_t above = 0, inBucket = 0;
+  uint32_t bucket = radixBucketOfKth(keys.data(), n, k, above, inBucket);
+  if (scratch.candidates.size() < static_cast<size_t>(n) + 1)
+    scratch.candidates.resize(n + 1);
+  uint64_t *candidates = scratch.candidates.data();
+  int64_t count = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    uint32_t key = keys[i];
+    candidates[count] = (uint64_t(key) << 32) | (0xFFFFFFFFu - uint32_t(i));
+    count += (key >> kShift) == bucket;
+  }
+  // The k-th best overall is the (k - above)-th best of the bucket.
+  int64_t rank = k - above;
+  std::nth_element(candidates, candidates + (rank - 1), candidates + count,
+                   std::greater<uint64_t>());
+  uint32_t kth = uint32_t(candidates[rank - 1] >> 32);
+  int64_t lowest = n;
+  for (int64_t j = 0; j < count; ++j)
+    if (uint32_t(candidates[j] >> 32) == kth)
+      lowest = std::min(lowest, int64_t(0xFFFFFFFFu - uint32_t(candidates[j])));
+  return lowest;
+}
+
+/// Whether a row of n takes radix selection rather than a collector: large
+/// k (more than 64, at least n / 64) over enough rows to keep every thread
+/// busy (one row is not split across threads); f32 keys of rows indexed in
+/// 32 bits. Small k/n stays with the collector, whose vectorized threshold
+/// test streams at memory speed.
+bool useRadixSelection(int64_t rows, int64_t n, int64_t k) {
+  return k > 64 && k * 64 >= n && rows >= getNumThreads() &&
+         n < (int64_t(1) << 32);
+}
+
+/// Runs `body(row, r, o, i)` on every row of `input` along `dim` (r the
+/// row's number, (o, i) its outer and inner position), rows in parallel; a
+/// strided row is first copied to a contiguous buffer.
+template <typename Body>
+void forEachContiguousRow(View<float> &input, const Split &s, Body body) {
+  parallelFor(s.outer * s.inner, 1, [&](int64_t begin, int64_t end) {
+    RadixRowScratch scratch;
+    std::vector<float> column;
+    for (int64_t r = begin; r < end; ++r) {
+      int64_t o = r / s.inner, i = r % s.inner;
+      const float *row = input.data + o * s.size * s.inner + i;
+      if (s.inner != 1) {
+        column.resize(s.size);
+        for (int64_t j = 0; j < s.size; ++j)
+          column[j] = row[j * s.inner];
+        row = column.data();
+      }
+      body(row, r, o, i, scratch);
+    }
+  });
 }
 
 /// selectRowsWith the fastest collector for T and the row length.
@@ -647,29 +728,15 @@ void topk(UnrankedMemRefType<T> *in, UnrankedMemRefType<T> *values,
   int64_t *outIndices = view(indices).data;
   Split s = split(input.shape, dim);
   if constexpr (std::is_same_v<T, float>) {
-    // Large k (relative to the row) over enough rows to keep every thread
-    // busy: radix selection. Small k/n stays with the collector, whose
-    // vectorized threshold test streams at memory speed.
-    int64_t rows = s.outer * s.inner;
-    if (k > 64 && k * 64 >= s.size && rows >= getNumThreads() &&
-        s.size < (int64_t(1) << 32)) {
-      parallelFor(rows, 1, [&](int64_t begin, int64_t end) {
-        RadixRowScratch scratch;
-        std::vector<float> column;
-        for (int64_t r = begin; r < end; ++r) {
-          int64_t o = r / s.inner, i = r % s.inner;
-          const float *row = input.data + o * s.size * s.inner + i;
-          if (s.inner != 1) {
-            column.resize(s.size);
-            for (int64_t j = 0; j < s.size; ++j)
-              column[j] = row[j * s.inner];
-            row = column.data();
-          }
-          int64_t out = o * k * s.inner + i;
-          topkRadixRow(row, s.size, k, largest, outValues + out,
-                       outIndices + out, s.inner, scratch);
-        }
-      });
+    if (useRadixSelection(s.outer * s.inner, s.size, k)) {
+      forEachContiguousRow(input, s,
+                           [&](const float *row, int64_t, int64_t o, int64_t i,
+                               RadixRowScratch &scratch) {
+                             int64_t out = o * k * s.inner + i;
+                             topkRadixRow(row, s.size, k, largest,
+                                          outValues + out, outIndices + out,
+                                          s.inner, scratch);
+                           });
       return;
     }
   }
@@ -691,6 +758,20 @@ void kthvalue(UnrankedMemRefType<T> *in, UnrankedMemRefType<T> *values,
   T *outValues = view(values).data;
   int64_t *outIndices = view(indices).data;
   Split s = split(input.shape, dim);
+  if constexpr (std::is_same_v<T, float>) {
+    if (useRadixSelection(s.outer * s.inner, s.size, k)) {
+      forEachContiguousRow(input, s,
+                           [&](const float *row, int64_t r, int64_t o,
+                               int64_t i, RadixRowScratch &scratch) {
+                             int64_t index =
+                                 kthRadixRow(row, s.size, k, scratch);
+                             outValues[r] =
+                                 input.data[(o * s.size + index) * s.inner + i];
+                             outIndices[r] = index;
+                           });
+      return;
+    }
+  }
   // The k smallest in (value, index) order; the k-th of them is the
   // answer, reported at the lowest index holding its value (ops.md).
   selectRows(input, dim, k, /*largest=*/false, [&](int64_t r, auto &c) {

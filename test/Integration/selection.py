@@ -110,7 +110,7 @@ def kth_ref(x, k, dim, keepdim):
     return v.contiguous(), idx.contiguous()
 
 
-def check_kth(label, x, k, dim=-1, keepdim=False):
+def check_kth(label, x, k, dim=-1, keepdim=False, extra_args=()):
     v, i = kth_ref(x, k, dim, keepdim)
     tv, _ = torch.kthvalue(x, k, dim=dim, keepdim=keepdim)
     assert torch.equal(v.nan_to_num(7e7), tv.nan_to_num(7e7)), "reference mismatch"
@@ -119,7 +119,7 @@ def check_kth(label, x, k, dim=-1, keepdim=False):
           f"  %v, %i = kiln.kthvalue %x {attrs} : {ttype(x)}\n"
           f"  return %v, %i : {ttype(v)}, {ttype(i)}\n}}\n")
     c.check(f"kthvalue {label} k={k} dim={dim} keepdim={keepdim}", ir, [x],
-            [v, i])
+            [v, i], extra_args=list(extra_args))
 
 
 x = torch.randn(5, 33)
@@ -133,5 +133,20 @@ check_kth("nan", torch.tensor([float("nan"), 1.0, float("nan"), 0.5]), 3)
 check_kth("i64", torch.randint(-5, 5, (3, 12)), 4, -1, True)
 for k in (1, 7, 32):
     check_kth("long tied rows", tied, k)
+# Large k (more than 64 and at least n / 64) over as many rows as threads:
+# radix selection (a bucket histogram, then nth_element in the k-th's
+# bucket, then the lowest index holding the key): ties, NaNs, signed zeros,
+# a strided dim, k = n. Two threads: at most as many as rows.
+few = torch.randint(-3, 4, (8, 1000)).float()
+few[few == 0] = torch.tensor([0.0, -0.0]).repeat(4000)[:int((few == 0).sum())]
+few[2, ::7] = float("nan")
+for k in (65, 500, 990, 1000):
+    check_kth("radix, few distinct values, NaNs, +-0", few, k,
+              extra_args=["--threads=2"])
+check_kth("radix, random", torch.randn(4, 5000), 2500, extra_args=["--threads=2"])
+check_kth("radix, strided dim 0", torch.randn(3000, 3), 1500, 0,
+          extra_args=["--threads=2"])
+check_kth("radix, keepdim", torch.randn(2, 200), 100, 1, True,
+          extra_args=["--threads=2"])
 
 c.finish()
