@@ -58,6 +58,20 @@ using kiln::runtime::detail::Split;
 using kiln::runtime::detail::view;
 using kiln::runtime::detail::View;
 
+/// Row (o, i) of `data` split as `s`, contiguous: in place when the dim is
+/// innermost, else copied into `column`.
+template <typename T>
+const T *contiguousRow(const T *data, const Split &s, int64_t o, int64_t i,
+                       std::vector<T> &column) {
+  const T *row = data + o * s.size * s.inner + i;
+  if (s.inner == 1)
+    return row;
+  column.resize(s.size);
+  for (int64_t j = 0; j < s.size; ++j)
+    column[j] = row[j * s.inner];
+  return column.data();
+}
+
 template <typename T> bool isNan(T value) {
   if constexpr (std::is_floating_point_v<T>)
     return std::isnan(value);
@@ -476,13 +490,7 @@ void selectRowsWith(View<T> &input, int64_t dim, int64_t k, bool largest,
                 for (int64_t w = begin; w < end; ++w) {
                   int64_t r = w / segments, seg = w % segments;
                   int64_t o = r / s.inner, in = r % s.inner;
-                  const T *row = input.data + o * s.size * s.inner + in;
-                  if (s.inner != 1) {
-                    column.resize(s.size);
-                    for (int64_t j = 0; j < s.size; ++j)
-                      column[j] = row[j * s.inner];
-                    row = column.data();
-                  }
+                  const T *row = contiguousRow(input.data, s, o, in, column);
                   int64_t first = seg * segmentLength;
                   int64_t last = std::min(s.size, first + segmentLength);
                   if (segments == 1) {
@@ -694,14 +702,7 @@ void forEachContiguousRow(View<float> &input, const Split &s, Body body) {
     std::vector<float> column;
     for (int64_t r = begin; r < end; ++r) {
       int64_t o = r / s.inner, i = r % s.inner;
-      const float *row = input.data + o * s.size * s.inner + i;
-      if (s.inner != 1) {
-        column.resize(s.size);
-        for (int64_t j = 0; j < s.size; ++j)
-          column[j] = row[j * s.inner];
-        row = column.data();
-      }
-      body(row, r, o, i, scratch);
+      body(contiguousRow(input.data, s, o, i, column), r, o, i, scratch);
     }
   });
 }
