@@ -22,7 +22,8 @@ struct KilnApproximateMathPass
   void runOnOperation() override {
     RewritePatternSet patterns(&getContext());
     populateMathPolynomialApproximationPatterns(patterns, [](StringRef name) {
-      return name == "exp" || name == "math.exp";
+      return name == "exp" || name == "math.exp" || name == "tanh" ||
+             name == "math.tanh";
     });
     if (failed(applyPatternsGreedily(getOperation(), std::move(patterns))))
       signalPassFailure();

