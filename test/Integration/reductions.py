@@ -233,6 +233,41 @@ for label, x, attrs, want in split_cases:
     c.check(f"{label}: against PyTorch (float64)", reduce_ir("sum", x, exact, attrs),
             [x], exact, rtol=1e-5, atol=1e-2)
 
+# Reductions that keep the innermost dim (over dim 0 of a matrix) walk the
+# rows outside and the columns inside on the CPU: for every column the lane
+# order's bits, at every thread count and column-block boundary.
+cols = torch.randn(300, 200) * torch.pow(10.0, torch.randint(-3, 4, (300, 200)).float())
+cube = torch.randn(5, 300, 40) * torch.pow(10.0, torch.randint(-3, 4, (5, 300, 40)).float())
+column_cases = [
+    ("sum over dim 0 (rows outside, 2 column blocks)", cols,
+     "{dims = array<i64: 0>}",
+     torch.stack([lane_order([cols[:, j]]) for j in range(200)])),
+    ("sum over dims 0, 1 (lines along dim 1 of each dim-0 slice)", cube,
+     "{dims = array<i64: 0, 1>}",
+     torch.stack([lane_order([cube[a, :, j] for a in range(5)])
+                  for j in range(40)])),
+    ("sum over dim 1, dim 0 and the innermost kept", cube,
+     "{dims = array<i64: 1>}",
+     torch.stack([torch.stack([lane_order([cube[a, :, j]]) for j in range(40)])
+                  for a in range(5)])),
+]
+for label, x, attrs, want in column_cases:
+    for threads in (1, 2, 7):
+        c.check(f"{label}: the lane order's bits at {threads} thread(s)",
+                reduce_ir("sum", x, want, attrs), [x], want, rtol=0, atol=0,
+                extra_args=[f"--threads={threads}"])
+for op, fn in (("amax", torch.amax), ("amin", torch.amin)):
+    nan_col = cols.clone()
+    nan_col[250, 130] = float("nan")
+    want = fn(nan_col, 0)
+    c.check(f"{op} over dim 0, a NaN in one column", reduce_ir(
+        op, nan_col, want, "{dims = array<i64: 0>}"), [nan_col], want,
+        rtol=0, atol=0)
+ints = torch.randint(-1000, 1000, (77, 300))
+want = torch.sum(ints, 0)
+c.check("i64 sum over dim 0", reduce_ir("sum", ints, want,
+                                        "{dims = array<i64: 0>}"), [ints], want)
+
 # Order-free reductions split too (max, min, integer sums and products):
 # exact answers at every thread count, NaN found in any segment.
 big = torch.randn(64, 2048)

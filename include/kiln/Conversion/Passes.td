@@ -24,7 +24,8 @@ def ConvertKilnToLinalg : Pass<"convert-kiln-to-linalg", "mlir::ModuleOp"> {
     `topk`/`kthvalue` and `max`/`min`/`argmax`/`argmin` calls into the Kiln
     runtime's vectorized kernels. Reductions over few kept positions are
     split into segments reduced in parallel (float sums and products in
-    the lane order).
+    the lane order); on the CPU those that keep the input's innermost dim
+    walk the reduced dims outside and blocks of contiguous columns inside.
 
     Indexing ops check every index at run time, before the loops that use
     them: the first out-of-range index in row-major order (found by a

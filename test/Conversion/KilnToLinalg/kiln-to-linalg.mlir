@@ -398,3 +398,30 @@ func.func @amax_all_split(%x: tensor<64x1024xf32>) -> tensor<f32> {
   %s = kiln.amax %x : tensor<64x1024xf32>
   return %s : tensor<f32>
 }
+
+// -----
+
+// A reduction that keeps the innermost dim (over dim 0 of a matrix): an
+// scf.forall over blocks of 128 columns (200 = 128 + 72), each walking the
+// rows outside and its columns inside (contiguous), with 32 lanes of
+// accumulators per column: row i goes to lane i % 32 (rows past the last
+// multiple of 32 to lane 0), then the lanes' tree per column, written into
+// the block's slice of the result.
+// CHECK-LABEL: func.func @sum_columns
+// CHECK:       scf.forall (%[[Q:.*]]) in (2) shared_outs(%[[OUT:.*]] = %{{.*}}) -> (tensor<200xf32>)
+// CHECK:         %[[FIRST:.*]] = arith.muli %{{.*}}, %c128
+// CHECK:         %[[WIDTH:.*]] = arith.minsi
+// CHECK:         linalg.fill {{.*}} -> tensor<32x128xf32>
+// CHECK:         scf.for %[[ROW:.*]] = %{{.*}} to %c64
+// CHECK:           %[[LANE:.*]] = arith.select %{{.*}}, %{{.*}}, %{{.*}} : index
+// CHECK:           scf.for %[[C:.*]] = %{{.*}} to %[[WIDTH]]
+// CHECK:             %[[COL:.*]] = arith.addi %[[FIRST]], %[[C]]
+// CHECK:             tensor.extract %arg0[%[[ROW]], %[[COL]]] : tensor<64x200xf32>
+// CHECK:             tensor.insert %{{.*}} into %{{.*}}[%[[LANE]], %[[C]]] : tensor<32x128xf32>
+// CHECK:         %[[SLICE:.*]] = tensor.extract_slice %[[OUT]][%[[FIRST]]] [%[[WIDTH]]] [1]
+// CHECK:         scf.for {{.*}} iter_args(%{{.*}} = %[[SLICE]])
+// CHECK:         tensor.parallel_insert_slice %{{.*}} into %[[OUT]][%[[FIRST]]] [%[[WIDTH]]] [1]
+func.func @sum_columns(%x: tensor<64x200xf32>) -> tensor<200xf32> {
+  %s = kiln.sum %x {dims = array<i64: 0>} : tensor<64x200xf32>
+  return %s : tensor<200xf32>
+}
