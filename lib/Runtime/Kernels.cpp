@@ -58,19 +58,38 @@ using kiln::runtime::detail::Split;
 using kiln::runtime::detail::view;
 using kiln::runtime::detail::View;
 
-/// Row (o, i) of `data` split as `s`, contiguous: in place when the dim is
-/// innermost, else copied into `column`.
-template <typename T>
-const T *contiguousRow(const T *data, const Split &s, int64_t o, int64_t i,
-                       std::vector<T> &column) {
-  const T *row = data + o * s.size * s.inner + i;
-  if (s.inner == 1)
-    return row;
-  column.resize(s.size);
-  for (int64_t j = 0; j < s.size; ++j)
-    column[j] = row[j * s.inner];
-  return column.data();
-}
+/// The rows of `data` split as `s`, contiguous: in place when the dim is
+/// innermost; else copied, a block of adjacent rows (one cache line of
+/// each element's neighbours) at a time, so every line of the input is read
+/// once rather than once per row (topk k=8 over dim 0 of 4096x4096 f32:
+/// 129 -> 27 ms at 1 thread). Rows are asked for in order; a block may hold
+/// rows another thread also copies.
+template <typename T> class ContiguousRows {
+public:
+  const T *row(const T *data, const Split &s, int64_t o, int64_t i) {
+    const T *row = data + o * s.size * s.inner + i;
+    if (s.inner == 1)
+      return row;
+    if (o != blockOuter || i < blockFirst || i >= blockFirst + blockCount) {
+      blockOuter = o;
+      blockFirst = i;
+      blockCount = std::min<int64_t>(kBlock, s.inner - i);
+      // Rows a cache line apart more than their length: rows of a
+      // power-of-two length would all map to the same cache sets.
+      stride = s.size + kBlock;
+      buffer.resize(blockCount * stride);
+      for (int64_t j = 0; j < s.size; ++j)
+        for (int64_t g = 0; g < blockCount; ++g)
+          buffer[g * stride + j] = row[j * s.inner + g];
+    }
+    return buffer.data() + (i - blockFirst) * stride;
+  }
+
+private:
+  static constexpr int64_t kBlock = 64 / sizeof(T);
+  std::vector<T> buffer;
+  int64_t blockOuter = -1, blockFirst = 0, blockCount = 0, stride = 0;
+};
 
 template <typename T> bool isNan(T value) {
   if constexpr (std::is_floating_point_v<T>)
@@ -484,13 +503,13 @@ void selectRowsWith(View<T> &input, int64_t dim, int64_t k, bool largest,
               std::max<int64_t>(1, (int64_t(1) << 15) /
                                        std::max<int64_t>(segmentLength, 1)),
               [&](int64_t begin, int64_t end) {
-                std::vector<T> column;
+                ContiguousRows<T> rowsOf;
                 // Whole rows reuse one collector per worker.
                 CollectorT reused(k, largest);
                 for (int64_t w = begin; w < end; ++w) {
                   int64_t r = w / segments, seg = w % segments;
                   int64_t o = r / s.inner, in = r % s.inner;
-                  const T *row = contiguousRow(input.data, s, o, in, column);
+                  const T *row = rowsOf.row(input.data, s, o, in);
                   int64_t first = seg * segmentLength;
                   int64_t last = std::min(s.size, first + segmentLength);
                   if (segments == 1) {
@@ -699,10 +718,10 @@ template <typename Body>
 void forEachContiguousRow(View<float> &input, const Split &s, Body body) {
   parallelFor(s.outer * s.inner, 1, [&](int64_t begin, int64_t end) {
     RadixRowScratch scratch;
-    std::vector<float> column;
+    ContiguousRows<float> rowsOf;
     for (int64_t r = begin; r < end; ++r) {
       int64_t o = r / s.inner, i = r % s.inner;
-      body(contiguousRow(input.data, s, o, i, column), r, o, i, scratch);
+      body(rowsOf.row(input.data, s, o, i), r, o, i, scratch);
     }
   });
 }

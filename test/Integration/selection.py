@@ -29,12 +29,13 @@ def topk_ir(x, k, dim, largest, v, i):
             f"  return %v, %i : {ttype(v)}, {ttype(i)}\n}}\n")
 
 
-def check_topk(label, x, k, dim=-1, largest=True):
+def check_topk(label, x, k, dim=-1, largest=True, extra_args=()):
     v, i = topk_ref(x, k, dim, largest)
     tv, _ = torch.topk(x, k, dim=dim, largest=largest)
     assert torch.equal(v.nan_to_num(7e7), tv.nan_to_num(7e7)), "reference mismatch"
-    c.check(f"topk {label} k={k} dim={dim} largest={largest}",
-            topk_ir(x, k, dim, largest, v, i), [x], [v, i])
+    c.check(f"topk {label} k={k} dim={dim} largest={largest} {' '.join(extra_args)}",
+            topk_ir(x, k, dim, largest, v, i), [x], [v, i],
+            extra_args=list(extra_args))
 
 
 x = torch.randn(6, 300)
@@ -44,6 +45,15 @@ for k in (1, 5, 64, 65, 200, 300, 0):
 check_topk("dim 0", torch.randn(50, 7), 10, 0)
 check_topk("middle dim", torch.randn(3, 40, 5), 7, 1, False)
 check_topk("middle dim large k", torch.randn(3, 100, 5), 90, 1)
+# Strided rows are copied 16 adjacent rows at a time: blocks cut by the end
+# of the inner dim (37 = 2 x 16 + 5), by thread boundaries (7 threads) and
+# by the outer dim; ties across the block's rows.
+strided = torch.randint(-20, 20, (300, 37)).float()
+strided3 = torch.randint(-20, 20, (3, 200, 21)).float()
+for threads in ("--threads=1", "--threads=2", "--threads=7"):
+    check_topk("strided blocks", strided, 5, 0, True, [threads])
+    check_topk("strided blocks, radix", strided, 100, 0, False, [threads])
+    check_topk("strided blocks, outer dim", strided3, 9, 1, True, [threads])
 ties = torch.tensor([[1.0, 3.0, 3.0, 2.0, 3.0, 3.0], [0.0, -0.0, 0.0, -0.0, -0.0, 0.0],
                      [5.0, -1.0, 5.0, -1.0, 5.0, -1.0]])
 for k in (1, 2, 3, 6):
