@@ -1119,6 +1119,12 @@ template <typename OpTy> struct LowerSoftmax : OpRewritePattern<OpTy> {
         [](OpBuilder &nb, Location l, Value acc, Value term) {
           return Value(arith::AddFOp::create(nb, l, acc, term));
         }};
+    // log_softmax takes log(sum) once per row, in the reduction's epilogue
+    // (not once per element in the last pass).
+    auto logOfSum = [&](OpBuilder &nb, Location l, ValueRange accs,
+                        ValueRange) {
+      return SmallVector<Value>{math::LogOp::create(nb, l, accs[0])};
+    };
     Value rowSum;
     if (!empty)
       rowSum = buildReduction(
@@ -1134,7 +1140,8 @@ template <typename OpTy> struct LowerSoftmax : OpRewritePattern<OpTy> {
             return SmallVector<Value>{
                 arith::AddFOp::create(nb, l, acc[0], term)};
           },
-          /*finalize=*/nullptr, /*finalTypes=*/{}, &expSum)[0];
+          isLog ? ReductionFinalizer(logOfSum) : ReductionFinalizer(nullptr),
+          isLog ? TypeRange{floatType} : TypeRange{}, &expSum)[0];
     // Elementwise: exp(x - max) / sum (or x - max - log(sum)), then the
     // fused epilogue.
     MLIRContext *ctx = b.getContext();
@@ -1159,9 +1166,8 @@ template <typename OpTy> struct LowerSoftmax : OpRewritePattern<OpTy> {
             Value m = tensor::ExtractOp::create(nb, l, rowMax, at);
             Value sum = tensor::ExtractOp::create(nb, l, rowSum, at);
             Value shifted = arith::SubFOp::create(nb, l, x, m);
-            if (isLog)
-              result = arith::SubFOp::create(nb, l, shifted,
-                                             math::LogOp::create(nb, l, sum));
+            if (isLog) // `sum` holds log(sum)
+              result = arith::SubFOp::create(nb, l, shifted, sum);
             else
               result = arith::DivFOp::create(
                   nb, l, math::ExpOp::create(nb, l, shifted), sum);

@@ -425,3 +425,25 @@ func.func @sum_columns(%x: tensor<64x200xf32>) -> tensor<200xf32> {
   %s = kiln.sum %x {dims = array<i64: 0>} : tensor<64x200xf32>
   return %s : tensor<200xf32>
 }
+
+// -----
+
+// log_softmax: row maxima, row sums of exp(x - max) whose epilogue takes
+// the log once per row, then x - max - log(sum) with no log per element.
+// CHECK-LABEL: func.func @log_softmax_rows
+// CHECK:       %[[MAX:.*]] = linalg.generic {{.*}} outs(%{{.*}} : tensor<4xf32>)
+// CHECK:       %[[LOGSUM:.*]] = linalg.generic {{.*}} outs(%{{.*}} : tensor<4xf32>)
+// CHECK:         math.exp
+// CHECK:         math.log
+// CHECK:       linalg.generic {{.*}} outs(%{{.*}} : tensor<4x70xf32>)
+// CHECK-NOT:     math.log
+// CHECK:         tensor.extract %[[MAX]]
+// CHECK:         tensor.extract %[[LOGSUM]]
+// CHECK:         arith.subf
+// CHECK:         arith.subf
+// CHECK-NOT:     math.log
+// CHECK:       return
+func.func @log_softmax_rows(%x: tensor<4x70xf32>) -> tensor<4x70xf32> {
+  %y = kiln.log_softmax %x {dim = 1 : i64} : tensor<4x70xf32>
+  return %y : tensor<4x70xf32>
+}
