@@ -31,7 +31,8 @@ for dtype in (torch.float32, torch.float64):
 
 # f32 exp and tanh are polynomial approximations on the CPU
 # (kiln-approximate-math): within a few ulp of the float64 answer over a
-# dense sweep of their range, special values exact.
+# dense sweep of their range and at subnormal inputs, signs of zeros kept.
+# (log's approximation flushes subnormal inputs, so log stays libm's.)
 def max_ulp(got, x, fn):
     ref = fn(x.double())
     spacing = torch.from_numpy(
@@ -43,15 +44,16 @@ def max_ulp(got, x, fn):
 for op, fn, lo, hi, bound in (("exp", torch.exp, -87.0, 88.0, 4),
                               ("tanh", torch.tanh, -12.0, 12.0, 8)):
     x = torch.cat([torch.linspace(lo, hi, 1 << 20), torch.randn(1 << 16),
-                   torch.tensor([0.0, -0.0, 1e-30, -1e-30, 1e-8])])
+                   torch.tensor([1e-40, -3e-39, 0.0, -0.0, 1e-30, -1e-30,
+                                 1e-8])])
     code, outputs, err = c.run(unary_ir(op, x), [x])
     c.cases += 1
     if code != 0:
         c.fail(f"{op} accuracy sweep", err)
         continue
     ulp = max_ulp(outputs[0], x, fn)
-    signs_kept = bool((torch.signbit(outputs[0][-5:]) ==
-                       torch.signbit(fn(x[-5:]))).all())
+    signs_kept = bool((torch.signbit(outputs[0][-7:]) ==
+                       torch.signbit(fn(x[-7:]))).all())
     if ulp > bound or not signs_kept:
         c.fail(f"{op} accuracy sweep", f"max error {ulp:.2f} ulp (bound "
                f"{bound}), signs of zeros kept: {signs_kept}")
