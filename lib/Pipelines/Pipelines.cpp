@@ -59,6 +59,7 @@ std::string kiln::getKilnCpuPipelineText(const CpuPipelineOptions &options) {
               ? "convert-kiln-to-linalg{sorted-scatters=true},"
               : "convert-kiln-to-linalg,") +
          "kiln-approximate-math,"
+         "func.func(kiln-tile-transposes),"
          "canonicalize," +
          kBufferizePasses.str() +
          "func.func(buffer-deallocation-pipeline),"

@@ -134,6 +134,35 @@ ir = f"""func.func @f(%y: {ttype(y)}) -> (tensor<6x4xf32>, tensor<4x2x3xf32>, te
 c.check("reshape/permute", ir, [y], [y.reshape(6, 4), y.permute(2, 0, 1).contiguous(),
                                       y.permute(2, 0, 1).reshape(24),
                                       y.permute(1, 0, 2).contiguous()])
+# Transposes whose inner loop steps a page or more through the input are
+# tiled into 16x16 squares (kiln-tile-transposes): partial squares at the
+# edges (300, 1030), f64 and i64, a 3-D permute, a transposed operand of an
+# elementwise op, at 1, 2 and 7 threads.
+def permute_ir(x, dims, want):
+    return (f"func.func @f(%x: {ttype(x)}) -> {ttype(want)} {{\n"
+            f"  %p = kiln.permute %x [{', '.join(map(str, dims))}] : {ttype(x)}\n"
+            f"  return %p : {ttype(want)}\n}}\n")
+
+
+for label, x, dims in (("f32 300x1030", torch.randn(300, 1030), (1, 0)),
+                       ("f64 1030x300", torch.randn(1030, 600, dtype=torch.float64), (1, 0)),
+                       ("i64 40x2000", torch.randint(-9, 9, (40, 2000)), (1, 0)),
+                       ("f32 3-D 3x40x1100 -> [2, 0, 1]", torch.randn(3, 40, 1100), (2, 0, 1))):
+    want = x.permute(*dims).contiguous()
+    for threads in (1, 2, 7):
+        c.check(f"tiled transpose {label} at {threads} thread(s)",
+                permute_ir(x, dims, want), [x], want, rtol=0, atol=0,
+                extra_args=[f"--threads={threads}"])
+a, b = torch.randn(1030, 300), torch.randn(300, 1030)
+ir = f"""func.func @f(%a: {ttype(a)}, %b: {ttype(b)}) -> {ttype(b)} {{
+  %t = kiln.permute %a [1, 0] : {ttype(a)}
+  %y = kiln.mul %t, %b : {ttype(b)}, {ttype(b)}
+  return %y : {ttype(b)}
+}}
+"""
+c.check("transposed operand of mul (tiled)", ir, [a, b], a.t() * b, rtol=0,
+        atol=0)
+
 s = torch.tensor(4.0)
 ir = """func.func @f(%s: tensor<f32>) -> (tensor<1x1xf32>, tensor<f32>) {
   %a = kiln.reshape %s : tensor<f32> -> tensor<1x1xf32>
