@@ -43,6 +43,14 @@ for dim, idx in ((0, torch.tensor([3, 0, 0, 2])), (1, torch.tensor([9, 1])),
     c.check(f"index_select dim={dim} {tuple(idx.shape)}",
             ir2("index_select", x, idx, want, f"{{dim = {dim} : i64}}"), [x, idx], want)
 
+# index_select along dim 1 of a stored matrix prefetches the next row:
+# whole lines when it reads most of a row, else the elements it will read.
+for label, xs, idx in (("sparse", torch.randn(6, 4096), torch.randint(0, 4096, (10,))),
+                       ("dense", torch.randn(6, 300), torch.randint(0, 300, (200,)))):
+    want = torch.index_select(xs, 1, idx)
+    c.check(f"index_select dim=1 {label} rows", ir2("index_select", xs, idx, want,
+                                                  "{dim = 1 : i64}"), [xs, idx], want)
+
 for idx in (torch.tensor([0, 39, -1, -40, 5]), torch.tensor([[1, -2], [3, 4]]),
             torch.tensor(7)):
     want = torch.take(x, idx)

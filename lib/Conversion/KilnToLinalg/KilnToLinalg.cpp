@@ -1838,7 +1838,8 @@ SmallVector<Value> lowerGatherAlongDim(OpBuilder &b, Operation *op,
   }
   SmallVector<AffineMap> maps(
       inits.size(), AffineMap::getMultiDimIdentityMap(resultRank, ctx));
-  // A row-wise gather from a stored matrix on the CPU waits on the cache
+  // A row-wise gather (or index_select along dim 1) from a stored matrix on
+  // the CPU waits on the cache
   // misses of its random reads. When a row's reads touch most of the
   // input row's cache lines (at least a quarter as many reads as lines),
   // each element prefetches up to four consecutive lines of the next input
@@ -1849,7 +1850,7 @@ SmallVector<Value> lowerGatherAlongDim(OpBuilder &b, Operation *op,
   Value prefetchFrom;
   int64_t linesPerElement = 0, elementsPerLine = 0, lines = 0;
   int64_t rows = resultRank == 2 ? resultType.getDimSize(0) : 0;
-  if (io.stored && !perSlice && rank == 2 && dim == 1 && rows > 1 && size > 0 &&
+  if (io.stored && rank == 2 && dim == 1 && rows > 1 && size > 0 &&
       !isGpuTarget(b))
     prefetchFrom = bufferization::ToBufferOp::create(
         b, loc,
@@ -1892,9 +1893,12 @@ SmallVector<Value> lowerGatherAlongDim(OpBuilder &b, Operation *op,
                                        /*isDataCache=*/true);
           }
         } else if (prefetchFrom) {
+          // index_select reads the same columns of every row.
           Value nextIndex = clampIndex(
               nb, l,
-              tensor::ExtractOp::create(nb, l, index, ValueRange{next, ivs[1]}),
+              perSlice ? loadDimIndex(nb, l, index, ivs, dim, rank, perSlice)
+                       : Value(tensor::ExtractOp::create(
+                             nb, l, index, ValueRange{next, ivs[1]})),
               size);
           memref::PrefetchOp::create(nb, l, prefetchFrom,
                                      ValueRange{next, nextIndex},

@@ -447,3 +447,18 @@ func.func @log_softmax_rows(%x: tensor<4x70xf32>) -> tensor<4x70xf32> {
   %y = kiln.log_softmax %x {dim = 1 : i64} : tensor<4x70xf32>
   return %y : tensor<4x70xf32>
 }
+
+// -----
+
+// index_select along dim 1 of a stored matrix, reading few elements of each
+// row: every element prefetches the element of the same column index in
+// the next row (the 1-D index is the same for every row).
+// CHECK-LABEL: func.func @index_select_prefetch
+// CHECK:       linalg.generic
+// CHECK:         %[[COL:.*]] = linalg.index 1
+// CHECK:         tensor.extract %arg1[%[[COL]]] : tensor<10xi64>
+// CHECK:         memref.prefetch %{{.*}}[%{{.*}}, %{{.*}}], read, locality<3>, data : memref<6x4096xf32>
+func.func @index_select_prefetch(%x: tensor<6x4096xf32>, %i: tensor<10xi64>) -> tensor<6x10xf32> {
+  %y = kiln.index_select %x, %i {dim = 1 : i64} : tensor<6x4096xf32>, tensor<10xi64>
+  return %y : tensor<6x10xf32>
+}
