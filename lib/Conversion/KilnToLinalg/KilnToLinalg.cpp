@@ -480,16 +480,17 @@ buildSplitReduction(OpBuilder &b, Location loc, RankedTensorType inputType,
                     const LaneReduction *lanes, const LaneReduction &merge,
                     int64_t dim, int64_t segments);
 
-SmallVector<Value>
-buildColumnReduction(OpBuilder &b, Location loc, RankedTensorType inputType,
-                     ElementReader read, ArrayRef<int64_t> keptDims,
-                     ArrayRef<int64_t> reducedDims, TypedAttr init,
-                     ReductionBody body, const LaneReduction *lanes,
-                     ReductionFinalizer finalize, TypeRange finalTypes);
+SmallVector<Value> buildColumnReduction(
+    OpBuilder &b, Location loc, RankedTensorType inputType, ElementReader read,
+    ArrayRef<int64_t> keptDims, ArrayRef<int64_t> reducedDims, TypedAttr init,
+    ReductionBody body, const LaneReduction *lanes, ReductionFinalizer finalize,
+    TypeRange finalTypes, Value stored);
 
 /// Column reductions (buildColumnReduction) on the CPU need at least this
 /// many elements along the kept innermost dim.
 constexpr int64_t kColumnReductionMinWidth = 16;
+/// How many rows ahead a column reduction prefetches a stored input.
+constexpr int64_t kColumnPrefetchRows = 4;
 
 /// Split reductions: below this many kept positions a lane reduction is
 /// split into segments (planReductionSplit), ...
@@ -525,13 +526,12 @@ planReductionSplit(RankedTensorType inputType, ArrayRef<bool> mask) {
   return std::nullopt;
 }
 
-SmallVector<Value>
-buildReduction(OpBuilder &b, Location loc, RankedTensorType inputType,
-               ElementReader read, ArrayRef<bool> mask,
-               ArrayRef<TypedAttr> inits, ReductionBody body,
-               ReductionFinalizer finalize = nullptr, TypeRange finalTypes = {},
-               const LaneReduction *lanes = nullptr, bool maySplit = true,
-               const LaneReduction *orderFree = nullptr) {
+SmallVector<Value> buildReduction(
+    OpBuilder &b, Location loc, RankedTensorType inputType, ElementReader read,
+    ArrayRef<bool> mask, ArrayRef<TypedAttr> inits, ReductionBody body,
+    ReductionFinalizer finalize = nullptr, TypeRange finalTypes = {},
+    const LaneReduction *lanes = nullptr, bool maySplit = true,
+    const LaneReduction *orderFree = nullptr, Value stored = nullptr) {
   int64_t rank = inputType.getRank();
   SmallVector<int64_t> keptShape, reducedDims, keptDims;
   for (int64_t d = 0; d < rank; ++d) {
@@ -562,7 +562,7 @@ buildReduction(OpBuilder &b, Location loc, RankedTensorType inputType,
       inputType.getDimSize(rank - 1) >= kColumnReductionMinWidth)
     return buildColumnReduction(b, loc, inputType, read, keptDims, reducedDims,
                                 inits.front(), body, lanes, finalize,
-                                finalTypes);
+                                finalTypes, stored);
   SmallVector<Type> elementTypes;
   if (finalize)
     elementTypes.assign(finalTypes.begin(), finalTypes.end());
@@ -954,7 +954,7 @@ template <typename OpTy> struct LowerDimsReduction : OpRewritePattern<OpTy> {
         finalize, io.resultElementTypes(),
         needsLanes(inputType.getElementType()) || isGpuTarget(b) ? &lanes
                                                                  : nullptr,
-        /*maySplit=*/true, /*orderFree=*/&lanes);
+        /*maySplit=*/true, /*orderFree=*/&lanes, io.stored);
     for (auto [result, type] : llvm::zip_equal(results, io.resultTypes))
       result = reshapeTo(b, loc, result, cast<RankedTensorType>(type));
     return results;
@@ -1261,13 +1261,21 @@ scf::ForallOp createGridForall(OpBuilder &b, Location loc,
 /// and the lanes merged in the fixed tree -- for every column exactly the
 /// operations of buildLaneLoops, so the same bits; without, `body` in the
 /// reduced elements' row-major order. `finalize` then applies per column.
-SmallVector<Value>
-buildColumnReduction(OpBuilder &b, Location loc, RankedTensorType inputType,
-                     ElementReader read, ArrayRef<int64_t> keptDims,
-                     ArrayRef<int64_t> reducedDims, TypedAttr init,
-                     ReductionBody body, const LaneReduction *lanes,
-                     ReductionFinalizer finalize, TypeRange finalTypes) {
+SmallVector<Value> buildColumnReduction(
+    OpBuilder &b, Location loc, RankedTensorType inputType, ElementReader read,
+    ArrayRef<int64_t> keptDims, ArrayRef<int64_t> reducedDims, TypedAttr init,
+    ReductionBody body, const LaneReduction *lanes, ReductionFinalizer finalize,
+    TypeRange finalTypes, Value stored) {
   OpBuilder::InsertionGuard guard(b);
+  // A stored input is prefetched kColumnPrefetchRows reduced rows ahead:
+  // each row's segment of the block lies in another page, out of reach of
+  // the hardware's stream prefetch.
+  Value prefetchFrom;
+  if (stored)
+    prefetchFrom = bufferization::ToBufferOp::create(
+        b, loc,
+        MemRefType::get(inputType.getShape(), inputType.getElementType()),
+        stored, /*readOnly=*/b.getUnitAttr());
   int64_t rank = inputType.getRank();
   int64_t columns = inputType.getDimSize(rank - 1);
   int64_t laneCount = lanes ? kReductionLanes : 1;
@@ -1331,6 +1339,28 @@ buildColumnReduction(OpBuilder &b, Location loc, RankedTensorType inputType,
               arith::RemUIOp::create(ob, ol, i,
                                      indexConstant(ob, ol, kReductionLanes)),
               zero);
+        }
+        if (prefetchFrom) {
+          int64_t perLine = std::max<int64_t>(
+              1,
+              512 / std::max<int64_t>(8, inputType.getElementTypeBitWidth()));
+          SmallVector<Value> ahead(indices);
+          ahead[inner] = arith::MinUIOp::create(
+              ob, ol,
+              arith::AddIOp::create(ob, ol, ivs.back(),
+                                    indexConstant(ob, ol, kColumnPrefetchRows)),
+              indexConstant(ob, ol, innerSize - 1));
+          scf::ForOp::create(
+              ob, ol, zero, width, indexConstant(ob, ol, perLine), ValueRange{},
+              [&](OpBuilder &pb, Location pl, Value c, ValueRange) {
+                SmallVector<Value> at(ahead);
+                at[rank - 1] = arith::AddIOp::create(pb, pl, first, c);
+                memref::PrefetchOp::create(pb, pl, prefetchFrom, at,
+                                           /*isWrite=*/false,
+                                           /*localityHint=*/3,
+                                           /*isDataCache=*/true);
+                scf::YieldOp::create(pb, pl);
+              });
         }
         auto columnLoop = scf::ForOp::create(
             ob, ol, zero, width, one, accs,
@@ -2910,6 +2940,11 @@ FailureOr<SmallVector<Value>> lowerFused(OpBuilder &b, FusedOp op,
     return results;
   };
   io.resultTypes.assign(op.getResultTypes().begin(), op.getResultTypes().end());
+  // An anchor reading a group operand itself (only consumers fused: mean's
+  // division) reads a stored tensor.
+  if (auto arg = dyn_cast<BlockArgument>(input))
+    if (op.getInputs()[arg.getArgNumber()].getType() == inputType)
+      io.stored = op.getInputs()[arg.getArgNumber()];
   // A value the anchor reads as stored (gather's index): the group's operand,
   // or a constant copied out of the region.
   auto outside = [&](Value inner) -> Value {

@@ -414,7 +414,13 @@ func.func @amax_all_split(%x: tensor<64x1024xf32>) -> tensor<f32> {
 // CHECK:         linalg.fill {{.*}} -> tensor<32x128xf32>
 // CHECK:         scf.for %[[ROW:.*]] = %{{.*}} to %c64
 // CHECK:           %[[LANE:.*]] = arith.select %{{.*}}, %{{.*}}, %{{.*}} : index
-// CHECK:           scf.for %[[C:.*]] = %{{.*}} to %[[WIDTH]]
+// The stored input is prefetched four rows ahead, a line per 16 floats.
+// CHECK:           %[[AHEAD:.*]] = arith.addi %[[ROW]], %c4
+// CHECK:           %[[CLAMPED:.*]] = arith.minui %[[AHEAD]], %c63
+// CHECK:           scf.for %[[P:.*]] = %{{.*}} to %[[WIDTH]] step %c16
+// CHECK:             %[[PCOL:.*]] = arith.addi %[[FIRST]], %[[P]]
+// CHECK:             memref.prefetch %{{.*}}[%[[CLAMPED]], %[[PCOL]]], read
+// CHECK:           scf.for %[[C:.*]] = %{{.*}} to %[[WIDTH]] step %c1
 // CHECK:             %[[COL:.*]] = arith.addi %[[FIRST]], %[[C]]
 // CHECK:             tensor.extract %arg0[%[[ROW]], %[[COL]]] : tensor<64x200xf32>
 // CHECK:             tensor.insert %{{.*}} into %{{.*}}[%[[LANE]], %[[C]]] : tensor<32x128xf32>
