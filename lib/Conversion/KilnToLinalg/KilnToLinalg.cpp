@@ -449,26 +449,8 @@ buildGpuLaneReduction(OpBuilder &b, Location loc, RankedTensorType inputType,
   return SmallVector<Value>(merged.getResults());
 }
 
-/// Builds a reduction over the dims flagged in `mask` of a tensor of
-/// `inputType` read through `read`, with the accumulators in registers: a
-/// parallel linalg.generic over the kept dims whose body runs an scf.for
-/// nest over the reduced dims (the last dim innermost) carrying the
-/// accumulators. Kept dims become parallel (OpenMP) loops; each reduction
-/// runs start to end in one thread, so its order never depends on the
-/// thread count. `inits` are the scalar initial values; `body(b, loc,
-/// elements, accumulators, indices)` returns the new accumulators, where
-/// `indices` are the full input indices. Without `finalize` it returns one
-/// tensor per accumulator in the reduced (non-keepdim) shape; with it, one
-/// per element `finalize` returns, of `finalTypes`.
-///
-/// With `lanes` (float sums and products, which are not associative; one
-/// accumulator), the order of the operations is fixed by the IR itself
-/// rather than left to LLVM's vectorizer: a vector of kReductionLanes
-/// partial results takes the elements of the innermost reduced dim
-/// round-robin, and the lanes are merged in a fixed tree (buildLaneLoops).
-/// The result then does not depend on the vector width LLVM picks, on the
-/// loop body (a fused producer chain or a plain load), or on threads; and a
-/// GPU warp of 32 threads can reproduce the order exactly.
+/// The body of a reduction: (elements, accumulators, input indices) ->
+/// the new accumulators.
 using ReductionBody = function_ref<SmallVector<Value>(
     OpBuilder &, Location, ValueRange, ValueRange, ValueRange)>;
 
@@ -526,6 +508,34 @@ planReductionSplit(RankedTensorType inputType, ArrayRef<bool> mask) {
   return std::nullopt;
 }
 
+/// Builds a reduction over the dims flagged in `mask` of a tensor of
+/// `inputType` read through `read`, with the accumulators in registers: a
+/// parallel linalg.generic over the kept dims whose body runs an scf.for
+/// nest over the reduced dims (the last dim innermost) carrying the
+/// accumulators. Kept dims become parallel (OpenMP) loops; each reduction
+/// runs start to end in one thread, so its order never depends on the
+/// thread count. `inits` are the scalar initial values; `body(b, loc,
+/// elements, accumulators, indices)` returns the new accumulators, where
+/// `indices` are the full input indices. Without `finalize` it returns one
+/// tensor per accumulator in the reduced (non-keepdim) shape; with it, one
+/// per element `finalize` returns, of `finalTypes`.
+///
+/// With `lanes` (float sums and products, which are not associative; one
+/// accumulator), the order of the operations is fixed by the IR itself
+/// rather than left to LLVM's vectorizer: a vector of kReductionLanes
+/// partial results takes the elements of the innermost reduced dim
+/// round-robin, and the lanes are merged in a fixed tree (buildLaneLoops).
+/// The result then does not depend on the vector width LLVM picks, on the
+/// loop body (a fused producer chain or a plain load), or on threads; and a
+/// GPU warp of 32 threads can reproduce the order exactly.
+///
+/// On the CPU, a reduction that keeps the input's innermost dim walks the
+/// reduced dims outside and contiguous columns inside instead
+/// (buildColumnReduction: the same order per column; `stored`, the input
+/// when read unfused, is prefetched). With `maySplit`, a reduction over few
+/// kept positions with `lanes`, or with an `orderFree` merge (max, min,
+/// integer sums: any order gives the same result), is split into segments
+/// reduced in parallel (planReductionSplit, buildSplitReduction).
 SmallVector<Value> buildReduction(
     OpBuilder &b, Location loc, RankedTensorType inputType, ElementReader read,
     ArrayRef<bool> mask, ArrayRef<TypedAttr> inits, ReductionBody body,
