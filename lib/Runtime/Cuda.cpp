@@ -345,9 +345,7 @@ void sortPositions(UnrankedMemRefType<int64_t> *indexArg,
                    bool wrap) {
   namespace plan = kiln::runtime::device_kernels;
   View<int64_t> index = view(indexArg);
-  int64_t count = 1;
-  for (int64_t extent : index.shape)
-    count *= extent;
+  int64_t count = kiln::runtime::detail::numElements(index.shape);
   int64_t *order = view(orderArg).data, *starts = view(startsArg).data;
   int64_t tiles = plan::sortTiles(count);
   int64_t total = int64_t(plan::kSortDigits) * tiles;
@@ -558,10 +556,8 @@ void mgpuLaunchKernel(void *function, intptr_t gridX, intptr_t gridY,
 void kiln_gpu_rt_softmax_f32(UnrankedMemRefType<float> *in,
                              UnrankedMemRefType<float> *out, bool isLog) {
   View<float> input = view(in);
-  int64_t size = input.shape.back(), rows = 1;
-  for (int64_t extent : input.shape)
-    rows *= extent;
-  rows /= size;
+  int64_t size = input.shape.back();
+  int64_t rows = kiln::runtime::detail::numElements(input.shape) / size;
   float *outData = view(out).data;
   int isLogFlag = isLog;
   // Rows of up to 8192 floats (a multiple of 4) are held in registers by

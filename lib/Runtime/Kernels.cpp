@@ -591,30 +591,26 @@ void sortDescending(uint64_t *words, size_t n, std::vector<uint64_t> &buffer) {
     std::copy(from, from + n, words);
 }
 
-/// Scratch of topkRadixRow, reused across the rows of a thread.
+/// Scratch of radix selection (topkRadixRow, kthRadixRow), reused across
+/// the rows of a thread.
 struct RadixRowScratch {
   std::vector<uint64_t> candidates, sortBuffer;
   std::vector<uint32_t> keys;
 };
 
-/// topk of one contiguous f32 row by radix selection, for large k: one pass
-/// builds a histogram of the keys' top 12 bits, which gives the bucket
-/// holding the k-th best; a second pass collects every element in or above
-/// that bucket (about k of them) as packed (key, ~index) words, and only
-/// those are selected and sorted. Two streaming passes instead of a
-/// threshold that rises slowly when k is large. The collection is
-/// branch-free (every word is stored, the count advances when it
-/// qualifies): a few percent of the row qualify, in no predictable order,
-/// and a branch per element cost 2.5x the pass.
 /// Bits of the bucket histogram of radix selection.
 constexpr int kRadixBucketBits = 12;
 
-/// The bucket (the top kRadixBucketBits of a key) holding the k-th greatest
-/// of `keys`; `above` is how many keys lie in greater buckets, `inBucket`
-/// how many in it.
-uint32_t radixBucketOfKth(const uint32_t *keys, int64_t n, int64_t k,
-                          int64_t &above, int64_t &inBucket) {
+/// The first pass of radix selection over a row: its keys (in
+/// `scratch.keys`, `largest` as for topk), and the bucket (the top
+/// kRadixBucketBits of a key) holding the k-th greatest key; `above` is how
+/// many keys lie in greater buckets.
+uint32_t radixSelectBucket(const float *row, int64_t n, int64_t k, bool largest,
+                           RadixRowScratch &scratch, int64_t &above) {
   constexpr int kBits = kRadixBucketBits;
+  std::vector<uint32_t> &keys = scratch.keys;
+  keys.resize(n);
+  selectionKeys(row, n, largest, keys.data());
   // Four interleaved histograms: keys cluster in few buckets, and
   // back-to-back increments of one counter would serialize.
   uint32_t partial[4][1 << kBits] = {};
@@ -626,35 +622,51 @@ uint32_t radixBucketOfKth(const uint32_t *keys, int64_t n, int64_t k,
     ++partial[0][keys[i] >> (32 - kBits)];
   above = 0;
   for (uint32_t bucket = (1 << kBits) - 1;; --bucket) {
-    inBucket = int64_t(partial[0][bucket]) + partial[1][bucket] +
-               partial[2][bucket] + partial[3][bucket];
+    int64_t inBucket = int64_t(partial[0][bucket]) + partial[1][bucket] +
+                       partial[2][bucket] + partial[3][bucket];
     if (above + inBucket >= k || bucket == 0)
       return bucket;
     above += inBucket;
   }
 }
 
-void topkRadixRow(const float *row, int64_t n, int64_t k, bool largest,
-                  float *outValues, int64_t *outIndices, int64_t stride,
-                  RadixRowScratch &scratch) {
-  std::vector<uint32_t> &keys = scratch.keys;
-  constexpr int kBits = kRadixBucketBits;
-  keys.resize(n);
-  selectionKeys(row, n, largest, keys.data());
-  int64_t above = 0, inBucket = 0;
-  uint32_t cutoff = radixBucketOfKth(keys.data(), n, k, above, inBucket);
-  int64_t i = 0;
+/// Packs every position of the row whose key (from radixSelectBucket)
+/// satisfies `qualifies` as a (key, ~index) word into `scratch.candidates`,
+/// in row order; returns how many. Branch-free: every word is stored and
+/// the count advances when it qualifies (a few percent do, in no
+/// predictable order; a branch per element cost 2.5x the pass).
+template <typename Qualifies>
+int64_t collectKeys(int64_t n, RadixRowScratch &scratch, Qualifies qualifies) {
   // Room for every word (only grows: no per-row initialization).
   if (scratch.candidates.size() < static_cast<size_t>(n) + 1)
     scratch.candidates.resize(n + 1);
   uint64_t *candidates = scratch.candidates.data();
-  uint32_t lowestKey = cutoff << (32 - kBits);
+  const uint32_t *keys = scratch.keys.data();
   int64_t count = 0;
-  for (i = 0; i < n; ++i) {
+  for (int64_t i = 0; i < n; ++i) {
     uint32_t key = keys[i];
     candidates[count] = (uint64_t(key) << 32) | (0xFFFFFFFFu - uint32_t(i));
-    count += key >= lowestKey;
+    count += qualifies(key);
   }
+  return count;
+}
+
+/// topk of one contiguous f32 row by radix selection, for large k: one pass
+/// builds a histogram of the keys' top 12 bits, which gives the bucket
+/// holding the k-th best; a second pass collects every element in or above
+/// that bucket (about k of them) as packed (key, ~index) words, and only
+/// those are selected and sorted. Two streaming passes instead of a
+/// threshold that rises slowly when k is large.
+void topkRadixRow(const float *row, int64_t n, int64_t k, bool largest,
+                  float *outValues, int64_t *outIndices, int64_t stride,
+                  RadixRowScratch &scratch) {
+  int64_t above = 0;
+  uint32_t bucket = radixSelectBucket(row, n, k, largest, scratch, above);
+  // Every key in the bucket or above.
+  uint32_t lowest = bucket << (32 - kRadixBucketBits);
+  int64_t count =
+      collectKeys(n, scratch, [&](uint32_t key) { return key >= lowest; });
+  uint64_t *candidates = scratch.candidates.data();
   if (count > k)
     std::nth_element(candidates, candidates + (k - 1), candidates + count,
                      std::greater<uint64_t>());
@@ -667,28 +679,21 @@ void topkRadixRow(const float *row, int64_t n, int64_t k, bool largest,
 }
 
 /// kthvalue of one contiguous f32 row by radix selection, for large k: the
-/// histogram of topkRadixRow gives the bucket holding the k-th smallest;
-/// only that bucket's elements are collected (branch-free), nth_element
+/// histogram (radixSelectBucket) gives the bucket holding the k-th
+/// smallest; only that bucket's elements are collected, nth_element
 /// among them finds the k-th key, and the answer is the lowest index
 /// holding that key (ops.md: equal values, -0.0 and +0.0 or NaNs, share a
 /// key).
 int64_t kthRadixRow(const float *row, int64_t n, int64_t k,
                     RadixRowScratch &scratch) {
   constexpr int kShift = 32 - kRadixBucketBits;
-  std::vector<uint32_t> &keys = scratch.keys;
-  keys.resize(n);
-  selectionKeys(row, n, /*largest=*/false, keys.data());
-  int64_t above = 0, inBucket = 0;
-  uint32_t bucket = radixBucketOfKth(keys.data(), n, k, above, inBucket);
-  if (scratch.candidates.size() < static_cast<size_t>(n) + 1)
-    scratch.candidates.resize(n + 1);
+  int64_t above = 0;
+  uint32_t bucket =
+      radixSelectBucket(row, n, k, /*largest=*/false, scratch, above);
+  // The bucket's keys only.
+  int64_t count = collectKeys(
+      n, scratch, [&](uint32_t key) { return (key >> kShift) == bucket; });
   uint64_t *candidates = scratch.candidates.data();
-  int64_t count = 0;
-  for (int64_t i = 0; i < n; ++i) {
-    uint32_t key = keys[i];
-    candidates[count] = (uint64_t(key) << 32) | (0xFFFFFFFFu - uint32_t(i));
-    count += (key >> kShift) == bucket;
-  }
   // The k-th best overall is the (k - above)-th best of the bucket.
   int64_t rank = k - above;
   std::nth_element(candidates, candidates + (rank - 1), candidates + count,
@@ -1330,9 +1335,7 @@ void _mlir_ciface_kiln_rt_sort_positions(UnrankedMemRefType<int64_t> *index,
                                          UnrankedMemRefType<int64_t> *starts,
                                          int64_t size, bool wrap) {
   View<int64_t> in = view(index);
-  int64_t count = 1;
-  for (int64_t extent : in.shape)
-    count *= extent;
+  int64_t count = kiln::runtime::detail::numElements(in.shape);
   int64_t *orderData = view(order).data, *startsData = view(starts).data;
   if (size <= 0) { // no targets (the lowering never asks): no runs
     startsData[0] = 0;

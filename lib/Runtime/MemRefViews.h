@@ -23,6 +23,14 @@ template <typename T> struct View {
   std::vector<int64_t> shape;
 };
 
+/// The number of elements of a tensor of `shape` (1 for rank 0).
+inline int64_t numElements(const std::vector<int64_t> &shape) {
+  int64_t count = 1;
+  for (int64_t extent : shape)
+    count *= extent;
+  return count;
+}
+
 template <typename T> View<T> view(UnrankedMemRefType<T> *memref) {
   auto *desc = static_cast<StridedMemRefType<T, 1> *>(memref->descriptor);
   View<T> result;
@@ -59,8 +67,7 @@ inline Split splitForReduction(const std::vector<int64_t> &shape, int64_t dim,
   if (!flatten)
     return split(shape, dim);
   Split s;
-  for (int64_t size : shape)
-    s.size *= size;
+  s.size = numElements(shape);
   return s;
 }
 
