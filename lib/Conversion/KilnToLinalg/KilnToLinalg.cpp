@@ -167,6 +167,15 @@ func::FuncOp getOrDeclareRuntimeFunc(Operation *anchor, StringRef name,
   return func;
 }
 
+/// The buffer of `tensor` (identity layout), read-only: for prefetches and
+/// runtime calls that read it.
+Value readOnlyBuffer(OpBuilder &b, Location loc, Value tensor) {
+  RankedTensorType type = tensorType(tensor);
+  return bufferization::ToBufferOp::create(
+      b, loc, MemRefType::get(type.getShape(), type.getElementType()), tensor,
+      /*readOnly=*/b.getUnitAttr());
+}
+
 /// Row-major linearization of `indices` over `shape` (index type).
 Value linearize(OpBuilder &b, Location loc, ValueRange indices,
                 ArrayRef<int64_t> shape) {
@@ -297,6 +306,17 @@ Value buildLaneLoops(OpBuilder &b, Location loc, RankedTensorType inputType,
     acc = lanes.merge(b, loc, low, high);
   }
   return vector::ExtractOp::create(b, loc, acc, 0);
+}
+
+/// Merges the lanes' partial results (`partial[j]` of lane j) in the fixed
+/// tree of the lane order: lane j + half into lane j for half = n/2, ...,
+/// 1; returns lane 0's.
+Value mergeLaneTree(OpBuilder &b, Location loc, SmallVector<Value> partial,
+                    const LaneReduction &lanes) {
+  for (int64_t half = partial.size() / 2; half >= 1; half /= 2)
+    for (int64_t j = 0; j < half; ++j)
+      partial[j] = lanes.merge(b, loc, partial[j], partial[j + half]);
+  return partial[0];
 }
 
 /// The results of a reduction kernel over the kept positions: a tensor of
@@ -438,10 +458,7 @@ buildGpuLaneReduction(OpBuilder &b, Location loc, RankedTensorType inputType,
           at.insert(at.begin() + lanePos, indexConstant(nb, l, j));
           acc.push_back(tensor::ExtractOp::create(nb, l, partial, at));
         }
-        for (int64_t half = count / 2; half >= 1; half /= 2)
-          for (int64_t j = 0; j < half; ++j)
-            acc[j] = lanes.merge(nb, l, acc[j], acc[j + half]);
-        SmallVector<Value> results{acc[0]};
+        SmallVector<Value> results{mergeLaneTree(nb, l, acc, lanes)};
         if (finalize)
           results = finalize(nb, l, results, kept);
         linalg::YieldOp::create(nb, l, results);
@@ -1249,12 +1266,12 @@ template <typename OpTy> struct LowerSoftmax : OpRewritePattern<OpTy> {
 /// updating `shared`; moves `b` to the start of its body and returns the
 /// point's coordinates in `coords`.
 scf::ForallOp createGridForall(OpBuilder &b, Location loc,
-                               ArrayRef<int64_t> grid, Value shared,
+                               ArrayRef<int64_t> grid, ValueRange shared,
                                SmallVector<Value> &coords) {
   auto forall = scf::ForallOp::create(
       b, loc,
       ArrayRef<OpFoldResult>{b.getIndexAttr(ShapedType::getNumElements(grid))},
-      ValueRange{shared}, /*mapping=*/std::nullopt);
+      shared, /*mapping=*/std::nullopt);
   b.setInsertionPointToStart(forall.getBody());
   coords = delinearize(b, loc, forall.getInductionVars()[0], grid);
   return forall;
@@ -1282,10 +1299,7 @@ SmallVector<Value> buildColumnReduction(
   // the hardware's stream prefetch.
   Value prefetchFrom;
   if (stored)
-    prefetchFrom = bufferization::ToBufferOp::create(
-        b, loc,
-        MemRefType::get(inputType.getShape(), inputType.getElementType()),
-        stored, /*readOnly=*/b.getUnitAttr());
+    prefetchFrom = readOnlyBuffer(b, loc, stored);
   int64_t rank = inputType.getRank();
   int64_t columns = inputType.getDimSize(rank - 1);
   int64_t laneCount = lanes ? kReductionLanes : 1;
@@ -1304,13 +1318,8 @@ SmallVector<Value> buildColumnReduction(
   SmallVector<Value> outputs;
   for (Type type : elementTypes)
     outputs.push_back(tensor::EmptyOp::create(b, loc, keptShape, type));
-  auto forall = scf::ForallOp::create(
-      b, loc,
-      ArrayRef<OpFoldResult>{b.getIndexAttr(ShapedType::getNumElements(grid))},
-      outputs, /*mapping=*/std::nullopt);
-  b.setInsertionPointToStart(forall.getBody());
-  SmallVector<Value> coords =
-      delinearize(b, loc, forall.getInductionVars()[0], grid);
+  SmallVector<Value> coords;
+  scf::ForallOp forall = createGridForall(b, loc, grid, outputs, coords);
   Value first = arith::MulIOp::create(b, loc, coords.back(),
                                       indexConstant(b, loc, block));
   Value width = arith::MinSIOp::create(
@@ -1414,10 +1423,8 @@ SmallVector<Value> buildColumnReduction(
         for (int64_t j = 0; j < laneCount; ++j)
           partial.push_back(tensor::ExtractOp::create(
               fb, fl, acc, ValueRange{indexConstant(fb, fl, j), c}));
-        for (int64_t half = laneCount / 2; half >= 1; half /= 2)
-          for (int64_t j = 0; j < half; ++j)
-            partial[j] = lanes->merge(fb, fl, partial[j], partial[j + half]);
-        SmallVector<Value> values{partial[0]};
+        SmallVector<Value> values{lanes ? mergeLaneTree(fb, fl, partial, *lanes)
+                                        : partial[0]};
         if (finalize) {
           SmallVector<Value> kept(coords.begin(), coords.end() - 1);
           kept.push_back(arith::AddIOp::create(fb, fl, first, c));
@@ -1693,12 +1700,9 @@ struct LowerMatmul : OpRewritePattern<MatmulOp> {
 
 /// Views a tensor as an unranked memref for a runtime call.
 Value asUnrankedBuffer(OpBuilder &b, Location loc, Value tensor) {
-  RankedTensorType type = tensorType(tensor);
-  auto memrefType = MemRefType::get(type.getShape(), type.getElementType());
-  Value buffer = bufferization::ToBufferOp::create(b, loc, memrefType, tensor,
-                                                   b.getUnitAttr());
   return memref::CastOp::create(
-      b, loc, UnrankedMemRefType::get(type.getElementType(), 0), buffer);
+      b, loc, UnrankedMemRefType::get(tensorType(tensor).getElementType(), 0),
+      readOnlyBuffer(b, loc, tensor));
 }
 
 /// Allocates an output buffer for a runtime call; returns {buffer, unranked}.
@@ -1892,10 +1896,7 @@ SmallVector<Value> lowerGatherAlongDim(OpBuilder &b, Operation *op,
   int64_t rows = resultRank == 2 ? resultType.getDimSize(0) : 0;
   if (io.stored && rank == 2 && dim == 1 && rows > 1 && size > 0 &&
       !isGpuTarget(b))
-    prefetchFrom = bufferization::ToBufferOp::create(
-        b, loc,
-        MemRefType::get(inputType.getShape(), inputType.getElementType()),
-        io.stored, /*readOnly=*/b.getUnitAttr());
+    prefetchFrom = readOnlyBuffer(b, loc, io.stored);
   if (prefetchFrom) {
     int64_t bytes =
         std::max<int64_t>(1, inputType.getElementTypeBitWidth() / 8);
