@@ -1044,10 +1044,8 @@ DEVICE void sortCount(const u32 *keys, u32 *counts, i64 count, i64 tiles,
     counts[i64(d) * tiles + ctaid()] = tileDigits[d];
 }
 
-SHARED u32 warpSums[32] __attribute__((loader_uninitialized));
-
 /// Exclusive prefix sum of `v` over the block in thread order; `total` is
-/// the block's sum.
+/// the block's sum (blockPrefix's warp totals in `scratch`, for values).
 DEVICE u32 blockExclusiveSum(u32 v, u32 &total) {
   u32 lane = tid() & 31, warp = tid() >> 5, warps = ntid() >> 5;
   u32 inclusive = v;
@@ -1057,13 +1055,13 @@ DEVICE u32 blockExclusiveSum(u32 v, u32 &total) {
     inclusive += lane >= offset ? other : 0;
   }
   if (lane == 31)
-    warpSums[warp] = inclusive;
+    scratch[warp] = inclusive;
   sync();
   u32 before = 0;
   total = 0;
   for (u32 w = 0; w < warps; ++w) {
-    before += w < warp ? warpSums[w] : 0;
-    total += warpSums[w];
+    before += w < warp ? scratch[w] : 0;
+    total += scratch[w];
   }
   sync();
   return before + inclusive - v;
