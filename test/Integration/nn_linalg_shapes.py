@@ -78,16 +78,20 @@ c.check("matmul i64", ir2("matmul", a, b, a @ b), [a, b], a @ b)
 # Every result element sums its products in k order, a multiply then an
 # add (docs/lowering.md): the exact bits of that float32 loop, with row
 # blocks (n a multiple of 4) and without, at 1 and 2 threads.
-# Register tiles (f32, f64, a broadcast batch dim; the last two with
-# packed rhs panels, in chunks of 4 row blocks), row blocks (m not a
-# multiple of 8; i64 is exact anyway) and the plain loop (n = 37).
+# Register tiles (f32, f64, a broadcast batch dim; packed rhs panels, in
+# chunks of 4 row blocks; columns left over in groups of 8 (40, 24) or
+# masked (13, 33, 21 f64); rows left over (37, 9, 5)), row blocks (m < 8;
+# i64 is exact anyway) and the plain loop (n < 4).
 for sa, sb, dtype in (((64, 48), (48, 40), torch.float32),
                       ((1024, 300), (300, 32), torch.float32),
                       ((2, 256, 300), (1, 300, 64), torch.float32),
-                      ((2, 3, 12, 16), (2, 1, 16, 24), torch.float32),
                       ((16, 30), (30, 16), torch.float64),
+                      ((9, 20), (20, 21), torch.float64),
                       ((16, 20), (20, 13), torch.float32),
-                      ((2, 37, 19), (19, 33), torch.float32)):
+                      ((5, 40), (40, 24), torch.float32),
+                      ((2, 37, 19), (19, 33), torch.float32),
+                      ((16, 20), (20, 5), torch.float32),
+                      ((3, 19), (19, 33), torch.float32)):
     a = torch.randn(sa, dtype=dtype) * torch.pow(
         10.0, torch.randint(-2, 3, sa).to(dtype))
     b = torch.randn(sb, dtype=dtype)

@@ -291,22 +291,24 @@ func.func @topk(%x: tensor<4x10xf32>) -> (tensor<4x3xf32>, tensor<4x3xi64>) {
 
 // -----
 
-// A float matmul with n a multiple of 4 (at least 8) and m a multiple of 8
-// keeps 4 x V tiles of the result in registers (V = 32 here): one forall
-// iteration per (batch, column group, row block), the accumulators start
-// at zero and add lhs[row, k] * rhs[k, columns] for k in order (a multiply,
-// then an add); a size-1 batch dim of rhs broadcasts (index 0).
+// A float matmul with at least 4 rows and 8 columns keeps 4 x 32 tiles of
+// the result in registers: one forall iteration per (batch, column group,
+// chunk of row blocks -- one block here), the accumulators start at zero
+// and add lhs[row, k] * rhs[k, columns] for k in order (a multiply, then an
+// add); a size-1 batch dim of rhs broadcasts (index 0).
 // CHECK-LABEL: func.func @matmul
 // CHECK:       scf.forall (%{{.*}}) in (84) shared_outs(%[[OUT:.*]] = %{{.*}})
 // CHECK:         %[[TILE:.*]] = tensor.extract_slice %[[OUT]][%{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}] [1, 1, 4, 32] [1, 1, 1, 1]
-// CHECK:         %[[SUMS:.*]]:4 = scf.for %[[K:.*]] = %c0 to %c64 step %c1{{.*}} iter_args
-// CHECK:           vector.transfer_read %arg1[%{{.*}}, %c0, %[[K]], %{{.*}}], %{{.*}} {in_bounds = [true]} : tensor<4x1x64x32xf32>, vector<32xf32>
-// CHECK:           tensor.extract %arg0[
-// CHECK:           vector.broadcast
-// CHECK:           arith.mulf {{.*}} : vector<32xf32>
-// CHECK:           arith.addf {{.*}} : vector<32xf32>
-// CHECK-COUNT-4:  vector.transfer_write
-// CHECK:         tensor.parallel_insert_slice
+// CHECK-NOT:     tensor.empty
+// CHECK:         %[[BLOCKS:.*]] = scf.for %{{.*}} = %{{.*}} to %c1{{.*}} step %{{.*}} iter_args(%{{.*}} = %[[TILE]])
+// CHECK:           %[[SUMS:.*]]:4 = scf.for %[[K:.*]] = %{{.*}} to %c64 step %{{.*}} iter_args
+// CHECK:             vector.transfer_read %arg1[%{{.*}}, %c0{{.*}}, %[[K]], %{{.*}}], %{{.*}} {in_bounds = [true]} : tensor<4x1x64x32xf32>, vector<32xf32>
+// CHECK:             tensor.extract %arg0[
+// CHECK:             vector.broadcast
+// CHECK:             arith.mulf {{.*}} : vector<32xf32>
+// CHECK:             arith.addf {{.*}} : vector<32xf32>
+// CHECK-COUNT-4:    vector.transfer_write
+// CHECK:         tensor.parallel_insert_slice %[[BLOCKS]] into %[[OUT]]
 func.func @matmul(%a: tensor<4x3x28x64xf32>, %b: tensor<4x1x64x32xf32>) -> tensor<4x3x28x32xf32> {
   %c = kiln.matmul %a, %b : tensor<4x3x28x64xf32>, tensor<4x1x64x32xf32>
   return %c : tensor<4x3x28x32xf32>
@@ -314,26 +316,69 @@ func.func @matmul(%a: tensor<4x3x28x64xf32>, %b: tensor<4x1x64x32xf32>) -> tenso
 
 // -----
 
-// Otherwise, with n a multiple of 4, rows are blocked: the lhs and the
-// result are seen as [..., n/4, 4, ...] and the loop order is
+// When the rhs panel (k x 32) outgrows L1 and the shape allows chunks of at
+// least 4 row blocks with 64 iterations left, each iteration copies its
+// panel into a contiguous buffer first and its blocks read that: 256 row
+// blocks in chunks of 4.
+// CHECK-LABEL: func.func @matmul_packed
+// CHECK:       scf.forall (%{{.*}}) in (64) shared_outs(%[[OUT:.*]] = %{{.*}})
+// CHECK:         tensor.extract_slice %[[OUT]][%{{.*}}, %{{.*}}] [16, 32] [1, 1]
+// CHECK:         %[[EMPTY:.*]] = tensor.empty() : tensor<300x32xf32>
+// CHECK:         %[[PANEL:.*]] = scf.for %[[K:.*]] = %{{.*}} to %c300 {{.*}} iter_args(%[[COPY:.*]] = %[[EMPTY]])
+// CHECK:           %[[ROW:.*]] = vector.transfer_read %arg1[%[[K]], %{{.*}}]
+// CHECK:           vector.transfer_write %[[ROW]], %[[COPY]][%[[K]], %{{.*}}] {in_bounds = [true]}
+// CHECK:         scf.for %{{.*}} = %{{.*}} to %c4{{.*}} step
+// CHECK:           scf.for %[[K2:.*]] = %{{.*}} to %c300
+// CHECK:             vector.transfer_read %[[PANEL]][%[[K2]], %{{.*}}]
+func.func @matmul_packed(%a: tensor<1024x300xf32>, %b: tensor<300x32xf32>) -> tensor<1024x32xf32> {
+  %c = kiln.matmul %a, %b : tensor<1024x300xf32>, tensor<300x32xf32>
+  return %c : tensor<1024x32xf32>
+}
+
+// -----
+
+// Columns and rows left over: 9 x 45 is a forall of 2 row blocks by one
+// group of 32, the 13 columns left over as one group of 16 lanes with
+// masked reads and writes (no in_bounds attribute), then the last row, as a block
+// of height 1, for both column ranges.
+// CHECK-LABEL: func.func @matmul_tails
+// CHECK:       %[[MAIN:.*]] = scf.forall (%{{.*}}) in (2)
+// CHECK:         tensor.extract_slice %{{.*}} [4, 32] [1, 1]
+// CHECK:       %[[COLS:.*]] = scf.forall (%{{.*}}) in (2) shared_outs(%{{.*}} = %[[MAIN]])
+// CHECK:         tensor.extract_slice %{{.*}} [4, 13] [1, 1]
+// CHECK:         vector.transfer_read %arg1[{{.*}}], %{{[^ ]*}} : tensor<20x45xf32>, vector<16xf32>
+// CHECK-COUNT-4: vector.transfer_write {{.*}}] : vector<16xf32>, tensor<4x13xf32>
+// CHECK:       %[[ROWS:.*]] = scf.forall (%{{.*}}) in (1) shared_outs(%{{.*}} = %[[COLS]])
+// CHECK:         tensor.extract_slice %{{.*}} [1, 32] [1, 1]
+// CHECK:       scf.forall (%{{.*}}) in (1) shared_outs(%{{.*}} = %[[ROWS]])
+// CHECK:         tensor.extract_slice %{{.*}} [1, 13] [1, 1]
+func.func @matmul_tails(%a: tensor<9x20xf32>, %b: tensor<20x45xf32>) -> tensor<9x45xf32> {
+  %c = kiln.matmul %a, %b : tensor<9x20xf32>, tensor<20x45xf32>
+  return %c : tensor<9x45xf32>
+}
+
+// -----
+
+// Fewer than 8 columns, with n a multiple of 4: rows are blocked, the lhs
+// and the result seen as [..., n/4, 4, ...] and the loop order
 // (batch, n/4, k, 4, m), so each rhs row serves four result rows.
 // CHECK-DAG: #[[$A:.*]] = affine_map<(d0, d1, d2, d3) -> (d0, d2, d1)>
 // CHECK-DAG: #[[$B:.*]] = affine_map<(d0, d1, d2, d3) -> (d1, d3)>
 // CHECK-DAG: #[[$C:.*]] = affine_map<(d0, d1, d2, d3) -> (d0, d2, d3)>
 // CHECK-LABEL: func.func @matmul_row_blocks
 // CHECK: %[[A4:.*]] = tensor.expand_shape %arg0 {{\[\[}}0, 1], [2]] output_shape [4, 4, 20]
-// CHECK: %[[C4:.*]] = tensor.expand_shape %{{.*}} {{\[\[}}0, 1], [2]] output_shape [4, 4, 13]
-// CHECK: %[[R:.*]] = linalg.generic {indexing_maps = [#[[$A]], #[[$B]], #[[$C]]], iterator_types = ["parallel", "reduction", "parallel", "parallel"]} ins(%[[A4]], %arg1 : {{.*}}) outs(%[[C4]] : tensor<4x4x13xf32>)
-// CHECK: tensor.collapse_shape %[[R]] {{\[\[}}0, 1], [2]] : tensor<4x4x13xf32> into tensor<16x13xf32>
-func.func @matmul_row_blocks(%a: tensor<16x20xf32>, %b: tensor<20x13xf32>) -> tensor<16x13xf32> {
-  %c = kiln.matmul %a, %b : tensor<16x20xf32>, tensor<20x13xf32>
-  return %c : tensor<16x13xf32>
+// CHECK: %[[C4:.*]] = tensor.expand_shape %{{.*}} {{\[\[}}0, 1], [2]] output_shape [4, 4, 5]
+// CHECK: %[[R:.*]] = linalg.generic {indexing_maps = [#[[$A]], #[[$B]], #[[$C]]], iterator_types = ["parallel", "reduction", "parallel", "parallel"]} ins(%[[A4]], %arg1 : {{.*}}) outs(%[[C4]] : tensor<4x4x5xf32>)
+// CHECK: tensor.collapse_shape %[[R]] {{\[\[}}0, 1], [2]] : tensor<4x4x5xf32> into tensor<16x5xf32>
+func.func @matmul_row_blocks(%a: tensor<16x20xf32>, %b: tensor<20x5xf32>) -> tensor<16x5xf32> {
+  %c = kiln.matmul %a, %b : tensor<16x20xf32>, tensor<20x5xf32>
+  return %c : tensor<16x5xf32>
 }
 
 // -----
 
-// Fewer than 8 rows (or not a multiple of 4): the plain (batch, n, k, m)
-// order.
+// Fewer than 8 columns and n not a multiple of 4 (or fewer than 4 rows):
+// the plain (batch, n, k, m) order.
 // CHECK-DAG: #[[$A:.*]] = affine_map<(d0, d1, d2) -> (d0, d1)>
 // CHECK-DAG: #[[$B:.*]] = affine_map<(d0, d1, d2) -> (d1, d2)>
 // CHECK-DAG: #[[$C:.*]] = affine_map<(d0, d1, d2) -> (d0, d2)>
