@@ -51,6 +51,32 @@ for label, xs, idx in (("sparse", torch.randn(6, 4096), torch.randint(0, 4096, (
     c.check(f"index_select dim=1 {label} rows", ir2("index_select", xs, idx, want,
                                                   "{dim = 1 : i64}"), [xs, idx], want)
 
+# index_select along a dim before the innermost copies whole slices (64
+# elements or more; a memcpy each): repeated and empty indices, a rank-0
+# index, 3-D and 4-D inputs, integers, and an exp fused into its read
+# (element by element).
+for label, xs, dim, idx in (
+        ("rows", torch.randn(9, 100), 0, torch.tensor([8, 0, 8, 3, 3])),
+        ("rank-0 index", torch.randn(5, 70), 0, torch.tensor(4)),
+        ("empty index", torch.randn(5, 70), 0, torch.tensor([], dtype=torch.int64)),
+        ("3-D dim 1", torch.randn(3, 5, 80), 1, torch.tensor([4, 0, 4, 2])),
+        ("4-D dim 1", torch.randn(2, 3, 4, 20), 1, torch.tensor([2, 2, 0])),
+        ("4-D dim 0", torch.randn(2, 3, 4, 20), 0, torch.tensor([1, 0])),
+        ("i64 rows", torch.randint(-99, 99, (6, 128)), 0, torch.tensor([5, 1]))):
+    want = torch.index_select(xs, dim, idx)
+    c.check(f"index_select copies slices: {label}",
+            ir2("index_select", xs, idx, want, f"{{dim = {dim} : i64}}"),
+            [xs, idx], want)
+xs = torch.randn(6, 96)
+idx = torch.tensor([5, 0, 5])
+want = torch.index_select(torch.exp(xs), 0, idx)
+ir = f"""func.func @f(%x: {ttype(xs)}, %i: {ttype(idx)}) -> {ttype(want)} {{
+  %e = kiln.exp %x : {ttype(xs)}
+  %y = kiln.index_select %e, %i {{dim = 0 : i64}} : {ttype(xs)}, {ttype(idx)}
+  return %y : {ttype(want)}
+}}"""
+c.check("index_select of a fused exp", ir, [xs, idx], want)
+
 for idx in (torch.tensor([0, 39, -1, -40, 5]), torch.tensor([[1, -2], [3, 4]]),
             torch.tensor(7)):
     want = torch.take(x, idx)

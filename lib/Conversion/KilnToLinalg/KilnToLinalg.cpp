@@ -1977,6 +1977,51 @@ Value loadDimIndex(OpBuilder &b, Location loc, Value index, ValueRange ivs,
   return tensor::ExtractOp::create(b, loc, index, at);
 }
 
+/// Slices smaller than this many elements are selected element by element.
+constexpr int64_t kMinCopiedSlice = 64;
+
+/// index_select of a stored input along a dim before its innermost, on the
+/// CPU: every selected slice (the dims after `dim`) is contiguous in the
+/// input and in the result, so an scf.forall over (dims before `dim`,
+/// index position) reads the index once and copies the slice whole (a
+/// memcpy after bufferization). Element by element, the index load stayed
+/// in the innermost loop (the result buffer may alias it, as far as LLVM
+/// knows) and the loop did not vectorize: 1024 rows of 4096x4096 took 2.2
+/// ms against 1.0 for PyTorch. The indices were checked before.
+Value buildSliceCopies(OpBuilder &b, Location loc, Value input, Value index,
+                       int64_t dim, RankedTensorType resultType) {
+  OpBuilder::InsertionGuard guard(b);
+  RankedTensorType inputType = tensorType(input);
+  int64_t rank = inputType.getRank();
+  int64_t size = inputType.getDimSize(dim);
+  SmallVector<int64_t> grid(resultType.getShape().take_front(dim + 1));
+  Value init = tensor::EmptyOp::create(b, loc, resultType.getShape(),
+                                       resultType.getElementType());
+  SmallVector<Value> coords;
+  scf::ForallOp forall = createGridForall(b, loc, grid, init, coords);
+  SmallVector<Value> at;
+  if (tensorType(index).getRank() == 1)
+    at.push_back(coords.back());
+  Value selected =
+      clampIndex(b, loc, tensor::ExtractOp::create(b, loc, index, at), size);
+  SmallVector<OpFoldResult> from, to, sizes, strides(rank, b.getIndexAttr(1));
+  SmallVector<int64_t> sliceShape;
+  for (int64_t d = 0; d < rank; ++d) {
+    bool outer = d <= dim;
+    to.push_back(outer ? OpFoldResult(coords[d]) : b.getIndexAttr(0));
+    from.push_back(d == dim ? OpFoldResult(selected) : to.back());
+    sizes.push_back(b.getIndexAttr(outer ? 1 : inputType.getDimSize(d)));
+    sliceShape.push_back(outer ? 1 : inputType.getDimSize(d));
+  }
+  Value slice = tensor::ExtractSliceOp::create(
+      b, loc, RankedTensorType::get(sliceShape, inputType.getElementType()),
+      input, from, sizes, strides);
+  b.setInsertionPointToStart(forall.getTerminator().getBody());
+  tensor::ParallelInsertSliceOp::create(
+      b, loc, slice, forall.getRegionIterArgs()[0], to, sizes, strides);
+  return forall.getResult(0);
+}
+
 /// gather and index_select: result[ivs] = input[ivs with ivs[dim] replaced
 /// by the index], after the up-front check of every index. `io` reads the
 /// input and finishes each element (a fused group's epilogue).
@@ -1991,6 +2036,11 @@ SmallVector<Value> lowerGatherAlongDim(OpBuilder &b, Operation *op,
   int64_t site = sites.add(op);
   checkIndicesUpFront(b, loc, site, index, 0, size, size);
   auto resultType = cast<RankedTensorType>(op->getResult(0).getType());
+  if (perSlice && io.stored && !io.finish && io.resultTypes.size() == 1 &&
+      rank >= 2 && dim < rank - 1 && size > 0 && !isGpuTarget(b) &&
+      ShapedType::getNumElements(inputType.getShape().drop_front(dim + 1)) >=
+          kMinCopiedSlice)
+    return {buildSliceCopies(b, loc, io.stored, index, dim, resultType)};
   MLIRContext *ctx = b.getContext();
   int64_t resultRank = resultType.getRank();
   SmallVector<Value> inits;

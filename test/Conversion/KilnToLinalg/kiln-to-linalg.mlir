@@ -513,3 +513,20 @@ func.func @index_select_prefetch(%x: tensor<6x4096xf32>, %i: tensor<10xi64>) -> 
   %y = kiln.index_select %x, %i {dim = 1 : i64} : tensor<6x4096xf32>, tensor<10xi64>
   return %y : tensor<6x10xf32>
 }
+
+// -----
+
+// index_select along a dim before the innermost of a stored input, with
+// slices of at least 64 elements: after the up-front check, a forall over
+// (dims before `dim`, index position) reads the index once and copies the
+// contiguous slice whole (a memcpy after bufferization).
+// CHECK-LABEL: func.func @index_select_slices
+// CHECK:       scf.forall (%{{.*}}) in (10) shared_outs(%[[OUT:.*]] = %{{.*}})
+// CHECK:         %[[I:.*]] = tensor.extract %arg1[%{{.*}}] : tensor<5xi64>
+// CHECK:         %[[S:.*]] = tensor.extract_slice %arg0[%{{.*}}, %{{.*}}, 0, 0] [1, 1, 4, 20] [1, 1, 1, 1] : tensor<2x3x4x20xf32> to tensor<1x1x4x20xf32>
+// CHECK:         tensor.parallel_insert_slice %[[S]] into %[[OUT]][%{{.*}}, %{{.*}}, 0, 0] [1, 1, 4, 20] [1, 1, 1, 1]
+// CHECK-NOT:   linalg.generic
+func.func @index_select_slices(%x: tensor<2x3x4x20xf32>, %i: tensor<5xi64>) -> tensor<2x5x4x20xf32> {
+  %y = kiln.index_select %x, %i {dim = 1 : i64} : tensor<2x3x4x20xf32>, tensor<5xi64>
+  return %y : tensor<2x5x4x20xf32>
+}
