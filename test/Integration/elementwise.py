@@ -100,6 +100,47 @@ for op in ("add", "sub", "mul", "maximum", "minimum"):
     y = torch.randint(-100, 100, (4,))
     c.check(f"{op} i64", binary_ir(op, x, y, x), [x, y], binary[op](x, y))
 
+# f32 pow is computed in f64 on the CPU (kiln-approximate-math) and rounded
+# once: within 1 ulp of the float64 answer (rounded to f32) across
+# magnitudes from subnormal to huge, negative bases with integer powers,
+# overflow and underflow, and C's special cases exactly: signs of zeros
+# and infinities, NaN for a negative base to a non-integer power, 1 for
+# pow(x, 0), pow(1, y) and pow(-1, +-inf).
+xs = torch.cat([torch.logspace(-45, 38, 4000, dtype=torch.float64).float(),
+                -torch.logspace(-20, 20, 500, dtype=torch.float64).float(),
+                torch.rand(2000) * 4, torch.tensor(
+                    [0.0, -0.0, 1.0, -1.0, 2.0, -2.0, 0.5, -0.5, 1e-40,
+                     -1e-40, float("inf"), -float("inf"), float("nan"),
+                     1.0000001, 0.99999994])]).reshape(-1, 1)
+ys = torch.tensor([2.5, -1.7, 0.3, 1 / 3, 7.0, -3.0, 4.0, 100.5, -0.5001,
+                   1e-5, 30.0, -30.0, 0.0, -0.0, 1.0, 2.0 ** 24 + 2,
+                   float("inf"), -float("inf"), float("nan"), 151.0])
+ys = ys.reshape(1, -1)
+want = torch.pow(xs, ys)
+code, outputs, err = c.run(binary_ir("pow", xs, ys, want), [xs, ys])
+c.cases += 1
+if code != 0:
+    c.fail("pow f32 sweep", err)
+else:
+    got = outputs[0]
+    ref64 = torch.pow(xs.double(), ys.double())
+    ref = ref64.float()
+    finite = torch.isfinite(ref) & (ref != 0)
+    spacing = torch.from_numpy(__import__("numpy").spacing(
+        ref.abs().numpy())).double()
+    ulp = ((got.double() - ref64).abs() / spacing)[finite].max().item()
+    same_special = bool(((got == ref) | (got.isnan() & ref.isnan()))[~finite]
+                        .all()) and bool((torch.signbit(got) ==
+                                          torch.signbit(ref))[~finite &
+                                                              ~ref.isnan()]
+                                         .all())
+    agrees_with_torch = bool(((got == want) | (got.isnan() & want.isnan()))
+                             [~finite].all())
+    if ulp > 1.0 or not same_special or not agrees_with_torch:
+        c.fail("pow f32 sweep", f"max error {ulp:.3f} ulp (bound 1), special "
+               f"cases as f64 pow: {same_special}, as torch.pow: "
+               f"{agrees_with_torch}")
+
 compare_ops = {"gt": torch.gt, "ge": torch.ge, "lt": torch.lt, "le": torch.le,
                "eq": torch.eq, "ne": torch.ne}
 for op, fn in compare_ops.items():

@@ -15,14 +15,39 @@ func.func @approximated(%x: f32, %v: vector<8xf32>) -> (f32, vector<8xf32>) {
   return %s, %tv : f32, vector<8xf32>
 }
 
+// f32 pow (scalar or vector) becomes 2^(y log2|x|) in f64: the operands
+// extended, log2 from the exponent bits and the atanh series (one
+// division), 2^t from roundeven and a Taylor series in fused multiply-adds,
+// the special cases as selects, then one rounding to f32.
+// CHECK-LABEL: func.func @pow_expanded
+// CHECK-NOT:     math.powf
+// CHECK:         arith.extf %{{.*}} : f32 to f64
+// CHECK:         arith.bitcast %{{.*}} : f64 to i64
+// CHECK:         arith.divf %{{.*}} : f64
+// CHECK:         math.fma %{{.*}} : f64
+// CHECK:         math.roundeven %{{.*}} : f64
+// CHECK:         arith.truncf %{{.*}} : f64 to f32
+// CHECK-NOT:     math.powf
+// CHECK:         arith.extf %{{.*}} : vector<4xf32> to vector<4xf64>
+// CHECK:         arith.truncf %{{.*}} : vector<4xf64> to vector<4xf32>
+// CHECK-NOT:     math.powf
+// CHECK:         return
+func.func @pow_expanded(%x: f32, %y: f32, %v: vector<4xf32>) -> (f32, vector<4xf32>) {
+  %p = math.powf %x, %y : f32
+  %pv = math.powf %v, %v : vector<4xf32>
+  return %p, %pv : f32, vector<4xf32>
+}
+
 // f64, and the other math functions, keep their libm calls.
 // CHECK-LABEL: func.func @kept
 // CHECK:         math.exp %{{.*}} : f64
 // CHECK:         math.tanh %{{.*}} : f64
 // CHECK:         math.log %{{.*}} : f32
-func.func @kept(%d: f64, %x: f32) -> (f64, f64, f32) {
+// CHECK:         math.powf %{{.*}} : f64
+func.func @kept(%d: f64, %x: f32) -> (f64, f64, f32, f64) {
   %e = math.exp %d : f64
   %t = math.tanh %d : f64
   %l = math.log %x : f32
-  return %e, %t, %l : f64, f64, f32
+  %p = math.powf %d, %d : f64
+  return %e, %t, %l, %p : f64, f64, f32, f64
 }
