@@ -38,16 +38,32 @@ func.func @pow_expanded(%x: f32, %y: f32, %v: vector<4xf32>) -> (f32, vector<4xf
   return %p, %pv : f32, vector<4xf32>
 }
 
+// f32 log likewise: e ln 2 + log(m) in f64 (fma), rounded once.
+// CHECK-LABEL: func.func @log_expanded
+// CHECK-NOT:     math.log
+// CHECK:         arith.extf %{{.*}} : f32 to f64
+// CHECK:         arith.divf %{{.*}} : f64
+// CHECK:         math.fma %{{.*}} : f64
+// CHECK:         arith.truncf %{{.*}} : f64 to f32
+// CHECK-NOT:     math.log
+// CHECK:         return
+func.func @log_expanded(%x: f32) -> f32 {
+  %l = math.log %x : f32
+  return %l : f32
+}
+
 // f64, and the other math functions, keep their libm calls.
 // CHECK-LABEL: func.func @kept
 // CHECK:         math.exp %{{.*}} : f64
 // CHECK:         math.tanh %{{.*}} : f64
-// CHECK:         math.log %{{.*}} : f32
+// CHECK:         math.log %{{.*}} : f64
 // CHECK:         math.powf %{{.*}} : f64
-func.func @kept(%d: f64, %x: f32) -> (f64, f64, f32, f64) {
+// CHECK:         math.sin %{{.*}} : f32
+func.func @kept(%d: f64, %x: f32) -> (f64, f64, f64, f64, f32) {
   %e = math.exp %d : f64
   %t = math.tanh %d : f64
-  %l = math.log %x : f32
+  %l = math.log %d : f64
   %p = math.powf %d, %d : f64
-  return %e, %t, %l, %p : f64, f64, f32, f64
+  %s = math.sin %x : f32
+  return %e, %t, %l, %p, %s : f64, f64, f64, f64, f32
 }
