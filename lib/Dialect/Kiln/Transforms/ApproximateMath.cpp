@@ -101,6 +101,29 @@ struct F64Math {
   Type type, f64, i64;
 };
 
+/// Rewrites an f32 (scalar or vector) math op as an f64 computation of its
+/// operands, extended, rounded once to f32 at the end: `compute` returns
+/// the f64 result.
+template <typename OpTy> struct InF64Pattern : OpRewritePattern<OpTy> {
+  using OpRewritePattern<OpTy>::OpRewritePattern;
+  virtual Value compute(F64Math &m, ArrayRef<Value> operands) const = 0;
+
+  LogicalResult matchAndRewrite(OpTy op,
+                                PatternRewriter &rewriter) const override {
+    Type type = op.getType();
+    if (!getElementTypeOrSelf(type).isF32())
+      return failure();
+    ImplicitLocOpBuilder b(op.getLoc(), rewriter);
+    F64Math m(b, type);
+    SmallVector<Value> operands;
+    for (Value operand : op->getOperands())
+      operands.push_back(arith::ExtFOp::create(b, m.f64, operand));
+    rewriter.replaceOp(op,
+                       arith::TruncFOp::create(b, type, compute(m, operands)));
+    return success();
+  }
+};
+
 constexpr double kInf = std::numeric_limits<double>::infinity();
 constexpr double kLn2 = 0.6931471805599453;
 
@@ -118,19 +141,13 @@ constexpr double kLn2 = 0.6931471805599453;
 /// rounding it to f32 gives the correctly rounded answer except within
 /// that distance of a halfway point (1 ulp then): as close as libm's powf,
 /// and vectorizable.
-struct ExpandPowF32 : OpRewritePattern<math::PowFOp> {
-  using OpRewritePattern::OpRewritePattern;
+struct ExpandPowF32 : InF64Pattern<math::PowFOp> {
+  using InF64Pattern::InF64Pattern;
 
-  LogicalResult matchAndRewrite(math::PowFOp op,
-                                PatternRewriter &rewriter) const override {
-    Type type = op.getType();
-    if (!getElementTypeOrSelf(type).isF32())
-      return failure();
-    ImplicitLocOpBuilder b(op.getLoc(), rewriter);
-    F64Math m(b, type);
+  Value compute(F64Math &m, ArrayRef<Value> operands) const override {
     using P = arith::CmpFPredicate;
-    Value x = arith::ExtFOp::create(b, m.f64, op.getLhs());
-    Value y = arith::ExtFOp::create(b, m.f64, op.getRhs());
+    ImplicitLocOpBuilder &b = m.b;
+    Value x = operands[0], y = operands[1];
     Value ax = math::AbsFOp::create(b, x);
 
     // log2|x| (|x| is a normal f64 unless 0, inf or NaN: fixed below).
@@ -183,9 +200,7 @@ struct ExpandPowF32 : OpRewritePattern<math::PowFOp> {
         m.either(m.cmp(P::OEQ, y, m.real(0.0)), m.cmp(P::OEQ, x, m.real(1.0))),
         m.both(m.cmp(P::OEQ, ax, m.real(1.0)),
                m.cmp(P::OEQ, math::AbsFOp::create(b, y), m.real(kInf))));
-    result = m.select(one, m.real(1.0), result);
-    rewriter.replaceOp(op, arith::TruncFOp::create(b, type, result));
-    return success();
+    return m.select(one, m.real(1.0), result);
   }
 };
 
@@ -194,27 +209,19 @@ struct ExpandPowF32 : OpRewritePattern<math::PowFOp> {
 /// approximation flushes them), the rest within about 1e-15 relative
 /// before the rounding. log(+-0) = -inf, log(x < 0) = NaN, log(inf) = inf,
 /// NaN propagates.
-struct ExpandLogF32 : OpRewritePattern<math::LogOp> {
-  using OpRewritePattern::OpRewritePattern;
+struct ExpandLogF32 : InF64Pattern<math::LogOp> {
+  using InF64Pattern::InF64Pattern;
 
-  LogicalResult matchAndRewrite(math::LogOp op,
-                                PatternRewriter &rewriter) const override {
-    Type type = op.getType();
-    if (!getElementTypeOrSelf(type).isF32())
-      return failure();
-    ImplicitLocOpBuilder b(op.getLoc(), rewriter);
-    F64Math m(b, type);
+  Value compute(F64Math &m, ArrayRef<Value> operands) const override {
     using P = arith::CmpFPredicate;
-    Value x = arith::ExtFOp::create(b, m.f64, op.getOperand());
+    Value x = operands[0];
     auto [exponent, logM] = m.logParts(x);
     Value result = m.fma(exponent, m.real(kLn2), logM);
     result = m.select(m.cmp(P::OEQ, x, m.real(0.0)), m.real(-kInf), result);
     result = m.select(m.cmp(P::OEQ, x, m.real(kInf)), m.real(kInf), result);
     // Negative inputs (not -0) and NaN.
-    result = m.select(m.cmp(P::ULT, x, m.real(0.0)),
-                      m.real(std::numeric_limits<double>::quiet_NaN()), result);
-    rewriter.replaceOp(op, arith::TruncFOp::create(b, type, result));
-    return success();
+    return m.select(m.cmp(P::ULT, x, m.real(0.0)),
+                    m.real(std::numeric_limits<double>::quiet_NaN()), result);
   }
 };
 
