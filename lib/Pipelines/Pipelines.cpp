@@ -63,6 +63,9 @@ std::string kiln::getKilnCpuPipelineText(const CpuPipelineOptions &options) {
          "canonicalize," +
          kBufferizePasses.str() +
          "func.func(buffer-deallocation-pipeline),"
+         // One function per distinct kernel: later passes, the OpenMP
+         // translation and LLVM work on small functions, each kernel once.
+         "kiln-outline-kernels,"
          // Parallel dims become scf.parallel, run by OpenMP worker threads;
          // reduction dims stay sequential loops inside each iteration, so
          // results do not depend on the thread count.

@@ -4,8 +4,10 @@
 // passes) keep the default width (lib/Runtime/CpuCompiler.cpp).
 // RUN: kiln-compile %s --target=cpu --emit=llvm-ir | FileCheck %s
 
-// CHECK: define internal void @sum..omp_par({{.*}}) #[[SUM:[0-9]+]]
-// CHECK: define internal void @softmax..omp_par.[[N:[0-9]+]]({{.*}}) #[[EXP:[0-9]+]]
+// Each kernel is a function of its own (kiln-outline-kernels): the sum's,
+// then softmax's three (max, exp-sum, normalize).
+// CHECK: define internal void @kiln_kernel..omp_par({{.*}}) #[[SUM:[0-9]+]]
+// CHECK: define internal void @kiln_kernel_1..omp_par({{.*}}) #[[EXP:[0-9]+]]
 // CHECK-DAG: attributes #[[SUM]] = { {{.*}}"min-legal-vector-width"="256" "prefer-vector-width"="256"
 // CHECK-DAG: attributes #[[EXP]] = { {{[^"]*}} }
 func.func @sum(%x: tensor<64x4096xf32>) -> tensor<64xf32> {

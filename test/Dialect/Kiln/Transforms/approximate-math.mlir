@@ -38,6 +38,40 @@ func.func @pow_expanded(%x: f32, %y: f32, %v: vector<4xf32>) -> (f32, vector<4xf
   return %p, %pv : f32, vector<4xf32>
 }
 
+// Exponents LLVM simplifies exactly (0, 1, 2, -1, 0.5) stay powf calls:
+// a constant after folding (2 - 1, as in the gradient of x^2), or a splat
+// constant input of the linalg op whose body uses it. 2.5 is expanded.
+// CHECK-LABEL: func.func @pow_kept
+// CHECK:         math.powf %{{.*}}, %{{.*}} : f32
+// CHECK:         linalg.generic
+// CHECK:           math.powf %{{.*}}, %{{.*}} : f32
+// CHECK:         linalg.generic
+// CHECK-NOT:       math.powf
+// CHECK:           arith.truncf %{{.*}} : f64 to f32
+#id = affine_map<(d0) -> (d0)>
+#scalar = affine_map<(d0) -> ()>
+func.func @pow_kept(%x: f32, %t: tensor<8xf32>) -> (f32, tensor<8xf32>, tensor<8xf32>) {
+  %two = arith.constant 2.0 : f32
+  %one = arith.constant 1.0 : f32
+  %e = arith.subf %two, %one : f32
+  %p = math.powf %x, %e : f32
+  %half = arith.constant dense<0.5> : tensor<f32>
+  %g = linalg.generic {indexing_maps = [#id, #scalar, #id], iterator_types = ["parallel"]}
+      ins(%t, %half : tensor<8xf32>, tensor<f32>) outs(%t : tensor<8xf32>) {
+  ^bb0(%a: f32, %b: f32, %o: f32):
+    %r = math.powf %a, %b : f32
+    linalg.yield %r : f32
+  } -> tensor<8xf32>
+  %other = arith.constant dense<2.5> : tensor<f32>
+  %h = linalg.generic {indexing_maps = [#id, #scalar, #id], iterator_types = ["parallel"]}
+      ins(%t, %other : tensor<8xf32>, tensor<f32>) outs(%t : tensor<8xf32>) {
+  ^bb0(%a: f32, %b: f32, %o: f32):
+    %r = math.powf %a, %b : f32
+    linalg.yield %r : f32
+  } -> tensor<8xf32>
+  return %p, %g, %h : f32, tensor<8xf32>, tensor<8xf32>
+}
+
 // f32 log likewise: e ln 2 + log(m) in f64 (fma), rounded once.
 // CHECK-LABEL: func.func @log_expanded
 // CHECK-NOT:     math.log
