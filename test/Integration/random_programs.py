@@ -263,7 +263,9 @@ class Program:
         if v is None:
             return self.unary()
         t = v[1]
-        n = self.rng.choice([1, 3, 8])
+        # 8: a register tile; 13 and 40: left-over columns (masked, and
+        # a group of 32 plus a group of 8) when there are 4 rows or more.
+        n = self.rng.choice([1, 3, 8, 13, 40])
         k = t.shape[-1]
         if self.rng.random() < 0.7 or t.dim() == 1:
             shape = [k, n]
