@@ -8,6 +8,7 @@
 
 #include "kiln/Dialect/Kiln/Transforms/Passes.h"
 
+#include "mlir/Analysis/SliceAnalysis.h"
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/Math/IR/Math.h"
@@ -265,18 +266,39 @@ struct ExpandLogF32 : InF64Pattern<math::LogOp> {
 struct KilnApproximateMathPass
     : kiln::impl::KilnApproximateMathBase<KilnApproximateMathPass> {
   void runOnOperation() override {
-    // Fold first, so that ExpandPowF32 sees constant exponents (the
+    // Only the math ops, and what computes pow's exponents, are visited:
+    // the greedy driver over a whole deep network took 0.45 s of its 3.7 s
+    // compile.
+    MLIRContext *context = &getContext();
+    GreedyRewriteConfig config;
+    config.setStrictness(GreedyRewriteStrictness::ExistingAndNewOps);
+    // Fold the exponents first, so that ExpandPowF32 sees constants (the
     // gradient of x^2 computes its exponent as 2 - 1).
-    if (failed(applyPatternsGreedily(getOperation(),
-                                     RewritePatternSet(&getContext()))))
-      return signalPassFailure();
-    RewritePatternSet patterns(&getContext());
+    SetVector<Operation *> exponents;
+    getOperation()->walk([&](math::PowFOp pow) {
+      if (Operation *def = pow.getRhs().getDefiningOp()) {
+        BackwardSliceOptions options;
+        options.omitBlockArguments = true;
+        (void)getBackwardSlice(def, &exponents, options);
+        exponents.insert(def);
+      }
+    });
+    if (!exponents.empty())
+      (void)applyOpPatternsGreedily(
+          exponents.takeVector(),
+          FrozenRewritePatternSet(RewritePatternSet(context)), config);
+    SmallVector<Operation *> mathOps;
+    getOperation()->walk([&](Operation *op) {
+      if (isa<math::ExpOp, math::TanhOp, math::PowFOp, math::LogOp>(op))
+        mathOps.push_back(op);
+    });
+    RewritePatternSet patterns(context);
     populateMathPolynomialApproximationPatterns(patterns, [](StringRef name) {
       return name == "exp" || name == "math.exp" || name == "tanh" ||
              name == "math.tanh";
     });
-    patterns.add<ExpandPowF32, ExpandLogF32>(&getContext());
-    if (failed(applyPatternsGreedily(getOperation(), std::move(patterns))))
+    patterns.add<ExpandPowF32, ExpandLogF32>(context);
+    if (failed(applyOpPatternsGreedily(mathOps, std::move(patterns), config)))
       signalPassFailure();
   }
 };
