@@ -22,6 +22,16 @@ c.expect_error("gather: first bad index in row-major order",
                func([x, idx], "  %r0 = kiln.gather %a0, %a1 {dim = 1 : i64} : "
                     f"{ttype(x)}, {ttype(idx)}", "tensor<2x3xf32>"),
                [x, idx], 2, "index 11 is out of bounds for size 10")
+# The CPU checks a gather's indices row by row in the gather's own loop
+# (rows in parallel): the first bad index is still the row-major first,
+# here row 5's -3 ahead of row 37's 99 and of a later column of row 5.
+many = torch.zeros(64, 10)
+bad = torch.randint(0, 10, (64, 4))
+bad[37, 0], bad[5, 2], bad[5, 3] = 99, -3, 50
+c.expect_error("gather: first bad index across rows",
+               func([many, bad], "  %r0 = kiln.gather %a0, %a1 {dim = 1 : i64} : "
+                    f"{ttype(many)}, {ttype(bad)}", "tensor<64x4xf32>"),
+               [many, bad], 2, "index -3 is out of bounds for size 10")
 sel = torch.tensor([1, -1])
 c.expect_error("index_select: negative index",
                func([x, sel], "  %r0 = kiln.index_select %a0, %a1 {dim = 1 : i64} "

@@ -101,38 +101,45 @@ func.func @argmax(%x: tensor<4x10xf32>) -> tensor<4xi64> {
 
 // -----
 
-// gather first finds the first out-of-range index with min-reductions
-// over the index tensor (per row, then over rows) and reports it (the op's
-// site); the gather loop then only clamps, loading through tensor.extract.
-// Its reads touch most of each input row (3 reads, 1 cache line), so each
-// element prefetches a line of the next input row (clamped to the last
-// row and line): the next row streams in.
+// A gather along dim 1 of a matrix on the CPU checks its indices in its own
+// loop: an scf.forall over the rows whose loop over the columns notes the
+// first out-of-range index of the row (its row-major position, a minimum),
+// clamps the index and loads through tensor.extract, then hands the row and
+// its first bad position out; the positions' minimum over the rows is
+// reported (the op's site). Its reads touch most of each input row (3
+// reads, 1 cache line), so each element prefetches a line of the next input
+// row (clamped to the last row and line): the next row streams in.
 // CHECK-LABEL: module attributes
-// CHECK-SAME: kiln.error_sites = ["kiln.gather at {{.*}}kiln-to-linalg.mlir:[[# @LINE + 26]]:8"]
+// CHECK-SAME: kiln.error_sites = ["kiln.gather at {{.*}}kiln-to-linalg.mlir:[[# @LINE + 31]]:8"]
 // CHECK-LABEL: func.func @gather
-// CHECK: linalg.generic
-// CHECK: arith.minsi
-// CHECK: } -> tensor<4xi64>
+// CHECK: %[[XBUF:.*]] = bufferization.to_buffer %arg0 read_only
+// CHECK: %[[BOTH:.*]]:2 = scf.forall (%{{.*}}) in (4) shared_outs(%[[OUT:.*]] = %{{.*}}, %[[BAD:.*]] = %{{.*}}) -> (tensor<4x3xf32>, tensor<4xi64>)
+// CHECK:   %[[ROWS:.*]]:2 = scf.for {{.*}} -> (tensor<3xf32>, i64)
+// CHECK:     arith.cmpi slt
+// CHECK:     arith.cmpi sge
+// CHECK:     arith.minsi
+// CHECK-NOT: kiln.report_index_error
+// CHECK:     %[[NEXT:.*]] = arith.addi %{{.*}}, %c1
+// CHECK:     %[[CLAMPED:.*]] = arith.minui %[[NEXT]], %c3
+// CHECK:     %[[LINE:.*]] = arith.minui %{{.*}}, %c0
+// CHECK:     %[[AT:.*]] = arith.muli %[[LINE]], %c16
+// CHECK:     memref.prefetch %[[XBUF]][%[[CLAMPED]], %[[AT]]], read, locality<3>, data
+// CHECK-NOT: memref.prefetch
+// CHECK:     arith.select
+// CHECK:     tensor.extract %arg0
+// CHECK:     tensor.insert
+// CHECK:   tensor.from_elements %[[ROWS]]#1 : tensor<1xi64>
+// CHECK:   tensor.parallel_insert_slice %[[ROWS]]#0 into %[[OUT]]
+// CHECK:   tensor.parallel_insert_slice %{{.*}} into %[[BAD]]
 // CHECK: %[[FIRST:.*]] = linalg.generic
-// CHECK: arith.minsi
+// CHECK:   tensor.extract %[[BOTH]]#1
+// CHECK:   arith.minsi
 // CHECK: } -> tensor<i64>
 // CHECK: %[[POS:.*]] = tensor.extract %[[FIRST]][] : tensor<i64>
 // CHECK: %[[FOUND:.*]] = arith.cmpi ne, %[[POS]]
 // CHECK: scf.if %[[FOUND]]
 // CHECK: kiln.report_index_error %{{.*}}, %{{.*}} {site = 0 : i64}
-// CHECK: %[[XBUF:.*]] = bufferization.to_buffer %arg0 read_only
-// CHECK: linalg.generic
-// CHECK-NOT: kiln.report_index_error
-// CHECK: %[[ROW:.*]] = linalg.index 0
-// CHECK: %[[NEXT:.*]] = arith.addi %[[ROW]], %c1
-// CHECK: %[[CLAMPED:.*]] = arith.minui %[[NEXT]], %c3
-// CHECK: %[[FIRSTLINE:.*]] = arith.muli %{{.*}}, %c1
-// CHECK: %[[LINE:.*]] = arith.minui %{{.*}}, %c0
-// CHECK: %[[AT:.*]] = arith.muli %[[LINE]], %c16
-// CHECK: memref.prefetch %[[XBUF]][%[[CLAMPED]], %[[AT]]], read, locality<3>, data
-// CHECK-NOT: memref.prefetch
-// CHECK: arith.select
-// CHECK: tensor.extract
+// CHECK: return %[[BOTH]]#0
 func.func @gather(%x: tensor<4x10xf32>, %i: tensor<4x3xi64>) -> tensor<4x3xf32> {
   %g = kiln.gather %x, %i {dim = 1 : i64} : tensor<4x10xf32>, tensor<4x3xi64>
   return %g : tensor<4x3xf32>
@@ -158,7 +165,9 @@ func.func @gather_dense(%x: tensor<8x8192xf32>, %i: tensor<8x256xi64>) -> tensor
 // it will read one row later instead.
 // CHECK-LABEL: func.func @gather_sparse
 // CHECK: %[[XBUF:.*]] = bufferization.to_buffer %arg0 read_only
-// CHECK: %[[ROW:.*]] = linalg.index 0
+// CHECK: scf.forall
+// CHECK: %[[ROW:.*]] = arith.remui
+// CHECK: scf.for
 // CHECK: %[[NEXT:.*]] = arith.addi %[[ROW]], %c1
 // CHECK: %[[CLAMPED:.*]] = arith.minui %[[NEXT]], %c3
 // CHECK: %[[NEXTINDEX:.*]] = tensor.extract %arg1[%[[CLAMPED]], %{{.*}}]
