@@ -157,31 +157,27 @@ def scatter_workloads():
     g, gi, go = (tensor_type((4096, 4096)), tensor_type((4096, 256), "i64"),
                  tensor_type((4096, 256)))
     p, pi = tensor_type((1 << 22,)), tensor_type((1 << 22,), "i64")
+
+    def scatter(name, op, attrs, types, inputs, fn):
+        base, index, src = types
+        return dict(name=name, inputs=inputs, torch=fn,
+                    ir=f"""func.func @f(%b: {base}, %i: {index}, %s: {src}) -> {base} {{
+  %r = kiln.{op} %b, %i, %s {{{attrs}}} : {base}, {index}, {src}
+  return %r : {base}
+}}""")
     return [
-        dict(name="scatter_add dim 1 (4096x4096 <- 4096x256)",
-             ir=f"""func.func @f(%b: {g}, %i: {gi}, %s: {go}) -> {g} {{
-  %r = kiln.scatter_add %b, %i, %s {{dim = 1 : i64}} : {g}, {gi}, {go}
-  return %r : {g}
-}}""", inputs=["g", "gi", "go"],
-             torch=lambda t: t["g"].scatter_add(1, t["gi"], t["go"])),
-        dict(name="scatter_add dim 0 (4096x4096 <- 1024x4096)",
-             ir=f"""func.func @f(%b: {b}, %i: {bi}, %s: {bs}) -> {b} {{
-  %r = kiln.scatter_add %b, %i, %s {{dim = 0 : i64}} : {b}, {bi}, {bs}
-  return %r : {b}
-}}""", inputs=["g", "bi", "bs"],
-             torch=lambda t: t["g"].scatter_add(0, t["bi"], t["bs"])),
-        dict(name="index_add dim 0 (65536x256 -> 32768x256)",
-             ir=f"""func.func @f(%b: {e}, %i: {ei}, %s: {es}) -> {e} {{
-  %r = kiln.index_add %b, %i, %s {{dim = 0 : i64}} : {e}, {ei}, {es}
-  return %r : {e}
-}}""", inputs=["e", "ei", "es"],
-             torch=lambda t: t["e"].index_add(0, t["ei"], t["es"])),
-        dict(name="put accumulate (4M -> 4M)",
-             ir=f"""func.func @f(%b: {p}, %i: {pi}, %s: {p}) -> {p} {{
-  %r = kiln.put %b, %i, %s {{accumulate = true}} : {p}, {pi}, {p}
-  return %r : {p}
-}}""", inputs=["p", "pi", "ps"],
-             torch=lambda t: t["p"].put(t["pi"], t["ps"], accumulate=True)),
+        scatter("scatter_add dim 1 (4096x4096 <- 4096x256)", "scatter_add",
+                "dim = 1 : i64", (g, gi, go), ["g", "gi", "go"],
+                lambda t: t["g"].scatter_add(1, t["gi"], t["go"])),
+        scatter("scatter_add dim 0 (4096x4096 <- 1024x4096)", "scatter_add",
+                "dim = 0 : i64", (b, bi, bs), ["g", "bi", "bs"],
+                lambda t: t["g"].scatter_add(0, t["bi"], t["bs"])),
+        scatter("index_add dim 0 (65536x256 -> 32768x256)", "index_add",
+                "dim = 0 : i64", (e, ei, es), ["e", "ei", "es"],
+                lambda t: t["e"].index_add(0, t["ei"], t["es"])),
+        scatter("put accumulate (4M -> 4M)", "put", "accumulate = true",
+                (p, pi, p), ["p", "pi", "ps"],
+                lambda t: t["p"].put(t["pi"], t["ps"], accumulate=True)),
     ]
 
 

@@ -1504,8 +1504,8 @@ Value buildMatmulTiles(OpBuilder &b, Location loc, MatmulOp op, Value into,
       chunk = c;
       break;
     }
-  int64_t panelBytes = kSize * int64_t(llvm::PowerOf2Ceil(width)) *
-                       elementType.getIntOrFloatBitWidth() / 8;
+  int64_t lanes = llvm::PowerOf2Ceil(width);
+  int64_t panelBytes = kSize * lanes * elementType.getIntOrFloatBitWidth() / 8;
   bool pack = chunk >= kMatmulPackBlocks && panelBytes > kMatmulPackMinBytes;
   if (!pack)
     chunk = 1;
@@ -1556,7 +1556,6 @@ Value buildMatmulTiles(OpBuilder &b, Location loc, MatmulOp op, Value into,
   Value slice = tensor::ExtractSliceOp::create(
       b, loc, RankedTensorType::get(sliceShape, elementType), shared, offsets,
       sizes, strides);
-  int64_t lanes = llvm::PowerOf2Ceil(width);
   auto vectorType = VectorType::get({lanes}, elementType);
   Value zeroVector = arith::ConstantOp::create(
       b, loc, DenseElementsAttr::get(vectorType, b.getZeroAttr(elementType)));
@@ -1882,6 +1881,20 @@ template <typename OpTy> struct ScatterPattern : CheckedPattern<OpTy> {
 /// of `index`, the first is the minimum).
 constexpr int64_t kNoBadIndex = std::numeric_limits<int64_t>::max();
 
+/// `position` (i64) when the index `x` lies outside [lo, hi), else
+/// kNoBadIndex: the terms whose minimum is the first bad position.
+Value badPositionOrNone(OpBuilder &b, Location loc, Value x, Value position,
+                        int64_t lo, int64_t hi) {
+  Value bad = arith::OrIOp::create(
+      b, loc,
+      arith::CmpIOp::create(b, loc, arith::CmpIPredicate::slt, x,
+                            i64Constant(b, loc, lo)),
+      arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sge, x,
+                            i64Constant(b, loc, hi)));
+  return arith::SelectOp::create(b, loc, bad, position,
+                                 i64Constant(b, loc, kNoBadIndex));
+}
+
 /// Reports the element of `index` at row-major position `first` (a rank-0
 /// i64 tensor) unless it is kNoBadIndex.
 void reportFirstBadIndex(OpBuilder &b, Location loc, int64_t site, Value index,
@@ -1911,22 +1924,14 @@ void checkIndicesUpFront(OpBuilder &b, Location loc, int64_t site, Value index,
                          int64_t lo, int64_t hi, int64_t reportedSize) {
   RankedTensorType type = tensorType(index);
   int64_t rank = type.getRank();
-  int64_t none = kNoBadIndex;
   // First per row of the last dim (rows in parallel), then over the rows.
   SmallVector<bool> mask(rank, rank <= 1);
   if (rank > 1)
     mask.back() = true;
   auto badPosition = [&](OpBuilder &nb, Location l, Value x, ValueRange ivs) {
-    Value bad = arith::OrIOp::create(
-        nb, l,
-        arith::CmpIOp::create(nb, l, arith::CmpIPredicate::slt, x,
-                              i64Constant(nb, l, lo)),
-        arith::CmpIOp::create(nb, l, arith::CmpIPredicate::sge, x,
-                              i64Constant(nb, l, hi)));
     Value position = arith::IndexCastOp::create(
         nb, l, nb.getI64Type(), linearize(nb, l, ivs, type.getShape()));
-    return Value(arith::SelectOp::create(nb, l, bad, position,
-                                         i64Constant(nb, l, none)));
+    return badPositionOrNone(nb, l, x, position, lo, hi);
   };
   auto minimum = [](OpBuilder &nb, Location l, Value acc, Value x) {
     return Value(arith::MinSIOp::create(nb, l, acc, x));
@@ -1943,7 +1948,7 @@ void checkIndicesUpFront(OpBuilder &b, Location loc, int64_t site, Value index,
       [](OpBuilder &, Location, ValueRange xs, ValueRange) { return xs[0]; },
       minimum};
   Value firstPerRow = buildReduction(
-      b, loc, index, mask, {b.getI64IntegerAttr(none)},
+      b, loc, index, mask, {b.getI64IntegerAttr(kNoBadIndex)},
       [&](OpBuilder &nb, Location l, ValueRange xs, ValueRange acc,
           ValueRange ivs) {
         return SmallVector<Value>{
@@ -1954,7 +1959,7 @@ void checkIndicesUpFront(OpBuilder &b, Location loc, int64_t site, Value index,
   if (rank > 1) {
     SmallVector<bool> all(rank - 1, true);
     first = buildReduction(
-        b, loc, firstPerRow, all, {b.getI64IntegerAttr(none)},
+        b, loc, firstPerRow, all, {b.getI64IntegerAttr(kNoBadIndex)},
         [&](OpBuilder &nb, Location l, ValueRange xs, ValueRange acc,
             ValueRange) {
           return SmallVector<Value>{minimum(nb, l, acc[0], xs[0])};
@@ -2077,19 +2082,12 @@ SmallVector<Value> buildCheckedRowGather(
       iterInits, [&](OpBuilder &nb, Location l, Value column, ValueRange acc) {
         Value raw =
             tensor::ExtractOp::create(nb, l, index, ValueRange{row, column});
-        Value bad = arith::OrIOp::create(
-            nb, l,
-            arith::CmpIOp::create(nb, l, arith::CmpIPredicate::slt, raw,
-                                  i64Constant(nb, l, 0)),
-            arith::CmpIOp::create(nb, l, arith::CmpIPredicate::sge, raw,
-                                  i64Constant(nb, l, size)));
         Value position = arith::AddIOp::create(
             nb, l, rowStart,
             arith::IndexCastOp::create(nb, l, nb.getI64Type(), column));
         Value first = arith::MinSIOp::create(
             nb, l, acc.back(),
-            arith::SelectOp::create(nb, l, bad, position,
-                                    i64Constant(nb, l, kNoBadIndex)));
+            badPositionOrNone(nb, l, raw, position, 0, size));
         SmallVector<Value> next;
         for (auto [value, tile] : llvm::zip_equal(
                  element(nb, l, ValueRange{row, column}), acc.drop_back()))
