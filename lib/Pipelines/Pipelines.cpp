@@ -30,11 +30,14 @@ static std::string frontPasses(bool fuse) {
   // `inline` first: graphs from the C++ API may call functions loaded
   // from IR files (kiln::callIR).
   return std::string("inline,"
+                     "kiln-check-calls,"
                      "canonicalize,"
                      "kiln-export-entry-points,"
                      "kiln-decompose,") +
          // Decomposed ops (mean, norm, losses) fuse like the rest.
-         (fuse ? "kiln-fuse-elementwise," : "");
+         (fuse ? "kiln-fuse-elementwise," : "") +
+         // arith/math ops on whole tensors in IR files become loops.
+         "convert-elementwise-to-linalg,";
 }
 
 /// Tensors to buffers; results become out-parameters of public functions.

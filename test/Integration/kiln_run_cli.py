@@ -175,6 +175,29 @@ expect("verifier failure", [write("badk.mlir", """func.func @f(%x: tensor<4xf32>
   return %v : tensor<5xf32>
 }
 """)], 1, r"'kiln.topk' op k \(5\) exceeds the size of dim -1 \(4\)")
+# Calls inline leaves: recursion would overflow the stack at run time, and
+# a declaration has no code.
+v4 = path("v4.npy")
+np.save(v4, np.array([0.0, 1.0, 2.0, 3.0], np.float32))
+expect("recursive call", [write("rec.mlir", """func.func @f(%x: tensor<4xf32>) -> tensor<4xf32> {
+  %y = call @f(%x) : (tensor<4xf32>) -> tensor<4xf32>
+  return %y : tensor<4xf32>
+}
+"""), f"--input={v4}"], 1, r"rec\.mlir.*calls @f recursively: a kiln graph cannot recurse")
+expect("call of a declaration", [write("decl.mlir", """func.func private @g(tensor<4xf32>) -> tensor<4xf32>
+func.func @f(%x: tensor<4xf32>) -> tensor<4xf32> {
+  %y = call @g(%x) : (tensor<4xf32>) -> tensor<4xf32>
+  return %y : tensor<4xf32>
+}
+"""), f"--input={v4}"], 1, r"calls @g, which has no body")
+# Upstream arith/math ops on whole tensors run like kiln's elementwise ops.
+expect("arith and math on tensors", [write("upstream.mlir", """func.func @f(%x: tensor<4xf32>) -> tensor<4xf32> {
+  %c = arith.constant dense<1.0> : tensor<4xf32>
+  %y = arith.addf %x, %c : tensor<4xf32>
+  %z = math.sqrt %y : tensor<4xf32>
+  return %z : tensor<4xf32>
+}
+"""), f"--input={v4}", "--print"], 0, r"tensor\(\[1\.0000, 1\.4142, 1\.7321, 2\.0000\]\)")
 two = write("two.mlir", """func.func @f(%x: tensor<2xf32>) -> tensor<2xf32> {
   return %x : tensor<2xf32>
 }

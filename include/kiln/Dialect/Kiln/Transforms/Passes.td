@@ -80,6 +80,19 @@ def KilnFuseElementwise : Pass<"kiln-fuse-elementwise", "mlir::ModuleOp"> {
   }];
 }
 
+def KilnCheckCalls : Pass<"kiln-check-calls", "mlir::ModuleOp"> {
+  let summary = "Reject calls that cannot be compiled";
+  let description = [{
+    Runs after `inline`, which leaves only the calls it could not inline.
+    A `func.call` of a function without a body is an error (`calls @g,
+    which has no body`): Kiln compiles whole graphs and links nothing. So is
+    a call on a cycle of the call graph (`calls @f recursively`): a kiln
+    graph is acyclic, and the compiled code would recurse until the stack
+    overflows. Each bad call gets one diagnostic at its location; other
+    calls are left alone.
+  }];
+}
+
 def KilnExportEntryPoints : Pass<"kiln-export-entry-points", "mlir::ModuleOp"> {
   let summary = "Give every public function a C interface";
   let description = [{
