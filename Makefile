@@ -54,7 +54,7 @@ check-tsan: deps
 	  cmake -S . -B $(TSAN_DIR) $(CMAKE_FLAGS) -DLLVM_USE_SANITIZER=Thread
 	ninja -C $(TSAN_DIR) -j$(JOBS) kiln-api-tests
 	KILN_NUM_THREADS=1 KILN_CACHE_DIR=$(CURDIR)/$(TSAN_DIR)/kiln-cache \
-	  TSAN_OPTIONS=halt_on_error=1 $(TSAN_DIR)/bin/kiln-api-tests --gtest_brief=1 \
+	  TSAN_OPTIONS="halt_on_error=1 allocator_may_return_null=1" $(TSAN_DIR)/bin/kiln-api-tests --gtest_brief=1 \
 	  --gtest_filter=-Threads.SameBitsForEveryThreadCount
 
 docs: configure

@@ -262,6 +262,15 @@ llvm::Error Executable::run(llvm::ArrayRef<const HostTensor *> args,
     results.clear();
     for (const TensorSpec &spec : outputs)
       results.emplace_back(spec.dtype, spec.shape);
+    for (auto [index, result] : llvm::enumerate(results))
+      if (!result.data()) {
+        std::string message = "out of memory: result #" +
+                              std::to_string(index) + " of @" + entry + " (" +
+                              outputs[index].typeString() + ") needs " +
+                              std::to_string(result.getByteSize()) + " bytes";
+        results.clear();
+        return makeError(message);
+      }
   }
 
   if (target == Target::Cuda)
@@ -278,7 +287,9 @@ llvm::Error Executable::run(llvm::ArrayRef<const HostTensor *> args,
     pointers.push_back(desc.data());
 
   resetErrors();
-  packedEntry(pointers.data());
+  if (size_t bytes = runCatchingOutOfMemory(packedEntry, pointers.data()))
+    return makeError("out of memory: @" + entry + " could not allocate " +
+                     std::to_string(bytes) + " bytes for a temporary tensor");
   if (std::optional<IndexError> failure = firstError())
     return llvm::make_error<IndexErrorInfo>(
         indexErrorMessage(*failure, errorSites));

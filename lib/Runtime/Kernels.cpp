@@ -24,6 +24,8 @@
 #include <algorithm>
 #include <atomic>
 #include <cmath>
+#include <csetjmp>
+#include <cstdio>
 #include <cstring>
 #include <functional>
 #include <limits>
@@ -31,6 +33,7 @@
 #include <memory>
 #include <mutex>
 #include <thread>
+#include <unordered_set>
 
 #include <omp.h>
 
@@ -1247,7 +1250,43 @@ std::mutex poolMutex;
 std::map<size_t, std::vector<void *>> pool;
 size_t pooledBytes = 0;
 
+/// The run in progress on this thread (runCatchingOutOfMemory): where a
+/// failed allocation jumps to, and the blocks its entry function holds.
+struct AllocationGuard {
+  jmp_buf failed;
+  size_t failedBytes = 0;
+  std::unordered_set<void *> live;
+};
+thread_local AllocationGuard *activeGuard = nullptr;
+
+/// The guard that tracks allocations here: the entry function's own code on
+/// the run's thread, not a parallel loop's body.
+AllocationGuard *trackingGuard() {
+  return activeGuard && omp_get_level() == 0 ? activeGuard : nullptr;
+}
+
+void *allocateBlock(size_t bytes);
+
 void *allocate(size_t bytes) {
+  void *p = allocateBlock(bytes);
+  AllocationGuard *guard = trackingGuard();
+  if (p) {
+    if (guard)
+      guard->live.insert(p);
+    return p;
+  }
+  if (guard) {
+    guard->failedBytes = bytes;
+    longjmp(guard->failed, 1);
+  }
+  // Inside a parallel loop there is no way back to the caller.
+  std::fprintf(stderr,
+               "kiln: out of memory: a kernel could not allocate %zu bytes\n",
+               bytes);
+  std::_Exit(2);
+}
+
+void *allocateBlock(size_t bytes) {
   if (bytes >= kCacheThreshold) {
     std::lock_guard<std::mutex> lock(poolMutex);
     auto it = pool.find(bytes);
@@ -1286,6 +1325,8 @@ void *allocate(size_t bytes) {
 void release(void *p) {
   if (!p)
     return;
+  if (AllocationGuard *guard = trackingGuard())
+    guard->live.erase(p);
   auto *header = static_cast<BlockHeader *>(p) - 1;
   size_t bytes = header->bytes;
   if (bytes >= kCacheThreshold) {
@@ -1300,6 +1341,23 @@ void release(void *p) {
 }
 
 } // namespace
+
+size_t kiln::runtime::runCatchingOutOfMemory(void (*entry)(void **),
+                                             void **pointers) {
+  AllocationGuard guard;
+  AllocationGuard *outer = activeGuard;
+  activeGuard = &guard;
+  if (setjmp(guard.failed) == 0) {
+    entry(pointers);
+    activeGuard = outer;
+    return 0;
+  }
+  // An allocation failed: the entry's frames are gone, its blocks are not.
+  activeGuard = outer;
+  for (void *p : guard.live)
+    release(p);
+  return guard.failedBytes;
+}
 
 extern "C" {
 

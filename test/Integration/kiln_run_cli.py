@@ -198,6 +198,22 @@ expect("arith and math on tensors", [write("upstream.mlir", """func.func @f(%x: 
   return %z : tensor<4xf32>
 }
 """), f"--input={v4}", "--print"], 0, r"tensor\(\[1\.0000, 1\.4142, 1\.7321, 2\.0000\]\)")
+# Tensors larger than the address space (400 TB: no overcommit setting
+# grants them): a clear runtime error, exit 2 — a result, and a temporary.
+expect("result out of memory", [write("bigresult.mlir", """func.func @f() -> tensor<100000000000000xf32> {
+  %y = kiln.full 1.0 : tensor<100000000000000xf32>
+  return %y : tensor<100000000000000xf32>
+}
+""")], 2, r"out of memory: result #0 of @f \(tensor<100000000000000xf32>\) needs 400000000000000 bytes")
+expect("temporary out of memory", [write("bigtemp.mlir", """func.func @f(%x: tensor<4xf32>) -> tensor<4xf32> {
+  %y = kiln.reshape %x : tensor<4xf32> -> tensor<4x1xf32>
+  %e = kiln.expand %y : tensor<4x1xf32> -> tensor<4x25000000000000xf32>
+  %m = kiln.exp %e : tensor<4x25000000000000xf32>
+  %v, %i = kiln.topk %m {k = 1 : i64} : tensor<4x25000000000000xf32>
+  %r = kiln.reshape %v : tensor<4x1xf32> -> tensor<4xf32>
+  return %r : tensor<4xf32>
+}
+"""), f"--input={v4}"], 2, r"out of memory: @f could not allocate \d+ bytes for a temporary tensor")
 two = write("two.mlir", """func.func @f(%x: tensor<2xf32>) -> tensor<2xf32> {
   return %x : tensor<2xf32>
 }

@@ -104,6 +104,27 @@ TEST(Errors, IndexOutOfRangeAtRunTime) {
   }
 }
 
+TEST(Errors, OutOfMemoryIsAnErrorAndTheNextGraphRuns) {
+  // A 400 TB temporary (more than the address space): the run stops with
+  // an error, frees what it had allocated, and the process goes on.
+  Tensor x = Tensor::fromVector(std::vector<float>{0, 1, 2, 3}, {4, 1});
+  Tensor huge = kiln::exp(x.expand({4, 25000000000000}));
+  Tensor best = kiln::topk(huge, 1, 1).values;
+  try {
+    best.realize();
+    FAIL() << "no error";
+  } catch (const kiln::Error &error) {
+    EXPECT_NE(std::string(error.what())
+                  .find("could not allocate 100000000000064 bytes for a "
+                        "temporary tensor"),
+              std::string::npos)
+        << error.what();
+  }
+  Tensor small = kiln::topk(kiln::exp(x.expand({4, 3})), 1, 1).values;
+  expectNear(small.toVector<float>(),
+             {1.0f, std::exp(1.0f), std::exp(2.0f), std::exp(3.0f)});
+}
+
 TEST(Cache, TheSameGraphCompilesOnce) {
   auto graph = [](float value) {
     Tensor x = Tensor::fromVector(std::vector<float>{value, 2 * value});

@@ -46,6 +46,14 @@ void useNumThreadsOnThisThread();
 void parallelFor(int64_t count, int64_t grain,
                  const std::function<void(int64_t, int64_t)> &body);
 
+/// Calls `entry(pointers)`, a packed entry of generated code. When one of
+/// its allocations (a temporary tensor) fails on this thread outside the
+/// parallel loops, the run stops there: what it had allocated is freed and
+/// the result is the number of bytes it asked for (0 when the run
+/// completed). A failure inside a parallel loop — only small per-iteration
+/// buffers are allocated there — reports and exits with code 2.
+size_t runCatchingOutOfMemory(void (*entry)(void **), void **pointers);
+
 /// Symbols of the C entry points, for the JIT's symbol map.
 std::vector<std::pair<llvm::StringRef, void *>> kernelSymbols();
 

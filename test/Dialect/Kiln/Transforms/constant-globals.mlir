@@ -44,3 +44,29 @@ func.func @aligned() -> tensor<3xf64> {
   %a = arith.constant dense<[1.0, 2.0, 3.0]> : tensor<3xf64>
   return %a : tensor<3xf64>
 }
+
+// -----
+
+// Splats of 4 KiB or more get no global: a fill kernel writes them (as a
+// global, a 30M-float `full` took 1.9 s to compile). Smaller splats, index
+// splats and non-splat values keep their globals.
+// RUN: kiln-opt %s --kiln-constant-globals --split-input-file | FileCheck %s --check-prefix=FILL
+// FILL-LABEL: module
+// FILL:         memref.global "private" constant @__constant_2xindex
+// FILL-NEXT:    memref.global "private" constant @__constant_1023xf32 : memref<1023xf32> = dense<1.500000e+00>
+// FILL-NOT:     memref.global
+// FILL-LABEL: func.func @splats
+// FILL-DAG:     %[[EMPTY:.*]] = tensor.empty() : tensor<1024xf32>
+// FILL-DAG:     %[[ONE:.*]] = arith.constant 1.500000e+00 : f32
+// FILL:         %[[FILLED:.*]] = linalg.fill ins(%[[ONE]] : f32) outs(%[[EMPTY]] : tensor<1024xf32>) -> tensor<1024xf32>
+// FILL-DAG:     %[[EMPTYI:.*]] = tensor.empty() : tensor<8x64xi64>
+// FILL-DAG:     %[[SEVEN:.*]] = arith.constant 7 : i64
+// FILL:         %[[FILLEDI:.*]] = linalg.fill ins(%[[SEVEN]] : i64) outs(%[[EMPTYI]] : tensor<8x64xi64>) -> tensor<8x64xi64>
+// FILL:         return %[[FILLED]], {{.*}}, %[[FILLEDI]], {{.*}}
+func.func @splats() -> (tensor<1024xf32>, tensor<1023xf32>, tensor<8x64xi64>, tensor<2xindex>) {
+  %a = arith.constant dense<1.5> : tensor<1024xf32>
+  %b = arith.constant dense<1.5> : tensor<1023xf32>
+  %c = arith.constant dense<7> : tensor<8x64xi64>
+  %d = arith.constant dense<3> : tensor<2xindex>
+  return %a, %b, %c, %d : tensor<1024xf32>, tensor<1023xf32>, tensor<8x64xi64>, tensor<2xindex>
+}

@@ -228,12 +228,21 @@ def KilnConstantGlobals : Pass<"kiln-constant-globals", "mlir::ModuleOp"> {
     changed from run to run, and with them the compile cache's view of the
     lowered code. Runs right before `one-shot-bufferize`; `alignment` must
     equal its `buffer-alignment`.
+
+    Splat constants of 4 KiB or more (a large `kiln.full` or `zeros` that
+    no kernel absorbed, e.g. one returned as it is) get no global: they
+    become a `linalg.fill` of `tensor.empty`, a kernel that writes the
+    value. As globals they were compiled into the object element by
+    element (30M floats: 1.9 s and 600 MB to compile; a 4 TB one made the
+    compiler run out of memory) and copied from there on every run.
   }];
   let options = [
     Option<"alignment", "alignment", "uint64_t", /*default=*/"64",
            "Alignment of the globals (one-shot-bufferize's buffer-alignment)">
   ];
-  let dependentDialects = ["mlir::memref::MemRefDialect"];
+  let dependentDialects = ["mlir::memref::MemRefDialect",
+                           "mlir::linalg::LinalgDialect",
+                           "mlir::tensor::TensorDialect"];
 }
 
 #endif // KILN_DIALECT_KILN_TRANSFORMS_PASSES_TD
