@@ -233,6 +233,21 @@ same("value recomputed in two kernels", func_ir([x], [
     "%r1 = kiln.add %c, %a0 : {T0}, {T0}"], [x, x]), [x],
     [torch.clamp(x, -1, 1) * x, torch.clamp(x, -1, 1) + x], 2)
 
+# A chain longer than a group's 128 ops continues in the next kernel (LLVM's
+# compile time is quadratic in a kernel's size): 300 ops in 3 kernels, the
+# same bits as unfused.
+long_x = torch.randn(8, 100)
+long_ops, long_ref, prev = [], long_x, "%a0"
+for i in range(300):
+    op = ["kiln.tanh", "kiln.neg", "kiln.sigmoid"][i % 3]
+    name = "%r0" if i == 299 else f"%l{i}"
+    long_ops.append(f"{name} = {op} {prev} : {{T0}}")
+    long_ref = {"kiln.tanh": torch.tanh, "kiln.neg": torch.neg,
+                "kiln.sigmoid": torch.sigmoid}[op](long_ref)
+    prev = name
+same("300-op chain in 3 kernels", func_ir([long_x], long_ops, [long_x]),
+     [long_x], long_ref, 3, rtol=1e-4, atol=1e-5)
+
 # Forward and backward of the chain: kiln-autodiff's VJP fuses like the rest.
 fx = torch.randn(64, 1000)
 vjp_ir, error = c.autodiff(chain1.replace("64x1000", "64x1000"))

@@ -55,7 +55,9 @@ bool isElementwise(Operation *op) {
   return op->hasTrait<kiln::OpTrait::Elementwise>() && !isSplatConstant(op);
 }
 
-bool isAnchor(Operation *op) { return op->hasTrait<kiln::OpTrait::FusesProducers>(); }
+bool isAnchor(Operation *op) {
+  return op->hasTrait<kiln::OpTrait::FusesProducers>();
+}
 
 int64_t byteSize(Value v) {
   auto type = cast<RankedTensorType>(v.getType());
@@ -86,7 +88,8 @@ struct Group {
 
 class Fuser {
 public:
-  explicit Fuser(Block &block) : block(block) {}
+  Fuser(Block &block, size_t maxGroupOps)
+      : block(block), maxGroupOps(maxGroupOps) {}
 
   void run() {
     llvm::SmallPtrSet<Operation *, 32> visited;
@@ -117,7 +120,9 @@ public:
 private:
   /// Position of `op` in the block (ops are only ever removed while a group
   /// forms, so positions stay ordered).
-  bool before(Operation *a, Operation *b) const { return a->isBeforeInBlock(b); }
+  bool before(Operation *a, Operation *b) const {
+    return a->isBeforeInBlock(b);
+  }
 
   Group form(Operation *root) {
     Group group;
@@ -128,8 +133,7 @@ private:
     // Candidates, latest first: when one is examined, every user it could
     // have inside the group has been decided already.
     auto later = [&](Operation *a, Operation *b) { return before(a, b); };
-    std::priority_queue<Operation *, std::vector<Operation *>,
-                        decltype(later)>
+    std::priority_queue<Operation *, std::vector<Operation *>, decltype(later)>
         candidates(later);
     llvm::SmallPtrSet<Operation *, 16> queued;
     auto pushOperands = [&](Operation *op) {
@@ -154,6 +158,9 @@ private:
         return group.members.contains(user);
       });
       if (isElementwise(p)) {
+        // A full group leaves the rest of the chain to the next one.
+        if (group.members.size() + group.copies.size() >= maxGroupOps)
+          continue;
         if (usedOnlyHere) {
           group.members.insert(p);
         } else if (cheaperToRecompute(group, p)) {
@@ -170,8 +177,7 @@ private:
           p->hasTrait<kiln::OpTrait::FusesConsumers>() && usedOnlyHere &&
           p->getNumResults() == 1 &&
           cast<RankedTensorType>(p->getResult(0).getType()).getShape() ==
-              cast<RankedTensorType>(root->getResult(0).getType())
-                  .getShape() &&
+              cast<RankedTensorType>(root->getResult(0).getType()).getShape() &&
           llvm::all_of(group.members, [](Operation *member) {
             return isElementwise(member);
           })) {
@@ -237,8 +243,8 @@ private:
       }
   }
 
-
   Block &block;
+  size_t maxGroupOps;
   /// Ops erased by the last materialize() (their addresses may be reused
   /// by new ops, so they leave the visited set).
   llvm::SmallPtrSet<Operation *, 32> erased;
@@ -246,10 +252,12 @@ private:
 
 struct KilnFuseElementwisePass
     : kiln::impl::KilnFuseElementwiseBase<KilnFuseElementwisePass> {
+  using Base::Base;
+
   void runOnOperation() override {
-    getOperation()->walk([](func::FuncOp function) {
+    getOperation()->walk([&](func::FuncOp function) {
       for (Block &block : function.getBody())
-        Fuser(block).run();
+        Fuser(block, maxGroupOps).run();
     });
   }
 };
