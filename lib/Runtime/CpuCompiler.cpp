@@ -10,6 +10,7 @@
 #include "mlir/Pass/PassManager.h"
 #include "mlir/Target/LLVMIR/Export.h"
 #include "llvm/ADT/StringExtras.h"
+#include "llvm/Analysis/CFG.h"
 #include "llvm/Config/llvm-config.h"
 #include "llvm/ExecutionEngine/Orc/JITTargetMachineBuilder.h"
 #include "llvm/IR/IRBuilder.h"
@@ -68,6 +69,26 @@ llvm::Error kiln::runtime::lowerToLLVMDialect(mlir::ModuleOp module,
   return llvm::Error::success();
 }
 
+/// Whether `f` only sequences work — no loop, no vector value — so that
+/// compiling it unoptimized costs nothing at run time. kiln-outline-kernels
+/// leaves entry points like that; this guards against anything it did not
+/// move out.
+static bool isGlue(llvm::Function &f) {
+  llvm::SmallVector<
+      std::pair<const llvm::BasicBlock *, const llvm::BasicBlock *>>
+      backedges;
+  llvm::FindFunctionBackedges(f, backedges);
+  if (!backedges.empty())
+    return false;
+  for (llvm::Instruction &inst : llvm::instructions(f))
+    if (inst.getType()->isVectorTy() ||
+        llvm::any_of(inst.operands(), [](const llvm::Use &use) {
+          return use->getType()->isVectorTy();
+        }))
+      return false;
+  return true;
+}
+
 /// Adds `void _kiln_packed_<f>(ptr %descriptors)` calling
 /// `_mlir_ciface_<f>(descriptors[0], ..., descriptors[n-1])`.
 static void addPackedEntryPoints(llvm::Module &module) {
@@ -78,6 +99,18 @@ static void addPackedEntryPoints(llvm::Module &module) {
     if (!f.isDeclaration() && f.getName().starts_with("_mlir_ciface_"))
       targets.push_back(&f);
   for (llvm::Function *target : targets) {
+    // The entry's body is glue — allocations, one call per outlined
+    // kernel, index-error checks, copies, frees — in one long block, so it
+    // is compiled once and unoptimized: inlined into the C interface and
+    // that into the packed entry, it was optimized and compiled three
+    // times, and LLVM's machine CSE is quadratic in a block (a graph of
+    // 4500 kernels took 51 s to compile, most of it on the entry).
+    if (llvm::Function *body =
+            module.getFunction(target->getName().drop_front(13))) {
+      body->addFnAttr(llvm::Attribute::NoInline);
+      if (isGlue(*body))
+        body->addFnAttr(llvm::Attribute::OptimizeNone);
+    }
     std::string name =
         ("_kiln_packed_" + target->getName().drop_front(13)).str();
     auto *type = llvm::FunctionType::get(llvm::Type::getVoidTy(ctx), {ptr},

@@ -3,6 +3,7 @@
 // AVX-512 machines of the Zen 4 kind; math-heavy kernels (softmax's exp
 // passes) keep the default width (lib/Runtime/CpuCompiler.cpp).
 // RUN: kiln-compile %s --target=cpu --emit=llvm-ir | FileCheck %s
+// RUN: kiln-compile %s --target=cpu --emit=llvm-ir | FileCheck %s --check-prefix=ENTRY
 
 // Each kernel is a function of its own (kiln-outline-kernels): the sum's,
 // then softmax's three (max, exp-sum, normalize).
@@ -10,6 +11,14 @@
 // CHECK: define internal void @kiln_kernel_1..omp_par({{.*}}) #[[EXP:[0-9]+]]
 // CHECK-DAG: attributes #[[SUM]] = { {{.*}}"min-legal-vector-width"="256" "prefer-vector-width"="256"
 // CHECK-DAG: attributes #[[EXP]] = { {{[^"]*}} }
+
+// The entry point's body is glue (allocations, one call per kernel, frees):
+// compiled once, unoptimized, not inlined into its C interface or packed
+// entry, which call it.
+// ENTRY: define void @sum({{.*}}) {{.*}}#[[GLUE:[0-9]+]] {
+// ENTRY: define void @_kiln_packed_sum(
+// ENTRY: call void @sum(
+// ENTRY: attributes #[[GLUE]] = { noinline optnone }
 func.func @sum(%x: tensor<64x4096xf32>) -> tensor<64xf32> {
   %s = kiln.sum %x {dims = array<i64: 1>} : tensor<64x4096xf32>
   return %s : tensor<64xf32>

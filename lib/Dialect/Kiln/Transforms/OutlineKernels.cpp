@@ -43,32 +43,104 @@ struct KilnOutlineKernelsPass
     SmallVector<func::FuncOp> functions(module.getOps<func::FuncOp>());
     for (func::FuncOp function : functions)
       for (Block &block : function.getBody())
-        for (Operation &op : llvm::make_early_inc_range(block))
-          if (isKernel(&op))
-            outline(&op, symbols, kernels);
+        for (Operation *op = &block.front(); op;)
+          op = (isKernel(op) ? outline(op, symbols, kernels) : op)
+                   ->getNextNode();
   }
 
-  void outline(Operation *op, SymbolTable &symbols,
-               llvm::StringMap<func::FuncOp> &kernels) {
-    // What the kernel uses from outside: constants are cloned in, the
-    // rest become arguments.
-    llvm::SetVector<Value> used(op->operand_begin(), op->operand_end());
-    getUsedValuesDefinedAbove(op->getRegions(), used);
+  /// The ops outlined with kernel `op`: itself, and when its results
+  /// include vectors (a register block's accumulators, stored after the
+  /// loop), every op up to the last one that uses what the range computes,
+  /// so that no vector crosses the call — caller and callee may be
+  /// compiled for different vector register widths, which changes how a
+  /// vector is passed. Empty when the vectors reach the terminator.
+  static SmallVector<Operation *> kernelRange(Operation *op) {
+    SmallVector<Operation *> range{op};
+    auto isVector = [](Type type) { return isa<VectorType>(type); };
+    if (llvm::none_of(op->getResultTypes(), isVector))
+      return range;
+    llvm::DenseSet<Value> defined(op->result_begin(), op->result_end());
+    auto usesDefined = [&](Operation *user) {
+      bool found = false;
+      user->walk([&](Operation *nested) {
+        for (Value operand : nested->getOperands())
+          found |= defined.contains(operand);
+      });
+      return found;
+    };
+    // Extend to the last op that uses a value the range defines.
+    SmallVector<Operation *> pending;
+    for (Operation *next = op->getNextNode(); next;
+         next = next->getNextNode()) {
+      pending.push_back(next);
+      if (!usesDefined(next))
+        continue;
+      if (next->hasTrait<OpTrait::IsTerminator>())
+        return {};
+      for (Operation *member : pending) {
+        range.push_back(member);
+        defined.insert(member->result_begin(), member->result_end());
+      }
+      pending.clear();
+    }
+    // Values the range defines and later ops use become results: none of
+    // them may be a vector.
+    for (Operation *member : range)
+      for (Value result : member->getResults())
+        for (Operation *user : result.getUsers())
+          if (llvm::find(range, user->getBlock()->findAncestorOpInBlock(
+                                    *user)) == range.end() &&
+              isVector(result.getType()))
+            return {};
+    return range;
+  }
+
+  /// Outlines the kernel `op` (and the ops kernelRange adds); returns the
+  /// call that replaces them, or `op` when it stays.
+  Operation *outline(Operation *op, SymbolTable &symbols,
+                     llvm::StringMap<func::FuncOp> &kernels) {
+    SmallVector<Operation *> range = kernelRange(op);
+    if (range.empty())
+      return op;
+    llvm::SmallPtrSet<Operation *, 8> inRange(range.begin(), range.end());
+    auto inside = [&](Operation *user) {
+      Operation *ancestor = op->getBlock()->findAncestorOpInBlock(*user);
+      return ancestor && inRange.contains(ancestor);
+    };
+    // What the range uses from outside: constants are cloned in, the
+    // rest become arguments; what later ops use from it, results.
+    llvm::SetVector<Value> used;
+    for (Operation *member : range) {
+      for (Value operand : member->getOperands())
+        if (!operand.getDefiningOp() ||
+            !inRange.contains(operand.getDefiningOp()))
+          used.insert(operand);
+      getUsedValuesDefinedAbove(member->getRegions(), used);
+    }
     SmallVector<Value> arguments;
     SmallVector<Operation *> constants;
     for (Value value : used) {
       Operation *def = value.getDefiningOp();
+      if (def && inRange.contains(def))
+        continue;
       if (def && def->hasTrait<OpTrait::ConstantLike>() &&
           def->getNumOperands() == 0 && def->getNumRegions() == 0)
         constants.push_back(def);
       else
         arguments.push_back(value);
     }
+    SmallVector<Value> results;
+    for (Operation *member : range)
+      for (Value result : member->getResults())
+        if (llvm::any_of(result.getUsers(),
+                         [&](Operation *user) { return !inside(user); }))
+          results.push_back(result);
+
     OpBuilder detached(op->getContext());
     auto kernel = func::FuncOp::create(
         detached, op->getLoc(), "kiln_kernel",
         detached.getFunctionType(ValueRange(arguments).getTypes(),
-                                 op->getResultTypes()));
+                                 ValueRange(results).getTypes()));
     kernel.setPrivate();
     // Internal to the compiled graph's object (graphs share a JIT).
     kernel->setAttr(
@@ -80,8 +152,12 @@ struct KilnOutlineKernelsPass
     mapping.map(arguments, entry->getArguments());
     for (Operation *constant : constants)
       b.clone(*constant, mapping);
-    Operation *copy = b.clone(*op, mapping);
-    func::ReturnOp::create(b, op->getLoc(), copy->getResults());
+    for (Operation *member : range)
+      b.clone(*member, mapping);
+    SmallVector<Value> returned;
+    for (Value result : results)
+      returned.push_back(mapping.lookup(result));
+    func::ReturnOp::create(b, op->getLoc(), returned);
 
     std::string text;
     llvm::raw_string_ostream os(text);
@@ -93,10 +169,14 @@ struct KilnOutlineKernelsPass
       kernel.erase();
       kernel = it->second;
     }
+    // Every argument is defined before `op`: the range is contiguous.
     OpBuilder at(op);
     auto call = func::CallOp::create(at, op->getLoc(), kernel, arguments);
-    op->replaceAllUsesWith(call.getResults());
-    op->erase();
+    for (auto [result, value] : llvm::zip(results, call.getResults()))
+      result.replaceAllUsesWith(value);
+    for (Operation *member : llvm::reverse(range))
+      member->erase();
+    return call;
   }
 };
 } // namespace

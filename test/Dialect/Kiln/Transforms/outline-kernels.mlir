@@ -1,4 +1,4 @@
-// RUN: kiln-opt %s -kiln-outline-kernels | FileCheck %s
+// RUN: kiln-opt %s -kiln-outline-kernels -split-input-file | FileCheck %s
 
 // Each top-level kernel becomes a call of a private, internal function;
 // the constants it uses are cloned in (bounds stay static), the buffers and
@@ -46,4 +46,48 @@ func.func @f(%a: memref<8xf32>, %b: memref<8xf32>, %c: memref<8xf32>, %s: f32) -
     scf.yield %n : f32
   }
   return %sum : f32
+}
+
+// -----
+
+// A loop whose results are vectors (a register block's accumulators) is
+// outlined with the ops that use them, up to the last one (the stores, and
+// the unrelated view between them): no vector crosses the call, as the
+// entry and the kernel may be compiled for different vector widths. A loop
+// whose vector result reaches the return stays where it is.
+// CHECK-LABEL: func.func @vectors
+// CHECK-SAME:    (%[[A:.*]]: memref<16xf32>, %[[B:.*]]: memref<16xf32>)
+// CHECK:         %[[V:.*]] = memref.subview %[[B]][0] [8] [1]
+// CHECK-NEXT:    call @[[BLOCK:kiln_kernel]](%[[A]], %[[V]], %[[B]]) : (memref<16xf32>, memref<8xf32, strided<[1]>>, memref<16xf32>) -> ()
+// CHECK-NEXT:    %[[KEPT:.*]] = scf.for
+// CHECK:         return %[[KEPT]] : vector<8xf32>
+// CHECK:       func.func private @[[BLOCK]]({{.*}}) attributes {llvm.linkage = #llvm.linkage<internal>}
+// CHECK:         %[[R:.*]]:2 = scf.for {{.*}} -> (vector<8xf32>, vector<8xf32>)
+// CHECK:         vector.transfer_write %[[R]]#0
+// CHECK-NEXT:    %[[W:.*]] = memref.subview
+// CHECK-NEXT:    vector.transfer_write %[[R]]#1, %[[W]]
+// CHECK-NEXT:    return
+// CHECK-NOT:   func.func
+func.func @vectors(%a: memref<16xf32>, %b: memref<16xf32>) -> vector<8xf32> {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %c4 = arith.constant 4 : index
+  %pad = arith.constant 0.0 : f32
+  %zero = arith.constant dense<0.0> : vector<8xf32>
+  %view = memref.subview %b[0] [8] [1] : memref<16xf32> to memref<8xf32, strided<[1]>>
+  %r:2 = scf.for %i = %c0 to %c4 step %c1 iter_args(%x = %zero, %y = %zero) -> (vector<8xf32>, vector<8xf32>) {
+    %l = vector.transfer_read %a[%c0], %pad {in_bounds = [true]} : memref<16xf32>, vector<8xf32>
+    %nx = arith.addf %x, %l : vector<8xf32>
+    %ny = arith.mulf %y, %l : vector<8xf32>
+    scf.yield %nx, %ny : vector<8xf32>, vector<8xf32>
+  }
+  vector.transfer_write %r#0, %view[%c0] {in_bounds = [true]} : vector<8xf32>, memref<8xf32, strided<[1]>>
+  %high = memref.subview %b[8] [8] [1] : memref<16xf32> to memref<8xf32, strided<[1], offset: 8>>
+  vector.transfer_write %r#1, %high[%c0] {in_bounds = [true]} : vector<8xf32>, memref<8xf32, strided<[1], offset: 8>>
+  %kept = scf.for %i = %c0 to %c4 step %c1 iter_args(%x = %zero) -> (vector<8xf32>) {
+    %l = vector.transfer_read %a[%c0], %pad {in_bounds = [true]} : memref<16xf32>, vector<8xf32>
+    %nx = arith.addf %x, %l : vector<8xf32>
+    scf.yield %nx : vector<8xf32>
+  }
+  return %kept : vector<8xf32>
 }

@@ -213,6 +213,14 @@ def KilnOutlineKernels : Pass<"kiln-outline-kernels", "mlir::ModuleOp"> {
     same (the same op on the same shapes: the layers of a deep network)
     share one function.
 
+    A kernel whose results are vectors (a register block of matmul rows,
+    whose accumulators are stored after the loop) is outlined together with
+    the ops after it up to the last one that uses what it computes, so that
+    no vector is passed to or returned from a kernel: the entry and the
+    kernel may be compiled for different vector widths (CpuCompiler.cpp),
+    which changes how a vector crosses a call. One whose vectors reach the
+    terminator stays in place.
+
     The entry function keeps allocation, views, runtime calls and calls of
     kernels, and every later pass works on small functions: compiling a
     graph of 100 layers of matmul, relu and softmax (400 kernels) took
