@@ -411,10 +411,12 @@ std::vector<Tensor> callIR(const std::string &path,
 /// The spelling of a dtype (`f32`, `i64`, ...).
 const char *dtypeName(DType dtype);
 
-/// Worker threads each graph runs on (default: the environment variable
-/// KILN_NUM_THREADS if set, else every hardware thread). Results are the
-/// same bits for every thread count.
-void setNumThreads(int threads);
+/// Worker threads each graph runs on, from 1 to 1024 (default: the
+/// environment variable KILN_NUM_THREADS if set, clamped to that range,
+/// else every hardware thread); another count throws kiln::Error. Results
+/// are the same bits for every thread count.
+void setNumThreads(int threads,
+                   SourceLocation where = SourceLocation::current());
 int getNumThreads();
 
 /// Where graphs run.

@@ -147,7 +147,12 @@ void applyThreadEnvironment() {
 }
 } // namespace
 
-void setNumThreads(int threads) {
+void setNumThreads(int threads, SourceLocation where) {
+  if (threads < 1 || threads > rt::kMaxThreads)
+    throw Error("setNumThreads(" + std::to_string(threads) +
+                    "): the thread count must be from 1 to " +
+                    std::to_string(rt::kMaxThreads),
+                where);
   applyThreadEnvironment();
   rt::setNumThreads(threads);
 }

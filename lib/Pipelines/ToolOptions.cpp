@@ -30,15 +30,21 @@ void ToolOptions::list(StringRef name, std::vector<std::string> &out) {
                      }});
 }
 
-void ToolOptions::integer(StringRef name, int minimum, int &out) {
+void ToolOptions::integer(StringRef name, int minimum, int &out, int maximum) {
   std::string n = name.str();
   options.push_back(
-      {n, true, [&out, minimum, n](StringRef value) -> std::optional<std::string> {
-         if (value.getAsInteger(10, out) || out < minimum)
+      {n, true,
+       [&out, minimum, maximum,
+        n](StringRef value) -> std::optional<std::string> {
+         if (!value.getAsInteger(10, out) && out >= minimum && out <= maximum)
+           return std::nullopt;
+         if (maximum == std::numeric_limits<int>::max())
            return ("--" + n + " expects an integer >= " + llvm::Twine(minimum) +
                    ", got '" + value + "'")
                .str();
-         return std::nullopt;
+         return ("--" + n + " expects an integer from " + llvm::Twine(minimum) +
+                 " to " + llvm::Twine(maximum) + ", got '" + value + "'")
+             .str();
        }});
 }
 
@@ -47,22 +53,21 @@ void ToolOptions::positiveNumber(StringRef name, double &out) {
   options.push_back(
       {n, true, [&out, n](StringRef value) -> std::optional<std::string> {
          if (value.getAsDouble(out) || !std::isfinite(out) || out <= 0)
-           return ("--" + n + " expects a positive number, got '" + value +
-                   "'")
+           return ("--" + n + " expects a positive number, got '" + value + "'")
                .str();
          return std::nullopt;
        }});
 }
 
-std::optional<std::string>
-ToolOptions::parse(llvm::ArrayRef<const char *> argv, std::string &inputFile,
-                   bool &help) const {
+std::optional<std::string> ToolOptions::parse(llvm::ArrayRef<const char *> argv,
+                                              std::string &inputFile,
+                                              bool &help) const {
   for (size_t i = 1; i < argv.size(); ++i) {
     StringRef arg(argv[i]);
     if (arg == "-" || !arg.starts_with("-")) {
       if (!inputFile.empty())
-        return "more than one input file ('" + inputFile + "', '" +
-               arg.str() + "')";
+        return "more than one input file ('" + inputFile + "', '" + arg.str() +
+               "')";
       inputFile = arg.str();
       continue;
     }

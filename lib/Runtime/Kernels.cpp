@@ -1193,7 +1193,7 @@ std::optional<IndexError> kiln::runtime::firstError() {
 }
 
 void kiln::runtime::setNumThreads(int threads) {
-  numThreads = std::max(1, threads);
+  numThreads = std::clamp(threads, 1, kMaxThreads);
   omp_set_num_threads(numThreads);
 }
 

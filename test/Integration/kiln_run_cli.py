@@ -238,7 +238,12 @@ else:
            [two, "--entry=g", f"--input={v2}", "--target=cuda"], 2,
            r"--target=cuda: (no CUDA driver|no CUDA device)")
 expect("unknown target", [two, "--target=tpu"], 1, r"unknown --target 'tpu'")
-expect("zero threads", [two, "--threads=0"], 1, r"--threads expects an integer >= 1")
+expect("zero threads", [two, "--threads=0"], 1,
+       r"--threads expects an integer from 1 to 1024, got '0'")
+# OpenMP aborts the process when it cannot create the threads (here at
+# 100000): more than 1024 is a usage error.
+expect("too many threads", [two, "--threads=100000"], 1,
+       r"--threads expects an integer from 1 to 1024, got '100000'")
 expect("bad repeat", [two, "--repeat=x"], 1, r"--repeat expects an integer >= 0")
 expect("unknown option", [two, "--frobnicate"], 1, r"unknown option '--frobnicate'")
 # Lowering choices: the same answer (--gpu-vectorize only changes GPU code).

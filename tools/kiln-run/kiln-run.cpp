@@ -72,7 +72,7 @@ std::optional<std::string> parseOptions(llvm::ArrayRef<const char *> args,
   parser.list("input", options.inputs);
   parser.string("output-dir", options.outputDir);
   parser.string("target", options.target);
-  parser.integer("threads", 1, options.threads);
+  parser.integer("threads", 1, options.threads, kiln::runtime::kMaxThreads);
   parser.integer("repeat", 0, options.repeat);
   return parser.parse(args, options.inputFile, help);
 }

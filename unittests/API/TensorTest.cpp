@@ -315,6 +315,13 @@ TEST(Threads, SameBitsForEveryThreadCount) {
   kiln::setNumThreads(before);
   EXPECT_EQ(one, two);
 }
+
+TEST(Threads, CountOutOfRangeIsAnError) {
+  int before = kiln::getNumThreads();
+  EXPECT_THROW(kiln::setNumThreads(0), kiln::Error);
+  EXPECT_THROW(kiln::setNumThreads(100000), kiln::Error);
+  EXPECT_EQ(kiln::getNumThreads(), before);
+}
 } // namespace
 
 namespace {

@@ -15,6 +15,7 @@
 #include "llvm/ADT/StringRef.h"
 
 #include <functional>
+#include <limits>
 #include <optional>
 #include <string>
 #include <vector>
@@ -29,8 +30,9 @@ public:
   void string(llvm::StringRef name, std::string &out);
   /// A string that may be given several times.
   void list(llvm::StringRef name, std::vector<std::string> &out);
-  /// An integer >= `minimum`.
-  void integer(llvm::StringRef name, int minimum, int &out);
+  /// An integer in [minimum, maximum].
+  void integer(llvm::StringRef name, int minimum, int &out,
+               int maximum = std::numeric_limits<int>::max());
   /// A finite number > 0.
   void positiveNumber(llvm::StringRef name, double &out);
 

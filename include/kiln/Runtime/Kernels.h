@@ -31,7 +31,11 @@ void resetErrors();
 /// The first error recorded since the last reset, if any.
 std::optional<IndexError> firstError();
 
-/// Number of worker threads kernels may use (>= 1).
+/// The most worker threads a run may use: OpenMP aborts the process when
+/// the system cannot create the threads it is asked for (100000 here).
+constexpr int kMaxThreads = 1024;
+
+/// Number of worker threads kernels may use, clamped to [1, kMaxThreads].
 void setNumThreads(int threads);
 int getNumThreads();
 
