@@ -19,6 +19,7 @@
 #include "mlir/IR/PatternMatch.h"
 #include "mlir/Transforms/CSE.h"
 #include "mlir/Transforms/GreedyPatternRewriteDriver.h"
+#include "mlir/Transforms/RegionUtils.h"
 #include "llvm/ADT/DenseSet.h"
 
 namespace kiln {
@@ -66,6 +67,14 @@ struct Dependence {
         anyDep |= any.contains(operand.get());
         differentiableDep |= differentiable.contains(operand.get()) &&
                              passesGradient(op, operand.getOperandNumber());
+      }
+      // Values an op's regions use from above (the branches of an scf.if)
+      // are inputs too; no such op has a rule, so the sweep reports it.
+      llvm::SetVector<Value> captured;
+      getUsedValuesDefinedAbove(op->getRegions(), captured);
+      for (Value value : captured) {
+        anyDep |= any.contains(value);
+        differentiableDep |= differentiable.contains(value);
       }
       for (Value result : op->getResults()) {
         if (anyDep)
@@ -157,9 +166,9 @@ FailureOr<func::FuncOp> kiln::deriveVJP(func::FuncOp function,
   Block *body = vjp.addEntryBlock();
   Block &forward = function.getBody().front();
   IRMapping mapping;
-  for (auto [from, to] : llvm::zip(forward.getArguments(),
-                                   body->getArguments().take_front(
-                                       forward.getNumArguments())))
+  for (auto [from, to] :
+       llvm::zip(forward.getArguments(),
+                 body->getArguments().take_front(forward.getNumArguments())))
     mapping.map(from, to);
 
   // 1. The forward graph, copied.
@@ -190,18 +199,16 @@ FailureOr<func::FuncOp> kiln::deriveVJP(func::FuncOp function,
       continue;
     auto [op, operand] = dependence.findBreak(result);
     InFlightDiagnostic diag = originals[op]->emitOpError()
-                              << "has no gradient, but result #"
-                              << resultIndex << " of @" << name
+                              << "has no gradient, but result #" << resultIndex
+                              << " of @" << name
                               << " depends on the floating-point arguments "
                                  "only through it";
     Type operandType = op->getOperand(operand).getType();
     if (!isFloatTensor(operandType))
       diag.attachNote() << "its operand #" << operand << " has type "
-                        << operandType
-                        << ", which carries no gradient";
+                        << operandType << ", which carries no gradient";
     else
-      diag.attachNote() << "it uses only the shape of its operand #"
-                        << operand;
+      diag.attachNote() << "it uses only the shape of its operand #" << operand;
     return fail();
   }
 
@@ -230,9 +237,8 @@ FailureOr<func::FuncOp> kiln::deriveVJP(func::FuncOp function,
     auto rule = dyn_cast<DifferentiableOpInterface>(op);
     Operation *original = originals[op];
     if (!rule) {
-      original->emitOpError()
-          << "has no gradient rule, but @" << name
-          << " needs one to differentiate its results";
+      original->emitOpError() << "has no gradient rule, but @" << name
+                              << " needs one to differentiate its results";
       return fail();
     }
     SmallVector<Value> operandCotangents(op->getNumOperands());

@@ -45,6 +45,22 @@ func.func @branches(%x: tensor<4xf32>) -> tensor<4xf32> {
 
 // -----
 
+// A result computed inside the branches of an scf.if: the op's regions use
+// the argument, so the gradient path runs through it (its VJP used to be
+// zeros).
+func.func @branches(%x: tensor<4xf32>, %c: i1) -> tensor<4xf32> {
+  // expected-error @+1 {{'scf.if' op has no gradient rule, but @branches needs one to differentiate its results}}
+  %y = scf.if %c -> tensor<4xf32> {
+    scf.yield %x : tensor<4xf32>
+  } else {
+    %z = kiln.exp %x : tensor<4xf32>
+    scf.yield %z : tensor<4xf32>
+  }
+  return %y : tensor<4xf32>
+}
+
+// -----
+
 // expected-error @+1 {{cannot add the gradient function '@taken_vjp': the module already has a symbol of that name}}
 func.func @taken(%x: tensor<4xf32>) -> tensor<4xf32> {
   return %x : tensor<4xf32>

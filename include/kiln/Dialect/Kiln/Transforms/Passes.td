@@ -53,6 +53,8 @@ def KilnAutodiff : Pass<"kiln-autodiff", "mlir::ModuleOp"> {
                "Differentiate only these functions (default: every public "
                "function with a floating-point argument and result)">,
   ];
+  // A function may use no kiln op (an identity); its VJP does.
+  let dependentDialects = ["::kiln::KilnDialect"];
 }
 
 def KilnFuseElementwise : Pass<"kiln-fuse-elementwise", "mlir::ModuleOp"> {
