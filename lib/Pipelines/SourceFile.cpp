@@ -96,7 +96,9 @@ func::FuncOp kiln::SourceFile::findEntry(llvm::StringRef name,
     }
   if (count == 1)
     return only;
-  error = "the module has " + std::to_string(count) +
-          " public functions; choose one with --entry";
+  error = count == 0 ? std::string("the module has no public function with a "
+                                   "body to run")
+                     : "the module has " + std::to_string(count) +
+                           " public functions; choose one with --entry";
   return nullptr;
 }

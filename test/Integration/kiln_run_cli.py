@@ -226,6 +226,8 @@ v2 = path("v2.npy")
 np.save(v2, np.array([1.0, -2.0], np.float32))
 expect("ambiguous entry", [two, f"--input={v2}"], 1,
        r"the module has 2 public functions; choose one with --entry")
+expect("no public function", [write("empty.mlir", "")], 1,
+       r"the module has no public function with a body to run")
 expect("unknown entry", [two, "--entry=h", f"--input={v2}"], 1, r"no function @h")
 expect("chosen entry", [two, "--entry=g", f"--input={v2}", "--print"], 0,
        r"tensor\(\[-1\.,  2\.\]\)")
