@@ -70,6 +70,35 @@ struct Node {
   Tensor grad;
 
   bool realized() const { return !data.empty(); }
+
+  Node() = default;
+  Node(const Node &) = delete;
+  Node &operator=(const Node &) = delete;
+  /// Releases the graph behind this node without recursing: destroyed
+  /// input by input, a chain of a million ops would take a million stack
+  /// frames. An input only this node holds gives up its own inputs (and
+  /// gradient) first, so it is destroyed with none.
+  ~Node() {
+    std::vector<std::shared_ptr<Node>> pending;
+    auto release = [&pending](Node &node) {
+      for (const Tensor &input : node.inputs)
+        if (input.getNode())
+          pending.push_back(input.getNode());
+      node.inputs.clear();
+      if (node.grad.getNode())
+        pending.push_back(node.grad.getNode());
+      node.grad = Tensor();
+    };
+    release(*this);
+    while (!pending.empty()) {
+      std::shared_ptr<Node> node = std::move(pending.back());
+      pending.pop_back();
+      // Held only here (graphs keep no weak references): no other thread
+      // can reach it.
+      if (node.use_count() == 1)
+        release(*node);
+    }
+  }
 };
 
 } // namespace detail
@@ -379,9 +408,30 @@ struct GraphPrinter {
     return base + "#" + std::to_string(t.getResult());
   }
 
-  void visit(Node *node) {
-    if (isArgument(node) || names.count(node))
+  /// Prints the pending nodes `root` depends on, then `root`: a post-order
+  /// walk with an explicit stack, as graphs may be chains of millions of
+  /// ops.
+  void visit(Node *root) {
+    if (isArgument(root) || names.count(root))
       return;
+    std::vector<std::pair<Node *, size_t>> stack{{root, 0}};
+    while (!stack.empty()) {
+      Node *node = stack.back().first;
+      size_t next = stack.back().second;
+      if (next < node->inputs.size()) {
+        ++stack.back().second;
+        Node *input = node->inputs[next].getNode().get();
+        if (!isArgument(input) && !names.count(input))
+          stack.push_back({input, 0});
+        continue;
+      }
+      stack.pop_back();
+      print(node);
+    }
+  }
+
+  /// Prints `node`, whose pending inputs are printed already.
+  void print(Node *node) {
     std::vector<std::string> operands;
     for (const Tensor &input : node->inputs)
       operands.push_back(valueName(input));

@@ -11,6 +11,8 @@
 
 #include <gtest/gtest.h>
 
+#include <pthread.h>
+
 #include <cmath>
 #include <fstream>
 #include <thread>
@@ -123,6 +125,46 @@ TEST(Errors, OutOfMemoryIsAnErrorAndTheNextGraphRuns) {
   Tensor small = kiln::topk(kiln::exp(x.expand({4, 3})), 1, 1).values;
   expectNear(small.toVector<float>(),
              {1.0f, std::exp(1.0f), std::exp(2.0f), std::exp(3.0f)});
+}
+
+/// Runs `body` on a thread with a 512 KiB stack.
+void onSmallStack(void (*body)()) {
+  pthread_attr_t attr;
+  pthread_attr_init(&attr);
+  pthread_attr_setstacksize(&attr, 512 << 10);
+  pthread_t thread;
+  ASSERT_EQ(pthread_create(
+                &thread, &attr,
+                [](void *f) -> void * {
+                  reinterpret_cast<void (*)()>(f)();
+                  return nullptr;
+                },
+                reinterpret_cast<void *>(body)),
+            0);
+  pthread_join(thread, nullptr);
+  pthread_attr_destroy(&attr);
+}
+
+TEST(Graphs, DeepChainsNeedNoDeepStack) {
+  // Printing, differentiating and releasing a graph walk it without
+  // recursion: a 20000-op chain on a 512 KiB stack (one frame per op
+  // overflowed 8 MiB at 100000 ops).
+  onSmallStack([] {
+    Tensor w = Tensor::fromVector(std::vector<float>{1, 2, 3, 4});
+    w.requiresGrad();
+    Tensor y = w;
+    for (int i = 0; i < 20000; ++i)
+      y = (i % 2) ? y + 1.0 : y * 0.5; // y -> 0.5 y + 1 -> 2
+    expectNear(y.toVector<float>(), {2, 2, 2, 2});
+    Tensor z = w;
+    for (int i = 0; i < 20000; ++i)
+      z = z * 1.0001;
+    z.sum().backward();
+    float expected = std::pow(1.0001f, 20000.0f);
+    std::vector<float> grad = w.grad().toVector<float>();
+    for (float g : grad)
+      EXPECT_NEAR(g, expected, expected * 1e-3);
+  });
 }
 
 TEST(Cache, TheSameGraphCompilesOnce) {
