@@ -63,6 +63,13 @@ std::string attrs(std::initializer_list<std::string> entries) {
 Tensor typed(const std::string &op, std::vector<Tensor> inputs,
              const std::string &attributes, rt::TensorSpec type,
              SourceLocation where) {
+  // Shapes the caller gives (full, arange, reshape, expand): MLIR would
+  // take a negative size for a dynamic one, or report an overflow.
+  for (int64_t size : type.shape)
+    if (size < 0)
+      throw Error(op.substr(op.find('.') + 1) + ": negative size " +
+                      std::to_string(size) + " in the shape",
+                  where);
   std::vector<rt::TensorSpec> types{std::move(type)};
   return makeOp(op, std::move(inputs), attributes, where, &types);
 }
@@ -72,8 +79,7 @@ Tensor sameType(const std::string &op, const Tensor &x,
                 const std::string &attributes, SourceLocation where) {
   if (!x.defined())
     throw Error(op + ": undefined tensor", where);
-  return typed(op, {x}, attributes,
-               {runtimeType(x.dtype()), x.shape()}, where);
+  return typed(op, {x}, attributes, {runtimeType(x.dtype()), x.shape()}, where);
 }
 
 int rank(DType d) {
@@ -217,10 +223,10 @@ Tensor scalarLike(Scalar value, const Tensor &like, SourceLocation where) {
 
 Tensor clamp(const Tensor &x, std::optional<double> min,
              std::optional<double> max, SourceLocation where) {
-  return sameType("kiln.clamp", x,
-                  attrs({min ? "min = " + f64(*min) : "",
-                         max ? "max = " + f64(*max) : ""}),
-                  where);
+  return sameType(
+      "kiln.clamp", x,
+      attrs({min ? "min = " + f64(*min) : "", max ? "max = " + f64(*max) : ""}),
+      where);
 }
 
 Tensor where(const Tensor &cond, const Tensor &a, const Tensor &b,
@@ -265,22 +271,27 @@ Tensor reshape(const Tensor &x, std::vector<int64_t> shape,
   }
   if (inferred >= 0 && known > 0)
     shape[inferred] = x.numel() / known;
-  return typed("kiln.reshape", {x}, "", {runtimeType(x.dtype()), shape},
-               where);
+  return typed("kiln.reshape", {x}, "", {runtimeType(x.dtype()), shape}, where);
 }
 
 Tensor expand(const Tensor &x, std::vector<int64_t> shape,
               SourceLocation where) {
   if (!x.defined())
     throw Error("expand: undefined tensor", where);
-  return typed("kiln.expand", {x}, "", {runtimeType(x.dtype()), shape},
-               where);
+  // -1 keeps the size of the dim it lines up with, as in PyTorch.
+  std::vector<int64_t> from = x.shape();
+  for (size_t i = 0; i < shape.size(); ++i) {
+    size_t leading = shape.size() - std::min(shape.size(), from.size());
+    if (shape[i] == -1 && i >= leading)
+      shape[i] = from[i - leading];
+  }
+  return typed("kiln.expand", {x}, "", {runtimeType(x.dtype()), shape}, where);
 }
 
 Tensor permute(const Tensor &x, std::vector<int64_t> dims,
                SourceLocation where) {
-  return makeOp("kiln.permute", {x}, attrs({"dims = " + dimsList(dims)}),
-                where, nullptr);
+  return makeOp("kiln.permute", {x}, attrs({"dims = " + dimsList(dims)}), where,
+                nullptr);
 }
 
 Tensor matmul(const Tensor &a, const Tensor &b, SourceLocation where) {
@@ -324,33 +335,33 @@ ValuesIndices min(const Tensor &x, int64_t dim, bool keepdim,
 }
 Tensor argmax(const Tensor &x, std::optional<int64_t> dim, bool keepdim,
               SourceLocation where) {
-  return makeOp("kiln.argmax", {x},
-                attrs({dim ? "dim = " + i64(*dim) : "",
-                       keepdim ? "keepdim = true" : ""}),
-                where, nullptr);
+  return makeOp(
+      "kiln.argmax", {x},
+      attrs({dim ? "dim = " + i64(*dim) : "", keepdim ? "keepdim = true" : ""}),
+      where, nullptr);
 }
 Tensor argmin(const Tensor &x, std::optional<int64_t> dim, bool keepdim,
               SourceLocation where) {
-  return makeOp("kiln.argmin", {x},
-                attrs({dim ? "dim = " + i64(*dim) : "",
-                       keepdim ? "keepdim = true" : ""}),
-                where, nullptr);
+  return makeOp(
+      "kiln.argmin", {x},
+      attrs({dim ? "dim = " + i64(*dim) : "", keepdim ? "keepdim = true" : ""}),
+      where, nullptr);
 }
-Tensor norm(const Tensor &x, double p, std::vector<int64_t> dims,
-            bool keepdim, SourceLocation where) {
-  return makeOp("kiln.norm", {x},
-                attrs({"p = " + f64(p),
-                       dims.empty() ? "" : "dims = " + dimsList(dims),
-                       keepdim ? "keepdim = true" : ""}),
-                where, nullptr);
+Tensor norm(const Tensor &x, double p, std::vector<int64_t> dims, bool keepdim,
+            SourceLocation where) {
+  return makeOp(
+      "kiln.norm", {x},
+      attrs({"p = " + f64(p), dims.empty() ? "" : "dims = " + dimsList(dims),
+             keepdim ? "keepdim = true" : ""}),
+      where, nullptr);
 }
 ValuesIndices topk(const Tensor &x, int64_t k, int64_t dim, bool largest,
                    bool sorted, SourceLocation where) {
-  return pair("kiln.topk", x,
-              attrs({"k = " + i64(k), "dim = " + i64(dim),
-                     "largest = " + boolean(largest),
-                     "sorted = " + boolean(sorted)}),
-              where);
+  return pair(
+      "kiln.topk", x,
+      attrs({"k = " + i64(k), "dim = " + i64(dim),
+             "largest = " + boolean(largest), "sorted = " + boolean(sorted)}),
+      where);
 }
 ValuesIndices kthvalue(const Tensor &x, int64_t k, int64_t dim, bool keepdim,
                        SourceLocation where) {
@@ -366,8 +377,8 @@ ValuesIndices kthvalue(const Tensor &x, int64_t k, int64_t dim, bool keepdim,
 
 Tensor gather(const Tensor &x, int64_t dim, const Tensor &index,
               SourceLocation where) {
-  return makeOp("kiln.gather", {x, index}, attrs({"dim = " + i64(dim)}),
-                where, nullptr);
+  return makeOp("kiln.gather", {x, index}, attrs({"dim = " + i64(dim)}), where,
+                nullptr);
 }
 Tensor index_select(const Tensor &x, int64_t dim, const Tensor &index,
                     SourceLocation where) {
@@ -390,8 +401,7 @@ Tensor index_add(const Tensor &base, int64_t dim, const Tensor &index,
 Tensor put(const Tensor &base, const Tensor &index, const Tensor &src,
            bool accumulate, SourceLocation where) {
   return makeOp("kiln.put", {base, index, src},
-                attrs({accumulate ? "accumulate = true" : ""}), where,
-                nullptr);
+                attrs({accumulate ? "accumulate = true" : ""}), where, nullptr);
 }
 
 //===----------------------------------------------------------------------===//
@@ -435,9 +445,15 @@ Tensor Tensor::mean(std::vector<int64_t> dims, bool keepdim,
                     SourceLocation where) const {
   return kiln::mean(*this, std::move(dims), keepdim, where);
 }
-Tensor Tensor::exp(SourceLocation where) const { return kiln::exp(*this, where); }
-Tensor Tensor::log(SourceLocation where) const { return kiln::log(*this, where); }
-Tensor Tensor::abs(SourceLocation where) const { return kiln::abs(*this, where); }
+Tensor Tensor::exp(SourceLocation where) const {
+  return kiln::exp(*this, where);
+}
+Tensor Tensor::log(SourceLocation where) const {
+  return kiln::log(*this, where);
+}
+Tensor Tensor::abs(SourceLocation where) const {
+  return kiln::abs(*this, where);
+}
 Tensor Tensor::sqrt(SourceLocation where) const {
   return kiln::sqrt(*this, where);
 }
@@ -445,8 +461,7 @@ Tensor Tensor::clamp(std::optional<double> lo, std::optional<double> hi,
                      SourceLocation where) const {
   return kiln::clamp(*this, lo, hi, where);
 }
-Tensor Tensor::reshape(std::vector<int64_t> shape,
-                       SourceLocation where) const {
+Tensor Tensor::reshape(std::vector<int64_t> shape, SourceLocation where) const {
   return kiln::reshape(*this, std::move(shape), where);
 }
 Tensor Tensor::expand(std::vector<int64_t> shape, SourceLocation where) const {

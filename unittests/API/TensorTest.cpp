@@ -15,6 +15,7 @@
 
 #include <cmath>
 #include <fstream>
+#include <functional>
 #include <thread>
 
 using kiln::Tensor;
@@ -91,6 +92,39 @@ TEST(Errors, ShapeErrorsAtTheCallWithTheCallersLine) {
   EXPECT_THROW(Tensor::fromVector(std::vector<float>{1, 2, 3}, {2, 2}),
                kiln::Error);
   EXPECT_THROW(Tensor().realize(), kiln::Error);
+}
+
+TEST(Errors, NegativeSizesAtTheCall) {
+  // Were taken as MLIR's dynamic size or reported as "more than 2^62
+  // elements".
+  auto message = [](const std::function<void()> &f) {
+    try {
+      f();
+    } catch (const kiln::Error &error) {
+      return std::string(error.what());
+    }
+    return std::string("no error");
+  };
+  EXPECT_NE(message([] {
+              kiln::zeros({2, -3});
+            }).find("full: negative size -3 in the shape"),
+            std::string::npos);
+  EXPECT_NE(message([] {
+              kiln::arange(-2);
+            }).find("arange: negative size -2 in the shape"),
+            std::string::npos);
+  Tensor x = Tensor::fromVector(std::vector<float>{1, 2}, {2, 1});
+  EXPECT_NE(message([&] {
+              x.reshape({-2, -1});
+            }).find("reshape: negative size -2 in the shape"),
+            std::string::npos);
+  // expand's -1 keeps the size of the dim it lines up with (PyTorch); a
+  // new leading dim has none.
+  EXPECT_EQ(x.expand({3, -1, 2}).shape(), (std::vector<int64_t>{3, 2, 2}));
+  EXPECT_NE(message([&] {
+              x.expand({-1, 2, 2});
+            }).find("expand: negative size -1 in the shape"),
+            std::string::npos);
 }
 
 TEST(Errors, IndexOutOfRangeAtRunTime) {
