@@ -386,6 +386,12 @@ Tensor operator<(const Tensor &a, Scalar b);
 Tensor operator<=(const Tensor &a, Scalar b);
 Tensor operator==(const Tensor &a, Scalar b);
 Tensor operator!=(const Tensor &a, Scalar b);
+Tensor operator>(Scalar a, const Tensor &b);
+Tensor operator>=(Scalar a, const Tensor &b);
+Tensor operator<(Scalar a, const Tensor &b);
+Tensor operator<=(Scalar a, const Tensor &b);
+Tensor operator==(Scalar a, const Tensor &b);
+Tensor operator!=(Scalar a, const Tensor &b);
 
 namespace autograd {
 /// Gradients of `outputs` (weighted by `gradOutputs`; default 1 for

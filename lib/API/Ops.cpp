@@ -587,15 +587,19 @@ bool Tensor::equal(const Tensor &other, SourceLocation where) const {
   return kiln::equal(*this, other, where).item<bool>(where);
 }
 
-// Operators carry no source location of their own: errors name the
-// operator's definition site through SourceLocation::current() here.
-Tensor operator-(const Tensor &x) { return neg(x); }
+// Operators can take no source location (an operator has exactly its
+// operands): their errors carry none, rather than a line of this file.
+static constexpr SourceLocation kOperator{};
+Tensor operator-(const Tensor &x) { return neg(x, kOperator); }
 #define KILN_OPERATOR(symbol, fn)                                              \
   Tensor operator symbol(const Tensor &a, const Tensor &b) {                   \
-    return fn(a, b);                                                           \
+    return fn(a, b, kOperator);                                                \
   }                                                                            \
   Tensor operator symbol(const Tensor &a, Scalar b) {                          \
-    return fn(a, scalarLike(b, a));                                            \
+    return fn(a, scalarLike(b, a, kOperator), kOperator);                      \
+  }                                                                            \
+  Tensor operator symbol(Scalar a, const Tensor &b) {                          \
+    return fn(scalarLike(a, b, kOperator), b, kOperator);                      \
   }
 KILN_OPERATOR(+, add)
 KILN_OPERATOR(-, sub)
@@ -608,9 +612,5 @@ KILN_OPERATOR(<=, le)
 KILN_OPERATOR(==, eq)
 KILN_OPERATOR(!=, ne)
 #undef KILN_OPERATOR
-Tensor operator+(Scalar a, const Tensor &b) { return add(scalarLike(a, b), b); }
-Tensor operator-(Scalar a, const Tensor &b) { return sub(scalarLike(a, b), b); }
-Tensor operator*(Scalar a, const Tensor &b) { return mul(scalarLike(a, b), b); }
-Tensor operator/(Scalar a, const Tensor &b) { return div(scalarLike(a, b), b); }
 
 } // namespace kiln

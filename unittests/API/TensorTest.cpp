@@ -127,6 +127,26 @@ TEST(Errors, NegativeSizesAtTheCall) {
             std::string::npos);
 }
 
+TEST(Errors, OperatorsCarryNoLocation) {
+  // An operator cannot take the caller's location; its errors name none
+  // (not a line of the library).
+  Tensor x = Tensor::fromVector(std::vector<float>(10, 1.0f), {2, 5});
+  Tensor y = Tensor::fromVector(std::vector<float>(3, 1.0f));
+  try {
+    x + y;
+    FAIL() << "no error";
+  } catch (const kiln::Error &error) {
+    EXPECT_EQ(error.where().line, 0);
+    EXPECT_EQ(std::string(error.what()).rfind("error: ", 0), 0u)
+        << error.what();
+  }
+  // Numbers on either side, comparisons included.
+  EXPECT_EQ((1.5 < x.sum({1})).toVector<bool>(),
+            (std::vector<bool>{true, true}));
+  EXPECT_EQ((5 == x.sum({1})).toVector<bool>(),
+            (std::vector<bool>{true, true}));
+}
+
 TEST(Errors, IndexOutOfRangeAtRunTime) {
   Tensor x = Tensor::fromVector(std::vector<float>{1, 2, 3});
   Tensor bad = kiln::take(x, Tensor::fromVector(std::vector<int64_t>{0, 7}));
