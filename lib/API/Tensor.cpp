@@ -31,6 +31,7 @@
 #include "mlir/Interfaces/InferTypeOpInterface.h"
 #include "mlir/Parser/Parser.h"
 #include "mlir/Pass/PassManager.h"
+#include "mlir/Pass/PassRegistry.h"
 #include "mlir/Transforms/Passes.h"
 #include "llvm/ADT/DenseMap.h"
 #include "llvm/ADT/DenseSet.h"
@@ -1031,12 +1032,15 @@ std::vector<Tensor> callIR(const std::string &path,
                     " in " + path,
                 where);
   std::string name = function.getSymName().str();
-  if (function.walk([](func::CallOp) { return WalkResult::interrupt(); })
-          .wasInterrupted())
-    throw Error("callIR: @" + name +
-                    " calls other functions; inline them "
-                    "first (kiln-opt --inline)",
-                where);
+  // Functions it calls from the same file are inlined into it; a call left
+  // (recursive, or of a declaration) is an error.
+  {
+    PassManager pm(&ctx);
+    kiln::registerAllKilnPasses();
+    if (failed(parsePassPipeline("inline,kiln-check-calls", pm)) ||
+        failed(pm.run(*module)))
+      throw Error("callIR: " + path + ": " + capture.message, where);
+  }
   FunctionType type = function.getFunctionType();
   if (type.getNumInputs() != args.size())
     throw Error("callIR: @" + name + " takes " +

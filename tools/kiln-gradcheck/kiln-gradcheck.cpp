@@ -26,6 +26,8 @@
 #include "kiln/Pipelines/ToolOptions.h"
 #include "kiln/Runtime/Executable.h"
 #include "kiln/Runtime/HostTensor.h"
+#include "mlir/Pass/PassManager.h"
+#include "mlir/Pass/PassRegistry.h"
 
 #include "mlir/IR/MLIRContext.h"
 #include "mlir/IR/Verifier.h"
@@ -175,6 +177,15 @@ int main(int argc, char **argv) {
 
   if (!keepF32 && (failed(promoteToF64(module)) || failed(verify(module))))
     return fail(1, "cannot promote @" + entry + " to f64 (try --keep-f32)");
+  // Functions the entry calls are inlined first, as the pipelines and the
+  // C++ API do; a call left (recursive, or of a declaration) is an error.
+  {
+    PassManager pm(context.get());
+    kiln::registerAllKilnPasses();
+    if (failed(parsePassPipeline("inline,kiln-check-calls", pm)) ||
+        failed(pm.run(module)))
+      return 1; // diagnosed
+  }
   std::string vjpName = entry + "_vjp";
   while (module.lookupSymbol(vjpName))
     vjpName += "_";
@@ -288,8 +299,8 @@ int main(int argc, char **argv) {
         worst = std::max(worst, difference);
       if (!match && mismatches++ < 5)
         llvm::outs() << llvm::formatv(
-            "  argument #{0} element {1}: analytic {2:e}, numeric {3:e}\n", index,
-            i, got, numeric);
+            "  argument #{0} element {1}: analytic {2:e}, numeric {3:e}\n",
+            index, i, got, numeric);
       allMatch &= match;
     }
     llvm::outs() << llvm::formatv(

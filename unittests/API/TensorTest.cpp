@@ -325,6 +325,40 @@ TEST(IR, PendingGraphPrintsAsKilnIR) {
   EXPECT_THROW(kiln::callIR(path + ".missing", {w}), kiln::Error);
 }
 
+TEST(IR, CallIRInlinesTheFileFunctions) {
+  // The entry's helpers from the same file are inlined into it; a
+  // recursive call is an error.
+  std::string path = ::testing::TempDir() + "kiln_api_helpers.mlir";
+  std::ofstream(path)
+      << "func.func private @sq(%x: tensor<2xf32>) -> tensor<2xf32> {\n"
+         "  %y = kiln.mul %x, %x : tensor<2xf32>, tensor<2xf32>\n"
+         "  return %y : tensor<2xf32>\n}\n"
+         "func.func @f(%x: tensor<2xf32>) -> tensor<2xf32> {\n"
+         "  %a = call @sq(%x) : (tensor<2xf32>) -> tensor<2xf32>\n"
+         "  %b = call @sq(%a) : (tensor<2xf32>) -> tensor<2xf32>\n"
+         "  return %b : tensor<2xf32>\n}\n";
+  Tensor x = Tensor::fromVector(std::vector<float>{2, 3});
+  x.requiresGrad();
+  Tensor y = kiln::callIR(path, {x})[0];
+  expectNear(y.toVector<float>(), {16, 81});
+  y.sum().backward(); // d(x^4)/dx = 4 x^3
+  expectNear(x.grad().toVector<float>(), {32, 108});
+
+  std::string recursive = ::testing::TempDir() + "kiln_api_recursive.mlir";
+  std::ofstream(recursive)
+      << "func.func @f(%x: tensor<2xf32>) -> tensor<2xf32> {\n"
+         "  %y = call @f(%x) : (tensor<2xf32>) -> tensor<2xf32>\n"
+         "  return %y : tensor<2xf32>\n}\n";
+  try {
+    kiln::callIR(recursive, {x});
+    ADD_FAILURE() << "callIR accepted a recursive function";
+  } catch (const kiln::Error &error) {
+    EXPECT_NE(std::string(error.what()).find("calls @f recursively"),
+              std::string::npos)
+        << error.what();
+  }
+}
+
 TEST(IR, CallIRRejectsWhatCrashesTheParser) {
   // MLIR 22's parser segfaults on a dense array of index; callIR reports it.
   std::string path = ::testing::TempDir() + "kiln_api_index_array.mlir";
