@@ -50,14 +50,12 @@ struct KilnOutlineKernelsPass
 
   /// The ops outlined with kernel `op`: itself, and when its results
   /// include vectors (a register block's accumulators, stored after the
-  /// loop), every op up to the last one that uses what the range computes,
-  /// so that no vector crosses the call — caller and callee may be
-  /// compiled for different vector register widths, which changes how a
-  /// vector is passed. Empty when the vectors reach the terminator.
+  /// loop), every op up to the last one before the terminator that uses
+  /// what the range computes, so that no vector crosses the call (outline()
+  /// checks that none does).
   static SmallVector<Operation *> kernelRange(Operation *op) {
     SmallVector<Operation *> range{op};
-    auto isVector = [](Type type) { return isa<VectorType>(type); };
-    if (llvm::none_of(op->getResultTypes(), isVector))
+    if (llvm::none_of(op->getResultTypes(), llvm::IsaPred<VectorType>))
       return range;
     llvm::DenseSet<Value> defined(op->result_begin(), op->result_end());
     auto usesDefined = [&](Operation *user) {
@@ -68,40 +66,30 @@ struct KilnOutlineKernelsPass
       });
       return found;
     };
-    // Extend to the last op that uses a value the range defines.
     SmallVector<Operation *> pending;
-    for (Operation *next = op->getNextNode(); next;
+    for (Operation *next = op->getNextNode();
+         next && !next->hasTrait<OpTrait::IsTerminator>();
          next = next->getNextNode()) {
       pending.push_back(next);
       if (!usesDefined(next))
         continue;
-      if (next->hasTrait<OpTrait::IsTerminator>())
-        return {};
       for (Operation *member : pending) {
         range.push_back(member);
         defined.insert(member->result_begin(), member->result_end());
       }
       pending.clear();
     }
-    // Values the range defines and later ops use become results: none of
-    // them may be a vector.
-    for (Operation *member : range)
-      for (Value result : member->getResults())
-        for (Operation *user : result.getUsers())
-          if (llvm::find(range, user->getBlock()->findAncestorOpInBlock(
-                                    *user)) == range.end() &&
-              isVector(result.getType()))
-            return {};
     return range;
   }
 
   /// Outlines the kernel `op` (and the ops kernelRange adds); returns the
-  /// call that replaces them, or `op` when it stays.
+  /// call that replaces them, or `op` when it stays: when a vector would be
+  /// passed to or returned from the kernel (the entry and the kernel may be
+  /// compiled for different vector register widths, which changes how a vector
+  /// is passed), e.g. one that reaches the terminator.
   Operation *outline(Operation *op, SymbolTable &symbols,
                      llvm::StringMap<func::FuncOp> &kernels) {
     SmallVector<Operation *> range = kernelRange(op);
-    if (range.empty())
-      return op;
     llvm::SmallPtrSet<Operation *, 8> inRange(range.begin(), range.end());
     auto inside = [&](Operation *user) {
       Operation *ancestor = op->getBlock()->findAncestorOpInBlock(*user);
@@ -135,6 +123,10 @@ struct KilnOutlineKernelsPass
         if (llvm::any_of(result.getUsers(),
                          [&](Operation *user) { return !inside(user); }))
           results.push_back(result);
+    auto isVector = llvm::IsaPred<VectorType>;
+    if (llvm::any_of(ValueRange(results).getTypes(), isVector) ||
+        llvm::any_of(ValueRange(arguments).getTypes(), isVector))
+      return op;
 
     OpBuilder detached(op->getContext());
     auto kernel = func::FuncOp::create(
