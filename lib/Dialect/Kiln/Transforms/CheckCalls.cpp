@@ -21,7 +21,12 @@ struct KilnCheckCallsPass : kiln::impl::KilnCheckCallsBase<KilnCheckCallsPass> {
     ModuleOp module = getOperation();
     SymbolTable symbols(module);
 
-    // The defined functions each function calls, in program order.
+    // The calls of defined functions, and the call graph they make.
+    struct Call {
+      func::CallOp op;
+      func::FuncOp caller, callee;
+    };
+    SmallVector<Call> calls;
     llvm::DenseMap<func::FuncOp, llvm::SetVector<func::FuncOp>> callees;
     bool failed = false;
     module.walk([&](func::CallOp call) {
@@ -35,8 +40,10 @@ struct KilnCheckCallsPass : kiln::impl::KilnCheckCallsBase<KilnCheckCallsPass> {
         failed = true;
         return;
       }
-      if (auto caller = call->getParentOfType<func::FuncOp>())
+      if (auto caller = call->getParentOfType<func::FuncOp>()) {
+        calls.push_back({call, caller, callee});
         callees[caller].insert(callee);
+      }
     });
 
     // A call is recursive when its callee reaches its caller.
@@ -53,15 +60,12 @@ struct KilnCheckCallsPass : kiln::impl::KilnCheckCallsBase<KilnCheckCallsPass> {
       }
       return false;
     };
-    module.walk([&](func::CallOp call) {
-      auto callee = symbols.lookup<func::FuncOp>(call.getCallee());
-      auto caller = call->getParentOfType<func::FuncOp>();
-      if (!callee || callee.isExternal() || !caller || !reaches(callee, caller))
-        return;
-      call.emitError() << "calls @" << call.getCallee()
-                       << " recursively: a kiln graph cannot recurse";
-      failed = true;
-    });
+    for (Call &call : calls)
+      if (reaches(call.callee, call.caller)) {
+        call.op.emitError() << "calls @" << call.op.getCallee()
+                            << " recursively: a kiln graph cannot recurse";
+        failed = true;
+      }
     if (failed)
       signalPassFailure();
   }
