@@ -30,9 +30,6 @@
 #include "mlir/IR/Verifier.h"
 #include "mlir/Interfaces/InferTypeOpInterface.h"
 #include "mlir/Parser/Parser.h"
-#include "mlir/Pass/PassManager.h"
-#include "mlir/Pass/PassRegistry.h"
-#include "mlir/Transforms/Passes.h"
 #include "llvm/ADT/DenseMap.h"
 #include "llvm/ADT/DenseSet.h"
 #include "llvm/Support/MemoryBuffer.h"
@@ -908,9 +905,7 @@ std::vector<Tensor> vjp(const std::vector<Tensor> &outputs,
   std::string text = printer.print(outputs);
   auto exe = compileGraph(text, "graph_vjp", where, [&](ModuleOp module) {
     // Functions from IR files (callIR) are inlined before differentiating.
-    PassManager pm(module.getContext());
-    pm.addPass(createInlinerPass());
-    if (failed(pm.run(module)))
+    if (failed(kiln::inlineCalls(module)))
       return failure();
     auto function = module.lookupSymbol<func::FuncOp>("graph");
     return failed(deriveVJP(function, "graph_vjp")) ? failure() : success();
@@ -1034,13 +1029,8 @@ std::vector<Tensor> callIR(const std::string &path,
   std::string name = function.getSymName().str();
   // Functions it calls from the same file are inlined into it; a call left
   // (recursive, or of a declaration) is an error.
-  {
-    PassManager pm(&ctx);
-    kiln::registerAllKilnPasses();
-    if (failed(parsePassPipeline("inline,kiln-check-calls", pm)) ||
-        failed(pm.run(*module)))
-      throw Error("callIR: " + path + ": " + capture.message, where);
-  }
+  if (failed(kiln::inlineCalls(*module)))
+    throw Error("callIR: " + path + ": " + capture.message, where);
   FunctionType type = function.getFunctionType();
   if (type.getNumInputs() != args.size())
     throw Error("callIR: @" + name + " takes " +

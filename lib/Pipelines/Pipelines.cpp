@@ -25,15 +25,16 @@
 
 using namespace mlir;
 
+/// Inlining first: graphs from the C++ API may call functions loaded from
+/// IR files (kiln::callIR); a call left cannot be compiled.
+static constexpr llvm::StringLiteral kInlinePasses = "inline,kiln-check-calls";
+
 /// The passes every target starts with, up to the lowering of kiln ops.
 static std::string frontPasses(bool fuse) {
-  // `inline` first: graphs from the C++ API may call functions loaded
-  // from IR files (kiln::callIR).
-  return std::string("inline,"
-                     "kiln-check-calls,"
-                     "canonicalize,"
-                     "kiln-export-entry-points,"
-                     "kiln-decompose,") +
+  return kInlinePasses.str() +
+         ",canonicalize,"
+         "kiln-export-entry-points,"
+         "kiln-decompose," +
          // Decomposed ops (mean, norm, losses) fuse like the rest.
          (fuse ? "kiln-fuse-elementwise," : "") +
          // arith/math ops on whole tensors in IR files become loops.
@@ -95,6 +96,12 @@ std::string kiln::getKilnCpuPipelineText(const CpuPipelineOptions &options) {
          "convert-cf-to-llvm,"
          "convert-openmp-to-llvm,"
          "reconcile-unrealized-casts";
+}
+
+mlir::LogicalResult kiln::inlineCalls(mlir::ModuleOp module) {
+  PassManager pm(module.getContext());
+  addPipeline(pm, kInlinePasses);
+  return pm.run(module);
 }
 
 void kiln::buildKilnCpuPipeline(OpPassManager &pm,

@@ -26,8 +26,6 @@
 #include "kiln/Pipelines/ToolOptions.h"
 #include "kiln/Runtime/Executable.h"
 #include "kiln/Runtime/HostTensor.h"
-#include "mlir/Pass/PassManager.h"
-#include "mlir/Pass/PassRegistry.h"
 
 #include "mlir/IR/MLIRContext.h"
 #include "mlir/IR/Verifier.h"
@@ -179,13 +177,8 @@ int main(int argc, char **argv) {
     return fail(1, "cannot promote @" + entry + " to f64 (try --keep-f32)");
   // Functions the entry calls are inlined first, as the pipelines and the
   // C++ API do; a call left (recursive, or of a declaration) is an error.
-  {
-    PassManager pm(context.get());
-    kiln::registerAllKilnPasses();
-    if (failed(parsePassPipeline("inline,kiln-check-calls", pm)) ||
-        failed(pm.run(module)))
-      return 1; // diagnosed
-  }
+  if (failed(kiln::inlineCalls(module)))
+    return 1; // diagnosed
   std::string vjpName = entry + "_vjp";
   while (module.lookupSymbol(vjpName))
     vjpName += "_";

@@ -8,6 +8,7 @@
 #ifndef KILN_PIPELINES_PIPELINES_H
 #define KILN_PIPELINES_PIPELINES_H
 
+#include "mlir/IR/BuiltinOps.h"
 #include "mlir/Pass/PassManager.h"
 #include "mlir/Pass/PassOptions.h"
 
@@ -103,6 +104,12 @@ void registerKilnPipelines();
 
 /// Registers every kiln pass (transforms and conversions).
 void registerAllKilnPasses();
+
+/// The front of every pipeline on its own: inlines the functions that
+/// `module`'s functions call (`inline`), then reports each call left
+/// (`kiln-check-calls`: recursive, or of a declaration) as a diagnostic.
+/// kiln-gradcheck and the C++ API run it before differentiating.
+mlir::LogicalResult inlineCalls(mlir::ModuleOp module);
 
 /// Adds the dialects and interface models Kiln's pipelines need.
 void registerKilnDialects(mlir::DialectRegistry &registry);
