@@ -3,6 +3,7 @@
 #include "kiln/Runtime/Executable.h"
 
 #include "kiln/Conversion/Passes.h"
+#include "kiln/Dialect/Kiln/IR/KilnDialect.h"
 #include "kiln/Pipelines/Pipelines.h"
 #include "kiln/Runtime/Kernels.h"
 
@@ -113,7 +114,8 @@ Executable::compile(ModuleOp module, llvm::StringRef entry,
             (*lowered)->getAttrOfType<ArrayAttr>(kiln::kErrorSitesAttrName))
       for (auto site : sites.getAsValueRange<StringAttr>())
         fresh.errorSites.push_back(site.str());
-    if (auto count = (*lowered)->getAttrOfType<IntegerAttr>("kiln.kernels"))
+    if (auto count =
+            (*lowered)->getAttrOfType<IntegerAttr>(kiln::kKernelCountAttrName))
       fresh.kernels = count.getInt();
     llvm::LLVMContext llvmContext;
     auto llvmModule = translateAndOptimize(*lowered, llvmContext, **tm);

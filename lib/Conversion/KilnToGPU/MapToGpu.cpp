@@ -449,7 +449,7 @@ struct KilnMapToGpuPass : kiln::impl::KilnMapToGpuBase<KilnMapToGpuPass> {
         });
     }
     module->setAttr(
-        "kiln.kernels",
+        kKernelCountAttrName,
         IntegerAttr::get(IntegerType::get(&getContext(), 64), kernels));
   }
 

@@ -3347,7 +3347,7 @@ struct ConvertKilnToLinalgPass
           kernels += call.getCallee().starts_with("kiln_rt_");
       }
     });
-    module->setAttr("kiln.kernels",
+    module->setAttr(kKernelCountAttrName,
                     IntegerAttr::get(IntegerType::get(ctx, 64), kernels));
 
     SmallVector<Attribute> siteAttrs;

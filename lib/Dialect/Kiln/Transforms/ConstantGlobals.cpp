@@ -14,6 +14,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "kiln/Dialect/Kiln/IR/KilnDialect.h"
 #include "kiln/Dialect/Kiln/Transforms/Passes.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
@@ -63,10 +64,11 @@ struct KilnConstantGlobalsPass
         constant.replaceAllUsesWith(filled);
         // The fill is a kernel of the entry (kiln-run --stats).
         auto func = dyn_cast<func::FuncOp>(constant->getParentOp());
-        auto count = getOperation()->getAttrOfType<IntegerAttr>("kiln.kernels");
+        auto count = getOperation()->getAttrOfType<IntegerAttr>(
+            kiln::kKernelCountAttrName);
         if (func && func.isPublic() && count)
           getOperation()->setAttr(
-              "kiln.kernels",
+              kiln::kKernelCountAttrName,
               IntegerAttr::get(count.getType(), count.getInt() + 1));
         constant.erase();
         return WalkResult::skip();

@@ -7,4 +7,11 @@
 
 #include "kiln/Dialect/Kiln/IR/KilnOpsDialect.h.inc"
 
+namespace kiln {
+/// The module attribute counting the kernels the entry points launch
+/// (loop nests, runtime calls; kiln-run --stats): set by the lowering to
+/// linalg, or to the GPU, and raised by passes that add kernels.
+constexpr llvm::StringLiteral kKernelCountAttrName = "kiln.kernels";
+} // namespace kiln
+
 #endif // KILN_DIALECT_KILN_IR_KILNDIALECT_H
