@@ -430,6 +430,8 @@ class Program:
         t = v[1]
         rng = self.rng
         kind = rng.randrange(3)
+        if kind == 2 and t.shape[-1] == 0:
+            kind = 0  # no class to pick a target from (after a k=0 topk)
         if kind == 0:
             dim = rng.randrange(t.dim())
             op = rng.choice(["softmax", "log_softmax"])
