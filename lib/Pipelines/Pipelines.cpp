@@ -7,6 +7,7 @@
 #include "kiln/Dialect/Kiln/Transforms/Passes.h"
 
 #include "mlir/IR/DialectRegistry.h"
+#include "mlir/IR/Remarks.h"
 #include "mlir/InitAllDialects.h"
 #include "mlir/InitAllExtensions.h"
 #include "mlir/InitAllPasses.h"
@@ -237,4 +238,58 @@ void kiln::registerKilnDialects(DialectRegistry &registry) {
   mlir::gpu::registerOffloadingLLVMTranslationInterfaceExternalModels(registry);
   mlir::registerNVVMDialectTranslation(registry);
   mlir::NVVM::registerNVVMTargetInterfaceExternalModels(registry);
+}
+
+namespace {
+
+/// Formats each remark as one line for a sink (kiln::enableRemarks).
+class LineRemarkStreamer : public remark::detail::MLIRRemarkStreamerBase {
+public:
+  explicit LineRemarkStreamer(std::function<void(llvm::StringRef)> sink)
+      : sink(std::move(sink)) {}
+
+  void streamOptimizationRemark(const remark::detail::Remark &r) override {
+    std::string line;
+    llvm::raw_string_ostream os(line);
+    if (auto file = dyn_cast<FileLineColLoc>(r.getLocation()))
+      os << file.getFilename().getValue() << ":" << file.getLine() << ":"
+         << file.getColumn() << ": ";
+    os << "remark: [" << r.getCombinedCategoryName();
+    if (r.getRemarkTypeString() == "Missed")
+      os << ", missed";
+    os << "] ";
+    // The texts, then the metrics in brackets.
+    std::string metrics;
+    bool first = true;
+    for (const remark::detail::Remark::Arg &arg : r.getArgs()) {
+      if (arg.key == "Remark" || arg.key == "Reason" ||
+          arg.key == "Suggestion") {
+        os << (first ? "" : "; ") << arg.val;
+        first = false;
+      } else {
+        metrics += (metrics.empty() ? "" : ", ") + arg.key + "=" + arg.val;
+      }
+    }
+    if (!metrics.empty())
+      os << " [" << metrics << "]";
+    sink(line);
+  }
+
+private:
+  std::function<void(llvm::StringRef)> sink;
+};
+
+} // namespace
+
+LogicalResult
+kiln::enableRemarks(MLIRContext &context,
+                    std::function<void(llvm::StringRef line)> sink) {
+  remark::RemarkCategories categories;
+  // Every kind (the engine reads the per-kind filters, not `all`).
+  categories.all = categories.passed = categories.missed =
+      categories.analysis = categories.failed = "kiln-.*";
+  return remark::enableOptimizationRemarks(
+      context, std::make_unique<LineRemarkStreamer>(std::move(sink)),
+      std::make_unique<remark::RemarkEmittingPolicyAll>(), categories,
+      /*printAsEmitRemarks=*/false);
 }

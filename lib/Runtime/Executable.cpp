@@ -97,7 +97,11 @@ Executable::compile(ModuleOp module, llvm::StringRef entry,
     return tm.takeError();
   CompileCache &cache = CompileCache::get();
   std::string key = cache.key(module, entry, options, **tm);
-  std::optional<CompiledCode> code = cache.lookup(key);
+  // With remarks on (kiln::enableRemarks), compile afresh so that they
+  // are reported.
+  std::optional<CompiledCode> code;
+  if (!module->getContext()->getRemarkEngine())
+    code = cache.lookup(key);
   exe->cacheHit = code.has_value();
   if (!code) {
     OwningOpRef<ModuleOp> lowered(cast<ModuleOp>(module->clone()));

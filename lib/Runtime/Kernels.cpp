@@ -7,14 +7,21 @@
 // ascending index. Both kernels compare (value, index) keys under that
 // total order, so results are the same for every thread count.
 //
-// topk chooses its algorithm by k and the row length n: k <= 64 keeps a
-// sorted buffer of the k best (one pass; insertion only when an element
-// beats the current k-th); larger k selects with nth_element over an index
-// array and sorts the k winners.
+// topk and kthvalue choose their algorithm by k, the row length n, the
+// number of rows and the thread count (SelectionPlan.h): a collector makes
+// one pass per row behind a vectorized threshold test -- for k <= 32 (f32)
+// the best k kept sorted, otherwise a buffer of 2k+16 candidates compacted
+// by nth_element -- and rows much longer than the work per thread, when
+// there are fewer rows than threads, are split into segments whose
+// collectors merge. f32 rows with k > 64 and k >= n / 64 take radix
+// selection instead (a histogram of 32-bit keys finds the bucket holding
+// the k-th, then the k winners are sorted) when the rows keep every thread
+// busy.
 //
 //===----------------------------------------------------------------------===//
 
 #include "kiln/Runtime/Kernels.h"
+#include "kiln/Runtime/SelectionPlan.h"
 
 #include "HugePages.h"
 #include "MemRefViews.h"
@@ -495,9 +502,7 @@ void selectRowsWith(View<T> &input, int64_t dim, int64_t k, bool largest,
   Split s = split(input.shape, dim);
   int64_t rows = s.outer * s.inner;
   int64_t threads = getNumThreads();
-  int64_t segments = 1;
-  if (rows < threads && s.size >= (int64_t(1) << 16))
-    segments = std::min<int64_t>(threads * 4, s.size / (int64_t(1) << 14));
+  int64_t segments = selectionSegments(rows, s.size, threads);
   int64_t segmentLength = (s.size + segments - 1) / segments;
   std::vector<std::unique_ptr<CollectorT>> partial(
       segments > 1 ? rows * segments : 0);
@@ -709,14 +714,10 @@ int64_t kthRadixRow(const float *row, int64_t n, int64_t k,
   return lowest;
 }
 
-/// Whether a row of n takes radix selection rather than a collector: large
-/// k (more than 64, at least n / 64) over enough rows to keep every thread
-/// busy (one row is not split across threads); f32 keys of rows indexed in
-/// 32 bits. Small k/n stays with the collector, whose vectorized threshold
-/// test streams at memory speed.
+/// Whether a row of n takes radix selection rather than a collector
+/// (SelectionPlan.h).
 bool useRadixSelection(int64_t rows, int64_t n, int64_t k) {
-  return k > 64 && k * 64 >= n && rows >= getNumThreads() &&
-         n < (int64_t(1) << 32);
+  return kiln::runtime::useRadixSelection(rows, n, k, getNumThreads());
 }
 
 /// Runs `body(row, r, o, i)` on every row of `input` along `dim` (r the

@@ -271,6 +271,57 @@ else:
         failures += 1
         print(f"FAIL stats content: {stats}")
 
+# --remarks: what the compiler did and why, one line per remark on stderr,
+# at the op's location; the cache is bypassed, so the second run of the
+# same program explains itself too (and still computes the same result).
+explained = write("explained.mlir", """func.func @f(%x: tensor<8x16xf32>, %w: tensor<16x16xf32>) -> tensor<8xf32> {
+  %m = kiln.matmul %x, %w : tensor<8x16xf32>, tensor<16x16xf32>
+  %c = kiln.constant dense<0.5> : tensor<f32>
+  %h = kiln.mul %m, %c : tensor<8x16xf32>, tensor<f32>
+  %e = kiln.exp %h : tensor<8x16xf32>
+  %s = kiln.sum %e {dims = array<i64: 1>} : tensor<8x16xf32>
+  return %s : tensor<8xf32>
+}
+""")
+ex_x, ex_w = path("ex_x.npy"), path("ex_w.npy")
+np.save(ex_x, np.random.RandomState(3).randn(8, 16).astype(np.float32))
+np.save(ex_w, np.random.RandomState(4).randn(16, 16).astype(np.float32))
+want_remarks = [
+    re.escape(explained) + r":6:8: remark: \[kiln-fuse\] 3 ops in one kernel "
+    r"\(the elementwise chain is evaluated where 'kiln\.sum' reads its "
+    r"input\): kiln\.mul, kiln\.exp, kiln\.sum \[ops=3, recomputed=0\]",
+    re.escape(explained) + r":2:8: remark: \[kiln-fuse, missed\] "
+    r"'kiln\.matmul' is not fused into the kernel of 'kiln\.sum' \(" +
+    re.escape(explained) + r":6:8\): it is neither elementwise",
+    re.escape(explained) + r":6:8: remark: \[kiln-lower\] kiln\.sum of "
+    r"tensor<8x16xf32> over dims \[1\]: row reduction",
+    re.escape(explained) + r":2:8: remark: \[kiln-lower\] matmul "
+    r"tensor<8x16xf32> x tensor<16x16xf32>: register-tiled",
+]
+outputs = []
+for attempt in range(2):
+    cases += 1
+    code, out, err = run(explained, f"--input={ex_x}", f"--input={ex_w}",
+                         "--remarks", "--stats", "--print")
+    m = re.search(r"^kiln-stats: (\{.*\})$", err, re.M)
+    missing = [p for p in want_remarks if not re.search(p, err)]
+    if code != 0 or missing or not m or \
+            json.loads(m.group(1))["cache"] != "miss":
+        failures += 1
+        print(f"FAIL --remarks run {attempt}: exit {code}, missing "
+              f"{missing}:\n{err}")
+    outputs.append(out)
+cases += 1
+code, out, err = run(explained, f"--input={ex_x}", f"--input={ex_w}",
+                     "--print")
+if code != 0 or "remark" in err or out != outputs[0] or \
+        outputs[0] != outputs[1]:
+    failures += 1
+    print(f"FAIL without --remarks: exit {code}, stderr {err!r}, outputs "
+          f"{outputs + [out]}")
+expect("--remarks with a value", [explained, "--remarks=all"], 1,
+       r"remarks")
+
 # --print matches str(torch tensor).
 torch.manual_seed(5)
 printable = {

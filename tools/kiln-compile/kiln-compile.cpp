@@ -43,6 +43,12 @@ static cl::opt<std::string> gpuArch("gpu-arch",
 static cl::opt<std::string>
     emit("emit", cl::desc("mlir, llvm-ir, asm, obj (cpu) or ptx (cuda)"),
          cl::Required, cl::cat(category));
+static cl::opt<bool>
+    remarks("remarks",
+            cl::desc("Explain on stderr what the compiler did and why: the "
+                     "kernels fusion formed and missed, each kernel's "
+                     "algorithm"),
+            cl::init(false), cl::cat(category));
 
 static int fail(int code, const llvm::Twine &message) {
   llvm::errs() << "kiln-compile: error: " << message << "\n";
@@ -73,6 +79,10 @@ int main(int argc, char **argv) {
   }
 
   std::unique_ptr<MLIRContext> context = kiln::createToolContext();
+  if (remarks && failed(kiln::enableRemarks(*context, [](llvm::StringRef line) {
+        llvm::errs() << line << "\n";
+      })))
+    return fail(1, "--remarks: the remark engine could not be set up");
 
   std::string errorMessage;
   auto source = kiln::SourceFile::load(inputFile, *context, errorMessage);

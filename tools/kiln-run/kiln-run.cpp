@@ -49,6 +49,7 @@ struct Options {
   int repeat = 0;
   bool stats = false;
   bool noFuse = false;
+  bool remarks = false;
   bool sortedScatters = false;
   bool gpuVectorize = false;
 };
@@ -57,7 +58,7 @@ constexpr const char *usage =
     "usage: kiln-run FILE.mlir|- [--entry=NAME] [--input=A.npy ...]\n"
     "                [--output-dir=DIR] [--print] [--target=cpu|cuda]\n"
     "                [--threads=N] [--repeat=N] [--stats] [--no-fuse]\n"
-    "                [--sorted-scatters] [--gpu-vectorize]\n";
+    "                [--remarks] [--sorted-scatters] [--gpu-vectorize]\n";
 
 /// Parses `args`; returns an error message on bad usage.
 std::optional<std::string> parseOptions(llvm::ArrayRef<const char *> args,
@@ -66,6 +67,7 @@ std::optional<std::string> parseOptions(llvm::ArrayRef<const char *> args,
   parser.flag("print", options.print);
   parser.flag("stats", options.stats);
   parser.flag("no-fuse", options.noFuse);
+  parser.flag("remarks", options.remarks);
   parser.flag("sorted-scatters", options.sortedScatters);
   parser.flag("gpu-vectorize", options.gpuVectorize);
   parser.string("entry", options.entry);
@@ -131,6 +133,14 @@ int main(int argc, char **argv) {
   if (!entryFunction)
     return fail(1, errorMessage);
   std::string entry = entryFunction.getSymName().str();
+
+  // --remarks: what the compiler did and why, on stderr (the compile cache
+  // is bypassed so that every run explains itself).
+  if (options.remarks &&
+      failed(kiln::enableRemarks(*context, [](llvm::StringRef line) {
+        llvm::errs() << line << "\n";
+      })))
+    return fail(1, "--remarks: the remark engine could not be set up");
 
   auto compileStart = Clock::now();
   kiln::CompileOptions compileOptions;

@@ -111,6 +111,18 @@ void registerAllKilnPasses();
 /// kiln-gradcheck and the C++ API run it before differentiating.
 mlir::LogicalResult inlineCalls(mlir::ModuleOp module);
 
+/// Turns on Kiln's optimization remarks in `context`: what the compiler did
+/// and why (categories `kiln-fuse`: each kernel kiln-fuse-elementwise
+/// formed and each producer it left out, with the reason; `kiln-lower`: the
+/// algorithm each kernel runs). Each remark goes to `sink` as one line,
+/// "FILE:LINE:COL: remark: [CATEGORY] TEXT" ("[CATEGORY, missed]" for a
+/// fusion that did not happen). The compile cache is bypassed while remarks
+/// are on (Executable::compile), so every compilation explains itself.
+/// kiln-opt has MLIR's own flags instead (--remarks-filter=kiln-.*).
+mlir::LogicalResult
+enableRemarks(mlir::MLIRContext &context,
+              std::function<void(llvm::StringRef line)> sink);
+
 /// Adds the dialects and interface models Kiln's pipelines need.
 void registerKilnDialects(mlir::DialectRegistry &registry);
 

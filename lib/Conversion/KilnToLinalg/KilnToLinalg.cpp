@@ -8,6 +8,7 @@
 #include "../IndexMath.h"
 #include "kiln/Conversion/Passes.h"
 #include "kiln/Dialect/Kiln/IR/KilnOps.h"
+#include "kiln/Runtime/SelectionPlan.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Bufferization/IR/Bufferization.h"
@@ -20,6 +21,7 @@
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
 #include "mlir/IR/Matchers.h"
 #include "mlir/IR/PatternMatch.h"
+#include "mlir/IR/Remarks.h"
 #include "mlir/Transforms/DialectConversion.h"
 #include "llvm/ADT/TypeSwitch.h"
 #include "llvm/Support/raw_ostream.h"
@@ -42,6 +44,51 @@ using kiln::conversion::indexConstant;
 //===----------------------------------------------------------------------===//
 // Shared helpers
 //===----------------------------------------------------------------------===//
+
+/// Reports how the kernel built at `loc` runs: an optimization remark
+/// (analysis `Kernel`, category `kiln-lower`; kiln-opt --remarks-filter,
+/// kiln-run --remarks). `fmt` is an llvm::formatv format; nothing is
+/// formatted unless remarks are enabled.
+/// `near` is an op of the function (for its name), or null.
+template <typename... Ts>
+void remarkKernelNear(Operation *near, Location loc, const char *fmt,
+                      Ts &&...ts) {
+  if (!loc->getContext()->getRemarkEngine())
+    return;
+  func::FuncOp function;
+  if (near)
+    function = isa<func::FuncOp>(near) ? cast<func::FuncOp>(near)
+                                       : near->getParentOfType<func::FuncOp>();
+  remark::analysis(
+      loc, remark::RemarkOpts::name("Kernel")
+               .category("kiln-lower")
+               .function(function ? function.getSymName() : StringRef()))
+      << remark::add(fmt, std::forward<Ts>(ts)...);
+}
+
+/// remarkKernelNear for the function `b` builds in.
+template <typename... Ts>
+void remarkKernel(OpBuilder &b, Location loc, const char *fmt, Ts &&...ts) {
+  Block *block = b.getInsertionBlock();
+  remarkKernelNear(block ? block->getParentOp() : nullptr, loc, fmt,
+                   std::forward<Ts>(ts)...);
+}
+
+/// "[1, 2]": dims for remark texts.
+std::string dimList(ArrayRef<int64_t> dims) {
+  std::string text = "[";
+  for (auto [i, d] : llvm::enumerate(dims))
+    text += (i ? ", " : "") + std::to_string(d);
+  return text + "]";
+}
+
+/// A type as text, for remark texts.
+std::string typeText(Type type) {
+  std::string text;
+  llvm::raw_string_ostream os(text);
+  os << type;
+  return text;
+}
 
 /// Sites of runtime index checks, shared by the patterns of one pass run.
 struct ErrorSites {
@@ -553,12 +600,18 @@ planReductionSplit(RankedTensorType inputType, ArrayRef<bool> mask) {
 /// kept positions with `lanes`, or with an `orderFree` merge (max, min,
 /// integer sums: any order gives the same result), is split into segments
 /// reduced in parallel (planReductionSplit, buildSplitReduction).
-SmallVector<Value> buildReduction(
-    OpBuilder &b, Location loc, RankedTensorType inputType, ElementReader read,
-    ArrayRef<bool> mask, ArrayRef<TypedAttr> inits, ReductionBody body,
-    ReductionFinalizer finalize = nullptr, TypeRange finalTypes = {},
-    const LaneReduction *lanes = nullptr, bool maySplit = true,
-    const LaneReduction *orderFree = nullptr, Value stored = nullptr) {
+///
+/// With `explain` (the op's name), the plan chosen is reported as a
+/// kiln-lower remark: for the reduction ops themselves, not the reductions
+/// other kernels use.
+SmallVector<Value>
+buildReduction(OpBuilder &b, Location loc, RankedTensorType inputType,
+               ElementReader read, ArrayRef<bool> mask,
+               ArrayRef<TypedAttr> inits, ReductionBody body,
+               ReductionFinalizer finalize = nullptr, TypeRange finalTypes = {},
+               const LaneReduction *lanes = nullptr, bool maySplit = true,
+               const LaneReduction *orderFree = nullptr, Value stored = nullptr,
+               StringRef explain = {}) {
   int64_t rank = inputType.getRank();
   SmallVector<int64_t> keptShape, reducedDims, keptDims;
   for (int64_t d = 0; d < rank; ++d) {
@@ -570,26 +623,69 @@ SmallVector<Value> buildReduction(
     }
   }
   int64_t keptRank = keptShape.size();
+  int64_t kept = ShapedType::getNumElements(keptShape);
+  std::string what = !explain.empty()
+                         ? explain.str() + " of " + typeText(inputType) +
+                               " over dims " + dimList(reducedDims)
+                         : std::string();
+  const char *order =
+      lanes ? "; float: 32 lanes, each its share of the elements in order, "
+              "merged in a fixed tree (the same bits on every thread count "
+              "and target)"
+            : "";
   // Lane reductions split (in the lane order); so do reductions whose
   // result does not depend on the order (`orderFree`: max, min, integer
   // sums), each segment then a free loop that LLVM vectorizes.
   const LaneReduction *merge = lanes ? lanes : orderFree;
   if (merge && maySplit)
-    if (auto split = planReductionSplit(inputType, mask))
+    if (auto split = planReductionSplit(inputType, mask)) {
+      if (!explain.empty())
+        remarkKernel(b, loc,
+                     "{0}: {1} kept position(s) would leave threads idle, so "
+                     "dim {2} is split into {3} segments reduced in parallel, "
+                     "then merged (2 kernels){4}",
+                     what, kept, split->first, split->second, order);
       return buildSplitReduction(b, loc, inputType, read, mask, inits, body,
                                  finalize, finalTypes, lanes, *merge,
                                  split->first, split->second);
-  if (lanes && !reducedDims.empty() && isGpuTarget(b))
+    }
+  if (lanes && !reducedDims.empty() && isGpuTarget(b)) {
+    if (!explain.empty())
+      remarkKernel(b, loc,
+                   "{0}: GPU, a thread per (kept position, lane) computes the "
+                   "lane's partial result, a second kernel merges the 32 "
+                   "partials of each of the {1} kept positions{2}",
+                   what, kept, order);
     return buildGpuLaneReduction(b, loc, inputType, read, keptDims, reducedDims,
                                  inits.front(), *lanes, finalize, finalTypes);
+  }
   // The innermost dim kept (a sum over dim 0 of a matrix): rows outside,
   // contiguous columns inside.
   if (!isGpuTarget(b) && !reducedDims.empty() && !mask.back() &&
       inits.size() == 1 &&
-      inputType.getDimSize(rank - 1) >= kColumnReductionMinWidth)
+      inputType.getDimSize(rank - 1) >= kColumnReductionMinWidth) {
+    if (!explain.empty())
+      remarkKernel(b, loc,
+                   "{0}: column reduction, the innermost dim is kept, so each "
+                   "block of contiguous columns walks the reduced rows with "
+                   "vector loads and accumulators in registers; blocks in "
+                   "parallel{1}",
+                   what, order);
     return buildColumnReduction(b, loc, inputType, read, keptDims, reducedDims,
                                 inits.front(), body, lanes, finalize,
                                 finalTypes, stored);
+  }
+  if (!reducedDims.empty())
+    if (!explain.empty())
+      remarkKernel(b, loc,
+                   "{0}: row reduction, {1} kept position(s) in parallel, each "
+                   "reducing {2} element(s) with its accumulators in "
+                   "registers{3}",
+                   what, kept,
+                   ShapedType::getNumElements(inputType.getShape()) /
+                       std::max<int64_t>(kept, 1),
+                   lanes ? StringRef(order)
+                         : StringRef("; each in its row-major order"));
   SmallVector<Type> elementTypes;
   if (finalize)
     elementTypes.assign(finalTypes.begin(), finalTypes.end());
@@ -981,7 +1077,8 @@ template <typename OpTy> struct LowerDimsReduction : OpRewritePattern<OpTy> {
         finalize, io.resultElementTypes(),
         needsLanes(inputType.getElementType()) || isGpuTarget(b) ? &lanes
                                                                  : nullptr,
-        /*maySplit=*/true, /*orderFree=*/&lanes, io.stored);
+        /*maySplit=*/true, /*orderFree=*/&lanes, io.stored,
+        /*explain=*/op->getName().getStringRef());
     for (auto [result, type] : llvm::zip_equal(results, io.resultTypes))
       result = reshapeTo(b, loc, result, cast<RankedTensorType>(type));
     return results;
@@ -1094,9 +1191,22 @@ template <typename OpTy> struct LowerSoftmax : OpRewritePattern<OpTy> {
     int64_t rank = type.getRank();
     int64_t dim = *normalizeDim(op.getDim(), rank);
     auto floatType = cast<FloatType>(type.getElementType());
+    StringRef name = op->getName().getStringRef();
     if (isGpuTarget(b) && floatType.isF32() && rank > 0 && dim == rank - 1 &&
-        type.getNumElements() > 0)
+        type.getNumElements() > 0) {
+      remarkKernel(b, loc,
+                   "{0} over dim {1} of {2}: GPU row kernel, a block per row "
+                   "keeps a running maximum and sum in one read, then writes "
+                   "the row",
+                   name, dim, typeText(type));
       return lowerGpuRows(b, op, io, isLog);
+    }
+    remarkKernel(b, loc,
+                 "{0} over dim {1} of {2}: 3 kernels, each one pass: the row "
+                 "maxima m, the row sums s of exp(x - m), then {3} (a fused "
+                 "producer chain is evaluated in each pass)",
+                 name, dim, typeText(type),
+                 isLog ? "x - m - log(s)" : "exp(x - m) / s");
     SmallVector<bool> mask(rank, false);
     if (rank > 0)
       mask[dim] = true;
@@ -1745,14 +1855,29 @@ struct LowerMatmul : OpRewritePattern<MatmulOp> {
           .getResult(0);
     };
     bool cpuMatrices = lhsMatrix && rhsMatrix && !isGpuTarget(rewriter);
+    std::string what = typeText(lhsType) + " x " + typeText(rhsType);
     if (cpuMatrices) {
-      if (Value product = buildRegisterBlockedMatmul(rewriter, op))
+      if (Value product = buildRegisterBlockedMatmul(rewriter, op)) {
+        remarkKernel(rewriter, loc,
+                     "matmul {0}: register-tiled, blocks of {1} rows x {2} "
+                     "columns accumulate in vector registers, rhs panels "
+                     "packed when large; blocks in parallel, each element "
+                     "summed in k order",
+                     what, kMatmulRows,
+                     elementType.isF32() ? kMatmulColumns : 16);
         return rewriter.replaceOp(op, product), success();
+      }
     }
     Value init = filledTensor(rewriter, loc, resultType,
                               getScalarAttr(rewriter, elementType, 0.0));
     int64_t n = lhsMatrix ? resultType.getDimSize(batchRank) : 1;
     if (cpuMatrices && n % kMatmulRows == 0 && n >= 2 * kMatmulRows) {
+      remarkKernel(rewriter, loc,
+                   "matmul {0}: contraction loop nest in row blocks of {1} "
+                   "(each rhs row read once per block; register tiling "
+                   "takes f32/f64 results of at least {1} rows and 8 "
+                   "columns)",
+                   what, kMatmulRows);
       // Row blocks on the CPU: loop order (batch..., n / R, k, R, m), the
       // lhs and the result seen as [..., n / R, R, ...]. Each row of rhs is
       // read once per R result rows (from L1 after the first) instead of
@@ -1792,6 +1917,16 @@ struct LowerMatmul : OpRewritePattern<MatmulOp> {
                                                            product, outGroups);
       return success();
     }
+    remarkKernel(rewriter, loc,
+                 "matmul {0}: contraction loop nest (batch..., rows, k, "
+                 "columns), the columns innermost and contiguous; each element "
+                 "summed in k order{1}",
+                 what,
+                 isGpuTarget(rewriter) ? "; GPU: a thread per result element"
+                 : cpuMatrices
+                     ? "; register tiling takes f32/f64 results of at least " +
+                           std::to_string(kMatmulRows) + " rows and 8 columns"
+                     : "");
     SmallVector<AffineExpr> lhsExprs, rhsExprs;
     if (lhsMatrix) {
       lhsExprs = batchExprs(lhsType);
@@ -2122,6 +2257,13 @@ SmallVector<Value> buildCheckedRowGather(
   return SmallVector<Value>(forall.getResults().drop_back());
 }
 
+/// "kiln.gather along dim 1 of tensor<...>", for remark texts.
+std::string describeIndexing(Operation *op, int64_t dim, Type inputType) {
+  return (op->getName().getStringRef() + " along dim " + Twine(dim) + " of " +
+          typeText(inputType))
+      .str();
+}
+
 /// gather and index_select: result[ivs] = input[ivs with ivs[dim] replaced
 /// by the index], after the up-front check of every index. `io` reads the
 /// input and finishes each element (a fused group's epilogue).
@@ -2144,8 +2286,16 @@ SmallVector<Value> lowerGatherAlongDim(OpBuilder &b, Operation *op,
   if (perSlice && io.stored && !io.finish && io.resultTypes.size() == 1 &&
       rank >= 2 && dim < rank - 1 && size > 0 && !isGpuTarget(b) &&
       ShapedType::getNumElements(inputType.getShape().drop_front(dim + 1)) >=
-          kMinCopiedSlice)
+          kMinCopiedSlice) {
+    remarkKernel(
+        b, loc,
+        "{0}: every index checked up front, then each selected "
+        "slice ({1} contiguous elements) copied whole, slices in "
+        "parallel",
+        describeIndexing(op, dim, inputType),
+        ShapedType::getNumElements(inputType.getShape().drop_front(dim + 1)));
     return {buildSliceCopies(b, loc, io.stored, index, dim, resultType)};
+  }
   MLIRContext *ctx = b.getContext();
   int64_t resultRank = resultType.getRank();
   SmallVector<Value> inits;
@@ -2230,9 +2380,27 @@ SmallVector<Value> lowerGatherAlongDim(OpBuilder &b, Operation *op,
     }
     return io.finishElement(nb, l, element, ivs);
   };
-  if (checkPerRow)
+  const char *prefetch = !prefetchFrom ? ""
+                         : linesPerElement > 0
+                             ? "; the next input row streams into the "
+                               "cache while this one is read (dense "
+                               "reads: sequential prefetch)"
+                             : "; the element a row later is prefetched "
+                               "(sparse reads)";
+  if (checkPerRow) {
+    remarkKernel(b, loc,
+                 "{0}: direct indexed loads, rows in parallel; each row "
+                 "checks its indices in the same loop (the first bad one, "
+                 "row-major, is reported){1}",
+                 describeIndexing(op, dim, inputType), prefetch);
     return buildCheckedRowGather(b, loc, site, index, size, inits,
                                  gatherElement);
+  }
+  remarkKernel(b, loc,
+               "{0}: every index checked up front, then direct indexed "
+               "loads, one parallel loop over the {1} result elements{2}",
+               describeIndexing(op, dim, inputType),
+               resultType.getNumElements(), prefetch);
   auto generic = linalg::GenericOp::create(
       b, loc, io.resultTypes, ValueRange{}, inits, maps,
       parallelIterators(resultRank),
@@ -2288,6 +2456,11 @@ struct LowerTake : CheckedPattern<TakeOp> {
     // end.
     checkIndicesUpFront(rewriter, loc, site, op.getIndex(), -numel, numel,
                         numel);
+    remarkKernel(rewriter, loc,
+                 "kiln.take of {0}: every index checked up front (negative "
+                 "ones count from the end), then direct loads, one parallel "
+                 "loop over the {1} results",
+                 typeText(inputType), op.getType().getNumElements());
     Value result = buildIndexedGeneric(
         rewriter, loc, op.getType(),
         [&](OpBuilder &b, Location l, ValueRange ivs) {
@@ -2681,8 +2854,14 @@ LogicalResult lowerScatterAlongDim(Operation *op, Value base, Value index,
   // per result element (the GPU's choice).
   bool alongDim0 =
       dim == 0 && (perSlice ? tensorType(index).getRank() == 1 : rank == 1);
+  std::string what = describeIndexing(op, dim, baseType);
   if (sorted && alongDim0 &&
       fitsSortedScatter(ShapedType::getNumElements(loopShape), size)) {
+    remarkKernel(rewriter, loc,
+                 "{0}: sorted scatter, positions stably sorted by target, "
+                 "then a thread per result element adds its run in order "
+                 "(deterministic)",
+                 what);
     rewriter.replaceOp(op, buildSortedScatter(rewriter, op, base, index, src,
                                               /*flat=*/false,
                                               /*accumulate=*/true));
@@ -2696,6 +2875,12 @@ LogicalResult lowerScatterAlongDim(Operation *op, Value base, Value index,
   // range (whole rows of src: contiguous). Every element still receives
   // its contributions in order; each thread reads the index once.
   if (!gpu && dim == 0 && (perSlice || rank == 1) && loopShape[0] > 1) {
+    remarkKernel(rewriter, loc,
+                 "{0}: each thread owns a range of the {1} targets and walks "
+                 "all {2} positions in order, adding those that fall in its "
+                 "range (every element gets its contributions in order: "
+                 "deterministic)",
+                 what, size, loopShape[0]);
     rewriter.replaceOp(op,
                        buildTargetOwnedScatter(rewriter, op, base, index, src,
                                                loopShape, perSlice, size));
@@ -2703,6 +2888,10 @@ LogicalResult lowerScatterAlongDim(Operation *op, Value base, Value index,
   }
   // Along dim 0 with an index per element: blocks of columns (dim 1).
   if (!gpu && !perSlice && dim == 0 && rank >= 2 && loopShape[1] > 1) {
+    remarkKernel(rewriter, loc,
+                 "{0}: blocks of columns in parallel, each walking the rows in "
+                 "order and updating only its columns (deterministic)",
+                 what);
     rewriter.replaceOp(op, buildColumnBlockScatter(rewriter, op, base, index,
                                                    src, loopShape, size));
     return success();
@@ -2716,6 +2905,18 @@ LogicalResult lowerScatterAlongDim(Operation *op, Value base, Value index,
       grid.push_back(loopShape[d]);
   }
   int64_t groups = ShapedType::getNumElements(grid);
+  if (groups == 1)
+    remarkKernel(rewriter, loc,
+                 "{0}: one sequential loop nest in row-major order (no dim "
+                 "to run in parallel without two positions meeting)",
+                 what);
+  else
+    remarkKernel(rewriter, loc,
+                 "{0}: {1} independent groups in parallel ({2}), each "
+                 "walking its positions in row-major order (deterministic)",
+                 what, groups,
+                 gpu ? "a GPU thread per line along the dim"
+                     : "everything under one index of the dims before it");
   if (groups == 1) { // nothing to split: one loop nest
     SmallVector<Value> zeros(rank, indexConstant(rewriter, loc, 0));
     rewriter.replaceOp(op, buildUpdateLoops(rewriter, loc, loopShape, base,
@@ -2813,6 +3014,12 @@ struct LowerPut : ScatterPattern<PutOp> {
       // order.
       checkIndicesUpFront(rewriter, loc, site, op.getIndex(), -numel, numel,
                           numel);
+      remarkKernel(rewriter, loc,
+                   "kiln.put into {0}: sorted scatter, positions stably "
+                   "sorted by target, then a thread per element {1} "
+                   "(deterministic)",
+                   typeText(baseType),
+                   accumulate ? "adds its run in order" : "takes the last");
       rewriter.replaceOp(op, buildSortedScatter(rewriter, op, op.getBase(),
                                                 op.getIndex(), op.getSrc(),
                                                 /*flat=*/true, accumulate));
@@ -2822,6 +3029,12 @@ struct LowerPut : ScatterPattern<PutOp> {
     // as the loop would meet it); the loop then only clamps.
     checkIndicesUpFront(rewriter, loc, site, op.getIndex(), -numel, numel,
                         numel);
+    remarkKernel(rewriter, loc,
+                 "kiln.put into {0}: every index checked up front, then one "
+                 "sequential loop over the {1} positions in row-major order "
+                 "(any position may hit any element; {2})",
+                 typeText(baseType), indexType.getNumElements(),
+                 accumulate ? "sums in that order" : "the last write wins");
     Value result = buildUpdateLoops(
         rewriter, loc, indexType.getShape(), op.getBase(),
         [&](OpBuilder &b, Location l, ValueRange ivs, Value acc) {
@@ -2859,6 +3072,58 @@ StringRef typeSuffix(Type type) {
 /// Emits a call `kiln_rt_<name>_<type>(in, values, indices, k, dim, flag0,
 /// flag1)` writing two new buffers of `resultTypes` (values, indices);
 /// returns them as tensors.
+/// Reports the algorithm of the runtime kernel `fnName` on `inputType`
+/// (SelectionPlan.h for the CPU's selection).
+void remarkRuntimeKernel(Operation *op, Location loc, StringRef fnName,
+                         RankedTensorType inputType, int64_t k, int64_t dim,
+                         bool flatten) {
+  if (!loc->getContext()->getRemarkEngine())
+    return;
+  int64_t rank = inputType.getRank();
+  int64_t n = flatten || rank == 0 ? inputType.getNumElements()
+                                   : inputType.getDimSize(dim);
+  int64_t rows = n ? inputType.getNumElements() / n : 0;
+  std::string what =
+      (op->getName().getStringRef() + " of " + typeText(inputType) + ": " +
+       fnName + ", " + Twine(rows) + " row(s) of " + Twine(n))
+          .str();
+  auto module = op->getParentOfType<ModuleOp>();
+  auto target = module ? module->getAttrOfType<StringAttr>(kTargetAttrName)
+                       : StringAttr();
+  if (target && target.getValue() == "cuda") {
+    remarkKernelNear(op, loc, "{0}: GPU kernels (see docs/gpu.md)", what);
+    return;
+  }
+  if (isa<ArgmaxOp, ArgminOp, MaxOp, MinOp>(op)) {
+    remarkKernelNear(op, loc,
+                     "{0}: one pass, a 16-lane vector scan of (value, index) "
+                     "pairs, NaN greatest, the lowest index on ties; rows in "
+                     "parallel",
+                     what);
+    return;
+  }
+  using namespace kiln::runtime;
+  bool f32 = inputType.getElementType().isF32();
+  std::string plan =
+      (f32 && k <= 32 ? "keeps the best k sorted"
+                      : "keeps a buffer of 2k+16 candidates compacted by "
+                        "nth_element") +
+      std::string(
+          "; one pass per row behind a vectorized threshold test, rows in "
+          "parallel");
+  if (n >= kSelectionSplitLength)
+    plan += "; with fewer rows than threads, rows are split into segments "
+            "whose candidates merge";
+  if (f32 && radixSelectionFits(n, k))
+    plan =
+        "radix selection (a histogram of 32-bit keys finds the bucket of "
+        "the k-th" +
+        std::string(isa<TopkOp>(op) ? ", then the k winners are sorted" : "") +
+        ") when there are at least as many rows as threads; otherwise it " +
+        plan;
+  remarkKernelNear(op, loc, "{0}, k = {1}: {2}", what, k, plan);
+}
+
 SmallVector<Value> emitRuntimeCall(OpBuilder &b, Operation *anchor,
                                    Location loc, StringRef name, Value input,
                                    ArrayRef<Type> resultTypes, int64_t k,
@@ -2878,6 +3143,8 @@ SmallVector<Value> emitRuntimeCall(OpBuilder &b, Operation *anchor,
       FunctionType::get(
           ctx, {unrankedIn, unrankedIn, unrankedIdx, i64, i64, i1, i1}, {}),
       b);
+  remarkRuntimeKernel(anchor, loc, fnName, inputType, k, dim,
+                      /*flatten=*/name == "argreduce" && flag1);
   Value in = asUnrankedBuffer(b, loc, input);
   auto [values, valuesArg] = allocOutput(b, loc, valuesType);
   auto [indices, indicesArg] = allocOutput(b, loc, indicesType);
@@ -3112,11 +3379,21 @@ SmallVector<Value> lowerFusedRuntimeKernel(OpBuilder &b, Operation *anchor,
     return SmallVector<Value>(values.take_back(anchor->getNumResults()));
   };
   if (!tileDim || rows == extent) {
+    remarkKernel(b, loc,
+                 "fused {0}: the producer chain is evaluated whole ({1} "
+                 "bytes) before the runtime kernel reads it",
+                 anchor->getName().getStringRef(), sliceBytes * extent);
     Value whole = evaluateTile(b, loc, inputType, Value());
     return takeResults(emitRuntimeCall(b, anchor, loc, kernel.name, whole,
                                        kernel.resultTypes, kernel.k, kernel.dim,
                                        kernel.flag0, kernel.flag1));
   }
+  remarkKernel(b, loc,
+               "fused {0}: the producer chain is evaluated into {1} tiles of "
+               "{2} along dim {3} ({4} bytes each), and the runtime kernel "
+               "reads each while it is in cache",
+               anchor->getName().getStringRef(), extent / rows, rows, *tileDim,
+               rows * sliceBytes);
   // The tiled dim's position in the results.
   int64_t resultDim =
       (kernel.dimKept || *tileDim < kernel.dim) ? *tileDim : *tileDim - 1;

@@ -18,6 +18,11 @@
 //
 // Keyed off traits only; no op names.
 //
+// With optimization remarks enabled (category `kiln-fuse`: kiln-opt
+// --remarks-filter=kiln, kiln-run --remarks) each group of two or more ops
+// reports what it holds (`FusedKernel`, passed), and each producer left
+// out of a group says why (`NotFused`, missed).
+//
 //===----------------------------------------------------------------------===//
 
 #include "kiln/Dialect/Kiln/IR/KilnOps.h"
@@ -26,6 +31,7 @@
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/IRMapping.h"
 #include "mlir/IR/Matchers.h"
+#include "mlir/IR/Remarks.h"
 #include "mlir/Transforms/RegionUtils.h"
 #include "llvm/ADT/SetVector.h"
 
@@ -63,6 +69,38 @@ int64_t byteSize(Value v) {
   auto type = cast<RankedTensorType>(v.getType());
   int64_t bits = type.getElementType().getIntOrFloatBitWidth();
   return type.getNumElements() * std::max<int64_t>(bits / 8, 1);
+}
+
+constexpr llvm::StringLiteral kRemarkCategory = "kiln-fuse";
+
+/// Remark options for `op`: the category and the enclosing function.
+remark::RemarkOpts remarkOpts(llvm::StringRef name, Operation *op) {
+  auto function = op->getParentOfType<func::FuncOp>();
+  return remark::RemarkOpts::name(name)
+      .category(kRemarkCategory)
+      .function(function ? function.getSymName() : llvm::StringRef());
+}
+
+/// "'kiln.exp' (file:3:8)": an op and where it is, for remark texts that
+/// mention another op than the one the remark is attached to.
+std::string describe(Operation *op) {
+  std::string text;
+  llvm::raw_string_ostream os(text);
+  os << "'" << op->getName() << "'";
+  if (auto file = dyn_cast<FileLineColLoc>(op->getLoc()))
+    os << " (" << file.getFilename().getValue() << ":" << file.getLine() << ":"
+       << file.getColumn() << ")";
+  return text;
+}
+
+/// Reports that `producer` stays out of the group rooted at `root`.
+void remarkNotFused(Operation *producer, Operation *root,
+                    const std::string &reason) {
+  if (auto r =
+          remark::missed(producer->getLoc(), remarkOpts("NotFused", producer)))
+    r << remark::reason("'{0}' is not fused into the kernel of {1}: {2}",
+                        producer->getName().getStringRef(), describe(root),
+                        reason);
 }
 
 /// One group being formed.
@@ -105,6 +143,7 @@ public:
       visited.insert(root);
       Group group = form(root);
       if (group.members.size() + group.copies.size() > 1) {
+        remarkFused(group);
         erased.clear();
         materialize(group);
         for (Operation *op : erased)
@@ -159,13 +198,25 @@ private:
       });
       if (isElementwise(p)) {
         // A full group leaves the rest of the chain to the next one.
-        if (group.members.size() + group.copies.size() >= maxGroupOps)
+        if (group.members.size() + group.copies.size() >= maxGroupOps) {
+          remarkNotFused(p, root,
+                         llvm::formatv("the kernel is full (max-group-ops = "
+                                       "{0}); its result is stored and the "
+                                       "chain goes on in another kernel",
+                                       maxGroupOps));
           continue;
+        }
         if (usedOnlyHere) {
           group.members.insert(p);
         } else if (cheaperToRecompute(group, p)) {
           group.copies.insert(p);
         } else {
+          remarkNotFused(
+              p, root,
+              llvm::formatv("it has users outside the kernel, and recomputing "
+                            "it there would read {0} bytes of new inputs "
+                            "instead of its {1}-byte stored result",
+                            addedBytes(group, p), byteSize(p->getResult(0))));
           continue;
         }
         pushOperands(p);
@@ -184,19 +235,88 @@ private:
         group.anchor = p;
         group.members.insert(p);
         pushOperands(p);
+        continue;
       }
+      remarkNotFused(p, root, whyNotAnchor(group, p, usedOnlyHere));
     }
     return group;
+  }
+
+  /// Why `p` (not elementwise) could not join the group as its anchor.
+  static std::string whyNotAnchor(const Group &group, Operation *p,
+                                  bool usedOnlyHere) {
+    if (!isAnchor(p))
+      return "it is neither elementwise nor a reduction, softmax, selection "
+             "or gather; its result is stored";
+    if (group.anchor)
+      return llvm::formatv("the kernel already holds {0}, and a kernel holds "
+                           "one reduction, softmax, selection or gather",
+                           describe(group.anchor));
+    if (!p->hasTrait<kiln::OpTrait::FusesConsumers>())
+      return "its results are computed by a runtime kernel, which takes no "
+             "elementwise epilogue";
+    if (!usedOnlyHere)
+      return "its result has users outside the kernel";
+    if (p->getNumResults() != 1 ||
+        cast<RankedTensorType>(p->getResult(0).getType()).getShape() !=
+            cast<RankedTensorType>(group.root->getResult(0).getType())
+                .getShape())
+      return "the elementwise chain after it has another shape (it is "
+             "broadcast back), so every result must exist before the chain "
+             "runs";
+    return "the kernel has a member that is not elementwise";
   }
 
   /// Recomputing `p` in the group is cheaper than reading its stored result
   /// when the inputs it adds to the group are no larger than that result.
   bool cheaperToRecompute(const Group &group, Operation *p) const {
+    return addedBytes(group, p) <= byteSize(p->getResult(0));
+  }
+
+  /// Bytes of the inputs `p` would add to the group.
+  static int64_t addedBytes(const Group &group, Operation *p) {
     int64_t added = 0;
     for (Value operand : p->getOperands())
       if (!isSplatConstant(operand.getDefiningOp()) && !group.reads(operand))
         added += byteSize(operand);
-    return added <= byteSize(p->getResult(0));
+    return added;
+  }
+
+  /// Reports what the group holds, at its root.
+  void remarkFused(const Group &group) {
+    auto r = remark::passed(group.root->getLoc(),
+                            remarkOpts("FusedKernel", group.root));
+    if (!r)
+      return;
+    // Op names in program order, repeats counted: "kiln.mul x2, kiln.add".
+    SmallVector<std::pair<llvm::StringRef, int>> counts;
+    for (Operation &op : block) {
+      if (!group.contains(&op))
+        continue;
+      llvm::StringRef name = op.getName().getStringRef();
+      auto it = llvm::find_if(counts, [&](auto &c) { return c.first == name; });
+      if (it == counts.end())
+        counts.push_back({name, 1});
+      else
+        ++it->second;
+    }
+    std::string ops;
+    for (auto [name, count] : counts)
+      ops += (ops.empty() ? "" : ", ") + name.str() +
+             (count > 1 ? " x" + std::to_string(count) : "");
+    size_t size = group.members.size() + group.copies.size();
+    std::string how = !group.anchor
+                          ? "one elementwise loop, no intermediate tensors"
+                      : group.anchor == group.root
+                          ? "the elementwise chain is evaluated where '" +
+                                group.anchor->getName().getStringRef().str() +
+                                "' reads its input"
+                          : "the elementwise chain is the epilogue of " +
+                                describe(group.anchor);
+    r << remark::add("{0} ops in one kernel ({1}): {2}", size, how, ops)
+      << remark::metric("ops", static_cast<int64_t>(size))
+      << remark::metric("recomputed",
+                        static_cast<int64_t>(group.copies.size()));
   }
 
   void materialize(Group &group) {

@@ -1,0 +1,51 @@
+//===- SelectionPlan.h - How the CPU runtime selects ------------*- C++ -*-===//
+//
+// The choices the runtime's topk and kthvalue kernels (Runtime/Kernels.cpp)
+// make from the shape and the thread count, in one place: the kernels
+// follow them and the lowering's remarks (kiln-lower) describe them.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef KILN_RUNTIME_SELECTIONPLAN_H
+#define KILN_RUNTIME_SELECTIONPLAN_H
+
+#include <algorithm>
+#include <cstdint>
+
+namespace kiln::runtime {
+
+/// k up to which selection keeps a buffer of candidates (one pass per row);
+/// above it, large k per row length may take radix selection.
+constexpr int64_t kCollectorMaxK = 64;
+
+/// Rows at least this long are split into segments when there are fewer
+/// rows than threads; segments are at least kSelectionMinSegment long.
+constexpr int64_t kSelectionSplitLength = int64_t(1) << 16;
+constexpr int64_t kSelectionMinSegment = int64_t(1) << 14;
+
+/// Whether f32 rows of n can take radix selection, whatever the threads:
+/// large k (more than kCollectorMaxK, at least n / 64), rows indexed in 32
+/// bits.
+inline bool radixSelectionFits(int64_t n, int64_t k) {
+  return k > kCollectorMaxK && k * 64 >= n && n < (int64_t(1) << 32);
+}
+
+/// Whether `rows` f32 rows of n take radix selection with `threads` threads:
+/// it fits, and there are enough rows to keep every thread busy (one row is
+/// not split across threads). Small k/n stays with the collector, whose
+/// vectorized threshold test streams at memory speed.
+inline bool useRadixSelection(int64_t rows, int64_t n, int64_t k,
+                              int64_t threads) {
+  return radixSelectionFits(n, k) && rows >= threads;
+}
+
+/// Segments each row of n is split into for the collector (1: whole rows).
+inline int64_t selectionSegments(int64_t rows, int64_t n, int64_t threads) {
+  if (rows < threads && n >= kSelectionSplitLength)
+    return std::min<int64_t>(threads * 4, n / kSelectionMinSegment);
+  return 1;
+}
+
+} // namespace kiln::runtime
+
+#endif // KILN_RUNTIME_SELECTIONPLAN_H

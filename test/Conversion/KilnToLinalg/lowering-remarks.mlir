@@ -1,0 +1,59 @@
+// RUN: kiln-opt --kiln-cpu-pipeline --remarks-filter=kiln-lower %s -o /dev/null 2>&1 | FileCheck %s
+// RUN: kiln-opt --kiln-gpu-pipeline --remarks-filter=kiln-lower %s -o /dev/null 2>&1 | FileCheck %s --check-prefix=GPU
+
+// The lowering explains each kernel's algorithm (remarks of category
+// kiln-lower, at the op's location), as chosen from the shapes.
+
+func.func @f(%x: tensor<4096x32768xf32>, %g: tensor<4096x4096xf32>,
+             %gi: tensor<4096x256xi64>, %m: tensor<512x256xf32>,
+             %n: tensor<256x512xf32>, %big: tensor<1x16777216xf32>,
+             %ti: tensor<100xi64>, %si: tensor<64xi64>)
+    -> (tensor<4096x16xf32>, tensor<4096x1024xf32>, tensor<1x100xf32>,
+        tensor<4096xf32>, tensor<32768xf32>, tensor<f32>,
+        tensor<4096x256xf32>, tensor<64x4096xf32>, tensor<100xf32>,
+        tensor<4096x4096xf32>, tensor<4096xi64>, tensor<512x512xf32>,
+        tensor<4096x16xf32>, tensor<4096x4096xf32>, tensor<4096x4096xf32>) {
+  // CHECK-DAG: :[[# @LINE + 1]]:{{.*}}remark: [Analysis] Kernel | Category:kiln-lower | Function=f | Remark="kiln.topk of tensor<4096x32768xf32>: kiln_rt_topk_f32, 4096 row(s) of 32768, k = 16: keeps the best k sorted; one pass per row behind a vectorized threshold test, rows in parallel
+  %v0, %i0 = kiln.topk %x {k = 16 : i64, dim = 1 : i64} : tensor<4096x32768xf32>
+  // CHECK-DAG: :[[# @LINE + 1]]:{{.*}}k = 1024: radix selection (a histogram of 32-bit keys finds the bucket of the k-th, then the k winners are sorted) when there are at least as many rows as threads; otherwise it keeps a buffer of 2k+16 candidates
+  %v1, %i1 = kiln.topk %x {k = 1024 : i64, dim = 1 : i64} : tensor<4096x32768xf32>
+  // CHECK-DAG: :[[# @LINE + 1]]:{{.*}}1 row(s) of 16777216, k = 100: keeps a buffer of 2k+16 candidates compacted by nth_element; {{.*}}; with fewer rows than threads, rows are split into segments whose candidates merge
+  %v2, %i2 = kiln.topk %big {k = 100 : i64, dim = 1 : i64} : tensor<1x16777216xf32>
+  // CHECK-DAG: :[[# @LINE + 1]]:{{.*}}kiln.sum of tensor<4096x32768xf32> over dims [1]: row reduction, 4096 kept position(s) in parallel, each reducing 32768 element(s) with its accumulators in registers; float: 32 lanes
+  %s1 = kiln.sum %x {dims = array<i64: 1>} : tensor<4096x32768xf32>
+  // CHECK-DAG: :[[# @LINE + 1]]:{{.*}}kiln.sum of tensor<4096x32768xf32> over dims [0]: column reduction, the innermost dim is kept
+  %s0 = kiln.sum %x {dims = array<i64: 0>} : tensor<4096x32768xf32>
+  // CHECK-DAG: :[[# @LINE + 1]]:{{.*}}kiln.sum of tensor<4096x32768xf32> over dims [0, 1]: 1 kept position(s) would leave threads idle, so dim 0 is split into 1024 segments reduced in parallel, then merged (2 kernels)
+  %sa = kiln.sum %x : tensor<4096x32768xf32>
+  // CHECK-DAG: :[[# @LINE + 1]]:{{.*}}kiln.gather along dim 1 of tensor<4096x4096xf32>: direct indexed loads, rows in parallel; each row checks its indices in the same loop {{.*}}; the next input row streams into the cache
+  %ga = kiln.gather %g, %gi {dim = 1 : i64} : tensor<4096x4096xf32>, tensor<4096x256xi64>
+  // CHECK-DAG: :[[# @LINE + 1]]:{{.*}}kiln.index_select along dim 0 of tensor<4096x4096xf32>: every index checked up front, then each selected slice (4096 contiguous elements) copied whole
+  %is = kiln.index_select %g, %si {dim = 0 : i64} : tensor<4096x4096xf32>, tensor<64xi64>
+  // CHECK-DAG: :[[# @LINE + 1]]:{{.*}}kiln.take of tensor<4096x4096xf32>: every index checked up front (negative ones count from the end), then direct loads, one parallel loop over the 100 results
+  %tk = kiln.take %g, %ti : tensor<4096x4096xf32>, tensor<100xi64>
+  // CHECK-DAG: :[[# @LINE + 1]]:{{.*}}kiln.softmax over dim 1 of tensor<4096x4096xf32>: 3 kernels, each one pass
+  %sm = kiln.softmax %g {dim = 1 : i64} : tensor<4096x4096xf32>
+  // CHECK-DAG: :[[# @LINE + 1]]:{{.*}}kiln.argmax of tensor<4096x32768xf32>: kiln_rt_argreduce_f32, 4096 row(s) of 32768: one pass, a 16-lane vector scan of (value, index) pairs
+  %am = kiln.argmax %x {dim = 1 : i64} : tensor<4096x32768xf32>
+  // CHECK-DAG: :[[# @LINE + 1]]:{{.*}}matmul tensor<512x256xf32> x tensor<256x512xf32>: register-tiled, blocks of 4 rows x 32 columns
+  %mm = kiln.matmul %m, %n : tensor<512x256xf32>, tensor<256x512xf32>
+  %e = kiln.exp %x : tensor<4096x32768xf32>
+  // CHECK-DAG: :[[# @LINE + 1]]:{{.*}}fused kiln.topk: the producer chain is evaluated into 128 tiles of 32 along dim 0 (4194304 bytes each)
+  %v3, %i3 = kiln.topk %e {k = 16 : i64, dim = 1 : i64} : tensor<4096x32768xf32>
+  // CHECK-DAG: :[[# @LINE + 1]]:{{.*}}kiln.scatter_add along dim 1 of tensor<4096x4096xf32>: 4096 independent groups in parallel (everything under one index of the dims before it)
+  %sc = kiln.scatter_add %g, %gi, %ga {dim = 1 : i64} : tensor<4096x4096xf32>, tensor<4096x256xi64>, tensor<4096x256xf32>
+  %pi = kiln.reshape %gi : tensor<4096x256xi64> -> tensor<1048576xi64>
+  %ps = kiln.reshape %ga : tensor<4096x256xf32> -> tensor<1048576xf32>
+  // CHECK-DAG: :[[# @LINE + 1]]:{{.*}}kiln.put into tensor<4096x4096xf32>: every index checked up front, then one sequential loop over the 1048576 positions in row-major order (any position may hit any element; sums in that order)
+  %pt = kiln.put %g, %pi, %ps {accumulate = true} : tensor<4096x4096xf32>, tensor<1048576xi64>, tensor<1048576xf32>
+  return %v0, %v1, %v2, %s1, %s0, %sa, %ga, %is, %tk, %sm, %am, %mm, %v3, %sc, %pt
+      : tensor<4096x16xf32>, tensor<4096x1024xf32>, tensor<1x100xf32>,
+        tensor<4096xf32>, tensor<32768xf32>, tensor<f32>,
+        tensor<4096x256xf32>, tensor<64x4096xf32>, tensor<100xf32>,
+        tensor<4096x4096xf32>, tensor<4096xi64>, tensor<512x512xf32>,
+        tensor<4096x16xf32>, tensor<4096x4096xf32>, tensor<4096x4096xf32>
+}
+
+// GPU-DAG: remark: {{.*}}kiln.softmax over dim 1 of tensor<4096x4096xf32>: GPU row kernel
+// GPU-DAG: remark: {{.*}}kiln.sum of tensor<4096x32768xf32> over dims [1]: GPU, a thread per (kept position, lane)
+// GPU-DAG: remark: {{.*}}kiln.put into tensor<4096x4096xf32>: sorted scatter

@@ -1,0 +1,99 @@
+// RUN: kiln-opt --kiln-fuse-elementwise --remarks-filter=kiln-fuse %s --verify-diagnostics --split-input-file -o /dev/null
+// RUN: kiln-opt --kiln-fuse-elementwise="max-group-ops=2" --remarks-filter=kiln-fuse %S/Inputs/fuse-remarks-full.mlir --verify-diagnostics -o /dev/null
+// RUN: sed 's/expected-remark.*//' %s | kiln-opt --kiln-fuse-elementwise --split-input-file -o /dev/null 2>&1 | FileCheck %s --check-prefix=QUIET --allow-empty
+
+// kiln-fuse-elementwise explains itself: each kernel it forms (passed,
+// at the kernel's root) and each producer it leaves out with the reason
+// (missed, at the producer). One case per reason. Without a remark filter
+// it says nothing.
+// QUIET-NOT: remark
+
+// A chain into a reduction: one kernel, evaluated where the sum reads.
+func.func @into_reduction(%x: tensor<8x16xf32>) -> tensor<8xf32> {
+  %c = kiln.constant dense<0.5> : tensor<f32>
+  %0 = kiln.mul %x, %c : tensor<8x16xf32>, tensor<f32>
+  %1 = kiln.exp %0 : tensor<8x16xf32>
+  // expected-remark @below {{3 ops in one kernel (the elementwise chain is evaluated where 'kiln.sum' reads its input): kiln.mul, kiln.exp, kiln.sum}}
+  %2 = kiln.sum %1 {dims = array<i64: 1>} : tensor<8x16xf32>
+  return %2 : tensor<8xf32>
+}
+
+// -----
+
+// Ops of other kinds bound kernels.
+func.func @after_matmul(%a: tensor<8x16xf32>, %b: tensor<16x4xf32>) -> tensor<8x4xf32> {
+  // expected-remark @below {{it is neither elementwise nor a reduction, softmax, selection or gather; its result is stored}}
+  %0 = kiln.matmul %a, %b : tensor<8x16xf32>, tensor<16x4xf32>
+  %1 = kiln.tanh %0 : tensor<8x4xf32>
+  // expected-remark @below {{2 ops in one kernel (one elementwise loop, no intermediate tensors): kiln.tanh, kiln.neg}}
+  %2 = kiln.neg %1 : tensor<8x4xf32>
+  return %2 : tensor<8x4xf32>
+}
+
+// -----
+
+// A reduction broadcast back over its input (x - amax(x)): the maxima must
+// all exist before the subtraction runs. (The amax alone is no group: a
+// kernel of one op is not reported.)
+func.func @broadcast_back(%x: tensor<8x16xf32>) -> tensor<8x16xf32> {
+  // expected-remark @below {{'kiln.amax' is not fused into the kernel of 'kiln.exp'}}
+  %m = kiln.amax %x {dims = array<i64: 1>, keepdim = true} : tensor<8x16xf32>
+  %0 = kiln.sub %x, %m : tensor<8x16xf32>, tensor<8x1xf32>
+  // expected-remark @below {{2 ops in one kernel (one elementwise loop, no intermediate tensors): kiln.sub, kiln.exp}}
+  %1 = kiln.exp %0 : tensor<8x16xf32>
+  return %1 : tensor<8x16xf32>
+}
+
+// -----
+
+// An i1 mask used by two kernels is stored: recomputing it in the later
+// kernel would read both f32 inputs (512 bytes), in the earlier one, which
+// reads %x already, %y (256 bytes); the mask itself is 64 bytes.
+func.func @stored_mask(%x: tensor<64xf32>, %y: tensor<64xf32>) -> (tensor<64xf32>, tensor<64xf32>) {
+  // expected-remark @below {{it has users outside the kernel, and recomputing it there would read 512 bytes of new inputs instead of its 64-byte stored result}}
+  // expected-remark @below {{it has users outside the kernel, and recomputing it there would read 256 bytes of new inputs instead of its 64-byte stored result}}
+  %m = kiln.gt %x, %y : tensor<64xf32>, tensor<64xf32>
+  %z = kiln.constant dense<0.0> : tensor<f32>
+  %a = kiln.where %m, %x, %z : tensor<64xi1>, tensor<64xf32>, tensor<f32>
+  %o = kiln.constant dense<1.0> : tensor<f32>
+  %b = kiln.where %m, %o, %z : tensor<64xi1>, tensor<f32>, tensor<f32>
+  // expected-remark @below {{2 ops in one kernel (one elementwise loop, no intermediate tensors): kiln.where, kiln.neg}}
+  %c = kiln.neg %b : tensor<64xf32>
+  return %a, %c : tensor<64xf32>, tensor<64xf32>
+}
+
+// -----
+
+// A kernel holds one reduction.
+func.func @two_reductions(%x: tensor<8x16xf32>) -> tensor<f32> {
+  %e = kiln.exp %x : tensor<8x16xf32>
+  // expected-remark @below {{the kernel already holds 'kiln.sum'}}
+  // expected-remark @below {{2 ops in one kernel}}
+  %s = kiln.sum %e {dims = array<i64: 1>} : tensor<8x16xf32>
+  %t = kiln.sum %s : tensor<8xf32>
+  return %t : tensor<f32>
+}
+
+// -----
+
+// topk's results come from a runtime kernel: no epilogue.
+func.func @after_topk(%x: tensor<8x16xf32>) -> tensor<8x2xf32> {
+  // expected-remark @below {{its results are computed by a runtime kernel, which takes no elementwise epilogue}}
+  %v, %i = kiln.topk %x {k = 2 : i64, dim = 1 : i64} : tensor<8x16xf32>
+  %0 = kiln.neg %v : tensor<8x2xf32>
+  // expected-remark @below {{2 ops in one kernel}}
+  %1 = kiln.exp %0 : tensor<8x2xf32>
+  return %1 : tensor<8x2xf32>
+}
+
+// -----
+
+// A reduction result needed elsewhere too is stored, not an epilogue.
+func.func @reduction_used_twice(%x: tensor<8x16xf32>) -> (tensor<8xf32>, tensor<8xf32>) {
+  // expected-remark @below {{its result has users outside the kernel}}
+  %s = kiln.sum %x {dims = array<i64: 1>} : tensor<8x16xf32>
+  %0 = kiln.neg %s : tensor<8xf32>
+  // expected-remark @below {{2 ops in one kernel}}
+  %1 = kiln.exp %0 : tensor<8xf32>
+  return %s, %1 : tensor<8xf32>, tensor<8xf32>
+}
