@@ -1,13 +1,16 @@
 // The tutorial's model (docs/tutorial.md): two-class logistic regression on
 // two Gaussian-like clouds, trained with cross_entropy and plain SGD, using
-// only the Kiln API.
+// only the Kiln API. With --explain it first prints what the compiler does
+// with the loss's graph (Tensor::explain(); docs/remarks.md).
 #include <kiln/kiln.h>
 
 #include <cstdint>
 #include <cstdio>
+#include <cstring>
 #include <iostream>
 
-int main() {
+int main(int argc, char **argv) {
+  bool explain = argc > 1 && std::strcmp(argv[1], "--explain") == 0;
   using kiln::Tensor;
   // 64 points: class 1 around (1, 1), class 0 around (-1, -1), with a
   // deterministic pseudo-random jitter.
@@ -40,6 +43,8 @@ int main() {
     w.requiresGrad();
     b.requiresGrad();
     Tensor loss = kiln::cross_entropy(kiln::matmul(x, w) + b, y);
+    if (explain && step == 0)
+      std::cout << loss.explain();
     float value = loss.item<float>();
     if (step == 0)
       first = value;

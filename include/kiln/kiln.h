@@ -123,6 +123,13 @@ public:
   std::string toMlir() const;
   /// Prints toMlir() to stderr.
   void dump() const;
+  /// What the compiler does with the pending graph, without running it:
+  /// its remarks (docs/fusion.md, docs/lowering.md), one per line -- the
+  /// kernels fusion forms and the producers it leaves out with the reason
+  /// (`[kiln-fuse]`, `[kiln-fuse, missed]`), each kernel's algorithm
+  /// (`[kiln-lower]`) -- each at the source line where the op was recorded
+  /// (operators have none: their line in toMlir(), as `graph.mlir:L:C`).
+  std::string explain(SourceLocation where = SourceLocation::current()) const;
 
   // Autograd.
   /// Marks a floating-point leaf as an input gradients are computed for.

@@ -17,6 +17,7 @@
 #include "kiln/Dialect/Kiln/Transforms/Passes.h"
 #include "kiln/Pipelines/Pipelines.h"
 #include "kiln/Pipelines/SourceFile.h"
+#include "kiln/Runtime/CpuCompiler.h"
 #include "kiln/Runtime/Cuda.h"
 #include "kiln/Runtime/Executable.h"
 #include "kiln/Runtime/HostTensor.h"
@@ -32,6 +33,7 @@
 #include "mlir/Parser/Parser.h"
 #include "llvm/ADT/DenseMap.h"
 #include "llvm/ADT/DenseSet.h"
+#include "llvm/ADT/StringExtras.h"
 #include "llvm/Support/MemoryBuffer.h"
 #include "llvm/Support/raw_ostream.h"
 
@@ -57,6 +59,9 @@ struct Node {
   std::string attrs; // attribute dictionary text, or empty
   std::vector<Tensor> inputs;
   std::vector<rt::TensorSpec> types;
+  /// Where the op was recorded (empty for operators and leaves): explain()
+  /// reports its remarks there.
+  SourceLocation where;
   /// For `func.call` nodes (callIR): the callee's text, a private function
   /// printed into the module next to @graph and inlined by the pipeline.
   std::string callee;
@@ -364,6 +369,9 @@ struct GraphPrinter {
   std::vector<std::string> callees;
   llvm::DenseSet<Node *> perturbed;
   llvm::DenseMap<Node *, std::shared_ptr<Node>> deltas;
+  /// Each op with a recorded source location gets it as its MLIR location
+  /// (explain()); otherwise ops take their place in the text.
+  bool locations = false;
   std::string body;
   int counter = 0;
 
@@ -450,7 +458,16 @@ struct GraphPrinter {
     line += ") -> (";
     for (size_t i = 0; i < node->types.size(); ++i)
       line += (i ? ", " : "") + typeString(node->types[i]);
-    body += line + ")\n";
+    line += ")";
+    if (locations && node->where.file && *node->where.file &&
+        node->where.line > 0) {
+      std::string file;
+      llvm::raw_string_ostream os(file);
+      llvm::printEscapedString(node->where.file, os);
+      line +=
+          " loc(\"" + file + "\":" + std::to_string(node->where.line) + ":0)";
+    }
+    body += line + "\n";
     if (perturbed.contains(node)) {
       auto delta = std::make_shared<Node>();
       delta->types = node->types;
@@ -588,6 +605,7 @@ makeNode(const std::string &op, std::vector<Tensor> inputs,
   auto node = std::make_shared<Node>();
   node->op = op;
   node->attrs = attrs;
+  node->where = where;
   node->types = checkOp(op, inputs, attrs, types, where);
   node->inputs = std::move(inputs);
   return node;
@@ -803,6 +821,45 @@ std::string Tensor::toMlir() const {
 }
 
 void Tensor::dump() const { llvm::errs() << toMlir(); }
+
+std::string Tensor::explain(SourceLocation where) const {
+  if (!node)
+    throw Error("explain: undefined tensor", where);
+  std::vector<Tensor> outputs;
+  for (unsigned i = 0; i < node->types.size(); ++i)
+    outputs.emplace_back(node, i);
+  GraphPrinter printer;
+  printer.locations = true;
+  std::string text;
+  {
+    std::lock_guard<std::mutex> lock(node->mutex);
+    // This node's own op even when it is realized.
+    printer.held = node.get();
+    text = printer.print(outputs);
+  }
+  CompileOptions options;
+  if (getDevice() == Device::CUDA)
+    if (llvm::Error error = rt::cuda::targetDevice(options))
+      throw Error(llvm::toString(std::move(error)), where);
+  // A context of its own: remarks stay on for its lifetime only.
+  DialectRegistry registry;
+  registerKilnDialects(registry);
+  MLIRContext ctx(registry);
+  std::string remarks;
+  if (failed(enableRemarks(
+          ctx, [&](llvm::StringRef line) { remarks += line.str() + "\n"; })))
+    throw Error("explain: the remark engine could not be set up", where);
+  DiagnosticCapture capture(ctx);
+  OwningOpRef<ModuleOp> module =
+      parseSourceString<ModuleOp>(text, &ctx, "graph.mlir");
+  if (!module)
+    throw Error("internal error: the graph does not parse: " + capture.message +
+                    "\n" + text,
+                where);
+  if (llvm::Error error = rt::lowerToLLVMDialect(*module, options))
+    throw Error(llvm::toString(std::move(error)), where);
+  return remarks;
+}
 
 //===----------------------------------------------------------------------===//
 // Autograd

@@ -251,7 +251,9 @@ public:
   void streamOptimizationRemark(const remark::detail::Remark &r) override {
     std::string line;
     llvm::raw_string_ostream os(line);
-    if (auto file = dyn_cast<FileLineColLoc>(r.getLocation()))
+    // The file position inside a name, call-site or fused location too.
+    if (auto file =
+            LocationAttr(r.getLocation()).findInstanceOf<FileLineColLoc>())
       os << file.getFilename().getValue() << ":" << file.getLine() << ":"
          << file.getColumn() << ": ";
     os << "remark: [" << r.getCombinedCategoryName();
@@ -286,8 +288,8 @@ kiln::enableRemarks(MLIRContext &context,
                     std::function<void(llvm::StringRef line)> sink) {
   remark::RemarkCategories categories;
   // Every kind (the engine reads the per-kind filters, not `all`).
-  categories.all = categories.passed = categories.missed =
-      categories.analysis = categories.failed = "kiln-.*";
+  categories.all = categories.passed = categories.missed = categories.analysis =
+      categories.failed = "kiln-.*";
   return remark::enableOptimizationRemarks(
       context, std::make_unique<LineRemarkStreamer>(std::move(sink)),
       std::make_unique<remark::RemarkEmittingPolicyAll>(), categories,

@@ -316,6 +316,58 @@ TEST(IR, PendingGraphPrintsAsKilnIR) {
   EXPECT_THROW(kiln::callIR(path + ".missing", {w}), kiln::Error);
 }
 
+TEST(IR, ExplainSaysWhatTheCompilerDoesAtTheCallersLines) {
+  Tensor x = Tensor::fromVector(std::vector<float>(64, 0.5f), {4, 16});
+  Tensor w = Tensor::fromVector(std::vector<float>(256, 0.25f), {16, 16});
+  int matmulLine = __LINE__ + 1;
+  Tensor m = kiln::matmul(x, w);
+  Tensor e = kiln::exp(kiln::clamp(m, -1.0, 1.0));
+  int sumLine = __LINE__ + 1;
+  Tensor s = e.sum({1});
+  kiln::RuntimeStats before = kiln::runtimeStats();
+  std::string text = s.explain();
+  // Compiled for the explanation only: nothing ran, nothing was cached.
+  EXPECT_EQ(kiln::runtimeStats().runs, before.runs);
+  EXPECT_EQ(kiln::runtimeStats().graphsCompiled, before.graphsCompiled);
+  EXPECT_FALSE(s.isRealized());
+  auto at = [](int line) {
+    return std::string(__FILE__) + ":" + std::to_string(line) + ":0: remark: ";
+  };
+  EXPECT_NE(text.find(at(sumLine) +
+                      "[kiln-fuse] 3 ops in one kernel (the elementwise chain "
+                      "is evaluated where 'kiln.sum' reads its input): "
+                      "kiln.clamp, kiln.exp, kiln.sum"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find(at(matmulLine) +
+                      "[kiln-fuse, missed] 'kiln.matmul' is "
+                      "not fused into the kernel of "
+                      "'kiln.sum' (" +
+                      std::string(__FILE__) + ":" + std::to_string(sumLine) +
+                      ":0): it is neither elementwise"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find(at(sumLine) + "[kiln-lower] kiln.sum of "
+                                    "tensor<4x16xf32> over dims [1]"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find(at(matmulLine) + "[kiln-lower] matmul"),
+            std::string::npos)
+      << text;
+  // The graph still runs, and explains itself again once realized.
+  EXPECT_NEAR(s.toVector<float>()[0], 16 * std::exp(1.0f), 1e-4);
+  EXPECT_NE(s.explain().find("[kiln-lower] kiln.sum"), std::string::npos);
+  // Operators have no location: their remarks point into toMlir()'s text.
+  std::string operators = (kiln::exp(x) * 2.0 + 1.0).explain();
+  EXPECT_NE(operators.find("graph.mlir:"), std::string::npos) << operators;
+  EXPECT_NE(operators.find("[kiln-fuse] 3 ops in one kernel (one elementwise "
+                           "loop, no intermediate tensors): kiln.exp, "
+                           "kiln.mul, kiln.add"),
+            std::string::npos)
+      << operators;
+  EXPECT_THROW(Tensor().explain(), kiln::Error);
+}
+
 TEST(IR, CallIRInlinesTheFileFunctions) {
   // The entry's helpers from the same file are inlined into it; a
   // recursive call is an error.

@@ -34,6 +34,13 @@ def ConvertKilnToLinalg : Pass<"convert-kiln-to-linalg", "mlir::ModuleOp"> {
     module attribute `kiln.error_sites` lists, per site, the op and its
     source location for the error message; `kiln.kernels` counts the loop
     nests and runtime kernels.
+
+    With optimization remarks on (category `kiln-lower`), each kernel
+    reports its algorithm as chosen from the shapes: row, column or split
+    reduction, softmax's passes, register-tiled or loop-nest matmul, the
+    indexing and scatter strategies, the runtime's selection plan
+    (SelectionPlan.h) for topk/kthvalue, the tiles of a fused runtime
+    kernel. See docs/remarks.md.
   }];
   let options = [
     Option<"target", "target", "std::string", /*default=*/"\"cpu\"",

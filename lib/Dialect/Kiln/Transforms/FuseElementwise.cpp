@@ -87,7 +87,7 @@ std::string describe(Operation *op) {
   std::string text;
   llvm::raw_string_ostream os(text);
   os << "'" << op->getName() << "'";
-  if (auto file = dyn_cast<FileLineColLoc>(op->getLoc()))
+  if (auto file = LocationAttr(op->getLoc()).findInstanceOf<FileLineColLoc>())
     os << " (" << file.getFilename().getValue() << ":" << file.getLine() << ":"
        << file.getColumn() << ")";
   return text;

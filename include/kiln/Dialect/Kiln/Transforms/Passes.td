@@ -70,8 +70,11 @@ def KilnFuseElementwise : Pass<"kiln-fuse-elementwise", "mlir::ModuleOp"> {
       broadcasting and mixed element types;
     - elementwise producers of the input of an op with `FusesProducers`
       (`sum`, `prod`, `amax`, `amin`, `softmax`, `log_softmax`, `gather`,
-      `index_select`): they are evaluated at each position the op reads;
-    - elementwise consumers of an op with `FusesConsumers` (the same ops):
+      `index_select`: they are evaluated at each position the op reads;
+      `topk`, `kthvalue`, `max`/`min`, `argmax`/`argmin`: evaluated into
+      tiles of whole rows that the runtime kernel reads while in cache);
+    - elementwise consumers of an op with `FusesConsumers` (`sum`, `prod`,
+      `amax`, `amin`, `softmax`, `log_softmax`, `gather`, `index_select`):
       they are applied to each result element as it is computed.
 
     A producer used outside the group is recomputed inside it when that
@@ -87,6 +90,12 @@ def KilnFuseElementwise : Pass<"kiln-fuse-elementwise", "mlir::ModuleOp"> {
     3.1 s to compile as one kernel, 0.46 s as eight, and a chain of 20000
     did not compile in 300 s (4.8 s in groups). Next to the arithmetic of
     128 ops, the stored intermediate costs little.
+
+    With optimization remarks on (category `kiln-fuse`: kiln-opt
+    --remarks-filter=kiln-fuse, kiln-run --remarks), each group of two or
+    more ops is reported at its root (`FusedKernel`, passed: its ops and
+    how it runs) and each producer left out at the producer (`NotFused`,
+    missed: the reason). See docs/remarks.md.
   }];
   let options = [
     Option<"maxGroupOps", "max-group-ops", "unsigned", /*default=*/"128",
