@@ -9,6 +9,9 @@
 #include "kiln/Conversion/Passes.h"
 #include "kiln/Dialect/Kiln/IR/KilnOps.h"
 #include "kiln/Runtime/SelectionPlan.h"
+// The GPU runtime's launch plan for topk/kthvalue (header-only, shared with
+// lib/Runtime/Cuda.cpp and the device kernels), for the remarks.
+#include "../../Runtime/Device/TopkPlan.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Bufferization/IR/Bufferization.h"
@@ -3091,7 +3094,44 @@ void remarkRuntimeKernel(Operation *op, Location loc, StringRef fnName,
   auto target = module ? module->getAttrOfType<StringAttr>(kTargetAttrName)
                        : StringAttr();
   if (target && target.getValue() == "cuda") {
-    remarkKernelNear(op, loc, "{0}: GPU kernels (see docs/gpu.md)", what);
+    // The runtime's launch plan (Device/TopkPlan.h) depends on the shape
+    // only.
+    using namespace kiln::runtime::device_kernels;
+    std::string plan;
+    if (isa<TopkOp>(op)) {
+      long long chunks = topkChunks(rows, n, k);
+      plan = chunks > 1
+                 ? "too few rows to fill the GPU, so each row is split "
+                   "into " +
+                       std::to_string(chunks) +
+                       " ranges: a block per range writes its k best, then "
+                       "a block per row merges them"
+                 : std::string("a block (512 threads) per row");
+      plan += k > 2048 ? "; k > 2048: exact radix selection (8-bit digits), "
+                         "the winners sorted in global scratch"
+                       : "; a histogram of the top 11 bits finds the bucket "
+                         "of the k-th, about k candidates are bitonic-sorted "
+                         "in shared memory (exact radix selection if more "
+                         "than 2048 tie into the bucket)";
+    } else if (isa<KthvalueOp>(op)) {
+      long long chunks = kthvalueChunks(rows, n);
+      plan = chunks > 1
+                 ? "too few rows to fill the GPU, so each row is split into " +
+                       std::to_string(chunks) +
+                       " ranges whose blocks add their 8-bit digit counts to "
+                       "the row's histogram, digit by digit"
+                 : std::string("a block per row: exact radix selection of "
+                               "the k-th key (8-bit digits)");
+      plan += ", then the lowest index holding it";
+    } else {
+      plan = "a (value, index) scan: a warp per contiguous row, a block "
+             "per row when rows are few, a thread per position when the "
+             "dim is strided; NaN greatest, the lowest index on ties";
+    }
+    remarkKernelNear(op, loc, "{0}{1}: GPU, {2}", what,
+                     isa<TopkOp, KthvalueOp>(op) ? ", k = " + std::to_string(k)
+                                                 : std::string(),
+                     plan);
     return;
   }
   if (isa<ArgmaxOp, ArgminOp, MaxOp, MinOp>(op)) {

@@ -57,3 +57,6 @@ func.func @f(%x: tensor<4096x32768xf32>, %g: tensor<4096x4096xf32>,
 // GPU-DAG: remark: {{.*}}kiln.softmax over dim 1 of tensor<4096x4096xf32>: GPU row kernel
 // GPU-DAG: remark: {{.*}}kiln.sum of tensor<4096x32768xf32> over dims [1]: GPU, a thread per (kept position, lane)
 // GPU-DAG: remark: {{.*}}kiln.put into tensor<4096x4096xf32>: sorted scatter
+// GPU-DAG: remark: {{.*}}kiln.topk of tensor<4096x32768xf32>: kiln_rt_topk_f32, 4096 row(s) of 32768, k = 16: GPU, a block (512 threads) per row; a histogram of the top 11 bits finds the bucket of the k-th
+// GPU-DAG: remark: {{.*}}kiln.topk of tensor<1x16777216xf32>: kiln_rt_topk_f32, 1 row(s) of 16777216, k = 100: GPU, too few rows to fill the GPU, so each row is split into 512 ranges
+// GPU-DAG: remark: {{.*}}kiln.argmax of tensor<4096x32768xf32>: kiln_rt_argreduce_f32, 4096 row(s) of 32768: GPU, a (value, index) scan
