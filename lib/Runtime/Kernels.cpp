@@ -1104,6 +1104,31 @@ void argExtremeRowF32(const float *row, int64_t n, bool isMax, float &value,
 }
 #endif // defined(__clang__)
 
+/// argmax/argmin of the contiguous row x[0, n), n > 0: the first NaN if
+/// any, else the lowest index of the extreme (-0.0 and +0.0 equal).
+template <typename T>
+void argRow(const T *row, int64_t n, bool isMax, T &value, int64_t &index) {
+#if defined(__clang__)
+  if constexpr (std::is_same_v<T, float>) {
+    argExtremeRowF32(row, n, isMax, value, index);
+    return;
+  }
+#endif
+  // Lane l takes every 16th element from offset l.
+  T initial = lowestValue<T>(isMax);
+  T best[16];
+  int64_t bestIndex[16];
+  std::fill(best, best + 16, initial);
+  std::fill(bestIndex, bestIndex + 16, 0);
+  int64_t blocks = n / 16;
+  argScan16(row, blocks, 16, 16, 1, isMax, best, bestIndex);
+  value = initial;
+  index = 0;
+  combineLanes(best, bestIndex, 16, isMax, value, index);
+  argScanScalar(row + blocks * 16, n - blocks * 16, 1, blocks * 16, isMax,
+                value, index);
+}
+
 template <typename T>
 void argReduce(UnrankedMemRefType<T> *in, UnrankedMemRefType<T> *values,
                UnrankedMemRefType<int64_t> *indices, int64_t dim, bool isMax,
@@ -1113,40 +1138,53 @@ void argReduce(UnrankedMemRefType<T> *in, UnrankedMemRefType<T> *values,
   int64_t *outIndices = view(indices).data;
   Split s = kiln::runtime::detail::splitForReduction(input.shape, dim, flatten);
   T initial = lowestValue<T>(isMax);
-#if defined(__clang__)
-  if constexpr (std::is_same_v<T, float>) {
-    if (s.inner == 1 && s.size > 0) {
+  if (s.inner == 1 && s.size > 0) {
+    // Fewer rows than threads (a flattened argmax, 1x16M): each row is
+    // split into segments scanned in parallel, then the segments' answers
+    // are combined in order -- a later segment wins only with a NaN where
+    // the earlier has none, or a strictly better value -- which is the
+    // whole row's answer whatever the split.
+    int64_t segments = argSegments(s.outer, s.size, getNumThreads());
+    if (segments == 1) {
       parallelFor(s.outer, std::max<int64_t>(1, (int64_t(1) << 16) / s.size),
                   [&](int64_t begin, int64_t end) {
                     for (int64_t o = begin; o < end; ++o)
-                      argExtremeRowF32(input.data + o * s.size, s.size, isMax,
-                                       outValues[o], outIndices[o]);
+                      argRow(input.data + o * s.size, s.size, isMax,
+                             outValues[o], outIndices[o]);
                   });
       return;
     }
-  }
-#endif
-  if (s.inner == 1) {
-    // Contiguous rows: lane l takes every 16th element from offset l.
-    parallelFor(s.outer, std::max<int64_t>(1, (int64_t(1) << 16) / s.size),
-                [&](int64_t begin, int64_t end) {
-                  for (int64_t o = begin; o < end; ++o) {
-                    const T *row = input.data + o * s.size;
-                    T best[16];
-                    int64_t bestIndex[16];
-                    std::fill(best, best + 16, initial);
-                    std::fill(bestIndex, bestIndex + 16, 0);
-                    int64_t blocks = s.size / 16;
-                    argScan16(row, blocks, 16, 16, 1, isMax, best, bestIndex);
-                    T value = initial;
-                    int64_t index = 0;
-                    combineLanes(best, bestIndex, 16, isMax, value, index);
-                    argScanScalar(row + blocks * 16, s.size - blocks * 16, 1,
-                                  blocks * 16, isMax, value, index);
-                    outValues[o] = value;
-                    outIndices[o] = index;
-                  }
-                });
+    int64_t length = (s.size + segments - 1) / segments;
+    std::vector<T> partValue(s.outer * segments);
+    std::vector<int64_t> partIndex(s.outer * segments, -1);
+    parallelFor(s.outer * segments, 1, [&](int64_t begin, int64_t end) {
+      for (int64_t w = begin; w < end; ++w) {
+        int64_t o = w / segments, first = (w % segments) * length;
+        int64_t last = std::min(s.size, first + length);
+        if (first >= last)
+          continue;
+        argRow(input.data + o * s.size + first, last - first, isMax,
+               partValue[w], partIndex[w]);
+        partIndex[w] += first;
+      }
+    });
+    for (int64_t o = 0; o < s.outer; ++o) {
+      T value = partValue[o * segments];
+      int64_t index = partIndex[o * segments];
+      for (int64_t seg = 1; seg < segments; ++seg) {
+        int64_t w = o * segments + seg;
+        if (partIndex[w] < 0 || isNan(value))
+          continue;
+        T candidate = partValue[w];
+        if (isNan(candidate) ||
+            (isMax ? candidate > value : candidate < value)) {
+          value = candidate;
+          index = partIndex[w];
+        }
+      }
+      outValues[o] = value;
+      outIndices[o] = index;
+    }
     return;
   }
   // Strided: lanes are 16 adjacent inner columns, each its own result.

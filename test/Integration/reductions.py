@@ -171,6 +171,44 @@ want = torch.argmin(d64, 1)
 c.check("argmin f64 long", reduce_ir("argmin", d64, want, "{dim = 1 : i64}"),
         [d64], want)
 
+# Fewer rows than threads: long rows are split into segments scanned in
+# parallel, then combined in order (at 2 and 7 threads: 2 to 4 segments of
+# these rows). Ties between segments (the lowest index wins), NaNs in
+# later segments (the first wins), signed zeros in different segments, a
+# flattened argmax; f32, f64 and i64; the same answer at every count.
+few = torch.randint(-50, 50, (3, 300000), generator=g).float()
+few[0, 100000] = 99.0
+few[0, 250000] = 99.0
+few[0, 299999] = 99.0
+few[1, 160000] = float("nan")
+few[1, 290000] = float("nan")
+few[2, :] = -1.0
+few[2, 200000] = -0.0
+few[2, 80000] = 0.0
+few[2, 299990] = 0.0
+flat = torch.randint(-9, 9, (512, 600), generator=g).float()
+flat[500, 3] = 20.0
+flat[100, 7] = 20.0
+cases = [("f32", few), ("f64", few.double()), ("i64", few.nan_to_num(0).long()),
+         ("f32 flattened", flat)]
+for label, t in cases:
+    for threads in (1, 2, 7):
+        args = [f"--threads={threads}"]
+        for op, fn in (("max", torch.max), ("min", torch.min)):
+            if t is flat:
+                continue
+            v, i = fn(t, 1)
+            c.check(f"{op} few long rows {label} at {threads} thread(s)",
+                    argscan_ir(op, t, v, i, "{dim = 1 : i64}"), [t], [v, i],
+                    extra_args=args)
+        for op, fn in (("argmax", torch.argmax), ("argmin", torch.argmin)):
+            for dim in ((None,) if t is flat else (None, 1)):
+                want = fn(t) if dim is None else fn(t, dim)
+                attrs = "" if dim is None else f"{{dim = {dim} : i64}}"
+                c.check(f"{op} few long rows {label} dim={dim} at {threads} "
+                        f"thread(s)", reduce_ir(op, t, want, attrs), [t], want,
+                        extra_args=args)
+
 n = torch.tensor([[3, 7, 7, 1], [-2, -2, -9, 0]])
 for op, fn in (("max", torch.max), ("min", torch.min)):
     v, i = fn(n, 1)

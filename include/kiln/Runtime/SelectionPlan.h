@@ -1,8 +1,9 @@
 //===- SelectionPlan.h - How the CPU runtime selects ------------*- C++ -*-===//
 //
-// The choices the runtime's topk and kthvalue kernels (Runtime/Kernels.cpp)
-// make from the shape and the thread count, in one place: the kernels
-// follow them and the lowering's remarks (kiln-lower) describe them.
+// The choices the runtime's selection kernels (topk, kthvalue, and the
+// (value, index) scans of max/min/argmax/argmin; Runtime/Kernels.cpp) make
+// from the shape and the thread count, in one place: the kernels follow
+// them and the lowering's remarks (kiln-lower) describe them.
 //
 //===----------------------------------------------------------------------===//
 
@@ -44,6 +45,17 @@ inline int64_t selectionSegments(int64_t rows, int64_t n, int64_t threads) {
   if (rows < threads && n >= kSelectionSplitLength)
     return std::min<int64_t>(threads * 4, n / kSelectionMinSegment);
   return 1;
+}
+
+/// max/min with dim and argmax/argmin: segments each contiguous row of n
+/// is split into (1: whole rows), when there are fewer rows than threads:
+/// as many as the threads need, each at least kArgMinSegment long. The
+/// segments' answers combine in order into the row's, whatever the split.
+constexpr int64_t kArgMinSegment = int64_t(1) << 16;
+inline int64_t argSegments(int64_t rows, int64_t n, int64_t threads) {
+  if (rows >= threads || n < 2 * kArgMinSegment)
+    return 1;
+  return std::min((threads + rows - 1) / rows, n / kArgMinSegment);
 }
 
 } // namespace kiln::runtime

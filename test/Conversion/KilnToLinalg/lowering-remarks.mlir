@@ -33,7 +33,7 @@ func.func @f(%x: tensor<4096x32768xf32>, %g: tensor<4096x4096xf32>,
   %tk = kiln.take %g, %ti : tensor<4096x4096xf32>, tensor<100xi64>
   // CHECK-DAG: :[[# @LINE + 1]]:{{.*}}kiln.softmax over dim 1 of tensor<4096x4096xf32>: 3 kernels, each one pass
   %sm = kiln.softmax %g {dim = 1 : i64} : tensor<4096x4096xf32>
-  // CHECK-DAG: :[[# @LINE + 1]]:{{.*}}kiln.argmax of tensor<4096x32768xf32>: kiln_rt_argreduce_f32, 4096 row(s) of 32768: one pass, a 16-lane vector scan of (value, index) pairs
+  // CHECK-DAG: :[[# @LINE + 1]]:{{.*}}kiln.argmax of tensor<4096x32768xf32>: kiln_rt_argreduce_f32, 4096 row(s) of 32768: the extreme at memory speed, 16 lanes per instruction, remembering the first 512-element block reaching it, then the first index in that block (from cache); NaN greatest, the lowest index on ties; rows in parallel"
   %am = kiln.argmax %x {dim = 1 : i64} : tensor<4096x32768xf32>
   // CHECK-DAG: :[[# @LINE + 1]]:{{.*}}matmul tensor<512x256xf32> x tensor<256x512xf32>: register-tiled, blocks of 4 rows x 32 columns
   %mm = kiln.matmul %m, %n : tensor<512x256xf32>, tensor<256x512xf32>
@@ -52,6 +52,13 @@ func.func @f(%x: tensor<4096x32768xf32>, %g: tensor<4096x4096xf32>,
         tensor<4096x256xf32>, tensor<64x4096xf32>, tensor<100xf32>,
         tensor<4096x4096xf32>, tensor<4096xi64>, tensor<512x512xf32>,
         tensor<4096x16xf32>, tensor<4096x4096xf32>, tensor<4096x4096xf32>
+}
+
+// One long row: split into segments when there are fewer rows than threads.
+func.func @g(%big: tensor<1x16777216xf32>) -> (tensor<1xf32>, tensor<1xi64>) {
+  // CHECK-DAG: :[[# @LINE + 1]]:{{.*}}Function=g | Remark="kiln.max of tensor<1x16777216xf32>: kiln_rt_argreduce_f32, 1 row(s) of 16777216: {{.*}}; rows in parallel; with fewer rows than threads, each row is split into segments scanned in parallel and combined in order"
+  %v, %i = kiln.max %big {dim = 1 : i64} : tensor<1x16777216xf32>
+  return %v, %i : tensor<1xf32>, tensor<1xi64>
 }
 
 // GPU-DAG: remark: {{.*}}kiln.softmax over dim 1 of tensor<4096x4096xf32>: GPU row kernel
