@@ -70,7 +70,8 @@ std::string kiln::getKilnCpuPipelineText(const CpuPipelineOptions &options) {
          "func.func(buffer-deallocation-pipeline),"
          // One function per distinct kernel: later passes, the OpenMP
          // translation and LLVM work on small functions, each kernel once.
-         "kiln-outline-kernels,"
+         "kiln-outline-kernels," +
+         (options.profile ? "kiln-profile-kernels," : "") +
          // Parallel dims become scf.parallel, run by OpenMP worker threads;
          // reduction dims stay sequential loops inside each iteration, so
          // results do not depend on the thread count.
@@ -194,6 +195,7 @@ std::string kiln::CompileOptions::pipelineText() const {
   CpuPipelineOptions options;
   options.fuse = fuse;
   options.sortedScatters = sortedScatters;
+  options.profile = profile;
   return getKilnCpuPipelineText(options);
 }
 

@@ -102,3 +102,17 @@ func::FuncOp kiln::SourceFile::findEntry(llvm::StringRef name,
                            " public functions; choose one with --entry";
   return nullptr;
 }
+
+std::optional<std::string> kiln::SourceFile::getLine(llvm::StringRef file,
+                                                     unsigned line) const {
+  unsigned main = sourceMgr->getMainFileID();
+  const llvm::MemoryBuffer *buffer = sourceMgr->getMemoryBuffer(main);
+  if (!buffer || buffer->getBufferIdentifier() != file || line == 0)
+    return std::nullopt;
+  llvm::SMLoc start = sourceMgr->FindLocForLineAndColumn(main, line, 1);
+  if (!start.isValid())
+    return std::nullopt;
+  llvm::StringRef rest(start.getPointer(),
+                       buffer->getBufferEnd() - start.getPointer());
+  return rest.take_until([](char c) { return c == '\n' || c == '\r'; }).str();
+}

@@ -237,7 +237,7 @@ kiln::runtime::emitMachineCode(llvm::Module &module, llvm::TargetMachine &tm,
 
 namespace {
 
-constexpr llvm::StringLiteral kCacheMagic = "KILN-CACHE-1\n";
+constexpr llvm::StringLiteral kCacheMagic = "KILN-CACHE-2\n";
 
 /// Identifies this compiler build: the identity of the running executable
 /// (device, inode, size, modification time), so that any rebuild of Kiln
@@ -284,14 +284,17 @@ std::string cacheDirectory() {
   return std::string(path);
 }
 
-/// Serialized entry: magic, kernels, site count, sites (one per line),
-/// object size, object bytes.
+/// Serialized entry: magic, kernels, error sites and profile sites (each a
+/// count, then one per line), object size, object bytes.
 std::string serialize(const CompiledCode &code) {
   std::string out(kCacheMagic);
   out += std::to_string(code.kernels) + "\n";
-  out += std::to_string(code.errorSites.size()) + "\n";
-  for (const std::string &site : code.errorSites)
-    out += site + "\n";
+  for (const std::vector<std::string> *list :
+       {&code.errorSites, &code.profileSites}) {
+    out += std::to_string(list->size()) + "\n";
+    for (const std::string &site : *list)
+      out += site + "\n";
+  }
   out += std::to_string(code.object.size()) + "\n";
   out += code.object;
   return out;
@@ -310,14 +313,19 @@ std::optional<CompiledCode> deserialize(llvm::StringRef data) {
   };
   CompiledCode code;
   llvm::StringRef text;
-  size_t sites, size;
-  if (!line(text) || text.getAsInteger(10, code.kernels) || !line(text) ||
-      text.getAsInteger(10, sites))
+  size_t size;
+  if (!line(text) || text.getAsInteger(10, code.kernels))
     return std::nullopt;
-  for (size_t i = 0; i < sites; ++i) {
-    if (!line(text))
+  for (std::vector<std::string> *list :
+       {&code.errorSites, &code.profileSites}) {
+    size_t sites;
+    if (!line(text) || text.getAsInteger(10, sites))
       return std::nullopt;
-    code.errorSites.push_back(text.str());
+    for (size_t i = 0; i < sites; ++i) {
+      if (!line(text))
+        return std::nullopt;
+      list->push_back(text.str());
+    }
   }
   if (!line(text) || text.getAsInteger(10, size) || data.size() != size)
     return std::nullopt;

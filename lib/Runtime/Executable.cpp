@@ -118,6 +118,10 @@ Executable::compile(ModuleOp module, llvm::StringRef entry,
             (*lowered)->getAttrOfType<ArrayAttr>(kiln::kErrorSitesAttrName))
       for (auto site : sites.getAsValueRange<StringAttr>())
         fresh.errorSites.push_back(site.str());
+    if (auto sites =
+            (*lowered)->getAttrOfType<ArrayAttr>(kiln::kProfileSitesAttrName))
+      for (auto site : sites.getAsValueRange<StringAttr>())
+        fresh.profileSites.push_back(site.str());
     if (auto count =
             (*lowered)->getAttrOfType<IntegerAttr>(kiln::kKernelCountAttrName))
       fresh.kernels = count.getInt();
@@ -134,6 +138,7 @@ Executable::compile(ModuleOp module, llvm::StringRef entry,
     code = std::move(fresh);
   }
   exe->errorSites = code->errorSites;
+  exe->profileSites = code->profileSites;
   exe->kernelCount = code->kernels;
 
   // Link the object into a fresh JIT with the process's symbols (libc,

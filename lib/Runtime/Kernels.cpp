@@ -30,6 +30,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cmath>
 #include <csetjmp>
 #include <cstdio>
@@ -58,6 +59,9 @@ using namespace kiln::runtime;
 namespace {
 
 std::atomic<bool> hasError{false};
+/// kiln_rt_profile_enter/exit: when each site's kernel started, its totals.
+std::vector<std::chrono::steady_clock::time_point> profileStarts;
+std::vector<kiln::runtime::ProfileCount> profile;
 std::mutex errorMutex;
 IndexError recordedError{0, 0, 0};
 std::atomic<int> numThreads{
@@ -1219,6 +1223,14 @@ void argReduce(UnrankedMemRefType<T> *in, UnrankedMemRefType<T> *values,
 
 } // namespace
 
+void kiln::runtime::resetProfile() {
+  profile.assign(profile.size(), ProfileCount());
+}
+
+std::vector<kiln::runtime::ProfileCount> kiln::runtime::profileCounts() {
+  return profile;
+}
+
 void kiln::runtime::resetErrors() {
   std::lock_guard<std::mutex> lock(errorMutex);
   hasError = false;
@@ -1412,6 +1424,27 @@ void kiln_rt_free(void *p) { release(p); }
 // generated code splits some work into as many groups.
 int64_t kiln_rt_num_threads() { return kiln::runtime::getNumThreads(); }
 
+/// Timers of kiln-profile-kernels: the sequential entry code calls enter
+/// right before a kernel and exit right after it.
+void kiln_rt_profile_enter(int64_t site) {
+  if (site < 0)
+    return;
+  if (static_cast<size_t>(site) >= profileStarts.size()) {
+    profileStarts.resize(site + 1);
+    profile.resize(site + 1);
+  }
+  profileStarts[site] = std::chrono::steady_clock::now();
+}
+void kiln_rt_profile_exit(int64_t site) {
+  if (site < 0 || static_cast<size_t>(site) >= profileStarts.size())
+    return;
+  profile[site].ms +=
+      std::chrono::duration<double, std::milli>(
+          std::chrono::steady_clock::now() - profileStarts[site])
+          .count();
+  ++profile[site].calls;
+}
+
 void _mlir_ciface_kiln_rt_index_error(int64_t site, int64_t index,
                                       int64_t size) {
   std::lock_guard<std::mutex> lock(errorMutex);
@@ -1494,6 +1527,9 @@ std::vector<std::pair<llvm::StringRef, void *>> kiln::runtime::kernelSymbols() {
       {"malloc", reinterpret_cast<void *>(&kiln_rt_malloc)},
       {"aligned_alloc", reinterpret_cast<void *>(&kiln_rt_aligned_alloc)},
       {"kiln_rt_num_threads", reinterpret_cast<void *>(&kiln_rt_num_threads)},
+      {"kiln_rt_profile_enter",
+       reinterpret_cast<void *>(&kiln_rt_profile_enter)},
+      {"kiln_rt_profile_exit", reinterpret_cast<void *>(&kiln_rt_profile_exit)},
       {"free", reinterpret_cast<void *>(&kiln_rt_free)},
       {"_mlir_ciface_kiln_rt_index_error",
        reinterpret_cast<void *>(&_mlir_ciface_kiln_rt_index_error)},

@@ -322,6 +322,72 @@ if code != 0 or "remark" in err or out != outputs[0] or \
 expect("--remarks with a value", [explained, "--remarks=all"], 1,
        r"remarks")
 
+# --profile: each timed kernel's mean time per run, the slowest first, with
+# its location and source line; the same results; the sites come back from
+# the disk cache on a second process (a hit); a separate cache entry from
+# the unprofiled code; CPU only.
+profiled = write("profiled.mlir", """func.func @f(%x: tensor<256x512xf32>, %w: tensor<512x64xf32>) -> (tensor<256xf32>, tensor<256x4xf32>, tensor<256x4xi64>) {
+  %m = kiln.matmul %x, %w : tensor<256x512xf32>, tensor<512x64xf32>
+  %v, %i = kiln.topk %m {k = 4 : i64, dim = 1 : i64} : tensor<256x64xf32>
+  %e = kiln.exp %x : tensor<256x512xf32>
+  %s = kiln.sum %e {dims = array<i64: 1>} : tensor<256x512xf32>
+  return %s, %v, %i : tensor<256xf32>, tensor<256x4xf32>, tensor<256x4xi64>
+}
+""")
+pr_x, pr_w = path("pr_x.npy"), path("pr_w.npy")
+np.save(pr_x, np.random.RandomState(5).randn(256, 512).astype(np.float32))
+np.save(pr_w, np.random.RandomState(6).randn(512, 64).astype(np.float32))
+row = re.compile(r"^ +(\d+\.\d{3}) +(\d+\.\d)%  (\S+)  (\S+)(?:  \| (.*))?$")
+prof_cache = tempfile.mkdtemp(prefix="kiln-cli-profile-cache-")
+plain_out = None
+for attempt in range(3):
+    cases += 1
+    profile_args = ["--profile"] if attempt < 2 else []
+    proc = subprocess.run(
+        [KILN_RUN, profiled, f"--input={pr_x}", f"--input={pr_w}", "--print",
+         "--stats", "--repeat=3", *profile_args], capture_output=True,
+        text=True, timeout=120, env={**os.environ, "KILN_CACHE_DIR": prof_cache})
+    code, out, err = proc.returncode, proc.stdout, proc.stderr
+    stats = re.search(r"^kiln-stats: (\{.*\})$", err, re.M)
+    cache = json.loads(stats.group(1))["cache"] if stats else None
+    problems = []
+    if code != 0 or cache != ("hit" if attempt == 1 else "miss"):
+        problems.append(f"exit {code}, cache {cache}")
+    rows = [m for m in map(row.match, err.splitlines()) if m]
+    if attempt < 2:
+        header = re.search(r"^kiln-profile: (\d+) timed kernel\(s\), mean of 3 "
+                           r"run\(s\): ([\d.]+) ms in kernels of ([\d.]+) ms "
+                           r"per run$", err, re.M)
+        lines = {m.group(3).rsplit(":", 1)[0].rsplit(":", 1)[1]: m for m in rows}
+        times = [float(m.group(1)) for m in rows]
+        if not header or int(header.group(1)) != len(rows) or \
+                len(rows) < 3 or times != sorted(times, reverse=True):
+            problems.append("header or rows")
+        elif float(header.group(2)) > float(header.group(3)) * 1.05:
+            problems.append("kernels take longer than the run")
+        for line, text in (("2", "%m = kiln.matmul %x, %w"),
+                           ("3", "%v, %i = kiln.topk %m"),
+                           ("5", "%s = kiln.sum %e")):
+            m = lines.get(line)
+            if not m or not m.group(3).startswith(profiled + ":") or \
+                    not (m.group(5) or "").startswith(text):
+                problems.append(f"no row for line {line}")
+        if "kiln_rt_topk_f32" not in [m.group(4) for m in rows]:
+            problems.append("the runtime topk is not timed")
+    elif rows or "kiln-profile" in err:
+        problems.append("a profile without --profile")
+    if plain_out is None:
+        plain_out = out
+    elif out != plain_out:
+        problems.append("different results")
+    if problems:
+        failures += 1
+        print(f"FAIL --profile run {attempt}: {problems}:\n{err}")
+expect("--profile with --target=cuda", [profiled, "--profile",
+                                        "--target=cuda"], 1,
+       r"--profile times CPU kernels")
+expect("--profile with a value", [profiled, "--profile=yes"], 1, r"profile")
+
 # --print matches str(torch tensor).
 torch.manual_seed(5)
 printable = {

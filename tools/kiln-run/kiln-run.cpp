@@ -50,6 +50,7 @@ struct Options {
   bool stats = false;
   bool noFuse = false;
   bool remarks = false;
+  bool profile = false;
   bool sortedScatters = false;
   bool gpuVectorize = false;
 };
@@ -58,7 +59,8 @@ constexpr const char *usage =
     "usage: kiln-run FILE.mlir|- [--entry=NAME] [--input=A.npy ...]\n"
     "                [--output-dir=DIR] [--print] [--target=cpu|cuda]\n"
     "                [--threads=N] [--repeat=N] [--stats] [--no-fuse]\n"
-    "                [--remarks] [--sorted-scatters] [--gpu-vectorize]\n";
+    "                [--remarks] [--profile] [--sorted-scatters]\n"
+    "                [--gpu-vectorize]\n";
 
 /// Parses `args`; returns an error message on bad usage.
 std::optional<std::string> parseOptions(llvm::ArrayRef<const char *> args,
@@ -68,6 +70,7 @@ std::optional<std::string> parseOptions(llvm::ArrayRef<const char *> args,
   parser.flag("stats", options.stats);
   parser.flag("no-fuse", options.noFuse);
   parser.flag("remarks", options.remarks);
+  parser.flag("profile", options.profile);
   parser.flag("sorted-scatters", options.sortedScatters);
   parser.flag("gpu-vectorize", options.gpuVectorize);
   parser.string("entry", options.entry);
@@ -87,6 +90,49 @@ static int fail(int code, const llvm::Twine &message) {
 }
 
 using Clock = std::chrono::steady_clock;
+
+/// --profile: each timed kernel's mean time per run, the slowest first,
+/// with its location and source line (kiln-profile-kernels).
+static void printProfile(const Executable &exe, const kiln::SourceFile &source,
+                         const std::vector<double> &times, int repeat) {
+  const std::vector<std::string> &sites = exe.getProfileSites();
+  std::vector<kiln::runtime::ProfileCount> counts =
+      kiln::runtime::profileCounts();
+  counts.resize(sites.size());
+  int runs = repeat > 0 ? repeat : 1;
+  double runMs = 0;
+  for (size_t i = times.size() - runs; i < times.size(); ++i)
+    runMs += times[i] / runs;
+  double kernelMs = 0;
+  for (const kiln::runtime::ProfileCount &count : counts)
+    kernelMs += count.ms / runs;
+  std::vector<size_t> order(sites.size());
+  for (size_t i = 0; i < order.size(); ++i)
+    order[i] = i;
+  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) {
+    return counts[a].ms > counts[b].ms;
+  });
+  llvm::errs() << llvm::formatv(
+      "kiln-profile: {0} timed kernel(s), mean of {1} run(s): {2:F3} ms in "
+      "kernels of {3:F3} ms per run\n",
+      sites.size(), runs, kernelMs, runMs);
+  llvm::errs() << llvm::formatv("{0,10} {1,6}  {2}\n", "ms", "%", "where");
+  for (size_t i : order) {
+    auto [where, what] = llvm::StringRef(sites[i]).split('\t');
+    double ms = counts[i].ms / runs;
+    std::string line;
+    // "FILE:LINE:COL": the source line, when it is the input's.
+    auto [fileAndLine, column] = where.rsplit(':');
+    auto [file, lineText] = fileAndLine.rsplit(':');
+    unsigned lineNumber = 0;
+    if (!lineText.getAsInteger(10, lineNumber))
+      if (std::optional<std::string> text = source.getLine(file, lineNumber))
+        line = llvm::StringRef(*text).trim().str();
+    llvm::errs() << llvm::formatv("{0,10:F3} {1,5:F1}%  {2}  {3}{4}{5}\n", ms,
+                                  runMs > 0 ? 100 * ms / runMs : 0.0, where,
+                                  what, line.empty() ? "" : "  | ", line);
+  }
+}
 static double msSince(Clock::time_point start) {
   return std::chrono::duration<double, std::milli>(Clock::now() - start)
       .count();
@@ -114,6 +160,9 @@ int main(int argc, char **argv) {
 
   if (target != "cpu" && target != "cuda")
     return fail(1, "unknown --target '" + target + "' (expected cpu or cuda)");
+  if (options.profile && target != "cpu")
+    return fail(1, "--profile times CPU kernels; with --target=cuda, "
+                   "--stats reports the device time");
   setNumThreads(threads > 0
                     ? threads
                     : std::max(1u, std::thread::hardware_concurrency()));
@@ -147,6 +196,7 @@ int main(int argc, char **argv) {
   compileOptions.fuse = !options.noFuse;
   compileOptions.sortedScatters = options.sortedScatters;
   compileOptions.gpuVectorize = options.gpuVectorize;
+  compileOptions.profile = options.profile;
   // Compile for the GPU that runs the code.
   if (target == "cuda")
     if (llvm::Error error = cuda::targetDevice(compileOptions))
@@ -184,6 +234,7 @@ int main(int argc, char **argv) {
 
   std::vector<HostTensor> results;
   std::vector<double> times, deviceTimes;
+  kiln::runtime::resetProfile();
   for (int run = 0; run <= repeat; ++run) {
     auto runStart = Clock::now();
     if (llvm::Error error = exe.run(argPointers, results)) {
@@ -192,7 +243,12 @@ int main(int argc, char **argv) {
     }
     times.push_back(msSince(runStart));
     deviceTimes.push_back(exe.getLastDeviceMs());
+    // The warm-up run is excluded when there are repeats.
+    if (run == 0 && repeat > 0)
+      kiln::runtime::resetProfile();
   }
+  if (options.profile)
+    printProfile(exe, *source, times, repeat);
 
   if (!outputDir.empty()) {
     if (std::error_code ec = llvm::sys::fs::create_directories(outputDir))

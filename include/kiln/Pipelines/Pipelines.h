@@ -31,6 +31,12 @@ struct CpuPipelineOptions
                      "as the GPU does: sort the positions by target, then a "
                      "parallel loop over the result (default off)"),
       llvm::cl::init(false)};
+  Option<bool> profile{
+      *this, "profile",
+      llvm::cl::desc("Time each kernel of the entry points "
+                     "(kiln-profile-kernels; kiln-run --profile; default "
+                     "off)"),
+      llvm::cl::init(false)};
 };
 
 struct GpuPipelineOptions
@@ -90,6 +96,7 @@ struct CompileOptions {
   bool fuse = true;
   bool sortedScatters = false; // Target::Cpu (the GPU always sorts)
   bool gpuVectorize = false;   // Target::Cuda: GpuPipelineOptions::vectorize
+  bool profile = false;        // Target::Cpu: time each kernel
   std::string chip = "sm_90";  // GPU architecture (Target::Cuda)
 
   /// The pipeline as text (its passes and their options).

@@ -56,6 +56,10 @@ public:
   /// such function (or no single public one).
   mlir::func::FuncOp findEntry(llvm::StringRef name, std::string &error);
 
+  /// Line `line` (1-based) of the file, without its end of line, when
+  /// `file` names it (the file name its locations carry); else nothing.
+  std::optional<std::string> getLine(llvm::StringRef file, unsigned line) const;
+
 private:
   SourceFile(std::shared_ptr<llvm::SourceMgr> sourceMgr,
              mlir::MLIRContext &context)

@@ -47,8 +47,9 @@ llvm::Expected<std::string> emitMachineCode(llvm::Module &module,
 
 /// What a compiled entry needs besides its code.
 struct CompiledCode {
-  std::string object;                  // ELF relocatable object
-  std::vector<std::string> errorSites; // runtime-check sites, by number
+  std::string object;                    // ELF relocatable object
+  std::vector<std::string> errorSites;   // runtime-check sites, by number
+  std::vector<std::string> profileSites; // timed kernels (--profile)
   int64_t kernels = 0;
 };
 

@@ -79,6 +79,11 @@ public:
   const std::vector<TensorSpec> &getOutputs() const { return outputs; }
   /// Loop nests and runtime kernels the entry runs.
   int64_t getKernelCount() const { return kernelCount; }
+  /// Compiled with CompileOptions::profile: per timed site (the numbers of
+  /// runtime::profileCounts()), "FILE:LINE:COL<tab>what runs there".
+  const std::vector<std::string> &getProfileSites() const {
+    return profileSites;
+  }
   /// Whether the code came from the compile cache (memory or disk).
   bool isCacheHit() const { return cacheHit; }
   Target getTarget() const { return target; }
@@ -101,6 +106,7 @@ private:
   std::string entry;
   std::vector<TensorSpec> inputs, outputs;
   std::vector<std::string> errorSites;
+  std::vector<std::string> profileSites;
   int64_t kernelCount = 0;
   bool cacheHit = false;
   Target target = Target::Cpu;

@@ -58,6 +58,17 @@ void parallelFor(int64_t count, int64_t grain,
 /// buffers are allocated there — reports and exits with code 2.
 size_t runCatchingOutOfMemory(void (*entry)(void **), void **pointers);
 
+/// Kernel timing (kiln-profile-kernels, kiln-run --profile): per site of
+/// the compiled code, the time spent and the number of calls since the
+/// last reset. Process-wide, for one run at a time (kiln-run; the C++ API
+/// runs graphs one at a time as well).
+struct ProfileCount {
+  double ms = 0;
+  int64_t calls = 0;
+};
+void resetProfile();
+std::vector<ProfileCount> profileCounts();
+
 /// Symbols of the C entry points, for the JIT's symbol map.
 std::vector<std::pair<llvm::StringRef, void *>> kernelSymbols();
 

@@ -7,8 +7,9 @@
 //
 //  - an op with the Elementwise trait joins when all its users are in the
 //    group, or, when it has users elsewhere, if recomputing it in the group
-//    reads no more bytes than reading its stored result would (its new
-//    inputs are no larger than its result): then the group gets a copy;
+//    reads no more bytes than storing its result would move (its new
+//    inputs are at most twice its result: written once, read back): then
+//    the group gets a copy;
 //  - an op with FusesProducers (reduction, softmax, gather) can be the
 //    group's one anchor: as the root, or, if it also has FusesConsumers and
 //    its result is used only by the group, under an elementwise root (the
@@ -214,9 +215,11 @@ private:
           remarkNotFused(
               p, root,
               llvm::formatv("it has users outside the kernel, and recomputing "
-                            "it there would read {0} bytes of new inputs "
-                            "instead of its {1}-byte stored result",
-                            addedBytes(group, p), byteSize(p->getResult(0))));
+                            "it there would read {0} bytes of new inputs, "
+                            "more than the {1} bytes that storing its result "
+                            "costs (written once, read back)",
+                            addedBytes(group, p),
+                            2 * byteSize(p->getResult(0))));
           continue;
         }
         pushOperands(p);
@@ -267,10 +270,16 @@ private:
     return "the kernel has a member that is not elementwise";
   }
 
-  /// Recomputing `p` in the group is cheaper than reading its stored result
-  /// when the inputs it adds to the group are no larger than that result.
+  /// Recomputing `p` in the group is cheaper than storing it when the
+  /// inputs it adds to the group are at most twice the size of its result:
+  /// a stored result is written once and read back. (Groups form from the
+  /// end, so once every later user recomputes `p`, the first group takes
+  /// it as a member and it is never stored.) `exp(x - amax(x))` used by two
+  /// kernels reads x and a row vector, a little more than its result, and
+  /// is recomputed; an i1 mask of two f32 tensors (8 bytes per element
+  /// against 1) is stored.
   bool cheaperToRecompute(const Group &group, Operation *p) const {
-    return addedBytes(group, p) <= byteSize(p->getResult(0));
+    return addedBytes(group, p) <= 2 * byteSize(p->getResult(0));
   }
 
   /// Bytes of the inputs `p` would add to the group.

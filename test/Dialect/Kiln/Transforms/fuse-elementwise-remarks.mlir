@@ -50,8 +50,8 @@ func.func @broadcast_back(%x: tensor<8x16xf32>) -> tensor<8x16xf32> {
 // kernel would read both f32 inputs (512 bytes), in the earlier one, which
 // reads %x already, %y (256 bytes); the mask itself is 64 bytes.
 func.func @stored_mask(%x: tensor<64xf32>, %y: tensor<64xf32>) -> (tensor<64xf32>, tensor<64xf32>) {
-  // expected-remark @below {{it has users outside the kernel, and recomputing it there would read 512 bytes of new inputs instead of its 64-byte stored result}}
-  // expected-remark @below {{it has users outside the kernel, and recomputing it there would read 256 bytes of new inputs instead of its 64-byte stored result}}
+  // expected-remark @below {{it has users outside the kernel, and recomputing it there would read 512 bytes of new inputs, more than the 128 bytes that storing its result costs (written once, read back)}}
+  // expected-remark @below {{it has users outside the kernel, and recomputing it there would read 256 bytes of new inputs, more than the 128 bytes that storing its result costs (written once, read back)}}
   %m = kiln.gt %x, %y : tensor<64xf32>, tensor<64xf32>
   %z = kiln.constant dense<0.0> : tensor<f32>
   %a = kiln.where %m, %x, %z : tensor<64xi1>, tensor<64xf32>, tensor<f32>

@@ -177,6 +177,28 @@ func.func @store_shared(%x: tensor<16xf32>, %y: tensor<16xf32>, %z: tensor<16xf3
   return %a, %b : tensor<16xf32>, tensor<16xf32>
 }
 
+// CHECK-LABEL: func.func @recompute_broadcast
+// CHECK: %[[M:.*]] = kiln.amax %arg0
+// CHECK: %[[E:.*]] = kiln.fused(%arg0, %[[M]])
+// CHECK: kiln.sub
+// CHECK-NEXT: kiln.exp
+// CHECK: %[[S:.*]] = kiln.fused(%arg0, %[[M]])
+// CHECK: kiln.sub
+// CHECK-NEXT: kiln.exp
+// CHECK-NEXT: kiln.sum
+// CHECK: return %[[E]], %[[S]]
+// exp(x - m) is returned and summed: recomputing it in the sum's kernel
+// reads x and the row maxima, a little more than its own bytes but less
+// than twice them (storing writes it once and reads it back), so no
+// kernel stores x - m.
+func.func @recompute_broadcast(%x: tensor<8x16xf32>) -> (tensor<8x16xf32>, tensor<8xf32>) {
+  %m = kiln.amax %x {dims = array<i64: 1>, keepdim = true} : tensor<8x16xf32>
+  %d = kiln.sub %x, %m : tensor<8x16xf32>, tensor<8x1xf32>
+  %e = kiln.exp %d : tensor<8x16xf32>
+  %s = kiln.sum %e {dims = array<i64: 1>} : tensor<8x16xf32>
+  return %e, %s : tensor<8x16xf32>, tensor<8xf32>
+}
+
 // CHECK-LABEL: func.func @single
 // CHECK-NOT: kiln.fused
 // CHECK: kiln.exp

@@ -12,6 +12,9 @@ namespace kiln {
 /// (loop nests, runtime calls; kiln-run --stats): set by the lowering to
 /// linalg, or to the GPU, and raised by passes that add kernels.
 constexpr llvm::StringLiteral kKernelCountAttrName = "kiln.kernels";
+/// The module attribute of kiln-profile-kernels: per timed site (by
+/// number), "FILE:LINE:COL<tab>what runs there".
+constexpr llvm::StringLiteral kProfileSitesAttrName = "kiln.profile_sites";
 } // namespace kiln
 
 #endif // KILN_DIALECT_KILN_IR_KILNDIALECT_H

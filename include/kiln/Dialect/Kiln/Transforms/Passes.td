@@ -77,9 +77,9 @@ def KilnFuseElementwise : Pass<"kiln-fuse-elementwise", "mlir::ModuleOp"> {
       `amax`, `amin`, `softmax`, `log_softmax`, `gather`, `index_select`):
       they are applied to each result element as it is computed.
 
-    A producer used outside the group is recomputed inside it when that
-    reads no more bytes than loading its stored result, and stored
-    otherwise. Splat constants are copied into each group. Ops of other
+    A producer used outside the group is recomputed inside it when the
+    inputs it adds are at most twice its result's bytes (what storing it
+    costs: written once, read back), and stored otherwise. Splat constants are copied into each group. Ops of other
     kinds (matmul, reshape, topk, ...) bound the groups. Groups are formed
     from the end of each function backwards, keyed off traits only.
 
@@ -241,6 +241,23 @@ def KilnOutlineKernels : Pass<"kiln-outline-kernels", "mlir::ModuleOp"> {
   }];
   let dependentDialects = ["mlir::func::FuncDialect",
                            "mlir::LLVM::LLVMDialect"];
+}
+
+def KilnProfileKernels : Pass<"kiln-profile-kernels", "mlir::ModuleOp"> {
+  let summary = "Time each kernel the entry points run (kiln-run --profile)";
+  let description = [{
+    On the CPU pipeline, after kiln-outline-kernels: in every public
+    function, each kernel call (an outlined kernel, a runtime kernel such as
+    `kiln_rt_topk_f32`), each kernel left in place and each `memref.copy`
+    is bracketed by `kiln_rt_profile_enter(site)` and
+    `kiln_rt_profile_exit(site)`, which add the time between them to the
+    site's total in the runtime. The module attribute `kiln.profile_sites`
+    lists per site the location of the op the kernel came from (a fused
+    kernel: its root) and what runs there. The pipeline option `profile`
+    (kiln-run --profile) adds the pass; without it the code has no timers.
+  }];
+  let dependentDialects = ["mlir::func::FuncDialect",
+                           "mlir::arith::ArithDialect"];
 }
 
 def KilnConstantGlobals : Pass<"kiln-constant-globals", "mlir::ModuleOp"> {
