@@ -800,10 +800,15 @@ LogicalResult CrossEntropyOp::buildVJP(OpBuilder &b, ArrayRef<Value> cts,
   column.push_back(1);
   Value probs = SoftmaxOp::create(b, getLoc(), logits,
                                   b.getI64IntegerAttr(classDim));
-  Value ones = g.full(RankedTensorType::get(column, logitsType.getElementType()),
-                      1.0);
-  Value onehot = g.scatterIntoZeros(logits, g.reshape(target, column), ones,
-                                    classDim);
+  // The one-hot target as a comparison with the class numbers: elementwise,
+  // so the whole gradient fuses into the softmax's last pass (a scatter
+  // into zeros wrote the [N, C] tensor twice more).
+  int64_t classes = logitsType.getDimSize(classDim);
+  Value classNumbers = ArangeOp::create(
+      b, getLoc(), RankedTensorType::get({classes}, b.getI64Type()),
+      b.getF64FloatAttr(0.0), b.getF64FloatAttr(1.0));
+  Value onehot =
+      g.toFloat(g.eq(g.reshape(target, column), classNumbers), logits);
   int64_t samples = targetType.getNumElements();
   Value ct = perElementCt(g, cts[0], getReduction(), samples);
   if (getReduction() == "none")

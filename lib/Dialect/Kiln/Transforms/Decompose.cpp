@@ -119,16 +119,35 @@ struct DecomposeMseLoss : OpRewritePattern<MseLossOp> {
   }
 };
 
-/// cross_entropy = reduce(-gather(log_softmax(logits), target)).
+/// cross_entropy = reduce(-log_softmax(logits) at the target), the
+/// log-probability computed at the target only: with m the row maximum and
+/// s the row sum of exp(x - m), (x[target] - m) - log(s) -- log_softmax's
+/// own arithmetic, in its order. Two passes over the logits (the maximum;
+/// exp(x - m) fused into the sum) and no [N, C] result: log_softmax wrote
+/// all of it for a gather to read one element per row (4096x1000 f32 at 2
+/// threads: 1.46 -> 0.84 ms).
 struct DecomposeCrossEntropy : OpRewritePattern<CrossEntropyOp> {
   using OpRewritePattern::OpRewritePattern;
   LogicalResult matchAndRewrite(CrossEntropyOp op,
                                 PatternRewriter &rewriter) const override {
     Location loc = op.getLoc();
-    auto logitsType = cast<RankedTensorType>(op.getLogits().getType());
+    Value logits = op.getLogits();
+    auto logitsType = cast<RankedTensorType>(logits.getType());
     auto targetType = cast<RankedTensorType>(op.getTarget().getType());
-    Value logProbs = LogSoftmaxOp::create(rewriter, loc, op.getLogits(),
-                                          rewriter.getI64IntegerAttr(-1));
+    int64_t classDim = logitsType.getRank() - 1;
+    SmallVector<int64_t> rowShape(logitsType.getShape());
+    rowShape.back() = 1;
+    auto rowType =
+        RankedTensorType::get(rowShape, logitsType.getElementType());
+    DenseI64ArrayAttr classDims = rewriter.getDenseI64ArrayAttr({classDim});
+    BoolAttr keep = rewriter.getBoolAttr(true);
+    Value rowMax = AmaxOp::create(rewriter, loc, rowType, logits, classDims,
+                                  keep);
+    Value shifted = SubOp::create(rewriter, loc, logits, rowMax);
+    Value rowSum =
+        SumOp::create(rewriter, loc, rowType,
+                      ExpOp::create(rewriter, loc, shifted), classDims, keep);
+    Value logSum = LogOp::create(rewriter, loc, rowSum);
     // Gather along the class dim with the target as a [N, 1] (or [1])
     // index, then drop that dim.
     SmallVector<int64_t> indexShape(targetType.getShape());
@@ -140,13 +159,15 @@ struct DecomposeCrossEntropy : OpRewritePattern<CrossEntropyOp> {
     // The gather's runtime index check reports the cross_entropy op.
     Location gatherLoc =
         NameLoc::get(rewriter.getStringAttr(op->getName().getStringRef()), loc);
-    Value picked = GatherOp::create(rewriter, gatherLoc, logProbs, index,
+    Value picked = GatherOp::create(rewriter, gatherLoc, logits, index,
                                     rewriter.getI64IntegerAttr(-1));
+    Value logProb = SubOp::create(
+        rewriter, loc, SubOp::create(rewriter, loc, picked, rowMax), logSum);
     Value flat =
         ReshapeOp::create(rewriter, loc,
                           RankedTensorType::get(targetType.getShape(),
                                                 logitsType.getElementType()),
-                          picked);
+                          logProb);
     Value losses = NegOp::create(rewriter, loc, flat);
     rewriter.replaceOp(op,
                        reduceLoss(rewriter, loc, losses, op.getReduction()));

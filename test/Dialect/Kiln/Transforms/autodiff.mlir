@@ -285,10 +285,13 @@ func.func @mse(%x: tensor<3x5xf32>, %t: tensor<3x5xf32>) -> tensor<f32> {
 }
 
 // CHECK-LABEL: func.func @cross_entropy_vjp(
-// (softmax - onehot(target)) ct / N.
+// (softmax - onehot(target)) ct / N, the one-hot as target == class number
+// (elementwise: it fuses into the softmax's last pass).
 // CHECK: %[[P:.*]] = kiln.softmax %arg0 {dim = 1 : i64}
+// CHECK: %[[C:.*]] = kiln.arange {start = 0.000000e+00 : f64} : tensor<5xi64>
 // CHECK: %[[T:.*]] = kiln.reshape %arg1 : tensor<3xi64> -> tensor<3x1xi64>
-// CHECK: %[[H:.*]] = kiln.scatter_add %{{.*}}, %[[T]], %{{.*}} {dim = 1 : i64}
+// CHECK: %[[E:.*]] = kiln.eq %[[T]], %[[C]] : tensor<3x1xi64>, tensor<5xi64>
+// CHECK: %[[H:.*]] = kiln.cast %[[E]] : tensor<3x5xi1> to tensor<3x5xf32>
 // CHECK: kiln.sub %[[P]], %[[H]]
 func.func @cross_entropy(%x: tensor<3x5xf32>, %t: tensor<3xi64>) -> tensor<f32> {
   %y = kiln.cross_entropy %x, %t : tensor<3x5xf32>, tensor<3xi64>

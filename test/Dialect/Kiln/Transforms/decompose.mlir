@@ -24,12 +24,21 @@ func.func @mean(%x: tensor<4x10xf32>) -> tensor<10xf32> {
 
 // -----
 
-// cross_entropy = mean(-gather(log_softmax(logits), target)); the gather
-// carries the cross_entropy's name for runtime errors.
+// cross_entropy = mean(-log_softmax(logits) at the target), computed at the
+// target only: (x[t] - m) - log(sum(exp(x - m))), m the row maximum -- no
+// [N, C] log_softmax. The gather carries the cross_entropy's name for
+// runtime errors.
 // CHECK-LABEL: func.func @cross_entropy
-// CHECK: kiln.log_softmax %{{.*}} {dim = -1 : i64}
-// CHECK: kiln.reshape %{{.*}} : tensor<8xi64> -> tensor<8x1xi64>
-// CHECK: kiln.gather {{.*}} {dim = -1 : i64} : tensor<8x5xf32>, tensor<8x1xi64>
+// CHECK: %[[M:.*]] = kiln.amax %arg0 {dims = array<i64: 1>, keepdim = true} : tensor<8x5xf32>
+// CHECK: %[[D:.*]] = kiln.sub %arg0, %[[M]]
+// CHECK: %[[E:.*]] = kiln.exp %[[D]]
+// CHECK: %[[S:.*]] = kiln.sum %[[E]] {dims = array<i64: 1>, keepdim = true}
+// CHECK: %[[L:.*]] = kiln.log %[[S]] : tensor<8x1xf32>
+// CHECK: %[[I:.*]] = kiln.reshape %{{.*}} : tensor<8xi64> -> tensor<8x1xi64>
+// CHECK: %[[G:.*]] = kiln.gather %arg0, %[[I]] {dim = -1 : i64} : tensor<8x5xf32>, tensor<8x1xi64>
+// CHECK: %[[GM:.*]] = kiln.sub %[[G]], %[[M]]
+// CHECK: kiln.sub %[[GM]], %[[L]]
+// CHECK-NOT: kiln.log_softmax
 // CHECK: kiln.neg
 // CHECK: kiln.sum
 // CHECK: kiln.div
