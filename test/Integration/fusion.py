@@ -159,8 +159,28 @@ for op, fn in [("softmax", F.softmax), ("log_softmax", F.log_softmax)]:
         "%w = kiln.where %m, %c, %z : tensor<64x1000xi1>, {T0}, tensor<f32>",
         f"%r0 = kiln.{op} %w {{dim = 1 : i64}} : {{T0}}"], [x]), [x],
         fn(torch.where(x > 0, torch.clamp(x, -1, 1), torch.zeros(())), 1),
-        # three passes (max, sum, normalize), each reading the chain
+        # one kernel: each row's three passes (max, sum, normalize) read
+        # the chain while the row is in cache
+        1, rtol=1e-5, atol=1e-6)
+    # Over dim 0 (rows of 64 strided elements): three kernels, each
+    # evaluating the chain.
+    same(f"{op} over dim 0 of a where/clamp chain", func_ir([x], [
+        "%z = kiln.constant dense<0.0> : tensor<f32>",
+        "%m = kiln.gt %a0, %z : {T0}, tensor<f32>",
+        "%c = kiln.clamp %a0 {min = -1.0 : f64, max = 1.0 : f64} : {T0}",
+        "%w = kiln.where %m, %c, %z : tensor<64x1000xi1>, {T0}, tensor<f32>",
+        f"%r0 = kiln.{op} %w {{dim = 0 : i64}} : {{T0}}"], [x]), [x],
+        fn(torch.where(x > 0, torch.clamp(x, -1, 1), torch.zeros(())), 0),
         3, rtol=1e-5, atol=1e-6)
+    # With an epilogue of another element type (the exps cannot be kept in
+    # the result's row): one kernel, the exp computed again in the last
+    # pass.
+    same(f"{op} with an i1 epilogue", func_ir([x], [
+        f"%s = kiln.{op} %a0 {{dim = 1 : i64}} : {{T0}}",
+        "%h = kiln.constant dense<-3.0> : tensor<f32>",
+        "%r0 = kiln.gt %s, %h : {T0}, tensor<f32>"],
+        [torch.zeros(64, 1000, dtype=torch.bool)]), [x],
+        fn(x, 1) > -3.0, 1)
 
 idx = torch.randint(0, 1000, (64, 50))
 same("gather of exp, negated", func_ir([y, idx], [

@@ -1174,12 +1174,23 @@ struct LowerEqual : OpRewritePattern<EqualOp> {
 /// PyTorch's answers: NaN or +inf in a row makes the row NaN, -inf entries
 /// contribute 0, an all -inf row is NaN.
 Value asUnrankedBuffer(OpBuilder &b, Location loc, Value tensor);
+scf::ForallOp createGridForall(OpBuilder &b, Location loc,
+                               ArrayRef<int64_t> grid, ValueRange shared,
+                               SmallVector<Value> &coords);
 std::pair<Value, Value> allocOutput(OpBuilder &b, Location loc,
                                     RankedTensorType type);
 Value asTensor(OpBuilder &b, Location loc, Value buffer, RankedTensorType type);
 Value buildIndexedGeneric(
     OpBuilder &b, Location loc, RankedTensorType resultType,
     function_ref<Value(OpBuilder &, Location, ValueRange)> body);
+
+/// softmax/log_softmax on the CPU run each row's passes in one kernel when
+/// the row is at most this many bytes (it stays in the L2 cache between
+/// passes) ...
+constexpr int64_t kCachedRowMaxBytes = 256 << 10;
+/// ... and there are at least this many rows (fewer, long rows take the
+/// separate passes, whose reductions split a row across threads).
+constexpr int64_t kCachedRowMinRows = 64;
 
 template <typename OpTy> struct LowerSoftmax : OpRewritePattern<OpTy> {
   using OpRewritePattern<OpTy>::OpRewritePattern;
@@ -1203,6 +1214,23 @@ template <typename OpTy> struct LowerSoftmax : OpRewritePattern<OpTy> {
                    "the row",
                    name, dim, typeText(type));
       return lowerGpuRows(b, op, io, isLog);
+    }
+    int64_t rows = rank > 0 ? type.getNumElements() /
+                                  std::max<int64_t>(1, type.getDimSize(dim))
+                            : 1;
+    int64_t rowBytes =
+        rank > 0 ? type.getDimSize(dim) * (floatType.getWidth() / 8) : 0;
+    if (!isGpuTarget(b) && rank > 0 && dim == rank - 1 && rowBytes > 0 &&
+        rowBytes <= kCachedRowMaxBytes && rows >= kCachedRowMinRows) {
+      remarkKernel(b, loc,
+                   "{0} over dim {1} of {2}: one kernel, rows in parallel; "
+                   "each row ({3} bytes) is read from memory once and stays "
+                   "in cache for its three passes: the maximum m, the sum s "
+                   "of exp(x - m), then {4} (a fused producer chain is "
+                   "evaluated in each pass)",
+                   name, dim, typeText(type), rowBytes,
+                   isLog ? "x - m - log(s)" : "exp(x - m) / s");
+      return lowerCachedRows(b, op, io, isLog);
     }
     remarkKernel(b, loc,
                  "{0} over dim {1} of {2}: 3 kernels, each one pass: the row "
@@ -1315,6 +1343,155 @@ template <typename OpTy> struct LowerSoftmax : OpRewritePattern<OpTy> {
           linalg::YieldOp::create(nb, l, io.finishElement(nb, l, result, ivs));
         });
     return SmallVector<Value>(generic.getResults());
+  }
+
+  /// On the CPU, rows along the last dim that fit in cache: one
+  /// scf.forall over the rows, each running the three passes over its row
+  /// -- the maximum (order-free, vectorized), the sum of exp(x - m) in the
+  /// lane order (buildLaneLoops, the same operations as the separate
+  /// kernels), then a generic over the row computing exp(x - m) / s (or
+  /// x - m - log(s)) and the fused epilogue -- so the row comes from memory
+  /// once instead of three times. Each row is one thread's, so the bits do
+  /// not depend on the thread count.
+  static SmallVector<Value> lowerCachedRows(OpBuilder &b, OpTy op,
+                                            const KernelIO &io, bool isLog) {
+    Location loc = op.getLoc();
+    RankedTensorType type = tensorType(op.getInput());
+    int64_t rank = type.getRank(), inner = rank - 1;
+    int64_t n = type.getDimSize(inner);
+    auto floatType = cast<FloatType>(type.getElementType());
+    SmallVector<int64_t> grid(type.getShape().drop_back());
+    SmallVector<Value> outputs;
+    for (Type resultType : io.resultTypes) {
+      auto t = cast<RankedTensorType>(resultType);
+      outputs.push_back(
+          tensor::EmptyOp::create(b, loc, t.getShape(), t.getElementType()));
+    }
+    OpBuilder::InsertionGuard guard(b);
+    SmallVector<Value> coords;
+    scf::ForallOp forall = createGridForall(b, loc, grid, outputs, coords);
+    SmallVector<Value> indices(coords);
+    indices.push_back(Value());
+    // The maximum: exactly associative, so LLVM vectorizes the loop.
+    Value zero = indexConstant(b, loc, 0), one = indexConstant(b, loc, 1);
+    Value length = indexConstant(b, loc, n);
+    Value lowest = arith::ConstantOp::create(
+        b, loc, extremeAttr(b, floatType, /*lowest=*/true));
+    auto maxLoop = scf::ForOp::create(
+        b, loc, zero, length, one, ValueRange{lowest},
+        [&](OpBuilder &ib, Location il, Value j, ValueRange acc) {
+          indices[inner] = j;
+          Value x = io.read(ib, il, indices);
+          scf::YieldOp::create(
+              ib, il,
+              Value(arith::MaximumFOp::create(ib, il, acc[0], x,
+                                              arith::FastMathFlags::reassoc)));
+        });
+    Value m = maxLoop.getResult(0);
+    // The row's results, written in place: into slices of the shared
+    // outputs (a fresh row tensor would be a buffer per row, copied).
+    MLIRContext *ctx = b.getContext();
+    SmallVector<OpFoldResult> offsets(coords.begin(), coords.end());
+    offsets.push_back(b.getIndexAttr(0));
+    SmallVector<OpFoldResult> sizes(rank - 1, b.getIndexAttr(1));
+    sizes.push_back(b.getIndexAttr(n));
+    SmallVector<OpFoldResult> strides(rank, b.getIndexAttr(1));
+    SmallVector<Value> rowInits;
+    SmallVector<Type> rowTypes;
+    for (auto [resultType, shared] :
+         llvm::zip_equal(io.resultTypes, forall.getRegionIterArgs())) {
+      auto rowType = RankedTensorType::get(
+          {n}, cast<RankedTensorType>(resultType).getElementType());
+      rowTypes.push_back(rowType);
+      rowInits.push_back(tensor::ExtractSliceOp::create(
+          b, loc, rowType, shared, offsets, sizes, strides));
+    }
+    AffineMap identity = AffineMap::getMultiDimIdentityMap(1, ctx);
+    auto rowIndices = [&](OpBuilder &nb, Location l) {
+      SmallVector<Value> at(coords);
+      at.push_back(linalg::IndexOp::create(nb, l, 0));
+      return at;
+    };
+    auto sum = [](OpBuilder &nb, Location l, Value acc, Value term) {
+      return Value(arith::AddFOp::create(nb, l, acc, term));
+    };
+    auto read = [&](OpBuilder &nb, Location l, ValueRange at) {
+      return SmallVector<Value>{io.read(nb, l, at)};
+    };
+    // softmax with one result of the input's type: exp(x - m) is computed
+    // once, stored into the result's row (in cache), summed from there in
+    // the lane order, then divided in place -- the same values as
+    // computing it twice, and half the exps.
+    if (!isLog && rowTypes.size() == 1 &&
+        cast<RankedTensorType>(rowTypes[0]).getElementType() == floatType) {
+      Value exps = linalg::GenericOp::create(
+                       b, loc, rowTypes, ValueRange{}, rowInits, {identity},
+                       parallelIterators(1),
+                       [&](OpBuilder &nb, Location l, ValueRange) {
+                         Value x = io.read(nb, l, rowIndices(nb, l));
+                         linalg::YieldOp::create(
+                             nb, l,
+                             Value(math::ExpOp::create(
+                                 nb, l, arith::SubFOp::create(nb, l, x, m))));
+                       })
+                       .getResult(0);
+      auto rowType = cast<RankedTensorType>(rowTypes[0]);
+      SmallVector<Value> at(1);
+      Value s = buildLaneLoops(
+          b, loc, rowType, {0}, at, b.getFloatAttr(floatType, 0.0),
+          [&](OpBuilder &nb, Location l, ValueRange i) {
+            return SmallVector<Value>{
+                tensor::ExtractOp::create(nb, l, exps, i)};
+          },
+          LaneReduction{[](OpBuilder &, Location, ValueRange xs, ValueRange) {
+                          return xs[0];
+                        },
+                        sum});
+      Value row =
+          linalg::GenericOp::create(
+              b, loc, rowTypes, ValueRange{exps}, ValueRange{exps},
+              {identity, identity}, parallelIterators(1),
+              [&](OpBuilder &nb, Location l, ValueRange args) {
+                Value result = arith::DivFOp::create(nb, l, args[0], s);
+                linalg::YieldOp::create(
+                    nb, l, io.finishElement(nb, l, result, rowIndices(nb, l)));
+              })
+              .getResult(0);
+      b.setInsertionPointToStart(forall.getTerminator().getBody());
+      tensor::ParallelInsertSliceOp::create(
+          b, loc, row, forall.getRegionIterArgs()[0], offsets, sizes, strides);
+      return SmallVector<Value>(forall.getResults());
+    }
+    // Otherwise the sum of exp(x - m) in the lane order, then each result
+    // element from the input again.
+    LaneReduction expSum{
+        [&](OpBuilder &nb, Location l, ValueRange xs, ValueRange) {
+          return Value(math::ExpOp::create(
+              nb, l, arith::SubFOp::create(nb, l, xs[0], m)));
+        },
+        sum};
+    Value s = buildLaneLoops(b, loc, type, {inner}, indices,
+                             b.getFloatAttr(floatType, 0.0), read, expSum);
+    if (isLog)
+      s = math::LogOp::create(b, loc, s);
+    SmallVector<AffineMap> maps(rowInits.size(), identity);
+    auto generic = linalg::GenericOp::create(
+        b, loc, rowTypes, ValueRange{}, rowInits, maps, parallelIterators(1),
+        [&](OpBuilder &nb, Location l, ValueRange) {
+          SmallVector<Value> at = rowIndices(nb, l);
+          Value shifted = arith::SubFOp::create(nb, l, io.read(nb, l, at), m);
+          Value result =
+              isLog ? Value(arith::SubFOp::create(nb, l, shifted, s))
+                    : Value(arith::DivFOp::create(
+                          nb, l, math::ExpOp::create(nb, l, shifted), s));
+          linalg::YieldOp::create(nb, l, io.finishElement(nb, l, result, at));
+        });
+    b.setInsertionPointToStart(forall.getTerminator().getBody());
+    for (auto [row, shared] :
+         llvm::zip_equal(generic.getResults(), forall.getRegionIterArgs()))
+      tensor::ParallelInsertSliceOp::create(b, loc, row, shared, offsets, sizes,
+                                            strides);
+    return SmallVector<Value>(forall.getResults());
   }
 
   /// On the GPU, f32 rows along the last dim: one pass of the runtime's
