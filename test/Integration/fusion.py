@@ -151,12 +151,14 @@ same("mean and norm (decomposed, then fused)", func_ir([y], [
     [torch.zeros(64), torch.zeros(64)]), [y],
     [y.mean(1), torch.norm(y, dim=1)], 2, rtol=1e-5)
 
+# where(x > 0, clamp(x, -1, 1), 0) as %w.
+where_clamp = [
+    "%z = kiln.constant dense<0.0> : tensor<f32>",
+    "%m = kiln.gt %a0, %z : {T0}, tensor<f32>",
+    "%c = kiln.clamp %a0 {min = -1.0 : f64, max = 1.0 : f64} : {T0}",
+    "%w = kiln.where %m, %c, %z : tensor<64x1000xi1>, {T0}, tensor<f32>"]
 for op, fn in [("softmax", F.softmax), ("log_softmax", F.log_softmax)]:
-    same(f"{op} of a where/clamp chain", func_ir([x], [
-        "%z = kiln.constant dense<0.0> : tensor<f32>",
-        "%m = kiln.gt %a0, %z : {T0}, tensor<f32>",
-        "%c = kiln.clamp %a0 {min = -1.0 : f64, max = 1.0 : f64} : {T0}",
-        "%w = kiln.where %m, %c, %z : tensor<64x1000xi1>, {T0}, tensor<f32>",
+    same(f"{op} of a where/clamp chain", func_ir([x], where_clamp + [
         f"%r0 = kiln.{op} %w {{dim = 1 : i64}} : {{T0}}"], [x]), [x],
         fn(torch.where(x > 0, torch.clamp(x, -1, 1), torch.zeros(())), 1),
         # one kernel: each row's three passes (max, sum, normalize) read
@@ -164,11 +166,7 @@ for op, fn in [("softmax", F.softmax), ("log_softmax", F.log_softmax)]:
         1, rtol=1e-5, atol=1e-6)
     # Over dim 0 (rows of 64 strided elements): three kernels, each
     # evaluating the chain.
-    same(f"{op} over dim 0 of a where/clamp chain", func_ir([x], [
-        "%z = kiln.constant dense<0.0> : tensor<f32>",
-        "%m = kiln.gt %a0, %z : {T0}, tensor<f32>",
-        "%c = kiln.clamp %a0 {min = -1.0 : f64, max = 1.0 : f64} : {T0}",
-        "%w = kiln.where %m, %c, %z : tensor<64x1000xi1>, {T0}, tensor<f32>",
+    same(f"{op} over dim 0 of a where/clamp chain", func_ir([x], where_clamp + [
         f"%r0 = kiln.{op} %w {{dim = 0 : i64}} : {{T0}}"], [x]), [x],
         fn(torch.where(x > 0, torch.clamp(x, -1, 1), torch.zeros(())), 0),
         3, rtol=1e-5, atol=1e-6)
