@@ -45,13 +45,15 @@ int main(int argc, char **argv) {
     Tensor loss = kiln::cross_entropy(kiln::matmul(x, w) + b, y);
     if (explain && step == 0)
       std::cout << loss.explain();
+    // backward() first: the one graph it runs computes the loss too, which
+    // item() then reads (the other order runs the forward twice).
+    loss.backward();
     float value = loss.item<float>();
     if (step == 0)
       first = value;
     last = value;
     if (step % 10 == 0)
       std::printf("step %2d: loss %.4f\n", step, value);
-    loss.backward();
     w = (w - w.grad() * learningRate).detach();
     b = (b - b.grad() * learningRate).detach();
   }

@@ -908,6 +908,33 @@ void Tensor::zeroGrad() {
 
 namespace {
 
+/// Adds `@<name>(args, cotangents)` returning `forward`'s results numbered
+/// `results`, then `vjp`'s gradients: calls of both, which the pipeline
+/// inlines, their common forward ops then computed once.
+void addForwardAndVJP(func::FuncOp forward, func::FuncOp vjp,
+                      ArrayRef<size_t> results, StringRef name) {
+  OpBuilder b(vjp);
+  b.setInsertionPointAfter(vjp);
+  Location loc = forward.getLoc();
+  SmallVector<Type> resultTypes;
+  for (size_t i : results)
+    resultTypes.push_back(forward.getResultTypes()[i]);
+  llvm::append_range(resultTypes, vjp.getResultTypes());
+  auto both = func::FuncOp::create(
+      b, loc, name, b.getFunctionType(vjp.getArgumentTypes(), resultTypes));
+  Block *body = both.addEntryBlock();
+  b.setInsertionPointToStart(body);
+  ValueRange args = body->getArguments();
+  auto forwardCall = func::CallOp::create(
+      b, loc, forward, args.take_front(forward.getNumArguments()));
+  auto vjpCall = func::CallOp::create(b, loc, vjp, args);
+  SmallVector<Value> returned;
+  for (size_t i : results)
+    returned.push_back(forwardCall.getResult(i));
+  llvm::append_range(returned, vjpCall.getResults());
+  func::ReturnOp::create(b, loc, returned);
+}
+
 /// The VJP of the graph from `inputs` (cut there) to `outputs`, run on
 /// `cotangents`: one gradient per input (zeros where nothing flows).
 std::vector<Tensor> vjp(const std::vector<Tensor> &outputs,
@@ -932,7 +959,14 @@ std::vector<Tensor> vjp(const std::vector<Tensor> &outputs,
         throw Error("autograd: a gradient must be given for an output with " +
                         std::to_string(output.numel()) + " elements",
                     where);
-      cotangents.push_back(full(output.shape(), 1.0, output.dtype(), where));
+      // A leaf of ones, made here: a `full` node would be a graph to
+      // compile and run before the VJP.
+      rt::HostTensor ones(toRuntime(output.dtype()), output.shape());
+      if (output.dtype() == DType::Float64)
+        std::fill_n(ones.as<double>(), ones.getNumElements(), 1.0);
+      else
+        std::fill_n(ones.as<float>(), ones.getNumElements(), 1.0f);
+      cotangents.push_back(makeLeaf(std::move(ones)));
     }
   if (cotangents.size() != outputs.size())
     throw Error("autograd: " + std::to_string(cotangents.size()) +
@@ -960,17 +994,46 @@ std::vector<Tensor> vjp(const std::vector<Tensor> &outputs,
     else
       printer.perturbed.insert(input.getNode().get());
   std::string text = printer.print(outputs);
-  auto exe = compileGraph(text, "graph_vjp", where, [&](ModuleOp module) {
+  // Pending single-result outputs (a loss not read yet) are computed by the
+  // same run: @graph_all returns them and the gradients, and the forward
+  // ops it inlines twice (from @graph and @graph_vjp) are computed once
+  // (cse). Reading the loss after backward() then costs nothing more.
+  std::vector<size_t> pending;
+  for (size_t i = 0; i < outputs.size(); ++i) {
+    Node *node = outputs[i].getNode().get();
+    std::lock_guard<std::mutex> lock(node->mutex);
+    if (!node->realized() && node->types.size() == 1 &&
+        std::none_of(pending.begin(), pending.end(), [&](size_t j) {
+          return outputs[j].getNode().get() == node;
+        }))
+      pending.push_back(i);
+  }
+  std::string entry = pending.empty() ? "graph_vjp" : "graph_all";
+  auto exe = compileGraph(text, entry, where, [&](ModuleOp module) {
     // Functions from IR files (callIR) are inlined before differentiating.
     if (failed(kiln::inlineCalls(module)))
       return failure();
     auto function = module.lookupSymbol<func::FuncOp>("graph");
-    return failed(deriveVJP(function, "graph_vjp")) ? failure() : success();
+    FailureOr<func::FuncOp> derived = deriveVJP(function, "graph_vjp");
+    if (failed(derived))
+      return failure();
+    if (!pending.empty())
+      addForwardAndVJP(function, *derived, pending, "graph_all");
+    return success();
   });
   std::vector<const rt::HostTensor *> args = printer.argumentData();
   for (const Tensor &ct : cotangents)
     args.push_back(ct.getNode()->data[ct.getResult()].get());
   std::vector<rt::HostTensor> grads = runGraph(*exe, args, where);
+  // The forward values come first.
+  for (auto [k, i] : llvm::enumerate(pending)) {
+    Node *node = outputs[i].getNode().get();
+    std::lock_guard<std::mutex> lock(node->mutex);
+    if (!node->realized())
+      node->data.push_back(
+          std::make_shared<rt::HostTensor>(std::move(grads[k])));
+  }
+  grads.erase(grads.begin(), grads.begin() + pending.size());
   // One gradient per float argument, in order.
   std::map<std::pair<Node *, unsigned>, size_t> gradientOf;
   size_t next = 0;

@@ -34,6 +34,10 @@ static constexpr llvm::StringLiteral kInlinePasses = "inline,kiln-check-calls";
 static std::string frontPasses(bool fuse) {
   return kInlinePasses.str() +
          ",canonicalize,"
+         // Inlined functions may compute the same values (the C++ API's
+         // backward runs a graph and its VJP, which recomputes it, as one):
+         // each is computed once.
+         "cse,"
          "kiln-export-entry-points,"
          "kiln-decompose," +
          // Decomposed ops (mean, norm, losses) fuse like the rest.

@@ -270,6 +270,38 @@ TEST(Autograd, ClassicBackwards) {
   expectNear(c.grad().toVector<float>(), {0, 2, 2, 2, 2, 0, 0});
 }
 
+TEST(Autograd, BackwardAlsoComputesThePendingLoss) {
+  // backward() on a loss not read yet runs one graph that computes the loss
+  // and the gradients, sharing the forward ops; reading the loss afterwards
+  // runs nothing, and gives the forward's own value.
+  auto make = [] {
+    Tensor x = Tensor::fromVector(std::vector<float>{0.5f, -1, 2, 3}, {2, 2});
+    Tensor t = Tensor::fromVector(std::vector<int64_t>{1, 0});
+    return std::make_pair(x, t);
+  };
+  auto [x, t] = make();
+  x.requiresGrad();
+  Tensor loss = kiln::cross_entropy(kiln::tanh(x) * 3.0, t);
+  kiln::RuntimeStats before = kiln::runtimeStats();
+  loss.backward();
+  EXPECT_EQ(kiln::runtimeStats().runs, before.runs + 1);
+  EXPECT_TRUE(loss.isRealized());
+  float value = loss.item<float>();
+  EXPECT_EQ(kiln::runtimeStats().runs, before.runs + 1);
+  auto [y, u] = make();
+  float alone = kiln::cross_entropy(kiln::tanh(y) * 3.0, u).item<float>();
+  EXPECT_EQ(value, alone);
+  // torch.nn.functional.cross_entropy(torch.tanh(x) * 3, t): 2.2185171
+  EXPECT_NEAR(value, 2.2185171f, 1e-5);
+  // The gradient is the one a separate forward and VJP give.
+  auto [z, v] = make();
+  z.requiresGrad();
+  Tensor again = kiln::cross_entropy(kiln::tanh(z) * 3.0, v);
+  again.item<float>(); // realized first: backward computes gradients only
+  again.backward();
+  EXPECT_EQ(x.grad().toVector<float>(), z.grad().toVector<float>());
+}
+
 TEST(Autograd, GradWithRespectToAnIntermediate) {
   Tensor x = Tensor::fromVector(std::vector<float>{1, 2, 3});
   Tensor h = x * 2.0;
