@@ -31,7 +31,9 @@ using namespace mlir;
 static constexpr llvm::StringLiteral kInlinePasses = "inline,kiln-check-calls";
 
 /// The passes every target starts with, up to the lowering of kiln ops.
-static std::string frontPasses(bool fuse) {
+/// `rowGroups`: kiln-fuse-elementwise's row groups (the CPU's; a GPU thread
+/// per row would be slow).
+static std::string frontPasses(bool fuse, bool rowGroups) {
   return kInlinePasses.str() +
          ",canonicalize,"
          // Inlined functions may compute the same values (the C++ API's
@@ -41,7 +43,9 @@ static std::string frontPasses(bool fuse) {
          "kiln-export-entry-points,"
          "kiln-decompose," +
          // Decomposed ops (mean, norm, losses) fuse like the rest.
-         (fuse ? "kiln-fuse-elementwise," : "") +
+         (fuse ? rowGroups ? "kiln-fuse-elementwise{row-groups=true},"
+                           : "kiln-fuse-elementwise,"
+               : "") +
          // arith/math ops on whole tensors in IR files become loops.
          "convert-elementwise-to-linalg,";
 }
@@ -63,7 +67,7 @@ static void addPipeline(OpPassManager &pm, llvm::StringRef text) {
 }
 
 std::string kiln::getKilnCpuPipelineText(const CpuPipelineOptions &options) {
-  return frontPasses(options.fuse) +
+  return frontPasses(options.fuse, /*rowGroups=*/true) +
          (options.sortedScatters
               ? "convert-kiln-to-linalg{sorted-scatters=true},"
               : "convert-kiln-to-linalg,") +
@@ -145,7 +149,7 @@ std::string kiln::findLibdevice() {
 std::string kiln::getKilnGpuPipelineText(const GpuPipelineOptions &options) {
   std::string chip = options.chip;
   std::string libdevice = findLibdevice();
-  return frontPasses(options.fuse) +
+  return frontPasses(options.fuse, /*rowGroups=*/false) +
          "convert-kiln-to-linalg{target=cuda},"
          "canonicalize," +
          kBufferizePasses.str() +

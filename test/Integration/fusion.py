@@ -180,6 +180,51 @@ for op, fn in [("softmax", F.softmax), ("log_softmax", F.log_softmax)]:
         [torch.zeros(64, 1000, dtype=torch.bool)]), [x],
         fn(x, 1) > -3.0, 1)
 
+# Row groups (CPU): reductions over the last dim broadcast back over the
+# same rows run with the chain in one kernel, a row at a time; the same bits
+# as the separate kernels, at 1 and 2 threads.
+rows = special(256, 300)
+same("row group: exp(x - amax(x))", func_ir([rows], [
+    "%m = kiln.amax %a0 {dims = array<i64: 1>, keepdim = true} : {T0}",
+    "%d = kiln.sub %a0, %m : {T0}, tensor<256x1xf32>",
+    "%r0 = kiln.exp %d : {T0}"], [rows]), [rows],
+    torch.exp(rows - rows.amax(1, keepdim=True)), 1, rtol=1e-5, atol=1e-6)
+ln_in = torch.randn(256, 300) * 3 + 1
+same("row group: a layer norm (two means)", func_ir([ln_in], [
+    "%m = kiln.mean %a0 {dims = array<i64: 1>, keepdim = true} : {T0}",
+    "%d = kiln.sub %a0, %m : {T0}, tensor<256x1xf32>",
+    "%q = kiln.mul %d, %d : {T0}, {T0}",
+    "%v = kiln.mean %q {dims = array<i64: 1>, keepdim = true} : {T0}",
+    "%e = kiln.constant dense<1.0e-5> : tensor<f32>",
+    "%ve = kiln.add %v, %e : tensor<256x1xf32>, tensor<f32>",
+    "%r = kiln.rsqrt %ve : tensor<256x1xf32>",
+    "%r0 = kiln.mul %d, %r : {T0}, tensor<256x1xf32>"], [ln_in]), [ln_in],
+    F.layer_norm(ln_in, (300,), eps=1e-5), 1, rtol=1e-4, atol=1e-5)
+sm_y = torch.softmax(torch.randn(256, 300), 1)
+sm_g = torch.randn(256, 300)
+same("row group: softmax's gradient y * (g - sum(g * y))", func_ir(
+    [sm_y, sm_g], [
+        "%p = kiln.mul %a1, %a0 : {T1}, {T0}",
+        "%s = kiln.sum %p {dims = array<i64: 1>, keepdim = true} : {T0}",
+        "%d = kiln.sub %a1, %s : {T1}, tensor<256x1xf32>",
+        "%r0 = kiln.mul %a0, %d : {T0}, {T0}"], [sm_y]), [sm_y, sm_g],
+    sm_y * (sm_g - (sm_g * sm_y).sum(1, keepdim=True)), 1, rtol=1e-5,
+    atol=1e-6)
+counts = torch.randint(-5, 6, (3, 4, 700))
+same("row group: i64 rows of a 3-D tensor, x * sum(x) - amin(x)", func_ir(
+    [counts], [
+        "%s = kiln.sum %a0 {dims = array<i64: 2>, keepdim = true} : {T0}",
+        "%n = kiln.amin %a0 {dims = array<i64: -1>, keepdim = true} : {T0}",
+        "%p = kiln.mul %a0, %s : {T0}, tensor<3x4x1xi64>",
+        "%r0 = kiln.sub %p, %n : {T0}, tensor<3x4x1xi64>"], [counts]),
+    [counts], counts * counts.sum(2, keepdim=True) -
+    counts.amin(2, keepdim=True), 1)
+f64_rows = torch.randn(100, 33, dtype=torch.float64)
+same("row group: f64 x / prod(x)", func_ir([f64_rows], [
+    "%p = kiln.prod %a0 {dims = array<i64: 1>, keepdim = true} : {T0}",
+    "%r0 = kiln.div %a0, %p : {T0}, tensor<100x1xf64>"], [f64_rows]),
+    [f64_rows], f64_rows / f64_rows.prod(1, keepdim=True), 1, rtol=1e-9)
+
 idx = torch.randint(0, 1000, (64, 50))
 same("gather of exp, negated", func_ir([y, idx], [
     "%e = kiln.exp %a0 : {T0}",

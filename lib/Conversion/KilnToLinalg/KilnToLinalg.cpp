@@ -7,6 +7,7 @@
 
 #include "../IndexMath.h"
 #include "kiln/Conversion/Passes.h"
+#include "kiln/Conversion/ReductionPlan.h"
 #include "kiln/Dialect/Kiln/IR/KilnOps.h"
 #include "kiln/Runtime/SelectionPlan.h"
 // The GPU runtime's launch plan for topk/kthvalue (header-only, shared with
@@ -541,13 +542,11 @@ constexpr int64_t kColumnReductionMinWidth = 16;
 /// How many rows ahead a column reduction prefetches a stored input.
 constexpr int64_t kColumnPrefetchRows = 4;
 
-/// Split reductions: below this many kept positions a lane reduction is
-/// split into segments (planReductionSplit), ...
-constexpr int64_t kSplitKeptBelow = 1024;
-/// ... aiming at this many (kept position, segment) pairs, ...
-constexpr int64_t kSplitParallelism = 1024;
-/// ... each of at least this many elements.
-constexpr int64_t kSplitMinSegment = 4096;
+// Split reductions (planReductionSplit): kSplitKeptBelow,
+// kSplitParallelism and kSplitMinSegment of ReductionPlan.h.
+using kiln::conversion::kSplitKeptBelow;
+using kiln::conversion::kSplitMinSegment;
+using kiln::conversion::kSplitParallelism;
 
 /// How a lane reduction with few kept positions splits: the outermost
 /// reduced dim `dim` whose size a power of two `segments` >= 2 divides,
@@ -559,7 +558,7 @@ planReductionSplit(RankedTensorType inputType, ArrayRef<bool> mask) {
   int64_t kept = 1, reduced = 1;
   for (int64_t d = 0; d < inputType.getRank(); ++d)
     (mask[d] ? reduced : kept) *= inputType.getDimSize(d);
-  if (kept >= kSplitKeptBelow || reduced < 2 * kSplitMinSegment)
+  if (!kiln::conversion::mayBeSplit(kept, reduced))
     return std::nullopt;
   int64_t wanted = llvm::PowerOf2Ceil((kSplitParallelism + kept - 1) / kept);
   for (int64_t d = 0; d < inputType.getRank(); ++d) {
@@ -1177,6 +1176,45 @@ Value asUnrankedBuffer(OpBuilder &b, Location loc, Value tensor);
 scf::ForallOp createGridForall(OpBuilder &b, Location loc,
                                ArrayRef<int64_t> grid, ValueRange shared,
                                SmallVector<Value> &coords);
+
+/// The rows of an scf.forall over rows (the rows-in-cache kernels): each
+/// result's row at `coords` (`n` elements) as a slice of the forall's
+/// shared output, written in place -- a fresh row tensor would be a buffer
+/// per row, copied.
+struct ResultRows {
+  SmallVector<OpFoldResult> offsets, sizes, strides;
+  SmallVector<Value> inits; // the slices, to write the rows into
+  SmallVector<Type> types;  // tensor<n x element>
+
+  ResultRows(OpBuilder &b, Location loc, scf::ForallOp forall,
+             ArrayRef<Value> coords, TypeRange resultTypes, int64_t n) {
+    offsets.assign(coords.begin(), coords.end());
+    offsets.push_back(b.getIndexAttr(0));
+    sizes.assign(coords.size(), b.getIndexAttr(1));
+    sizes.push_back(b.getIndexAttr(n));
+    strides.assign(coords.size() + 1, b.getIndexAttr(1));
+    for (auto [t, shared] :
+         llvm::zip_equal(resultTypes, forall.getRegionIterArgs())) {
+      auto rowType = RankedTensorType::get(
+          {n}, cast<RankedTensorType>(t).getElementType());
+      types.push_back(rowType);
+      inits.push_back(tensor::ExtractSliceOp::create(b, loc, rowType, shared,
+                                                     offsets, sizes, strides));
+    }
+  }
+
+  /// Puts `rows` back into the shared outputs (the forall's terminator) and
+  /// returns the forall's results.
+  SmallVector<Value> finish(OpBuilder &b, Location loc, scf::ForallOp forall,
+                            ValueRange rows) const {
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToStart(forall.getTerminator().getBody());
+    for (auto [row, shared] : llvm::zip_equal(rows, forall.getRegionIterArgs()))
+      tensor::ParallelInsertSliceOp::create(b, loc, row, shared, offsets, sizes,
+                                            strides);
+    return SmallVector<Value>(forall.getResults());
+  }
+};
 std::pair<Value, Value> allocOutput(OpBuilder &b, Location loc,
                                     RankedTensorType type);
 Value asTensor(OpBuilder &b, Location loc, Value buffer, RankedTensorType type);
@@ -1388,24 +1426,10 @@ template <typename OpTy> struct LowerSoftmax : OpRewritePattern<OpTy> {
                                               arith::FastMathFlags::reassoc)));
         });
     Value m = maxLoop.getResult(0);
-    // The row's results, written in place: into slices of the shared
-    // outputs (a fresh row tensor would be a buffer per row, copied).
     MLIRContext *ctx = b.getContext();
-    SmallVector<OpFoldResult> offsets(coords.begin(), coords.end());
-    offsets.push_back(b.getIndexAttr(0));
-    SmallVector<OpFoldResult> sizes(rank - 1, b.getIndexAttr(1));
-    sizes.push_back(b.getIndexAttr(n));
-    SmallVector<OpFoldResult> strides(rank, b.getIndexAttr(1));
-    SmallVector<Value> rowInits;
-    SmallVector<Type> rowTypes;
-    for (auto [resultType, shared] :
-         llvm::zip_equal(io.resultTypes, forall.getRegionIterArgs())) {
-      auto rowType = RankedTensorType::get(
-          {n}, cast<RankedTensorType>(resultType).getElementType());
-      rowTypes.push_back(rowType);
-      rowInits.push_back(tensor::ExtractSliceOp::create(
-          b, loc, rowType, shared, offsets, sizes, strides));
-    }
+    ResultRows rows(b, loc, forall, coords, io.resultTypes, n);
+    SmallVector<Value> &rowInits = rows.inits;
+    SmallVector<Type> &rowTypes = rows.types;
     AffineMap identity = AffineMap::getMultiDimIdentityMap(1, ctx);
     auto rowIndices = [&](OpBuilder &nb, Location l) {
       SmallVector<Value> at(coords);
@@ -1457,10 +1481,7 @@ template <typename OpTy> struct LowerSoftmax : OpRewritePattern<OpTy> {
                     nb, l, io.finishElement(nb, l, result, rowIndices(nb, l)));
               })
               .getResult(0);
-      b.setInsertionPointToStart(forall.getTerminator().getBody());
-      tensor::ParallelInsertSliceOp::create(
-          b, loc, row, forall.getRegionIterArgs()[0], offsets, sizes, strides);
-      return SmallVector<Value>(forall.getResults());
+      return rows.finish(b, loc, forall, ValueRange{row});
     }
     // Otherwise the sum of exp(x - m) in the lane order, then each result
     // element from the input again.
@@ -1486,12 +1507,7 @@ template <typename OpTy> struct LowerSoftmax : OpRewritePattern<OpTy> {
                           nb, l, math::ExpOp::create(nb, l, shifted), s));
           linalg::YieldOp::create(nb, l, io.finishElement(nb, l, result, at));
         });
-    b.setInsertionPointToStart(forall.getTerminator().getBody());
-    for (auto [row, shared] :
-         llvm::zip_equal(generic.getResults(), forall.getRegionIterArgs()))
-      tensor::ParallelInsertSliceOp::create(b, loc, row, shared, offsets, sizes,
-                                            strides);
-    return SmallVector<Value>(forall.getResults());
+    return rows.finish(b, loc, forall, generic.getResults());
   }
 
   /// On the GPU, f32 rows along the last dim: one pass of the runtime's
@@ -3669,6 +3685,123 @@ SmallVector<Value> lowerFusedRuntimeKernel(OpBuilder &b, Operation *anchor,
   return takeResults(SmallVector<Value>(loop.getResults()));
 }
 
+/// One row's reduction `OpTy` (sum, prod, amax, amin over the last dim of
+/// `inputType`) of what `read` gives at `indices` (the row's coordinates,
+/// then the position in the row): the operations of the unsplit reduction
+/// kernel in its order -- the lane order for float sums and products, one
+/// loop otherwise -- so the same bits.
+template <typename OpTy>
+Value reduceRow(OpBuilder &b, Location loc, RankedTensorType inputType,
+                SmallVector<Value> &indices, ElementReader read) {
+  using Lower = LowerDimsReduction<OpTy>;
+  Type elementType = inputType.getElementType();
+  int64_t inner = inputType.getRank() - 1;
+  if (Lower::needsLanes(elementType)) {
+    LaneReduction lanes{
+        [](OpBuilder &, Location, ValueRange x, ValueRange) { return x[0]; },
+        [](OpBuilder &nb, Location l, Value acc, Value x) {
+          return Lower::combine(nb, l, x, acc);
+        }};
+    return buildLaneLoops(b, loc, inputType, {inner}, indices,
+                          Lower::identity(b, elementType), read, lanes);
+  }
+  Value init =
+      arith::ConstantOp::create(b, loc, Lower::identity(b, elementType));
+  auto loop = scf::ForOp::create(
+      b, loc, indexConstant(b, loc, 0),
+      indexConstant(b, loc, inputType.getDimSize(inner)),
+      indexConstant(b, loc, 1), ValueRange{init},
+      [&](OpBuilder &ib, Location il, Value j, ValueRange acc) {
+        indices[inner] = j;
+        Value x = read(ib, il, indices)[0];
+        scf::YieldOp::create(ib, il, Lower::combine(ib, il, x, acc[0]));
+      });
+  return loop.getResult(0);
+}
+
+/// A row group (kiln-fuse-elementwise{row-groups}): reductions over the
+/// last dim whose results the elementwise chain broadcasts back over the
+/// same rows. One scf.forall over the rows; each row computes its
+/// reductions in program order (each reading its input chain, which may
+/// use the earlier ones' results), then the chain into its slice of the
+/// results -- the row read from memory once, its other passes from cache.
+FailureOr<SmallVector<Value>> lowerRowGroup(OpBuilder &b, FusedOp op,
+                                            const FusedEvaluator &evaluator) {
+  Location loc = op.getLoc();
+  Block &body = op.getBody().front();
+  auto yield = cast<YieldOp>(body.getTerminator());
+  auto space = cast<RankedTensorType>(op.getResult(0).getType());
+  int64_t rank = space.getRank(), n = space.getDimSize(rank - 1);
+  SmallVector<int64_t> grid(space.getShape().drop_back());
+  SmallVector<Value> outputs;
+  for (Type t : op.getResultTypes()) {
+    auto type = cast<RankedTensorType>(t);
+    outputs.push_back(tensor::EmptyOp::create(b, loc, type.getShape(),
+                                              type.getElementType()));
+  }
+  OpBuilder::InsertionGuard guard(b);
+  SmallVector<Value> coords;
+  scf::ForallOp forall = createGridForall(b, loc, grid, outputs, coords);
+  // Each reduction's value for this row.
+  DenseMap<Value, Value> rowValues;
+  for (Operation &inner : body.without_terminator()) {
+    if (!inner.hasTrait<kiln::OpTrait::Reduction>())
+      continue;
+    Value input = inner.getOperand(0);
+    RankedTensorType inputType = tensorType(input);
+    SmallVector<Value> indices(coords);
+    indices.push_back(Value());
+    auto read = [&](OpBuilder &nb, Location l, ValueRange at) {
+      DenseMap<Value, Value> memo(rowValues);
+      return SmallVector<Value>{
+          evaluator.eval(nb, l, input, inputType, at, memo)};
+    };
+    Value value =
+        llvm::TypeSwitch<Operation *, Value>(&inner)
+            .Case([&](SumOp) {
+              return reduceRow<SumOp>(b, loc, inputType, indices, read);
+            })
+            .Case([&](ProdOp) {
+              return reduceRow<ProdOp>(b, loc, inputType, indices, read);
+            })
+            .Case([&](AmaxOp) {
+              return reduceRow<AmaxOp>(b, loc, inputType, indices, read);
+            })
+            .Case([&](AminOp) {
+              return reduceRow<AminOp>(b, loc, inputType, indices, read);
+            })
+            .Default([](Operation *) { return Value(); });
+    if (!value)
+      return op.emitError("kiln.fused: no row lowering for ")
+             << inner.getName();
+    rowValues[inner.getResult(0)] = value;
+  }
+  remarkKernel(b, loc,
+               "row group of {0}: one kernel, rows in parallel; each row "
+               "({1} elements) is read from memory once and stays in cache "
+               "for its {2} reduction(s) and the elementwise chain",
+               typeText(space), n, rowValues.size());
+  // The chain into the row's slice of each result, in place.
+  ResultRows rows(b, loc, forall, coords, op.getResultTypes(), n);
+  SmallVector<Value> &rowInits = rows.inits;
+  SmallVector<Type> &rowTypes = rows.types;
+  MLIRContext *ctx = b.getContext();
+  SmallVector<AffineMap> maps(rowInits.size(),
+                              AffineMap::getMultiDimIdentityMap(1, ctx));
+  auto generic = linalg::GenericOp::create(
+      b, loc, rowTypes, ValueRange{}, rowInits, maps, parallelIterators(1),
+      [&](OpBuilder &nb, Location l, ValueRange) {
+        SmallVector<Value> at(coords);
+        at.push_back(linalg::IndexOp::create(nb, l, 0));
+        DenseMap<Value, Value> memo(rowValues);
+        SmallVector<Value> results;
+        for (Value v : yield.getValues())
+          results.push_back(evaluator.eval(nb, l, v, space, at, memo));
+        linalg::YieldOp::create(nb, l, results);
+      });
+  return rows.finish(b, loc, forall, generic.getResults());
+}
+
 /// Lowers a kiln.fused group to one kernel (softmax: its three passes).
 FailureOr<SmallVector<Value>> lowerFused(OpBuilder &b, FusedOp op,
                                          ErrorSites &sites) {
@@ -3711,6 +3844,16 @@ FailureOr<SmallVector<Value>> lowerFused(OpBuilder &b, FusedOp op,
         });
     return SmallVector<Value>(generic.getResults());
   }
+
+  // A row group: its reductions' results are broadcast back over the
+  // rows the group yields.
+  auto space = cast<RankedTensorType>(op.getResult(0).getType());
+  if (anchor->hasTrait<kiln::OpTrait::Reduction>() &&
+      anchor->getNumResults() == 1 &&
+      tensorType(anchor->getResult(0)).getShape() != space.getShape() &&
+      tensorType(anchor->getOperand(0)).getShape() == space.getShape() &&
+      yield.getValues().front().getDefiningOp() != anchor)
+    return lowerRowGroup(b, op, evaluator);
 
   // A runtime kernel reads a tile of the fused chain at a time.
   if (std::optional<RuntimeKernel> kernel = getRuntimeKernel(anchor))

@@ -61,6 +61,14 @@ func.func @g(%big: tensor<1x16777216xf32>) -> (tensor<1xf32>, tensor<1xi64>) {
   return %v, %i : tensor<1xf32>, tensor<1xi64>
 }
 
+// A row group (CPU): x - amax(x) with the maximum in the chain's kernel.
+func.func @rows(%x: tensor<1024x256xf32>) -> tensor<1024x256xf32> {
+  %m = kiln.amax %x {dims = array<i64: 1>, keepdim = true} : tensor<1024x256xf32>
+  // CHECK-DAG: :[[# @LINE + 1]]:{{.*}}Function=rows | Remark="row group of tensor<1024x256xf32>: one kernel, rows in parallel; each row (256 elements) is read from memory once and stays in cache for its 1 reduction(s) and the elementwise chain"
+  %d = kiln.sub %x, %m : tensor<1024x256xf32>, tensor<1024x1xf32>
+  return %d : tensor<1024x256xf32>
+}
+
 // GPU-DAG: remark: {{.*}}kiln.softmax over dim 1 of tensor<4096x4096xf32>: GPU row kernel
 // GPU-DAG: remark: {{.*}}kiln.sum of tensor<4096x32768xf32> over dims [1]: GPU, a thread per (kept position, lane)
 // GPU-DAG: remark: {{.*}}kiln.put into tensor<4096x4096xf32>: sorted scatter

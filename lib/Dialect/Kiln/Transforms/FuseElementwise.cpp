@@ -26,6 +26,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "kiln/Conversion/ReductionPlan.h"
 #include "kiln/Dialect/Kiln/IR/KilnOps.h"
 #include "kiln/Dialect/Kiln/Transforms/Passes.h"
 
@@ -104,10 +105,40 @@ void remarkNotFused(Operation *producer, Operation *root,
                         reason);
 }
 
+/// Rows of a row group are at most this many bytes (they stay in the L2
+/// cache while the row's passes run).
+constexpr int64_t kRowGroupMaxRowBytes = 256 << 10;
+
+/// Whether `op` reduces the last dim of an input of `rows`'s shape with
+/// keepdim, in one loop per row (the lowering would not split it), on rows
+/// of at most kRowGroupMaxRowBytes: a row group may take it.
+bool isRowReduction(Operation *op, RankedTensorType rows) {
+  if (!op->hasTrait<kiln::OpTrait::Reduction>() ||
+      !op->hasTrait<kiln::OpTrait::FusesConsumers>() ||
+      op->getNumResults() != 1 || op->getNumOperands() != 1 ||
+      rows.getRank() == 0)
+    return false;
+  auto dims = op->getAttrOfType<DenseI64ArrayAttr>("dims");
+  auto keepdim = op->getAttrOfType<BoolAttr>("keepdim");
+  int64_t rank = rows.getRank();
+  if (!dims || dims.size() != 1 || !keepdim || !keepdim.getValue() ||
+      (dims[0] != rank - 1 && dims[0] != -1))
+    return false;
+  auto input = cast<RankedTensorType>(op->getOperand(0).getType());
+  if (input.getShape() != rows.getShape())
+    return false;
+  int64_t n = rows.getDimSize(rank - 1);
+  int64_t bits = input.getElementType().getIntOrFloatBitWidth();
+  return n > 0 && n * std::max<int64_t>(bits / 8, 1) <= kRowGroupMaxRowBytes &&
+         !kiln::conversion::mayBeSplit(rows.getNumElements() / n, n);
+}
+
 /// One group being formed.
 struct Group {
   Operation *root;
   Operation *anchor = nullptr;
+  /// A row group's reductions (broadcast back over the rows of the root).
+  SmallVector<Operation *> rowReductions;
   /// Ops moved into the group (erased afterwards).
   llvm::SmallPtrSet<Operation *, 16> members;
   /// Ops copied into the group (they keep other users outside).
@@ -127,8 +158,8 @@ struct Group {
 
 class Fuser {
 public:
-  Fuser(Block &block, size_t maxGroupOps)
-      : block(block), maxGroupOps(maxGroupOps) {}
+  Fuser(Block &block, size_t maxGroupOps, bool rowGroups)
+      : block(block), maxGroupOps(maxGroupOps), rowGroups(rowGroups) {}
 
   void run() {
     llvm::SmallPtrSet<Operation *, 32> visited;
@@ -227,7 +258,7 @@ private:
       }
       // An anchor under an elementwise root: the root's chain becomes its
       // epilogue.
-      if (!group.anchor && isAnchor(p) &&
+      if (!group.anchor && group.rowReductions.empty() && isAnchor(p) &&
           p->hasTrait<kiln::OpTrait::FusesConsumers>() && usedOnlyHere &&
           p->getNumResults() == 1 &&
           cast<RankedTensorType>(p->getResult(0).getType()).getShape() ==
@@ -236,6 +267,19 @@ private:
             return isElementwise(member);
           })) {
         group.anchor = p;
+        group.members.insert(p);
+        pushOperands(p);
+        continue;
+      }
+      // A row group: a reduction over the root's rows, broadcast back.
+      if (rowGroups && !group.anchor && usedOnlyHere &&
+          isRowReduction(
+              p, cast<RankedTensorType>(root->getResult(0).getType())) &&
+          llvm::all_of(group.members, [&](Operation *member) {
+            return isElementwise(member) ||
+                   llvm::is_contained(group.rowReductions, member);
+          })) {
+        group.rowReductions.push_back(p);
         group.members.insert(p);
         pushOperands(p);
         continue;
@@ -314,7 +358,12 @@ private:
       ops += (ops.empty() ? "" : ", ") + name.str() +
              (count > 1 ? " x" + std::to_string(count) : "");
     size_t size = group.members.size() + group.copies.size();
-    std::string how = !group.anchor
+    std::string how = !group.rowReductions.empty()
+                          ? "a row group: each row's " +
+                                std::to_string(group.rowReductions.size()) +
+                                " reduction(s), then the elementwise chain, "
+                                "while the row is in cache"
+                      : !group.anchor
                           ? "one elementwise loop, no intermediate tensors"
                       : group.anchor == group.root
                           ? "the elementwise chain is evaluated where '" +
@@ -374,6 +423,7 @@ private:
 
   Block &block;
   size_t maxGroupOps;
+  bool rowGroups;
   /// Ops erased by the last materialize() (their addresses may be reused
   /// by new ops, so they leave the visited set).
   llvm::SmallPtrSet<Operation *, 32> erased;
@@ -386,7 +436,7 @@ struct KilnFuseElementwisePass
   void runOnOperation() override {
     getOperation()->walk([&](func::FuncOp function) {
       for (Block &block : function.getBody())
-        Fuser(block, maxGroupOps).run();
+        Fuser(block, maxGroupOps, rowGroups).run();
     });
   }
 };

@@ -91,6 +91,15 @@ def KilnFuseElementwise : Pass<"kiln-fuse-elementwise", "mlir::ModuleOp"> {
     did not compile in 300 s (4.8 s in groups). Next to the arithmetic of
     128 ops, the stored intermediate costs little.
 
+    With `row-groups` (set by the CPU pipeline), a reduction over the last
+    dim with keepdim (`sum`, `prod`, `amax`, `amin`, and `mean` once
+    decomposed) whose result the group's elementwise chain broadcasts back
+    over the same rows (`x - amax(x)`, a layer norm, softmax's gradient)
+    joins the group instead of bounding it, when the lowering would reduce
+    each row in one loop (it would not split it across threads: the same
+    order, the same bits) and a row is at most 256 KB. The lowering runs
+    each row's reductions, then the chain, while the row is in cache.
+
     With optimization remarks on (category `kiln-fuse`: kiln-opt
     --remarks-filter=kiln-fuse, kiln-run --remarks), each group of two or
     more ops is reported at its root (`FusedKernel`, passed: its ops and
@@ -99,7 +108,12 @@ def KilnFuseElementwise : Pass<"kiln-fuse-elementwise", "mlir::ModuleOp"> {
   }];
   let options = [
     Option<"maxGroupOps", "max-group-ops", "unsigned", /*default=*/"128",
-           "The most ops one kernel takes (members and recomputed copies)">
+           "The most ops one kernel takes (members and recomputed copies)">,
+    Option<"rowGroups", "row-groups", "bool", /*default=*/"false",
+           "Row groups (the CPU pipeline): reductions over the last dim "
+           "with keepdim whose result the elementwise chain broadcasts back "
+           "over the same rows join that chain's group, lowered as one "
+           "kernel that runs each row's passes while the row is in cache">
   ];
 }
 

@@ -1,0 +1,35 @@
+//===- ReductionPlan.h - How the CPU lowering splits reductions -*- C++ -*-===//
+//
+// The shape rule by which convert-kiln-to-linalg splits a reduction over
+// few kept positions into segments reduced in parallel
+// (planReductionSplit), in one place: kiln-fuse-elementwise forms a row
+// group only from reductions the lowering would not split, so that fused
+// and unfused code add in the same order (the same bits).
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef KILN_CONVERSION_REDUCTIONPLAN_H
+#define KILN_CONVERSION_REDUCTIONPLAN_H
+
+#include <cstdint>
+
+namespace kiln::conversion {
+
+/// Split reductions: below this many kept positions a lane reduction is
+/// split into segments, ...
+constexpr int64_t kSplitKeptBelow = 1024;
+/// ... aiming at this many (kept position, segment) pairs, ...
+constexpr int64_t kSplitParallelism = 1024;
+/// ... each of at least this many elements.
+constexpr int64_t kSplitMinSegment = 4096;
+
+/// Whether a reduction of `reduced` elements at each of `kept` positions
+/// is a candidate for splitting (planReductionSplit then looks for a dim to
+/// split); false means it runs as one loop per kept position.
+inline bool mayBeSplit(int64_t kept, int64_t reduced) {
+  return kept < kSplitKeptBelow && reduced >= 2 * kSplitMinSegment;
+}
+
+} // namespace kiln::conversion
+
+#endif // KILN_CONVERSION_REDUCTIONPLAN_H
