@@ -32,6 +32,7 @@ import time
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -136,6 +137,54 @@ def fusion_workloads():
     ]
 
 
+def backward(fn, names):
+    """PyTorch's forward and backward of `fn` on tensors `names` (the first
+    differentiated), with the cotangent `ct_name` or none for a scalar."""
+    def run(t, ct_name=None):
+        x = t[names[0]].detach().requires_grad_()
+        y = fn(x, *[t[n] for n in names[1:]])
+        y.backward(t[ct_name] if ct_name else None)
+        return x.grad
+    return run
+
+
+def training_workloads():
+    """Forward and backward of common layers (no targets): Kiln's @f plus
+    @f_vjp, which computes the forward again, against PyTorch's forward and
+    backward."""
+    r, c, ci = (tensor_type((4096, 1024)), tensor_type((4096, 1000)),
+                tensor_type((4096,), "i64"))
+    row = tensor_type((4096, 1))
+    layer_norm = backward(lambda x: F.layer_norm(x, (1024,), eps=1e-5), ["r"])
+    softmax = backward(lambda x: torch.softmax(x, 1), ["r"])
+    cross_entropy = backward(lambda x, t: F.cross_entropy(x, t), ["c", "tgt"])
+    return [
+        dict(name="layer norm forward+backward (4096x1024)", ir=f"""func.func @f(%x: {r}) -> {r} {{
+  %m = kiln.mean %x {{dims = array<i64: 1>, keepdim = true}} : {r}
+  %d = kiln.sub %x, %m : {r}, {row}
+  %q = kiln.mul %d, %d : {r}, {r}
+  %v = kiln.mean %q {{dims = array<i64: 1>, keepdim = true}} : {r}
+  %e = kiln.constant dense<1.0e-5> : tensor<f32>
+  %ve = kiln.add %v, %e : {row}, tensor<f32>
+  %s = kiln.rsqrt %ve : {row}
+  %y = kiln.mul %d, %s : {r}, {row}
+  return %y : {r}
+}}""", inputs=["r", "ct_r"], torch=lambda t: layer_norm(t, "ct_r"),
+             autodiff=True, entries=[("f", ["r"]), ("f_vjp", ["r", "ct_r"])]),
+        dict(name="softmax forward+backward (4096x1024)", ir=f"""func.func @f(%x: {r}) -> {r} {{
+  %y = kiln.softmax %x {{dim = 1 : i64}} : {r}
+  return %y : {r}
+}}""", inputs=["r", "ct_r"], torch=lambda t: softmax(t, "ct_r"),
+             autodiff=True, entries=[("f", ["r"]), ("f_vjp", ["r", "ct_r"])]),
+        dict(name="cross_entropy forward+backward (4096x1000)", ir=f"""func.func @f(%x: {c}, %t: {ci}) -> tensor<f32> {{
+  %l = kiln.cross_entropy %x, %t : {c}, {ci}
+  return %l : tensor<f32>
+}}""", inputs=["c", "tgt", "one"], torch=lambda t: cross_entropy(t),
+             autodiff=True,
+             entries=[("f", ["c", "tgt"]), ("f_vjp", ["c", "tgt", "one"])]),
+    ]
+
+
 def selection_workloads():
     """Selection beyond the issue's targets."""
     return [
@@ -185,7 +234,8 @@ def workloads():
     """The CPU issue's workloads, the fusion issue's, then others."""
     return ([dict(name=n, ir=ir, inputs=i, torch=fn, target=tg, read_bytes=rb)
              for n, ir, i, fn, tg, rb in cpu_workloads()] +
-            fusion_workloads() + selection_workloads() + scatter_workloads())
+            fusion_workloads() + training_workloads() + selection_workloads() +
+            scatter_workloads())
 
 
 def cpu_workloads():
@@ -278,6 +328,14 @@ def make_inputs(directory, names):
             arrays[name] = rng.integers(0, 32768, 65536, dtype=np.int64)
         elif name == "es":
             arrays[name] = rng.standard_normal((65536, 256), dtype=np.float32)
+        elif name in ("r", "ct_r"):
+            arrays[name] = rng.standard_normal((4096, 1024), dtype=np.float32)
+        elif name == "c":
+            arrays[name] = rng.standard_normal((4096, 1000), dtype=np.float32)
+        elif name == "tgt":
+            arrays[name] = rng.integers(0, 1000, 4096, dtype=np.int64)
+        elif name == "one":
+            arrays[name] = np.array(1.0, dtype=np.float32)
         elif name in ("p", "ps"):
             arrays[name] = rng.standard_normal(1 << 22, dtype=np.float32)
         elif name == "pi":
