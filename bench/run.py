@@ -302,44 +302,33 @@ def write_workload_ir(w, build, directory):
     return path
 
 
+# Each input by name: ("f32", shape) for standard normal floats,
+# ("i64", low, high, shape) for uniform integers, or a fixed array.
+INPUTS = {
+    "x": ("f32", X), "big": ("f32", (1, 16 << 20)), "g": ("f32", (4096, 4096)),
+    "gi": ("i64", 0, 4096, (4096, 256)), "v": ("f32", (V,)),
+    "ct": ("f32", (V,)), "go": ("f32", (4096, 256)),
+    "bi": ("i64", 0, 4096, (1024, 4096)), "bs": ("f32", (1024, 4096)),
+    "e": ("f32", (32768, 256)), "ei": ("i64", 0, 32768, (65536,)),
+    "es": ("f32", (65536, 256)), "r": ("f32", (4096, 1024)),
+    "ct_r": ("f32", (4096, 1024)), "c": ("f32", (4096, 1000)),
+    "tgt": ("i64", 0, 1000, (4096,)), "one": np.array(1.0, dtype=np.float32),
+    "p": ("f32", (1 << 22,)), "ps": ("f32", (1 << 22,)),
+    "pi": ("i64", -(1 << 22), 1 << 22, (1 << 22,)),
+}
+
+
 def make_inputs(directory, names):
     rng = np.random.default_rng(0)
     arrays = {}
     for name in names:
-        if name == "x":
-            arrays[name] = rng.standard_normal(X, dtype=np.float32)
-        elif name == "big":
-            arrays[name] = rng.standard_normal((1, 16 << 20), dtype=np.float32)
-        elif name == "g":
-            arrays[name] = rng.standard_normal((4096, 4096), dtype=np.float32)
-        elif name == "gi":
-            arrays[name] = rng.integers(0, 4096, (4096, 256), dtype=np.int64)
-        elif name in ("v", "ct"):
-            arrays[name] = rng.standard_normal(V, dtype=np.float32)
-        elif name == "go":
-            arrays[name] = rng.standard_normal((4096, 256), dtype=np.float32)
-        elif name == "bi":
-            arrays[name] = rng.integers(0, 4096, (1024, 4096), dtype=np.int64)
-        elif name == "bs":
-            arrays[name] = rng.standard_normal((1024, 4096), dtype=np.float32)
-        elif name == "e":
-            arrays[name] = rng.standard_normal((32768, 256), dtype=np.float32)
-        elif name == "ei":
-            arrays[name] = rng.integers(0, 32768, 65536, dtype=np.int64)
-        elif name == "es":
-            arrays[name] = rng.standard_normal((65536, 256), dtype=np.float32)
-        elif name in ("r", "ct_r"):
-            arrays[name] = rng.standard_normal((4096, 1024), dtype=np.float32)
-        elif name == "c":
-            arrays[name] = rng.standard_normal((4096, 1000), dtype=np.float32)
-        elif name == "tgt":
-            arrays[name] = rng.integers(0, 1000, 4096, dtype=np.int64)
-        elif name == "one":
-            arrays[name] = np.array(1.0, dtype=np.float32)
-        elif name in ("p", "ps"):
-            arrays[name] = rng.standard_normal(1 << 22, dtype=np.float32)
-        elif name == "pi":
-            arrays[name] = rng.integers(-(1 << 22), 1 << 22, 1 << 22,
+        spec = INPUTS[name]
+        if isinstance(spec, np.ndarray):
+            arrays[name] = spec
+        elif spec[0] == "f32":
+            arrays[name] = rng.standard_normal(spec[1], dtype=np.float32)
+        else:
+            arrays[name] = rng.integers(spec[1], spec[2], spec[3],
                                         dtype=np.int64)
     paths = {}
     for name, array in arrays.items():
