@@ -210,6 +210,26 @@ same("row group: softmax's gradient y * (g - sum(g * y))", func_ir(
         "%r0 = kiln.mul %a0, %d : {T0}, {T0}"], [sm_y]), [sm_y, sm_g],
     sm_y * (sm_g - (sm_g * sm_y).sum(1, keepdim=True)), 1, rtol=1e-5,
     atol=1e-6)
+sm_x = torch.randn(256, 300) * 4
+for op, fn, grad_ir, vjp in [
+        ("softmax", F.softmax,
+         ["%p = kiln.mul %a1, %y : {T1}, {T0}",
+          "%s = kiln.sum %p {dims = array<i64: 1>, keepdim = true} : {T0}",
+          "%d = kiln.sub %a1, %s : {T1}, tensor<256x1xf32>",
+          "%r0 = kiln.mul %y, %d : {T0}, {T0}"],
+         lambda y, g: y * (g - (g * y).sum(1, keepdim=True))),
+        ("log_softmax", F.log_softmax,
+         ["%s = kiln.sum %a1 {dims = array<i64: 1>, keepdim = true} : {T1}",
+          "%e = kiln.exp %y : {T0}",
+          "%m = kiln.mul %e, %s : {T0}, tensor<256x1xf32>",
+          "%r0 = kiln.sub %a1, %m : {T1}, {T0}"],
+         lambda y, g: g - torch.exp(y) * g.sum(1, keepdim=True))]:
+    # The gradient with the softmax itself in the row group: its row
+    # maximum and sum with the row's reductions, its elements where read.
+    same(f"row group: {op}'s gradient from x, {op} inside", func_ir(
+        [sm_x, sm_g],
+        [f"%y = kiln.{op} %a0 {{dim = 1 : i64}} : {{T0}}"] + grad_ir, [sm_x]),
+        [sm_x, sm_g], vjp(fn(sm_x, 1), sm_g), 1, rtol=1e-5, atol=1e-6)
 counts = torch.randint(-5, 6, (3, 4, 700))
 same("row group: i64 rows of a 3-D tensor, x * sum(x) - amin(x)", func_ir(
     [counts], [

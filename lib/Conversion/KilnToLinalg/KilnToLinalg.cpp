@@ -3519,6 +3519,12 @@ class FusedEvaluator {
 public:
   explicit FusedEvaluator(FusedOp op) : op(op) {}
 
+  /// How a row group computes a value no scalar op defines (a softmax's
+  /// element from its row's maximum and sum), at `indices`.
+  using RowRule = std::function<Value(OpBuilder &, Location, ValueRange,
+                                      DenseMap<Value, Value> &)>;
+  DenseMap<Value, RowRule> rowRules;
+
   /// `v` at `indices` of a loop nest over `space` (v's shape broadcasts to
   /// it). `memo` caches values per position.
   Value eval(OpBuilder &b, Location loc, Value v, RankedTensorType space,
@@ -3540,7 +3546,10 @@ public:
     } else {
       Operation *def = v.getDefiningOp();
       Attribute value;
-      if (matchPattern(v, m_Constant(&value))) {
+      auto rule = rowRules.find(v);
+      if (rule != rowRules.end()) {
+        result = rule->second(b, loc, indices, memo);
+      } else if (matchPattern(v, m_Constant(&value))) {
         result = arith::ConstantOp::create(
             b, loc, cast<DenseElementsAttr>(value).getSplatValue<TypedAttr>());
       } else {
@@ -3726,7 +3735,7 @@ Value reduceRow(OpBuilder &b, Location loc, RankedTensorType inputType,
 /// use the earlier ones' results), then the chain into its slice of the
 /// results -- the row read from memory once, its other passes from cache.
 FailureOr<SmallVector<Value>> lowerRowGroup(OpBuilder &b, FusedOp op,
-                                            const FusedEvaluator &evaluator) {
+                                            FusedEvaluator &evaluator) {
   Location loc = op.getLoc();
   Block &body = op.getBody().front();
   auto yield = cast<YieldOp>(body.getTerminator());
@@ -3744,9 +3753,13 @@ FailureOr<SmallVector<Value>> lowerRowGroup(OpBuilder &b, FusedOp op,
   scf::ForallOp forall = createGridForall(b, loc, grid, outputs, coords);
   // Each reduction's value for this row.
   DenseMap<Value, Value> rowValues;
+  int64_t rowOps = 0;
   for (Operation &inner : body.without_terminator()) {
-    if (!inner.hasTrait<kiln::OpTrait::Reduction>())
+    bool isLog = isa<LogSoftmaxOp>(inner);
+    if (!inner.hasTrait<kiln::OpTrait::Reduction>() &&
+        !isa<SoftmaxOp, LogSoftmaxOp>(inner))
       continue;
+    ++rowOps;
     Value input = inner.getOperand(0);
     RankedTensorType inputType = tensorType(input);
     SmallVector<Value> indices(coords);
@@ -3756,6 +3769,36 @@ FailureOr<SmallVector<Value>> lowerRowGroup(OpBuilder &b, FusedOp op,
       return SmallVector<Value>{
           evaluator.eval(nb, l, input, inputType, at, memo)};
     };
+    if (isa<SoftmaxOp, LogSoftmaxOp>(inner)) {
+      // The row's maximum m and sum s of exp(x - m), in the operations and
+      // order of softmax's kernels; its elements, exp(x - m) / s (or
+      // x - m - log(s)), where the chain reads them.
+      auto floatType = cast<FloatType>(inputType.getElementType());
+      Value m = reduceRow<AmaxOp>(b, loc, inputType, indices, read);
+      LaneReduction expSum{
+          [m](OpBuilder &nb, Location l, ValueRange xs, ValueRange) {
+            return Value(math::ExpOp::create(
+                nb, l, arith::SubFOp::create(nb, l, xs[0], m)));
+          },
+          [](OpBuilder &nb, Location l, Value acc, Value term) {
+            return Value(arith::AddFOp::create(nb, l, acc, term));
+          }};
+      Value s = buildLaneLoops(b, loc, inputType, {rank - 1}, indices,
+                               b.getFloatAttr(floatType, 0.0), read, expSum);
+      if (isLog)
+        s = math::LogOp::create(b, loc, s);
+      evaluator.rowRules[inner.getResult(0)] =
+          [&evaluator, input, inputType, m, s,
+           isLog](OpBuilder &nb, Location l, ValueRange at,
+                  DenseMap<Value, Value> &memo) {
+            Value shifted = arith::SubFOp::create(
+                nb, l, evaluator.eval(nb, l, input, inputType, at, memo), m);
+            return isLog ? Value(arith::SubFOp::create(nb, l, shifted, s))
+                         : Value(arith::DivFOp::create(
+                               nb, l, math::ExpOp::create(nb, l, shifted), s));
+          };
+      continue;
+    }
     Value value =
         llvm::TypeSwitch<Operation *, Value>(&inner)
             .Case([&](SumOp) {
@@ -3780,7 +3823,7 @@ FailureOr<SmallVector<Value>> lowerRowGroup(OpBuilder &b, FusedOp op,
                "row group of {0}: one kernel, rows in parallel; each row "
                "({1} elements) is read from memory once and stays in cache "
                "for its {2} reduction(s) and the elementwise chain",
-               typeText(space), n, rowValues.size());
+               typeText(space), n, rowOps);
   // The chain into the row's slice of each result, in place.
   ResultRows rows(b, loc, forall, coords, op.getResultTypes(), n);
   SmallVector<Value> &rowInits = rows.inits;
@@ -3848,11 +3891,14 @@ FailureOr<SmallVector<Value>> lowerFused(OpBuilder &b, FusedOp op,
   // A row group: its reductions' results are broadcast back over the
   // rows the group yields.
   auto space = cast<RankedTensorType>(op.getResult(0).getType());
-  if (anchor->hasTrait<kiln::OpTrait::Reduction>() &&
-      anchor->getNumResults() == 1 &&
-      tensorType(anchor->getResult(0)).getShape() != space.getShape() &&
-      tensorType(anchor->getOperand(0)).getShape() == space.getShape() &&
-      yield.getValues().front().getDefiningOp() != anchor)
+  bool rowGroup = llvm::any_of(body.without_terminator(), [&](Operation &o) {
+    return o.hasTrait<kiln::OpTrait::Reduction>() && o.getNumResults() == 1 &&
+           o.getNumOperands() == 1 &&
+           tensorType(o.getResult(0)).getShape() != space.getShape() &&
+           tensorType(o.getOperand(0)).getShape() == space.getShape() &&
+           yield.getValues().front().getDefiningOp() != &o;
+  });
+  if (rowGroup)
     return lowerRowGroup(b, op, evaluator);
 
   // A runtime kernel reads a tile of the fused chain at a time.

@@ -133,6 +133,34 @@ bool isRowReduction(Operation *op, RankedTensorType rows) {
          !kiln::conversion::mayBeSplit(rows.getNumElements() / n, n);
 }
 
+/// Whether `op` normalizes each row of an input of `rows`'s shape along
+/// the last dim into a result of that shape (softmax, log_softmax: one
+/// operand, `dim` the last), in one loop per row, on rows of at most
+/// kRowGroupMaxRowBytes: a row group may take it, computing its row
+/// maximum and sum with the row's other reductions and its elements where
+/// the chain reads them.
+bool isRowNormalization(Operation *op, RankedTensorType rows) {
+  if (op->hasTrait<kiln::OpTrait::Reduction>() ||
+      !op->hasTrait<kiln::OpTrait::FusesProducers>() ||
+      !op->hasTrait<kiln::OpTrait::FusesConsumers>() ||
+      op->getNumResults() != 1 || op->getNumOperands() != 1 ||
+      rows.getRank() == 0)
+    return false;
+  auto dim = op->getAttrOfType<IntegerAttr>("dim");
+  int64_t rank = rows.getRank();
+  if (!dim || (dim.getInt() != rank - 1 && dim.getInt() != -1) ||
+      op->getOperand(0).getType() != op->getResult(0).getType() ||
+      cast<RankedTensorType>(op->getResult(0).getType()).getShape() !=
+          rows.getShape())
+    return false;
+  int64_t n = rows.getDimSize(rank - 1);
+  int64_t bits = cast<RankedTensorType>(op->getResult(0).getType())
+                     .getElementType()
+                     .getIntOrFloatBitWidth();
+  return n > 0 && n * std::max<int64_t>(bits / 8, 1) <= kRowGroupMaxRowBytes &&
+         !kiln::conversion::mayBeSplit(rows.getNumElements() / n, n);
+}
+
 /// One group being formed.
 struct Group {
   Operation *root;
@@ -271,10 +299,12 @@ private:
         pushOperands(p);
         continue;
       }
-      // A row group: a reduction over the root's rows, broadcast back.
+      // A row group: a reduction over the root's rows, broadcast back (or
+      // a softmax of them, once the group has a row reduction).
+      auto rows = cast<RankedTensorType>(root->getResult(0).getType());
       if (rowGroups && !group.anchor && usedOnlyHere &&
-          isRowReduction(
-              p, cast<RankedTensorType>(root->getResult(0).getType())) &&
+          (isRowReduction(p, rows) ||
+           (!group.rowReductions.empty() && isRowNormalization(p, rows))) &&
           llvm::all_of(group.members, [&](Operation *member) {
             return isElementwise(member) ||
                    llvm::is_contained(group.rowReductions, member);

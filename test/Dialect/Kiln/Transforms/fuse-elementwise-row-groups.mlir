@@ -56,6 +56,40 @@ func.func @layer_norm(%x: tensor<64x128xf32>) -> tensor<64x128xf32> {
 
 // -----
 
+// softmax's gradient computed from x: the softmax joins the row group of
+// the reduction after it (its row maximum and sum are computed with the
+// row's reductions).
+// CHECK-LABEL: func.func @softmax_gradient
+// CHECK: %[[F:.*]] = kiln.fused(%arg0, %arg1)
+// CHECK-NEXT: ^bb0
+// CHECK-NEXT: kiln.softmax
+// CHECK-NEXT: kiln.mul
+// CHECK-NEXT: kiln.sum
+// CHECK-NEXT: kiln.sub
+// CHECK-NEXT: kiln.mul
+// CHECK-NEXT: kiln.yield
+// CHECK: return %[[F]]
+// A softmax alone before a reduction-free chain stays an anchor.
+// CHECK-LABEL: func.func @softmax_then_chain
+// CHECK: kiln.fused(%arg0) : (tensor<64x128xf32>) -> tensor<64x128xf32>
+// CHECK: kiln.softmax
+// CHECK-NEXT: kiln.exp
+func.func @softmax_gradient(%x: tensor<64x128xf32>, %g: tensor<64x128xf32>) -> tensor<64x128xf32> {
+  %y = kiln.softmax %x {dim = 1 : i64} : tensor<64x128xf32>
+  %p = kiln.mul %g, %y : tensor<64x128xf32>, tensor<64x128xf32>
+  %s = kiln.sum %p {dims = array<i64: 1>, keepdim = true} : tensor<64x128xf32>
+  %d = kiln.sub %g, %s : tensor<64x128xf32>, tensor<64x1xf32>
+  %r = kiln.mul %y, %d : tensor<64x128xf32>, tensor<64x128xf32>
+  return %r : tensor<64x128xf32>
+}
+func.func @softmax_then_chain(%x: tensor<64x128xf32>) -> tensor<64x128xf32> {
+  %y = kiln.softmax %x {dim = 1 : i64} : tensor<64x128xf32>
+  %e = kiln.exp %y : tensor<64x128xf32>
+  return %e : tensor<64x128xf32>
+}
+
+// -----
+
 // Not row groups: a reduction over dim 0 (its result runs along the rows),
 // a row reduction without keepdim, and one the lowering would split across
 // threads (few long rows: its order would differ from the unfused one).

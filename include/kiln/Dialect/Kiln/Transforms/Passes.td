@@ -97,7 +97,8 @@ def KilnFuseElementwise : Pass<"kiln-fuse-elementwise", "mlir::ModuleOp"> {
     over the same rows (`x - amax(x)`, a layer norm, softmax's gradient)
     joins the group instead of bounding it, when the lowering would reduce
     each row in one loop (it would not split it across threads: the same
-    order, the same bits) and a row is at most 256 KB. The lowering runs
+    order, the same bits) and a row is at most 256 KB; a `softmax` or
+    `log_softmax` over those rows then joins as well. The lowering runs
     each row's reductions, then the chain, while the row is in cache.
 
     With optimization remarks on (category `kiln-fuse`: kiln-opt
