@@ -410,8 +410,27 @@ def random_graph(index):
         # A consumer that is not elementwise: a reduction (then maybe more
         # elementwise ops on its result) or softmax.
         name = fresh()
-        choice = rng.choice(["sum", "amax", "softmax", "sum_keep"])
-        if choice == "softmax":
+        choice = rng.choice(["sum", "amax", "softmax", "sum_keep", "row",
+                             "row_softmax"])
+        if choice == "row":
+            # A row group: the rows' maximum broadcast back.
+            body.append(f"{name} = kiln.amax {last} {{dims = array<i64: 1>, keepdim = true}} : {ttype(t)}")
+            row = fresh()
+            body.append(f"{row} = kiln.sub {last}, {name} : {ttype(t)}, "
+                        f"{ttype(t.amax(1, keepdim=True))}")
+            t, name = t - t.amax(1, keepdim=True), row
+        elif choice == "row_softmax":
+            # A row group with a softmax in it: y * (t - sum(y * t)).
+            body.append(f"{name} = kiln.softmax {last} {{dim = 1 : i64}} : {ttype(t)}")
+            p, s, d, r = fresh(), fresh(), fresh(), fresh()
+            body += [f"{p} = kiln.mul {name}, {last} : {ttype(t)}, {ttype(t)}",
+                     f"{s} = kiln.sum {p} {{dims = array<i64: 1>, keepdim = true}} : {ttype(t)}",
+                     f"{d} = kiln.sub {last}, {s} : {ttype(t)}, "
+                     f"{ttype(t.sum(1, keepdim=True))}",
+                     f"{r} = kiln.mul {name}, {d} : {ttype(t)}, {ttype(t)}"]
+            y = torch.softmax(t, 1)
+            t, name = y * (t - (y * t).sum(1, keepdim=True)), r
+        elif choice == "softmax":
             body.append(f"{name} = kiln.softmax {last} {{dim = 1 : i64}} : {ttype(t)}")
             t = torch.softmax(t, 1)
         elif choice == "sum_keep":
