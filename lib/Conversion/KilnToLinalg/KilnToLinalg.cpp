@@ -3751,6 +3751,12 @@ FailureOr<SmallVector<Value>> lowerRowGroup(OpBuilder &b, FusedOp op,
   OpBuilder::InsertionGuard guard(b);
   SmallVector<Value> coords;
   scf::ForallOp forall = createGridForall(b, loc, grid, outputs, coords);
+  // The row's slice of each result, written in place.
+  ResultRows rows(b, loc, forall, coords, op.getResultTypes(), n);
+  // A softmax whose exps are kept in the result's row (one result of its
+  // element type): computed once, read back from cache by the later passes
+  // and divided in place by the last one.
+  Value keptSoftmax, keptSum;
   // Each reduction's value for this row.
   DenseMap<Value, Value> rowValues;
   int64_t rowOps = 0;
@@ -3775,14 +3781,57 @@ FailureOr<SmallVector<Value>> lowerRowGroup(OpBuilder &b, FusedOp op,
       // x - m - log(s)), where the chain reads them.
       auto floatType = cast<FloatType>(inputType.getElementType());
       Value m = reduceRow<AmaxOp>(b, loc, inputType, indices, read);
+      auto sumLanes = [](OpBuilder &nb, Location l, Value acc, Value term) {
+        return Value(arith::AddFOp::create(nb, l, acc, term));
+      };
+      auto rowType = cast<RankedTensorType>(rows.types[0]);
+      if (!isLog && !keptSoftmax && rows.types.size() == 1 &&
+          rowType.getElementType() == floatType) {
+        AffineMap identity =
+            AffineMap::getMultiDimIdentityMap(1, b.getContext());
+        Value exps =
+            linalg::GenericOp::create(
+                b, loc, rowType, ValueRange{}, rows.inits[0], identity,
+                parallelIterators(1),
+                [&](OpBuilder &nb, Location l, ValueRange) {
+                  SmallVector<Value> at(coords);
+                  at.push_back(linalg::IndexOp::create(nb, l, 0));
+                  DenseMap<Value, Value> memo(rowValues);
+                  Value x = evaluator.eval(nb, l, input, inputType, at, memo);
+                  linalg::YieldOp::create(
+                      nb, l,
+                      Value(math::ExpOp::create(
+                          nb, l, arith::SubFOp::create(nb, l, x, m))));
+                })
+                .getResult(0);
+        SmallVector<Value> at(1);
+        Value s = buildLaneLoops(
+            b, loc, rowType, {0}, at, b.getFloatAttr(floatType, 0.0),
+            [&](OpBuilder &nb, Location l, ValueRange i) {
+              return SmallVector<Value>{
+                  tensor::ExtractOp::create(nb, l, exps, i)};
+            },
+            LaneReduction{[](OpBuilder &, Location, ValueRange xs, ValueRange) {
+                            return xs[0];
+                          },
+                          sumLanes});
+        evaluator.rowRules[inner.getResult(0)] =
+            [exps, s](OpBuilder &nb, Location l, ValueRange at,
+                      DenseMap<Value, Value> &) {
+              Value e = tensor::ExtractOp::create(nb, l, exps, at.back());
+              return Value(arith::DivFOp::create(nb, l, e, s));
+            };
+        rows.inits[0] = exps;
+        keptSoftmax = inner.getResult(0);
+        keptSum = s;
+        continue;
+      }
       LaneReduction expSum{
           [m](OpBuilder &nb, Location l, ValueRange xs, ValueRange) {
             return Value(math::ExpOp::create(
                 nb, l, arith::SubFOp::create(nb, l, xs[0], m)));
           },
-          [](OpBuilder &nb, Location l, Value acc, Value term) {
-            return Value(arith::AddFOp::create(nb, l, acc, term));
-          }};
+          sumLanes};
       Value s = buildLaneLoops(b, loc, inputType, {rank - 1}, indices,
                                b.getFloatAttr(floatType, 0.0), read, expSum);
       if (isLog)
@@ -3824,19 +3873,22 @@ FailureOr<SmallVector<Value>> lowerRowGroup(OpBuilder &b, FusedOp op,
                "({1} elements) is read from memory once and stays in cache "
                "for its {2} reduction(s) and the elementwise chain",
                typeText(space), n, rowOps);
-  // The chain into the row's slice of each result, in place.
-  ResultRows rows(b, loc, forall, coords, op.getResultTypes(), n);
-  SmallVector<Value> &rowInits = rows.inits;
-  SmallVector<Type> &rowTypes = rows.types;
+  // The chain into the row's slice of each result, in place (reading the
+  // kept exps from the same row, element by element).
   MLIRContext *ctx = b.getContext();
-  SmallVector<AffineMap> maps(rowInits.size(),
-                              AffineMap::getMultiDimIdentityMap(1, ctx));
+  AffineMap identity = AffineMap::getMultiDimIdentityMap(1, ctx);
+  SmallVector<Value> ins;
+  if (keptSoftmax)
+    ins.push_back(rows.inits[0]);
+  SmallVector<AffineMap> maps(ins.size() + rows.inits.size(), identity);
   auto generic = linalg::GenericOp::create(
-      b, loc, rowTypes, ValueRange{}, rowInits, maps, parallelIterators(1),
-      [&](OpBuilder &nb, Location l, ValueRange) {
+      b, loc, rows.types, ins, rows.inits, maps, parallelIterators(1),
+      [&](OpBuilder &nb, Location l, ValueRange args) {
         SmallVector<Value> at(coords);
         at.push_back(linalg::IndexOp::create(nb, l, 0));
         DenseMap<Value, Value> memo(rowValues);
+        if (keptSoftmax)
+          memo[keptSoftmax] = arith::DivFOp::create(nb, l, args[0], keptSum);
         SmallVector<Value> results;
         for (Value v : yield.getValues())
           results.push_back(evaluator.eval(nb, l, v, space, at, memo));
