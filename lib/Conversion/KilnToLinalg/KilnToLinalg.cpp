@@ -1222,6 +1222,40 @@ Value buildIndexedGeneric(
     OpBuilder &b, Location loc, RankedTensorType resultType,
     function_ref<Value(OpBuilder &, Location, ValueRange)> body);
 
+/// A softmax's exps kept in its result's row: exp(x - m) for each position
+/// j of the row (`x(j)`) into `into` (tensor<n x f>, a slice of the
+/// result), then their sum in the lane order, read back from the row.
+/// Returns {the row of exps, their sum}.
+std::pair<Value, Value>
+keepExpsInRow(OpBuilder &b, Location loc, Value into, Value m,
+              function_ref<Value(OpBuilder &, Location, Value j)> x) {
+  auto rowType = cast<RankedTensorType>(into.getType());
+  AffineMap identity = AffineMap::getMultiDimIdentityMap(1, b.getContext());
+  Value exps =
+      linalg::GenericOp::create(
+          b, loc, rowType, ValueRange{}, into, identity, parallelIterators(1),
+          [&](OpBuilder &nb, Location l, ValueRange) {
+            Value shifted = arith::SubFOp::create(
+                nb, l, x(nb, l, linalg::IndexOp::create(nb, l, 0)), m);
+            linalg::YieldOp::create(nb, l,
+                                    Value(math::ExpOp::create(nb, l, shifted)));
+          })
+          .getResult(0);
+  SmallVector<Value> at(1);
+  Value sum = buildLaneLoops(
+      b, loc, rowType, {0}, at, b.getFloatAttr(rowType.getElementType(), 0.0),
+      [&](OpBuilder &nb, Location l, ValueRange i) {
+        return SmallVector<Value>{tensor::ExtractOp::create(nb, l, exps, i)};
+      },
+      LaneReduction{[](OpBuilder &, Location, ValueRange xs, ValueRange) {
+                      return xs[0];
+                    },
+                    [](OpBuilder &nb, Location l, Value acc, Value term) {
+                      return Value(arith::AddFOp::create(nb, l, acc, term));
+                    }});
+  return {exps, sum};
+}
+
 /// softmax/log_softmax on the CPU run each row's passes in one kernel when
 /// the row is at most this many bytes (it stays in the L2 cache between
 /// passes) ...
@@ -1448,29 +1482,13 @@ template <typename OpTy> struct LowerSoftmax : OpRewritePattern<OpTy> {
     // computing it twice, and half the exps.
     if (!isLog && rowTypes.size() == 1 &&
         cast<RankedTensorType>(rowTypes[0]).getElementType() == floatType) {
-      Value exps = linalg::GenericOp::create(
-                       b, loc, rowTypes, ValueRange{}, rowInits, {identity},
-                       parallelIterators(1),
-                       [&](OpBuilder &nb, Location l, ValueRange) {
-                         Value x = io.read(nb, l, rowIndices(nb, l));
-                         linalg::YieldOp::create(
-                             nb, l,
-                             Value(math::ExpOp::create(
-                                 nb, l, arith::SubFOp::create(nb, l, x, m))));
-                       })
-                       .getResult(0);
-      auto rowType = cast<RankedTensorType>(rowTypes[0]);
-      SmallVector<Value> at(1);
-      Value s = buildLaneLoops(
-          b, loc, rowType, {0}, at, b.getFloatAttr(floatType, 0.0),
-          [&](OpBuilder &nb, Location l, ValueRange i) {
-            return SmallVector<Value>{
-                tensor::ExtractOp::create(nb, l, exps, i)};
-          },
-          LaneReduction{[](OpBuilder &, Location, ValueRange xs, ValueRange) {
-                          return xs[0];
-                        },
-                        sum});
+      Value exps, s;
+      std::tie(exps, s) = keepExpsInRow(
+          b, loc, rowInits[0], m, [&](OpBuilder &nb, Location l, Value j) {
+            SmallVector<Value> at(coords);
+            at.push_back(j);
+            return io.read(nb, l, at);
+          });
       Value row =
           linalg::GenericOp::create(
               b, loc, rowTypes, ValueRange{exps}, ValueRange{exps},
@@ -3787,34 +3805,14 @@ FailureOr<SmallVector<Value>> lowerRowGroup(OpBuilder &b, FusedOp op,
       auto rowType = cast<RankedTensorType>(rows.types[0]);
       if (!isLog && !keptSoftmax && rows.types.size() == 1 &&
           rowType.getElementType() == floatType) {
-        AffineMap identity =
-            AffineMap::getMultiDimIdentityMap(1, b.getContext());
-        Value exps =
-            linalg::GenericOp::create(
-                b, loc, rowType, ValueRange{}, rows.inits[0], identity,
-                parallelIterators(1),
-                [&](OpBuilder &nb, Location l, ValueRange) {
-                  SmallVector<Value> at(coords);
-                  at.push_back(linalg::IndexOp::create(nb, l, 0));
-                  DenseMap<Value, Value> memo(rowValues);
-                  Value x = evaluator.eval(nb, l, input, inputType, at, memo);
-                  linalg::YieldOp::create(
-                      nb, l,
-                      Value(math::ExpOp::create(
-                          nb, l, arith::SubFOp::create(nb, l, x, m))));
-                })
-                .getResult(0);
-        SmallVector<Value> at(1);
-        Value s = buildLaneLoops(
-            b, loc, rowType, {0}, at, b.getFloatAttr(floatType, 0.0),
-            [&](OpBuilder &nb, Location l, ValueRange i) {
-              return SmallVector<Value>{
-                  tensor::ExtractOp::create(nb, l, exps, i)};
-            },
-            LaneReduction{[](OpBuilder &, Location, ValueRange xs, ValueRange) {
-                            return xs[0];
-                          },
-                          sumLanes});
+        Value exps, s;
+        std::tie(exps, s) = keepExpsInRow(
+            b, loc, rows.inits[0], m, [&](OpBuilder &nb, Location l, Value j) {
+              SmallVector<Value> at(coords);
+              at.push_back(j);
+              DenseMap<Value, Value> memo(rowValues);
+              return evaluator.eval(nb, l, input, inputType, at, memo);
+            });
         evaluator.rowRules[inner.getResult(0)] =
             [exps, s](OpBuilder &nb, Location l, ValueRange at,
                       DenseMap<Value, Value> &) {
