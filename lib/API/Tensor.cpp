@@ -841,17 +841,16 @@ std::string Tensor::explain(SourceLocation where) const {
   if (getDevice() == Device::CUDA)
     if (llvm::Error error = rt::cuda::targetDevice(options))
       throw Error(llvm::toString(std::move(error)), where);
-  // A context of its own: remarks stay on for its lifetime only.
-  DialectRegistry registry;
-  registerKilnDialects(registry);
-  MLIRContext ctx(registry);
+  // A context of its own (the tools'): remarks stay on for its lifetime
+  // only.
+  std::unique_ptr<MLIRContext> ctx = createToolContext();
   std::string remarks;
   if (failed(enableRemarks(
-          ctx, [&](llvm::StringRef line) { remarks += line.str() + "\n"; })))
+          *ctx, [&](llvm::StringRef line) { remarks += line.str() + "\n"; })))
     throw Error("explain: the remark engine could not be set up", where);
-  DiagnosticCapture capture(ctx);
+  DiagnosticCapture capture(*ctx);
   OwningOpRef<ModuleOp> module =
-      parseSourceString<ModuleOp>(text, &ctx, "graph.mlir");
+      parseSourceString<ModuleOp>(text, ctx.get(), "graph.mlir");
   if (!module)
     throw Error("internal error: the graph does not parse: " + capture.message +
                     "\n" + text,
@@ -960,7 +959,8 @@ std::vector<Tensor> vjp(const std::vector<Tensor> &outputs,
                         std::to_string(output.numel()) + " elements",
                     where);
       // A leaf of ones, made here: a `full` node would be a graph to
-      // compile and run before the VJP.
+      // compile and run before the VJP. (fromVector cannot make the rank-0
+      // tensor of a scalar loss.)
       rt::HostTensor ones(toRuntime(output.dtype()), output.shape());
       if (output.dtype() == DType::Float64)
         std::fill_n(ones.as<double>(), ones.getNumElements(), 1.0);

@@ -261,11 +261,8 @@ public:
   void streamOptimizationRemark(const remark::detail::Remark &r) override {
     std::string line;
     llvm::raw_string_ostream os(line);
-    // The file position inside a name, call-site or fused location too.
-    if (auto file =
-            LocationAttr(r.getLocation()).findInstanceOf<FileLineColLoc>())
-      os << file.getFilename().getValue() << ":" << file.getLine() << ":"
-         << file.getColumn() << ": ";
+    if (std::optional<std::string> where = kiln::filePosition(r.getLocation()))
+      os << *where << ": ";
     os << "remark: [" << r.getCombinedCategoryName();
     if (r.getRemarkTypeString() == "Missed")
       os << ", missed";
@@ -304,4 +301,9 @@ kiln::enableRemarks(MLIRContext &context,
       context, std::make_unique<LineRemarkStreamer>(std::move(sink)),
       std::make_unique<remark::RemarkEmittingPolicyAll>(), categories,
       /*printAsEmitRemarks=*/false);
+}
+
+LogicalResult kiln::enableRemarksOnStderr(MLIRContext &context) {
+  return enableRemarks(
+      context, [](llvm::StringRef line) { llvm::errs() << line << "\n"; });
 }

@@ -1158,34 +1158,27 @@ void argReduce(UnrankedMemRefType<T> *in, UnrankedMemRefType<T> *values,
                   });
       return;
     }
+    // Every segment holds elements: segments <= size / kArgMinSegment.
     int64_t length = (s.size + segments - 1) / segments;
     std::vector<T> partValue(s.outer * segments);
-    std::vector<int64_t> partIndex(s.outer * segments, -1);
+    std::vector<int64_t> partIndex(s.outer * segments);
     parallelFor(s.outer * segments, 1, [&](int64_t begin, int64_t end) {
       for (int64_t w = begin; w < end; ++w) {
         int64_t o = w / segments, first = (w % segments) * length;
         int64_t last = std::min(s.size, first + length);
-        if (first >= last)
-          continue;
         argRow(input.data + o * s.size + first, last - first, isMax,
                partValue[w], partIndex[w]);
         partIndex[w] += first;
       }
     });
     for (int64_t o = 0; o < s.outer; ++o) {
+      // The segments' answers fold like lanes: the first NaN, else the
+      // best value at the lowest index.
       T value = partValue[o * segments];
       int64_t index = partIndex[o * segments];
-      for (int64_t seg = 1; seg < segments; ++seg) {
-        int64_t w = o * segments + seg;
-        if (partIndex[w] < 0 || isNan(value))
-          continue;
-        T candidate = partValue[w];
-        if (isNan(candidate) ||
-            (isMax ? candidate > value : candidate < value)) {
-          value = candidate;
-          index = partIndex[w];
-        }
-      }
+      combineLanes(partValue.data() + o * segments + 1,
+                   partIndex.data() + o * segments + 1,
+                   static_cast<int>(segments - 1), isMax, value, index);
       outValues[o] = value;
       outIndices[o] = index;
     }

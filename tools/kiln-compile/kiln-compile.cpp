@@ -79,9 +79,7 @@ int main(int argc, char **argv) {
   }
 
   std::unique_ptr<MLIRContext> context = kiln::createToolContext();
-  if (remarks && failed(kiln::enableRemarks(*context, [](llvm::StringRef line) {
-        llvm::errs() << line << "\n";
-      })))
+  if (remarks && failed(kiln::enableRemarksOnStderr(*context)))
     return fail(1, "--remarks: the remark engine could not be set up");
 
   std::string errorMessage;

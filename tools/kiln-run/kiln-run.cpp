@@ -109,8 +109,9 @@ static void printProfile(const Executable &exe, const kiln::SourceFile &source,
   std::vector<size_t> order(sites.size());
   for (size_t i = 0; i < order.size(); ++i)
     order[i] = i;
-  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) {
-    return counts[a].ms > counts[b].ms;
+  // The slowest first; equal times in site order.
+  std::sort(order.begin(), order.end(), [&](size_t a, size_t b) {
+    return counts[a].ms != counts[b].ms ? counts[a].ms > counts[b].ms : a < b;
   });
   llvm::errs() << llvm::formatv(
       "kiln-profile: {0} timed kernel(s), mean of {1} run(s): {2:F3} ms in "
@@ -185,10 +186,7 @@ int main(int argc, char **argv) {
 
   // --remarks: what the compiler did and why, on stderr (the compile cache
   // is bypassed so that every run explains itself).
-  if (options.remarks &&
-      failed(kiln::enableRemarks(*context, [](llvm::StringRef line) {
-        llvm::errs() << line << "\n";
-      })))
+  if (options.remarks && failed(kiln::enableRemarksOnStderr(*context)))
     return fail(1, "--remarks: the remark engine could not be set up");
 
   auto compileStart = Clock::now();

@@ -23,6 +23,10 @@ constexpr int64_t kSplitParallelism = 1024;
 /// ... each of at least this many elements.
 constexpr int64_t kSplitMinSegment = 4096;
 
+/// Rows of at most this many bytes run their passes in one kernel while
+/// they stay in the L2 cache (softmax's rows in cache, row groups).
+constexpr int64_t kRowInCacheMaxBytes = 256 << 10;
+
 /// Whether a reduction of `reduced` elements at each of `kept` positions
 /// is a candidate for splitting (planReductionSplit then looks for a dim to
 /// split); false means it runs as one loop per kept position.

@@ -129,6 +129,9 @@ mlir::LogicalResult inlineCalls(mlir::ModuleOp module);
 mlir::LogicalResult
 enableRemarks(mlir::MLIRContext &context,
               std::function<void(llvm::StringRef line)> sink);
+/// enableRemarks with each line on stderr (kiln-run, kiln-compile
+/// --remarks).
+mlir::LogicalResult enableRemarksOnStderr(mlir::MLIRContext &context);
 
 /// Adds the dialects and interface models Kiln's pipelines need.
 void registerKilnDialects(mlir::DialectRegistry &registry);

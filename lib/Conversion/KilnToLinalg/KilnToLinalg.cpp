@@ -677,17 +677,16 @@ buildReduction(OpBuilder &b, Location loc, RankedTensorType inputType,
                                 inits.front(), body, lanes, finalize,
                                 finalTypes, stored);
   }
-  if (!reducedDims.empty())
-    if (!explain.empty())
-      remarkKernel(b, loc,
-                   "{0}: row reduction, {1} kept position(s) in parallel, each "
-                   "reducing {2} element(s) with its accumulators in "
-                   "registers{3}",
-                   what, kept,
-                   ShapedType::getNumElements(inputType.getShape()) /
-                       std::max<int64_t>(kept, 1),
-                   lanes ? StringRef(order)
-                         : StringRef("; each in its row-major order"));
+  if (!reducedDims.empty() && !explain.empty())
+    remarkKernel(b, loc,
+                 "{0}: row reduction, {1} kept position(s) in parallel, each "
+                 "reducing {2} element(s) with its accumulators in "
+                 "registers{3}",
+                 what, kept,
+                 ShapedType::getNumElements(inputType.getShape()) /
+                     std::max<int64_t>(kept, 1),
+                 lanes ? StringRef(order)
+                       : StringRef("; each in its row-major order"));
   SmallVector<Type> elementTypes;
   if (finalize)
     elementTypes.assign(finalTypes.begin(), finalTypes.end());
@@ -1094,6 +1093,70 @@ template <typename OpTy> struct LowerDimsReduction : OpRewritePattern<OpTy> {
   }
 };
 
+/// One row's reduction `OpTy` (sum, prod, amax, amin over the last dim of
+/// `inputType`) of what `read` gives at `indices` (the row's coordinates,
+/// then the position in the row): the operations of the unsplit reduction
+/// kernel in its order -- the lane order for float sums and products, one
+/// loop otherwise -- so the same bits.
+template <typename OpTy>
+Value reduceRow(OpBuilder &b, Location loc, RankedTensorType inputType,
+                SmallVector<Value> &indices, ElementReader read) {
+  using Lower = LowerDimsReduction<OpTy>;
+  Type elementType = inputType.getElementType();
+  int64_t inner = inputType.getRank() - 1;
+  if (Lower::needsLanes(elementType)) {
+    LaneReduction lanes{
+        [](OpBuilder &, Location, ValueRange x, ValueRange) { return x[0]; },
+        [](OpBuilder &nb, Location l, Value acc, Value x) {
+          return Lower::combine(nb, l, x, acc);
+        }};
+    return buildLaneLoops(b, loc, inputType, {inner}, indices,
+                          Lower::identity(b, elementType), read, lanes);
+  }
+  Value init =
+      arith::ConstantOp::create(b, loc, Lower::identity(b, elementType));
+  auto loop = scf::ForOp::create(
+      b, loc, indexConstant(b, loc, 0),
+      indexConstant(b, loc, inputType.getDimSize(inner)),
+      indexConstant(b, loc, 1), ValueRange{init},
+      [&](OpBuilder &ib, Location il, Value j, ValueRange acc) {
+        indices[inner] = j;
+        Value x = read(ib, il, indices)[0];
+        scf::YieldOp::create(ib, il, Lower::combine(ib, il, x, acc[0]));
+      });
+  return loop.getResult(0);
+}
+
+/// softmax's element exp(x - m) / s, or log_softmax's x - m - s (`s` the
+/// log of the sum).
+Value softmaxElement(OpBuilder &b, Location loc, Value x, Value m, Value s,
+                     bool isLog) {
+  Value shifted = arith::SubFOp::create(b, loc, x, m);
+  return isLog ? Value(arith::SubFOp::create(b, loc, shifted, s))
+               : Value(arith::DivFOp::create(
+                     b, loc, math::ExpOp::create(b, loc, shifted), s));
+}
+
+/// The sum of exp(x - m) over a row (what `read` gives at `indices`) in
+/// the lane order -- softmax's row sum, in its kernels' operations and
+/// order -- or its log for log_softmax.
+Value rowExpSum(OpBuilder &b, Location loc, RankedTensorType inputType,
+                SmallVector<Value> &indices, ElementReader read, Value m,
+                bool isLog) {
+  LaneReduction expSum{
+      [m](OpBuilder &nb, Location l, ValueRange xs, ValueRange) {
+        return Value(
+            math::ExpOp::create(nb, l, arith::SubFOp::create(nb, l, xs[0], m)));
+      },
+      [](OpBuilder &nb, Location l, Value acc, Value term) {
+        return Value(arith::AddFOp::create(nb, l, acc, term));
+      }};
+  Value s = buildLaneLoops(
+      b, loc, inputType, {inputType.getRank() - 1}, indices,
+      b.getFloatAttr(inputType.getElementType(), 0.0), read, expSum);
+  return isLog ? Value(math::LogOp::create(b, loc, s)) : s;
+}
+
 LogicalResult lowerRuntimeCall(Operation *op, StringRef name, Value input,
                                ArrayRef<Type> resultTypes, int64_t k,
                                int64_t dim, bool flag0, bool flag1,
@@ -1257,11 +1320,9 @@ keepExpsInRow(OpBuilder &b, Location loc, Value into, Value m,
 }
 
 /// softmax/log_softmax on the CPU run each row's passes in one kernel when
-/// the row is at most this many bytes (it stays in the L2 cache between
-/// passes) ...
-constexpr int64_t kCachedRowMaxBytes = 256 << 10;
-/// ... and there are at least this many rows (fewer, long rows take the
-/// separate passes, whose reductions split a row across threads).
+/// the row is at most kRowInCacheMaxBytes (ReductionPlan.h: it stays in the
+/// L2 cache between passes) and there are at least this many rows (fewer, long
+/// rows take the separate passes, whose reductions split a row across threads).
 constexpr int64_t kCachedRowMinRows = 64;
 
 template <typename OpTy> struct LowerSoftmax : OpRewritePattern<OpTy> {
@@ -1293,7 +1354,8 @@ template <typename OpTy> struct LowerSoftmax : OpRewritePattern<OpTy> {
     int64_t rowBytes =
         rank > 0 ? type.getDimSize(dim) * (floatType.getWidth() / 8) : 0;
     if (!isGpuTarget(b) && rank > 0 && dim == rank - 1 && rowBytes > 0 &&
-        rowBytes <= kCachedRowMaxBytes && rows >= kCachedRowMinRows) {
+        rowBytes <= kiln::conversion::kRowInCacheMaxBytes &&
+        rows >= kCachedRowMinRows) {
       remarkKernel(b, loc,
                    "{0} over dim {1} of {2}: one kernel, rows in parallel; "
                    "each row ({3} bytes) is read from memory once and stays "
@@ -1444,22 +1506,11 @@ template <typename OpTy> struct LowerSoftmax : OpRewritePattern<OpTy> {
     scf::ForallOp forall = createGridForall(b, loc, grid, outputs, coords);
     SmallVector<Value> indices(coords);
     indices.push_back(Value());
+    auto read = [&](OpBuilder &nb, Location l, ValueRange at) {
+      return SmallVector<Value>{io.read(nb, l, at)};
+    };
     // The maximum: exactly associative, so LLVM vectorizes the loop.
-    Value zero = indexConstant(b, loc, 0), one = indexConstant(b, loc, 1);
-    Value length = indexConstant(b, loc, n);
-    Value lowest = arith::ConstantOp::create(
-        b, loc, extremeAttr(b, floatType, /*lowest=*/true));
-    auto maxLoop = scf::ForOp::create(
-        b, loc, zero, length, one, ValueRange{lowest},
-        [&](OpBuilder &ib, Location il, Value j, ValueRange acc) {
-          indices[inner] = j;
-          Value x = io.read(ib, il, indices);
-          scf::YieldOp::create(
-              ib, il,
-              Value(arith::MaximumFOp::create(ib, il, acc[0], x,
-                                              arith::FastMathFlags::reassoc)));
-        });
-    Value m = maxLoop.getResult(0);
+    Value m = reduceRow<AmaxOp>(b, loc, type, indices, read);
     MLIRContext *ctx = b.getContext();
     ResultRows rows(b, loc, forall, coords, io.resultTypes, n);
     SmallVector<Value> &rowInits = rows.inits;
@@ -1469,12 +1520,6 @@ template <typename OpTy> struct LowerSoftmax : OpRewritePattern<OpTy> {
       SmallVector<Value> at(coords);
       at.push_back(linalg::IndexOp::create(nb, l, 0));
       return at;
-    };
-    auto sum = [](OpBuilder &nb, Location l, Value acc, Value term) {
-      return Value(arith::AddFOp::create(nb, l, acc, term));
-    };
-    auto read = [&](OpBuilder &nb, Location l, ValueRange at) {
-      return SmallVector<Value>{io.read(nb, l, at)};
     };
     // softmax with one result of the input's type: exp(x - m) is computed
     // once, stored into the result's row (in cache), summed from there in
@@ -1503,26 +1548,13 @@ template <typename OpTy> struct LowerSoftmax : OpRewritePattern<OpTy> {
     }
     // Otherwise the sum of exp(x - m) in the lane order, then each result
     // element from the input again.
-    LaneReduction expSum{
-        [&](OpBuilder &nb, Location l, ValueRange xs, ValueRange) {
-          return Value(math::ExpOp::create(
-              nb, l, arith::SubFOp::create(nb, l, xs[0], m)));
-        },
-        sum};
-    Value s = buildLaneLoops(b, loc, type, {inner}, indices,
-                             b.getFloatAttr(floatType, 0.0), read, expSum);
-    if (isLog)
-      s = math::LogOp::create(b, loc, s);
+    Value s = rowExpSum(b, loc, type, indices, read, m, isLog);
     SmallVector<AffineMap> maps(rowInits.size(), identity);
     auto generic = linalg::GenericOp::create(
         b, loc, rowTypes, ValueRange{}, rowInits, maps, parallelIterators(1),
         [&](OpBuilder &nb, Location l, ValueRange) {
           SmallVector<Value> at = rowIndices(nb, l);
-          Value shifted = arith::SubFOp::create(nb, l, io.read(nb, l, at), m);
-          Value result =
-              isLog ? Value(arith::SubFOp::create(nb, l, shifted, s))
-                    : Value(arith::DivFOp::create(
-                          nb, l, math::ExpOp::create(nb, l, shifted), s));
+          Value result = softmaxElement(nb, l, io.read(nb, l, at), m, s, isLog);
           linalg::YieldOp::create(nb, l, io.finishElement(nb, l, result, at));
         });
     return rows.finish(b, loc, forall, generic.getResults());
@@ -3280,12 +3312,6 @@ StringRef typeSuffix(Type type) {
   return "i64";
 }
 
-/// Replaces `op` with a call `kiln_rt_<name>_<type>(in, values, indices, k,
-/// dim, flag0, flag1)` writing two new buffers of `resultTypes` (values,
-/// indices). The op's results are the last `op->getNumResults()` of them.
-/// Emits a call `kiln_rt_<name>_<type>(in, values, indices, k, dim, flag0,
-/// flag1)` writing two new buffers of `resultTypes` (values, indices);
-/// returns them as tensors.
 /// Reports the algorithm of the runtime kernel `fnName` on `inputType`
 /// (SelectionPlan.h for the CPU's selection).
 void remarkRuntimeKernel(Operation *op, Location loc, StringRef fnName,
@@ -3388,6 +3414,9 @@ void remarkRuntimeKernel(Operation *op, Location loc, StringRef fnName,
   remarkKernelNear(op, loc, "{0}, k = {1}: {2}", what, k, plan);
 }
 
+/// Emits a call `kiln_rt_<name>_<type>(in, values, indices, k, dim, flag0,
+/// flag1)` writing two new buffers of `resultTypes` (values, indices);
+/// returns them as tensors.
 SmallVector<Value> emitRuntimeCall(OpBuilder &b, Operation *anchor,
                                    Location loc, StringRef name, Value input,
                                    ArrayRef<Type> resultTypes, int64_t k,
@@ -3712,40 +3741,6 @@ SmallVector<Value> lowerFusedRuntimeKernel(OpBuilder &b, Operation *anchor,
   return takeResults(SmallVector<Value>(loop.getResults()));
 }
 
-/// One row's reduction `OpTy` (sum, prod, amax, amin over the last dim of
-/// `inputType`) of what `read` gives at `indices` (the row's coordinates,
-/// then the position in the row): the operations of the unsplit reduction
-/// kernel in its order -- the lane order for float sums and products, one
-/// loop otherwise -- so the same bits.
-template <typename OpTy>
-Value reduceRow(OpBuilder &b, Location loc, RankedTensorType inputType,
-                SmallVector<Value> &indices, ElementReader read) {
-  using Lower = LowerDimsReduction<OpTy>;
-  Type elementType = inputType.getElementType();
-  int64_t inner = inputType.getRank() - 1;
-  if (Lower::needsLanes(elementType)) {
-    LaneReduction lanes{
-        [](OpBuilder &, Location, ValueRange x, ValueRange) { return x[0]; },
-        [](OpBuilder &nb, Location l, Value acc, Value x) {
-          return Lower::combine(nb, l, x, acc);
-        }};
-    return buildLaneLoops(b, loc, inputType, {inner}, indices,
-                          Lower::identity(b, elementType), read, lanes);
-  }
-  Value init =
-      arith::ConstantOp::create(b, loc, Lower::identity(b, elementType));
-  auto loop = scf::ForOp::create(
-      b, loc, indexConstant(b, loc, 0),
-      indexConstant(b, loc, inputType.getDimSize(inner)),
-      indexConstant(b, loc, 1), ValueRange{init},
-      [&](OpBuilder &ib, Location il, Value j, ValueRange acc) {
-        indices[inner] = j;
-        Value x = read(ib, il, indices)[0];
-        scf::YieldOp::create(ib, il, Lower::combine(ib, il, x, acc[0]));
-      });
-  return loop.getResult(0);
-}
-
 /// A row group (kiln-fuse-elementwise{row-groups}): reductions over the
 /// last dim whose results the elementwise chain broadcasts back over the
 /// same rows. One scf.forall over the rows; each row computes its
@@ -3799,9 +3794,6 @@ FailureOr<SmallVector<Value>> lowerRowGroup(OpBuilder &b, FusedOp op,
       // x - m - log(s)), where the chain reads them.
       auto floatType = cast<FloatType>(inputType.getElementType());
       Value m = reduceRow<AmaxOp>(b, loc, inputType, indices, read);
-      auto sumLanes = [](OpBuilder &nb, Location l, Value acc, Value term) {
-        return Value(arith::AddFOp::create(nb, l, acc, term));
-      };
       auto rowType = cast<RankedTensorType>(rows.types[0]);
       if (!isLog && !keptSoftmax && rows.types.size() == 1 &&
           rowType.getElementType() == floatType) {
@@ -3824,25 +3816,14 @@ FailureOr<SmallVector<Value>> lowerRowGroup(OpBuilder &b, FusedOp op,
         keptSum = s;
         continue;
       }
-      LaneReduction expSum{
-          [m](OpBuilder &nb, Location l, ValueRange xs, ValueRange) {
-            return Value(math::ExpOp::create(
-                nb, l, arith::SubFOp::create(nb, l, xs[0], m)));
-          },
-          sumLanes};
-      Value s = buildLaneLoops(b, loc, inputType, {rank - 1}, indices,
-                               b.getFloatAttr(floatType, 0.0), read, expSum);
-      if (isLog)
-        s = math::LogOp::create(b, loc, s);
+      Value s = rowExpSum(b, loc, inputType, indices, read, m, isLog);
       evaluator.rowRules[inner.getResult(0)] =
           [&evaluator, input, inputType, m, s,
            isLog](OpBuilder &nb, Location l, ValueRange at,
                   DenseMap<Value, Value> &memo) {
-            Value shifted = arith::SubFOp::create(
-                nb, l, evaluator.eval(nb, l, input, inputType, at, memo), m);
-            return isLog ? Value(arith::SubFOp::create(nb, l, shifted, s))
-                         : Value(arith::DivFOp::create(
-                               nb, l, math::ExpOp::create(nb, l, shifted), s));
+            return softmaxElement(
+                nb, l, evaluator.eval(nb, l, input, inputType, at, memo), m, s,
+                isLog);
           };
       continue;
     }

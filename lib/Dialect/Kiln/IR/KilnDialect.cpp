@@ -44,3 +44,12 @@ Operation *KilnDialect::materializeConstant(OpBuilder &builder, Attribute value,
     return nullptr;
   return ConstantOp::create(builder, loc, elements);
 }
+
+std::optional<std::string> kiln::filePosition(Location loc) {
+  auto file = LocationAttr(loc).findInstanceOf<FileLineColLoc>();
+  if (!file)
+    return std::nullopt;
+  return (file.getFilename().getValue() + ":" + Twine(file.getLine()) + ":" +
+          Twine(file.getColumn()))
+      .str();
+}

@@ -20,7 +20,7 @@
 // Keyed off traits only; no op names.
 //
 // With optimization remarks enabled (category `kiln-fuse`: kiln-opt
-// --remarks-filter=kiln, kiln-run --remarks) each group of two or more ops
+// --remarks-filter=kiln-fuse, kiln-run --remarks) each group of two or more ops
 // reports what it holds (`FusedKernel`, passed), and each producer left
 // out of a group says why (`NotFused`, missed).
 //
@@ -89,29 +89,40 @@ std::string describe(Operation *op) {
   std::string text;
   llvm::raw_string_ostream os(text);
   os << "'" << op->getName() << "'";
-  if (auto file = LocationAttr(op->getLoc()).findInstanceOf<FileLineColLoc>())
-    os << " (" << file.getFilename().getValue() << ":" << file.getLine() << ":"
-       << file.getColumn() << ")";
+  if (std::optional<std::string> where = kiln::filePosition(op->getLoc()))
+    os << " (" << *where << ")";
   return text;
 }
 
-/// Reports that `producer` stays out of the group rooted at `root`.
+/// Reports that `producer` stays out of the group rooted at `root`;
+/// `reason` is only formatted when remarks are on (the pass runs on every
+/// compile, and most graphs have many kernel boundaries).
 void remarkNotFused(Operation *producer, Operation *root,
-                    const std::string &reason) {
+                    llvm::function_ref<std::string()> reason) {
+  if (!producer->getContext()->getRemarkEngine())
+    return;
   if (auto r =
           remark::missed(producer->getLoc(), remarkOpts("NotFused", producer)))
     r << remark::reason("'{0}' is not fused into the kernel of {1}: {2}",
                         producer->getName().getStringRef(), describe(root),
-                        reason);
+                        reason());
 }
 
-/// Rows of a row group are at most this many bytes (they stay in the L2
-/// cache while the row's passes run).
-constexpr int64_t kRowGroupMaxRowBytes = 256 << 10;
+using kiln::conversion::kRowInCacheMaxBytes;
+
+/// Whether rows of `rows`'s shape, `elementType` elements, suit a row group:
+/// at most kRowInCacheMaxBytes each, and reduced by the lowering in one
+/// loop per row (not split across threads: the unfused kernel's order).
+bool fitsRowGroup(RankedTensorType rows, Type elementType) {
+  int64_t n = rows.getDimSize(rows.getRank() - 1);
+  int64_t bytes = std::max<int64_t>(elementType.getIntOrFloatBitWidth() / 8, 1);
+  return n > 0 && n * bytes <= kRowInCacheMaxBytes &&
+         !kiln::conversion::mayBeSplit(rows.getNumElements() / n, n);
+}
 
 /// Whether `op` reduces the last dim of an input of `rows`'s shape with
 /// keepdim, in one loop per row (the lowering would not split it), on rows
-/// of at most kRowGroupMaxRowBytes: a row group may take it.
+/// of at most kRowInCacheMaxBytes: a row group may take it.
 bool isRowReduction(Operation *op, RankedTensorType rows) {
   if (!op->hasTrait<kiln::OpTrait::Reduction>() ||
       !op->hasTrait<kiln::OpTrait::FusesConsumers>() ||
@@ -125,18 +136,14 @@ bool isRowReduction(Operation *op, RankedTensorType rows) {
       (dims[0] != rank - 1 && dims[0] != -1))
     return false;
   auto input = cast<RankedTensorType>(op->getOperand(0).getType());
-  if (input.getShape() != rows.getShape())
-    return false;
-  int64_t n = rows.getDimSize(rank - 1);
-  int64_t bits = input.getElementType().getIntOrFloatBitWidth();
-  return n > 0 && n * std::max<int64_t>(bits / 8, 1) <= kRowGroupMaxRowBytes &&
-         !kiln::conversion::mayBeSplit(rows.getNumElements() / n, n);
+  return input.getShape() == rows.getShape() &&
+         fitsRowGroup(rows, input.getElementType());
 }
 
 /// Whether `op` normalizes each row of an input of `rows`'s shape along
 /// the last dim into a result of that shape (softmax, log_softmax: one
 /// operand, `dim` the last), in one loop per row, on rows of at most
-/// kRowGroupMaxRowBytes: a row group may take it, computing its row
+/// kRowInCacheMaxBytes: a row group may take it, computing its row
 /// maximum and sum with the row's other reductions and its elements where
 /// the chain reads them.
 bool isRowNormalization(Operation *op, RankedTensorType rows) {
@@ -153,12 +160,9 @@ bool isRowNormalization(Operation *op, RankedTensorType rows) {
       cast<RankedTensorType>(op->getResult(0).getType()).getShape() !=
           rows.getShape())
     return false;
-  int64_t n = rows.getDimSize(rank - 1);
-  int64_t bits = cast<RankedTensorType>(op->getResult(0).getType())
-                     .getElementType()
-                     .getIntOrFloatBitWidth();
-  return n > 0 && n * std::max<int64_t>(bits / 8, 1) <= kRowGroupMaxRowBytes &&
-         !kiln::conversion::mayBeSplit(rows.getNumElements() / n, n);
+  return fitsRowGroup(
+      rows,
+      cast<RankedTensorType>(op->getResult(0).getType()).getElementType());
 }
 
 /// One group being formed.
@@ -259,11 +263,13 @@ private:
       if (isElementwise(p)) {
         // A full group leaves the rest of the chain to the next one.
         if (group.members.size() + group.copies.size() >= maxGroupOps) {
-          remarkNotFused(p, root,
-                         llvm::formatv("the kernel is full (max-group-ops = "
-                                       "{0}); its result is stored and the "
-                                       "chain goes on in another kernel",
-                                       maxGroupOps));
+          remarkNotFused(p, root, [&] {
+            return llvm::formatv("the kernel is full (max-group-ops = {0}); "
+                                 "its result is stored and the chain goes on "
+                                 "in another kernel",
+                                 maxGroupOps)
+                .str();
+          });
           continue;
         }
         if (usedOnlyHere) {
@@ -271,14 +277,16 @@ private:
         } else if (cheaperToRecompute(group, p)) {
           group.copies.insert(p);
         } else {
-          remarkNotFused(
-              p, root,
-              llvm::formatv("it has users outside the kernel, and recomputing "
-                            "it there would read {0} bytes of new inputs, "
-                            "more than the {1} bytes that storing its result "
-                            "costs (written once, read back)",
-                            addedBytes(group, p),
-                            2 * byteSize(p->getResult(0))));
+          remarkNotFused(p, root, [&] {
+            return llvm::formatv("it has users outside the kernel, and "
+                                 "recomputing it there would read {0} bytes "
+                                 "of new inputs, more than the {1} bytes that "
+                                 "storing its result costs (written once, "
+                                 "read back)",
+                                 addedBytes(group, p),
+                                 2 * byteSize(p->getResult(0)))
+                .str();
+          });
           continue;
         }
         pushOperands(p);
@@ -314,7 +322,8 @@ private:
         pushOperands(p);
         continue;
       }
-      remarkNotFused(p, root, whyNotAnchor(group, p, usedOnlyHere));
+      remarkNotFused(p, root,
+                     [&] { return whyNotAnchor(group, p, usedOnlyHere); });
     }
     return group;
   }

@@ -15,7 +15,6 @@
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
-#include "llvm/Support/raw_ostream.h"
 
 namespace kiln {
 #define GEN_PASS_DEF_KILNPROFILEKERNELS
@@ -45,18 +44,6 @@ std::optional<std::string> kernelKind(Operation *op) {
   return std::nullopt;
 }
 
-/// "FILE:LINE:COL" of the file position in `loc`, or "unknown".
-std::string position(Location loc) {
-  auto file = LocationAttr(loc).findInstanceOf<FileLineColLoc>();
-  if (!file)
-    return "unknown";
-  std::string text;
-  llvm::raw_string_ostream os(text);
-  os << file.getFilename().getValue() << ":" << file.getLine() << ":"
-     << file.getColumn();
-  return text;
-}
-
 struct KilnProfileKernelsPass
     : kiln::impl::KilnProfileKernelsBase<KilnProfileKernelsPass> {
   void runOnOperation() override {
@@ -81,8 +68,9 @@ struct KilnProfileKernelsPass
           if (!kind)
             continue;
           int64_t site = sites.size();
-          sites.push_back(
-              b.getStringAttr(position(op.getLoc()) + "\t" + *kind));
+          sites.push_back(b.getStringAttr(
+              kiln::filePosition(op.getLoc()).value_or("unknown") + "\t" +
+              *kind));
           b.setInsertionPoint(&op);
           Value id = arith::ConstantIntOp::create(b, op.getLoc(), site, 64);
           func::CallOp::create(b, op.getLoc(), enter, id);

@@ -4,6 +4,10 @@
 #define KILN_DIALECT_KILN_IR_KILNDIALECT_H
 
 #include "mlir/IR/Dialect.h"
+#include "mlir/IR/Location.h"
+
+#include <optional>
+#include <string>
 
 #include "kiln/Dialect/Kiln/IR/KilnOpsDialect.h.inc"
 
@@ -15,6 +19,11 @@ constexpr llvm::StringLiteral kKernelCountAttrName = "kiln.kernels";
 /// The module attribute of kiln-profile-kernels: per timed site (by
 /// number), "FILE:LINE:COL<tab>what runs there".
 constexpr llvm::StringLiteral kProfileSitesAttrName = "kiln.profile_sites";
+
+/// "FILE:LINE:COL" of the file position in `loc`, also inside a name,
+/// call-site or fused location (what remarks and profiles print), or
+/// nothing when it has none.
+std::optional<std::string> filePosition(mlir::Location loc);
 } // namespace kiln
 
 #endif // KILN_DIALECT_KILN_IR_KILNDIALECT_H
