@@ -1290,9 +1290,18 @@ struct alignas(64) BlockHeader {
 /// fresh multi-megabyte buffers would cost page faults on every run.
 constexpr size_t kCacheThreshold = size_t(1) << 20;
 constexpr size_t kCacheLimit = size_t(4) << 30;
-std::mutex poolMutex;
-std::map<size_t, std::vector<void *>> pool;
-size_t pooledBytes = 0;
+struct BlockPool {
+  std::mutex mutex;
+  std::map<size_t, std::vector<void *>> blocks;
+  size_t bytes = 0;
+};
+/// Never destroyed: generated code may still run while static destructors
+/// do (a detached thread, another static's destructor), and the blocks it
+/// holds stay reachable for leak checkers at exit.
+BlockPool &blockPool() {
+  static BlockPool *pool = new BlockPool;
+  return *pool;
+}
 
 /// The run in progress on this thread (runCatchingOutOfMemory): where a
 /// failed allocation jumps to, and the blocks its entry function holds.
@@ -1332,12 +1341,13 @@ void *allocate(size_t bytes) {
 
 void *allocateBlock(size_t bytes) {
   if (bytes >= kCacheThreshold) {
-    std::lock_guard<std::mutex> lock(poolMutex);
-    auto it = pool.find(bytes);
-    if (it != pool.end() && !it->second.empty()) {
+    BlockPool &pool = blockPool();
+    std::lock_guard<std::mutex> lock(pool.mutex);
+    auto it = pool.blocks.find(bytes);
+    if (it != pool.blocks.end() && !it->second.empty()) {
       void *p = it->second.back();
       it->second.pop_back();
-      pooledBytes -= bytes;
+      pool.bytes -= bytes;
       return p;
     }
   }
@@ -1374,10 +1384,11 @@ void release(void *p) {
   auto *header = static_cast<BlockHeader *>(p) - 1;
   size_t bytes = header->bytes;
   if (bytes >= kCacheThreshold) {
-    std::lock_guard<std::mutex> lock(poolMutex);
-    if (pooledBytes + bytes <= kCacheLimit) {
-      pool[bytes].push_back(p);
-      pooledBytes += bytes;
+    BlockPool &pool = blockPool();
+    std::lock_guard<std::mutex> lock(pool.mutex);
+    if (pool.bytes + bytes <= kCacheLimit) {
+      pool.blocks[bytes].push_back(p);
+      pool.bytes += bytes;
       return;
     }
   }
