@@ -195,6 +195,47 @@ for label, op, dim, base, idx, src, want in order_cases:
                 [base, idx, src], want, rtol=0, atol=0,
                 extra_args=[f"--threads={threads}"])
 
+# A splat base (a gradient scatters into zeros; 2.5 as well, so an element
+# left unset shows): where the groups cover the result, each fills its own
+# slice before its updates; the same bits. One case per CPU form (lines
+# under the dims before `dim`, target ranges of dim 0, column blocks) and
+# one whose groups do not cover the result (what the index misses keeps
+# the splat).
+def splat_ir(op, value, shape, i, s, dim):
+    b = ttype(torch.zeros(shape))
+    return (f"func.func @f(%i: {ttype(i)}, %s: {ttype(s)}) -> {b} {{\n"
+            f"  %b = kiln.full {value!r} : {b}\n"
+            f"  %r = kiln.{op} %b, %i, %s {{dim = {dim} : i64}} : {b}, "
+            f"{ttype(i)}, {ttype(s)}\n  return %r : {b}\n}}\n")
+
+
+idx_lines, src_lines = torch.randint(0, 5, (6, 400)), mixed((6, 400))
+idx_ranges, src_ranges = torch.randint(0, 10, (500,)), mixed((500, 37))
+idx_blocks, src_blocks = torch.randint(0, 5, (200, 3, 4)), mixed((200, 3, 4))
+idx_part, src_part = torch.randint(0, 6, (100, 4, 7)), mixed((120, 5, 9))
+splat_cases = [
+    ("scatter_add dim=-1 (a line per row)", "scatter_add", -1, (6, 5),
+     idx_lines, src_lines,
+     lambda t: ((rows, idx_lines[:, t]), src_lines[:, t]), 400),
+    ("index_add dim=0 (target ranges)", "index_add", 0, (10, 37), idx_ranges,
+     src_ranges, lambda t: (idx_ranges[t], src_ranges[t]), 500),
+    ("scatter_add 3-D dim=0 (column blocks)", "scatter_add", 0, (5, 3, 4),
+     idx_blocks, src_blocks,
+     lambda t: ((idx_blocks[t], a3, b3), src_blocks[t]), 200),
+    ("scatter_add 3-D dim=0, index smaller than base", "scatter_add", 0,
+     (6, 5, 9), idx_part, src_part,
+     lambda t: ((idx_part[t], a4, b7), src_part[t, :4, :7]), 100),
+]
+for label, op, dim, shape, idx, src, position, count in splat_cases:
+    for value in (0.0, 2.5):
+        want = sequential(torch.full(shape, value),
+                          (position(t) for t in range(count)))
+        for threads in (1, 2, 7):
+            c.check(f"{label}, base full {value}: the sequential order's bits "
+                    f"at {threads} thread(s)",
+                    splat_ir(op, value, shape, idx, src, dim), [idx, src], want,
+                    rtol=0, atol=0, extra_args=[f"--threads={threads}"])
+
 # index_add along dim 0 with a one-element index (index_select's gradient
 # of a single row): neither target ranges (one position) nor column blocks
 # (those need an index per element).

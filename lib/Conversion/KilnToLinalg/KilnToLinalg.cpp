@@ -2875,6 +2875,51 @@ Value buildSortedScatter(PatternRewriter &rewriter, Operation *op, Value base,
   return generic.getResult(0);
 }
 
+/// The one value every element of `value` holds, when it is a splat
+/// constant (a kiln or arith constant: zeros_like, ones_like and full fold
+/// to one), else null.
+TypedAttr splatScalar(Value value) {
+  DenseElementsAttr dense;
+  if (!matchPattern(value, m_Constant(&dense)) || !dense.isSplat())
+    return nullptr;
+  return dyn_cast<TypedAttr>(dense.getSplatValue<Attribute>());
+}
+
+/// Whether `value` is an argument of a function: the entry points' are
+/// read-only (kiln-export-entry-points), so a scatter into one starts from
+/// a copy.
+bool isFunctionArgument(Value value) {
+  auto arg = dyn_cast<BlockArgument>(value);
+  return arg && isa<FunctionOpInterface>(arg.getOwner()->getParentOp());
+}
+
+/// A fresh tensor of `value`'s type.
+Value emptyLike(OpBuilder &b, Location loc, Value value) {
+  RankedTensorType type = tensorType(value);
+  return tensor::EmptyOp::create(b, loc, type.getShape(),
+                                 type.getElementType());
+}
+
+/// Fills `slice`, a group's slice of a scatter's fresh result, with what
+/// `base` holds there: the splat's value, or a copy of base's slice at
+/// `offsets`. Done per group, the slice is still in cache when the group's
+/// updates follow: one pass over the result instead of a whole-tensor copy
+/// (or fill) and a second pass to update it.
+Value initGroupSlice(OpBuilder &b, Location loc, Value slice, Value base,
+                     TypedAttr splat, ArrayRef<OpFoldResult> offsets,
+                     ArrayRef<OpFoldResult> sizes,
+                     ArrayRef<OpFoldResult> strides) {
+  if (splat) {
+    Value scalar = arith::ConstantOp::create(b, loc, splat);
+    return linalg::FillOp::create(b, loc, ValueRange{scalar}, ValueRange{slice})
+        .getResult(0);
+  }
+  Value from = tensor::ExtractSliceOp::create(
+      b, loc, cast<RankedTensorType>(slice.getType()), base, offsets, sizes,
+      strides);
+  return linalg::CopyOp::create(b, loc, from, slice).getResult(0);
+}
+
 /// The scatter of lowerScatterAlongDim along dim 0 with a 1-D index, on
 /// the CPU: an scf.forall over as many target ranges of dim 0 as the run
 /// has threads (kiln_rt_num_threads), each walking every position t in
@@ -2920,13 +2965,15 @@ scf::ForallOp buildThreadRangeForall(PatternRewriter &rewriter, Operation *op,
 Value buildTargetOwnedScatter(PatternRewriter &rewriter, Operation *op,
                               Value base, Value index, Value src,
                               ArrayRef<int64_t> loopShape, bool perSlice,
-                              int64_t size) {
+                              int64_t size, bool initPerGroup,
+                              TypedAttr splat) {
   Location loc = op->getLoc();
   RankedTensorType baseType = tensorType(base);
   int64_t rank = baseType.getRank();
   Value lo, hi;
-  scf::ForallOp forall =
-      buildThreadRangeForall(rewriter, op, base, size, lo, hi);
+  scf::ForallOp forall = buildThreadRangeForall(
+      rewriter, op, initPerGroup ? emptyLike(rewriter, loc, base) : base, size,
+      lo, hi);
   OpBuilder::InsertionGuard guard(rewriter);
   OpBuilder &b = rewriter;
   b.setInsertionPoint(forall.getTerminator());
@@ -2943,6 +2990,8 @@ Value buildTargetOwnedScatter(PatternRewriter &rewriter, Operation *op,
   Value slice = tensor::ExtractSliceOp::create(
       b, loc, RankedTensorType::get(sliceShape, baseType.getElementType()),
       shared, offsets, sizes, strides);
+  if (initPerGroup)
+    slice = initGroupSlice(b, loc, slice, base, splat, offsets, sizes, strides);
   auto positions = scf::ForOp::create(
       b, loc, indexConstant(b, loc, 0), indexConstant(b, loc, loopShape[0]),
       indexConstant(b, loc, 1), ValueRange{slice},
@@ -2992,13 +3041,15 @@ Value buildTargetOwnedScatter(PatternRewriter &rewriter, Operation *op,
 /// each in the sequential order.
 Value buildColumnBlockScatter(PatternRewriter &rewriter, Operation *op,
                               Value base, Value index, Value src,
-                              ArrayRef<int64_t> loopShape, int64_t size) {
+                              ArrayRef<int64_t> loopShape, int64_t size,
+                              bool initPerGroup, TypedAttr splat) {
   Location loc = op->getLoc();
   RankedTensorType baseType = tensorType(base);
   int64_t rank = baseType.getRank();
   Value lo, hi;
-  scf::ForallOp forall =
-      buildThreadRangeForall(rewriter, op, base, loopShape[1], lo, hi);
+  scf::ForallOp forall = buildThreadRangeForall(
+      rewriter, op, initPerGroup ? emptyLike(rewriter, loc, base) : base,
+      loopShape[1], lo, hi);
   OpBuilder::InsertionGuard guard(rewriter);
   OpBuilder &b = rewriter;
   b.setInsertionPoint(forall.getTerminator());
@@ -3017,6 +3068,8 @@ Value buildColumnBlockScatter(PatternRewriter &rewriter, Operation *op,
   Value slice = tensor::ExtractSliceOp::create(
       b, loc, RankedTensorType::get(sliceShape, baseType.getElementType()),
       shared, offsets, sizes, strides);
+  if (initPerGroup)
+    slice = initGroupSlice(b, loc, slice, base, splat, offsets, sizes, strides);
   Value zero = indexConstant(b, loc, 0), one = indexConstant(b, loc, 1);
   auto rowLoop = scf::ForOp::create(
       b, loc, zero, indexConstant(b, loc, loopShape[0]), one, ValueRange{slice},
@@ -3114,6 +3167,21 @@ LogicalResult lowerScatterAlongDim(Operation *op, Value base, Value index,
     return success();
   }
   bool gpu = isGpuTarget(rewriter);
+  // On the CPU, when the groups' slices cover the result (the positions
+  // span every dim but `dim` whole) and base would be copied (an entry
+  // point's argument) or is a splat (a gradient's zeros), each group starts
+  // its slice from base itself (initGroupSlice) in a fresh result.
+  bool covers = true;
+  for (int64_t d = 0; d < rank; ++d)
+    covers &= d == dim || loopShape[d] == baseType.getDimSize(d);
+  TypedAttr splat = splatScalar(base);
+  bool initPerGroup = !gpu && covers && (splat || isFunctionArgument(base));
+  StringRef initNote =
+      !initPerGroup ? ""
+      : splat       ? "; each group fills its slice of the result with the "
+                      "base's value first (in cache, no separate fill)"
+                    : "; each group copies its slice of the base first (in "
+                      "cache, no separate copy)";
   // Along dim 0 on the CPU with a 1-D index (index_add, 1-D scatter_add):
   // no dim before `dim` to split, so the targets are. Each of as many
   // groups as the run has threads owns a range of dim 0 of the result and
@@ -3125,21 +3193,22 @@ LogicalResult lowerScatterAlongDim(Operation *op, Value base, Value index,
                  "{0}: each thread owns a range of the {1} targets and walks "
                  "all {2} positions in order, adding those that fall in its "
                  "range (every element gets its contributions in order: "
-                 "deterministic)",
-                 what, size, loopShape[0]);
-    rewriter.replaceOp(op,
-                       buildTargetOwnedScatter(rewriter, op, base, index, src,
-                                               loopShape, perSlice, size));
+                 "deterministic){3}",
+                 what, size, loopShape[0], initNote);
+    rewriter.replaceOp(op, buildTargetOwnedScatter(rewriter, op, base, index,
+                                                   src, loopShape, perSlice,
+                                                   size, initPerGroup, splat));
     return success();
   }
   // Along dim 0 with an index per element: blocks of columns (dim 1).
   if (!gpu && !perSlice && dim == 0 && rank >= 2 && loopShape[1] > 1) {
     remarkKernel(rewriter, loc,
                  "{0}: blocks of columns in parallel, each walking the rows in "
-                 "order and updating only its columns (deterministic)",
-                 what);
+                 "order and updating only its columns (deterministic){1}",
+                 what, initNote);
     rewriter.replaceOp(op, buildColumnBlockScatter(rewriter, op, base, index,
-                                                   src, loopShape, size));
+                                                   src, loopShape, size,
+                                                   initPerGroup, splat));
     return success();
   }
   // The dims iterated in parallel (one index each per group).
@@ -3159,10 +3228,11 @@ LogicalResult lowerScatterAlongDim(Operation *op, Value base, Value index,
   else
     remarkKernel(rewriter, loc,
                  "{0}: {1} independent groups in parallel ({2}), each "
-                 "walking its positions in row-major order (deterministic)",
+                 "walking its positions in row-major order (deterministic){3}",
                  what, groups,
                  gpu ? "a GPU thread per line along the dim"
-                     : "everything under one index of the dims before it");
+                     : "everything under one index of the dims before it",
+                 initNote);
   if (groups == 1) { // nothing to split: one loop nest
     SmallVector<Value> zeros(rank, indexConstant(rewriter, loc, 0));
     rewriter.replaceOp(op, buildUpdateLoops(rewriter, loc, loopShape, base,
@@ -3179,7 +3249,8 @@ LogicalResult lowerScatterAlongDim(Operation *op, Value base, Value index,
     OpBuilder::InsertionGuard guard(rewriter);
     OpBuilder &b = rewriter;
     SmallVector<Value> coords;
-    forall = createGridForall(b, loc, grid, base, coords);
+    forall = createGridForall(
+        b, loc, grid, initPerGroup ? emptyLike(b, loc, base) : base, coords);
     // The group's slice of the result: size 1 at its index of each
     // parallel dim; the whole of `dim`; the loop's extent elsewhere.
     SmallVector<Value> offsets;
@@ -3201,6 +3272,9 @@ LogicalResult lowerScatterAlongDim(Operation *op, Value base, Value index,
     Value slice = tensor::ExtractSliceOp::create(
         b, loc, RankedTensorType::get(sliceShape, baseType.getElementType()),
         shared, mixedOffsets, sizes, strides);
+    if (initPerGroup)
+      slice = initGroupSlice(b, loc, slice, base, splat, mixedOffsets, sizes,
+                             strides);
     // The group's positions in row-major order.
     Value updated = buildUpdateLoops(
         b, loc, innerShape, slice,

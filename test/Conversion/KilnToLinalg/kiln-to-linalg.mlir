@@ -183,19 +183,56 @@ func.func @gather_sparse(%x: tensor<4x4096xf32>, %i: tensor<4x3xi64>) -> tensor<
 // scatter_add: the indices are checked up front; then positions that
 // differ in a dim before `dim` update different elements, so on the CPU
 // each index of those dims is a parallel group (here: a row), walked in
-// row-major order (the sequential sum order).
+// row-major order (the sequential sum order). The base is an argument (the
+// result starts from a copy of it) and the groups cover the result: each
+// group copies its own row of the base into a fresh result and updates it
+// while it is in cache, instead of a copy of the whole base first.
 // CHECK-LABEL: func.func @scatter_add
 // CHECK:       scf.if
 // CHECK:         kiln.report_index_error
-// CHECK:       scf.forall (%[[ROW:.*]]) in (4) shared_outs(%[[OUT:.*]] = %{{.*}})
-// CHECK:         %[[SLICE:.*]] = tensor.extract_slice %[[OUT]][%{{.*}}, 0] [1, 10] [1, 1]
-// CHECK:         %[[DONE:.*]] = scf.for %{{.*}} = %c0{{.*}} to %c3{{.*}} step %c1{{.*}} iter_args(%{{.*}} = %[[SLICE]])
+// CHECK:       %[[EMPTY:.*]] = tensor.empty() : tensor<4x10xf32>
+// CHECK:       scf.forall (%[[ROW:.*]]) in (4) shared_outs(%[[OUT:.*]] = %[[EMPTY]])
+// CHECK:         %[[SLICE:.*]] = tensor.extract_slice %[[OUT]][%[[R:.*]], 0] [1, 10] [1, 1]
+// CHECK:         %[[BASEROW:.*]] = tensor.extract_slice %arg0[%[[R]], 0] [1, 10] [1, 1]
+// CHECK:         %[[INIT:.*]] = linalg.copy ins(%[[BASEROW]] : tensor<1x10xf32>) outs(%[[SLICE]] : tensor<1x10xf32>)
+// CHECK:         %[[DONE:.*]] = scf.for %{{.*}} = %c0{{.*}} to %c3{{.*}} step %c1{{.*}} iter_args(%{{.*}} = %[[INIT]])
 // CHECK:           arith.addf
 // CHECK:           tensor.insert
 // CHECK:         scf.forall.in_parallel
 // CHECK-NEXT:      tensor.parallel_insert_slice %[[DONE]] into %[[OUT]][%{{.*}}, 0] [1, 10] [1, 1]
 func.func @scatter_add(%b: tensor<4x10xf32>, %i: tensor<4x3xi64>, %s: tensor<4x3xf32>) -> tensor<4x10xf32> {
   %r = kiln.scatter_add %b, %i, %s {dim = 1 : i64} : tensor<4x10xf32>, tensor<4x3xi64>, tensor<4x3xf32>
+  return %r : tensor<4x10xf32>
+}
+
+// -----
+
+// A splat base (a gather's gradient scatters into zeros): each group fills
+// its own row.
+// CHECK-LABEL: func.func @scatter_add_into_zeros
+// CHECK:       %[[EMPTY:.*]] = tensor.empty() : tensor<4x10xf32>
+// CHECK:       scf.forall (%{{.*}}) in (4) shared_outs(%[[OUT:.*]] = %[[EMPTY]])
+// CHECK:         %[[SLICE:.*]] = tensor.extract_slice %[[OUT]]
+// CHECK:         %[[ZERO:.*]] = arith.constant 0.000000e+00 : f32
+// CHECK:         %[[INIT:.*]] = linalg.fill ins(%[[ZERO]] : f32) outs(%[[SLICE]] : tensor<1x10xf32>)
+// CHECK:         scf.for %{{.*}} iter_args(%{{.*}} = %[[INIT]])
+func.func @scatter_add_into_zeros(%i: tensor<4x3xi64>, %s: tensor<4x3xf32>) -> tensor<4x10xf32> {
+  %z = kiln.constant dense<0.0> : tensor<4x10xf32>
+  %r = kiln.scatter_add %z, %i, %s {dim = 1 : i64} : tensor<4x10xf32>, tensor<4x3xi64>, tensor<4x3xf32>
+  return %r : tensor<4x10xf32>
+}
+
+// -----
+
+// Groups that do not cover the result (the index has 2 of the base's 4
+// rows) update the base in place (bufferization copies it when it must).
+// CHECK-LABEL: func.func @scatter_add_partial
+// CHECK-NOT:   tensor.empty() : tensor<4x10xf32>
+// CHECK:       scf.forall (%{{.*}}) in (2) shared_outs(%{{.*}} = %arg0)
+// CHECK-NOT:     linalg.copy
+// CHECK:         scf.for
+func.func @scatter_add_partial(%b: tensor<4x10xf32>, %i: tensor<2x3xi64>, %s: tensor<2x3xf32>) -> tensor<4x10xf32> {
+  %r = kiln.scatter_add %b, %i, %s {dim = 1 : i64} : tensor<4x10xf32>, tensor<2x3xi64>, tensor<2x3xf32>
   return %r : tensor<4x10xf32>
 }
 
@@ -220,18 +257,22 @@ func.func @index_add_3d(%b: tensor<2x5x40xf32>, %i: tensor<7xi64>, %s: tensor<2x
 // dim before `dim` to split: the CPU splits the targets instead, into as
 // many ranges of dim 0 as the run has threads (kiln_rt_num_threads). Each
 // group walks every position in order and adds the src row of those whose
-// index falls in its range (a contiguous row: vectorizable).
+// index falls in its range (a contiguous row: vectorizable). The groups
+// cover the result: each copies its range of the base argument first.
 // CHECK: func.func private @kiln_rt_num_threads() -> i64
 // CHECK-LABEL: func.func @index_add_columns
 // CHECK:       kiln.report_index_error
+// CHECK:       %[[EMPTY:.*]] = tensor.empty() : tensor<5x40xf32>
 // CHECK:       %[[THREADS:.*]] = call @kiln_rt_num_threads() : () -> i64
 // CHECK:       %[[GROUPS:.*]] = arith.maxsi
-// CHECK:       scf.forall (%[[G:.*]]) in (%[[GROUPS]]) shared_outs(%[[OUT:.*]] = %arg0)
+// CHECK:       scf.forall (%[[G:.*]]) in (%[[GROUPS]]) shared_outs(%[[OUT:.*]] = %[[EMPTY]])
 // CHECK:         %[[LO:.*]] = arith.divui
 // CHECK:         %[[HI:.*]] = arith.divui
 // CHECK:         %[[ROWS:.*]] = arith.subi %[[HI]], %[[LO]]
 // CHECK:         %[[SLICE:.*]] = tensor.extract_slice %[[OUT]][%[[LO]], 0] [%[[ROWS]], 40] [1, 1]
-// CHECK:         scf.for %[[T:.*]] = %c0{{.*}} to %c7{{.*}} step %c1{{.*}} iter_args(%{{.*}} = %[[SLICE]])
+// CHECK:         %[[BASE:.*]] = tensor.extract_slice %arg0[%[[LO]], 0] [%[[ROWS]], 40] [1, 1]
+// CHECK:         %[[INIT:.*]] = linalg.copy ins(%[[BASE]] : tensor<?x40xf32>) outs(%[[SLICE]] : tensor<?x40xf32>)
+// CHECK:         scf.for %[[T:.*]] = %c0{{.*}} to %c7{{.*}} step %c1{{.*}} iter_args(%{{.*}} = %[[INIT]])
 // CHECK:           arith.cmpi uge, %{{.*}}, %[[LO]]
 // CHECK:           arith.cmpi ult, %{{.*}}, %[[HI]]
 // CHECK:           %[[MINE:.*]] = arith.andi
@@ -267,12 +308,13 @@ func.func @scatter_add_1d(%b: tensor<10xf32>, %i: tensor<6xi64>, %s: tensor<6xf3
 // CHECK-LABEL: func.func @scatter_add_dim0
 // CHECK:       kiln.report_index_error
 // CHECK:       call @kiln_rt_num_threads()
-// CHECK:       scf.forall (%[[Q:.*]]) in (%{{.*}}) shared_outs(%[[OUT:.*]] = %arg0)
+// CHECK:       scf.forall (%[[Q:.*]]) in (%{{.*}}) shared_outs(%[[OUT:.*]] = %{{.*}})
 // CHECK:         %[[LO:.*]] = arith.divui
 // CHECK:         %[[HI:.*]] = arith.divui
 // CHECK:         %[[WIDTH:.*]] = arith.subi %[[HI]], %[[LO]]
 // CHECK:         %[[SLICE:.*]] = tensor.extract_slice %[[OUT]][0, %[[LO]]] [5, %[[WIDTH]]] [1, 1] : tensor<5x4xf32> to tensor<5x?xf32>
-// CHECK:         scf.for %[[M:.*]] = %c0{{.*}} to %c6{{.*}} step %c1{{.*}} iter_args(%{{.*}} = %[[SLICE]])
+// CHECK:         %[[INIT:.*]] = linalg.copy ins(%{{.*}} : tensor<5x?xf32>) outs(%[[SLICE]] : tensor<5x?xf32>)
+// CHECK:         scf.for %[[M:.*]] = %c0{{.*}} to %c6{{.*}} step %c1{{.*}} iter_args(%{{.*}} = %[[INIT]])
 // CHECK:           scf.for %[[C:.*]] = %c0{{.*}} to %[[WIDTH]] step %c1{{.*}} iter_args
 // CHECK:             %[[COL:.*]] = arith.addi %[[LO]], %[[C]]
 // CHECK:             tensor.extract %arg1[%[[M]], %[[COL]]]

@@ -40,7 +40,7 @@ func.func @f(%x: tensor<4096x32768xf32>, %g: tensor<4096x4096xf32>,
   %e = kiln.exp %x : tensor<4096x32768xf32>
   // CHECK-DAG: :[[# @LINE + 1]]:{{.*}}fused kiln.topk: the producer chain is evaluated into 128 tiles of 32 along dim 0 (4194304 bytes each)
   %v3, %i3 = kiln.topk %e {k = 16 : i64, dim = 1 : i64} : tensor<4096x32768xf32>
-  // CHECK-DAG: :[[# @LINE + 1]]:{{.*}}kiln.scatter_add along dim 1 of tensor<4096x4096xf32>: 4096 independent groups in parallel (everything under one index of the dims before it)
+  // CHECK-DAG: :[[# @LINE + 1]]:{{.*}}kiln.scatter_add along dim 1 of tensor<4096x4096xf32>: 4096 independent groups in parallel (everything under one index of the dims before it), each walking its positions in row-major order (deterministic); each group copies its slice of the base first (in cache, no separate copy)
   %sc = kiln.scatter_add %g, %gi, %ga {dim = 1 : i64} : tensor<4096x4096xf32>, tensor<4096x256xi64>, tensor<4096x256xf32>
   %pi = kiln.reshape %gi : tensor<4096x256xi64> -> tensor<1048576xi64>
   %ps = kiln.reshape %ga : tensor<4096x256xf32> -> tensor<1048576xf32>
