@@ -158,6 +158,9 @@ def training_workloads():
     layer_norm = backward(lambda x: F.layer_norm(x, (1024,), eps=1e-5), ["r"])
     softmax = backward(lambda x: torch.softmax(x, 1), ["r"])
     cross_entropy = backward(lambda x, t: F.cross_entropy(x, t), ["c", "tgt"])
+    gather = backward(lambda x, i: torch.gather(x, 1, i), ["g", "gi"])
+    g, gi, go = (tensor_type((4096, 4096)), tensor_type((4096, 256), "i64"),
+                 tensor_type((4096, 256)))
     return [
         dict(name="layer norm forward+backward (4096x1024)", ir=f"""func.func @f(%x: {r}) -> {r} {{
   %m = kiln.mean %x {{dims = array<i64: 1>, keepdim = true}} : {r}
@@ -182,6 +185,13 @@ def training_workloads():
 }}""", inputs=["c", "tgt", "one"], torch=lambda t: cross_entropy(t),
              autodiff=True,
              entries=[("f", ["c", "tgt"]), ("f_vjp", ["c", "tgt", "one"])]),
+        dict(name="gather fwd+bwd (4096x4096, idx 4096x256)",
+             ir=f"""func.func @f(%x: {g}, %i: {gi}) -> {go} {{
+  %y = kiln.gather %x, %i {{dim = 1 : i64}} : {g}, {gi}
+  return %y : {go}
+}}""", inputs=["g", "gi", "go"], torch=lambda t: gather(t, "go"),
+             autodiff=True,
+             entries=[("f", ["g", "gi"]), ("f_vjp", ["g", "gi", "go"])]),
     ]
 
 
