@@ -55,6 +55,11 @@ static constexpr llvm::StringLiteral kBufferizePasses =
     "kiln-constant-globals{alignment=64},"
     "one-shot-bufferize{buffer-alignment=64 bufferize-function-boundaries "
     "function-boundary-type-conversion=identity-layout-map},"
+    // A loop that updates a buffer in place still carries it (scf.for
+    // iter_args yielded unchanged, as bufferization leaves a tensor loop):
+    // folded away, a result is its allocation again, which the next pass
+    // replaces with the caller's buffer instead of copying into it.
+    "func.func(canonicalize),"
     "buffer-results-to-out-params{modify-public-functions "
     "hoist-static-allocs},";
 
