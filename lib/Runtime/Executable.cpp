@@ -114,14 +114,14 @@ Executable::compile(ModuleOp module, llvm::StringRef entry,
     if (llvm::Error error = lowerToLLVMDialect(*lowered, options))
       return makeError("@" + entry + ": " + llvm::toString(std::move(error)));
     CompiledCode fresh;
-    if (auto sites =
-            (*lowered)->getAttrOfType<ArrayAttr>(kiln::kErrorSitesAttrName))
-      for (auto site : sites.getAsValueRange<StringAttr>())
-        fresh.errorSites.push_back(site.str());
-    if (auto sites =
-            (*lowered)->getAttrOfType<ArrayAttr>(kiln::kProfileSitesAttrName))
-      for (auto site : sites.getAsValueRange<StringAttr>())
-        fresh.profileSites.push_back(site.str());
+    // The sites the lowering listed in module attributes (string arrays).
+    auto readSites = [&](llvm::StringRef name, std::vector<std::string> &into) {
+      if (auto sites = (*lowered)->getAttrOfType<ArrayAttr>(name))
+        for (auto site : sites.getAsValueRange<StringAttr>())
+          into.push_back(site.str());
+    };
+    readSites(kiln::kErrorSitesAttrName, fresh.errorSites);
+    readSites(kiln::kProfileSitesAttrName, fresh.profileSites);
     if (auto count =
             (*lowered)->getAttrOfType<IntegerAttr>(kiln::kKernelCountAttrName))
       fresh.kernels = count.getInt();

@@ -136,11 +136,23 @@ Value i64Constant(OpBuilder &b, Location loc, int64_t value) {
   return arith::ConstantIntOp::create(b, loc, value, 64);
 }
 
+/// A fresh tensor of `type` (a ranked tensor type), for an op to write.
+Value emptyTensor(OpBuilder &b, Location loc, Type type) {
+  auto ranked = cast<RankedTensorType>(type);
+  return tensor::EmptyOp::create(b, loc, ranked.getShape(),
+                                 ranked.getElementType());
+}
+
+/// One fresh tensor per type of `types` (a kernel's outputs).
+SmallVector<Value> emptyTensors(OpBuilder &b, Location loc, TypeRange types) {
+  return llvm::map_to_vector(
+      types, [&](Type type) { return emptyTensor(b, loc, type); });
+}
+
 /// A tensor of `type` filled with `value` (linalg.fill of a tensor.empty).
 Value filledTensor(OpBuilder &b, Location loc, RankedTensorType type,
                    TypedAttr value) {
-  Value empty =
-      tensor::EmptyOp::create(b, loc, type.getShape(), type.getElementType());
+  Value empty = emptyTensor(b, loc, type);
   Value scalar = arith::ConstantOp::create(b, loc, value);
   return linalg::FillOp::create(b, loc, ValueRange{scalar}, ValueRange{empty})
       .getResult(0);
@@ -881,8 +893,7 @@ struct LowerElementwise : OpInterfaceRewritePattern<ScalarOpInterface> {
       maps.push_back(broadcastMap(tensorType(operand), resultType, ctx));
     maps.push_back(
         AffineMap::getMultiDimIdentityMap(resultType.getRank(), ctx));
-    Value init = tensor::EmptyOp::create(rewriter, loc, resultType.getShape(),
-                                         resultType.getElementType());
+    Value init = emptyTensor(rewriter, loc, resultType);
     auto generic = linalg::GenericOp::create(
         rewriter, loc, TypeRange{resultType}, op->getOperands(),
         ValueRange{init}, maps, parallelIterators(resultType.getRank()),
@@ -989,8 +1000,7 @@ struct LowerPermute : OpRewritePattern<PermuteOp> {
     SmallVector<int64_t> perm;
     for (int64_t d : op.getDims())
       perm.push_back(*normalizeDim(d, type.getRank()));
-    Value init = tensor::EmptyOp::create(rewriter, op.getLoc(), type.getShape(),
-                                         type.getElementType());
+    Value init = emptyTensor(rewriter, op.getLoc(), type);
     auto transpose = linalg::TransposeOp::create(rewriter, op.getLoc(),
                                                  op.getInput(), init, perm);
     rewriter.replaceOp(op, transpose.getResults());
@@ -1448,12 +1458,7 @@ template <typename OpTy> struct LowerSoftmax : OpRewritePattern<OpTy> {
     // fused epilogue.
     MLIRContext *ctx = b.getContext();
     AffineMap identity = AffineMap::getMultiDimIdentityMap(rank, ctx);
-    SmallVector<Value> inits;
-    for (Type resultType : io.resultTypes) {
-      auto t = cast<RankedTensorType>(resultType);
-      inits.push_back(
-          tensor::EmptyOp::create(b, loc, t.getShape(), t.getElementType()));
-    }
+    SmallVector<Value> inits = emptyTensors(b, loc, io.resultTypes);
     SmallVector<AffineMap> maps(inits.size(), identity);
     auto generic = linalg::GenericOp::create(
         b, loc, io.resultTypes, ValueRange{}, inits, maps,
@@ -1495,12 +1500,7 @@ template <typename OpTy> struct LowerSoftmax : OpRewritePattern<OpTy> {
     int64_t n = type.getDimSize(inner);
     auto floatType = cast<FloatType>(type.getElementType());
     SmallVector<int64_t> grid(type.getShape().drop_back());
-    SmallVector<Value> outputs;
-    for (Type resultType : io.resultTypes) {
-      auto t = cast<RankedTensorType>(resultType);
-      outputs.push_back(
-          tensor::EmptyOp::create(b, loc, t.getShape(), t.getElementType()));
-    }
+    SmallVector<Value> outputs = emptyTensors(b, loc, io.resultTypes);
     OpBuilder::InsertionGuard guard(b);
     SmallVector<Value> coords;
     scf::ForallOp forall = createGridForall(b, loc, grid, outputs, coords);
@@ -1589,12 +1589,7 @@ template <typename OpTy> struct LowerSoftmax : OpRewritePattern<OpTy> {
     Value result = asTensor(b, loc, buffer, type);
     if (!io.finish)
       return {result};
-    SmallVector<Value> inits;
-    for (Type resultType : io.resultTypes) {
-      auto t = cast<RankedTensorType>(resultType);
-      inits.push_back(
-          tensor::EmptyOp::create(b, loc, t.getShape(), t.getElementType()));
-    }
+    SmallVector<Value> inits = emptyTensors(b, loc, io.resultTypes);
     auto epilogue = linalg::GenericOp::create(
         b, loc, io.resultTypes, ValueRange{}, inits,
         SmallVector<AffineMap>(inits.size(), identity), parallelIterators(rank),
@@ -2230,8 +2225,7 @@ Value asTensor(OpBuilder &b, Location loc, Value buffer,
 Value buildIndexedGeneric(
     OpBuilder &b, Location loc, RankedTensorType resultType,
     function_ref<Value(OpBuilder &, Location, ValueRange)> body) {
-  Value init = tensor::EmptyOp::create(b, loc, resultType.getShape(),
-                                       resultType.getElementType());
+  Value init = emptyTensor(b, loc, resultType);
   int64_t rank = resultType.getRank();
   auto generic = linalg::GenericOp::create(
       b, loc, TypeRange{resultType}, ValueRange{}, ValueRange{init},
@@ -2394,8 +2388,7 @@ Value buildSliceCopies(OpBuilder &b, Location loc, Value input, Value index,
   int64_t rank = inputType.getRank();
   int64_t size = inputType.getDimSize(dim);
   SmallVector<int64_t> grid(resultType.getShape().take_front(dim + 1));
-  Value init = tensor::EmptyOp::create(b, loc, resultType.getShape(),
-                                       resultType.getElementType());
+  Value init = emptyTensor(b, loc, resultType);
   SmallVector<Value> coords;
   scf::ForallOp forall = createGridForall(b, loc, grid, init, coords);
   SmallVector<Value> at;
@@ -2544,12 +2537,7 @@ SmallVector<Value> lowerGatherAlongDim(OpBuilder &b, Operation *op,
   }
   MLIRContext *ctx = b.getContext();
   int64_t resultRank = resultType.getRank();
-  SmallVector<Value> inits;
-  for (Type t : io.resultTypes) {
-    auto type = cast<RankedTensorType>(t);
-    inits.push_back(tensor::EmptyOp::create(b, loc, type.getShape(),
-                                            type.getElementType()));
-  }
+  SmallVector<Value> inits = emptyTensors(b, loc, io.resultTypes);
   SmallVector<AffineMap> maps(
       inits.size(), AffineMap::getMultiDimIdentityMap(resultRank, ctx));
   // A row-wise gather (or index_select along dim 1) from a stored matrix on
@@ -2815,8 +2803,7 @@ Value buildSortedScatter(PatternRewriter &rewriter, Operation *op, Value base,
   Value order = asTensor(rewriter, loc, orderBuffer, orderType);
   Value starts = asTensor(rewriter, loc, startsBuffer, startsType);
 
-  Value init = tensor::EmptyOp::create(rewriter, loc, baseType.getShape(),
-                                       baseType.getElementType());
+  Value init = emptyTensor(rewriter, loc, baseType);
   AffineMap identity = AffineMap::getMultiDimIdentityMap(rank, ctx);
   auto generic = linalg::GenericOp::create(
       rewriter, loc, TypeRange{baseType}, ValueRange{base}, ValueRange{init},
@@ -2893,13 +2880,6 @@ bool isFunctionArgument(Value value) {
   return arg && isa<FunctionOpInterface>(arg.getOwner()->getParentOp());
 }
 
-/// A fresh tensor of `value`'s type.
-Value emptyLike(OpBuilder &b, Location loc, Value value) {
-  RankedTensorType type = tensorType(value);
-  return tensor::EmptyOp::create(b, loc, type.getShape(),
-                                 type.getElementType());
-}
-
 /// Fills `slice`, a group's slice of a scatter's fresh result, with what
 /// `base` holds there: the splat's value, or a copy of base's slice at
 /// `offsets`. Done per group, the slice is still in cache when the group's
@@ -2972,7 +2952,8 @@ Value buildTargetOwnedScatter(PatternRewriter &rewriter, Operation *op,
   int64_t rank = baseType.getRank();
   Value lo, hi;
   scf::ForallOp forall = buildThreadRangeForall(
-      rewriter, op, initPerGroup ? emptyLike(rewriter, loc, base) : base, size,
+      rewriter, op,
+      initPerGroup ? emptyTensor(rewriter, loc, base.getType()) : base, size,
       lo, hi);
   OpBuilder::InsertionGuard guard(rewriter);
   OpBuilder &b = rewriter;
@@ -3048,7 +3029,8 @@ Value buildColumnBlockScatter(PatternRewriter &rewriter, Operation *op,
   int64_t rank = baseType.getRank();
   Value lo, hi;
   scf::ForallOp forall = buildThreadRangeForall(
-      rewriter, op, initPerGroup ? emptyLike(rewriter, loc, base) : base,
+      rewriter, op,
+      initPerGroup ? emptyTensor(rewriter, loc, base.getType()) : base,
       loopShape[1], lo, hi);
   OpBuilder::InsertionGuard guard(rewriter);
   OpBuilder &b = rewriter;
@@ -3220,20 +3202,11 @@ LogicalResult lowerScatterAlongDim(Operation *op, Value base, Value index,
       grid.push_back(loopShape[d]);
   }
   int64_t groups = ShapedType::getNumElements(grid);
-  if (groups == 1)
+  if (groups == 1) { // nothing to split: one loop nest
     remarkKernel(rewriter, loc,
                  "{0}: one sequential loop nest in row-major order (no dim "
                  "to run in parallel without two positions meeting)",
                  what);
-  else
-    remarkKernel(rewriter, loc,
-                 "{0}: {1} independent groups in parallel ({2}), each "
-                 "walking its positions in row-major order (deterministic){3}",
-                 what, groups,
-                 gpu ? "a GPU thread per line along the dim"
-                     : "everything under one index of the dims before it",
-                 initNote);
-  if (groups == 1) { // nothing to split: one loop nest
     SmallVector<Value> zeros(rank, indexConstant(rewriter, loc, 0));
     rewriter.replaceOp(op, buildUpdateLoops(rewriter, loc, loopShape, base,
                                             [&](OpBuilder &b, Location l,
@@ -3243,6 +3216,13 @@ LogicalResult lowerScatterAlongDim(Operation *op, Value base, Value index,
                                             }));
     return success();
   }
+  remarkKernel(rewriter, loc,
+               "{0}: {1} independent groups in parallel ({2}), each "
+               "walking its positions in row-major order (deterministic){3}",
+               what, groups,
+               gpu ? "a GPU thread per line along the dim"
+                   : "everything under one index of the dims before it",
+               initNote);
 
   scf::ForallOp forall;
   {
@@ -3250,7 +3230,8 @@ LogicalResult lowerScatterAlongDim(Operation *op, Value base, Value index,
     OpBuilder &b = rewriter;
     SmallVector<Value> coords;
     forall = createGridForall(
-        b, loc, grid, initPerGroup ? emptyLike(b, loc, base) : base, coords);
+        b, loc, grid, initPerGroup ? emptyTensor(b, loc, base.getType()) : base,
+        coords);
     // The group's slice of the result: size 1 at its index of each
     // parallel dim; the whole of `dim`; the loop's extent elsewhere.
     SmallVector<Value> offsets;
@@ -3735,8 +3716,7 @@ SmallVector<Value> lowerFusedRuntimeKernel(OpBuilder &b, Operation *anchor,
   }
   auto evaluateTile = [&](OpBuilder &tb, Location tl, RankedTensorType tileType,
                           Value offset) {
-    Value init = tensor::EmptyOp::create(tb, tl, tileType.getShape(),
-                                         tileType.getElementType());
+    Value init = emptyTensor(tb, tl, tileType);
     auto generic = linalg::GenericOp::create(
         tb, tl, TypeRange{tileType}, ValueRange{}, ValueRange{init},
         SmallVector<AffineMap>{
@@ -3784,8 +3764,7 @@ SmallVector<Value> lowerFusedRuntimeKernel(OpBuilder &b, Operation *anchor,
     shape[resultDim] = rows;
     tileResultTypes.push_back(
         RankedTensorType::get(shape, type.getElementType()));
-    fullResults.push_back(tensor::EmptyOp::create(b, loc, type.getShape(),
-                                                  type.getElementType()));
+    fullResults.push_back(emptyTensor(b, loc, type));
   }
   auto loop = scf::ForOp::create(
       b, loc, indexConstant(b, loc, 0), indexConstant(b, loc, extent / rows),
@@ -3829,12 +3808,7 @@ FailureOr<SmallVector<Value>> lowerRowGroup(OpBuilder &b, FusedOp op,
   auto space = cast<RankedTensorType>(op.getResult(0).getType());
   int64_t rank = space.getRank(), n = space.getDimSize(rank - 1);
   SmallVector<int64_t> grid(space.getShape().drop_back());
-  SmallVector<Value> outputs;
-  for (Type t : op.getResultTypes()) {
-    auto type = cast<RankedTensorType>(t);
-    outputs.push_back(tensor::EmptyOp::create(b, loc, type.getShape(),
-                                              type.getElementType()));
-  }
+  SmallVector<Value> outputs = emptyTensors(b, loc, op.getResultTypes());
   OpBuilder::InsertionGuard guard(b);
   SmallVector<Value> coords;
   scf::ForallOp forall = createGridForall(b, loc, grid, outputs, coords);
@@ -3972,8 +3946,7 @@ FailureOr<SmallVector<Value>> lowerFused(OpBuilder &b, FusedOp op,
     SmallVector<Value> inits;
     for (Type t : op.getResultTypes()) {
       auto type = cast<RankedTensorType>(t);
-      inits.push_back(tensor::EmptyOp::create(b, op.getLoc(), type.getShape(),
-                                              type.getElementType()));
+      inits.push_back(emptyTensor(b, op.getLoc(), type));
       maps.push_back(AffineMap::getMultiDimIdentityMap(space.getRank(), ctx));
     }
     auto generic = linalg::GenericOp::create(

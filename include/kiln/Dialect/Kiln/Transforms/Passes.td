@@ -79,9 +79,10 @@ def KilnFuseElementwise : Pass<"kiln-fuse-elementwise", "mlir::ModuleOp"> {
 
     A producer used outside the group is recomputed inside it when the
     inputs it adds are at most twice its result's bytes (what storing it
-    costs: written once, read back), and stored otherwise. Splat constants are copied into each group. Ops of other
-    kinds (matmul, reshape, topk, ...) bound the groups. Groups are formed
-    from the end of each function backwards, keyed off traits only.
+    costs: written once, read back), and stored otherwise. Splat constants
+    are copied into each group. Ops of other kinds (matmul, reshape, topk,
+    ...) bound the groups. Groups are formed from the end of each function
+    backwards, keyed off traits only.
 
     A group takes at most `max-group-ops` ops (default 128); a longer
     chain continues in the next group, which stores one intermediate
