@@ -20,6 +20,12 @@ workload lists several (plain and in-place). "forward+backward" adds the
 times of @f and of @f_vjp derived by kiln-opt --kiln-autodiff, against
 PyTorch's forward plus y.backward(ct). The cold compile time of the first
 chain is measured in a first process with an empty cache.
+
+A second table ("steps") times small graphs built and run again and again
+through the C++ API, as a training loop or a server does
+(build/bin/kiln-bench-steps, microseconds per step), against the same steps
+in PyTorch eager: at these sizes both measure their own overhead. `--only
+steps` runs only that table.
 """
 import argparse
 import json
@@ -378,6 +384,89 @@ def time_torch(fn, tensors, threads, repeat):
     return best * 1000
 
 
+def pseudo_random(n, seed):
+    """kiln-bench-steps' inputs (bench/steps.cpp): the same LCG."""
+    values = []
+    for _ in range(n):
+        seed = (seed * 1664525 + 1013904223) & 0xFFFFFFFF
+        values.append((seed >> 8) / (1 << 24) - 0.5)
+    return torch.tensor(values, dtype=torch.float32)
+
+
+def torch_softmax_blocks():
+    x = pseudo_random(1000, 1).reshape(10, 100)
+
+    def step():
+        y = x
+        for _ in range(10):
+            y = torch.softmax(y * 1.01 + 0.5, 1)
+        return y.sum().item()
+    return step
+
+
+def torch_mlp_step():
+    x = pseudo_random(64 * 32, 2).reshape(64, 32)
+    y = torch.arange(64) % 10
+    params = [pseudo_random(32 * 64, 3).reshape(32, 64) * 0.3,
+              torch.zeros(64),
+              pseudo_random(64 * 10, 4).reshape(64, 10) * 0.3,
+              torch.zeros(10)]
+    params = [p.requires_grad_() for p in params]
+
+    def step():
+        w1, b1, w2, b2 = params
+        hidden = torch.relu(x @ w1 + b1)
+        loss = F.cross_entropy(hidden @ w2 + b2, y)
+        loss.backward()
+        with torch.no_grad():
+            for p in params:
+                p -= p.grad * 0.1
+                p.grad = None
+        return loss.item()
+    return step
+
+
+STEPS = [("softmax-blocks", "10x (softmax(y*1.01+0.5)) on 10x100, sum",
+          torch_softmax_blocks, 2000),
+         ("mlp-step", "SGD step, MLP 64x32 -> 64 -> 10, cross_entropy",
+          torch_mlp_step, 500)]
+
+
+def time_torch_steps(make, iterations, threads):
+    """Best of five rounds, microseconds per step, like kiln-bench-steps."""
+    torch.set_num_threads(threads)
+    step = make()
+    step()
+    best = float("inf")
+    for _ in range(5):
+        start = time.perf_counter()
+        for _ in range(iterations):
+            step()
+        best = min(best, (time.perf_counter() - start) / iterations)
+    return best * 1e6
+
+
+def run_steps(build, thread_counts):
+    binary = os.path.join(build, "bin", "kiln-bench-steps")
+    print("\nsmall graphs through the C++ API, microseconds per step "
+          "(recording, finding the compiled graph, running it)")
+    header = (f"{'step':50} {'thr':>3} {'kiln us':>9} {'torch us':>9} "
+              f"{'speedup':>8}")
+    print(header)
+    print("-" * len(header))
+    for name, label, make, iterations in STEPS:
+        for t in thread_counts:
+            out = subprocess.run(
+                [binary, name, str(iterations)], capture_output=True,
+                text=True, check=True,
+                env={**os.environ, "KILN_NUM_THREADS": str(t)}).stdout
+            kiln_us = json.loads(out)["us_per_step"]
+            torch_us = time_torch_steps(make, iterations, t)
+            print(f"{label:50} {t:>3} {kiln_us:9.1f} {torch_us:9.1f} "
+                  f"{torch_us / kiln_us:7.2f}x")
+            sys.stdout.flush()
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--build", default=os.path.join(ROOT, "build"))
@@ -390,6 +479,10 @@ def main():
     kiln_run = os.path.join(opts.build, "bin", "kiln-run")
     stream = os.path.join(opts.build, "bin", "kiln-stream")
     thread_counts = sorted({int(t) for t in opts.threads.split(",")})
+    if opts.only == "steps":
+        os.environ["KILN_CACHE_DIR"] = tempfile.mkdtemp(prefix="kiln-bench-")
+        run_steps(opts.build, thread_counts)
+        return
     selected = [w for w in workloads() if opts.only in w["name"]]
     names = sorted({n for w in selected for n in w["inputs"]})
     env_cache = tempfile.mkdtemp(prefix="kiln-bench-cache-")
@@ -475,6 +568,8 @@ def main():
                 sys.stdout.flush()
         for line in cold_notes:
             print(line)
+    if not opts.only:
+        run_steps(opts.build, thread_counts)
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@
 
 #include "Internal.h"
 
+#include <charconv>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -33,11 +34,13 @@ std::string f64(double v) {
                   static_cast<unsigned long long>(bits));
     return buffer;
   }
+  // The shortest text that reads back as `v`; MLIR's float literals need
+  // a '.' in the mantissa ("1.0e+20", not "1e+20").
   char buffer[40];
-  std::snprintf(buffer, sizeof buffer, "%.17g", v);
-  std::string text = buffer;
-  if (text.find_first_of(".e") == std::string::npos)
-    text += ".0";
+  char *end = std::to_chars(buffer, buffer + sizeof buffer, v).ptr;
+  std::string text(buffer, end);
+  if (text.find('.') == std::string::npos)
+    text.insert(std::min(text.find('e'), text.size()), ".0");
   return text + " : f64";
 }
 

@@ -39,6 +39,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <charconv>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -46,6 +47,7 @@
 #include <map>
 #include <mutex>
 #include <sstream>
+#include <unordered_map>
 
 using namespace mlir;
 namespace rt = kiln::runtime;
@@ -303,10 +305,10 @@ std::optional<rt::TensorSpec> fromMlirType(Type type) {
 /// inference and verifier; returns the result types. `explicitTypes` are
 /// used for ops whose result types are not inferred (reshape, cast, ...).
 std::vector<rt::TensorSpec>
-checkOp(const std::string &op, const std::vector<Tensor> &inputs,
-        const std::string &attrs,
-        const std::vector<rt::TensorSpec> *explicitTypes,
-        SourceLocation where) {
+verifyOp(const std::string &op, const std::vector<Tensor> &inputs,
+         const std::string &attrs,
+         const std::vector<rt::TensorSpec> *explicitTypes,
+         SourceLocation where) {
   MLIRContext &ctx = threadContext();
   DiagnosticCapture capture(ctx);
   Location loc = FileLineColLoc::get(&ctx, where.file, where.line, 0);
@@ -351,6 +353,50 @@ checkOp(const std::string &op, const std::vector<Tensor> &inputs,
     results.push_back(*fromMlirType(type));
   created->erase();
   return results;
+}
+
+/// Appends `spec` to a check's memo key.
+void appendSpec(std::string &key, const rt::TensorSpec &spec) {
+  key += char('0' + static_cast<int>(spec.dtype));
+  for (int64_t size : spec.shape)
+    key += 'x' + std::to_string(size);
+  key += ';';
+}
+
+/// checkOp through a per-thread memo of the checks that passed: the result
+/// types depend only on the op, its attributes and its operand (and
+/// explicit result) types, and a program building the same graph again (a
+/// training loop) would otherwise create, infer and verify an MLIR
+/// operation for every node of every step. Failures are not remembered:
+/// each reports its own location.
+std::vector<rt::TensorSpec>
+checkOp(const std::string &op, const std::vector<Tensor> &inputs,
+        const std::string &attrs,
+        const std::vector<rt::TensorSpec> *explicitTypes,
+        SourceLocation where) {
+  constexpr size_t kMemoEntries = 4096;
+  thread_local std::unordered_map<std::string, std::vector<rt::TensorSpec>>
+      memo;
+  std::string key = op;
+  key += '\0';
+  key += attrs;
+  key += '\0';
+  for (const Tensor &input : inputs)
+    appendSpec(key, input.getNode()->types[input.getResult()]);
+  if (explicitTypes) {
+    key += "->";
+    for (const rt::TensorSpec &spec : *explicitTypes)
+      appendSpec(key, spec);
+  }
+  auto it = memo.find(key);
+  if (it != memo.end())
+    return it->second;
+  std::vector<rt::TensorSpec> types =
+      verifyOp(op, inputs, attrs, explicitTypes, where);
+  if (memo.size() >= kMemoEntries)
+    memo.clear();
+  memo.emplace(std::move(key), types);
+  return types;
 }
 
 /// Prints a pending graph as `func.func @graph`: leaves and realized nodes
@@ -436,9 +482,24 @@ struct GraphPrinter {
     }
   }
 
-  /// Prints `node`, whose pending inputs are printed already.
+  /// Appends the MLIR type of `spec` to `out`.
+  static void appendType(std::string &out, const rt::TensorSpec &spec) {
+    out += "tensor<";
+    char digits[24];
+    for (int64_t size : spec.shape) {
+      out.append(digits,
+                 std::to_chars(digits, digits + sizeof digits, size).ptr);
+      out += 'x';
+    }
+    llvm::StringRef element = rt::dtypeName(spec.dtype);
+    out.append(element.data(), element.size());
+    out += '>';
+  }
+
+  /// Prints `node`, whose pending inputs are printed already, straight into
+  /// `body` (a graph of a training step prints every realize).
   void print(Node *node) {
-    std::vector<std::string> operands;
+    llvm::SmallVector<std::string, 4> operands;
     for (const Tensor &input : node->inputs)
       operands.push_back(valueName(input));
     std::string name = "%v" + std::to_string(counter++);
@@ -446,28 +507,44 @@ struct GraphPrinter {
     if (!node->callee.empty() && std::find(callees.begin(), callees.end(),
                                            node->callee) == callees.end())
       callees.push_back(node->callee);
-    std::string line = "  " + name;
-    if (node->types.size() > 1)
-      line += ":" + std::to_string(node->types.size());
-    line += " = \"" + node->op + "\"(";
-    for (size_t i = 0; i < operands.size(); ++i)
-      line += (i ? ", " : "") + operands[i];
-    line += ") " + node->attrs + " : (";
-    for (size_t i = 0; i < node->inputs.size(); ++i)
-      line += (i ? ", " : "") + typeString(specOf(node->inputs[i]));
-    line += ") -> (";
-    for (size_t i = 0; i < node->types.size(); ++i)
-      line += (i ? ", " : "") + typeString(node->types[i]);
-    line += ")";
+    body += "  ";
+    body += name;
+    if (node->types.size() > 1) {
+      body += ':';
+      body += std::to_string(node->types.size());
+    }
+    body += " = \"";
+    body += node->op;
+    body += "\"(";
+    for (size_t i = 0; i < operands.size(); ++i) {
+      if (i)
+        body += ", ";
+      body += operands[i];
+    }
+    body += ") ";
+    body += node->attrs;
+    body += " : (";
+    for (size_t i = 0; i < node->inputs.size(); ++i) {
+      if (i)
+        body += ", ";
+      appendType(body, specOf(node->inputs[i]));
+    }
+    body += ") -> (";
+    for (size_t i = 0; i < node->types.size(); ++i) {
+      if (i)
+        body += ", ";
+      appendType(body, node->types[i]);
+    }
+    body += ')';
     if (locations && node->where.file && *node->where.file &&
         node->where.line > 0) {
       std::string file;
       llvm::raw_string_ostream os(file);
       llvm::printEscapedString(node->where.file, os);
-      line +=
+      body +=
           " loc(\"" + file + "\":" + std::to_string(node->where.line) + ":0)";
     }
-    body += line + "\n";
+    body += '\n';
     if (perturbed.contains(node)) {
       auto delta = std::make_shared<Node>();
       delta->types = node->types;

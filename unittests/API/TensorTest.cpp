@@ -104,6 +104,49 @@ TEST(Errors, ShapeErrorsAtTheCallWithTheCallersLine) {
   EXPECT_THROW(Tensor().realize(), kiln::Error);
 }
 
+TEST(Errors, EachFailedCheckReportsItsOwnLine) {
+  // Checks that pass are remembered per thread (a training loop builds the
+  // same nodes every step); failures are not: each reports where it was.
+  Tensor x = Tensor::fromVector(std::vector<float>(10, 1.0f), {2, 5});
+  EXPECT_EQ(kiln::topk(x, 3, 1).values.shape(), (std::vector<int64_t>{2, 3}));
+  EXPECT_EQ(kiln::topk(x, 3, 1).values.shape(), (std::vector<int64_t>{2, 3}));
+  std::vector<int> lines;
+  for (int i = 0; i < 2; ++i) {
+    try {
+      if (i == 0)
+        kiln::topk(x, 6, 1);
+      else
+        kiln::topk(x, 6, 1);
+      FAIL() << "no error";
+    } catch (const kiln::Error &error) {
+      lines.push_back(error.where().line);
+      EXPECT_NE(std::string(error.what()).find("k (6) exceeds the size"),
+                std::string::npos)
+          << error.what();
+    }
+  }
+  ASSERT_EQ(lines.size(), 2u);
+  EXPECT_EQ(lines[1], lines[0] + 2);
+  // The same op and attributes on other operand types are checked anew.
+  Tensor y = Tensor::fromVector(std::vector<float>(4, 1.0f), {2, 2});
+  EXPECT_THROW(kiln::topk(y, 3, 1), kiln::Error);
+}
+
+TEST(Results, ScalarsOfAnyMagnitude) {
+  // Were printed as "1e+20", which MLIR does not read as a float
+  // ("internal error: bad attributes").
+  EXPECT_EQ(kiln::full({2}, 1e20).toString(),
+            "tensor([1.0000e+20, 1.0000e+20])");
+  Tensor x = Tensor::fromVector(std::vector<float>{1, 2});
+  expectNear((x * 1e30f * 1e-30f).toVector<float>(), {1, 2});
+  Tensor d = Tensor::fromVector(std::vector<double>{1, 2});
+  EXPECT_EQ((d * 1e-300).toVector<double>(),
+            (std::vector<double>{1e-300, 2e-300}));
+  EXPECT_EQ((d + 0.1).toVector<double>(), (std::vector<double>{1.1, 2.1}));
+  EXPECT_EQ(kiln::clamp(d, -1e300, 1.5).toVector<double>(),
+            (std::vector<double>{1, 1.5}));
+}
+
 TEST(Errors, NegativeSizesAtTheCall) {
   // Were taken as MLIR's dynamic size or reported as "more than 2^62
   // elements".

@@ -205,7 +205,26 @@ def KilnOuterParallelLoops : Pass<"kiln-outer-parallel-loops"> {
     which defeats the vectorizer). An `scf.parallel` nested inside another
     (a parallel dim inside a reduction loop, as in matmul's n-k-m order)
     becomes sequential `scf.for` loops.
+
+    An outermost `scf.parallel` whose work is known statically and small
+    becomes sequential too: starting and joining the worker threads
+    (`omp.parallel`) costs microseconds, more than a kernel over a few
+    thousand elements takes on one thread, and on a loaded machine a worker
+    that is not running delays the whole kernel by a scheduler time slice.
+    The work is the number of operations one run of the loop executes:
+    each op of the body counts once per execution of the loops around it
+    (constant bounds), a vector op once per lane, a copy once per element.
+    A loop whose work is not known -- a bound that is not constant, a call
+    (the runtime's kernels split their work themselves), an `scf.while` --
+    stays parallel. Iterations are independent, so running them in order
+    gives the same results.
   }];
+  let options = [
+    Option<"minParallelWork", "min-parallel-work", "uint64_t",
+           /*default=*/"131072",
+           "Outermost parallel loops that execute fewer operations than "
+           "this run sequentially (0: every loop stays parallel)">,
+  ];
   let dependentDialects = ["mlir::scf::SCFDialect"];
 }
 

@@ -1,0 +1,170 @@
+// RUN: kiln-opt --kiln-outer-parallel-loops --split-input-file %s | FileCheck %s
+// RUN: kiln-opt --kiln-outer-parallel-loops=min-parallel-work=0 --split-input-file %s | FileCheck %s --check-prefix=ALWAYS
+
+// A multi-dimensional parallel loop keeps its outer dim parallel, the
+// others become scf.for (the work, 512x1024 stores, is large).
+// CHECK-LABEL: func @split
+// CHECK: scf.parallel (%{{.*}}) = (%c0) to (%c512) step (%c1) {
+// CHECK-NEXT: scf.for %{{.*}} = %c0 to %c1024 step %c1 {
+// CHECK-NEXT: memref.store
+func.func @split(%m: memref<512x1024xf32>, %v: f32) {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %c512 = arith.constant 512 : index
+  %c1024 = arith.constant 1024 : index
+  scf.parallel (%i, %j) = (%c0, %c0) to (%c512, %c1024) step (%c1, %c1) {
+    memref.store %v, %m[%i, %j] : memref<512x1024xf32>
+    scf.reduce
+  }
+  return
+}
+
+// -----
+
+// 10x100 stores and loads: about 3000 operations, far less than starting
+// the worker threads costs. The loop runs on the calling thread.
+// CHECK-LABEL: func @small
+// CHECK-NOT: scf.parallel
+// CHECK: scf.for %{{.*}} = %c0 to %c10 step %c1 {
+// CHECK-NEXT: scf.for %{{.*}} = %c0 to %c100 step %c1 {
+// ALWAYS-LABEL: func @small
+// ALWAYS: scf.parallel
+func.func @small(%a: memref<10x100xf32>, %b: memref<10x100xf32>) {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %c10 = arith.constant 10 : index
+  %c100 = arith.constant 100 : index
+  scf.parallel (%i, %j) = (%c0, %c0) to (%c10, %c100) step (%c1, %c1) {
+    %x = memref.load %a[%i, %j] : memref<10x100xf32>
+    %y = arith.addf %x, %x : f32
+    memref.store %y, %b[%i, %j] : memref<10x100xf32>
+    scf.reduce
+  }
+  return
+}
+
+// -----
+
+// Vector ops count once per lane: 64 rows of 16 steps of a vector<128xf32>
+// add is 64 * 16 * 128 = 131072 lane operations (plus the loads): enough
+// work to stay parallel, where counting each vector op once would not be.
+// CHECK-LABEL: func @vector_lanes
+// CHECK: scf.parallel
+func.func @vector_lanes(%a: memref<64x2048xf32>, %out: memref<64x128xf32>) {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %c16 = arith.constant 16 : index
+  %c64 = arith.constant 64 : index
+  %c128 = arith.constant 128 : index
+  %zero = arith.constant dense<0.0> : vector<128xf32>
+  scf.parallel (%i) = (%c0) to (%c64) step (%c1) {
+    %sum = scf.for %k = %c0 to %c16 step %c1 iter_args(%acc = %zero) -> (vector<128xf32>) {
+      %col = arith.muli %k, %c128 : index
+      %v = vector.load %a[%i, %col] : memref<64x2048xf32>, vector<128xf32>
+      %s = arith.addf %acc, %v : vector<128xf32>
+      scf.yield %s : vector<128xf32>
+    }
+    vector.store %sum, %out[%i, %c0] : memref<64x128xf32>, vector<128xf32>
+    scf.reduce
+  }
+  return
+}
+
+// -----
+
+// The work of a loop with a bound that is not constant is unknown: it
+// stays parallel, however few iterations it may run.
+// CHECK-LABEL: func @dynamic_bound
+// CHECK: scf.parallel
+func.func @dynamic_bound(%m: memref<10x?xf32>, %n: index, %v: f32) {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %c10 = arith.constant 10 : index
+  scf.parallel (%i) = (%c0) to (%c10) step (%c1) {
+    scf.for %j = %c0 to %n step %c1 {
+      memref.store %v, %m[%i, %j] : memref<10x?xf32>
+    }
+    scf.reduce
+  }
+  return
+}
+
+// -----
+
+// A call's work is unknown (the runtime's kernels split their own work):
+// the loop stays parallel.
+// CHECK-LABEL: func @calls
+// CHECK: scf.parallel
+func.func private @work(index)
+func.func @calls() {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %c4 = arith.constant 4 : index
+  scf.parallel (%i) = (%c0) to (%c4) step (%c1) {
+    func.call @work(%i) : (index) -> ()
+    scf.reduce
+  }
+  return
+}
+
+// -----
+
+// A stack allocation per iteration would pile up in a sequential loop (a
+// worksharing loop frees it per iteration): the loop stays parallel.
+// CHECK-LABEL: func @alloca
+// CHECK: scf.parallel
+func.func @alloca(%m: memref<4xf32>, %v: f32) {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %c4 = arith.constant 4 : index
+  scf.parallel (%i) = (%c0) to (%c4) step (%c1) {
+    %t = memref.alloca() : memref<16xf32>
+    memref.store %v, %t[%c0] : memref<16xf32>
+    %x = memref.load %t[%c0] : memref<16xf32>
+    memref.store %x, %m[%i] : memref<4xf32>
+    scf.reduce
+  }
+  return
+}
+
+// -----
+
+// Copies count per element: 8 copies of 65536-element rows stay parallel.
+// CHECK-LABEL: func @copies
+// CHECK: scf.parallel
+func.func @copies(%a: memref<8x65536xf32>, %b: memref<8x65536xf32>) {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %c8 = arith.constant 8 : index
+  scf.parallel (%i) = (%c0) to (%c8) step (%c1) {
+    %src = memref.subview %a[%i, 0] [1, 65536] [1, 1] : memref<8x65536xf32> to memref<65536xf32, strided<[1], offset: ?>>
+    %dst = memref.subview %b[%i, 0] [1, 65536] [1, 1] : memref<8x65536xf32> to memref<65536xf32, strided<[1], offset: ?>>
+    memref.copy %src, %dst : memref<65536xf32, strided<[1], offset: ?>> to memref<65536xf32, strided<[1], offset: ?>>
+    scf.reduce
+  }
+  return
+}
+
+// -----
+
+// A parallel loop nested in a reduction loop (matmul's columns inside k)
+// runs sequentially in the enclosing loop's thread.
+// CHECK-LABEL: func @nested
+// CHECK: scf.parallel (%[[I:.*]]) = (%c0) to (%c256)
+// CHECK-NOT: scf.parallel
+// CHECK: scf.for
+func.func @nested(%m: memref<256x256xf32>, %v: f32) {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %c256 = arith.constant 256 : index
+  scf.parallel (%i) = (%c0) to (%c256) step (%c1) {
+    scf.for %k = %c0 to %c256 step %c1 {
+      scf.parallel (%j) = (%c0) to (%c256) step (%c1) {
+        memref.store %v, %m[%i, %j] : memref<256x256xf32>
+        scf.reduce
+      }
+    }
+    scf.reduce
+  }
+  return
+}
