@@ -1185,33 +1185,37 @@ void argReduce(UnrankedMemRefType<T> *in, UnrankedMemRefType<T> *values,
     return;
   }
   // Strided: lanes are 16 adjacent inner columns, each its own result.
+  // Chunks of at least 2^16 elements, as above: a small input is one.
   int64_t columnBlocks = (s.inner + 15) / 16;
-  parallelFor(s.outer * columnBlocks, 1, [&](int64_t begin, int64_t end) {
-    for (int64_t w = begin; w < end; ++w) {
-      int64_t o = w / columnBlocks, c = (w % columnBlocks) * 16;
-      const T *base = input.data + o * s.size * s.inner + c;
-      int64_t out = o * s.inner + c;
-      if (c + 16 <= s.inner) {
-        T best[16];
-        int64_t bestIndex[16];
-        std::fill(best, best + 16, initial);
-        std::fill(bestIndex, bestIndex + 16, 0);
-        argScan16(base, s.size, s.inner, 1, 0, isMax, best, bestIndex);
-        for (int l = 0; l < 16; ++l) {
-          outValues[out + l] = best[l];
-          outIndices[out + l] = bestIndex[l];
+  int64_t blockGrain = std::max<int64_t>(
+      1, (int64_t(1) << 16) / std::max<int64_t>(16 * s.size, 1));
+  parallelFor(
+      s.outer * columnBlocks, blockGrain, [&](int64_t begin, int64_t end) {
+        for (int64_t w = begin; w < end; ++w) {
+          int64_t o = w / columnBlocks, c = (w % columnBlocks) * 16;
+          const T *base = input.data + o * s.size * s.inner + c;
+          int64_t out = o * s.inner + c;
+          if (c + 16 <= s.inner) {
+            T best[16];
+            int64_t bestIndex[16];
+            std::fill(best, best + 16, initial);
+            std::fill(bestIndex, bestIndex + 16, 0);
+            argScan16(base, s.size, s.inner, 1, 0, isMax, best, bestIndex);
+            for (int l = 0; l < 16; ++l) {
+              outValues[out + l] = best[l];
+              outIndices[out + l] = bestIndex[l];
+            }
+          } else {
+            for (int64_t l = 0; c + l < s.inner; ++l) {
+              T value = initial;
+              int64_t index = 0;
+              argScanScalar(base + l, s.size, s.inner, 0, isMax, value, index);
+              outValues[out + l] = value;
+              outIndices[out + l] = index;
+            }
+          }
         }
-      } else {
-        for (int64_t l = 0; c + l < s.inner; ++l) {
-          T value = initial;
-          int64_t index = 0;
-          argScanScalar(base + l, s.size, s.inner, 0, isMax, value, index);
-          outValues[out + l] = value;
-          outIndices[out + l] = index;
-        }
-      }
-    }
-  });
+      });
 }
 
 } // namespace
