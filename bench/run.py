@@ -393,8 +393,8 @@ def pseudo_random(n, seed):
     return torch.tensor(values, dtype=torch.float32)
 
 
-def torch_softmax_blocks():
-    x = pseudo_random(1000, 1).reshape(10, 100)
+def torch_softmax_blocks(rows=10, cols=100):
+    x = pseudo_random(rows * cols, 1).reshape(rows, cols)
 
     def step():
         y = x
@@ -404,12 +404,12 @@ def torch_softmax_blocks():
     return step
 
 
-def torch_mlp_step():
-    x = pseudo_random(64 * 32, 2).reshape(64, 32)
-    y = torch.arange(64) % 10
-    params = [pseudo_random(32 * 64, 3).reshape(32, 64) * 0.3,
-              torch.zeros(64),
-              pseudo_random(64 * 10, 4).reshape(64, 10) * 0.3,
+def torch_mlp_step(batch=64, inputs=32, hidden=64):
+    x = pseudo_random(batch * inputs, 2).reshape(batch, inputs)
+    y = torch.arange(batch) % 10
+    params = [pseudo_random(inputs * hidden, 3).reshape(inputs, hidden) * 0.3,
+              torch.zeros(hidden),
+              pseudo_random(hidden * 10, 4).reshape(hidden, 10) * 0.3,
               torch.zeros(10)]
     params = [p.requires_grad_() for p in params]
 
@@ -428,8 +428,12 @@ def torch_mlp_step():
 
 STEPS = [("softmax-blocks", "10x (softmax(y*1.01+0.5)) on 10x100, sum",
           torch_softmax_blocks, 2000),
+         ("softmax-blocks-256x512", "the same on 256x512",
+          lambda: torch_softmax_blocks(256, 512), 50),
          ("mlp-step", "SGD step, MLP 64x32 -> 64 -> 10, cross_entropy",
-          torch_mlp_step, 500)]
+          torch_mlp_step, 500),
+         ("mlp-step-256x512", "SGD step, MLP 256x512 -> 512 -> 10",
+          lambda: torch_mlp_step(256, 512, 512), 50)]
 
 
 def time_torch_steps(make, iterations, threads):

@@ -35,10 +35,10 @@ std::vector<float> pseudoRandom(size_t n, uint32_t seed) {
   return values;
 }
 
-/// Ten blocks of softmax(y * 1.01 + 0.5) over a 10x100 tensor, then the
-/// sum as a number: 31 ops.
-std::function<float()> softmaxBlocks() {
-  Tensor x = Tensor::fromVector(pseudoRandom(1000, 1), {10, 100});
+/// Ten blocks of softmax(y * 1.01 + 0.5) over a rows x cols tensor, then
+/// the sum as a number: 31 ops.
+std::function<float()> softmaxBlocks(int64_t rows, int64_t cols) {
+  Tensor x = Tensor::fromVector(pseudoRandom(rows * cols, 1), {rows, cols});
   return [x] {
     Tensor y = x;
     for (int block = 0; block < 10; ++block)
@@ -47,19 +47,21 @@ std::function<float()> softmaxBlocks() {
   };
 }
 
-/// One SGD step of a two-layer perceptron (64 samples, 32 -> 64 -> 10,
-/// relu, cross_entropy): forward, backward, update.
-std::function<float()> mlpStep() {
-  Tensor x = Tensor::fromVector(pseudoRandom(64 * 32, 2), {64, 32});
-  std::vector<int64_t> labels(64);
+/// One SGD step of a two-layer perceptron (`batch` samples, `inputs` ->
+/// `hidden` -> 10, relu, cross_entropy): forward, backward, update.
+std::function<float()> mlpStep(int64_t batch, int64_t inputs, int64_t hidden) {
+  Tensor x =
+      Tensor::fromVector(pseudoRandom(batch * inputs, 2), {batch, inputs});
+  std::vector<int64_t> labels(batch);
   for (size_t i = 0; i < labels.size(); ++i)
     labels[i] = static_cast<int64_t>(i % 10);
   Tensor y = Tensor::fromVector(labels);
   auto w1 = std::make_shared<Tensor>(
-      Tensor::fromVector(pseudoRandom(32 * 64, 3), {32, 64}) * 0.3f);
-  auto b1 = std::make_shared<Tensor>(kiln::zeros({64}));
+      Tensor::fromVector(pseudoRandom(inputs * hidden, 3), {inputs, hidden}) *
+      0.3f);
+  auto b1 = std::make_shared<Tensor>(kiln::zeros({hidden}));
   auto w2 = std::make_shared<Tensor>(
-      Tensor::fromVector(pseudoRandom(64 * 10, 4), {64, 10}) * 0.3f);
+      Tensor::fromVector(pseudoRandom(hidden * 10, 4), {hidden, 10}) * 0.3f);
   auto b2 = std::make_shared<Tensor>(kiln::zeros({10}));
   for (auto *p : {w1.get(), b1.get(), w2.get(), b2.get()})
     *p = p->detach();
@@ -82,15 +84,20 @@ std::function<float()> mlpStep() {
 
 int main(int argc, char **argv) {
   if (argc != 3) {
-    std::fprintf(stderr, "usage: kiln-bench-steps softmax-blocks|mlp-step "
+    std::fprintf(stderr, "usage: kiln-bench-steps "
+                         "softmax-blocks[-256x512]|mlp-step[-256x512] "
                          "ITERATIONS\n");
     return 1;
   }
   std::function<float()> step;
   if (std::strcmp(argv[1], "softmax-blocks") == 0)
-    step = softmaxBlocks();
+    step = softmaxBlocks(10, 100);
+  else if (std::strcmp(argv[1], "softmax-blocks-256x512") == 0)
+    step = softmaxBlocks(256, 512);
   else if (std::strcmp(argv[1], "mlp-step") == 0)
-    step = mlpStep();
+    step = mlpStep(64, 32, 64);
+  else if (std::strcmp(argv[1], "mlp-step-256x512") == 0)
+    step = mlpStep(256, 512, 512);
   else {
     std::fprintf(stderr, "kiln-bench-steps: unknown workload '%s'\n", argv[1]);
     return 1;

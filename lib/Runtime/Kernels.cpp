@@ -1290,9 +1290,13 @@ struct alignas(64) BlockHeader {
   size_t bytes; // usable bytes requested
 };
 
-/// Freed large blocks by exact size, reused by the next run of a graph:
-/// fresh multi-megabyte buffers would cost page faults on every run.
-constexpr size_t kCacheThreshold = size_t(1) << 20;
+/// Freed blocks of 64 KiB and more by exact size, reused by the next
+/// kernel or run: fresh ones would cost page faults every time. glibc maps
+/// blocks from 128 KiB on with mmap and unmaps them when freed, so a chain
+/// of kernels over 32768 floats faulted in every intermediate: 40 us per
+/// add kernel on one thread, 4 us from the pool (1 MiB was the threshold
+/// before).
+constexpr size_t kCacheThreshold = size_t(1) << 16;
 constexpr size_t kCacheLimit = size_t(4) << 30;
 struct BlockPool {
   std::mutex mutex;
