@@ -32,6 +32,15 @@ c.expect_error("gather: first bad index across rows",
                func([many, bad], "  %r0 = kiln.gather %a0, %a1 {dim = 1 : i64} : "
                     f"{ttype(many)}, {ttype(bad)}", "tensor<64x4xf32>"),
                [many, bad], 2, "index -3 is out of bounds for size 10")
+# The row's columns run in two loops (the first ones prefetch the next
+# row, the rest do not): a bad index in the first loop ahead of one in the
+# second is still the one reported.
+bad2 = torch.randint(0, 10, (64, 4))
+bad2[9, 0], bad2[9, 3], bad2[20, 1] = 10, 77, -1
+c.expect_error("gather: first bad index in the prefetching columns",
+               func([many, bad2], "  %r0 = kiln.gather %a0, %a1 {dim = 1 : i64} : "
+                    f"{ttype(many)}, {ttype(bad2)}", "tensor<64x4xf32>"),
+               [many, bad2], 2, "index 10 is out of bounds for size 10")
 sel = torch.tensor([1, -1])
 c.expect_error("index_select: negative index",
                func([x, sel], "  %r0 = kiln.index_select %a0, %a1 {dim = 1 : i64} "

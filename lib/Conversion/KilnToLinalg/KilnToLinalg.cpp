@@ -2258,15 +2258,19 @@ constexpr int64_t kNoBadIndex = std::numeric_limits<int64_t>::max();
 
 /// `position` (i64) when the index `x` lies outside [lo, hi), else
 /// kNoBadIndex: the terms whose minimum is the first bad position.
-Value badPositionOrNone(OpBuilder &b, Location loc, Value x, Value position,
-                        int64_t lo, int64_t hi) {
-  Value bad = arith::OrIOp::create(
+/// Whether the i64 `x` lies outside [lo, hi).
+Value isOutside(OpBuilder &b, Location loc, Value x, int64_t lo, int64_t hi) {
+  return arith::OrIOp::create(
       b, loc,
       arith::CmpIOp::create(b, loc, arith::CmpIPredicate::slt, x,
                             i64Constant(b, loc, lo)),
       arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sge, x,
                             i64Constant(b, loc, hi)));
-  return arith::SelectOp::create(b, loc, bad, position,
+}
+
+Value badPositionOrNone(OpBuilder &b, Location loc, Value x, Value position,
+                        int64_t lo, int64_t hi) {
+  return arith::SelectOp::create(b, loc, isOutside(b, loc, x, lo, hi), position,
                                  i64Constant(b, loc, kNoBadIndex));
 }
 
@@ -2416,17 +2420,20 @@ Value buildSliceCopies(OpBuilder &b, Location loc, Value input, Value index,
 
 /// A gather along dim 1 of a matrix on the CPU with its index check in
 /// the same loop: an scf.forall over the rows; each row's loop reads each
-/// index once, notes the first one outside [0, size) (its row-major
-/// position: the minimum), reads the input at the index clamped into range
-/// (`element` at (row, column): prefetch, read, epilogue) and fills the
-/// row of every result. The rows' first bad positions are then reduced and
+/// index once, notes whether any lies outside [0, size) (an `or`, no
+/// branch), reads the input at the index clamped into range (`element` at
+/// (row, column): prefetch, read, epilogue) and fills the row of every
+/// result. A row that had a bad index is scanned again for its first one
+/// (row-major position); the rows' first bad positions are then reduced and
 /// the first reported: the same report as the up-front check, without its
 /// second pass over the index (3 kernels -> 2; 4096x4096 <- 4096x256:
-/// the index is 8 of the 84 MB the kernel moves).
+/// the index is 8 of the 84 MB the kernel moves). Columns from
+/// `prefetchingColumns` on run in a second loop whose elements do not
+/// prefetch (`element`'s last argument false).
 SmallVector<Value> buildCheckedRowGather(
     OpBuilder &b, Location loc, int64_t site, Value index, int64_t size,
-    ArrayRef<Value> inits,
-    function_ref<SmallVector<Value>(OpBuilder &, Location, ValueRange)>
+    ArrayRef<Value> inits, int64_t prefetchingColumns,
+    function_ref<SmallVector<Value>(OpBuilder &, Location, ValueRange, bool)>
         element) {
   OpBuilder::InsertionGuard guard(b);
   RankedTensorType indexType = tensorType(index);
@@ -2436,7 +2443,6 @@ SmallVector<Value> buildCheckedRowGather(
   SmallVector<Value> coords;
   scf::ForallOp forall = createGridForall(b, loc, {rows}, shared, coords);
   Value row = coords[0];
-  Value zero = indexConstant(b, loc, 0);
   SmallVector<Value> rowTiles;
   for (Value init : forall.getRegionIterArgs().drop_back()) {
     auto type = cast<RankedTensorType>(init.getType());
@@ -2446,36 +2452,69 @@ SmallVector<Value> buildCheckedRowGather(
         ArrayRef<OpFoldResult>{b.getIndexAttr(1), b.getIndexAttr(columns)},
         ArrayRef<OpFoldResult>{b.getIndexAttr(1), b.getIndexAttr(1)}));
   }
-  SmallVector<Value> iterInits(rowTiles);
-  iterInits.push_back(i64Constant(b, loc, kNoBadIndex));
+  SmallVector<Value> carried(rowTiles);
+  carried.push_back(arith::ConstantIntOp::create(b, loc, 0, 1));
+  // Columns [lo, hi) of the row; `carried` is the row tiles and whether a
+  // bad index was seen.
+  auto columnRange = [&](int64_t lo, int64_t hi, bool prefetch) {
+    if (lo >= hi)
+      return;
+    auto loop = scf::ForOp::create(
+        b, loc, indexConstant(b, loc, lo), indexConstant(b, loc, hi),
+        indexConstant(b, loc, 1), carried,
+        [&](OpBuilder &nb, Location l, Value column, ValueRange acc) {
+          Value raw =
+              tensor::ExtractOp::create(nb, l, index, ValueRange{row, column});
+          SmallVector<Value> next;
+          for (auto [value, tile] : llvm::zip_equal(
+                   element(nb, l, ValueRange{row, column}, prefetch),
+                   acc.drop_back()))
+            next.push_back(tensor::InsertOp::create(nb, l, value, tile,
+                                                    ValueRange{column}));
+          next.push_back(arith::OrIOp::create(nb, l, acc.back(),
+                                              isOutside(nb, l, raw, 0, size)));
+          scf::YieldOp::create(nb, l, next);
+        });
+    carried.assign(loop.getResults().begin(), loop.getResults().end());
+  };
+  int64_t split = std::clamp<int64_t>(prefetchingColumns, 0, columns);
+  columnRange(0, split, /*prefetch=*/true);
+  columnRange(split, columns, /*prefetch=*/false);
+  // The row's first bad position, found again only where there is one.
   Value rowStart = arith::MulIOp::create(
       b, loc, arith::IndexCastOp::create(b, loc, b.getI64Type(), row),
       i64Constant(b, loc, columns));
-  auto loop = scf::ForOp::create(
-      b, loc, zero, indexConstant(b, loc, columns), indexConstant(b, loc, 1),
-      iterInits, [&](OpBuilder &nb, Location l, Value column, ValueRange acc) {
-        Value raw =
-            tensor::ExtractOp::create(nb, l, index, ValueRange{row, column});
-        Value position = arith::AddIOp::create(
-            nb, l, rowStart,
-            arith::IndexCastOp::create(nb, l, nb.getI64Type(), column));
-        Value first = arith::MinSIOp::create(
-            nb, l, acc.back(),
-            badPositionOrNone(nb, l, raw, position, 0, size));
-        SmallVector<Value> next;
-        for (auto [value, tile] : llvm::zip_equal(
-                 element(nb, l, ValueRange{row, column}), acc.drop_back()))
-          next.push_back(
-              tensor::InsertOp::create(nb, l, value, tile, ValueRange{column}));
-        next.push_back(first);
-        scf::YieldOp::create(nb, l, next);
+  auto firstBad = scf::IfOp::create(
+      b, loc, carried.back(),
+      [&](OpBuilder &tb, Location l) {
+        auto scan = scf::ForOp::create(
+            tb, l, indexConstant(tb, l, 0), indexConstant(tb, l, columns),
+            indexConstant(tb, l, 1),
+            ValueRange{i64Constant(tb, l, kNoBadIndex)},
+            [&](OpBuilder &nb, Location sl, Value column, ValueRange acc) {
+              Value raw = tensor::ExtractOp::create(nb, sl, index,
+                                                    ValueRange{row, column});
+              Value position = arith::AddIOp::create(
+                  nb, sl, rowStart,
+                  arith::IndexCastOp::create(nb, sl, nb.getI64Type(), column));
+              scf::YieldOp::create(
+                  nb, sl,
+                  ValueRange{arith::MinSIOp::create(
+                      nb, sl, acc[0],
+                      badPositionOrNone(nb, sl, raw, position, 0, size))});
+            });
+        scf::YieldOp::create(tb, l, scan.getResults());
+      },
+      [&](OpBuilder &eb, Location l) {
+        scf::YieldOp::create(eb, l,
+                             ValueRange{i64Constant(eb, l, kNoBadIndex)});
       });
   Value firstOfRow = tensor::FromElementsOp::create(
       b, loc, RankedTensorType::get({1}, b.getI64Type()),
-      ValueRange{loop.getResults().back()});
+      ValueRange{firstBad.getResult(0)});
   b.setInsertionPointToStart(forall.getTerminator().getBody());
   for (auto [tile, out] :
-       llvm::zip_equal(loop.getResults().drop_back(),
+       llvm::zip_equal(ArrayRef(carried).drop_back(),
                        forall.getRegionIterArgs().drop_back()))
     tensor::ParallelInsertSliceOp::create(
         b, loc, tile, out, ArrayRef<OpFoldResult>{row, b.getIndexAttr(0)},
@@ -2564,16 +2603,17 @@ SmallVector<Value> lowerGatherAlongDim(OpBuilder &b, Operation *op,
     if (reads > 0 && reads * 4 >= lines)
       linesPerElement = llvm::divideCeil(lines, reads);
   }
-  // One result element (each of the kernel's results) at `ivs`.
-  auto gatherElement = [&](OpBuilder &nb, Location l,
-                           ValueRange ivs) -> SmallVector<Value> {
+  // One result element (each of the kernel's results) at `ivs`; with
+  // `prefetch`, it also prefetches its share of the next row.
+  auto gatherElement = [&](OpBuilder &nb, Location l, ValueRange ivs,
+                           bool prefetch) -> SmallVector<Value> {
     // The next row (the last row prefetches itself).
     Value next;
-    if (prefetchFrom)
+    if (prefetchFrom && prefetch)
       next = arith::MinUIOp::create(
           nb, l, arith::AddIOp::create(nb, l, ivs[0], indexConstant(nb, l, 1)),
           indexConstant(nb, l, rows - 1));
-    if (prefetchFrom && linesPerElement > 0) {
+    if (next && linesPerElement > 0) {
       Value first = arith::MulIOp::create(
           nb, l, ivs[1], indexConstant(nb, l, linesPerElement));
       for (int64_t u = 0; u < linesPerElement; ++u) {
@@ -2587,7 +2627,7 @@ SmallVector<Value> lowerGatherAlongDim(OpBuilder &b, Operation *op,
                                    /*isWrite=*/false, /*localityHint=*/3,
                                    /*isDataCache=*/true);
       }
-    } else if (prefetchFrom) {
+    } else if (next) {
       // index_select reads the same columns of every row.
       Value nextIndex = clampIndex(
           nb, l,
@@ -2627,8 +2667,13 @@ SmallVector<Value> lowerGatherAlongDim(OpBuilder &b, Operation *op,
                  "checks its indices in the same loop (the first bad one, "
                  "row-major, is reported){1}",
                  describeIndexing(op, dim, inputType), prefetch);
+    // Dense reads: the elements after the first lines / linesPerElement
+    // would only prefetch the row's last line again.
+    int64_t prefetchingColumns = linesPerElement > 0
+                                     ? llvm::divideCeil(lines, linesPerElement)
+                                     : resultType.getDimSize(1);
     return buildCheckedRowGather(b, loc, site, index, size, inits,
-                                 gatherElement);
+                                 prefetchingColumns, gatherElement);
   }
   remarkKernel(b, loc,
                "{0}: every index checked up front, then direct indexed "
@@ -2640,7 +2685,7 @@ SmallVector<Value> lowerGatherAlongDim(OpBuilder &b, Operation *op,
       parallelIterators(resultRank),
       [&](OpBuilder &nb, Location l, ValueRange) {
         linalg::YieldOp::create(
-            nb, l, gatherElement(nb, l, loopIndices(nb, l, resultRank)));
+            nb, l, gatherElement(nb, l, loopIndices(nb, l, resultRank), true));
       });
   return SmallVector<Value>(generic.getResults());
 }
