@@ -34,15 +34,31 @@ func.func @generic_tiled(%a: tensor<2x2048x64xf32>, %b: tensor<2x64x2048xf32>) -
 
 // -----
 
-// Not tiled: a transpose whose rows are 1 KB apart (they stay in cache),
-// one whose inner dim is a tile or less, and a plain elementwise generic.
+// Rows 1 KB apart, a multiple of 512 B: the 16 lines of a tile's column
+// fall into 4 of L1's 64 sets and evict each other, so this small
+// transpose is tiled too.
+// CHECK-LABEL: func.func @tiled_aliasing
+// CHECK:       scf.forall (%{{.*}}, %{{.*}}) = (0, 0) to (256, 64) step (16, 16)
+// CHECK:         linalg.transpose
+func.func @tiled_aliasing(%x: tensor<64x256xf32>) -> tensor<256x64xf32> {
+  %e = tensor.empty() : tensor<256x64xf32>
+  %t = linalg.transpose ins(%x : tensor<64x256xf32>) outs(%e : tensor<256x64xf32>) permutation = [1, 0]
+  return %t : tensor<256x64xf32>
+}
+
+// -----
+
+// Not tiled: a transpose whose rows are 1000 B apart (below a page and
+// not a multiple of 512 B: they spread over the cache's sets and stay in
+// cache), one whose inner dim is a tile or less, and a plain elementwise
+// generic.
 // CHECK-LABEL: func.func @kept
 // CHECK-NOT:   scf.forall
 // CHECK:       return
 #id2 = affine_map<(d0, d1) -> (d0, d1)>
-func.func @kept(%x: tensor<64x256xf32>, %y: tensor<5000x16xf32>, %z: tensor<8x8xf32>) -> (tensor<256x64xf32>, tensor<16x5000xf32>, tensor<8x8xf32>) {
-  %e = tensor.empty() : tensor<256x64xf32>
-  %t = linalg.transpose ins(%x : tensor<64x256xf32>) outs(%e : tensor<256x64xf32>) permutation = [1, 0]
+func.func @kept(%x: tensor<64x250xf32>, %y: tensor<5000x16xf32>, %z: tensor<8x8xf32>) -> (tensor<250x64xf32>, tensor<16x5000xf32>, tensor<8x8xf32>) {
+  %e = tensor.empty() : tensor<250x64xf32>
+  %t = linalg.transpose ins(%x : tensor<64x250xf32>) outs(%e : tensor<250x64xf32>) permutation = [1, 0]
   %e2 = tensor.empty() : tensor<16x5000xf32>
   %t2 = linalg.transpose ins(%y : tensor<5000x16xf32>) outs(%e2 : tensor<16x5000xf32>) permutation = [1, 0]
   %e3 = tensor.empty() : tensor<8x8xf32>
@@ -51,5 +67,5 @@ func.func @kept(%x: tensor<64x256xf32>, %y: tensor<5000x16xf32>, %z: tensor<8x8x
     %s = arith.mulf %v, %v : f32
     linalg.yield %s : f32
   } -> tensor<8x8xf32>
-  return %t, %t2, %g : tensor<256x64xf32>, tensor<16x5000xf32>, tensor<8x8xf32>
+  return %t, %t2, %g : tensor<250x64xf32>, tensor<16x5000xf32>, tensor<8x8xf32>
 }
