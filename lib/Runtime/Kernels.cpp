@@ -9,9 +9,9 @@
 //
 // topk and kthvalue choose their algorithm by k, the row length n, the
 // number of rows and the thread count (SelectionPlan.h): a collector makes
-// one pass per row behind a vectorized threshold test -- for k <= 32 (f32)
-// the best k kept sorted, otherwise a buffer of 2k+16 candidates compacted
-// by nth_element -- and rows much longer than the work per thread, when
+// one pass per row behind a vectorized threshold test -- for k <= 32 (f32;
+// k > 16 in rows of 32 k or more) the best k kept sorted, otherwise a
+// buffer of 2k+16 candidates compacted by nth_element -- and rows much longer than the work per thread, when
 // there are fewer rows than threads, are split into segments whose
 // collectors merge. f32 rows with k > 64 and k >= n / 64 take radix
 // selection instead (a histogram of 32-bit keys finds the bucket holding
@@ -27,6 +27,7 @@
 #include "MemRefViews.h"
 
 #include "mlir/ExecutionEngine/CRunnerUtils.h"
+#include "llvm/Support/MathExtras.h"
 
 #include <algorithm>
 #include <atomic>
@@ -142,7 +143,7 @@ public:
 
   // A small capacity raises the threshold early (compaction costs O(k) and
   // happens after at least k + 16 accepted offers).
-  Collector(int64_t k, bool largest)
+  Collector(int64_t k, bool largest, int64_t /*rowLength*/ = 0)
       : k(k), capacity(2 * k + 16), largest(largest) {
     candidates.reserve(capacity);
   }
@@ -231,19 +232,20 @@ private:
 /// better). nth_element and sort then compare plain integers. Rows must
 /// have fewer than 2^32 elements (callers fall back to Collector<float>).
 ///
-/// For k up to kSortedK the best k are kept sorted (best first) and each
-/// accepted key is inserted in place, so the threshold is the exact k-th
-/// best of everything seen so far (not one that lags by a buffer of
-/// offers): fewer elements pass the block prefilter, and there is no
-/// nth_element to run. topk k=16 over 4096x32768: 34 -> 28 ms at 1
-/// thread. Larger k collect into a buffer of 2k+16 compacted by
-/// nth_element.
+/// For small k (up to 32, in rows long enough: useSortedCollector) the best
+/// k are kept sorted (best first) and each accepted key is inserted in
+/// place, so the threshold is the exact k-th best of everything seen so
+/// far (not one that lags by a buffer of offers): fewer elements pass the
+/// block prefilter, and there is no nth_element to run. topk k=16 over
+/// 4096x32768: 34 -> 28 ms at 1 thread. Otherwise they collect into a
+/// buffer of 2k+16 compacted by nth_element.
 class PackedCollector {
 public:
-  static constexpr int64_t kSortedK = 32;
-
-  PackedCollector(int64_t k, bool largest)
-      : k(k), capacity(k <= kSortedK ? k : 2 * k + 16), largest(largest) {
+  /// Rows of `rowLength` (or segments of that length) will be offered.
+  PackedCollector(int64_t k, bool largest,
+                  int64_t rowLength = std::numeric_limits<int64_t>::max())
+      : k(k), sorted(kiln::runtime::useSortedCollector(k, rowLength)),
+        capacity(sorted ? k : 2 * k + 16), largest(largest) {
     keys.reserve(capacity);
   }
 
@@ -324,7 +326,7 @@ private:
   void offerKey(uint64_t key) {
     if (thresholdSet && key <= thresholdKey)
       return;
-    if (k <= kSortedK) {
+    if (sorted) {
       insertSorted(key);
       return;
     }
@@ -365,7 +367,11 @@ private:
     thresholdSet = true;
   }
 
-  int64_t k, capacity;
+  int64_t k;
+  /// The best k kept sorted, each accepted key inserted
+  /// (useSortedCollector); otherwise a buffer compacted by nth_element.
+  bool sorted;
+  int64_t capacity;
   bool largest;
   std::vector<uint64_t> keys;
   bool thresholdSet = false;
@@ -510,36 +516,39 @@ void selectRowsWith(View<T> &input, int64_t dim, int64_t k, bool largest,
   int64_t segmentLength = (s.size + segments - 1) / segments;
   std::vector<std::unique_ptr<CollectorT>> partial(
       segments > 1 ? rows * segments : 0);
+  // Chunks of about 2^15 elements' work: a segment's scan, plus the
+  // selecting and sorting of its k best (about 4 k log2 k element steps;
+  // k = 64 of rows of 512 is mostly that).
+  int64_t selectWork = 4 * k * llvm::Log2_64_Ceil(static_cast<uint64_t>(k) + 1);
+  int64_t grain = std::max<int64_t>(
+      1, (int64_t(1) << 15) / std::max<int64_t>(segmentLength + selectWork, 1));
   // Strided rows (dim not innermost) are copied to a contiguous buffer.
-  parallelFor(rows * segments,
-              std::max<int64_t>(1, (int64_t(1) << 15) /
-                                       std::max<int64_t>(segmentLength, 1)),
-              [&](int64_t begin, int64_t end) {
-                ContiguousRows<T> rowsOf;
-                // Whole rows reuse one collector per worker.
-                CollectorT reused(k, largest);
-                for (int64_t w = begin; w < end; ++w) {
-                  int64_t r = w / segments, seg = w % segments;
-                  int64_t o = r / s.inner, in = r % s.inner;
-                  const T *row = rowsOf.row(input.data, s, o, in);
-                  int64_t first = seg * segmentLength;
-                  int64_t last = std::min(s.size, first + segmentLength);
-                  if (segments == 1) {
-                    // A whole row is finished at once, while its
-                    // collector is in cache.
-                    reused.reset();
-                    if (first < last)
-                      scan(row, first, last, reused, largest);
-                    emit(r, reused);
-                    continue;
-                  }
-                  // Segments of a row are merged below.
-                  auto collector = std::make_unique<CollectorT>(k, largest);
-                  if (first < last)
-                    scan(row, first, last, *collector, largest);
-                  partial[w] = std::move(collector);
-                }
-              });
+  parallelFor(rows * segments, grain, [&](int64_t begin, int64_t end) {
+    ContiguousRows<T> rowsOf;
+    // Whole rows reuse one collector per worker.
+    CollectorT reused(k, largest, segmentLength);
+    for (int64_t w = begin; w < end; ++w) {
+      int64_t r = w / segments, seg = w % segments;
+      int64_t o = r / s.inner, in = r % s.inner;
+      const T *row = rowsOf.row(input.data, s, o, in);
+      int64_t first = seg * segmentLength;
+      int64_t last = std::min(s.size, first + segmentLength);
+      if (segments == 1) {
+        // A whole row is finished at once, while its
+        // collector is in cache.
+        reused.reset();
+        if (first < last)
+          scan(row, first, last, reused, largest);
+        emit(r, reused);
+        continue;
+      }
+      // Segments of a row are merged below.
+      auto collector = std::make_unique<CollectorT>(k, largest, segmentLength);
+      if (first < last)
+        scan(row, first, last, *collector, largest);
+      partial[w] = std::move(collector);
+    }
+  });
   if (segments == 1)
     return;
   parallelFor(rows, 1, [&](int64_t begin, int64_t end) {

@@ -96,6 +96,15 @@ tied[:, 1::13] = -0.0
 for k in (1, 16, 32, 33):
     for largest in (True, False):
         check_topk("long tied rows", tied, k, -1, largest)
+# k from 17 to 32 in rows shorter than 32 k takes the buffer compacted by
+# nth_element instead (SelectionPlan.h useSortedCollector); k = 16 stays
+# sorted: both sides of the boundary, with ties, NaNs and signed zeros.
+short_tied = torch.randint(-3, 4, (40, 512)).float()
+short_tied[:, ::37] = float("nan")
+short_tied[:, 1::11] = -0.0
+for k in (16, 17, 24, 32):
+    for largest in (True, False):
+        check_topk("short tied rows", short_tied, k, -1, largest)
 long_row = torch.randint(0, 50, (1, 1 << 17)).float()
 long_row[0, 5::1001] = float("nan")
 for largest in (True, False):

@@ -3495,9 +3495,10 @@ void remarkRuntimeKernel(Operation *op, Location loc, StringRef fnName,
   using namespace kiln::runtime;
   bool f32 = inputType.getElementType().isF32();
   std::string plan =
-      (f32 && k <= 32 ? "keeps the best k sorted"
-                      : "keeps a buffer of 2k+16 candidates compacted by "
-                        "nth_element") +
+      (f32 && useSortedCollector(k, n)
+           ? "keeps the best k sorted"
+           : "keeps a buffer of 2k+16 candidates compacted by "
+             "nth_element") +
       std::string(
           "; one pass per row behind a vectorized threshold test, rows in "
           "parallel");
