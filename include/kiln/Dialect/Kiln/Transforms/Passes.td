@@ -166,8 +166,7 @@ def KilnLowerRuntimeCalls : Pass<"kiln-lower-runtime-calls", "mlir::ModuleOp"> {
 }
 
 def KilnApproximateMath : Pass<"kiln-approximate-math"> {
-  let summary = "Vectorizable f32 math: polynomial exp and tanh, pow and "
-                "log in f64";
+  let summary = "Vectorizable math: f32 exp, tanh, pow and log, f64 exp";
   let description = [{
     Rewrites f32 `math.exp` and `math.tanh` with MLIR's polynomial
     approximations (within 4 and 8 ulp of the exact answer: tested over a
@@ -186,8 +185,13 @@ def KilnApproximateMath : Pass<"kiln-approximate-math"> {
     the same atanh series, rounded once (0.5 ulp over the test's sweep,
     subnormal inputs included -- MLIR's own f32 log approximation flushes
     them: log(1e-38) came out as -87.34 instead of -87.50; 16M floats 35
-    -> 16 ms, PyTorch 51). Other math functions (f64, and f32 sin, cos,
-    ...) keep their libm calls.
+    -> 16 ms, PyTorch 51). f64 `math.exp`: x = n ln 2 + r (two fused
+    steps, ln 2 split in two), e^r by its Taylor series to degree 13, times
+    2^n as two exact powers of two (subnormal results rounded once), within
+    1 ulp of glibc's exp over the test's sweep (6% of results 1 ulp away);
+    512x512 doubles 953 -> 254 us on one thread, PyTorch 383. Other math
+    functions (f64 tanh, log, ..., and f32 sin, cos, ...) keep their libm
+    calls.
   }];
   let dependentDialects = ["mlir::arith::ArithDialect",
                            "mlir::math::MathDialect",
