@@ -188,8 +188,9 @@ def KilnApproximateMath : Pass<"kiln-approximate-math"> {
     -> 16 ms, PyTorch 51). f64 `math.exp`: x = n ln 2 + r (two fused
     steps, ln 2 split in two), e^r by its Taylor series to degree 13, times
     2^n as two exact powers of two (subnormal results rounded once), within
-    1 ulp of glibc's exp over the test's sweep (6% of results 1 ulp away);
-    512x512 doubles 953 -> 254 us on one thread, PyTorch 383. Other math
+    1 ulp of glibc's exp (tested over a sweep of the range; over 1.2M
+    points 6% of results were 1 ulp away); 512x512 doubles 953 -> 254 us
+    on one thread, PyTorch 383. Other math
     functions (f64 tanh, log, ..., and f32 sin, cos, ...) keep their libm
     calls.
   }];
