@@ -355,12 +355,18 @@ verifyOp(const std::string &op, const std::vector<Tensor> &inputs,
   return results;
 }
 
-/// Appends `spec` to a check's memo key.
-void appendSpec(std::string &key, const rt::TensorSpec &spec) {
-  key += char('0' + static_cast<int>(spec.dtype));
-  for (int64_t size : spec.shape)
-    key += 'x' + std::to_string(size);
-  key += ';';
+/// Appends the MLIR type of `spec` (`tensor<4x10xf32>`) to `out`: the graph
+/// printer's types and the op checks' memo keys.
+void appendType(std::string &out, const rt::TensorSpec &spec) {
+  out += "tensor<";
+  char digits[24];
+  for (int64_t size : spec.shape) {
+    out.append(digits, std::to_chars(digits, digits + sizeof digits, size).ptr);
+    out += 'x';
+  }
+  llvm::StringRef element = rt::dtypeName(spec.dtype);
+  out.append(element.data(), element.size());
+  out += '>';
 }
 
 /// checkOp through a per-thread memo of the checks that passed: the result
@@ -382,11 +388,11 @@ checkOp(const std::string &op, const std::vector<Tensor> &inputs,
   key += attrs;
   key += '\0';
   for (const Tensor &input : inputs)
-    appendSpec(key, input.getNode()->types[input.getResult()]);
+    appendType(key, input.getNode()->types[input.getResult()]);
   if (explicitTypes) {
     key += "->";
     for (const rt::TensorSpec &spec : *explicitTypes)
-      appendSpec(key, spec);
+      appendType(key, spec);
   }
   auto it = memo.find(key);
   if (it != memo.end())
@@ -422,7 +428,9 @@ struct GraphPrinter {
   int counter = 0;
 
   static std::string typeString(const rt::TensorSpec &spec) {
-    return rt::tensorTypeString(spec.dtype, spec.shape);
+    std::string text;
+    appendType(text, spec);
+    return text;
   }
   static const rt::TensorSpec &specOf(const Tensor &t) {
     return t.getNode()->types[t.getResult()];
@@ -480,20 +488,6 @@ struct GraphPrinter {
       stack.pop_back();
       print(node);
     }
-  }
-
-  /// Appends the MLIR type of `spec` to `out`.
-  static void appendType(std::string &out, const rt::TensorSpec &spec) {
-    out += "tensor<";
-    char digits[24];
-    for (int64_t size : spec.shape) {
-      out.append(digits,
-                 std::to_chars(digits, digits + sizeof digits, size).ptr);
-      out += 'x';
-    }
-    llvm::StringRef element = rt::dtypeName(spec.dtype);
-    out.append(element.data(), element.size());
-    out += '>';
   }
 
   /// Prints `node`, whose pending inputs are printed already, straight into

@@ -11,12 +11,12 @@
 // number of rows and the thread count (SelectionPlan.h): a collector makes
 // one pass per row behind a vectorized threshold test -- for k <= 32 (f32;
 // k > 16 in rows of 32 k or more) the best k kept sorted, otherwise a
-// buffer of 2k+16 candidates compacted by nth_element -- and rows much longer than the work per thread, when
-// there are fewer rows than threads, are split into segments whose
-// collectors merge. f32 rows with k > 64 and k >= n / 64 take radix
-// selection instead (a histogram of 32-bit keys finds the bucket holding
-// the k-th, then the k winners are sorted) when the rows keep every thread
-// busy.
+// buffer of 2k+16 candidates compacted by nth_element -- and rows much
+// longer than the work per thread, when there are fewer rows than threads,
+// are split into segments whose collectors merge. f32 rows with k > 64 and k >=
+// n / 64 take radix selection instead (a histogram of 32-bit keys finds the
+// bucket holding the k-th, then the k winners are sorted) when the rows keep
+// every thread busy.
 //
 //===----------------------------------------------------------------------===//
 
@@ -503,6 +503,12 @@ inline void scan(const float *x, int64_t begin, int64_t end,
   scanF32(x, begin, end, collector, largest);
 }
 
+/// The grain for parallelFor over items of `itemWork` element steps each:
+/// as many items as make about `chunkWork` steps, at least one.
+int64_t itemsPerChunk(int64_t itemWork, int64_t chunkWork) {
+  return std::max<int64_t>(1, chunkWork / std::max<int64_t>(itemWork, 1));
+}
+
 /// Runs `emit(row, collector)` with the best k of every row of `input`
 /// along `dim`. Rows are split across threads; rows much longer than the
 /// work per thread are also split into segments whose collectors merge.
@@ -520,8 +526,7 @@ void selectRowsWith(View<T> &input, int64_t dim, int64_t k, bool largest,
   // selecting and sorting of its k best (about 4 k log2 k element steps;
   // k = 64 of rows of 512 is mostly that).
   int64_t selectWork = 4 * k * llvm::Log2_64_Ceil(static_cast<uint64_t>(k) + 1);
-  int64_t grain = std::max<int64_t>(
-      1, (int64_t(1) << 15) / std::max<int64_t>(segmentLength + selectWork, 1));
+  int64_t grain = itemsPerChunk(segmentLength + selectWork, int64_t(1) << 15);
   // Strided rows (dim not innermost) are copied to a contiguous buffer.
   parallelFor(rows * segments, grain, [&](int64_t begin, int64_t end) {
     ContiguousRows<T> rowsOf;
@@ -1159,7 +1164,7 @@ void argReduce(UnrankedMemRefType<T> *in, UnrankedMemRefType<T> *values,
     // whole row's answer whatever the split.
     int64_t segments = argSegments(s.outer, s.size, getNumThreads());
     if (segments == 1) {
-      parallelFor(s.outer, std::max<int64_t>(1, (int64_t(1) << 16) / s.size),
+      parallelFor(s.outer, itemsPerChunk(s.size, int64_t(1) << 16),
                   [&](int64_t begin, int64_t end) {
                     for (int64_t o = begin; o < end; ++o)
                       argRow(input.data + o * s.size, s.size, isMax,
@@ -1196,10 +1201,9 @@ void argReduce(UnrankedMemRefType<T> *in, UnrankedMemRefType<T> *values,
   // Strided: lanes are 16 adjacent inner columns, each its own result.
   // Chunks of at least 2^16 elements, as above: a small input is one.
   int64_t columnBlocks = (s.inner + 15) / 16;
-  int64_t blockGrain = std::max<int64_t>(
-      1, (int64_t(1) << 16) / std::max<int64_t>(16 * s.size, 1));
   parallelFor(
-      s.outer * columnBlocks, blockGrain, [&](int64_t begin, int64_t end) {
+      s.outer * columnBlocks, itemsPerChunk(16 * s.size, int64_t(1) << 16),
+      [&](int64_t begin, int64_t end) {
         for (int64_t w = begin; w < end; ++w) {
           int64_t o = w / columnBlocks, c = (w % columnBlocks) * 16;
           const T *base = input.data + o * s.size * s.inner + c;

@@ -87,24 +87,28 @@ for threads in (1, 2, 7):
     c.check(f"topk threads={threads}", topk_ir(many, 8, -1, True, v, i),
             [many], [v, i], extra_args=[f"--threads={threads}"])
 
+
+def tied_rows(shape, nan_every, zero_every):
+    """Rows of a few integer values with NaNs and -0.0 sprinkled in."""
+    rows = torch.randint(-3, 4, shape).float()
+    rows[:, ::nan_every] = float("nan")
+    rows[:, 1::zero_every] = -0.0
+    return rows
+
+
 # f32 with k <= 32 keeps its best k sorted and inserts each candidate: long
 # rows with heavy ties, NaNs and signed zeros, k at the boundary, and one
-# long row split into segments whose collectors merge (--threads=2).
-tied = torch.randint(-3, 4, (6, 5000)).float()
-tied[:, ::97] = float("nan")
-tied[:, 1::13] = -0.0
-for k in (1, 16, 32, 33):
-    for largest in (True, False):
-        check_topk("long tied rows", tied, k, -1, largest)
-# k from 17 to 32 in rows shorter than 32 k takes the buffer compacted by
+# long row split into segments whose collectors merge (--threads=2). k
+# from 17 to 32 in rows shorter than 32 k takes the buffer compacted by
 # nth_element instead (SelectionPlan.h useSortedCollector); k = 16 stays
-# sorted: both sides of the boundary, with ties, NaNs and signed zeros.
-short_tied = torch.randint(-3, 4, (40, 512)).float()
-short_tied[:, ::37] = float("nan")
-short_tied[:, 1::11] = -0.0
-for k in (16, 17, 24, 32):
-    for largest in (True, False):
-        check_topk("short tied rows", short_tied, k, -1, largest)
+# sorted: both sides of the boundary in short rows.
+tied = tied_rows((6, 5000), 97, 13)
+for label, rows, ks in (("long tied rows", tied, (1, 16, 32, 33)),
+                        ("short tied rows", tied_rows((40, 512), 37, 11),
+                         (16, 17, 24, 32))):
+    for k in ks:
+        for largest in (True, False):
+            check_topk(label, rows, k, -1, largest)
 long_row = torch.randint(0, 50, (1, 1 << 17)).float()
 long_row[0, 5::1001] = float("nan")
 for largest in (True, False):

@@ -106,11 +106,10 @@ std::optional<uint64_t> constantTrips(Value lower, Value upper, Value step) {
   return (uint64_t(*ub) - uint64_t(*lb) + uint64_t(*st) - 1) / uint64_t(*st);
 }
 
-/// Elements of a statically shaped vector or memref type; 1 otherwise.
-uint64_t elementsOf(Type type) {
-  if (auto shaped = dyn_cast<ShapedType>(type))
-    if (shaped.hasStaticShape() && isa<VectorType, MemRefType>(shaped))
-      return std::max<int64_t>(shaped.getNumElements(), 1);
+/// Lanes of a vector type; 1 for anything else.
+uint64_t lanesOf(Type type) {
+  if (auto vector = dyn_cast<VectorType>(type))
+    return std::max<int64_t>(vector.getNumElements(), 1);
   return 1;
 }
 
@@ -151,11 +150,9 @@ std::optional<uint64_t> workOf(Operation *op) {
     // One operation per lane of its widest vector operand or result.
     uint64_t lanes = 1;
     for (Type type : op->getOperandTypes())
-      if (isa<VectorType>(type))
-        lanes = std::max(lanes, elementsOf(type));
+      lanes = std::max(lanes, lanesOf(type));
     for (Type type : op->getResultTypes())
-      if (isa<VectorType>(type))
-        lanes = std::max(lanes, elementsOf(type));
+      lanes = std::max(lanes, lanesOf(type));
     return lanes;
   }
   // Loops run their body `trips` times; other region ops (scf.if, scopes)
