@@ -112,17 +112,49 @@ func.func @exp_f64(%x: f64, %v: vector<8xf64>) -> (f64, vector<8xf64>) {
   return %e, %w : f64, vector<8xf64>
 }
 
-// The other f64 math functions, and f32 ones without an expansion, keep
-// their libm calls.
+// f64 log is fdlibm's: subnormals scaled by 2^54, the exponent and the
+// mantissa (halved from sqrt 2 up) from the bits, s = f / (2 + f), both of
+// fdlibm's forms computed and one selected, then log(0) = -inf, log(inf) =
+// inf and negative or NaN inputs NaN. No libm call is left.
+// CHECK-LABEL: func.func @log_f64
+// CHECK:         arith.cmpf olt
+// CHECK:         arith.bitcast %{{.*}} : f64 to i64
+// CHECK:         arith.xori
+// CHECK:         arith.divf
+// CHECK:         arith.sitofp %{{.*}} : i64 to f64
+// CHECK:         arith.cmpi sge
+// CHECK:         arith.cmpi sle
+// CHECK-COUNT-4: arith.select
+// CHECK-NOT:     math.log
+// CHECK:         return
+func.func @log_f64(%x: f64) -> f64 {
+  %l = math.log %x : f64
+  return %l : f64
+}
+
+// f64 tanh: the Taylor series in fused multiply-adds below 0.75, 1 - 2 /
+// (e^(2|x|) + 1) above through the f64 exp expansion, x's sign copied.
+// CHECK-LABEL: func.func @tanh_f64
+// CHECK:         math.absf
+// CHECK-COUNT-25: math.fma %{{.*}} : vector<4xf64>
+// CHECK:         math.roundeven
+// CHECK:         arith.divf
+// CHECK:         arith.cmpf olt
+// CHECK:         math.copysign
+// CHECK-NOT:     math.tanh
+// CHECK-NOT:     math.exp
+// CHECK:         return
+func.func @tanh_f64(%x: vector<4xf64>) -> vector<4xf64> {
+  %t = math.tanh %x : vector<4xf64>
+  return %t : vector<4xf64>
+}
+
+// f64 pow, and f32 functions without an expansion, keep their libm calls.
 // CHECK-LABEL: func.func @kept
-// CHECK:         math.tanh %{{.*}} : f64
-// CHECK:         math.log %{{.*}} : f64
 // CHECK:         math.powf %{{.*}} : f64
 // CHECK:         math.sin %{{.*}} : f32
-func.func @kept(%d: f64, %x: f32) -> (f64, f64, f64, f32) {
-  %t = math.tanh %d : f64
-  %l = math.log %d : f64
+func.func @kept(%d: f64, %x: f32) -> (f64, f32) {
   %p = math.powf %d, %d : f64
   %s = math.sin %x : f32
-  return %t, %l, %p, %s : f64, f64, f64, f32
+  return %p, %s : f64, f32
 }
