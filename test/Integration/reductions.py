@@ -343,4 +343,116 @@ ir = (f"func.func @f(%a: {ttype(a)}, %b: {ttype(b)}) -> tensor<i1> {{\n"
       f"  return %y : tensor<i1>\n}}\n")
 c.check("equal shapes differ", ir, [a, b], torch.tensor(torch.equal(a, b)))
 
+# amax/amin are IEEE maximum/minimum exactly, on every CPU reduction path
+# (rows, columns, split segments, all elements, a fused producer), f32 and
+# f64, at every thread count: +0 beats -0 (a maximum of only -0 is -0),
+# NaN of either sign propagates (x86's default NaN has the sign bit set),
+# infinities and subnormals in order. The answers come from a reference
+# written out here, bit for bit: torch's own sign of a zero maximum depends
+# on the order it visits the zeros.
+def ieee_extreme(x, dims, is_max):
+    x = x.double()
+    flat = x.movedim(dims, list(range(x.dim() - len(dims), x.dim())))
+    flat = flat.reshape(*flat.shape[:x.dim() - len(dims)], -1)
+    m = flat.amax(-1) if is_max else flat.amin(-1)
+    zero = (flat == 0)
+    positive_zero = (zero & ~torch.signbit(flat)).any(-1)
+    negative_zero = (zero & torch.signbit(flat)).any(-1)
+    signed = torch.where(positive_zero if is_max else ~negative_zero,
+                         torch.tensor(0.0, dtype=x.dtype),
+                         torch.tensor(-0.0, dtype=x.dtype))
+    m = torch.where(m == 0, signed, m)
+    return torch.where(torch.isnan(flat).any(-1),
+                       torch.tensor(float("nan"), dtype=x.dtype), m)
+
+
+def special_rows(rows, n, dtype, generator):
+    x = torch.randn(rows, n, generator=generator, dtype=torch.float64)
+    # x86's default NaN (sign bit set) as a float64; it keeps its sign when
+    # converted to float32 below.
+    neg_nan = torch.tensor([-0x0008000000000000],  # 0xfff8000000000000
+                           dtype=torch.int64).view(torch.float64).item()
+    tiny = {torch.float32: 1e-40, torch.float64: 1e-310}[dtype]
+    patterns = [
+        lambda r: r.fill_(-0.0),
+        lambda r: r.fill_(0.0),
+        lambda r: r.copy_(torch.where(torch.rand(n, generator=generator) < .5,
+                                      torch.tensor(-0.0), torch.tensor(0.0))),
+        lambda r: r.copy_(-r.abs()).index_fill_(
+            0, torch.randint(n, (3,), generator=generator), -0.0),
+        lambda r: r.copy_(r.abs()).index_fill_(
+            0, torch.randint(n, (3,), generator=generator), 0.0),
+        lambda r: r.index_fill_(0, torch.randint(n, (1,), generator=generator),
+                                neg_nan),
+        lambda r: r.index_fill_(0, torch.randint(n, (1,), generator=generator),
+                                float("nan")),
+        lambda r: r.fill_(-float("inf")),
+        lambda r: r.fill_(float("inf")),
+        lambda r: r.mul_(tiny),
+        lambda r: r.index_fill_(0, torch.randint(n, (2,), generator=generator),
+                                float("inf")).index_fill_(
+            0, torch.randint(n, (2,), generator=generator), -float("inf")),
+        lambda r: r,
+    ]
+    for i in range(rows):
+        patterns[i % len(patterns)](x[i])
+    x = x.to(dtype)
+    assert bool((torch.isnan(x) & torch.signbit(x)).any())
+    return x
+
+
+gen = torch.Generator().manual_seed(11)
+for dtype in (torch.float32, torch.float64):
+    rows = special_rows(48, 300, dtype, gen)
+    long_rows = special_rows(24, 12288, dtype, gen)
+    for op in ("amax", "amin"):
+        is_max = op == "amax"
+        cases = [
+            ("rows", rows, [1], ""),
+            ("columns", rows.t().contiguous(), [0], ""),
+            ("rows, keepdim", rows, [1], "keepdim"),
+            ("few long rows (split)", long_rows[:2], [1], ""),
+            ("one long row pattern each (split)", long_rows, [1], ""),
+            ("all elements", long_rows[2:3], None, ""),
+        ]
+        for label, x, dims, extra in cases:
+            keepdim = extra == "keepdim"
+            want = ieee_extreme(x, dims if dims else list(range(x.dim())),
+                                is_max).to(dtype)
+            if keepdim:
+                want = want.unsqueeze(dims[0])
+            ir = reduce_ir(op, x, want, dims_attr(dims, keepdim))
+            for threads in (1, 2, 7):
+                name = f"IEEE {op} {dtype} {label} at {threads} thread(s)"
+                c.cases += 1
+                code, outputs, err = c.run(ir, [x], [f"--threads={threads}"])
+                if code != 0:
+                    c.fail(name, err)
+                    continue
+                got = outputs[0]
+                same = (torch.isnan(got) == torch.isnan(want)) & (
+                    torch.isnan(want) | ((got == want) &
+                                         (torch.signbit(got) ==
+                                          torch.signbit(want))))
+                if not bool(same.all()):
+                    bad = (~same).nonzero()[0].tolist()
+                    c.fail(name, f"at {bad}: {got[tuple(bad)].item()!r}, "
+                           f"expected {want[tuple(bad)].item()!r}")
+        # A fused producer: amax(neg(x)) reads -x in the reduction's loop.
+        want = ieee_extreme(-rows, [1], is_max).to(dtype)
+        ir = (f"func.func @f(%x: {ttype(rows)}) -> {ttype(want)} {{\n"
+              f"  %n = kiln.neg %x : {ttype(rows)}\n"
+              f"  %y = kiln.{op} %n {{dims = array<i64: 1>}} : "
+              f"{ttype(rows)}\n"
+              f"  return %y : {ttype(want)}\n}}\n")
+        c.cases += 1
+        code, outputs, err = c.run(ir, [rows])
+        got = outputs[0] if code == 0 else None
+        if got is None or not bool(((torch.isnan(got) & torch.isnan(want)) |
+                                    ((got == want) & (torch.signbit(got) ==
+                                                      torch.signbit(want))))
+                                   .all()):
+            c.fail(f"IEEE {op} {dtype} of a fused neg", err if got is None
+                   else f"got {got.tolist()}, expected {want.tolist()}")
+
 c.finish()

@@ -497,17 +497,50 @@ func.func @sum_unsplit(%x: tensor<64x100xf32>, %y: tensor<1024x8192xf32>) -> (te
 
 // Order-free reductions (max, min, integer sums) split alike, each segment
 // a plain loop (no lane vector: LLVM vectorizes it freely), then a plain
-// loop over the segments' results.
+// loop over the segments' results. A float maximum runs on integer keys
+// (ExtremeKeys): the bits, the low 31 flipped where the sign is set, less
+// the mantissa's all-ones (NaNs wrap above +inf), reduced by arith.maxsi;
+// the merged key is decoded once, in the second kernel.
 // CHECK-LABEL: func.func @amax_all_split
-// CHECK:       linalg.generic {{.*}} iterator_types = ["parallel"]} outs(%{{.*}} : tensor<16xf32>)
+// CHECK:       linalg.generic {{.*}} iterator_types = ["parallel"]} outs(%{{.*}} : tensor<16xi32>)
 // CHECK-NOT:     vector<32xf32>
-// CHECK:         arith.maximumf
+// CHECK:         arith.constant -2147483648 : i32
+// CHECK:         arith.bitcast %{{.*}} : f32 to i32
+// CHECK:         arith.shrsi %{{.*}}, %c31_i32
+// CHECK:         arith.andi %{{.*}}, %c2147483647_i32
+// CHECK:         arith.xori
+// CHECK:         arith.subi %{{.*}}, %c8388607_i32
+// CHECK:         arith.maxsi
+// CHECK-NOT:     arith.maximumf
 // CHECK:       linalg.generic {{.*}} outs(%{{.*}} : tensor<f32>)
 // CHECK:         scf.for %{{.*}} = %{{.*}} to %c16
-// CHECK:           arith.maximumf
+// CHECK:           arith.maxsi
+// CHECK:         arith.addi %{{.*}}, %c8388607_i32
+// CHECK:         arith.xori
+// CHECK:         arith.bitcast %{{.*}} : i32 to f32
 func.func @amax_all_split(%x: tensor<64x1024xf32>) -> tensor<f32> {
   %s = kiln.amax %x : tensor<64x1024xf32>
   return %s : tensor<f32>
+}
+
+// -----
+
+// A minimum is -max(-x): the key of the bits with the sign flipped, i64
+// for f64 (the mantissa's all-ones 2^52 - 1), decoded and flipped back.
+// CHECK-LABEL: func.func @amin_f64_keys
+// CHECK:         arith.constant -9223372036854775808 : i64
+// CHECK:         arith.bitcast %{{.*}} : f64 to i64
+// CHECK:         arith.xori %{{.*}}, %c-9223372036854775808_i64
+// CHECK:         arith.shrsi %{{.*}}, %c63_i64
+// CHECK:         arith.subi %{{.*}}, %c4503599627370495_i64
+// CHECK:         arith.maxsi
+// CHECK:       arith.addi %{{.*}}, %c4503599627370495_i64
+// CHECK:       arith.xori %{{.*}}, %c-9223372036854775808_i64
+// CHECK:       arith.bitcast %{{.*}} : i64 to f64
+// CHECK-NOT:   arith.minimumf
+func.func @amin_f64_keys(%x: tensor<4x8xf64>) -> tensor<4xf64> {
+  %s = kiln.amin %x {dims = array<i64: 1>} : tensor<4x8xf64>
+  return %s : tensor<4xf64>
 }
 
 // -----
