@@ -11,12 +11,14 @@
 // number of rows and the thread count (SelectionPlan.h): a collector makes
 // one pass per row behind a vectorized threshold test -- for k <= 32 (f32;
 // k > 16 in rows of 32 k or more) the best k kept sorted, otherwise a
-// buffer of 2k+16 candidates compacted by nth_element -- and rows much
-// longer than the work per thread, when there are fewer rows than threads,
-// are split into segments whose collectors merge. f32 rows with k > 64 and k >=
-// n / 64 take radix selection instead (a histogram of 32-bit keys finds the
-// bucket holding the k-th, then the k winners are sorted) when the rows keep
-// every thread busy.
+// buffer of 2k+16 candidates compacted by a branch-free quickselect
+// (selectGreatest) -- and rows much longer than the work per thread, when
+// there are fewer rows than threads, are split into segments whose
+// collectors merge. Short f32 topk rows with many winners (k > 16, n <= 16
+// k, n <= 1024) take direct selection: every element packed, selected and
+// sorted. f32 rows with k > 64 and k >= n / 64 take radix selection instead
+// (a histogram of 32-bit keys finds the bucket holding the k-th, then the k
+// winners are sorted) when the rows keep every thread busy.
 //
 //===----------------------------------------------------------------------===//
 
@@ -105,6 +107,141 @@ private:
   std::vector<T> buffer;
   int64_t blockOuter = -1, blockFirst = 0, blockCount = 0, stride = 0;
 };
+
+/// Stores each of the distinct words `from[0, m)` ranked below `need`
+/// (fewer than `need` words greater) to `out`, in order of position;
+/// returns how many (need). Branch-free, m^2 compares that vectorize: for
+/// the last few words of a selection. `out` has room for m words and must
+/// not overlap `from`.
+KILN_VECTORIZE size_t keepRanked(const uint64_t *from, size_t m, size_t need,
+                                 uint64_t *out) {
+  size_t count = 0, i = 0;
+  for (; i + 8 <= m; i += 8) {
+    uint64_t rank[8] = {};
+    for (size_t j = 0; j < m; ++j)
+      for (size_t l = 0; l < 8; ++l)
+        rank[l] += from[j] > from[i + l];
+    for (size_t l = 0; l < 8; ++l) {
+      out[count] = from[i + l];
+      count += rank[l] < need;
+    }
+  }
+  for (; i < m; ++i) {
+    uint64_t x = from[i], rank = 0;
+    for (size_t j = 0; j < m; ++j)
+      rank += from[j] > x;
+    out[count] = x;
+    count += rank < need;
+  }
+  return count;
+}
+
+/// The distinct words `keys[0, n)` in descending order, to `out` (not
+/// overlapping): each word's rank is how many are greater. Branch-free,
+/// n^2 compares that vectorize; below kRankSortMax words it beats
+/// std::sort, whose compares mispredict on every other word (topk k=64 of
+/// rows of 512: the sort was a quarter of the time).
+constexpr size_t kRankSortMax = 64;
+KILN_VECTORIZE void rankSortDescending(const uint64_t *keys, size_t n,
+                                       uint64_t *out) {
+  // Eight words ranked at once: one vector compare per word against them.
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    uint64_t rank[8] = {};
+    for (size_t j = 0; j < n; ++j)
+      for (size_t l = 0; l < 8; ++l)
+        rank[l] += keys[j] > keys[i + l];
+    for (size_t l = 0; l < 8; ++l)
+      out[rank[l]] = keys[i + l];
+  }
+  for (; i < n; ++i) {
+    uint64_t x = keys[i], rank = 0;
+    for (size_t j = 0; j < n; ++j)
+      rank += keys[j] > x;
+    out[rank] = x;
+  }
+}
+
+/// Sorts the distinct words `keys[0, n)` in descending order: by rank
+/// below kRankSortMax words (`scratch` holds the sorted copy), else
+/// std::sort.
+void sortDistinctDescending(uint64_t *keys, size_t n,
+                            std::vector<uint64_t> &scratch) {
+  if (n > kRankSortMax) {
+    std::sort(keys, keys + n, std::greater<uint64_t>());
+    return;
+  }
+  if (scratch.size() < n)
+    scratch.resize(n);
+  rankSortDescending(keys, n, scratch.data());
+  std::copy(scratch.data(), scratch.data() + n, keys);
+}
+
+/// Moves the `k` greatest of the distinct words `keys[0, n)` to
+/// `keys[0, k)`, in no particular order (0 < k <= n). A quickselect whose
+/// partitions are branch-free: every word is written to both ends of the
+/// other buffer and the end it belongs to advances, so the work per word
+/// is a load, two stores and a compare, whatever the data. std::nth_element
+/// (branches on every compare) took 55% of topk k=64 over rows of 512; its
+/// mispredictions cost more than the whole partition. The pivot is the
+/// median of three; a round that keeps more than 7/8 of its words counts
+/// as bad, and after a few std::nth_element finishes (adversarial orders).
+/// `scratch` is reused between calls.
+void selectGreatest(uint64_t *keys, size_t n, size_t k,
+                    std::vector<uint64_t> &scratch) {
+  if (k >= n)
+    return;
+  if (scratch.size() < 2 * n)
+    scratch.resize(2 * n);
+  uint64_t *from = keys, *to = scratch.data(), *spare = scratch.data() + n;
+  // The winners found so far are keys[0, done); the rest of the k lie
+  // among from[0, m).
+  size_t done = 0, m = n, need = k;
+  int badRounds = 0;
+  while (need > 0 && need < m) {
+    if (m <= 24 && from != keys) {
+      // (keepRanked may also store to keys[done + need], past the
+      // winners: k < n, in bounds.)
+      keepRanked(from, m, need, keys + done);
+      return;
+    }
+    if (m <= 24 || badRounds > 4) {
+      std::nth_element(from, from + (need - 1), from + m,
+                       std::greater<uint64_t>());
+      break;
+    }
+    uint64_t a = from[0], b = from[m / 2], c = from[m - 1];
+    uint64_t pivot = std::max(std::min(a, b), std::min(std::max(a, b), c));
+    size_t high = 0, low = 0;
+    for (size_t i = 0; i < m; ++i) {
+      uint64_t x = from[i];
+      bool greater = x > pivot;
+      to[high] = x;
+      to[m - 1 - low] = x;
+      high += greater;
+      low += !greater;
+    }
+    badRounds += 8 * std::max(high, low) > 7 * m;
+    if (need <= high) {
+      // The k-th lies among the greater ones.
+      from = to;
+      m = high;
+    } else {
+      // Every greater one wins; the rest lie among the others.
+      std::copy(to, to + high, keys + done);
+      done += high;
+      need -= high;
+      from = to + high;
+      m = low;
+    }
+    // Rounds alternate between the scratch halves (never `keys`, which
+    // collects the winners).
+    std::swap(to, spare);
+  }
+  // from[0, need) are the last winners (all of from[0, m) when need == m).
+  if (from != keys + done)
+    std::copy(from, from + need, keys + done);
+}
 
 template <typename T> bool isNan(T value) {
   if constexpr (std::is_floating_point_v<T>)
@@ -269,7 +406,7 @@ public:
   /// from the input: keys do not keep the sign of zero).
   void finishSorted(int64_t *outIndices, int64_t stride) {
     selectBest();
-    std::sort(keys.begin(), keys.end(), std::greater<uint64_t>());
+    sortDistinctDescending(keys.data(), keys.size(), scratch);
     for (int64_t j = 0; j < k; ++j)
       outIndices[j * stride] = indexOf(keys[j]);
   }
@@ -354,15 +491,15 @@ private:
 
   void selectBest() {
     if (static_cast<int64_t>(keys.size()) > k) {
-      std::nth_element(keys.begin(), keys.begin() + (k - 1), keys.end(),
-                       std::greater<uint64_t>());
+      selectGreatest(keys.data(), keys.size(), k, scratch);
       keys.resize(k);
     }
   }
 
   void compact() {
     selectBest();
-    thresholdKey = keys[k - 1];
+    // The best k are in no order: the threshold is the least of them.
+    thresholdKey = *std::min_element(keys.begin(), keys.end());
     thresholdValue = valueOf(thresholdKey);
     thresholdSet = true;
   }
@@ -373,7 +510,7 @@ private:
   bool sorted;
   int64_t capacity;
   bool largest;
-  std::vector<uint64_t> keys;
+  std::vector<uint64_t> keys, scratch;
   bool thresholdSet = false;
   uint64_t thresholdKey = 0;
   float thresholdValue = 0;
@@ -591,7 +728,7 @@ KILN_VECTORIZE void selectionKeys(const float *row, int64_t n, bool largest,
 /// it beats comparison sorting; std::sort below that.
 void sortDescending(uint64_t *words, size_t n, std::vector<uint64_t> &buffer) {
   if (n < 256) {
-    std::sort(words, words + n, std::greater<uint64_t>());
+    sortDistinctDescending(words, n, buffer);
     return;
   }
   if (buffer.size() < n)
@@ -677,6 +814,21 @@ int64_t collectKeys(int64_t n, RadixRowScratch &scratch, Qualifies qualifies) {
   return count;
 }
 
+/// Writes the best k of the `count` (>= k) distinct candidate words of
+/// `row` to `outValues`/`outIndices` (every `stride`), best first.
+void emitBest(const float *row, uint64_t *candidates, int64_t count, int64_t k,
+              float *outValues, int64_t *outIndices, int64_t stride,
+              RadixRowScratch &scratch) {
+  if (count > k)
+    selectGreatest(candidates, count, k, scratch.sortBuffer);
+  sortDescending(candidates, k, scratch.sortBuffer);
+  for (int64_t j = 0; j < k; ++j) {
+    int64_t index = int64_t(0xFFFFFFFFu - uint32_t(candidates[j]));
+    outValues[j * stride] = row[index];
+    outIndices[j * stride] = index;
+  }
+}
+
 /// topk of one contiguous f32 row by radix selection, for large k: one pass
 /// builds a histogram of the keys' top 12 bits, which gives the bucket
 /// holding the k-th best; a second pass collects every element in or above
@@ -692,16 +844,20 @@ void topkRadixRow(const float *row, int64_t n, int64_t k, bool largest,
   uint32_t lowest = bucket << (32 - kRadixBucketBits);
   int64_t count =
       collectKeys(n, scratch, [&](uint32_t key) { return key >= lowest; });
-  uint64_t *candidates = scratch.candidates.data();
-  if (count > k)
-    std::nth_element(candidates, candidates + (k - 1), candidates + count,
-                     std::greater<uint64_t>());
-  sortDescending(candidates, k, scratch.sortBuffer);
-  for (int64_t j = 0; j < k; ++j) {
-    int64_t index = int64_t(0xFFFFFFFFu - uint32_t(candidates[j]));
-    outValues[j * stride] = row[index];
-    outIndices[j * stride] = index;
-  }
+  emitBest(row, scratch.candidates.data(), count, k, outValues, outIndices,
+           stride, scratch);
+}
+
+/// topk of one short contiguous f32 row with many winners
+/// (useDirectSelection): every element packed, then selected and sorted.
+void topkDirectRow(const float *row, int64_t n, int64_t k, bool largest,
+                   float *outValues, int64_t *outIndices, int64_t stride,
+                   RadixRowScratch &scratch) {
+  scratch.keys.resize(n);
+  selectionKeys(row, n, largest, scratch.keys.data());
+  int64_t count = collectKeys(n, scratch, [](uint32_t) { return true; });
+  emitBest(row, scratch.candidates.data(), count, k, outValues, outIndices,
+           stride, scratch);
 }
 
 /// kthvalue of one contiguous f32 row by radix selection, for large k: the
@@ -775,14 +931,15 @@ void topk(UnrankedMemRefType<T> *in, UnrankedMemRefType<T> *values,
   int64_t *outIndices = view(indices).data;
   Split s = split(input.shape, dim);
   if constexpr (std::is_same_v<T, float>) {
-    if (useRadixSelection(s.outer * s.inner, s.size, k)) {
+    bool direct = useDirectSelection(s.size, k);
+    if (direct || useRadixSelection(s.outer * s.inner, s.size, k)) {
+      auto selectRow = direct ? topkDirectRow : topkRadixRow;
       forEachContiguousRow(input, s,
                            [&](const float *row, int64_t, int64_t o, int64_t i,
                                RadixRowScratch &scratch) {
                              int64_t out = o * k * s.inner + i;
-                             topkRadixRow(row, s.size, k, largest,
-                                          outValues + out, outIndices + out,
-                                          s.inner, scratch);
+                             selectRow(row, s.size, k, largest, outValues + out,
+                                       outIndices + out, s.inner, scratch);
                            });
       return;
     }

@@ -2,8 +2,9 @@
 # torch.kthvalue; indices follow ops.md's tie rule (lowest index wins,
 # equal values listed by ascending index), which the reference computes
 # with a stable sort (torch.sort also orders NaN above every number).
-# Small k (sorted insertion; a buffer compacted by nth_element) and large k
-# (selection), every dim, largest and
+# Small k (sorted insertion; a buffer compacted by a branch-free
+# quickselect), short rows with many winners (direct selection) and large k
+# (radix selection), every dim, largest and
 # smallest, NaN, ties, i64/f64, rank 0, k = 0 and k = n.
 # RUN: %python %s
 import torch
@@ -109,6 +110,25 @@ for label, rows, ks in (("long tied rows", tied, (1, 16, 32, 33)),
     for k in ks:
         for largest in (True, False):
             check_topk(label, rows, k, -1, largest)
+# Short f32 rows with many winners take direct selection (SelectionPlan.h
+# useDirectSelection: k > 16, n <= 16 k, n <= 1024): every element packed,
+# a branch-free quickselect, then a sort by rank (k <= 64) or std::sort.
+# Heavy ties, NaNs and signed zeros; the bounds of the plan (n = 16 k, n =
+# 1024, k = n, k = n - 1); sorted and reversed rows (the pivots' worst
+# orders); a strided dim; several threads.
+direct = tied_rows((24, 1024), 29, 7)
+ordered = torch.cat([torch.arange(1024.0).unsqueeze(0),
+                     torch.arange(1024.0).flip(0).unsqueeze(0),
+                     (torch.arange(1024) % 17).float().unsqueeze(0)])
+for label, rows, ks in (("direct, tied rows of 1024", direct, (64, 100, 1000)),
+                        ("direct, n = 16 k", direct[:, :272], (17,)),
+                        ("direct, k = n and n - 1", direct[:5, :40], (40, 39)),
+                        ("direct, ordered rows", ordered, (64, 65, 512))):
+    for k in ks:
+        for largest in (True, False):
+            for threads in ("--threads=1", "--threads=3"):
+                check_topk(label, rows, k, -1, largest, [threads])
+check_topk("direct, strided dim 0", tied_rows((300, 9), 31, 5), 40, 0, False)
 long_row = torch.randint(0, 50, (1, 1 << 17)).float()
 long_row[0, 5::1001] = float("nan")
 for largest in (True, False):

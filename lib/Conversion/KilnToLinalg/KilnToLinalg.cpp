@@ -3610,15 +3610,19 @@ void remarkRuntimeKernel(Operation *op, Location loc, StringRef fnName,
   std::string plan =
       (f32 && useSortedCollector(k, n)
            ? "keeps the best k sorted"
-           : "keeps a buffer of 2k+16 candidates compacted by "
-             "nth_element") +
+           : "keeps a buffer of 2k+16 candidates compacted by a "
+             "branch-free quickselect") +
       std::string(
           "; one pass per row behind a vectorized threshold test, rows in "
           "parallel");
   if (n >= kSelectionSplitLength)
     plan += "; with fewer rows than threads, rows are split into segments "
             "whose candidates merge";
-  if (f32 && radixSelectionFits(n, k))
+  if (f32 && isa<TopkOp>(op) && useDirectSelection(n, k))
+    plan = "direct selection: every element packed as a (key, index) word, "
+           "the best k moved to the front by a branch-free quickselect, then "
+           "sorted; rows in parallel";
+  else if (f32 && radixSelectionFits(n, k))
     plan =
         "radix selection (a histogram of 32-bit keys finds the bucket of "
         "the k-th" +

@@ -17,7 +17,7 @@ func.func @f(%x: tensor<4096x32768xf32>, %g: tensor<4096x4096xf32>,
   %v0, %i0 = kiln.topk %x {k = 16 : i64, dim = 1 : i64} : tensor<4096x32768xf32>
   // CHECK-DAG: :[[# @LINE + 1]]:{{.*}}k = 1024: radix selection (a histogram of 32-bit keys finds the bucket of the k-th, then the k winners are sorted) when there are at least as many rows as threads; otherwise it keeps a buffer of 2k+16 candidates
   %v1, %i1 = kiln.topk %x {k = 1024 : i64, dim = 1 : i64} : tensor<4096x32768xf32>
-  // CHECK-DAG: :[[# @LINE + 1]]:{{.*}}1 row(s) of 16777216, k = 100: keeps a buffer of 2k+16 candidates compacted by nth_element; {{.*}}; with fewer rows than threads, rows are split into segments whose candidates merge
+  // CHECK-DAG: :[[# @LINE + 1]]:{{.*}}1 row(s) of 16777216, k = 100: keeps a buffer of 2k+16 candidates compacted by a branch-free quickselect; {{.*}}; with fewer rows than threads, rows are split into segments whose candidates merge
   %v2, %i2 = kiln.topk %big {k = 100 : i64, dim = 1 : i64} : tensor<1x16777216xf32>
   // CHECK-DAG: :[[# @LINE + 1]]:{{.*}}kiln.sum of tensor<4096x32768xf32> over dims [1]: row reduction, 4096 kept position(s) in parallel, each reducing 32768 element(s) with its accumulators in registers; float: 32 lanes
   %s1 = kiln.sum %x {dims = array<i64: 1>} : tensor<4096x32768xf32>
@@ -59,6 +59,16 @@ func.func @g(%big: tensor<1x16777216xf32>) -> (tensor<1xf32>, tensor<1xi64>) {
   // CHECK-DAG: :[[# @LINE + 1]]:{{.*}}Function=g | Remark="kiln.max of tensor<1x16777216xf32>: kiln_rt_argreduce_f32, 1 row(s) of 16777216: {{.*}}; rows in parallel; with fewer rows than threads, each row is split into segments scanned in parallel and combined in order"
   %v, %i = kiln.max %big {dim = 1 : i64} : tensor<1x16777216xf32>
   return %v, %i : tensor<1xf32>, tensor<1xi64>
+}
+
+// Short rows with many winners: direct selection (topk only; kthvalue
+// keeps its collector).
+func.func @short(%x: tensor<64x512xf32>) -> (tensor<64x64xf32>, tensor<64x64xi64>, tensor<64xf32>, tensor<64xi64>) {
+  // CHECK-DAG: :[[# @LINE + 1]]:{{.*}}Function=short | Remark="kiln.topk of tensor<64x512xf32>: kiln_rt_topk_f32, 64 row(s) of 512, k = 64: direct selection: every element packed as a (key, index) word, the best k moved to the front by a branch-free quickselect, then sorted; rows in parallel"
+  %v, %i = kiln.topk %x {k = 64 : i64} : tensor<64x512xf32>
+  // CHECK-DAG: :[[# @LINE + 1]]:{{.*}}Function=short | Remark="kiln.kthvalue of tensor<64x512xf32>: kiln_rt_kthvalue_f32, 64 row(s) of 512, k = 64: keeps a buffer of 2k+16 candidates compacted by a branch-free quickselect
+  %kv, %ki = kiln.kthvalue %x {k = 64 : i64} : tensor<64x512xf32>
+  return %v, %i, %kv, %ki : tensor<64x64xf32>, tensor<64x64xi64>, tensor<64xf32>, tensor<64xi64>
 }
 
 // A row group (CPU): x - amax(x) with the maximum in the chain's kernel.
