@@ -14,9 +14,8 @@
 // buffer of 2k+16 candidates compacted by a branch-free quickselect
 // (selectGreatest) -- and rows much longer than the work per thread, when
 // there are fewer rows than threads, are split into segments whose
-// collectors merge. Short f32 topk rows with many winners (k > 16, n <= 16
-// k, n <= 1024) take direct selection: every element packed, selected and
-// sorted. f32 rows with k > 64 and k >= n / 64 take radix selection instead
+// collectors merge. Short f32 rows with many winners (k > 16, n <= 16 k, n
+// <= 1024) take direct selection: every element packed and selected. f32 rows with k > 64 and k >= n / 64 take radix selection instead
 // (a histogram of 32-bit keys finds the bucket holding the k-th, then the k
 // winners are sorted) when the rows keep every thread busy.
 //
@@ -860,6 +859,26 @@ void topkDirectRow(const float *row, int64_t n, int64_t k, bool largest,
            stride, scratch);
 }
 
+/// kthvalue of one short contiguous f32 row (useDirectSelection): every
+/// element packed (smallest best), the best k selected; the k-th is the
+/// least of them, reported at the lowest index holding its key -- the
+/// greatest word with that key among the k, as lower indices of an equal
+/// key are selected first.
+int64_t kthDirectRow(const float *row, int64_t n, int64_t k,
+                     RadixRowScratch &scratch) {
+  scratch.keys.resize(n);
+  selectionKeys(row, n, /*largest=*/false, scratch.keys.data());
+  int64_t count = collectKeys(n, scratch, [](uint32_t) { return true; });
+  uint64_t *candidates = scratch.candidates.data();
+  selectGreatest(candidates, count, k, scratch.sortBuffer);
+  uint64_t kth = *std::min_element(candidates, candidates + k);
+  uint64_t lowest = kth;
+  for (int64_t j = 0; j < k; ++j)
+    if ((candidates[j] >> 32) == (kth >> 32))
+      lowest = std::max(lowest, candidates[j]);
+  return int64_t(0xFFFFFFFFu - uint32_t(lowest));
+}
+
 /// kthvalue of one contiguous f32 row by radix selection, for large k: the
 /// histogram (radixSelectBucket) gives the bucket holding the k-th
 /// smallest; only that bucket's elements are collected, nth_element
@@ -963,12 +982,13 @@ void kthvalue(UnrankedMemRefType<T> *in, UnrankedMemRefType<T> *values,
   int64_t *outIndices = view(indices).data;
   Split s = split(input.shape, dim);
   if constexpr (std::is_same_v<T, float>) {
-    if (useRadixSelection(s.outer * s.inner, s.size, k)) {
+    bool direct = useDirectSelection(s.size, k);
+    if (direct || useRadixSelection(s.outer * s.inner, s.size, k)) {
+      auto selectRow = direct ? kthDirectRow : kthRadixRow;
       forEachContiguousRow(input, s,
                            [&](const float *row, int64_t r, int64_t o,
                                int64_t i, RadixRowScratch &scratch) {
-                             int64_t index =
-                                 kthRadixRow(row, s.size, k, scratch);
+                             int64_t index = selectRow(row, s.size, k, scratch);
                              outValues[r] =
                                  input.data[(o * s.size + index) * s.inner + i];
                              outIndices[r] = index;

@@ -176,6 +176,13 @@ check_kth("nan", torch.tensor([float("nan"), 1.0, float("nan"), 0.5]), 3)
 check_kth("i64", torch.randint(-5, 5, (3, 12)), 4, -1, True)
 for k in (1, 7, 32):
     check_kth("long tied rows", tied, k)
+# Direct selection (k > 16, n <= 16 k, n <= 1024): the k smallest packed
+# and selected, the k-th reported at the lowest index holding its value.
+for k in (17, 64, 500, 1023, 1024):
+    check_kth("direct, tied rows of 1024", direct, k,
+              extra_args=["--threads=2"])
+check_kth("direct, ordered rows", ordered, 300)
+check_kth("direct, strided dim 0", tied_rows((200, 5), 17, 3), 100, 0, True)
 # Large k (more than 64 and at least n / 64) over as many rows as threads:
 # radix selection (a bucket histogram, then nth_element in the k-th's
 # bucket, then the lowest index holding the key): ties, NaNs, signed zeros,

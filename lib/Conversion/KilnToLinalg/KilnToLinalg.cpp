@@ -3618,10 +3618,12 @@ void remarkRuntimeKernel(Operation *op, Location loc, StringRef fnName,
   if (n >= kSelectionSplitLength)
     plan += "; with fewer rows than threads, rows are split into segments "
             "whose candidates merge";
-  if (f32 && isa<TopkOp>(op) && useDirectSelection(n, k))
-    plan = "direct selection: every element packed as a (key, index) word, "
-           "the best k moved to the front by a branch-free quickselect, then "
-           "sorted; rows in parallel";
+  if (f32 && useDirectSelection(n, k))
+    plan = std::string("direct selection: every element packed as a (key, "
+                       "index) word, the best k moved to the front by a "
+                       "branch-free quickselect, then ") +
+           (isa<TopkOp>(op) ? "sorted" : "the least of them taken") +
+           "; rows in parallel";
   else if (f32 && radixSelectionFits(n, k))
     plan =
         "radix selection (a histogram of 32-bit keys finds the bucket of "

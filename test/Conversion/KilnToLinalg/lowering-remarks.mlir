@@ -61,12 +61,11 @@ func.func @g(%big: tensor<1x16777216xf32>) -> (tensor<1xf32>, tensor<1xi64>) {
   return %v, %i : tensor<1xf32>, tensor<1xi64>
 }
 
-// Short rows with many winners: direct selection (topk only; kthvalue
-// keeps its collector).
+// Short rows with many winners: direct selection.
 func.func @short(%x: tensor<64x512xf32>) -> (tensor<64x64xf32>, tensor<64x64xi64>, tensor<64xf32>, tensor<64xi64>) {
   // CHECK-DAG: :[[# @LINE + 1]]:{{.*}}Function=short | Remark="kiln.topk of tensor<64x512xf32>: kiln_rt_topk_f32, 64 row(s) of 512, k = 64: direct selection: every element packed as a (key, index) word, the best k moved to the front by a branch-free quickselect, then sorted; rows in parallel"
   %v, %i = kiln.topk %x {k = 64 : i64} : tensor<64x512xf32>
-  // CHECK-DAG: :[[# @LINE + 1]]:{{.*}}Function=short | Remark="kiln.kthvalue of tensor<64x512xf32>: kiln_rt_kthvalue_f32, 64 row(s) of 512, k = 64: keeps a buffer of 2k+16 candidates compacted by a branch-free quickselect
+  // CHECK-DAG: :[[# @LINE + 1]]:{{.*}}Function=short | Remark="kiln.kthvalue of tensor<64x512xf32>: kiln_rt_kthvalue_f32, 64 row(s) of 512, k = 64: direct selection: every element packed as a (key, index) word, the best k moved to the front by a branch-free quickselect, then the least of them taken; rows in parallel"
   %kv, %ki = kiln.kthvalue %x {k = 64 : i64} : tensor<64x512xf32>
   return %v, %i, %kv, %ki : tensor<64x64xf32>, tensor<64x64xi64>, tensor<64xf32>, tensor<64xi64>
 }
