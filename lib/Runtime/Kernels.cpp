@@ -15,9 +15,10 @@
 // (selectGreatest) -- and rows much longer than the work per thread, when
 // there are fewer rows than threads, are split into segments whose
 // collectors merge. Short f32 rows with many winners (k > 16, n <= 16 k, n
-// <= 1024) take direct selection: every element packed and selected. f32 rows with k > 64 and k >= n / 64 take radix selection instead
-// (a histogram of 32-bit keys finds the bucket holding the k-th, then the k
-// winners are sorted) when the rows keep every thread busy.
+// <= 1024) take direct selection: every element packed and selected. f32 rows
+// with k > 64 and k >= n / 64 take radix selection instead (a histogram of
+// 32-bit keys finds the bucket holding the k-th, then the k winners are sorted)
+// when the rows keep every thread busy.
 //
 //===----------------------------------------------------------------------===//
 
@@ -365,16 +366,16 @@ private:
 /// whose unsigned order is the selection order (better is greater): the
 /// high half a monotone key of the value (NaN greatest for largest, least
 /// for smallest), the low half the complemented index (lower index is
-/// better). nth_element and sort then compare plain integers. Rows must
+/// better). Selection and sorting then compare plain integers. Rows must
 /// have fewer than 2^32 elements (callers fall back to Collector<float>).
 ///
 /// For small k (up to 32, in rows long enough: useSortedCollector) the best
 /// k are kept sorted (best first) and each accepted key is inserted in
 /// place, so the threshold is the exact k-th best of everything seen so
 /// far (not one that lags by a buffer of offers): fewer elements pass the
-/// block prefilter, and there is no nth_element to run. topk k=16 over
+/// block prefilter, and there is no selection to run. topk k=16 over
 /// 4096x32768: 34 -> 28 ms at 1 thread. Otherwise they collect into a
-/// buffer of 2k+16 compacted by nth_element.
+/// buffer of 2k+16 compacted by selectGreatest.
 class PackedCollector {
 public:
   /// Rows of `rowLength` (or segments of that length) will be offered.
@@ -505,7 +506,8 @@ private:
 
   int64_t k;
   /// The best k kept sorted, each accepted key inserted
-  /// (useSortedCollector); otherwise a buffer compacted by nth_element.
+  /// (useSortedCollector); otherwise a buffer compacted by
+  /// selectGreatest.
   bool sorted;
   int64_t capacity;
   bool largest;
@@ -897,9 +899,9 @@ int64_t kthRadixRow(const float *row, int64_t n, int64_t k,
   uint64_t *candidates = scratch.candidates.data();
   // The k-th best overall is the (k - above)-th best of the bucket.
   int64_t rank = k - above;
-  std::nth_element(candidates, candidates + (rank - 1), candidates + count,
-                   std::greater<uint64_t>());
-  uint32_t kth = uint32_t(candidates[rank - 1] >> 32);
+  selectGreatest(candidates, count, rank, scratch.sortBuffer);
+  uint32_t kth =
+      uint32_t(*std::min_element(candidates, candidates + rank) >> 32);
   int64_t lowest = n;
   for (int64_t j = 0; j < count; ++j)
     if (uint32_t(candidates[j] >> 32) == kth)
