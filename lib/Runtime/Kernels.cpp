@@ -14,8 +14,9 @@
 // buffer of 2k+16 candidates compacted by a branch-free quickselect
 // (selectGreatest) -- and rows much longer than the work per thread, when
 // there are fewer rows than threads, are split into segments whose
-// collectors merge. Short f32 rows with many winners (k > 16, n <= 16 k, n
-// <= 1024) take direct selection: every element packed and selected. f32 rows
+// collectors merge. Short rows with many winners (k > 16, n <= 16 k, n <=
+// 1024; f32, f64, i64) take direct selection: every element packed and
+// selected. f32 rows
 // with k > 64 and k >= n / 64 take radix selection instead (a histogram of
 // 32-bit keys finds the bucket holding the k-th, then the k winners are sorted)
 // when the rows keep every thread busy.
@@ -108,13 +109,24 @@ private:
   int64_t blockOuter = -1, blockFirst = 0, blockCount = 0, stride = 0;
 };
 
+/// A (key, ~index) pair of 64-bit halves: the packed word of f64 and i64
+/// selection, ordered like a 128-bit integer (branch-free compares).
+struct WideWord {
+  uint64_t key, index;
+  friend bool operator>(WideWord a, WideWord b) {
+    return (a.key > b.key) | ((a.key == b.key) & (a.index > b.index));
+  }
+  friend bool operator<(WideWord a, WideWord b) { return b > a; }
+};
+
 /// Stores each of the distinct words `from[0, m)` ranked below `need`
 /// (fewer than `need` words greater) to `out`, in order of position;
 /// returns how many (need). Branch-free, m^2 compares that vectorize: for
 /// the last few words of a selection. `out` has room for m words and must
 /// not overlap `from`.
-KILN_VECTORIZE size_t keepRanked(const uint64_t *from, size_t m, size_t need,
-                                 uint64_t *out) {
+template <typename Word>
+__attribute__((always_inline)) inline size_t
+keepRankedOf(const Word *from, size_t m, size_t need, Word *out) {
   size_t count = 0, i = 0;
   for (; i + 8 <= m; i += 8) {
     uint64_t rank[8] = {};
@@ -127,13 +139,18 @@ KILN_VECTORIZE size_t keepRanked(const uint64_t *from, size_t m, size_t need,
     }
   }
   for (; i < m; ++i) {
-    uint64_t x = from[i], rank = 0;
+    Word x = from[i];
+    uint64_t rank = 0;
     for (size_t j = 0; j < m; ++j)
       rank += from[j] > x;
     out[count] = x;
     count += rank < need;
   }
   return count;
+}
+KILN_VECTORIZE size_t keepRanked(const uint64_t *from, size_t m, size_t need,
+                                 uint64_t *out) {
+  return keepRankedOf(from, m, need, out);
 }
 
 /// The distinct words `keys[0, n)` in descending order, to `out` (not
@@ -142,8 +159,9 @@ KILN_VECTORIZE size_t keepRanked(const uint64_t *from, size_t m, size_t need,
 /// std::sort, whose compares mispredict on every other word (topk k=64 of
 /// rows of 512: the sort was a quarter of the time).
 constexpr size_t kRankSortMax = 64;
-KILN_VECTORIZE void rankSortDescending(const uint64_t *keys, size_t n,
-                                       uint64_t *out) {
+template <typename Word>
+__attribute__((always_inline)) inline void
+rankSortDescendingOf(const Word *keys, size_t n, Word *out) {
   // Eight words ranked at once: one vector compare per word against them.
   size_t i = 0;
   for (; i + 8 <= n; i += 8) {
@@ -155,26 +173,34 @@ KILN_VECTORIZE void rankSortDescending(const uint64_t *keys, size_t n,
       out[rank[l]] = keys[i + l];
   }
   for (; i < n; ++i) {
-    uint64_t x = keys[i], rank = 0;
+    Word x = keys[i];
+    uint64_t rank = 0;
     for (size_t j = 0; j < n; ++j)
       rank += keys[j] > x;
     out[rank] = x;
   }
 }
+KILN_VECTORIZE void rankSortDescending(const uint64_t *keys, size_t n,
+                                       uint64_t *out) {
+  rankSortDescendingOf(keys, n, out);
+}
 
-/// Sorts the distinct words `keys[0, n)` in descending order: by rank
-/// below kRankSortMax words (`scratch` holds the sorted copy), else
-/// std::sort.
-void sortDistinctDescending(uint64_t *keys, size_t n,
-                            std::vector<uint64_t> &scratch) {
-  if (n > kRankSortMax) {
-    std::sort(keys, keys + n, std::greater<uint64_t>());
-    return;
+/// Sorts the distinct words `keys[0, n)` in descending order: 64-bit words
+/// by rank below kRankSortMax words (`scratch` holds the sorted copy), else
+/// std::sort (the rank's compares of WideWords do not vectorize: 48% of
+/// an f64 topk k=64 over rows of 512, twice std::sort's time).
+template <typename Word>
+void sortDistinctDescending(Word *keys, size_t n, std::vector<Word> &scratch) {
+  if constexpr (std::is_same_v<Word, uint64_t>) {
+    if (n <= kRankSortMax) {
+      if (scratch.size() < n)
+        scratch.resize(n);
+      rankSortDescending(keys, n, scratch.data());
+      std::copy(scratch.data(), scratch.data() + n, keys);
+      return;
+    }
   }
-  if (scratch.size() < n)
-    scratch.resize(n);
-  rankSortDescending(keys, n, scratch.data());
-  std::copy(scratch.data(), scratch.data() + n, keys);
+  std::sort(keys, keys + n, std::greater<Word>());
 }
 
 /// Moves the `k` greatest of the distinct words `keys[0, n)` to
@@ -187,13 +213,14 @@ void sortDistinctDescending(uint64_t *keys, size_t n,
 /// median of three; a round that keeps more than 7/8 of its words counts
 /// as bad, and after a few std::nth_element finishes (adversarial orders).
 /// `scratch` is reused between calls.
-void selectGreatest(uint64_t *keys, size_t n, size_t k,
-                    std::vector<uint64_t> &scratch) {
+template <typename Word>
+void selectGreatest(Word *keys, size_t n, size_t k,
+                    std::vector<Word> &scratch) {
   if (k >= n)
     return;
   if (scratch.size() < 2 * n)
     scratch.resize(2 * n);
-  uint64_t *from = keys, *to = scratch.data(), *spare = scratch.data() + n;
+  Word *from = keys, *to = scratch.data(), *spare = scratch.data() + n;
   // The winners found so far are keys[0, done); the rest of the k lie
   // among from[0, m).
   size_t done = 0, m = n, need = k;
@@ -202,19 +229,21 @@ void selectGreatest(uint64_t *keys, size_t n, size_t k,
     if (m <= 24 && from != keys) {
       // (keepRanked may also store to keys[done + need], past the
       // winners: k < n, in bounds.)
-      keepRanked(from, m, need, keys + done);
+      if constexpr (std::is_same_v<Word, uint64_t>)
+        keepRanked(from, m, need, keys + done);
+      else
+        keepRankedOf(from, m, need, keys + done);
       return;
     }
     if (m <= 24 || badRounds > 4) {
-      std::nth_element(from, from + (need - 1), from + m,
-                       std::greater<uint64_t>());
+      std::nth_element(from, from + (need - 1), from + m, std::greater<Word>());
       break;
     }
-    uint64_t a = from[0], b = from[m / 2], c = from[m - 1];
-    uint64_t pivot = std::max(std::min(a, b), std::min(std::max(a, b), c));
+    Word a = from[0], b = from[m / 2], c = from[m - 1];
+    Word pivot = std::max(std::min(a, b), std::min(std::max(a, b), c));
     size_t high = 0, low = 0;
     for (size_t i = 0; i < m; ++i) {
-      uint64_t x = from[i];
+      Word x = from[i];
       bool greater = x > pivot;
       to[high] = x;
       to[m - 1 - low] = x;
@@ -909,6 +938,69 @@ int64_t kthRadixRow(const float *row, int64_t n, int64_t k,
   return lowest;
 }
 
+/// The order key of an f64 or i64 for selection (better is greater), as
+/// selectionKey's for f32: monotone in the value, -0.0 and +0.0 equal, NaN
+/// greatest for largest and least for smallest.
+inline uint64_t wideSelectionKey(double v, bool largest) {
+  uint64_t bits;
+  std::memcpy(&bits, &v, sizeof(bits));
+  bits = v == 0.0 ? 0 : bits;
+  uint64_t sign = uint64_t(1) << 63;
+  uint64_t ordered = (bits & sign) ? ~bits : (bits | sign);
+  uint64_t key = largest ? ordered : ~ordered;
+  return v != v ? (largest ? ~uint64_t(0) : 0) : key;
+}
+inline uint64_t wideSelectionKey(int64_t v, bool largest) {
+  uint64_t ordered = uint64_t(v) ^ (uint64_t(1) << 63);
+  return largest ? ordered : ~ordered;
+}
+
+/// Scratch of direct selection of f64 and i64 rows, reused across the rows
+/// of a thread.
+struct WideRowScratch {
+  std::vector<WideWord> words, scratch;
+};
+
+/// Every element of the row packed as a (key, ~index) WideWord.
+template <typename T>
+WideWord *packWide(const T *row, int64_t n, bool largest,
+                   WideRowScratch &scratch) {
+  scratch.words.resize(n);
+  for (int64_t i = 0; i < n; ++i)
+    scratch.words[i] = {wideSelectionKey(row[i], largest), ~uint64_t(i)};
+  return scratch.words.data();
+}
+
+/// topk of one short contiguous f64 or i64 row (useDirectSelection), as
+/// topkDirectRow: every element packed, the best k selected and sorted.
+template <typename T>
+void topkDirectRowWide(const T *row, int64_t n, int64_t k, bool largest,
+                       T *outValues, int64_t *outIndices, int64_t stride,
+                       WideRowScratch &scratch) {
+  WideWord *words = packWide(row, n, largest, scratch);
+  selectGreatest(words, n, k, scratch.scratch);
+  sortDistinctDescending(words, k, scratch.scratch);
+  for (int64_t j = 0; j < k; ++j) {
+    int64_t index = int64_t(~words[j].index);
+    outValues[j * stride] = row[index];
+    outIndices[j * stride] = index;
+  }
+}
+
+/// kthvalue of one short contiguous f64 or i64 row, as kthDirectRow.
+template <typename T>
+int64_t kthDirectRowWide(const T *row, int64_t n, int64_t k,
+                         WideRowScratch &scratch) {
+  WideWord *words = packWide(row, n, /*largest=*/false, scratch);
+  selectGreatest(words, n, k, scratch.scratch);
+  WideWord kth = *std::min_element(words, words + k);
+  uint64_t lowest = kth.index;
+  for (int64_t j = 0; j < k; ++j)
+    if (words[j].key == kth.key)
+      lowest = std::max(lowest, words[j].index);
+  return int64_t(~lowest);
+}
+
 /// Whether a row of n takes radix selection rather than a collector
 /// (SelectionPlan.h).
 bool useRadixSelection(int64_t rows, int64_t n, int64_t k) {
@@ -918,11 +1010,11 @@ bool useRadixSelection(int64_t rows, int64_t n, int64_t k) {
 /// Runs `body(row, r, o, i)` on every row of `input` along `dim` (r the
 /// row's number, (o, i) its outer and inner position), rows in parallel; a
 /// strided row is first copied to a contiguous buffer.
-template <typename Body>
-void forEachContiguousRow(View<float> &input, const Split &s, Body body) {
+template <typename Scratch = RadixRowScratch, typename T, typename Body>
+void forEachContiguousRow(View<T> &input, const Split &s, Body body) {
   parallelFor(s.outer * s.inner, 1, [&](int64_t begin, int64_t end) {
-    RadixRowScratch scratch;
-    ContiguousRows<float> rowsOf;
+    Scratch scratch;
+    ContiguousRows<T> rowsOf;
     for (int64_t r = begin; r < end; ++r) {
       int64_t o = r / s.inner, i = r % s.inner;
       body(rowsOf.row(input.data, s, o, i), r, o, i, scratch);
@@ -951,17 +1043,29 @@ void topk(UnrankedMemRefType<T> *in, UnrankedMemRefType<T> *values,
   T *outValues = view(values).data;
   int64_t *outIndices = view(indices).data;
   Split s = split(input.shape, dim);
+  // Each row's k results by `selectRow`, a per-row kernel taking a scratch
+  // of the type std::common_type<Scratch> (a type tag) names.
+  auto eachRow = [&](auto selectRow, auto scratchType) {
+    using Scratch = typename decltype(scratchType)::type;
+    forEachContiguousRow<Scratch>(
+        input, s,
+        [&](const T *row, int64_t, int64_t o, int64_t i, Scratch &scratch) {
+          int64_t out = o * k * s.inner + i;
+          selectRow(row, s.size, k, largest, outValues + out, outIndices + out,
+                    s.inner, scratch);
+        });
+  };
   if constexpr (std::is_same_v<T, float>) {
     bool direct = useDirectSelection(s.size, k);
     if (direct || useRadixSelection(s.outer * s.inner, s.size, k)) {
-      auto selectRow = direct ? topkDirectRow : topkRadixRow;
-      forEachContiguousRow(input, s,
-                           [&](const float *row, int64_t, int64_t o, int64_t i,
-                               RadixRowScratch &scratch) {
-                             int64_t out = o * k * s.inner + i;
-                             selectRow(row, s.size, k, largest, outValues + out,
-                                       outIndices + out, s.inner, scratch);
-                           });
+      eachRow(direct ? topkDirectRow : topkRadixRow,
+              std::common_type<RadixRowScratch>());
+      return;
+    }
+  } else if constexpr (std::is_same_v<T, double> ||
+                       std::is_same_v<T, int64_t>) {
+    if (useDirectSelection(s.size, k)) {
+      eachRow(topkDirectRowWide<T>, std::common_type<WideRowScratch>());
       return;
     }
   }
@@ -995,6 +1099,19 @@ void kthvalue(UnrankedMemRefType<T> *in, UnrankedMemRefType<T> *values,
                                  input.data[(o * s.size + index) * s.inner + i];
                              outIndices[r] = index;
                            });
+      return;
+    }
+  } else if constexpr (std::is_same_v<T, double> ||
+                       std::is_same_v<T, int64_t>) {
+    if (useDirectSelection(s.size, k)) {
+      forEachContiguousRow<WideRowScratch>(
+          input, s,
+          [&](const T *row, int64_t r, int64_t o, int64_t i,
+              WideRowScratch &scratch) {
+            int64_t index = kthDirectRowWide(row, s.size, k, scratch);
+            outValues[r] = input.data[(o * s.size + index) * s.inner + i];
+            outIndices[r] = index;
+          });
       return;
     }
   }

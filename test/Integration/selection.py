@@ -129,6 +129,18 @@ for label, rows, ks in (("direct, tied rows of 1024", direct, (64, 100, 1000)),
             for threads in ("--threads=1", "--threads=3"):
                 check_topk(label, rows, k, -1, largest, [threads])
 check_topk("direct, strided dim 0", tied_rows((300, 9), 31, 5), 40, 0, False)
+# f64 and i64 take direct selection too, on (key, ~index) pairs of 64-bit
+# halves (WideWord): NaN, signed zeros, ties, extremes of i64.
+wide_f64 = tied_rows((12, 700), 23, 9).double()
+wide_f64[3, 5] = float("inf")
+wide_f64[4, 6] = -float("inf")
+wide_i64 = torch.randint(-4, 5, (12, 700))
+wide_i64[0, :3] = torch.tensor([2**63 - 1, -2**63, -2**63])
+for label, rows in (("direct f64", wide_f64), ("direct i64", wide_i64)):
+    for k in (17, 64, 700):
+        for largest in (True, False):
+            check_topk(label, rows, k, -1, largest, ["--threads=2"])
+    check_topk(label + ", strided dim 0", rows.t().contiguous(), 11, 0)
 long_row = torch.randint(0, 50, (1, 1 << 17)).float()
 long_row[0, 5::1001] = float("nan")
 for largest in (True, False):
@@ -183,6 +195,9 @@ for k in (17, 64, 500, 1023, 1024):
               extra_args=["--threads=2"])
 check_kth("direct, ordered rows", ordered, 300)
 check_kth("direct, strided dim 0", tied_rows((200, 5), 17, 3), 100, 0, True)
+for label, rows in (("direct f64", wide_f64), ("direct i64", wide_i64)):
+    for k in (20, 350, 700):
+        check_kth(label, rows, k, extra_args=["--threads=2"])
 # Large k (more than 64 and at least n / 64) over as many rows as threads:
 # radix selection (a bucket histogram, then nth_element in the k-th's
 # bucket, then the lowest index holding the key): ties, NaNs, signed zeros,

@@ -30,10 +30,12 @@ inline bool useSortedCollector(int64_t k, int64_t n) {
   return k <= 32 && (k <= 16 || n / 32 >= k);
 }
 
-/// Whether f32 topk and kthvalue rows of n take direct selection: every
-/// element packed as a (key, ~index) word, the best k moved to the front by
-/// a branch-free quickselect, then sorted (topk) or the least of them taken
-/// (kthvalue) -- no threshold to raise, no histogram. For
+/// Whether topk and kthvalue rows of n (f32, f64, i64) take direct
+/// selection: every element packed as a (key, ~index) word (two 64-bit
+/// halves for f64 and i64), the best k moved to the front by a branch-free
+/// quickselect, then sorted (topk) or the least of them taken (kthvalue) --
+/// no threshold to raise, no histogram (f64 topk k=64 of 4096x512: 32.1 ->
+/// 17.5 ms, PyTorch 26.4). For
 /// short rows with many winners (k above 16, n at most 16 k and at most
 /// kDirectSelectionMaxLength), where a collector accepts most elements
 /// anyway and compacts its buffer several times (topk k=64 of 4096 rows of

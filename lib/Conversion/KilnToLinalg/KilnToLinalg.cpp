@@ -3618,7 +3618,9 @@ void remarkRuntimeKernel(Operation *op, Location loc, StringRef fnName,
   if (n >= kSelectionSplitLength)
     plan += "; with fewer rows than threads, rows are split into segments "
             "whose candidates merge";
-  if (f32 && useDirectSelection(n, k))
+  Type element = inputType.getElementType();
+  bool packable = f32 || element.isF64() || element.isInteger(64);
+  if (packable && useDirectSelection(n, k))
     plan = std::string("direct selection: every element packed as a (key, "
                        "index) word, the best k moved to the front by a "
                        "branch-free quickselect, then ") +

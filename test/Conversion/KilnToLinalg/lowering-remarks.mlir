@@ -70,6 +70,13 @@ func.func @short(%x: tensor<64x512xf32>) -> (tensor<64x64xf32>, tensor<64x64xi64
   return %v, %i, %kv, %ki : tensor<64x64xf32>, tensor<64x64xi64>, tensor<64xf32>, tensor<64xi64>
 }
 
+// f64 and i64 rows too (64-bit key and index halves).
+func.func @short_i64(%x: tensor<64x512xi64>) -> (tensor<64x64xi64>, tensor<64x64xi64>) {
+  // CHECK-DAG: :[[# @LINE + 1]]:{{.*}}Function=short_i64 | Remark="kiln.topk of tensor<64x512xi64>: kiln_rt_topk_i64, 64 row(s) of 512, k = 64: direct selection
+  %v, %i = kiln.topk %x {k = 64 : i64} : tensor<64x512xi64>
+  return %v, %i : tensor<64x64xi64>, tensor<64x64xi64>
+}
+
 // A row group (CPU): x - amax(x) with the maximum in the chain's kernel.
 func.func @rows(%x: tensor<1024x256xf32>) -> tensor<1024x256xf32> {
   %m = kiln.amax %x {dims = array<i64: 1>, keepdim = true} : tensor<1024x256xf32>
