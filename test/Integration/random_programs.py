@@ -347,9 +347,10 @@ class Program:
         v, t, dim, size = picked
         rng = self.rng
         attrs = {"dim": f"{dim} : i64"}
-        if rng.random() < 0.6:
+        # An empty dim allows only topk with k = 0.
+        if rng.random() < 0.6 or size == 0:
             op = "topk"
-            k = rng.randint(0 if rng.random() < 0.1 else 1, size)
+            k = rng.randint(0 if size == 0 or rng.random() < 0.1 else 1, size)
             flag = rng.random() < 0.7  # largest
             values = torch.topk(t, k, dim=dim, largest=flag).values
             if not flag:
