@@ -16,10 +16,9 @@
 // there are fewer rows than threads, are split into segments whose
 // collectors merge. Short rows with many winners (k > 16, n <= 16 k, n <=
 // 1024; f32, f64, i64) take direct selection: every element packed and
-// selected. f32 rows
-// with k > 64 and k >= n / 64 take radix selection instead (a histogram of
-// 32-bit keys finds the bucket holding the k-th, then the k winners are sorted)
-// when the rows keep every thread busy.
+// selected. f32 rows with k > 64 and k >= n / 64 take radix selection
+// instead (a histogram of 32-bit keys finds the bucket holding the k-th,
+// then the k winners are sorted) when the rows keep every thread busy.
 //
 //===----------------------------------------------------------------------===//
 
@@ -119,33 +118,82 @@ struct WideWord {
   friend bool operator<(WideWord a, WideWord b) { return b > a; }
 };
 
+/// f32's packed selection word: the 32-bit key in the high half,
+/// 0xFFFFFFFF - index in the low one (lower indices are better).
+inline uint64_t packWord(uint32_t key, int64_t index) {
+  return (uint64_t(key) << 32) | (0xFFFFFFFFu - uint32_t(index));
+}
+
+/// The position and the key of a packed selection word (f32's uint64 or a
+/// WideWord).
+inline int64_t wordIndex(uint64_t word) {
+  return int64_t(0xFFFFFFFFu - uint32_t(word));
+}
+inline int64_t wordIndex(WideWord word) { return int64_t(~word.index); }
+inline uint64_t wordKey(uint64_t word) { return word >> 32; }
+inline uint64_t wordKey(WideWord word) { return word.key; }
+
+/// The position of the least of the selected words `words[0, k)`, the k-th
+/// best, reported at the lowest position holding its key: the greatest
+/// word with that key, as lower positions of an equal key are selected
+/// first.
+template <typename Word>
+int64_t lowestIndexOfLeast(const Word *words, int64_t k) {
+  Word least = *std::min_element(words, words + k), lowest = least;
+  for (int64_t j = 0; j < k; ++j)
+    if (wordKey(words[j]) == wordKey(least))
+      lowest = std::max(lowest, words[j]);
+  return wordIndex(lowest);
+}
+
+/// Writes the rows' elements at the positions of `words[0, k)` and the
+/// positions to `outValues`/`outIndices`, every `stride`.
+template <typename T, typename Word>
+void emitWords(const T *row, const Word *words, int64_t k, T *outValues,
+               int64_t *outIndices, int64_t stride) {
+  for (int64_t j = 0; j < k; ++j) {
+    int64_t index = wordIndex(words[j]);
+    outValues[j * stride] = row[index];
+    outIndices[j * stride] = index;
+  }
+}
+
+/// Calls `use(word, rank)` for each of the distinct words `words[0, n)`, in
+/// order of position, rank being how many words are greater. Branch-free,
+/// n^2 compares, eight words ranked at once (one vector compare per word
+/// against them, for 64-bit words).
+template <typename Word, typename Use>
+__attribute__((always_inline)) inline void forEachRank(const Word *words,
+                                                       size_t n, Use use) {
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    uint64_t rank[8] = {};
+    for (size_t j = 0; j < n; ++j)
+      for (size_t l = 0; l < 8; ++l)
+        rank[l] += words[j] > words[i + l];
+    for (size_t l = 0; l < 8; ++l)
+      use(words[i + l], rank[l]);
+  }
+  for (; i < n; ++i) {
+    uint64_t rank = 0;
+    for (size_t j = 0; j < n; ++j)
+      rank += words[j] > words[i];
+    use(words[i], rank);
+  }
+}
+
 /// Stores each of the distinct words `from[0, m)` ranked below `need`
 /// (fewer than `need` words greater) to `out`, in order of position;
-/// returns how many (need). Branch-free, m^2 compares that vectorize: for
-/// the last few words of a selection. `out` has room for m words and must
-/// not overlap `from`.
+/// returns how many (need). For the last few words of a selection. `out`
+/// has room for m words and must not overlap `from`.
 template <typename Word>
 __attribute__((always_inline)) inline size_t
 keepRankedOf(const Word *from, size_t m, size_t need, Word *out) {
-  size_t count = 0, i = 0;
-  for (; i + 8 <= m; i += 8) {
-    uint64_t rank[8] = {};
-    for (size_t j = 0; j < m; ++j)
-      for (size_t l = 0; l < 8; ++l)
-        rank[l] += from[j] > from[i + l];
-    for (size_t l = 0; l < 8; ++l) {
-      out[count] = from[i + l];
-      count += rank[l] < need;
-    }
-  }
-  for (; i < m; ++i) {
-    Word x = from[i];
-    uint64_t rank = 0;
-    for (size_t j = 0; j < m; ++j)
-      rank += from[j] > x;
+  size_t count = 0;
+  forEachRank(from, m, [&](Word x, uint64_t rank) {
     out[count] = x;
     count += rank < need;
-  }
+  });
   return count;
 }
 KILN_VECTORIZE size_t keepRanked(const uint64_t *from, size_t m, size_t need,
@@ -154,35 +202,13 @@ KILN_VECTORIZE size_t keepRanked(const uint64_t *from, size_t m, size_t need,
 }
 
 /// The distinct words `keys[0, n)` in descending order, to `out` (not
-/// overlapping): each word's rank is how many are greater. Branch-free,
-/// n^2 compares that vectorize; below kRankSortMax words it beats
-/// std::sort, whose compares mispredict on every other word (topk k=64 of
-/// rows of 512: the sort was a quarter of the time).
+/// overlapping), each at its rank (forEachRank); below kRankSortMax words
+/// it beats std::sort, whose compares mispredict on every other word (topk
+/// k=64 of rows of 512: the sort was a quarter of the time).
 constexpr size_t kRankSortMax = 64;
-template <typename Word>
-__attribute__((always_inline)) inline void
-rankSortDescendingOf(const Word *keys, size_t n, Word *out) {
-  // Eight words ranked at once: one vector compare per word against them.
-  size_t i = 0;
-  for (; i + 8 <= n; i += 8) {
-    uint64_t rank[8] = {};
-    for (size_t j = 0; j < n; ++j)
-      for (size_t l = 0; l < 8; ++l)
-        rank[l] += keys[j] > keys[i + l];
-    for (size_t l = 0; l < 8; ++l)
-      out[rank[l]] = keys[i + l];
-  }
-  for (; i < n; ++i) {
-    Word x = keys[i];
-    uint64_t rank = 0;
-    for (size_t j = 0; j < n; ++j)
-      rank += keys[j] > x;
-    out[rank] = x;
-  }
-}
 KILN_VECTORIZE void rankSortDescending(const uint64_t *keys, size_t n,
                                        uint64_t *out) {
-  rankSortDescendingOf(keys, n, out);
+  forEachRank(keys, n, [&](uint64_t x, uint64_t rank) { out[rank] = x; });
 }
 
 /// Sorts the distinct words `keys[0, n)` in descending order: 64-bit words
@@ -437,20 +463,13 @@ public:
     selectBest();
     sortDistinctDescending(keys.data(), keys.size(), scratch);
     for (int64_t j = 0; j < k; ++j)
-      outIndices[j * stride] = indexOf(keys[j]);
+      outIndices[j * stride] = wordIndex(keys[j]);
   }
 
   /// The index of the lowest position holding the k-th best value.
   int64_t finishKth() {
     selectBest();
-    // The k-th best is the least key; its value's lowest index is the
-    // greatest key with the same high half.
-    uint64_t kth = *std::min_element(keys.begin(), keys.end());
-    uint64_t lowest = kth;
-    for (uint64_t key : keys)
-      if ((key >> 32) == (kth >> 32) && key > lowest)
-        lowest = key;
-    return indexOf(lowest);
+    return lowestIndexOfLeast(keys.data(), static_cast<int64_t>(keys.size()));
   }
 
 private:
@@ -468,7 +487,7 @@ private:
       key = largest ? 0xFFFFFFFFu : 0u;
     else
       key = largest ? orderedBits(v) : ~orderedBits(v);
-    return (uint64_t(key) << 32) | (0xFFFFFFFFu - uint32_t(i));
+    return packWord(key, i);
   }
 
   /// Values are recovered from the original data's order: NaN keys map
@@ -483,10 +502,6 @@ private:
     float v;
     std::memcpy(&v, &bits, sizeof(v));
     return v;
-  }
-
-  static int64_t indexOf(uint64_t packed) {
-    return int64_t(0xFFFFFFFFu - uint32_t(packed));
   }
 
   void offerKey(uint64_t key) {
@@ -838,7 +853,7 @@ int64_t collectKeys(int64_t n, RadixRowScratch &scratch, Qualifies qualifies) {
   int64_t count = 0;
   for (int64_t i = 0; i < n; ++i) {
     uint32_t key = keys[i];
-    candidates[count] = (uint64_t(key) << 32) | (0xFFFFFFFFu - uint32_t(i));
+    candidates[count] = packWord(key, i);
     count += qualifies(key);
   }
   return count;
@@ -852,11 +867,7 @@ void emitBest(const float *row, uint64_t *candidates, int64_t count, int64_t k,
   if (count > k)
     selectGreatest(candidates, count, k, scratch.sortBuffer);
   sortDescending(candidates, k, scratch.sortBuffer);
-  for (int64_t j = 0; j < k; ++j) {
-    int64_t index = int64_t(0xFFFFFFFFu - uint32_t(candidates[j]));
-    outValues[j * stride] = row[index];
-    outIndices[j * stride] = index;
-  }
+  emitWords(row, candidates, k, outValues, outIndices, stride);
 }
 
 /// topk of one contiguous f32 row by radix selection, for large k: one pass
@@ -902,12 +913,7 @@ int64_t kthDirectRow(const float *row, int64_t n, int64_t k,
   int64_t count = collectKeys(n, scratch, [](uint32_t) { return true; });
   uint64_t *candidates = scratch.candidates.data();
   selectGreatest(candidates, count, k, scratch.sortBuffer);
-  uint64_t kth = *std::min_element(candidates, candidates + k);
-  uint64_t lowest = kth;
-  for (int64_t j = 0; j < k; ++j)
-    if ((candidates[j] >> 32) == (kth >> 32))
-      lowest = std::max(lowest, candidates[j]);
-  return int64_t(0xFFFFFFFFu - uint32_t(lowest));
+  return lowestIndexOfLeast(candidates, k);
 }
 
 /// kthvalue of one contiguous f32 row by radix selection, for large k: the
@@ -934,7 +940,7 @@ int64_t kthRadixRow(const float *row, int64_t n, int64_t k,
   int64_t lowest = n;
   for (int64_t j = 0; j < count; ++j)
     if (uint32_t(candidates[j] >> 32) == kth)
-      lowest = std::min(lowest, int64_t(0xFFFFFFFFu - uint32_t(candidates[j])));
+      lowest = std::min(lowest, wordIndex(candidates[j]));
   return lowest;
 }
 
@@ -980,11 +986,7 @@ void topkDirectRowWide(const T *row, int64_t n, int64_t k, bool largest,
   WideWord *words = packWide(row, n, largest, scratch);
   selectGreatest(words, n, k, scratch.scratch);
   sortDistinctDescending(words, k, scratch.scratch);
-  for (int64_t j = 0; j < k; ++j) {
-    int64_t index = int64_t(~words[j].index);
-    outValues[j * stride] = row[index];
-    outIndices[j * stride] = index;
-  }
+  emitWords(row, words, k, outValues, outIndices, stride);
 }
 
 /// kthvalue of one short contiguous f64 or i64 row, as kthDirectRow.
@@ -993,12 +995,7 @@ int64_t kthDirectRowWide(const T *row, int64_t n, int64_t k,
                          WideRowScratch &scratch) {
   WideWord *words = packWide(row, n, /*largest=*/false, scratch);
   selectGreatest(words, n, k, scratch.scratch);
-  WideWord kth = *std::min_element(words, words + k);
-  uint64_t lowest = kth.index;
-  for (int64_t j = 0; j < k; ++j)
-    if (words[j].key == kth.key)
-      lowest = std::max(lowest, words[j].index);
-  return int64_t(~lowest);
+  return lowestIndexOfLeast(words, k);
 }
 
 /// Whether a row of n takes radix selection rather than a collector
@@ -1022,6 +1019,34 @@ void forEachContiguousRow(View<T> &input, const Split &s, Body body) {
   });
 }
 
+/// topk of every row by `selectRow(row, n, k, largest, values, indices,
+/// stride, scratch)`, a per-row kernel with a Scratch per thread.
+template <typename Scratch, typename T, typename SelectRow>
+void topkEachRow(View<T> &input, const Split &s, int64_t k, bool largest,
+                 T *outValues, int64_t *outIndices, SelectRow selectRow) {
+  forEachContiguousRow<Scratch>(
+      input, s,
+      [&](const T *row, int64_t, int64_t o, int64_t i, Scratch &scratch) {
+        int64_t out = o * k * s.inner + i;
+        selectRow(row, s.size, k, largest, outValues + out, outIndices + out,
+                  s.inner, scratch);
+      });
+}
+
+/// kthvalue of every row by `selectRow(row, n, k, scratch)`, a per-row
+/// kernel returning the answer's position, with a Scratch per thread.
+template <typename Scratch, typename T, typename SelectRow>
+void kthEachRow(View<T> &input, const Split &s, int64_t k, T *outValues,
+                int64_t *outIndices, SelectRow selectRow) {
+  forEachContiguousRow<Scratch>(
+      input, s,
+      [&](const T *row, int64_t r, int64_t o, int64_t i, Scratch &scratch) {
+        int64_t index = selectRow(row, s.size, k, scratch);
+        outValues[r] = input.data[(o * s.size + index) * s.inner + i];
+        outIndices[r] = index;
+      });
+}
+
 /// selectRowsWith the fastest collector for T and the row length.
 template <typename T, typename Emit>
 void selectRows(View<T> &input, int64_t dim, int64_t k, bool largest,
@@ -1043,29 +1068,18 @@ void topk(UnrankedMemRefType<T> *in, UnrankedMemRefType<T> *values,
   T *outValues = view(values).data;
   int64_t *outIndices = view(indices).data;
   Split s = split(input.shape, dim);
-  // Each row's k results by `selectRow`, a per-row kernel taking a scratch
-  // of the type std::common_type<Scratch> (a type tag) names.
-  auto eachRow = [&](auto selectRow, auto scratchType) {
-    using Scratch = typename decltype(scratchType)::type;
-    forEachContiguousRow<Scratch>(
-        input, s,
-        [&](const T *row, int64_t, int64_t o, int64_t i, Scratch &scratch) {
-          int64_t out = o * k * s.inner + i;
-          selectRow(row, s.size, k, largest, outValues + out, outIndices + out,
-                    s.inner, scratch);
-        });
-  };
   if constexpr (std::is_same_v<T, float>) {
     bool direct = useDirectSelection(s.size, k);
     if (direct || useRadixSelection(s.outer * s.inner, s.size, k)) {
-      eachRow(direct ? topkDirectRow : topkRadixRow,
-              std::common_type<RadixRowScratch>());
+      topkEachRow<RadixRowScratch>(input, s, k, largest, outValues, outIndices,
+                                   direct ? topkDirectRow : topkRadixRow);
       return;
     }
   } else if constexpr (std::is_same_v<T, double> ||
                        std::is_same_v<T, int64_t>) {
     if (useDirectSelection(s.size, k)) {
-      eachRow(topkDirectRowWide<T>, std::common_type<WideRowScratch>());
+      topkEachRow<WideRowScratch>(input, s, k, largest, outValues, outIndices,
+                                  topkDirectRowWide<T>);
       return;
     }
   }
@@ -1090,28 +1104,15 @@ void kthvalue(UnrankedMemRefType<T> *in, UnrankedMemRefType<T> *values,
   if constexpr (std::is_same_v<T, float>) {
     bool direct = useDirectSelection(s.size, k);
     if (direct || useRadixSelection(s.outer * s.inner, s.size, k)) {
-      auto selectRow = direct ? kthDirectRow : kthRadixRow;
-      forEachContiguousRow(input, s,
-                           [&](const float *row, int64_t r, int64_t o,
-                               int64_t i, RadixRowScratch &scratch) {
-                             int64_t index = selectRow(row, s.size, k, scratch);
-                             outValues[r] =
-                                 input.data[(o * s.size + index) * s.inner + i];
-                             outIndices[r] = index;
-                           });
+      kthEachRow<RadixRowScratch>(input, s, k, outValues, outIndices,
+                                  direct ? kthDirectRow : kthRadixRow);
       return;
     }
   } else if constexpr (std::is_same_v<T, double> ||
                        std::is_same_v<T, int64_t>) {
     if (useDirectSelection(s.size, k)) {
-      forEachContiguousRow<WideRowScratch>(
-          input, s,
-          [&](const T *row, int64_t r, int64_t o, int64_t i,
-              WideRowScratch &scratch) {
-            int64_t index = kthDirectRowWide(row, s.size, k, scratch);
-            outValues[r] = input.data[(o * s.size + index) * s.inner + i];
-            outIndices[r] = index;
-          });
+      kthEachRow<WideRowScratch>(input, s, k, outValues, outIndices,
+                                 kthDirectRowWide<T>);
       return;
     }
   }

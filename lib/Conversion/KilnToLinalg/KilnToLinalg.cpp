@@ -253,6 +253,16 @@ struct ExtremeKeys {
         b, loc, sign, constant(b, loc, type, APInt::getSignedMaxValue(width)));
     return arith::XOrIOp::create(b, loc, x, mask);
   }
+  /// `bits` with the sign flipped for a minimum (-max(-x)).
+  static Value orientSign(OpBuilder &b, Location loc, Value bits, bool isMax) {
+    if (isMax)
+      return bits;
+    Type type = bits.getType();
+    return arith::XOrIOp::create(
+        b, loc, bits,
+        constant(b, loc, type,
+                 APInt::getSignMask(type.getIntOrFloatBitWidth())));
+  }
   /// The mantissa's all-ones: the keys' offset.
   static APInt offset(Type floatType) {
     const llvm::fltSemantics &semantics =
@@ -263,26 +273,19 @@ struct ExtremeKeys {
   static Value encode(OpBuilder &b, Location loc, Value x, bool isMax) {
     Type floatType = x.getType();
     Type type = keyType(floatType);
-    unsigned width = type.getIntOrFloatBitWidth();
-    Value bits = arith::BitcastOp::create(b, loc, type, x);
-    if (!isMax)
-      bits = arith::XOrIOp::create(
-          b, loc, bits, constant(b, loc, type, APInt::getSignMask(width)));
+    Value bits =
+        orientSign(b, loc, arith::BitcastOp::create(b, loc, type, x), isMax);
     return arith::SubIOp::create(b, loc, flipNegatives(b, loc, bits),
                                  constant(b, loc, type, offset(floatType)));
   }
   static Value decode(OpBuilder &b, Location loc, Value key, Type floatType,
                       bool isMax) {
-    Type type = key.getType();
-    unsigned width = type.getIntOrFloatBitWidth();
     Value bits = flipNegatives(
         b, loc,
-        arith::AddIOp::create(b, loc, key,
-                              constant(b, loc, type, offset(floatType))));
-    if (!isMax)
-      bits = arith::XOrIOp::create(
-          b, loc, bits, constant(b, loc, type, APInt::getSignMask(width)));
-    return arith::BitcastOp::create(b, loc, floatType, bits);
+        arith::AddIOp::create(
+            b, loc, key, constant(b, loc, key.getType(), offset(floatType))));
+    return arith::BitcastOp::create(b, loc, floatType,
+                                    orientSign(b, loc, bits, isMax));
   }
   static Value merge(OpBuilder &b, Location loc, Value acc, Value key) {
     return arith::MaxSIOp::create(b, loc, acc, key);
