@@ -14,11 +14,14 @@
 // buffer of 2k+16 candidates compacted by a branch-free quickselect
 // (selectGreatest) -- and rows much longer than the work per thread, when
 // there are fewer rows than threads, are split into segments whose
-// collectors merge. Short rows with many winners (k > 16, n <= 16 k, n <=
-// 1024; f32, f64, i64) take direct selection: every element packed and
-// selected. f32 rows with k > 64 and k >= n / 64 take radix selection
-// instead (a histogram of 32-bit keys finds the bucket holding the k-th,
-// then the k winners are sorted) when the rows keep every thread busy.
+// collectors merge. Small k (up to 16) in rows short enough for the row to
+// stay in cache takes bound selection instead: the best of 32 lanes bounds
+// the k-th best, and a second pass collects the few elements that reach it.
+// Short rows with many winners (k > 16, n <= 16 k, n <= 1024; f32, f64,
+// i64) take direct selection: every element packed and selected. f32 rows with
+// k > 64 and k >= n / 64 take radix selection instead (a histogram of 32-bit
+// keys finds the bucket holding the k-th, then the k winners are sorted) when
+// the rows keep every thread busy.
 //
 //===----------------------------------------------------------------------===//
 
@@ -998,6 +1001,281 @@ int64_t kthDirectRowWide(const T *row, int64_t n, int64_t k,
   return lowestIndexOfLeast(words, k);
 }
 
+//===-- Bound selection
+//----------------------------------------------------===//
+//
+// topk and kthvalue with k <= 16 in rows up to a length that grows with k
+// (useBoundSelection). The first pass keeps the best value of each of
+// kBoundLanes interleaved lanes (lane l sees positions l, l + 32, ...),
+// NaNs ignored; k lanes hold a value at least as good as the k-th best
+// lane's, so at least k elements are, and it bounds the k-th best element
+// from below. The second pass (the row now in cache) collects the elements
+// not worse than the bound -- about k of them, a few more, and every NaN --
+// with one vector compare per 16 or 8 elements; the candidates' keys are
+// then ranked (m^2 compares that vectorize). The only data-dependent
+// branches are one per candidate. Many candidates (ties at the bound,
+// NaNs) are packed and selected instead.
+//
+//===----------------------------------------------------------------------===//
+
+/// A row's selection key (better is greater) for bound selection.
+inline uint32_t boundKey(float v, bool largest) {
+  return selectionKey(v, largest);
+}
+inline uint64_t boundKey(double v, bool largest) {
+  return wideSelectionKey(v, largest);
+}
+inline uint64_t boundKey(int64_t v, bool largest) {
+  return wideSelectionKey(v, largest);
+}
+
+/// Whether x is better than y for selection in the value's own order
+/// (NaN never is: the passes below ignore NaNs, see boundOfRow).
+template <bool Largest, typename T>
+__attribute__((always_inline)) inline bool beats(T x, T y) {
+  return Largest ? x > y : x < y;
+}
+
+/// The worst value of T for selection (-inf or the least integer for
+/// largest).
+template <bool Largest, typename T> constexpr T worstValue() {
+  using Limits = std::numeric_limits<T>;
+  if constexpr (Limits::has_infinity)
+    return Largest ? -Limits::infinity() : Limits::infinity();
+  else
+    return Largest ? Limits::lowest() : Limits::max();
+}
+
+/// Bound selection's first pass: the best value of each of kBoundLanes
+/// interleaved lanes, NaNs ignored, and the k-th best of those (1 <= k <=
+/// kBoundLanes), the least good with fewer than k lanes better. Ignoring
+/// NaNs only lowers a lane (as it is for largest, NaN greatest; as for
+/// smallest, where a lane of NaNs -- the worst -- reads as infinity, it
+/// never passes a lane with a number), so at least k elements are at
+/// least as good as the bound in the selection order, NaN included.
+/// Counting the better lanes: a popcount of vector compares.
+template <bool Largest, typename T>
+__attribute__((always_inline)) inline T boundOfRow(const T *row, int64_t n,
+                                                   int64_t k) {
+  constexpr T worst = worstValue<Largest, T>();
+  T lane[kBoundLanes];
+  int64_t i = 0;
+#if defined(__clang__)
+  // Explicit vectors: left to itself, LLVM vectorized the i64 loop across
+  // blocks, with gathers (12x slower).
+  constexpr int kWidth = 64 / sizeof(T), kVectors = kBoundLanes / kWidth;
+  typedef T Vector __attribute__((ext_vector_type(kWidth)));
+  typedef bool Mask __attribute__((ext_vector_type(kWidth)));
+  using Bits = std::conditional_t<kWidth == 16, uint16_t, uint8_t>;
+  Vector all[kVectors];
+  for (int v = 0; v < kVectors; ++v)
+    all[v] = worst;
+  for (; i + kBoundLanes <= n; i += kBoundLanes)
+    for (int v = 0; v < kVectors; ++v) {
+      Vector x;
+      std::memcpy(&x, row + i + v * kWidth, sizeof(x));
+      all[v] = (Largest ? x > all[v] : x < all[v]) ? x : all[v];
+    }
+  std::memcpy(lane, all, sizeof(lane));
+#else
+  for (int l = 0; l < kBoundLanes; ++l)
+    lane[l] = worst;
+  for (; i + kBoundLanes <= n; i += kBoundLanes)
+    for (int l = 0; l < kBoundLanes; ++l)
+      lane[l] = beats<Largest>(row[i + l], lane[l]) ? row[i + l] : lane[l];
+#endif
+  for (int l = 0; i + l < n; ++l)
+    lane[l] = beats<Largest>(row[i + l], lane[l]) ? row[i + l] : lane[l];
+  T bound = worstValue<!Largest, T>();
+#if defined(__clang__)
+  std::memcpy(all, lane, sizeof(all));
+  for (int j = 0; j < kBoundLanes; ++j) {
+    int better = 0;
+    for (int v = 0; v < kVectors; ++v) {
+      Mask m = __builtin_convertvector(
+          Largest ? all[v] > lane[j] : all[v] < lane[j], Mask);
+      Bits bits;
+      std::memcpy(&bits, &m, sizeof(bits));
+      better += __builtin_popcount(bits);
+    }
+    bound = better < k && beats<Largest>(bound, lane[j]) ? lane[j] : bound;
+  }
+#else
+  for (int j = 0; j < kBoundLanes; ++j) {
+    int better = 0;
+    for (int l = 0; l < kBoundLanes; ++l)
+      better += beats<Largest>(lane[l], lane[j]);
+    bound = better < k && beats<Largest>(bound, lane[j]) ? lane[j] : bound;
+  }
+#endif
+  return bound;
+}
+
+/// Bit j set when x[j] (j < 32) is not worse than `bound` -- NaNs always
+/// set: a superset of the elements whose key reaches the bound's.
+template <bool Largest, typename T>
+__attribute__((always_inline)) inline uint32_t notWorseMask(const T *x,
+                                                            T bound) {
+#if defined(__clang__)
+  constexpr int kWidth = 64 / sizeof(T);
+  typedef T Vector __attribute__((ext_vector_type(kWidth)));
+  typedef bool Mask __attribute__((ext_vector_type(kWidth)));
+  using Bits = std::conditional_t<kWidth == 16, uint16_t, uint8_t>;
+  uint32_t mask = 0;
+  for (int v = 0; v < 32 / kWidth; ++v) {
+    Vector block;
+    std::memcpy(&block, x + v * kWidth, sizeof(block));
+    Mask m = __builtin_convertvector(
+        Largest ? !(block < bound) : !(block > bound), Mask);
+    Bits bits;
+    std::memcpy(&bits, &m, sizeof(bits));
+    mask |= uint32_t(bits) << (v * kWidth);
+  }
+  return mask;
+#else
+  uint32_t mask = 0;
+  for (uint32_t j = 0; j < 32; ++j)
+    mask |= uint32_t(!beats<Largest>(bound, x[j])) << j;
+  return mask;
+#endif
+}
+
+/// Bound selection's second pass: the keys (boundKey) and positions of the
+/// elements not worse than `bound`, in row order -- every element whose
+/// key reaches the k-th best's, and at least k; `keys` and `positions`
+/// have room for n + 1.
+template <bool Largest, typename T, typename Key>
+__attribute__((always_inline)) inline int64_t
+collectNotWorse(const T *row, int64_t n, T bound, Key *keys,
+                int64_t *positions) {
+  int64_t count = 0, i = 0;
+  for (; i + 32 <= n; i += 32) {
+    for (uint32_t mask = notWorseMask<Largest>(row + i, bound); mask;
+         mask &= mask - 1) {
+      int64_t at = i + __builtin_ctz(mask);
+      keys[count] = boundKey(row[at], Largest);
+      positions[count++] = at;
+    }
+  }
+  for (; i < n; ++i) {
+    keys[count] = boundKey(row[i], Largest);
+    positions[count] = i;
+    count += !beats<Largest>(bound, row[i]);
+  }
+  return count;
+}
+
+/// Both passes for one element type, compiled per instruction set.
+#define KILN_BOUND_PASSES(T, Key)                                              \
+  KILN_VECTORIZE int64_t collectCandidates(const T *row, int64_t n, int64_t k, \
+                                           bool largest, Key *keys,            \
+                                           int64_t *positions) {               \
+    if (largest)                                                               \
+      return collectNotWorse<true>(row, n, boundOfRow<true>(row, n, k), keys,  \
+                                   positions);                                 \
+    return collectNotWorse<false>(row, n, boundOfRow<false>(row, n, k), keys,  \
+                                  positions);                                  \
+  }
+KILN_BOUND_PASSES(float, uint32_t)
+KILN_BOUND_PASSES(double, uint64_t)
+KILN_BOUND_PASSES(int64_t, uint64_t)
+#undef KILN_BOUND_PASSES
+
+/// Candidates bound selection ranks directly; more are packed and
+/// selected.
+constexpr int64_t kBoundRankMax = 64;
+
+/// order[r] = the candidate of rank r among `keys[0, m)` (m <=
+/// kBoundRankMax): greater keys first, equal keys in row order. Branch-free,
+/// m^2 compares.
+#define KILN_BOUND_ORDER(Key)                                                  \
+  KILN_VECTORIZE void rankCandidates(const Key *keys, int64_t m,               \
+                                     uint8_t *order) {                         \
+    for (int64_t j = 0; j < m; ++j) {                                          \
+      uint32_t rank = 0;                                                       \
+      Key key = keys[j];                                                       \
+      for (int64_t i = 0; i < m; ++i)                                          \
+        rank += (keys[i] > key) | ((keys[i] == key) & (i < j));                \
+      order[rank] = uint8_t(j);                                                \
+    }                                                                          \
+  }
+KILN_BOUND_ORDER(uint32_t)
+KILN_BOUND_ORDER(uint64_t)
+#undef KILN_BOUND_ORDER
+
+/// Scratch of bound selection, reused across the rows of a thread: the
+/// candidates' keys and positions, and packed words when there are many.
+template <typename T> struct BoundRowScratch {
+  using Key = decltype(boundKey(T(), true));
+  using Word = std::conditional_t<sizeof(Key) == 4, uint64_t, WideWord>;
+  std::vector<Key> keys;
+  std::vector<int64_t> positions;
+  std::vector<Word> words, wordScratch;
+
+  /// The candidates of `row` at or above its bound (k-th best lane
+  /// maximum); returns how many (at least k).
+  int64_t collect(const T *row, int64_t n, int64_t k, bool largest) {
+    if (keys.size() < static_cast<size_t>(n) + 1) {
+      keys.resize(n + 1);
+      positions.resize(n + 1);
+    }
+    return collectCandidates(row, n, k, largest, keys.data(), positions.data());
+  }
+
+  /// The m candidates as packed (key, ~index) words, the best k moved to
+  /// the front.
+  Word *selectPacked(int64_t m, int64_t k) {
+    words.resize(m);
+    for (int64_t j = 0; j < m; ++j) {
+      if constexpr (sizeof(Key) == 4)
+        words[j] = packWord(keys[j], positions[j]);
+      else
+        words[j] = {keys[j], ~uint64_t(positions[j])};
+    }
+    selectGreatest(words.data(), m, k, wordScratch);
+    return words.data();
+  }
+};
+
+/// topk of one contiguous row by bound selection (useBoundSelection).
+template <typename T>
+void topkBoundRow(const T *row, int64_t n, int64_t k, bool largest,
+                  T *outValues, int64_t *outIndices, int64_t stride,
+                  BoundRowScratch<T> &scratch) {
+  int64_t m = scratch.collect(row, n, k, largest);
+  if (m <= kBoundRankMax) {
+    uint8_t order[kBoundRankMax];
+    rankCandidates(scratch.keys.data(), m, order);
+    for (int64_t r = 0; r < k; ++r) {
+      int64_t index = scratch.positions[order[r]];
+      outValues[r * stride] = row[index];
+      outIndices[r * stride] = index;
+    }
+    return;
+  }
+  auto *words = scratch.selectPacked(m, k);
+  sortDistinctDescending(words, k, scratch.wordScratch);
+  emitWords(row, words, k, outValues, outIndices, stride);
+}
+
+/// kthvalue of one contiguous row by bound selection: the k-th smallest
+/// key, reported at the lowest position holding it (the first candidate
+/// with it: every element with that key is a candidate, in row order).
+template <typename T>
+int64_t kthBoundRow(const T *row, int64_t n, int64_t k,
+                    BoundRowScratch<T> &scratch) {
+  int64_t m = scratch.collect(row, n, k, /*largest=*/false);
+  if (m > kBoundRankMax)
+    return lowestIndexOfLeast(scratch.selectPacked(m, k), k);
+  uint8_t order[kBoundRankMax];
+  rankCandidates(scratch.keys.data(), m, order);
+  auto kth = scratch.keys[order[k - 1]];
+  int64_t j = 0;
+  while (scratch.keys[j] != kth)
+    ++j;
+  return scratch.positions[j];
+}
+
 /// Whether a row of n takes radix selection rather than a collector
 /// (SelectionPlan.h).
 bool useRadixSelection(int64_t rows, int64_t n, int64_t k) {
@@ -1068,6 +1346,11 @@ void topk(UnrankedMemRefType<T> *in, UnrankedMemRefType<T> *values,
   T *outValues = view(values).data;
   int64_t *outIndices = view(indices).data;
   Split s = split(input.shape, dim);
+  if (useBoundSelection(s.size, k, std::is_same_v<T, float>)) {
+    topkEachRow<BoundRowScratch<T>>(input, s, k, largest, outValues, outIndices,
+                                    topkBoundRow<T>);
+    return;
+  }
   if constexpr (std::is_same_v<T, float>) {
     bool direct = useDirectSelection(s.size, k);
     if (direct || useRadixSelection(s.outer * s.inner, s.size, k)) {
@@ -1101,6 +1384,11 @@ void kthvalue(UnrankedMemRefType<T> *in, UnrankedMemRefType<T> *values,
   T *outValues = view(values).data;
   int64_t *outIndices = view(indices).data;
   Split s = split(input.shape, dim);
+  if (useBoundSelection(s.size, k, std::is_same_v<T, float>)) {
+    kthEachRow<BoundRowScratch<T>>(input, s, k, outValues, outIndices,
+                                   kthBoundRow<T>);
+    return;
+  }
   if constexpr (std::is_same_v<T, float>) {
     bool direct = useDirectSelection(s.size, k);
     if (direct || useRadixSelection(s.outer * s.inner, s.size, k)) {

@@ -141,6 +141,55 @@ for label, rows in (("direct f64", wide_f64), ("direct i64", wide_i64)):
         for largest in (True, False):
             check_topk(label, rows, k, -1, largest, ["--threads=2"])
     check_topk(label + ", strided dim 0", rows.t().contiguous(), 11, 0)
+# k <= 16 in rows up to a length that grows with k takes bound selection
+# (SelectionPlan.h useBoundSelection): the k-th best of 32 lane maxima
+# bounds the answer, the elements not worse than it are ranked (or, when
+# more than 64 reach it, packed and selected). Distinct values (the ranked
+# path), rows shorter than the 32 lanes and not a multiple of them, NaNs
+# (always candidates; lanes of nothing but NaN, which the first pass reads
+# as infinity when smallest), infinities, signed zeros at the bound, the i64
+# extremes, ties past the rank limit, both sides of the length limit.
+def bound_rows(dtype, rows, n):
+    if dtype == torch.int64:
+        return torch.randperm(rows * n).reshape(rows, n) - rows * n // 2
+    return torch.randn(rows, n, dtype=dtype)
+
+
+for dtype in (torch.float32, torch.float64, torch.int64):
+    for n, ks in ((5, (1, 5)), (31, (3, 16)), (33, (16,)), (100, (1, 7)),
+                  (4097, (2, 16))):
+        x = bound_rows(dtype, 6, n)
+        for k in ks:
+            for largest in (True, False):
+                check_topk(f"bound {dtype}", x, k, -1, largest, ["--threads=2"])
+special = torch.randn(8, 96)
+special[0, :] = float("nan")
+special[1, [(l + 32 * j) for l in range(16) for j in range(3)]] = float("nan")
+special[2, ::5] = float("inf")
+special[3, 1::4] = -float("inf")
+special[4, :] = 0.0
+special[4, ::3] = -0.0
+special[5, :40] = 3.0
+special[6, 7] = float("nan")
+special[7, ::2] = 0.0
+special[7, 1::4] = -0.0
+for dtype in (torch.float32, torch.float64):
+    for k in (1, 4, 16):
+        for largest in (True, False):
+            check_topk(f"bound special {dtype}", special.to(dtype), k, -1, largest)
+extremes = torch.randint(-50, 50, (4, 64))
+extremes[0, :] = -2**63
+extremes[1, ::3] = 2**63 - 1
+extremes[2, 5] = -2**63
+extremes[3, :] = 2**63 - 1
+for k in (1, 16):
+    for largest in (True, False):
+        check_topk("bound i64 extremes", extremes, k, -1, largest)
+# The length limit: k = 16 over rows of 32768 is bound, k = 15 the collector.
+edge = torch.randn(2, 32768)
+edge[1, ::1000] = float("nan")
+for k in (15, 16):
+    check_topk("bound length limit", edge, k, -1, k == 15)
 long_row = torch.randint(0, 50, (1, 1 << 17)).float()
 long_row[0, 5::1001] = float("nan")
 for largest in (True, False):
@@ -198,6 +247,15 @@ check_kth("direct, strided dim 0", tied_rows((200, 5), 17, 3), 100, 0, True)
 for label, rows in (("direct f64", wide_f64), ("direct i64", wide_i64)):
     for k in (20, 350, 700):
         check_kth(label, rows, k, extra_args=["--threads=2"])
+# Bound selection (k <= 16): the k-th smallest's key reached by the
+# candidates, reported at the first of them holding it.
+for dtype in (torch.float32, torch.float64, torch.int64):
+    for k in (1, 6, 16):
+        check_kth(f"bound {dtype}", bound_rows(dtype, 9, 300), k,
+                  extra_args=["--threads=2"])
+        check_kth(f"bound special {dtype}", special.to(dtype), k)
+for k in (1, 16):
+    check_kth("bound i64 extremes", extremes, k)
 # Large k (more than 64 and at least n / 64) over as many rows as threads:
 # radix selection (a bucket histogram, then nth_element in the k-th's
 # bucket, then the lowest index holding the key): ties, NaNs, signed zeros,

@@ -3623,7 +3623,12 @@ void remarkRuntimeKernel(Operation *op, Location loc, StringRef fnName,
             "whose candidates merge";
   Type element = inputType.getElementType();
   bool packable = f32 || element.isF64() || element.isInteger(64);
-  if (packable && useDirectSelection(n, k))
+  if (packable && useBoundSelection(n, k, f32))
+    plan = "bound selection: one pass keeps the best of 32 interleaved "
+           "lanes, whose k-th best bounds the answer from below; a second "
+           "pass (the row in cache) collects the elements not worse than "
+           "it, which are ranked; rows in parallel";
+  else if (packable && useDirectSelection(n, k))
     plan = std::string("direct selection: every element packed as a (key, "
                        "index) word, the best k moved to the front by a "
                        "branch-free quickselect, then ") +

@@ -13,7 +13,7 @@ func.func @f(%x: tensor<4096x32768xf32>, %g: tensor<4096x4096xf32>,
         tensor<4096x256xf32>, tensor<64x4096xf32>, tensor<100xf32>,
         tensor<4096x4096xf32>, tensor<4096xi64>, tensor<512x512xf32>,
         tensor<4096x16xf32>, tensor<4096x4096xf32>, tensor<4096x4096xf32>) {
-  // CHECK-DAG: :[[# @LINE + 1]]:{{.*}}remark: [Analysis] Kernel | Category:kiln-lower | Function=f | Remark="kiln.topk of tensor<4096x32768xf32>: kiln_rt_topk_f32, 4096 row(s) of 32768, k = 16: keeps the best k sorted; one pass per row behind a vectorized threshold test, rows in parallel
+  // CHECK-DAG: :[[# @LINE + 1]]:{{.*}}remark: [Analysis] Kernel | Category:kiln-lower | Function=f | Remark="kiln.topk of tensor<4096x32768xf32>: kiln_rt_topk_f32, 4096 row(s) of 32768, k = 16: bound selection: one pass keeps the best of 32 interleaved lanes, whose k-th best bounds the answer from below; a second pass (the row in cache) collects the elements not worse than it, which are ranked; rows in parallel"
   %v0, %i0 = kiln.topk %x {k = 16 : i64, dim = 1 : i64} : tensor<4096x32768xf32>
   // CHECK-DAG: :[[# @LINE + 1]]:{{.*}}k = 1024: radix selection (a histogram of 32-bit keys finds the bucket of the k-th, then the k winners are sorted) when there are at least as many rows as threads; otherwise it keeps a buffer of 2k+16 candidates
   %v1, %i1 = kiln.topk %x {k = 1024 : i64, dim = 1 : i64} : tensor<4096x32768xf32>
@@ -68,6 +68,19 @@ func.func @short(%x: tensor<64x512xf32>) -> (tensor<64x64xf32>, tensor<64x64xi64
   // CHECK-DAG: :[[# @LINE + 1]]:{{.*}}Function=short | Remark="kiln.kthvalue of tensor<64x512xf32>: kiln_rt_kthvalue_f32, 64 row(s) of 512, k = 64: direct selection: every element packed as a (key, index) word, the best k moved to the front by a branch-free quickselect, then the least of them taken; rows in parallel"
   %kv, %ki = kiln.kthvalue %x {k = 64 : i64} : tensor<64x512xf32>
   return %v, %i, %kv, %ki : tensor<64x64xf32>, tensor<64x64xi64>, tensor<64xf32>, tensor<64xi64>
+}
+
+// Small k: bound selection up to a row length that grows with k (f32 k = 8:
+// 16384; the collector above it); f64 and i64 too.
+func.func @bound(%x: tensor<64x16384xf32>, %y: tensor<64x16385xf32>, %z: tensor<64x512xf64>)
+    -> (tensor<64x8xf32>, tensor<64x8xi64>, tensor<64x8xf32>, tensor<64x8xi64>, tensor<64xf64>, tensor<64xi64>) {
+  // CHECK-DAG: :[[# @LINE + 1]]:{{.*}}Function=bound | Remark="kiln.topk of tensor<64x16384xf32>: kiln_rt_topk_f32, 64 row(s) of 16384, k = 8: bound selection
+  %v, %i = kiln.topk %x {k = 8 : i64} : tensor<64x16384xf32>
+  // CHECK-DAG: :[[# @LINE + 1]]:{{.*}}Function=bound | Remark="kiln.topk of tensor<64x16385xf32>: kiln_rt_topk_f32, 64 row(s) of 16385, k = 8: keeps the best k sorted
+  %v1, %i1 = kiln.topk %y {k = 8 : i64} : tensor<64x16385xf32>
+  // CHECK-DAG: :[[# @LINE + 1]]:{{.*}}Function=bound | Remark="kiln.kthvalue of tensor<64x512xf64>: kiln_rt_kthvalue_f64, 64 row(s) of 512, k = 3: bound selection
+  %kv, %ki = kiln.kthvalue %z {k = 3 : i64} : tensor<64x512xf64>
+  return %v, %i, %v1, %i1, %kv, %ki : tensor<64x8xf32>, tensor<64x8xi64>, tensor<64x8xf32>, tensor<64x8xi64>, tensor<64xf64>, tensor<64xi64>
 }
 
 // f64 and i64 rows too (64-bit key and index halves).
