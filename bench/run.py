@@ -483,97 +483,100 @@ def main():
     kiln_run = os.path.join(opts.build, "bin", "kiln-run")
     stream = os.path.join(opts.build, "bin", "kiln-stream")
     thread_counts = sorted({int(t) for t in opts.threads.split(",")})
-    if opts.only == "steps":
-        os.environ["KILN_CACHE_DIR"] = tempfile.mkdtemp(prefix="kiln-bench-")
-        run_steps(opts.build, thread_counts)
-        return
+    # Compile caches (warm, cold, the steps') and inputs live in one
+    # temporary directory, removed at the end.
+    with tempfile.TemporaryDirectory(prefix="kiln-bench-") as tmp:
+        os.environ["KILN_CACHE_DIR"] = os.path.join(tmp, "cache")
+        if opts.only == "steps":
+            run_steps(opts.build, thread_counts)
+            return
+        run_workloads(opts, kiln_run, stream, thread_counts, tmp)
+        if not opts.only:
+            run_steps(opts.build, thread_counts)
+
+
+def run_workloads(opts, kiln_run, stream, thread_counts, tmp):
     selected = [w for w in workloads() if opts.only in w["name"]]
     names = sorted({n for w in selected for n in w["inputs"]})
-    env_cache = tempfile.mkdtemp(prefix="kiln-bench-cache-")
-    os.environ["KILN_CACHE_DIR"] = env_cache
-
-    with tempfile.TemporaryDirectory(prefix="kiln-bench-") as tmp:
-        arrays, paths = make_inputs(tmp, names)
-        tensors = {k: torch.from_numpy(v) for k, v in arrays.items()}
-        bandwidth = {t: measure_bandwidth(stream, t) for t in thread_counts}
-        print(f"machine: {os.cpu_count()} cores; STREAM copy/read GB/s: " +
-              ", ".join(f"{t} thr {b['copy_gbs']:.1f}/{b['read_gbs']:.1f}"
-                        for t, b in bandwidth.items()))
-        print(f"torch {torch.__version__}; kiln {kiln_run}\n")
-        cold_notes = []
-        header = (f"{'workload':42} {'thr':>3} {'kiln ms':>9} {'torch ms':>9} "
-                  f"{'speedup':>8} {'target':>7}  note")
-        print(header)
-        print("-" * len(header))
-        for w in selected:
-            ir_path = write_workload_ir(w, opts.build, tmp)
-            entries = w.get("entries", [(None, w["inputs"])])
-            fns = w["torch"] if isinstance(w["torch"], list) else [w["torch"]]
-            if w.get("cold"):
-                # First process with an empty cache: compile_ms and the
-                # process's wall time.
-                cold_dir = tempfile.mkdtemp(prefix="kiln-bench-cold-")
-                start = time.perf_counter()
-                stats = run_kiln(kiln_run, ir_path,
-                                 [paths[n] for n in w["inputs"]], 1, 0,
-                                 env={**os.environ, "KILN_CACHE_DIR": cold_dir})
-                wall = (time.perf_counter() - start) * 1000
-                cold_notes.append(
-                    f"cold compile of '{w['name']}': {stats['compile_ms']:.0f} "
-                    f"ms (cache {stats['cache']}; whole first process "
-                    f"{wall:.0f} ms incl. reading 64 MB of input)")
-            for t in thread_counts:
-                # Kiln and PyTorch alternate for --rounds rounds and each
-                # keeps its best: on a shared machine whose cores' memory
-                # bandwidth changes from second to second, both get the
-                # same chances. The bandwidth is measured in every round
-                # too, next to the workload, and the best kept.
-                kiln_ms = torch_ms = float("inf")
-                best_bandwidth = {"copy_gbs": 0.0, "read_gbs": 0.0}
-                for _ in range(opts.rounds):
-                    round_ms = 0.0
-                    for entry, names in entries:
-                        stats = run_kiln(kiln_run, ir_path,
-                                         [paths[n] for n in names], t,
-                                         opts.repeat, entry)
-                        round_ms += stats["run_ms_min"]
-                    kiln_ms = min(kiln_ms, round_ms)
-                    torch_ms = min([torch_ms] +
-                                   [time_torch(fn, tensors, t, opts.repeat)
-                                    for fn in fns])
-                    if w.get("read_bytes") or w.get("copy_bytes"):
-                        measured = measure_bandwidth(stream, t)
-                        for key in best_bandwidth:
-                            best_bandwidth[key] = max(best_bandwidth[key],
-                                                      measured[key])
-                if best_bandwidth["copy_gbs"] > 0:
-                    bandwidth[t] = best_bandwidth
-                speedup = torch_ms / kiln_ms
-                target = w.get("target")
-                ok = target is None or speedup >= target
-                note = f"{stats['kernels']} kernel(s)" if len(entries) == 1 \
-                    else "kernels: forward + VJP"
-                if w.get("read_bytes"):
-                    gbs = w["read_bytes"] / (kiln_ms / 1000) / 1e9
-                    frac = gbs / bandwidth[t]["read_gbs"]
-                    note += (f"; {gbs:.1f} GB/s = {100 * frac:.0f}% of STREAM "
-                             f"read ({bandwidth[t]['read_gbs']:.1f})")
-                if w.get("copy_bytes"):
-                    gbs = w["copy_bytes"] / (kiln_ms / 1000) / 1e9
-                    frac = gbs / bandwidth[t]["copy_gbs"]
-                    ok = ok and frac >= w["copy_target"]
-                    note += (f"; {gbs:.1f} GB/s = {100 * frac:.0f}% of STREAM "
-                             f"copy ({bandwidth[t]['copy_gbs']:.1f}; target "
-                             f"{100 * w['copy_target']:.0f}%)")
-                status = ("ok" if ok else "MISS") if target else "-"
-                tgt = f"{target:6.1f}x" if target else f"{'':7}"
-                print(f"{w['name']:42} {t:>3} {kiln_ms:9.2f} {torch_ms:9.2f} "
-                      f"{speedup:7.2f}x {tgt}  {status} {note}")
-                sys.stdout.flush()
-        for line in cold_notes:
-            print(line)
-    if not opts.only:
-        run_steps(opts.build, thread_counts)
+    arrays, paths = make_inputs(tmp, names)
+    tensors = {k: torch.from_numpy(v) for k, v in arrays.items()}
+    bandwidth = {t: measure_bandwidth(stream, t) for t in thread_counts}
+    print(f"machine: {os.cpu_count()} cores; STREAM copy/read GB/s: " +
+          ", ".join(f"{t} thr {b['copy_gbs']:.1f}/{b['read_gbs']:.1f}"
+                    for t, b in bandwidth.items()))
+    print(f"torch {torch.__version__}; kiln {kiln_run}\n")
+    cold_notes = []
+    header = (f"{'workload':42} {'thr':>3} {'kiln ms':>9} {'torch ms':>9} "
+              f"{'speedup':>8} {'target':>7}  note")
+    print(header)
+    print("-" * len(header))
+    for w in selected:
+        ir_path = write_workload_ir(w, opts.build, tmp)
+        entries = w.get("entries", [(None, w["inputs"])])
+        fns = w["torch"] if isinstance(w["torch"], list) else [w["torch"]]
+        if w.get("cold"):
+            # First process with an empty cache: compile_ms and the
+            # process's wall time.
+            cold_dir = tempfile.mkdtemp(prefix="cold-", dir=tmp)
+            start = time.perf_counter()
+            stats = run_kiln(kiln_run, ir_path,
+                             [paths[n] for n in w["inputs"]], 1, 0,
+                             env={**os.environ, "KILN_CACHE_DIR": cold_dir})
+            wall = (time.perf_counter() - start) * 1000
+            cold_notes.append(
+                f"cold compile of '{w['name']}': {stats['compile_ms']:.0f} "
+                f"ms (cache {stats['cache']}; whole first process "
+                f"{wall:.0f} ms incl. reading 64 MB of input)")
+        for t in thread_counts:
+            # Kiln and PyTorch alternate for --rounds rounds and each
+            # keeps its best: on a shared machine whose cores' memory
+            # bandwidth changes from second to second, both get the
+            # same chances. The bandwidth is measured in every round
+            # too, next to the workload, and the best kept.
+            kiln_ms = torch_ms = float("inf")
+            best_bandwidth = {"copy_gbs": 0.0, "read_gbs": 0.0}
+            for _ in range(opts.rounds):
+                round_ms = 0.0
+                for entry, names in entries:
+                    stats = run_kiln(kiln_run, ir_path,
+                                     [paths[n] for n in names], t,
+                                     opts.repeat, entry)
+                    round_ms += stats["run_ms_min"]
+                kiln_ms = min(kiln_ms, round_ms)
+                torch_ms = min([torch_ms] +
+                               [time_torch(fn, tensors, t, opts.repeat)
+                                for fn in fns])
+                if w.get("read_bytes") or w.get("copy_bytes"):
+                    measured = measure_bandwidth(stream, t)
+                    for key in best_bandwidth:
+                        best_bandwidth[key] = max(best_bandwidth[key],
+                                                  measured[key])
+            if best_bandwidth["copy_gbs"] > 0:
+                bandwidth[t] = best_bandwidth
+            speedup = torch_ms / kiln_ms
+            target = w.get("target")
+            ok = target is None or speedup >= target
+            note = f"{stats['kernels']} kernel(s)" if len(entries) == 1 \
+                else "kernels: forward + VJP"
+            if w.get("read_bytes"):
+                gbs = w["read_bytes"] / (kiln_ms / 1000) / 1e9
+                frac = gbs / bandwidth[t]["read_gbs"]
+                note += (f"; {gbs:.1f} GB/s = {100 * frac:.0f}% of STREAM "
+                         f"read ({bandwidth[t]['read_gbs']:.1f})")
+            if w.get("copy_bytes"):
+                gbs = w["copy_bytes"] / (kiln_ms / 1000) / 1e9
+                frac = gbs / bandwidth[t]["copy_gbs"]
+                ok = ok and frac >= w["copy_target"]
+                note += (f"; {gbs:.1f} GB/s = {100 * frac:.0f}% of STREAM "
+                         f"copy ({bandwidth[t]['copy_gbs']:.1f}; target "
+                         f"{100 * w['copy_target']:.0f}%)")
+            status = ("ok" if ok else "MISS") if target else "-"
+            tgt = f"{target:6.1f}x" if target else f"{'':7}"
+            print(f"{w['name']:42} {t:>3} {kiln_ms:9.2f} {torch_ms:9.2f} "
+                  f"{speedup:7.2f}x {tgt}  {status} {note}")
+            sys.stdout.flush()
+    for line in cold_notes:
+        print(line)
 
 
 if __name__ == "__main__":
