@@ -14,14 +14,15 @@
 // buffer of 2k+16 candidates compacted by a branch-free quickselect
 // (selectGreatest) -- and rows much longer than the work per thread, when
 // there are fewer rows than threads, are split into segments whose
-// collectors merge. Small k (up to 16) in rows short enough for the row to
-// stay in cache takes bound selection instead: the best of 32 lanes bounds
+// collectors merge. Small k (up to 32) in rows short enough to stay in
+// cache takes bound selection instead: the best of 32 or 64 lanes bounds
 // the k-th best, and a second pass collects the few elements that reach it.
 // Short rows with many winners (k > 16, n <= 16 k, n <= 1024; f32, f64,
-// i64) take direct selection: every element packed and selected. f32 rows with
-// k > 64 and k >= n / 64 take radix selection instead (a histogram of 32-bit
-// keys finds the bucket holding the k-th, then the k winners are sorted) when
-// the rows keep every thread busy.
+// i64, where bound selection does not take them: f32 rows shorter than 8 k
+// or k > 32) take direct selection: every element packed and selected. f32 rows
+// with k > 64 and k >= n / 64 take radix selection instead (a histogram of
+// 32-bit keys finds the bucket holding the k-th, then the k winners are sorted)
+// when the rows keep every thread busy.
 //
 //===----------------------------------------------------------------------===//
 
@@ -1004,9 +1005,9 @@ int64_t kthDirectRowWide(const T *row, int64_t n, int64_t k,
 //===-- Bound selection
 //----------------------------------------------------===//
 //
-// topk and kthvalue with k <= 16 in rows up to a length that grows with k
-// (useBoundSelection). The first pass keeps the best value of each of
-// kBoundLanes interleaved lanes (lane l sees positions l, l + 32, ...),
+// topk and kthvalue with k <= 32 in rows up to a length that grows with k
+// (useBoundSelection). The first pass keeps the best value of each of 32
+// interleaved lanes (64 for k > 16; lane l sees positions l, l + 32, ...),
 // NaNs ignored; k lanes hold a value at least as good as the k-th best
 // lane's, so at least k elements are, and it bounds the k-th best element
 // from below. The second pass (the row now in cache) collects the elements
@@ -1046,31 +1047,31 @@ template <bool Largest, typename T> constexpr T worstValue() {
     return Largest ? Limits::lowest() : Limits::max();
 }
 
-/// Bound selection's first pass: the best value of each of kBoundLanes
+/// Bound selection's first pass: the best value of each of `Lanes`
 /// interleaved lanes, NaNs ignored, and the k-th best of those (1 <= k <=
-/// kBoundLanes), the least good with fewer than k lanes better. Ignoring
+/// Lanes), the least good with fewer than k lanes better. Ignoring
 /// NaNs only lowers a lane (as it is for largest, NaN greatest; as for
 /// smallest, where a lane of NaNs -- the worst -- reads as infinity, it
 /// never passes a lane with a number), so at least k elements are at
 /// least as good as the bound in the selection order, NaN included.
 /// Counting the better lanes: a popcount of vector compares.
-template <bool Largest, typename T>
+template <bool Largest, int Lanes, typename T>
 __attribute__((always_inline)) inline T boundOfRow(const T *row, int64_t n,
                                                    int64_t k) {
   constexpr T worst = worstValue<Largest, T>();
-  T lane[kBoundLanes];
+  T lane[Lanes];
   int64_t i = 0;
 #if defined(__clang__)
   // Explicit vectors: left to itself, LLVM vectorized the i64 loop across
   // blocks, with gathers (12x slower).
-  constexpr int kWidth = 64 / sizeof(T), kVectors = kBoundLanes / kWidth;
+  constexpr int kWidth = 64 / sizeof(T), kVectors = Lanes / kWidth;
   typedef T Vector __attribute__((ext_vector_type(kWidth)));
   typedef bool Mask __attribute__((ext_vector_type(kWidth)));
   using Bits = std::conditional_t<kWidth == 16, uint16_t, uint8_t>;
   Vector all[kVectors];
   for (int v = 0; v < kVectors; ++v)
     all[v] = worst;
-  for (; i + kBoundLanes <= n; i += kBoundLanes)
+  for (; i + Lanes <= n; i += Lanes)
     for (int v = 0; v < kVectors; ++v) {
       Vector x;
       std::memcpy(&x, row + i + v * kWidth, sizeof(x));
@@ -1078,10 +1079,10 @@ __attribute__((always_inline)) inline T boundOfRow(const T *row, int64_t n,
     }
   std::memcpy(lane, all, sizeof(lane));
 #else
-  for (int l = 0; l < kBoundLanes; ++l)
+  for (int l = 0; l < Lanes; ++l)
     lane[l] = worst;
-  for (; i + kBoundLanes <= n; i += kBoundLanes)
-    for (int l = 0; l < kBoundLanes; ++l)
+  for (; i + Lanes <= n; i += Lanes)
+    for (int l = 0; l < Lanes; ++l)
       lane[l] = beats<Largest>(row[i + l], lane[l]) ? row[i + l] : lane[l];
 #endif
   for (int l = 0; i + l < n; ++l)
@@ -1089,7 +1090,7 @@ __attribute__((always_inline)) inline T boundOfRow(const T *row, int64_t n,
   T bound = worstValue<!Largest, T>();
 #if defined(__clang__)
   std::memcpy(all, lane, sizeof(all));
-  for (int j = 0; j < kBoundLanes; ++j) {
+  for (int j = 0; j < Lanes; ++j) {
     int better = 0;
     for (int v = 0; v < kVectors; ++v) {
       Mask m = __builtin_convertvector(
@@ -1101,9 +1102,9 @@ __attribute__((always_inline)) inline T boundOfRow(const T *row, int64_t n,
     bound = better < k && beats<Largest>(bound, lane[j]) ? lane[j] : bound;
   }
 #else
-  for (int j = 0; j < kBoundLanes; ++j) {
+  for (int j = 0; j < Lanes; ++j) {
     int better = 0;
-    for (int l = 0; l < kBoundLanes; ++l)
+    for (int l = 0; l < Lanes; ++l)
       better += beats<Largest>(lane[l], lane[j]);
     bound = better < k && beats<Largest>(bound, lane[j]) ? lane[j] : bound;
   }
@@ -1170,11 +1171,12 @@ collectNotWorse(const T *row, int64_t n, T bound, Key *keys,
   KILN_VECTORIZE int64_t collectCandidates(const T *row, int64_t n, int64_t k, \
                                            bool largest, Key *keys,            \
                                            int64_t *positions) {               \
-    if (largest)                                                               \
-      return collectNotWorse<true>(row, n, boundOfRow<true>(row, n, k), keys,  \
-                                   positions);                                 \
-    return collectNotWorse<false>(row, n, boundOfRow<false>(row, n, k), keys,  \
-                                  positions);                                  \
+    T bound = largest ? (k <= 16 ? boundOfRow<true, 32>(row, n, k)             \
+                                 : boundOfRow<true, 64>(row, n, k))            \
+                      : (k <= 16 ? boundOfRow<false, 32>(row, n, k)            \
+                                 : boundOfRow<false, 64>(row, n, k));          \
+    return largest ? collectNotWorse<true>(row, n, bound, keys, positions)     \
+                   : collectNotWorse<false>(row, n, bound, keys, positions);   \
   }
 KILN_BOUND_PASSES(float, uint32_t)
 KILN_BOUND_PASSES(double, uint64_t)
@@ -1183,7 +1185,7 @@ KILN_BOUND_PASSES(int64_t, uint64_t)
 
 /// Candidates bound selection ranks directly; more are packed and
 /// selected.
-constexpr int64_t kBoundRankMax = 64;
+constexpr int64_t kBoundRankMax = 128;
 
 /// order[r] = the candidate of rank r among `keys[0, m)` (m <=
 /// kBoundRankMax): greater keys first, equal keys in row order. Branch-free,

@@ -156,8 +156,8 @@ def bound_rows(dtype, rows, n):
 
 
 for dtype in (torch.float32, torch.float64, torch.int64):
-    for n, ks in ((5, (1, 5)), (31, (3, 16)), (33, (16,)), (100, (1, 7)),
-                  (4097, (2, 16))):
+    for n, ks in ((5, (1, 5)), (31, (3, 16)), (33, (16,)), (100, (1, 7, 17)),
+                  (63, (32,)), (200, (24, 32)), (4097, (2, 16, 32))):
         x = bound_rows(dtype, 6, n)
         for k in ks:
             for largest in (True, False):
@@ -174,7 +174,7 @@ special[6, 7] = float("nan")
 special[7, ::2] = 0.0
 special[7, 1::4] = -0.0
 for dtype in (torch.float32, torch.float64):
-    for k in (1, 4, 16):
+    for k in (1, 4, 16, 17, 32):
         for largest in (True, False):
             check_topk(f"bound special {dtype}", special.to(dtype), k, -1, largest)
 extremes = torch.randint(-50, 50, (4, 64))
@@ -182,14 +182,21 @@ extremes[0, :] = -2**63
 extremes[1, ::3] = 2**63 - 1
 extremes[2, 5] = -2**63
 extremes[3, :] = 2**63 - 1
-for k in (1, 16):
+for k in (1, 16, 30):
     for largest in (True, False):
         check_topk("bound i64 extremes", extremes, k, -1, largest)
-# The length limit: k = 16 over rows of 32768 is bound, k = 15 the collector.
+# The length limit: k = 16 over rows of 32768 is bound, k = 15 the collector;
+# above k = 16 f32 rows of 8 k are bound, shorter ones direct selection.
 edge = torch.randn(2, 32768)
 edge[1, ::1000] = float("nan")
 for k in (15, 16):
     check_topk("bound length limit", edge, k, -1, k == 15)
+short_edge = tied_rows((5, 200), 19, 7)
+for k in (24, 25):
+    check_topk("bound or direct", short_edge, k, -1, False)
+# Ties at the bound: more than 128 candidates, packed and selected.
+for k in (5, 32):
+    check_topk("bound, ties past the rank limit", torch.randint(0, 3, (3, 900)).float(), k)
 long_row = torch.randint(0, 50, (1, 1 << 17)).float()
 long_row[0, 5::1001] = float("nan")
 for largest in (True, False):
@@ -250,7 +257,7 @@ for label, rows in (("direct f64", wide_f64), ("direct i64", wide_i64)):
 # Bound selection (k <= 16): the k-th smallest's key reached by the
 # candidates, reported at the first of them holding it.
 for dtype in (torch.float32, torch.float64, torch.int64):
-    for k in (1, 6, 16):
+    for k in (1, 6, 16, 17, 32):
         check_kth(f"bound {dtype}", bound_rows(dtype, 9, 300), k,
                   extra_args=["--threads=2"])
         check_kth(f"bound special {dtype}", special.to(dtype), k)

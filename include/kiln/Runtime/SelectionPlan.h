@@ -49,27 +49,31 @@ inline bool useDirectSelection(int64_t n, int64_t k) {
 }
 
 /// Whether topk and kthvalue rows of n (f32, f64, i64) take bound
-/// selection: one pass keeps the best value of each of kBoundLanes
-/// interleaved lanes, whose k-th best bounds the k-th best element from
+/// selection: one pass keeps the best value of each of 32 interleaved lanes
+/// (64 for k above 16), whose k-th best bounds the k-th best element from
 /// below; a second pass over the row (now in cache) collects the elements
 /// not worse than the bound -- about k, a few more -- which are ranked. No
 /// insertion, no buffer to compact: the only data-dependent branches are
 /// one per candidate. Two passes cost more than the collector's one in long
 /// rows where its threshold settles early (small k): the longest row taking
 /// it grows with k, and is longer for f64 and i64, whose collector does not
-/// pack its candidates (1 thread, development machine: f32 topk k=8 of
-/// 4096x512 4.35 -> 1.0 ms, PyTorch 7.4; f64 8.0 -> 1.3 ms, PyTorch 7.1;
-/// k=1 of rows of 8192 0.34 ms by the collector, 0.40 bound).
-constexpr int64_t kBoundLanes = 32;
-constexpr int64_t kBoundSelectionMaxK = 16;
+/// pack its candidates. Above k = 16, f32 rows shorter than 8 k (most
+/// elements winners) stay with direct selection. (1 thread, development
+/// machine: f32 topk k=8 of 4096x512 4.35 -> 1.0 ms, PyTorch 7.4; f64 8.0
+/// -> 1.3 ms, PyTorch 7.1; k=24 of 4096x512 6.3 -> 2.5 ms, PyTorch 20.3;
+/// k=32 of 2048x2048 8.6 -> 2.9 ms, f64 16.0 -> 4.1; k=1 of rows of 8192
+/// 0.34 ms by the collector, 0.40 bound; k=32 of rows of 128 7.7 ms direct,
+/// 9.3 bound.)
+constexpr int64_t kBoundSelectionMaxK = 32;
 inline int64_t boundSelectionMaxLength(int64_t k, bool f32) {
   if (f32)
     return k >= 16 ? 32768 : k >= 8 ? 16384 : k >= 4 ? 8192 : 4096;
   return k >= 16 ? 32768 : k >= 4 ? 16384 : 8192;
 }
 inline bool useBoundSelection(int64_t n, int64_t k, bool f32) {
-  return k >= 1 && k <= kBoundSelectionMaxK &&
-         n <= boundSelectionMaxLength(k, f32);
+  if (k < 1 || k > kBoundSelectionMaxK || n > boundSelectionMaxLength(k, f32))
+    return false;
+  return k <= 16 || !f32 || n >= 8 * k;
 }
 
 /// Rows at least this long are split into segments when there are fewer

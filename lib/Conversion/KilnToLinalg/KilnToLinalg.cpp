@@ -3624,8 +3624,10 @@ void remarkRuntimeKernel(Operation *op, Location loc, StringRef fnName,
   Type element = inputType.getElementType();
   bool packable = f32 || element.isF64() || element.isInteger(64);
   if (packable && useBoundSelection(n, k, f32))
-    plan = "bound selection: one pass keeps the best of 32 interleaved "
-           "lanes, whose k-th best bounds the answer from below; a second "
+    plan = std::string("bound selection: one pass keeps the best of ") +
+           (k <= 16 ? "32" : "64") +
+           " interleaved lanes, whose k-th best bounds the answer from "
+           "below; a second "
            "pass (the row in cache) collects the elements not worse than "
            "it, which are ranked; rows in parallel";
   else if (packable && useDirectSelection(n, k))

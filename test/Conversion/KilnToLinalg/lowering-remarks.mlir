@@ -71,16 +71,20 @@ func.func @short(%x: tensor<64x512xf32>) -> (tensor<64x64xf32>, tensor<64x64xi64
 }
 
 // Small k: bound selection up to a row length that grows with k (f32 k = 8:
-// 16384; the collector above it); f64 and i64 too.
+// 16384; the collector above it); f64 and i64 too, 64 lanes above k = 16.
 func.func @bound(%x: tensor<64x16384xf32>, %y: tensor<64x16385xf32>, %z: tensor<64x512xf64>)
-    -> (tensor<64x8xf32>, tensor<64x8xi64>, tensor<64x8xf32>, tensor<64x8xi64>, tensor<64xf64>, tensor<64xi64>) {
+    -> (tensor<64x8xf32>, tensor<64x8xi64>, tensor<64x8xf32>, tensor<64x8xi64>, tensor<64xf64>, tensor<64xi64>,
+        tensor<64x24xf64>, tensor<64x24xi64>) {
   // CHECK-DAG: :[[# @LINE + 1]]:{{.*}}Function=bound | Remark="kiln.topk of tensor<64x16384xf32>: kiln_rt_topk_f32, 64 row(s) of 16384, k = 8: bound selection
   %v, %i = kiln.topk %x {k = 8 : i64} : tensor<64x16384xf32>
   // CHECK-DAG: :[[# @LINE + 1]]:{{.*}}Function=bound | Remark="kiln.topk of tensor<64x16385xf32>: kiln_rt_topk_f32, 64 row(s) of 16385, k = 8: keeps the best k sorted
   %v1, %i1 = kiln.topk %y {k = 8 : i64} : tensor<64x16385xf32>
   // CHECK-DAG: :[[# @LINE + 1]]:{{.*}}Function=bound | Remark="kiln.kthvalue of tensor<64x512xf64>: kiln_rt_kthvalue_f64, 64 row(s) of 512, k = 3: bound selection
   %kv, %ki = kiln.kthvalue %z {k = 3 : i64} : tensor<64x512xf64>
-  return %v, %i, %v1, %i1, %kv, %ki : tensor<64x8xf32>, tensor<64x8xi64>, tensor<64x8xf32>, tensor<64x8xi64>, tensor<64xf64>, tensor<64xi64>
+  // CHECK-DAG: :[[# @LINE + 1]]:{{.*}}Function=bound | Remark="kiln.topk of tensor<64x512xf64>: kiln_rt_topk_f64, 64 row(s) of 512, k = 24: bound selection: one pass keeps the best of 64 interleaved lanes
+  %tv, %ti = kiln.topk %z {k = 24 : i64} : tensor<64x512xf64>
+  return %v, %i, %v1, %i1, %kv, %ki, %tv, %ti : tensor<64x8xf32>, tensor<64x8xi64>, tensor<64x8xf32>, tensor<64x8xi64>, tensor<64xf64>, tensor<64xi64>,
+      tensor<64x24xf64>, tensor<64x24xi64>
 }
 
 // f64 and i64 rows too (64-bit key and index halves).
