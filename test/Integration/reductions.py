@@ -151,10 +151,29 @@ blocks[4, :] = -float("inf")
 blocks[5, 2099] = float("nan")
 blocks[6, 1023] = -9.0
 blocks[6, 1024] = -9.0
+# f64 rows take the same two passes (blocks of 512 doubles); i64 and f64
+# over a strided dim scan 16 adjacent columns in 8-lane vectors (40 and 37
+# columns: two blocks of 16 and a scalar tail).
+blocks64 = blocks.double()
+blocks64[7, 777] = float("inf")
+strided64 = blocks64.reshape(-1)[:37 * 40].reshape(37, 40).clone()
+strided64[30, 3] = float("nan")
+strided64[31, 3] = float("nan")
+strided64[7, 20] = float("nan")
+strided64[2, 39] = float("nan")
+stridedi64 = torch.randint(-2**40, 2**40, (300, 37), generator=g)
+stridedi64[5:9, :] = 2**63 - 1
 for op, fn in (("max", torch.max), ("min", torch.min)):
     v, i = fn(blocks, 1)
     c.check(f"{op} rows of many blocks",
             argscan_ir(op, blocks, v, i, "{dim = 1 : i64}"), [blocks], [v, i])
+    v, i = fn(blocks64, 1)
+    c.check(f"{op} f64 rows of many blocks",
+            argscan_ir(op, blocks64, v, i, "{dim = 1 : i64}"), [blocks64], [v, i])
+    for label, x in (("f64", strided64), ("i64", stridedi64)):
+        v, i = fn(x, 0)
+        c.check(f"{op} {label} over a strided dim",
+                argscan_ir(op, x, v, i, "{dim = 0 : i64}"), [x], [v, i])
 for op, fn in (("argmax", torch.argmax), ("argmin", torch.argmin)):
     for dim in (None, 1):
         want = fn(blocks) if dim is None else fn(blocks, dim)

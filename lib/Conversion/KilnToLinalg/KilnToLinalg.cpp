@@ -3591,17 +3591,18 @@ void remarkRuntimeKernel(Operation *op, Location loc, StringRef fnName,
     int64_t inner = 1;
     for (int64_t d = dim + 1; !flatten && d < rank; ++d)
       inner *= inputType.getDimSize(d);
-    bool contiguousF32 = inner == 1 && inputType.getElementType().isF32();
+    Type element = inputType.getElementType();
+    bool contiguousFloat = inner == 1 && (element.isF32() || element.isF64());
     remarkKernelNear(
         op, loc,
         "{0}: {1}; NaN greatest, the lowest index on ties; rows in "
         "parallel{2}",
         what,
-        contiguousF32 ? "the extreme at memory speed, 16 lanes per "
-                        "instruction, remembering the first 512-element block "
-                        "reaching it, then the first index in that block "
-                        "(from cache)"
-                      : "a 16-lane scan of (value, index) pairs",
+        contiguousFloat ? "the extreme at memory speed, 64 bytes of lanes per "
+                          "instruction, remembering the first 512-element "
+                          "block reaching it, then the first index in that "
+                          "block (from cache)"
+                        : "a 16-lane scan of (value, index) pairs",
         inner == 1 && n >= 2 * kiln::runtime::kArgMinSegment
             ? "; with fewer rows than threads, each row is split into "
               "segments scanned in parallel and combined in order"

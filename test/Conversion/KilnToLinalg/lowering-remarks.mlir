@@ -33,7 +33,7 @@ func.func @f(%x: tensor<4096x32768xf32>, %g: tensor<4096x4096xf32>,
   %tk = kiln.take %g, %ti : tensor<4096x4096xf32>, tensor<100xi64>
   // CHECK-DAG: :[[# @LINE + 1]]:{{.*}}kiln.softmax over dim 1 of tensor<4096x4096xf32>: one kernel, rows in parallel; each row (16384 bytes) is read from memory once and stays in cache for its three passes
   %sm = kiln.softmax %g {dim = 1 : i64} : tensor<4096x4096xf32>
-  // CHECK-DAG: :[[# @LINE + 1]]:{{.*}}kiln.argmax of tensor<4096x32768xf32>: kiln_rt_argreduce_f32, 4096 row(s) of 32768: the extreme at memory speed, 16 lanes per instruction, remembering the first 512-element block reaching it, then the first index in that block (from cache); NaN greatest, the lowest index on ties; rows in parallel"
+  // CHECK-DAG: :[[# @LINE + 1]]:{{.*}}kiln.argmax of tensor<4096x32768xf32>: kiln_rt_argreduce_f32, 4096 row(s) of 32768: the extreme at memory speed, 64 bytes of lanes per instruction, remembering the first 512-element block reaching it, then the first index in that block (from cache); NaN greatest, the lowest index on ties; rows in parallel"
   %am = kiln.argmax %x {dim = 1 : i64} : tensor<4096x32768xf32>
   // CHECK-DAG: :[[# @LINE + 1]]:{{.*}}matmul tensor<512x256xf32> x tensor<256x512xf32>: register-tiled, blocks of 4 rows x 32 columns
   %mm = kiln.matmul %m, %n : tensor<512x256xf32>, tensor<256x512xf32>
