@@ -1472,25 +1472,15 @@ inline void argScanLanes(const T *x, int64_t count, int64_t stride,
 }
 #endif
 #define KILN_ARG_SCAN(T)                                                       \
-  KILN_VECTORIZE void argMaxScan16(const T *x, int64_t count, int64_t stride,  \
-                                   int64_t positionStep, int64_t laneStep,     \
-                                   T *best, int64_t *bestIndex) {              \
-    argScanLanes<true>(x, count, stride, positionStep, laneStep, best,         \
-                       bestIndex);                                             \
-  }                                                                            \
-  KILN_VECTORIZE void argMinScan16(const T *x, int64_t count, int64_t stride,  \
-                                   int64_t positionStep, int64_t laneStep,     \
-                                   T *best, int64_t *bestIndex) {              \
-    argScanLanes<false>(x, count, stride, positionStep, laneStep, best,        \
-                        bestIndex);                                            \
-  }                                                                            \
-  void argScan16(const T *x, int64_t count, int64_t stride,                    \
-                 int64_t positionStep, int64_t laneStep, bool isMax, T *best,  \
-                 int64_t *bestIndex) {                                         \
+  KILN_VECTORIZE void argScan16(const T *x, int64_t count, int64_t stride,     \
+                                int64_t positionStep, int64_t laneStep,        \
+                                bool isMax, T *best, int64_t *bestIndex) {     \
     if (isMax)                                                                 \
-      argMaxScan16(x, count, stride, positionStep, laneStep, best, bestIndex); \
+      argScanLanes<true>(x, count, stride, positionStep, laneStep, best,       \
+                         bestIndex);                                           \
     else                                                                       \
-      argMinScan16(x, count, stride, positionStep, laneStep, best, bestIndex); \
+      argScanLanes<false>(x, count, stride, positionStep, laneStep, best,      \
+                          bestIndex);                                          \
   }
 KILN_ARG_SCAN(double)
 KILN_ARG_SCAN(int64_t)
