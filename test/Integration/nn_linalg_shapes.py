@@ -103,6 +103,37 @@ for sa, sb, dtype in (((64, 48), (48, 40), torch.float32),
                 f"threads={threads}",
                 ir2("matmul", a, b, want), [a, b], want, rtol=0, atol=0,
                 extra_args=[f"--threads={threads}"])
+# Matrix times vector on the CPU: 16 (f32) or 8 (f64) rows per vector of
+# sums, their elements in transposed tiles; the same k-order bits. Whole
+# tiles and k left over (100 = 6 x 16 + 4), rows left over (37 = 2 x 16 +
+# 5; one: 17; fewer rows than a block: 5), batch dims, k shorter than a
+# tile (3),
+# NaN and infinity in a lane; a one-column matrix as the vector.
+for sa, sb, dtype in (((37, 100), (100,), torch.float32),
+                      ((5, 33), (33,), torch.float32),
+                      ((2, 3, 20, 16), (16,), torch.float32),
+                      ((64, 3), (3,), torch.float32),
+                      ((17, 20), (20,), torch.float32),
+                      ((19, 70), (70,), torch.float64),
+                      ((2, 8, 8), (8,), torch.float64),
+                      ((37, 40), (40, 1), torch.float32),
+                      ((2, 9, 20), (20, 1), torch.float64)):
+    a = torch.randn(sa, dtype=dtype) * torch.pow(
+        10.0, torch.randint(-2, 3, sa).to(dtype))
+    b = torch.randn(sb, dtype=dtype)
+    a.view(-1, sa[-1])[3, 1] = float("nan")
+    a.view(-1, sa[-1])[1, 2] = float("inf")
+    want = torch.zeros(torch.matmul(a, b).shape, dtype=dtype)
+    for k in range(a.shape[-1]):
+        if b.dim() == 1:
+            want = want + a[..., k] * b[k]
+        else:
+            want = want + a[..., k:k + 1] * b[k, 0]
+    for threads in (1, 2):
+        c.check(f"matmul {sa} @ {sb} {dtype} matrix-vector in k order, "
+                f"threads={threads}",
+                ir2("matmul", a, b, want), [a, b], want, rtol=0, atol=0,
+                extra_args=[f"--threads={threads}"])
 
 # Creation ops (the argument is unused except for *_like).
 x = torch.randn(2, 3)

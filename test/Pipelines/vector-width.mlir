@@ -10,6 +10,9 @@
 // then softmax's (each row's max, exps and sum, normalization in cache).
 // CHECK: define internal void @kiln_kernel..omp_par({{.*}}) #[[SUM:[0-9]+]]
 // CHECK: define internal void @kiln_kernel_0..omp_par({{.*}}) #[[EXP:[0-9]+]]
+// A matrix-vector product transposes 16x16 tiles in registers, a shuffle
+// per load: 512-bit vectors too.
+// CHECK: define internal void @kiln_kernel_1..omp_par({{.*}}) #[[EXP]]
 // CHECK-DAG: attributes #[[SUM]] = { {{.*}}"min-legal-vector-width"="256" "prefer-vector-width"="256"
 // CHECK-DAG: attributes #[[EXP]] = { {{[^"]*}} }
 
@@ -28,4 +31,9 @@ func.func @sum(%x: tensor<64x4096xf32>) -> tensor<64xf32> {
 func.func @softmax(%x: tensor<64x256xf32>) -> tensor<64x256xf32> {
   %y = kiln.softmax %x {dim = 1 : i64} : tensor<64x256xf32>
   return %y : tensor<64x256xf32>
+}
+
+func.func @mv(%a: tensor<64x256xf32>, %x: tensor<256xf32>) -> tensor<64xf32> {
+  %r = kiln.matmul %a, %x : tensor<64x256xf32>, tensor<256xf32>
+  return %r : tensor<64xf32>
 }

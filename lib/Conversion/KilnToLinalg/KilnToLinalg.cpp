@@ -2152,6 +2152,172 @@ Value buildRegisterBlockedMatmul(PatternRewriter &rewriter, MatmulOp op) {
   return result;
 }
 
+/// The transpose of the square tile `rows` (R vectors of R elements, R a
+/// power of two): log2 R rounds of two-input shuffles, each swapping the
+/// off-diagonal blocks of side d inside blocks of side 2d (d = R/2, ..., 1)
+/// -- R log2 R shuffles, each one instruction (vpermt2ps/pd) on x86.
+SmallVector<Value> transposeTile(OpBuilder &b, Location loc,
+                                 SmallVector<Value> rows) {
+  int64_t size = rows.size();
+  for (int64_t d = size / 2; d >= 1; d /= 2) {
+    SmallVector<int64_t> upper, lower;
+    for (int64_t c = 0; c < size; ++c) {
+      upper.push_back((c & d) ? size + c - d : c);
+      lower.push_back((c & d) ? size + c : c + d);
+    }
+    for (int64_t i = 0; i < size; ++i) {
+      if (i & d)
+        continue;
+      Value a = rows[i], c = rows[i + d];
+      rows[i] = vector::ShuffleOp::create(b, loc, a, c, upper);
+      rows[i + d] = vector::ShuffleOp::create(b, loc, a, c, lower);
+    }
+  }
+  return rows;
+}
+
+/// A float matrix (with batch dims) times a vector on the CPU: each result
+/// element still sums lhs[row, k] * x[k] in k order from 0 (a multiply,
+/// then an add: the bits of the generic loop), but R rows at once in the
+/// lanes of one vector (R = 16 f32, 8 f64), so R independent sums
+/// advance per instruction instead of one whose adds wait on each other.
+/// Their elements arrive as R x R tiles (R rows, R consecutive k) read a
+/// row at a time and transposed in registers (transposeTile); the k left
+/// over after the last whole tile take the R rows' elements one k at a
+/// time. Rows left over (fewer than R) take one block whose missing rows
+/// are zeros, written back only where they exist. The vector is rhs
+/// itself or its one column ([K, 1]: the result keeps a last dim of 1).
+/// Returns null for other element types.
+Value buildMatrixVector(PatternRewriter &rewriter, MatmulOp op) {
+  Location loc = op.getLoc();
+  RankedTensorType lhsType = tensorType(op.getLhs());
+  RankedTensorType resultType = op.getType();
+  bool oneColumn = tensorType(op.getRhs()).getRank() == 2;
+  Type elementType = resultType.getElementType();
+  if (!elementType.isF32() && !elementType.isF64())
+    return nullptr;
+  int64_t lanes = elementType.isF32() ? 16 : 8;
+  int64_t rank = lhsType.getRank(), batchRank = rank - 2;
+  int64_t n = lhsType.getDimSize(rank - 2),
+          kSize = lhsType.getDimSize(rank - 1);
+  int64_t blocks = n / lanes, tailHeight = n % lanes;
+  int64_t wholeK = kSize / lanes * lanes;
+  auto vectorType = VectorType::get({lanes}, elementType);
+  // Rows are written to a flat result (batch..., n) -- slices of it need
+  // no rank reduction, which a slice of one row would make ambiguous --
+  // then seen in the result's shape.
+  int64_t batches =
+      ShapedType::getNumElements(lhsType.getShape().take_front(batchRank));
+  Value result =
+      tensor::EmptyOp::create(rewriter, loc, {batches * n}, elementType);
+  // One scf.forall over (batch..., block) for `count` blocks of `height`
+  // rows from `rowBegin`.
+  auto emitBlocks = [&](Value into, int64_t rowBegin, int64_t count,
+                        int64_t height) -> Value {
+    OpBuilder::InsertionGuard guard(rewriter);
+    OpBuilder &b = rewriter;
+    SmallVector<int64_t> grid(lhsType.getShape().take_front(batchRank));
+    grid.push_back(count);
+    SmallVector<Value> coords;
+    scf::ForallOp forall = createGridForall(b, loc, grid, into, coords);
+    SmallVector<Value> batch(coords.begin(), coords.begin() + batchRank);
+    Value firstRow = arith::AddIOp::create(
+        b, loc,
+        arith::MulIOp::create(b, loc, coords.back(),
+                              indexConstant(b, loc, lanes)),
+        indexConstant(b, loc, rowBegin));
+    Value zero = indexConstant(b, loc, 0);
+    Value zeroVector = arith::ConstantOp::create(
+        b, loc, DenseElementsAttr::get(vectorType, b.getZeroAttr(elementType)));
+    Value padding =
+        arith::ConstantOp::create(b, loc, b.getZeroAttr(elementType));
+    auto lhsAt = [&](OpBuilder &kb, Location kl, int64_t r, Value k) {
+      SmallVector<Value> at(batch);
+      at.push_back(
+          arith::AddIOp::create(kb, kl, firstRow, indexConstant(kb, kl, r)));
+      at.push_back(k);
+      return at;
+    };
+    // acc + column * x[k], the column's lanes the rows' elements at k.
+    auto step = [&](OpBuilder &kb, Location kl, Value acc, Value column,
+                    Value k) -> Value {
+      SmallVector<Value> at{k};
+      if (oneColumn)
+        at.push_back(indexConstant(kb, kl, 0));
+      Value x = tensor::ExtractOp::create(kb, kl, op.getRhs(), at);
+      Value product = arith::MulFOp::create(
+          kb, kl, column, vector::BroadcastOp::create(kb, kl, vectorType, x));
+      return arith::AddFOp::create(kb, kl, acc, product);
+    };
+    Value sum = zeroVector;
+    if (wholeK) {
+      auto tiles = scf::ForOp::create(
+          b, loc, zero, indexConstant(b, loc, wholeK),
+          indexConstant(b, loc, lanes), ValueRange{zeroVector},
+          [&](OpBuilder &kb, Location kl, Value k0, ValueRange acc) {
+            SmallVector<Value> rows;
+            for (int64_t r = 0; r < lanes; ++r)
+              rows.push_back(r < height ? Value(vector::TransferReadOp::create(
+                                              kb, kl, vectorType, op.getLhs(),
+                                              lhsAt(kb, kl, r, k0), padding,
+                                              SmallVector<bool>{true}))
+                                        : zeroVector);
+            SmallVector<Value> columns = transposeTile(kb, kl, rows);
+            Value next = acc[0];
+            for (int64_t j = 0; j < lanes; ++j)
+              next = step(
+                  kb, kl, next, columns[j],
+                  arith::AddIOp::create(kb, kl, k0, indexConstant(kb, kl, j)));
+            scf::YieldOp::create(kb, kl, next);
+          });
+      sum = tiles.getResult(0);
+    }
+    for (int64_t k = wholeK; k < kSize; ++k) {
+      Value kValue = indexConstant(b, loc, k);
+      SmallVector<Value> elements;
+      for (int64_t r = 0; r < lanes; ++r)
+        elements.push_back(
+            r < height ? Value(tensor::ExtractOp::create(
+                             b, loc, op.getLhs(), lhsAt(b, loc, r, kValue)))
+                       : padding);
+      sum = step(b, loc, sum,
+                 vector::FromElementsOp::create(b, loc, vectorType, elements),
+                 kValue);
+    }
+    // The block's rows of the flat result: batch (iv / count) * n + row.
+    Value batchIndex = arith::DivUIOp::create(
+        b, loc, forall.getInductionVars()[0], indexConstant(b, loc, count));
+    Value flatRow = arith::AddIOp::create(
+        b, loc,
+        arith::MulIOp::create(b, loc, batchIndex, indexConstant(b, loc, n)),
+        firstRow);
+    SmallVector<OpFoldResult> offsets{flatRow}, sizes{b.getIndexAttr(height)},
+        strides{b.getIndexAttr(1)};
+    auto sliceType = RankedTensorType::get({height}, elementType);
+    Value shared = forall.getRegionIterArgs()[0];
+    Value slice = tensor::ExtractSliceOp::create(b, loc, sliceType, shared,
+                                                 offsets, sizes, strides);
+    Value written =
+        vector::TransferWriteOp::create(b, loc, sum, slice, ValueRange{zero},
+                                        SmallVector<bool>{height == lanes})
+            .getResult();
+    b.setInsertionPointToStart(forall.getTerminator().getBody());
+    tensor::ParallelInsertSliceOp::create(b, loc, written, shared, offsets,
+                                          sizes, strides);
+    return forall.getResult(0);
+  };
+  if (blocks)
+    result = emitBlocks(result, 0, blocks, lanes);
+  if (tailHeight)
+    result = emitBlocks(result, blocks * lanes, 1, tailHeight);
+  if (resultType.getRank() == 1)
+    return result;
+  SmallVector<ReassociationIndices> all(1);
+  for (int64_t d = 0; d < resultType.getRank(); ++d)
+    all[0].push_back(d);
+  return tensor::ExpandShapeOp::create(rewriter, loc, resultType, result, all);
+}
+
 struct LowerMatmul : OpRewritePattern<MatmulOp> {
   using OpRewritePattern::OpRewritePattern;
   LogicalResult matchAndRewrite(MatmulOp op,
@@ -2222,6 +2388,19 @@ struct LowerMatmul : OpRewritePattern<MatmulOp> {
                      "summed in k order",
                      what, kMatmulRows,
                      elementType.isF32() ? kMatmulColumns : 16);
+        return rewriter.replaceOp(op, product), success();
+      }
+    }
+    bool vectorRhs = rhsType.getRank() == 1 ||
+                     (rhsType.getRank() == 2 && rhsType.getDimSize(1) == 1);
+    if (lhsMatrix && vectorRhs && !isGpuTarget(rewriter)) {
+      if (Value product = buildMatrixVector(rewriter, op)) {
+        remarkKernel(rewriter, loc,
+                     "matmul {0}: matrix-vector, {1} rows per vector of "
+                     "sums, their elements read in {1}x{1} tiles transposed "
+                     "in registers; row blocks in parallel, each element "
+                     "summed in k order",
+                     what, elementType.isF32() ? 16 : 8);
         return rewriter.replaceOp(op, product), success();
       }
     }

@@ -94,6 +94,13 @@ func.func @short_i64(%x: tensor<64x512xi64>) -> (tensor<64x64xi64>, tensor<64x64
   return %v, %i : tensor<64x64xi64>, tensor<64x64xi64>
 }
 
+// Matrix times vector: rows in the lanes of the sums.
+func.func @mv(%a: tensor<3x100x64xf32>, %x: tensor<64xf32>) -> tensor<3x100xf32> {
+  // CHECK-DAG: :[[# @LINE + 1]]:{{.*}}Function=mv | Remark="matmul tensor<3x100x64xf32> x tensor<64xf32>: matrix-vector, 16 rows per vector of sums, their elements read in 16x16 tiles transposed in registers; row blocks in parallel, each element summed in k order"
+  %r = kiln.matmul %a, %x : tensor<3x100x64xf32>, tensor<64xf32>
+  return %r : tensor<3x100xf32>
+}
+
 // A row group (CPU): x - amax(x) with the maximum in the chain's kernel.
 func.func @rows(%x: tensor<1024x256xf32>) -> tensor<1024x256xf32> {
   %m = kiln.amax %x {dims = array<i64: 1>, keepdim = true} : tensor<1024x256xf32>
