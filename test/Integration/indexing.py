@@ -44,12 +44,20 @@ for dim, idx in ((0, torch.tensor([3, 0, 0, 2])), (1, torch.tensor([9, 1])),
             ir2("index_select", x, idx, want, f"{{dim = {dim} : i64}}"), [x, idx], want)
 
 # index_select along dim 1 of a stored matrix prefetches the next row:
-# whole lines when it reads most of a row, else the elements it will read.
+# whole lines when it reads most of a row (rows in parallel, the columns
+# that prefetch in a loop of their own: 19 of 200, 7 of 40, all 3 of 3),
+# else the elements it will read; at 1 and 3 threads.
 for label, xs, idx in (("sparse", torch.randn(6, 4096), torch.randint(0, 4096, (10,))),
-                       ("dense", torch.randn(6, 300), torch.randint(0, 300, (200,)))):
+                       ("dense", torch.randn(6, 300), torch.randint(0, 300, (200,))),
+                       ("dense, 7 prefetching", torch.randn(301, 100),
+                        torch.randint(0, 100, (40,))),
+                       ("dense, all prefetching", torch.randn(5, 40),
+                        torch.tensor([39, 0, 17]))):
     want = torch.index_select(xs, 1, idx)
-    c.check(f"index_select dim=1 {label} rows", ir2("index_select", xs, idx, want,
-                                                  "{dim = 1 : i64}"), [xs, idx], want)
+    for threads in (1, 3):
+        c.check(f"index_select dim=1 {label} rows threads={threads}",
+                ir2("index_select", xs, idx, want, "{dim = 1 : i64}"), [xs, idx],
+                want, extra_args=[f"--threads={threads}"])
 
 # index_select along a dim before the innermost copies whole slices (64
 # elements or more; a memcpy each): repeated and empty indices, a rank-0

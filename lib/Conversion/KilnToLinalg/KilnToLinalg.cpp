@@ -2713,44 +2713,51 @@ Value buildSliceCopies(OpBuilder &b, Location loc, Value input, Value index,
   return forall.getResult(0);
 }
 
-/// A gather along dim 1 of a matrix on the CPU with its index check in
-/// the same loop: an scf.forall over the rows; each row's loop reads each
-/// index once, notes whether any lies outside [0, size) (an `or`, no
-/// branch), reads the input at the index clamped into range (`element` at
-/// (row, column): prefetch, read, epilogue) and fills the row of every
-/// result. A row that had a bad index is scanned again for its first one
-/// (row-major position); the rows' first bad positions are then reduced and
-/// the first reported: the same report as the up-front check, without its
-/// second pass over the index (3 kernels -> 2; 4096x4096 <- 4096x256:
-/// the index is 8 of the 84 MB the kernel moves). Columns from
-/// `prefetchingColumns` on run in a second loop whose elements do not
-/// prefetch (`element`'s last argument false).
-SmallVector<Value> buildCheckedRowGather(
-    OpBuilder &b, Location loc, int64_t site, Value index, int64_t size,
-    ArrayRef<Value> inits, int64_t prefetchingColumns,
+/// A gather along dim 1 of a matrix on the CPU: an scf.forall over the
+/// rows, each row's loop reading the input at the index (`element` at
+/// (row, column): prefetch, read, epilogue) and filling the row of every
+/// result. Columns from `prefetchingColumns` on run in a second loop whose
+/// elements do not prefetch (`element`'s last argument false).
+///
+/// With `checkSite` (a gather, whose index is the result's shape), the
+/// index check runs in the same loop: each row notes whether any index
+/// lies outside [0, size) (an `or`, no branch) while reading it clamped
+/// into range. A row that had a bad index is scanned again for its first
+/// one (row-major position); the rows' first bad positions are then
+/// reduced and the first reported: the same report as the up-front check,
+/// without its second pass over the index (3 kernels -> 2; 4096x4096 <-
+/// 4096x256: the index is 8 of the 84 MB the kernel moves). Without it
+/// (index_select, checked up front) the rows only read.
+SmallVector<Value> buildRowGather(
+    OpBuilder &b, Location loc, std::optional<int64_t> checkSite, Value index,
+    int64_t size, ArrayRef<Value> inits, int64_t prefetchingColumns,
     function_ref<SmallVector<Value>(OpBuilder &, Location, ValueRange, bool)>
         element) {
   OpBuilder::InsertionGuard guard(b);
-  RankedTensorType indexType = tensorType(index);
-  int64_t rows = indexType.getDimSize(0), columns = indexType.getDimSize(1);
+  auto resultType = cast<RankedTensorType>(inits.front().getType());
+  int64_t rows = resultType.getDimSize(0), columns = resultType.getDimSize(1);
+  bool check = checkSite.has_value();
   SmallVector<Value> shared(inits.begin(), inits.end());
-  shared.push_back(tensor::EmptyOp::create(b, loc, {rows}, b.getI64Type()));
+  if (check)
+    shared.push_back(tensor::EmptyOp::create(b, loc, {rows}, b.getI64Type()));
   SmallVector<Value> coords;
   scf::ForallOp forall = createGridForall(b, loc, {rows}, shared, coords);
   Value row = coords[0];
-  SmallVector<Value> rowTiles;
-  for (Value init : forall.getRegionIterArgs().drop_back()) {
+  auto outputs = forall.getRegionIterArgs().take_front(inits.size());
+  SmallVector<Value> carried;
+  for (Value init : outputs) {
     auto type = cast<RankedTensorType>(init.getType());
-    rowTiles.push_back(tensor::ExtractSliceOp::create(
+    carried.push_back(tensor::ExtractSliceOp::create(
         b, loc, RankedTensorType::get({columns}, type.getElementType()), init,
         ArrayRef<OpFoldResult>{row, b.getIndexAttr(0)},
         ArrayRef<OpFoldResult>{b.getIndexAttr(1), b.getIndexAttr(columns)},
         ArrayRef<OpFoldResult>{b.getIndexAttr(1), b.getIndexAttr(1)}));
   }
-  SmallVector<Value> carried(rowTiles);
-  carried.push_back(arith::ConstantIntOp::create(b, loc, 0, 1));
-  // Columns [lo, hi) of the row; `carried` is the row tiles and whether a
-  // bad index was seen.
+  if (check)
+    carried.push_back(arith::ConstantIntOp::create(b, loc, 0, 1));
+  size_t tiles = inits.size();
+  // Columns [lo, hi) of the row; `carried` is the row tiles and, when
+  // checking, whether a bad index was seen.
   auto columnRange = [&](int64_t lo, int64_t hi, bool prefetch) {
     if (lo >= hi)
       return;
@@ -2758,16 +2765,18 @@ SmallVector<Value> buildCheckedRowGather(
         b, loc, indexConstant(b, loc, lo), indexConstant(b, loc, hi),
         indexConstant(b, loc, 1), carried,
         [&](OpBuilder &nb, Location l, Value column, ValueRange acc) {
-          Value raw =
-              tensor::ExtractOp::create(nb, l, index, ValueRange{row, column});
           SmallVector<Value> next;
           for (auto [value, tile] : llvm::zip_equal(
                    element(nb, l, ValueRange{row, column}, prefetch),
-                   acc.drop_back()))
+                   acc.take_front(tiles)))
             next.push_back(tensor::InsertOp::create(nb, l, value, tile,
                                                     ValueRange{column}));
-          next.push_back(arith::OrIOp::create(nb, l, acc.back(),
-                                              isOutside(nb, l, raw, 0, size)));
+          if (check) {
+            Value raw = tensor::ExtractOp::create(nb, l, index,
+                                                  ValueRange{row, column});
+            next.push_back(arith::OrIOp::create(
+                nb, l, acc.back(), isOutside(nb, l, raw, 0, size)));
+          }
           scf::YieldOp::create(nb, l, next);
         });
     carried.assign(loop.getResults().begin(), loop.getResults().end());
@@ -2775,46 +2784,51 @@ SmallVector<Value> buildCheckedRowGather(
   int64_t split = std::clamp<int64_t>(prefetchingColumns, 0, columns);
   columnRange(0, split, /*prefetch=*/true);
   columnRange(split, columns, /*prefetch=*/false);
-  // The row's first bad position, found again only where there is one.
-  Value rowStart = arith::MulIOp::create(
-      b, loc, arith::IndexCastOp::create(b, loc, b.getI64Type(), row),
-      i64Constant(b, loc, columns));
-  auto firstBad = scf::IfOp::create(
-      b, loc, carried.back(),
-      [&](OpBuilder &tb, Location l) {
-        auto scan = scf::ForOp::create(
-            tb, l, indexConstant(tb, l, 0), indexConstant(tb, l, columns),
-            indexConstant(tb, l, 1),
-            ValueRange{i64Constant(tb, l, kNoBadIndex)},
-            [&](OpBuilder &nb, Location sl, Value column, ValueRange acc) {
-              Value raw = tensor::ExtractOp::create(nb, sl, index,
-                                                    ValueRange{row, column});
-              Value position = arith::AddIOp::create(
-                  nb, sl, rowStart,
-                  arith::IndexCastOp::create(nb, sl, nb.getI64Type(), column));
-              scf::YieldOp::create(
-                  nb, sl,
-                  ValueRange{arith::MinSIOp::create(
-                      nb, sl, acc[0],
-                      badPositionOrNone(nb, sl, raw, position, 0, size))});
-            });
-        scf::YieldOp::create(tb, l, scan.getResults());
-      },
-      [&](OpBuilder &eb, Location l) {
-        scf::YieldOp::create(eb, l,
-                             ValueRange{i64Constant(eb, l, kNoBadIndex)});
-      });
-  Value firstOfRow = tensor::FromElementsOp::create(
-      b, loc, RankedTensorType::get({1}, b.getI64Type()),
-      ValueRange{firstBad.getResult(0)});
+  Value firstOfRow;
+  if (check) {
+    // The row's first bad position, found again only where there is one.
+    Value rowStart = arith::MulIOp::create(
+        b, loc, arith::IndexCastOp::create(b, loc, b.getI64Type(), row),
+        i64Constant(b, loc, columns));
+    auto firstBad = scf::IfOp::create(
+        b, loc, carried.back(),
+        [&](OpBuilder &tb, Location l) {
+          auto scan = scf::ForOp::create(
+              tb, l, indexConstant(tb, l, 0), indexConstant(tb, l, columns),
+              indexConstant(tb, l, 1),
+              ValueRange{i64Constant(tb, l, kNoBadIndex)},
+              [&](OpBuilder &nb, Location sl, Value column, ValueRange acc) {
+                Value raw = tensor::ExtractOp::create(nb, sl, index,
+                                                      ValueRange{row, column});
+                Value position =
+                    arith::AddIOp::create(nb, sl, rowStart,
+                                          arith::IndexCastOp::create(
+                                              nb, sl, nb.getI64Type(), column));
+                scf::YieldOp::create(
+                    nb, sl,
+                    ValueRange{arith::MinSIOp::create(
+                        nb, sl, acc[0],
+                        badPositionOrNone(nb, sl, raw, position, 0, size))});
+              });
+          scf::YieldOp::create(tb, l, scan.getResults());
+        },
+        [&](OpBuilder &eb, Location l) {
+          scf::YieldOp::create(eb, l,
+                               ValueRange{i64Constant(eb, l, kNoBadIndex)});
+        });
+    firstOfRow = tensor::FromElementsOp::create(
+        b, loc, RankedTensorType::get({1}, b.getI64Type()),
+        ValueRange{firstBad.getResult(0)});
+  }
   b.setInsertionPointToStart(forall.getTerminator().getBody());
   for (auto [tile, out] :
-       llvm::zip_equal(ArrayRef(carried).drop_back(),
-                       forall.getRegionIterArgs().drop_back()))
+       llvm::zip_equal(ArrayRef(carried).take_front(tiles), outputs))
     tensor::ParallelInsertSliceOp::create(
         b, loc, tile, out, ArrayRef<OpFoldResult>{row, b.getIndexAttr(0)},
         ArrayRef<OpFoldResult>{b.getIndexAttr(1), b.getIndexAttr(columns)},
         ArrayRef<OpFoldResult>{b.getIndexAttr(1), b.getIndexAttr(1)});
+  if (!check)
+    return SmallVector<Value>(forall.getResults());
   tensor::ParallelInsertSliceOp::create(
       b, loc, firstOfRow, forall.getRegionIterArgs().back(),
       ArrayRef<OpFoldResult>{row}, ArrayRef<OpFoldResult>{b.getIndexAttr(1)},
@@ -2826,7 +2840,7 @@ SmallVector<Value> buildCheckedRowGather(
       [](OpBuilder &nb, Location l, ValueRange xs, ValueRange acc, ValueRange) {
         return SmallVector<Value>{arith::MinSIOp::create(nb, l, acc[0], xs[0])};
       })[0];
-  reportFirstBadIndex(b, loc, site, index, first, size);
+  reportFirstBadIndex(b, loc, *checkSite, index, first, size);
   return SmallVector<Value>(forall.getResults().drop_back());
 }
 
@@ -2851,7 +2865,7 @@ SmallVector<Value> lowerGatherAlongDim(OpBuilder &b, Operation *op,
   int64_t site = sites.add(op);
   auto resultType = cast<RankedTensorType>(op->getResult(0).getType());
   // A gather along the last dim of a matrix on the CPU checks its indices
-  // in its own loop (buildCheckedRowGather); the others before.
+  // in its own loop (buildRowGather); the others before.
   bool checkPerRow =
       !perSlice && rank == 2 && dim == 1 && size > 0 && !isGpuTarget(b);
   if (!checkPerRow)
@@ -2956,19 +2970,29 @@ SmallVector<Value> lowerGatherAlongDim(OpBuilder &b, Operation *op,
                                "reads: sequential prefetch)"
                              : "; the element a row later is prefetched "
                                "(sparse reads)";
+  // Dense reads: the elements after the first lines / linesPerElement
+  // would only prefetch the row's last line again.
+  int64_t prefetchingColumns = linesPerElement > 0
+                                   ? llvm::divideCeil(lines, linesPerElement)
+                                   : (rows > 0 ? resultType.getDimSize(1) : 0);
   if (checkPerRow) {
     remarkKernel(b, loc,
                  "{0}: direct indexed loads, rows in parallel; each row "
                  "checks its indices in the same loop (the first bad one, "
                  "row-major, is reported){1}",
                  describeIndexing(op, dim, inputType), prefetch);
-    // Dense reads: the elements after the first lines / linesPerElement
-    // would only prefetch the row's last line again.
-    int64_t prefetchingColumns = linesPerElement > 0
-                                     ? llvm::divideCeil(lines, linesPerElement)
-                                     : resultType.getDimSize(1);
-    return buildCheckedRowGather(b, loc, site, index, size, inits,
-                                 prefetchingColumns, gatherElement);
+    return buildRowGather(b, loc, site, index, size, inits, prefetchingColumns,
+                          gatherElement);
+  }
+  if (prefetchFrom && linesPerElement > 0) {
+    // index_select along dim 1 of a stored matrix, dense reads: rows as a
+    // gather's (the prefetching columns split off), checked up front.
+    remarkKernel(b, loc,
+                 "{0}: every index checked up front, then direct indexed "
+                 "loads, rows in parallel{1}",
+                 describeIndexing(op, dim, inputType), prefetch);
+    return buildRowGather(b, loc, std::nullopt, index, size, inits,
+                          prefetchingColumns, gatherElement);
   }
   remarkKernel(b, loc,
                "{0}: every index checked up front, then direct indexed "

@@ -94,6 +94,14 @@ func.func @short_i64(%x: tensor<64x512xi64>) -> (tensor<64x64xi64>, tensor<64x64
   return %v, %i : tensor<64x64xi64>, tensor<64x64xi64>
 }
 
+// index_select along dim 1 reading most of each row: rows in parallel, as
+// a gather's, the index checked up front.
+func.func @select_columns(%x: tensor<1024x1024xf32>, %i: tensor<512xi64>) -> tensor<1024x512xf32> {
+  // CHECK-DAG: :[[# @LINE + 1]]:{{.*}}Function=select_columns | Remark="kiln.index_select along dim 1 of tensor<1024x1024xf32>: every index checked up front, then direct indexed loads, rows in parallel; the next input row streams into the cache while this one is read (dense reads: sequential prefetch)"
+  %r = kiln.index_select %x, %i {dim = 1 : i64} : tensor<1024x1024xf32>, tensor<512xi64>
+  return %r : tensor<1024x512xf32>
+}
+
 // Matrix times vector: rows in the lanes of the sums.
 func.func @mv(%a: tensor<3x100x64xf32>, %x: tensor<64xf32>) -> tensor<3x100xf32> {
   // CHECK-DAG: :[[# @LINE + 1]]:{{.*}}Function=mv | Remark="matmul tensor<3x100x64xf32> x tensor<64xf32>: matrix-vector, 16 rows per vector of sums, their elements read in 16x16 tiles transposed in registers; row blocks in parallel, each element summed in k order"
