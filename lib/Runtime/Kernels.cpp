@@ -128,6 +128,11 @@ inline uint64_t packWord(uint32_t key, int64_t index) {
   return (uint64_t(key) << 32) | (0xFFFFFFFFu - uint32_t(index));
 }
 
+/// f64's and i64's: the 64-bit key and ~index.
+inline WideWord packWord(uint64_t key, int64_t index) {
+  return {key, ~uint64_t(index)};
+}
+
 /// The position and the key of a packed selection word (f32's uint64 or a
 /// WideWord).
 inline int64_t wordIndex(uint64_t word) {
@@ -594,24 +599,26 @@ KILN_CANDIDATE_MASK(int64_t)
 // f32: two 16-lane compares whose i1 vectors are the mask bits (one
 // vcmpps + kmov per 16 lanes with AVX-512).
 typedef float F32x16 __attribute__((ext_vector_type(16)));
-typedef bool Bool16 __attribute__((ext_vector_type(16)));
+
+/// The lanes of a vector compare as bits, lane l to bit l (one kmov with
+/// AVX-512).
+template <typename Compare>
+__attribute__((always_inline)) inline uint32_t laneBits(Compare compare) {
+  constexpr int kLanes = sizeof(compare) / sizeof(compare[0]);
+  typedef bool Mask __attribute__((ext_vector_type(kLanes)));
+  Mask mask = __builtin_convertvector(compare, Mask);
+  uint32_t bits = 0;
+  std::memcpy(&bits, &mask, sizeof(mask));
+  return bits;
+}
 __attribute__((always_inline)) inline uint32_t
 candidateMaskF32(const float *x, float threshold, bool largest) {
   F32x16 lo, hi;
   std::memcpy(&lo, x, sizeof(lo));
   std::memcpy(&hi, x + 16, sizeof(hi));
-  Bool16 loMask, hiMask;
-  if (largest) {
-    loMask = __builtin_convertvector(!(lo <= threshold), Bool16);
-    hiMask = __builtin_convertvector(!(hi <= threshold), Bool16);
-  } else {
-    loMask = __builtin_convertvector(!(lo >= threshold), Bool16);
-    hiMask = __builtin_convertvector(!(hi >= threshold), Bool16);
-  }
-  uint16_t loBits, hiBits;
-  std::memcpy(&loBits, &loMask, sizeof(loBits));
-  std::memcpy(&hiBits, &hiMask, sizeof(hiBits));
-  return loBits | (uint32_t(hiBits) << 16);
+  if (largest)
+    return laneBits(!(lo <= threshold)) | laneBits(!(hi <= threshold)) << 16;
+  return laneBits(!(lo >= threshold)) | laneBits(!(hi >= threshold)) << 16;
 }
 KILN_VECTORIZE uint32_t candidateMask(const float *x, float threshold,
                                       bool largest) {
@@ -949,9 +956,9 @@ int64_t kthRadixRow(const float *row, int64_t n, int64_t k,
 }
 
 /// The order key of an f64 or i64 for selection (better is greater), as
-/// selectionKey's for f32: monotone in the value, -0.0 and +0.0 equal, NaN
-/// greatest for largest and least for smallest.
-inline uint64_t wideSelectionKey(double v, bool largest) {
+/// for f32: monotone in the value, -0.0 and +0.0 equal, NaN greatest for
+/// largest and least for smallest.
+inline uint64_t selectionKey(double v, bool largest) {
   uint64_t bits;
   std::memcpy(&bits, &v, sizeof(bits));
   bits = v == 0.0 ? 0 : bits;
@@ -960,7 +967,7 @@ inline uint64_t wideSelectionKey(double v, bool largest) {
   uint64_t key = largest ? ordered : ~ordered;
   return v != v ? (largest ? ~uint64_t(0) : 0) : key;
 }
-inline uint64_t wideSelectionKey(int64_t v, bool largest) {
+inline uint64_t selectionKey(int64_t v, bool largest) {
   uint64_t ordered = uint64_t(v) ^ (uint64_t(1) << 63);
   return largest ? ordered : ~ordered;
 }
@@ -977,7 +984,7 @@ WideWord *packWide(const T *row, int64_t n, bool largest,
                    WideRowScratch &scratch) {
   scratch.words.resize(n);
   for (int64_t i = 0; i < n; ++i)
-    scratch.words[i] = {wideSelectionKey(row[i], largest), ~uint64_t(i)};
+    scratch.words[i] = packWord(selectionKey(row[i], largest), i);
   return scratch.words.data();
 }
 
@@ -1002,8 +1009,7 @@ int64_t kthDirectRowWide(const T *row, int64_t n, int64_t k,
   return lowestIndexOfLeast(words, k);
 }
 
-//===-- Bound selection
-//----------------------------------------------------===//
+//===-- Bound selection ---------------------------------------------------===//
 //
 // topk and kthvalue with k <= 32 in rows up to a length that grows with k
 // (useBoundSelection). The first pass keeps the best value of each of 32
@@ -1018,17 +1024,6 @@ int64_t kthDirectRowWide(const T *row, int64_t n, int64_t k,
 // NaNs) are packed and selected instead.
 //
 //===----------------------------------------------------------------------===//
-
-/// A row's selection key (better is greater) for bound selection.
-inline uint32_t boundKey(float v, bool largest) {
-  return selectionKey(v, largest);
-}
-inline uint64_t boundKey(double v, bool largest) {
-  return wideSelectionKey(v, largest);
-}
-inline uint64_t boundKey(int64_t v, bool largest) {
-  return wideSelectionKey(v, largest);
-}
 
 /// Whether x is better than y for selection in the value's own order
 /// (NaN never is: the passes below ignore NaNs, see boundOfRow).
@@ -1066,8 +1061,6 @@ __attribute__((always_inline)) inline T boundOfRow(const T *row, int64_t n,
   // blocks, with gathers (12x slower).
   constexpr int kWidth = 64 / sizeof(T), kVectors = Lanes / kWidth;
   typedef T Vector __attribute__((ext_vector_type(kWidth)));
-  typedef bool Mask __attribute__((ext_vector_type(kWidth)));
-  using Bits = std::conditional_t<kWidth == 16, uint16_t, uint8_t>;
   Vector all[kVectors];
   for (int v = 0; v < kVectors; ++v)
     all[v] = worst;
@@ -1092,13 +1085,9 @@ __attribute__((always_inline)) inline T boundOfRow(const T *row, int64_t n,
   std::memcpy(all, lane, sizeof(all));
   for (int j = 0; j < Lanes; ++j) {
     int better = 0;
-    for (int v = 0; v < kVectors; ++v) {
-      Mask m = __builtin_convertvector(
-          Largest ? all[v] > lane[j] : all[v] < lane[j], Mask);
-      Bits bits;
-      std::memcpy(&bits, &m, sizeof(bits));
-      better += __builtin_popcount(bits);
-    }
+    for (int v = 0; v < kVectors; ++v)
+      better += __builtin_popcount(
+          laneBits(Largest ? all[v] > lane[j] : all[v] < lane[j]));
     bound = better < k && beats<Largest>(bound, lane[j]) ? lane[j] : bound;
   }
 #else
@@ -1120,17 +1109,12 @@ __attribute__((always_inline)) inline uint32_t notWorseMask(const T *x,
 #if defined(__clang__)
   constexpr int kWidth = 64 / sizeof(T);
   typedef T Vector __attribute__((ext_vector_type(kWidth)));
-  typedef bool Mask __attribute__((ext_vector_type(kWidth)));
-  using Bits = std::conditional_t<kWidth == 16, uint16_t, uint8_t>;
   uint32_t mask = 0;
   for (int v = 0; v < 32 / kWidth; ++v) {
     Vector block;
     std::memcpy(&block, x + v * kWidth, sizeof(block));
-    Mask m = __builtin_convertvector(
-        Largest ? !(block < bound) : !(block > bound), Mask);
-    Bits bits;
-    std::memcpy(&bits, &m, sizeof(bits));
-    mask |= uint32_t(bits) << (v * kWidth);
+    mask |= laneBits(Largest ? !(block < bound) : !(block > bound))
+            << (v * kWidth);
   }
   return mask;
 #else
@@ -1141,7 +1125,7 @@ __attribute__((always_inline)) inline uint32_t notWorseMask(const T *x,
 #endif
 }
 
-/// Bound selection's second pass: the keys (boundKey) and positions of the
+/// Bound selection's second pass: the keys (selectionKey) and positions of the
 /// elements not worse than `bound`, in row order -- every element whose
 /// key reaches the k-th best's, and at least k; `keys` and `positions`
 /// have room for n + 1.
@@ -1154,12 +1138,12 @@ collectNotWorse(const T *row, int64_t n, T bound, Key *keys,
     for (uint32_t mask = notWorseMask<Largest>(row + i, bound); mask;
          mask &= mask - 1) {
       int64_t at = i + __builtin_ctz(mask);
-      keys[count] = boundKey(row[at], Largest);
+      keys[count] = selectionKey(row[at], Largest);
       positions[count++] = at;
     }
   }
   for (; i < n; ++i) {
-    keys[count] = boundKey(row[i], Largest);
+    keys[count] = selectionKey(row[i], Largest);
     positions[count] = i;
     count += !beats<Largest>(bound, row[i]);
   }
@@ -1208,8 +1192,8 @@ KILN_BOUND_ORDER(uint64_t)
 /// Scratch of bound selection, reused across the rows of a thread: the
 /// candidates' keys and positions, and packed words when there are many.
 template <typename T> struct BoundRowScratch {
-  using Key = decltype(boundKey(T(), true));
-  using Word = std::conditional_t<sizeof(Key) == 4, uint64_t, WideWord>;
+  using Key = decltype(selectionKey(T(), true));
+  using Word = decltype(packWord(Key(), 0));
   std::vector<Key> keys;
   std::vector<int64_t> positions;
   std::vector<Word> words, wordScratch;
@@ -1228,12 +1212,8 @@ template <typename T> struct BoundRowScratch {
   /// the front.
   Word *selectPacked(int64_t m, int64_t k) {
     words.resize(m);
-    for (int64_t j = 0; j < m; ++j) {
-      if constexpr (sizeof(Key) == 4)
-        words[j] = packWord(keys[j], positions[j]);
-      else
-        words[j] = {keys[j], ~uint64_t(positions[j])};
-    }
+    for (int64_t j = 0; j < m; ++j)
+      words[j] = packWord(keys[j], positions[j]);
     selectGreatest(words.data(), m, k, wordScratch);
     return words.data();
   }
@@ -1684,19 +1664,14 @@ __attribute__((always_inline)) inline int64_t firstMatch(const T *x, int64_t n,
                                                          T target, bool nan) {
   constexpr int kWidth = 64 / sizeof(T);
   typedef T Vector __attribute__((ext_vector_type(kWidth)));
-  typedef bool Mask __attribute__((ext_vector_type(kWidth)));
-  using Bits = std::conditional_t<kWidth == 16, uint16_t, uint8_t>;
   int64_t i = 0;
   for (; i + 2 * kWidth <= n; i += 2 * kWidth) {
     uint32_t bits = 0;
     for (int v = 0; v < 2; ++v) {
       Vector block;
       std::memcpy(&block, x + i + v * kWidth, sizeof(block));
-      Mask m = nan ? __builtin_convertvector(block != block, Mask)
-                   : __builtin_convertvector(block == target, Mask);
-      Bits b;
-      std::memcpy(&b, &m, sizeof(b));
-      bits |= uint32_t(b) << (v * kWidth);
+      bits |= (nan ? laneBits(block != block) : laneBits(block == target))
+              << (v * kWidth);
     }
     if (bits)
       return i + __builtin_ctz(bits);
