@@ -307,7 +307,7 @@ class Program:
 
     def arg_reduce(self):
         v = self.pick(min_rank=1)
-        if v is None:
+        if v is None or v[1].numel() == 0:  # (an empty topk): no extreme
             return self.unary()
         t = v[1]
         rng = self.rng
