@@ -107,6 +107,8 @@ std::string kiln::getKilnCpuPipelineText(const CpuPipelineOptions &options) {
          "convert-math-to-libm,"
          "convert-arith-to-llvm,"
          "convert-index-to-llvm,"
+         // Before the kernels' memref arguments become pointers.
+         "kiln-alias-scopes,"
          "convert-func-to-llvm,"
          "convert-cf-to-llvm,"
          "convert-openmp-to-llvm,"

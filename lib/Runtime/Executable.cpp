@@ -265,10 +265,19 @@ llvm::Error Executable::run(llvm::ArrayRef<const HostTensor *> args,
   useNumThreadsOnThisThread();
   // Reuse result buffers of the right types (repeated runs): fresh memory
   // would page-fault on first touch every time.
+  // Never buffers an argument lies in: the compiled code assumes that
+  // out-parameters overlap nothing (kiln-alias-scopes).
   bool reusable = results.size() == outputs.size();
-  for (size_t i = 0; reusable && i < outputs.size(); ++i)
+  for (size_t i = 0; reusable && i < outputs.size(); ++i) {
     reusable = results[i].getDType() == outputs[i].dtype &&
                results[i].getShape() == outputs[i].shape;
+    auto *begin = static_cast<const char *>(results[i].data());
+    const char *end = begin + results[i].getByteSize();
+    for (const HostTensor *arg : args) {
+      auto *from = static_cast<const char *>(arg->data());
+      reusable &= !(from < end && begin < from + arg->getByteSize());
+    }
+  }
   if (!reusable) {
     results.clear();
     for (const TensorSpec &spec : outputs)

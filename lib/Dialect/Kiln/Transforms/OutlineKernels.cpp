@@ -12,12 +12,16 @@
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/IR/IRMapping.h"
 #include "mlir/IR/SymbolTable.h"
+#include "mlir/Interfaces/ViewLikeInterface.h"
 #include "mlir/Transforms/RegionUtils.h"
 #include "llvm/ADT/SetVector.h"
 #include "llvm/ADT/StringMap.h"
+
+#include <numeric>
 
 namespace kiln {
 #define GEN_PASS_DEF_KILNOUTLINEKERNELS
@@ -27,6 +31,93 @@ namespace kiln {
 using namespace mlir;
 
 namespace {
+
+constexpr llvm::StringLiteral kBufferGroups = "kiln.buffer_groups";
+
+/// The allocation a buffer is a view of: a memref.alloc/alloca, a global
+/// (memref.get_global), or an argument of a function that nothing in the
+/// module calls (an entry point: the runtime passes distinct buffers, and
+/// only the out-parameters are written). Null when unknown (a
+/// loop-carried value, a call's result, ...).
+const void *bufferRoot(Value value,
+                       const llvm::DenseSet<StringAttr> &calledFunctions) {
+  while (value) {
+    if (auto argument = dyn_cast<BlockArgument>(value)) {
+      auto function =
+          dyn_cast<func::FuncOp>(argument.getOwner()->getParentOp());
+      if (!function || argument.getOwner() != &function.getBody().front() ||
+          calledFunctions.contains(function.getSymNameAttr()))
+        return nullptr;
+      return argument.getAsOpaquePointer();
+    }
+    Operation *def = value.getDefiningOp();
+    if (isa<memref::AllocOp, memref::AllocaOp>(def))
+      return def;
+    if (auto global = dyn_cast<memref::GetGlobalOp>(def))
+      return global.getNameAttr().getAsOpaquePointer();
+    auto view = dyn_cast<ViewLikeOpInterface>(def);
+    if (!view)
+      return nullptr;
+    value = view.getViewSource();
+  }
+  return nullptr;
+}
+
+/// The buffer group of each of `arguments`: arguments that are views of
+/// the same allocation (bufferRoot) share a group, numbered in order of
+/// first appearance from 0; -1 for a value that is not a memref or whose
+/// allocation is unknown. Different groups are different allocations:
+/// kiln-alias-scopes tells LLVM their loads and stores do not overlap.
+SmallVector<int64_t>
+bufferGroups(ArrayRef<Value> arguments,
+             const llvm::DenseSet<StringAttr> &calledFunctions) {
+  SmallVector<const void *> roots;
+  SmallVector<int64_t> groups;
+  for (Value argument : arguments) {
+    const void *root = isa<MemRefType>(argument.getType())
+                           ? bufferRoot(argument, calledFunctions)
+                           : nullptr;
+    if (!root) {
+      groups.push_back(-1);
+      continue;
+    }
+    auto *found = llvm::find(roots, root);
+    groups.push_back(found - roots.begin());
+    if (found == roots.end())
+      roots.push_back(root);
+  }
+  return groups;
+}
+
+/// The groups that hold at two calls of one kernel: arguments share a
+/// group if they do at either call (merged transitively); unknown if
+/// unknown at either.
+SmallVector<int64_t> commonGroups(ArrayRef<int64_t> a, ArrayRef<int64_t> b) {
+  size_t n = a.size();
+  SmallVector<size_t> parent(n);
+  std::iota(parent.begin(), parent.end(), 0);
+  auto find = [&](size_t i) {
+    while (parent[i] != i)
+      i = parent[i] = parent[parent[i]];
+    return i;
+  };
+  for (ArrayRef<int64_t> groups : {a, b})
+    for (size_t i = 0; i < n; ++i)
+      for (size_t j = 0; j < i; ++j)
+        if (groups[i] >= 0 && groups[i] == groups[j])
+          parent[find(i)] = find(j);
+  SmallVector<int64_t> common(n, -1);
+  SmallVector<size_t> representatives;
+  for (size_t i = 0; i < n; ++i) {
+    if (a[i] < 0 || b[i] < 0)
+      continue;
+    auto *found = llvm::find(representatives, find(i));
+    common[i] = found - representatives.begin();
+    if (found == representatives.end())
+      representatives.push_back(find(i));
+  }
+  return common;
+}
 
 bool isKernel(Operation *op) {
   return isa<linalg::LinalgOp, scf::ForallOp, scf::ParallelOp, scf::ForOp>(op);
@@ -40,6 +131,11 @@ struct KilnOutlineKernelsPass
     // Kernel text (generic form, no locations, placeholder name) -> its
     // function.
     llvm::StringMap<func::FuncOp> kernels;
+    // Functions that are called: their arguments may be any buffers.
+    calledFunctions.clear();
+    module.walk([&](func::CallOp call) {
+      calledFunctions.insert(call.getCalleeAttr().getAttr());
+    });
     SmallVector<func::FuncOp> functions(module.getOps<func::FuncOp>());
     for (func::FuncOp function : functions)
       for (Block &block : function.getBody())
@@ -87,6 +183,8 @@ struct KilnOutlineKernelsPass
   /// passed to or returned from the kernel (the entry and the kernel may be
   /// compiled for different vector register widths, which changes how a vector
   /// is passed), e.g. one that reaches the terminator.
+  llvm::DenseSet<StringAttr> calledFunctions;
+
   Operation *outline(Operation *op, SymbolTable &symbols,
                      llvm::StringMap<func::FuncOp> &kernels) {
     SmallVector<Operation *> range = kernelRange(op);
@@ -155,12 +253,19 @@ struct KilnOutlineKernelsPass
     llvm::raw_string_ostream os(text);
     kernel->print(os, OpPrintingFlags().printGenericOpForm().useLocalScope());
     auto [it, inserted] = kernels.try_emplace(text, kernel);
+    SmallVector<int64_t> groups = bufferGroups(arguments, calledFunctions);
     if (inserted) {
       symbols.insert(kernel); // named kiln_kernel, kiln_kernel_0, ...
     } else {
       kernel.erase();
       kernel = it->second;
+      // Shared by several calls: what holds at every one of them.
+      groups = commonGroups(
+          kernel->getAttrOfType<DenseI64ArrayAttr>(kBufferGroups).asArrayRef(),
+          groups);
     }
+    kernel->setAttr(kBufferGroups,
+                    OpBuilder(kernel).getDenseI64ArrayAttr(groups));
     // Every argument is defined before `op`: the range is contiguous.
     OpBuilder at(op);
     auto call = func::CallOp::create(at, op->getLoc(), kernel, arguments);

@@ -11,13 +11,13 @@
 // CHECK-NEXT:    call @[[ADD]](%[[B]], %[[C]]) : (memref<8xf32>, memref<8xf32>) -> ()
 // CHECK-NEXT:    %[[SUM:.*]] = call @[[LOOP:kiln_kernel_0]](%[[S]], %[[C]]) : (f32, memref<8xf32>) -> f32
 // CHECK-NEXT:    return %[[SUM]]
-// CHECK:       func.func private @[[ADD]](%[[IN:.*]]: memref<8xf32>, %[[OUT:.*]]: memref<8xf32>) attributes {llvm.linkage = #llvm.linkage<internal>}
+// CHECK:       func.func private @[[ADD]](%[[IN:.*]]: memref<8xf32>, %[[OUT:.*]]: memref<8xf32>) attributes {kiln.buffer_groups = array<i64: 0, 1>, llvm.linkage = #llvm.linkage<internal>}
 // CHECK-NEXT:    %[[ONE:.*]] = arith.constant 1.000000e+00 : f32
 // CHECK-NEXT:    linalg.generic
 // CHECK-SAME:      ins(%[[IN]] : memref<8xf32>) outs(%[[OUT]] : memref<8xf32>)
 // CHECK:           arith.addf %{{.*}}, %[[ONE]]
 // CHECK:         return
-// CHECK:       func.func private @[[LOOP]](%[[INIT:.*]]: f32, %[[M:.*]]: memref<8xf32>) -> f32
+// CHECK:       func.func private @[[LOOP]](%[[INIT:.*]]: f32, %[[M:.*]]: memref<8xf32>) -> f32 attributes {kiln.buffer_groups = array<i64: -1, 0>
 // CHECK-DAG:     arith.constant 0 : index
 // CHECK-DAG:     arith.constant 8 : index
 // CHECK:         %[[R:.*]] = scf.for {{.*}} iter_args(%{{.*}} = %[[INIT]]) -> (f32)
@@ -61,7 +61,8 @@ func.func @f(%a: memref<8xf32>, %b: memref<8xf32>, %c: memref<8xf32>, %s: f32) -
 // CHECK-NEXT:    call @[[BLOCK:kiln_kernel]](%[[A]], %[[V]], %[[B]]) : (memref<16xf32>, memref<8xf32, strided<[1]>>, memref<16xf32>) -> ()
 // CHECK-NEXT:    %[[KEPT:.*]] = scf.for
 // CHECK:         return %[[KEPT]] : vector<8xf32>
-// CHECK:       func.func private @[[BLOCK]]({{.*}}) attributes {llvm.linkage = #llvm.linkage<internal>}
+// The view and the buffer it views share a buffer group.
+// CHECK:       func.func private @[[BLOCK]]({{.*}}) attributes {kiln.buffer_groups = array<i64: 0, 1, 1>, llvm.linkage = #llvm.linkage<internal>}
 // CHECK:         %[[R:.*]]:2 = scf.for {{.*}} -> (vector<8xf32>, vector<8xf32>)
 // CHECK:         vector.transfer_write %[[R]]#0
 // CHECK-NEXT:    %[[W:.*]] = memref.subview
@@ -90,4 +91,59 @@ func.func @vectors(%a: memref<16xf32>, %b: memref<16xf32>) -> vector<8xf32> {
     scf.yield %nx : vector<8xf32>
   }
   return %kept : vector<8xf32>
+}
+
+// -----
+
+// kiln.buffer_groups numbers the allocation each memref argument views
+// (kiln-alias-scopes tells LLVM that different groups do not overlap; -1:
+// unknown or not a memref). An allocation, a global and an argument of an
+// uncalled function are different allocations; two views of one
+// allocation are the same; a shared kernel keeps what holds at every call
+// (the third copy is of a view onto another view of the same allocation);
+// the arguments of a function something calls may be anything.
+// CHECK-LABEL: func.func @roots
+// CHECK:         call @[[COPY:kiln_kernel]](%{{.*}}, %{{.*}}) :
+// CHECK-NEXT:    call @[[COPY]](%{{.*}}, %{{.*}}) :
+// CHECK-NEXT:    call @[[COPY]](%{{.*}}, %{{.*}}) :
+// CHECK-NEXT:    call @[[ADD:kiln_kernel_0]](%{{.*}}, %{{.*}}, %{{.*}}) :
+// CHECK:       func.func @called
+// CHECK:         call @[[NEG:kiln_kernel_1]](
+// CHECK:       func.func private @[[COPY]]({{.*}}) attributes {kiln.buffer_groups = array<i64: 0, 0>,
+// CHECK:       func.func private @[[ADD]]({{.*}}) attributes {kiln.buffer_groups = array<i64: 0, 0, 1>,
+// CHECK:       func.func private @[[NEG]]({{.*}}) attributes {kiln.buffer_groups = array<i64: -1, -1>,
+#id1 = affine_map<(d0) -> (d0)>
+memref.global "private" constant @table : memref<8xf32> = dense<1.0>
+func.func @roots(%a: memref<8xf32>, %out: memref<8xf32>) {
+  %t = memref.get_global @table : memref<8xf32>
+  %buf = memref.alloc() : memref<16xf32>
+  %lo = memref.subview %buf[0] [8] [1] : memref<16xf32> to memref<8xf32, strided<[1]>>
+  %hi = memref.subview %buf[8] [8] [1] : memref<16xf32> to memref<8xf32, strided<[1], offset: 8>>
+  %lo8 = memref.cast %lo : memref<8xf32, strided<[1]>> to memref<8xf32>
+  %lo8b = memref.cast %lo : memref<8xf32, strided<[1]>> to memref<8xf32>
+  %tmp = memref.alloc() : memref<8xf32>
+  // global -> allocation, argument -> out-parameter: different groups; the
+  // third call of the shared kernel copies between two views of one
+  // allocation: one group at that call.
+  linalg.copy ins(%t : memref<8xf32>) outs(%tmp : memref<8xf32>)
+  linalg.copy ins(%a : memref<8xf32>) outs(%out : memref<8xf32>)
+  linalg.copy ins(%lo8 : memref<8xf32>) outs(%lo8b : memref<8xf32>)
+  // two views of one allocation (one group) and the out-parameter
+  linalg.generic {indexing_maps = [#id1, #id1, #id1], iterator_types = ["parallel"]}
+      ins(%lo8, %hi : memref<8xf32>, memref<8xf32, strided<[1], offset: 8>>) outs(%out : memref<8xf32>) {
+  ^bb0(%x: f32, %y: f32, %z: f32):
+    %s = arith.addf %x, %y : f32
+    linalg.yield %s : f32
+  }
+  call @called(%a, %out) : (memref<8xf32>, memref<8xf32>) -> ()
+  return
+}
+func.func @called(%x: memref<8xf32>, %y: memref<8xf32>) {
+  linalg.generic {indexing_maps = [#id1, #id1], iterator_types = ["parallel"]}
+      ins(%x : memref<8xf32>) outs(%y : memref<8xf32>) {
+  ^bb0(%u: f32, %v: f32):
+    %n = arith.negf %u : f32
+    linalg.yield %n : f32
+  }
+  return
 }

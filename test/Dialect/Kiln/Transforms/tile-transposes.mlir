@@ -48,6 +48,36 @@ func.func @tiled_aliasing(%x: tensor<64x256xf32>) -> tensor<256x64xf32> {
 
 // -----
 
+// A permute keeping its last dim (32 floats, 128 B) reads chunks of it in
+// order while the next loop out steps 8 KB through the input: the two
+// swapped dims are tiled 16x16, the chunk stays whole, 1 along dim 0.
+// CHECK-LABEL: func.func @chunked
+// CHECK:       scf.forall (%[[A:.*]], %[[B:.*]], %[[C:.*]]) = (0, 0, 0) to (4, 64, 64) step (1, 16, 16)
+// CHECK:         tensor.extract_slice %arg0[%[[A]], %[[C]], %[[B]], 0] [1, 16, 16, 32] [1, 1, 1, 1]
+// CHECK:         linalg.transpose ins(%{{.*}} : tensor<1x16x16x32xf32>) {{.*}} permutation = [0, 2, 1, 3]
+func.func @chunked(%x: tensor<4x64x64x32xf32>) -> tensor<4x64x64x32xf32> {
+  %e = tensor.empty() : tensor<4x64x64x32xf32>
+  %t = linalg.transpose ins(%x : tensor<4x64x64x32xf32>) outs(%e : tensor<4x64x64x32xf32>) permutation = [0, 2, 1, 3]
+  return %t : tensor<4x64x64x32xf32>
+}
+
+// -----
+
+// Not tiled: chunks of 4 floats (16 B: the tiles' short loops cost more
+// than the cache saves) and of 128 floats (512 B, read well whole).
+// CHECK-LABEL: func.func @chunks_kept
+// CHECK-NOT:   scf.forall
+// CHECK:       return
+func.func @chunks_kept(%x: tensor<4x64x64x4xf32>, %y: tensor<4x64x64x128xf32>) -> (tensor<4x64x64x4xf32>, tensor<4x64x64x128xf32>) {
+  %e = tensor.empty() : tensor<4x64x64x4xf32>
+  %t = linalg.transpose ins(%x : tensor<4x64x64x4xf32>) outs(%e : tensor<4x64x64x4xf32>) permutation = [0, 2, 1, 3]
+  %e2 = tensor.empty() : tensor<4x64x64x128xf32>
+  %t2 = linalg.transpose ins(%y : tensor<4x64x64x128xf32>) outs(%e2 : tensor<4x64x64x128xf32>) permutation = [0, 2, 1, 3]
+  return %t, %t2 : tensor<4x64x64x4xf32>, tensor<4x64x64x128xf32>
+}
+
+// -----
+
 // Not tiled: a transpose whose rows are 1000 B apart (below a page and
 // not a multiple of 512 B: they spread over the cache's sets and stay in
 // cache), one whose inner dim is a tile or less, and a plain elementwise

@@ -1,0 +1,116 @@
+//===- AliasScopes.cpp - Scoped-noalias metadata for kernel buffers -------===//
+//
+// kiln-outline-kernels groups the memref arguments of a kernel by the
+// allocation they view (`kiln.buffer_groups`; different groups never
+// overlap). Here, after the memref and vector ops became LLVM loads and
+// stores but while the kernel is still a func.func with memref arguments,
+// every load and store whose address derives from an argument of a group
+// gets the group's alias scope and the other groups' scopes as noalias.
+//
+//===----------------------------------------------------------------------===//
+
+#include "kiln/Dialect/Kiln/Transforms/Passes.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
+#include "mlir/IR/BuiltinOps.h"
+
+namespace kiln {
+#define GEN_PASS_DEF_KILNALIASSCOPES
+#include "kiln/Dialect/Kiln/Transforms/Passes.h.inc"
+} // namespace kiln
+
+using namespace mlir;
+
+namespace {
+
+/// The function argument a pointer is derived from -- through GEPs, the
+/// allocated or aligned pointer of a descriptor, descriptors built by
+/// insertvalue (views) and the cast of a memref argument to its
+/// descriptor -- or null when the chain leaves those ops.
+BlockArgument rootArgument(Value value, func::FuncOp function) {
+  // A descriptor's pointer field: position 0 (allocated) or 1 (aligned).
+  std::optional<int64_t> field;
+  for (int steps = 0; steps < 256 && value; ++steps) {
+    if (auto argument = dyn_cast<BlockArgument>(value)) {
+      // Only the function's own arguments (not loop-carried values).
+      if (argument.getOwner() != &function.getBody().front())
+        return nullptr;
+      return argument;
+    }
+    Operation *def = value.getDefiningOp();
+    if (auto gep = dyn_cast<LLVM::GEPOp>(def)) {
+      if (field)
+        return nullptr;
+      value = gep.getBase();
+    } else if (auto extract = dyn_cast<LLVM::ExtractValueOp>(def)) {
+      ArrayRef<int64_t> position = extract.getPosition();
+      if (field || position.size() != 1 || position[0] > 1)
+        return nullptr;
+      field = position[0];
+      value = extract.getContainer();
+    } else if (auto insert = dyn_cast<LLVM::InsertValueOp>(def)) {
+      if (!field)
+        return nullptr;
+      ArrayRef<int64_t> position = insert.getPosition();
+      if (position.size() == 1 && position[0] == *field) {
+        value = insert.getValue();
+        field.reset();
+      } else {
+        value = insert.getContainer();
+      }
+    } else if (auto cast = dyn_cast<UnrealizedConversionCastOp>(def)) {
+      // memref -> descriptor, as the conversions leave it.
+      if (!field || cast->getNumOperands() != 1 ||
+          !isa<BaseMemRefType>(cast->getOperand(0).getType()))
+        return nullptr;
+      value = cast->getOperand(0);
+      field.reset();
+    } else {
+      return nullptr;
+    }
+  }
+  return nullptr;
+}
+
+struct KilnAliasScopesPass
+    : kiln::impl::KilnAliasScopesBase<KilnAliasScopesPass> {
+  void runOnOperation() override {
+    getOperation().walk([](func::FuncOp function) {
+      auto groups =
+          function->getAttrOfType<DenseI64ArrayAttr>("kiln.buffer_groups");
+      if (!groups)
+        return;
+      function->removeAttr("kiln.buffer_groups");
+      int64_t count = 0;
+      for (int64_t group : groups.asArrayRef())
+        count = std::max(count, group + 1);
+      if (count < 2 || function.getBody().empty())
+        return; // nothing to tell apart
+      MLIRContext *context = function.getContext();
+      auto domain = LLVM::AliasScopeDomainAttr::get(
+          context, StringAttr::get(context, function.getSymName()));
+      SmallVector<Attribute> scopes;
+      for (int64_t group = 0; group < count; ++group)
+        scopes.push_back(LLVM::AliasScopeAttr::get(
+            domain, StringAttr::get(context, "buffer" + Twine(group))));
+      function.walk([&](LLVM::AliasAnalysisOpInterface access) {
+        SmallVector<Value> addresses = access.getAccessedOperands();
+        if (addresses.size() != 1)
+          return;
+        BlockArgument root = rootArgument(addresses[0], function);
+        if (!root || root.getArgNumber() >= groups.size())
+          return;
+        int64_t group = groups[root.getArgNumber()];
+        if (group < 0)
+          return;
+        SmallVector<Attribute> others(scopes);
+        others.erase(others.begin() + group);
+        access.setAliasScopes(ArrayAttr::get(context, {scopes[group]}));
+        access.setNoAliasScopes(ArrayAttr::get(context, others));
+      });
+    });
+  }
+};
+
+} // namespace
