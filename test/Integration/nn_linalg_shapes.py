@@ -175,7 +175,10 @@ c.check("reshape/permute", ir, [y], [y.reshape(6, 4), y.permute(2, 0, 1).contigu
 # Transposes whose inner loop steps a page or more through the input are
 # tiled into 16x16 squares (kiln-tile-transposes): partial squares at the
 # edges (300, 1030), f64 and i64, a 3-D permute, a transposed operand of an
-# elementwise op, at 1, 2 and 7 threads.
+# elementwise op, at 1, 2 and 7 threads. Swapped dims that are multiples of
+# a 512-bit vector's lanes (16 f32, 8 f64/i64) take register tiles: 2-D,
+# batched, reversed 3-D, a 4-D permute whose swapped dims are not adjacent;
+# a permute keeping its last 32 floats is tiled in chunks.
 def permute_ir(x, dims, want):
     return (f"func.func @f(%x: {ttype(x)}) -> {ttype(want)} {{\n"
             f"  %p = kiln.permute %x [{', '.join(map(str, dims))}] : {ttype(x)}\n"
@@ -185,7 +188,14 @@ def permute_ir(x, dims, want):
 for label, x, dims in (("f32 300x1030", torch.randn(300, 1030), (1, 0)),
                        ("f64 1030x300", torch.randn(1030, 600, dtype=torch.float64), (1, 0)),
                        ("i64 40x2000", torch.randint(-9, 9, (40, 2000)), (1, 0)),
-                       ("f32 3-D 3x40x1100 -> [2, 0, 1]", torch.randn(3, 40, 1100), (2, 0, 1))):
+                       ("f32 3-D 3x40x1100 -> [2, 0, 1]", torch.randn(3, 40, 1100), (2, 0, 1)),
+                       ("f32 registers 1024x512", torch.randn(1024, 512), (1, 0)),
+                       ("f64 registers 256x1024", torch.randn(256, 1024, dtype=torch.float64), (1, 0)),
+                       ("i64 registers 3x64x1024 -> [0, 2, 1]",
+                        torch.randint(-2**62, 2**62, (3, 64, 1024)), (0, 2, 1)),
+                       ("f32 registers 16x3x48 -> [2, 1, 0]", torch.randn(16, 3, 48), (2, 1, 0)),
+                       ("f32 registers 2x64x3x32 -> [0, 3, 2, 1]", torch.randn(2, 64, 3, 32), (0, 3, 2, 1)),
+                       ("f32 chunks 4x64x64x32 -> [0, 2, 1, 3]", torch.randn(4, 64, 64, 32), (0, 2, 1, 3))):
     want = x.permute(*dims).contiguous()
     for threads in (1, 2, 7):
         c.check(f"tiled transpose {label} at {threads} thread(s)",

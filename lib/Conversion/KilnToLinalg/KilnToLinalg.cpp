@@ -8,6 +8,7 @@
 #include "../IndexMath.h"
 #include "kiln/Conversion/Passes.h"
 #include "kiln/Conversion/ReductionPlan.h"
+#include "kiln/Conversion/VectorTranspose.h"
 #include "kiln/Dialect/Kiln/IR/KilnOps.h"
 #include "kiln/Runtime/SelectionPlan.h"
 // The GPU runtime's launch plan for topk/kthvalue (header-only, shared with
@@ -2152,30 +2153,6 @@ Value buildRegisterBlockedMatmul(PatternRewriter &rewriter, MatmulOp op) {
   return result;
 }
 
-/// The transpose of the square tile `rows` (R vectors of R elements, R a
-/// power of two): log2 R rounds of two-input shuffles, each swapping the
-/// off-diagonal blocks of side d inside blocks of side 2d (d = R/2, ..., 1)
-/// -- R log2 R shuffles, each one instruction (vpermt2ps/pd) on x86.
-SmallVector<Value> transposeTile(OpBuilder &b, Location loc,
-                                 SmallVector<Value> rows) {
-  int64_t size = rows.size();
-  for (int64_t d = size / 2; d >= 1; d /= 2) {
-    SmallVector<int64_t> upper, lower;
-    for (int64_t c = 0; c < size; ++c) {
-      upper.push_back((c & d) ? size + c - d : c);
-      lower.push_back((c & d) ? size + c : c + d);
-    }
-    for (int64_t i = 0; i < size; ++i) {
-      if (i & d)
-        continue;
-      Value a = rows[i], c = rows[i + d];
-      rows[i] = vector::ShuffleOp::create(b, loc, a, c, upper);
-      rows[i + d] = vector::ShuffleOp::create(b, loc, a, c, lower);
-    }
-  }
-  return rows;
-}
-
 /// A float matrix (with batch dims) times a vector on the CPU: each result
 /// element still sums lhs[row, k] * x[k] in k order from 0 (a multiply,
 /// then an add: the bits of the generic loop), but R rows at once in the
@@ -2262,7 +2239,8 @@ Value buildMatrixVector(PatternRewriter &rewriter, MatmulOp op) {
                                               lhsAt(kb, kl, r, k0), padding,
                                               SmallVector<bool>{true}))
                                         : zeroVector);
-            SmallVector<Value> columns = transposeTile(kb, kl, rows);
+            SmallVector<Value> columns =
+                kiln::conversion::transposeTile(kb, kl, rows);
             Value next = acc[0];
             for (int64_t j = 0; j < lanes; ++j)
               next = step(

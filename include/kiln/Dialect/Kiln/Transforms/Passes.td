@@ -263,10 +263,25 @@ def KilnTileTransposes : Pass<"kiln-tile-transposes"> {
     the chunk steps through the input; with chunks of 128 to 256 bytes the
     swapped dims are tiled the same way, the chunk kept whole (4M floats,
     chunks of 32: 1209 -> 960 us on one thread).
+
+    A `linalg.transpose` of 32- or 64-bit elements read element by element
+    transposed, whose two swapped dims span at least the lanes of a
+    512-bit vector (16 or 8), is instead an `scf.forall` over squares of
+    that side transposed in registers, whatever its strides: each square's
+    rows are read as vectors (whole 64-byte lines), transposed by rounds of
+    two-input `vector.shuffle`s (64 for f32, 24 for f64) and written as the
+    output's rows; the strips left over at the ends of the two dims are
+    plain transposes of slices. Every line is read and written once,
+    whole, so lines sharing cache sets no longer matter. 1 thread, f32:
+    1024x1024 862 -> 204 us (PyTorch 596), 4096x4096 34.7 -> 17.7 ms
+    (PyTorch 50.6), 800x96 45 -> 7 us, a 64x128x130 permute (2, 0, 1)
+    694 -> 215 us (PyTorch 750); f64 1024x1024 1000 -> 520 us.
   }];
   let dependentDialects = ["mlir::scf::SCFDialect",
                            "mlir::tensor::TensorDialect",
-                           "mlir::linalg::LinalgDialect"];
+                           "mlir::linalg::LinalgDialect",
+                           "mlir::vector::VectorDialect",
+                           "mlir::arith::ArithDialect"];
 }
 
 def KilnOutlineKernels : Pass<"kiln-outline-kernels", "mlir::ModuleOp"> {
