@@ -36,17 +36,18 @@ func.func @scalar_semantics(%a: tensor<4xf32>, %b: tensor<4xf32>) -> (tensor<4xf
 // A reduction: a parallel generic over the kept dims whose body loops over
 // the reduced dim with the partial sums in an iter_arg (registers). A float
 // sum keeps 32 partial sums in a vector: lane j takes elements j, j + 32, ...
-// (here the row is shorter than 32: all go to lane 0), then the lanes are
-// added in a fixed tree; no reassociation is left to LLVM. keepdim reshapes
-// afterwards.
+// (here the row is shorter than 32: all go to lane 0, carried as a scalar
+// through the tail loop), then the lanes are added in a fixed tree; no
+// reassociation is left to LLVM. keepdim reshapes afterwards.
 // CHECK-LABEL: func.func @sum_keepdim
 // CHECK: %[[SUM:.*]] = linalg.generic {{.*}} iterator_types = ["parallel"]} outs(%{{.*}} : tensor<4xf32>)
 // CHECK: %[[ZERO:.*]] = arith.constant dense<0.000000e+00> : vector<32xf32>
-// CHECK: scf.for {{.*}} iter_args(%[[ACC:.*]] = %[[ZERO]]) -> (vector<32xf32>)
-// CHECK-DAG: %[[X:.*]] = tensor.extract
-// CHECK-DAG: %[[LANE0:.*]] = vector.extract %[[ACC]][0]
-// CHECK: %[[ADD:.*]] = arith.addf %[[LANE0]], %[[X]] : f32
-// CHECK: vector.insert %[[ADD]], %[[ACC]] [0]
+// CHECK: %[[FIRST:.*]] = vector.extract %[[ZERO]][0]
+// CHECK: %[[LANE0:.*]] = scf.for {{.*}} iter_args(%[[ACC:.*]] = %[[FIRST]]) -> (f32)
+// CHECK: %[[X:.*]] = tensor.extract
+// CHECK: %[[ADD:.*]] = arith.addf %[[ACC]], %[[X]] : f32
+// CHECK: scf.yield %[[ADD]]
+// CHECK: vector.insert %[[LANE0]], %[[ZERO]] [0]
 // CHECK: %[[LO:.*]] = vector.extract_strided_slice %{{.*}} {offsets = [0], sizes = [16], strides = [1]}
 // CHECK: %[[HI:.*]] = vector.extract_strided_slice %{{.*}} {offsets = [16], sizes = [16], strides = [1]}
 // CHECK: arith.addf %[[LO]], %[[HI]] : vector<16xf32>
@@ -113,7 +114,7 @@ func.func @argmax(%x: tensor<4x10xf32>) -> tensor<4xi64> {
 // covers the row's one line, so the other two run in a second loop without
 // prefetches.
 // CHECK-LABEL: module attributes
-// CHECK-SAME: kiln.error_sites = ["kiln.gather at {{.*}}kiln-to-linalg.mlir:[[# @LINE + 43]]:8"]
+// CHECK-SAME: kiln.error_sites = ["kiln.gather at {{.*}}kiln-to-linalg.mlir:[[# @LINE + 44]]:8"]
 // CHECK-LABEL: func.func @gather
 // CHECK: %[[XBUF:.*]] = bufferization.to_buffer %arg0 read_only
 // CHECK: %[[BOTH:.*]]:2 = scf.forall (%{{.*}}) in (4) shared_outs(%[[OUT:.*]] = %{{.*}}, %[[BAD:.*]] = %{{.*}}) -> (tensor<4x3xf32>, tensor<4xi64>)
@@ -142,10 +143,11 @@ func.func @argmax(%x: tensor<4x10xf32>) -> tensor<4xi64> {
 // CHECK:       arith.minsi
 // CHECK:   } else {
 // CHECK:     scf.yield %c
-// CHECK:   tensor.from_elements %[[ROWFIRST]] : tensor<1xi64>
+// CHECK:   %[[SLOT:.*]] = tensor.extract_slice %[[BAD]]
+// CHECK:   %[[MARKED:.*]] = tensor.insert %[[ROWFIRST]] into %[[SLOT]]
 // CHECK-NOT: kiln.report_index_error
 // CHECK:   tensor.parallel_insert_slice %[[ROWS]]#0 into %[[OUT]]
-// CHECK:   tensor.parallel_insert_slice %{{.*}} into %[[BAD]]
+// CHECK:   tensor.parallel_insert_slice %[[MARKED]] into %[[BAD]]
 // CHECK: %[[FIRST:.*]] = linalg.generic
 // CHECK:   tensor.extract %[[BOTH]]#1
 // CHECK:   arith.minsi
