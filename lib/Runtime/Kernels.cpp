@@ -1736,14 +1736,33 @@ void argExtremeRow(const T *row, int64_t n, bool isMax, T &value,
 /// any, else the lowest index of the extreme (-0.0 and +0.0 equal).
 template <typename T>
 void argRow(const T *row, int64_t n, bool isMax, T &value, int64_t &index) {
+  T initial = lowestValue<T>(isMax);
 #if defined(__clang__)
+  // Rows shorter than the two passes' two vectors scan once, element by
+  // element: the passes' lane folds cost more than such a row (argmax over
+  // dim 1 of 4096x10 f32: 68 -> 57 us at 1 thread, PyTorch 48).
   if constexpr (std::is_floating_point_v<T>) {
+    if (n < 2 * int64_t(64 / sizeof(T))) {
+      // Branch-free: on random rows the updates mispredicted.
+      T best = initial;
+      int64_t at = 0;
+      bool nan = false;
+      for (int64_t j = 0; j < n; ++j) {
+        T v = row[j];
+        bool take = !nan & ((v != v) | (isMax ? v > best : v < best));
+        best = take ? v : best;
+        at = take ? j : at;
+        nan |= v != v;
+      }
+      index = at;
+      value = row[at];
+      return;
+    }
     argExtremeRow(row, n, isMax, value, index);
     return;
   }
 #endif
   // Lane l takes every 16th element from offset l.
-  T initial = lowestValue<T>(isMax);
   T best[16];
   int64_t bestIndex[16];
   std::fill(best, best + 16, initial);
