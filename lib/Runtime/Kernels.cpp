@@ -1580,14 +1580,23 @@ template <typename T> T lowestValue(bool isMax) {
 template <typename T>
 void argScanScalar(const T *x, int64_t count, int64_t stride, int64_t offset,
                    bool isMax, T &best, int64_t &index) {
+  // Branch-free (on random data the updates mispredict), in locals (the
+  // references may alias x: kept in memory, every step stored and
+  // reloaded), with whether a NaN was taken kept apart from the best value,
+  // off the compare's dependence chain.
+  T value = best;
+  int64_t at = index;
+  bool nan = isNan(value);
   for (int64_t j = 0; j < count; ++j) {
     T v = x[j * stride];
-    bool better = isMax ? v > best : v < best;
-    if (!isNan(best) && (isNan(v) || better)) {
-      best = v;
-      index = j + offset;
-    }
+    bool better = isMax ? v > value : v < value;
+    bool take = !nan & (isNan(v) | better);
+    value = take ? v : value;
+    at = take ? j + offset : at;
+    nan |= isNan(v);
   }
+  best = value;
+  index = at;
 }
 
 /// Folds lane results: the first NaN wins, else the best value at the
@@ -1739,23 +1748,14 @@ void argRow(const T *row, int64_t n, bool isMax, T &value, int64_t &index) {
   T initial = lowestValue<T>(isMax);
 #if defined(__clang__)
   // Rows shorter than the two passes' two vectors scan once, element by
-  // element: the passes' lane folds cost more than such a row (argmax over
-  // dim 1 of 4096x10 f32: 68 -> 57 us at 1 thread, PyTorch 48).
+  // element (argScanScalar): the passes' lane folds cost more than such a
+  // row (argmax over dim 1 of 4096x10 f32: 68 -> 57 us at 1 thread,
+  // PyTorch 48).
   if constexpr (std::is_floating_point_v<T>) {
     if (n < 2 * int64_t(64 / sizeof(T))) {
-      // Branch-free: on random rows the updates mispredicted.
-      T best = initial;
-      int64_t at = 0;
-      bool nan = false;
-      for (int64_t j = 0; j < n; ++j) {
-        T v = row[j];
-        bool take = !nan & ((v != v) | (isMax ? v > best : v < best));
-        best = take ? v : best;
-        at = take ? j : at;
-        nan |= v != v;
-      }
-      index = at;
-      value = row[at];
+      value = initial;
+      index = 0;
+      argScanScalar(row, n, 1, 0, isMax, value, index);
       return;
     }
     argExtremeRow(row, n, isMax, value, index);

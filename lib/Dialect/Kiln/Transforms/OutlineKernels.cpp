@@ -125,13 +125,16 @@ bool isKernel(Operation *op) {
 
 struct KilnOutlineKernelsPass
     : kiln::impl::KilnOutlineKernelsBase<KilnOutlineKernelsPass> {
+  /// Functions something calls (their arguments may be any buffers),
+  /// collected per run.
+  llvm::DenseSet<StringAttr> calledFunctions;
+
   void runOnOperation() override {
     ModuleOp module = getOperation();
     SymbolTable symbols(module);
     // Kernel text (generic form, no locations, placeholder name) -> its
     // function.
     llvm::StringMap<func::FuncOp> kernels;
-    // Functions that are called: their arguments may be any buffers.
     calledFunctions.clear();
     module.walk([&](func::CallOp call) {
       calledFunctions.insert(call.getCalleeAttr().getAttr());
@@ -183,8 +186,6 @@ struct KilnOutlineKernelsPass
   /// passed to or returned from the kernel (the entry and the kernel may be
   /// compiled for different vector register widths, which changes how a vector
   /// is passed), e.g. one that reaches the terminator.
-  llvm::DenseSet<StringAttr> calledFunctions;
-
   Operation *outline(Operation *op, SymbolTable &symbols,
                      llvm::StringMap<func::FuncOp> &kernels) {
     SmallVector<Operation *> range = kernelRange(op);

@@ -165,16 +165,20 @@ Value buildRegisterTiles(RewriterBase &b, linalg::TransposeOp op,
   auto linalgOp = cast<linalg::LinalgOp>(op.getOperation());
   unsigned loops = linalgOp.getNumLoops();
   SmallVector<int64_t> ranges = linalgOp.getStaticLoopRanges();
-  SmallVector<int64_t> whole(ranges);
-  for (unsigned loop : {read.across, read.along})
+  // The square's extent along each loop (its step too), and the loops'
+  // extents in whole squares.
+  SmallVector<int64_t> squareShape(loops, 1), whole(ranges);
+  for (unsigned loop : {read.across, read.along}) {
+    squareShape[loop] = side;
     whole[loop] = ranges[loop] / side * side;
-  SmallVector<OpFoldResult> lbs(loops, b.getIndexAttr(0)), ubs, steps;
+  }
+  SmallVector<OpFoldResult> lbs(loops, b.getIndexAttr(0)), ubs, sizes,
+      strides(loops, b.getIndexAttr(1));
   for (unsigned loop = 0; loop < loops; ++loop) {
     ubs.push_back(b.getIndexAttr(whole[loop]));
-    bool tiled = loop == read.across || loop == read.along;
-    steps.push_back(b.getIndexAttr(tiled ? side : 1));
+    sizes.push_back(b.getIndexAttr(squareShape[loop]));
   }
-  auto forall = scf::ForallOp::create(b, loc, lbs, ubs, steps,
+  auto forall = scf::ForallOp::create(b, loc, lbs, ubs, sizes,
                                       ValueRange{op.getInit()}, std::nullopt);
   OpBuilder::InsertionGuard guard(b);
   b.setInsertionPointToStart(forall.getBody());
@@ -204,14 +208,7 @@ Value buildRegisterTiles(RewriterBase &b, linalg::TransposeOp op,
   SmallVector<Value> columns = kiln::conversion::transposeTile(b, loc, rows);
   // The output's square (the output's dims are the loops), its row j the
   // output's positions with `across` advanced by j.
-  SmallVector<OpFoldResult> offsets(ivs.begin(), ivs.end()), sizes,
-      strides(loops, b.getIndexAttr(1));
-  SmallVector<int64_t> squareShape;
-  for (unsigned loop = 0; loop < loops; ++loop) {
-    bool tiled = loop == read.across || loop == read.along;
-    sizes.push_back(b.getIndexAttr(tiled ? side : 1));
-    squareShape.push_back(tiled ? side : 1);
-  }
+  SmallVector<OpFoldResult> offsets(ivs.begin(), ivs.end());
   Value shared = forall.getRegionIterArgs()[0];
   Value square = tensor::ExtractSliceOp::create(
       b, loc, RankedTensorType::get(squareShape, element), shared, offsets,
