@@ -244,8 +244,8 @@ c.check("argmax keepdim", reduce_ir("argmax", n, want,
 # segments' results in the lane order again. The exact float32 bits of
 # that order, at every thread count.
 def lane_order(lines):
-    """The lane order's sum of `lines` (1-D float32 tensors, in order)."""
-    lanes = torch.zeros(32, dtype=torch.float32)
+    """The lane order's sum of `lines` (1-D float tensors, in order)."""
+    lanes = torch.zeros(32, dtype=lines[0].dtype)
     for line in lines:
         main = line.numel() // 32 * 32
         for v in line[:main].view(-1, 32):
@@ -308,6 +308,43 @@ column_cases = [
      torch.stack([torch.stack([lane_order([cube[a, :, j]]) for j in range(40)])
                   for a in range(5)])),
 ]
+# Narrow rows (fewer columns than a vector holds) update groups of
+# consecutive lanes' accumulators at once: the same bits, with rows left
+# over after the last 32 (lane 0), one column, f64, a split reduction
+# (16 segments of 6250 rows per column) and rank 3.
+def narrow(shape, dtype=torch.float32):
+    return (torch.randn(*shape, dtype=torch.float64) *
+            torch.pow(10.0, torch.randint(-3, 4, shape).double())).to(dtype)
+
+
+narrow10, narrow1, narrow3 = narrow((300, 10)), narrow((77, 1)), narrow((301, 3))
+narrow64 = narrow((300, 10), torch.float64)
+narrow_long = narrow((100000, 10))
+narrow_cube = narrow((3, 100, 7))
+column_cases += [
+    ("sum over dim 0 of 300x10 (narrow rows)", narrow10,
+     "{dims = array<i64: 0>}",
+     torch.stack([lane_order([narrow10[:, j]]) for j in range(10)])),
+    ("sum over dim 0 of 77x1 (narrow rows)", narrow1, "{dims = array<i64: 0>}",
+     torch.stack([lane_order([narrow1[:, 0]])])),
+    ("sum over dim 0 of 301x3 (narrow rows)", narrow3, "{dims = array<i64: 0>}",
+     torch.stack([lane_order([narrow3[:, j]]) for j in range(3)])),
+    ("sum over dim 0 of f64 300x10 (narrow rows)", narrow64,
+     "{dims = array<i64: 0>}",
+     torch.stack([lane_order([narrow64[:, j]]) for j in range(10)])),
+    ("sum over dim 0 of 100000x10 (narrow rows, split)", narrow_long,
+     "{dims = array<i64: 0>}",
+     torch.stack([split_sum(list(narrow_long[:, j].view(16, 6250)), 16)
+                  for j in range(10)])),
+    ("sum over dims 0, 1 of 3x100x7 (narrow rows)", narrow_cube,
+     "{dims = array<i64: 0, 1>}",
+     torch.stack([lane_order([narrow_cube[a, :, j] for a in range(3)])
+                  for j in range(7)])),
+    ("sum over dim 1 of 3x100x7 (narrow rows)", narrow_cube,
+     "{dims = array<i64: 1>}",
+     torch.stack([torch.stack([lane_order([narrow_cube[a, :, j]])
+                               for j in range(7)]) for a in range(3)])),
+]
 for label, x, attrs, want in column_cases:
     for threads in (1, 2, 7):
         c.check(f"{label}: the lane order's bits at {threads} thread(s)",
@@ -320,6 +357,25 @@ for op, fn in (("amax", torch.amax), ("amin", torch.amin)):
     c.check(f"{op} over dim 0, a NaN in one column", reduce_ir(
         op, nan_col, want, "{dims = array<i64: 0>}"), [nan_col], want,
         rtol=0, atol=0)
+# A fused producer (x * 2 + 1, rounded per element as PyTorch does) read
+# by narrow rows, and a mean (the sum's epilogue).
+fused_want = torch.stack([lane_order([(narrow10[:, j] * 2 + 1)])
+                          for j in range(10)])
+fused_ir = (f"func.func @f(%x: {ttype(narrow10)}) -> {ttype(fused_want)} {{\n"
+            f"  %two = kiln.full 2.0 : tensor<f32>\n"
+            f"  %one = kiln.full 1.0 : tensor<f32>\n"
+            f"  %m = kiln.mul %x, %two : {ttype(narrow10)}, tensor<f32>\n"
+            f"  %a = kiln.add %m, %one : {ttype(narrow10)}, tensor<f32>\n"
+            f"  %y = kiln.sum %a {{dims = array<i64: 0>}} : {ttype(narrow10)}\n"
+            f"  return %y : {ttype(fused_want)}\n}}\n")
+for threads in (1, 2):
+    c.check(f"sum over dim 0 of a fused x * 2 + 1, narrow rows, {threads} "
+            "thread(s)", fused_ir, [narrow10], fused_want, rtol=0, atol=0,
+            extra_args=[f"--threads={threads}"])
+c.check("mean over dim 0 of 301x3 (narrow rows)", reduce_ir(
+    "mean", narrow3, narrow3.mean(0), "{dims = array<i64: 0>}"), [narrow3],
+    torch.stack([lane_order([narrow3[:, j]]) for j in range(3)]) / 301,
+    rtol=0, atol=0)
 ints = torch.randint(-1000, 1000, (77, 300))
 want = torch.sum(ints, 0)
 c.check("i64 sum over dim 0", reduce_ir("sum", ints, want,

@@ -580,6 +580,37 @@ func.func @sum_columns(%x: tensor<64x200xf32>) -> tensor<200xf32> {
 
 // -----
 
+// Narrow rows (10 columns, fewer than a vector's 16 floats): 32
+// consecutive rows are contiguous, and so are the accumulators of
+// consecutive lanes. Groups of 8 rows (80 elements: 5 vectors) update 80
+// consecutive accumulators from lane (8 g) % 32 on, a vector of 16 at a
+// time, element by element (for LLVM's SLP vectorizer); the 6 rows past
+// the last multiple of 32 go to lane 0, the first 10 accumulators. No
+// prefetch: the rows are read in order.
+// CHECK-LABEL: func.func @sum_narrow
+// CHECK-NOT:     memref.prefetch
+// CHECK:         %[[ACC:.*]] = tensor.collapse_shape %{{.*}} {{\[\[}}0, 1]] : tensor<32x10xf32> into tensor<320xf32>
+// CHECK:         scf.for %[[G:.*]] = %{{.*}} to %c8 step %{{.*}} iter_args(%{{.*}} = %[[ACC]]) -> (tensor<320xf32>)
+// CHECK:           %[[ROW0:.*]] = arith.muli %[[G]], %c8
+// CHECK:           %[[LANE0:.*]] = arith.remui %[[ROW0]], %c32
+// CHECK:           %[[OFFSET:.*]] = arith.muli %[[LANE0]], %c10
+// CHECK:           vector.transfer_read %{{.*}}[%{{.*}}], %{{.*}} {in_bounds = [true]} : tensor<320xf32>, vector<16xf32>
+// CHECK-COUNT-16:  arith.addf
+// CHECK:           vector.transfer_write
+// CHECK-COUNT-4:   vector.transfer_write {{.*}} : vector<16xf32>, tensor<320xf32>
+// CHECK:         scf.for %[[I:.*]] = %c64 to %c70
+// CHECK:           vector.transfer_read {{.*}} : tensor<320xf32>, vector<10xf32>
+// CHECK-COUNT-10:  arith.addf
+// CHECK:         tensor.expand_shape %{{.*}} {{\[\[}}0, 1]] output_shape [32, 10] : tensor<320xf32> into tensor<32x10xf32>
+// CHECK-NOT:     memref.prefetch
+// CHECK:       return
+func.func @sum_narrow(%x: tensor<70x10xf32>) -> tensor<10xf32> {
+  %s = kiln.sum %x {dims = array<i64: 0>} : tensor<70x10xf32>
+  return %s : tensor<10xf32>
+}
+
+// -----
+
 // log_softmax: row maxima, row sums of exp(x - max) whose epilogue takes
 // the log once per row, then x - max - log(sum) with no log per element.
 // CHECK-LABEL: func.func @log_softmax_rows

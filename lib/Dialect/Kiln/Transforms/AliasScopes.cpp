@@ -6,6 +6,9 @@
 // stores but while the kernel is still a func.func with memref arguments,
 // every load and store whose address derives from an argument of a group
 // gets the group's alias scope and the other groups' scopes as noalias.
+// Buffers the kernel allocates itself (malloc: accumulators, scratch rows)
+// overlap no argument: their accesses share one more scope, noalias with
+// every group's.
 //
 //===----------------------------------------------------------------------===//
 
@@ -24,11 +27,12 @@ using namespace mlir;
 
 namespace {
 
-/// The function argument a pointer is derived from -- through GEPs, the
-/// allocated or aligned pointer of a descriptor, descriptors built by
-/// insertvalue (views) and the cast of a memref argument to its
-/// descriptor -- or null when the chain leaves those ops.
-BlockArgument rootArgument(Value value, func::FuncOp function) {
+/// The function argument or the malloc call a pointer is derived from --
+/// through GEPs, the allocated or aligned pointer of a descriptor,
+/// descriptors built by insertvalue (views), the cast of a memref argument
+/// to its descriptor and the integer arithmetic that aligns an allocation
+/// -- or null when the chain leaves those ops.
+Value rootOf(Value value, func::FuncOp function) {
   // A descriptor's pointer field: position 0 (allocated) or 1 (aligned).
   std::optional<int64_t> field;
   for (int steps = 0; steps < 256 && value; ++steps) {
@@ -59,6 +63,20 @@ BlockArgument rootArgument(Value value, func::FuncOp function) {
       } else {
         value = insert.getContainer();
       }
+    } else if (auto call = dyn_cast<LLVM::CallOp>(def)) {
+      std::optional<StringRef> callee = call.getCallee();
+      if (field || !callee || *callee != "malloc")
+        return nullptr;
+      return call.getResult();
+    } else if (isa<LLVM::IntToPtrOp, LLVM::PtrToIntOp>(def)) {
+      // An aligned allocation: inttoptr(sub(add(ptrtoint(p), a - 1), rem)).
+      if (field)
+        return nullptr;
+      value = def->getOperand(0);
+    } else if (isa<LLVM::AddOp, LLVM::SubOp>(def)) {
+      if (field)
+        return nullptr;
+      value = def->getOperand(0);
     } else if (auto cast = dyn_cast<UnrealizedConversionCastOp>(def)) {
       // memref -> descriptor, as the conversions leave it.
       if (!field || cast->getNumOperands() != 1 ||
@@ -85,7 +103,32 @@ struct KilnAliasScopesPass
       int64_t count = 0;
       for (int64_t group : groups.asArrayRef())
         count = std::max(count, group + 1);
-      if (count < 2 || function.getBody().empty())
+      if (count == 0 || function.getBody().empty())
+        return; // no argument buffers
+      // The scope of each access: its argument's group, or `count` (the
+      // kernel's own allocations).
+      SmallVector<std::pair<LLVM::AliasAnalysisOpInterface, int64_t>> accesses;
+      bool local = false;
+      function.walk([&](LLVM::AliasAnalysisOpInterface access) {
+        SmallVector<Value> addresses = access.getAccessedOperands();
+        if (addresses.size() != 1)
+          return;
+        Value root = rootOf(addresses[0], function);
+        if (!root)
+          return;
+        int64_t group = count;
+        if (auto argument = dyn_cast<BlockArgument>(root)) {
+          if (argument.getArgNumber() >= groups.size())
+            return;
+          group = groups[argument.getArgNumber()];
+          if (group < 0)
+            return;
+        } else {
+          local = true;
+        }
+        accesses.emplace_back(access, group);
+      });
+      if (count + local < 2)
         return; // nothing to tell apart
       MLIRContext *context = function.getContext();
       auto domain = LLVM::AliasScopeDomainAttr::get(
@@ -94,21 +137,15 @@ struct KilnAliasScopesPass
       for (int64_t group = 0; group < count; ++group)
         scopes.push_back(LLVM::AliasScopeAttr::get(
             domain, StringAttr::get(context, "buffer" + Twine(group))));
-      function.walk([&](LLVM::AliasAnalysisOpInterface access) {
-        SmallVector<Value> addresses = access.getAccessedOperands();
-        if (addresses.size() != 1)
-          return;
-        BlockArgument root = rootArgument(addresses[0], function);
-        if (!root || root.getArgNumber() >= groups.size())
-          return;
-        int64_t group = groups[root.getArgNumber()];
-        if (group < 0)
-          return;
+      if (local)
+        scopes.push_back(LLVM::AliasScopeAttr::get(
+            domain, StringAttr::get(context, "local")));
+      for (auto [access, group] : accesses) {
         SmallVector<Attribute> others(scopes);
         others.erase(others.begin() + group);
         access.setAliasScopes(ArrayAttr::get(context, {scopes[group]}));
         access.setNoAliasScopes(ArrayAttr::get(context, others));
-      });
+      }
     });
   }
 };

@@ -9,6 +9,9 @@
 // CHECK-DAG:   #[[DOMAIN:.*]] = #llvm.alias_scope_domain<{{.*}}description = "k">
 // CHECK-DAG:   #[[A:alias_scope[0-9]*]] = #llvm.alias_scope<{{.*}}domain = #[[DOMAIN]], description = "buffer0">
 // CHECK-DAG:   #[[B:alias_scope[0-9]*]] = #llvm.alias_scope<{{.*}}domain = #[[DOMAIN]], description = "buffer1">
+// CHECK-DAG:   #[[LDOMAIN:.*]] = #llvm.alias_scope_domain<{{.*}}description = "local_buffer">
+// CHECK-DAG:   #[[ARG:alias_scope[0-9]*]] = #llvm.alias_scope<{{.*}}domain = #[[LDOMAIN]], description = "buffer0">
+// CHECK-DAG:   #[[LOCAL:alias_scope[0-9]*]] = #llvm.alias_scope<{{.*}}domain = #[[LDOMAIN]], description = "local">
 // CHECK-LABEL: func.func private @k
 // CHECK-NOT:     kiln.buffer_groups
 // CHECK:         llvm.load {{.*}}{alias_scopes = [#[[A]]], noalias_scopes = [#[[B]]]} : !llvm.ptr -> f32
@@ -32,5 +35,25 @@ func.func private @k(%a: memref<8xf32>, %b: memref<16xf32>, %c: memref<8xf32>, %
 func.func private @one(%a: memref<8xf32>, %c: memref<8xf32>, %i: index) attributes {kiln.buffer_groups = array<i64: 0, 0, -1>} {
   %x = memref.load %a[%i] : memref<8xf32>
   memref.store %x, %c[%i] : memref<8xf32>
+  return
+}
+
+// A buffer the kernel allocates itself (an accumulator block) overlaps no
+// argument: its accesses -- through the aligned pointer computed from
+// malloc's -- get a "local" scope, noalias with the arguments' group, which
+// in turn is noalias with it (the scopes are checked with @k's above).
+// CHECK-LABEL: func.func private @local_buffer
+// CHECK:         llvm.call @malloc
+// CHECK:         llvm.load {{.*}}{alias_scopes = [#[[ARG]]], noalias_scopes = [#[[LOCAL]]]} : !llvm.ptr -> f32
+// CHECK:         llvm.store {{.*}}{alias_scopes = [#[[LOCAL]]], noalias_scopes = [#[[ARG]]]} : f32, !llvm.ptr
+// CHECK:         llvm.load {{.*}}{alias_scopes = [#[[LOCAL]]], noalias_scopes = [#[[ARG]]]} : !llvm.ptr -> f32
+// CHECK:         llvm.store {{.*}}{alias_scopes = [#[[ARG]]], noalias_scopes = [#[[LOCAL]]]} : f32, !llvm.ptr
+func.func private @local_buffer(%a: memref<8xf32>, %i: index) attributes {kiln.buffer_groups = array<i64: 0, -1>} {
+  %acc = memref.alloc() {alignment = 64 : i64} : memref<8xf32>
+  %x = memref.load %a[%i] : memref<8xf32>
+  memref.store %x, %acc[%i] : memref<8xf32>
+  %y = memref.load %acc[%i] : memref<8xf32>
+  memref.store %y, %a[%i] : memref<8xf32>
+  memref.dealloc %acc : memref<8xf32>
   return
 }
