@@ -756,8 +756,7 @@ buildReduction(OpBuilder &b, Location loc, RankedTensorType inputType,
   // The innermost dim kept (a sum over dim 0 of a matrix): rows outside,
   // contiguous columns inside.
   if (!isGpuTarget(b) && !reducedDims.empty() && !mask.back() &&
-      inits.size() == 1 &&
-      inputType.getDimSize(rank - 1) > 0) {
+      inits.size() == 1 && inputType.getDimSize(rank - 1) > 0) {
     if (!explain.empty())
       remarkKernel(b, loc,
                    "{0}: column reduction, the innermost dim is kept, so each "
@@ -1763,9 +1762,14 @@ SmallVector<Value> buildColumnReduction(
   int64_t rank = inputType.getRank();
   int64_t columns = inputType.getDimSize(rank - 1);
   int64_t laneCount = lanes ? kReductionLanes : 1;
-  // Blocks of 128 columns: 32 lanes x 128 f32 accumulators are 16 KB (a
-  // block of 512 without lanes measured no faster).
-  int64_t block = std::min(columns, int64_t(128));
+  // Blocks of 512 bytes of a row, 128 f32 or 64 f64 columns: 32 lanes of
+  // accumulators are 16 KB, half the L1 cache (a block of 512 f32 without
+  // lanes measured no faster; 128 f64 columns, 32 KB of accumulators, sum
+  // over dim 0 of 1000x1001 f64 in 190 us instead of 163; 32 f32 columns
+  // 104 us instead of 81 on 1000x1001).
+  int64_t elementBytes =
+      std::max<int64_t>(1, inputType.getElementTypeBitWidth() / 8);
+  int64_t block = std::min(columns, 512 / elementBytes);
   int64_t blocks = (columns + block - 1) / block;
   Type accType = init.getType();
   SmallVector<int64_t> keptShape, grid;

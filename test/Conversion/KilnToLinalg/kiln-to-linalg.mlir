@@ -548,7 +548,7 @@ func.func @amin_f64_keys(%x: tensor<4x8xf64>) -> tensor<4xf64> {
 // -----
 
 // A reduction that keeps the innermost dim (over dim 0 of a matrix): an
-// scf.forall over blocks of 128 columns (200 = 128 + 72), each walking the
+// scf.forall over blocks of 128 f32 columns (200 = 128 + 72), each walking the
 // rows outside and its columns inside (contiguous), with 32 lanes of
 // accumulators per column: row i goes to lane i % 32 (rows past the last
 // multiple of 32 to lane 0), then the lanes' tree per column, written into
