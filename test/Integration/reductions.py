@@ -238,8 +238,9 @@ c.check("argmax keepdim", reduce_ir("argmax", n, want,
                                     "{dim = 1 : i64, keepdim = true}"), [n], want)
 
 # Float sums in the lane order (lowering.md): 32 partial sums, lane j
-# taking elements j, j + 32, ... of the innermost reduced dim, the tail of
-# each line to lane 0, then a fixed tree. Long reductions over few kept
+# taking elements j, j + 32, ... of the innermost reduced dim (element i to
+# lane i % 32, the tail's too; a line shorter than 32 all to lane 0, in
+# order), then a fixed tree. Long reductions over few kept
 # positions are split into segments reduced in parallel, then the
 # segments' results in the lane order again. The exact float32 bits of
 # that order, at every thread count.
@@ -247,11 +248,15 @@ def lane_order(lines):
     """The lane order's sum of `lines` (1-D float tensors, in order)."""
     lanes = torch.zeros(32, dtype=lines[0].dtype)
     for line in lines:
+        if line.numel() < 32:  # a short line: in order, into lane 0
+            for t in line:
+                lanes[0] = lanes[0] + t
+            continue
         main = line.numel() // 32 * 32
         for v in line[:main].view(-1, 32):
             lanes = lanes + v
-        for t in line[main:]:
-            lanes[0] = lanes[0] + t
+        tail = line[main:]
+        lanes[:len(tail)] = lanes[:len(tail)] + tail
     for half in (16, 8, 4, 2, 1):
         lanes = lanes[:half] + lanes[half:2 * half]
     return lanes[0]
@@ -280,6 +285,13 @@ split_cases = [
     ("sum of a 1-D tensor, 32 segments", flat, "",
      split_sum(list(flat.view(32, 4096)), 32)),
 ]
+# Rows with a tail (element i to lane i % 32: 70 = 2 x 32 + 6, 33, 63),
+# and rows shorter than the lanes (10, 31: in order into lane 0).
+for n in (70, 33, 63, 10, 31):
+    rows = torch.randn(50, n) * torch.pow(10.0, torch.randint(-3, 4, (50, n)).float())
+    split_cases.append((f"sum over dim 1 of 50x{n}", rows,
+                        "{dims = array<i64: 1>}",
+                        torch.stack([lane_order([r]) for r in rows])))
 for label, x, attrs, want in split_cases:
     for threads in (1, 2, 7):
         c.check(f"{label}: the split lane order's bits at {threads} thread(s)",
@@ -310,7 +322,7 @@ column_cases = [
 ]
 # Narrow rows (fewer columns than a vector holds) update groups of
 # consecutive lanes' accumulators at once: the same bits, with rows left
-# over after the last 32 (lane 0), one column, f64, a split reduction
+# over after the last group, one column, f64, a split reduction
 # (16 segments of 6250 rows per column) and rank 3.
 def narrow(shape, dtype=torch.float32):
     return (torch.randn(*shape, dtype=torch.float64) *

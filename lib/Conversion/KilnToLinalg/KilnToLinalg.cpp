@@ -369,6 +369,16 @@ struct LaneReduction {
 /// Partial results per reduction in the lane scheme.
 constexpr int64_t kReductionLanes = 32;
 
+/// The lane that element `i` of a line of `size` elements (the innermost
+/// reduced dim) goes to in the lane order: i % 32, or 0 in a line shorter
+/// than the lanes (reduced in order).
+Value laneOf(OpBuilder &b, Location loc, Value i, int64_t size) {
+  if (size < kReductionLanes)
+    return arith::ConstantIndexOp::create(b, loc, 0);
+  return arith::RemUIOp::create(
+      b, loc, i, arith::ConstantIndexOp::create(b, loc, kReductionLanes));
+}
+
 /// Bounds [0, size) with step 1 of the loops over `dims` of `type`.
 void appendLoopBounds(OpBuilder &b, Location loc, RankedTensorType type,
                       ArrayRef<int64_t> dims, SmallVectorImpl<Value> &lbs,
@@ -383,8 +393,9 @@ void appendLoopBounds(OpBuilder &b, Location loc, RankedTensorType type,
 
 /// The loops of a lane reduction: a vector of kReductionLanes partial
 /// results; lane j takes the elements j, j + 32, ... of the innermost
-/// reduced dim (the tail goes to lane 0), then the lanes are merged in a
-/// fixed tree (lanes 0-15 + lanes 16-31, then 0-7 + 8-15, ...).
+/// reduced dim (element i goes to lane i % 32; in a line shorter than 32,
+/// all go to lane 0 in order: laneOf), then the lanes are merged in a fixed
+/// tree (lanes 0-15 + lanes 16-31, then 0-7 + 8-15, ...).
 Value buildLaneLoops(OpBuilder &b, Location loc, RankedTensorType inputType,
                      ArrayRef<int64_t> reducedDims,
                      SmallVectorImpl<Value> &indices, TypedAttr init,
@@ -430,18 +441,44 @@ Value buildLaneLoops(OpBuilder &b, Location loc, RankedTensorType inputType,
           afterMain = mainLoop.getResults();
         if (mainEnd == size)
           return scf::ValueVector(afterMain);
-        // Lane 0 carried as a scalar through the tail (the same merges).
-        auto tailLoop = scf::ForOp::create(
-            ob, ol, indexConstant(ob, ol, mainEnd), indexConstant(ob, ol, size),
-            indexConstant(ob, ol, 1),
-            ValueRange{vector::ExtractOp::create(ob, ol, afterMain[0], 0)},
-            [&](OpBuilder &ib, Location il, Value i, ValueRange acc) {
-              indices[inner] = i;
-              scf::YieldOp::create(ib, il,
-                                   lanes.merge(ib, il, acc[0], term(ib, il)));
-            });
-        return scf::ValueVector{Value(vector::InsertOp::create(
-            ob, ol, tailLoop.getResult(0), afterMain[0], 0))};
+        if (mainEnd == 0) {
+          // A line shorter than the lanes: all of it into lane 0, in order,
+          // carried as a scalar. Each line a scalar chain, LLVM vectorizes
+          // across lines instead (log_softmax over 4096x10: 47 us, 112
+          // with the elements spread over the lanes).
+          auto lineLoop = scf::ForOp::create(
+              ob, ol, indexConstant(ob, ol, 0), indexConstant(ob, ol, size),
+              indexConstant(ob, ol, 1),
+              ValueRange{vector::ExtractOp::create(ob, ol, afterMain[0], 0)},
+              [&](OpBuilder &ib, Location il, Value i, ValueRange acc) {
+                indices[inner] = i;
+                scf::YieldOp::create(ib, il,
+                                     lanes.merge(ib, il, acc[0], term(ib, il)));
+              });
+          return scf::ValueVector{Value(vector::InsertOp::create(
+              ob, ol, lineLoop.getResult(0), afterMain[0], 0))};
+        }
+        // The tail: element mainEnd + j goes to lane j. A whole vector of
+        // terms (`init` past the tail) is merged, and a constant mask keeps
+        // the old partials of the lanes past it.
+        int64_t tail = size - mainEnd;
+        Value pad = arith::ConstantOp::create(ob, ol, init);
+        SmallVector<Value> terms(count, pad);
+        SmallVector<bool> inTail(count, false);
+        for (int64_t lane = 0; lane < tail; ++lane) {
+          indices[inner] = indexConstant(ob, ol, mainEnd + lane);
+          terms[lane] = term(ob, ol);
+          inTail[lane] = true;
+        }
+        Value merged = lanes.merge(
+            ob, ol, afterMain[0],
+            vector::FromElementsOp::create(ob, ol, vectorType, terms));
+        Value mask = arith::ConstantOp::create(
+            ob, ol,
+            DenseElementsAttr::get(VectorType::get({count}, ob.getI1Type()),
+                                   ArrayRef(inTail)));
+        return scf::ValueVector{
+            Value(arith::SelectOp::create(ob, ol, mask, merged, afterMain[0]))};
       });
   Value acc = nest.results.front();
   for (int64_t half = count / 2; half >= 1; half /= 2) {
@@ -483,8 +520,8 @@ void reductionOutputs(OpBuilder &b, Location loc, ArrayRef<int64_t> keptShape,
 /// The lane reduction of buildLaneLoops for the GPU, as two kernels with
 /// exactly the CPU's order of operations (so the bits match): the first has
 /// one thread per (kept position, lane) and computes that lane's partial
-/// result (its elements j, j + 32, ... of the innermost reduced dim, lane 0
-/// also the tail), the second merges the 32 partials of each kept position
+/// result (its elements j, j + 32, ... of the innermost reduced dim: laneOf),
+/// the second merges the 32 partials of each kept position
 /// in the same fixed tree and applies `finalize`. The lane dim is innermost
 /// when the input's last dim is reduced (a warp reads 32 consecutive
 /// elements) and outermost otherwise (consecutive threads read consecutive
@@ -565,16 +602,24 @@ buildGpuLaneReduction(OpBuilder &b, Location loc, RankedTensorType inputType,
               }
               if (mainEnd == size)
                 return {acc};
-              // The tail goes to lane 0.
-              Value isFirst =
-                  arith::CmpIOp::create(ob, ol, arith::CmpIPredicate::eq, lane,
-                                        indexConstant(ob, ol, 0));
-              Value tailBegin = arith::SelectOp::create(
-                  ob, ol, isFirst, indexConstant(ob, ol, mainEnd),
-                  indexConstant(ob, ol, size));
+              // The tail: element mainEnd + lane, where it exists; a line
+              // shorter than the lanes all in lane 0.
+              Value tailBegin, step = indexConstant(ob, ol, count);
+              if (mainEnd > 0) {
+                tailBegin = arith::AddIOp::create(
+                    ob, ol, lane, indexConstant(ob, ol, mainEnd));
+              } else {
+                Value isFirst =
+                    arith::CmpIOp::create(ob, ol, arith::CmpIPredicate::eq,
+                                          lane, indexConstant(ob, ol, 0));
+                tailBegin = arith::SelectOp::create(
+                    ob, ol, isFirst, indexConstant(ob, ol, 0),
+                    indexConstant(ob, ol, size));
+                step = indexConstant(ob, ol, 1);
+              }
               auto tailLoop = scf::ForOp::create(
-                  ob, ol, tailBegin, indexConstant(ob, ol, size),
-                  indexConstant(ob, ol, 1), ValueRange{acc},
+                  ob, ol, tailBegin, indexConstant(ob, ol, size), step,
+                  ValueRange{acc},
                   [&](OpBuilder &ib, Location il, Value i, ValueRange a) {
                     indices[inner] = i;
                     scf::YieldOp::create(
@@ -1749,10 +1794,10 @@ scf::ForallOp createGridForall(OpBuilder &b, Location loc,
 /// innermost dim) walks the reduced dims outside and the block's columns
 /// inside, contiguous (vectorized by LLVM), updating a block of
 /// accumulators: with `lanes`, 32 per column, the reduced element of
-/// innermost index i going to lane i % 32 (the tail of that dim to lane 0)
-/// and the lanes merged in the fixed tree -- for every column exactly the
-/// operations of buildLaneLoops, so the same bits; without, `body` in the
-/// reduced elements' row-major order. `finalize` then applies per column.
+/// innermost index i going to lane i % 32, and the lanes merged in the fixed
+/// tree -- for every column exactly the operations of buildLaneLoops, so the
+/// same bits; without, `body` in the reduced elements' row-major order.
+/// `finalize` then applies per column.
 SmallVector<Value> buildColumnReduction(
     OpBuilder &b, Location loc, RankedTensorType inputType, ElementReader read,
     ArrayRef<int64_t> keptDims, ArrayRef<int64_t> reducedDims, TypedAttr init,
@@ -1802,7 +1847,6 @@ SmallVector<Value> buildColumnReduction(
     indices[d] = coords[i];
   int64_t inner = reducedDims.back();
   int64_t innerSize = inputType.getDimSize(inner);
-  int64_t mainEnd = innerSize / kReductionLanes * kReductionLanes;
   // The accumulator's next value from its `old` one and the element at
   // `indices` (the block's column c, the reduced indices set).
   auto combine = [&](OpBuilder &ub, Location ul, Value old, Value c) -> Value {
@@ -1824,7 +1868,7 @@ SmallVector<Value> buildColumnReduction(
   int64_t vectorElements =
       512 / std::max<int64_t>(8, inputType.getElementTypeBitWidth());
   bool narrow = lanes && blocks == 1 && columns < vectorElements &&
-                inner == rank - 2 && mainEnd > 0;
+                inner == rank - 2 && innerSize >= kReductionLanes;
   int64_t unroll = vectorElements / std::gcd(columns, vectorElements);
   // `rows` rows from row `row0` of the innermost reduced dim into the
   // consecutive accumulators from lane `lane0` on (narrow rows), a vector
@@ -1878,10 +1922,12 @@ SmallVector<Value> buildColumnReduction(
         for (auto [iv, d] : llvm::zip(ivs, reducedDims))
           indices[d] = iv;
         if (narrow) {
-          // Groups of `unroll` rows (a divisor of kReductionLanes) in the
-          // lanes' main part, then the tail's rows, each into lane 0.
+          // Groups of `unroll` rows (a divisor of kReductionLanes, so a
+          // group's lanes are consecutive), then the rows left over one at
+          // a time.
+          int64_t grouped = innerSize / unroll * unroll;
           auto groups = scf::ForOp::create(
-              ob, ol, zero, indexConstant(ob, ol, mainEnd / unroll), one, accs,
+              ob, ol, zero, indexConstant(ob, ol, grouped / unroll), one, accs,
               [&](OpBuilder &gb, Location gl, Value g, ValueRange acc) {
                 Value row0 = arith::MulIOp::create(
                     gb, gl, g, indexConstant(gb, gl, unroll));
@@ -1891,26 +1937,19 @@ SmallVector<Value> buildColumnReduction(
                     gb, gl, updateRows(gb, gl, acc[0], row0, lane0, unroll));
               });
           auto tail = scf::ForOp::create(
-              ob, ol, indexConstant(ob, ol, mainEnd),
+              ob, ol, indexConstant(ob, ol, grouped),
               indexConstant(ob, ol, innerSize), one, groups.getResults(),
               [&](OpBuilder &tb, Location tl, Value i, ValueRange acc) {
                 scf::YieldOp::create(tb, tl,
-                                     updateRows(tb, tl, acc[0], i, zero, 1));
+                                     updateRows(tb, tl, acc[0], i,
+                                                laneOf(tb, tl, i, innerSize),
+                                                1));
               });
           return {tail.getResult(0)};
         }
         Value lane = zero;
-        if (lanes) {
-          Value i = ivs.back();
-          Value isMain =
-              arith::CmpIOp::create(ob, ol, arith::CmpIPredicate::ult, i,
-                                    indexConstant(ob, ol, mainEnd));
-          lane = arith::SelectOp::create(
-              ob, ol, isMain,
-              arith::RemUIOp::create(ob, ol, i,
-                                     indexConstant(ob, ol, kReductionLanes)),
-              zero);
-        }
+        if (lanes)
+          lane = laneOf(ob, ol, ivs.back(), innerSize);
         if (prefetchFrom) {
           int64_t perLine = std::max<int64_t>(
               1,

@@ -5,8 +5,9 @@
 
 // A float sum for the GPU: the CPU's 32-lane order as two kernels. The
 // first has one thread per (row, lane) (lanes innermost: the row's last
-// dim is reduced); each lane takes its elements 32 apart, lane 0 the tail
-// (70 = 2 * 32 + 6). The second merges the 32 partials in the CPU's tree:
+// dim is reduced); each lane takes its elements 32 apart, the first six
+// lanes one more from the tail (70 = 2 * 32 + 6): element i to lane i % 32.
+// The second merges the 32 partials in the CPU's tree:
 // lane j + 16 into lane j, then 8, 4, 2, 1.
 // CHECK-LABEL: func.func @sum_rows
 // CHECK:         %[[PARTIALS:.*]] = linalg.generic {{.*}} iterator_types = ["parallel", "parallel"]} outs(%{{.*}} : tensor<4x32xf32>)
@@ -14,9 +15,8 @@
 // CHECK:           %[[LANE:.*]] = linalg.index 1
 // CHECK:           %[[MAIN:.*]] = scf.for %[[I:.*]] = %[[LANE]] to %c64 step %c32
 // CHECK:             tensor.extract %arg0[%[[ROW]], %[[I]]]
-// CHECK:           %[[FIRST:.*]] = arith.cmpi eq, %[[LANE]], %c0
-// CHECK:           %[[TAIL:.*]] = arith.select %[[FIRST]], %c64{{.*}}, %c70
-// CHECK:           scf.for %{{.*}} = %[[TAIL]] to %c70
+// CHECK:           %[[TAIL:.*]] = arith.addi %[[LANE]], %c64
+// CHECK:           scf.for %{{.*}} = %[[TAIL]] to %c70 step %c32
 // CHECK:         linalg.generic {{.*}} outs(%{{.*}} : tensor<4xf32>)
 // CHECK:           %[[P0:.*]] = tensor.extract %[[PARTIALS]][%{{.*}}, %c0]
 // CHECK:           %[[P16:.*]] = tensor.extract %[[PARTIALS]][%{{.*}}, %c16]

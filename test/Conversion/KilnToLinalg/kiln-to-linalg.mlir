@@ -36,9 +36,10 @@ func.func @scalar_semantics(%a: tensor<4xf32>, %b: tensor<4xf32>) -> (tensor<4xf
 // A reduction: a parallel generic over the kept dims whose body loops over
 // the reduced dim with the partial sums in an iter_arg (registers). A float
 // sum keeps 32 partial sums in a vector: lane j takes elements j, j + 32, ...
-// (here the row is shorter than 32: all go to lane 0, carried as a scalar
-// through the tail loop), then the lanes are added in a fixed tree; no
-// reassociation is left to LLVM. keepdim reshapes afterwards.
+// (a line shorter than 32, as here, goes to lane 0 in order, carried as a
+// scalar: LLVM vectorizes across such lines instead), then the lanes are
+// added in a fixed tree; no reassociation is left to LLVM. keepdim
+// reshapes afterwards.
 // CHECK-LABEL: func.func @sum_keepdim
 // CHECK: %[[SUM:.*]] = linalg.generic {{.*}} iterator_types = ["parallel"]} outs(%{{.*}} : tensor<4xf32>)
 // CHECK: %[[ZERO:.*]] = arith.constant dense<0.000000e+00> : vector<32xf32>
@@ -71,6 +72,26 @@ func.func @sum_keepdim(%x: tensor<4x10xf32>) -> tensor<4x1xf32> {
 // CHECK: vector.extract_strided_slice
 func.func @sum_lanes(%x: tensor<4x64xf32>) -> tensor<4xf32> {
   %s = kiln.sum %x {dims = array<i64: 1>} : tensor<4x64xf32>
+  return %s : tensor<4xf32>
+}
+
+// -----
+
+// Rows of 70 = 2 * 32 + 6: after the main loop, the tail's element 64 + j
+// goes to lane j (element i to lane i % 32): a whole vector of terms (the
+// six elements, then zeros) is added, and a constant mask keeps the other
+// lanes' partial sums. No scalar chain through lane 0.
+// CHECK-LABEL: func.func @sum_tail
+// CHECK: %[[MAIN:.*]] = scf.for %{{.*}} = %{{.*}} to %c64 step %c32 iter_args(%{{.*}} = %{{.*}}) -> (vector<32xf32>)
+// CHECK: }
+// CHECK-COUNT-6: tensor.extract %arg0
+// CHECK-NOT: tensor.extract
+// CHECK: %[[TERMS:.*]] = vector.from_elements
+// CHECK: %[[ADDED:.*]] = arith.addf %[[MAIN]], %[[TERMS]] : vector<32xf32>
+// CHECK: %[[MASK:.*]] = arith.constant dense<[true, true, true, true, true, true, false, {{.*}}]> : vector<32xi1>
+// CHECK: arith.select %[[MASK]], %[[ADDED]], %[[MAIN]] : vector<32xi1>, vector<32xf32>
+func.func @sum_tail(%x: tensor<4x70xf32>) -> tensor<4xf32> {
+  %s = kiln.sum %x {dims = array<i64: 1>} : tensor<4x70xf32>
   return %s : tensor<4xf32>
 }
 
@@ -550,8 +571,8 @@ func.func @amin_f64_keys(%x: tensor<4x8xf64>) -> tensor<4xf64> {
 // A reduction that keeps the innermost dim (over dim 0 of a matrix): an
 // scf.forall over blocks of 128 f32 columns (200 = 128 + 72), each walking the
 // rows outside and its columns inside (contiguous), with 32 lanes of
-// accumulators per column: row i goes to lane i % 32 (rows past the last
-// multiple of 32 to lane 0), then the lanes' tree per column, written into
+// accumulators per column: row i goes to lane i % 32, then the lanes' tree
+// per column, written into
 // the block's slice of the result.
 // CHECK-LABEL: func.func @sum_columns
 // CHECK:       scf.forall (%[[Q:.*]]) in (2) shared_outs(%[[OUT:.*]] = %{{.*}}) -> (tensor<200xf32>)
@@ -559,7 +580,7 @@ func.func @amin_f64_keys(%x: tensor<4x8xf64>) -> tensor<4xf64> {
 // CHECK:         %[[WIDTH:.*]] = arith.minsi
 // CHECK:         linalg.fill {{.*}} -> tensor<32x128xf32>
 // CHECK:         scf.for %[[ROW:.*]] = %{{.*}} to %c64
-// CHECK:           %[[LANE:.*]] = arith.select %{{.*}}, %{{.*}}, %{{.*}} : index
+// CHECK:           %[[LANE:.*]] = arith.remui %[[ROW]], %c32 : index
 // The stored input is prefetched four rows ahead, a line per 16 floats.
 // CHECK:           %[[AHEAD:.*]] = arith.addi %[[ROW]], %c4
 // CHECK:           %[[CLAMPED:.*]] = arith.minui %[[AHEAD]], %c63
@@ -584,9 +605,9 @@ func.func @sum_columns(%x: tensor<64x200xf32>) -> tensor<200xf32> {
 // consecutive rows are contiguous, and so are the accumulators of
 // consecutive lanes. Groups of 8 rows (80 elements: 5 vectors) update 80
 // consecutive accumulators from lane (8 g) % 32 on, a vector of 16 at a
-// time, element by element (for LLVM's SLP vectorizer); the 6 rows past
-// the last multiple of 32 go to lane 0, the first 10 accumulators. No
-// prefetch: the rows are read in order.
+// time, element by element (for LLVM's SLP vectorizer); the 6 rows left
+// after the last group go one at a time to lane i % 32 (rows 64-69 to
+// lanes 0-5). No prefetch: the rows are read in order.
 // CHECK-LABEL: func.func @sum_narrow
 // CHECK-NOT:     memref.prefetch
 // CHECK:         %[[ACC:.*]] = tensor.collapse_shape %{{.*}} {{\[\[}}0, 1]] : tensor<32x10xf32> into tensor<320xf32>
@@ -599,6 +620,7 @@ func.func @sum_columns(%x: tensor<64x200xf32>) -> tensor<200xf32> {
 // CHECK:           vector.transfer_write
 // CHECK-COUNT-4:   vector.transfer_write {{.*}} : vector<16xf32>, tensor<320xf32>
 // CHECK:         scf.for %[[I:.*]] = %c64 to %c70
+// CHECK:           arith.remui %[[I]], %c32
 // CHECK:           vector.transfer_read {{.*}} : tensor<320xf32>, vector<10xf32>
 // CHECK-COUNT-10:  arith.addf
 // CHECK:         tensor.expand_shape %{{.*}} {{\[\[}}0, 1]] output_shape [32, 10] : tensor<320xf32> into tensor<32x10xf32>
