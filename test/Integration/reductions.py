@@ -228,6 +228,67 @@ for label, t in cases:
                         f"thread(s)", reduce_ir(op, t, want, attrs), [t], want,
                         extra_args=args)
 
+# Rows shorter than two vectors, many of them (argmax over 10 classes): 16
+# rows at a time, a row per lane, and the rows after the last 16 alone.
+# 37 rows of 10 and 5 (f64: 3): ties, a NaN first, later, twice, all NaN,
+# signed zeros, +-inf, all equal; max/min/argmax/argmin and topk k=1
+# (largest: argmax's answer), f32/f64/i64, at 1 and 2 threads. The
+# reference: the first NaN, else the first extreme (the values' bits too).
+def short_rows(n, dtype):
+    t = torch.randint(-4, 4, (37, n), generator=g).to(dtype)
+    if dtype.is_floating_point:
+        t[1, 0] = float("nan")
+        t[2, n - 1] = float("nan")
+        t[3, 1] = t[3, n - 2] = float("nan")
+        t[4, :] = float("nan")
+        t[5, :] = -0.0
+        t[5, n // 2] = 0.0
+        t[6, :] = 0.0
+        t[6, 1] = -0.0
+        t[7, :] = -float("inf")
+        t[8, :] = float("inf")
+        t[9, n - 1] = float("inf")
+        t[10, 0] = -float("inf")
+        t[20, 3 % n] = float("nan")
+        t[36, n - 1] = float("nan")
+    t[11, :] = 2
+    return t
+
+
+def first_extreme(t, greater):
+    nan = torch.isnan(t) if t.dtype.is_floating_point else torch.zeros_like(t, dtype=torch.bool)
+    filled = t.masked_fill(nan, -float("inf") if greater else float("inf")) \
+        if t.dtype.is_floating_point else t
+    best = filled.amax(1, keepdim=True) if greater else filled.amin(1, keepdim=True)
+    hit = torch.where(nan.any(1, keepdim=True), nan, t == best)
+    index = torch.argmax(hit.to(torch.int8), dim=1)
+    return t.gather(1, index[:, None])[:, 0], index
+
+
+for dtype, label in ((torch.float32, "f32"), (torch.float64, "f64"),
+                     (torch.int64, "i64")):
+    for n in (10, 5, 3):
+        t = short_rows(n, dtype)
+        for threads in (1, 2):
+            args = [f"--threads={threads}"]
+            for op in ("max", "min"):
+                v, i = first_extreme(t, op == "max")
+                c.check(f"{op} 37 short rows of {n} {label} at {threads} "
+                        "thread(s)", argscan_ir(op, t, v, i, "{dim = 1 : i64}"),
+                        [t], [v, i], rtol=0, atol=0, extra_args=args)
+                _, i = first_extreme(t, op == "max")
+                c.check(f"arg{op} 37 short rows of {n} {label} at {threads} "
+                        "thread(s)", reduce_ir(f"arg{op}", t, i, "{dim = 1 : i64}"),
+                        [t], i, extra_args=args)
+            v, i = first_extreme(t, True)
+            v, i = v[:, None], i[:, None]
+            topk_ir = (f"func.func @f(%x: {ttype(t)}) -> ({ttype(v)}, {ttype(i)}) {{\n"
+                       f"  %v, %i = kiln.topk %x {{k = 1 : i64, dim = 1 : i64}} : {ttype(t)}\n"
+                       f"  return %v, %i : {ttype(v)}, {ttype(i)}\n}}\n")
+            c.check(f"topk k=1 of 37 short rows of {n} {label} at {threads} "
+                    "thread(s)", topk_ir, [t], [v, i], rtol=0, atol=0,
+                    extra_args=args)
+
 n = torch.tensor([[3, 7, 7, 1], [-2, -2, -9, 0]])
 for op, fn in (("max", torch.max), ("min", torch.min)):
     v, i = fn(n, 1)
