@@ -123,3 +123,17 @@ func.func @rows(%x: tensor<1024x256xf32>) -> tensor<1024x256xf32> {
 // GPU-DAG: remark: {{.*}}kiln.topk of tensor<4096x32768xf32>: kiln_rt_topk_f32, 4096 row(s) of 32768, k = 16: GPU, a block (512 threads) per row; a histogram of the top 11 bits finds the bucket of the k-th
 // GPU-DAG: remark: {{.*}}kiln.topk of tensor<1x16777216xf32>: kiln_rt_topk_f32, 1 row(s) of 16777216, k = 100: GPU, too few rows to fill the GPU, so each row is split into 512 ranges
 // GPU-DAG: remark: {{.*}}kiln.argmax of tensor<4096x32768xf32>: kiln_rt_argreduce_f32, 4096 row(s) of 32768: GPU, a (value, index) scan
+
+// Many rows shorter than two vectors (argmax over 10 classes): 16 rows at a
+// time, a row per lane. topk with k = 1 and the largest is argmax's answer
+// and runs its scan; the smallest keeps the selection (argmin takes a NaN,
+// the smallest never does).
+func.func @classes(%x: tensor<4096x10xf32>) -> (tensor<4096xi64>, tensor<4096x1xf32>, tensor<4096x1xi64>, tensor<4096x1xf32>, tensor<4096x1xi64>) {
+  // CHECK-DAG: :[[# @LINE + 1]]:{{.*}}Function=classes | Remark="kiln.argmax of tensor<4096x10xf32>: kiln_rt_argreduce_f32, 4096 row(s) of 10: rows shorter than two vectors, 16 at a time, a row per lane (each group transposed into a tile), in a 16-lane scan of (value, index) pairs; NaN greatest, the lowest index on ties; rows in parallel"
+  %a = kiln.argmax %x {dim = 1 : i64} : tensor<4096x10xf32>
+  // CHECK-DAG: :[[# @LINE + 1]]:{{.*}}Function=classes | Remark="kiln.topk of tensor<4096x10xf32>: kiln_rt_topk_f32, 4096 row(s) of 10, k = 1, the largest: argmax's scan: rows shorter than two vectors
+  %v, %i = kiln.topk %x {k = 1 : i64, dim = 1 : i64} : tensor<4096x10xf32>
+  // CHECK-DAG: :[[# @LINE + 1]]:{{.*}}Function=classes | Remark="kiln.topk of tensor<4096x10xf32>: kiln_rt_topk_f32, 4096 row(s) of 10, k = 1: bound selection
+  %sv, %si = kiln.topk %x {k = 1 : i64, dim = 1 : i64, largest = false} : tensor<4096x10xf32>
+  return %a, %v, %i, %sv, %si : tensor<4096xi64>, tensor<4096x1xf32>, tensor<4096x1xi64>, tensor<4096x1xf32>, tensor<4096x1xi64>
+}
