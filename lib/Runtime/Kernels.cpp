@@ -1590,6 +1590,21 @@ template <typename T> T lowestValue(bool isMax) {
                  : std::numeric_limits<T>::max();
 }
 
+/// argmax/argmin of 16 lanes, lane l the `count` elements x[l + j * stride]
+/// (j in order), from the initial extreme: each lane's answer (its index
+/// j) written to outValues/outIndices[l].
+template <typename T>
+void argScan16Into(const T *x, int64_t count, int64_t stride, bool isMax,
+                   T *outValues, int64_t *outIndices) {
+  T best[16];
+  int64_t bestIndex[16];
+  std::fill(best, best + 16, lowestValue<T>(isMax));
+  std::fill(bestIndex, bestIndex + 16, 0);
+  argScan16(x, count, stride, 1, 0, isMax, best, bestIndex);
+  std::copy(best, best + 16, outValues);
+  std::copy(bestIndex, bestIndex + 16, outIndices);
+}
+
 /// Scalar scan of x[j * stride], j in [0, count), positions j + offset,
 /// continuing from (best, index).
 template <typename T>
@@ -1767,7 +1782,7 @@ void argRow(const T *row, int64_t n, bool isMax, T &value, int64_t &index) {
   // row (argmax over dim 1 of 4096x10 f32: 68 -> 57 us at 1 thread,
   // PyTorch 48).
   if constexpr (std::is_floating_point_v<T>) {
-    if (n < 2 * int64_t(64 / sizeof(T))) {
+    if (n < kiln::runtime::argShortRow(sizeof(T))) {
       value = initial;
       index = 0;
       argScanScalar(row, n, 1, 0, isMax, value, index);
@@ -1813,27 +1828,26 @@ void argReduce(UnrankedMemRefType<T> *in, UnrankedMemRefType<T> *values,
     // (a scan per row is a serial compare-select chain, and a float select
     // a branch that mispredicts on random data: argmax over dim 1 of
     // 4096x10 f32 at 1 thread 56 -> 27 us, PyTorch 48).
-    constexpr int64_t kShortRow = 2 * 64 / int64_t(sizeof(T));
-    if (segments == 1 && s.size < kShortRow && s.outer >= 16) {
-      int64_t groups = s.outer / 16;
-      parallelFor(groups, itemsPerChunk(16 * s.size, int64_t(1) << 16),
-                  [&](int64_t begin, int64_t end) {
-                    T tile[kShortRow * 16];
-                    for (int64_t g = begin; g < end; ++g) {
-                      const T *rows = input.data + g * 16 * s.size;
-                      for (int64_t r = 0; r < 16; ++r)
-                        for (int64_t j = 0; j < s.size; ++j)
-                          tile[j * 16 + r] = rows[r * s.size + j];
-                      T best[16];
-                      int64_t bestIndex[16];
-                      std::fill(best, best + 16, initial);
-                      std::fill(bestIndex, bestIndex + 16, 0);
-                      argScan16(tile, s.size, 16, 1, 0, isMax, best, bestIndex);
-                      std::copy(best, best + 16, outValues + g * 16);
-                      std::copy(bestIndex, bestIndex + 16, outIndices + g * 16);
-                    }
-                  });
-      for (int64_t o = groups * 16; o < s.outer; ++o)
+    using kiln::runtime::kArgRowGroup;
+    if (segments == 1 &&
+        kiln::runtime::useArgRowGroups(s.outer, s.size, sizeof(T))) {
+      static_assert(kArgRowGroup == 16, "a row per lane of argScan16");
+      int64_t groups = s.outer / kArgRowGroup;
+      parallelFor(
+          groups, itemsPerChunk(kArgRowGroup * s.size, int64_t(1) << 16),
+          [&](int64_t begin, int64_t end) {
+            T tile[kiln::runtime::argShortRow(sizeof(T)) * kArgRowGroup];
+            for (int64_t g = begin; g < end; ++g) {
+              const T *rows = input.data + g * kArgRowGroup * s.size;
+              for (int64_t r = 0; r < kArgRowGroup; ++r)
+                for (int64_t j = 0; j < s.size; ++j)
+                  tile[j * kArgRowGroup + r] = rows[r * s.size + j];
+              argScan16Into(tile, s.size, kArgRowGroup, isMax,
+                            outValues + g * kArgRowGroup,
+                            outIndices + g * kArgRowGroup);
+            }
+          });
+      for (int64_t o = groups * kArgRowGroup; o < s.outer; ++o)
         argRow(input.data + o * s.size, s.size, isMax, outValues[o],
                outIndices[o]);
       return;
@@ -1884,15 +1898,8 @@ void argReduce(UnrankedMemRefType<T> *in, UnrankedMemRefType<T> *values,
           const T *base = input.data + o * s.size * s.inner + c;
           int64_t out = o * s.inner + c;
           if (c + 16 <= s.inner) {
-            T best[16];
-            int64_t bestIndex[16];
-            std::fill(best, best + 16, initial);
-            std::fill(bestIndex, bestIndex + 16, 0);
-            argScan16(base, s.size, s.inner, 1, 0, isMax, best, bestIndex);
-            for (int l = 0; l < 16; ++l) {
-              outValues[out + l] = best[l];
-              outIndices[out + l] = bestIndex[l];
-            }
+            argScan16Into(base, s.size, s.inner, isMax, outValues + out,
+                          outIndices + out);
           } else {
             for (int64_t l = 0; c + l < s.inner; ++l) {
               T value = initial;

@@ -366,20 +366,32 @@ for label, x, attrs, want in split_cases:
 # Reductions that keep the innermost dim (over dim 0 of a matrix) walk the
 # rows outside and the columns inside on the CPU: for every column the lane
 # order's bits, at every thread count and column-block boundary.
+def over_dim0(x):
+    """The lane order's sum of each column of a matrix."""
+    return torch.stack([lane_order([x[:, j]]) for j in range(x.shape[1])])
+
+
+def over_dims01(x):
+    """Of each last-dim column of a rank-3 tensor: the lines along dim 1
+    of every dim-0 slice, in order."""
+    return torch.stack([lane_order([x[a, :, j] for a in range(x.shape[0])])
+                        for j in range(x.shape[2])])
+
+
+def over_dim1(x):
+    """Of each (dim 0, last dim) position of a rank-3 tensor."""
+    return torch.stack([over_dim0(x[a]) for a in range(x.shape[0])])
+
+
 cols = torch.randn(300, 200) * torch.pow(10.0, torch.randint(-3, 4, (300, 200)).float())
 cube = torch.randn(5, 300, 40) * torch.pow(10.0, torch.randint(-3, 4, (5, 300, 40)).float())
 column_cases = [
     ("sum over dim 0 (rows outside, 2 column blocks)", cols,
-     "{dims = array<i64: 0>}",
-     torch.stack([lane_order([cols[:, j]]) for j in range(200)])),
+     "{dims = array<i64: 0>}", over_dim0(cols)),
     ("sum over dims 0, 1 (lines along dim 1 of each dim-0 slice)", cube,
-     "{dims = array<i64: 0, 1>}",
-     torch.stack([lane_order([cube[a, :, j] for a in range(5)])
-                  for j in range(40)])),
+     "{dims = array<i64: 0, 1>}", over_dims01(cube)),
     ("sum over dim 1, dim 0 and the innermost kept", cube,
-     "{dims = array<i64: 1>}",
-     torch.stack([torch.stack([lane_order([cube[a, :, j]]) for j in range(40)])
-                  for a in range(5)])),
+     "{dims = array<i64: 1>}", over_dim1(cube)),
 ]
 # Narrow rows (fewer columns than a vector holds) update groups of
 # consecutive lanes' accumulators at once: the same bits, with rows left
@@ -396,27 +408,21 @@ narrow_long = narrow((100000, 10))
 narrow_cube = narrow((3, 100, 7))
 column_cases += [
     ("sum over dim 0 of 300x10 (narrow rows)", narrow10,
-     "{dims = array<i64: 0>}",
-     torch.stack([lane_order([narrow10[:, j]]) for j in range(10)])),
+     "{dims = array<i64: 0>}", over_dim0(narrow10)),
     ("sum over dim 0 of 77x1 (narrow rows)", narrow1, "{dims = array<i64: 0>}",
-     torch.stack([lane_order([narrow1[:, 0]])])),
+     over_dim0(narrow1)),
     ("sum over dim 0 of 301x3 (narrow rows)", narrow3, "{dims = array<i64: 0>}",
-     torch.stack([lane_order([narrow3[:, j]]) for j in range(3)])),
+     over_dim0(narrow3)),
     ("sum over dim 0 of f64 300x10 (narrow rows)", narrow64,
-     "{dims = array<i64: 0>}",
-     torch.stack([lane_order([narrow64[:, j]]) for j in range(10)])),
+     "{dims = array<i64: 0>}", over_dim0(narrow64)),
     ("sum over dim 0 of 100000x10 (narrow rows, split)", narrow_long,
      "{dims = array<i64: 0>}",
      torch.stack([split_sum(list(narrow_long[:, j].view(16, 6250)), 16)
                   for j in range(10)])),
     ("sum over dims 0, 1 of 3x100x7 (narrow rows)", narrow_cube,
-     "{dims = array<i64: 0, 1>}",
-     torch.stack([lane_order([narrow_cube[a, :, j] for a in range(3)])
-                  for j in range(7)])),
+     "{dims = array<i64: 0, 1>}", over_dims01(narrow_cube)),
     ("sum over dim 1 of 3x100x7 (narrow rows)", narrow_cube,
-     "{dims = array<i64: 1>}",
-     torch.stack([torch.stack([lane_order([narrow_cube[a, :, j]])
-                               for j in range(7)]) for a in range(3)])),
+     "{dims = array<i64: 1>}", over_dim1(narrow_cube)),
 ]
 for label, x, attrs, want in column_cases:
     for threads in (1, 2, 7):
@@ -432,8 +438,7 @@ for op, fn in (("amax", torch.amax), ("amin", torch.amin)):
         rtol=0, atol=0)
 # A fused producer (x * 2 + 1, rounded per element as PyTorch does) read
 # by narrow rows, and a mean (the sum's epilogue).
-fused_want = torch.stack([lane_order([(narrow10[:, j] * 2 + 1)])
-                          for j in range(10)])
+fused_want = over_dim0(narrow10 * 2 + 1)
 fused_ir = (f"func.func @f(%x: {ttype(narrow10)}) -> {ttype(fused_want)} {{\n"
             f"  %two = kiln.full 2.0 : tensor<f32>\n"
             f"  %one = kiln.full 1.0 : tensor<f32>\n"
@@ -447,7 +452,7 @@ for threads in (1, 2):
             extra_args=[f"--threads={threads}"])
 c.check("mean over dim 0 of 301x3 (narrow rows)", reduce_ir(
     "mean", narrow3, narrow3.mean(0), "{dims = array<i64: 0>}"), [narrow3],
-    torch.stack([lane_order([narrow3[:, j]]) for j in range(3)]) / 301,
+    over_dim0(narrow3) / 301,
     rtol=0, atol=0)
 ints = torch.randint(-1000, 1000, (77, 300))
 want = torch.sum(ints, 0)

@@ -115,6 +115,18 @@ inline int64_t argSegments(int64_t rows, int64_t n, int64_t threads) {
   return std::min((threads + rows - 1) / rows, n / kArgMinSegment);
 }
 
+/// max/min with dim and argmax/argmin: contiguous rows shorter than this
+/// (two 512-bit vectors of `elementBytes` elements) are scanned element by
+/// element rather than by the vector passes; with at least kArgRowGroup of
+/// them, kArgRowGroup rows at a time, a row per lane (useArgRowGroups).
+constexpr int64_t argShortRow(int64_t elementBytes) {
+  return 2 * 64 / elementBytes;
+}
+constexpr int64_t kArgRowGroup = 16;
+inline bool useArgRowGroups(int64_t rows, int64_t n, int64_t elementBytes) {
+  return n < argShortRow(elementBytes) && rows >= kArgRowGroup;
+}
+
 } // namespace kiln::runtime
 
 #endif // KILN_RUNTIME_SELECTIONPLAN_H

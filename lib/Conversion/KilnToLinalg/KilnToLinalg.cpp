@@ -1865,11 +1865,12 @@ SmallVector<Value> buildColumnReduction(
   // updated element by element, which LLVM's SLP vectorizer turns into
   // vector loads and adds (sum over dim 0 of 4096x10 f32 at 1 thread: 15 ->
   // 2 us). The same operations per accumulator, so the same bits.
-  int64_t vectorElements =
+  // Elements per 512-bit vector, a 64-byte cache line.
+  int64_t lineElements =
       512 / std::max<int64_t>(8, inputType.getElementTypeBitWidth());
-  bool narrow = lanes && blocks == 1 && columns < vectorElements &&
+  bool narrow = lanes && blocks == 1 && columns < lineElements &&
                 inner == rank - 2 && innerSize >= kReductionLanes;
-  int64_t unroll = vectorElements / std::gcd(columns, vectorElements);
+  int64_t unroll = lineElements / std::gcd(columns, lineElements);
   // `rows` rows from row `row0` of the innermost reduced dim into the
   // consecutive accumulators from lane `lane0` on (narrow rows), a vector
   // of them at a time (fewer for a tail row).
@@ -1879,8 +1880,8 @@ SmallVector<Value> buildColumnReduction(
         arith::MulIOp::create(gb, gl, lane0, indexConstant(gb, gl, columns));
     Value pad = arith::ConstantOp::create(gb, gl, init);
     int64_t count = rows * columns;
-    for (int64_t start = 0; start < count; start += vectorElements) {
-      int64_t size = std::min(vectorElements, count - start);
+    for (int64_t start = 0; start < count; start += lineElements) {
+      int64_t size = std::min(lineElements, count - start);
       auto type = VectorType::get({size}, accType);
       Value at =
           arith::AddIOp::create(gb, gl, offset, indexConstant(gb, gl, start));
@@ -1931,10 +1932,10 @@ SmallVector<Value> buildColumnReduction(
               [&](OpBuilder &gb, Location gl, Value g, ValueRange acc) {
                 Value row0 = arith::MulIOp::create(
                     gb, gl, g, indexConstant(gb, gl, unroll));
-                Value lane0 = arith::RemUIOp::create(
-                    gb, gl, row0, indexConstant(gb, gl, kReductionLanes));
-                scf::YieldOp::create(
-                    gb, gl, updateRows(gb, gl, acc[0], row0, lane0, unroll));
+                scf::YieldOp::create(gb, gl,
+                                     updateRows(gb, gl, acc[0], row0,
+                                                laneOf(gb, gl, row0, innerSize),
+                                                unroll));
               });
           auto tail = scf::ForOp::create(
               ob, ol, indexConstant(ob, ol, grouped),
@@ -1951,9 +1952,6 @@ SmallVector<Value> buildColumnReduction(
         if (lanes)
           lane = laneOf(ob, ol, ivs.back(), innerSize);
         if (prefetchFrom) {
-          int64_t perLine = std::max<int64_t>(
-              1,
-              512 / std::max<int64_t>(8, inputType.getElementTypeBitWidth()));
           SmallVector<Value> ahead(indices);
           ahead[inner] = arith::MinUIOp::create(
               ob, ol,
@@ -1961,7 +1959,8 @@ SmallVector<Value> buildColumnReduction(
                                     indexConstant(ob, ol, kColumnPrefetchRows)),
               indexConstant(ob, ol, innerSize - 1));
           scf::ForOp::create(
-              ob, ol, zero, width, indexConstant(ob, ol, perLine), ValueRange{},
+              ob, ol, zero, width, indexConstant(ob, ol, lineElements),
+              ValueRange{},
               [&](OpBuilder &pb, Location pl, Value c, ValueRange) {
                 SmallVector<Value> at(ahead);
                 at[rank - 1] = arith::AddIOp::create(pb, pl, first, c);
@@ -3909,7 +3908,8 @@ void remarkRuntimeKernel(Operation *op, Location loc, StringRef fnName,
     int64_t rows = n > 0 ? count / n / inner : 0;
     Type element = inputType.getElementType();
     int64_t bytes = std::max<int64_t>(1, element.getIntOrFloatBitWidth() / 8);
-    bool shortRows = inner == 1 && n < 2 * 64 / bytes && rows >= 16;
+    bool shortRows =
+        inner == 1 && kiln::runtime::useArgRowGroups(rows, n, bytes);
     bool contiguousFloat = inner == 1 && (element.isF32() || element.isF64());
     remarkKernelNear(
         op, loc,
