@@ -149,12 +149,38 @@ func.func @tanh_f64(%x: vector<4xf64>) -> vector<4xf64> {
   return %t : vector<4xf64>
 }
 
-// f64 pow, and f32 functions without an expansion, keep their libm calls.
+// f64 pow: log|x| in two parts (exponent and mantissa bits, the quotient
+// s and its remainder by a fused multiply-add), y log|x| in two parts,
+// clamped, e^r from n = roundeven(t / ln 2), then the special cases as
+// selects. No libm call is left, scalar or vector.
+// CHECK-LABEL: func.func @pow_f64
+// CHECK-NOT:     math.powf
+// CHECK:         arith.bitcast %{{.*}} : f64 to i64
+// CHECK:         arith.divf
+// CHECK:         math.fma
+// CHECK:         arith.divf
+// CHECK:         arith.maximumf
+// CHECK:         arith.minimumf
+// CHECK:         math.roundeven
+// CHECK:         math.floor
+// CHECK-NOT:     math.powf
+// CHECK:         math.roundeven %{{.*}} : vector<8xf64>
+// CHECK-NOT:     math.powf
+// CHECK:         return
+func.func @pow_f64(%x: f64, %y: f64, %v: vector<8xf64>) -> (f64, vector<8xf64>) {
+  %p = math.powf %x, %y : f64
+  %w = math.powf %v, %v : vector<8xf64>
+  return %p, %w : f64, vector<8xf64>
+}
+
+// Constant exponents that LLVM makes exact cheaper code of stay powf in
+// f64 too; f32 functions without an expansion keep their libm calls.
 // CHECK-LABEL: func.func @kept
 // CHECK:         math.powf %{{.*}} : f64
 // CHECK:         math.sin %{{.*}} : f32
 func.func @kept(%d: f64, %x: f32) -> (f64, f32) {
-  %p = math.powf %d, %d : f64
+  %two = arith.constant 2.0 : f64
+  %p = math.powf %d, %two : f64
   %s = math.sin %x : f32
   return %p, %s : f64, f32
 }
