@@ -2,7 +2,7 @@
 """Kiln vs PyTorch eager, side by side in one run, same thread counts.
 
 Usage: bench/run.py [--build build] [--threads 1,2] [--repeat 5] [--rounds 2]
-                    [--only NAME]
+                    [--only NAME] [--default-malloc]
 
 For each workload of the CPU and fusion issues it writes the inputs as .npy, runs
 `kiln-run --repeat=R --stats --threads=T` (timing excludes compilation and
@@ -41,6 +41,21 @@ import torch
 import torch.nn.functional as F
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+# glibc's malloc keeps freed memory for reuse instead of returning it (no
+# mmap'd chunks, no trimming), for PyTorch and kiln-run alike: otherwise
+# every large tensor PyTorch allocates is fresh memory, faulted in page by
+# page, and on a VM where the first touch of a page costs about 10 us (the
+# session-12 machine: a 64 MB output took 165 ms to allocate and fill,
+# against 3.5 ms to compute), PyTorch's times would measure page faults.
+# Set before the process starts (glibc reads them once): the bench
+# re-executes itself with them.
+MALLOC_ENV = {"MALLOC_MMAP_MAX_": "0", "MALLOC_TRIM_THRESHOLD_": str(1 << 36),
+              "MALLOC_TOP_PAD_": str(1 << 30)}
+if __name__ == "__main__" and "--default-malloc" not in sys.argv and \
+        any(os.environ.get(k) != v for k, v in MALLOC_ENV.items()):
+    os.execve(sys.executable, [sys.executable] + sys.argv,
+              {**os.environ, **MALLOC_ENV})
 
 
 def tensor_type(shape, dtype="f32"):
@@ -375,7 +390,9 @@ def measure_bandwidth(stream, threads):
 
 def time_torch(fn, tensors, threads, repeat):
     torch.set_num_threads(threads)
-    fn(tensors)
+    # Warm-up runs grow malloc's heap to what a call allocates.
+    for _ in range(3):
+        fn(tensors)
     best = float("inf")
     for _ in range(repeat):
         start = time.perf_counter()
@@ -477,6 +494,9 @@ def main():
     parser.add_argument("--threads", default=f"1,{os.cpu_count()}")
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--only", default="")
+    parser.add_argument("--default-malloc", action="store_true",
+                        help="leave glibc's malloc as configured (PyTorch "
+                        "then pays page faults for fresh large tensors)")
     parser.add_argument("--rounds", type=int, default=2,
                         help="alternating Kiln/PyTorch rounds (best kept)")
     opts = parser.parse_args()
