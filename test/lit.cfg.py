@@ -73,3 +73,28 @@ if has_cuda_device():
 config.substitutions.append(
     ("%kiln_device_ptx", os.path.join(config.kiln_obj_root, "lib",
                                       "kiln-device.ptx")))
+
+# The host CPU as LLVM names it (what kiln-run's JIT compiles for): on CPUs
+# that execute 512-bit vectors as two halves (AMD Zen 4, znver4) memory-bound
+# kernels are compiled with 256-bit vectors, elsewhere at full width
+# (lib/Runtime/CpuCompiler.cpp). %vector_width_prefix names the FileCheck
+# prefix of the expected case.
+def _host_cpu():
+    import subprocess
+    try:
+        out = subprocess.run([os.path.join(config.llvm_tools_dir, "llc"),
+                              "--version"], capture_output=True, text=True,
+                             check=True).stdout
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    for line in out.splitlines():
+        if "Host CPU:" in line:
+            return line.split(":", 1)[1].strip()
+    return None
+
+
+_cpu = _host_cpu()
+if _cpu:
+    config.available_features.add(f"host-cpu-{_cpu}")
+config.substitutions.append(
+    ("%vector_width_prefix", "SPLIT" if _cpu == "znver4" else "FULL"))
