@@ -334,10 +334,11 @@ struct ExpandPowF32 : InF64Pattern<math::PowFOp> {
 /// ln2_lo: r_hi + r_lo, |r_hi| <= 0.35; e^r = 1 + r_hi + r_hi^2/2 (the
 /// square exact) + r_hi^3 (1/6 + ... + r_hi^11/14!) + r_lo (1 + r_hi),
 /// its leading terms summed exactly and the result rounded once, then
-/// times 2^n as two exact powers of two (as ExpandExpF64: subnormal
-/// results round twice, within one unit of the least subnormal).
-/// Within 0.52 ulp of the exact power in the tests' sweeps (against long
-/// double's powl). Special cases as C's (F64Math::powSpecialCases).
+/// times 2^n as two exact powers of two as in ExpandExpF64 (a subnormal
+/// result rounds a second time there: within one unit of the least
+/// subnormal). Within 0.52 ulp of the exact power over the test's sweep
+/// (against long double's powl). Special cases as C's
+/// (F64Math::powSpecialCases).
 struct ExpandPowF64 : OpRewritePattern<math::PowFOp> {
   using OpRewritePattern::OpRewritePattern;
 
