@@ -108,6 +108,31 @@ struct F64Math {
                               integer(52)));
   }
 
+  /// `v` times 2^n for an integral f64 `n` in [-1076, 1024], as two exact
+  /// powers of two, 2^floor(n/2) and 2^(n - floor(n/2)), each a normal
+  /// f64: the first product is exact, the second rounds once (into the
+  /// subnormals where the result is one) or overflows to inf.
+  Value timesPowerOfTwo(Value v, Value n) {
+    Value whole = arith::FPToSIOp::create(b, i64, n);
+    Value half = arith::ShRSIOp::create(b, whole, integer(1));
+    return mul(mul(v, powerOfTwo(half)),
+               powerOfTwo(arith::SubIOp::create(b, whole, half)));
+  }
+
+  /// For a positive finite `x`: {its bits, k} with subnormals scaled by
+  /// 2^54 into the normals first, k the unbiased exponent of x itself (the
+  /// scaled bits' exponent less 54 for a subnormal).
+  std::pair<Value, Value> exponentBits(Value x) {
+    Value subnormal = cmp(arith::CmpFPredicate::OLT, x,
+                          real(std::numeric_limits<double>::min()));
+    Value scaled = select(subnormal, mul(x, real(0x1p54)), x);
+    Value bits = arith::BitcastOp::create(b, i64, scaled);
+    Value k = arith::SubIOp::create(
+        b, arith::ShRSIOp::create(b, bits, integer(52)),
+        select(subnormal, integer(1023 + 54), integer(1023)));
+    return {bits, k};
+  }
+
   /// For a positive normal `ax`: {e, log(m)} with ax = m * 2^e, m in
   /// [sqrt(1/2), sqrt(2)), e as f64. log(m) = 2 atanh(s), s = (m - 1) / (m
   /// + 1), |s| <= 0.1716, by its series to s^17 in fused multiply-adds
@@ -235,6 +260,17 @@ constexpr double kLn2 = 0.6931471805599453;
 constexpr double kLn2Hi = 6.93147180369123816490e-01;
 constexpr double kLn2Lo = 1.90821492927058770002e-10;
 
+/// The argument reduction of e^t: {t clamped to [-746, 710] (beyond, e^t
+/// is 0 or inf either way), n = roundeven(clamped / ln 2)} with a NaN n
+/// replaced by 0 (the caller's result is then replaced too).
+std::pair<Value, Value> reduceExpArgument(F64Math &m, Value t) {
+  ImplicitLocOpBuilder &b = m.b;
+  Value clamped = arith::MinimumFOp::create(
+      b, arith::MaximumFOp::create(b, t, m.real(-746.0)), m.real(710.0));
+  Value n = math::RoundEvenOp::create(b, m.mul(clamped, m.real(1 / kLn2)));
+  return {clamped, m.select(m.isNaN(n), m.real(0.0), n)};
+}
+
 /// Expands an f64 (scalar or vector) unary math op: `compute` returns its
 /// value.
 template <typename OpTy> struct F64Pattern : OpRewritePattern<OpTy> {
@@ -353,13 +389,7 @@ struct ExpandPowF64 : OpRewritePattern<math::PowFOp> {
     using P = arith::CmpFPredicate;
     ImplicitLocOpBuilder &b = m.b;
     auto i64 = [&](int64_t v) { return m.integer(v); };
-    Value subnormal =
-        m.cmp(P::OLT, ax, m.real(std::numeric_limits<double>::min()));
-    Value scaled = m.select(subnormal, m.mul(ax, m.real(0x1p54)), ax);
-    Value bits = arith::BitcastOp::create(b, m.i64, scaled);
-    Value k =
-        arith::SubIOp::create(b, arith::ShRUIOp::create(b, bits, i64(52)),
-                              m.select(subnormal, i64(1023 + 54), i64(1023)));
+    auto [bits, k] = m.exponentBits(ax);
     Value one = arith::BitcastOp::create(
         b, m.f64,
         arith::OrIOp::create(
@@ -432,13 +462,10 @@ struct ExpandPowF64 : OpRewritePattern<math::PowFOp> {
     // t = y log|x| as tHi + tLo, clamped (a NaN product: any, replaced).
     auto [tHi, tProductError] = m.twoProduct(y, logHi);
     Value tLo = m.fma(y, logLo, tProductError);
-    Value clamped = arith::MinimumFOp::create(
-        b, arith::MaximumFOp::create(b, tHi, m.real(-746.0)), m.real(710.0));
+    auto [clamped, n] = reduceExpArgument(m, tHi);
     tLo = m.select(m.cmp(P::OEQ, clamped, tHi), tLo, m.real(0.0));
 
     // r = t - n ln 2 as rHi + rLo.
-    Value n = math::RoundEvenOp::create(b, m.mul(clamped, m.real(1 / kLn2)));
-    n = m.select(m.isNaN(n), m.real(0.0), n);
     Value minusN = arith::NegFOp::create(b, n);
     auto [rHi, rLo] = m.twoSum(m.fma(minusN, m.real(kLn2Hi), clamped),
                                m.fma(minusN, m.real(kLn2Lo), tLo));
@@ -457,12 +484,7 @@ struct ExpandPowF64 : OpRewritePattern<math::PowFOp> {
         m.add(m.add(f1, f2),
               m.fma(squareError, m.real(0.5),
                     m.fma(m.mul(square, rHi), q, m.fma(rLo, rHi, rLo))));
-    Value e = m.add(s2, low);
-
-    Value whole = arith::FPToSIOp::create(b, m.i64, n);
-    Value half = arith::ShRSIOp::create(b, whole, m.integer(1));
-    Value result = m.mul(m.mul(e, m.powerOfTwo(half)),
-                         m.powerOfTwo(arith::SubIOp::create(b, whole, half)));
+    Value result = m.timesPowerOfTwo(m.add(s2, low), n);
     rewriter.replaceOp(op, m.powSpecialCases(x, y, result));
     return success();
   }
@@ -500,21 +522,14 @@ struct ExpandExpF64 : F64Pattern<math::ExpOp> {
 
   Value compute(F64Math &m, Value x) const override {
     ImplicitLocOpBuilder &b = m.b;
-    Value clamped = arith::MinimumFOp::create(
-        b, arith::MaximumFOp::create(b, x, m.real(-746.0)), m.real(710.0));
-    Value n = math::RoundEvenOp::create(b, m.mul(clamped, m.real(1 / kLn2)));
-    n = m.select(m.isNaN(n), m.real(0.0), n);
+    auto [clamped, n] = reduceExpArgument(m, x);
     Value minusN = arith::NegFOp::create(b, n);
     Value r = m.fma(minusN, m.real(kLn2Hi), clamped);
     r = m.fma(minusN, m.real(kLn2Lo), r);
     // Horner's rule to the 1 (measured against glibc's exp over 1.2M points
     // of its range: 6% of results 1 ulp away, none further; rounding 1 + (r
     // + r^2 q(r)) last instead: 9%).
-    Value taylor = m.expTaylor(r, 13);
-    Value whole = arith::FPToSIOp::create(b, m.i64, n);
-    Value half = arith::ShRSIOp::create(b, whole, m.integer(1));
-    Value result = m.mul(m.mul(taylor, m.powerOfTwo(half)),
-                         m.powerOfTwo(arith::SubIOp::create(b, whole, half)));
+    Value result = m.timesPowerOfTwo(m.expTaylor(r, 13), n);
     return m.select(m.isNaN(x), x, result);
   }
 };
@@ -534,7 +549,6 @@ struct ExpandLogF64 : F64Pattern<math::LogOp> {
   using F64Pattern::F64Pattern;
 
   Value compute(F64Math &m, Value x) const override {
-    using P = arith::CmpFPredicate;
     ImplicitLocOpBuilder &b = m.b;
     auto i64 = [&](int64_t v) { return m.integer(v); };
     auto shr = [&](Value v, int64_t n) {
@@ -545,13 +559,7 @@ struct ExpandLogF64 : F64Pattern<math::LogOp> {
     };
     auto sub = [&](Value l, Value r) { return arith::SubFOp::create(b, l, r); };
 
-    // Subnormals scaled into the normals.
-    Value subnormal =
-        m.cmp(P::OLT, x, m.real(std::numeric_limits<double>::min()));
-    Value scaled = m.select(subnormal, m.mul(x, m.real(0x1p54)), x);
-    Value bits = arith::BitcastOp::create(b, m.i64, scaled);
-    Value k = arith::SubIOp::create(
-        b, shr(bits, 52), m.select(subnormal, i64(1023 + 54), i64(1023)));
+    auto [bits, k] = m.exponentBits(x);
     Value fraction =
         arith::AndIOp::create(b, bits, i64((int64_t(1) << 52) - 1));
     // Mantissas from sqrt(2) up are halved (exponent 0x3fe instead of
