@@ -194,7 +194,7 @@ static bool isFloatOperation(llvm::Instruction &inst) {
 /// is the header's only phi: elementwise kernels) and whose body is a long
 /// chain of floating-point operations (f64 pow, tanh, exp) get
 /// `llvm.loop.interleave.count`: LLVM's vectorizer interleaves only loops
-/// cheaper than 20 operations, and one f64 pow's chain of about 200
+/// cheaper than 20 operations, and one f64 pow's chain of about 170
 /// dependent vector operations is longer than the core's reorder window,
 /// so without a second chain in flight it ran at a third of its throughput
 /// (1024x1024 doubles: 8.2 ms, interleaved by 2 4.6, by 4 3.1, by 8 3.0
