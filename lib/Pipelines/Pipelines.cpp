@@ -92,6 +92,8 @@ std::string kiln::getKilnCpuPipelineText(const CpuPipelineOptions &options) {
          // Line-parallel scatters (scf.forall) join them.
          "func.func(scf-forall-to-parallel),"
          "kiln-outer-parallel-loops,"
+         // Large write-only outputs: aligned, for non-temporal stores.
+         "kiln-streaming-stores,"
          "canonicalize,"
          "convert-scf-to-openmp,"
          // Inlines the memref.alloca_scope that wraps each worksharing loop
@@ -109,6 +111,8 @@ std::string kiln::getKilnCpuPipelineText(const CpuPipelineOptions &options) {
          "convert-index-to-llvm,"
          // Before the kernels' memref arguments become pointers.
          "kiln-alias-scopes,"
+         // Before the OpenMP translation outlines loop bodies.
+         "kiln-alignment-masks,"
          "convert-func-to-llvm,"
          "convert-cf-to-llvm,"
          "convert-openmp-to-llvm,"

@@ -7,7 +7,7 @@
 # beyond the shared candidates), rows too few to fill the GPU split into
 # ranges whose k best are merged (Device/TopkPlan.h), kthvalue of few long
 # rows by radix passes over ranges; on the CPU the
-# multithreaded and tiled paths. Runs on the CPU here and on the GPU in test/GPU/numerics.test.
+# multithreaded and tiled paths and the non-temporal stores of large outputs. Runs on the CPU here and on the GPU in test/GPU/numerics.test.
 # RUN: %python %s
 import torch
 
@@ -73,6 +73,19 @@ c.check("where/clamp/pow chain", f"""func.func @f(%x: {vt}) -> {vt} {{
   %y = kiln.add %w, %one : {vt}, tensor<f32>
   return %y : {vt}
 }}""", [v], chain)
+
+# Outputs of 32 MiB or more that the kernel only writes: non-temporal
+# stores (kiln-streaming-stores). A flat loop in blocks of 4096 elements
+# with a partial last block, rows whose starts are 64-byte aligned, rows
+# that are not (ordinary stores: the alignment cannot be proven), f64.
+flat = torch.randn(9_000_001)
+unary("neg", flat, -flat)
+rows = torch.randn(4100, 2048)
+binary("add", rows, rows[0], rows + rows[0])
+unaligned = torch.randn(9000, 1001)
+binary("mul", unaligned, unaligned[:, :1], unaligned * unaligned[:, :1])
+flat64 = torch.randn(4_500_003, dtype=torch.float64)
+unary("abs", flat64, flat64.abs())
 
 # Reductions and softmax over long rows.
 s = torch.randn(256, 3000)

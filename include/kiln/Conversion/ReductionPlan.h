@@ -27,6 +27,12 @@ constexpr int64_t kSplitMinSegment = 4096;
 /// they stay in the L2 cache (softmax's rows in cache, row groups).
 constexpr int64_t kRowInCacheMaxBytes = 256 << 10;
 
+/// Kernel outputs of at least this many bytes that the kernel only writes
+/// get non-temporal stores (kiln-streaming-stores' default): 32 MiB, the L3
+/// of a Zen 4/5 CCD; a smaller output may still be in cache for the kernel
+/// that reads it next.
+constexpr int64_t kStreamingMinBytes = 32 << 20;
+
 /// Whether a reduction of `reduced` elements at each of `kept` positions
 /// is a candidate for splitting (planReductionSplit then looks for a dim to
 /// split); false means it runs as one loop per kept position.

@@ -100,6 +100,13 @@ struct KilnAliasScopesPass
       if (!groups)
         return;
       function->removeAttr("kiln.buffer_groups");
+      // Groups kiln-streaming-stores found only written, and large: their
+      // scopes' names say so, for the CPU compiler's non-temporal stores.
+      SmallVector<int64_t> streaming;
+      if (auto attr = function->getAttrOfType<DenseI64ArrayAttr>(
+              "kiln.streaming_groups"))
+        llvm::append_range(streaming, attr.asArrayRef());
+      function->removeAttr("kiln.streaming_groups");
       int64_t count = 0;
       for (int64_t group : groups.asArrayRef())
         count = std::max(count, group + 1);
@@ -128,15 +135,19 @@ struct KilnAliasScopesPass
         }
         accesses.emplace_back(access, group);
       });
-      if (count + local < 2)
-        return; // nothing to tell apart
+      if (count + local < 2 && streaming.empty())
+        return; // nothing to tell apart, nothing to mark
       MLIRContext *context = function.getContext();
       auto domain = LLVM::AliasScopeDomainAttr::get(
           context, StringAttr::get(context, function.getSymName()));
       SmallVector<Attribute> scopes;
       for (int64_t group = 0; group < count; ++group)
         scopes.push_back(LLVM::AliasScopeAttr::get(
-            domain, StringAttr::get(context, "buffer" + Twine(group))));
+            domain,
+            StringAttr::get(context, "buffer" + Twine(group) +
+                                         (llvm::is_contained(streaming, group)
+                                              ? kiln::kStreamingScopeSuffix
+                                              : ""))));
       if (local)
         scopes.push_back(LLVM::AliasScopeAttr::get(
             domain, StringAttr::get(context, "local")));

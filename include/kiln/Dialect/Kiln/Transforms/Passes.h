@@ -3,6 +3,7 @@
 #ifndef KILN_DIALECT_KILN_TRANSFORMS_PASSES_H
 #define KILN_DIALECT_KILN_TRANSFORMS_PASSES_H
 
+#include "kiln/Conversion/ReductionPlan.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Pass/Pass.h"
 
@@ -20,6 +21,11 @@ namespace kiln {
 /// diagnostics and returns failure when `function` cannot be differentiated.
 mlir::FailureOr<mlir::func::FuncOp> deriveVJP(mlir::func::FuncOp function,
                                               llvm::StringRef vjpName);
+
+/// The end of the alias scope names kiln-alias-scopes gives the buffer
+/// groups kiln-streaming-stores marked (`buffer1.streaming`): the CPU
+/// compiler makes their aligned vector stores non-temporal.
+inline constexpr llvm::StringLiteral kStreamingScopeSuffix = ".streaming";
 
 /// Patterns of -kiln-decompose.
 void populateDecomposePatterns(mlir::RewritePatternSet &patterns);

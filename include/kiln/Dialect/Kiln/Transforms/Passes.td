@@ -256,6 +256,79 @@ def KilnOuterParallelLoops : Pass<"kiln-outer-parallel-loops"> {
   let dependentDialects = ["mlir::scf::SCFDialect"];
 }
 
+def KilnStreamingStores : Pass<"kiln-streaming-stores", "mlir::ModuleOp"> {
+  let summary = "Prepare large write-only kernel outputs for non-temporal "
+                "stores";
+  let description = [{
+    On the CPU pipeline, after `kiln-outer-parallel-loops`: a kernel
+    argument is *streaming* when it is a memref of at least `min-bytes`
+    bytes (static shape, identity layout) that the kernel only stores to
+    (`memref.store` / `vector.store`, through views), and no other argument
+    of its buffer group is read. An ordinary store to such an output reads
+    each cache line from memory before writing it (read for ownership);
+    a non-temporal store writes whole lines -- a third less memory traffic
+    for an elementwise kernel -- but needs an address aligned to the
+    vector's size, and is only worth it for data too large to stay in
+    cache for the kernel that reads it next.
+
+    For each kernel with streaming arguments:
+    - a one-dimensional outermost `scf.parallel` storing to one runs in
+      blocks of 4096 iterations (an `scf.for` inside a parallel loop over
+      the blocks), so that each block starts on a multiple of 4096 elements
+      -- a thread's share of the plain loop starts anywhere;
+    - the body is versioned on whether every streaming buffer starts
+      64-byte aligned (`scf.if`; the runtime allocates every buffer so, a
+      caller of a compiled object may not): the aligned version starts with
+      an `llvm.intr.assume` that each streaming buffer's aligned pointer is
+      64-byte aligned, which `kiln-alignment-masks` later turns into masks
+      of the pointer where it is read (the OpenMP translation outlines
+      parallel loops' bodies into functions of their own, which would not
+      see an assumption made outside them);
+    - the kernel gets `kiln.streaming_groups` (the buffer groups of its
+      streaming arguments), which `kiln-alias-scopes` puts in the names of
+      those groups' alias scopes (`buffer1.streaming`).
+
+    The CPU compiler (CpuCompiler.cpp) then makes non-temporal every
+    vector store of at least 16 bytes in a streaming scope whose address
+    LLVM proves aligned to its size (after vectorization: the assumption,
+    an aligned row or block start and the vector loop's step), and ends
+    each function that has such stores with `sfence`. A misaligned buffer
+    or row (a 4096x1000 f32 softmax) keeps ordinary stores.
+  }];
+  let options = [
+    Option<"minBytes", "min-bytes", "uint64_t",
+           /*default=*/"kiln::conversion::kStreamingMinBytes",
+           "Outputs smaller than this many bytes keep ordinary stores "
+           "(default 32 MiB, a Zen 4/5 CCD's L3: smaller outputs may still "
+           "be in cache for the kernel that reads them)">,
+  ];
+  let dependentDialects = ["mlir::arith::ArithDialect",
+                           "mlir::LLVM::LLVMDialect",
+                           "mlir::memref::MemRefDialect",
+                           "mlir::scf::SCFDialect"];
+}
+
+def KilnAlignmentMasks : Pass<"kiln-alignment-masks", "mlir::ModuleOp"> {
+  let summary = "Turn alignment assumptions into pointer masks that survive "
+                "OpenMP outlining";
+  let description = [{
+    On the CPU pipeline, after `finalize-memref-to-llvm` and
+    `kiln-alias-scopes`: each `llvm.intr.assume %true ["align"(%p, %a)]`
+    (what `kiln-streaming-stores` emits) on a memref's aligned pointer
+    (`%p = llvm.extractvalue %d[1]`, or its `ptrtoint`/`inttoptr` round
+    trip) is removed, and each read of that memref's aligned pointer the
+    assumption dominates -- in the parallel loops' bodies too -- is
+    followed by `llvm.intr.ptrmask` of it with `-%a`, which the read's
+    users use instead: the same address, since the assumption holds, with
+    the alignment written into the value, where LLVM's known-bits analysis
+    finds it. The OpenMP translation outlines a parallel loop's body into a
+    function of its own, which loads its pointers from a context struct: an
+    assumption outside the body, or a masked pointer passed into it, says
+    nothing there; a mask applied inside does.
+  }];
+  let dependentDialects = ["mlir::LLVM::LLVMDialect"];
+}
+
 def KilnTileTransposes : Pass<"kiln-tile-transposes"> {
   let summary = "Tile elementwise kernels that read an operand transposed";
   let description = [{
