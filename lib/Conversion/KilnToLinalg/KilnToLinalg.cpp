@@ -1294,19 +1294,30 @@ Value reduceRow(OpBuilder &b, Location loc, RankedTensorType inputType,
   return Lower::result(b, loc, loop.getResult(0), elementType, keys);
 }
 
-/// softmax's element exp(x - m) / s, or log_softmax's x - m - s (`s` the
-/// log of the sum).
+/// softmax's element exp(x - m) * s (`s` the reciprocal of the sum), or
+/// log_softmax's x - m - s (`s` the log of the sum).
 Value softmaxElement(OpBuilder &b, Location loc, Value x, Value m, Value s,
                      bool isLog) {
   Value shifted = arith::SubFOp::create(b, loc, x, m);
   return isLog ? Value(arith::SubFOp::create(b, loc, shifted, s))
-               : Value(arith::DivFOp::create(
+               : Value(arith::MulFOp::create(
                      b, loc, math::ExpOp::create(b, loc, shifted), s));
+}
+
+/// 1 / `sum`, once per row: softmax multiplies each exp(x - m) by it, as
+/// PyTorch's CPU softmax does -- the same formula, and a multiplication
+/// per element instead of a division (a 512-bit division takes several
+/// times a multiplication's throughput).
+Value reciprocal(OpBuilder &b, Location loc, Value sum) {
+  Value one = arith::ConstantOp::create(
+      b, loc, b.getFloatAttr(sum.getType(), 1.0));
+  return arith::DivFOp::create(b, loc, one, sum);
 }
 
 /// The sum of exp(x - m) over a row (what `read` gives at `indices`) in
 /// the lane order -- softmax's row sum, in its kernels' operations and
-/// order -- or its log for log_softmax.
+/// order -- as its reciprocal for softmax or its log for log_softmax (what
+/// softmaxElement takes).
 Value rowExpSum(OpBuilder &b, Location loc, RankedTensorType inputType,
                 SmallVector<Value> &indices, ElementReader read, Value m,
                 bool isLog) {
@@ -1321,7 +1332,8 @@ Value rowExpSum(OpBuilder &b, Location loc, RankedTensorType inputType,
   Value s = buildLaneLoops(
       b, loc, inputType, {inputType.getRank() - 1}, indices,
       b.getFloatAttr(inputType.getElementType(), 0.0), read, expSum);
-  return isLog ? Value(math::LogOp::create(b, loc, s)) : s;
+  return isLog ? Value(math::LogOp::create(b, loc, s))
+               : reciprocal(b, loc, s);
 }
 
 LogicalResult lowerRuntimeCall(Operation *op, StringRef name, Value input,
@@ -1399,7 +1411,7 @@ struct LowerEqual : OpRewritePattern<EqualOp> {
 
 /// Three kernels per softmax, each one pass: the row maximum m, the row sum
 /// s of exp(x - m) (both vectorized reductions along `dim`), and the
-/// elementwise exp(x - m) / s (or x - m - log(s)). Infinities and NaN give
+/// elementwise exp(x - m) * (1 / s) (or x - m - log(s)). Infinities and NaN give
 /// PyTorch's answers: NaN or +inf in a row makes the row NaN, -inf entries
 /// contribute 0, an all -inf row is NaN.
 Value asUnrankedBuffer(OpBuilder &b, Location loc, Value tensor);
@@ -1455,7 +1467,7 @@ Value buildIndexedGeneric(
 /// A softmax's exps kept in its result's row: exp(x - m) for each position
 /// j of the row (`x(j)`) into `into` (tensor<n x f>, a slice of the
 /// result), then their sum in the lane order, read back from the row.
-/// Returns {the row of exps, their sum}.
+/// Returns {the row of exps, the reciprocal of their sum}.
 std::pair<Value, Value>
 keepExpsInRow(OpBuilder &b, Location loc, Value into, Value m,
               function_ref<Value(OpBuilder &, Location, Value j)> x) {
@@ -1483,7 +1495,7 @@ keepExpsInRow(OpBuilder &b, Location loc, Value into, Value m,
                     [](OpBuilder &nb, Location l, Value acc, Value term) {
                       return Value(arith::AddFOp::create(nb, l, acc, term));
                     }});
-  return {exps, sum};
+  return {exps, reciprocal(b, loc, sum)};
 }
 
 /// softmax/log_softmax on the CPU run each row's passes in one kernel when
@@ -1530,7 +1542,7 @@ template <typename OpTy> struct LowerSoftmax : OpRewritePattern<OpTy> {
                    "of exp(x - m), then {4} (a fused producer chain is "
                    "evaluated in each pass)",
                    name, dim, typeText(type), rowBytes,
-                   isLog ? "x - m - log(s)" : "exp(x - m) / s");
+                   isLog ? "x - m - log(s)" : "exp(x - m) * (1 / s)");
       return lowerCachedRows(b, op, io, isLog);
     }
     remarkKernel(b, loc,
@@ -1538,7 +1550,7 @@ template <typename OpTy> struct LowerSoftmax : OpRewritePattern<OpTy> {
                  "maxima m, the row sums s of exp(x - m), then {3} (a fused "
                  "producer chain is evaluated in each pass)",
                  name, dim, typeText(type),
-                 isLog ? "x - m - log(s)" : "exp(x - m) / s");
+                 isLog ? "x - m - log(s)" : "exp(x - m) * (1 / s)");
     SmallVector<bool> mask(rank, false);
     if (rank > 0)
       mask[dim] = true;
@@ -1590,11 +1602,15 @@ template <typename OpTy> struct LowerSoftmax : OpRewritePattern<OpTy> {
         [](OpBuilder &nb, Location l, Value acc, Value term) {
           return Value(arith::AddFOp::create(nb, l, acc, term));
         }};
-    // log_softmax takes log(sum) once per row, in the reduction's epilogue
-    // (not once per element in the last pass).
+    // log_softmax takes log(sum) once per row, in the reduction's
+    // epilogue, softmax 1 / sum (not once per element in the last pass).
     auto logOfSum = [&](OpBuilder &nb, Location l, ValueRange accs,
                         ValueRange) {
       return SmallVector<Value>{math::LogOp::create(nb, l, accs[0])};
+    };
+    auto inverseOfSum = [&](OpBuilder &nb, Location l, ValueRange accs,
+                            ValueRange) {
+      return SmallVector<Value>{reciprocal(nb, l, accs[0])};
     };
     Value rowSum;
     if (!empty)
@@ -1611,9 +1627,10 @@ template <typename OpTy> struct LowerSoftmax : OpRewritePattern<OpTy> {
             return SmallVector<Value>{
                 arith::AddFOp::create(nb, l, acc[0], term)};
           },
-          isLog ? ReductionFinalizer(logOfSum) : ReductionFinalizer(nullptr),
-          isLog ? TypeRange{floatType} : TypeRange{}, &expSum)[0];
-    // Elementwise: exp(x - max) / sum (or x - max - log(sum)), then the
+          isLog ? ReductionFinalizer(logOfSum)
+                : ReductionFinalizer(inverseOfSum),
+          TypeRange{floatType}, &expSum)[0];
+    // Elementwise: exp(x - max) * (1 / sum) (or x - max - log(sum)), then the
     // fused epilogue.
     MLIRContext *ctx = b.getContext();
     AffineMap identity = AffineMap::getMultiDimIdentityMap(rank, ctx);
@@ -1634,8 +1651,8 @@ template <typename OpTy> struct LowerSoftmax : OpRewritePattern<OpTy> {
             Value shifted = arith::SubFOp::create(nb, l, x, m);
             if (isLog) // `sum` holds log(sum)
               result = arith::SubFOp::create(nb, l, shifted, sum);
-            else
-              result = arith::DivFOp::create(
+            else // and 1 / sum
+              result = arith::MulFOp::create(
                   nb, l, math::ExpOp::create(nb, l, shifted), sum);
           }
           linalg::YieldOp::create(nb, l, io.finishElement(nb, l, result, ivs));
@@ -1647,7 +1664,7 @@ template <typename OpTy> struct LowerSoftmax : OpRewritePattern<OpTy> {
   /// scf.forall over the rows, each running the three passes over its row
   /// -- the maximum (order-free, vectorized), the sum of exp(x - m) in the
   /// lane order (buildLaneLoops, the same operations as the separate
-  /// kernels), then a generic over the row computing exp(x - m) / s (or
+  /// kernels), then a generic over the row computing exp(x - m) * (1 / s) (or
   /// x - m - log(s)) and the fused epilogue -- so the row comes from memory
   /// once instead of three times. Each row is one thread's, so the bits do
   /// not depend on the thread count.
@@ -1698,7 +1715,7 @@ template <typename OpTy> struct LowerSoftmax : OpRewritePattern<OpTy> {
               b, loc, rowTypes, ValueRange{exps}, ValueRange{exps},
               {identity, identity}, parallelIterators(1),
               [&](OpBuilder &nb, Location l, ValueRange args) {
-                Value result = arith::DivFOp::create(nb, l, args[0], s);
+                Value result = arith::MulFOp::create(nb, l, args[0], s);
                 linalg::YieldOp::create(
                     nb, l, io.finishElement(nb, l, result, rowIndices(nb, l)));
               })
@@ -4337,7 +4354,7 @@ FailureOr<SmallVector<Value>> lowerRowGroup(OpBuilder &b, FusedOp op,
     };
     if (isa<SoftmaxOp, LogSoftmaxOp>(inner)) {
       // The row's maximum m and sum s of exp(x - m), in the operations and
-      // order of softmax's kernels; its elements, exp(x - m) / s (or
+      // order of softmax's kernels; its elements, exp(x - m) * (1 / s) (or
       // x - m - log(s)), where the chain reads them.
       auto floatType = cast<FloatType>(inputType.getElementType());
       Value m = reduceRow<AmaxOp>(b, loc, inputType, indices, read);
@@ -4356,7 +4373,7 @@ FailureOr<SmallVector<Value>> lowerRowGroup(OpBuilder &b, FusedOp op,
             [exps, s](OpBuilder &nb, Location l, ValueRange at,
                       DenseMap<Value, Value> &) {
               Value e = tensor::ExtractOp::create(nb, l, exps, at.back());
-              return Value(arith::DivFOp::create(nb, l, e, s));
+              return Value(arith::MulFOp::create(nb, l, e, s));
             };
         rows.inits[0] = exps;
         keptSoftmax = inner.getResult(0);
@@ -4414,7 +4431,7 @@ FailureOr<SmallVector<Value>> lowerRowGroup(OpBuilder &b, FusedOp op,
         at.push_back(linalg::IndexOp::create(nb, l, 0));
         DenseMap<Value, Value> memo(rowValues);
         if (keptSoftmax)
-          memo[keptSoftmax] = arith::DivFOp::create(nb, l, args[0], keptSum);
+          memo[keptSoftmax] = arith::MulFOp::create(nb, l, args[0], keptSum);
         SmallVector<Value> results;
         for (Value v : yield.getValues())
           results.push_back(evaluator.eval(nb, l, v, space, at, memo));
