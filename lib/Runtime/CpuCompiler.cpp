@@ -291,21 +291,25 @@ static bool isStreamingStore(const llvm::StoreInst &store) {
 /// with `sfence` when it has any: non-temporal stores are weakly ordered,
 /// and the thread that reads the buffer next must see them. A non-temporal
 /// store writes its line without reading it first: an elementwise kernel
-/// over 16M f32 moves 128 MB instead of 192 (1 thread: 3.3 -> 2.9 ms; see
+/// over 16M f32 moves 128 MB instead of 192 (1 thread: 3.30 -> 2.80 ms; see
 /// docs/lowering.md). Runs after LLVM's optimizations, on the vector loops
 /// its vectorizer made: the alignment comes from kiln-streaming-stores'
 /// assumption and the loop's aligned start and step.
 static void useStreamingStores(llvm::Function &f) {
+  const llvm::DataLayout &layout = f.getDataLayout();
+  llvm::SmallVector<llvm::StoreInst *> candidates;
+  for (llvm::Instruction &inst : llvm::instructions(f))
+    if (auto *store = llvm::dyn_cast<llvm::StoreInst>(&inst))
+      if (store->getValueOperand()->getType()->isVectorTy() &&
+          isStreamingStore(*store))
+        candidates.push_back(store);
+  if (candidates.empty())
+    return; // most functions: no analyses built
   llvm::AssumptionCache assumptions(f);
   llvm::DominatorTree dominators(f);
-  const llvm::DataLayout &layout = f.getDataLayout();
   llvm::LLVMContext &ctx = f.getContext();
   bool any = false;
-  for (llvm::Instruction &inst : llvm::instructions(f)) {
-    auto *store = llvm::dyn_cast<llvm::StoreInst>(&inst);
-    if (!store || !store->getValueOperand()->getType()->isVectorTy() ||
-        !isStreamingStore(*store))
-      continue;
+  for (llvm::StoreInst *store : candidates) {
     uint64_t bytes =
         layout.getTypeStoreSize(store->getValueOperand()->getType());
     if (bytes < 16 || !llvm::isPowerOf2_64(bytes))

@@ -104,9 +104,9 @@ struct KilnAliasScopesPass
       // scopes' names say so, for the CPU compiler's non-temporal stores.
       SmallVector<int64_t> streaming;
       if (auto attr = function->getAttrOfType<DenseI64ArrayAttr>(
-              "kiln.streaming_groups"))
+              kiln::kStreamingGroupsAttr))
         llvm::append_range(streaming, attr.asArrayRef());
-      function->removeAttr("kiln.streaming_groups");
+      function->removeAttr(kiln::kStreamingGroupsAttr);
       int64_t count = 0;
       for (int64_t group : groups.asArrayRef())
         count = std::max(count, group + 1);

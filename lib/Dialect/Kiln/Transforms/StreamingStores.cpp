@@ -1,7 +1,7 @@
 //===- StreamingStores.cpp - Large write-only kernel outputs --------------===//
 //
 // A kernel that only writes a large output (an elementwise chain over 16M
-// elements, the last pass of a softmax) moves each of its cache lines
+// elements) moves each of its cache lines
 // three times with ordinary stores: the store misses, the line is read
 // from memory (read for ownership), then written back. Non-temporal stores
 // write whole lines without reading them -- a third less traffic -- but
@@ -36,7 +36,6 @@ using namespace mlir;
 namespace {
 
 constexpr llvm::StringLiteral kBufferGroups = "kiln.buffer_groups";
-constexpr llvm::StringLiteral kStreamingGroups = "kiln.streaming_groups";
 
 /// Non-temporal vector stores need this alignment (a 512-bit vector's
 /// size, which covers the narrower ones).
@@ -82,24 +81,30 @@ SmallVector<BlockArgument> streamingArguments(func::FuncOp kernel,
   if (!bufferGroups || kernel.getBody().empty())
     return {};
   ArrayRef<int64_t> groupOf = bufferGroups.asArrayRef();
-  auto qualifies = [&](BlockArgument argument) {
+  // Per argument: a large, write-only memref of a known group.
+  SmallVector<bool> qualifies;
+  for (BlockArgument argument : kernel.getArguments()) {
+    unsigned index = argument.getArgNumber();
     auto type = dyn_cast<MemRefType>(argument.getType());
-    if (!type || !type.hasStaticShape() || !type.getLayout().isIdentity() ||
-        !type.getElementType().isIntOrFloat())
-      return false;
-    uint64_t bytes = type.getNumElements() *
-                     llvm::divideCeil(type.getElementTypeBitWidth(), 8);
-    return bytes >= minBytes && isWriteOnly(argument);
-  };
+    bool large = type && type.hasStaticShape() &&
+                 type.getLayout().isIdentity() &&
+                 type.getElementType().isIntOrFloat() &&
+                 type.getNumElements() *
+                         llvm::divideCeil(type.getElementTypeBitWidth(), 8) >=
+                     minBytes;
+    qualifies.push_back(index < groupOf.size() && groupOf[index] >= 0 &&
+                        large && isWriteOnly(argument));
+  }
   SmallVector<BlockArgument> arguments;
   for (BlockArgument argument : kernel.getArguments()) {
     unsigned index = argument.getArgNumber();
-    if (index >= groupOf.size() || groupOf[index] < 0 || !qualifies(argument))
+    if (!qualifies[index])
       continue;
+    // Every argument of its group qualifies (none reads the allocation).
     bool wholeGroup = llvm::all_of(kernel.getArguments(), [&](auto other) {
       unsigned at = other.getArgNumber();
       return at >= groupOf.size() || groupOf[at] != groupOf[index] ||
-             qualifies(other);
+             qualifies[at];
     });
     if (!wholeGroup)
       continue;
@@ -263,7 +268,7 @@ struct KilnStreamingStoresPass
     // keep convert-scf-to-openmp's alloca scope from being inlined).
     for (BlockArgument buffer : buffers)
       assumeAligned(buffer, *thenBlock);
-    kernel->setAttr(kStreamingGroups, b.getDenseI64ArrayAttr(groups));
+    kernel->setAttr(kiln::kStreamingGroupsAttr, b.getDenseI64ArrayAttr(groups));
   }
 };
 
@@ -275,17 +280,8 @@ struct KilnStreamingStoresPass
 
 namespace {
 
-/// `llvm.intr.assume %true ["align"(%p, %a)]` where %p is a descriptor's
-/// aligned pointer (`llvm.extractvalue %d[1]`, or an integer round trip
-/// of it) becomes
-/// nothing, and each read of %d's aligned pointer the assumption dominates
-/// is followed by `llvm.intr.ptrmask` of it with -a, which its users read
-/// instead: the same address (the assumption says its low bits are zero),
-/// whose alignment LLVM derives from the mask. The assumption alone is lost
-/// when the OpenMP translation outlines a parallel loop's body (no
-/// `llvm.assume` call reaches the outlined function), and with it the alignment
-/// of the body's stores. The memref a descriptor is the conversion cast of
-/// (each use of a memref argument gets its own cast), or the descriptor itself.
+/// The memref a descriptor is the conversion cast of (each use of a memref
+/// argument gets its own cast), or the descriptor itself.
 Value bufferOf(Value descriptor) {
   if (auto cast = descriptor.getDefiningOp<UnrealizedConversionCastOp>())
     if (cast->getNumOperands() == 1 &&
@@ -294,6 +290,15 @@ Value bufferOf(Value descriptor) {
   return descriptor;
 }
 
+/// `llvm.intr.assume %true ["align"(%p, %a)]` where %p is a descriptor's
+/// aligned pointer (`llvm.extractvalue %d[1]`, or an integer round trip
+/// of it) becomes nothing, and each read of %d's aligned pointer the
+/// assumption dominates is followed by `llvm.intr.ptrmask` of it with -a,
+/// which its users read instead: the same address (the assumption says its
+/// low bits are zero), whose alignment LLVM derives from the mask. The
+/// assumption alone is lost when the OpenMP translation outlines a parallel
+/// loop's body (no `llvm.assume` call reaches the outlined function), and
+/// with it the alignment of the body's stores.
 struct KilnAlignmentMasksPass
     : kiln::impl::KilnAlignmentMasksBase<KilnAlignmentMasksPass> {
   void runOnOperation() override {

@@ -22,6 +22,11 @@ namespace kiln {
 mlir::FailureOr<mlir::func::FuncOp> deriveVJP(mlir::func::FuncOp function,
                                               llvm::StringRef vjpName);
 
+/// The kernel attribute kiln-streaming-stores sets and kiln-alias-scopes
+/// reads: the buffer groups of the kernel's streaming arguments.
+inline constexpr llvm::StringLiteral kStreamingGroupsAttr =
+    "kiln.streaming_groups";
+
 /// The end of the alias scope names kiln-alias-scopes gives the buffer
 /// groups kiln-streaming-stores marked (`buffer1.streaming`): the CPU
 /// compiler makes their aligned vector stores non-temporal.

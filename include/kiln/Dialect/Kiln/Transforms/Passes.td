@@ -292,8 +292,9 @@ def KilnStreamingStores : Pass<"kiln-streaming-stores", "mlir::ModuleOp"> {
     vector store of at least 16 bytes in a streaming scope whose address
     LLVM proves aligned to its size (after vectorization: the assumption,
     an aligned row or block start and the vector loop's step), and ends
-    each function that has such stores with `sfence`. A misaligned buffer
-    or row (a 4096x1000 f32 softmax) keeps ordinary stores.
+    each function that has such stores with `sfence`. A misaligned buffer,
+    or rows whose starts LLVM cannot prove aligned (9000x1001 f32), keep
+    ordinary stores.
   }];
   let options = [
     Option<"minBytes", "min-bytes", "uint64_t",
