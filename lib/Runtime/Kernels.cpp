@@ -1662,47 +1662,80 @@ constexpr int64_t kExtremeBlock = 512;
 /// streams at memory speed), block by block: returns the start of the
 /// first block holding the row's extreme, or of the first block holding a
 /// NaN (where the scan stops; `*hasNan` is then set).
+///
+/// Nothing is folded across lanes per block: each lane keeps its own
+/// extreme and the number of the first block that reached it (a block's
+/// two accumulators are merged lane by lane, then a strictly better lane
+/// takes the block's number). At the end the row's extreme is the best
+/// lane, and its first block the lowest block number among the lanes
+/// holding it -- a block holding the extreme holds it in some lane, whose
+/// recorded block is the first to reach it. (A fold of 32 lanes per
+/// 512-element block was a serial chain of 32 vmaxss, slower than the
+/// block's loads: max with indices over dim 1 of 4096x32768 f32 at 1
+/// thread 19.2 -> 14.3-15.9 ms, sum 14.2.)
 template <bool IsMax, typename T>
 __attribute__((always_inline)) inline int64_t
 rowExtreme(const T *x, int64_t n, T initial, T *extremeOut, bool *hasNan) {
   constexpr int kWidth = 64 / sizeof(T);
+  using Lane = std::conditional_t<sizeof(T) == 4, int32_t, int64_t>;
   typedef T Vector __attribute__((ext_vector_type(kWidth)));
+  typedef Lane Blocks __attribute__((ext_vector_type(kWidth)));
   auto better = [](auto a, auto b) { return IsMax ? a > b : a < b; };
+  // Block numbers are lane-sized integers: a longer row is taken in spans
+  // of 2^30 blocks, their answers folded in order.
+  constexpr int64_t kSpan = (int64_t(1) << 30) * kExtremeBlock;
   T extreme = initial;
   int64_t first = 0;
   *hasNan = false;
-  for (int64_t start = 0; start < n; start += kExtremeBlock) {
-    int64_t end = std::min(n, start + kExtremeBlock);
-    Vector e0 = initial, e1 = initial, a, b;
-    decltype(a != a) nan = {};
-    int64_t i = start;
-    for (; i + 2 * kWidth <= end; i += 2 * kWidth) {
-      std::memcpy(&a, x + i, sizeof(a));
-      std::memcpy(&b, x + i + kWidth, sizeof(b));
-      nan |= (a != a) | (b != b);
-      e0 = better(a, e0) ? a : e0;
-      e1 = better(b, e1) ? b : e1;
+  for (int64_t base = 0; base < n; base += kSpan) {
+    const T *span = x + base;
+    int64_t length = std::min(n - base, kSpan);
+    Vector best = initial;
+    Blocks bestBlock = 0;
+    Lane block = 0;
+    for (int64_t start = 0; start < length; start += kExtremeBlock, ++block) {
+      int64_t end = std::min(length, start + kExtremeBlock);
+      Vector e0 = initial, e1 = initial, a, b;
+      decltype(a != a) nan = {};
+      auto step = [&](const T *at) {
+        std::memcpy(&a, at, sizeof(a));
+        std::memcpy(&b, at + kWidth, sizeof(b));
+        nan |= (a != a) | (b != b);
+        e0 = better(a, e0) ? a : e0;
+        e1 = better(b, e1) ? b : e1;
+      };
+      int64_t i = start;
+      for (; i + 2 * kWidth <= end; i += 2 * kWidth)
+        step(span + i);
+      if (i < end) {
+        // The last block's tail, padded with the initial value.
+        T tail[2 * kWidth];
+        std::fill(tail, tail + 2 * kWidth, initial);
+        std::memcpy(tail, span + i, (end - i) * sizeof(T));
+        step(tail);
+      }
+      if (laneBits(nan)) {
+        *hasNan = true;
+        *extremeOut = extreme;
+        return base + start;
+      }
+      Vector blockBest = better(e1, e0) ? e1 : e0;
+      auto improved = better(blockBest, best);
+      best = improved ? blockBest : best;
+      Blocks current = block;
+      bestBlock = improved ? current : bestBlock;
     }
-    bool anyNan = false;
-    T block = initial;
-    for (int l = 0; l < kWidth; ++l) {
-      anyNan |= nan[l] != 0;
-      block = better(e0[l], block) ? e0[l] : block;
-      block = better(e1[l], block) ? e1[l] : block;
-    }
-    for (; i < end; ++i) {
-      anyNan |= x[i] != x[i];
-      block = better(x[i], block) ? x[i] : block;
-    }
-    if (anyNan) {
-      *hasNan = true;
-      *extremeOut = extreme;
-      return start;
-    }
-    // Strictly better only: the first block reaching the extreme.
-    if (better(block, extreme)) {
-      extreme = block;
-      first = start;
+    T spanExtreme = initial;
+    for (int l = 0; l < kWidth; ++l)
+      spanExtreme = better(best[l], spanExtreme) ? best[l] : spanExtreme;
+    Lane firstBlock = std::numeric_limits<Lane>::max();
+    for (int l = 0; l < kWidth; ++l)
+      if (best[l] == spanExtreme && bestBlock[l] < firstBlock)
+        firstBlock = bestBlock[l];
+    // Strictly better only: the first span reaching the extreme.
+    if (better(spanExtreme, extreme)) {
+      extreme = spanExtreme;
+      first = base + int64_t(firstBlock) * kExtremeBlock;
     }
   }
   *extremeOut = extreme;

@@ -138,7 +138,10 @@ for op, fn in (("argmax", torch.argmax), ("argmin", torch.argmin)):
 # remembering the first holding the extreme, then searches only that one):
 # ties across blocks, the extreme first at a block boundary, NaNs in later
 # blocks, signed zeros in different blocks, all -inf, a short last block.
-blocks = torch.randint(-3, 4, (8, 2100), generator=g).float()
+# Each of the scan's 16 lanes keeps its own best and the first block that
+# reached it: rows 8 and 9 put the extreme in different lanes of later
+# blocks, and a lane's later improvements below the row's extreme.
+blocks = torch.randint(-3, 4, (10, 2100), generator=g).float()
 blocks[1, 1700] = float("nan")
 blocks[1, 2050] = float("nan")
 blocks[2, 512] = 9.0
@@ -151,6 +154,17 @@ blocks[4, :] = -float("inf")
 blocks[5, 2099] = float("nan")
 blocks[6, 1023] = -9.0
 blocks[6, 1024] = -9.0
+blocks[8, 100] = 8.5
+blocks[8, 1064] = 9.0
+blocks[8, 1536 + 17] = 9.0
+blocks[8, 2099] = 9.0
+blocks[9, 700] = -9.0
+blocks[9, 1500] = -8.0
+blocks[9, 2000] = -8.5
+blocks[9, 701] = 9.0
+blocks[9, 1500 + 16] = 8.0
+blocks[9, 2000 + 3] = 8.5
+blocks[9, 2090] = 9.0
 # f64 rows take the same two passes (blocks of 512 doubles); i64 and f64
 # over a strided dim scan 16 adjacent columns in 8-lane vectors (40 and 37
 # columns: two blocks of 16 and a scalar tail).
