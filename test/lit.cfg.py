@@ -31,6 +31,15 @@ config.substitutions.append(
     ("%expect_exit",
      f"{config.python_executable} {os.path.join(config.kiln_src_root, 'test', 'expect_exit.py')}"))
 
+# A C compiler (the LLVM toolchain's clang) and LLVM's library directory
+# (libomp, which generated parallel loops call): kiln-compile's objects
+# linked into C programs.
+config.substitutions.append(
+    ("%kiln_cc", os.path.join(config.llvm_tools_dir, "clang")))
+config.substitutions.append(
+    ("%llvm_libdir", os.path.join(os.path.dirname(config.llvm_tools_dir),
+                                  "lib")))
+
 # Numerical tests run Python (Debian's, with python3-torch) and kiln-run.
 config.substitutions.append(("%python", config.python_executable))
 config.environment["KILN_RUN"] = os.path.join(config.kiln_tools_dir, "kiln-run")
