@@ -1,0 +1,72 @@
+// A rows-in-cache softmax kernel prefetches the next row of its stored
+// inputs while its exp pass computes on this one: the pass runs in chunks
+// of 64 elements, each prefetching its positions' lines of the next row
+// (the last row prefetches itself), then a generic over the chunk; a
+// remainder shorter than a chunk is one more generic.
+// RUN: kiln-opt %s -split-input-file -kiln-fuse-elementwise -convert-kiln-to-linalg | FileCheck %s
+
+// f32 rows of 4100: 64 chunks, four lines of 16 each, and a remainder of 4.
+// CHECK-LABEL: func.func @softmax_rows
+// CHECK: scf.forall (%[[ROW_IV:.*]]) in (128)
+// CHECK: %[[ROW:.*]] = arith.remui %[[ROW_IV]]
+// CHECK: %[[IN:.*]] = bufferization.to_buffer %arg0 read_only : tensor<128x4100xf32>
+// CHECK: %[[AFTER:.*]] = arith.addi %{{.*}}, %c1
+// CHECK: %[[NEXT:.*]] = arith.minui %[[AFTER]], %c127
+// CHECK: scf.for %[[C:.*]] = %{{.*}} to %c4096 step %c64
+// CHECK-COUNT-4: memref.prefetch %[[IN]][%[[NEXT]], %{{.*}}], read, locality<3>, data
+// CHECK-NOT: memref.prefetch
+// CHECK: tensor.extract_slice %{{.*}}[%[[C]]] [64] [1]
+// CHECK: linalg.generic
+// CHECK: math.exp
+// CHECK: tensor.insert_slice
+// CHECK: tensor.extract_slice %{{.*}}[%c4096{{.*}}] [4] [1]
+// CHECK: linalg.generic
+// CHECK: math.exp
+func.func @softmax_rows(%x: tensor<128x4100xf32>) -> tensor<128x4100xf32> {
+  %y = kiln.softmax %x {dim = 1 : i64} : tensor<128x4100xf32>
+  return %y : tensor<128x4100xf32>
+}
+
+// -----
+
+// A fused chain: the group's operand of the rows' shape is prefetched, eight
+// f64 per line; the broadcast row vector (in cache already) is not.
+// CHECK-LABEL: func.func @softmax_chain
+// CHECK: scf.forall
+// CHECK: %[[IN:.*]] = bufferization.to_buffer %arg0 read_only : tensor<128x4096xf64>
+// CHECK-NOT: bufferization.to_buffer
+// CHECK: scf.for %{{.*}} step %c64
+// CHECK-COUNT-8: memref.prefetch %[[IN]]
+// CHECK-NOT: memref.prefetch
+// CHECK: linalg.generic
+func.func @softmax_chain(%x: tensor<128x4096xf64>, %b: tensor<4096xf64>) -> tensor<128x4096xf64> {
+  %s = kiln.add %x, %b : tensor<128x4096xf64>, tensor<4096xf64>
+  %y = kiln.softmax %s {dim = 1 : i64} : tensor<128x4096xf64>
+  return %y : tensor<128x4096xf64>
+}
+
+// -----
+
+// A 3-D softmax: the rows of [8, 16] x 512 collapse to 128 x 512 for the
+// prefetch; the next row is the linear row after this one.
+// CHECK-LABEL: func.func @softmax_3d
+// CHECK: tensor.collapse_shape %arg0 {{\[}}[0, 1], [2]] : tensor<8x16x512xf32> into tensor<128x512xf32>
+// CHECK: bufferization.to_buffer %{{.*}} read_only : tensor<128x512xf32>
+// CHECK: arith.minui %{{.*}}, %c127
+// CHECK: memref.prefetch
+func.func @softmax_3d(%x: tensor<8x16x512xf32>) -> tensor<8x16x512xf32> {
+  %y = kiln.softmax %x {dim = 2 : i64} : tensor<8x16x512xf32>
+  return %y : tensor<8x16x512xf32>
+}
+
+// -----
+
+// Rows shorter than a chunk compute their exps in one generic, unprefetched.
+// CHECK-LABEL: func.func @short_rows
+// CHECK-NOT: bufferization.to_buffer
+// CHECK-NOT: memref.prefetch
+// CHECK: return
+func.func @short_rows(%x: tensor<256x48xf32>) -> tensor<256x48xf32> {
+  %y = kiln.softmax %x {dim = 1 : i64} : tensor<256x48xf32>
+  return %y : tensor<256x48xf32>
+}
