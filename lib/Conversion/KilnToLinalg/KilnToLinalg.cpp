@@ -364,6 +364,9 @@ struct LaneReduction {
                       ValueRange indices)>
       term;
   std::function<Value(OpBuilder &, Location, Value acc, Value term)> merge;
+  /// Optional: called at the start of each main-loop step with its first
+  /// position in the line (the step covers kReductionLanes positions).
+  std::function<void(OpBuilder &, Location, Value first)> prefetch = nullptr;
 };
 
 /// Partial results per reduction in the lane scheme.
@@ -426,6 +429,8 @@ Value buildLaneLoops(OpBuilder &b, Location loc, RankedTensorType inputType,
               ob, ol, indexConstant(ob, ol, 0), indexConstant(ob, ol, mainEnd),
               indexConstant(ob, ol, count), accs,
               [&](OpBuilder &ib, Location il, Value i, ValueRange acc) {
+                if (lanes.prefetch)
+                  lanes.prefetch(ib, il, i);
                 SmallVector<Value> terms;
                 for (int64_t lane = 0; lane < count; ++lane) {
                   indices[inner] = arith::AddIOp::create(
@@ -1270,7 +1275,9 @@ template <typename OpTy> struct LowerDimsReduction : OpRewritePattern<OpTy> {
 /// loop otherwise -- so the same bits.
 template <typename OpTy>
 Value reduceRow(OpBuilder &b, Location loc, RankedTensorType inputType,
-                SmallVector<Value> &indices, ElementReader read) {
+                SmallVector<Value> &indices, ElementReader read,
+                std::function<void(OpBuilder &, Location, Value first)>
+                    prefetch = nullptr) {
   using Lower = LowerDimsReduction<OpTy>;
   Type elementType = inputType.getElementType();
   bool keys = Lower::usesKeys(b, elementType);
@@ -1280,7 +1287,8 @@ Value reduceRow(OpBuilder &b, Location loc, RankedTensorType inputType,
         [](OpBuilder &, Location, ValueRange x, ValueRange) { return x[0]; },
         [keys](OpBuilder &nb, Location l, Value acc, Value x) {
           return Lower::merge(nb, l, acc, x, keys);
-        }};
+        },
+        std::move(prefetch)};
     return buildLaneLoops(b, loc, inputType, {inner}, indices,
                           Lower::identity(b, elementType, keys), read, lanes);
   }
@@ -1324,7 +1332,9 @@ Value reciprocal(OpBuilder &b, Location loc, Value sum) {
 /// softmaxElement takes).
 Value rowExpSum(OpBuilder &b, Location loc, RankedTensorType inputType,
                 SmallVector<Value> &indices, ElementReader read, Value m,
-                bool isLog) {
+                bool isLog,
+                std::function<void(OpBuilder &, Location, Value first)>
+                    prefetch = nullptr) {
   LaneReduction expSum{
       [m](OpBuilder &nb, Location l, ValueRange xs, ValueRange) {
         return Value(
@@ -1332,7 +1342,8 @@ Value rowExpSum(OpBuilder &b, Location loc, RankedTensorType inputType,
       },
       [](OpBuilder &nb, Location l, Value acc, Value term) {
         return Value(arith::AddFOp::create(nb, l, acc, term));
-      }};
+      },
+      std::move(prefetch)};
   Value s = buildLaneLoops(
       b, loc, inputType, {inputType.getRank() - 1}, indices,
       b.getFloatAttr(inputType.getElementType(), 0.0), read, expSum);
@@ -1473,10 +1484,13 @@ constexpr int64_t kExpChunk = 64;
 /// Inputs a rows-in-cache kernel prefetches the next row of, at most.
 constexpr int64_t kMaxPrefetchedInputs = 2;
 
-/// The next row of a rows-in-cache kernel's stored inputs, prefetched
-/// chunk by chunk of its exp pass (keepExpsInRow): the passes over a row in
-/// cache compute, and the first of them then waited on memory for the
-/// row; the hardware's stream prefetch stops at the page the row ends in.
+/// The next row of a rows-in-cache kernel's stored inputs, prefetched in
+/// one of its passes over a row: chunk by chunk of softmax's exp pass
+/// (keepExpsInRow), or step by step of a lane loop (lanePrefetch: the sum
+/// of exps of log_softmax, a row group's last float sum). The passes over
+/// a row in cache compute, and the first of them then waited on memory
+/// for the row; the hardware's stream prefetch stops at the page the row
+/// ends in.
 /// Prefetching the lines of the chunk's position in the next row while it
 /// computes overlaps the two: softmax over 4096x4096 f32, 1 thread 6.0-6.6
 /// -> 4.4-4.9 ms, 2 threads 3.1-4.5 -> 2.3-3.3 (medians of alternating
@@ -1527,10 +1541,11 @@ struct NextRowPrefetch {
 
   explicit operator bool() const { return !buffers.empty(); }
 
-  /// Prefetches positions [c, c + kExpChunk) of the next row.
-  void operator()(OpBuilder &b, Location loc, Value c) const {
+  /// Prefetches positions [c, c + count) of the next row.
+  void operator()(OpBuilder &b, Location loc, Value c,
+                  int64_t count = kExpChunk) const {
     for (auto [buffer, step] : llvm::zip_equal(buffers, lineElements))
-      for (int64_t k = 0; k < kExpChunk; k += step)
+      for (int64_t k = 0; k < count; k += step)
         memref::PrefetchOp::create(
             b, loc, buffer,
             ValueRange{next, arith::AddIOp::create(b, loc, c,
@@ -1538,6 +1553,15 @@ struct NextRowPrefetch {
             /*isWrite=*/false, /*localityHint=*/3, /*isDataCache=*/true);
   }
 };
+
+/// `prefetch` as a lane loop's (LaneReduction::prefetch): each step's
+/// kReductionLanes positions of the next row.
+std::function<void(OpBuilder &, Location, Value)>
+lanePrefetch(const NextRowPrefetch &prefetch) {
+  return [prefetch](OpBuilder &b, Location loc, Value first) {
+    prefetch(b, loc, first, kReductionLanes);
+  };
+}
 
 /// A softmax's exps kept in its result's row: exp(x - m) for each position
 /// j of the row (`x(j)`) into `into` (tensor<n x f>, a slice of the
@@ -1848,7 +1872,9 @@ template <typename OpTy> struct LowerSoftmax : OpRewritePattern<OpTy> {
     }
     // Otherwise the sum of exp(x - m) in the lane order, then each result
     // element from the input again.
-    Value s = rowExpSum(b, loc, type, indices, read, m, isLog);
+    NextRowPrefetch prefetch(b, loc, coords, grid, n, io.sources);
+    Value s = rowExpSum(b, loc, type, indices, read, m, isLog,
+                        prefetch ? lanePrefetch(prefetch) : nullptr);
     SmallVector<AffineMap> maps(rowInits.size(), identity);
     auto generic = linalg::GenericOp::create(
         b, loc, rowTypes, ValueRange{}, rowInits, maps, parallelIterators(1),
@@ -4461,6 +4487,21 @@ FailureOr<SmallVector<Value>> lowerRowGroup(OpBuilder &b, FusedOp op,
   // Each reduction's value for this row.
   DenseMap<Value, Value> rowValues;
   int64_t rowOps = 0;
+  // The next row of the group's operands is prefetched in one pass over
+  // the row: the last softmax or float sum/product (a lane loop), which
+  // runs on the row in cache when an earlier pass brought it in.
+  Operation *prefetchAt = nullptr;
+  for (Operation &inner : body.without_terminator())
+    if (isa<SoftmaxOp, LogSoftmaxOp>(inner) ||
+        (isa<SumOp, ProdOp>(inner) &&
+         isa<FloatType>(tensorType(inner.getOperand(0)).getElementType())))
+      prefetchAt = &inner;
+  NextRowPrefetch nextRow(b, loc, coords, grid, n,
+                          prefetchAt ? ValueRange(op.getInputs())
+                                     : ValueRange{});
+  auto prefetchIn = [&](Operation &inner) {
+    return &inner == prefetchAt && nextRow;
+  };
   for (Operation &inner : body.without_terminator()) {
     bool isLog = isa<LogSoftmaxOp>(inner);
     if (!inner.hasTrait<kiln::OpTrait::Reduction>() &&
@@ -4486,7 +4527,6 @@ FailureOr<SmallVector<Value>> lowerRowGroup(OpBuilder &b, FusedOp op,
       if (!isLog && !keptSoftmax && rows.types.size() == 1 &&
           rowType.getElementType() == floatType) {
         Value exps, s;
-        NextRowPrefetch prefetch(b, loc, coords, grid, n, op.getInputs());
         std::tie(exps, s) = keepExpsInRow(
             b, loc, rows.inits[0], m,
             [&](OpBuilder &nb, Location l, Value j) {
@@ -4495,8 +4535,8 @@ FailureOr<SmallVector<Value>> lowerRowGroup(OpBuilder &b, FusedOp op,
               DenseMap<Value, Value> memo(rowValues);
               return evaluator.eval(nb, l, input, inputType, at, memo);
             },
-            prefetch
-                ? function_ref<void(OpBuilder &, Location, Value)>(prefetch)
+            prefetchIn(inner)
+                ? function_ref<void(OpBuilder &, Location, Value)>(nextRow)
                 : nullptr);
         evaluator.rowRules[inner.getResult(0)] =
             [exps, s](OpBuilder &nb, Location l, ValueRange at,
@@ -4509,7 +4549,8 @@ FailureOr<SmallVector<Value>> lowerRowGroup(OpBuilder &b, FusedOp op,
         keptSum = s;
         continue;
       }
-      Value s = rowExpSum(b, loc, inputType, indices, read, m, isLog);
+      Value s = rowExpSum(b, loc, inputType, indices, read, m, isLog,
+                          prefetchIn(inner) ? lanePrefetch(nextRow) : nullptr);
       evaluator.rowRules[inner.getResult(0)] =
           [&evaluator, input, inputType, m, s,
            isLog](OpBuilder &nb, Location l, ValueRange at,
@@ -4523,10 +4564,14 @@ FailureOr<SmallVector<Value>> lowerRowGroup(OpBuilder &b, FusedOp op,
     Value value =
         llvm::TypeSwitch<Operation *, Value>(&inner)
             .Case([&](SumOp) {
-              return reduceRow<SumOp>(b, loc, inputType, indices, read);
+              return reduceRow<SumOp>(b, loc, inputType, indices, read,
+                                      prefetchIn(inner) ? lanePrefetch(nextRow)
+                                                        : nullptr);
             })
             .Case([&](ProdOp) {
-              return reduceRow<ProdOp>(b, loc, inputType, indices, read);
+              return reduceRow<ProdOp>(b, loc, inputType, indices, read,
+                                       prefetchIn(inner) ? lanePrefetch(nextRow)
+                                                         : nullptr);
             })
             .Case([&](AmaxOp) {
               return reduceRow<AmaxOp>(b, loc, inputType, indices, read);

@@ -2,7 +2,8 @@
 // inputs while its exp pass computes on this one: the pass runs in chunks
 // of 64 elements, each prefetching its positions' lines of the next row
 // (the last row prefetches itself), then a generic over the chunk; a
-// remainder shorter than a chunk is one more generic.
+// remainder shorter than a chunk is one more generic. log_softmax's sum of
+// exps prefetches in its lane loop.
 // RUN: kiln-opt %s -split-input-file -kiln-fuse-elementwise -convert-kiln-to-linalg | FileCheck %s
 
 // f32 rows of 4100: 64 chunks, four lines of 16 each, and a remainder of 4.
@@ -69,4 +70,19 @@ func.func @softmax_3d(%x: tensor<8x16x512xf32>) -> tensor<8x16x512xf32> {
 func.func @short_rows(%x: tensor<256x48xf32>) -> tensor<256x48xf32> {
   %y = kiln.softmax %x {dim = 1 : i64} : tensor<256x48xf32>
   return %y : tensor<256x48xf32>
+}
+
+// -----
+
+// log_softmax sums exp(x - m) in the lane loop (32 positions a step): each
+// step prefetches its two f32 lines of the next row.
+// CHECK-LABEL: func.func @log_softmax_rows
+// CHECK: %[[IN:.*]] = bufferization.to_buffer %arg0 read_only : tensor<128x1024xf32>
+// CHECK: scf.for %{{.*}} step %c32 iter_args(%{{.*}}) -> (vector<32xf32>)
+// CHECK-COUNT-2: memref.prefetch %[[IN]]
+// CHECK-NOT: memref.prefetch
+// CHECK: math.exp
+func.func @log_softmax_rows(%x: tensor<128x1024xf32>) -> tensor<128x1024xf32> {
+  %y = kiln.log_softmax %x {dim = 1 : i64} : tensor<128x1024xf32>
+  return %y : tensor<128x1024xf32>
 }
