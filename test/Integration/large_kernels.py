@@ -7,7 +7,8 @@
 # beyond the shared candidates), rows too few to fill the GPU split into
 # ranges whose k best are merged (Device/TopkPlan.h), kthvalue of few long
 # rows by radix passes over ranges; on the CPU the
-# multithreaded and tiled paths and the non-temporal stores of large outputs. Runs on the CPU here and on the GPU in test/GPU/numerics.test.
+# multithreaded and tiled paths, the non-temporal stores of large outputs
+# and the rows-in-cache softmax's next-row prefetch (a 3-D softmax). Runs on the CPU here and on the GPU in test/GPU/numerics.test.
 # RUN: %python %s
 import torch
 
@@ -95,6 +96,12 @@ for shape in ((256, 3000), (64, 20000), (100, 4098), (8, 4)):
     unary("softmax", x, torch.softmax(x, 1), "{dim = 1 : i64} ")
     unary("log_softmax", x, torch.log_softmax(x, 1), "{dim = 1 : i64} ",
           tol=1e-5)
+# A 3-D softmax over the last dim: its rows in cache, the next row (of the
+# collapsed 210 x 4100) prefetched in 64-element chunks, a remainder of 4.
+x3 = torch.randn(3, 70, 4100) * 4
+unary("softmax", x3, torch.softmax(x3, 2), "{dim = 2 : i64} ")
+unary("log_softmax", x3, torch.log_softmax(x3, 2), "{dim = -1 : i64} ",
+      tol=1e-5)
 special = torch.randn(4, 4096)
 special[0, 7] = float("inf")
 special[1, :] = -float("inf")
