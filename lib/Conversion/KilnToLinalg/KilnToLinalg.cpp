@@ -1574,30 +1574,33 @@ std::pair<Value, Value> keepExpsInRow(
   auto rowType = cast<RankedTensorType>(into.getType());
   int64_t n = rowType.getDimSize(0);
   AffineMap identity = AffineMap::getMultiDimIdentityMap(1, b.getContext());
-  // exp(x - m) for positions [first, first + size) of the row, into `row`.
+  // exp(x - m) into `init` (tensor<size x f>), whose element i is position
+  // `first` + i of the row (`first` null: 0).
+  auto expGeneric = [&](OpBuilder &gb, Location gl, Value init,
+                        Value first) -> Value {
+    return linalg::GenericOp::create(
+               gb, gl, init.getType(), ValueRange{}, init, identity,
+               parallelIterators(1),
+               [&](OpBuilder &nb, Location l, ValueRange) {
+                 Value j = linalg::IndexOp::create(nb, l, 0);
+                 if (first)
+                   j = arith::AddIOp::create(nb, l, first, j);
+                 Value shifted = arith::SubFOp::create(nb, l, x(nb, l, j), m);
+                 linalg::YieldOp::create(
+                     nb, l, Value(math::ExpOp::create(nb, l, shifted)));
+               })
+        .getResult(0);
+  };
+  // The same for positions [first, first + size) of `row`, in place.
   auto expsOf = [&](OpBuilder &gb, Location gl, Value row, Value first,
                     int64_t size) -> Value {
-    auto sliceType = RankedTensorType::get({size}, rowType.getElementType());
+    SmallVector<OpFoldResult> offsets{first}, sizes{gb.getIndexAttr(size)},
+        strides{gb.getIndexAttr(1)};
     Value slice = tensor::ExtractSliceOp::create(
-        gb, gl, sliceType, row, ArrayRef<OpFoldResult>{first},
-        ArrayRef<OpFoldResult>{gb.getIndexAttr(size)},
-        ArrayRef<OpFoldResult>{gb.getIndexAttr(1)});
-    Value filled = linalg::GenericOp::create(
-                       gb, gl, sliceType, ValueRange{}, slice, identity,
-                       parallelIterators(1),
-                       [&](OpBuilder &nb, Location l, ValueRange) {
-                         Value j = arith::AddIOp::create(
-                             nb, l, first, linalg::IndexOp::create(nb, l, 0));
-                         Value shifted =
-                             arith::SubFOp::create(nb, l, x(nb, l, j), m);
-                         linalg::YieldOp::create(
-                             nb, l, Value(math::ExpOp::create(nb, l, shifted)));
-                       })
-                       .getResult(0);
+        gb, gl, RankedTensorType::get({size}, rowType.getElementType()), row,
+        offsets, sizes, strides);
     return tensor::InsertSliceOp::create(
-        gb, gl, filled, row, ArrayRef<OpFoldResult>{first},
-        ArrayRef<OpFoldResult>{gb.getIndexAttr(size)},
-        ArrayRef<OpFoldResult>{gb.getIndexAttr(1)});
+        gb, gl, expGeneric(gb, gl, slice, first), row, offsets, sizes, strides);
   };
   Value exps;
   if (prefetch && n >= kExpChunk) {
@@ -1616,16 +1619,7 @@ std::pair<Value, Value> keepExpsInRow(
     if (chunked < n)
       exps = expsOf(b, loc, exps, indexConstant(b, loc, chunked), n - chunked);
   } else {
-    exps =
-        linalg::GenericOp::create(
-            b, loc, rowType, ValueRange{}, into, identity, parallelIterators(1),
-            [&](OpBuilder &nb, Location l, ValueRange) {
-              Value shifted = arith::SubFOp::create(
-                  nb, l, x(nb, l, linalg::IndexOp::create(nb, l, 0)), m);
-              linalg::YieldOp::create(
-                  nb, l, Value(math::ExpOp::create(nb, l, shifted)));
-            })
-            .getResult(0);
+    exps = expGeneric(b, loc, into, Value());
   }
   SmallVector<Value> at(1);
   Value sum = buildLaneLoops(
