@@ -4484,11 +4484,18 @@ FailureOr<SmallVector<Value>> lowerRowGroup(OpBuilder &b, FusedOp op,
   // The next row of the group's operands is prefetched in one pass over
   // the row: the last softmax or float sum/product (a lane loop), which
   // runs on the row in cache when an earlier pass brought it in.
+  // (reduceRow takes a prefetch only where the reduction needs lanes.)
+  auto runsLanes = [](Operation &inner) {
+    if (!isa<SumOp, ProdOp>(inner))
+      return false;
+    Type elementType = tensorType(inner.getOperand(0)).getElementType();
+    return isa<SumOp>(inner)
+               ? LowerDimsReduction<SumOp>::needsLanes(elementType)
+               : LowerDimsReduction<ProdOp>::needsLanes(elementType);
+  };
   Operation *prefetchAt = nullptr;
   for (Operation &inner : body.without_terminator())
-    if (isa<SoftmaxOp, LogSoftmaxOp>(inner) ||
-        (isa<SumOp, ProdOp>(inner) &&
-         isa<FloatType>(tensorType(inner.getOperand(0)).getElementType())))
+    if (isa<SoftmaxOp, LogSoftmaxOp>(inner) || runsLanes(inner))
       prefetchAt = &inner;
   NextRowPrefetch nextRow(b, loc, coords, grid, n,
                           prefetchAt ? ValueRange(op.getInputs())
