@@ -2,8 +2,10 @@
 // inputs while its exp pass computes on this one: the pass runs in chunks
 // of 64 elements, each prefetching its positions' lines of the next row
 // (the last row prefetches itself), then a generic over the chunk; a
-// remainder shorter than a chunk is one more generic. log_softmax's sum of
-// exps prefetches in its lane loop.
+// remainder shorter than a chunk is one more generic. Each chunk's exps are
+// added to the 32 lane sums as they are made (two steps of 32 lanes), the
+// remainder's into the first lanes, the others kept: the lane order of a
+// separate sum. log_softmax's sum of exps prefetches in its lane loop.
 // RUN: kiln-opt %s -split-input-file -kiln-fuse-elementwise -convert-kiln-to-linalg | FileCheck %s
 
 // f32 rows of 4100: 64 chunks, four lines of 16 each, and a remainder of 4.
@@ -13,16 +15,28 @@
 // CHECK: %[[IN:.*]] = bufferization.to_buffer %arg0 read_only : tensor<128x4100xf32>
 // CHECK: %[[AFTER:.*]] = arith.addi %{{.*}}, %c1
 // CHECK: %[[NEXT:.*]] = arith.minui %[[AFTER]], %c127
-// CHECK: scf.for %[[C:.*]] = %{{.*}} to %c4096 step %c64
+// CHECK: %[[ZERO:.*]] = arith.constant dense<0.000000e+00> : vector<32xf32>
+// CHECK: %[[LOOP:.*]]:2 = scf.for %[[C:.*]] = %{{.*}} to %c4096 step %c64 iter_args(%[[ACC_ROW:.*]] = %{{.*}}, %[[LANES:.*]] = %[[ZERO]])
 // CHECK-COUNT-4: memref.prefetch %[[IN]][%[[NEXT]], %{{.*}}], read, locality<3>, data
 // CHECK-NOT: memref.prefetch
-// CHECK: tensor.extract_slice %{{.*}}[%[[C]]] [64] [1]
-// CHECK: linalg.generic
+// CHECK: tensor.extract_slice %[[ACC_ROW]][%[[C]]] [64] [1]
+// CHECK: %[[CHUNK:.*]] = linalg.generic
 // CHECK: math.exp
-// CHECK: tensor.insert_slice
-// CHECK: tensor.extract_slice %{{.*}}[%c4096{{.*}}] [4] [1]
-// CHECK: linalg.generic
+// CHECK: %[[LOW:.*]] = vector.transfer_read %[[CHUNK]][%c0{{.*}}]
+// CHECK: %[[SUM1:.*]] = arith.addf %[[LANES]], %[[LOW]] : vector<32xf32>
+// CHECK: %[[HIGH:.*]] = vector.transfer_read %[[CHUNK]][%c32{{.*}}]
+// CHECK: %[[SUM2:.*]] = arith.addf %[[SUM1]], %[[HIGH]] : vector<32xf32>
+// CHECK: %[[ROW_OUT:.*]] = tensor.insert_slice %[[CHUNK]] into %[[ACC_ROW]]
+// CHECK: scf.yield %[[ROW_OUT]], %[[SUM2]]
+// CHECK: tensor.extract_slice %[[LOOP]]#0[%c4096{{.*}}] [4] [1]
+// CHECK: %[[REST:.*]] = linalg.generic
 // CHECK: math.exp
+// CHECK: %[[TAIL:.*]] = vector.from_elements %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %[[PAD:[^,]*]], %[[PAD]],
+// CHECK: %[[MERGED:.*]] = arith.addf %[[LOOP]]#1, %[[TAIL]] : vector<32xf32>
+// CHECK: %[[MASK:.*]] = arith.constant dense<[true, true, true, true, false,
+// CHECK: arith.select %[[MASK]], %[[MERGED]], %[[LOOP]]#1
+// CHECK-NOT: scf.for
+// CHECK: arith.divf
 func.func @softmax_rows(%x: tensor<128x4100xf32>) -> tensor<128x4100xf32> {
   %y = kiln.softmax %x {dim = 1 : i64} : tensor<128x4100xf32>
   return %y : tensor<128x4100xf32>
