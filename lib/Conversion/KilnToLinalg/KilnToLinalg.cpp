@@ -394,6 +394,29 @@ void appendLoopBounds(OpBuilder &b, Location loc, RankedTensorType type,
   }
 }
 
+/// The lane order's tail: `tail` (fewer than kReductionLanes terms, the
+/// elements after the last whole step) merged into the first lanes of
+/// `acc`, the other lanes kept. A whole vector of terms (`pad` past the
+/// tail) is merged and a constant mask selects.
+Value mergeLaneTail(OpBuilder &b, Location loc, Value acc, ValueRange tail,
+                    Value pad, const LaneReduction &lanes) {
+  SmallVector<Value> terms(kReductionLanes, pad);
+  SmallVector<bool> inTail(kReductionLanes, false);
+  for (auto [lane, term] : llvm::enumerate(tail)) {
+    terms[lane] = term;
+    inTail[lane] = true;
+  }
+  Value merged =
+      lanes.merge(b, loc, acc,
+                  vector::FromElementsOp::create(
+                      b, loc, cast<VectorType>(acc.getType()), terms));
+  Value mask = arith::ConstantOp::create(
+      b, loc,
+      DenseElementsAttr::get(VectorType::get({kReductionLanes}, b.getI1Type()),
+                             ArrayRef(inTail)));
+  return arith::SelectOp::create(b, loc, mask, merged, acc);
+}
+
 /// The lane order's last step: the kReductionLanes partial results of
 /// `acc` merged in a fixed tree (lanes 0-15 + lanes 16-31, then 0-7 + 8-15,
 /// ...); returns lane 0's.
@@ -478,27 +501,15 @@ Value buildLaneLoops(OpBuilder &b, Location loc, RankedTensorType inputType,
           return scf::ValueVector{Value(vector::InsertOp::create(
               ob, ol, lineLoop.getResult(0), afterMain[0], 0))};
         }
-        // The tail: element mainEnd + j goes to lane j. A whole vector of
-        // terms (`init` past the tail) is merged, and a constant mask keeps
-        // the old partials of the lanes past it.
-        int64_t tail = size - mainEnd;
-        Value pad = arith::ConstantOp::create(ob, ol, init);
-        SmallVector<Value> terms(count, pad);
-        SmallVector<bool> inTail(count, false);
-        for (int64_t lane = 0; lane < tail; ++lane) {
+        // The tail: element mainEnd + j goes to lane j.
+        SmallVector<Value> tail;
+        for (int64_t lane = 0; lane < size - mainEnd; ++lane) {
           indices[inner] = indexConstant(ob, ol, mainEnd + lane);
-          terms[lane] = term(ob, ol);
-          inTail[lane] = true;
+          tail.push_back(term(ob, ol));
         }
-        Value merged = lanes.merge(
-            ob, ol, afterMain[0],
-            vector::FromElementsOp::create(ob, ol, vectorType, terms));
-        Value mask = arith::ConstantOp::create(
-            ob, ol,
-            DenseElementsAttr::get(VectorType::get({count}, ob.getI1Type()),
-                                   ArrayRef(inTail)));
         return scf::ValueVector{
-            Value(arith::SelectOp::create(ob, ol, mask, merged, afterMain[0]))};
+            mergeLaneTail(ob, ol, afterMain[0], tail,
+                          arith::ConstantOp::create(ob, ol, init), lanes)};
       });
   return foldLanes(b, loc, nest.results.front(), lanes);
 }
@@ -1648,22 +1659,11 @@ std::pair<Value, Value> keepExpsInRow(
                                          ValueRange{indexConstant(gb, gl, k)},
                                          zero, ArrayRef<bool>{true}));
     if (whole < size) {
-      // The tail into the first lanes, the others kept (buildLaneLoops).
-      SmallVector<Value> terms(kReductionLanes, zero);
-      SmallVector<bool> inTail(kReductionLanes, false);
-      for (int64_t lane = 0; lane < size - whole; ++lane) {
-        terms[lane] = tensor::ExtractOp::create(
-            gb, gl, chunk, ValueRange{indexConstant(gb, gl, whole + lane)});
-        inTail[lane] = true;
-      }
-      Value merged = sum.merge(
-          gb, gl, acc, vector::FromElementsOp::create(gb, gl, laneType, terms));
-      Value mask = arith::ConstantOp::create(
-          gb, gl,
-          DenseElementsAttr::get(
-              VectorType::get({kReductionLanes}, gb.getI1Type()),
-              ArrayRef(inTail)));
-      acc = arith::SelectOp::create(gb, gl, mask, merged, acc);
+      SmallVector<Value> tail;
+      for (int64_t k = whole; k < size; ++k)
+        tail.push_back(tensor::ExtractOp::create(
+            gb, gl, chunk, ValueRange{indexConstant(gb, gl, k)}));
+      acc = mergeLaneTail(gb, gl, acc, tail, zero, sum);
     }
     return {tensor::InsertSliceOp::create(gb, gl, chunk, row, offsets, sizes,
                                           strides),
