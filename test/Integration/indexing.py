@@ -193,6 +193,27 @@ a4, b7 = torch.arange(4)[:, None], torch.arange(7)[None, :]
 want = sequential(base, (((idx[t], a4, b7), src[t, :4, :7]) for t in range(100)))
 order_cases.append(("scatter_add 3-D dim=0, index smaller than base and src",
                     "scatter_add", 0, base, idx, src, want))
+# Tall results take a thread's block in packed tiles of columns (2 MB of
+# the result each, at least 16 columns): 20000 rows of f32 make tiles of 26
+# columns, so 50 columns are two tiles at one thread (the second partial);
+# 9000 x 40 x 3 takes tiles of 19 columns (of 3 elements) and one of 2; an
+# index narrower than the base (its groups do not cover the result) packs
+# each tile from the result instead of the base.
+cols50 = torch.arange(50)
+base, idx, src = mixed((20000, 50)), torch.randint(0, 20000, (60, 50)), mixed((60, 50))
+want = sequential(base, (((idx[t], cols50), src[t]) for t in range(60)))
+order_cases.append(("scatter_add dim=0, packed tiles of columns", "scatter_add",
+                    0, base, idx, src, want))
+base, idx, src = mixed((9000, 40, 3)), torch.randint(0, 9000, (30, 40, 3)), mixed((30, 40, 3))
+a40, b3t = torch.arange(40)[:, None], torch.arange(3)[None, :]
+want = sequential(base, (((idx[t], a40, b3t), src[t]) for t in range(30)))
+order_cases.append(("scatter_add 3-D dim=0, packed tiles, the last of 2 columns", "scatter_add",
+                    0, base, idx, src, want))
+base, idx, src = mixed((20000, 50)), torch.randint(0, 20000, (60, 40)), mixed((60, 45))
+cols40 = torch.arange(40)
+want = sequential(base, (((idx[t], cols40), src[t, :40]) for t in range(60)))
+order_cases.append(("scatter_add dim=0, tiles packed from the result",
+                    "scatter_add", 0, base, idx, src, want))
 base, idx, src = mixed((50,)), torch.randint(0, 50, (3000,)), mixed((3000,))
 want = sequential(base, ((idx[t], src[t]) for t in range(3000)))
 order_cases.append(("scatter_add 1-D", "scatter_add", 0, base, idx, src, want))
@@ -221,7 +242,11 @@ idx_lines, src_lines = torch.randint(0, 5, (6, 400)), mixed((6, 400))
 idx_ranges, src_ranges = torch.randint(0, 10, (500,)), mixed((500, 37))
 idx_blocks, src_blocks = torch.randint(0, 5, (200, 3, 4)), mixed((200, 3, 4))
 idx_part, src_part = torch.randint(0, 6, (100, 4, 7)), mixed((120, 5, 9))
+idx_tiles, src_tiles = torch.randint(0, 20000, (60, 50)), mixed((60, 50))
 splat_cases = [
+    ("scatter_add dim=0 (packed tiles of columns)", "scatter_add", 0,
+     (20000, 50), idx_tiles, src_tiles,
+     lambda t: ((idx_tiles[t], cols50), src_tiles[t]), 60),
     ("scatter_add dim=-1 (a line per row)", "scatter_add", -1, (6, 5),
      idx_lines, src_lines,
      lambda t: ((rows, idx_lines[:, t]), src_lines[:, t]), 400),

@@ -3697,13 +3697,29 @@ Value buildTargetOwnedScatter(PatternRewriter &rewriter, Operation *op,
   return forall.getResult(0);
 }
 
+/// Bytes of the result a column-block scatter updates at a time (a tile of
+/// its columns, all rows, packed): the updates land in a core's L2 and its
+/// share of L3, while each row of the index and src is still read in runs
+/// of a KB or more. scatter_add along dim 0 of 4096x4096 f32 <- 1024x4096,
+/// 1 thread, by tile size: 256 KB (16 columns) 38.6 ms, 512 KB 25.7, 1 MB
+/// 17.3, 2 MB 15.3, 4 MB 15.1, 8 MB 22.5, unpacked 45; 2 threads: 2 MB
+/// 9.8 ms, 4 MB 12.7.
+constexpr int64_t kScatterTileBytes = 2 * 1024 * 1024;
+
 /// The scatter of lowerScatterAlongDim along dim 0 of a tensor of rank 2
 /// or more with an index per element (scatter_add, e.g. a gather's gradient
 /// along dim 0), on the CPU: an scf.forall over as many contiguous ranges
-/// of dim 1 as the run has threads (kiln_rt_num_threads); each group walks
-/// the rows of its block of the positions in order (contiguous runs of
-/// index and src) and updates only the result elements of its columns,
-/// each in the sequential order.
+/// of dim 1 as the run has threads (kiln_rt_num_threads). Each group takes
+/// its range in tiles of columns whose slice of the result (every row of
+/// dim 0) fits in kScatterTileBytes, at least 16 columns. A tile is packed
+/// into a contiguous buffer -- copied from the result, or started from the
+/// base (initPerGroup) -- whose rows are a tile's width apart rather than
+/// a result row (rows 16 KB apart fall into the same few cache sets); the
+/// group walks the rows of the positions in order (contiguous runs of
+/// index and src), updates the packed tile in cache, and copies it back.
+/// A whole range's updates once landed on random rows of a result far
+/// larger than the caches. Every element still receives its contributions
+/// in the sequential order.
 Value buildColumnBlockScatter(PatternRewriter &rewriter, Operation *op,
                               Value base, Value index, Value src,
                               ArrayRef<int64_t> loopShape, int64_t size,
@@ -3721,49 +3737,95 @@ Value buildColumnBlockScatter(PatternRewriter &rewriter, Operation *op,
   b.setInsertionPoint(forall.getTerminator());
   Value columns = arith::SubIOp::create(b, loc, hi, lo);
   // The group's slice of the result: all of dim 0, its columns, the loop's
-  // extent in the other dims.
-  SmallVector<OpFoldResult> offsets{b.getIndexAttr(0), lo},
-      sizes{b.getIndexAttr(size), columns}, strides(rank, b.getIndexAttr(1));
+  // extent in the other dims; a tile's, `first` columns into it.
+  int64_t inner = 1;
   SmallVector<int64_t> sliceShape{size, ShapedType::kDynamic};
   for (int64_t d = 2; d < rank; ++d) {
-    offsets.push_back(b.getIndexAttr(0));
-    sizes.push_back(b.getIndexAttr(loopShape[d]));
+    inner *= loopShape[d];
     sliceShape.push_back(loopShape[d]);
   }
+  auto sliceType = RankedTensorType::get(sliceShape, baseType.getElementType());
+  auto place = [&](Value first, Value width) {
+    SmallVector<OpFoldResult> offsets{b.getIndexAttr(0), first},
+        sizes{b.getIndexAttr(size), width};
+    for (int64_t d = 2; d < rank; ++d) {
+      offsets.push_back(b.getIndexAttr(0));
+      sizes.push_back(b.getIndexAttr(loopShape[d]));
+    }
+    return std::make_pair(offsets, sizes);
+  };
+  SmallVector<OpFoldResult> strides(rank, b.getIndexAttr(1));
+  auto [offsets, sizes] = place(lo, columns);
   Value shared = forall.getRegionIterArgs()[0];
-  Value slice = tensor::ExtractSliceOp::create(
-      b, loc, RankedTensorType::get(sliceShape, baseType.getElementType()),
-      shared, offsets, sizes, strides);
-  if (initPerGroup)
-    slice = initGroupSlice(b, loc, slice, base, splat, offsets, sizes, strides);
+  Value slice = tensor::ExtractSliceOp::create(b, loc, sliceType, shared,
+                                               offsets, sizes, strides);
+  int64_t columnBytes = std::max<int64_t>(
+      1, size * inner * llvm::divideCeil(baseType.getElementTypeBitWidth(), 8));
+  int64_t tile = std::min(
+      loopShape[1], std::max<int64_t>(16, kScatterTileBytes / columnBytes));
   Value zero = indexConstant(b, loc, 0), one = indexConstant(b, loc, 1);
-  auto rowLoop = scf::ForOp::create(
-      b, loc, zero, indexConstant(b, loc, loopShape[0]), one, ValueRange{slice},
-      [&](OpBuilder &rb, Location rl, Value m, ValueRange rowAcc) {
-        auto columnLoop = scf::ForOp::create(
-            rb, rl, zero, columns, one, rowAcc,
-            [&](OpBuilder &cb, Location cl, Value c, ValueRange colAcc) {
-              Value column = arith::AddIOp::create(cb, cl, lo, c);
-              Value updated = buildUpdateLoops(
-                  cb, cl, loopShape.drop_front(2), colAcc[0],
-                  [&](OpBuilder &eb, Location el, ValueRange rest, Value acc) {
-                    SmallVector<Value> pos{m, column}, at;
-                    pos.append(rest.begin(), rest.end());
-                    Value target = clampIndex(
-                        eb, el, tensor::ExtractOp::create(eb, el, index, pos),
-                        size);
-                    at.append({target, c});
-                    at.append(rest.begin(), rest.end());
-                    Value value = tensor::ExtractOp::create(eb, el, src, pos);
-                    return updateAt(eb, el, acc, at, value,
-                                    /*accumulate=*/true);
+  auto tileLoop = scf::ForOp::create(
+      b, loc, zero, columns, indexConstant(b, loc, tile), ValueRange{slice},
+      [&](OpBuilder &tb, Location tl, Value t, ValueRange groupAcc) {
+        Value width =
+            arith::MinSIOp::create(tb, tl, indexConstant(tb, tl, tile),
+                                   arith::SubIOp::create(tb, tl, columns, t));
+        auto [tileOffsets, tileSizes] = place(t, width);
+        Value tileSlice = tensor::ExtractSliceOp::create(
+            tb, tl, sliceType, groupAcc[0], tileOffsets, tileSizes, strides);
+        Value firstColumn = arith::AddIOp::create(tb, tl, lo, t);
+        // The tile packed contiguously: in the result its rows lie a whole
+        // row apart (16 KB for 4096 f32), all in the same few cache sets.
+        Value packed = tensor::EmptyOp::create(
+            tb, tl, sliceShape, baseType.getElementType(), ValueRange{width});
+        if (initPerGroup) {
+          auto [baseOffsets, baseSizes] = place(firstColumn, width);
+          packed = initGroupSlice(tb, tl, packed, base, splat, baseOffsets,
+                                  baseSizes, strides);
+        } else {
+          packed =
+              linalg::CopyOp::create(tb, tl, tileSlice, packed).getResult(0);
+        }
+        auto rowLoop = scf::ForOp::create(
+            tb, tl, zero, indexConstant(tb, tl, loopShape[0]), one,
+            ValueRange{packed},
+            [&](OpBuilder &rb, Location rl, Value m, ValueRange rowAcc) {
+              auto columnLoop = scf::ForOp::create(
+                  rb, rl, zero, width, one, rowAcc,
+                  [&](OpBuilder &cb, Location cl, Value c, ValueRange colAcc) {
+                    Value column =
+                        arith::AddIOp::create(cb, cl, firstColumn, c);
+                    Value updated = buildUpdateLoops(
+                        cb, cl, loopShape.drop_front(2), colAcc[0],
+                        [&](OpBuilder &eb, Location el, ValueRange rest,
+                            Value acc) {
+                          SmallVector<Value> pos{m, column}, at;
+                          pos.append(rest.begin(), rest.end());
+                          Value target = clampIndex(
+                              eb, el,
+                              tensor::ExtractOp::create(eb, el, index, pos),
+                              size);
+                          at.append({target, c});
+                          at.append(rest.begin(), rest.end());
+                          Value value =
+                              tensor::ExtractOp::create(eb, el, src, pos);
+                          return updateAt(eb, el, acc, at, value,
+                                          /*accumulate=*/true);
+                        });
+                    scf::YieldOp::create(cb, cl, updated);
                   });
-              scf::YieldOp::create(cb, cl, updated);
+              scf::YieldOp::create(rb, rl, columnLoop.getResults());
             });
-        scf::YieldOp::create(rb, rl, columnLoop.getResults());
+        Value unpacked =
+            linalg::CopyOp::create(tb, tl, rowLoop.getResult(0), tileSlice)
+                .getResult(0);
+        scf::YieldOp::create(tb, tl,
+                             ValueRange{tensor::InsertSliceOp::create(
+                                 tb, tl, unpacked, groupAcc[0], tileOffsets,
+                                 tileSizes, strides)});
       });
   b.setInsertionPointToStart(forall.getTerminator().getBody());
-  tensor::ParallelInsertSliceOp::create(b, loc, rowLoop.getResult(0), shared,
+  tensor::ParallelInsertSliceOp::create(b, loc, tileLoop.getResult(0), shared,
                                         offsets, sizes, strides);
   return forall.getResult(0);
 }

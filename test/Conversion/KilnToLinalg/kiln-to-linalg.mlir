@@ -341,8 +341,10 @@ func.func @scatter_add_1d(%b: tensor<10xf32>, %i: tensor<6xi64>, %s: tensor<6xf3
 
 // scatter_add along dim 0 of a 2-D tensor (an index per element) on the
 // CPU: dim 1 split into one contiguous block of columns per thread; each
-// group walks the rows of its block in order (contiguous runs of index and
-// src), updating only its columns of the result.
+// group takes its block in tiles of columns (here the whole block of at
+// most 4), packs the tile into a contiguous buffer (from the base: the
+// result is fresh), walks the rows in order (contiguous runs of index and
+// src) updating the packed tile, and copies it back into the result.
 // CHECK-LABEL: func.func @scatter_add_dim0
 // CHECK:       kiln.report_index_error
 // CHECK:       call @kiln_rt_num_threads()
@@ -351,16 +353,37 @@ func.func @scatter_add_1d(%b: tensor<10xf32>, %i: tensor<6xi64>, %s: tensor<6xf3
 // CHECK:         %[[HI:.*]] = arith.divui
 // CHECK:         %[[WIDTH:.*]] = arith.subi %[[HI]], %[[LO]]
 // CHECK:         %[[SLICE:.*]] = tensor.extract_slice %[[OUT]][0, %[[LO]]] [5, %[[WIDTH]]] [1, 1] : tensor<5x4xf32> to tensor<5x?xf32>
-// CHECK:         %[[INIT:.*]] = linalg.copy ins(%{{.*}} : tensor<5x?xf32>) outs(%[[SLICE]] : tensor<5x?xf32>)
-// CHECK:         scf.for %[[M:.*]] = %c0{{.*}} to %c6{{.*}} step %c1{{.*}} iter_args(%{{.*}} = %[[INIT]])
-// CHECK:           scf.for %[[C:.*]] = %c0{{.*}} to %[[WIDTH]] step %c1{{.*}} iter_args
-// CHECK:             %[[COL:.*]] = arith.addi %[[LO]], %[[C]]
-// CHECK:             tensor.extract %arg1[%[[M]], %[[COL]]]
-// CHECK:             tensor.insert %{{.*}} into %{{.*}}[%{{.*}}, %[[C]]] : tensor<5x?xf32>
-// CHECK:         tensor.parallel_insert_slice
+// CHECK:         %[[TILES:.*]] = scf.for %[[T:.*]] = %c0{{.*}} to %[[WIDTH]] step %c4{{.*}} iter_args(%[[GROUP:.*]] = %[[SLICE]])
+// CHECK:           %[[TW:.*]] = arith.minsi
+// CHECK:           %[[TILE:.*]] = tensor.extract_slice %[[GROUP]][0, %[[T]]] [5, %[[TW]]] [1, 1]
+// CHECK:           %[[FIRST:.*]] = arith.addi %[[LO]], %[[T]]
+// CHECK:           %[[PACKED:.*]] = tensor.empty(%[[TW]]) : tensor<5x?xf32>
+// CHECK:           %[[FROM:.*]] = tensor.extract_slice %arg0[0, %[[FIRST]]] [5, %[[TW]]] [1, 1]
+// CHECK:           %[[INIT:.*]] = linalg.copy ins(%[[FROM]] : tensor<5x?xf32>) outs(%[[PACKED]] : tensor<5x?xf32>)
+// CHECK:           %[[ROWS:.*]] = scf.for %[[M:.*]] = %c0{{.*}} to %c6{{.*}} step %c1{{.*}} iter_args(%{{.*}} = %[[INIT]])
+// CHECK:             scf.for %[[C:.*]] = %c0{{.*}} to %[[TW]] step %c1{{.*}} iter_args
+// CHECK:               %[[COL:.*]] = arith.addi %[[FIRST]], %[[C]]
+// CHECK:               tensor.extract %arg1[%[[M]], %[[COL]]]
+// CHECK:               tensor.insert %{{.*}} into %{{.*}}[%{{.*}}, %[[C]]] : tensor<5x?xf32>
+// CHECK:           %[[BACK:.*]] = linalg.copy ins(%[[ROWS]] : tensor<5x?xf32>) outs(%[[TILE]] : tensor<5x?xf32>)
+// CHECK:           tensor.insert_slice %[[BACK]] into %[[GROUP]][0, %[[T]]] [5, %[[TW]]] [1, 1]
+// CHECK:         tensor.parallel_insert_slice %[[TILES]] into %[[OUT]]
 func.func @scatter_add_dim0(%b: tensor<5x4xf32>, %i: tensor<6x4xi64>, %s: tensor<6x4xf32>) -> tensor<5x4xf32> {
   %r = kiln.scatter_add %b, %i, %s {dim = 0 : i64} : tensor<5x4xf32>, tensor<6x4xi64>, tensor<6x4xf32>
   return %r : tensor<5x4xf32>
+}
+
+// -----
+
+// Tiles of a taller result: 32768 f32 rows make a column 128 KB, so a tile
+// of 2 MB is 16 columns (the least a tile takes).
+// CHECK-LABEL: func.func @scatter_add_dim0_tiles
+// CHECK:       scf.forall
+// CHECK:         scf.for %{{.*}} = %c0{{.*}} to %{{.*}} step %c16{{.*}} iter_args
+// CHECK:           tensor.empty(%{{.*}}) : tensor<32768x?xf32>
+func.func @scatter_add_dim0_tiles(%b: tensor<32768x64xf32>, %i: tensor<6x64xi64>, %s: tensor<6x64xf32>) -> tensor<32768x64xf32> {
+  %r = kiln.scatter_add %b, %i, %s {dim = 0 : i64} : tensor<32768x64xf32>, tensor<6x64xi64>, tensor<6x64xf32>
+  return %r : tensor<32768x64xf32>
 }
 
 // -----
