@@ -3706,6 +3706,20 @@ Value buildTargetOwnedScatter(PatternRewriter &rewriter, Operation *op,
 /// 9.8 ms, 4 MB 12.7.
 constexpr int64_t kScatterTileBytes = 2 * 1024 * 1024;
 
+/// The columns (dim 1) of a column-block scatter's tile: as many as fit in
+/// kScatterTileBytes with every row of dim 0 (`size`) and the loop's
+/// extent in the dims after, at least 16, at most all of them.
+int64_t scatterTileColumns(RankedTensorType baseType,
+                           ArrayRef<int64_t> loopShape, int64_t size) {
+  int64_t columnBytes =
+      size * llvm::divideCeil(baseType.getElementTypeBitWidth(), 8);
+  for (int64_t d = 2; d < baseType.getRank(); ++d)
+    columnBytes *= loopShape[d];
+  return std::min(loopShape[1],
+                  std::max<int64_t>(16, kScatterTileBytes /
+                                            std::max<int64_t>(1, columnBytes)));
+}
+
 /// The scatter of lowerScatterAlongDim along dim 0 of a tensor of rank 2
 /// or more with an index per element (scatter_add, e.g. a gather's gradient
 /// along dim 0), on the CPU: an scf.forall over as many contiguous ranges
@@ -3738,12 +3752,9 @@ Value buildColumnBlockScatter(PatternRewriter &rewriter, Operation *op,
   Value columns = arith::SubIOp::create(b, loc, hi, lo);
   // The group's slice of the result: all of dim 0, its columns, the loop's
   // extent in the other dims; a tile's, `first` columns into it.
-  int64_t inner = 1;
   SmallVector<int64_t> sliceShape{size, ShapedType::kDynamic};
-  for (int64_t d = 2; d < rank; ++d) {
-    inner *= loopShape[d];
+  for (int64_t d = 2; d < rank; ++d)
     sliceShape.push_back(loopShape[d]);
-  }
   auto sliceType = RankedTensorType::get(sliceShape, baseType.getElementType());
   auto place = [&](Value first, Value width) {
     SmallVector<OpFoldResult> offsets{b.getIndexAttr(0), first},
@@ -3759,10 +3770,7 @@ Value buildColumnBlockScatter(PatternRewriter &rewriter, Operation *op,
   Value shared = forall.getRegionIterArgs()[0];
   Value slice = tensor::ExtractSliceOp::create(b, loc, sliceType, shared,
                                                offsets, sizes, strides);
-  int64_t columnBytes = std::max<int64_t>(
-      1, size * inner * llvm::divideCeil(baseType.getElementTypeBitWidth(), 8));
-  int64_t tile = std::min(
-      loopShape[1], std::max<int64_t>(16, kScatterTileBytes / columnBytes));
+  int64_t tile = scatterTileColumns(baseType, loopShape, size);
   Value zero = indexConstant(b, loc, 0), one = indexConstant(b, loc, 1);
   auto tileLoop = scf::ForOp::create(
       b, loc, zero, columns, indexConstant(b, loc, tile), ValueRange{slice},
@@ -3931,9 +3939,11 @@ LogicalResult lowerScatterAlongDim(Operation *op, Value base, Value index,
   // Along dim 0 with an index per element: blocks of columns (dim 1).
   if (!gpu && !perSlice && dim == 0 && rank >= 2 && loopShape[1] > 1) {
     remarkKernel(rewriter, loc,
-                 "{0}: blocks of columns in parallel, each walking the rows in "
-                 "order and updating only its columns (deterministic){1}",
-                 what, initNote);
+                 "{0}: blocks of columns in parallel, each in packed tiles of "
+                 "up to {1} columns (2 MB of the result, updated in cache), "
+                 "walking the rows in order and updating only its columns "
+                 "(deterministic){2}",
+                 what, scatterTileColumns(baseType, loopShape, size), initNote);
     rewriter.replaceOp(op, buildColumnBlockScatter(rewriter, op, base, index,
                                                    src, loopShape, size,
                                                    initPerGroup, splat));

@@ -137,3 +137,11 @@ func.func @classes(%x: tensor<4096x10xf32>) -> (tensor<4096xi64>, tensor<4096x1x
   %sv, %si = kiln.topk %x {k = 1 : i64, dim = 1 : i64, largest = false} : tensor<4096x10xf32>
   return %a, %v, %i, %sv, %si : tensor<4096xi64>, tensor<4096x1xf32>, tensor<4096x1xi64>, tensor<4096x1xf32>, tensor<4096x1xi64>
 }
+
+// scatter_add along dim 0 with an index per element (CPU): column blocks
+// per thread, in packed tiles of 2 MB (4096 f32 rows: 128 columns).
+func.func @scatter_columns(%b: tensor<4096x4096xf32>, %i: tensor<1024x4096xi64>, %s: tensor<1024x4096xf32>) -> tensor<4096x4096xf32> {
+  // CHECK-DAG: :[[# @LINE + 1]]:{{.*}}Function=scatter_columns | Remark="kiln.scatter_add along dim 0 of tensor<4096x4096xf32>: blocks of columns in parallel, each in packed tiles of up to 128 columns (2 MB of the result, updated in cache), walking the rows in order and updating only its columns (deterministic); each group copies its slice of the base first (in cache, no separate copy)"
+  %r = kiln.scatter_add %b, %i, %s {dim = 0 : i64} : tensor<4096x4096xf32>, tensor<1024x4096xi64>, tensor<1024x4096xf32>
+  return %r : tensor<4096x4096xf32>
+}
