@@ -1673,6 +1673,12 @@ constexpr int64_t kExtremeBlock = 512;
 /// 512-element block was a serial chain of 32 vmaxss, slower than the
 /// block's loads: max with indices over dim 1 of 4096x32768 f32 at 1
 /// thread 19.2 -> 14.3-15.9 ms, sum 14.2.)
+///
+/// NaNs are watched as a mask of lanes still ordered, and-ed with one
+/// compare of each step's two vectors (`ordered`, a vector of bools): with
+/// AVX-512 a single masked vcmpordps per step, where a vector of integer
+/// NaN flags took a compare, a mask or and a masked move (same bytes, 1
+/// thread, alternating runs: 13.9-15.2 -> 13.6-13.9 ms, sum 12.7-13.0).
 template <bool IsMax, typename T>
 __attribute__((always_inline)) inline int64_t
 rowExtreme(const T *x, int64_t n, T initial, T *extremeOut, bool *hasNan) {
@@ -1680,6 +1686,7 @@ rowExtreme(const T *x, int64_t n, T initial, T *extremeOut, bool *hasNan) {
   using Lane = std::conditional_t<sizeof(T) == 4, int32_t, int64_t>;
   typedef T Vector __attribute__((ext_vector_type(kWidth)));
   typedef Lane Blocks __attribute__((ext_vector_type(kWidth)));
+  typedef bool Mask __attribute__((ext_vector_type(kWidth)));
   auto better = [](auto a, auto b) { return IsMax ? a > b : a < b; };
   // Block numbers are lane-sized integers: a longer row is taken in spans
   // of 2^30 blocks, their answers folded in order.
@@ -1696,11 +1703,11 @@ rowExtreme(const T *x, int64_t n, T initial, T *extremeOut, bool *hasNan) {
     for (int64_t start = 0; start < length; start += kExtremeBlock, ++block) {
       int64_t end = std::min(length, start + kExtremeBlock);
       Vector e0 = initial, e1 = initial, a, b;
-      decltype(a != a) nan = {};
+      Mask ordered = true;
       auto step = [&](const T *at) {
         std::memcpy(&a, at, sizeof(a));
         std::memcpy(&b, at + kWidth, sizeof(b));
-        nan |= (a != a) | (b != b);
+        ordered &= __builtin_convertvector((a == a) & (b == b), Mask);
         e0 = better(a, e0) ? a : e0;
         e1 = better(b, e1) ? b : e1;
       };
@@ -1714,7 +1721,7 @@ rowExtreme(const T *x, int64_t n, T initial, T *extremeOut, bool *hasNan) {
         std::memcpy(tail, span + i, (end - i) * sizeof(T));
         step(tail);
       }
-      if (laneBits(nan)) {
+      if (!__builtin_reduce_and(ordered)) {
         *hasNan = true;
         *extremeOut = extreme;
         return base + start;
