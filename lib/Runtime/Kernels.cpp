@@ -1590,6 +1590,75 @@ template <typename T> T lowestValue(bool isMax) {
                  : std::numeric_limits<T>::max();
 }
 
+#if defined(__clang__)
+
+/// Rows ahead that argScanColumns prefetches (as the column reductions).
+constexpr int64_t kArgColumnPrefetchRows = 4;
+
+/// argmax/argmin of each of the kiln::runtime::argColumnBlock(sizeof(T))
+/// adjacent columns x[c + j * stride], j in [0, count) in order, count < 2^31:
+/// each column's first NaN, else its strictly best value with the lowest row,
+/// written to outValues/outIndices[c]. A row's 512 bytes are 8 independent
+/// vector compare-selects (no dependence chain to split), the rows 4 ahead
+/// prefetched: each row's block lies a row apart, in another page, where
+/// the hardware's stream prefetch does not follow. Blocks of 16 columns
+/// (one cache line per row, unprefetched) took 3-4x longer: argmax over
+/// dim 0 at 1 thread, 4096x4096 f32 8.2-8.8 -> 2.0-2.5 ms (the sum of the
+/// same bytes 2.6), 1024x1024 f32 284-330 -> 54-57 us, f64 argmin 292-316
+/// -> 113-123 us, i64 192 -> 99-110 us (PyTorch 86 ms, 3.5, 3.3, 3.1).
+template <bool IsMax, typename T>
+__attribute__((always_inline)) inline void
+argColumnLanes(const T *x, int64_t count, int64_t stride, T *outValues,
+               int64_t *outIndices) {
+  constexpr int kWidth = 64 / sizeof(T);
+  constexpr int kVectors = kiln::runtime::argColumnBlock(sizeof(T)) / kWidth;
+  using Lane = std::conditional_t<sizeof(T) == 4, int32_t, int64_t>;
+  typedef T Vector __attribute__((ext_vector_type(kWidth)));
+  typedef Lane Rows __attribute__((ext_vector_type(kWidth)));
+  Vector b[kVectors];
+  Rows r[kVectors];
+  for (int v = 0; v < kVectors; ++v) {
+    b[v] = lowestValue<T>(IsMax);
+    r[v] = 0;
+  }
+  for (int64_t j = 0; j < count; ++j) {
+    const T *row = x + j * stride;
+    // Past the last row these address memory after the input: prefetches
+    // never fault.
+    for (int v = 0; v < kVectors; ++v)
+      __builtin_prefetch(row + kArgColumnPrefetchRows * stride + v * kWidth, 0,
+                         3);
+    Rows current = static_cast<Lane>(j);
+    for (int v = 0; v < kVectors; ++v) {
+      Vector value;
+      std::memcpy(&value, row + v * kWidth, sizeof(value));
+      auto better = IsMax ? value > b[v] : value < b[v];
+      auto take = (b[v] == b[v]) & ((value != value) | better);
+      b[v] = take ? value : b[v];
+      r[v] = take ? current : r[v];
+    }
+  }
+  for (int v = 0; v < kVectors; ++v)
+    for (int l = 0; l < kWidth; ++l) {
+      outValues[v * kWidth + l] = b[v][l];
+      outIndices[v * kWidth + l] = r[v][l];
+    }
+}
+#define KILN_ARG_COLUMNS(T)                                                    \
+  KILN_VECTORIZE void argScanColumns(const T *x, int64_t count,                \
+                                     int64_t stride, bool isMax, T *outValues, \
+                                     int64_t *outIndices) {                    \
+    if (isMax)                                                                 \
+      argColumnLanes<true>(x, count, stride, outValues, outIndices);           \
+    else                                                                       \
+      argColumnLanes<false>(x, count, stride, outValues, outIndices);          \
+  }
+KILN_ARG_COLUMNS(float)
+KILN_ARG_COLUMNS(double)
+KILN_ARG_COLUMNS(int64_t)
+#undef KILN_ARG_COLUMNS
+#endif // defined(__clang__)
+
 /// argmax/argmin of 16 lanes, lane l the `count` elements x[l + j * stride]
 /// (j in order), from the initial extreme: each lane's answer (its index
 /// j) written to outValues/outIndices[l].
@@ -1927,16 +1996,37 @@ void argReduce(UnrankedMemRefType<T> *in, UnrankedMemRefType<T> *values,
     }
     return;
   }
-  // Strided: lanes are 16 adjacent inner columns, each its own result.
-  // Chunks of at least 2^16 elements, as above: a small input is one.
-  int64_t columnBlocks = (s.inner + 15) / 16;
+  // Strided: lanes are adjacent inner columns, each its own result --
+  // blocks of 512 bytes of columns (argScanColumns), then of 16 columns
+  // for the rest. Chunks of at least 2^16 elements, as above: a small
+  // input is one.
+#if defined(__clang__)
+  constexpr int64_t kWide = kiln::runtime::argColumnBlock(sizeof(T));
+  int64_t wideBlocks = s.size < (int64_t(1) << 31) ? s.inner / kWide : 0;
+#else
+  constexpr int64_t kWide = 16;
+  int64_t wideBlocks = 0;
+#endif
+  int64_t wideColumns = wideBlocks * kWide;
+  int64_t columnBlocks = wideBlocks + (s.inner - wideColumns + 15) / 16;
   parallelFor(
-      s.outer * columnBlocks, itemsPerChunk(16 * s.size, int64_t(1) << 16),
+      s.outer * columnBlocks,
+      itemsPerChunk((wideBlocks ? kWide : 16) * s.size, int64_t(1) << 16),
       [&](int64_t begin, int64_t end) {
         for (int64_t w = begin; w < end; ++w) {
-          int64_t o = w / columnBlocks, c = (w % columnBlocks) * 16;
+          int64_t o = w / columnBlocks, block = w % columnBlocks;
+          int64_t c = block < wideBlocks
+                          ? block * kWide
+                          : wideColumns + (block - wideBlocks) * 16;
           const T *base = input.data + o * s.size * s.inner + c;
           int64_t out = o * s.inner + c;
+#if defined(__clang__)
+          if (block < wideBlocks) {
+            argScanColumns(base, s.size, s.inner, isMax, outValues + out,
+                           outIndices + out);
+            continue;
+          }
+#endif
           if (c + 16 <= s.inner) {
             argScan16Into(base, s.size, s.inner, isMax, outValues + out,
                           outIndices + out);

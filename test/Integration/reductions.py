@@ -279,6 +279,55 @@ def first_extreme(t, greater):
     return t.gather(1, index[:, None])[:, 0], index
 
 
+# Strided dims with 512 bytes of columns or more (128 f32, 64 f64/i64): the
+# CPU scans such blocks a row at a time (8 vectors of columns, the rows
+# ahead prefetched), the columns left in blocks of 16, then one by one.
+# f32 277 columns (two wide blocks, one of 16, 5 alone), f64 147, i64 81,
+# and a 3-D f32 over its middle dim; ties everywhere (small integers),
+# NaNs in the first and last rows and twice in a column, a column of -inf,
+# of signed zeros, of equal values, +inf twice; max/min values and indices
+# and argmax/argmin, exact, at 1, 2 and 7 threads.
+def wide_columns(shape, dtype):
+    t = torch.randint(-3, 4, shape, generator=g).to(dtype)
+    cols = t.shape[-1]
+    if dtype.is_floating_point:
+        t[..., 5, 0] = t[..., 9, 0] = float("nan")
+        t[..., -1, cols // 2] = float("nan")
+        t[..., 0, cols - 60] = float("nan")
+        t[..., 3, cols - 7] = float("nan")
+        t[..., 7, cols - 2] = float("nan")
+        t[..., :, 3] = -float("inf")
+        t[..., :, cols // 2 + 9] = -1.0
+        t[..., 10, cols // 2 + 9] = -0.0
+        t[..., 12, cols // 2 + 9] = 0.0
+        t[..., 30 % t.shape[-2], 100 % cols] = float("inf")
+        t[..., 31 % t.shape[-2], 100 % cols] = float("inf")
+    else:
+        t[..., 4:6, 1] = 2**63 - 1
+        t[..., 2, cols - 1] = -2**63
+    t[..., :, cols - 20] = 2
+    return t
+
+
+for label, t in (("f32", wide_columns((45, 277), torch.float32)),
+                 ("f64", wide_columns((33, 147), torch.float64)),
+                 ("i64", wide_columns((40, 81), torch.int64)),
+                 ("3-D f32", wide_columns((3, 20, 140), torch.float32))):
+    dim = t.dim() - 2
+    rows = t.movedim(dim, -1).reshape(-1, t.shape[dim])
+    kept = t.movedim(dim, -1).shape[:-1]
+    for threads in (1, 2, 7):
+        args = [f"--threads={threads}"]
+        for op in ("max", "min"):
+            v, i = first_extreme(rows, op == "max")
+            v, i = v.reshape(kept), i.reshape(kept)
+            c.check(f"{op} wide columns {label} at {threads} thread(s)",
+                    argscan_ir(op, t, v, i, f"{{dim = {dim} : i64}}"), [t],
+                    [v, i], rtol=0, atol=0, extra_args=args)
+            c.check(f"arg{op} wide columns {label} at {threads} thread(s)",
+                    reduce_ir(f"arg{op}", t, i, f"{{dim = {dim} : i64}}"),
+                    [t], i, extra_args=args)
+
 for dtype, label in ((torch.float32, "f32"), (torch.float64, "f64"),
                      (torch.int64, "i64")):
     for n in (10, 5, 3):

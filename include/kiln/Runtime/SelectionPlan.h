@@ -127,6 +127,14 @@ inline bool useArgRowGroups(int64_t rows, int64_t n, int64_t elementBytes) {
   return n < argShortRow(elementBytes) && rows >= kArgRowGroup;
 }
 
+/// max/min with dim and argmax/argmin over a strided dim (columns): blocks
+/// of this many bytes of adjacent columns (8 vectors of 64 bytes) scanned a
+/// row at a time; the columns after the last whole block go 16 at a time.
+constexpr int64_t kArgColumnBlockBytes = 512;
+constexpr int64_t argColumnBlock(int64_t elementBytes) {
+  return kArgColumnBlockBytes / elementBytes;
+}
+
 } // namespace kiln::runtime
 
 #endif // KILN_RUNTIME_SELECTIONPLAN_H

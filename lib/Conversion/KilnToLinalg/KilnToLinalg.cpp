@@ -4209,7 +4209,15 @@ void remarkRuntimeKernel(Operation *op, Location loc, StringRef fnName,
                             "per instruction, remembering the first "
                             "512-element block reaching it, then the first "
                             "index in that block (from cache)"
-                          : "a 16-lane scan of (value, index) pairs",
+        : inner == 1      ? "a 16-lane scan of (value, index) pairs"
+        : inner >= kiln::runtime::argColumnBlock(bytes)
+            ? "a strided dim: blocks of " +
+                  std::to_string(kiln::runtime::argColumnBlock(bytes)) +
+                  " adjacent columns (512 bytes of a row, the rows ahead "
+                  "prefetched), the rest 16 at a time, each column a scan "
+                  "of (value, index) pairs"
+            : std::string("a strided dim: 16 adjacent columns at a time, "
+                          "each column a scan of (value, index) pairs"),
         inner == 1 && n >= 2 * kiln::runtime::kArgMinSegment
             ? "; with fewer rows than threads, each row is split into "
               "segments scanned in parallel and combined in order"

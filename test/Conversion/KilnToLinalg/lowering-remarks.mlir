@@ -138,6 +138,17 @@ func.func @classes(%x: tensor<4096x10xf32>) -> (tensor<4096xi64>, tensor<4096x1x
   return %a, %v, %i, %sv, %si : tensor<4096xi64>, tensor<4096x1xf32>, tensor<4096x1xi64>, tensor<4096x1xf32>, tensor<4096x1xi64>
 }
 
+// max/argmin over a strided dim (each result a column): blocks of 512 bytes
+// of adjacent columns a row at a time (128 f32, 64 f64), the rest 16 at a
+// time; fewer columns than a block go 16 at a time only.
+func.func @columns(%x: tensor<4096x4096xf32>, %d: tensor<300x40xf64>) -> (tensor<4096xf32>, tensor<4096xi64>, tensor<40xi64>) {
+  // CHECK-DAG: :[[# @LINE + 1]]:{{.*}}Function=columns | Remark="kiln.max of tensor<4096x4096xf32>: kiln_rt_argreduce_f32, 4096 row(s) of 4096: a strided dim: blocks of 128 adjacent columns (512 bytes of a row, the rows ahead prefetched), the rest 16 at a time, each column a scan of (value, index) pairs; NaN greatest, the lowest index on ties; rows in parallel"
+  %v, %i = kiln.max %x {dim = 0 : i64} : tensor<4096x4096xf32>
+  // CHECK-DAG: :[[# @LINE + 1]]:{{.*}}Function=columns | Remark="kiln.argmin of tensor<300x40xf64>: kiln_rt_argreduce_f64, 40 row(s) of 300: a strided dim: 16 adjacent columns at a time, each column a scan of (value, index) pairs;
+  %a = kiln.argmin %d {dim = 0 : i64} : tensor<300x40xf64>
+  return %v, %i, %a : tensor<4096xf32>, tensor<4096xi64>, tensor<40xi64>
+}
+
 // scatter_add along dim 0 with an index per element (CPU): column blocks
 // per thread, in packed tiles of 2 MB (4096 f32 rows: 128 columns).
 func.func @scatter_columns(%b: tensor<4096x4096xf32>, %i: tensor<1024x4096xi64>, %s: tensor<1024x4096xf32>) -> tensor<4096x4096xf32> {
