@@ -51,6 +51,22 @@ check_topk("middle dim large k", torch.randn(3, 100, 5), 90, 1)
 # by the outer dim; ties across the block's rows.
 strided = torch.randint(-20, 20, (300, 37)).float()
 strided3 = torch.randint(-20, 20, (3, 200, 21)).float()
+# Blocks of up to 8 lines (128 f32 or 64 f64/i64 columns, 2 MB at most),
+# whole lines transposed in registers 16 (8) rows at a time, the rows after
+# the last 16 and the columns after the last whole line one by one: 150 =
+# 128 + 16 + 6 columns over 300 = 18 x 16 + 12 rows; f64 and i64 77 = 64 +
+# 8 + 5 over 203; a 3-D over its middle dim; 9000 rows of 40 (2 lines of a
+# 2 MB block).
+wide_strided = [("f32", torch.randint(-20, 20, (300, 150)).float(), 0),
+                ("f64", torch.randint(-20, 20, (203, 77)).double(), 0),
+                ("i64", torch.randint(-20, 20, (203, 77)), 0),
+                ("3-D", torch.randint(-20, 20, (2, 50, 40)).float(), 1),
+                ("long", torch.randint(-99, 99, (9000, 40)).float(), 0)]
+wide_strided[0][1][17, 3] = wide_strided[0][1][290, 140] = float("nan")
+for label, t, dim in wide_strided:
+    for threads in ("--threads=1", "--threads=2"):
+        check_topk(f"wide strided blocks {label}", t, 5, dim, True, [threads])
+        check_topk(f"wide strided blocks {label}", t, 3, dim, False, [threads])
 for threads in ("--threads=1", "--threads=2", "--threads=7"):
     check_topk("strided blocks", strided, 5, 0, True, [threads])
     check_topk("strided blocks, radix", strided, 100, 0, False, [threads])
@@ -251,6 +267,9 @@ for k in (17, 64, 500, 1023, 1024):
               extra_args=["--threads=2"])
 check_kth("direct, ordered rows", ordered, 300)
 check_kth("direct, strided dim 0", tied_rows((200, 5), 17, 3), 100, 0, True)
+for label, t, dim in wide_strided:
+    check_kth(f"wide strided blocks {label}", t, t.shape[dim] // 3, dim, False,
+              ["--threads=2"])
 for label, rows in (("direct f64", wide_f64), ("direct i64", wide_i64)):
     for k in (20, 350, 700):
         check_kth(label, rows, k, extra_args=["--threads=2"])
