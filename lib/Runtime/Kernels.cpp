@@ -198,7 +198,7 @@ public:
 private:
   static constexpr int64_t kLine = 64 / sizeof(T);
   static constexpr int64_t kMaxLines = 8;
-  static constexpr int64_t kBlockBytes = 1 << 22;
+  static constexpr int64_t kBlockBytes = 2 << 20;
   std::vector<T> buffer;
   int64_t blockOuter = -1, blockFirst = 0, blockCount = 0, stride = 0;
 };
