@@ -86,12 +86,12 @@ SmallVector<BlockArgument> streamingArguments(func::FuncOp kernel,
   for (BlockArgument argument : kernel.getArguments()) {
     unsigned index = argument.getArgNumber();
     auto type = dyn_cast<MemRefType>(argument.getType());
-    bool large = type && type.hasStaticShape() &&
-                 type.getLayout().isIdentity() &&
-                 type.getElementType().isIntOrFloat() &&
-                 type.getNumElements() *
-                         llvm::divideCeil(type.getElementTypeBitWidth(), 8) >=
-                     minBytes;
+    bool large =
+        type && type.hasStaticShape() && type.getLayout().isIdentity() &&
+        type.getElementType().isIntOrFloat() &&
+        static_cast<uint64_t>(
+            type.getNumElements() *
+            llvm::divideCeil(type.getElementTypeBitWidth(), 8)) >= minBytes;
     qualifies.push_back(index < groupOf.size() && groupOf[index] >= 0 &&
                         large && isWriteOnly(argument));
   }
