@@ -36,6 +36,7 @@
 #include <algorithm>
 #include <map>
 #include <mutex>
+#include <tuple>
 
 using namespace kiln::runtime;
 
@@ -151,7 +152,9 @@ static void addInitFunctions(llvm::Module &module) {
   for (auto [arrayName, name] : {std::pair<const char *, const char *>{
                                      "llvm.global_ctors", "_kiln_init"},
                                  {"llvm.global_dtors", "_kiln_fini"}}) {
-    std::vector<std::pair<uint64_t, llvm::Function *>> entries;
+    // (priority, position in the array, function): sorted by priority,
+    // equal priorities in array order.
+    std::vector<std::tuple<uint64_t, size_t, llvm::Function *>> entries;
     if (llvm::GlobalVariable *array = module.getGlobalVariable(arrayName)) {
       if (auto *init = llvm::dyn_cast_or_null<llvm::ConstantArray>(
               array->getInitializer()))
@@ -159,12 +162,11 @@ static void addInitFunctions(llvm::Module &module) {
           auto *entry = llvm::cast<llvm::ConstantStruct>(element);
           auto *priority = llvm::cast<llvm::ConstantInt>(entry->getOperand(0));
           if (auto *fn = llvm::dyn_cast<llvm::Function>(entry->getOperand(1)))
-            entries.push_back({priority->getZExtValue(), fn});
+            entries.emplace_back(priority->getZExtValue(), entries.size(), fn);
         }
       array->eraseFromParent();
     }
-    std::stable_sort(entries.begin(), entries.end(),
-                     [](auto &a, auto &b) { return a.first < b.first; });
+    llvm::sort(entries);
     if (std::string(name) == "_kiln_fini")
       std::reverse(entries.begin(), entries.end());
     auto *type =
@@ -173,7 +175,7 @@ static void addInitFunctions(llvm::Module &module) {
                                       name, module);
     llvm::IRBuilder<> b(llvm::BasicBlock::Create(ctx, "entry", fn));
     for (auto &entry : entries)
-      b.CreateCall(entry.second);
+      b.CreateCall(std::get<2>(entry));
     b.CreateRetVoid();
   }
 }
