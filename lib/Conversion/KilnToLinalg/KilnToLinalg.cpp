@@ -4213,9 +4213,10 @@ void remarkRuntimeKernel(Operation *op, Location loc, StringRef fnName,
         : inner >= kiln::runtime::argColumnBlock(bytes)
             ? "a strided dim: blocks of " +
                   std::to_string(kiln::runtime::argColumnBlock(bytes)) +
-                  " adjacent columns (512 bytes of a row, the rows ahead "
-                  "prefetched), the rest 16 at a time, each column a scan "
-                  "of (value, index) pairs"
+                  " adjacent columns (" +
+                  std::to_string(kiln::runtime::kArgColumnBlockBytes) +
+                  " bytes of a row, the rows ahead prefetched), the rest 16 "
+                  "at a time, each column a scan of (value, index) pairs"
             : std::string("a strided dim: 16 adjacent columns at a time, "
                           "each column a scan of (value, index) pairs"),
         inner == 1 && n >= 2 * kiln::runtime::kArgMinSegment
