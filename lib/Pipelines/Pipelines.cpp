@@ -81,6 +81,9 @@ std::string kiln::getKilnCpuPipelineText(const CpuPipelineOptions &options) {
          "canonicalize," +
          kBufferizePasses.str() +
          "func.func(buffer-deallocation-pipeline),"
+         // A tile's results copied into strided slices of the full ones:
+         // loops, not the MLIR runner's memrefCopy.
+         "func.func(kiln-strided-copies),"
          // One function per distinct kernel: later passes, the OpenMP
          // translation and LLVM work on small functions, each kernel once.
          "kiln-outline-kernels," +

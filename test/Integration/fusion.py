@@ -278,6 +278,24 @@ same("kthvalue over dim 0 of a chain (tiled along dim 1)", func_ir([big], neg_ab
     "%r0, %r1 = kiln.kthvalue %n {k = 3 : i64, dim = 0 : i64} : {T0}"],
     [torch.zeros(4096), torch.zeros(4096, dtype=torch.int64)]), [big],
     [torch.kthvalue(-big.abs(), 3, 0)[0]], 1)
+# Along dim 0 a tile's results are columns of the full results: strided
+# slices, copied by loops (kiln-strided-copies), not by the MLIR runner's
+# memrefCopy, which the JIT does not link.
+same("topk over dim 0 of a chain (tiled along dim 1)", func_ir([big], neg_abs + [
+    "%r0, %r1 = kiln.topk %n {k = 5 : i64, dim = 0 : i64} : {T0}"],
+    [torch.zeros(5, 4096), torch.zeros(5, 4096, dtype=torch.int64)]), [big],
+    [torch.topk(-big.abs(), 5, 0)[0]], 1)
+same("kthvalue over dim 0 of a chain, keepdim (tiled along dim 1)",
+     func_ir([big], neg_abs + [
+         "%r0, %r1 = kiln.kthvalue %n {k = 2 : i64, dim = 0 : i64, "
+         "keepdim = true} : {T0}"],
+         [torch.zeros(1, 4096), torch.zeros(1, 4096, dtype=torch.int64)]),
+     [big], [torch.kthvalue(-big.abs(), 2, 0, keepdim=True)[0]], 1)
+cube = special(64, 256, 128)
+same("topk over dim 0 of a 3-D chain (tiled along dim 1)", func_ir([cube], neg_abs + [
+    "%r0, %r1 = kiln.topk %n {k = 3 : i64, dim = 0 : i64} : {T0}"],
+    [torch.zeros(3, 256, 128), torch.zeros(3, 256, 128, dtype=torch.int64)]),
+    [cube], [torch.topk(-cube.abs(), 3, 0)[0]], 1)
 for op in ["max", "min"]:
     same(f"{op} with dim of a chain, keepdim", func_ir([big], neg_abs + [
         f"%r0, %r1 = kiln.{op} %n {{dim = 1 : i64, keepdim = true}} : {{T0}}"],

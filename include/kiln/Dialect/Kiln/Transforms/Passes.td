@@ -256,6 +256,21 @@ def KilnOuterParallelLoops : Pass<"kiln-outer-parallel-loops"> {
   let dependentDialects = ["mlir::scf::SCFDialect"];
 }
 
+def KilnStridedCopies : Pass<"kiln-strided-copies"> {
+  let summary = "Turn copies between non-contiguous buffers into loops";
+  let description = [{
+    Rewrites each `memref.copy` whose source or target is not one
+    contiguous row-major block (a strided subview: a tile of a fused
+    runtime kernel's results written into its columns of the full result)
+    into a `linalg.copy`, which `convert-linalg-to-parallel-loops` turns
+    into loops over the elements. `finalize-memref-to-llvm` would lower it
+    to a call of `memrefCopy`, the MLIR runner utilities' generic copy,
+    which Kiln's JIT does not link and ahead-of-time objects could not
+    resolve. Copies between contiguous buffers stay: they become `memcpy`.
+  }];
+  let dependentDialects = ["mlir::linalg::LinalgDialect"];
+}
+
 def KilnStreamingStores : Pass<"kiln-streaming-stores", "mlir::ModuleOp"> {
   let summary = "Prepare large write-only kernel outputs for non-temporal "
                 "stores";
