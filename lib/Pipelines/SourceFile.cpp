@@ -18,10 +18,77 @@ std::unique_ptr<MLIRContext> kiln::createToolContext() {
   return context;
 }
 
+namespace {
+bool isIdentifierChar(char c) {
+  return llvm::isAlnum(c) || c == '_' || c == '$' || c == '.';
+}
+
+/// Whether `element` (trimmed) is an integer a dense i64 array accepts:
+/// `true`, `false`, or an optional `-` and a decimal or `0x` hexadecimal
+/// literal within i64.
+bool isArrayInteger(llvm::StringRef element) {
+  if (element == "true" || element == "false")
+    return true;
+  bool negative = element.consume_front("-");
+  element = element.ltrim();
+  llvm::StringRef digits = element;
+  unsigned radix = 10;
+  if (digits.consume_front("0x"))
+    radix = 16;
+  if (digits.empty() ||
+      !llvm::all_of(digits, radix == 16 ? llvm::isHexDigit : llvm::isDigit))
+    return false;
+  uint64_t magnitude;
+  if (digits.getAsInteger(radix, magnitude))
+    return false;
+  return magnitude <= uint64_t(INT64_MAX) + (negative ? 1 : 0);
+}
+
+/// At `text[i]`, the name of one of linalg's custom-syntax array attributes
+/// (`permutation` of linalg.transpose, `dimensions` of linalg.reduce and
+/// linalg.broadcast) after the operands' `)`: MLIR 22 stores whatever the
+/// bracketed list parses to, a null attribute when it does not, and crashes
+/// on it. Returns the hazard when the list is not one of integers.
+std::optional<kiln::ParserHazard> linalgArrayHazard(llvm::StringRef text,
+                                                    size_t i) {
+  llvm::StringRef name;
+  for (llvm::StringRef candidate : {"permutation", "dimensions"})
+    if (text.substr(i).starts_with(candidate))
+      name = candidate;
+  if (name.empty() || (i > 0 && isIdentifierChar(text[i - 1])) ||
+      !text.take_front(i).rtrim().ends_with(")"))
+    return std::nullopt;
+  llvm::StringRef rest = text.substr(i + name.size());
+  if (rest.empty() || isIdentifierChar(rest.front()))
+    return std::nullopt;
+  rest = rest.ltrim();
+  if (!rest.consume_front("="))
+    return std::nullopt;
+  rest = rest.ltrim();
+  if (!rest.starts_with("["))
+    return std::nullopt;
+  size_t open = text.size() - rest.size();
+  kiln::ParserHazard hazard{
+      open, ("expected a list of integers in '" + name +
+             " = [...]' (MLIR 22's linalg parser crashes on anything else)")
+                .str()};
+  size_t close = rest.find(']');
+  if (close == llvm::StringRef::npos)
+    return hazard;
+  llvm::StringRef list = rest.slice(1, close).trim();
+  if (list.empty())
+    return std::nullopt;
+  llvm::SmallVector<llvm::StringRef> elements;
+  list.split(elements, ',');
+  if (!llvm::all_of(elements, [](llvm::StringRef element) {
+        return isArrayInteger(element.trim());
+      }))
+    return hazard;
+  return std::nullopt;
+}
+} // namespace
+
 std::optional<kiln::ParserHazard> kiln::findParserHazard(llvm::StringRef text) {
-  auto isIdentifierChar = [](char c) {
-    return llvm::isAlnum(c) || c == '_' || c == '$' || c == '.';
-  };
   for (size_t i = 0, e = text.size(); i < e; ++i) {
     char c = text[i];
     if (c == '/' && text.substr(i).starts_with("//")) {
@@ -37,6 +104,9 @@ std::optional<kiln::ParserHazard> kiln::findParserHazard(llvm::StringRef text) {
           ++i;
       continue;
     }
+    if (c == 'p' || c == 'd')
+      if (std::optional<ParserHazard> hazard = linalgArrayHazard(text, i))
+        return hazard;
     if (c != 'a' || (i > 0 && isIdentifierChar(text[i - 1])) ||
         !text.substr(i).starts_with("array<"))
       continue;

@@ -12,11 +12,13 @@
 #
 # KILN_RANDOM_PROGRAMS=N and KILN_RANDOM_SEED=S run more programs, or others
 # (the test uses 40 from seed 1; inputs are seeded too, so every run is the
-# same); KILN_RANDOM_DIMS other sizes (below). Over thousands of programs a
+# same); KILN_RANDOM_DIMS other sizes and KILN_RANDOM_MAX_ELEMENTS a cap on
+# an argument's elements (below). Over thousands of programs a
 # gradcheck can legitimately fail where two inputs of a topk/kthvalue/max
 # lie closer than its finite-difference step (1e-6): a non-differentiable
 # point, as kiln-gradcheck's help says.
 # RUN: %python %s
+import math
 import os
 import random
 
@@ -33,6 +35,9 @@ SEED = int(os.environ.get("KILN_RANDOM_SEED", "1"))
 # selection algorithms for longer rows.
 DIMS = [int(d) for d in
         os.environ.get("KILN_RANDOM_DIMS", "1,2,3,5,7,16,33").split(",")]
+# Arguments hold at most this many elements when it is set (shapes are
+# drawn again): large sizes in KILN_RANDOM_DIMS without rank-3 giants.
+MAX_ELEMENTS = int(os.environ.get("KILN_RANDOM_MAX_ELEMENTS", "0"))
 # Programs whose float arguments hold more elements than this skip the
 # gradcheck (two runs per element); 0, the default, checks every program.
 GRADCHECK_LIMIT = int(os.environ.get("KILN_RANDOM_GRADCHECK_LIMIT", "0"))
@@ -481,6 +486,8 @@ class Program:
         for _ in range(rng.randint(1, 2)):
             rank = rng.choice([0, 1, 2, 2, 3])
             shape = [rng.choice(DIMS) for _ in range(rank)]
+            while MAX_ELEMENTS and math.prod(shape) > MAX_ELEMENTS:
+                shape = [rng.choice(DIMS) for _ in range(rank)]
             t = self.random(shape, self.dtype)
             self.values.append((self.arg(t), t))
         generators = [g for g, w in self.GENERATORS for _ in range(w)

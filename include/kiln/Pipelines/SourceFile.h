@@ -27,9 +27,12 @@ struct ParserHazard {
 };
 
 /// Finds the first parser hazard in `text`, outside comments and string
-/// literals. Only one is known: a dense array of `index` (`array<index:
+/// literals. Two are known: a dense array of `index` (`array<index:
 /// 1>`), whose element width the parser queries unchecked (fixed upstream
-/// by llvm/llvm-project#179075, after LLVM 22).
+/// by llvm/llvm-project#179075, after LLVM 22); and a bracketed list that is
+/// not one of integers (`permutation = [f64, 0]`, `[1, 0`, an integer
+/// beyond i64) in the custom syntax of linalg.transpose, linalg.reduce and
+/// linalg.broadcast, whose parser stores the failed parse's null attribute.
 std::optional<ParserHazard> findParserHazard(llvm::StringRef text);
 
 /// Reports the first parser hazard of the main buffer of `sourceMgr` as an
