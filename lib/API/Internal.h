@@ -29,6 +29,11 @@ inline bool isFloat(DType d) {
   return d == DType::Float32 || d == DType::Float64;
 }
 
+/// The number of elements of `shape`; a negative size, or more elements than
+/// a kiln tensor may hold (2^62), is an error of `op` at `where`.
+int64_t elementCount(const std::vector<int64_t> &shape, const std::string &op,
+                     SourceLocation where);
+
 /// Records `op(inputs)` after checking it with the dialect (result types
 /// inferred, or `types` for ops whose results are not inferable).
 Tensor makeOp(const std::string &op, std::vector<Tensor> inputs,

@@ -67,12 +67,8 @@ Tensor typed(const std::string &op, std::vector<Tensor> inputs,
              const std::string &attributes, rt::TensorSpec type,
              SourceLocation where) {
   // Shapes the caller gives (full, arange, reshape, expand): MLIR would
-  // take a negative size for a dynamic one, or report an overflow.
-  for (int64_t size : type.shape)
-    if (size < 0)
-      throw Error(op.substr(op.find('.') + 1) + ": negative size " +
-                      std::to_string(size) + " in the shape",
-                  where);
+  // take a negative size for a dynamic one.
+  detail::elementCount(type.shape, op.substr(op.find('.') + 1), where);
   std::vector<rt::TensorSpec> types{std::move(type)};
   return makeOp(op, std::move(inputs), attributes, where, &types);
 }
@@ -216,9 +212,8 @@ KILN_BINARY(pow, floatBinary)
 #undef KILN_BINARY
 
 Tensor scalarLike(Scalar value, const Tensor &like, SourceLocation where) {
-  if (!like.defined())
-    throw Error("undefined tensor", where);
-  DType dtype = like.dtype();
+  // An undefined `like` gets a float32 number: the op it is for reports it.
+  DType dtype = like.defined() ? like.dtype() : DType::Float32;
   if (!isFloat(dtype))
     dtype = value.isFloat ? DType::Float32 : DType::Int64;
   return full({}, value.value, dtype, where);
@@ -236,11 +231,16 @@ Tensor where(const Tensor &cond, const Tensor &a, const Tensor &b,
              SourceLocation where) {
   if (!cond.defined() || !a.defined() || !b.defined())
     throw Error("where: undefined tensor", where);
+  // PyTorch's rule: no implicit truth value of numbers.
+  if (cond.dtype() != DType::Bool)
+    throw Error(
+        std::string("where: the condition must be a bool tensor, not ") +
+            dtypeName(cond.dtype()),
+        where);
   DType common = promote(a.dtype(), b.dtype());
   return makeOp("kiln.where",
-                {castTo(cond, DType::Bool, where), castTo(a, common, where),
-                 castTo(b, common, where)},
-                "", where, nullptr);
+                {cond, castTo(a, common, where), castTo(b, common, where)}, "",
+                where, nullptr);
 }
 
 Tensor cast(const Tensor &x, DType dtype, SourceLocation where) {

@@ -14,6 +14,7 @@
 #include "Internal.h"
 
 #include "kiln/Dialect/Kiln/IR/KilnDialect.h"
+#include "kiln/Dialect/Kiln/IR/KilnTraits.h"
 #include "kiln/Dialect/Kiln/Transforms/Passes.h"
 #include "kiln/Pipelines/Pipelines.h"
 #include "kiln/Pipelines/SourceFile.h"
@@ -700,17 +701,30 @@ Tensor makeLeaf(rt::HostTensor data) {
 using detail::makeLeaf;
 using detail::makeOp;
 
+int64_t detail::elementCount(const std::vector<int64_t> &shape,
+                             const std::string &op, SourceLocation where) {
+  int64_t count = 1;
+  for (int64_t size : shape)
+    if (size < 0)
+      throw Error(op + ": negative size " + std::to_string(size) +
+                      " in the shape",
+                  where);
+  if (llvm::is_contained(shape, 0))
+    return 0;
+  for (int64_t size : shape) {
+    if (count > OpTrait::kMaxElements / size)
+      throw Error(op + ": the shape has more than 2^62 elements", where);
+    count *= size;
+  }
+  return count;
+}
+
 template <typename T>
 static Tensor leafFrom(const std::vector<T> &data, std::vector<int64_t> shape,
                        rt::DType dtype, SourceLocation where) {
   if (shape.empty() && !data.empty())
     shape = {static_cast<int64_t>(data.size())};
-  int64_t count = 1;
-  for (int64_t size : shape) {
-    if (size < 0)
-      throw Error("fromVector: negative size in the shape", where);
-    count *= size;
-  }
+  int64_t count = detail::elementCount(shape, "fromVector", where);
   if (count != static_cast<int64_t>(data.size()))
     throw Error("fromVector: " + std::to_string(data.size()) +
                     " values do not fill a tensor of " + std::to_string(count) +
@@ -746,12 +760,7 @@ Tensor Tensor::fromVector(const std::vector<bool> &data,
 
 Tensor Tensor::fromBlob(const void *data, std::vector<int64_t> shape,
                         DType dtype, SourceLocation where) {
-  int64_t count = 1;
-  for (int64_t size : shape) {
-    if (size < 0)
-      throw Error("fromBlob: negative size in the shape", where);
-    count *= size;
-  }
+  int64_t count = detail::elementCount(shape, "fromBlob", where);
   if (!data && count)
     throw Error("fromBlob: null data", where);
   size_t alignment = rt::dtypeSize(toRuntime(dtype));
@@ -766,19 +775,30 @@ Tensor Tensor::fromBlob(const void *data, std::vector<int64_t> shape,
   return makeLeaf(std::move(tensor));
 }
 
-DType Tensor::dtype() const { return fromRuntime(node->types[result].dtype); }
+/// The node of `tensor`; an undefined (default-constructed) tensor is an
+/// error of `what`. The accessors take no source location.
+static detail::Node &nodeOf(const std::shared_ptr<detail::Node> &node,
+                            const char *what) {
+  if (!node)
+    throw Error(std::string(what) + ": undefined tensor", SourceLocation{});
+  return *node;
+}
+
+DType Tensor::dtype() const {
+  return fromRuntime(nodeOf(node, "dtype").types[result].dtype);
+}
 const std::vector<int64_t> &Tensor::shape() const {
-  return node->types[result].shape;
+  return nodeOf(node, "shape").types[result].shape;
 }
 int64_t Tensor::numel() const {
   int64_t count = 1;
-  for (int64_t size : shape())
+  for (int64_t size : nodeOf(node, "numel").types[result].shape)
     count *= size;
   return count;
 }
 
 bool Tensor::isRealized() const {
-  std::lock_guard<std::mutex> lock(node->mutex);
+  std::lock_guard<std::mutex> lock(nodeOf(node, "isRealized").mutex);
   return node->realized();
 }
 

@@ -187,6 +187,77 @@ TEST(Errors, NegativeSizesAtTheCall) {
             std::string::npos);
 }
 
+TEST(Errors, UndefinedTensorsAreErrorsEverywhere) {
+  // The accessors dereferenced a null node (a segfault).
+  Tensor undefined;
+  EXPECT_NE(errorMessage([&] {
+              (void)undefined.dtype();
+            }).find("dtype: undefined tensor"),
+            std::string::npos);
+  EXPECT_NE(errorMessage([&] {
+              (void)undefined.shape();
+            }).find("shape: undefined tensor"),
+            std::string::npos);
+  EXPECT_NE(errorMessage([&] {
+              (void)undefined.dim();
+            }).find("shape: undefined tensor"),
+            std::string::npos);
+  EXPECT_NE(errorMessage([&] {
+              (void)undefined.numel();
+            }).find("numel: undefined tensor"),
+            std::string::npos);
+  EXPECT_NE(errorMessage([&] {
+              (void)undefined.isRealized();
+            }).find("isRealized: undefined tensor"),
+            std::string::npos);
+  // With a number: the op names itself.
+  EXPECT_NE(
+      errorMessage([&] { undefined * 2; }).find("kiln.mul: undefined tensor"),
+      std::string::npos);
+  EXPECT_NE(
+      errorMessage([&] { 2 - undefined; }).find("kiln.sub: undefined tensor"),
+      std::string::npos);
+  EXPECT_FALSE(undefined.grad().defined());
+}
+
+TEST(Errors, ShapesBeyondTwoToTheSixtyTwoAtTheCall) {
+  // 2^40 x 2^40 wrapped to 0 elements ("1 values do not fill a tensor of 0
+  // elements").
+  int64_t big = int64_t(1) << 40;
+  float one = 1;
+  EXPECT_NE(errorMessage([&] {
+              Tensor::fromVector(std::vector<float>{1}, {big, big});
+            }).find("fromVector: the shape has more than 2^62 elements"),
+            std::string::npos);
+  EXPECT_NE(errorMessage([&] {
+              Tensor::fromBlob(&one, {big, big, 0, -1}, kiln::DType::Float32);
+            }).find("fromBlob: negative size -1 in the shape"),
+            std::string::npos);
+  EXPECT_NE(errorMessage([&] {
+              Tensor::fromBlob(&one, {big, big}, kiln::DType::Float32);
+            }).find("fromBlob: the shape has more than 2^62 elements"),
+            std::string::npos);
+  EXPECT_NE(errorMessage([&] {
+              kiln::zeros({big, big});
+            }).find("full: the shape has more than 2^62 elements"),
+            std::string::npos);
+  // A zero anywhere makes an empty tensor, however large the other sizes.
+  EXPECT_EQ(
+      Tensor::fromBlob(nullptr, {big, big, 0}, kiln::DType::Float32).numel(),
+      0);
+}
+
+TEST(Errors, WhereNeedsABoolCondition) {
+  Tensor x = Tensor::fromVector(std::vector<float>{1, 0, 2});
+  // PyTorch: "where expected condition to be a boolean tensor".
+  EXPECT_NE(errorMessage([&] {
+              kiln::where(x, x, x);
+            }).find("where: the condition must be a bool tensor, not f32"),
+            std::string::npos);
+  EXPECT_EQ(kiln::where(x > 0, x, kiln::full({}, 5)).toVector<float>(),
+            (std::vector<float>{1, 5, 2}));
+}
+
 TEST(Errors, OperatorsCarryNoLocation) {
   // An operator cannot take the caller's location; its errors name none
   // (not a line of the library).
