@@ -41,6 +41,12 @@ std::string errorMessage(const std::function<void()> &f) {
   return "no error";
 }
 
+/// `f` throws a kiln::Error whose message contains `text`.
+void expectError(const std::function<void()> &f, const std::string &text) {
+  std::string message = errorMessage(f);
+  EXPECT_NE(message.find(text), std::string::npos) << message;
+}
+
 TEST(Laziness, NothingRunsBeforeAResultIsRead) {
   kiln::RuntimeStats before = kiln::runtimeStats();
   Tensor x = Tensor::fromVector(std::vector<float>{3, 1, 4, 2});
@@ -190,33 +196,15 @@ TEST(Errors, NegativeSizesAtTheCall) {
 TEST(Errors, UndefinedTensorsAreErrorsEverywhere) {
   // The accessors dereferenced a null node (a segfault).
   Tensor undefined;
-  EXPECT_NE(errorMessage([&] {
-              (void)undefined.dtype();
-            }).find("dtype: undefined tensor"),
-            std::string::npos);
-  EXPECT_NE(errorMessage([&] {
-              (void)undefined.shape();
-            }).find("shape: undefined tensor"),
-            std::string::npos);
-  EXPECT_NE(errorMessage([&] {
-              (void)undefined.dim();
-            }).find("shape: undefined tensor"),
-            std::string::npos);
-  EXPECT_NE(errorMessage([&] {
-              (void)undefined.numel();
-            }).find("numel: undefined tensor"),
-            std::string::npos);
-  EXPECT_NE(errorMessage([&] {
-              (void)undefined.isRealized();
-            }).find("isRealized: undefined tensor"),
-            std::string::npos);
+  expectError([&] { (void)undefined.dtype(); }, "dtype: undefined tensor");
+  expectError([&] { (void)undefined.shape(); }, "shape: undefined tensor");
+  expectError([&] { (void)undefined.dim(); }, "shape: undefined tensor");
+  expectError([&] { (void)undefined.numel(); }, "numel: undefined tensor");
+  expectError([&] { (void)undefined.isRealized(); },
+              "isRealized: undefined tensor");
   // With a number: the op names itself.
-  EXPECT_NE(
-      errorMessage([&] { undefined * 2; }).find("kiln.mul: undefined tensor"),
-      std::string::npos);
-  EXPECT_NE(
-      errorMessage([&] { 2 - undefined; }).find("kiln.sub: undefined tensor"),
-      std::string::npos);
+  expectError([&] { undefined * 2; }, "kiln.mul: undefined tensor");
+  expectError([&] { 2 - undefined; }, "kiln.sub: undefined tensor");
   EXPECT_FALSE(undefined.grad().defined());
 }
 
@@ -225,22 +213,26 @@ TEST(Errors, ShapesBeyondTwoToTheSixtyTwoAtTheCall) {
   // elements").
   int64_t big = int64_t(1) << 40;
   float one = 1;
-  EXPECT_NE(errorMessage([&] {
-              Tensor::fromVector(std::vector<float>{1}, {big, big});
-            }).find("fromVector: the shape has more than 2^62 elements"),
-            std::string::npos);
-  EXPECT_NE(errorMessage([&] {
-              Tensor::fromBlob(&one, {big, big, 0, -1}, kiln::DType::Float32);
-            }).find("fromBlob: negative size -1 in the shape"),
-            std::string::npos);
-  EXPECT_NE(errorMessage([&] {
-              Tensor::fromBlob(&one, {big, big}, kiln::DType::Float32);
-            }).find("fromBlob: the shape has more than 2^62 elements"),
-            std::string::npos);
-  EXPECT_NE(errorMessage([&] {
-              kiln::zeros({big, big});
-            }).find("full: the shape has more than 2^62 elements"),
-            std::string::npos);
+  expectError(
+      [&] {
+        Tensor::fromVector(std::vector<float>{1}, {big, big});
+      },
+      "fromVector: the shape has more than 2^62 elements");
+  expectError(
+      [&] {
+        Tensor::fromBlob(&one, {big, big, 0, -1}, kiln::DType::Float32);
+      },
+      "fromBlob: negative size -1 in the shape");
+  expectError(
+      [&] {
+        Tensor::fromBlob(&one, {big, big}, kiln::DType::Float32);
+      },
+      "fromBlob: the shape has more than 2^62 elements");
+  expectError(
+      [&] {
+        kiln::zeros({big, big});
+      },
+      "full: the shape has more than 2^62 elements");
   // A zero anywhere makes an empty tensor, however large the other sizes.
   EXPECT_EQ(
       Tensor::fromBlob(nullptr, {big, big, 0}, kiln::DType::Float32).numel(),
@@ -250,10 +242,8 @@ TEST(Errors, ShapesBeyondTwoToTheSixtyTwoAtTheCall) {
 TEST(Errors, WhereNeedsABoolCondition) {
   Tensor x = Tensor::fromVector(std::vector<float>{1, 0, 2});
   // PyTorch: "where expected condition to be a boolean tensor".
-  EXPECT_NE(errorMessage([&] {
-              kiln::where(x, x, x);
-            }).find("where: the condition must be a bool tensor, not f32"),
-            std::string::npos);
+  expectError([&] { kiln::where(x, x, x); },
+              "where: the condition must be a bool tensor, not f32");
   EXPECT_EQ(kiln::where(x > 0, x, kiln::full({}, 5)).toVector<float>(),
             (std::vector<float>{1, 5, 2}));
 }
