@@ -280,18 +280,20 @@ same("kthvalue over dim 0 of a chain (tiled along dim 1)", func_ir([big], neg_ab
     [torch.kthvalue(-big.abs(), 3, 0)[0]], 1)
 # Along dim 0 a tile's results are columns of the full results: strided
 # slices, copied by loops (kiln-strided-copies), not by the MLIR runner's
-# memrefCopy, which the JIT does not link.
-same("topk over dim 0 of a chain (tiled along dim 1)", func_ir([big], neg_abs + [
+# memrefCopy, which the JIT does not link. Just over 4 MB, so two tiles:
+# 260x4096 f32 in two of 2048 columns, 33x256x128 in two of 128 along dim 1.
+tall = special(260, 4096)
+same("topk over dim 0 of a chain (tiled along dim 1)", func_ir([tall], neg_abs + [
     "%r0, %r1 = kiln.topk %n {k = 5 : i64, dim = 0 : i64} : {T0}"],
-    [torch.zeros(5, 4096), torch.zeros(5, 4096, dtype=torch.int64)]), [big],
-    [torch.topk(-big.abs(), 5, 0)[0]], 1)
+    [torch.zeros(5, 4096), torch.zeros(5, 4096, dtype=torch.int64)]), [tall],
+    [torch.topk(-tall.abs(), 5, 0)[0]], 1)
 same("kthvalue over dim 0 of a chain, keepdim (tiled along dim 1)",
-     func_ir([big], neg_abs + [
+     func_ir([tall], neg_abs + [
          "%r0, %r1 = kiln.kthvalue %n {k = 2 : i64, dim = 0 : i64, "
          "keepdim = true} : {T0}"],
          [torch.zeros(1, 4096), torch.zeros(1, 4096, dtype=torch.int64)]),
-     [big], [torch.kthvalue(-big.abs(), 2, 0, keepdim=True)[0]], 1)
-cube = special(64, 256, 128)
+     [tall], [torch.kthvalue(-tall.abs(), 2, 0, keepdim=True)[0]], 1)
+cube = special(33, 256, 128)
 same("topk over dim 0 of a 3-D chain (tiled along dim 1)", func_ir([cube], neg_abs + [
     "%r0, %r1 = kiln.topk %n {k = 3 : i64, dim = 0 : i64} : {T0}"],
     [torch.zeros(3, 256, 128), torch.zeros(3, 256, 128, dtype=torch.int64)]),
