@@ -133,18 +133,26 @@ void kiln::buildKilnCpuPipeline(OpPassManager &pm,
   addPipeline(pm, getKilnCpuPipelineText(options));
 }
 
+/// The PTX ISA version each architecture first appeared in (LLVM aborts
+/// on a chip without a matching feature).
+static const std::pair<const char *, const char *> kChipFeatures[] = {
+    {"sm_70", "+ptx60"}, {"sm_72", "+ptx61"}, {"sm_75", "+ptx63"},
+    {"sm_80", "+ptx70"}, {"sm_86", "+ptx71"}, {"sm_87", "+ptx74"},
+    {"sm_89", "+ptx78"}, {"sm_90", "+ptx80"}, {"sm_100", "+ptx86"},
+    {"sm_120", "+ptx87"}};
+
 std::string kiln::getPtxFeatureForChip(llvm::StringRef chip) {
-  // The PTX ISA version each architecture first appeared in (LLVM aborts
-  // on a chip without a matching feature).
-  static const std::pair<const char *, const char *> table[] = {
-      {"sm_70", "+ptx60"}, {"sm_72", "+ptx61"}, {"sm_75", "+ptx63"},
-      {"sm_80", "+ptx70"}, {"sm_86", "+ptx71"}, {"sm_87", "+ptx74"},
-      {"sm_89", "+ptx78"}, {"sm_90", "+ptx80"}, {"sm_100", "+ptx86"},
-      {"sm_120", "+ptx87"}};
-  for (auto [name, feature] : table)
+  for (auto [name, feature] : kChipFeatures)
     if (chip == name)
       return feature;
   return "";
+}
+
+std::string kiln::getSupportedChipList() {
+  std::string list;
+  for (auto [name, feature] : kChipFeatures)
+    list += (list.empty() ? "" : ", ") + std::string(name);
+  return list;
 }
 
 std::string kiln::findLibdevice() {
@@ -243,11 +251,27 @@ void kiln::registerKilnPipelines() {
         "Lower kiln IR to the llvm dialect for x86-64 (decompose, linalg, "
         "bufferize, loops, llvm)",
         buildKilnCpuPipeline);
-    PassPipelineRegistration<GpuPipelineOptions>(
+    // Registered by hand rather than with PassPipelineRegistration, whose
+    // builder cannot fail: an unknown chip is an error, not PTX for a
+    // `.target` ptxas rejects.
+    registerPassPipeline(
         "kiln-gpu-pipeline",
         "Lower kiln IR for NVIDIA GPUs: host code in the llvm dialect, "
         "kernels in gpu.module ops compiled to PTX (option chip=sm_90)",
-        buildKilnGpuPipeline);
+        [](OpPassManager &pm, llvm::StringRef text,
+           llvm::function_ref<LogicalResult(const llvm::Twine &)> error) {
+          GpuPipelineOptions options;
+          if (failed(options.parseFromString(text)))
+            return failure();
+          if (getPtxFeatureForChip(options.chip).empty())
+            return error("kiln-gpu-pipeline: unknown chip '" + options.chip +
+                         "' (expected one of " + getSupportedChipList() + ")");
+          buildKilnGpuPipeline(pm, options);
+          return success();
+        },
+        [](llvm::function_ref<void(const detail::PassOptions &)> handler) {
+          handler(GpuPipelineOptions());
+        });
   });
 }
 

@@ -71,9 +71,8 @@ int main(int argc, char **argv) {
   kiln::CompileOptions options;
   if (target == "cuda") {
     if (kiln::getPtxFeatureForChip(gpuArch).empty())
-      return fail(1, "unknown --gpu-arch '" + gpuArch +
-                         "' (expected one of sm_70, sm_72, sm_75, sm_80, "
-                         "sm_86, sm_87, sm_89, sm_90, sm_100, sm_120)");
+      return fail(1, "unknown --gpu-arch '" + gpuArch + "' (expected one of " +
+                         kiln::getSupportedChipList() + ")");
     options.target = kiln::Target::Cuda;
     options.chip = gpuArch;
   }

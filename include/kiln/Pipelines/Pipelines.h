@@ -60,6 +60,9 @@ struct GpuPipelineOptions
 /// is not supported.
 std::string getPtxFeatureForChip(llvm::StringRef chip);
 
+/// The supported GPU architectures for messages: "sm_70, sm_72, ..., sm_120".
+std::string getSupportedChipList();
+
 /// The libdevice bitcode kernels link for math functions (exp, log, ...):
 /// $KILN_LIBDEVICE, else $CUDA_HOME or /usr/local/cuda's
 /// nvvm/libdevice/libdevice.10.bc; empty when none exists.
