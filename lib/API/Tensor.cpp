@@ -703,19 +703,17 @@ using detail::makeOp;
 
 int64_t detail::elementCount(const std::vector<int64_t> &shape,
                              const std::string &op, SourceLocation where) {
-  int64_t count = 1;
   for (int64_t size : shape)
     if (size < 0)
       throw Error(op + ": negative size " + std::to_string(size) +
                       " in the shape",
                   where);
-  if (llvm::is_contained(shape, 0))
-    return 0;
-  for (int64_t size : shape) {
-    if (count > OpTrait::kMaxElements / size)
-      throw Error(op + ": the shape has more than 2^62 elements", where);
+  if (!kiln::isAddressableShape(shape))
+    throw Error(op + ": the shape " + kiln::unaddressableShapeReason(shape),
+                where);
+  int64_t count = 1;
+  for (int64_t size : shape)
     count *= size;
-  }
   return count;
 }
 

@@ -26,9 +26,11 @@
 
 using namespace mlir;
 
-/// Inlining first: graphs from the C++ API may call functions loaded from
-/// IR files (kiln::callIR); a call left cannot be compiled.
-static constexpr llvm::StringLiteral kInlinePasses = "inline,kiln-check-calls";
+/// Shapes first: every later pass may multiply sizes. Then inlining: graphs
+/// from the C++ API may call functions loaded from IR files (kiln::callIR);
+/// a call left cannot be compiled.
+static constexpr llvm::StringLiteral kInlinePasses =
+    "kiln-check-shapes,inline,kiln-check-calls";
 
 /// The passes every target starts with, up to the lowering of kiln ops.
 /// `rowGroups`: kiln-fuse-elementwise's row groups (the CPU's; a GPU thread

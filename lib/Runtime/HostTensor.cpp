@@ -3,6 +3,7 @@
 #include "kiln/Runtime/HostTensor.h"
 
 #include "HugePages.h"
+#include "kiln/Support/ShapeLimits.h"
 
 #include "llvm/ADT/STLExtras.h"
 #include "llvm/ADT/StringExtras.h"
@@ -194,13 +195,13 @@ llvm::Expected<HostTensor> kiln::runtime::parseNpy(StringRef bytes,
                       "malformed dimension '" + part + "' in the .npy shape");
     shape.push_back(size);
   }
-  // Reject element counts that overflow before allocating anything.
+  // Reject shapes a kiln tensor cannot have before allocating anything.
+  if (!kiln::isAddressableShape(shape))
+    return npyError(name,
+                    "the .npy shape " + kiln::unaddressableShapeReason(shape));
   int64_t count = 1;
-  for (int64_t size : shape) {
-    if (size != 0 && count > (int64_t(1) << 62) / size)
-      return npyError(name, "the .npy shape has too many elements");
+  for (int64_t size : shape)
     count *= size;
-  }
   size_t dataStart = headerStart + headerLength;
   size_t expected = static_cast<size_t>(count) * dtypeSize(dtype);
   size_t available = bytes.size() - dataStart;

@@ -233,10 +233,23 @@ TEST(Errors, ShapesBeyondTwoToTheSixtyTwoAtTheCall) {
         kiln::zeros({big, big});
       },
       "full: the shape has more than 2^62 elements");
-  // A zero anywhere makes an empty tensor, however large the other sizes.
+  // A zero size makes an empty tensor, but its other sizes still make
+  // strides: they are bounded the same way, in any order (2^40 x 2^40 x 0
+  // was accepted here and rejected by the dialect's verifier at realize).
   EXPECT_EQ(
-      Tensor::fromBlob(nullptr, {big, big, 0}, kiln::DType::Float32).numel(),
+      Tensor::fromBlob(nullptr, {4, 0, int64_t(1) << 58}, kiln::DType::Float32)
+          .numel(),
       0);
+  for (std::vector<int64_t> shape :
+       {std::vector<int64_t>{big, big, 0}, std::vector<int64_t>{0, big, big}})
+    expectError(
+        [&] { Tensor::fromBlob(nullptr, shape, kiln::DType::Float32); },
+        "fromBlob: the shape has nonzero sizes whose product exceeds 2^62");
+  expectError(
+      [&] {
+        kiln::zeros({0, big, big});
+      },
+      "full: the shape has nonzero sizes whose product exceeds 2^62");
 }
 
 TEST(Errors, WhereNeedsABoolCondition) {
@@ -545,6 +558,19 @@ TEST(IR, CallIRInlinesTheFileFunctions) {
          "  return %y : tensor<2xf32>\n}\n";
   std::string message = errorMessage([&] { kiln::callIR(recursive, {x}); });
   EXPECT_NE(message.find("calls @f recursively"), std::string::npos) << message;
+
+  // Upstream ops are held to the kiln ops' shape limit (kiln-check-shapes).
+  std::string huge = ::testing::TempDir() + "kiln_api_huge.mlir";
+  std::ofstream(huge) << "func.func @f(%x: tensor<2xf32>) -> tensor<2xf32> {\n"
+                         "  %c = arith.constant dense<1.0> : "
+                         "tensor<4611686018427387904x4xf32>\n"
+                         "  return %x : tensor<2xf32>\n}\n";
+  message = errorMessage([&] { kiln::callIR(huge, {x}); });
+  EXPECT_NE(message.find("'arith.constant' op result #0 type "
+                         "'tensor<4611686018427387904x4xf32>' has more than "
+                         "2^62 elements"),
+            std::string::npos)
+      << message;
 }
 
 TEST(IR, CallIRRejectsWhatCrashesTheParser) {

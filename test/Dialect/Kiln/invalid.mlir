@@ -762,3 +762,21 @@ func.func @too_many_elements_inferred(%x: tensor<4611686018427387904x2xf32>) {
   %z = kiln.sum %x : tensor<4611686018427387904x2xf32>
   return
 }
+
+// -----
+
+// A zero size leaves no elements, but the other sizes still make strides:
+// their product is bounded the same way, wherever the zero is.
+func.func @too_large_empty_leading_zero(%x: tensor<0x4611686018427387904x4xf32>) {
+  // expected-error @+1 {{'kiln.sum' op input type 'tensor<0x4611686018427387904x4xf32>' has nonzero sizes whose product exceeds 2^62}}
+  %z = kiln.sum %x {dims = array<i64: 2>} : tensor<0x4611686018427387904x4xf32>
+  return
+}
+
+// -----
+
+func.func @too_large_empty_trailing_zero(%x: tensor<4611686018427387904x4x0xf32>) {
+  // expected-error @+1 {{'kiln.neg' op operand #0 type 'tensor<4611686018427387904x4x0xf32>' has nonzero sizes whose product exceeds 2^62}}
+  %y = "kiln.neg"(%x) : (tensor<4611686018427387904x4x0xf32>) -> tensor<4611686018427387904x4x0xf32>
+  return
+}

@@ -108,8 +108,9 @@ FailureOr<RankedTensorType> OpDiagnostic::tensor(Value value,
   if (!type || !type.hasStaticShape())
     return (*this)(what, " must be a statically shaped tensor, got ",
                    value.getType());
-  if (!OpTrait::isAddressableShape(type.getShape()))
-    return (*this)(what, " type ", type, " has more than 2^62 elements");
+  if (!kiln::isAddressableShape(type.getShape()))
+    return (*this)(what, " type ", type, " ",
+                   kiln::unaddressableShapeReason(type.getShape()));
   return type;
 }
 

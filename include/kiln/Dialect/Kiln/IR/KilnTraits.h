@@ -7,6 +7,8 @@
 #ifndef KILN_DIALECT_KILN_IR_KILNTRAITS_H
 #define KILN_DIALECT_KILN_IR_KILNTRAITS_H
 
+#include "kiln/Support/ShapeLimits.h"
+
 #include "mlir/IR/OpDefinition.h"
 #include "mlir/IR/Operation.h"
 #include "llvm/ADT/STLExtras.h"
@@ -41,24 +43,9 @@ template <typename ConcreteType>
 class FusesConsumers
     : public mlir::OpTrait::TraitBase<ConcreteType, FusesConsumers> {};
 
-/// The largest element count a kiln tensor may have (2^62): element counts
-/// and byte offsets of every tensor then fit in int64.
-constexpr int64_t kMaxElements = int64_t(1) << 62;
-
-/// Whether a static shape has at most kMaxElements elements (no overflow).
-inline bool isAddressableShape(llvm::ArrayRef<int64_t> shape) {
-  int64_t count = 1;
-  for (int64_t size : shape) {
-    if (size < 0)
-      return false;
-    if (size != 0 && count > kMaxElements / size)
-      return false;
-    count *= size;
-  }
-  return true;
-}
-
-/// Rejects operands and results with more than kMaxElements elements.
+/// Rejects operands and results whose shapes are not addressable
+/// (kiln::isAddressableShape: more than 2^62 elements, or nonzero sizes
+/// multiplying past 2^62 in a shape with a zero size).
 template <typename ConcreteType>
 class AddressableTensors
     : public mlir::OpTrait::TraitBase<ConcreteType, AddressableTensors> {
@@ -68,10 +55,11 @@ public:
                      unsigned index) -> mlir::LogicalResult {
       auto shaped = llvm::dyn_cast<mlir::RankedTensorType>(type);
       if (!shaped || !shaped.hasStaticShape() ||
-          isAddressableShape(shaped.getShape()))
+          kiln::isAddressableShape(shaped.getShape()))
         return mlir::success();
-      return op->emitOpError() << kind << " #" << index << " type " << type
-                               << " has more than 2^62 elements";
+      return op->emitOpError()
+             << kind << " #" << index << " type " << type << " "
+             << kiln::unaddressableShapeReason(shaped.getShape());
     };
     for (auto [index, type] : llvm::enumerate(op->getOperandTypes()))
       if (mlir::failed(check(type, "operand", index)))
