@@ -135,28 +135,6 @@ void kiln::buildKilnCpuPipeline(OpPassManager &pm,
   addPipeline(pm, getKilnCpuPipelineText(options));
 }
 
-/// The PTX ISA version each architecture first appeared in (LLVM aborts
-/// on a chip without a matching feature).
-static const std::pair<const char *, const char *> kChipFeatures[] = {
-    {"sm_70", "+ptx60"}, {"sm_72", "+ptx61"}, {"sm_75", "+ptx63"},
-    {"sm_80", "+ptx70"}, {"sm_86", "+ptx71"}, {"sm_87", "+ptx74"},
-    {"sm_89", "+ptx78"}, {"sm_90", "+ptx80"}, {"sm_100", "+ptx86"},
-    {"sm_120", "+ptx87"}};
-
-std::string kiln::getPtxFeatureForChip(llvm::StringRef chip) {
-  for (auto [name, feature] : kChipFeatures)
-    if (chip == name)
-      return feature;
-  return "";
-}
-
-std::string kiln::getSupportedChipList() {
-  std::string list;
-  for (auto [name, feature] : kChipFeatures)
-    list += (list.empty() ? "" : ", ") + std::string(name);
-  return list;
-}
-
 std::string kiln::findLibdevice() {
   auto exists = [](const std::string &path) {
     return !path.empty() && llvm::sys::fs::exists(path);

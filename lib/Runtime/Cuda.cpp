@@ -3,6 +3,7 @@
 #include "kiln/Runtime/Cuda.h"
 
 #include "kiln/Pipelines/Pipelines.h"
+#include "kiln/Support/GpuChips.h"
 
 #include "Device/SortPlan.h"
 #include "Device/TopkPlan.h"
@@ -407,9 +408,17 @@ llvm::Error cuda::targetDevice(kiln::CompileOptions &options) {
   int major = 0, minor = 0;
   driver.cuDeviceGetAttribute(&major, kAttrComputeMajor, device);
   driver.cuDeviceGetAttribute(&minor, kAttrComputeMinor, device);
-  std::string chip = "sm_" + std::to_string(major) + std::to_string(minor);
+  // Was sm_90 for every chip not in the table: PTX a device older than
+  // sm_90 cannot load, and a newer one (sm_103) could use sm_100's.
+  std::optional<std::string> chip = kiln::getChipForDevice(major, minor);
+  if (!chip)
+    return llvm::createStringError(
+        llvm::inconvertibleErrorCode(),
+        "the GPU, " + describeDevice() +
+            ", is older than every architecture Kiln compiles for (" +
+            kiln::getSupportedChipList() + ")");
   options.target = kiln::Target::Cuda;
-  options.chip = kiln::getPtxFeatureForChip(chip).empty() ? "sm_90" : chip;
+  options.chip = *chip;
   return llvm::Error::success();
 }
 

@@ -8,6 +8,8 @@
 #ifndef KILN_PIPELINES_PIPELINES_H
 #define KILN_PIPELINES_PIPELINES_H
 
+#include "kiln/Support/GpuChips.h"
+
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/Pass/PassManager.h"
 #include "mlir/Pass/PassOptions.h"
@@ -54,14 +56,6 @@ struct GpuPipelineOptions
                      "(kiln-map-to-gpu{vectorize}; default off)"),
       llvm::cl::init(false)};
 };
-
-/// Checks a GPU architecture name; returns the PTX feature the NVPTX backend
-/// needs for it (e.g. "+ptx80" for sm_90), or an empty string when the chip
-/// is not supported.
-std::string getPtxFeatureForChip(llvm::StringRef chip);
-
-/// The supported GPU architectures for messages: "sm_70, sm_72, ..., sm_120".
-std::string getSupportedChipList();
 
 /// The libdevice bitcode kernels link for math functions (exp, log, ...):
 /// $KILN_LIBDEVICE, else $CUDA_HOME or /usr/local/cuda's
