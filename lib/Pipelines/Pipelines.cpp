@@ -42,6 +42,9 @@ static std::string frontPasses(bool fuse, bool rowGroups) {
          // backward runs a graph and its VJP, which recomputes it, as one):
          // each is computed once.
          "cse,"
+         // tensor.extract/insert, memref.load/store of IR files: checked
+         // like kiln's indexing ops (constant indices are folded by now).
+         "kiln-check-upstream-indices,"
          "kiln-export-entry-points,"
          "kiln-decompose," +
          // Decomposed ops (mean, norm, losses) fuse like the rest.

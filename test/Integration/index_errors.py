@@ -89,6 +89,35 @@ c.expect_error("cross_entropy: class out of range",
                func([x, labels], f"  %r0 = kiln.cross_entropy %a0, %a1 : "
                     f"{ttype(x)}, {ttype(labels)}", "tensor<f32>"),
                [x, labels], 2, "kiln.cross_entropy at ")
+# Upstream element accesses in IR files (kiln-check-upstream-indices): a
+# loop reading x[idx[k]] and writing it to position k with tensor.extract
+# and tensor.insert. Out-of-range positions segfaulted.
+upstream = """func.func @f(%x: tensor<5xf32>, %idx: tensor<3xi64>) -> tensor<3xf32> {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %c3 = arith.constant 3 : index
+  %init = arith.constant dense<0.0> : tensor<3xf32>
+  %r = scf.for %k = %c0 to %c3 step %c1 iter_args(%acc = %init) -> (tensor<3xf32>) {
+    %i = tensor.extract %idx[%k] : tensor<3xi64>
+    %j = arith.index_cast %i : i64 to index
+    %v = tensor.extract %x[%j] : tensor<5xf32>
+    %at = arith.subi %c3, %k : index
+    %p = arith.subi %at, %c1 : index
+    %n = tensor.insert %v into %acc[%p] : tensor<3xf32>
+    scf.yield %n : tensor<3xf32>
+  }
+  return %r : tensor<3xf32>
+}
+"""
+xs = torch.arange(5, dtype=torch.float32) * 10
+c.check("tensor.extract/insert in range", upstream,
+        [xs, torch.tensor([4, 0, 2])], torch.tensor([20.0, 0.0, 40.0]))
+c.expect_error("tensor.extract: first bad index", upstream,
+               [xs, torch.tensor([1, 5, -2])], 2,
+               "in.mlir:9:10: index 5 is out of bounds for size 5")
+c.expect_error("tensor.extract: negative index", upstream,
+               [xs, torch.tensor([1, -2, 3])], 2,
+               "in.mlir:9:10: index -2 is out of bounds for size 5")
 # After an error the device (or CPU) state is fine: a good run succeeds.
 good = torch.tensor([[0, 9, 3], [1, 1, 2]])
 c.check("gather after errors",

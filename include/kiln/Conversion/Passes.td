@@ -100,6 +100,36 @@ def KilnMapToGpu : Pass<"kiln-map-to-gpu", "mlir::ModuleOp"> {
   ];
 }
 
+def KilnCheckUpstreamIndices
+    : Pass<"kiln-check-upstream-indices", "mlir::ModuleOp"> {
+  let summary = "Bounds-check the element accesses of upstream ops";
+  let description = [{
+    IR files may index tensors with upstream ops, whose out-of-range
+    positions are undefined behaviour (a segfault at run time). This pass
+    gives them the runtime checks of kiln's own indexing ops: each
+    `tensor.extract`, `tensor.insert`, `memref.load` and `memref.store`
+    whose indices are not constants in range runs only when every index is
+    in `[0, size)`; otherwise `kiln.report_index_error` records the first
+    bad index and its dim's size at the op's site (`kiln-run` exits 2:
+    `tensor.extract at f.mlir:3:8: index 7 is out of bounds for size 4`),
+    an extract or load yields zero and an insert yields its destination
+    unchanged. A constant index out of range is a compile-time error.
+
+    Upstream ops that address memory through positions this pass does not
+    check are errors: slices and views with dynamic offsets, sizes or
+    strides (`tensor.extract_slice`, `tensor.insert_slice`,
+    `tensor.parallel_insert_slice`, `memref.subview`,
+    `memref.reinterpret_cast`), `tensor.dim`/`memref.dim` of a non-constant
+    dim, the vector dialect's loads and stores with non-constant indices, and
+    `tensor.gather`/`tensor.scatter`.
+  }];
+  let dependentDialects = [
+    "kiln::KilnDialect", "mlir::arith::ArithDialect",
+    "mlir::memref::MemRefDialect", "mlir::scf::SCFDialect",
+    "mlir::tensor::TensorDialect"
+  ];
+}
+
 def KilnStripCompileTimes : Pass<"kiln-strip-compile-times", "mlir::ModuleOp"> {
   let summary = "Drop the compile-time measurements from gpu.binary objects";
   let description = [{

@@ -5,6 +5,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "../ErrorSites.h"
 #include "../IndexMath.h"
 #include "kiln/Conversion/Passes.h"
 #include "kiln/Conversion/ReductionPlan.h"
@@ -45,6 +46,7 @@ using namespace kiln;
 namespace {
 
 using kiln::conversion::delinearize;
+using kiln::conversion::ErrorSites;
 using kiln::conversion::indexConstant;
 
 //===----------------------------------------------------------------------===//
@@ -95,40 +97,6 @@ std::string typeText(Type type) {
   os << type;
   return text;
 }
-
-/// Sites of runtime index checks, shared by the patterns of one pass run.
-struct ErrorSites {
-  SmallVector<std::string> sites;
-
-  /// Registers a check of `op` and returns its site number.
-  int64_t add(Operation *op) {
-    std::string text;
-    llvm::raw_string_ostream os(text);
-    Location loc = op->getLoc();
-    // Ops made by decomposing a user's op carry its name (e.g. the gather
-    // of kiln.cross_entropy): report the user's op.
-    if (auto named = dyn_cast<NameLoc>(loc);
-        named && named.getName().getValue().starts_with("kiln."))
-      os << named.getName().getValue() << " at ";
-    else
-      os << op->getName() << " at ";
-    FileLineColLoc fileLoc;
-    loc->walk([&](Location nested) {
-      if (auto f = dyn_cast<FileLineColLoc>(nested)) {
-        fileLoc = f;
-        return WalkResult::interrupt();
-      }
-      return WalkResult::advance();
-    });
-    if (fileLoc)
-      os << fileLoc.getFilename().getValue() << ":" << fileLoc.getLine() << ":"
-         << fileLoc.getColumn();
-    else
-      loc.print(os);
-    sites.push_back(text);
-    return sites.size() - 1;
-  }
-};
 
 RankedTensorType tensorType(Value value) {
   return cast<RankedTensorType>(value.getType());
@@ -4891,10 +4859,7 @@ struct ConvertKilnToLinalgPass
     }
     if (target == "cuda")
       module->setAttr(kTargetAttrName, StringAttr::get(ctx, target));
-    ErrorSites sites;
-    if (auto existing = module->getAttrOfType<ArrayAttr>(kErrorSitesAttrName))
-      for (auto site : existing.getAsValueRange<StringAttr>())
-        sites.sites.push_back(site.str());
+    ErrorSites sites = ErrorSites::load(module);
 
     // Fused groups first, each into its kernel(s); the conversion below
     // then handles the ops outside them.
@@ -4950,11 +4915,7 @@ struct ConvertKilnToLinalgPass
     module->setAttr(kKernelCountAttrName,
                     IntegerAttr::get(IntegerType::get(ctx, 64), kernels));
 
-    SmallVector<Attribute> siteAttrs;
-    for (const std::string &site : sites.sites)
-      siteAttrs.push_back(StringAttr::get(ctx, site));
-    if (!siteAttrs.empty())
-      module->setAttr(kErrorSitesAttrName, ArrayAttr::get(ctx, siteAttrs));
+    sites.save(module);
   }
 };
 

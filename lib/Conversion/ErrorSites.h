@@ -1,0 +1,79 @@
+//===- ErrorSites.h - Sites of runtime index checks -------------*- C++ -*-===//
+//
+// A runtime index check reports its site by number; the module attribute
+// kiln.error_sites maps the numbers to "op at file:line:col", which the
+// runtime puts in its message. Shared by the passes that make checks.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef KILN_LIB_CONVERSION_ERRORSITES_H
+#define KILN_LIB_CONVERSION_ERRORSITES_H
+
+#include "kiln/Conversion/Passes.h"
+
+#include "mlir/IR/BuiltinOps.h"
+#include "mlir/IR/Location.h"
+#include "llvm/ADT/SmallVector.h"
+#include "llvm/Support/raw_ostream.h"
+
+#include <string>
+
+namespace kiln::conversion {
+
+/// The sites of one pass run: those already in the module, then the new.
+struct ErrorSites {
+  llvm::SmallVector<std::string> sites;
+
+  /// The sites recorded in `module` by earlier passes.
+  static ErrorSites load(mlir::ModuleOp module) {
+    ErrorSites result;
+    if (auto existing =
+            module->getAttrOfType<mlir::ArrayAttr>(kErrorSitesAttrName))
+      for (auto site : existing.getAsValueRange<mlir::StringAttr>())
+        result.sites.push_back(site.str());
+    return result;
+  }
+
+  /// Records every site in `module` (nothing when there is none).
+  void save(mlir::ModuleOp module) const {
+    llvm::SmallVector<mlir::Attribute> attrs;
+    for (const std::string &site : sites)
+      attrs.push_back(mlir::StringAttr::get(module.getContext(), site));
+    if (!attrs.empty())
+      module->setAttr(kErrorSitesAttrName,
+                      mlir::ArrayAttr::get(module.getContext(), attrs));
+  }
+
+  /// Registers a check of `op` and returns its site number.
+  int64_t add(mlir::Operation *op) {
+    std::string text;
+    llvm::raw_string_ostream os(text);
+    mlir::Location loc = op->getLoc();
+    // Ops made by decomposing a user's op carry its name (e.g. the gather
+    // of kiln.cross_entropy): report the user's op.
+    if (auto named = llvm::dyn_cast<mlir::NameLoc>(loc);
+        named && named.getName().getValue().starts_with("kiln."))
+      os << named.getName().getValue() << " at ";
+    else
+      os << op->getName() << " at ";
+    mlir::FileLineColLoc fileLoc;
+    loc->walk([&](mlir::Location nested) {
+      if (auto f = llvm::dyn_cast<mlir::FileLineColLoc>(nested)) {
+        fileLoc = f;
+        return mlir::WalkResult::interrupt();
+      }
+      return mlir::WalkResult::advance();
+    });
+    if (fileLoc)
+      os << fileLoc.getFilename().getValue() << ":" << fileLoc.getLine() << ":"
+         << fileLoc.getColumn();
+    else
+      loc.print(os);
+    sites.push_back(text);
+    return sites.size() - 1;
+  }
+};
+
+} // namespace kiln::conversion
+
+#endif // KILN_LIB_CONVERSION_ERRORSITES_H

@@ -1,0 +1,70 @@
+// RUN: kiln-opt --kiln-check-upstream-indices --split-input-file --verify-diagnostics %s
+// RUN: %expect_exit 1 kiln-opt --kiln-cpu-pipeline %s --split-input-file
+// Upstream ops whose positions Kiln does not check, and constant indices
+// out of range: one diagnostic each, exit 1 from the pipelines.
+
+func.func @constant_out_of_range(%x: tensor<4xf32>) -> f32 {
+  %c4 = arith.constant 4 : index
+  // expected-error @+1 {{'tensor.extract' op index 4 is out of bounds for dim 0 of size 4}}
+  %e = tensor.extract %x[%c4] : tensor<4xf32>
+  return %e : f32
+}
+
+// -----
+
+func.func @constant_negative(%x: tensor<4x3xf32>, %v: f32) -> tensor<4x3xf32> {
+  %c0 = arith.constant 0 : index
+  %m = arith.constant -1 : index
+  // expected-error @+1 {{'tensor.insert' op index -1 is out of bounds for dim 1 of size 3}}
+  %r = tensor.insert %v into %x[%c0, %m] : tensor<4x3xf32>
+  return %r : tensor<4x3xf32>
+}
+
+// -----
+
+func.func @dynamic_slice(%x: tensor<8xf32>, %o: index) -> tensor<2xf32> {
+  // expected-error @+1 {{'tensor.extract_slice' op with dynamic offsets, sizes or strides is not supported by Kiln: its positions are not bounds-checked at run time}}
+  %s = tensor.extract_slice %x[%o] [2] [1] : tensor<8xf32> to tensor<2xf32>
+  return %s : tensor<2xf32>
+}
+
+// -----
+
+func.func @dynamic_insert_slice(%x: tensor<8xf32>, %y: tensor<2xf32>, %o: index) -> tensor<8xf32> {
+  // expected-error @+1 {{'tensor.insert_slice' op with dynamic offsets, sizes or strides is not supported by Kiln}}
+  %s = tensor.insert_slice %y into %x[%o] [2] [1] : tensor<2xf32> into tensor<8xf32>
+  return %s : tensor<8xf32>
+}
+
+// -----
+
+func.func @dynamic_dim(%x: tensor<8x4xf32>, %d: index) -> index {
+  // expected-error @+1 {{'tensor.dim' op of a non-constant dim is not supported by Kiln}}
+  %n = tensor.dim %x, %d : tensor<8x4xf32>
+  return %n : index
+}
+
+// -----
+
+func.func @vector_read(%x: tensor<8xf32>, %i: index) -> vector<4xf32> {
+  %p = arith.constant 0.0 : f32
+  // expected-error @+1 {{'vector.transfer_read' op with non-constant indices is not supported by Kiln}}
+  %v = vector.transfer_read %x[%i], %p {in_bounds = [true]} : tensor<8xf32>, vector<4xf32>
+  return %v : vector<4xf32>
+}
+
+// -----
+
+func.func @gather(%x: tensor<8xf32>, %i: tensor<2x1xindex>) -> tensor<2xf32> {
+  // expected-error @+1 {{'tensor.gather' op is not supported by Kiln: its positions are not bounds-checked at run time}}
+  %g = tensor.gather %x[%i] gather_dims([0]) unique : (tensor<8xf32>, tensor<2x1xindex>) -> tensor<2xf32>
+  return %g : tensor<2xf32>
+}
+
+// -----
+
+func.func @complex(%x: tensor<4xcomplex<f32>>, %i: index) -> complex<f32> {
+  // expected-error @+1 {{'tensor.extract' op on elements of type 'complex<f32>' is not supported by Kiln}}
+  %e = tensor.extract %x[%i] : tensor<4xcomplex<f32>>
+  return %e : complex<f32>
+}
