@@ -44,8 +44,11 @@ struct ErrorSites {
                       mlir::ArrayAttr::get(module.getContext(), attrs));
   }
 
-  /// Registers a check of `op` and returns its site number.
-  int64_t add(mlir::Operation *op) {
+  /// Registers a check of `op` and returns its site number. A check that
+  /// is not of an index names its `problem`, which becomes part of the
+  /// site's text ("arith.divsi at f.mlir:2:8: integer division by zero");
+  /// it reports a negative size, so that the runtime prints the text alone.
+  int64_t add(mlir::Operation *op, llvm::StringRef problem = {}) {
     std::string text;
     llvm::raw_string_ostream os(text);
     mlir::Location loc = op->getLoc();
@@ -69,6 +72,8 @@ struct ErrorSites {
          << fileLoc.getColumn();
     else
       loc.print(os);
+    if (!problem.empty())
+      os << ": " << problem;
     sites.push_back(text);
     return sites.size() - 1;
   }

@@ -52,7 +52,9 @@ static std::string frontPasses(bool fuse, bool rowGroups) {
                            : "kiln-fuse-elementwise,"
                : "") +
          // arith/math ops on whole tensors in IR files become loops.
-         "convert-elementwise-to-linalg,";
+         "convert-elementwise-to-linalg,"
+         // Their integer divisions by zero: errors, not SIGFPE.
+         "kiln-check-integer-division,";
 }
 
 /// Tensors to buffers; results become out-parameters of public functions.

@@ -193,12 +193,15 @@ Executable::compile(ModuleOp module, llvm::StringRef entry,
   return exe;
 }
 
-/// The message of a runtime index error at `site`.
+/// The message of a runtime error at `site`: an out-of-range index, or with
+/// a negative size the error the site's text names (kiln.report_index_error).
 static std::string indexErrorMessage(const IndexError &failure,
                                      const std::vector<std::string> &sites) {
-  std::string where = failure.site < static_cast<int64_t>(sites.size())
-                          ? sites[failure.site]
-                          : "an indexing op";
+  bool known =
+      failure.site >= 0 && failure.site < static_cast<int64_t>(sites.size());
+  if (failure.size < 0)
+    return known ? sites[failure.site] : "a runtime check failed";
+  std::string where = known ? sites[failure.site] : "an indexing op";
   return where + ": index " + std::to_string(failure.index) +
          " is out of bounds for size " + std::to_string(failure.size);
 }

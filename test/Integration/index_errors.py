@@ -118,6 +118,57 @@ c.expect_error("tensor.extract: first bad index", upstream,
 c.expect_error("tensor.extract: negative index", upstream,
                [xs, torch.tensor([1, -2, 3])], 2,
                "in.mlir:9:10: index -2 is out of bounds for size 5")
+# Upstream integer division (kiln-check-integer-division): by zero it is an
+# error (it was a SIGFPE), INT_MIN / -1 wraps as in NumPy, and the rest
+# round as the op says: trunc (divsi, remsi), floor, ceil, unsigned.
+
+
+def wrap(v, bits):
+    v &= (1 << bits) - 1
+    return v - (1 << bits) if v >= 1 << (bits - 1) else v
+
+
+def division_ir(op, ty):
+    t = f"tensor<6x{ty}>"
+    return (f"func.func @f(%a: {t}, %b: {t}) -> {t} {{\n"
+            f"  %y = arith.{op} %a, %b : {t}\n"
+            f"  return %y : {t}\n}}\n")
+
+
+def trunc_div(a, b):
+    q = abs(a) // abs(b)
+    return q if (a < 0) == (b < 0) else -q
+
+
+rules = {
+    "divsi": lambda a, b, m: trunc_div(a, b),
+    "remsi": lambda a, b, m: a - b * trunc_div(a, b),
+    "floordivsi": lambda a, b, m: a // b,
+    "ceildivsi": lambda a, b, m: -((-a) // b),
+    "divui": lambda a, b, m: (a % m) // (b % m),
+    "remui": lambda a, b, m: (a % m) % (b % m),
+}
+for bits, dtype in ((64, torch.int64), (32, torch.int32)):
+    lo = -2**(bits - 1)
+    a = [7, -7, 7, lo, lo, -1]
+    b = [2, 2, -2, -1, 3, 5]
+    for op, rule in rules.items():
+        want = [wrap(rule(x, y, 2**bits), bits) for x, y in zip(a, b)]
+        c.check(f"arith.{op} i{bits}", division_ir(op, f"i{bits}"),
+                [torch.tensor(a, dtype=dtype), torch.tensor(b, dtype=dtype)],
+                torch.tensor(want, dtype=dtype))
+    for op in ("divsi", "remui"):
+        zero = list(b)
+        zero[4] = 0
+        c.expect_error(f"arith.{op} i{bits} by zero", division_ir(op, f"i{bits}"),
+                       [torch.tensor(a, dtype=dtype),
+                        torch.tensor(zero, dtype=dtype)], 2,
+                       f"arith.{op} at ")
+        c.expect_error(f"arith.{op} i{bits} by zero: message",
+                       division_ir(op, f"i{bits}"),
+                       [torch.tensor(a, dtype=dtype),
+                        torch.tensor(zero, dtype=dtype)], 2,
+                       "in.mlir:2:8: integer division by zero")
 # After an error the device (or CPU) state is fine: a good run succeeds.
 good = torch.tensor([[0, 9, 3], [1, 1, 2]])
 c.check("gather after errors",

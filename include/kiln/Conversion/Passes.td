@@ -130,6 +130,31 @@ def KilnCheckUpstreamIndices
   ];
 }
 
+def KilnCheckIntegerDivision
+    : Pass<"kiln-check-integer-division", "mlir::ModuleOp"> {
+  let summary = "Make upstream integer division of IR files safe";
+  let description = [{
+    Upstream integer division and remainder (`arith.divsi`, `divui`,
+    `remsi`, `remui`, `ceildivsi`, `ceildivui`, `floordivsi`) by zero is
+    undefined behaviour, and on x86-64 a SIGFPE that kills the process, as
+    is the signed overflow `INT_MIN / -1`. Runs after
+    `convert-elementwise-to-linalg`, so that ops on whole tensors are
+    scalar ops in `linalg.generic` bodies, and before kiln ops are lowered
+    (Kiln's own index arithmetic divides by sizes it knows are not zero).
+    Unless its divisor is a constant that is neither zero nor (signed) -1,
+    each op divides by a safe divisor: a zero divisor is reported at the
+    op's site through `kiln.report_index_error` (`kiln-run` exits 2:
+    `arith.divsi at f.mlir:2:8: integer division by zero`) and replaced by
+    one, and `INT_MIN / -1` divides by one instead, which gives the
+    wrapped two's-complement result NumPy gives (`INT_MIN`, remainder 0;
+    PyTorch 1.13 dies of the SIGFPE). A constant zero divisor is a
+    compile-time error, and so is integer division on vectors.
+  }];
+  let dependentDialects = [
+    "kiln::KilnDialect", "mlir::arith::ArithDialect", "mlir::scf::SCFDialect"
+  ];
+}
+
 def KilnStripCompileTimes : Pass<"kiln-strip-compile-times", "mlir::ModuleOp"> {
   let summary = "Drop the compile-time measurements from gpu.binary objects";
   let description = [{

@@ -968,12 +968,15 @@ def Kiln_CrossEntropyOp : Kiln_Op<"cross_entropy",
 
 def Kiln_ReportIndexErrorOp : Kiln_Op<"report_index_error",
     [MemoryEffects<[MemWrite]>]> {
-  let summary = "report an out-of-range index to the runtime (internal)";
+  let summary = "report an out-of-range index, or another runtime error, to "
+                "the runtime (internal)";
   let description = [{
     Made by `-convert-kiln-to-linalg` inside the runtime bounds checks of
     indexing ops: records that `index` is outside `[0, size)` (or the
     take/put range) at check site `site` (an entry of the module's
-    `kiln.error_sites`). Its declared write effect keeps it in place and
+    `kiln.error_sites`). With a negative `size` it records the error its
+    site's text names instead (`-kiln-check-integer-division`: "arith.divsi
+    at f.mlir:2:8: integer division by zero"), and `index` is not shown. Its declared write effect keeps it in place and
     lets loop bodies around it stay free of unknown effects;
     `-kiln-lower-runtime-calls` turns it into a call of
     `kiln_rt_index_error`.
