@@ -30,7 +30,7 @@ inline bool isFloat(DType d) {
 }
 
 /// The number of elements of `shape`; a negative size, or more elements than
-/// a kiln tensor may hold (2^62), is an error of `op` at `where`.
+/// a kiln tensor may hold (2^59), is an error of `op` at `where`.
 int64_t elementCount(const std::vector<int64_t> &shape, const std::string &op,
                      SourceLocation where);
 

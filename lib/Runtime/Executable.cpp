@@ -194,13 +194,22 @@ Executable::compile(ModuleOp module, llvm::StringRef entry,
 }
 
 /// The message of a runtime error at `site`: an out-of-range index, or with
-/// a negative size the error the site's text names (kiln.report_index_error).
+/// a negative size the error the site's text names, the reported value in
+/// place of its "{index}" (kiln.report_index_error).
 static std::string indexErrorMessage(const IndexError &failure,
                                      const std::vector<std::string> &sites) {
   bool known =
       failure.site >= 0 && failure.site < static_cast<int64_t>(sites.size());
-  if (failure.size < 0)
-    return known ? sites[failure.site] : "a runtime check failed";
+  if (failure.size < 0) {
+    if (!known)
+      return "a runtime check failed";
+    // The site's text is the message, the value in place of "{index}".
+    std::string text = sites[failure.site];
+    size_t at = text.find("{index}");
+    if (at != std::string::npos)
+      text.replace(at, 7, std::to_string(failure.index));
+    return text;
+  }
   std::string where = known ? sites[failure.site] : "an indexing op";
   return where + ": index " + std::to_string(failure.index) +
          " is out of bounds for size " + std::to_string(failure.size);

@@ -118,6 +118,32 @@ c.expect_error("tensor.extract: first bad index", upstream,
 c.expect_error("tensor.extract: negative index", upstream,
                [xs, torch.tensor([1, -2, 3])], 2,
                "in.mlir:9:10: index -2 is out of bounds for size 5")
+# Dynamic sizes from data (kiln-check-upstream-indices): negative, or a
+# shape whose byte size would wrap (2^32 x 2^32 elements: a segfault).
+sized = """func.func @f(%n: tensor<1xi64>) -> tensor<f32> {
+  %c0 = arith.constant 0 : index
+  %v = tensor.extract %n[%c0] : tensor<1xi64>
+  %s = arith.index_cast %v : i64 to index
+  %z = arith.constant 1.0 : f32
+  %e = tensor.splat %z[%s, %s] : tensor<?x?xf32>
+  %init = arith.constant dense<0.0> : tensor<f32>
+  %r = linalg.reduce ins(%e : tensor<?x?xf32>) outs(%init : tensor<f32>) dimensions = [0, 1]
+    (%a: f32, %b: f32) {
+      %x = arith.addf %a, %b : f32
+      linalg.yield %x : f32
+    }
+  return %r : tensor<f32>
+}
+"""
+c.check("dynamic sizes in range", sized, [torch.tensor([3])],
+        torch.tensor(9.0))
+c.expect_error("negative dynamic size", sized, [torch.tensor([-5])], 2,
+               "in.mlir:6:8: negative size -5")
+for n in (2**32, 2**31 + 1):
+    c.expect_error(f"dynamic shape {n}x{n}", sized, [torch.tensor([n])], 2,
+                   "in.mlir:6:8: the shape's nonzero sizes multiply to more "
+                   "than 2^59")
+
 # Upstream integer division (kiln-check-integer-division): by zero it is an
 # error (it was a SIGFPE), INT_MIN / -1 wraps as in NumPy, and the rest
 # round as the op says: trunc (divsi, remsi), floor, ceil, unsigned.

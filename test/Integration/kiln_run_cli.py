@@ -182,15 +182,15 @@ def npy_with_shape(name, shape):
     return path(name)
 
 
-expect("npy shape over 2^62 elements",
+expect("npy shape over 2^59 elements",
        [gather, f"--input={npy_with_shape('huge.npy', (2**40, 2**40))}",
         f"--input={good}"], 1,
-       r"huge\.npy: the \.npy shape has more than 2\^62 elements")
+       r"huge\.npy: the \.npy shape has more than 2\^59 elements")
 for order in [(2**40, 2**40, 0), (0, 2**40, 2**40)]:
     expect(f"npy empty shape {order} with huge sizes",
            [gather, f"--input={npy_with_shape('huge0.npy', order)}",
             f"--input={good}"], 1,
-           r"the \.npy shape has nonzero sizes whose product exceeds 2\^62")
+           r"the \.npy shape has nonzero sizes whose product exceeds 2\^59")
 expect("npy empty shape is read", [gather, f"--input={npy_with_shape('e.npy', (0, 10))}",
                                    f"--input={good}"], 1,
        r"argument #0 of @f expects tensor<2x10xf32> but .*e\.npy holds tensor<0x10xf32>")
@@ -217,16 +217,34 @@ func.func @f(%x: tensor<4xf32>) -> tensor<4xf32> {
   return %y : tensor<4xf32>
 }
 """), f"--input={v4}"], 1, r"calls @g, which has no body")
+np.save(path("s64.npy"), np.array(1.0))
+# 2^59 elements is the limit: their bytes fit in int64 (2^62 f64 elements
+# made 2^65 bytes, which wrapped to a one-byte buffer and a segfault).
+expect("2^59 f64 elements: out of memory", [write("limit.mlir", """func.func @f(%x: tensor<f64>) -> tensor<576460752303423488xf64> {
+  %c = kiln.expand %x : tensor<f64> -> tensor<576460752303423488xf64>
+  %d = kiln.exp %c : tensor<576460752303423488xf64>
+  return %d : tensor<576460752303423488xf64>
+}
+"""), f"--input={path('s64.npy')}"], 2,
+       r"out of memory: result #0 of @f \(tensor<576460752303423488xf64>\) "
+       r"needs 4611686018427387904 bytes")
+expect("2^60 elements: rejected", [write("over.mlir", """func.func @f(%x: tensor<f64>) -> tensor<1152921504606846976xf64> {
+  %c = kiln.expand %x : tensor<f64> -> tensor<1152921504606846976xf64>
+  return %c : tensor<1152921504606846976xf64>
+}
+"""), f"--input={path('s64.npy')}"], 1,
+       r"'kiln.expand' op result #0 type 'tensor<1152921504606846976xf64>' "
+       r"has more than 2\^59 elements")
 # Upstream ops are held to the kiln ops' shape limit (kiln-check-shapes):
 # this splat constant threw std::length_error in the LLVM translation.
-expect("upstream op beyond 2^62 elements", [write("huge_const.mlir", """func.func @f(%x: tensor<4xf32>) -> tensor<4xf32> {
+expect("upstream op beyond 2^59 elements", [write("huge_const.mlir", """func.func @f(%x: tensor<4xf32>) -> tensor<4xf32> {
   %c = arith.constant dense<1.0> : tensor<4611686018427387904x4xf32>
   %y = arith.addf %c, %c : tensor<4611686018427387904x4xf32>
   return %x : tensor<4xf32>
 }
 """), f"--input={v4}"], 1,
        r"huge_const\.mlir\":2:8\): 'arith\.constant' op result #0 type "
-       r"'tensor<4611686018427387904x4xf32>' has more than 2\^62 elements")
+       r"'tensor<4611686018427387904x4xf32>' has more than 2\^59 elements")
 # Upstream arith/math ops on whole tensors run like kiln's elementwise ops.
 expect("arith and math on tensors", [write("upstream.mlir", """func.func @f(%x: tensor<4xf32>) -> tensor<4xf32> {
   %c = arith.constant dense<1.0> : tensor<4xf32>

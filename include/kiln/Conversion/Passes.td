@@ -115,13 +115,23 @@ def KilnCheckUpstreamIndices
     an extract or load yields zero and an insert yields its destination
     unchanged. A constant index out of range is a compile-time error.
 
+    Dynamic sizes of ops that make tensors and buffers (`tensor.empty`,
+    `tensor.splat`, `tensor.generate`, `memref.alloc`, `memref.alloca`) are
+    checked the same way: a negative one is reported (`tensor.splat at
+    f.mlir:6:8: negative size -5`) and made 0, and a shape whose nonzero
+    sizes multiply past 2^59 elements (kiln::isAddressableShape's limit: its
+    byte size would wrap) is reported and gets every dynamic size 0. A
+    constant negative size is a compile-time error.
+
     Upstream ops that address memory through positions this pass does not
     check are errors: slices and views with dynamic offsets, sizes or
     strides (`tensor.extract_slice`, `tensor.insert_slice`,
     `tensor.parallel_insert_slice`, `memref.subview`,
     `memref.reinterpret_cast`), `tensor.dim`/`memref.dim` of a non-constant
-    dim, the vector dialect's loads and stores with non-constant indices, and
-    `tensor.gather`/`tensor.scatter`.
+    dim, the vector dialect's loads and stores with non-constant indices,
+    `tensor.gather`/`tensor.scatter`, and sizes that must agree with others
+    at run time (`tensor.pad` with dynamic padding, `tensor.expand_shape`
+    with a dynamic output shape, `tensor.reshape` to a dynamic shape).
   }];
   let dependentDialects = [
     "kiln::KilnDialect", "mlir::arith::ArithDialect",

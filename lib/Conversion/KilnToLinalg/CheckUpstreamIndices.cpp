@@ -10,6 +10,7 @@
 #include "../ErrorSites.h"
 #include "kiln/Conversion/Passes.h"
 #include "kiln/Dialect/Kiln/IR/KilnOps.h"
+#include "kiln/Support/ShapeLimits.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
@@ -55,6 +56,17 @@ std::optional<Access> getAccess(Operation *op) {
 
 bool isConstant(Value value) { return matchPattern(value, m_Constant()); }
 
+/// The dynamic sizes of an op that makes a tensor or buffer.
+std::optional<OperandRange> getDynamicSizes(Operation *op) {
+  return llvm::TypeSwitch<Operation *, std::optional<OperandRange>>(op)
+      .Case([](tensor::EmptyOp x) { return x.getDynamicSizes(); })
+      .Case([](tensor::SplatOp x) { return x.getDynamicSizes(); })
+      .Case([](tensor::GenerateOp x) { return x.getDynamicExtents(); })
+      .Case([](memref::AllocOp x) { return x.getDynamicSizes(); })
+      .Case([](memref::AllocaOp x) { return x.getDynamicSizes(); })
+      .Default([](Operation *) { return std::nullopt; });
+}
+
 /// Why `op` addresses memory through positions no check covers, or null.
 const char *uncheckedPositions(Operation *op) {
   if (auto view = dyn_cast<OffsetSizeAndStrideOpInterface>(op)) {
@@ -69,6 +81,18 @@ const char *uncheckedPositions(Operation *op) {
     return isConstant(dim.getIndex()) ? nullptr : "of a non-constant dim";
   if (isa<tensor::GatherOp, tensor::ScatterOp>(op))
     return "";
+  // Sizes that must agree with other sizes at run time.
+  if (auto pad = dyn_cast<tensor::PadOp>(op))
+    return pad.getLow().empty() && pad.getHigh().empty()
+               ? nullptr
+               : "with dynamic padding";
+  if (auto expand = dyn_cast<tensor::ExpandShapeOp>(op))
+    return expand.getOutputShape().empty() ? nullptr
+                                           : "with a dynamic output shape";
+  if (auto reshape = dyn_cast<tensor::ReshapeOp>(op))
+    return reshape.getResult().getType().hasStaticShape()
+               ? nullptr
+               : "with a dynamic result shape";
   if (op->getDialect() && isa<vector::VectorDialect>(op->getDialect()) &&
       llvm::any_of(op->getOperands(),
                    [](Value operand) {
@@ -87,8 +111,23 @@ struct KilnCheckUpstreamIndicesPass
   void runOnOperation() override {
     ModuleOp module = getOperation();
     bool failed = false;
-    SmallVector<Operation *> accesses;
+    SmallVector<Operation *> accesses, sized;
     module.walk([&](Operation *op) {
+      if (std::optional<OperandRange> sizes = getDynamicSizes(op)) {
+        for (Value size : *sizes) {
+          APInt value;
+          if (!matchPattern(size, m_ConstantInt(&value))) {
+            sized.push_back(op);
+            break;
+          }
+          if (value.isNegative()) {
+            op->emitOpError()
+                << "has a negative size (" << value.getSExtValue() << ")";
+            failed = true;
+          }
+        }
+        return;
+      }
       if (const char *why = uncheckedPositions(op)) {
         op->emitOpError() << (*why ? why : "") << (*why ? " " : "")
                           << "is not supported by Kiln: its positions are "
@@ -130,13 +169,76 @@ struct KilnCheckUpstreamIndicesPass
     });
     if (failed)
       return signalPassFailure();
-    if (accesses.empty())
+    if (accesses.empty() && sized.empty())
       return;
 
     ErrorSites sites = ErrorSites::load(module);
     for (Operation *op : accesses)
       guard(op, sites.add(op));
+    for (Operation *op : sized) {
+      int64_t negative = sites.add(op, "negative size {index}");
+      checkSizes(op, negative,
+                 sites.add(op, "the shape's nonzero sizes multiply to more "
+                               "than 2^59"));
+    }
     sites.save(module);
+  }
+
+  /// Reports a negative dynamic size of `op` (site `negativeSite`) and makes
+  /// it 0; then reports a shape beyond kiln::kMaxElements (`largeSite`),
+  /// whose byte size would overflow, and makes every dynamic size 0.
+  void checkSizes(Operation *op, int64_t negativeSite, int64_t largeSite) {
+    Location loc = op->getLoc();
+    OpBuilder b(op);
+    auto i64 = b.getI64Type();
+    auto report = [&](Value condition, Value value, int64_t site) {
+      scf::IfOp::create(b, loc, condition, [&](OpBuilder &then, Location l) {
+        kiln::ReportIndexErrorOp::create(
+            then, l, arith::IndexCastOp::create(then, l, i64, value),
+            arith::ConstantIntOp::create(then, l, -1, 64),
+            then.getI64IntegerAttr(site));
+        scf::YieldOp::create(then, l);
+      });
+    };
+    auto constant = [&](int64_t value) {
+      return arith::ConstantIndexOp::create(b, loc, value);
+    };
+    Value zero = constant(0), one = constant(1);
+    // The static sizes' product (bounded by kiln-check-shapes), then each
+    // dynamic size's; `tooLarge` sticks once the limit is passed.
+    int64_t staticCount = 1;
+    for (int64_t size : cast<ShapedType>(op->getResult(0).getType()).getShape())
+      if (!ShapedType::isDynamic(size) && size != 0)
+        staticCount *= size;
+    Value count = constant(staticCount);
+    Value tooLarge = arith::ConstantIntOp::create(b, loc, 0, 1);
+    SmallVector<OpOperand *> sizes;
+    for (OpOperand &operand : op->getOpOperands())
+      if (llvm::is_contained(*getDynamicSizes(op), operand.get()))
+        sizes.push_back(&operand);
+    for (OpOperand *operand : sizes) {
+      Value size = operand->get();
+      Value negative =
+          arith::CmpIOp::create(b, loc, arith::CmpIPredicate::slt, size, zero);
+      report(negative, size, negativeSite);
+      size = arith::SelectOp::create(b, loc, negative, zero, size);
+      Value isZero =
+          arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, size, zero);
+      Value factor = arith::SelectOp::create(b, loc, isZero, one, size);
+      Value limit =
+          arith::DivUIOp::create(b, loc, constant(kiln::kMaxElements), factor);
+      tooLarge = arith::OrIOp::create(
+          b, loc, tooLarge,
+          arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ugt, count,
+                                limit));
+      count = arith::SelectOp::create(
+          b, loc, tooLarge, one, arith::MulIOp::create(b, loc, count, factor));
+      operand->set(size);
+    }
+    report(tooLarge, zero, largeSite);
+    for (OpOperand *operand : sizes)
+      operand->set(
+          arith::SelectOp::create(b, loc, tooLarge, zero, operand->get()));
   }
 
   /// Runs `op` only when every index is in range; otherwise reports the

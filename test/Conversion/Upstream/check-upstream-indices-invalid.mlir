@@ -68,3 +68,41 @@ func.func @complex(%x: tensor<4xcomplex<f32>>, %i: index) -> complex<f32> {
   %e = tensor.extract %x[%i] : tensor<4xcomplex<f32>>
   return %e : complex<f32>
 }
+
+// -----
+
+// Sizes that must agree with other sizes at run time.
+func.func @dynamic_pad(%x: tensor<4xf32>, %n: index) -> tensor<?xf32> {
+  %z = arith.constant 0.0 : f32
+  // expected-error @+1 {{'tensor.pad' op with dynamic padding is not supported by Kiln}}
+  %p = tensor.pad %x low[%n] high[0] {
+  ^bb0(%i: index):
+    tensor.yield %z : f32
+  } : tensor<4xf32> to tensor<?xf32>
+  return %p : tensor<?xf32>
+}
+
+// -----
+
+func.func @dynamic_expand(%x: tensor<?xf32>, %a: index) -> tensor<?x2xf32> {
+  // expected-error @+1 {{'tensor.expand_shape' op with a dynamic output shape is not supported by Kiln}}
+  %e = tensor.expand_shape %x [[0, 1]] output_shape [%a, 2] : tensor<?xf32> into tensor<?x2xf32>
+  return %e : tensor<?x2xf32>
+}
+
+// -----
+
+func.func @dynamic_reshape(%x: tensor<4xf32>, %s: tensor<1xindex>) -> tensor<?xf32> {
+  // expected-error @+1 {{'tensor.reshape' op with a dynamic result shape is not supported by Kiln}}
+  %r = tensor.reshape %x(%s) : (tensor<4xf32>, tensor<1xindex>) -> tensor<?xf32>
+  return %r : tensor<?xf32>
+}
+
+// -----
+
+func.func @constant_negative_size() -> tensor<?xf32> {
+  %m = arith.constant -3 : index
+  // expected-error @+1 {{'tensor.empty' op has a negative size (-3)}}
+  %e = tensor.empty(%m) : tensor<?xf32>
+  return %e : tensor<?xf32>
+}

@@ -3,7 +3,7 @@
 // run only when every index is in [0, size); otherwise the first bad index
 // is reported at the op's site and a neutral value is used.
 
-// CHECK: module attributes {kiln.error_sites = ["tensor.extract at {{.*}}check-upstream-indices.mlir:27:8", "tensor.insert at {{.*}}:40:8", "memref.load at {{.*}}:56:8", "memref.store at {{.*}}:57:3", "tensor.extract at {{.*}}:70:8"]}
+// CHECK: module attributes {kiln.error_sites = ["tensor.extract at {{.*}}check-upstream-indices.mlir:27:8", "tensor.insert at {{.*}}:40:8", "memref.load at {{.*}}:56:8", "memref.store at {{.*}}:57:3", "tensor.extract at {{.*}}:70:8", "tensor.empty at {{.*}}:91:8: negative size {index}", "tensor.empty at {{.*}}:91:8: the shape{{.}}s nonzero sizes multiply to more than 2^59"]}
 
 // CHECK-LABEL: func.func @extract
 // CHECK-SAME: (%[[X:.*]]: tensor<4x5xf32>, %[[I:.*]]: index, %[[J:.*]]: index)
@@ -69,4 +69,25 @@ func.func @constants(%x: tensor<4xf32>, %y: tensor<?xf32>) -> (f32, f32) {
   %a = tensor.extract %x[%c3] : tensor<4xf32>
   %b = tensor.extract %y[%c3] : tensor<?xf32>
   return %a, %b : f32, f32
+}
+
+// Dynamic sizes of ops that make tensors: a negative one is reported and
+// made 0; then a shape beyond 2^59 elements (the static sizes' product, 3,
+// times the dynamic ones) is reported and every dynamic size made 0.
+// CHECK-LABEL: func.func @sizes
+// CHECK-SAME: (%[[N:.*]]: index)
+// CHECK: %[[NEG:.*]] = arith.cmpi slt, %[[N]], %{{.*}} : index
+// CHECK: scf.if %[[NEG]] {
+// CHECK:   kiln.report_index_error %{{.*}}, %{{.*}} {site = 5 : i64}
+// CHECK: %[[N0:.*]] = arith.select %[[NEG]], %{{.*}}, %[[N]] : index
+// CHECK: %[[LIMIT:.*]] = arith.divui %{{.*}}, %{{.*}} : index
+// CHECK: %[[OVER:.*]] = arith.cmpi ugt, %{{.*}}, %[[LIMIT]] : index
+// CHECK: %[[TOO_LARGE:.*]] = arith.ori %{{.*}}, %[[OVER]] : i1
+// CHECK: scf.if %[[TOO_LARGE]] {
+// CHECK:   kiln.report_index_error %{{.*}}, %{{.*}} {site = 6 : i64}
+// CHECK: %[[SIZE:.*]] = arith.select %[[TOO_LARGE]], %{{.*}}, %[[N0]] : index
+// CHECK: tensor.empty(%[[SIZE]]) : tensor<3x?xf32>
+func.func @sizes(%n: index) -> tensor<3x?xf32> {
+  %e = tensor.empty(%n) : tensor<3x?xf32>
+  return %e : tensor<3x?xf32>
 }

@@ -741,7 +741,7 @@ func.func @generic_k_wrong_type(%x: tensor<10xf32>) {
 
 // Element counts must fit comfortably in int64.
 func.func @too_many_elements(%x: tensor<9223372036854775807x4xf32>) {
-  // expected-error @+1 {{'kiln.reshape' op operand #0 type 'tensor<9223372036854775807x4xf32>' has more than 2^62 elements}}
+  // expected-error @+1 {{'kiln.reshape' op operand #0 type 'tensor<9223372036854775807x4xf32>' has more than 2^59 elements}}
   %y = "kiln.reshape"(%x) : (tensor<9223372036854775807x4xf32>) -> tensor<4xf32>
   return
 }
@@ -750,7 +750,7 @@ func.func @too_many_elements(%x: tensor<9223372036854775807x4xf32>) {
 
 // The same check guards inference while the custom form is parsed.
 func.func @too_many_elements_custom(%x: tensor<4611686018427387904x2xf32>) {
-  // expected-error @+1 {{'kiln.neg' op operand #0 type 'tensor<4611686018427387904x2xf32>' has more than 2^62 elements}}
+  // expected-error @+1 {{'kiln.neg' op operand #0 type 'tensor<4611686018427387904x2xf32>' has more than 2^59 elements}}
   %y = kiln.neg %x : tensor<4611686018427387904x2xf32>
   return
 }
@@ -758,8 +758,17 @@ func.func @too_many_elements_custom(%x: tensor<4611686018427387904x2xf32>) {
 // -----
 
 func.func @too_many_elements_inferred(%x: tensor<4611686018427387904x2xf32>) {
-  // expected-error @+1 {{'kiln.sum' op input type 'tensor<4611686018427387904x2xf32>' has more than 2^62 elements}}
+  // expected-error @+1 {{'kiln.sum' op input type 'tensor<4611686018427387904x2xf32>' has more than 2^59 elements}}
   %z = kiln.sum %x : tensor<4611686018427387904x2xf32>
+  return
+}
+
+// -----
+
+// The limit is 2^59 elements (at most 2^62 bytes): 2^60 is over it.
+func.func @over_the_limit(%x: tensor<f64>) {
+  // expected-error @+1 {{'kiln.expand' op result #0 type 'tensor<1152921504606846976xf64>' has more than 2^59 elements}}
+  %y = kiln.expand %x : tensor<f64> -> tensor<1152921504606846976xf64>
   return
 }
 
@@ -768,7 +777,7 @@ func.func @too_many_elements_inferred(%x: tensor<4611686018427387904x2xf32>) {
 // A zero size leaves no elements, but the other sizes still make strides:
 // their product is bounded the same way, wherever the zero is.
 func.func @too_large_empty_leading_zero(%x: tensor<0x4611686018427387904x4xf32>) {
-  // expected-error @+1 {{'kiln.sum' op input type 'tensor<0x4611686018427387904x4xf32>' has nonzero sizes whose product exceeds 2^62}}
+  // expected-error @+1 {{'kiln.sum' op input type 'tensor<0x4611686018427387904x4xf32>' has nonzero sizes whose product exceeds 2^59}}
   %z = kiln.sum %x {dims = array<i64: 2>} : tensor<0x4611686018427387904x4xf32>
   return
 }
@@ -776,7 +785,7 @@ func.func @too_large_empty_leading_zero(%x: tensor<0x4611686018427387904x4xf32>)
 // -----
 
 func.func @too_large_empty_trailing_zero(%x: tensor<4611686018427387904x4x0xf32>) {
-  // expected-error @+1 {{'kiln.neg' op operand #0 type 'tensor<4611686018427387904x4x0xf32>' has nonzero sizes whose product exceeds 2^62}}
+  // expected-error @+1 {{'kiln.neg' op operand #0 type 'tensor<4611686018427387904x4x0xf32>' has nonzero sizes whose product exceeds 2^59}}
   %y = "kiln.neg"(%x) : (tensor<4611686018427387904x4x0xf32>) -> tensor<4611686018427387904x4x0xf32>
   return
 }

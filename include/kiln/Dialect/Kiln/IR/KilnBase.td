@@ -138,7 +138,7 @@ def Kiln_InferTypes
 // Base op class
 //===----------------------------------------------------------------------===//
 
-// Every tensor an op touches has fewer than 2^62 elements, so that element
+// Every tensor an op touches has fewer than 2^59 elements, so that element
 // counts and byte sizes never overflow int64 in shape rules or lowering.
 def Kiln_AddressableTensors : NativeOpTrait<"AddressableTensors"> {
   let cppNamespace = "::kiln::OpTrait";

@@ -976,7 +976,9 @@ def Kiln_ReportIndexErrorOp : Kiln_Op<"report_index_error",
     take/put range) at check site `site` (an entry of the module's
     `kiln.error_sites`). With a negative `size` it records the error its
     site's text names instead (`-kiln-check-integer-division`: "arith.divsi
-    at f.mlir:2:8: integer division by zero"), and `index` is not shown. Its declared write effect keeps it in place and
+    at f.mlir:2:8: integer division by zero"), with `index` in place of the
+    text's `{index}` if it has one (`-kiln-check-upstream-indices`:
+    "tensor.empty at f.mlir:3:8: negative size -5"). Its declared write effect keeps it in place and
     lets loop bodies around it stay free of unknown effects;
     `-kiln-lower-runtime-calls` turns it into a call of
     `kiln_rt_index_error`.

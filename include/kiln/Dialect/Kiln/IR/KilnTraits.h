@@ -44,8 +44,8 @@ class FusesConsumers
     : public mlir::OpTrait::TraitBase<ConcreteType, FusesConsumers> {};
 
 /// Rejects operands and results whose shapes are not addressable
-/// (kiln::isAddressableShape: more than 2^62 elements, or nonzero sizes
-/// multiplying past 2^62 in a shape with a zero size).
+/// (kiln::isAddressableShape: more than 2^59 elements, or nonzero sizes
+/// multiplying past 2^59 in a shape with a zero size).
 template <typename ConcreteType>
 class AddressableTensors
     : public mlir::OpTrait::TraitBase<ConcreteType, AddressableTensors> {

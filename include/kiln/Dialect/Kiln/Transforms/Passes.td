@@ -125,12 +125,12 @@ def KilnCheckShapes : Pass<"kiln-check-shapes", "mlir::ModuleOp"> {
     The first pass of every pipeline. The kiln ops' verifiers bound their
     operands and results (`AddressableTensors`); this pass applies the same
     rule (`kiln::isAddressableShape`: sizes whose nonzero product is at most
-    2^62) to every other op's results, to region arguments and to function
+    2^59) to every other op's results, to region arguments and to function
     signatures, so that upstream ops in IR files (`arith.constant`,
     `tensor.empty`, `arith.addf` on tensors) cannot overflow the int64 sizes
     and strides of the lowering or ask for a constant too large to build.
     Each bad type gets one diagnostic (`'tensor.empty' op result #0 type
-    'tensor<...>' has more than 2^62 elements`); dynamic sizes are left to
+    'tensor<...>' has more than 2^59 elements`); dynamic sizes are left to
     the code that runs the function.
   }];
 }
