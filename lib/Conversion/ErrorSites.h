@@ -34,12 +34,14 @@ struct ErrorSites {
     return result;
   }
 
-  /// Records every site in `module` (nothing when there is none).
+  /// Records every site in `module` (no attribute when there is none).
   void save(mlir::ModuleOp module) const {
     llvm::SmallVector<mlir::Attribute> attrs;
     for (const std::string &site : sites)
       attrs.push_back(mlir::StringAttr::get(module.getContext(), site));
-    if (!attrs.empty())
+    if (attrs.empty())
+      module->removeAttr(kErrorSitesAttrName);
+    else
       module->setAttr(kErrorSitesAttrName,
                       mlir::ArrayAttr::get(module.getContext(), attrs));
   }

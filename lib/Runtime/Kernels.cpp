@@ -2380,10 +2380,18 @@ void kiln_rt_profile_exit(int64_t site) {
   ++profile[site].calls;
 }
 
+// Keeps the least report by (site, index): sites are numbered in program
+// order (convert-kiln-to-linalg), so the earliest failing check wins, and
+// among the reports of one check made concurrently by the threads of a
+// parallel loop (an upstream tensor.extract in a linalg.generic body) the
+// least index wins. The message does not depend on the thread count or on
+// which thread got there first. (Kiln's own checks report once per run,
+// their first bad index in row-major order.)
 void _mlir_ciface_kiln_rt_index_error(int64_t site, int64_t index,
                                       int64_t size) {
   std::lock_guard<std::mutex> lock(errorMutex);
-  if (hasError)
+  if (hasError && std::make_pair(recordedError.site, recordedError.index) <=
+                      std::make_pair(site, index))
     return;
   recordedError = {site, index, size};
   hasError = true;

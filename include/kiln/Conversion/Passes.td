@@ -109,8 +109,9 @@ def KilnCheckUpstreamIndices
     gives them the runtime checks of kiln's own indexing ops: each
     `tensor.extract`, `tensor.insert`, `memref.load` and `memref.store`
     whose indices are not constants in range runs only when every index is
-    in `[0, size)`; otherwise `kiln.report_index_error` records the first
-    bad index and its dim's size at the op's site (`kiln-run` exits 2:
+    in `[0, size)`; otherwise `kiln.report_index_error` reports each bad
+    index (the runtime keeps the least of a check reached many times, by
+    many threads) and its dim's size at the op's site (`kiln-run` exits 2:
     `tensor.extract at f.mlir:3:8: index 7 is out of bounds for size 4`),
     an extract or load yields zero and an insert yields its destination
     unchanged. A constant index out of range is a compile-time error.

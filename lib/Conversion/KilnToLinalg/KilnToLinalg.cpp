@@ -4915,7 +4915,19 @@ struct ConvertKilnToLinalgPass
     module->setAttr(kKernelCountAttrName,
                     IntegerAttr::get(IntegerType::get(ctx, 64), kernels));
 
-    sites.save(module);
+    // Sites numbered in program order: the runtime keeps the least
+    // (site, index) a run reports, which is then the earliest check that
+    // failed, whichever thread reported first.
+    llvm::DenseMap<int64_t, int64_t> renumbered;
+    ErrorSites ordered;
+    module.walk<WalkOrder::PreOrder>([&](ReportIndexErrorOp op) {
+      auto [it, inserted] =
+          renumbered.try_emplace(op.getSite(), ordered.sites.size());
+      if (inserted)
+        ordered.sites.push_back(sites.sites[op.getSite()]);
+      op.setSite(it->second);
+    });
+    ordered.save(module);
   }
 };
 
