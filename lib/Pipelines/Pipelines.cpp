@@ -42,6 +42,9 @@ static std::string frontPasses(bool fuse, bool rowGroups) {
          // backward runs a graph and its VJP, which recomputes it, as one):
          // each is computed once.
          "cse,"
+         // Shapes again: canonicalize folds constant dynamic sizes of IR
+         // files into static ones (tensor.splat %c[%n, %n] with n = 2^40).
+         "kiln-check-shapes,"
          // tensor.extract/insert, memref.load/store of IR files: checked
          // like kiln's indexing ops (constant indices are folded by now).
          "kiln-check-upstream-indices,"

@@ -114,17 +114,32 @@ struct KilnCheckUpstreamIndicesPass
     SmallVector<Operation *> accesses, sized;
     module.walk([&](Operation *op) {
       if (std::optional<OperandRange> sizes = getDynamicSizes(op)) {
-        for (Value size : *sizes) {
+        // Constant sizes are checked here, the others at run time.
+        auto type = cast<ShapedType>(op->getResult(0).getType());
+        SmallVector<int64_t> shape(type.getShape());
+        auto next = sizes->begin();
+        bool constant = true;
+        for (int64_t &size : shape) {
+          if (!ShapedType::isDynamic(size))
+            continue;
           APInt value;
-          if (!matchPattern(size, m_ConstantInt(&value))) {
-            sized.push_back(op);
-            break;
+          if (!matchPattern(*next++, m_ConstantInt(&value))) {
+            constant = false;
+            continue;
           }
-          if (value.isNegative()) {
-            op->emitOpError()
-                << "has a negative size (" << value.getSExtValue() << ")";
+          size = value.getSExtValue();
+          if (size < 0) {
+            op->emitOpError() << "has a negative size (" << size << ")";
             failed = true;
+            return;
           }
+        }
+        if (!constant)
+          sized.push_back(op);
+        else if (!kiln::isAddressableShape(shape)) {
+          op->emitOpError()
+              << "makes a shape that " << kiln::unaddressableShapeReason(shape);
+          failed = true;
         }
         return;
       }

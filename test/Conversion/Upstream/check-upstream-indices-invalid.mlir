@@ -106,3 +106,14 @@ func.func @constant_negative_size() -> tensor<?xf32> {
   %e = tensor.empty(%m) : tensor<?xf32>
   return %e : tensor<?xf32>
 }
+
+// -----
+
+// Constant sizes the shape limit rejects (canonicalize does not fold this
+// splat into a static type).
+func.func @constant_sizes_too_large(%z: f32) -> tensor<?x?xf32> {
+  %s = arith.constant 1099511627776 : index
+  // expected-error @+1 {{'tensor.splat' op makes a shape that has more than 2^59 elements}}
+  %e = tensor.splat %z[%s, %s] : tensor<?x?xf32>
+  return %e : tensor<?x?xf32>
+}

@@ -122,7 +122,10 @@ def KilnFuseElementwise : Pass<"kiln-fuse-elementwise", "mlir::ModuleOp"> {
 def KilnCheckShapes : Pass<"kiln-check-shapes", "mlir::ModuleOp"> {
   let summary = "Reject shapes no kiln tensor can have, in any op";
   let description = [{
-    The first pass of every pipeline. The kiln ops' verifiers bound their
+    The first pass of every pipeline, and again after its `canonicalize`
+    and `cse` (which fold constant dynamic sizes of IR files into static
+    shapes: `tensor.empty(%n, %n)` with n = 2^40 became a static 2^80
+    elements, which segfaulted kiln-run). The kiln ops' verifiers bound their
     operands and results (`AddressableTensors`); this pass applies the same
     rule (`kiln::isAddressableShape`: sizes whose nonzero product is at most
     2^59) to every other op's results, to region arguments and to function
