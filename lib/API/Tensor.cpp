@@ -708,13 +708,11 @@ int64_t detail::elementCount(const std::vector<int64_t> &shape,
       throw Error(op + ": negative size " + std::to_string(size) +
                       " in the shape",
                   where);
-  if (!kiln::isAddressableShape(shape))
+  std::optional<int64_t> count = kiln::getAddressableElementCount(shape);
+  if (!count)
     throw Error(op + ": the shape " + kiln::unaddressableShapeReason(shape),
                 where);
-  int64_t count = 1;
-  for (int64_t size : shape)
-    count *= size;
-  return count;
+  return *count;
 }
 
 template <typename T>

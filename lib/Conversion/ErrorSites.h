@@ -10,7 +10,10 @@
 #define KILN_LIB_CONVERSION_ERRORSITES_H
 
 #include "kiln/Conversion/Passes.h"
+#include "kiln/Dialect/Kiln/IR/KilnOps.h"
 
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/Location.h"
 #include "llvm/ADT/SmallVector.h"
@@ -80,6 +83,25 @@ struct ErrorSites {
     return sites.size() - 1;
   }
 };
+
+/// Reports `index` and `size` (i64 or index values; a negative size makes
+/// the site's text the message) at `site` when `condition` holds.
+inline void reportIf(mlir::OpBuilder &b, mlir::Location loc,
+                     mlir::Value condition, mlir::Value index, mlir::Value size,
+                     int64_t site) {
+  mlir::scf::IfOp::create(
+      b, loc, condition, [&](mlir::OpBuilder &then, mlir::Location l) {
+        auto toI64 = [&](mlir::Value value) -> mlir::Value {
+          if (!value.getType().isIndex())
+            return value;
+          return mlir::arith::IndexCastOp::create(then, l, then.getI64Type(),
+                                                  value);
+        };
+        ReportIndexErrorOp::create(then, l, toI64(index), toI64(size),
+                                   then.getI64IntegerAttr(site));
+        mlir::scf::YieldOp::create(then, l);
+      });
+}
 
 } // namespace kiln::conversion
 

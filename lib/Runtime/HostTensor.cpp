@@ -196,12 +196,11 @@ llvm::Expected<HostTensor> kiln::runtime::parseNpy(StringRef bytes,
     shape.push_back(size);
   }
   // Reject shapes a kiln tensor cannot have before allocating anything.
-  if (!kiln::isAddressableShape(shape))
+  std::optional<int64_t> addressable = kiln::getAddressableElementCount(shape);
+  if (!addressable)
     return npyError(name,
                     "the .npy shape " + kiln::unaddressableShapeReason(shape));
-  int64_t count = 1;
-  for (int64_t size : shape)
-    count *= size;
+  int64_t count = *addressable;
   size_t dataStart = headerStart + headerLength;
   size_t expected = static_cast<size_t>(count) * dtypeSize(dtype);
   size_t available = bytes.size() - dataStart;

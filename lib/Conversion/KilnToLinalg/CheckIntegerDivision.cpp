@@ -20,6 +20,7 @@ namespace kiln {
 
 using namespace mlir;
 using kiln::conversion::ErrorSites;
+using kiln::conversion::reportIf;
 
 namespace {
 
@@ -88,13 +89,8 @@ struct KilnCheckIntegerDivisionPass
         int64_t site = sites.add(op, "integer division by zero");
         Value isZero =
             arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, rhs, zero);
-        scf::IfOp::create(b, loc, isZero, [&](OpBuilder &then, Location l) {
-          Value none = arith::ConstantIntOp::create(then, l, 0, 64);
-          Value noSize = arith::ConstantIntOp::create(then, l, -1, 64);
-          kiln::ReportIndexErrorOp::create(then, l, none, noSize,
-                                           then.getI64IntegerAttr(site));
-          scf::YieldOp::create(then, l);
-        });
+        reportIf(b, loc, isZero, arith::ConstantIntOp::create(b, loc, 0, 64),
+                 arith::ConstantIntOp::create(b, loc, -1, 64), site);
         safe = arith::SelectOp::create(b, loc, isZero, one, safe);
       }
       if (isSigned) {

@@ -28,6 +28,7 @@ namespace kiln {
 
 using namespace mlir;
 using kiln::conversion::ErrorSites;
+using kiln::conversion::reportIf;
 
 namespace {
 
@@ -193,8 +194,9 @@ struct KilnCheckUpstreamIndicesPass
     for (Operation *op : sized) {
       int64_t negative = sites.add(op, "negative size {index}");
       checkSizes(op, negative,
-                 sites.add(op, "the shape's nonzero sizes multiply to more "
-                               "than 2^59"));
+                 sites.add(op, std::string("the shape's nonzero sizes "
+                                           "multiply to more than ") +
+                                   kiln::kMaxElementsText));
     }
     sites.save(module);
   }
@@ -205,16 +207,8 @@ struct KilnCheckUpstreamIndicesPass
   void checkSizes(Operation *op, int64_t negativeSite, int64_t largeSite) {
     Location loc = op->getLoc();
     OpBuilder b(op);
-    auto i64 = b.getI64Type();
-    auto report = [&](Value condition, Value value, int64_t site) {
-      scf::IfOp::create(b, loc, condition, [&](OpBuilder &then, Location l) {
-        kiln::ReportIndexErrorOp::create(
-            then, l, arith::IndexCastOp::create(then, l, i64, value),
-            arith::ConstantIntOp::create(then, l, -1, 64),
-            then.getI64IntegerAttr(site));
-        scf::YieldOp::create(then, l);
-      });
-    };
+    // Not an index: the site's text is the message.
+    Value noSize = arith::ConstantIntOp::create(b, loc, -1, 64);
     auto constant = [&](int64_t value) {
       return arith::ConstantIndexOp::create(b, loc, value);
     };
@@ -227,15 +221,16 @@ struct KilnCheckUpstreamIndicesPass
         staticCount *= size;
     Value count = constant(staticCount);
     Value tooLarge = arith::ConstantIntOp::create(b, loc, 0, 1);
-    SmallVector<OpOperand *> sizes;
-    for (OpOperand &operand : op->getOpOperands())
-      if (llvm::is_contained(*getDynamicSizes(op), operand.get()))
-        sizes.push_back(&operand);
-    for (OpOperand *operand : sizes) {
-      Value size = operand->get();
+    // The size operands themselves (an equal value may also be another
+    // operand, e.g. a symbol of memref.alloc).
+    OperandRange dynamicSizes = *getDynamicSizes(op);
+    MutableArrayRef<OpOperand> sizes = op->getOpOperands().slice(
+        dynamicSizes.getBeginOperandIndex(), dynamicSizes.size());
+    for (OpOperand &operand : sizes) {
+      Value size = operand.get();
       Value negative =
           arith::CmpIOp::create(b, loc, arith::CmpIPredicate::slt, size, zero);
-      report(negative, size, negativeSite);
+      reportIf(b, loc, negative, size, noSize, negativeSite);
       size = arith::SelectOp::create(b, loc, negative, zero, size);
       Value isZero =
           arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, size, zero);
@@ -248,12 +243,12 @@ struct KilnCheckUpstreamIndicesPass
                                 limit));
       count = arith::SelectOp::create(
           b, loc, tooLarge, one, arith::MulIOp::create(b, loc, count, factor));
-      operand->set(size);
+      operand.set(size);
     }
-    report(tooLarge, zero, largeSite);
-    for (OpOperand *operand : sizes)
-      operand->set(
-          arith::SelectOp::create(b, loc, tooLarge, zero, operand->get()));
+    reportIf(b, loc, tooLarge, zero, noSize, largeSite);
+    for (OpOperand &operand : sizes)
+      operand.set(
+          arith::SelectOp::create(b, loc, tooLarge, zero, operand.get()));
   }
 
   /// Runs `op` only when every index is in range; otherwise reports the
@@ -281,22 +276,12 @@ struct KilnCheckUpstreamIndicesPass
     for (Value next : llvm::drop_begin(inRange))
       ok = arith::AndIOp::create(b, loc, ok, next);
 
-    auto report = [&](OpBuilder &eb, Location l) {
+    auto elseBranch = [&](OpBuilder &eb, Location l) {
       for (size_t dim = 0; dim < indices.size(); ++dim) {
         Value bad = arith::XOrIOp::create(
             eb, l, inRange[dim], arith::ConstantIntOp::create(eb, l, 1, 1));
-        scf::IfOp::create(eb, l, bad, [&](OpBuilder &rb, Location rl) {
-          auto i64 = rb.getI64Type();
-          kiln::ReportIndexErrorOp::create(
-              rb, rl, arith::IndexCastOp::create(rb, rl, i64, indices[dim]),
-              arith::IndexCastOp::create(rb, rl, i64, sizes[dim]),
-              rb.getI64IntegerAttr(site));
-          scf::YieldOp::create(rb, rl);
-        });
+        reportIf(eb, l, bad, indices[dim], sizes[dim], site);
       }
-    };
-    auto elseBranch = [&](OpBuilder &eb, Location l) {
-      report(eb, l);
       SmallVector<Value> results;
       if (auto insert = dyn_cast<tensor::InsertOp>(op))
         results.push_back(insert.getDest());
