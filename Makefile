@@ -64,7 +64,8 @@ check-tsan: deps
 # UndefinedBehaviorSanitizer (in $(BUILD_DIR)-asan): the tools, the runtime
 # and the API, on every test's input -- the malformed files and IR included
 # (tools.md: no input may make a tool crash or draw a sanitizer report).
-# Leak checking is on: a block still held at exit is a report. Allocations
+# Leak checking is on: a block still held at exit is a report (except
+# libomp's own, scripts/lsan-suppressions.txt). Allocations
 # too large to satisfy return null, as they do without ASan (the
 # out-of-memory tests). Not run here: install.test (a consumer project
 # would need the sanitizer flags too), docs-current.test (needs the docs
@@ -80,6 +81,7 @@ check-asan: deps
 	  -DLLVM_USE_SANITIZER="Address;Undefined"
 	ninja -C $(ASAN_DIR) -j$(JOBS)
 	ASAN_OPTIONS=detect_leaks=1:halt_on_error=1:allocator_may_return_null=1 \
+	  LSAN_OPTIONS=suppressions=$(CURDIR)/scripts/lsan-suppressions.txt \
 	  UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 	  $(LLVM_PREFIX)/bin/lit -sv $(ASAN_DIR)/test \
 	  --filter-out 'API/install\.test|docs-current\.test|Integration/reductions\.py|Integration/elementwise\.py|Integration/determinism\.py'

@@ -48,10 +48,17 @@ config.environment["KILN_COMPILE"] = os.path.join(config.kiln_tools_dir,
                                                   "kiln-compile")
 config.environment["KILN_GRADCHECK"] = os.path.join(config.kiln_tools_dir,
                                                     "kiln-gradcheck")
+# The numerical tests run their kiln-run/kiln-gradcheck cases in one
+# kiln-batch process each (kiln_testing.run_tool); tests of the tools as
+# processes (kiln_run_cli.py, compile_cache.py, mutants.py, ...) start
+# their own.
+config.environment["KILN_BATCH"] = os.path.join(config.kiln_tools_dir,
+                                                "kiln-batch")
 config.environment["PYTHONPATH"] = os.path.join(
     config.kiln_src_root, "test", "Integration")
 tools.append("kiln-run")
-llvm_config.add_tool_substitutions(["kiln-run", "kiln-gradcheck"], tool_dirs)
+llvm_config.add_tool_substitutions(["kiln-run", "kiln-gradcheck", "kiln-batch"],
+                                 tool_dirs)
 # Compiled code is cached per build tree, never in the user's cache.
 config.environment["KILN_CACHE_DIR"] = os.path.join(
     config.kiln_obj_root, "test", "kiln-cache")

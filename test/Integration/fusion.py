@@ -10,13 +10,12 @@
 # RUN: %python %s
 import json
 import os
-import subprocess
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from kiln_testing import KILN_RUN, Checker, compare, func_ir, ttype
+from kiln_testing import KILN_RUN, Checker, compare, func_ir, run_tool, ttype
 
 torch.manual_seed(7)
 c = Checker("fusion")
@@ -29,9 +28,8 @@ def run(ir, inputs, *extra):
     with open(path, "w") as f:
         f.write(ir)
     out = os.path.join(case, "out" + "".join(extra).replace("-", "_"))
-    proc = subprocess.run([KILN_RUN, path, f"--output-dir={out}", "--stats"] +
-                          c.save_inputs(inputs) + list(extra),
-                          capture_output=True, text=True, timeout=300)
+    proc = run_tool([KILN_RUN, path, f"--output-dir={out}", "--stats"] +
+                    c.save_inputs(inputs) + list(extra))
     if proc.returncode != 0:
         raise RuntimeError(proc.stderr)
     stats = json.loads(proc.stderr.split("kiln-stats: ")[1])

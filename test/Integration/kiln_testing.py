@@ -8,6 +8,7 @@ match exactly), integers and booleans exactly. Every failing case is
 reported; the script exits non-zero if any failed.
 """
 import os
+import select
 import subprocess
 import sys
 import tempfile
@@ -21,6 +22,10 @@ KILN_GRADCHECK = os.environ.get("KILN_GRADCHECK", "kiln-gradcheck")
 # Extra kiln-run options for every case, e.g. "--target=cuda" to run the
 # whole numerical suite on a GPU (test/GPU does).
 KILN_RUN_ARGS = os.environ.get("KILN_RUN_ARGS", "").split()
+# tools/kiln-batch: when set (lit sets it), kiln-run and kiln-gradcheck
+# command lines of the same build run in one kiln-batch process instead of a
+# process each (run_tool).
+KILN_BATCH = os.environ.get("KILN_BATCH")
 
 DTYPES = {
     torch.float32: "f32",
@@ -35,6 +40,87 @@ def ttype(t):
     """MLIR tensor type of a torch tensor."""
     dims = "".join(f"{d}x" for d in t.shape)
     return f"tensor<{dims}{DTYPES[t.dtype]}>"
+
+
+class Batch:
+    """A kiln-batch process (tools/kiln-batch/kiln-batch.cpp): it runs tool
+    command lines through the tools' own main functions, one after another,
+    so that a test pays the process start-up once instead of per case. A
+    run that crashes ends the process: that run gets the process's exit
+    status, the crash is kept in `problems`, and the next run starts a new
+    process."""
+
+    TOOLS = ("kiln-run", "kiln-gradcheck")
+
+    def __init__(self, path):
+        self.path = path
+        self.proc = None
+        self.problems = []
+        self.tmp = tempfile.mkdtemp(prefix="kiln-batch-")
+        self.out = os.path.join(self.tmp, "stdout")
+        self.err = os.path.join(self.tmp, "stderr")
+
+    def serves(self, args):
+        """Whether `args` runs one of the tools of kiln-batch's build."""
+        return (os.path.basename(args[0]) in self.TOOLS and
+                os.path.dirname(os.path.abspath(args[0])) ==
+                os.path.dirname(os.path.abspath(self.path)))
+
+    def run(self, args, timeout):
+        """Like subprocess.run(args, capture_output=True, text=True)."""
+        fields = [os.path.basename(args[0]), self.out, self.err] + [
+            str(a) for a in args[1:]]
+        if any("\t" in f or "\n" in f for f in fields):
+            raise ValueError(f"kiln-batch: a tab or newline in {args}")
+        if self.proc is None:
+            self.proc = subprocess.Popen([self.path], stdin=subprocess.PIPE,
+                                         stdout=subprocess.PIPE, text=True)
+        self.proc.stdin.write("\t".join(fields) + "\n")
+        self.proc.stdin.flush()
+        ready, _, _ = select.select([self.proc.stdout], [], [], timeout)
+        if not ready:
+            self.proc.kill()
+            self.proc.wait()
+            self.proc = None
+            raise subprocess.TimeoutExpired(args, timeout)
+        reply = self.proc.stdout.readline()
+        with open(self.out, errors="replace") as f:
+            stdout = f.read()
+        with open(self.err, errors="replace") as f:
+            stderr = f.read()
+        if reply:
+            code = int(reply)
+        else:  # the run crashed the process
+            code = self.proc.wait()
+            self.proc = None
+            self.problems.append(f"kiln-batch ended with exit status {code} "
+                                 f"running {' '.join(args)}:\n{stderr}")
+        return subprocess.CompletedProcess(args, code, stdout, stderr)
+
+    def close(self):
+        """Ends the process (input closed); a non-zero exit status -- e.g.
+        LeakSanitizer's, when the runs leaked -- is a problem."""
+        if self.proc is not None:
+            self.proc.stdin.close()
+            code = self.proc.wait()
+            self.proc = None
+            if code != 0:
+                self.problems.append(f"kiln-batch exited with status {code} "
+                                     "(its report is above)")
+        return self.problems
+
+
+_batch = Batch(KILN_BATCH) if KILN_BATCH else None
+
+
+def run_tool(args, timeout=300):
+    """Runs a tool's command line like subprocess.run(capture_output=True,
+    text=True): in the kiln-batch process when KILN_BATCH is set and the
+    tool is one it runs, else in a process of its own."""
+    if _batch is not None and _batch.serves(args):
+        return _batch.run(args, timeout)
+    return subprocess.run(args, capture_output=True, text=True,
+                          timeout=timeout)
 
 
 class Checker:
@@ -68,7 +154,7 @@ class Checker:
         args.extend(self.save_inputs(inputs))
         args.extend(KILN_RUN_ARGS)
         args.extend(extra_args)
-        proc = subprocess.run(args, capture_output=True, text=True, timeout=300)
+        proc = run_tool(args)
         outputs = []
         if proc.returncode == 0:
             i = 0
@@ -151,9 +237,8 @@ class Checker:
         ir_path = os.path.join(self.case_dir(), "in.mlir")
         with open(ir_path, "w") as f:
             f.write(ir)
-        proc = subprocess.run(
-            [KILN_GRADCHECK, ir_path] + self.save_inputs(inputs) +
-            list(extra_args), capture_output=True, text=True, timeout=300)
+        proc = run_tool([KILN_GRADCHECK, ir_path] + self.save_inputs(inputs) +
+                        list(extra_args))
         return proc.returncode, proc.stdout + proc.stderr
 
     def gradcheck(self, label, ir, inputs, extra_args=()):
@@ -180,6 +265,9 @@ class Checker:
         return False
 
     def finish(self):
+        if _batch is not None:
+            for problem in _batch.close():
+                self.fail("kiln-batch", problem)
         print(f"{self.name}: {self.cases - self.failures}/{self.cases} cases "
               f"passed")
         sys.exit(1 if self.failures else 0)
