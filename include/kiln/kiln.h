@@ -448,6 +448,15 @@ Device getDevice();
 /// Whether Device::CUDA can be used; if not, `reason` says why.
 bool isCudaAvailable(std::string *reason = nullptr);
 
+/// How many compiled graphs the process keeps for reuse (default 256): the
+/// least recently used beyond it are dropped, so that a program that builds
+/// ever new graphs (shapes that keep changing) does not grow without bound.
+/// A limit below 1 throws kiln::Error. The compile cache's object code is
+/// bounded too (256 MiB in memory; the disk cache keeps every entry).
+void setCompiledGraphLimit(int64_t graphs,
+                           SourceLocation where = SourceLocation::current());
+int64_t getCompiledGraphLimit();
+
 /// Counters of this process's graph compilations, for tests and tuning.
 struct RuntimeStats {
   /// Graphs lowered or loaded into the JIT (each distinct graph once).
@@ -459,6 +468,11 @@ struct RuntimeStats {
   int64_t compileCacheHits = 0;
   /// Graph executions.
   int64_t runs = 0;
+  /// Compiled graphs kept for reuse now (at most getCompiledGraphLimit()).
+  int64_t graphsCached = 0;
+  /// Compiled graphs dropped to stay within the limit (a dropped graph that
+  /// recurs is compiled again, usually from the compile cache).
+  int64_t graphsEvicted = 0;
 };
 RuntimeStats runtimeStats();
 

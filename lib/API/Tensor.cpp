@@ -23,6 +23,7 @@
 #include "kiln/Runtime/Executable.h"
 #include "kiln/Runtime/HostTensor.h"
 #include "kiln/Runtime/Kernels.h"
+#include "kiln/Support/LruCache.h"
 
 #include "mlir/AsmParser/AsmParser.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -165,7 +166,35 @@ using detail::isFloat;
 namespace {
 std::atomic<int64_t> graphsCompiled{0}, graphsReused{0}, cacheHits{0},
     runCount{0};
+
+/// Compiled graphs of this process, by device, entry and IR text; the least
+/// recently used beyond the limit are dropped (tensors or runs still holding
+/// one keep it alive until they are done).
+constexpr int64_t kDefaultCompiledGraphLimit = 256;
+struct ExecutableCache {
+  std::mutex mutex;
+  LruCache<std::shared_ptr<rt::Executable>> entries{kDefaultCompiledGraphLimit};
+};
+ExecutableCache &executableCache() {
+  static ExecutableCache cache;
+  return cache;
+}
 } // namespace
+
+void setCompiledGraphLimit(int64_t graphs, SourceLocation where) {
+  if (graphs < 1)
+    throw Error("setCompiledGraphLimit(" + std::to_string(graphs) +
+                    "): the limit must be at least 1",
+                where);
+  ExecutableCache &cache = executableCache();
+  std::lock_guard<std::mutex> lock(cache.mutex);
+  cache.entries.setCapacity(static_cast<size_t>(graphs));
+}
+int64_t getCompiledGraphLimit() {
+  ExecutableCache &cache = executableCache();
+  std::lock_guard<std::mutex> lock(cache.mutex);
+  return static_cast<int64_t>(cache.entries.getCapacity());
+}
 
 namespace {
 /// KILN_NUM_THREADS, read once before the first run.
@@ -225,6 +254,10 @@ RuntimeStats runtimeStats() {
   stats.graphsReused = graphsReused;
   stats.compileCacheHits = cacheHits;
   stats.runs = runCount;
+  ExecutableCache &cache = executableCache();
+  std::lock_guard<std::mutex> lock(cache.mutex);
+  stats.graphsCached = static_cast<int64_t>(cache.entries.size());
+  stats.graphsEvicted = static_cast<int64_t>(cache.entries.evictions());
   return stats;
 }
 
@@ -586,15 +619,6 @@ struct GraphPrinter {
   }
 };
 
-/// Compiled graphs of this process, by IR text and entry.
-struct ExecutableCache {
-  std::mutex mutex;
-  std::map<std::string, std::shared_ptr<rt::Executable>> entries;
-};
-ExecutableCache &executableCache() {
-  static ExecutableCache cache;
-  return cache;
-}
 /// Runs are serialized: each is parallel inside (OpenMP), and the
 /// runtime's index-error report is process-wide.
 std::mutex &runMutex() {
@@ -618,10 +642,9 @@ compileGraph(const std::string &text, const std::string &entry,
   ExecutableCache &cache = executableCache();
   {
     std::lock_guard<std::mutex> lock(cache.mutex);
-    auto it = cache.entries.find(key);
-    if (it != cache.entries.end()) {
+    if (std::shared_ptr<rt::Executable> *found = cache.entries.find(key)) {
       ++graphsReused;
-      return it->second;
+      return *found;
     }
   }
   MLIRContext &ctx = threadContext();
@@ -643,7 +666,7 @@ compileGraph(const std::string &text, const std::string &entry,
   if (shared->isCacheHit())
     ++cacheHits;
   std::lock_guard<std::mutex> lock(cache.mutex);
-  return cache.entries.emplace(key, shared).first->second;
+  return cache.entries.insert(key, shared);
 }
 
 std::vector<rt::HostTensor>

@@ -3,6 +3,7 @@
 #include "kiln/Runtime/CpuCompiler.h"
 
 #include "kiln/Pipelines/Pipelines.h"
+#include "kiln/Support/LruCache.h"
 
 #include "kiln/Dialect/Kiln/Transforms/Passes.h"
 #include "mlir/ExecutionEngine/OptUtils.h"
@@ -512,18 +513,29 @@ std::string CompileCache::key(mlir::ModuleOp module, llvm::StringRef entry,
   return llvm::toHex(sha.final(), /*LowerCase=*/true);
 }
 
+/// The memory level: the most recently used entries' object code, up to
+/// kMemoryCacheBytes in all (a long-running process that compiles ever new
+/// graphs stays bounded; the disk level keeps every entry).
+constexpr size_t kMemoryCacheBytes = size_t(256) << 20;
 static std::mutex memoryMutex;
-static std::map<std::string, CompiledCode> &memoryCache() {
-  static std::map<std::string, CompiledCode> cache;
+static kiln::LruCache<CompiledCode> &memoryCache() {
+  static kiln::LruCache<CompiledCode> cache(
+      kMemoryCacheBytes, [](const CompiledCode &code) {
+        size_t bytes = code.object.size();
+        for (const std::vector<std::string> *sites :
+             {&code.errorSites, &code.profileSites})
+          for (const std::string &site : *sites)
+            bytes += site.size();
+        return bytes;
+      });
   return cache;
 }
 
 std::optional<CompiledCode> CompileCache::lookup(const std::string &key) {
   {
     std::lock_guard<std::mutex> lock(memoryMutex);
-    auto it = memoryCache().find(key);
-    if (it != memoryCache().end())
-      return it->second;
+    if (CompiledCode *code = memoryCache().find(key))
+      return *code;
   }
   std::string dir = cacheDirectory();
   if (dir.empty())
@@ -538,7 +550,7 @@ std::optional<CompiledCode> CompileCache::lookup(const std::string &key) {
   std::optional<CompiledCode> code = deserialize((*buffer)->getBuffer());
   if (code) {
     std::lock_guard<std::mutex> lock(memoryMutex);
-    memoryCache()[key] = *code;
+    memoryCache().insert(key, *code);
   }
   return code;
 }
@@ -546,7 +558,7 @@ std::optional<CompiledCode> CompileCache::lookup(const std::string &key) {
 void CompileCache::store(const std::string &key, const CompiledCode &code) {
   {
     std::lock_guard<std::mutex> lock(memoryMutex);
-    memoryCache()[key] = code;
+    memoryCache().insert(key, code);
   }
   std::string dir = cacheDirectory();
   if (dir.empty() || llvm::sys::fs::create_directories(dir))

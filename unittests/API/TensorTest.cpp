@@ -361,6 +361,39 @@ TEST(Cache, TheSameGraphCompilesOnce) {
   EXPECT_NEAR(second, 3 * (std::tanh(2.0f) + std::tanh(4.0f)), 1e-5);
 }
 
+TEST(Cache, CompiledGraphsAreBounded) {
+  int64_t limit = kiln::getCompiledGraphLimit();
+  EXPECT_EQ(limit, 256);
+  EXPECT_THROW(kiln::setCompiledGraphLimit(0), kiln::Error);
+  EXPECT_EQ(kiln::getCompiledGraphLimit(), limit);
+  // Graphs no other test builds (the constant is part of the IR).
+  auto graph = [](int which) {
+    Tensor x = Tensor::fromVector(std::vector<float>{1, 2, 3});
+    return (x * (1000.0 + which)).sum().item<float>();
+  };
+  kiln::setCompiledGraphLimit(2);
+  EXPECT_LE(kiln::runtimeStats().graphsCached, 2);
+  graph(4);
+  graph(5); // the cache is full
+  kiln::RuntimeStats before = kiln::runtimeStats();
+  for (int which : {1, 2, 3})
+    EXPECT_EQ(graph(which), 6 * (1000.0f + which));
+  kiln::RuntimeStats after = kiln::runtimeStats();
+  EXPECT_EQ(after.graphsCompiled, before.graphsCompiled + 3);
+  EXPECT_EQ(after.graphsCached, 2);
+  EXPECT_EQ(after.graphsEvicted, before.graphsEvicted + 3);
+  // The third is kept (reused), the first was dropped (compiled again, its
+  // object code from the compile cache).
+  graph(3);
+  EXPECT_EQ(kiln::runtimeStats().graphsReused, after.graphsReused + 1);
+  EXPECT_EQ(graph(1), 6 * 1001.0f);
+  kiln::RuntimeStats again = kiln::runtimeStats();
+  EXPECT_EQ(again.graphsCompiled, after.graphsCompiled + 1);
+  EXPECT_EQ(again.compileCacheHits, after.compileCacheHits + 1);
+  kiln::setCompiledGraphLimit(limit);
+  EXPECT_EQ(kiln::getCompiledGraphLimit(), limit);
+}
+
 TEST(Autograd, MseAndCrossEntropyMatchPyTorch) {
   Tensor x =
       Tensor::fromVector(std::vector<float>{1, 2, 3, 0.5, -1, 2}, {2, 3});

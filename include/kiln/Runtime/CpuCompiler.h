@@ -53,7 +53,8 @@ struct CompiledCode {
   int64_t kernels = 0;
 };
 
-/// The compile cache: in memory for the process and on disk under
+/// The compile cache: in memory for the process (the most recently used
+/// entries, up to 256 MiB of object code) and on disk under
 /// $KILN_CACHE_DIR (default $XDG_CACHE_HOME/kiln or ~/.cache/kiln;
 /// KILN_CACHE_DIR=off disables the disk cache). Keys hash the kiln IR (with
 /// locations), the entry, the pipeline, the host CPU and the identity of
