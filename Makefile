@@ -83,7 +83,7 @@ check-asan: deps
 	ASAN_OPTIONS=detect_leaks=1:halt_on_error=1:allocator_may_return_null=1 \
 	  LSAN_OPTIONS=suppressions=$(CURDIR)/scripts/lsan-suppressions.txt \
 	  UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
-	  $(LLVM_PREFIX)/bin/lit -sv $(ASAN_DIR)/test \
+	  $(LLVM_PREFIX)/bin/lit -sv --time-tests $(ASAN_DIR)/test \
 	  --filter-out 'API/install\.test|docs-current\.test|Integration/reductions\.py|Integration/elementwise\.py|Integration/determinism\.py'
 
 docs: configure
