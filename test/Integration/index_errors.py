@@ -180,6 +180,48 @@ for n in (2**32, 2**31 + 1):
                    "in.mlir:6:8: the shape's nonzero sizes multiply to more "
                    "than 2^59")
 
+# memref.alloca sized from data: within its share of the 1 MiB of stack
+# allocations it runs; beyond it is an error (64 MiB overflowed the stack:
+# SIGSEGV), and the stores after it, 2^24 of them, are checked against the
+# size the buffer really has (0), not the size from data (the guards used to
+# take the latter and wrote past the buffer). memref.alloc sized from data
+# runs, and a negative size is reported.
+def buffer_ir(op):
+    return f"""func.func @f(%n: tensor<1xi64>) -> tensor<f32> {{
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %v = tensor.extract %n[%c0] : tensor<1xi64>
+  %k = arith.index_cast %v : i64 to index
+  %m = {op}(%k) : memref<?xf32>
+  %one = arith.constant 1.0 : f32
+  scf.for %i = %c0 to %k step %c1 {{
+    memref.store %one, %m[%i] : memref<?xf32>
+  }}
+  %zero = arith.constant 0.0 : f32
+  %s = scf.for %i = %c0 to %k step %c1 iter_args(%acc = %zero) -> f32 {{
+    %l = memref.load %m[%i] : memref<?xf32>
+    %a = arith.addf %acc, %l : f32
+    scf.yield %a : f32
+  }}
+  %r = tensor.from_elements %s : tensor<f32>
+  return %r : tensor<f32>
+}}
+"""
+
+
+stack = buffer_ir("memref.alloca")
+c.check("memref.alloca within the stack limit", stack,
+        [torch.tensor([65536])], torch.tensor(65536.0))
+c.expect_error("memref.alloca beyond the stack limit", stack,
+               [torch.tensor([1 << 24])], 2,
+               "in.mlir:6:8: 16777216 elements of 4 bytes on the stack: "
+               "more than this memref.alloca's share (1048576 bytes)")
+heap = buffer_ir("memref.alloc")
+c.check("memref.alloc sized from data", heap, [torch.tensor([1 << 20])],
+        torch.tensor(float(1 << 20)))
+c.expect_error("memref.alloc of a negative size, then stores", heap,
+               [torch.tensor([-3])], 2, "in.mlir:6:8: negative size -3")
+
 # Upstream integer division (kiln-check-integer-division): by zero it is an
 # error (it was a SIGFPE), INT_MIN / -1 wraps as in NumPy, and the rest
 # round as the op says: trunc (divsi, remsi), floor, ceil, unsigned.

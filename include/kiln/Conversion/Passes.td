@@ -122,7 +122,22 @@ def KilnCheckUpstreamIndices
     f.mlir:6:8: negative size -5`) and made 0, and a shape whose nonzero
     sizes multiply past 2^59 elements (kiln::isAddressableShape's limit: its
     byte size would wrap) is reported and gets every dynamic size 0. A
-    constant negative size is a compile-time error.
+    constant negative size is a compile-time error. These checks come
+    before the accesses' guards, whose bound is the size the op really
+    makes (`memref.dim` folds to the checked size).
+
+    `memref.alloca` takes stack, which the threads running kernels have a
+    few MiB of: the allocas of a module may take 1 MiB in all. Those of
+    constant size count at compile time (past the limit: an error); the
+    others share what is left evenly, and one sized from data beyond its
+    share is reported (`memref.alloca at f.mlir:6:8: 16777216 elements of
+    4 bytes on the stack: more than this memref.alloca's share ...`) and
+    made 0. An alloca inside a loop (scf.for, scf.while, scf.parallel, a
+    linalg body: anything but `scf.if`, `scf.index_switch` and
+    `scf.execute_region` between it and its function or
+    `memref.alloca_scope`) is an error: the loop's lowering frees nothing
+    per iteration, so the stack grew with each one (a segfault). So is an
+    alloca of elements whose size Kiln does not know (complex numbers).
 
     Upstream ops that address memory through positions this pass does not
     check are errors: slices and views with dynamic offsets, sizes or

@@ -18,6 +18,7 @@
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
 #include "mlir/IR/Matchers.h"
+#include "mlir/Interfaces/FunctionInterfaces.h"
 #include "mlir/Interfaces/ViewLikeInterface.h"
 #include "llvm/ADT/TypeSwitch.h"
 
@@ -107,13 +108,72 @@ const char *uncheckedPositions(Operation *op) {
   return nullptr;
 }
 
+/// The stack that an IR file's memref.alloca ops may take in all: well
+/// within the stack of a thread that runs kernels (libomp's workers have 4
+/// MiB by default, the main thread 8 MiB). A larger alloca overflowed the
+/// stack (SIGSEGV).
+constexpr int64_t kMaxStackBytes = int64_t(1) << 20;
+constexpr const char *kMaxStackBytesText = "1 MiB";
+
+/// Bytes per element of a memref.alloca, if Kiln knows them.
+std::optional<int64_t> elementBytes(Type type) {
+  if (isa<IndexType>(type))
+    return 8;
+  if (type.isIntOrFloat())
+    return (type.getIntOrFloatBitWidth() + 7) / 8;
+  if (auto vector = dyn_cast<VectorType>(type))
+    if (!vector.isScalable())
+      if (std::optional<int64_t> bytes = elementBytes(vector.getElementType()))
+        return *bytes * vector.getNumElements();
+  return std::nullopt;
+}
+
+/// The op between `alloca` and the function or memref.alloca_scope it
+/// belongs to that may run its region more than once -- a loop: every
+/// iteration would take more stack -- or null. scf.for carries the
+/// AutomaticAllocationScope trait, but its lowering frees nothing per
+/// iteration (and canonicalize inlines a memref.alloca_scope in its body,
+/// whose lowering would have restored the stack pointer).
+Operation *repeatingAncestor(memref::AllocaOp alloca) {
+  for (Operation *parent = alloca->getParentOp(); parent;
+       parent = parent->getParentOp()) {
+    if (isa<memref::AllocaScopeOp, FunctionOpInterface>(parent))
+      return nullptr;
+    if (!isa<scf::IfOp, scf::IndexSwitchOp, scf::ExecuteRegionOp>(parent))
+      return parent;
+  }
+  return nullptr;
+}
+
 struct KilnCheckUpstreamIndicesPass
     : kiln::impl::KilnCheckUpstreamIndicesBase<KilnCheckUpstreamIndicesPass> {
   void runOnOperation() override {
     ModuleOp module = getOperation();
     bool failed = false;
     SmallVector<Operation *> accesses, sized;
+    // memref.alloca: the stack taken by those of constant size, and those
+    // whose size is known at run time only.
+    int64_t stackBytes = 0;
+    SmallVector<memref::AllocaOp> dynamicAllocas;
     module.walk([&](Operation *op) {
+      auto alloca = dyn_cast<memref::AllocaOp>(op);
+      if (alloca) {
+        if (Operation *loop = repeatingAncestor(alloca)) {
+          op->emitOpError()
+              << "inside '" << loop->getName()
+              << "' is not supported by Kiln: the stack would grow with "
+                 "every iteration; use memref.alloc";
+          failed = true;
+          return;
+        }
+        if (!elementBytes(alloca.getType().getElementType())) {
+          op->emitOpError()
+              << "of elements of type " << alloca.getType().getElementType()
+              << " is not supported by Kiln";
+          failed = true;
+          return;
+        }
+      }
       if (std::optional<OperandRange> sizes = getDynamicSizes(op)) {
         // Constant sizes are checked here, the others at run time.
         auto type = cast<ShapedType>(op->getResult(0).getType());
@@ -135,12 +195,30 @@ struct KilnCheckUpstreamIndicesPass
             return;
           }
         }
-        if (!constant)
+        if (!constant) {
           sized.push_back(op);
-        else if (!kiln::isAddressableShape(shape)) {
+          if (alloca)
+            dynamicAllocas.push_back(alloca);
+        } else if (!kiln::isAddressableShape(shape)) {
           op->emitOpError()
               << "makes a shape that " << kiln::unaddressableShapeReason(shape);
           failed = true;
+        } else if (alloca) {
+          // At most 2^59 elements of at most a few KiB each: no overflow.
+          int64_t bytes = *elementBytes(alloca.getType().getElementType());
+          for (int64_t size : shape)
+            bytes = size == 0 || bytes == 0         ? 0
+                    : bytes > kMaxStackBytes / size ? kMaxStackBytes + 1
+                                                    : bytes * size;
+          stackBytes = std::min(stackBytes + bytes, kMaxStackBytes + 1);
+          if (stackBytes > kMaxStackBytes) {
+            op->emitOpError()
+                << "takes the stack allocations of the module past Kiln's "
+                   "limit of "
+                << kMaxStackBytesText << " (" << kMaxStackBytes
+                << " bytes; a thread's stack is a few MiB): use memref.alloc";
+            failed = true;
+          }
         }
         return;
       }
@@ -189,22 +267,50 @@ struct KilnCheckUpstreamIndicesPass
       return;
 
     ErrorSites sites = ErrorSites::load(module);
-    for (Operation *op : accesses)
-      guard(op, sites.add(op));
+    // The stack the constant-size allocas leave is shared evenly among
+    // the others.
+    int64_t stackShare =
+        dynamicAllocas.empty()
+            ? 0
+            : (kMaxStackBytes - stackBytes) / int64_t(dynamicAllocas.size());
     for (Operation *op : sized) {
       int64_t negative = sites.add(op, "negative size {index}");
-      checkSizes(op, negative,
-                 sites.add(op, std::string("the shape's nonzero sizes "
-                                           "multiply to more than ") +
-                                   kiln::kMaxElementsText));
+      int64_t large = sites.add(op, std::string("the shape's nonzero sizes "
+                                                "multiply to more than ") +
+                                        kiln::kMaxElementsText);
+      std::optional<StackLimit> stack;
+      if (auto alloca = dyn_cast<memref::AllocaOp>(op)) {
+        int64_t bytes = *elementBytes(alloca.getType().getElementType());
+        stack = StackLimit{
+            stackShare / bytes,
+            sites.add(op, "{index} elements of " + std::to_string(bytes) +
+                              " bytes on the stack: more than this "
+                              "memref.alloca's share (" +
+                              std::to_string(stackShare) +
+                              " bytes) of Kiln's " + kMaxStackBytesText +
+                              " for stack allocations; use memref.alloc")};
+      }
+      checkSizes(op, negative, large, stack);
     }
+    // After the sizes' checks: a guard's bound is the size the op really
+    // makes (a reported size is made 0), which its dim folds to.
+    for (Operation *op : accesses)
+      guard(op, sites.add(op));
     sites.save(module);
   }
 
+  /// A memref.alloca's bound: at most `elements`, else report `site`.
+  struct StackLimit {
+    int64_t elements;
+    int64_t site;
+  };
+
   /// Reports a negative dynamic size of `op` (site `negativeSite`) and makes
   /// it 0; then reports a shape beyond kiln::kMaxElements (`largeSite`),
-  /// whose byte size would overflow, and makes every dynamic size 0.
-  void checkSizes(Operation *op, int64_t negativeSite, int64_t largeSite) {
+  /// whose byte size would overflow, or beyond `stack` (a memref.alloca), and
+  /// makes every dynamic size 0.
+  void checkSizes(Operation *op, int64_t negativeSite, int64_t largeSite,
+                  std::optional<StackLimit> stack) {
     Location loc = op->getLoc();
     OpBuilder b(op);
     // Not an index: the site's text is the message.
@@ -221,6 +327,10 @@ struct KilnCheckUpstreamIndicesPass
         staticCount *= size;
     Value count = constant(staticCount);
     Value tooLarge = arith::ConstantIntOp::create(b, loc, 0, 1);
+    // Whether a size is 0 (no elements: no stack taken).
+    bool staticZero = llvm::is_contained(
+        cast<ShapedType>(op->getResult(0).getType()).getShape(), 0);
+    Value anyZero = arith::ConstantIntOp::create(b, loc, staticZero, 1);
     // The size operands themselves (an equal value may also be another
     // operand, e.g. a symbol of memref.alloc).
     OperandRange dynamicSizes = *getDynamicSizes(op);
@@ -234,6 +344,7 @@ struct KilnCheckUpstreamIndicesPass
       size = arith::SelectOp::create(b, loc, negative, zero, size);
       Value isZero =
           arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, size, zero);
+      anyZero = arith::OrIOp::create(b, loc, anyZero, isZero);
       Value factor = arith::SelectOp::create(b, loc, isZero, one, size);
       Value limit =
           arith::DivUIOp::create(b, loc, constant(kiln::kMaxElements), factor);
@@ -246,6 +357,19 @@ struct KilnCheckUpstreamIndicesPass
       operand.set(size);
     }
     reportIf(b, loc, tooLarge, zero, noSize, largeSite);
+    if (stack) {
+      // `count` is the element count here unless a size is 0 or `tooLarge`
+      // (reported above).
+      Value overStack = arith::AndIOp::create(
+          b, loc,
+          arith::XOrIOp::create(b, loc,
+                                arith::OrIOp::create(b, loc, tooLarge, anyZero),
+                                arith::ConstantIntOp::create(b, loc, 1, 1)),
+          arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ugt, count,
+                                constant(stack->elements)));
+      reportIf(b, loc, overStack, count, noSize, stack->site);
+      tooLarge = arith::OrIOp::create(b, loc, tooLarge, overStack);
+    }
     for (OpOperand &operand : sizes)
       operand.set(
           arith::SelectOp::create(b, loc, tooLarge, zero, operand.get()));

@@ -117,3 +117,66 @@ func.func @constant_sizes_too_large(%z: f32) -> tensor<?x?xf32> {
   %e = tensor.splat %z[%s, %s] : tensor<?x?xf32>
   return %e : tensor<?x?xf32>
 }
+
+// -----
+
+// memref.alloca takes stack: at most 1 MiB for the module's allocas in all
+// (64 MiB overflowed the stack: SIGSEGV).
+func.func @alloca_too_large(%i: index) -> f32 {
+  // expected-error @+1 {{'memref.alloca' op takes the stack allocations of the module past Kiln's limit of 1 MiB (1048576 bytes; a thread's stack is a few MiB): use memref.alloc}}
+  %m = memref.alloca() : memref<16777216xf32>
+  %v = memref.load %m[%i] : memref<16777216xf32>
+  return %v : f32
+}
+
+// -----
+
+// Each fits; together they do not.
+func.func @allocas_too_large_together(%i: index) -> f32 {
+  %a = memref.alloca() : memref<131072xf32>
+  // expected-error @+1 {{'memref.alloca' op takes the stack allocations of the module past Kiln's limit of 1 MiB}}
+  %b = memref.alloca() : memref<65537xf64>
+  %v = memref.load %a[%i] : memref<131072xf32>
+  return %v : f32
+}
+
+// -----
+
+// In a loop, an alloca takes more stack every iteration (scf.for's
+// lowering frees nothing per iteration; 1M iterations of a 4 KiB alloca
+// overflowed the stack).
+func.func @alloca_in_loop(%n: index) {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  scf.for %i = %c0 to %n step %c1 {
+    // expected-error @+1 {{'memref.alloca' op inside 'scf.for' is not supported by Kiln: the stack would grow with every iteration; use memref.alloc}}
+    %m = memref.alloca() : memref<16xf32>
+  }
+  return
+}
+
+// -----
+
+func.func @alloca_in_while(%n: index) {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %r = scf.while (%i = %c0) : (index) -> index {
+    %more = arith.cmpi slt, %i, %n : index
+    scf.condition(%more) %i : index
+  } do {
+  ^bb0(%i: index):
+    // expected-error @+1 {{'memref.alloca' op inside 'scf.while' is not supported by Kiln}}
+    %m = memref.alloca() : memref<16xf32>
+    %next = arith.addi %i, %c1 : index
+    scf.yield %next : index
+  }
+  return
+}
+
+// -----
+
+func.func @alloca_of_unknown_size() {
+  // expected-error @+1 {{'memref.alloca' op of elements of type 'complex<f32>' is not supported by Kiln}}
+  %m = memref.alloca() : memref<4xcomplex<f32>>
+  return
+}

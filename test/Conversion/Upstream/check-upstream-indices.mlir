@@ -3,7 +3,7 @@
 // run only when every index is in [0, size); otherwise the first bad index
 // is reported at the op's site and a neutral value is used.
 
-// CHECK: module attributes {kiln.error_sites = ["tensor.extract at {{.*}}check-upstream-indices.mlir:27:8", "tensor.insert at {{.*}}:40:8", "memref.load at {{.*}}:56:8", "memref.store at {{.*}}:57:3", "tensor.extract at {{.*}}:70:8", "tensor.empty at {{.*}}:91:8: negative size {index}", "tensor.empty at {{.*}}:91:8: the shape{{.}}s nonzero sizes multiply to more than 2^59"]}
+// CHECK: module attributes {kiln.error_sites = ["tensor.empty at {{.*}}check-upstream-indices.mlir:91:8: negative size {index}", "tensor.empty at {{.*}}:91:8: the shape{{.}}s nonzero sizes multiply to more than 2^59", "tensor.extract at {{.*}}:27:8", "tensor.insert at {{.*}}:40:8", "memref.load at {{.*}}:56:8", "memref.store at {{.*}}:57:3", "tensor.extract at {{.*}}:70:8"]}
 
 // CHECK-LABEL: func.func @extract
 // CHECK-SAME: (%[[X:.*]]: tensor<4x5xf32>, %[[I:.*]]: index, %[[J:.*]]: index)
@@ -17,9 +17,9 @@
 // CHECK:   scf.yield %[[E]] : f32
 // CHECK: } else {
 // CHECK:   scf.if
-// CHECK:     kiln.report_index_error %{{.*}}, %{{.*}} {site = 0 : i64}
+// CHECK:     kiln.report_index_error %{{.*}}, %{{.*}} {site = 2 : i64}
 // CHECK:   scf.if
-// CHECK:     kiln.report_index_error %{{.*}}, %{{.*}} {site = 0 : i64}
+// CHECK:     kiln.report_index_error %{{.*}}, %{{.*}} {site = 2 : i64}
 // CHECK:   %[[ZERO:.*]] = arith.constant 0.000000e+00 : f32
 // CHECK:   scf.yield %[[ZERO]] : f32
 // CHECK: return %[[R]]
@@ -34,7 +34,7 @@ func.func @extract(%x: tensor<4x5xf32>, %i: index, %j: index) -> f32 {
 // CHECK: scf.if %{{.*}} -> (tensor<4xi64>) {
 // CHECK:   tensor.insert %[[V]] into %[[X]][%[[I]]]
 // CHECK: } else {
-// CHECK:   kiln.report_index_error %{{.*}}, %{{.*}} {site = 1 : i64}
+// CHECK:   kiln.report_index_error %{{.*}}, %{{.*}} {site = 3 : i64}
 // CHECK:   scf.yield %[[X]] : tensor<4xi64>
 func.func @insert(%x: tensor<4xi64>, %i: index, %v: i64) -> tensor<4xi64> {
   %r = tensor.insert %v into %x[%i] : tensor<4xi64>
@@ -78,13 +78,13 @@ func.func @constants(%x: tensor<4xf32>, %y: tensor<?xf32>) -> (f32, f32) {
 // CHECK-SAME: (%[[N:.*]]: index)
 // CHECK: %[[NEG:.*]] = arith.cmpi slt, %[[N]], %{{.*}} : index
 // CHECK: scf.if %[[NEG]] {
-// CHECK:   kiln.report_index_error %{{.*}}, %{{.*}} {site = 5 : i64}
+// CHECK:   kiln.report_index_error %{{.*}}, %{{.*}} {site = 0 : i64}
 // CHECK: %[[N0:.*]] = arith.select %[[NEG]], %{{.*}}, %[[N]] : index
 // CHECK: %[[LIMIT:.*]] = arith.divui %{{.*}}, %{{.*}} : index
 // CHECK: %[[OVER:.*]] = arith.cmpi ugt, %{{.*}}, %[[LIMIT]] : index
 // CHECK: %[[TOO_LARGE:.*]] = arith.ori %{{.*}}, %[[OVER]] : i1
 // CHECK: scf.if %[[TOO_LARGE]] {
-// CHECK:   kiln.report_index_error %{{.*}}, %{{.*}} {site = 6 : i64}
+// CHECK:   kiln.report_index_error %{{.*}}, %{{.*}} {site = 1 : i64}
 // CHECK: %[[SIZE:.*]] = arith.select %[[TOO_LARGE]], %{{.*}}, %[[N0]] : index
 // CHECK: tensor.empty(%[[SIZE]]) : tensor<3x?xf32>
 func.func @sizes(%n: index) -> tensor<3x?xf32> {
