@@ -1,5 +1,4 @@
-//===- LruCache.h - A bounded map that drops least recently used --*- C++
-//-*-===//
+//===- LruCache.h - A map that drops the least recently used ---*- C++ -*-===//
 //
 // The process-wide caches of compiled code are bounded with this: the
 // compile cache's memory level (object code, by bytes; the disk level keeps

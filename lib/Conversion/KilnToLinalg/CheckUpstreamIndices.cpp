@@ -115,12 +115,13 @@ const char *uncheckedPositions(Operation *op) {
 constexpr int64_t kMaxStackBytes = int64_t(1) << 20;
 constexpr const char *kMaxStackBytesText = "1 MiB";
 
-/// Bytes per element of a memref.alloca, if Kiln knows them.
+/// Bytes per element of a memref.alloca, if Kiln knows them (at least 1:
+/// an i0 counts as a byte).
 std::optional<int64_t> elementBytes(Type type) {
   if (isa<IndexType>(type))
     return 8;
   if (type.isIntOrFloat())
-    return (type.getIntOrFloatBitWidth() + 7) / 8;
+    return std::max(1u, (type.getIntOrFloatBitWidth() + 7) / 8);
   if (auto vector = dyn_cast<VectorType>(type))
     if (!vector.isScalable())
       if (std::optional<int64_t> bytes = elementBytes(vector.getElementType()))
@@ -199,17 +200,19 @@ struct KilnCheckUpstreamIndicesPass
           sized.push_back(op);
           if (alloca)
             dynamicAllocas.push_back(alloca);
-        } else if (!kiln::isAddressableShape(shape)) {
+          return;
+        }
+        std::optional<int64_t> count = kiln::getAddressableElementCount(shape);
+        if (!count) {
           op->emitOpError()
               << "makes a shape that " << kiln::unaddressableShapeReason(shape);
           failed = true;
         } else if (alloca) {
-          // At most 2^59 elements of at most a few KiB each: no overflow.
-          int64_t bytes = *elementBytes(alloca.getType().getElementType());
-          for (int64_t size : shape)
-            bytes = size == 0 || bytes == 0         ? 0
-                    : bytes > kMaxStackBytes / size ? kMaxStackBytes + 1
-                                                    : bytes * size;
+          int64_t elementSize =
+              *elementBytes(alloca.getType().getElementType());
+          int64_t bytes = *count > kMaxStackBytes / elementSize
+                              ? kMaxStackBytes + 1
+                              : *count * elementSize;
           stackBytes = std::min(stackBytes + bytes, kMaxStackBytes + 1);
           if (stackBytes > kMaxStackBytes) {
             op->emitOpError()

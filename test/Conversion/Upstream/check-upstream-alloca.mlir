@@ -1,4 +1,4 @@
-// RUN: kiln-opt --kiln-check-upstream-indices %s | FileCheck %s
+// RUN: kiln-opt --kiln-check-upstream-indices --split-input-file %s | FileCheck %s
 // A memref.alloca whose size comes from data gets the stack the constant
 // ones leave (1 MiB in all, shared evenly): a larger size is reported and
 // made 0, and the accesses' guards compare against the size the alloca
@@ -28,4 +28,16 @@ func.func @dynamic_alloca(%n: index, %v: f32) -> f32 {
   %c0 = arith.constant 0 : index
   %l = memref.load %fixed[%c0] : memref<65536xf32>
   return %l : f32
+}
+
+// -----
+
+// An i0 element counts as one byte (its size of 0 divided the share: a
+// SIGFPE).
+// CHECK: kiln.error_sites = [{{.*}}"memref.alloca at {{.*}}:41:8: {index} elements of 1 bytes on the stack: more than this memref.alloca's share (1048576 bytes)
+// CHECK-LABEL: func.func @i0_alloca
+// CHECK: arith.constant 1048576 : index
+func.func @i0_alloca(%n: index) {
+  %m = memref.alloca(%n) : memref<?xi0>
+  return
 }
