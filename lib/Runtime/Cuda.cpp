@@ -1,6 +1,7 @@
 //===- Cuda.cpp - The CUDA driver runtime of the GPU target ---------------===//
 
 #include "kiln/Runtime/Cuda.h"
+#include "kiln/Runtime/GpuErrorRecord.h"
 
 #include "kiln/Pipelines/Pipelines.h"
 #include "kiln/Support/GpuChips.h"
@@ -146,6 +147,9 @@ std::string errorString(CUresult result) {
     return text;
   return "CUDA error " + std::to_string(result);
 }
+
+/// The words of the device's index error record (GpuErrorRecord.h).
+using ErrorRecord = int64_t[gpu_error_record::kWords];
 
 /// Per-thread state: the stream all work of the thread goes to, the first
 /// error since the last synchronize, the index error record.
@@ -455,9 +459,9 @@ void cuda::copyToHost(void *host, const void *device, size_t bytes) {
 void cuda::resetIndexError() {
   if (!state.errorRecord)
     state.errorRecord =
-        reinterpret_cast<CUdeviceptr>(allocate(4 * sizeof(int64_t)));
+        reinterpret_cast<CUdeviceptr>(allocate(sizeof(ErrorRecord)));
   if (state.errorRecord)
-    check(driver.cuMemsetD8Async(state.errorRecord, 0, 4 * sizeof(int64_t),
+    check(driver.cuMemsetD8Async(state.errorRecord, 0, sizeof(ErrorRecord),
                                  stream()),
           "clearing the error record");
 }
@@ -474,12 +478,15 @@ llvm::Error cuda::synchronize() {
 std::optional<IndexError> cuda::takeIndexError() {
   if (!state.errorRecord)
     return std::nullopt;
-  int64_t record[4] = {};
+  ErrorRecord record = {};
+  namespace words = gpu_error_record;
   if (driver.cuMemcpyDtoHAsync(record, state.errorRecord, sizeof(record),
                                stream()) != 0 ||
-      driver.cuStreamSynchronize(stream()) != 0 || record[0] == 0)
+      driver.cuStreamSynchronize(stream()) != 0 ||
+      record[words::kReported] == 0)
     return std::nullopt;
-  return IndexError{record[1], record[2], record[3]};
+  return IndexError{record[words::kSite], record[words::kIndex],
+                    record[words::kSize]};
 }
 
 cuda::Timer::Timer() {
@@ -595,7 +602,7 @@ void _mlir_ciface_kiln_gpu_error_record(StridedMemRefType<int64_t, 1> *out) {
   auto *record = reinterpret_cast<int64_t *>(state.errorRecord);
   out->basePtr = out->data = record;
   out->offset = 0;
-  out->sizes[0] = 4;
+  out->sizes[0] = gpu_error_record::kWords;
   out->strides[0] = 1;
 }
 

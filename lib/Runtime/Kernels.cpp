@@ -48,6 +48,7 @@
 #include <memory>
 #include <mutex>
 #include <thread>
+#include <tuple>
 #include <type_traits>
 #include <unordered_set>
 #include <utility>
@@ -2380,18 +2381,21 @@ void kiln_rt_profile_exit(int64_t site) {
   ++profile[site].calls;
 }
 
-// Keeps the least report by (site, index): sites are numbered in program
-// order (convert-kiln-to-linalg), so the earliest failing check wins, and
-// among the reports of one check made concurrently by the threads of a
-// parallel loop (an upstream tensor.extract in a linalg.generic body) the
-// least index wins. The message does not depend on the thread count or on
-// which thread got there first. (Kiln's own checks report once per run,
-// their first bad index in row-major order.)
+// Keeps the least report by (site, index, size): sites are numbered in
+// program order (convert-kiln-to-linalg), so the earliest failing check
+// wins, and among the reports of one check made concurrently by the
+// threads of a parallel loop (an upstream tensor.extract in a
+// linalg.generic body) the least index wins, then the least size (one
+// access of a dynamically sized buffer). The message does not depend on
+// the thread count or on which thread got there first; the GPU's record
+// keeps the same report (GpuErrorRecord.h). (Kiln's own checks report
+// once per run, their first bad index in row-major order.)
 void _mlir_ciface_kiln_rt_index_error(int64_t site, int64_t index,
                                       int64_t size) {
   std::lock_guard<std::mutex> lock(errorMutex);
-  if (hasError && std::make_pair(recordedError.site, recordedError.index) <=
-                      std::make_pair(site, index))
+  if (hasError &&
+      std::make_tuple(recordedError.site, recordedError.index,
+                      recordedError.size) <= std::make_tuple(site, index, size))
     return;
   recordedError = {site, index, size};
   hasError = true;

@@ -83,10 +83,15 @@ def KilnMapToGpu : Pass<"kiln-map-to-gpu", "mlir::ModuleOp"> {
     touches memory on the host (an index check's report) a kernel run by
     one thread, so results keep the CPU's order. Allocation, views and runtime calls stay on the host.
 
-    Inside kernels, `kiln.report_index_error` records the first error in
-    a four-word record (count, site, index, size) that the host function
-    obtains from the runtime (`kiln_gpu_error_record`) and reads after the
-    run: a bad index never faults the CUDA context.
+    Inside kernels, `kiln.report_index_error` keeps the least (site,
+    index, size) reported, as the CPU runtime does, in a six-word record
+    (reported, site, index, size, lock, filter; see
+    `kiln/Runtime/GpuErrorRecord.h`) that the host function obtains from
+    the runtime (`kiln_gpu_error_record`) and reads after the run: the
+    message does not depend on which thread reports first, and a bad index
+    never faults the CUDA context. A report whose filter key (an atomic
+    max) shows a lesser one already recorded stops there; the others take
+    the record's lock (an atomic exchange), compare and update.
   }];
   let options = [
     Option<"vectorize", "vectorize", "bool", /*default=*/"false",
@@ -95,8 +100,9 @@ def KilnMapToGpu : Pass<"kiln-map-to-gpu", "mlir::ModuleOp"> {
   ];
   let dependentDialects = [
     "mlir::arith::ArithDialect", "mlir::func::FuncDialect",
-    "mlir::gpu::GPUDialect", "mlir::memref::MemRefDialect",
-    "mlir::scf::SCFDialect", "mlir::vector::VectorDialect"
+    "mlir::gpu::GPUDialect", "mlir::LLVM::LLVMDialect",
+    "mlir::memref::MemRefDialect", "mlir::scf::SCFDialect",
+    "mlir::vector::VectorDialect"
   ];
 }
 

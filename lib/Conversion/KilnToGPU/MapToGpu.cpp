@@ -10,11 +10,13 @@
 #include "../IndexMath.h"
 #include "kiln/Conversion/Passes.h"
 #include "kiln/Dialect/Kiln/IR/KilnOps.h"
+#include "kiln/Runtime/GpuErrorRecord.h"
 
 #include "mlir/Dialect/Affine/Utils.h"
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
@@ -23,6 +25,8 @@
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
 #include "mlir/Interfaces/SideEffectInterfaces.h"
 #include "mlir/Interfaces/ViewLikeInterface.h"
+
+#include <limits>
 
 namespace kiln {
 #define GEN_PASS_DEF_KILNMAPTOGPU
@@ -430,6 +434,130 @@ bool staysOnHost(Operation *op) {
   return !result.wasInterrupted();
 }
 
+namespace gpu_error_record = kiln::runtime::gpu_error_record;
+
+/// Builds a kernel thread's report into the device's error record
+/// (GpuErrorRecord.h), which keeps the least (site, index, size) reported,
+/// as the CPU runtime does, whatever order the threads report in:
+///
+///   if (atomicMax(filter, INT64_MAX - key) <= INT64_MAX - key)  // not beaten
+///     for (done = false; !done;)
+///       if (done = atomicExch(lock, 1) == 0) {
+///         fence acquire;
+///         if (!reported || (site, index, size) < (recorded triple))
+///           record (site, index, size), reported = 1;
+///         fence release;
+///         atomicExch(lock, 0);
+///       }
+///
+/// The lock's holder releases it in the same iteration it takes it, and
+/// every supported chip (sm_70 on) schedules a warp's threads
+/// independently, so a lane spinning on the lock cannot keep the lane
+/// holding it from going on. The record's words are only read and written
+/// with atomics, which go to L2 and see every SM's updates; the fences
+/// order each holder's accesses around the lock.
+struct ErrorRecordUpdate {
+  Value record;
+  Location loc;
+
+  void build(OpBuilder &b, int64_t site, Value index, Value size) {
+    Value siteValue = i64(b, site);
+    Value mine = arith::SubIOp::create(
+        b, loc, i64(b, std::numeric_limits<int64_t>::max()),
+        filterKey(b, site, index));
+    Value best =
+        atomic(b, arith::AtomicRMWKind::maxs, mine, gpu_error_record::kFilter);
+    Value candidate =
+        arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sle, best, mine);
+    scf::IfOp::create(b, loc, candidate, [&](OpBuilder &cb, Location) {
+      scf::WhileOp::create(
+          cb, loc, TypeRange{cb.getI1Type()},
+          ValueRange{arith::ConstantIntOp::create(cb, loc, 0, 1)},
+          [&](OpBuilder &wb, Location, ValueRange done) {
+            Value again = arith::XOrIOp::create(
+                wb, loc, done[0], arith::ConstantIntOp::create(wb, loc, 1, 1));
+            scf::ConditionOp::create(wb, loc, again, done);
+          },
+          [&](OpBuilder &wb, Location, ValueRange) {
+            Value held = atomic(wb, arith::AtomicRMWKind::assign, i64(wb, 1),
+                                gpu_error_record::kLock);
+            Value acquired = arith::CmpIOp::create(
+                wb, loc, arith::CmpIPredicate::eq, held, i64(wb, 0));
+            scf::IfOp::create(wb, loc, acquired, [&](OpBuilder &hb, Location) {
+              LLVM::FenceOp::create(hb, loc, LLVM::AtomicOrdering::acquire);
+              updateIfLess(hb, siteValue, index, size);
+              LLVM::FenceOp::create(hb, loc, LLVM::AtomicOrdering::release);
+              atomic(hb, arith::AtomicRMWKind::assign, i64(hb, 0),
+                     gpu_error_record::kLock);
+              scf::YieldOp::create(hb, loc);
+            });
+            scf::YieldOp::create(wb, loc, acquired);
+          });
+      scf::YieldOp::create(cb, loc);
+    });
+  }
+
+private:
+  Value i64(OpBuilder &b, int64_t value) {
+    return arith::ConstantIntOp::create(b, loc, value, 64);
+  }
+
+  Value atomic(OpBuilder &b, arith::AtomicRMWKind kind, Value value,
+               gpu_error_record::Word word) {
+    return memref::AtomicRMWOp::create(b, loc, kind, value, record,
+                                       ValueRange{indexConstant(b, loc, word)});
+  }
+
+  /// (site << 48) + the index clamped to 48 bits and biased to
+  /// non-negative; one key for every site from kFilterSiteLimit on.
+  Value filterKey(OpBuilder &b, int64_t site, Value index) {
+    constexpr int64_t bits = gpu_error_record::kFilterIndexBits;
+    if (site >= gpu_error_record::kFilterSiteLimit)
+      return i64(b, gpu_error_record::kFilterSiteLimit << bits);
+    int64_t half = int64_t(1) << (bits - 1);
+    Value clamped = arith::MinSIOp::create(
+        b, loc, arith::MaxSIOp::create(b, loc, index, i64(b, -half)),
+        i64(b, half - 1));
+    return arith::AddIOp::create(b, loc, clamped,
+                                 i64(b, (site << bits) + half));
+  }
+
+  /// Under the lock: records (site, index, size) when nothing is recorded
+  /// or it is less than the recorded triple.
+  void updateIfLess(OpBuilder &b, Value site, Value index, Value size) {
+    using P = arith::CmpIPredicate;
+    auto read = [&](gpu_error_record::Word word) {
+      return atomic(b, arith::AtomicRMWKind::addi, i64(b, 0), word);
+    };
+    auto cmp = [&](P predicate, Value lhs, Value rhs) -> Value {
+      return arith::CmpIOp::create(b, loc, predicate, lhs, rhs);
+    };
+    auto orI = [&](Value lhs, Value rhs) -> Value {
+      return arith::OrIOp::create(b, loc, lhs, rhs);
+    };
+    auto andI = [&](Value lhs, Value rhs) -> Value {
+      return arith::AndIOp::create(b, loc, lhs, rhs);
+    };
+    Value empty = cmp(P::eq, read(gpu_error_record::kReported), i64(b, 0));
+    Value oldSite = read(gpu_error_record::kSite);
+    Value oldIndex = read(gpu_error_record::kIndex);
+    Value oldSize = read(gpu_error_record::kSize);
+    Value less = orI(
+        cmp(P::slt, site, oldSite),
+        andI(cmp(P::eq, site, oldSite), orI(cmp(P::slt, index, oldIndex),
+                                            andI(cmp(P::eq, index, oldIndex),
+                                                 cmp(P::slt, size, oldSize)))));
+    scf::IfOp::create(b, loc, orI(empty, less), [&](OpBuilder &ub, Location) {
+      atomic(ub, arith::AtomicRMWKind::assign, site, gpu_error_record::kSite);
+      atomic(ub, arith::AtomicRMWKind::assign, index, gpu_error_record::kIndex);
+      atomic(ub, arith::AtomicRMWKind::assign, size, gpu_error_record::kSize);
+      atomic(ub, arith::AtomicRMWKind::assign, i64(ub, 1),
+             gpu_error_record::kReported);
+      scf::YieldOp::create(ub, loc);
+    });
+  }
+};
+
 struct KilnMapToGpuPass : kiln::impl::KilnMapToGpuBase<KilnMapToGpuPass> {
   using KilnMapToGpuBase::KilnMapToGpuBase;
   void runOnOperation() override {
@@ -574,9 +702,9 @@ struct KilnMapToGpuPass : kiln::impl::KilnMapToGpuBase<KilnMapToGpuPass> {
     }
   }
 
-  /// kiln.report_index_error inside kernels: the first report wins the
-  /// record (an atomic increment of its count) and stores its site, index
-  /// and size.
+  /// kiln.report_index_error inside kernels: each becomes a report into
+  /// the device's error record (see ErrorRecordUpdate), which the host
+  /// function obtains from the runtime once.
   void lowerErrorReports(func::FuncOp func) {
     SmallVector<ReportIndexErrorOp> reports;
     func.walk([&](ReportIndexErrorOp op) { reports.push_back(op); });
@@ -584,7 +712,8 @@ struct KilnMapToGpuPass : kiln::impl::KilnMapToGpuBase<KilnMapToGpuPass> {
       return;
     auto module = func->getParentOfType<ModuleOp>();
     OpBuilder b(func.getBody());
-    auto recordType = MemRefType::get({4}, b.getI64Type());
+    auto recordType =
+        MemRefType::get({gpu_error_record::kWords}, b.getI64Type());
     auto callee = module.lookupSymbol<func::FuncOp>(kErrorRecordFn);
     if (!callee) {
       OpBuilder mb(module.getBodyRegion());
@@ -597,22 +726,8 @@ struct KilnMapToGpuPass : kiln::impl::KilnMapToGpuBase<KilnMapToGpuPass> {
                        .getResult(0);
     for (ReportIndexErrorOp op : reports) {
       OpBuilder rb(op);
-      Location loc = op.getLoc();
-      Value one = arith::ConstantIntOp::create(rb, loc, 1, 64);
-      Value previous = memref::AtomicRMWOp::create(
-          rb, loc, arith::AtomicRMWKind::addi, one, record,
-          ValueRange{indexConstant(rb, loc, 0)});
-      Value first =
-          arith::CmpIOp::create(rb, loc, arith::CmpIPredicate::eq, previous,
-                                arith::ConstantIntOp::create(rb, loc, 0, 64));
-      scf::IfOp::create(rb, loc, first, [&](OpBuilder &then, Location l) {
-        Value site = arith::ConstantIntOp::create(then, l, op.getSite(), 64);
-        for (auto [i, value] : llvm::enumerate(
-                 SmallVector<Value>{site, op.getIndex(), op.getSize()}))
-          memref::StoreOp::create(then, l, value, record,
-                                  indexConstant(then, l, i + 1));
-        scf::YieldOp::create(then, l);
-      });
+      ErrorRecordUpdate{record, op.getLoc()}.build(rb, op.getSite(),
+                                                   op.getIndex(), op.getSize());
       op.erase();
     }
   }

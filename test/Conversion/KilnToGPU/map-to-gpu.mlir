@@ -96,16 +96,45 @@ func.func @constant(%out: memref<3xf32>) {
 // -----
 
 // Sequential loops (scatter_add's accumulation) and index reports run on
-// one thread, in order; the report becomes an atomic claim of the error
-// record the runtime provides, then the record's site, index and size.
+// one thread, in order. The report keeps the least (site, index, size) in
+// the record the runtime provides (GpuErrorRecord.h): its filter key
+// (site 3 in the top bits, the index clamped and biased below) is
+// max-reduced as INT64_MAX - key into word 5; a report that is not beaten
+// there takes the lock (word 4, an atomic exchange, retried until held),
+// reads words 0-3 atomically and replaces them when it is less, between
+// an acquire and a release fence.
 // CHECK-LABEL: func.func @serial
-// CHECK:         %[[REC:.*]] = call @kiln_gpu_error_record() : () -> memref<4xi64>
+// CHECK:         %[[REC:.*]] = call @kiln_gpu_error_record() : () -> memref<6xi64>
 // CHECK:         gpu.launch blocks({{.*}}) in ({{.*}} = %c1{{.*}}) threads({{.*}}) in ({{.*}} = %c1{{.*}})
 // CHECK:           scf.for
-// CHECK:             %[[OLD:.*]] = memref.atomic_rmw addi %{{.*}}, %[[REC]][%{{.*}}]
-// CHECK:             %[[FIRST:.*]] = arith.cmpi eq, %[[OLD]]
-// CHECK:             scf.if %[[FIRST]] {
-// CHECK:               memref.store %c3_i64, %[[REC]][%{{.*}}]
+// CHECK:             %[[J:.*]] = memref.load
+// CHECK:             scf.if
+// CHECK:               %[[SITE:.*]] = arith.constant 3 : i64
+// CHECK:               %[[LO:.*]] = arith.constant -140737488355328 : i64
+// CHECK:               %[[A:.*]] = arith.maxsi %[[J]], %[[LO]]
+// CHECK:               %[[HI:.*]] = arith.constant 140737488355327 : i64
+// CHECK:               %[[B:.*]] = arith.minsi %[[A]], %[[HI]]
+// CHECK:               %[[BASE:.*]] = arith.constant 985162418487296 : i64
+// CHECK:               %[[KEY:.*]] = arith.addi %[[B]], %[[BASE]]
+// CHECK:               %[[MINE:.*]] = arith.subi %{{.*}}, %[[KEY]]
+// CHECK:               %[[BEST:.*]] = memref.atomic_rmw maxs %[[MINE]], %[[REC]][%c5]
+// CHECK:               %[[CANDIDATE:.*]] = arith.cmpi sle, %[[BEST]], %[[MINE]]
+// CHECK:               scf.if %[[CANDIDATE]] {
+// CHECK:                 scf.while
+// CHECK:                   %[[HELD:.*]] = memref.atomic_rmw assign %c1_i64, %[[REC]][%c4{{.*}}]
+// CHECK:                   %[[ACQUIRED:.*]] = arith.cmpi eq, %[[HELD]]
+// CHECK:                   scf.if %[[ACQUIRED]] {
+// CHECK:                     llvm.fence acquire
+// CHECK-COUNT-4:             memref.atomic_rmw addi
+// CHECK:                     scf.if
+// CHECK:                       memref.atomic_rmw assign %[[SITE]], %[[REC]][%c1{{.*}}]
+// CHECK:                       memref.atomic_rmw assign %[[J]], %[[REC]][%c2{{.*}}]
+// CHECK:                       memref.atomic_rmw assign %{{.*}}, %[[REC]][%c3{{.*}}]
+// CHECK:                       memref.atomic_rmw assign %{{.*}}, %[[REC]][%c0{{.*}}]
+// CHECK:                     }
+// CHECK:                     llvm.fence release
+// CHECK:                     memref.atomic_rmw assign %{{.*}}, %[[REC]][%c4{{.*}}]
+// CHECK:                   scf.yield %[[ACQUIRED]]
 // CHECK-NOT:       kiln.report_index_error
 func.func @serial(%idx: memref<4xi64>, %src: memref<4xf32>, %out: memref<8xf32>) {
   %c0 = arith.constant 0 : index
