@@ -64,8 +64,12 @@ check-tsan: deps
 # UndefinedBehaviorSanitizer (in $(BUILD_DIR)-asan): the tools, the runtime
 # and the API, on every test's input -- the malformed files and IR included
 # (tools.md: no input may make a tool crash or draw a sanitizer report).
-# Leak checking is on: a block still held at exit is a report (except
-# libomp's own, scripts/lsan-suppressions.txt). Allocations
+# Leak checking is on: a block still held at exit is a report, none
+# suppressed. libomp (uninstrumented) leaks blocks of its own when a team
+# grows past its hot team (two threads, then eight, in one process:
+# kiln-batch's runs meet it; a C program without Kiln shows it);
+# KMP_HOT_TEAMS_MAX_LEVEL=0 turns hot teams off, and the leak with them,
+# in these runs only. Allocations
 # too large to satisfy return null, as they do without ASan (the
 # out-of-memory tests). Not run here: install.test (a consumer project
 # would need the sanitizer flags too), docs-current.test (needs the docs
@@ -81,7 +85,7 @@ check-asan: deps
 	  -DLLVM_USE_SANITIZER="Address;Undefined"
 	ninja -C $(ASAN_DIR) -j$(JOBS)
 	ASAN_OPTIONS=detect_leaks=1:halt_on_error=1:allocator_may_return_null=1 \
-	  LSAN_OPTIONS=suppressions=$(CURDIR)/scripts/lsan-suppressions.txt \
+	  KMP_HOT_TEAMS_MAX_LEVEL=0 \
 	  UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 	  $(LLVM_PREFIX)/bin/lit -sv --time-tests $(ASAN_DIR)/test \
 	  --filter-out 'API/install\.test|docs-current\.test|Integration/determinism\.py'
