@@ -28,9 +28,11 @@ using namespace mlir;
 
 /// Shapes first: every later pass may multiply sizes. Then inlining: graphs
 /// from the C++ API may call functions loaded from IR files (kiln::callIR);
-/// a call left cannot be compiled.
+/// a call left cannot be compiled. Sizes upstream ops of IR files take to agree
+/// are checked before the inliner's canonicalize folds the claims (a
+/// tensor.cast into the slice it casts).
 static constexpr llvm::StringLiteral kInlinePasses =
-    "kiln-check-shapes,inline,kiln-check-calls";
+    "kiln-check-shapes,kiln-check-upstream-shapes,inline,kiln-check-calls";
 
 /// The passes every target starts with, up to the lowering of kiln ops.
 /// `rowGroups`: kiln-fuse-elementwise's row groups (the CPU's; a GPU thread

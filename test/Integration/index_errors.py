@@ -287,4 +287,106 @@ c.check("gather after errors",
         func([x, good], "  %r0 = kiln.gather %a0, %a1 {dim = 1 : i64} : "
              f"{ttype(x)}, {ttype(good)}", "tensor<2x3xf32>"),
         [x, good], torch.gather(x, 1, good))
+# Sizes upstream ops take to agree (kiln-check-upstream-shapes): a dynamic
+# size from data that does not is reported, and the op does not run (a
+# tensor.cast to 4 of 3 elements read a fourth; a linalg.add of 3 and 5
+# elements, or a static slice of a shorter tensor, read past a buffer).
+casted = """func.func @f(%x: tensor<5xf32>, %n: tensor<1xi64>) -> tensor<4xf32> {
+  %c0 = arith.constant 0 : index
+  %v = tensor.extract %n[%c0] : tensor<1xi64>
+  %s = arith.index_cast %v : i64 to index
+  %e = tensor.extract_slice %x[0] [%s] [1] : tensor<5xf32> to tensor<?xf32>
+  %r = tensor.cast %e : tensor<?xf32> to tensor<4xf32>
+  return %r : tensor<4xf32>
+}
+"""
+c.expect_error("tensor.cast to a static size: mismatch", casted,
+               [xs, torch.tensor([3])], 2,
+               "in.mlir:6:8: dim 0 of the source is 3, not 4 "
+               "(the result type's)")
+c.check("tensor.cast to a static size", casted, [xs, torch.tensor([4])],
+        xs[:4])
+# Two sizes from data, %s and %t.
+two_sizes = """  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %v = tensor.extract %n[%c0] : tensor<2xi64>
+  %w = tensor.extract %n[%c1] : tensor<2xi64>
+  %s = arith.index_cast %v : i64 to index
+  %t = arith.index_cast %w : i64 to index
+"""
+added = """func.func @f(%n: tensor<2xi64>) -> tensor<f32> {
+""" + two_sizes + """  %one = arith.constant 1.0 : f32
+  %a = tensor.splat %one[%s] : tensor<?xf32>
+  %b = tensor.splat %one[%t] : tensor<?xf32>
+  %init = tensor.empty(%t) : tensor<?xf32>
+  %sum = linalg.add ins(%a, %b : tensor<?xf32>, tensor<?xf32>) outs(%init : tensor<?xf32>) -> tensor<?xf32>
+  %z = arith.constant dense<0.0> : tensor<f32>
+  %r = linalg.reduce ins(%sum : tensor<?xf32>) outs(%z : tensor<f32>) dimensions = [0]
+    (%p: f32, %q: f32) {
+      %u = arith.addf %p, %q : f32
+      linalg.yield %u : f32
+    }
+  return %r : tensor<f32>
+}
+"""
+c.expect_error("linalg.add of dynamic sizes: mismatch", added,
+               [torch.tensor([3, 5])], 2,
+               "in.mlir:12:10: dim 0 of operand #1 is 5, not "
+               "the size of dim 0 of operand #0 (the loop's)")
+c.check("linalg.add of dynamic sizes", added, [torch.tensor([5, 5])],
+        torch.tensor(10.0))
+sliced = """func.func @f(%v: tensor<2xf32>, %n: tensor<1xi64>) -> (tensor<4xf32>, tensor<f32>) {
+  %c0 = arith.constant 0 : index
+  %e = tensor.extract %n[%c0] : tensor<1xi64>
+  %s = arith.index_cast %e : i64 to index
+  %one = arith.constant 1.0 : f32
+  %a = tensor.splat %one[%s] : tensor<?xf32>
+  %head = tensor.extract_slice %a[0] [4] [1] : tensor<?xf32> to tensor<4xf32>
+  %b = tensor.insert_slice %v into %a[3] [2] [1] : tensor<2xf32> into tensor<?xf32>
+  %z = arith.constant dense<0.0> : tensor<f32>
+  %r = linalg.reduce ins(%b : tensor<?xf32>) outs(%z : tensor<f32>) dimensions = [0]
+    (%p: f32, %q: f32) {
+      %u = arith.addf %p, %q : f32
+      linalg.yield %u : f32
+    }
+  return %head, %r : tensor<4xf32>, tensor<f32>
+}
+"""
+pair = torch.tensor([10.0, 20.0])
+c.expect_error("tensor.extract_slice past a dynamic size", sliced,
+               [pair, torch.tensor([3])], 2,
+               "in.mlir:7:11: dim 0 of the source is "
+               "3, the slice reaches 4")
+c.expect_error("tensor.insert_slice past a dynamic size", sliced,
+               [pair, torch.tensor([4])], 2,
+               "in.mlir:8:8: dim 0 of the destination "
+               "is 4, the slice reaches 5")
+c.check("tensor.extract_slice/insert_slice in a dynamic size", sliced,
+        [pair, torch.tensor([6])], [torch.ones(4), torch.tensor(34.0)])
+
+copied = """func.func @f(%n: tensor<2xi64>) -> tensor<f32> {
+""" + two_sizes + """  %a = memref.alloc(%s) : memref<?xf32>
+  %b = memref.alloc(%t) : memref<?xf32>
+  %one = arith.constant 1.0 : f32
+  %zero = arith.constant 0.0 : f32
+  linalg.fill ins(%one : f32) outs(%a : memref<?xf32>)
+  linalg.fill ins(%zero : f32) outs(%b : memref<?xf32>)
+  memref.copy %a, %b : memref<?xf32> to memref<?xf32>
+  %sum = memref.alloc() : memref<f32>
+  memref.store %zero, %sum[] : memref<f32>
+  linalg.reduce ins(%b : memref<?xf32>) outs(%sum : memref<f32>) dimensions = [0]
+    (%p: f32, %q: f32) {
+      %u = arith.addf %p, %q : f32
+      linalg.yield %u : f32
+    }
+  %r = bufferization.to_tensor %sum restrict : memref<f32> to tensor<f32>
+  return %r : tensor<f32>
+}
+"""
+c.expect_error("memref.copy between dynamic sizes: mismatch", copied,
+               [torch.tensor([3, 5])], 2,
+               "in.mlir:14:3: dim 0 of the source is 3, not the target's")
+c.check("memref.copy between dynamic sizes", copied, [torch.tensor([5, 5])],
+        torch.tensor(5.0))
+
 c.finish()

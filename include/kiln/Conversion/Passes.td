@@ -106,6 +106,50 @@ def KilnMapToGpu : Pass<"kiln-map-to-gpu", "mlir::ModuleOp"> {
   ];
 }
 
+def KilnCheckUpstreamShapes
+    : Pass<"kiln-check-upstream-shapes", "mlir::ModuleOp"> {
+  let summary = "Check at run time the sizes upstream ops take to agree";
+  let description = [{
+    Upstream ops of IR files may take a dynamic size to agree with another
+    size; where it does not, their lowering reads or writes out of bounds
+    or computes a wrong answer silently (`tensor.cast` of a 3-element
+    tensor to `tensor<4xf32>` read a fourth element; `linalg.add` of 3 and
+    100000000 elements summed garbage). This pass runs before
+    `canonicalize`, which folds such claims into the IR (a cast into the
+    slice it casts), and checks each at run time:
+
+    - `tensor.cast` to a static size of a dynamic dim: the dim equals it;
+    - `tensor.extract_slice` / `tensor.insert_slice` with static offsets,
+      sizes and strides on a source / destination with dynamic dims: each
+      such dim reaches the slice's last position;
+    - `memref.copy` with dynamic dims: source and target dims are equal;
+    - structured linalg ops with dynamic dims: every operand dim a loop
+      indexes equals the first one it indexes (the loop's size), and a dim
+      read at a constant position holds it.
+
+    A claim that fails is reported (`kiln-run` exits 2: `tensor.cast at
+    f.mlir:6:8: dim 0 of the source is 3, not 4 (the result type's)`) and
+    the op does not run: its results are zeros, an insert_slice's
+    destination or a structured op's inits.
+
+    Errors at compile time, for ops no check covers: ops of the llvm
+    dialect (raw pointers); `memref.cast` to a static size of a dynamic
+    dim and `memref.subview` of a buffer with dynamic sizes (their memref
+    results cannot be replaced by a neutral value; the tensor forms are
+    checked); `memref.reinterpret_cast` unless its buffer has a static
+    shape and identity layout and its static offset, sizes and strides
+    stay inside it; `memref.view` unless its constant shift and static
+    shape stay inside its static buffer (both segfaulted or read past the
+    buffer); structured ops with dynamic sizes and indexing maps that are
+    not permutations of loops.
+  }];
+  let dependentDialects = [
+    "kiln::KilnDialect", "mlir::arith::ArithDialect",
+    "mlir::memref::MemRefDialect", "mlir::scf::SCFDialect",
+    "mlir::tensor::TensorDialect"
+  ];
+}
+
 def KilnCheckUpstreamIndices
     : Pass<"kiln-check-upstream-indices", "mlir::ModuleOp"> {
   let summary = "Bounds-check the element accesses of upstream ops";
