@@ -287,6 +287,13 @@ c.check("gather after errors",
         func([x, good], "  %r0 = kiln.gather %a0, %a1 {dim = 1 : i64} : "
              f"{ttype(x)}, {ttype(good)}", "tensor<2x3xf32>"),
         [x, good], torch.gather(x, 1, good))
+
+def claim(label, ir, bad, message, good, expected):
+    """A size claim of kiln-check-upstream-shapes (or an index check): the
+    inputs `bad` break it (exit 2, `message`), `good` keep it (`expected`)."""
+    c.expect_error(f"{label}: mismatch", ir, bad, 2, message)
+    c.check(label, ir, good, expected)
+
 # Sizes upstream ops take to agree (kiln-check-upstream-shapes): a dynamic
 # size from data that does not is reported, and the op does not run (a
 # tensor.cast to 4 of 3 elements read a fourth; a linalg.add of 3 and 5
@@ -300,12 +307,9 @@ casted = """func.func @f(%x: tensor<5xf32>, %n: tensor<1xi64>) -> tensor<4xf32> 
   return %r : tensor<4xf32>
 }
 """
-c.expect_error("tensor.cast to a static size: mismatch", casted,
-               [xs, torch.tensor([3])], 2,
-               "in.mlir:6:8: dim 0 of the source is 3, not 4 "
-               "(the result type's)")
-c.check("tensor.cast to a static size", casted, [xs, torch.tensor([4])],
-        xs[:4])
+claim("tensor.cast to a static size", casted, [xs, torch.tensor([3])],
+      "in.mlir:6:8: dim 0 of the source is 3, not 4 (the result type's)",
+      [xs, torch.tensor([4])], xs[:4])
 # Two sizes from data, %s and %t.
 two_sizes = """  %c0 = arith.constant 0 : index
   %c1 = arith.constant 1 : index
@@ -329,12 +333,9 @@ added = """func.func @f(%n: tensor<2xi64>) -> tensor<f32> {
   return %r : tensor<f32>
 }
 """
-c.expect_error("linalg.add of dynamic sizes: mismatch", added,
-               [torch.tensor([3, 5])], 2,
-               "in.mlir:12:10: dim 0 of operand #1 is 5, not "
-               "the size of dim 0 of operand #0 (the loop's)")
-c.check("linalg.add of dynamic sizes", added, [torch.tensor([5, 5])],
-        torch.tensor(10.0))
+claim("linalg.add of dynamic sizes", added, [torch.tensor([3, 5])],
+      "in.mlir:12:10: dim 0 of operand #1 is 5, not the size of dim 0 of "
+      "operand #0 (the loop's)", [torch.tensor([5, 5])], torch.tensor(10.0))
 sliced = """func.func @f(%v: tensor<2xf32>, %n: tensor<1xi64>) -> (tensor<4xf32>, tensor<f32>) {
   %c0 = arith.constant 0 : index
   %e = tensor.extract %n[%c0] : tensor<1xi64>
@@ -383,10 +384,51 @@ copied = """func.func @f(%n: tensor<2xi64>) -> tensor<f32> {
   return %r : tensor<f32>
 }
 """
-c.expect_error("memref.copy between dynamic sizes: mismatch", copied,
-               [torch.tensor([3, 5])], 2,
-               "in.mlir:14:3: dim 0 of the source is 3, not the target's")
-c.check("memref.copy between dynamic sizes", copied, [torch.tensor([5, 5])],
-        torch.tensor(5.0))
+claim("memref.copy between dynamic sizes", copied, [torch.tensor([3, 5])],
+      "in.mlir:14:3: dim 0 of the source is 3, not the target's",
+      [torch.tensor([5, 5])], torch.tensor(5.0))
+
+# %a: n[0] ones.
+ones_of_n = """  %c0 = arith.constant 0 : index
+  %v = tensor.extract %n[%c0] : tensor<1xi64>
+  %s = arith.index_cast %v : i64 to index
+  %one = arith.constant 1.0 : f32
+  %a = tensor.splat %one[%s] : tensor<?xf32>
+"""
+reshaped = """func.func @f(%x: tensor<5xf32>, %n: tensor<1xi64>) -> tensor<2x4xf32> {
+""" + ones_of_n + """  %shape = arith.constant dense<[2, 4]> : tensor<2xi64>
+  %r = tensor.reshape %a(%shape) : (tensor<?xf32>, tensor<2xi64>) -> tensor<2x4xf32>
+  return %r : tensor<2x4xf32>
+}
+"""
+claim("tensor.reshape of a dynamic size", reshaped, [xs, torch.tensor([3])],
+      "in.mlir:8:8: the source has 3 elements, not 8 (the result type's)",
+      [xs, torch.tensor([8])], torch.ones(2, 4))
+concatenated = """func.func @f(%x: tensor<5xf32>, %n: tensor<1xi64>) -> tensor<8xf32> {
+""" + ones_of_n + """  %r = tensor.concat dim(0) %x, %a : (tensor<5xf32>, tensor<?xf32>) -> tensor<8xf32>
+  return %r : tensor<8xf32>
+}
+"""
+claim("tensor.concat of a dynamic size", concatenated, [xs, torch.tensor([2])],
+      "in.mlir:7:8: the operands' sizes along dim 0 add up to 7, not 8 (the "
+      "result type's)", [xs, torch.tensor([3])], torch.cat([xs, torch.ones(3)]))
+# An atomic update at an index from data (it wrote past the buffer).
+atomic = """func.func @f(%x: tensor<5xf32>, %n: tensor<1xi64>) -> tensor<5xf32> {
+  %c0 = arith.constant 0 : index
+  %v = tensor.extract %n[%c0] : tensor<1xi64>
+  %s = arith.index_cast %v : i64 to index
+  %m = bufferization.to_buffer %x : tensor<5xf32> to memref<5xf32>
+  %copy = memref.alloc() : memref<5xf32>
+  memref.copy %m, %copy : memref<5xf32> to memref<5xf32>
+  %one = arith.constant 1.0 : f32
+  %old = memref.atomic_rmw addf %one, %copy[%s] : (f32, memref<5xf32>) -> f32
+  %r = bufferization.to_tensor %copy restrict : memref<5xf32> to tensor<5xf32>
+  return %r : tensor<5xf32>
+}
+"""
+claim("memref.atomic_rmw at an index from data", atomic,
+      [xs, torch.tensor([100000000])],
+      "in.mlir:9:10: index 100000000 is out of bounds for size 5",
+      [xs, torch.tensor([2])], xs + torch.tensor([0, 0, 1.0, 0, 0]))
 
 c.finish()

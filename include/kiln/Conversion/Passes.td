@@ -126,11 +126,19 @@ def KilnCheckUpstreamShapes
     - structured linalg ops with dynamic dims: every operand dim a loop
       indexes equals the first one it indexes (the loop's size), and a dim
       read at a constant position holds it.
+    - `tensor.reshape` to a static type: the shape operand's elements are
+      the type's sizes, and a dynamic source has as many elements;
+    - `tensor.concat` with dynamic sizes: the other dims agree with the
+      result type's (or operand #0's), and the sizes along the
+      concatenated dim add up to the result type's.
 
     A claim that fails is reported (`kiln-run` exits 2: `tensor.cast at
     f.mlir:6:8: dim 0 of the source is 3, not 4 (the result type's)`) and
     the op does not run: its results are zeros, an insert_slice's
-    destination or a structured op's inits.
+    destination or a structured op's inits. (A cast, slice, reshape or
+    concat that runs is copied out and the zeros are filled: both branches
+    yield fresh buffers, whose deallocation the function-level deallocation
+    pipeline can lower.)
 
     Errors at compile time, for ops no check covers: ops of the llvm
     dialect (raw pointers); `memref.cast` to a static size of a dynamic
@@ -157,8 +165,8 @@ def KilnCheckUpstreamIndices
     IR files may index tensors with upstream ops, whose out-of-range
     positions are undefined behaviour (a segfault at run time). This pass
     gives them the runtime checks of kiln's own indexing ops: each
-    `tensor.extract`, `tensor.insert`, `memref.load` and `memref.store`
-    whose indices are not constants in range runs only when every index is
+    `tensor.extract`, `tensor.insert`, `memref.load`, `memref.store`,
+    `memref.atomic_rmw` and `memref.generic_atomic_rmw` whose indices are not constants in range runs only when every index is
     in `[0, size)`; otherwise `kiln.report_index_error` reports each bad
     index (the runtime keeps the least of a check reached many times, by
     many threads) and its dim's size at the op's site (`kiln-run` exits 2:
@@ -194,7 +202,10 @@ def KilnCheckUpstreamIndices
     strides (`tensor.extract_slice`, `tensor.insert_slice`,
     `tensor.parallel_insert_slice`, `memref.subview`,
     `memref.reinterpret_cast`), `tensor.dim`/`memref.dim` of a non-constant
-    dim, the vector dialect's loads and stores with non-constant indices,
+    dim, the vector dialect's loads and stores with non-constant indices
+    or whose vector reaches past the buffer's static sizes or lies on a
+    dynamic one (a transfer's dims marked possibly out of bounds excepted:
+    its lowering masks them), `vector.gather`/`vector.scatter`,
     `tensor.gather`/`tensor.scatter`, and sizes that must agree with others
     at run time (`tensor.pad` with dynamic padding, `tensor.expand_shape`
     with a dynamic output shape, `tensor.reshape` to a dynamic shape).

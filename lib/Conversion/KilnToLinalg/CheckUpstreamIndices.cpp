@@ -53,6 +53,12 @@ std::optional<Access> getAccess(Operation *op) {
       .Case([](memref::StoreOp x) {
         return Access{x.getMemRef(), x.getIndices()};
       })
+      .Case([](memref::AtomicRMWOp x) {
+        return Access{x.getMemref(), x.getIndices()};
+      })
+      .Case([](memref::GenericAtomicRMWOp x) {
+        return Access{x.getMemref(), x.getIndices()};
+      })
       .Default([](Operation *) { return std::nullopt; });
 }
 
@@ -67,6 +73,83 @@ std::optional<OperandRange> getDynamicSizes(Operation *op) {
       .Case([](memref::AllocOp x) { return x.getDynamicSizes(); })
       .Case([](memref::AllocaOp x) { return x.getDynamicSizes(); })
       .Default([](Operation *) { return std::nullopt; });
+}
+
+/// Why the vector memory op `op` (constant indices by now) may reach past
+/// its buffer, or null: its vector must fit in the buffer's static sizes
+/// from its indices on (a masked lane need not be read, but the mask is
+/// not known here), except along the dims a transfer op marks as possibly
+/// out of bounds, whose lowering masks them.
+const char *vectorOutOfBounds(Operation *op) {
+  if (isa<vector::GatherOp, vector::ScatterOp>(op))
+    return ""; // positions from an index vector
+  Value base;
+  OperandRange indices = op->getOperands().take_front(0);
+  VectorType vector;
+  SmallVector<bool> inBounds;
+  AffineMap map;
+  llvm::TypeSwitch<Operation *>(op)
+      .Case<vector::LoadOp, vector::MaskedLoadOp, vector::ExpandLoadOp>(
+          [&](auto x) {
+            base = x.getBase();
+            indices = x.getIndices();
+            vector = x.getVectorType();
+          })
+      .Case([&](vector::StoreOp x) {
+        base = x.getBase();
+        indices = x.getIndices();
+        vector = x.getVectorType();
+      })
+      .Case<vector::MaskedStoreOp, vector::CompressStoreOp>([&](auto x) {
+        base = x.getBase();
+        indices = x.getIndices();
+        vector = x.getVectorType();
+      })
+      .Case<vector::TransferReadOp, vector::TransferWriteOp>([&](auto x) {
+        base = x.getBase();
+        indices = x.getIndices();
+        vector = x.getVectorType();
+        inBounds = x.getInBoundsValues();
+        map = x.getPermutationMap();
+      });
+  if (!base)
+    return nullptr;
+  auto type = cast<ShapedType>(base.getType());
+  SmallVector<int64_t> positions;
+  for (Value index : indices) {
+    APInt value;
+    if (!matchPattern(index, m_ConstantInt(&value)))
+      return "with non-constant indices";
+    positions.push_back(value.getSExtValue());
+  }
+  // The extent the vector takes along each dim of the buffer: its trailing
+  // dims, or where a transfer's map sends them.
+  SmallVector<int64_t> extent(type.getRank(), 1);
+  SmallVector<bool> masked(type.getRank(), false);
+  if (map) {
+    for (auto [v, expr] : llvm::enumerate(map.getResults())) {
+      auto dim = dyn_cast<AffineDimExpr>(expr);
+      if (!dim)
+        continue; // a broadcast dim reads nothing along the buffer
+      extent[dim.getPosition()] = vector.getDimSize(v);
+      masked[dim.getPosition()] = !inBounds[v];
+    }
+  } else {
+    int64_t offset = type.getRank() - vector.getRank();
+    if (offset < 0)
+      return "with a vector of higher rank than its buffer";
+    for (int64_t v = 0; v < vector.getRank(); ++v)
+      extent[offset + v] = vector.getDimSize(v);
+  }
+  for (int64_t d = 0; d < type.getRank(); ++d) {
+    if (masked[d])
+      continue;
+    if (type.isDynamicDim(d))
+      return "on a dynamic size";
+    if (positions[d] < 0 || positions[d] + extent[d] > type.getDimSize(d))
+      return "that reaches past its buffer";
+  }
+  return nullptr;
 }
 
 /// Why `op` addresses memory through positions no check covers, or null.
@@ -105,7 +188,7 @@ const char *uncheckedPositions(Operation *op) {
         return isa<MemRefType, RankedTensorType>(type);
       }))
     return "with non-constant indices";
-  return nullptr;
+  return vectorOutOfBounds(op);
 }
 
 /// The stack that an IR file's memref.alloca ops may take in all: well

@@ -196,6 +196,14 @@ struct KilnCheckUpstreamShapesPass
         .Case([](memref::CopyOp x) {
           return hasDynamicDim(x.getSource()) || hasDynamicDim(x.getTarget());
         })
+        .Case([](tensor::ReshapeOp x) {
+          return hasDynamicDim(x.getSource()) ||
+                 !matchPattern(x.getShape(), m_Constant());
+        })
+        .Case([](tensor::ConcatOp x) {
+          return llvm::any_of(x->getOperands(), hasDynamicDim) ||
+                 hasDynamicDim(x.getResult());
+        })
         .Case([](linalg::LinalgOp x) {
           return llvm::any_of(x->getOperands(), hasDynamicDim);
         })
@@ -272,6 +280,75 @@ struct KilnCheckUpstreamShapesPass
         })
         .Case([&](memref::CopyOp x) {
           equalDims(x.getSource(), x.getTarget(), "source", "target");
+          return success();
+        })
+        .Case([&](tensor::ReshapeOp x) {
+          auto to = cast<RankedTensorType>(x.getType());
+          if (!to.hasStaticShape())
+            return success(); // kiln-check-upstream-indices rejects it
+          // The shape operand holds the result type's sizes ...
+          auto shapeType = cast<RankedTensorType>(x.getShape().getType());
+          for (int64_t d = 0; d < to.getRank(); ++d) {
+            Value size = tensor::ExtractOp::create(b, loc, x.getShape(),
+                                                   ValueRange{index(d)});
+            if (!shapeType.getElementType().isIndex())
+              size = arith::IndexCastOp::create(b, loc, b.getIndexType(), size);
+            out.push_back(Claim{size, index(to.getDimSize(d)), false,
+                                "element " + std::to_string(d) +
+                                    " of the shape is {index}, not " +
+                                    std::to_string(to.getDimSize(d)) +
+                                    " (the result type's)"});
+          }
+          // ... and the source as many elements.
+          auto from = cast<RankedTensorType>(x.getSource().getType());
+          if (from.hasStaticShape())
+            return success(); // the verifier compared the counts
+          Value count = index(1);
+          for (int64_t d = 0; d < from.getRank(); ++d)
+            count = arith::MulIOp::create(b, loc, count,
+                                          dimOf(b, loc, x.getSource(), d));
+          out.push_back(Claim{count, index(to.getNumElements()), false,
+                              "the source has {index} elements, not " +
+                                  std::to_string(to.getNumElements()) +
+                                  " (the result type's)"});
+          return success();
+        })
+        .Case([&](tensor::ConcatOp x) {
+          auto to = cast<RankedTensorType>(x.getType());
+          int64_t axis = x.getDim();
+          Value total = index(0);
+          for (auto [i, input] : llvm::enumerate(x.getInputs())) {
+            std::string name = "operand #" + std::to_string(i);
+            auto type = cast<RankedTensorType>(input.getType());
+            for (int64_t d = 0; d < type.getRank(); ++d) {
+              if (d == axis)
+                continue;
+              if (i == 0 && to.isDynamicDim(d))
+                continue; // the result's dim is operand #0's
+              if (!type.isDynamicDim(d) && !to.isDynamicDim(d))
+                continue; // both static: the verifier compared them
+              // The result type's size, or else operand #0's.
+              Value expected = to.isDynamicDim(d)
+                                   ? dimOf(b, loc, x.getInputs()[0], d)
+                                   : index(to.getDimSize(d));
+              out.push_back(Claim{dimOf(b, loc, input, d), expected, false,
+                                  "dim " + std::to_string(d) + " of " + name +
+                                      " is {index}, not " +
+                                      (to.isDynamicDim(d)
+                                           ? std::string("operand #0's")
+                                           : std::to_string(to.getDimSize(d)) +
+                                                 " (the result type's)")});
+            }
+            total = arith::AddIOp::create(b, loc, total,
+                                          dimOf(b, loc, input, axis));
+          }
+          if (!to.isDynamicDim(axis))
+            out.push_back(Claim{total, index(to.getDimSize(axis)), false,
+                                "the operands' sizes along dim " +
+                                    std::to_string(axis) +
+                                    " add up to {index}, not " +
+                                    std::to_string(to.getDimSize(axis)) +
+                                    " (the result type's)"});
           return success();
         })
         .Case([&](linalg::LinalgOp x) { return loopClaims(b, x, out); })
@@ -359,10 +436,12 @@ struct KilnCheckUpstreamShapesPass
         [&](OpBuilder &tb, Location l) {
           Operation *clone = tb.clone(*op);
           SmallVector<Value> results(clone->getResults());
-          // A slice or cast is copied out: a view of its source from one
+          // A slice, cast, reshape or concat (one operand: its operand) is
+          // copied out: a view of its source from one
           // branch and a fresh buffer from the other need a deallocation
           // decided at run time (below).
-          if (isa<tensor::ExtractSliceOp, tensor::CastOp>(op)) {
+          if (isa<tensor::ExtractSliceOp, tensor::CastOp, tensor::ReshapeOp,
+                  tensor::ConcatOp>(op)) {
             auto type = cast<RankedTensorType>(results[0].getType());
             SmallVector<Value> sizes;
             for (int64_t d = 0; d < type.getRank(); ++d)

@@ -180,3 +180,45 @@ func.func @alloca_of_unknown_size() {
   %m = memref.alloca() : memref<4xcomplex<f32>>
   return
 }
+
+// -----
+
+// Constant positions whose vector reaches past the buffer: 3 + 8 > 5 (it
+// read past the buffer).
+func.func @vector_load_past_the_end(%m: memref<5xf32>) -> vector<8xf32> {
+  %c3 = arith.constant 3 : index
+  // expected-error @+1 {{'vector.load' op that reaches past its buffer is not supported by Kiln: its positions are not bounds-checked at run time}}
+  %v = vector.load %m[%c3] : memref<5xf32>, vector<8xf32>
+  return %v : vector<8xf32>
+}
+
+// -----
+
+func.func @vector_store_on_dynamic(%m: memref<?xf32>, %v: vector<4xf32>) {
+  %c0 = arith.constant 0 : index
+  // expected-error @+1 {{'vector.store' op on a dynamic size is not supported by Kiln}}
+  vector.store %v, %m[%c0] : memref<?xf32>, vector<4xf32>
+  return
+}
+
+// -----
+
+// A transfer dim marked in bounds must be; one that may be out of bounds
+// is masked by its lowering (below, accepted).
+func.func @transfer_in_bounds_past_the_end(%t: tensor<4x5xf32>) -> vector<2x4xf32> {
+  %c0 = arith.constant 0 : index
+  %c3 = arith.constant 3 : index
+  %pad = arith.constant 0.0 : f32
+  // expected-error @+1 {{'vector.transfer_read' op that reaches past its buffer is not supported by Kiln}}
+  %v = vector.transfer_read %t[%c3, %c0], %pad {in_bounds = [true, true]} : tensor<4x5xf32>, vector<2x4xf32>
+  return %v : vector<2x4xf32>
+}
+
+// -----
+
+func.func @vector_gather(%m: memref<16xf32>, %idx: vector<4xi32>, %mask: vector<4xi1>, %pass: vector<4xf32>) -> vector<4xf32> {
+  %c0 = arith.constant 0 : index
+  // expected-error @+1 {{'vector.gather' op is not supported by Kiln: its positions are not bounds-checked at run time}}
+  %v = vector.gather %m[%c0] [%idx], %mask, %pass : memref<16xf32>, vector<4xi32>, vector<4xi1>, vector<4xf32> into vector<4xf32>
+  return %v : vector<4xf32>
+}

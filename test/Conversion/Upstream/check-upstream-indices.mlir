@@ -3,7 +3,7 @@
 // run only when every index is in [0, size); otherwise the first bad index
 // is reported at the op's site and a neutral value is used.
 
-// CHECK: module attributes {kiln.error_sites = ["tensor.empty at {{.*}}check-upstream-indices.mlir:91:8: negative size {index}", "tensor.empty at {{.*}}:91:8: the shape{{.}}s nonzero sizes multiply to more than 2^59", "tensor.extract at {{.*}}:27:8", "tensor.insert at {{.*}}:40:8", "memref.load at {{.*}}:56:8", "memref.store at {{.*}}:57:3", "tensor.extract at {{.*}}:70:8"]}
+// CHECK: module attributes {kiln.error_sites = ["tensor.empty at {{.*}}check-upstream-indices.mlir:91:8: negative size {index}", "tensor.empty at {{.*}}:91:8: the shape{{.}}s nonzero sizes multiply to more than 2^59", "tensor.extract at {{.*}}:27:8", "tensor.insert at {{.*}}:40:8", "memref.load at {{.*}}:56:8", "memref.store at {{.*}}:57:3", "tensor.extract at {{.*}}:70:8", "memref.atomic_rmw at {{.*}}:107:10", "memref.generic_atomic_rmw at {{.*}}:108:8"]}
 
 // CHECK-LABEL: func.func @extract
 // CHECK-SAME: (%[[X:.*]]: tensor<4x5xf32>, %[[I:.*]]: index, %[[J:.*]]: index)
@@ -90,4 +90,25 @@ func.func @constants(%x: tensor<4xf32>, %y: tensor<?xf32>) -> (f32, f32) {
 func.func @sizes(%n: index) -> tensor<3x?xf32> {
   %e = tensor.empty(%n) : tensor<3x?xf32>
   return %e : tensor<3x?xf32>
+}
+
+// Atomic updates are element accesses too: guarded, the old value zero
+// when the index is bad (an index from data wrote past the buffer).
+// CHECK-LABEL: func.func @atomic
+// CHECK: scf.if %{{.*}} -> (f32) {
+// CHECK-NEXT:  memref.atomic_rmw addf
+// CHECK: } else {
+// CHECK:   kiln.report_index_error
+// CHECK: scf.if %{{.*}} -> (f32) {
+// CHECK-NEXT:  memref.generic_atomic_rmw
+// CHECK: } else {
+// CHECK:   kiln.report_index_error
+func.func @atomic(%m: memref<5xf32>, %i: index, %v: f32) -> (f32, f32) {
+  %old = memref.atomic_rmw addf %v, %m[%i] : (f32, memref<5xf32>) -> f32
+  %g = memref.generic_atomic_rmw %m[%i] : memref<5xf32> {
+  ^bb0(%cur: f32):
+    %n = arith.mulf %cur, %v : f32
+    memref.atomic_yield %n : f32
+  }
+  return %old, %g : f32, f32
 }

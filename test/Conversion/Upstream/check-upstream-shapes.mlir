@@ -115,3 +115,35 @@ func.func @nothing_to_check(%a: tensor<4xf32>, %b: tensor<4xf32>, %m: memref<2x3
   %w = memref.view %buf[%c0][] : memref<8xi8> to memref<2xf32>
   return %r, %c, %v, %w : tensor<4xf32>, tensor<?xf32>, memref<2xf32, strided<[4], offset: 1>>, memref<2xf32>
 }
+
+// -----
+
+// A reshape to a static type: the shape operand holds the type's sizes and
+// the source as many elements.
+// CHECK:       module attributes {kiln.error_sites = ["tensor.reshape at {{.*}}: element 0 of the shape is {index}, not 2 (the result type's)", "tensor.reshape at {{.*}}: element 1 of the shape is {index}, not 4 (the result type's)", "tensor.reshape at {{.*}}: the source has {index} elements, not 8 (the result type's)"]}
+// CHECK-LABEL: func.func @reshape
+// CHECK-COUNT-2: tensor.extract %{{.*}}[%{{.*}}] : tensor<2xi64>
+// CHECK:         %[[D:.*]] = tensor.dim
+// CHECK:         %[[COUNT:.*]] = arith.muli %{{.*}}, %[[D]]
+// CHECK:         arith.cmpi eq, %[[COUNT]], %c8
+// CHECK:         kiln.report_index_error %{{.*}}, %{{.*}} {site = 2 : i64}
+// CHECK:         scf.if %{{.*}} -> (tensor<2x4xf32>) {
+// CHECK:           tensor.reshape
+// CHECK:           linalg.copy
+func.func @reshape(%x: tensor<?xf32>, %shape: tensor<2xi64>) -> tensor<2x4xf32> {
+  %r = tensor.reshape %x(%shape) : (tensor<?xf32>, tensor<2xi64>) -> tensor<2x4xf32>
+  return %r : tensor<2x4xf32>
+}
+
+// -----
+
+// A concat to a static type: the other dims agree with it, and the sizes
+// along the concatenated dim add up to its.
+// CHECK:       module attributes {kiln.error_sites = ["tensor.concat at {{.*}}: dim 1 of operand #1 is {index}, not 3 (the result type's)", "tensor.concat at {{.*}}: the operands' sizes along dim 0 add up to {index}, not 5 (the result type's)"]}
+// CHECK-LABEL: func.func @concat
+// CHECK:         scf.if %{{.*}} -> (tensor<5x3xf32>) {
+// CHECK:           tensor.concat
+func.func @concat(%a: tensor<2x3xf32>, %b: tensor<?x?xf32>) -> tensor<5x3xf32> {
+  %r = tensor.concat dim(0) %a, %b : (tensor<2x3xf32>, tensor<?x?xf32>) -> tensor<5x3xf32>
+  return %r : tensor<5x3xf32>
+}
