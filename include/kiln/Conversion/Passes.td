@@ -144,7 +144,9 @@ def KilnCheckUpstreamShapes
     dialect (raw pointers); `memref.cast` to a static size of a dynamic
     dim and `memref.subview` of a buffer with dynamic sizes (their memref
     results cannot be replaced by a neutral value; the tensor forms are
-    checked); `memref.reinterpret_cast` unless its buffer has a static
+    checked); `tensor.parallel_insert_slice` into a destination with
+    dynamic sizes (a terminator of `scf.forall`, which cannot be guarded);
+    `memref.reinterpret_cast` unless its buffer has a static
     shape and identity layout and its static offset, sizes and strides
     stay inside it; `memref.view` unless its constant shift and static
     shape stay inside its static buffer (both segfaulted or read past the

@@ -113,6 +113,12 @@ struct KilnCheckUpstreamShapesPass
                    "Kiln: its bounds are not checked at run time (slice "
                    "the tensor, tensor.extract_slice is checked)"
                  : nullptr;
+    if (auto insert = dyn_cast<tensor::ParallelInsertSliceOp>(op))
+      return hasDynamicDim(insert.getDest())
+                 ? "into a destination with dynamic sizes is not supported "
+                   "by Kiln: its bounds are not checked at run time (an "
+                   "scf.forall terminator cannot be guarded)"
+                 : nullptr;
     if (auto reinterpret = dyn_cast<memref::ReinterpretCastOp>(op))
       return reinterpretsWithin(reinterpret)
                  ? nullptr

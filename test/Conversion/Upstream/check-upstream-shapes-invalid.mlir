@@ -90,3 +90,15 @@ func.func @conv_dynamic(%x: tensor<?xf32>, %w: tensor<3xf32>, %o: tensor<?xf32>)
   %r = linalg.conv_1d ins(%x, %w : tensor<?xf32>, tensor<3xf32>) outs(%o : tensor<?xf32>) -> tensor<?xf32>
   return %r : tensor<?xf32>
 }
+
+// -----
+
+func.func @parallel_insert_into_dynamic(%x: tensor<1xf32>, %dest: tensor<?xf32>) -> tensor<?xf32> {
+  %r = scf.forall (%i) in (4) shared_outs(%o = %dest) -> (tensor<?xf32>) {
+    scf.forall.in_parallel {
+      // expected-error @+1 {{'tensor.parallel_insert_slice' op into a destination with dynamic sizes is not supported by Kiln: its bounds are not checked at run time (an scf.forall terminator cannot be guarded)}}
+      tensor.parallel_insert_slice %x into %o[3] [1] [1] : tensor<1xf32> into tensor<?xf32>
+    }
+  }
+  return %r : tensor<?xf32>
+}
