@@ -288,6 +288,19 @@ c.check("gather after errors",
              f"{ttype(x)}, {ttype(good)}", "tensor<2x3xf32>"),
         [x, good], torch.gather(x, 1, good))
 
+
+def sum_of(value):
+    """The end of a function returning the sum of `value`, a tensor<?xf32>."""
+    return f"""  %z = arith.constant dense<0.0> : tensor<f32>
+  %r = linalg.reduce ins({value} : tensor<?xf32>) outs(%z : tensor<f32>) dimensions = [0]
+    (%p: f32, %q: f32) {{
+      %u = arith.addf %p, %q : f32
+      linalg.yield %u : f32
+    }}
+  return %r : tensor<f32>
+}}
+"""
+
 def claim(label, ir, bad, message, good, expected):
     """A size claim of kiln-check-upstream-shapes (or an index check): the
     inputs `bad` break it (exit 2, `message`), `good` keep it (`expected`)."""
@@ -324,15 +337,7 @@ added = """func.func @f(%n: tensor<2xi64>) -> tensor<f32> {
   %b = tensor.splat %one[%t] : tensor<?xf32>
   %init = tensor.empty(%t) : tensor<?xf32>
   %sum = linalg.add ins(%a, %b : tensor<?xf32>, tensor<?xf32>) outs(%init : tensor<?xf32>) -> tensor<?xf32>
-  %z = arith.constant dense<0.0> : tensor<f32>
-  %r = linalg.reduce ins(%sum : tensor<?xf32>) outs(%z : tensor<f32>) dimensions = [0]
-    (%p: f32, %q: f32) {
-      %u = arith.addf %p, %q : f32
-      linalg.yield %u : f32
-    }
-  return %r : tensor<f32>
-}
-"""
+""" + sum_of("%sum")
 claim("linalg.add of dynamic sizes", added, [torch.tensor([3, 5])],
       "in.mlir:12:10: dim 0 of operand #1 is 5, not the size of dim 0 of "
       "operand #0 (the loop's)", [torch.tensor([5, 5])], torch.tensor(10.0))
@@ -430,5 +435,19 @@ claim("memref.atomic_rmw at an index from data", atomic,
       [xs, torch.tensor([100000000])],
       "in.mlir:9:10: index 100000000 is out of bounds for size 5",
       [xs, torch.tensor([2])], xs + torch.tensor([0, 0, 1.0, 0, 0]))
+
+# bufferization.alloc_tensor sized from data, like tensor.empty (a
+# negative size made an empty tensor silently).
+allocated = """func.func @f(%x: tensor<5xf32>, %n: tensor<1xi64>) -> tensor<f32> {
+  %c0 = arith.constant 0 : index
+  %v = tensor.extract %n[%c0] : tensor<1xi64>
+  %s = arith.index_cast %v : i64 to index
+  %a = bufferization.alloc_tensor(%s) : tensor<?xf32>
+  %one = arith.constant 1.0 : f32
+  %f = linalg.fill ins(%one : f32) outs(%a : tensor<?xf32>) -> tensor<?xf32>
+""" + sum_of("%f")
+claim("bufferization.alloc_tensor sized from data", allocated,
+      [xs, torch.tensor([-5])], "in.mlir:5:8: negative size -5",
+      [xs, torch.tensor([3])], torch.tensor(3.0))
 
 c.finish()

@@ -177,7 +177,8 @@ def KilnCheckUpstreamIndices
     unchanged. A constant index out of range is a compile-time error.
 
     Dynamic sizes of ops that make tensors and buffers (`tensor.empty`,
-    `tensor.splat`, `tensor.generate`, `memref.alloc`, `memref.alloca`) are
+    `tensor.splat`, `tensor.generate`, `bufferization.alloc_tensor`,
+    `memref.alloc`, `memref.alloca`) are
     checked the same way: a negative one is reported (`tensor.splat at
     f.mlir:6:8: negative size -5`) and made 0, and a shape whose nonzero
     sizes multiply past 2^59 elements (kiln::isAddressableShape's limit: its

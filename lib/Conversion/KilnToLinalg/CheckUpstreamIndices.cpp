@@ -13,6 +13,7 @@
 #include "kiln/Support/ShapeLimits.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Bufferization/IR/Bufferization.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
@@ -72,6 +73,7 @@ std::optional<OperandRange> getDynamicSizes(Operation *op) {
       .Case([](tensor::GenerateOp x) { return x.getDynamicExtents(); })
       .Case([](memref::AllocOp x) { return x.getDynamicSizes(); })
       .Case([](memref::AllocaOp x) { return x.getDynamicSizes(); })
+      .Case([](bufferization::AllocTensorOp x) { return x.getDynamicSizes(); })
       .Default([](Operation *) { return std::nullopt; });
 }
 
