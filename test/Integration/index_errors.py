@@ -417,6 +417,29 @@ concatenated = """func.func @f(%x: tensor<5xf32>, %n: tensor<1xi64>) -> tensor<8
 claim("tensor.concat of a dynamic size", concatenated, [xs, torch.tensor([2])],
       "in.mlir:7:8: the operands' sizes along dim 0 add up to 7, not 8 (the "
       "result type's)", [xs, torch.tensor([3])], torch.cat([xs, torch.ones(3)]))
+# A concat whose result is dynamic along its dim: a checked concat is
+# copied out at its own size, the operands' sum (it was copied at operand
+# #0's: a wrong sum, and past the copy for 1000 rows).
+concatenated_rows = """func.func @f(%x: tensor<2x3xf32>, %n: tensor<1xi64>) -> tensor<f32> {
+  %c0 = arith.constant 0 : index
+  %v = tensor.extract %n[%c0] : tensor<1xi64>
+  %s = arith.index_cast %v : i64 to index
+  %one = arith.constant 1.0 : f32
+  %a = tensor.splat %one[%s, %s] : tensor<?x?xf32>
+  %r = tensor.concat dim(0) %x, %a : (tensor<2x3xf32>, tensor<?x?xf32>) -> tensor<?x3xf32>
+  %z = arith.constant dense<0.0> : tensor<f32>
+  %sum = linalg.reduce ins(%r : tensor<?x3xf32>) outs(%z : tensor<f32>) dimensions = [0, 1]
+    (%p: f32, %q: f32) {
+      %u = arith.addf %p, %q : f32
+      linalg.yield %u : f32
+    }
+  return %sum : tensor<f32>
+}
+"""
+claim("tensor.concat along a dynamic dim", concatenated_rows,
+      [torch.zeros(2, 3), torch.tensor([4])],
+      "in.mlir:7:8: dim 1 of operand #1 is 4, not 3 (the result type's)",
+      [torch.zeros(2, 3), torch.tensor([3])], torch.tensor(9.0))
 # An atomic update at an index from data (it wrote past the buffer).
 atomic = """func.func @f(%x: tensor<5xf32>, %n: tensor<1xi64>) -> tensor<5xf32> {
   %c0 = arith.constant 0 : index

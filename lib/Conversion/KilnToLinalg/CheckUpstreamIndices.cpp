@@ -91,18 +91,9 @@ const char *vectorOutOfBounds(Operation *op) {
   SmallVector<bool> inBounds;
   AffineMap map;
   llvm::TypeSwitch<Operation *>(op)
-      .Case<vector::LoadOp, vector::MaskedLoadOp, vector::ExpandLoadOp>(
-          [&](auto x) {
-            base = x.getBase();
-            indices = x.getIndices();
-            vector = x.getVectorType();
-          })
-      .Case([&](vector::StoreOp x) {
-        base = x.getBase();
-        indices = x.getIndices();
-        vector = x.getVectorType();
-      })
-      .Case<vector::MaskedStoreOp, vector::CompressStoreOp>([&](auto x) {
+      .Case<vector::LoadOp, vector::StoreOp, vector::MaskedLoadOp,
+            vector::MaskedStoreOp, vector::ExpandLoadOp,
+            vector::CompressStoreOp>([&](auto x) {
         base = x.getBase();
         indices = x.getIndices();
         vector = x.getVectorType();

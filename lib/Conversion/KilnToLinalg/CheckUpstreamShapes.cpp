@@ -56,6 +56,26 @@ bool hasDynamicDim(Value value) {
   return type && type.hasRank() && !type.hasStaticShape();
 }
 
+/// Whether a cast from `from` to `to` (both ranked) makes a dynamic dim
+/// static.
+bool refinesDynamicDim(ShapedType from, ShapedType to) {
+  for (int64_t d = 0; d < from.getRank(); ++d)
+    if (from.isDynamicDim(d) && !to.isDynamicDim(d))
+      return true;
+  return false;
+}
+
+/// The dynamic sizes of `type`, read from the dims of `value` (of its
+/// rank).
+SmallVector<Value> dynamicSizes(OpBuilder &b, Location loc,
+                                RankedTensorType type, Value value) {
+  SmallVector<Value> sizes;
+  for (int64_t d = 0; d < type.getRank(); ++d)
+    if (type.isDynamicDim(d))
+      sizes.push_back(dimOf(b, loc, value, d));
+  return sizes;
+}
+
 /// The number of positions a static slice reaches along a dim: its last
 /// position + 1, or its offset when it takes none.
 int64_t sliceExtent(int64_t offset, int64_t size, int64_t stride) {
@@ -100,12 +120,11 @@ struct KilnCheckUpstreamShapesPass
       auto to = dyn_cast<MemRefType>(cast.getType());
       if (!from || !to)
         return "on unranked memrefs is not supported by Kiln";
-      for (int64_t d = 0; d < from.getRank(); ++d)
-        if (from.isDynamicDim(d) && !to.isDynamicDim(d))
-          return "to a static size of a dynamic dim is not supported by "
-                 "Kiln: the size is not checked at run time (cast the "
-                 "tensor, tensor.cast is checked)";
-      return nullptr;
+      return refinesDynamicDim(from, to)
+                 ? "to a static size of a dynamic dim is not supported by "
+                   "Kiln: the size is not checked at run time (cast the "
+                   "tensor, tensor.cast is checked)"
+                 : nullptr;
     }
     if (auto subview = dyn_cast<memref::SubViewOp>(op))
       return hasDynamicDim(subview.getSource())
@@ -186,12 +205,7 @@ struct KilnCheckUpstreamShapesPass
         .Case([](tensor::CastOp x) {
           auto from = dyn_cast<RankedTensorType>(x.getSource().getType());
           auto to = dyn_cast<RankedTensorType>(x.getType());
-          if (!from || !to)
-            return false;
-          for (int64_t d = 0; d < from.getRank(); ++d)
-            if (from.isDynamicDim(d) && !to.isDynamicDim(d))
-              return true;
-          return false;
+          return from && to && refinesDynamicDim(from, to);
         })
         .Case([](tensor::ExtractSliceOp x) {
           return hasDynamicDim(x.getSource());
@@ -229,20 +243,17 @@ struct KilnCheckUpstreamShapesPass
           !slice.getStrides().empty())
         return success(); // kiln-check-upstream-indices rejects it
       auto type = cast<ShapedType>(whole.getType());
-      for (int64_t d = 0; d < type.getRank(); ++d)
-        if (type.isDynamicDim(d))
-          out.push_back(Claim{
-              dimOf(b, loc, whole, d),
-              index(sliceExtent(slice.getStaticOffsets()[d],
-                                slice.getStaticSizes()[d],
-                                slice.getStaticStrides()[d])),
-              true,
-              "dim " + std::to_string(d) + " of the " + name.str() +
-                  " is {index}, the slice "
-                  "reaches " +
-                  std::to_string(sliceExtent(slice.getStaticOffsets()[d],
-                                             slice.getStaticSizes()[d],
-                                             slice.getStaticStrides()[d]))});
+      for (int64_t d = 0; d < type.getRank(); ++d) {
+        if (!type.isDynamicDim(d))
+          continue;
+        int64_t extent =
+            sliceExtent(slice.getStaticOffsets()[d], slice.getStaticSizes()[d],
+                        slice.getStaticStrides()[d]);
+        out.push_back(Claim{dimOf(b, loc, whole, d), index(extent), true,
+                            "dim " + std::to_string(d) + " of the " +
+                                name.str() + " is {index}, the slice reaches " +
+                                std::to_string(extent)});
+      }
       return success();
     };
     auto equalDims = [&](Value from, Value to, StringRef fromName,
@@ -366,8 +377,14 @@ struct KilnCheckUpstreamShapesPass
   LogicalResult loopClaims(OpBuilder &b, linalg::LinalgOp op,
                            SmallVectorImpl<Claim> &out) {
     Location loc = op->getLoc();
-    SmallVector<std::optional<std::pair<Value, std::string>>> loops(
-        op.getNumLoops());
+    // Each loop's size: the first operand dim it indexes, whether that dim
+    // is dynamic, and its name.
+    struct LoopSize {
+      Value size;
+      bool dynamic;
+      std::string what;
+    };
+    SmallVector<std::optional<LoopSize>> loops(op.getNumLoops());
     for (OpOperand &operand : op->getOpOperands()) {
       auto type = dyn_cast<ShapedType>(operand.get().getType());
       if (!type || !type.hasRank())
@@ -399,15 +416,14 @@ struct KilnCheckUpstreamShapesPass
         Value size = dimOf(b, loc, operand.get(), d);
         auto &defined = loops[loop.getPosition()];
         if (!defined) {
-          defined = std::make_pair(size, what);
+          defined = LoopSize{size, type.isDynamicDim(d), what};
           continue;
         }
-        if (!type.isDynamicDim(d) &&
-            !isa<memref::DimOp, tensor::DimOp>(defined->first.getDefiningOp()))
+        if (!type.isDynamicDim(d) && !defined->dynamic)
           continue; // both static: the verifier compared them
-        out.push_back(Claim{size, defined->first, false,
+        out.push_back(Claim{size, defined->size, false,
                             what + " is {index}, not the size of " +
-                                defined->second + " (the loop's)"});
+                                defined->what + " (the loop's)"});
       }
     }
     return success();
@@ -443,17 +459,15 @@ struct KilnCheckUpstreamShapesPass
           Operation *clone = tb.clone(*op);
           SmallVector<Value> results(clone->getResults());
           // A slice, cast, reshape or concat (one operand: its operand) is
-          // copied out: a view of its source from one
-          // branch and a fresh buffer from the other need a deallocation
-          // decided at run time (below).
+          // copied out: a view of its source from one branch and a fresh
+          // buffer from the other need a deallocation decided at run time
+          // (below). The copy has the sizes of what it copies (a concat's
+          // along its dim are the operands' sum).
           if (isa<tensor::ExtractSliceOp, tensor::CastOp, tensor::ReshapeOp,
                   tensor::ConcatOp>(op)) {
             auto type = cast<RankedTensorType>(results[0].getType());
-            SmallVector<Value> sizes;
-            for (int64_t d = 0; d < type.getRank(); ++d)
-              if (type.isDynamicDim(d))
-                sizes.push_back(dimOf(tb, l, op->getOperand(0), d));
-            Value empty = tensor::EmptyOp::create(tb, l, type, sizes);
+            Value empty = tensor::EmptyOp::create(
+                tb, l, type, dynamicSizes(tb, l, type, results[0]));
             results[0] =
                 linalg::CopyOp::create(tb, l, results[0], empty).getResult(0);
           }
@@ -494,14 +508,11 @@ struct KilnCheckUpstreamShapesPass
       return insert.getDest();
     if (auto linalgOp = dyn_cast<linalg::LinalgOp>(op))
       return linalgOp.getDpsInits()[result.getResultNumber()];
-    // A tensor.cast or tensor.extract_slice (static sizes: no dynamic
-    // dims): zeros of its type, dynamic sizes from the source.
+    // A cast, slice, reshape or concat: zeros of its type, dynamic sizes
+    // from its first operand (any sizes do: the op did not run, and later
+    // checks see the zeros' own).
     auto type = cast<RankedTensorType>(result.getType());
-    SmallVector<Value> sizes;
-    for (int64_t d = 0; d < type.getRank(); ++d)
-      if (type.isDynamicDim(d))
-        sizes.push_back(dimOf(b, loc, op->getOperand(0), d));
-    return zeros(b, loc, type, sizes);
+    return zeros(b, loc, type, dynamicSizes(b, loc, type, op->getOperand(0)));
   }
 };
 
