@@ -295,6 +295,27 @@ def compare(got, want, rtol=None, atol=None):
     return None
 
 
+def same_bits(got, want):
+    """Equal shapes, dtypes and bits, except that any NaN equals any NaN
+    (torch tensors or NumPy arrays). A NaN's sign and payload are not part
+    of Kiln's bitwise guarantees: LLVM treats the sign of a NaN that
+    arithmetic produces as unspecified (it rewrites `0 + -x` as `0 - x`, so
+    the sum of a negated -NaN is -NaN where the two ops share a kernel and
+    +NaN where they do not), as IEEE 754 does for every op but neg, abs
+    and copysign; PyTorch promises nothing about them either."""
+    got, want = torch.as_tensor(got), torch.as_tensor(want)
+    if got.shape != want.shape or got.dtype != want.dtype:
+        return False
+    if not got.dtype.is_floating_point:
+        return torch.equal(got, want)
+    nan = torch.isnan(want)
+    if not torch.equal(torch.isnan(got), nan):
+        return False
+    zero = torch.zeros_like(want)
+    return (torch.where(nan, zero, got).numpy().tobytes() ==
+            torch.where(nan, zero, want).numpy().tobytes())
+
+
 def func_ir(inputs, body, outs, name="f"):
     """IR of `@name(%a0, %a1, ...)` over torch tensors `inputs`, returning
     %r0, %r1, ... of `outs` (torch tensors or MLIR type strings). `body` is

@@ -17,7 +17,7 @@ import random
 
 import torch
 
-from kiln_testing import Checker, ttype
+from kiln_testing import Checker, same_bits, ttype
 
 COUNT = int(os.environ.get("KILN_RANDOM_SELECTION", "60"))
 SEED = int(os.environ.get("KILN_RANDOM_SEED", "1"))
@@ -92,20 +92,6 @@ def data(shape, dtype):
     elif kind == "descending":
         t = ramp.to(dtype) * -0.25
     return t, kind
-
-
-def same_bits(got, want):
-    """Equal shapes, dtypes and bits (any NaN equals any NaN)."""
-    if got.shape != want.shape or got.dtype != want.dtype:
-        return False
-    if not got.dtype.is_floating_point:
-        return torch.equal(got, want)
-    nan = torch.isnan(want)
-    if not torch.equal(torch.isnan(got), nan):
-        return False
-    zero = torch.zeros_like(want)
-    return (torch.where(nan, zero, got).numpy().tobytes() ==
-            torch.where(nan, zero, want).numpy().tobytes())
 
 
 def first_true(mask):

@@ -434,6 +434,70 @@ bool staysOnHost(Operation *op) {
   return !result.wasInterrupted();
 }
 
+/// The buffer `value` views: its source through view ops and casts.
+Value bufferRoot(Value value) {
+  while (Operation *def = value.getDefiningOp()) {
+    if (auto view = dyn_cast<ViewLikeOpInterface>(def))
+      value = view.getViewSource();
+    else if (auto cast = dyn_cast<memref::CastOp>(def))
+      value = cast.getSource();
+    else
+      break;
+  }
+  return value;
+}
+
+/// Whether the buffers `a` and `b` view may overlap: unless their roots are
+/// two different allocations or entry-point arguments (the runtime passes
+/// distinct buffers).
+bool mayAlias(Value a, Value b) {
+  Value rootA = bufferRoot(a), rootB = bufferRoot(b);
+  if (rootA == rootB)
+    return true;
+  auto distinct = [](Value root) {
+    if (isa<BlockArgument>(root))
+      return isa<func::FuncOp>(root.getParentRegion()->getParentOp());
+    return isa_and_nonnull<memref::AllocOp, memref::AllocaOp>(
+        root.getDefiningOp());
+  };
+  return !distinct(rootA) || !distinct(rootB);
+}
+
+/// Whether `copy` may run before `ops` (and everything nested in them)
+/// instead of after: none of them writes what the copy reads or touches
+/// what it writes. Ops whose effects are unknown, or on no particular
+/// buffer, do not commute (but for index error reports).
+bool copyCommutesWith(memref::CopyOp copy, ArrayRef<Operation *> ops) {
+  for (Operation *op : ops) {
+    WalkResult result = op->walk([&](Operation *nested) {
+      // A report writes the error record, never a tensor's buffer.
+      if (isa<ReportIndexErrorOp>(nested))
+        return WalkResult::advance();
+      auto effecting = dyn_cast<MemoryEffectOpInterface>(nested);
+      if (!effecting)
+        return nested->hasTrait<mlir::OpTrait::HasRecursiveMemoryEffects>()
+                   ? WalkResult::advance()
+                   : WalkResult::interrupt();
+      SmallVector<MemoryEffects::EffectInstance> effects;
+      effecting.getEffects(effects);
+      for (const MemoryEffects::EffectInstance &effect : effects) {
+        if (isa<MemoryEffects::Allocate, MemoryEffects::Free>(
+                effect.getEffect()))
+          continue;
+        Value buffer = effect.getValue();
+        bool writes = isa<MemoryEffects::Write>(effect.getEffect());
+        if (!buffer || mayAlias(buffer, copy.getTarget()) ||
+            (writes && mayAlias(buffer, copy.getSource())))
+          return WalkResult::interrupt();
+      }
+      return WalkResult::advance();
+    });
+    if (result.wasInterrupted())
+      return false;
+  }
+  return true;
+}
+
 namespace gpu_error_record = kiln::runtime::gpu_error_record;
 
 /// Builds a kernel thread's report into the device's error record
@@ -645,23 +709,63 @@ struct KilnMapToGpuPass : kiln::impl::KilnMapToGpuBase<KilnMapToGpuPass> {
   /// Moves `first` and the ops after it that are not kernels of their own
   /// and either touch memory or use the group's results into one kernel
   /// run by one thread. No value of the group may be needed outside it.
+  /// Host ops between the group's ops and a later user of their values --
+  /// when a single-position scatter's loop was folded away, the allocation
+  /// of its result and the copy of its base into it, between the scattered
+  /// value's computation and its store -- go before the group when they
+  /// do not depend on it: an allocation, a view, a copy that commutes with
+  /// the group (a kernel of its own, launched first).
   LogicalResult mapSerialGroup(Operation *first,
                                llvm::SmallPtrSetImpl<Operation *> &moved) {
+    Block *block = first->getBlock();
     SmallVector<Operation *> group{first};
     llvm::SmallPtrSet<Operation *, 8> members{first};
-    for (Operation *next = first->getNextNode(); next;
-         next = next->getNextNode()) {
+    auto usesGroup = [&](Operation *op) {
+      WalkResult result = op->walk([&](Operation *nested) {
+        for (Value v : nested->getOperands()) {
+          Operation *def = v.getDefiningOp();
+          if (def && members.count(block->findAncestorOpInBlock(*def)))
+            return WalkResult::interrupt();
+        }
+        return WalkResult::advance();
+      });
+      return result.wasInterrupted();
+    };
+    // Whether an op outside the group (so after it) uses its values.
+    auto neededOutside = [&] {
+      for (Operation *op : group)
+        for (Operation *user : op->getUsers())
+          if (!members.count(block->findAncestorOpInBlock(*user)))
+            return true;
+      return false;
+    };
+    auto hoistable = [&](Operation *op) {
+      if (usesGroup(op) || !neededOutside() ||
+          !llvm::all_of(op->getOperands(), [&](Value v) {
+            Operation *def = v.getDefiningOp();
+            return !def || def->isBeforeInBlock(first);
+          }))
+        return false;
+      if (auto copy = dyn_cast<memref::CopyOp>(op))
+        return copyCommutesWith(copy, group);
+      return op->getNumRegions() == 0 && staysOnHost(op) &&
+             (isa<memref::AllocOp>(op) || isMemoryEffectFree(op));
+    };
+    for (Operation *next = first->getNextNode(); next;) {
+      if (hoistable(next)) {
+        Operation *hoisted = next;
+        next = next->getNextNode();
+        hoisted->moveBefore(first);
+        continue;
+      }
       if (isa<linalg::GenericOp, memref::CopyOp, memref::GetGlobalOp,
               func::ReturnOp, gpu::LaunchOp>(next))
         break;
-      bool usesGroup = llvm::any_of(next->getOperands(), [&](Value v) {
-        Operation *def = v.getDefiningOp();
-        return def && members.count(def);
-      });
-      if (!usesGroup && staysOnHost(next))
+      if (!usesGroup(next) && staysOnHost(next))
         break;
       group.push_back(next);
       members.insert(next);
+      next = next->getNextNode();
     }
     for (Operation *op : group)
       for (Value result : op->getResults())

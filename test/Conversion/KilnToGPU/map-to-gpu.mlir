@@ -174,6 +174,53 @@ func.func @host_needs_value(%a: memref<4xindex>, %out: memref<?xf32>) -> memref<
 
 // -----
 
+// A scatter of one position whose loop was folded away: the scattered
+// value is computed, then the result is allocated and the base copied into
+// it, then the value stored. The allocation and the copy (which touches
+// neither the index nor the source) go before the computation: the copy's
+// kernel first, then one serial kernel computing and storing the value.
+// Before, the computation's kernel ended at the copy, and the store needed
+// its value on the host (the gradient of topk with k = 1 of a 1x2 tensor,
+// a scatter_add of one position, did not compile for the GPU).
+// CHECK-LABEL: func.func @hoisted_copy
+// CHECK:         %[[RESULT:.*]] = memref.alloc() : memref<2xf32>
+// CHECK:         gpu.launch
+// CHECK:           memref.load %arg2
+// CHECK:           memref.store %{{.*}}, %[[RESULT]]
+// CHECK:         gpu.launch blocks({{.*}}) in ({{.*}} = %c1{{.*}}) threads({{.*}}) in ({{.*}} = %c1
+// CHECK:           %[[J:.*]] = memref.load %arg0
+// CHECK:           %[[K:.*]] = arith.index_cast %[[J]]
+// CHECK:           %[[V:.*]] = memref.load %arg1
+// CHECK:           memref.store %[[V]], %[[RESULT]][%[[K]]]
+// CHECK:         return %[[RESULT]]
+func.func @hoisted_copy(%idx: memref<1xi64>, %src: memref<1xf32>, %base: memref<2xf32>) -> memref<2xf32> {
+  %c0 = arith.constant 0 : index
+  %j = memref.load %idx[%c0] : memref<1xi64>
+  %k = arith.index_cast %j : i64 to index
+  %v = memref.load %src[%c0] : memref<1xf32>
+  %result = memref.alloc() : memref<2xf32>
+  memref.copy %base, %result : memref<2xf32> to memref<2xf32>
+  memref.store %v, %result[%k] : memref<2xf32>
+  return %result : memref<2xf32>
+}
+
+// -----
+
+// A copy that does not commute with the ops before it (they read what it
+// writes) keeps its place, and the value after it stays an error.
+func.func @copy_kept(%idx: memref<1xi64>, %base: memref<2xf32>, %out: memref<2xf32>) {
+  %c0 = arith.constant 0 : index
+  // expected-error @below {{'memref.load' op computes a value the host needs; it cannot run on the GPU}}
+  %v = memref.load %out[%c0] : memref<2xf32>
+  %j = memref.load %idx[%c0] : memref<1xi64>
+  %k = arith.index_cast %j : i64 to index
+  memref.copy %base, %out : memref<2xf32> to memref<2xf32>
+  memref.store %v, %out[%k] : memref<2xf32>
+  return
+}
+
+// -----
+
 // A bufferized scf.forall (a line-parallel scatter) is one kernel with a
 // thread per iteration; its body is cloned with the iteration's indices.
 // CHECK-LABEL: func.func @forall

@@ -15,6 +15,7 @@
 #include "mlir/Transforms/GreedyPatternRewriteDriver.h"
 
 #include <cmath>
+#include <limits>
 
 namespace kiln {
 #define GEN_PASS_DEF_KILNDECOMPOSE
@@ -32,7 +33,11 @@ Value scalar(OpBuilder &b, Location loc, Type elementType, double value) {
   return FullOp::create(b, loc, type, b.getF64FloatAttr(value));
 }
 
-/// mean(x) = sum(x) / count (0/0 = NaN for empty, as in PyTorch).
+/// mean(x) = sum(x) / count. The mean of no elements is NaN, as in PyTorch:
+/// written as a constant, with the bits PyTorch's 0/0 has on x86 (the
+/// sign bit set), rather than left to 0/0 -- which is -NaN where it runs
+/// and +NaN where it is constant-folded (APFloat), so the result's bits
+/// would depend on whether the fusion pass had folded the empty sum.
 struct DecomposeMean : OpRewritePattern<MeanOp> {
   using OpRewritePattern::OpRewritePattern;
   LogicalResult matchAndRewrite(MeanOp op,
@@ -41,6 +46,13 @@ struct DecomposeMean : OpRewritePattern<MeanOp> {
     Location loc = op.getLoc();
     int64_t count =
         getReducedCount(type, getReducedDimsMask(type, op.getDims()));
+    if (count == 0) {
+      rewriter.replaceOpWithNewOp<FullOp>(
+          op, op.getType(),
+          rewriter.getF64FloatAttr(
+              std::copysign(std::numeric_limits<double>::quiet_NaN(), -1.0)));
+      return success();
+    }
     Value sum = SumOp::create(rewriter, loc, op.getInput(), op.getDimsAttr(),
                               op.getKeepdimAttr());
     Value divisor = scalar(rewriter, loc, type.getElementType(),
@@ -137,12 +149,11 @@ struct DecomposeCrossEntropy : OpRewritePattern<CrossEntropyOp> {
     int64_t classDim = logitsType.getRank() - 1;
     SmallVector<int64_t> rowShape(logitsType.getShape());
     rowShape.back() = 1;
-    auto rowType =
-        RankedTensorType::get(rowShape, logitsType.getElementType());
+    auto rowType = RankedTensorType::get(rowShape, logitsType.getElementType());
     DenseI64ArrayAttr classDims = rewriter.getDenseI64ArrayAttr({classDim});
     BoolAttr keep = rewriter.getBoolAttr(true);
-    Value rowMax = AmaxOp::create(rewriter, loc, rowType, logits, classDims,
-                                  keep);
+    Value rowMax =
+        AmaxOp::create(rewriter, loc, rowType, logits, classDims, keep);
     Value shifted = SubOp::create(rewriter, loc, logits, rowMax);
     Value rowSum =
         SumOp::create(rewriter, loc, rowType,

@@ -83,6 +83,10 @@ std::optional<TransposedRead> transposedRead(linalg::LinalgOp op) {
       !op.hasPureTensorSemantics())
     return std::nullopt;
   SmallVector<int64_t> ranges = op.getStaticLoopRanges();
+  // Nothing to move (and no tile to slice: an offset into a dim of size 0
+  // is out of bounds).
+  if (llvm::is_contained(ranges, 0))
+    return std::nullopt;
   std::optional<TransposedRead> first;
   for (OpOperand *input : op.getDpsInputOperands()) {
     AffineMap map = op.getMatchingIndexingMap(input);

@@ -24,6 +24,22 @@ func.func @mean(%x: tensor<4x10xf32>) -> tensor<10xf32> {
 
 // -----
 
+// The mean of no elements is NaN with PyTorch's bits on x86 (the sign bit
+// set), one constant: not 0/0, whose bits depend on whether it is folded.
+// CHECK-LABEL: func.func @mean_of_nothing
+// CHECK-NOT: kiln.div
+// CHECK: %[[NAN:.*]] = kiln.constant dense<0xFFC00000> : tensor<3x1xf32>
+// CHECK-NOT: kiln.div
+// CHECK: %[[NAN64:.*]] = kiln.constant dense<0xFFF8000000000000> : tensor<f64>
+// CHECK: return %[[NAN]], %[[NAN64]]
+func.func @mean_of_nothing(%x: tensor<3x0xf32>, %y: tensor<0x2xf64>) -> (tensor<3x1xf32>, tensor<f64>) {
+  %m = kiln.mean %x {dims = array<i64: 1>, keepdim = true} : tensor<3x0xf32>
+  %l = kiln.mse_loss %y, %y : tensor<0x2xf64>, tensor<0x2xf64>
+  return %m, %l : tensor<3x1xf32>, tensor<f64>
+}
+
+// -----
+
 // cross_entropy = mean(-log_softmax(logits) at the target), computed at the
 // target only: (x[t] - m) - log(sum(exp(x - m))), m the row maximum -- no
 // [N, C] log_softmax. The gather carries the cross_entropy's name for

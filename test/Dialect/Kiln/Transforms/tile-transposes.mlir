@@ -158,3 +158,19 @@ func.func @kept(%x: tensor<64x1000xi1>, %y: tensor<5x5000xf32>, %z: tensor<8x8xf
   } -> tensor<8x8xf32>
   return %t, %t2, %g : tensor<1000x64xi1>, tensor<5000x5xf32>, tensor<8x8xf32>
 }
+
+// -----
+
+// An empty transpose is left alone: nothing to move, and a tile's slice
+// would start at offset 0 of a dim of size 0 (out of bounds; the transposes
+// in registers built it for the 0x17x17 permute of a batched matmul's
+// gradient, and the lowering failed).
+// CHECK-LABEL: func.func @empty
+// CHECK-NOT:   tensor.extract_slice
+// CHECK:       linalg.transpose
+// CHECK-NOT:   tensor.extract_slice
+func.func @empty(%x: tensor<0x17x17xf64>) -> tensor<0x17x17xf64> {
+  %e = tensor.empty() : tensor<0x17x17xf64>
+  %t = linalg.transpose ins(%x : tensor<0x17x17xf64>) outs(%e : tensor<0x17x17xf64>) permutation = [0, 2, 1]
+  return %t : tensor<0x17x17xf64>
+}

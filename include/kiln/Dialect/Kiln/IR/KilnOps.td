@@ -509,7 +509,10 @@ class Kiln_DimsReductionOp<string mnemonic, string torchName, string what,
     Reduces the operand to its }] # what # [{ over `dims` (all dims when
     `dims` is absent or empty), like `torch.}] # torchName # [{`. Negative
     dims count from the end; a dim may appear once. With `keepdim` the reduced
-    dims stay as size 1.
+    dims stay as size 1. Over no elements (a reduced dim of size 0) a sum is
+    0, a product 1 and a mean NaN -- PyTorch's, bits included (0/0 on x86:
+    the sign bit set); a maximum or minimum has no such value, and the
+    verifier rejects it.
 
     Example:
 
