@@ -65,6 +65,13 @@ for op, fn in (("sum", torch.sum), ("mean", torch.mean), ("prod", torch.prod)):
     want = fn(e, 1)
     c.check(f"{op} empty dim", reduce_ir(op, e, want, dims_attr([1], False)),
             [e], want)
+# No kept position, a reduced dim long enough to split: the split planner
+# divided by the kept positions (a compiler crash, SIGFPE).
+e = torch.zeros(0, 33410)
+for op, fn in (("sum", torch.sum), ("amax", torch.amax)):
+    want = fn(e, 1)
+    c.check(f"{op} over a long dim of no rows",
+            reduce_ir(op, e, want, dims_attr([1], False)), [e], want)
 # Rank 0.
 s = torch.tensor(3.5)
 c.check("sum rank-0", reduce_ir("sum", s, s), [s], s)

@@ -35,9 +35,11 @@ constexpr int64_t kStreamingMinBytes = 32 << 20;
 
 /// Whether a reduction of `reduced` elements at each of `kept` positions
 /// is a candidate for splitting (planReductionSplit then looks for a dim to
-/// split); false means it runs as one loop per kept position.
+/// split); false means it runs as one loop per kept position -- or, with
+/// no kept position (a sum over dim 1 of 0x33410), not at all.
 inline bool mayBeSplit(int64_t kept, int64_t reduced) {
-  return kept < kSplitKeptBelow && reduced >= 2 * kSplitMinSegment;
+  return kept > 0 && kept < kSplitKeptBelow &&
+         reduced >= 2 * kSplitMinSegment;
 }
 
 } // namespace kiln::conversion
