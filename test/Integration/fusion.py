@@ -176,6 +176,20 @@ if same("mean of no elements", func_ir([empty], [
         c.fail("mean of no elements", f"bits {got[0].tobytes().hex()}, "
                f"PyTorch's {empty.mean(1).numpy().tobytes().hex()}")
 
+# Math on that NaN constant: exp's exponent went through arith.fptosi, poison
+# for NaN -- LLVM stored nothing unfused (old bytes) and fused, after the
+# clamp, the clamp's lower bound.
+e17 = torch.zeros(0, 17)
+same("sigmoid and clamp of a mean of no elements", func_ir([e17], [
+    "%m = kiln.mean %a0 {dims = array<i64: 0>, keepdim = true} : {T0}",
+    "%s = kiln.sigmoid %m : tensor<1x17xf32>",
+    "%r0 = kiln.clamp %s {min = -1.28 : f64, max = 0.89 : f64} : "
+    "tensor<1x17xf32>",
+    "%r1 = kiln.exp %m : tensor<1x17xf32>"],
+    [torch.zeros(1, 17), torch.zeros(1, 17)]), [e17],
+    [e17.mean(0, keepdim=True).sigmoid().clamp(-1.28, 0.89),
+     e17.mean(0, keepdim=True).exp()], 2)
+
 # where(x > 0, clamp(x, -1, 1), 0) as %w.
 where_clamp = [
     "%z = kiln.constant dense<0.0> : tensor<f32>",

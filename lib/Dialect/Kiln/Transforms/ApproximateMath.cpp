@@ -665,6 +665,66 @@ struct ExpandTanhF64 : F64Pattern<math::TanhOp> {
   }
 };
 
+/// The f32 -> i32 conversions MLIR's f32 exp approximation creates.
+struct CreatedConversions : RewriterBase::Listener {
+  llvm::SetVector<Operation *> ops;
+  void notifyOperationInserted(Operation *op, OpBuilder::InsertPoint) override {
+    if (auto convert = dyn_cast<arith::FPToSIOp>(op))
+      if (getElementTypeOrSelf(convert.getIn().getType()).isF32())
+        ops.insert(op);
+  }
+  void notifyOperationErased(Operation *op) override { ops.remove(op); }
+};
+
+/// Whether `k` is clamped to [-127, 127] by its defining select (MLIR's
+/// exp approximation clamps its exponent so: a select between k and 127).
+bool clampedExponent(Value k) {
+  auto select = k.getDefiningOp<arith::SelectOp>();
+  if (!select)
+    return false;
+  std::optional<double> bound = splatConstant(select.getFalseValue());
+  return bound && std::fabs(*bound) == 127.0;
+}
+
+/// MLIR's f32 exp approximation converts floor(x log2 e), clamped to
+/// [-127, 127] by unordered compares (which let NaN through), to i32 with
+/// arith.fptosi: poison for NaN, which LLVM exploits once the NaN is a
+/// constant -- the sigmoid of a mean of no elements (a NaN constant) was
+/// stored as nothing (the buffer's old bytes), and clamped after, as the
+/// clamp's lower bound. The conversion becomes the bits of k + 1.5 * 2^23
+/// less those of 1.5 * 2^23: exact for an integral |k| < 2^22, as fast, and
+/// an integer for NaN (exp(NaN) is NaN all the same: the reduced argument
+/// is NaN). Any other conversion gets 0 for NaN.
+void defineNaNConversion(arith::FPToSIOp convert) {
+  OpBuilder b(convert);
+  Location loc = convert.getLoc();
+  Type floatType = convert.getIn().getType();
+  Type intType = convert.getType();
+  auto splat = [&](Type type, TypedAttr value) -> Value {
+    if (auto vector = dyn_cast<VectorType>(type))
+      return arith::ConstantOp::create(b, loc,
+                                       DenseElementsAttr::get(vector, value));
+    return arith::ConstantOp::create(b, loc, value);
+  };
+  Value k = convert.getIn();
+  Value result;
+  if (clampedExponent(k) && getElementTypeOrSelf(intType).isInteger(32)) {
+    Value shifted = arith::AddFOp::create(
+        b, loc, k, splat(floatType, b.getF32FloatAttr(0x1.8p23f)));
+    result = arith::SubIOp::create(
+        b, loc, arith::BitcastOp::create(b, loc, intType, shifted),
+        splat(intType, b.getI32IntegerAttr(0x4B400000)));
+  } else {
+    Value isNaN =
+        arith::CmpFOp::create(b, loc, arith::CmpFPredicate::UNO, k, k);
+    Value safe = arith::SelectOp::create(
+        b, loc, isNaN, splat(floatType, b.getF32FloatAttr(0.0f)), k);
+    result = arith::FPToSIOp::create(b, loc, intType, safe);
+  }
+  convert.replaceAllUsesWith(result);
+  convert.erase();
+}
+
 struct KilnApproximateMathPass
     : kiln::impl::KilnApproximateMathBase<KilnApproximateMathPass> {
   void runOnOperation() override {
@@ -701,8 +761,12 @@ struct KilnApproximateMathPass
     });
     patterns.add<ExpandPowF32, ExpandPowF64, ExpandLogF32, ExpandExpF64,
                  ExpandLogF64, ExpandTanhF64>(context);
+    CreatedConversions conversions;
+    config.setListener(&conversions);
     if (failed(applyOpPatternsGreedily(mathOps, std::move(patterns), config)))
-      signalPassFailure();
+      return signalPassFailure();
+    for (Operation *convert : conversions.ops)
+      defineNaNConversion(cast<arith::FPToSIOp>(convert));
   }
 };
 } // namespace

@@ -15,6 +15,27 @@ func.func @approximated(%x: f32, %v: vector<8xf32>) -> (f32, vector<8xf32>) {
   return %s, %tv : f32, vector<8xf32>
 }
 
+// f32 exp converts its exponent k (floor(x log2 e), clamped to [-127, 127]
+// by compares that let NaN through) to i32 by the bits of k + 1.5 * 2^23,
+// not arith.fptosi: that is poison for NaN, which LLVM exploited where
+// the NaN was a constant (a sigmoid of the mean of no elements stored
+// nothing). Scalar and vector.
+// CHECK-LABEL: func.func @exp_exponent
+// CHECK-NOT:     arith.fptosi
+// CHECK:         %[[MAGIC:.*]] = arith.constant 0x4B400000 : f32
+// CHECK:         %[[SHIFTED:.*]] = arith.addf %{{.*}}, %[[MAGIC]] : f32
+// CHECK:         %[[BITS:.*]] = arith.bitcast %[[SHIFTED]] : f32 to i32
+// CHECK:         arith.subi %[[BITS]], %{{.*}} : i32
+// CHECK-NOT:     arith.fptosi
+// CHECK:         arith.bitcast %{{.*}} : vector<8xf32> to vector<8xi32>
+// CHECK-NOT:     arith.fptosi
+// CHECK:         return
+func.func @exp_exponent(%x: f32, %v: vector<8xf32>) -> (f32, vector<8xf32>) {
+  %e = math.exp %x : f32
+  %ev = math.exp %v : vector<8xf32>
+  return %e, %ev : f32, vector<8xf32>
+}
+
 // f32 pow (scalar or vector) becomes 2^(y log2|x|) in f64: the operands
 // extended, log2 from the exponent bits and the atanh series (one
 // division), 2^t from roundeven and a Taylor series in fused multiply-adds,
