@@ -748,7 +748,8 @@ struct KilnMapToGpuPass : kiln::impl::KilnMapToGpuBase<KilnMapToGpuPass> {
         return false;
       if (auto copy = dyn_cast<memref::CopyOp>(op))
         return copyCommutesWith(copy, group);
-      return op->getNumRegions() == 0 && staysOnHost(op) &&
+      return op->getNumRegions() == 0 &&
+             !op->hasTrait<mlir::OpTrait::IsTerminator>() && staysOnHost(op) &&
              (isa<memref::AllocOp>(op) || isMemoryEffectFree(op));
     };
     for (Operation *next = first->getNextNode(); next;) {
