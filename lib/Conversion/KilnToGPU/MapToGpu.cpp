@@ -448,7 +448,8 @@ Value bufferRoot(Value value) {
 }
 
 /// Whether the buffers `a` and `b` view may overlap: unless their roots are
-/// two different allocations or entry-point arguments (the runtime passes
+/// two different allocations or function arguments (every function is an
+/// entry point by now -- calls were inlined -- and the runtime passes
 /// distinct buffers).
 bool mayAlias(Value a, Value b) {
   Value rootA = bufferRoot(a), rootB = bufferRoot(b);
@@ -739,18 +740,21 @@ struct KilnMapToGpuPass : kiln::impl::KilnMapToGpuBase<KilnMapToGpuPass> {
             return true;
       return false;
     };
+    // The kind of op checked first: the loads and stores a group is made
+    // of are not, and need no walk of the group.
     auto hoistable = [&](Operation *op) {
-      if (usesGroup(op) || !neededOutside() ||
+      auto copy = dyn_cast<memref::CopyOp>(op);
+      bool hostOp = op->getNumRegions() == 0 &&
+                    !op->hasTrait<mlir::OpTrait::IsTerminator>() &&
+                    staysOnHost(op) &&
+                    (isa<memref::AllocOp>(op) || isMemoryEffectFree(op));
+      if ((!copy && !hostOp) || usesGroup(op) || !neededOutside() ||
           !llvm::all_of(op->getOperands(), [&](Value v) {
             Operation *def = v.getDefiningOp();
             return !def || def->isBeforeInBlock(first);
           }))
         return false;
-      if (auto copy = dyn_cast<memref::CopyOp>(op))
-        return copyCommutesWith(copy, group);
-      return op->getNumRegions() == 0 &&
-             !op->hasTrait<mlir::OpTrait::IsTerminator>() && staysOnHost(op) &&
-             (isa<memref::AllocOp>(op) || isMemoryEffectFree(op));
+      return !copy || copyCommutesWith(copy, group);
     };
     for (Operation *next = first->getNextNode(); next;) {
       if (hoistable(next)) {

@@ -696,30 +696,22 @@ bool clampedExponent(Value k) {
 /// an integer for NaN (exp(NaN) is NaN all the same: the reduced argument
 /// is NaN). Any other conversion gets 0 for NaN.
 void defineNaNConversion(arith::FPToSIOp convert) {
-  OpBuilder b(convert);
-  Location loc = convert.getLoc();
+  OpBuilder builder(convert);
+  ImplicitLocOpBuilder b(convert.getLoc(), builder);
   Type floatType = convert.getIn().getType();
   Type intType = convert.getType();
-  auto splat = [&](Type type, TypedAttr value) -> Value {
-    if (auto vector = dyn_cast<VectorType>(type))
-      return arith::ConstantOp::create(b, loc,
-                                       DenseElementsAttr::get(vector, value));
-    return arith::ConstantOp::create(b, loc, value);
-  };
+  F64Math m(b, floatType); // its splat, isNaN and select, on f32 here
   Value k = convert.getIn();
   Value result;
   if (clampedExponent(k) && getElementTypeOrSelf(intType).isInteger(32)) {
-    Value shifted = arith::AddFOp::create(
-        b, loc, k, splat(floatType, b.getF32FloatAttr(0x1.8p23f)));
+    Value shifted = m.add(k, m.splat(floatType, b.getF32FloatAttr(0x1.8p23f)));
     result = arith::SubIOp::create(
-        b, loc, arith::BitcastOp::create(b, loc, intType, shifted),
-        splat(intType, b.getI32IntegerAttr(0x4B400000)));
+        b, arith::BitcastOp::create(b, intType, shifted),
+        m.splat(intType, b.getI32IntegerAttr(0x4B400000)));
   } else {
-    Value isNaN =
-        arith::CmpFOp::create(b, loc, arith::CmpFPredicate::UNO, k, k);
-    Value safe = arith::SelectOp::create(
-        b, loc, isNaN, splat(floatType, b.getF32FloatAttr(0.0f)), k);
-    result = arith::FPToSIOp::create(b, loc, intType, safe);
+    Value safe =
+        m.select(m.isNaN(k), m.splat(floatType, b.getF32FloatAttr(0.0f)), k);
+    result = arith::FPToSIOp::create(b, intType, safe);
   }
   convert.replaceAllUsesWith(result);
   convert.erase();
