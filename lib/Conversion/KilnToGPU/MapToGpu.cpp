@@ -11,6 +11,7 @@
 #include "kiln/Conversion/Passes.h"
 #include "kiln/Dialect/Kiln/IR/KilnOps.h"
 #include "kiln/Runtime/GpuErrorRecord.h"
+#include "kiln/Support/Buffers.h"
 
 #include "mlir/Dialect/Affine/Utils.h"
 #include "mlir/Dialect/Arith/IR/Arith.h"
@@ -434,25 +435,12 @@ bool staysOnHost(Operation *op) {
   return !result.wasInterrupted();
 }
 
-/// The buffer `value` views: its source through view ops and casts.
-Value bufferRoot(Value value) {
-  while (Operation *def = value.getDefiningOp()) {
-    if (auto view = dyn_cast<ViewLikeOpInterface>(def))
-      value = view.getViewSource();
-    else if (auto cast = dyn_cast<memref::CastOp>(def))
-      value = cast.getSource();
-    else
-      break;
-  }
-  return value;
-}
-
 /// Whether the buffers `a` and `b` view may overlap: unless their roots are
 /// two different allocations or function arguments (every function is an
 /// entry point by now -- calls were inlined -- and the runtime passes
 /// distinct buffers).
 bool mayAlias(Value a, Value b) {
-  Value rootA = bufferRoot(a), rootB = bufferRoot(b);
+  Value rootA = kiln::viewedBuffer(a), rootB = kiln::viewedBuffer(b);
   if (rootA == rootB)
     return true;
   auto distinct = [](Value root) {
@@ -858,7 +846,7 @@ struct KilnMapToGpuPass : kiln::impl::KilnMapToGpuBase<KilnMapToGpuPass> {
           Operation *top = body.findAncestorOpInBlock(*user);
           if (top && last->isBeforeInBlock(top))
             last = top;
-          if (isa<ViewLikeOpInterface, memref::CastOp>(user))
+          if (isa<ViewLikeOpInterface>(user))
             for (Value result : user->getResults())
               worklist.push_back(result);
         }

@@ -8,6 +8,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "kiln/Dialect/Kiln/Transforms/Passes.h"
+#include "kiln/Support/Buffers.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
@@ -16,7 +17,6 @@
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/IR/IRMapping.h"
 #include "mlir/IR/SymbolTable.h"
-#include "mlir/Interfaces/ViewLikeInterface.h"
 #include "mlir/Transforms/RegionUtils.h"
 #include "llvm/ADT/SetVector.h"
 #include "llvm/ADT/StringMap.h"
@@ -41,25 +41,19 @@ constexpr llvm::StringLiteral kBufferGroups = "kiln.buffer_groups";
 /// loop-carried value, a call's result, ...).
 const void *bufferRoot(Value value,
                        const llvm::DenseSet<StringAttr> &calledFunctions) {
-  while (value) {
-    if (auto argument = dyn_cast<BlockArgument>(value)) {
-      auto function =
-          dyn_cast<func::FuncOp>(argument.getOwner()->getParentOp());
-      if (!function || argument.getOwner() != &function.getBody().front() ||
-          calledFunctions.contains(function.getSymNameAttr()))
-        return nullptr;
-      return argument.getAsOpaquePointer();
-    }
-    Operation *def = value.getDefiningOp();
-    if (isa<memref::AllocOp, memref::AllocaOp>(def))
-      return def;
-    if (auto global = dyn_cast<memref::GetGlobalOp>(def))
-      return global.getNameAttr().getAsOpaquePointer();
-    auto view = dyn_cast<ViewLikeOpInterface>(def);
-    if (!view)
+  value = kiln::viewedBuffer(value);
+  if (auto argument = dyn_cast<BlockArgument>(value)) {
+    auto function = dyn_cast<func::FuncOp>(argument.getOwner()->getParentOp());
+    if (!function || argument.getOwner() != &function.getBody().front() ||
+        calledFunctions.contains(function.getSymNameAttr()))
       return nullptr;
-    value = view.getViewSource();
+    return argument.getAsOpaquePointer();
   }
+  Operation *def = value.getDefiningOp();
+  if (isa<memref::AllocOp, memref::AllocaOp>(def))
+    return def;
+  if (auto global = dyn_cast<memref::GetGlobalOp>(def))
+    return global.getNameAttr().getAsOpaquePointer();
   return nullptr;
 }
 

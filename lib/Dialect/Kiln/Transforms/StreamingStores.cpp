@@ -13,6 +13,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "kiln/Dialect/Kiln/Transforms/Passes.h"
+#include "kiln/Support/Buffers.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -117,18 +118,13 @@ SmallVector<BlockArgument> streamingArguments(func::FuncOp kernel,
 
 /// Whether `op` stores to one of `buffers` (or a view of one).
 bool storesTo(Operation *op, ArrayRef<BlockArgument> buffers) {
-  auto rootOf = [](Value memref) {
-    while (auto view = memref.getDefiningOp<ViewLikeOpInterface>())
-      memref = view.getViewSource();
-    return memref;
-  };
   WalkResult result = op->walk([&](Operation *inner) {
     Value memref;
     if (auto store = dyn_cast<memref::StoreOp>(inner))
       memref = store.getMemRef();
     else if (auto store = dyn_cast<vector::StoreOp>(inner))
       memref = store.getBase();
-    if (memref && llvm::is_contained(buffers, rootOf(memref)))
+    if (memref && llvm::is_contained(buffers, kiln::viewedBuffer(memref)))
       return WalkResult::interrupt();
     return WalkResult::advance();
   });
