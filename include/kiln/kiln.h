@@ -61,7 +61,9 @@ struct ValuesIndices;
 
 /// A number used as a tensor operand (`x * 0.5`, `x + 1`): like PyTorch's
 /// wrapped numbers it takes the other operand's dtype when that is a float,
-/// and float32 when a float number meets an integer tensor.
+/// float32 when a float number meets an integer or bool tensor, an integer
+/// tensor's dtype when it is an integer (i32 + 1 is i32), and int64 when an
+/// integer meets a bool tensor.
 class Scalar {
 public:
   Scalar(double v) : value(v), isFloat(true) {}
@@ -268,7 +270,9 @@ Tensor ones_like(const Tensor &x, KILN_LOC);
 Tensor arange(int64_t n, double start = 0.0, double step = 1.0,
               DType dtype = DType::Int64, KILN_LOC);
 
-// Elementwise unary.
+// Elementwise unary. As in PyTorch: sqrt, rsqrt, exp, log, sigmoid and tanh
+// of integers and bools are float32; floor, ceil, trunc and round give
+// integers back; relu of integers is max(x, 0); neg and abs of i32 are i32.
 Tensor neg(const Tensor &x, KILN_LOC);
 Tensor abs(const Tensor &x, KILN_LOC);
 Tensor sqrt(const Tensor &x, KILN_LOC);
@@ -284,7 +288,12 @@ Tensor sigmoid(const Tensor &x, KILN_LOC);
 Tensor tanh(const Tensor &x, KILN_LOC);
 Tensor relu(const Tensor &x, KILN_LOC);
 
-// Elementwise binary, broadcasting, with type promotion.
+// Elementwise binary, broadcasting, with PyTorch's type promotion
+// (torch.result_type: a rank-0 operand raises the dtype of operands with
+// dimensions only when of a higher category, bool < integer < float).
+// i32 and bool arithmetic is computed in i64 and narrowed back, so i32
+// wraps as in PyTorch; bool + bool is or, bool * bool and, bool - bool an
+// error.
 Tensor add(const Tensor &a, const Tensor &b, KILN_LOC);
 Tensor sub(const Tensor &a, const Tensor &b, KILN_LOC);
 Tensor mul(const Tensor &a, const Tensor &b, KILN_LOC);

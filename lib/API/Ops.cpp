@@ -100,17 +100,75 @@ int rank(DType d) {
 /// PyTorch's promotion of two tensor dtypes.
 DType promote(DType a, DType b) { return rank(a) >= rank(b) ? a : b; }
 
+/// The dtype PyTorch computes `a op b` in (torch.result_type): operands
+/// with dimensions decide it, and a rank-0 operand (a number is one, made by
+/// scalarLike) raises it only when it is of a higher category (bool <
+/// integer < float): i32[n] + i64[] is i32, f32[n] + f64[] is f32, but
+/// i32[n] + f64[] is f64 and bool[n] + i64[] is i64. Two operands of the
+/// same kind (both rank 0, or neither) promote as usual.
+DType resultType(const Tensor &a, const Tensor &b) {
+  bool scalarA = a.shape().empty(), scalarB = b.shape().empty();
+  if (scalarA == scalarB)
+    return promote(a.dtype(), b.dtype());
+  DType higher = scalarA ? b.dtype() : a.dtype();
+  DType lower = scalarA ? a.dtype() : b.dtype();
+  if (isFloat(higher))
+    return higher;
+  if (higher == DType::Bool || isFloat(lower))
+    return promote(higher, lower);
+  return higher;
+}
+
 Tensor castTo(const Tensor &x, DType dtype, SourceLocation where) {
   return x.dtype() == dtype ? x : cast(x, dtype, where);
+}
+
+/// Integer dtypes kiln's arithmetic does not take: the dialect computes
+/// integers in i64 (i32 and i1 only move data and compare).
+bool isNarrowInteger(DType d) { return d == DType::Int32 || d == DType::Bool; }
+
+/// `x` as i64 when it is i32 or bool, for an arithmetic op; an undefined
+/// tensor is left for the op to report.
+Tensor widen(const Tensor &x, SourceLocation where) {
+  return x.defined() && isNarrowInteger(x.dtype())
+             ? cast(x, DType::Int64, where)
+             : x;
+}
+
+/// `op`'s results in PyTorch's dtype: an op on i32 or bool operands is
+/// computed in i64 (widen) and its value narrowed back. Exact: i64 sums,
+/// differences and products truncated to 32 bits are i32's wrapping ones,
+/// and maxima, minima and selections are values of the operands.
+Tensor narrow(const Tensor &result, DType dtype, SourceLocation where) {
+  return isNarrowInteger(dtype) ? castTo(result, dtype, where) : result;
 }
 
 Tensor binary(const char *op, const Tensor &a, const Tensor &b,
               SourceLocation where) {
   if (!a.defined() || !b.defined())
     throw Error(std::string(op) + ": undefined tensor", where);
-  DType common = promote(a.dtype(), b.dtype());
+  DType common = resultType(a, b);
   return makeOp(op, {castTo(a, common, where), castTo(b, common, where)}, "",
                 where, nullptr);
+}
+
+/// Arithmetic (add, sub, mul, maximum, minimum, matmul): PyTorch's result
+/// type, i32 and bool computed in i64 and narrowed back (bool + bool is
+/// logical or, bool * bool logical and, as in PyTorch).
+Tensor arithmetic(const char *op, const Tensor &a, const Tensor &b,
+                  SourceLocation where) {
+  if (!a.defined() || !b.defined())
+    throw Error(std::string(op) + ": undefined tensor", where);
+  DType common = resultType(a, b);
+  if (common == DType::Bool && std::string(op) == "kiln.sub")
+    throw Error("sub: two bool tensors cannot be subtracted (as in PyTorch: "
+                "use logical operations, or cast first)",
+                where);
+  Tensor result = makeOp(op,
+                         {widen(castTo(a, common, where), where),
+                          widen(castTo(b, common, where), where)},
+                         "", where, nullptr);
+  return narrow(result, common, where);
 }
 
 /// Float-only binary ops (div, pow) promote integers to float32.
@@ -118,7 +176,7 @@ Tensor floatBinary(const char *op, const Tensor &a, const Tensor &b,
                    SourceLocation where) {
   if (!a.defined() || !b.defined())
     throw Error(std::string(op) + ": undefined tensor", where);
-  DType common = promote(a.dtype(), b.dtype());
+  DType common = resultType(a, b);
   if (!isFloat(common))
     common = DType::Float32;
   return makeOp(op, {castTo(a, common, where), castTo(b, common, where)}, "",
@@ -130,12 +188,34 @@ std::string reductionAttrs(const std::vector<int64_t> &dims, bool keepdim) {
                 keepdim ? "keepdim = true" : ""});
 }
 
+/// scatter_add and index_add: i32 base and source accumulate in i64 and
+/// are narrowed back (PyTorch's wrapping sums).
+Tensor accumulating(const char *op, const Tensor &base, const Tensor &index,
+                    const Tensor &src, const std::string &attributes,
+                    SourceLocation where) {
+  bool widened = base.defined() && src.defined() &&
+                 base.dtype() == DType::Int32 && src.dtype() == DType::Int32;
+  if (!widened)
+    return makeOp(op, {base, index, src}, attributes, where, nullptr);
+  return narrow(makeOp(op, {widen(base, where), index, widen(src, where)},
+                       attributes, where, nullptr),
+                DType::Int32, where);
+}
+
+/// An op with values and indices. `widenAll` also computes bool values in
+/// i64 (max/min take bools in PyTorch; topk and kthvalue do not): i32 ones
+/// always are, and the values come back in the input's dtype.
 ValuesIndices pair(const std::string &op, const Tensor &x,
-                   const std::string &attributes, SourceLocation where) {
+                   const std::string &attributes, SourceLocation where,
+                   bool widenAll = false) {
   if (!x.defined())
     throw Error(op + ": undefined tensor", where);
-  Tensor values = makeOp(op, {x}, attributes, where, nullptr);
-  return {values, Tensor(values.getNode(), 1)};
+  bool widened =
+      x.dtype() == DType::Int32 || (widenAll && x.dtype() == DType::Bool);
+  Tensor values =
+      makeOp(op, {widened ? widen(x, where) : x}, attributes, where, nullptr);
+  Tensor indices(values.getNode(), 1);
+  return {widened ? narrow(values, x.dtype(), where) : values, indices};
 }
 
 } // namespace
@@ -172,35 +252,70 @@ Tensor arange(int64_t n, double start, double step, DType dtype,
 // Elementwise
 //===----------------------------------------------------------------------===//
 
-#define KILN_UNARY(name)                                                       \
+// Floating-point math: integers and bools are computed in float32, as in
+// PyTorch (torch.sqrt of an int64 tensor is float32).
+#define KILN_FLOAT_UNARY(name)                                                 \
   Tensor name(const Tensor &x, SourceLocation where) {                         \
+    return sameType("kiln." #name,                                             \
+                    x.defined() && !isFloat(x.dtype())                         \
+                        ? cast(x, DType::Float32, where)                       \
+                        : x,                                                   \
+                    "", where);                                                \
+  }
+KILN_FLOAT_UNARY(sqrt)
+KILN_FLOAT_UNARY(rsqrt)
+KILN_FLOAT_UNARY(exp)
+KILN_FLOAT_UNARY(log)
+KILN_FLOAT_UNARY(sigmoid)
+KILN_FLOAT_UNARY(tanh)
+#undef KILN_FLOAT_UNARY
+
+// Rounding an integer tensor gives it back (PyTorch's floor, ceil, trunc
+// and round of integers); a bool one is an error, as in PyTorch.
+#define KILN_ROUNDING(name)                                                    \
+  Tensor name(const Tensor &x, SourceLocation where) {                         \
+    if (x.defined() &&                                                         \
+        (x.dtype() == DType::Int64 || x.dtype() == DType::Int32))              \
+      return x;                                                                \
     return sameType("kiln." #name, x, "", where);                              \
   }
-KILN_UNARY(neg)
-KILN_UNARY(abs)
-KILN_UNARY(sqrt)
-KILN_UNARY(rsqrt)
-KILN_UNARY(exp)
-KILN_UNARY(log)
-KILN_UNARY(floor)
-KILN_UNARY(ceil)
-KILN_UNARY(trunc)
-KILN_UNARY(frac)
-KILN_UNARY(round)
-KILN_UNARY(sigmoid)
-KILN_UNARY(tanh)
-KILN_UNARY(relu)
-#undef KILN_UNARY
+KILN_ROUNDING(floor)
+KILN_ROUNDING(ceil)
+KILN_ROUNDING(trunc)
+KILN_ROUNDING(round)
+#undef KILN_ROUNDING
+
+Tensor frac(const Tensor &x, SourceLocation where) {
+  return sameType("kiln.frac", x, "", where);
+}
+
+// i32 computed in i64 and narrowed back; bool is an error, as in PyTorch.
+Tensor neg(const Tensor &x, SourceLocation where) {
+  if (x.defined() && x.dtype() == DType::Int32)
+    return narrow(neg(widen(x, where), where), DType::Int32, where);
+  return sameType("kiln.neg", x, "", where);
+}
+Tensor abs(const Tensor &x, SourceLocation where) {
+  if (x.defined() && x.dtype() == DType::Int32)
+    return narrow(abs(widen(x, where), where), DType::Int32, where);
+  return sameType("kiln.abs", x, "", where);
+}
+/// relu of integers is max(x, 0) in their dtype (PyTorch's).
+Tensor relu(const Tensor &x, SourceLocation where) {
+  if (x.defined() && (x.dtype() == DType::Int64 || x.dtype() == DType::Int32))
+    return clamp(x, 0.0, std::nullopt, where);
+  return sameType("kiln.relu", x, "", where);
+}
 
 #define KILN_BINARY(name, helper)                                              \
   Tensor name(const Tensor &a, const Tensor &b, SourceLocation where) {        \
     return helper("kiln." #name, a, b, where);                                 \
   }
-KILN_BINARY(add, binary)
-KILN_BINARY(sub, binary)
-KILN_BINARY(mul, binary)
-KILN_BINARY(maximum, binary)
-KILN_BINARY(minimum, binary)
+KILN_BINARY(add, arithmetic)
+KILN_BINARY(sub, arithmetic)
+KILN_BINARY(mul, arithmetic)
+KILN_BINARY(maximum, arithmetic)
+KILN_BINARY(minimum, arithmetic)
 KILN_BINARY(gt, binary)
 KILN_BINARY(ge, binary)
 KILN_BINARY(lt, binary)
@@ -213,14 +328,32 @@ KILN_BINARY(pow, floatBinary)
 
 Tensor scalarLike(Scalar value, const Tensor &like, SourceLocation where) {
   // An undefined `like` gets a float32 number: the op it is for reports it.
+  // PyTorch's wrapped numbers: a float takes a float tensor's dtype and
+  // makes any other float32; an integer takes an integer tensor's dtype
+  // (i32 + 1 stays i32) and makes a bool one int64.
   DType dtype = like.defined() ? like.dtype() : DType::Float32;
-  if (!isFloat(dtype))
-    dtype = value.isFloat ? DType::Float32 : DType::Int64;
+  if (value.isFloat && !isFloat(dtype))
+    dtype = DType::Float32;
+  else if (!value.isFloat && dtype == DType::Bool)
+    dtype = DType::Int64;
   return full({}, value.value, dtype, where);
 }
 
 Tensor clamp(const Tensor &x, std::optional<double> min,
              std::optional<double> max, SourceLocation where) {
+  if (x.defined() && !isFloat(x.dtype())) {
+    // PyTorch's result type with the bounds as numbers: a bound that is not
+    // an integer makes the result float32; integer bounds keep an integer
+    // tensor's dtype (i32 computed in i64) and make a bool one int64.
+    auto integral = [](std::optional<double> bound) {
+      return !bound || (std::isfinite(*bound) && std::trunc(*bound) == *bound);
+    };
+    if (!integral(min) || !integral(max))
+      return clamp(cast(x, DType::Float32, where), min, max, where);
+    if (isNarrowInteger(x.dtype()))
+      return narrow(clamp(widen(x, where), min, max, where),
+                    x.dtype() == DType::Bool ? DType::Int64 : x.dtype(), where);
+  }
   return sameType(
       "kiln.clamp", x,
       attrs({min ? "min = " + f64(*min) : "", max ? "max = " + f64(*max) : ""}),
@@ -237,7 +370,7 @@ Tensor where(const Tensor &cond, const Tensor &a, const Tensor &b,
         std::string("where: the condition must be a bool tensor, not ") +
             dtypeName(cond.dtype()),
         where);
-  DType common = promote(a.dtype(), b.dtype());
+  DType common = resultType(a, b);
   return makeOp("kiln.where",
                 {cond, castTo(a, common, where), castTo(b, common, where)}, "",
                 where, nullptr);
@@ -298,25 +431,48 @@ Tensor permute(const Tensor &x, std::vector<int64_t> dims,
 }
 
 Tensor matmul(const Tensor &a, const Tensor &b, SourceLocation where) {
-  return binary("kiln.matmul", a, b, where);
+  return arithmetic("kiln.matmul", a, b, where);
 }
 
 //===----------------------------------------------------------------------===//
 // Reductions
 //===----------------------------------------------------------------------===//
 
-#define KILN_REDUCTION(name)                                                   \
-  Tensor name(const Tensor &x, std::vector<int64_t> dims, bool keepdim,        \
-              SourceLocation where) {                                          \
-    return makeOp("kiln." #name, {x}, reductionAttrs(dims, keepdim), where,    \
-                  nullptr);                                                    \
-  }
-KILN_REDUCTION(sum)
-KILN_REDUCTION(mean)
-KILN_REDUCTION(prod)
-KILN_REDUCTION(amax)
-KILN_REDUCTION(amin)
-#undef KILN_REDUCTION
+static Tensor reduction(const char *op, const Tensor &x,
+                        std::vector<int64_t> dims, bool keepdim,
+                        SourceLocation where) {
+  return makeOp(op, {x}, reductionAttrs(dims, keepdim), where, nullptr);
+}
+
+// sum and prod of bool and i32 tensors are i64 (PyTorch's); a mean of
+// integers is an error, as in PyTorch.
+Tensor sum(const Tensor &x, std::vector<int64_t> dims, bool keepdim,
+           SourceLocation where) {
+  return reduction("kiln.sum", widen(x, where), std::move(dims), keepdim,
+                   where);
+}
+Tensor prod(const Tensor &x, std::vector<int64_t> dims, bool keepdim,
+            SourceLocation where) {
+  return reduction("kiln.prod", widen(x, where), std::move(dims), keepdim,
+                   where);
+}
+Tensor mean(const Tensor &x, std::vector<int64_t> dims, bool keepdim,
+            SourceLocation where) {
+  return reduction("kiln.mean", x, std::move(dims), keepdim, where);
+}
+// The largest or smallest of i32 and bool values, in their dtype.
+Tensor amax(const Tensor &x, std::vector<int64_t> dims, bool keepdim,
+            SourceLocation where) {
+  Tensor result =
+      reduction("kiln.amax", widen(x, where), std::move(dims), keepdim, where);
+  return x.defined() ? narrow(result, x.dtype(), where) : result;
+}
+Tensor amin(const Tensor &x, std::vector<int64_t> dims, bool keepdim,
+            SourceLocation where) {
+  Tensor result =
+      reduction("kiln.amin", widen(x, where), std::move(dims), keepdim, where);
+  return x.defined() ? narrow(result, x.dtype(), where) : result;
+}
 
 Tensor max(const Tensor &x, SourceLocation where) {
   return amax(x, {}, false, where);
@@ -328,25 +484,27 @@ ValuesIndices max(const Tensor &x, int64_t dim, bool keepdim,
                   SourceLocation where) {
   return pair("kiln.max", x,
               attrs({"dim = " + i64(dim), keepdim ? "keepdim = true" : ""}),
-              where);
+              where, /*widenAll=*/true);
 }
 ValuesIndices min(const Tensor &x, int64_t dim, bool keepdim,
                   SourceLocation where) {
   return pair("kiln.min", x,
               attrs({"dim = " + i64(dim), keepdim ? "keepdim = true" : ""}),
-              where);
+              where, /*widenAll=*/true);
 }
 Tensor argmax(const Tensor &x, std::optional<int64_t> dim, bool keepdim,
               SourceLocation where) {
   return makeOp(
-      "kiln.argmax", {x},
+      "kiln.argmax",
+      {x.defined() && x.dtype() == DType::Int32 ? widen(x, where) : x},
       attrs({dim ? "dim = " + i64(*dim) : "", keepdim ? "keepdim = true" : ""}),
       where, nullptr);
 }
 Tensor argmin(const Tensor &x, std::optional<int64_t> dim, bool keepdim,
               SourceLocation where) {
   return makeOp(
-      "kiln.argmin", {x},
+      "kiln.argmin",
+      {x.defined() && x.dtype() == DType::Int32 ? widen(x, where) : x},
       attrs({dim ? "dim = " + i64(*dim) : "", keepdim ? "keepdim = true" : ""}),
       where, nullptr);
 }
@@ -393,13 +551,13 @@ Tensor take(const Tensor &x, const Tensor &index, SourceLocation where) {
 }
 Tensor scatter_add(const Tensor &base, int64_t dim, const Tensor &index,
                    const Tensor &src, SourceLocation where) {
-  return makeOp("kiln.scatter_add", {base, index, src},
-                attrs({"dim = " + i64(dim)}), where, nullptr);
+  return accumulating("kiln.scatter_add", base, index, src,
+                      attrs({"dim = " + i64(dim)}), where);
 }
 Tensor index_add(const Tensor &base, int64_t dim, const Tensor &index,
                  const Tensor &src, SourceLocation where) {
-  return makeOp("kiln.index_add", {base, index, src},
-                attrs({"dim = " + i64(dim)}), where, nullptr);
+  return accumulating("kiln.index_add", base, index, src,
+                      attrs({"dim = " + i64(dim)}), where);
 }
 Tensor put(const Tensor &base, const Tensor &index, const Tensor &src,
            bool accumulate, SourceLocation where) {

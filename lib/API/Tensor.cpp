@@ -914,6 +914,7 @@ template std::vector<bool> Tensor::toVector<bool>(SourceLocation) const;
 template float Tensor::item<float>(SourceLocation) const;
 template double Tensor::item<double>(SourceLocation) const;
 template int64_t Tensor::item<int64_t>(SourceLocation) const;
+template int32_t Tensor::item<int32_t>(SourceLocation) const;
 template bool Tensor::item<bool>(SourceLocation) const;
 
 std::string Tensor::toString(SourceLocation where) const {

@@ -89,6 +89,119 @@ TEST(Promotion, NumbersAndMixedDtypes) {
   EXPECT_EQ(mask.toVector<bool>(), (std::vector<bool>{false, true, true}));
 }
 
+// torch.result_type: rank-0 tensors and numbers raise the dtype of
+// dimensioned operands only when of a higher category (bool < integer <
+// float). Each expectation is what torch 1.13 gives for the same operands.
+TEST(Promotion, RankZeroOperandsAndNumbersAsInPyTorch) {
+  using kiln::DType;
+  Tensor i32 =
+      kiln::cast(Tensor::fromVector(std::vector<int64_t>{1, 2}), DType::Int32);
+  Tensor f32 = Tensor::fromVector(std::vector<float>{1, 2}, {2});
+  Tensor mask = i32 > 1;
+  Tensor i64Scalar = kiln::full({}, 3, DType::Int64);
+  Tensor f64Scalar = kiln::full({}, 2, DType::Float64);
+  Tensor i32Scalar = kiln::full({}, 1, DType::Int32);
+  EXPECT_EQ((i32 + 1).dtype(), DType::Int32);
+  EXPECT_EQ((1 - i32).dtype(), DType::Int32);
+  EXPECT_EQ((i32 * 2.5).dtype(), DType::Float32);
+  EXPECT_EQ((i32 / 2).dtype(), DType::Float32);
+  EXPECT_EQ((mask + 1).dtype(), DType::Int64);
+  EXPECT_EQ((mask * 0.5).dtype(), DType::Float32);
+  EXPECT_EQ((i32 + i64Scalar).dtype(), DType::Int32);
+  EXPECT_EQ(kiln::maximum(i32, i64Scalar).dtype(), DType::Int32);
+  EXPECT_EQ((i32 * f64Scalar).dtype(), DType::Float64);
+  EXPECT_EQ((f32 + f64Scalar).dtype(), DType::Float32);
+  EXPECT_EQ((mask + i64Scalar).dtype(), DType::Int64);
+  EXPECT_EQ((i32Scalar + 5).dtype(), DType::Int32);
+  EXPECT_EQ((i32Scalar + f64Scalar).dtype(), DType::Float64);
+  EXPECT_EQ(kiln::where(mask, i32, i64Scalar).dtype(), DType::Int32);
+  // The values too: [1, 2] + 3 in int32, [1, 2] * 2.0 in float64.
+  EXPECT_EQ((i32 + i64Scalar).toVector<int32_t>(),
+            (std::vector<int32_t>{4, 5}));
+  EXPECT_EQ((i32 * f64Scalar).toVector<double>(), (std::vector<double>{2, 4}));
+  EXPECT_EQ(kiln::where(mask, i32, i64Scalar).toVector<int32_t>(),
+            (std::vector<int32_t>{3, 2}));
+  // PyTorch wraps a number an int32 tensor cannot hold (2^40 added as 0);
+  // Kiln says so at the call.
+  expectError([&] { (void)(i32 + (int64_t(1) << 40)); }, "does not fit");
+}
+
+// Integer and bool tensors through ops kiln computes only in floats or in
+// i64: the API casts as PyTorch's results require (values from torch 1.13).
+TEST(Promotion, IntegerAndBoolOperandsAsInPyTorch) {
+  using kiln::DType;
+  auto int32s = [](std::vector<int64_t> values) {
+    int64_t n = static_cast<int64_t>(values.size());
+    return kiln::cast(Tensor::fromVector(std::move(values), {n}), DType::Int32);
+  };
+  Tensor i = int32s({1, -2, 3});
+  Tensor big = int32s({2147483647, -2147483648LL});
+  Tensor b = Tensor::fromVector(std::vector<bool>{true, false, true});
+  using I32 = std::vector<int32_t>;
+  using I64 = std::vector<int64_t>;
+  using Bools = std::vector<bool>;
+  // Floating-point math of integers and bools is float32.
+  Tensor root = kiln::sqrt(i);
+  EXPECT_EQ(root.dtype(), DType::Float32);
+  std::vector<float> roots = root.toVector<float>();
+  EXPECT_FLOAT_EQ(roots[0], 1.0f);
+  EXPECT_TRUE(std::isnan(roots[1]));
+  EXPECT_NEAR(roots[2], 1.7320508f, 1e-6f);
+  expectNear(kiln::exp(b).toVector<float>(), {2.7182817f, 1.0f, 2.7182817f});
+  // Rounding gives integers back; relu is max(x, 0) in their dtype.
+  EXPECT_EQ(kiln::floor(i).toVector<int32_t>(), (I32{1, -2, 3}));
+  EXPECT_EQ(kiln::relu(i).toVector<int32_t>(), (I32{1, 0, 3}));
+  // clamp: a bound that is not an integer makes the result float32, a bool
+  // tensor becomes int64.
+  Tensor half = kiln::clamp(i, 0.5, std::nullopt);
+  EXPECT_EQ(half.dtype(), DType::Float32);
+  expectNear(half.toVector<float>(), {1.0f, 0.5f, 3.0f});
+  EXPECT_EQ(kiln::clamp(b, 0.0, 1.0).toVector<int64_t>(), (I64{1, 0, 1}));
+  // i32 arithmetic wraps as PyTorch's does.
+  EXPECT_EQ((big * 2).toVector<int32_t>(), (I32{-2, 0}));
+  EXPECT_EQ((big + 1).toVector<int32_t>(), (I32{-2147483647 - 1, -2147483647}));
+  EXPECT_EQ((-big).toVector<int32_t>(), (I32{-2147483647, -2147483647 - 1}));
+  EXPECT_EQ(kiln::abs(big).toVector<int32_t>(),
+            (I32{2147483647, -2147483647 - 1}));
+  EXPECT_EQ(kiln::matmul(i, i).item<int32_t>(), 14);
+  EXPECT_EQ(kiln::matmul(big, int32s({2, 2})).item<int32_t>(), -2);
+  // bool + bool is or, bool * bool is and; bool - bool is an error.
+  EXPECT_EQ((b + b).toVector<bool>(), (Bools{true, false, true}));
+  EXPECT_EQ((b * b).toVector<bool>(), (Bools{true, false, true}));
+  EXPECT_EQ(kiln::maximum(b, b == false).toVector<bool>(),
+            (Bools{true, true, true}));
+  expectError([&] { (void)kiln::sub(b, b); }, "two bool tensors");
+  // Sums and products of i32 and bool are int64; the extremes keep the
+  // dtype, and so do the values of max/min/topk/kthvalue.
+  EXPECT_EQ(kiln::sum(i).dtype(), DType::Int64);
+  EXPECT_EQ(kiln::sum(i).item<int64_t>(), 2);
+  EXPECT_EQ(kiln::sum(b).item<int64_t>(), 2);
+  EXPECT_EQ(kiln::prod(i).item<int64_t>(), -6);
+  EXPECT_EQ(kiln::amax(i).item<int32_t>(), 3);
+  EXPECT_EQ(kiln::amin(b).item<bool>(), false);
+  kiln::ValuesIndices rowMin =
+      kiln::min(int32s({1, 5, 7, 2}).reshape({2, 2}), 1);
+  EXPECT_EQ(rowMin.values.toVector<int32_t>(), (I32{1, 2}));
+  EXPECT_EQ(rowMin.indices.toVector<int64_t>(), (I64{0, 1}));
+  kiln::ValuesIndices top = kiln::topk(i, 2);
+  EXPECT_EQ(top.values.toVector<int32_t>(), (I32{3, 1}));
+  EXPECT_EQ(top.indices.toVector<int64_t>(), (I64{2, 0}));
+  EXPECT_EQ(kiln::kthvalue(i, 2).values.item<int32_t>(), 1);
+  EXPECT_EQ(kiln::argmin(i).item<int64_t>(), 1);
+  // scatter_add and index_add of i32 wrap too.
+  Tensor slots = kiln::zeros({3}, DType::Int32);
+  Tensor src = int32s({2147483647, -2147483648LL, 2147483647});
+  EXPECT_EQ(kiln::scatter_add(slots, 0, Tensor::fromVector(I64{0, 0, 2}), src)
+                .toVector<int32_t>(),
+            (I32{-1, 0, 2147483647}));
+  EXPECT_EQ(kiln::index_add(i, 0, Tensor::fromVector(I64{0, 0, 1}), src)
+                .toVector<int32_t>(),
+            (I32{0, 2147483645, 3}));
+  // What PyTorch does not compute for integers, Kiln does not either.
+  expectError([&] { (void)kiln::mean(i); }, "kiln.mean");
+  expectError([&] { (void)kiln::frac(i); }, "kiln.frac");
+}
+
 TEST(Errors, ShapeErrorsAtTheCallWithTheCallersLine) {
   Tensor x = Tensor::fromVector(std::vector<float>(10, 1.0f), {2, 5});
   int line = __LINE__ + 2;
