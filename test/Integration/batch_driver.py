@@ -10,9 +10,9 @@ import os
 import signal
 import subprocess
 import sys
-import tempfile
 
 from kiln_testing import Batch
+from scratch import exit_test, scratch_dir
 
 STAND_IN = f"""#!{sys.executable}
 import os, signal, sys, time
@@ -43,7 +43,7 @@ def expect(label, condition, detail=""):
         print(f"FAIL batch_driver: {label} {detail}")
 
 
-tmp = tempfile.mkdtemp(prefix="kiln-batch-driver-")
+tmp = scratch_dir("kiln-batch-driver-")
 server = os.path.join(tmp, "kiln-batch")
 with open(server, "w") as f:
     f.write(STAND_IN)
@@ -104,4 +104,4 @@ clean.run([run, "a"], timeout=60)
 expect("a clean end is no problem", clean.close() == [], clean.problems)
 
 print(f"batch_driver: {'FAIL' if failures else 'ok'} ({failures} failure(s))")
-sys.exit(1 if failures else 0)
+exit_test(failures > 0)

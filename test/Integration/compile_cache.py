@@ -7,12 +7,13 @@ import json
 import os
 import re
 import subprocess
-import tempfile
 
 import numpy as np
 
+from scratch import exit_test, scratch_dir
+
 KILN_RUN = os.environ["KILN_RUN"]
-tmp = tempfile.mkdtemp(prefix="kiln-cache-test-")
+tmp = scratch_dir("kiln-cache-test-")
 cache = os.path.join(tmp, "cache")
 failures = []
 
@@ -80,4 +81,4 @@ if run(ir, "off", os.path.join(tmp, "o6")).get("cache") != "miss" or \
 for failure in failures:
     print("FAIL", failure)
 print(f"compile_cache: {'ok' if not failures else 'failed'}")
-raise SystemExit(1 if failures else 0)
+exit_test(bool(failures))

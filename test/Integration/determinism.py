@@ -8,12 +8,13 @@
 # RUN: %python %s
 import os
 import subprocess
-import tempfile
 
 import numpy as np
 
+from scratch import exit_test, scratch_dir
+
 KILN_RUN = os.environ["KILN_RUN"]
-tmp = tempfile.mkdtemp(prefix="kiln-determinism-")
+tmp = scratch_dir("kiln-determinism-")
 ir = os.path.join(tmp, "f.mlir")
 with open(ir, "w") as f:
     f.write("""func.func @f(%x: tensor<37x1000xf32>, %w: tensor<1000x24xf32>, %i: tensor<37x5xi64>, %y: tensor<36x1000xf32>) -> (tensor<37xf32>, tensor<37x1000xf32>, tensor<37xi64>, tensor<37x24xf32>, tensor<37x8xf32>, tensor<37x5xf32>, tensor<f32>, tensor<1000xf32>, tensor<36x24xf32>, tensor<37x1000xf32>) {
@@ -87,4 +88,4 @@ for label, command in commands.items():
         print(f"FAIL {label}: output differs between runs")
     print(f"compile determinism {label}: {same}/{len(texts)} "
           f"identical ({len(texts[0])} chars)")
-raise SystemExit(1 if failures or compile_failures else 0)
+exit_test(bool(failures) or compile_failures > 0)

@@ -7,7 +7,6 @@ import json
 import os
 import re
 import subprocess
-import tempfile
 
 import sys
 
@@ -16,9 +15,10 @@ import torch
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 from cuda_probe import has_cuda_device  # noqa: E402
+from scratch import exit_test, scratch_dir  # noqa: E402
 
 KILN_RUN = os.environ["KILN_RUN"]
-tmp = tempfile.mkdtemp(prefix="kiln-cli-")
+tmp = scratch_dir("kiln-cli-")
 failures = 0
 cases = 0
 
@@ -393,7 +393,7 @@ pr_x, pr_w = path("pr_x.npy"), path("pr_w.npy")
 np.save(pr_x, np.random.RandomState(5).randn(256, 512).astype(np.float32))
 np.save(pr_w, np.random.RandomState(6).randn(512, 64).astype(np.float32))
 row = re.compile(r"^ +(\d+\.\d{3}) +(\d+\.\d)%  (\S+)  (\S+)(?:  \| (.*))?$")
-prof_cache = tempfile.mkdtemp(prefix="kiln-cli-profile-cache-")
+prof_cache = scratch_dir("kiln-cli-profile-cache-")
 plain_out = None
 for attempt in range(3):
     cases += 1
@@ -476,4 +476,4 @@ for label, t in printable.items():
         print(f"FAIL print {label}: exit {code}\n got:\n{out}\n expected:\n{t}\n{err}")
 
 print(f"kiln_run_cli: {cases - failures}/{cases} cases passed")
-raise SystemExit(1 if failures else 0)
+exit_test(failures > 0)

@@ -10,11 +10,11 @@ reported; the script exits non-zero if any failed.
 import os
 import select
 import subprocess
-import sys
-import tempfile
 
 import numpy as np
 import torch
+
+from scratch import exit_test, scratch_dir
 
 KILN_RUN = os.environ.get("KILN_RUN", "kiln-run")
 KILN_OPT = os.environ.get("KILN_OPT", "kiln-opt")
@@ -56,7 +56,7 @@ class Batch:
         self.path = path
         self.proc = None
         self.problems = []
-        self.tmp = tempfile.mkdtemp(prefix="kiln-batch-")
+        self.tmp = scratch_dir("kiln-batch-")
         self.out = os.path.join(self.tmp, "stdout")
         self.err = os.path.join(self.tmp, "stderr")
 
@@ -128,7 +128,7 @@ class Checker:
         self.name = name
         self.failures = 0
         self.cases = 0
-        self.tmp = tempfile.mkdtemp(prefix=f"kiln-{name}-")
+        self.tmp = scratch_dir(f"kiln-{name}-")
 
     def case_dir(self):
         path = os.path.join(self.tmp, f"case{self.cases}")
@@ -270,7 +270,7 @@ class Checker:
                 self.fail("kiln-batch", problem)
         print(f"{self.name}: {self.cases - self.failures}/{self.cases} cases "
               f"passed")
-        sys.exit(1 if self.failures else 0)
+        exit_test(self.failures > 0)
 
 
 def compare(got, want, rtol=None, atol=None):

@@ -26,11 +26,11 @@ import os
 import random
 import re
 import subprocess
-import tempfile
 
 import numpy as np
 
 from kiln_testing import KILN_OPT, KILN_RUN
+from scratch import exit_test, scratch_dir
 
 COUNT = int(os.environ.get("KILN_MUTANTS", "300"))
 SEED = int(os.environ.get("KILN_MUTANT_SEED", "1"))
@@ -150,7 +150,7 @@ def main():
     rng = random.Random(SEED)
     data = np.random.default_rng(SEED)
     sources = functions()
-    tmp = tempfile.mkdtemp(prefix="kiln-mutants-")
+    tmp = scratch_dir("kiln-mutants-")
     failures = runs = verified = 0
     for i in range(COUNT):
         text = mutate(rng, rng.choice(sources))
@@ -194,7 +194,7 @@ def main():
     if verified < COUNT // 10 or runs < COUNT // 20:
         print("FAIL mutants: too few mutants verified or ran")
         failures += 1
-    raise SystemExit(1 if failures else 0)
+    exit_test(failures > 0)
 
 
 main()
