@@ -23,6 +23,7 @@
 #include "llvm/IR/IntrinsicsX86.h"
 #include "llvm/IR/LegacyPassManager.h"
 #include "llvm/MC/TargetRegistry.h"
+#include "llvm/Support/CachePruning.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/MemoryBuffer.h"
 #include "llvm/Support/Path.h"
@@ -440,6 +441,35 @@ std::string cacheDirectory() {
   return std::string(path);
 }
 
+/// The disk level's bound when KILN_CACHE_POLICY is not set, in LLVM's
+/// cache-policy syntax (that of lld's --thinlto-cache-policy): look at most
+/// every 20 minutes, drop entries unused for 30 days (every rebuild of Kiln
+/// leaves its entries unused), keep at most 1 GiB (and, LLVM's default, at
+/// most 75% of the free disk space), least recently used dropped first.
+constexpr llvm::StringLiteral kDefaultCachePolicy =
+    "prune_interval=20m:prune_after=720h:cache_size_bytes=1g";
+
+llvm::Expected<llvm::CachePruningPolicy> cachePolicy() {
+  std::optional<std::string> text =
+      llvm::sys::Process::GetEnv("KILN_CACHE_POLICY");
+  auto policy = llvm::parseCachePruningPolicy(
+      text ? llvm::StringRef(*text) : llvm::StringRef(kDefaultCachePolicy));
+  if (!policy)
+    return makeError(
+        "KILN_CACHE_POLICY: " + llvm::toString(policy.takeError()) +
+        " (expected LLVM's cache policy syntax, e.g. "
+        "prune_after=24h:cache_size_bytes=512m)");
+  return policy;
+}
+
+/// An entry's file. LLVM's pruneCache only ever removes files named
+/// llvmcache-*, so the entries carry that prefix.
+llvm::SmallString<256> entryPath(llvm::StringRef dir, llvm::StringRef key) {
+  llvm::SmallString<256> path(dir);
+  llvm::sys::path::append(path, "llvmcache-" + key);
+  return path;
+}
+
 /// Serialized entry: magic, kernels, error sites and profile sites (each a
 /// count, then one per line), object size, object bytes.
 std::string serialize(const CompiledCode &code) {
@@ -540,8 +570,7 @@ std::optional<CompiledCode> CompileCache::lookup(const std::string &key) {
   std::string dir = cacheDirectory();
   if (dir.empty())
     return std::nullopt;
-  llvm::SmallString<256> path(dir);
-  llvm::sys::path::append(path, key + ".kiln");
+  llvm::SmallString<256> path = entryPath(dir, key);
   auto buffer = llvm::MemoryBuffer::getFile(path, /*IsText=*/false,
                                             /*RequiresNullTerminator=*/false);
   if (!buffer)
@@ -549,6 +578,15 @@ std::optional<CompiledCode> CompileCache::lookup(const std::string &key) {
   // A damaged entry is ignored (and overwritten by the next store).
   std::optional<CompiledCode> code = deserialize((*buffer)->getBuffer());
   if (code) {
+    // Pruning drops the least recently accessed entries first: a hit marks
+    // its entry used now (file systems mounted noatime or relatime would
+    // not, or once a day).
+    int fd;
+    if (!llvm::sys::fs::openFileForRead(path, fd)) {
+      (void)llvm::sys::fs::setLastAccessAndModificationTime(
+          fd, std::chrono::system_clock::now());
+      llvm::sys::Process::SafelyCloseFileDescriptor(fd);
+    }
     std::lock_guard<std::mutex> lock(memoryMutex);
     memoryCache().insert(key, *code);
   }
@@ -563,8 +601,7 @@ void CompileCache::store(const std::string &key, const CompiledCode &code) {
   std::string dir = cacheDirectory();
   if (dir.empty() || llvm::sys::fs::create_directories(dir))
     return; // the disk cache is an optimization: failures are not errors
-  llvm::SmallString<256> path(dir), temp;
-  llvm::sys::path::append(path, key + ".kiln");
+  llvm::SmallString<256> path = entryPath(dir, key), temp;
   int fd;
   if (llvm::sys::fs::createUniqueFile(path + ".tmp-%%%%%%%%", fd, temp))
     return;
@@ -580,4 +617,17 @@ void CompileCache::store(const std::string &key, const CompiledCode &code) {
   // Atomic publish: readers see either no entry or a complete one.
   if (llvm::sys::fs::rename(temp, path))
     llvm::sys::fs::remove(temp);
+  // Bound the directory (a no-op until the policy's interval has passed
+  // since the last pruning, by the llvmcache.timestamp file's age). The
+  // policy was checked before compiling (checkPolicy).
+  if (llvm::Expected<llvm::CachePruningPolicy> policy = cachePolicy())
+    llvm::pruneCache(dir, *policy);
+  else
+    llvm::consumeError(policy.takeError());
+}
+
+llvm::Error CompileCache::checkPolicy() const {
+  if (cacheDirectory().empty())
+    return llvm::Error::success();
+  return cachePolicy().takeError();
 }

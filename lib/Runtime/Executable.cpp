@@ -96,6 +96,8 @@ Executable::compile(ModuleOp module, llvm::StringRef entry,
   if (!tm)
     return tm.takeError();
   CompileCache &cache = CompileCache::get();
+  if (llvm::Error error = cache.checkPolicy())
+    return std::move(error);
   std::string key = cache.key(module, entry, options, **tm);
   // With remarks on (kiln::enableRemarks), compile afresh so that they
   // are reported.

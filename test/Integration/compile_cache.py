@@ -1,12 +1,15 @@
 # The compile cache (tools.md): the second process run of the same IR is a
 # cache hit with near-zero compile time and the same results; a different
 # IR (even only a location), a damaged entry or KILN_CACHE_DIR=off compile
-# afresh.
+# afresh; KILN_CACHE_POLICY bounds the directory (entries unused for too
+# long, or the least recently used past a size or count, are removed; a hit
+# counts as a use), and a malformed policy is an error.
 # RUN: %python %s
 import json
 import os
 import re
 import subprocess
+import time
 
 import numpy as np
 
@@ -29,11 +32,18 @@ x = os.path.join(tmp, "x.npy")
 np.save(x, np.random.default_rng(0).standard_normal((4, 8)).astype(np.float32))
 
 
-def run(path, cache_dir, out):
+def run_process(path, cache_dir, out, policy=None):
     env = dict(os.environ, KILN_CACHE_DIR=cache_dir)
-    proc = subprocess.run([KILN_RUN, path, f"--input={x}", "--stats",
+    env.pop("KILN_CACHE_POLICY", None)
+    if policy is not None:
+        env["KILN_CACHE_POLICY"] = policy
+    return subprocess.run([KILN_RUN, path, f"--input={x}", "--stats",
                            f"--output-dir={out}"], capture_output=True,
                           text=True, env=env, timeout=120)
+
+
+def run(path, cache_dir, out, policy=None):
+    proc = run_process(path, cache_dir, out, policy)
     m = re.search(r"kiln-stats: (\{.*\})", proc.stderr)
     if proc.returncode != 0 or not m:
         failures.append(f"run failed: {proc.stderr}")
@@ -77,6 +87,66 @@ if run(ir, cache, os.path.join(tmp, "o5")).get("cache") != "hit":
 if run(ir, "off", os.path.join(tmp, "o6")).get("cache") != "miss" or \
         run(ir, "off", os.path.join(tmp, "o7")).get("cache") != "miss":
     failures.append("KILN_CACHE_DIR=off must always miss")
+
+# Pruning (LLVM's pruneCache): only files named llvmcache-* are entries.
+pruned = os.path.join(tmp, "pruned")
+os.makedirs(pruned)
+for name in ("llvmcache-stale", "notes.txt"):
+    with open(os.path.join(pruned, name), "w") as f:
+        f.write("x")
+    os.utime(os.path.join(pruned, name), (0, 0))  # last used in 1970
+run(ir, pruned, os.path.join(tmp, "o8"), policy="prune_interval=0s:prune_after=1h")
+left = sorted(os.listdir(pruned))
+if "llvmcache-stale" in left or "notes.txt" not in left or \
+        sum(n.startswith("llvmcache-") for n in left) != 1:
+    failures.append(f"prune_after=1h should remove only the stale entry: {left}")
+
+
+def variant(lines):
+    """The test's IR moved down `lines` lines: another entry."""
+    path = os.path.join(tmp, f"v{lines}.mlir")
+    with open(path, "w") as f:
+        f.write("\n" * lines + open(ir).read())
+    return path
+
+
+def entries(directory):
+    return {n for n in os.listdir(directory) if n.startswith("llvmcache-")}
+
+
+# Least recently used first, a hit being a use: A and B stored, A made the
+# oldest, then hit (so B is the oldest); C stored with room for two.
+lru = os.path.join(tmp, "lru")
+files = {}
+for name, lines in (("A", 2), ("B", 3)):
+    before = entries(lru) if os.path.isdir(lru) else set()
+    run(variant(lines), lru, os.path.join(tmp, "o" + name))
+    files[name] = (entries(lru) - before).pop()
+now = time.time()
+os.utime(os.path.join(lru, files["A"]), (now - 200, now - 200))
+os.utime(os.path.join(lru, files["B"]), (now - 100, now - 100))
+if run(variant(2), lru, os.path.join(tmp, "oA2")).get("cache") != "hit":
+    failures.append("A should hit")
+# Kiln marks a hit's entry used (access and modification time), as a read
+# does not on a noatime mount; the modification time shows the mark.
+if os.stat(os.path.join(lru, files["A"])).st_mtime < now - 60:
+    failures.append("a hit should mark its entry used")
+run(variant(4), lru, os.path.join(tmp, "oC"),
+    policy="prune_interval=0s:cache_size_files=2")
+left = entries(lru)
+if len(left) != 2 or files["A"] not in left or files["B"] in left:
+    failures.append(f"cache_size_files=2 should drop B, the least recently "
+                    f"used: A={files['A']} B={files['B']} left {sorted(left)}")
+
+# A malformed policy is an error when the disk cache is on, and ignored
+# when it is off.
+bad = run_process(ir, cache, os.path.join(tmp, "o9"), policy="size=1")
+if bad.returncode != 1 or "KILN_CACHE_POLICY: Unknown key: 'size'" not in bad.stderr:
+    failures.append(f"a malformed policy should exit 1 naming it: "
+                    f"{bad.returncode} {bad.stderr}")
+if run_process(ir, "off", os.path.join(tmp, "o10"),
+               policy="size=1").returncode != 0:
+    failures.append("KILN_CACHE_POLICY is not read with KILN_CACHE_DIR=off")
 
 for failure in failures:
     print("FAIL", failure)

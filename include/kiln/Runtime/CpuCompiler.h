@@ -56,9 +56,10 @@ struct CompiledCode {
 /// The compile cache: in memory for the process (the most recently used
 /// entries, up to 256 MiB of object code) and on disk under
 /// $KILN_CACHE_DIR (default $XDG_CACHE_HOME/kiln or ~/.cache/kiln;
-/// KILN_CACHE_DIR=off disables the disk cache). Keys hash the kiln IR (with
-/// locations), the entry, the pipeline, the host CPU and the identity of
-/// the compiler binary (so a rebuild invalidates entries).
+/// KILN_CACHE_DIR=off disables the disk cache; KILN_CACHE_POLICY bounds
+/// it, in LLVM's cache-policy syntax, default 1 GiB and 30 days). Keys hash the
+/// kiln IR (with locations), the entry, the pipeline, the host CPU and the
+/// identity of the compiler binary (so a rebuild invalidates entries).
 class CompileCache {
 public:
   static CompileCache &get();
@@ -66,7 +67,11 @@ public:
                   const CompileOptions &options,
                   const llvm::TargetMachine &tm) const;
   std::optional<CompiledCode> lookup(const std::string &key);
+  /// Stores the entry, then prunes the disk level by KILN_CACHE_POLICY.
   void store(const std::string &key, const CompiledCode &code);
+  /// An error naming KILN_CACHE_POLICY when it is set, the disk cache is
+  /// on, and it is not a valid LLVM cache policy.
+  llvm::Error checkPolicy() const;
 };
 
 } // namespace kiln::runtime
