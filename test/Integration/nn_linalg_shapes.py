@@ -80,10 +80,11 @@ c.check("matmul i64", ir2("matmul", a, b, a @ b), [a, b], a @ b)
 # blocks (n a multiple of 4) and without, at 1 and 2 threads.
 # Register tiles (f32, f64, a broadcast batch dim; packed rhs panels, in
 # chunks of 4 row blocks; columns left over in groups of 8 (40, 24) or
-# masked (13, 33, 21 f64); rows left over (37, 9, 5)), row blocks (m < 8;
+# masked (13, 33, 21 f64); rows left over (37, 9; 5, fewer than a block
+# of 8)), row blocks (m < 8;
 # i64 is exact anyway) and the plain loop (n < 4).
 for sa, sb, dtype in (((64, 48), (48, 40), torch.float32),
-                      ((1024, 300), (300, 32), torch.float32),
+                      ((2048, 300), (300, 32), torch.float32),
                       ((2, 256, 300), (1, 300, 64), torch.float32),
                       ((16, 30), (30, 16), torch.float64),
                       ((9, 20), (20, 21), torch.float64),

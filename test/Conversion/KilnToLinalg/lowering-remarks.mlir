@@ -35,7 +35,7 @@ func.func @f(%x: tensor<4096x32768xf32>, %g: tensor<4096x4096xf32>,
   %sm = kiln.softmax %g {dim = 1 : i64} : tensor<4096x4096xf32>
   // CHECK-DAG: :[[# @LINE + 1]]:{{.*}}kiln.argmax of tensor<4096x32768xf32>: kiln_rt_argreduce_f32, 4096 row(s) of 32768: the extreme at memory speed, 64 bytes of lanes per instruction, remembering the first 512-element block reaching it, then the first index in that block (from cache); NaN greatest, the lowest index on ties; rows in parallel"
   %am = kiln.argmax %x {dim = 1 : i64} : tensor<4096x32768xf32>
-  // CHECK-DAG: :[[# @LINE + 1]]:{{.*}}matmul tensor<512x256xf32> x tensor<256x512xf32>: register-tiled, blocks of 4 rows x 32 columns
+  // CHECK-DAG: :[[# @LINE + 1]]:{{.*}}matmul tensor<512x256xf32> x tensor<256x512xf32>: register-tiled, blocks of 8 rows x 32 columns
   %mm = kiln.matmul %m, %n : tensor<512x256xf32>, tensor<256x512xf32>
   %e = kiln.exp %x : tensor<4096x32768xf32>
   // CHECK-DAG: :[[# @LINE + 1]]:{{.*}}fused kiln.topk: the producer chain is evaluated into 128 tiles of 32 along dim 0 (4194304 bytes each)
