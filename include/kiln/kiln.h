@@ -313,6 +313,11 @@ Tensor scalarLike(Scalar value, const Tensor &like, KILN_LOC);
 Tensor clamp(const Tensor &x, std::optional<double> min,
              std::optional<double> max, KILN_LOC);
 Tensor where(const Tensor &cond, const Tensor &a, const Tensor &b, KILN_LOC);
+/// torch.where with numbers (wrapped as in `x + 1`; two numbers make a
+/// float32 tensor if either is a float, else an int64 one).
+Tensor where(const Tensor &cond, const Tensor &a, Scalar b, KILN_LOC);
+Tensor where(const Tensor &cond, Scalar a, const Tensor &b, KILN_LOC);
+Tensor where(const Tensor &cond, Scalar a, Scalar b, KILN_LOC);
 Tensor cast(const Tensor &x, DType dtype, KILN_LOC);
 /// torch.equal: same shape and elements (a rank-0 bool tensor).
 Tensor equal(const Tensor &a, const Tensor &b, KILN_LOC);

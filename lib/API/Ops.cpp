@@ -376,6 +376,20 @@ Tensor where(const Tensor &cond, const Tensor &a, const Tensor &b,
                 where, nullptr);
 }
 
+Tensor where(const Tensor &cond, const Tensor &a, Scalar b,
+             SourceLocation where) {
+  return kiln::where(cond, a, scalarLike(b, a, where), where);
+}
+Tensor where(const Tensor &cond, Scalar a, const Tensor &b,
+             SourceLocation where) {
+  return kiln::where(cond, scalarLike(a, b, where), b, where);
+}
+Tensor where(const Tensor &cond, Scalar a, Scalar b, SourceLocation where) {
+  DType dtype = a.isFloat || b.isFloat ? DType::Float32 : DType::Int64;
+  return kiln::where(cond, full({}, a.value, dtype, where),
+                     full({}, b.value, dtype, where), where);
+}
+
 Tensor cast(const Tensor &x, DType dtype, SourceLocation where) {
   if (!x.defined())
     throw Error("cast: undefined tensor", where);

@@ -202,6 +202,26 @@ TEST(Promotion, IntegerAndBoolOperandsAsInPyTorch) {
   expectError([&] { (void)kiln::frac(i); }, "kiln.frac");
 }
 
+// torch.where with numbers (torch 1.13's values and dtypes).
+TEST(Promotion, WhereWithNumbers) {
+  using kiln::DType;
+  Tensor cond = Tensor::fromVector(std::vector<bool>{true, false, true});
+  Tensor x = Tensor::fromVector(std::vector<float>{1, 2, 3});
+  Tensor i = Tensor::fromVector(std::vector<int64_t>{1, 2, 3});
+  expectNear(kiln::where(cond, x, 0.5).toVector<float>(), {1, 0.5f, 3});
+  EXPECT_EQ(kiln::where(cond, i, 7).toVector<int64_t>(),
+            (std::vector<int64_t>{1, 7, 3}));
+  Tensor mixed = kiln::where(cond, i, 0.5);
+  EXPECT_EQ(mixed.dtype(), DType::Float32);
+  expectNear(mixed.toVector<float>(), {1, 0.5f, 3});
+  expectNear(kiln::where(cond, 2, x).toVector<float>(), {2, 2, 2});
+  Tensor numbers = kiln::where(cond, 1.0, 0.0);
+  EXPECT_EQ(numbers.dtype(), DType::Float32);
+  EXPECT_EQ(numbers.shape(), (std::vector<int64_t>{3}));
+  expectNear(numbers.toVector<float>(), {1, 0, 1});
+  EXPECT_EQ(kiln::where(cond, 1, 0).dtype(), DType::Int64);
+}
+
 TEST(Errors, ShapeErrorsAtTheCallWithTheCallersLine) {
   Tensor x = Tensor::fromVector(std::vector<float>(10, 1.0f), {2, 5});
   int line = __LINE__ + 2;
