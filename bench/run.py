@@ -216,6 +216,21 @@ def training_workloads():
     ]
 
 
+def linalg_workloads():
+    """matmul (no target). Debian's PyTorch 1.13 uses the reference BLAS
+    (BLAS_INFO=generic), far from the machine: the note gives Kiln's
+    GFLOP/s to set against the machine's peak."""
+    m = tensor_type((1024, 1024))
+    return [
+        dict(name="matmul 1024x1024x1024",
+             ir=f"""func.func @f(%a: {m}, %b: {m}) -> {m} {{
+  %c = kiln.matmul %a, %b : {m}, {m}
+  return %c : {m}
+}}""", inputs=["m1", "m2"], torch=lambda t: torch.matmul(t["m1"], t["m2"]),
+             flops=2 * 1024 ** 3),
+    ]
+
+
 def selection_workloads():
     """Selection beyond the issue's targets."""
     return [
@@ -265,8 +280,8 @@ def workloads():
     """The CPU issue's workloads, the fusion issue's, then others."""
     return ([dict(name=n, ir=ir, inputs=i, torch=fn, target=tg, read_bytes=rb)
              for n, ir, i, fn, tg, rb in cpu_workloads()] +
-            fusion_workloads() + training_workloads() + selection_workloads() +
-            scatter_workloads())
+            fusion_workloads() + training_workloads() + linalg_workloads() +
+            selection_workloads() + scatter_workloads())
 
 
 def cpu_workloads():
@@ -346,6 +361,7 @@ INPUTS = {
     "tgt": ("i64", 0, 1000, (4096,)), "one": np.array(1.0, dtype=np.float32),
     "p": ("f32", (1 << 22,)), "ps": ("f32", (1 << 22,)),
     "pi": ("i64", -(1 << 22), 1 << 22, (1 << 22,)),
+    "m1": ("f32", (1024, 1024)), "m2": ("f32", (1024, 1024)),
 }
 
 
@@ -583,6 +599,8 @@ def run_workloads(opts, kiln_run, stream, thread_counts, tmp):
                 frac = gbs / bandwidth[t]["read_gbs"]
                 note += (f"; {gbs:.1f} GB/s = {100 * frac:.0f}% of STREAM "
                          f"read ({bandwidth[t]['read_gbs']:.1f})")
+            if w.get("flops"):
+                note += f"; {w['flops'] / (kiln_ms / 1000) / 1e9:.0f} GFLOP/s"
             if w.get("copy_bytes"):
                 gbs = w["copy_bytes"] / (kiln_ms / 1000) / 1e9
                 frac = gbs / bandwidth[t]["copy_gbs"]
