@@ -510,7 +510,7 @@ Tensor argmax(const Tensor &x, std::optional<int64_t> dim, bool keepdim,
               SourceLocation where) {
   return makeOp(
       "kiln.argmax",
-      {x.defined() && x.dtype() == DType::Int32 ? widen(x, where) : x},
+      {widen(x, where)},
       attrs({dim ? "dim = " + i64(*dim) : "", keepdim ? "keepdim = true" : ""}),
       where, nullptr);
 }
@@ -518,7 +518,7 @@ Tensor argmin(const Tensor &x, std::optional<int64_t> dim, bool keepdim,
               SourceLocation where) {
   return makeOp(
       "kiln.argmin",
-      {x.defined() && x.dtype() == DType::Int32 ? widen(x, where) : x},
+      {widen(x, where)},
       attrs({dim ? "dim = " + i64(*dim) : "", keepdim ? "keepdim = true" : ""}),
       where, nullptr);
 }

@@ -1175,7 +1175,11 @@ std::vector<Tensor> vjp(const std::vector<Tensor> &outputs,
 void Tensor::backward(const Tensor &gradOutput, SourceLocation where) const {
   if (!node)
     throw Error("backward: undefined tensor", where);
-  // The requires-grad leaves this tensor depends on.
+  // The requires-grad leaves this tensor depends on differentiably: as in
+  // PyTorch, only floating-point values carry gradients, so the walk stops
+  // at integer and bool values (a comparison, indices, a cast to an
+  // integer): a loss reached from the leaves only through them is an
+  // error, as PyTorch's "does not require grad" is, not a zero gradient.
   std::vector<Tensor> owned;
   llvm::DenseSet<Node *> seen;
   std::vector<Tensor> stack{*this};
@@ -1183,7 +1187,7 @@ void Tensor::backward(const Tensor &gradOutput, SourceLocation where) const {
     Tensor t = stack.back();
     stack.pop_back();
     Node *n = t.getNode().get();
-    if (!seen.insert(n).second)
+    if (!isFloat(t.dtype()) || !seen.insert(n).second)
       continue;
     if (n->op.empty() && n->requiresGrad)
       owned.push_back(t);
@@ -1192,7 +1196,8 @@ void Tensor::backward(const Tensor &gradOutput, SourceLocation where) const {
   }
   if (owned.empty())
     throw Error("backward: the tensor does not depend on any tensor that "
-                "requires gradients",
+                "requires gradients through floating-point values (integer "
+                "and bool values carry no gradient)",
                 where);
   std::vector<Tensor> cts;
   if (gradOutput.defined())

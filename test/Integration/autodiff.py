@@ -93,6 +93,12 @@ case("maximum NaN", [torch.tensor([1.0, float("nan"), 2.0]),
                      torch.tensor([float("nan"), 0.0, 2.0])],
      ["%y = kiln.maximum %a0, %a1 : {T0}, {T1}"], ["%y"], torch.maximum,
      gradcheck=False)
+# relu's gradient passes at NaN (PyTorch's threshold_backward: 0 where the
+# result <= 0), and is 0 at 0.
+case("relu NaN and zero", [torch.tensor([float("nan"), 0.0, -1.0, 2.0])],
+     ["%y = kiln.relu %a0 : {T0}"], ["%y"], torch.relu,
+     cts=[torch.ones(4)], expected=[torch.tensor([1.0, 0.0, 0.0, 1.0])],
+     gradcheck=False)
 case("pow both operands", [positive(3, 4), rand(4)],
      ["%y = kiln.pow %a0, %a1 : {T0}, {T1}"], ["%y"], torch.pow)
 # 0 ** b: d/db is 0 where b >= 0; d/da is 0 where b == 0.

@@ -603,6 +603,25 @@ TEST(Autograd, BackwardAlsoComputesThePendingLoss) {
   EXPECT_EQ(x.grad().toVector<float>(), z.grad().toVector<float>());
 }
 
+// PyTorch's rule: only floating-point values carry gradients. A loss that
+// depends on the leaf only through a comparison or an integer cast is an
+// error (PyTorch: "does not require grad"), not a zero gradient; other
+// paths still give the gradient.
+TEST(Autograd, OnlyFloatValuesCarryGradients) {
+  Tensor x = Tensor::fromVector(std::vector<float>{1, -2, 3});
+  x.requiresGrad();
+  Tensor base = Tensor::fromVector(std::vector<float>{2, 2, 2});
+  expectError([&] { kiln::pow(base, x > 0).sum().backward(); },
+              "does not depend on any tensor that requires gradients");
+  expectError(
+      [&] {
+        x.to(kiln::DType::Int64).to(kiln::DType::Float32).sum().backward();
+      },
+      "does not depend on any tensor that requires gradients");
+  (x * (x > 0)).sum().backward();
+  expectNear(x.grad().toVector<float>(), {1, 0, 1});
+}
+
 TEST(Autograd, GradWithRespectToAnIntermediate) {
   Tensor x = Tensor::fromVector(std::vector<float>{1, 2, 3});
   Tensor h = x * 2.0;

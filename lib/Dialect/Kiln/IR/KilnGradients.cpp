@@ -49,6 +49,7 @@ public:
   Value eq(Value x, Value y) { return EqOp::create(b, loc, x, y); }
   Value gt(Value x, Value y) { return GtOp::create(b, loc, x, y); }
   Value lt(Value x, Value y) { return LtOp::create(b, loc, x, y); }
+  Value le(Value x, Value y) { return LeOp::create(b, loc, x, y); }
   Value select(Value cond, Value x, Value y) {
     return WhereOp::create(b, loc, cond, x, y);
   }
@@ -270,12 +271,13 @@ LogicalResult TanhOp::buildVJP(OpBuilder &b, ArrayRef<Value> cts,
   return success();
 }
 
-// PyTorch's threshold_backward: the gradient passes where the result > 0.
+// PyTorch's threshold_backward: 0 where the result <= 0, else the
+// gradient -- which passes at NaN (NaN <= 0 is false), as PyTorch's does.
 LogicalResult ReluOp::buildVJP(OpBuilder &b, ArrayRef<Value> cts,
                                SmallVectorImpl<Value> &grads) {
   GradBuilder g(b, getLoc());
   Value y = getResult();
-  grads[0] = g.maskedOrZero(g.gt(y, g.scalar(y, 0.0)), cts[0]);
+  grads[0] = g.select(g.le(y, g.scalar(y, 0.0)), g.scalar(cts[0], 0.0), cts[0]);
   return success();
 }
 
@@ -297,8 +299,8 @@ void setBinaryGrads(GradBuilder &g, Value lhs, Value rhs, Value lhsGrad,
 /// maximum/minimum: PyTorch gives each operand the gradient where it is the
 /// selected one and half of it where the operands are equal; `lhsLoses` is
 /// the comparison under which the lhs is not selected.
-void extremumVJP(GradBuilder &g, Value lhs, Value rhs, Value ct,
-                 bool isMaximum, SmallVectorImpl<Value> &grads) {
+void extremumVJP(GradBuilder &g, Value lhs, Value rhs, Value ct, bool isMaximum,
+                 SmallVectorImpl<Value> &grads) {
   Value half = g.select(g.eq(lhs, rhs), g.mul(ct, g.scalar(ct, 0.5)), ct);
   Value lhsLoses = isMaximum ? g.lt(lhs, rhs) : g.gt(lhs, rhs);
   Value rhsLoses = isMaximum ? g.gt(lhs, rhs) : g.lt(lhs, rhs);
@@ -361,13 +363,16 @@ LogicalResult PowOp::buildVJP(OpBuilder &b, ArrayRef<Value> cts,
   GradBuilder g(b, getLoc());
   Value x = getLhs(), e = getRhs(), ct = cts[0];
   Value zero = g.scalar(ct, 0.0);
-  Value baseGrad = g.select(
-      g.eq(e, zero), zero,
-      g.mul(ct, g.mul(e, g.pow(x, g.sub(e, g.scalar(e, 1.0))))));
-  Value expGrad = g.mul(ct, g.mul(getResult(), LogOp::create(b, getLoc(), x)));
+  Value baseGrad =
+      g.select(g.eq(e, zero), zero,
+               g.mul(ct, g.mul(e, g.pow(x, g.sub(e, g.scalar(e, 1.0))))));
+  // PyTorch's pow_backward_exponent: ct * where(x == 0 and e >= 0, 0,
+  // y * log(x)) -- the upstream gradient multiplies the masked factor, so
+  // a NaN one stays NaN there (the base's mask, PyTorch's too, is outside).
+  Value yLog = g.mul(getResult(), LogOp::create(b, getLoc(), x));
   Value expNonNegative = GeOp::create(b, getLoc(), e, zero);
-  expGrad =
-      g.select(g.eq(x, zero), g.select(expNonNegative, zero, expGrad), expGrad);
+  Value expGrad = g.mul(
+      ct, g.select(g.eq(x, zero), g.select(expNonNegative, zero, yLog), yLog));
   setBinaryGrads(g, x, e, baseGrad, expGrad, grads);
   return success();
 }
@@ -383,12 +388,10 @@ LogicalResult ClampOp::buildVJP(OpBuilder &b, ArrayRef<Value> cts,
   Value x = getInput(), grad = cts[0];
   if (std::optional<APFloat> hi = getMax())
     grad = g.maskedOrZero(
-        LeOp::create(b, getLoc(), x, g.scalar(x, hi->convertToDouble())),
-        grad);
+        LeOp::create(b, getLoc(), x, g.scalar(x, hi->convertToDouble())), grad);
   if (std::optional<APFloat> lo = getMin())
     grad = g.maskedOrZero(
-        GeOp::create(b, getLoc(), x, g.scalar(x, lo->convertToDouble())),
-        grad);
+        GeOp::create(b, getLoc(), x, g.scalar(x, lo->convertToDouble())), grad);
   grads[0] = grad;
   return success();
 }
@@ -443,8 +446,8 @@ LogicalResult PermuteOp::buildVJP(OpBuilder &b, ArrayRef<Value> cts,
   SmallVector<int64_t> inverse(rank);
   for (int64_t i = 0; i < rank; ++i)
     inverse[*normalizeDim(perm[i], rank)] = i;
-  grads[0] = PermuteOp::create(b, getLoc(), cts[0],
-                               b.getDenseI64ArrayAttr(inverse));
+  grads[0] =
+      PermuteOp::create(b, getLoc(), cts[0], b.getDenseI64ArrayAttr(inverse));
   return success();
 }
 
@@ -479,10 +482,10 @@ LogicalResult MatmulOp::buildVJP(OpBuilder &b, ArrayRef<Value> cts,
   Value ct2 = g.reshape(ct, promoted);
   Value lhsGrad = MatmulOp::create(b, getLoc(), ct2, g.transposeLast2(rhs2));
   Value rhsGrad = MatmulOp::create(b, getLoc(), g.transposeLast2(lhs2), ct2);
-  grads[0] = g.reshape(g.sumToShape(lhsGrad, g.typeOf(lhs2)),
-                       lhsType.getShape());
-  grads[1] = g.reshape(g.sumToShape(rhsGrad, g.typeOf(rhs2)),
-                       rhsType.getShape());
+  grads[0] =
+      g.reshape(g.sumToShape(lhsGrad, g.typeOf(lhs2)), lhsType.getShape());
+  grads[1] =
+      g.reshape(g.sumToShape(rhsGrad, g.typeOf(rhs2)), rhsType.getShape());
   return success();
 }
 
@@ -494,12 +497,11 @@ namespace {
 /// What the rules of a `dims` reduction share: the input type, the reduced
 /// dims, and the result cotangent reshaped to the kept-dims shape.
 struct DimsReduction {
-  DimsReduction(GradBuilder &g, Value input, std::optional<ArrayRef<int64_t>> dims,
-                Value ct)
+  DimsReduction(GradBuilder &g, Value input,
+                std::optional<ArrayRef<int64_t>> dims, Value ct)
       : type(GradBuilder::typeOf(input)),
         reduced(getReducedDimsMask(type, dims)),
-        kept(GradBuilder::keptShape(type, reduced)),
-        keptCt(keep(g, ct)) {}
+        kept(GradBuilder::keptShape(type, reduced)), keptCt(keep(g, ct)) {}
   /// A reduced value (the forward result) with the kept dims; a rank-0
   /// value already broadcasts against the input.
   Value keep(GradBuilder &g, Value v) {
@@ -515,8 +517,8 @@ struct DimsReduction {
 
 /// amax/amin: the gradient is split evenly among the elements equal to the
 /// extreme (PyTorch's scale_grad_by_count; a NaN extreme gives NaN).
-Value evenSplitVJP(GradBuilder &g, Value input, Value keptCt,
-                   Value keptResult, DenseI64ArrayAttr dims) {
+Value evenSplitVJP(GradBuilder &g, Value input, Value keptCt, Value keptResult,
+                   DenseI64ArrayAttr dims) {
   Value mask = g.toFloat(g.eq(input, keptResult), input);
   Value count = g.sum(mask, dims, /*keepdim=*/true);
   return g.mul(g.div(keptCt, count), mask);
@@ -554,8 +556,7 @@ LogicalResult ProdOp::buildVJP(OpBuilder &b, ArrayRef<Value> cts,
   Value zeroCount = g.sum(g.toFloat(isZero, x), dims, /*keepdim=*/true);
   Value othersProduct = ProdOp::create(b, getLoc(), g.select(isZero, one, x),
                                        dims, b.getBoolAttr(true));
-  Value atZero =
-      g.maskedOrZero(g.eq(zeroCount, one), othersProduct);
+  Value atZero = g.maskedOrZero(g.eq(zeroCount, one), othersProduct);
   Value elsewhere =
       g.maskedOrZero(g.eq(zeroCount, zero), g.div(othersProduct, x));
   grads[0] = g.mul(g.select(isZero, atZero, elsewhere), r.keptCt);
@@ -602,8 +603,8 @@ LogicalResult NormOp::buildVJP(OpBuilder &b, ArrayRef<Value> cts,
   }
   if (std::isinf(p)) {
     Value magnitude = AbsOp::create(b, getLoc(), x);
-    grads[0] = g.mul(g.sign(x), evenSplitVJP(g, magnitude, r.keptCt, norm,
-                                             getDimsAttr()));
+    grads[0] = g.mul(g.sign(x),
+                     evenSplitVJP(g, magnitude, r.keptCt, norm, getDimsAttr()));
     return success();
   }
   if (p == 2.0) {
@@ -611,10 +612,11 @@ LogicalResult NormOp::buildVJP(OpBuilder &b, ArrayRef<Value> cts,
     return success();
   }
   Value pMinus1 = g.scalar(x, p - 1.0);
-  Value scaled = g.mul(g.sign(x), g.pow(AbsOp::create(b, getLoc(), x), pMinus1));
+  Value scaled =
+      g.mul(g.sign(x), g.pow(AbsOp::create(b, getLoc(), x), pMinus1));
   scaled = g.select(g.eq(x, zero), zero, scaled);
-  Value scale = g.select(normIsZero, zero,
-                         g.div(r.keptCt, g.pow(norm, pMinus1)));
+  Value scale =
+      g.select(normIsZero, zero, g.div(r.keptCt, g.pow(norm, pMinus1)));
   grads[0] = g.mul(scaled, scale);
   return success();
 }
@@ -718,8 +720,8 @@ LogicalResult ScatterAddOp::buildVJP(OpBuilder &b, ArrayRef<Value> cts,
 LogicalResult IndexAddOp::buildVJP(OpBuilder &b, ArrayRef<Value> cts,
                                    SmallVectorImpl<Value> &grads) {
   grads[0] = cts[0];
-  grads[2] = IndexSelectOp::create(b, getLoc(), cts[0], getIndex(),
-                                   getDimAttr());
+  grads[2] =
+      IndexSelectOp::create(b, getLoc(), cts[0], getIndex(), getDimAttr());
   return success();
 }
 
@@ -798,8 +800,8 @@ LogicalResult CrossEntropyOp::buildVJP(OpBuilder &b, ArrayRef<Value> cts,
   // Per-sample shape with a unit class dim: [N, 1] or [1].
   SmallVector<int64_t> column(targetType.getShape());
   column.push_back(1);
-  Value probs = SoftmaxOp::create(b, getLoc(), logits,
-                                  b.getI64IntegerAttr(classDim));
+  Value probs =
+      SoftmaxOp::create(b, getLoc(), logits, b.getI64IntegerAttr(classDim));
   // The one-hot target as a comparison with the class numbers: elementwise,
   // so the whole gradient fuses into the softmax's last pass (a scatter
   // into zeros wrote the [N, C] tensor twice more).

@@ -1,0 +1,341 @@
+"""Replays kiln-api-fuzz's random programs (unittests/API/ApiFuzz.cpp) with
+PyTorch and compares.
+
+usage: api_fuzz.py KILN_API_FUZZ SEED COUNT
+
+Each op is recomputed by PyTorch from the values Kiln printed for its
+operands (so an op is judged on its own, without errors carried from the
+ops before it) and compared with the value Kiln printed for it: dtype and
+shape exactly, integers and booleans exactly, floats to a tolerance (NaN
+where PyTorch has NaN). An op Kiln refused (kiln::Error) must be one
+PyTorch refuses too, or one of the documented differences (docs/api.md).
+topk's values are compared, its indices checked to point at them (PyTorch
+does not promise which of equal values it returns). Gradients: the whole
+program is replayed from the leaves with autograd, and the gradients of
+the sum Kiln differentiated are compared with Kiln's.
+"""
+import subprocess
+import sys
+
+import torch
+
+DTYPES = {"f32": torch.float32, "f64": torch.float64, "i64": torch.int64,
+          "i32": torch.int32, "i1": torch.bool}
+
+
+def parse_tensor(fields):
+    """DTYPE SHAPE VALUES... -> tensor."""
+    dtype = DTYPES[fields[0]]
+    shape = [] if fields[1] == "-" else [int(s) for s in fields[1].split("x")]
+    values = fields[2:]
+    if dtype.is_floating_point:
+        data = [float(v) if v.lstrip("-") in ("nan", "inf") else
+                float.fromhex(v) for v in values]
+    else:
+        data = [int(v) for v in values]
+    return torch.tensor(data, dtype=dtype).reshape(shape)
+
+
+def number(text):
+    kind, value = text.split(":")
+    return float.fromhex(value) if kind == "f" else int(value)
+
+
+def dims_of(text):
+    return None if text == "all" else [int(d) for d in text.split(",")]
+
+
+def cond_of(t):
+    return t if t.dtype == torch.bool else t > 0
+
+
+def reduce(op, x, dims, keepdim):
+    fn = {"sum": torch.sum, "mean": torch.mean, "prod": None,
+          "amax": torch.amax, "amin": torch.amin}[op]
+    if op == "prod":
+        # torch.prod takes one dim: reduce them one at a time, highest
+        # first (a product in another order rounds differently: compared
+        # with a tolerance).
+        if dims is None:
+            r = torch.prod(x)
+            return r.reshape([1] * x.dim()) if keepdim else r
+        r = x
+        for d in sorted({d % max(x.dim(), 1) for d in dims}, reverse=True):
+            r = torch.prod(r, d, keepdim=True)
+        if not keepdim:
+            for d in sorted({d % max(x.dim(), 1) for d in dims}, reverse=True):
+                r = r.squeeze(d)
+        return r
+    if dims is None:
+        if op in ("amax", "amin"):
+            dims = list(range(x.dim()))
+            return fn(x, dims, keepdim=keepdim) if dims else fn(x)
+        r = fn(x)
+        return r.reshape([1] * x.dim()) if keepdim else r
+    return fn(x, dims, keepdim=keepdim)
+
+
+def float_pow(a, b):
+    """kiln::pow: integers (and bools) are raised in float32, where
+    PyTorch keeps integers (docs/api.md)."""
+    a_float = a.dtype.is_floating_point
+    b_float = b.dtype.is_floating_point if torch.is_tensor(b) else \
+        isinstance(b, float)
+    if not a_float and not b_float:
+        a = a.to(torch.float32)
+    return torch.pow(a, b)
+
+
+def apply(kind, args, env):
+    """PyTorch's result(s) of one logged op: a tensor or (values, indices)."""
+    v = env.get
+    if kind == "unary":
+        op, x = args[0], v(args[1])
+        return getattr(torch, op)(x)
+    if kind == "binary":
+        op, a, b = args[0], v(args[1]), v(args[2])
+        if op == "pow":
+            return float_pow(a, b)
+        return getattr(torch, op)(a, b)
+    if kind in ("number_left", "number_right"):
+        op, x, s = args[0], v(args[1]), number(args[2])
+        if op == "pow":
+            return float_pow(x, s)
+        fn = {"add": lambda a, b: a + b, "sub": lambda a, b: a - b,
+              "mul": lambda a, b: a * b, "div": lambda a, b: a / b,
+              "gt": lambda a, b: a > b, "eq": lambda a, b: a == b}[op]
+        return fn(s, x) if kind == "number_left" else fn(x, s)
+    if kind == "where":
+        return torch.where(cond_of(v(args[0])), v(args[1]), v(args[2]))
+    if kind in ("where_number_left", "where_number_right"):
+        c, x, s = cond_of(v(args[0])), v(args[1]), number(args[2])
+        return torch.where(c, s, x) if kind == "where_number_left" else \
+            torch.where(c, x, s)
+    if kind == "clamp":
+        # The API's bounds are doubles: an integral one is an integer
+        # number (it keeps an integer tensor's dtype; docs/api.md).
+        def bound(text):
+            if text == "none":
+                return None
+            b = float(text)
+            return int(b) if b == int(b) else b
+        return torch.clamp(v(args[0]), bound(args[1]), bound(args[2]))
+    if kind == "cast":
+        return v(args[0]).to(DTYPES[args[1]])
+    if kind == "reduce":
+        return reduce(args[0], v(args[1]), dims_of(args[2]), args[3] == "1")
+    if kind in ("max_dim", "min_dim"):
+        fn = torch.max if kind == "max_dim" else torch.min
+        r = fn(v(args[0]), int(args[1]), keepdim=args[2] == "1")
+        return (r.values, r.indices)
+    if kind in ("argmax", "argmin"):
+        fn = torch.argmax if kind == "argmax" else torch.argmin
+        return fn(v(args[0]), int(args[1]), keepdim=args[2] == "1")
+    if kind == "norm":
+        x, p, dims = v(args[0]), float(args[1]), dims_of(args[2])
+        return torch.linalg.vector_norm(x, p, dim=dims, keepdim=args[3] == "1")
+    if kind == "topk":
+        r = torch.topk(v(args[0]), int(args[1]), int(args[2]),
+                       largest=args[3] == "1")
+        return (r.values, r.indices)
+    if kind in ("softmax", "log_softmax"):
+        return getattr(torch, kind)(v(args[0]), int(args[1]))
+    if kind == "matmul":
+        return torch.matmul(v(args[0]), v(args[1]))
+    if kind == "matmul_t":
+        return torch.matmul(v(args[0]), v(args[0]).t())
+    if kind == "permute":
+        x = v(args[0])
+        return x.permute(list(range(x.dim() - 1, -1, -1)))
+    if kind == "flatten":
+        return v(args[0]).reshape(-1)
+    raise ValueError(f"unknown op kind {kind}")
+
+
+# Ops Kiln refuses where PyTorch answers (docs/api.md): none on purpose;
+# matmul of mixed dtypes is the reverse (Kiln promotes, PyTorch refuses).
+def documented_refusal(kind, args, env):
+    if kind in ("number_left", "number_right") and args[0] == "pow":
+        return False
+    return False
+
+
+def close(got, want):
+    """None if `got` matches `want`, else why not."""
+    if got.dtype != want.dtype:
+        return f"dtype {got.dtype}, PyTorch {want.dtype}"
+    if list(got.shape) != list(want.shape):
+        return f"shape {list(got.shape)}, PyTorch {list(want.shape)}"
+    if not want.dtype.is_floating_point:
+        return None if torch.equal(got, want) else "values differ"
+    if not torch.equal(torch.isnan(got), torch.isnan(want)):
+        return "NaN positions differ"
+    tol = 1e-4 if want.dtype == torch.float32 else 1e-10
+    if torch.allclose(got, want, rtol=tol, atol=tol, equal_nan=True):
+        return None
+    return "values differ"
+
+
+def check_program(lines, report):
+    env = {}        # Kiln's printed values
+    ops = []        # (name, kind, args) in order
+    leaves = {}     # name -> (tensor, requires grad)
+    errors = {}
+    values = {}
+    grads = {}
+    backward = loss_of = None
+    for line in lines:
+        fields = line.split()
+        tag = fields[0]
+        if tag == "leaf":
+            grad = fields[-1] == "grad"
+            t = parse_tensor(fields[2:len(fields) - grad])
+            leaves[fields[1]] = (t, grad)
+            values[fields[1]] = t
+        elif tag == "op":
+            ops.append((fields[1], fields[2], fields[3:]))
+        elif tag == "error":
+            errors[fields[1]] = " ".join(fields[2:])
+        elif tag == "value":
+            values[fields[1]] = parse_tensor(fields[2:])
+        elif tag == "loss":
+            loss_of = fields[2]
+        elif tag == "backward":
+            backward = fields[1]
+        elif tag == "grad":
+            grads[fields[1]] = parse_tensor(fields[2:])
+        elif tag == "nograd":
+            grads[fields[1]] = None
+        elif tag == "nobackward":
+            backward = ("none", fields[1], " ".join(fields[2:]))
+    env.update(values)
+    checked = 0
+    for name, kind, args in ops:
+        operands_known = all(a in env for a in args if a.startswith("v"))
+        if not operands_known:
+            continue  # an operand was refused before
+        try:
+            want = apply(kind, args, env)
+            torch_error = None
+        except (RuntimeError, TypeError, IndexError, ValueError) as e:
+            want, torch_error = None, str(e).splitlines()[0]
+        if name in errors:
+            if torch_error is None and not documented_refusal(kind, args, env):
+                report(f"{name} = {kind} {' '.join(args)}: Kiln refused "
+                       f"({errors[name]}) what PyTorch computes")
+            continue
+        if torch_error is not None:
+            continue  # Kiln answers where PyTorch refuses (e.g. matmul of mixed dtypes)
+        checked += 1
+        if isinstance(want, tuple):
+            got_values, got_indices = values.get(name), values.get(name + "_i")
+            why = close(got_values, want[0])
+            if why is None and kind == "topk":
+                x, dim = env[args[0]], int(args[2])
+                picked = torch.gather(x, dim, got_indices)
+                if got_indices.dtype != torch.int64 or \
+                        close(picked, got_values) is not None:
+                    why = "topk indices do not point at the values"
+            elif why is None:
+                why = close(got_indices, want[1])
+            if why:
+                report(f"{name} = {kind} {' '.join(args)}: {why}\n"
+                       f"  kiln {got_values} {got_indices}\n  torch {want}")
+        else:
+            got = values.get(name)
+            why = close(got, want) if got is not None else "no value printed"
+            if why:
+                report(f"{name} = {kind} {' '.join(args)}: {why}\n"
+                       f"  operands {[env.get(a) for a in args]}\n"
+                       f"  kiln {got}\n  torch {want}")
+    if loss_of is None:
+        return checked
+    # Gradients: replay from the leaves with autograd (float64 copies of
+    # float leaves would change dtypes: replay in the leaves' own dtypes).
+    replay = {}
+    for leaf, (t, grad) in leaves.items():
+        replay[leaf] = t.clone().requires_grad_(grad)
+    for name, kind, args in ops:
+        if name in errors or not all(a in replay for a in args
+                                     if a.startswith("v")):
+            continue
+        try:
+            if kind == "topk" and name + "_i" in values:
+                # Kiln's choice among equal values (lowest index first;
+                # PyTorch's is unspecified) routes the gradient.
+                idx = values[name + "_i"]
+                r = (torch.gather(replay[args[0]], int(args[2]), idx), idx)
+            else:
+                r = apply(kind, args, replay)
+        except (RuntimeError, TypeError, IndexError, ValueError):
+            continue
+        if isinstance(r, tuple):
+            replay[name], replay[name + "_i"] = r
+        else:
+            replay[name] = r
+    if loss_of not in replay:
+        return checked  # on a path PyTorch refuses (e.g. mixed matmul)
+    loss = replay[loss_of].sum()
+    wanted = [(leaf, t) for leaf, (t, g) in leaves.items() if g]
+    inputs = [replay[leaf] for leaf, _ in wanted]
+    if isinstance(backward, tuple):
+        if loss.requires_grad:
+            report(f"backward of the sum of {loss_of}: Kiln refused "
+                   f"({backward[2]}), PyTorch differentiates it")
+        return checked
+    if not loss.requires_grad:
+        report(f"backward of the sum of {loss_of}: PyTorch finds no "
+               "gradient path")
+        return checked
+    try:
+        torch_grads = torch.autograd.grad(loss, inputs, allow_unused=True)
+    except RuntimeError:
+        return checked  # PyTorch's own backward fails (e.g. on bool math)
+    for (leaf, t), want in zip(wanted, torch_grads):
+        got = grads.get(leaf)
+        if want is None:
+            want = torch.zeros_like(t)
+        if got is None:
+            got = torch.zeros_like(t)
+        if not torch.equal(torch.isnan(got), torch.isnan(want)):
+            report(f"grad of {leaf}: NaN positions differ\n  kiln {got}\n"
+                   f"  torch {want}")
+            continue
+        scale = max(1.0, float(want.nan_to_num(0, 0, 0).abs().max()))
+        tol = (1e-3 if t.dtype == torch.float32 else 1e-8) * scale
+        if not torch.allclose(got, want, rtol=tol, atol=tol, equal_nan=True):
+            report(f"grad of {leaf}: values differ\n  kiln {got}\n"
+                   f"  torch {want}")
+    return checked
+
+
+def main():
+    if len(sys.argv) != 4:
+        sys.exit("usage: api_fuzz.py KILN_API_FUZZ SEED COUNT")
+    out = subprocess.run([sys.argv[1], sys.argv[2], sys.argv[3]],
+                         capture_output=True, text=True, timeout=3000)
+    if out.returncode != 0:
+        print(f"FAIL kiln-api-fuzz exited {out.returncode}:\n{out.stderr}")
+        sys.exit(1)
+    programs, current = [], None
+    for line in out.stdout.splitlines():
+        if line.startswith("program "):
+            current = []
+            programs.append((line, current))
+        elif current is not None and line:
+            current.append(line)
+    failures, checked = [], 0
+    for header, lines in programs:
+        problems = []
+        checked += check_program(lines, problems.append)
+        for p in problems:
+            failures.append(f"{header}: {p}")
+    for f in failures:
+        print("FAIL", f)
+    print(f"api_fuzz: {len(programs)} programs, {checked} ops checked, "
+          f"{len(failures)} failure(s)")
+    sys.exit(1 if failures else 0)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,487 @@
+//===- ApiFuzz.cpp - Random programs through the embedding API -----------===//
+//
+// kiln-api-fuzz SEED COUNT: builds COUNT random programs with the C++ API
+// (leaves of every dtype and small shapes, then random ops: unary and
+// binary math with tensors and numbers, comparisons, where, clamp, casts,
+// reductions, max/min with indices, arg reductions, norms, topk, softmax,
+// matmul, reshapes and permutes), reads some values half-way (so later ops
+// build on realized tensors), then prints every value and, for programs
+// with floating-point leaves that require gradients, the gradients of the
+// sum of one float result. The output is a log that
+// test/API/Inputs/api_fuzz.py replays op by op with PyTorch, from the
+// values Kiln printed, and compares: values, dtypes, shapes, the ops Kiln
+// refuses, and the gradients.
+//
+// Log lines (fields separated by spaces; a tensor is DTYPE SHAPE VALUES,
+// SHAPE "-" for rank 0, else sizes joined by "x"; floats printed exactly):
+//   program N
+//   leaf NAME TENSOR [grad]
+//   op NAME KIND ARGS...         (NAME_i holds the indices of max/min/topk)
+//   error NAME MESSAGE           (the op above threw kiln::Error)
+//   value NAME TENSOR
+//   loss NAME VALUE              (NAME = the sum of VALUE's elements)
+//   backward NAME                (NAME.backward() ran)
+//   nobackward NAME MESSAGE      (it threw: no gradient path)
+//   grad LEAF TENSOR
+//
+//===----------------------------------------------------------------------===//
+
+#include "kiln/kiln.h"
+
+#include <cinttypes>
+#include <cstdio>
+#include <cstdlib>
+#include <random>
+#include <string>
+#include <vector>
+
+using kiln::DType;
+using kiln::Scalar;
+using kiln::Tensor;
+
+namespace {
+
+bool isFloat(DType d) { return d == DType::Float32 || d == DType::Float64; }
+
+/// An error's message on one line (the log is line-based).
+std::string oneLine(const kiln::Error &error) {
+  std::string message = error.what();
+  for (char &c : message)
+    if (c == '\n')
+      c = ' ';
+  return message;
+}
+
+/// `values` joined by `separator`, or `empty` when there are none.
+std::string joined(const std::vector<int64_t> &values, const char *separator,
+                   const char *empty) {
+  if (values.empty())
+    return empty;
+  std::string text;
+  for (int64_t v : values)
+    text += (text.empty() ? "" : separator) + std::to_string(v);
+  return text;
+}
+
+/// DTYPE SHAPE VALUES, floats exactly (%a), reading the tensor (realizes).
+std::string tensorText(const Tensor &t) {
+  std::string text = std::string(kiln::dtypeName(t.dtype())) + " " +
+                     joined(t.shape(), "x", "-");
+  char buffer[64];
+  if (isFloat(t.dtype())) {
+    for (double v : t.toVector<double>()) {
+      std::snprintf(buffer, sizeof buffer, " %a", v);
+      text += buffer;
+    }
+  } else {
+    for (int64_t v : t.toVector<int64_t>())
+      text += " " + std::to_string(v);
+  }
+  return text;
+}
+
+std::string numberText(Scalar s) {
+  char buffer[64];
+  if (s.isFloat)
+    std::snprintf(buffer, sizeof buffer, "f:%a", s.value);
+  else
+    std::snprintf(buffer, sizeof buffer, "i:%" PRId64,
+                  static_cast<int64_t>(s.value));
+  return buffer;
+}
+
+class Fuzzer {
+public:
+  explicit Fuzzer(uint64_t seed) : rng(seed) {}
+
+  void program(int number) {
+    std::printf("program %d\n", number);
+    pool.clear();
+    names.clear();
+    leaves.clear();
+    int leafCount = 1 + pick(3);
+    for (int i = 0; i < leafCount; ++i)
+      addLeaf();
+    int ops = 3 + pick(10);
+    for (int i = 0; i < ops; ++i) {
+      try {
+        step();
+      } catch (const kiln::Error &error) {
+        std::printf("error %s %s\n", pending.c_str(), oneLine(error).c_str());
+      }
+      // Sometimes read a value half-way: later ops build on it realized.
+      if (!pool.empty() && pick(6) == 0)
+        (void)pool[pick(pool.size())].toVector<double>();
+    }
+    for (size_t i = 0; i < pool.size(); ++i)
+      std::printf("value %s %s\n", names[i].c_str(),
+                  tensorText(pool[i]).c_str());
+    gradients();
+    std::fflush(stdout);
+  }
+
+private:
+  std::mt19937_64 rng;
+  std::vector<Tensor> pool;
+  std::vector<std::string> names;
+  std::vector<std::pair<std::string, Tensor>> leaves; // requiring gradients
+  std::string pending;
+  int counter = 0;
+
+  size_t pick(size_t n) {
+    return std::uniform_int_distribution<size_t>(0, n - 1)(rng);
+  }
+  bool coin() { return pick(2) == 0; }
+
+  std::string fresh() { return "v" + std::to_string(counter++); }
+
+  void add(const std::string &name, const Tensor &t) {
+    names.push_back(name);
+    pool.push_back(t);
+  }
+
+  std::vector<int64_t> randomShape() {
+    static const int64_t sizes[] = {1, 2, 3, 4, 5};
+    std::vector<int64_t> shape;
+    int rank = pick(4);
+    for (int i = 0; i < rank; ++i)
+      shape.push_back(sizes[pick(5)]);
+    return shape;
+  }
+
+  void addLeaf() {
+    static const DType dtypes[] = {DType::Float32, DType::Float32,
+                                   DType::Float64, DType::Int64,
+                                   DType::Int32,   DType::Bool};
+    DType dtype = dtypes[pick(6)];
+    std::vector<int64_t> shape = pool.empty() || coin()
+                                     ? randomShape()
+                                     : pool[pick(pool.size())].shape();
+    int64_t n = 1;
+    for (int64_t size : shape)
+      n *= size;
+    Tensor t;
+    if (isFloat(dtype)) {
+      // Normal values, some repeated (ties), some special.
+      std::normal_distribution<double> normal(0.0, 2.0);
+      static const double special[] = {0.0, -0.0, 1.0, -1.0, 0.5, 2.0};
+      std::vector<double> data(n);
+      for (double &v : data)
+        v = pick(5) == 0 ? special[pick(6)] : normal(rng);
+      if (dtype == DType::Float32) {
+        std::vector<float> narrow(data.begin(), data.end());
+        t = Tensor::fromVector(narrow, shape);
+      } else {
+        t = Tensor::fromVector(data, shape);
+      }
+    } else if (dtype == DType::Bool) {
+      std::vector<bool> data(n);
+      for (size_t i = 0; i < data.size(); ++i)
+        data[i] = coin();
+      t = Tensor::fromVector(data, shape);
+    } else {
+      std::vector<int64_t> data(n);
+      for (int64_t &v : data)
+        v = static_cast<int64_t>(pick(11)) - 5;
+      t = Tensor::fromVector(data, shape);
+      if (dtype == DType::Int32)
+        t = t.to(DType::Int32).detach();
+    }
+    bool grad = isFloat(dtype) && pick(3) != 0;
+    if (grad)
+      t.requiresGrad();
+    std::string name = fresh();
+    std::printf("leaf %s %s%s\n", name.c_str(), tensorText(t).c_str(),
+                grad ? " grad" : "");
+    add(name, t);
+    if (grad)
+      leaves.push_back({name, t});
+  }
+
+  size_t operand() { return pick(pool.size()); }
+
+  /// An operand broadcastable with `a` (same shape, or with size-1 dims,
+  /// or a suffix of it, or another value when shapes happen to fit).
+  size_t partner(size_t a) {
+    for (int tries = 0; tries < 4; ++tries) {
+      size_t b = operand();
+      if (broadcastable(pool[a].shape(), pool[b].shape()))
+        return b;
+    }
+    return a;
+  }
+
+  static bool broadcastable(std::vector<int64_t> x, std::vector<int64_t> y) {
+    while (!x.empty() && !y.empty()) {
+      if (x.back() != y.back() && x.back() != 1 && y.back() != 1)
+        return false;
+      x.pop_back();
+      y.pop_back();
+    }
+    return true;
+  }
+
+  Scalar number() {
+    static const double values[] = {0.5, -1.5, 2.0, 0.0, 3.25};
+    if (coin())
+      return Scalar(static_cast<int64_t>(pick(7)) - 3);
+    return Scalar(values[pick(5)]);
+  }
+
+  std::vector<int64_t> randomDims(int64_t rank) {
+    std::vector<int64_t> dims;
+    for (int64_t d = 0; d < rank; ++d)
+      if (coin())
+        dims.push_back(coin() ? d : d - rank);
+    return dims;
+  }
+
+  void log(const std::string &name, const std::string &text) {
+    pending = name;
+    std::printf("op %s %s\n", name.c_str(), text.c_str());
+  }
+
+  void step() {
+    pending = "-";
+    if (pool.size() < 6 && pick(8) == 0)
+      return addLeaf();
+    size_t a = operand();
+    const Tensor &x = pool[a];
+    const std::string &xn = names[a];
+    int64_t rank = x.dim();
+    std::string name = fresh();
+    switch (pick(12)) {
+    case 0: { // unary
+      static const char *ops[] = {"neg",     "abs",   "sqrt", "rsqrt", "exp",
+                                  "log",     "floor", "ceil", "trunc", "round",
+                                  "sigmoid", "tanh",  "relu", "frac"};
+      int op = pick(14);
+      log(name, std::string("unary ") + ops[op] + " " + xn);
+      Tensor (*fns[])(const Tensor &, kiln::SourceLocation) = {
+          kiln::neg,     kiln::abs,   kiln::sqrt, kiln::rsqrt, kiln::exp,
+          kiln::log,     kiln::floor, kiln::ceil, kiln::trunc, kiln::round,
+          kiln::sigmoid, kiln::tanh,  kiln::relu, kiln::frac};
+      return add(name, fns[op](x, kiln::SourceLocation::current()));
+    }
+    case 1:
+    case 2: { // binary, tensors
+      static const char *ops[] = {"add",     "sub", "mul", "div", "maximum",
+                                  "minimum", "pow", "gt",  "ge",  "lt",
+                                  "le",      "eq",  "ne"};
+      Tensor (*fns[])(const Tensor &, const Tensor &, kiln::SourceLocation) = {
+          kiln::add,     kiln::sub, kiln::mul, kiln::div, kiln::maximum,
+          kiln::minimum, kiln::pow, kiln::gt,  kiln::ge,  kiln::lt,
+          kiln::le,      kiln::eq,  kiln::ne};
+      int op = pick(13);
+      size_t b = partner(a);
+      log(name, std::string("binary ") + ops[op] + " " + xn + " " + names[b]);
+      return add(name, fns[op](x, pool[b], kiln::SourceLocation::current()));
+    }
+    case 3: { // binary with a number, either side (operators, x.pow(s))
+      static const char *ops[] = {"add", "sub", "mul", "div",
+                                  "gt",  "eq",  "pow"};
+      int op = pick(7);
+      Scalar s = number();
+      bool left = op != 6 && coin();
+      log(name, std::string(left ? "number_left " : "number_right ") + ops[op] +
+                    " " + xn + " " + numberText(s));
+      Tensor r;
+      switch (op) {
+      case 0:
+        r = left ? s + x : x + s;
+        break;
+      case 1:
+        r = left ? s - x : x - s;
+        break;
+      case 2:
+        r = left ? s * x : x * s;
+        break;
+      case 3:
+        r = left ? s / x : x / s;
+        break;
+      case 4:
+        r = left ? s > x : x > s;
+        break;
+      case 5:
+        r = left ? s == x : x == s;
+        break;
+      default:
+        r = x.pow(s);
+      }
+      return add(name, r);
+    }
+    case 4: { // where
+      size_t c = operand();
+      Tensor cond = pool[c].dtype() == DType::Bool ? pool[c] : pool[c] > 0;
+      std::string condName = names[c];
+      size_t b = partner(a);
+      int form = pick(3);
+      if (form == 0) {
+        log(name, "where " + condName + " " + xn + " " + names[b]);
+        return add(name, kiln::where(cond, x, pool[b]));
+      }
+      Scalar s = number();
+      log(name, std::string(form == 1 ? "where_number_right "
+                                      : "where_number_left ") +
+                    condName + " " + xn + " " + numberText(s));
+      return add(name,
+                 form == 1 ? kiln::where(cond, x, s) : kiln::where(cond, s, x));
+    }
+    case 5: { // clamp
+      static const double bounds[] = {-1.0, 0.0, 0.5, 2.0, -2.5};
+      std::optional<double> lo, hi;
+      int form = pick(3);
+      if (form != 1)
+        lo = bounds[pick(5)];
+      if (form != 0)
+        hi = bounds[pick(5)];
+      char text[128];
+      std::snprintf(text, sizeof text, "clamp %s %s %s", xn.c_str(),
+                    lo ? std::to_string(*lo).c_str() : "none",
+                    hi ? std::to_string(*hi).c_str() : "none");
+      log(name, text);
+      return add(name, kiln::clamp(x, lo, hi));
+    }
+    case 6: { // cast (floats to integers only from leaves: finite, small)
+      static const DType dtypes[] = {DType::Float32, DType::Float64,
+                                     DType::Int64, DType::Int32, DType::Bool};
+      DType to = dtypes[pick(5)];
+      if (isFloat(x.dtype()) && !isFloat(to) && to != DType::Bool)
+        to = DType::Float64;
+      log(name, std::string("cast ") + xn + " " + kiln::dtypeName(to));
+      return add(name, x.to(to));
+    }
+    case 7: { // sum, mean, prod, amax, amin
+      static const char *ops[] = {"sum", "mean", "prod", "amax", "amin"};
+      Tensor (*fns[])(const Tensor &, std::vector<int64_t>, bool,
+                      kiln::SourceLocation) = {
+          kiln::sum, kiln::mean, kiln::prod, kiln::amax, kiln::amin};
+      int op = pick(5);
+      std::vector<int64_t> dims = randomDims(rank);
+      bool keepdim = coin();
+      log(name, std::string("reduce ") + ops[op] + " " + xn + " " +
+                    joined(dims, ",", "all") + " " + (keepdim ? "1" : "0"));
+      return add(name,
+                 fns[op](x, dims, keepdim, kiln::SourceLocation::current()));
+    }
+    case 8: { // max/min with dim, argmax/argmin, norm
+      if (rank == 0)
+        return step();
+      int64_t dim = static_cast<int64_t>(pick(rank)) - (coin() ? rank : 0);
+      bool keepdim = coin();
+      int op = pick(5);
+      if (op < 2) {
+        log(name, std::string(op == 0 ? "max_dim " : "min_dim ") + xn + " " +
+                      std::to_string(dim) + " " + (keepdim ? "1" : "0"));
+        kiln::ValuesIndices r =
+            op == 0 ? kiln::max(x, dim, keepdim) : kiln::min(x, dim, keepdim);
+        add(name, r.values);
+        return add(name + "_i", r.indices);
+      }
+      if (op < 4) {
+        log(name, std::string(op == 2 ? "argmax " : "argmin ") + xn + " " +
+                      std::to_string(dim) + " " + (keepdim ? "1" : "0"));
+        return add(name, op == 2 ? kiln::argmax(x, dim, keepdim)
+                                 : kiln::argmin(x, dim, keepdim));
+      }
+      static const double ps[] = {1.0, 2.0, 3.0};
+      double p = ps[pick(3)];
+      std::vector<int64_t> dims = randomDims(rank);
+      log(name, "norm " + xn + " " + std::to_string(p) + " " +
+                    joined(dims, ",", "all") + " " + (keepdim ? "1" : "0"));
+      return add(name, kiln::norm(x, p, dims, keepdim));
+    }
+    case 9: { // topk, softmax, log_softmax
+      if (rank == 0)
+        return step();
+      int64_t dim = static_cast<int64_t>(pick(rank)) - (coin() ? rank : 0);
+      int op = pick(3);
+      if (op == 0) {
+        int64_t size = x.shape()[dim < 0 ? dim + rank : dim];
+        int64_t k = 1 + static_cast<int64_t>(pick(size));
+        bool largest = coin();
+        log(name, "topk " + xn + " " + std::to_string(k) + " " +
+                      std::to_string(dim) + " " + (largest ? "1" : "0"));
+        kiln::ValuesIndices r = kiln::topk(x, k, dim, largest);
+        add(name, r.values);
+        return add(name + "_i", r.indices);
+      }
+      log(name, std::string(op == 1 ? "softmax " : "log_softmax ") + xn + " " +
+                    std::to_string(dim));
+      return add(name,
+                 op == 1 ? kiln::softmax(x, dim) : kiln::log_softmax(x, dim));
+    }
+    case 10: { // matmul of whatever fits, else x @ x^T
+      for (size_t b = 0; b < pool.size(); ++b) {
+        const std::vector<int64_t> &bs = pool[b].shape();
+        if (rank == 2 && bs.size() == 2 && bs[0] == x.shape()[1] && coin()) {
+          log(name, "matmul " + xn + " " + names[b]);
+          return add(name, kiln::matmul(x, pool[b]));
+        }
+      }
+      if (rank != 2)
+        return step();
+      log(name, "matmul_t " + xn);
+      return add(name, kiln::matmul(x, x.t()));
+    }
+    default: { // reshape to flat, or permute
+      if (rank >= 2 && coin()) {
+        log(name, "permute " + xn);
+        std::vector<int64_t> dims;
+        for (int64_t d = rank - 1; d >= 0; --d)
+          dims.push_back(d);
+        return add(name, kiln::permute(x, dims));
+      }
+      log(name, "flatten " + xn);
+      return add(name, kiln::reshape(x, {-1}));
+    }
+    }
+  }
+
+  /// backward() of the sum of a float value that depends on leaves
+  /// requiring gradients (when there is one), then every leaf's grad.
+  void gradients() {
+    if (leaves.empty())
+      return;
+    for (size_t tries = 0; tries < 8; ++tries) {
+      size_t i = pick(pool.size());
+      if (!isFloat(pool[i].dtype()))
+        continue;
+      std::string name = fresh();
+      std::printf("loss %s %s\n", name.c_str(), names[i].c_str());
+      Tensor loss = kiln::sum(pool[i]);
+      try {
+        loss.backward();
+      } catch (const kiln::Error &error) {
+        // No path from a leaf that requires gradients (or none through
+        // differentiable ops): PyTorch has no gradient either.
+        std::printf("nobackward %s %s\n", name.c_str(), oneLine(error).c_str());
+        return;
+      }
+      std::printf("backward %s\n", name.c_str());
+      for (auto &[leafName, leaf] : leaves) {
+        Tensor g = leaf.grad();
+        if (g.defined())
+          std::printf("grad %s %s\n", leafName.c_str(), tensorText(g).c_str());
+        else
+          std::printf("nograd %s\n", leafName.c_str());
+      }
+      return;
+    }
+  }
+};
+
+} // namespace
+
+int main(int argc, char **argv) {
+  if (argc != 3) {
+    std::fprintf(stderr, "usage: kiln-api-fuzz SEED COUNT\n");
+    return 1;
+  }
+  uint64_t seed = std::strtoull(argv[1], nullptr, 10);
+  int count = std::atoi(argv[2]);
+  Fuzzer fuzzer(seed);
+  for (int i = 0; i < count; ++i)
+    fuzzer.program(i);
+  return 0;
+}
