@@ -509,16 +509,14 @@ ValuesIndices min(const Tensor &x, int64_t dim, bool keepdim,
 Tensor argmax(const Tensor &x, std::optional<int64_t> dim, bool keepdim,
               SourceLocation where) {
   return makeOp(
-      "kiln.argmax",
-      {widen(x, where)},
+      "kiln.argmax", {widen(x, where)},
       attrs({dim ? "dim = " + i64(*dim) : "", keepdim ? "keepdim = true" : ""}),
       where, nullptr);
 }
 Tensor argmin(const Tensor &x, std::optional<int64_t> dim, bool keepdim,
               SourceLocation where) {
   return makeOp(
-      "kiln.argmin",
-      {widen(x, where)},
+      "kiln.argmin", {widen(x, where)},
       attrs({dim ? "dim = " + i64(*dim) : "", keepdim ? "keepdim = true" : ""}),
       where, nullptr);
 }
@@ -593,7 +591,15 @@ Tensor log_softmax(const Tensor &x, int64_t dim, SourceLocation where) {
 }
 Tensor mse_loss(const Tensor &input, const Tensor &target,
                 const std::string &reduction, SourceLocation where) {
-  return makeOp("kiln.mse_loss", {input, target},
+  if (!input.defined() || !target.defined())
+    throw Error("mse_loss: undefined tensor", where);
+  // PyTorch's promotion of the two (f32 and f64 give f64, a float and an
+  // integer or bool the float); integers alone are an error, as in PyTorch.
+  DType common = resultType(input, target);
+  bool promote = isFloat(common);
+  return makeOp("kiln.mse_loss",
+                {promote ? castTo(input, common, where) : input,
+                 promote ? castTo(target, common, where) : target},
                 attrs({"reduction = \"" + reduction + "\""}), where, nullptr);
 }
 Tensor cross_entropy(const Tensor &logits, const Tensor &target,

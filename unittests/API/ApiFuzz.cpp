@@ -29,6 +29,7 @@
 #include "kiln/kiln.h"
 
 #include <cinttypes>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <random>
@@ -145,7 +146,7 @@ private:
     std::vector<int64_t> shape;
     int rank = pick(4);
     for (int i = 0; i < rank; ++i)
-      shape.push_back(sizes[pick(5)]);
+      shape.push_back(pick(25) == 0 ? 0 : sizes[pick(5)]); // some empty
     return shape;
   }
 
@@ -165,9 +166,12 @@ private:
       // Normal values, some repeated (ties), some special.
       std::normal_distribution<double> normal(0.0, 2.0);
       static const double special[] = {0.0, -0.0, 1.0, -1.0, 0.5, 2.0};
+      static const double nonFinite[] = {NAN, INFINITY, -INFINITY};
       std::vector<double> data(n);
       for (double &v : data)
-        v = pick(5) == 0 ? special[pick(6)] : normal(rng);
+        v = pick(60) == 0  ? nonFinite[pick(3)]
+            : pick(5) == 0 ? special[pick(6)]
+                           : normal(rng);
       if (dtype == DType::Float32) {
         std::vector<float> narrow(data.begin(), data.end());
         t = Tensor::fromVector(narrow, shape);
@@ -199,6 +203,22 @@ private:
   }
 
   size_t operand() { return pick(pool.size()); }
+
+  /// A new i64 leaf of `shape` with values in [low, high), logged.
+  Tensor indexLeaf(const std::vector<int64_t> &shape, int64_t low,
+                   int64_t high) {
+    int64_t n = 1;
+    for (int64_t size : shape)
+      n *= size;
+    std::vector<int64_t> data(n);
+    for (int64_t &v : data)
+      v = low + static_cast<int64_t>(pick(high - low));
+    Tensor t = Tensor::fromVector(data, shape);
+    std::string name = fresh();
+    std::printf("leaf %s %s\n", name.c_str(), tensorText(t).c_str());
+    add(name, t);
+    return t;
+  }
 
   /// An operand broadcastable with `a` (same shape, or with size-1 dims,
   /// or a suffix of it, or another value when shapes happen to fit).
@@ -246,11 +266,11 @@ private:
     if (pool.size() < 6 && pick(8) == 0)
       return addLeaf();
     size_t a = operand();
-    const Tensor &x = pool[a];
-    const std::string &xn = names[a];
+    Tensor x = pool[a]; // copies: indexLeaf grows the pool
+    std::string xn = names[a];
     int64_t rank = x.dim();
     std::string name = fresh();
-    switch (pick(12)) {
+    switch (pick(13)) {
     case 0: { // unary
       static const char *ops[] = {"neg",     "abs",   "sqrt", "rsqrt", "exp",
                                   "log",     "floor", "ceil", "trunc", "round",
@@ -423,6 +443,47 @@ private:
         return step();
       log(name, "matmul_t " + xn);
       return add(name, kiln::matmul(x, x.t()));
+    }
+    case 11: { // gather, index_select, take, kthvalue, mse_loss
+      int64_t n = 1;
+      for (int64_t size : x.shape())
+        n *= size;
+      if (rank == 0 || n == 0)
+        return step();
+      int64_t dim = static_cast<int64_t>(pick(rank));
+      int64_t size = x.shape()[dim];
+      int op = pick(5);
+      if (op == 0) {
+        std::vector<int64_t> shape = x.shape();
+        shape[dim] = 1 + pick(3);
+        Tensor index = indexLeaf(shape, 0, size);
+        log(name,
+            "gather " + xn + " " + std::to_string(dim) + " " + names.back());
+        return add(name, kiln::gather(x, dim, index));
+      }
+      if (op == 1) {
+        Tensor index = indexLeaf({static_cast<int64_t>(1 + pick(4))}, 0, size);
+        log(name, "index_select " + xn + " " + std::to_string(dim) + " " +
+                      names.back());
+        return add(name, kiln::index_select(x, dim, index));
+      }
+      if (op == 2) {
+        Tensor index = indexLeaf(randomShape(), -n, n);
+        log(name, "take " + xn + " " + names.back());
+        return add(name, kiln::take(x, index));
+      }
+      if (op == 3) {
+        int64_t k = 1 + static_cast<int64_t>(pick(size));
+        bool keepdim = coin();
+        log(name, "kthvalue " + xn + " " + std::to_string(k) + " " +
+                      std::to_string(dim) + " " + (keepdim ? "1" : "0"));
+        kiln::ValuesIndices r = kiln::kthvalue(x, k, dim, keepdim);
+        add(name, r.values);
+        return add(name + "_i", r.indices);
+      }
+      size_t b = operand();
+      log(name, "mse_loss " + xn + " " + names[b]);
+      return add(name, kiln::mse_loss(x, pool[b]));
     }
     default: { // reshape to flat, or permute
       if (rank >= 2 && coin()) {

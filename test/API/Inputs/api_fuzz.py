@@ -16,6 +16,7 @@ the sum Kiln differentiated are compared with Kiln's.
 """
 import subprocess
 import sys
+import warnings
 
 import torch
 
@@ -73,6 +74,10 @@ def reduce(op, x, dims, keepdim):
         r = fn(x)
         return r.reshape([1] * x.dim()) if keepdim else r
     return fn(x, dims, keepdim=keepdim)
+
+
+# Ops whose gradient is zero; Kiln derives none through them.
+ZERO_GRADIENT = ("floor", "ceil", "trunc", "round")
 
 
 def float_pow(a, b):
@@ -141,9 +146,24 @@ def apply(kind, args, env):
     if kind in ("softmax", "log_softmax"):
         return getattr(torch, kind)(v(args[0]), int(args[1]))
     if kind == "matmul":
+        if v(args[0]).dtype != v(args[1]).dtype:
+            # Kiln promotes; PyTorch refuses (but for empty operands).
+            raise TypeError("matmul of mixed dtypes")
         return torch.matmul(v(args[0]), v(args[1]))
     if kind == "matmul_t":
         return torch.matmul(v(args[0]), v(args[0]).t())
+    if kind == "gather":
+        return torch.gather(v(args[0]), int(args[1]), v(args[2]))
+    if kind == "index_select":
+        return torch.index_select(v(args[0]), int(args[1]), v(args[2]))
+    if kind == "take":
+        return torch.take(v(args[0]), v(args[1]))
+    if kind == "kthvalue":
+        r = torch.kthvalue(v(args[0]), int(args[1]), int(args[2]),
+                           keepdim=args[3] == "1")
+        return (r.values, r.indices)
+    if kind == "mse_loss":
+        return torch.nn.functional.mse_loss(v(args[0]), v(args[1]))
     if kind == "permute":
         x = v(args[0])
         return x.permute(list(range(x.dim() - 1, -1, -1)))
@@ -152,11 +172,14 @@ def apply(kind, args, env):
     raise ValueError(f"unknown op kind {kind}")
 
 
-# Ops Kiln refuses where PyTorch answers (docs/api.md): none on purpose;
-# matmul of mixed dtypes is the reverse (Kiln promotes, PyTorch refuses).
+# Ops Kiln refuses where PyTorch answers: softmax of an empty integer or
+# bool tensor (PyTorch refuses a non-empty one: Kiln's softmax is
+# floating-point only). matmul of mixed dtypes is the reverse (Kiln
+# promotes, PyTorch refuses).
 def documented_refusal(kind, args, env):
-    if kind in ("number_left", "number_right") and args[0] == "pow":
-        return False
+    if kind in ("softmax", "log_softmax"):
+        x = env[args[0]]
+        return not x.dtype.is_floating_point and x.numel() == 0
     return False
 
 
@@ -230,12 +253,17 @@ def check_program(lines, report):
         if isinstance(want, tuple):
             got_values, got_indices = values.get(name), values.get(name + "_i")
             why = close(got_values, want[0])
-            if why is None and kind == "topk":
+            if why is None and kind in ("topk", "kthvalue"):
                 x, dim = env[args[0]], int(args[2])
-                picked = torch.gather(x, dim, got_indices)
+                idx = got_indices
+                if kind == "kthvalue" and args[3] == "0":
+                    idx = idx.unsqueeze(dim)
+                picked = torch.gather(x, dim, idx)
+                if kind == "kthvalue" and args[3] == "0":
+                    picked = picked.squeeze(dim)
                 if got_indices.dtype != torch.int64 or \
                         close(picked, got_values) is not None:
-                    why = "topk indices do not point at the values"
+                    why = f"{kind} indices do not point at the values"
             elif why is None:
                 why = close(got_indices, want[1])
             if why:
@@ -250,6 +278,15 @@ def check_program(lines, report):
                        f"  kiln {got}\n  torch {want}")
     if loss_of is None:
         return checked
+    # prod's gradient with NaN or infinity in the product: PyTorch's takes
+    # one of two formulas by whether the whole tensor has a zero (others'
+    # product where it has, result / x where not), which differ there;
+    # Kiln's decides per reduced group. Not compared.
+    for name, kind, args in ops:
+        if kind == "reduce" and args[0] == "prod" and args[1] in env and \
+                env[args[1]].dtype.is_floating_point and \
+                not bool(torch.isfinite(env[args[1]]).all()):
+            return checked
     # Gradients: replay from the leaves with autograd (float64 copies of
     # float leaves would change dtypes: replay in the leaves' own dtypes).
     replay = {}
@@ -260,11 +297,19 @@ def check_program(lines, report):
                                      if a.startswith("v")):
             continue
         try:
-            if kind == "topk" and name + "_i" in values:
+            if kind == "unary" and args[0] in ZERO_GRADIENT:
+                # No gradient at all, as in Kiln (PyTorch's is a zero that
+                # the rules before it multiply: 0 * NaN is NaN there).
+                r = getattr(torch, args[0])(replay[args[1]].detach())
+            elif kind in ("topk", "kthvalue") and name + "_i" in values:
                 # Kiln's choice among equal values (lowest index first;
                 # PyTorch's is unspecified) routes the gradient.
                 idx = values[name + "_i"]
-                r = (torch.gather(replay[args[0]], int(args[2]), idx), idx)
+                dim = int(args[2])
+                squeeze = kind == "kthvalue" and args[3] == "0"
+                g = torch.gather(replay[args[0]], dim,
+                                 idx.unsqueeze(dim) if squeeze else idx)
+                r = (g.squeeze(dim) if squeeze else g, idx)
             else:
                 r = apply(kind, args, replay)
         except (RuntimeError, TypeError, IndexError, ValueError):
@@ -284,13 +329,14 @@ def check_program(lines, report):
                    f"({backward[2]}), PyTorch differentiates it")
         return checked
     if not loss.requires_grad:
-        report(f"backward of the sum of {loss_of}: PyTorch finds no "
-               "gradient path")
-        return checked
-    try:
-        torch_grads = torch.autograd.grad(loss, inputs, allow_unused=True)
-    except RuntimeError:
-        return checked  # PyTorch's own backward fails (e.g. on bool math)
+        # Only through ops without a gradient (floor, round, ...): Kiln's
+        # gradients must be zeros.
+        torch_grads = [None] * len(inputs)
+    else:
+        try:
+            torch_grads = torch.autograd.grad(loss, inputs, allow_unused=True)
+        except RuntimeError:
+            return checked  # PyTorch's own backward fails (e.g. bool math)
     for (leaf, t), want in zip(wanted, torch_grads):
         got = grads.get(leaf)
         if want is None:
@@ -301,7 +347,8 @@ def check_program(lines, report):
             report(f"grad of {leaf}: NaN positions differ\n  kiln {got}\n"
                    f"  torch {want}")
             continue
-        scale = max(1.0, float(want.nan_to_num(0, 0, 0).abs().max()))
+        scale = max([1.0] + [float(want.nan_to_num(0, 0, 0).abs().max())
+                             for _ in range(want.numel() > 0)])
         tol = (1e-3 if t.dtype == torch.float32 else 1e-8) * scale
         if not torch.allclose(got, want, rtol=tol, atol=tol, equal_nan=True):
             report(f"grad of {leaf}: values differ\n  kiln {got}\n"
@@ -310,6 +357,8 @@ def check_program(lines, report):
 
 
 def main():
+    # PyTorch's warnings (mse_loss of broadcast shapes, ...) are not ours.
+    warnings.filterwarnings("ignore")
     if len(sys.argv) != 4:
         sys.exit("usage: api_fuzz.py KILN_API_FUZZ SEED COUNT")
     out = subprocess.run([sys.argv[1], sys.argv[2], sys.argv[3]],
