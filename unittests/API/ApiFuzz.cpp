@@ -202,6 +202,12 @@ private:
       leaves.push_back({name, t});
   }
 
+  /// Values as `name`, indices as `name`_i.
+  void addPair(const std::string &name, const kiln::ValuesIndices &r) {
+    add(name, r.values);
+    add(name + "_i", r.indices);
+  }
+
   size_t operand() { return pick(pool.size()); }
 
   /// A new i64 leaf of `shape` with values in [low, high), logged.
@@ -395,8 +401,7 @@ private:
                       std::to_string(dim) + " " + (keepdim ? "1" : "0"));
         kiln::ValuesIndices r =
             op == 0 ? kiln::max(x, dim, keepdim) : kiln::min(x, dim, keepdim);
-        add(name, r.values);
-        return add(name + "_i", r.indices);
+        return addPair(name, r);
       }
       if (op < 4) {
         log(name, std::string(op == 2 ? "argmax " : "argmin ") + xn + " " +
@@ -423,8 +428,7 @@ private:
         log(name, "topk " + xn + " " + std::to_string(k) + " " +
                       std::to_string(dim) + " " + (largest ? "1" : "0"));
         kiln::ValuesIndices r = kiln::topk(x, k, dim, largest);
-        add(name, r.values);
-        return add(name + "_i", r.indices);
+        return addPair(name, r);
       }
       log(name, std::string(op == 1 ? "softmax " : "log_softmax ") + xn + " " +
                     std::to_string(dim));
@@ -478,8 +482,7 @@ private:
         log(name, "kthvalue " + xn + " " + std::to_string(k) + " " +
                       std::to_string(dim) + " " + (keepdim ? "1" : "0"));
         kiln::ValuesIndices r = kiln::kthvalue(x, k, dim, keepdim);
-        add(name, r.values);
-        return add(name + "_i", r.indices);
+        return addPair(name, r);
       }
       size_t b = operand();
       log(name, "mse_loss " + xn + " " + names[b]);
