@@ -403,24 +403,28 @@ func.func @topk(%x: tensor<4x10xf32>) -> (tensor<4x3xf32>, tensor<4x3xi64>) {
 
 // -----
 
-// A float matmul with at least 4 rows and 8 columns keeps 4 x 32 tiles of
+// A float matmul with at least 4 rows and 8 columns keeps 8 x 32 tiles of
 // the result in registers: one forall iteration per (batch, column group,
 // chunk of row blocks -- one block here), the accumulators start at zero
 // and add lhs[row, k] * rhs[k, columns] for k in order (a multiply, then an
-// add); a size-1 batch dim of rhs broadcasts (index 0).
+// add); a size-1 batch dim of rhs broadcasts (index 0). 28 rows are 3
+// blocks of 8, then the 4 left over as one block of 4.
 // CHECK-LABEL: func.func @matmul
-// CHECK:       scf.forall (%{{.*}}) in (84) shared_outs(%[[OUT:.*]] = %{{.*}})
-// CHECK:         %[[TILE:.*]] = tensor.extract_slice %[[OUT]][%{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}] [1, 1, 4, 32] [1, 1, 1, 1]
+// CHECK:       %[[MAIN:.*]] = scf.forall (%{{.*}}) in (36) shared_outs(%[[OUT:.*]] = %{{.*}})
+// CHECK:         %[[TILE:.*]] = tensor.extract_slice %[[OUT]][%{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}] [1, 1, 8, 32] [1, 1, 1, 1]
 // CHECK-NOT:     tensor.empty
 // CHECK:         %[[BLOCKS:.*]] = scf.for %{{.*}} = %{{.*}} to %c1{{.*}} step %{{.*}} iter_args(%{{.*}} = %[[TILE]])
-// CHECK:           %[[SUMS:.*]]:4 = scf.for %[[K:.*]] = %{{.*}} to %c64 step %{{.*}} iter_args
+// CHECK:           %[[SUMS:.*]]:8 = scf.for %[[K:.*]] = %{{.*}} to %c64 step %{{.*}} iter_args
 // CHECK:             vector.transfer_read %arg1[%{{.*}}, %c0{{.*}}, %[[K]], %{{.*}}], %{{.*}} {in_bounds = [true]} : tensor<4x1x64x32xf32>, vector<32xf32>
 // CHECK:             tensor.extract %arg0[
 // CHECK:             vector.broadcast
 // CHECK:             arith.mulf {{.*}} : vector<32xf32>
 // CHECK:             arith.addf {{.*}} : vector<32xf32>
-// CHECK-COUNT-4:    vector.transfer_write
+// CHECK-COUNT-8:    vector.transfer_write
 // CHECK:         tensor.parallel_insert_slice %[[BLOCKS]] into %[[OUT]]
+// CHECK:       scf.forall (%{{.*}}) in (12) shared_outs(%{{.*}} = %[[MAIN]])
+// CHECK:         tensor.extract_slice %{{.*}} [1, 1, 4, 32] [1, 1, 1, 1]
+// CHECK:           %{{.*}}:4 = scf.for
 func.func @matmul(%a: tensor<4x3x28x64xf32>, %b: tensor<4x1x64x32xf32>) -> tensor<4x3x28x32xf32> {
   %c = kiln.matmul %a, %b : tensor<4x3x28x64xf32>, tensor<4x1x64x32xf32>
   return %c : tensor<4x3x28x32xf32>
@@ -431,10 +435,10 @@ func.func @matmul(%a: tensor<4x3x28x64xf32>, %b: tensor<4x1x64x32xf32>) -> tenso
 // When the rhs panel (k x 32) outgrows L1 and the shape allows chunks of at
 // least 4 row blocks with 64 iterations left, each iteration copies its
 // panel into a contiguous buffer first and its blocks read that: 256 row
-// blocks in chunks of 4.
+// blocks of 8 in chunks of 4.
 // CHECK-LABEL: func.func @matmul_packed
 // CHECK:       scf.forall (%{{.*}}) in (64) shared_outs(%[[OUT:.*]] = %{{.*}})
-// CHECK:         tensor.extract_slice %[[OUT]][%{{.*}}, %{{.*}}] [16, 32] [1, 1]
+// CHECK:         tensor.extract_slice %[[OUT]][%{{.*}}, %{{.*}}] [32, 32] [1, 1]
 // CHECK:         %[[EMPTY:.*]] = tensor.empty() : tensor<300x32xf32>
 // CHECK:         %[[PANEL:.*]] = scf.for %[[K:.*]] = %{{.*}} to %c300 {{.*}} iter_args(%[[COPY:.*]] = %[[EMPTY]])
 // CHECK:           %[[ROW:.*]] = vector.transfer_read %arg1[%[[K]], %{{.*}}]
@@ -442,24 +446,24 @@ func.func @matmul(%a: tensor<4x3x28x64xf32>, %b: tensor<4x1x64x32xf32>) -> tenso
 // CHECK:         scf.for %{{.*}} = %{{.*}} to %c4{{.*}} step
 // CHECK:           scf.for %[[K2:.*]] = %{{.*}} to %c300
 // CHECK:             vector.transfer_read %[[PANEL]][%[[K2]], %{{.*}}]
-func.func @matmul_packed(%a: tensor<1024x300xf32>, %b: tensor<300x32xf32>) -> tensor<1024x32xf32> {
-  %c = kiln.matmul %a, %b : tensor<1024x300xf32>, tensor<300x32xf32>
-  return %c : tensor<1024x32xf32>
+func.func @matmul_packed(%a: tensor<2048x300xf32>, %b: tensor<300x32xf32>) -> tensor<2048x32xf32> {
+  %c = kiln.matmul %a, %b : tensor<2048x300xf32>, tensor<300x32xf32>
+  return %c : tensor<2048x32xf32>
 }
 
 // -----
 
-// Columns and rows left over: 9 x 45 is a forall of 2 row blocks by one
-// group of 32, the 13 columns left over as one group of 16 lanes with
+// Columns and rows left over: 9 x 45 is a forall of 1 row block of 8 by
+// one group of 32, the 13 columns left over as one group of 16 lanes with
 // masked reads and writes (no in_bounds attribute), then the last row, as a block
 // of height 1, for both column ranges.
 // CHECK-LABEL: func.func @matmul_tails
-// CHECK:       %[[MAIN:.*]] = scf.forall (%{{.*}}) in (2)
-// CHECK:         tensor.extract_slice %{{.*}} [4, 32] [1, 1]
-// CHECK:       %[[COLS:.*]] = scf.forall (%{{.*}}) in (2) shared_outs(%{{.*}} = %[[MAIN]])
-// CHECK:         tensor.extract_slice %{{.*}} [4, 13] [1, 1]
+// CHECK:       %[[MAIN:.*]] = scf.forall (%{{.*}}) in (1)
+// CHECK:         tensor.extract_slice %{{.*}} [8, 32] [1, 1]
+// CHECK:       %[[COLS:.*]] = scf.forall (%{{.*}}) in (1) shared_outs(%{{.*}} = %[[MAIN]])
+// CHECK:         tensor.extract_slice %{{.*}} [8, 13] [1, 1]
 // CHECK:         vector.transfer_read %arg1[{{.*}}], %{{[^ ]*}} : tensor<20x45xf32>, vector<16xf32>
-// CHECK-COUNT-4: vector.transfer_write {{.*}}] : vector<16xf32>, tensor<4x13xf32>
+// CHECK-COUNT-8: vector.transfer_write {{.*}}] : vector<16xf32>, tensor<8x13xf32>
 // CHECK:       %[[ROWS:.*]] = scf.forall (%{{.*}}) in (1) shared_outs(%{{.*}} = %[[COLS]])
 // CHECK:         tensor.extract_slice %{{.*}} [1, 32] [1, 1]
 // CHECK:       scf.forall (%{{.*}}) in (1) shared_outs(%{{.*}} = %[[ROWS]])
