@@ -594,8 +594,10 @@ Tensor mse_loss(const Tensor &input, const Tensor &target,
   if (!input.defined() || !target.defined())
     throw Error("mse_loss: undefined tensor", where);
   // PyTorch's promotion of the two (f32 and f64 give f64, a float and an
-  // integer or bool the float); integers alone are an error, as in PyTorch.
-  DType common = resultType(input, target);
+  // integer or bool the float), after broadcasting them to one shape, so a
+  // rank-0 operand counts in full (F.mse_loss broadcasts first); integers
+  // alone are an error, as in PyTorch.
+  DType common = promote(input.dtype(), target.dtype());
   bool promote = isFloat(common);
   return makeOp("kiln.mse_loss",
                 {promote ? castTo(input, common, where) : input,
