@@ -131,9 +131,56 @@ same("mixed types", func_ir([x, y], [
     [x.double(), torch.zeros(64, 1000, dtype=torch.int64)]), [x, y],
     [torch.exp(torch.where(x < y, x, y).double()), (x < y).long()],
     # the i1 mask is stored for the cast (recomputing it there would read
-    # x and y: 8 bytes instead of 1), and recomputed in the where/exp chain,
-    # which reads x and y anyway
-    3)
+    # x and y: 8 bytes instead of 1) by the where/exp chain, which computes
+    # it anyway: its second result
+    2)
+
+# A value of a chain that later kernels read too is that chain's second
+# result: exp(y) is computed once, stored by the add's loop and read by the
+# matmul; the negation recomputes it (reading y costs what reading it
+# stored would).
+w8 = torch.randn(1000, 8)
+same("a chain's value stored as its second result", func_ir([y, w8], [
+    "%one = kiln.constant dense<1.0> : tensor<f32>",
+    "%e = kiln.exp %a0 : {T0}",
+    "%r0 = kiln.add %e, %one : {T0}, tensor<f32>",
+    "%r1 = kiln.matmul %e, %a1 : {T0}, {T1}",
+    "%r2 = kiln.neg %e : {T0}",
+    "%r3 = kiln.sub %e, %a0 : {T0}, {T0}"],
+    [y, torch.zeros(64, 8), y, y]), [y, w8],
+    [y.exp() + 1, y.exp() @ w8, -y.exp(), y.exp() - y], 4, rtol=1e-5,
+    atol=1e-3)
+
+# kiln.fused written by hand, in its three forms (test/Dialect/Kiln/ops.mlir):
+# the lowering runs what the verifier accepts.
+a48, b8 = torch.randn(4, 8), torch.randn(8)
+same("kiln.fused written by hand", func_ir([a48, b8], """
+%e:2 = kiln.fused(%a0, %a1) : ({T0}, {T1}) -> ({T0}, tensor<4x8xi1>) {
+^bb0(%a: {T0}, %b: {T1}):
+  %m = kiln.gt %a, %b : {T0}, {T1}
+  %w = kiln.where %m, %a, %b : tensor<4x8xi1>, {T0}, {T1}
+  kiln.yield %w, %m : {T0}, tensor<4x8xi1>
+}
+%r0 = kiln.cast %e#1 : tensor<4x8xi1> to tensor<4x8xi64>
+%r1 = kiln.fused(%e#0) : ({T0}) -> tensor<4xf32> {
+^bb0(%a: {T0}):
+  %two = kiln.constant dense<2.0> : tensor<f32>
+  %p = kiln.pow %a, %two : {T0}, tensor<f32>
+  %s = kiln.sum %p {dims = array<i64: 1>} : {T0}
+  %q = kiln.sqrt %s : tensor<4xf32>
+  kiln.yield %q : tensor<4xf32>
+}
+%r2 = kiln.fused(%a0) : ({T0}) -> {T0} {
+^bb0(%a: {T0}):
+  %m = kiln.amax %a {dims = array<i64: 1>, keepdim = true} : {T0}
+  %d = kiln.sub %a, %m : {T0}, tensor<4x1xf32>
+  %x = kiln.softmax %d {dim = 1 : i64} : {T0}
+  %y = kiln.mul %x, %d : {T0}, {T0}
+  kiln.yield %y : {T0}
+}""", ["tensor<4x8xi64>", torch.zeros(4), a48]), [a48, b8],
+    [(a48 > b8).long(), torch.where(a48 > b8, a48, b8).pow(2).sum(1).sqrt(),
+     torch.softmax(a48 - a48.amax(1, keepdim=True), 1) *
+     (a48 - a48.amax(1, keepdim=True))], 4, rtol=1e-5, atol=1e-6)
 
 same("sum prologue and epilogue", func_ir([y], [
     "%sq = kiln.mul %a0, %a0 : {T0}, {T0}",

@@ -4734,12 +4734,9 @@ FailureOr<SmallVector<Value>> lowerFused(OpBuilder &b, FusedOp op,
   Block &body = op.getBody().front();
   auto yield = cast<YieldOp>(body.getTerminator());
   FusedEvaluator evaluator(op);
-  Operation *anchor = nullptr;
-  for (Operation &inner : body.without_terminator())
-    if (inner.hasTrait<kiln::OpTrait::FusesProducers>())
-      anchor = &inner;
-
-  if (!anchor) {
+  // The verifier has checked the region's form.
+  FusedOp::Form form = op.getForm();
+  if (form == FusedOp::Form::Elementwise) {
     // One generic over the results' shape; operands arrive through
     // broadcasting indexing maps.
     auto space = cast<RankedTensorType>(op.getResult(0).getType());
@@ -4772,16 +4769,9 @@ FailureOr<SmallVector<Value>> lowerFused(OpBuilder &b, FusedOp op,
 
   // A row group: its reductions' results are broadcast back over the
   // rows the group yields.
-  auto space = cast<RankedTensorType>(op.getResult(0).getType());
-  bool rowGroup = llvm::any_of(body.without_terminator(), [&](Operation &o) {
-    return o.hasTrait<kiln::OpTrait::Reduction>() && o.getNumResults() == 1 &&
-           o.getNumOperands() == 1 &&
-           tensorType(o.getResult(0)).getShape() != space.getShape() &&
-           tensorType(o.getOperand(0)).getShape() == space.getShape() &&
-           yield.getValues().front().getDefiningOp() != &o;
-  });
-  if (rowGroup)
+  if (form == FusedOp::Form::RowGroup)
     return lowerRowGroup(b, op, evaluator);
+  Operation *anchor = op.getAnchor();
 
   // A runtime kernel reads a tile of the fused chain at a time.
   if (std::optional<RuntimeKernel> kernel = getRuntimeKernel(anchor))

@@ -789,3 +789,198 @@ func.func @too_large_empty_trailing_zero(%x: tensor<4611686018427387904x4x0xf32>
   %y = "kiln.neg"(%x) : (tensor<4611686018427387904x4x0xf32>) -> tensor<4611686018427387904x4x0xf32>
   return
 }
+
+// -----
+
+// kiln.fused: the region and the op must agree, and the region must be one
+// of the three forms the lowering builds kernels for.
+func.func @fused_arguments(%x: tensor<4xf32>) -> tensor<4xf32> {
+  // expected-error @+1 {{'kiln.fused' op region arguments must have the types of the operands}}
+  %0 = kiln.fused(%x) : (tensor<4xf32>) -> tensor<4xf32> {
+  ^bb0(%a: tensor<4xf64>):
+    %e = kiln.cast %a : tensor<4xf64> to tensor<4xf32>
+    kiln.yield %e : tensor<4xf32>
+  }
+  return %0 : tensor<4xf32>
+}
+
+// -----
+
+func.func @fused_terminator(%x: tensor<4xf32>) -> tensor<4xf32> {
+  // expected-error @+1 {{'kiln.fused' op region must end with kiln.yield}}
+  %0 = "kiln.fused"(%x) ({
+  ^bb0(%a: tensor<4xf32>):
+    %e = "kiln.exp"(%a) : (tensor<4xf32>) -> tensor<4xf32>
+  }) : (tensor<4xf32>) -> tensor<4xf32>
+  return %0 : tensor<4xf32>
+}
+
+// -----
+
+func.func @fused_yield_types(%x: tensor<4xf32>) -> tensor<4xf64> {
+  // expected-error @+1 {{'kiln.fused' op kiln.yield operands must have the types of the results}}
+  %0 = kiln.fused(%x) : (tensor<4xf32>) -> tensor<4xf64> {
+  ^bb0(%a: tensor<4xf32>):
+    %e = kiln.exp %a : tensor<4xf32>
+    kiln.yield %e : tensor<4xf32>
+  }
+  return %0 : tensor<4xf64>
+}
+
+// -----
+
+func.func @fused_no_results(%x: tensor<4xf32>) {
+  // expected-error @+1 {{'kiln.fused' op must have at least one result}}
+  kiln.fused(%x) : (tensor<4xf32>) -> () {
+  ^bb0(%a: tensor<4xf32>):
+    kiln.yield
+  }
+  return
+}
+
+// -----
+
+func.func @fused_elementwise_shapes(%x: tensor<4x8xf32>, %y: tensor<8xf32>) -> (tensor<4x8xf32>, tensor<8xf32>) {
+  // expected-error @+1 {{'kiln.fused' op is one elementwise loop over its results, so they need one shape: result #1 has shape [8], result #0 [4, 8]}}
+  %0:2 = kiln.fused(%x, %y) : (tensor<4x8xf32>, tensor<8xf32>) -> (tensor<4x8xf32>, tensor<8xf32>) {
+  ^bb0(%a: tensor<4x8xf32>, %b: tensor<8xf32>):
+    %1 = kiln.exp %a : tensor<4x8xf32>
+    %2 = kiln.exp %b : tensor<8xf32>
+    kiln.yield %1, %2 : tensor<4x8xf32>, tensor<8xf32>
+  }
+  return %0#0, %0#1 : tensor<4x8xf32>, tensor<8xf32>
+}
+
+// -----
+
+func.func @fused_matmul(%x: tensor<4x8xf32>, %y: tensor<8x8xf32>) -> tensor<4x8xf32> {
+  %0 = kiln.fused(%x, %y) : (tensor<4x8xf32>, tensor<8x8xf32>) -> tensor<4x8xf32> {
+  ^bb0(%a: tensor<4x8xf32>, %b: tensor<8x8xf32>):
+    // expected-error @+1 {{'kiln.matmul' op cannot be part of a kiln.fused region: it holds only elementwise ops, splat constants and ops with FusesProducers (reductions, softmaxes, selections, gathers)}}
+    %1 = kiln.matmul %a, %b : tensor<4x8xf32>, tensor<8x8xf32>
+    kiln.yield %1 : tensor<4x8xf32>
+  }
+  return %0 : tensor<4x8xf32>
+}
+
+// -----
+
+func.func @fused_dense_constant(%x: tensor<2xf32>) -> tensor<2xf32> {
+  %0 = kiln.fused(%x) : (tensor<2xf32>) -> tensor<2xf32> {
+  ^bb0(%a: tensor<2xf32>):
+    // expected-error @+1 {{'kiln.constant' op in a kiln.fused region must be a splat constant (a kernel reads other constants as operands)}}
+    %c = kiln.constant dense<[1.0, 2.0]> : tensor<2xf32>
+    %1 = kiln.add %a, %c : tensor<2xf32>, tensor<2xf32>
+    kiln.yield %1 : tensor<2xf32>
+  }
+  return %0 : tensor<2xf32>
+}
+
+// -----
+
+func.func @fused_two_anchors(%x: tensor<4x8xf32>) -> tensor<4xf32> {
+  // expected-error @+1 {{'kiln.fused' op holds 2 ops with FusesProducers, but a kernel has one (a row group several reductions of its results' rows)}}
+  %0 = kiln.fused(%x) : (tensor<4x8xf32>) -> tensor<4xf32> {
+  ^bb0(%a: tensor<4x8xf32>):
+    %1 = kiln.sum %a {dims = array<i64: 1>} : tensor<4x8xf32>
+    %2 = kiln.amax %a {dims = array<i64: 1>} : tensor<4x8xf32>
+    %3 = kiln.add %1, %2 : tensor<4xf32>, tensor<4xf32>
+    kiln.yield %3 : tensor<4xf32>
+  }
+  return %0 : tensor<4xf32>
+}
+
+// -----
+
+func.func @fused_computed_index(%x: tensor<4x8xf32>, %i: tensor<4x2xi64>) -> tensor<4x2xf32> {
+  %0 = kiln.fused(%x, %i) : (tensor<4x8xf32>, tensor<4x2xi64>) -> tensor<4x2xf32> {
+  ^bb0(%a: tensor<4x8xf32>, %b: tensor<4x2xi64>):
+    %1 = kiln.abs %b : tensor<4x2xi64>
+    // expected-error @+1 {{'kiln.gather' op operand #1 in a kiln.fused region must be a block argument or a splat constant: only the first operand is computed by the fused chain}}
+    %2 = kiln.gather %a, %1 {dim = 1 : i64} : tensor<4x8xf32>, tensor<4x2xi64>
+    kiln.yield %2 : tensor<4x2xf32>
+  }
+  return %0 : tensor<4x2xf32>
+}
+
+// -----
+
+func.func @fused_selection_epilogue(%x: tensor<4x8xf32>) -> tensor<4x2xf32> {
+  // expected-error @+1 {{'kiln.fused' op must yield the results of kiln.topk as they are: it takes no elementwise epilogue}}
+  %0 = kiln.fused(%x) : (tensor<4x8xf32>) -> tensor<4x2xf32> {
+  ^bb0(%a: tensor<4x8xf32>):
+    %v, %i = kiln.topk %a {k = 2 : i64, dim = 1 : i64} : tensor<4x8xf32>
+    %1 = kiln.exp %v : tensor<4x2xf32>
+    kiln.yield %1 : tensor<4x2xf32>
+  }
+  return %0 : tensor<4x2xf32>
+}
+
+// -----
+
+func.func @fused_epilogue_shape(%x: tensor<4x8xf32>, %y: tensor<4x1xf32>) -> (tensor<4xf32>, tensor<4x4xf32>) {
+  // expected-error @+1 {{'kiln.fused' op applies its epilogue to each element of kiln.sum's result, so every result needs its shape [4]: result #1 has shape [4, 4]}}
+  %0:2 = kiln.fused(%x, %y) : (tensor<4x8xf32>, tensor<4x1xf32>) -> (tensor<4xf32>, tensor<4x4xf32>) {
+  ^bb0(%a: tensor<4x8xf32>, %b: tensor<4x1xf32>):
+    %1 = kiln.sum %a {dims = array<i64: 1>} : tensor<4x8xf32>
+    %2 = kiln.add %1, %b : tensor<4xf32>, tensor<4x1xf32>
+    kiln.yield %1, %2 : tensor<4xf32>, tensor<4x4xf32>
+  }
+  return %0#0, %0#1 : tensor<4xf32>, tensor<4x4xf32>
+}
+
+// -----
+
+func.func @fused_row_group_dim(%x: tensor<4x8xf32>) -> tensor<4x8xf32> {
+  %0 = kiln.fused(%x) : (tensor<4x8xf32>) -> tensor<4x8xf32> {
+  ^bb0(%a: tensor<4x8xf32>):
+    // expected-error @+1 {{'kiln.sum' op in a row group must reduce the last dim, with keepdim, of an input of the rows' shape [4, 8]}}
+    %1 = kiln.sum %a {dims = array<i64: 0>, keepdim = true} : tensor<4x8xf32>
+    %2 = kiln.sub %a, %1 : tensor<4x8xf32>, tensor<1x8xf32>
+    kiln.yield %2 : tensor<4x8xf32>
+  }
+  return %0 : tensor<4x8xf32>
+}
+
+// -----
+
+func.func @fused_row_group_softmax_dim(%x: tensor<4x8xf32>) -> tensor<4x8xf32> {
+  %0 = kiln.fused(%x) : (tensor<4x8xf32>) -> tensor<4x8xf32> {
+  ^bb0(%a: tensor<4x8xf32>):
+    %1 = kiln.sum %a {dims = array<i64: 1>, keepdim = true} : tensor<4x8xf32>
+    %2 = kiln.sub %a, %1 : tensor<4x8xf32>, tensor<4x1xf32>
+    // expected-error @+1 {{'kiln.softmax' op in a row group must normalize the last dim of rows of the shape [4, 8]}}
+    %3 = kiln.softmax %2 {dim = 0 : i64} : tensor<4x8xf32>
+    kiln.yield %3 : tensor<4x8xf32>
+  }
+  return %0 : tensor<4x8xf32>
+}
+
+// -----
+
+func.func @fused_row_group_selection(%x: tensor<4x8xf32>) -> tensor<4x8xf32> {
+  %0 = kiln.fused(%x) : (tensor<4x8xf32>) -> tensor<4x8xf32> {
+  ^bb0(%a: tensor<4x8xf32>):
+    %1 = kiln.amax %a {dims = array<i64: 1>, keepdim = true} : tensor<4x8xf32>
+    // expected-error @+1 {{'kiln.argmax' op cannot be part of a row group, which holds only sum, prod, amax and amin along the rows, and softmax and log_softmax of them}}
+    %2 = kiln.argmax %a {dim = 1 : i64, keepdim = true} : tensor<4x8xf32>
+    %3 = kiln.cast %2 : tensor<4x1xi64> to tensor<4x1xf32>
+    %4 = kiln.sub %a, %1 : tensor<4x8xf32>, tensor<4x1xf32>
+    %5 = kiln.add %4, %3 : tensor<4x8xf32>, tensor<4x1xf32>
+    kiln.yield %5 : tensor<4x8xf32>
+  }
+  return %0 : tensor<4x8xf32>
+}
+
+// -----
+
+func.func @fused_row_group_results(%x: tensor<4x8xf32>) -> (tensor<4x8xf32>, tensor<4x1xf32>) {
+  // expected-error @+1 {{'kiln.fused' op is a row group (a reduction of its results' rows broadcast back), so its results need one shape: result #1 has shape [4, 1], result #0 [4, 8]}}
+  %0:2 = kiln.fused(%x) : (tensor<4x8xf32>) -> (tensor<4x8xf32>, tensor<4x1xf32>) {
+  ^bb0(%a: tensor<4x8xf32>):
+    %1 = kiln.amax %a {dims = array<i64: 1>, keepdim = true} : tensor<4x8xf32>
+    %2 = kiln.sub %a, %1 : tensor<4x8xf32>, tensor<4x1xf32>
+    kiln.yield %2, %1 : tensor<4x8xf32>, tensor<4x1xf32>
+  }
+  return %0#0, %0#1 : tensor<4x8xf32>, tensor<4x1xf32>
+}

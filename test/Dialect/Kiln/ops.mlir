@@ -283,3 +283,50 @@ func.func @nn(%arg0: tensor<8x5xf32>, %arg1: tensor<8x5xf32>, %arg2: tensor<8xi6
   %7 = kiln.cross_entropy %arg3, %arg4 {reduction = "sum"} : tensor<5xf64>, tensor<i64>
   return
 }
+
+// -----
+
+// kiln.fused in its three forms (what kiln-fuse-elementwise makes): an
+// elementwise loop with two results, an anchored reduction with an epilogue,
+// a row group.
+// CHECK-LABEL: func.func @fused
+func.func @fused(%arg0: tensor<4x8xf32>, %arg1: tensor<8xf32>) -> (tensor<4x8xf32>, tensor<4x8xi1>, tensor<4xf32>, tensor<4x8xf32>) {
+  // CHECK: %[[E:.*]]:2 = kiln.fused(%{{.*}}, %{{.*}}) : (tensor<4x8xf32>, tensor<8xf32>) -> (tensor<4x8xf32>, tensor<4x8xi1>) {
+  // CHECK-NEXT: ^bb0(%[[A:.*]]: tensor<4x8xf32>, %[[B:.*]]: tensor<8xf32>):
+  // CHECK-NEXT: %[[M:.*]] = kiln.gt %[[A]], %[[B]] : tensor<4x8xf32>, tensor<8xf32>
+  // CHECK-NEXT: %[[W:.*]] = kiln.where %[[M]], %[[A]], %[[B]]
+  // CHECK-NEXT: kiln.yield %[[W]], %[[M]] : tensor<4x8xf32>, tensor<4x8xi1>
+  %0:2 = kiln.fused(%arg0, %arg1) : (tensor<4x8xf32>, tensor<8xf32>) -> (tensor<4x8xf32>, tensor<4x8xi1>) {
+  ^bb0(%a: tensor<4x8xf32>, %b: tensor<8xf32>):
+    %m = kiln.gt %a, %b : tensor<4x8xf32>, tensor<8xf32>
+    %w = kiln.where %m, %a, %b : tensor<4x8xi1>, tensor<4x8xf32>, tensor<8xf32>
+    kiln.yield %w, %m : tensor<4x8xf32>, tensor<4x8xi1>
+  }
+  // CHECK: kiln.fused(%{{.*}}) : (tensor<4x8xf32>) -> tensor<4xf32> {
+  // CHECK: kiln.constant dense<2.000000e+00> : tensor<f32>
+  // CHECK: kiln.sum
+  // CHECK: kiln.sqrt
+  // CHECK: kiln.yield
+  %1 = kiln.fused(%arg0) : (tensor<4x8xf32>) -> tensor<4xf32> {
+  ^bb0(%a: tensor<4x8xf32>):
+    %two = kiln.constant dense<2.0> : tensor<f32>
+    %p = kiln.pow %a, %two : tensor<4x8xf32>, tensor<f32>
+    %s = kiln.sum %p {dims = array<i64: 1>} : tensor<4x8xf32>
+    %r = kiln.sqrt %s : tensor<4xf32>
+    kiln.yield %r : tensor<4xf32>
+  }
+  // CHECK: kiln.fused(%{{.*}}) : (tensor<4x8xf32>) -> tensor<4x8xf32> {
+  // CHECK: kiln.amax %{{.*}} {dims = array<i64: 1>, keepdim = true}
+  // CHECK: kiln.sub
+  // CHECK: kiln.softmax %{{.*}} {dim = 1 : i64}
+  // CHECK: kiln.yield
+  %2 = kiln.fused(%arg0) : (tensor<4x8xf32>) -> tensor<4x8xf32> {
+  ^bb0(%a: tensor<4x8xf32>):
+    %m = kiln.amax %a {dims = array<i64: 1>, keepdim = true} : tensor<4x8xf32>
+    %d = kiln.sub %a, %m : tensor<4x8xf32>, tensor<4x1xf32>
+    %s = kiln.softmax %d {dim = 1 : i64} : tensor<4x8xf32>
+    %r = kiln.mul %s, %d : tensor<4x8xf32>, tensor<4x8xf32>
+    kiln.yield %r : tensor<4x8xf32>
+  }
+  return %0#0, %0#1, %1, %2 : tensor<4x8xf32>, tensor<4x8xi1>, tensor<4xf32>, tensor<4x8xf32>
+}

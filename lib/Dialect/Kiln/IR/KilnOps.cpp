@@ -766,16 +766,188 @@ LogicalResult CrossEntropyOp::inferReturnTypes(MLIRContext *,
 // fused
 //===----------------------------------------------------------------------===//
 
+namespace {
+
+bool isSplatConstant(Operation &op) {
+  Attribute value;
+  if (!op.hasTrait<mlir::OpTrait::ConstantLike>() || op.getNumResults() != 1 ||
+      !matchPattern(op.getResult(0), m_Constant(&value)))
+    return false;
+  auto elements = dyn_cast<DenseElementsAttr>(value);
+  return elements && elements.isSplat();
+}
+
+ArrayRef<int64_t> shapeOf(Value v) {
+  return cast<RankedTensorType>(v.getType()).getShape();
+}
+
+/// Whether `op` is a reduction that could reduce rows in a row group: one
+/// input, one result of another shape than the input.
+bool reducesRows(Operation &op, ArrayRef<int64_t> rows) {
+  return op.hasTrait<kiln::OpTrait::Reduction>() &&
+         op.hasTrait<kiln::OpTrait::FusesProducers>() &&
+         op.getNumOperands() == 1 && op.getNumResults() == 1 &&
+         shapeOf(op.getOperand(0)) == rows && shapeOf(op.getResult(0)) != rows;
+}
+
+} // namespace
+
+FusedOp::Form FusedOp::getForm() {
+  if (getNumResults() == 0)
+    return Form::Elementwise;
+  ArrayRef<int64_t> rows = shapeOf(getResult(0));
+  bool anchored = false;
+  for (Operation &inner : getBody().front()) {
+    if (!inner.hasTrait<kiln::OpTrait::FusesProducers>())
+      continue;
+    if (reducesRows(inner, rows))
+      return Form::RowGroup;
+    anchored = true;
+  }
+  return anchored ? Form::Anchored : Form::Elementwise;
+}
+
+Operation *FusedOp::getAnchor() {
+  if (getForm() != Form::Anchored)
+    return nullptr;
+  for (Operation &inner : getBody().front())
+    if (inner.hasTrait<kiln::OpTrait::FusesProducers>())
+      return &inner;
+  return nullptr;
+}
+
 LogicalResult FusedOp::verify() {
   Block &body = getBody().front();
   if (body.getArgumentTypes() != getInputs().getTypes())
     return emitOpError("region arguments must have the types of the "
                        "operands");
-  auto yield = dyn_cast<YieldOp>(body.getTerminator());
+  auto yield = body.empty() ? YieldOp() : dyn_cast<YieldOp>(body.back());
   if (!yield)
     return emitOpError("region must end with kiln.yield");
   if (yield.getValues().getTypes() != getResultTypes())
     return emitOpError("kiln.yield operands must have the types of the "
                        "results");
+  if (getNumResults() == 0)
+    return emitOpError("must have at least one result");
   return success();
+}
+
+/// The region is one of the forms the lowering builds a kernel for (see
+/// the op's description); ops inside are verified already.
+LogicalResult FusedOp::verifyRegions() {
+  Block &body = getBody().front();
+  auto yield = cast<YieldOp>(body.back());
+  SmallVector<Operation *> anchors;
+  for (Operation &inner : body.without_terminator()) {
+    if (inner.hasTrait<mlir::OpTrait::ConstantLike>()) {
+      if (!isSplatConstant(inner))
+        return inner.emitOpError("in a kiln.fused region must be a splat "
+                                 "constant (a kernel reads other constants "
+                                 "as operands)");
+      continue;
+    }
+    if (inner.hasTrait<kiln::OpTrait::Elementwise>() &&
+        isa<ScalarOpInterface>(inner))
+      continue;
+    if (inner.hasTrait<kiln::OpTrait::FusesProducers>()) {
+      anchors.push_back(&inner);
+      continue;
+    }
+    return inner.emitOpError(
+        "cannot be part of a kiln.fused region: it holds only elementwise "
+        "ops, splat constants and ops with FusesProducers (reductions, "
+        "softmaxes, selections, gathers)");
+  }
+  ArrayRef<int64_t> rows = shapeOf(getResult(0));
+  auto shapeText = [](ArrayRef<int64_t> shape) {
+    std::string text;
+    llvm::raw_string_ostream os(text);
+    os << "[";
+    llvm::interleaveComma(shape, os);
+    os << "]";
+    return text;
+  };
+  switch (getForm()) {
+  case Form::Elementwise:
+    for (auto [i, result] : llvm::enumerate(getResults()))
+      if (shapeOf(result) != rows)
+        return emitOpError("is one elementwise loop over its results, so they "
+                           "need one shape: result #")
+               << i << " has shape " << shapeText(shapeOf(result))
+               << ", result #0 " << shapeText(rows);
+    return success();
+  case Form::RowGroup: {
+    for (auto [i, result] : llvm::enumerate(getResults()))
+      if (shapeOf(result) != rows)
+        return emitOpError("is a row group (a reduction of its results' rows "
+                           "broadcast back), so its results need one shape: "
+                           "result #")
+               << i << " has shape " << shapeText(shapeOf(result))
+               << ", result #0 " << shapeText(rows);
+    int64_t last = static_cast<int64_t>(rows.size()) - 1;
+    for (Operation *anchor : anchors) {
+      if (isa<SumOp, ProdOp, AmaxOp, AminOp>(anchor)) {
+        auto dims = anchor->getAttrOfType<DenseI64ArrayAttr>("dims");
+        auto keepdim = anchor->getAttrOfType<BoolAttr>("keepdim");
+        if (!dims || dims.size() != 1 || (dims[0] != last && dims[0] != -1) ||
+            !keepdim || !keepdim.getValue() ||
+            shapeOf(anchor->getOperand(0)) != rows)
+          return anchor->emitOpError(
+                     "in a row group must reduce the last dim, with keepdim, "
+                     "of an input of the rows' shape ")
+                 << shapeText(rows);
+        continue;
+      }
+      if (isa<SoftmaxOp, LogSoftmaxOp>(anchor)) {
+        auto dim = anchor->getAttrOfType<IntegerAttr>("dim");
+        if (!dim || (dim.getInt() != last && dim.getInt() != -1) ||
+            shapeOf(anchor->getResult(0)) != rows)
+          return anchor->emitOpError(
+                     "in a row group must normalize the last dim of rows "
+                     "of the shape ")
+                 << shapeText(rows);
+        continue;
+      }
+      return anchor->emitOpError(
+          "cannot be part of a row group, which holds only sum, prod, amax "
+          "and amin along the rows, and softmax and log_softmax of them");
+    }
+    return success();
+  }
+  case Form::Anchored: {
+    if (anchors.size() > 1)
+      return emitOpError("holds ")
+             << anchors.size()
+             << " ops with FusesProducers, but a kernel has one (a row group "
+                "several reductions of its results' rows)";
+    Operation *anchor = anchors.front();
+    for (OpOperand &operand : anchor->getOpOperands().drop_front()) {
+      Operation *def = operand.get().getDefiningOp();
+      if (def && !isSplatConstant(*def))
+        return anchor->emitOpError("operand #")
+               << operand.getOperandNumber()
+               << " in a kiln.fused region must be a block argument or a "
+                  "splat constant: only the first operand is computed by "
+                  "the fused chain";
+    }
+    if (!anchor->hasTrait<kiln::OpTrait::FusesConsumers>()) {
+      if (ValueRange(yield.getValues()) != ValueRange(anchor->getResults()))
+        return emitOpError("must yield the results of ")
+               << anchor->getName()
+               << " as they are: it takes no elementwise epilogue";
+      return success();
+    }
+    if (anchor->getNumResults() != 1)
+      return anchor->emitOpError("with FusesConsumers must have one result");
+    ArrayRef<int64_t> elements = shapeOf(anchor->getResult(0));
+    for (auto [i, result] : llvm::enumerate(getResults()))
+      if (shapeOf(result) != elements)
+        return emitOpError("applies its epilogue to each element of ")
+               << anchor->getName() << "'s result, so every result needs its "
+               << "shape " << shapeText(elements) << ": result #" << i
+               << " has shape " << shapeText(shapeOf(result));
+    return success();
+  }
+  }
+  llvm_unreachable("unknown kiln.fused form");
 }

@@ -6,9 +6,12 @@
 // grouped, by pulling in producers from the latest to the earliest:
 //
 //  - an op with the Elementwise trait joins when all its users are in the
-//    group, or, when it has users elsewhere, if recomputing it in the group
-//    reads no more bytes than storing its result would move (its new
-//    inputs are at most twice its result: written once, read back): then
+//    group; when it has users elsewhere, all after the root, and its
+//    result has the root's shape, in a group that is one elementwise loop,
+//    it joins as one more result of the group (computed and stored in the
+//    same loop: one pass over its inputs); otherwise, if recomputing it in
+//    the group reads no more bytes than storing its result would move (its
+//    new inputs are at most twice its result: written once, read back),
 //    the group gets a copy;
 //  - an op with FusesProducers (reduction, softmax, gather) can be the
 //    group's one anchor: as the root, or, if it also has FusesConsumers and
@@ -175,6 +178,9 @@ struct Group {
   llvm::SmallPtrSet<Operation *, 16> members;
   /// Ops copied into the group (they keep other users outside).
   llvm::SmallPtrSet<Operation *, 8> copies;
+  /// Members whose results the group also yields, for their users after
+  /// the root (an elementwise group only: each has the root's shape).
+  SmallVector<Operation *> outputs;
 
   bool contains(Operation *op) const {
     return members.contains(op) || copies.contains(op);
@@ -274,6 +280,9 @@ private:
         }
         if (usedOnlyHere) {
           group.members.insert(p);
+        } else if (canYield(group, p)) {
+          group.members.insert(p);
+          group.outputs.push_back(p);
         } else if (cheaperToRecompute(group, p)) {
           group.copies.insert(p);
         } else {
@@ -294,7 +303,8 @@ private:
       }
       // An anchor under an elementwise root: the root's chain becomes its
       // epilogue.
-      if (!group.anchor && group.rowReductions.empty() && isAnchor(p) &&
+      if (!group.anchor && group.rowReductions.empty() &&
+          group.outputs.empty() && isAnchor(p) &&
           p->hasTrait<kiln::OpTrait::FusesConsumers>() && usedOnlyHere &&
           p->getNumResults() == 1 &&
           cast<RankedTensorType>(p->getResult(0).getType()).getShape() ==
@@ -310,7 +320,7 @@ private:
       // A row group: a reduction over the root's rows, broadcast back (or
       // a softmax of them, once the group has a row reduction).
       auto rows = cast<RankedTensorType>(root->getResult(0).getType());
-      if (rowGroups && !group.anchor && usedOnlyHere &&
+      if (rowGroups && !group.anchor && group.outputs.empty() && usedOnlyHere &&
           (isRowReduction(p, rows) ||
            (!group.rowReductions.empty() && isRowNormalization(p, rows))) &&
           llvm::all_of(group.members, [&](Operation *member) {
@@ -341,6 +351,10 @@ private:
     if (!p->hasTrait<kiln::OpTrait::FusesConsumers>())
       return "its results are computed by a runtime kernel, which takes no "
              "elementwise epilogue";
+    if (!group.outputs.empty())
+      return "the kernel also yields a value of its elementwise loop for "
+             "users after it, and a reduction, softmax or gather takes only "
+             "one result";
     if (!usedOnlyHere)
       return "its result has users outside the kernel";
     if (p->getNumResults() != 1 ||
@@ -351,6 +365,29 @@ private:
              "broadcast back), so every result must exist before the chain "
              "runs";
     return "the kernel has a member that is not elementwise";
+  }
+
+  /// Whether `p`, used outside the group, can join it as one more result:
+  /// the group is one elementwise loop over the root's shape (no anchor, no
+  /// row reductions), `p`'s result has that shape, so the loop computes each
+  /// of its elements once, and every user outside the group comes after the
+  /// root, where the fused op will stand (a user before it would see the
+  /// value before it exists, or close a cycle through the group's inputs).
+  /// The store is the one a kernel of its own would make; its inputs are
+  /// read once, with the group's.
+  bool canYield(const Group &group, Operation *p) const {
+    if (group.anchor || !group.rowReductions.empty() ||
+        p->getNumResults() != 1 || group.root->getNumResults() != 1 ||
+        cast<RankedTensorType>(p->getResult(0).getType()).getShape() !=
+            cast<RankedTensorType>(group.root->getResult(0).getType())
+                .getShape())
+      return false;
+    return llvm::all_of(p->getUsers(), [&](Operation *user) {
+      if (group.members.contains(user))
+        return true;
+      Operation *ancestor = block.findAncestorOpInBlock(*user);
+      return ancestor && before(group.root, ancestor);
+    });
   }
 
   /// Recomputing `p` in the group is cheaper than storing it when the
@@ -410,6 +447,9 @@ private:
                                 "' reads its input"
                           : "the elementwise chain is the epilogue of " +
                                 describe(group.anchor);
+    if (!group.outputs.empty())
+      how +=
+          ", storing " + std::to_string(group.outputs.size() + 1) + " results";
     r << remark::add("{0} ops in one kernel ({1}): {2}", size, how, ops)
       << remark::metric("ops", static_cast<int64_t>(size))
       << remark::metric("recomputed",
@@ -437,8 +477,11 @@ private:
       }
     Operation *root = group.root;
     OpBuilder builder(root);
-    auto fused = FusedOp::create(builder, root->getLoc(),
-                                 root->getResultTypes(), inputs.getArrayRef());
+    SmallVector<Type> resultTypes(root->getResultTypes());
+    for (Operation *output : group.outputs)
+      resultTypes.push_back(output->getResult(0).getType());
+    auto fused = FusedOp::create(builder, root->getLoc(), resultTypes,
+                                 inputs.getArrayRef());
     Block *body = builder.createBlock(&fused.getBody());
     IRMapping mapping;
     for (Value input : inputs)
@@ -450,9 +493,18 @@ private:
     SmallVector<Value> yielded;
     for (Value result : root->getResults())
       yielded.push_back(mapping.lookup(result));
+    for (Operation *output : group.outputs)
+      yielded.push_back(mapping.lookup(output->getResult(0)));
     YieldOp::create(builder, root->getLoc(), yielded);
 
-    root->replaceAllUsesWith(fused.getResults());
+    root->replaceAllUsesWith(
+        fused.getResults().take_front(root->getNumResults()));
+    // The extra results replace their ops for the users after the group.
+    for (auto [i, output] : llvm::enumerate(group.outputs))
+      output->getResult(0).replaceUsesWithIf(
+          fused.getResult(root->getNumResults() + i), [&](OpOperand &use) {
+            return !group.members.contains(use.getOwner());
+          });
     for (Operation *op : llvm::reverse(ops))
       if (group.members.contains(op)) {
         erased.insert(op);

@@ -161,15 +161,16 @@ func.func @reduction_two_users(%x: tensor<4x8xf32>) -> (tensor<4xf32>, tensor<4x
 }
 
 // CHECK-LABEL: func.func @store_shared
-// CHECK: %[[M:.*]] = kiln.gt %arg0, %arg1
-// CHECK: %[[A:.*]] = kiln.fused(%arg0, %arg1)
-// CHECK: kiln.gt
-// CHECK: kiln.where
-// CHECK: %[[B:.*]] = kiln.where %[[M]], %arg2, %arg2
-// CHECK: return %[[A]], %[[B]]
-// The mask is stored for the second chain, which would otherwise read %x and
-// %y (eight times the bytes of the i1 mask); the first chain reads both
-// anyway and recomputes it.
+// CHECK: %[[A:.*]]:2 = kiln.fused(%arg0, %arg1)
+// CHECK: %[[M:.*]] = kiln.gt
+// CHECK: %[[W:.*]] = kiln.where %[[M]]
+// CHECK: kiln.yield %[[W]], %[[M]] : tensor<16xf32>, tensor<16xi1>
+// CHECK: %[[B:.*]] = kiln.where %[[A]]#1, %arg2, %arg2
+// CHECK: return %[[A]]#0, %[[B]]
+// The second chain would read %x and %y (eight times the bytes of the i1
+// mask) to recompute the mask, so it reads it stored; the first chain, which
+// computes the mask anyway, stores it as its second result (one pass over
+// %x and %y, no kernel of the mask's own).
 func.func @store_shared(%x: tensor<16xf32>, %y: tensor<16xf32>, %z: tensor<16xf32>) -> (tensor<16xf32>, tensor<16xf32>) {
   %m = kiln.gt %x, %y : tensor<16xf32>, tensor<16xf32>
   %a = kiln.where %m, %x, %y : tensor<16xi1>, tensor<16xf32>, tensor<16xf32>

@@ -1005,12 +1005,24 @@ def Kiln_FusedOp : Kiln_Op<"fused", [IsolatedFromAbove, SingleBlock,
     Made by `-kiln-fuse-elementwise`: the region computes the results from
     the operands (bound to the block arguments) with ordinary kiln ops, and
     the whole group becomes one kernel: no tensor inside the region is ever
-    stored. The region holds either only elementwise ops (one loop over the
-    results' shape, several results allowed), or one op with the
-    `FusesProducers` trait (a reduction, softmax, gather) together with the
-    elementwise ops that compute its input (evaluated at each position it
-    reads) and, for ops with `FusesConsumers`, the elementwise ops applied
-    to its result. Splat constants are copied into the region.
+    stored. Its ops are elementwise ops, splat constants and ops with the
+    `FusesProducers` trait, in one of three forms (the verifier rejects
+    anything else):
+
+    - *elementwise*: only elementwise ops; one loop over the results, which
+      all have the same shape (a value of the chain that is also used after
+      the kernel is one more result);
+    - *anchored*: one op with `FusesProducers` (a reduction, softmax,
+      selection or gather), whose first operand the elementwise ops below
+      it compute, evaluated at each position the op reads (its other
+      operands are block arguments or splat constants); with
+      `FusesConsumers`, the elementwise ops above it are applied to each
+      result element (every result has its result's shape), without, the
+      region yields its results as they are;
+    - *row group*: reductions (`sum`, `prod`, `amax`, `amin`) along the
+      last dim with keepdim and `softmax`/`log_softmax` along the last dim,
+      each of an input of the results' shape, whose results the chain
+      broadcasts back over the rows; every result has the same shape.
 
     Example:
 
@@ -1030,7 +1042,25 @@ def Kiln_FusedOp : Kiln_Op<"fused", [IsolatedFromAbove, SingleBlock,
   let assemblyFormat = [{
     `(` $inputs `)` attr-dict `:` functional-type($inputs, $results) $body
   }];
+  let extraClassDeclaration = [{
+    /// The kinds of kernel a region makes (what the lowering builds).
+    enum class Form {
+      /// Only elementwise ops: one loop over the results' common shape.
+      Elementwise,
+      /// One op with FusesProducers, reading the chain below it and, with
+      /// FusesConsumers, applying the chain above it to each result element.
+      Anchored,
+      /// Reductions along the last dim with keepdim, broadcast back over the
+      /// rows of the results by the chain (softmaxes of the rows may join).
+      RowGroup,
+    };
+    /// The region's form (the verifier checks that it is well formed).
+    Form getForm();
+    /// The op with FusesProducers of an Anchored region, else null.
+    ::mlir::Operation *getAnchor();
+  }];
   let hasVerifier = 1;
+  let hasRegionVerifier = 1;
 }
 
 def Kiln_YieldOp : Kiln_Op<"yield", [Pure, Terminator,

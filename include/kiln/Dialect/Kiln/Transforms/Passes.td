@@ -77,7 +77,11 @@ def KilnFuseElementwise : Pass<"kiln-fuse-elementwise", "mlir::ModuleOp"> {
       `amax`, `amin`, `softmax`, `log_softmax`, `gather`, `index_select`):
       they are applied to each result element as it is computed.
 
-    A producer used outside the group is recomputed inside it when the
+    A producer used outside the group becomes one more result of the group
+    when the group is one elementwise loop, the producer has the root's
+    shape and its other users all come after the root (its elements are
+    computed by the loop anyway, so they are stored there: one pass over
+    its inputs). Otherwise it is recomputed inside the group when the
     inputs it adds are at most twice its result's bytes (what storing it
     costs: written once, read back), and stored otherwise. Splat constants
     are copied into each group. Ops of other kinds (matmul, reshape, topk,
