@@ -124,6 +124,8 @@ std::string kiln::getKilnCpuPipelineText(const CpuPipelineOptions &options) {
          "convert-math-to-libm,"
          "convert-arith-to-llvm,"
          "convert-index-to-llvm,"
+         // Mask loads and stores as bytes, which LLVM vectorizes.
+         "kiln-byte-bools,"
          // Before the kernels' memref arguments become pointers.
          "kiln-alias-scopes,"
          // Before the OpenMP translation outlines loop bodies.
