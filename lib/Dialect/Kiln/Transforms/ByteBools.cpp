@@ -35,8 +35,7 @@ Type asBytes(Type type) {
   return nullptr;
 }
 
-struct KilnByteBoolsPass
-    : kiln::impl::KilnByteBoolsBase<KilnByteBoolsPass> {
+struct KilnByteBoolsPass : kiln::impl::KilnByteBoolsBase<KilnByteBoolsPass> {
   void runOnOperation() override {
     getOperation()->walk([](Operation *op) {
       OpBuilder b(op);
