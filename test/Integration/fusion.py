@@ -6,7 +6,8 @@
 # compared with PyTorch. Covers elementwise chains
 # (broadcasting, mixed types, NaN/inf), producers fused into reductions,
 # softmax/log_softmax, gather/index_select, epilogues, losses (decomposed
-# and fused), a value recomputed in two kernels, and a forward+backward graph
+# and fused), a value recomputed in two kernels, kernels merged, and a
+# forward+backward graph
 # from kiln-autodiff, plus 24 random graphs (fixed seed). Kernel counts
 # from --stats show the fusion happened.
 # RUN: %python %s
@@ -130,15 +131,16 @@ same("mixed types", func_ir([x, y], [
     "%r1 = kiln.cast %m : tensor<64x1000xi1> to tensor<64x1000xi64>"],
     [x.double(), torch.zeros(64, 1000, dtype=torch.int64)]), [x, y],
     [torch.exp(torch.where(x < y, x, y).double()), (x < y).long()],
-    # the i1 mask is stored for the cast (recomputing it there would read
-    # x and y: 8 bytes instead of 1) by the where/exp chain, which computes
-    # it anyway: its second result
-    2)
+    # the where/exp chain computes the i1 mask and yields it (recomputing it
+    # for the cast would read x and y: 8 bytes instead of 1), then the cast's
+    # loop, of the same shape, joins it: one kernel, the mask never stored
+    1)
 
 # A value of a chain that later kernels read too is that chain's second
 # result: exp(y) is computed once, stored by the add's loop and read by the
-# matmul; the negation recomputes it (reading y costs what reading it
-# stored would).
+# matmul; the negation and the subtraction each recompute it from y, and
+# their loops become one (both read y). The matmul reads exp(y) between the
+# add's loop and theirs, so those stay apart: 3 kernels.
 w8 = torch.randn(1000, 8)
 same("a chain's value stored as its second result", func_ir([y, w8], [
     "%one = kiln.constant dense<1.0> : tensor<f32>",
@@ -148,11 +150,12 @@ same("a chain's value stored as its second result", func_ir([y, w8], [
     "%r2 = kiln.neg %e : {T0}",
     "%r3 = kiln.sub %e, %a0 : {T0}, {T0}"],
     [y, torch.zeros(64, 8), y, y]), [y, w8],
-    [y.exp() + 1, y.exp() @ w8, -y.exp(), y.exp() - y], 4, rtol=1e-5,
+    [y.exp() + 1, y.exp() @ w8, -y.exp(), y.exp() - y], 3, rtol=1e-5,
     atol=1e-3)
 
 # kiln.fused written by hand, in its three forms (test/Dialect/Kiln/ops.mlir):
-# the lowering runs what the verifier accepts.
+# the lowering runs what the verifier accepts (3 kernels: the cast of the
+# mask joins the first loop).
 a48, b8 = torch.randn(4, 8), torch.randn(8)
 same("kiln.fused written by hand", func_ir([a48, b8], """
 %e:2 = kiln.fused(%a0, %a1) : ({T0}, {T1}) -> ({T0}, tensor<4x8xi1>) {
@@ -180,7 +183,7 @@ same("kiln.fused written by hand", func_ir([a48, b8], """
 }""", ["tensor<4x8xi64>", torch.zeros(4), a48]), [a48, b8],
     [(a48 > b8).long(), torch.where(a48 > b8, a48, b8).pow(2).sum(1).sqrt(),
      torch.softmax(a48 - a48.amax(1, keepdim=True), 1) *
-     (a48 - a48.amax(1, keepdim=True))], 4, rtol=1e-5, atol=1e-6)
+     (a48 - a48.amax(1, keepdim=True))], 3, rtol=1e-5, atol=1e-6)
 
 same("sum prologue and epilogue", func_ir([y], [
     "%sq = kiln.mul %a0, %a0 : {T0}, {T0}",
@@ -420,7 +423,18 @@ same("value recomputed in two kernels", func_ir([x], [
     "%c = kiln.clamp %a0 {min = -1.0 : f64, max = 1.0 : f64} : {T0}",
     "%r0 = kiln.mul %c, %a0 : {T0}, {T0}",
     "%r1 = kiln.add %c, %a0 : {T0}, {T0}"], [x, x]), [x],
-    [torch.clamp(x, -1, 1) * x, torch.clamp(x, -1, 1) + x], 2)
+    [torch.clamp(x, -1, 1) * x, torch.clamp(x, -1, 1) + x],
+    # each chain recomputes the clamp, then the two loops (one shape, one
+    # input) become one kernel computing it once
+    1)
+# Different shapes: two loops, each recomputing the clamp.
+x16 = torch.randn(16, 64, 1000)
+same("value recomputed in two kernels of different shapes", func_ir(
+    [x, x16], [
+        "%c = kiln.clamp %a0 {min = -1.0 : f64, max = 1.0 : f64} : {T0}",
+        "%r0 = kiln.mul %c, %a0 : {T0}, {T0}",
+        "%r1 = kiln.add %c, %a1 : {T0}, {T1}"], [x, x16]), [x, x16],
+    [torch.clamp(x, -1, 1) * x, torch.clamp(x, -1, 1) + x16], 2)
 
 # A chain longer than a group's 128 ops continues in the next kernel (LLVM's
 # compile time is quadratic in a kernel's size): 300 ops in 3 kernels, the

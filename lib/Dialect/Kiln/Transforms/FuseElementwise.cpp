@@ -20,6 +20,9 @@
 //    is then computed by the elementwise ops pulled in below it;
 //  - splat constants are copied into every group that reads them.
 //
+// Then elementwise kernels of one iteration shape that read each other's
+// results or the same inputs merge into one loop (mergeKernels).
+//
 // Keyed off traits only; no op names.
 //
 // With optimization remarks enabled (category `kiln-fuse`: kiln-opt
@@ -34,9 +37,12 @@
 #include "kiln/Dialect/Kiln/Transforms/Passes.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/IR/Dominance.h"
 #include "mlir/IR/IRMapping.h"
 #include "mlir/IR/Matchers.h"
+#include "mlir/IR/PatternMatch.h"
 #include "mlir/IR/Remarks.h"
+#include "mlir/Transforms/CSE.h"
 #include "mlir/Transforms/RegionUtils.h"
 #include "llvm/ADT/SetVector.h"
 
@@ -223,6 +229,11 @@ public:
     // Originals of copies that every user recomputed are now dead.
     for (Operation &op : llvm::make_early_inc_range(llvm::reverse(block)))
       if (isOpTriviallyDead(&op))
+        op.erase();
+    mergeKernels();
+    // Constants whose users all moved into merged kernels.
+    for (Operation &op : llvm::make_early_inc_range(llvm::reverse(block)))
+      if (isSplatConstant(&op) && op.use_empty())
         op.erase();
   }
 
@@ -456,6 +467,19 @@ private:
                         static_cast<int64_t>(group.copies.size()));
   }
 
+  /// An empty kiln.fused at `builder`'s place reading `inputs`, each
+  /// mapped to its block argument in `mapping`; `builder` is left in the
+  /// region's block.
+  static FusedOp createKernel(OpBuilder &builder, Location loc,
+                              TypeRange resultTypes, ArrayRef<Value> inputs,
+                              IRMapping &mapping) {
+    auto fused = FusedOp::create(builder, loc, resultTypes, inputs);
+    Block *body = builder.createBlock(&fused.getBody());
+    for (Value input : inputs)
+      mapping.map(input, body->addArgument(input.getType(), input.getLoc()));
+    return fused;
+  }
+
   void materialize(Group &group) {
     // The group's ops in program order.
     SmallVector<Operation *> ops;
@@ -480,12 +504,9 @@ private:
     SmallVector<Type> resultTypes(root->getResultTypes());
     for (Operation *output : group.outputs)
       resultTypes.push_back(output->getResult(0).getType());
-    auto fused = FusedOp::create(builder, root->getLoc(), resultTypes,
-                                 inputs.getArrayRef());
-    Block *body = builder.createBlock(&fused.getBody());
     IRMapping mapping;
-    for (Value input : inputs)
-      mapping.map(input, body->addArgument(input.getType(), input.getLoc()));
+    FusedOp fused = createKernel(builder, root->getLoc(), resultTypes,
+                                 inputs.getArrayRef(), mapping);
     for (Operation *constant : constants)
       builder.clone(*constant, mapping);
     for (Operation *op : ops)
@@ -510,6 +531,195 @@ private:
         erased.insert(op);
         op->erase();
       }
+  }
+
+  //===--------------------------------------------------------------------===//
+  // Merging elementwise kernels
+  //===--------------------------------------------------------------------===//
+
+  /// An elementwise kernel: a kiln.fused of the elementwise form, or an
+  /// elementwise op left on its own.
+  static bool isElementwiseKernel(Operation *op) {
+    if (auto fused = dyn_cast<FusedOp>(op))
+      return fused.getForm() == FusedOp::Form::Elementwise;
+    return isElementwise(op) && op->getNumResults() == 1 &&
+           isa<RankedTensorType>(op->getResult(0).getType());
+  }
+
+  /// The ops of an elementwise kernel, splat constants left out.
+  static size_t kernelSize(Operation *op) {
+    auto fused = dyn_cast<FusedOp>(op);
+    if (!fused)
+      return 1;
+    return llvm::count_if(
+        fused.getBody().front().without_terminator(),
+        [](Operation &inner) { return !isSplatConstant(&inner); });
+  }
+
+  /// The values an elementwise kernel reads from outside (splat constants,
+  /// which a group copies, left out).
+  static SmallVector<Value> kernelInputs(Operation *op) {
+    if (auto fused = dyn_cast<FusedOp>(op))
+      return SmallVector<Value>(fused.getInputs());
+    SmallVector<Value> inputs;
+    for (Value operand : op->getOperands())
+      if (!isSplatConstant(operand.getDefiningOp()))
+        inputs.push_back(operand);
+    return inputs;
+  }
+
+  static ArrayRef<int64_t> kernelShape(Operation *op) {
+    return cast<RankedTensorType>(op->getResult(0).getType()).getShape();
+  }
+
+  /// Whether `a`, an elementwise kernel before the elementwise kernel `b`,
+  /// can run in `b`'s loop: the same iteration shape, room for both, and no
+  /// user of `a`'s results between them (the merged kernel stands where `b`
+  /// is; everything `b` reads is defined before it, and a value between them
+  /// that depends on `a` would be such a user or depend on one).
+  bool canMerge(Operation *a, Operation *b) const {
+    if (a == b || !isElementwiseKernel(a) || a->getBlock() != &block ||
+        !before(a, b) || kernelShape(a) != kernelShape(b) ||
+        kernelSize(a) + kernelSize(b) > maxGroupOps)
+      return false;
+    for (Value result : a->getResults())
+      for (Operation *user : result.getUsers()) {
+        Operation *at = block.findAncestorOpInBlock(*user);
+        if (!at || (at != b && before(at, b)))
+          return false;
+      }
+    return true;
+  }
+
+  /// The latest elementwise kernel `b` can take in: one whose result `b`
+  /// reads, or one that reads a value `b` reads (siblings: the value is
+  /// then read once).
+  Operation *partnerOf(Operation *b) const {
+    Operation *best = nullptr;
+    auto consider = [&](Operation *a) {
+      if (a && (!best || before(best, a)) && canMerge(a, b))
+        best = a;
+    };
+    for (Value input : kernelInputs(b)) {
+      consider(input.getDefiningOp());
+      for (Operation *user : input.getUsers())
+        consider(user);
+    }
+    return best;
+  }
+
+  /// Elementwise kernels that read what another reads, or what another
+  /// computes, with the same iteration shape, become one loop: `where(m,
+  /// x, 0)` and `where(m, g, 0)` of one mask read it once (or compute it in
+  /// the loop, never storing it), `exp(x)` and `tanh(x)` returned together
+  /// read x once. Walks the block in order, each kernel taking in the
+  /// latest earlier partner until none is left. The same scalar code runs,
+  /// so the bits are the same; reads only shrink, and a result of the
+  /// earlier kernel is stored only if used after the merged one.
+  void mergeKernels() {
+    Operation *op = block.empty() ? nullptr : &block.front();
+    while (op) {
+      Operation *partner = isElementwiseKernel(op) ? partnerOf(op) : nullptr;
+      if (!partner) {
+        op = op->getNextNode();
+        continue;
+      }
+      remarkMerged(partner, op);
+      op = merge(partner, op);
+    }
+  }
+
+  void remarkMerged(Operation *a, Operation *b) {
+    if (!b->getContext()->getRemarkEngine())
+      return;
+    bool reads = llvm::any_of(a->getResults(), [&](Value result) {
+      return llvm::is_contained(result.getUsers(), b);
+    });
+    std::string ops;
+    auto fused = dyn_cast<FusedOp>(a);
+    for (Operation &inner :
+         fused ? fused.getBody().front().without_terminator()
+               : llvm::make_range(Block::iterator(a),
+                                  std::next(Block::iterator(a))))
+      if (!isSplatConstant(&inner))
+        ops += (ops.empty() ? "" : ", ") + inner.getName().getStringRef().str();
+    std::string where;
+    if (std::optional<std::string> at = kiln::filePosition(a->getLoc()))
+      where = " at " + *at;
+    if (auto r = remark::passed(b->getLoc(), remarkOpts("MergedKernels", b)))
+      r << remark::reason(
+          "the elementwise kernel{0} ({1}) runs in this kernel's loop: {2}",
+          where, ops,
+          reads ? "this kernel reads its result, which is no longer stored "
+                  "unless used later"
+                : "both read the same input, which is read once");
+  }
+
+  /// Clones the elementwise kernel `op` into `builder`'s block, its inputs
+  /// looked up in `mapping`; returns the values of its results.
+  static SmallVector<Value> cloneKernel(OpBuilder &builder, Operation *op,
+                                        IRMapping &mapping) {
+    auto fused = dyn_cast<FusedOp>(op);
+    if (!fused) {
+      for (Value operand : op->getOperands())
+        if (Operation *def = operand.getDefiningOp();
+            isSplatConstant(def) && !mapping.contains(operand))
+          builder.clone(*def, mapping);
+      return SmallVector<Value>(builder.clone(*op, mapping)->getResults());
+    }
+    Block &body = fused.getBody().front();
+    for (auto [arg, input] : llvm::zip(body.getArguments(), fused.getInputs()))
+      mapping.map(arg, mapping.lookup(input));
+    for (Operation &inner : body.without_terminator())
+      builder.clone(inner, mapping);
+    SmallVector<Value> values;
+    for (Value v : cast<YieldOp>(body.getTerminator()).getValues())
+      values.push_back(mapping.lookup(v));
+    return values;
+  }
+
+  /// One kernel at `b`'s place computing `a` and `b`: `b`'s results, then
+  /// those of `a` used elsewhere than by `b`. Returns it.
+  Operation *merge(Operation *a, Operation *b) {
+    llvm::SetVector<Value> inputs;
+    for (Value v : kernelInputs(a))
+      inputs.insert(v);
+    for (Value v : kernelInputs(b))
+      if (v.getDefiningOp() != a)
+        inputs.insert(v);
+    SmallVector<Value> keptA;
+    for (Value result : a->getResults())
+      if (llvm::any_of(result.getUsers(),
+                       [&](Operation *user) { return user != b; }))
+        keptA.push_back(result);
+    SmallVector<Type> resultTypes(b->getResultTypes());
+    for (Value result : keptA)
+      resultTypes.push_back(result.getType());
+
+    OpBuilder builder(b);
+    IRMapping mapping;
+    FusedOp fused = createKernel(builder, b->getLoc(), resultTypes,
+                                 inputs.getArrayRef(), mapping);
+    SmallVector<Value> aValues = cloneKernel(builder, a, mapping);
+    // b reads a's results as the values the loop computes.
+    for (auto [result, value] : llvm::zip(a->getResults(), aValues))
+      mapping.map(result, value);
+    SmallVector<Value> yielded = cloneKernel(builder, b, mapping);
+    for (Value result : keptA)
+      yielded.push_back(mapping.lookup(result));
+    YieldOp::create(builder, b->getLoc(), yielded);
+
+    b->replaceAllUsesWith(fused.getResults().take_front(b->getNumResults()));
+    for (auto [i, result] : llvm::enumerate(keptA))
+      result.replaceAllUsesWith(fused.getResult(b->getNumResults() + i));
+    b->erase();
+    a->erase();
+    // Values both kernels computed (a producer each recomputed, a constant
+    // each copied) are computed once.
+    IRRewriter rewriter(fused);
+    DominanceInfo dominance;
+    eliminateCommonSubExpressions(rewriter, dominance, fused);
+    return fused;
   }
 
   Block &block;

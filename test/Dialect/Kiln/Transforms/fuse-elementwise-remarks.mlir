@@ -48,8 +48,8 @@ func.func @broadcast_back(%x: tensor<8x16xf32>) -> tensor<8x16xf32> {
 
 // An i1 mask used by two kernels is stored: recomputing it in the later
 // kernel would read both f32 inputs (512 bytes) where the mask itself is 64
-// bytes. The earlier kernel computes it anyway and stores it as a second
-// result.
+// bytes. The earlier kernel computes it anyway and yields it as a second
+// result; then the two loops, of one shape, become one.
 func.func @stored_mask(%x: tensor<64xf32>, %y: tensor<64xf32>) -> (tensor<64xf32>, tensor<64xf32>) {
   // expected-remark @below {{it has users outside the kernel, and recomputing it there would read 512 bytes of new inputs, more than the 128 bytes that storing its result costs (written once, read back)}}
   %m = kiln.gt %x, %y : tensor<64xf32>, tensor<64xf32>
@@ -59,6 +59,7 @@ func.func @stored_mask(%x: tensor<64xf32>, %y: tensor<64xf32>) -> (tensor<64xf32
   %o = kiln.constant dense<1.0> : tensor<f32>
   %b = kiln.where %m, %o, %z : tensor<64xi1>, tensor<f32>, tensor<f32>
   // expected-remark @below {{2 ops in one kernel (one elementwise loop, no intermediate tensors): kiln.where, kiln.neg}}
+  // expected-remark @below {{(kiln.gt, kiln.where) runs in this kernel's loop: this kernel reads its result, which is no longer stored unless used later}}
   %c = kiln.neg %b : tensor<64xf32>
   return %a, %c : tensor<64xf32>, tensor<64xf32>
 }

@@ -55,17 +55,52 @@ func.func @diamond(%x: tensor<16xf32>) -> tensor<16xf32> {
 // CHECK: %[[A:.*]] = kiln.fused(%arg0)
 // CHECK: kiln.clamp
 // CHECK: kiln.mul
-// CHECK: %[[B:.*]] = kiln.fused(%arg0)
+// CHECK: %[[B:.*]] = kiln.fused(%arg0, %arg1)
 // CHECK: kiln.clamp
 // CHECK: kiln.add
 // CHECK: return %[[A]], %[[B]]
 // A producer with users in two chains: recomputing it from %x, which both
 // chains read anyway, is cheaper than storing it, so each chain gets a copy.
-func.func @recompute_shared(%x: tensor<16xf32>) -> (tensor<16xf32>, tensor<16xf32>) {
+// (The chains have different shapes, so they stay two loops.)
+func.func @recompute_shared(%x: tensor<16xf32>, %y: tensor<4x16xf32>) -> (tensor<16xf32>, tensor<4x16xf32>) {
+  %c = kiln.clamp %x {min = -1.0 : f64, max = 1.0 : f64} : tensor<16xf32>
+  %a = kiln.mul %c, %x : tensor<16xf32>, tensor<16xf32>
+  %b = kiln.add %c, %y : tensor<16xf32>, tensor<4x16xf32>
+  return %a, %b : tensor<16xf32>, tensor<4x16xf32>
+}
+
+// CHECK-LABEL: func.func @merge_siblings
+// CHECK: %[[K:.*]]:2 = kiln.fused(%arg0) : (tensor<16xf32>) -> (tensor<16xf32>, tensor<16xf32>)
+// CHECK-COUNT-1: kiln.clamp
+// CHECK-NOT: kiln.clamp
+// CHECK: kiln.mul
+// CHECK: kiln.add
+// CHECK: kiln.yield
+// CHECK-NEXT: }
+// CHECK-NEXT: return %[[K]]#1, %[[K]]#0
+// The same chains with one shape: each recomputes the clamp, then the two
+// loops become one (they read the same %x), computing the clamp once.
+func.func @merge_siblings(%x: tensor<16xf32>) -> (tensor<16xf32>, tensor<16xf32>) {
   %c = kiln.clamp %x {min = -1.0 : f64, max = 1.0 : f64} : tensor<16xf32>
   %a = kiln.mul %c, %x : tensor<16xf32>, tensor<16xf32>
   %b = kiln.add %c, %x : tensor<16xf32>, tensor<16xf32>
   return %a, %b : tensor<16xf32>, tensor<16xf32>
+}
+
+// CHECK-LABEL: func.func @merge_blocked
+// CHECK: %[[E:.*]] = kiln.exp %arg0
+// CHECK: %[[M:.*]] = kiln.matmul %[[E]]
+// CHECK: %[[T:.*]] = kiln.fused(%arg0, %[[M]])
+// CHECK: return %[[E]], %[[T]]
+// exp(x) and the tanh chain read the same %x, but the matmul between them
+// reads exp's result: in one loop at the tanh's place, exp would come
+// after its user. Not merged (the tanh chain reads the matmul's result).
+func.func @merge_blocked(%x: tensor<16x16xf32>) -> (tensor<16x16xf32>, tensor<16x16xf32>) {
+  %e = kiln.exp %x : tensor<16x16xf32>
+  %m = kiln.matmul %e, %e : tensor<16x16xf32>, tensor<16x16xf32>
+  %t = kiln.tanh %x : tensor<16x16xf32>
+  %r = kiln.add %t, %m : tensor<16x16xf32>, tensor<16x16xf32>
+  return %e, %r : tensor<16x16xf32>, tensor<16x16xf32>
 }
 
 // CHECK-LABEL: func.func @reduction
@@ -161,16 +196,16 @@ func.func @reduction_two_users(%x: tensor<4x8xf32>) -> (tensor<4xf32>, tensor<4x
 }
 
 // CHECK-LABEL: func.func @store_shared
-// CHECK: %[[A:.*]]:2 = kiln.fused(%arg0, %arg1)
+// CHECK: %[[A:.*]]:2 = kiln.fused(%arg0, %arg1, %arg2)
 // CHECK: %[[M:.*]] = kiln.gt
-// CHECK: %[[W:.*]] = kiln.where %[[M]]
-// CHECK: kiln.yield %[[W]], %[[M]] : tensor<16xf32>, tensor<16xi1>
-// CHECK: %[[B:.*]] = kiln.where %[[A]]#1, %arg2, %arg2
-// CHECK: return %[[A]]#0, %[[B]]
+// CHECK: %[[W:.*]] = kiln.where %[[M]], %{{.*}}, %{{.*}}
+// CHECK: %[[V:.*]] = kiln.where %[[M]], %{{.*}}, %{{.*}}
+// CHECK: kiln.yield %[[V]], %[[W]] : tensor<16xf32>, tensor<16xf32>
+// CHECK: return %[[A]]#1, %[[A]]#0
 // The second chain would read %x and %y (eight times the bytes of the i1
-// mask) to recompute the mask, so it reads it stored; the first chain, which
-// computes the mask anyway, stores it as its second result (one pass over
-// %x and %y, no kernel of the mask's own).
+// mask) to recompute the mask, so the first chain, which computes it
+// anyway, yields it as a second result; then the two loops, of one shape,
+// become one, and the mask is never stored.
 func.func @store_shared(%x: tensor<16xf32>, %y: tensor<16xf32>, %z: tensor<16xf32>) -> (tensor<16xf32>, tensor<16xf32>) {
   %m = kiln.gt %x, %y : tensor<16xf32>, tensor<16xf32>
   %a = kiln.where %m, %x, %y : tensor<16xi1>, tensor<16xf32>, tensor<16xf32>

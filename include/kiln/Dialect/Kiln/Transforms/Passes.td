@@ -83,7 +83,15 @@ def KilnFuseElementwise : Pass<"kiln-fuse-elementwise", "mlir::ModuleOp"> {
     computed by the loop anyway, so they are stored there: one pass over
     its inputs). Otherwise it is recomputed inside the group when the
     inputs it adds are at most twice its result's bytes (what storing it
-    costs: written once, read back), and stored otherwise. Splat constants
+    costs: written once, read back), and stored otherwise.
+
+    Then elementwise kernels (groups of the elementwise form, or elementwise
+    ops left alone) with the same iteration shape merge when one reads the
+    other's result or both read the same input, and no user of the earlier
+    one's results stands between them: one loop at the later one's place,
+    common values computed once. A mask yielded by one chain and read by
+    another is then never stored; `exp(x)` and `tanh(x)` returned together
+    read x once. Splat constants
     are copied into each group. Ops of other kinds (matmul, reshape, topk,
     ...) bound the groups. Groups are formed from the end of each function
     backwards, keyed off traits only.
