@@ -182,7 +182,18 @@ def training_workloads():
     gather = backward(lambda x, i: torch.gather(x, 1, i), ["g", "gi"])
     g, gi, go = (tensor_type((4096, 4096)), tensor_type((4096, 256), "i64"),
                  tensor_type((4096, 256)))
+    relu = backward(torch.relu, ["v"])
+    mask = tensor_type((V,), "i1")
     return [
+        dict(name="relu and its gradient, one graph (16M)",
+             ir=f"""func.func @f(%x: {VT}, %g: {VT}) -> ({VT}, {VT}) {{
+  %z = kiln.constant dense<0.0> : tensor<f32>
+  %m = kiln.gt %x, %z : {VT}, tensor<f32>
+  %y = kiln.where %m, %x, %z : {mask}, {VT}, tensor<f32>
+  %gx = kiln.where %m, %g, %z : {mask}, {VT}, tensor<f32>
+  return %y, %gx : {VT}, {VT}
+}}""", inputs=["v", "ct"], torch=lambda t: relu(t, "ct"),
+             copy_bytes=4 * V * 4),
         dict(name="layer norm forward+backward (4096x1024)", ir=f"""func.func @f(%x: {r}) -> {r} {{
   %m = kiln.mean %x {{dims = array<i64: 1>, keepdim = true}} : {r}
   %d = kiln.sub %x, %m : {r}, {row}
@@ -604,10 +615,12 @@ def run_workloads(opts, kiln_run, stream, thread_counts, tmp):
             if w.get("copy_bytes"):
                 gbs = w["copy_bytes"] / (kiln_ms / 1000) / 1e9
                 frac = gbs / bandwidth[t]["copy_gbs"]
-                ok = ok and frac >= w["copy_target"]
                 note += (f"; {gbs:.1f} GB/s = {100 * frac:.0f}% of STREAM "
-                         f"copy ({bandwidth[t]['copy_gbs']:.1f}; target "
-                         f"{100 * w['copy_target']:.0f}%)")
+                         f"copy ({bandwidth[t]['copy_gbs']:.1f}")
+                if w.get("copy_target"):
+                    ok = ok and frac >= w["copy_target"]
+                    note += f"; target {100 * w['copy_target']:.0f}%"
+                note += ")"
             status = ("ok" if ok else "MISS") if target else "-"
             tgt = f"{target:6.1f}x" if target else f"{'':7}"
             print(f"{w['name']:42} {t:>3} {kiln_ms:9.2f} {torch_ms:9.2f} "
