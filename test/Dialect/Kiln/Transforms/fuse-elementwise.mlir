@@ -87,6 +87,38 @@ func.func @merge_siblings(%x: tensor<16xf32>) -> (tensor<16xf32>, tensor<16xf32>
   return %a, %b : tensor<16xf32>, tensor<16xf32>
 }
 
+// CHECK-LABEL: func.func @merge_at_most_8_results
+// CHECK: kiln.fused(%arg0) : (tensor<64xf32>) -> (tensor<64xf32>, tensor<64xf32>, tensor<64xf32>, tensor<64xf32>, tensor<64xf32>, tensor<64xf32>, tensor<64xf32>, tensor<64xf32>)
+// CHECK: kiln.fused(%arg0) : (tensor<64xf32>) -> (tensor<64xf32>, tensor<64xf32>)
+// CHECK-NOT: kiln.fused
+// CHECK: return
+// Ten siblings reading %x: a kernel takes at most 8 results (each is a
+// stream of stores; beyond 8 a merged loop measured no faster): the first
+// eight share one loop, the last two another.
+func.func @merge_at_most_8_results(%x: tensor<64xf32>) -> (tensor<64xf32>, tensor<64xf32>, tensor<64xf32>, tensor<64xf32>, tensor<64xf32>, tensor<64xf32>, tensor<64xf32>, tensor<64xf32>, tensor<64xf32>, tensor<64xf32>) {
+  %c0 = kiln.constant dense<1.5> : tensor<f32>
+  %r0 = kiln.mul %x, %c0 : tensor<64xf32>, tensor<f32>
+  %c1 = kiln.constant dense<2.5> : tensor<f32>
+  %r1 = kiln.mul %x, %c1 : tensor<64xf32>, tensor<f32>
+  %c2 = kiln.constant dense<3.5> : tensor<f32>
+  %r2 = kiln.mul %x, %c2 : tensor<64xf32>, tensor<f32>
+  %c3 = kiln.constant dense<4.5> : tensor<f32>
+  %r3 = kiln.mul %x, %c3 : tensor<64xf32>, tensor<f32>
+  %c4 = kiln.constant dense<5.5> : tensor<f32>
+  %r4 = kiln.mul %x, %c4 : tensor<64xf32>, tensor<f32>
+  %c5 = kiln.constant dense<6.5> : tensor<f32>
+  %r5 = kiln.mul %x, %c5 : tensor<64xf32>, tensor<f32>
+  %c6 = kiln.constant dense<7.5> : tensor<f32>
+  %r6 = kiln.mul %x, %c6 : tensor<64xf32>, tensor<f32>
+  %c7 = kiln.constant dense<8.5> : tensor<f32>
+  %r7 = kiln.mul %x, %c7 : tensor<64xf32>, tensor<f32>
+  %c8 = kiln.constant dense<9.5> : tensor<f32>
+  %r8 = kiln.mul %x, %c8 : tensor<64xf32>, tensor<f32>
+  %c9 = kiln.constant dense<10.5> : tensor<f32>
+  %r9 = kiln.mul %x, %c9 : tensor<64xf32>, tensor<f32>
+  return %r0, %r1, %r2, %r3, %r4, %r5, %r6, %r7, %r8, %r9 : tensor<64xf32>, tensor<64xf32>, tensor<64xf32>, tensor<64xf32>, tensor<64xf32>, tensor<64xf32>, tensor<64xf32>, tensor<64xf32>, tensor<64xf32>, tensor<64xf32>
+}
+
 // CHECK-LABEL: func.func @merge_blocked
 // CHECK: %[[E:.*]] = kiln.exp %arg0
 // CHECK: %[[M:.*]] = kiln.matmul %[[E]]
