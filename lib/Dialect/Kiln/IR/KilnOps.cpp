@@ -766,16 +766,17 @@ LogicalResult CrossEntropyOp::inferReturnTypes(MLIRContext *,
 // fused
 //===----------------------------------------------------------------------===//
 
-namespace {
-
-bool isSplatConstant(Operation &op) {
+bool kiln::isSplatConstant(Operation *op) {
   Attribute value;
-  if (!op.hasTrait<mlir::OpTrait::ConstantLike>() || op.getNumResults() != 1 ||
-      !matchPattern(op.getResult(0), m_Constant(&value)))
+  if (!op || !op->hasTrait<mlir::OpTrait::ConstantLike>() ||
+      op->getNumResults() != 1 ||
+      !matchPattern(op->getResult(0), m_Constant(&value)))
     return false;
   auto elements = dyn_cast<DenseElementsAttr>(value);
   return elements && elements.isSplat();
 }
+
+namespace {
 
 ArrayRef<int64_t> shapeOf(Value v) {
   return cast<RankedTensorType>(v.getType()).getShape();
@@ -840,7 +841,7 @@ LogicalResult FusedOp::verifyRegions() {
   SmallVector<Operation *> anchors;
   for (Operation &inner : body.without_terminator()) {
     if (inner.hasTrait<mlir::OpTrait::ConstantLike>()) {
-      if (!isSplatConstant(inner))
+      if (!isSplatConstant(&inner))
         return inner.emitOpError("in a kiln.fused region must be a splat "
                                  "constant (a kernel reads other constants "
                                  "as operands)");
@@ -859,31 +860,24 @@ LogicalResult FusedOp::verifyRegions() {
         "softmaxes, selections, gathers)");
   }
   ArrayRef<int64_t> rows = shapeOf(getResult(0));
-  auto shapeText = [](ArrayRef<int64_t> shape) {
-    std::string text;
-    llvm::raw_string_ostream os(text);
-    os << "[";
-    llvm::interleaveComma(shape, os);
-    os << "]";
-    return text;
+  // Every result has result #0's shape; `what` says why (the message's
+  // subject).
+  auto oneShape = [&](llvm::StringRef what) -> LogicalResult {
+    for (auto [i, result] : llvm::enumerate(getResults()))
+      if (shapeOf(result) != rows)
+        return emitOpError(what)
+               << " need one shape: result #" << i << " has shape "
+               << formatShape(shapeOf(result)) << ", result #0 "
+               << formatShape(rows);
+    return success();
   };
   switch (getForm()) {
   case Form::Elementwise:
-    for (auto [i, result] : llvm::enumerate(getResults()))
-      if (shapeOf(result) != rows)
-        return emitOpError("is one elementwise loop over its results, so they "
-                           "need one shape: result #")
-               << i << " has shape " << shapeText(shapeOf(result))
-               << ", result #0 " << shapeText(rows);
-    return success();
+    return oneShape("is one elementwise loop over its results, so they");
   case Form::RowGroup: {
-    for (auto [i, result] : llvm::enumerate(getResults()))
-      if (shapeOf(result) != rows)
-        return emitOpError("is a row group (a reduction of its results' rows "
-                           "broadcast back), so its results need one shape: "
-                           "result #")
-               << i << " has shape " << shapeText(shapeOf(result))
-               << ", result #0 " << shapeText(rows);
+    if (failed(oneShape("is a row group (a reduction of its results' rows "
+                        "broadcast back), so its results")))
+      return failure();
     int64_t last = static_cast<int64_t>(rows.size()) - 1;
     for (Operation *anchor : anchors) {
       if (isa<SumOp, ProdOp, AmaxOp, AminOp>(anchor)) {
@@ -895,7 +889,7 @@ LogicalResult FusedOp::verifyRegions() {
           return anchor->emitOpError(
                      "in a row group must reduce the last dim, with keepdim, "
                      "of an input of the rows' shape ")
-                 << shapeText(rows);
+                 << formatShape(rows);
         continue;
       }
       if (isa<SoftmaxOp, LogSoftmaxOp>(anchor)) {
@@ -905,7 +899,7 @@ LogicalResult FusedOp::verifyRegions() {
           return anchor->emitOpError(
                      "in a row group must normalize the last dim of rows "
                      "of the shape ")
-                 << shapeText(rows);
+                 << formatShape(rows);
         continue;
       }
       return anchor->emitOpError(
@@ -923,7 +917,7 @@ LogicalResult FusedOp::verifyRegions() {
     Operation *anchor = anchors.front();
     for (OpOperand &operand : anchor->getOpOperands().drop_front()) {
       Operation *def = operand.get().getDefiningOp();
-      if (def && !isSplatConstant(*def))
+      if (def && !isSplatConstant(def))
         return anchor->emitOpError("operand #")
                << operand.getOperandNumber()
                << " in a kiln.fused region must be a block argument or a "
@@ -944,8 +938,8 @@ LogicalResult FusedOp::verifyRegions() {
       if (shapeOf(result) != elements)
         return emitOpError("applies its epilogue to each element of ")
                << anchor->getName() << "'s result, so every result needs its "
-               << "shape " << shapeText(elements) << ": result #" << i
-               << " has shape " << shapeText(shapeOf(result));
+               << "shape " << formatShape(elements) << ": result #" << i
+               << " has shape " << formatShape(shapeOf(result));
     return success();
   }
   }

@@ -58,16 +58,6 @@ using namespace kiln;
 
 namespace {
 
-bool isSplatConstant(Operation *op) {
-  if (!op || !op->hasTrait<mlir::OpTrait::ConstantLike>())
-    return false;
-  Attribute value;
-  if (!matchPattern(op->getResult(0), m_Constant(&value)))
-    return false;
-  auto elements = dyn_cast<DenseElementsAttr>(value);
-  return elements && elements.isSplat();
-}
-
 bool isElementwise(Operation *op) {
   return op->hasTrait<kiln::OpTrait::Elementwise>() && !isSplatConstant(op);
 }
@@ -581,6 +571,17 @@ private:
     return cast<RankedTensorType>(op->getResult(0).getType()).getShape();
   }
 
+  /// The results of `a` that an op other than `b` uses: a kernel merging
+  /// them still yields these.
+  static SmallVector<Value> usedBeyond(Operation *a, Operation *b) {
+    SmallVector<Value> used;
+    for (Value result : a->getResults())
+      if (llvm::any_of(result.getUsers(),
+                       [&](Operation *user) { return user != b; }))
+        used.push_back(result);
+    return used;
+  }
+
   /// Whether `a`, an elementwise kernel before the elementwise kernel `b`,
   /// can run in `b`'s loop: the same iteration shape, room for both, and no
   /// user of `a`'s results between them (the merged kernel stands where `b`
@@ -592,12 +593,7 @@ private:
         kernelSize(a) + kernelSize(b) > maxGroupOps)
       return false;
     // The merged kernel's results: b's and those of a used after b.
-    unsigned results = b->getNumResults();
-    for (Value result : a->getResults())
-      if (llvm::any_of(result.getUsers(),
-                       [&](Operation *user) { return user != b; }))
-        ++results;
-    if (results > kMaxKernelResults)
+    if (b->getNumResults() + usedBeyond(a, b).size() > kMaxKernelResults)
       return false;
     for (Value result : a->getResults())
       for (Operation *user : result.getUsers()) {
@@ -704,11 +700,7 @@ private:
     for (Value v : kernelInputs(b))
       if (v.getDefiningOp() != a)
         inputs.insert(v);
-    SmallVector<Value> keptA;
-    for (Value result : a->getResults())
-      if (llvm::any_of(result.getUsers(),
-                       [&](Operation *user) { return user != b; }))
-        keptA.push_back(result);
+    SmallVector<Value> keptA = usedBeyond(a, b);
     SmallVector<Type> resultTypes(b->getResultTypes());
     for (Value result : keptA)
       resultTypes.push_back(result.getType());

@@ -21,6 +21,11 @@ namespace kiln {
 /// truncate toward zero).
 mlir::TypedAttr getScalarAttr(mlir::Builder &builder, mlir::Type type,
                               double value);
+
+/// Whether `op` (possibly null) is a constant whose value is a splat: what
+/// kiln-fuse-elementwise copies into its groups and kiln.fused regions may
+/// hold.
+bool isSplatConstant(mlir::Operation *op);
 } // namespace kiln
 
 #define GET_OP_CLASSES
