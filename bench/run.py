@@ -172,7 +172,8 @@ def backward(fn, names):
 def training_workloads():
     """Forward and backward of common layers (no targets): Kiln's @f plus
     @f_vjp, which computes the forward again, against PyTorch's forward and
-    backward."""
+    backward; a layer norm's forward with the statistics it keeps for its
+    backward, and a mean and variance (PyTorch's fused kernels)."""
     r, c, ci = (tensor_type((4096, 1024)), tensor_type((4096, 1000)),
                 tensor_type((4096,), "i64"))
     row = tensor_type((4096, 1))
@@ -182,6 +183,7 @@ def training_workloads():
     gather = backward(lambda x, i: torch.gather(x, 1, i), ["g", "gi"])
     g, gi, go = (tensor_type((4096, 4096)), tensor_type((4096, 256), "i64"),
                  tensor_type((4096, 256)))
+    grow = tensor_type((4096, 1))
     relu = backward(torch.relu, ["v"])
     mask = tensor_type((V,), "i1")
     return [
@@ -194,6 +196,30 @@ def training_workloads():
   return %y, %gx : {VT}, {VT}
 }}""", inputs=["v", "ct"], torch=lambda t: relu(t, "ct"),
              copy_bytes=4 * V * 4),
+        dict(name="layer norm with mean and 1/std (4096x1024)",
+             ir=f"""func.func @f(%x: {r}) -> ({r}, {row}, {row}) {{
+  %m = kiln.mean %x {{dims = array<i64: 1>, keepdim = true}} : {r}
+  %d = kiln.sub %x, %m : {r}, {row}
+  %q = kiln.mul %d, %d : {r}, {r}
+  %v = kiln.mean %q {{dims = array<i64: 1>, keepdim = true}} : {r}
+  %e = kiln.constant dense<1.0e-5> : tensor<f32>
+  %ve = kiln.add %v, %e : {row}, tensor<f32>
+  %s = kiln.rsqrt %ve : {row}
+  %y = kiln.mul %d, %s : {r}, {row}
+  return %y, %m, %s : {r}, {row}, {row}
+}}""", inputs=["r"],
+             torch=lambda t: torch.native_layer_norm(t["r"], (1024,), None,
+                                                     None, 1e-5)),
+        dict(name="mean and variance dim 1 (4096x4096)",
+             ir=f"""func.func @f(%x: {g}) -> ({grow}, {grow}) {{
+  %m = kiln.mean %x {{dims = array<i64: 1>, keepdim = true}} : {g}
+  %d = kiln.sub %x, %m : {g}, {grow}
+  %q = kiln.mul %d, %d : {g}, {g}
+  %v = kiln.mean %q {{dims = array<i64: 1>, keepdim = true}} : {g}
+  return %v, %m : {grow}, {grow}
+}}""", inputs=["g"],
+             torch=lambda t: torch.var_mean(t["g"], 1, unbiased=False,
+                                            keepdim=True)),
         dict(name="layer norm forward+backward (4096x1024)", ir=f"""func.func @f(%x: {r}) -> {r} {{
   %m = kiln.mean %x {{dims = array<i64: 1>, keepdim = true}} : {r}
   %d = kiln.sub %x, %m : {r}, {row}

@@ -332,6 +332,93 @@ same("row group: f64 x / prod(x)", func_ir([f64_rows], [
     "%r0 = kiln.div %a0, %p : {T0}, tensor<100x1xf64>"], [f64_rows]),
     [f64_rows], f64_rows / f64_rows.prod(1, keepdim=True), 1, rtol=1e-9)
 
+# Row groups with per-row results: values of the rows' shape and per-row
+# values (reductions, with keepdim or without, and values computed from
+# them) stored by the kernel that reduces the rows -- the same bits as the
+# separate kernels, NaNs, infinities and signed zeros included.
+rows2 = special(256, 300)
+same("per-row results: exp(x) and its row sum", func_ir([rows2], [
+    "%r0 = kiln.exp %a0 : {T0}",
+    "%r1 = kiln.sum %r0 {dims = array<i64: 1>} : {T0}"],
+    [rows2, "tensor<256xf32>"]), [rows2],
+    [rows2.exp(), rows2.exp().sum(1)], 1, rtol=1e-5, atol=1e-6)
+same("per-row results: mean and variance", func_ir([ln_in], [
+    "%r0 = kiln.mean %a0 {dims = array<i64: 1>, keepdim = true} : {T0}",
+    "%d = kiln.sub %a0, %r0 : {T0}, tensor<256x1xf32>",
+    "%q = kiln.mul %d, %d : {T0}, {T0}",
+    "%r1 = kiln.mean %q {dims = array<i64: 1>, keepdim = true} : {T0}"],
+    ["tensor<256x1xf32>", "tensor<256x1xf32>"]), [ln_in],
+    [ln_in.mean(1, keepdim=True), ln_in.var(1, unbiased=False,
+                                            keepdim=True)],
+    1, rtol=1e-4, atol=1e-5)
+same("per-row results: a layer norm with its mean and 1/deviation", func_ir(
+    [ln_in], [
+        "%r1 = kiln.mean %a0 {dims = array<i64: 1>, keepdim = true} : {T0}",
+        "%d = kiln.sub %a0, %r1 : {T0}, tensor<256x1xf32>",
+        "%q = kiln.mul %d, %d : {T0}, {T0}",
+        "%v = kiln.mean %q {dims = array<i64: 1>, keepdim = true} : {T0}",
+        "%e = kiln.constant dense<1.0e-5> : tensor<f32>",
+        "%ve = kiln.add %v, %e : tensor<256x1xf32>, tensor<f32>",
+        "%r2 = kiln.rsqrt %ve : tensor<256x1xf32>",
+        "%r0 = kiln.mul %d, %r2 : {T0}, tensor<256x1xf32>"],
+    [ln_in, "tensor<256x1xf32>", "tensor<256x1xf32>"]), [ln_in],
+    [F.layer_norm(ln_in, (300,), eps=1e-5), ln_in.mean(1, keepdim=True),
+     torch.rsqrt(ln_in.var(1, unbiased=False, keepdim=True) + 1e-5)],
+    1, rtol=1e-4, atol=1e-5)
+same("per-row results: the shifted chain, its row maximum and sum", func_ir(
+    [rows2], [
+        "%r1 = kiln.amax %a0 {dims = array<i64: 1>, keepdim = true} : {T0}",
+        "%d = kiln.sub %a0, %r1 : {T0}, tensor<256x1xf32>",
+        "%r0 = kiln.exp %d : {T0}",
+        "%r2 = kiln.sum %r0 {dims = array<i64: 1>, keepdim = true} : {T0}"],
+    [rows2, "tensor<256x1xf32>", "tensor<256x1xf32>"]), [rows2],
+    [torch.exp(rows2 - rows2.amax(1, keepdim=True)), rows2.amax(1, True),
+     torch.exp(rows2 - rows2.amax(1, keepdim=True)).sum(1, keepdim=True)],
+    1, rtol=1e-5, atol=1e-6)
+same("per-row results: sum(softmax(x) * g) and the product", func_ir(
+    [sm_x, sm_g], [
+        "%y = kiln.softmax %a0 {dim = 1 : i64} : {T0}",
+        "%r0 = kiln.mul %y, %a1 : {T0}, {T1}",
+        "%r1 = kiln.sum %r0 {dims = array<i64: -1>} : {T0}"],
+    [sm_x, "tensor<256xf32>"]), [sm_x, sm_g],
+    [F.softmax(sm_x, 1) * sm_g, (F.softmax(sm_x, 1) * sm_g).sum(1)], 1,
+    rtol=1e-5, atol=1e-6)
+vec = special(1000)
+same("per-row results: one row, a rank-0 sum", func_ir([vec], [
+    "%r0 = kiln.abs %a0 : {T0}",
+    "%r1 = kiln.sum %r0 {dims = array<i64: 0>} : {T0}"],
+    [vec, "tensor<f32>"]), [vec], [vec.abs(), vec.abs().sum()], 1,
+    rtol=1e-5, atol=1e-6)
+same("per-row results: i64 rows of a 3-D tensor and their minimum",
+     func_ir([counts], [
+         "%r0 = kiln.mul %a0, %a0 : {T0}, {T0}",
+         "%r1 = kiln.amin %r0 {dims = array<i64: 2>} : {T0}"],
+         [counts, "tensor<3x4xi64>"]), [counts],
+     [counts * counts, (counts * counts).amin(2)], 1)
+f64_near1 = 1 + 0.01 * torch.randn(100, 200, dtype=torch.float64)
+same("per-row results: f64 x * 3 and prod over rows", func_ir([f64_near1], [
+    "%c = kiln.constant dense<3.0> : tensor<f64>",
+    "%r0 = kiln.mul %a0, %c : {T0}, tensor<f64>",
+    "%r1 = kiln.prod %r0 {dims = array<i64: 1>, keepdim = true} : {T0}"],
+    [f64_near1, "tensor<100x1xf64>"]), [f64_near1],
+    [f64_near1 * 3, (f64_near1 * 3).prod(1, keepdim=True)], 1, rtol=1e-9)
+# Rows under 1 KB: the sum's own kernel vectorizes them better than a row
+# group would, so the exps are stored and the sum computes them again.
+same("per-row results: short rows, two kernels", func_ir([f64_rows], [
+    "%r0 = kiln.exp %a0 : {T0}",
+    "%r1 = kiln.sum %r0 {dims = array<i64: 1>} : {T0}"],
+    [f64_rows, "tensor<100xf64>"]), [f64_rows],
+    [f64_rows.exp(), f64_rows.exp().sum(1)], 2, rtol=1e-9)
+# Rows too long for a row group (the sum splits them across threads):
+# the exps are stored, and the split sum (two kernels: the segments', then
+# their merge) computes them again.
+long_rows = special(2, 40000)
+same("per-row results: rows too long, two kernels", func_ir([long_rows], [
+    "%r0 = kiln.exp %a0 : {T0}",
+    "%r1 = kiln.sum %r0 {dims = array<i64: 1>} : {T0}"],
+    [long_rows, "tensor<2xf32>"]), [long_rows],
+    [long_rows.exp(), long_rows.exp().sum(1)], 3, rtol=1e-4, atol=1e-5)
+
 idx = torch.randint(0, 1000, (64, 50))
 same("gather of exp, negated", func_ir([y, idx], [
     "%e = kiln.exp %a0 : {T0}",
@@ -412,12 +499,12 @@ same("mse_loss and cross_entropy", func_ir([y, t, labels], [
     [F.mse_loss(y, t), F.cross_entropy(y, labels)],
     # mse: a split sum (64000 elements over one kept position: 8 segments
     # in parallel with (y - t)^2 fused in, then their merge with / n fused
-    # out); cross_entropy: the row maxima, the row sums of exp(x - m) (the
-    # subtraction and exp fused in), the gather of the labels' logits with
-    # its row-wise check and (x - m) - log(s) fused out (2: the gather, the
-    # first bad position), and one sum with the negation fused in and / N
-    # fused out
-    7, rtol=1e-5)
+    # out); cross_entropy: the row maxima and the row sums of exp(x - m) in
+    # one row group (the maxima its per-row results), the gather of the
+    # labels' logits with its row-wise check and (x - m) - log(s) fused out
+    # (2: the gather, the first bad position), and one sum with the
+    # negation fused in and / N fused out
+    6, rtol=1e-5)
 
 same("value recomputed in two kernels", func_ir([x], [
     "%c = kiln.clamp %a0 {min = -1.0 : f64, max = 1.0 : f64} : {T0}",

@@ -1429,18 +1429,24 @@ struct ResultRows {
   SmallVector<Type> types;  // tensor<n x element>
 
   ResultRows(OpBuilder &b, Location loc, scf::ForallOp forall,
+             ArrayRef<Value> coords, TypeRange resultTypes, int64_t n)
+      : ResultRows(b, loc, forall.getRegionIterArgs(), coords, resultTypes,
+                   n) {}
+
+  /// The rows of `shared` (some of a forall's shared outputs, of
+  /// `resultTypes`).
+  ResultRows(OpBuilder &b, Location loc, ValueRange shared,
              ArrayRef<Value> coords, TypeRange resultTypes, int64_t n) {
     offsets.assign(coords.begin(), coords.end());
     offsets.push_back(b.getIndexAttr(0));
     sizes.assign(coords.size(), b.getIndexAttr(1));
     sizes.push_back(b.getIndexAttr(n));
     strides.assign(coords.size() + 1, b.getIndexAttr(1));
-    for (auto [t, shared] :
-         llvm::zip_equal(resultTypes, forall.getRegionIterArgs())) {
+    for (auto [t, output] : llvm::zip_equal(resultTypes, shared)) {
       auto rowType = RankedTensorType::get(
           {n}, cast<RankedTensorType>(t).getElementType());
       types.push_back(rowType);
-      inits.push_back(tensor::ExtractSliceOp::create(b, loc, rowType, shared,
+      inits.push_back(tensor::ExtractSliceOp::create(b, loc, rowType, output,
                                                      offsets, sizes, strides));
     }
   }
@@ -4578,15 +4584,28 @@ FailureOr<SmallVector<Value>> lowerRowGroup(OpBuilder &b, FusedOp op,
   Location loc = op.getLoc();
   Block &body = op.getBody().front();
   auto yield = cast<YieldOp>(body.getTerminator());
-  auto space = cast<RankedTensorType>(op.getResult(0).getType());
-  int64_t rank = space.getRank(), n = space.getDimSize(rank - 1);
-  SmallVector<int64_t> grid(space.getShape().drop_back());
+  ArrayRef<int64_t> rowShape = op.getRowShape();
+  int64_t rank = rowShape.size(), n = rowShape.back();
+  auto space = RankedTensorType::get(
+      rowShape, tensorType(op.getResult(0)).getElementType());
+  SmallVector<int64_t> grid(rowShape.drop_back());
+  // Results of the rows' shape (`full`, written row by row by the chain)
+  // and per-row results (one element per row).
+  SmallVector<int64_t> full, perRow;
+  for (auto [i, result] : llvm::enumerate(op.getResults()))
+    (tensorType(result).getShape() == rowShape ? full : perRow).push_back(i);
   SmallVector<Value> outputs = emptyTensors(b, loc, op.getResultTypes());
   OpBuilder::InsertionGuard guard(b);
   SmallVector<Value> coords;
   scf::ForallOp forall = createGridForall(b, loc, grid, outputs, coords);
-  // The row's slice of each result, written in place.
-  ResultRows rows(b, loc, forall, coords, op.getResultTypes(), n);
+  // The row's slice of each full result, written in place.
+  SmallVector<Type> fullTypes;
+  SmallVector<Value> fullShared;
+  for (int64_t i : full) {
+    fullTypes.push_back(op.getResult(i).getType());
+    fullShared.push_back(forall.getRegionIterArgs()[i]);
+  }
+  ResultRows rows(b, loc, fullShared, coords, fullTypes, n);
   // A softmax whose exps are kept in the result's row (one result of its
   // element type): computed once, read back from cache by the later passes
   // and divided in place by the last one.
@@ -4704,28 +4723,74 @@ FailureOr<SmallVector<Value>> lowerRowGroup(OpBuilder &b, FusedOp op,
                "({1} elements) is read from memory once and stays in cache "
                "for its {2} reduction(s) and the elementwise chain",
                typeText(space), n, rowOps);
-  // The chain into the row's slice of each result, in place (reading the
-  // kept exps from the same row, element by element).
-  MLIRContext *ctx = b.getContext();
-  AffineMap identity = AffineMap::getMultiDimIdentityMap(1, ctx);
-  SmallVector<Value> ins;
-  if (keptSoftmax)
-    ins.push_back(rows.inits[0]);
-  SmallVector<AffineMap> maps(ins.size() + rows.inits.size(), identity);
-  auto generic = linalg::GenericOp::create(
-      b, loc, rows.types, ins, rows.inits, maps, parallelIterators(1),
-      [&](OpBuilder &nb, Location l, ValueRange args) {
-        SmallVector<Value> at(coords);
-        at.push_back(linalg::IndexOp::create(nb, l, 0));
-        DenseMap<Value, Value> memo(rowValues);
-        if (keptSoftmax)
-          memo[keptSoftmax] = arith::MulFOp::create(nb, l, args[0], keptSum);
-        SmallVector<Value> results;
-        for (Value v : yield.getValues())
-          results.push_back(evaluator.eval(nb, l, v, space, at, memo));
-        linalg::YieldOp::create(nb, l, results);
-      });
-  return rows.finish(b, loc, forall, generic.getResults());
+  // Each per-row result, one element written in place at the row's
+  // position (a slice of the shared output: a fresh one-element tensor
+  // would be a buffer allocated per row).
+  SmallVector<Value> rowResults;
+  SmallVector<SmallVector<OpFoldResult>> rowOffsets;
+  for (int64_t i : perRow) {
+    auto type = tensorType(op.getResult(i));
+    SmallVector<Value> at(coords);
+    if (type.getRank() == rank)
+      at.push_back(indexConstant(b, loc, 0));
+    DenseMap<Value, Value> memo(rowValues);
+    Value element = evaluator.eval(b, loc, yield.getValues()[i], type, at, memo);
+    SmallVector<int64_t> ones(type.getRank(), 1);
+    SmallVector<OpFoldResult> offsets(at.begin(), at.end()),
+        unit(type.getRank(), b.getIndexAttr(1));
+    Value slot = tensor::ExtractSliceOp::create(
+        b, loc, RankedTensorType::get(ones, type.getElementType()),
+        forall.getRegionIterArgs()[i], offsets, unit, unit);
+    SmallVector<Value> origin(type.getRank(), indexConstant(b, loc, 0));
+    rowResults.push_back(
+        tensor::InsertOp::create(b, loc, element, slot, origin));
+    rowOffsets.push_back(offsets);
+  }
+  // The chain into the row's slice of each full result, in place (reading
+  // the kept exps from the same row, element by element).
+  SmallVector<Value> fullRows;
+  if (!full.empty()) {
+    MLIRContext *ctx = b.getContext();
+    AffineMap identity = AffineMap::getMultiDimIdentityMap(1, ctx);
+    SmallVector<Value> ins;
+    if (keptSoftmax)
+      ins.push_back(rows.inits[0]);
+    SmallVector<AffineMap> maps(ins.size() + rows.inits.size(), identity);
+    auto generic = linalg::GenericOp::create(
+        b, loc, rows.types, ins, rows.inits, maps, parallelIterators(1),
+        [&](OpBuilder &nb, Location l, ValueRange args) {
+          SmallVector<Value> at(coords);
+          at.push_back(linalg::IndexOp::create(nb, l, 0));
+          DenseMap<Value, Value> memo(rowValues);
+          if (keptSoftmax)
+            memo[keptSoftmax] = arith::MulFOp::create(nb, l, args[0], keptSum);
+          SmallVector<Value> results;
+          for (int64_t i : full)
+            results.push_back(
+                evaluator.eval(nb, l, yield.getValues()[i], space, at, memo));
+          linalg::YieldOp::create(nb, l, results);
+        });
+    fullRows.assign(generic.getResults().begin(), generic.getResults().end());
+  }
+  // Into the shared outputs (the forall's terminator), in the results'
+  // order (folding a one-row forall takes its inserts in that order).
+  SmallVector<Value> parts(op.getNumResults());
+  SmallVector<ArrayRef<OpFoldResult>> offsets(op.getNumResults(), rows.offsets),
+      sizes(op.getNumResults(), rows.sizes);
+  for (auto [i, row] : llvm::zip_equal(full, fullRows))
+    parts[i] = row;
+  for (auto [i, element, at] : llvm::zip_equal(perRow, rowResults, rowOffsets)) {
+    parts[i] = element;
+    offsets[i] = at;
+    sizes[i] = ArrayRef(rows.strides).take_front(at.size()); // all 1
+  }
+  OpBuilder::InsertionGuard terminatorGuard(b);
+  b.setInsertionPointToStart(forall.getTerminator().getBody());
+  for (auto [i, part] : llvm::enumerate(parts))
+    tensor::ParallelInsertSliceOp::create(
+        b, loc, part, forall.getRegionIterArgs()[i], offsets[i], sizes[i],
+        ArrayRef(rows.strides).take_front(offsets[i].size()));
+  return SmallVector<Value>(forall.getResults());
 }
 
 /// Lowers a kiln.fused group to one kernel (softmax: its three passes).

@@ -878,16 +878,17 @@ func.func @fused_dense_constant(%x: tensor<2xf32>) -> tensor<2xf32> {
 
 // -----
 
-func.func @fused_two_anchors(%x: tensor<4x8xf32>) -> tensor<4xf32> {
-  // expected-error @+1 {{'kiln.fused' op holds 2 ops with FusesProducers, but a kernel has one (a row group several reductions of its results' rows)}}
-  %0 = kiln.fused(%x) : (tensor<4x8xf32>) -> tensor<4xf32> {
-  ^bb0(%a: tensor<4x8xf32>):
-    %1 = kiln.sum %a {dims = array<i64: 1>} : tensor<4x8xf32>
-    %2 = kiln.amax %a {dims = array<i64: 1>} : tensor<4x8xf32>
-    %3 = kiln.add %1, %2 : tensor<4xf32>, tensor<4xf32>
-    kiln.yield %3 : tensor<4xf32>
+// Two reductions, not both along the last dim: no row group.
+func.func @fused_two_anchors(%x: tensor<8x8xf32>) -> tensor<8xf32> {
+  // expected-error @+1 {{'kiln.fused' op holds 2 ops with FusesProducers, but a kernel has one (a row group several reductions along the last dim of rows of one shape)}}
+  %0 = kiln.fused(%x) : (tensor<8x8xf32>) -> tensor<8xf32> {
+  ^bb0(%a: tensor<8x8xf32>):
+    %1 = kiln.sum %a {dims = array<i64: 0>} : tensor<8x8xf32>
+    %2 = kiln.amax %a {dims = array<i64: 1>} : tensor<8x8xf32>
+    %3 = kiln.add %1, %2 : tensor<8xf32>, tensor<8xf32>
+    kiln.yield %3 : tensor<8xf32>
   }
-  return %0 : tensor<4xf32>
+  return %0 : tensor<8xf32>
 }
 
 // -----
@@ -934,7 +935,7 @@ func.func @fused_epilogue_shape(%x: tensor<4x8xf32>, %y: tensor<4x1xf32>) -> (te
 func.func @fused_row_group_dim(%x: tensor<4x8xf32>) -> tensor<4x8xf32> {
   %0 = kiln.fused(%x) : (tensor<4x8xf32>) -> tensor<4x8xf32> {
   ^bb0(%a: tensor<4x8xf32>):
-    // expected-error @+1 {{'kiln.sum' op in a row group must reduce the last dim, with keepdim, of an input of the rows' shape [4, 8]}}
+    // expected-error @+1 {{'kiln.sum' op in a row group must reduce the last dim of an input of the rows' shape [4, 8]}}
     %1 = kiln.sum %a {dims = array<i64: 0>, keepdim = true} : tensor<4x8xf32>
     %2 = kiln.sub %a, %1 : tensor<4x8xf32>, tensor<1x8xf32>
     kiln.yield %2 : tensor<4x8xf32>
@@ -974,13 +975,30 @@ func.func @fused_row_group_selection(%x: tensor<4x8xf32>) -> tensor<4x8xf32> {
 
 // -----
 
-func.func @fused_row_group_results(%x: tensor<4x8xf32>) -> (tensor<4x8xf32>, tensor<4x1xf32>) {
-  // expected-error @+1 {{'kiln.fused' op is a row group (a reduction of its results' rows broadcast back), so its results need one shape: result #1 has shape [4, 1], result #0 [4, 8]}}
-  %0:2 = kiln.fused(%x) : (tensor<4x8xf32>) -> (tensor<4x8xf32>, tensor<4x1xf32>) {
-  ^bb0(%a: tensor<4x8xf32>):
+func.func @fused_row_group_results(%x: tensor<4x8xf32>, %y: tensor<1x8xf32>) -> (tensor<4x8xf32>, tensor<1x8xf32>) {
+  // expected-error @+1 {{'kiln.fused' op is a row group over rows of shape [4, 8], so each result has that shape or a row's: [4, 1] or [4]; result #1 has shape [1, 8]}}
+  %0:2 = kiln.fused(%x, %y) : (tensor<4x8xf32>, tensor<1x8xf32>) -> (tensor<4x8xf32>, tensor<1x8xf32>) {
+  ^bb0(%a: tensor<4x8xf32>, %b: tensor<1x8xf32>):
     %1 = kiln.amax %a {dims = array<i64: 1>, keepdim = true} : tensor<4x8xf32>
     %2 = kiln.sub %a, %1 : tensor<4x8xf32>, tensor<4x1xf32>
-    kiln.yield %2, %1 : tensor<4x8xf32>, tensor<4x1xf32>
+    %3 = kiln.neg %b : tensor<1x8xf32>
+    kiln.yield %2, %3 : tensor<4x8xf32>, tensor<1x8xf32>
   }
-  return %0#0, %0#1 : tensor<4x8xf32>, tensor<4x1xf32>
+  return %0#0, %0#1 : tensor<4x8xf32>, tensor<1x8xf32>
+}
+
+// -----
+
+// A reduction without keepdim gives each row's value; broadcast against
+// the rows it would line up with their columns.
+func.func @fused_row_group_dropped_dim(%x: tensor<4x4xf32>) -> (tensor<4x4xf32>, tensor<4xf32>) {
+  %0:2 = kiln.fused(%x) : (tensor<4x4xf32>) -> (tensor<4x4xf32>, tensor<4xf32>) {
+  ^bb0(%a: tensor<4x4xf32>):
+    %1 = kiln.sum %a {dims = array<i64: 1>} : tensor<4x4xf32>
+    %2 = kiln.exp %1 : tensor<4xf32>
+    // expected-error @+1 {{'kiln.sub' op in a row group uses the per-row value of kiln.sum without keepdim, so its result must have the shape [4]}}
+    %3 = kiln.sub %a, %2 : tensor<4x4xf32>, tensor<4xf32>
+    kiln.yield %3, %2 : tensor<4x4xf32>, tensor<4xf32>
+  }
+  return %0#0, %0#1 : tensor<4x4xf32>, tensor<4xf32>
 }

@@ -288,7 +288,7 @@ func.func @nn(%arg0: tensor<8x5xf32>, %arg1: tensor<8x5xf32>, %arg2: tensor<8xi6
 
 // kiln.fused in its three forms (what kiln-fuse-elementwise makes): an
 // elementwise loop with two results, an anchored reduction with an epilogue,
-// a row group.
+// row groups.
 // CHECK-LABEL: func.func @fused
 func.func @fused(%arg0: tensor<4x8xf32>, %arg1: tensor<8xf32>) -> (tensor<4x8xf32>, tensor<4x8xi1>, tensor<4xf32>, tensor<4x8xf32>) {
   // CHECK: %[[E:.*]]:2 = kiln.fused(%{{.*}}, %{{.*}}) : (tensor<4x8xf32>, tensor<8xf32>) -> (tensor<4x8xf32>, tensor<4x8xi1>) {
@@ -327,6 +327,20 @@ func.func @fused(%arg0: tensor<4x8xf32>, %arg1: tensor<8xf32>) -> (tensor<4x8xf3
     %s = kiln.softmax %d {dim = 1 : i64} : tensor<4x8xf32>
     %r = kiln.mul %s, %d : tensor<4x8xf32>, tensor<4x8xf32>
     kiln.yield %r : tensor<4x8xf32>
+  }
+  // A row group with per-row results: a row's sum without keepdim, a
+  // value of its keepdim maximum, and the chain's value.
+  // CHECK: kiln.fused(%{{.*}}) : (tensor<4x8xf32>) -> (tensor<4xf32>, tensor<4x1xf32>, tensor<4x8xf32>) {
+  // CHECK: kiln.sum %{{.*}} {dims = array<i64: 1>}
+  // CHECK: kiln.amax %{{.*}} {dims = array<i64: 1>, keepdim = true}
+  // CHECK: kiln.yield %{{.*}}, %{{.*}}, %{{.*}} : tensor<4xf32>, tensor<4x1xf32>, tensor<4x8xf32>
+  %3:3 = kiln.fused(%arg0) : (tensor<4x8xf32>) -> (tensor<4xf32>, tensor<4x1xf32>, tensor<4x8xf32>) {
+  ^bb0(%a: tensor<4x8xf32>):
+    %e = kiln.exp %a : tensor<4x8xf32>
+    %s = kiln.sum %e {dims = array<i64: 1>} : tensor<4x8xf32>
+    %m = kiln.amax %a {dims = array<i64: 1>, keepdim = true} : tensor<4x8xf32>
+    %n = kiln.neg %m : tensor<4x1xf32>
+    kiln.yield %s, %n, %e : tensor<4xf32>, tensor<4x1xf32>, tensor<4x8xf32>
   }
   return %0#0, %0#1, %1, %2 : tensor<4x8xf32>, tensor<4x8xi1>, tensor<4xf32>, tensor<4x8xf32>
 }

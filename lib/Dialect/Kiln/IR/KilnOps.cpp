@@ -791,6 +791,57 @@ bool reducesRows(Operation &op, ArrayRef<int64_t> rows) {
          shapeOf(op.getOperand(0)) == rows && shapeOf(op.getResult(0)) != rows;
 }
 
+/// Whether `op` is a sum, prod, amax or amin along the last dim (keepdim or
+/// not) of one input.
+bool reducesLastDim(Operation &op) {
+  if (!isa<SumOp, ProdOp, AmaxOp, AminOp>(op))
+    return false;
+  auto dims = op.getAttrOfType<DenseI64ArrayAttr>("dims");
+  int64_t rank = static_cast<int64_t>(shapeOf(op.getOperand(0)).size());
+  return rank > 0 && dims && dims.size() == 1 &&
+         (dims[0] == rank - 1 || dims[0] == -1);
+}
+
+/// Whether `op` is a softmax or log_softmax along the last dim.
+bool normalizesLastDim(Operation &op) {
+  if (!isa<SoftmaxOp, LogSoftmaxOp>(op))
+    return false;
+  auto dim = op.getAttrOfType<IntegerAttr>("dim");
+  int64_t rank = static_cast<int64_t>(shapeOf(op.getOperand(0)).size());
+  return dim && (dim.getInt() == rank - 1 || dim.getInt() == -1);
+}
+
+/// The rows of a row group that also yields per-row values (reductions
+/// without the chain broadcasting them back, values of its chain): every
+/// op with FusesProducers reduces or normalizes the last dim of inputs of
+/// one shape, at least one reduces, and there are two or more of them, or
+/// a result has the rows' shape. Null when the region is not such a group.
+std::optional<ArrayRef<int64_t>> rowsOfRowOps(FusedOp op) {
+  std::optional<ArrayRef<int64_t>> rows;
+  int64_t count = 0;
+  bool reduces = false;
+  for (Operation &inner : op.getBody().front()) {
+    if (!inner.hasTrait<kiln::OpTrait::FusesProducers>())
+      continue;
+    bool reduction = reducesLastDim(inner);
+    if (!reduction && !normalizesLastDim(inner))
+      return std::nullopt;
+    ArrayRef<int64_t> shape = shapeOf(inner.getOperand(0));
+    if (rows && *rows != shape)
+      return std::nullopt;
+    rows = shape;
+    reduces |= reduction;
+    ++count;
+  }
+  if (!rows || !reduces)
+    return std::nullopt;
+  if (count >= 2 || llvm::any_of(op.getResults(), [&](Value result) {
+        return shapeOf(result) == *rows;
+      }))
+    return rows;
+  return std::nullopt;
+}
+
 } // namespace
 
 FusedOp::Form FusedOp::getForm() {
@@ -805,7 +856,18 @@ FusedOp::Form FusedOp::getForm() {
       return Form::RowGroup;
     anchored = true;
   }
-  return anchored ? Form::Anchored : Form::Elementwise;
+  if (!anchored)
+    return Form::Elementwise;
+  return rowsOfRowOps(*this) ? Form::RowGroup : Form::Anchored;
+}
+
+ArrayRef<int64_t> FusedOp::getRowShape() {
+  assert(getForm() == Form::RowGroup && "not a row group");
+  for (Operation &inner : getBody().front())
+    if (inner.hasTrait<kiln::OpTrait::Reduction>() &&
+        inner.hasTrait<kiln::OpTrait::FusesProducers>())
+      return shapeOf(inner.getOperand(0));
+  llvm_unreachable("a row group without a reduction");
 }
 
 Operation *FusedOp::getAnchor() {
@@ -875,21 +937,50 @@ LogicalResult FusedOp::verifyRegions() {
   case Form::Elementwise:
     return oneShape("is one elementwise loop over its results, so they");
   case Form::RowGroup: {
-    if (failed(oneShape("is a row group (a reduction of its results' rows "
-                        "broadcast back), so its results")))
-      return failure();
+    ArrayRef<int64_t> rows = getRowShape();
     int64_t last = static_cast<int64_t>(rows.size()) - 1;
+    // Per-row values: a reduction's, with keepdim (1 in the last dim) or
+    // without (the last dim dropped).
+    SmallVector<int64_t> kept(rows), dropped(rows.drop_back());
+    kept.back() = 1;
+    for (auto [i, result] : llvm::enumerate(getResults()))
+      if (shapeOf(result) != rows && shapeOf(result) != ArrayRef(kept) &&
+          shapeOf(result) != ArrayRef(dropped))
+        return emitOpError("is a row group over rows of shape ")
+               << formatShape(rows) << ", so each result has that shape or "
+               << "a row's: " << formatShape(kept) << " or "
+               << formatShape(dropped) << "; result #" << i << " has shape "
+               << formatShape(shapeOf(result));
     for (Operation *anchor : anchors) {
       if (isa<SumOp, ProdOp, AmaxOp, AminOp>(anchor)) {
-        auto dims = anchor->getAttrOfType<DenseI64ArrayAttr>("dims");
-        auto keepdim = anchor->getAttrOfType<BoolAttr>("keepdim");
-        if (!dims || dims.size() != 1 || (dims[0] != last && dims[0] != -1) ||
-            !keepdim || !keepdim.getValue() ||
-            shapeOf(anchor->getOperand(0)) != rows)
+        if (!reducesLastDim(*anchor) || shapeOf(anchor->getOperand(0)) != rows)
           return anchor->emitOpError(
-                     "in a row group must reduce the last dim, with keepdim, "
-                     "of an input of the rows' shape ")
+                     "in a row group must reduce the last dim of an input "
+                     "of the rows' shape ")
                  << formatShape(rows);
+        auto keepdim = anchor->getAttrOfType<BoolAttr>("keepdim");
+        if (keepdim && keepdim.getValue())
+          continue;
+        // Without keepdim the value is the row's: broadcast against the
+        // rows it would line up with the columns, so only values of its
+        // shape may be computed from it.
+        SmallVector<Operation *> work{anchor};
+        while (!work.empty()) {
+          Operation *current = work.pop_back_val();
+          for (Operation *user : current->getUsers()) {
+            if (isa<YieldOp>(user))
+              continue;
+            if (user->getNumResults() != 1 ||
+                shapeOf(user->getResult(0)) != ArrayRef(dropped))
+              return user->emitOpError(
+                         "in a row group uses the per-row value of ")
+                     << anchor->getName()
+                     << " without keepdim, so its result must have the "
+                        "shape "
+                     << formatShape(dropped);
+            work.push_back(user);
+          }
+        }
         continue;
       }
       if (isa<SoftmaxOp, LogSoftmaxOp>(anchor)) {
@@ -913,7 +1004,7 @@ LogicalResult FusedOp::verifyRegions() {
       return emitOpError("holds ")
              << anchors.size()
              << " ops with FusesProducers, but a kernel has one (a row group "
-                "several reductions of its results' rows)";
+                "several reductions along the last dim of rows of one shape)";
     Operation *anchor = anchors.front();
     for (OpOperand &operand : anchor->getOpOperands().drop_front()) {
       Operation *def = operand.get().getDefiningOp();

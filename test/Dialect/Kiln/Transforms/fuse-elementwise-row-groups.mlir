@@ -106,3 +106,103 @@ func.func @not_rows(%x: tensor<64x128xf32>, %long: tensor<4x16384xf32>) -> (tens
   %le = kiln.exp %ld : tensor<4x16384xf32>
   return %e, %le : tensor<64x128xf32>, tensor<4x16384xf32>
 }
+
+// -----
+
+// Row groups with per-row results. A chain's value returned as well as
+// reduced along its rows: the reduction (without keepdim) becomes a row
+// group's, which reduces each row and stores the row's exps from cache --
+// one read of x instead of two (without row groups -- the PLAIN checks --
+// the exps are stored by one kernel and computed again by the sum's).
+// CHECK-LABEL: func.func @value_and_its_sum
+// CHECK: %[[F:.*]]:2 = kiln.fused(%arg0) : (tensor<64x256xf32>) -> (tensor<64xf32>, tensor<64x256xf32>) {
+// CHECK-NEXT: ^bb0(%[[X:.*]]: tensor<64x256xf32>):
+// CHECK-NEXT: %[[E:.*]] = kiln.exp %[[X]]
+// CHECK-NEXT: %[[S:.*]] = kiln.sum %[[E]] {dims = array<i64: 1>}
+// CHECK-NEXT: kiln.yield %[[S]], %[[E]] : tensor<64xf32>, tensor<64x256xf32>
+// CHECK-NOT: kiln.fused
+// CHECK: return %[[F]]#1, %[[F]]#0
+// PLAIN-LABEL: func.func @value_and_its_sum
+// PLAIN: kiln.exp %arg0
+// PLAIN: kiln.fused(%arg0) : (tensor<64x256xf32>) -> tensor<64xf32>
+func.func @value_and_its_sum(%x: tensor<64x256xf32>) -> (tensor<64x256xf32>, tensor<64xf32>) {
+  %e = kiln.exp %x : tensor<64x256xf32>
+  %s = kiln.sum %e {dims = array<i64: 1>} : tensor<64x256xf32>
+  return %e, %s : tensor<64x256xf32>, tensor<64xf32>
+}
+
+// -----
+
+// A variance: the mean's row sum and the squares' row sum in one kernel,
+// the mean (used by the chain and returned) yielded once per row.
+// CHECK-LABEL: func.func @mean_and_variance
+// CHECK: %[[F:.*]]:2 = kiln.fused(%arg0) : (tensor<64x256xf32>) -> (tensor<64x1xf32>, tensor<64x1xf32>) {
+// CHECK: kiln.sum
+// CHECK: kiln.sum
+// CHECK: kiln.yield %{{.*}}, %{{.*}} : tensor<64x1xf32>, tensor<64x1xf32>
+// CHECK-NOT: kiln.fused
+// CHECK: return %[[F]]#1, %[[F]]#0
+func.func @mean_and_variance(%x: tensor<64x256xf32>) -> (tensor<64x1xf32>, tensor<64x1xf32>) {
+  %n = kiln.constant dense<256.0> : tensor<f32>
+  %s = kiln.sum %x {dims = array<i64: 1>, keepdim = true} : tensor<64x256xf32>
+  %m = kiln.div %s, %n : tensor<64x1xf32>, tensor<f32>
+  %d = kiln.sub %x, %m : tensor<64x256xf32>, tensor<64x1xf32>
+  %q = kiln.mul %d, %d : tensor<64x256xf32>, tensor<64x256xf32>
+  %qs = kiln.sum %q {dims = array<i64: 1>, keepdim = true} : tensor<64x256xf32>
+  %v = kiln.div %qs, %n : tensor<64x1xf32>, tensor<f32>
+  return %m, %v : tensor<64x1xf32>, tensor<64x1xf32>
+}
+
+// -----
+
+// A layer norm that also returns its statistics (as a training step keeps
+// them for the backward pass): one kernel yielding y, the mean and the
+// reciprocal deviation.
+// CHECK-LABEL: func.func @layer_norm_with_statistics
+// CHECK: %[[F:.*]]:3 = kiln.fused(%arg0) : (tensor<64x128xf32>) -> (tensor<64x128xf32>, tensor<64x1xf32>, tensor<64x1xf32>) {
+// CHECK-NOT: kiln.fused
+// CHECK: return %[[F]]#0, %[[F]]#{{[12]}}, %[[F]]#{{[12]}}
+func.func @layer_norm_with_statistics(%x: tensor<64x128xf32>) -> (tensor<64x128xf32>, tensor<64x1xf32>, tensor<64x1xf32>) {
+  %n = kiln.constant dense<128.0> : tensor<f32>
+  %eps = kiln.constant dense<1.0e-5> : tensor<f32>
+  %s = kiln.sum %x {dims = array<i64: 1>, keepdim = true} : tensor<64x128xf32>
+  %m = kiln.div %s, %n : tensor<64x1xf32>, tensor<f32>
+  %d = kiln.sub %x, %m : tensor<64x128xf32>, tensor<64x1xf32>
+  %q = kiln.mul %d, %d : tensor<64x128xf32>, tensor<64x128xf32>
+  %qs = kiln.sum %q {dims = array<i64: 1>, keepdim = true} : tensor<64x128xf32>
+  %v = kiln.div %qs, %n : tensor<64x1xf32>, tensor<f32>
+  %ve = kiln.add %v, %eps : tensor<64x1xf32>, tensor<f32>
+  %r = kiln.rsqrt %ve : tensor<64x1xf32>
+  %y = kiln.mul %d, %r : tensor<64x128xf32>, tensor<64x1xf32>
+  return %y, %m, %r : tensor<64x128xf32>, tensor<64x1xf32>, tensor<64x1xf32>
+}
+
+// -----
+
+// Not per-row results: a row sum with a user before the kernel that is
+// not in it (the reshape would see a value the kernel has not made yet)
+// is stored by a kernel of its own, which the row group reads; the value
+// of a chain over rows too long for a row group (the lowering splits
+// them across threads: another order), or too short for a reduction to
+// become a row group's (under 1 KB: the reduction's own kernel vectorizes
+// them better), is stored, and the sum computes it again.
+// CHECK-LABEL: func.func @not_per_row
+// CHECK: %[[S:.*]] = kiln.fused(%arg0) : (tensor<64x128xf32>) -> tensor<64x1xf32>
+// CHECK: kiln.reshape %[[S]]
+// CHECK: kiln.fused(%arg0, %[[S]])
+// CHECK: kiln.exp %arg1
+// CHECK: kiln.fused(%arg1) : (tensor<4x16384xf32>) -> tensor<4xf32>
+// CHECK: kiln.exp %arg2
+// CHECK: kiln.fused(%arg2) : (tensor<64x128xf32>) -> tensor<64xf32>
+func.func @not_per_row(%x: tensor<64x128xf32>, %long: tensor<4x16384xf32>, %short: tensor<64x128xf32>) -> (tensor<64x128xf32>, tensor<64xf32>, tensor<4x16384xf32>, tensor<4xf32>, tensor<64x128xf32>, tensor<64xf32>) {
+  %e = kiln.exp %x : tensor<64x128xf32>
+  %s = kiln.sum %e {dims = array<i64: 1>, keepdim = true} : tensor<64x128xf32>
+  %k = kiln.reshape %s : tensor<64x1xf32> -> tensor<64xf32>
+  %d = kiln.sub %x, %s : tensor<64x128xf32>, tensor<64x1xf32>
+  %y = kiln.exp %d : tensor<64x128xf32>
+  %le = kiln.exp %long : tensor<4x16384xf32>
+  %ls = kiln.sum %le {dims = array<i64: 1>} : tensor<4x16384xf32>
+  %se = kiln.exp %short : tensor<64x128xf32>
+  %ss = kiln.sum %se {dims = array<i64: 1>} : tensor<64x128xf32>
+  return %y, %k, %le, %ls, %se, %ss : tensor<64x128xf32>, tensor<64xf32>, tensor<4x16384xf32>, tensor<4xf32>, tensor<64x128xf32>, tensor<64xf32>
+}

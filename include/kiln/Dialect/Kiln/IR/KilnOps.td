@@ -1020,9 +1020,15 @@ def Kiln_FusedOp : Kiln_Op<"fused", [IsolatedFromAbove, SingleBlock,
       result element (every result has its result's shape), without, the
       region yields its results as they are;
     - *row group*: reductions (`sum`, `prod`, `amax`, `amin`) along the
-      last dim with keepdim and `softmax`/`log_softmax` along the last dim,
-      each of an input of the results' shape, whose results the chain
-      broadcasts back over the rows; every result has the same shape.
+      last dim and `softmax`/`log_softmax` along the last dim, each of an
+      input of one shape (the rows), computed row by row while the row is
+      in cache: the chain broadcasts keepdim results back over the rows,
+      and the region yields values of the rows' shape and per-row values
+      (of a row's shape: the rows' with the last dim 1, or without it --
+      the value of a reduction without keepdim, which only ops of its
+      shape may use). A region is a row group when result #0 has the
+      shape of a reduction's input, or when it holds two or more of these
+      ops, or one reduction and a result of the rows' shape.
 
     Example:
 
@@ -1050,12 +1056,15 @@ def Kiln_FusedOp : Kiln_Op<"fused", [IsolatedFromAbove, SingleBlock,
       /// One op with FusesProducers, reading the chain below it and, with
       /// FusesConsumers, applying the chain above it to each result element.
       Anchored,
-      /// Reductions along the last dim with keepdim, broadcast back over the
-      /// rows of the results by the chain (softmaxes of the rows may join).
+      /// Reductions along the last dim of rows of one shape, computed row
+      /// by row: broadcast back over the rows by the chain (softmaxes of the
+      /// rows may join), or yielded as per-row results.
       RowGroup,
     };
     /// The region's form (the verifier checks that it is well formed).
     Form getForm();
+    /// The shape of the rows of a RowGroup region (its reductions' input).
+    ::llvm::ArrayRef<int64_t> getRowShape();
     /// The op with FusesProducers of an Anchored region, else null.
     ::mlir::Operation *getAnchor();
   }];

@@ -112,7 +112,14 @@ def KilnFuseElementwise : Pass<"kiln-fuse-elementwise", "mlir::ModuleOp"> {
     each row in one loop (it would not split it across threads: the same
     order, the same bits) and a row is at most 256 KB; a `softmax` or
     `log_softmax` over those rows then joins as well. The lowering runs
-    each row's reductions, then the chain, while the row is in cache.
+    each row's reductions, then the chain, while the row is in cache. A
+    row group also yields values for users after it: values of its chain
+    of the rows' shape, its reductions and per-row values (`[..., 1]`);
+    and an anchor reducing the last dim of such rows (keepdim or not)
+    becomes a row group's first reduction when a value of its input chain
+    or a per-row value is used after it, or a second reduction or softmax
+    of the same rows feeds it (`return exp(x), sum(exp(x), 1)`, a mean
+    and variance: one kernel, one read of x).
 
     With optimization remarks on (category `kiln-fuse`: kiln-opt
     --remarks-filter=kiln-fuse, kiln-run --remarks), each group of two or
@@ -127,7 +134,8 @@ def KilnFuseElementwise : Pass<"kiln-fuse-elementwise", "mlir::ModuleOp"> {
            "Row groups (the CPU pipeline): reductions over the last dim "
            "with keepdim whose result the elementwise chain broadcasts back "
            "over the same rows join that chain's group, lowered as one "
-           "kernel that runs each row's passes while the row is in cache">
+           "kernel that runs each row's passes while the row is in cache "
+           "(and yields the rows' values and per-row values)">
   ];
 }
 
