@@ -4834,8 +4834,16 @@ FailureOr<SmallVector<Value>> lowerFused(OpBuilder &b, FusedOp op,
 
   // A row group: its reductions' results are broadcast back over the
   // rows the group yields.
-  if (form == FusedOp::Form::RowGroup)
+  if (form == FusedOp::Form::RowGroup) {
+    // A GPU thread per row would be slow; the GPU pipeline does not form
+    // row groups, and a hand-written one gets a diagnostic.
+    if (isGpuTarget(b))
+      return op.emitOpError(
+          "is a row group, which only the CPU lowers (kiln-fuse-elementwise "
+          "makes them with row-groups, which the CPU pipeline sets); for "
+          "the cuda target, write its ops unfused");
     return lowerRowGroup(b, op, evaluator);
+  }
   Operation *anchor = op.getAnchor();
 
   // A runtime kernel reads a tile of the fused chain at a time.
