@@ -409,6 +409,48 @@ same("per-row results: short rows, two kernels", func_ir([f64_rows], [
     "%r1 = kiln.sum %r0 {dims = array<i64: 1>} : {T0}"],
     [f64_rows, "tensor<100xf64>"]), [f64_rows],
     [f64_rows.exp(), f64_rows.exp().sum(1)], 2, rtol=1e-9)
+# Merged row groups: a layer norm's forward (keeping its statistics) and
+# its gradient computed again from them, as an inlined VJP next to its
+# forward, in one row group; and a sum without keepdim broadcast along the
+# columns of the next kernel's rows, which stays a kernel of its own.
+R1 = "tensor<256x1xf32>"
+ln_grad = ln_in.detach().requires_grad_()
+ln_out = F.layer_norm(ln_grad, (300,), eps=1e-5)
+ln_out.backward(sm_g)
+same("merged row groups: a layer norm and its gradient", func_ir(
+    [ln_in, sm_g], [
+        "%n = kiln.constant dense<300.0> : tensor<f32>",
+        "%eps = kiln.constant dense<1.0e-5> : tensor<f32>",
+        "%s = kiln.sum %a0 {dims = array<i64: 1>, keepdim = true} : {T0}",
+        f"%m = kiln.div %s, %n : {R1}, tensor<f32>",
+        f"%d = kiln.sub %a0, %m : {{T0}}, {R1}",
+        "%q = kiln.mul %d, %d : {T0}, {T0}",
+        "%qs = kiln.sum %q {dims = array<i64: 1>, keepdim = true} : {T0}",
+        f"%v = kiln.div %qs, %n : {R1}, tensor<f32>",
+        f"%ve = kiln.add %v, %eps : {R1}, tensor<f32>",
+        f"%r = kiln.rsqrt %ve : {R1}",
+        f"%r0 = kiln.mul %d, %r : {{T0}}, {R1}",
+        "%gs = kiln.sum %a1 {dims = array<i64: 1>, keepdim = true} : {T1}",
+        f"%gm = kiln.div %gs, %n : {R1}, tensor<f32>",
+        f"%y2 = kiln.mul %d, %r : {{T0}}, {R1}",
+        "%gy = kiln.mul %a1, %y2 : {T1}, {T0}",
+        "%gys = kiln.sum %gy {dims = array<i64: 1>, keepdim = true} : {T0}",
+        f"%gym = kiln.div %gys, %n : {R1}, tensor<f32>",
+        f"%a = kiln.sub %a1, %gm : {{T1}}, {R1}",
+        f"%b = kiln.mul %y2, %gym : {{T0}}, {R1}",
+        "%c = kiln.sub %a, %b : {T0}, {T0}",
+        f"%r1 = kiln.mul %c, %r : {{T0}}, {R1}"], [ln_in, ln_in]),
+    [ln_in, sm_g], [ln_out.detach(), ln_grad.grad], 1, rtol=1e-4, atol=1e-4)
+square = special(300, 300)
+same("merged row groups: not when a row sum runs along the columns",
+     func_ir([square], [
+         "%r0 = kiln.exp %a0 : {T0}",
+         "%s = kiln.sum %r0 {dims = array<i64: 1>} : {T0}",
+         "%m = kiln.amax %a0 {dims = array<i64: 1>, keepdim = true} : {T0}",
+         "%d = kiln.sub %a0, %m : {T0}, tensor<300x1xf32>",
+         "%r1 = kiln.mul %d, %s : {T0}, tensor<300xf32>"], [square, square]),
+     [square], [square.exp(), (square - square.amax(1, keepdim=True)) *
+                square.exp().sum(1)], 2, rtol=1e-5, atol=1e-6)
 # Rows too long for a row group (the sum splits them across threads):
 # the exps are stored, and the split sum (two kernels: the segments', then
 # their merge) computes them again.

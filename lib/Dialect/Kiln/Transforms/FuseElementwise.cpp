@@ -27,7 +27,9 @@
 //  - splat constants are copied into every group that reads them.
 //
 // Then elementwise kernels of one iteration shape that read each other's
-// results or the same inputs merge into one loop (mergeKernels).
+// results or the same inputs merge into one loop, and row groups of the same
+// rows (with elementwise kernels of their shape) into one row group
+// (mergeKernels).
 //
 // Keyed off traits only; no op names.
 //
@@ -48,6 +50,7 @@
 #include "mlir/IR/Matchers.h"
 #include "mlir/IR/PatternMatch.h"
 #include "mlir/IR/Remarks.h"
+#include "mlir/IR/Verifier.h"
 #include "mlir/Transforms/CSE.h"
 #include "mlir/Transforms/RegionUtils.h"
 #include "llvm/ADT/SetVector.h"
@@ -132,6 +135,12 @@ constexpr unsigned kMaxKernelResults = 8;
 /// 8192x1000 3.02 -> 2.35; exp(x) returned and summed over 65536x100 the
 /// same either way, 4096x4096 5.96 -> 5.50 (all in this machine's L3).
 constexpr int64_t kMinAnchorRowBytes = 1024;
+
+/// Whether rows of `n` elements of `elementType` hold kMinAnchorRowBytes.
+bool rowsAreLong(int64_t n, Type elementType) {
+  return n * std::max<int64_t>(elementType.getIntOrFloatBitWidth() / 8, 1) >=
+         kMinAnchorRowBytes;
+}
 
 /// Whether rows of `rows`'s shape, `elementType` elements, suit a row group:
 /// at most kRowInCacheMaxBytes each, and reduced by the lowering in one
@@ -324,10 +333,8 @@ private:
       return false;
     auto rows = cast<RankedTensorType>(group.anchor->getOperand(0).getType());
     return reducesRowsOf(group.anchor, rows) &&
-           rows.getDimSize(rows.getRank() - 1) *
-                   std::max<int64_t>(
-                       rows.getElementType().getIntOrFloatBitWidth() / 8, 1) >=
-               kMinAnchorRowBytes;
+           rowsAreLong(rows.getDimSize(rows.getRank() - 1),
+                       rows.getElementType());
   }
 
   /// Whether the group's anchor, as a row reduction, could yield `p`: a
@@ -675,13 +682,52 @@ private:
   // Merging elementwise kernels
   //===--------------------------------------------------------------------===//
 
-  /// An elementwise kernel: a kiln.fused of the elementwise form, or an
-  /// elementwise op left on its own.
-  static bool isElementwiseKernel(Operation *op) {
-    if (auto fused = dyn_cast<FusedOp>(op))
-      return fused.getForm() == FusedOp::Form::Elementwise;
-    return isElementwise(op) && op->getNumResults() == 1 &&
-           isa<RankedTensorType>(op->getResult(0).getType());
+  /// The loop a kernel that may merge runs: an elementwise kernel (a
+  /// kiln.fused of the elementwise form, or an elementwise op left on its
+  /// own) over its results' shape, or a row group over its rows.
+  struct KernelSpace {
+    bool rowGroup;
+    ArrayRef<int64_t> shape;
+    Type elementType; // the rows' (a row group's)
+  };
+  static std::optional<KernelSpace> spaceOf(Operation *op) {
+    if (auto fused = dyn_cast<FusedOp>(op)) {
+      switch (fused.getForm()) {
+      case FusedOp::Form::Elementwise:
+        return KernelSpace{false, kernelShape(op), Type()};
+      case FusedOp::Form::RowGroup: {
+        for (Operation &inner : fused.getBody().front())
+          if (inner.hasTrait<kiln::OpTrait::Reduction>())
+            return KernelSpace{
+                true, fused.getRowShape(),
+                cast<RankedTensorType>(inner.getOperand(0).getType())
+                    .getElementType()};
+        return std::nullopt;
+      }
+      case FusedOp::Form::Anchored:
+        return std::nullopt;
+      }
+    }
+    if (isElementwise(op) && op->getNumResults() == 1 &&
+        isa<RankedTensorType>(op->getResult(0).getType()))
+      return KernelSpace{false, kernelShape(op), Type()};
+    return std::nullopt;
+  }
+
+  /// Whether kernels running `a` and `b` can be one: elementwise kernels of
+  /// one shape (one loop), or a row group and a row group of the same rows
+  /// or an elementwise kernel of the rows' shape (one pass per row, the
+  /// elementwise ops in its chain), rows of at least kMinAnchorRowBytes (a
+  /// row group's chain runs a row at a time, which shorter rows vectorize
+  /// worse).
+  static bool sameSpace(const KernelSpace &a, const KernelSpace &b) {
+    if (a.shape != b.shape)
+      return false;
+    if (!a.rowGroup && !b.rowGroup)
+      return true;
+    return !a.shape.empty() &&
+           rowsAreLong(a.shape.back(),
+                       a.rowGroup ? a.elementType : b.elementType);
   }
 
   /// The ops of an elementwise kernel, splat constants left out.
@@ -721,15 +767,17 @@ private:
     return used;
   }
 
-  /// Whether `a`, an elementwise kernel before the elementwise kernel `b`,
-  /// can run in `b`'s loop: the same iteration shape, room for both, and no
-  /// user of `a`'s results between them (the merged kernel stands where `b`
-  /// is; everything `b` reads is defined before it, and a value between them
-  /// that depends on `a` would be such a user or depend on one).
+  /// Whether `a`, a kernel before the kernel `b`, can run in `b`'s loop:
+  /// the same iteration space, room for both, and no user of `a`'s results
+  /// between them (the merged kernel stands where `b` is; everything `b`
+  /// reads is defined before it, and a value between them that depends on
+  /// `a` would be such a user or depend on one).
   bool canMerge(Operation *a, Operation *b) const {
-    if (a == b || !isElementwiseKernel(a) || a->getBlock() != &block ||
-        !before(a, b) || kernelShape(a) != kernelShape(b) ||
+    if (a == b || a->getBlock() != &block || !before(a, b) ||
         kernelSize(a) + kernelSize(b) > maxGroupOps)
+      return false;
+    std::optional<KernelSpace> spaceA = spaceOf(a), spaceB = spaceOf(b);
+    if (!spaceA || !spaceB || !sameSpace(*spaceA, *spaceB))
       return false;
     // The merged kernel's results: b's and those of a used after b.
     if (b->getNumResults() + usedBeyond(a, b).size() > kMaxKernelResults)
@@ -743,9 +791,8 @@ private:
     return true;
   }
 
-  /// The latest elementwise kernel `b` can take in: one whose result `b`
-  /// reads, or one that reads a value `b` reads (siblings: the value is
-  /// then read once).
+  /// The latest kernel `b` can take in: one whose result `b` reads, or one
+  /// that reads a value `b` reads (siblings: the value is then read once).
   Operation *partnerOf(Operation *b) const {
     Operation *best = nullptr;
     auto consider = [&](Operation *a) {
@@ -764,20 +811,30 @@ private:
   /// computes, with the same iteration shape, become one loop: `where(m,
   /// x, 0)` and `where(m, g, 0)` of one mask read it once (or compute it in
   /// the loop, never storing it), `exp(x)` and `tanh(x)` returned together
-  /// read x once. Walks the block in order, each kernel taking in the
-  /// latest earlier partner until none is left. The same scalar code runs,
-  /// so the bits are the same; reads only shrink, and a result of the
-  /// earlier kernel is stored only if used after the merged one.
+  /// read x once. Row groups over the same rows, and elementwise kernels
+  /// over them, become one row group likewise: a layer norm's forward and
+  /// its gradient in one graph read each row once. Walks the block in
+  /// order, each kernel taking in the latest earlier partner until none is
+  /// left. The same scalar code runs and each reduction keeps its order, so
+  /// the bits are the same; reads only shrink, and a result of the earlier
+  /// kernel is stored only if used after the merged one.
   void mergeKernels() {
     Operation *op = block.empty() ? nullptr : &block.front();
+    llvm::SmallPtrSet<Operation *, 4> refused;
     while (op) {
-      Operation *partner = isElementwiseKernel(op) ? partnerOf(op) : nullptr;
+      Operation *partner =
+          spaceOf(op) && !refused.contains(op) ? partnerOf(op) : nullptr;
       if (!partner) {
         op = op->getNextNode();
         continue;
       }
-      remarkMerged(partner, op);
-      op = merge(partner, op);
+      if (Operation *merged = merge(partner, op)) {
+        op = merged;
+        continue;
+      }
+      // The merged region would not be a valid row group (a per-row value
+      // without keepdim broadcast over the rows): they stay apart.
+      refused.insert(op);
     }
   }
 
@@ -798,10 +855,12 @@ private:
     std::string where;
     if (std::optional<std::string> at = kiln::filePosition(a->getLoc()))
       where = " at " + *at;
+    bool rows = spaceOf(a)->rowGroup || spaceOf(b)->rowGroup;
     if (auto r = remark::passed(b->getLoc(), remarkOpts("MergedKernels", b)))
       r << remark::reason(
-          "the elementwise kernel{0} ({1}) runs in this kernel's loop: {2}",
-          where, ops,
+          "the {0} kernel{1} ({2}) runs in this kernel's {3}: {4}",
+          spaceOf(a)->rowGroup ? "row group" : "elementwise", where, ops,
+          rows ? "row group, each row read once for both" : "loop",
           reads ? "this kernel reads its result, which is no longer stored "
                   "unless used later"
                 : "both read the same input, which is read once");
@@ -831,7 +890,8 @@ private:
   }
 
   /// One kernel at `b`'s place computing `a` and `b`: `b`'s results, then
-  /// those of `a` used elsewhere than by `b`. Returns it.
+  /// those of `a` used elsewhere than by `b`. Returns it, or null (and
+  /// leaves `a` and `b`) when the merged region is not a valid kernel.
   Operation *merge(Operation *a, Operation *b) {
     llvm::SetVector<Value> inputs;
     for (Value v : kernelInputs(a))
@@ -856,6 +916,19 @@ private:
     for (Value result : keptA)
       yielded.push_back(mapping.lookup(result));
     YieldOp::create(builder, b->getLoc(), yielded);
+    // A row group's value without keepdim is the row's: where `b` read it
+    // as an input broadcast against the rows (along their columns), the
+    // merged region would compute it per row instead, and the verifier
+    // rejects that. Quietly: the kernels then stay apart.
+    if (spaceOf(a)->rowGroup || spaceOf(b)->rowGroup) {
+      ScopedDiagnosticHandler quietly(fused.getContext(),
+                                      [](Diagnostic &) { return success(); });
+      if (failed(verify(fused))) {
+        fused.erase();
+        return nullptr;
+      }
+    }
+    remarkMerged(a, b);
 
     b->replaceAllUsesWith(fused.getResults().take_front(b->getNumResults()));
     for (auto [i, result] : llvm::enumerate(keptA))

@@ -1,5 +1,6 @@
 // RUN: kiln-opt --kiln-fuse-elementwise="row-groups=true" %s -split-input-file | FileCheck %s
 // RUN: kiln-opt --kiln-fuse-elementwise %s -split-input-file | FileCheck %s --check-prefix=PLAIN
+// RUN: kiln-opt --kiln-fuse-elementwise="row-groups=true" --remarks-filter=kiln-fuse %s -split-input-file -o /dev/null 2>&1 | FileCheck %s --check-prefix=REMARK
 
 // Row groups (the CPU pipeline's kiln-fuse-elementwise{row-groups=true}):
 // a reduction over the last dim with keepdim whose result the chain
@@ -114,6 +115,7 @@ func.func @not_rows(%x: tensor<64x128xf32>, %long: tensor<4x16384xf32>) -> (tens
 // group's, which reduces each row and stores the row's exps from cache --
 // one read of x instead of two (without row groups -- the PLAIN checks --
 // the exps are stored by one kernel and computed again by the sum's).
+// REMARK: remark: [Passed] FusedKernel | Category:kiln-fuse | Function=value_and_its_sum | Remark="2 ops in one kernel (a row group: each row's 1 reduction(s), then the elementwise chain, while the row is in cache, storing 2 results): kiln.exp, kiln.sum"
 // CHECK-LABEL: func.func @value_and_its_sum
 // CHECK: %[[F:.*]]:2 = kiln.fused(%arg0) : (tensor<64x256xf32>) -> (tensor<64xf32>, tensor<64x256xf32>) {
 // CHECK-NEXT: ^bb0(%[[X:.*]]: tensor<64x256xf32>):
@@ -205,4 +207,63 @@ func.func @not_per_row(%x: tensor<64x128xf32>, %long: tensor<4x16384xf32>, %shor
   %se = kiln.exp %short : tensor<64x128xf32>
   %ss = kiln.sum %se {dims = array<i64: 1>} : tensor<64x128xf32>
   return %y, %k, %le, %ls, %se, %ss : tensor<64x128xf32>, tensor<64xf32>, tensor<4x16384xf32>, tensor<4xf32>, tensor<64x128xf32>, tensor<64xf32>
+}
+
+// -----
+
+// Merging: a row group and a later one over the same rows that reads its
+// per-row results (a layer norm's forward, keeping its mean and
+// reciprocal deviation, and its gradient in one graph) become one row
+// group; so does an elementwise kernel of the rows' shape reading the
+// same input. Each row is read once for all of them.
+// REMARK: remark: [Passed] MergedKernels | Category:kiln-fuse | Function=forward_and_gradient | Reason="the row group kernel at {{.*}}fuse-elementwise-row-groups.mlir:{{[0-9]+}}:{{[0-9]+}} (kiln.sum, kiln.div, kiln.sub, kiln.mul, kiln.sum, kiln.div, kiln.add, kiln.rsqrt, kiln.mul) runs in this kernel's row group, each row read once for both: this kernel reads its result, which is no longer stored unless used later"
+// CHECK-LABEL: func.func @forward_and_gradient
+// CHECK: %[[F:.*]]:2 = kiln.fused(%arg0, %arg1) : (tensor<64x256xf32>, tensor<64x256xf32>) -> (tensor<64x256xf32>, tensor<64x256xf32>) {
+// CHECK-COUNT-4: kiln.sum
+// CHECK: kiln.yield
+// CHECK-NOT: kiln.fused
+// CHECK: return %[[F]]#{{[01]}}, %[[F]]#{{[01]}}
+func.func @forward_and_gradient(%x: tensor<64x256xf32>, %g: tensor<64x256xf32>) -> (tensor<64x256xf32>, tensor<64x256xf32>) {
+  %n = kiln.constant dense<256.0> : tensor<f32>
+  %eps = kiln.constant dense<1.0e-5> : tensor<f32>
+  %s = kiln.sum %x {dims = array<i64: 1>, keepdim = true} : tensor<64x256xf32>
+  %m = kiln.div %s, %n : tensor<64x1xf32>, tensor<f32>
+  %d = kiln.sub %x, %m : tensor<64x256xf32>, tensor<64x1xf32>
+  %q = kiln.mul %d, %d : tensor<64x256xf32>, tensor<64x256xf32>
+  %qs = kiln.sum %q {dims = array<i64: 1>, keepdim = true} : tensor<64x256xf32>
+  %v = kiln.div %qs, %n : tensor<64x1xf32>, tensor<f32>
+  %ve = kiln.add %v, %eps : tensor<64x1xf32>, tensor<f32>
+  %r = kiln.rsqrt %ve : tensor<64x1xf32>
+  %y = kiln.mul %d, %r : tensor<64x256xf32>, tensor<64x1xf32>
+  // The gradient: r * (g - mean(g) - y * mean(g * y)), y computed again
+  // from the statistics (as in a VJP inlined next to its forward).
+  %gs = kiln.sum %g {dims = array<i64: 1>, keepdim = true} : tensor<64x256xf32>
+  %gm = kiln.div %gs, %n : tensor<64x1xf32>, tensor<f32>
+  %y2 = kiln.mul %d, %r : tensor<64x256xf32>, tensor<64x1xf32>
+  %gy = kiln.mul %g, %y2 : tensor<64x256xf32>, tensor<64x256xf32>
+  %gys = kiln.sum %gy {dims = array<i64: 1>, keepdim = true} : tensor<64x256xf32>
+  %gym = kiln.div %gys, %n : tensor<64x1xf32>, tensor<f32>
+  %a = kiln.sub %g, %gm : tensor<64x256xf32>, tensor<64x1xf32>
+  %b = kiln.mul %y2, %gym : tensor<64x256xf32>, tensor<64x1xf32>
+  %c = kiln.sub %a, %b : tensor<64x256xf32>, tensor<64x256xf32>
+  %gx = kiln.mul %c, %r : tensor<64x256xf32>, tensor<64x1xf32>
+  return %y, %gx : tensor<64x256xf32>, tensor<64x256xf32>
+}
+
+// -----
+
+// Not merged: the later kernel broadcasts the earlier's row sum without
+// keepdim ([256]) against the rows, along their columns; in one row group
+// it would be each row's own sum (the verifier rejects the merged region,
+// so the kernels stay apart).
+// CHECK-LABEL: func.func @not_merged
+// CHECK: %[[A:.*]]:2 = kiln.fused(%arg0)
+// CHECK: kiln.fused(%arg0, %[[A]]#0)
+func.func @not_merged(%x: tensor<256x256xf32>) -> (tensor<256x256xf32>, tensor<256x256xf32>) {
+  %e = kiln.exp %x : tensor<256x256xf32>
+  %s = kiln.sum %e {dims = array<i64: 1>} : tensor<256x256xf32>
+  %m = kiln.amax %x {dims = array<i64: 1>, keepdim = true} : tensor<256x256xf32>
+  %d = kiln.sub %x, %m : tensor<256x256xf32>, tensor<256x1xf32>
+  %y = kiln.mul %d, %s : tensor<256x256xf32>, tensor<256xf32>
+  return %e, %y : tensor<256x256xf32>, tensor<256x256xf32>
 }

@@ -91,7 +91,10 @@ def KilnFuseElementwise : Pass<"kiln-fuse-elementwise", "mlir::ModuleOp"> {
     one's results stands between them: one loop at the later one's place,
     common values computed once. A mask yielded by one chain and read by
     another is then never stored; `exp(x)` and `tanh(x)` returned together
-    read x once. Splat constants
+    read x once. With `row-groups`, row groups over the same rows (and
+    elementwise kernels of the rows' shape) merge the same way, when the
+    merged region is a valid row group: a layer norm and its gradient in
+    one graph become one kernel. Splat constants
     are copied into each group. Ops of other kinds (matmul, reshape, topk,
     ...) bound the groups. Groups are formed from the end of each function
     backwards, keyed off traits only.
