@@ -441,6 +441,26 @@ same("merged row groups: a layer norm and its gradient", func_ir(
         "%c = kiln.sub %a, %b : {T0}, {T0}",
         f"%r1 = kiln.mul %c, %r : {{T0}}, {R1}"], [ln_in, ln_in]),
     [ln_in, sm_g], [ln_out.detach(), ln_grad.grad], 1, rtol=1e-4, atol=1e-4)
+# A softmax returned with its gradient: one row group with two results of
+# the rows' shape, the exps kept in the first one's row; and a softmax
+# whose row group yields only a per-row value (nowhere to keep its exps).
+sm_in = sm_x.detach().requires_grad_()
+sm_out = F.softmax(sm_in, 1)
+sm_out.backward(sm_g)
+same("row group: a softmax and its gradient, two results", func_ir(
+    [sm_x, sm_g], [
+        "%r0 = kiln.softmax %a0 {dim = 1 : i64} : {T0}",
+        "%p = kiln.mul %a1, %r0 : {T1}, {T0}",
+        "%s = kiln.sum %p {dims = array<i64: 1>, keepdim = true} : {T0}",
+        "%d = kiln.sub %a1, %s : {T1}, tensor<256x1xf32>",
+        "%r1 = kiln.mul %r0, %d : {T0}, {T0}"], [sm_x, sm_x]),
+    [sm_x, sm_g], [sm_out.detach(), sm_in.grad], 1, rtol=1e-5, atol=1e-6)
+same("row group: sum(softmax(x) * g) alone", func_ir([sm_x, sm_g], [
+    "%y = kiln.softmax %a0 {dim = 1 : i64} : {T0}",
+    "%p = kiln.mul %y, %a1 : {T0}, {T1}",
+    "%r0 = kiln.sum %p {dims = array<i64: 1>} : {T0}"],
+    ["tensor<256xf32>"]), [sm_x, sm_g],
+    (F.softmax(sm_x, 1) * sm_g).sum(1), 1, rtol=1e-5, atol=1e-6)
 square = special(300, 300)
 same("merged row groups: not when a row sum runs along the columns",
      func_ir([square], [

@@ -4606,10 +4606,11 @@ FailureOr<SmallVector<Value>> lowerRowGroup(OpBuilder &b, FusedOp op,
     fullShared.push_back(forall.getRegionIterArgs()[i]);
   }
   ResultRows rows(b, loc, fullShared, coords, fullTypes, n);
-  // A softmax whose exps are kept in the result's row (one result of its
-  // element type): computed once, read back from cache by the later passes
-  // and divided in place by the last one.
+  // A softmax whose exps are kept in a result's row (the first of its
+  // element type and the rows' shape): computed once, read back from cache
+  // by the later passes and overwritten in place by the last one.
   Value keptSoftmax, keptSum;
+  int64_t keptRow = -1; // the result whose row holds them
   // Each reduction's value for this row.
   DenseMap<Value, Value> rowValues;
   int64_t rowOps = 0;
@@ -4656,12 +4657,17 @@ FailureOr<SmallVector<Value>> lowerRowGroup(OpBuilder &b, FusedOp op,
       // x - m - log(s)), where the chain reads them.
       auto floatType = cast<FloatType>(inputType.getElementType());
       Value m = reduceRow<AmaxOp>(b, loc, inputType, indices, read);
-      auto rowType = cast<RankedTensorType>(rows.types[0]);
-      if (!isLog && !keptSoftmax && rows.types.size() == 1 &&
-          rowType.getElementType() == floatType) {
+      // The row of the first result of the rows' shape and the softmax's
+      // type holds them (the chain overwrites it last, each element after
+      // reading it).
+      auto scratch = llvm::find_if(rows.types, [&](Type type) {
+        return cast<RankedTensorType>(type).getElementType() == floatType;
+      });
+      if (!isLog && !keptSoftmax && scratch != rows.types.end()) {
+        keptRow = std::distance(rows.types.begin(), scratch);
         Value exps, s;
         std::tie(exps, s) = keepExpsInRow(
-            b, loc, rows.inits[0], m,
+            b, loc, rows.inits[keptRow], m,
             [&](OpBuilder &nb, Location l, Value j) {
               SmallVector<Value> at(coords);
               at.push_back(j);
@@ -4677,7 +4683,7 @@ FailureOr<SmallVector<Value>> lowerRowGroup(OpBuilder &b, FusedOp op,
               Value e = tensor::ExtractOp::create(nb, l, exps, at.back());
               return Value(arith::MulFOp::create(nb, l, e, s));
             };
-        rows.inits[0] = exps;
+        rows.inits[keptRow] = exps;
         keptSoftmax = inner.getResult(0);
         keptSum = s;
         continue;
@@ -4754,7 +4760,7 @@ FailureOr<SmallVector<Value>> lowerRowGroup(OpBuilder &b, FusedOp op,
     AffineMap identity = AffineMap::getMultiDimIdentityMap(1, ctx);
     SmallVector<Value> ins;
     if (keptSoftmax)
-      ins.push_back(rows.inits[0]);
+      ins.push_back(rows.inits[keptRow]);
     SmallVector<AffineMap> maps(ins.size() + rows.inits.size(), identity);
     auto generic = linalg::GenericOp::create(
         b, loc, rows.types, ins, rows.inits, maps, parallelIterators(1),
