@@ -4586,8 +4586,13 @@ FailureOr<SmallVector<Value>> lowerRowGroup(OpBuilder &b, FusedOp op,
   auto yield = cast<YieldOp>(body.getTerminator());
   ArrayRef<int64_t> rowShape = op.getRowShape();
   int64_t rank = rowShape.size(), n = rowShape.back();
-  auto space = RankedTensorType::get(
-      rowShape, tensorType(op.getResult(0)).getElementType());
+  // The rows' type: the input of the group's reductions.
+  RankedTensorType space;
+  for (Operation &inner : body)
+    if (inner.hasTrait<kiln::OpTrait::Reduction>()) {
+      space = tensorType(inner.getOperand(0));
+      break;
+    }
   SmallVector<int64_t> grid(rowShape.drop_back());
   // Results of the rows' shape (`full`, written row by row by the chain)
   // and per-row results (one element per row).
@@ -4733,7 +4738,7 @@ FailureOr<SmallVector<Value>> lowerRowGroup(OpBuilder &b, FusedOp op,
   // position (a slice of the shared output: a fresh one-element tensor
   // would be a buffer allocated per row).
   SmallVector<Value> rowResults;
-  SmallVector<SmallVector<OpFoldResult>> rowOffsets;
+  SmallVector<SmallVector<OpFoldResult>> rowOffsets, rowSizes;
   for (int64_t i : perRow) {
     auto type = tensorType(op.getResult(i));
     SmallVector<Value> at(coords);
@@ -4751,6 +4756,7 @@ FailureOr<SmallVector<Value>> lowerRowGroup(OpBuilder &b, FusedOp op,
     rowResults.push_back(
         tensor::InsertOp::create(b, loc, element, slot, origin));
     rowOffsets.push_back(offsets);
+    rowSizes.push_back(unit);
   }
   // The chain into the row's slice of each full result, in place (reading
   // the kept exps from the same row, element by element).
@@ -4785,17 +4791,17 @@ FailureOr<SmallVector<Value>> lowerRowGroup(OpBuilder &b, FusedOp op,
       sizes(op.getNumResults(), rows.sizes);
   for (auto [i, row] : llvm::zip_equal(full, fullRows))
     parts[i] = row;
-  for (auto [i, element, at] : llvm::zip_equal(perRow, rowResults, rowOffsets)) {
-    parts[i] = element;
-    offsets[i] = at;
-    sizes[i] = ArrayRef(rows.strides).take_front(at.size()); // all 1
+  for (auto [k, i] : llvm::enumerate(perRow)) {
+    parts[i] = rowResults[k];
+    offsets[i] = rowOffsets[k];
+    sizes[i] = rowSizes[k]; // all 1, as the strides
   }
   OpBuilder::InsertionGuard terminatorGuard(b);
   b.setInsertionPointToStart(forall.getTerminator().getBody());
   for (auto [i, part] : llvm::enumerate(parts))
     tensor::ParallelInsertSliceOp::create(
         b, loc, part, forall.getRegionIterArgs()[i], offsets[i], sizes[i],
-        ArrayRef(rows.strides).take_front(offsets[i].size()));
+        ArrayRef(rows.strides).take_front(sizes[i].size()));
   return SmallVector<Value>(forall.getResults());
 }
 
@@ -4838,8 +4844,8 @@ FailureOr<SmallVector<Value>> lowerFused(OpBuilder &b, FusedOp op,
     return SmallVector<Value>(generic.getResults());
   }
 
-  // A row group: its reductions' results are broadcast back over the
-  // rows the group yields.
+  // A row group: reductions over the last dim of rows of one shape, their
+  // results broadcast back over the rows or yielded per row.
   if (form == FusedOp::Form::RowGroup) {
     // A GPU thread per row would be slow; the GPU pipeline does not form
     // row groups, and a hand-written one gets a diagnostic.
