@@ -185,6 +185,24 @@ def training_workloads():
                  tensor_type((4096, 256)))
     grow = tensor_type((4096, 1))
     relu = backward(torch.relu, ["v"])
+
+    def moments(t, row):
+        """IR lines: %m and %v, the mean and (biased) variance of %x's rows
+        of type `t` (keepdim: `row`)."""
+        return f"""  %m = kiln.mean %x {{dims = array<i64: 1>, keepdim = true}} : {t}
+  %d = kiln.sub %x, %m : {t}, {row}
+  %q = kiln.mul %d, %d : {t}, {t}
+  %v = kiln.mean %q {{dims = array<i64: 1>, keepdim = true}} : {t}
+"""
+
+    def normalize(t, row):
+        """IR lines after moments(): %s = 1 / sqrt(%v + 1e-5), %y the
+        normalized rows (a layer norm without affine parameters)."""
+        return f"""  %e = kiln.constant dense<1.0e-5> : tensor<f32>
+  %ve = kiln.add %v, %e : {row}, tensor<f32>
+  %s = kiln.rsqrt %ve : {row}
+  %y = kiln.mul %d, %s : {t}, {row}
+"""
     mask = tensor_type((V,), "i1")
     return [
         dict(name="relu and its gradient, one graph (16M)",
@@ -198,38 +216,18 @@ def training_workloads():
              copy_bytes=4 * V * 4),
         dict(name="layer norm with mean and 1/std (4096x1024)",
              ir=f"""func.func @f(%x: {r}) -> ({r}, {row}, {row}) {{
-  %m = kiln.mean %x {{dims = array<i64: 1>, keepdim = true}} : {r}
-  %d = kiln.sub %x, %m : {r}, {row}
-  %q = kiln.mul %d, %d : {r}, {r}
-  %v = kiln.mean %q {{dims = array<i64: 1>, keepdim = true}} : {r}
-  %e = kiln.constant dense<1.0e-5> : tensor<f32>
-  %ve = kiln.add %v, %e : {row}, tensor<f32>
-  %s = kiln.rsqrt %ve : {row}
-  %y = kiln.mul %d, %s : {r}, {row}
-  return %y, %m, %s : {r}, {row}, {row}
+{moments(r, row)}{normalize(r, row)}  return %y, %m, %s : {r}, {row}, {row}
 }}""", inputs=["r"],
              torch=lambda t: torch.native_layer_norm(t["r"], (1024,), None,
                                                      None, 1e-5)),
         dict(name="mean and variance dim 1 (4096x4096)",
              ir=f"""func.func @f(%x: {g}) -> ({grow}, {grow}) {{
-  %m = kiln.mean %x {{dims = array<i64: 1>, keepdim = true}} : {g}
-  %d = kiln.sub %x, %m : {g}, {grow}
-  %q = kiln.mul %d, %d : {g}, {g}
-  %v = kiln.mean %q {{dims = array<i64: 1>, keepdim = true}} : {g}
-  return %v, %m : {grow}, {grow}
+{moments(g, grow)}  return %v, %m : {grow}, {grow}
 }}""", inputs=["g"],
              torch=lambda t: torch.var_mean(t["g"], 1, unbiased=False,
                                             keepdim=True)),
         dict(name="layer norm forward+backward (4096x1024)", ir=f"""func.func @f(%x: {r}) -> {r} {{
-  %m = kiln.mean %x {{dims = array<i64: 1>, keepdim = true}} : {r}
-  %d = kiln.sub %x, %m : {r}, {row}
-  %q = kiln.mul %d, %d : {r}, {r}
-  %v = kiln.mean %q {{dims = array<i64: 1>, keepdim = true}} : {r}
-  %e = kiln.constant dense<1.0e-5> : tensor<f32>
-  %ve = kiln.add %v, %e : {row}, tensor<f32>
-  %s = kiln.rsqrt %ve : {row}
-  %y = kiln.mul %d, %s : {r}, {row}
-  return %y : {r}
+{moments(r, row)}{normalize(r, row)}  return %y : {r}
 }}""", inputs=["r", "ct_r"], torch=lambda t: layer_norm(t, "ct_r"),
              autodiff=True, entries=[("f", ["r"]), ("f_vjp", ["r", "ct_r"])]),
         dict(name="softmax forward+backward (4096x1024)", ir=f"""func.func @f(%x: {r}) -> {r} {{

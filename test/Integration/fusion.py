@@ -336,12 +336,20 @@ same("row group: f64 x / prod(x)", func_ir([f64_rows], [
 # values (reductions, with keepdim or without, and values computed from
 # them) stored by the kernel that reduces the rows -- the same bits as the
 # separate kernels, NaNs, infinities and signed zeros included.
+
+
+def exp_and_row_sum(label, t, kernels, **tolerance):
+    """exp(t) and its sum over dim 1 (no keepdim), both returned, in
+    `kernels` kernels."""
+    same(f"per-row results: {label}", func_ir([t], [
+        "%r0 = kiln.exp %a0 : {T0}",
+        "%r1 = kiln.sum %r0 {dims = array<i64: 1>} : {T0}"],
+        [t, t.sum(1)]), [t], [t.exp(), t.exp().sum(1)], kernels,
+        **tolerance)
+
+
 rows2 = special(256, 300)
-same("per-row results: exp(x) and its row sum", func_ir([rows2], [
-    "%r0 = kiln.exp %a0 : {T0}",
-    "%r1 = kiln.sum %r0 {dims = array<i64: 1>} : {T0}"],
-    [rows2, "tensor<256xf32>"]), [rows2],
-    [rows2.exp(), rows2.exp().sum(1)], 1, rtol=1e-5, atol=1e-6)
+exp_and_row_sum("exp(x) and its row sum", rows2, 1, rtol=1e-5, atol=1e-6)
 same("per-row results: mean and variance", func_ir([ln_in], [
     "%r0 = kiln.mean %a0 {dims = array<i64: 1>, keepdim = true} : {T0}",
     "%d = kiln.sub %a0, %r0 : {T0}, tensor<256x1xf32>",
@@ -404,11 +412,7 @@ same("per-row results: f64 x * 3 and prod over rows", func_ir([f64_near1], [
     [f64_near1 * 3, (f64_near1 * 3).prod(1, keepdim=True)], 1, rtol=1e-9)
 # Rows under 1 KB: the sum's own kernel vectorizes them better than a row
 # group would, so the exps are stored and the sum computes them again.
-same("per-row results: short rows, two kernels", func_ir([f64_rows], [
-    "%r0 = kiln.exp %a0 : {T0}",
-    "%r1 = kiln.sum %r0 {dims = array<i64: 1>} : {T0}"],
-    [f64_rows, "tensor<100xf64>"]), [f64_rows],
-    [f64_rows.exp(), f64_rows.exp().sum(1)], 2, rtol=1e-9)
+exp_and_row_sum("short rows, two kernels", f64_rows, 2, rtol=1e-9)
 # Merged row groups: a layer norm's forward (keeping its statistics) and
 # its gradient computed again from them, as an inlined VJP next to its
 # forward, in one row group; and a sum without keepdim broadcast along the
@@ -475,11 +479,8 @@ same("merged row groups: not when a row sum runs along the columns",
 # the exps are stored, and the split sum (two kernels: the segments', then
 # their merge) computes them again.
 long_rows = special(2, 40000)
-same("per-row results: rows too long, two kernels", func_ir([long_rows], [
-    "%r0 = kiln.exp %a0 : {T0}",
-    "%r1 = kiln.sum %r0 {dims = array<i64: 1>} : {T0}"],
-    [long_rows, "tensor<2xf32>"]), [long_rows],
-    [long_rows.exp(), long_rows.exp().sum(1)], 3, rtol=1e-4, atol=1e-5)
+exp_and_row_sum("rows too long, three kernels", long_rows, 3, rtol=1e-4,
+                atol=1e-5)
 
 idx = torch.randint(0, 1000, (64, 50))
 same("gather of exp, negated", func_ir([y, idx], [

@@ -4584,15 +4584,10 @@ FailureOr<SmallVector<Value>> lowerRowGroup(OpBuilder &b, FusedOp op,
   Location loc = op.getLoc();
   Block &body = op.getBody().front();
   auto yield = cast<YieldOp>(body.getTerminator());
-  ArrayRef<int64_t> rowShape = op.getRowShape();
-  int64_t rank = rowShape.size(), n = rowShape.back();
   // The rows' type: the input of the group's reductions.
-  RankedTensorType space;
-  for (Operation &inner : body)
-    if (inner.hasTrait<kiln::OpTrait::Reduction>()) {
-      space = tensorType(inner.getOperand(0));
-      break;
-    }
+  RankedTensorType space = op.getRowType();
+  ArrayRef<int64_t> rowShape = space.getShape();
+  int64_t rank = rowShape.size(), n = rowShape.back();
   SmallVector<int64_t> grid(rowShape.drop_back());
   // Results of the rows' shape (`full`, written row by row by the chain)
   // and per-row results (one element per row).

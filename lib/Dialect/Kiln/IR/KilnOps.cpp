@@ -861,12 +861,12 @@ FusedOp::Form FusedOp::getForm() {
   return rowsOfRowOps(*this) ? Form::RowGroup : Form::Anchored;
 }
 
-ArrayRef<int64_t> FusedOp::getRowShape() {
+RankedTensorType FusedOp::getRowType() {
   assert(getForm() == Form::RowGroup && "not a row group");
   for (Operation &inner : getBody().front())
     if (inner.hasTrait<kiln::OpTrait::Reduction>() &&
         inner.hasTrait<kiln::OpTrait::FusesProducers>())
-      return shapeOf(inner.getOperand(0));
+      return cast<RankedTensorType>(inner.getOperand(0).getType());
   llvm_unreachable("a row group without a reduction");
 }
 
@@ -921,24 +921,19 @@ LogicalResult FusedOp::verifyRegions() {
         "ops, splat constants and ops with FusesProducers (reductions, "
         "softmaxes, selections, gathers)");
   }
-  ArrayRef<int64_t> rows = shapeOf(getResult(0));
-  // Every result has result #0's shape; `what` says why (the message's
-  // subject).
-  auto oneShape = [&](llvm::StringRef what) -> LogicalResult {
-    for (auto [i, result] : llvm::enumerate(getResults()))
-      if (shapeOf(result) != rows)
-        return emitOpError(what)
-               << " need one shape: result #" << i << " has shape "
-               << formatShape(shapeOf(result)) << ", result #0 "
-               << formatShape(rows);
-    return success();
-  };
   switch (getForm()) {
-  case Form::Elementwise:
-    return oneShape("is one elementwise loop over its results, so they");
+  case Form::Elementwise: {
+    ArrayRef<int64_t> shape = shapeOf(getResult(0));
+    for (auto [i, result] : llvm::enumerate(getResults()))
+      if (shapeOf(result) != shape)
+        return emitOpError("is one elementwise loop over its results, so "
+                           "they need one shape: result #")
+               << i << " has shape " << formatShape(shapeOf(result))
+               << ", result #0 " << formatShape(shape);
+    return success();
+  }
   case Form::RowGroup: {
-    ArrayRef<int64_t> rows = getRowShape();
-    int64_t last = static_cast<int64_t>(rows.size()) - 1;
+    ArrayRef<int64_t> rows = getRowType().getShape();
     // Per-row values: a reduction's, with keepdim (1 in the last dim) or
     // without (the last dim dropped).
     SmallVector<int64_t> kept(rows), dropped(rows.drop_back());
@@ -984,8 +979,7 @@ LogicalResult FusedOp::verifyRegions() {
         continue;
       }
       if (isa<SoftmaxOp, LogSoftmaxOp>(anchor)) {
-        auto dim = anchor->getAttrOfType<IntegerAttr>("dim");
-        if (!dim || (dim.getInt() != last && dim.getInt() != -1) ||
+        if (!normalizesLastDim(*anchor) ||
             shapeOf(anchor->getResult(0)) != rows)
           return anchor->emitOpError(
                      "in a row group must normalize the last dim of rows "

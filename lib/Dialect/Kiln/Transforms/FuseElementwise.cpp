@@ -696,13 +696,8 @@ private:
       case FusedOp::Form::Elementwise:
         return KernelSpace{false, kernelShape(op), Type()};
       case FusedOp::Form::RowGroup: {
-        for (Operation &inner : fused.getBody().front())
-          if (inner.hasTrait<kiln::OpTrait::Reduction>())
-            return KernelSpace{
-                true, fused.getRowShape(),
-                cast<RankedTensorType>(inner.getOperand(0).getType())
-                    .getElementType()};
-        return std::nullopt;
+        RankedTensorType rows = fused.getRowType();
+        return KernelSpace{true, rows.getShape(), rows.getElementType()};
       }
       case FusedOp::Form::Anchored:
         return std::nullopt;

@@ -1063,8 +1063,8 @@ def Kiln_FusedOp : Kiln_Op<"fused", [IsolatedFromAbove, SingleBlock,
     };
     /// The region's form (the verifier checks that it is well formed).
     Form getForm();
-    /// The shape of the rows of a RowGroup region (its reductions' input).
-    ::llvm::ArrayRef<int64_t> getRowShape();
+    /// The type of the rows of a RowGroup region (its reductions' input).
+    ::mlir::RankedTensorType getRowType();
     /// The op with FusesProducers of an Anchored region, else null.
     ::mlir::Operation *getAnchor();
   }];
