@@ -264,14 +264,20 @@ public:
         break;
       visited.insert(root);
       // Per-row results need the group to become a row group; when it does
-      // not, it forms again without them (quietly the first time, so each
-      // remark is made once).
+      // not, it forms again without them. The first try is quiet when
+      // remarks are on, and then forms again either way, so that each
+      // remark is made once; without remarks a well-formed try is the group.
       Group group;
       if (rowGroups) {
-        quiet = true;
+        bool remarks = root->getContext()->getRemarkEngine();
+        quiet = remarks;
         Group trial = form(root, /*rowOutputs=*/true);
         quiet = false;
-        group = form(root, /*rowOutputs=*/isWellFormed(trial));
+        bool wellFormed = isWellFormed(trial);
+        if (wellFormed && !remarks)
+          group = std::move(trial);
+        else
+          group = form(root, /*rowOutputs=*/wellFormed);
       } else {
         group = form(root, /*rowOutputs=*/false);
       }
