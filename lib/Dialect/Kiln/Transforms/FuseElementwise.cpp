@@ -773,12 +773,13 @@ private:
   /// between them (the merged kernel stands where `b` is; everything `b`
   /// reads is defined before it, and a value between them that depends on
   /// `a` would be such a user or depend on one).
-  bool canMerge(Operation *a, Operation *b) const {
+  /// `spaceB` is `b`'s space.
+  bool canMerge(Operation *a, Operation *b, const KernelSpace &spaceB) const {
     if (a == b || a->getBlock() != &block || !before(a, b) ||
         kernelSize(a) + kernelSize(b) > maxGroupOps)
       return false;
-    std::optional<KernelSpace> spaceA = spaceOf(a), spaceB = spaceOf(b);
-    if (!spaceA || !spaceB || !sameSpace(*spaceA, *spaceB))
+    std::optional<KernelSpace> spaceA = spaceOf(a);
+    if (!spaceA || !sameSpace(*spaceA, spaceB))
       return false;
     // The merged kernel's results: b's and those of a used after b.
     if (b->getNumResults() + usedBeyond(a, b).size() > kMaxKernelResults)
@@ -794,10 +795,14 @@ private:
 
   /// The latest kernel `b` can take in: one whose result `b` reads, or one
   /// that reads a value `b` reads (siblings: the value is then read once).
+  /// Null also when `b` is no kernel that merges.
   Operation *partnerOf(Operation *b) const {
+    std::optional<KernelSpace> spaceB = spaceOf(b);
+    if (!spaceB)
+      return nullptr;
     Operation *best = nullptr;
     auto consider = [&](Operation *a) {
-      if (a && (!best || before(best, a)) && canMerge(a, b))
+      if (a && (!best || before(best, a)) && canMerge(a, b, *spaceB))
         best = a;
     };
     for (Value input : kernelInputs(b)) {
@@ -823,8 +828,7 @@ private:
     Operation *op = block.empty() ? nullptr : &block.front();
     llvm::SmallPtrSet<Operation *, 4> refused;
     while (op) {
-      Operation *partner =
-          spaceOf(op) && !refused.contains(op) ? partnerOf(op) : nullptr;
+      Operation *partner = refused.contains(op) ? nullptr : partnerOf(op);
       if (!partner) {
         op = op->getNextNode();
         continue;
@@ -839,7 +843,8 @@ private:
     }
   }
 
-  void remarkMerged(Operation *a, Operation *b) {
+  /// `aRows` and `rows`: whether `a`, and `a` or `b`, is a row group.
+  void remarkMerged(Operation *a, Operation *b, bool aRows, bool rows) {
     if (!b->getContext()->getRemarkEngine())
       return;
     bool reads = llvm::any_of(a->getResults(), [&](Value result) {
@@ -856,11 +861,10 @@ private:
     std::string where;
     if (std::optional<std::string> at = kiln::filePosition(a->getLoc()))
       where = " at " + *at;
-    bool rows = spaceOf(a)->rowGroup || spaceOf(b)->rowGroup;
     if (auto r = remark::passed(b->getLoc(), remarkOpts("MergedKernels", b)))
       r << remark::reason(
           "the {0} kernel{1} ({2}) runs in this kernel's {3}: {4}",
-          spaceOf(a)->rowGroup ? "row group" : "elementwise", where, ops,
+          aRows ? "row group" : "elementwise", where, ops,
           rows ? "row group, each row read once for both" : "loop",
           reads ? "this kernel reads its result, which is no longer stored "
                   "unless used later"
@@ -894,6 +898,8 @@ private:
   /// those of `a` used elsewhere than by `b`. Returns it, or null (and
   /// leaves `a` and `b`) when the merged region is not a valid kernel.
   Operation *merge(Operation *a, Operation *b) {
+    bool aRows = spaceOf(a)->rowGroup;
+    bool rows = aRows || spaceOf(b)->rowGroup;
     llvm::SetVector<Value> inputs;
     for (Value v : kernelInputs(a))
       inputs.insert(v);
@@ -921,7 +927,7 @@ private:
     // as an input broadcast against the rows (along their columns), the
     // merged region would compute it per row instead, and the verifier
     // rejects that. Quietly: the kernels then stay apart.
-    if (spaceOf(a)->rowGroup || spaceOf(b)->rowGroup) {
+    if (rows) {
       ScopedDiagnosticHandler quietly(fused.getContext(),
                                       [](Diagnostic &) { return success(); });
       if (failed(verify(fused))) {
@@ -929,7 +935,7 @@ private:
         return nullptr;
       }
     }
-    remarkMerged(a, b);
+    remarkMerged(a, b, aRows, rows);
 
     b->replaceAllUsesWith(fused.getResults().take_front(b->getNumResults()));
     for (auto [i, result] : llvm::enumerate(keptA))
