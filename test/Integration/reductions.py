@@ -4,7 +4,7 @@
 # RUN: %python %s
 import torch
 
-from kiln_testing import Checker, ttype
+from kiln_testing import Checker, func_ir, same_bits, ttype
 
 torch.manual_seed(1)
 c = Checker("reductions")
@@ -677,5 +677,81 @@ for dtype in (torch.float32, torch.float64):
                                    .all()):
             c.fail(f"IEEE {op} {dtype} of a fused neg", err if got is None
                    else f"got {got.tolist()}, expected {want.tolist()}")
+
+# Reductions of permutes: canonicalization reduces the permute's input over
+# the permuted dims (no transposed copy) and permutes the result. The bits
+# must be those of the same reduction of the permuted tensor stored
+# contiguously (which no rewrite touches): the same elements in the same
+# order -- a row reduction becoming a column or split one.
+def permuted_ir(op, x, perm, want, attrs):
+    p = x.permute(perm)
+    outs = [want] if not isinstance(want, tuple) else list(want)
+    results = ", ".join(f"%r{i}" for i in range(len(outs)))
+    return func_ir([x], [f"%p = kiln.permute %a0 [{', '.join(map(str, perm))}] : {{T0}}",
+                         f"{results} = kiln.{op} %p {attrs} : {ttype(p)}"], outs)
+
+
+def contiguous_ir(op, p, want, attrs):
+    outs = [want] if not isinstance(want, tuple) else list(want)
+    results = ", ".join(f"%r{i}" for i in range(len(outs)))
+    return func_ir([p], [f"{results} = kiln.{op} %a0 {attrs} : {{T0}}"], outs)
+
+
+gen = torch.Generator().manual_seed(5)
+ties = torch.randint(-2, 3, (6, 40, 50), generator=gen).float()
+ties[1, 3, 7] = float("nan")
+nchw = torch.randn(8, 16, 12, 20, generator=gen)
+permuted_cases = [
+    # (label, op, x, perm, torch fn of the permuted tensor, attrs)
+    ("sum over the rows of a transpose (a column sum of x)", "sum",
+     torch.randn(300, 1001, generator=gen), [1, 0],
+     lambda p: p.sum(1), "{dims = array<i64: 1>}"),
+    ("f64 sum over the rows of a transpose", "sum",
+     torch.randn(130, 257, generator=gen, dtype=torch.float64), [1, 0],
+     lambda p: p.sum(1), "{dims = array<i64: 1>}"),
+    ("sum of few long rows of a transpose (a split column sum)", "sum",
+     torch.randn(100000, 10, generator=gen), [1, 0],
+     lambda p: p.sum(1), "{dims = array<i64: 1>}"),
+    ("mean over (0, 2, 3) of NHWC seen as NCHW", "mean",
+     nchw.permute(0, 2, 3, 1).contiguous(), [0, 3, 1, 2],
+     lambda p: p.mean((0, 2, 3), keepdim=True),
+     "{dims = array<i64: 0, 2, 3>, keepdim = true}"),
+    ("norm over dims 1 and 3 of a rank-4 permute", "norm",
+     nchw, [3, 0, 1, 2], lambda p: torch.norm(p, 3.0, (1, 3)),
+     "{dims = array<i64: 1, 3>, p = 3.0 : f64}"),
+    ("prod along dim 0 of a transpose", "prod",
+     1 + 0.01 * torch.randn(64, 300, generator=gen), [1, 0],
+     lambda p: p.prod(0), "{dims = array<i64: 0>}"),
+    ("amax over reordered dims, with a NaN", "amax", ties, [2, 0, 1],
+     lambda p: p.amax((0, 1)), "{dims = array<i64: 0, 1>}"),
+    ("integer sum over reordered dims", "sum",
+     torch.randint(-9, 10, (30, 40, 5), generator=gen), [1, 2, 0],
+     lambda p: p.sum((0, 1)), "{dims = array<i64: 0, 1>}"),
+    ("argmax with ties and a NaN along a permuted dim", "argmax", ties,
+     [2, 0, 1], lambda p: p.argmax(2), "{dim = 2 : i64}"),
+    ("max with indices, keepdim, along a permuted dim", "max", ties,
+     [1, 2, 0], lambda p: tuple(p.max(0, keepdim=True)),
+     "{dim = 0 : i64, keepdim = true}"),
+]
+for label, op, x, perm, fn, attrs in permuted_cases:
+    p = x.permute(perm)
+    want = fn(p)
+    wants = list(want) if isinstance(want, tuple) else [want]
+    rtol = 1e-4 if op in ("norm", "mean", "sum", "prod") else None
+    c.check(f"{op} of a permute: {label}",
+            permuted_ir(op, x, perm, want, attrs), [x],
+            want if not isinstance(want, tuple) else wants, rtol=rtol,
+            atol=1e-4 if rtol else None)
+    for threads in (1, 2):
+        name = f"{op} of a permute, bits of the contiguous reduction: {label} at {threads} thread(s)"
+        c.cases += 1
+        code_a, got, err_a = c.run(permuted_ir(op, x, perm, want, attrs), [x],
+                                   [f"--threads={threads}"])
+        code_b, ref, err_b = c.run(contiguous_ir(op, p.contiguous(), want, attrs),
+                                   [p.contiguous()], [f"--threads={threads}"])
+        if code_a != 0 or code_b != 0:
+            c.fail(name, err_a + err_b)
+        elif not all(same_bits(g, r) for g, r in zip(got, ref)):
+            c.fail(name, "the bits differ")
 
 c.finish()

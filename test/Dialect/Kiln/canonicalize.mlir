@@ -179,6 +179,75 @@ func.func @permute_folds(%x: tensor<2x3x4xf32>) -> (tensor<3x4x2xf32>, tensor<2x
 
 // -----
 
+// A reduction of a permute reduces the permute's input over the permuted
+// dims, and permutes its (smaller) result where the kept dims' order
+// differs: no transposed copy of the input.
+// CHECK-LABEL: func.func @reduction_of_permute
+// CHECK-SAME: (%[[X:.*]]: tensor<2x3x4x5xf32>, %[[Y:.*]]: tensor<6x7xi64>)
+// x^T summed along its rows is x summed along its columns.
+// CHECK-NEXT: %[[T:.*]] = kiln.sum %[[X]] {dims = array<i64: 0, 1, 2>} : tensor<2x3x4x5xf32>
+// p's dims 1 and 3 are x's dims 0 and 2 (in the same order): the kept
+// dims come out as x's [3, 5] and are permuted to p's [5, 3].
+// CHECK-NEXT: %[[A:.*]] = kiln.sum %[[X]] {dims = array<i64: 0, 2>} : tensor<2x3x4x5xf32>
+// CHECK-NEXT: %[[AP:.*]] = kiln.permute %[[A]] [1, 0] : tensor<3x5xf32>
+// With keepdim, the result is permuted like the input.
+// CHECK-NEXT: %[[B:.*]] = kiln.mean %[[X]] {dims = array<i64: 0, 2>, keepdim = true} : tensor<2x3x4x5xf32>
+// CHECK-NEXT: %[[BP:.*]] = kiln.permute %[[B]] [3, 0, 1, 2] : tensor<1x3x1x5xf32>
+// A maximum does not depend on the order of the reduced dims (p's 0 and
+// 1 are x's 3 and 0); the kept dims keep their order: no permute.
+// CHECK-NEXT: %[[C:.*]] = kiln.amax %[[X]] {dims = array<i64: 0, 3>} : tensor<2x3x4x5xf32>
+// CHECK-NEXT: %[[D:.*]] = kiln.argmax %[[X]] {dim = 1 : i64} : tensor<2x3x4x5xf32>
+// CHECK-NEXT: %[[DP:.*]] = kiln.permute %[[D]] [2, 0, 1] : tensor<2x4x5xi64>
+// CHECK-NEXT: %[[V:.*]], %[[I:.*]] = kiln.min %[[X]] {dim = 3 : i64, keepdim = true} : tensor<2x3x4x5xf32>
+// CHECK-NEXT: %[[VP:.*]] = kiln.permute %[[V]] [3, 0, 1, 2] : tensor<2x3x4x1xf32>
+// CHECK-NEXT: %[[IP:.*]] = kiln.permute %[[I]] [3, 0, 1, 2] : tensor<2x3x4x1xi64>
+// An integer sum is exact in any order.
+// CHECK-NEXT: %[[E:.*]] = kiln.sum %[[Y]] : tensor<6x7xi64>
+// CHECK-NEXT: return %[[T]], %[[AP]], %[[BP]], %[[C]], %[[DP]], %[[VP]], %[[IP]], %[[E]]
+func.func @reduction_of_permute(%x: tensor<2x3x4x5xf32>, %y: tensor<6x7xi64>)
+    -> (tensor<5xf32>, tensor<5x3xf32>, tensor<5x1x3x1xf32>, tensor<3x4xf32>,
+        tensor<5x2x4xi64>, tensor<1x2x3x4xf32>, tensor<1x2x3x4xi64>, tensor<i64>) {
+  %p = kiln.permute %x [3, 0, 1, 2] : tensor<2x3x4x5xf32>
+  %t = kiln.sum %p {dims = array<i64: -3, -2, -1>} : tensor<5x2x3x4xf32>
+  %a = kiln.sum %p {dims = array<i64: 3, 1>} : tensor<5x2x3x4xf32>
+  %b = kiln.mean %p {dims = array<i64: 1, 3>, keepdim = true} : tensor<5x2x3x4xf32>
+  %c = kiln.amax %p {dims = array<i64: 0, 1>} : tensor<5x2x3x4xf32>
+  %d = kiln.argmax %p {dim = -2 : i64} : tensor<5x2x3x4xf32>
+  %v, %i = kiln.min %p {dim = 0 : i64, keepdim = true} : tensor<5x2x3x4xf32>
+  %yt = kiln.permute %y [1, 0] : tensor<6x7xi64>
+  %e = kiln.sum %yt : tensor<7x6xi64>
+  return %t, %a, %b, %c, %d, %v, %i, %e : tensor<5xf32>, tensor<5x3xf32>,
+      tensor<5x1x3x1xf32>, tensor<3x4xf32>, tensor<5x2x4xi64>,
+      tensor<1x2x3x4xf32>, tensor<1x2x3x4xi64>, tensor<i64>
+}
+
+// -----
+
+// NOT rewritten: a float sum, mean, product or norm rounds in the order of
+// its reduced dims, and x's order of them differs from the permute's (p's
+// dims 0 and 1 are x's 1 and 0: summed over x, the elements would be added
+// in another order); the whole of a permute is reduced in its own order;
+// argmax without dim indexes the permute's flattened elements.
+// CHECK-LABEL: func.func @reduction_of_permute_kept
+// CHECK-COUNT-5: kiln.permute
+// CHECK-NOT: kiln.permute
+func.func @reduction_of_permute_kept(%x: tensor<2x3x4xf32>)
+    -> (tensor<4xf32>, tensor<4xf32>, tensor<4xf32>, tensor<f32>, tensor<i64>) {
+  %p = kiln.permute %x [1, 0, 2] : tensor<2x3x4xf32>
+  %a = kiln.sum %p {dims = array<i64: 0, 1>} : tensor<3x2x4xf32>
+  %q = kiln.permute %x [1, 0, 2] : tensor<2x3x4xf32>
+  %b = kiln.mean %q {dims = array<i64: 0, 1>} : tensor<3x2x4xf32>
+  %r = kiln.permute %x [1, 0, 2] : tensor<2x3x4xf32>
+  %c = kiln.norm %r {dims = array<i64: 0, 1>, p = 3.0 : f64} : tensor<3x2x4xf32>
+  %s = kiln.permute %x [2, 1, 0] : tensor<2x3x4xf32>
+  %d = kiln.prod %s : tensor<4x3x2xf32>
+  %t = kiln.permute %x [2, 1, 0] : tensor<2x3x4xf32>
+  %e = kiln.argmax %t : tensor<4x3x2xf32>
+  return %a, %b, %c, %d, %e : tensor<4xf32>, tensor<4xf32>, tensor<4xf32>, tensor<f32>, tensor<i64>
+}
+
+// -----
+
 // Two transposes cancel.
 // CHECK-LABEL: func.func @transpose_twice
 // CHECK-SAME: (%[[X:.*]]: tensor<2x3xf32>)

@@ -485,6 +485,136 @@ LogicalResult NormOp::inferReturnTypes(MLIRContext *,
       /*hasIdentity=*/true, types);
 }
 
+namespace {
+template <typename OpTy, typename... Ts>
+constexpr bool isOneOf = (std::is_same_v<OpTy, Ts> || ...);
+
+/// The dims `op` reduces, normalized and in increasing order: its `dims`
+/// (all when absent or empty) or its `dim`; none for an index into the
+/// flattened tensor (argmax without a dim).
+template <typename OpTy>
+std::optional<SmallVector<int64_t>> reducedDims(OpTy op, int64_t rank) {
+  SmallVector<int64_t> dims;
+  if constexpr (isOneOf<OpTy, ArgmaxOp, ArgminOp>) {
+    std::optional<uint64_t> dim = op.getDim();
+    if (!dim)
+      return std::nullopt;
+    dims.push_back(*normalizeDim(static_cast<int64_t>(*dim), rank));
+  } else if constexpr (isOneOf<OpTy, MaxOp, MinOp>) {
+    dims.push_back(*normalizeDim(static_cast<int64_t>(op.getDim()), rank));
+  } else {
+    std::optional<ArrayRef<int64_t>> attr = op.getDims();
+    if (!attr || attr->empty())
+      return llvm::to_vector(llvm::seq<int64_t>(0, rank));
+    for (int64_t d : *attr)
+      dims.push_back(*normalizeDim(d, rank));
+    llvm::sort(dims);
+  }
+  return dims;
+}
+
+/// Whether `op`'s result is the same in whatever order it visits the
+/// reduced elements: maxima and minima (and their indices: the lowest index
+/// wins a tie) and integer sums and products (exact modulo 2^64). A float
+/// sum, mean, product or norm rounds in its lane order, which follows the
+/// order of the reduced dims.
+template <typename OpTy> bool reducesInAnyOrder(OpTy op) {
+  if constexpr (isOneOf<OpTy, SumOp, ProdOp>)
+    return isa<IntegerType>(
+        cast<RankedTensorType>(op.getType()).getElementType());
+  return !isOneOf<OpTy, MeanOp, NormOp>;
+}
+
+/// reduce(permute(x, perm)) -> permute(reduce(x over the permuted dims)):
+/// the reduction reads x in place instead of a transposed copy of it (a
+/// copy of the whole input, then a read of it), and what is permuted, if
+/// anything, is its smaller result (sum over dim 1 of x^T, 2048x2048 f32:
+/// 1.58 -> 0.33 ms at one thread). Exact: each result element reduces the
+/// same elements in the same order -- the reduced dims' order is kept, or
+/// does not matter (reducesInAnyOrder) --, and the lanes and splits of a
+/// reduction depend on the reduced dims' sizes in that order and the
+/// number of kept positions, which the permutation does not change.
+template <typename OpTy> struct ReductionOfPermute : OpRewritePattern<OpTy> {
+  using OpRewritePattern<OpTy>::OpRewritePattern;
+  LogicalResult matchAndRewrite(OpTy op,
+                                PatternRewriter &rewriter) const override {
+    auto permute = op.getInput().template getDefiningOp<PermuteOp>();
+    if (!permute)
+      return failure();
+    int64_t rank = permute.getType().getRank();
+    std::optional<SmallVector<int64_t>> reduced = reducedDims(op, rank);
+    if (rank == 0 || !reduced)
+      return failure();
+    // Dim i of the permute's result is dim perm[i] of x.
+    SmallVector<int64_t> perm;
+    for (int64_t d : permute.getDims())
+      perm.push_back(*normalizeDim(d, rank));
+    SmallVector<int64_t> dims;
+    for (int64_t d : *reduced)
+      dims.push_back(perm[d]);
+    if (!llvm::is_sorted(dims) && !reducesInAnyOrder(op))
+      return failure();
+    llvm::sort(dims);
+
+    NamedAttrList attrs(op->getAttrDictionary());
+    if constexpr (isOneOf<OpTy, MaxOp, MinOp, ArgmaxOp, ArgminOp>)
+      attrs.set(op.getDimAttrName(), rewriter.getI64IntegerAttr(dims[0]));
+    else if (std::optional<ArrayRef<int64_t>> all = op.getDims();
+             all && !all->empty()) // else every dim, of x too
+      attrs.set(op.getDimsAttrName(), rewriter.getDenseI64ArrayAttr(dims));
+    Location loc = op.getLoc();
+    auto inner = OpTy::create(rewriter, loc, ValueRange{permute.getInput()},
+                              attrs.getAttrs());
+    // The order of the result's dims: with keepdim, the permute's; else
+    // the kept dims of the permute's result, each at its x dim's place
+    // among x's kept dims.
+    SmallVector<int64_t> order;
+    if (op.getKeepdim()) {
+      order = perm;
+    } else {
+      llvm::SmallBitVector reducedInX(rank), reducedInP(rank);
+      for (int64_t d : dims)
+        reducedInX.set(d);
+      for (int64_t d : *reduced)
+        reducedInP.set(d);
+      SmallVector<int64_t> place(rank, -1);
+      for (int64_t d = 0, next = 0; d < rank; ++d)
+        if (!reducedInX[d])
+          place[d] = next++;
+      for (int64_t i = 0; i < rank; ++i)
+        if (!reducedInP[i])
+          order.push_back(place[perm[i]]);
+    }
+    bool identity = llvm::equal(order, llvm::seq<int64_t>(0, order.size()));
+    SmallVector<Value> results;
+    for (Value result : inner->getResults())
+      results.push_back(identity ? result
+                                 : Value(PermuteOp::create(
+                                       rewriter, loc, result,
+                                       rewriter.getDenseI64ArrayAttr(order))));
+    rewriter.replaceOp(op, results);
+    return success();
+  }
+};
+} // namespace
+
+#define KILN_REDUCTION_CANONICALIZATION(Op)                                    \
+  void Op::getCanonicalizationPatterns(RewritePatternSet &results,             \
+                                       MLIRContext *context) {                 \
+    results.add<ReductionOfPermute<Op>>(context);                              \
+  }
+KILN_REDUCTION_CANONICALIZATION(SumOp)
+KILN_REDUCTION_CANONICALIZATION(MeanOp)
+KILN_REDUCTION_CANONICALIZATION(ProdOp)
+KILN_REDUCTION_CANONICALIZATION(AmaxOp)
+KILN_REDUCTION_CANONICALIZATION(AminOp)
+KILN_REDUCTION_CANONICALIZATION(NormOp)
+KILN_REDUCTION_CANONICALIZATION(MaxOp)
+KILN_REDUCTION_CANONICALIZATION(MinOp)
+KILN_REDUCTION_CANONICALIZATION(ArgmaxOp)
+KILN_REDUCTION_CANONICALIZATION(ArgminOp)
+#undef KILN_REDUCTION_CANONICALIZATION
+
 /// Size of the (normalized) dim `dim` of `type`; a rank-0 tensor has one
 /// element along its only virtual dim.
 static int64_t getSizeAlong(RankedTensorType type, int64_t dim) {

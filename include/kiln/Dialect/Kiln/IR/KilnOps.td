@@ -526,6 +526,7 @@ class Kiln_DimsReductionOp<string mnemonic, string torchName, string what,
                        Kiln_KeepDimAttr:$keepdim);
   let results = (outs tensorType:$result);
   let assemblyFormat = "$input attr-dict `:` type($input)";
+  let hasCanonicalizer = 1;
   let extraClassDefinition = [{
     ::llvm::LogicalResult $cppClass::inferReturnTypes(
         ::mlir::MLIRContext *, std::optional<::mlir::Location> loc,
@@ -570,6 +571,7 @@ def Kiln_NormOp : Kiln_Op<"norm", [Pure, Kiln_Reduction, Kiln_InferTypes,
                        Kiln_DimsAttr:$dims, Kiln_KeepDimAttr:$keepdim);
   let results = (outs Kiln_FloatTensor:$result);
   let assemblyFormat = "$input attr-dict `:` type($input)";
+  let hasCanonicalizer = 1;
 }
 
 class Kiln_ValueIndexReductionOp<string mnemonic, string torchName,
@@ -597,6 +599,7 @@ class Kiln_ValueIndexReductionOp<string mnemonic, string torchName,
                        Kiln_KeepDimAttr:$keepdim);
   let results = (outs Kiln_NumericTensor:$values, Kiln_IndexTensor:$indices);
   let assemblyFormat = "$input attr-dict `:` type($input)";
+  let hasCanonicalizer = 1;
   let extraClassDefinition = [{
     ::llvm::LogicalResult $cppClass::inferReturnTypes(
         ::mlir::MLIRContext *, std::optional<::mlir::Location> loc,
@@ -635,6 +638,7 @@ class Kiln_ArgReductionOp<string mnemonic, string torchName, string what>
                        Kiln_KeepDimAttr:$keepdim);
   let results = (outs Kiln_IndexTensor:$result);
   let assemblyFormat = "$input attr-dict `:` type($input)";
+  let hasCanonicalizer = 1;
   let extraClassDefinition = [{
     ::llvm::LogicalResult $cppClass::inferReturnTypes(
         ::mlir::MLIRContext *, std::optional<::mlir::Location> loc,
