@@ -332,6 +332,32 @@ same("row group: f64 x / prod(x)", func_ir([f64_rows], [
     "%r0 = kiln.div %a0, %p : {T0}, tensor<100x1xf64>"], [f64_rows]),
     [f64_rows], f64_rows / f64_rows.prod(1, keepdim=True), 1, rtol=1e-9)
 
+# A chain whose terms hold two expansions of one math function (the two
+# logs of a binary cross-entropy) reduced in the lane order: its steps are
+# built from two 16-lane vectors (buildLaneBatch), the same scalar code.
+bce_x, bce_y = special(96, 1000), (torch.rand(96, 1000) > 0.5).float()
+bce_lines = [
+    "%s = kiln.sigmoid %a0 : {T0}",
+    "%l = kiln.log %s : {T0}",
+    "%a = kiln.mul %a1, %l : {T0}, {T0}",
+    "%o = kiln.constant dense<1.0> : tensor<f32>",
+    "%ns = kiln.sub %o, %s : tensor<f32>, {T0}",
+    "%nl = kiln.log %ns : {T0}",
+    "%ny = kiln.sub %o, %a1 : tensor<f32>, {T0}",
+    "%b = kiln.mul %ny, %nl : {T0}, {T0}",
+    "%c = kiln.add %a, %b : {T0}, {T0}"]
+bce_terms = (bce_y * torch.log(torch.sigmoid(bce_x)) +
+             (1 - bce_y) * torch.log(1 - torch.sigmoid(bce_x)))
+same("two logs per term, summed along rows", func_ir(
+    [bce_x, bce_y], bce_lines + [
+        "%r0 = kiln.sum %c {dims = array<i64: 1>} : {T0}"],
+    ["tensor<96xf32>"]), [bce_x, bce_y], bce_terms.sum(1), 1, rtol=1e-4,
+    atol=1e-4)
+same("two logs per term, mean of all", func_ir(
+    [bce_x, bce_y], bce_lines + ["%r0 = kiln.mean %c : {T0}"],
+    ["tensor<f32>"]), [bce_x, bce_y], bce_terms.mean(), 2, rtol=1e-4,
+    atol=1e-4)
+
 # Row groups with per-row results: values of the rows' shape and per-row
 # values (reductions, with keepdim or without, and values computed from
 # them) stored by the kernel that reduces the rows -- the same bits as the
