@@ -489,28 +489,22 @@ namespace {
 template <typename OpTy, typename... Ts>
 constexpr bool isOneOf = (std::is_same_v<OpTy, Ts> || ...);
 
-/// The dims `op` reduces, normalized and in increasing order: its `dims`
-/// (all when absent or empty) or its `dim`; none for an index into the
-/// flattened tensor (argmax without a dim).
+/// The dims `op` reduces, as a mask over the dims of its input `type`: its
+/// `dims` (getReducedDimsMask: all when absent or empty) or its `dim`; none
+/// for an index into the flattened tensor (argmax without a dim).
 template <typename OpTy>
-std::optional<SmallVector<int64_t>> reducedDims(OpTy op, int64_t rank) {
-  SmallVector<int64_t> dims;
-  if constexpr (isOneOf<OpTy, ArgmaxOp, ArgminOp>) {
+std::optional<SmallVector<bool>> reducedDimsMask(OpTy op,
+                                                 RankedTensorType type) {
+  if constexpr (isOneOf<OpTy, MaxOp, MinOp, ArgmaxOp, ArgminOp>) {
     std::optional<uint64_t> dim = op.getDim();
     if (!dim)
       return std::nullopt;
-    dims.push_back(*normalizeDim(static_cast<int64_t>(*dim), rank));
-  } else if constexpr (isOneOf<OpTy, MaxOp, MinOp>) {
-    dims.push_back(*normalizeDim(static_cast<int64_t>(op.getDim()), rank));
+    SmallVector<bool> mask(type.getRank(), false);
+    mask[*normalizeDim(static_cast<int64_t>(*dim), type.getRank())] = true;
+    return mask;
   } else {
-    std::optional<ArrayRef<int64_t>> attr = op.getDims();
-    if (!attr || attr->empty())
-      return llvm::to_vector(llvm::seq<int64_t>(0, rank));
-    for (int64_t d : *attr)
-      dims.push_back(*normalizeDim(d, rank));
-    llvm::sort(dims);
+    return getReducedDimsMask(type, op.getDims());
   }
-  return dims;
 }
 
 /// Whether `op`'s result is the same in whatever order it visits the
@@ -542,16 +536,20 @@ template <typename OpTy> struct ReductionOfPermute : OpRewritePattern<OpTy> {
     if (!permute)
       return failure();
     int64_t rank = permute.getType().getRank();
-    std::optional<SmallVector<int64_t>> reduced = reducedDims(op, rank);
-    if (rank == 0 || !reduced)
+    if (rank == 0)
       return failure();
-    // Dim i of the permute's result is dim perm[i] of x.
-    SmallVector<int64_t> perm;
+    std::optional<SmallVector<bool>> reducedInP =
+        reducedDimsMask(op, permute.getType());
+    if (!reducedInP)
+      return failure();
+    // Dim i of the permute's result is dim perm[i] of x; x's reduced dims,
+    // in the permute's order.
+    SmallVector<int64_t> perm, dims;
     for (int64_t d : permute.getDims())
       perm.push_back(*normalizeDim(d, rank));
-    SmallVector<int64_t> dims;
-    for (int64_t d : *reduced)
-      dims.push_back(perm[d]);
+    for (int64_t i = 0; i < rank; ++i)
+      if ((*reducedInP)[i])
+        dims.push_back(perm[i]);
     if (!llvm::is_sorted(dims) && !reducesInAnyOrder(op))
       return failure();
     llvm::sort(dims);
@@ -572,17 +570,15 @@ template <typename OpTy> struct ReductionOfPermute : OpRewritePattern<OpTy> {
     if (op.getKeepdim()) {
       order = perm;
     } else {
-      llvm::SmallBitVector reducedInX(rank), reducedInP(rank);
+      llvm::SmallBitVector reducedInX(rank);
       for (int64_t d : dims)
         reducedInX.set(d);
-      for (int64_t d : *reduced)
-        reducedInP.set(d);
       SmallVector<int64_t> place(rank, -1);
       for (int64_t d = 0, next = 0; d < rank; ++d)
         if (!reducedInX[d])
           place[d] = next++;
       for (int64_t i = 0; i < rank; ++i)
-        if (!reducedInP[i])
+        if (!(*reducedInP)[i])
           order.push_back(place[perm[i]]);
     }
     bool identity = llvm::equal(order, llvm::seq<int64_t>(0, order.size()));
