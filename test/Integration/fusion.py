@@ -523,6 +523,63 @@ same("index_select of a chain", func_ir([y, sel], [
     "%r0 = kiln.index_select %e, %a1 {dim = 1 : i64} : {T0}, {T1}"],
     [torch.zeros(64, 4)]), [y, sel], torch.index_select(y.abs(), 1, sel), 2)
 
+# Indexed reads of stored tensors read in place by the kernel of the op
+# reading them (an embedding bag: the selected rows are never stored); the
+# kernel count includes the up-front index check (one kernel for a 1-D
+# index, two for a matrix: the rows' first bad positions, then theirs).
+table = special(1000, 64)
+bag = torch.randint(0, 1000, (300,))
+weights = torch.randn(300, 1)
+same("embedding bag: sum of index_select", func_ir([table, bag], [
+    "%s = kiln.index_select %a0, %a1 {dim = 0 : i64} : {T0}, {T1}",
+    "%r0 = kiln.sum %s {dims = array<i64: 0>} : tensor<300x64xf32>"],
+    [torch.zeros(64)]), [table, bag],
+    torch.index_select(table, 0, bag).sum(0), 2, rtol=1e-5, atol=1e-5)
+same("embedding bag with per-sample weights, mean", func_ir(
+    [table, bag, weights], [
+        "%s = kiln.index_select %a0, %a1 {dim = 0 : i64} : {T0}, {T1}",
+        "%w = kiln.mul %s, %a2 : tensor<300x64xf32>, {T2}",
+        "%r0 = kiln.mean %w {dims = array<i64: 0>} : tensor<300x64xf32>"],
+    [torch.zeros(64)]), [table, bag, weights],
+    (torch.index_select(table, 0, bag) * weights).mean(0), 2, rtol=1e-5,
+    atol=1e-5)
+cols = torch.randint(0, 1000, (64, 40))
+same("row sums of a gather", func_ir([y, cols], [
+    "%g = kiln.gather %a0, %a1 {dim = 1 : i64} : {T0}, {T1}",
+    "%r0 = kiln.sum %g {dims = array<i64: 1>} : tensor<64x40xf32>"],
+    [torch.zeros(64)]), [y, cols],
+    torch.gather(y, 1, cols).sum(1), 3, rtol=1e-5, atol=1e-5)
+same("softmax of an index_select", func_ir([y, sel], [
+    "%s = kiln.index_select %a0, %a1 {dim = 1 : i64} : {T0}, {T1}",
+    "%r0 = kiln.softmax %s {dim = 1 : i64} : tensor<64x4xf32>"],
+    [torch.zeros(64, 4)]), [y, sel],
+    torch.softmax(torch.index_select(y, 1, sel), 1), 2)
+flat = torch.randint(-64000, 64000, (20, 30))
+flat2 = torch.randint(-64000, 64000, (20, 30))
+same("amax and argmax of takes (negative indices)", func_ir([y, flat, flat2], [
+    "%t = kiln.take %a0, %a1 : {T0}, {T1}",
+    "%r0 = kiln.amax %t {dims = array<i64: 0>} : tensor<20x30xf32>",
+    "%u = kiln.take %a0, %a2 : {T0}, {T2}",
+    "%r1 = kiln.argmax %u {dim = 1 : i64} : tensor<20x30xf32>"],
+    [torch.zeros(30), "tensor<20xi64>"]), [y, flat, flat2],
+    [torch.take(y, flat).amax(0), torch.take(y, flat2).argmax(1)],
+    # each take's check (two kernels each), the amax, and the argmax (a
+    # runtime kernel: the tile of the take it reads, then the kernel)
+    7)
+three = special(6, 50, 20)
+pick = torch.tensor([49, 0, 7, 7, 30])
+pick2 = torch.tensor([1, 2, 3, 48, 1])
+same("prod and topk of index_selects (rank 3)", func_ir([three, pick, pick2], [
+    "%s = kiln.index_select %a0, %a1 {dim = 1 : i64} : {T0}, {T1}",
+    "%r0 = kiln.prod %s {dims = array<i64: 1>} : tensor<6x5x20xf32>",
+    "%q = kiln.index_select %a0, %a2 {dim = 1 : i64} : {T0}, {T2}",
+    "%r1, %j = kiln.topk %q {k = 3 : i64, dim = 2 : i64} : tensor<6x5x20xf32>"],
+    [torch.zeros(6, 20), torch.zeros(6, 5, 3)]), [three, pick, pick2],
+    [torch.index_select(three, 1, pick).prod(1),
+     torch.topk(torch.index_select(three, 1, pick2), 3, 2).values],
+    # each check, the prod, the topk's tile and kernel
+    5)
+
 # Runtime kernels read the fused chain one cache-sized tile of rows at a
 # time: 512x4096 f32 is 8 MB, two tiles of 256 rows (tiled along dim 0, or
 # dim 1 for a kernel over dim 0).

@@ -4448,17 +4448,9 @@ public:
     if (Value known = memo.lookup(v))
       return known;
     Value result;
-    if (auto arg = dyn_cast<BlockArgument>(v)) {
-      Value operand = op.getInputs()[arg.getArgNumber()];
-      RankedTensorType type = tensorType(operand);
-      int64_t offset = space.getRank() - type.getRank();
-      SmallVector<Value> at;
-      for (int64_t d = 0; d < type.getRank(); ++d)
-        at.push_back(type.getDimSize(d) == 1 &&
-                             space.getDimSize(offset + d) != 1
-                         ? indexConstant(b, loc, 0)
-                         : indices[offset + d]);
-      result = tensor::ExtractOp::create(b, loc, operand, at);
+    if (isa<BlockArgument>(v)) {
+      result = readStored(
+          b, loc, v, broadcastPosition(b, loc, tensorType(v), space, indices));
     } else {
       Operation *def = v.getDefiningOp();
       Attribute value;
@@ -4468,6 +4460,21 @@ public:
       } else if (matchPattern(v, m_Constant(&value))) {
         result = arith::ConstantOp::create(
             b, loc, cast<DenseElementsAttr>(value).getSplatValue<TypedAttr>());
+      } else if (auto read = dyn_cast<IndexedReadOpInterface>(def)) {
+        // An indexed read of stored operands (its indices were checked
+        // before the kernel): the selected input element, read in place.
+        RankedTensorType inputType = tensorType(def->getOperand(0));
+        if (inputType.getNumElements() == 0) { // every index was reported
+          result = arith::ConstantOp::create(
+              b, loc, getScalarAttr(b, inputType.getElementType(), 0.0));
+        } else {
+          SmallVector<Value> at =
+              broadcastPosition(b, loc, tensorType(v), space, indices);
+          Value index = readStored(b, loc, def->getOperand(1),
+                                   read.buildIndexPosition(b, loc, at));
+          result = readStored(b, loc, def->getOperand(0),
+                              read.buildInputPosition(b, loc, at, index));
+        }
       } else {
         auto scalarOp = cast<ScalarOpInterface>(def);
         SmallVector<Value> operands;
@@ -4479,6 +4486,36 @@ public:
     }
     memo[v] = result;
     return result;
+  }
+
+  /// The position in a value of `type` (which broadcasts to `space`) that
+  /// position `indices` of `space` reads.
+  static SmallVector<Value> broadcastPosition(OpBuilder &b, Location loc,
+                                              RankedTensorType type,
+                                              RankedTensorType space,
+                                              ValueRange indices) {
+    int64_t offset = space.getRank() - type.getRank();
+    SmallVector<Value> at;
+    for (int64_t d = 0; d < type.getRank(); ++d)
+      at.push_back(type.getDimSize(d) == 1 && space.getDimSize(offset + d) != 1
+                       ? indexConstant(b, loc, 0)
+                       : indices[offset + d]);
+    return at;
+  }
+
+  /// The element at `at` of `inner`, a block argument (the group's operand,
+  /// as stored) or a splat constant.
+  Value readStored(OpBuilder &b, Location loc, Value inner,
+                   ValueRange at) const {
+    if (auto arg = dyn_cast<BlockArgument>(inner))
+      return tensor::ExtractOp::create(b, loc,
+                                       op.getInputs()[arg.getArgNumber()], at);
+    Attribute value;
+    if (!matchPattern(inner, m_Constant(&value)))
+      llvm_unreachable("the verifier allows only block arguments and splat "
+                       "constants here");
+    return arith::ConstantOp::create(
+        b, loc, cast<DenseElementsAttr>(value).getSplatValue<TypedAttr>());
   }
 
   mutable FusedOp op;
@@ -4887,6 +4924,30 @@ FailureOr<SmallVector<Value>> lowerFused(OpBuilder &b, FusedOp op,
     return lowerRowGroup(b, op, evaluator);
   }
   Operation *anchor = op.getAnchor();
+  // A value the anchor reads as stored (gather's index): the group's operand,
+  // or a constant copied out of the region.
+  auto outside = [&](Value inner) -> Value {
+    if (auto arg = dyn_cast<BlockArgument>(inner))
+      return op.getInputs()[arg.getArgNumber()];
+    return b.clone(*inner.getDefiningOp())->getResult(0);
+  };
+  // Indexed reads in the anchor's chains are evaluated in place; their
+  // indices are checked here, before the kernel, as their own kernels would.
+  for (Operation &inner : body) {
+    auto read = dyn_cast<IndexedReadOpInterface>(inner);
+    if (!read || &inner == anchor)
+      continue;
+    auto [lo, hi] = read.getValidIndexRange();
+    checkIndicesUpFront(b, inner.getLoc(), sites.add(&inner),
+                        outside(inner.getOperand(1)), lo, hi, hi);
+    remarkKernel(b, inner.getLoc(),
+                 "{0} of {1}: every index checked up front, then read in "
+                 "place by the kernel of {2} (the selected elements are "
+                 "never stored)",
+                 inner.getName().getStringRef(),
+                 typeText(inner.getOperand(0).getType()),
+                 anchor->getName().getStringRef());
+  }
 
   // A runtime kernel reads a tile of the fused chain at a time.
   if (std::optional<RuntimeKernel> kernel = getRuntimeKernel(anchor))
@@ -4920,13 +4981,6 @@ FailureOr<SmallVector<Value>> lowerFused(OpBuilder &b, FusedOp op,
   if (auto arg = dyn_cast<BlockArgument>(input))
     if (op.getInputs()[arg.getArgNumber()].getType() == inputType)
       io.stored = op.getInputs()[arg.getArgNumber()];
-  // A value the anchor reads as stored (gather's index): the group's operand,
-  // or a constant copied out of the region.
-  auto outside = [&](Value inner) -> Value {
-    if (auto arg = dyn_cast<BlockArgument>(inner))
-      return op.getInputs()[arg.getArgNumber()];
-    return b.clone(*inner.getDefiningOp())->getResult(0);
-  };
   return llvm::TypeSwitch<Operation *, FailureOr<SmallVector<Value>>>(anchor)
       .Case([&](SumOp sum) {
         return LowerDimsReduction<SumOp>::lower(b, sum, io);

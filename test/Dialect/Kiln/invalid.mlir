@@ -856,7 +856,7 @@ func.func @fused_elementwise_shapes(%x: tensor<4x8xf32>, %y: tensor<8xf32>) -> (
 func.func @fused_matmul(%x: tensor<4x8xf32>, %y: tensor<8x8xf32>) -> tensor<4x8xf32> {
   %0 = kiln.fused(%x, %y) : (tensor<4x8xf32>, tensor<8x8xf32>) -> tensor<4x8xf32> {
   ^bb0(%a: tensor<4x8xf32>, %b: tensor<8x8xf32>):
-    // expected-error @+1 {{'kiln.matmul' op cannot be part of a kiln.fused region: it holds only elementwise ops, splat constants and ops with FusesProducers (reductions, softmaxes, selections, gathers)}}
+    // expected-error @+1 {{'kiln.matmul' op cannot be part of a kiln.fused region: it holds only elementwise ops, splat constants, ops with FusesProducers (reductions, softmaxes, selections, gathers) and indexed reads}}
     %1 = kiln.matmul %a, %b : tensor<4x8xf32>, tensor<8x8xf32>
     kiln.yield %1 : tensor<4x8xf32>
   }
@@ -880,7 +880,7 @@ func.func @fused_dense_constant(%x: tensor<2xf32>) -> tensor<2xf32> {
 
 // Two reductions, not both along the last dim: no row group.
 func.func @fused_two_anchors(%x: tensor<8x8xf32>) -> tensor<8xf32> {
-  // expected-error @+1 {{'kiln.fused' op holds 2 ops with FusesProducers, but a kernel has one (a row group several reductions along the last dim of rows of one shape)}}
+  // expected-error @+1 {{'kiln.fused' op holds 2 ops with FusesProducers, but a kernel has one (a row group several reductions along the last dim of rows of one shape; indexed reads may be evaluated in its chains)}}
   %0 = kiln.fused(%x) : (tensor<8x8xf32>) -> tensor<8xf32> {
   ^bb0(%a: tensor<8x8xf32>):
     %1 = kiln.sum %a {dims = array<i64: 0>} : tensor<8x8xf32>
@@ -1001,4 +1001,64 @@ func.func @fused_row_group_dropped_dim(%x: tensor<4x4xf32>) -> (tensor<4x4xf32>,
     kiln.yield %3, %2 : tensor<4x4xf32>, tensor<4xf32>
   }
   return %0#0, %0#1 : tensor<4x4xf32>, tensor<4xf32>
+}
+
+// -----
+
+// An indexed read in a kernel's chain reads its operands as stored.
+func.func @fused_indexed_read_computed_input(%x: tensor<8x4xf32>, %i: tensor<3xi64>) -> tensor<4xf32> {
+  %0 = kiln.fused(%x, %i) : (tensor<8x4xf32>, tensor<3xi64>) -> tensor<4xf32> {
+  ^bb0(%a: tensor<8x4xf32>, %b: tensor<3xi64>):
+    %1 = kiln.exp %a : tensor<8x4xf32>
+    // expected-error @+1 {{'kiln.index_select' op operand #0 in a kiln.fused region must be a block argument or a splat constant: an indexed read in a kernel's chain reads its input and index as stored}}
+    %2 = kiln.index_select %1, %b {dim = 0 : i64} : tensor<8x4xf32>, tensor<3xi64>
+    %3 = kiln.sum %2 {dims = array<i64: 0>} : tensor<3x4xf32>
+    kiln.yield %3 : tensor<4xf32>
+  }
+  return %0 : tensor<4xf32>
+}
+
+// -----
+
+func.func @fused_take_computed_index(%x: tensor<8xf32>, %i: tensor<3xi64>) -> tensor<f32> {
+  %0 = kiln.fused(%x, %i) : (tensor<8xf32>, tensor<3xi64>) -> tensor<f32> {
+  ^bb0(%a: tensor<8xf32>, %b: tensor<3xi64>):
+    %1 = kiln.neg %b : tensor<3xi64>
+    // expected-error @+1 {{'kiln.take' op operand #1 in a kiln.fused region must be a block argument or a splat constant: an indexed read in a kernel's chain reads its input and index as stored}}
+    %2 = kiln.take %a, %1 : tensor<8xf32>, tensor<3xi64>
+    %3 = kiln.amax %2 : tensor<3xf32>
+    kiln.yield %3 : tensor<f32>
+  }
+  return %0 : tensor<f32>
+}
+
+// -----
+
+// take has no kernel of its own in a region: only an anchor's chain
+// evaluates it.
+func.func @fused_take_elementwise(%x: tensor<8xf32>, %i: tensor<3xi64>) -> tensor<3xf32> {
+  %0 = kiln.fused(%x, %i) : (tensor<8xf32>, tensor<3xi64>) -> tensor<3xf32> {
+  ^bb0(%a: tensor<8xf32>, %b: tensor<3xi64>):
+    // expected-error @+1 {{'kiln.take' op in a kiln.fused region must be read by the chain of an op with FusesProducers (a reduction, softmax, selection or gather), which evaluates it where it reads}}
+    %1 = kiln.take %a, %b : tensor<8xf32>, tensor<3xi64>
+    %2 = kiln.exp %1 : tensor<3xf32>
+    kiln.yield %2 : tensor<3xf32>
+  }
+  return %0 : tensor<3xf32>
+}
+
+// -----
+
+// An indexed read after the anchor (in its epilogue) is taken for the
+// anchor, and the reduction before it is then a second anchor.
+func.func @fused_indexed_read_in_epilogue(%x: tensor<3x4xf32>, %y: tensor<8xf32>, %i: tensor<3xi64>) -> tensor<3xf32> {
+  // expected-error @+1 {{'kiln.fused' op holds 2 ops with FusesProducers, but a kernel has one}}
+  %0 = kiln.fused(%x, %y, %i) : (tensor<3x4xf32>, tensor<8xf32>, tensor<3xi64>) -> tensor<3xf32> {
+  ^bb0(%a: tensor<3x4xf32>, %c: tensor<8xf32>, %b: tensor<3xi64>):
+    %1 = kiln.sum %a {dims = array<i64: 1>} : tensor<3x4xf32>
+    %2 = kiln.index_select %c, %b {dim = 0 : i64} : tensor<8xf32>, tensor<3xi64>
+    %3 = kiln.add %1, %2 : tensor<3xf32>, tensor<3xf32>
+    kiln.yield %3 : tensor<3xf32>
+  }
+  return %0 : tensor<3xf32>
 }

@@ -999,7 +999,7 @@ RankedTensorType FusedOp::getRowType() {
 Operation *FusedOp::getAnchor() {
   if (getForm() != Form::Anchored)
     return nullptr;
-  for (Operation &inner : getBody().front())
+  for (Operation &inner : llvm::reverse(getBody().front()))
     if (inner.hasTrait<kiln::OpTrait::FusesProducers>())
       return &inner;
   return nullptr;
@@ -1026,7 +1026,8 @@ LogicalResult FusedOp::verify() {
 LogicalResult FusedOp::verifyRegions() {
   Block &body = getBody().front();
   auto yield = cast<YieldOp>(body.back());
-  SmallVector<Operation *> anchors;
+  // Ops with FusesProducers, and indexed reads without (take).
+  SmallVector<Operation *> anchors, reads;
   for (Operation &inner : body.without_terminator()) {
     if (inner.hasTrait<mlir::OpTrait::ConstantLike>()) {
       if (!isSplatConstant(&inner))
@@ -1042,12 +1043,22 @@ LogicalResult FusedOp::verifyRegions() {
       anchors.push_back(&inner);
       continue;
     }
+    if (isa<IndexedReadOpInterface>(inner)) {
+      reads.push_back(&inner);
+      continue;
+    }
     return inner.emitOpError(
         "cannot be part of a kiln.fused region: it holds only elementwise "
-        "ops, splat constants and ops with FusesProducers (reductions, "
-        "softmaxes, selections, gathers)");
+        "ops, splat constants, ops with FusesProducers (reductions, "
+        "softmaxes, selections, gathers) and indexed reads");
   }
-  switch (getForm()) {
+  Form form = getForm();
+  if (form != Form::Anchored && !reads.empty())
+    return reads.front()->emitOpError(
+        "in a kiln.fused region must be read by the chain of an op with "
+        "FusesProducers (a reduction, softmax, selection or gather), which "
+        "evaluates it where it reads");
+  switch (form) {
   case Form::Elementwise: {
     ArrayRef<int64_t> shape = shapeOf(getResult(0));
     for (auto [i, result] : llvm::enumerate(getResults()))
@@ -1120,12 +1131,27 @@ LogicalResult FusedOp::verifyRegions() {
     return success();
   }
   case Form::Anchored: {
-    if (anchors.size() > 1)
-      return emitOpError("holds ")
-             << anchors.size()
-             << " ops with FusesProducers, but a kernel has one (a row group "
-                "several reductions along the last dim of rows of one shape)";
-    Operation *anchor = anchors.front();
+    // The anchor is the last op with FusesProducers; any before it must be
+    // indexed reads, which the chains evaluate in place.
+    Operation *anchor = anchors.back();
+    reads.append(anchors.begin(), anchors.end() - 1);
+    for (Operation *read : reads) {
+      if (!isa<IndexedReadOpInterface>(read))
+        return emitOpError("holds ")
+               << anchors.size()
+               << " ops with FusesProducers, but a kernel has one (a row "
+                  "group several reductions along the last dim of rows of "
+                  "one shape; indexed reads may be evaluated in its chains)";
+      for (OpOperand &operand : read->getOpOperands()) {
+        Operation *def = operand.get().getDefiningOp();
+        if (def && !isSplatConstant(def))
+          return read->emitOpError("operand #")
+                 << operand.getOperandNumber()
+                 << " in a kiln.fused region must be a block argument or a "
+                    "splat constant: an indexed read in a kernel's chain "
+                    "reads its input and index as stored";
+      }
+    }
     for (OpOperand &operand : anchor->getOpOperands().drop_front()) {
       Operation *def = operand.get().getDefiningOp();
       if (def && !isSplatConstant(def))

@@ -317,3 +317,118 @@ Value CastOp::buildScalar(OpBuilder &b, Location loc, ValueRange operands,
   return fromBool ? Value(arith::ExtUIOp::create(b, loc, to, x))
                   : Value(arith::ExtSIOp::create(b, loc, to, x));
 }
+
+//===----------------------------------------------------------------------===//
+// Indexed reads
+//===----------------------------------------------------------------------===//
+
+/// `index` (i64) as an `index` value when it lies in [0, size), else 0:
+/// reads stay in bounds after a bad index was reported.
+static Value inBoundsIndex(OpBuilder &b, Location loc, Value index,
+                           int64_t size) {
+  Value zero = arith::ConstantIntOp::create(b, loc, 0, 64);
+  Value inRange = arith::AndIOp::create(
+      b, loc,
+      arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sge, index, zero),
+      arith::CmpIOp::create(b, loc, arith::CmpIPredicate::slt, index,
+                            arith::ConstantIntOp::create(b, loc, size, 64)));
+  Value safe = arith::SelectOp::create(b, loc, inRange, index, zero);
+  return arith::IndexCastOp::create(b, loc, b.getIndexType(), safe);
+}
+
+/// The size of the dim an op with a `dim` attribute indexes along (1 for a
+/// rank-0 input).
+static int64_t indexedDimSize(RankedTensorType input, int64_t dim) {
+  if (input.getRank() == 0)
+    return 1;
+  return input.getDimSize(*normalizeDim(dim, input.getRank()));
+}
+
+/// `resultPosition` with the indexed dim replaced by the index (in bounds).
+static SmallVector<Value> replaceIndexedDim(OpBuilder &b, Location loc,
+                                            RankedTensorType input, int64_t dim,
+                                            ValueRange resultPosition,
+                                            Value index) {
+  SmallVector<Value> at(resultPosition);
+  if (input.getRank() > 0)
+    at[*normalizeDim(dim, input.getRank())] =
+        inBoundsIndex(b, loc, index, indexedDimSize(input, dim));
+  return at;
+}
+
+std::pair<int64_t, int64_t> GatherOp::getValidIndexRange() {
+  return {0, indexedDimSize(getInput().getType(), getDim())};
+}
+
+SmallVector<Value> GatherOp::buildIndexPosition(OpBuilder &, Location,
+                                                ValueRange resultPosition) {
+  return SmallVector<Value>(resultPosition);
+}
+
+SmallVector<Value> GatherOp::buildInputPosition(OpBuilder &b, Location loc,
+                                                ValueRange resultPosition,
+                                                Value index) {
+  return replaceIndexedDim(b, loc, getInput().getType(), getDim(),
+                           resultPosition, index);
+}
+
+std::pair<int64_t, int64_t> IndexSelectOp::getValidIndexRange() {
+  return {0, indexedDimSize(getInput().getType(), getDim())};
+}
+
+SmallVector<Value>
+IndexSelectOp::buildIndexPosition(OpBuilder &b, Location loc,
+                                  ValueRange resultPosition) {
+  // A 1-D index holds one entry per position along the dim; a rank-0 one
+  // is the only entry (as is a 1-D one of a rank-0 input).
+  if (getIndex().getType().getRank() == 0)
+    return {};
+  if (resultPosition.empty())
+    return {arith::ConstantIndexOp::create(b, loc, 0)};
+  return {resultPosition[*normalizeDim(getDim(), resultPosition.size())]};
+}
+
+SmallVector<Value> IndexSelectOp::buildInputPosition(OpBuilder &b, Location loc,
+                                                     ValueRange resultPosition,
+                                                     Value index) {
+  return replaceIndexedDim(b, loc, getInput().getType(), getDim(),
+                           resultPosition, index);
+}
+
+std::pair<int64_t, int64_t> TakeOp::getValidIndexRange() {
+  int64_t numel = getInput().getType().getNumElements();
+  return {-numel, numel};
+}
+
+SmallVector<Value> TakeOp::buildIndexPosition(OpBuilder &, Location,
+                                              ValueRange resultPosition) {
+  return SmallVector<Value>(resultPosition);
+}
+
+SmallVector<Value> TakeOp::buildInputPosition(OpBuilder &b, Location loc,
+                                              ValueRange, Value index) {
+  // A negative flat index counts from the end; the flat position is then
+  // split into the input's (row-major) coordinates.
+  RankedTensorType input = getInput().getType();
+  int64_t numel = input.getNumElements();
+  Value isNegative =
+      arith::CmpIOp::create(b, loc, arith::CmpIPredicate::slt, index,
+                            arith::ConstantIntOp::create(b, loc, 0, 64));
+  Value wrapped = arith::AddIOp::create(
+      b, loc, index, arith::ConstantIntOp::create(b, loc, numel, 64));
+  Value flat = inBoundsIndex(
+      b, loc, arith::SelectOp::create(b, loc, isNegative, wrapped, index),
+      numel);
+  SmallVector<Value> at(input.getRank());
+  for (int64_t d = input.getRank() - 1; d >= 0; --d) {
+    int64_t size = input.getDimSize(d);
+    if (d == 0) {
+      at[d] = flat;
+      break;
+    }
+    Value sizeValue = arith::ConstantIndexOp::create(b, loc, size);
+    at[d] = arith::RemUIOp::create(b, loc, flat, sizeValue);
+    flat = arith::DivUIOp::create(b, loc, flat, sizeValue);
+  }
+  return at;
+}

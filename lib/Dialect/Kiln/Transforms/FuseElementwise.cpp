@@ -233,6 +233,9 @@ struct Group {
   /// the root's, or the anchor's input when the anchor became the group's
   /// first row reduction.
   RankedTensorType rows;
+  /// Whether the anchor's chain holds an indexed read (the group then
+  /// stays anchored: a row group does not evaluate them).
+  bool indexedReads = false;
 
   bool contains(Operation *op) const {
     return members.contains(op) || copies.contains(op);
@@ -335,7 +338,8 @@ private:
   /// Whether the group's anchor can become its first row reduction: rows
   /// of at least kMinAnchorRowBytes.
   bool anchorReducesRows(const Group &group) const {
-    if (!rowGroups || !group.anchor || !group.rowReductions.empty())
+    if (!rowGroups || !group.anchor || !group.rowReductions.empty() ||
+        group.indexedReads)
       return false;
     auto rows = cast<RankedTensorType>(group.anchor->getOperand(0).getType());
     return reducesRowsOf(group.anchor, rows) &&
@@ -436,6 +440,19 @@ private:
         pushOperands(p);
         continue;
       }
+      // An indexed read of stored tensors (gather, index_select, take) in
+      // the anchor's input chain: the kernel reads the selected elements
+      // where it would read the stored result (a sum of index_select's
+      // rows never stores them). Its operands are read as they are, not
+      // fused; it is not recomputed for other users.
+      if (group.anchor && group.rowReductions.empty() && usedOnlyHere &&
+          isa<IndexedReadOpInterface>(p) && before(p, group.anchor) &&
+          !selectsFromOwnChain(p) &&
+          group.members.size() + group.copies.size() < maxGroupOps) {
+        group.members.insert(p);
+        group.indexedReads = true;
+        continue;
+      }
       // An anchor under an elementwise root: the root's chain becomes its
       // epilogue.
       if (!group.anchor && group.rowReductions.empty() &&
@@ -485,12 +502,42 @@ private:
     return group;
   }
 
-  /// Why `p` (not elementwise) could not join the group as its anchor.
-  static std::string whyNotAnchor(const Group &group, Operation *p,
-                                  bool usedOnlyHere) {
+  /// Whether `p`, an indexed read, would take its input's elementwise
+  /// chain into a kernel of its own (as its anchor): the chain is then
+  /// evaluated only at the selected positions, and storing the selection
+  /// costs less than storing the whole chain for an indexed read in place.
+  bool selectsFromOwnChain(Operation *p) const {
     if (!isAnchor(p))
+      return false;
+    Operation *producer = p->getOperand(0).getDefiningOp();
+    return producer && producer->getBlock() == &block &&
+           isElementwise(producer) && producer->hasOneUse();
+  }
+
+  /// Why `p` (not elementwise) could not join the group as its anchor.
+  std::string whyNotAnchor(const Group &group, Operation *p,
+                           bool usedOnlyHere) const {
+    if (isa<IndexedReadOpInterface>(p) && group.anchor) {
+      if (!usedOnlyHere)
+        return "it has users outside the kernel, and an indexed read joins a "
+               "kernel's chain only as its one user (it is not recomputed)";
+      if (selectsFromOwnChain(p))
+        return "its input's elementwise chain fuses into its own kernel, "
+               "evaluated only at the selected positions (storing the "
+               "selection costs less than storing the whole chain)";
+      if (group.anchor->isBeforeInBlock(p))
+        return llvm::formatv("it feeds the epilogue of {0}, which evaluates "
+                             "only elementwise ops",
+                             describe(group.anchor))
+            .str();
+      return "the kernel is full (max-group-ops); its result is stored";
+    }
+    if (!isAnchor(p) && !isa<IndexedReadOpInterface>(p))
       return "it is neither elementwise nor a reduction, softmax, selection "
              "or gather; its result is stored";
+    if (!isAnchor(p))
+      return "it is an indexed read, which joins only the chain of a "
+             "reduction, softmax, selection or gather; its result is stored";
     if (group.anchor)
       return llvm::formatv("the kernel already holds {0}, and a kernel holds "
                            "one reduction, softmax, selection or gather",
@@ -609,6 +656,9 @@ private:
                                 "' reads its input"
                           : "the elementwise chain is the epilogue of " +
                                 describe(group.anchor);
+    if (group.indexedReads)
+      how += "; indexed reads evaluated in place, their selections never "
+             "stored";
     if (!group.outputs.empty())
       how +=
           ", storing " + std::to_string(group.outputs.size() + 1) + " results";

@@ -99,3 +99,48 @@ func.func @reduction_used_twice(%x: tensor<8x16xf32>) -> (tensor<8xf32>, tensor<
   %1 = kiln.exp %0 : tensor<8xf32>
   return %s, %1 : tensor<8xf32>, tensor<8xf32>
 }
+
+// -----
+
+// An indexed read of stored tensors is read in place by the reduction.
+func.func @indexed_read(%w: tensor<50x8xf32>, %i: tensor<6xi64>) -> tensor<8xf32> {
+  %r = kiln.index_select %w, %i {dim = 0 : i64} : tensor<50x8xf32>, tensor<6xi64>
+  // expected-remark @below {{2 ops in one kernel (the elementwise chain is evaluated where 'kiln.sum' reads its input; indexed reads evaluated in place, their selections never stored): kiln.index_select, kiln.sum}}
+  %b = kiln.sum %r {dims = array<i64: 0>} : tensor<6x8xf32>
+  return %b : tensor<8xf32>
+}
+
+// -----
+
+// One with another user is stored (not recomputed).
+func.func @indexed_read_used_twice(%w: tensor<50x8xf32>, %i: tensor<6xi64>) -> (tensor<8xf32>, tensor<6x8xf32>) {
+  // expected-remark @below {{it has users outside the kernel, and an indexed read joins a kernel's chain only as its one user (it is not recomputed)}}
+  %r = kiln.index_select %w, %i {dim = 0 : i64} : tensor<50x8xf32>, tensor<6xi64>
+  %b = kiln.amax %r {dims = array<i64: 0>} : tensor<6x8xf32>
+  return %b, %r : tensor<8xf32>, tensor<6x8xf32>
+}
+
+// -----
+
+// One whose input chain fuses into its own kernel keeps it.
+func.func @indexed_read_of_chain(%x: tensor<4x8xf32>, %i: tensor<4x3xi64>) -> tensor<4xf32> {
+  %e = kiln.exp %x : tensor<4x8xf32>
+  // expected-remark @below {{its input's elementwise chain fuses into its own kernel, evaluated only at the selected positions (storing the selection costs less than storing the whole chain)}}
+  // expected-remark @below {{2 ops in one kernel (the elementwise chain is evaluated where 'kiln.gather' reads its input): kiln.exp, kiln.gather}}
+  %g = kiln.gather %e, %i {dim = 1 : i64} : tensor<4x8xf32>, tensor<4x3xi64>
+  %m = kiln.amax %g {dims = array<i64: 1>} : tensor<4x3xf32>
+  return %m : tensor<4xf32>
+}
+
+// -----
+
+// take has no kernel anchor of its own: only a reduction's, softmax's,
+// selection's or gather's chain reads it in place.
+func.func @take_elementwise(%x: tensor<8xf32>, %i: tensor<3xi64>) -> tensor<3xf32> {
+  // expected-remark @below {{it is an indexed read, which joins only the chain of a reduction, softmax, selection or gather; its result is stored}}
+  %t = kiln.take %x, %i : tensor<8xf32>, tensor<3xi64>
+  %e = kiln.exp %t : tensor<3xf32>
+  // expected-remark @below {{2 ops in one kernel}}
+  %n = kiln.neg %e : tensor<3xf32>
+  return %n : tensor<3xf32>
+}

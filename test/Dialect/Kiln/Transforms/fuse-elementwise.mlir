@@ -179,6 +179,67 @@ func.func @gather(%x: tensor<4x8xf32>, %i: tensor<4x2xi64>) -> tensor<4x2xf32> {
   return %n : tensor<4x2xf32>
 }
 
+// CHECK-LABEL: func.func @embedding_bag
+// CHECK: kiln.fused(%arg0, %arg1, %arg2) : (tensor<50x8xf32>, tensor<6xi64>, tensor<6x1xf32>) -> tensor<8xf32>
+// CHECK-NEXT: ^bb0(%[[W:.*]]: tensor<50x8xf32>, %[[I:.*]]: tensor<6xi64>, %[[S:.*]]: tensor<6x1xf32>):
+// CHECK-NEXT: %[[R:.*]] = kiln.index_select %[[W]], %[[I]]
+// CHECK-NEXT: %[[M:.*]] = kiln.mul %[[R]], %[[S]]
+// CHECK-NEXT: %[[SUM:.*]] = kiln.sum %[[M]]
+// CHECK-NEXT: kiln.yield %[[SUM]]
+// An indexed read of stored tensors in a reduction's chain: the sum reads
+// the selected rows in place (an embedding bag with per-sample weights), so
+// they are never stored.
+func.func @embedding_bag(%w: tensor<50x8xf32>, %i: tensor<6xi64>, %s: tensor<6x1xf32>) -> tensor<8xf32> {
+  %r = kiln.index_select %w, %i {dim = 0 : i64} : tensor<50x8xf32>, tensor<6xi64>
+  %m = kiln.mul %r, %s : tensor<6x8xf32>, tensor<6x1xf32>
+  %b = kiln.sum %m {dims = array<i64: 0>} : tensor<6x8xf32>
+  return %b : tensor<8xf32>
+}
+
+// CHECK-LABEL: func.func @take_then_topk
+// CHECK: kiln.fused(%arg0, %arg1)
+// CHECK-NEXT: ^bb0
+// CHECK-NEXT: kiln.take
+// CHECK-NEXT: kiln.topk
+// take (no kernel anchor itself) is read in place by a runtime kernel's
+// tiles too.
+func.func @take_then_topk(%x: tensor<4x8xf32>, %i: tensor<3x5xi64>) -> (tensor<3x2xf32>, tensor<3x2xi64>) {
+  %t = kiln.take %x, %i : tensor<4x8xf32>, tensor<3x5xi64>
+  %v, %j = kiln.topk %t {k = 2 : i64, dim = 1 : i64} : tensor<3x5xf32>
+  return %v, %j : tensor<3x2xf32>, tensor<3x2xi64>
+}
+
+// CHECK-LABEL: func.func @indexed_read_of_chain
+// CHECK: %[[G:.*]] = kiln.fused(%arg0, %arg1) : (tensor<4x8xf32>, tensor<4x3xi64>) -> tensor<4x3xf32>
+// CHECK-NEXT: ^bb0
+// CHECK-NEXT: kiln.exp
+// CHECK-NEXT: kiln.gather
+// CHECK-NEXT: kiln.yield
+// CHECK: kiln.amax %[[G]]
+// Not fused into the amax: an indexed read in place reads its input as
+// stored, so exp(x) would be stored whole; the gather's own kernel
+// evaluates exp only at the gathered positions and stores those.
+func.func @indexed_read_of_chain(%x: tensor<4x8xf32>, %i: tensor<4x3xi64>) -> tensor<4xf32> {
+  %e = kiln.exp %x : tensor<4x8xf32>
+  %g = kiln.gather %e, %i {dim = 1 : i64} : tensor<4x8xf32>, tensor<4x3xi64>
+  %m = kiln.amax %g {dims = array<i64: 1>} : tensor<4x3xf32>
+  return %m : tensor<4xf32>
+}
+
+// CHECK-LABEL: func.func @indexed_read_used_twice
+// CHECK: %[[R:.*]] = kiln.index_select %arg0, %arg1
+// CHECK: kiln.fused(%[[R]])
+// CHECK: kiln.sum
+// CHECK: return
+// Not fused: the selection is also returned, so it is stored once and the
+// sum reads it (an indexed read is not recomputed).
+func.func @indexed_read_used_twice(%w: tensor<50x8xf32>, %i: tensor<6xi64>) -> (tensor<8xf32>, tensor<6x8xf32>) {
+  %r = kiln.index_select %w, %i {dim = 0 : i64} : tensor<50x8xf32>, tensor<6xi64>
+  %e = kiln.exp %r : tensor<6x8xf32>
+  %b = kiln.sum %e {dims = array<i64: 0>} : tensor<6x8xf32>
+  return %b, %r : tensor<8xf32>, tensor<6x8xf32>
+}
+
 // CHECK-LABEL: func.func @matmul_bounds
 // CHECK-NOT: kiln.fused
 // CHECK: kiln.matmul

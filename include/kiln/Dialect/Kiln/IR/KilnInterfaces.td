@@ -69,4 +69,42 @@ def Kiln_DifferentiableOpInterface : OpInterface<"DifferentiableOpInterface"> {
   ];
 }
 
+def Kiln_IndexedReadOpInterface : OpInterface<"IndexedReadOpInterface"> {
+  let cppNamespace = "::kiln";
+  let description = [{
+    An op whose result element at a position is one element of its input
+    (operand 0), at a position computed from one element of its `i64` index
+    (operand 1): `gather`, `index_select`, `take`. Fusion evaluates such an
+    op in place inside the kernel that reads its result (a reduction of
+    `index_select`'s rows reads the selected rows and never stores them);
+    the lowering checks every index once, before that kernel, against
+    `getValidIndexRange`, and then reads through
+    `buildIndexPosition`/`buildInputPosition`.
+  }];
+  let methods = [
+    InterfaceMethod<[{
+        `[lo, hi)`: the indices that select an element; any other is a
+        runtime error, reported with `hi` as the size indexed.
+      }],
+      "std::pair<int64_t, int64_t>", "getValidIndexRange">,
+    InterfaceMethod<[{
+        The position in the index (operand 1) of the element that selects
+        the result element at `resultPosition`.
+      }],
+      "::llvm::SmallVector<::mlir::Value>", "buildIndexPosition",
+      (ins "::mlir::OpBuilder &":$builder, "::mlir::Location":$loc,
+           "::mlir::ValueRange":$resultPosition)>,
+    InterfaceMethod<[{
+        The position in the input (operand 0) that the result element at
+        `resultPosition` reads, given its `i64` index element `index`. An
+        index outside the valid range (reported before) reads position 0
+        along the indexed dims, so the read stays in bounds. The input has
+        at least one element.
+      }],
+      "::llvm::SmallVector<::mlir::Value>", "buildInputPosition",
+      (ins "::mlir::OpBuilder &":$builder, "::mlir::Location":$loc,
+           "::mlir::ValueRange":$resultPosition, "::mlir::Value":$index)>,
+  ];
+}
+
 #endif // KILN_DIALECT_KILN_IR_KILNINTERFACES_TD

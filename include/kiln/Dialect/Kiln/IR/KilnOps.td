@@ -714,7 +714,8 @@ def Kiln_KthvalueOp : Kiln_Op<"kthvalue", [Pure, Kiln_Reduction,
 //===----------------------------------------------------------------------===//
 
 def Kiln_GatherOp : Kiln_Op<"gather", [Pure, Kiln_InferTypes,
-    Kiln_Differentiable, Kiln_FusesProducers, Kiln_FusesConsumers]> {
+    Kiln_Differentiable, Kiln_FusesProducers, Kiln_FusesConsumers,
+    DeclareOpInterfaceMethods<Kiln_IndexedReadOpInterface>]> {
   let summary = "gather along a dim by index (torch.gather)";
   let description = [{
     `result[i][j][k] = input[index[i][j][k]][j][k]` for `dim = 0` (and
@@ -741,7 +742,8 @@ def Kiln_GatherOp : Kiln_Op<"gather", [Pure, Kiln_InferTypes,
 }
 
 def Kiln_IndexSelectOp : Kiln_Op<"index_select", [Pure, Kiln_InferTypes,
-    Kiln_Differentiable, Kiln_FusesProducers, Kiln_FusesConsumers]> {
+    Kiln_Differentiable, Kiln_FusesProducers, Kiln_FusesConsumers,
+    DeclareOpInterfaceMethods<Kiln_IndexedReadOpInterface>]> {
   let summary = "select slices along a dim (torch.index_select)";
   let description = [{
     Picks the slices `index[0], index[1], …` of `input` along `dim`; the
@@ -767,7 +769,8 @@ def Kiln_IndexSelectOp : Kiln_Op<"index_select", [Pure, Kiln_InferTypes,
 }
 
 def Kiln_TakeOp : Kiln_Op<"take", [Pure, Kiln_InferTypes,
-    Kiln_Differentiable]> {
+    Kiln_Differentiable,
+    DeclareOpInterfaceMethods<Kiln_IndexedReadOpInterface>]> {
   let summary = "index the flattened tensor (torch.take)";
   let description = [{
     `result[...] = flatten(input)[index[...]]`; negative indices count from
@@ -1009,9 +1012,10 @@ def Kiln_FusedOp : Kiln_Op<"fused", [IsolatedFromAbove, SingleBlock,
     Made by `-kiln-fuse-elementwise`: the region computes the results from
     the operands (bound to the block arguments) with ordinary kiln ops, and
     the whole group becomes one kernel: no tensor inside the region is ever
-    stored. Its ops are elementwise ops, splat constants and ops with the
-    `FusesProducers` trait, in one of three forms (the verifier rejects
-    anything else):
+    stored. Its ops are elementwise ops, splat constants, ops with the
+    `FusesProducers` trait and indexed reads (`IndexedReadOpInterface`:
+    `gather`, `index_select`, `take`), in one of three forms (the verifier
+    rejects anything else):
 
     - *elementwise*: only elementwise ops; one loop over the results, which
       all have the same shape (a value of the chain that is also used after
@@ -1022,7 +1026,12 @@ def Kiln_FusedOp : Kiln_Op<"fused", [IsolatedFromAbove, SingleBlock,
       operands are block arguments or splat constants); with
       `FusesConsumers`, the elementwise ops above it are applied to each
       result element (every result has its result's shape), without, the
-      region yields its results as they are;
+      region yields its results as they are. The anchor is the last op
+      with `FusesProducers`; the chains may also hold indexed reads of
+      block arguments (both operands block arguments or splat constants),
+      evaluated in place: a sum of `index_select`'s rows reads the selected
+      rows of its stored input, whose indices are checked before the
+      kernel;
     - *row group*: reductions (`sum`, `prod`, `amax`, `amin`) along the
       last dim and `softmax`/`log_softmax` along the last dim, each of an
       input of one shape (the rows), computed row by row while the row is
@@ -1069,7 +1078,8 @@ def Kiln_FusedOp : Kiln_Op<"fused", [IsolatedFromAbove, SingleBlock,
     Form getForm();
     /// The type of the rows of a RowGroup region (its reductions' input).
     ::mlir::RankedTensorType getRowType();
-    /// The op with FusesProducers of an Anchored region, else null.
+    /// The op with FusesProducers of an Anchored region (the last one;
+    /// any before it are indexed reads in its chains), else null.
     ::mlir::Operation *getAnchor();
   }];
   let hasVerifier = 1;
