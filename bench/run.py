@@ -311,12 +311,33 @@ def scatter_workloads():
     ]
 
 
+def embedding_workloads():
+    """An embedding bag: the rows an index selects, summed (the selection
+    read in place by the sum, never stored), against PyTorch's fused
+    embedding_bag (faster than its index_select + sum)."""
+    e, ei, out = (tensor_type((32768, 256)), tensor_type((65536,), "i64"),
+                  tensor_type((256,)))
+    rows = tensor_type((65536, 256))
+    offsets = torch.zeros(1, dtype=torch.int64)
+    return [
+        dict(name="embedding bag sum (65536 rows of 32768x256)",
+             ir=f"""func.func @f(%e: {e}, %i: {ei}) -> {out} {{
+  %r = kiln.index_select %e, %i {{dim = 0 : i64}} : {e}, {ei}
+  %s = kiln.sum %r {{dims = array<i64: 0>}} : {rows}
+  return %s : {out}
+}}""", inputs=["e", "ei"],
+             torch=lambda t: F.embedding_bag(t["ei"], t["e"], offsets,
+                                             mode="sum")),
+    ]
+
+
 def workloads():
     """The CPU issue's workloads, the fusion issue's, then others."""
     return ([dict(name=n, ir=ir, inputs=i, torch=fn, target=tg, read_bytes=rb)
              for n, ir, i, fn, tg, rb in cpu_workloads()] +
             fusion_workloads() + training_workloads() + linalg_workloads() +
-            selection_workloads() + scatter_workloads())
+            selection_workloads() + scatter_workloads() +
+            embedding_workloads())
 
 
 def cpu_workloads():

@@ -87,35 +87,49 @@ for op, attrs, index, message in (
                             f"{ttype(src)}", "tensor<5xf32>"),
                        [f5, index, src], 2, message, extra_args=flags)
 # Indexed reads read in place by a reduction's, softmax's or runtime
-# kernel's chain (kiln-fuse-elementwise) are checked before that kernel,
-# with the same report as their own kernels'.
-table = torch.zeros(50, 8)
+# kernel's chain are checked before that kernel, with the same report as
+# their own kernels': kiln-fuse-elementwise puts an index_select of rows of
+# 32 into a sum's kernel; gathers and takes (runs of 1) are written in
+# kiln.fused regions here.
+table = torch.zeros(50, 32)
 rows = torch.tensor([4, 9, 50, 3, -2])
 c.expect_error("index_select read in place by a sum",
                func([table, rows], f"  %s = kiln.index_select %a0, %a1 "
                     f"{{dim = 0 : i64}} : {ttype(table)}, {ttype(rows)}\n"
                     "  %r0 = kiln.sum %s {dims = array<i64: 0>} : "
-                    "tensor<5x8xf32>", "tensor<8xf32>"),
+                    "tensor<5x32xf32>", "tensor<32xf32>"),
                [table, rows], 2, "index 50 is out of bounds for size 50")
+
+
+def in_place(read, use, args, result):
+    """One kiln.fused region: `read` (of %b0, %b1) read in place by `use`
+    (defining %r)."""
+    types = ", ".join(ttype(a) for a in args)
+    return func(args, f"  %r0 = kiln.fused(%a0, %a1) : ({types}) -> {result} "
+                f"{{\n  ^bb0(%b0: {ttype(args[0])}, %b1: {ttype(args[1])}):"
+                f"\n    {read}\n    {use}\n    kiln.yield %r : {result}\n"
+                "  }", result)
+
+
 cols = torch.tensor([[0, 1, 3], [2, 10, 2]])
 c.expect_error("gather read in place by a softmax",
-               func([x, cols], f"  %g = kiln.gather %a0, %a1 {{dim = 1 : i64}}"
-                    f" : {ttype(x)}, {ttype(cols)}\n"
-                    "  %r0 = kiln.softmax %g {dim = 1 : i64} : "
-                    "tensor<2x3xf32>", "tensor<2x3xf32>"),
+               in_place(f"%g = kiln.gather %b0, %b1 {{dim = 1 : i64}} : "
+                        f"{ttype(x)}, {ttype(cols)}",
+                        "%r = kiln.softmax %g {dim = 1 : i64} : "
+                        "tensor<2x3xf32>", [x, cols], "tensor<2x3xf32>"),
                [x, cols], 2, "index 10 is out of bounds for size 10")
 flat = torch.tensor([[-20, 19, 20]])
 c.expect_error("take read in place by amax",
-               func([x, flat], f"  %t = kiln.take %a0, %a1 : {ttype(x)}, "
-                    f"{ttype(flat)}\n"
-                    "  %r0 = kiln.amax %t : tensor<1x3xf32>", "tensor<f32>"),
+               in_place(f"%t = kiln.take %b0, %b1 : {ttype(x)}, {ttype(flat)}",
+                        "%r = kiln.amax %t : tensor<1x3xf32>", [x, flat],
+                        "tensor<f32>"),
                [x, flat], 2, "index 20 is out of bounds for size 20")
-c.expect_error("take read in place by topk",
-               func([x, flat], f"  %t = kiln.take %a0, %a1 : {ttype(x)}, "
-                    f"{ttype(flat)}\n"
-                    "  %r0, %j = kiln.topk %t {k = 2 : i64, dim = 1 : i64} : "
-                    "tensor<1x3xf32>", "tensor<1x2xf32>"),
-               [x, flat], 2, "kiln.take at ")
+c.expect_error("index_select read in place by topk",
+               func([table, rows], f"  %s = kiln.index_select %a0, %a1 "
+                    f"{{dim = 0 : i64}} : {ttype(table)}, {ttype(rows)}\n"
+                    "  %r0, %j = kiln.topk %s {k = 2 : i64, dim = 1 : i64} : "
+                    "tensor<5x32xf32>", "tensor<5x2xf32>"),
+               [table, rows], 2, "kiln.index_select at ")
 labels = torch.tensor([3, 12])
 c.expect_error("cross_entropy: class out of range",
                func([x, labels], f"  %r0 = kiln.cross_entropy %a0, %a1 : "

@@ -596,19 +596,20 @@ func.func @amin_f64_keys(%x: tensor<4x8xf64>) -> tensor<4xf64> {
 // -----
 
 // A reduction that keeps the innermost dim (over dim 0 of a matrix): an
-// scf.forall over blocks of 128 f32 columns (200 = 128 + 72), each walking the
+// scf.forall over blocks of 128 f32 columns (300 = 128 + 128 + 44), each walking the
 // rows outside and its columns inside (contiguous), with 32 lanes of
 // accumulators per column: row i goes to lane i % 32, then the lanes' tree
 // per column, written into
 // the block's slice of the result.
 // CHECK-LABEL: func.func @sum_columns
-// CHECK:       scf.forall (%[[Q:.*]]) in (2) shared_outs(%[[OUT:.*]] = %{{.*}}) -> (tensor<200xf32>)
+// CHECK:       scf.forall (%[[Q:.*]]) in (3) shared_outs(%[[OUT:.*]] = %{{.*}}) -> (tensor<300xf32>)
 // CHECK:         %[[FIRST:.*]] = arith.muli %{{.*}}, %c128
 // CHECK:         %[[WIDTH:.*]] = arith.minsi
 // CHECK:         linalg.fill {{.*}} -> tensor<32x128xf32>
 // CHECK:         scf.for %[[ROW:.*]] = %{{.*}} to %c64
 // CHECK:           %[[LANE:.*]] = arith.remui %[[ROW]], %c32 : index
-// The stored input is prefetched four rows ahead, a line per 16 floats.
+// The stored input, its rows 1200 bytes apart, is prefetched four rows
+// ahead, a line per 16 floats.
 // CHECK:           %[[AHEAD:.*]] = arith.addi %[[ROW]], %c4
 // CHECK:           %[[CLAMPED:.*]] = arith.minui %[[AHEAD]], %c63
 // CHECK:           scf.for %[[P:.*]] = %{{.*}} to %[[WIDTH]] step %c16
@@ -616,14 +617,55 @@ func.func @amin_f64_keys(%x: tensor<4x8xf64>) -> tensor<4xf64> {
 // CHECK:             memref.prefetch %{{.*}}[%[[CLAMPED]], %[[PCOL]]], read
 // CHECK:           scf.for %[[C:.*]] = %{{.*}} to %[[WIDTH]] step %c1
 // CHECK:             %[[COL:.*]] = arith.addi %[[FIRST]], %[[C]]
-// CHECK:             tensor.extract %arg0[%[[ROW]], %[[COL]]] : tensor<64x200xf32>
+// CHECK:             tensor.extract %arg0[%[[ROW]], %[[COL]]] : tensor<64x300xf32>
 // CHECK:             tensor.insert %{{.*}} into %{{.*}}[%[[LANE]], %[[C]]] : tensor<32x128xf32>
 // CHECK:         %[[SLICE:.*]] = tensor.extract_slice %[[OUT]][%[[FIRST]]] [%[[WIDTH]]] [1]
 // CHECK:         scf.for {{.*}} iter_args(%{{.*}} = %[[SLICE]])
 // CHECK:         tensor.parallel_insert_slice %{{.*}} into %[[OUT]][%[[FIRST]]] [%[[WIDTH]]] [1]
-func.func @sum_columns(%x: tensor<64x200xf32>) -> tensor<200xf32> {
+func.func @sum_columns(%x: tensor<64x300xf32>) -> tensor<300xf32> {
+  %s = kiln.sum %x {dims = array<i64: 0>} : tensor<64x300xf32>
+  return %s : tensor<300xf32>
+}
+
+// -----
+
+// Rows less than 1 KB apart (800 bytes) stream in with the hardware's
+// prefetch: none.
+// CHECK-LABEL: func.func @sum_close_columns
+// CHECK:       scf.forall
+// CHECK-NOT:   memref.prefetch
+// CHECK:       return
+func.func @sum_close_columns(%x: tensor<64x200xf32>) -> tensor<200xf32> {
   %s = kiln.sum %x {dims = array<i64: 0>} : tensor<64x200xf32>
   return %s : tensor<200xf32>
+}
+
+// -----
+
+// An embedding bag: the index_select read in place by the sum (its indices
+// checked before, then clamped where read); the selected rows are
+// prefetched four ahead through the index, since they lie anywhere.
+// CHECK-LABEL: func.func @embedding_bag
+// CHECK:       kiln.report_index_error
+// CHECK:       scf.forall
+// CHECK:         scf.for %[[ROW:.*]] = %{{.*}} to %c64
+// CHECK:           %[[AHEAD:.*]] = arith.addi %[[ROW]], %c4
+// CHECK:           %[[CLAMPED:.*]] = arith.minui %[[AHEAD]], %c63
+// CHECK:           scf.for
+// CHECK:             %[[NEXT:.*]] = tensor.extract %arg1[%[[CLAMPED]]] : tensor<64xi64>
+// CHECK:             %[[SAFE:.*]] = arith.index_cast %{{.*}} : i64 to index
+// CHECK:             memref.prefetch %{{.*}}[%[[SAFE]], %{{.*}}], read
+// CHECK:           scf.for
+// CHECK:             tensor.extract %arg1[%[[ROW]]] : tensor<64xi64>
+// CHECK:             tensor.extract %arg0[%{{.*}}, %{{.*}}] : tensor<1000x64xf32>
+func.func @embedding_bag(%w: tensor<1000x64xf32>, %i: tensor<64xi64>) -> tensor<64xf32> {
+  %s = kiln.fused(%w, %i) : (tensor<1000x64xf32>, tensor<64xi64>) -> tensor<64xf32> {
+  ^bb0(%a: tensor<1000x64xf32>, %b: tensor<64xi64>):
+    %r = kiln.index_select %a, %b {dim = 0 : i64} : tensor<1000x64xf32>, tensor<64xi64>
+    %t = kiln.sum %r {dims = array<i64: 0>} : tensor<64x64xf32>
+    kiln.yield %t : tensor<64xf32>
+  }
+  return %s : tensor<64xf32>
 }
 
 // -----

@@ -121,14 +121,22 @@ module {
     %7 = kiln.scatter_add %arg2, %arg2, %arg2 {dim = 0 : i64} : tensor<6xi64>, tensor<6xi64>, tensor<6xi64>
     return %0, %1, %2, %3, %4, %5, %6, %7 : tensor<4x3xf32>, tensor<6x10xf32>, tensor<2x2xf32>, tensor<4x10xf32>, tensor<5x3xf32>, tensor<2x3xf32>, tensor<2x3xf32>, tensor<6xi64>
   }
-  func.func @indexed_reads_in_place(%arg0: tensor<4x10xf32>, %arg1: tensor<4x3xi64>, %arg2: tensor<6xi64>, %arg3: tensor<2x2xi64>) -> (tensor<10xf32>, tensor<4x3xf32>, tensor<f32>) {
-    %0 = kiln.index_select %arg0, %arg2 {dim = 0 : i64} : tensor<4x10xf32>, tensor<6xi64>
-    %1 = kiln.sum %0 {dims = array<i64: 0>} : tensor<6x10xf32>
-    %2 = kiln.gather %arg0, %arg1 {dim = 1 : i64} : tensor<4x10xf32>, tensor<4x3xi64>
-    %3 = kiln.softmax %2 {dim = 1 : i64} : tensor<4x3xf32>
-    %4 = kiln.take %arg0, %arg3 : tensor<4x10xf32>, tensor<2x2xi64>
-    %5 = kiln.amax %4 : tensor<2x2xf32>
-    return %1, %3, %5 : tensor<10xf32>, tensor<4x3xf32>, tensor<f32>
+  func.func @indexed_reads_in_place(%arg0: tensor<4x40xf32>, %arg1: tensor<4x3xi64>, %arg2: tensor<6xi64>, %arg3: tensor<2x2xi64>) -> (tensor<40xf32>, tensor<4x3xf32>, tensor<f32>) {
+    %0 = kiln.index_select %arg0, %arg2 {dim = 0 : i64} : tensor<4x40xf32>, tensor<6xi64>
+    %1 = kiln.sum %0 {dims = array<i64: 0>} : tensor<6x40xf32>
+    %2 = kiln.fused(%arg0, %arg1) : (tensor<4x40xf32>, tensor<4x3xi64>) -> tensor<4x3xf32> {
+    ^bb0(%arg4: tensor<4x40xf32>, %arg5: tensor<4x3xi64>):
+      %4 = kiln.gather %arg4, %arg5 {dim = 1 : i64} : tensor<4x40xf32>, tensor<4x3xi64>
+      %5 = kiln.softmax %4 {dim = 1 : i64} : tensor<4x3xf32>
+      kiln.yield %5 : tensor<4x3xf32>
+    }
+    %3 = kiln.fused(%arg0, %arg3) : (tensor<4x40xf32>, tensor<2x2xi64>) -> tensor<f32> {
+    ^bb0(%arg4: tensor<4x40xf32>, %arg5: tensor<2x2xi64>):
+      %4 = kiln.take %arg4, %arg5 : tensor<4x40xf32>, tensor<2x2xi64>
+      %5 = kiln.amax %4 : tensor<2x2xf32>
+      kiln.yield %5 : tensor<f32>
+    }
+    return %1, %2, %3 : tensor<40xf32>, tensor<4x3xf32>, tensor<f32>
   }
   func.func @split_reductions(%arg0: tensor<64x1024xf32>, %arg1: tensor<2x65536xf64>) -> (tensor<f32>, tensor<2xf64>, tensor<f32>) {
     %0 = kiln.sum %arg0 : tensor<64x1024xf32>

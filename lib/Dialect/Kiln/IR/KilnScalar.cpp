@@ -432,3 +432,15 @@ SmallVector<Value> TakeOp::buildInputPosition(OpBuilder &b, Location loc,
   }
   return at;
 }
+
+int64_t GatherOp::getContiguousRun() { return 1; }
+
+int64_t IndexSelectOp::getContiguousRun() {
+  RankedTensorType input = getInput().getType();
+  if (input.getRank() == 0)
+    return 1;
+  int64_t dim = *normalizeDim(getDim(), input.getRank());
+  return ShapedType::getNumElements(input.getShape().drop_front(dim + 1));
+}
+
+int64_t TakeOp::getContiguousRun() { return 1; }

@@ -102,34 +102,45 @@ func.func @reduction_used_twice(%x: tensor<8x16xf32>) -> (tensor<8xf32>, tensor<
 
 // -----
 
-// An indexed read of stored tensors is read in place by the reduction.
-func.func @indexed_read(%w: tensor<50x8xf32>, %i: tensor<6xi64>) -> tensor<8xf32> {
-  %r = kiln.index_select %w, %i {dim = 0 : i64} : tensor<50x8xf32>, tensor<6xi64>
+// An indexed read of stored tensors, reading runs of 32 or more elements,
+// is read in place by the reduction.
+func.func @indexed_read(%w: tensor<50x32xf32>, %i: tensor<6xi64>) -> tensor<32xf32> {
+  %r = kiln.index_select %w, %i {dim = 0 : i64} : tensor<50x32xf32>, tensor<6xi64>
   // expected-remark @below {{2 ops in one kernel (the elementwise chain is evaluated where 'kiln.sum' reads its input; indexed reads evaluated in place, their selections never stored): kiln.index_select, kiln.sum}}
-  %b = kiln.sum %r {dims = array<i64: 0>} : tensor<6x8xf32>
-  return %b : tensor<8xf32>
+  %b = kiln.sum %r {dims = array<i64: 0>} : tensor<6x32xf32>
+  return %b : tensor<32xf32>
 }
 
 // -----
 
 // One with another user is stored (not recomputed).
-func.func @indexed_read_used_twice(%w: tensor<50x8xf32>, %i: tensor<6xi64>) -> (tensor<8xf32>, tensor<6x8xf32>) {
+func.func @indexed_read_used_twice(%w: tensor<50x32xf32>, %i: tensor<6xi64>) -> (tensor<32xf32>, tensor<6x32xf32>) {
   // expected-remark @below {{it has users outside the kernel, and an indexed read joins a kernel's chain only as its one user (it is not recomputed)}}
-  %r = kiln.index_select %w, %i {dim = 0 : i64} : tensor<50x8xf32>, tensor<6xi64>
-  %b = kiln.amax %r {dims = array<i64: 0>} : tensor<6x8xf32>
-  return %b, %r : tensor<8xf32>, tensor<6x8xf32>
+  %r = kiln.index_select %w, %i {dim = 0 : i64} : tensor<50x32xf32>, tensor<6xi64>
+  %b = kiln.amax %r {dims = array<i64: 0>} : tensor<6x32xf32>
+  return %b, %r : tensor<32xf32>, tensor<6x32xf32>
+}
+
+// -----
+
+// One reading short runs keeps its own kernel.
+func.func @short_runs(%x: tensor<4x64xf32>, %g: tensor<4x3xi64>) -> tensor<4xf32> {
+  // expected-remark @below {{it reads runs of 1 contiguous element(s), fewer than 32: its own kernel (which prefetches scattered reads, or copies short slices for a vectorized consumer) is faster}}
+  %0 = kiln.gather %x, %g {dim = 1 : i64} : tensor<4x64xf32>, tensor<4x3xi64>
+  %1 = kiln.sum %0 {dims = array<i64: 1>} : tensor<4x3xf32>
+  return %1 : tensor<4xf32>
 }
 
 // -----
 
 // One whose input chain fuses into its own kernel keeps it.
-func.func @indexed_read_of_chain(%x: tensor<4x8xf32>, %i: tensor<4x3xi64>) -> tensor<4xf32> {
-  %e = kiln.exp %x : tensor<4x8xf32>
+func.func @indexed_read_of_chain(%x: tensor<8x32xf32>, %i: tensor<3xi64>) -> tensor<3xf32> {
+  %e = kiln.exp %x : tensor<8x32xf32>
   // expected-remark @below {{its input's elementwise chain fuses into its own kernel, evaluated only at the selected positions (storing the selection costs less than storing the whole chain)}}
-  // expected-remark @below {{2 ops in one kernel (the elementwise chain is evaluated where 'kiln.gather' reads its input): kiln.exp, kiln.gather}}
-  %g = kiln.gather %e, %i {dim = 1 : i64} : tensor<4x8xf32>, tensor<4x3xi64>
-  %m = kiln.amax %g {dims = array<i64: 1>} : tensor<4x3xf32>
-  return %m : tensor<4xf32>
+  // expected-remark @below {{2 ops in one kernel (the elementwise chain is evaluated where 'kiln.index_select' reads its input): kiln.exp, kiln.index_select}}
+  %g = kiln.index_select %e, %i {dim = 0 : i64} : tensor<8x32xf32>, tensor<3xi64>
+  %m = kiln.amax %g {dims = array<i64: 1>} : tensor<3x32xf32>
+  return %m : tensor<3xf32>
 }
 
 // -----

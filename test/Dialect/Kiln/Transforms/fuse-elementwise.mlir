@@ -180,50 +180,75 @@ func.func @gather(%x: tensor<4x8xf32>, %i: tensor<4x2xi64>) -> tensor<4x2xf32> {
 }
 
 // CHECK-LABEL: func.func @embedding_bag
-// CHECK: kiln.fused(%arg0, %arg1, %arg2) : (tensor<50x8xf32>, tensor<6xi64>, tensor<6x1xf32>) -> tensor<8xf32>
-// CHECK-NEXT: ^bb0(%[[W:.*]]: tensor<50x8xf32>, %[[I:.*]]: tensor<6xi64>, %[[S:.*]]: tensor<6x1xf32>):
+// CHECK: kiln.fused(%arg0, %arg1, %arg2) : (tensor<50x32xf32>, tensor<6xi64>, tensor<6x1xf32>) -> tensor<32xf32>
+// CHECK-NEXT: ^bb0(%[[W:.*]]: tensor<50x32xf32>, %[[I:.*]]: tensor<6xi64>, %[[S:.*]]: tensor<6x1xf32>):
 // CHECK-NEXT: %[[R:.*]] = kiln.index_select %[[W]], %[[I]]
 // CHECK-NEXT: %[[M:.*]] = kiln.mul %[[R]], %[[S]]
 // CHECK-NEXT: %[[SUM:.*]] = kiln.sum %[[M]]
 // CHECK-NEXT: kiln.yield %[[SUM]]
-// An indexed read of stored tensors in a reduction's chain: the sum reads
-// the selected rows in place (an embedding bag with per-sample weights), so
-// they are never stored.
-func.func @embedding_bag(%w: tensor<50x8xf32>, %i: tensor<6xi64>, %s: tensor<6x1xf32>) -> tensor<8xf32> {
-  %r = kiln.index_select %w, %i {dim = 0 : i64} : tensor<50x8xf32>, tensor<6xi64>
-  %m = kiln.mul %r, %s : tensor<6x8xf32>, tensor<6x1xf32>
-  %b = kiln.sum %m {dims = array<i64: 0>} : tensor<6x8xf32>
-  return %b : tensor<8xf32>
+// An indexed read of stored tensors in a reduction's chain, reading runs of
+// 32 or more contiguous elements (rows of 32): the sum reads the selected
+// rows in place (an embedding bag with per-sample weights), so they are
+// never stored.
+func.func @embedding_bag(%w: tensor<50x32xf32>, %i: tensor<6xi64>, %s: tensor<6x1xf32>) -> tensor<32xf32> {
+  %r = kiln.index_select %w, %i {dim = 0 : i64} : tensor<50x32xf32>, tensor<6xi64>
+  %m = kiln.mul %r, %s : tensor<6x32xf32>, tensor<6x1xf32>
+  %b = kiln.sum %m {dims = array<i64: 0>} : tensor<6x32xf32>
+  return %b : tensor<32xf32>
 }
 
-// CHECK-LABEL: func.func @take_then_topk
+// CHECK-LABEL: func.func @selected_rows_then_topk
 // CHECK: kiln.fused(%arg0, %arg1)
 // CHECK-NEXT: ^bb0
-// CHECK-NEXT: kiln.take
+// CHECK-NEXT: kiln.index_select
 // CHECK-NEXT: kiln.topk
-// take (no kernel anchor itself) is read in place by a runtime kernel's
-// tiles too.
-func.func @take_then_topk(%x: tensor<4x8xf32>, %i: tensor<3x5xi64>) -> (tensor<3x2xf32>, tensor<3x2xi64>) {
-  %t = kiln.take %x, %i : tensor<4x8xf32>, tensor<3x5xi64>
-  %v, %j = kiln.topk %t {k = 2 : i64, dim = 1 : i64} : tensor<3x5xf32>
-  return %v, %j : tensor<3x2xf32>, tensor<3x2xi64>
+// A runtime kernel's tiles read them in place too.
+func.func @selected_rows_then_topk(%x: tensor<4x3x32xf32>, %i: tensor<5xi64>) -> (tensor<5x3x2xf32>, tensor<5x3x2xi64>) {
+  %t = kiln.index_select %x, %i {dim = 0 : i64} : tensor<4x3x32xf32>, tensor<5xi64>
+  %v, %j = kiln.topk %t {k = 2 : i64, dim = 2 : i64} : tensor<5x3x32xf32>
+  return %v, %j : tensor<5x3x2xf32>, tensor<5x3x2xi64>
+}
+
+// CHECK-LABEL: func.func @short_runs
+// CHECK: %[[G:.*]] = kiln.gather %arg0, %arg1
+// CHECK: %[[T:.*]] = kiln.take %arg0, %arg2
+// CHECK: %[[S:.*]] = kiln.index_select %arg0, %arg3 {dim = 1 : i64}
+// CHECK: %[[N:.*]] = kiln.index_select %arg4, %arg3 {dim = 0 : i64}
+// CHECK: kiln.sum %[[G]]
+// CHECK: kiln.amax %[[T]]
+// CHECK: kiln.softmax %[[S]]
+// CHECK: kiln.sum %[[N]]
+// Not fused: reads of runs shorter than 32 elements (gather and take choose
+// each element; index_select along the innermost dim, or of slices of 16)
+// keep their own kernels, which prefetch scattered reads or copy short
+// slices whole for a consumer that vectorizes across them.
+func.func @short_runs(%x: tensor<4x64xf32>, %g: tensor<4x3xi64>, %f: tensor<5xi64>, %i: tensor<3xi64>, %y: tensor<8x16xf32>) -> (tensor<4xf32>, tensor<f32>, tensor<4x3xf32>, tensor<16xf32>) {
+  %0 = kiln.gather %x, %g {dim = 1 : i64} : tensor<4x64xf32>, tensor<4x3xi64>
+  %1 = kiln.take %x, %f : tensor<4x64xf32>, tensor<5xi64>
+  %2 = kiln.index_select %x, %i {dim = 1 : i64} : tensor<4x64xf32>, tensor<3xi64>
+  %3 = kiln.index_select %y, %i {dim = 0 : i64} : tensor<8x16xf32>, tensor<3xi64>
+  %4 = kiln.sum %0 {dims = array<i64: 1>} : tensor<4x3xf32>
+  %5 = kiln.amax %1 : tensor<5xf32>
+  %6 = kiln.softmax %2 {dim = 1 : i64} : tensor<4x3xf32>
+  %7 = kiln.sum %3 {dims = array<i64: 0>} : tensor<3x16xf32>
+  return %4, %5, %6, %7 : tensor<4xf32>, tensor<f32>, tensor<4x3xf32>, tensor<16xf32>
 }
 
 // CHECK-LABEL: func.func @indexed_read_of_chain
-// CHECK: %[[G:.*]] = kiln.fused(%arg0, %arg1) : (tensor<4x8xf32>, tensor<4x3xi64>) -> tensor<4x3xf32>
+// CHECK: %[[G:.*]] = kiln.fused(%arg0, %arg1) : (tensor<8x32xf32>, tensor<3xi64>) -> tensor<3x32xf32>
 // CHECK-NEXT: ^bb0
 // CHECK-NEXT: kiln.exp
-// CHECK-NEXT: kiln.gather
+// CHECK-NEXT: kiln.index_select
 // CHECK-NEXT: kiln.yield
 // CHECK: kiln.amax %[[G]]
 // Not fused into the amax: an indexed read in place reads its input as
-// stored, so exp(x) would be stored whole; the gather's own kernel
-// evaluates exp only at the gathered positions and stores those.
-func.func @indexed_read_of_chain(%x: tensor<4x8xf32>, %i: tensor<4x3xi64>) -> tensor<4xf32> {
-  %e = kiln.exp %x : tensor<4x8xf32>
-  %g = kiln.gather %e, %i {dim = 1 : i64} : tensor<4x8xf32>, tensor<4x3xi64>
-  %m = kiln.amax %g {dims = array<i64: 1>} : tensor<4x3xf32>
-  return %m : tensor<4xf32>
+// stored, so exp(x) would be stored whole; the index_select's own kernel
+// evaluates exp only at the selected rows and stores those.
+func.func @indexed_read_of_chain(%x: tensor<8x32xf32>, %i: tensor<3xi64>) -> tensor<3xf32> {
+  %e = kiln.exp %x : tensor<8x32xf32>
+  %g = kiln.index_select %e, %i {dim = 0 : i64} : tensor<8x32xf32>, tensor<3xi64>
+  %m = kiln.amax %g {dims = array<i64: 1>} : tensor<3x32xf32>
+  return %m : tensor<3xf32>
 }
 
 // CHECK-LABEL: func.func @indexed_read_used_twice
@@ -233,11 +258,11 @@ func.func @indexed_read_of_chain(%x: tensor<4x8xf32>, %i: tensor<4x3xi64>) -> te
 // CHECK: return
 // Not fused: the selection is also returned, so it is stored once and the
 // sum reads it (an indexed read is not recomputed).
-func.func @indexed_read_used_twice(%w: tensor<50x8xf32>, %i: tensor<6xi64>) -> (tensor<8xf32>, tensor<6x8xf32>) {
-  %r = kiln.index_select %w, %i {dim = 0 : i64} : tensor<50x8xf32>, tensor<6xi64>
-  %e = kiln.exp %r : tensor<6x8xf32>
-  %b = kiln.sum %e {dims = array<i64: 0>} : tensor<6x8xf32>
-  return %b, %r : tensor<8xf32>, tensor<6x8xf32>
+func.func @indexed_read_used_twice(%w: tensor<50x32xf32>, %i: tensor<6xi64>) -> (tensor<32xf32>, tensor<6x32xf32>) {
+  %r = kiln.index_select %w, %i {dim = 0 : i64} : tensor<50x32xf32>, tensor<6xi64>
+  %e = kiln.exp %r : tensor<6x32xf32>
+  %b = kiln.sum %e {dims = array<i64: 0>} : tensor<6x32xf32>
+  return %b, %r : tensor<32xf32>, tensor<6x32xf32>
 }
 
 // CHECK-LABEL: func.func @matmul_bounds

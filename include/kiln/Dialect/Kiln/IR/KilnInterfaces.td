@@ -88,6 +88,15 @@ def Kiln_IndexedReadOpInterface : OpInterface<"IndexedReadOpInterface"> {
       }],
       "std::pair<int64_t, int64_t>", "getValidIndexRange">,
     InterfaceMethod<[{
+        How many consecutive input elements a run of consecutive result
+        elements (along the innermost dim) reads, at least: the length of
+        the contiguous runs the read makes in its input. `index_select`
+        along a dim before the innermost reads whole slices (the product
+        of the dims after `dim`); a read choosing each element on its own
+        (`gather`, `take`) makes runs of 1.
+      }],
+      "int64_t", "getContiguousRun">,
+    InterfaceMethod<[{
         The position in the index (operand 1) of the element that selects
         the result element at `resultPosition`.
       }],
