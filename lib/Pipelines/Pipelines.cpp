@@ -29,10 +29,15 @@ using namespace mlir;
 /// Shapes first: every later pass may multiply sizes. Then inlining: graphs
 /// from the C++ API may call functions loaded from IR files (kiln::callIR);
 /// a call left cannot be compiled. Sizes upstream ops of IR files take to agree
-/// are checked before the inliner's canonicalize folds the claims (a
-/// tensor.cast into the slice it casts).
+/// are checked before a canonicalize folds the claims (a tensor.cast into the
+/// slice it casts). The inliner runs no canonicalize of its own: the C++
+/// API derives gradients right after inlining, and canonical forms are not
+/// differentiated as PyTorch differentiates the op (pow(x, -2) becomes
+/// 1 / (x * x), whose derivation gave NaN at x = -0, where PyTorch's
+/// -2 * x^-3 gives inf); the pipelines canonicalize next.
 static constexpr llvm::StringLiteral kInlinePasses =
-    "kiln-check-shapes,kiln-check-upstream-shapes,inline,kiln-check-calls";
+    "kiln-check-shapes,kiln-check-upstream-shapes,inline{default-pipeline=},"
+    "kiln-check-calls";
 
 /// The passes every target starts with, up to the lowering of kiln ops.
 /// `rowGroups`: kiln-fuse-elementwise's row groups (the CPU's; a GPU thread

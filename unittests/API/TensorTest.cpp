@@ -571,6 +571,28 @@ TEST(Autograd, ClassicBackwards) {
   expectNear(c.grad().toVector<float>(), {0, 2, 2, 2, 2, 0, 0});
 }
 
+// The graph is differentiated as written, not in a canonical form: pow(x,
+// -2) folds to 1 / (x * x), whose derivation (the division's, then the
+// product's rule) gave -inf * -0 = NaN at x = -0 where PyTorch's rule,
+// -2 * x^-3, gives inf (the inliner canonicalized the graph before the
+// C++ API derived its VJP; found by the API fuzzer, seed 134).
+TEST(Autograd, DifferentiatesTheOpsAsWritten) {
+  // torch.tensor([-0., 0., 2.], requires_grad=True).pow(-2).sum()
+  // .backward(): [inf, -inf, -0.25]; through a gather reading -0 twice, 2 *
+  // inf.
+  Tensor x = Tensor::fromVector(std::vector<float>{-0.0f, 0.0f, 2.0f});
+  x.requiresGrad();
+  x.pow(-2).sum().backward();
+  std::vector<float> grad = x.grad().toVector<float>();
+  float inf = std::numeric_limits<float>::infinity();
+  EXPECT_EQ(grad, (std::vector<float>{inf, -inf, -0.25f}));
+  Tensor y = Tensor::fromVector(std::vector<float>{1.0f, -0.0f}, {1, 2});
+  y.requiresGrad();
+  Tensor index = Tensor::fromVector(std::vector<int64_t>{1, 0, 1}, {1, 3});
+  kiln::gather(y, 1, index).pow(-2).sum().backward();
+  EXPECT_EQ(y.grad().toVector<float>(), (std::vector<float>{-2.0f, inf}));
+}
+
 TEST(Autograd, BackwardAlsoComputesThePendingLoss) {
   // backward() on a loss not read yet runs one graph that computes the loss
   // and the gradients, sharing the forward ops; reading the loss afterwards
