@@ -124,6 +124,14 @@ c.expect_error("take read in place by amax",
                         "%r = kiln.amax %t : tensor<1x3xf32>", [x, flat],
                         "tensor<f32>"),
                [x, flat], 2, "index 20 is out of bounds for size 20")
+empty = torch.zeros(0, 32)
+two = torch.tensor([0, 1])
+c.expect_error("index_select of an empty input read in place",
+               func([empty, two], f"  %s = kiln.index_select %a0, %a1 "
+                    f"{{dim = 0 : i64}} : {ttype(empty)}, {ttype(two)}\n"
+                    "  %r0 = kiln.amax %s {dims = array<i64: 0>} : "
+                    "tensor<2x32xf32>", "tensor<32xf32>"),
+               [empty, two], 2, "index 0 is out of bounds for size 0")
 c.expect_error("index_select read in place by topk",
                func([table, rows], f"  %s = kiln.index_select %a0, %a1 "
                     f"{{dim = 0 : i64}} : {ttype(table)}, {ttype(rows)}\n"
