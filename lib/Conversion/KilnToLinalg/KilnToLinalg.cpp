@@ -3435,12 +3435,12 @@ struct LowerTake : CheckedPattern<TakeOp> {
                                 PatternRewriter &rewriter) const override {
     Location loc = op.getLoc();
     RankedTensorType inputType = tensorType(op.getInput());
-    int64_t numel = inputType.getNumElements();
     int64_t site = sites.add(op);
     // Valid flat indices are [-numel, numel); negative ones count from the
-    // end.
-    checkIndicesUpFront(rewriter, loc, site, op.getIndex(), -numel, numel,
-                        numel);
+    // end (IndexedReadOpInterface, which fused kernels read takes through
+    // as well).
+    auto [lo, hi] = op.getValidIndexRange();
+    checkIndicesUpFront(rewriter, loc, site, op.getIndex(), lo, hi, hi);
     remarkKernel(rewriter, loc,
                  "kiln.take of {0}: every index checked up front (negative "
                  "ones count from the end), then direct loads, one parallel "
@@ -3449,12 +3449,10 @@ struct LowerTake : CheckedPattern<TakeOp> {
     Value result = buildIndexedGeneric(
         rewriter, loc, op.getType(),
         [&](OpBuilder &b, Location l, ValueRange ivs) {
-          Value index = tensor::ExtractOp::create(b, l, op.getIndex(), ivs);
-          Value safe =
-              clampIndex(b, l, wrapNegative(b, l, index, numel), numel);
+          Value index = tensor::ExtractOp::create(
+              b, l, op.getIndex(), op.buildIndexPosition(b, l, ivs));
           return Value(tensor::ExtractOp::create(
-              b, l, op.getInput(),
-              delinearize(b, l, safe, inputType.getShape())));
+              b, l, op.getInput(), op.buildInputPosition(b, l, ivs, index)));
         });
     rewriter.replaceOp(op, result);
     return success();
