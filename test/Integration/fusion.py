@@ -417,6 +417,28 @@ same("per-row results: sum(softmax(x) * g) and the product", func_ir(
     [sm_x, "tensor<256xf32>"]), [sm_x, sm_g],
     [F.softmax(sm_x, 1) * sm_g, (F.softmax(sm_x, 1) * sm_g).sum(1)], 1,
     rtol=1e-5, atol=1e-6)
+# Reductions of the same rows without keepdim combined per row: one row
+# group (a cosine similarity; each row's range over its mean, a row's
+# maximum, minimum and sum).
+cos_x, cos_y = special(256, 300), torch.randn(256, 300)
+same("per-row reductions: cosine similarity", func_ir([cos_x, cos_y], [
+    "%xy = kiln.mul %a0, %a1 : {T0}, {T1}",
+    "%d = kiln.sum %xy {dims = array<i64: 1>} : {T0}",
+    "%nx = kiln.norm %a0 {p = 2.0 : f64, dims = array<i64: 1>} : {T0}",
+    "%ny = kiln.norm %a1 {p = 2.0 : f64, dims = array<i64: 1>} : {T1}",
+    "%n = kiln.mul %nx, %ny : tensor<256xf32>, tensor<256xf32>",
+    "%r0 = kiln.div %d, %n : tensor<256xf32>, tensor<256xf32>"],
+    ["tensor<256xf32>"]), [cos_x, cos_y],
+    (cos_x * cos_y).sum(1) / (cos_x.norm(dim=1) * cos_y.norm(dim=1)), 1,
+    rtol=1e-4, atol=1e-5)
+same("per-row reductions: range over mean", func_ir([rows2], [
+    "%hi = kiln.amax %a0 {dims = array<i64: 1>} : {T0}",
+    "%lo = kiln.amin %a0 {dims = array<i64: 1>} : {T0}",
+    "%m = kiln.mean %a0 {dims = array<i64: -1>} : {T0}",
+    "%w = kiln.sub %hi, %lo : tensor<256xf32>, tensor<256xf32>",
+    "%r0 = kiln.div %w, %m : tensor<256xf32>, tensor<256xf32>"],
+    ["tensor<256xf32>"]), [rows2],
+    (rows2.amax(1) - rows2.amin(1)) / rows2.mean(1), 1, rtol=1e-4, atol=1e-5)
 vec = special(1000)
 same("per-row results: one row, a rank-0 sum", func_ir([vec], [
     "%r0 = kiln.abs %a0 : {T0}",

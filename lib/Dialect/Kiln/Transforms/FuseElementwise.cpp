@@ -198,6 +198,24 @@ bool isRowReduction(Operation *op, RankedTensorType rows) {
   return keepdim && keepdim.getValue() && reducesRowsOf(op, rows);
 }
 
+/// Whether `op` reduces the rows of `rows`'s shape without keepdim, and
+/// only values of a row's shape (the last dim dropped) use it: per-row
+/// values (a cosine similarity's dot product and norms, each row's sum
+/// and maximum), which a row group computes from the row's reductions
+/// once per row. (A value of the rows' shape would broadcast it along the
+/// rows' columns.)
+bool isPerRowReduction(Operation *op, RankedTensorType rows) {
+  auto keepdim = op->getAttrOfType<BoolAttr>("keepdim");
+  if ((keepdim && keepdim.getValue()) || !reducesRowsOf(op, rows))
+    return false;
+  ArrayRef<int64_t> row = rows.getShape().drop_back();
+  return llvm::all_of(op->getUsers(), [&](Operation *user) {
+    return user->getNumResults() == 1 &&
+           cast<RankedTensorType>(user->getResult(0).getType()).getShape() ==
+               row;
+  });
+}
+
 /// Whether `op` normalizes each row of an input of `rows`'s shape along
 /// the last dim into a result of that shape (softmax, log_softmax: one
 /// operand, `dim` the last), in one loop per row, on rows of at most
@@ -497,12 +515,14 @@ private:
       if (anchorReducesRows(group) && (usedOnlyHere || yields)) {
         auto anchorRows =
             cast<RankedTensorType>(group.anchor->getOperand(0).getType());
-        if (isRowReduction(p, anchorRows) || isRowNormalization(p, anchorRows))
+        if (isRowReduction(p, anchorRows) ||
+            isRowNormalization(p, anchorRows) ||
+            isPerRowReduction(p, anchorRows))
           toRowGroup(group);
       }
       RankedTensorType rows = group.rows;
       if (rowGroups && !group.anchor && rows && (usedOnlyHere || yields) &&
-          (isRowReduction(p, rows) ||
+          (isRowReduction(p, rows) || isPerRowReduction(p, rows) ||
            (!group.rowReductions.empty() && isRowNormalization(p, rows))) &&
           llvm::all_of(group.members, [&](Operation *member) {
             return isElementwise(member) ||

@@ -157,6 +157,35 @@ func.func @mean_and_variance(%x: tensor<64x256xf32>) -> (tensor<64x1xf32>, tenso
 
 // -----
 
+// Reductions of the same rows without keepdim, whose per-row values only
+// values of a row's shape combine (a cosine similarity: the dot product
+// over the norms): one row group reads each row of x and y once for the
+// three sums. Before, three kernels read x and y twice.
+// CHECK-LABEL: func.func @cosine_similarity
+// CHECK: %[[F:.*]] = kiln.fused(%arg0, %arg1) : (tensor<64x256xf32>, tensor<64x256xf32>) -> tensor<64xf32> {
+// CHECK-COUNT-3: kiln.sum
+// CHECK: kiln.div
+// CHECK-NEXT: kiln.yield
+// CHECK-NOT: kiln.fused
+// CHECK: return %[[F]]
+// PLAIN-LABEL: func.func @cosine_similarity
+// PLAIN-COUNT-3: kiln.fused
+func.func @cosine_similarity(%x: tensor<64x256xf32>, %y: tensor<64x256xf32>) -> tensor<64xf32> {
+  %xy = kiln.mul %x, %y : tensor<64x256xf32>, tensor<64x256xf32>
+  %d = kiln.sum %xy {dims = array<i64: 1>} : tensor<64x256xf32>
+  %xx = kiln.mul %x, %x : tensor<64x256xf32>, tensor<64x256xf32>
+  %sx = kiln.sum %xx {dims = array<i64: 1>} : tensor<64x256xf32>
+  %nx = kiln.sqrt %sx : tensor<64xf32>
+  %yy = kiln.mul %y, %y : tensor<64x256xf32>, tensor<64x256xf32>
+  %sy = kiln.sum %yy {dims = array<i64: 1>} : tensor<64x256xf32>
+  %ny = kiln.sqrt %sy : tensor<64xf32>
+  %n = kiln.mul %nx, %ny : tensor<64xf32>, tensor<64xf32>
+  %c = kiln.div %d, %n : tensor<64xf32>, tensor<64xf32>
+  return %c : tensor<64xf32>
+}
+
+// -----
+
 // A layer norm that also returns its statistics (as a training step keeps
 // them for the backward pass): one kernel yielding y, the mean and the
 // reciprocal deviation.
