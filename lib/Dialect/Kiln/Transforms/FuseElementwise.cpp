@@ -198,22 +198,34 @@ bool isRowReduction(Operation *op, RankedTensorType rows) {
   return keepdim && keepdim.getValue() && reducesRowsOf(op, rows);
 }
 
-/// Whether `op` reduces the rows of `rows`'s shape without keepdim, and
-/// only values of a row's shape (the last dim dropped) use it: per-row
-/// values (a cosine similarity's dot product and norms, each row's sum
-/// and maximum), which a row group computes from the row's reductions
-/// once per row. (A value of the rows' shape would broadcast it along the
-/// rows' columns.)
-bool isPerRowReduction(Operation *op, RankedTensorType rows) {
+/// Whether `op` reduces the rows of `rows`'s shape without keepdim, and in
+/// `members` (a group's) only values of a row's shape (the last dim
+/// dropped) use it, directly or through each other: per-row values (a
+/// cosine similarity's dot product and norms, each row's sum and maximum),
+/// which a row group computes from the row's reductions once per row. (A
+/// value of the rows' shape would broadcast it along the rows' columns; the
+/// verifier rejects such a row group.)
+bool isPerRowReduction(Operation *op, RankedTensorType rows,
+                       const llvm::SmallPtrSetImpl<Operation *> &members) {
   auto keepdim = op->getAttrOfType<BoolAttr>("keepdim");
   if ((keepdim && keepdim.getValue()) || !reducesRowsOf(op, rows))
     return false;
   ArrayRef<int64_t> row = rows.getShape().drop_back();
-  return llvm::all_of(op->getUsers(), [&](Operation *user) {
-    return user->getNumResults() == 1 &&
-           cast<RankedTensorType>(user->getResult(0).getType()).getShape() ==
-               row;
-  });
+  SmallVector<Operation *> work{op};
+  llvm::SmallPtrSet<Operation *, 8> seen;
+  while (!work.empty()) {
+    Operation *current = work.pop_back_val();
+    for (Operation *user : current->getUsers()) {
+      if (!members.contains(user) || !seen.insert(user).second)
+        continue;
+      if (user->getNumResults() != 1 ||
+          cast<RankedTensorType>(user->getResult(0).getType()).getShape() !=
+              row)
+        return false;
+      work.push_back(user);
+    }
+  }
+  return true;
 }
 
 /// Whether `op` normalizes each row of an input of `rows`'s shape along
@@ -517,12 +529,13 @@ private:
             cast<RankedTensorType>(group.anchor->getOperand(0).getType());
         if (isRowReduction(p, anchorRows) ||
             isRowNormalization(p, anchorRows) ||
-            isPerRowReduction(p, anchorRows))
+            isPerRowReduction(p, anchorRows, group.members))
           toRowGroup(group);
       }
       RankedTensorType rows = group.rows;
       if (rowGroups && !group.anchor && rows && (usedOnlyHere || yields) &&
-          (isRowReduction(p, rows) || isPerRowReduction(p, rows) ||
+          (isRowReduction(p, rows) ||
+           isPerRowReduction(p, rows, group.members) ||
            (!group.rowReductions.empty() && isRowNormalization(p, rows))) &&
           llvm::all_of(group.members, [&](Operation *member) {
             return isElementwise(member) ||

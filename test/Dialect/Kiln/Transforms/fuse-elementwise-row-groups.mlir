@@ -186,6 +186,23 @@ func.func @cosine_similarity(%x: tensor<64x256xf32>, %y: tensor<64x256xf32>) -> 
 
 // -----
 
+// Not a row group: the row sums without keepdim reach an op of the rows'
+// shape through a per-row op (s * s broadcast along the columns of x), so
+// the sum stays apart (a row group would make it each row's own value; the
+// verifier rejects that region, which the pass made before it followed the
+// per-row values through each other).
+// CHECK-LABEL: func.func @per_row_value_reaches_the_rows
+// CHECK: %[[S:.*]] = kiln.sum %arg0 {dims = array<i64: 1>}
+// CHECK: kiln.fused(%[[S]], %arg0)
+func.func @per_row_value_reaches_the_rows(%x: tensor<8x8xf32>) -> tensor<8x8xf32> {
+  %s = kiln.sum %x {dims = array<i64: 1>} : tensor<8x8xf32>
+  %t = kiln.mul %s, %s : tensor<8xf32>, tensor<8xf32>
+  %y = kiln.mul %x, %t : tensor<8x8xf32>, tensor<8xf32>
+  return %y : tensor<8x8xf32>
+}
+
+// -----
+
 // A layer norm that also returns its statistics (as a training step keeps
 // them for the backward pass): one kernel yielding y, the mean and the
 // reciprocal deviation.
