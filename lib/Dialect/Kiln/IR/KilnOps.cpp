@@ -908,6 +908,27 @@ ArrayRef<int64_t> shapeOf(Value v) {
   return cast<RankedTensorType>(v.getType()).getShape();
 }
 
+} // namespace
+
+Operation *kiln::findNonRowUser(Operation *reduction, ArrayRef<int64_t> row,
+                                function_ref<bool(Operation *)> within) {
+  SmallVector<Operation *> work{reduction};
+  llvm::SmallPtrSet<Operation *, 8> seen;
+  while (!work.empty()) {
+    Operation *current = work.pop_back_val();
+    for (Operation *user : current->getUsers()) {
+      if (!within(user) || !seen.insert(user).second)
+        continue;
+      if (user->getNumResults() != 1 || shapeOf(user->getResult(0)) != row)
+        return user;
+      work.push_back(user);
+    }
+  }
+  return nullptr;
+}
+
+namespace {
+
 /// Whether `op` is a reduction that could reduce rows in a row group: one
 /// input, one result of another shape than the input.
 bool reducesRows(Operation &op, ArrayRef<int64_t> rows) {
@@ -1096,23 +1117,13 @@ LogicalResult FusedOp::verifyRegions() {
         // Without keepdim the value is the row's: broadcast against the
         // rows it would line up with the columns, so only values of its
         // shape may be computed from it.
-        SmallVector<Operation *> work{anchor};
-        while (!work.empty()) {
-          Operation *current = work.pop_back_val();
-          for (Operation *user : current->getUsers()) {
-            if (isa<YieldOp>(user))
-              continue;
-            if (user->getNumResults() != 1 ||
-                shapeOf(user->getResult(0)) != ArrayRef(dropped))
-              return user->emitOpError(
-                         "in a row group uses the per-row value of ")
-                     << anchor->getName()
-                     << " without keepdim, so its result must have the "
-                        "shape "
-                     << formatShape(dropped);
-            work.push_back(user);
-          }
-        }
+        if (Operation *user =
+                findNonRowUser(anchor, dropped,
+                               [](Operation *op) { return !isa<YieldOp>(op); }))
+          return user->emitOpError("in a row group uses the per-row value of ")
+                 << anchor->getName()
+                 << " without keepdim, so its result must have the shape "
+                 << formatShape(dropped);
         continue;
       }
       if (isa<SoftmaxOp, LogSoftmaxOp>(anchor)) {

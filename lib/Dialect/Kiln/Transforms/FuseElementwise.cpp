@@ -210,22 +210,9 @@ bool isPerRowReduction(Operation *op, RankedTensorType rows,
   auto keepdim = op->getAttrOfType<BoolAttr>("keepdim");
   if ((keepdim && keepdim.getValue()) || !reducesRowsOf(op, rows))
     return false;
-  ArrayRef<int64_t> row = rows.getShape().drop_back();
-  SmallVector<Operation *> work{op};
-  llvm::SmallPtrSet<Operation *, 8> seen;
-  while (!work.empty()) {
-    Operation *current = work.pop_back_val();
-    for (Operation *user : current->getUsers()) {
-      if (!members.contains(user) || !seen.insert(user).second)
-        continue;
-      if (user->getNumResults() != 1 ||
-          cast<RankedTensorType>(user->getResult(0).getType()).getShape() !=
-              row)
-        return false;
-      work.push_back(user);
-    }
-  }
-  return true;
+  return !findNonRowUser(op, rows.getShape().drop_back(), [&](Operation *user) {
+    return members.contains(user);
+  });
 }
 
 /// Whether `op` normalizes each row of an input of `rows`'s shape along

@@ -26,6 +26,17 @@ mlir::TypedAttr getScalarAttr(mlir::Builder &builder, mlir::Type type,
 /// kiln-fuse-elementwise copies into its groups and kiln.fused regions may
 /// hold.
 bool isSplatConstant(mlir::Operation *op);
+
+/// The first op of those `within` accepts that uses the result of
+/// `reduction` (a row group's reduction without keepdim), directly or
+/// through each other, without having a row's shape `row` (one result of
+/// that shape); null when there is none. A row group's per-row value may
+/// only feed values of its own shape: broadcast against the rows, it would
+/// line up with their columns (the kiln.fused verifier's rule, which
+/// kiln-fuse-elementwise follows when it forms row groups).
+mlir::Operation *
+findNonRowUser(mlir::Operation *reduction, llvm::ArrayRef<int64_t> row,
+               llvm::function_ref<bool(mlir::Operation *)> within);
 } // namespace kiln
 
 #define GET_OP_CLASSES
