@@ -4513,12 +4513,8 @@ public:
           result = arith::ConstantOp::create(
               b, loc, getScalarAttr(b, inputType.getElementType(), 0.0));
         } else {
-          SmallVector<Value> at =
-              broadcastPosition(b, loc, tensorType(v), space, indices);
-          Value index = readStored(b, loc, def->getOperand(1),
-                                   read.buildIndexPosition(b, loc, at));
           result = readStored(b, loc, def->getOperand(0),
-                              read.buildInputPosition(b, loc, at, index));
+                              selectedPosition(b, loc, read, space, indices));
         }
       } else {
         auto scalarOp = cast<ScalarOpInterface>(def);
@@ -4546,6 +4542,20 @@ public:
                        ? indexConstant(b, loc, 0)
                        : indices[offset + d]);
     return at;
+  }
+
+  /// The position in its input that the indexed read `read` (of stored
+  /// operands) selects for position `indices` of a loop over `space` (its
+  /// result broadcasts to `space`): its index element read there.
+  SmallVector<Value> selectedPosition(OpBuilder &b, Location loc,
+                                      IndexedReadOpInterface read,
+                                      RankedTensorType space,
+                                      ValueRange indices) const {
+    SmallVector<Value> at = broadcastPosition(
+        b, loc, tensorType(read->getResult(0)), space, indices);
+    Value index = readStored(b, loc, read->getOperand(1),
+                             read.buildIndexPosition(b, loc, at));
+    return read.buildInputPosition(b, loc, at, index);
   }
 
   /// What a kernel reading `v` over `space` prefetches (ElementPrefetch)
@@ -4598,16 +4608,12 @@ public:
     return {[this, reads, buffers, space](OpBuilder &nb, Location l,
                                           ValueRange indices) {
               for (auto [read, buffer] : llvm::zip_equal(reads, buffers)) {
+                auto indexed = dyn_cast_or_null<IndexedReadOpInterface>(
+                    read.getDefiningOp());
                 SmallVector<Value> at =
-                    broadcastPosition(nb, l, tensorType(read), space, indices);
-                if (auto indexed = dyn_cast_or_null<IndexedReadOpInterface>(
-                        read.getDefiningOp())) {
-                  Operation *def = read.getDefiningOp();
-                  Value index =
-                      readStored(nb, l, def->getOperand(1),
-                                 indexed.buildIndexPosition(nb, l, at));
-                  at = indexed.buildInputPosition(nb, l, at, index);
-                }
+                    indexed ? selectedPosition(nb, l, indexed, space, indices)
+                            : broadcastPosition(nb, l, tensorType(read), space,
+                                                indices);
                 memref::PrefetchOp::create(nb, l, buffer, at, /*isWrite=*/false,
                                            /*localityHint=*/3,
                                            /*isDataCache=*/true);
