@@ -7,8 +7,8 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "../IndexMath.h"
 #include "kiln/Conversion/Passes.h"
+#include "kiln/Dialect/Kiln/IR/KilnIndexMath.h"
 #include "kiln/Dialect/Kiln/IR/KilnOps.h"
 #include "kiln/Runtime/GpuErrorRecord.h"
 #include "kiln/Support/Buffers.h"
@@ -38,9 +38,6 @@ using namespace mlir;
 using namespace kiln;
 
 namespace {
-
-using kiln::conversion::delinearize;
-using kiln::conversion::indexConstant;
 
 /// Threads per block of the generated kernels.
 constexpr int64_t kBlockSize = 256;

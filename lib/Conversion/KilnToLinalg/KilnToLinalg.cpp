@@ -6,10 +6,10 @@
 //===----------------------------------------------------------------------===//
 
 #include "../ErrorSites.h"
-#include "../IndexMath.h"
 #include "kiln/Conversion/Passes.h"
 #include "kiln/Conversion/ReductionPlan.h"
 #include "kiln/Conversion/VectorTranspose.h"
+#include "kiln/Dialect/Kiln/IR/KilnIndexMath.h"
 #include "kiln/Dialect/Kiln/IR/KilnOps.h"
 #include "kiln/Runtime/SelectionPlan.h"
 // The GPU runtime's launch plan for topk/kthvalue (header-only, shared with
@@ -45,9 +45,7 @@ using namespace kiln;
 
 namespace {
 
-using kiln::conversion::delinearize;
 using kiln::conversion::ErrorSites;
-using kiln::conversion::indexConstant;
 
 //===----------------------------------------------------------------------===//
 // Shared helpers
@@ -3022,18 +3020,6 @@ void checkIndicesUpFront(OpBuilder &b, Location loc, int64_t site, Value index,
   reportFirstBadIndex(b, loc, site, index, first, reportedSize);
 }
 
-/// `index` if in [0, size), else 0 (already reported), as an `index`.
-Value clampIndex(OpBuilder &b, Location loc, Value index, int64_t size) {
-  Value zero = i64Constant(b, loc, 0);
-  Value inRange = arith::AndIOp::create(
-      b, loc,
-      arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sge, index, zero),
-      arith::CmpIOp::create(b, loc, arith::CmpIPredicate::slt, index,
-                            i64Constant(b, loc, size)));
-  Value safe = arith::SelectOp::create(b, loc, inRange, index, zero);
-  return arith::IndexCastOp::create(b, loc, b.getIndexType(), safe);
-}
-
 /// Reads the index that applies at loop position `ivs` for an op indexing
 /// along `dim`: the index element at the same position (gather,
 /// scatter_add), or element ivs[dim] of a 1-D / rank-0 index
@@ -3073,7 +3059,7 @@ Value buildSliceCopies(OpBuilder &b, Location loc, Value input, Value index,
   if (tensorType(index).getRank() == 1)
     at.push_back(coords.back());
   Value selected =
-      clampIndex(b, loc, tensor::ExtractOp::create(b, loc, index, at), size);
+      inBoundsIndex(b, loc, tensor::ExtractOp::create(b, loc, index, at), size);
   SmallVector<OpFoldResult> from, to, sizes, strides(rank, b.getIndexAttr(1));
   SmallVector<int64_t> sliceShape;
   for (int64_t d = 0; d < rank; ++d) {
@@ -3325,7 +3311,7 @@ SmallVector<Value> lowerGatherAlongDim(OpBuilder &b, Operation *op,
       }
     } else if (next) {
       // index_select reads the same columns of every row.
-      Value nextIndex = clampIndex(
+      Value nextIndex = inBoundsIndex(
           nb, l,
           perSlice ? loadDimIndex(nb, l, index, ivs, dim, rank, perSlice)
                    : Value(tensor::ExtractOp::create(nb, l, index,
@@ -3336,7 +3322,7 @@ SmallVector<Value> lowerGatherAlongDim(OpBuilder &b, Operation *op,
                                  /*isWrite=*/false, /*localityHint=*/3,
                                  /*isDataCache=*/true);
     }
-    Value safe = clampIndex(
+    Value safe = inBoundsIndex(
         nb, l, loadDimIndex(nb, l, index, ivs, dim, rank, perSlice), size);
     Value element;
     if (size == 0) { // nothing to read: every index was reported
@@ -3419,15 +3405,6 @@ struct LowerIndexSelect : CheckedPattern<IndexSelectOp> {
     return success();
   }
 };
-
-/// A flat index with negative values counted from the end (take, put).
-Value wrapNegative(OpBuilder &b, Location loc, Value index, int64_t numel) {
-  Value isNegative = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::slt,
-                                           index, i64Constant(b, loc, 0));
-  Value wrapped =
-      arith::AddIOp::create(b, loc, index, i64Constant(b, loc, numel));
-  return arith::SelectOp::create(b, loc, isNegative, wrapped, index);
-}
 
 struct LowerTake : CheckedPattern<TakeOp> {
   using CheckedPattern::CheckedPattern;
@@ -3727,7 +3704,7 @@ Value buildTargetOwnedScatter(PatternRewriter &rewriter, Operation *op,
       indexConstant(b, loc, 1), ValueRange{slice},
       [&](OpBuilder &tb, Location l, Value t, ValueRange acc) {
         SmallVector<Value> first(rank, t);
-        Value target = clampIndex(
+        Value target = inBoundsIndex(
             tb, l, loadDimIndex(tb, l, index, first, 0, rank, perSlice), size);
         Value mine = arith::AndIOp::create(
             tb, l,
@@ -3874,7 +3851,7 @@ Value buildColumnBlockScatter(PatternRewriter &rewriter, Operation *op,
                             Value acc) {
                           SmallVector<Value> pos{m, column}, at;
                           pos.append(rest.begin(), rest.end());
-                          Value target = clampIndex(
+                          Value target = inBoundsIndex(
                               eb, el,
                               tensor::ExtractOp::create(eb, el, index, pos),
                               size);
@@ -3939,7 +3916,7 @@ LogicalResult lowerScatterAlongDim(Operation *op, Value base, Value index,
   // `offsets`.
   auto update = [&](OpBuilder &b, Location l, Value acc, ValueRange pos,
                     ArrayRef<Value> offsets) {
-    Value safe = clampIndex(
+    Value safe = inBoundsIndex(
         b, l, loadDimIndex(b, l, index, pos, dim, rank, perSlice), size);
     Value value = tensor::ExtractOp::create(b, l, src, pos);
     SmallVector<Value> at;
@@ -4161,15 +4138,13 @@ struct LowerPut : ScatterPattern<PutOp> {
         rewriter, loc, indexType.getShape(), op.getBase(),
         [&](OpBuilder &b, Location l, ValueRange ivs, Value acc) {
           Value index = tensor::ExtractOp::create(b, l, op.getIndex(), ivs);
-          Value safe =
-              clampIndex(b, l, wrapNegative(b, l, index, numel), numel);
           // src is read in row-major order at the same flat position.
           Value flat = linearize(b, l, ivs, indexType.getShape());
           Value value = tensor::ExtractOp::create(
               b, l, op.getSrc(), delinearize(b, l, flat, srcType.getShape()));
           return updateAt(b, l, acc,
-                          delinearize(b, l, safe, baseType.getShape()), value,
-                          accumulate);
+                          flatIndexPosition(b, l, index, baseType.getShape()),
+                          value, accumulate);
         });
     rewriter.replaceOp(op, result);
     return success();

@@ -8,6 +8,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "kiln/Dialect/Kiln/IR/KilnIndexMath.h"
 #include "kiln/Dialect/Kiln/IR/KilnOps.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
@@ -322,20 +323,6 @@ Value CastOp::buildScalar(OpBuilder &b, Location loc, ValueRange operands,
 // Indexed reads
 //===----------------------------------------------------------------------===//
 
-/// `index` (i64) as an `index` value when it lies in [0, size), else 0:
-/// reads stay in bounds after a bad index was reported.
-static Value inBoundsIndex(OpBuilder &b, Location loc, Value index,
-                           int64_t size) {
-  Value zero = arith::ConstantIntOp::create(b, loc, 0, 64);
-  Value inRange = arith::AndIOp::create(
-      b, loc,
-      arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sge, index, zero),
-      arith::CmpIOp::create(b, loc, arith::CmpIPredicate::slt, index,
-                            arith::ConstantIntOp::create(b, loc, size, 64)));
-  Value safe = arith::SelectOp::create(b, loc, inRange, index, zero);
-  return arith::IndexCastOp::create(b, loc, b.getIndexType(), safe);
-}
-
 /// The size of the dim an op with a `dim` attribute indexes along (1 for a
 /// rank-0 input).
 static int64_t indexedDimSize(RankedTensorType input, int64_t dim) {
@@ -409,28 +396,7 @@ SmallVector<Value> TakeOp::buildInputPosition(OpBuilder &b, Location loc,
                                               ValueRange, Value index) {
   // A negative flat index counts from the end; the flat position is then
   // split into the input's (row-major) coordinates.
-  RankedTensorType input = getInput().getType();
-  int64_t numel = input.getNumElements();
-  Value isNegative =
-      arith::CmpIOp::create(b, loc, arith::CmpIPredicate::slt, index,
-                            arith::ConstantIntOp::create(b, loc, 0, 64));
-  Value wrapped = arith::AddIOp::create(
-      b, loc, index, arith::ConstantIntOp::create(b, loc, numel, 64));
-  Value flat = inBoundsIndex(
-      b, loc, arith::SelectOp::create(b, loc, isNegative, wrapped, index),
-      numel);
-  SmallVector<Value> at(input.getRank());
-  for (int64_t d = input.getRank() - 1; d >= 0; --d) {
-    int64_t size = input.getDimSize(d);
-    if (d == 0) {
-      at[d] = flat;
-      break;
-    }
-    Value sizeValue = arith::ConstantIndexOp::create(b, loc, size);
-    at[d] = arith::RemUIOp::create(b, loc, flat, sizeValue);
-    flat = arith::DivUIOp::create(b, loc, flat, sizeValue);
-  }
-  return at;
+  return flatIndexPosition(b, loc, index, getInput().getType().getShape());
 }
 
 int64_t GatherOp::getContiguousRun() { return 1; }
