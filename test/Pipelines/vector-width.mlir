@@ -31,12 +31,12 @@ func.func @sum(%x: tensor<64x4096xf32>) -> tensor<64xf32> {
   return %s : tensor<64xf32>
 }
 
-func.func @softmax(%x: tensor<64x256xf32>) -> tensor<64x256xf32> {
-  %y = kiln.softmax %x {dim = 1 : i64} : tensor<64x256xf32>
-  return %y : tensor<64x256xf32>
+func.func @softmax(%x: tensor<512x256xf32>) -> tensor<512x256xf32> {
+  %y = kiln.softmax %x {dim = 1 : i64} : tensor<512x256xf32>
+  return %y : tensor<512x256xf32>
 }
 
-func.func @mv(%a: tensor<64x256xf32>, %x: tensor<256xf32>) -> tensor<64xf32> {
-  %r = kiln.matmul %a, %x : tensor<64x256xf32>, tensor<256xf32>
-  return %r : tensor<64xf32>
+func.func @mv(%a: tensor<512x256xf32>, %x: tensor<256xf32>) -> tensor<512xf32> {
+  %r = kiln.matmul %a, %x : tensor<512x256xf32>, tensor<256xf32>
+  return %r : tensor<512xf32>
 }

@@ -21,8 +21,8 @@ func.func @split(%m: memref<512x1024xf32>, %v: f32) {
 
 // -----
 
-// 10x100 stores and loads: about 3000 operations, far less than starting
-// the worker threads costs. The loop runs on the calling thread.
+// 10x100 loads, adds and stores: about 25000 operations, far less than
+// starting the worker threads costs. The loop runs on the calling thread.
 // CHECK-LABEL: func @small
 // CHECK-NOT: scf.parallel
 // CHECK: scf.for %{{.*}} = %c0 to %c10 step %c1 {
@@ -45,22 +45,23 @@ func.func @small(%a: memref<10x100xf32>, %b: memref<10x100xf32>) {
 
 // -----
 
-// Vector ops count once per lane: 64 rows of 16 steps of a vector<128xf32>
-// add is 64 * 16 * 128 = 131072 lane operations (plus the loads): enough
-// work to stay parallel, where counting each vector op once would not be.
+// Vector ops count once per lane, a memory access 12 times per lane: 64
+// rows of 32 steps of a vector<128xf32> load and add are 64 * 32 * 128 *
+// 13 = 3.4M operations (plus the stores): enough work to stay parallel,
+// where counting each vector op once would not be.
 // CHECK-LABEL: func @vector_lanes
 // CHECK: scf.parallel
-func.func @vector_lanes(%a: memref<64x2048xf32>, %out: memref<64x128xf32>) {
+func.func @vector_lanes(%a: memref<64x4096xf32>, %out: memref<64x128xf32>) {
   %c0 = arith.constant 0 : index
   %c1 = arith.constant 1 : index
-  %c16 = arith.constant 16 : index
+  %c32 = arith.constant 32 : index
   %c64 = arith.constant 64 : index
   %c128 = arith.constant 128 : index
   %zero = arith.constant dense<0.0> : vector<128xf32>
   scf.parallel (%i) = (%c0) to (%c64) step (%c1) {
-    %sum = scf.for %k = %c0 to %c16 step %c1 iter_args(%acc = %zero) -> (vector<128xf32>) {
+    %sum = scf.for %k = %c0 to %c32 step %c1 iter_args(%acc = %zero) -> (vector<128xf32>) {
       %col = arith.muli %k, %c128 : index
-      %v = vector.load %a[%i, %col] : memref<64x2048xf32>, vector<128xf32>
+      %v = vector.load %a[%i, %col] : memref<64x4096xf32>, vector<128xf32>
       %s = arith.addf %acc, %v : vector<128xf32>
       scf.yield %s : vector<128xf32>
     }
@@ -72,8 +73,101 @@ func.func @vector_lanes(%a: memref<64x2048xf32>, %out: memref<64x128xf32>) {
 
 // -----
 
-// The work of a loop with a bound that is not constant is unknown: it
-// stays parallel, however few iterations it may run.
+// The same number of vector lanes in arithmetic on registers is little
+// work: 64 rows of 32 steps of two vector<128xf32> ops (524288 lanes, 1 µs
+// on one thread) and one store per row run on the calling thread. (A
+// worksharing loop costs about 2.5 µs to start and join on two threads.)
+// CHECK-LABEL: func @registers
+// CHECK-NOT: scf.parallel
+// ALWAYS-LABEL: func @registers
+// ALWAYS: scf.parallel
+func.func @registers(%x: vector<128xf32>, %out: memref<64x128xf32>) {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %c32 = arith.constant 32 : index
+  %c64 = arith.constant 64 : index
+  scf.parallel (%i) = (%c0) to (%c64) step (%c1) {
+    %r = scf.for %k = %c0 to %c32 step %c1 iter_args(%acc = %x) -> (vector<128xf32>) {
+      %m = arith.mulf %acc, %x : vector<128xf32>
+      %s = arith.addf %m, %x : vector<128xf32>
+      scf.yield %s : vector<128xf32>
+    }
+    vector.store %r, %out[%i, %c0] : memref<64x128xf32>, vector<128xf32>
+    scf.reduce
+  }
+  return
+}
+
+// -----
+
+// Bounds that are not constants but are bounded by what the IR shows -- the
+// last block of a column reduction, min(300 - 128 * i, 128) columns, with
+// i in [0, 3) -- count at their largest: 3 blocks of at most 128 columns
+// of 64 rows, 3 * 64 * 128 * 25 = 614400: sequential.
+// CHECK-LABEL: func @bounded_columns
+// CHECK-NOT: scf.parallel
+// ALWAYS-LABEL: func @bounded_columns
+// ALWAYS: scf.parallel
+func.func @bounded_columns(%a: memref<64x300xf32>, %out: memref<300xf32>) {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %c3 = arith.constant 3 : index
+  %c64 = arith.constant 64 : index
+  %c128 = arith.constant 128 : index
+  %c300 = arith.constant 300 : index
+  scf.parallel (%b) = (%c0) to (%c3) step (%c1) {
+    %start = arith.muli %b, %c128 : index
+    %left = arith.subi %c300, %start : index
+    %n = arith.minsi %left, %c128 : index
+    scf.for %r = %c0 to %c64 step %c1 {
+      scf.for %j = %c0 to %n step %c1 {
+        %col = arith.addi %start, %j : index
+        %x = memref.load %a[%r, %col] : memref<64x300xf32>
+        %y = memref.load %out[%col] : memref<300xf32>
+        %s = arith.addf %x, %y : f32
+        memref.store %s, %out[%col] : memref<300xf32>
+      }
+    }
+    scf.reduce
+  }
+  return
+}
+
+// -----
+
+// The same shape over 4096 rows (39M operations at most) stays parallel.
+// CHECK-LABEL: func @bounded_columns_large
+// CHECK: scf.parallel
+func.func @bounded_columns_large(%a: memref<4096x300xf32>, %out: memref<300xf32>) {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %c3 = arith.constant 3 : index
+  %c4096 = arith.constant 4096 : index
+  %c128 = arith.constant 128 : index
+  %c300 = arith.constant 300 : index
+  scf.parallel (%b) = (%c0) to (%c3) step (%c1) {
+    %start = arith.muli %b, %c128 : index
+    %left = arith.subi %c300, %start : index
+    %n = arith.minsi %left, %c128 : index
+    scf.for %r = %c0 to %c4096 step %c1 {
+      scf.for %j = %c0 to %n step %c1 {
+        %col = arith.addi %start, %j : index
+        %x = memref.load %a[%r, %col] : memref<4096x300xf32>
+        %y = memref.load %out[%col] : memref<300xf32>
+        %s = arith.addf %x, %y : f32
+        memref.store %s, %out[%col] : memref<300xf32>
+      }
+    }
+    scf.reduce
+  }
+  return
+}
+
+// -----
+
+// The work of a loop with a bound the IR does not bound (a function
+// argument) is unknown: it stays parallel, however few iterations it may
+// run.
 // CHECK-LABEL: func @dynamic_bound
 // CHECK: scf.parallel
 func.func @dynamic_bound(%m: memref<10x?xf32>, %n: index, %v: f32) {
@@ -129,7 +223,8 @@ func.func @alloca(%m: memref<4xf32>, %v: f32) {
 
 // -----
 
-// Copies count per element: 8 copies of 65536-element rows stay parallel.
+// Copies count a read and a write per element: 8 copies of 65536-element
+// rows (12.6M operations) stay parallel.
 // CHECK-LABEL: func @copies
 // CHECK: scf.parallel
 func.func @copies(%a: memref<8x65536xf32>, %b: memref<8x65536xf32>) {
