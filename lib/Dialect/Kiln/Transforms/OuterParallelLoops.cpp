@@ -100,7 +100,8 @@ uint64_t saturatingAdd(uint64_t a, uint64_t b) {
 /// ranges); +, - and min/max of such values; * and / by a non-negative
 /// constant; the remainder by a positive constant. A column reduction's
 /// last block (`min(256 - 128 * i, 128)` columns) is bounded this way.
-/// Values stay far below 2^62 (memref sizes), so none of this overflows.
+/// Ranges are kept within +-2^40 (far beyond any memref's size), so the
+/// arithmetic on them cannot overflow.
 struct Range {
   int64_t lo, hi;
 };
@@ -157,8 +158,18 @@ std::optional<Range> rangeOf(Value value, int depth = 0) {
   if (isa<arith::SubIOp>(op))
     return checked(a->lo - b->hi, a->hi - b->lo);
   bool constantB = b->lo == b->hi;
-  if (isa<arith::MulIOp>(op) && constantB && b->lo >= 0)
-    return checked(a->lo * b->lo, a->hi * b->lo);
+  if (isa<arith::MulIOp>(op)) {
+    // By a non-negative constant on either side (|a|, c <= 2^40: the
+    // products fit in 128 bits and are checked against the limit).
+    if (a->lo == a->hi && !constantB)
+      std::swap(a, b);
+    if (b->lo != b->hi || b->lo < 0)
+      return std::nullopt;
+    __int128 lo = __int128(a->lo) * b->lo, hi = __int128(a->hi) * b->lo;
+    if (lo < -kRangeLimit || hi > kRangeLimit)
+      return std::nullopt;
+    return checked(int64_t(lo), int64_t(hi));
+  }
   if (isa<arith::DivUIOp, arith::DivSIOp>(op) && constantB && b->lo > 0 &&
       a->lo >= 0)
     return checked(a->lo / b->lo, a->hi / b->lo);

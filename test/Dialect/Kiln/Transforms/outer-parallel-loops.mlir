@@ -103,7 +103,8 @@ func.func @registers(%x: vector<128xf32>, %out: memref<64x128xf32>) {
 // Bounds that are not constants but are bounded by what the IR shows -- the
 // last block of a column reduction, min(300 - 128 * i, 128) columns, with
 // i in [0, 3) -- count at their largest: 3 blocks of at most 128 columns
-// of 64 rows, 3 * 64 * 128 * 25 = 614400: sequential.
+// of 64 rows, 3 * 64 * 128 * 25 = 614400: sequential. (The constant
+// factor may come first.)
 // CHECK-LABEL: func @bounded_columns
 // CHECK-NOT: scf.parallel
 // ALWAYS-LABEL: func @bounded_columns
@@ -116,7 +117,7 @@ func.func @bounded_columns(%a: memref<64x300xf32>, %out: memref<300xf32>) {
   %c128 = arith.constant 128 : index
   %c300 = arith.constant 300 : index
   scf.parallel (%b) = (%c0) to (%c3) step (%c1) {
-    %start = arith.muli %b, %c128 : index
+    %start = arith.muli %c128, %b : index
     %left = arith.subi %c300, %start : index
     %n = arith.minsi %left, %c128 : index
     scf.for %r = %c0 to %c64 step %c1 {
