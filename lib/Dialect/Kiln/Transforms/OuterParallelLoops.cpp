@@ -3,12 +3,14 @@
 #include "kiln/Dialect/Kiln/Transforms/Passes.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Utils/StaticValueUtils.h"
 #include "mlir/IR/IRMapping.h"
 #include "mlir/IR/PatternMatch.h"
+#include "mlir/IR/Remarks.h"
 #include "mlir/Interfaces/CallInterfaces.h"
 #include "mlir/Interfaces/SideEffectInterfaces.h"
 #include "mlir/Transforms/GreedyPatternRewriteDriver.h"
@@ -226,6 +228,9 @@ std::optional<uint64_t> workOf(Operation *op) {
   if (isa<CallOpInterface, scf::WhileOp, memref::AllocaOp, linalg::LinalgOp>(
           op))
     return std::nullopt;
+  // A terminator (yield, reduce) passes values on: no work.
+  if (op->hasTrait<OpTrait::IsTerminator>())
+    return uint64_t(0);
   if (auto copy = dyn_cast<memref::CopyOp>(op)) {
     auto type = dyn_cast<MemRefType>(copy.getSource().getType());
     if (!type || !type.hasStaticShape())
@@ -296,8 +301,26 @@ struct SequentializeSmallParallel : OpRewritePattern<scf::ParallelOp> {
     std::optional<uint64_t> work = workOf(op);
     if (!work || *work >= minWork)
       return rewriter.notifyMatchFailure(op, "unknown or enough work");
+    remarkSequential(op, *work);
     sequentialize(op, rewriter);
     return success();
+  }
+  /// Says so (analysis `SequentialKernel`, category `kiln-lower`): the
+  /// lowering's remark for the op says "in parallel" of the loop.
+  void remarkSequential(scf::ParallelOp op, uint64_t work) const {
+    if (!op->getContext()->getRemarkEngine())
+      return;
+    auto function = op->getParentOfType<func::FuncOp>();
+    remark::analysis(op.getLoc(), remark::RemarkOpts::name("SequentialKernel")
+                                      .category("kiln-lower")
+                                      .function(function ? function.getSymName()
+                                                         : StringRef()))
+        << remark::add("the kernel's loop runs on the calling thread: about "
+                       "{0} operations (a memory access counted as {1}) are "
+                       "fewer than min-parallel-work ({2}), so starting "
+                       "worker threads would cost more than they save",
+                       work, kMemoryAccessWeight, minWork)
+        << remark::metric("work", static_cast<int64_t>(work));
   }
   uint64_t minWork;
 };

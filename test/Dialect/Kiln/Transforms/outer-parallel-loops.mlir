@@ -1,5 +1,6 @@
 // RUN: kiln-opt --kiln-outer-parallel-loops --split-input-file %s | FileCheck %s
 // RUN: kiln-opt --kiln-outer-parallel-loops=min-parallel-work=0 --split-input-file %s | FileCheck %s --check-prefix=ALWAYS
+// RUN: kiln-opt --kiln-outer-parallel-loops --remarks-filter=kiln-lower --split-input-file %s -o /dev/null 2>&1 | FileCheck %s --check-prefix=REMARK
 
 // A multi-dimensional parallel loop keeps its outer dim parallel, the
 // others become scf.for (the work, 512x1024 stores, is large).
@@ -22,7 +23,9 @@ func.func @split(%m: memref<512x1024xf32>, %v: f32) {
 // -----
 
 // 10x100 loads, adds and stores: about 25000 operations, far less than
-// starting the worker threads costs. The loop runs on the calling thread.
+// starting the worker threads costs. The loop runs on the calling thread,
+// and a remark says so (the lowering's remark says "in parallel").
+// REMARK: outer-parallel-loops.mlir:[[# @LINE + 12]]:3: remark: [Analysis] SequentialKernel | Category:kiln-lower | Function=small | Remark="the kernel's loop runs on the calling thread: about 26010 operations (a memory access counted as 12) are fewer than min-parallel-work (2097152), so starting worker threads would cost more than they save", work=26010
 // CHECK-LABEL: func @small
 // CHECK-NOT: scf.parallel
 // CHECK: scf.for %{{.*}} = %c0 to %c10 step %c1 {
@@ -75,8 +78,10 @@ func.func @vector_lanes(%a: memref<64x4096xf32>, %out: memref<64x128xf32>) {
 
 // The same number of vector lanes in arithmetic on registers is little
 // work: 64 rows of 32 steps of two vector<128xf32> ops (524288 lanes, 1 µs
-// on one thread) and one store per row run on the calling thread. (A
-// worksharing loop costs about 2.5 µs to start and join on two threads.)
+// on one thread; the yield passes values on, no work) and one store per
+// row (64 * 128 * 12 = 98304) run on the calling thread. (A worksharing
+// loop costs about 2.5 µs to start and join on two threads.)
+// REMARK: work=624704
 // CHECK-LABEL: func @registers
 // CHECK-NOT: scf.parallel
 // ALWAYS-LABEL: func @registers
@@ -103,8 +108,10 @@ func.func @registers(%x: vector<128xf32>, %out: memref<64x128xf32>) {
 // Bounds that are not constants but are bounded by what the IR shows -- the
 // last block of a column reduction, min(300 - 128 * i, 128) columns, with
 // i in [0, 3) -- count at their largest: 3 blocks of at most 128 columns
-// of 64 rows, 3 * 64 * 128 * 25 = 614400: sequential. (The constant
-// factor may come first.)
+// of 64 rows, two loads, a store and two adds each, 3 * 64 * 128 * 38 =
+// 933888 (and the loops' own): sequential. (The constant factor may come
+// first.)
+// REMARK: work=958668
 // CHECK-LABEL: func @bounded_columns
 // CHECK-NOT: scf.parallel
 // ALWAYS-LABEL: func @bounded_columns

@@ -293,7 +293,8 @@ def KilnOuterParallelLoops : Pass<"kiln-outer-parallel-loops"> {
     A loop whose work is not known -- a bound the IR does not bound, a call
     (the runtime's kernels split their work themselves), an `scf.while` --
     stays parallel. Iterations are independent, so running them in order
-    gives the same results.
+    gives the same results. Each loop made sequential gets a remark
+    (analysis `SequentialKernel`, category `kiln-lower`) with its work.
   }];
   let options = [
     Option<"minParallelWork", "min-parallel-work", "uint64_t",
