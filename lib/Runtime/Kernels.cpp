@@ -1370,11 +1370,14 @@ bool useRadixSelection(int64_t rows, int64_t n, int64_t k) {
 }
 
 /// Runs `body(row, r, o, i)` on every row of `input` along `dim` (r the
-/// row's number, (o, i) its outer and inner position), rows in parallel; a
-/// strided row is first copied to a contiguous buffer.
+/// row's number, (o, i) its outer and inner position), rows in parallel in
+/// chunks of at least 2^15 elements (as selectRowsWith's: 16 rows of 1024
+/// f32, topk with k = 5, took 2.8 us on one thread and 4.1 split across
+/// two); a strided row is first copied to a contiguous buffer.
 template <typename Scratch = RadixRowScratch, typename T, typename Body>
 void forEachContiguousRow(View<T> &input, const Split &s, Body body) {
-  parallelFor(s.outer * s.inner, 1, [&](int64_t begin, int64_t end) {
+  int64_t grain = itemsPerChunk(s.size, int64_t(1) << 15);
+  parallelFor(s.outer * s.inner, grain, [&](int64_t begin, int64_t end) {
     Scratch scratch;
     ContiguousRows<T> rowsOf;
     for (int64_t r = begin; r < end; ++r) {
