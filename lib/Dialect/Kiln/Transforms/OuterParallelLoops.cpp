@@ -99,8 +99,10 @@ uint64_t saturatingAdd(uint64_t a, uint64_t b) {
 
 /// The range [lo, hi] an index value takes, where the IR shows it: a
 /// constant; an induction variable of an enclosing loop (its bounds'
-/// ranges); +, - and min/max of such values; * and / by a non-negative
-/// constant; the remainder by a positive constant. A column reduction's
+/// ranges); +, - and min/max of such values (unsigned ones of non-negative
+/// values); * and / by a non-negative constant; the remainder by a positive
+/// constant. Only the work estimate uses it: a wrong range would only
+/// move a loop between the calling thread and the workers. A column reduction's
 /// last block (`min(256 - 128 * i, 128)` columns) is bounded this way.
 /// Ranges are kept within +-2^40 (far beyond any memref's size), so the
 /// arithmetic on them cannot overflow.
@@ -110,7 +112,8 @@ struct Range {
 constexpr int64_t kRangeLimit = int64_t(1) << 40;
 
 std::optional<Range> rangeOf(Value value, int depth = 0) {
-  if (depth > 16)
+  // Index arithmetic is shallow; the limit bounds the (tree) recursion.
+  if (depth > 10)
     return std::nullopt;
   auto checked = [](int64_t lo, int64_t hi) -> std::optional<Range> {
     if (lo > hi || lo < -kRangeLimit || hi > kRangeLimit)
@@ -145,15 +148,13 @@ std::optional<Range> rangeOf(Value value, int depth = 0) {
     return std::nullopt;
   std::optional<Range> a = rangeOf(op->getOperand(0), depth + 1);
   std::optional<Range> b = rangeOf(op->getOperand(1), depth + 1);
-  if (isa<arith::MinSIOp, arith::MinUIOp>(op)) {
-    // min(a, b) <= either bound alone.
-    if (a && b)
-      return checked(std::min(a->lo, b->lo), std::min(a->hi, b->hi));
-    return std::nullopt;
-  }
   if (!a || !b)
     return std::nullopt;
-  if (isa<arith::MaxSIOp, arith::MaxUIOp>(op))
+  // The unsigned forms agree with the signed ones on non-negative values.
+  bool nonNegative = a->lo >= 0 && b->lo >= 0;
+  if (isa<arith::MinSIOp>(op) || (isa<arith::MinUIOp>(op) && nonNegative))
+    return checked(std::min(a->lo, b->lo), std::min(a->hi, b->hi));
+  if (isa<arith::MaxSIOp>(op) || (isa<arith::MaxUIOp>(op) && nonNegative))
     return checked(std::max(a->lo, b->lo), std::max(a->hi, b->hi));
   if (isa<arith::AddIOp>(op))
     return checked(a->lo + b->lo, a->hi + b->hi);

@@ -143,6 +143,31 @@ func.func @bounded_columns(%a: memref<64x300xf32>, %out: memref<300xf32>) {
 
 // -----
 
+// An unsigned min of a value that may be negative (100 - 128 * i, i in
+// [0, 3)) is not bounded by the signed ranges (a negative value is a huge
+// unsigned one): the work is unknown and the loop stays parallel.
+// CHECK-LABEL: func @unsigned_min_of_negative
+// CHECK: scf.parallel
+func.func @unsigned_min_of_negative(%out: memref<300xf32>, %v: f32) {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %c3 = arith.constant 3 : index
+  %c100 = arith.constant 100 : index
+  %c128 = arith.constant 128 : index
+  scf.parallel (%b) = (%c0) to (%c3) step (%c1) {
+    %start = arith.muli %b, %c128 : index
+    %left = arith.subi %c100, %start : index
+    %n = arith.minui %left, %c128 : index
+    scf.for %j = %c0 to %n step %c1 {
+      memref.store %v, %out[%j] : memref<300xf32>
+    }
+    scf.reduce
+  }
+  return
+}
+
+// -----
+
 // The same shape over 4096 rows (39M operations at most) stays parallel.
 // CHECK-LABEL: func @bounded_columns_large
 // CHECK: scf.parallel
