@@ -206,9 +206,9 @@ uint64_t lanesOf(Type type) {
 /// Measured on the development machine (Zen 5, 2 threads, data in cache):
 /// with 1 the work a kernel ran per microsecond on one thread varied six
 /// times between kernel kinds (60 000 for a transpose, 370 000 for a small
-/// matmul's register-blocked FMAs); with 12 it is 370 000 to 580 000 for
-/// elementwise ops, exp, transposes, row and column reductions, softmax,
-/// slice copies and matmul alike.
+/// matmul's register-blocked FMAs); with 12 it is 275 000 to 580 000 for
+/// elementwise ops, exp, transposes, row reductions, softmax, slice copies
+/// and matmul alike.
 constexpr uint64_t kMemoryAccessWeight = 12;
 
 bool accessesMemory(Operation *op) {
