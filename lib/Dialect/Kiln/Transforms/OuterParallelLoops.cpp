@@ -101,8 +101,8 @@ uint64_t saturatingAdd(uint64_t a, uint64_t b) {
 /// constant; an induction variable of an enclosing loop (its bounds'
 /// ranges); +, - and min/max of such values (unsigned ones of non-negative
 /// values); * and / by a non-negative constant; the remainder by a positive
-/// constant. Only the work estimate uses it: a wrong range would only
-/// move a loop between the calling thread and the workers. A column reduction's
+/// constant. Only the work estimate uses it: a wrong range would only move
+/// a loop between the calling thread and the workers. A column reduction's
 /// last block (`min(256 - 128 * i, 128)` columns) is bounded this way.
 /// Ranges are kept within +-2^40 (far beyond any memref's size), so the
 /// arithmetic on them cannot overflow.
@@ -144,7 +144,11 @@ std::optional<Range> rangeOf(Value value, int depth = 0) {
     return checked(lb->lo, std::max(lb->lo, ub->hi - 1));
   }
   Operation *op = value.getDefiningOp();
-  if (!op || op->getNumOperands() != 2)
+  // Only these ops are bounded: the operands of others are not looked at.
+  if (!isa_and_nonnull<arith::MinSIOp, arith::MinUIOp, arith::MaxSIOp,
+                       arith::MaxUIOp, arith::AddIOp, arith::SubIOp,
+                       arith::MulIOp, arith::DivUIOp, arith::DivSIOp,
+                       arith::RemUIOp, arith::RemSIOp>(op))
     return std::nullopt;
   std::optional<Range> a = rangeOf(op->getOperand(0), depth + 1);
   std::optional<Range> b = rangeOf(op->getOperand(1), depth + 1);
