@@ -7,6 +7,8 @@
 
 #include "kiln/Runtime/Executable.h"
 
+#include <string_view>
+
 namespace kiln::detail {
 
 inline runtime::DType toRuntime(DType d) {
@@ -31,7 +33,7 @@ inline bool isFloat(DType d) {
 
 /// The number of elements of `shape`; a negative size, or more elements than
 /// a kiln tensor may hold (2^59), is an error of `op` at `where`.
-int64_t elementCount(const std::vector<int64_t> &shape, const std::string &op,
+int64_t elementCount(const std::vector<int64_t> &shape, std::string_view op,
                      SourceLocation where);
 
 /// Records `op(inputs)` after checking it with the dialect (result types

@@ -68,7 +68,8 @@ Tensor typed(const std::string &op, std::vector<Tensor> inputs,
              SourceLocation where) {
   // Shapes the caller gives (full, arange, reshape, expand): MLIR would
   // take a negative size for a dynamic one.
-  detail::elementCount(type.shape, op.substr(op.find('.') + 1), where);
+  detail::elementCount(type.shape,
+                       std::string_view(op).substr(op.find('.') + 1), where);
   std::vector<rt::TensorSpec> types{std::move(type)};
   return makeOp(op, std::move(inputs), attributes, where, &types);
 }
@@ -226,7 +227,10 @@ ValuesIndices pair(const std::string &op, const Tensor &x,
 
 Tensor full(std::vector<int64_t> shape, double value, DType dtype,
             SourceLocation where) {
-  return typed("kiln.full", {}, attrs({"value = " + f64(value)}),
+  std::string attributes = "{value = ";
+  attributes += f64(value);
+  attributes += '}';
+  return typed("kiln.full", {}, attributes,
                {runtimeType(dtype), std::move(shape)}, where);
 }
 Tensor zeros(std::vector<int64_t> shape, DType dtype, SourceLocation where) {

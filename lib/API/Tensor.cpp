@@ -57,12 +57,26 @@ namespace rt = kiln::runtime;
 namespace kiln {
 namespace detail {
 
+/// What a recorded op is apart from its operands: the op, its attributes,
+/// its result types and the text the graph printer writes after the
+/// operands. Made once per distinct op, attributes and operand types (per
+/// thread: checkOp's memo) and shared by every node recorded with them, so
+/// a training loop recording the same graph step after step neither checks
+/// nor prints its types again.
+struct OpSignature {
+  std::string op; // "kiln.add"
+  std::vector<rt::TensorSpec> results;
+  /// `) {attrs} : (operand types) -> (result types)`
+  std::string tail;
+};
+
 /// A graph node: an op applied to input values, or a leaf holding data.
 struct Node {
-  std::string op;    // "kiln.add"; empty for a leaf
-  std::string attrs; // attribute dictionary text, or empty
+  /// The op; null for a leaf.
+  std::shared_ptr<const OpSignature> signature;
   std::vector<Tensor> inputs;
-  std::vector<rt::TensorSpec> types;
+  /// A leaf's types (an op's are its signature's).
+  std::vector<rt::TensorSpec> leafTypes;
   /// Where the op was recorded (empty for operators and leaves): explain()
   /// reports its remarks there.
   SourceLocation where;
@@ -77,6 +91,10 @@ struct Node {
   Tensor grad;
 
   bool realized() const { return !data.empty(); }
+  bool isLeaf() const { return !signature; }
+  const std::vector<rt::TensorSpec> &types() const {
+    return signature ? signature->results : leafTypes;
+  }
 
   Node() = default;
   Node(const Node &) = delete;
@@ -171,9 +189,17 @@ std::atomic<int64_t> graphsCompiled{0}, graphsReused{0}, cacheHits{0},
 /// recently used beyond the limit are dropped (tensors or runs still holding
 /// one keep it alive until they are done).
 constexpr int64_t kDefaultCompiledGraphLimit = 256;
+/// A graph's description (GraphPrinter::key) leads to its text's entry.
+struct GraphShape {
+  std::string textKey;
+  std::vector<std::shared_ptr<const detail::OpSignature>> signatures;
+};
 struct ExecutableCache {
   std::mutex mutex;
   LruCache<std::shared_ptr<rt::Executable>> entries{kDefaultCompiledGraphLimit};
+  /// Descriptions of graphs compiled (a few per compiled graph: each
+  /// thread's signatures are its own).
+  LruCache<GraphShape> shapes{4 * kDefaultCompiledGraphLimit};
 };
 ExecutableCache &executableCache() {
   static ExecutableCache cache;
@@ -349,7 +375,7 @@ verifyOp(const std::string &op, const std::vector<Tensor> &inputs,
   Block block;
   for (const Tensor &input : inputs)
     block.addArgument(
-        toMlirType(ctx, input.getNode()->types[input.getResult()]), loc);
+        toMlirType(ctx, input.getNode()->types()[input.getResult()]), loc);
   OperationState state(loc, op);
   state.addOperands(block.getArguments());
   if (!attrs.empty()) {
@@ -395,7 +421,8 @@ void appendType(std::string &out, const rt::TensorSpec &spec) {
   out += "tensor<";
   char digits[24];
   for (int64_t size : spec.shape) {
-    out.append(digits, std::to_chars(digits, digits + sizeof digits, size).ptr);
+    char *end = std::to_chars(digits, digits + sizeof digits, size).ptr;
+    out.append(digits, end - digits);
     out += 'x';
   }
   llvm::StringRef element = rt::dtypeName(spec.dtype);
@@ -403,63 +430,132 @@ void appendType(std::string &out, const rt::TensorSpec &spec) {
   out += '>';
 }
 
-/// checkOp through a per-thread memo of the checks that passed: the result
-/// types depend only on the op, its attributes and its operand (and
-/// explicit result) types, and a program building the same graph again (a
-/// training loop) would otherwise create, infer and verify an MLIR
-/// operation for every node of every step. Failures are not remembered:
-/// each reports its own location.
-std::vector<rt::TensorSpec>
+/// The printer's text for an op after its operands (OpSignature::tail).
+std::string signatureTail(const std::string &attrs,
+                          const std::vector<Tensor> &inputs,
+                          const std::vector<rt::TensorSpec> &results) {
+  std::string tail = ") ";
+  tail += attrs;
+  tail += " : (";
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    if (i)
+      tail += ", ";
+    appendType(tail, inputs[i].getNode()->types()[inputs[i].getResult()]);
+  }
+  tail += ") -> (";
+  for (size_t i = 0; i < results.size(); ++i) {
+    if (i)
+      tail += ", ";
+    appendType(tail, results[i]);
+  }
+  tail += ')';
+  return tail;
+}
+
+/// The signature of `op` applied to `inputs` with `attrs`, checked by the
+/// dialect (verifyOp), through a per-thread memo of the checks that
+/// passed: the result types depend only on the op, its attributes and its
+/// operand (and explicit result) types, and a program building the same
+/// graph again (a training loop) would otherwise create, infer and verify
+/// an MLIR operation for every node of every step. Failures are not
+/// remembered: each reports its own location.
+std::shared_ptr<const detail::OpSignature>
 checkOp(const std::string &op, const std::vector<Tensor> &inputs,
         const std::string &attrs,
         const std::vector<rt::TensorSpec> *explicitTypes,
         SourceLocation where) {
   constexpr size_t kMemoEntries = 4096;
-  thread_local std::unordered_map<std::string, std::vector<rt::TensorSpec>>
+  thread_local std::unordered_map<std::string,
+                                  std::shared_ptr<const detail::OpSignature>>
       memo;
+  // The key: the op, its attributes, then each type as its dtype, rank
+  // and sizes in binary (the digits of every size took as long as the
+  // rest of recording a node).
   std::string key = op;
   key += '\0';
   key += attrs;
   key += '\0';
+  auto appendSpec = [&key](const rt::TensorSpec &spec) {
+    key += static_cast<char>(spec.dtype);
+    key += static_cast<char>(spec.shape.size());
+    key.append(reinterpret_cast<const char *>(spec.shape.data()),
+               spec.shape.size() * sizeof(int64_t));
+  };
   for (const Tensor &input : inputs)
-    appendType(key, input.getNode()->types[input.getResult()]);
+    appendSpec(input.getNode()->types()[input.getResult()]);
   if (explicitTypes) {
     key += "->";
     for (const rt::TensorSpec &spec : *explicitTypes)
-      appendType(key, spec);
+      appendSpec(spec);
   }
   auto it = memo.find(key);
   if (it != memo.end())
     return it->second;
-  std::vector<rt::TensorSpec> types =
-      verifyOp(op, inputs, attrs, explicitTypes, where);
+  auto signature = std::make_shared<detail::OpSignature>();
+  signature->op = op;
+  signature->results = verifyOp(op, inputs, attrs, explicitTypes, where);
+  signature->tail = signatureTail(attrs, inputs, signature->results);
   if (memo.size() >= kMemoEntries)
     memo.clear();
-  memo.emplace(std::move(key), types);
-  return types;
+  memo.emplace(std::move(key), signature);
+  return signature;
 }
 
 /// Prints a pending graph as `func.func @graph`: leaves and realized nodes
 /// become arguments, one per result used, in order of first use; pending
 /// nodes become ops.
+///
+/// Every walk also describes the graph in `key`, in binary, without
+/// printing: each printed node's signature (its address: op, attributes and
+/// types) and operands, the results and the arguments' types -- all the
+/// text depends on. findOrCompile finds a graph compiled before by that
+/// description alone (a training step recording the same graph again),
+/// printing it only when it is new.
 struct GraphPrinter {
-  std::vector<std::pair<Node *, unsigned>> arguments;
-  std::map<std::pair<Node *, unsigned>, std::string> argumentNames;
-  llvm::DenseMap<Node *, std::string> names;
+  // Configuration.
   /// Autograd: realized intermediate nodes are recomputed from the leaves
   /// (a realized value would cut the gradient's path), and the nodes in
   /// `perturbed` get `+ delta` after them, a zero argument whose gradient
   /// is theirs (autograd::grad with respect to an intermediate).
   bool throughRealized = false;
-  /// Functions the graph calls (callIR), printed after @graph.
-  std::vector<std::string> callees;
   llvm::DenseSet<Node *> perturbed;
-  llvm::DenseMap<Node *, std::shared_ptr<Node>> deltas;
+  /// Values made the first arguments, in order (autograd's leaf inputs).
+  std::vector<Tensor> leading;
   /// Each op with a recorded source location gets it as its MLIR location
   /// (explain()); otherwise ops take their place in the text.
   bool locations = false;
+  /// Whether walks print the text (else they only describe it in `key`).
+  bool text = true;
+  /// The node whose realize() holds its lock while printing (not locked
+  /// again here; it is pending).
+  Node *held = nullptr;
+
+  // What a walk found.
+  std::vector<std::pair<Node *, unsigned>> arguments;
+  llvm::DenseMap<std::pair<Node *, unsigned>, unsigned> argumentIndex;
+  /// Printed nodes: the number of their SSA name (%v<n>).
+  llvm::DenseMap<Node *, unsigned> names;
+  /// Printed nodes, in order.
+  std::vector<Node *> printed;
+  llvm::DenseMap<Node *, std::shared_ptr<Node>> deltas;
+  /// Functions the graph calls (callIR), printed after @graph.
+  std::vector<std::string> callees;
   std::string body;
-  int counter = 0;
+  unsigned counter = 0;
+  std::vector<uint64_t> key;
+
+  /// Forgets a walk (the configuration stays).
+  void reset() {
+    arguments.clear();
+    argumentIndex.clear();
+    names.clear();
+    printed.clear();
+    deltas.clear();
+    callees.clear();
+    body.clear();
+    counter = 0;
+    key.clear();
+  }
 
   static std::string typeString(const rt::TensorSpec &spec) {
     std::string text;
@@ -467,14 +563,11 @@ struct GraphPrinter {
     return text;
   }
   static const rt::TensorSpec &specOf(const Tensor &t) {
-    return t.getNode()->types[t.getResult()];
+    return t.getNode()->types()[t.getResult()];
   }
-  /// The node whose realize() holds its lock while printing (not locked
-  /// again here; it is pending).
-  Node *held = nullptr;
 
   bool isArgument(Node *node) const {
-    if (node->op.empty())
+    if (node->isLeaf())
       return true;
     if (throughRealized || node == held)
       return false;
@@ -484,22 +577,50 @@ struct GraphPrinter {
     return node->realized();
   }
 
-  std::string valueName(const Tensor &t) {
+  void keyWord(uint64_t word) { key.push_back(word); }
+  /// `key` as the bytes the caches are keyed by, after `prefix`.
+  std::string keyString(const std::string &prefix) const {
+    std::string bytes = prefix;
+    bytes.append(reinterpret_cast<const char *>(key.data()),
+                 key.size() * sizeof(uint64_t));
+    return bytes;
+  }
+
+  static void appendNumber(std::string &out, uint64_t n) {
+    char digits[24];
+    char *end = std::to_chars(digits, digits + sizeof digits, n).ptr;
+    out.append(digits, end - digits);
+  }
+
+  /// Appends the SSA name of `t` (`%arg3`, `%v7`, `%v2#1`) to `out` (when
+  /// printing text), printing the pending nodes it depends on first.
+  void appendValue(std::string &out, const Tensor &t) {
     Node *node = t.getNode().get();
     if (isArgument(node)) {
       auto key = std::make_pair(node, t.getResult());
-      auto it = argumentNames.find(key);
-      if (it != argumentNames.end())
-        return it->second;
-      std::string name = "%arg" + std::to_string(arguments.size());
-      arguments.push_back(key);
-      return argumentNames[key] = name;
+      auto [it, inserted] = argumentIndex.try_emplace(key, arguments.size());
+      if (inserted)
+        arguments.push_back(key);
+      keyWord(uint64_t(it->second) << 1);
+      keyWord(0);
+      if (text) {
+        out += "%arg";
+        appendNumber(out, it->second);
+      }
+      return;
     }
     visit(node);
-    const std::string &base = names[node];
-    if (node->types.size() == 1)
-      return base;
-    return base + "#" + std::to_string(t.getResult());
+    unsigned name = names.lookup(node);
+    keyWord(uint64_t(name) << 1 | 1);
+    keyWord(t.getResult());
+    if (!text)
+      return;
+    out += "%v";
+    appendNumber(out, name);
+    if (node->types().size() != 1) {
+      out += '#';
+      appendNumber(out, t.getResult());
+    }
   }
 
   /// Prints the pending nodes `root` depends on, then `root`: a post-order
@@ -525,86 +646,122 @@ struct GraphPrinter {
   }
 
   /// Prints `node`, whose pending inputs are printed already, straight into
-  /// `body` (a graph of a training step prints every realize).
+  /// `body` (a graph of a training step prints every realize): its name,
+  /// op and operands, then its signature's tail (attributes and types).
   void print(Node *node) {
-    llvm::SmallVector<std::string, 4> operands;
-    for (const Tensor &input : node->inputs)
-      operands.push_back(valueName(input));
-    std::string name = "%v" + std::to_string(counter++);
-    names[node] = name;
-    if (!node->callee.empty() && std::find(callees.begin(), callees.end(),
-                                           node->callee) == callees.end())
-      callees.push_back(node->callee);
-    body += "  ";
-    body += name;
-    if (node->types.size() > 1) {
-      body += ':';
-      body += std::to_string(node->types.size());
+    const detail::OpSignature &signature = *node->signature;
+    unsigned name = counter++;
+    printed.push_back(node);
+    keyWord(reinterpret_cast<uintptr_t>(&signature));
+    keyWord(node->inputs.size());
+    if (text) {
+      if (!node->callee.empty() && std::find(callees.begin(), callees.end(),
+                                             node->callee) == callees.end())
+        callees.push_back(node->callee);
+      body += "  %v";
+      appendNumber(body, name);
+      if (signature.results.size() > 1) {
+        body += ':';
+        appendNumber(body, signature.results.size());
+      }
+      body += " = \"";
+      body += signature.op;
+      body += "\"(";
     }
-    body += " = \"";
-    body += node->op;
-    body += "\"(";
-    for (size_t i = 0; i < operands.size(); ++i) {
-      if (i)
-        body += ", ";
-      body += operands[i];
-    }
-    body += ") ";
-    body += node->attrs;
-    body += " : (";
+    // The operands are printed (or arguments): appendValue adds nothing
+    // but their names here.
     for (size_t i = 0; i < node->inputs.size(); ++i) {
-      if (i)
+      if (text && i)
         body += ", ";
-      appendType(body, specOf(node->inputs[i]));
+      appendValue(body, node->inputs[i]);
     }
-    body += ") -> (";
-    for (size_t i = 0; i < node->types.size(); ++i) {
-      if (i)
-        body += ", ";
-      appendType(body, node->types[i]);
+    names[node] = name;
+    if (text) {
+      body += signature.tail;
+      if (locations && node->where.file && *node->where.file &&
+          node->where.line > 0) {
+        std::string file;
+        llvm::raw_string_ostream os(file);
+        llvm::printEscapedString(node->where.file, os);
+        body +=
+            " loc(\"" + file + "\":" + std::to_string(node->where.line) + ":0)";
+      }
+      body += '\n';
     }
-    body += ')';
-    if (locations && node->where.file && *node->where.file &&
-        node->where.line > 0) {
-      std::string file;
-      llvm::raw_string_ostream os(file);
-      llvm::printEscapedString(node->where.file, os);
-      body +=
-          " loc(\"" + file + "\":" + std::to_string(node->where.line) + ":0)";
-    }
-    body += '\n';
-    if (perturbed.contains(node)) {
+    bool shift = !perturbed.empty() && perturbed.contains(node);
+    keyWord(shift);
+    if (shift) {
       auto delta = std::make_shared<Node>();
-      delta->types = node->types;
-      rt::HostTensor zeros(node->types[0].dtype, node->types[0].shape);
+      delta->leafTypes = node->types();
+      rt::HostTensor zeros(node->types()[0].dtype, node->types()[0].shape);
       std::memset(zeros.data(), 0, zeros.getByteSize());
       delta->data.push_back(std::make_shared<rt::HostTensor>(std::move(zeros)));
       deltas[node] = delta;
-      std::string deltaName = valueName(Tensor(delta, 0));
-      std::string shifted = "%v" + std::to_string(counter++);
-      std::string type = typeString(node->types[0]);
-      body += "  " + shifted + " = \"kiln.add\"(" + name + ", " + deltaName +
-              ") : (" + type + ", " + type + ") -> " + type + "\n";
+      unsigned shifted = counter++;
+      std::string deltaName;
+      appendValue(deltaName, Tensor(delta, 0));
+      if (text) {
+        std::string type = typeString(node->types()[0]);
+        body += "  %v";
+        appendNumber(body, shifted);
+        body += " = \"kiln.add\"(%v";
+        appendNumber(body, name);
+        body += ", " + deltaName + ") : (" + type + ", " + type + ") -> " +
+                type + "\n";
+      }
       names[node] = shifted;
     }
   }
 
-  /// The module text.
+  /// Walks the graph of `outputs`: prints it (into the returned text) when
+  /// `text` is set, describes it in `key` always.
   std::string print(const std::vector<Tensor> &outputs) {
-    std::vector<std::string> results;
-    for (const Tensor &t : outputs)
-      results.push_back(valueName(t));
+    keyWord(throughRealized | locations << 1);
+    std::string unused;
+    for (const Tensor &t : leading)
+      appendValue(unused, t);
+    std::string results;
+    keyWord(outputs.size());
+    for (size_t i = 0; i < outputs.size(); ++i) {
+      if (text && i)
+        results += ", ";
+      appendValue(results, outputs[i]);
+    }
+    keyWord(arguments.size());
+    for (auto [node, result] : arguments) {
+      const rt::TensorSpec &spec = node->types()[result];
+      keyWord(static_cast<uint64_t>(spec.dtype));
+      keyWord(spec.shape.size());
+      for (int64_t size : spec.shape)
+        keyWord(static_cast<uint64_t>(size));
+    }
+    if (!text)
+      return "";
     std::string text = "func.func @graph(";
-    for (size_t i = 0; i < arguments.size(); ++i)
-      text += (i ? ", " : "") + std::string("%arg") + std::to_string(i) + ": " +
-              typeString(arguments[i].first->types[arguments[i].second]);
+    for (size_t i = 0; i < arguments.size(); ++i) {
+      if (i)
+        text += ", ";
+      text += "%arg";
+      appendNumber(text, i);
+      text += ": ";
+      appendType(text, arguments[i].first->types()[arguments[i].second]);
+    }
     std::string types;
-    for (size_t i = 0; i < outputs.size(); ++i)
-      types += (i ? ", " : "") + typeString(specOf(outputs[i]));
-    text += ") -> (" + types + ") {\n" + body + "  return ";
-    for (size_t i = 0; i < results.size(); ++i)
-      text += (i ? ", " : "") + results[i];
-    text += " : " + types + "\n}\n";
+    for (size_t i = 0; i < outputs.size(); ++i) {
+      if (i)
+        types += ", ";
+      appendType(types, specOf(outputs[i]));
+    }
+    text.reserve(text.size() + body.size() + 2 * results.size() + 64);
+    text += ") -> (";
+    text += types;
+    text += ") {\n";
+    text += body;
+    text += "  return ";
+    text += results;
+    text += " : ";
+    text += types;
+    text += "\n}\n";
     for (const std::string &callee : callees)
       text += callee;
     return text;
@@ -626,19 +783,29 @@ std::mutex &runMutex() {
   return mutex;
 }
 
-/// Compiles (or reuses) `entry` of the module `text`; `prepare` may edit the
-/// parsed module first (autograd derives its VJP there).
-std::shared_ptr<rt::Executable>
-compileGraph(const std::string &text, const std::string &entry,
-             SourceLocation where,
-             const std::function<LogicalResult(ModuleOp)> &prepare = nullptr) {
-  // The device is part of the graph's identity.
+/// The compile options of the current device.
+CompileOptions deviceOptions(SourceLocation where) {
   CompileOptions options;
   if (getDevice() == Device::CUDA)
     if (llvm::Error error = rt::cuda::targetDevice(options))
       throw Error(llvm::toString(std::move(error)), where);
-  std::string key =
-      (options.target == Target::Cuda ? "cuda:" : "cpu:") + entry + "\n" + text;
+  return options;
+}
+
+/// Compiles (or reuses) `entry` of the module `text`; `prepare` may edit the
+/// parsed module first (autograd derives its VJP there). `variant` names
+/// what `prepare` makes of the text, as part of the graph's identity.
+std::shared_ptr<rt::Executable>
+compileGraph(const std::string &text, const std::string &entry,
+             SourceLocation where,
+             const std::function<LogicalResult(ModuleOp)> &prepare = nullptr,
+             const std::string &variant = "", std::string *keyOut = nullptr) {
+  // The device is part of the graph's identity.
+  CompileOptions options = deviceOptions(where);
+  std::string key = (options.target == Target::Cuda ? "cuda:" : "cpu:") +
+                    entry + variant + "\n" + text;
+  if (keyOut)
+    *keyOut = key;
   ExecutableCache &cache = executableCache();
   {
     std::lock_guard<std::mutex> lock(cache.mutex);
@@ -667,6 +834,48 @@ compileGraph(const std::string &text, const std::string &entry,
     ++cacheHits;
   std::lock_guard<std::mutex> lock(cache.mutex);
   return cache.entries.insert(key, shared);
+}
+
+/// The executable of the graph `printer` walks from `outputs` (compileGraph's
+/// arguments otherwise), found by the walk's description when the graph was
+/// compiled before -- not printed then; else printed and compiled (or found
+/// by its text). The printer holds the walk whose arguments the executable
+/// takes.
+std::shared_ptr<rt::Executable>
+findOrCompile(GraphPrinter &printer, const std::vector<Tensor> &outputs,
+              const std::string &entry, SourceLocation where,
+              const std::function<LogicalResult(ModuleOp)> &prepare = nullptr,
+              const std::string &variant = "") {
+  CompileOptions options = deviceOptions(where);
+  std::string prefix = (options.target == Target::Cuda ? "cuda:" : "cpu:") +
+                       entry + variant + "\n";
+  printer.text = false;
+  printer.print(outputs);
+  ExecutableCache &cache = executableCache();
+  {
+    std::lock_guard<std::mutex> lock(cache.mutex);
+    if (GraphShape *shape = cache.shapes.find(printer.keyString(prefix)))
+      if (std::shared_ptr<rt::Executable> *found =
+              cache.entries.find(shape->textKey)) {
+        ++graphsReused;
+        return *found;
+      }
+  }
+  // Printed in a walk of its own, which the description stored is that
+  // of (a node realized meanwhile by another thread is an argument now).
+  printer.reset();
+  printer.text = true;
+  std::string text = printer.print(outputs);
+  GraphShape shape;
+  std::shared_ptr<rt::Executable> exe =
+      compileGraph(text, entry, where, prepare, variant, &shape.textKey);
+  // The signatures stay alive with the description holding their
+  // addresses.
+  for (Node *node : printer.printed)
+    shape.signatures.push_back(node->signature);
+  std::lock_guard<std::mutex> lock(cache.mutex);
+  cache.shapes.insert(printer.keyString(prefix), std::move(shape));
+  return exe;
 }
 
 std::vector<rt::HostTensor>
@@ -698,10 +907,8 @@ makeNode(const std::string &op, std::vector<Tensor> inputs,
     if (!input.defined())
       throw Error(op + ": an operand is an undefined tensor", where);
   auto node = std::make_shared<Node>();
-  node->op = op;
-  node->attrs = attrs;
   node->where = where;
-  node->types = checkOp(op, inputs, attrs, types, where);
+  node->signature = checkOp(op, inputs, attrs, types, where);
   node->inputs = std::move(inputs);
   return node;
 }
@@ -714,7 +921,7 @@ Tensor makeOp(const std::string &op, std::vector<Tensor> inputs,
 
 Tensor makeLeaf(rt::HostTensor data) {
   auto node = std::make_shared<Node>();
-  node->types.push_back({data.getDType(), data.getShape()});
+  node->leafTypes.push_back({data.getDType(), data.getShape()});
   node->data.push_back(std::make_shared<rt::HostTensor>(std::move(data)));
   return Tensor(node, 0);
 }
@@ -725,15 +932,16 @@ using detail::makeLeaf;
 using detail::makeOp;
 
 int64_t detail::elementCount(const std::vector<int64_t> &shape,
-                             const std::string &op, SourceLocation where) {
+                             std::string_view op, SourceLocation where) {
   for (int64_t size : shape)
     if (size < 0)
-      throw Error(op + ": negative size " + std::to_string(size) +
+      throw Error(std::string(op) + ": negative size " + std::to_string(size) +
                       " in the shape",
                   where);
   std::optional<int64_t> count = kiln::getAddressableElementCount(shape);
   if (!count)
-    throw Error(op + ": the shape " + kiln::unaddressableShapeReason(shape),
+    throw Error(std::string(op) + ": the shape " +
+                    kiln::unaddressableShapeReason(shape),
                 where);
   return *count;
 }
@@ -804,14 +1012,14 @@ static detail::Node &nodeOf(const std::shared_ptr<detail::Node> &node,
 }
 
 DType Tensor::dtype() const {
-  return fromRuntime(nodeOf(node, "dtype").types[result].dtype);
+  return fromRuntime(nodeOf(node, "dtype").types()[result].dtype);
 }
 const std::vector<int64_t> &Tensor::shape() const {
-  return nodeOf(node, "shape").types[result].shape;
+  return nodeOf(node, "shape").types()[result].shape;
 }
 int64_t Tensor::numel() const {
   int64_t count = 1;
-  for (int64_t size : nodeOf(node, "numel").types[result].shape)
+  for (int64_t size : nodeOf(node, "numel").types()[result].shape)
     count *= size;
   return count;
 }
@@ -833,12 +1041,11 @@ const Tensor &Tensor::realize(SourceLocation where) const {
     return *this;
   // Every result of the node at once (topk's values and indices).
   std::vector<Tensor> outputs;
-  for (unsigned i = 0; i < node->types.size(); ++i)
+  for (unsigned i = 0; i < node->types().size(); ++i)
     outputs.emplace_back(node, i);
   GraphPrinter printer;
   printer.held = node.get();
-  std::string text = printer.print(outputs);
-  auto exe = compileGraph(text, "graph", where);
+  auto exe = findOrCompile(printer, outputs, "graph", where);
   std::vector<rt::HostTensor> results =
       runGraph(*exe, printer.argumentData(), where);
   for (rt::HostTensor &r : results)
@@ -925,7 +1132,7 @@ std::string Tensor::toMlir() const {
   if (!node)
     return "";
   std::vector<Tensor> outputs;
-  for (unsigned i = 0; i < node->types.size(); ++i)
+  for (unsigned i = 0; i < node->types().size(); ++i)
     outputs.emplace_back(node, i);
   GraphPrinter printer;
   return printer.print(outputs);
@@ -937,7 +1144,7 @@ std::string Tensor::explain(SourceLocation where) const {
   if (!node)
     throw Error("explain: undefined tensor", where);
   std::vector<Tensor> outputs;
-  for (unsigned i = 0; i < node->types.size(); ++i)
+  for (unsigned i = 0; i < node->types().size(); ++i)
     outputs.emplace_back(node, i);
   GraphPrinter printer;
   printer.locations = true;
@@ -948,10 +1155,7 @@ std::string Tensor::explain(SourceLocation where) const {
     printer.held = node.get();
     text = printer.print(outputs);
   }
-  CompileOptions options;
-  if (getDevice() == Device::CUDA)
-    if (llvm::Error error = rt::cuda::targetDevice(options))
-      throw Error(llvm::toString(std::move(error)), where);
+  CompileOptions options = deviceOptions(where);
   // A context of its own (the tools'): remarks stay on for its lifetime
   // only.
   std::unique_ptr<MLIRContext> ctx = createToolContext();
@@ -978,7 +1182,7 @@ std::string Tensor::explain(SourceLocation where) const {
 Tensor &Tensor::requiresGrad(bool requires, SourceLocation where) {
   if (!node)
     throw Error("requiresGrad: undefined tensor", where);
-  if (!node->op.empty())
+  if (!node->isLeaf())
     throw Error("requiresGrad: only leaf tensors (made from data) can "
                 "require gradients",
                 where);
@@ -1004,7 +1208,7 @@ Tensor Tensor::detach(SourceLocation where) const {
   realize(where);
   auto leaf = std::make_shared<Node>();
   std::lock_guard<std::mutex> lock(node->mutex);
-  leaf->types.push_back(node->types[result]);
+  leaf->leafTypes.push_back(node->types()[result]);
   leaf->data.push_back(node->data[result]);
   return Tensor(leaf, 0);
 }
@@ -1058,7 +1262,7 @@ std::vector<Tensor> vjp(const std::vector<Tensor> &outputs,
                               "a tensor of ") +
                       dtypeName(input.dtype()),
                   where);
-    if (input.getNode()->types.size() != 1)
+    if (input.getNode()->types().size() != 1)
       throw Error("autograd: differentiate with respect to a single-result "
                   "op's tensor",
                   where);
@@ -1100,11 +1304,10 @@ std::vector<Tensor> vjp(const std::vector<Tensor> &outputs,
   printer.throughRealized = true;
   // Leaf inputs are the first arguments; intermediate inputs get a delta.
   for (const Tensor &input : inputs)
-    if (input.getNode()->op.empty())
-      printer.valueName(input);
+    if (input.getNode()->isLeaf())
+      printer.leading.push_back(input);
     else
       printer.perturbed.insert(input.getNode().get());
-  std::string text = printer.print(outputs);
   // Pending single-result outputs (a loss not read yet) are computed by the
   // same run: @graph_all returns them and the gradients, and the forward
   // ops it inlines twice (from @graph and @graph_vjp) are computed once
@@ -1113,14 +1316,18 @@ std::vector<Tensor> vjp(const std::vector<Tensor> &outputs,
   for (size_t i = 0; i < outputs.size(); ++i) {
     Node *node = outputs[i].getNode().get();
     std::lock_guard<std::mutex> lock(node->mutex);
-    if (!node->realized() && node->types.size() == 1 &&
+    if (!node->realized() && node->types().size() == 1 &&
         std::none_of(pending.begin(), pending.end(), [&](size_t j) {
           return outputs[j].getNode().get() == node;
         }))
       pending.push_back(i);
   }
   std::string entry = pending.empty() ? "graph_vjp" : "graph_all";
-  auto exe = compileGraph(text, entry, where, [&](ModuleOp module) {
+  // Which results @graph_all returns is part of what is compiled.
+  std::string variant;
+  for (size_t i : pending)
+    variant += ":" + std::to_string(i);
+  auto prepare = [&](ModuleOp module) {
     // Functions from IR files (callIR) are inlined before differentiating.
     if (failed(kiln::inlineCalls(module)))
       return failure();
@@ -1131,7 +1338,8 @@ std::vector<Tensor> vjp(const std::vector<Tensor> &outputs,
     if (!pending.empty())
       addForwardAndVJP(function, *derived, pending, "graph_all");
     return success();
-  });
+  };
+  auto exe = findOrCompile(printer, outputs, entry, where, prepare, variant);
   std::vector<const rt::HostTensor *> args = printer.argumentData();
   for (const Tensor &ct : cotangents)
     args.push_back(ct.getNode()->data[ct.getResult()].get());
@@ -1149,18 +1357,18 @@ std::vector<Tensor> vjp(const std::vector<Tensor> &outputs,
   std::map<std::pair<Node *, unsigned>, size_t> gradientOf;
   size_t next = 0;
   for (auto key : printer.arguments)
-    if (isFloat(fromRuntime(key.first->types[key.second].dtype)))
+    if (isFloat(fromRuntime(key.first->types()[key.second].dtype)))
       gradientOf[key] = next++;
   std::map<size_t, Tensor> made;
   std::vector<Tensor> result;
   for (const Tensor &input : inputs) {
     Node *node = input.getNode().get();
     auto delta = printer.deltas.find(node);
-    if (!node->op.empty() && delta == printer.deltas.end())
+    if (!node->isLeaf() && delta == printer.deltas.end())
       throw Error("autograd: an input is not part of the outputs' graph",
                   where);
-    auto key = node->op.empty() ? std::make_pair(node, input.getResult())
-                                : std::make_pair(delta->second.get(), 0u);
+    auto key = node->isLeaf() ? std::make_pair(node, input.getResult())
+                              : std::make_pair(delta->second.get(), 0u);
     size_t index = gradientOf.at(key);
     auto it = made.find(index);
     if (it == made.end())
@@ -1189,7 +1397,7 @@ void Tensor::backward(const Tensor &gradOutput, SourceLocation where) const {
     Node *n = t.getNode().get();
     if (!isFloat(t.dtype()) || !seen.insert(n).second)
       continue;
-    if (n->op.empty() && n->requiresGrad)
+    if (n->isLeaf() && n->requiresGrad)
       owned.push_back(t);
     for (const Tensor &input : n->inputs)
       stack.push_back(input);
@@ -1278,7 +1486,7 @@ std::vector<Tensor> callIR(const std::string &path,
       throw Error("callIR: argument #" + std::to_string(i) + " is undefined",
                   where);
     Type expected = type.getInput(i);
-    if (toMlirType(ctx, args[i].getNode()->types[args[i].getResult()]) !=
+    if (toMlirType(ctx, args[i].getNode()->types()[args[i].getResult()]) !=
         expected) {
       std::string text;
       llvm::raw_string_ostream os(text);
@@ -1288,12 +1496,13 @@ std::vector<Tensor> callIR(const std::string &path,
                   where);
     }
   }
-  auto node = std::make_shared<Node>();
+  auto signature = std::make_shared<detail::OpSignature>();
+  signature->op = "func.call";
   for (Type result : type.getResults()) {
     std::optional<rt::TensorSpec> spec = fromMlirType(result);
     if (!spec)
       throw Error("callIR: @" + name + " returns a non-tensor value", where);
-    node->types.push_back(*spec);
+    signature->results.push_back(*spec);
   }
   // The callee under a name unique to its text, private, so the pipeline
   // inlines it and drops it.
@@ -1306,17 +1515,18 @@ std::vector<Tensor> callIR(const std::string &path,
       "__kiln_ir_" + std::to_string(std::hash<std::string>()(body));
   function.setSymName(symbol);
   function.setPrivate();
-  node->callee.clear();
+  auto node = std::make_shared<Node>();
   {
     llvm::raw_string_ostream os(node->callee);
     function.print(os);
     os << "\n";
   }
-  node->op = "func.call";
-  node->attrs = "{callee = @" + symbol + "}";
+  signature->tail =
+      signatureTail("{callee = @" + symbol + "}", args, signature->results);
+  node->signature = std::move(signature);
   node->inputs = args;
   std::vector<Tensor> results;
-  for (unsigned i = 0; i < node->types.size(); ++i)
+  for (unsigned i = 0; i < node->types().size(); ++i)
     results.emplace_back(node, i);
   return results;
 }

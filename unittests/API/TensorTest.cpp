@@ -494,6 +494,49 @@ TEST(Cache, TheSameGraphCompilesOnce) {
   EXPECT_NEAR(second, 3 * (std::tanh(2.0f) + std::tanh(4.0f)), 1e-5);
 }
 
+TEST(Cache, GraphsFoundWithoutPrintingAreTheirOwn) {
+  // A graph recorded again is found by a description of what its text
+  // would be (GraphPrinter's key), without printing it: graphs that differ
+  // in any of it each compute their own values.
+  Tensor a = Tensor::fromVector(std::vector<float>{1, 2, 3});
+  Tensor b = Tensor::fromVector(std::vector<float>{10, 20, 30});
+  Tensor c = Tensor::fromVector(std::vector<float>{1, 2, 3, 4});
+  auto sum = [](const Tensor &t) { return t.sum().item<float>(); };
+  for (int round = 0; round < 2; ++round) {
+    // The same value twice, or two values; arguments either way round.
+    EXPECT_EQ(sum(a * a), 14);
+    EXPECT_EQ(sum(a * b), 140);
+    EXPECT_EQ(sum(a - b), -54);
+    EXPECT_EQ(sum(b - a), 54);
+    EXPECT_EQ(sum(a * b + a * a), 154);
+    EXPECT_EQ(sum(a * b + b * b), 1540);
+    // Another constant, another argument shape.
+    EXPECT_EQ(sum(a * 2.0), 12);
+    EXPECT_EQ(sum(a * 3.0), 18);
+    EXPECT_EQ(sum(c * 3.0), 30);
+    // An intermediate pending (computed) or realized (an argument).
+    Tensor h = b * 2.0;
+    EXPECT_EQ(sum(h + 1.0), 123);
+    h.realize();
+    EXPECT_EQ(sum(h + 1.0), 123);
+    // An argument only the gradient's shape tells apart: one the output
+    // does not depend on (a zero gradient of its shape).
+    for (const Tensor &unused : {a, c}) {
+      std::vector<Tensor> grads =
+          kiln::autograd::grad({(b * 2.0).sum()}, {b, unused});
+      expectNear(grads[0].toVector<float>(), {2, 2, 2});
+      EXPECT_EQ(grads[1].shape(), unused.shape());
+    }
+  }
+  // Recorded again, nothing is compiled.
+  kiln::RuntimeStats before = kiln::runtimeStats();
+  EXPECT_EQ(sum(a - b), -54);
+  EXPECT_EQ(sum(c * 3.0), 30);
+  kiln::RuntimeStats after = kiln::runtimeStats();
+  EXPECT_EQ(after.graphsCompiled, before.graphsCompiled);
+  EXPECT_EQ(after.graphsReused, before.graphsReused + 2);
+}
+
 TEST(Cache, CompiledGraphsAreBounded) {
   int64_t limit = kiln::getCompiledGraphLimit();
   EXPECT_EQ(limit, 256);
@@ -623,6 +666,23 @@ TEST(Autograd, BackwardAlsoComputesThePendingLoss) {
   again.item<float>(); // realized first: backward computes gradients only
   again.backward();
   EXPECT_EQ(x.grad().toVector<float>(), z.grad().toVector<float>());
+}
+
+TEST(Autograd, PendingOutputsGetTheirOwnValues) {
+  // autograd::grad computes the outputs not read yet with the gradients.
+  // Two outputs, the first realized, then the second: the same graph, but
+  // a different output pending, which gets its own value (a compiled graph
+  // found for the first call returned the first output's forward value).
+  for (int realized = 0; realized < 2; ++realized) {
+    Tensor x = Tensor::fromVector(std::vector<float>{1, 2, 3});
+    Tensor a = (x * 2.0).sum(); // 12
+    Tensor b = (x * x).sum();   // 14
+    (realized == 0 ? a : b).realize();
+    std::vector<Tensor> grads = kiln::autograd::grad({a, b}, {x});
+    expectNear(grads[0].toVector<float>(), {4, 6, 8});
+    EXPECT_EQ(a.item<float>(), 12);
+    EXPECT_EQ(b.item<float>(), 14);
+  }
 }
 
 // PyTorch's rule: only floating-point values carry gradients. A loss that
