@@ -10,7 +10,10 @@
 // sum of one float result. The output is a log that
 // test/API/Inputs/api_fuzz.py replays op by op with PyTorch, from the
 // values Kiln printed, and compares: values, dtypes, shapes, the ops Kiln
-// refuses, and the gradients.
+// refuses, and the gradients. Each program is also built and run a second
+// time, from the same random numbers: a graph recorded again is found
+// without printing it (the API's compiled-graph descriptions), and the
+// replay must print the same log, bit for bit ("replay" line otherwise).
 //
 // Log lines (fields separated by spaces; a tensor is DTYPE SHAPE VALUES,
 // SHAPE "-" for rank 0, else sizes joined by "x"; floats printed exactly):
@@ -23,6 +26,7 @@
 //   backward NAME                (NAME.backward() ran)
 //   nobackward NAME MESSAGE      (it threw: no gradient path)
 //   grad LEAF TENSOR
+//   replay differs: LINE         (the replay's first line that differs)
 //
 //===----------------------------------------------------------------------===//
 
@@ -30,6 +34,7 @@
 
 #include <cinttypes>
 #include <cmath>
+#include <cstdarg>
 #include <cstdio>
 #include <cstdlib>
 #include <random>
@@ -95,8 +100,33 @@ class Fuzzer {
 public:
   explicit Fuzzer(uint64_t seed) : rng(seed) {}
 
+  /// Builds and runs program `number`, then again from the same random
+  /// numbers; prints the first run's log (and where the replay's differs).
   void program(int number) {
-    std::printf("program %d\n", number);
+    std::mt19937_64 start = rng;
+    int firstName = counter;
+    std::string first = run(number);
+    rng = start;
+    counter = firstName;
+    std::string replay = run(number);
+    std::fputs(first.c_str(), stdout);
+    if (replay != first) {
+      size_t at = 0;
+      while (at < first.size() && at < replay.size() && first[at] == replay[at])
+        ++at;
+      size_t begin = replay.rfind('\n', at == 0 ? 0 : at - 1);
+      begin = begin == std::string::npos ? 0 : begin + 1;
+      std::string line = replay.substr(begin, replay.find('\n', at) - begin);
+      std::printf("replay differs: %s\n", line.c_str());
+    }
+    std::fflush(stdout);
+  }
+
+private:
+  /// The program's log.
+  std::string run(int number) {
+    log_.clear();
+    emit("program %d\n", number);
     pool.clear();
     names.clear();
     leaves.clear();
@@ -108,20 +138,35 @@ public:
       try {
         step();
       } catch (const kiln::Error &error) {
-        std::printf("error %s %s\n", pending.c_str(), oneLine(error).c_str());
+        emit("error %s %s\n", pending.c_str(), oneLine(error).c_str());
       }
       // Sometimes read a value half-way: later ops build on it realized.
       if (!pool.empty() && pick(6) == 0)
         (void)pool[pick(pool.size())].toVector<double>();
     }
     for (size_t i = 0; i < pool.size(); ++i)
-      std::printf("value %s %s\n", names[i].c_str(),
-                  tensorText(pool[i]).c_str());
+      emit("value %s %s\n", names[i].c_str(), tensorText(pool[i]).c_str());
     gradients();
-    std::fflush(stdout);
+    return log_;
   }
 
-private:
+  /// printf into the log.
+  __attribute__((format(printf, 2, 3))) void emit(const char *format, ...) {
+    va_list args, again;
+    va_start(args, format);
+    va_copy(again, args);
+    int n = std::vsnprintf(nullptr, 0, format, args);
+    if (n > 0) {
+      size_t at = log_.size();
+      log_.resize(at + n + 1);
+      std::vsnprintf(&log_[at], n + 1, format, again);
+      log_.resize(at + n);
+    }
+    va_end(again);
+    va_end(args);
+  }
+
+  std::string log_;
   std::mt19937_64 rng;
   std::vector<Tensor> pool;
   std::vector<std::string> names;
@@ -195,8 +240,8 @@ private:
     if (grad)
       t.requiresGrad();
     std::string name = fresh();
-    std::printf("leaf %s %s%s\n", name.c_str(), tensorText(t).c_str(),
-                grad ? " grad" : "");
+    emit("leaf %s %s%s\n", name.c_str(), tensorText(t).c_str(),
+         grad ? " grad" : "");
     add(name, t);
     if (grad)
       leaves.push_back({name, t});
@@ -221,7 +266,7 @@ private:
       v = low + static_cast<int64_t>(pick(high - low));
     Tensor t = Tensor::fromVector(data, shape);
     std::string name = fresh();
-    std::printf("leaf %s %s\n", name.c_str(), tensorText(t).c_str());
+    emit("leaf %s %s\n", name.c_str(), tensorText(t).c_str());
     add(name, t);
     return t;
   }
@@ -264,7 +309,7 @@ private:
 
   void log(const std::string &name, const std::string &text) {
     pending = name;
-    std::printf("op %s %s\n", name.c_str(), text.c_str());
+    emit("op %s %s\n", name.c_str(), text.c_str());
   }
 
   void step() {
@@ -512,23 +557,23 @@ private:
       if (!isFloat(pool[i].dtype()))
         continue;
       std::string name = fresh();
-      std::printf("loss %s %s\n", name.c_str(), names[i].c_str());
+      emit("loss %s %s\n", name.c_str(), names[i].c_str());
       Tensor loss = kiln::sum(pool[i]);
       try {
         loss.backward();
       } catch (const kiln::Error &error) {
         // No path from a leaf that requires gradients (or none through
         // differentiable ops): PyTorch has no gradient either.
-        std::printf("nobackward %s %s\n", name.c_str(), oneLine(error).c_str());
+        emit("nobackward %s %s\n", name.c_str(), oneLine(error).c_str());
         return;
       }
-      std::printf("backward %s\n", name.c_str());
+      emit("backward %s\n", name.c_str());
       for (auto &[leafName, leaf] : leaves) {
         Tensor g = leaf.grad();
         if (g.defined())
-          std::printf("grad %s %s\n", leafName.c_str(), tensorText(g).c_str());
+          emit("grad %s %s\n", leafName.c_str(), tensorText(g).c_str());
         else
-          std::printf("nograd %s\n", leafName.c_str());
+          emit("nograd %s\n", leafName.c_str());
       }
       return;
     }
