@@ -7,6 +7,7 @@
 
 #include "kiln/Runtime/Executable.h"
 
+#include <memory>
 #include <string_view>
 
 namespace kiln::detail {
@@ -41,6 +42,19 @@ int64_t elementCount(const std::vector<int64_t> &shape, std::string_view op,
 Tensor makeOp(const std::string &op, std::vector<Tensor> inputs,
               const std::string &attrs, SourceLocation where,
               const std::vector<runtime::TensorSpec> *types = nullptr);
+
+struct OpSignature;
+
+/// The signature of `op` applied to `inputs` (makeOp's check), to record
+/// nodes of it later without checking again.
+std::shared_ptr<const OpSignature>
+signatureOf(const std::string &op, const std::vector<Tensor> &inputs,
+            const std::string &attrs, SourceLocation where,
+            const std::vector<runtime::TensorSpec> *types = nullptr);
+
+/// Records a node of `signature`, an op without operands.
+Tensor makeOp(std::shared_ptr<const OpSignature> signature,
+              SourceLocation where);
 
 } // namespace kiln::detail
 

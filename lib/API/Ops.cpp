@@ -12,6 +12,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <unordered_map>
 
 namespace rt = kiln::runtime;
 
@@ -227,6 +228,30 @@ ValuesIndices pair(const std::string &op, const Tensor &x,
 
 Tensor full(std::vector<int64_t> shape, double value, DType dtype,
             SourceLocation where) {
+  if (shape.empty()) {
+    // Numbers in expressions (`x * 0.5`, `lr * grad`) recur step after
+    // step: their nodes' signatures are remembered per thread by the
+    // value's bits and the dtype (up to 1024 per dtype, then forgotten
+    // together), as formatting and checking one took most of recording
+    // an operator with a number.
+    constexpr size_t kNumbers = 1024;
+    thread_local std::unordered_map<uint64_t,
+                                    std::shared_ptr<const detail::OpSignature>>
+        numbers[5];
+    auto &memo = numbers[static_cast<int>(runtimeType(dtype))];
+    uint64_t bits;
+    std::memcpy(&bits, &value, sizeof bits);
+    auto it = memo.find(bits);
+    if (it == memo.end()) {
+      std::vector<rt::TensorSpec> types{{runtimeType(dtype), {}}};
+      auto signature = detail::signatureOf(
+          "kiln.full", {}, "{value = " + f64(value) + "}", where, &types);
+      if (memo.size() >= kNumbers)
+        memo.clear();
+      it = memo.emplace(bits, std::move(signature)).first;
+    }
+    return detail::makeOp(it->second, where);
+  }
   std::string attributes = "{value = ";
   attributes += f64(value);
   attributes += '}';

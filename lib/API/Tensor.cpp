@@ -919,6 +919,21 @@ Tensor makeOp(const std::string &op, std::vector<Tensor> inputs,
   return Tensor(makeNode(op, std::move(inputs), attrs, where, types), 0);
 }
 
+std::shared_ptr<const OpSignature>
+signatureOf(const std::string &op, const std::vector<Tensor> &inputs,
+            const std::string &attrs, SourceLocation where,
+            const std::vector<rt::TensorSpec> *types) {
+  return checkOp(op, inputs, attrs, types, where);
+}
+
+Tensor makeOp(std::shared_ptr<const OpSignature> signature,
+              SourceLocation where) {
+  auto node = std::make_shared<Node>();
+  node->where = where;
+  node->signature = std::move(signature);
+  return Tensor(node, 0);
+}
+
 Tensor makeLeaf(rt::HostTensor data) {
   auto node = std::make_shared<Node>();
   node->leafTypes.push_back({data.getDType(), data.getShape()});
