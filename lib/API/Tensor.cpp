@@ -35,6 +35,7 @@
 #include "mlir/Parser/Parser.h"
 #include "llvm/ADT/DenseMap.h"
 #include "llvm/ADT/DenseSet.h"
+#include "llvm/ADT/SmallVector.h"
 #include "llvm/ADT/StringExtras.h"
 #include "llvm/Support/MemoryBuffer.h"
 #include "llvm/Support/raw_ostream.h"
@@ -104,7 +105,7 @@ struct Node {
   /// frames. An input only this node holds gives up its own inputs (and
   /// gradient) first, so it is destroyed with none.
   ~Node() {
-    std::vector<std::shared_ptr<Node>> pending;
+    llvm::SmallVector<std::shared_ptr<Node>, 4> pending;
     auto release = [&pending](Node &node) {
       for (const Tensor &input : node.inputs)
         if (input.getNode())
@@ -470,12 +471,13 @@ checkOp(const std::string &op, const std::vector<Tensor> &inputs,
       memo;
   // The key: the op, its attributes, then each type as its dtype, rank
   // and sizes in binary (the digits of every size took as long as the
-  // rest of recording a node).
-  std::string key = op;
+  // rest of recording a node), in a buffer kept for the next check.
+  thread_local std::string key;
+  key.assign(op);
   key += '\0';
   key += attrs;
   key += '\0';
-  auto appendSpec = [&key](const rt::TensorSpec &spec) {
+  auto appendSpec = [](const rt::TensorSpec &spec) {
     key += static_cast<char>(spec.dtype);
     key += static_cast<char>(spec.shape.size());
     key.append(reinterpret_cast<const char *>(spec.shape.data()),
@@ -497,7 +499,7 @@ checkOp(const std::string &op, const std::vector<Tensor> &inputs,
   signature->tail = signatureTail(attrs, inputs, signature->results);
   if (memo.size() >= kMemoEntries)
     memo.clear();
-  memo.emplace(std::move(key), signature);
+  memo.emplace(key, signature);
   return signature;
 }
 
