@@ -237,7 +237,7 @@ Tensor full(std::vector<int64_t> shape, double value, DType dtype,
     constexpr size_t kNumbers = 1024;
     thread_local std::unordered_map<uint64_t,
                                     std::shared_ptr<const detail::OpSignature>>
-        numbers[5];
+        numbers[static_cast<int>(rt::DType::Bool) + 1]; // per dtype (Bool last)
     auto &memo = numbers[static_cast<int>(runtimeType(dtype))];
     uint64_t bits;
     std::memcpy(&bits, &value, sizeof bits);

@@ -794,20 +794,15 @@ CompileOptions deviceOptions(SourceLocation where) {
   return options;
 }
 
-/// Compiles (or reuses) `entry` of the module `text`; `prepare` may edit the
-/// parsed module first (autograd derives its VJP there). `variant` names
-/// what `prepare` makes of the text, as part of the graph's identity.
+/// Compiles (or reuses: the cache entry `key`, the device, entry and
+/// variant, then the text) `entry` of the module `text` for `options`;
+/// `prepare` may edit the parsed module first (autograd derives its VJP
+/// there).
 std::shared_ptr<rt::Executable>
-compileGraph(const std::string &text, const std::string &entry,
+compileGraph(const std::string &key, const std::string &text,
+             const std::string &entry, const CompileOptions &options,
              SourceLocation where,
-             const std::function<LogicalResult(ModuleOp)> &prepare = nullptr,
-             const std::string &variant = "", std::string *keyOut = nullptr) {
-  // The device is part of the graph's identity.
-  CompileOptions options = deviceOptions(where);
-  std::string key = (options.target == Target::Cuda ? "cuda:" : "cpu:") +
-                    entry + variant + "\n" + text;
-  if (keyOut)
-    *keyOut = key;
+             const std::function<LogicalResult(ModuleOp)> &prepare) {
   ExecutableCache &cache = executableCache();
   {
     std::lock_guard<std::mutex> lock(cache.mutex);
@@ -838,11 +833,13 @@ compileGraph(const std::string &text, const std::string &entry,
   return cache.entries.insert(key, shared);
 }
 
-/// The executable of the graph `printer` walks from `outputs` (compileGraph's
-/// arguments otherwise), found by the walk's description when the graph was
-/// compiled before -- not printed then; else printed and compiled (or found
-/// by its text). The printer holds the walk whose arguments the executable
-/// takes.
+/// The executable of `entry` of the graph `printer` walks from `outputs`,
+/// found by the walk's description when the graph was compiled before --
+/// not printed then; else printed and compiled (or found by its text).
+/// `prepare` may edit the parsed module first (autograd derives its VJP
+/// there); `variant` names what it makes of the text. The device, the entry
+/// and the variant are part of the graph's identity. The printer holds the
+/// walk whose arguments the executable takes.
 std::shared_ptr<rt::Executable>
 findOrCompile(GraphPrinter &printer, const std::vector<Tensor> &outputs,
               const std::string &entry, SourceLocation where,
@@ -869,8 +866,9 @@ findOrCompile(GraphPrinter &printer, const std::vector<Tensor> &outputs,
   printer.text = true;
   std::string text = printer.print(outputs);
   GraphShape shape;
+  shape.textKey = prefix + text;
   std::shared_ptr<rt::Executable> exe =
-      compileGraph(text, entry, where, prepare, variant, &shape.textKey);
+      compileGraph(shape.textKey, text, entry, options, where, prepare);
   // The signatures stay alive with the description holding their
   // addresses.
   for (Node *node : printer.printed)
