@@ -114,6 +114,8 @@ std::string kiln::getKilnCpuPipelineText(const CpuPipelineOptions &options) {
          "kiln-outer-parallel-loops,"
          // Large write-only outputs: aligned, for non-temporal stores.
          "kiln-streaming-stores,"
+         // Remainders of LLVM's vector loops as masked vectors.
+         "kiln-masked-remainders,"
          "canonicalize,"
          "convert-scf-to-openmp,"
          // Inlines the memref.alloca_scope that wraps each worksharing loop

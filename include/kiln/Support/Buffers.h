@@ -13,8 +13,15 @@
 
 #include "mlir/IR/Value.h"
 #include "mlir/Interfaces/ViewLikeInterface.h"
+#include "llvm/ADT/StringRef.h"
 
 namespace kiln {
+
+/// The attribute kiln-outline-kernels gives each kernel: per memref
+/// argument, the buffer group (the allocation it views; -1 when unknown).
+/// Arguments of different groups never overlap. kiln-alias-scopes turns
+/// the groups into LLVM alias scopes and removes the attribute.
+constexpr llvm::StringLiteral kBufferGroupsAttr = "kiln.buffer_groups";
 
 /// The memref `value` is a view of: its source through every op with
 /// ViewLikeOpInterface (subview, reinterpret_cast, expand/collapse_shape,

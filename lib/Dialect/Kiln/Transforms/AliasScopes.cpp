@@ -13,6 +13,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "kiln/Dialect/Kiln/Transforms/Passes.h"
+#include "kiln/Support/Buffers.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
@@ -96,10 +97,10 @@ struct KilnAliasScopesPass
   void runOnOperation() override {
     getOperation().walk([](func::FuncOp function) {
       auto groups =
-          function->getAttrOfType<DenseI64ArrayAttr>("kiln.buffer_groups");
+          function->getAttrOfType<DenseI64ArrayAttr>(kiln::kBufferGroupsAttr);
       if (!groups)
         return;
-      function->removeAttr("kiln.buffer_groups");
+      function->removeAttr(kiln::kBufferGroupsAttr);
       // Groups kiln-streaming-stores found only written, and large: their
       // scopes' names say so, for the CPU compiler's non-temporal stores.
       SmallVector<int64_t> streaming;

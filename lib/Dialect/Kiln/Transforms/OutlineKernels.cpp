@@ -32,8 +32,6 @@ using namespace mlir;
 
 namespace {
 
-constexpr llvm::StringLiteral kBufferGroups = "kiln.buffer_groups";
-
 /// The allocation a buffer is a view of: a memref.alloc/alloca, a global
 /// (memref.get_global), or an argument of a function that nothing in the
 /// module calls (an entry point: the runtime passes distinct buffers, and
@@ -256,10 +254,11 @@ struct KilnOutlineKernelsPass
       kernel = it->second;
       // Shared by several calls: what holds at every one of them.
       groups = commonGroups(
-          kernel->getAttrOfType<DenseI64ArrayAttr>(kBufferGroups).asArrayRef(),
+          kernel->getAttrOfType<DenseI64ArrayAttr>(kiln::kBufferGroupsAttr)
+              .asArrayRef(),
           groups);
     }
-    kernel->setAttr(kBufferGroups,
+    kernel->setAttr(kiln::kBufferGroupsAttr,
                     OpBuilder(kernel).getDenseI64ArrayAttr(groups));
     // Every argument is defined before `op`: the range is contiguous.
     OpBuilder at(op);

@@ -36,8 +36,6 @@ using namespace mlir;
 
 namespace {
 
-constexpr llvm::StringLiteral kBufferGroups = "kiln.buffer_groups";
-
 /// Non-temporal vector stores need this alignment (a 512-bit vector's
 /// size, which covers the narrower ones).
 constexpr int64_t kStreamAlignment = 64;
@@ -78,7 +76,8 @@ bool isWriteOnly(Value value) {
 SmallVector<BlockArgument> streamingArguments(func::FuncOp kernel,
                                               uint64_t minBytes,
                                               SmallVector<int64_t> &groups) {
-  auto bufferGroups = kernel->getAttrOfType<DenseI64ArrayAttr>(kBufferGroups);
+  auto bufferGroups =
+      kernel->getAttrOfType<DenseI64ArrayAttr>(kiln::kBufferGroupsAttr);
   if (!bufferGroups || kernel.getBody().empty())
     return {};
   ArrayRef<int64_t> groupOf = bufferGroups.asArrayRef();

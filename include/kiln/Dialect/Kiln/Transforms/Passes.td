@@ -394,6 +394,50 @@ def KilnAlignmentMasks : Pass<"kiln-alignment-masks", "mlir::ModuleOp"> {
   let dependentDialects = ["mlir::LLVM::LLVMDialect"];
 }
 
+def KilnMaskedRemainders : Pass<"kiln-masked-remainders", "mlir::ModuleOp"> {
+  let summary = "Run the remainders of elementwise loops as masked vectors";
+  let description = [{
+    On the CPU pipeline, after `kiln-streaming-stores`: LLVM's loop
+    vectorizer runs an innermost loop in steps of VF * IC iterations (VF
+    lanes per vector, IC vectors per step) and the iterations left over
+    one at a time, in a scalar loop -- a row of 127 f32 ran 96 elements in
+    vectors and 31 scalar, and took 2.7 times as long as a row of 128.
+    LLVM 22 can mask the whole loop instead (tail folding), which gives up
+    the interleaving.
+
+    For each innermost `scf.for` of step 1 without results whose body
+    holds only
+    - `memref.load`s and `memref.store`s whose last index is the induction
+      variable plus a loop-invariant offset and whose other indices are
+      loop-invariant, on memrefs of unit innermost stride (not `i1` or
+      `index` elements), and loads whose indices are all loop-invariant,
+    - pure elementwise scalar ops (`arith`, `math`; not the integer
+      divisions and remainders, which fault on the zero a masked-off lane
+      may hold), and values computed from loop-invariant ones only,
+    - `memref.prefetch` (dropped from the masked steps),
+
+    and where no store may write an element another iteration reads or
+    writes (a store and another access of buffers that may overlap -- the
+    same buffer group of `kiln.buffer_groups`, or unknown -- use the same
+    memref and indices), the loop keeps its scalar body for the first
+    `block * floor(n / block)` iterations and the rest run in a second
+    loop of masked vector steps: `vector.create_mask` of the iterations
+    left, `vector.maskedload`, the body's ops on vectors,
+    `vector.maskedstore`. `block` is four 512-bit vectors of the body's
+    narrowest type, a multiple of every VF * IC LLVM chooses on x86, so
+    its vector loop has no remainder; a step holds one 512-bit vector of
+    the widest type. A constant trip count that is a multiple of a 512-bit
+    vector of the narrowest type is left alone (LLVM's remainder is whole
+    vectors).
+
+    Each lane computes what its iteration computed, with the same ops, so
+    the results are the same bits.
+  }];
+  let dependentDialects = ["mlir::arith::ArithDialect",
+                           "mlir::scf::SCFDialect",
+                           "mlir::vector::VectorDialect"];
+}
+
 def KilnTileTransposes : Pass<"kiln-tile-transposes"> {
   let summary = "Tile elementwise kernels that read an operand transposed";
   let description = [{

@@ -1,0 +1,407 @@
+//===- MaskedRemainders.cpp - Loop remainders as masked vectors -----------===//
+//
+// LLVM's loop vectorizer runs an elementwise loop in vectors of VF elements,
+// interleaved IC times, and leaves the last (trip count mod VF * IC)
+// iterations to a scalar loop: a row of 127 f32 ran 96 elements in vectors
+// and 31 one by one, the same kernel as fast per row as a row of 128
+// only when the scalar remainder is short. LLVM 22 cannot run the
+// remainder as a masked vector (tail folding masks every iteration and
+// gives up the interleaving). This pass does it before LLVM sees the loop:
+// the loop keeps its scalar body for a trip count LLVM's vector loop
+// covers exactly, and the rest runs as masked vector steps.
+//
+//===----------------------------------------------------------------------===//
+
+#include "kiln/Dialect/Kiln/Transforms/Passes.h"
+#include "kiln/Support/Buffers.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Utils/StaticValueUtils.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
+#include "mlir/IR/IRMapping.h"
+#include "mlir/Interfaces/SideEffectInterfaces.h"
+
+namespace kiln {
+#define GEN_PASS_DEF_KILNMASKEDREMAINDERS
+#include "kiln/Dialect/Kiln/Transforms/Passes.h.inc"
+} // namespace kiln
+
+using namespace mlir;
+
+namespace {
+
+/// The widest vector register, in bytes (AVX-512). LLVM's vectorizer picks
+/// at most this many bytes of a loop's narrowest type per vector.
+constexpr int64_t kVectorBytes = 64;
+
+/// The most vectors per iteration LLVM's vectorizer interleaves on x86
+/// (its own choice, or kiln's `llvm.loop.interleave.count` 4).
+constexpr int64_t kMaxInterleave = 4;
+
+/// How a value of the loop body varies across iterations.
+enum class Shape {
+  /// The same in every iteration (defined outside, or computed from such
+  /// values only).
+  Uniform,
+  /// The induction variable plus a uniform offset: a unit-stride address.
+  Affine,
+  /// Anything else: one value per lane.
+  Varying,
+};
+
+/// Bytes a lane of `type` takes in a vector register (i1: one, as a mask
+/// lane in a byte register; index: eight).
+std::optional<int64_t> laneBytes(Type type) {
+  if (type.isIndex())
+    return 8;
+  if (type.isInteger(1))
+    return 1;
+  if (isa<IntegerType, FloatType>(type) &&
+      type.getIntOrFloatBitWidth() % 8 == 0)
+    return type.getIntOrFloatBitWidth() / 8;
+  return std::nullopt;
+}
+
+/// Integer divisions fault on a zero divisor, which a masked-off lane may
+/// hold (kiln-check-integer-division guards the active ones).
+bool mayTrap(Operation *op) {
+  return isa<arith::DivSIOp, arith::DivUIOp, arith::RemSIOp, arith::RemUIOp,
+             arith::CeilDivSIOp, arith::CeilDivUIOp, arith::FloorDivSIOp>(op);
+}
+
+/// A memory access of the loop body.
+struct Access {
+  Operation *op;
+  Value memref;
+  ValueRange indices;
+  bool isStore;
+};
+
+/// What the analysis of a loop found: the shape of each body value, the
+/// accesses, the narrowest element type they access (which bounds the VF
+/// LLVM's vectorizer picks, as its own analysis of the loop's types does)
+/// and the widest type of a lane.
+struct LoopPlan {
+  DenseMap<Value, Shape> shapes;
+  SmallVector<Access> accesses;
+  int64_t minBytes = kVectorBytes;
+  int64_t maxBytes = 1;
+};
+
+/// Whether the buffers `a` and `b` (the roots of two views) may overlap:
+/// different buffer groups of the kernel's arguments (kiln-outline-kernels'
+/// `kiln.buffer_groups`) or different allocations do not.
+bool mayAlias(Value a, Value b, func::FuncOp function) {
+  if (a == b)
+    return true;
+  auto isAllocation = [](Value value) {
+    return value.getDefiningOp<memref::AllocOp>() ||
+           value.getDefiningOp<memref::AllocaOp>();
+  };
+  auto argumentOf = [&](Value value) -> BlockArgument {
+    auto argument = dyn_cast<BlockArgument>(value);
+    if (argument && argument.getOwner() == &function.getBody().front())
+      return argument;
+    return {};
+  };
+  // An allocation of the kernel is no other allocation and no argument.
+  if ((isAllocation(a) && (isAllocation(b) || argumentOf(b))) ||
+      (isAllocation(b) && argumentOf(a)))
+    return false;
+  auto groups =
+      function->getAttrOfType<DenseI64ArrayAttr>(kiln::kBufferGroupsAttr);
+  BlockArgument first = argumentOf(a), second = argumentOf(b);
+  if (!groups || !first || !second ||
+      static_cast<int64_t>(groups.size()) != function.getNumArguments())
+    return true;
+  int64_t g = groups[first.getArgNumber()], h = groups[second.getArgNumber()];
+  return g < 0 || h < 0 || g == h;
+}
+
+/// The memref access `op` makes: a load or a store whose last index is
+/// Affine (the others Uniform) on a memref of unit innermost stride, or a
+/// load whose indices are all Uniform. Anything else fails.
+LogicalResult classifyAccess(Operation *op, Value memref, ValueRange indices,
+                             bool isStore, LoopPlan &plan) {
+  auto type = cast<MemRefType>(memref.getType());
+  std::optional<int64_t> bytes = laneBytes(type.getElementType());
+  // i1 buffers hold a byte per element, which a vector of i1 does not.
+  if (!bytes || type.getElementType().isInteger(1) ||
+      type.getElementType().isIndex())
+    return failure();
+  auto shapeOf = [&](Value v) { return plan.shapes.lookup(v); };
+  bool uniform = llvm::all_of(
+      indices, [&](Value index) { return shapeOf(index) == Shape::Uniform; });
+  if (uniform && !isStore) {
+    plan.accesses.push_back({op, memref, indices, isStore});
+    return success();
+  }
+  if (indices.empty() || shapeOf(indices.back()) != Shape::Affine ||
+      !llvm::all_of(indices.drop_back(),
+                    [&](Value v) { return shapeOf(v) == Shape::Uniform; }) ||
+      !type.isLastDimUnitStride())
+    return failure();
+  plan.minBytes = std::min(plan.minBytes, *bytes);
+  plan.maxBytes = std::max(plan.maxBytes, *bytes);
+  plan.accesses.push_back({op, memref, indices, isStore});
+  return success();
+}
+
+/// Whether every iteration of `loop` can run as a lane of a vector, and
+/// how: an innermost `scf.for` of step 1 without results whose body holds
+/// only loads, stores (unit stride along the induction variable), pure
+/// elementwise scalar ops that cannot trap, and prefetches; no store may
+/// touch an element another iteration reads or writes (a load and a store
+/// of possibly overlapping buffers must use the same memref and indices).
+std::optional<LoopPlan> planLoop(scf::ForOp loop, func::FuncOp function) {
+  if (loop.getNumResults() != 0 || getConstantIntValue(loop.getStep()) != 1)
+    return std::nullopt;
+  LoopPlan plan;
+  Block *body = loop.getBody();
+  plan.shapes[loop.getInductionVar()] = Shape::Affine;
+  auto shapeOf = [&](Value v) {
+    auto it = plan.shapes.find(v);
+    return it == plan.shapes.end() ? Shape::Uniform : it->second;
+  };
+  bool stores = false;
+  for (Operation &op : body->without_terminator()) {
+    if (op.getNumRegions() != 0)
+      return std::nullopt;
+    if (auto load = dyn_cast<memref::LoadOp>(op)) {
+      if (failed(classifyAccess(&op, load.getMemref(), load.getIndices(),
+                                /*isStore=*/false, plan)))
+        return std::nullopt;
+      bool uniform = llvm::all_of(load.getIndices(), [&](Value v) {
+        return shapeOf(v) == Shape::Uniform;
+      });
+      plan.shapes[load.getResult()] = uniform ? Shape::Uniform : Shape::Varying;
+      continue;
+    }
+    if (auto store = dyn_cast<memref::StoreOp>(op)) {
+      if (failed(classifyAccess(&op, store.getMemref(), store.getIndices(),
+                                /*isStore=*/true, plan)))
+        return std::nullopt;
+      stores = true;
+      continue;
+    }
+    if (isa<memref::PrefetchOp>(op))
+      continue;
+    // An offset of the induction variable: a unit-stride address.
+    if (isa<arith::AddIOp, arith::SubIOp>(op) &&
+        op.getResult(0).getType().isIndex()) {
+      Shape lhs = shapeOf(op.getOperand(0)), rhs = shapeOf(op.getOperand(1));
+      if ((lhs == Shape::Affine && rhs == Shape::Uniform) ||
+          (isa<arith::AddIOp>(op) && lhs == Shape::Uniform &&
+           rhs == Shape::Affine)) {
+        plan.shapes[op.getResult(0)] = Shape::Affine;
+        continue;
+      }
+    }
+    // Computed from uniform values only (constants, sizes, offsets): the
+    // same in every lane.
+    if (isMemoryEffectFree(&op) && llvm::all_of(op.getOperands(), [&](Value v) {
+          return shapeOf(v) == Shape::Uniform;
+        }))
+      continue;
+    if (!op.hasTrait<OpTrait::Elementwise>() ||
+        !op.hasTrait<OpTrait::Vectorizable>() || !isMemoryEffectFree(&op) ||
+        mayTrap(&op) || op.getNumResults() != 1)
+      return std::nullopt;
+    bool varying = false;
+    for (Value operand : op.getOperands()) {
+      if (!laneBytes(operand.getType()))
+        return std::nullopt;
+      varying |= shapeOf(operand) != Shape::Uniform;
+    }
+    Type type = op.getResult(0).getType();
+    std::optional<int64_t> bytes = laneBytes(type);
+    if (!bytes)
+      return std::nullopt;
+    if (!varying)
+      continue;
+    plan.shapes[op.getResult(0)] = Shape::Varying;
+    // Lanes of an Affine operand become a vector of indices.
+    for (Value operand : op.getOperands())
+      if (shapeOf(operand) == Shape::Affine)
+        plan.maxBytes = std::max<int64_t>(plan.maxBytes, 8);
+    plan.maxBytes = std::max(plan.maxBytes, *bytes);
+  }
+  if (!stores)
+    return std::nullopt;
+  // Iterations run as lanes: every load of a lane happens before every
+  // store of the vector step. Safe when no store writes what another
+  // iteration reads or writes.
+  for (const Access &store : plan.accesses) {
+    if (!store.isStore)
+      continue;
+    Value root = kiln::viewedBuffer(store.memref);
+    for (const Access &other : plan.accesses) {
+      if (other.op == store.op ||
+          !mayAlias(root, kiln::viewedBuffer(other.memref), function))
+        continue;
+      if (other.memref != store.memref ||
+          !llvm::equal(other.indices, store.indices))
+        return std::nullopt;
+    }
+  }
+  return plan;
+}
+
+/// Emits the body of `loop` as one vector step of `lanes` iterations from
+/// `start`: masked by `mask` when it is given (the last, partial step),
+/// plain vector loads and stores otherwise (which, unlike the masked ones,
+/// get kiln-alias-scopes' metadata).
+void emitVectorStep(OpBuilder &b, scf::ForOp loop, const LoopPlan &plan,
+                    Value start, Value mask, int64_t lanes) {
+  Location loc = loop.getLoc();
+  // Uniform values map to scalars, Affine ones to their first lane's index,
+  // Varying ones to vectors.
+  IRMapping mapping;
+  mapping.map(loop.getInductionVar(), start);
+  DenseMap<Value, Value> vectors;
+  auto shapeOf = [&](Value v) {
+    auto it = plan.shapes.find(v);
+    return it == plan.shapes.end() ? Shape::Uniform : it->second;
+  };
+  auto vectorOf = [&](Value original) -> Value {
+    Value mapped = mapping.lookupOrDefault(original);
+    if (shapeOf(original) == Shape::Varying)
+      return mapped;
+    if (Value cached = vectors.lookup(original))
+      return cached;
+    auto type = VectorType::get({lanes}, original.getType());
+    Value vector = vector::BroadcastOp::create(b, loc, type, mapped);
+    if (shapeOf(original) == Shape::Affine)
+      vector = arith::AddIOp::create(b, loc, vector,
+                                     vector::StepOp::create(b, loc, type));
+    vectors[original] = vector;
+    return vector;
+  };
+  auto indicesOf = [&](ValueRange indices) {
+    SmallVector<Value> mapped;
+    for (Value index : indices)
+      mapped.push_back(mapping.lookupOrDefault(index));
+    return mapped;
+  };
+  for (Operation &op : loop.getBody()->without_terminator()) {
+    if (isa<memref::PrefetchOp>(op))
+      continue;
+    if (auto load = dyn_cast<memref::LoadOp>(op)) {
+      if (shapeOf(load.getResult()) == Shape::Uniform) {
+        b.clone(op, mapping);
+        continue;
+      }
+      auto type = VectorType::get({lanes}, load.getType());
+      SmallVector<Value> indices = indicesOf(load.getIndices());
+      Value vector;
+      if (mask) {
+        Value zero = arith::ConstantOp::create(
+            b, loc, type, cast<TypedAttr>(b.getZeroAttr(type)));
+        vector = vector::MaskedLoadOp::create(b, loc, type, load.getMemref(),
+                                              indices, mask, zero);
+      } else {
+        vector =
+            vector::LoadOp::create(b, loc, type, load.getMemref(), indices);
+      }
+      mapping.map(load.getResult(), vector);
+      continue;
+    }
+    if (auto store = dyn_cast<memref::StoreOp>(op)) {
+      SmallVector<Value> indices = indicesOf(store.getIndices());
+      Value value = vectorOf(store.getValue());
+      if (mask)
+        vector::MaskedStoreOp::create(b, loc, store.getMemref(), indices, mask,
+                                      value);
+      else
+        vector::StoreOp::create(b, loc, value, store.getMemref(), indices);
+      continue;
+    }
+    Value result = op.getResult(0);
+    if (shapeOf(result) != Shape::Varying) {
+      // Uniform, or an offset of the first lane's index.
+      b.clone(op, mapping);
+      continue;
+    }
+    IRMapping operands;
+    for (Value operand : op.getOperands())
+      operands.map(operand, vectorOf(operand));
+    Operation *vectorOp = b.clone(op, operands);
+    vectorOp->getResult(0).setType(VectorType::get({lanes}, result.getType()));
+    mapping.map(result, vectorOp->getResult(0));
+  }
+}
+
+/// Splits `loop` into its scalar loop over the iterations LLVM's vector
+/// loop covers without a remainder, vector steps over the whole vectors
+/// left and one masked step over the rest.
+void maskRemainder(scf::ForOp loop, const LoopPlan &plan) {
+  // LLVM's vector loop steps by VF * IC iterations: at most a register of
+  // the narrowest type, interleaved kMaxInterleave times. The vector steps
+  // hold a register of the widest type, so no value takes more than one.
+  int64_t lanes = kVectorBytes / plan.maxBytes;
+  int64_t block = kMaxInterleave * kVectorBytes / plan.minBytes;
+  Location loc = loop.getLoc();
+  OpBuilder b(loop);
+  Value lower = loop.getLowerBound(), upper = loop.getUpperBound();
+  Value zero = arith::ConstantIndexOp::create(b, loc, 0);
+  // The first multiple of `size` iterations of the `count` from `from`.
+  auto wholeFrom = [&](Value from, Value count, int64_t size) {
+    Value step = arith::ConstantIndexOp::create(b, loc, size);
+    return arith::AddIOp::create(
+        b, loc, from,
+        arith::MulIOp::create(
+            b, loc, arith::DivUIOp::create(b, loc, count, step), step));
+  };
+  Value count = arith::MaxSIOp::create(
+      b, loc, arith::SubIOp::create(b, loc, upper, lower), zero);
+  Value main = wholeFrom(lower, count, block);
+  loop.getUpperBoundMutable().assign(main);
+  b.setInsertionPointAfter(loop);
+  Value left = arith::SubIOp::create(b, loc, upper, main);
+  Value whole = wholeFrom(main, left, lanes);
+  auto steps = scf::ForOp::create(
+      b, loc, main, whole, arith::ConstantIndexOp::create(b, loc, lanes));
+  b.setInsertionPointToStart(steps.getBody());
+  emitVectorStep(b, loop, plan, steps.getInductionVar(), /*mask=*/{}, lanes);
+  b.setInsertionPointAfter(steps);
+  Value rest = arith::SubIOp::create(b, loc, upper, whole);
+  Value any =
+      arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sgt, rest, zero);
+  auto partial = scf::IfOp::create(b, loc, any, /*withElseRegion=*/false);
+  b.setInsertionPointToStart(partial.thenBlock());
+  Value mask = vector::CreateMaskOp::create(
+      b, loc, VectorType::get({lanes}, b.getI1Type()), ValueRange{rest});
+  emitVectorStep(b, loop, plan, whole, mask, lanes);
+}
+
+struct KilnMaskedRemainders
+    : kiln::impl::KilnMaskedRemaindersBase<KilnMaskedRemainders> {
+  void runOnOperation() override {
+    getOperation()->walk([](func::FuncOp function) {
+      SmallVector<std::pair<scf::ForOp, LoopPlan>> loops;
+      function.walk([&](scf::ForOp loop) {
+        // A constant trip count that is a multiple of the widest vector of
+        // the narrowest type leaves LLVM whole vectors only.
+        std::optional<int64_t> lower =
+            getConstantIntValue(loop.getLowerBound());
+        std::optional<int64_t> upper =
+            getConstantIntValue(loop.getUpperBound());
+        std::optional<LoopPlan> plan = planLoop(loop, function);
+        if (!plan)
+          return;
+        if (lower && upper &&
+            (*upper <= *lower ||
+             (*upper - *lower) % (kVectorBytes / plan->minBytes) == 0))
+          return;
+        loops.emplace_back(loop, std::move(*plan));
+      });
+      for (auto &[loop, plan] : loops)
+        maskRemainder(loop, plan);
+    });
+  }
+};
+
+} // namespace

@@ -1,0 +1,284 @@
+// RUN: kiln-opt --kiln-masked-remainders --canonicalize --split-input-file %s | FileCheck %s
+
+// A row of 127 f32 with a broadcast bias and a per-row scale: 64 iterations
+// stay scalar (a multiple of every step LLVM's vector loop takes), 48 run
+// as three vectors, the last 15 as one masked vector. The scale, the same
+// in every iteration, stays a scalar load, broadcast.
+// CHECK-LABEL: func @rows
+// CHECK: scf.for %[[I:.*]] = %c0 to %c8 step %c1 {
+// CHECK-NEXT: scf.for %[[J:.*]] = %c0 to %c64 step %c1 {
+// CHECK: memref.store %{{.*}} : memref<8x127xf32>
+// CHECK: scf.for %[[K:.*]] = %c64 to %c112 step %c16 {
+// CHECK-NEXT: vector.load %arg0[%[[I]], %[[K]]] : memref<8x127xf32>, vector<16xf32>
+// CHECK-NEXT: vector.load %arg1[%[[K]]] : memref<127xf32>, vector<16xf32>
+// CHECK-NEXT: %[[S:.*]] = memref.load %arg2[%[[I]]] : memref<8xf32>
+// CHECK-NEXT: arith.addf %{{.*}} : vector<16xf32>
+// CHECK-NEXT: vector.broadcast %[[S]] : f32 to vector<16xf32>
+// CHECK-NEXT: arith.mulf %{{.*}} : vector<16xf32>
+// CHECK-NEXT: vector.store %{{.*}}, %arg3[%[[I]], %[[K]]]
+// CHECK: %[[M:.*]] = vector.constant_mask [15] : vector<16xi1>
+// CHECK-NEXT: vector.maskedload %arg0[%[[I]], %c112], %[[M]]
+// CHECK-NEXT: vector.maskedload %arg1[%c112], %[[M]]
+// CHECK: vector.maskedstore %arg3[%[[I]], %c112], %[[M]]
+func.func @rows(%x: memref<8x127xf32>, %b: memref<127xf32>, %s: memref<8xf32>,
+                %y: memref<8x127xf32>)
+    attributes {kiln.buffer_groups = array<i64: 0, 1, 2, 3>} {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %c8 = arith.constant 8 : index
+  %c127 = arith.constant 127 : index
+  scf.for %i = %c0 to %c8 step %c1 {
+    scf.for %j = %c0 to %c127 step %c1 {
+      %a = memref.load %x[%i, %j] : memref<8x127xf32>
+      %c = memref.load %b[%j] : memref<127xf32>
+      %k = memref.load %s[%i] : memref<8xf32>
+      %d = arith.addf %a, %c : f32
+      %e = arith.mulf %d, %k : f32
+      memref.store %e, %y[%i, %j] : memref<8x127xf32>
+    }
+  }
+  return
+}
+
+// -----
+
+// A trip count that is a multiple of a 512-bit vector: LLVM's remainder,
+// if any, is whole vectors. Left alone.
+// CHECK-LABEL: func @whole
+// CHECK-NOT: vector
+func.func @whole(%x: memref<128xf32>, %y: memref<128xf32>)
+    attributes {kiln.buffer_groups = array<i64: 0, 1>} {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %c128 = arith.constant 128 : index
+  scf.for %j = %c0 to %c128 step %c1 {
+    %a = memref.load %x[%j] : memref<128xf32>
+    %e = math.exp %a : f32
+    memref.store %e, %y[%j] : memref<128xf32>
+  }
+  return
+}
+
+// -----
+
+// Ten f64 are shorter than the block: no scalar iteration is left, one
+// vector of 8 and a masked one of 2.
+// CHECK-LABEL: func @short
+// CHECK-NOT: scf.for
+// CHECK: vector.load %arg0[%c0] : memref<10xf64>, vector<8xf64>
+// CHECK: vector.store
+// CHECK: %[[M:.*]] = vector.constant_mask [2] : vector<8xi1>
+// CHECK: vector.maskedload %arg0[%c8], %[[M]]
+// CHECK: vector.maskedstore %arg1[%c8], %[[M]]
+func.func @short(%x: memref<10xf64>, %y: memref<10xf64>)
+    attributes {kiln.buffer_groups = array<i64: 0, 1>} {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %c10 = arith.constant 10 : index
+  scf.for %j = %c0 to %c10 step %c1 {
+    %a = memref.load %x[%j] : memref<10xf64>
+    %e = math.sqrt %a : f64
+    memref.store %e, %y[%j] : memref<10xf64>
+  }
+  return
+}
+
+// -----
+
+// A dynamic trip count: the masked step runs when iterations are left.
+// CHECK-LABEL: func @dynamic
+// CHECK: %[[MAIN:.*]] = arith.muli %{{.*}}, %c64 : index
+// CHECK: scf.for %{{.*}} = %c0 to %[[MAIN]] step %c1 {
+// CHECK: memref.store
+// CHECK: scf.for %{{.*}} = %[[MAIN]] to %[[WHOLE:.*]] step %c16 {
+// CHECK: vector.store
+// CHECK: %[[REST:.*]] = arith.subi %arg2, %[[WHOLE]] : index
+// CHECK: %[[ANY:.*]] = arith.cmpi sgt, %[[REST]], %c0 : index
+// CHECK: scf.if %[[ANY]] {
+// CHECK-NEXT: %[[M:.*]] = vector.create_mask %[[REST]] : vector<16xi1>
+// CHECK: vector.maskedload %arg0[%[[WHOLE]]], %[[M]]
+// CHECK: vector.maskedstore %arg1[%[[WHOLE]]], %[[M]]
+func.func @dynamic(%x: memref<?xf32>, %y: memref<?xf32>, %n: index)
+    attributes {kiln.buffer_groups = array<i64: 0, 1, -1>} {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  scf.for %j = %c0 to %n step %c1 {
+    %a = memref.load %x[%j] : memref<?xf32>
+    %e = arith.negf %a : f32
+    memref.store %e, %y[%j] : memref<?xf32>
+  }
+  return
+}
+
+// -----
+
+// The induction variable as data (arange): a vector of the lanes' indices
+// (i64 and index: eight lanes, blocks of 32). An offset address (x[j + 1])
+// is still one vector load.
+// CHECK-LABEL: func @iota
+// CHECK: scf.for %{{.*}} = %c0 to %c32 step %c1 {
+// CHECK: memref.store
+// CHECK: vector.load %arg0[%c33] : memref<46xi64>, vector<8xi64>
+// CHECK: %[[STEP:.*]] = vector.step : vector<8xindex>
+// CHECK: %[[LANES:.*]] = arith.addi %[[STEP]], %{{.*}} : vector<8xindex>
+// CHECK: arith.index_cast %[[LANES]] : vector<8xindex> to vector<8xi64>
+// CHECK: vector.store %{{.*}}, %arg1[%c32]
+// CHECK: vector.constant_mask [5] : vector<8xi1>
+func.func @iota(%x: memref<46xi64>, %y: memref<45xi64>)
+    attributes {kiln.buffer_groups = array<i64: 0, 1>} {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %c45 = arith.constant 45 : index
+  scf.for %j = %c0 to %c45 step %c1 {
+    %n = arith.addi %j, %c1 : index
+    %a = memref.load %x[%n] : memref<46xi64>
+    %i = arith.index_cast %j : index to i64
+    %s = arith.addi %a, %i : i64
+    memref.store %s, %y[%j] : memref<45xi64>
+  }
+  return
+}
+
+// -----
+
+// In place: each iteration reads and writes its own element.
+// CHECK-LABEL: func @in_place
+// CHECK: vector.maskedload %arg0
+// CHECK: vector.maskedstore %arg0
+func.func @in_place(%x: memref<20xf32>) attributes {kiln.buffer_groups = array<i64: 0>} {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %c20 = arith.constant 20 : index
+  scf.for %j = %c0 to %c20 step %c1 {
+    %a = memref.load %x[%j] : memref<20xf32>
+    %e = arith.mulf %a, %a : f32
+    memref.store %e, %x[%j] : memref<20xf32>
+  }
+  return
+}
+
+// -----
+
+// f32 read, f64 written: a step holds one register of the wider type.
+// CHECK-LABEL: func @mixed
+// CHECK: vector.load %arg0[%{{.*}}] : memref<20xf32>, vector<8xf32>
+// CHECK: arith.extf %{{.*}} : vector<8xf32> to vector<8xf64>
+// CHECK: vector.constant_mask [4] : vector<8xi1>
+func.func @mixed(%x: memref<20xf32>, %y: memref<20xf64>)
+    attributes {kiln.buffer_groups = array<i64: 0, 1>} {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %c20 = arith.constant 20 : index
+  scf.for %j = %c0 to %c20 step %c1 {
+    %a = memref.load %x[%j] : memref<20xf32>
+    %e = arith.extf %a : f32 to f64
+    memref.store %e, %y[%j] : memref<20xf64>
+  }
+  return
+}
+
+// -----
+
+// Loops left alone, each for its reason. A later iteration reads what an
+// earlier one wrote (x[j] = x[j + 1] + 1 runs forward; as vectors every
+// lane would read the old x[j + 1], which is right here, but x[j + 1] =
+// x[j] + 1 would not be: the pass does not tell the two apart).
+// CHECK-LABEL: func @shifted
+// CHECK-NOT: vector
+func.func @shifted(%x: memref<21xf32>) attributes {kiln.buffer_groups = array<i64: 0>} {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %c20 = arith.constant 20 : index
+  %one = arith.constant 1.0 : f32
+  scf.for %j = %c0 to %c20 step %c1 {
+    %n = arith.addi %j, %c1 : index
+    %a = memref.load %x[%n] : memref<21xf32>
+    %e = arith.addf %a, %one : f32
+    memref.store %e, %x[%j] : memref<21xf32>
+  }
+  return
+}
+
+// -----
+
+// Buffers that may overlap: no buffer groups (a function whose callers are
+// not known), or the same group (two views of one allocation).
+// CHECK-LABEL: func @unknown
+// CHECK-NOT: vector
+// CHECK-LABEL: func @same_group
+// CHECK-NOT: vector
+func.func @unknown(%x: memref<20xf32>, %y: memref<20xf32>) {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %c20 = arith.constant 20 : index
+  scf.for %j = %c0 to %c20 step %c1 {
+    %a = memref.load %x[%j] : memref<20xf32>
+    memref.store %a, %y[%j] : memref<20xf32>
+  }
+  return
+}
+func.func @same_group(%x: memref<20xf32>, %y: memref<20xf32>)
+    attributes {kiln.buffer_groups = array<i64: 0, 0>} {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %c20 = arith.constant 20 : index
+  scf.for %j = %c0 to %c20 step %c1 {
+    %a = memref.load %x[%j] : memref<20xf32>
+    memref.store %a, %y[%j] : memref<20xf32>
+  }
+  return
+}
+
+// -----
+
+// A loop-carried value (a reduction: its order is the lowering's), an
+// integer division (a masked-off lane's divisor may be zero), a buffer of
+// i1 (a byte per element in memory, a bit per lane in a vector), a column
+// walk (the induction variable indexes the outer dim), a store to the same
+// element in every iteration, a call, a memref whose last dim is strided.
+// CHECK-LABEL: func @left_alone
+// CHECK-NOT: vector
+func.func private @g(f32)
+func.func @left_alone(%x: memref<20xf32>, %y: memref<20xf32>, %i: memref<20xi32>,
+                      %b: memref<20xi1>, %m: memref<20x20xf32>, %s: memref<f32>,
+                      %t: memref<20xf32, strided<[2]>>)
+    attributes {kiln.buffer_groups = array<i64: 0, 1, 2, 3, 4, 5, 6>} {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %c20 = arith.constant 20 : index
+  %zero = arith.constant 0.0 : f32
+  %sum = scf.for %j = %c0 to %c20 step %c1 iter_args(%acc = %zero) -> (f32) {
+    %a = memref.load %x[%j] : memref<20xf32>
+    %n = arith.addf %acc, %a : f32
+    scf.yield %n : f32
+  }
+  memref.store %sum, %s[] : memref<f32>
+  scf.for %j = %c0 to %c20 step %c1 {
+    %a = memref.load %i[%j] : memref<20xi32>
+    %q = arith.divsi %a, %a : i32
+    memref.store %q, %i[%j] : memref<20xi32>
+  }
+  scf.for %j = %c0 to %c20 step %c1 {
+    %a = memref.load %b[%j] : memref<20xi1>
+    %n = arith.xori %a, %a : i1
+    memref.store %n, %b[%j] : memref<20xi1>
+  }
+  scf.for %j = %c0 to %c20 step %c1 {
+    %a = memref.load %m[%j, %c0] : memref<20x20xf32>
+    memref.store %a, %y[%j] : memref<20xf32>
+  }
+  scf.for %j = %c0 to %c20 step %c1 {
+    %a = memref.load %x[%j] : memref<20xf32>
+    memref.store %a, %s[] : memref<f32>
+  }
+  scf.for %j = %c0 to %c20 step %c1 {
+    %a = memref.load %x[%j] : memref<20xf32>
+    func.call @g(%a) : (f32) -> ()
+    memref.store %a, %y[%j] : memref<20xf32>
+  }
+  scf.for %j = %c0 to %c20 step %c1 {
+    %a = memref.load %t[%j] : memref<20xf32, strided<[2]>>
+    memref.store %a, %y[%j] : memref<20xf32>
+  }
+  return
+}

@@ -1,0 +1,104 @@
+# Rows whose width is not a multiple of a vector: kiln-masked-remainders
+# runs each row's last iterations as vectors, the last of them masked, and
+# LLVM's vector loop the rest. Every element must come out with the bits it
+# would have anywhere else in the row: row r of the input is row 0 rotated
+# by r, so each value goes through the scalar part, the whole vectors and
+# the masked vector of some row, and every output row rotated back must
+# equal row 0 bit for bit. The per-row scale (ones, [rows, 1]) keeps the
+# loops per row. Each result is checked against PyTorch too.
+# RUN: %python %s
+import torch
+
+from kiln_testing import Checker, func_ir, same_bits, ttype
+
+torch.manual_seed(0)
+c = Checker("remainders")
+
+
+def rotated(width, dtype, scale=3.0, integer=False):
+    base = torch.randn(width, dtype=torch.float64) * scale
+    # Special values ride along: halves for round, signed zeros, inf, NaN.
+    special = torch.tensor([0.5, -0.5, 2.5, -0.0, 0.0, float("inf"),
+                            -float("inf"), float("nan")], dtype=torch.float64)
+    base[:min(width, len(special))] = special[:min(width, len(special))]
+    if integer:
+        base = torch.randint(-1000, 1000, (width,), dtype=torch.float64)
+    rows = torch.stack([torch.roll(base, r) for r in range(width)])
+    return rows.to(dtype)
+
+
+def check_rows(label, out, width):
+    """Row r of `out` rotated back by r must be row 0's bits."""
+    back = torch.stack([torch.roll(out[r], -r) for r in range(width)])
+    c.cases += 1
+    if not same_bits(back, out[0].expand_as(back).contiguous()):
+        c.fail(label, "an element's bits depend on its position in the row")
+
+
+# (name, dtype, body over %m (x times the ones), PyTorch's function)
+CASES = [
+    ("exp", torch.float32, ['%r0 = kiln.exp %m : {T0}'], torch.exp),
+    ("tanh", torch.float32, ['%r0 = kiln.tanh %m : {T0}'], torch.tanh),
+    ("sigmoid", torch.float64, ['%r0 = kiln.sigmoid %m : {T0}'],
+     torch.sigmoid),
+    ("log abs", torch.float64,
+     ['%a = kiln.abs %m : {T0}', '%r0 = kiln.log %a : {T0}'],
+     lambda x: torch.log(x.abs())),
+    ("round", torch.float32, ['%r0 = kiln.round %m : {T0}'], torch.round),
+    ("where clamp square", torch.float32,
+     ['%z = kiln.zeros_like %m : {T0}',
+      '%p = "kiln.gt"(%m, %z) : ({T0}, {T0}) -> {B}',
+      '%k = "kiln.clamp"(%m) {min = -1.0 : f64, max = 1.0 : f64} : ({T0}) -> {T0}',
+      '%q = "kiln.mul"(%k, %k) : ({T0}, {T0}) -> {T0}',
+      '%r0 = "kiln.where"(%p, %q, %m) : ({B}, {T0}, {T0}) -> {T0}'],
+     lambda x: torch.where(x > 0, x.clamp(-1, 1) ** 2, x)),
+]
+
+
+def case_ir(width, dtype, body, out_dtype=None):
+    x = torch.zeros(width, width, dtype=dtype)
+    s = torch.zeros(width, 1, dtype=dtype)
+    out = torch.zeros(width, width, dtype=out_dtype or dtype)
+    lines = ['%m = "kiln.mul"(%a0, %a1) : ({T0}, {T1}) -> {T0}']
+    btype = ttype(torch.zeros(width, width, dtype=torch.bool))
+    lines += [line.replace("{B}", btype) for line in body]
+    return func_ir([x, s], lines, [out])
+
+
+def run_case(label, ir, inputs, expected, width, rtol=None):
+    """Runs `ir`; checks the rows' bits and PyTorch's `expected`."""
+    code, outputs, err = c.run(ir, inputs)
+    if code != 0:
+        c.cases += 1
+        c.fail(label, err)
+        return
+    check_rows(label, outputs[0], width)
+    c.check(label + " against PyTorch", ir, inputs, expected, rtol=rtol,
+            atol=1e-30 if rtol else None)
+
+
+for width in (127, 100, 33, 10):
+    for name, dtype, body, fn in CASES:
+        x = rotated(width, dtype)
+        ones = torch.ones(width, 1, dtype=dtype)
+        run_case(f"{name} {dtype} {width}", case_ir(width, dtype, body),
+                 [x, ones], fn(x), width,
+                 rtol=4e-6 if dtype == torch.float32 else 1e-13)
+
+# Integers and casts: i64 arithmetic, a float cast to i32 and back.
+for width in (127, 45):
+    x = rotated(width, torch.int64, integer=True)
+    body = ['%t = "kiln.mul"(%m, %m) : ({T0}, {T0}) -> {T0}',
+            '%r0 = "kiln.sub"(%t, %m) : ({T0}, {T0}) -> {T0}']
+    run_case(f"i64 {width}", case_ir(width, torch.int64, body),
+             [x, torch.ones(width, 1, dtype=torch.int64)], x * x - x, width)
+    xf = rotated(width, torch.float32, scale=1000.0)
+    xf = torch.nan_to_num(xf, nan=7.0, posinf=1e6, neginf=-1e6)
+    i32 = ttype(torch.zeros(width, width, dtype=torch.int32))
+    body = [f'%i = "kiln.cast"(%m) : ({{T0}}) -> {i32}',
+            f'%r0 = "kiln.cast"(%i) : ({i32}) -> {{T0}}']
+    run_case(f"cast {width}", case_ir(width, torch.float32, body),
+             [xf, torch.ones(width, 1, dtype=torch.float32)],
+             xf.to(torch.int32).to(torch.float32), width)
+
+c.finish()
