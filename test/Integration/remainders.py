@@ -5,7 +5,10 @@
 # by r, so each value goes through the scalar part, the whole vectors and
 # the masked vector of some row, and every output row rotated back must
 # equal row 0 bit for bit. The per-row scale (ones, [rows, 1]) keeps the
-# loops per row. Each result is checked against PyTorch too.
+# loops per row. Each result is checked against PyTorch too. Exact
+# reductions along the rows (max and min, as integer keys; integer sums and
+# products) combine their remainders' lanes with the vector loop's: every
+# row, a rotation of the others, must give the same result.
 # RUN: %python %s
 import torch
 
@@ -100,5 +103,30 @@ for width in (127, 45):
     run_case(f"cast {width}", case_ir(width, torch.float32, body),
              [xf, torch.ones(width, 1, dtype=torch.float32)],
              xf.to(torch.int32).to(torch.float32), width)
+
+# Reductions over each row: rotations of one row, so one result, exactly.
+for width in (127, 100, 33, 10):
+    for name, dtype, integer in (("amax", torch.float32, False),
+                                 ("amin", torch.float64, False),
+                                 ("sum", torch.int64, True),
+                                 ("prod", torch.int64, True)):
+        x = rotated(width, dtype, integer=integer)
+        if name == "amax":
+            x = torch.nan_to_num(x, nan=-5.0)  # NaN propagates: no order
+        out = torch.zeros(width, dtype=dtype)
+        ir = func_ir([x], [f'%r0 = "kiln.{name}"(%a0) {{dims = array<i64: 1>}}'
+                           f' : ({{T0}}) -> {ttype(out)}'], [out])
+        fn = {"amax": lambda t: t.amax(1), "amin": lambda t: t.amin(1),
+              "sum": lambda t: t.sum(1), "prod": lambda t: t.prod(1)}[name]
+        label = f"{name} {dtype} {width}"
+        code, outputs, err = c.run(ir, [x])
+        c.cases += 1
+        if code != 0:
+            c.fail(label, err)
+            continue
+        if not same_bits(outputs[0], outputs[0][:1].expand(width)
+                         .contiguous()):
+            c.fail(label, "rows with the same elements reduce differently")
+        c.check(label + " against PyTorch", ir, [x], fn(x), rtol=0, atol=0)
 
 c.finish()

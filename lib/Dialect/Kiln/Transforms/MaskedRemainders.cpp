@@ -1,14 +1,15 @@
 //===- MaskedRemainders.cpp - Loop remainders as masked vectors -----------===//
 //
-// LLVM's loop vectorizer runs an elementwise loop in vectors of VF elements,
+// LLVM's loop vectorizer runs an innermost loop in vectors of VF elements,
 // interleaved IC times, and leaves the last (trip count mod VF * IC)
 // iterations to a scalar loop: a row of 127 f32 ran 96 elements in vectors
-// and 31 one by one, the same kernel as fast per row as a row of 128
-// only when the scalar remainder is short. LLVM 22 cannot run the
-// remainder as a masked vector (tail folding masks every iteration and
-// gives up the interleaving). This pass does it before LLVM sees the loop:
-// the loop keeps its scalar body for a trip count LLVM's vector loop
-// covers exactly, and the rest runs as masked vector steps.
+// and 31 one by one. LLVM 22 cannot run the remainder as a masked vector
+// (tail folding masks every iteration and gives up the interleaving). This
+// pass does it before LLVM sees the loop: the loop keeps its scalar body
+// for a trip count LLVM's vector loop covers exactly, the rest runs as
+// whole vectors and one masked vector. Exact integer reductions (a row's
+// maximum as integer keys) carry lane accumulators through those steps.
+// The conditions and the reasons for each are in Passes.td.
 //
 //===----------------------------------------------------------------------===//
 
@@ -23,6 +24,7 @@
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
 #include "mlir/IR/IRMapping.h"
 #include "mlir/Interfaces/SideEffectInterfaces.h"
+#include "llvm/ADT/TypeSwitch.h"
 
 namespace kiln {
 #define GEN_PASS_DEF_KILNMASKEDREMAINDERS
@@ -84,12 +86,94 @@ struct Access {
 /// accesses, the narrowest element type they access (which bounds the VF
 /// LLVM's vectorizer picks, as its own analysis of the loop's types does)
 /// and the widest type of a lane.
+/// A value the loop carries that each iteration combines with one element
+/// by an integer op that is associative and commutative, exactly (max, min,
+/// wrapping sums and products, bitwise ops): a row's maximum as an integer
+/// key. Lanes can combine in any order with the same result.
+struct Reduction {
+  /// The iter_arg's position.
+  unsigned position;
+  /// `acc <op> element` (either order), yielded as the next value.
+  Operation *combine;
+  Value element;
+  vector::CombiningKind kind;
+};
+
 struct LoopPlan {
   DenseMap<Value, Shape> shapes;
   SmallVector<Access> accesses;
+  SmallVector<Reduction> reductions;
   int64_t minBytes = kVectorBytes;
   int64_t maxBytes = 1;
 };
+
+/// The kind of an exact reduction `op` computes, if it is one.
+std::optional<vector::CombiningKind> combiningKind(Operation *op) {
+  using Kind = vector::CombiningKind;
+  return llvm::TypeSwitch<Operation *, std::optional<Kind>>(op)
+      .Case([](arith::AddIOp) { return Kind::ADD; })
+      .Case([](arith::MulIOp) { return Kind::MUL; })
+      .Case([](arith::MaxSIOp) { return Kind::MAXSI; })
+      .Case([](arith::MinSIOp) { return Kind::MINSI; })
+      .Case([](arith::MaxUIOp) { return Kind::MAXUI; })
+      .Case([](arith::MinUIOp) { return Kind::MINUI; })
+      .Case([](arith::AndIOp) { return Kind::AND; })
+      .Case([](arith::OrIOp) { return Kind::OR; })
+      .Case([](arith::XOrIOp) { return Kind::XOR; })
+      .Default([](Operation *) { return std::nullopt; });
+}
+
+/// The value `kind` leaves its other operand unchanged with, as a splat
+/// of `type` (a vector of integers).
+Value identity(OpBuilder &b, Location loc, vector::CombiningKind kind,
+               VectorType type) {
+  using Kind = vector::CombiningKind;
+  unsigned width = type.getElementTypeBitWidth();
+  APInt value = APInt::getZero(width);
+  switch (kind) {
+  case Kind::MUL:
+    value = APInt(width, 1);
+    break;
+  case Kind::AND:
+  case Kind::MINUI:
+    value = APInt::getAllOnes(width);
+    break;
+  case Kind::MAXSI:
+    value = APInt::getSignedMinValue(width);
+    break;
+  case Kind::MINSI:
+    value = APInt::getSignedMaxValue(width);
+    break;
+  default:
+    break;
+  }
+  return arith::ConstantOp::create(b, loc, type,
+                                   DenseElementsAttr::get(type, value));
+}
+
+/// The exact reductions of `loop`'s iter_args (Reduction), or failure when
+/// one is anything else.
+FailureOr<SmallVector<Reduction>> matchReductions(scf::ForOp loop) {
+  SmallVector<Reduction> reductions;
+  auto yield = cast<scf::YieldOp>(loop.getBody()->getTerminator());
+  for (auto [position, acc] : llvm::enumerate(loop.getRegionIterArgs())) {
+    if (!isa<IntegerType>(acc.getType()) || !laneBytes(acc.getType()) ||
+        !acc.hasOneUse())
+      return failure();
+    Operation *combine = *acc.getUsers().begin();
+    std::optional<vector::CombiningKind> kind = combiningKind(combine);
+    if (!kind || combine->getBlock() != loop.getBody() ||
+        yield.getOperand(position) != combine->getResult(0) ||
+        !combine->getResult(0).hasOneUse())
+      return failure();
+    Value element = combine->getOperand(combine->getOperand(0) == acc);
+    if (element == acc)
+      return failure();
+    reductions.push_back(
+        {static_cast<unsigned>(position), combine, element, *kind});
+  }
+  return reductions;
+}
 
 /// Whether the buffers `a` and `b` (the roots of two views) may overlap:
 /// different buffer groups of the kernel's arguments (kiln-outline-kernels'
@@ -157,9 +241,20 @@ LogicalResult classifyAccess(Operation *op, Value memref, ValueRange indices,
 /// touch an element another iteration reads or writes (a load and a store
 /// of possibly overlapping buffers must use the same memref and indices).
 std::optional<LoopPlan> planLoop(scf::ForOp loop, func::FuncOp function) {
-  if (loop.getNumResults() != 0 || getConstantIntValue(loop.getStep()) != 1)
+  if (getConstantIntValue(loop.getStep()) != 1)
     return std::nullopt;
   LoopPlan plan;
+  FailureOr<SmallVector<Reduction>> reductions = matchReductions(loop);
+  if (failed(reductions))
+    return std::nullopt;
+  plan.reductions = std::move(*reductions);
+  DenseSet<Operation *> combines;
+  for (const Reduction &reduction : plan.reductions) {
+    combines.insert(reduction.combine);
+    int64_t bytes = *laneBytes(reduction.element.getType());
+    plan.minBytes = std::min(plan.minBytes, bytes);
+    plan.maxBytes = std::max(plan.maxBytes, bytes);
+  }
   Block *body = loop.getBody();
   plan.shapes[loop.getInductionVar()] = Shape::Affine;
   auto shapeOf = [&](Value v) {
@@ -170,6 +265,8 @@ std::optional<LoopPlan> planLoop(scf::ForOp loop, func::FuncOp function) {
   for (Operation &op : body->without_terminator()) {
     if (op.getNumRegions() != 0)
       return std::nullopt;
+    if (combines.contains(&op))
+      continue;
     if (auto load = dyn_cast<memref::LoadOp>(op)) {
       if (failed(classifyAccess(&op, load.getMemref(), load.getIndices(),
                                 /*isStore=*/false, plan)))
@@ -229,7 +326,7 @@ std::optional<LoopPlan> planLoop(scf::ForOp loop, func::FuncOp function) {
         plan.maxBytes = std::max<int64_t>(plan.maxBytes, 8);
     plan.maxBytes = std::max(plan.maxBytes, *bytes);
   }
-  if (!stores)
+  if (!stores && plan.reductions.empty())
     return std::nullopt;
   // Iterations run as lanes: every load of a lane happens before every
   // store of the vector step. Safe when no store writes what another
@@ -253,9 +350,11 @@ std::optional<LoopPlan> planLoop(scf::ForOp loop, func::FuncOp function) {
 /// Emits the body of `loop` as one vector step of `lanes` iterations from
 /// `start`: masked by `mask` when it is given (the last, partial step),
 /// plain vector loads and stores otherwise (which, unlike the masked ones,
-/// get kiln-alias-scopes' metadata).
-void emitVectorStep(OpBuilder &b, scf::ForOp loop, const LoopPlan &plan,
-                    Value start, Value mask, int64_t lanes) {
+/// get kiln-alias-scopes' metadata). Returns the lanes' elements of each
+/// reduction, not yet combined.
+SmallVector<Value> emitVectorStep(OpBuilder &b, scf::ForOp loop,
+                                  const LoopPlan &plan, Value start, Value mask,
+                                  int64_t lanes) {
   Location loc = loop.getLoc();
   // Uniform values map to scalars, Affine ones to their first lane's index,
   // Varying ones to vectors.
@@ -286,8 +385,11 @@ void emitVectorStep(OpBuilder &b, scf::ForOp loop, const LoopPlan &plan,
       mapped.push_back(mapping.lookupOrDefault(index));
     return mapped;
   };
+  DenseSet<Operation *> combines;
+  for (const Reduction &reduction : plan.reductions)
+    combines.insert(reduction.combine);
   for (Operation &op : loop.getBody()->without_terminator()) {
-    if (isa<memref::PrefetchOp>(op))
+    if (isa<memref::PrefetchOp>(op) || combines.contains(&op))
       continue;
     if (auto load = dyn_cast<memref::LoadOp>(op)) {
       if (shapeOf(load.getResult()) == Shape::Uniform) {
@@ -332,6 +434,10 @@ void emitVectorStep(OpBuilder &b, scf::ForOp loop, const LoopPlan &plan,
     vectorOp->getResult(0).setType(VectorType::get({lanes}, result.getType()));
     mapping.map(result, vectorOp->getResult(0));
   }
+  SmallVector<Value> elements;
+  for (const Reduction &reduction : plan.reductions)
+    elements.push_back(vectorOf(reduction.element));
+  return elements;
 }
 
 /// Splits `loop` into its scalar loop over the iterations LLVM's vector
@@ -358,23 +464,70 @@ void maskRemainder(scf::ForOp loop, const LoopPlan &plan) {
   Value count = arith::MaxSIOp::create(
       b, loc, arith::SubIOp::create(b, loc, upper, lower), zero);
   Value main = wholeFrom(lower, count, block);
+  // The loop's results are now those of its first iterations; their users
+  // get the results of the whole loop.
+  SmallVector<SmallVector<OpOperand *>> users(loop.getNumResults());
+  for (auto [i, result] : llvm::enumerate(loop.getResults()))
+    for (OpOperand &use : result.getUses())
+      users[i].push_back(&use);
   loop.getUpperBoundMutable().assign(main);
   b.setInsertionPointAfter(loop);
   Value left = arith::SubIOp::create(b, loc, upper, main);
   Value whole = wholeFrom(main, left, lanes);
-  auto steps = scf::ForOp::create(
-      b, loc, main, whole, arith::ConstantIndexOp::create(b, loc, lanes));
+
+  // Whole vectors: each reduction in a vector of lane accumulators.
+  SmallVector<Value> identities;
+  for (const Reduction &reduction : plan.reductions)
+    identities.push_back(
+        identity(b, loc, reduction.kind,
+                 VectorType::get({lanes}, reduction.element.getType())));
+  auto steps = scf::ForOp::create(b, loc, main, whole,
+                                  arith::ConstantIndexOp::create(b, loc, lanes),
+                                  identities);
   b.setInsertionPointToStart(steps.getBody());
-  emitVectorStep(b, loop, plan, steps.getInductionVar(), /*mask=*/{}, lanes);
+  SmallVector<Value> elements = emitVectorStep(
+      b, loop, plan, steps.getInductionVar(), /*mask=*/{}, lanes);
+  if (!plan.reductions.empty()) {
+    SmallVector<Value> next;
+    for (auto [reduction, element, acc] :
+         llvm::zip_equal(plan.reductions, elements, steps.getRegionIterArgs()))
+      next.push_back(
+          vector::makeArithReduction(b, loc, reduction.kind, element, acc));
+    scf::YieldOp::create(b, loc, next);
+  }
   b.setInsertionPointAfter(steps);
+
+  // The rest: one masked step; its masked-off lanes hold the identities.
+  // Then each reduction's lanes are combined, once, with the value of the
+  // first iterations.
   Value rest = arith::SubIOp::create(b, loc, upper, whole);
   Value any =
       arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sgt, rest, zero);
-  auto partial = scf::IfOp::create(b, loc, any, /*withElseRegion=*/false);
+  auto partial = scf::IfOp::create(b, loc, steps.getResultTypes(), any,
+                                   /*withElseRegion=*/true);
   b.setInsertionPointToStart(partial.thenBlock());
   Value mask = vector::CreateMaskOp::create(
       b, loc, VectorType::get({lanes}, b.getI1Type()), ValueRange{rest});
-  emitVectorStep(b, loop, plan, whole, mask, lanes);
+  elements = emitVectorStep(b, loop, plan, whole, mask, lanes);
+  if (plan.reductions.empty())
+    return;
+  SmallVector<Value> accs;
+  for (auto [reduction, element, acc, neutral] : llvm::zip_equal(
+           plan.reductions, elements, steps.getResults(), identities))
+    accs.push_back(vector::makeArithReduction(
+        b, loc, reduction.kind,
+        arith::SelectOp::create(b, loc, mask, element, neutral), acc));
+  scf::YieldOp::create(b, loc, accs);
+  b.setInsertionPointToStart(partial.elseBlock());
+  scf::YieldOp::create(b, loc, steps.getResults());
+  b.setInsertionPointAfter(partial);
+  for (auto [reduction, acc] :
+       llvm::zip_equal(plan.reductions, partial.getResults())) {
+    Value result = vector::ReductionOp::create(
+        b, loc, reduction.kind, acc, loop.getResult(reduction.position));
+    for (OpOperand *use : users[reduction.position])
+      use->set(result);
+  }
 }
 
 struct KilnMaskedRemainders

@@ -179,6 +179,39 @@ func.func @mixed(%x: memref<20xf32>, %y: memref<20xf64>)
 
 // -----
 
+// An exact reduction (a maximum of integer keys): the whole vectors carry
+// one accumulator per lane, the masked step's off lanes hold the identity
+// (INT_MIN), and the lanes are combined once with the scalar loop's value.
+// CHECK-LABEL: func @max_keys
+// CHECK-DAG: %[[ID:.*]] = arith.constant dense<-2147483648> : vector<16xi32>
+// CHECK: %[[MAIN:.*]] = scf.for %{{.*}} = %c0 to %c64 step %c1 iter_args(%{{.*}} = %c-2147483648_i32) -> (i32) {
+// CHECK: arith.maxsi
+// CHECK: %[[LANES:.*]] = scf.for %{{.*}} = %c64 to %c96 step %c16 iter_args(%[[ACC:.*]] = %[[ID]]) -> (vector<16xi32>) {
+// CHECK: arith.maxsi %{{.*}}, %[[ACC]] : vector<16xi32>
+// CHECK: %[[M:.*]] = vector.constant_mask [4] : vector<16xi1>
+// CHECK: vector.maskedload %arg0[%c96], %[[M]]
+// CHECK: %[[KEPT:.*]] = arith.select %[[M]], %{{.*}}, %[[ID]] : vector<16xi1>, vector<16xi32>
+// CHECK: %[[ALL:.*]] = arith.maxsi %[[KEPT]], %[[LANES]] : vector<16xi32>
+// CHECK: %[[R:.*]] = vector.reduction <maxsi>, %[[ALL]], %[[MAIN]] : vector<16xi32> into i32
+// CHECK: memref.store %[[R]], %arg1[] : memref<i32>
+func.func @max_keys(%x: memref<100xf32>, %y: memref<i32>)
+    attributes {kiln.buffer_groups = array<i64: 0, 1>} {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %c100 = arith.constant 100 : index
+  %min = arith.constant -2147483648 : i32
+  %r = scf.for %j = %c0 to %c100 step %c1 iter_args(%acc = %min) -> (i32) {
+    %a = memref.load %x[%j] : memref<100xf32>
+    %k = arith.bitcast %a : f32 to i32
+    %m = arith.maxsi %acc, %k : i32
+    scf.yield %m : i32
+  }
+  memref.store %r, %y[] : memref<i32>
+  return
+}
+
+// -----
+
 // Loops left alone, each for its reason. A later iteration reads what an
 // earlier one wrote (x[j] = x[j + 1] + 1 runs forward; as vectors every
 // lane would read the old x[j + 1], which is right here, but x[j + 1] =
@@ -238,6 +271,7 @@ func.func @same_group(%x: memref<20xf32>, %y: memref<20xf32>)
 // element in every iteration, a call, a memref whose last dim is strided.
 // CHECK-LABEL: func @left_alone
 // CHECK-NOT: vector
+// A float sum (its order is the lowering's), a carried value used twice.
 func.func private @g(f32)
 func.func @left_alone(%x: memref<20xf32>, %y: memref<20xf32>, %i: memref<20xi32>,
                       %b: memref<20xi1>, %m: memref<20x20xf32>, %s: memref<f32>,
@@ -253,6 +287,15 @@ func.func @left_alone(%x: memref<20xf32>, %y: memref<20xf32>, %i: memref<20xi32>
     scf.yield %n : f32
   }
   memref.store %sum, %s[] : memref<f32>
+  %c0_i32 = arith.constant 0 : i32
+  %twice = scf.for %j = %c0 to %c20 step %c1 iter_args(%acc = %c0_i32) -> (i32) {
+    %a = memref.load %i[%j] : memref<20xi32>
+    %n = arith.addi %acc, %a : i32
+    %d = arith.addi %n, %acc : i32
+    scf.yield %d : i32
+  }
+  %fi = arith.sitofp %twice : i32 to f32
+  memref.store %fi, %s[] : memref<f32>
   scf.for %j = %c0 to %c20 step %c1 {
     %a = memref.load %i[%j] : memref<20xi32>
     %q = arith.divsi %a, %a : i32

@@ -395,40 +395,50 @@ def KilnAlignmentMasks : Pass<"kiln-alignment-masks", "mlir::ModuleOp"> {
 }
 
 def KilnMaskedRemainders : Pass<"kiln-masked-remainders", "mlir::ModuleOp"> {
-  let summary = "Run the remainders of elementwise loops as masked vectors";
+  let summary = "Run the remainders of innermost loops as masked vectors";
   let description = [{
     On the CPU pipeline, after `kiln-streaming-stores`: LLVM's loop
     vectorizer runs an innermost loop in steps of VF * IC iterations (VF
     lanes per vector, IC vectors per step) and the iterations left over
     one at a time, in a scalar loop -- a row of 127 f32 ran 96 elements in
-    vectors and 31 scalar, and took 2.7 times as long as a row of 128.
-    LLVM 22 can mask the whole loop instead (tail folding), which gives up
-    the interleaving.
+    vectors and 31 scalar, and an elementwise kernel over such rows took
+    2.4 times as long as over rows of 128. LLVM 22 can mask the whole loop
+    instead (tail folding), which gives up the interleaving.
 
-    For each innermost `scf.for` of step 1 without results whose body
-    holds only
+    A loop qualifies when it is an innermost `scf.for` of step 1 whose
+    body holds only
     - `memref.load`s and `memref.store`s whose last index is the induction
       variable plus a loop-invariant offset and whose other indices are
       loop-invariant, on memrefs of unit innermost stride (not `i1` or
-      `index` elements), and loads whose indices are all loop-invariant,
+      `index` elements), and loads whose indices are all loop-invariant;
     - pure elementwise scalar ops (`arith`, `math`; not the integer
       divisions and remainders, which fault on the zero a masked-off lane
-      may hold), and values computed from loop-invariant ones only,
-    - `memref.prefetch` (dropped from the masked steps),
+      may hold), and values computed from loop-invariant ones only;
+    - `memref.prefetch` (dropped from the vector steps);
 
-    and where no store may write an element another iteration reads or
+    whose carried values (iter_args), if any, are exact reductions: each
+    used once, by an integer `addi`, `muli`, `maxsi`, `minsi`, `maxui`,
+    `minui`, `andi`, `ori` or `xori` with one element, yielded (a row's
+    maximum as integer keys; these combine to the same value in any
+    order -- float sums do not, and keep the lowering's lane order); and
+    where no store may write an element another iteration reads or
     writes (a store and another access of buffers that may overlap -- the
     same buffer group of `kiln.buffer_groups`, or unknown -- use the same
-    memref and indices), the loop keeps its scalar body for the first
-    `block * floor(n / block)` iterations and the rest run in a second
-    loop of masked vector steps: `vector.create_mask` of the iterations
-    left, `vector.maskedload`, the body's ops on vectors,
-    `vector.maskedstore`. `block` is four 512-bit vectors of the body's
-    narrowest type, a multiple of every VF * IC LLVM chooses on x86, so
-    its vector loop has no remainder; a step holds one 512-bit vector of
-    the widest type. A constant trip count that is a multiple of a 512-bit
-    vector of the narrowest type is left alone (LLVM's remainder is whole
-    vectors).
+    memref and indices).
+
+    Such a loop keeps its scalar body for the first
+    `block * floor(n / block)` iterations, where `block` is four 512-bit
+    vectors of the narrowest type the body loads, stores or reduces -- a
+    multiple of every VF * IC LLVM chooses on x86, so that its vector loop
+    leaves no remainder. The rest run as whole vectors of one 512-bit
+    register of the widest type (`vector.load`, the body's ops on vectors,
+    `vector.store`), then, when iterations are left, one masked step
+    (`vector.create_mask`, `vector.maskedload`, `vector.maskedstore`).
+    Reductions carry one accumulator per lane through the vector steps
+    (the masked step's off lanes take the identity) and combine the lanes
+    once with the scalar loop's value (`vector.reduction`). A constant
+    trip count that is a multiple of a 512-bit vector of the narrowest
+    type is left alone (LLVM's remainder is whole vectors).
 
     Each lane computes what its iteration computed, with the same ops, so
     the results are the same bits.
