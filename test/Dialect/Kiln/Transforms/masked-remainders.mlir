@@ -85,6 +85,73 @@ func.func @short(%x: memref<10xf64>, %y: memref<10xf64>)
 
 // -----
 
+// Fewer iterations than a vector holds (LLVM unrolls such loops, and later
+// loads of the same bytes could not take their data from a masked store):
+// left alone.
+// CHECK-LABEL: func @shorter_than_a_vector
+// CHECK-NOT: vector
+func.func @shorter_than_a_vector(%x: memref<10xf32>, %y: memref<10xf32>)
+    attributes {kiln.buffer_groups = array<i64: 0, 1>} {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %c10 = arith.constant 10 : index
+  scf.for %j = %c0 to %c10 step %c1 {
+    %a = memref.load %x[%j] : memref<10xf32>
+    %e = math.sqrt %a : f32
+    memref.store %e, %y[%j] : memref<10xf32>
+  }
+  return
+}
+
+// -----
+
+// An update in place of elements an enclosing loop revisits (C[i, j] +=
+// A[i, k] * B[k, j], k outside j) is left alone: each masked store would
+// be read back by the next k's masked load, which cannot take its data
+// from the store. Where the enclosing loop's variable indexes the update
+// (a row per iteration), the remainder is masked.
+// CHECK-LABEL: func @accumulate
+// CHECK: scf.for %{{.*}} = %c0 to %c8 step %c1 {
+// CHECK: scf.for %{{.*}} = %c0 to %c20 step %c1 {
+// CHECK-NOT: vector
+// CHECK-LABEL: func @update_rows
+// CHECK: vector.maskedstore
+func.func @accumulate(%a: memref<8xf32>, %b: memref<8x20xf32>, %c: memref<20xf32>)
+    attributes {kiln.buffer_groups = array<i64: 0, 1, 2>} {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %c8 = arith.constant 8 : index
+  %c20 = arith.constant 20 : index
+  scf.for %k = %c0 to %c8 step %c1 {
+    %s = memref.load %a[%k] : memref<8xf32>
+    scf.for %j = %c0 to %c20 step %c1 {
+      %x = memref.load %b[%k, %j] : memref<8x20xf32>
+      %o = memref.load %c[%j] : memref<20xf32>
+      %p = arith.mulf %s, %x : f32
+      %n = arith.addf %o, %p : f32
+      memref.store %n, %c[%j] : memref<20xf32>
+    }
+  }
+  return
+}
+func.func @update_rows(%b: memref<8x20xf32>)
+    attributes {kiln.buffer_groups = array<i64: 0>} {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %c8 = arith.constant 8 : index
+  %c20 = arith.constant 20 : index
+  scf.for %k = %c0 to %c8 step %c1 {
+    scf.for %j = %c0 to %c20 step %c1 {
+      %x = memref.load %b[%k, %j] : memref<8x20xf32>
+      %n = arith.addf %x, %x : f32
+      memref.store %n, %b[%k, %j] : memref<8x20xf32>
+    }
+  }
+  return
+}
+
+// -----
+
 // A dynamic trip count: the masked step runs when iterations are left.
 // CHECK-LABEL: func @dynamic
 // CHECK: %[[MAIN:.*]] = arith.muli %{{.*}}, %c64 : index

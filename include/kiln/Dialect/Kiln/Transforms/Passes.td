@@ -436,9 +436,18 @@ def KilnMaskedRemainders : Pass<"kiln-masked-remainders", "mlir::ModuleOp"> {
     (`vector.create_mask`, `vector.maskedload`, `vector.maskedstore`).
     Reductions carry one accumulator per lane through the vector steps
     (the masked step's off lanes take the identity) and combine the lanes
-    once with the scalar loop's value (`vector.reduction`). A constant
-    trip count that is a multiple of a 512-bit vector of the narrowest
-    type is left alone (LLVM's remainder is whole vectors).
+    once with the scalar loop's value (`vector.reduction`).
+
+    Left alone: a constant trip count that is a multiple of a 512-bit
+    vector of the narrowest type (LLVM's remainder is whole vectors), or
+    smaller than a vector of the widest (LLVM unrolls the loop fully); and
+    a loop that updates in place elements an enclosing `scf.for` revisits
+    (`C[i, j] += A[i, k] * B[k, j]` with k outside j). A load of bytes a
+    masked store wrote cannot take its data from the store (store-to-load
+    forwarding) and waits until the store reaches the cache: the next k's
+    update waited on the last one's (a 1000x1000 by 1000x3 matmul: 0.22
+    -> 6.4 ms), and log_softmax's passes over rows of 10 on the last
+    pass's masked store (0.039 -> 0.129 ms).
 
     Each lane computes what its iteration computed, with the same ops, so
     the results are the same bits.
