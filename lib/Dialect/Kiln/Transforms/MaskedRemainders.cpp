@@ -23,6 +23,7 @@
 #include "mlir/Dialect/Utils/StaticValueUtils.h"
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
 #include "mlir/IR/IRMapping.h"
+#include "mlir/IR/Remarks.h"
 #include "mlir/Interfaces/SideEffectInterfaces.h"
 #include "llvm/ADT/TypeSwitch.h"
 
@@ -397,28 +398,29 @@ SmallVector<Value> emitVectorStep(OpBuilder &b, scf::ForOp loop,
         continue;
       }
       auto type = VectorType::get({lanes}, load.getType());
+      // The buffer may be a view the body makes (cloned into the step).
+      Value memref = mapping.lookupOrDefault(load.getMemref());
       SmallVector<Value> indices = indicesOf(load.getIndices());
       Value vector;
       if (mask) {
         Value zero = arith::ConstantOp::create(
             b, loc, type, cast<TypedAttr>(b.getZeroAttr(type)));
-        vector = vector::MaskedLoadOp::create(b, loc, type, load.getMemref(),
-                                              indices, mask, zero);
+        vector = vector::MaskedLoadOp::create(b, loc, type, memref, indices,
+                                              mask, zero);
       } else {
-        vector =
-            vector::LoadOp::create(b, loc, type, load.getMemref(), indices);
+        vector = vector::LoadOp::create(b, loc, type, memref, indices);
       }
       mapping.map(load.getResult(), vector);
       continue;
     }
     if (auto store = dyn_cast<memref::StoreOp>(op)) {
+      Value memref = mapping.lookupOrDefault(store.getMemref());
       SmallVector<Value> indices = indicesOf(store.getIndices());
       Value value = vectorOf(store.getValue());
       if (mask)
-        vector::MaskedStoreOp::create(b, loc, store.getMemref(), indices, mask,
-                                      value);
+        vector::MaskedStoreOp::create(b, loc, memref, indices, mask, value);
       else
-        vector::StoreOp::create(b, loc, value, store.getMemref(), indices);
+        vector::StoreOp::create(b, loc, value, memref, indices);
       continue;
     }
     Value result = op.getResult(0);
@@ -481,6 +483,51 @@ bool accumulatesAcrossOuterLoop(scf::ForOp loop, const LoopPlan &plan) {
   return false;
 }
 
+/// Says what becomes of `loop`'s iterations: a `MaskedRemainder` analysis
+/// remark (category `kiln-lower`) at the loop, with the numbers of scalar,
+/// vector and masked iterations when the trip count is a constant.
+void remarkLoop(scf::ForOp loop, const LoopPlan &plan, int64_t lanes,
+                int64_t block) {
+  auto function = loop->getParentOfType<func::FuncOp>();
+  auto opts = remark::RemarkOpts::name("MaskedRemainder")
+                  .category("kiln-lower")
+                  .function(function ? function.getSymName() : StringRef());
+  std::string reductions =
+      plan.reductions.empty()
+          ? std::string()
+          : llvm::formatv(", its {0} exact reduction(s) carried in one "
+                          "accumulator per lane",
+                          plan.reductions.size())
+                .str();
+  std::optional<int64_t> lower = getConstantIntValue(loop.getLowerBound());
+  std::optional<int64_t> upper = getConstantIntValue(loop.getUpperBound());
+  if (!lower || !upper) {
+    remark::analysis(loop.getLoc(), opts)
+        << remark::add("a loop of the kernel: the iterations after the last "
+                       "multiple of {0} run as vectors of {1} lanes, the last "
+                       "one masked, not one at a time{2}",
+                       block, lanes, reductions);
+    return;
+  }
+  int64_t count = *upper - *lower;
+  int64_t scalar = count / block * block;
+  int64_t vectors = (count - scalar) / lanes;
+  int64_t masked = count - scalar - vectors * lanes;
+  std::string steps =
+      llvm::formatv("{0} vector(s) of {1} lanes", vectors, lanes).str();
+  if (masked)
+    steps = vectors
+                ? llvm::formatv("{0} and a masked vector of {1}", steps, masked)
+                      .str()
+                : llvm::formatv("a masked vector of {0}", masked).str();
+  remark::analysis(loop.getLoc(), opts)
+      << remark::add("a loop of the kernel over {0} iterations: {1} run in "
+                     "LLVM's vector loop; the other {2}, which LLVM would "
+                     "run one at a time, run as {3}{4}",
+                     count, scalar, count - scalar, steps, reductions)
+      << remark::metric("iterations", count) << remark::metric("lanes", lanes);
+}
+
 /// Splits `loop` into its scalar loop over the iterations LLVM's vector
 /// loop covers without a remainder, vector steps over the whole vectors
 /// left and one masked step over the rest.
@@ -490,6 +537,7 @@ void maskRemainder(scf::ForOp loop, const LoopPlan &plan) {
   // hold a register of the widest type, so no value takes more than one.
   int64_t lanes = kVectorBytes / plan.maxBytes;
   int64_t block = kMaxInterleave * kVectorBytes / plan.minBytes;
+  remarkLoop(loop, plan, lanes, block);
   Location loc = loop.getLoc();
   OpBuilder b(loop);
   Value lower = loop.getLowerBound(), upper = loop.getUpperBound();

@@ -1,4 +1,5 @@
 // RUN: kiln-opt --kiln-masked-remainders --canonicalize --split-input-file %s | FileCheck %s
+// RUN: kiln-opt --kiln-masked-remainders --remarks-filter=kiln-lower --split-input-file %s -o /dev/null 2>&1 | FileCheck %s --check-prefix=REMARK
 
 // A row of 127 f32 with a broadcast bias and a per-row scale: 64 iterations
 // stay scalar (a multiple of every step LLVM's vector loop takes), 48 run
@@ -20,6 +21,7 @@
 // CHECK-NEXT: vector.maskedload %arg0[%[[I]], %c112], %[[M]]
 // CHECK-NEXT: vector.maskedload %arg1[%c112], %[[M]]
 // CHECK: vector.maskedstore %arg3[%[[I]], %c112], %[[M]]
+// REMARK: remark: [Analysis] MaskedRemainder | Category:kiln-lower | Function=rows | Remark="a loop of the kernel over 127 iterations: 64 run in LLVM's vector loop; the other 63, which LLVM would run one at a time, run as 3 vector(s) of 16 lanes and a masked vector of 15", iterations=127, lanes=16
 func.func @rows(%x: memref<8x127xf32>, %b: memref<127xf32>, %s: memref<8xf32>,
                 %y: memref<8x127xf32>)
     attributes {kiln.buffer_groups = array<i64: 0, 1, 2, 3>} {
@@ -70,6 +72,7 @@ func.func @whole(%x: memref<128xf32>, %y: memref<128xf32>)
 // CHECK: %[[M:.*]] = vector.constant_mask [2] : vector<8xi1>
 // CHECK: vector.maskedload %arg0[%c8], %[[M]]
 // CHECK: vector.maskedstore %arg1[%c8], %[[M]]
+// REMARK: Function=short | Remark="a loop of the kernel over 10 iterations: 0 run in LLVM's vector loop; the other 10, which LLVM would run one at a time, run as 1 vector(s) of 8 lanes and a masked vector of 2", iterations=10, lanes=8
 func.func @short(%x: memref<10xf64>, %y: memref<10xf64>)
     attributes {kiln.buffer_groups = array<i64: 0, 1>} {
   %c0 = arith.constant 0 : index
@@ -165,6 +168,7 @@ func.func @update_rows(%b: memref<8x20xf32>)
 // CHECK-NEXT: %[[M:.*]] = vector.create_mask %[[REST]] : vector<16xi1>
 // CHECK: vector.maskedload %arg0[%[[WHOLE]]], %[[M]]
 // CHECK: vector.maskedstore %arg1[%[[WHOLE]]], %[[M]]
+// REMARK: Function=dynamic | Remark="a loop of the kernel: the iterations after the last multiple of 64 run as vectors of 16 lanes, the last one masked, not one at a time"
 func.func @dynamic(%x: memref<?xf32>, %y: memref<?xf32>, %n: index)
     attributes {kiln.buffer_groups = array<i64: 0, 1, -1>} {
   %c0 = arith.constant 0 : index
@@ -226,6 +230,29 @@ func.func @in_place(%x: memref<20xf32>) attributes {kiln.buffer_groups = array<i
 
 // -----
 
+// A view the body makes from loop-invariant values: the vector steps use
+// their own copy of it.
+// CHECK-LABEL: func @view_in_body
+// CHECK: %[[V:.*]] = memref.subview %arg0[%arg2, 0] [1, 20] [1, 1]
+// CHECK-NEXT: vector.load %[[V]][%c0]
+// CHECK: %[[W:.*]] = memref.subview %arg0[%arg2, 0] [1, 20] [1, 1]
+// CHECK: vector.maskedload %[[W]][%c16]
+func.func @view_in_body(%x: memref<4x20xf32>, %y: memref<20xf32>, %r: index)
+    attributes {kiln.buffer_groups = array<i64: 0, 1, -1>} {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %c20 = arith.constant 20 : index
+  scf.for %j = %c0 to %c20 step %c1 {
+    %v = memref.subview %x[%r, 0] [1, 20] [1, 1]
+        : memref<4x20xf32> to memref<20xf32, strided<[1], offset: ?>>
+    %a = memref.load %v[%j] : memref<20xf32, strided<[1], offset: ?>>
+    memref.store %a, %y[%j] : memref<20xf32>
+  }
+  return
+}
+
+// -----
+
 // f32 read, f64 written: a step holds one register of the wider type.
 // CHECK-LABEL: func @mixed
 // CHECK: vector.load %arg0[%{{.*}}] : memref<20xf32>, vector<8xf32>
@@ -261,6 +288,8 @@ func.func @mixed(%x: memref<20xf32>, %y: memref<20xf64>)
 // CHECK: %[[ALL:.*]] = arith.maxsi %[[KEPT]], %[[LANES]] : vector<16xi32>
 // CHECK: %[[R:.*]] = vector.reduction <maxsi>, %[[ALL]], %[[MAIN]] : vector<16xi32> into i32
 // CHECK: memref.store %[[R]], %arg1[] : memref<i32>
+// REMARK: Function=max_keys | Remark="a loop of the kernel over 100 iterations: 64 run in LLVM's vector loop; the other 36, which LLVM would run one at a time, run as 2 vector(s) of 16 lanes and a masked vector of 4, its 1 exact reduction(s) carried in one accumulator per lane", iterations=100, lanes=16
+// REMARK-NOT: MaskedRemainder
 func.func @max_keys(%x: memref<100xf32>, %y: memref<i32>)
     attributes {kiln.buffer_groups = array<i64: 0, 1>} {
   %c0 = arith.constant 0 : index
