@@ -83,10 +83,6 @@ struct Access {
   bool isStore;
 };
 
-/// What the analysis of a loop found: the shape of each body value, the
-/// accesses, the narrowest element type they access (which bounds the VF
-/// LLVM's vectorizer picks, as its own analysis of the loop's types does)
-/// and the widest type of a lane.
 /// A value the loop carries that each iteration combines with one element
 /// by an integer op that is associative and commutative, exactly (max, min,
 /// wrapping sums and products, bitwise ops): a row's maximum as an integer
@@ -100,12 +96,25 @@ struct Reduction {
   vector::CombiningKind kind;
 };
 
+/// What the analysis of a loop found: the shape of each body value, the
+/// accesses, the reductions (and their combining ops), the narrowest
+/// element type the body accesses or reduces (which bounds the VF LLVM's
+/// vectorizer picks, as its own analysis of the loop's types does) and the
+/// widest type of a lane.
 struct LoopPlan {
   DenseMap<Value, Shape> shapes;
   SmallVector<Access> accesses;
   SmallVector<Reduction> reductions;
+  DenseSet<Operation *> combines;
   int64_t minBytes = kVectorBytes;
   int64_t maxBytes = 1;
+
+  /// Values the analysis did not mark (defined outside the loop, or from
+  /// such values only) are Uniform.
+  Shape shapeOf(Value value) const {
+    auto it = shapes.find(value);
+    return it == shapes.end() ? Shape::Uniform : it->second;
+  }
 };
 
 /// The kind of an exact reduction `op` computes, if it is one.
@@ -206,33 +215,33 @@ bool mayAlias(Value a, Value b, func::FuncOp function) {
   return g < 0 || h < 0 || g == h;
 }
 
-/// The memref access `op` makes: a load or a store whose last index is
-/// Affine (the others Uniform) on a memref of unit innermost stride, or a
-/// load whose indices are all Uniform. Anything else fails.
-LogicalResult classifyAccess(Operation *op, Value memref, ValueRange indices,
-                             bool isStore, LoopPlan &plan) {
+/// Records the memref access `op` makes: a load or a store whose last
+/// index is Affine (the others Uniform) on a memref of unit innermost
+/// stride, or a load whose indices are all Uniform. Returns the shape of
+/// the value accessed (Uniform or Varying); anything else fails.
+FailureOr<Shape> classifyAccess(Operation *op, Value memref, ValueRange indices,
+                                bool isStore, LoopPlan &plan) {
   auto type = cast<MemRefType>(memref.getType());
   std::optional<int64_t> bytes = laneBytes(type.getElementType());
   // i1 buffers hold a byte per element, which a vector of i1 does not.
   if (!bytes || type.getElementType().isInteger(1) ||
       type.getElementType().isIndex())
     return failure();
-  auto shapeOf = [&](Value v) { return plan.shapes.lookup(v); };
-  bool uniform = llvm::all_of(
-      indices, [&](Value index) { return shapeOf(index) == Shape::Uniform; });
-  if (uniform && !isStore) {
+  auto uniform = [&](Value index) {
+    return plan.shapeOf(index) == Shape::Uniform;
+  };
+  if (llvm::all_of(indices, uniform) && !isStore) {
     plan.accesses.push_back({op, memref, indices, isStore});
-    return success();
+    return Shape::Uniform;
   }
-  if (indices.empty() || shapeOf(indices.back()) != Shape::Affine ||
-      !llvm::all_of(indices.drop_back(),
-                    [&](Value v) { return shapeOf(v) == Shape::Uniform; }) ||
+  if (indices.empty() || plan.shapeOf(indices.back()) != Shape::Affine ||
+      !llvm::all_of(indices.drop_back(), uniform) ||
       !type.isLastDimUnitStride())
     return failure();
   plan.minBytes = std::min(plan.minBytes, *bytes);
   plan.maxBytes = std::max(plan.maxBytes, *bytes);
   plan.accesses.push_back({op, memref, indices, isStore});
-  return success();
+  return Shape::Varying;
 }
 
 /// Whether every iteration of `loop` can run as a lane of a vector, and
@@ -249,33 +258,27 @@ std::optional<LoopPlan> planLoop(scf::ForOp loop, func::FuncOp function) {
   if (failed(reductions))
     return std::nullopt;
   plan.reductions = std::move(*reductions);
-  DenseSet<Operation *> combines;
   for (const Reduction &reduction : plan.reductions) {
-    combines.insert(reduction.combine);
+    plan.combines.insert(reduction.combine);
     int64_t bytes = *laneBytes(reduction.element.getType());
     plan.minBytes = std::min(plan.minBytes, bytes);
     plan.maxBytes = std::max(plan.maxBytes, bytes);
   }
   Block *body = loop.getBody();
   plan.shapes[loop.getInductionVar()] = Shape::Affine;
-  auto shapeOf = [&](Value v) {
-    auto it = plan.shapes.find(v);
-    return it == plan.shapes.end() ? Shape::Uniform : it->second;
-  };
+  auto shapeOf = [&](Value v) { return plan.shapeOf(v); };
   bool stores = false;
   for (Operation &op : body->without_terminator()) {
     if (op.getNumRegions() != 0)
       return std::nullopt;
-    if (combines.contains(&op))
+    if (plan.combines.contains(&op))
       continue;
     if (auto load = dyn_cast<memref::LoadOp>(op)) {
-      if (failed(classifyAccess(&op, load.getMemref(), load.getIndices(),
-                                /*isStore=*/false, plan)))
+      FailureOr<Shape> shape = classifyAccess(
+          &op, load.getMemref(), load.getIndices(), /*isStore=*/false, plan);
+      if (failed(shape))
         return std::nullopt;
-      bool uniform = llvm::all_of(load.getIndices(), [&](Value v) {
-        return shapeOf(v) == Shape::Uniform;
-      });
-      plan.shapes[load.getResult()] = uniform ? Shape::Uniform : Shape::Varying;
+      plan.shapes[load.getResult()] = *shape;
       continue;
     }
     if (auto store = dyn_cast<memref::StoreOp>(op)) {
@@ -362,10 +365,7 @@ SmallVector<Value> emitVectorStep(OpBuilder &b, scf::ForOp loop,
   IRMapping mapping;
   mapping.map(loop.getInductionVar(), start);
   DenseMap<Value, Value> vectors;
-  auto shapeOf = [&](Value v) {
-    auto it = plan.shapes.find(v);
-    return it == plan.shapes.end() ? Shape::Uniform : it->second;
-  };
+  auto shapeOf = [&](Value v) { return plan.shapeOf(v); };
   auto vectorOf = [&](Value original) -> Value {
     Value mapped = mapping.lookupOrDefault(original);
     if (shapeOf(original) == Shape::Varying)
@@ -386,11 +386,8 @@ SmallVector<Value> emitVectorStep(OpBuilder &b, scf::ForOp loop,
       mapped.push_back(mapping.lookupOrDefault(index));
     return mapped;
   };
-  DenseSet<Operation *> combines;
-  for (const Reduction &reduction : plan.reductions)
-    combines.insert(reduction.combine);
   for (Operation &op : loop.getBody()->without_terminator()) {
-    if (isa<memref::PrefetchOp>(op) || combines.contains(&op))
+    if (isa<memref::PrefetchOp>(op) || plan.combines.contains(&op))
       continue;
     if (auto load = dyn_cast<memref::LoadOp>(op)) {
       if (shapeOf(load.getResult()) == Shape::Uniform) {
