@@ -576,6 +576,29 @@ same("softmax and amax of the rows of index_selects", func_ir(
      torch.index_select(table, 0, bag.flip(0)).amax(1)],
     # each check, the softmax, the amax
     4)
+# A reduction that keeps the last dim reads the rows of an index_select in
+# place however short: each row's columns are contiguous (runs of 16, 3 and
+# 4 elements; the last over dims 0 and 1 of a rank-3 selection).
+narrow = special(1000, 16)
+tiny = special(1000, 3)
+slab = special(6, 50, 4)
+pick3 = torch.tensor([49, 0, 7, 7, 30])
+same("column sums of short index_select rows, in place", func_ir(
+    [narrow, bag, tiny, slab, pick3], [
+        "%s = kiln.index_select %a0, %a1 {dim = 0 : i64} : {T0}, {T1}",
+        "%r0 = kiln.sum %s {dims = array<i64: 0>} : tensor<300x16xf32>",
+        "%q = kiln.index_select %a2, %a1 {dim = 0 : i64} : {T2}, {T1}",
+        "%r1 = kiln.amax %q {dims = array<i64: 0>} : tensor<300x3xf32>",
+        "%t = kiln.index_select %a3, %a4 {dim = 1 : i64} : {T3}, {T4}",
+        "%r2 = kiln.mean %t {dims = array<i64: 0, 1>} : tensor<6x5x4xf32>"],
+    [torch.zeros(16), torch.zeros(3), torch.zeros(4)]),
+    [narrow, bag, tiny, slab, pick3],
+    [torch.index_select(narrow, 0, bag).sum(0),
+     torch.index_select(tiny, 0, bag).amax(0),
+     torch.index_select(slab, 1, pick3).mean((0, 1))],
+    # the up-front check of each index_select's indices, the three
+    # reductions (each stored selection would add a kernel)
+    6, rtol=1e-5, atol=1e-5)
 three = special(6, 50, 40)
 pick = torch.tensor([49, 0, 7, 7, 30])
 pick2 = torch.tensor([1, 2, 3, 48, 1])

@@ -644,12 +644,13 @@ func.func @sum_close_columns(%x: tensor<64x200xf32>) -> tensor<200xf32> {
 
 // An embedding bag: the index_select read in place by the sum (its indices
 // checked before, then clamped where read); the selected rows are
-// prefetched four ahead through the index, since they lie anywhere.
+// prefetched through the index, since they lie anywhere: 8 KB ahead, 32
+// rows of 64 f32.
 // CHECK-LABEL: func.func @embedding_bag
 // CHECK:       kiln.report_index_error
 // CHECK:       scf.forall
 // CHECK:         scf.for %[[ROW:.*]] = %{{.*}} to %c64
-// CHECK:           %[[AHEAD:.*]] = arith.addi %[[ROW]], %c4
+// CHECK:           %[[AHEAD:.*]] = arith.addi %[[ROW]], %c32
 // CHECK:           %[[CLAMPED:.*]] = arith.minui %[[AHEAD]], %c63
 // CHECK:           scf.for
 // CHECK:             %[[NEXT:.*]] = tensor.extract %arg1[%[[CLAMPED]]] : tensor<64xi64>

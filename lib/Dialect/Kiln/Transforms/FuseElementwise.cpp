@@ -144,15 +144,41 @@ constexpr int64_t kMinAnchorRowBytes = 1024;
 /// in place; softmax of 1024 of its columns, read three times, 4.3 -> 9.2)
 /// or copies slices whole, which a reduction of short rows then vectorizes
 /// across rows (the rows of 16 of an index_select of 32768 of 50000x16,
-/// summed: 0.126 -> 0.176 ms in place; of 32, 0.063 -> 0.033; over dim 0
-/// of 16 columns 0.066 -> 0.045, of 128, 0.079 -> 0.041).
+/// summed: 0.125 -> 0.171 ms in place) -- unless the reduction keeps the
+/// last dim, along which the runs lie (readsInPlace).
 constexpr int64_t kMinInPlaceRun = 32;
 
-/// Whether `read` (an IndexedReadOpInterface op) reads runs of at least
-/// kMinInPlaceRun elements.
-bool readsRuns(Operation *read) {
-  return cast<IndexedReadOpInterface>(read).getContiguousRun() >=
-         kMinInPlaceRun;
+/// Whether `op` is a reduction over `dims` that keeps the last dim of its
+/// input: its lowering (a column reduction) walks the reduced rows and
+/// reads each row's contiguous columns as vectors.
+bool keepsLastDim(Operation *op) {
+  auto dims = op->getAttrOfType<DenseI64ArrayAttr>("dims");
+  if (!op->hasTrait<kiln::OpTrait::Reduction>() || !dims || dims.empty() ||
+      op->getNumOperands() != 1)
+    return false;
+  auto input = cast<RankedTensorType>(op->getOperand(0).getType());
+  return input.getRank() > 0 &&
+         !getReducedDimsMask(input, dims.asArrayRef()).back();
+}
+
+/// Whether `anchor`'s kernel reads `read` (an IndexedReadOpInterface op)
+/// in place: `read` makes runs of at least kMinInPlaceRun elements, or
+/// `anchor` keeps the last dim of its input (of `read`'s shape), along which
+/// `read` makes runs of more than one element (a sum over dim 0 of an
+/// index_select of rows, an embedding bag): each selected row's columns
+/// are then loaded as vectors, a few rows ahead prefetched, where storing
+/// the selection would write and read it all again (rows of 16 f32
+/// selected from 262144x16, 1000000 of them summed: 4.65 -> 2.60 ms at 1
+/// thread in place; 32768 of 50000x16 0.065 -> 0.033; of 50000x2, 0.026
+/// -> 0.015). Single elements (a gather along the last dim) stay in their
+/// own kernel (gather along dim 1 of 4096x4096 <- 4096x256 summed over dim
+/// 0: 1.82 ms stored, 2.41 in place).
+bool readsInPlace(Operation *read, Operation *anchor) {
+  int64_t run = cast<IndexedReadOpInterface>(read).getContiguousRun();
+  return run >= kMinInPlaceRun ||
+         (run > 1 && anchor && keepsLastDim(anchor) &&
+          cast<RankedTensorType>(anchor->getOperand(0).getType()).getShape() ==
+              cast<RankedTensorType>(read->getResult(0).getType()).getShape());
 }
 
 /// Whether rows of `n` elements of `elementType` hold kMinAnchorRowBytes.
@@ -483,7 +509,7 @@ private:
       // fused; it is not recomputed for other users.
       if (group.anchor && group.rowReductions.empty() && usedOnlyHere &&
           isa<IndexedReadOpInterface>(p) && before(p, group.anchor) &&
-          readsRuns(p) && !selectsFromOwnChain(p) &&
+          readsInPlace(p, group.anchor) && !selectsFromOwnChain(p) &&
           group.members.size() + group.copies.size() < maxGroupOps) {
         group.members.insert(p);
         group.indexedReads = true;
@@ -560,12 +586,12 @@ private:
       if (!usedOnlyHere)
         return "it has users outside the kernel, and an indexed read joins a "
                "kernel's chain only as its one user (it is not recomputed)";
-      if (!readsRuns(p))
+      if (!readsInPlace(p, group.anchor))
         return llvm::formatv(
                    "it reads runs of {0} contiguous element(s), fewer than "
-                   "{1}: its own kernel (which prefetches scattered reads, "
-                   "or copies short slices for a vectorized consumer) is "
-                   "faster",
+                   "{1}, and not along a last dim the consumer keeps: its "
+                   "own kernel (which prefetches scattered reads, or copies "
+                   "short slices for a vectorized consumer) is faster",
                    cast<IndexedReadOpInterface>(p).getContiguousRun(),
                    kMinInPlaceRun)
             .str();

@@ -125,10 +125,24 @@ func.func @indexed_read_used_twice(%w: tensor<50x32xf32>, %i: tensor<6xi64>) -> 
 
 // One reading short runs keeps its own kernel.
 func.func @short_runs(%x: tensor<4x64xf32>, %g: tensor<4x3xi64>) -> tensor<4xf32> {
-  // expected-remark @below {{it reads runs of 1 contiguous element(s), fewer than 32: its own kernel (which prefetches scattered reads, or copies short slices for a vectorized consumer) is faster}}
+  // expected-remark @below {{it reads runs of 1 contiguous element(s), fewer than 32, and not along a last dim the consumer keeps: its own kernel (which prefetches scattered reads, or copies short slices for a vectorized consumer) is faster}}
   %0 = kiln.gather %x, %g {dim = 1 : i64} : tensor<4x64xf32>, tensor<4x3xi64>
   %1 = kiln.sum %0 {dims = array<i64: 1>} : tensor<4x3xf32>
   return %1 : tensor<4xf32>
+}
+
+// -----
+
+// Rows of 16 selected and summed along them keep their own kernel; summed
+// over the selected rows (the columns kept), they are read in place.
+func.func @short_rows(%y: tensor<8x16xf32>, %i: tensor<3xi64>) -> (tensor<3xf32>, tensor<16xf32>) {
+  // expected-remark @below {{it reads runs of 16 contiguous element(s), fewer than 32, and not along a last dim the consumer keeps}}
+  %0 = kiln.index_select %y, %i {dim = 0 : i64} : tensor<8x16xf32>, tensor<3xi64>
+  %1 = kiln.sum %0 {dims = array<i64: 1>} : tensor<3x16xf32>
+  %2 = kiln.index_select %y, %i {dim = 0 : i64} : tensor<8x16xf32>, tensor<3xi64>
+  // expected-remark @below {{2 ops in one kernel (the elementwise chain is evaluated where 'kiln.sum' reads its input; indexed reads evaluated in place, their selections never stored): kiln.index_select, kiln.sum}}
+  %3 = kiln.sum %2 {dims = array<i64: 0>} : tensor<3x16xf32>
+  return %1, %3 : tensor<3xf32>, tensor<16xf32>
 }
 
 // -----

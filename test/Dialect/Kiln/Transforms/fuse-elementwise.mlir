@@ -217,12 +217,13 @@ func.func @selected_rows_then_topk(%x: tensor<4x3x32xf32>, %i: tensor<5xi64>) ->
 // CHECK: kiln.sum %[[G]]
 // CHECK: kiln.amax %[[T]]
 // CHECK: kiln.softmax %[[S]]
-// CHECK: kiln.sum %[[N]]
+// CHECK: kiln.sum %[[N]] {dims = array<i64: 1>}
 // Not fused: reads of runs shorter than 32 elements (gather and take choose
-// each element; index_select along the innermost dim, or of slices of 16)
-// keep their own kernels, which prefetch scattered reads or copy short
-// slices whole for a consumer that vectorizes across them.
-func.func @short_runs(%x: tensor<4x64xf32>, %g: tensor<4x3xi64>, %f: tensor<5xi64>, %i: tensor<3xi64>, %y: tensor<8x16xf32>) -> (tensor<4xf32>, tensor<f32>, tensor<4x3xf32>, tensor<16xf32>) {
+// each element; index_select along the innermost dim, or of slices of 16
+// summed along them) keep their own kernels, which prefetch scattered
+// reads or copy short slices whole for a consumer that vectorizes across
+// them.
+func.func @short_runs(%x: tensor<4x64xf32>, %g: tensor<4x3xi64>, %f: tensor<5xi64>, %i: tensor<3xi64>, %y: tensor<8x16xf32>) -> (tensor<4xf32>, tensor<f32>, tensor<4x3xf32>, tensor<3xf32>) {
   %0 = kiln.gather %x, %g {dim = 1 : i64} : tensor<4x64xf32>, tensor<4x3xi64>
   %1 = kiln.take %x, %f : tensor<4x64xf32>, tensor<5xi64>
   %2 = kiln.index_select %x, %i {dim = 1 : i64} : tensor<4x64xf32>, tensor<3xi64>
@@ -230,8 +231,32 @@ func.func @short_runs(%x: tensor<4x64xf32>, %g: tensor<4x3xi64>, %f: tensor<5xi6
   %4 = kiln.sum %0 {dims = array<i64: 1>} : tensor<4x3xf32>
   %5 = kiln.amax %1 : tensor<5xf32>
   %6 = kiln.softmax %2 {dim = 1 : i64} : tensor<4x3xf32>
-  %7 = kiln.sum %3 {dims = array<i64: 0>} : tensor<3x16xf32>
-  return %4, %5, %6, %7 : tensor<4xf32>, tensor<f32>, tensor<4x3xf32>, tensor<16xf32>
+  %7 = kiln.sum %3 {dims = array<i64: 1>} : tensor<3x16xf32>
+  return %4, %5, %6, %7 : tensor<4xf32>, tensor<f32>, tensor<4x3xf32>, tensor<3xf32>
+}
+
+// CHECK-LABEL: func.func @short_rows_kept_columns
+// CHECK: kiln.fused(%arg0, %arg1)
+// CHECK-NEXT: ^bb0
+// CHECK-NEXT: kiln.index_select
+// CHECK-NEXT: kiln.sum
+// CHECK: kiln.fused(%arg2, %arg1)
+// CHECK-NEXT: ^bb0
+// CHECK-NEXT: kiln.index_select
+// CHECK-NEXT: kiln.amax
+// CHECK: kiln.gather %arg0, %arg3
+// CHECK-NOT: kiln.fused
+// Fused however short the runs (16 and 2 elements), when the reduction
+// keeps the last dim along which they lie: each selected row's columns are
+// read as vectors. A gather's single elements (runs of 1) are not.
+func.func @short_rows_kept_columns(%y: tensor<8x16xf32>, %i: tensor<3xi64>, %z: tensor<8x2xf32>, %g: tensor<3x16xi64>) -> (tensor<16xf32>, tensor<2xf32>, tensor<16xf32>) {
+  %0 = kiln.index_select %y, %i {dim = 0 : i64} : tensor<8x16xf32>, tensor<3xi64>
+  %1 = kiln.sum %0 {dims = array<i64: 0>} : tensor<3x16xf32>
+  %2 = kiln.index_select %z, %i {dim = 0 : i64} : tensor<8x2xf32>, tensor<3xi64>
+  %3 = kiln.amax %2 {dims = array<i64: 0>} : tensor<3x2xf32>
+  %4 = kiln.gather %y, %g {dim = 0 : i64} : tensor<8x16xf32>, tensor<3x16xi64>
+  %5 = kiln.sum %4 {dims = array<i64: 0>} : tensor<3x16xf32>
+  return %1, %3, %5 : tensor<16xf32>, tensor<2xf32>, tensor<16xf32>
 }
 
 // CHECK-LABEL: func.func @indexed_read_of_chain
