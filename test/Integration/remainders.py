@@ -129,4 +129,23 @@ for width in (127, 100, 33, 10):
             c.fail(label, "rows with the same elements reduce differently")
         c.check(label + " against PyTorch", ir, [x], fn(x), rtol=0, atol=0)
 
+# Softmax over rows of widths with rests of 4, 1, 4, 8, 2 and 15 after the
+# whole vectors: its passes hand each row on through memory (the exps
+# stored, read back, scaled in place), each pass's last iterations a masked
+# vector. Every element must be written and scaled: against PyTorch, at 1
+# and 2 threads with the same bits.
+for width in (20, 33, 36, 104, 50, 127):
+    x = torch.randn(64, width) * 3
+    out = torch.zeros(64, width)
+    ir = func_ir([x], ['%r0 = kiln.softmax %a0 {dim = 1 : i64} : {T0}'], [out])
+    label = f"softmax rows of {width}"
+    c.check(label, ir, [x], torch.softmax(x, 1), rtol=2e-6, atol=1e-30)
+    c.cases += 1
+    one = c.run(ir, [x], extra_args=["--threads=1"])
+    two = c.run(ir, [x], extra_args=["--threads=2"])
+    if one[0] != 0 or two[0] != 0:
+        c.fail(label, one[2] + two[2])
+    elif not same_bits(one[1][0], two[1][0]):
+        c.fail(label, "the bits differ between 1 and 2 threads")
+
 c.finish()
