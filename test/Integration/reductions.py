@@ -2,6 +2,7 @@
 # (negative, several, all, keepdim, rank 0, empty), max/min/argmax/argmin
 # with NaN (first NaN wins) and ties (lowest index), equal.
 # RUN: %python %s
+import numpy as np
 import torch
 
 from kiln_testing import Checker, func_ir, same_bits, ttype
@@ -753,5 +754,36 @@ for label, op, x, perm, fn, attrs in permuted_cases:
             c.fail(name, err_a + err_b)
         elif not all(same_bits(g, r) for g, r in zip(got, ref)):
             c.fail(name, "the bits differ")
+
+# Column reductions over fewer reduced rows than lanes (innermost reduced
+# dim under 32): every row goes to lane 0, in order, and the result is that
+# lane -- the bits of a sequential f32 (f64) accumulation from the
+# identity, at 1 and 2 threads.
+few = [("sum over dim 1 of 64x16x40", "sum", torch.randn(64, 16, 40), [1]),
+       ("sum over dims 0, 1 of 5x7x33", "sum", torch.randn(5, 7, 33), [0, 1]),
+       ("prod over dim 0 of 10x50 f64", "prod",
+        torch.rand(10, 50, dtype=torch.float64) + 0.5, [0]),
+       ("mean over dim 1 of 8x31x17", "mean", torch.randn(8, 31, 17), [1])]
+for label, op, x, dims in few:
+    moved = x.movedim(dims, list(range(len(dims)))).reshape(
+        -1, *[x.shape[d] for d in range(x.dim()) if d not in dims]).numpy()
+    acc = np.full(moved.shape[1:], 1 if op == "prod" else 0, moved.dtype)
+    for row in moved:  # in order, from the identity
+        acc = acc * row if op == "prod" else acc + row
+    if op == "mean":
+        acc = acc / np.asarray(moved.shape[0], moved.dtype)
+    want = torch.from_numpy(acc)
+    ir = reduce_ir(op, x, want, dims_attr(dims, False))
+    for threads in (1, 2):
+        name = f"{label} at {threads} thread(s)"
+        c.cases += 1
+        code, got, err = c.run(ir, [x], [f"--threads={threads}"])
+        if code != 0:
+            c.fail(name, err)
+        elif not same_bits(got[0], acc):
+            c.fail(name, "not the bits of lane 0 accumulated in order")
+    c.check(f"{label} against PyTorch", ir, [x],
+            getattr(torch, op)(x, dims[0]) if op == "prod"
+            else getattr(torch, op)(x, dims), rtol=1e-5, atol=1e-5)
 
 c.finish()

@@ -2086,7 +2086,16 @@ SmallVector<Value> buildColumnReduction(
   OpBuilder::InsertionGuard guard(b);
   int64_t rank = inputType.getRank();
   int64_t columns = inputType.getDimSize(rank - 1);
-  int64_t laneCount = lanes ? kReductionLanes : 1;
+  // Fewer reduced rows than lanes (innermost reduced dim): every row goes
+  // to lane 0 (laneOf), and the other lanes would stay at the identity,
+  // which their tree adds to lane 0 without changing its bits (x + +0 is
+  // x, lane 0 starting at +0 is never -0; x * 1 is x): one lane, no tree.
+  // A sum over dim 1 of 4096x16x64 f32 filled and merged 32 lanes per 16
+  // rows: 0.81 -> 0.37 ms at 1 thread (PyTorch 0.41).
+  int64_t laneCount =
+      lanes && inputType.getDimSize(reducedDims.back()) >= kReductionLanes
+          ? kReductionLanes
+          : 1;
   // Blocks of 512 bytes of a row, 128 f32 or 64 f64 columns: 32 lanes of
   // accumulators are 16 KB, half the L1 cache (a block of 512 f32 without
   // lanes measured no faster; 128 f64 columns, 32 KB of accumulators, sum
@@ -2302,8 +2311,9 @@ SmallVector<Value> buildColumnReduction(
         for (int64_t j = 0; j < laneCount; ++j)
           partial.push_back(tensor::ExtractOp::create(
               fb, fl, acc, ValueRange{indexConstant(fb, fl, j), c}));
-        SmallVector<Value> values{lanes ? mergeLaneTree(fb, fl, partial, *lanes)
-                                        : partial[0]};
+        SmallVector<Value> values{laneCount > 1
+                                      ? mergeLaneTree(fb, fl, partial, *lanes)
+                                      : partial[0]};
         if (finalize) {
           SmallVector<Value> kept(coords.begin(), coords.end() - 1);
           kept.push_back(arith::AddIOp::create(fb, fl, first, c));

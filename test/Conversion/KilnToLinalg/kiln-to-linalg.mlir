@@ -629,6 +629,27 @@ func.func @sum_columns(%x: tensor<64x300xf32>) -> tensor<300xf32> {
 
 // -----
 
+// Fewer reduced rows than lanes (16): every row goes to lane 0, so the
+// block keeps one lane of accumulators and no lane tree (the other lanes
+// would only add the identity).
+// CHECK-LABEL: func.func @sum_few_rows
+// CHECK:       scf.forall
+// CHECK:         linalg.fill {{.*}} -> tensor<1x64xf32>
+// CHECK:         scf.for %{{.*}} = %{{.*}} to %c16
+// CHECK:           arith.addf
+// CHECK:           tensor.insert %{{.*}} : tensor<1x64xf32>
+// CHECK:         tensor.extract_slice
+// CHECK-NEXT:    scf.for
+// CHECK:           tensor.extract %{{.*}} : tensor<1x64xf32>
+// CHECK-NOT:       arith.addf
+// CHECK:           tensor.insert %{{.*}} : tensor<?xf32>
+func.func @sum_few_rows(%x: tensor<8x16x64xf32>) -> tensor<8x64xf32> {
+  %s = kiln.sum %x {dims = array<i64: 1>} : tensor<8x16x64xf32>
+  return %s : tensor<8x64xf32>
+}
+
+// -----
+
 // Rows less than 1 KB apart (800 bytes) stream in with the hardware's
 // prefetch: none.
 // CHECK-LABEL: func.func @sum_close_columns
