@@ -353,11 +353,15 @@ struct LaneReduction {
 /// Partial results per reduction in the lane scheme.
 constexpr int64_t kReductionLanes = 32;
 
+/// Whether a line of `size` elements (the innermost reduced dim) spreads
+/// over the lanes; a shorter one goes to lane 0, reduced in order.
+bool spreadsOverLanes(int64_t size) { return size >= kReductionLanes; }
+
 /// The lane that element `i` of a line of `size` elements (the innermost
 /// reduced dim) goes to in the lane order: i % 32, or 0 in a line shorter
 /// than the lanes (reduced in order).
 Value laneOf(OpBuilder &b, Location loc, Value i, int64_t size) {
-  if (size < kReductionLanes)
+  if (!spreadsOverLanes(size))
     return arith::ConstantIndexOp::create(b, loc, 0);
   return arith::RemUIOp::create(
       b, loc, i, arith::ConstantIndexOp::create(b, loc, kReductionLanes));
@@ -2086,6 +2090,8 @@ SmallVector<Value> buildColumnReduction(
   OpBuilder::InsertionGuard guard(b);
   int64_t rank = inputType.getRank();
   int64_t columns = inputType.getDimSize(rank - 1);
+  int64_t inner = reducedDims.back();
+  int64_t innerSize = inputType.getDimSize(inner);
   // Fewer reduced rows than lanes (innermost reduced dim): every row goes
   // to lane 0 (laneOf), and the other lanes would stay at the identity,
   // which their tree adds to lane 0 without changing its bits (x + +0 is
@@ -2093,9 +2099,7 @@ SmallVector<Value> buildColumnReduction(
   // A sum over dim 1 of 4096x16x64 f32 filled and merged 32 lanes per 16
   // rows: 0.81 -> 0.37 ms at 1 thread (PyTorch 0.41).
   int64_t laneCount =
-      lanes && inputType.getDimSize(reducedDims.back()) >= kReductionLanes
-          ? kReductionLanes
-          : 1;
+      lanes && spreadsOverLanes(innerSize) ? kReductionLanes : 1;
   // Blocks of 512 bytes of a row, 128 f32 or 64 f64 columns: 32 lanes of
   // accumulators are 16 KB, half the L1 cache (a block of 512 f32 without
   // lanes measured no faster; 128 f64 columns, 32 KB of accumulators, sum
@@ -2134,8 +2138,6 @@ SmallVector<Value> buildColumnReduction(
   SmallVector<Value> indices(rank);
   for (auto [i, d] : llvm::enumerate(keptDims.drop_back()))
     indices[d] = coords[i];
-  int64_t inner = reducedDims.back();
-  int64_t innerSize = inputType.getDimSize(inner);
   // The accumulator's next value from its `old` one and the element at
   // `indices` (the block's column c, the reduced indices set).
   auto combine = [&](OpBuilder &ub, Location ul, Value old, Value c) -> Value {
@@ -2158,7 +2160,7 @@ SmallVector<Value> buildColumnReduction(
   int64_t lineElements =
       512 / std::max<int64_t>(8, inputType.getElementTypeBitWidth());
   bool narrow = lanes && blocks == 1 && columns < lineElements &&
-                inner == rank - 2 && innerSize >= kReductionLanes;
+                inner == rank - 2 && spreadsOverLanes(innerSize);
   int64_t unroll = lineElements / std::gcd(columns, lineElements);
   // `rows` rows from row `row0` of the innermost reduced dim into the
   // consecutive accumulators from lane `lane0` on (narrow rows), a vector
