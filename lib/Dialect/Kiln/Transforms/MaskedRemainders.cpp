@@ -266,7 +266,6 @@ std::optional<LoopPlan> planLoop(scf::ForOp loop, func::FuncOp function) {
   }
   Block *body = loop.getBody();
   plan.shapes[loop.getInductionVar()] = Shape::Affine;
-  auto shapeOf = [&](Value v) { return plan.shapeOf(v); };
   bool stores = false;
   for (Operation &op : body->without_terminator()) {
     if (op.getNumRegions() != 0)
@@ -293,7 +292,8 @@ std::optional<LoopPlan> planLoop(scf::ForOp loop, func::FuncOp function) {
     // An offset of the induction variable: a unit-stride address.
     if (isa<arith::AddIOp, arith::SubIOp>(op) &&
         op.getResult(0).getType().isIndex()) {
-      Shape lhs = shapeOf(op.getOperand(0)), rhs = shapeOf(op.getOperand(1));
+      Shape lhs = plan.shapeOf(op.getOperand(0)),
+            rhs = plan.shapeOf(op.getOperand(1));
       if ((lhs == Shape::Affine && rhs == Shape::Uniform) ||
           (isa<arith::AddIOp>(op) && lhs == Shape::Uniform &&
            rhs == Shape::Affine)) {
@@ -304,7 +304,7 @@ std::optional<LoopPlan> planLoop(scf::ForOp loop, func::FuncOp function) {
     // Computed from uniform values only (constants, sizes, offsets): the
     // same in every lane.
     if (isMemoryEffectFree(&op) && llvm::all_of(op.getOperands(), [&](Value v) {
-          return shapeOf(v) == Shape::Uniform;
+          return plan.shapeOf(v) == Shape::Uniform;
         }))
       continue;
     if (!op.hasTrait<OpTrait::Elementwise>() ||
@@ -315,7 +315,7 @@ std::optional<LoopPlan> planLoop(scf::ForOp loop, func::FuncOp function) {
     for (Value operand : op.getOperands()) {
       if (!laneBytes(operand.getType()))
         return std::nullopt;
-      varying |= shapeOf(operand) != Shape::Uniform;
+      varying |= plan.shapeOf(operand) != Shape::Uniform;
     }
     Type type = op.getResult(0).getType();
     std::optional<int64_t> bytes = laneBytes(type);
@@ -326,7 +326,7 @@ std::optional<LoopPlan> planLoop(scf::ForOp loop, func::FuncOp function) {
     plan.shapes[op.getResult(0)] = Shape::Varying;
     // Lanes of an Affine operand become a vector of indices.
     for (Value operand : op.getOperands())
-      if (shapeOf(operand) == Shape::Affine)
+      if (plan.shapeOf(operand) == Shape::Affine)
         plan.maxBytes = std::max<int64_t>(plan.maxBytes, 8);
     plan.maxBytes = std::max(plan.maxBytes, *bytes);
   }
@@ -365,16 +365,15 @@ SmallVector<Value> emitVectorStep(OpBuilder &b, scf::ForOp loop,
   IRMapping mapping;
   mapping.map(loop.getInductionVar(), start);
   DenseMap<Value, Value> vectors;
-  auto shapeOf = [&](Value v) { return plan.shapeOf(v); };
   auto vectorOf = [&](Value original) -> Value {
     Value mapped = mapping.lookupOrDefault(original);
-    if (shapeOf(original) == Shape::Varying)
+    if (plan.shapeOf(original) == Shape::Varying)
       return mapped;
     if (Value cached = vectors.lookup(original))
       return cached;
     auto type = VectorType::get({lanes}, original.getType());
     Value vector = vector::BroadcastOp::create(b, loc, type, mapped);
-    if (shapeOf(original) == Shape::Affine)
+    if (plan.shapeOf(original) == Shape::Affine)
       vector = arith::AddIOp::create(b, loc, vector,
                                      vector::StepOp::create(b, loc, type));
     vectors[original] = vector;
@@ -390,7 +389,7 @@ SmallVector<Value> emitVectorStep(OpBuilder &b, scf::ForOp loop,
     if (isa<memref::PrefetchOp>(op) || plan.combines.contains(&op))
       continue;
     if (auto load = dyn_cast<memref::LoadOp>(op)) {
-      if (shapeOf(load.getResult()) == Shape::Uniform) {
+      if (plan.shapeOf(load.getResult()) == Shape::Uniform) {
         b.clone(op, mapping);
         continue;
       }
@@ -421,7 +420,7 @@ SmallVector<Value> emitVectorStep(OpBuilder &b, scf::ForOp loop,
       continue;
     }
     Value result = op.getResult(0);
-    if (shapeOf(result) != Shape::Varying) {
+    if (plan.shapeOf(result) != Shape::Varying) {
       // Uniform, or an offset of the first lane's index.
       b.clone(op, mapping);
       continue;
