@@ -312,13 +312,19 @@ def scatter_workloads():
 
 
 def embedding_workloads():
-    """An embedding bag: the rows an index selects, summed (the selection
-    read in place by the sum, never stored), against PyTorch's fused
-    embedding_bag (faster than its index_select + sum)."""
+    """Embedding bags: the rows an index selects, summed (the selection
+    read in place by the sum, never stored), one bag and 4096 bags of 16
+    rows, against PyTorch's fused embedding_bag (faster than its
+    index_select + sum)."""
     e, ei, out = (tensor_type((32768, 256)), tensor_type((65536,), "i64"),
                   tensor_type((256,)))
     rows = tensor_type((65536, 256))
     offsets = torch.zeros(1, dtype=torch.int64)
+    bt, bi, bsel, bags, bout = (
+        tensor_type((100000, 64)), tensor_type((65536,), "i64"),
+        tensor_type((65536, 64)), tensor_type((4096, 16, 64)),
+        tensor_type((4096, 64)))
+    bag_offsets = torch.arange(0, 65536, 16)
     return [
         dict(name="embedding bag sum (65536 rows of 32768x256)",
              ir=f"""func.func @f(%e: {e}, %i: {ei}) -> {out} {{
@@ -327,6 +333,17 @@ def embedding_workloads():
   return %s : {out}
 }}""", inputs=["e", "ei"],
              torch=lambda t: F.embedding_bag(t["ei"], t["e"], offsets,
+                                             mode="sum")),
+        # Bags of 16 rows each: the selection reshaped into bags, read
+        # through the reshape by the sum over each bag's rows.
+        dict(name="bags of rows sum (4096 bags of 16 rows of 100000x64)",
+             ir=f"""func.func @f(%e: {bt}, %i: {bi}) -> {bout} {{
+  %r = kiln.index_select %e, %i {{dim = 0 : i64}} : {bt}, {bi}
+  %v = kiln.reshape %r : {bsel} -> {bags}
+  %s = kiln.sum %v {{dims = array<i64: 1>}} : {bags}
+  return %s : {bout}
+}}""", inputs=["bt", "bti"],
+             torch=lambda t: F.embedding_bag(t["bti"], t["bt"], bag_offsets,
                                              mode="sum")),
     ]
 
@@ -412,6 +429,7 @@ INPUTS = {
     "ct": ("f32", (V,)), "go": ("f32", (4096, 256)),
     "bi": ("i64", 0, 4096, (1024, 4096)), "bs": ("f32", (1024, 4096)),
     "e": ("f32", (32768, 256)), "ei": ("i64", 0, 32768, (65536,)),
+    "bt": ("f32", (100000, 64)), "bti": ("i64", 0, 100000, (65536,)),
     "es": ("f32", (65536, 256)), "r": ("f32", (4096, 1024)),
     "ct_r": ("f32", (4096, 1024)), "c": ("f32", (4096, 1000)),
     "tgt": ("i64", 0, 1000, (4096,)), "one": np.array(1.0, dtype=np.float32),

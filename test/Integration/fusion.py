@@ -613,6 +613,70 @@ same("prod and topk of index_selects (rank 3)", func_ir([three, pick, pick2], [
     # each check, the prod, the topk's tile and kernel
     5)
 
+# Views: a reshape keeping the last dim joins the chain of the reduction,
+# softmax or selection reading it, which reads through it (bags of selected
+# rows summed without storing the selection; the split of the rows into
+# bags a multiply-add, a collapse of two dims a division).
+bags = torch.randint(0, 1000, (300,))
+same("bags of selected rows: sum, amax, mean through a reshape", func_ir(
+    [table, bags, narrow, bags.flip(0)], [
+        "%s = kiln.index_select %a0, %a1 {dim = 0 : i64} : {T0}, {T1}",
+        "%v = kiln.reshape %s : tensor<300x64xf32> -> tensor<20x15x64xf32>",
+        "%r0 = kiln.sum %v {dims = array<i64: 1>} : tensor<20x15x64xf32>",
+        "%q = kiln.index_select %a2, %a1 {dim = 0 : i64} : {T2}, {T1}",
+        "%w = kiln.reshape %q : tensor<300x16xf32> -> tensor<75x4x16xf32>",
+        "%r1 = kiln.amax %w {dims = array<i64: 1>} : tensor<75x4x16xf32>",
+        "%p = kiln.index_select %a0, %a3 {dim = 0 : i64} : {T0}, {T3}",
+        "%u = kiln.reshape %p : tensor<300x64xf32> -> tensor<20x1x15x64xf32>",
+        "%r2 = kiln.mean %u {dims = array<i64: 2>, keepdim = true} : "
+        "tensor<20x1x15x64xf32>"],
+    [torch.zeros(20, 64), torch.zeros(75, 16), torch.zeros(20, 1, 1, 64)]),
+    [table, bags, narrow, bags.flip(0)],
+    [torch.index_select(table, 0, bags).reshape(20, 15, 64).sum(1),
+     torch.index_select(narrow, 0, bags).reshape(75, 4, 16).amax(1),
+     torch.index_select(table, 0, bags.flip(0)).reshape(20, 1, 15, 64).mean(
+         2, keepdim=True)],
+    # the index checks (one per index_select), the three reductions (each
+    # stored selection would add a kernel)
+    6, rtol=1e-5, atol=1e-5)
+# The selection read by two kernels is stored once; the view of it that a
+# reduction reads stays a view of the stored tensor.
+same("bags of a selection used twice: stored, then viewed", func_ir(
+    [table, bags], [
+        "%s = kiln.index_select %a0, %a1 {dim = 0 : i64} : {T0}, {T1}",
+        "%v = kiln.reshape %s : tensor<300x64xf32> -> tensor<20x15x64xf32>",
+        "%r0 = kiln.sum %v {dims = array<i64: 1>} : tensor<20x15x64xf32>",
+        "%r1 = kiln.amax %s {dims = array<i64: 1>} : tensor<300x64xf32>"],
+    [torch.zeros(20, 64), torch.zeros(300)]), [table, bags],
+    [torch.index_select(table, 0, bags).reshape(20, 15, 64).sum(1),
+     torch.index_select(table, 0, bags).amax(1)],
+    # the selection (its index check and its copy), the sum, the amax
+    4, rtol=1e-5, atol=1e-5)
+same("a rank-3 selection collapsed into rows, summed over them", func_ir(
+    [slab, pick3], [
+        "%t = kiln.index_select %a0, %a1 {dim = 1 : i64} : {T0}, {T1}",
+        "%v = kiln.reshape %t : tensor<6x5x4xf32> -> tensor<30x4xf32>",
+        "%e = kiln.exp %v : tensor<30x4xf32>",
+        "%r0 = kiln.sum %e {dims = array<i64: 0>} : tensor<30x4xf32>"],
+    [torch.zeros(4)]), [slab, pick3],
+    torch.index_select(slab, 1, pick3).reshape(30, 4).exp().sum(0), 2,
+    rtol=1e-5, atol=1e-5)
+grid = special(64, 50)
+same("softmax and topk of chains through reshapes", func_ir([grid], [
+    "%e = kiln.exp %a0 : {T0}",
+    "%v = kiln.reshape %e : {T0} -> tensor<4x16x50xf32>",
+    "%r0 = kiln.softmax %v {dim = 2 : i64} : tensor<4x16x50xf32>",
+    "%n = kiln.neg %a0 : {T0}",
+    "%m = kiln.abs %n : {T0}",
+    "%w = kiln.reshape %m : {T0} -> tensor<8x8x50xf32>",
+    "%r1, %j = kiln.topk %w {k = 3 : i64, dim = 1 : i64} : "
+    "tensor<8x8x50xf32>"],
+    [torch.zeros(4, 16, 50), torch.zeros(8, 3, 50)]), [grid],
+    [torch.softmax(grid.exp().reshape(4, 16, 50), 2),
+     torch.topk(grid.neg().abs().reshape(8, 8, 50), 3, 1).values],
+    # the softmax, the topk's tile and kernel
+    3, rtol=1e-5, atol=1e-6)
+
 
 def same_as_written(label, plain, written, inputs, expected, **tolerance):
     """A hand-written kiln.fused region (`written`) gives the bits of the

@@ -138,6 +138,15 @@ c.expect_error("index_select read in place by topk",
                     "  %r0, %j = kiln.topk %s {k = 2 : i64, dim = 1 : i64} : "
                     "tensor<5x32xf32>", "tensor<5x2xf32>"),
                [table, rows], 2, "kiln.index_select at ")
+bag_rows = torch.tensor([4, 9, 3, 50, 1, -2])
+c.expect_error("index_select read in place through a reshape (bags)",
+               func([table, bag_rows], f"  %s = kiln.index_select %a0, %a1 "
+                    f"{{dim = 0 : i64}} : {ttype(table)}, {ttype(bag_rows)}\n"
+                    "  %v = kiln.reshape %s : tensor<6x32xf32> -> "
+                    "tensor<3x2x32xf32>\n"
+                    "  %r0 = kiln.sum %v {dims = array<i64: 1>} : "
+                    "tensor<3x2x32xf32>", "tensor<3x32xf32>"),
+               [table, bag_rows], 2, "index 50 is out of bounds for size 50")
 labels = torch.tensor([3, 12])
 c.expect_error("cross_entropy: class out of range",
                func([x, labels], f"  %r0 = kiln.cross_entropy %a0, %a1 : "

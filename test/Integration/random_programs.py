@@ -266,8 +266,21 @@ class Program:
             self.emit("permute", [v], [t.permute(perm).contiguous()],
                       {"dims": attr_dims(perm)})
         elif kind == 1:
-            shape = [t.numel()] if self.rng.random() < 0.5 else \
-                [1] + list(t.shape)
+            # Flattened, a leading 1, or (keeping the last dim, a view the
+            # kernel reading it reads through) the leading dims merged or
+            # the first one split.
+            dims = list(t.shape)
+            choice = self.rng.random()
+            if choice < 0.3:
+                shape = [t.numel()]
+            elif choice < 0.5:
+                shape = [1] + dims
+            elif t.dim() >= 3:
+                shape = [dims[0] * dims[1]] + dims[2:]
+            elif t.dim() >= 2 and dims[0] % 2 == 0:
+                shape = [2, dims[0] // 2] + dims[1:]
+            else:
+                shape = [1] + dims
             self.emit("reshape", [v], [t.reshape(shape)])
         else:
             shape = [self.rng.choice([2, 3]) if d == 1 else d for d in t.shape]

@@ -692,6 +692,67 @@ func.func @embedding_bag(%w: tensor<1000x64xf32>, %i: tensor<64xi64>) -> tensor<
 
 // -----
 
+// Bags of selected rows: the sum reads the index_select through the
+// reshape, a view: row r of bag b is the selection's row b * 16 + r, whose
+// index element picks the table's row. The prefetch runs 32 rows ahead
+// across the end of the bag into the next ones (16 rows on: the next bag
+// of this thread's), clamped to the last bag: row (r + 32) % 16 of bag b +
+// (r + 32) / 16.
+// CHECK-LABEL: func.func @bags_of_rows
+// CHECK:       kiln.report_index_error
+// CHECK:       scf.forall (%{{.*}}) in (4)
+// CHECK:         %[[BAG:.*]] = arith.remui %{{.*}}, %c4
+// CHECK:         scf.for %[[ROW:[a-z0-9_]+]] = %{{.*}} to %c16
+// CHECK:           %[[AHEAD:.*]] = arith.addi %[[ROW]], %c32
+// CHECK:           %[[IN:.*]] = arith.remui %[[AHEAD]], %c16
+// CHECK:           %[[ON:.*]] = arith.divui %[[AHEAD]], %c16
+// CHECK:           %[[NEXT:.*]] = arith.addi %[[BAG]], %[[ON]]
+// CHECK:           %[[LAST:.*]] = arith.minui %[[NEXT]], %c3
+// CHECK:           scf.for
+// CHECK:             %[[START:.*]] = arith.muli %[[LAST]], %c16
+// CHECK:             %[[FLAT:.*]] = arith.addi %[[START]], %[[IN]]
+// CHECK:             tensor.extract %arg1[%[[FLAT]]] : tensor<64xi64>
+// CHECK:             memref.prefetch
+// CHECK:           scf.for
+// CHECK:             %[[FIRST:.*]] = arith.muli %[[BAG]], %c16
+// CHECK:             %[[AT:.*]] = arith.addi %[[FIRST]], %[[ROW]]
+// CHECK:             tensor.extract %arg1[%[[AT]]] : tensor<64xi64>
+// CHECK:             tensor.extract %arg0[%{{.*}}, %{{.*}}] : tensor<1000x64xf32>
+func.func @bags_of_rows(%w: tensor<1000x64xf32>, %i: tensor<64xi64>) -> tensor<4x64xf32> {
+  %s = kiln.fused(%w, %i) : (tensor<1000x64xf32>, tensor<64xi64>) -> tensor<4x64xf32> {
+  ^bb0(%a: tensor<1000x64xf32>, %b: tensor<64xi64>):
+    %r = kiln.index_select %a, %b {dim = 0 : i64} : tensor<1000x64xf32>, tensor<64xi64>
+    %v = kiln.reshape %r : tensor<64x64xf32> -> tensor<4x16x64xf32>
+    %t = kiln.sum %v {dims = array<i64: 1>} : tensor<4x16x64xf32>
+    kiln.yield %t : tensor<4x64xf32>
+  }
+  return %s : tensor<4x64xf32>
+}
+
+// -----
+
+// A chain collapsed by a view: position (i, c) of the 6x64 rows is (i / 3,
+// i % 3, c) of the 2x3x64 exps.
+// CHECK-LABEL: func.func @collapsed_view
+// CHECK:         scf.for %[[ROW:[a-z0-9_]+]] =
+// CHECK:           scf.for
+// CHECK:             %[[IN:.*]] = arith.remui %[[ROW]], %c3
+// CHECK-NEXT:        %[[OUT:.*]] = arith.divui %[[ROW]], %c3
+// CHECK-NEXT:        %[[X:.*]] = tensor.extract %arg0[%[[OUT]], %[[IN]], %{{.*}}] : tensor<2x3x64xf32>
+// CHECK:             math.exp %[[X]]
+func.func @collapsed_view(%x: tensor<2x3x64xf32>) -> tensor<64xf32> {
+  %s = kiln.fused(%x) : (tensor<2x3x64xf32>) -> tensor<64xf32> {
+  ^bb0(%a: tensor<2x3x64xf32>):
+    %e = kiln.exp %a : tensor<2x3x64xf32>
+    %v = kiln.reshape %e : tensor<2x3x64xf32> -> tensor<6x64xf32>
+    %t = kiln.sum %v {dims = array<i64: 0>} : tensor<6x64xf32>
+    kiln.yield %t : tensor<64xf32>
+  }
+  return %s : tensor<64xf32>
+}
+
+// -----
+
 // Narrow rows (10 columns, fewer than a vector's 16 floats): 32
 // consecutive rows are contiguous, and so are the accumulators of
 // consecutive lanes. Groups of 8 rows (80 elements: 5 vectors) update 80

@@ -853,10 +853,38 @@ func.func @fused_elementwise_shapes(%x: tensor<4x8xf32>, %y: tensor<8xf32>) -> (
 
 // -----
 
+func.func @fused_view_elementwise(%x: tensor<4x8xf32>) -> tensor<32xf32> {
+  %0 = kiln.fused(%x) : (tensor<4x8xf32>) -> tensor<32xf32> {
+  ^bb0(%a: tensor<4x8xf32>):
+    %1 = kiln.exp %a : tensor<4x8xf32>
+    // expected-error @+1 {{'kiln.reshape' op in a kiln.fused region must be in the chain of an op with FusesProducers (a reduction, softmax, selection or gather), which evaluates it where it reads}}
+    %2 = kiln.reshape %1 : tensor<4x8xf32> -> tensor<32xf32>
+    %3 = kiln.neg %2 : tensor<32xf32>
+    kiln.yield %3 : tensor<32xf32>
+  }
+  return %0 : tensor<32xf32>
+}
+
+// -----
+
+func.func @fused_view_epilogue(%x: tensor<4x8xf32>) -> tensor<2x2xf32> {
+  %0 = kiln.fused(%x) : (tensor<4x8xf32>) -> tensor<2x2xf32> {
+  ^bb0(%a: tensor<4x8xf32>):
+    %1 = kiln.sum %a {dims = array<i64: 1>} : tensor<4x8xf32>
+    // expected-error @+1 {{'kiln.reshape' op in a kiln.fused region must be in the input chain of kiln.sum, not in its epilogue, which is evaluated at the positions of its result}}
+    %2 = kiln.reshape %1 : tensor<4xf32> -> tensor<2x2xf32>
+    %3 = kiln.neg %2 : tensor<2x2xf32>
+    kiln.yield %3 : tensor<2x2xf32>
+  }
+  return %0 : tensor<2x2xf32>
+}
+
+// -----
+
 func.func @fused_matmul(%x: tensor<4x8xf32>, %y: tensor<8x8xf32>) -> tensor<4x8xf32> {
   %0 = kiln.fused(%x, %y) : (tensor<4x8xf32>, tensor<8x8xf32>) -> tensor<4x8xf32> {
   ^bb0(%a: tensor<4x8xf32>, %b: tensor<8x8xf32>):
-    // expected-error @+1 {{'kiln.matmul' op cannot be part of a kiln.fused region: it holds only elementwise ops, splat constants, ops with FusesProducers (reductions, softmaxes, selections, gathers) and indexed reads}}
+    // expected-error @+1 {{'kiln.matmul' op cannot be part of a kiln.fused region: it holds only elementwise ops, splat constants, ops with FusesProducers (reductions, softmaxes, selections, gathers), indexed reads and views}}
     %1 = kiln.matmul %a, %b : tensor<4x8xf32>, tensor<8x8xf32>
     kiln.yield %1 : tensor<4x8xf32>
   }

@@ -1047,8 +1047,8 @@ LogicalResult FusedOp::verify() {
 LogicalResult FusedOp::verifyRegions() {
   Block &body = getBody().front();
   auto yield = cast<YieldOp>(body.back());
-  // Ops with FusesProducers, and indexed reads without (take).
-  SmallVector<Operation *> anchors, reads;
+  // Ops with FusesProducers, indexed reads without (take), and views.
+  SmallVector<Operation *> anchors, reads, views;
   for (Operation &inner : body.without_terminator()) {
     if (inner.hasTrait<mlir::OpTrait::ConstantLike>()) {
       if (!isSplatConstant(&inner))
@@ -1068,15 +1068,24 @@ LogicalResult FusedOp::verifyRegions() {
       reads.push_back(&inner);
       continue;
     }
+    if (isa<ViewOpInterface>(inner)) {
+      views.push_back(&inner);
+      continue;
+    }
     return inner.emitOpError(
         "cannot be part of a kiln.fused region: it holds only elementwise "
         "ops, splat constants, ops with FusesProducers (reductions, "
-        "softmaxes, selections, gathers) and indexed reads");
+        "softmaxes, selections, gathers), indexed reads and views");
   }
   Form form = getForm();
   if (form != Form::Anchored && !reads.empty())
     return reads.front()->emitOpError(
         "in a kiln.fused region must be read by the chain of an op with "
+        "FusesProducers (a reduction, softmax, selection or gather), which "
+        "evaluates it where it reads");
+  if (form != Form::Anchored && !views.empty())
+    return views.front()->emitOpError(
+        "in a kiln.fused region must be in the chain of an op with "
         "FusesProducers (a reduction, softmax, selection or gather), which "
         "evaluates it where it reads");
   switch (form) {
@@ -1145,6 +1154,13 @@ LogicalResult FusedOp::verifyRegions() {
     // The anchor is the last op with FusesProducers; any before it must be
     // indexed reads, which the chains evaluate in place.
     Operation *anchor = anchors.back();
+    for (Operation *view : views)
+      if (anchor->isBeforeInBlock(view))
+        return view->emitOpError(
+                   "in a kiln.fused region must be in the input chain of ")
+               << anchor->getName()
+               << ", not in its epilogue, which is evaluated at the "
+                  "positions of its result";
     reads.append(anchors.begin(), anchors.end() - 1);
     for (Operation *read : reads) {
       if (!isa<IndexedReadOpInterface>(read))

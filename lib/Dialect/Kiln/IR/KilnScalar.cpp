@@ -410,3 +410,61 @@ int64_t IndexSelectOp::getContiguousRun() {
 }
 
 int64_t TakeOp::getContiguousRun() { return 1; }
+
+//===----------------------------------------------------------------------===//
+// Views (ViewOpInterface)
+//===----------------------------------------------------------------------===//
+
+SmallVector<Value> ReshapeOp::buildSourcePosition(OpBuilder &b, Location loc,
+                                                  ValueRange resultPosition) {
+  ArrayRef<int64_t> from = getInput().getType().getShape();
+  ArrayRef<int64_t> to = getType().getShape();
+  // Both shapes are row-major orders of the same elements: the dims they
+  // end with in common carry their indices over unchanged, and the leading
+  // dims before them are one flat index, linearized over the result's and
+  // split over the operand's (no division when the operand has one such
+  // dim: splitting rows into bags is a multiply-add).
+  size_t common = 0;
+  while (common < from.size() && common < to.size() &&
+         from[from.size() - 1 - common] == to[to.size() - 1 - common])
+    ++common;
+  ArrayRef<int64_t> toLead = to.drop_back(common);
+  ArrayRef<int64_t> fromLead = from.drop_back(common);
+  Value flat;
+  for (auto [size, index] : llvm::zip(toLead, resultPosition)) {
+    if (size == 1)
+      continue; // its index is 0
+    flat = !flat ? index
+                 : arith::AddIOp::create(
+                       b, loc,
+                       arith::MulIOp::create(b, loc, flat,
+                                             indexConstant(b, loc, size)),
+                       index);
+  }
+  if (!flat)
+    flat = indexConstant(b, loc, 0);
+  // Split over the operand's leading dims, the last first; the first
+  // non-unit one takes what is left (below its size: no remainder).
+  SmallVector<Value> position(fromLead.size());
+  for (int64_t d = static_cast<int64_t>(fromLead.size()) - 1; d >= 0; --d) {
+    bool outermost = llvm::all_of(fromLead.take_front(d),
+                                  [](int64_t size) { return size == 1; });
+    if (fromLead[d] == 1) {
+      position[d] = indexConstant(b, loc, 0);
+    } else if (outermost) {
+      position[d] = flat;
+    } else {
+      Value size = indexConstant(b, loc, fromLead[d]);
+      position[d] = arith::RemUIOp::create(b, loc, flat, size);
+      flat = arith::DivUIOp::create(b, loc, flat, size);
+    }
+  }
+  llvm::append_range(position, resultPosition.take_back(common));
+  return position;
+}
+
+bool ReshapeOp::keepsLastDim() {
+  ArrayRef<int64_t> from = getInput().getType().getShape();
+  ArrayRef<int64_t> to = getType().getShape();
+  return !from.empty() && !to.empty() && from.back() == to.back();
+}

@@ -163,9 +163,10 @@ bool keepsLastDim(Operation *op) {
 
 /// Whether `anchor`'s kernel reads `read` (an IndexedReadOpInterface op)
 /// in place: `read` makes runs of at least kMinInPlaceRun elements, or
-/// `anchor` keeps the last dim of its input (of `read`'s shape), along which
-/// `read` makes runs of more than one element (a sum over dim 0 of an
-/// index_select of rows, an embedding bag): each selected row's columns
+/// `anchor` keeps the last dim of its input (of `read`'s shape, or a view of
+/// it with the same last dim), along which `read` makes runs of more than
+/// one element (a sum over dim 0 of an index_select of rows, an embedding
+/// bag, bags of selected rows summed): each selected row's columns
 /// are then loaded as vectors, a few rows ahead prefetched, where storing
 /// the selection would write and read it all again (rows of 16 f32
 /// selected from 262144x16, 1000000 of them summed: 4.65 -> 2.60 ms at 1
@@ -175,10 +176,17 @@ bool keepsLastDim(Operation *op) {
 /// 0: 1.82 ms stored, 2.41 in place).
 bool readsInPlace(Operation *read, Operation *anchor) {
   int64_t run = cast<IndexedReadOpInterface>(read).getContiguousRun();
-  return run >= kMinInPlaceRun ||
-         (run > 1 && anchor && keepsLastDim(anchor) &&
-          cast<RankedTensorType>(anchor->getOperand(0).getType()).getShape() ==
-              cast<RankedTensorType>(read->getResult(0).getType()).getShape());
+  if (run >= kMinInPlaceRun)
+    return true;
+  if (run <= 1 || !anchor || !keepsLastDim(anchor))
+    return false;
+  // The anchor's input is `read`'s elements, or a view of them keeping the
+  // last dim (views join only then): bags of selected rows.
+  auto input = cast<RankedTensorType>(anchor->getOperand(0).getType());
+  auto selected = cast<RankedTensorType>(read->getResult(0).getType());
+  return input.getNumElements() == selected.getNumElements() &&
+         selected.getRank() > 0 &&
+         input.getShape().back() == selected.getShape().back();
 }
 
 /// Whether rows of `n` elements of `elementType` hold kMinAnchorRowBytes.
@@ -298,6 +306,8 @@ struct Group {
   /// Whether the anchor's chain holds an indexed read (the group then
   /// stays anchored: a row group does not evaluate them).
   bool indexedReads = false;
+  /// Whether the anchor's chain holds a view (likewise).
+  bool views = false;
 
   bool contains(Operation *op) const {
     return members.contains(op) || copies.contains(op);
@@ -401,7 +411,7 @@ private:
   /// of at least kMinAnchorRowBytes.
   bool anchorReducesRows(const Group &group) const {
     if (!rowGroups || !group.anchor || !group.rowReductions.empty() ||
-        group.indexedReads)
+        group.indexedReads || group.views)
       return false;
     auto rows = cast<RankedTensorType>(group.anchor->getOperand(0).getType());
     return reducesRowsOf(group.anchor, rows) &&
@@ -515,6 +525,21 @@ private:
         group.indexedReads = true;
         continue;
       }
+      // A view (a reshape) in the anchor's input chain, of a value the
+      // chain computes, that keeps the last dim: the kernel reads through
+      // it with index arithmetic, and the chain below it is evaluated at
+      // the view's source position (a sum over the rows of an index_select
+      // reshaped into bags reads the selected rows in place). It is not
+      // recomputed for other users.
+      if (group.anchor && group.rowReductions.empty() && usedOnlyHere &&
+          isa<ViewOpInterface>(p) && before(p, group.anchor) &&
+          cast<ViewOpInterface>(p).keepsLastDim() && viewsComputed(p) &&
+          group.members.size() + group.copies.size() < maxGroupOps) {
+        group.members.insert(p);
+        group.views = true;
+        pushOperands(p);
+        continue;
+      }
       // An anchor under an elementwise root: the root's chain becomes its
       // epilogue.
       if (!group.anchor && group.rowReductions.empty() &&
@@ -564,7 +589,42 @@ private:
       notFused(p, root,
                      [&] { return whyNotAnchor(group, p, usedOnlyHere); });
     }
+    keepComputedViews(group);
     return group;
+  }
+
+  /// Whether the view `p` views a value its group's chain may compute: an
+  /// elementwise op's or an indexed read's result (or another view's).
+  bool viewsComputed(Operation *p) const {
+    Operation *producer = p->getOperand(0).getDefiningOp();
+    return producer && producer->getBlock() == &block &&
+           !isSplatConstant(producer) &&
+           (isElementwise(producer) ||
+            isa<IndexedReadOpInterface, ViewOpInterface>(producer));
+  }
+
+  /// Leaves out of the group its views whose operand the group did not
+  /// compute after all (its producer stayed out): a view of a stored
+  /// tensor costs nothing, and a kernel reading it as stored keeps the
+  /// stored-input fast paths.
+  void keepComputedViews(Group &group) {
+    if (!group.views)
+      return;
+    group.views = false;
+    for (Operation &op : block) { // views of views, the inner one first
+      if (!group.members.contains(&op) || !isa<ViewOpInterface>(op))
+        continue;
+      Operation *producer = op.getOperand(0).getDefiningOp();
+      if (producer && group.contains(producer)) {
+        group.views = true;
+        continue;
+      }
+      group.members.erase(&op);
+      notFused(&op, group.root, [] {
+        return std::string("it is a view of a tensor stored before the "
+                           "kernel, which reads it in place as stored");
+      });
+    }
   }
 
   /// Whether `p`, an indexed read, would take its input's elementwise
@@ -582,6 +642,23 @@ private:
   /// Why `p` (not elementwise) could not join the group as its anchor.
   std::string whyNotAnchor(const Group &group, Operation *p,
                            bool usedOnlyHere) const {
+    if (auto view = dyn_cast<ViewOpInterface>(p)) {
+      if (!group.anchor || !group.rowReductions.empty())
+        return "it is a view (reshape), which joins only the input chain of "
+               "a reduction, softmax, selection or gather; its result is "
+               "stored";
+      if (!usedOnlyHere)
+        return "it has users outside the kernel, and a view joins a "
+               "kernel's chain only as its one user (it is not recomputed)";
+      if (!view.keepsLastDim())
+        return "it does not keep the last dim, along which the kernel "
+               "loads vectors (read through it, the elements would be "
+               "loaded one at a time); its result is stored";
+      if (!viewsComputed(p))
+        return "it is a view of a tensor stored before the kernel, which "
+               "reads it in place as stored";
+      return "the kernel is full (max-group-ops); its result is stored";
+    }
     if (isa<IndexedReadOpInterface>(p) && group.anchor) {
       if (!usedOnlyHere)
         return "it has users outside the kernel, and an indexed read joins a "
@@ -733,6 +810,8 @@ private:
     if (group.indexedReads)
       how += "; indexed reads evaluated in place, their selections never "
              "stored";
+    if (group.views)
+      how += "; reshapes read through as views";
     if (!group.outputs.empty())
       how +=
           ", storing " + std::to_string(group.outputs.size() + 1) + " results";

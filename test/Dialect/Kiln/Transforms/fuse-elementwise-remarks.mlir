@@ -147,6 +147,35 @@ func.func @short_rows(%y: tensor<8x16xf32>, %i: tensor<3xi64>) -> (tensor<3xf32>
 
 // -----
 
+// Views: a reshape keeping the last dim joins a reduction's input chain
+// (bags of selected rows); one of a stored argument, one that does not keep
+// the last dim, one with a second user, and one under an elementwise
+// kernel stay out, each with its reason.
+func.func @views(%w: tensor<10x16xf32>, %i: tensor<12xi64>, %x: tensor<8x4xf32>, %y: tensor<4x8xf32>) -> (tensor<3x16xf32>, tensor<2x4xf32>, tensor<f32>, tensor<2x8xf32>, tensor<2x2x8xf32>, tensor<2x2xf32>) {
+  %s = kiln.index_select %w, %i {dim = 0 : i64} : tensor<10x16xf32>, tensor<12xi64>
+  %r = kiln.reshape %s : tensor<12x16xf32> -> tensor<3x4x16xf32>
+  // expected-remark @below {{3 ops in one kernel (the elementwise chain is evaluated where 'kiln.sum' reads its input; indexed reads evaluated in place, their selections never stored; reshapes read through as views): kiln.index_select, kiln.reshape, kiln.sum}}
+  %b = kiln.sum %r {dims = array<i64: 1>} : tensor<3x4x16xf32>
+  // expected-remark @below {{it is a view of a tensor stored before the kernel, which reads it in place as stored}}
+  %0 = kiln.reshape %x : tensor<8x4xf32> -> tensor<2x4x4xf32>
+  %1 = kiln.sum %0 {dims = array<i64: 1>} : tensor<2x4x4xf32>
+  %2 = kiln.exp %y : tensor<4x8xf32>
+  // expected-remark @below {{it does not keep the last dim, along which the kernel loads vectors (read through it, the elements would be loaded one at a time); its result is stored}}
+  %3 = kiln.reshape %2 : tensor<4x8xf32> -> tensor<32xf32>
+  %4 = kiln.amax %3 : tensor<32xf32>
+  %5 = kiln.tanh %y : tensor<4x8xf32>
+  // expected-remark @below {{it has users outside the kernel, and a view joins a kernel's chain only as its one user (it is not recomputed)}}
+  %6 = kiln.reshape %5 : tensor<4x8xf32> -> tensor<2x2x8xf32>
+  %7 = kiln.sum %6 {dims = array<i64: 1>} : tensor<2x2x8xf32>
+  %8 = kiln.sum %y {dims = array<i64: 1>} : tensor<4x8xf32>
+  // expected-remark @below {{it is a view (reshape), which joins only the input chain of a reduction, softmax, selection or gather; its result is stored}}
+  %9 = kiln.reshape %8 : tensor<4xf32> -> tensor<2x2xf32>
+  %10 = kiln.neg %9 : tensor<2x2xf32>
+  return %b, %1, %4, %7, %6, %10 : tensor<3x16xf32>, tensor<2x4xf32>, tensor<f32>, tensor<2x8xf32>, tensor<2x2x8xf32>, tensor<2x2xf32>
+}
+
+// -----
+
 // One whose input chain fuses into its own kernel keeps it.
 func.func @indexed_read_of_chain(%x: tensor<8x32xf32>, %i: tensor<3xi64>) -> tensor<3xf32> {
   %e = kiln.exp %x : tensor<8x32xf32>

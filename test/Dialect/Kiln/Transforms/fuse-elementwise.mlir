@@ -259,6 +259,67 @@ func.func @short_rows_kept_columns(%y: tensor<8x16xf32>, %i: tensor<3xi64>, %z: 
   return %1, %3, %5 : tensor<16xf32>, tensor<2xf32>, tensor<16xf32>
 }
 
+// CHECK-LABEL: func.func @bags_of_rows
+// CHECK: kiln.fused(%arg0, %arg1)
+// CHECK-NEXT: ^bb0
+// CHECK-NEXT: kiln.index_select
+// CHECK-NEXT: kiln.reshape
+// CHECK-NEXT: kiln.sum
+// CHECK-NEXT: kiln.yield
+// CHECK: kiln.fused(%arg2)
+// CHECK-NEXT: ^bb0
+// CHECK-NEXT: kiln.exp
+// CHECK-NEXT: kiln.reshape
+// CHECK-NEXT: kiln.softmax
+// CHECK-NEXT: kiln.yield
+// A reshape keeping the last dim joins the chain of a reduction or softmax
+// as a view: bags of 4 selected rows of 16 (runs of 16, fused since the
+// sum keeps the last dim along which they lie) summed without storing the
+// selection, and a softmax of an elementwise chain split into 2x3 rows.
+func.func @bags_of_rows(%w: tensor<10x16xf32>, %i: tensor<12xi64>, %x: tensor<6x8xf32>) -> (tensor<3x16xf32>, tensor<2x3x8xf32>) {
+  %s = kiln.index_select %w, %i {dim = 0 : i64} : tensor<10x16xf32>, tensor<12xi64>
+  %r = kiln.reshape %s : tensor<12x16xf32> -> tensor<3x4x16xf32>
+  %b = kiln.sum %r {dims = array<i64: 1>} : tensor<3x4x16xf32>
+  %e = kiln.exp %x : tensor<6x8xf32>
+  %v = kiln.reshape %e : tensor<6x8xf32> -> tensor<2x3x8xf32>
+  %m = kiln.softmax %v {dim = 2 : i64} : tensor<2x3x8xf32>
+  return %b, %m : tensor<3x16xf32>, tensor<2x3x8xf32>
+}
+
+// CHECK-LABEL: func.func @views_not_fused
+// CHECK-NOT: kiln.fused
+// CHECK: kiln.reshape %arg0
+// CHECK: kiln.sum
+// CHECK: %[[E:.*]] = kiln.exp %arg1
+// CHECK: %[[FLAT:.*]] = kiln.reshape %[[E]] : tensor<4x8xf32> -> tensor<32xf32>
+// CHECK: kiln.amax %[[FLAT]]
+// CHECK: %[[T:.*]] = kiln.tanh %arg1
+// CHECK: %[[TV:.*]] = kiln.reshape %[[T]] : tensor<4x8xf32> -> tensor<2x2x8xf32>
+// CHECK: kiln.sum %[[TV]]
+// CHECK: kiln.sum %arg1
+// CHECK: kiln.reshape
+// CHECK: kiln.neg
+// CHECK: return
+// Not fused: a view of a stored argument (the sum reads it as stored; the
+// view costs nothing); one that does not keep the last dim (elements
+// would be read one at a time across it: the exps are stored); one with a
+// second user (a view is not recomputed); one in a reduction's epilogue
+// (evaluated at the result's positions).
+func.func @views_not_fused(%x: tensor<8x4xf32>, %y: tensor<4x8xf32>) -> (tensor<2x4xf32>, tensor<f32>, tensor<2x8xf32>, tensor<2x2x8xf32>, tensor<2x2xf32>) {
+  %0 = kiln.reshape %x : tensor<8x4xf32> -> tensor<2x4x4xf32>
+  %1 = kiln.sum %0 {dims = array<i64: 1>} : tensor<2x4x4xf32>
+  %2 = kiln.exp %y : tensor<4x8xf32>
+  %3 = kiln.reshape %2 : tensor<4x8xf32> -> tensor<32xf32>
+  %4 = kiln.amax %3 : tensor<32xf32>
+  %5 = kiln.tanh %y : tensor<4x8xf32>
+  %6 = kiln.reshape %5 : tensor<4x8xf32> -> tensor<2x2x8xf32>
+  %7 = kiln.sum %6 {dims = array<i64: 1>} : tensor<2x2x8xf32>
+  %8 = kiln.sum %y {dims = array<i64: 1>} : tensor<4x8xf32>
+  %9 = kiln.reshape %8 : tensor<4xf32> -> tensor<2x2xf32>
+  %10 = kiln.neg %9 : tensor<2x2xf32>
+  return %1, %4, %7, %6, %10 : tensor<2x4xf32>, tensor<f32>, tensor<2x8xf32>, tensor<2x2x8xf32>, tensor<2x2xf32>
+}
+
 // CHECK-LABEL: func.func @indexed_read_of_chain
 // CHECK: %[[G:.*]] = kiln.fused(%arg0, %arg1) : (tensor<8x32xf32>, tensor<3xi64>) -> tensor<3x32xf32>
 // CHECK-NEXT: ^bb0

@@ -116,4 +116,33 @@ def Kiln_IndexedReadOpInterface : OpInterface<"IndexedReadOpInterface"> {
   ];
 }
 
+def Kiln_ViewOpInterface : OpInterface<"ViewOpInterface"> {
+  let cppNamespace = "::kiln";
+  let description = [{
+    An op whose result element at a position is the element of its operand
+    (operand 0) at a position computed from that position alone: a view of
+    the same elements in another shape (`reshape`). Fusion evaluates such an
+    op in a kernel's chain as index arithmetic: the chain below it is
+    computed at the operand's position, and its result is never stored (a
+    sum over the rows of an `index_select` reshaped into bags reads the
+    selected rows in place).
+  }];
+  let methods = [
+    InterfaceMethod<[{
+        The position in the operand of the element at `resultPosition` of
+        the result.
+      }],
+      "::llvm::SmallVector<::mlir::Value>", "buildSourcePosition",
+      (ins "::mlir::OpBuilder &":$builder, "::mlir::Location":$loc,
+           "::mlir::ValueRange":$resultPosition)>,
+    InterfaceMethod<[{
+        Whether the operand's position keeps the result's last index (and
+        both have the same last dim): consecutive result elements along the
+        last dim are consecutive operand elements, so a kernel reading the
+        view along its last dim still loads vectors.
+      }],
+      "bool", "keepsLastDim">,
+  ];
+}
+
 #endif // KILN_DIALECT_KILN_IR_KILNINTERFACES_TD

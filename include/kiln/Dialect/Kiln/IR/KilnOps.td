@@ -399,7 +399,8 @@ def Kiln_EqualOp : Kiln_Op<"equal", [Pure, Kiln_InferTypes]> {
 // Shape ops
 //===----------------------------------------------------------------------===//
 
-def Kiln_ReshapeOp : Kiln_Op<"reshape", [Pure, Kiln_Differentiable]> {
+def Kiln_ReshapeOp : Kiln_Op<"reshape", [Pure, Kiln_Differentiable,
+    DeclareOpInterfaceMethods<Kiln_ViewOpInterface>]> {
   let summary = "same elements, new shape (view / reshape / flatten)";
   let description = [{
     Reinterprets the operand's elements, in row-major order, with the result
@@ -1013,9 +1014,9 @@ def Kiln_FusedOp : Kiln_Op<"fused", [IsolatedFromAbove, SingleBlock,
     the operands (bound to the block arguments) with ordinary kiln ops, and
     the whole group becomes one kernel: no tensor inside the region is ever
     stored. Its ops are elementwise ops, splat constants, ops with the
-    `FusesProducers` trait and indexed reads (`IndexedReadOpInterface`:
-    `gather`, `index_select`, `take`), in one of three forms (the verifier
-    rejects anything else):
+    `FusesProducers` trait, indexed reads (`IndexedReadOpInterface`:
+    `gather`, `index_select`, `take`) and views (`ViewOpInterface`:
+    `reshape`), in one of three forms (the verifier rejects anything else):
 
     - *elementwise*: only elementwise ops; one loop over the results, which
       all have the same shape (a value of the chain that is also used after
@@ -1031,7 +1032,9 @@ def Kiln_FusedOp : Kiln_Op<"fused", [IsolatedFromAbove, SingleBlock,
       block arguments (both operands block arguments or splat constants),
       evaluated in place: a sum of `index_select`'s rows reads the selected
       rows of its stored input, whose indices are checked before the
-      kernel;
+      kernel; and views before the anchor, read through with index
+      arithmetic (the chain below a view is evaluated at its operand's
+      position: bags of selected rows, reshaped, are summed in place);
     - *row group*: reductions (`sum`, `prod`, `amax`, `amin`) along the
       last dim and `softmax`/`log_softmax` along the last dim, each of an
       input of one shape (the rows), computed row by row while the row is
