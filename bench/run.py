@@ -315,7 +315,7 @@ def embedding_workloads():
     """Embedding bags: the rows an index selects, summed (the selection
     read in place by the sum, never stored), one bag and 4096 bags of 16
     rows, against PyTorch's fused embedding_bag (faster than its
-    index_select + sum)."""
+    index_select + sum); and a softmax read through a permute."""
     e, ei, out = (tensor_type((32768, 256)), tensor_type((65536,), "i64"),
                   tensor_type((256,)))
     rows = tensor_type((65536, 256))
@@ -325,6 +325,7 @@ def embedding_workloads():
         tensor_type((65536, 64)), tensor_type((4096, 16, 64)),
         tensor_type((4096, 64)))
     bag_offsets = torch.arange(0, 65536, 16)
+    hx, hy = tensor_type((32, 512, 8, 64)), tensor_type((32, 8, 512, 64))
     return [
         dict(name="embedding bag sum (65536 rows of 32768x256)",
              ir=f"""func.func @f(%e: {e}, %i: {ei}) -> {out} {{
@@ -334,6 +335,18 @@ def embedding_workloads():
 }}""", inputs=["e", "ei"],
              torch=lambda t: F.embedding_bag(t["ei"], t["e"], offsets,
                                              mode="sum")),
+        # Attention heads: [B, L, H, D] scores read as [B, H, L, D] by a
+        # softmax through the permute (no transposed copy); PyTorch's best
+        # of its softmax of the permuted view and of a contiguous copy.
+        dict(name="softmax over heads, permuted (32x512x8x64)",
+             ir=f"""func.func @f(%x: {hx}) -> {hy} {{
+  %p = kiln.permute %x [0, 2, 1, 3] : {hx}
+  %s = kiln.softmax %p {{dim = 3 : i64}} : {hy}
+  return %s : {hy}
+}}""", inputs=["hx"],
+             torch=[lambda t: torch.softmax(t["hx"].permute(0, 2, 1, 3), 3),
+                    lambda t: torch.softmax(
+                        t["hx"].permute(0, 2, 1, 3).contiguous(), 3)]),
         # Bags of 16 rows each: the selection reshaped into bags, read
         # through the reshape by the sum over each bag's rows.
         dict(name="bags of rows sum (4096 bags of 16 rows of 100000x64)",
@@ -430,6 +443,7 @@ INPUTS = {
     "bi": ("i64", 0, 4096, (1024, 4096)), "bs": ("f32", (1024, 4096)),
     "e": ("f32", (32768, 256)), "ei": ("i64", 0, 32768, (65536,)),
     "bt": ("f32", (100000, 64)), "bti": ("i64", 0, 100000, (65536,)),
+    "hx": ("f32", (32, 512, 8, 64)),
     "es": ("f32", (65536, 256)), "r": ("f32", (4096, 1024)),
     "ct_r": ("f32", (4096, 1024)), "c": ("f32", (4096, 1000)),
     "tgt": ("i64", 0, 1000, (4096,)), "one": np.array(1.0, dtype=np.float32),

@@ -676,7 +676,36 @@ same("softmax and topk of chains through reshapes", func_ir([grid], [
      torch.topk(grid.neg().abs().reshape(8, 8, 50), 3, 1).values],
     # the softmax, the topk's tile and kernel
     3, rtol=1e-5, atol=1e-6)
-
+# A permute keeping the last dim is read through as well, of a stored
+# tensor too (it would copy on its own): softmax over heads of [B, L, H, D]
+# as [B, H, L, D], a log_softmax of a chain, a topk and a gather of them.
+heads = special(2, 16, 3, 40)
+hpick = torch.randint(0, 16, (2, 3, 4, 40))
+same("softmax, log_softmax, topk and gather through permutes", func_ir(
+    [heads, hpick], [
+        "%p = kiln.permute %a0 [0, 2, 1, 3] : {T0}",
+        "%r0 = kiln.softmax %p {dim = 3 : i64} : tensor<2x3x16x40xf32>",
+        "%e = kiln.tanh %a0 : {T0}",
+        "%q = kiln.permute %e [2, 0, 1, 3] : {T0}",
+        "%r1 = kiln.log_softmax %q {dim = 3 : i64} : tensor<3x2x16x40xf32>",
+        "%n = kiln.neg %a0 : {T0}",
+        "%w = kiln.permute %n [1, 2, 0, 3] : {T0}",
+        "%r2, %j = kiln.topk %w {k = 2 : i64, dim = 0 : i64} : "
+        "tensor<16x3x2x40xf32>",
+        "%b = kiln.abs %a0 : {T0}",
+        "%m = kiln.permute %b [0, 2, 1, 3] : {T0}",
+        "%r3 = kiln.gather %m, %a1 {dim = 2 : i64} : tensor<2x3x16x40xf32>, "
+        "{T1}"],
+    [torch.zeros(2, 3, 16, 40), torch.zeros(3, 2, 16, 40),
+     torch.zeros(2, 3, 2, 40), torch.zeros(2, 3, 4, 40)]), [heads, hpick],
+    [torch.softmax(heads.permute(0, 2, 1, 3), 3),
+     torch.log_softmax(heads.tanh().permute(2, 0, 1, 3), 3),
+     torch.topk(heads.neg().permute(1, 2, 0, 3), 2, 0).values,
+     torch.gather(heads.abs().permute(0, 2, 1, 3), 2, hpick)],
+    # the softmax and log_softmax (rows in cache: one kernel each), the
+    # topk's tile and kernel, the gather's three (each permute would add a
+    # transposing kernel)
+    7, rtol=1e-5, atol=1e-6)
 
 def same_as_written(label, plain, written, inputs, expected, **tolerance):
     """A hand-written kiln.fused region (`written`) gives the bits of the

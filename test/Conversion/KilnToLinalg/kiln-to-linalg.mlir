@@ -753,6 +753,26 @@ func.func @collapsed_view(%x: tensor<2x3x64xf32>) -> tensor<64xf32> {
 
 // -----
 
+// A permute read through: element (b, h, l, d) of the view is (b, l, h, d)
+// of the stored tensor, loaded in place (no transposed copy).
+// CHECK-LABEL: func.func @permuted_view
+// CHECK-NOT:   linalg.transpose
+// CHECK:       %[[B:.*]] = linalg.index 0 : index
+// CHECK-NEXT:  %[[H:.*]] = linalg.index 1 : index
+// CHECK-NEXT:  %[[L:.*]] = linalg.index 2 : index
+// CHECK:       tensor.extract %arg0[%[[B]], %[[L]], %[[H]], %{{.*}}] : tensor<2x64x3x64xf32>
+func.func @permuted_view(%x: tensor<2x64x3x64xf32>) -> tensor<2x3x64xf32> {
+  %s = kiln.fused(%x) : (tensor<2x64x3x64xf32>) -> tensor<2x3x64xf32> {
+  ^bb0(%a: tensor<2x64x3x64xf32>):
+    %p = kiln.permute %a [0, 2, 1, 3] : tensor<2x64x3x64xf32>
+    %t = kiln.amax %p {dims = array<i64: 3>} : tensor<2x3x64x64xf32>
+    kiln.yield %t : tensor<2x3x64xf32>
+  }
+  return %s : tensor<2x3x64xf32>
+}
+
+// -----
+
 // Narrow rows (10 columns, fewer than a vector's 16 floats): 32
 // consecutive rows are contiguous, and so are the accumulators of
 // consecutive lanes. Groups of 8 rows (80 elements: 5 vectors) update 80

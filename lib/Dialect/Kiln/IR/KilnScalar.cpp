@@ -468,3 +468,22 @@ bool ReshapeOp::keepsLastDim() {
   ArrayRef<int64_t> to = getType().getShape();
   return !from.empty() && !to.empty() && from.back() == to.back();
 }
+
+bool ReshapeOp::isFreeAlone() { return true; }
+
+SmallVector<Value> PermuteOp::buildSourcePosition(OpBuilder &, Location,
+                                                  ValueRange resultPosition) {
+  // Result dim i is operand dim dims[i].
+  int64_t rank = getInput().getType().getRank();
+  SmallVector<Value> position(rank);
+  for (auto [i, d] : llvm::enumerate(getDims()))
+    position[*normalizeDim(d, rank)] = resultPosition[i];
+  return position;
+}
+
+bool PermuteOp::keepsLastDim() {
+  int64_t rank = getInput().getType().getRank();
+  return rank > 0 && *normalizeDim(getDims().back(), rank) == rank - 1;
+}
+
+bool PermuteOp::isFreeAlone() { return false; }

@@ -17,7 +17,10 @@
 //    group's one anchor: as the root, or, if it also has FusesConsumers and
 //    its result is used only by the group, under an elementwise root (the
 //    root's chain is then the anchor's epilogue); the anchor's first operand
-//    is then computed by the elementwise ops pulled in below it;
+//    is then computed by the elementwise ops pulled in below it, indexed
+//    reads of stored tensors (read in place) and views keeping the last dim
+//    (a reshape of a value the chain computes, a permute of any: read
+//    through);
 //  - with row-groups (the CPU), reductions along the last dim whose results
 //    the chain broadcasts back over the rows join the group as a row
 //    group's, which also yields values of the rows' shape and per-row
@@ -525,15 +528,17 @@ private:
         group.indexedReads = true;
         continue;
       }
-      // A view (a reshape) in the anchor's input chain, of a value the
-      // chain computes, that keeps the last dim: the kernel reads through
-      // it with index arithmetic, and the chain below it is evaluated at
-      // the view's source position (a sum over the rows of an index_select
-      // reshaped into bags reads the selected rows in place). It is not
-      // recomputed for other users.
+      // A view (a reshape or permute) in the anchor's input chain that
+      // keeps the last dim, of a value the chain computes (or any, for a
+      // view that copies on its own): the kernel reads through it with
+      // index arithmetic, and the chain below it is evaluated at the view's
+      // source position (a sum over the rows of an index_select reshaped
+      // into bags reads the selected rows in place; a softmax over heads
+      // permuted from [B, L, H, D] to [B, H, L, D] never copies them). It
+      // is not recomputed for other users.
       if (group.anchor && group.rowReductions.empty() && usedOnlyHere &&
           isa<ViewOpInterface>(p) && before(p, group.anchor) &&
-          cast<ViewOpInterface>(p).keepsLastDim() && viewsComputed(p) &&
+          cast<ViewOpInterface>(p).keepsLastDim() && readsThrough(p) &&
           group.members.size() + group.copies.size() < maxGroupOps) {
         group.members.insert(p);
         group.views = true;
@@ -593,9 +598,13 @@ private:
     return group;
   }
 
-  /// Whether the view `p` views a value its group's chain may compute: an
-  /// elementwise op's or an indexed read's result (or another view's).
-  bool viewsComputed(Operation *p) const {
+  /// Whether a kernel gains by reading through the view `p`: it copies on
+  /// its own (a permute), or it views a value the kernel's chain may
+  /// compute (an elementwise op's or an indexed read's result, or another
+  /// view's).
+  bool readsThrough(Operation *p) const {
+    if (!cast<ViewOpInterface>(p).isFreeAlone())
+      return true;
     Operation *producer = p->getOperand(0).getDefiningOp();
     return producer && producer->getBlock() == &block &&
            !isSplatConstant(producer) &&
@@ -603,10 +612,10 @@ private:
             isa<IndexedReadOpInterface, ViewOpInterface>(producer));
   }
 
-  /// Leaves out of the group its views whose operand the group did not
-  /// compute after all (its producer stayed out): a view of a stored
-  /// tensor costs nothing, and a kernel reading it as stored keeps the
-  /// stored-input fast paths.
+  /// Leaves out of the group its views that move no data on their own
+  /// whose operand the group did not compute after all (its producer
+  /// stayed out): such a view of a stored tensor costs nothing, and a
+  /// kernel reading it as stored keeps the stored-input fast paths.
   void keepComputedViews(Group &group) {
     if (!group.views)
       return;
@@ -615,7 +624,8 @@ private:
       if (!group.members.contains(&op) || !isa<ViewOpInterface>(op))
         continue;
       Operation *producer = op.getOperand(0).getDefiningOp();
-      if (producer && group.contains(producer)) {
+      if (!cast<ViewOpInterface>(op).isFreeAlone() ||
+          (producer && group.contains(producer))) {
         group.views = true;
         continue;
       }
@@ -644,9 +654,9 @@ private:
                            bool usedOnlyHere) const {
     if (auto view = dyn_cast<ViewOpInterface>(p)) {
       if (!group.anchor || !group.rowReductions.empty())
-        return "it is a view (reshape), which joins only the input chain of "
-               "a reduction, softmax, selection or gather; its result is "
-               "stored";
+        return "it is a view (reshape, permute), which joins only the input "
+               "chain of a reduction, softmax, selection or gather; its "
+               "result is stored";
       if (!usedOnlyHere)
         return "it has users outside the kernel, and a view joins a "
                "kernel's chain only as its one user (it is not recomputed)";
@@ -654,7 +664,7 @@ private:
         return "it does not keep the last dim, along which the kernel "
                "loads vectors (read through it, the elements would be "
                "loaded one at a time); its result is stored";
-      if (!viewsComputed(p))
+      if (!readsThrough(p))
         return "it is a view of a tensor stored before the kernel, which "
                "reads it in place as stored";
       return "the kernel is full (max-group-ops); its result is stored";
@@ -811,7 +821,7 @@ private:
       how += "; indexed reads evaluated in place, their selections never "
              "stored";
     if (group.views)
-      how += "; reshapes read through as views";
+      how += "; views (reshape, permute) read through";
     if (!group.outputs.empty())
       how +=
           ", storing " + std::to_string(group.outputs.size() + 1) + " results";

@@ -154,7 +154,7 @@ func.func @short_rows(%y: tensor<8x16xf32>, %i: tensor<3xi64>) -> (tensor<3xf32>
 func.func @views(%w: tensor<10x16xf32>, %i: tensor<12xi64>, %x: tensor<8x4xf32>, %y: tensor<4x8xf32>) -> (tensor<3x16xf32>, tensor<2x4xf32>, tensor<f32>, tensor<2x8xf32>, tensor<2x2x8xf32>, tensor<2x2xf32>) {
   %s = kiln.index_select %w, %i {dim = 0 : i64} : tensor<10x16xf32>, tensor<12xi64>
   %r = kiln.reshape %s : tensor<12x16xf32> -> tensor<3x4x16xf32>
-  // expected-remark @below {{3 ops in one kernel (the elementwise chain is evaluated where 'kiln.sum' reads its input; indexed reads evaluated in place, their selections never stored; reshapes read through as views): kiln.index_select, kiln.reshape, kiln.sum}}
+  // expected-remark @below {{3 ops in one kernel (the elementwise chain is evaluated where 'kiln.sum' reads its input; indexed reads evaluated in place, their selections never stored; views (reshape, permute) read through): kiln.index_select, kiln.reshape, kiln.sum}}
   %b = kiln.sum %r {dims = array<i64: 1>} : tensor<3x4x16xf32>
   // expected-remark @below {{it is a view of a tensor stored before the kernel, which reads it in place as stored}}
   %0 = kiln.reshape %x : tensor<8x4xf32> -> tensor<2x4x4xf32>
@@ -168,10 +168,26 @@ func.func @views(%w: tensor<10x16xf32>, %i: tensor<12xi64>, %x: tensor<8x4xf32>,
   %6 = kiln.reshape %5 : tensor<4x8xf32> -> tensor<2x2x8xf32>
   %7 = kiln.sum %6 {dims = array<i64: 1>} : tensor<2x2x8xf32>
   %8 = kiln.sum %y {dims = array<i64: 1>} : tensor<4x8xf32>
-  // expected-remark @below {{it is a view (reshape), which joins only the input chain of a reduction, softmax, selection or gather; its result is stored}}
+  // expected-remark @below {{it is a view (reshape, permute), which joins only the input chain of a reduction, softmax, selection or gather; its result is stored}}
   %9 = kiln.reshape %8 : tensor<4xf32> -> tensor<2x2xf32>
   %10 = kiln.neg %9 : tensor<2x2xf32>
   return %b, %1, %4, %7, %6, %10 : tensor<3x16xf32>, tensor<2x4xf32>, tensor<f32>, tensor<2x8xf32>, tensor<2x2x8xf32>, tensor<2x2xf32>
+}
+
+// -----
+
+// A permute copies on its own: read through even from a stored argument
+// when it keeps the last dim (heads of [B, L, H, D] as [B, H, L, D]); a
+// transpose of the last dim is stored.
+func.func @permutes(%x: tensor<2x5x3x8xf32>, %y: tensor<4x8xf32>) -> (tensor<2x3x5x8xf32>, tensor<4xf32>) {
+  %0 = kiln.permute %x [0, 2, 1, 3] : tensor<2x5x3x8xf32>
+  // expected-remark @below {{2 ops in one kernel (the elementwise chain is evaluated where 'kiln.softmax' reads its input; views (reshape, permute) read through): kiln.permute, kiln.softmax}}
+  %1 = kiln.softmax %0 {dim = 3 : i64} : tensor<2x3x5x8xf32>
+  %2 = kiln.exp %y : tensor<4x8xf32>
+  // expected-remark @below {{it does not keep the last dim, along which the kernel loads vectors}}
+  %3 = kiln.permute %2 [1, 0] : tensor<4x8xf32>
+  %4 = kiln.sum %3 {dims = array<i64: 0>} : tensor<8x4xf32>
+  return %1, %4 : tensor<2x3x5x8xf32>, tensor<4xf32>
 }
 
 // -----

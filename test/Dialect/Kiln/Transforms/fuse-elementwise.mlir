@@ -286,6 +286,27 @@ func.func @bags_of_rows(%w: tensor<10x16xf32>, %i: tensor<12xi64>, %x: tensor<6x
   return %b, %m : tensor<3x16xf32>, tensor<2x3x8xf32>
 }
 
+// CHECK-LABEL: func.func @permuted_heads
+// CHECK: kiln.fused(%arg0)
+// CHECK-NEXT: ^bb0
+// CHECK-NEXT: kiln.permute
+// CHECK-NEXT: kiln.softmax
+// CHECK-NEXT: kiln.yield
+// CHECK: kiln.permute %{{.*}} [1, 0]
+// CHECK: kiln.amax
+// A permute copies on its own, so one keeping the last dim joins even
+// reading a stored argument (heads of [B, L, H, D] as [B, H, L, D]: the
+// softmax reads them in place, no transposed copy); a transpose of the last
+// dim does not (the chain is stored, then transposed).
+func.func @permuted_heads(%x: tensor<2x5x3x8xf32>, %y: tensor<4x8xf32>) -> (tensor<2x3x5x8xf32>, tensor<8x1xf32>) {
+  %0 = kiln.permute %x [0, 2, 1, 3] : tensor<2x5x3x8xf32>
+  %1 = kiln.softmax %0 {dim = 3 : i64} : tensor<2x3x5x8xf32>
+  %2 = kiln.exp %y : tensor<4x8xf32>
+  %3 = kiln.permute %2 [1, 0] : tensor<4x8xf32>
+  %4 = kiln.amax %3 {dims = array<i64: 1>, keepdim = true} : tensor<8x4xf32>
+  return %1, %4 : tensor<2x3x5x8xf32>, tensor<8x1xf32>
+}
+
 // CHECK-LABEL: func.func @views_not_fused
 // CHECK-NOT: kiln.fused
 // CHECK: kiln.reshape %arg0

@@ -121,7 +121,8 @@ def Kiln_ViewOpInterface : OpInterface<"ViewOpInterface"> {
   let description = [{
     An op whose result element at a position is the element of its operand
     (operand 0) at a position computed from that position alone: a view of
-    the same elements in another shape (`reshape`). Fusion evaluates such an
+    the same elements in another shape (`reshape`) or order of dims
+    (`permute`). Fusion evaluates such an
     op in a kernel's chain as index arithmetic: the chain below it is
     computed at the operand's position, and its result is never stored (a
     sum over the rows of an `index_select` reshaped into bags reads the
@@ -142,6 +143,14 @@ def Kiln_ViewOpInterface : OpInterface<"ViewOpInterface"> {
         view along its last dim still loads vectors.
       }],
       "bool", "keepsLastDim">,
+    InterfaceMethod<[{
+        Whether the op on its own, outside a kernel, moves no data: its
+        result is the operand's buffer seen in another shape (a reshape).
+        A kernel then gains nothing from reading through a view of a stored
+        tensor; through one that copies on its own (a permute), it saves
+        the copy.
+      }],
+      "bool", "isFreeAlone">,
   ];
 }
 

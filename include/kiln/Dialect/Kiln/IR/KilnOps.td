@@ -446,7 +446,7 @@ def Kiln_ExpandOp : Kiln_Op<"expand", [Pure, Kiln_Elementwise,
 }
 
 def Kiln_PermuteOp : Kiln_Op<"permute", [Pure, Kiln_InferTypes,
-    Kiln_Differentiable]> {
+    Kiln_Differentiable, DeclareOpInterfaceMethods<Kiln_ViewOpInterface>]> {
   let summary = "reorder dimensions (Tensor.permute / t)";
   let description = [{
     Result dim `i` is operand dim `dims[i]`. `dims` is a permutation of the
@@ -1016,7 +1016,7 @@ def Kiln_FusedOp : Kiln_Op<"fused", [IsolatedFromAbove, SingleBlock,
     stored. Its ops are elementwise ops, splat constants, ops with the
     `FusesProducers` trait, indexed reads (`IndexedReadOpInterface`:
     `gather`, `index_select`, `take`) and views (`ViewOpInterface`:
-    `reshape`), in one of three forms (the verifier rejects anything else):
+    `reshape`, `permute`), in one of three forms (the verifier rejects anything else):
 
     - *elementwise*: only elementwise ops; one loop over the results, which
       all have the same shape (a value of the chain that is also used after
