@@ -832,11 +832,18 @@ buildReduction(OpBuilder &b, Location loc, RankedTensorType inputType,
                          ? explain.str() + " of " + typeText(inputType) +
                                " over dims " + dimList(reducedDims)
                          : std::string();
+  // Lines of the innermost reduced dim shorter than the lanes all go to
+  // lane 0 (laneOf), in order; the other lanes add only the identity.
   const char *order =
-      lanes ? "; float: 32 lanes, each its share of the elements in order, "
-              "merged in a fixed tree (the same bits on every thread count "
-              "and target)"
-            : "";
+      !lanes ? ""
+      : reducedDims.empty() ||
+              spreadsOverLanes(inputType.getDimSize(reducedDims.back()))
+          ? "; float: 32 lanes, each its share of the elements in order, "
+            "merged in a fixed tree (the same bits on every thread count "
+            "and target)"
+          : "; float: the innermost reduced dim is shorter than the 32 "
+            "lanes, so every element goes to lane 0, in order (the same "
+            "bits on every thread count and target)";
   // Lane reductions split (in the lane order); so do reductions whose
   // result does not depend on the order (`orderFree`: max, min, integer
   // sums), each segment then a free loop that LLVM vectorizes.

@@ -21,7 +21,7 @@ func.func @f(%x: tensor<4096x32768xf32>, %g: tensor<4096x4096xf32>,
   %v2, %i2 = kiln.topk %big {k = 100 : i64, dim = 1 : i64} : tensor<1x16777216xf32>
   // CHECK-DAG: :[[# @LINE + 1]]:{{.*}}kiln.sum of tensor<4096x32768xf32> over dims [1]: row reduction, 4096 kept position(s) in parallel, each reducing 32768 element(s) with its accumulators in registers; float: 32 lanes
   %s1 = kiln.sum %x {dims = array<i64: 1>} : tensor<4096x32768xf32>
-  // CHECK-DAG: :[[# @LINE + 1]]:{{.*}}kiln.sum of tensor<4096x32768xf32> over dims [0]: column reduction, the innermost dim is kept
+  // CHECK-DAG: :[[# @LINE + 1]]:{{.*}}kiln.sum of tensor<4096x32768xf32> over dims [0]: column reduction, the innermost dim is kept{{.*}}; float: 32 lanes, each its share
   %s0 = kiln.sum %x {dims = array<i64: 0>} : tensor<4096x32768xf32>
   // CHECK-DAG: :[[# @LINE + 1]]:{{.*}}kiln.sum of tensor<4096x32768xf32> over dims [0, 1]: 1 kept position(s) would leave threads idle, so dim 0 is split into 1024 segments reduced in parallel, then merged (2 kernels)
   %sa = kiln.sum %x : tensor<4096x32768xf32>
@@ -155,4 +155,14 @@ func.func @scatter_columns(%b: tensor<4096x4096xf32>, %i: tensor<1024x4096xi64>,
   // CHECK-DAG: :[[# @LINE + 1]]:{{.*}}Function=scatter_columns | Remark="kiln.scatter_add along dim 0 of tensor<4096x4096xf32>: blocks of columns in parallel, each in packed tiles of up to 128 columns (2 MB of the result, updated in cache), walking the rows in order and updating only its columns (deterministic); each group copies its slice of the base first (in cache, no separate copy)"
   %r = kiln.scatter_add %b, %i, %s {dim = 0 : i64} : tensor<4096x4096xf32>, tensor<1024x4096xi64>, tensor<1024x4096xf32>
   return %r : tensor<4096x4096xf32>
+}
+
+// Float sums whose innermost reduced dim is shorter than the 32 lanes (16
+// rows per bag) take every element in lane 0, in order.
+func.func @short_lanes(%x: tensor<4096x16xf32>, %bags: tensor<256x16x16xf32>) -> (tensor<16xf32>, tensor<256x16xf32>) {
+  // CHECK-DAG: :[[# @LINE + 1]]:{{.*}}kiln.sum of tensor<4096x16xf32> over dims [0]: column reduction, the innermost dim is kept{{.*}}; float: 32 lanes, each its share
+  %s16 = kiln.sum %x {dims = array<i64: 0>} : tensor<4096x16xf32>
+  // CHECK-DAG: :[[# @LINE + 1]]:{{.*}}kiln.sum of tensor<256x16x16xf32> over dims [1]: column reduction, the innermost dim is kept{{.*}}; float: the innermost reduced dim is shorter than the 32 lanes, so every element goes to lane 0, in order
+  %sb = kiln.sum %bags {dims = array<i64: 1>} : tensor<256x16x16xf32>
+  return %s16, %sb : tensor<16xf32>, tensor<256x16xf32>
 }
