@@ -805,6 +805,35 @@ TEST(IR, ExplainSaysWhatTheCompilerDoesAtTheCallersLines) {
   EXPECT_THROW(Tensor().explain(), kiln::Error);
 }
 
+TEST(IR, BagsOfSelectedRowsAreSummedThroughTheReshape) {
+  // 3 bags of 4 rows selected from a 10x16 table: the sum reads the
+  // selection through the reshape, never storing it.
+  std::vector<float> table(160);
+  for (size_t i = 0; i < table.size(); ++i)
+    table[i] = static_cast<float>(i % 37) * 0.5f - 3.0f;
+  std::vector<int64_t> rows = {3, 9, 0, 3, 7, 7, 1, 2, 8, 4, 5, 6};
+  Tensor w = Tensor::fromVector(table, {10, 16});
+  Tensor i = Tensor::fromVector(rows, {12});
+  Tensor bags = kiln::index_select(w, 0, i).reshape({3, 4, 16}).sum({1});
+  std::string text = bags.explain();
+  EXPECT_NE(text.find("[kiln-fuse] 3 ops in one kernel (the elementwise "
+                      "chain is evaluated where 'kiln.sum' reads its input; "
+                      "indexed reads evaluated in place, their selections "
+                      "never stored; views (reshape, permute) read through): "
+                      "kiln.index_select, kiln.reshape, kiln.sum"),
+            std::string::npos)
+      << text;
+  std::vector<float> got = bags.toVector<float>();
+  ASSERT_EQ(got.size(), 48u);
+  for (int64_t b = 0; b < 3; ++b)
+    for (int64_t c = 0; c < 16; ++c) {
+      float want = 0.0f; // the rows in order, as the one lane adds them
+      for (int64_t r = 0; r < 4; ++r)
+        want += table[rows[b * 4 + r] * 16 + c];
+      EXPECT_EQ(got[b * 16 + c], want) << "bag " << b << " column " << c;
+    }
+}
+
 TEST(IR, CallIRInlinesTheFileFunctions) {
   // The entry's helpers from the same file are inlined into it; a
   // recursive call is an error.
