@@ -705,7 +705,30 @@ same("softmax, log_softmax, topk and gather through permutes", func_ir(
     # the softmax and log_softmax (rows in cache: one kernel each), the
     # topk's tile and kernel, the gather's three (each permute would add a
     # transposing kernel)
-    7, rtol=1e-5, atol=1e-6)
+    7, rtol=1e-5, atol=1e-6)# Elementwise loops read through views too: a chain reshaped into rows and
+# scaled, the tanh of heads permuted and added to a bias (the tanh also
+# negated on its own).
+chain_rows = special(12, 40)
+bias = special(3, 16, 40)
+same("elementwise loops through a reshape and a permute", func_ir(
+    [chain_rows, heads, bias], [
+        "%e = kiln.exp %a0 : {T0}",
+        "%v = kiln.reshape %e : {T0} -> tensor<3x4x40xf32>",
+        "%c = kiln.constant dense<0.5> : tensor<f32>",
+        "%r0 = kiln.mul %v, %c : tensor<3x4x40xf32>, tensor<f32>",
+        "%t = kiln.tanh %a1 : {T1}",
+        "%p = kiln.permute %t [0, 2, 1, 3] : {T1}",
+        "%r1 = kiln.add %p, %a2 : tensor<2x3x16x40xf32>, {T2}",
+        "%r2 = kiln.neg %t : {T1}"],
+    [torch.zeros(3, 4, 40), torch.zeros(2, 3, 16, 40),
+     torch.zeros(2, 16, 3, 40)]), [chain_rows, heads, bias],
+    [chain_rows.exp().reshape(3, 4, 40) * 0.5,
+     heads.tanh().permute(0, 2, 1, 3) + bias,
+     heads.tanh().neg()],
+    # the scaled rows; the sum, whose loop computes the tanh again through
+    # the permute (cheaper than storing it), and the negation with its tanh
+    3, rtol=1e-5, atol=1e-6)
+
 
 def same_as_written(label, plain, written, inputs, expected, **tolerance):
     """A hand-written kiln.fused region (`written`) gives the bits of the

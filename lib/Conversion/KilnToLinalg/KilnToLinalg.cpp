@@ -152,6 +152,19 @@ Value reshapeTo(OpBuilder &b, Location loc, Value value,
 
 /// The indexing map reading an operand of `operandType` broadcast to a loop
 /// nest over `resultType` (dims align at the end; size-1 dims read index 0).
+/// Whether `operandType` broadcasts to `resultType`: dims aligned from the
+/// end, each 1 or the result's.
+bool broadcastsTo(RankedTensorType operandType, RankedTensorType resultType) {
+  int64_t offset = resultType.getRank() - operandType.getRank();
+  if (offset < 0)
+    return false;
+  for (int64_t d = 0; d < operandType.getRank(); ++d)
+    if (operandType.getDimSize(d) != 1 &&
+        operandType.getDimSize(d) != resultType.getDimSize(offset + d))
+      return false;
+  return true;
+}
+
 AffineMap broadcastMap(RankedTensorType operandType,
                        RankedTensorType resultType, MLIRContext *ctx) {
   int64_t offset = resultType.getRank() - operandType.getRank();
@@ -5085,12 +5098,20 @@ FailureOr<SmallVector<Value>> lowerFused(OpBuilder &b, FusedOp op,
   FusedOp::Form form = op.getForm();
   if (form == FusedOp::Form::Elementwise) {
     // One generic over the results' shape; operands arrive through
-    // broadcasting indexing maps.
+    // broadcasting indexing maps. An operand of another shape is read only
+    // below a view, which loads it where the view reads (tensor.extract).
     auto space = cast<RankedTensorType>(op.getResult(0).getType());
     MLIRContext *ctx = b.getContext();
     SmallVector<AffineMap> maps;
-    for (Value input : op.getInputs())
+    SmallVector<Value> inputs;
+    SmallVector<BlockArgument> mapped;
+    for (auto [input, arg] : llvm::zip(op.getInputs(), body.getArguments())) {
+      if (!broadcastsTo(tensorType(input), space))
+        continue;
+      inputs.push_back(input);
+      mapped.push_back(arg);
       maps.push_back(broadcastMap(tensorType(input), space, ctx));
+    }
     SmallVector<Value> inits;
     for (Type t : op.getResultTypes()) {
       auto type = cast<RankedTensorType>(t);
@@ -5098,14 +5119,20 @@ FailureOr<SmallVector<Value>> lowerFused(OpBuilder &b, FusedOp op,
       maps.push_back(AffineMap::getMultiDimIdentityMap(space.getRank(), ctx));
     }
     auto generic = linalg::GenericOp::create(
-        b, op.getLoc(), op.getResultTypes(), op.getInputs(), inits, maps,
+        b, op.getLoc(), op.getResultTypes(), inputs, inits, maps,
         parallelIterators(space.getRank()),
         [&](OpBuilder &nb, Location l, ValueRange args) {
           DenseMap<Value, Value> memo;
-          for (auto [arg, scalar] : llvm::zip(
-                   body.getArguments(), args.take_front(op.getNumOperands())))
+          for (auto [arg, scalar] :
+               llvm::zip(mapped, args.take_front(mapped.size())))
             memo[arg] = scalar;
-          SmallVector<Value> ivs; // unused: every operand is an argument
+          // The loop's position, for the views the chain reads through (it
+          // loads what is below them where they read); every other operand
+          // is an argument.
+          SmallVector<Value> ivs;
+          if (llvm::any_of(body, llvm::IsaPred<ViewOpInterface>))
+            for (int64_t d = 0; d < space.getRank(); ++d)
+              ivs.push_back(linalg::IndexOp::create(nb, l, d));
           SmallVector<Value> results;
           for (Value v : yield.getValues())
             results.push_back(evaluator.eval(nb, l, v, space, ivs, memo));

@@ -853,16 +853,17 @@ func.func @fused_elementwise_shapes(%x: tensor<4x8xf32>, %y: tensor<8xf32>) -> (
 
 // -----
 
-func.func @fused_view_elementwise(%x: tensor<4x8xf32>) -> tensor<32xf32> {
-  %0 = kiln.fused(%x) : (tensor<4x8xf32>) -> tensor<32xf32> {
+func.func @fused_view_row_group(%x: tensor<4x8xf32>) -> tensor<2x2x8xf32> {
+  %0 = kiln.fused(%x) : (tensor<4x8xf32>) -> tensor<2x2x8xf32> {
   ^bb0(%a: tensor<4x8xf32>):
     %1 = kiln.exp %a : tensor<4x8xf32>
-    // expected-error @+1 {{'kiln.reshape' op in a kiln.fused region must be in the chain of an op with FusesProducers (a reduction, softmax, selection or gather), which evaluates it where it reads}}
-    %2 = kiln.reshape %1 : tensor<4x8xf32> -> tensor<32xf32>
-    %3 = kiln.neg %2 : tensor<32xf32>
-    kiln.yield %3 : tensor<32xf32>
+    // expected-error @+1 {{'kiln.reshape' op cannot be part of a row group, which evaluates its rows' chain itself; a view belongs to an elementwise loop or the chain of an op with FusesProducers (a reduction, softmax, selection or gather), which evaluates it where it reads}}
+    %2 = kiln.reshape %1 : tensor<4x8xf32> -> tensor<2x2x8xf32>
+    %3 = kiln.sum %2 {dims = array<i64: 2>, keepdim = true} : tensor<2x2x8xf32>
+    %4 = kiln.sub %2, %3 : tensor<2x2x8xf32>, tensor<2x2x1xf32>
+    kiln.yield %4 : tensor<2x2x8xf32>
   }
-  return %0 : tensor<32xf32>
+  return %0 : tensor<2x2x8xf32>
 }
 
 // -----

@@ -1083,11 +1083,12 @@ LogicalResult FusedOp::verifyRegions() {
         "in a kiln.fused region must be read by the chain of an op with "
         "FusesProducers (a reduction, softmax, selection or gather), which "
         "evaluates it where it reads");
-  if (form != Form::Anchored && !views.empty())
+  if (form == Form::RowGroup && !views.empty())
     return views.front()->emitOpError(
-        "in a kiln.fused region must be in the chain of an op with "
-        "FusesProducers (a reduction, softmax, selection or gather), which "
-        "evaluates it where it reads");
+        "cannot be part of a row group, which evaluates its rows' chain "
+        "itself; a view belongs to an elementwise loop or the chain of an "
+        "op with FusesProducers (a reduction, softmax, selection or "
+        "gather), which evaluates it where it reads");
   switch (form) {
   case Form::Elementwise: {
     ArrayRef<int64_t> shape = shapeOf(getResult(0));

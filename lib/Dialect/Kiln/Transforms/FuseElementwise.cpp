@@ -309,7 +309,9 @@ struct Group {
   /// Whether the anchor's chain holds an indexed read (the group then
   /// stays anchored: a row group does not evaluate them).
   bool indexedReads = false;
-  /// Whether the anchor's chain holds a view (likewise).
+  /// Whether the group holds a view (likewise; a row group evaluates its
+  /// rows' chain itself, and an anchor under an elementwise root would
+  /// take the view into its epilogue).
   bool views = false;
 
   bool contains(Operation *op) const {
@@ -528,16 +530,18 @@ private:
         group.indexedReads = true;
         continue;
       }
-      // A view (a reshape or permute) in the anchor's input chain that
-      // keeps the last dim, of a value the chain computes (or any, for a
-      // view that copies on its own): the kernel reads through it with
-      // index arithmetic, and the chain below it is evaluated at the view's
-      // source position (a sum over the rows of an index_select reshaped
-      // into bags reads the selected rows in place; a softmax over heads
-      // permuted from [B, L, H, D] to [B, H, L, D] never copies them). It
-      // is not recomputed for other users.
-      if (group.anchor && group.rowReductions.empty() && usedOnlyHere &&
-          isa<ViewOpInterface>(p) && before(p, group.anchor) &&
+      // A view (a reshape or permute) that keeps the last dim, of a value
+      // the chain computes (or any, for a view that copies on its own), in
+      // the anchor's input chain or in an elementwise loop: the kernel
+      // reads through it with index arithmetic, and the chain below it is
+      // evaluated at the view's source position (a sum over the rows of an
+      // index_select reshaped into bags reads the selected rows in place; a
+      // softmax over heads permuted from [B, L, H, D] to [B, H, L, D], or
+      // their sum with another tensor, never copies them). It is not
+      // recomputed for other users.
+      if (group.rowReductions.empty() && usedOnlyHere &&
+          isa<ViewOpInterface>(p) &&
+          (group.anchor ? before(p, group.anchor) : group.rows != nullptr) &&
           cast<ViewOpInterface>(p).keepsLastDim() && readsThrough(p) &&
           group.members.size() + group.copies.size() < maxGroupOps) {
         group.members.insert(p);
@@ -576,7 +580,8 @@ private:
           toRowGroup(group);
       }
       RankedTensorType rows = group.rows;
-      if (rowGroups && !group.anchor && rows && (usedOnlyHere || yields) &&
+      if (rowGroups && !group.anchor && !group.views && rows &&
+          (usedOnlyHere || yields) &&
           (isRowReduction(p, rows) ||
            isPerRowReduction(p, rows, group.members) ||
            (!group.rowReductions.empty() && isRowNormalization(p, rows))) &&
@@ -653,10 +658,10 @@ private:
   std::string whyNotAnchor(const Group &group, Operation *p,
                            bool usedOnlyHere) const {
     if (auto view = dyn_cast<ViewOpInterface>(p)) {
-      if (!group.anchor || !group.rowReductions.empty())
-        return "it is a view (reshape, permute), which joins only the input "
-               "chain of a reduction, softmax, selection or gather; its "
-               "result is stored";
+      if (!group.rowReductions.empty() || (!group.anchor && !group.rows))
+        return "it is a view (reshape, permute), which joins an elementwise "
+               "loop or the input chain of a reduction, softmax, selection "
+               "or gather, not a row group; its result is stored";
       if (!usedOnlyHere)
         return "it has users outside the kernel, and a view joins a "
                "kernel's chain only as its one user (it is not recomputed)";

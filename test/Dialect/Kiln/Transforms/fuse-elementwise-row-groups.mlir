@@ -313,3 +313,24 @@ func.func @not_merged(%x: tensor<256x256xf32>) -> (tensor<256x256xf32>, tensor<2
   %y = kiln.mul %d, %s : tensor<256x256xf32>, tensor<256xf32>
   return %e, %y : tensor<256x256xf32>, tensor<256x256xf32>
 }
+
+// -----
+
+// A view stays out of a row group, which evaluates its rows' chain itself:
+// the exps are stored, and the row group reads them through the reshape (a
+// view of the stored tensor, free).
+// CHECK-LABEL: func.func @view_not_in_row_group
+// CHECK: %[[E:.*]] = kiln.exp %arg0
+// CHECK: %[[V:.*]] = kiln.reshape %[[E]]
+// CHECK: kiln.fused(%[[V]])
+// CHECK-NEXT: ^bb0
+// CHECK-NEXT: kiln.amax
+// REMARK: remark: [Missed] NotFused | Category:kiln-fuse | Function=view_not_in_row_group | Reason="'kiln.reshape' is not fused into the kernel of {{.*}}: it is a view (reshape, permute), which joins an elementwise loop or the input chain of a reduction, softmax, selection or gather, not a row group; its result is stored"
+func.func @view_not_in_row_group(%x: tensor<64x256xf32>) -> tensor<8x8x256xf32> {
+  %e = kiln.exp %x : tensor<64x256xf32>
+  %v = kiln.reshape %e : tensor<64x256xf32> -> tensor<8x8x256xf32>
+  %m = kiln.amax %v {dims = array<i64: 2>, keepdim = true} : tensor<8x8x256xf32>
+  %d = kiln.sub %v, %m : tensor<8x8x256xf32>, tensor<8x8x1xf32>
+  %r = kiln.exp %d : tensor<8x8x256xf32>
+  return %r : tensor<8x8x256xf32>
+}

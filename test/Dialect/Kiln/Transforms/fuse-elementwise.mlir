@@ -307,6 +307,30 @@ func.func @permuted_heads(%x: tensor<2x5x3x8xf32>, %y: tensor<4x8xf32>) -> (tens
   return %1, %4 : tensor<2x3x5x8xf32>, tensor<8x1xf32>
 }
 
+// CHECK-LABEL: func.func @views_in_loops
+// CHECK: kiln.fused(%arg0, %arg1)
+// CHECK-NEXT: ^bb0
+// CHECK-NEXT: kiln.exp
+// CHECK-NEXT: kiln.reshape
+// CHECK-NEXT: kiln.mul
+// CHECK-NEXT: kiln.yield
+// CHECK: kiln.fused(%arg2, %arg3)
+// CHECK-NEXT: ^bb0
+// CHECK-NEXT: kiln.permute
+// CHECK-NEXT: kiln.add
+// CHECK-NEXT: kiln.yield
+// An elementwise loop reads through views as well: a chain reshaped
+// (keeping the last dim) and multiplied, heads permuted and added, each one
+// loop that stores neither the chain nor the transposed copy.
+func.func @views_in_loops(%x: tensor<6x8xf32>, %y: tensor<2x3x8xf32>, %h: tensor<2x5x3x8xf32>, %b: tensor<2x3x5x8xf32>) -> (tensor<2x3x8xf32>, tensor<2x3x5x8xf32>) {
+  %0 = kiln.exp %x : tensor<6x8xf32>
+  %1 = kiln.reshape %0 : tensor<6x8xf32> -> tensor<2x3x8xf32>
+  %2 = kiln.mul %1, %y : tensor<2x3x8xf32>, tensor<2x3x8xf32>
+  %3 = kiln.permute %h [0, 2, 1, 3] : tensor<2x5x3x8xf32>
+  %4 = kiln.add %3, %b : tensor<2x3x5x8xf32>, tensor<2x3x5x8xf32>
+  return %2, %4 : tensor<2x3x8xf32>, tensor<2x3x5x8xf32>
+}
+
 // CHECK-LABEL: func.func @views_not_fused
 // CHECK-NOT: kiln.fused
 // CHECK: kiln.reshape %arg0

@@ -1018,9 +1018,10 @@ def Kiln_FusedOp : Kiln_Op<"fused", [IsolatedFromAbove, SingleBlock,
     `gather`, `index_select`, `take`) and views (`ViewOpInterface`:
     `reshape`, `permute`), in one of three forms (the verifier rejects anything else):
 
-    - *elementwise*: only elementwise ops; one loop over the results, which
-      all have the same shape (a value of the chain that is also used after
-      the kernel is one more result);
+    - *elementwise*: only elementwise ops, and views read through (the
+      chain below a view evaluated at its operand's position); one loop
+      over the results, which all have the same shape (a value of the chain
+      that is also used after the kernel is one more result);
     - *anchored*: one op with `FusesProducers` (a reduction, softmax,
       selection or gather), whose first operand the elementwise ops below
       it compute, evaluated at each position the op reads (its other
