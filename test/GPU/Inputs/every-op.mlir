@@ -138,7 +138,7 @@ module {
     }
     return %1, %2, %3 : tensor<40xf32>, tensor<4x3xf32>, tensor<f32>
   }
-  func.func @views_in_place(%arg0: tensor<4x40xf32>, %arg1: tensor<6xi64>, %arg2: tensor<6x8xf32>) -> (tensor<3x40xf32>, tensor<2x3x8xf32>, tensor<8x6xf32>, tensor<3x2x8xf32>) {
+  func.func @views_in_place(%arg0: tensor<4x40xf32>, %arg1: tensor<6xi64>, %arg2: tensor<6x8xf32>) -> (tensor<3x40xf32>, tensor<2x3x8xf32>, tensor<8x6xf32>, tensor<3x2x8xf32>, tensor<3x2x8xf32>) {
     %0 = kiln.index_select %arg0, %arg1 {dim = 0 : i64} : tensor<4x40xf32>, tensor<6xi64>
     %1 = kiln.reshape %0 : tensor<6x40xf32> -> tensor<3x2x40xf32>
     %2 = kiln.sum %1 {dims = array<i64: 1>} : tensor<3x2x40xf32>
@@ -149,7 +149,11 @@ module {
     %7 = kiln.reshape %arg2 : tensor<6x8xf32> -> tensor<2x3x8xf32>
     %8 = kiln.permute %7 [1, 0, 2] : tensor<2x3x8xf32>
     %9 = kiln.log_softmax %8 {dim = 2 : i64} : tensor<3x2x8xf32>
-    return %2, %5, %6, %9 : tensor<3x40xf32>, tensor<2x3x8xf32>, tensor<8x6xf32>, tensor<3x2x8xf32>
+    %10 = kiln.tanh %arg2 : tensor<6x8xf32>
+    %11 = kiln.reshape %10 : tensor<6x8xf32> -> tensor<3x2x8xf32>
+    %12 = kiln.permute %7 [1, 0, 2] : tensor<2x3x8xf32>
+    %13 = kiln.mul %11, %12 : tensor<3x2x8xf32>, tensor<3x2x8xf32>
+    return %2, %5, %6, %9, %13 : tensor<3x40xf32>, tensor<2x3x8xf32>, tensor<8x6xf32>, tensor<3x2x8xf32>, tensor<3x2x8xf32>
   }
   func.func @split_reductions(%arg0: tensor<64x1024xf32>, %arg1: tensor<2x65536xf64>) -> (tensor<f32>, tensor<2xf64>, tensor<f32>) {
     %0 = kiln.sum %arg0 : tensor<64x1024xf32>

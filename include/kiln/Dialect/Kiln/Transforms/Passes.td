@@ -75,7 +75,11 @@ def KilnFuseElementwise : Pass<"kiln-fuse-elementwise", "mlir::ModuleOp"> {
       tiles of whole rows that the runtime kernel reads while in cache);
     - elementwise consumers of an op with `FusesConsumers` (`sum`, `prod`,
       `amax`, `amin`, `softmax`, `log_softmax`, `gather`, `index_select`):
-      they are applied to each result element as it is computed.
+      they are applied to each result element as it is computed;
+    - indexed reads of stored tensors (`IndexedReadOpInterface`) in such an
+      op's input chain, read in place, and views (`ViewOpInterface`:
+      `reshape` of a value the chain computes, `permute`) that keep the last
+      dim, in such a chain or an elementwise loop, read through.
 
     A producer used outside the group becomes one more result of the group
     when the group is one elementwise loop, the producer has the root's
