@@ -728,6 +728,25 @@ same("elementwise loops through a reshape and a permute", func_ir(
     # the scaled rows; the sum, whose loop computes the tanh again through
     # the permute (cheaper than storing it), and the negation with its tanh
     3, rtol=1e-5, atol=1e-6)
+# A reshape that moves the last dim (a flattening) is no view, but moves
+# above the elementwise ops it reshapes, down to the stored input (a free
+# view): the chain then fuses with the reduction reading it, and with the
+# elementwise ops after it.
+same("chains flattened: reduced, continued", func_ir([chain_rows, grid], [
+    "%e = kiln.exp %a0 : {T0}",
+    "%c = kiln.constant dense<0.5> : tensor<f32>",
+    "%m = kiln.mul %e, %c : {T0}, tensor<f32>",
+    "%v = kiln.reshape %m : {T0} -> tensor<480xf32>",
+    "%r0 = kiln.amax %v : tensor<480xf32>",
+    "%t = kiln.tanh %a1 : {T1}",
+    "%w = kiln.reshape %t : {T1} -> tensor<3200xf32>",
+    "%r1 = kiln.neg %w : tensor<3200xf32>"],
+    [torch.zeros(()), torch.zeros(3200)]), [chain_rows, grid],
+    [(chain_rows.exp() * 0.5).reshape(480).amax(),
+     grid.tanh().reshape(3200).neg()],
+    # the amax of the chain, the elementwise loop (4 before: each chain was
+    # stored for the reshape)
+    2, rtol=1e-5, atol=1e-6)
 
 
 def same_as_written(label, plain, written, inputs, expected, **tolerance):

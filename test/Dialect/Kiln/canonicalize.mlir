@@ -147,6 +147,58 @@ func.func @reshape_constant() -> tensor<2x2xi64> {
 
 // -----
 
+// A reshape moves above the elementwise ops it reshapes (each maps
+// elements on its own), down to the stored tensors, where it is a free
+// view: the chain then fuses with what reads it. Rank-0 operands broadcast
+// as before; a rank-0 result's operands are reshaped like it.
+// (Each operand gets its own reshape; CSE merges them later.)
+// CHECK-LABEL: func.func @reshape_of_elementwise
+// CHECK:       %[[C:.*]] = kiln.constant dense<2.000000e+00> : tensor<f32>
+// CHECK:       %[[G:.*]] = kiln.gt %{{.*}}, %{{.*}} : tensor<32xf32>, tensor<32xf32>
+// CHECK:       %[[X:.*]] = kiln.reshape %arg0 : tensor<4x8xf32> -> tensor<32xf32>
+// CHECK:       %[[E:.*]] = kiln.exp %[[X]] : tensor<32xf32>
+// CHECK:       %[[M:.*]] = kiln.mul %[[E]], %[[C]] : tensor<32xf32>, tensor<f32>
+// CHECK:       %[[Y:.*]] = kiln.reshape %arg1 : tensor<4x8xf32> -> tensor<32xf32>
+// CHECK:       %[[W:.*]] = kiln.where %[[G]], %[[M]], %[[Y]] : tensor<32xi1>, tensor<32xf32>, tensor<32xf32>
+// CHECK:       %[[S:.*]] = kiln.reshape %arg2 : tensor<f32> -> tensor<1xf32>
+// CHECK:       %[[N:.*]] = kiln.neg %[[S]] : tensor<1xf32>
+// CHECK:       return %[[W]], %[[N]]
+func.func @reshape_of_elementwise(%x: tensor<4x8xf32>, %y: tensor<4x8xf32>, %s: tensor<f32>) -> (tensor<32xf32>, tensor<1xf32>) {
+  %c = kiln.constant dense<2.0> : tensor<f32>
+  %e = kiln.exp %x : tensor<4x8xf32>
+  %m = kiln.mul %e, %c : tensor<4x8xf32>, tensor<f32>
+  %g = kiln.gt %x, %y : tensor<4x8xf32>, tensor<4x8xf32>
+  %w = kiln.where %g, %m, %y : tensor<4x8xi1>, tensor<4x8xf32>, tensor<4x8xf32>
+  %r = kiln.reshape %w : tensor<4x8xf32> -> tensor<32xf32>
+  %n = kiln.neg %s : tensor<f32>
+  %t = kiln.reshape %n : tensor<f32> -> tensor<1xf32>
+  return %r, %t : tensor<32xf32>, tensor<1xf32>
+}
+
+// -----
+
+// Not moved: an op with another user (it would be computed twice), an
+// operand broadcast along a dim (not rank 0), an expand (its operand has
+// another shape).
+// CHECK-LABEL: func.func @reshape_of_elementwise_kept
+// CHECK:       %[[E:.*]] = kiln.exp %arg0
+// CHECK:       kiln.reshape %[[E]]
+// CHECK:       %[[A:.*]] = kiln.add %arg0, %arg1
+// CHECK:       kiln.reshape %[[A]]
+// CHECK:       %[[X:.*]] = kiln.expand %arg1
+// CHECK:       kiln.reshape %[[X]]
+func.func @reshape_of_elementwise_kept(%x: tensor<4x8xf32>, %b: tensor<8xf32>) -> (tensor<32xf32>, tensor<4x8xf32>, tensor<32xf32>, tensor<32xf32>) {
+  %e = kiln.exp %x : tensor<4x8xf32>
+  %r = kiln.reshape %e : tensor<4x8xf32> -> tensor<32xf32>
+  %a = kiln.add %x, %b : tensor<4x8xf32>, tensor<8xf32>
+  %q = kiln.reshape %a : tensor<4x8xf32> -> tensor<32xf32>
+  %x2 = kiln.expand %b : tensor<8xf32> -> tensor<4x8xf32>
+  %p = kiln.reshape %x2 : tensor<4x8xf32> -> tensor<32xf32>
+  return %r, %e, %q, %p : tensor<32xf32>, tensor<4x8xf32>, tensor<32xf32>, tensor<32xf32>
+}
+
+// -----
+
 // expand of expand is one expand; expanding a splat is a splat.
 // CHECK-LABEL: func.func @expand_folds
 // CHECK-SAME: (%[[X:.*]]: tensor<3x1xf32>)

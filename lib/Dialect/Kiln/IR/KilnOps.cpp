@@ -348,6 +348,56 @@ OpFoldResult ReshapeOp::fold(FoldAdaptor adaptor) {
   return nullptr;
 }
 
+namespace {
+/// reshape(f(x, y, ...)) -> f(reshape(x), reshape(y), ...) for an
+/// elementwise `f` whose result only the reshape uses and whose operands
+/// have its shape or are rank-0 (broadcast scalars, kept): elementwise ops
+/// map each element on its own, so they commute with a reshape. The reshape
+/// moves towards the graph's stored tensors, where it is a view that costs
+/// nothing, and the chain it separated fuses into one kernel with what
+/// reads its result (the amax of exp(x) * 0.5 flattened, 65536x256 f32:
+/// 3 kernels, 4.5-4.6 ms at 1 thread -> 2 kernels, 3.3 ms, the chain no
+/// longer stored). Keyed off the Elementwise trait.
+struct ReshapeOfElementwise : OpRewritePattern<ReshapeOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(ReshapeOp op,
+                                PatternRewriter &rewriter) const override {
+    Operation *producer = op.getInput().getDefiningOp();
+    if (!producer || !producer->hasTrait<kiln::OpTrait::Elementwise>() ||
+        producer->getNumResults() != 1 || !producer->hasOneUse() ||
+        producer->getNumRegions() != 0 || matchPattern(producer, m_Constant()))
+      return failure();
+    ArrayRef<int64_t> shape = op.getInput().getType().getShape();
+    for (Value operand : producer->getOperands()) {
+      auto type = dyn_cast<RankedTensorType>(operand.getType());
+      if (!type || (type.getRank() != 0 && type.getShape() != shape))
+        return failure();
+    }
+    SmallVector<Value> operands;
+    for (Value operand : producer->getOperands()) {
+      auto type = cast<RankedTensorType>(operand.getType());
+      operands.push_back(
+          type.getShape() != shape // rank 0: broadcast as before
+              ? operand
+              : ReshapeOp::create(rewriter, op.getLoc(),
+                                  RankedTensorType::get(op.getType().getShape(),
+                                                        type.getElementType()),
+                                  operand)
+                    .getResult());
+    }
+    OperationState state(producer->getLoc(), producer->getName(), operands,
+                         TypeRange{op.getType()}, producer->getAttrs());
+    rewriter.replaceOp(op, rewriter.create(state)->getResults());
+    return success();
+  }
+};
+} // namespace
+
+void ReshapeOp::getCanonicalizationPatterns(RewritePatternSet &results,
+                                            MLIRContext *context) {
+  results.add<ReshapeOfElementwise>(context);
+}
+
 LogicalResult ExpandOp::verify() {
   auto inputType = cast<RankedTensorType>(getInput().getType());
   auto resultType = getType();

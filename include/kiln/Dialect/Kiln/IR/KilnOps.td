@@ -419,6 +419,7 @@ def Kiln_ReshapeOp : Kiln_Op<"reshape", [Pure, Kiln_Differentiable,
   let assemblyFormat = "$input attr-dict `:` type($input) `->` type($result)";
   let hasVerifier = 1;
   let hasFolder = 1;
+  let hasCanonicalizer = 1;
 }
 
 def Kiln_ExpandOp : Kiln_Op<"expand", [Pure, Kiln_Elementwise,
