@@ -705,15 +705,18 @@ same("softmax, log_softmax, topk and gather through permutes", func_ir(
     # the softmax and log_softmax (rows in cache: one kernel each), the
     # topk's tile and kernel, the gather's three (each permute would add a
     # transposing kernel)
-    7, rtol=1e-5, atol=1e-6)# Elementwise loops read through views too: a chain reshaped into rows and
-# scaled, the tanh of heads permuted and added to a bias (the tanh also
-# negated on its own).
+    7, rtol=1e-5, atol=1e-6)# Elementwise loops read through views too: a chain with a bias along the
+# last dim (which keeps canonicalization from moving the reshape onto the
+# input) reshaped into rows and scaled, the tanh of heads permuted and
+# added to a bias (the tanh also negated on its own).
 chain_rows = special(12, 40)
+row_bias = special(40)
 bias = special(3, 16, 40)
 same("elementwise loops through a reshape and a permute", func_ir(
-    [chain_rows, heads, bias], [
+    [chain_rows, heads, bias, row_bias], [
         "%e = kiln.exp %a0 : {T0}",
-        "%v = kiln.reshape %e : {T0} -> tensor<3x4x40xf32>",
+        "%f = kiln.add %e, %a3 : {T0}, {T3}",
+        "%v = kiln.reshape %f : {T0} -> tensor<3x4x40xf32>",
         "%c = kiln.constant dense<0.5> : tensor<f32>",
         "%r0 = kiln.mul %v, %c : tensor<3x4x40xf32>, tensor<f32>",
         "%t = kiln.tanh %a1 : {T1}",
@@ -721,8 +724,8 @@ same("elementwise loops through a reshape and a permute", func_ir(
         "%r1 = kiln.add %p, %a2 : tensor<2x3x16x40xf32>, {T2}",
         "%r2 = kiln.neg %t : {T1}"],
     [torch.zeros(3, 4, 40), torch.zeros(2, 3, 16, 40),
-     torch.zeros(2, 16, 3, 40)]), [chain_rows, heads, bias],
-    [chain_rows.exp().reshape(3, 4, 40) * 0.5,
+     torch.zeros(2, 16, 3, 40)]), [chain_rows, heads, bias, row_bias],
+    [(chain_rows.exp() + row_bias).reshape(3, 4, 40) * 0.5,
      heads.tanh().permute(0, 2, 1, 3) + bias,
      heads.tanh().neg()],
     # the scaled rows; the sum, whose loop computes the tanh again through
