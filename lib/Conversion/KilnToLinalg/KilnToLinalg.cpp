@@ -152,19 +152,6 @@ Value reshapeTo(OpBuilder &b, Location loc, Value value,
 
 /// The indexing map reading an operand of `operandType` broadcast to a loop
 /// nest over `resultType` (dims align at the end; size-1 dims read index 0).
-/// Whether `operandType` broadcasts to `resultType`: dims aligned from the
-/// end, each 1 or the result's.
-bool broadcastsTo(RankedTensorType operandType, RankedTensorType resultType) {
-  int64_t offset = resultType.getRank() - operandType.getRank();
-  if (offset < 0)
-    return false;
-  for (int64_t d = 0; d < operandType.getRank(); ++d)
-    if (operandType.getDimSize(d) != 1 &&
-        operandType.getDimSize(d) != resultType.getDimSize(offset + d))
-      return false;
-  return true;
-}
-
 AffineMap broadcastMap(RankedTensorType operandType,
                        RankedTensorType resultType, MLIRContext *ctx) {
   int64_t offset = resultType.getRank() - operandType.getRank();
@@ -5106,7 +5093,7 @@ FailureOr<SmallVector<Value>> lowerFused(OpBuilder &b, FusedOp op,
     SmallVector<Value> inputs;
     SmallVector<BlockArgument> mapped;
     for (auto [input, arg] : llvm::zip(op.getInputs(), body.getArguments())) {
-      if (!broadcastsTo(tensorType(input), space))
+      if (!isExpandableTo(tensorType(input).getShape(), space.getShape()))
         continue;
       inputs.push_back(input);
       mapped.push_back(arg);

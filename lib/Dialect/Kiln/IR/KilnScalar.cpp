@@ -445,13 +445,14 @@ SmallVector<Value> ReshapeOp::buildSourcePosition(OpBuilder &b, Location loc,
     flat = indexConstant(b, loc, 0);
   // Split over the operand's leading dims, the last first; the first
   // non-unit one takes what is left (below its size: no remainder).
+  int64_t outermost =
+      llvm::find_if(fromLead, [](int64_t size) { return size != 1; }) -
+      fromLead.begin();
   SmallVector<Value> position(fromLead.size());
   for (int64_t d = static_cast<int64_t>(fromLead.size()) - 1; d >= 0; --d) {
-    bool outermost = llvm::all_of(fromLead.take_front(d),
-                                  [](int64_t size) { return size == 1; });
     if (fromLead[d] == 1) {
       position[d] = indexConstant(b, loc, 0);
-    } else if (outermost) {
+    } else if (d == outermost) {
       position[d] = flat;
     } else {
       Value size = indexConstant(b, loc, fromLead[d]);
