@@ -1,9 +1,10 @@
 //===- ApproximateMath.cpp - Vectorizable math ----------------------------===//
 //
-// f32 exp and tanh through MLIR's polynomial approximations, f32 pow and
-// log computed in f64 with polynomials (ExpandPowF32, ExpandLogF32), and
-// f64 exp, log and tanh (ExpandExpF64, ExpandLogF64, ExpandTanhF64): code
-// that LLVM vectorizes in place of a scalar libm call per element.
+// f32 exp as Cephes' polynomial (ExpandExpF32), f32 tanh through MLIR's
+// polynomial approximation, f32 pow and log computed in f64 with
+// polynomials (ExpandPowF32, ExpandLogF32), and f64 exp, log and tanh
+// (ExpandExpF64, ExpandLogF64, ExpandTanhF64): code that LLVM vectorizes in
+// place of a scalar libm call per element.
 //
 //===----------------------------------------------------------------------===//
 
@@ -534,6 +535,62 @@ struct ExpandExpF64 : F64Pattern<math::ExpOp> {
   }
 };
 
+/// f32 exp(x), vectorizable: Cephes' expf as MLIR's approximation has it
+/// (x clamped to [-87.8, 88.8], n = round(x log2 e) clamped to at most 127,
+/// r = x - n ln 2 by two fused multiply-adds with ln 2 split in two, e^r =
+/// 1 + r + r^2 p(r) with p of degree 5, within 2^-22.5 relative; times 2^n,
+/// 0 for n = -127: results below 2^-126 flush to 0), in fewer operations.
+/// n and 2^n come from one fused multiply-add, t = x log2 e + (1.5 * 2^23 +
+/// 127): at 1.5 * 2^23 an f32's spacing is 1, so t is n + 1.5 * 2^23 + 127
+/// exactly, n rounded to nearest from the exact product (MLIR floors x log2
+/// e + 0.5, itself rounded first); n + 127, in [0, 254], is then the low
+/// bits of t's, and 2^n their shift into the exponent field. MLIR's version
+/// rounds with a floor, clamps n from below as well (never reached: x >=
+/// -87.8 gives n >= -127) and builds 2^n from an f32 -> i32 conversion, a
+/// shift and an add. A NaN x gives a NaN r, so a NaN result (whatever 2^n
+/// is made of: no conversion, no poison). The same accuracy (max 4.59 ulp
+/// over [-87.3, 88.7] either way); 1 thread, rows in L2: exp of 16x4096 f32
+/// 9 -> 7 us, softmax 23 -> 20 us (alternating runs; from memory, 4096x4096,
+/// both unchanged: memory bounds them). The formula is the same scalar and
+/// vectorized: fused and unfused code give the same bits.
+struct ExpandExpF32 : OpRewritePattern<math::ExpOp> {
+  using OpRewritePattern::OpRewritePattern;
+
+  LogicalResult matchAndRewrite(math::ExpOp op,
+                                PatternRewriter &rewriter) const override {
+    Type type = op.getType();
+    if (!getElementTypeOrSelf(type).isF32())
+      return failure();
+    ImplicitLocOpBuilder b(op.getLoc(), rewriter);
+    F64Math m(b, type); // its splat, fma, select and arithmetic, on f32 here
+    Type i32 = m.like(b.getI32Type());
+    auto real = [&](float v) { return m.splat(type, b.getF32FloatAttr(v)); };
+    // x, or `bound` where x is beyond it (`predicate` true keeps x; the
+    // unordered predicates keep a NaN, and become one vmaxps/vminps).
+    auto clamp = [&](arith::CmpFPredicate predicate, Value x, float bound) {
+      Value limit = real(bound);
+      return m.select(m.cmp(predicate, x, limit), x, limit);
+    };
+    constexpr float kShift = 0x1.8p23f + 127.0f;
+    Value x = clamp(arith::CmpFPredicate::UGE, op.getOperand(), -87.8f);
+    x = clamp(arith::CmpFPredicate::ULE, x, 88.8f);
+    Value t = m.fma(x, real(1.44269504088896341f), real(kShift));
+    t = clamp(arith::CmpFPredicate::ULE, t, kShift + 127.0f);
+    Value n = m.sub(t, real(kShift));
+    Value r = m.fma(real(-0.693359375f), n, x);
+    r = m.fma(real(2.12194440e-4f), n, r);
+    Value z = m.fma(r, real(1.9875691500e-4f), real(1.3981999507e-3f));
+    for (float c : {8.3334519073e-3f, 4.1665795894e-2f, 1.6666665459e-1f,
+                    5.0000001201e-1f})
+      z = m.fma(z, r, real(c));
+    z = m.add(real(1.0f), m.fma(z, m.mul(r, r), r));
+    Value bits = arith::ShLIOp::create(b, arith::BitcastOp::create(b, i32, t),
+                                       m.splat(i32, b.getI32IntegerAttr(23)));
+    rewriter.replaceOp(op, m.mul(z, arith::BitcastOp::create(b, type, bits)));
+    return success();
+  }
+};
+
 /// f64 log(x), vectorizable (libm's log is a scalar call per element):
 /// fdlibm's algorithm (e_log.c) without its branches. Subnormal inputs are
 /// scaled by 2^54 first; x = 2^k (1 + f) with 1 + f in [sqrt(1/2),
@@ -665,58 +722,6 @@ struct ExpandTanhF64 : F64Pattern<math::TanhOp> {
   }
 };
 
-/// The f32 -> i32 conversions MLIR's f32 exp approximation creates.
-struct CreatedConversions : RewriterBase::Listener {
-  llvm::SetVector<Operation *> ops;
-  void notifyOperationInserted(Operation *op, OpBuilder::InsertPoint) override {
-    if (auto convert = dyn_cast<arith::FPToSIOp>(op))
-      if (getElementTypeOrSelf(convert.getIn().getType()).isF32())
-        ops.insert(op);
-  }
-  void notifyOperationErased(Operation *op) override { ops.remove(op); }
-};
-
-/// Whether `k` is clamped to [-127, 127] by its defining select (MLIR's
-/// exp approximation clamps its exponent so: a select between k and 127).
-bool clampedExponent(Value k) {
-  auto select = k.getDefiningOp<arith::SelectOp>();
-  if (!select)
-    return false;
-  std::optional<double> bound = splatConstant(select.getFalseValue());
-  return bound && std::fabs(*bound) == 127.0;
-}
-
-/// MLIR's f32 exp approximation converts floor(x log2 e), clamped to
-/// [-127, 127] by unordered compares (which let NaN through), to i32 with
-/// arith.fptosi: poison for NaN, which LLVM exploits once the NaN is a
-/// constant -- the sigmoid of a mean of no elements (a NaN constant) was
-/// stored as nothing (the buffer's old bytes), and clamped after, as the
-/// clamp's lower bound. The conversion becomes the bits of k + 1.5 * 2^23
-/// less those of 1.5 * 2^23: exact for an integral |k| < 2^22, as fast, and
-/// an integer for NaN (exp(NaN) is NaN all the same: the reduced argument
-/// is NaN). Any other conversion gets 0 for NaN.
-void defineNaNConversion(arith::FPToSIOp convert) {
-  OpBuilder builder(convert);
-  ImplicitLocOpBuilder b(convert.getLoc(), builder);
-  Type floatType = convert.getIn().getType();
-  Type intType = convert.getType();
-  F64Math m(b, floatType); // its splat, isNaN and select, on f32 here
-  Value k = convert.getIn();
-  Value result;
-  if (clampedExponent(k) && getElementTypeOrSelf(intType).isInteger(32)) {
-    Value shifted = m.add(k, m.splat(floatType, b.getF32FloatAttr(0x1.8p23f)));
-    result = arith::SubIOp::create(
-        b, arith::BitcastOp::create(b, intType, shifted),
-        m.splat(intType, b.getI32IntegerAttr(0x4B400000)));
-  } else {
-    Value safe =
-        m.select(m.isNaN(k), m.splat(floatType, b.getF32FloatAttr(0.0f)), k);
-    result = arith::FPToSIOp::create(b, intType, safe);
-  }
-  convert.replaceAllUsesWith(result);
-  convert.erase();
-}
-
 struct KilnApproximateMathPass
     : kiln::impl::KilnApproximateMathBase<KilnApproximateMathPass> {
   void runOnOperation() override {
@@ -748,17 +753,12 @@ struct KilnApproximateMathPass
     });
     RewritePatternSet patterns(context);
     populateMathPolynomialApproximationPatterns(patterns, [](StringRef name) {
-      return name == "exp" || name == "math.exp" || name == "tanh" ||
-             name == "math.tanh";
+      return name == "tanh" || name == "math.tanh";
     });
-    patterns.add<ExpandPowF32, ExpandPowF64, ExpandLogF32, ExpandExpF64,
-                 ExpandLogF64, ExpandTanhF64>(context);
-    CreatedConversions conversions;
-    config.setListener(&conversions);
+    patterns.add<ExpandPowF32, ExpandPowF64, ExpandLogF32, ExpandExpF32,
+                 ExpandExpF64, ExpandLogF64, ExpandTanhF64>(context);
     if (failed(applyOpPatternsGreedily(mathOps, std::move(patterns), config)))
       return signalPassFailure();
-    for (Operation *convert : conversions.ops)
-      defineNaNConversion(cast<arith::FPToSIOp>(convert));
   }
 };
 } // namespace

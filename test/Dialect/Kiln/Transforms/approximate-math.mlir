@@ -1,8 +1,9 @@
 // RUN: kiln-opt %s -kiln-approximate-math | FileCheck %s
 
-// f32 exp and tanh become MLIR's polynomial approximations (a few ulp), so
-// the loops computing them vectorize instead of calling libm per element.
-// (The pass runs on the scalar bodies of linalg ops, before vectorization.)
+// f32 exp becomes Cephes' polynomial (Kiln's expansion) and f32 tanh MLIR's
+// polynomial approximation (a few ulp), so the loops computing them
+// vectorize instead of calling libm per element. (The pass runs on the
+// scalar bodies of linalg ops, before vectorization.)
 // CHECK-LABEL: func.func @approximated
 // CHECK-NOT:     math.exp
 // CHECK-NOT:     math.tanh
@@ -15,17 +16,28 @@ func.func @approximated(%x: f32, %v: vector<8xf32>) -> (f32, vector<8xf32>) {
   return %s, %tv : f32, vector<8xf32>
 }
 
-// f32 exp converts its exponent k (floor(x log2 e), clamped to [-127, 127]
-// by compares that let NaN through) to i32 by the bits of k + 1.5 * 2^23,
-// not arith.fptosi: that is poison for NaN, which LLVM exploited where
-// the NaN was a constant (a sigmoid of the mean of no elements stored
-// nothing). Scalar and vector.
+// f32 exp: x clamped by compares that let NaN through; n = round(x log2 e)
+// and 2^n from one fused multiply-add, t = x log2 e + 1.5 * 2^23 + 127
+// (0x4B40007F), clamped to n <= 127: n = t - that, 2^n the bits of t
+// shifted into the exponent field. No arith.fptosi, which is poison for
+// NaN (LLVM exploited it where the NaN was a constant: a sigmoid of the
+// mean of no elements stored nothing). Scalar and vector alike.
 // CHECK-LABEL: func.func @exp_exponent
 // CHECK-NOT:     arith.fptosi
-// CHECK:         %[[MAGIC:.*]] = arith.constant 0x4B400000 : f32
-// CHECK:         %[[SHIFTED:.*]] = arith.addf %{{.*}}, %[[MAGIC]] : f32
-// CHECK:         %[[BITS:.*]] = arith.bitcast %[[SHIFTED]] : f32 to i32
-// CHECK:         arith.subi %[[BITS]], %{{.*}} : i32
+// CHECK:         %[[LO:.*]] = arith.constant -8.780000e+01 : f32
+// CHECK:         arith.cmpf uge, %{{.*}}, %[[LO]] : f32
+// CHECK:         %[[HI:.*]] = arith.constant 8.880000e+01 : f32
+// CHECK:         arith.cmpf ule, %{{.*}}, %[[HI]] : f32
+// CHECK:         %[[SHIFT:.*]] = arith.constant 0x4B40007F : f32
+// CHECK:         %[[T:.*]] = math.fma %{{.*}}, %{{.*}}, %[[SHIFT]] : f32
+// CHECK:         %[[MAX:.*]] = arith.constant 0x4B4000FE : f32
+// CHECK:         %[[BELOW:.*]] = arith.cmpf ule, %[[T]], %[[MAX]] : f32
+// CHECK:         %[[TC:.*]] = arith.select %[[BELOW]], %[[T]], %[[MAX]] : f32
+// CHECK:         arith.subf %[[TC]], %{{.*}} : f32
+// CHECK-COUNT-7: math.fma
+// CHECK:         %[[BITS:.*]] = arith.bitcast %[[TC]] : f32 to i32
+// CHECK:         %[[POW:.*]] = arith.shli %[[BITS]], %{{.*}} : i32
+// CHECK:         arith.bitcast %[[POW]] : i32 to f32
 // CHECK-NOT:     arith.fptosi
 // CHECK:         arith.bitcast %{{.*}} : vector<8xf32> to vector<8xi32>
 // CHECK-NOT:     arith.fptosi
