@@ -805,14 +805,15 @@ func.func @sum_narrow(%x: tensor<70x10xf32>) -> tensor<10xf32> {
 
 // -----
 
-// log_softmax: row maxima, row sums of exp(x - max) whose epilogue takes
-// the log once per row, then x - max - log(sum) with no log per element.
+// log_softmax over rows too long to stay in cache (over 256 KB): row
+// maxima, row sums of exp(x - max) whose epilogue takes the log once per
+// row, then x - max - log(sum) with no log per element.
 // CHECK-LABEL: func.func @log_softmax_rows
-// CHECK:       %[[MAX:.*]] = linalg.generic {{.*}} outs(%{{.*}} : tensor<4xf32>)
-// CHECK:       %[[LOGSUM:.*]] = linalg.generic {{.*}} outs(%{{.*}} : tensor<4xf32>)
+// CHECK:       %[[MAX:.*]] = linalg.generic {{.*}} outs(%{{.*}} : tensor<1024xf32>)
+// CHECK:       %[[LOGSUM:.*]] = linalg.generic {{.*}} outs(%{{.*}} : tensor<1024xf32>)
 // CHECK:         math.exp
 // CHECK:         math.log
-// CHECK:       linalg.generic {{.*}} outs(%{{.*}} : tensor<4x70xf32>)
+// CHECK:       linalg.generic {{.*}} outs(%{{.*}} : tensor<1024x65600xf32>)
 // CHECK-NOT:     math.log
 // CHECK:         tensor.extract %[[MAX]]
 // CHECK:         tensor.extract %[[LOGSUM]]
@@ -820,7 +821,30 @@ func.func @sum_narrow(%x: tensor<70x10xf32>) -> tensor<10xf32> {
 // CHECK:         arith.subf
 // CHECK-NOT:     math.log
 // CHECK:       return
-func.func @log_softmax_rows(%x: tensor<4x70xf32>) -> tensor<4x70xf32> {
+func.func @log_softmax_rows(%x: tensor<1024x65600xf32>) -> tensor<1024x65600xf32> {
+  %y = kiln.log_softmax %x {dim = 1 : i64} : tensor<1024x65600xf32>
+  return %y : tensor<1024x65600xf32>
+}
+
+// -----
+
+// log_softmax over few short rows (4 rows of 70: the separate passes would
+// not split them across threads): one kernel, rows in parallel, each row
+// in cache for its passes; the log still once per row.
+// CHECK-LABEL: func.func @log_softmax_few_rows
+// CHECK:       scf.forall (%{{.*}}) in (4)
+// CHECK:         scf.for
+// CHECK:         scf.for {{.*}} -> (vector<32xf32>)
+// CHECK:           math.exp
+// CHECK:         math.log
+// CHECK:         linalg.generic {{.*}} outs(%{{.*}} : tensor<70xf32>)
+// CHECK-NOT:       math.log
+// CHECK:           arith.subf
+// CHECK:           arith.subf
+// CHECK-NOT:       math.log
+// CHECK:         tensor.parallel_insert_slice
+// CHECK:       return
+func.func @log_softmax_few_rows(%x: tensor<4x70xf32>) -> tensor<4x70xf32> {
   %y = kiln.log_softmax %x {dim = 1 : i64} : tensor<4x70xf32>
   return %y : tensor<4x70xf32>
 }

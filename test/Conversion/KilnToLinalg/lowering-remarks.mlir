@@ -61,6 +61,19 @@ func.func @g(%big: tensor<1x16777216xf32>) -> (tensor<1xf32>, tensor<1xi64>) {
   return %v, %i : tensor<1xf32>, tensor<1xi64>
 }
 
+// Softmax over few rows: one kernel unless the separate passes would split
+// a row across threads (a row of at least 8192 elements: 2 segments of at
+// least 4096). Rows of 4096 do not split; there the passes would read each
+// row three times and compute its exps twice, for no parallelism.
+func.func @few_rows(%x: tensor<16x4096xf32>, %y: tensor<4x16384xf32>)
+    -> (tensor<16x4096xf32>, tensor<4x16384xf32>) {
+  // CHECK-DAG: :[[# @LINE + 1]]:{{.*}}Function=few_rows | Remark="kiln.log_softmax over dim 1 of tensor<16x4096xf32>: one kernel, rows in parallel; each row (16384 bytes)
+  %a = kiln.log_softmax %x {dim = 1 : i64} : tensor<16x4096xf32>
+  // CHECK-DAG: :[[# @LINE + 1]]:{{.*}}Function=few_rows | Remark="kiln.softmax over dim 1 of tensor<4x16384xf32>: 3 kernels, each one pass
+  %b = kiln.softmax %y {dim = 1 : i64} : tensor<4x16384xf32>
+  return %a, %b : tensor<16x4096xf32>, tensor<4x16384xf32>
+}
+
 // Short rows with many winners: direct selection.
 func.func @short(%x: tensor<64x512xf32>) -> (tensor<64x64xf32>, tensor<64x64xi64>, tensor<64xf32>, tensor<64xi64>) {
   // CHECK-DAG: :[[# @LINE + 1]]:{{.*}}Function=short | Remark="kiln.topk of tensor<64x512xf32>: kiln_rt_topk_f32, 64 row(s) of 512, k = 64: direct selection: every element packed as a (key, index) word, the best k moved to the front by a branch-free quickselect, then sorted; rows in parallel"
