@@ -529,6 +529,12 @@ same("merged row groups: not when a row sum runs along the columns",
 long_rows = special(2, 40000)
 exp_and_row_sum("rows too long, three kernels", long_rows, 3, rtol=1e-4,
                 atol=1e-5)
+# Long rows of odd length: the sum cannot split them (a power of two of
+# segments must divide the row), so they form a row group after all, the
+# sum's bits those of its own kernel's single loop per row.
+odd_rows = special(3, 8193)
+exp_and_row_sum("odd rows of 8193, one kernel", odd_rows, 1, rtol=1e-4,
+                atol=1e-5)
 
 idx = torch.randint(0, 1000, (64, 50))
 same("gather of exp, negated", func_ir([y, idx], [

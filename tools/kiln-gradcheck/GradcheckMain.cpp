@@ -5,13 +5,18 @@
 //
 //   kiln-gradcheck FILE.mlir|- [--entry=NAME] [--input=A.npy ...] [--seed=N]
 //                  [--eps=E] [--atol=A] [--rtol=R] [--keep-f32]
+//                  [--directions=K]
 //
 // The module is first promoted to f64 (f32 tensors, constants and inputs;
 // --keep-f32 checks the f32 code instead, with looser tolerances in order).
 // With random cotangents ct, L(x) = sum_j <ct_j, f_j(x)>; for every element
 // of every floating-point argument the derivative (L(x + eps) - L(x - eps))
 // / 2 eps -- each result element differenced first, then weighted -- must
-// match the VJP's gradient within atol + rtol * |numeric|.
+// match the VJP's gradient within atol + rtol * |numeric|. With
+// --directions=K, like torch.autograd.gradcheck's fast mode, each argument
+// is checked along K random directions u instead (elements uniform in
+// [-1, 1)): (L(x + eps u) - L(x - eps u)) / 2 eps against <gradient, u>, two
+// runs per direction instead of two per element.
 // Inputs come from --input (required when there are integer arguments) or
 // are drawn uniformly from [-1, 1) with --seed.
 //
@@ -48,7 +53,7 @@ namespace {
 constexpr const char *usage =
     "usage: kiln-gradcheck FILE.mlir|- [--entry=NAME] [--input=A.npy ...]\n"
     "                      [--seed=N] [--eps=E] [--atol=A] [--rtol=R]\n"
-    "                      [--keep-f32]\n";
+    "                      [--keep-f32] [--directions=K]\n";
 
 int fail(int code, const llvm::Twine &message) {
   llvm::errs() << "kiln-gradcheck: error: " << message << "\n";
@@ -142,7 +147,7 @@ std::optional<HostTensor> convertInput(HostTensor tensor,
 int kiln::tools::gradcheckMain(llvm::ArrayRef<const char *> commandLine) {
   std::string inputFile, entryName;
   std::vector<std::string> inputPaths;
-  int seed = 0;
+  int seed = 0, directions = 0;
   double eps = 1e-6, atol = 1e-5, rtol = 1e-3;
   bool keepF32 = false, help = false;
   kiln::ToolOptions parser;
@@ -153,6 +158,7 @@ int kiln::tools::gradcheckMain(llvm::ArrayRef<const char *> commandLine) {
   parser.positiveNumber("atol", atol);
   parser.positiveNumber("rtol", rtol);
   parser.flag("keep-f32", keepF32);
+  parser.integer("directions", 1, directions);
   if (std::optional<std::string> error =
           parser.parse(commandLine, inputFile, help)) {
     llvm::errs() << usage;
@@ -229,6 +235,13 @@ int kiln::tools::gradcheckMain(llvm::ArrayRef<const char *> commandLine) {
   for (const TensorSpec &spec : resultSpecs)
     if (isFloat(spec.dtype))
       cotangents.push_back(randomTensor(spec, rng));
+  // The directions of --directions, per float argument (drawn after the
+  // inputs and cotangents, which are then those of the element-wise check).
+  std::vector<std::vector<HostTensor>> directionsOf(argSpecs.size());
+  for (auto [index, spec] : llvm::enumerate(argSpecs))
+    if (isFloat(spec.dtype))
+      for (int k = 0; k < directions; ++k)
+        directionsOf[index].push_back(randomTensor(spec, rng));
 
   auto pointers = [](const std::vector<HostTensor> &tensors) {
     std::vector<const HostTensor *> out;
@@ -279,28 +292,24 @@ int kiln::tools::gradcheckMain(llvm::ArrayRef<const char *> commandLine) {
   };
 
   llvm::outs() << llvm::formatv(
-      "kiln-gradcheck: @{0}: {1} (eps {2:e}, atol {3:e}, rtol {4:e})\n", entry,
-      keepF32 ? "as written" : "promoted to f64", eps, atol, rtol);
+      "kiln-gradcheck: @{0}: {1} (eps {2:e}, atol {3:e}, rtol {4:e}){5}\n",
+      entry, keepF32 ? "as written" : "promoted to f64", eps, atol, rtol,
+      directions
+          ? llvm::formatv(", {0} random direction(s) per argument", directions)
+                .str()
+          : std::string());
   bool allMatch = true;
   size_t gradientIndex = 0;
-  for (auto [index, spec] : llvm::enumerate(argSpecs)) {
+  for (size_t index = 0; index < argSpecs.size(); ++index) {
+    const TensorSpec &spec = argSpecs[index];
     if (!isFloat(spec.dtype))
       continue;
     HostTensor &arg = args[index];
     const HostTensor &analytic = gradients[gradientIndex++];
     double worst = 0;
     int64_t mismatches = 0;
-    for (int64_t i = 0, e = arg.getNumElements(); i < e; ++i) {
-      double original = load(arg, i);
-      store(arg, i, original + eps);
-      if (llvm::Error err = outputs(plus))
-        return runError(std::move(err));
-      store(arg, i, original - eps);
-      if (llvm::Error err = outputs(minus))
-        return runError(std::move(err));
-      store(arg, i, original);
-      double numeric = derivative();
-      double got = load(analytic, i);
+    // One check: `got` against `numeric`, `what` naming it in a report.
+    auto check = [&](double got, double numeric, const llvm::Twine &what) {
       double difference = std::fabs(got - numeric);
       bool match = difference <= atol + rtol * std::fabs(numeric) ||
                    (std::isnan(got) && std::isnan(numeric));
@@ -308,14 +317,51 @@ int kiln::tools::gradcheckMain(llvm::ArrayRef<const char *> commandLine) {
         worst = std::max(worst, difference);
       if (!match && mismatches++ < 5)
         llvm::outs() << llvm::formatv(
-            "  argument #{0} element {1}: analytic {2:e}, numeric {3:e}\n",
-            index, i, got, numeric);
+            "  argument #{0} {1}: analytic {2:e}, numeric {3:e}\n", index,
+            what.str(), got, numeric);
       allMatch &= match;
+    };
+    int64_t count = arg.getNumElements();
+    if (directions) {
+      // Along u: x +- eps u, every element at once; the gradient's
+      // projection <g, u> in f64, in element order.
+      std::vector<double> original(count);
+      for (int64_t i = 0; i < count; ++i)
+        original[i] = load(arg, i);
+      for (auto [k, u] : llvm::enumerate(directionsOf[index])) {
+        for (int sign : {1, -1}) {
+          for (int64_t i = 0; i < count; ++i)
+            store(arg, i, original[i] + sign * eps * load(u, i));
+          if (llvm::Error err = outputs(sign > 0 ? plus : minus))
+            return runError(std::move(err));
+        }
+        double projection = 0;
+        for (int64_t i = 0; i < count; ++i)
+          projection += load(analytic, i) * load(u, i);
+        check(projection, derivative(), "direction " + llvm::Twine(k));
+      }
+      for (int64_t i = 0; i < count; ++i)
+        store(arg, i, original[i]);
+    } else {
+      for (int64_t i = 0; i < count; ++i) {
+        double original = load(arg, i);
+        store(arg, i, original + eps);
+        if (llvm::Error err = outputs(plus))
+          return runError(std::move(err));
+        store(arg, i, original - eps);
+        if (llvm::Error err = outputs(minus))
+          return runError(std::move(err));
+        store(arg, i, original);
+        check(load(analytic, i), derivative(), "element " + llvm::Twine(i));
+      }
     }
     llvm::outs() << llvm::formatv(
-        "  argument #{0} {1}: {2} elements, max |analytic - numeric| = {3:e}"
-        "{4}\n",
-        index, spec.typeString(), arg.getNumElements(), worst,
+        "  argument #{0} {1}: {2} elements{3}, max |analytic - numeric| = "
+        "{4:e}{5}\n",
+        index, spec.typeString(), count,
+        directions ? llvm::formatv(", {0} direction(s)", directions).str()
+                   : std::string(),
+        worst,
         mismatches ? llvm::formatv(", {0} mismatch(es)", mismatches).str()
                    : std::string(", ok"));
   }

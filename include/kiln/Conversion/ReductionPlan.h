@@ -4,14 +4,20 @@
 // few kept positions into segments reduced in parallel
 // (planReductionSplit), in one place: kiln-fuse-elementwise forms a row
 // group only from reductions the lowering would not split, so that fused
-// and unfused code add in the same order (the same bits).
+// and unfused code add in the same order (the same bits), and softmax takes
+// its rows-in-cache kernel when its passes would not split.
 //
 //===----------------------------------------------------------------------===//
 
 #ifndef KILN_CONVERSION_REDUCTIONPLAN_H
 #define KILN_CONVERSION_REDUCTIONPLAN_H
 
+#include "llvm/ADT/ArrayRef.h"
+#include "llvm/Support/MathExtras.h"
+
 #include <cstdint>
+#include <optional>
+#include <utility>
 
 namespace kiln::conversion {
 
@@ -40,6 +46,34 @@ constexpr int64_t kStreamingMinBytes = 32 << 20;
 inline bool mayBeSplit(int64_t kept, int64_t reduced) {
   return kept > 0 && kept < kSplitKeptBelow &&
          reduced >= 2 * kSplitMinSegment;
+}
+
+/// How a lane reduction over the dims flagged in `mask` of a tensor of
+/// `shape` splits when it has few kept positions: {the outermost reduced
+/// dim whose size a power of two `segments` >= 2 divides, with segments of
+/// at least kSplitMinSegment elements, aiming at kSplitParallelism (kept
+/// position, segment) pairs; segments}, or nothing: one loop per kept
+/// position. A function of the shape alone, so every target splits alike
+/// (the same bits).
+inline std::optional<std::pair<int64_t, int64_t>>
+planReductionSplit(llvm::ArrayRef<int64_t> shape, llvm::ArrayRef<bool> mask) {
+  int64_t kept = 1, reduced = 1;
+  for (size_t d = 0; d < shape.size(); ++d)
+    (mask[d] ? reduced : kept) *= shape[d];
+  if (!mayBeSplit(kept, reduced))
+    return std::nullopt;
+  int64_t wanted = llvm::PowerOf2Ceil((kSplitParallelism + kept - 1) / kept);
+  for (size_t d = 0; d < shape.size(); ++d) {
+    if (!mask[d])
+      continue;
+    int64_t size = shape[d], segments = 1;
+    while (segments < wanted && size % (2 * segments) == 0 &&
+           reduced / (2 * segments) >= kSplitMinSegment)
+      segments *= 2;
+    if (segments >= 2)
+      return std::make_pair(int64_t(d), segments);
+  }
+  return std::nullopt;
 }
 
 } // namespace kiln::conversion

@@ -744,36 +744,10 @@ constexpr int64_t kMaxScatteredPrefetchRows = 128;
 /// apart, 2.16 -> 1.81 ms; 16384x1000 2.92 -> 2.28).
 constexpr int64_t kColumnPrefetchMinStride = 1024;
 
-// Split reductions (planReductionSplit): kSplitKeptBelow,
-// kSplitParallelism and kSplitMinSegment of ReductionPlan.h.
-using kiln::conversion::kSplitKeptBelow;
-using kiln::conversion::kSplitMinSegment;
-using kiln::conversion::kSplitParallelism;
-
-/// How a lane reduction with few kept positions splits: the outermost
-/// reduced dim `dim` whose size a power of two `segments` >= 2 divides,
-/// with segments of at least kSplitMinSegment elements, aiming at
-/// kSplitParallelism (kept position, segment) pairs. A function of the
-/// shape alone, so every target splits alike (the same bits).
+/// planReductionSplit of ReductionPlan.h on `inputType`'s shape.
 std::optional<std::pair<int64_t, int64_t>>
 planReductionSplit(RankedTensorType inputType, ArrayRef<bool> mask) {
-  int64_t kept = 1, reduced = 1;
-  for (int64_t d = 0; d < inputType.getRank(); ++d)
-    (mask[d] ? reduced : kept) *= inputType.getDimSize(d);
-  if (!kiln::conversion::mayBeSplit(kept, reduced))
-    return std::nullopt;
-  int64_t wanted = llvm::PowerOf2Ceil((kSplitParallelism + kept - 1) / kept);
-  for (int64_t d = 0; d < inputType.getRank(); ++d) {
-    if (!mask[d])
-      continue;
-    int64_t size = inputType.getDimSize(d), segments = 1;
-    while (segments < wanted && size % (2 * segments) == 0 &&
-           reduced / (2 * segments) >= kSplitMinSegment)
-      segments *= 2;
-    if (segments >= 2)
-      return std::make_pair(d, segments);
-  }
-  return std::nullopt;
+  return kiln::conversion::planReductionSplit(inputType.getShape(), mask);
 }
 
 /// Builds a reduction over the dims flagged in `mask` of a tensor of

@@ -205,7 +205,8 @@ bool fitsRowGroup(RankedTensorType rows, Type elementType) {
   int64_t n = rows.getDimSize(rows.getRank() - 1);
   int64_t bytes = std::max<int64_t>(elementType.getIntOrFloatBitWidth() / 8, 1);
   return n > 0 && n * bytes <= kRowInCacheMaxBytes &&
-         !kiln::conversion::mayBeSplit(rows.getNumElements() / n, n);
+         !kiln::conversion::planReductionSplit({rows.getNumElements() / n, n},
+                                               {false, true});
 }
 
 /// Whether `op` reduces the last dim (keepdim or not) of an input of

@@ -110,6 +110,29 @@ func.func @not_rows(%x: tensor<64x128xf32>, %long: tensor<4x16384xf32>) -> (tens
 
 // -----
 
+// Few long rows of odd length: the lowering splits a row only into a
+// power of two of segments dividing it, so rows of 8193 are reduced in one
+// loop each, and the row maximum joins the chain's kernel (a row group);
+// rows of 8192 split (the not_rows case above has 16384).
+// CHECK-LABEL: func.func @odd_long_rows
+// CHECK: kiln.fused(%arg0) : (tensor<4x8193xf32>) -> tensor<4x8193xf32> {
+// CHECK: kiln.amax %{{.*}} {dims = array<i64: 1>, keepdim = true}
+// CHECK: kiln.exp
+// CHECK-NOT: kiln.fused
+// CHECK: kiln.amax %arg1 {dims = array<i64: 1>, keepdim = true}
+// CHECK: return
+func.func @odd_long_rows(%x: tensor<4x8193xf32>, %y: tensor<4x8192xf32>) -> (tensor<4x8193xf32>, tensor<4x8192xf32>) {
+  %m = kiln.amax %x {dims = array<i64: 1>, keepdim = true} : tensor<4x8193xf32>
+  %d = kiln.sub %x, %m : tensor<4x8193xf32>, tensor<4x1xf32>
+  %e = kiln.exp %d : tensor<4x8193xf32>
+  %ym = kiln.amax %y {dims = array<i64: 1>, keepdim = true} : tensor<4x8192xf32>
+  %yd = kiln.sub %y, %ym : tensor<4x8192xf32>, tensor<4x1xf32>
+  %ye = kiln.exp %yd : tensor<4x8192xf32>
+  return %e, %ye : tensor<4x8193xf32>, tensor<4x8192xf32>
+}
+
+// -----
+
 // Row groups with per-row results. A chain's value returned as well as
 // reduced along its rows: the reduction (without keepdim) becomes a row
 // group's, which reduces each row and stores the row's exps from cache --
