@@ -44,9 +44,11 @@ MAX_ELEMENTS = int(os.environ.get("KILN_RANDOM_MAX_ELEMENTS", "0"))
 # gradchecked along 4 random directions (kiln-gradcheck --directions: two
 # runs per direction) instead of element by element (two runs per element:
 # 640000 elements outlasted the harness's 300 s), with a step of 1e-8 in
-# f64: every element moves at once, so a step of 1e-6 meets some topk
-# near-tie or |x| near 0 among that many. 0, the default, checks every
-# program element by element.
+# f64: every element moves at once, so a step of 1e-6 meets some near-tie
+# or |x| near 0 among that many. Such programs with a topk or kthvalue are
+# skipped: among thousands of f32 inputs some are equal (about 12 pairs in
+# 20000 uniform draws), and their sorted order is a kink any step meets.
+# 0, the default, checks every program element by element.
 GRADCHECK_LIMIT = int(os.environ.get("KILN_RANDOM_GRADCHECK_LIMIT", "0"))
 c = Checker("random_programs")
 
@@ -601,9 +603,11 @@ for number in range(COUNT):
     # naming the cast, as the autodiff contract says.
     elements = sum(t.numel() for t in program.args
                    if t.dtype.is_floating_point)
-    gradcheck_args = (["--directions=4", "--eps=1e-8"]
-                      if GRADCHECK_LIMIT and elements > GRADCHECK_LIMIT
-                      else [])
+    gradcheck_args = []
+    if GRADCHECK_LIMIT and elements > GRADCHECK_LIMIT:
+        if "kiln.topk" in ir or "kiln.kthvalue" in ir:
+            continue
+        gradcheck_args = ["--directions=4", "--eps=1e-8"]
     # A NaN result (the mean of no elements) has NaN finite differences:
     # nothing to compare a gradient with.
     if any(t.dtype.is_floating_point and bool(t.isnan().any())
