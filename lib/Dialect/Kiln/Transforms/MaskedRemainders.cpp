@@ -266,7 +266,7 @@ std::optional<LoopPlan> planLoop(scf::ForOp loop, func::FuncOp function) {
   }
   Block *body = loop.getBody();
   plan.shapes[loop.getInductionVar()] = Shape::Affine;
-  bool stores = false;
+  bool stores = false, fill = true;
   for (Operation &op : body->without_terminator()) {
     if (op.getNumRegions() != 0)
       return std::nullopt;
@@ -285,6 +285,7 @@ std::optional<LoopPlan> planLoop(scf::ForOp loop, func::FuncOp function) {
                                 /*isStore=*/true, plan)))
         return std::nullopt;
       stores = true;
+      fill &= plan.shapeOf(store.getValueToStore()) == Shape::Uniform;
       continue;
     }
     if (isa<memref::PrefetchOp>(op))
@@ -331,6 +332,14 @@ std::optional<LoopPlan> planLoop(scf::ForOp loop, func::FuncOp function) {
     plan.maxBytes = std::max(plan.maxBytes, *bytes);
   }
   if (!stores && plan.reductions.empty())
+    return std::nullopt;
+  // A fill (every store stores the same value in every iteration, nothing
+  // reduced) is left to LLVM, whose loop idioms make it a memset -- of the
+  // row, or of a whole nest of contiguous rows -- with no remainder at all.
+  // Masked, a zero fill of 8x64x33 f32 became 512 unrolled rows of a
+  // 128-byte memset and a masked lane, which LLVM's instruction selection
+  // took superlinear time over (8x64x47: 1.9 s to compile).
+  if (fill && plan.reductions.empty())
     return std::nullopt;
   // Iterations run as lanes: every load of a lane happens before every
   // store of the vector step. Safe when no store writes what another
@@ -511,11 +520,12 @@ void remarkLoop(scf::ForOp loop, const LoopPlan &plan, int64_t lanes,
   int64_t masked = count - scalar - vectors * lanes;
   std::string steps =
       llvm::formatv("{0} vector(s) of {1} lanes", vectors, lanes).str();
+  // One lane left runs unmasked (maskRemainder).
+  std::string last =
+      masked == 1 ? std::string("one lane, unmasked")
+                  : llvm::formatv("a masked vector of {0}", masked).str();
   if (masked)
-    steps = vectors
-                ? llvm::formatv("{0} and a masked vector of {1}", steps, masked)
-                      .str()
-                : llvm::formatv("a masked vector of {0}", masked).str();
+    steps = vectors ? llvm::formatv("{0} and {1}", steps, last).str() : last;
   remark::analysis(loop.getLoc(), opts)
       << remark::add("a loop of the kernel over {0} iterations: {1} run in "
                      "LLVM's vector loop; the other {2}, which LLVM would "
@@ -581,6 +591,37 @@ void maskRemainder(scf::ForOp loop, const LoopPlan &plan) {
     scf::YieldOp::create(b, loc, next);
   }
   b.setInsertionPointAfter(steps);
+  // A constant trip count that leaves one iteration (or none) after the
+  // whole vectors: that iteration as a plain step of one lane (a scalar
+  // access), no mask. A masked step of one constant lane in each of 512
+  // rows LLVM had unrolled made its instruction selection run for more than
+  // 20 minutes (see isFill; 256 such rows: 78 s, 128: 4.8 s). Rests of more
+  // lanes stay masked: plain steps of that many lanes (vector<15xf32>, in
+  // pieces) measured mixed (1 thread, 2000 rows: amax over rows of 127 11
+  // -> 13 us, exp(x + b) 37 -> 38, log_softmax over rows of 50 69 -> 63).
+  std::optional<int64_t> lowerValue = getConstantIntValue(lower);
+  std::optional<int64_t> upperValue = getConstantIntValue(upper);
+  int64_t tail = -1;
+  if (lowerValue && upperValue) {
+    int64_t count = std::max<int64_t>(*upperValue - *lowerValue, 0);
+    tail = (count - count / block * block) % lanes;
+  }
+  if (tail == 0 || tail == 1) {
+    SmallVector<Value> tailElements;
+    if (tail)
+      tailElements = emitVectorStep(b, loop, plan, whole, /*mask=*/{}, tail);
+    for (auto [i, reduction] : llvm::enumerate(plan.reductions)) {
+      Value result = vector::ReductionOp::create(
+          b, loc, reduction.kind, steps.getResult(i),
+          loop.getResult(reduction.position));
+      if (tail)
+        result = vector::ReductionOp::create(b, loc, reduction.kind,
+                                             tailElements[i], result);
+      for (OpOperand *use : users[reduction.position])
+        use->set(result);
+    }
+    return;
+  }
   // The rest: one masked step; its masked-off lanes hold the identities.
   // Then each reduction's lanes are combined, once, with the value of the
   // first iterations.

@@ -44,6 +44,67 @@ func.func @rows(%x: memref<8x127xf32>, %b: memref<127xf32>, %s: memref<8xf32>,
 
 // -----
 
+// Rows of 33 f32: 32 as two whole vectors, the one iteration left as a
+// plain step of one lane (no mask for a single lane). A constant one-lane
+// mask in each of the 512 rows LLVM unrolled kept its instruction
+// selection busy for more than 20 minutes (with the fill below).
+// CHECK-LABEL: func @one_left
+// CHECK: scf.for %[[K:.*]] = %c0 to %c32 step %c16 {
+// CHECK: vector.load %arg0[%{{.*}}, %[[K]]] : memref<8x33xf32>, vector<16xf32>
+// CHECK-NOT: mask
+// CHECK: vector.load %arg0[%{{.*}}, %c32] : memref<8x33xf32>, vector<1xf32>
+// CHECK-NOT: mask
+// CHECK: vector.store %{{.*}}, %arg1[%{{.*}}, %c32] : memref<8x33xf32>, vector<1xf32>
+// CHECK-NOT: mask
+// CHECK: return
+// REMARK: Function=one_left | Remark="a loop of the kernel over 33 iterations: 0 run in LLVM's vector loop; the other 33, which LLVM would run one at a time, run as 2 vector(s) of 16 lanes and one lane, unmasked"
+func.func @one_left(%x: memref<8x33xf32>, %y: memref<8x33xf32>)
+    attributes {kiln.buffer_groups = array<i64: 0, 1>} {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %c8 = arith.constant 8 : index
+  %c33 = arith.constant 33 : index
+  scf.for %i = %c0 to %c8 step %c1 {
+    scf.for %j = %c0 to %c33 step %c1 {
+      %a = memref.load %x[%i, %j] : memref<8x33xf32>
+      %e = math.exp %a : f32
+      memref.store %e, %y[%i, %j] : memref<8x33xf32>
+    }
+  }
+  return
+}
+
+// -----
+
+// A fill (the same value stored in every iteration, nothing reduced) is
+// left to LLVM, whose loop idioms make it a memset of the whole nest:
+// masked, a zero fill of 8x64x33 f32 became 512 unrolled rows of a memset
+// and a masked lane, and LLVM's instruction selection took superlinear
+// time over them (8x64x47: 1.9 s to compile; 8x64x33: over 20 minutes).
+// CHECK-LABEL: func @fill
+// CHECK-NOT: vector
+// CHECK: return
+// REMARK-NOT: Function=fill
+func.func @fill(%v: f32, %y: memref<8x64x33xf32>)
+    attributes {kiln.buffer_groups = array<i64: -1, 0>} {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %c8 = arith.constant 8 : index
+  %c64 = arith.constant 64 : index
+  %c33 = arith.constant 33 : index
+  %z = arith.constant 0.0 : f32
+  scf.for %i = %c0 to %c8 step %c1 {
+    scf.for %j = %c0 to %c64 step %c1 {
+      scf.for %k = %c0 to %c33 step %c1 {
+        memref.store %z, %y[%i, %j, %k] : memref<8x64x33xf32>
+      }
+    }
+  }
+  return
+}
+
+// -----
+
 // A trip count that is a multiple of a 512-bit vector: LLVM's remainder,
 // if any, is whole vectors. Left alone.
 // CHECK-LABEL: func @whole
