@@ -595,7 +595,8 @@ void maskRemainder(scf::ForOp loop, const LoopPlan &plan) {
   // whole vectors: that iteration as a plain step of one lane (a scalar
   // access), no mask. A masked step of one constant lane in each of 512
   // rows LLVM had unrolled made its instruction selection run for more than
-  // 20 minutes (see isFill; 256 such rows: 78 s, 128: 4.8 s). Rests of more
+  // 20 minutes (planLoop leaves fills alone now; 256 rows of a memset and a
+  // one-lane masked store: 78 s, 128: 4.8 s). Rests of more
   // lanes stay masked: plain steps of that many lanes (vector<15xf32>, in
   // pieces) measured mixed (1 thread, 2000 rows: amax over rows of 127 11
   // -> 13 us, exp(x + b) 37 -> 38, log_softmax over rows of 50 69 -> 63).
