@@ -488,6 +488,22 @@ bool accumulatesAcrossOuterLoop(scf::ForOp loop, const LoopPlan &plan) {
   return false;
 }
 
+/// The trip count of `loop` when its bounds are constants (0 when the
+/// upper bound is not above the lower one).
+std::optional<int64_t> constantTripCount(scf::ForOp loop) {
+  std::optional<int64_t> lower = getConstantIntValue(loop.getLowerBound());
+  std::optional<int64_t> upper = getConstantIntValue(loop.getUpperBound());
+  if (!lower || !upper)
+    return std::nullopt;
+  return std::max<int64_t>(*upper - *lower, 0);
+}
+
+/// Of `count` iterations, those left after LLVM's vector loop (multiples of
+/// `block`) and the whole vectors of `lanes`: the last, partial step's.
+int64_t lastStepLanes(int64_t count, int64_t block, int64_t lanes) {
+  return count % block % lanes;
+}
+
 /// Says what becomes of `loop`'s iterations: a `MaskedRemainder` analysis
 /// remark (category `kiln-lower`) at the loop, with the numbers of scalar,
 /// vector and masked iterations when the trip count is a constant.
@@ -504,9 +520,8 @@ void remarkLoop(scf::ForOp loop, const LoopPlan &plan, int64_t lanes,
                           "accumulator per lane",
                           plan.reductions.size())
                 .str();
-  std::optional<int64_t> lower = getConstantIntValue(loop.getLowerBound());
-  std::optional<int64_t> upper = getConstantIntValue(loop.getUpperBound());
-  if (!lower || !upper) {
+  std::optional<int64_t> trip = constantTripCount(loop);
+  if (!trip) {
     remark::analysis(loop.getLoc(), opts)
         << remark::add("a loop of the kernel: the iterations after the last "
                        "multiple of {0} run as vectors of {1} lanes, the last "
@@ -514,10 +529,10 @@ void remarkLoop(scf::ForOp loop, const LoopPlan &plan, int64_t lanes,
                        block, lanes, reductions);
     return;
   }
-  int64_t count = *upper - *lower;
+  int64_t count = *trip;
   int64_t scalar = count / block * block;
   int64_t vectors = (count - scalar) / lanes;
-  int64_t masked = count - scalar - vectors * lanes;
+  int64_t masked = lastStepLanes(count, block, lanes);
   std::string steps =
       llvm::formatv("{0} vector(s) of {1} lanes", vectors, lanes).str();
   // One lane left runs unmasked (maskRemainder).
@@ -544,6 +559,7 @@ void maskRemainder(scf::ForOp loop, const LoopPlan &plan) {
   int64_t lanes = kVectorBytes / plan.maxBytes;
   int64_t block = kMaxInterleave * kVectorBytes / plan.minBytes;
   remarkLoop(loop, plan, lanes, block);
+  std::optional<int64_t> trip = constantTripCount(loop);
   Location loc = loop.getLoc();
   OpBuilder b(loop);
   Value lower = loop.getLowerBound(), upper = loop.getUpperBound();
@@ -600,13 +616,7 @@ void maskRemainder(scf::ForOp loop, const LoopPlan &plan) {
   // lanes stay masked: plain steps of that many lanes (vector<15xf32>, in
   // pieces) measured mixed (1 thread, 2000 rows: amax over rows of 127 11
   // -> 13 us, exp(x + b) 37 -> 38, log_softmax over rows of 50 69 -> 63).
-  std::optional<int64_t> lowerValue = getConstantIntValue(lower);
-  std::optional<int64_t> upperValue = getConstantIntValue(upper);
-  int64_t tail = -1;
-  if (lowerValue && upperValue) {
-    int64_t count = std::max<int64_t>(*upperValue - *lowerValue, 0);
-    tail = (count - count / block * block) % lanes;
-  }
+  int64_t tail = trip ? lastStepLanes(*trip, block, lanes) : -1;
   if (tail == 0 || tail == 1) {
     SmallVector<Value> tailElements;
     if (tail)
@@ -664,16 +674,12 @@ struct KilnMaskedRemainders
       function.walk([&](scf::ForOp loop) {
         // A constant trip count that is a multiple of the widest vector of
         // the narrowest type leaves LLVM whole vectors only.
-        std::optional<int64_t> lower =
-            getConstantIntValue(loop.getLowerBound());
-        std::optional<int64_t> upper =
-            getConstantIntValue(loop.getUpperBound());
+        std::optional<int64_t> trip = constantTripCount(loop);
         std::optional<LoopPlan> plan = planLoop(loop, function);
         if (!plan)
           return;
-        if (lower && upper &&
-            (*upper <= *lower ||
-             (*upper - *lower) % (kVectorBytes / plan->minBytes) == 0))
+        if (trip &&
+            (*trip == 0 || *trip % (kVectorBytes / plan->minBytes) == 0))
           return;
         // Fewer iterations than a vector holds: LLVM unrolls the loop
         // fully and keeps its values in registers or scalar memory
@@ -681,7 +687,7 @@ struct KilnMaskedRemainders
         // from; from a masked store they cannot, and a row's next pass
         // waits for it (log_softmax over 4096x10 f32: 0.039 -> 0.129 ms
         // masked).
-        if (lower && upper && *upper - *lower < kVectorBytes / plan->maxBytes)
+        if (trip && *trip < kVectorBytes / plan->maxBytes)
           return;
         if (accumulatesAcrossOuterLoop(loop, *plan))
           return;
