@@ -361,13 +361,33 @@ def embedding_workloads():
     ]
 
 
+def one_row_workloads():
+    """A batch of one: every loop's first dim runs once, so the threads
+    share the row (kiln-outer-parallel-loops: the segments of the split
+    reductions, the elementwise pass in blocks)."""
+    big, one = tensor_type((1, 16 << 20)), tensor_type((1,))
+    return [
+        dict(name="sum dim 1 (1x16M)",
+             ir=f"""func.func @f(%x: {big}) -> {one} {{
+  %s = kiln.sum %x {{dims = array<i64: 1>}} : {big}
+  return %s : {one}
+}}""", inputs=["big"], torch=lambda t: torch.sum(t["big"], 1),
+             read_bytes=(16 << 20) * 4),
+        dict(name="softmax dim 1 (1x16M)",
+             ir=f"""func.func @f(%x: {big}) -> {big} {{
+  %y = kiln.softmax %x {{dim = 1 : i64}} : {big}
+  return %y : {big}
+}}""", inputs=["big"], torch=lambda t: torch.softmax(t["big"], 1)),
+    ]
+
+
 def workloads():
     """The CPU issue's workloads, the fusion issue's, then others."""
     return ([dict(name=n, ir=ir, inputs=i, torch=fn, target=tg, read_bytes=rb)
              for n, ir, i, fn, tg, rb in cpu_workloads()] +
             fusion_workloads() + training_workloads() + linalg_workloads() +
             selection_workloads() + scatter_workloads() +
-            embedding_workloads())
+            embedding_workloads() + one_row_workloads())
 
 
 def cpu_workloads():

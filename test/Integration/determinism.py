@@ -59,6 +59,65 @@ for key in failures:
     print(f"FAIL threads={key[0]}: results differ in bits from --threads=1")
 print(f"determinism: {len(results) - len(failures)}/{len(results)} runs identical")
 
+# Few rows (kiln-outer-parallel-loops): a loop whose first dim runs few
+# iterations shares its next dims with the threads -- the segments of a
+# split reduction over one row, an elementwise row in blocks (the last
+# clamped), several dims merged. Same bits at every thread count, and the
+# values (numpy in f64).
+few = os.path.join(tmp, "few.mlir")
+with open(few, "w") as f:
+    f.write("""func.func @f(%x: tensor<1x1048576xf32>, %z: tensor<3x100003xf32>, %w: tensor<2x3x70001xf32>) -> (tensor<1xf32>, tensor<1x1048576xf32>, tensor<3x100003xf32>, tensor<2x3x70001xf32>) {
+  %s = kiln.sum %x {dims = array<i64: 1>} : tensor<1x1048576xf32>
+  %p = kiln.softmax %x {dim = 1 : i64} : tensor<1x1048576xf32>
+  %zero = kiln.constant dense<0.0> : tensor<f32>
+  %pos = kiln.gt %z, %zero : tensor<3x100003xf32>, tensor<f32>
+  %sq = kiln.mul %z, %z : tensor<3x100003xf32>, tensor<3x100003xf32>
+  %ez = kiln.exp %z : tensor<3x100003xf32>
+  %e = kiln.where %pos, %sq, %ez : tensor<3x100003xi1>, tensor<3x100003xf32>, tensor<3x100003xf32>
+  %half = kiln.constant dense<0.5> : tensor<f32>
+  %v = kiln.mul %w, %half : tensor<2x3x70001xf32>, tensor<f32>
+  return %s, %p, %e, %v : tensor<1xf32>, tensor<1x1048576xf32>, tensor<3x100003xf32>, tensor<2x3x70001xf32>
+}
+""")
+x = rng.standard_normal((1, 1048576)).astype(np.float32)
+z = rng.standard_normal((3, 100003)).astype(np.float32)
+w = rng.standard_normal((2, 3, 70001)).astype(np.float32)
+few_inputs = []
+for name, array in (("fx", x), ("fz", z), ("fw", w)):
+    path = os.path.join(tmp, f"{name}.npy")
+    np.save(path, array)
+    few_inputs.append(f"--input={path}")
+few_results = []
+for threads in (1, 2, 3, 8):
+    out = os.path.join(tmp, f"few{threads}")
+    proc = subprocess.run([KILN_RUN, few, *few_inputs, f"--threads={threads}",
+                           f"--output-dir={out}"],
+                          capture_output=True, text=True)
+    if proc.returncode != 0:
+        print("FAIL few rows", proc.stderr)
+        raise SystemExit(1)
+    few_results.append([open(os.path.join(out, f"out{k}.npy"), "rb").read()
+                        for k in range(4)])
+    if threads == 1:
+        got = [np.load(os.path.join(out, f"out{k}.npy")) for k in range(4)]
+for threads, files in zip((2, 3, 8), few_results[1:]):
+    if files != few_results[0]:
+        failures.append((threads, "few rows"))
+        print(f"FAIL few rows, threads={threads}: results differ in bits "
+              "from --threads=1")
+x64 = x.astype(np.float64)
+soft = np.exp(x64 - x64.max()) / np.exp(x64 - x64.max()).sum()
+z64 = z.astype(np.float64)
+expected = [x64.sum(1), soft, np.where(z64 > 0, z64 * z64, np.exp(z64)),
+            w.astype(np.float64) * 0.5]
+for k, (g, e, rtol) in enumerate(zip(got, expected, (1e-5, 1e-5, 2e-6, 0))):
+    if g.shape != e.shape or not np.allclose(g, e, rtol=rtol, atol=1e-30):
+        failures.append((1, f"few rows out{k}"))
+        print(f"FAIL few rows out{k}: max abs error "
+              f"{np.max(np.abs(g - e)) if g.shape == e.shape else g.shape}")
+print(f"few rows: {len(few_results)} thread counts, "
+      f"{'identical' if all(r == few_results[0] for r in few_results) else 'DIFFERENT'} bits")
+
 # Compiled output: every op of the dialect in many independent functions
 # (the case where One-Shot Bufferize's function order is pointer-dependent).
 every_op = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..",

@@ -14,6 +14,7 @@
 #include "mlir/Interfaces/CallInterfaces.h"
 #include "mlir/Interfaces/SideEffectInterfaces.h"
 #include "mlir/Transforms/GreedyPatternRewriteDriver.h"
+#include "llvm/Support/FormatVariadic.h"
 
 namespace kiln {
 #define GEN_PASS_DEF_KILNOUTERPARALLELLOOPS
@@ -86,6 +87,17 @@ struct SequentializeNestedParallel : OpRewritePattern<scf::ParallelOp> {
     return success();
   }
 };
+
+/// An analysis remark `name` (category `kiln-lower`) at `op`, naming the
+/// function it is in.
+remark::detail::InFlightRemark loopRemark(scf::ParallelOp op, StringRef name) {
+  auto function = op->getParentOfType<func::FuncOp>();
+  return remark::analysis(
+      op.getLoc(),
+      remark::RemarkOpts::name(name)
+          .category("kiln-lower")
+          .function(function ? function.getSymName() : StringRef()));
+}
 
 /// Work counts saturate here (far above any threshold).
 constexpr uint64_t kWorkCap = uint64_t(1) << 62;
@@ -296,7 +308,7 @@ std::optional<uint64_t> workOf(Block &block) {
 /// iterations in order on the calling thread.
 struct SequentializeSmallParallel : OpRewritePattern<scf::ParallelOp> {
   SequentializeSmallParallel(MLIRContext *context, uint64_t minWork)
-      : OpRewritePattern(context), minWork(minWork) {}
+      : OpRewritePattern(context, /*benefit=*/3), minWork(minWork) {}
   LogicalResult matchAndRewrite(scf::ParallelOp op,
                                 PatternRewriter &rewriter) const override {
     if (op->getParentOfType<scf::ParallelOp>())
@@ -315,11 +327,7 @@ struct SequentializeSmallParallel : OpRewritePattern<scf::ParallelOp> {
   void remarkSequential(scf::ParallelOp op, uint64_t work) const {
     if (!op->getContext()->getRemarkEngine())
       return;
-    auto function = op->getParentOfType<func::FuncOp>();
-    remark::analysis(op.getLoc(), remark::RemarkOpts::name("SequentialKernel")
-                                      .category("kiln-lower")
-                                      .function(function ? function.getSymName()
-                                                         : StringRef()))
+    loopRemark(op, "SequentialKernel")
         << remark::add("the kernel's loop runs on the calling thread: about "
                        "{0} operations (a memory access counted as {1}) are "
                        "fewer than min-parallel-work ({2}), so starting "
@@ -330,12 +338,176 @@ struct SequentializeSmallParallel : OpRewritePattern<scf::ParallelOp> {
   uint64_t minWork;
 };
 
+/// An outermost parallel loop whose first dim runs fewer iterations than
+/// this shares its next dims with the threads too (a [1, N] or [2, N]
+/// shape, where splitting the first dim alone left all but one or two
+/// threads idle). 64 iterations keep any thread count up to 16 within a
+/// quarter of an even split.
+constexpr uint64_t kMinParallelTrips = 64;
+
+/// When the last dim joins the parallel iterations, it goes in blocks of
+/// about this much work (with the memory weight above; 4096 iterations of
+/// an elementwise `exp` are about 200 000), at most kMaxBlock iterations
+/// each: an elementwise body keeps an inner loop of consecutive elements,
+/// which LLVM vectorizes, and a block starts at a multiple of its size
+/// (a power of two: a block of a row that starts 64-byte aligned starts
+/// aligned, as non-temporal stores need). An iteration of this much work or
+/// more (a segment of a split reduction, a slice copy) is a block of its own.
+constexpr uint64_t kBlockWork = 1 << 18;
+constexpr int64_t kMaxBlock = 4096;
+
+/// scf.parallel (i0, i1, ..., in) with few iterations of i0  ->
+/// scf.parallel (t) over the iterations of (i0, ..., ik) row-major, the
+/// last dim (when it joins) in blocks { (i0, ..., ik) from t by division;
+/// scf.for over the dims after ik (and the block's part of in) { body } }
+/// with k the first dim where the product of trip counts reaches
+/// kMinParallelTrips (or the last). Iterations are independent, so any
+/// grouping gives the same results.
+struct CollapseSmallOuterDims : OpRewritePattern<scf::ParallelOp> {
+  CollapseSmallOuterDims(MLIRContext *context, PatternBenefit benefit)
+      : OpRewritePattern(context, benefit) {}
+  LogicalResult matchAndRewrite(scf::ParallelOp op,
+                                PatternRewriter &rewriter) const override {
+    unsigned n = op.getNumLoops();
+    if (n < 2)
+      return rewriter.notifyMatchFailure(op, "one-dimensional");
+    if (!op.getInitVals().empty())
+      return rewriter.notifyMatchFailure(op, "has reductions");
+    if (op->getParentOfType<scf::ParallelOp>())
+      return rewriter.notifyMatchFailure(op, "nested parallel loop");
+    SmallVector<int64_t> lower, step, trips;
+    for (auto [lb, ub, st] : llvm::zip_equal(
+             op.getLowerBound(), op.getUpperBound(), op.getStep())) {
+      std::optional<int64_t> l = getConstantIntValue(lb);
+      std::optional<int64_t> u = getConstantIntValue(ub);
+      std::optional<int64_t> s = getConstantIntValue(st);
+      if (!l || !u || !s || *s <= 0)
+        return rewriter.notifyMatchFailure(op, "non-constant bounds");
+      lower.push_back(*l);
+      step.push_back(*s);
+      trips.push_back(*u > *l ? llvm::divideCeil(*u - *l, *s) : 0);
+    }
+    if (uint64_t(trips[0]) >= kMinParallelTrips || llvm::is_contained(trips, 0))
+      return rewriter.notifyMatchFailure(op, "enough outer iterations");
+    // The last dim's block: iterations of kBlockWork or more (or of
+    // unknown work) stand alone.
+    std::optional<uint64_t> work = workOf(*op.getBody());
+    int64_t block = 1;
+    if (work && *work < kBlockWork)
+      block = std::min<int64_t>(
+          kMaxBlock,
+          llvm::bit_floor(kBlockWork / std::max<uint64_t>(*work, 1)));
+    block = std::min(block, trips[n - 1]);
+    SmallVector<int64_t> parallelTrips(trips);
+    parallelTrips[n - 1] = llvm::divideCeil(trips[n - 1], block);
+    unsigned merged = 0;
+    int64_t total = 1;
+    while (merged < n && uint64_t(total) < kMinParallelTrips)
+      total *= parallelTrips[merged++];
+    if (total == trips[0])
+      return rewriter.notifyMatchFailure(op, "nothing to share");
+    bool blocked = merged == n && block > 1;
+
+    Location loc = op.getLoc();
+    auto constant = [&](OpBuilder &b, int64_t value) -> Value {
+      return arith::ConstantIndexOp::create(b, loc, value);
+    };
+    Value zero = constant(rewriter, 0), one = constant(rewriter, 1);
+    auto outer = scf::ParallelOp::create(
+        rewriter, loc, ValueRange{zero}, ValueRange{constant(rewriter, total)},
+        ValueRange{one}, [&](OpBuilder &b, Location l, ValueRange ivs) {
+          // Row-major position of t among the merged dims' iterations.
+          SmallVector<Value> positions(merged);
+          Value rest = ivs[0];
+          for (unsigned d = merged; d-- > 0;) {
+            if (parallelTrips[d] == 1) { // a unit dim: position 0
+              positions[d] = constant(b, 0);
+              continue;
+            }
+            Value size = constant(b, parallelTrips[d]);
+            bool last = llvm::all_of(ArrayRef(parallelTrips).take_front(d),
+                                     [](int64_t t) { return t == 1; });
+            positions[d] =
+                last ? rest : arith::RemUIOp::create(b, l, rest, size);
+            if (!last)
+              rest = arith::DivUIOp::create(b, l, rest, size);
+          }
+          auto indexOf = [&](unsigned d, Value position) -> Value {
+            Value scaled = step[d] == 1
+                               ? position
+                               : arith::MulIOp::create(b, l, position,
+                                                       constant(b, step[d]));
+            return lower[d] == 0 ? scaled
+                                 : arith::AddIOp::create(b, l, scaled,
+                                                         constant(b, lower[d]));
+          };
+          IRMapping mapping;
+          SmallVector<Value> oldIvs = op.getInductionVars();
+          SmallVector<Value> innerLower, innerUpper, innerStep;
+          for (unsigned d = 0; d < merged; ++d)
+            if (!(blocked && d == n - 1))
+              mapping.map(oldIvs[d], indexOf(d, positions[d]));
+          for (unsigned d = merged; d < n; ++d) {
+            innerLower.push_back(op.getLowerBound()[d]);
+            innerUpper.push_back(op.getUpperBound()[d]);
+            innerStep.push_back(op.getStep()[d]);
+          }
+          SmallVector<Value> innerIvs(oldIvs.begin() + merged, oldIvs.end());
+          if (blocked) {
+            // Positions [p * block, min(p * block + block, trips)) of the
+            // last dim, as indices.
+            Value begin = arith::MulIOp::create(b, l, positions[n - 1],
+                                                constant(b, block));
+            Value end = arith::AddIOp::create(b, l, begin, constant(b, block));
+            if (trips[n - 1] % block != 0)
+              end =
+                  arith::MinUIOp::create(b, l, end, constant(b, trips[n - 1]));
+            innerLower.push_back(indexOf(n - 1, begin));
+            innerUpper.push_back(indexOf(n - 1, end));
+            innerStep.push_back(op.getStep()[n - 1]);
+            innerIvs.push_back(oldIvs[n - 1]);
+          }
+          scf::buildLoopNest(
+              b, l, innerLower, innerUpper, innerStep,
+              [&](OpBuilder &ib, Location, ValueRange loopIvs) {
+                for (auto [from, to] : llvm::zip_equal(innerIvs, loopIvs))
+                  mapping.map(from, to);
+                for (Operation &nested : op.getBody()->without_terminator())
+                  ib.clone(nested, mapping);
+              });
+        });
+    outer->setAttrs(op->getDiscardableAttrDictionary());
+    remarkShared(op, merged, total, blocked ? block : 1);
+    rewriter.replaceOp(op, outer.getResults());
+    return success();
+  }
+
+  /// Says so (analysis `ParallelDims`, category `kiln-lower`).
+  void remarkShared(scf::ParallelOp op, unsigned merged, int64_t total,
+                    int64_t block) const {
+    if (!op->getContext()->getRemarkEngine())
+      return;
+    std::string blocks =
+        block > 1 ? llvm::formatv(", the last in blocks of {0}", block).str()
+                  : std::string();
+    loopRemark(op, "ParallelDims")
+        << remark::add("the kernel's first dim runs fewer than {0} "
+                       "iterations, so the threads share its first {1} dims "
+                       "({2} iterations{3})",
+                       kMinParallelTrips, merged, total, blocks)
+        << remark::metric("iterations", total);
+  }
+};
+
 struct KilnOuterParallelLoopsPass
     : kiln::impl::KilnOuterParallelLoopsBase<KilnOuterParallelLoopsPass> {
   using KilnOuterParallelLoopsBase::KilnOuterParallelLoopsBase;
   void runOnOperation() override {
     RewritePatternSet patterns(&getContext());
+    // A small loop runs on the calling thread as it is; a loop with few
+    // outer iterations shares more dims before the rest become inner loops.
     patterns.add<SplitParallelLoop, SequentializeNestedParallel>(&getContext());
+    patterns.add<CollapseSmallOuterDims>(&getContext(), /*benefit=*/2);
     if (minParallelWork > 0)
       patterns.add<SequentializeSmallParallel>(&getContext(), minParallelWork);
     if (failed(applyPatternsGreedily(getOperation(), std::move(patterns))))

@@ -25,7 +25,7 @@ func.func @split(%m: memref<512x1024xf32>, %v: f32) {
 // 10x100 loads, adds and stores: about 25000 operations, far less than
 // starting the worker threads costs. The loop runs on the calling thread,
 // and a remark says so (the lowering's remark says "in parallel").
-// REMARK: outer-parallel-loops.mlir:[[# @LINE + 12]]:3: remark: [Analysis] SequentialKernel | Category:kiln-lower | Function=small | Remark="the kernel's loop runs on the calling thread: about 26010 operations (a memory access counted as 12) are fewer than min-parallel-work (2097152), so starting worker threads would cost more than they save", work=26010
+// REMARK: outer-parallel-loops.mlir:[[# @LINE + 12]]:3: remark: [Analysis] SequentialKernel | Category:kiln-lower | Function=small | Remark="the kernel's loop runs on the calling thread: about 26000 operations (a memory access counted as 12) are fewer than min-parallel-work (2097152), so starting worker threads would cost more than they save", work=26000
 // CHECK-LABEL: func @small
 // CHECK-NOT: scf.parallel
 // CHECK: scf.for %{{.*}} = %c0 to %c10 step %c1 {
@@ -292,6 +292,143 @@ func.func @nested(%m: memref<256x256xf32>, %v: f32) {
         scf.reduce
       }
     }
+    scf.reduce
+  }
+  return
+}
+
+// -----
+
+// One row of 16M elements: split by its first dim alone, the loop would run
+// on one thread. The threads share the row in blocks of 4096 elements (an
+// iteration is a load, an add and a store, 25 operations: 4096 of them
+// well under kBlockWork), each block an inner loop of consecutive elements
+// that LLVM vectorizes. The unit dim needs no division: its index is 0.
+// REMARK: outer-parallel-loops.mlir:[[# @LINE + 11]]:3: remark: [Analysis] ParallelDims | Category:kiln-lower | Function=one_row | Remark="the kernel's first dim runs fewer than 64 iterations, so the threads share its first 2 dims (4096 iterations, the last in blocks of 4096)", iterations=4096
+// CHECK-LABEL: func @one_row
+// CHECK: scf.parallel (%[[T:.*]]) = (%c0) to (%c4096) step (%c1) {
+// CHECK-NEXT: %[[BEGIN:.*]] = arith.muli %[[T]], %c4096
+// CHECK-NEXT: %[[END:.*]] = arith.addi %[[BEGIN]], %c4096
+// CHECK-NEXT: scf.for %[[J:.*]] = %[[BEGIN]] to %[[END]] step %c1 {
+// CHECK-NEXT: memref.load %{{.*}}[%c0, %[[J]]]
+func.func @one_row(%a: memref<1x16777216xf32>, %b: memref<1x16777216xf32>) {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %c16M = arith.constant 16777216 : index
+  scf.parallel (%i, %j) = (%c0, %c0) to (%c1, %c16M) step (%c1, %c1) {
+    %x = memref.load %a[%i, %j] : memref<1x16777216xf32>
+    %y = arith.addf %x, %x : f32
+    memref.store %y, %b[%i, %j] : memref<1x16777216xf32>
+    scf.reduce
+  }
+  return
+}
+
+// -----
+
+// Three rows of 100003: 25 blocks each (the last of 1699 elements, its end
+// clamped to the row), 75 iterations.
+// CHECK-LABEL: func @few_rows
+// CHECK: scf.parallel (%[[T:.*]]) = (%c0) to (%c75) step (%c1) {
+// CHECK-DAG: %[[P:.*]] = arith.remui %[[T]], %c25
+// CHECK-DAG: %[[I:.*]] = arith.divui %[[T]], %c25
+// CHECK: %[[BEGIN:.*]] = arith.muli %[[P]], %c4096
+// CHECK: %[[NEXT:.*]] = arith.addi %[[BEGIN]], %c4096
+// CHECK: %[[END:.*]] = arith.minui %[[NEXT]], %c100003
+// CHECK: scf.for %[[J:.*]] = %[[BEGIN]] to %[[END]] step %c1 {
+// CHECK-NEXT: memref.store %{{.*}}, %{{.*}}[%[[I]], %[[J]]]
+func.func @few_rows(%m: memref<3x100003xf32>, %v: f32) {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %c3 = arith.constant 3 : index
+  %c100003 = arith.constant 100003 : index
+  scf.parallel (%i, %j) = (%c0, %c0) to (%c3, %c100003) step (%c1, %c1) {
+    memref.store %v, %m[%i, %j] : memref<3x100003xf32>
+    scf.reduce
+  }
+  return
+}
+
+// -----
+
+// 2 x 40 = 80 iterations of the first two dims are enough: they are shared,
+// the last dim stays an inner loop.
+// REMARK: Function=two_dims_enough | Remark="{{.*}} share its first 2 dims (80 iterations)"
+// CHECK-LABEL: func @two_dims_enough
+// CHECK: scf.parallel (%[[T:.*]]) = (%c0) to (%c80) step (%c1) {
+// CHECK-DAG: %[[J:.*]] = arith.remui %[[T]], %c40
+// CHECK-DAG: %[[I:.*]] = arith.divui %[[T]], %c40
+// CHECK: scf.for %[[K:.*]] = %c0 to %c65536 step %c1 {
+// CHECK-NEXT: memref.store %{{.*}}, %{{.*}}[%[[I]], %[[J]], %[[K]]]
+func.func @two_dims_enough(%m: memref<2x40x65536xf32>, %v: f32) {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %c2 = arith.constant 2 : index
+  %c40 = arith.constant 40 : index
+  %c65536 = arith.constant 65536 : index
+  scf.parallel (%i, %j, %k) = (%c0, %c0, %c0) to (%c2, %c40, %c65536) step (%c1, %c1, %c1) {
+    memref.store %v, %m[%i, %j, %k] : memref<2x40x65536xf32>
+    scf.reduce
+  }
+  return
+}
+
+// -----
+
+// Segments of a split reduction (one kept position, 1024 segments of 16384
+// elements): each iteration is far more than kBlockWork, a block of its
+// own, so the 1024 segments are the iterations.
+// REMARK: Function=segments | Remark="{{.*}} share its first 2 dims (1024 iterations)"
+// CHECK-LABEL: func @segments
+// CHECK: scf.parallel (%[[T:.*]]) = (%c0) to (%c1024) step (%c1) {
+// CHECK-NEXT: scf.for %{{.*}} = %c0 to %c16384 step %c1 iter_args
+// CHECK-NEXT: memref.load %{{.*}}[%c0, %[[T]], %{{.*}}]
+func.func @segments(%a: memref<1x1024x16384xf32>, %out: memref<1x1024xf32>) {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %c1024 = arith.constant 1024 : index
+  %c16384 = arith.constant 16384 : index
+  %zero = arith.constant 0.0 : f32
+  scf.parallel (%i, %s) = (%c0, %c0) to (%c1, %c1024) step (%c1, %c1) {
+    %sum = scf.for %k = %c0 to %c16384 step %c1 iter_args(%acc = %zero) -> (f32) {
+      %x = memref.load %a[%i, %s, %k] : memref<1x1024x16384xf32>
+      %y = arith.addf %acc, %x : f32
+      scf.yield %y : f32
+    }
+    memref.store %sum, %out[%i, %s] : memref<1x1024xf32>
+    scf.reduce
+  }
+  return
+}
+
+// -----
+
+// Bounds other than 0 and steps other than 1: the positions map back to
+// lower + position * step (rows 1, 3, 5; columns 2, 5, ..., 200000: 66667
+// positions, 17 blocks of 4096 -- the last clamped -- per row).
+// CHECK-LABEL: func @strided
+// CHECK: scf.parallel (%[[T:.*]]) = (%c0) to (%c51) step (%c1) {
+// CHECK-DAG: %[[P:.*]] = arith.remui %[[T]], %c17
+// CHECK-DAG: %[[R:.*]] = arith.divui %[[T]], %c17
+// CHECK: %[[R2:.*]] = arith.muli %[[R]], %c2
+// CHECK: %[[I:.*]] = arith.addi %[[R2]], %c1
+// CHECK: %[[BEGIN:.*]] = arith.muli %[[P]], %c4096
+// CHECK: %[[NEXT:.*]] = arith.addi %[[BEGIN]], %c4096
+// CHECK: %[[END:.*]] = arith.minui %[[NEXT]], %c66667
+// CHECK: %[[B3:.*]] = arith.muli %[[BEGIN]], %c3
+// CHECK: %[[LO:.*]] = arith.addi %[[B3]], %c2
+// CHECK: %[[E3:.*]] = arith.muli %[[END]], %c3
+// CHECK: %[[HI:.*]] = arith.addi %[[E3]], %c2
+// CHECK: scf.for %[[J:.*]] = %[[LO]] to %[[HI]] step %c3 {
+// CHECK-NEXT: memref.store %{{.*}}, %{{.*}}[%[[I]], %[[J]]]
+func.func @strided(%m: memref<6x200003xf32>, %v: f32) {
+  %c1 = arith.constant 1 : index
+  %c2 = arith.constant 2 : index
+  %c3 = arith.constant 3 : index
+  %c6 = arith.constant 6 : index
+  %c200003 = arith.constant 200003 : index
+  scf.parallel (%i, %j) = (%c1, %c2) to (%c6, %c200003) step (%c2, %c3) {
+    memref.store %v, %m[%i, %j] : memref<6x200003xf32>
     scf.reduce
   }
   return

@@ -280,6 +280,21 @@ def KilnOuterParallelLoops : Pass<"kiln-outer-parallel-loops"> {
     (a parallel dim inside a reduction loop, as in matmul's n-k-m order)
     becomes sequential `scf.for` loops.
 
+    When the first dim runs fewer than 64 iterations (a batch of one: a
+    [1, N] elementwise loop, the segments of a split reduction over one
+    row), splitting it alone would leave the other threads idle: the
+    threads then share the first dims whose iterations multiply to 64 or
+    more, as one dim (`t` over their iterations row-major, the positions
+    recovered by division once per iteration, a unit dim's index 0). The
+    last dim joins in blocks when the loop runs out of dims first: blocks
+    of about 2^18 operations of work (counted as below), a power of two of
+    at most 4096 iterations, each an inner `scf.for` over consecutive
+    positions (the last clamped to the dim) -- an elementwise body stays a
+    vectorizable loop, and a block of a row that starts 64-byte aligned
+    starts aligned; an iteration of that much work or more (a segment) is
+    a block of its own. Each such loop gets a remark (analysis
+    `ParallelDims`, category `kiln-lower`).
+
     An outermost `scf.parallel` whose work is known statically and small
     becomes sequential too: starting and joining the worker threads
     (`omp.parallel`) costs microseconds (about 2.5 on the two-core
