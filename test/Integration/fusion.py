@@ -257,6 +257,22 @@ for op, fn in [("softmax", F.softmax), ("log_softmax", F.log_softmax)]:
         f"%r0 = kiln.{op} %w {{dim = 0 : i64}} : {{T0}}"], [x]), [x],
         fn(torch.where(x > 0, torch.clamp(x, -1, 1), torch.zeros(())), 0),
         3, rtol=1e-5, atol=1e-6)
+    # Few long rows, split into segments: the chain evaluated in both
+    # passes over each segment and in the normalizing pass, the epilogue in
+    # the last of the 3 kernels.
+    # (Its own generator: the later cases keep their inputs.)
+    long_rows = torch.randn(
+        2, 65536, generator=torch.Generator().manual_seed(33)) * 3
+    same(f"{op} of a where/clamp chain over few long rows, an epilogue",
+         func_ir([long_rows],
+                 [line.replace("64x1000", "2x65536") for line in where_clamp] +
+                 [f"%s = kiln.{op} %w {{dim = 1 : i64}} : {{T0}}",
+                  "%three = kiln.constant dense<3.0> : tensor<f32>",
+                  "%r0 = kiln.mul %s, %three : {T0}, tensor<f32>"],
+                 [long_rows]), [long_rows],
+         fn(torch.where(long_rows > 0, torch.clamp(long_rows, -1, 1),
+                        torch.zeros(())), 1) * 3,
+         3, rtol=1e-5, atol=1e-6)
     # With an epilogue of another element type (the exps cannot be kept in
     # the result's row): one kernel, the exp computed again in the last
     # pass.

@@ -108,6 +108,32 @@ special[1, :] = -float("inf")
 special[2, 9] = float("nan")
 special[3, ::2] = -float("inf")
 unary("softmax", special, torch.softmax(special, 1), "{dim = 1 : i64} ")
+# Few long rows: each row cut into segments (planReductionSplit), each
+# segment's maximum and sum of exps, then the row's, the segments' sums
+# scaled (in f64 for f32). 2x65536: 16 segments of 4096; 1x2^20: 256;
+# 5x40960: 8 of 5120; f64 (scaled in f64 as it is). Against PyTorch in
+# f64: its f32 log_softmax of the 1x2^20 row is 2e-4 off (Kiln's 3.5e-6).
+for x in (torch.randn(2, 65536) * 4, torch.randn(1, 1 << 20) * 4,
+          torch.randn(5, 40960) * 4,
+          torch.randn(2, 65536, dtype=torch.float64) * 4):
+    unary("softmax", x, torch.softmax(x.double(), 1).to(x.dtype),
+          "{dim = 1 : i64} ")
+    unary("log_softmax", x, torch.log_softmax(x.double(), 1).to(x.dtype),
+          "{dim = 1 : i64} ", tol=1e-5)
+# Special values in split rows (8 segments of 4096): +inf, a row of -inf,
+# NaN, every other -inf, a whole segment of -inf (its sum 0, not NaN), a
+# single finite value in the last segment.
+split_special = torch.randn(6, 32768) * 4
+split_special[0, 5000] = float("inf")
+split_special[1, :] = -float("inf")
+split_special[2, 20000] = float("nan")
+split_special[3, ::2] = -float("inf")
+split_special[4, :4096] = -float("inf")
+split_special[5, :-1] = -float("inf")
+unary("softmax", split_special, torch.softmax(split_special, 1),
+      "{dim = 1 : i64} ")
+unary("log_softmax", split_special, torch.log_softmax(split_special, 1),
+      "{dim = 1 : i64} ", tol=1e-5)
 
 
 def topk_case(label, x, k, largest=True):

@@ -1565,6 +1565,7 @@ constexpr int64_t kMaxPrefetchedInputs = 2;
 /// -> 4.4-4.9 ms, 2 threads 3.1-4.5 -> 2.3-3.3 (medians of alternating
 /// runs; its output prefetched for writing as well measured slower).
 struct NextRowPrefetch {
+  SmallVector<int64_t> grid;
   SmallVector<Value> buffers; // [rows, n] views of the inputs
   SmallVector<int64_t> lineElements;
   Value next; // the next row (the last row prefetches itself)
@@ -1573,7 +1574,16 @@ struct NextRowPrefetch {
   /// shape grid x n (at most kMaxPrefetchedInputs), when there are rows
   /// after this one and a row holds a chunk.
   NextRowPrefetch(OpBuilder &b, Location loc, ArrayRef<Value> coords,
-                  ArrayRef<int64_t> grid, int64_t n, ValueRange candidates) {
+                  ArrayRef<int64_t> grid, int64_t n, ValueRange candidates)
+      : NextRowPrefetch(b, loc, grid, n, candidates) {
+    setRow(b, loc, coords);
+  }
+
+  /// The buffers alone (built outside a linalg.generic whose body then
+  /// calls setRow with its indices).
+  NextRowPrefetch(OpBuilder &b, Location loc, ArrayRef<int64_t> grid, int64_t n,
+                  ValueRange candidates)
+      : grid(grid) {
     int64_t rows = 1;
     for (int64_t size : grid)
       rows *= size;
@@ -1599,8 +1609,15 @@ struct NextRowPrefetch {
       lineElements.push_back(std::max<int64_t>(
           1, 64 / std::max<int64_t>(1, type.getElementTypeBitWidth() / 8)));
     }
+  }
+
+  /// The row after the one at `coords` (the last row prefetches itself).
+  void setRow(OpBuilder &b, Location loc, ArrayRef<Value> coords) {
     if (buffers.empty())
       return;
+    int64_t rows = 1;
+    for (int64_t size : grid)
+      rows *= size;
     next = arith::MinUIOp::create(
         b, loc,
         arith::AddIOp::create(b, loc, linearize(b, loc, coords, grid),
@@ -1743,14 +1760,19 @@ std::pair<Value, Value> keepExpsInRow(
 /// softmax/log_softmax on the CPU run each row's passes in one kernel when
 /// the row is at most kRowInCacheMaxBytes (ReductionPlan.h: it stays in the
 /// L2 cache between passes) and there are at least this many rows, or the
-/// separate passes' reductions would not split a row across threads
-/// (planReductionSplit): fewer, long rows take those passes, which then
-/// share a row's work among the threads. Rows that do not split gain
-/// nothing there, and the passes read them three times and compute their
-/// exps twice (16x4096 f32 in L2 in one kernel: 20 -> 12 us at 1 thread,
-/// 17 -> 9 at 2; 32x4096 40 -> 24 and 28 -> 14; the same lane order, so
-/// the same bits).
-constexpr int64_t kCachedRowMinRows = 64;
+/// whole tensor is that small, or the rows would not split across threads
+/// (planReductionSplit): fewer rows that split take the segment kernels
+/// (segmentStatistics), which share a row's work among the threads but
+/// compute each exp twice (the rows-in-cache kernel keeps them in the
+/// result's row). Measured on 2 threads, rows-in-cache against segments,
+/// 1 / 2 threads: 4x16384 f32 12 / 9 us against 20 / 16; 8x32768 47 / 27
+/// against 80 / 47; 32x65536 376 / 220 against 633 / 330. With 8 rows,
+/// the segments' 1.7 times the work spread over 16 threads about matches
+/// 8 threads taking a row each: the rows-in-cache kernel is no slower on up
+/// to 16 threads. (Before the segment kernels, rows that did not split
+/// took three one-pass kernels: 16x4096 f32 20 -> 12 us at 1 thread in one
+/// kernel, 17 -> 9 at 2; the same lane order, so the same bits.)
+constexpr int64_t kCachedRowMinRows = 8;
 
 template <typename OpTy> struct LowerSoftmax : OpRewritePattern<OpTy> {
   using OpRewritePattern<OpTy>::OpRewritePattern;
@@ -1785,7 +1807,9 @@ template <typename OpTy> struct LowerSoftmax : OpRewritePattern<OpTy> {
       mask[dim] = true;
     if (!isGpuTarget(b) && rank > 0 && dim == rank - 1 && rowBytes > 0 &&
         rowBytes <= kiln::conversion::kRowInCacheMaxBytes &&
-        (rows >= kCachedRowMinRows || !planReductionSplit(type, mask))) {
+        (rows >= kCachedRowMinRows ||
+         rows * rowBytes <= kiln::conversion::kRowInCacheMaxBytes ||
+         !planReductionSplit(type, mask))) {
       remarkKernel(b, loc,
                    "{0} over dim {1} of {2}: one kernel, rows in parallel; "
                    "each row ({3} bytes) is read from memory once and stays "
@@ -1796,16 +1820,31 @@ template <typename OpTy> struct LowerSoftmax : OpRewritePattern<OpTy> {
                    isLog ? "x - m - log(s)" : "exp(x - m) * (1 / s)");
       return lowerCachedRows(b, op, io, isLog);
     }
-    remarkKernel(b, loc,
-                 "{0} over dim {1} of {2}: 3 kernels, each one pass: the row "
-                 "maxima m, the row sums s of exp(x - m), then {3} (a fused "
-                 "producer chain is evaluated in each pass)",
-                 name, dim, typeText(type),
-                 isLog ? "x - m - log(s)" : "exp(x - m) * (1 / s)");
     auto read = [&](OpBuilder &nb, Location l, ValueRange indices) {
       return SmallVector<Value>{io.read(nb, l, indices)};
     };
     bool empty = rank > 0 && type.getDimSize(dim) == 0;
+    std::optional<std::pair<int64_t, int64_t>> split;
+    if (!isGpuTarget(b) && rank > 0 && dim == rank - 1)
+      split = planReductionSplit(type, mask);
+    if (split)
+      remarkKernel(b, loc,
+                   "{0} over dim {1} of {2}: 3 kernels: each of {3} segments "
+                   "of a row its maximum m' and its sum of exp(x - m') (the "
+                   "segment read twice, the second time from cache), in "
+                   "parallel; then each row's maximum m and sum s, the "
+                   "segments' sums scaled by exp(m' - m) and added in order; "
+                   "then {4} (a fused producer chain is evaluated in each "
+                   "pass)",
+                   name, dim, typeText(type), split->second,
+                   isLog ? "x - m - log(s)" : "exp(x - m) * (1 / s)");
+    else
+      remarkKernel(b, loc,
+                   "{0} over dim {1} of {2}: 3 kernels, each one pass: the "
+                   "row maxima m, the row sums s of exp(x - m), then {3} (a "
+                   "fused producer chain is evaluated in each pass)",
+                   name, dim, typeText(type),
+                   isLog ? "x - m - log(s)" : "exp(x - m) * (1 / s)");
     // Row maxima (NaN-propagating, exactly associative: vectorized; on
     // ExtremeKeys on the CPU). On the GPU the maximum splits across lanes
     // like the sums (the maximum is the same in any order).
@@ -1816,8 +1855,11 @@ template <typename OpTy> struct LowerSoftmax : OpRewritePattern<OpTy> {
         [keys](OpBuilder &nb, Location l, Value acc, Value x) {
           return Max::merge(nb, l, acc, x, keys);
         }};
-    Value rowMax;
-    if (!empty)
+    Value rowMax, rowSum;
+    if (split)
+      std::tie(rowMax, rowSum) = segmentStatistics(
+          b, op, type, read, io.sources, split->second, isLog);
+    else if (!empty)
       rowMax = buildReduction(
           b, loc, type, read, mask, {Max::identity(b, floatType, keys)},
           [keys](OpBuilder &nb, Location l, ValueRange xs, ValueRange acc,
@@ -1860,8 +1902,7 @@ template <typename OpTy> struct LowerSoftmax : OpRewritePattern<OpTy> {
                             ValueRange) {
       return SmallVector<Value>{reciprocal(nb, l, accs[0])};
     };
-    Value rowSum;
-    if (!empty)
+    if (!split && !empty)
       rowSum = buildReduction(
           b, loc, type, read, mask, {b.getFloatAttr(floatType, 0.0)},
           [&](OpBuilder &nb, Location l, ValueRange xs, ValueRange acc,
@@ -1906,6 +1947,167 @@ template <typename OpTy> struct LowerSoftmax : OpRewritePattern<OpTy> {
           linalg::YieldOp::create(nb, l, io.finishElement(nb, l, result, ivs));
         });
     return SmallVector<Value>(generic.getResults());
+  }
+
+  /// On the CPU, softmax's row statistics over few long rows (rows that
+  /// planReductionSplit cuts into `segments` along the last dim), in two
+  /// kernels instead of four (the separate maximum and sum, each split in
+  /// two): a parallel generic over (row, segment) takes each segment's
+  /// maximum m' and then the sum of exp(x - m') over it in the lane order
+  /// -- the segment (at most 256 KB for the shapes planReductionSplit
+  /// splits into more than one segment of 4096 elements or more, unless
+  /// the row is longer than 64M elements) is still in cache for the
+  /// second pass, so the input comes from memory once for both, where the
+  /// separate kernels read it twice --, then a generic over the rows
+  /// takes the row's maximum m of the segments' and its sum s, each
+  /// segment's sum times exp(m' - m), added in segment order. An all -inf
+  /// segment sums to 0 (its exps taken against 0, not against -inf, whose
+  /// difference is NaN); a row with NaN or +inf has a NaN m' or sum, and an
+  /// all -inf row a NaN exp(m' - m): NaN, as PyTorch gives. The order
+  /// depends on the shape only: the same bits at every thread count.
+  /// Returns {m, 1 / s} (softmax) or {m, log s} (log_softmax), of the
+  /// kept dims' shape, for the last kernel.
+  static std::pair<Value, Value>
+  segmentStatistics(OpBuilder &b, OpTy op, RankedTensorType type,
+                    ElementReader read, ValueRange sources, int64_t segments,
+                    bool isLog) {
+    Location loc = op.getLoc();
+    int64_t rank = type.getRank(), inner = rank - 1;
+    int64_t length = type.getDimSize(inner) / segments;
+    auto floatType = cast<FloatType>(type.getElementType());
+    SmallVector<int64_t> statShape(type.getShape().drop_back());
+    statShape.push_back(segments);
+    auto statType = RankedTensorType::get(statShape, floatType);
+    SmallVector<int64_t> segmentShape(type.getShape().drop_back());
+    segmentShape.push_back(length);
+    auto segmentType = RankedTensorType::get(segmentShape, floatType);
+    MLIRContext *ctx = b.getContext();
+    AffineMap identity = AffineMap::getMultiDimIdentityMap(rank, ctx);
+    Value negInf = arith::ConstantOp::create(
+        b, loc,
+        b.getFloatAttr(floatType,
+                       APFloat::getInf(floatType.getFloatSemantics(), true)));
+    Value zero =
+        arith::ConstantOp::create(b, loc, b.getFloatAttr(floatType, 0.0));
+    // The sum's pass prefetches the next segment (the stored inputs seen
+    // as [..., segments, length]: NextRowPrefetch's rows), whose maximum
+    // then reads it from cache: the memory's time overlaps the exps'.
+    SmallVector<Value> segmented;
+    SmallVector<ReassociationIndices> groups;
+    for (int64_t d = 0; d < inner; ++d)
+      groups.push_back({d});
+    groups.push_back({inner, inner + 1});
+    SmallVector<int64_t> segmentedShape(statShape);
+    segmentedShape.push_back(length);
+    for (Value source : sources)
+      if (auto sourceType = dyn_cast<RankedTensorType>(source.getType());
+          sourceType && sourceType.getShape() == type.getShape())
+        segmented.push_back(tensor::ExpandShapeOp::create(
+            b, loc,
+            RankedTensorType::get(segmentedShape, sourceType.getElementType()),
+            source, groups));
+    NextRowPrefetch prefetch(b, loc, statShape, length, segmented);
+    // The body is built once the generic is in the function: the
+    // reductions below look up the target through the enclosing module.
+    auto stats = linalg::GenericOp::create(
+        b, loc, TypeRange{statType, statType}, ValueRange{},
+        ValueRange{emptyTensor(b, loc, statType),
+                   emptyTensor(b, loc, statType)},
+        SmallVector<AffineMap>{identity, identity}, parallelIterators(rank));
+    {
+      OpBuilder nb(ctx);
+      nb.createBlock(&stats.getRegion(), {}, {floatType, floatType},
+                     {loc, loc});
+      Location l = loc;
+      {
+        SmallVector<Value> ivs = loopIndices(nb, l, rank);
+        Value start = arith::MulIOp::create(nb, l, ivs[inner],
+                                            indexConstant(nb, l, length));
+        // Position j of the segment: position start + j of the row.
+        auto segmentRead = [&](OpBuilder &rb, Location rl, ValueRange at) {
+          SmallVector<Value> position(at.begin(), at.end());
+          position[inner] =
+              arith::AddIOp::create(rb, rl, start, position[inner]);
+          return read(rb, rl, position);
+        };
+        SmallVector<Value> indices(ivs);
+        Value m = reduceRow<AmaxOp>(nb, l, segmentType, indices, segmentRead);
+        Value allNegInf =
+            arith::CmpFOp::create(nb, l, arith::CmpFPredicate::OEQ, m, negInf);
+        Value shift = arith::SelectOp::create(nb, l, allNegInf, zero, m);
+        prefetch.setRow(nb, l, ivs);
+        LaneReduction expSum{
+            [shift](OpBuilder &eb, Location el, ValueRange xs, ValueRange) {
+              return Value(math::ExpOp::create(
+                  eb, el, arith::SubFOp::create(eb, el, xs[0], shift)));
+            },
+            [](OpBuilder &eb, Location el, Value acc, Value term) {
+              return Value(arith::AddFOp::create(eb, el, acc, term));
+            },
+            prefetch ? lanePrefetch(prefetch) : nullptr};
+        Value sum = buildLaneLoops(nb, l, segmentType, {inner}, indices,
+                                   nb.getFloatAttr(floatType, 0.0), segmentRead,
+                                   expSum);
+        linalg::YieldOp::create(nb, l, ValueRange{m, sum});
+      }
+    }
+    Value maxima = stats.getResult(0), sums = stats.getResult(1);
+    // Per row: m = max m' (NaN-propagating), s = sum of s' exp(m' - m).
+    RankedTensorType rowType =
+        RankedTensorType::get(type.getShape().drop_back(), floatType);
+    AffineMap rowIdentity = AffineMap::getMultiDimIdentityMap(inner, ctx);
+    auto rows = linalg::GenericOp::create(
+        b, loc, TypeRange{rowType, rowType}, ValueRange{},
+        ValueRange{emptyTensor(b, loc, rowType), emptyTensor(b, loc, rowType)},
+        SmallVector<AffineMap>{rowIdentity, rowIdentity},
+        parallelIterators(inner), [&](OpBuilder &nb, Location l, ValueRange) {
+          SmallVector<Value> at = loopIndices(nb, l, inner);
+          at.push_back(Value());
+          auto over = [&](Value init, auto step) {
+            return scf::ForOp::create(nb, l, indexConstant(nb, l, 0),
+                                      indexConstant(nb, l, segments),
+                                      indexConstant(nb, l, 1), ValueRange{init},
+                                      [&](OpBuilder &fb, Location fl, Value k,
+                                          ValueRange acc) {
+                                        at.back() = k;
+                                        scf::YieldOp::create(
+                                            fb, fl, step(fb, fl, acc[0]));
+                                      })
+                .getResult(0);
+          };
+          Value m = over(negInf, [&](OpBuilder &fb, Location fl, Value acc) {
+            Value mk = tensor::ExtractOp::create(fb, fl, maxima, at);
+            return Value(arith::MaximumFOp::create(fb, fl, acc, mk));
+          });
+          // In f64 for narrower types: one exp per segment, whose
+          // rounding would otherwise add to the elements' (softmax of
+          // 1x16M f32, worst relative error against f64: 1.2e-6 with the
+          // scales in f32, 5.9e-7 in f64, as by the separate kernels).
+          auto wide = nb.getF64Type();
+          bool widen = floatType.getWidth() < 64;
+          auto widened = [&](OpBuilder &fb, Location fl, Value v) {
+            return widen ? Value(arith::ExtFOp::create(fb, fl, wide, v)) : v;
+          };
+          Value wideZero = arith::ConstantOp::create(
+              nb, l, nb.getFloatAttr(widen ? Type(wide) : floatType, 0.0));
+          Value wideM = widened(nb, l, m);
+          Value s = over(wideZero, [&](OpBuilder &fb, Location fl, Value acc) {
+            Value mk =
+                widened(fb, fl, tensor::ExtractOp::create(fb, fl, maxima, at));
+            Value sk =
+                widened(fb, fl, tensor::ExtractOp::create(fb, fl, sums, at));
+            Value scale = math::ExpOp::create(
+                fb, fl, arith::SubFOp::create(fb, fl, mk, wideM));
+            return Value(arith::AddFOp::create(
+                fb, fl, acc, arith::MulFOp::create(fb, fl, sk, scale)));
+          });
+          Value finished = isLog ? Value(math::LogOp::create(nb, l, s))
+                                 : reciprocal(nb, l, s);
+          if (widen)
+            finished = arith::TruncFOp::create(nb, l, floatType, finished);
+          linalg::YieldOp::create(nb, l, ValueRange{m, finished});
+        });
+    return {rows.getResult(0), rows.getResult(1)};
   }
 
   /// On the CPU, rows along the last dim that fit in cache: one

@@ -880,3 +880,44 @@ func.func @index_select_slices(%x: tensor<2x3x4x20xf32>, %i: tensor<5xi64>) -> t
   %y = kiln.index_select %x, %i {dim = 1 : i64} : tensor<2x3x4x20xf32>, tensor<5xi64>
   return %y : tensor<2x5x4x20xf32>
 }
+
+// -----
+
+// softmax over few long rows (2 rows of 65536: 16 segments of 4096 each):
+// each segment's maximum m' and its sum of exp(x - m') in one kernel (the
+// shift 0 for an all -inf segment; the next segment prefetched during the
+// sum), then per row m = max m' and s = sum of s' exp(m' - m) in f64, in
+// segment order, then exp(x - m) * (1 / s).
+// CHECK-LABEL: func.func @softmax_split
+// CHECK:       %[[STATS:.*]]:2 = linalg.generic {{.*}} outs(%{{.*}}, %{{.*}} : tensor<2x16xf32>, tensor<2x16xf32>)
+// CHECK:         %[[SEG:.*]] = linalg.index 1
+// CHECK:         %[[START:.*]] = arith.muli %[[SEG]], %c4096
+// CHECK:         scf.for {{.*}} -> (i32)
+// CHECK:           arith.maxsi
+// CHECK:         %[[NEGINF:.*]] = arith.cmpf oeq, %[[M:.*]], %cst
+// CHECK:         %[[SHIFT:.*]] = arith.select %[[NEGINF]], %{{.*}}, %[[M]]
+// CHECK:         scf.for {{.*}} -> (vector<32xf32>)
+// CHECK:           memref.prefetch
+// CHECK:           arith.subf %{{.*}}, %[[SHIFT]]
+// CHECK:           math.exp
+// CHECK:         linalg.yield %[[M]], %{{.*}} : f32, f32
+// CHECK:       %[[ROWS:.*]]:2 = linalg.generic {{.*}} outs(%{{.*}}, %{{.*}} : tensor<2xf32>, tensor<2xf32>)
+// CHECK:         %[[ROWMAX:.*]] = scf.for {{.*}} -> (f32)
+// CHECK:           tensor.extract %[[STATS]]#0
+// CHECK:           arith.maximumf
+// CHECK:         %[[WIDEMAX:.*]] = arith.extf %[[ROWMAX]] : f32 to f64
+// CHECK:         scf.for {{.*}} -> (f64)
+// CHECK:           tensor.extract %[[STATS]]#1
+// CHECK:           arith.subf %{{.*}}, %[[WIDEMAX]] : f64
+// CHECK:           math.exp %{{.*}} : f64
+// CHECK:         arith.divf
+// CHECK:         arith.truncf
+// CHECK:       linalg.generic {{.*}} outs(%{{.*}} : tensor<2x65536xf32>)
+// CHECK:         tensor.extract %[[ROWS]]#0
+// CHECK:         tensor.extract %[[ROWS]]#1
+// CHECK:         math.exp
+// CHECK:         arith.mulf
+func.func @softmax_split(%x: tensor<2x65536xf32>) -> tensor<2x65536xf32> {
+  %y = kiln.softmax %x {dim = 1 : i64} : tensor<2x65536xf32>
+  return %y : tensor<2x65536xf32>
+}

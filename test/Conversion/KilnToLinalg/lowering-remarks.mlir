@@ -61,17 +61,22 @@ func.func @g(%big: tensor<1x16777216xf32>) -> (tensor<1xf32>, tensor<1xi64>) {
   return %v, %i : tensor<1xf32>, tensor<1xi64>
 }
 
-// Softmax over few rows: one kernel unless the separate passes would split
-// a row across threads (a row of at least 8192 elements: 2 segments of at
-// least 4096). Rows of 4096 do not split; there the passes would read each
-// row three times and compute its exps twice, for no parallelism.
-func.func @few_rows(%x: tensor<16x4096xf32>, %y: tensor<4x16384xf32>)
-    -> (tensor<16x4096xf32>, tensor<4x16384xf32>) {
+// Softmax over few rows: one kernel unless there are fewer than 8 rows of
+// more than 256 KB in all that split across threads (a row of at least 8192
+// elements: 2 segments of at least 4096), then 3: the segments' maxima and
+// sums, the rows', the result. Rows of 4096 do not split; there the passes
+// would read each row twice and compute its exps twice, for no
+// parallelism. 4x16384 (256 KB in all) keeps its rows in cache.
+func.func @few_rows(%x: tensor<16x4096xf32>, %y: tensor<4x32768xf32>,
+                    %z: tensor<4x16384xf32>)
+    -> (tensor<16x4096xf32>, tensor<4x32768xf32>, tensor<4x16384xf32>) {
   // CHECK-DAG: :[[# @LINE + 1]]:{{.*}}Function=few_rows | Remark="kiln.log_softmax over dim 1 of tensor<16x4096xf32>: one kernel, rows in parallel; each row (16384 bytes)
   %a = kiln.log_softmax %x {dim = 1 : i64} : tensor<16x4096xf32>
-  // CHECK-DAG: :[[# @LINE + 1]]:{{.*}}Function=few_rows | Remark="kiln.softmax over dim 1 of tensor<4x16384xf32>: 3 kernels, each one pass
-  %b = kiln.softmax %y {dim = 1 : i64} : tensor<4x16384xf32>
-  return %a, %b : tensor<16x4096xf32>, tensor<4x16384xf32>
+  // CHECK-DAG: :[[# @LINE + 1]]:{{.*}}Function=few_rows | Remark="kiln.softmax over dim 1 of tensor<4x32768xf32>: 3 kernels: each of 8 segments of a row its maximum m' and its sum of exp(x - m') (the segment read twice, the second time from cache), in parallel; then each row's maximum m and sum s, the segments' sums scaled by exp(m' - m) and added in order; then exp(x - m) * (1 / s)
+  %b = kiln.softmax %y {dim = 1 : i64} : tensor<4x32768xf32>
+  // CHECK-DAG: :[[# @LINE + 1]]:{{.*}}Function=few_rows | Remark="kiln.softmax over dim 1 of tensor<4x16384xf32>: one kernel, rows in parallel
+  %c = kiln.softmax %z {dim = 1 : i64} : tensor<4x16384xf32>
+  return %a, %b, %c : tensor<16x4096xf32>, tensor<4x32768xf32>, tensor<4x16384xf32>
 }
 
 // Short rows with many winners: direct selection.
