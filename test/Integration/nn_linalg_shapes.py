@@ -136,6 +136,40 @@ for sa, sb, dtype in (((37, 100), (100,), torch.float32),
                 ir2("matmul", a, b, want), [a, b], want, rtol=0, atol=0,
                 extra_args=[f"--threads={threads}"])
 
+# Vector times matrix with fewer lhs rows than register tiling takes (a
+# batch of one through a linear layer) on the CPU: k split into S segments
+# (a power of two up to 16, segments of at least 64 rows), each summed in
+# k order into a partial row, the partials then added in segment order --
+# those exact bits at 1 and 2 threads. 1x1024 @ 1024x1030: 16 segments of
+# 64 (rows of 1030: the partial rows padded to 64 bytes); 2048 @ 2048x600:
+# 16 of 128; 3x512 @ 512x1000: 8 of 64; f64 1x768 @ 768x1400: 8 of 96;
+# i64 (exact in any order).
+for sa, sb, dtype, segments in (((1, 1024), (1024, 1030), torch.float32, 16),
+                                ((2048,), (2048, 600), torch.float32, 16),
+                                ((3, 512), (512, 1000), torch.float32, 8),
+                                ((1, 768), (768, 1400), torch.float64, 8)):
+    a = torch.randn(sa, dtype=dtype) * torch.pow(
+        10.0, torch.randint(-2, 3, sa).to(dtype))
+    b = torch.randn(sb, dtype=dtype)
+    a.view(-1)[5] = float("nan")
+    rows = a if a.dim() == 2 else a.unsqueeze(0)
+    length = sb[0] // segments
+    want = torch.zeros(rows.shape[0], sb[1], dtype=dtype)
+    for s in range(segments):
+        part = torch.zeros(rows.shape[0], sb[1], dtype=dtype)
+        for k in range(s * length, (s + 1) * length):
+            part = part + rows[:, k:k + 1] * b[k:k + 1, :]
+        want = want + part
+    want = want if a.dim() == 2 else want[0]
+    for threads in (1, 2):
+        c.check(f"matmul {sa} @ {sb} {dtype} vector-matrix in {segments} "
+                f"segments, threads={threads}",
+                ir2("matmul", a, b, want), [a, b], want, rtol=0, atol=0,
+                extra_args=[f"--threads={threads}"])
+a = torch.randint(-5, 5, (1, 1024))
+b = torch.randint(-5, 5, (1024, 1024))
+c.check("matmul i64 vector-matrix", ir2("matmul", a, b, a @ b), [a, b], a @ b)
+
 # Creation ops (the argument is unused except for *_like).
 x = torch.randn(2, 3)
 ir = f"""func.func @f(%x: {ttype(x)}) -> (tensor<2x3xf32>, tensor<2x3xf32>, tensor<4xi64>, tensor<3xf32>, tensor<5xf64>, tensor<4xi64>, tensor<2xi1>) {{

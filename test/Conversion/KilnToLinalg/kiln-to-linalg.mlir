@@ -921,3 +921,37 @@ func.func @softmax_split(%x: tensor<2x65536xf32>) -> tensor<2x65536xf32> {
   %y = kiln.softmax %x {dim = 1 : i64} : tensor<2x65536xf32>
   return %y : tensor<2x65536xf32>
 }
+
+// -----
+
+// A vector times a matrix (one lhs row, too few for register tiling) with
+// 2^20 multiply-adds or more: k split into 16 segments of 64 rows, each
+// summed in k order into a partial row of its own (padded to 64 bytes:
+// 1040 columns), the segments and rows parallel; then the partials added
+// in segment order.
+// CHECK-LABEL: func.func @vector_matrix
+// CHECK-DAG:   %[[LHS:.*]] = tensor.expand_shape %{{.*}} {{\[\[}}0], [1, 2]] output_shape [1, 16, 64]
+// CHECK-DAG:   %[[RHS:.*]] = tensor.expand_shape %{{.*}} {{\[\[}}0, 1], [2]] output_shape [16, 64, 1030]
+// CHECK:       %[[ZEROS:.*]] = linalg.fill {{.*}} -> tensor<16x1x1040xf32>
+// CHECK:       %[[SLICE:.*]] = tensor.extract_slice %[[ZEROS]][0, 0, 0] [16, 1, 1030] [1, 1, 1]
+// CHECK:       %[[PARTIALS:.*]] = linalg.generic {{.*}} iterator_types = ["parallel", "parallel", "reduction", "parallel"]} ins(%[[LHS]], %[[RHS]] : {{.*}}) outs(%[[SLICE]] : tensor<16x1x1030xf32>)
+// CHECK:         arith.mulf
+// CHECK:         arith.addf
+// CHECK:       linalg.generic {{.*}} iterator_types = ["parallel", "parallel", "reduction"]} ins(%[[PARTIALS]] : tensor<16x1x1030xf32>) outs(%{{.*}} : tensor<1x1030xf32>)
+// CHECK:         arith.addf
+func.func @vector_matrix(%x: tensor<1x1024xf32>, %w: tensor<1024x1030xf32>) -> tensor<1x1030xf32> {
+  %y = kiln.matmul %x, %w : tensor<1x1024xf32>, tensor<1024x1030xf32>
+  return %y : tensor<1x1030xf32>
+}
+
+// -----
+
+// Below 2^20 multiply-adds (1x256 by 256x1024) one thread does it: the
+// loop nest, each element summed in k order.
+// CHECK-LABEL: func.func @vector_matrix_small
+// CHECK-NOT:   tensor.expand_shape
+// CHECK:       linalg.generic {{.*}} iterator_types = ["parallel", "reduction", "parallel"]
+func.func @vector_matrix_small(%x: tensor<1x256xf32>, %w: tensor<256x1024xf32>) -> tensor<1x1024xf32> {
+  %y = kiln.matmul %x, %w : tensor<1x256xf32>, tensor<256x1024xf32>
+  return %y : tensor<1x1024xf32>
+}

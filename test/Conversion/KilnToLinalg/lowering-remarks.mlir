@@ -127,6 +127,13 @@ func.func @mv(%a: tensor<3x100x64xf32>, %x: tensor<64xf32>) -> tensor<3x100xf32>
   return %r : tensor<3x100xf32>
 }
 
+// Vector times matrix: k split into segments for the threads.
+func.func @vm(%x: tensor<4096xf32>, %w: tensor<4096x512xf32>) -> tensor<512xf32> {
+  // CHECK-DAG: :[[# @LINE + 1]]:{{.*}}Function=vm | Remark="matmul tensor<4096xf32> x tensor<4096x512xf32>: vector-matrix, too few lhs rows for the threads: k split into 16 segments of 256, each summed in k order into its own partial row (the rhs rows streamed in order), in parallel; then the partials added in segment order"
+  %r = kiln.matmul %x, %w : tensor<4096xf32>, tensor<4096x512xf32>
+  return %r : tensor<512xf32>
+}
+
 // A row group (CPU): x - amax(x) with the maximum in the chain's kernel.
 func.func @rows(%x: tensor<1024x256xf32>) -> tensor<1024x256xf32> {
   %m = kiln.amax %x {dims = array<i64: 1>, keepdim = true} : tensor<1024x256xf32>
