@@ -364,9 +364,18 @@ def embedding_workloads():
 def one_row_workloads():
     """A batch of one: every loop's first dim runs once, so the threads
     share the row (kiln-outer-parallel-loops: the segments of the split
-    reductions, the elementwise pass in blocks)."""
+    reductions, the elementwise pass in blocks; softmax's segment kernels;
+    a vector-matrix product's k split into segments)."""
     big, one = tensor_type((1, 16 << 20)), tensor_type((1,))
+    xv, w, yv = (tensor_type((1, 4096)), tensor_type((4096, 4096)),
+                 tensor_type((1, 4096)))
     return [
+        dict(name="matmul 1x4096 by 4096x4096",
+             ir=f"""func.func @f(%x: {xv}, %w: {w}) -> {yv} {{
+  %y = kiln.matmul %x, %w : {xv}, {w}
+  return %y : {yv}
+}}""", inputs=["xv", "g"], torch=lambda t: torch.matmul(t["xv"], t["g"]),
+             read_bytes=4096 * 4096 * 4),
         dict(name="sum dim 1 (1x16M)",
              ir=f"""func.func @f(%x: {big}) -> {one} {{
   %s = kiln.sum %x {{dims = array<i64: 1>}} : {big}
@@ -470,6 +479,7 @@ INPUTS = {
     "p": ("f32", (1 << 22,)), "ps": ("f32", (1 << 22,)),
     "pi": ("i64", -(1 << 22), 1 << 22, (1 << 22,)),
     "m1": ("f32", (1024, 1024)), "m2": ("f32", (1024, 1024)),
+    "xv": ("f32", (1, 4096)),
 }
 
 
