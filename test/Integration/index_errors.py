@@ -43,6 +43,15 @@ c.expect_error("gather: first bad index in the prefetching columns",
                func([many, bad2], "  %r0 = kiln.gather %a0, %a1 {dim = 1 : i64} : "
                     f"{ttype(many)}, {ttype(bad2)}", "tensor<64x4xf32>"),
                [many, bad2], 2, "index 10 is out of bounds for size 10")
+# Fewer than 8 rows (a batch of one): one parallel loop over the result,
+# the indices checked up front; the row-major first bad index is reported.
+long_row = torch.zeros(1, 100000)
+bad3 = torch.randint(0, 100000, (1, 70000))
+bad3[0, 60000], bad3[0, 41234] = -5, 100000
+c.expect_error("gather of one long row: the first bad index",
+               func([long_row, bad3], "  %r0 = kiln.gather %a0, %a1 {dim = 1 : i64} : "
+                    f"{ttype(long_row)}, {ttype(bad3)}", "tensor<1x70000xf32>"),
+               [long_row, bad3], 2, "index 100000 is out of bounds for size 100000")
 sel = torch.tensor([1, -1])
 c.expect_error("index_select: negative index",
                func([x, sel], "  %r0 = kiln.index_select %a0, %a1 {dim = 1 : i64} "

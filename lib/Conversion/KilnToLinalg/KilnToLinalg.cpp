@@ -3603,6 +3603,14 @@ SmallVector<Value> buildRowGather(
   return SmallVector<Value>(forall.getResults().drop_back());
 }
 
+/// A gather or index_select along dim 1 of a matrix runs its rows in
+/// parallel, each row a loop (buildRowGather), from this many rows; fewer
+/// take one parallel loop over the result's elements. 1 / 2 threads, a
+/// gather of 4M of a row of 16M f32: 21.6-22.5 / 22.3-24.9 ms as one row's
+/// loop, 22.6-23.5 / 12.0-13.2 over the elements (the indices checked up
+/// front, about 1 ms of it).
+constexpr int64_t kRowGatherMinRows = 8;
+
 /// "kiln.gather along dim 1 of tensor<...>", for remark texts.
 std::string describeIndexing(Operation *op, int64_t dim, Type inputType) {
   return (op->getName().getStringRef() + " along dim " + Twine(dim) + " of " +
@@ -3625,8 +3633,13 @@ SmallVector<Value> lowerGatherAlongDim(OpBuilder &b, Operation *op,
   auto resultType = cast<RankedTensorType>(op->getResult(0).getType());
   // A gather along the last dim of a matrix on the CPU checks its indices
   // in its own loop (buildRowGather); the others before.
-  bool checkPerRow =
-      !perSlice && rank == 2 && dim == 1 && size > 0 && !isGpuTarget(b);
+  // Fewer rows than kRowGatherMinRows would leave threads idle in the row
+  // loops (one row of 16M: a single thread); they take the parallel
+  // generic over the result's elements below, the indices checked up front.
+  bool rowLoops = resultType.getRank() == 2 &&
+                  resultType.getDimSize(0) >= kRowGatherMinRows;
+  bool checkPerRow = !perSlice && rank == 2 && dim == 1 && size > 0 &&
+                     rowLoops && !isGpuTarget(b);
   if (!checkPerRow)
     checkIndicesUpFront(b, loc, site, index, 0, size, size);
   if (perSlice && io.stored && !io.finish && io.resultTypes.size() == 1 &&
@@ -3659,7 +3672,7 @@ SmallVector<Value> lowerGatherAlongDim(OpBuilder &b, Operation *op,
   Value prefetchFrom;
   int64_t linesPerElement = 0, elementsPerLine = 0, lines = 0;
   int64_t rows = resultRank == 2 ? resultType.getDimSize(0) : 0;
-  if (io.stored && rank == 2 && dim == 1 && rows > 1 && size > 0 &&
+  if (io.stored && rank == 2 && dim == 1 && rowLoops && size > 0 &&
       !isGpuTarget(b))
     prefetchFrom = readOnlyBuffer(b, loc, io.stored);
   if (prefetchFrom) {

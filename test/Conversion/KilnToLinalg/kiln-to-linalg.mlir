@@ -138,11 +138,11 @@ func.func @argmax(%x: tensor<4x10xf32>) -> tensor<4xi64> {
 // CHECK-SAME: kiln.error_sites = ["kiln.gather at {{.*}}kiln-to-linalg.mlir:[[# @LINE + 44]]:8"]
 // CHECK-LABEL: func.func @gather
 // CHECK: %[[XBUF:.*]] = bufferization.to_buffer %arg0 read_only
-// CHECK: %[[BOTH:.*]]:2 = scf.forall (%{{.*}}) in (4) shared_outs(%[[OUT:.*]] = %{{.*}}, %[[BAD:.*]] = %{{.*}}) -> (tensor<4x3xf32>, tensor<4xi64>)
+// CHECK: %[[BOTH:.*]]:2 = scf.forall (%{{.*}}) in (8) shared_outs(%[[OUT:.*]] = %{{.*}}, %[[BAD:.*]] = %{{.*}}) -> (tensor<8x3xf32>, tensor<8xi64>)
 // CHECK:   %[[FALSE:.*]] = arith.constant false
 // CHECK:   %[[PREF:.*]]:2 = scf.for %{{.*}} = %c0 to %c1 {{.*}} iter_args(%{{.*}} = %{{.*}}, %{{.*}} = %[[FALSE]]) -> (tensor<3xf32>, i1)
 // CHECK:     %[[NEXT:.*]] = arith.addi %{{.*}}, %c1
-// CHECK:     %[[CLAMPED:.*]] = arith.minui %[[NEXT]], %c3
+// CHECK:     %[[CLAMPED:.*]] = arith.minui %[[NEXT]], %c7
 // CHECK:     %[[LINE:.*]] = arith.minui %{{.*}}, %c0
 // CHECK:     %[[AT:.*]] = arith.muli %[[LINE]], %c16
 // CHECK:     memref.prefetch %[[XBUF]][%[[CLAMPED]], %[[AT]]], read, locality<3>, data
@@ -178,9 +178,9 @@ func.func @argmax(%x: tensor<4x10xf32>) -> tensor<4xi64> {
 // CHECK: scf.if %[[FOUND]]
 // CHECK: kiln.report_index_error %{{.*}}, %{{.*}} {site = 0 : i64}
 // CHECK: return %[[BOTH]]#0
-func.func @gather(%x: tensor<4x10xf32>, %i: tensor<4x3xi64>) -> tensor<4x3xf32> {
-  %g = kiln.gather %x, %i {dim = 1 : i64} : tensor<4x10xf32>, tensor<4x3xi64>
-  return %g : tensor<4x3xf32>
+func.func @gather(%x: tensor<8x10xf32>, %i: tensor<8x3xi64>) -> tensor<8x3xf32> {
+  %g = kiln.gather %x, %i {dim = 1 : i64} : tensor<8x10xf32>, tensor<8x3xi64>
+  return %g : tensor<8x3xf32>
 }
 
 // -----
@@ -207,13 +207,30 @@ func.func @gather_dense(%x: tensor<8x8192xf32>, %i: tensor<8x256xi64>) -> tensor
 // CHECK: %[[ROW:.*]] = arith.remui
 // CHECK: scf.for
 // CHECK: %[[NEXT:.*]] = arith.addi %[[ROW]], %c1
-// CHECK: %[[CLAMPED:.*]] = arith.minui %[[NEXT]], %c3
+// CHECK: %[[CLAMPED:.*]] = arith.minui %[[NEXT]], %c7
 // CHECK: %[[NEXTINDEX:.*]] = tensor.extract %arg1[%[[CLAMPED]], %{{.*}}]
 // CHECK: memref.prefetch %[[XBUF]][%[[CLAMPED]], %{{.*}}], read, locality<3>, data
 // CHECK-NOT: memref.prefetch
-func.func @gather_sparse(%x: tensor<4x4096xf32>, %i: tensor<4x3xi64>) -> tensor<4x3xf32> {
-  %g = kiln.gather %x, %i {dim = 1 : i64} : tensor<4x4096xf32>, tensor<4x3xi64>
-  return %g : tensor<4x3xf32>
+func.func @gather_sparse(%x: tensor<8x4096xf32>, %i: tensor<8x3xi64>) -> tensor<8x3xf32> {
+  %g = kiln.gather %x, %i {dim = 1 : i64} : tensor<8x4096xf32>, tensor<8x3xi64>
+  return %g : tensor<8x3xf32>
+}
+
+// -----
+
+// Fewer than 8 rows (a batch of one) would leave threads idle in the row
+// loops: the indices are checked up front, then one parallel generic over
+// the result's elements (kiln-outer-parallel-loops shares its row among
+// the threads), no prefetch.
+// CHECK-LABEL: func.func @gather_one_row
+// CHECK:       kiln.report_index_error
+// CHECK-NOT:   scf.forall
+// CHECK-NOT:   memref.prefetch
+// CHECK:       linalg.generic {{.*}} iterator_types = ["parallel", "parallel"]
+// CHECK:         tensor.extract %arg0
+func.func @gather_one_row(%x: tensor<1x4096xf32>, %i: tensor<1x3000xi64>) -> tensor<1x3000xf32> {
+  %g = kiln.gather %x, %i {dim = 1 : i64} : tensor<1x4096xf32>, tensor<1x3000xi64>
+  return %g : tensor<1x3000xf32>
 }
 
 // -----
@@ -858,10 +875,10 @@ func.func @log_softmax_few_rows(%x: tensor<4x70xf32>) -> tensor<4x70xf32> {
 // CHECK:       linalg.generic
 // CHECK:         %[[COL:.*]] = linalg.index 1
 // CHECK:         tensor.extract %arg1[%[[COL]]] : tensor<10xi64>
-// CHECK:         memref.prefetch %{{.*}}[%{{.*}}, %{{.*}}], read, locality<3>, data : memref<6x4096xf32>
-func.func @index_select_prefetch(%x: tensor<6x4096xf32>, %i: tensor<10xi64>) -> tensor<6x10xf32> {
-  %y = kiln.index_select %x, %i {dim = 1 : i64} : tensor<6x4096xf32>, tensor<10xi64>
-  return %y : tensor<6x10xf32>
+// CHECK:         memref.prefetch %{{.*}}[%{{.*}}, %{{.*}}], read, locality<3>, data : memref<8x4096xf32>
+func.func @index_select_prefetch(%x: tensor<8x4096xf32>, %i: tensor<10xi64>) -> tensor<8x10xf32> {
+  %y = kiln.index_select %x, %i {dim = 1 : i64} : tensor<8x4096xf32>, tensor<10xi64>
+  return %y : tensor<8x10xf32>
 }
 
 // -----
