@@ -402,8 +402,13 @@ struct CollapseSmallOuterDims : OpRewritePattern<scf::ParallelOp> {
     parallelTrips[n - 1] = llvm::divideCeil(trips[n - 1], block);
     unsigned merged = 0;
     int64_t total = 1;
-    while (merged < n && uint64_t(total) < kMinParallelTrips)
+    while (merged < n && uint64_t(total) < kMinParallelTrips) {
+      // Far beyond any buffer's size (an IR file's loop may claim it): the
+      // count must not overflow.
+      if (parallelTrips[merged] > (int64_t(1) << 62) / total)
+        return rewriter.notifyMatchFailure(op, "too many iterations");
       total *= parallelTrips[merged++];
+    }
     if (total == trips[0])
       return rewriter.notifyMatchFailure(op, "nothing to share");
     bool blocked = merged == n && block > 1;

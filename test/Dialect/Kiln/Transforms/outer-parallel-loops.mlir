@@ -433,3 +433,24 @@ func.func @strided(%m: memref<6x200003xf32>, %v: f32) {
   }
   return
 }
+
+// -----
+
+// Iterations whose count would overflow (an IR file may claim any bounds;
+// a call's work is unknown, so each iteration would stand alone): left as
+// they are, the first dim parallel.
+// CHECK-LABEL: func @huge
+// CHECK: scf.parallel (%{{.*}}) = (%c0) to (%c2) step (%c1) {
+// CHECK-NEXT: scf.for %{{.*}} = %c0 to %c{{[0-9]+}} step %c1 {
+func.func private @visit(index, index)
+func.func @huge() {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %c2 = arith.constant 2 : index
+  %big = arith.constant 4611686018427387904 : index
+  scf.parallel (%i, %j) = (%c0, %c0) to (%c2, %big) step (%c1, %c1) {
+    func.call @visit(%i, %j) : (index, index) -> ()
+    scf.reduce
+  }
+  return
+}
