@@ -292,8 +292,9 @@ def KilnOuterParallelLoops : Pass<"kiln-outer-parallel-loops"> {
     positions (the last clamped to the dim) -- an elementwise body stays a
     vectorizable loop, and a block of a row that starts 64-byte aligned
     starts aligned; an iteration of that much work or more (a segment) is
-    a block of its own. Each such loop gets a remark (analysis
-    `ParallelDims`, category `kiln-lower`).
+    a block of its own (a count of iterations that would overflow -- bounds
+    an IR file may claim -- leaves the loop alone). Each such loop gets a
+    remark (analysis `ParallelDims`, category `kiln-lower`).
 
     An outermost `scf.parallel` whose work is known statically and small
     becomes sequential too: starting and joining the worker threads
