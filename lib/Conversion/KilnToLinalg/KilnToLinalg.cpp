@@ -1584,10 +1584,7 @@ struct NextRowPrefetch {
   NextRowPrefetch(OpBuilder &b, Location loc, ArrayRef<int64_t> grid, int64_t n,
                   ValueRange candidates)
       : grid(grid) {
-    int64_t rows = 1;
-    for (int64_t size : grid)
-      rows *= size;
-    if (rows < 2 || n < kExpChunk || isGpuTarget(b))
+    if (ShapedType::getNumElements(grid) < 2 || n < kExpChunk || isGpuTarget(b))
       return;
     SmallVector<int64_t> shape(grid);
     shape.push_back(n);
@@ -1615,14 +1612,11 @@ struct NextRowPrefetch {
   void setRow(OpBuilder &b, Location loc, ArrayRef<Value> coords) {
     if (buffers.empty())
       return;
-    int64_t rows = 1;
-    for (int64_t size : grid)
-      rows *= size;
     next = arith::MinUIOp::create(
         b, loc,
         arith::AddIOp::create(b, loc, linearize(b, loc, coords, grid),
                               indexConstant(b, loc, 1)),
-        indexConstant(b, loc, rows - 1));
+        indexConstant(b, loc, ShapedType::getNumElements(grid) - 1));
   }
 
   explicit operator bool() const { return !buffers.empty(); }
@@ -2014,43 +2008,37 @@ template <typename OpTy> struct LowerSoftmax : OpRewritePattern<OpTy> {
         ValueRange{emptyTensor(b, loc, statType),
                    emptyTensor(b, loc, statType)},
         SmallVector<AffineMap>{identity, identity}, parallelIterators(rank));
-    {
-      OpBuilder nb(ctx);
-      nb.createBlock(&stats.getRegion(), {}, {floatType, floatType},
-                     {loc, loc});
-      Location l = loc;
-      {
-        SmallVector<Value> ivs = loopIndices(nb, l, rank);
-        Value start = arith::MulIOp::create(nb, l, ivs[inner],
-                                            indexConstant(nb, l, length));
-        // Position j of the segment: position start + j of the row.
-        auto segmentRead = [&](OpBuilder &rb, Location rl, ValueRange at) {
-          SmallVector<Value> position(at.begin(), at.end());
-          position[inner] =
-              arith::AddIOp::create(rb, rl, start, position[inner]);
-          return read(rb, rl, position);
-        };
-        SmallVector<Value> indices(ivs);
-        Value m = reduceRow<AmaxOp>(nb, l, segmentType, indices, segmentRead);
-        Value allNegInf =
-            arith::CmpFOp::create(nb, l, arith::CmpFPredicate::OEQ, m, negInf);
-        Value shift = arith::SelectOp::create(nb, l, allNegInf, zero, m);
-        prefetch.setRow(nb, l, ivs);
-        LaneReduction expSum{
-            [shift](OpBuilder &eb, Location el, ValueRange xs, ValueRange) {
-              return Value(math::ExpOp::create(
-                  eb, el, arith::SubFOp::create(eb, el, xs[0], shift)));
-            },
-            [](OpBuilder &eb, Location el, Value acc, Value term) {
-              return Value(arith::AddFOp::create(eb, el, acc, term));
-            },
-            prefetch ? lanePrefetch(prefetch) : nullptr};
-        Value sum = buildLaneLoops(nb, l, segmentType, {inner}, indices,
-                                   nb.getFloatAttr(floatType, 0.0), segmentRead,
-                                   expSum);
-        linalg::YieldOp::create(nb, l, ValueRange{m, sum});
-      }
-    }
+    OpBuilder sb(ctx); // the segments' body
+    sb.createBlock(&stats.getRegion(), {}, {floatType, floatType}, {loc, loc});
+    SmallVector<Value> ivs = loopIndices(sb, loc, rank);
+    Value start = arith::MulIOp::create(sb, loc, ivs[inner],
+                                        indexConstant(sb, loc, length));
+    // Position j of the segment: position start + j of the row.
+    auto segmentRead = [&](OpBuilder &rb, Location rl, ValueRange at) {
+      SmallVector<Value> position(at.begin(), at.end());
+      position[inner] = arith::AddIOp::create(rb, rl, start, position[inner]);
+      return read(rb, rl, position);
+    };
+    SmallVector<Value> indices(ivs);
+    Value segmentMax =
+        reduceRow<AmaxOp>(sb, loc, segmentType, indices, segmentRead);
+    Value allNegInf = arith::CmpFOp::create(sb, loc, arith::CmpFPredicate::OEQ,
+                                            segmentMax, negInf);
+    Value shift = arith::SelectOp::create(sb, loc, allNegInf, zero, segmentMax);
+    prefetch.setRow(sb, loc, ivs);
+    LaneReduction expSum{
+        [shift](OpBuilder &eb, Location el, ValueRange xs, ValueRange) {
+          return Value(math::ExpOp::create(
+              eb, el, arith::SubFOp::create(eb, el, xs[0], shift)));
+        },
+        [](OpBuilder &eb, Location el, Value acc, Value term) {
+          return Value(arith::AddFOp::create(eb, el, acc, term));
+        },
+        prefetch ? lanePrefetch(prefetch) : nullptr};
+    Value segmentSum =
+        buildLaneLoops(sb, loc, segmentType, {inner}, indices,
+                       sb.getFloatAttr(floatType, 0.0), segmentRead, expSum);
+    linalg::YieldOp::create(sb, loc, ValueRange{segmentMax, segmentSum});
     Value maxima = stats.getResult(0), sums = stats.getResult(1);
     // Per row: m = max m' (NaN-propagating), s = sum of s' exp(m' - m).
     RankedTensorType rowType =
@@ -3156,15 +3144,15 @@ struct LowerMatmul : OpRewritePattern<MatmulOp> {
     }
     if (!isGpuTarget(rewriter) && batchRank == 0 && rhsType.getRank() == 2)
       if (Value product = buildSplitVectorMatrix(rewriter, op)) {
+        int64_t kSize = rhsType.getDimSize(0);
+        int64_t segments = splitVectorMatrixSegments(kSize);
         remarkKernel(rewriter, loc,
                      "matmul {0}: vector-matrix, too few lhs rows for the "
                      "threads: k split into {1} segments of {2}, each "
                      "summed in k order into its own partial row (the rhs "
                      "rows streamed in order), in parallel; then the "
                      "partials added in segment order",
-                     what, splitVectorMatrixSegments(rhsType.getDimSize(0)),
-                     rhsType.getDimSize(0) /
-                         splitVectorMatrixSegments(rhsType.getDimSize(0)));
+                     what, segments, kSize / segments);
         return rewriter.replaceOp(op, product), success();
       }
     Value init = filledTensor(rewriter, loc, resultType,
