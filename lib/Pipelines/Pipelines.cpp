@@ -77,6 +77,10 @@ static constexpr llvm::StringLiteral kBufferizePasses =
     // folded away, a result is its allocation again, which the next pass
     // replaces with the caller's buffer instead of copying into it.
     "func.func(canonicalize),"
+    // A result returned through a view (a reshape) is allocated at the
+    // returned shape, so that the next pass hands its kernel the caller's
+    // buffer instead of copying into it.
+    "func.func(kiln-returned-views),"
     "buffer-results-to-out-params{modify-public-functions "
     "hoist-static-allocs},";
 

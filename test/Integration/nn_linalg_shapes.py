@@ -36,6 +36,53 @@ long = torch.randn(3, 2000, 2) * 10
 for op, fn in (("softmax", F.softmax), ("log_softmax", F.log_softmax)):
     c.check(f"{op} dim 1 long", unary_ir(op, long, "{dim = 1 : i64}"),
             [long], fn(long, 1), atol=1e-5)
+# Unit dims hold one position each: softmax over a dim followed by unit
+# dims ([N, C, 1, 1] over C, class scores after a global pooling) runs as
+# over the input without them -- the row kernels, not three kernels over
+# columns of one element (lowering.md) -- with those bits, at 1 and 2
+# threads, through a fused producer chain and epilogue too; and PyTorch's
+# answer. Rows in cache, an f64 row, few long rows split in segments.
+unit_shapes = [((64, 1000, 1, 1), 1, torch.float32),
+               ((8, 1, 3000, 1), 2, torch.float32),
+               ((16, 1, 1, 300), 3, torch.float64),
+               ((2, 1, 40000, 1), -2, torch.float32)]
+for shape, dim, dtype in unit_shapes:
+    ux = torch.randn(*shape, dtype=dtype) * 5
+    sx = ux.reshape([n for n in shape if n != 1])
+    sdim = [d for d in range(ux.dim()) if shape[d] != 1].index(dim % ux.dim())
+    for op, fn in (("softmax", F.softmax), ("log_softmax", F.log_softmax)):
+        label = f"{op} over dim {dim} of {list(shape)} {dtype}"
+        c.cases += 1
+        code, ref, err = c.run(unary_ir(op, sx, f"{{dim = {sdim} : i64}}"),
+                               [sx])
+        if code != 0:
+            c.fail(f"{label}: squeezed", err)
+            continue
+        ir = unary_ir(op, ux, f"{{dim = {dim} : i64}}")
+        for threads in (1, 2):
+            c.check(f"{label}: the squeezed input's bits at {threads} "
+                    f"thread(s)", ir, [ux], [ref[0].reshape(shape)], rtol=0,
+                    atol=0, extra_args=[f"--threads={threads}"])
+        # (PyTorch in float64: its float32 log_softmax of long rows is
+        # further off than Kiln's)
+        c.check(f"{label}: against PyTorch (float64)", ir, [ux],
+                fn(ux.double(), dim).to(dtype), rtol=1e-5, atol=1e-5)
+        # Fused: a producer chain and an epilogue around it.
+        chain = (f"func.func @f(%x: {ttype(ux)}) -> {ttype(ux)} {{\n"
+                 f"  %a = kiln.abs %x : {ttype(ux)}\n"
+                 f"  %s = kiln.{op} %a {{dim = {dim} : i64}} : {ttype(ux)}\n"
+                 f"  %t = kiln.tanh %s : {ttype(ux)}\n"
+                 f"  return %t : {ttype(ux)}\n}}\n")
+        c.cases += 1
+        code, unfused, err = c.run(chain, [ux], ["--no-fuse"])
+        if code != 0:
+            c.fail(f"{label}: abs, then tanh, unfused", err)
+            continue
+        c.check(f"{label}: abs, then tanh: the unfused bits", chain, [ux],
+                [unfused[0]], rtol=0, atol=0)
+        c.check(f"{label}: abs, then tanh: against PyTorch (float64)", chain,
+                [ux], torch.tanh(fn(torch.abs(ux.double()), dim)).to(dtype),
+                rtol=1e-5, atol=1e-5)
 x64 = torch.randn(3, 4, dtype=torch.float64)
 c.check("log_softmax f64", unary_ir("log_softmax", x64, "{dim = 1 : i64}"),
         [x64], F.log_softmax(x64, 1))

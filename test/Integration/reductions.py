@@ -786,4 +786,101 @@ for label, op, x, dims in few:
             getattr(torch, op)(x, dims[0]) if op == "prod"
             else getattr(torch, op)(x, dims), rtol=1e-5, atol=1e-5)
 
+# Unit dims hold one position each: a reduction runs as that of its input
+# without them (lowering.md), whose plans see the reduced dim innermost --
+# a reduced dim followed by unit dims ([N, C, 1, 1] over C, class scores
+# after a global pooling), a reduced unit dim innermost, a kept unit
+# column. The bits are those of the same reduction of the input reshaped
+# without its unit dims (the lane order over the squeezed rows), at 1 and
+# 2 threads, fused with a producer or not, and PyTorch's answer to
+# rounding. The results come back in the op's shape, keepdim's unit dims
+# included (returned through a view, allocated in the caller's buffer).
+def squeezed(x, dims):
+    """x without its unit dims, and the dims reduced among the others."""
+    keep = [d for d in range(x.dim()) if x.shape[d] != 1]
+    return (x.reshape([x.shape[d] for d in keep]),
+            [keep.index(d) for d in dims if x.shape[d] != 1])
+
+
+def reduce_attrs(op, dims, keepdim, p=None):
+    parts = [f"p = {p!r} : f64"] if p is not None else []
+    parts.append("dims = array<i64: " + ", ".join(map(str, dims)) + ">")
+    if keepdim:
+        parts.append("keepdim = true")
+    return "{" + ", ".join(parts) + "}"
+
+
+def torch_reduce(op, x, dims, keepdim, p=None):
+    if op == "norm":
+        return torch.linalg.vector_norm(x, p, dims, keepdim)
+    if op == "prod":
+        out = x
+        for d in sorted(dims, reverse=True):
+            out = torch.prod(out, d, keepdim=keepdim)
+        return out
+    return getattr(torch, op)(x, dims, keepdim=keepdim)
+
+
+scaled = lambda *shape: (torch.randn(*shape) * torch.pow(
+    10.0, torch.randint(-3, 4, shape).float()))
+unit_cases = [
+    ("sum", scaled(300, 70, 1, 1), [1], False, None),
+    ("sum", scaled(300, 70, 1, 1), [1], True, None),
+    ("sum", scaled(50, 70, 1), [1, 2], False, None),  # a unit dim innermost
+    ("sum", scaled(4096, 1), [0], False, None),  # a kept unit column
+    ("sum", scaled(1, 5, 1, 40000, 1), [3], False, None),  # split segments
+    ("mean", torch.randn(64, 1000, 1, 1), [1], True, None),
+    ("prod", torch.rand(64, 33, 1, 1, dtype=torch.float64) + 0.5, [1], False,
+     None),
+    ("amax", torch.randn(100, 1, 77, 1), [2], False, None),
+    ("amin", torch.randn(100, 77, 1), [0, 2], True, None),
+    ("norm", torch.randn(128, 300, 1, 1), [1], False, 2.0),
+    ("norm", torch.randn(128, 300, 1, 1, dtype=torch.float64), [1], True, 3.0),
+]
+for op, x, dims, keepdim, p in unit_cases:
+    label = (f"{op} over dims {dims} of {list(x.shape)} "
+             f"{x.dtype}{' keepdim' if keepdim else ''}")
+    want = torch_reduce(op, x, dims, keepdim, p)
+    ir = reduce_ir(op, x, want, reduce_attrs(op, dims, keepdim, p))
+    sx, sdims = squeezed(x, dims)
+    swant = torch_reduce(op, sx, sdims, False, p)
+    sir = reduce_ir(op, sx, swant, reduce_attrs(op, sdims, False, p))
+    c.cases += 1
+    code, ref, err = c.run(sir, [sx])
+    if code != 0:
+        c.fail(f"{label}: squeezed", err)
+        continue
+    for threads in (1, 2):
+        c.check(f"{label}: the squeezed input's bits at {threads} thread(s)",
+                ir, [x], [ref[0].reshape(want.shape)], rtol=0, atol=0,
+                extra_args=[f"--threads={threads}"])
+    # (in float64: the scaled sums cancel to a few units)
+    exact = torch_reduce(op, x.double(), dims, keepdim, p).to(x.dtype)
+    c.check(f"{label}: against PyTorch (float64)", ir, [x], exact, rtol=1e-5,
+            atol=1e-2)
+# The lane order over [N, C, 1, 1], spelled out: each row's 70 elements
+# in lanes i % 32 (not every element to lane 0, as when the innermost
+# reduced dim was a unit dim).
+x = scaled(30, 70, 1, 1)
+want = torch.stack([lane_order([r]) for r in x.reshape(30, 70)])
+c.check("sum over dims 1, 2, 3 of 30x70x1x1: the lane order of each row",
+        reduce_ir("sum", x, want, dims_attr([1, 2, 3], False)), [x], want,
+        rtol=0, atol=0)
+# Fused: exp(x) summed over C of [N, C, 1, 1], and its mean's epilogue.
+x = torch.randn(256, 1000, 1, 1)
+ir = func_ir([x], ["%e = kiln.exp %a0 : {T0}",
+                   "%s = kiln.mean %e {dims = array<i64: 1>} : {T0}",
+                   "%r0 = kiln.log %s : tensor<256x1x1xf32>"],
+             ["tensor<256x1x1xf32>"])
+want = torch.log(torch.mean(torch.exp(x), 1))
+c.cases += 1
+code, unfused, err = c.run(ir, [x], ["--no-fuse"])
+if code != 0:
+    c.fail("fused mean over C of [N, C, 1, 1]: unfused run", err)
+else:
+    c.check("fused mean over C of [N, C, 1, 1]: the unfused bits", ir, [x],
+            [unfused[0]], rtol=0, atol=0)
+    c.check("fused mean over C of [N, C, 1, 1]: against PyTorch", ir, [x],
+            want, rtol=1e-5, atol=1e-5)
+
 c.finish()

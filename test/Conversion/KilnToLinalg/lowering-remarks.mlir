@@ -191,3 +191,23 @@ func.func @short_lanes(%x: tensor<4096x16xf32>, %bags: tensor<256x16x16xf32>) ->
   %sb = kiln.sum %bags {dims = array<i64: 1>} : tensor<256x16x16xf32>
   return %s16, %sb : tensor<16xf32>, tensor<256x16xf32>
 }
+
+// Unit dims hold one position each: a reduction or softmax runs as that of
+// its input without them, whose plans see the reduced dim innermost (class
+// scores [N, C, 1, 1] after a global pooling; a [N, 1] column).
+func.func @unit_dims(%x: tensor<4096x1000x1x1xf32>, %y: tensor<64x1000x1x1xf32>,
+                     %z: tensor<4096x1xf32>)
+    -> (tensor<4096x1x1xf32>, tensor<64x1000x1x1xf32>, tensor<1xf32>) {
+  // CHECK-DAG: :[[# @LINE + 3]]:{{.*}}Function=unit_dims | Remark="kiln.sum of tensor<4096x1000x1x1xf32>: its unit dims hold one position each, so it is reduced as tensor<4096x1000xf32>"
+  // CHECK-DAG: :[[# @LINE + 2]]:{{.*}}Function=unit_dims | Remark="kiln.sum of tensor<4096x1000xf32> over dims [1]: row reduction, 4096 kept position(s) in parallel, each reducing 1000 element(s)
+  // GPU-DAG: remark: {{.*}}Function=unit_dims | Remark="kiln.sum of tensor<4096x1000x1x1xf32>: its unit dims hold one position each, so it is reduced as tensor<4096x1000xf32>"
+  %s = kiln.sum %x {dims = array<i64: 1>} : tensor<4096x1000x1x1xf32>
+  // CHECK-DAG: :[[# @LINE + 3]]:{{.*}}Function=unit_dims | Remark="kiln.softmax over dim 1 of tensor<64x1000x1x1xf32>: its unit dims hold one position each, so it runs as over dim 1 of tensor<64x1000xf32>"
+  // CHECK-DAG: :[[# @LINE + 2]]:{{.*}}Function=unit_dims | Remark="kiln.softmax over dim 1 of tensor<64x1000xf32>: one kernel, rows in parallel
+  // GPU-DAG: remark: {{.*}}Function=unit_dims | Remark="kiln.softmax over dim 1 of tensor<64x1000xf32>: GPU row kernel
+  %p = kiln.softmax %y {dim = 1 : i64} : tensor<64x1000x1x1xf32>
+  // CHECK-DAG: :[[# @LINE + 2]]:{{.*}}Function=unit_dims | Remark="kiln.sum of tensor<4096x1xf32>: its unit dims hold one position each, so it is reduced as tensor<4096xf32>"
+  // CHECK-DAG: :[[# @LINE + 1]]:{{.*}}Function=unit_dims | Remark="kiln.sum of tensor<4096xf32> over dims [0]: row reduction, 1 kept position(s)
+  %c = kiln.sum %z {dims = array<i64: 0>} : tensor<4096x1xf32>
+  return %s, %p, %c : tensor<4096x1x1xf32>, tensor<64x1000x1x1xf32>, tensor<1xf32>
+}

@@ -669,4 +669,28 @@ def KilnConstantGlobals : Pass<"kiln-constant-globals", "mlir::ModuleOp"> {
                            "mlir::tensor::TensorDialect"];
 }
 
+def KilnReturnedViews : Pass<"kiln-returned-views"> {
+  let summary = "Allocate a buffer returned through a view at the view's shape";
+  let description = [{
+    Runs on bufferized functions, right before
+    `buffer-results-to-out-params{hoist-static-allocs}`. That pass replaces
+    a returned `memref.alloc` of static shape with the caller's output
+    buffer; any other returned value is copied into it. A kernel's result
+    returned through a reshape (`kiln.reshape` of a computed value, a
+    reduction with `keepdim`, a kernel that ran on its input without unit
+    dims) is a view (`memref.expand_shape`, `memref.collapse_shape`,
+    `memref.reshape`) of an allocation, so it was copied: 16 MB after the
+    softmax over dim 1 of 4096x1000x1x1 f32, 0.45 ms of its 1.5.
+
+    For each returned view of a `memref.alloc` (both of static shape and
+    identity layout, the allocation returned once), the allocation is made
+    at the returned shape instead and the kernels write through the
+    inverse view (collapse to one dim, expand to the old shape; the same
+    contiguous row-major elements), so the returned value is an
+    allocation again, and the next pass hands the kernels the caller's
+    buffer.
+  }];
+  let dependentDialects = ["mlir::memref::MemRefDialect"];
+}
+
 #endif // KILN_DIALECT_KILN_TRANSFORMS_PASSES_TD
