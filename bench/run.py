@@ -390,13 +390,50 @@ def one_row_workloads():
     ]
 
 
+def pooling_workloads():
+    """Convolutional networks' reductions over runs of dims: a global
+    average pooling, a batch norm's statistics, class scores [N, C, 1, 1]
+    normalized over C (the reductions coalesce consecutive dims reduced
+    alike and drop unit dims, since the thirty-fourth session)."""
+    gp, pooled = tensor_type((64, 512, 7, 7)), tensor_type((64, 512, 1, 1))
+    bn, stat = tensor_type((32, 64, 56, 56)), tensor_type((1, 64, 1, 1))
+    sc = tensor_type((4096, 1000, 1, 1))
+    return [
+        dict(name="global average pooling (64x512x7x7)",
+             ir=f"""func.func @f(%x: {gp}) -> {pooled} {{
+  %m = kiln.mean %x {{dims = array<i64: 2, 3>, keepdim = true}} : {gp}
+  return %m : {pooled}
+}}""", inputs=["gp"],
+             torch=lambda t: t["gp"].mean((2, 3), keepdim=True)),
+        dict(name="batch norm mean and variance (32x64x56x56)",
+             ir=f"""func.func @f(%x: {bn}) -> ({stat}, {stat}) {{
+  %m = kiln.mean %x {{dims = array<i64: 0, 2, 3>, keepdim = true}} : {bn}
+  %d = kiln.sub %x, %m : {bn}, {stat}
+  %q = kiln.mul %d, %d : {bn}, {bn}
+  %v = kiln.mean %q {{dims = array<i64: 0, 2, 3>, keepdim = true}} : {bn}
+  return %m, %v : {stat}, {stat}
+}}""", inputs=["bn"],
+             torch=[lambda t: torch.var_mean(t["bn"], (0, 2, 3), unbiased=False,
+                                             keepdim=True),
+                    lambda t: (t["bn"].mean((0, 2, 3), keepdim=True),
+                               ((t["bn"] - t["bn"].mean((0, 2, 3), keepdim=True))
+                                ** 2).mean((0, 2, 3), keepdim=True))]),
+        dict(name="softmax over C of 4096x1000x1x1",
+             ir=f"""func.func @f(%x: {sc}) -> {sc} {{
+  %y = kiln.softmax %x {{dim = 1 : i64}} : {sc}
+  return %y : {sc}
+}}""", inputs=["sc"], torch=lambda t: torch.softmax(t["sc"], 1)),
+    ]
+
+
 def workloads():
     """The CPU issue's workloads, the fusion issue's, then others."""
     return ([dict(name=n, ir=ir, inputs=i, torch=fn, target=tg, read_bytes=rb)
              for n, ir, i, fn, tg, rb in cpu_workloads()] +
             fusion_workloads() + training_workloads() + linalg_workloads() +
             selection_workloads() + scatter_workloads() +
-            embedding_workloads() + one_row_workloads())
+            embedding_workloads() + one_row_workloads() +
+            pooling_workloads())
 
 
 def cpu_workloads():
@@ -479,7 +516,8 @@ INPUTS = {
     "p": ("f32", (1 << 22,)), "ps": ("f32", (1 << 22,)),
     "pi": ("i64", -(1 << 22), 1 << 22, (1 << 22,)),
     "m1": ("f32", (1024, 1024)), "m2": ("f32", (1024, 1024)),
-    "xv": ("f32", (1, 4096)),
+    "xv": ("f32", (1, 4096)), "gp": ("f32", (64, 512, 7, 7)),
+    "bn": ("f32", (32, 64, 56, 56)), "sc": ("f32", (4096, 1000, 1, 1)),
 }
 
 

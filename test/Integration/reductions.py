@@ -406,9 +406,10 @@ mixed = torch.randn(256, 1000) * torch.pow(10.0, torch.randint(-3, 4, (256, 1000
 long_rows = torch.randn(4, 100000) * torch.pow(10.0, torch.randint(-3, 4, (4, 100000)).float())
 flat = torch.randn(1 << 17) * torch.pow(10.0, torch.randint(-3, 4, (1 << 17,)).float())
 split_cases = [
-    # all of a 256x1000 tensor: 32 segments of 8 rows
-    ("sum of all, 32 segments of rows", mixed, "",
-     split_sum(list(mixed), 32)),
+    # all of a 256x1000 tensor: one dim of 256000 elements (the lowering
+    # merges consecutive reduced dims), 32 segments of 8000
+    ("sum of all, 32 segments of the flattened elements", mixed, "",
+     split_sum(list(mixed.reshape(32, 8000)), 32)),
     # dim 1 of 4 rows of 100000: 16 segments of 6250 per row
     ("sum over dim 1 of 4 long rows, 16 segments each", long_rows,
      "{dims = array<i64: 1>}",
@@ -443,10 +444,10 @@ def over_dim0(x):
 
 
 def over_dims01(x):
-    """Of each last-dim column of a rank-3 tensor: the lines along dim 1
-    of every dim-0 slice, in order."""
-    return torch.stack([lane_order([x[a, :, j] for a in range(x.shape[0])])
-                        for j in range(x.shape[2])])
+    """Of each last-dim column of a rank-3 tensor: dims 0 and 1 are one
+    dim of the column's elements in order (the lowering merges consecutive
+    reduced dims), one line."""
+    return over_dim0(x.reshape(-1, x.shape[2]))
 
 
 def over_dim1(x):
@@ -459,7 +460,7 @@ cube = torch.randn(5, 300, 40) * torch.pow(10.0, torch.randint(-3, 4, (5, 300, 4
 column_cases = [
     ("sum over dim 0 (rows outside, 2 column blocks)", cols,
      "{dims = array<i64: 0>}", over_dim0(cols)),
-    ("sum over dims 0, 1 (lines along dim 1 of each dim-0 slice)", cube,
+    ("sum over dims 0, 1 (one line of each column's 1500 elements)", cube,
      "{dims = array<i64: 0, 1>}", over_dims01(cube)),
     ("sum over dim 1, dim 0 and the innermost kept", cube,
      "{dims = array<i64: 1>}", over_dim1(cube)),
@@ -756,11 +757,11 @@ for label, op, x, perm, fn, attrs in permuted_cases:
             c.fail(name, "the bits differ")
 
 # Column reductions over fewer reduced rows than lanes (innermost reduced
-# dim under 32): every row goes to lane 0, in order, and the result is that
-# lane -- the bits of a sequential f32 (f64) accumulation from the
-# identity, at 1 and 2 threads.
+# dim under 32; consecutive reduced dims are one, 3x7 = 21 rows): every row
+# goes to lane 0, in order, and the result is that lane -- the bits of a
+# sequential f32 (f64) accumulation from the identity, at 1 and 2 threads.
 few = [("sum over dim 1 of 64x16x40", "sum", torch.randn(64, 16, 40), [1]),
-       ("sum over dims 0, 1 of 5x7x33", "sum", torch.randn(5, 7, 33), [0, 1]),
+       ("sum over dims 0, 1 of 3x7x33", "sum", torch.randn(3, 7, 33), [0, 1]),
        ("prod over dim 0 of 10x50 f64", "prod",
         torch.rand(10, 50, dtype=torch.float64) + 0.5, [0]),
        ("mean over dim 1 of 8x31x17", "mean", torch.randn(8, 31, 17), [1])]
@@ -865,6 +866,14 @@ x = scaled(30, 70, 1, 1)
 want = torch.stack([lane_order([r]) for r in x.reshape(30, 70)])
 c.check("sum over dims 1, 2, 3 of 30x70x1x1: the lane order of each row",
         reduce_ir("sum", x, want, dims_attr([1, 2, 3], False)), [x], want,
+        rtol=0, atol=0)
+# Consecutive reduced dims are one line: a global average pooling's sum
+# over the 7x7 positions of [N, C, 7, 7] adds each channel's 49 elements in
+# the lane order of one line of 49 (not 7 lines of 7, in order into lane 0).
+x = scaled(20, 16, 7, 7)
+want = torch.stack([lane_order([r]) for r in x.reshape(320, 49)]).reshape(20, 16)
+c.check("sum over dims 2, 3 of 20x16x7x7: the lane order of lines of 49",
+        reduce_ir("sum", x, want, dims_attr([2, 3], False)), [x], want,
         rtol=0, atol=0)
 # Fused: exp(x) summed over C of [N, C, 1, 1], and its mean's epilogue.
 x = torch.randn(256, 1000, 1, 1)

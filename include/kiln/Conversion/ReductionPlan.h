@@ -13,6 +13,7 @@
 #define KILN_CONVERSION_REDUCTIONPLAN_H
 
 #include "llvm/ADT/ArrayRef.h"
+#include "llvm/ADT/SmallVector.h"
 #include "llvm/Support/MathExtras.h"
 
 #include <cstdint>
@@ -74,6 +75,29 @@ planReductionSplit(llvm::ArrayRef<int64_t> shape, llvm::ArrayRef<bool> mask) {
       return std::make_pair(int64_t(d), segments);
   }
   return std::nullopt;
+}
+
+/// The reduced dims of an input of `shape` (`mask`) as the lowering sees
+/// them: it coalesces the input first -- drops its unit dims and merges
+/// consecutive dims reduced (or kept) alike, whose elements lie in the same
+/// row-major order -- so each run of consecutive reduced dims (unit dims
+/// skipped) is one dim. Returns the runs' sizes in order: with the number
+/// of kept positions, all a float reduction's order of operations (its
+/// lanes along the innermost run, its split) depends on.
+inline llvm::SmallVector<int64_t> reducedRuns(llvm::ArrayRef<int64_t> shape,
+                                              llvm::ArrayRef<bool> mask) {
+  llvm::SmallVector<int64_t> runs;
+  bool previousReduced = false;
+  for (size_t d = 0; d < shape.size(); ++d) {
+    if (shape[d] == 1)
+      continue;
+    if (mask[d] && previousReduced)
+      runs.back() *= shape[d];
+    else if (mask[d])
+      runs.push_back(shape[d]);
+    previousReduced = mask[d];
+  }
+  return runs;
 }
 
 } // namespace kiln::conversion

@@ -718,12 +718,43 @@ SmallVector<Value> buildColumnReduction(
     ReductionBody body, const LaneReduction *lanes, ReductionFinalizer finalize,
     TypeRange finalTypes, const ElementPrefetch &prefetch);
 
-SmallVector<Value> buildSqueezedReduction(
-    OpBuilder &b, Location loc, RankedTensorType inputType, ElementReader read,
-    ArrayRef<bool> mask, ArrayRef<TypedAttr> inits, ReductionBody body,
-    ReductionFinalizer finalize, TypeRange finalTypes,
-    const LaneReduction *lanes, bool maySplit, const LaneReduction *orderFree,
-    const ElementPrefetch &prefetch, StringRef explain);
+/// The dims of a reduction's input seen as one dim each: the dims of other
+/// sizes than 1, runs of consecutive ones that are all reduced or all kept
+/// merged (their elements lie in the same row-major order either way).
+struct CoalescedDims {
+  SmallVector<SmallVector<int64_t, 2>> groups; // the input's dims, in order
+  SmallVector<int64_t> shape;
+  SmallVector<bool> mask;
+
+  CoalescedDims(RankedTensorType type, ArrayRef<bool> reduced) {
+    for (int64_t d = 0; d < type.getRank(); ++d) {
+      int64_t size = type.getDimSize(d);
+      if (size == 1)
+        continue;
+      if (!groups.empty() && mask.back() == reduced[d]) {
+        groups.back().push_back(d);
+        shape.back() *= size;
+        continue;
+      }
+      groups.push_back({d});
+      shape.push_back(size);
+      mask.push_back(reduced[d]);
+    }
+  }
+  /// Whether the input's dims are not already these.
+  bool changes(RankedTensorType type) const {
+    return static_cast<int64_t>(shape.size()) != type.getRank();
+  }
+};
+
+SmallVector<Value>
+buildCoalescedReduction(OpBuilder &b, Location loc, RankedTensorType inputType,
+                        const CoalescedDims &coalesced, ElementReader read,
+                        ArrayRef<bool> mask, ArrayRef<TypedAttr> inits,
+                        ReductionBody body, ReductionFinalizer finalize,
+                        TypeRange finalTypes, const LaneReduction *lanes,
+                        bool maySplit, const LaneReduction *orderFree,
+                        const ElementPrefetch &prefetch, StringRef explain);
 
 /// Whether `type` has a dim of size 1 (and another dim: a tensor<1xT> is
 /// left alone).
@@ -847,12 +878,14 @@ buildReduction(OpBuilder &b, Location loc, RankedTensorType inputType,
                const LaneReduction *lanes = nullptr, bool maySplit = true,
                const LaneReduction *orderFree = nullptr,
                const ElementPrefetch &prefetch = {}, StringRef explain = {}) {
-  // Unit dims, reduced or kept, hold one position: the reduction of the
-  // tensor without them (buildSqueezedReduction).
-  if (hasUnitDims(inputType))
-    return buildSqueezedReduction(b, loc, inputType, read, mask, inits, body,
-                                  finalize, finalTypes, lanes, maySplit,
-                                  orderFree, prefetch, explain);
+  // Unit dims, reduced or kept, hold one position, and consecutive dims
+  // reduced (kept) alike are one dim: the reduction of the tensor seen so
+  // (buildCoalescedReduction).
+  if (inputType.getRank() > 1)
+    if (CoalescedDims coalesced(inputType, mask); coalesced.changes(inputType))
+      return buildCoalescedReduction(b, loc, inputType, coalesced, read, mask,
+                                     inits, body, finalize, finalTypes, lanes,
+                                     maySplit, orderFree, prefetch, explain);
   int64_t rank = inputType.getRank();
   SmallVector<int64_t> keptShape, reducedDims, keptDims;
   for (int64_t d = 0; d < rank; ++d) {
@@ -1058,103 +1091,175 @@ SmallVector<Value> buildSplitReduction(
                         lanes ? &mergeLanes : nullptr, /*maySplit=*/false);
 }
 
-/// A reduction over an input with unit dims, as the reduction of the
-/// input without them: the plans key on the innermost dims (a reduced dim
-/// followed by unit dims, [N, C, 1, 1] summed over C after a global
-/// pooling, was a column reduction of one column; a reduced unit dim
-/// innermost sent every element to lane 0, one serial chain), and a unit dim
-/// only ever indexes 0. The callbacks get the input's indices (0 at the unit
-/// dims) and the finalizer the kept dims' (0 at the kept unit dims); the
-/// results, of the kept dims without the unit ones, take the kept dims'
-/// shape. The lane order is the squeezed input's: the bits of the same
-/// reduction of the input reshaped without its unit dims.
-SmallVector<Value> buildSqueezedReduction(
-    OpBuilder &b, Location loc, RankedTensorType inputType, ElementReader read,
-    ArrayRef<bool> mask, ArrayRef<TypedAttr> inits, ReductionBody body,
-    ReductionFinalizer finalize, TypeRange finalTypes,
-    const LaneReduction *lanes, bool maySplit, const LaneReduction *orderFree,
-    const ElementPrefetch &prefetch, StringRef explain) {
-  int64_t rank = inputType.getRank();
-  SmallVector<int64_t> shape, dims, keptShape;
-  SmallVector<bool> squeezedMask;
-  for (int64_t d = 0; d < rank; ++d) {
-    int64_t size = inputType.getDimSize(d);
-    if (!mask[d])
-      keptShape.push_back(size);
-    if (size == 1)
-      continue;
-    dims.push_back(d);
-    shape.push_back(size);
-    squeezedMask.push_back(mask[d]);
+/// The positions, along each of `sizes` (row-major), of position `linear`
+/// of their product. Each remainder is computed as linear - quotient *
+/// size, not as a `remui`: a row-major address then sums quotient * size
+/// and linear - quotient * size, which LLVM cancels back into the linear
+/// position, so consecutive positions are seen to be consecutive in memory
+/// and their loads vectorize (with `remui` they stayed 32 scalar loads).
+SmallVector<Value> delinearizeIndex(OpBuilder &b, Location loc, Value linear,
+                                    ArrayRef<int64_t> sizes) {
+  SmallVector<Value> positions(sizes.size());
+  for (int64_t i = sizes.size() - 1; i > 0; --i) {
+    Value size = indexConstant(b, loc, sizes[i]);
+    Value quotient = arith::DivUIOp::create(b, loc, linear, size);
+    positions[i] = arith::SubIOp::create(
+        b, loc, linear, arith::MulIOp::create(b, loc, quotient, size));
+    linear = quotient;
   }
-  auto squeezedType = RankedTensorType::get(shape, inputType.getElementType());
-  if (!explain.empty())
+  positions[0] = linear;
+  return positions;
+}
+
+/// The reassociation that expands `from` (no unit dims) into `to`, a shape
+/// with the same elements whose consecutive dims multiply to each of
+/// `from`'s (unit dims join a neighbouring group).
+SmallVector<ReassociationIndices> expansionGroups(ArrayRef<int64_t> from,
+                                                  ArrayRef<int64_t> to) {
+  SmallVector<ReassociationIndices> groups;
+  int64_t j = 0, rank = to.size();
+  for (int64_t size : from) {
+    ReassociationIndices group;
+    for (int64_t product = 1; product < size && j < rank; ++j) {
+      group.push_back(j);
+      product *= to[j];
+    }
+    groups.push_back(group);
+  }
+  for (; j < rank && !groups.empty(); ++j)
+    groups.back().push_back(j);
+  return groups;
+}
+
+/// A reduction over the input seen with its dims coalesced (CoalescedDims):
+/// the plans key on the innermost dims and the length of the innermost
+/// reduced dim's lines. A reduced dim followed by unit dims ([N, C, 1, 1]
+/// summed over C, class scores after a global pooling) was a column
+/// reduction of one column; a reduced unit dim innermost sent every
+/// element to lane 0, one serial chain; a mean over the 7x7 positions of
+/// [N, C, 7, 7] (a global average pooling) reduced lines of 7 elements, in
+/// order into lane 0, where the 49 of each channel lie one after another.
+/// The callbacks get the input's indices (the coalesced ones delinearized,
+/// 0 at the unit dims; LLVM folds the division and remainder of a
+/// contiguous address back into the position), the finalizer the kept
+/// dims' (0 at the kept unit dims); the results, of the coalesced kept
+/// dims, take the kept dims' shape through a view. The lane order is the
+/// coalesced input's: the bits of the same reduction of the input reshaped
+/// to the coalesced shape.
+SmallVector<Value>
+buildCoalescedReduction(OpBuilder &b, Location loc, RankedTensorType inputType,
+                        const CoalescedDims &coalesced, ElementReader read,
+                        ArrayRef<bool> mask, ArrayRef<TypedAttr> inits,
+                        ReductionBody body, ReductionFinalizer finalize,
+                        TypeRange finalTypes, const LaneReduction *lanes,
+                        bool maySplit, const LaneReduction *orderFree,
+                        const ElementPrefetch &prefetch, StringRef explain) {
+  int64_t rank = inputType.getRank();
+  auto coalescedType =
+      RankedTensorType::get(coalesced.shape, inputType.getElementType());
+  SmallVector<int64_t> keptShape, coalescedKept, coalescedDims;
+  for (int64_t d = 0; d < rank; ++d)
+    if (!mask[d])
+      keptShape.push_back(inputType.getDimSize(d));
+  for (auto [i, reduced] : llvm::enumerate(coalesced.mask)) {
+    if (!reduced)
+      coalescedKept.push_back(coalesced.shape[i]);
+    else
+      coalescedDims.push_back(i);
+  }
+  if (!explain.empty()) {
+    bool unitDims = llvm::is_contained(inputType.getShape(), 1);
+    bool merged = llvm::any_of(coalesced.groups,
+                               [](auto &group) { return group.size() > 1; });
     remarkKernel(b, loc,
-                 "{0} of {1}: its unit dims hold one position each, so it is "
-                 "reduced as {2}",
-                 explain, typeText(inputType), typeText(squeezedType));
-  // Indices of the squeezed input -> the input's.
+                 "{0} of {1}: {2}{3}{4}, so it is reduced as {5} over "
+                 "dims {6}",
+                 explain, typeText(inputType),
+                 unitDims ? "its unit dims hold one position each" : "",
+                 unitDims && merged ? " and " : "",
+                 merged ? "consecutive dims reduced (or kept) alike are one "
+                          "run of elements"
+                        : "",
+                 typeText(coalescedType), dimList(coalescedDims));
+  }
+  // Indices of the coalesced input -> the input's.
   auto original = [&](OpBuilder &nb, Location l, ValueRange ivs) {
     SmallVector<Value> at(rank, indexConstant(nb, l, 0));
-    for (auto [iv, d] : llvm::zip_equal(ivs, dims))
-      at[d] = iv;
+    for (auto [iv, group] : llvm::zip_equal(ivs, coalesced.groups)) {
+      if (group.size() == 1) {
+        at[group.front()] = iv;
+        continue;
+      }
+      SmallVector<int64_t> sizes;
+      for (int64_t d : group)
+        sizes.push_back(inputType.getDimSize(d));
+      for (auto [d, position] :
+           llvm::zip_equal(group, delinearizeIndex(nb, l, iv, sizes)))
+        at[d] = position;
+    }
     return at;
   };
-  auto squeezedRead = [&](OpBuilder &nb, Location l, ValueRange ivs) {
+  auto coalescedRead = [&](OpBuilder &nb, Location l, ValueRange ivs) {
     return read(nb, l, original(nb, l, ivs));
   };
-  auto squeezedBody = [&](OpBuilder &nb, Location l, ValueRange xs,
-                          ValueRange acc, ValueRange ivs) {
+  auto coalescedBody = [&](OpBuilder &nb, Location l, ValueRange xs,
+                           ValueRange acc, ValueRange ivs) {
     return body(nb, l, xs, acc, original(nb, l, ivs));
   };
-  auto squeezedFinalize = [&](OpBuilder &nb, Location l, ValueRange accs,
-                              ValueRange kept) {
-    SmallVector<Value> at;
-    for (int64_t d = 0, k = 0; d < rank; ++d)
+  // The kept positions (of the coalesced kept dims) -> the kept dims'.
+  auto coalescedFinalize = [&](OpBuilder &nb, Location l, ValueRange accs,
+                               ValueRange kept) {
+    SmallVector<Value> ivs(coalesced.shape.size());
+    for (int64_t i = 0, k = 0, n = ivs.size(); i < n; ++i)
+      ivs[i] = coalesced.mask[i] ? indexConstant(nb, l, 0) : kept[k++];
+    SmallVector<Value> at = original(nb, l, ivs), keptAt;
+    for (int64_t d = 0; d < rank; ++d)
       if (!mask[d])
-        at.push_back(inputType.getDimSize(d) == 1 ? indexConstant(nb, l, 0)
-                                                  : kept[k++]);
-    return finalize(nb, l, accs, at);
+        keptAt.push_back(at[d]);
+    return finalize(nb, l, accs, keptAt);
   };
-  // A lane reduction's prefetch follows the innermost reduced dim: kept
-  // when that dim stays innermost.
-  std::optional<int64_t> innermost, squeezedInnermost;
+  // A lane reduction's prefetch follows the innermost reduced dim's
+  // positions: kept when that dim is the coalesced one.
+  std::optional<int64_t> innermost;
   for (int64_t d = 0; d < rank; ++d)
-    if (mask[d]) {
+    if (mask[d])
       innermost = d;
-      if (inputType.getDimSize(d) != 1)
-        squeezedInnermost = d;
-    }
-  auto squeezedLanes = [&](const LaneReduction *from) {
+  bool sameInnermost = !coalescedDims.empty() && innermost &&
+                       coalesced.groups[coalescedDims.back()] ==
+                           SmallVector<int64_t, 2>{*innermost};
+  auto coalescedLanes = [&](const LaneReduction *from) {
     LaneReduction to{[&original, from](OpBuilder &nb, Location l, ValueRange xs,
                                        ValueRange ivs) {
                        return from->term(nb, l, xs, original(nb, l, ivs));
                      },
                      from->merge};
-    if (innermost == squeezedInnermost)
+    if (sameInnermost)
       to.prefetch = from->prefetch;
     return to;
   };
   std::optional<LaneReduction> newLanes, newOrderFree;
   if (lanes)
-    newLanes = squeezedLanes(lanes);
+    newLanes = coalescedLanes(lanes);
   if (orderFree)
-    newOrderFree = squeezedLanes(orderFree);
-  ElementPrefetch squeezedPrefetch;
+    newOrderFree = coalescedLanes(orderFree);
+  ElementPrefetch coalescedPrefetch;
   if (prefetch)
-    squeezedPrefetch = {[&](OpBuilder &nb, Location l, ValueRange ivs) {
-                          prefetch(nb, l, original(nb, l, ivs));
-                        },
-                        prefetch.scattered};
+    coalescedPrefetch = {[&](OpBuilder &nb, Location l, ValueRange ivs) {
+                           prefetch(nb, l, original(nb, l, ivs));
+                         },
+                         prefetch.scattered};
   SmallVector<Value> results = buildReduction(
-      b, loc, squeezedType, squeezedRead, squeezedMask, inits, squeezedBody,
-      finalize ? ReductionFinalizer(squeezedFinalize) : nullptr, finalTypes,
-      newLanes ? &*newLanes : nullptr, maySplit,
-      newOrderFree ? &*newOrderFree : nullptr, squeezedPrefetch, explain);
-  for (Value &result : results)
-    result = expandUnitDims(
-        b, loc, result,
-        RankedTensorType::get(keptShape, tensorType(result).getElementType()));
+      b, loc, coalescedType, coalescedRead, coalesced.mask, inits,
+      coalescedBody, finalize ? ReductionFinalizer(coalescedFinalize) : nullptr,
+      finalTypes, newLanes ? &*newLanes : nullptr, maySplit,
+      newOrderFree ? &*newOrderFree : nullptr, coalescedPrefetch, explain);
+  for (Value &result : results) {
+    auto type =
+        RankedTensorType::get(keptShape, tensorType(result).getElementType());
+    if (result.getType() != type)
+      result = tensor::ExpandShapeOp::create(
+          b, loc, type, result, expansionGroups(coalescedKept, keptShape));
+  }
   return results;
 }
 

@@ -526,19 +526,22 @@ func.func @matmul_rows(%a: tensor<6x5xf32>, %b: tensor<5x3xf32>) -> tensor<6x3xf
 // -----
 
 // A long float sum over few kept positions is split (planReductionSplit):
-// 64x1024 summed whole has one kept position, so dim 0 is seen as 16
-// segments of 4 rows (4096 elements each, the minimum), each reduced in
-// the lane order by its own iteration of a parallel generic; a second
-// generic adds the 16 partials in the lane order (all to lane 0: fewer
-// than 32).
+// 64x1024 summed whole is one dim of 65536 elements (the reduction
+// coalesces consecutive reduced dims) and one kept position, so it is seen
+// as 16 segments of 4096 elements (the minimum), each reduced in the lane
+// order by its own iteration of a parallel generic, its position p read at
+// (p / 1024, p - (p / 1024) * 1024); a second generic adds the 16 partials
+// in the lane order (all to lane 0: fewer than 32).
 // CHECK-LABEL: func.func @sum_all_split
 // CHECK:       %[[PARTIALS:.*]] = linalg.generic {{.*}} iterator_types = ["parallel"]} outs(%{{.*}} : tensor<16xf32>)
 // CHECK:         %[[SEGMENT:.*]] = linalg.index 0
-// CHECK:         scf.for %[[ROW:.*]] = %{{.*}} to %c4 {{.*}} -> (vector<32xf32>)
-// CHECK:           scf.for {{.*}} to %c1024 step %c32 {{.*}} -> (vector<32xf32>)
-// CHECK:             %[[SCALED:.*]] = arith.muli %[[SEGMENT]], %c4
-// CHECK:             %[[AT:.*]] = arith.addi %[[SCALED]], %[[ROW]]
-// CHECK:             tensor.extract %arg0[%[[AT]], %{{.*}}] : tensor<64x1024xf32>
+// CHECK:         scf.for %[[AT:.*]] = %{{.*}} to %c4096 step %c32 {{.*}} -> (vector<32xf32>)
+// CHECK:           %[[SCALED:.*]] = arith.muli %[[SEGMENT]], %c4096
+// CHECK:           %[[P:.*]] = arith.addi %[[SCALED]], %{{.*}}
+// CHECK:           %[[ROW:.*]] = arith.divui %[[P]], %c1024
+// CHECK:           %[[ROWSTART:.*]] = arith.muli %[[ROW]], %c1024
+// CHECK:           %[[COL:.*]] = arith.subi %[[P]], %[[ROWSTART]]
+// CHECK:           tensor.extract %arg0[%[[ROW]], %[[COL]]] : tensor<64x1024xf32>
 // CHECK:       linalg.generic {{.*}} outs(%{{.*}} : tensor<f32>)
 // CHECK:         scf.for %{{.*}} = %{{.*}} to %c16
 // CHECK:           tensor.extract %[[PARTIALS]][%{{.*}}] : tensor<16xf32>
@@ -771,13 +774,19 @@ func.func @collapsed_view(%x: tensor<2x3x64xf32>) -> tensor<64xf32> {
 // -----
 
 // A permute read through: element (b, h, l, d) of the view is (b, l, h, d)
-// of the stored tensor, loaded in place (no transposed copy).
+// of the stored tensor, loaded in place (no transposed copy). The kept dims
+// (b, h, l) are one dim of 384 positions k (the reduction coalesces them):
+// l = k - (k / 64) * 64, h and b likewise from k / 64.
 // CHECK-LABEL: func.func @permuted_view
 // CHECK-NOT:   linalg.transpose
-// CHECK:       %[[B:.*]] = linalg.index 0 : index
-// CHECK-NEXT:  %[[H:.*]] = linalg.index 1 : index
-// CHECK-NEXT:  %[[L:.*]] = linalg.index 2 : index
-// CHECK:       tensor.extract %arg0[%[[B]], %[[L]], %[[H]], %{{.*}}] : tensor<2x64x3x64xf32>
+// CHECK:       %[[K:.*]] = linalg.index 0 : index
+// CHECK:       %[[T:.*]] = arith.divui %[[K]], %c64{{.*}}
+// CHECK-NEXT:  %[[TS:.*]] = arith.muli %[[T]], %c64{{.*}}
+// CHECK-NEXT:  %[[L:.*]] = arith.subi %[[K]], %[[TS]]
+// CHECK:       %[[B:.*]] = arith.divui %[[T]], %c3{{.*}}
+// CHECK-NEXT:  %[[BS:.*]] = arith.muli %[[B]], %c3{{.*}}
+// CHECK-NEXT:  %[[H:.*]] = arith.subi %[[T]], %[[BS]]
+// CHECK-NEXT:  tensor.extract %arg0[%[[B]], %[[L]], %[[H]], %{{.*}}] : tensor<2x64x3x64xf32>
 func.func @permuted_view(%x: tensor<2x64x3x64xf32>) -> tensor<2x3x64xf32> {
   %s = kiln.fused(%x) : (tensor<2x64x3x64xf32>) -> tensor<2x3x64xf32> {
   ^bb0(%a: tensor<2x64x3x64xf32>):

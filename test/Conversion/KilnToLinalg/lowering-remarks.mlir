@@ -23,7 +23,8 @@ func.func @f(%x: tensor<4096x32768xf32>, %g: tensor<4096x4096xf32>,
   %s1 = kiln.sum %x {dims = array<i64: 1>} : tensor<4096x32768xf32>
   // CHECK-DAG: :[[# @LINE + 1]]:{{.*}}kiln.sum of tensor<4096x32768xf32> over dims [0]: column reduction, the innermost dim is kept{{.*}}; float: 32 lanes, each its share
   %s0 = kiln.sum %x {dims = array<i64: 0>} : tensor<4096x32768xf32>
-  // CHECK-DAG: :[[# @LINE + 1]]:{{.*}}kiln.sum of tensor<4096x32768xf32> over dims [0, 1]: 1 kept position(s) would leave threads idle, so dim 0 is split into 1024 segments reduced in parallel, then merged (2 kernels)
+  // CHECK-DAG: :[[# @LINE + 2]]:{{.*}}kiln.sum of tensor<4096x32768xf32>: consecutive dims reduced (or kept) alike are one run of elements, so it is reduced as tensor<134217728xf32> over dims [0]"
+  // CHECK-DAG: :[[# @LINE + 1]]:{{.*}}kiln.sum of tensor<134217728xf32> over dims [0]: 1 kept position(s) would leave threads idle, so dim 0 is split into 1024 segments reduced in parallel, then merged (2 kernels)
   %sa = kiln.sum %x : tensor<4096x32768xf32>
   // CHECK-DAG: :[[# @LINE + 1]]:{{.*}}kiln.gather along dim 1 of tensor<4096x4096xf32>: direct indexed loads, rows in parallel; each row checks its indices in the same loop {{.*}}; the next input row streams into the cache
   %ga = kiln.gather %g, %gi {dim = 1 : i64} : tensor<4096x4096xf32>, tensor<4096x256xi64>
@@ -198,16 +199,30 @@ func.func @short_lanes(%x: tensor<4096x16xf32>, %bags: tensor<256x16x16xf32>) ->
 func.func @unit_dims(%x: tensor<4096x1000x1x1xf32>, %y: tensor<64x1000x1x1xf32>,
                      %z: tensor<4096x1xf32>)
     -> (tensor<4096x1x1xf32>, tensor<64x1000x1x1xf32>, tensor<1xf32>) {
-  // CHECK-DAG: :[[# @LINE + 3]]:{{.*}}Function=unit_dims | Remark="kiln.sum of tensor<4096x1000x1x1xf32>: its unit dims hold one position each, so it is reduced as tensor<4096x1000xf32>"
+  // CHECK-DAG: :[[# @LINE + 3]]:{{.*}}Function=unit_dims | Remark="kiln.sum of tensor<4096x1000x1x1xf32>: its unit dims hold one position each, so it is reduced as tensor<4096x1000xf32> over dims [1]"
   // CHECK-DAG: :[[# @LINE + 2]]:{{.*}}Function=unit_dims | Remark="kiln.sum of tensor<4096x1000xf32> over dims [1]: row reduction, 4096 kept position(s) in parallel, each reducing 1000 element(s)
-  // GPU-DAG: remark: {{.*}}Function=unit_dims | Remark="kiln.sum of tensor<4096x1000x1x1xf32>: its unit dims hold one position each, so it is reduced as tensor<4096x1000xf32>"
+  // GPU-DAG: remark: {{.*}}Function=unit_dims | Remark="kiln.sum of tensor<4096x1000x1x1xf32>: its unit dims hold one position each, so it is reduced as tensor<4096x1000xf32> over dims [1]"
   %s = kiln.sum %x {dims = array<i64: 1>} : tensor<4096x1000x1x1xf32>
   // CHECK-DAG: :[[# @LINE + 3]]:{{.*}}Function=unit_dims | Remark="kiln.softmax over dim 1 of tensor<64x1000x1x1xf32>: its unit dims hold one position each, so it runs as over dim 1 of tensor<64x1000xf32>"
   // CHECK-DAG: :[[# @LINE + 2]]:{{.*}}Function=unit_dims | Remark="kiln.softmax over dim 1 of tensor<64x1000xf32>: one kernel, rows in parallel
   // GPU-DAG: remark: {{.*}}Function=unit_dims | Remark="kiln.softmax over dim 1 of tensor<64x1000xf32>: GPU row kernel
   %p = kiln.softmax %y {dim = 1 : i64} : tensor<64x1000x1x1xf32>
-  // CHECK-DAG: :[[# @LINE + 2]]:{{.*}}Function=unit_dims | Remark="kiln.sum of tensor<4096x1xf32>: its unit dims hold one position each, so it is reduced as tensor<4096xf32>"
+  // CHECK-DAG: :[[# @LINE + 2]]:{{.*}}Function=unit_dims | Remark="kiln.sum of tensor<4096x1xf32>: its unit dims hold one position each, so it is reduced as tensor<4096xf32> over dims [0]"
   // CHECK-DAG: :[[# @LINE + 1]]:{{.*}}Function=unit_dims | Remark="kiln.sum of tensor<4096xf32> over dims [0]: row reduction, 1 kept position(s)
   %c = kiln.sum %z {dims = array<i64: 0>} : tensor<4096x1xf32>
   return %s, %p, %c : tensor<4096x1x1xf32>, tensor<64x1000x1x1xf32>, tensor<1xf32>
+}
+
+// Consecutive dims reduced alike are one dim: a global average pooling's
+// mean over the 7x7 positions of [N, C, 7, 7] reduces lines of 49 in the
+// lanes, not lines of 7 in order into lane 0; a batch norm's statistics
+// over (0, 2, 3) lines of H x W.
+func.func @merged_dims(%x: tensor<64x512x7x7xf32>, %y: tensor<32x64x56x56xf32>)
+    -> (tensor<64x512xf32>, tensor<64xf32>) {
+  // CHECK-DAG: :[[# @LINE + 2]]:{{.*}}Function=merged_dims | Remark="kiln.sum of tensor<64x512x7x7xf32>: consecutive dims reduced (or kept) alike are one run of elements, so it is reduced as tensor<32768x49xf32> over dims [1]"
+  // CHECK-DAG: :[[# @LINE + 1]]:{{.*}}Function=merged_dims | Remark="kiln.sum of tensor<32768x49xf32> over dims [1]: row reduction, 32768 kept position(s) in parallel, each reducing 49 element(s) with its accumulators in registers; float: 32 lanes
+  %p = kiln.sum %x {dims = array<i64: 2, 3>} : tensor<64x512x7x7xf32>
+  // CHECK-DAG: :[[# @LINE + 1]]:{{.*}}Function=merged_dims | Remark="kiln.sum of tensor<32x64x56x56xf32>: consecutive dims reduced (or kept) alike are one run of elements, so it is reduced as tensor<32x64x3136xf32> over dims [0, 2]"
+  %s = kiln.sum %y {dims = array<i64: 0, 2, 3>} : tensor<32x64x56x56xf32>
+  return %p, %s : tensor<64x512xf32>, tensor<64xf32>
 }

@@ -279,12 +279,16 @@ func.func @reduction_of_permute(%x: tensor<2x3x4x5xf32>, %y: tensor<6x7xi64>)
 // its reduced dims, and x's order of them differs from the permute's (p's
 // dims 0 and 1 are x's 1 and 0: summed over x, the elements would be added
 // in another order); the whole of a permute is reduced in its own order;
-// argmax without dim indexes the permute's flattened elements.
+// argmax without dim indexes the permute's flattened elements; and the
+// lowering adds along runs of consecutive reduced dims (reducedRuns), which
+// a permute may join: NHWC seen as NCHW and averaged over (0, 2, 3) adds
+// lines of H x W, NHWC over (0, 1, 2) one dim of N x H x W.
 // CHECK-LABEL: func.func @reduction_of_permute_kept
-// CHECK-COUNT-5: kiln.permute
+// CHECK-COUNT-6: kiln.permute
 // CHECK-NOT: kiln.permute
-func.func @reduction_of_permute_kept(%x: tensor<2x3x4xf32>)
-    -> (tensor<4xf32>, tensor<4xf32>, tensor<4xf32>, tensor<f32>, tensor<i64>) {
+func.func @reduction_of_permute_kept(%x: tensor<2x3x4xf32>, %nhwc: tensor<2x4x5x3xf32>)
+    -> (tensor<4xf32>, tensor<4xf32>, tensor<4xf32>, tensor<f32>, tensor<i64>,
+        tensor<3xf32>) {
   %p = kiln.permute %x [1, 0, 2] : tensor<2x3x4xf32>
   %a = kiln.sum %p {dims = array<i64: 0, 1>} : tensor<3x2x4xf32>
   %q = kiln.permute %x [1, 0, 2] : tensor<2x3x4xf32>
@@ -295,7 +299,10 @@ func.func @reduction_of_permute_kept(%x: tensor<2x3x4xf32>)
   %d = kiln.prod %s : tensor<4x3x2xf32>
   %t = kiln.permute %x [2, 1, 0] : tensor<2x3x4xf32>
   %e = kiln.argmax %t : tensor<4x3x2xf32>
-  return %a, %b, %c, %d, %e : tensor<4xf32>, tensor<4xf32>, tensor<4xf32>, tensor<f32>, tensor<i64>
+  %nchw = kiln.permute %nhwc [0, 3, 1, 2] : tensor<2x4x5x3xf32>
+  %f = kiln.mean %nchw {dims = array<i64: 0, 2, 3>} : tensor<2x3x4x5xf32>
+  return %a, %b, %c, %d, %e, %f : tensor<4xf32>, tensor<4xf32>, tensor<4xf32>,
+      tensor<f32>, tensor<i64>, tensor<3xf32>
 }
 
 // -----

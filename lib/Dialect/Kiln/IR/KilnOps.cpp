@@ -6,6 +6,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "kiln/Dialect/Kiln/IR/KilnOps.h"
+#include "kiln/Conversion/ReductionPlan.h"
 
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/BuiltinAttributes.h"
@@ -576,8 +577,9 @@ template <typename OpTy> bool reducesInAnyOrder(OpTy op) {
 /// 1.58 -> 0.33 ms at one thread). Exact: each result element reduces the
 /// same elements in the same order -- the reduced dims' order is kept, or
 /// does not matter (reducesInAnyOrder) --, and the lanes and splits of a
-/// reduction depend on the reduced dims' sizes in that order and the
-/// number of kept positions, which the permutation does not change.
+/// reduction depend on the sizes of its runs of consecutive reduced dims
+/// in that order (reducedRuns) and the number of kept positions, which the
+/// rewrite checks the permutation does not change.
 template <typename OpTy> struct ReductionOfPermute : OpRewritePattern<OpTy> {
   using OpRewritePattern<OpTy>::OpRewritePattern;
   LogicalResult matchAndRewrite(OpTy op,
@@ -603,6 +605,20 @@ template <typename OpTy> struct ReductionOfPermute : OpRewritePattern<OpTy> {
     if (!llvm::is_sorted(dims) && !reducesInAnyOrder(op))
       return failure();
     llvm::sort(dims);
+    // The lowering merges consecutive reduced dims into one (reducedRuns):
+    // the permutation must not join or part them (NCHW over (0, 2, 3) is
+    // lines of H x W, NHWC over (0, 1, 2) one dim of N x H x W).
+    if (!reducesInAnyOrder(op)) {
+      SmallVector<bool> reducedInX(rank, false);
+      for (int64_t d : dims)
+        reducedInX[d] = true;
+      if (kiln::conversion::reducedRuns(permute.getType().getShape(),
+                                        *reducedInP) !=
+          kiln::conversion::reducedRuns(
+              cast<RankedTensorType>(permute.getInput().getType()).getShape(),
+              reducedInX))
+        return failure();
+    }
 
     NamedAttrList attrs(op->getAttrDictionary());
     if constexpr (isOneOf<OpTy, MaxOp, MinOp, ArgmaxOp, ArgminOp>)
