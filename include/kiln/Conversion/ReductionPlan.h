@@ -77,27 +77,43 @@ planReductionSplit(llvm::ArrayRef<int64_t> shape, llvm::ArrayRef<bool> mask) {
   return std::nullopt;
 }
 
-/// The reduced dims of an input of `shape` (`mask`) as the lowering sees
-/// them: it coalesces the input first -- drops its unit dims and merges
-/// consecutive dims reduced (or kept) alike, whose elements lie in the same
-/// row-major order -- so each run of consecutive reduced dims (unit dims
-/// skipped) is one dim. Returns the runs' sizes in order: with the number
-/// of kept positions, all a float reduction's order of operations (its
-/// lanes along the innermost run, its split) depends on.
-inline llvm::SmallVector<int64_t> reducedRuns(llvm::ArrayRef<int64_t> shape,
+/// One dim of a reduction's input as the lowering sees it (coalesceDims):
+/// the input's `dims` it stands for, their elements' count, and whether
+/// they are reduced.
+struct DimRun {
+  llvm::SmallVector<int64_t, 2> dims;
+  int64_t size = 1;
+  bool reduced = false;
+};
+
+/// The dims of an input of `shape` (reduced where `mask` is set) as the
+/// lowering sees them: it coalesces the input first -- drops its unit dims
+/// and merges each run of consecutive dims reduced (or kept) alike, whose
+/// elements lie in the same row-major order either way, into one dim.
+inline llvm::SmallVector<DimRun> coalesceDims(llvm::ArrayRef<int64_t> shape,
                                               llvm::ArrayRef<bool> mask) {
-  llvm::SmallVector<int64_t> runs;
-  bool previousReduced = false;
+  llvm::SmallVector<DimRun> runs;
   for (size_t d = 0; d < shape.size(); ++d) {
     if (shape[d] == 1)
       continue;
-    if (mask[d] && previousReduced)
-      runs.back() *= shape[d];
-    else if (mask[d])
-      runs.push_back(shape[d]);
-    previousReduced = mask[d];
+    if (runs.empty() || runs.back().reduced != mask[d])
+      runs.push_back({{}, 1, mask[d]});
+    runs.back().dims.push_back(d);
+    runs.back().size *= shape[d];
   }
   return runs;
+}
+
+/// The sizes of coalesceDims' reduced dims, in order: with the number of
+/// kept positions, all a float reduction's order of operations (its lanes
+/// along the innermost of them, its split) depends on.
+inline llvm::SmallVector<int64_t> reducedRuns(llvm::ArrayRef<int64_t> shape,
+                                              llvm::ArrayRef<bool> mask) {
+  llvm::SmallVector<int64_t> sizes;
+  for (const DimRun &run : coalesceDims(shape, mask))
+    if (run.reduced)
+      sizes.push_back(run.size);
+  return sizes;
 }
 
 } // namespace kiln::conversion

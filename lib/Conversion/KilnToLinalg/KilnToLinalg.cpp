@@ -718,27 +718,21 @@ SmallVector<Value> buildColumnReduction(
     ReductionBody body, const LaneReduction *lanes, ReductionFinalizer finalize,
     TypeRange finalTypes, const ElementPrefetch &prefetch);
 
-/// The dims of a reduction's input seen as one dim each: the dims of other
-/// sizes than 1, runs of consecutive ones that are all reduced or all kept
-/// merged (their elements lie in the same row-major order either way).
+/// The dims of a reduction's input seen as one dim each
+/// (kiln::conversion::coalesceDims, the rule the canonicalization of a
+/// reduction of a permute checks too): the dims of other sizes than 1, runs
+/// of consecutive ones that are all reduced or all kept merged.
 struct CoalescedDims {
   SmallVector<SmallVector<int64_t, 2>> groups; // the input's dims, in order
   SmallVector<int64_t> shape;
   SmallVector<bool> mask;
 
   CoalescedDims(RankedTensorType type, ArrayRef<bool> reduced) {
-    for (int64_t d = 0; d < type.getRank(); ++d) {
-      int64_t size = type.getDimSize(d);
-      if (size == 1)
-        continue;
-      if (!groups.empty() && mask.back() == reduced[d]) {
-        groups.back().push_back(d);
-        shape.back() *= size;
-        continue;
-      }
-      groups.push_back({d});
-      shape.push_back(size);
-      mask.push_back(reduced[d]);
+    for (kiln::conversion::DimRun &run :
+         kiln::conversion::coalesceDims(type.getShape(), reduced)) {
+      groups.push_back(std::move(run.dims));
+      shape.push_back(run.size);
+      mask.push_back(run.reduced);
     }
   }
   /// Whether the input's dims are not already these.
@@ -762,24 +756,33 @@ bool hasUnitDims(RankedTensorType type) {
   return type.getRank() > 1 && llvm::is_contained(type.getShape(), 1);
 }
 
-/// The groups of `shape`'s dims around its dims of other sizes: each such
-/// dim with the unit dims after it (the first also with those before it);
-/// none when every dim is a unit dim.
-SmallVector<ReassociationIndices> unitDimGroups(ArrayRef<int64_t> shape) {
+/// The reassociation that expands `from` (no unit dims) into `to`, a shape
+/// with the same elements whose consecutive dims multiply to each of
+/// `from`'s (unit dims join a neighbouring group).
+SmallVector<ReassociationIndices> expansionGroups(ArrayRef<int64_t> from,
+                                                  ArrayRef<int64_t> to) {
   SmallVector<ReassociationIndices> groups;
-  ReassociationIndices leading;
-  for (auto [d, size] : llvm::enumerate(shape)) {
-    if (size != 1) {
-      groups.push_back(leading);
-      leading.clear();
-      groups.back().push_back(d);
-    } else if (groups.empty()) {
-      leading.push_back(d);
-    } else {
-      groups.back().push_back(d);
+  int64_t j = 0, rank = to.size();
+  for (int64_t size : from) {
+    ReassociationIndices group;
+    for (int64_t product = 1; product < size && j < rank; ++j) {
+      group.push_back(j);
+      product *= to[j];
     }
+    groups.push_back(group);
   }
+  for (; j < rank && !groups.empty(); ++j)
+    groups.back().push_back(j);
   return groups;
+}
+
+/// `shape` without its unit dims.
+SmallVector<int64_t> withoutUnitDims(ArrayRef<int64_t> shape) {
+  SmallVector<int64_t> sizes;
+  for (int64_t size : shape)
+    if (size != 1)
+      sizes.push_back(size);
+  return sizes;
 }
 
 /// `value` (a tensor of `type`'s shape without its unit dims) as a tensor
@@ -788,22 +791,20 @@ Value expandUnitDims(OpBuilder &b, Location loc, Value value,
                      RankedTensorType type) {
   if (value.getType() == type)
     return value;
-  return tensor::ExpandShapeOp::create(b, loc, type, value,
-                                       unitDimGroups(type.getShape()));
+  return tensor::ExpandShapeOp::create(
+      b, loc, type, value,
+      expansionGroups(withoutUnitDims(type.getShape()), type.getShape()));
 }
 
 /// `value` without its unit dims (a view).
 Value collapseUnitDims(OpBuilder &b, Location loc, Value value) {
   auto type = cast<RankedTensorType>(value.getType());
-  SmallVector<int64_t> shape;
-  for (int64_t size : type.getShape())
-    if (size != 1)
-      shape.push_back(size);
+  SmallVector<int64_t> shape = withoutUnitDims(type.getShape());
   if (static_cast<int64_t>(shape.size()) == type.getRank())
     return value;
   return tensor::CollapseShapeOp::create(
       b, loc, RankedTensorType::get(shape, type.getElementType()), value,
-      unitDimGroups(type.getShape()));
+      expansionGroups(shape, type.getShape()));
 }
 
 /// How many rows ahead a column reduction prefetches its input when the
@@ -1109,26 +1110,6 @@ SmallVector<Value> delinearizeIndex(OpBuilder &b, Location loc, Value linear,
   }
   positions[0] = linear;
   return positions;
-}
-
-/// The reassociation that expands `from` (no unit dims) into `to`, a shape
-/// with the same elements whose consecutive dims multiply to each of
-/// `from`'s (unit dims join a neighbouring group).
-SmallVector<ReassociationIndices> expansionGroups(ArrayRef<int64_t> from,
-                                                  ArrayRef<int64_t> to) {
-  SmallVector<ReassociationIndices> groups;
-  int64_t j = 0, rank = to.size();
-  for (int64_t size : from) {
-    ReassociationIndices group;
-    for (int64_t product = 1; product < size && j < rank; ++j) {
-      group.push_back(j);
-      product *= to[j];
-    }
-    groups.push_back(group);
-  }
-  for (; j < rank && !groups.empty(); ++j)
-    groups.back().push_back(j);
-  return groups;
 }
 
 /// A reduction over the input seen with its dims coalesced (CoalescedDims):

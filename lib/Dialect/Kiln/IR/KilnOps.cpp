@@ -602,13 +602,13 @@ template <typename OpTy> struct ReductionOfPermute : OpRewritePattern<OpTy> {
     for (int64_t i = 0; i < rank; ++i)
       if ((*reducedInP)[i])
         dims.push_back(perm[i]);
-    if (!llvm::is_sorted(dims) && !reducesInAnyOrder(op))
-      return failure();
-    llvm::sort(dims);
-    // The lowering merges consecutive reduced dims into one (reducedRuns):
-    // the permutation must not join or part them (NCHW over (0, 2, 3) is
-    // lines of H x W, NHWC over (0, 1, 2) one dim of N x H x W).
     if (!reducesInAnyOrder(op)) {
+      if (!llvm::is_sorted(dims))
+        return failure();
+      // The lowering merges consecutive reduced dims into one
+      // (reducedRuns): the permutation must not join or part them (NCHW
+      // over (0, 2, 3) is lines of H x W, NHWC over (0, 1, 2) one dim of
+      // N x H x W).
       SmallVector<bool> reducedInX(rank, false);
       for (int64_t d : dims)
         reducedInX[d] = true;
@@ -619,6 +619,7 @@ template <typename OpTy> struct ReductionOfPermute : OpRewritePattern<OpTy> {
               reducedInX))
         return failure();
     }
+    llvm::sort(dims);
 
     NamedAttrList attrs(op->getAttrDictionary());
     if constexpr (isOneOf<OpTy, MaxOp, MinOp, ArgmaxOp, ArgminOp>)
