@@ -909,7 +909,7 @@ func.func @fused_dense_constant(%x: tensor<2xf32>) -> tensor<2xf32> {
 
 // Two reductions, not both along the last dim: no row group.
 func.func @fused_two_anchors(%x: tensor<8x8xf32>) -> tensor<8xf32> {
-  // expected-error @+1 {{'kiln.fused' op holds 2 ops with FusesProducers, but a kernel has one (a row group several reductions along the last dim of rows of one shape; indexed reads may be evaluated in its chains)}}
+  // expected-error @+1 {{'kiln.fused' op holds 2 ops with FusesProducers, but a kernel has one (a row group several reductions along the same last dims of rows of one shape; indexed reads may be evaluated in its chains)}}
   %0 = kiln.fused(%x) : (tensor<8x8xf32>) -> tensor<8xf32> {
   ^bb0(%a: tensor<8x8xf32>):
     %1 = kiln.sum %a {dims = array<i64: 0>} : tensor<8x8xf32>
@@ -964,7 +964,7 @@ func.func @fused_epilogue_shape(%x: tensor<4x8xf32>, %y: tensor<4x1xf32>) -> (te
 func.func @fused_row_group_dim(%x: tensor<4x8xf32>) -> tensor<4x8xf32> {
   %0 = kiln.fused(%x) : (tensor<4x8xf32>) -> tensor<4x8xf32> {
   ^bb0(%a: tensor<4x8xf32>):
-    // expected-error @+1 {{'kiln.sum' op in a row group must reduce the last dim of an input of the rows' shape [4, 8]}}
+    // expected-error @+1 {{'kiln.sum' op in a row group must reduce the last dim, or the last few, of an input of the rows' shape [4, 8]}}
     %1 = kiln.sum %a {dims = array<i64: 0>, keepdim = true} : tensor<4x8xf32>
     %2 = kiln.sub %a, %1 : tensor<4x8xf32>, tensor<1x8xf32>
     kiln.yield %2 : tensor<4x8xf32>
@@ -979,11 +979,57 @@ func.func @fused_row_group_softmax_dim(%x: tensor<4x8xf32>) -> tensor<4x8xf32> {
   ^bb0(%a: tensor<4x8xf32>):
     %1 = kiln.sum %a {dims = array<i64: 1>, keepdim = true} : tensor<4x8xf32>
     %2 = kiln.sub %a, %1 : tensor<4x8xf32>, tensor<4x1xf32>
-    // expected-error @+1 {{'kiln.softmax' op in a row group must normalize the last dim of rows of the shape [4, 8]}}
+    // expected-error @+1 {{'kiln.softmax' op in a row group must normalize the last dim of rows of the shape [4, 8], which its reductions reduce}}
     %3 = kiln.softmax %2 {dim = 0 : i64} : tensor<4x8xf32>
     kiln.yield %3 : tensor<4x8xf32>
   }
   return %0 : tensor<4x8xf32>
+}
+
+// -----
+
+// Rows spanning the last two dims: every reduction reduces both.
+func.func @fused_row_group_runs(%x: tensor<4x6x8xf32>) -> tensor<4x6x8xf32> {
+  %0 = kiln.fused(%x) : (tensor<4x6x8xf32>) -> tensor<4x6x8xf32> {
+  ^bb0(%a: tensor<4x6x8xf32>):
+    %1 = kiln.sum %a {dims = array<i64: 2, 1>, keepdim = true} : tensor<4x6x8xf32>
+    %2 = kiln.sub %a, %1 : tensor<4x6x8xf32>, tensor<4x1x1xf32>
+    // expected-error @+1 {{'kiln.amax' op in a row group must reduce the last 2 dim(s), as its first reduction does, of an input of the rows' shape [4, 6, 8]}}
+    %3 = kiln.amax %2 {dims = array<i64: 2>, keepdim = true} : tensor<4x6x8xf32>
+    %4 = kiln.sub %2, %3 : tensor<4x6x8xf32>, tensor<4x6x1xf32>
+    kiln.yield %4 : tensor<4x6x8xf32>
+  }
+  return %0 : tensor<4x6x8xf32>
+}
+
+// -----
+
+// A softmax normalizes one dim; rows spanning two are not its rows.
+func.func @fused_row_group_runs_softmax(%x: tensor<4x6x8xf32>) -> tensor<4x6x8xf32> {
+  %0 = kiln.fused(%x) : (tensor<4x6x8xf32>) -> tensor<4x6x8xf32> {
+  ^bb0(%a: tensor<4x6x8xf32>):
+    %1 = kiln.sum %a {dims = array<i64: -2, -1>, keepdim = true} : tensor<4x6x8xf32>
+    %2 = kiln.sub %a, %1 : tensor<4x6x8xf32>, tensor<4x1x1xf32>
+    // expected-error @+1 {{'kiln.softmax' op in a row group must normalize the last dim of rows of the shape [4, 6, 8], which its reductions reduce}}
+    %3 = kiln.softmax %2 {dim = 2 : i64} : tensor<4x6x8xf32>
+    kiln.yield %3 : tensor<4x6x8xf32>
+  }
+  return %0 : tensor<4x6x8xf32>
+}
+
+// -----
+
+// Per-row values of rows spanning two dims drop both.
+func.func @fused_row_group_runs_shape(%x: tensor<4x6x8xf32>) -> (tensor<4x6x8xf32>, tensor<4x6xf32>) {
+  // expected-error @+1 {{'kiln.fused' op is a row group over rows of shape [4, 6, 8], so each result has that shape or a row's: [4, 1, 1] or [4]; result #1 has shape [4, 6]}}
+  %0:2 = kiln.fused(%x) : (tensor<4x6x8xf32>) -> (tensor<4x6x8xf32>, tensor<4x6xf32>) {
+  ^bb0(%a: tensor<4x6x8xf32>):
+    %1 = kiln.sum %a {dims = array<i64: 1, 2>, keepdim = true} : tensor<4x6x8xf32>
+    %2 = kiln.sub %a, %1 : tensor<4x6x8xf32>, tensor<4x1x1xf32>
+    %3 = kiln.sum %2 {dims = array<i64: 2>} : tensor<4x6x8xf32>
+    kiln.yield %2, %3 : tensor<4x6x8xf32>, tensor<4x6xf32>
+  }
+  return %0#0, %0#1 : tensor<4x6x8xf32>, tensor<4x6xf32>
 }
 
 // -----

@@ -977,6 +977,30 @@ ArrayRef<int64_t> shapeOf(Value v) {
 
 } // namespace
 
+int64_t kiln::getReducedTrailingRun(Operation *op) {
+  if (!isa<SumOp, ProdOp, AmaxOp, AminOp>(op) || op->getNumOperands() != 1)
+    return 0;
+  auto type = dyn_cast<RankedTensorType>(op->getOperand(0).getType());
+  if (!type || type.getRank() == 0)
+    return 0;
+  auto dims = op->getAttrOfType<DenseI64ArrayAttr>("dims");
+  SmallVector<bool> mask = getReducedDimsMask(
+      type, dims ? std::optional<ArrayRef<int64_t>>(dims.asArrayRef())
+                 : std::nullopt);
+  int64_t rank = type.getRank(), run = 0;
+  while (run < rank && mask[rank - 1 - run])
+    ++run;
+  return llvm::count(mask, true) == run ? run : 0;
+}
+
+SmallVector<int64_t> kiln::getRowValueShape(ArrayRef<int64_t> rows,
+                                            int64_t run, bool keepDim) {
+  SmallVector<int64_t> shape(rows.drop_back(run));
+  if (keepDim)
+    shape.append(run, 1);
+  return shape;
+}
+
 Operation *kiln::findNonRowUser(Operation *reduction, ArrayRef<int64_t> row,
                                 function_ref<bool(Operation *)> within) {
   SmallVector<Operation *> work{reduction};
@@ -1005,17 +1029,6 @@ bool reducesRows(Operation &op, ArrayRef<int64_t> rows) {
          shapeOf(op.getOperand(0)) == rows && shapeOf(op.getResult(0)) != rows;
 }
 
-/// Whether `op` is a sum, prod, amax or amin along the last dim (keepdim or
-/// not) of one input.
-bool reducesLastDim(Operation &op) {
-  if (!isa<SumOp, ProdOp, AmaxOp, AminOp>(op))
-    return false;
-  auto dims = op.getAttrOfType<DenseI64ArrayAttr>("dims");
-  int64_t rank = static_cast<int64_t>(shapeOf(op.getOperand(0)).size());
-  return rank > 0 && dims && dims.size() == 1 &&
-         (dims[0] == rank - 1 || dims[0] == -1);
-}
-
 /// Whether `op` is a softmax or log_softmax along the last dim.
 bool normalizesLastDim(Operation &op) {
   if (!isa<SoftmaxOp, LogSoftmaxOp>(op))
@@ -1027,27 +1040,31 @@ bool normalizesLastDim(Operation &op) {
 
 /// The rows of a row group that also yields per-row values (reductions
 /// without the chain broadcasting them back, values of its chain): every
-/// op with FusesProducers reduces or normalizes the last dim of inputs of
-/// one shape, at least one reduces, and there are two or more of them, or
-/// a result has the rows' shape. Null when the region is not such a group.
+/// op with FusesProducers reduces one trailing run of dims (the same run)
+/// or normalizes the last dim of inputs of one shape, at least one
+/// reduces, and there are two or more of them, or a result has the rows'
+/// shape. Null when the region is not such a group.
 std::optional<ArrayRef<int64_t>> rowsOfRowOps(FusedOp op) {
   std::optional<ArrayRef<int64_t>> rows;
-  int64_t count = 0;
-  bool reduces = false;
+  int64_t count = 0, run = 0;
+  bool normalizes = false;
   for (Operation &inner : op.getBody().front()) {
     if (!inner.hasTrait<kiln::OpTrait::FusesProducers>())
       continue;
-    bool reduction = reducesLastDim(inner);
-    if (!reduction && !normalizesLastDim(inner))
+    int64_t reduced = getReducedTrailingRun(&inner);
+    if (!reduced && !normalizesLastDim(inner))
       return std::nullopt;
     ArrayRef<int64_t> shape = shapeOf(inner.getOperand(0));
-    if (rows && *rows != shape)
+    if ((rows && *rows != shape) || (reduced && run && reduced != run))
       return std::nullopt;
     rows = shape;
-    reduces |= reduction;
+    if (reduced)
+      run = reduced;
+    else
+      normalizes = true;
     ++count;
   }
-  if (!rows || !reduces)
+  if (!rows || !run || (normalizes && run != 1))
     return std::nullopt;
   if (count >= 2 || llvm::any_of(op.getResults(), [&](Value result) {
         return shapeOf(result) == *rows;
@@ -1081,6 +1098,15 @@ RankedTensorType FusedOp::getRowType() {
     if (inner.hasTrait<kiln::OpTrait::Reduction>() &&
         inner.hasTrait<kiln::OpTrait::FusesProducers>())
       return cast<RankedTensorType>(inner.getOperand(0).getType());
+  llvm_unreachable("a row group without a reduction");
+}
+
+int64_t FusedOp::getRowDims() {
+  assert(getForm() == Form::RowGroup && "not a row group");
+  for (Operation &inner : getBody().front())
+    if (inner.hasTrait<kiln::OpTrait::Reduction>() &&
+        inner.hasTrait<kiln::OpTrait::FusesProducers>())
+      return getReducedTrailingRun(&inner);
   llvm_unreachable("a row group without a reduction");
 }
 
@@ -1169,10 +1195,19 @@ LogicalResult FusedOp::verifyRegions() {
   }
   case Form::RowGroup: {
     ArrayRef<int64_t> rows = getRowType().getShape();
-    // Per-row values: a reduction's, with keepdim (1 in the last dim) or
-    // without (the last dim dropped).
-    SmallVector<int64_t> kept(rows), dropped(rows.drop_back());
-    kept.back() = 1;
+    // A row spans the last `run` dims (those the first reduction reduces).
+    // Per-row values: a reduction's, with keepdim (those dims 1) or without
+    // (those dims dropped).
+    int64_t run = getRowDims();
+    if (!run)
+      for (Operation *anchor : anchors)
+        if (anchor->hasTrait<kiln::OpTrait::Reduction>())
+          return anchor->emitOpError(
+                     "in a row group must reduce the last dim, or the last "
+                     "few, of an input of the rows' shape ")
+                 << formatShape(rows);
+    SmallVector<int64_t> kept = getRowValueShape(rows, run, true),
+                         dropped = getRowValueShape(rows, run, false);
     for (auto [i, result] : llvm::enumerate(getResults()))
       if (shapeOf(result) != rows && shapeOf(result) != ArrayRef(kept) &&
           shapeOf(result) != ArrayRef(dropped))
@@ -1183,11 +1218,11 @@ LogicalResult FusedOp::verifyRegions() {
                << formatShape(shapeOf(result));
     for (Operation *anchor : anchors) {
       if (isa<SumOp, ProdOp, AmaxOp, AminOp>(anchor)) {
-        if (!reducesLastDim(*anchor) || shapeOf(anchor->getOperand(0)) != rows)
-          return anchor->emitOpError(
-                     "in a row group must reduce the last dim of an input "
-                     "of the rows' shape ")
-                 << formatShape(rows);
+        if (getReducedTrailingRun(anchor) != run ||
+            shapeOf(anchor->getOperand(0)) != rows)
+          return anchor->emitOpError("in a row group must reduce the last ")
+                 << run << " dim(s), as its first reduction does, of an "
+                 << "input of the rows' shape " << formatShape(rows);
         auto keepdim = anchor->getAttrOfType<BoolAttr>("keepdim");
         if (keepdim && keepdim.getValue())
           continue;
@@ -1205,11 +1240,11 @@ LogicalResult FusedOp::verifyRegions() {
       }
       if (isa<SoftmaxOp, LogSoftmaxOp>(anchor)) {
         if (!normalizesLastDim(*anchor) ||
-            shapeOf(anchor->getResult(0)) != rows)
+            shapeOf(anchor->getResult(0)) != rows || run != 1)
           return anchor->emitOpError(
                      "in a row group must normalize the last dim of rows "
                      "of the shape ")
-                 << formatShape(rows);
+                 << formatShape(rows) << ", which its reductions reduce";
         continue;
       }
       return anchor->emitOpError(
@@ -1235,8 +1270,9 @@ LogicalResult FusedOp::verifyRegions() {
         return emitOpError("holds ")
                << anchors.size()
                << " ops with FusesProducers, but a kernel has one (a row "
-                  "group several reductions along the last dim of rows of "
-                  "one shape; indexed reads may be evaluated in its chains)";
+                  "group several reductions along the same last dims of "
+                  "rows of one shape; indexed reads may be evaluated in its "
+                  "chains)";
       for (OpOperand &operand : read->getOpOperands()) {
         Operation *def = operand.get().getDefiningOp();
         if (def && !isSplatConstant(def))

@@ -198,42 +198,50 @@ bool rowsAreLong(int64_t n, Type elementType) {
          kMinAnchorRowBytes;
 }
 
-/// Whether rows of `rows`'s shape, `elementType` elements, suit a row group:
-/// at most kRowInCacheMaxBytes each, and reduced by the lowering in one
-/// loop per row (not split across threads: the unfused kernel's order).
-bool fitsRowGroup(RankedTensorType rows, Type elementType) {
-  int64_t n = rows.getDimSize(rows.getRank() - 1);
+/// The elements of a row of `rows` spanning their last `run` dims.
+int64_t rowLength(ArrayRef<int64_t> rows, int64_t run) {
+  return getNumElements(rows.take_back(run));
+}
+
+/// Whether rows of `rows`'s shape spanning their last `run` dims,
+/// `elementType` elements, suit a row group: at most kRowInCacheMaxBytes
+/// each, and reduced by the lowering in one loop per row (not split across
+/// threads: the unfused kernel's order).
+bool fitsRowGroup(RankedTensorType rows, int64_t run, Type elementType) {
+  int64_t n = rowLength(rows.getShape(), run);
   int64_t bytes = std::max<int64_t>(elementType.getIntOrFloatBitWidth() / 8, 1);
   return n > 0 && n * bytes <= kRowInCacheMaxBytes &&
          !kiln::conversion::planReductionSplit({rows.getNumElements() / n, n},
                                                {false, true});
 }
 
-/// Whether `op` reduces the last dim (keepdim or not) of an input of
-/// `rows`'s shape, in one loop per row (the lowering would not split it),
-/// on rows of at most kRowInCacheMaxBytes (sum, prod, amax, amin): as a
-/// group's anchor, it can turn the group into a row group that also yields
-/// values of its input's chain or reduces the same rows again.
-bool reducesRowsOf(Operation *op, RankedTensorType rows) {
+/// Whether `op` reduces a trailing run of dims (keepdim or not) of an input
+/// of `rows`'s shape -- `run` dims, unless `run` is 0 (any number: the
+/// last dim, or an instance norm's H and W) -- in one loop per row (the
+/// lowering would not split it), on rows of at most kRowInCacheMaxBytes
+/// (sum, prod, amax, amin): as a group's anchor, it can turn the group into
+/// a row group that also yields values of its input's chain or reduces
+/// the same rows again.
+bool reducesRowsOf(Operation *op, RankedTensorType rows, int64_t run) {
   if (!op->hasTrait<kiln::OpTrait::Reduction>() ||
       !op->hasTrait<kiln::OpTrait::FusesConsumers>() ||
       op->getNumResults() != 1 || op->getNumOperands() != 1 ||
       rows.getRank() == 0)
     return false;
-  auto dims = op->getAttrOfType<DenseI64ArrayAttr>("dims");
-  int64_t rank = rows.getRank();
-  if (!dims || dims.size() != 1 || (dims[0] != rank - 1 && dims[0] != -1))
+  int64_t reduced = getReducedTrailingRun(op);
+  if (!reduced || (run && reduced != run))
     return false;
   auto input = cast<RankedTensorType>(op->getOperand(0).getType());
   return input.getShape() == rows.getShape() &&
-         fitsRowGroup(rows, input.getElementType());
+         fitsRowGroup(rows, reduced, input.getElementType());
 }
 
-/// Whether `op` reduces the rows of `rows`'s shape with keepdim (its result
-/// broadcasts back over them): a row group may take it.
-bool isRowReduction(Operation *op, RankedTensorType rows) {
+/// Whether `op` reduces the rows of `rows`'s shape (spanning `run` dims, or
+/// any number if 0) with keepdim (its result broadcasts back over them): a
+/// row group may take it.
+bool isRowReduction(Operation *op, RankedTensorType rows, int64_t run) {
   auto keepdim = op->getAttrOfType<BoolAttr>("keepdim");
-  return keepdim && keepdim.getValue() && reducesRowsOf(op, rows);
+  return keepdim && keepdim.getValue() && reducesRowsOf(op, rows, run);
 }
 
 /// Whether `op` reduces the rows of `rows`'s shape without keepdim, and in
@@ -243,12 +251,14 @@ bool isRowReduction(Operation *op, RankedTensorType rows) {
 /// which a row group computes from the row's reductions once per row. (A
 /// value of the rows' shape would broadcast it along the rows' columns; the
 /// verifier rejects such a row group.)
-bool isPerRowReduction(Operation *op, RankedTensorType rows,
+bool isPerRowReduction(Operation *op, RankedTensorType rows, int64_t run,
                        const llvm::SmallPtrSetImpl<Operation *> &members) {
   auto keepdim = op->getAttrOfType<BoolAttr>("keepdim");
-  if ((keepdim && keepdim.getValue()) || !reducesRowsOf(op, rows))
+  if ((keepdim && keepdim.getValue()) || !reducesRowsOf(op, rows, run))
     return false;
-  return !findNonRowUser(op, rows.getShape().drop_back(), [&](Operation *user) {
+  SmallVector<int64_t> row = getRowValueShape(
+      rows.getShape(), getReducedTrailingRun(op), /*keepDim=*/false);
+  return !findNonRowUser(op, row, [&](Operation *user) {
     return members.contains(user);
   });
 }
@@ -256,11 +266,12 @@ bool isPerRowReduction(Operation *op, RankedTensorType rows,
 /// Whether `op` normalizes each row of an input of `rows`'s shape along
 /// the last dim into a result of that shape (softmax, log_softmax: one
 /// operand, `dim` the last), in one loop per row, on rows of at most
-/// kRowInCacheMaxBytes: a row group may take it, computing its row
-/// maximum and sum with the row's other reductions and its elements where
-/// the chain reads them.
-bool isRowNormalization(Operation *op, RankedTensorType rows) {
-  if (op->hasTrait<kiln::OpTrait::Reduction>() ||
+/// kRowInCacheMaxBytes, the rows of a group whose reductions span `run`
+/// dims, which must be that one: a row group may take it, computing its
+/// row maximum and sum with the row's other reductions and its elements
+/// where the chain reads them.
+bool isRowNormalization(Operation *op, RankedTensorType rows, int64_t run) {
+  if (run != 1 || op->hasTrait<kiln::OpTrait::Reduction>() ||
       !op->hasTrait<kiln::OpTrait::FusesProducers>() ||
       !op->hasTrait<kiln::OpTrait::FusesConsumers>() ||
       op->getNumResults() != 1 || op->getNumOperands() != 1 ||
@@ -274,15 +285,14 @@ bool isRowNormalization(Operation *op, RankedTensorType rows) {
           rows.getShape())
     return false;
   return fitsRowGroup(
-      rows,
+      rows, 1,
       cast<RankedTensorType>(op->getResult(0).getType()).getElementType());
 }
 
-/// `rows`'s shape with its last dim 1: a per-row value broadcast back.
-SmallVector<int64_t> rowShape(RankedTensorType rows) {
-  SmallVector<int64_t> shape(rows.getShape());
-  shape.back() = 1;
-  return shape;
+/// `rows`'s shape with the last `run` dims 1: a per-row value broadcast
+/// back.
+SmallVector<int64_t> rowShape(RankedTensorType rows, int64_t run) {
+  return getRowValueShape(rows.getShape(), run, /*keepDim=*/true);
 }
 
 ArrayRef<int64_t> shapeOf(Value v) {
@@ -307,6 +317,9 @@ struct Group {
   /// the root's, or the anchor's input when the anchor became the group's
   /// first row reduction.
   RankedTensorType rows;
+  /// The trailing dims of `rows` a row spans (those its first row
+  /// reduction reduces; 0 before it has one).
+  int64_t run = 0;
   /// Whether the anchor's chain holds an indexed read (the group then
   /// stays anchored: a row group does not evaluate them).
   bool indexedReads = false;
@@ -379,6 +392,7 @@ public:
     for (Operation &op : llvm::make_early_inc_range(llvm::reverse(block)))
       if (isSplatConstant(&op) && op.use_empty())
         op.erase();
+    collapseRowDims();
   }
 
 private:
@@ -398,17 +412,28 @@ private:
   /// Whether a group formed with per-row results is one kernel: they need
   /// a row group.
   static bool isWellFormed(const Group &group) {
-    return !group.rowReductions.empty() ||
-           llvm::all_of(group.outputs, [&](Operation *output) {
-             return shapeOf(output->getResult(0)) ==
-                    shapeOf(group.root->getResult(0));
-           });
+    if (group.rowReductions.empty())
+      return llvm::all_of(group.outputs, [&](Operation *output) {
+        return shapeOf(output->getResult(0)) ==
+               shapeOf(group.root->getResult(0));
+      });
+    // Each per-row result is of a row spanning the group's dims (one taken
+    // before the first reduction joined may be of another run).
+    ArrayRef<int64_t> rows = group.rows.getShape();
+    SmallVector<int64_t> kept = getRowValueShape(rows, group.run, true),
+                         dropped = getRowValueShape(rows, group.run, false);
+    return llvm::all_of(group.outputs, [&](Operation *output) {
+      ArrayRef<int64_t> shape = shapeOf(output->getResult(0));
+      return shape == rows || shape == ArrayRef(kept) ||
+             shape == ArrayRef(dropped);
+    });
   }
 
   /// Makes the group's anchor, a reduction of the last dim of `rows`, its
   /// first row reduction.
   static void toRowGroup(Group &group) {
     group.rows = cast<RankedTensorType>(group.anchor->getOperand(0).getType());
+    group.run = getReducedTrailingRun(group.anchor);
     group.rowReductions.push_back(group.anchor);
     group.anchor = nullptr;
   }
@@ -420,8 +445,9 @@ private:
         group.indexedReads || group.views)
       return false;
     auto rows = cast<RankedTensorType>(group.anchor->getOperand(0).getType());
-    return reducesRowsOf(group.anchor, rows) &&
-           rowsAreLong(rows.getDimSize(rows.getRank() - 1),
+    return reducesRowsOf(group.anchor, rows, 0) &&
+           rowsAreLong(rowLength(rows.getShape(),
+                                 getReducedTrailingRun(group.anchor)),
                        rows.getElementType());
   }
 
@@ -434,7 +460,8 @@ private:
     if (p->getNumResults() != 1)
       return false;
     ArrayRef<int64_t> shape = shapeOf(p->getResult(0));
-    SmallVector<int64_t> row = rowShape(rows);
+    SmallVector<int64_t> row =
+        rowShape(rows, getReducedTrailingRun(group.anchor));
     return shape == rows.getShape() ||
            (shape == ArrayRef(row) &&
             shapeOf(group.anchor->getResult(0)) == ArrayRef(row));
@@ -575,22 +602,26 @@ private:
       if (anchorReducesRows(group) && (usedOnlyHere || yields)) {
         auto anchorRows =
             cast<RankedTensorType>(group.anchor->getOperand(0).getType());
-        if (isRowReduction(p, anchorRows) ||
-            isRowNormalization(p, anchorRows) ||
-            isPerRowReduction(p, anchorRows, group.members))
+        int64_t anchorRun = getReducedTrailingRun(group.anchor);
+        if (isRowReduction(p, anchorRows, anchorRun) ||
+            isRowNormalization(p, anchorRows, anchorRun) ||
+            isPerRowReduction(p, anchorRows, anchorRun, group.members))
           toRowGroup(group);
       }
       RankedTensorType rows = group.rows;
       if (rowGroups && !group.anchor && !group.views && rows &&
           (usedOnlyHere || yields) &&
-          (isRowReduction(p, rows) ||
-           isPerRowReduction(p, rows, group.members) ||
-           (!group.rowReductions.empty() && isRowNormalization(p, rows))) &&
+          (isRowReduction(p, rows, group.run) ||
+           isPerRowReduction(p, rows, group.run, group.members) ||
+           (!group.rowReductions.empty() &&
+            isRowNormalization(p, rows, group.run))) &&
           llvm::all_of(group.members, [&](Operation *member) {
             return isElementwise(member) ||
                    llvm::is_contained(group.rowReductions, member);
           })) {
         group.rowReductions.push_back(p);
+        if (!group.run)
+          group.run = getReducedTrailingRun(p);
         group.members.insert(p);
         if (yields)
           group.outputs.push_back(p);
@@ -741,12 +772,18 @@ private:
         group.root->getNumResults() != 1)
       return false;
     ArrayRef<int64_t> shape = shapeOf(p->getResult(0));
-    bool rowGroup = !group.rowReductions.empty();
-    if (shape != group.rows.getShape() &&
-        !((rowGroup || rowOutputs) && group.rows.getRank() > 0 &&
-          shape == ArrayRef(rowShape(group.rows))))
-      return false;
-    return canYieldAfterRoot(group, p);
+    if (shape == group.rows.getShape())
+      return canYieldAfterRoot(group, p);
+    // A row's value (keepdim): of the group's rows, or, before a row
+    // reduction joined, of rows spanning any number of trailing dims
+    // (isWellFormed checks it against the group's).
+    bool rowValue = false;
+    if (!group.rowReductions.empty())
+      rowValue = shape == ArrayRef(rowShape(group.rows, group.run));
+    else if (rowOutputs)
+      for (int64_t run = 1; run <= group.rows.getRank() && !rowValue; ++run)
+        rowValue = shape == ArrayRef(rowShape(group.rows, run));
+    return rowValue && canYieldAfterRoot(group, p);
   }
 
   /// Whether the group has room for one more result and every user of
@@ -914,6 +951,7 @@ private:
     bool rowGroup;
     ArrayRef<int64_t> shape;
     Type elementType; // the rows' (a row group's)
+    int64_t run = 1;  // the trailing dims a row spans (a row group's)
   };
   static std::optional<KernelSpace> spaceOf(Operation *op) {
     if (auto fused = dyn_cast<FusedOp>(op)) {
@@ -922,7 +960,8 @@ private:
         return KernelSpace{false, kernelShape(op), Type()};
       case FusedOp::Form::RowGroup: {
         RankedTensorType rows = fused.getRowType();
-        return KernelSpace{true, rows.getShape(), rows.getElementType()};
+        return KernelSpace{true, rows.getShape(), rows.getElementType(),
+                           fused.getRowDims()};
       }
       case FusedOp::Form::Anchored:
         return std::nullopt;
@@ -945,9 +984,12 @@ private:
       return false;
     if (!a.rowGroup && !b.rowGroup)
       return true;
+    // Row groups reduce rows spanning the same dims.
+    if (a.rowGroup && b.rowGroup && a.run != b.run)
+      return false;
+    const KernelSpace &rows = a.rowGroup ? a : b;
     return !a.shape.empty() &&
-           rowsAreLong(a.shape.back(),
-                       a.rowGroup ? a.elementType : b.elementType);
+           rowsAreLong(rowLength(a.shape, rows.run), rows.elementType);
   }
 
   /// The ops of an elementwise kernel, splat constants left out.
@@ -1059,6 +1101,41 @@ private:
       // The merged region would not be a valid row group (a per-row value
       // without keepdim broadcast over the rows): they stay apart.
       refused.insert(op);
+    }
+  }
+
+  /// Row groups whose rows span several trailing dims (an instance norm's
+  /// H and W) become row groups over one dim, those collapsed (reshapes
+  /// outside are views): what the lowering builds. One whose region needs
+  /// a value both per row and along the rows stays as it is, and the
+  /// lowering reports it.
+  void collapseRowDims() {
+    SmallVector<FusedOp> groups;
+    for (Operation &op : block)
+      if (auto fused = dyn_cast<FusedOp>(op);
+          fused && fused.getForm() == FusedOp::Form::RowGroup &&
+          fused.getRowDims() > 1)
+        groups.push_back(fused);
+    IRRewriter rewriter(block.getParentOp()->getContext());
+    for (FusedOp fused : groups) {
+      RankedTensorType rows = fused.getRowType();
+      int64_t run = fused.getRowDims();
+      FailureOr<FusedOp> collapsed = fused.collapseRowDims(rewriter);
+      if (failed(collapsed))
+        continue;
+      auto remark =
+          remark::passed(collapsed->getLoc(),
+                         remarkOpts("CollapsedRowDims", collapsed->getOperation()));
+      if (!remark)
+        continue;
+      SmallVector<int64_t> shape(rows.getShape().drop_back(run));
+      shape.push_back(rowLength(rows.getShape(), run));
+      remark << remark::add(
+          "row group over the last {0} dims of {1}: its rows are one dim "
+          "of {2} elements, {3} (reshapes of its operands and results are "
+          "views)",
+          run, formatShape(rows.getShape()),
+          rowLength(rows.getShape(), run), formatShape(shape));
     }
   }
 

@@ -357,3 +357,71 @@ func.func @view_not_in_row_group(%x: tensor<64x256xf32>) -> tensor<8x8x256xf32> 
   %r = kiln.exp %d : tensor<8x8x256xf32>
   return %r : tensor<8x8x256xf32>
 }
+
+// -----
+
+// Rows spanning several trailing dims: an instance norm reduces H and W of
+// [N, C, H, W]. The row group forms as over the last dim, and is then
+// rewritten over rows of one dim, H and W collapsed ([N, C, H*W]): the
+// operands and results are reshaped outside (views); a per-channel weight
+// [C, 1, 1] becomes [C, 1], and a bias [W], broadcast along W but not H, is
+// expanded along both first.
+// CHECK-LABEL: func.func @instance_norm
+// CHECK-DAG: %[[X:.*]] = kiln.reshape %arg0 : tensor<2x4x6x8xf32> -> tensor<2x4x48xf32>
+// CHECK-DAG: %[[W:.*]] = kiln.reshape %arg1 : tensor<4x1x1xf32> -> tensor<4x1xf32>
+// CHECK-DAG: %[[BE:.*]] = kiln.expand %arg2 : tensor<8xf32> -> tensor<6x8xf32>
+// CHECK-DAG: %[[B:.*]] = kiln.reshape %[[BE]] : tensor<6x8xf32> -> tensor<48xf32>
+// CHECK: %[[F:.*]] = kiln.fused(%[[X]], %[[W]], %[[B]]) : (tensor<2x4x48xf32>, tensor<4x1xf32>, tensor<48xf32>) -> tensor<2x4x48xf32> {
+// CHECK: kiln.sum %{{.*}} {dims = array<i64: 2>, keepdim = true} : tensor<2x4x48xf32>
+// CHECK: kiln.sub %{{.*}}, %{{.*}} : tensor<2x4x48xf32>, tensor<2x4x1xf32>
+// CHECK: kiln.sum %{{.*}} {dims = array<i64: 2>, keepdim = true} : tensor<2x4x48xf32>
+// CHECK: kiln.mul %{{.*}}, %{{.*}} : tensor<2x4x48xf32>, tensor<4x1xf32>
+// CHECK: kiln.add %{{.*}}, %{{.*}} : tensor<2x4x48xf32>, tensor<48xf32>
+// CHECK: kiln.yield
+// CHECK: %[[Y:.*]] = kiln.reshape %[[F]] : tensor<2x4x48xf32> -> tensor<2x4x6x8xf32>
+// CHECK: return %[[Y]]
+// PLAIN-LABEL: func.func @instance_norm
+// PLAIN: kiln.sum %arg0 {dims = array<i64: 2, 3>, keepdim = true}
+// REMARK: remark: [Passed] CollapsedRowDims | Category:kiln-fuse | Function=instance_norm | Remark="row group over the last 2 dims of [2, 4, 6, 8]: its rows are one dim of 48 elements, [2, 4, 48] (reshapes of its operands and results are views)"
+func.func @instance_norm(%x: tensor<2x4x6x8xf32>, %w: tensor<4x1x1xf32>, %b: tensor<8xf32>) -> tensor<2x4x6x8xf32> {
+  %n = kiln.constant dense<48.0> : tensor<f32>
+  %eps = kiln.constant dense<1.0e-5> : tensor<f32>
+  %s = kiln.sum %x {dims = array<i64: 2, 3>, keepdim = true} : tensor<2x4x6x8xf32>
+  %m = kiln.div %s, %n : tensor<2x4x1x1xf32>, tensor<f32>
+  %d = kiln.sub %x, %m : tensor<2x4x6x8xf32>, tensor<2x4x1x1xf32>
+  %q = kiln.mul %d, %d : tensor<2x4x6x8xf32>, tensor<2x4x6x8xf32>
+  %qs = kiln.sum %q {dims = array<i64: -1, -2>, keepdim = true} : tensor<2x4x6x8xf32>
+  %v = kiln.div %qs, %n : tensor<2x4x1x1xf32>, tensor<f32>
+  %ve = kiln.add %v, %eps : tensor<2x4x1x1xf32>, tensor<f32>
+  %r = kiln.rsqrt %ve : tensor<2x4x1x1xf32>
+  %y = kiln.mul %d, %r : tensor<2x4x6x8xf32>, tensor<2x4x1x1xf32>
+  %yw = kiln.mul %y, %w : tensor<2x4x6x8xf32>, tensor<4x1x1xf32>
+  %yb = kiln.add %yw, %b : tensor<2x4x6x8xf32>, tensor<8xf32>
+  return %yb : tensor<2x4x6x8xf32>
+}
+
+// -----
+
+// Per-row values of rows spanning two dims: a keepdim mean ([N, C, 1, 1],
+// reshaped to [N, C, 1] and back), and a sum without keepdim ([N, C]),
+// scaled per channel by %s [C] -- read per row, at the row's position, so
+// neither is reshaped.
+// CHECK-LABEL: func.func @per_row_runs
+// CHECK: %[[X:.*]] = kiln.reshape %arg0 : tensor<2x4x16x64xf32> -> tensor<2x4x1024xf32>
+// CHECK: %[[F:.*]]:3 = kiln.fused(%[[X]], %arg1) : (tensor<2x4x1024xf32>, tensor<4xf32>) -> (tensor<2x4xf32>, tensor<2x4x1024xf32>, tensor<2x4x1xf32>)
+// CHECK: kiln.sum %{{.*}} {dims = array<i64: 2>, keepdim = true} : tensor<2x4x1024xf32>
+// CHECK: kiln.sum %{{.*}} {dims = array<i64: 2>} : tensor<2x4x1024xf32>
+// CHECK: kiln.mul %{{.*}}, %{{.*}} : tensor<2x4xf32>, tensor<4xf32>
+// CHECK: %[[D:.*]] = kiln.reshape %[[F]]#1 : tensor<2x4x1024xf32> -> tensor<2x4x16x64xf32>
+// CHECK: %[[M:.*]] = kiln.reshape %[[F]]#2 : tensor<2x4x1xf32> -> tensor<2x4x1x1xf32>
+// CHECK: return %[[D]], %[[F]]#0, %[[M]]
+func.func @per_row_runs(%x: tensor<2x4x16x64xf32>, %s: tensor<4xf32>) -> (tensor<2x4x16x64xf32>, tensor<2x4xf32>, tensor<2x4x1x1xf32>) {
+  %n = kiln.constant dense<1024.0> : tensor<f32>
+  %t = kiln.sum %x {dims = array<i64: 2, 3>, keepdim = true} : tensor<2x4x16x64xf32>
+  %m = kiln.div %t, %n : tensor<2x4x1x1xf32>, tensor<f32>
+  %d = kiln.sub %x, %m : tensor<2x4x16x64xf32>, tensor<2x4x1x1xf32>
+  %e = kiln.exp %d : tensor<2x4x16x64xf32>
+  %z = kiln.sum %e {dims = array<i64: 2, 3>} : tensor<2x4x16x64xf32>
+  %zs = kiln.mul %z, %s : tensor<2x4xf32>, tensor<4xf32>
+  return %d, %zs, %m : tensor<2x4x16x64xf32>, tensor<2x4xf32>, tensor<2x4x1x1xf32>
+}

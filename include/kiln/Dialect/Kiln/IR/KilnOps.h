@@ -13,6 +13,7 @@
 #include "mlir/IR/BuiltinTypes.h"
 #include "mlir/IR/OpDefinition.h"
 #include "mlir/IR/OpImplementation.h"
+#include "mlir/IR/PatternMatch.h"
 #include "mlir/Interfaces/InferTypeOpInterface.h"
 #include "mlir/Interfaces/SideEffectInterfaces.h"
 
@@ -26,6 +27,17 @@ mlir::TypedAttr getScalarAttr(mlir::Builder &builder, mlir::Type type,
 /// kiln-fuse-elementwise copies into its groups and kiln.fused regions may
 /// hold.
 bool isSplatConstant(mlir::Operation *op);
+
+/// The number of trailing dims `op` reduces when it is a sum, prod, amax
+/// or amin whose dims are exactly the last k dims of its input (in any
+/// order; absent or empty dims, all of them): a row group's reduction,
+/// whose rows span those dims. 0 for any other op.
+int64_t getReducedTrailingRun(mlir::Operation *op);
+
+/// The shape of a per-row value of rows of shape `rows` spanning their last
+/// `run` dims: the rows' with those dims 1 (`keepDim`) or dropped.
+llvm::SmallVector<int64_t> getRowValueShape(llvm::ArrayRef<int64_t> rows,
+                                            int64_t run, bool keepDim);
 
 /// The first op of those `within` accepts that uses the result of
 /// `reduction` (a row group's reduction without keepdim), directly or

@@ -1038,15 +1038,20 @@ def Kiln_FusedOp : Kiln_Op<"fused", [IsolatedFromAbove, SingleBlock,
       arithmetic (the chain below a view is evaluated at its operand's
       position: bags of selected rows, reshaped, are summed in place);
     - *row group*: reductions (`sum`, `prod`, `amax`, `amin`) along the
-      last dim and `softmax`/`log_softmax` along the last dim, each of an
+      last dims -- each the same trailing run of dims, the last dim or
+      more (an instance norm's H and W) -- and `softmax`/`log_softmax`
+      along the last dim when the reductions reduce only that, each of an
       input of one shape (the rows), computed row by row while the row is
       in cache: the chain broadcasts keepdim results back over the rows,
       and the region yields values of the rows' shape and per-row values
-      (of a row's shape: the rows' with the last dim 1, or without it --
-      the value of a reduction without keepdim, which only ops of its
-      shape may use). A region is a row group when result #0 has the
+      (of a row's shape: the rows' with the reduced dims 1, or without
+      them -- the value of a reduction without keepdim, which only ops of
+      its shape may use). A region is a row group when result #0 has the
       shape of a reduction's input, or when it holds two or more of these
-      ops, or one reduction and a result of the rows' shape.
+      ops, or one reduction and a result of the rows' shape. The lowering
+      first rewrites a row group whose rows span several dims into one
+      over rows of one dim, those dims collapsed (`reshape`s of its
+      operands and results outside).
 
     Example:
 
@@ -1083,6 +1088,18 @@ def Kiln_FusedOp : Kiln_Op<"fused", [IsolatedFromAbove, SingleBlock,
     Form getForm();
     /// The type of the rows of a RowGroup region (its reductions' input).
     ::mlir::RankedTensorType getRowType();
+    /// The number of trailing dims of getRowType() a row of a RowGroup
+    /// region spans (the dims its reductions reduce).
+    int64_t getRowDims();
+    /// This RowGroup region, when its rows span more than one dim (an
+    /// instance norm's reductions over H and W of [N, C, H, W]), rewritten
+    /// by `rewriter` over rows of one dim (of [N, C, H*W]): the same
+    /// computation, with reshapes of its operands and results outside (an
+    /// expand first for an operand broadcast along only some of those
+    /// dims). Returns the new op (this one is erased), or this op when its
+    /// rows span one dim. Fails, changing nothing, when a value of the
+    /// region would be needed both per row and along the rows.
+    ::mlir::FailureOr<FusedOp> collapseRowDims(::mlir::RewriterBase &rewriter);
     /// The op with FusesProducers of an Anchored region (the last one;
     /// any before it are indexed reads in its chains), else null.
     ::mlir::Operation *getAnchor();
