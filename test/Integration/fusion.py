@@ -509,6 +509,75 @@ same("merged row groups: a layer norm and its gradient", func_ir(
         "%c = kiln.sub %a, %b : {T0}, {T0}",
         f"%r1 = kiln.mul %c, %r : {{T0}}, {R1}"], [ln_in, ln_in]),
     [ln_in, sm_g], [ln_out.detach(), ln_grad.grad], 1, rtol=1e-4, atol=1e-4)
+# Row groups over several trailing dims, collapsed into rows of one dim by
+# kiln-fuse-elementwise: an instance norm over H and W of [N, C, H, W]
+# with a per-channel weight and a bias broadcast along W only (expanded
+# along H and W first: the second kernel); its forward and gradient merged
+# into one row group; a group norm over the last three dims of
+# [N, G, C/G, H, W]; per-row statistics returned with keepdim.
+R4 = "tensor<4x8x1x1xf32>"
+in_x = torch.randn(4, 8, 12, 20) * 2 + 0.5
+in_w = torch.randn(8, 1, 1)
+in_b = torch.randn(20)
+in_g = torch.randn(4, 8, 12, 20)
+in_norm = [
+    "%n = kiln.constant dense<240.0> : tensor<f32>",
+    "%eps = kiln.constant dense<1.0e-5> : tensor<f32>",
+    "%s = kiln.sum %a0 {dims = array<i64: 2, 3>, keepdim = true} : {T0}",
+    f"%m = kiln.div %s, %n : {R4}, tensor<f32>",
+    f"%d = kiln.sub %a0, %m : {{T0}}, {R4}",
+    "%q = kiln.mul %d, %d : {T0}, {T0}",
+    "%qs = kiln.sum %q {dims = array<i64: -1, -2>, keepdim = true} : {T0}",
+    f"%v = kiln.div %qs, %n : {R4}, tensor<f32>",
+    f"%ve = kiln.add %v, %eps : {R4}, tensor<f32>",
+    f"%r = kiln.rsqrt %ve : {R4}",
+    f"%y = kiln.mul %d, %r : {{T0}}, {R4}"]
+same("row group over H, W: an instance norm, weight [C,1,1], bias [W]",
+     func_ir([in_x, in_w, in_b], in_norm + [
+         "%yw = kiln.mul %y, %a1 : {T0}, {T1}",
+         "%r0 = kiln.add %yw, %a2 : {T0}, {T2}"], [in_x]),
+     [in_x, in_w, in_b],
+     F.instance_norm(in_x, eps=1e-5) * in_w + in_b, 2, rtol=1e-4, atol=1e-5)
+in_grad = in_x.detach().requires_grad_()
+in_out = F.instance_norm(in_grad, eps=1e-5)
+in_out.backward(in_g)
+same("merged row groups over H, W: an instance norm and its gradient",
+     func_ir([in_x, in_g], in_norm + [
+         "%r0 = kiln.mul %d, %r : {T0}, " + R4,
+         "%gs = kiln.sum %a1 {dims = array<i64: 2, 3>, keepdim = true} : {T1}",
+         f"%gm = kiln.div %gs, %n : {R4}, tensor<f32>",
+         "%gy = kiln.mul %a1, %y : {T1}, {T0}",
+         "%gys = kiln.sum %gy {dims = array<i64: 2, 3>, keepdim = true} : {T0}",
+         f"%gym = kiln.div %gys, %n : {R4}, tensor<f32>",
+         f"%a = kiln.sub %a1, %gm : {{T1}}, {R4}",
+         f"%b = kiln.mul %y, %gym : {{T0}}, {R4}",
+         "%c = kiln.sub %a, %b : {T0}, {T0}",
+         f"%r1 = kiln.mul %c, %r : {{T0}}, {R4}"], [in_x, in_x]),
+     [in_x, in_g], [in_out.detach(), in_grad.grad], 1, rtol=1e-4, atol=1e-4)
+gn_x = torch.randn(2, 4, 6, 10, 12) * 3 - 1
+G3 = "tensor<2x4x1x1x1xf32>"
+same("row group over three dims: a group norm", func_ir([gn_x], [
+    "%m = kiln.mean %a0 {dims = array<i64: 2, 3, 4>, keepdim = true} : {T0}",
+    f"%d = kiln.sub %a0, %m : {{T0}}, {G3}",
+    "%q = kiln.mul %d, %d : {T0}, {T0}",
+    "%v = kiln.mean %q {dims = array<i64: 4, 3, 2>, keepdim = true} : {T0}",
+    "%e = kiln.constant dense<1.0e-5> : tensor<f32>",
+    f"%ve = kiln.add %v, %e : {G3}, tensor<f32>",
+    f"%r = kiln.rsqrt %ve : {G3}",
+    f"%r0 = kiln.mul %d, %r : {{T0}}, {G3}"], [gn_x]), [gn_x],
+    F.group_norm(gn_x.reshape(2, 24, 10, 12), 4,
+                 eps=1e-5).reshape(2, 4, 6, 10, 12), 1, rtol=1e-4, atol=1e-5)
+in_big = torch.randn(4, 8, 16, 32) * 2 + 0.5
+same("per-row results over H, W: the normalized value, mean, max", func_ir(
+    [in_big], [
+        "%r1 = kiln.mean %a0 {dims = array<i64: 2, 3>, keepdim = true} : {T0}",
+        f"%r0 = kiln.sub %a0, %r1 : {{T0}}, {R4}",
+        "%r2 = kiln.amax %r0 {dims = array<i64: 2, 3>} : {T0}"],
+    [in_big, R4, "tensor<4x8xf32>"]), [in_big],
+    [in_big - in_big.mean((2, 3), keepdim=True), in_big.mean((2, 3),
+                                                            keepdim=True),
+     (in_big - in_big.mean((2, 3), keepdim=True)).amax((2, 3))],
+    1, rtol=1e-5, atol=1e-5)
 # A softmax returned with its gradient: one row group with two results of
 # the rows' shape, the exps kept in the first one's row; and a softmax
 # whose row group yields only a per-row value (nowhere to keep its exps).

@@ -993,8 +993,8 @@ int64_t kiln::getReducedTrailingRun(Operation *op) {
   return llvm::count(mask, true) == run ? run : 0;
 }
 
-SmallVector<int64_t> kiln::getRowValueShape(ArrayRef<int64_t> rows,
-                                            int64_t run, bool keepDim) {
+SmallVector<int64_t> kiln::getRowValueShape(ArrayRef<int64_t> rows, int64_t run,
+                                            bool keepDim) {
   SmallVector<int64_t> shape(rows.drop_back(run));
   if (keepDim)
     shape.append(run, 1);

@@ -99,8 +99,8 @@ public:
       return maps[world == Rows ? 0 : 1];
     };
     for (auto [arg, world] : args)
-      map(world).map(arg, newBody->addArgument(
-                              retype(arg.getType(), world), arg.getLoc()));
+      map(world).map(arg, newBody->addArgument(retype(arg.getType(), world),
+                                               arg.getLoc()));
 
     // The region's ops in order, each once per world it is needed in.
     for (Operation &inner : body.without_terminator()) {
@@ -128,9 +128,8 @@ public:
         // A splat constant's value takes its new type.
         if (auto value = copy->getAttrOfType<DenseElementsAttr>("value");
             value && world == Rows)
-          copy->setAttr("value",
-                        value.resizeSplat(cast<ShapedType>(
-                            copy->getResult(0).getType())));
+          copy->setAttr("value", value.resizeSplat(cast<ShapedType>(
+                                     copy->getResult(0).getType())));
       }
     }
     SmallVector<Value> yielded;
@@ -142,11 +141,11 @@ public:
     rewriter.setInsertionPointAfter(fused);
     SmallVector<Value> results;
     for (auto [old, now] : llvm::zip(op.getResults(), fused.getResults()))
-      results.push_back(old.getType() == now.getType()
-                            ? Value(now)
-                            : ReshapeOp::create(rewriter, loc, old.getType(),
-                                                now)
-                                  .getResult());
+      results.push_back(
+          old.getType() == now.getType()
+              ? Value(now)
+              : ReshapeOp::create(rewriter, loc, old.getType(), now)
+                    .getResult());
     rewriter.replaceOp(op, results);
     return fused;
   }
@@ -156,9 +155,8 @@ private:
   /// checked its shape is the rows', or a row's with or without keepdim;
   /// rows of k > 1 dims give those different ranks).
   unsigned worldOfResult(Value v) const {
-    return cast<RankedTensorType>(v.getType()).getRank() == rank - run
-               ? PerRow
-               : Rows;
+    return cast<RankedTensorType>(v.getType()).getRank() == rank - run ? PerRow
+                                                                       : Rows;
   }
 
   /// The shape of a value of `shape` along the rows (broadcast against
@@ -202,8 +200,8 @@ private:
       SmallVector<int64_t> expanded(shape.take_front(outside));
       llvm::append_range(expanded, rows.take_back(run));
       input = ExpandOp::create(
-          rewriter, loc,
-          RankedTensorType::get(expanded, type.getElementType()), input);
+          rewriter, loc, RankedTensorType::get(expanded, type.getElementType()),
+          input);
     }
     return ReshapeOp::create(rewriter, loc, target, input);
   }

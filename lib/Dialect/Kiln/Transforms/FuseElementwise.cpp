@@ -258,9 +258,8 @@ bool isPerRowReduction(Operation *op, RankedTensorType rows, int64_t run,
     return false;
   SmallVector<int64_t> row = getRowValueShape(
       rows.getShape(), getReducedTrailingRun(op), /*keepDim=*/false);
-  return !findNonRowUser(op, row, [&](Operation *user) {
-    return members.contains(user);
-  });
+  return !findNonRowUser(
+      op, row, [&](Operation *user) { return members.contains(user); });
 }
 
 /// Whether `op` normalizes each row of an input of `rows`'s shape along
@@ -446,9 +445,9 @@ private:
       return false;
     auto rows = cast<RankedTensorType>(group.anchor->getOperand(0).getType());
     return reducesRowsOf(group.anchor, rows, 0) &&
-           rowsAreLong(rowLength(rows.getShape(),
-                                 getReducedTrailingRun(group.anchor)),
-                       rows.getElementType());
+           rowsAreLong(
+               rowLength(rows.getShape(), getReducedTrailingRun(group.anchor)),
+               rows.getElementType());
   }
 
   /// Whether the group's anchor, as a row reduction, could yield `p`: a
@@ -1123,9 +1122,9 @@ private:
       FailureOr<FusedOp> collapsed = fused.collapseRowDims(rewriter);
       if (failed(collapsed))
         continue;
-      auto remark =
-          remark::passed(collapsed->getLoc(),
-                         remarkOpts("CollapsedRowDims", collapsed->getOperation()));
+      auto remark = remark::passed(
+          collapsed->getLoc(),
+          remarkOpts("CollapsedRowDims", collapsed->getOperation()));
       if (!remark)
         continue;
       SmallVector<int64_t> shape(rows.getShape().drop_back(run));
@@ -1134,8 +1133,8 @@ private:
           "row group over the last {0} dims of {1}: its rows are one dim "
           "of {2} elements, {3} (reshapes of its operands and results are "
           "views)",
-          run, formatShape(rows.getShape()),
-          rowLength(rows.getShape(), run), formatShape(shape));
+          run, formatShape(rows.getShape()), rowLength(rows.getShape(), run),
+          formatShape(shape));
     }
   }
 
