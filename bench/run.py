@@ -394,10 +394,25 @@ def pooling_workloads():
     """Convolutional networks' reductions over runs of dims: a global
     average pooling, a batch norm's statistics, class scores [N, C, 1, 1]
     normalized over C (the reductions coalesce consecutive dims reduced
-    alike and drop unit dims, since the thirty-fourth session)."""
+    alike and drop unit dims, since the thirty-fourth session), an instance
+    norm over H and W, forward and with its backward (one row group over
+    rows of H*W since the thirty-fifth)."""
     gp, pooled = tensor_type((64, 512, 7, 7)), tensor_type((64, 512, 1, 1))
     bn, stat = tensor_type((32, 64, 56, 56)), tensor_type((1, 64, 1, 1))
     sc = tensor_type((4096, 1000, 1, 1))
+    inst = tensor_type((32, 64, 1, 1))
+    instance_norm_ir = f"""func.func @f(%x: {bn}) -> {bn} {{
+  %m = kiln.mean %x {{dims = array<i64: 2, 3>, keepdim = true}} : {bn}
+  %d = kiln.sub %x, %m : {bn}, {inst}
+  %q = kiln.mul %d, %d : {bn}, {bn}
+  %v = kiln.mean %q {{dims = array<i64: 2, 3>, keepdim = true}} : {bn}
+  %e = kiln.constant dense<1.0e-5> : tensor<f32>
+  %ve = kiln.add %v, %e : {inst}, tensor<f32>
+  %s = kiln.rsqrt %ve : {inst}
+  %y = kiln.mul %d, %s : {bn}, {inst}
+  return %y : {bn}
+}}"""
+    instance_norm = backward(lambda x: F.instance_norm(x, eps=1e-5), ["bn"])
     return [
         dict(name="global average pooling (64x512x7x7)",
              ir=f"""func.func @f(%x: {gp}) -> {pooled} {{
@@ -423,6 +438,16 @@ def pooling_workloads():
   %y = kiln.softmax %x {{dim = 1 : i64}} : {sc}
   return %y : {sc}
 }}""", inputs=["sc"], torch=lambda t: torch.softmax(t["sc"], 1)),
+        dict(name="instance norm (32x64x56x56)", ir=instance_norm_ir,
+             inputs=["bn"],
+             torch=[lambda t: F.instance_norm(t["bn"], eps=1e-5),
+                    lambda t: (t["bn"] - t["bn"].mean((2, 3), keepdim=True))
+                    * torch.rsqrt(t["bn"].var((2, 3), unbiased=False,
+                                              keepdim=True) + 1e-5)]),
+        dict(name="instance norm forward+backward (32x64x56x56)",
+             ir=instance_norm_ir, inputs=["bn", "ct_bn"],
+             torch=lambda t: instance_norm(t, "ct_bn"), autodiff=True,
+             entries=[("f", ["bn"]), ("f_vjp", ["bn", "ct_bn"])]),
     ]
 
 
@@ -518,6 +543,7 @@ INPUTS = {
     "m1": ("f32", (1024, 1024)), "m2": ("f32", (1024, 1024)),
     "xv": ("f32", (1, 4096)), "gp": ("f32", (64, 512, 7, 7)),
     "bn": ("f32", (32, 64, 56, 56)), "sc": ("f32", (4096, 1000, 1, 1)),
+    "ct_bn": ("f32", (32, 64, 56, 56)),
 }
 
 
