@@ -1047,7 +1047,7 @@ bool normalizesLastDim(Operation &op) {
 std::optional<ArrayRef<int64_t>> rowsOfRowOps(FusedOp op) {
   std::optional<ArrayRef<int64_t>> rows;
   int64_t count = 0, run = 0;
-  bool normalizes = false;
+  bool normalizes = false, reshapes = false;
   for (Operation &inner : op.getBody().front()) {
     if (!inner.hasTrait<kiln::OpTrait::FusesProducers>())
       continue;
@@ -1062,13 +1062,18 @@ std::optional<ArrayRef<int64_t>> rowsOfRowOps(FusedOp op) {
       run = reduced;
     else
       normalizes = true;
+    reshapes |= reduced && shapeOf(inner.getResult(0)) != shape;
     ++count;
   }
   if (!rows || !run || (normalizes && run != 1))
     return std::nullopt;
-  if (count >= 2 || llvm::any_of(op.getResults(), [&](Value result) {
-        return shapeOf(result) == *rows;
-      }))
+  // One reduction and a result of the rows' shape: unless the reduction
+  // keeps that shape too (it reduces only dims of size 1, and the region
+  // is its epilogue).
+  if (count >= 2 ||
+      (reshapes && llvm::any_of(op.getResults(), [&](Value result) {
+         return shapeOf(result) == *rows;
+       })))
     return rows;
   return std::nullopt;
 }

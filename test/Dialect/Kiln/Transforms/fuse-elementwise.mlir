@@ -520,3 +520,23 @@ func.func @topk_consumer(%x: tensor<4x100xf32>) -> tensor<4x3xf32> {
   %e = kiln.exp %v : tensor<4x3xf32>
   return %e : tensor<4x3xf32>
 }
+
+// -----
+
+// A reduction over dims of size 1 keeps its input's shape: the group is
+// its epilogue anchored on it (with a view in its chain), not a row group
+// (a random program found the verifier rejecting it as one).
+// CHECK-LABEL: func.func @unit_dims_reduced
+// CHECK: %[[F:.*]] = kiln.fused(%arg0) : (tensor<1x1xf32>) -> tensor<1xf32> {
+// CHECK: kiln.reshape
+// CHECK: kiln.sum %{{.*}} {dims = array<i64: 0>, keepdim = true} : tensor<1xf32>
+// CHECK: kiln.sqrt
+// CHECK: return %[[F]]
+func.func @unit_dims_reduced(%x: tensor<1x1xf32>) -> tensor<1xf32> {
+  %e = kiln.exp %x : tensor<1x1xf32>
+  %v = kiln.reshape %e : tensor<1x1xf32> -> tensor<1xf32>
+  %n = kiln.neg %v : tensor<1xf32>
+  %s = kiln.sum %n {dims = array<i64: 0>, keepdim = true} : tensor<1xf32>
+  %r = kiln.sqrt %s : tensor<1xf32>
+  return %r : tensor<1xf32>
+}
