@@ -346,6 +346,30 @@ class Program:
             out = getattr(torch, op)(t, dim=dims, keepdim=keep)
         self.emit(op, [v], [out], attrs)
 
+    def normalize(self):
+        """A reduction over a trailing run of dims (in any order) with
+        keepdim, combined with its input again (x - amax(x), x * sum(x)):
+        row groups, over rows of one dim or of several."""
+        v = self.pick(min_rank=1)
+        if v is None:
+            return self.unary()
+        t = v[1]
+        rng = self.rng
+        run = rng.randint(1, t.dim())
+        dims = list(range(t.dim() - run, t.dim()))
+        rng.shuffle(dims)
+        ops = ["sum", "amax", "amin"] if self.integer else \
+            ["sum", "mean", "amax", "amin"]
+        if any(t.shape[d] == 0 for d in dims):
+            ops = [op for op in ops if op not in ("amax", "amin")]
+        op = rng.choice(ops)
+        out = getattr(torch, op)(t, dim=dims, keepdim=True)
+        (r,) = self.emit(op, [v], [out],
+                         {"dims": attr_dims(dims), "keepdim": "true"},
+                         keep=False)
+        combine = rng.choice(["sub", "add", "mul"])
+        self.emit(combine, [v, r], [getattr(torch, combine)(t, out)])
+
     def arg_reduce(self):
         v = self.pick(min_rank=1)
         if v is None or v[1].numel() == 0:  # (an empty topk): no extreme
@@ -501,11 +525,11 @@ class Program:
 
     GENERATORS = [(unary, 4), (binary, 4), (select, 2), (clamp, 2), (cast, 1),
                   (shape, 2), (matmul, 1), (reduce, 3), (arg_reduce, 2),
-                  (selection, 2), (indexing, 3), (nn, 2)]
+                  (selection, 2), (indexing, 3), (nn, 2), (normalize, 2)]
 
     # What integer programs use (no float-only ops, casts, clamp, matmul).
     INTEGER_GENERATORS = [unary, binary, select, shape, reduce, arg_reduce,
-                          selection, indexing]
+                          selection, indexing, normalize]
 
     def build(self):
         rng = self.rng
