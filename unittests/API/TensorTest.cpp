@@ -834,6 +834,42 @@ TEST(IR, BagsOfSelectedRowsAreSummedThroughTheReshape) {
     }
 }
 
+TEST(IR, InstanceNormIsOneRowGroupOverHeightAndWidth) {
+  // Statistics over H and W of [N, C, H, W] and the normalization: one
+  // kernel over rows of H x W elements.
+  const int64_t n = 2, c = 3, h = 4, w = 5;
+  std::vector<float> data(n * c * h * w);
+  for (size_t i = 0; i < data.size(); ++i)
+    data[i] = static_cast<float>((i * 7) % 23) * 0.25f - 2.0f;
+  Tensor x = Tensor::fromVector(data, {n, c, h, w});
+  Tensor d = x - x.mean({2, 3}, true);
+  Tensor y = d * ((d * d).mean({-1, -2}, true) + 1e-5).rsqrt();
+  std::string text = y.explain();
+  EXPECT_NE(text.find("[kiln-fuse] row group over the last 2 dims of [2, 3, "
+                      "4, 5]: its rows are one dim of 20 elements"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("[kiln-lower] row group of tensor<2x3x20xf32>: one "
+                      "kernel"),
+            std::string::npos)
+      << text;
+  std::vector<float> got = y.toVector<float>();
+  ASSERT_EQ(got.size(), data.size());
+  for (int64_t row = 0; row < n * c; ++row) {
+    double mean = 0, var = 0;
+    for (int64_t j = 0; j < h * w; ++j)
+      mean += data[row * h * w + j];
+    mean /= h * w;
+    for (int64_t j = 0; j < h * w; ++j)
+      var += (data[row * h * w + j] - mean) * (data[row * h * w + j] - mean);
+    var /= h * w;
+    for (int64_t j = 0; j < h * w; ++j)
+      EXPECT_NEAR(got[row * h * w + j],
+                  (data[row * h * w + j] - mean) / std::sqrt(var + 1e-5), 1e-5)
+          << "row " << row << " element " << j;
+  }
+}
+
 TEST(IR, CallIRInlinesTheFileFunctions) {
   // The entry's helpers from the same file are inlined into it; a
   // recursive call is an error.
