@@ -567,6 +567,23 @@ same("row group over three dims: a group norm", func_ir([gn_x], [
     f"%r0 = kiln.mul %d, %r : {{T0}}, {G3}"], [gn_x]), [gn_x],
     F.group_norm(gn_x.reshape(2, 24, 10, 12), 4,
                  eps=1e-5).reshape(2, 4, 6, 10, 12), 1, rtol=1e-4, atol=1e-5)
+# A layer norm over C of [N, C, 1, 1] (after a global pooling): with
+# keepdim the reductions also reduce the unit dims (canonicalization), a
+# trailing run, so one row group over rows of C.
+lc_x = torch.randn(64, 300, 1, 1) * 3 + 1
+L4 = "tensor<64x1x1x1xf32>"
+same("row group over C followed by unit dims: a layer norm", func_ir(
+    [lc_x], [
+        "%m = kiln.mean %a0 {dims = array<i64: 1>, keepdim = true} : {T0}",
+        f"%d = kiln.sub %a0, %m : {{T0}}, {L4}",
+        "%q = kiln.mul %d, %d : {T0}, {T0}",
+        "%v = kiln.mean %q {dims = array<i64: 1>, keepdim = true} : {T0}",
+        "%e = kiln.constant dense<1.0e-5> : tensor<f32>",
+        f"%ve = kiln.add %v, %e : {L4}, tensor<f32>",
+        f"%r = kiln.rsqrt %ve : {L4}",
+        f"%r0 = kiln.mul %d, %r : {{T0}}, {L4}"], [lc_x]), [lc_x],
+    F.layer_norm(lc_x.reshape(64, 300), (300,),
+                 eps=1e-5).reshape(64, 300, 1, 1), 1, rtol=1e-4, atol=1e-5)
 in_big = torch.randn(4, 8, 16, 32) * 2 + 0.5
 same("per-row results over H, W: the normalized value, mean, max", func_ir(
     [in_big], [

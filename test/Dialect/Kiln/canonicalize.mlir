@@ -307,6 +307,30 @@ func.func @reduction_of_permute_kept(%x: tensor<2x3x4xf32>, %nhwc: tensor<2x4x5x
 
 // -----
 
+// A reduction with keepdim also reduces the unit dims of its input: the
+// same shape and values, and its reduced dims of [N, C, 1, 1] over C a
+// trailing run (a row group's rows). Without keepdim they would be dropped
+// from the result, so it stays; one reducing all dims (absent dims) too.
+// CHECK-LABEL: func.func @keepdim_reduces_unit_dims
+// CHECK: kiln.mean %arg0 {dims = array<i64: 1, 2, 3>, keepdim = true} : tensor<4x8x1x1xf32>
+// CHECK: kiln.amax %arg0 {dims = array<i64: 0, 1, 2, 3>, keepdim = true} : tensor<4x8x1x1xf32>
+// CHECK: kiln.sum %arg0 {dims = array<i64: 1>} : tensor<4x8x1x1xf32>
+// CHECK: kiln.prod %arg0 {keepdim = true} : tensor<4x8x1x1xf32>
+// CHECK: kiln.norm %arg1 {dims = array<i64: 1>, keepdim = true} : tensor<4x8xf32>
+func.func @keepdim_reduces_unit_dims(%x: tensor<4x8x1x1xf32>, %y: tensor<4x8xf32>)
+    -> (tensor<4x1x1x1xf32>, tensor<1x1x1x1xf32>, tensor<4x1x1xf32>,
+        tensor<1x1x1x1xf32>, tensor<4x1xf32>) {
+  %a = kiln.mean %x {dims = array<i64: 1>, keepdim = true} : tensor<4x8x1x1xf32>
+  %b = kiln.amax %x {dims = array<i64: -3, 0>, keepdim = true} : tensor<4x8x1x1xf32>
+  %c = kiln.sum %x {dims = array<i64: 1>} : tensor<4x8x1x1xf32>
+  %d = kiln.prod %x {keepdim = true} : tensor<4x8x1x1xf32>
+  %e = kiln.norm %y {dims = array<i64: 1>, keepdim = true, p = 2.0 : f64} : tensor<4x8xf32>
+  return %a, %b, %c, %d, %e : tensor<4x1x1x1xf32>, tensor<1x1x1x1xf32>,
+      tensor<4x1x1xf32>, tensor<1x1x1x1xf32>, tensor<4x1xf32>
+}
+
+// -----
+
 // Two transposes cancel.
 // CHECK-LABEL: func.func @transpose_twice
 // CHECK-SAME: (%[[X:.*]]: tensor<2x3xf32>)

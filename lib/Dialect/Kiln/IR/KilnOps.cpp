@@ -661,17 +661,57 @@ template <typename OpTy> struct ReductionOfPermute : OpRewritePattern<OpTy> {
 };
 } // namespace
 
+namespace {
+/// A reduction with keepdim also reduces its input's dims of size 1: the
+/// same result shape (those dims stay 1) and values (each holds one
+/// position), and the same bits (the lowering drops unit dims before it
+/// plans a reduction, CoalescedDims). In this form the reduced dims of
+/// [N, C, 1, 1] over C are a trailing run, the rows of a row group (a
+/// layer norm over C after a global pooling is one kernel).
+template <typename OpTy>
+struct KeepdimReducesUnitDims : OpRewritePattern<OpTy> {
+  using OpRewritePattern<OpTy>::OpRewritePattern;
+  LogicalResult matchAndRewrite(OpTy op,
+                                PatternRewriter &rewriter) const override {
+    std::optional<ArrayRef<int64_t>> dims = op.getDims();
+    if (!op.getKeepdim() || !dims || dims->empty())
+      return failure(); // without keepdim the unit dims would be dropped
+    auto type = cast<RankedTensorType>(op.getInput().getType());
+    SmallVector<bool> mask = getReducedDimsMask(type, *dims);
+    bool added = false;
+    for (int64_t d = 0; d < type.getRank(); ++d)
+      if (type.getDimSize(d) == 1 && !mask[d])
+        mask[d] = added = true;
+    if (!added)
+      return failure();
+    SmallVector<int64_t> reduced;
+    for (int64_t d = 0; d < type.getRank(); ++d)
+      if (mask[d])
+        reduced.push_back(d);
+    rewriter.modifyOpInPlace(
+        op, [&] { op.setDimsAttr(rewriter.getDenseI64ArrayAttr(reduced)); });
+    return success();
+  }
+};
+} // namespace
+
 #define KILN_REDUCTION_CANONICALIZATION(Op)                                    \
   void Op::getCanonicalizationPatterns(RewritePatternSet &results,             \
                                        MLIRContext *context) {                 \
     results.add<ReductionOfPermute<Op>>(context);                              \
   }
-KILN_REDUCTION_CANONICALIZATION(SumOp)
-KILN_REDUCTION_CANONICALIZATION(MeanOp)
-KILN_REDUCTION_CANONICALIZATION(ProdOp)
-KILN_REDUCTION_CANONICALIZATION(AmaxOp)
-KILN_REDUCTION_CANONICALIZATION(AminOp)
-KILN_REDUCTION_CANONICALIZATION(NormOp)
+#define KILN_DIMS_REDUCTION_CANONICALIZATION(Op)                               \
+  void Op::getCanonicalizationPatterns(RewritePatternSet &results,             \
+                                       MLIRContext *context) {                 \
+    results.add<ReductionOfPermute<Op>, KeepdimReducesUnitDims<Op>>(context);  \
+  }
+KILN_DIMS_REDUCTION_CANONICALIZATION(SumOp)
+KILN_DIMS_REDUCTION_CANONICALIZATION(MeanOp)
+KILN_DIMS_REDUCTION_CANONICALIZATION(ProdOp)
+KILN_DIMS_REDUCTION_CANONICALIZATION(AmaxOp)
+KILN_DIMS_REDUCTION_CANONICALIZATION(AminOp)
+KILN_DIMS_REDUCTION_CANONICALIZATION(NormOp)
+#undef KILN_DIMS_REDUCTION_CANONICALIZATION
 KILN_REDUCTION_CANONICALIZATION(MaxOp)
 KILN_REDUCTION_CANONICALIZATION(MinOp)
 KILN_REDUCTION_CANONICALIZATION(ArgmaxOp)
