@@ -27,12 +27,15 @@ struct ParserHazard {
 };
 
 /// Finds the first parser hazard in `text`, outside comments and string
-/// literals. Two are known: a dense array of `index` (`array<index:
+/// literals. Three are known: a dense array of `index` (`array<index:
 /// 1>`), whose element width the parser queries unchecked (fixed upstream
-/// by llvm/llvm-project#179075, after LLVM 22); and a bracketed list that is
+/// by llvm/llvm-project#179075, after LLVM 22); a bracketed list that is
 /// not one of integers (`permutation = [f64, 0]`, `[1, 0`, an integer
 /// beyond i64) in the custom syntax of linalg.transpose, linalg.reduce and
-/// linalg.broadcast, whose parser stores the failed parse's null attribute.
+/// linalg.broadcast, whose parser stores the failed parse's null attribute;
+/// and an SSA use naming a result number beyond 2^20 - 1 (`%0#2147483648`),
+/// for which the parser makes a placeholder value per result number up to
+/// it before it checks the op has that many results (out of memory).
 std::optional<ParserHazard> findParserHazard(llvm::StringRef text);
 
 /// Reports the first parser hazard of the main buffer of `sourceMgr` as an
