@@ -107,11 +107,11 @@ public:
       unsigned worlds = 0;
       for (Value result : inner.getResults())
         worlds |= needs.lookup(result);
-      if (int64_t reduced = getReducedTrailingRun(&inner)) {
-        (void)reduced;
+      // A reduction (of the group's run, verified) reads the rows and
+      // reduces their one collapsed dim.
+      if (getReducedTrailingRun(&inner)) {
         if (!worlds)
           continue;
-        // Reads the rows; reduces their one (collapsed) dim.
         Operation *copy = rewriter.clone(inner, map(Rows));
         copy->setAttr("dims", rewriter.getDenseI64ArrayAttr({rank - run}));
         Value result = inner.getResult(0);
