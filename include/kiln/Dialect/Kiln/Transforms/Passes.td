@@ -126,7 +126,12 @@ def KilnFuseElementwise : Pass<"kiln-fuse-elementwise", "mlir::ModuleOp"> {
     becomes a row group's first reduction when a value of its input chain
     or a per-row value is used after it, or a second reduction or softmax
     of the same rows feeds it (`return exp(x), sum(exp(x), 1)`, a mean
-    and variance: one kernel, one read of x).
+    and variance: one kernel, one read of x). A row may also span a
+    trailing run of dims (an instance norm's H and W of [N, C, H, W]): the
+    group's reductions then all reduce that run (a softmax joins only rows
+    of one dim), and once the groups are formed each such row group is
+    rewritten over rows of one dim, the run collapsed, with reshapes of its
+    operands and results outside (views; `CollapsedRowDims` remark).
 
     With optimization remarks on (category `kiln-fuse`: kiln-opt
     --remarks-filter=kiln-fuse, kiln-run --remarks), each group of two or
@@ -139,7 +144,7 @@ def KilnFuseElementwise : Pass<"kiln-fuse-elementwise", "mlir::ModuleOp"> {
            "The most ops one kernel takes (members and recomputed copies)">,
     Option<"rowGroups", "row-groups", "bool", /*default=*/"false",
            "Row groups (the CPU pipeline): reductions over the last dim "
-           "with keepdim whose result the elementwise chain broadcasts back "
+           "(or a trailing run of dims) with keepdim whose result the elementwise chain broadcasts back "
            "over the same rows join that chain's group, lowered as one "
            "kernel that runs each row's passes while the row is in cache "
            "(and yields the rows' values and per-row values)">
