@@ -916,6 +916,36 @@ same_as_written("gather, take and index_select written in place", plain,
                  torch.softmax(torch.index_select(y, 1, short), 1)],
                 rtol=1e-5, atol=1e-5)
 
+# A row group over the last two dims written by hand: the lowering
+# collapses it (FusedOp::collapseRowDims) like the ones fusion forms,
+# expanding the [W] operand along H first; a per-row result without
+# keepdim as well.
+hw_x = torch.randn(2, 4, 6, 8) * 2
+hw_b = torch.randn(8)
+hw_lines = [
+    "%s = kiln.sum %b0 {dims = array<i64: 3, 2>, keepdim = true} : {T0}",
+    "%d = kiln.sub %b0, %s : {T0}, tensor<2x4x1x1xf32>",
+    "%q = kiln.mul %d, %b1 : {T0}, {T1}",
+    "%v = kiln.amax %q {dims = array<i64: -2, -1>} : {T0}",
+    "%t = kiln.exp %v : tensor<2x4xf32>"]
+hw_outs = [hw_x, torch.zeros(2, 4)]
+hw_q = (hw_x - hw_x.sum((2, 3), keepdim=True)) * hw_b
+same_as_written(
+    "a row group over H and W written by hand",
+    func_ir([hw_x, hw_b], [line.replace("%b", "%a") for line in hw_lines] +
+            ["%r0 = kiln.add %q, %q : {T0}, {T0}",
+             "%r1 = kiln.add %t, %t : tensor<2x4xf32>, tensor<2x4xf32>"],
+            hw_outs),
+    func_ir([hw_x, hw_b], [
+        "%r0, %r1 = kiln.fused(%a0, %a1) : ({T0}, {T1}) -> "
+        "({T0}, tensor<2x4xf32>) {",
+        "^bb0(%b0: {T0}, %b1: {T1}):"] + hw_lines + [
+        "%q2 = kiln.add %q, %q : {T0}, {T0}",
+        "%t2 = kiln.add %t, %t : tensor<2x4xf32>, tensor<2x4xf32>",
+        "kiln.yield %q2, %t2 : {T0}, tensor<2x4xf32>", "}"], hw_outs),
+    [hw_x, hw_b], [hw_q * 2, torch.exp(hw_q.amax((2, 3))) * 2],
+    rtol=1e-5, atol=1e-5)
+
 # Runtime kernels read the fused chain one cache-sized tile of rows at a
 # time: 512x4096 f32 is 8 MB, two tiles of 256 rows (tiled along dim 0, or
 # dim 1 for a kernel over dim 0).
