@@ -5910,18 +5910,15 @@ struct ConvertKilnToLinalgPass
       IRRewriter rewriter(op);
       // A row group's rows over one dim (kiln-fuse-elementwise collapses
       // the ones it makes; this does the same for the others).
-      if (op.getForm() == FusedOp::Form::RowGroup && op.getRowDims() > 1) {
-        FailureOr<FusedOp> collapsed = op.collapseRowDims(rewriter);
-        if (failed(collapsed)) {
-          op.emitOpError("is a row group over the last ")
-              << op.getRowDims()
-              << " dims whose region uses a value both per row and along "
-                 "the rows, which has no lowering; write those ops unfused";
-          return signalPassFailure();
-        }
-        op = *collapsed;
-        rewriter.setInsertionPoint(op);
+      FailureOr<FusedOp> collapsed = op.collapseRowDims(rewriter);
+      if (failed(collapsed)) {
+        op.emitOpError("is a row group over the last ")
+            << op.getRowDims()
+            << " dims whose region uses a value both per row and along "
+               "the rows, which has no lowering; write those ops unfused";
+        return signalPassFailure();
       }
+      op = *collapsed;
       FailureOr<SmallVector<Value>> results = lowerFused(rewriter, op, sites);
       if (failed(results))
         return signalPassFailure();

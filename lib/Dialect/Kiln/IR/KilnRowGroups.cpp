@@ -32,10 +32,8 @@ class RowDimsCollapser {
 public:
   RowDimsCollapser(FusedOp op)
       : op(op), rows(op.getRowType().getShape()), run(op.getRowDims()),
-        rank(static_cast<int64_t>(rows.size())) {
-    for (int64_t size : rows.take_back(run))
-      length *= size;
-  }
+        rank(static_cast<int64_t>(rows.size())),
+        length(getNumElements(rows.take_back(run))) {}
 
   /// Which worlds each value of the region is needed in; fails when one is
   /// needed in both, or a reduction's result in the other world than its
@@ -65,11 +63,12 @@ public:
     return success();
   }
 
+  /// Leaves `rewriter` before the new op (a guard would restore it to
+  /// before the erased one).
   FusedOp rewrite(RewriterBase &rewriter) {
     Block &body = op.getBody().front();
     auto yield = cast<YieldOp>(body.getTerminator());
     Location loc = op.getLoc();
-    OpBuilder::InsertionGuard guard(rewriter);
     rewriter.setInsertionPoint(op);
 
     // The operands, once per world they are read in: along the rows,
@@ -147,6 +146,7 @@ public:
               : ReshapeOp::create(rewriter, loc, old.getType(), now)
                     .getResult());
     rewriter.replaceOp(op, results);
+    rewriter.setInsertionPoint(fused);
     return fused;
   }
 
@@ -208,7 +208,7 @@ private:
 
   FusedOp op;
   ArrayRef<int64_t> rows;
-  int64_t run, rank, length = 1;
+  int64_t run, rank, length;
   DenseMap<Value, unsigned> needs;
 };
 

@@ -1127,14 +1127,12 @@ private:
           remarkOpts("CollapsedRowDims", collapsed->getOperation()));
       if (!remark)
         continue;
-      SmallVector<int64_t> shape(rows.getShape().drop_back(run));
-      shape.push_back(rowLength(rows.getShape(), run));
+      ArrayRef<int64_t> shape = collapsed->getRowType().getShape();
       remark << remark::add(
           "row group over the last {0} dims of {1}: its rows are one dim "
           "of {2} elements, {3} (reshapes of its operands and results are "
           "views)",
-          run, formatShape(rows.getShape()), rowLength(rows.getShape(), run),
-          formatShape(shape));
+          run, formatShape(rows.getShape()), shape.back(), formatShape(shape));
     }
   }
 

@@ -1096,8 +1096,9 @@ def Kiln_FusedOp : Kiln_Op<"fused", [IsolatedFromAbove, SingleBlock,
     /// by `rewriter` over rows of one dim (of [N, C, H*W]): the same
     /// computation, with reshapes of its operands and results outside (an
     /// expand first for an operand broadcast along only some of those
-    /// dims). Returns the new op (this one is erased), or this op when its
-    /// rows span one dim. Fails, changing nothing, when a value of the
+    /// dims). Returns the new op (this one is erased; `rewriter` is left
+    /// before the new op), or this op, unchanged, when it is no row group
+    /// over several dims. Fails, changing nothing, when a value of the
     /// region would be needed both per row and along the rows.
     ::mlir::FailureOr<FusedOp> collapseRowDims(::mlir::RewriterBase &rewriter);
     /// The op with FusesProducers of an Anchored region (the last one;
