@@ -303,6 +303,25 @@ same("row group: a layer norm (two means)", func_ir([ln_in], [
     "%r = kiln.rsqrt %ve : tensor<256x1xf32>",
     "%r0 = kiln.mul %d, %r : {T0}, tensor<256x1xf32>"], [ln_in]), [ln_in],
     F.layer_norm(ln_in, (300,), eps=1e-5), 1, rtol=1e-4, atol=1e-5)
+# A layer norm over few long rows, which its sums split (16 rows of 65536
+# into 16 segments of 4096; 5 of 40000 into 8 of 5000, each with a tail of
+# 8 past the last 32 lanes; 3 of 24576 into 4 of 6144; one of 8200 into 2
+# of 4100, tails of 4): one kernel, its sums in the split's order.
+for shape in [(16, 65536), (5, 40000), (3, 24576), (1, 8200)]:
+    ln_long = torch.randn(*shape) * 3 + 1
+    R = f"tensor<{shape[0]}x1xf32>"
+    same(f"row group over rows the lowering splits: a layer norm of "
+         f"{shape[0]}x{shape[1]}", func_ir([ln_long], [
+             "%m = kiln.mean %a0 {dims = array<i64: 1>, keepdim = true} : {T0}",
+             f"%d = kiln.sub %a0, %m : {{T0}}, {R}",
+             "%q = kiln.mul %d, %d : {T0}, {T0}",
+             "%v = kiln.mean %q {dims = array<i64: 1>, keepdim = true} : {T0}",
+             "%e = kiln.constant dense<1.0e-5> : tensor<f32>",
+             f"%ve = kiln.add %v, %e : {R}, tensor<f32>",
+             f"%r = kiln.rsqrt %ve : {R}",
+             f"%r0 = kiln.mul %d, %r : {{T0}}, {R}"], [ln_long]), [ln_long],
+         F.layer_norm(ln_long, (shape[1],), eps=1e-5), 1, rtol=1e-4,
+         atol=1e-4)
 sm_y = torch.softmax(torch.randn(256, 300), 1)
 sm_g = torch.randn(256, 300)
 same("row group: softmax's gradient y * (g - sum(g * y))", func_ir(
@@ -625,12 +644,16 @@ same("merged row groups: not when a row sum runs along the columns",
          "%r1 = kiln.mul %d, %s : {T0}, tensor<300xf32>"], [square, square]),
      [square], [square.exp(), (square - square.amax(1, keepdim=True)) *
                 square.exp().sum(1)], 2, rtol=1e-5, atol=1e-6)
-# Rows too long for a row group (the sum splits them across threads):
-# the exps are stored, and the split sum (two kernels: the segments', then
-# their merge) computes them again.
-long_rows = special(2, 40000)
-exp_and_row_sum("rows too long, three kernels", long_rows, 3, rtol=1e-4,
-                atol=1e-5)
+# Few long rows, which the sum splits into segments reduced in parallel
+# (2x40000: 8 segments of 5000; planReductionSplit of ReductionPlan.h):
+# the row group reduces each row in the split's order --
+# each segment in the lane order, then the partials -- the same bits. Rows
+# over 256 KB form no row group: the exps are stored, and the split sum
+# (two kernels: the segments', then their merge) computes them again.
+exp_and_row_sum("few long rows, split by the sum, one kernel",
+                special(2, 40000), 1, rtol=1e-4, atol=1e-5)
+exp_and_row_sum("rows too long, three kernels", special(2, 70000), 3,
+                rtol=1e-4, atol=1e-5)
 # Long rows of odd length: the sum cannot split them (a power of two of
 # segments must divide the row), so they form a row group after all, the
 # sum's bits those of its own kernel's single loop per row.

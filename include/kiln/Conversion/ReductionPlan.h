@@ -3,9 +3,11 @@
 // The shape rule by which convert-kiln-to-linalg splits a reduction over
 // few kept positions into segments reduced in parallel
 // (planReductionSplit), in one place: kiln-fuse-elementwise forms a row
-// group only from reductions the lowering would not split, so that fused
-// and unfused code add in the same order (the same bits), and softmax takes
-// its rows-in-cache kernel when its passes would not split.
+// group only from reductions the lowering would not split or splits into
+// few segments (rowSegments), which the row group then reduces in the
+// split's order, so that fused and unfused code add in the same order (the
+// same bits); softmax takes its rows-in-cache kernel, and joins a row
+// group, only when its passes would not split.
 //
 //===----------------------------------------------------------------------===//
 
@@ -75,6 +77,26 @@ planReductionSplit(llvm::ArrayRef<int64_t> shape, llvm::ArrayRef<bool> mask) {
       return std::make_pair(int64_t(d), segments);
   }
   return std::nullopt;
+}
+
+/// A row group (kiln-fuse-elementwise) may reduce rows that the lowering
+/// would split when the split has at most this many segments: the row's
+/// reductions then follow the split's order -- each segment's partial in
+/// the lane order, then the partials, fewer than the lanes, in one chain
+/// -- and give the separate kernels' bits.
+constexpr int64_t kRowGroupMaxSegments = 16;
+
+/// The segments each of `rows` rows of `n` elements is reduced in, by the
+/// lowering and so by a row group: 1 (one loop per row) or the segments of
+/// planReductionSplit; nothing when there are more than
+/// kRowGroupMaxSegments (no row group).
+inline std::optional<int64_t> rowSegments(int64_t rows, int64_t n) {
+  auto split = planReductionSplit({rows, n}, {false, true});
+  if (!split)
+    return 1;
+  if (split->second > kRowGroupMaxSegments)
+    return std::nullopt;
+  return split->second;
 }
 
 /// One dim of a reduction's input as the lowering sees it (coalesceDims):

@@ -1582,9 +1582,13 @@ template <typename OpTy> struct LowerDimsReduction : OpRewritePattern<OpTy> {
 
 /// One row's reduction `OpTy` (sum, prod, amax, amin over the last dim of
 /// `inputType`) of what `read` gives at `indices` (the row's coordinates,
-/// then the position in the row): the operations of the unsplit reduction
-/// kernel in its order -- the lane order for float sums and products, one
-/// loop otherwise -- so the same bits.
+/// then the position in the row): the operations of the reduction kernel
+/// in its order -- the lane order for float sums and products, one loop
+/// otherwise -- so the same bits. Rows the kernel splits (rowSegments of
+/// ReductionPlan.h: few long rows) reduce each segment in the lane order
+/// and merge the segments' partials as the split's second kernel does: a
+/// lane loop over the segments whose elements are the partials, each
+/// computed where that loop reads it (no partial is stored).
 template <typename OpTy>
 Value reduceRow(OpBuilder &b, Location loc, RankedTensorType inputType,
                 SmallVector<Value> &indices, ElementReader read,
@@ -1595,14 +1599,51 @@ Value reduceRow(OpBuilder &b, Location loc, RankedTensorType inputType,
   bool keys = Lower::usesKeys(b, elementType);
   int64_t inner = inputType.getRank() - 1;
   if (Lower::needsLanes(elementType)) {
-    LaneReduction lanes{
-        [](OpBuilder &, Location, ValueRange x, ValueRange) { return x[0]; },
-        [keys](OpBuilder &nb, Location l, Value acc, Value x) {
-          return Lower::merge(nb, l, acc, x, keys);
-        },
-        std::move(prefetch)};
-    return buildLaneLoops(b, loc, inputType, {inner}, indices,
-                          Lower::identity(b, elementType, keys), read, lanes);
+    TypedAttr identity = Lower::identity(b, elementType, keys);
+    auto merge = [keys](OpBuilder &nb, Location l, Value acc, Value x) {
+      return Lower::merge(nb, l, acc, x, keys);
+    };
+    auto element = [](OpBuilder &, Location, ValueRange x, ValueRange) {
+      return x[0];
+    };
+    int64_t n = inputType.getDimSize(inner);
+    int64_t segments =
+        n > 0 ? kiln::conversion::rowSegments(inputType.getNumElements() / n, n)
+                    .value_or(1)
+              : 1;
+    if (segments == 1)
+      return buildLaneLoops(b, loc, inputType, {inner}, indices, identity, read,
+                            {element, merge, std::move(prefetch)});
+    int64_t length = n / segments;
+    SmallVector<int64_t> shape(inputType.getShape());
+    shape[inner] = length;
+    auto segmentType = RankedTensorType::get(shape, elementType);
+    shape[inner] = segments;
+    auto partialsType = RankedTensorType::get(shape, elementType);
+    // Partial `at[inner]`: its segment's elements in the lane order.
+    auto partial = [&](OpBuilder &nb, Location l, ValueRange at) {
+      Value start =
+          arith::MulIOp::create(nb, l, at[inner], indexConstant(nb, l, length));
+      auto offset = [start](OpBuilder &ob, Location ol, Value j) {
+        return Value(arith::AddIOp::create(ob, ol, start, j));
+      };
+      std::function<void(OpBuilder &, Location, Value)> segmentPrefetch;
+      if (prefetch)
+        segmentPrefetch = [&](OpBuilder &ob, Location ol, Value first) {
+          prefetch(ob, ol, offset(ob, ol, first));
+        };
+      SmallVector<Value> segmentAt(at.begin(), at.end());
+      auto segmentRead = [&](OpBuilder &ob, Location ol, ValueRange pos) {
+        SmallVector<Value> rowAt(pos.begin(), pos.end());
+        rowAt[inner] = offset(ob, ol, pos[inner]);
+        return read(ob, ol, rowAt);
+      };
+      return SmallVector<Value>{
+          buildLaneLoops(nb, l, segmentType, {inner}, segmentAt, identity,
+                         segmentRead, {element, merge, segmentPrefetch})};
+    };
+    return buildLaneLoops(b, loc, partialsType, {inner}, indices, identity,
+                          partial, {element, merge});
   }
   Value init =
       arith::ConstantOp::create(b, loc, Lower::identity(b, elementType, keys));

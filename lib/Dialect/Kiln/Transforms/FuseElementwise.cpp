@@ -205,20 +205,26 @@ int64_t rowLength(ArrayRef<int64_t> rows, int64_t run) {
 
 /// Whether rows of `rows`'s shape spanning their last `run` dims,
 /// `elementType` elements, suit a row group: at most kRowInCacheMaxBytes
-/// each, and reduced by the lowering in one loop per row (not split across
-/// threads: the unfused kernel's order).
-bool fitsRowGroup(RankedTensorType rows, int64_t run, Type elementType) {
+/// each, and reduced by the lowering in one loop per row or, with
+/// `maySplit` (reductions; not softmax, whose split kernels compute
+/// otherwise), split into at most kRowGroupMaxSegments segments, which
+/// the row group reduces in the same order (rowSegments: the unfused
+/// kernel's bits).
+bool fitsRowGroup(RankedTensorType rows, int64_t run, Type elementType,
+                  bool maySplit) {
   int64_t n = rowLength(rows.getShape(), run);
   int64_t bytes = std::max<int64_t>(elementType.getIntOrFloatBitWidth() / 8, 1);
-  return n > 0 && n * bytes <= kRowInCacheMaxBytes &&
-         !kiln::conversion::planReductionSplit({rows.getNumElements() / n, n},
-                                               {false, true});
+  if (n <= 0 || n * bytes > kRowInCacheMaxBytes)
+    return false;
+  std::optional<int64_t> segments =
+      kiln::conversion::rowSegments(rows.getNumElements() / n, n);
+  return segments && (maySplit || *segments == 1);
 }
 
 /// Whether `op` reduces a trailing run of dims (keepdim or not) of an input
 /// of `rows`'s shape -- `run` dims, unless `run` is 0 (any number: the
-/// last dim, or an instance norm's H and W) -- in one loop per row (the
-/// lowering would not split it), on rows of at most kRowInCacheMaxBytes
+/// last dim, or an instance norm's H and W) -- in one loop per row or in
+/// few segments (fitsRowGroup), on rows of at most kRowInCacheMaxBytes
 /// (sum, prod, amax, amin): as a group's anchor, it can turn the group into
 /// a row group that also yields values of its input's chain or reduces
 /// the same rows again.
@@ -233,7 +239,8 @@ bool reducesRowsOf(Operation *op, RankedTensorType rows, int64_t run) {
     return false;
   auto input = cast<RankedTensorType>(op->getOperand(0).getType());
   return input.getShape() == rows.getShape() &&
-         fitsRowGroup(rows, reduced, input.getElementType());
+         fitsRowGroup(rows, reduced, input.getElementType(),
+                      /*maySplit=*/true);
 }
 
 /// Whether `op` reduces the rows of `rows`'s shape (spanning `run` dims, or
@@ -285,7 +292,8 @@ bool isRowNormalization(Operation *op, RankedTensorType rows, int64_t run) {
     return false;
   return fitsRowGroup(
       rows, 1,
-      cast<RankedTensorType>(op->getResult(0).getType()).getElementType());
+      cast<RankedTensorType>(op->getResult(0).getType()).getElementType(),
+      /*maySplit=*/false);
 }
 
 /// `rows`'s shape with the last `run` dims 1: a per-row value broadcast

@@ -92,36 +92,40 @@ func.func @softmax_then_chain(%x: tensor<64x128xf32>) -> tensor<64x128xf32> {
 // -----
 
 // Not row groups: a reduction over dim 0 (its result runs along the rows),
-// a row reduction without keepdim, and one the lowering would split across
-// threads (few long rows: its order would differ from the unfused one).
+// a row reduction without keepdim, and one over rows of more than 256 KB
+// (no longer in cache for the row's next pass).
 // CHECK-LABEL: func.func @not_rows
 // CHECK: kiln.amax %arg0 {dims = array<i64: 0>, keepdim = true}
 // CHECK: kiln.amax %arg1 {dims = array<i64: 1>, keepdim = true}
 // CHECK: return
-func.func @not_rows(%x: tensor<64x128xf32>, %long: tensor<4x16384xf32>) -> (tensor<64x128xf32>, tensor<4x16384xf32>) {
+func.func @not_rows(%x: tensor<64x128xf32>, %long: tensor<4x70000xf32>) -> (tensor<64x128xf32>, tensor<4x70000xf32>) {
   %m = kiln.amax %x {dims = array<i64: 0>, keepdim = true} : tensor<64x128xf32>
   %d = kiln.sub %x, %m : tensor<64x128xf32>, tensor<1x128xf32>
   %e = kiln.exp %d : tensor<64x128xf32>
-  %lm = kiln.amax %long {dims = array<i64: 1>, keepdim = true} : tensor<4x16384xf32>
-  %ld = kiln.sub %long, %lm : tensor<4x16384xf32>, tensor<4x1xf32>
-  %le = kiln.exp %ld : tensor<4x16384xf32>
-  return %e, %le : tensor<64x128xf32>, tensor<4x16384xf32>
+  %lm = kiln.amax %long {dims = array<i64: 1>, keepdim = true} : tensor<4x70000xf32>
+  %ld = kiln.sub %long, %lm : tensor<4x70000xf32>, tensor<4x1xf32>
+  %le = kiln.exp %ld : tensor<4x70000xf32>
+  return %e, %le : tensor<64x128xf32>, tensor<4x70000xf32>
 }
 
 // -----
 
-// Few long rows of odd length: the lowering splits a row only into a
-// power of two of segments dividing it, so rows of 8193 are reduced in one
-// loop each, and the row maximum joins the chain's kernel (a row group);
-// rows of 8192 split (the not_rows case above has 16384).
-// CHECK-LABEL: func.func @odd_long_rows
+// Few long rows: the lowering splits a row only into a power of two of
+// segments dividing it, so rows of 8193 are reduced in one loop each and
+// rows of 8192 in two segments of 4096; both row maxima join their chain's
+// kernel (row groups; the second reduces each row in the split's order, so
+// the same bits). A softmax over rows its kernels would split stays apart
+// (its split kernels compute in another order): softmax's gradient from x
+// over 4x16384 is the softmax's kernel, then a row group of the rest.
+// CHECK-LABEL: func.func @long_rows
 // CHECK: kiln.fused(%arg0) : (tensor<4x8193xf32>) -> tensor<4x8193xf32> {
 // CHECK: kiln.amax %{{.*}} {dims = array<i64: 1>, keepdim = true}
 // CHECK: kiln.exp
-// CHECK-NOT: kiln.fused
-// CHECK: kiln.amax %arg1 {dims = array<i64: 1>, keepdim = true}
+// CHECK: kiln.fused(%arg1) : (tensor<4x8192xf32>) -> tensor<4x8192xf32> {
+// CHECK: kiln.amax %{{.*}} {dims = array<i64: 1>, keepdim = true}
+// CHECK: kiln.exp
 // CHECK: return
-func.func @odd_long_rows(%x: tensor<4x8193xf32>, %y: tensor<4x8192xf32>) -> (tensor<4x8193xf32>, tensor<4x8192xf32>) {
+func.func @long_rows(%x: tensor<4x8193xf32>, %y: tensor<4x8192xf32>) -> (tensor<4x8193xf32>, tensor<4x8192xf32>) {
   %m = kiln.amax %x {dims = array<i64: 1>, keepdim = true} : tensor<4x8193xf32>
   %d = kiln.sub %x, %m : tensor<4x8193xf32>, tensor<4x1xf32>
   %e = kiln.exp %d : tensor<4x8193xf32>
@@ -129,6 +133,19 @@ func.func @odd_long_rows(%x: tensor<4x8193xf32>, %y: tensor<4x8192xf32>) -> (ten
   %yd = kiln.sub %y, %ym : tensor<4x8192xf32>, tensor<4x1xf32>
   %ye = kiln.exp %yd : tensor<4x8192xf32>
   return %e, %ye : tensor<4x8193xf32>, tensor<4x8192xf32>
+}
+// CHECK-LABEL: func.func @split_rows_softmax_apart
+// CHECK: %[[Y:.*]] = kiln.softmax %arg0 {dim = 1 : i64} : tensor<4x16384xf32>
+// CHECK-NEXT: kiln.fused(%arg1, %[[Y]]) : (tensor<4x16384xf32>, tensor<4x16384xf32>) -> tensor<4x16384xf32> {
+// CHECK: kiln.sum %{{.*}} {dims = array<i64: 1>, keepdim = true}
+// CHECK: kiln.yield
+func.func @split_rows_softmax_apart(%x: tensor<4x16384xf32>, %g: tensor<4x16384xf32>) -> tensor<4x16384xf32> {
+  %y = kiln.softmax %x {dim = 1 : i64} : tensor<4x16384xf32>
+  %p = kiln.mul %g, %y : tensor<4x16384xf32>, tensor<4x16384xf32>
+  %s = kiln.sum %p {dims = array<i64: 1>, keepdim = true} : tensor<4x16384xf32>
+  %d = kiln.sub %g, %s : tensor<4x16384xf32>, tensor<4x1xf32>
+  %r = kiln.mul %y, %d : tensor<4x16384xf32>, tensor<4x16384xf32>
+  return %r : tensor<4x16384xf32>
 }
 
 // -----
@@ -253,8 +270,8 @@ func.func @layer_norm_with_statistics(%x: tensor<64x128xf32>) -> (tensor<64x128x
 // Not per-row results: a row sum with a user before the kernel that is
 // not in it (the reshape would see a value the kernel has not made yet)
 // is stored by a kernel of its own, which the row group reads; the value
-// of a chain over rows too long for a row group (the lowering splits
-// them across threads: another order), or too short for a reduction to
+// of a chain over rows too long for a row group (over 256 KB), or too
+// short for a reduction to
 // become a row group's (under 1 KB: the reduction's own kernel vectorizes
 // them better), is stored, and the sum computes it again.
 // CHECK-LABEL: func.func @not_per_row
@@ -262,20 +279,20 @@ func.func @layer_norm_with_statistics(%x: tensor<64x128xf32>) -> (tensor<64x128x
 // CHECK: kiln.reshape %[[S]]
 // CHECK: kiln.fused(%arg0, %[[S]])
 // CHECK: kiln.exp %arg1
-// CHECK: kiln.fused(%arg1) : (tensor<4x16384xf32>) -> tensor<4xf32>
+// CHECK: kiln.fused(%arg1) : (tensor<4x70000xf32>) -> tensor<4xf32>
 // CHECK: kiln.exp %arg2
 // CHECK: kiln.fused(%arg2) : (tensor<64x128xf32>) -> tensor<64xf32>
-func.func @not_per_row(%x: tensor<64x128xf32>, %long: tensor<4x16384xf32>, %short: tensor<64x128xf32>) -> (tensor<64x128xf32>, tensor<64xf32>, tensor<4x16384xf32>, tensor<4xf32>, tensor<64x128xf32>, tensor<64xf32>) {
+func.func @not_per_row(%x: tensor<64x128xf32>, %long: tensor<4x70000xf32>, %short: tensor<64x128xf32>) -> (tensor<64x128xf32>, tensor<64xf32>, tensor<4x70000xf32>, tensor<4xf32>, tensor<64x128xf32>, tensor<64xf32>) {
   %e = kiln.exp %x : tensor<64x128xf32>
   %s = kiln.sum %e {dims = array<i64: 1>, keepdim = true} : tensor<64x128xf32>
   %k = kiln.reshape %s : tensor<64x1xf32> -> tensor<64xf32>
   %d = kiln.sub %x, %s : tensor<64x128xf32>, tensor<64x1xf32>
   %y = kiln.exp %d : tensor<64x128xf32>
-  %le = kiln.exp %long : tensor<4x16384xf32>
-  %ls = kiln.sum %le {dims = array<i64: 1>} : tensor<4x16384xf32>
+  %le = kiln.exp %long : tensor<4x70000xf32>
+  %ls = kiln.sum %le {dims = array<i64: 1>} : tensor<4x70000xf32>
   %se = kiln.exp %short : tensor<64x128xf32>
   %ss = kiln.sum %se {dims = array<i64: 1>} : tensor<64x128xf32>
-  return %y, %k, %le, %ls, %se, %ss : tensor<64x128xf32>, tensor<64xf32>, tensor<4x16384xf32>, tensor<4xf32>, tensor<64x128xf32>, tensor<64xf32>
+  return %y, %k, %le, %ls, %se, %ss : tensor<64x128xf32>, tensor<64xf32>, tensor<4x70000xf32>, tensor<4xf32>, tensor<64x128xf32>, tensor<64xf32>
 }
 
 // -----
