@@ -396,7 +396,8 @@ def pooling_workloads():
     normalized over C (the reductions coalesce consecutive dims reduced
     alike and drop unit dims, since the thirty-fourth session), an instance
     norm over H and W, forward and with its backward (one row group over
-    rows of H*W since the thirty-fifth)."""
+    rows of H*W since the thirty-fifth), a group norm with its affine
+    weight and bias (one row group since the thirty-sixth)."""
     gp, pooled = tensor_type((64, 512, 7, 7)), tensor_type((64, 512, 1, 1))
     bn, stat = tensor_type((32, 64, 56, 56)), tensor_type((1, 64, 1, 1))
     sc = tensor_type((4096, 1000, 1, 1))
@@ -413,6 +414,30 @@ def pooling_workloads():
   return %y : {bn}
 }}"""
     instance_norm = backward(lambda x: F.instance_norm(x, eps=1e-5), ["bn"])
+    # A group norm (8 groups) of the same tensor seen as [N, G, C/G, H, W],
+    # with a per-channel weight and bias [G, C/G, 1, 1]: one row group over
+    # rows of [C/G, H*W] (since the thirty-sixth session; its 256 rows of
+    # 25088 are split by the separate reductions, and were no row group).
+    gn, gstat, gw = (tensor_type((32, 8, 8, 56, 56)),
+                     tensor_type((32, 8, 1, 1, 1)), tensor_type((8, 8, 1, 1)))
+    group_norm_ir = f"""func.func @f(%x: {gn}, %w: {gw}, %b: {gw}) -> {gn} {{
+  %m = kiln.mean %x {{dims = array<i64: 2, 3, 4>, keepdim = true}} : {gn}
+  %d = kiln.sub %x, %m : {gn}, {gstat}
+  %q = kiln.mul %d, %d : {gn}, {gn}
+  %v = kiln.mean %q {{dims = array<i64: 2, 3, 4>, keepdim = true}} : {gn}
+  %e = kiln.constant dense<1.0e-5> : tensor<f32>
+  %ve = kiln.add %v, %e : {gstat}, tensor<f32>
+  %s = kiln.rsqrt %ve : {gstat}
+  %y = kiln.mul %d, %s : {gn}, {gstat}
+  %yw = kiln.mul %y, %w : {gn}, {gw}
+  %yb = kiln.add %yw, %b : {gn}, {gw}
+  return %yb : {gn}
+}}"""
+
+    def group_norm(t):
+        return F.group_norm(t["gn"].reshape(32, 64, 56, 56), 8,
+                            t["gn_w"].reshape(64), t["gn_b"].reshape(64),
+                            eps=1e-5)
     return [
         dict(name="global average pooling (64x512x7x7)",
              ir=f"""func.func @f(%x: {gp}) -> {pooled} {{
@@ -448,6 +473,9 @@ def pooling_workloads():
              ir=instance_norm_ir, inputs=["bn", "ct_bn"],
              torch=lambda t: instance_norm(t, "ct_bn"), autodiff=True,
              entries=[("f", ["bn"]), ("f_vjp", ["bn", "ct_bn"])]),
+        dict(name="group norm, 8 groups, weight and bias (32x64x56x56)",
+             ir=group_norm_ir, inputs=["gn", "gn_w", "gn_b"],
+             torch=group_norm),
     ]
 
 
@@ -544,6 +572,8 @@ INPUTS = {
     "xv": ("f32", (1, 4096)), "gp": ("f32", (64, 512, 7, 7)),
     "bn": ("f32", (32, 64, 56, 56)), "sc": ("f32", (4096, 1000, 1, 1)),
     "ct_bn": ("f32", (32, 64, 56, 56)),
+    "gn": ("f32", (32, 8, 8, 56, 56)), "gn_w": ("f32", (8, 8, 1, 1)),
+    "gn_b": ("f32", (8, 8, 1, 1)),
 }
 
 

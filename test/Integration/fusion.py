@@ -528,12 +528,15 @@ same("merged row groups: a layer norm and its gradient", func_ir(
         "%c = kiln.sub %a, %b : {T0}, {T0}",
         f"%r1 = kiln.mul %c, %r : {{T0}}, {R1}"], [ln_in, ln_in]),
     [ln_in, sm_g], [ln_out.detach(), ln_grad.grad], 1, rtol=1e-4, atol=1e-4)
-# Row groups over several trailing dims, collapsed into rows of one dim by
-# kiln-fuse-elementwise: an instance norm over H and W of [N, C, H, W]
-# with a per-channel weight and a bias broadcast along W only (expanded
-# along H and W first: the second kernel); its forward and gradient merged
-# into one row group; a group norm over the last three dims of
-# [N, G, C/G, H, W]; per-row statistics returned with keepdim.
+# Row groups over several trailing dims, collapsed by kiln-fuse-elementwise
+# into rows of as few dims as the values along them allow: an instance norm
+# over H and W of [N, C, H, W] with a per-channel weight and a bias
+# broadcast along W only (rows of [H, W], nothing collapsed); its forward
+# and gradient merged into one row group; a group norm over the last three
+# dims of [N, G, C/G, H, W], alone (rows of one dim), with a per-channel
+# weight and bias (rows of [C/G, H*W]), and its gradient, whose sums read
+# the weight at each element of the row (as one run of elements, the
+# reduction kernels' order); per-row statistics returned with keepdim.
 R4 = "tensor<4x8x1x1xf32>"
 in_x = torch.randn(4, 8, 12, 20) * 2 + 0.5
 in_w = torch.randn(8, 1, 1)
@@ -556,7 +559,7 @@ same("row group over H, W: an instance norm, weight [C,1,1], bias [W]",
          "%yw = kiln.mul %y, %a1 : {T0}, {T1}",
          "%r0 = kiln.add %yw, %a2 : {T0}, {T2}"], [in_x]),
      [in_x, in_w, in_b],
-     F.instance_norm(in_x, eps=1e-5) * in_w + in_b, 2, rtol=1e-4, atol=1e-5)
+     F.instance_norm(in_x, eps=1e-5) * in_w + in_b, 1, rtol=1e-4, atol=1e-5)
 in_grad = in_x.detach().requires_grad_()
 in_out = F.instance_norm(in_grad, eps=1e-5)
 in_out.backward(in_g)
@@ -586,6 +589,42 @@ same("row group over three dims: a group norm", func_ir([gn_x], [
     f"%r0 = kiln.mul %d, %r : {{T0}}, {G3}"], [gn_x]), [gn_x],
     F.group_norm(gn_x.reshape(2, 24, 10, 12), 4,
                  eps=1e-5).reshape(2, 4, 6, 10, 12), 1, rtol=1e-4, atol=1e-5)
+gn_w = torch.randn(4, 6, 1, 1)
+gn_b = torch.randn(4, 6, 1, 1)
+gn_norm = [
+    "%m = kiln.mean %a0 {dims = array<i64: 2, 3, 4>, keepdim = true} : {T0}",
+    f"%d = kiln.sub %a0, %m : {{T0}}, {G3}",
+    "%q = kiln.mul %d, %d : {T0}, {T0}",
+    "%v = kiln.mean %q {dims = array<i64: 2, 3, 4>, keepdim = true} : {T0}",
+    "%e = kiln.constant dense<1.0e-5> : tensor<f32>",
+    f"%ve = kiln.add %v, %e : {G3}, tensor<f32>",
+    f"%r = kiln.rsqrt %ve : {G3}",
+    f"%y = kiln.mul %d, %r : {{T0}}, {G3}"]
+gn_ref = F.group_norm(gn_x.reshape(2, 24, 10, 12), 4, gn_w.reshape(24),
+                      gn_b.reshape(24), eps=1e-5).reshape(2, 4, 6, 10, 12)
+same("row group over [C/G, H*W]: a group norm, per-channel weight and bias",
+     func_ir([gn_x, gn_w, gn_b], gn_norm + [
+         "%yw = kiln.mul %y, %a1 : {T0}, {T1}",
+         "%r0 = kiln.add %yw, %a2 : {T0}, {T2}"], [gn_x]),
+     [gn_x, gn_w, gn_b], gn_ref, 1, rtol=1e-4, atol=1e-5)
+gn_g = torch.randn(2, 4, 6, 10, 12)
+gn_grad = gn_x.detach().reshape(2, 24, 10, 12).requires_grad_()
+F.group_norm(gn_grad, 4, gn_w.reshape(24), eps=1e-5).backward(
+    gn_g.reshape(2, 24, 10, 12))
+same("row group over [C/G, H*W]: a group norm's gradient, weight in its sums",
+     func_ir([gn_x, gn_w, gn_g], gn_norm + [
+         "%gw = kiln.mul %a2, %a1 : {T2}, {T1}",
+         "%gm = kiln.mean %gw {dims = array<i64: 2, 3, 4>, keepdim = true} "
+         ": {T0}",
+         "%gy = kiln.mul %gw, %y : {T0}, {T0}",
+         "%gym = kiln.mean %gy {dims = array<i64: 2, 3, 4>, keepdim = true} "
+         ": {T0}",
+         f"%a = kiln.sub %gw, %gm : {{T0}}, {G3}",
+         f"%b = kiln.mul %y, %gym : {{T0}}, {G3}",
+         "%c = kiln.sub %a, %b : {T0}, {T0}",
+         f"%r0 = kiln.mul %c, %r : {{T0}}, {G3}"], [gn_x]),
+     [gn_x, gn_w, gn_g], gn_grad.grad.reshape(2, 4, 6, 10, 12), 1,
+     rtol=1e-4, atol=1e-4)
 # A layer norm over C of [N, C, 1, 1] (after a global pooling): with
 # keepdim the reductions also reduce the unit dims (canonicalization), a
 # trailing run, so one row group over rows of C.

@@ -368,7 +368,18 @@ class Program:
                          {"dims": attr_dims(dims), "keepdim": "true"},
                          keep=False)
         combine = rng.choice(["sub", "add", "mul"])
-        self.emit(combine, [v, r], [getattr(torch, combine)(t, out)])
+        if rng.random() < 0.5:
+            self.emit(combine, [v, r], [getattr(torch, combine)(t, out)])
+            return
+        # Then scaled or shifted by an argument broadcast along some of the
+        # dims (a per-channel weight of a group norm: varying along part of
+        # the rows, whose dims then collapse only partly).
+        (c,) = self.emit(combine, [v, r], [getattr(torch, combine)(t, out)],
+                         keep=False)
+        w = self.broadcast_partner(t)
+        affine = rng.choice(["add", "mul"])
+        self.emit(affine, [c, (self.arg(w), w)],
+                  [getattr(torch, affine)(c[1], w)])
 
     def arg_reduce(self):
         v = self.pick(min_rank=1)

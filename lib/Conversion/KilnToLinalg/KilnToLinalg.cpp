@@ -1793,25 +1793,27 @@ scf::ForallOp createGridForall(OpBuilder &b, Location loc,
 struct ResultRows {
   SmallVector<OpFoldResult> offsets, sizes, strides;
   SmallVector<Value> inits; // the slices, to write the rows into
-  SmallVector<Type> types;  // tensor<n x element>
+  SmallVector<Type> types;  // tensor<n x element> (or the row's dims)
 
   ResultRows(OpBuilder &b, Location loc, scf::ForallOp forall,
              ArrayRef<Value> coords, TypeRange resultTypes, int64_t n)
       : ResultRows(b, loc, forall.getRegionIterArgs(), coords, resultTypes,
-                   n) {}
+                   ArrayRef<int64_t>{n}) {}
 
   /// The rows of `shared` (some of a forall's shared outputs, of
-  /// `resultTypes`).
+  /// `resultTypes`), each of `row`'s shape (the outputs' last dims).
   ResultRows(OpBuilder &b, Location loc, ValueRange shared,
-             ArrayRef<Value> coords, TypeRange resultTypes, int64_t n) {
+             ArrayRef<Value> coords, TypeRange resultTypes,
+             ArrayRef<int64_t> row) {
     offsets.assign(coords.begin(), coords.end());
-    offsets.push_back(b.getIndexAttr(0));
+    offsets.append(row.size(), b.getIndexAttr(0));
     sizes.assign(coords.size(), b.getIndexAttr(1));
-    sizes.push_back(b.getIndexAttr(n));
-    strides.assign(coords.size() + 1, b.getIndexAttr(1));
+    for (int64_t size : row)
+      sizes.push_back(b.getIndexAttr(size));
+    strides.assign(coords.size() + row.size(), b.getIndexAttr(1));
     for (auto [t, output] : llvm::zip_equal(resultTypes, shared)) {
       auto rowType = RankedTensorType::get(
-          {n}, cast<RankedTensorType>(t).getElementType());
+          row, cast<RankedTensorType>(t).getElementType());
       types.push_back(rowType);
       inits.push_back(tensor::ExtractSliceOp::create(b, loc, rowType, output,
                                                      offsets, sizes, strides));
@@ -1861,8 +1863,9 @@ struct NextRowPrefetch {
   Value next; // the next row (the last row prefetches itself)
 
   /// For the row at `coords` of `grid`: every tensor of `candidates` of
-  /// shape grid x n (at most kMaxPrefetchedInputs), when there are rows
-  /// after this one and a row holds a chunk.
+  /// shape grid x (dims of n elements in all) (at most
+  /// kMaxPrefetchedInputs), when there are rows after this one and a row
+  /// holds a chunk.
   NextRowPrefetch(OpBuilder &b, Location loc, ArrayRef<Value> coords,
                   ArrayRef<int64_t> grid, int64_t n, ValueRange candidates)
       : NextRowPrefetch(b, loc, grid, n, candidates) {
@@ -1876,21 +1879,21 @@ struct NextRowPrefetch {
       : grid(grid) {
     if (ShapedType::getNumElements(grid) < 2 || n < kExpChunk || isGpuTarget(b))
       return;
-    SmallVector<int64_t> shape(grid);
-    shape.push_back(n);
+    int64_t g = grid.size();
     for (Value candidate : candidates) {
       auto type = dyn_cast<RankedTensorType>(candidate.getType());
-      if (!type || type.getShape() != ArrayRef<int64_t>(shape) ||
+      if (!type || type.getRank() <= g ||
+          type.getShape().take_front(g) != grid ||
+          ShapedType::getNumElements(type.getShape().drop_front(g)) != n ||
           buffers.size() == kMaxPrefetchedInputs)
         continue;
       Value matrix = candidate;
       if (type.getRank() != 2) {
-        ReassociationIndices outer;
-        for (int64_t d = 0; d + 1 < type.getRank(); ++d)
-          outer.push_back(d);
+        ReassociationIndices outer, row; // grid has dims (2 rows or more)
+        for (int64_t d = 0; d < type.getRank(); ++d)
+          (d < g ? outer : row).push_back(d);
         matrix = tensor::CollapseShapeOp::create(
-            b, loc, candidate,
-            ArrayRef<ReassociationIndices>{outer, {type.getRank() - 1}});
+            b, loc, candidate, ArrayRef<ReassociationIndices>{outer, row});
       }
       buffers.push_back(readOnlyBuffer(b, loc, matrix));
       lineElements.push_back(std::max<int64_t>(
@@ -5542,21 +5545,27 @@ SmallVector<Value> lowerFusedRuntimeKernel(OpBuilder &b, Operation *anchor,
 }
 
 /// A row group (kiln-fuse-elementwise{row-groups}): reductions over the
-/// last dim whose results the elementwise chain broadcasts back over the
-/// same rows. One scf.forall over the rows; each row computes its
-/// reductions in program order (each reading its input chain, which may
-/// use the earlier ones' results), then the chain into its slice of the
-/// results -- the row read from memory once, its other passes from cache.
+/// last dims (one, or the runs FusedOp::collapseRowDims leaves) whose
+/// results the elementwise chain broadcasts back over the same rows. One
+/// scf.forall over the rows; each row computes its reductions in program
+/// order (each reading its input chain, which may use the earlier ones'
+/// results; over the row's elements as one run, the order of the
+/// reduction kernels, which coalesce those dims), then the chain, a loop
+/// per row dim, into its slice of the results -- the row read from memory
+/// once, its other passes from cache.
 FailureOr<SmallVector<Value>> lowerRowGroup(OpBuilder &b, FusedOp op,
                                             FusedEvaluator &evaluator) {
   Location loc = op.getLoc();
   Block &body = op.getBody().front();
   auto yield = cast<YieldOp>(body.getTerminator());
-  // The rows' type: the input of the group's reductions.
+  // The rows' type: the input of the group's reductions; a row spans its
+  // last `run` dims (`row`), `n` elements.
   RankedTensorType space = op.getRowType();
   ArrayRef<int64_t> rowShape = space.getShape();
-  int64_t rank = rowShape.size(), n = rowShape.back();
-  SmallVector<int64_t> grid(rowShape.drop_back());
+  int64_t run = op.getRowDims();
+  ArrayRef<int64_t> row = rowShape.take_back(run);
+  int64_t rank = rowShape.size(), n = ShapedType::getNumElements(row);
+  SmallVector<int64_t> grid(rowShape.drop_back(run));
   // Results of the rows' shape (`full`, written row by row by the chain)
   // and per-row results (one element per row).
   SmallVector<int64_t> full, perRow;
@@ -5573,7 +5582,7 @@ FailureOr<SmallVector<Value>> lowerRowGroup(OpBuilder &b, FusedOp op,
     fullTypes.push_back(op.getResult(i).getType());
     fullShared.push_back(forall.getRegionIterArgs()[i]);
   }
-  ResultRows rows(b, loc, fullShared, coords, fullTypes, n);
+  ResultRows rows(b, loc, fullShared, coords, fullTypes, row);
   // A softmax whose exps are kept in a result's row (the first of its
   // element type and the rows' shape): computed once, read back from cache
   // by the later passes and overwritten in place by the last one.
@@ -5612,12 +5621,24 @@ FailureOr<SmallVector<Value>> lowerRowGroup(OpBuilder &b, FusedOp op,
     ++rowOps;
     Value input = inner.getOperand(0);
     RankedTensorType inputType = tensorType(input);
+    // The row as one run of its n elements, as the reduction kernels
+    // reduce it (their order; they coalesce the row's dims): position j
+    // read at the row dims' positions it stands for.
+    SmallVector<int64_t> flatShape(grid);
+    flatShape.push_back(n);
+    auto flatType =
+        RankedTensorType::get(flatShape, inputType.getElementType());
     SmallVector<Value> indices(coords);
     indices.push_back(Value());
     auto read = [&](OpBuilder &nb, Location l, ValueRange at) {
+      SmallVector<Value> position(at.drop_back());
+      if (run == 1)
+        position.push_back(at.back());
+      else
+        llvm::append_range(position, delinearizeIndex(nb, l, at.back(), row));
       DenseMap<Value, Value> memo(rowValues);
       return SmallVector<Value>{
-          evaluator.eval(nb, l, input, inputType, at, memo)};
+          evaluator.eval(nb, l, input, inputType, position, memo)};
     };
     if (isa<SoftmaxOp, LogSoftmaxOp>(inner)) {
       // The row's maximum m and sum s of exp(x - m), in the operations and
@@ -5671,20 +5692,20 @@ FailureOr<SmallVector<Value>> lowerRowGroup(OpBuilder &b, FusedOp op,
     Value value =
         llvm::TypeSwitch<Operation *, Value>(&inner)
             .Case([&](SumOp) {
-              return reduceRow<SumOp>(b, loc, inputType, indices, read,
+              return reduceRow<SumOp>(b, loc, flatType, indices, read,
                                       prefetchIn(inner) ? lanePrefetch(nextRow)
                                                         : nullptr);
             })
             .Case([&](ProdOp) {
-              return reduceRow<ProdOp>(b, loc, inputType, indices, read,
+              return reduceRow<ProdOp>(b, loc, flatType, indices, read,
                                        prefetchIn(inner) ? lanePrefetch(nextRow)
                                                          : nullptr);
             })
             .Case([&](AmaxOp) {
-              return reduceRow<AmaxOp>(b, loc, inputType, indices, read);
+              return reduceRow<AmaxOp>(b, loc, flatType, indices, read);
             })
             .Case([&](AminOp) {
-              return reduceRow<AminOp>(b, loc, inputType, indices, read);
+              return reduceRow<AminOp>(b, loc, flatType, indices, read);
             })
             .Default([](Operation *) { return Value(); });
     if (!value)
@@ -5705,8 +5726,8 @@ FailureOr<SmallVector<Value>> lowerRowGroup(OpBuilder &b, FusedOp op,
   for (int64_t i : perRow) {
     auto type = tensorType(op.getResult(i));
     SmallVector<Value> at(coords);
-    if (type.getRank() == rank)
-      at.push_back(indexConstant(b, loc, 0));
+    if (type.getRank() == rank) // keepdim: 1 along the row's dims
+      at.append(run, indexConstant(b, loc, 0));
     DenseMap<Value, Value> memo(rowValues);
     Value element = evaluator.eval(b, loc, yield.getValues()[i], type, at, memo);
     SmallVector<int64_t> ones(type.getRank(), 1);
@@ -5722,20 +5743,23 @@ FailureOr<SmallVector<Value>> lowerRowGroup(OpBuilder &b, FusedOp op,
     rowSizes.push_back(unit);
   }
   // The chain into the row's slice of each full result, in place (reading
-  // the kept exps from the same row, element by element).
+  // the kept exps from the same row, element by element), a loop per row
+  // dim: an operand constant along the inner ones (a group norm's
+  // per-channel weight in rows of [C/G, H*W]) is read once per line.
   SmallVector<Value> fullRows;
   if (!full.empty()) {
     MLIRContext *ctx = b.getContext();
-    AffineMap identity = AffineMap::getMultiDimIdentityMap(1, ctx);
+    AffineMap identity = AffineMap::getMultiDimIdentityMap(run, ctx);
     SmallVector<Value> ins;
     if (keptSoftmax)
       ins.push_back(rows.inits[keptRow]);
     SmallVector<AffineMap> maps(ins.size() + rows.inits.size(), identity);
     auto generic = linalg::GenericOp::create(
-        b, loc, rows.types, ins, rows.inits, maps, parallelIterators(1),
+        b, loc, rows.types, ins, rows.inits, maps, parallelIterators(run),
         [&](OpBuilder &nb, Location l, ValueRange args) {
           SmallVector<Value> at(coords);
-          at.push_back(linalg::IndexOp::create(nb, l, 0));
+          for (int64_t d = 0; d < run; ++d)
+            at.push_back(linalg::IndexOp::create(nb, l, d));
           DenseMap<Value, Value> memo(rowValues);
           if (keptSoftmax)
             memo[keptSoftmax] = arith::MulFOp::create(nb, l, args[0], keptSum);

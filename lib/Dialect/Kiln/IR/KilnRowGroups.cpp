@@ -2,11 +2,16 @@
 //
 // A kiln.fused row group whose rows span the last k > 1 dims of its rows'
 // shape -- an instance norm's reductions over H and W of [N, C, H, W] -- is
-// the same computation on that shape with those dims collapsed into one
-// ([N, C, H*W]): every value the region computes along the rows is read at
-// the collapsed position, and a per-row value at the row's. The lowering
-// builds row groups over the last dim only; FusedOp::collapseRowDims
-// rewrites the others into that form.
+// the same computation on that shape with runs of those dims collapsed
+// into one ([N, C, H*W]): every value the region computes along the rows is
+// read at the collapsed position, and a per-row value at the row's. Dims
+// collapse where every value along the rows is constant along all of them
+// or along none: a group norm's per-channel weight [G, C/G, 1, 1] of rows
+// [N, G, C/G, H, W] keeps the rows two dims, [N, G, C/G, H*W], the weight
+// [G, C/G, 1] (not expanded along H and W). The lowering reduces a row
+// as one run of elements either way (the same order); its chain runs over
+// the row's dims. FusedOp::collapseRowDims rewrites row groups into that
+// form.
 //
 //===----------------------------------------------------------------------===//
 
@@ -32,8 +37,11 @@ class RowDimsCollapser {
 public:
   RowDimsCollapser(FusedOp op)
       : op(op), rows(op.getRowType().getShape()), run(op.getRowDims()),
-        rank(static_cast<int64_t>(rows.size())),
-        length(getNumElements(rows.take_back(run))) {}
+        rank(static_cast<int64_t>(rows.size())) {}
+
+  /// The row's dims after the rewrite (planRuns): fewer than before, or
+  /// as many (nothing to collapse).
+  int64_t collapsedDims() const { return static_cast<int64_t>(runs.size()); }
 
   /// Which worlds each value of the region is needed in; fails when one is
   /// needed in both, or a reduction's result in the other world than its
@@ -60,6 +68,7 @@ public:
       for (Value operand : inner.getOperands())
         needs[operand] |= worlds;
     }
+    planRuns();
     return success();
   }
 
@@ -72,8 +81,7 @@ public:
     rewriter.setInsertionPoint(op);
 
     // The operands, once per world they are read in: along the rows,
-    // collapsed (an operand broadcast along only some of the row's dims is
-    // expanded along all of them first).
+    // collapsed.
     SmallVector<Value> inputs;
     SmallVector<std::pair<BlockArgument, unsigned>> args;
     for (auto [arg, input] : llvm::zip(body.getArguments(), op.getInputs())) {
@@ -112,7 +120,10 @@ public:
         if (!worlds)
           continue;
         Operation *copy = rewriter.clone(inner, map(Rows));
-        copy->setAttr("dims", rewriter.getDenseI64ArrayAttr({rank - run}));
+        copy->setAttr(
+            "dims",
+            rewriter.getDenseI64ArrayAttr(llvm::to_vector(
+                llvm::seq<int64_t>(rank - run, rank - run + collapsedDims()))));
         Value result = inner.getResult(0);
         copy->getResult(0).setType(retype(result.getType(), worlds));
         map(worlds).map(result, copy->getResult(0));
@@ -151,6 +162,47 @@ public:
   }
 
 private:
+  /// Whether a value of `shape` (aligned with the rows at the end) varies
+  /// along the row's dim `i` (of the run).
+  bool variesAlong(ArrayRef<int64_t> shape, int64_t i) const {
+    int64_t pos = static_cast<int64_t>(shape.size()) - run + i;
+    return pos >= 0 && shape[pos] != 1;
+  }
+
+  /// Splits the row's dims into runs of consecutive dims along which
+  /// every value read along the rows is constant or varies alike (unit
+  /// dims join the run before them, or the first).
+  void planRuns() {
+    ArrayRef<int64_t> rowDims = rows.take_back(run);
+    SmallVector<bool> cutBefore(run, false);
+    auto visit = [&](Value v) {
+      if (!(needs.lookup(v) & Rows))
+        return;
+      ArrayRef<int64_t> shape = cast<RankedTensorType>(v.getType()).getShape();
+      int64_t previous = -1;
+      for (int64_t i = 0; i < run; ++i) {
+        if (rowDims[i] == 1)
+          continue;
+        if (previous >= 0 &&
+            variesAlong(shape, i) != variesAlong(shape, previous))
+          cutBefore[i] = true;
+        previous = i;
+      }
+    };
+    Block &body = op.getBody().front();
+    for (BlockArgument arg : body.getArguments())
+      visit(arg);
+    for (Operation &inner : body.without_terminator())
+      for (Value result : inner.getResults())
+        visit(result);
+    runs.clear();
+    for (int64_t i = 0; i < run; ++i) {
+      if (runs.empty() || cutBefore[i])
+        runs.emplace_back();
+      runs.back().push_back(i);
+    }
+  }
+
   /// The world a result of the region is evaluated in (the verifier has
   /// checked its shape is the rows', or a row's with or without keepdim;
   /// rows of k > 1 dims give those different ranks).
@@ -160,18 +212,24 @@ private:
   }
 
   /// The shape of a value of `shape` along the rows (broadcast against
-  /// them, aligned at the end), with the row's dims collapsed into one: 1
-  /// where the value is constant along all of them, the row's length
-  /// otherwise.
+  /// them, aligned at the end), with each run of the row's dims collapsed
+  /// into one: 1 where the value is constant along the run's dims, their
+  /// elements' count where it varies along them (planRuns: all alike).
   SmallVector<int64_t> collapsedShape(ArrayRef<int64_t> shape) const {
     int64_t q = static_cast<int64_t>(shape.size());
     if (q == 0)
       return {};
     int64_t outside = std::max<int64_t>(q - run, 0);
     SmallVector<int64_t> collapsed(shape.take_front(outside));
-    bool constant = llvm::all_of(shape.drop_front(outside),
-                                 [](int64_t size) { return size == 1; });
-    collapsed.push_back(constant ? 1 : length);
+    for (const SmallVector<int64_t> &dims : runs) {
+      int64_t size = 1;
+      bool varies = false;
+      for (int64_t i : dims) {
+        size *= rows[rank - run + i];
+        varies |= variesAlong(shape, i);
+      }
+      collapsed.push_back(varies ? size : 1);
+    }
     return collapsed;
   }
 
@@ -184,32 +242,21 @@ private:
   }
 
   /// `input` as the region reads it along the rows: reshaped to its
-  /// collapsed shape; first expanded along the row's dims when it is
-  /// broadcast along only some of them (a [W] weight of [N, C, H, W] rows).
+  /// collapsed shape (a view).
   Value collapseInput(RewriterBase &rewriter, Location loc, Value input) {
     auto type = cast<RankedTensorType>(input.getType());
-    ArrayRef<int64_t> shape = type.getShape();
-    int64_t q = type.getRank();
     auto target = cast<RankedTensorType>(retype(type, Rows));
     if (target == type)
       return input;
-    int64_t outside = std::max<int64_t>(q - run, 0);
-    ArrayRef<int64_t> inRow = shape.drop_front(outside);
-    if (getNumElements(inRow) != 1 &&
-        getNumElements(inRow) != length) { // broadcast along some
-      SmallVector<int64_t> expanded(shape.take_front(outside));
-      llvm::append_range(expanded, rows.take_back(run));
-      input = ExpandOp::create(
-          rewriter, loc, RankedTensorType::get(expanded, type.getElementType()),
-          input);
-    }
     return ReshapeOp::create(rewriter, loc, target, input);
   }
 
   FusedOp op;
   ArrayRef<int64_t> rows;
-  int64_t run, rank, length;
+  int64_t run, rank;
   DenseMap<Value, unsigned> needs;
+  /// The row's dims (positions in the run) in the runs they collapse into.
+  SmallVector<SmallVector<int64_t>> runs;
 };
 
 } // namespace
@@ -220,5 +267,7 @@ FailureOr<FusedOp> FusedOp::collapseRowDims(RewriterBase &rewriter) {
   RowDimsCollapser collapser(*this);
   if (failed(collapser.analyze()))
     return failure();
+  if (collapser.collapsedDims() == getRowDims())
+    return *this;
   return collapser.rewrite(rewriter);
 }

@@ -1112,10 +1112,11 @@ private:
   }
 
   /// Row groups whose rows span several trailing dims (an instance norm's
-  /// H and W) become row groups over one dim, those collapsed (reshapes
-  /// outside are views): what the lowering builds. One whose region needs
-  /// a value both per row and along the rows stays as it is, and the
-  /// lowering reports it.
+  /// H and W) become row groups over fewer dims, each run of them along
+  /// which every value is constant or varies alike collapsed into one
+  /// (reshapes outside are views): the form the lowering builds. One whose
+  /// region needs a value both per row and along the rows stays as it is, and
+  /// the lowering reports it.
   void collapseRowDims() {
     SmallVector<FusedOp> groups;
     for (Operation &op : block)
@@ -1128,7 +1129,7 @@ private:
       RankedTensorType rows = fused.getRowType();
       int64_t run = fused.getRowDims();
       FailureOr<FusedOp> collapsed = fused.collapseRowDims(rewriter);
-      if (failed(collapsed))
+      if (failed(collapsed) || *collapsed == fused)
         continue;
       auto remark = remark::passed(
           collapsed->getLoc(),
@@ -1136,11 +1137,17 @@ private:
       if (!remark)
         continue;
       ArrayRef<int64_t> shape = collapsed->getRowType().getShape();
+      int64_t dims = collapsed->getRowDims();
       remark << remark::add(
-          "row group over the last {0} dims of {1}: its rows are one dim "
-          "of {2} elements, {3} (reshapes of its operands and results are "
+          "row group over the last {0} dims of {1}: its rows are {2} of "
+          "{3} elements, {4} (reshapes of its operands and results are "
           "views)",
-          run, formatShape(rows.getShape()), shape.back(), formatShape(shape));
+          run, formatShape(rows.getShape()),
+          dims == 1 ? std::string("one dim")
+                    : llvm::formatv("{0} dims, {1}", dims,
+                                    formatShape(shape.take_back(dims)))
+                          .str(),
+          getNumElements(shape.take_back(dims)), formatShape(shape));
     }
   }
 

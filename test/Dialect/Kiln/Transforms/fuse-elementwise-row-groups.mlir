@@ -381,26 +381,24 @@ func.func @view_not_in_row_group(%x: tensor<64x256xf32>) -> tensor<8x8x256xf32> 
 // [N, C, H, W]. The row group forms as over the last dim, and is then
 // rewritten over rows of one dim, H and W collapsed ([N, C, H*W]): the
 // operands and results are reshaped outside (views); a per-channel weight
-// [C, 1, 1] becomes [C, 1], and a bias [W], broadcast along W but not H, is
-// expanded along both first.
+// and bias [C, 1, 1] become [C, 1].
 // CHECK-LABEL: func.func @instance_norm
 // CHECK-DAG: %[[X:.*]] = kiln.reshape %arg0 : tensor<2x4x6x8xf32> -> tensor<2x4x48xf32>
 // CHECK-DAG: %[[W:.*]] = kiln.reshape %arg1 : tensor<4x1x1xf32> -> tensor<4x1xf32>
-// CHECK-DAG: %[[BE:.*]] = kiln.expand %arg2 : tensor<8xf32> -> tensor<6x8xf32>
-// CHECK-DAG: %[[B:.*]] = kiln.reshape %[[BE]] : tensor<6x8xf32> -> tensor<48xf32>
-// CHECK: %[[F:.*]] = kiln.fused(%[[X]], %[[W]], %[[B]]) : (tensor<2x4x48xf32>, tensor<4x1xf32>, tensor<48xf32>) -> tensor<2x4x48xf32> {
+// CHECK-DAG: %[[B:.*]] = kiln.reshape %arg2 : tensor<4x1x1xf32> -> tensor<4x1xf32>
+// CHECK: %[[F:.*]] = kiln.fused(%[[X]], %[[W]], %[[B]]) : (tensor<2x4x48xf32>, tensor<4x1xf32>, tensor<4x1xf32>) -> tensor<2x4x48xf32> {
 // CHECK: kiln.sum %{{.*}} {dims = array<i64: 2>, keepdim = true} : tensor<2x4x48xf32>
 // CHECK: kiln.sub %{{.*}}, %{{.*}} : tensor<2x4x48xf32>, tensor<2x4x1xf32>
 // CHECK: kiln.sum %{{.*}} {dims = array<i64: 2>, keepdim = true} : tensor<2x4x48xf32>
 // CHECK: kiln.mul %{{.*}}, %{{.*}} : tensor<2x4x48xf32>, tensor<4x1xf32>
-// CHECK: kiln.add %{{.*}}, %{{.*}} : tensor<2x4x48xf32>, tensor<48xf32>
+// CHECK: kiln.add %{{.*}}, %{{.*}} : tensor<2x4x48xf32>, tensor<4x1xf32>
 // CHECK: kiln.yield
 // CHECK: %[[Y:.*]] = kiln.reshape %[[F]] : tensor<2x4x48xf32> -> tensor<2x4x6x8xf32>
 // CHECK: return %[[Y]]
 // PLAIN-LABEL: func.func @instance_norm
 // PLAIN: kiln.sum %arg0 {dims = array<i64: 2, 3>, keepdim = true}
 // REMARK: remark: [Passed] CollapsedRowDims | Category:kiln-fuse | Function=instance_norm | Remark="row group over the last 2 dims of [2, 4, 6, 8]: its rows are one dim of 48 elements, [2, 4, 48] (reshapes of its operands and results are views)"
-func.func @instance_norm(%x: tensor<2x4x6x8xf32>, %w: tensor<4x1x1xf32>, %b: tensor<8xf32>) -> tensor<2x4x6x8xf32> {
+func.func @instance_norm(%x: tensor<2x4x6x8xf32>, %w: tensor<4x1x1xf32>, %b: tensor<4x1x1xf32>) -> tensor<2x4x6x8xf32> {
   %n = kiln.constant dense<48.0> : tensor<f32>
   %eps = kiln.constant dense<1.0e-5> : tensor<f32>
   %s = kiln.sum %x {dims = array<i64: 2, 3>, keepdim = true} : tensor<2x4x6x8xf32>
@@ -413,8 +411,60 @@ func.func @instance_norm(%x: tensor<2x4x6x8xf32>, %w: tensor<4x1x1xf32>, %b: ten
   %r = kiln.rsqrt %ve : tensor<2x4x1x1xf32>
   %y = kiln.mul %d, %r : tensor<2x4x6x8xf32>, tensor<2x4x1x1xf32>
   %yw = kiln.mul %y, %w : tensor<2x4x6x8xf32>, tensor<4x1x1xf32>
-  %yb = kiln.add %yw, %b : tensor<2x4x6x8xf32>, tensor<8xf32>
+  %yb = kiln.add %yw, %b : tensor<2x4x6x8xf32>, tensor<4x1x1xf32>
   return %yb : tensor<2x4x6x8xf32>
+}
+
+// -----
+
+// Dims collapse only where every value along the rows is constant along
+// all of them or along none. A group norm over C/G, H, W of
+// [N, G, C/G, H, W] with a per-channel weight [G, C/G, 1, 1]: the weight
+// varies along C/G, not along H and W, so the rows become two dims,
+// [C/G, H*W], and the weight [G, C/G, 1] (read once per line of H*W by
+// the lowering's loop per row dim; its reductions still run over the row's
+// elements as one run). A bias [W] of an instance norm varies along W but
+// not H: nothing collapses, the group stays as written.
+// CHECK-LABEL: func.func @group_norm
+// CHECK-DAG: %[[X:.*]] = kiln.reshape %arg0 : tensor<2x2x3x8x16xf32> -> tensor<2x2x3x128xf32>
+// CHECK-DAG: %[[W:.*]] = kiln.reshape %arg1 : tensor<2x3x1x1xf32> -> tensor<2x3x1xf32>
+// CHECK: %[[F:.*]] = kiln.fused(%[[X]], %[[W]]) : (tensor<2x2x3x128xf32>, tensor<2x3x1xf32>) -> tensor<2x2x3x128xf32> {
+// CHECK: kiln.sum %{{.*}} {dims = array<i64: 2, 3>, keepdim = true} : tensor<2x2x3x128xf32>
+// CHECK: kiln.sum %{{.*}} {dims = array<i64: 2, 3>, keepdim = true} : tensor<2x2x3x128xf32>
+// CHECK: kiln.mul %{{.*}}, %{{.*}} : tensor<2x2x3x128xf32>, tensor<2x3x1xf32>
+// CHECK: kiln.yield
+// CHECK: %[[Y:.*]] = kiln.reshape %[[F]] : tensor<2x2x3x128xf32> -> tensor<2x2x3x8x16xf32>
+// CHECK: return %[[Y]]
+// CHECK-LABEL: func.func @bias_along_w
+// CHECK-NOT: kiln.reshape
+// CHECK: kiln.fused(%arg0, %arg1) : (tensor<2x4x8x32xf32>, tensor<32xf32>) -> tensor<2x4x8x32xf32> {
+// CHECK: kiln.sum %{{.*}} {dims = array<i64: 2, 3>, keepdim = true} : tensor<2x4x8x32xf32>
+// CHECK-NOT: kiln.reshape
+// CHECK: return
+// REMARK: remark: [Passed] CollapsedRowDims | Category:kiln-fuse | Function=group_norm | Remark="row group over the last 3 dims of [2, 2, 3, 8, 16]: its rows are 2 dims, [3, 128] of 384 elements, [2, 2, 3, 128] (reshapes of its operands and results are views)"
+// REMARK-NOT: Function=bias_along_w | Remark="row group over
+func.func @group_norm(%x: tensor<2x2x3x8x16xf32>, %w: tensor<2x3x1x1xf32>) -> tensor<2x2x3x8x16xf32> {
+  %n = kiln.constant dense<384.0> : tensor<f32>
+  %s = kiln.sum %x {dims = array<i64: 2, 3, 4>, keepdim = true} : tensor<2x2x3x8x16xf32>
+  %m = kiln.div %s, %n : tensor<2x2x1x1x1xf32>, tensor<f32>
+  %d = kiln.sub %x, %m : tensor<2x2x3x8x16xf32>, tensor<2x2x1x1x1xf32>
+  %q = kiln.mul %d, %d : tensor<2x2x3x8x16xf32>, tensor<2x2x3x8x16xf32>
+  %qs = kiln.sum %q {dims = array<i64: 2, 3, 4>, keepdim = true} : tensor<2x2x3x8x16xf32>
+  %v = kiln.div %qs, %n : tensor<2x2x1x1x1xf32>, tensor<f32>
+  %e = kiln.constant dense<1.0e-5> : tensor<f32>
+  %ve = kiln.add %v, %e : tensor<2x2x1x1x1xf32>, tensor<f32>
+  %r = kiln.rsqrt %ve : tensor<2x2x1x1x1xf32>
+  %y = kiln.mul %d, %r : tensor<2x2x3x8x16xf32>, tensor<2x2x1x1x1xf32>
+  %yw = kiln.mul %y, %w : tensor<2x2x3x8x16xf32>, tensor<2x3x1x1xf32>
+  return %yw : tensor<2x2x3x8x16xf32>
+}
+func.func @bias_along_w(%x: tensor<2x4x8x32xf32>, %b: tensor<32xf32>) -> tensor<2x4x8x32xf32> {
+  %n = kiln.constant dense<256.0> : tensor<f32>
+  %s = kiln.sum %x {dims = array<i64: 2, 3>, keepdim = true} : tensor<2x4x8x32xf32>
+  %m = kiln.div %s, %n : tensor<2x4x1x1xf32>, tensor<f32>
+  %d = kiln.sub %x, %m : tensor<2x4x8x32xf32>, tensor<2x4x1x1xf32>
+  %yb = kiln.add %d, %b : tensor<2x4x8x32xf32>, tensor<32xf32>
+  return %yb : tensor<2x4x8x32xf32>
 }
 
 // -----

@@ -1093,13 +1093,15 @@ def Kiln_FusedOp : Kiln_Op<"fused", [IsolatedFromAbove, SingleBlock,
     int64_t getRowDims();
     /// This RowGroup region, when its rows span more than one dim (an
     /// instance norm's reductions over H and W of [N, C, H, W]), rewritten
-    /// by `rewriter` over rows of one dim (of [N, C, H*W]): the same
-    /// computation, with reshapes of its operands and results outside (an
-    /// expand first for an operand broadcast along only some of those
-    /// dims). Returns the new op (this one is erased; `rewriter` is left
-    /// before the new op), or this op, unchanged, when it is no row group
-    /// over several dims. Fails, changing nothing, when a value of the
-    /// region would be needed both per row and along the rows.
+    /// by `rewriter` over rows of fewer dims, each run of consecutive dims
+    /// along which every value is constant or varies alike collapsed into
+    /// one (rows of [N, C, H*W]; a group norm's with a per-channel weight,
+    /// [N, G, C/G, H*W]): the same computation, with reshapes of its
+    /// operands and results outside. Returns the new op (this one is
+    /// erased; `rewriter` is left before the new op), or this op,
+    /// unchanged, when it is no row group over several dims or none of them
+    /// collapse. Fails, changing nothing, when a value of the region would
+    /// be needed both per row and along the rows.
     ::mlir::FailureOr<FusedOp> collapseRowDims(::mlir::RewriterBase &rewriter);
     /// The op with FusesProducers of an Anchored region (the last one;
     /// any before it are indexed reads in its chains), else null.
