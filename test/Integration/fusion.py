@@ -625,6 +625,26 @@ same("row group over [C/G, H*W]: a group norm's gradient, weight in its sums",
          f"%r0 = kiln.mul %c, %r : {{T0}}, {G3}"], [gn_x]),
      [gn_x, gn_w, gn_g], gn_grad.grad.reshape(2, 4, 6, 10, 12), 1,
      rtol=1e-4, atol=1e-4)
+# Rows of three dims [A, B, C] (a unit dim among them too) with a weight
+# varying along B only (nothing collapses: three loops per row, the sums
+# over the row as one run), along A and B (rows of [A*B, C]), and along A
+# and C (no two neighbours alike).
+rx = torch.randn(2, 3, 1, 8, 40) * 2 + 1
+R5 = "tensor<2x1x1x1x1xf32>"
+for w_shape in [(8, 1), (3, 1, 8, 1), (3, 1, 1, 40)]:
+    rw = torch.randn(*w_shape)
+    same(f"row group over [A, 1, B, C], weight {list(w_shape)}", func_ir(
+        [rx, rw], [
+            "%m = kiln.mean %a0 {dims = array<i64: 1, 2, 3, 4>, keepdim = true}"
+            " : {T0}",
+            f"%d = kiln.sub %a0, %m : {{T0}}, {R5}",
+            "%dw = kiln.mul %d, %a1 : {T0}, {T1}",
+            "%s = kiln.sum %dw {dims = array<i64: 1, 2, 3, 4>, keepdim = true}"
+            " : {T0}",
+            f"%r0 = kiln.mul %dw, %s : {{T0}}, {R5}"], [rx]), [rx, rw],
+        (rx - rx.mean((1, 2, 3, 4), keepdim=True)) * rw *
+        ((rx - rx.mean((1, 2, 3, 4), keepdim=True)) * rw).sum(
+            (1, 2, 3, 4), keepdim=True), 1, rtol=1e-4, atol=1e-3)
 # A layer norm over C of [N, C, 1, 1] (after a global pooling): with
 # keepdim the reductions also reduce the unit dims (canonicalization), a
 # trailing run, so one row group over rows of C.
