@@ -95,11 +95,25 @@ Value rootOf(Value value, func::FuncOp function) {
 struct KilnAliasScopesPass
     : kiln::impl::KilnAliasScopesBase<KilnAliasScopesPass> {
   void runOnOperation() override {
-    getOperation().walk([](func::FuncOp function) {
+    getOperation().walk([&](func::FuncOp function) {
       auto groups =
           function->getAttrOfType<DenseI64ArrayAttr>(kiln::kBufferGroupsAttr);
       if (!groups)
         return;
+      // A group is an allocation some argument views (kiln-outline-kernels
+      // numbers them from 0): one per argument at most. A hand-written
+      // number beyond would make that many scopes.
+      int64_t arguments = function.getNumArguments();
+      for (int64_t group : groups.asArrayRef())
+        if (group >= arguments) {
+          function.emitError("'")
+              << kiln::kBufferGroupsAttr << "' names buffer group " << group
+              << ", but a function of " << arguments
+              << " argument(s) has groups 0 to " << arguments - 1
+              << " (-1: unknown)";
+          signalPassFailure();
+          return;
+        }
       function->removeAttr(kiln::kBufferGroupsAttr);
       // Groups kiln-streaming-stores found only written, and large: their
       // scopes' names say so, for the CPU compiler's non-temporal stores.

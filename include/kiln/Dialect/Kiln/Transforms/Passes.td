@@ -620,6 +620,10 @@ def KilnAliasScopes : Pass<"kiln-alias-scopes", "mlir::ModuleOp"> {
     fully unrolled first (a permute keeping a last dim of 32, rows of 10
     classes) stays scalar, because the SLP vectorizer cannot move a load
     above the store before it.
+
+    A group number that is not below the function's argument count (a
+    hand-written attribute; kiln-outline-kernels numbers them from 0) is
+    an error: it would make that many scopes.
   }];
   let dependentDialects = ["mlir::LLVM::LLVMDialect"];
 }
