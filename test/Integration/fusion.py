@@ -625,6 +625,49 @@ same("row group over [C/G, H*W]: a group norm's gradient, weight in its sums",
          f"%r0 = kiln.mul %c, %r : {{T0}}, {G3}"], [gn_x]),
      [gn_x, gn_w, gn_g], gn_grad.grad.reshape(2, 4, 6, 10, 12), 1,
      rtol=1e-4, atol=1e-4)
+# A group norm as PyTorch users write it -- x.reshape(N, G, -1)
+# normalized, reshaped back, scaled and shifted per channel -- computed on
+# the reshapes' common refinement [N, G, C/G, H, W] (refineRowGroupReshapes):
+# one row group, the same bits as the separate kernels; at batch 1 too
+# (unit dims), and a layer norm over a flattened [N, C*H*W] unflattened
+# and scaled per channel.
+def reshaped_norm_ir(x, w, b, groups):
+    n, c, h, wd = x.shape
+    k = c // groups * h * wd
+    T = f"tensor<{n}x{groups}x{k}xf32>"
+    S = f"tensor<{n}x{groups}x1xf32>"
+    lines = [
+        f"%xr = kiln.reshape %a0 : {{T0}} -> {T}",
+        f"%m = kiln.mean %xr {{dims = array<i64: 2>, keepdim = true}} : {T}",
+        f"%d = kiln.sub %xr, %m : {T}, {S}",
+        f"%q = kiln.mul %d, %d : {T}, {T}",
+        f"%v = kiln.mean %q {{dims = array<i64: 2>, keepdim = true}} : {T}",
+        "%e = kiln.constant dense<1.0e-5> : tensor<f32>",
+        f"%ve = kiln.add %v, %e : {S}, tensor<f32>",
+        f"%r = kiln.rsqrt %ve : {S}",
+        f"%y = kiln.mul %d, %r : {T}, {S}",
+        f"%yr = kiln.reshape %y : {T} -> {{T0}}",
+        "%yw = kiln.mul %yr, %a1 : {T0}, {T1}"]
+    args = [x, w]
+    if b is not None:
+        lines.append("%r0 = kiln.add %yw, %a2 : {T0}, {T2}")
+        args.append(b)
+    else:
+        lines[-1] = lines[-1].replace("%yw =", "%r0 =")
+    return func_ir(args, lines, [x]), args
+
+
+for shape, groups, bias in [((2, 24, 10, 12), 4, True),
+                            ((1, 32, 8, 8), 8, True),
+                            ((4, 6, 8, 8), 1, False)]:
+    gx = torch.randn(*shape) * 2 + 1
+    gw = torch.randn(shape[1], 1, 1)
+    gb = torch.randn(shape[1], 1, 1) if bias else None
+    ir, args = reshaped_norm_ir(gx, gw, gb, groups)
+    want = F.group_norm(gx, groups, gw.reshape(-1),
+                        gb.reshape(-1) if bias else None, eps=1e-5)
+    same(f"group norm through reshapes, {list(shape)}, {groups} group(s)",
+         ir, args, want, 1, rtol=1e-4, atol=1e-5)
 # Rows of three dims [A, B, C] (a unit dim among them too) with a weight
 # varying along B only (nothing collapses: three loops per row, the sums
 # over the row as one run), along A and B (rows of [A*B, C]), and along A

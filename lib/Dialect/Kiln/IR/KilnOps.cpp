@@ -1030,7 +1030,16 @@ int64_t kiln::getReducedTrailingRun(Operation *op) {
   int64_t rank = type.getRank(), run = 0;
   while (run < rank && mask[rank - 1 - run])
     ++run;
-  return llvm::count(mask, true) == run ? run : 0;
+  // With keepdim, a unit dim reduced before the run is one kept: the same
+  // result (canonicalization has keepdim reductions reduce their unit dims
+  // too, so a layer norm's over the last dim of [1, R, C] reduces dims 0
+  // and 2).
+  auto keepdim = op->getAttrOfType<BoolAttr>("keepdim");
+  bool keeps = keepdim && keepdim.getValue();
+  for (int64_t d = 0; d < rank - run; ++d)
+    if (mask[d] && !(keeps && type.getDimSize(d) == 1))
+      return 0;
+  return run;
 }
 
 SmallVector<int64_t> kiln::getRowValueShape(ArrayRef<int64_t> rows, int64_t run,

@@ -353,6 +353,8 @@ public:
       : block(block), maxGroupOps(maxGroupOps), rowGroups(rowGroups) {}
 
   void run() {
+    if (rowGroups)
+      refineRowGroupReshapes(block);
     llvm::SmallPtrSet<Operation *, 32> visited;
     while (true) {
       Operation *root = nullptr;
@@ -400,6 +402,22 @@ public:
       if (isSplatConstant(&op) && op.use_empty())
         op.erase();
     collapseRowDims();
+    // A reshape of a reshape is one reshape (the same row-major elements):
+    // the views refineRowGroupReshapes and the collapse leave, read once.
+    for (Operation &op : llvm::make_early_inc_range(block)) {
+      auto reshape = dyn_cast<ReshapeOp>(op);
+      if (!reshape)
+        continue;
+      if (auto inner = reshape.getInput().getDefiningOp<ReshapeOp>())
+        reshape.getInputMutable().assign(inner.getInput());
+      if (reshape.getInput().getType() == reshape.getType()) {
+        reshape.replaceAllUsesWith(reshape.getInput());
+        reshape.erase();
+      }
+    }
+    for (Operation &op : llvm::make_early_inc_range(llvm::reverse(block)))
+      if (isa<ReshapeOp>(op) && op.use_empty())
+        op.erase();
   }
 
 private:

@@ -492,3 +492,20 @@ func.func @per_row_runs(%x: tensor<2x4x16x64xf32>, %s: tensor<4xf32>) -> (tensor
   %zs = kiln.mul %z, %s : tensor<2x4xf32>, tensor<4xf32>
   return %d, %zs, %m : tensor<2x4x16x64xf32>, tensor<2x4xf32>, tensor<2x4x1x1xf32>
 }
+
+// -----
+
+// A batch of one: canonicalization has keepdim reductions reduce unit dims
+// too, so a layer norm's sum over the last dim of [1, R, C] reduces dims 0
+// and 2. A unit dim reduced with keepdim is one kept (the same result):
+// the reduction is over a trailing run of one dim, and a row group forms.
+// CHECK-LABEL: func.func @batch_of_one
+// CHECK: kiln.fused(%arg0) : (tensor<1x8x256xf32>) -> tensor<1x8x256xf32> {
+// CHECK: kiln.sum %{{.*}} {dims = array<i64: 0, 2>, keepdim = true}
+// CHECK: kiln.sub
+// CHECK: kiln.yield
+func.func @batch_of_one(%x: tensor<1x8x256xf32>) -> tensor<1x8x256xf32> {
+  %s = kiln.sum %x {dims = array<i64: 0, 2>, keepdim = true} : tensor<1x8x256xf32>
+  %d = kiln.sub %x, %s : tensor<1x8x256xf32>, tensor<1x8x1xf32>
+  return %d : tensor<1x8x256xf32>
+}

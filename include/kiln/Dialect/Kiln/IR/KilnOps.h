@@ -30,8 +30,9 @@ bool isSplatConstant(mlir::Operation *op);
 
 /// The number of trailing dims `op` reduces when it is a sum, prod, amax
 /// or amin whose dims are exactly the last k dims of its input (in any
-/// order; absent or empty dims, all of them): a row group's reduction,
-/// whose rows span those dims. 0 for any other op.
+/// order; absent or empty dims, all of them), with keepdim also unit dims
+/// before them (the same result as keeping those): a row group's
+/// reduction, whose rows span those k dims. 0 for any other op.
 int64_t getReducedTrailingRun(mlir::Operation *op);
 
 /// The shape of a per-row value of rows of shape `rows` spanning their last

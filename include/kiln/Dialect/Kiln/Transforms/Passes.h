@@ -35,6 +35,14 @@ inline constexpr llvm::StringLiteral kStreamingScopeSuffix = ".streaming";
 /// Patterns of -kiln-decompose.
 void populateDecomposePatterns(mlir::RewritePatternSet &patterns);
 
+/// kiln-fuse-elementwise's first step with row groups: a reshape read by
+/// row reductions and reshaped back, then used elementwise (a group norm
+/// written as x.reshape(N, G, -1), normalized, reshaped back, scaled per
+/// channel), rewritten with what follows on the two shapes' common
+/// refinement ([N, G, C/G, H, W]), so that one row group holds it all
+/// (RowGroupReshapes.cpp).
+void refineRowGroupReshapes(mlir::Block &block);
+
 #define GEN_PASS_REGISTRATION
 #include "kiln/Dialect/Kiln/Transforms/Passes.h.inc"
 

@@ -115,10 +115,11 @@ def KilnFuseElementwise : Pass<"kiln-fuse-elementwise", "mlir::ModuleOp"> {
     dim with keepdim (`sum`, `prod`, `amax`, `amin`, and `mean` once
     decomposed) whose result the group's elementwise chain broadcasts back
     over the same rows (`x - amax(x)`, a layer norm, softmax's gradient)
-    joins the group instead of bounding it, when the lowering would reduce
-    each row in one loop (it would not split it across threads: the same
-    order, the same bits) and a row is at most 256 KB; a `softmax` or
-    `log_softmax` over those rows then joins as well. The lowering runs
+    joins the group instead of bounding it, when a row is at most 256 KB
+    (the group reduces each row in the order of the reduction's own kernel:
+    one loop, or the segments that kernel splits few long rows into, then
+    their partials; the same bits); a `softmax` or `log_softmax` over
+    those rows then joins as well, unless its kernels would split them. The lowering runs
     each row's reductions, then the chain, while the row is in cache. A
     row group also yields values for users after it: values of its chain
     of the rows' shape, its reductions and per-row values (`[..., 1]`);
@@ -130,8 +131,15 @@ def KilnFuseElementwise : Pass<"kiln-fuse-elementwise", "mlir::ModuleOp"> {
     trailing run of dims (an instance norm's H and W of [N, C, H, W]): the
     group's reductions then all reduce that run (a softmax joins only rows
     of one dim), and once the groups are formed each such row group is
-    rewritten over rows of one dim, the run collapsed, with reshapes of its
-    operands and results outside (views; `CollapsedRowDims` remark).
+    rewritten over rows of fewer dims, each run of them along which every
+    value is constant or varies alike collapsed into one, with reshapes of
+    its operands and results outside (views; `CollapsedRowDims` remark).
+    Before grouping, a reshape read by row reductions whose values are
+    reshaped back and then used elementwise (a group norm written as
+    `x.reshape(N, G, -1)`, normalized, reshaped back, scaled per channel)
+    has the ops after it and after the reshape back rewritten on the two
+    shapes' common refinement (`[N, G, C/G, H, W]`; `RefinedReshapes`
+    remark), so that one row group holds them.
 
     With optimization remarks on (category `kiln-fuse`: kiln-opt
     --remarks-filter=kiln-fuse, kiln-run --remarks), each group of two or
