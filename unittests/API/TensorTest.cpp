@@ -870,6 +870,58 @@ TEST(IR, InstanceNormIsOneRowGroupOverHeightAndWidth) {
   }
 }
 
+TEST(IR, GroupNormThroughReshapesIsOneRowGroup) {
+  // A group norm as PyTorch users write it: reshaped to [N, G, C/G*H*W],
+  // normalized, reshaped back, scaled and shifted per channel. The fusion
+  // computes it on [N, G, C/G, H, W]: one kernel, rows of [C/G, H*W].
+  const int64_t n = 2, c = 6, h = 4, w = 8, g = 2;
+  std::vector<float> data(n * c * h * w), weight(c), bias(c);
+  for (size_t i = 0; i < data.size(); ++i)
+    data[i] = static_cast<float>((i * 7) % 23) * 0.25f - 2.0f;
+  for (int64_t k = 0; k < c; ++k) {
+    weight[k] = 0.5f + 0.25f * static_cast<float>(k);
+    bias[k] = static_cast<float>(k) - 2.0f;
+  }
+  Tensor x = Tensor::fromVector(data, {n, c, h, w});
+  Tensor wt = Tensor::fromVector(weight, {c, 1, 1});
+  Tensor bt = Tensor::fromVector(bias, {c, 1, 1});
+  Tensor xr = x.reshape({n, g, -1});
+  Tensor d = xr - xr.mean({2}, true);
+  Tensor y =
+      (d * ((d * d).mean({2}, true) + 1e-5).rsqrt()).reshape({n, c, h, w}) *
+          wt +
+      bt;
+  std::string text = y.explain();
+  EXPECT_NE(text.find("[kiln-fuse] the reshape of [2, 6, 4, 8] to [2, 2, 96]"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("[kiln-lower] row group of tensor<2x2x3x32xf32>: one "
+                      "kernel"),
+            std::string::npos)
+      << text;
+  std::vector<float> got = y.toVector<float>();
+  ASSERT_EQ(got.size(), data.size());
+  const int64_t k = c / g * h * w; // a group's elements
+  for (int64_t row = 0; row < n * g; ++row) {
+    double mean = 0, var = 0;
+    for (int64_t j = 0; j < k; ++j)
+      mean += data[row * k + j];
+    mean /= k;
+    for (int64_t j = 0; j < k; ++j)
+      var += (data[row * k + j] - mean) * (data[row * k + j] - mean);
+    var /= k;
+    for (int64_t j = 0; j < k; ++j) {
+      int64_t channel = (row % g) * (c / g) + j / (h * w);
+      EXPECT_NEAR(got[row * k + j],
+                  (data[row * k + j] - mean) / std::sqrt(var + 1e-5) *
+                          weight[channel] +
+                      bias[channel],
+                  1e-4)
+          << "row " << row << " element " << j;
+    }
+  }
+}
+
 TEST(IR, CallIRInlinesTheFileFunctions) {
   // The entry's helpers from the same file are inlined into it; a
   // recursive call is an error.
