@@ -355,6 +355,16 @@ class Program:
             return self.unary()
         t = v[1]
         rng = self.rng
+        # A third of the time through a reshape, reshaped back after (a
+        # group norm written as x.reshape(N, G, -1): row groups on the
+        # shapes' common refinement).
+        original = None
+        regrouped = self.regrouped_shape(list(t.shape))
+        if regrouped is not None and rng.random() < 0.33:
+            original = v
+            (v,) = self.emit("reshape", [v], [t.reshape(regrouped)],
+                             keep=False)
+            t = v[1]
         run = rng.randint(1, t.dim())
         dims = list(range(t.dim() - run, t.dim()))
         rng.shuffle(dims)
@@ -368,7 +378,7 @@ class Program:
                          {"dims": attr_dims(dims), "keepdim": "true"},
                          keep=False)
         combine = rng.choice(["sub", "add", "mul"])
-        if rng.random() < 0.5:
+        if rng.random() < 0.5 and original is None:
             self.emit(combine, [v, r], [getattr(torch, combine)(t, out)])
             return
         # Then scaled or shifted by an argument broadcast along some of the
@@ -376,10 +386,29 @@ class Program:
         # the rows, whose dims then collapse only partly).
         (c,) = self.emit(combine, [v, r], [getattr(torch, combine)(t, out)],
                          keep=False)
+        if original is not None:
+            t = original[1]
+            (c,) = self.emit("reshape", [c], [c[1].reshape(t.shape)],
+                             keep=False)
         w = self.broadcast_partner(t)
         affine = rng.choice(["add", "mul"])
         self.emit(affine, [c, (self.arg(w), w)],
                   [getattr(torch, affine)(c[1], w)])
+
+    def regrouped_shape(self, shape):
+        """`shape` with a trailing run of dims merged and a dim split by a
+        divisor, or None when that changes nothing."""
+        rng = self.rng
+        new = list(shape)
+        if len(new) >= 2 and rng.random() < 0.7:
+            k = rng.randint(1, len(new) - 1)
+            new = new[:k] + [math.prod(new[k:])]
+        splittable = [(i, d) for i, size in enumerate(new)
+                      for d in range(2, size) if size % d == 0]
+        if splittable:
+            i, d = rng.choice(splittable)
+            new[i:i + 1] = [d, new[i] // d]
+        return new if new != list(shape) else None
 
     def arg_reduce(self):
         v = self.pick(min_rank=1)
