@@ -31,6 +31,16 @@ special = torch.tensor([[float("-inf"), 1.0, 2.0, float("-inf")],
 for op, fn in (("softmax", F.softmax), ("log_softmax", F.log_softmax)):
     c.check(f"{op} special values", unary_ir(op, special, "{dim = 1 : i64}"),
             [special], fn(special, 1))
+# Empty inputs with unit dims (run as over the input without its unit
+# dims: an empty dim's reshape had no dims to take, a lowering failure found
+# by the API fuzzer, seed 160).
+for shape, dim in (((1, 0, 5), 1), ((1, 0, 5), 2), ((0, 1, 5), 2),
+                   ((3, 1, 0), 0)):
+    empty = torch.zeros(shape)
+    for op, fn in (("softmax", F.softmax), ("log_softmax", F.log_softmax)):
+        c.check(f"{op} of {list(shape)} over dim {dim}",
+                unary_ir(op, empty, f"{{dim = {dim} : i64}}"), [empty],
+                fn(empty, dim))
 # Along a non-last dim and a long row (the online max/sum rescaling).
 long = torch.randn(3, 2000, 2) * 10
 for op, fn in (("softmax", F.softmax), ("log_softmax", F.log_softmax)):

@@ -758,14 +758,17 @@ bool hasUnitDims(RankedTensorType type) {
 
 /// The reassociation that expands `from` (no unit dims) into `to`, a shape
 /// with the same elements whose consecutive dims multiply to each of
-/// `from`'s (unit dims join a neighbouring group).
+/// `from`'s (unit dims join a neighbouring group; an empty dim's group ends
+/// at an empty dim).
 SmallVector<ReassociationIndices> expansionGroups(ArrayRef<int64_t> from,
                                                   ArrayRef<int64_t> to) {
   SmallVector<ReassociationIndices> groups;
   int64_t j = 0, rank = to.size();
   for (int64_t size : from) {
+    // (An empty dim takes dims up to an empty one: [0, 5] into [1, 0, 5].)
     ReassociationIndices group;
-    for (int64_t product = 1; product < size && j < rank; ++j) {
+    for (int64_t product = 1;
+         (size == 0 ? product != 0 : product < size) && j < rank; ++j) {
       group.push_back(j);
       product *= to[j];
     }
