@@ -342,6 +342,19 @@ for attrs, fn in (("{min = 1.5 : f64, max = 5.5 : f64}", lambda t: torch.clamp(t
                   ("{max = 3.0 : f64}", lambda t: torch.clamp(t, max=3.0)),
                   ("{min = 5.0 : f64, max = 2.0 : f64}", lambda t: torch.clamp(t, 5.0, 2.0))):
     c.check(f"clamp {attrs}", unary_ir("clamp", x, attrs), [x], fn(x))
+# A value equal to a bound is kept (torch.clamp's x < lo ? lo : x): -0.0
+# clamped at min 0 stays -0.0 and +0.0 at max -0 stays +0.0 (seen through
+# 1 / clamp(x), -inf or +inf; maximumf once made both +0.0).
+z = torch.tensor([-0.0, 0.0, -1.0, 2.0])
+for attrs, fn in (("{min = 0.0 : f64}", lambda t: torch.clamp(t, min=0.0)),
+                  ("{max = -0.0 : f64}", lambda t: torch.clamp(t, max=-0.0))):
+    T = ttype(z)
+    c.check(f"1 / clamp {attrs} of signed zeros", f"""func.func @f(%x: {T}) -> {T} {{
+  %y = kiln.clamp %x {attrs} : {T}
+  %one = kiln.constant dense<1.0> : tensor<f32>
+  %r = kiln.div %one, %y : tensor<f32>, {T}
+  return %r : {T}
+}}""", [z], 1 / fn(z))
 n = torch.arange(-5, 5)
 c.check("clamp i64", unary_ir("clamp", n, "{min = -2.0 : f64, max = 3.0 : f64}"),
         [n], torch.clamp(n, -2, 3))

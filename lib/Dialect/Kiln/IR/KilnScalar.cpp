@@ -232,16 +232,29 @@ Value NeOp::buildScalar(OpBuilder &b, Location loc, ValueRange operands, Type) {
 
 Value ClampOp::buildScalar(OpBuilder &b, Location loc, ValueRange operands,
                            Type type) {
-  // min(max(x, lo), hi): NaN propagates; lo > hi gives hi (torch.clamp).
+  // torch.clamp's scalar rule: x < lo ? lo : x, then x > hi ? hi : x. NaN
+  // propagates (it compares false); lo > hi gives hi; and x is kept when it
+  // equals a bound, so clamp(-0.0, min=0) is -0.0 (maximumf gave +0.0, and
+  // the gradient of sqrt after it +inf where PyTorch's is -inf: the API
+  // fuzzer, seed 160). x86 computes each select as one maxps / minps, whose
+  // rule it is.
   Value x = operands[0];
   if (std::optional<APFloat> lo = getMin()) {
     Value bound = constantLike(b, loc, type, lo->convertToDouble());
-    x = isFloat(type) ? Value(arith::MaximumFOp::create(b, loc, x, bound))
+    x = isFloat(type) ? Value(arith::SelectOp::create(
+                            b, loc,
+                            arith::CmpFOp::create(
+                                b, loc, arith::CmpFPredicate::OLT, x, bound),
+                            bound, x))
                       : Value(arith::MaxSIOp::create(b, loc, x, bound));
   }
   if (std::optional<APFloat> hi = getMax()) {
     Value bound = constantLike(b, loc, type, hi->convertToDouble());
-    x = isFloat(type) ? Value(arith::MinimumFOp::create(b, loc, x, bound))
+    x = isFloat(type) ? Value(arith::SelectOp::create(
+                            b, loc,
+                            arith::CmpFOp::create(
+                                b, loc, arith::CmpFPredicate::OGT, x, bound),
+                            bound, x))
                       : Value(arith::MinSIOp::create(b, loc, x, bound));
   }
   return x;
