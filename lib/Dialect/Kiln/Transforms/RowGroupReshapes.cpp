@@ -166,6 +166,11 @@ bool isKeepdimReduction(Operation *op) {
          keepdim.getValue();
 }
 
+/// The most ops a region may hold to be rewritten: a row group holds far
+/// fewer, and each reshape's region is walked once, so a long chain with
+/// many reshapes (graphs built with the API) stays linear.
+constexpr size_t kMaxRegionOps = 1024;
+
 bool isElementwiseOp(Operation *op) {
   return op->hasTrait<kiln::OpTrait::Elementwise>() && op->getNumOperands() > 0;
 }
@@ -207,6 +212,10 @@ public:
                 static_cast<int64_t>(r.to.size()))
           rowReductions = true;
         ops.push_back(op);
+        if (ops.size() > kMaxRegionOps) {
+          tooLarge = true;
+          return;
+        }
         for (Value result : op->getResults())
           if (inRegion.insert(result).second)
             worklist.push_back(result);
@@ -260,6 +269,7 @@ public:
   SmallVector<Operation *> ops;
   SmallVector<ReshapeOp> exits;
   bool rowReductions = false;
+  bool tooLarge = false; // more than kMaxRegionOps: left as written
 
 private:
   /// The dims a keepdim reduction reduces on the refined shape: the runs
@@ -322,7 +332,7 @@ bool refineAt(ReshapeOp entry, llvm::DenseSet<Operation *> &erased) {
     return false;
   RegionRefiner region(entry.getResult(), *r);
   region.plan();
-  if (!region.rowReductions || region.ops.empty())
+  if (!region.rowReductions || region.ops.empty() || region.tooLarge)
     return false;
   // The reshapes back whose users the refined shape also serves (it is
   // finer than theirs) and that are used elementwise.
@@ -334,7 +344,7 @@ bool refineAt(ReshapeOp entry, llvm::DenseSet<Operation *> &erased) {
       continue;
     RegionRefiner after(exit.getResult(), *back);
     after.plan();
-    if (!after.ops.empty())
+    if (!after.ops.empty() && !after.tooLarge)
       exits.push_back({exit, *back});
   }
   if (exits.empty())
