@@ -834,6 +834,20 @@ TEST(IR, BagsOfSelectedRowsAreSummedThroughTheReshape) {
     }
 }
 
+/// The mean and (biased) variance of `count` elements of `data` from
+/// `begin`: a normalization's statistics, the reference for the norms'
+/// tests.
+static std::pair<double, double> meanAndVariance(const std::vector<float> &data,
+                                                 int64_t begin, int64_t count) {
+  double mean = 0, var = 0;
+  for (int64_t j = 0; j < count; ++j)
+    mean += data[begin + j];
+  mean /= count;
+  for (int64_t j = 0; j < count; ++j)
+    var += (data[begin + j] - mean) * (data[begin + j] - mean);
+  return {mean, var / count};
+}
+
 TEST(IR, InstanceNormIsOneRowGroupOverHeightAndWidth) {
   // Statistics over H and W of [N, C, H, W] and the normalization: one
   // kernel over rows of H x W elements.
@@ -856,13 +870,7 @@ TEST(IR, InstanceNormIsOneRowGroupOverHeightAndWidth) {
   std::vector<float> got = y.toVector<float>();
   ASSERT_EQ(got.size(), data.size());
   for (int64_t row = 0; row < n * c; ++row) {
-    double mean = 0, var = 0;
-    for (int64_t j = 0; j < h * w; ++j)
-      mean += data[row * h * w + j];
-    mean /= h * w;
-    for (int64_t j = 0; j < h * w; ++j)
-      var += (data[row * h * w + j] - mean) * (data[row * h * w + j] - mean);
-    var /= h * w;
+    auto [mean, var] = meanAndVariance(data, row * h * w, h * w);
     for (int64_t j = 0; j < h * w; ++j)
       EXPECT_NEAR(got[row * h * w + j],
                   (data[row * h * w + j] - mean) / std::sqrt(var + 1e-5), 1e-5)
@@ -903,13 +911,7 @@ TEST(IR, GroupNormThroughReshapesIsOneRowGroup) {
   ASSERT_EQ(got.size(), data.size());
   const int64_t k = c / g * h * w; // a group's elements
   for (int64_t row = 0; row < n * g; ++row) {
-    double mean = 0, var = 0;
-    for (int64_t j = 0; j < k; ++j)
-      mean += data[row * k + j];
-    mean /= k;
-    for (int64_t j = 0; j < k; ++j)
-      var += (data[row * k + j] - mean) * (data[row * k + j] - mean);
-    var /= k;
+    auto [mean, var] = meanAndVariance(data, row * k, k);
     for (int64_t j = 0; j < k; ++j) {
       int64_t channel = (row % g) * (c / g) + j / (h * w);
       EXPECT_NEAR(got[row * k + j],

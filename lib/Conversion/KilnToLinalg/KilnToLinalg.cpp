@@ -1587,8 +1587,8 @@ template <typename OpTy> struct LowerDimsReduction : OpRewritePattern<OpTy> {
 /// `inputType`) of what `read` gives at `indices` (the row's coordinates,
 /// then the position in the row): the operations of the reduction kernel
 /// in its order -- the lane order for float sums and products, one loop
-/// otherwise -- so the same bits. Rows the kernel splits (rowSegments of
-/// ReductionPlan.h: few long rows) reduce each segment in the lane order
+/// otherwise -- so the same bits. Rows the kernel splits (planReductionSplit
+/// of ReductionPlan.h: few long rows) reduce each segment in the lane order
 /// and merge the segments' partials as the split's second kernel does: a
 /// lane loop over the segments whose elements are the partials, each
 /// computed where that loop reads it (no partial is stored).
@@ -1610,10 +1610,10 @@ Value reduceRow(OpBuilder &b, Location loc, RankedTensorType inputType,
       return x[0];
     };
     int64_t n = inputType.getDimSize(inner);
-    int64_t segments =
-        n > 0 ? kiln::conversion::rowSegments(inputType.getNumElements() / n, n)
-                    .value_or(1)
-              : 1;
+    auto split = kiln::conversion::planReductionSplit(
+        {inputType.getNumElements() / std::max<int64_t>(n, 1), n},
+        {false, true});
+    int64_t segments = split ? split->second : 1;
     if (segments == 1)
       return buildLaneLoops(b, loc, inputType, {inner}, indices, identity, read,
                             {element, merge, std::move(prefetch)});

@@ -242,16 +242,11 @@ private:
   }
 
   /// `input` as the region reads it along the rows: reshaped to its
-  /// collapsed shape (a view; of the reshaped value when `input` is a
-  /// reshape itself).
+  /// collapsed shape (a view).
   Value collapseInput(RewriterBase &rewriter, Location loc, Value input) {
     auto type = cast<RankedTensorType>(input.getType());
     auto target = cast<RankedTensorType>(retype(type, Rows));
     if (target == type)
-      return input;
-    if (auto reshape = input.getDefiningOp<ReshapeOp>())
-      input = reshape.getInput();
-    if (input.getType() == target)
       return input;
     return ReshapeOp::create(rewriter, loc, target, input);
   }

@@ -32,8 +32,6 @@
 #include "mlir/IR/Matchers.h"
 #include "mlir/IR/Remarks.h"
 
-#include "llvm/ADT/SetVector.h"
-
 using namespace mlir;
 using namespace kiln;
 
