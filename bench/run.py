@@ -397,7 +397,8 @@ def pooling_workloads():
     alike and drop unit dims, since the thirty-fourth session), an instance
     norm over H and W, forward and with its backward (one row group over
     rows of H*W since the thirty-fifth), a group norm with its affine
-    weight and bias (one row group since the thirty-sixth)."""
+    weight and bias (one row group since the thirty-sixth), a layer norm
+    over the channels of [N, C, H, W]."""
     gp, pooled = tensor_type((64, 512, 7, 7)), tensor_type((64, 512, 1, 1))
     bn, stat = tensor_type((32, 64, 56, 56)), tensor_type((1, 64, 1, 1))
     sc = tensor_type((4096, 1000, 1, 1))
@@ -463,6 +464,37 @@ def pooling_workloads():
         y = d * torch.rsqrt((d * d).mean(2, keepdim=True) + 1e-5)
         return y.reshape(32, 64, 56, 56) * t["cw"] + t["cb"]
 
+    # ConvNeXt's LayerNorm over channels of [N, C, H, W] (channels first):
+    # two column reductions over C, whose kept H x W run is one dim walked
+    # in blocks (read contiguously since the thirty-seventh session; 16
+    # scalar loads per vector before), and the chain.
+    pix = tensor_type((32, 1, 56, 56))
+    channel_norm_ir = f"""func.func @f(%x: {bn}, %w: {cw}, %b: {cw}) -> {bn} {{
+  %m = kiln.mean %x {{dims = array<i64: 1>, keepdim = true}} : {bn}
+  %d = kiln.sub %x, %m : {bn}, {pix}
+  %q = kiln.mul %d, %d : {bn}, {bn}
+  %v = kiln.mean %q {{dims = array<i64: 1>, keepdim = true}} : {bn}
+  %e = kiln.constant dense<1.0e-6> : tensor<f32>
+  %ve = kiln.add %v, %e : {pix}, tensor<f32>
+  %s = kiln.rsqrt %ve : {pix}
+  %y = kiln.mul %d, %s : {bn}, {pix}
+  %yw = kiln.mul %y, %w : {bn}, {cw}
+  %yb = kiln.add %yw, %b : {bn}, {cw}
+  return %yb : {bn}
+}}"""
+
+    def channel_norm(t):
+        x = t["bn"]
+        m = x.mean(1, keepdim=True)
+        d = x - m
+        y = d * torch.rsqrt((d * d).mean(1, keepdim=True) + 1e-6)
+        return y * t["cw"] + t["cb"]
+
+    def channel_norm_permuted(t):
+        return F.layer_norm(t["bn"].permute(0, 2, 3, 1), (64,),
+                            t["cw"].reshape(64), t["cb"].reshape(64),
+                            eps=1e-6).permute(0, 3, 1, 2)
+
     def group_norm(t):
         return F.group_norm(t["gn"].reshape(32, 64, 56, 56), 8,
                             t["gn_w"].reshape(64), t["gn_b"].reshape(64),
@@ -510,6 +542,9 @@ def pooling_workloads():
              torch=[group_norm_reshaped,
                     lambda t: F.group_norm(t["bn"], 8, t["cw"].reshape(64),
                                            t["cb"].reshape(64), eps=1e-5)]),
+        dict(name="layer norm over channels, weight and bias (32x64x56x56)",
+             ir=channel_norm_ir, inputs=["bn", "cw", "cb"],
+             torch=[channel_norm, channel_norm_permuted]),
     ]
 
 

@@ -530,18 +530,18 @@ func.func @matmul_rows(%a: tensor<6x5xf32>, %b: tensor<5x3xf32>) -> tensor<6x3xf
 // coalesces consecutive reduced dims) and one kept position, so it is seen
 // as 16 segments of 4096 elements (the minimum), each reduced in the lane
 // order by its own iteration of a parallel generic, its position p read at
-// (p / 1024, p - (p / 1024) * 1024); a second generic adds the 16 partials
-// in the lane order (all to lane 0: fewer than 32).
+// (p / 1024, p - (p / 1024) * 1024) -- which the CPU reads as position p of
+// the input collapsed to one dim (readDelinearizedAsCollapsed); a second
+// generic adds the 16 partials in the lane order (all to lane 0: fewer
+// than 32).
 // CHECK-LABEL: func.func @sum_all_split
+// CHECK:       %[[FLAT:.*]] = tensor.collapse_shape %arg0 {{\[}}[0, 1]] : tensor<64x1024xf32> into tensor<65536xf32>
 // CHECK:       %[[PARTIALS:.*]] = linalg.generic {{.*}} iterator_types = ["parallel"]} outs(%{{.*}} : tensor<16xf32>)
 // CHECK:         %[[SEGMENT:.*]] = linalg.index 0
 // CHECK:         scf.for %[[AT:.*]] = %{{.*}} to %c4096 step %c32 {{.*}} -> (vector<32xf32>)
 // CHECK:           %[[SCALED:.*]] = arith.muli %[[SEGMENT]], %c4096
 // CHECK:           %[[P:.*]] = arith.addi %[[SCALED]], %{{.*}}
-// CHECK:           %[[ROW:.*]] = arith.divui %[[P]], %c1024
-// CHECK:           %[[ROWSTART:.*]] = arith.muli %[[ROW]], %c1024
-// CHECK:           %[[COL:.*]] = arith.subi %[[P]], %[[ROWSTART]]
-// CHECK:           tensor.extract %arg0[%[[ROW]], %[[COL]]] : tensor<64x1024xf32>
+// CHECK:           tensor.extract %[[FLAT]][%[[P]]] : tensor<65536xf32>
 // CHECK:       linalg.generic {{.*}} outs(%{{.*}} : tensor<f32>)
 // CHECK:         scf.for %{{.*}} = %{{.*}} to %c16
 // CHECK:           tensor.extract %[[PARTIALS]][%{{.*}}] : tensor<16xf32>
