@@ -668,6 +668,59 @@ for shape, groups, bias in [((2, 24, 10, 12), 4, True),
                         gb.reshape(-1) if bias else None, eps=1e-5)
     same(f"group norm through reshapes, {list(shape)}, {groups} group(s)",
          ir, args, want, 1, rtol=1e-4, atol=1e-5)
+# A layer norm over the channels of [N, C, H, W] written channels last:
+# permuted to [N, H, W, C], normalized over the last dim, scaled per
+# channel and permuted back. The permutes cancel (cancelPermuteRoundTrips):
+# the chain runs on [N, C, H, W], its reductions over C -- the same bits as
+# the permuted ops unfused. Then with the permuted input also returned
+# (the permute stays for it, a kernel, and the product of it another) and
+# with an amax over (H, W) of a permute that
+# swaps them (order-free: it cancels too).
+def channels_last_norm_ir(x, w, b, also_permuted=False):
+    n, c, h, wd = x.shape
+    P = f"tensor<{n}x{h}x{wd}x{c}xf32>"
+    S = f"tensor<{n}x{h}x{wd}x1xf32>"
+    lines = [
+        "%p = kiln.permute %a0 [0, 2, 3, 1] : {T0}",
+        f"%m = kiln.mean %p {{dims = array<i64: 3>, keepdim = true}} : {P}",
+        f"%d = kiln.sub %p, %m : {P}, {S}",
+        f"%q = kiln.mul %d, %d : {P}, {P}",
+        f"%v = kiln.mean %q {{dims = array<i64: 3>, keepdim = true}} : {P}",
+        "%e = kiln.constant dense<1.0e-6> : tensor<f32>",
+        f"%ve = kiln.add %v, %e : {S}, tensor<f32>",
+        f"%s = kiln.rsqrt %ve : {S}",
+        f"%y = kiln.mul %d, %s : {P}, {S}",
+        f"%yw = kiln.mul %y, %a1 : {P}, {{T1}}",
+        f"%yb = kiln.add %yw, %a2 : {P}, {{T2}}",
+        f"%r0 = kiln.permute %yb [0, 3, 1, 2] : {P}"]
+    outs = [x]
+    if also_permuted:
+        lines.append(f"%r1 = kiln.mul %p, %p : {P}, {P}")
+        outs.append(P)
+    return func_ir([x, w, b], lines, outs)
+
+
+for shape in [(2, 24, 5, 7), (1, 64, 8, 8)]:
+    px = torch.randn(*shape) * 2 + 1
+    pw, pb = torch.randn(shape[1]), torch.randn(shape[1])
+    want = F.layer_norm(px.permute(0, 2, 3, 1), (shape[1],), pw, pb,
+                        eps=1e-6).permute(0, 3, 1, 2)
+    same(f"channels-last layer norm of {list(shape)}, permutes cancelled",
+         channels_last_norm_ir(px, pw, pb), [px, pw, pb], want, 3,
+         rtol=1e-4, atol=1e-5)
+    pp = px.permute(0, 2, 3, 1)
+    same(f"channels-last layer norm of {list(shape)}, the permuted input "
+         "returned too", channels_last_norm_ir(px, pw, pb, True),
+         [px, pw, pb], [want, pp * pp], 5, rtol=1e-4, atol=1e-5)
+ax = special(3, 4, 6, 5)
+same("amax over (H, W) of a permute swapping them, permuted back",
+     func_ir([ax], [
+         "%p = kiln.permute %a0 [0, 1, 3, 2] : {T0}",
+         "%m = kiln.amax %p {dims = array<i64: 2, 3>, keepdim = true}"
+         " : tensor<3x4x5x6xf32>",
+         "%d = kiln.sub %p, %m : tensor<3x4x5x6xf32>, tensor<3x4x1x1xf32>",
+         "%r0 = kiln.permute %d [0, 1, 3, 2] : tensor<3x4x5x6xf32>"], [ax]),
+     [ax], ax - ax.amax((2, 3), keepdim=True), 1)
 # Rows of three dims [A, B, C] (a unit dim among them too) with a weight
 # varying along B only (nothing collapses: three loops per row, the sums
 # over the row as one run), along A and B (rows of [A*B, C]), and along A

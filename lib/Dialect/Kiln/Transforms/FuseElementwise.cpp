@@ -353,6 +353,7 @@ public:
       : block(block), maxGroupOps(maxGroupOps), rowGroups(rowGroups) {}
 
   void run() {
+    cancelPermuteRoundTrips(block);
     if (rowGroups)
       refineRowGroupReshapes(block);
     llvm::SmallPtrSet<Operation *, 32> visited;

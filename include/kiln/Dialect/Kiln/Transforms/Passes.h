@@ -43,6 +43,12 @@ void populateDecomposePatterns(mlir::RewritePatternSet &patterns);
 /// (RowGroupReshapes.cpp).
 void refineRowGroupReshapes(mlir::Block &block);
 
+/// Elementwise ops and keepdim reductions between permutes and the permute
+/// that undoes them (a channels-last layer norm of an NCHW tensor), rewritten
+/// onto the unpermuted tensors: neither permute is copied, and the fuser sees
+/// the chain as it would be written unpermuted (PermuteRoundTrips.cpp).
+void cancelPermuteRoundTrips(mlir::Block &block);
+
 #define GEN_PASS_REGISTRATION
 #include "kiln/Dialect/Kiln/Transforms/Passes.h.inc"
 

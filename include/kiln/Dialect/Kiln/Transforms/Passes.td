@@ -139,7 +139,12 @@ def KilnFuseElementwise : Pass<"kiln-fuse-elementwise", "mlir::ModuleOp"> {
     `x.reshape(N, G, -1)`, normalized, reshaped back, scaled per channel)
     has the ops after it and after the reshape back rewritten on the two
     shapes' common refinement (`[N, G, C/G, H, W]`; `RefinedReshapes`
-    remark), so that one row group holds them.
+    remark), so that one row group holds them. First of all (every
+    target), a permute whose input is computed from permutes by its
+    inverse through elementwise ops and keepdim reductions only (a
+    channels-last layer norm permuted back) has those ops computed on the
+    unpermuted tensors instead, and disappears (`CancelledPermutes`
+    remark).
 
     With optimization remarks on (category `kiln-fuse`: kiln-opt
     --remarks-filter=kiln-fuse, kiln-run --remarks), each group of two or
