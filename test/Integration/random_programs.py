@@ -672,9 +672,10 @@ for number in range(COUNT):
         if "kiln.topk" in ir or "kiln.kthvalue" in ir:
             continue
         gradcheck_args = ["--directions=4", "--eps=1e-8"]
-    # A NaN result (the mean of no elements) has NaN finite differences:
+    # A NaN result (the mean of no elements) has NaN finite differences,
+    # and an infinite one (a product of 4096 elements up to 1.5) none:
     # nothing to compare a gradient with.
-    if any(t.dtype.is_floating_point and bool(t.isnan().any())
+    if any(t.dtype.is_floating_point and not bool(t.isfinite().all())
            for _, t in results):
         continue
     if elements and any(t.dtype.is_floating_point for _, t in results):
