@@ -8,7 +8,8 @@
 # softmax/log_softmax, gather/index_select, epilogues, losses (decomposed
 # and fused), a value recomputed in two kernels, kernels merged, and a
 # forward+backward graph
-# from kiln-autodiff, plus 24 random graphs (fixed seed). Kernel counts
+# from kiln-autodiff, plus 24 random graphs and 16 random permute round
+# trips (fixed seed). Kernel counts
 # from --stats show the fusion happened.
 # RUN: %python %s
 import json
@@ -1362,5 +1363,72 @@ for index in range(24):
     problem = compare(torch.from_numpy(fused[0]), want, 1e-4, 1e-5)
     if problem:
         c.fail(f"random graph {index}", f"vs PyTorch: {problem}\n{ir}")
+
+
+# Random permute round trips (cancelPermuteRoundTrips): a permute of rank
+# 3 or 4, elementwise ops (tanh, a broadcast factor, gt/where) and keepdim
+# reductions (sum, mean, amax) over random dims, the inverse permute.
+# Fused (the permutes cancelled where the rule allows) and unfused give the
+# same bits; both against PyTorch.
+def permute_round_trip(index):
+    rank = rng.choice([3, 4])
+    shape = [rng.choice([1, 2, 3, 5, 8]) for _ in range(rank)]
+    perm = list(range(rank))
+    rng.shuffle(perm)
+    inverse = [perm.index(i) for i in range(rank)]
+    pshape = [shape[d] for d in perm]
+    x = torch.randn(*shape)
+    wshape = [d if rng.random() < 0.5 else 1
+              for d in pshape][rng.randint(0, rank - 1):]
+    w = torch.randn(*wshape)
+    P = ttype(x.permute(*perm))
+    body = [f"%p = kiln.permute %a0 [{', '.join(map(str, perm))}] : {{T0}}"]
+    last, t = "%p", x.permute(*perm)
+    for k in range(rng.randint(1, 4)):
+        kind = rng.choice(["sum", "mean", "amax", "tanh", "mul", "where"])
+        name = f"%v{k}"
+        if kind in ("sum", "mean", "amax"):
+            dims = sorted(rng.sample(range(rank), rng.randint(1, rank)))
+            r = getattr(t, kind)(dims, keepdim=True)
+            body += [f"%s{k} = kiln.{kind} {last} {{dims = array<i64: "
+                     f"{', '.join(map(str, dims))}>, keepdim = true}} : {P}",
+                     f"{name} = kiln.sub {last}, %s{k} : {P}, {ttype(r)}"]
+            t = t - r
+        elif kind == "tanh":
+            body.append(f"{name} = kiln.tanh {last} : {P}")
+            t = torch.tanh(t)
+        elif kind == "mul":
+            body.append(f"{name} = kiln.mul {last}, %a1 : {P}, {{T1}}")
+            t = t * w
+        else:
+            mask = t > w
+            body += [f"%c{k} = kiln.gt {last}, %a1 : {P}, {{T1}}",
+                     f"%n{k} = kiln.neg {last} : {P}",
+                     f"{name} = kiln.where %c{k}, {last}, %n{k} : "
+                     f"{ttype(mask)}, {P}, {P}"]
+            t = torch.where(mask, t, -t)
+        last = name
+    body.append(f"%r0 = kiln.permute {last} "
+                f"[{', '.join(map(str, inverse))}] : {P}")
+    want = t.permute(*inverse)
+    return func_ir([x, w], body, [want]), [x, w], want
+
+
+for index in range(16):
+    ir, args, want = permute_round_trip(index)
+    c.cases += 1
+    try:
+        fused, _ = run(ir, args, "--threads=2")
+        plain, _ = run(ir, args, "--threads=1", "--no-fuse")
+    except RuntimeError as error:
+        c.fail(f"permute round trip {index}", f"{error}\n{ir}")
+        continue
+    if not same_bits(fused[0], plain[0]):
+        c.fail(f"permute round trip {index}",
+               f"fused and unfused bits differ\n{ir}")
+        continue
+    problem = compare(torch.from_numpy(fused[0]), want, 1e-4, 1e-4)
+    if problem:
+        c.fail(f"permute round trip {index}", f"vs PyTorch: {problem}\n{ir}")
 
 c.finish()
