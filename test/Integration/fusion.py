@@ -1414,6 +1414,29 @@ def permute_round_trip(index):
     return func_ir([x, w], body, [want]), [x, w], want
 
 
+# A chain deeper than the rewrite follows (1100 ops; kMaxDepth is 1024):
+# left as written, the permutes kept -- still the same bits and values.
+deep_x = torch.randn(2, 3, 4)
+deep = ["%p = kiln.permute %a0 [2, 0, 1] : {T0}"]
+deep += [f"%v{k} = kiln.tanh {'%p' if k == 0 else f'%v{k - 1}'} : "
+         "tensor<4x2x3xf32>" for k in range(1100)]
+deep.append("%r0 = kiln.permute %v1099 [1, 2, 0] : tensor<4x2x3xf32>")
+deep_want = deep_x.permute(2, 0, 1)
+for _ in range(1100):
+    deep_want = torch.tanh(deep_want)
+c.cases += 1
+try:
+    deep_ir = func_ir([deep_x], deep, [deep_x])
+    fused, _ = run(deep_ir, [deep_x], "--threads=2")
+    plain, _ = run(deep_ir, [deep_x], "--threads=1", "--no-fuse")
+    if not same_bits(fused[0], plain[0]):
+        c.fail("permute round trip of 1100 ops", "fused and unfused bits differ")
+    elif problem := compare(torch.from_numpy(fused[0]),
+                            deep_want.permute(1, 2, 0), 1e-4, 1e-5):
+        c.fail("permute round trip of 1100 ops", f"vs PyTorch: {problem}")
+except RuntimeError as error:
+    c.fail("permute round trip of 1100 ops", str(error))
+
 for index in range(16):
     ir, args, want = permute_round_trip(index)
     c.cases += 1

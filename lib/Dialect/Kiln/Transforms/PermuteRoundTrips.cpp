@@ -37,6 +37,10 @@ using namespace kiln;
 
 namespace {
 
+/// The longest chain of ops between a permute and its inverse that is
+/// rewritten (the depth of RoundTrip::visit's recursion).
+constexpr int64_t kMaxDepth = 1024;
+
 /// A permutation's dims, normalized.
 SmallVector<int64_t> permutationOf(PermuteOp op) {
   int64_t rank = op.getType().getRank();
@@ -149,19 +153,29 @@ private:
   /// Whether `v`, a value of the chain, can be had unpermuted: computed
   /// by ops of the chain from values that can, or else a leaf
   /// (unpermuteLeaf). A value computed in the chain is preferred, so that
-  /// what computes it is not left in the permuted world.
-  bool visit(Value v) {
+  /// what computes it is not left in the permuted world. The answer for a
+  /// value that no op of the chain computes depends on the value alone and
+  /// is kept (`settled`: each is explored once, not once per path to it);
+  /// a chain deeper than kMaxDepth ops is not rewritten (the recursion's
+  /// bound).
+  bool visit(Value v, int64_t depth = 0) {
     if (Operation *op = v.getDefiningOp(); op && chain.count(op))
       return true;
+    if (auto known = settled.find(v); known != settled.end())
+      return known->second;
+    if (depth > kMaxDepth)
+      return false;
     size_t before = chain.size();
-    if (visitOp(v))
+    if (visitOp(v, depth))
       return true;
     while (chain.size() > before)
       chain.pop_back();
-    return isLeaf(v);
+    bool leaf = isLeaf(v);
+    settled[v] = leaf;
+    return leaf;
   }
 
-  bool visitOp(Value v) {
+  bool visitOp(Value v, int64_t depth) {
     Operation *op = v.getDefiningOp();
     if (!op || op->getBlock() != exit->getBlock() || op->getNumResults() != 1)
       return false;
@@ -175,7 +189,7 @@ private:
     if (!elementwise && !reducesAlike(op))
       return false;
     for (Value operand : op->getOperands())
-      if (!visit(operand))
+      if (!visit(operand, depth + 1))
         return false;
     chain.insert(op);
     return true;
@@ -283,6 +297,7 @@ private:
   int64_t rank = 0;
   SmallVector<int64_t> perm;
   llvm::SetVector<Operation *> chain;
+  llvm::DenseMap<Value, bool> settled;
 };
 
 } // namespace
