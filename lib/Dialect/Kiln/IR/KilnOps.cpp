@@ -558,18 +558,6 @@ std::optional<SmallVector<bool>> reducedDimsMask(OpTy op,
   }
 }
 
-/// Whether `op`'s result is the same in whatever order it visits the
-/// reduced elements: maxima and minima (and their indices: the lowest index
-/// wins a tie) and integer sums and products (exact modulo 2^64). A float
-/// sum, mean, product or norm rounds in its lane order, which follows the
-/// order of the reduced dims.
-template <typename OpTy> bool reducesInAnyOrder(OpTy op) {
-  if constexpr (isOneOf<OpTy, SumOp, ProdOp>)
-    return isa<IntegerType>(
-        cast<RankedTensorType>(op.getType()).getElementType());
-  return !isOneOf<OpTy, MeanOp, NormOp>;
-}
-
 /// reduce(permute(x, perm)) -> permute(reduce(x over the permuted dims)):
 /// the reduction reads x in place instead of a transposed copy of it (a
 /// copy of the whole input, then a read of it), and what is permuted, if
@@ -594,32 +582,16 @@ template <typename OpTy> struct ReductionOfPermute : OpRewritePattern<OpTy> {
         reducedDimsMask(op, permute.getType());
     if (!reducedInP)
       return failure();
-    // Dim i of the permute's result is dim perm[i] of x; x's reduced dims,
-    // in the permute's order.
-    SmallVector<int64_t> perm, dims;
+    // Dim i of the permute's result is dim perm[i] of x.
+    SmallVector<int64_t> perm;
     for (int64_t d : permute.getDims())
       perm.push_back(*normalizeDim(d, rank));
-    for (int64_t i = 0; i < rank; ++i)
-      if ((*reducedInP)[i])
-        dims.push_back(perm[i]);
-    if (!reducesInAnyOrder(op)) {
-      if (!llvm::is_sorted(dims))
-        return failure();
-      // The lowering merges consecutive reduced dims into one
-      // (reducedRuns): the permutation must not join or part them (NCHW
-      // over (0, 2, 3) is lines of H x W, NHWC over (0, 1, 2) one dim of
-      // N x H x W).
-      SmallVector<bool> reducedInX(rank, false);
-      for (int64_t d : dims)
-        reducedInX[d] = true;
-      if (kiln::conversion::reducedRuns(permute.getType().getShape(),
-                                        *reducedInP) !=
-          kiln::conversion::reducedRuns(
-              cast<RankedTensorType>(permute.getInput().getType()).getShape(),
-              reducedInX))
-        return failure();
-    }
-    llvm::sort(dims);
+    std::optional<SmallVector<int64_t>> reducedInX =
+        getReducedDimsThroughPermute(permute.getType().getShape(), *reducedInP,
+                                     perm, reducesInAnyOrder(op));
+    if (!reducedInX)
+      return failure();
+    SmallVector<int64_t> &dims = *reducedInX;
 
     NamedAttrList attrs(op->getAttrDictionary());
     if constexpr (isOneOf<OpTy, MaxOp, MinOp, ArgmaxOp, ArgminOp>)
@@ -1016,6 +988,40 @@ ArrayRef<int64_t> shapeOf(Value v) {
 }
 
 } // namespace
+
+bool kiln::reducesInAnyOrder(Operation *op) {
+  if (isa<SumOp, ProdOp>(op))
+    return isa<IntegerType>(
+        cast<RankedTensorType>(op->getResult(0).getType()).getElementType());
+  return !isa<MeanOp, NormOp>(op);
+}
+
+std::optional<SmallVector<int64_t>>
+kiln::getReducedDimsThroughPermute(ArrayRef<int64_t> permutedShape,
+                                   ArrayRef<bool> reducedInP,
+                                   ArrayRef<int64_t> perm, bool inAnyOrder) {
+  int64_t rank = static_cast<int64_t>(perm.size());
+  // x's reduced dims, in the permute's order, and x's shape.
+  SmallVector<int64_t> dims, shape(rank);
+  SmallVector<bool> reducedInX(rank, false);
+  for (int64_t i = 0; i < rank; ++i) {
+    shape[perm[i]] = permutedShape[i];
+    if (reducedInP[i]) {
+      dims.push_back(perm[i]);
+      reducedInX[perm[i]] = true;
+    }
+  }
+  // The lowering merges consecutive reduced dims into one (reducedRuns):
+  // the permutation must not join or part them (NCHW over (0, 2, 3) is
+  // lines of H x W, NHWC over (0, 1, 2) one dim of N x H x W).
+  if (!inAnyOrder &&
+      (!llvm::is_sorted(dims) ||
+       kiln::conversion::reducedRuns(permutedShape, reducedInP) !=
+           kiln::conversion::reducedRuns(shape, reducedInX)))
+    return std::nullopt;
+  llvm::sort(dims);
+  return dims;
+}
 
 int64_t kiln::getReducedTrailingRun(Operation *op) {
   if (!isa<SumOp, ProdOp, AmaxOp, AminOp>(op) || op->getNumOperands() != 1)

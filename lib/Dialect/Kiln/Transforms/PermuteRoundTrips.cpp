@@ -1,5 +1,4 @@
-//===- PermuteRoundTrips.cpp - Permutes that cancel around a chain
-//---------===//
+//===- PermuteRoundTrips.cpp - Permutes undone by their inverse ----------===//
 //
 // PyTorch code often computes on a permuted view and permutes the result
 // back: ConvNeXt's channels-last layer norm of an NCHW tensor is
@@ -13,12 +12,11 @@
 // channels-first graph -- a layer norm over C of [N, C, H, W].
 //
 // Exact: elementwise ops compute each element from the same operands; a
-// reduction reduces the same elements, in the same order when its reduced
-// dims keep their order and their runs (ReductionOfPermute's rule).
+// reduction reduces the same elements in the same order
+// (getReducedDimsThroughPermute, ReductionOfPermute's rule).
 //
 //===----------------------------------------------------------------------===//
 
-#include "kiln/Conversion/ReductionPlan.h"
 #include "kiln/Dialect/Kiln/IR/KilnOps.h"
 #include "kiln/Dialect/Kiln/IR/KilnShapeInference.h"
 #include "kiln/Dialect/Kiln/Transforms/Passes.h"
@@ -50,8 +48,11 @@ SmallVector<int64_t> permutationOf(PermuteOp op) {
   return perm;
 }
 
-ArrayRef<int64_t> shapeOf(Value v) {
-  return cast<RankedTensorType>(v.getType()).getShape();
+/// Whether `v` is a splat constant whose value the rewrite can resize.
+bool isResizableSplat(Value v) {
+  Operation *def = v.getDefiningOp();
+  return def && isSplatConstant(def) &&
+         def->getAttrOfType<DenseElementsAttr>("value");
 }
 
 /// The chain between the permutes `perm` (of its leaves) and the
@@ -60,8 +61,7 @@ ArrayRef<int64_t> shapeOf(Value v) {
 class RoundTrip {
 public:
   RoundTrip(PermuteOp exit, llvm::DenseSet<Operation *> &erased)
-      : exit(exit), erased(erased) {
-    SmallVector<int64_t> back = permutationOf(exit);
+      : exit(exit), erased(erased), back(permutationOf(exit)) {
     rank = static_cast<int64_t>(back.size());
     // The permutation the chain's values carry is the inverse of the
     // exit's: v = permute(u, perm) with v's dim i being u's dim perm[i].
@@ -195,35 +195,22 @@ private:
     return true;
   }
 
-  /// A sum, mean, product, amax or amin with keepdim whose reduced dims, read
-  /// unpermuted, keep their order and runs (the same elements in the same
-  /// order).
+  /// A sum, mean, product, amax or amin with keepdim that reduces the
+  /// same elements in the same order read unpermuted.
   bool reducesAlike(Operation *op) const {
     if (!isa<SumOp, MeanOp, ProdOp, AmaxOp, AminOp>(op))
       return false;
     auto keepdim = op->getAttrOfType<BoolAttr>("keepdim");
     if (!keepdim || !keepdim.getValue())
       return false;
+    auto input = cast<RankedTensorType>(op->getOperand(0).getType());
     auto dims = op->getAttrOfType<DenseI64ArrayAttr>("dims");
-    SmallVector<bool> maskP(rank, !dims || dims.empty()), maskU(rank, false);
-    if (dims)
-      for (int64_t d : dims.asArrayRef())
-        maskP[*normalizeDim(d, rank)] = true;
-    SmallVector<int64_t> reduced;
-    for (int64_t i = 0; i < rank; ++i)
-      if (maskP[i]) {
-        maskU[perm[i]] = true;
-        reduced.push_back(perm[i]);
-      }
-    if (!isa<AmaxOp, AminOp>(op) && !llvm::is_sorted(reduced))
-      return false;
-    ArrayRef<int64_t> input = shapeOf(op->getOperand(0));
-    SmallVector<int64_t> unpermuted(rank);
-    for (int64_t i = 0; i < rank; ++i)
-      unpermuted[perm[i]] = input[i];
-    return isa<AmaxOp, AminOp>(op) ||
-           kiln::conversion::reducedRuns(input, maskP) ==
-               kiln::conversion::reducedRuns(unpermuted, maskU);
+    SmallVector<bool> reducedInP = getReducedDimsMask(
+        input, dims ? std::optional<ArrayRef<int64_t>>(dims.asArrayRef())
+                    : std::nullopt);
+    return getReducedDimsThroughPermute(input.getShape(), reducedInP, perm,
+                                        reducesInAnyOrder(op))
+        .has_value();
   }
 
   /// A value read unpermuted without computing: a permute by `perm`, a
@@ -234,14 +221,15 @@ private:
     auto type = dyn_cast<RankedTensorType>(v.getType());
     if (!type || type.getRank() > rank)
       return false;
-    if (auto permute = v.getDefiningOp<PermuteOp>())
-      if (permutationOf(permute) == ArrayRef(perm))
-        return true;
-    if (Operation *def = v.getDefiningOp();
-        def && isSplatConstant(def) &&
-        def->getAttrOfType<DenseElementsAttr>("value"))
-      return true;
-    return keepsOrder(type.getShape());
+    return unpermutes(v) || isResizableSplat(v) || keepsOrder(type.getShape());
+  }
+
+  /// The input of `v` when `v` is a permute by `perm`.
+  Value unpermutes(Value v) const {
+    auto permute = v.getDefiningOp<PermuteOp>();
+    if (!permute || permutationOf(permute) != ArrayRef(perm))
+      return Value();
+    return permute.getInput();
   }
 
   /// Whether a value of `shape`, broadcast against the chain's rank,
@@ -249,12 +237,9 @@ private:
   bool keepsOrder(ArrayRef<int64_t> shape) const {
     int64_t offset = rank - static_cast<int64_t>(shape.size());
     int64_t last = -1;
-    // Unpermuted dim j is permuted dim i with perm[i] == j.
-    SmallVector<int64_t> from(rank);
-    for (int64_t i = 0; i < rank; ++i)
-      from[perm[i]] = i;
+    // Unpermuted dim j is permuted dim back[j].
     for (int64_t j = 0; j < rank; ++j) {
-      int64_t i = from[j] - offset;
+      int64_t i = back[j] - offset;
       if (i < 0 || shape[i] == 1)
         continue;
       if (i < last)
@@ -268,20 +253,16 @@ private:
   /// constant of the unpermuted shape, or a reshape (a view).
   Value unpermuteLeaf(OpBuilder &b, Value v) const {
     auto type = cast<RankedTensorType>(v.getType());
-    if (auto permute = v.getDefiningOp<PermuteOp>();
-        permute && type.getRank() == rank &&
-        permutationOf(permute) == ArrayRef(perm))
-      return permute.getInput();
+    if (Value input = unpermutes(v))
+      return input;
     if (type.getRank() == 0)
       return v;
     SmallVector<int64_t> full(rank - type.getRank(), 1);
     llvm::append_range(full, type.getShape());
     RankedTensorType target =
         unpermutedType(RankedTensorType::get(full, type.getElementType()));
-    if (Operation *def = v.getDefiningOp();
-        def && isSplatConstant(def) &&
-        def->getAttrOfType<DenseElementsAttr>("value")) {
-      Operation *copy = b.clone(*def);
+    if (isResizableSplat(v)) {
+      Operation *copy = b.clone(*v.getDefiningOp());
       copy->getResult(0).setType(target);
       auto value = copy->getAttrOfType<DenseElementsAttr>("value");
       copy->setAttr("value", value.resizeSplat(target));
@@ -294,8 +275,10 @@ private:
 
   PermuteOp exit;
   llvm::DenseSet<Operation *> &erased;
+  /// The exit's permutation, and the one the chain's values carry, its
+  /// inverse.
+  SmallVector<int64_t> back, perm;
   int64_t rank = 0;
-  SmallVector<int64_t> perm;
   llvm::SetVector<Operation *> chain;
   llvm::DenseMap<Value, bool> settled;
 };

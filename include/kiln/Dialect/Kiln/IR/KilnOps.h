@@ -28,6 +28,25 @@ mlir::TypedAttr getScalarAttr(mlir::Builder &builder, mlir::Type type,
 /// hold.
 bool isSplatConstant(mlir::Operation *op);
 
+/// Whether reduction `op`'s result is the same in whatever order it visits
+/// the reduced elements: maxima and minima (and their indices: the lowest
+/// index wins a tie) and integer sums and products (exact modulo 2^64). A
+/// float sum, mean, product or norm rounds in its lane order, which follows
+/// the order of the reduced dims.
+bool reducesInAnyOrder(mlir::Operation *op);
+
+/// The dims of x, sorted, that a reduction over the dims flagged in
+/// `reducedInP` of permute(x, perm) (of shape `permutedShape`; its dim i
+/// is x's dim perm[i]) reduces, when reducing x over them gives the same
+/// bits: the reduced dims keep their order, or it does not matter
+/// (`inAnyOrder`), and their runs of consecutive dims keep their sizes
+/// (kiln::conversion::reducedRuns: the lanes and splits of a reduction
+/// follow them). Nothing otherwise.
+std::optional<llvm::SmallVector<int64_t>>
+getReducedDimsThroughPermute(llvm::ArrayRef<int64_t> permutedShape,
+                             llvm::ArrayRef<bool> reducedInP,
+                             llvm::ArrayRef<int64_t> perm, bool inAnyOrder);
+
 /// The number of trailing dims `op` reduces when it is a sum, prod, amax
 /// or amin whose dims are exactly the last k dims of its input (in any
 /// order; absent or empty dims, all of them), with keepdim also unit dims
