@@ -465,11 +465,12 @@ def pooling_workloads():
         return y.reshape(32, 64, 56, 56) * t["cw"] + t["cb"]
 
     # ConvNeXt's LayerNorm over channels of [N, C, H, W] (channels first):
-    # two column reductions over C, whose kept H x W run is one dim walked
-    # in blocks (read contiguously since the thirty-seventh session; 16
-    # scalar loads per vector before), and the chain.
-    pix = tensor_type((32, 1, 56, 56))
-    channel_norm_ir = f"""func.func @f(%x: {bn}, %w: {cw}, %b: {cw}) -> {bn} {{
+    # since the thirty-eighth session one column group on [N, C, H*W] (its
+    # two reductions over C and the chain, a block of columns at a time;
+    # two column reductions and the chain before). Also at a later stage's
+    # shape, 32x384x14x14 (blocks of 98 of the 196 columns).
+    def channel_norm_text(bn, cw, pix):
+        return f"""func.func @f(%x: {bn}, %w: {cw}, %b: {cw}) -> {bn} {{
   %m = kiln.mean %x {{dims = array<i64: 1>, keepdim = true}} : {bn}
   %d = kiln.sub %x, %m : {bn}, {pix}
   %q = kiln.mul %d, %d : {bn}, {bn}
@@ -483,16 +484,22 @@ def pooling_workloads():
   return %yb : {bn}
 }}"""
 
-    def channel_norm(t):
-        x = t["bn"]
-        m = x.mean(1, keepdim=True)
-        d = x - m
-        y = d * torch.rsqrt((d * d).mean(1, keepdim=True) + 1e-6)
-        return y * t["cw"] + t["cb"]
+    channel_norm_ir = channel_norm_text(
+        bn, cw, tensor_type((32, 1, 56, 56)))
+    channel_norm3_ir = channel_norm_text(
+        tensor_type((32, 384, 14, 14)), tensor_type((384, 1, 1)),
+        tensor_type((32, 1, 14, 14)))
 
-    def channel_norm_permuted(t):
-        return F.layer_norm(t["bn"].permute(0, 2, 3, 1), (64,),
-                            t["cw"].reshape(64), t["cb"].reshape(64),
+    def channel_norm(t, x="bn", w="cw", b="cb"):
+        m = t[x].mean(1, keepdim=True)
+        d = t[x] - m
+        y = d * torch.rsqrt((d * d).mean(1, keepdim=True) + 1e-6)
+        return y * t[w] + t[b]
+
+    def channel_norm_permuted(t, x="bn", w="cw", b="cb"):
+        c = t[x].shape[1]
+        return F.layer_norm(t[x].permute(0, 2, 3, 1), (c,),
+                            t[w].reshape(c), t[b].reshape(c),
                             eps=1e-6).permute(0, 3, 1, 2)
 
     def group_norm(t):
@@ -545,6 +552,10 @@ def pooling_workloads():
         dict(name="layer norm over channels, weight and bias (32x64x56x56)",
              ir=channel_norm_ir, inputs=["bn", "cw", "cb"],
              torch=[channel_norm, channel_norm_permuted]),
+        dict(name="layer norm over channels, weight and bias (32x384x14x14)",
+             ir=channel_norm3_ir, inputs=["bn3", "cw3", "cb3"],
+             torch=[lambda t: channel_norm(t, "bn3", "cw3", "cb3"),
+                    lambda t: channel_norm_permuted(t, "bn3", "cw3", "cb3")]),
     ]
 
 
@@ -644,6 +655,8 @@ INPUTS = {
     "gn": ("f32", (32, 8, 8, 56, 56)), "gn_w": ("f32", (8, 8, 1, 1)),
     "gn_b": ("f32", (8, 8, 1, 1)), "cw": ("f32", (64, 1, 1)),
     "cb": ("f32", (64, 1, 1)),
+    "bn3": ("f32", (32, 384, 14, 14)), "cw3": ("f32", (384, 1, 1)),
+    "cb3": ("f32", (384, 1, 1)),
 }
 
 

@@ -673,7 +673,7 @@ for shape, groups, bias in [((2, 24, 10, 12), 4, True),
 # permuted to [N, H, W, C], normalized over the last dim, scaled per
 # channel and permuted back. The permutes cancel (cancelPermuteRoundTrips):
 # the chain runs on [N, C, H, W], its reductions over C -- the same bits as
-# the permuted ops unfused. Then with the permuted input also returned
+# the permuted ops unfused -- in one column group (formColumnGroups). Then with the permuted input also returned
 # (the permute stays for it, a kernel, and the product of it another) and
 # with an amax over (H, W) of a permute that
 # swaps them (order-free: it cancels too).
@@ -707,12 +707,121 @@ for shape in [(2, 24, 5, 7), (1, 64, 8, 8)]:
     want = F.layer_norm(px.permute(0, 2, 3, 1), (shape[1],), pw, pb,
                         eps=1e-6).permute(0, 3, 1, 2)
     same(f"channels-last layer norm of {list(shape)}, permutes cancelled",
-         channels_last_norm_ir(px, pw, pb), [px, pw, pb], want, 3,
+         channels_last_norm_ir(px, pw, pb), [px, pw, pb], want, 1,
          rtol=1e-4, atol=1e-5)
     pp = px.permute(0, 2, 3, 1)
     same(f"channels-last layer norm of {list(shape)}, the permuted input "
          "returned too", channels_last_norm_ir(px, pw, pb, True),
-         [px, pw, pb], [want, pp * pp], 5, rtol=1e-4, atol=1e-5)
+         [px, pw, pb], [want, pp * pp], 3, rtol=1e-4, atol=1e-5)
+# Column groups (formColumnGroups): keepdim reductions over a run of dims
+# with kept dims after it, and the chain that broadcasts them back, are one
+# kernel on [O, C, T] computed a block of columns at a time; each column is
+# reduced in the column reduction kernel's order, so fused and unfused give
+# the same bits. A layer norm over the channels written channels first, of
+# shapes whose T is one block (35, 64: O of 1), four blocks of 80 (320), a
+# block that holds no whole line (98 of 196); f64; reductions over two dims
+# (C = A x B); sum, amax, amin and prod of special values (NaN, inf, -0);
+# integer sums. Then what stays several kernels: a column count without a
+# divisor of half a line or more (131, prime), and an operand that varies
+# along part of the columns (no [O, C, T] view).
+def channel_norm_ir(x, w, b, dims=(1,)):
+    shape = list(x.shape)
+    for d in dims:
+        shape[d] = 1
+    ty = "f64" if x.dtype == torch.float64 else "f32"
+    S = f"tensor<{'x'.join(map(str, shape))}x{ty}>"
+    dl = ", ".join(map(str, dims))
+    return func_ir([x, w, b], [
+        f"%m = kiln.mean %a0 {{dims = array<i64: {dl}>, keepdim = true}} : {{T0}}",
+        f"%d = kiln.sub %a0, %m : {{T0}}, {S}",
+        "%q = kiln.mul %d, %d : {T0}, {T0}",
+        f"%v = kiln.mean %q {{dims = array<i64: {dl}>, keepdim = true}} : {{T0}}",
+        f"%e = kiln.constant dense<1.0e-6> : tensor<{ty}>",
+        f"%ve = kiln.add %v, %e : {S}, tensor<{ty}>",
+        f"%s = kiln.rsqrt %ve : {S}",
+        f"%y = kiln.mul %d, %s : {{T0}}, {S}",
+        "%yw = kiln.mul %y, %a1 : {T0}, {T1}",
+        "%r0 = kiln.add %yw, %a2 : {T0}, {T2}"], [x])
+
+
+def channel_norm_want(x, w, b, dims=(1,)):
+    m = x.mean(dim=dims, keepdim=True)
+    d = x - m
+    v = (d * d).mean(dim=dims, keepdim=True)
+    return d * torch.rsqrt(v + 1e-6) * w + b
+
+
+for shape, dtype, kernels in [((2, 24, 5, 7), torch.float32, 1),
+                              ((1, 64, 8, 8), torch.float32, 1),
+                              ((3, 40, 16, 20), torch.float32, 1),
+                              ((2, 16, 14, 14), torch.float32, 1),
+                              ((2, 48, 4, 9), torch.float64, 1),
+                              ((2, 33, 131), torch.float32, 3)]:
+    cx = (torch.randn(*shape) * 2 + 1).to(dtype)
+    cw = torch.randn(shape[1], *[1] * (len(shape) - 2)).to(dtype)
+    cb = torch.randn(shape[1], *[1] * (len(shape) - 2)).to(dtype)
+    same(f"layer norm over the channels of {list(shape)} {dtype}: "
+         f"{kernels} kernel(s)", channel_norm_ir(cx, cw, cb),
+         [cx, cw, cb], channel_norm_want(cx, cw, cb), kernels,
+         rtol=1e-4, atol=1e-5)
+cx = torch.randn(2, 3, 4, 6, 10)
+cw, cb = torch.randn(3, 4, 1, 1), torch.randn(6, 10)
+same("layer norm over (1, 2) of [2, 3, 4, 6, 10]: a column group with C = 12",
+     channel_norm_ir(cx, cw, cb, (1, 2)), [cx, cw, cb],
+     channel_norm_want(cx, cw, cb, (1, 2)), 1, rtol=1e-4, atol=1e-5)
+cb = torch.randn(1, 1, 6, 1)
+same("a bias along H only (no [O, C, T] view): the ops before the bias "
+     "are a column group, the bias another kernel",
+     channel_norm_ir(cx, cw, cb, (1, 2)), [cx, cw, cb],
+     channel_norm_want(cx, cw, cb, (1, 2)), 2, rtol=1e-4, atol=1e-5)
+# The layer norm's gradients (kiln-autodiff's @f_vjp): the centred input
+# and the input's gradient (its sums over C and their chain) are column
+# groups; the variance, used by both, and the weight's and bias's
+# gradients, sums over (N, H, W), are kernels of their own: 6 in all.
+gx = torch.randn(2, 24, 8, 10) * 2 + 1
+gw, gb = torch.randn(24, 1, 1), torch.randn(24, 1, 1)
+gct = torch.randn(2, 24, 8, 10)
+g_ir, error = c.autodiff(channel_norm_ir(gx, gw, gb))
+g_in = [t.clone().requires_grad_() for t in (gx, gw, gb)]
+g_want = torch.autograd.grad(channel_norm_want(*g_in), g_in, gct)
+if g_ir is None:
+    c.fail("layer norm over the channels, gradients", error)
+else:
+    same("layer norm over the channels, gradients (kiln-autodiff)", g_ir,
+         [gx, gw, gb, gct], list(g_want), 6, rtol=1e-4, atol=1e-4,
+         entry="f_vjp")
+
+
+def column_special_want(x):
+    d = x - x.amax(1, keepdim=True)
+    p = (x * 0.01 + 1).prod(1, keepdim=True)
+    return (d + d.amin(1, keepdim=True)) * (x.sum(1, keepdim=True) * p)
+
+
+cs = special(3, 37, 40)
+CS = "tensor<3x1x40xf32>"
+same("column group of sum, amax, amin and prod over C, special values",
+     func_ir([cs], [
+         "%s = kiln.sum %a0 {dims = array<i64: 1>, keepdim = true} : {T0}",
+         "%hi = kiln.amax %a0 {dims = array<i64: 1>, keepdim = true} : {T0}",
+         f"%d = kiln.sub %a0, %hi : {{T0}}, {CS}",
+         "%lo = kiln.amin %d {dims = array<i64: 1>, keepdim = true} : {T0}",
+         "%c = kiln.constant dense<0.01> : tensor<f32>",
+         "%t = kiln.mul %a0, %c : {T0}, tensor<f32>",
+         "%one = kiln.constant dense<1.0> : tensor<f32>",
+         "%u = kiln.add %t, %one : {T0}, tensor<f32>",
+         "%p = kiln.prod %u {dims = array<i64: 1>, keepdim = true} : {T0}",
+         f"%sp = kiln.mul %s, %p : {CS}, {CS}",
+         f"%e = kiln.add %d, %lo : {{T0}}, {CS}",
+         f"%r0 = kiln.mul %e, %sp : {{T0}}, {CS}"], [cs]),
+     [cs], column_special_want(cs), 1, rtol=1e-4, atol=1e-4)
+ci = torch.randint(-1000, 1000, (2, 50, 24), dtype=torch.int64)
+same("column group of an integer sum",
+     func_ir([ci], [
+         "%s = kiln.sum %a0 {dims = array<i64: 1>, keepdim = true} : {T0}",
+         "%r0 = kiln.sub %a0, %s : {T0}, tensor<2x1x24xi64>"], [ci]),
+     [ci], ci - ci.sum(1, keepdim=True), 1)
+
 ax = special(3, 4, 6, 5)
 same("amax over (H, W) of a permute swapping them, permuted back",
      func_ir([ax], [

@@ -1636,6 +1636,15 @@ template <typename OpTy> struct LowerDimsReduction : OpRewritePattern<OpTy> {
     return acc;
   }
 
+  /// The lane order's element term (the element itself) and merge.
+  static LaneReduction laneReduction(bool keys) {
+    return {
+        [](OpBuilder &, Location, ValueRange x, ValueRange) { return x[0]; },
+        [keys](OpBuilder &nb, Location l, Value acc, Value x) {
+          return merge(nb, l, acc, x, keys);
+        }};
+  }
+
   /// Float sums and products use the fixed lane order.
   static bool needsLanes(Type elementType) {
     return isa<FloatType>(elementType) &&
@@ -1666,11 +1675,7 @@ template <typename OpTy> struct LowerDimsReduction : OpRewritePattern<OpTy> {
       return io.finishElement(nb, l, result(nb, l, accs[0], elementType, keys),
                               resultIndices);
     };
-    LaneReduction lanes{
-        [](OpBuilder &, Location, ValueRange x, ValueRange) { return x[0]; },
-        [keys](OpBuilder &nb, Location l, Value acc, Value x) {
-          return merge(nb, l, acc, x, keys);
-        }};
+    LaneReduction lanes = laneReduction(keys);
     SmallVector<Value> results = buildReduction(
         b, loc, inputType, read, mask, {identity(b, elementType, keys)},
         [keys](OpBuilder &nb, Location l, ValueRange x, ValueRange acc,
@@ -2791,12 +2796,8 @@ SmallVector<Value> buildColumnReduction(
       arith::SubIOp::create(b, loc, indexConstant(b, loc, columns), first));
   Value zero = indexConstant(b, loc, 0), one = indexConstant(b, loc, 1);
   // The block's accumulators, [lane, column], all at `init`.
-  Value accInit =
-      linalg::FillOp::create(
-          b, loc, ValueRange{arith::ConstantOp::create(b, loc, init)},
-          ValueRange{tensor::EmptyOp::create(
-              b, loc, ArrayRef<int64_t>{laneCount, block}, accType)})
-          .getResult(0);
+  Value accInit = filledTensor(
+      b, loc, RankedTensorType::get({laneCount, block}, accType), init);
   SmallVector<Value> indices(rank);
   for (auto [i, d] : llvm::enumerate(keptDims.drop_back()))
     indices[d] = coords[i];
@@ -5906,6 +5907,286 @@ FailureOr<SmallVector<Value>> lowerRowGroup(OpBuilder &b, FusedOp op,
   return SmallVector<Value>(forall.getResults());
 }
 
+/// One block's reduction `OpTy` (sum, prod, amax, amin over dim 1 of
+/// `inputType`, [O, C, T]) of what `read` gives at (o, c, first + j), for
+/// the block's `block` columns j: a tensor<block x element> of the
+/// reduction's values. The operations of the column reduction kernel
+/// (buildColumnReduction) per column in its order -- float sums and
+/// products into 32 lanes by reduced index (laneOf), merged in the fixed
+/// tree; the rest one accumulator, the rows in order -- so the same bits.
+template <typename OpTy>
+Value reduceColumnBlock(
+    OpBuilder &b, Location loc, RankedTensorType inputType, Value o,
+    Value first, int64_t block, ElementReader read,
+    function_ref<void(OpBuilder &, Location, Value c)> prefetch = nullptr) {
+  using Lower = LowerDimsReduction<OpTy>;
+  Type elementType = inputType.getElementType();
+  bool keys = Lower::usesKeys(b, elementType);
+  int64_t rows = inputType.getDimSize(1);
+  LaneReduction lanes = Lower::laneReduction(keys);
+  bool useLanes = Lower::needsLanes(elementType);
+  int64_t laneCount = useLanes && spreadsOverLanes(rows) ? kReductionLanes : 1;
+  TypedAttr identity = Lower::identity(b, elementType, keys);
+  Value zero = indexConstant(b, loc, 0), one = indexConstant(b, loc, 1);
+  Value acc = filledTensor(
+      b, loc, RankedTensorType::get({laneCount, block}, identity.getType()),
+      identity);
+  auto rowLoop = scf::ForOp::create(
+      b, loc, zero, indexConstant(b, loc, rows), one, ValueRange{acc},
+      [&](OpBuilder &rb, Location rl, Value c, ValueRange accs) {
+        Value lane = useLanes ? laneOf(rb, rl, c, rows) : zero;
+        if (prefetch)
+          prefetch(rb, rl, c);
+        auto columnLoop = scf::ForOp::create(
+            rb, rl, zero, indexConstant(rb, rl, block), one, accs,
+            [&](OpBuilder &cb, Location cl, Value j, ValueRange acc) {
+              Value t = arith::AddIOp::create(cb, cl, first, j);
+              Value x = read(cb, cl, ValueRange{o, c, t})[0];
+              Value old = tensor::ExtractOp::create(cb, cl, acc[0],
+                                                    ValueRange{lane, j});
+              Value updated = useLanes ? Lower::merge(cb, cl, old, x, keys)
+                                       : Lower::combine(cb, cl, x, old, keys);
+              scf::YieldOp::create(
+                  cb, cl,
+                  Value(tensor::InsertOp::create(cb, cl, updated, acc[0],
+                                                 ValueRange{lane, j})));
+            });
+        scf::YieldOp::create(rb, rl, columnLoop.getResult(0));
+      });
+  Value accs = rowLoop.getResult(0);
+  // Per column: the lanes' tree and the value.
+  auto finish = scf::ForOp::create(
+      b, loc, zero, indexConstant(b, loc, block), one,
+      ValueRange{tensor::EmptyOp::create(b, loc, ArrayRef<int64_t>{block},
+                                         elementType)},
+      [&](OpBuilder &fb, Location fl, Value j, ValueRange values) {
+        SmallVector<Value> partial;
+        for (int64_t lane = 0; lane < laneCount; ++lane)
+          partial.push_back(tensor::ExtractOp::create(
+              fb, fl, accs, ValueRange{indexConstant(fb, fl, lane), j}));
+        Value merged =
+            laneCount > 1 ? mergeLaneTree(fb, fl, partial, lanes) : partial[0];
+        Value value = Lower::result(fb, fl, merged, elementType, keys);
+        scf::YieldOp::create(fb, fl,
+                             Value(tensor::InsertOp::create(
+                                 fb, fl, value, values[0], ValueRange{j})));
+      });
+  return finish.getResult(0);
+}
+
+/// A column group (kiln-fuse-elementwise's formColumnGroups): keepdim
+/// reductions over dim 1 of rows [O, C, T] whose results the chain
+/// broadcasts back over C (a layer norm over the channels of
+/// [N, C, H*W]). One scf.forall over (o, block of B columns of T;
+/// kiln::conversion::columnGroupBlock); in each, in program order, the
+/// reductions (reduceColumnBlock: the column reduction kernel's bits) and
+/// the values computed from them alone (constant along C: a variance's
+/// reciprocal square root), B of each, then the chain over the block's
+/// C x B elements into its slice of each result -- the block read from
+/// memory by the first pass and from cache by the others.
+FailureOr<SmallVector<Value>> lowerColumnGroup(OpBuilder &b, FusedOp op,
+                                               FusedEvaluator &evaluator) {
+  Location loc = op.getLoc();
+  Block &body = op.getBody().front();
+  auto yield = cast<YieldOp>(body.getTerminator());
+  RankedTensorType space = op.getRowType();
+  int64_t outer = space.getDimSize(0), rows = space.getDimSize(1),
+          columns = space.getDimSize(2);
+  int64_t bytes = 1;
+  for (Operation &inner : body)
+    if (inner.hasTrait<kiln::OpTrait::Reduction>())
+      bytes = std::max<int64_t>(
+          bytes, tensorType(inner.getOperand(0)).getElementTypeBitWidth() / 8);
+  // kiln-fuse-elementwise forms groups with a planned block; a hand-written
+  // one without takes the largest divisor of T of at most 512 bytes.
+  std::optional<int64_t> planned =
+      kiln::conversion::columnGroupBlock(rows, columns, bytes);
+  int64_t block = 1;
+  if (planned)
+    block = *planned;
+  else
+    for (int64_t size = std::min<int64_t>(columns, 512 / bytes); size >= 1;
+         --size)
+      if (columns % size == 0) {
+        block = size;
+        break;
+      }
+  SmallVector<int64_t> grid{outer, columns / block};
+  // The first reduction reads the block from memory: its operands of the
+  // rows' C and T are prefetched kColumnPrefetchRows rows ahead (each row's
+  // piece of the block lies in another page, out of reach of the hardware's
+  // stream prefetch).
+  SmallVector<std::pair<Value, bool>> prefetched; // buffer, varies along O
+  for (Value input : op.getInputs()) {
+    ArrayRef<int64_t> shape = tensorType(input).getShape();
+    if (shape[1] == rows && shape[2] == columns && rows > 1)
+      prefetched.push_back({readOnlyBuffer(b, loc, input), shape[0] > 1});
+  }
+  SmallVector<Value> outputs = emptyTensors(b, loc, op.getResultTypes());
+  OpBuilder::InsertionGuard guard(b);
+  SmallVector<Value> coords;
+  scf::ForallOp forall = createGridForall(b, loc, grid, outputs, coords);
+  Value o = coords[0];
+  Value first =
+      arith::MulIOp::create(b, loc, coords[1], indexConstant(b, loc, block));
+  Value zero = indexConstant(b, loc, 0);
+  MLIRContext *ctx = b.getContext();
+  int64_t lineElements = std::max<int64_t>(1, 64 / bytes);
+
+  auto prefetchAhead = [&](OpBuilder &pb, Location pl, Value c) {
+    Value ahead = arith::MinUIOp::create(
+        pb, pl,
+        arith::AddIOp::create(pb, pl, c,
+                              indexConstant(pb, pl, kColumnPrefetchRows)),
+        indexConstant(pb, pl, rows - 1));
+    for (int64_t k = 0; k < block; k += lineElements) {
+      Value t = arith::AddIOp::create(pb, pl, first, indexConstant(pb, pl, k));
+      for (auto [buffer, alongO] : prefetched)
+        memref::PrefetchOp::create(pb, pl, buffer,
+                                   ValueRange{alongO ? o : zero, ahead, t},
+                                   /*isWrite=*/false, /*localityHint=*/3,
+                                   /*isDataCache=*/true);
+    }
+  };
+  // A value of B per block: read at column t of the block.
+  auto perColumn = [&](Value v, Value values) {
+    evaluator.rowRules[v] = [values, first](OpBuilder &nb, Location l,
+                                            ValueRange at,
+                                            DenseMap<Value, Value> &) {
+      Value j = arith::SubIOp::create(nb, l, at[2], first);
+      return Value(tensor::ExtractOp::create(nb, l, values, ValueRange{j}));
+    };
+  };
+  // `values` at the block's columns (of [O, 1, T] shapes: one loop over B)
+  // or at its C x B elements (`alongRows`: a loop over C, then B), into
+  // `inits`.
+  auto evaluateBlock = [&](ValueRange values, ValueRange inits,
+                           bool alongRows) {
+    int64_t loops = alongRows ? 2 : 1;
+    SmallVector<Type> types;
+    for (Value init : inits)
+      types.push_back(init.getType());
+    SmallVector<AffineMap> maps(inits.size(),
+                                AffineMap::getMultiDimIdentityMap(loops, ctx));
+    auto generic = linalg::GenericOp::create(
+        b, loc, types, ValueRange{}, inits, maps, parallelIterators(loops),
+        [&](OpBuilder &nb, Location l, ValueRange) {
+          Value c = alongRows ? Value(linalg::IndexOp::create(nb, l, 0)) : zero;
+          Value t = arith::AddIOp::create(
+              nb, l, first, linalg::IndexOp::create(nb, l, loops - 1));
+          SmallVector<Value> at{o, c, t}, results;
+          DenseMap<Value, Value> memo;
+          for (Value v : values)
+            results.push_back(evaluator.eval(nb, l, v, space, at, memo));
+          linalg::YieldOp::create(nb, l, results);
+        });
+    return SmallVector<Value>(generic.getResults());
+  };
+  // Values computed from the reductions (and constant along C).
+  llvm::SmallPtrSet<Value, 16> fromReductions;
+  int64_t reductions = 0;
+  for (Operation &inner : body.without_terminator()) {
+    if (inner.hasTrait<kiln::OpTrait::Reduction>()) {
+      ++reductions;
+      Value input = inner.getOperand(0);
+      RankedTensorType inputType = tensorType(input);
+      auto read = [&](OpBuilder &nb, Location l, ValueRange at) {
+        DenseMap<Value, Value> memo;
+        return SmallVector<Value>{
+            evaluator.eval(nb, l, input, inputType, at, memo)};
+      };
+      function_ref<void(OpBuilder &, Location, Value)> firstPass = nullptr;
+      if (reductions == 1 && !prefetched.empty())
+        firstPass = prefetchAhead;
+      auto reduce = [&](auto kind) {
+        return reduceColumnBlock<decltype(kind)>(b, loc, inputType, o, first,
+                                                 block, read, firstPass);
+      };
+      Value values = llvm::TypeSwitch<Operation *, Value>(&inner)
+                         .Case([&](SumOp) { return reduce(SumOp()); })
+                         .Case([&](ProdOp) { return reduce(ProdOp()); })
+                         .Case([&](AmaxOp) { return reduce(AmaxOp()); })
+                         .Case([&](AminOp) { return reduce(AminOp()); })
+                         .Default([](Operation *) { return Value(); });
+      if (!values)
+        return op.emitError("kiln.fused: no column lowering for ")
+               << inner.getName();
+      perColumn(inner.getResult(0), values);
+      fromReductions.insert(inner.getResult(0));
+      continue;
+    }
+    if (inner.getNumResults() != 1 ||
+        tensorType(inner.getResult(0)).getDimSize(1) != 1 ||
+        llvm::none_of(inner.getOperands(), [&](Value operand) {
+          return fromReductions.contains(operand);
+        }))
+      continue;
+    // Once per column, not per element.
+    Value result = inner.getResult(0);
+    fromReductions.insert(result);
+    Value values = evaluateBlock(ValueRange{result},
+                                 ValueRange{tensor::EmptyOp::create(
+                                     b, loc, ArrayRef<int64_t>{block},
+                                     tensorType(result).getElementType())},
+                                 /*alongRows=*/false)[0];
+    perColumn(result, values);
+  }
+  remarkKernel(b, loc,
+               "column group of {0}: one kernel, blocks of {1} columns in "
+               "parallel; each block ({2} x {1} elements) is read from memory "
+               "once and stays in cache for its {3} reduction(s) and the "
+               "elementwise chain",
+               typeText(space), block, rows, reductions);
+  // Each result's slice: [1, C, B] of a full one, [1, 1, B] of a column
+  // one, written in place.
+  SmallVector<Value> slices, fullValues, columnValues;
+  SmallVector<int64_t> full, perBlock;
+  SmallVector<SmallVector<OpFoldResult>> sizes;
+  SmallVector<OpFoldResult> offsets{o, b.getIndexAttr(0), first},
+      strides(3, b.getIndexAttr(1));
+  for (auto [i, result] : llvm::enumerate(op.getResults())) {
+    RankedTensorType type = tensorType(result);
+    bool isFull = type.getShape() == space.getShape();
+    (isFull ? full : perBlock).push_back(i);
+    (isFull ? fullValues : columnValues).push_back(yield.getValues()[i]);
+    SmallVector<OpFoldResult> size{b.getIndexAttr(1),
+                                   b.getIndexAttr(isFull ? rows : 1),
+                                   b.getIndexAttr(block)};
+    auto sliceType =
+        isFull ? RankedTensorType::get({rows, block}, type.getElementType())
+               : RankedTensorType::get({block}, type.getElementType());
+    slices.push_back(tensor::ExtractSliceOp::create(
+        b, loc, sliceType, forall.getRegionIterArgs()[i], offsets, size,
+        strides));
+    sizes.push_back(size);
+  }
+  SmallVector<Value> parts(op.getNumResults());
+  if (!perBlock.empty()) {
+    SmallVector<Value> inits;
+    for (int64_t i : perBlock)
+      inits.push_back(slices[i]);
+    for (auto [i, part] :
+         llvm::zip_equal(perBlock, evaluateBlock(columnValues, inits,
+                                                 /*alongRows=*/false)))
+      parts[i] = part;
+  }
+  if (!full.empty()) {
+    SmallVector<Value> inits;
+    for (int64_t i : full)
+      inits.push_back(slices[i]);
+    for (auto [i, part] : llvm::zip_equal(
+             full, evaluateBlock(fullValues, inits, /*alongRows=*/true)))
+      parts[i] = part;
+  }
+  OpBuilder::InsertionGuard terminatorGuard(b);
+  b.setInsertionPointToStart(forall.getTerminator().getBody());
+  for (auto [i, part] : llvm::enumerate(parts))
+    tensor::ParallelInsertSliceOp::create(b, loc, part,
+                                          forall.getRegionIterArgs()[i],
+                                          offsets, sizes[i], strides);
+  return SmallVector<Value>(forall.getResults());
+}
+
 /// Lowers a kiln.fused group to one kernel (softmax: its three passes).
 FailureOr<SmallVector<Value>> lowerFused(OpBuilder &b, FusedOp op,
                                          ErrorSites &sites) {
@@ -5959,17 +6240,21 @@ FailureOr<SmallVector<Value>> lowerFused(OpBuilder &b, FusedOp op,
     return SmallVector<Value>(generic.getResults());
   }
 
-  // A row group: reductions over the last dim of rows of one shape, their
-  // results broadcast back over the rows or yielded per row.
-  if (form == FusedOp::Form::RowGroup) {
-    // A GPU thread per row would be slow; the GPU pipeline does not form
-    // row groups, and a hand-written one gets a diagnostic.
+  // A row group (reductions over the last dim of rows of one shape, their
+  // results broadcast back over the rows or yielded per row) or a column
+  // group (reductions over the middle dim of [O, C, T], a block of columns
+  // at a time). A GPU thread per row or block would be slow; the GPU
+  // pipeline does not form them, and a hand-written one gets a diagnostic.
+  if (form == FusedOp::Form::RowGroup || form == FusedOp::Form::ColumnGroup) {
+    bool rows = form == FusedOp::Form::RowGroup;
     if (isGpuTarget(b))
-      return op.emitOpError(
-          "is a row group, which only the CPU lowers (kiln-fuse-elementwise "
-          "makes them with row-groups, which the CPU pipeline sets); for "
-          "the cuda target, write its ops unfused");
-    return lowerRowGroup(b, op, evaluator);
+      return op.emitOpError("is a ")
+             << (rows ? "row" : "column")
+             << " group, which only the CPU lowers (kiln-fuse-elementwise "
+                "makes them with row-groups, which the CPU pipeline sets); "
+                "for the cuda target, write its ops unfused";
+    return rows ? lowerRowGroup(b, op, evaluator)
+                : lowerColumnGroup(b, op, evaluator);
   }
   Operation *anchor = op.getAnchor();
   // A value the anchor reads as stored (gather's index): the group's operand,

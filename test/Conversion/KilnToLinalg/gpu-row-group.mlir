@@ -16,3 +16,17 @@ func.func @row_group(%x: tensor<4x8xf32>) -> (tensor<4x8xf32>, tensor<4x1xf32>) 
   }
   return %r#0, %r#1 : tensor<4x8xf32>, tensor<4x1xf32>
 }
+
+// -----
+
+// So are column groups (formColumnGroups).
+func.func @column_group(%x: tensor<2x6x20xf32>) -> tensor<2x6x20xf32> {
+  // expected-error @+1 {{'kiln.fused' op is a column group, which only the CPU lowers (kiln-fuse-elementwise makes them with row-groups, which the CPU pipeline sets); for the cuda target, write its ops unfused}}
+  %r = kiln.fused (%x) : (tensor<2x6x20xf32>) -> tensor<2x6x20xf32> {
+  ^bb0(%a: tensor<2x6x20xf32>):
+    %m = kiln.amax %a {dims = array<i64: 1>, keepdim = true} : tensor<2x6x20xf32>
+    %d = kiln.sub %a, %m : tensor<2x6x20xf32>, tensor<2x1x20xf32>
+    kiln.yield %d : tensor<2x6x20xf32>
+  }
+  return %r : tensor<2x6x20xf32>
+}

@@ -857,7 +857,7 @@ func.func @fused_view_row_group(%x: tensor<4x8xf32>) -> tensor<2x2x8xf32> {
   %0 = kiln.fused(%x) : (tensor<4x8xf32>) -> tensor<2x2x8xf32> {
   ^bb0(%a: tensor<4x8xf32>):
     %1 = kiln.exp %a : tensor<4x8xf32>
-    // expected-error @+1 {{'kiln.reshape' op cannot be part of a row group, which evaluates its rows' chain itself; a view belongs to an elementwise loop or the chain of an op with FusesProducers (a reduction, softmax, selection or gather), which evaluates it where it reads}}
+    // expected-error @+1 {{'kiln.reshape' op cannot be part of a row or column group, which evaluates its rows' chain itself; a view belongs to an elementwise loop or the chain of an op with FusesProducers (a reduction, softmax, selection or gather), which evaluates it where it reads}}
     %2 = kiln.reshape %1 : tensor<4x8xf32> -> tensor<2x2x8xf32>
     %3 = kiln.sum %2 {dims = array<i64: 2>, keepdim = true} : tensor<2x2x8xf32>
     %4 = kiln.sub %2, %3 : tensor<2x2x8xf32>, tensor<2x2x1xf32>
@@ -1030,6 +1030,37 @@ func.func @fused_row_group_runs_shape(%x: tensor<4x6x8xf32>) -> (tensor<4x6x8xf3
     kiln.yield %2, %3 : tensor<4x6x8xf32>, tensor<4x6xf32>
   }
   return %0#0, %0#1 : tensor<4x6x8xf32>, tensor<4x6xf32>
+}
+
+// -----
+
+// A column group's results have the rows' shape or the columns'.
+func.func @fused_column_group_results(%x: tensor<2x6x20xf32>, %y: tensor<6x1xf32>) -> (tensor<2x6x20xf32>, tensor<6x1xf32>) {
+  // expected-error @+1 {{'kiln.fused' op is a column group over rows of shape [2, 6, 20], so each result has that shape or the columns': [2, 1, 20]; result #1 has shape [6, 1]}}
+  %0:2 = kiln.fused(%x, %y) : (tensor<2x6x20xf32>, tensor<6x1xf32>) -> (tensor<2x6x20xf32>, tensor<6x1xf32>) {
+  ^bb0(%a: tensor<2x6x20xf32>, %b: tensor<6x1xf32>):
+    %1 = kiln.sum %a {dims = array<i64: 1>, keepdim = true} : tensor<2x6x20xf32>
+    %2 = kiln.sub %a, %1 : tensor<2x6x20xf32>, tensor<2x1x20xf32>
+    %3 = kiln.neg %b : tensor<6x1xf32>
+    kiln.yield %2, %3 : tensor<2x6x20xf32>, tensor<6x1xf32>
+  }
+  return %0#0, %0#1 : tensor<2x6x20xf32>, tensor<6x1xf32>
+}
+
+// -----
+
+// A column group evaluates its chain itself: no views inside.
+func.func @fused_column_group_view(%x: tensor<2x6x20xf32>, %y: tensor<120xf32>) -> tensor<2x6x20xf32> {
+  %0 = kiln.fused(%x, %y) : (tensor<2x6x20xf32>, tensor<120xf32>) -> tensor<2x6x20xf32> {
+  ^bb0(%a: tensor<2x6x20xf32>, %b: tensor<120xf32>):
+    // expected-error @+1 {{'kiln.reshape' op cannot be part of a row or column group, which evaluates its rows' chain itself; a view belongs to an elementwise loop or the chain of an op with FusesProducers (a reduction, softmax, selection or gather), which evaluates it where it reads}}
+    %1 = kiln.reshape %b : tensor<120xf32> -> tensor<1x6x20xf32>
+    %2 = kiln.amax %a {dims = array<i64: 1>, keepdim = true} : tensor<2x6x20xf32>
+    %3 = kiln.sub %a, %2 : tensor<2x6x20xf32>, tensor<2x1x20xf32>
+    %4 = kiln.add %3, %1 : tensor<2x6x20xf32>, tensor<1x6x20xf32>
+    kiln.yield %4 : tensor<2x6x20xf32>
+  }
+  return %0 : tensor<2x6x20xf32>
 }
 
 // -----

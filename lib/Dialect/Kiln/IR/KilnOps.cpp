@@ -1133,11 +1133,42 @@ std::optional<ArrayRef<int64_t>> rowsOfRowOps(FusedOp op) {
   return std::nullopt;
 }
 
+/// Whether `op` reduces a column group's rows: a keepdim sum, prod, amax
+/// or amin over dim 1 (only) of a rank-3 input whose dim 2 is over 1.
+bool reducesColumns(Operation &op) {
+  if (!isa<SumOp, ProdOp, AmaxOp, AminOp>(op))
+    return false;
+  auto keepdim = op.getAttrOfType<BoolAttr>("keepdim");
+  auto dims = op.getAttrOfType<DenseI64ArrayAttr>("dims");
+  ArrayRef<int64_t> shape = shapeOf(op.getOperand(0));
+  return keepdim && keepdim.getValue() && dims && dims.size() == 1 &&
+         shape.size() == 3 && normalizeDim(dims[0], 3) == 1 && shape[2] > 1;
+}
+
+/// Whether the region is a column group: every op with FusesProducers
+/// reduces columns of one shape, and a result has that shape.
+bool isColumnGroup(FusedOp op) {
+  std::optional<ArrayRef<int64_t>> rows;
+  for (Operation &inner : op.getBody().front()) {
+    if (!inner.hasTrait<kiln::OpTrait::FusesProducers>())
+      continue;
+    if (!reducesColumns(inner) ||
+        (rows && *rows != shapeOf(inner.getOperand(0))))
+      return false;
+    rows = shapeOf(inner.getOperand(0));
+  }
+  return rows && llvm::any_of(op.getResults(), [&](Value result) {
+           return shapeOf(result) == *rows;
+         });
+}
+
 } // namespace
 
 FusedOp::Form FusedOp::getForm() {
   if (getNumResults() == 0)
     return Form::Elementwise;
+  if (isColumnGroup(*this))
+    return Form::ColumnGroup;
   ArrayRef<int64_t> rows = shapeOf(getResult(0));
   bool anchored = false;
   for (Operation &inner : getBody().front()) {
@@ -1153,7 +1184,8 @@ FusedOp::Form FusedOp::getForm() {
 }
 
 RankedTensorType FusedOp::getRowType() {
-  assert(getForm() == Form::RowGroup && "not a row group");
+  assert((getForm() == Form::RowGroup || getForm() == Form::ColumnGroup) &&
+         "not a row or column group");
   for (Operation &inner : getBody().front())
     if (inner.hasTrait<kiln::OpTrait::Reduction>() &&
         inner.hasTrait<kiln::OpTrait::FusesProducers>())
@@ -1236,10 +1268,11 @@ LogicalResult FusedOp::verifyRegions() {
         "in a kiln.fused region must be read by the chain of an op with "
         "FusesProducers (a reduction, softmax, selection or gather), which "
         "evaluates it where it reads");
-  if (form == Form::RowGroup && !views.empty())
+  if ((form == Form::RowGroup || form == Form::ColumnGroup) && !views.empty())
     return views.front()->emitOpError(
-        "cannot be part of a row group, which evaluates its rows' chain "
-        "itself; a view belongs to an elementwise loop or the chain of an "
+        "cannot be part of a row or column group, which evaluates its "
+        "rows' chain itself; a view belongs to an elementwise loop or the "
+        "chain of an "
         "op with FusesProducers (a reduction, softmax, selection or "
         "gather), which evaluates it where it reads");
   switch (form) {
@@ -1311,6 +1344,17 @@ LogicalResult FusedOp::verifyRegions() {
           "cannot be part of a row group, which holds only sum, prod, amax "
           "and amin along the rows, and softmax and log_softmax of them");
     }
+    return success();
+  }
+  case Form::ColumnGroup: {
+    ArrayRef<int64_t> rows = getRowType().getShape();
+    SmallVector<int64_t> column{rows[0], 1, rows[2]};
+    for (auto [i, result] : llvm::enumerate(getResults()))
+      if (shapeOf(result) != rows && shapeOf(result) != ArrayRef(column))
+        return emitOpError("is a column group over rows of shape ")
+               << formatShape(rows) << ", so each result has that shape or "
+               << "the columns': " << formatShape(column) << "; result #" << i
+               << " has shape " << formatShape(shapeOf(result));
     return success();
   }
   case Form::Anchored: {

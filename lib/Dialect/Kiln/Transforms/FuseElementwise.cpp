@@ -354,8 +354,10 @@ public:
 
   void run() {
     cancelPermuteRoundTrips(block);
-    if (rowGroups)
+    if (rowGroups) {
       refineRowGroupReshapes(block);
+      formColumnGroups(block, maxGroupOps);
+    }
     llvm::SmallPtrSet<Operation *, 32> visited;
     while (true) {
       Operation *root = nullptr;
@@ -990,6 +992,7 @@ private:
                            fused.getRowDims()};
       }
       case FusedOp::Form::Anchored:
+      case FusedOp::Form::ColumnGroup:
         return std::nullopt;
       }
     }

@@ -91,11 +91,13 @@ func.func @softmax_then_chain(%x: tensor<64x128xf32>) -> tensor<64x128xf32> {
 
 // -----
 
-// Not row groups: a reduction over dim 0 (its result runs along the rows),
-// a row reduction without keepdim, and one over rows of more than 256 KB
-// (no longer in cache for the row's next pass).
+// Not row groups: a reduction over dim 0 (its result runs along the rows:
+// a column group, column-groups.mlir, of the matrix seen as [1, 64, 128]),
+// and one over rows of more than 256 KB (no longer in cache for the row's
+// next pass).
 // CHECK-LABEL: func.func @not_rows
-// CHECK: kiln.amax %arg0 {dims = array<i64: 0>, keepdim = true}
+// CHECK: kiln.reshape %arg0 : tensor<64x128xf32> -> tensor<1x64x128xf32>
+// CHECK: kiln.amax %{{.*}} {dims = array<i64: 1>, keepdim = true} : tensor<1x64x128xf32>
 // CHECK: kiln.amax %arg1 {dims = array<i64: 1>, keepdim = true}
 // CHECK: return
 func.func @not_rows(%x: tensor<64x128xf32>, %long: tensor<4x70000xf32>) -> (tensor<64x128xf32>, tensor<4x70000xf32>) {

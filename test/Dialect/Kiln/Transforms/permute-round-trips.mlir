@@ -6,12 +6,13 @@
 // channel, permuted back. Every path from the permute to the permute back
 // runs through elementwise ops and keepdim reductions, so the ops are
 // computed on [N, C, H, W] (the reductions over C, the weight [C] read as
-// [1, C, 1, 1], a view) and neither permute is left: the row group and the
-// chain read the input where it lies.
+// [1, C, 1, 1], a view) and neither permute is left: one column group
+// (column-groups.mlir) on [N, C, H*W] reads the input where it lies.
 // CHECK-LABEL: func.func @channels_last_norm
 // CHECK-NOT: kiln.permute
-// CHECK-DAG: kiln.reshape %arg1 : tensor<6xf32> -> tensor<1x6x1x1xf32>
-// CHECK-DAG: kiln.sum %arg0 {dims = array<i64: 1>, keepdim = true} : tensor<2x6x4x5xf32>
+// CHECK-DAG: kiln.reshape %arg1 : tensor<6xf32> -> tensor<1x6x1xf32>
+// CHECK-DAG: kiln.reshape %arg0 : tensor<2x6x4x5xf32> -> tensor<2x6x20xf32>
+// CHECK: kiln.sum %{{.*}} {dims = array<i64: 1>, keepdim = true} : tensor<2x6x20xf32>
 // CHECK-NOT: kiln.permute
 // CHECK: return
 // REMARK: CancelledPermutes | Category:kiln-fuse | Function=channels_last_norm | Remark="this permute undoes the permute of the 8 op(s) before it (elementwise ops and reductions with keepdim): they compute on the unpermuted tensors, and this permute is not copied

@@ -1017,7 +1017,7 @@ def Kiln_FusedOp : Kiln_Op<"fused", [IsolatedFromAbove, SingleBlock,
     stored. Its ops are elementwise ops, splat constants, ops with the
     `FusesProducers` trait, indexed reads (`IndexedReadOpInterface`:
     `gather`, `index_select`, `take`) and views (`ViewOpInterface`:
-    `reshape`, `permute`), in one of three forms (the verifier rejects anything else):
+    `reshape`, `permute`), in one of four forms (the verifier rejects anything else):
 
     - *elementwise*: only elementwise ops, and views read through (the
       chain below a view evaluated at its operand's position); one loop
@@ -1051,7 +1051,18 @@ def Kiln_FusedOp : Kiln_Op<"fused", [IsolatedFromAbove, SingleBlock,
       ops, or one reduction and a result of the rows' shape. The lowering
       first rewrites a row group whose rows span several dims into one
       over rows of one dim, those dims collapsed (`reshape`s of its
-      operands and results outside).
+      operands and results outside);
+    - *column group*: reductions (`sum`, `prod`, `amax`, `amin`) with
+      keepdim over dim 1 (only) of inputs of one shape [O, C, T] (the
+      rows), T > 1, and at least one result of that shape: the chain
+      broadcasts the [O, 1, T] results back over C (a layer norm over the
+      channels of [N, C, H, W], seen as [N, C, H*W]). The lowering walks
+      blocks of columns of T, each block's C x B elements read from memory
+      by the first reduction and from cache by the others and the chain;
+      results have the rows' shape or [O, 1, T] (a view, no views or
+      indexed reads inside). kiln-fuse-elementwise forms them from
+      reductions over a run of dims with kept dims after it, collapsing
+      the dims before, in and after the run.
 
     Example:
 
@@ -1083,10 +1094,14 @@ def Kiln_FusedOp : Kiln_Op<"fused", [IsolatedFromAbove, SingleBlock,
       /// by row: broadcast back over the rows by the chain (softmaxes of the
       /// rows may join), or yielded as per-row results.
       RowGroup,
+      /// Keepdim reductions over dim 1 of [O, C, T] broadcast back by the
+      /// chain, computed a block of columns of T at a time.
+      ColumnGroup,
     };
     /// The region's form (the verifier checks that it is well formed).
     Form getForm();
-    /// The type of the rows of a RowGroup region (its reductions' input).
+    /// The type of the rows of a RowGroup or ColumnGroup region (its
+    /// reductions' input).
     ::mlir::RankedTensorType getRowType();
     /// The number of trailing dims of getRowType() a row of a RowGroup
     /// region spans (the dims its reductions reduce).

@@ -49,6 +49,14 @@ void refineRowGroupReshapes(mlir::Block &block);
 /// the chain as it would be written unpermuted (PermuteRoundTrips.cpp).
 void cancelPermuteRoundTrips(mlir::Block &block);
 
+/// kiln-fuse-elementwise's step with row groups for reductions over a middle
+/// dim: keepdim reductions over a run of dims with kept dims after it, and
+/// the elementwise chain that broadcasts them back (a layer norm over the
+/// channels of [N, C, H, W]), become one kiln.fused column group on
+/// [O, C, T], the runs collapsed, of at most `maxGroupOps` ops
+/// (ColumnGroups.cpp).
+void formColumnGroups(mlir::Block &block, size_t maxGroupOps);
+
 #define GEN_PASS_REGISTRATION
 #include "kiln/Dialect/Kiln/Transforms/Passes.h.inc"
 

@@ -139,7 +139,14 @@ def KilnFuseElementwise : Pass<"kiln-fuse-elementwise", "mlir::ModuleOp"> {
     `x.reshape(N, G, -1)`, normalized, reshaped back, scaled per channel)
     has the ops after it and after the reshape back rewritten on the two
     shapes' common refinement (`[N, G, C/G, H, W]`; `RefinedReshapes`
-    remark), so that one row group holds them. First of all (every
+    remark), so that one row group holds them; then keepdim reductions
+    over a run of dims with kept dims after it (a layer norm over the
+    channels of `[N, C, H, W]`) and the elementwise chain that broadcasts
+    them back, used only there, become one column group on `[O, C, T]`,
+    the runs before, in and after the reduced run collapsed (views), when
+    every value is constant or full along each and a block of columns fits
+    (`ColumnGroup` remark; the lowering walks blocks of columns, each read
+    from memory once). First of all (every
     target), a permute whose input is computed from permutes by its
     inverse through elementwise ops and keepdim reductions only (a
     channels-last layer norm permuted back) has those ops computed on the

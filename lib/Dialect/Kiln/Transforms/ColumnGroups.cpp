@@ -1,0 +1,333 @@
+//===- ColumnGroups.cpp - Reductions over a middle dim with their chain ---===//
+//
+// A layer norm over the channels of [N, C, H, W] (ConvNeXt's LayerNorm2d)
+// reduces over C, a dim with kept dims after it, and its chain broadcasts
+// the per-(n, h, w) statistics back over C. Kernel by kernel that is two
+// column reductions and an elementwise loop, each reading the tensor from
+// memory (a row group takes only reductions over trailing dims).
+// formColumnGroups makes such a graph one kiln.fused column group on
+// [O, C, T] -- the dims before the reduced run, the run, the dims after
+// it, each run collapsed -- which the lowering computes a block of columns
+// of T at a time: the block's C x B elements come from memory once, and
+// the later reductions and the chain read them from cache.
+//
+// Exact: each reduction reduces each column in the column reduction
+// kernel's order (lanes by reduced index, kiln::conversion's plan), and
+// every other value is the same scalar operation on the same operands.
+//
+//===----------------------------------------------------------------------===//
+
+#include "kiln/Conversion/ReductionPlan.h"
+#include "kiln/Dialect/Kiln/IR/KilnOps.h"
+#include "kiln/Dialect/Kiln/IR/KilnShapeInference.h"
+#include "kiln/Dialect/Kiln/Transforms/Passes.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/IR/Builders.h"
+#include "mlir/IR/BuiltinAttributes.h"
+#include "mlir/IR/IRMapping.h"
+#include "mlir/IR/Remarks.h"
+
+#include "llvm/ADT/DenseSet.h"
+#include "llvm/ADT/SetVector.h"
+
+#include <queue>
+
+using namespace mlir;
+using namespace kiln;
+
+namespace {
+
+ArrayRef<int64_t> shapeOf(Value v) {
+  return cast<RankedTensorType>(v.getType()).getShape();
+}
+
+/// An elementwise op of the fuser's kind (not a splat constant), of one
+/// ranked result.
+bool isElementwiseOp(Operation *op) {
+  return op->hasTrait<kiln::OpTrait::Elementwise>() && !isSplatConstant(op) &&
+         op->getNumResults() == 1 &&
+         isa<RankedTensorType>(op->getResult(0).getType());
+}
+
+/// The dims a column group's shape splits into: [0, first) outer, [first,
+/// last) the reduced run, [last, rank) the columns.
+struct Split {
+  int64_t first = 0, last = 0;
+  bool operator==(const Split &other) const {
+    return first == other.first && last == other.last;
+  }
+};
+
+/// The split of a column reduction: a keepdim sum, prod, amax or amin
+/// whose reduced dims of size > 1 are consecutive, with a kept dim of size
+/// > 1 after them.
+std::optional<Split> columnSplit(Operation *op) {
+  if (!isa<SumOp, ProdOp, AmaxOp, AminOp>(op))
+    return std::nullopt;
+  auto keepdim = op->getAttrOfType<BoolAttr>("keepdim");
+  if (!keepdim || !keepdim.getValue())
+    return std::nullopt;
+  auto type = cast<RankedTensorType>(op->getOperand(0).getType());
+  auto dims = op->getAttrOfType<DenseI64ArrayAttr>("dims");
+  SmallVector<bool> mask = getReducedDimsMask(
+      type, dims ? std::optional<ArrayRef<int64_t>>(dims.asArrayRef())
+                 : std::nullopt);
+  ArrayRef<int64_t> shape = type.getShape();
+  int64_t rank = type.getRank();
+  Split split{-1, -1};
+  for (int64_t d = 0; d < rank; ++d) {
+    if (shape[d] == 1 || !mask[d])
+      continue;
+    if (split.first < 0)
+      split.first = d;
+    split.last = d + 1;
+  }
+  if (split.first < 0)
+    return std::nullopt;
+  bool columns = false;
+  for (int64_t d = split.first; d < rank; ++d) {
+    if (shape[d] == 1)
+      continue;
+    if (d < split.last && !mask[d])
+      return std::nullopt; // a kept dim inside the run
+    columns |= d >= split.last;
+  }
+  if (!columns)
+    return std::nullopt; // a trailing run: a row group's
+  return split;
+}
+
+/// `shape` (aligned with `space` at the end) as [O, C, T] of the split:
+/// along each part, every dim of size > 1 of `space` is either kept
+/// (collapsed) or 1 (broadcast); nothing when a part mixes them.
+std::optional<SmallVector<int64_t>>
+collapse(ArrayRef<int64_t> shape, ArrayRef<int64_t> space, Split split) {
+  int64_t rank = space.size();
+  int64_t offset = rank - static_cast<int64_t>(shape.size());
+  if (offset < 0)
+    return std::nullopt;
+  SmallVector<int64_t> collapsed;
+  for (auto [lo, hi] : {std::pair<int64_t, int64_t>{0, split.first},
+                        {split.first, split.last},
+                        {split.last, rank}}) {
+    std::optional<bool> full;
+    int64_t size = 1;
+    for (int64_t d = lo; d < hi; ++d) {
+      if (space[d] == 1)
+        continue;
+      int64_t own = d >= offset ? shape[d - offset] : 1;
+      if (own != 1 && own != space[d])
+        return std::nullopt;
+      if (full && *full != (own != 1))
+        return std::nullopt;
+      full = own != 1;
+      size *= space[d];
+    }
+    collapsed.push_back(full && *full ? size : 1);
+  }
+  return collapsed;
+}
+
+class ColumnGrouper {
+public:
+  ColumnGrouper(Block &block, size_t maxGroupOps)
+      : block(block), maxGroupOps(maxGroupOps) {}
+
+  void run() {
+    if (llvm::none_of(
+            block, [](Operation &op) { return columnSplit(&op).has_value(); }))
+      return;
+    // A reshape back to its reshape's input is that input (a reduction's
+    // result whose permute cancelPermuteRoundTrips undid through a view):
+    // the reduction's users are then the chain's ops.
+    for (Operation &op : llvm::make_early_inc_range(block)) {
+      auto reshape = dyn_cast<ReshapeOp>(op);
+      auto inner =
+          reshape ? reshape.getInput().getDefiningOp<ReshapeOp>() : ReshapeOp();
+      if (!inner || inner.getInput().getType() != reshape.getType())
+        continue;
+      reshape.replaceAllUsesWith(inner.getInput());
+      reshape.erase();
+      if (inner.use_empty())
+        inner.erase();
+    }
+    SmallVector<Operation *> roots;
+    for (Operation &op : llvm::reverse(block))
+      if (isElementwiseOp(&op))
+        roots.push_back(&op);
+    for (Operation *root : roots)
+      if (!done.contains(root))
+        tryRoot(root);
+  }
+
+private:
+  /// Grows a group from `root` backwards: elementwise ops and column
+  /// reductions of one split of the root's shape, each used only inside.
+  void tryRoot(Operation *root) {
+    done.insert(root);
+    ArrayRef<int64_t> space = shapeOf(root->getResult(0));
+    if (space.size() < 2)
+      return;
+    llvm::SetVector<Operation *> members;
+    members.insert(root);
+    std::optional<Split> split;
+    SmallVector<Operation *> reductions;
+    auto later = [](Operation *a, Operation *b) {
+      return a->isBeforeInBlock(b);
+    };
+    std::priority_queue<Operation *, std::vector<Operation *>, decltype(later)>
+        candidates(later);
+    llvm::SmallPtrSet<Operation *, 16> queued;
+    auto pushOperands = [&](Operation *op) {
+      for (Value operand : op->getOperands()) {
+        Operation *def = operand.getDefiningOp();
+        if (def && def->getBlock() == &block && !isSplatConstant(def) &&
+            queued.insert(def).second)
+          candidates.push(def);
+      }
+    };
+    pushOperands(root);
+    while (!candidates.empty() && members.size() < maxGroupOps) {
+      Operation *p = candidates.top();
+      candidates.pop();
+      if (!llvm::all_of(p->getUsers(), [&](Operation *user) {
+            return members.contains(user);
+          }))
+        continue; // stored: read as an operand
+      if (isElementwiseOp(p)) {
+        if (!isExpandableTo(shapeOf(p->getResult(0)), space))
+          continue;
+        members.insert(p);
+        pushOperands(p);
+        continue;
+      }
+      std::optional<Split> own = columnSplit(p);
+      if (!own || shapeOf(p->getOperand(0)) != space ||
+          (split && !(*split == *own)))
+        continue;
+      split = own;
+      members.insert(p);
+      reductions.push_back(p);
+      pushOperands(p);
+    }
+    if (!split) {
+      // No reduction below: neither below any of these ops.
+      for (Operation *member : members)
+        done.insert(member);
+      return;
+    }
+    // Every value read or computed collapses to [O, C, T].
+    SmallVector<int64_t> rows = *collapse(space, space, *split);
+    for (Operation *member : members) {
+      for (Value v : member->getOperands())
+        if (!collapse(shapeOf(v), space, *split))
+          return;
+      if (!collapse(shapeOf(member->getResult(0)), space, *split))
+        return;
+    }
+    // A block of columns holds the rows in cache, and the reductions are
+    // not split (their kernels' order is the column reduction's).
+    int64_t bytes = 1;
+    for (Operation *reduction : reductions)
+      bytes = std::max<int64_t>(
+          bytes, cast<RankedTensorType>(reduction->getOperand(0).getType())
+                         .getElementTypeBitWidth() /
+                     8);
+    if (rows[1] < 2 ||
+        !kiln::conversion::columnGroupBlock(rows[1], rows[2], bytes) ||
+        kiln::conversion::planReductionSplit(rows, {false, true, false}))
+      return;
+    rewrite(root, members, space, *split, rows);
+  }
+
+  /// `members` (root the last) as one kiln.fused column group on `rows`.
+  void rewrite(Operation *root, const llvm::SetVector<Operation *> &members,
+               ArrayRef<int64_t> space, Split split, ArrayRef<int64_t> rows) {
+    Location loc = root->getLoc();
+    OpBuilder b(root);
+    auto collapsedType = [&](Type type) {
+      auto ranked = cast<RankedTensorType>(type);
+      return RankedTensorType::get(*collapse(ranked.getShape(), space, split),
+                                   ranked.getElementType());
+    };
+    SmallVector<Operation *> ordered;
+    for (Operation &op : block)
+      if (members.contains(&op))
+        ordered.push_back(&op);
+    // Operands from outside, once each, viewed as [O, C, T].
+    llvm::SetVector<Value> leaves;
+    for (Operation *op : ordered)
+      for (Value operand : op->getOperands()) {
+        Operation *def = operand.getDefiningOp();
+        if ((!def || !members.contains(def)) &&
+            !(def && isSplatConstant(def) &&
+              def->getAttrOfType<DenseElementsAttr>("value")))
+          leaves.insert(operand);
+      }
+    SmallVector<Value> inputs;
+    for (Value leaf : leaves) {
+      RankedTensorType type = collapsedType(leaf.getType());
+      inputs.push_back(type == leaf.getType()
+                           ? leaf
+                           : ReshapeOp::create(b, loc, type, leaf).getResult());
+    }
+    Value result = root->getResult(0);
+    auto fused = FusedOp::create(
+        b, loc, TypeRange{collapsedType(result.getType())}, inputs);
+    Block *body = b.createBlock(&fused.getBody());
+    IRMapping map;
+    for (Value leaf : leaves)
+      map.map(leaf, body->addArgument(collapsedType(leaf.getType()), loc));
+    for (Operation *op : ordered) {
+      for (Value operand : op->getOperands()) {
+        if (map.contains(operand))
+          continue;
+        // A splat constant, at the collapsed shape.
+        Operation *def = operand.getDefiningOp();
+        Operation *copy = b.clone(*def);
+        RankedTensorType type = collapsedType(operand.getType());
+        copy->getResult(0).setType(type);
+        copy->setAttr(
+            "value",
+            def->getAttrOfType<DenseElementsAttr>("value").resizeSplat(type));
+        map.map(operand, copy->getResult(0));
+      }
+      Operation *copy = b.clone(*op, map);
+      copy->getResult(0).setType(collapsedType(op->getResult(0).getType()));
+      if (columnSplit(op))
+        copy->setAttr("dims", b.getDenseI64ArrayAttr({1}));
+    }
+    YieldOp::create(b, loc, map.lookup(result));
+    b.setInsertionPointAfter(fused);
+    Value back = fused.getResult(0);
+    if (back.getType() != result.getType())
+      back = ReshapeOp::create(b, loc, result.getType(), back);
+    result.replaceAllUsesWith(back);
+    if (auto remark = remark::passed(
+            loc,
+            remark::RemarkOpts::name("ColumnGroup")
+                .category("kiln-fuse")
+                .function(root->getParentOfType<func::FuncOp>().getSymName())))
+      remark << remark::add(
+          "{0} ops in one kernel (a column group over [{1}, {2}, {3}]: each "
+          "block of columns reduces over the middle dim, then the elementwise "
+          "chain, while the block is in cache)",
+          ordered.size(), rows[0], rows[1], rows[2]);
+    for (Operation *op : llvm::reverse(ordered)) {
+      done.insert(op);
+      op->erase();
+    }
+  }
+
+  Block &block;
+  size_t maxGroupOps;
+  /// Ops tried as roots, erased, or below a root that found no reduction.
+  llvm::DenseSet<Operation *> done;
+};
+
+} // namespace
+
+void kiln::formColumnGroups(Block &block, size_t maxGroupOps) {
+  ColumnGrouper(block, maxGroupOps).run();
+}

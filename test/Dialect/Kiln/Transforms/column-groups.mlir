@@ -1,0 +1,102 @@
+// RUN: kiln-opt --kiln-fuse-elementwise="row-groups=true" %s -split-input-file | FileCheck %s
+// RUN: kiln-opt --kiln-fuse-elementwise="row-groups=true" --remarks-filter=kiln-fuse %s -split-input-file -o /dev/null 2>&1 | FileCheck %s --check-prefix=REMARK
+// RUN: kiln-opt --kiln-fuse-elementwise %s -split-input-file | FileCheck %s --check-prefix=NOROWS
+
+// A layer norm over the channels of [N, C, H, W] (ConvNeXt's LayerNorm2d):
+// the reductions over C have kept dims (H, W) after them, and the chain
+// broadcasts them back. formColumnGroups makes it one column group on
+// [N, C, H*W]: the operands viewed so (reshapes, no copies), the weight and
+// bias [C, 1, 1] as [1, C, 1], the splat constants resized, the reductions
+// over dim 1; the result reshaped back.
+// CHECK-LABEL: func.func @channel_norm
+// CHECK-DAG: %[[X:.*]] = kiln.reshape %arg0 : tensor<2x6x4x5xf32> -> tensor<2x6x20xf32>
+// CHECK-DAG: %[[W:.*]] = kiln.reshape %arg1 : tensor<6x1x1xf32> -> tensor<1x6x1xf32>
+// CHECK: %[[F:.*]] = kiln.fused(%[[X]], %[[W]]) : (tensor<2x6x20xf32>, tensor<1x6x1xf32>) -> tensor<2x6x20xf32>
+// CHECK: kiln.sum %{{.*}} {dims = array<i64: 1>, keepdim = true} : tensor<2x6x20xf32>
+// CHECK: kiln.constant dense<9.99999997E-7> : tensor<1x1x1xf32>
+// CHECK: kiln.rsqrt %{{.*}} : tensor<2x1x20xf32>
+// CHECK: kiln.yield %{{.*}} : tensor<2x6x20xf32>
+// CHECK: %[[R:.*]] = kiln.reshape %[[F]] : tensor<2x6x20xf32> -> tensor<2x6x4x5xf32>
+// CHECK: return %[[R]]
+// REMARK: ColumnGroup | Category:kiln-fuse | Function=channel_norm | Remark="10 ops in one kernel (a column group over [2, 6, 20]: each block of columns reduces over the middle dim, then the elementwise chain, while the block is in cache)"
+// The GPU pipeline (no row-groups) forms none: a column reduction with its
+// producers, and the chain.
+// NOROWS-LABEL: func.func @channel_norm
+// NOROWS-NOT: tensor<2x6x20xf32>
+// NOROWS: return
+func.func @channel_norm(%x: tensor<2x6x4x5xf32>, %w: tensor<6x1x1xf32>) -> tensor<2x6x4x5xf32> {
+  %s = kiln.sum %x {dims = array<i64: 1>, keepdim = true} : tensor<2x6x4x5xf32>
+  %n = kiln.constant dense<6.0> : tensor<f32>
+  %m = kiln.div %s, %n : tensor<2x1x4x5xf32>, tensor<f32>
+  %d = kiln.sub %x, %m : tensor<2x6x4x5xf32>, tensor<2x1x4x5xf32>
+  %q = kiln.mul %d, %d : tensor<2x6x4x5xf32>, tensor<2x6x4x5xf32>
+  %qs = kiln.sum %q {dims = array<i64: 1>, keepdim = true} : tensor<2x6x4x5xf32>
+  %v = kiln.div %qs, %n : tensor<2x1x4x5xf32>, tensor<f32>
+  %e = kiln.constant dense<1.0e-6> : tensor<f32>
+  %ve = kiln.add %v, %e : tensor<2x1x4x5xf32>, tensor<f32>
+  %r = kiln.rsqrt %ve : tensor<2x1x4x5xf32>
+  %y = kiln.mul %d, %r : tensor<2x6x4x5xf32>, tensor<2x1x4x5xf32>
+  %yw = kiln.mul %y, %w : tensor<2x6x4x5xf32>, tensor<6x1x1xf32>
+  return %yw : tensor<2x6x4x5xf32>
+}
+
+// -----
+
+// A run of two reduced dims, (1, 2) of [2, 3, 4, 6, 10], is one dim of 12
+// rows; the columns 6 x 10 another.
+// CHECK-LABEL: func.func @two_reduced_dims
+// CHECK: kiln.fused(%{{.*}}) : (tensor<2x12x60xf32>) -> tensor<2x12x60xf32>
+// CHECK: kiln.amax %{{.*}} {dims = array<i64: 1>, keepdim = true} : tensor<2x12x60xf32>
+func.func @two_reduced_dims(%x: tensor<2x3x4x6x10xf32>) -> tensor<2x3x4x6x10xf32> {
+  %m = kiln.amax %x {dims = array<i64: 1, 2>, keepdim = true} : tensor<2x3x4x6x10xf32>
+  %d = kiln.sub %x, %m : tensor<2x3x4x6x10xf32>, tensor<2x1x1x6x10xf32>
+  %e = kiln.exp %d : tensor<2x3x4x6x10xf32>
+  return %e : tensor<2x3x4x6x10xf32>
+}
+
+// -----
+
+// What is not a column group, each for its reason:
+// - a reduction whose result is also returned: it has a user outside, so
+//   it is stored (the chain after it is still a group: x - m needs no
+//   reduction inside, so it is an elementwise kernel);
+// - the columns of 131 elements, a prime: no block of half a line or more
+//   divides them (the reduction and the subtraction stay kernels of their
+//   own: a reduction's epilogue has the reduction's shape);
+// - an operand varying along H but not W of the columns (H, W): no
+//   [O, C, T] view of it (the ops before it are a group; it is read by
+//   a kernel of its own).
+// CHECK-LABEL: func.func @stored_reduction
+// CHECK-NOT: tensor<2x6x20xf32>
+// CHECK: return
+func.func @stored_reduction(%x: tensor<2x6x4x5xf32>) -> (tensor<2x6x4x5xf32>, tensor<2x1x4x5xf32>) {
+  %m = kiln.sum %x {dims = array<i64: 1>, keepdim = true} : tensor<2x6x4x5xf32>
+  %d = kiln.sub %x, %m : tensor<2x6x4x5xf32>, tensor<2x1x4x5xf32>
+  return %d, %m : tensor<2x6x4x5xf32>, tensor<2x1x4x5xf32>
+}
+
+// -----
+
+// CHECK-LABEL: func.func @prime_columns
+// CHECK-NOT: kiln.fused
+// CHECK: kiln.sum %arg0 {dims = array<i64: 1>, keepdim = true} : tensor<2x40x131xf32>
+// CHECK-NEXT: kiln.sub %arg0, %{{.*}} : tensor<2x40x131xf32>, tensor<2x1x131xf32>
+// CHECK-NEXT: return
+func.func @prime_columns(%x: tensor<2x40x131xf32>) -> tensor<2x40x131xf32> {
+  %m = kiln.sum %x {dims = array<i64: 1>, keepdim = true} : tensor<2x40x131xf32>
+  %d = kiln.sub %x, %m : tensor<2x40x131xf32>, tensor<2x1x131xf32>
+  return %d : tensor<2x40x131xf32>
+}
+
+// -----
+
+// CHECK-LABEL: func.func @operand_along_part_of_the_columns
+// CHECK: %[[F:.*]] = kiln.fused(%{{.*}}) : (tensor<2x6x20xf32>) -> tensor<2x6x20xf32>
+// CHECK: %[[R:.*]] = kiln.reshape %[[F]] : tensor<2x6x20xf32> -> tensor<2x6x4x5xf32>
+// CHECK: kiln.mul %[[R]], %arg1 : tensor<2x6x4x5xf32>, tensor<4x1xf32>
+func.func @operand_along_part_of_the_columns(%x: tensor<2x6x4x5xf32>, %h: tensor<4x1xf32>) -> tensor<2x6x4x5xf32> {
+  %m = kiln.amax %x {dims = array<i64: 1>, keepdim = true} : tensor<2x6x4x5xf32>
+  %d = kiln.sub %x, %m : tensor<2x6x4x5xf32>, tensor<2x1x4x5xf32>
+  %y = kiln.mul %d, %h : tensor<2x6x4x5xf32>, tensor<4x1xf32>
+  return %y : tensor<2x6x4x5xf32>
+}
