@@ -349,7 +349,9 @@ class Program:
     def normalize(self):
         """A reduction over a trailing run of dims (in any order) with
         keepdim, combined with its input again (x - amax(x), x * sum(x)):
-        row groups, over rows of one dim or of several."""
+        row groups, over rows of one dim or of several; a third of the
+        time over a run with dims after it (x - amax(x, 1) of [N, C, T]):
+        column groups."""
         v = self.pick(min_rank=1)
         if v is None:
             return self.unary()
@@ -366,7 +368,11 @@ class Program:
                              keep=False)
             t = v[1]
         run = rng.randint(1, t.dim())
-        dims = list(range(t.dim() - run, t.dim()))
+        end = t.dim()
+        if t.dim() >= 2 and rng.random() < 0.33:
+            run = rng.randint(1, t.dim() - 1)
+            end = rng.randint(run, t.dim() - 1)
+        dims = list(range(end - run, end))
         rng.shuffle(dims)
         ops = ["sum", "amax", "amin"] if self.integer else \
             ["sum", "mean", "amax", "amin"]

@@ -41,3 +41,20 @@ func.func @column_group(%x: tensor<4x48x40xf32>) -> (tensor<4x48x40xf32>, tensor
   }
   return %r#0, %r#1 : tensor<4x48x40xf32>, tensor<4x1x40xf32>
 }
+
+// A keepdim amax over dim 1 of size 1 keeps its input's shape: no column
+// group but a reduction with its producer chain (random_programs.py's seed
+// 38002 found it lowered as a column group of one row, which crashed).
+// CHECK-LABEL: func.func @unit_dim
+// CHECK-NOT: scf.forall
+// CHECK: return
+// REMARK-NOT: column group of tensor<33x1x2xf32>
+func.func @unit_dim(%x: tensor<33x1x2xf32>, %s: tensor<f32>) -> tensor<33x1x2xf32> {
+  %r = kiln.fused (%s, %x) : (tensor<f32>, tensor<33x1x2xf32>) -> tensor<33x1x2xf32> {
+  ^bb0(%a: tensor<f32>, %b: tensor<33x1x2xf32>):
+    %m = kiln.mul %a, %b : tensor<f32>, tensor<33x1x2xf32>
+    %y = kiln.amax %m {dims = array<i64: 1>, keepdim = true} : tensor<33x1x2xf32>
+    kiln.yield %y : tensor<33x1x2xf32>
+  }
+  return %r : tensor<33x1x2xf32>
+}

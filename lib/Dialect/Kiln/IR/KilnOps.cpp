@@ -1134,7 +1134,8 @@ std::optional<ArrayRef<int64_t>> rowsOfRowOps(FusedOp op) {
 }
 
 /// Whether `op` reduces a column group's rows: a keepdim sum, prod, amax
-/// or amin over dim 1 (only) of a rank-3 input whose dim 2 is over 1.
+/// or amin over dim 1 (only) of a rank-3 input whose dims 1 and 2 are over
+/// 1 (over a dim of 1 it keeps the shape: an anchored kernel's epilogue).
 bool reducesColumns(Operation &op) {
   if (!isa<SumOp, ProdOp, AmaxOp, AminOp>(op))
     return false;
@@ -1142,7 +1143,8 @@ bool reducesColumns(Operation &op) {
   auto dims = op.getAttrOfType<DenseI64ArrayAttr>("dims");
   ArrayRef<int64_t> shape = shapeOf(op.getOperand(0));
   return keepdim && keepdim.getValue() && dims && dims.size() == 1 &&
-         shape.size() == 3 && normalizeDim(dims[0], 3) == 1 && shape[2] > 1;
+         shape.size() == 3 && normalizeDim(dims[0], 3) == 1 && shape[1] > 1 &&
+         shape[2] > 1;
 }
 
 /// Whether the region is a column group: every op with FusesProducers
