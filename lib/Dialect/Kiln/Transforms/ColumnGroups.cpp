@@ -9,7 +9,9 @@
 // [O, C, T] -- the dims before the reduced run, the run, the dims after
 // it, each run collapsed -- which the lowering computes a block of columns
 // of T at a time: the block's C x B elements come from memory once, and
-// the later reductions and the chain read them from cache.
+// the later reductions and the chain read them from cache. Values also
+// used after the group (a layer norm's statistics kept for its gradient)
+// are more results when they have the rows' shape or the columns'.
 //
 // Exact: each reduction reduces each column in the column reduction
 // kernel's order (lanes by reduced index, kiln::conversion's plan), and
@@ -163,12 +165,30 @@ public:
 
 private:
   /// Grows a group from `root` backwards: elementwise ops and column
-  /// reductions of one split of the root's shape, each used only inside.
+  /// reductions of one split of the root's shape, each used only inside or
+  /// also after the root (an output: a value of the rows' shape or the
+  /// columns', a layer norm's statistics kept for its gradient). An output
+  /// of another shape is read as an operand instead, and the group grows
+  /// again.
   void tryRoot(Operation *root) {
     done.insert(root);
+    llvm::SmallPtrSet<Operation *, 4> notOutputs;
+    while (true) {
+      std::optional<Operation *> rejected = grow(root, notOutputs);
+      if (!rejected)
+        return;
+      notOutputs.insert(*rejected);
+    }
+  }
+
+  /// One try of tryRoot's: nothing when done (formed or not), or an output
+  /// of neither shape to leave out.
+  std::optional<Operation *>
+  grow(Operation *root, const llvm::SmallPtrSetImpl<Operation *> &notOutputs) {
     ArrayRef<int64_t> space = shapeOf(root->getResult(0));
     if (space.size() < 2)
-      return;
+      return std::nullopt;
+    SmallVector<Operation *> outputs;
     llvm::SetVector<Operation *> members;
     members.insert(root);
     std::optional<Split> split;
@@ -191,40 +211,56 @@ private:
     while (!candidates.empty() && members.size() < maxGroupOps) {
       Operation *p = candidates.top();
       candidates.pop();
-      if (!llvm::all_of(p->getUsers(), [&](Operation *user) {
-            return members.contains(user);
-          }))
-        continue; // stored: read as an operand
+      // Used outside as well: an output when every such use is after the
+      // root (the kernel's place), else stored and read as an operand.
+      bool inside = true, afterRoot = true;
+      for (Operation *user : p->getUsers()) {
+        if (members.contains(user))
+          continue;
+        inside = false;
+        afterRoot &= root->isBeforeInBlock(user);
+      }
+      if (!inside && (!afterRoot || notOutputs.contains(p)))
+        continue;
       if (isElementwiseOp(p)) {
         if (!isExpandableTo(shapeOf(p->getResult(0)), space))
           continue;
-        members.insert(p);
-        pushOperands(p);
-        continue;
+      } else {
+        std::optional<Split> own = columnSplit(p);
+        if (!own || shapeOf(p->getOperand(0)) != space ||
+            (split && !(*split == *own)))
+          continue;
+        split = own;
+        reductions.push_back(p);
       }
-      std::optional<Split> own = columnSplit(p);
-      if (!own || shapeOf(p->getOperand(0)) != space ||
-          (split && !(*split == *own)))
-        continue;
-      split = own;
       members.insert(p);
-      reductions.push_back(p);
+      if (!inside)
+        outputs.push_back(p);
       pushOperands(p);
     }
     if (!split) {
       // No reduction below: neither below any of these ops.
       for (Operation *member : members)
         done.insert(member);
-      return;
+      return std::nullopt;
     }
-    // Every value read or computed collapses to [O, C, T].
+    // Every value read or computed collapses to [O, C, T]; outputs are of
+    // the rows' shape or the columns'.
     SmallVector<int64_t> rows = *collapse(space, space, *split);
+    SmallVector<int64_t> columns(space);
+    for (int64_t d = split->first; d < split->last; ++d)
+      columns[d] = 1;
+    for (Operation *output : outputs) {
+      ArrayRef<int64_t> shape = shapeOf(output->getResult(0));
+      if (shape != space && shape != ArrayRef<int64_t>(columns))
+        return output;
+    }
     for (Operation *member : members) {
       for (Value v : member->getOperands())
         if (!collapse(shapeOf(v), space, *split))
-          return;
+          return std::nullopt;
       if (!collapse(shapeOf(member->getResult(0)), space, *split))
-        return;
+        return std::nullopt;
     }
     // A block of columns holds the rows in cache, and the reductions are
     // not split (their kernels' order is the column reduction's).
@@ -237,13 +273,16 @@ private:
     if (rows[1] < 2 ||
         !kiln::conversion::columnGroupBlock(rows[1], rows[2], bytes) ||
         kiln::conversion::planReductionSplit(rows, {false, true, false}))
-      return;
-    rewrite(root, members, space, *split, rows);
+      return std::nullopt;
+    rewrite(root, members, outputs, space, *split, rows);
+    return std::nullopt;
   }
 
-  /// `members` (root the last) as one kiln.fused column group on `rows`.
+  /// `members` (root the last) as one kiln.fused column group on `rows`,
+  /// yielding the root's value, then the outputs'.
   void rewrite(Operation *root, const llvm::SetVector<Operation *> &members,
-               ArrayRef<int64_t> space, Split split, ArrayRef<int64_t> rows) {
+               ArrayRef<Operation *> outputs, ArrayRef<int64_t> space,
+               Split split, ArrayRef<int64_t> rows) {
     Location loc = root->getLoc();
     OpBuilder b(root);
     auto collapsedType = [&](Type type) {
@@ -272,9 +311,13 @@ private:
                            ? leaf
                            : ReshapeOp::create(b, loc, type, leaf).getResult());
     }
-    Value result = root->getResult(0);
-    auto fused = FusedOp::create(
-        b, loc, TypeRange{collapsedType(result.getType())}, inputs);
+    SmallVector<Value> results{root->getResult(0)};
+    for (Operation *output : outputs)
+      results.push_back(output->getResult(0));
+    SmallVector<Type> types;
+    for (Value result : results)
+      types.push_back(collapsedType(result.getType()));
+    auto fused = FusedOp::create(b, loc, types, inputs);
     Block *body = b.createBlock(&fused.getBody());
     IRMapping map;
     for (Value leaf : leaves)
@@ -298,12 +341,17 @@ private:
       if (columnSplit(op))
         copy->setAttr("dims", b.getDenseI64ArrayAttr({1}));
     }
-    YieldOp::create(b, loc, map.lookup(result));
+    SmallVector<Value> yielded;
+    for (Value result : results)
+      yielded.push_back(map.lookup(result));
+    YieldOp::create(b, loc, yielded);
     b.setInsertionPointAfter(fused);
-    Value back = fused.getResult(0);
-    if (back.getType() != result.getType())
-      back = ReshapeOp::create(b, loc, result.getType(), back);
-    result.replaceAllUsesWith(back);
+    for (auto [result, now] : llvm::zip_equal(results, fused.getResults())) {
+      Value back = now;
+      if (back.getType() != result.getType())
+        back = ReshapeOp::create(b, loc, result.getType(), back);
+      result.replaceAllUsesWith(back);
+    }
     if (auto remark = remark::passed(
             loc,
             remark::RemarkOpts::name("ColumnGroup")
@@ -312,8 +360,11 @@ private:
       remark << remark::add(
           "{0} ops in one kernel (a column group over [{1}, {2}, {3}]: each "
           "block of columns reduces over the middle dim, then the elementwise "
-          "chain, while the block is in cache)",
-          ordered.size(), rows[0], rows[1], rows[2]);
+          "chain, while the block is in cache{4})",
+          ordered.size(), rows[0], rows[1], rows[2],
+          outputs.empty()
+              ? std::string()
+              : ", storing " + std::to_string(results.size()) + " results");
     for (Operation *op : llvm::reverse(ordered)) {
       done.insert(op);
       op->erase();

@@ -56,23 +56,41 @@ func.func @two_reduced_dims(%x: tensor<2x3x4x6x10xf32>) -> tensor<2x3x4x6x10xf32
 
 // -----
 
+// A reduction also returned: the group stores it too (a column result,
+// [O, 1, T]), and the remark says so.
+// CHECK-LABEL: func.func @stored_reduction
+// CHECK: %[[F:.*]]:2 = kiln.fused(%{{.*}}) : (tensor<2x6x20xf32>) -> (tensor<2x6x20xf32>, tensor<2x1x20xf32>)
+// CHECK: kiln.yield %{{.*}}, %{{.*}} : tensor<2x6x20xf32>, tensor<2x1x20xf32>
+// CHECK-DAG: kiln.reshape %[[F]]#0 : tensor<2x6x20xf32> -> tensor<2x6x4x5xf32>
+// CHECK-DAG: kiln.reshape %[[F]]#1 : tensor<2x1x20xf32> -> tensor<2x1x4x5xf32>
+// REMARK: Function=stored_reduction | Remark="2 ops in one kernel (a column group over [2, 6, 20]: each block of columns reduces over the middle dim, then the elementwise chain, while the block is in cache, storing 2 results)"
+func.func @stored_reduction(%x: tensor<2x6x4x5xf32>) -> (tensor<2x6x4x5xf32>, tensor<2x1x4x5xf32>) {
+  %m = kiln.sum %x {dims = array<i64: 1>, keepdim = true} : tensor<2x6x4x5xf32>
+  %d = kiln.sub %x, %m : tensor<2x6x4x5xf32>, tensor<2x1x4x5xf32>
+  return %d, %m : tensor<2x6x4x5xf32>, tensor<2x1x4x5xf32>
+}
+
+// -----
+
 // What is not a column group, each for its reason:
-// - a reduction whose result is also returned: it has a user outside, so
-//   it is stored (the chain after it is still a group: x - m needs no
-//   reduction inside, so it is an elementwise kernel);
+// - a reduction also used before the chain's last op: the kernel, in the
+//   last op's place, could not give it to that user, so it is stored by a
+//   kernel of its own (and the chain, without a reduction, is none);
 // - the columns of 131 elements, a prime: no block of half a line or more
 //   divides them (the reduction and the subtraction stay kernels of their
 //   own: a reduction's epilogue has the reduction's shape);
 // - an operand varying along H but not W of the columns (H, W): no
 //   [O, C, T] view of it (the ops before it are a group; it is read by
 //   a kernel of its own).
-// CHECK-LABEL: func.func @stored_reduction
+// CHECK-LABEL: func.func @used_before_the_root
 // CHECK-NOT: tensor<2x6x20xf32>
 // CHECK: return
-func.func @stored_reduction(%x: tensor<2x6x4x5xf32>) -> (tensor<2x6x4x5xf32>, tensor<2x1x4x5xf32>) {
+func.func @used_before_the_root(%x: tensor<2x6x4x5xf32>) -> tensor<2x6x4x5xf32> {
   %m = kiln.sum %x {dims = array<i64: 1>, keepdim = true} : tensor<2x6x4x5xf32>
+  %t = kiln.amax %m {dims = array<i64: 3>, keepdim = true} : tensor<2x1x4x5xf32>
   %d = kiln.sub %x, %m : tensor<2x6x4x5xf32>, tensor<2x1x4x5xf32>
-  return %d, %m : tensor<2x6x4x5xf32>, tensor<2x1x4x5xf32>
+  %y = kiln.mul %d, %t : tensor<2x6x4x5xf32>, tensor<2x1x4x1xf32>
+  return %y : tensor<2x6x4x5xf32>
 }
 
 // -----

@@ -53,7 +53,8 @@ void cancelPermuteRoundTrips(mlir::Block &block);
 /// dim: keepdim reductions over a run of dims with kept dims after it, and
 /// the elementwise chain that broadcasts them back (a layer norm over the
 /// channels of [N, C, H, W]), become one kiln.fused column group on
-/// [O, C, T], the runs collapsed, of at most `maxGroupOps` ops
+/// [O, C, T], the runs collapsed, of at most `maxGroupOps` ops, also
+/// yielding the values used after it of the rows' shape or the columns'
 /// (ColumnGroups.cpp).
 void formColumnGroups(mlir::Block &block, size_t maxGroupOps);
 

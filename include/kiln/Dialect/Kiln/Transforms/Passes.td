@@ -142,7 +142,8 @@ def KilnFuseElementwise : Pass<"kiln-fuse-elementwise", "mlir::ModuleOp"> {
     remark), so that one row group holds them; then keepdim reductions
     over a run of dims with kept dims after it (a layer norm over the
     channels of `[N, C, H, W]`) and the elementwise chain that broadcasts
-    them back, used only there, become one column group on `[O, C, T]`,
+    them back become one column group on `[O, C, T]` (values also used
+    after it, of the rows' shape or the columns', are more results),
     the runs before, in and after the reduced run collapsed (views), when
     every value is constant or full along each and a block of columns fits
     (`ColumnGroup` remark; the lowering walks blocks of columns, each read
