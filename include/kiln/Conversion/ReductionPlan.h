@@ -106,6 +106,15 @@ constexpr int64_t kColumnGroupMaxBytes = 256 << 10;
 constexpr int64_t kColumnGroupMinPieceBytes = 256;
 constexpr int64_t kColumnGroupMaxAlignedRows = 8;
 
+/// The largest divisor of `n` that is at most `most` and a multiple of
+/// `step`; 0 when there is none.
+inline int64_t largestDivisor(int64_t n, int64_t most, int64_t step = 1) {
+  for (int64_t d = std::min(most, n) / step * step; d >= step; d -= step)
+    if (n % d == 0)
+      return d;
+  return 0;
+}
+
 inline std::optional<int64_t> columnGroupBlock(int64_t reduced, int64_t columns,
                                                int64_t elementBytes) {
   if (reduced < 1 || columns < 1 || elementBytes < 1)
@@ -115,15 +124,8 @@ inline std::optional<int64_t> columnGroupBlock(int64_t reduced, int64_t columns,
                           kColumnGroupMaxBytes / (reduced * elementBytes));
   if (columns <= most) // whole rows: the block is one contiguous slab
     return columns >= line ? std::optional<int64_t>(columns) : std::nullopt;
-  int64_t largest = 0, aligned = 0;
-  for (int64_t b = most; b >= 1 && !aligned; --b) {
-    if (columns % b != 0)
-      continue;
-    if (!largest)
-      largest = b;
-    if (b % line == 0)
-      aligned = b;
-  }
+  int64_t largest = largestDivisor(columns, most),
+          aligned = largestDivisor(columns, most, line);
   int64_t block = 2 * aligned >= largest ? aligned : largest;
   if (block * elementBytes < kColumnGroupMinPieceBytes ||
       ((columns * elementBytes) % 4096 == 0 &&

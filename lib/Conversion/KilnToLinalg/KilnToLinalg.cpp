@@ -5999,18 +5999,10 @@ FailureOr<SmallVector<Value>> lowerColumnGroup(OpBuilder &b, FusedOp op,
           bytes, tensorType(inner.getOperand(0)).getElementTypeBitWidth() / 8);
   // kiln-fuse-elementwise forms groups with a planned block; a hand-written
   // one without takes the largest divisor of T of at most 512 bytes.
-  std::optional<int64_t> planned =
-      kiln::conversion::columnGroupBlock(rows, columns, bytes);
-  int64_t block = 1;
-  if (planned)
-    block = *planned;
-  else
-    for (int64_t size = std::min<int64_t>(columns, 512 / bytes); size >= 1;
-         --size)
-      if (columns % size == 0) {
-        block = size;
-        break;
-      }
+  int64_t block =
+      kiln::conversion::columnGroupBlock(rows, columns, bytes)
+          .value_or(kiln::conversion::largestDivisor(
+              columns, kiln::conversion::kColumnGroupBlockBytes / bytes));
   SmallVector<int64_t> grid{outer, columns / block};
   // The first reduction reads the block from memory: its operands of the
   // rows' C and T are prefetched kColumnPrefetchRows rows ahead (each row's

@@ -1274,9 +1274,8 @@ LogicalResult FusedOp::verifyRegions() {
     return views.front()->emitOpError(
         "cannot be part of a row or column group, which evaluates its "
         "rows' chain itself; a view belongs to an elementwise loop or the "
-        "chain of an "
-        "op with FusesProducers (a reduction, softmax, selection or "
-        "gather), which evaluates it where it reads");
+        "chain of an op with FusesProducers (a reduction, softmax, "
+        "selection or gather), which evaluates it where it reads");
   switch (form) {
   case Form::Elementwise: {
     ArrayRef<int64_t> shape = shapeOf(getResult(0));

@@ -140,20 +140,6 @@ public:
     if (llvm::none_of(
             block, [](Operation &op) { return columnSplit(&op).has_value(); }))
       return;
-    // A reshape back to its reshape's input is that input (a reduction's
-    // result whose permute cancelPermuteRoundTrips undid through a view):
-    // the reduction's users are then the chain's ops.
-    for (Operation &op : llvm::make_early_inc_range(block)) {
-      auto reshape = dyn_cast<ReshapeOp>(op);
-      auto inner =
-          reshape ? reshape.getInput().getDefiningOp<ReshapeOp>() : ReshapeOp();
-      if (!inner || inner.getInput().getType() != reshape.getType())
-        continue;
-      reshape.replaceAllUsesWith(inner.getInput());
-      reshape.erase();
-      if (inner.use_empty())
-        inner.erase();
-    }
     SmallVector<Operation *> roots;
     for (Operation &op : llvm::reverse(block))
       if (isElementwiseOp(&op))

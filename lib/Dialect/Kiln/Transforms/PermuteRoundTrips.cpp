@@ -124,11 +124,12 @@ public:
     SetVector<Operation *> leaves;
     for (Operation *op : llvm::reverse(ops)) {
       for (Value operand : op->getOperands())
-        if (auto permute = operand.getDefiningOp<PermuteOp>())
-          leaves.insert(permute);
+        if (isa_and_present<PermuteOp, ReshapeOp>(operand.getDefiningOp()))
+          leaves.insert(operand.getDefiningOp());
       op->erase();
     }
-    // The permutes at the start, unless other ops read them.
+    // The permutes at the start, and the views read through, unless other
+    // ops read them.
     for (Operation *leaf : leaves)
       if (leaf->use_empty()) {
         erased.insert(leaf);
@@ -268,7 +269,12 @@ private:
       copy->setAttr("value", value.resizeSplat(target));
       return copy->getResult(0);
     }
-    if (target == type)
+    // A view of a view is one view of the first one's input (a reduction's
+    // result reshaped by canonicalization: read where it is, its users then
+    // the chain's ops).
+    if (auto view = v.getDefiningOp<ReshapeOp>())
+      v = view.getInput();
+    if (target == v.getType())
       return v;
     return ReshapeOp::create(b, v.getLoc(), target, v);
   }
