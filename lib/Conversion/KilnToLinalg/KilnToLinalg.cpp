@@ -2738,6 +2738,38 @@ scf::ForallOp createGridForall(OpBuilder &b, Location loc,
   return forall;
 }
 
+/// One reduced row of a block of column accumulators ([lane, column], as
+/// buildColumnReduction and reduceColumnBlock keep them): for each of the
+/// `width` columns c, acc[lane, c] = combine(acc[lane, c], c) -- a
+/// contiguous loop, which LLVM vectorizes.
+Value updateColumnLane(
+    OpBuilder &b, Location loc, Value acc, Value lane, Value width,
+    function_ref<Value(OpBuilder &, Location, Value old, Value c)> combine) {
+  auto loop = scf::ForOp::create(
+      b, loc, indexConstant(b, loc, 0), width, indexConstant(b, loc, 1),
+      ValueRange{acc},
+      [&](OpBuilder &cb, Location cl, Value c, ValueRange accs) {
+        Value old =
+            tensor::ExtractOp::create(cb, cl, accs[0], ValueRange{lane, c});
+        scf::YieldOp::create(
+            cb, cl,
+            Value(tensor::InsertOp::create(cb, cl, combine(cb, cl, old, c),
+                                           accs[0], ValueRange{lane, c})));
+      });
+  return loop.getResult(0);
+}
+
+/// Column `c`'s value in a block of column accumulators of `laneCount`
+/// lanes: the lanes merged in the fixed tree (mergeLaneTree), or lane 0's.
+Value mergeColumnLanes(OpBuilder &b, Location loc, Value acc, Value c,
+                       int64_t laneCount, const LaneReduction *lanes) {
+  SmallVector<Value> partial;
+  for (int64_t lane = 0; lane < laneCount; ++lane)
+    partial.push_back(tensor::ExtractOp::create(
+        b, loc, acc, ValueRange{indexConstant(b, loc, lane), c}));
+  return laneCount > 1 ? mergeLaneTree(b, loc, partial, *lanes) : partial[0];
+}
+
 /// A reduction whose input keeps its innermost dim (a sum over dim 0 of a
 /// row-major matrix), on the CPU. Walking each kept position's reduced
 /// elements would read memory with a stride (one cache line per element);
@@ -2956,17 +2988,7 @@ SmallVector<Value> buildColumnReduction(
                 scf::YieldOp::create(pb, pl);
               });
         }
-        auto columnLoop = scf::ForOp::create(
-            ob, ol, zero, width, one, accs,
-            [&](OpBuilder &cb, Location cl, Value c, ValueRange acc) {
-              Value old = tensor::ExtractOp::create(cb, cl, acc[0],
-                                                    ValueRange{lane, c});
-              scf::YieldOp::create(cb, cl,
-                                   Value(tensor::InsertOp::create(
-                                       cb, cl, combine(cb, cl, old, c), acc[0],
-                                       ValueRange{lane, c})));
-            });
-        return {columnLoop.getResult(0)};
+        return {updateColumnLane(ob, ol, accs[0], lane, width, combine)};
       });
   Value acc = nest.results.front();
   if (narrow)
@@ -2992,13 +3014,8 @@ SmallVector<Value> buildColumnReduction(
   auto finish = scf::ForOp::create(
       b, loc, zero, width, one, blockResults,
       [&](OpBuilder &fb, Location fl, Value c, ValueRange results) {
-        SmallVector<Value> partial;
-        for (int64_t j = 0; j < laneCount; ++j)
-          partial.push_back(tensor::ExtractOp::create(
-              fb, fl, acc, ValueRange{indexConstant(fb, fl, j), c}));
-        SmallVector<Value> values{laneCount > 1
-                                      ? mergeLaneTree(fb, fl, partial, *lanes)
-                                      : partial[0]};
+        SmallVector<Value> values{
+            mergeColumnLanes(fb, fl, acc, c, laneCount, lanes)};
         if (finalize) {
           SmallVector<Value> kept(coords.begin(), coords.end() - 1);
           kept.push_back(arith::AddIOp::create(fb, fl, first, c));
@@ -5937,21 +5954,16 @@ Value reduceColumnBlock(
         Value lane = useLanes ? laneOf(rb, rl, c, rows) : zero;
         if (prefetch)
           prefetch(rb, rl, c);
-        auto columnLoop = scf::ForOp::create(
-            rb, rl, zero, indexConstant(rb, rl, block), one, accs,
-            [&](OpBuilder &cb, Location cl, Value j, ValueRange acc) {
-              Value t = arith::AddIOp::create(cb, cl, first, j);
-              Value x = read(cb, cl, ValueRange{o, c, t})[0];
-              Value old = tensor::ExtractOp::create(cb, cl, acc[0],
-                                                    ValueRange{lane, j});
-              Value updated = useLanes ? Lower::merge(cb, cl, old, x, keys)
-                                       : Lower::combine(cb, cl, x, old, keys);
-              scf::YieldOp::create(
-                  cb, cl,
-                  Value(tensor::InsertOp::create(cb, cl, updated, acc[0],
-                                                 ValueRange{lane, j})));
-            });
-        scf::YieldOp::create(rb, rl, columnLoop.getResult(0));
+        auto combine = [&](OpBuilder &cb, Location cl, Value old, Value j) {
+          Value t = arith::AddIOp::create(cb, cl, first, j);
+          Value x = read(cb, cl, ValueRange{o, c, t})[0];
+          return useLanes ? Lower::merge(cb, cl, old, x, keys)
+                          : Lower::combine(cb, cl, x, old, keys);
+        };
+        scf::YieldOp::create(rb, rl,
+                             updateColumnLane(rb, rl, accs[0], lane,
+                                              indexConstant(rb, rl, block),
+                                              combine));
       });
   Value accs = rowLoop.getResult(0);
   // Per column: the lanes' tree and the value.
@@ -5960,12 +5972,7 @@ Value reduceColumnBlock(
       ValueRange{tensor::EmptyOp::create(b, loc, ArrayRef<int64_t>{block},
                                          elementType)},
       [&](OpBuilder &fb, Location fl, Value j, ValueRange values) {
-        SmallVector<Value> partial;
-        for (int64_t lane = 0; lane < laneCount; ++lane)
-          partial.push_back(tensor::ExtractOp::create(
-              fb, fl, accs, ValueRange{indexConstant(fb, fl, lane), j}));
-        Value merged =
-            laneCount > 1 ? mergeLaneTree(fb, fl, partial, lanes) : partial[0];
+        Value merged = mergeColumnLanes(fb, fl, accs, j, laneCount, &lanes);
         Value value = Lower::result(fb, fl, merged, elementType, keys);
         scf::YieldOp::create(fb, fl,
                              Value(tensor::InsertOp::create(
