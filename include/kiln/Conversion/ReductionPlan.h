@@ -115,23 +115,49 @@ inline int64_t largestDivisor(int64_t n, int64_t most, int64_t step = 1) {
   return 0;
 }
 
-inline std::optional<int64_t> columnGroupBlock(int64_t reduced, int64_t columns,
-                                               int64_t elementBytes) {
+/// Why a column group has no block (columnGroupPlan): whole rows narrower
+/// than a line, pieces of rows under kColumnGroupMinPieceBytes, or more
+/// than kColumnGroupMaxAlignedRows rows at a stride of a multiple of 4 KB.
+enum class ColumnGroupRefusal { None, NarrowRows, SmallPieces, AlignedRows };
+
+/// columnGroupBlock's answer with its reason: `block` (0 when refused),
+/// `refusal`, and `pieceBytes`, the bytes of each row a block would hold
+/// (the whole row's when it is narrower than a line).
+struct ColumnGroupPlan {
+  int64_t block = 0;
+  ColumnGroupRefusal refusal = ColumnGroupRefusal::None;
+  int64_t pieceBytes = 0;
+};
+
+inline ColumnGroupPlan columnGroupPlan(int64_t reduced, int64_t columns,
+                                       int64_t elementBytes) {
   if (reduced < 1 || columns < 1 || elementBytes < 1)
-    return std::nullopt;
+    return {0, ColumnGroupRefusal::NarrowRows, 0};
   int64_t line = std::max<int64_t>(1, 64 / elementBytes);
   int64_t most = std::min(kColumnGroupBlockBytes / elementBytes,
                           kColumnGroupMaxBytes / (reduced * elementBytes));
   if (columns <= most) // whole rows: the block is one contiguous slab
-    return columns >= line ? std::optional<int64_t>(columns) : std::nullopt;
+    return columns >= line ? ColumnGroupPlan{columns, ColumnGroupRefusal::None,
+                                             columns * elementBytes}
+                           : ColumnGroupPlan{0, ColumnGroupRefusal::NarrowRows,
+                                             columns * elementBytes};
   int64_t largest = largestDivisor(columns, most),
           aligned = largestDivisor(columns, most, line);
   int64_t block = 2 * aligned >= largest ? aligned : largest;
-  if (block * elementBytes < kColumnGroupMinPieceBytes ||
-      ((columns * elementBytes) % 4096 == 0 &&
-       reduced > kColumnGroupMaxAlignedRows))
+  if (block * elementBytes < kColumnGroupMinPieceBytes)
+    return {0, ColumnGroupRefusal::SmallPieces, block * elementBytes};
+  if ((columns * elementBytes) % 4096 == 0 &&
+      reduced > kColumnGroupMaxAlignedRows)
+    return {0, ColumnGroupRefusal::AlignedRows, block * elementBytes};
+  return {block, ColumnGroupRefusal::None, block * elementBytes};
+}
+
+inline std::optional<int64_t> columnGroupBlock(int64_t reduced, int64_t columns,
+                                               int64_t elementBytes) {
+  ColumnGroupPlan plan = columnGroupPlan(reduced, columns, elementBytes);
+  if (plan.refusal != ColumnGroupRefusal::None)
     return std::nullopt;
-  return block;
+  return plan.block;
 }
 
 /// A row group (kiln-fuse-elementwise) may reduce rows that the lowering

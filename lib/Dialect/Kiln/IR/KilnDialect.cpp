@@ -53,3 +53,10 @@ std::optional<std::string> kiln::filePosition(Location loc) {
           Twine(file.getColumn()))
       .str();
 }
+
+std::string kiln::describeOp(Operation *op) {
+  std::string text = "'" + op->getName().getStringRef().str() + "'";
+  if (std::optional<std::string> where = filePosition(op->getLoc()))
+    text += " (" + *where + ")";
+  return text;
+}

@@ -32,6 +32,7 @@
 
 #include "llvm/ADT/DenseSet.h"
 #include "llvm/ADT/SetVector.h"
+#include "llvm/Support/FormatVariadic.h"
 
 #include <queue>
 
@@ -131,10 +132,29 @@ collapse(ArrayRef<int64_t> shape, ArrayRef<int64_t> space, Split split) {
   return collapsed;
 }
 
+/// "[2] x [6] x [4, 5]": `space`'s dims before the run, in it and after
+/// it, for refusal reasons.
+std::string partsText(ArrayRef<int64_t> space, Split split) {
+  std::string text;
+  llvm::raw_string_ostream os(text);
+  auto part = [&](int64_t lo, int64_t hi) {
+    os << "[";
+    llvm::interleaveComma(space.slice(lo, hi - lo), os);
+    os << "]";
+  };
+  part(0, split.first);
+  os << " x ";
+  part(split.first, split.last);
+  os << " x ";
+  part(split.last, space.size());
+  return text;
+}
+
 class ColumnGrouper {
 public:
-  ColumnGrouper(Block &block, size_t maxGroupOps)
-      : block(block), maxGroupOps(maxGroupOps) {}
+  ColumnGrouper(Block &block, size_t maxGroupOps,
+                llvm::DenseMap<Operation *, std::string> *refusals)
+      : block(block), maxGroupOps(maxGroupOps), refusals(refusals) {}
 
   void run() {
     if (llvm::none_of(
@@ -243,10 +263,29 @@ private:
     }
     for (Operation *member : members) {
       for (Value v : member->getOperands())
-        if (!collapse(shapeOf(v), space, *split))
+        if (!collapse(shapeOf(v), space, *split)) {
+          refuse(reductions, [&] {
+            return llvm::formatv("{0} reads {1}, which varies along only part "
+                                 "of {2} (the dims before the reduced run, "
+                                 "the run, the dims after it)",
+                                 describeOp(member), v.getType(),
+                                 partsText(space, *split))
+                .str();
+          });
           return std::nullopt;
-      if (!collapse(shapeOf(member->getResult(0)), space, *split))
+        }
+      if (!collapse(shapeOf(member->getResult(0)), space, *split)) {
+        refuse(reductions, [&] {
+          return llvm::formatv("{0} computes {1}, which varies along only "
+                               "part of {2} (the dims before the reduced run, "
+                               "the run, the dims after it)",
+                               describeOp(member),
+                               member->getResult(0).getType(),
+                               partsText(space, *split))
+              .str();
+        });
         return std::nullopt;
+      }
     }
     // A block of columns holds the rows in cache, and the reductions are
     // not split (their kernels' order is the column reduction's).
@@ -256,12 +295,66 @@ private:
           bytes, cast<RankedTensorType>(reduction->getOperand(0).getType())
                          .getElementTypeBitWidth() /
                      8);
-    if (rows[1] < 2 ||
-        !kiln::conversion::columnGroupBlock(rows[1], rows[2], bytes) ||
-        kiln::conversion::planReductionSplit(rows, {false, true, false}))
+    if (rows[1] < 2)
       return std::nullopt;
+    using kiln::conversion::ColumnGroupRefusal;
+    kiln::conversion::ColumnGroupPlan plan =
+        kiln::conversion::columnGroupPlan(rows[1], rows[2], bytes);
+    if (plan.refusal != ColumnGroupRefusal::None) {
+      refuse(reductions, [&] {
+        switch (plan.refusal) {
+        case ColumnGroupRefusal::NarrowRows:
+          return llvm::formatv("its rows of [{0}, {1}, {2}] are {3} bytes, "
+                               "narrower than a cache line",
+                               rows[0], rows[1], rows[2], plan.pieceBytes)
+              .str();
+        case ColumnGroupRefusal::SmallPieces:
+          return llvm::formatv(
+                     "the largest block of columns of [{0}, {1}, {2}] (a "
+                     "divisor of {2}, at most 512 bytes of a row and the "
+                     "block in cache) is {3} bytes of each row, under {4}: "
+                     "blocks that small lose to the separate kernels",
+                     rows[0], rows[1], rows[2], plan.pieceBytes,
+                     kiln::conversion::kColumnGroupMinPieceBytes)
+              .str();
+        default:
+          return llvm::formatv(
+                     "the {0} rows of [{1}, {0}, {2}] lie {3} bytes apart, a "
+                     "multiple of 4 KB: every row's piece of a block falls "
+                     "in the same cache sets, and each pass would read the "
+                     "block from memory again",
+                     rows[1], rows[0], rows[2], rows[2] * bytes)
+              .str();
+        }
+      });
+      return std::nullopt;
+    }
+    // Not reached with today's constants (a split needs 8192 rows or more,
+    // a block's rows fit in 256 KB), but the bits depend on it.
+    if (kiln::conversion::planReductionSplit(rows, {false, true, false})) {
+      refuse(reductions, [&] {
+        return llvm::formatv(
+                   "the reduction kernel splits the {0} rows of [{1}, {0}, "
+                   "{2}] into segments reduced in parallel (few columns), an "
+                   "order a column group does not follow",
+                   rows[1], rows[0], rows[2])
+            .str();
+      });
+      return std::nullopt;
+    }
     rewrite(root, members, outputs, space, *split, rows);
     return std::nullopt;
+  }
+
+  /// Records why the group of `reductions` is not formed (the first
+  /// reason each gets), when the caller asked.
+  void refuse(ArrayRef<Operation *> reductions,
+              llvm::function_ref<std::string()> reason) {
+    if (!refusals)
+      return;
+    std::string text = reason();
+    for (Operation *reduction : reductions)
+      refusals->try_emplace(reduction, text);
   }
 
   /// `members` (root the last) as one kiln.fused column group on `rows`,
@@ -353,18 +446,23 @@ private:
               : ", storing " + std::to_string(results.size()) + " results");
     for (Operation *op : llvm::reverse(ordered)) {
       done.insert(op);
+      if (refusals)
+        refusals->erase(op);
       op->erase();
     }
   }
 
   Block &block;
   size_t maxGroupOps;
+  llvm::DenseMap<Operation *, std::string> *refusals;
   /// Ops tried as roots, erased, or below a root that found no reduction.
   llvm::DenseSet<Operation *> done;
 };
 
 } // namespace
 
-void kiln::formColumnGroups(Block &block, size_t maxGroupOps) {
-  ColumnGrouper(block, maxGroupOps).run();
+void kiln::formColumnGroups(
+    Block &block, size_t maxGroupOps,
+    llvm::DenseMap<Operation *, std::string> *refusals) {
+  ColumnGrouper(block, maxGroupOps, refusals).run();
 }

@@ -94,17 +94,6 @@ remark::RemarkOpts remarkOpts(llvm::StringRef name, Operation *op) {
       .function(function ? function.getSymName() : llvm::StringRef());
 }
 
-/// "'kiln.exp' (file:3:8)": an op and where it is, for remark texts that
-/// mention another op than the one the remark is attached to.
-std::string describe(Operation *op) {
-  std::string text;
-  llvm::raw_string_ostream os(text);
-  os << "'" << op->getName() << "'";
-  if (std::optional<std::string> where = kiln::filePosition(op->getLoc()))
-    os << " (" << *where << ")";
-  return text;
-}
-
 /// Reports that `producer` stays out of the group rooted at `root`;
 /// `reason` is only formatted when remarks are on (the pass runs on every
 /// compile, and most graphs have many kernel boundaries).
@@ -115,7 +104,7 @@ void remarkNotFused(Operation *producer, Operation *root,
   if (auto r =
           remark::missed(producer->getLoc(), remarkOpts("NotFused", producer)))
     r << remark::reason("'{0}' is not fused into the kernel of {1}: {2}",
-                        producer->getName().getStringRef(), describe(root),
+                        producer->getName().getStringRef(), describeOp(root),
                         reason());
 }
 
@@ -356,7 +345,10 @@ public:
     cancelPermuteRoundTrips(block);
     if (rowGroups) {
       refineRowGroupReshapes(block);
-      formColumnGroups(block, maxGroupOps);
+      formColumnGroups(block, maxGroupOps,
+                       block.getParentOp()->getContext()->getRemarkEngine()
+                           ? &columnRefusals
+                           : nullptr);
     }
     llvm::SmallPtrSet<Operation *, 32> visited;
     while (true) {
@@ -391,8 +383,10 @@ public:
         remarkFused(group);
         erased.clear();
         materialize(group);
-        for (Operation *op : erased)
+        for (Operation *op : erased) {
           visited.erase(op);
+          columnRefusals.erase(op);
+        }
       }
     }
     // Originals of copies that every user recomputed are now dead.
@@ -754,7 +748,7 @@ private:
       if (group.anchor->isBeforeInBlock(p))
         return llvm::formatv("it feeds the epilogue of {0}, which evaluates "
                              "only elementwise ops",
-                             describe(group.anchor))
+                             describeOp(group.anchor))
             .str();
       return "the kernel is full (max-group-ops); its result is stored";
     }
@@ -767,7 +761,7 @@ private:
     if (group.anchor)
       return llvm::formatv("the kernel already holds {0}, and a kernel holds "
                            "one reduction, softmax, selection or gather",
-                           describe(group.anchor));
+                           describeOp(group.anchor));
     if (!p->hasTrait<kiln::OpTrait::FusesConsumers>())
       return "its results are computed by a runtime kernel, which takes no "
              "elementwise epilogue";
@@ -781,9 +775,14 @@ private:
         cast<RankedTensorType>(p->getResult(0).getType()).getShape() !=
             cast<RankedTensorType>(group.root->getResult(0).getType())
                 .getShape())
-      return "the elementwise chain after it has another shape (it is "
-             "broadcast back), so every result must exist before the chain "
-             "runs";
+      return std::string(
+                 "the elementwise chain after it has another shape (it is "
+                 "broadcast back), so every result must exist before the "
+                 "chain runs") +
+             (columnRefusals.count(p)
+                  ? "; nor is it a column group with the chain: " +
+                        columnRefusals.lookup(p)
+                  : std::string());
     return "the kernel has a member that is not elementwise";
   }
 
@@ -887,7 +886,7 @@ private:
                                 group.anchor->getName().getStringRef().str() +
                                 "' reads its input"
                           : "the elementwise chain is the epilogue of " +
-                                describe(group.anchor);
+                                describeOp(group.anchor);
     if (group.indexedReads)
       how += "; indexed reads evaluated in place, their selections never "
              "stored";
@@ -1285,6 +1284,9 @@ private:
   bool rowGroups;
   /// Set while a group is only being tried (no remarks).
   bool quiet = false;
+  /// Why each column reduction is no column group with its chain
+  /// (formColumnGroups), when remarks are on; erased ops leave it.
+  llvm::DenseMap<Operation *, std::string> columnRefusals;
   /// Ops erased by the last materialize() (their addresses may be reused
   /// by new ops, so they leave the visited set).
   llvm::SmallPtrSet<Operation *, 32> erased;

@@ -95,8 +95,10 @@ func.func @used_before_the_root(%x: tensor<2x6x4x5xf32>) -> tensor<2x6x4x5xf32> 
 
 // -----
 
+// The remark on the reduction left out says why it is no column group.
 // CHECK-LABEL: func.func @prime_columns
 // CHECK-NOT: kiln.fused
+// REMARK: Function=prime_columns | Reason="'kiln.sum' is not fused into the kernel of 'kiln.sub' ({{.*}}): the elementwise chain after it has another shape (it is broadcast back), so every result must exist before the chain runs; nor is it a column group with the chain: the largest block of columns of [2, 40, 131] (a divisor of 131, at most 512 bytes of a row and the block in cache) is 4 bytes of each row, under 256: blocks that small lose to the separate kernels"
 // CHECK: kiln.sum %arg0 {dims = array<i64: 1>, keepdim = true} : tensor<2x40x131xf32>
 // CHECK-NEXT: kiln.sub %arg0, %{{.*}} : tensor<2x40x131xf32>, tensor<2x1x131xf32>
 // CHECK-NEXT: return
@@ -108,7 +110,10 @@ func.func @prime_columns(%x: tensor<2x40x131xf32>) -> tensor<2x40x131xf32> {
 
 // -----
 
+// The group the last op refused forms from an earlier root: no refusal
+// remark is left on its reduction.
 // CHECK-LABEL: func.func @operand_along_part_of_the_columns
+// REMARK-NOT: Function=operand_along_part_of_the_columns | Reason={{.*}}column group with
 // CHECK: %[[F:.*]] = kiln.fused(%{{.*}}) : (tensor<2x6x20xf32>) -> tensor<2x6x20xf32>
 // CHECK: %[[R:.*]] = kiln.reshape %[[F]] : tensor<2x6x20xf32> -> tensor<2x6x4x5xf32>
 // CHECK: kiln.mul %[[R]], %arg1 : tensor<2x6x4x5xf32>, tensor<4x1xf32>
@@ -117,4 +122,46 @@ func.func @operand_along_part_of_the_columns(%x: tensor<2x6x4x5xf32>, %h: tensor
   %d = kiln.sub %x, %m : tensor<2x6x4x5xf32>, tensor<2x1x4x5xf32>
   %y = kiln.mul %d, %h : tensor<2x6x4x5xf32>, tensor<4x1xf32>
   return %y : tensor<2x6x4x5xf32>
+}
+
+// -----
+
+// Every op reads a value varying along only H of the columns (H, W): no
+// root finds an [O, C, T] view (the chain is one elementwise kernel), and
+// the reduction's remark names the op.
+// CHECK-LABEL: func.func @every_root_along_part
+// CHECK-NOT: tensor<2x6x20xf32>
+// CHECK: kiln.sum %arg0 {dims = array<i64: 1>, keepdim = true} : tensor<2x6x4x5xf32>
+// REMARK: Function=every_root_along_part | Reason="'kiln.sum' is not fused into the kernel of 'kiln.sub' ({{.*}}): the elementwise chain after it has another shape (it is broadcast back), so every result must exist before the chain runs; nor is it a column group with the chain: 'kiln.mul' ({{.*}}:[[@LINE+4]]:9) reads tensor<4x1xf32>, which varies along only part of [2] x [6] x [4, 5] (the dims before the reduced run, the run, the dims after it)"
+func.func @every_root_along_part(%x: tensor<2x6x4x5xf32>, %h: tensor<4x1xf32>) -> tensor<2x6x4x5xf32> {
+  %xh = kiln.mul %x, %h : tensor<2x6x4x5xf32>, tensor<4x1xf32>
+  %m = kiln.sum %x {dims = array<i64: 1>, keepdim = true} : tensor<2x6x4x5xf32>
+  %mh = kiln.mul %m, %h : tensor<2x1x4x5xf32>, tensor<4x1xf32>
+  %d = kiln.sub %xh, %mh : tensor<2x6x4x5xf32>, tensor<2x1x4x5xf32>
+  return %d : tensor<2x6x4x5xf32>
+}
+
+// -----
+
+// Rows 16 KB apart (a multiple of 4 KB), more than 8 of them: every row's
+// piece of a block would fall in the same cache sets.
+// CHECK-LABEL: func.func @aligned_rows
+// CHECK-NOT: kiln.fused
+// REMARK: Function=aligned_rows | Reason={{.*}}nor is it a column group with the chain: the 1024 rows of [1, 1024, 4096] lie 16384 bytes apart, a multiple of 4 KB: every row's piece of a block falls in the same cache sets, and each pass would read the block from memory again"
+func.func @aligned_rows(%x: tensor<1024x4096xf32>) -> tensor<1024x4096xf32> {
+  %m = kiln.sum %x {dims = array<i64: 0>, keepdim = true} : tensor<1024x4096xf32>
+  %d = kiln.sub %x, %m : tensor<1024x4096xf32>, tensor<1x4096xf32>
+  return %d : tensor<1024x4096xf32>
+}
+
+// -----
+
+// Whole rows of 3 f32, narrower than a line.
+// CHECK-LABEL: func.func @narrow_rows
+// CHECK-NOT: kiln.fused
+// REMARK: Function=narrow_rows | Reason={{.*}}nor is it a column group with the chain: its rows of [4, 64, 3] are 12 bytes, narrower than a cache line"
+func.func @narrow_rows(%x: tensor<4x64x3xf32>) -> tensor<4x64x3xf32> {
+  %m = kiln.sum %x {dims = array<i64: 1>, keepdim = true} : tensor<4x64x3xf32>
+  %d = kiln.sub %x, %m : tensor<4x64x3xf32>, tensor<4x1x3xf32>
+  return %d : tensor<4x64x3xf32>
 }

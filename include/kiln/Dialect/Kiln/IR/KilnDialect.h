@@ -24,6 +24,11 @@ constexpr llvm::StringLiteral kProfileSitesAttrName = "kiln.profile_sites";
 /// call-site or fused location (what remarks and profiles print), or
 /// nothing when it has none.
 std::optional<std::string> filePosition(mlir::Location loc);
+
+/// "'kiln.exp' (FILE:LINE:COL)", or "'kiln.exp'" without a file position:
+/// an op and where it is, for remarks that mention an op other than the
+/// one they are attached to.
+std::string describeOp(mlir::Operation *op);
 } // namespace kiln
 
 #endif // KILN_DIALECT_KILN_IR_KILNDIALECT_H

@@ -55,8 +55,11 @@ void cancelPermuteRoundTrips(mlir::Block &block);
 /// channels of [N, C, H, W]), become one kiln.fused column group on
 /// [O, C, T], the runs collapsed, of at most `maxGroupOps` ops, also
 /// yielding the values used after it of the rows' shape or the columns'
-/// (ColumnGroups.cpp).
-void formColumnGroups(mlir::Block &block, size_t maxGroupOps);
+/// (ColumnGroups.cpp). With `refusals`, each column reduction whose group
+/// is not formed gets the reason (for kiln-fuse-elementwise's remarks).
+void formColumnGroups(
+    mlir::Block &block, size_t maxGroupOps,
+    llvm::DenseMap<mlir::Operation *, std::string> *refusals = nullptr);
 
 #define GEN_PASS_REGISTRATION
 #include "kiln/Dialect/Kiln/Transforms/Passes.h.inc"
