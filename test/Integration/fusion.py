@@ -819,6 +819,32 @@ else:
          [gx, gw, gb, gct], list(g_want), 4, rtol=1e-4, atol=1e-4,
          entry="f_vjp")
 
+# The centred input read by two column groups: the later recomputes it
+# from x and the mean (formColumnGroups' copies), the earlier yields its
+# root and the mean; the sum over (N, H, W) between them a kernel of its
+# own: 3 kernels, and the same bits as unfused.
+rx = torch.randn(2, 24, 8, 10) * 2 + 1
+R1 = "tensor<2x1x8x10xf32>"
+rm = rx.sum(1, keepdim=True)
+rd = rx - rm
+same("a column group recomputing the centred input an earlier one reads",
+     func_ir([rx], [
+         "%m = kiln.sum %a0 {dims = array<i64: 1>, keepdim = true} : {T0}",
+         f"%d = kiln.sub %a0, %m : {{T0}}, {R1}",
+         "%q = kiln.mul %d, %d : {T0}, {T0}",
+         "%v = kiln.sum %q {dims = array<i64: 1>, keepdim = true} : {T0}",
+         f"%p = kiln.mul %d, %v : {{T0}}, {R1}",
+         "%r1 = kiln.sum %p {dims = array<i64: 0, 2, 3>, keepdim = true}"
+         " : {T0}",
+         "%a = kiln.abs %d : {T0}",
+         "%s = kiln.sum %a {dims = array<i64: 1>, keepdim = true} : {T0}",
+         f"%r0 = kiln.div %d, %s : {{T0}}, {R1}"],
+         [rx, torch.zeros(1, 24, 1, 1)]),
+     [rx], [rd / rd.abs().sum(1, keepdim=True),
+            (rd * (rd * rd).sum(1, keepdim=True)).sum((0, 2, 3),
+                                                       keepdim=True)],
+     3, rtol=1e-4, atol=1e-3)
+
 
 def column_special_want(x):
     d = x - x.amax(1, keepdim=True)

@@ -196,7 +196,13 @@ private:
       return std::nullopt;
     SmallVector<Operation *> outputs;
     llvm::SetVector<Operation *> members;
+    // Members also computed outside for users before the root (their
+    // originals stay; recomputed in the group instead of stored).
+    llvm::SmallPtrSet<Operation *, 8> copies;
+    // Values the members read, for the cost of a copy's new inputs.
+    llvm::SmallPtrSet<Value, 16> read;
     members.insert(root);
+    read.insert(root->operand_begin(), root->operand_end());
     std::optional<Split> split;
     SmallVector<Operation *> reductions;
     auto later = [](Operation *a, Operation *b) {
@@ -217,17 +223,23 @@ private:
     while (!candidates.empty() && members.size() < maxGroupOps) {
       Operation *p = candidates.top();
       candidates.pop();
-      // Used outside as well: an output when every such use is after the
-      // root (the kernel's place), else stored and read as an operand.
+      // Used outside as well (a copy's original is outside): an output when
+      // every such use is after the root (the kernel's place); else an
+      // elementwise op is recomputed when that is cheaper than storing it,
+      // and anything else is stored and read as an operand.
       bool inside = true, afterRoot = true;
       for (Operation *user : p->getUsers()) {
-        if (members.contains(user))
+        if (members.contains(user) && !copies.contains(user))
           continue;
         inside = false;
         afterRoot &= root->isBeforeInBlock(user);
       }
-      if (!inside && (!afterRoot || notOutputs.contains(p)))
-        continue;
+      bool copy = false;
+      if (!inside && (!afterRoot || notOutputs.contains(p))) {
+        if (!isElementwiseOp(p) || !cheaperToRecompute(p, read))
+          continue;
+        copy = true;
+      }
       if (isElementwiseOp(p)) {
         if (!isExpandableTo(shapeOf(p->getResult(0)), space))
           continue;
@@ -240,7 +252,10 @@ private:
         reductions.push_back(p);
       }
       members.insert(p);
-      if (!inside)
+      read.insert(p->operand_begin(), p->operand_end());
+      if (copy)
+        copies.insert(p);
+      else if (!inside)
         outputs.push_back(p);
       pushOperands(p);
     }
@@ -342,8 +357,30 @@ private:
       });
       return std::nullopt;
     }
-    rewrite(root, members, outputs, space, *split, rows);
+    rewrite(root, members, copies, outputs, space, *split, rows);
     return std::nullopt;
+  }
+
+  /// Recomputing the elementwise op `p` in the group is cheaper than
+  /// storing it when the inputs it adds (operands no member reads yet,
+  /// splat constants aside) are at most twice the size of its result: a
+  /// stored result is written once and read back (the elementwise fuser's
+  /// rule). `x - mean(x)` of a layer norm's gradient, also used by the
+  /// weight's gradient before the group, reads x and a row of means.
+  static bool cheaperToRecompute(Operation *p,
+                                 const llvm::SmallPtrSetImpl<Value> &read) {
+    auto bytes = [](Value v) {
+      auto type = cast<RankedTensorType>(v.getType());
+      return type.getNumElements() *
+             std::max<int64_t>(1, type.getElementTypeBitWidth() / 8);
+    };
+    int64_t added = 0;
+    llvm::SmallPtrSet<Value, 4> counted;
+    for (Value operand : p->getOperands())
+      if (!isSplatConstant(operand.getDefiningOp()) &&
+          !read.contains(operand) && counted.insert(operand).second)
+        added += bytes(operand);
+    return added <= 2 * bytes(p->getResult(0));
   }
 
   /// Records why the group of `reductions` is not formed (the first
@@ -360,6 +397,7 @@ private:
   /// `members` (root the last) as one kiln.fused column group on `rows`,
   /// yielding the root's value, then the outputs'.
   void rewrite(Operation *root, const llvm::SetVector<Operation *> &members,
+               const llvm::SmallPtrSetImpl<Operation *> &copies,
                ArrayRef<Operation *> outputs, ArrayRef<int64_t> space,
                Split split, ArrayRef<int64_t> rows) {
     Location loc = root->getLoc();
@@ -439,12 +477,18 @@ private:
       remark << remark::add(
           "{0} ops in one kernel (a column group over [{1}, {2}, {3}]: each "
           "block of columns reduces over the middle dim, then the elementwise "
-          "chain, while the block is in cache{4})",
+          "chain, while the block is in cache{4}{5})",
           ordered.size(), rows[0], rows[1], rows[2],
           outputs.empty()
               ? std::string()
-              : ", storing " + std::to_string(results.size()) + " results");
+              : ", storing " + std::to_string(results.size()) + " results",
+          copies.empty() ? std::string()
+                         : ", recomputing " + std::to_string(copies.size()) +
+                               " op(s) that users before it also read");
+    // Copies stay for their users before the group.
     for (Operation *op : llvm::reverse(ordered)) {
+      if (copies.contains(op))
+        continue;
       done.insert(op);
       if (refusals)
         refusals->erase(op);

@@ -165,3 +165,54 @@ func.func @narrow_rows(%x: tensor<4x64x3xf32>) -> tensor<4x64x3xf32> {
   %d = kiln.sub %x, %m : tensor<4x64x3xf32>, tensor<4x1x3xf32>
   return %d : tensor<4x64x3xf32>
 }
+
+// -----
+
+// The centred input d = x - mean(x) is read by two column groups: the
+// later one (d divided by its sums of absolute values) recomputes it from
+// x and the mean instead of reading it stored -- reading x costs what
+// reading d would, and d is then never stored: the earlier group (the
+// weight term d * sum(d * d), summed over (N, H, W) after it) yields its
+// root and the mean, two results, not three.
+// CHECK-LABEL: func.func @recomputed_for_an_earlier_user
+// CHECK: %[[A:.*]]:2 = kiln.fused(%{{.*}}) : (tensor<2x6x20xf32>) -> (tensor<2x6x20xf32>, tensor<2x1x20xf32>)
+// CHECK: kiln.yield
+// CHECK: kiln.sum %{{.*}} {dims = array<i64: 0, 2, 3>, keepdim = true}
+// CHECK: kiln.fused(%{{.*}}, %[[A]]#1) : (tensor<2x6x20xf32>, tensor<2x1x20xf32>) -> tensor<2x6x20xf32>
+// CHECK-NEXT: ^bb0(%[[X:.*]]: tensor<2x6x20xf32>, %[[M:.*]]: tensor<2x1x20xf32>):
+// CHECK-NEXT: kiln.sub %[[X]], %[[M]] : tensor<2x6x20xf32>, tensor<2x1x20xf32>
+// REMARK: Function=recomputed_for_an_earlier_user | Remark="4 ops in one kernel (a column group over [2, 6, 20]: each block of columns reduces over the middle dim, then the elementwise chain, while the block is in cache, recomputing 1 op(s) that users before it also read)"
+// REMARK: Function=recomputed_for_an_earlier_user | Remark="5 ops in one kernel (a column group over [2, 6, 20]: each block of columns reduces over the middle dim, then the elementwise chain, while the block is in cache, storing 2 results)"
+func.func @recomputed_for_an_earlier_user(%x: tensor<2x6x4x5xf32>) -> (tensor<2x6x4x5xf32>, tensor<1x6x1x1xf32>) {
+  %m = kiln.sum %x {dims = array<i64: 1>, keepdim = true} : tensor<2x6x4x5xf32>
+  %d = kiln.sub %x, %m : tensor<2x6x4x5xf32>, tensor<2x1x4x5xf32>
+  %q = kiln.mul %d, %d : tensor<2x6x4x5xf32>, tensor<2x6x4x5xf32>
+  %v = kiln.sum %q {dims = array<i64: 1>, keepdim = true} : tensor<2x6x4x5xf32>
+  %p = kiln.mul %d, %v : tensor<2x6x4x5xf32>, tensor<2x1x4x5xf32>
+  %w = kiln.sum %p {dims = array<i64: 0, 2, 3>, keepdim = true} : tensor<2x6x4x5xf32>
+  %a = kiln.abs %d : tensor<2x6x4x5xf32>
+  %s = kiln.sum %a {dims = array<i64: 1>, keepdim = true} : tensor<2x6x4x5xf32>
+  %y = kiln.div %d, %s : tensor<2x6x4x5xf32>, tensor<2x1x4x5xf32>
+  return %y, %w : tensor<2x6x4x5xf32>, tensor<1x6x1x1xf32>
+}
+
+// -----
+
+// A where of an i1 mask and two f32 tensors no other member reads would add
+// 9 bytes of inputs per element to recompute its 4: it is stored (a kernel
+// of its own, before the earlier user) and read by the group.
+// CHECK-LABEL: func.func @stored_for_an_earlier_user
+// CHECK: %[[S:.*]] = kiln.where %arg0, %arg1, %arg2
+// CHECK: kiln.sum %[[S]] {dims = array<i64: 0, 2, 3>, keepdim = true}
+// CHECK: %[[V:.*]] = kiln.reshape %[[S]] : tensor<2x6x4x5xf32> -> tensor<2x6x20xf32>
+// CHECK: kiln.fused(%[[V]]) : (tensor<2x6x20xf32>) -> tensor<2x6x20xf32>
+// CHECK-NOT: kiln.where
+// CHECK: kiln.yield
+// REMARK: Function=stored_for_an_earlier_user | Remark="2 ops in one kernel (a column group over [2, 6, 20]: each block of columns reduces over the middle dim, then the elementwise chain, while the block is in cache)"
+func.func @stored_for_an_earlier_user(%c: tensor<2x6x4x5xi1>, %a: tensor<2x6x4x5xf32>, %b: tensor<2x6x4x5xf32>) -> (tensor<2x6x4x5xf32>, tensor<1x6x1x1xf32>) {
+  %s = kiln.where %c, %a, %b : tensor<2x6x4x5xi1>, tensor<2x6x4x5xf32>, tensor<2x6x4x5xf32>
+  %w = kiln.sum %s {dims = array<i64: 0, 2, 3>, keepdim = true} : tensor<2x6x4x5xf32>
+  %m = kiln.sum %s {dims = array<i64: 1>, keepdim = true} : tensor<2x6x4x5xf32>
+  %y = kiln.sub %s, %m : tensor<2x6x4x5xf32>, tensor<2x1x4x5xf32>
+  return %y, %w : tensor<2x6x4x5xf32>, tensor<1x6x1x1xf32>
+}
