@@ -502,6 +502,15 @@ def pooling_workloads():
                             t[w].reshape(c), t[b].reshape(c),
                             eps=1e-6).permute(0, 3, 1, 2)
 
+    # Its forward and backward, the gradients of x, the weight and the
+    # bias (kiln: @f then @f_vjp, two column groups and the sums over (N,
+    # H, W); PyTorch: its best of the two forms above).
+    def channel_norm_backward(t, form):
+        g = {k: t[k].detach().requires_grad_() for k in ("bn", "cw", "cb")}
+        y = form(g)
+        y.backward(t["ct_bn"])
+        return g["bn"].grad, g["cw"].grad, g["cb"].grad
+
     def group_norm(t):
         return F.group_norm(t["gn"].reshape(32, 64, 56, 56), 8,
                             t["gn_w"].reshape(64), t["gn_b"].reshape(64),
@@ -552,6 +561,14 @@ def pooling_workloads():
         dict(name="layer norm over channels, weight and bias (32x64x56x56)",
              ir=channel_norm_ir, inputs=["bn", "cw", "cb"],
              torch=[channel_norm, channel_norm_permuted]),
+        dict(name="layer norm over channels forward+backward (32x64x56x56)",
+             ir=channel_norm_ir, inputs=["bn", "cw", "cb", "ct_bn"],
+             torch=[lambda t: channel_norm_backward(t, channel_norm),
+                    lambda t: channel_norm_backward(t,
+                                                    channel_norm_permuted)],
+             autodiff=True,
+             entries=[("f", ["bn", "cw", "cb"]),
+                      ("f_vjp", ["bn", "cw", "cb", "ct_bn"])]),
         dict(name="layer norm over channels, weight and bias (32x384x14x14)",
              ir=channel_norm3_ir, inputs=["bn3", "cw3", "cb3"],
              torch=[lambda t: channel_norm(t, "bn3", "cw3", "cb3"),
