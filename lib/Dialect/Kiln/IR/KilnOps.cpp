@@ -971,6 +971,12 @@ LogicalResult CrossEntropyOp::inferReturnTypes(MLIRContext *,
 // fused
 //===----------------------------------------------------------------------===//
 
+int64_t kiln::tensorByteSize(Value value) {
+  auto type = cast<RankedTensorType>(value.getType());
+  int64_t bits = type.getElementType().getIntOrFloatBitWidth();
+  return type.getNumElements() * std::max<int64_t>(bits / 8, 1);
+}
+
 bool kiln::isSplatConstant(Operation *op) {
   Attribute value;
   if (!op || !op->hasTrait<mlir::OpTrait::ConstantLike>() ||

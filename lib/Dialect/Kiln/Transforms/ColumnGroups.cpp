@@ -276,31 +276,24 @@ private:
       if (shape != space && shape != ArrayRef<int64_t>(columns))
         return output;
     }
+    // A member reading (or computing) `v`, which has no [O, C, T] view.
+    auto noView = [&](Operation *member, StringRef verb, Value v) {
+      refuse(reductions, [&] {
+        return llvm::formatv("{0} {1} {2}, which varies along only part of "
+                             "{3} (the dims before the reduced run, the run, "
+                             "the dims after it)",
+                             describeOp(member), verb, v.getType(),
+                             partsText(space, *split))
+            .str();
+      });
+      return std::nullopt;
+    };
     for (Operation *member : members) {
       for (Value v : member->getOperands())
-        if (!collapse(shapeOf(v), space, *split)) {
-          refuse(reductions, [&] {
-            return llvm::formatv("{0} reads {1}, which varies along only part "
-                                 "of {2} (the dims before the reduced run, "
-                                 "the run, the dims after it)",
-                                 describeOp(member), v.getType(),
-                                 partsText(space, *split))
-                .str();
-          });
-          return std::nullopt;
-        }
-      if (!collapse(shapeOf(member->getResult(0)), space, *split)) {
-        refuse(reductions, [&] {
-          return llvm::formatv("{0} computes {1}, which varies along only "
-                               "part of {2} (the dims before the reduced run, "
-                               "the run, the dims after it)",
-                               describeOp(member),
-                               member->getResult(0).getType(),
-                               partsText(space, *split))
-              .str();
-        });
-        return std::nullopt;
-      }
+        if (!collapse(shapeOf(v), space, *split))
+          return noView(member, "reads", v);
+      if (!collapse(shapeOf(member->getResult(0)), space, *split))
+        return noView(member, "computes", member->getResult(0));
     }
     // A block of columns holds the rows in cache, and the reductions are
     // not split (their kernels' order is the column reduction's).
@@ -369,18 +362,13 @@ private:
   /// weight's gradient before the group, reads x and a row of means.
   static bool cheaperToRecompute(Operation *p,
                                  const llvm::SmallPtrSetImpl<Value> &read) {
-    auto bytes = [](Value v) {
-      auto type = cast<RankedTensorType>(v.getType());
-      return type.getNumElements() *
-             std::max<int64_t>(1, type.getElementTypeBitWidth() / 8);
-    };
     int64_t added = 0;
     llvm::SmallPtrSet<Value, 4> counted;
     for (Value operand : p->getOperands())
       if (!isSplatConstant(operand.getDefiningOp()) &&
           !read.contains(operand) && counted.insert(operand).second)
-        added += bytes(operand);
-    return added <= 2 * bytes(p->getResult(0));
+        added += tensorByteSize(operand);
+    return added <= 2 * tensorByteSize(p->getResult(0));
   }
 
   /// Records why the group of `reductions` is not formed (the first

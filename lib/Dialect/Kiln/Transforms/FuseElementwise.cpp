@@ -78,12 +78,6 @@ bool isAnchor(Operation *op) {
   return op->hasTrait<kiln::OpTrait::FusesProducers>();
 }
 
-int64_t byteSize(Value v) {
-  auto type = cast<RankedTensorType>(v.getType());
-  int64_t bits = type.getElementType().getIntOrFloatBitWidth();
-  return type.getNumElements() * std::max<int64_t>(bits / 8, 1);
-}
-
 constexpr llvm::StringLiteral kRemarkCategory = "kiln-fuse";
 
 /// Remark options for `op`: the category and the enclosing function.
@@ -559,7 +553,7 @@ private:
                                  "storing its result costs (written once, "
                                  "read back)",
                                  addedBytes(group, p),
-                                 2 * byteSize(p->getResult(0)))
+                                 2 * tensorByteSize(p->getResult(0)))
                 .str();
           });
           continue;
@@ -839,7 +833,7 @@ private:
   /// is recomputed; an i1 mask of two f32 tensors (8 bytes per element
   /// against 1) is stored.
   bool cheaperToRecompute(const Group &group, Operation *p) const {
-    return addedBytes(group, p) <= 2 * byteSize(p->getResult(0));
+    return addedBytes(group, p) <= 2 * tensorByteSize(p->getResult(0));
   }
 
   /// Bytes of the inputs `p` would add to the group.
@@ -847,7 +841,7 @@ private:
     int64_t added = 0;
     for (Value operand : p->getOperands())
       if (!isSplatConstant(operand.getDefiningOp()) && !group.reads(operand))
-        added += byteSize(operand);
+        added += tensorByteSize(operand);
     return added;
   }
 

@@ -28,6 +28,11 @@ mlir::TypedAttr getScalarAttr(mlir::Builder &builder, mlir::Type type,
 /// hold.
 bool isSplatConstant(mlir::Operation *op);
 
+/// Bytes of the ranked tensor `value`: its elements times their bytes (an
+/// i1 counted as one), what kiln-fuse-elementwise weighs storing a value
+/// against recomputing it with.
+int64_t tensorByteSize(mlir::Value value);
+
 /// Whether reduction `op`'s result is the same in whatever order it visits
 /// the reduced elements: maxima and minima (and their indices: the lowest
 /// index wins a tie) and integer sums and products (exact modulo 2^64). A
