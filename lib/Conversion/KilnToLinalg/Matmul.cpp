@@ -1,0 +1,749 @@
+//===- Matmul.cpp - matmul kernels ----------------------------------------===//
+//
+// Register-blocked, packed matmul loop nests; matrix-vector and split
+// vector-matrix products.
+// See Passes.td (convert-kiln-to-linalg) for the overview.
+//
+//===----------------------------------------------------------------------===//
+
+#include "Lowering.h"
+
+#include "kiln/Conversion/ReductionPlan.h"
+#include "kiln/Conversion/VectorTranspose.h"
+#include "kiln/Dialect/Kiln/IR/KilnIndexMath.h"
+#include "kiln/Runtime/SelectionPlan.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Bufferization/IR/Bufferization.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
+#include "mlir/IR/Matchers.h"
+#include "mlir/IR/PatternMatch.h"
+#include "llvm/ADT/TypeSwitch.h"
+#include "llvm/Support/raw_ostream.h"
+
+#include <limits>
+#include <numeric>
+
+namespace kiln::lowering {
+
+namespace {
+
+/// Result rows per block of the CPU's matmul loop nest.
+constexpr int64_t kMatmulRows = 4;
+
+/// Result rows per register tile of the CPU's float matmul: with two
+/// AVX-512 vectors of columns, 16 accumulators, 2 rhs vectors and a
+/// broadcast in registers (of 32), no spills; each rhs row loaded serves 8
+/// rows. Against 4 rows (1 thread, ms): f32 256³ 0.19 -> 0.16, 1024³ 13.8
+/// -> 12.2, 4096x64x4096 26.9 -> 18.7, f64 1024³ 32.5 -> 25.1; 12 and 16
+/// rows were slower (1024³: 16.6, 27.4). The same bits: each element still
+/// sums in k order.
+constexpr int64_t kMatmulTileRows = 8;
+
+/// Result columns per f32 register tile (two AVX-512 vectors).
+constexpr int64_t kMatmulColumns = 32;
+
+/// Row blocks per iteration of the register-tiled matmul, at most; with at
+/// least kMatmulPackBlocks, and a panel larger than the L1 cache
+/// (kMatmulPackMinBytes), the iteration packs its rhs panel first (1T,
+/// square f32, ms unpacked -> packed: 256 0.38 -> 0.40 (so not packed), 512
+/// 3.21 -> 3.24, 768 11.5 -> 11.0, 1024 31.1 -> 27.2, 1536 114 -> 87, 2048
+/// 365 -> 225).
+constexpr int64_t kMatmulChunkBlocks = 16;
+
+constexpr int64_t kMatmulPackBlocks = 4;
+
+constexpr int64_t kMatmulPackMinBytes = 32 << 10;
+
+/// Iterations the register-tiled matmul keeps at least, where the shape
+/// allows, so that every worker thread gets some.
+constexpr int64_t kMatmulMinIterations = 64;
+
+/// One region of the CPU's register-tiled matmul: an scf.forall over
+/// (batch, group of `width` result columns, chunk of row blocks) covering
+/// rows [rowBegin, rowBegin + blocks * height) and columns [columnBegin,
+/// columnBegin + groups * width) of every batch, written into `into`. A
+/// chunk holds up to kMatmulChunkBlocks blocks of `height` rows. Per block
+/// the height x width accumulators start at 0 and, for k = 0, 1, ..., add
+/// lhs[row, k] * rhs[k, columns] (a multiply, then an add) — each element
+/// still sums its products in k order from 0, the bits of the generic
+/// loop. rhs is read once per block instead of once per row, and the
+/// accumulators never go through memory. A chunk of several blocks first
+/// copies its rhs panel (k x width) into a contiguous buffer that all its
+/// blocks read: the panel's rows lie a row of rhs apart, and with a
+/// power-of-two row (2048 floats) they map onto a few cache sets and evict
+/// each other. A `width` that is not a power of two (the columns left over)
+/// uses vectors of the next power of two, their reads and writes masked to
+/// the columns that exist (vectors of other widths compile to one insert
+/// per element).
+Value buildMatmulTiles(OpBuilder &b, Location loc, MatmulOp op, Value into,
+                       int64_t rowBegin, int64_t blocks, int64_t height,
+                       int64_t columnBegin, int64_t groups, int64_t width) {
+  RankedTensorType lhsType = tensorType(op.getLhs());
+  RankedTensorType rhsType = tensorType(op.getRhs());
+  RankedTensorType resultType = op.getType();
+  Type elementType = resultType.getElementType();
+  int64_t rank = resultType.getRank(), batchRank = rank - 2;
+  int64_t kSize = lhsType.getDimSize(lhsType.getRank() - 1);
+  // Iterations in (batch, column group, row chunk) order: a thread's
+  // consecutive iterations share a column group, whose rhs panel stays in
+  // cache while the row chunks go by. The chunk: the most row blocks
+  // (dividing their count, at most kMatmulChunkBlocks) that still leave
+  // kMatmulMinIterations iterations, if it packs; else one block.
+  int64_t others =
+      ShapedType::getNumElements(resultType.getShape().take_front(batchRank)) *
+      groups;
+  int64_t chunk = 1;
+  for (int64_t c = std::min(blocks, kMatmulChunkBlocks); c > 1; --c)
+    if (blocks % c == 0 && others * (blocks / c) >= kMatmulMinIterations) {
+      chunk = c;
+      break;
+    }
+  int64_t lanes = llvm::PowerOf2Ceil(width);
+  int64_t panelBytes = kSize * lanes * elementType.getIntOrFloatBitWidth() / 8;
+  bool pack = chunk >= kMatmulPackBlocks && panelBytes > kMatmulPackMinBytes;
+  if (!pack)
+    chunk = 1;
+  SmallVector<int64_t> grid(resultType.getShape().take_front(batchRank));
+  grid.append({groups, blocks / chunk});
+  OpBuilder::InsertionGuard guard(b);
+  SmallVector<Value> coords;
+  scf::ForallOp forall = createGridForall(b, loc, grid, into, coords);
+  Value row0 = arith::AddIOp::create(
+      b, loc,
+      arith::MulIOp::create(b, loc, coords.back(),
+                            indexConstant(b, loc, chunk * height)),
+      indexConstant(b, loc, rowBegin));
+  Value column =
+      arith::AddIOp::create(b, loc,
+                            arith::MulIOp::create(b, loc, coords[batchRank],
+                                                  indexConstant(b, loc, width)),
+                            indexConstant(b, loc, columnBegin));
+  Value zero = indexConstant(b, loc, 0);
+  Value one = indexConstant(b, loc, 1);
+  // The batch coordinates of an operand (its batch dims align right with
+  // the result's; a size-1 dim broadcasts).
+  auto batchOf = [&](RankedTensorType type) {
+    SmallVector<Value> at;
+    int64_t own = type.getRank() - 2;
+    for (int64_t j = 0; j < own; ++j) {
+      int64_t resultDim = batchRank - own + j;
+      bool broadcast =
+          type.getDimSize(j) == 1 && resultType.getDimSize(resultDim) != 1;
+      at.push_back(broadcast ? zero : coords[resultDim]);
+    }
+    return at;
+  };
+  SmallVector<Value> lhsBatch = batchOf(lhsType), rhsBatch = batchOf(rhsType);
+  // The chunk's rows of the result.
+  SmallVector<OpFoldResult> offsets, sizes, strides;
+  SmallVector<int64_t> sliceShape;
+  for (int64_t d = 0; d < batchRank; ++d) {
+    offsets.push_back(coords[d]);
+    sizes.push_back(b.getIndexAttr(1));
+    sliceShape.push_back(1);
+  }
+  offsets.append({row0, column});
+  sizes.append({b.getIndexAttr(chunk * height), b.getIndexAttr(width)});
+  sliceShape.append({chunk * height, width});
+  strides.assign(rank, b.getIndexAttr(1));
+  Value shared = forall.getRegionIterArgs()[0];
+  Value slice = tensor::ExtractSliceOp::create(
+      b, loc, RankedTensorType::get(sliceShape, elementType), shared, offsets,
+      sizes, strides);
+  auto vectorType = VectorType::get({lanes}, elementType);
+  Value zeroVector = arith::ConstantOp::create(
+      b, loc, DenseElementsAttr::get(vectorType, b.getZeroAttr(elementType)));
+  Value padding = arith::ConstantOp::create(b, loc, b.getZeroAttr(elementType));
+  SmallVector<bool> inBounds{true}, masked{lanes == width};
+  Value kBound = indexConstant(b, loc, kSize);
+  auto rhsRow = [&](OpBuilder &kb, Location kl, Value k) -> Value {
+    SmallVector<Value> rhsAt(rhsBatch);
+    rhsAt.append({k, column});
+    return vector::TransferReadOp::create(kb, kl, vectorType, op.getRhs(),
+                                          rhsAt, padding, masked);
+  };
+  // Row k of the panel: from the packed copy or from rhs itself.
+  Value panel;
+  if (pack) {
+    Value empty = tensor::EmptyOp::create(b, loc, {kSize, lanes}, elementType);
+    panel = scf::ForOp::create(
+                b, loc, zero, kBound, one, ValueRange{empty},
+                [&](OpBuilder &kb, Location kl, Value k, ValueRange copy) {
+                  scf::YieldOp::create(kb, kl,
+                                       vector::TransferWriteOp::create(
+                                           kb, kl, rhsRow(kb, kl, k), copy[0],
+                                           ValueRange{k, zero}, inBounds)
+                                           .getResult());
+                })
+                .getResult(0);
+  }
+  auto panelRow = [&](OpBuilder &kb, Location kl, Value k) -> Value {
+    if (panel)
+      return vector::TransferReadOp::create(
+          kb, kl, vectorType, panel, ValueRange{k, zero}, padding, inBounds);
+    return rhsRow(kb, kl, k);
+  };
+  auto chunkLoop = scf::ForOp::create(
+      b, loc, zero, indexConstant(b, loc, chunk), one, ValueRange{slice},
+      [&](OpBuilder &bb, Location bl, Value block, ValueRange tiles) {
+        Value first =
+            arith::MulIOp::create(bb, bl, block, indexConstant(bb, bl, height));
+        Value firstRow = arith::AddIOp::create(bb, bl, row0, first);
+        SmallVector<Value> initial(height, zeroVector);
+        auto sums = scf::ForOp::create(
+            bb, bl, zero, kBound, one, initial,
+            [&](OpBuilder &kb, Location kl, Value k, ValueRange accs) {
+              Value row = panelRow(kb, kl, k);
+              SmallVector<Value> next;
+              for (int64_t r = 0; r < height; ++r) {
+                SmallVector<Value> lhsAt(lhsBatch);
+                lhsAt.push_back(arith::AddIOp::create(
+                    kb, kl, firstRow, indexConstant(kb, kl, r)));
+                lhsAt.push_back(k);
+                Value a = tensor::ExtractOp::create(kb, kl, op.getLhs(), lhsAt);
+                Value product = arith::MulFOp::create(
+                    kb, kl, vector::BroadcastOp::create(kb, kl, vectorType, a),
+                    row);
+                next.push_back(arith::AddFOp::create(kb, kl, accs[r], product));
+              }
+              scf::YieldOp::create(kb, kl, next);
+            });
+        Value tile = tiles[0];
+        for (int64_t r = 0; r < height; ++r) {
+          SmallVector<Value> at(batchRank, zero);
+          at.append(
+              {arith::AddIOp::create(bb, bl, first, indexConstant(bb, bl, r)),
+               zero});
+          tile = vector::TransferWriteOp::create(bb, bl, sums.getResult(r),
+                                                 tile, at, masked)
+                     .getResult();
+        }
+        scf::YieldOp::create(bb, bl, tile);
+      });
+  b.setInsertionPointToStart(forall.getTerminator().getBody());
+  tensor::ParallelInsertSliceOp::create(b, loc, chunkLoop.getResult(0), shared,
+                                        offsets, sizes, strides);
+  return forall.getResult(0);
+}
+
+/// Float matmul on the CPU in register tiles (buildMatmulTiles): blocks of
+/// kMatmulTileRows rows by groups of kMatmulColumns (f32) or 16 (f64) columns,
+/// then the columns left over (in groups of 8 or 16 when they are a
+/// multiple of 8, else one masked group) and the rows left over (one block
+/// as tall as they are) — up to four scf.forall ops, each writing its own
+/// part of the result. Returns null for other element types and for
+/// results too small for one full block (fewer than kMatmulRows rows or 8
+/// columns), which the contraction generic handles.
+Value buildRegisterBlockedMatmul(PatternRewriter &rewriter, MatmulOp op) {
+  Location loc = op.getLoc();
+  RankedTensorType lhsType = tensorType(op.getLhs());
+  RankedTensorType resultType = op.getType();
+  Type elementType = resultType.getElementType();
+  if (!elementType.isF32() && !elementType.isF64())
+    return nullptr;
+  int64_t rank = resultType.getRank();
+  int64_t n = resultType.getDimSize(rank - 2);
+  int64_t m = resultType.getDimSize(rank - 1);
+  int64_t kSize = lhsType.getDimSize(lhsType.getRank() - 1);
+  if (n < kMatmulRows || m < 8 || kSize == 0)
+    return nullptr;
+  int64_t width = elementType.isF32() ? kMatmulColumns : 16;
+  int64_t groups = m / width, tailWidth = m % width;
+  // Columns left over in a multiple of 8 take groups of the largest power
+  // of two dividing them, unmasked (24 columns: 3 groups of 8, 0.73 ms for
+  // 1000x1000x24 against 0.83 masked to 32).
+  int64_t tailGroups = 1;
+  if (tailWidth % 8 == 0 && tailWidth) {
+    int64_t lowest = tailWidth & -tailWidth;
+    tailGroups = tailWidth / lowest;
+    tailWidth = lowest;
+  }
+  // Fewer than kMatmulTileRows rows (but at least kMatmulRows) are one
+  // block as tall as they are.
+  int64_t blocks = n / kMatmulTileRows, tailHeight = n % kMatmulTileRows;
+  int64_t tailRow = blocks * kMatmulTileRows, tailColumn = groups * width;
+  Value result = tensor::EmptyOp::create(rewriter, loc, resultType.getShape(),
+                                         elementType);
+  if (groups && blocks)
+    result = buildMatmulTiles(rewriter, loc, op, result, 0, blocks,
+                              kMatmulTileRows, 0, groups, width);
+  if (tailWidth && blocks)
+    result =
+        buildMatmulTiles(rewriter, loc, op, result, 0, blocks, kMatmulTileRows,
+                         tailColumn, tailGroups, tailWidth);
+  if (tailHeight) {
+    if (groups)
+      result = buildMatmulTiles(rewriter, loc, op, result, tailRow, 1,
+                                tailHeight, 0, groups, width);
+    if (tailWidth)
+      result = buildMatmulTiles(rewriter, loc, op, result, tailRow, 1,
+                                tailHeight, tailColumn, tailGroups, tailWidth);
+  }
+  return result;
+}
+
+/// A float matrix (with batch dims) times a vector on the CPU: each result
+/// element still sums lhs[row, k] * x[k] in k order from 0 (a multiply,
+/// then an add: the bits of the generic loop), but R rows at once in the
+/// lanes of one vector (R = 16 f32, 8 f64), so R independent sums
+/// advance per instruction instead of one whose adds wait on each other.
+/// Their elements arrive as R x R tiles (R rows, R consecutive k) read a
+/// row at a time and transposed in registers (transposeTile); the k left
+/// over after the last whole tile take the R rows' elements one k at a
+/// time. Rows left over (fewer than R) take one block whose missing rows
+/// are zeros, written back only where they exist. The vector is rhs
+/// itself or its one column ([K, 1]: the result keeps a last dim of 1).
+/// Returns null for other element types.
+Value buildMatrixVector(PatternRewriter &rewriter, MatmulOp op) {
+  Location loc = op.getLoc();
+  RankedTensorType lhsType = tensorType(op.getLhs());
+  RankedTensorType resultType = op.getType();
+  bool oneColumn = tensorType(op.getRhs()).getRank() == 2;
+  Type elementType = resultType.getElementType();
+  if (!elementType.isF32() && !elementType.isF64())
+    return nullptr;
+  int64_t lanes = elementType.isF32() ? 16 : 8;
+  int64_t rank = lhsType.getRank(), batchRank = rank - 2;
+  int64_t n = lhsType.getDimSize(rank - 2),
+          kSize = lhsType.getDimSize(rank - 1);
+  int64_t blocks = n / lanes, tailHeight = n % lanes;
+  int64_t wholeK = kSize / lanes * lanes;
+  auto vectorType = VectorType::get({lanes}, elementType);
+  // Rows are written to a flat result (batch..., n) -- slices of it need
+  // no rank reduction, which a slice of one row would make ambiguous --
+  // then seen in the result's shape.
+  int64_t batches =
+      ShapedType::getNumElements(lhsType.getShape().take_front(batchRank));
+  Value result =
+      tensor::EmptyOp::create(rewriter, loc, {batches * n}, elementType);
+  // One scf.forall over (batch..., block) for `count` blocks of `height`
+  // rows from `rowBegin`.
+  auto emitBlocks = [&](Value into, int64_t rowBegin, int64_t count,
+                        int64_t height) -> Value {
+    OpBuilder::InsertionGuard guard(rewriter);
+    OpBuilder &b = rewriter;
+    SmallVector<int64_t> grid(lhsType.getShape().take_front(batchRank));
+    grid.push_back(count);
+    SmallVector<Value> coords;
+    scf::ForallOp forall = createGridForall(b, loc, grid, into, coords);
+    SmallVector<Value> batch(coords.begin(), coords.begin() + batchRank);
+    Value firstRow = arith::AddIOp::create(
+        b, loc,
+        arith::MulIOp::create(b, loc, coords.back(),
+                              indexConstant(b, loc, lanes)),
+        indexConstant(b, loc, rowBegin));
+    Value zero = indexConstant(b, loc, 0);
+    Value zeroVector = arith::ConstantOp::create(
+        b, loc, DenseElementsAttr::get(vectorType, b.getZeroAttr(elementType)));
+    Value padding =
+        arith::ConstantOp::create(b, loc, b.getZeroAttr(elementType));
+    auto lhsAt = [&](OpBuilder &kb, Location kl, int64_t r, Value k) {
+      SmallVector<Value> at(batch);
+      at.push_back(
+          arith::AddIOp::create(kb, kl, firstRow, indexConstant(kb, kl, r)));
+      at.push_back(k);
+      return at;
+    };
+    // acc + column * x[k], the column's lanes the rows' elements at k.
+    auto step = [&](OpBuilder &kb, Location kl, Value acc, Value column,
+                    Value k) -> Value {
+      SmallVector<Value> at{k};
+      if (oneColumn)
+        at.push_back(indexConstant(kb, kl, 0));
+      Value x = tensor::ExtractOp::create(kb, kl, op.getRhs(), at);
+      Value product = arith::MulFOp::create(
+          kb, kl, column, vector::BroadcastOp::create(kb, kl, vectorType, x));
+      return arith::AddFOp::create(kb, kl, acc, product);
+    };
+    Value sum = zeroVector;
+    if (wholeK) {
+      auto tiles = scf::ForOp::create(
+          b, loc, zero, indexConstant(b, loc, wholeK),
+          indexConstant(b, loc, lanes), ValueRange{zeroVector},
+          [&](OpBuilder &kb, Location kl, Value k0, ValueRange acc) {
+            SmallVector<Value> rows;
+            for (int64_t r = 0; r < lanes; ++r)
+              rows.push_back(r < height ? Value(vector::TransferReadOp::create(
+                                              kb, kl, vectorType, op.getLhs(),
+                                              lhsAt(kb, kl, r, k0), padding,
+                                              SmallVector<bool>{true}))
+                                        : zeroVector);
+            SmallVector<Value> columns =
+                kiln::conversion::transposeTile(kb, kl, rows);
+            Value next = acc[0];
+            for (int64_t j = 0; j < lanes; ++j)
+              next = step(
+                  kb, kl, next, columns[j],
+                  arith::AddIOp::create(kb, kl, k0, indexConstant(kb, kl, j)));
+            scf::YieldOp::create(kb, kl, next);
+          });
+      sum = tiles.getResult(0);
+    }
+    for (int64_t k = wholeK; k < kSize; ++k) {
+      Value kValue = indexConstant(b, loc, k);
+      SmallVector<Value> elements;
+      for (int64_t r = 0; r < lanes; ++r)
+        elements.push_back(
+            r < height ? Value(tensor::ExtractOp::create(
+                             b, loc, op.getLhs(), lhsAt(b, loc, r, kValue)))
+                       : padding);
+      sum = step(b, loc, sum,
+                 vector::FromElementsOp::create(b, loc, vectorType, elements),
+                 kValue);
+    }
+    // The block's rows of the flat result: batch (iv / count) * n + row.
+    Value batchIndex = arith::DivUIOp::create(
+        b, loc, forall.getInductionVars()[0], indexConstant(b, loc, count));
+    Value flatRow = arith::AddIOp::create(
+        b, loc,
+        arith::MulIOp::create(b, loc, batchIndex, indexConstant(b, loc, n)),
+        firstRow);
+    SmallVector<OpFoldResult> offsets{flatRow}, sizes{b.getIndexAttr(height)},
+        strides{b.getIndexAttr(1)};
+    auto sliceType = RankedTensorType::get({height}, elementType);
+    Value shared = forall.getRegionIterArgs()[0];
+    Value slice = tensor::ExtractSliceOp::create(b, loc, sliceType, shared,
+                                                 offsets, sizes, strides);
+    Value written =
+        vector::TransferWriteOp::create(b, loc, sum, slice, ValueRange{zero},
+                                        SmallVector<bool>{height == lanes})
+            .getResult();
+    b.setInsertionPointToStart(forall.getTerminator().getBody());
+    tensor::ParallelInsertSliceOp::create(b, loc, written, shared, offsets,
+                                          sizes, strides);
+    return forall.getResult(0);
+  };
+  if (blocks)
+    result = emitBlocks(result, 0, blocks, lanes);
+  if (tailHeight)
+    result = emitBlocks(result, blocks * lanes, 1, tailHeight);
+  if (resultType.getRank() == 1)
+    return result;
+  SmallVector<ReassociationIndices> all(1);
+  for (int64_t d = 0; d < resultType.getRank(); ++d)
+    all[0].push_back(d);
+  return tensor::ExpandShapeOp::create(rewriter, loc, resultType, result, all);
+}
+
+/// A vector-matrix product (lhs [K] or [n, K] with n < kMatmulRows, rhs
+/// [K, M]) splits k into this many segments of at least
+/// kSplitVectorMatrixRows rows: a power of two up to 16 that divides K, or
+/// 1 (no split).
+constexpr int64_t kSplitVectorMatrixRows = 64;
+
+int64_t splitVectorMatrixSegments(int64_t kSize) {
+  int64_t segments = 1;
+  while (segments < 16 && kSize % (2 * segments) == 0 &&
+         kSize / (2 * segments) >= kSplitVectorMatrixRows)
+    segments *= 2;
+  return segments;
+}
+
+/// On the CPU, a product with fewer lhs rows than register tiling takes (a
+/// batch of one through a linear layer: [1, K] x [K, M]) runs its loop
+/// nest (rows, k, columns) with only the rows parallel: one thread, which
+/// streams the whole rhs. Instead k is split into S segments
+/// (splitVectorMatrixSegments, a function of K alone): a generic over
+/// (segment, row, k', column), the segments and rows parallel, sums each
+/// segment's rhs rows in k order into a partial row of its own ([S, n, M]:
+/// the threads stream disjoint contiguous parts of the rhs), then a second
+/// generic adds the S partials of each element in segment order. The bits
+/// depend on K only, not on the threads. Null when the product is small
+/// (under 2^20 multiply-adds: one thread does it in well under the cost of
+/// more kernels) or k does not split.
+Value buildSplitVectorMatrix(PatternRewriter &rewriter, MatmulOp op) {
+  Location loc = op.getLoc();
+  MLIRContext *ctx = rewriter.getContext();
+  RankedTensorType lhsType = tensorType(op.getLhs());
+  RankedTensorType rhsType = tensorType(op.getRhs());
+  RankedTensorType resultType = op.getType();
+  bool lhsMatrix = lhsType.getRank() == 2;
+  int64_t n = lhsMatrix ? lhsType.getDimSize(0) : 1;
+  int64_t kSize = rhsType.getDimSize(0), m = rhsType.getDimSize(1);
+  int64_t segments = splitVectorMatrixSegments(kSize);
+  if (n >= kMatmulRows || segments < 2 || n * kSize * m < (int64_t(1) << 20))
+    return nullptr;
+  int64_t length = kSize / segments;
+  Type elementType = resultType.getElementType();
+  bool isFloat = isa<FloatType>(elementType);
+  auto dim = [&](unsigned d) { return getAffineDimExpr(d, ctx); };
+  // Loops (s, i, k', j); the lhs [n, S, K / S] (or [S, K / S]), the rhs
+  // [S, K / S, M], the partials [S, n, M].
+  SmallVector<ReassociationIndices> lhsGroups;
+  SmallVector<int64_t> lhsShape;
+  if (lhsMatrix) {
+    lhsGroups = {{0}, {1, 2}};
+    lhsShape = {n, segments, length};
+  } else {
+    lhsGroups = {{0, 1}};
+    lhsShape = {segments, length};
+  }
+  Value lhs = tensor::ExpandShapeOp::create(
+      rewriter, loc, RankedTensorType::get(lhsShape, elementType), op.getLhs(),
+      lhsGroups);
+  Value rhs = tensor::ExpandShapeOp::create(
+      rewriter, loc, RankedTensorType::get({segments, length, m}, elementType),
+      op.getRhs(), SmallVector<ReassociationIndices>{{0, 1}, {2}});
+  // Each partial row starts 64-byte aligned (its length padded): the loop
+  // loads and stores it whole for every rhs row, and vectors across two
+  // cache lines cost (1 thread, [1, 768] x [768, 50257] f32: 6.9 ms with
+  // rows of 50257, 5.4 padded, as the unsplit loop with its one row).
+  auto partialType = RankedTensorType::get({segments, n, m}, elementType);
+  int64_t lineElements = std::max<int64_t>(
+      1, 512 / std::max<int64_t>(8, elementType.getIntOrFloatBitWidth()));
+  auto paddedType = RankedTensorType::get(
+      {segments, n, static_cast<int64_t>(llvm::alignTo(m, lineElements))},
+      elementType);
+  Value zeros = tensor::ExtractSliceOp::create(
+      rewriter, loc, partialType,
+      filledTensor(rewriter, loc, paddedType,
+                   getScalarAttr(rewriter, elementType, 0.0)),
+      ArrayRef<OpFoldResult>{rewriter.getIndexAttr(0), rewriter.getIndexAttr(0),
+                             rewriter.getIndexAttr(0)},
+      ArrayRef<OpFoldResult>{rewriter.getIndexAttr(segments),
+                             rewriter.getIndexAttr(n),
+                             rewriter.getIndexAttr(m)},
+      ArrayRef<OpFoldResult>{rewriter.getIndexAttr(1), rewriter.getIndexAttr(1),
+                             rewriter.getIndexAttr(1)});
+  SmallVector<AffineExpr> lhsExprs =
+      lhsMatrix ? SmallVector<AffineExpr>{dim(1), dim(0), dim(2)}
+                : SmallVector<AffineExpr>{dim(0), dim(2)};
+  auto add = [&](OpBuilder &b, Location l, Value x, Value y) {
+    return isFloat ? Value(arith::AddFOp::create(b, l, x, y))
+                   : Value(arith::AddIOp::create(b, l, x, y));
+  };
+  Value partials =
+      linalg::GenericOp::create(
+          rewriter, loc, TypeRange{partialType}, ValueRange{lhs, rhs},
+          ValueRange{zeros},
+          SmallVector<AffineMap>{
+              AffineMap::get(4, 0, lhsExprs, ctx),
+              AffineMap::get(4, 0, {dim(0), dim(2), dim(3)}, ctx),
+              AffineMap::get(4, 0, {dim(0), dim(1), dim(3)}, ctx)},
+          SmallVector<utils::IteratorType>{
+              utils::IteratorType::parallel, utils::IteratorType::parallel,
+              utils::IteratorType::reduction, utils::IteratorType::parallel},
+          [&](OpBuilder &b, Location l, ValueRange args) {
+            Value product =
+                isFloat ? Value(arith::MulFOp::create(b, l, args[0], args[1]))
+                        : Value(arith::MulIOp::create(b, l, args[0], args[1]));
+            linalg::YieldOp::create(b, l, add(b, l, args[2], product));
+          })
+          .getResult(0);
+  // The partials of each element added in segment order: loops (i, j, s).
+  auto sumType = RankedTensorType::get({n, m}, elementType);
+  Value sumInit = filledTensor(rewriter, loc, sumType,
+                               getScalarAttr(rewriter, elementType, 0.0));
+  Value sum =
+      linalg::GenericOp::create(
+          rewriter, loc, TypeRange{sumType}, ValueRange{partials},
+          ValueRange{sumInit},
+          SmallVector<AffineMap>{
+              AffineMap::get(3, 0, {dim(2), dim(0), dim(1)}, ctx),
+              AffineMap::get(3, 0, {dim(0), dim(1)}, ctx)},
+          SmallVector<utils::IteratorType>{utils::IteratorType::parallel,
+                                           utils::IteratorType::parallel,
+                                           utils::IteratorType::reduction},
+          [&](OpBuilder &b, Location l, ValueRange args) {
+            linalg::YieldOp::create(b, l, add(b, l, args[1], args[0]));
+          })
+          .getResult(0);
+  if (lhsMatrix)
+    return sum;
+  return tensor::CollapseShapeOp::create(
+      rewriter, loc, resultType, sum,
+      SmallVector<ReassociationIndices>{{0, 1}});
+}
+
+struct LowerMatmul : OpRewritePattern<MatmulOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(MatmulOp op,
+                                PatternRewriter &rewriter) const override {
+    Location loc = op.getLoc();
+    MLIRContext *ctx = rewriter.getContext();
+    RankedTensorType lhsType = tensorType(op.getLhs());
+    RankedTensorType rhsType = tensorType(op.getRhs());
+    RankedTensorType resultType = op.getType();
+    bool lhsMatrix = lhsType.getRank() >= 2, rhsMatrix = rhsType.getRank() >= 2;
+    int64_t rank = resultType.getRank();
+    int64_t batchRank = rank - lhsMatrix - rhsMatrix;
+    // Loop order (batch..., n, k, m): the innermost loop walks rows of rhs
+    // and of the result contiguously (vectorizable), and each result
+    // element still sums over k in order.
+    int64_t kPos = rhsMatrix ? rank - 1 : rank;
+    auto loopDim = [&](int64_t resultDim) {
+      return getAffineDimExpr(
+          rhsMatrix && resultDim == rank - 1 ? rank : resultDim, ctx);
+    };
+    AffineExpr k = getAffineDimExpr(kPos, ctx);
+    auto batchExprs = [&](RankedTensorType type) {
+      SmallVector<AffineExpr> exprs;
+      int64_t own = type.getRank() - 2;
+      for (int64_t j = 0; j < own; ++j) {
+        int64_t resultDim = batchRank - own + j;
+        if (type.getDimSize(j) == 1 && resultType.getDimSize(resultDim) != 1)
+          exprs.push_back(getAffineConstantExpr(0, ctx));
+        else
+          exprs.push_back(loopDim(resultDim));
+      }
+      return exprs;
+    };
+    Type elementType = resultType.getElementType();
+    bool isFloat = isa<FloatType>(elementType);
+    auto body = [&](OpBuilder &b, Location l, ValueRange args) {
+      Value product =
+          isFloat ? Value(arith::MulFOp::create(b, l, args[0], args[1]))
+                  : Value(arith::MulIOp::create(b, l, args[0], args[1]));
+      Value sum = isFloat
+                      ? Value(arith::AddFOp::create(b, l, args[2], product))
+                      : Value(arith::AddIOp::create(b, l, args[2], product));
+      linalg::YieldOp::create(b, l, sum);
+    };
+    // The contraction generic over `loops` loops, `reduction` the k loop.
+    auto contraction = [&](unsigned loops, ArrayRef<AffineExpr> lhsExprs,
+                           ArrayRef<AffineExpr> rhsExprs,
+                           ArrayRef<AffineExpr> resultExprs, int64_t reduction,
+                           Value lhs, Value out) {
+      SmallVector<AffineMap> maps{AffineMap::get(loops, 0, lhsExprs, ctx),
+                                  AffineMap::get(loops, 0, rhsExprs, ctx),
+                                  AffineMap::get(loops, 0, resultExprs, ctx)};
+      SmallVector<utils::IteratorType> iterators = parallelIterators(loops);
+      iterators[reduction] = utils::IteratorType::reduction;
+      return linalg::GenericOp::create(rewriter, loc, TypeRange{out.getType()},
+                                       ValueRange{lhs, op.getRhs()},
+                                       ValueRange{out}, maps, iterators, body)
+          .getResult(0);
+    };
+    bool cpuMatrices = lhsMatrix && rhsMatrix && !isGpuTarget(rewriter);
+    std::string what = typeText(lhsType) + " x " + typeText(rhsType);
+    if (cpuMatrices) {
+      if (Value product = buildRegisterBlockedMatmul(rewriter, op)) {
+        remarkKernel(rewriter, loc,
+                     "matmul {0}: register-tiled, blocks of {1} rows x {2} "
+                     "columns accumulate in vector registers, rhs panels "
+                     "packed when large; blocks in parallel, each element "
+                     "summed in k order",
+                     what, kMatmulTileRows,
+                     elementType.isF32() ? kMatmulColumns : 16);
+        return rewriter.replaceOp(op, product), success();
+      }
+    }
+    bool vectorRhs = rhsType.getRank() == 1 ||
+                     (rhsType.getRank() == 2 && rhsType.getDimSize(1) == 1);
+    if (lhsMatrix && vectorRhs && !isGpuTarget(rewriter)) {
+      if (Value product = buildMatrixVector(rewriter, op)) {
+        remarkKernel(rewriter, loc,
+                     "matmul {0}: matrix-vector, {1} rows per vector of "
+                     "sums, their elements read in {1}x{1} tiles transposed "
+                     "in registers; row blocks in parallel, each element "
+                     "summed in k order",
+                     what, elementType.isF32() ? 16 : 8);
+        return rewriter.replaceOp(op, product), success();
+      }
+    }
+    if (!isGpuTarget(rewriter) && batchRank == 0 && rhsType.getRank() == 2)
+      if (Value product = buildSplitVectorMatrix(rewriter, op)) {
+        int64_t kSize = rhsType.getDimSize(0);
+        int64_t segments = splitVectorMatrixSegments(kSize);
+        remarkKernel(rewriter, loc,
+                     "matmul {0}: vector-matrix, too few lhs rows for the "
+                     "threads: k split into {1} segments of {2}, each "
+                     "summed in k order into its own partial row (the rhs "
+                     "rows streamed in order), in parallel; then the "
+                     "partials added in segment order",
+                     what, segments, kSize / segments);
+        return rewriter.replaceOp(op, product), success();
+      }
+    Value init = filledTensor(rewriter, loc, resultType,
+                              getScalarAttr(rewriter, elementType, 0.0));
+    int64_t n = lhsMatrix ? resultType.getDimSize(batchRank) : 1;
+    if (cpuMatrices && n % kMatmulRows == 0 && n >= 2 * kMatmulRows) {
+      remarkKernel(rewriter, loc,
+                   "matmul {0}: contraction loop nest in row blocks of {1} "
+                   "(each rhs row read once per block; register tiling "
+                   "takes f32/f64 results of at least {1} rows and 8 "
+                   "columns)",
+                   what, kMatmulRows);
+      // Row blocks on the CPU: loop order (batch..., n / R, k, R, m), the
+      // lhs and the result seen as [..., n / R, R, ...]. Each row of rhs is
+      // read once per R result rows (from L1 after the first) instead of
+      // once per row (from L3 or memory); each element still sums over k
+      // in order, so the bits do not change.
+      int64_t no = batchRank, kk = batchRank + 1, ni = batchRank + 2,
+              mm = batchRank + 3;
+      auto dim = [&](int64_t d) { return getAffineDimExpr(d, ctx); };
+      auto split = [&](RankedTensorType type, Value value) {
+        SmallVector<int64_t> shape(type.getShape());
+        int64_t at = type.getRank() - 2;
+        shape[at] /= kMatmulRows;
+        shape.insert(shape.begin() + at + 1, kMatmulRows);
+        SmallVector<ReassociationIndices> groups;
+        for (int64_t d = 0; d < at; ++d)
+          groups.push_back({d});
+        groups.push_back({at, at + 1});
+        groups.push_back({at + 2});
+        auto splitType = RankedTensorType::get(shape, type.getElementType());
+        return std::make_pair(Value(tensor::ExpandShapeOp::create(
+                                  rewriter, loc, splitType, value, groups)),
+                              groups);
+      };
+      SmallVector<AffineExpr> lhsExprs = batchExprs(lhsType);
+      lhsExprs.append({dim(no), dim(ni), dim(kk)});
+      SmallVector<AffineExpr> rhsExprs = batchExprs(rhsType);
+      rhsExprs.append({dim(kk), dim(mm)});
+      SmallVector<AffineExpr> resultExprs;
+      for (int64_t d = 0; d < batchRank; ++d)
+        resultExprs.push_back(dim(d));
+      resultExprs.append({dim(no), dim(ni), dim(mm)});
+      auto [lhs, lhsGroups] = split(lhsType, op.getLhs());
+      auto [out, outGroups] = split(resultType, init);
+      Value product =
+          contraction(rank + 2, lhsExprs, rhsExprs, resultExprs, kk, lhs, out);
+      rewriter.replaceOpWithNewOp<tensor::CollapseShapeOp>(op, resultType,
+                                                           product, outGroups);
+      return success();
+    }
+    remarkKernel(rewriter, loc,
+                 "matmul {0}: contraction loop nest (batch..., rows, k, "
+                 "columns), the columns innermost and contiguous; each element "
+                 "summed in k order{1}",
+                 what,
+                 isGpuTarget(rewriter) ? "; GPU: a thread per result element"
+                 : cpuMatrices
+                     ? "; register tiling takes f32/f64 results of at least " +
+                           std::to_string(kMatmulRows) + " rows and 8 columns"
+                     : "");
+    SmallVector<AffineExpr> lhsExprs, rhsExprs;
+    if (lhsMatrix) {
+      lhsExprs = batchExprs(lhsType);
+      lhsExprs.push_back(loopDim(batchRank));
+    }
+    lhsExprs.push_back(k);
+    if (rhsMatrix)
+      rhsExprs = batchExprs(rhsType);
+    rhsExprs.push_back(k);
+    if (rhsMatrix)
+      rhsExprs.push_back(loopDim(rank - 1));
+    SmallVector<AffineExpr> resultExprs;
+    for (int64_t d = 0; d < rank; ++d)
+      resultExprs.push_back(loopDim(d));
+    rewriter.replaceOp(op, contraction(rank + 1, lhsExprs, rhsExprs,
+                                       resultExprs, kPos, op.getLhs(), init));
+    return success();
+  }
+};
+
+} // namespace
+
+void populateMatmulPatterns(RewritePatternSet &patterns) {
+  patterns.add<LowerMatmul>(patterns.getContext());
+}
+
+} // namespace kiln::lowering

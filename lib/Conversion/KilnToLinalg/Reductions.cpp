@@ -1,0 +1,1325 @@
+//===- Reductions.cpp - Reduction kernels ---------------------------------===//
+//
+// sum, prod, amax, amin and equal, and the reduction builders every kernel
+// uses: the lane order of float sums and products, split reductions of
+// few long rows, column reductions, coalesced dims.
+// See Passes.td (convert-kiln-to-linalg) for the overview.
+//
+//===----------------------------------------------------------------------===//
+
+#include "Lowering.h"
+
+#include "kiln/Conversion/ReductionPlan.h"
+#include "kiln/Conversion/VectorTranspose.h"
+#include "kiln/Dialect/Kiln/IR/KilnIndexMath.h"
+#include "kiln/Runtime/SelectionPlan.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Bufferization/IR/Bufferization.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
+#include "mlir/IR/Matchers.h"
+#include "mlir/IR/PatternMatch.h"
+#include "llvm/ADT/TypeSwitch.h"
+#include "llvm/Support/raw_ostream.h"
+
+#include <limits>
+#include <numeric>
+
+namespace kiln::lowering {
+
+bool spreadsOverLanes(int64_t size) { return size >= kReductionLanes; }
+
+Value laneOf(OpBuilder &b, Location loc, Value i, int64_t size) {
+  if (!spreadsOverLanes(size))
+    return arith::ConstantIndexOp::create(b, loc, 0);
+  return arith::RemUIOp::create(
+      b, loc, i, arith::ConstantIndexOp::create(b, loc, kReductionLanes));
+}
+
+namespace {
+
+/// Bounds [0, size) with step 1 of the loops over `dims` of `type`.
+void appendLoopBounds(OpBuilder &b, Location loc, RankedTensorType type,
+                      ArrayRef<int64_t> dims, SmallVectorImpl<Value> &lbs,
+                      SmallVectorImpl<Value> &ubs,
+                      SmallVectorImpl<Value> &steps) {
+  for (int64_t d : dims) {
+    lbs.push_back(indexConstant(b, loc, 0));
+    ubs.push_back(indexConstant(b, loc, type.getDimSize(d)));
+    steps.push_back(indexConstant(b, loc, 1));
+  }
+}
+
+} // namespace
+
+Value mergeLaneTail(OpBuilder &b, Location loc, Value acc, ValueRange tail,
+                    Value pad, const LaneReduction &lanes) {
+  SmallVector<Value> terms(kReductionLanes, pad);
+  SmallVector<bool> inTail(kReductionLanes, false);
+  for (auto [lane, term] : llvm::enumerate(tail)) {
+    terms[lane] = term;
+    inTail[lane] = true;
+  }
+  Value merged =
+      lanes.merge(b, loc, acc,
+                  vector::FromElementsOp::create(
+                      b, loc, cast<VectorType>(acc.getType()), terms));
+  Value mask = arith::ConstantOp::create(
+      b, loc,
+      DenseElementsAttr::get(VectorType::get({kReductionLanes}, b.getI1Type()),
+                             ArrayRef(inTail)));
+  return arith::SelectOp::create(b, loc, mask, merged, acc);
+}
+
+Value foldLanes(OpBuilder &b, Location loc, Value acc,
+                const LaneReduction &lanes) {
+  for (int64_t half = kReductionLanes / 2; half >= 1; half /= 2) {
+    Value low =
+        vector::ExtractStridedSliceOp::create(b, loc, acc, {0}, {half}, {1});
+    Value high =
+        vector::ExtractStridedSliceOp::create(b, loc, acc, {half}, {half}, {1});
+    acc = lanes.merge(b, loc, low, high);
+  }
+  return vector::ExtractOp::create(b, loc, acc, 0);
+}
+
+namespace {
+
+/// The vector of one main-loop step's terms (one per lane). LLVM's SLP
+/// vectorizer turns the lanes' scalar chains into vector code from this
+/// build vector; given all 32 lanes at once, it vectorizes a chain whose
+/// terms hold two expansions of the same math function (log|x| + log|y|,
+/// the two logs of a binary cross-entropy) only partly -- lanes 0-15, 16-23,
+/// 24-27, 28-29 and two scalar lanes, as LLVM 22's opt -O3 shows on the IR
+/// -- and the step runs 2-3x slower than the same chain in an elementwise
+/// kernel. Two build vectors of 16 lanes, concatenated, vectorize whole
+/// (1 thread, 4096x1024 f32: sum of log|x| + log(exp x) 14.4 -> 6.1 ms, a
+/// binary cross-entropy's mean 15.1 -> 7.1 ms), but cost a chain with one
+/// expansion 3-13% (sum of log|x| 2.25 -> 2.55 ms: the single 32-lane tree
+/// interleaves four independent vectors), so only steps whose terms
+/// repeat a math op take them. The same scalar operations either way: the
+/// same bits.
+Value buildLaneBatch(OpBuilder &b, Location loc, VectorType vectorType,
+                     ArrayRef<Value> terms) {
+  llvm::SmallDenseMap<OperationName, int64_t> mathOps;
+  bool repeats = false;
+  if (Value first = terms.empty() ? Value() : terms.front())
+    if (Block *block = first.getParentBlock())
+      for (Operation &op : *block)
+        if (isa<math::MathDialect>(op.getDialect()) &&
+            ++mathOps[op.getName()] > static_cast<int64_t>(terms.size()))
+          repeats = true;
+  int64_t count = terms.size(), half = count / 2;
+  if (!repeats || half == 0 || count % 2 != 0)
+    return vector::FromElementsOp::create(b, loc, vectorType, terms);
+  auto halfType = VectorType::get({half}, vectorType.getElementType());
+  Value low =
+      vector::FromElementsOp::create(b, loc, halfType, terms.take_front(half));
+  Value high =
+      vector::FromElementsOp::create(b, loc, halfType, terms.drop_front(half));
+  return vector::ShuffleOp::create(
+      b, loc, low, high, llvm::to_vector(llvm::seq<int64_t>(0, count)));
+}
+
+} // namespace
+
+Value buildLaneLoops(OpBuilder &b, Location loc, RankedTensorType inputType,
+                     ArrayRef<int64_t> reducedDims,
+                     SmallVectorImpl<Value> &indices, TypedAttr init,
+                     ElementReader read, const LaneReduction &lanes) {
+  int64_t count = kReductionLanes;
+  int64_t inner = reducedDims.back();
+  int64_t size = inputType.getDimSize(inner);
+  int64_t mainEnd = size / count * count;
+  auto vectorType = VectorType::get({count}, init.getType());
+  Value initial = arith::ConstantOp::create(
+      b, loc, DenseElementsAttr::get(vectorType, init));
+  auto term = [&](OpBuilder &ib, Location il) {
+    return lanes.term(ib, il, read(ib, il, indices), indices);
+  };
+  SmallVector<Value> lbs, ubs, steps;
+  appendLoopBounds(b, loc, inputType, reducedDims.drop_back(), lbs, ubs, steps);
+  scf::LoopNest nest = scf::buildLoopNest(
+      b, loc, lbs, ubs, steps, ValueRange{initial},
+      [&](OpBuilder &ob, Location ol, ValueRange ivs, ValueRange accs) {
+        for (auto [iv, d] : llvm::zip_equal(ivs, reducedDims.drop_back()))
+          indices[d] = iv;
+        if (mainEnd == 0 && size == 0)
+          return scf::ValueVector(accs);
+        ValueRange afterMain = accs;
+        scf::ForOp mainLoop;
+        if (mainEnd > 0)
+          mainLoop = scf::ForOp::create(
+              ob, ol, indexConstant(ob, ol, 0), indexConstant(ob, ol, mainEnd),
+              indexConstant(ob, ol, count), accs,
+              [&](OpBuilder &ib, Location il, Value i, ValueRange acc) {
+                if (lanes.prefetch)
+                  lanes.prefetch(ib, il, i);
+                SmallVector<Value> terms;
+                for (int64_t lane = 0; lane < count; ++lane) {
+                  indices[inner] = arith::AddIOp::create(
+                      ib, il, i, indexConstant(ib, il, lane));
+                  terms.push_back(term(ib, il));
+                }
+                Value batch = buildLaneBatch(ib, il, vectorType, terms);
+                scf::YieldOp::create(ib, il,
+                                     lanes.merge(ib, il, acc[0], batch));
+              });
+        if (mainLoop)
+          afterMain = mainLoop.getResults();
+        if (mainEnd == size)
+          return scf::ValueVector(afterMain);
+        if (mainEnd == 0) {
+          // A line shorter than the lanes: all of it into lane 0, in order,
+          // carried as a scalar. Each line a scalar chain, LLVM vectorizes
+          // across lines instead (log_softmax over 4096x10: 47 us, 112
+          // with the elements spread over the lanes).
+          auto lineLoop = scf::ForOp::create(
+              ob, ol, indexConstant(ob, ol, 0), indexConstant(ob, ol, size),
+              indexConstant(ob, ol, 1),
+              ValueRange{vector::ExtractOp::create(ob, ol, afterMain[0], 0)},
+              [&](OpBuilder &ib, Location il, Value i, ValueRange acc) {
+                indices[inner] = i;
+                scf::YieldOp::create(ib, il,
+                                     lanes.merge(ib, il, acc[0], term(ib, il)));
+              });
+          return scf::ValueVector{Value(vector::InsertOp::create(
+              ob, ol, lineLoop.getResult(0), afterMain[0], 0))};
+        }
+        // The tail: element mainEnd + j goes to lane j.
+        SmallVector<Value> tail;
+        for (int64_t lane = 0; lane < size - mainEnd; ++lane) {
+          indices[inner] = indexConstant(ob, ol, mainEnd + lane);
+          tail.push_back(term(ob, ol));
+        }
+        return scf::ValueVector{
+            mergeLaneTail(ob, ol, afterMain[0], tail,
+                          arith::ConstantOp::create(ob, ol, init), lanes)};
+      });
+  return foldLanes(b, loc, nest.results.front(), lanes);
+}
+
+namespace {
+
+/// Merges the lanes' partial results (`partial[j]` of lane j) in the fixed
+/// tree of the lane order: lane j + half into lane j for half = n/2, ...,
+/// 1; returns lane 0's.
+Value mergeLaneTree(OpBuilder &b, Location loc, SmallVector<Value> partial,
+                    const LaneReduction &lanes) {
+  for (int64_t half = partial.size() / 2; half >= 1; half /= 2)
+    for (int64_t j = 0; j < half; ++j)
+      partial[j] = lanes.merge(b, loc, partial[j], partial[j + half]);
+  return partial[0];
+}
+
+/// The results of a reduction kernel over the kept positions: a tensor of
+/// `keptShape` per element type, empty outputs and identity maps.
+void reductionOutputs(OpBuilder &b, Location loc, ArrayRef<int64_t> keptShape,
+                      ArrayRef<Type> elementTypes,
+                      SmallVectorImpl<Type> &resultTypes,
+                      SmallVectorImpl<Value> &outputs,
+                      SmallVectorImpl<AffineMap> &maps) {
+  for (Type elementType : elementTypes) {
+    resultTypes.push_back(RankedTensorType::get(keptShape, elementType));
+    outputs.push_back(tensor::EmptyOp::create(b, loc, keptShape, elementType));
+    maps.push_back(
+        AffineMap::getMultiDimIdentityMap(keptShape.size(), b.getContext()));
+  }
+}
+
+/// The lane reduction of buildLaneLoops for the GPU, as two kernels with
+/// exactly the CPU's order of operations (so the bits match): the first has
+/// one thread per (kept position, lane) and computes that lane's partial
+/// result (its elements j, j + 32, ... of the innermost reduced dim: laneOf),
+/// the second merges the 32 partials of each kept position
+/// in the same fixed tree and applies `finalize`. The lane dim is innermost
+/// when the input's last dim is reduced (a warp reads 32 consecutive
+/// elements) and outermost otherwise (consecutive threads read consecutive
+/// kept positions): both load coalesced.
+SmallVector<Value>
+buildGpuLaneReduction(OpBuilder &b, Location loc, RankedTensorType inputType,
+                      ElementReader read, ArrayRef<int64_t> keptDims,
+                      ArrayRef<int64_t> reducedDims, TypedAttr init,
+                      const LaneReduction &lanes, ReductionFinalizer finalize,
+                      TypeRange finalTypes) {
+  MLIRContext *ctx = b.getContext();
+  int64_t rank = inputType.getRank();
+  int64_t count = kReductionLanes;
+  int64_t keptRank = keptDims.size();
+  SmallVector<int64_t> keptShape;
+  for (int64_t d : keptDims)
+    keptShape.push_back(inputType.getDimSize(d));
+  bool laneInnermost = reducedDims.back() == rank - 1;
+  int64_t lanePos = laneInnermost ? keptRank : 0;
+  SmallVector<int64_t> partialShape(keptShape);
+  partialShape.insert(partialShape.begin() + lanePos, count);
+  Type accType = init.getType();
+  int64_t inner = reducedDims.back();
+  int64_t size = inputType.getDimSize(inner);
+  int64_t mainEnd = size / count * count;
+
+  // Kernel 1: one partial result per (kept position, lane).
+  auto partialType = RankedTensorType::get(partialShape, accType);
+  Value empty = tensor::EmptyOp::create(b, loc, partialShape, accType);
+  auto partials = linalg::GenericOp::create(
+      b, loc, TypeRange{partialType}, ValueRange{}, ValueRange{empty},
+      AffineMap::getMultiDimIdentityMap(keptRank + 1, ctx),
+      parallelIterators(keptRank + 1),
+      [&](OpBuilder &nb, Location l, ValueRange) {
+        SmallVector<Value> indices(rank);
+        for (auto [i, d] : llvm::enumerate(keptDims))
+          indices[d] = linalg::IndexOp::create(
+              nb, l, static_cast<int64_t>(i) + (laneInnermost ? 0 : 1));
+        Value lane = linalg::IndexOp::create(nb, l, lanePos);
+        Value initial = arith::ConstantOp::create(nb, l, init);
+        auto term = [&](OpBuilder &ib, Location il) {
+          return lanes.term(ib, il, read(ib, il, indices), indices);
+        };
+        SmallVector<Value> lbs, ubs, steps;
+        appendLoopBounds(nb, l, inputType, reducedDims.drop_back(), lbs, ubs,
+                         steps);
+        scf::LoopNest nest = scf::buildLoopNest(
+            nb, l, lbs, ubs, steps, ValueRange{initial},
+            [&](OpBuilder &ob, Location ol, ValueRange ivs,
+                ValueRange accs) -> scf::ValueVector {
+              for (auto [iv, d] : llvm::zip_equal(ivs, reducedDims.drop_back()))
+                indices[d] = iv;
+              Value acc = accs[0];
+              if (mainEnd > 0) {
+                // Four of the lane's elements per iteration when they
+                // divide evenly: their loads first, then the merges in
+                // order (the same operations as one at a time).
+                int64_t perStep = (mainEnd / count) % 4 == 0 ? 4 : 1;
+                auto mainLoop = scf::ForOp::create(
+                    ob, ol, lane, indexConstant(ob, ol, mainEnd),
+                    indexConstant(ob, ol, count * perStep), ValueRange{acc},
+                    [&](OpBuilder &ib, Location il, Value i, ValueRange a) {
+                      SmallVector<Value> terms;
+                      for (int64_t u = 0; u < perStep; ++u) {
+                        indices[inner] =
+                            u == 0 ? i
+                                   : Value(arith::AddIOp::create(
+                                         ib, il, i,
+                                         indexConstant(ib, il, u * count)));
+                        terms.push_back(term(ib, il));
+                      }
+                      Value merged = a[0];
+                      for (Value t : terms)
+                        merged = lanes.merge(ib, il, merged, t);
+                      scf::YieldOp::create(ib, il, merged);
+                    });
+                acc = mainLoop.getResult(0);
+              }
+              if (mainEnd == size)
+                return {acc};
+              // The tail: element mainEnd + lane, where it exists; a line
+              // shorter than the lanes all in lane 0.
+              Value tailBegin, step = indexConstant(ob, ol, count);
+              if (mainEnd > 0) {
+                tailBegin = arith::AddIOp::create(
+                    ob, ol, lane, indexConstant(ob, ol, mainEnd));
+              } else {
+                Value isFirst =
+                    arith::CmpIOp::create(ob, ol, arith::CmpIPredicate::eq,
+                                          lane, indexConstant(ob, ol, 0));
+                tailBegin = arith::SelectOp::create(
+                    ob, ol, isFirst, indexConstant(ob, ol, 0),
+                    indexConstant(ob, ol, size));
+                step = indexConstant(ob, ol, 1);
+              }
+              auto tailLoop = scf::ForOp::create(
+                  ob, ol, tailBegin, indexConstant(ob, ol, size), step,
+                  ValueRange{acc},
+                  [&](OpBuilder &ib, Location il, Value i, ValueRange a) {
+                    indices[inner] = i;
+                    scf::YieldOp::create(
+                        ib, il, lanes.merge(ib, il, a[0], term(ib, il)));
+                  });
+              return {tailLoop.getResult(0)};
+            });
+        linalg::YieldOp::create(nb, l, nest.results.front());
+      });
+  Value partial = partials.getResult(0);
+
+  // Kernel 2: the fixed merge tree over the 32 partials, then `finalize`.
+  SmallVector<Type> resultTypes;
+  SmallVector<Value> outputs;
+  SmallVector<AffineMap> maps;
+  reductionOutputs(b, loc, keptShape,
+                   finalize ? SmallVector<Type>(finalTypes)
+                            : SmallVector<Type>{accType},
+                   resultTypes, outputs, maps);
+  auto merged = linalg::GenericOp::create(
+      b, loc, resultTypes, ValueRange{}, outputs, maps,
+      parallelIterators(keptRank), [&](OpBuilder &nb, Location l, ValueRange) {
+        SmallVector<Value> kept = loopIndices(nb, l, keptRank);
+        SmallVector<Value> acc;
+        for (int64_t j = 0; j < count; ++j) {
+          SmallVector<Value> at(kept);
+          at.insert(at.begin() + lanePos, indexConstant(nb, l, j));
+          acc.push_back(tensor::ExtractOp::create(nb, l, partial, at));
+        }
+        SmallVector<Value> results{mergeLaneTree(nb, l, acc, lanes)};
+        if (finalize)
+          results = finalize(nb, l, results, kept);
+        linalg::YieldOp::create(nb, l, results);
+      });
+  return SmallVector<Value>(merged.getResults());
+}
+
+SmallVector<Value> buildSplitReduction(
+    OpBuilder &b, Location loc, RankedTensorType inputType, ElementReader read,
+    ArrayRef<bool> mask, ArrayRef<TypedAttr> inits, ReductionBody body,
+    ReductionFinalizer finalize, TypeRange finalTypes,
+    const LaneReduction *lanes, const LaneReduction &merge, int64_t dim,
+    int64_t segments, const ElementPrefetch &prefetch);
+
+SmallVector<Value> buildColumnReduction(
+    OpBuilder &b, Location loc, RankedTensorType inputType, ElementReader read,
+    ArrayRef<int64_t> keptDims, ArrayRef<int64_t> reducedDims, TypedAttr init,
+    ReductionBody body, const LaneReduction *lanes, ReductionFinalizer finalize,
+    TypeRange finalTypes, const ElementPrefetch &prefetch);
+
+/// The dims of a reduction's input seen as one dim each
+/// (kiln::conversion::coalesceDims, the rule the canonicalization of a
+/// reduction of a permute checks too): the dims of other sizes than 1, runs
+/// of consecutive ones that are all reduced or all kept merged.
+struct CoalescedDims {
+  SmallVector<SmallVector<int64_t, 2>> groups; // the input's dims, in order
+  SmallVector<int64_t> shape;
+  SmallVector<bool> mask;
+
+  CoalescedDims(RankedTensorType type, ArrayRef<bool> reduced) {
+    for (kiln::conversion::DimRun &run :
+         kiln::conversion::coalesceDims(type.getShape(), reduced)) {
+      groups.push_back(std::move(run.dims));
+      shape.push_back(run.size);
+      mask.push_back(run.reduced);
+    }
+  }
+  /// Whether the input's dims are not already these.
+  bool changes(RankedTensorType type) const {
+    return static_cast<int64_t>(shape.size()) != type.getRank();
+  }
+};
+
+SmallVector<Value>
+buildCoalescedReduction(OpBuilder &b, Location loc, RankedTensorType inputType,
+                        const CoalescedDims &coalesced, ElementReader read,
+                        ArrayRef<bool> mask, ArrayRef<TypedAttr> inits,
+                        ReductionBody body, ReductionFinalizer finalize,
+                        TypeRange finalTypes, const LaneReduction *lanes,
+                        bool maySplit, const LaneReduction *orderFree,
+                        const ElementPrefetch &prefetch, StringRef explain);
+
+/// How many bytes of a column reduction's input are prefetched ahead when an
+/// indexed read selects its rows at random: about that much must be on its
+/// way from memory to keep up with it, since no hardware prefetch guesses
+/// the next row (1 thread, sums of rows selected at random, blocks of 512
+/// bytes of 65536 rows of 32768x256 f32: 2.46 ms 4 rows ahead, 1.86 8
+/// ahead, 1.61 16 ahead, 1.95 32 ahead; rows of 256 bytes, 200000 of
+/// 100000x64: 0.85 32 ahead, 0.89 64, 1.03 128; rows of
+/// 64 bytes, 1000000 of 262144x16: 2.09 32 ahead, 1.83 64, 1.67 128, 1.79
+/// 256), at most kMaxScatteredPrefetchRows rows ahead.
+constexpr int64_t kScatteredPrefetchBytes = 8192;
+
+constexpr int64_t kMaxScatteredPrefetchRows = 128;
+
+/// The least distance (bytes) between consecutive reduced rows at which a
+/// column reduction prefetches its input (unless an indexed read scatters
+/// the rows): closer rows stream in with the hardware's prefetch, and the
+/// prefetches only cost (sum over dim 0 of 100000x40 f32 x*y at 1 thread:
+/// 0.48 -> 0.65 ms prefetched); farther ones gain (f32 at 1 thread, stored,
+/// split reductions, which did not prefetch before: 65536x256, rows 1 KB
+/// apart, 2.16 -> 1.81 ms; 16384x1000 2.92 -> 2.28).
+constexpr int64_t kColumnPrefetchMinStride = 1024;
+
+} // namespace
+
+std::optional<std::pair<int64_t, int64_t>>
+planReductionSplit(RankedTensorType inputType, ArrayRef<bool> mask) {
+  return kiln::conversion::planReductionSplit(inputType.getShape(), mask);
+}
+
+SmallVector<Value> buildReduction(
+    OpBuilder &b, Location loc, RankedTensorType inputType, ElementReader read,
+    ArrayRef<bool> mask, ArrayRef<TypedAttr> inits, ReductionBody body,
+    ReductionFinalizer finalize, TypeRange finalTypes,
+    const LaneReduction *lanes, bool maySplit, const LaneReduction *orderFree,
+    const ElementPrefetch &prefetch, StringRef explain) {
+  // Unit dims, reduced or kept, hold one position, and consecutive dims
+  // reduced (kept) alike are one dim: the reduction of the tensor seen so
+  // (buildCoalescedReduction).
+  if (inputType.getRank() > 1)
+    if (CoalescedDims coalesced(inputType, mask); coalesced.changes(inputType))
+      return buildCoalescedReduction(b, loc, inputType, coalesced, read, mask,
+                                     inits, body, finalize, finalTypes, lanes,
+                                     maySplit, orderFree, prefetch, explain);
+  int64_t rank = inputType.getRank();
+  SmallVector<int64_t> keptShape, reducedDims, keptDims;
+  for (int64_t d = 0; d < rank; ++d) {
+    if (mask[d]) {
+      reducedDims.push_back(d);
+    } else {
+      keptDims.push_back(d);
+      keptShape.push_back(inputType.getDimSize(d));
+    }
+  }
+  int64_t keptRank = keptShape.size();
+  int64_t kept = ShapedType::getNumElements(keptShape);
+  std::string what = !explain.empty()
+                         ? explain.str() + " of " + typeText(inputType) +
+                               " over dims " + dimList(reducedDims)
+                         : std::string();
+  // Lines of the innermost reduced dim shorter than the lanes all go to
+  // lane 0 (laneOf), in order; the other lanes add only the identity.
+  const char *order =
+      !lanes ? ""
+      : reducedDims.empty() ||
+              spreadsOverLanes(inputType.getDimSize(reducedDims.back()))
+          ? "; float: 32 lanes, each its share of the elements in order, "
+            "merged in a fixed tree (the same bits on every thread count "
+            "and target)"
+          : "; float: the innermost reduced dim is shorter than the 32 "
+            "lanes, so every element goes to lane 0, in order (the same "
+            "bits on every thread count and target)";
+  // Lane reductions split (in the lane order); so do reductions whose
+  // result does not depend on the order (`orderFree`: max, min, integer
+  // sums), each segment then a free loop that LLVM vectorizes.
+  const LaneReduction *merge = lanes ? lanes : orderFree;
+  if (merge && maySplit)
+    if (auto split = planReductionSplit(inputType, mask)) {
+      if (!explain.empty())
+        remarkKernel(b, loc,
+                     "{0}: {1} kept position(s) would leave threads idle, so "
+                     "dim {2} is split into {3} segments reduced in parallel, "
+                     "then merged (2 kernels){4}",
+                     what, kept, split->first, split->second, order);
+      return buildSplitReduction(b, loc, inputType, read, mask, inits, body,
+                                 finalize, finalTypes, lanes, *merge,
+                                 split->first, split->second, prefetch);
+    }
+  if (lanes && !reducedDims.empty() && isGpuTarget(b)) {
+    if (!explain.empty())
+      remarkKernel(b, loc,
+                   "{0}: GPU, a thread per (kept position, lane) computes the "
+                   "lane's partial result, a second kernel merges the 32 "
+                   "partials of each of the {1} kept positions{2}",
+                   what, kept, order);
+    return buildGpuLaneReduction(b, loc, inputType, read, keptDims, reducedDims,
+                                 inits.front(), *lanes, finalize, finalTypes);
+  }
+  // The innermost dim kept (a sum over dim 0 of a matrix): rows outside,
+  // contiguous columns inside.
+  if (!isGpuTarget(b) && !reducedDims.empty() && !mask.back() &&
+      inits.size() == 1 && inputType.getDimSize(rank - 1) > 0) {
+    if (!explain.empty())
+      remarkKernel(b, loc,
+                   "{0}: column reduction, the innermost dim is kept, so each "
+                   "block of contiguous columns walks the reduced rows with "
+                   "vector loads and accumulators in registers; blocks in "
+                   "parallel{1}",
+                   what, order);
+    return buildColumnReduction(b, loc, inputType, read, keptDims, reducedDims,
+                                inits.front(), body, lanes, finalize,
+                                finalTypes, prefetch);
+  }
+  if (!reducedDims.empty() && !explain.empty())
+    remarkKernel(b, loc,
+                 "{0}: row reduction, {1} kept position(s) in parallel, each "
+                 "reducing {2} element(s) with its accumulators in "
+                 "registers{3}",
+                 what, kept,
+                 ShapedType::getNumElements(inputType.getShape()) /
+                     std::max<int64_t>(kept, 1),
+                 lanes ? StringRef(order)
+                       : StringRef("; each in its row-major order"));
+  SmallVector<Type> elementTypes;
+  if (finalize)
+    elementTypes.assign(finalTypes.begin(), finalTypes.end());
+  else
+    for (TypedAttr init : inits)
+      elementTypes.push_back(init.getType());
+  SmallVector<Type> resultTypes;
+  SmallVector<Value> outputs;
+  SmallVector<AffineMap> maps;
+  reductionOutputs(b, loc, keptShape, elementTypes, resultTypes, outputs, maps);
+  auto generic = linalg::GenericOp::create(
+      b, loc, resultTypes, ValueRange{}, outputs, maps,
+      parallelIterators(keptRank), [&](OpBuilder &nb, Location l, ValueRange) {
+        SmallVector<Value> indices(rank), kept;
+        for (auto [i, d] : llvm::enumerate(keptDims)) {
+          indices[d] = linalg::IndexOp::create(nb, l, i);
+          kept.push_back(indices[d]);
+        }
+        SmallVector<Value> initial;
+        for (TypedAttr init : inits)
+          initial.push_back(arith::ConstantOp::create(nb, l, init));
+        auto step = [&](OpBuilder &ib, Location il,
+                        ValueRange accs) -> SmallVector<Value> {
+          return body(ib, il, read(ib, il, indices), accs, indices);
+        };
+        SmallVector<Value> results;
+        if (reducedDims.empty()) {
+          results = step(nb, l, initial);
+        } else if (lanes) {
+          results = {buildLaneLoops(nb, l, inputType, reducedDims, indices,
+                                    inits.front(), read, *lanes)};
+        } else {
+          SmallVector<Value> lbs, ubs, steps;
+          appendLoopBounds(nb, l, inputType, reducedDims, lbs, ubs, steps);
+          scf::LoopNest nest = scf::buildLoopNest(
+              nb, l, lbs, ubs, steps, initial,
+              [&](OpBuilder &ib, Location il, ValueRange ivs, ValueRange accs) {
+                for (auto [iv, d] : llvm::zip_equal(ivs, reducedDims))
+                  indices[d] = iv;
+                return scf::ValueVector(step(ib, il, accs));
+              });
+          results.assign(nest.results.begin(), nest.results.end());
+        }
+        if (finalize)
+          results = finalize(nb, l, results, kept);
+        linalg::YieldOp::create(nb, l, results);
+      });
+  return SmallVector<Value>(generic.getResults());
+}
+
+namespace {
+
+/// A reduction over few kept positions in two stages, so that it runs on
+/// many threads (the CPU's workers, the GPU's): dim `dim` of the input is
+/// seen as [segments, size / segments], the segment index a kept dim of the
+/// first stage -- each segment reduced into a partial result, in parallel,
+/// in the lane order with `lanes` -- and the second stage combines the
+/// partials of each kept position with `merge` (in the lane order with
+/// `lanes`), then applies `finalize`. The order depends on the shape only:
+/// the same bits on every thread count and target.
+SmallVector<Value> buildSplitReduction(
+    OpBuilder &b, Location loc, RankedTensorType inputType, ElementReader read,
+    ArrayRef<bool> mask, ArrayRef<TypedAttr> inits, ReductionBody body,
+    ReductionFinalizer finalize, TypeRange finalTypes,
+    const LaneReduction *lanes, const LaneReduction &merge, int64_t dim,
+    int64_t segments, const ElementPrefetch &prefetch) {
+  int64_t inner = inputType.getDimSize(dim) / segments;
+  SmallVector<int64_t> shape(inputType.getShape());
+  shape[dim] = inner;
+  shape.insert(shape.begin() + dim, segments);
+  auto splitType = RankedTensorType::get(shape, inputType.getElementType());
+  SmallVector<bool> splitMask(mask);
+  splitMask.insert(splitMask.begin() + dim, false);
+  // Indices of the split view -> indices of the input.
+  auto original = [&](OpBuilder &nb, Location l, ValueRange ivs) {
+    SmallVector<Value> at(ivs.begin(), ivs.end());
+    at[dim] = arith::AddIOp::create(
+        nb, l,
+        arith::MulIOp::create(nb, l, ivs[dim], indexConstant(nb, l, inner)),
+        ivs[dim + 1]);
+    at.erase(at.begin() + dim + 1);
+    return at;
+  };
+  auto splitRead = [&](OpBuilder &nb, Location l, ValueRange ivs) {
+    return read(nb, l, original(nb, l, ivs));
+  };
+  auto splitBody = [&](OpBuilder &nb, Location l, ValueRange xs, ValueRange acc,
+                       ValueRange ivs) {
+    return body(nb, l, xs, acc, original(nb, l, ivs));
+  };
+  LaneReduction splitLanes{
+      [&](OpBuilder &nb, Location l, ValueRange xs, ValueRange ivs) {
+        return lanes->term(nb, l, xs, original(nb, l, ivs));
+      },
+      merge.merge};
+  ElementPrefetch splitPrefetch;
+  if (prefetch)
+    splitPrefetch = {[&](OpBuilder &nb, Location l, ValueRange ivs) {
+                       prefetch(nb, l, original(nb, l, ivs));
+                     },
+                     prefetch.scattered};
+  Value partials =
+      buildReduction(b, loc, splitType, splitRead, splitMask, inits, splitBody,
+                     /*finalize=*/nullptr, /*finalTypes=*/{},
+                     lanes ? &splitLanes : nullptr, /*maySplit=*/false,
+                     /*orderFree=*/nullptr, splitPrefetch)[0];
+
+  // The partials' shape is the kept dims with the segment dim where `dim`
+  // was: reduce that one.
+  RankedTensorType partialType = tensorType(partials);
+  int64_t segmentPos = llvm::count(mask.take_front(dim), false);
+  SmallVector<bool> mergeMask(partialType.getRank(), false);
+  mergeMask[segmentPos] = true;
+  LaneReduction mergeLanes{
+      [](OpBuilder &, Location, ValueRange xs, ValueRange) { return xs[0]; },
+      merge.merge};
+  auto readPartial = [&](OpBuilder &nb, Location l, ValueRange ivs) {
+    return SmallVector<Value>{tensor::ExtractOp::create(nb, l, partials, ivs)};
+  };
+  auto mergeBody = [&](OpBuilder &nb, Location l, ValueRange xs, ValueRange acc,
+                       ValueRange) {
+    return SmallVector<Value>{merge.merge(nb, l, acc[0], xs[0])};
+  };
+  return buildReduction(b, loc, partialType, readPartial, mergeMask, inits,
+                        mergeBody, finalize, finalTypes,
+                        lanes ? &mergeLanes : nullptr, /*maySplit=*/false);
+}
+
+/// A reduction over the input seen with its dims coalesced (CoalescedDims):
+/// the plans key on the innermost dims and the length of the innermost
+/// reduced dim's lines. A reduced dim followed by unit dims ([N, C, 1, 1]
+/// summed over C, class scores after a global pooling) was a column
+/// reduction of one column; a reduced unit dim innermost sent every
+/// element to lane 0, one serial chain; a mean over the 7x7 positions of
+/// [N, C, 7, 7] (a global average pooling) reduced lines of 7 elements, in
+/// order into lane 0, where the 49 of each channel lie one after another.
+/// The callbacks get the input's indices (the coalesced ones delinearized,
+/// 0 at the unit dims; LLVM folds the division and remainder of a
+/// contiguous address back into the position), the finalizer the kept
+/// dims' (0 at the kept unit dims); the results, of the coalesced kept
+/// dims, take the kept dims' shape through a view. The lane order is the
+/// coalesced input's: the bits of the same reduction of the input reshaped
+/// to the coalesced shape.
+SmallVector<Value>
+buildCoalescedReduction(OpBuilder &b, Location loc, RankedTensorType inputType,
+                        const CoalescedDims &coalesced, ElementReader read,
+                        ArrayRef<bool> mask, ArrayRef<TypedAttr> inits,
+                        ReductionBody body, ReductionFinalizer finalize,
+                        TypeRange finalTypes, const LaneReduction *lanes,
+                        bool maySplit, const LaneReduction *orderFree,
+                        const ElementPrefetch &prefetch, StringRef explain) {
+  int64_t rank = inputType.getRank();
+  auto coalescedType =
+      RankedTensorType::get(coalesced.shape, inputType.getElementType());
+  SmallVector<int64_t> keptShape, coalescedKept, coalescedDims;
+  for (int64_t d = 0; d < rank; ++d)
+    if (!mask[d])
+      keptShape.push_back(inputType.getDimSize(d));
+  for (auto [i, reduced] : llvm::enumerate(coalesced.mask)) {
+    if (!reduced)
+      coalescedKept.push_back(coalesced.shape[i]);
+    else
+      coalescedDims.push_back(i);
+  }
+  if (!explain.empty()) {
+    bool unitDims = llvm::is_contained(inputType.getShape(), 1);
+    bool merged = llvm::any_of(coalesced.groups,
+                               [](auto &group) { return group.size() > 1; });
+    remarkKernel(b, loc,
+                 "{0} of {1}: {2}{3}{4}, so it is reduced as {5} over "
+                 "dims {6}",
+                 explain, typeText(inputType),
+                 unitDims ? "its unit dims hold one position each" : "",
+                 unitDims && merged ? " and " : "",
+                 merged ? "consecutive dims reduced (or kept) alike are one "
+                          "run of elements"
+                        : "",
+                 typeText(coalescedType), dimList(coalescedDims));
+  }
+  // Indices of the coalesced input -> the input's.
+  auto original = [&](OpBuilder &nb, Location l, ValueRange ivs) {
+    SmallVector<Value> at(rank, indexConstant(nb, l, 0));
+    for (auto [iv, group] : llvm::zip_equal(ivs, coalesced.groups)) {
+      if (group.size() == 1) {
+        at[group.front()] = iv;
+        continue;
+      }
+      SmallVector<int64_t> sizes;
+      for (int64_t d : group)
+        sizes.push_back(inputType.getDimSize(d));
+      for (auto [d, position] :
+           llvm::zip_equal(group, delinearizeIndex(nb, l, iv, sizes)))
+        at[d] = position;
+    }
+    return at;
+  };
+  auto coalescedRead = [&](OpBuilder &nb, Location l, ValueRange ivs) {
+    return read(nb, l, original(nb, l, ivs));
+  };
+  auto coalescedBody = [&](OpBuilder &nb, Location l, ValueRange xs,
+                           ValueRange acc, ValueRange ivs) {
+    return body(nb, l, xs, acc, original(nb, l, ivs));
+  };
+  // The kept positions (of the coalesced kept dims) -> the kept dims'.
+  auto coalescedFinalize = [&](OpBuilder &nb, Location l, ValueRange accs,
+                               ValueRange kept) {
+    SmallVector<Value> ivs(coalesced.shape.size());
+    for (int64_t i = 0, k = 0, n = ivs.size(); i < n; ++i)
+      ivs[i] = coalesced.mask[i] ? indexConstant(nb, l, 0) : kept[k++];
+    SmallVector<Value> at = original(nb, l, ivs), keptAt;
+    for (int64_t d = 0; d < rank; ++d)
+      if (!mask[d])
+        keptAt.push_back(at[d]);
+    return finalize(nb, l, accs, keptAt);
+  };
+  // A lane reduction's prefetch follows the innermost reduced dim's
+  // positions: kept when that dim is the coalesced one.
+  std::optional<int64_t> innermost;
+  for (int64_t d = 0; d < rank; ++d)
+    if (mask[d])
+      innermost = d;
+  bool sameInnermost = !coalescedDims.empty() && innermost &&
+                       coalesced.groups[coalescedDims.back()] ==
+                           SmallVector<int64_t, 2>{*innermost};
+  auto coalescedLanes = [&](const LaneReduction *from) {
+    LaneReduction to{[&original, from](OpBuilder &nb, Location l, ValueRange xs,
+                                       ValueRange ivs) {
+                       return from->term(nb, l, xs, original(nb, l, ivs));
+                     },
+                     from->merge};
+    if (sameInnermost)
+      to.prefetch = from->prefetch;
+    return to;
+  };
+  std::optional<LaneReduction> newLanes, newOrderFree;
+  if (lanes)
+    newLanes = coalescedLanes(lanes);
+  if (orderFree)
+    newOrderFree = coalescedLanes(orderFree);
+  ElementPrefetch coalescedPrefetch;
+  if (prefetch)
+    coalescedPrefetch = {[&](OpBuilder &nb, Location l, ValueRange ivs) {
+                           prefetch(nb, l, original(nb, l, ivs));
+                         },
+                         prefetch.scattered};
+  SmallVector<Value> results = buildReduction(
+      b, loc, coalescedType, coalescedRead, coalesced.mask, inits,
+      coalescedBody, finalize ? ReductionFinalizer(coalescedFinalize) : nullptr,
+      finalTypes, newLanes ? &*newLanes : nullptr, maySplit,
+      newOrderFree ? &*newOrderFree : nullptr, coalescedPrefetch, explain);
+  for (Value &result : results) {
+    auto type =
+        RankedTensorType::get(keptShape, tensorType(result).getElementType());
+    if (result.getType() != type)
+      result = tensor::ExpandShapeOp::create(
+          b, loc, type, result, expansionGroups(coalescedKept, keptShape));
+  }
+  return results;
+}
+
+} // namespace
+
+SmallVector<Value> buildReduction(
+    OpBuilder &b, Location loc, ValueRange inputs, ArrayRef<bool> mask,
+    ArrayRef<TypedAttr> inits,
+    function_ref<SmallVector<Value>(OpBuilder &, Location, ValueRange,
+                                    ValueRange, ValueRange)>
+        body,
+    const LaneReduction *lanes) {
+  auto read = [&](OpBuilder &b, Location l, ValueRange indices) {
+    SmallVector<Value> elements;
+    for (Value input : inputs)
+      elements.push_back(tensor::ExtractOp::create(b, l, input, indices));
+    return elements;
+  };
+  return buildReduction(b, loc, tensorType(inputs.front()), read, mask, inits,
+                        body, /*finalize=*/nullptr, /*finalTypes=*/{}, lanes);
+}
+
+namespace {
+
+/// sum, prod, amax, amin: the reduction kernel (ReductionCombiner's
+/// accumulator), for the op or as the anchor of a fused group.
+template <typename OpTy> struct LowerDimsReduction : OpRewritePattern<OpTy> {
+  using OpRewritePattern<OpTy>::OpRewritePattern;
+  using Combiner = ReductionCombiner<OpTy>;
+
+  /// The reduction kernel; with a fused epilogue its results are the
+  /// group's.
+  static SmallVector<Value> lower(OpBuilder &b, OpTy op, const KernelIO &io) {
+    Location loc = op.getLoc();
+    RankedTensorType inputType = tensorType(op.getInput());
+    SmallVector<bool> mask = getReducedDimsMask(inputType, op.getDims());
+    bool keepdim = op.getKeepdim();
+    Type elementType = inputType.getElementType();
+    bool keys = Combiner::usesKeys(b, elementType);
+    auto read = [&](OpBuilder &nb, Location l, ValueRange indices) {
+      return SmallVector<Value>{io.read(nb, l, indices)};
+    };
+    auto finalize = [&](OpBuilder &nb, Location l, ValueRange accs,
+                        ValueRange kept) {
+      SmallVector<Value> resultIndices;
+      for (int64_t d = 0, k = 0; d < inputType.getRank(); ++d) {
+        if (!mask[d])
+          resultIndices.push_back(kept[k++]);
+        else if (keepdim)
+          resultIndices.push_back(indexConstant(nb, l, 0));
+      }
+      return io.finishElement(
+          nb, l, Combiner::result(nb, l, accs[0], elementType, keys),
+          resultIndices);
+    };
+    LaneReduction lanes = Combiner::laneReduction(keys);
+    SmallVector<Value> results = buildReduction(
+        b, loc, inputType, read, mask,
+        {Combiner::identity(b, elementType, keys)},
+        [keys](OpBuilder &nb, Location l, ValueRange x, ValueRange acc,
+               ValueRange) {
+          return SmallVector<Value>{
+              Combiner::combine(nb, l, x[0], acc[0], keys)};
+        },
+        finalize, io.resultElementTypes(),
+        Combiner::needsLanes(elementType) || isGpuTarget(b) ? &lanes : nullptr,
+        /*maySplit=*/true, /*orderFree=*/&lanes, io.elementPrefetch(b, loc),
+        /*explain=*/op->getName().getStringRef());
+    for (auto [result, type] : llvm::zip_equal(results, io.resultTypes))
+      result = reshapeTo(b, loc, result, cast<RankedTensorType>(type));
+    return results;
+  }
+
+  LogicalResult matchAndRewrite(OpTy op,
+                                PatternRewriter &rewriter) const override {
+    rewriter.replaceOp(op,
+                       lower(rewriter, op, KernelIO::plain(op, op.getInput())));
+    return success();
+  }
+};
+
+} // namespace
+
+template <typename OpTy>
+Value reduceRow(
+    OpBuilder &b, Location loc, RankedTensorType inputType,
+    SmallVector<Value> &indices, ElementReader read,
+    std::function<void(OpBuilder &, Location, Value first)> prefetch) {
+  using Lower = ReductionCombiner<OpTy>;
+  Type elementType = inputType.getElementType();
+  bool keys = Lower::usesKeys(b, elementType);
+  int64_t inner = inputType.getRank() - 1;
+  if (Lower::needsLanes(elementType)) {
+    TypedAttr identity = Lower::identity(b, elementType, keys);
+    auto merge = [keys](OpBuilder &nb, Location l, Value acc, Value x) {
+      return Lower::merge(nb, l, acc, x, keys);
+    };
+    auto element = [](OpBuilder &, Location, ValueRange x, ValueRange) {
+      return x[0];
+    };
+    int64_t n = inputType.getDimSize(inner);
+    auto split = kiln::conversion::planReductionSplit(
+        {inputType.getNumElements() / std::max<int64_t>(n, 1), n},
+        {false, true});
+    int64_t segments = split ? split->second : 1;
+    if (segments == 1)
+      return buildLaneLoops(b, loc, inputType, {inner}, indices, identity, read,
+                            {element, merge, std::move(prefetch)});
+    int64_t length = n / segments;
+    SmallVector<int64_t> shape(inputType.getShape());
+    shape[inner] = length;
+    auto segmentType = RankedTensorType::get(shape, elementType);
+    shape[inner] = segments;
+    auto partialsType = RankedTensorType::get(shape, elementType);
+    // Partial `at[inner]`: its segment's elements in the lane order.
+    auto partial = [&](OpBuilder &nb, Location l, ValueRange at) {
+      Value start =
+          arith::MulIOp::create(nb, l, at[inner], indexConstant(nb, l, length));
+      auto offset = [start](OpBuilder &ob, Location ol, Value j) {
+        return Value(arith::AddIOp::create(ob, ol, start, j));
+      };
+      std::function<void(OpBuilder &, Location, Value)> segmentPrefetch;
+      if (prefetch)
+        segmentPrefetch = [&](OpBuilder &ob, Location ol, Value first) {
+          prefetch(ob, ol, offset(ob, ol, first));
+        };
+      SmallVector<Value> segmentAt(at.begin(), at.end());
+      auto segmentRead = [&](OpBuilder &ob, Location ol, ValueRange pos) {
+        SmallVector<Value> rowAt(pos.begin(), pos.end());
+        rowAt[inner] = offset(ob, ol, pos[inner]);
+        return read(ob, ol, rowAt);
+      };
+      return SmallVector<Value>{
+          buildLaneLoops(nb, l, segmentType, {inner}, segmentAt, identity,
+                         segmentRead, {element, merge, segmentPrefetch})};
+    };
+    return buildLaneLoops(b, loc, partialsType, {inner}, indices, identity,
+                          partial, {element, merge});
+  }
+  Value init =
+      arith::ConstantOp::create(b, loc, Lower::identity(b, elementType, keys));
+  auto loop = scf::ForOp::create(
+      b, loc, indexConstant(b, loc, 0),
+      indexConstant(b, loc, inputType.getDimSize(inner)),
+      indexConstant(b, loc, 1), ValueRange{init},
+      [&](OpBuilder &ib, Location il, Value j, ValueRange acc) {
+        indices[inner] = j;
+        Value x = read(ib, il, indices)[0];
+        scf::YieldOp::create(ib, il, Lower::combine(ib, il, x, acc[0], keys));
+      });
+  return Lower::result(b, loc, loop.getResult(0), elementType, keys);
+}
+
+namespace {
+
+struct LowerEqual : OpRewritePattern<EqualOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(EqualOp op,
+                                PatternRewriter &rewriter) const override {
+    Location loc = op.getLoc();
+    RankedTensorType lhsType = tensorType(op.getLhs());
+    if (lhsType.getShape() != tensorType(op.getRhs()).getShape()) {
+      rewriter.replaceOpWithNewOp<arith::ConstantOp>(
+          op, DenseElementsAttr::get(op.getType(), false));
+      return success();
+    }
+    // all(lhs == rhs) over every dim.
+    SmallVector<bool> mask(lhsType.getRank(), true);
+    Value result = buildReduction(
+        rewriter, loc, ValueRange{op.getLhs(), op.getRhs()}, mask,
+        {rewriter.getBoolAttr(true)},
+        [](OpBuilder &b, Location l, ValueRange xs, ValueRange acc,
+           ValueRange) {
+          Value same;
+          if (isa<FloatType>(xs[0].getType()))
+            same = arith::CmpFOp::create(b, l, arith::CmpFPredicate::OEQ, xs[0],
+                                         xs[1]);
+          else
+            same = arith::CmpIOp::create(b, l, arith::CmpIPredicate::eq, xs[0],
+                                         xs[1]);
+          return SmallVector<Value>{arith::AndIOp::create(b, l, acc[0], same)};
+        })[0];
+    rewriter.replaceOp(op, result);
+    return success();
+  }
+};
+
+} // namespace
+
+Value updateColumnLane(
+    OpBuilder &b, Location loc, Value acc, Value lane, Value width,
+    function_ref<Value(OpBuilder &, Location, Value old, Value c)> combine) {
+  auto loop = scf::ForOp::create(
+      b, loc, indexConstant(b, loc, 0), width, indexConstant(b, loc, 1),
+      ValueRange{acc},
+      [&](OpBuilder &cb, Location cl, Value c, ValueRange accs) {
+        Value old =
+            tensor::ExtractOp::create(cb, cl, accs[0], ValueRange{lane, c});
+        scf::YieldOp::create(
+            cb, cl,
+            Value(tensor::InsertOp::create(cb, cl, combine(cb, cl, old, c),
+                                           accs[0], ValueRange{lane, c})));
+      });
+  return loop.getResult(0);
+}
+
+Value mergeColumnLanes(OpBuilder &b, Location loc, Value acc, Value c,
+                       int64_t laneCount, const LaneReduction *lanes) {
+  SmallVector<Value> partial;
+  for (int64_t lane = 0; lane < laneCount; ++lane)
+    partial.push_back(tensor::ExtractOp::create(
+        b, loc, acc, ValueRange{indexConstant(b, loc, lane), c}));
+  return laneCount > 1 ? mergeLaneTree(b, loc, partial, *lanes) : partial[0];
+}
+
+namespace {
+
+/// A reduction whose input keeps its innermost dim (a sum over dim 0 of a
+/// row-major matrix), on the CPU. Walking each kept position's reduced
+/// elements would read memory with a stride (one cache line per element);
+/// instead an scf.forall over (outer kept position, block of columns of the
+/// innermost dim) walks the reduced dims outside and the block's columns
+/// inside, contiguous (vectorized by LLVM), updating a block of
+/// accumulators: with `lanes`, 32 per column, the reduced element of
+/// innermost index i going to lane i % 32, and the lanes merged in the fixed
+/// tree -- for every column exactly the operations of buildLaneLoops, so the
+/// same bits; without, `body` in the reduced elements' row-major order.
+/// `finalize` then applies per column.
+SmallVector<Value> buildColumnReduction(
+    OpBuilder &b, Location loc, RankedTensorType inputType, ElementReader read,
+    ArrayRef<int64_t> keptDims, ArrayRef<int64_t> reducedDims, TypedAttr init,
+    ReductionBody body, const LaneReduction *lanes, ReductionFinalizer finalize,
+    TypeRange finalTypes, const ElementPrefetch &prefetch) {
+  OpBuilder::InsertionGuard guard(b);
+  int64_t rank = inputType.getRank();
+  int64_t columns = inputType.getDimSize(rank - 1);
+  int64_t inner = reducedDims.back();
+  int64_t innerSize = inputType.getDimSize(inner);
+  // Fewer reduced rows than lanes (innermost reduced dim): every row goes
+  // to lane 0 (laneOf), and the other lanes would stay at the identity,
+  // which their tree adds to lane 0 without changing its bits (x + +0 is
+  // x, lane 0 starting at +0 is never -0; x * 1 is x): one lane, no tree.
+  // A sum over dim 1 of 4096x16x64 f32 filled and merged 32 lanes per 16
+  // rows: 0.81 -> 0.37 ms at 1 thread (PyTorch 0.41).
+  int64_t laneCount =
+      lanes && spreadsOverLanes(innerSize) ? kReductionLanes : 1;
+  // Blocks of 512 bytes of a row, 128 f32 or 64 f64 columns: 32 lanes of
+  // accumulators are 16 KB, half the L1 cache (a block of 512 f32 without
+  // lanes measured no faster; 128 f64 columns, 32 KB of accumulators, sum
+  // over dim 0 of 1000x1001 f64 in 190 us instead of 163; 32 f32 columns
+  // 104 us instead of 81 on 1000x1001).
+  int64_t elementBytes =
+      std::max<int64_t>(1, inputType.getElementTypeBitWidth() / 8);
+  int64_t block = std::min(columns, 512 / elementBytes);
+  int64_t blocks = (columns + block - 1) / block;
+  Type accType = init.getType();
+  SmallVector<int64_t> keptShape, grid;
+  for (int64_t d : keptDims)
+    keptShape.push_back(inputType.getDimSize(d));
+  grid.assign(keptShape.begin(), keptShape.end() - 1);
+  grid.push_back(blocks);
+  SmallVector<Type> elementTypes =
+      finalize ? SmallVector<Type>(finalTypes) : SmallVector<Type>{accType};
+  SmallVector<Value> outputs;
+  for (Type type : elementTypes)
+    outputs.push_back(tensor::EmptyOp::create(b, loc, keptShape, type));
+  SmallVector<Value> coords;
+  scf::ForallOp forall = createGridForall(b, loc, grid, outputs, coords);
+  Value first = arith::MulIOp::create(b, loc, coords.back(),
+                                      indexConstant(b, loc, block));
+  Value width = arith::MinSIOp::create(
+      b, loc, indexConstant(b, loc, block),
+      arith::SubIOp::create(b, loc, indexConstant(b, loc, columns), first));
+  Value zero = indexConstant(b, loc, 0), one = indexConstant(b, loc, 1);
+  // The block's accumulators, [lane, column], all at `init`.
+  Value accInit = filledTensor(
+      b, loc, RankedTensorType::get({laneCount, block}, accType), init);
+  SmallVector<Value> indices(rank);
+  for (auto [i, d] : llvm::enumerate(keptDims.drop_back()))
+    indices[d] = coords[i];
+  // The accumulator's next value from its `old` one and the element at
+  // `indices` (the block's column c, the reduced indices set).
+  auto combine = [&](OpBuilder &ub, Location ul, Value old, Value c) -> Value {
+    indices[rank - 1] = arith::AddIOp::create(ub, ul, first, c);
+    SmallVector<Value> xs = read(ub, ul, indices);
+    return lanes ? lanes->merge(ub, ul, old, lanes->term(ub, ul, xs, indices))
+                 : body(ub, ul, xs, ValueRange{old}, indices)[0];
+  };
+  // Narrow rows (fewer columns than a 512-bit vector holds, one block, the
+  // innermost reduced dim right before them): the per-row column loop is
+  // too short to vectorize -- a scalar load, add and store per element.
+  // But consecutive rows are contiguous, and so are the accumulators of
+  // consecutive lanes ([lane, column], row-major). A group of `unroll`
+  // rows, whose unroll x columns elements fill whole vectors, updates as
+  // many consecutive accumulators, read and written as one vector and
+  // updated element by element, which LLVM's SLP vectorizer turns into
+  // vector loads and adds (sum over dim 0 of 4096x10 f32 at 1 thread: 15 ->
+  // 2 us). The same operations per accumulator, so the same bits.
+  // Elements per 512-bit vector, a 64-byte cache line.
+  int64_t lineElements =
+      512 / std::max<int64_t>(8, inputType.getElementTypeBitWidth());
+  bool narrow = lanes && blocks == 1 && columns < lineElements &&
+                inner == rank - 2 && spreadsOverLanes(innerSize);
+  int64_t unroll = lineElements / std::gcd(columns, lineElements);
+  // `rows` rows from row `row0` of the innermost reduced dim into the
+  // consecutive accumulators from lane `lane0` on (narrow rows), a vector
+  // of them at a time (fewer for a tail row).
+  auto updateRows = [&](OpBuilder &gb, Location gl, Value acc, Value row0,
+                        Value lane0, int64_t rows) -> Value {
+    Value offset =
+        arith::MulIOp::create(gb, gl, lane0, indexConstant(gb, gl, columns));
+    Value pad = arith::ConstantOp::create(gb, gl, init);
+    int64_t count = rows * columns;
+    for (int64_t start = 0; start < count; start += lineElements) {
+      int64_t size = std::min(lineElements, count - start);
+      auto type = VectorType::get({size}, accType);
+      Value at =
+          arith::AddIOp::create(gb, gl, offset, indexConstant(gb, gl, start));
+      Value vector = vector::TransferReadOp::create(
+          gb, gl, type, acc, ValueRange{at}, pad, ArrayRef<bool>{true});
+      for (int64_t e = 0; e < size; ++e) {
+        int64_t u = (start + e) / columns, c = (start + e) % columns;
+        indices[inner] =
+            arith::AddIOp::create(gb, gl, row0, indexConstant(gb, gl, u));
+        Value old = vector::ExtractOp::create(gb, gl, vector, e);
+        vector = vector::InsertOp::create(
+            gb, gl, combine(gb, gl, old, indexConstant(gb, gl, c)), vector, e);
+      }
+      acc = vector::TransferWriteOp::create(gb, gl, vector, acc, ValueRange{at},
+                                            ArrayRef<bool>{true})
+                .getResult();
+    }
+    return acc;
+  };
+  // The input is prefetched `rowsAhead` reduced rows ahead: each
+  // row's segment of the block lies in another page, out of reach of the
+  // hardware's stream prefetch (and an indexed read in the chain selects
+  // rows at random: 65536 rows of 32768x256 f32 summed, 2.86 -> 1.87 ms at
+  // 1 thread). Narrow rows are read in order, and not prefetched when an
+  // indexed read selects them either: a row's prefetches cost about what
+  // its load and add do, and they gained only on a table larger than this
+  // machine's L3 (1000000 rows of 8 f32 summed: 2.9 -> 2.2 ms at 1 thread
+  // from 1000000x8, 32 MB; 0.93 -> 1.03 from 262144x8).
+  int64_t stride =
+      elementBytes *
+      ShapedType::getNumElements(inputType.getShape().drop_front(inner + 1));
+  bool prefetchRows =
+      prefetch && !narrow &&
+      (prefetch.scattered || stride >= kColumnPrefetchMinStride);
+  int64_t rowsAhead =
+      prefetch.scattered ? std::clamp<int64_t>(
+                               kScatteredPrefetchBytes / (block * elementBytes),
+                               kColumnPrefetchRows, kMaxScatteredPrefetchRows)
+                         : kColumnPrefetchRows;
+  // Scattered rows are prefetched across the end of a reduction into the
+  // next one when the next coordinate this thread reduces (one block of
+  // columns, the reduced dim right before them) is the next index of the
+  // dim before the innermost reduced one: bags of a few selected rows, of
+  // which a prefetch clamped to the bag reached only the last (4096 bags of
+  // 16 rows of 100000x64 f32 summed at 1 thread: 1.90 -> 0.57-0.68 ms in
+  // bench/run.py, 1.5-1.9 -> 0.72-0.77 in a noisier moment).
+  bool carryAhead =
+      prefetch.scattered && blocks == 1 && inner >= 1 && inner == rank - 2;
+  Value accStart = accInit;
+  if (narrow)
+    accStart = tensor::CollapseShapeOp::create(
+        b, loc, accInit, ArrayRef<ReassociationIndices>{{0, 1}});
+  SmallVector<Value> lbs, ubs, steps;
+  appendLoopBounds(b, loc, inputType,
+                   narrow ? ArrayRef<int64_t>(reducedDims).drop_back()
+                          : ArrayRef<int64_t>(reducedDims),
+                   lbs, ubs, steps);
+  scf::LoopNest nest = scf::buildLoopNest(
+      b, loc, lbs, ubs, steps, ValueRange{accStart},
+      [&](OpBuilder &ob, Location ol, ValueRange ivs,
+          ValueRange accs) -> scf::ValueVector {
+        for (auto [iv, d] : llvm::zip(ivs, reducedDims))
+          indices[d] = iv;
+        if (narrow) {
+          // Groups of `unroll` rows (a divisor of kReductionLanes, so a
+          // group's lanes are consecutive), then the rows left over one at
+          // a time.
+          int64_t grouped = innerSize / unroll * unroll;
+          auto groups = scf::ForOp::create(
+              ob, ol, zero, indexConstant(ob, ol, grouped / unroll), one, accs,
+              [&](OpBuilder &gb, Location gl, Value g, ValueRange acc) {
+                Value row0 = arith::MulIOp::create(
+                    gb, gl, g, indexConstant(gb, gl, unroll));
+                scf::YieldOp::create(gb, gl,
+                                     updateRows(gb, gl, acc[0], row0,
+                                                laneOf(gb, gl, row0, innerSize),
+                                                unroll));
+              });
+          auto tail = scf::ForOp::create(
+              ob, ol, indexConstant(ob, ol, grouped),
+              indexConstant(ob, ol, innerSize), one, groups.getResults(),
+              [&](OpBuilder &tb, Location tl, Value i, ValueRange acc) {
+                scf::YieldOp::create(tb, tl,
+                                     updateRows(tb, tl, acc[0], i,
+                                                laneOf(tb, tl, i, innerSize),
+                                                1));
+              });
+          return {tail.getResult(0)};
+        }
+        Value lane = zero;
+        if (lanes)
+          lane = laneOf(ob, ol, ivs.back(), innerSize);
+        if (prefetchRows) {
+          SmallVector<Value> ahead(indices);
+          Value next = arith::AddIOp::create(ob, ol, ivs.back(),
+                                             indexConstant(ob, ol, rowsAhead));
+          if (carryAhead) {
+            // Past the last row, the rows of the next reduction.
+            Value size = indexConstant(ob, ol, innerSize);
+            ahead[inner] = arith::RemUIOp::create(ob, ol, next, size);
+            ahead[inner - 1] = arith::MinUIOp::create(
+                ob, ol,
+                arith::AddIOp::create(
+                    ob, ol, indices[inner - 1],
+                    arith::DivUIOp::create(ob, ol, next, size)),
+                indexConstant(ob, ol, inputType.getDimSize(inner - 1) - 1));
+          } else {
+            ahead[inner] = arith::MinUIOp::create(
+                ob, ol, next, indexConstant(ob, ol, innerSize - 1));
+          }
+          scf::ForOp::create(
+              ob, ol, zero, width, indexConstant(ob, ol, lineElements),
+              ValueRange{},
+              [&](OpBuilder &pb, Location pl, Value c, ValueRange) {
+                SmallVector<Value> at(ahead);
+                at[rank - 1] = arith::AddIOp::create(pb, pl, first, c);
+                prefetch(pb, pl, at);
+                scf::YieldOp::create(pb, pl);
+              });
+        }
+        return {updateColumnLane(ob, ol, accs[0], lane, width, combine)};
+      });
+  Value acc = nest.results.front();
+  if (narrow)
+    acc = tensor::ExpandShapeOp::create(
+        b, loc, RankedTensorType::get({laneCount, block}, accType), acc,
+        ArrayRef<ReassociationIndices>{{0, 1}});
+  // Per column: the lanes' tree, then `finalize`, written into the
+  // block's slice of each result (in place after bufferization).
+  SmallVector<OpFoldResult> offsets, sizes, strides;
+  for (Value coord : ArrayRef<Value>(coords).drop_back()) {
+    offsets.push_back(coord);
+    sizes.push_back(b.getIndexAttr(1));
+  }
+  offsets.push_back(first);
+  sizes.push_back(width);
+  strides.assign(offsets.size(), b.getIndexAttr(1));
+  SmallVector<Value> blockResults;
+  for (auto [type, shared] :
+       llvm::zip_equal(elementTypes, forall.getRegionIterArgs()))
+    blockResults.push_back(tensor::ExtractSliceOp::create(
+        b, loc, RankedTensorType::get({ShapedType::kDynamic}, type), shared,
+        offsets, sizes, strides));
+  auto finish = scf::ForOp::create(
+      b, loc, zero, width, one, blockResults,
+      [&](OpBuilder &fb, Location fl, Value c, ValueRange results) {
+        SmallVector<Value> values{
+            mergeColumnLanes(fb, fl, acc, c, laneCount, lanes)};
+        if (finalize) {
+          SmallVector<Value> kept(coords.begin(), coords.end() - 1);
+          kept.push_back(arith::AddIOp::create(fb, fl, first, c));
+          values = finalize(fb, fl, values, kept);
+        }
+        SmallVector<Value> updated;
+        for (auto [value, result] : llvm::zip_equal(values, results))
+          updated.push_back(
+              tensor::InsertOp::create(fb, fl, value, result, ValueRange{c}));
+        scf::YieldOp::create(fb, fl, updated);
+      });
+  b.setInsertionPointToStart(forall.getTerminator().getBody());
+  for (auto [result, shared] :
+       llvm::zip_equal(finish.getResults(), forall.getRegionIterArgs()))
+    tensor::ParallelInsertSliceOp::create(b, loc, result, shared, offsets,
+                                          sizes, strides);
+  return SmallVector<Value>(forall.getResults());
+}
+
+} // namespace
+
+template Value
+reduceRow<SumOp>(OpBuilder &, Location, RankedTensorType, SmallVector<Value> &,
+                 ElementReader,
+                 std::function<void(OpBuilder &, Location, Value)>);
+template Value
+reduceRow<ProdOp>(OpBuilder &, Location, RankedTensorType, SmallVector<Value> &,
+                  ElementReader,
+                  std::function<void(OpBuilder &, Location, Value)>);
+template Value
+reduceRow<AmaxOp>(OpBuilder &, Location, RankedTensorType, SmallVector<Value> &,
+                  ElementReader,
+                  std::function<void(OpBuilder &, Location, Value)>);
+template Value
+reduceRow<AminOp>(OpBuilder &, Location, RankedTensorType, SmallVector<Value> &,
+                  ElementReader,
+                  std::function<void(OpBuilder &, Location, Value)>);
+
+SmallVector<Value> lowerReductionKernel(OpBuilder &b, Operation *op,
+                                        const KernelIO &io) {
+  return llvm::TypeSwitch<Operation *, SmallVector<Value>>(op)
+      .Case([&](SumOp sum) {
+        return LowerDimsReduction<SumOp>::lower(b, sum, io);
+      })
+      .Case([&](ProdOp prod) {
+        return LowerDimsReduction<ProdOp>::lower(b, prod, io);
+      })
+      .Case([&](AmaxOp amax) {
+        return LowerDimsReduction<AmaxOp>::lower(b, amax, io);
+      })
+      .Case([&](AminOp amin) {
+        return LowerDimsReduction<AminOp>::lower(b, amin, io);
+      });
+}
+
+void populateReductionPatterns(RewritePatternSet &patterns) {
+  patterns
+      .add<LowerDimsReduction<SumOp>, LowerDimsReduction<ProdOp>,
+           LowerDimsReduction<AmaxOp>, LowerDimsReduction<AminOp>, LowerEqual>(
+          patterns.getContext());
+}
+
+} // namespace kiln::lowering

@@ -1,0 +1,748 @@
+//===- Softmax.cpp - softmax and log_softmax kernels ----------------------===//
+//
+// The rows-in-cache kernels (a row per iteration, its exps kept in the
+// result) and the one-pass kernels of softmax and log_softmax.
+// See Passes.td (convert-kiln-to-linalg) for the overview.
+//
+//===----------------------------------------------------------------------===//
+
+#include "Lowering.h"
+
+#include "kiln/Conversion/ReductionPlan.h"
+#include "kiln/Conversion/VectorTranspose.h"
+#include "kiln/Dialect/Kiln/IR/KilnIndexMath.h"
+#include "kiln/Runtime/SelectionPlan.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Bufferization/IR/Bufferization.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
+#include "mlir/IR/Matchers.h"
+#include "mlir/IR/PatternMatch.h"
+#include "llvm/ADT/TypeSwitch.h"
+#include "llvm/Support/raw_ostream.h"
+
+#include <limits>
+#include <numeric>
+
+namespace kiln::lowering {
+
+Value softmaxElement(OpBuilder &b, Location loc, Value x, Value m, Value s,
+                     bool isLog) {
+  Value shifted = arith::SubFOp::create(b, loc, x, m);
+  return isLog ? Value(arith::SubFOp::create(b, loc, shifted, s))
+               : Value(arith::MulFOp::create(
+                     b, loc, math::ExpOp::create(b, loc, shifted), s));
+}
+
+namespace {
+
+/// 1 / `sum`, once per row: softmax multiplies each exp(x - m) by it, as
+/// PyTorch's CPU softmax does -- the same formula, and a multiplication
+/// per element instead of a division (a 512-bit division takes several
+/// times a multiplication's throughput).
+Value reciprocal(OpBuilder &b, Location loc, Value sum) {
+  Value one =
+      arith::ConstantOp::create(b, loc, b.getFloatAttr(sum.getType(), 1.0));
+  return arith::DivFOp::create(b, loc, one, sum);
+}
+
+} // namespace
+
+Value rowExpSum(
+    OpBuilder &b, Location loc, RankedTensorType inputType,
+    SmallVector<Value> &indices, ElementReader read, Value m, bool isLog,
+    std::function<void(OpBuilder &, Location, Value first)> prefetch) {
+  LaneReduction expSum{
+      [m](OpBuilder &nb, Location l, ValueRange xs, ValueRange) {
+        return Value(
+            math::ExpOp::create(nb, l, arith::SubFOp::create(nb, l, xs[0], m)));
+      },
+      [](OpBuilder &nb, Location l, Value acc, Value term) {
+        return Value(arith::AddFOp::create(nb, l, acc, term));
+      },
+      std::move(prefetch)};
+  Value s = buildLaneLoops(
+      b, loc, inputType, {inputType.getRank() - 1}, indices,
+      b.getFloatAttr(inputType.getElementType(), 0.0), read, expSum);
+  return isLog ? Value(math::LogOp::create(b, loc, s)) : reciprocal(b, loc, s);
+}
+
+std::function<void(OpBuilder &, Location, Value)>
+lanePrefetch(const NextRowPrefetch &prefetch) {
+  return [prefetch](OpBuilder &b, Location loc, Value first) {
+    prefetch(b, loc, first, kReductionLanes);
+  };
+}
+
+std::pair<Value, Value>
+keepExpsInRow(OpBuilder &b, Location loc, Value into, Value m,
+              function_ref<Value(OpBuilder &, Location, Value j)> x,
+              function_ref<void(OpBuilder &, Location, Value j)> prefetch) {
+  auto rowType = cast<RankedTensorType>(into.getType());
+  int64_t n = rowType.getDimSize(0);
+  Type elementType = rowType.getElementType();
+  AffineMap identity = AffineMap::getMultiDimIdentityMap(1, b.getContext());
+  LaneReduction sum{
+      [](OpBuilder &, Location, ValueRange xs, ValueRange) { return xs[0]; },
+      [](OpBuilder &nb, Location l, Value acc, Value term) {
+        return Value(arith::AddFOp::create(nb, l, acc, term));
+      }};
+  TypedAttr zeroAttr = b.getFloatAttr(elementType, 0.0);
+  // exp(x - m) into `init` (tensor<size x f>), whose element i is position
+  // `first` + i of the row (`first` null: 0).
+  auto expGeneric = [&](OpBuilder &gb, Location gl, Value init,
+                        Value first) -> Value {
+    return linalg::GenericOp::create(
+               gb, gl, init.getType(), ValueRange{}, init, identity,
+               parallelIterators(1),
+               [&](OpBuilder &nb, Location l, ValueRange) {
+                 Value j = linalg::IndexOp::create(nb, l, 0);
+                 if (first)
+                   j = arith::AddIOp::create(nb, l, first, j);
+                 Value shifted = arith::SubFOp::create(nb, l, x(nb, l, j), m);
+                 linalg::YieldOp::create(
+                     nb, l, Value(math::ExpOp::create(nb, l, shifted)));
+               })
+        .getResult(0);
+  };
+  if (n < kExpChunk) {
+    Value exps = expGeneric(b, loc, into, Value());
+    SmallVector<Value> at(1);
+    Value total = buildLaneLoops(
+        b, loc, rowType, {0}, at, zeroAttr,
+        [&](OpBuilder &nb, Location l, ValueRange i) {
+          return SmallVector<Value>{tensor::ExtractOp::create(nb, l, exps, i)};
+        },
+        sum);
+    return {exps, reciprocal(b, loc, total)};
+  }
+  auto laneType = VectorType::get({kReductionLanes}, elementType);
+  // The exps of positions [first, first + size) of `row` (first a multiple
+  // of kReductionLanes), in place, added to the lane sums `acc`. Returns
+  // {row, acc}.
+  auto expsOf = [&](OpBuilder &gb, Location gl, Value row, Value acc,
+                    Value first, int64_t size) -> std::pair<Value, Value> {
+    SmallVector<OpFoldResult> offsets{first}, sizes{gb.getIndexAttr(size)},
+        strides{gb.getIndexAttr(1)};
+    Value slice = tensor::ExtractSliceOp::create(
+        gb, gl, RankedTensorType::get({size}, elementType), row, offsets, sizes,
+        strides);
+    Value chunk = expGeneric(gb, gl, slice, first);
+    Value zero = arith::ConstantOp::create(gb, gl, zeroAttr);
+    int64_t whole = size / kReductionLanes * kReductionLanes;
+    for (int64_t k = 0; k < whole; k += kReductionLanes)
+      acc = sum.merge(
+          gb, gl, acc,
+          vector::TransferReadOp::create(gb, gl, laneType, chunk,
+                                         ValueRange{indexConstant(gb, gl, k)},
+                                         zero, ArrayRef<bool>{true}));
+    if (whole < size) {
+      SmallVector<Value> tail;
+      for (int64_t k = whole; k < size; ++k)
+        tail.push_back(tensor::ExtractOp::create(
+            gb, gl, chunk, ValueRange{indexConstant(gb, gl, k)}));
+      acc = mergeLaneTail(gb, gl, acc, tail, zero, sum);
+    }
+    return {tensor::InsertSliceOp::create(gb, gl, chunk, row, offsets, sizes,
+                                          strides),
+            acc};
+  };
+  int64_t chunked = n / kExpChunk * kExpChunk;
+  Value lanes = arith::ConstantOp::create(
+      b, loc, DenseElementsAttr::get(laneType, zeroAttr));
+  auto loop = scf::ForOp::create(
+      b, loc, indexConstant(b, loc, 0), indexConstant(b, loc, chunked),
+      indexConstant(b, loc, kExpChunk), ValueRange{into, lanes},
+      [&](OpBuilder &cb, Location cl, Value c, ValueRange carried) {
+        if (prefetch)
+          prefetch(cb, cl, c);
+        auto [row, acc] = expsOf(cb, cl, carried[0], carried[1], c, kExpChunk);
+        scf::YieldOp::create(cb, cl, ValueRange{row, acc});
+      });
+  Value exps = loop.getResult(0);
+  lanes = loop.getResult(1);
+  if (chunked < n)
+    std::tie(exps, lanes) = expsOf(b, loc, exps, lanes,
+                                   indexConstant(b, loc, chunked), n - chunked);
+  return {exps, reciprocal(b, loc, foldLanes(b, loc, lanes, sum))};
+}
+
+namespace {
+
+/// softmax/log_softmax on the CPU run each row's passes in one kernel when
+/// the row is at most kRowInCacheMaxBytes (ReductionPlan.h: it stays in the
+/// L2 cache between passes) and there are at least this many rows, or the
+/// whole tensor is that small, or the rows would not split across threads
+/// (planReductionSplit): fewer rows that split take the segment kernels
+/// (segmentStatistics), which share a row's work among the threads but
+/// compute each exp twice (the rows-in-cache kernel keeps them in the
+/// result's row). Measured on 2 threads, rows-in-cache against segments,
+/// 1 / 2 threads: 4x16384 f32 12 / 9 us against 20 / 16; 8x32768 47 / 27
+/// against 80 / 47; 32x65536 376 / 220 against 633 / 330. With 8 rows,
+/// the segments' 1.7 times the work spread over 16 threads about matches
+/// 8 threads taking a row each: the rows-in-cache kernel is no slower on up
+/// to 16 threads. (Before the segment kernels, rows that did not split
+/// took three one-pass kernels: 16x4096 f32 20 -> 12 us at 1 thread in one
+/// kernel, 17 -> 9 at 2; the same lane order, so the same bits.)
+constexpr int64_t kCachedRowMinRows = 8;
+
+template <typename OpTy> struct LowerSoftmax : OpRewritePattern<OpTy> {
+  using OpRewritePattern<OpTy>::OpRewritePattern;
+
+  /// The three kernels; `io.read` reads the input in each of them (a fused
+  /// producer chain is recomputed per pass: its inputs stay in cache), and
+  /// the last one applies a fused epilogue.
+  static SmallVector<Value> lower(OpBuilder &b, OpTy op, const KernelIO &io) {
+    RankedTensorType type = tensorType(op.getInput());
+    int64_t rank = type.getRank();
+    int64_t dim = *normalizeDim(op.getDim(), rank);
+    if (hasUnitDims(type) && type.getDimSize(dim) != 1)
+      return lowerSqueezed(b, op, io, type, dim);
+    return lower(b, op, io, type, dim);
+  }
+
+  /// The kernels over an input with unit dims (other than `dim`) are those
+  /// of the input without them: the row kernels need the softmax's dim
+  /// innermost, and a dim followed by unit dims ([N, C, 1, 1] over C, class
+  /// scores after a global pooling) took the three one-pass kernels with
+  /// columns of one element (4096x1000x1x1 f32 at 1 thread: 12.2 ms, the
+  /// 4096x1000 rows 1.1). `io` is seen through the squeezed shape (0 at
+  /// the unit dims), the results take the op's shape back: the bits of the
+  /// softmax of the input reshaped without its unit dims.
+  static SmallVector<Value> lowerSqueezed(OpBuilder &b, OpTy op,
+                                          const KernelIO &io,
+                                          RankedTensorType type, int64_t dim) {
+    Location loc = op.getLoc();
+    int64_t rank = type.getRank(), squeezedDim = 0;
+    SmallVector<int64_t> shape, dims;
+    for (int64_t d = 0; d < rank; ++d) {
+      if (type.getDimSize(d) == 1)
+        continue;
+      if (d == dim)
+        squeezedDim = dims.size();
+      dims.push_back(d);
+      shape.push_back(type.getDimSize(d));
+    }
+    auto squeezedType = RankedTensorType::get(shape, type.getElementType());
+    remarkKernel(b, loc,
+                 "{0} over dim {1} of {2}: its unit dims hold one position "
+                 "each, so it runs as over dim {3} of {4}",
+                 op->getName().getStringRef(), dim, typeText(type), squeezedDim,
+                 typeText(squeezedType));
+    // Indices of the squeezed shape -> the op's.
+    auto original = [rank, dims](OpBuilder &nb, Location l, ValueRange ivs) {
+      SmallVector<Value> at(rank, indexConstant(nb, l, 0));
+      for (auto [iv, d] : llvm::zip_equal(ivs, dims))
+        at[d] = iv;
+      return at;
+    };
+    KernelIO squeezed;
+    squeezed.read = [&io, original](OpBuilder &nb, Location l, ValueRange ivs) {
+      return io.read(nb, l, original(nb, l, ivs));
+    };
+    if (io.finish)
+      squeezed.finish = [&io, original](OpBuilder &nb, Location l,
+                                        Value element, ValueRange ivs) {
+        return io.finish(nb, l, element, original(nb, l, ivs));
+      };
+    for (Type resultType : io.resultTypes)
+      squeezed.resultTypes.push_back(RankedTensorType::get(
+          shape, cast<RankedTensorType>(resultType).getElementType()));
+    if (io.stored)
+      squeezed.stored = collapseUnitDims(b, loc, io.stored);
+    // What the row kernels prefetch: the stored tensors of the op's shape.
+    for (Value source : io.sources)
+      if (auto sourceType = dyn_cast<RankedTensorType>(source.getType());
+          sourceType && sourceType.getShape() == type.getShape())
+        squeezed.sources.push_back(collapseUnitDims(b, loc, source));
+    if (io.prefetch)
+      squeezed.prefetch = {
+          [&io, original](OpBuilder &nb, Location l, ValueRange ivs) {
+            io.prefetch(nb, l, original(nb, l, ivs));
+          },
+          io.prefetch.scattered};
+    SmallVector<Value> results =
+        lower(b, op, squeezed, squeezedType, squeezedDim);
+    for (auto [result, resultType] : llvm::zip_equal(results, io.resultTypes))
+      result =
+          expandUnitDims(b, loc, result, cast<RankedTensorType>(resultType));
+    return results;
+  }
+
+  /// The kernels of `op` over `dim` of `type` (the op's input, or that
+  /// without its unit dims).
+  static SmallVector<Value> lower(OpBuilder &b, OpTy op, const KernelIO &io,
+                                  RankedTensorType type, int64_t dim) {
+    constexpr bool isLog = std::is_same_v<OpTy, LogSoftmaxOp>;
+    Location loc = op.getLoc();
+    int64_t rank = type.getRank();
+    auto floatType = cast<FloatType>(type.getElementType());
+    StringRef name = op->getName().getStringRef();
+    if (isGpuTarget(b) && floatType.isF32() && rank > 0 && dim == rank - 1 &&
+        type.getNumElements() > 0) {
+      remarkKernel(b, loc,
+                   "{0} over dim {1} of {2}: GPU row kernel, a block per row "
+                   "keeps a running maximum and sum in one read, then writes "
+                   "the row",
+                   name, dim, typeText(type));
+      return lowerGpuRows(b, op, io, type, isLog);
+    }
+    int64_t rows = rank > 0 ? type.getNumElements() /
+                                  std::max<int64_t>(1, type.getDimSize(dim))
+                            : 1;
+    int64_t rowBytes =
+        rank > 0 ? type.getDimSize(dim) * (floatType.getWidth() / 8) : 0;
+    SmallVector<bool> mask(rank, false);
+    if (rank > 0)
+      mask[dim] = true;
+    if (!isGpuTarget(b) && rank > 0 && dim == rank - 1 && rowBytes > 0 &&
+        rowBytes <= kiln::conversion::kRowInCacheMaxBytes &&
+        (rows >= kCachedRowMinRows ||
+         rows * rowBytes <= kiln::conversion::kRowInCacheMaxBytes ||
+         !planReductionSplit(type, mask))) {
+      remarkKernel(b, loc,
+                   "{0} over dim {1} of {2}: one kernel, rows in parallel; "
+                   "each row ({3} bytes) is read from memory once and stays "
+                   "in cache for its three passes: the maximum m, the sum s "
+                   "of exp(x - m), then {4} (a fused producer chain is "
+                   "evaluated in each pass)",
+                   name, dim, typeText(type), rowBytes,
+                   isLog ? "x - m - log(s)" : "exp(x - m) * (1 / s)");
+      return lowerCachedRows(b, op, io, type, isLog);
+    }
+    auto read = [&](OpBuilder &nb, Location l, ValueRange indices) {
+      return SmallVector<Value>{io.read(nb, l, indices)};
+    };
+    bool empty = rank > 0 && type.getDimSize(dim) == 0;
+    std::optional<std::pair<int64_t, int64_t>> split;
+    if (!isGpuTarget(b) && rank > 0 && dim == rank - 1)
+      split = planReductionSplit(type, mask);
+    if (split)
+      remarkKernel(b, loc,
+                   "{0} over dim {1} of {2}: 3 kernels: each of {3} segments "
+                   "of a row its maximum m' and its sum of exp(x - m') (the "
+                   "segment read twice, the second time from cache), in "
+                   "parallel; then each row's maximum m and sum s, the "
+                   "segments' sums scaled by exp(m' - m) and added in order; "
+                   "then {4} (a fused producer chain is evaluated in each "
+                   "pass)",
+                   name, dim, typeText(type), split->second,
+                   isLog ? "x - m - log(s)" : "exp(x - m) * (1 / s)");
+    else
+      remarkKernel(b, loc,
+                   "{0} over dim {1} of {2}: 3 kernels, each one pass: the "
+                   "row maxima m, the row sums s of exp(x - m), then {3} (a "
+                   "fused producer chain is evaluated in each pass)",
+                   name, dim, typeText(type),
+                   isLog ? "x - m - log(s)" : "exp(x - m) * (1 / s)");
+    // Row maxima (NaN-propagating, exactly associative: vectorized; on
+    // ExtremeKeys on the CPU). On the GPU the maximum splits across lanes
+    // like the sums (the maximum is the same in any order).
+    using Max = ReductionCombiner<AmaxOp>;
+    bool keys = Max::usesKeys(b, floatType);
+    LaneReduction maxLanes{
+        [](OpBuilder &, Location, ValueRange xs, ValueRange) { return xs[0]; },
+        [keys](OpBuilder &nb, Location l, Value acc, Value x) {
+          return Max::merge(nb, l, acc, x, keys);
+        }};
+    Value rowMax, rowSum;
+    if (split)
+      std::tie(rowMax, rowSum) = segmentStatistics(
+          b, op, type, read, io.sources, split->second, isLog);
+    else if (!empty)
+      rowMax = buildReduction(
+          b, loc, type, read, mask, {Max::identity(b, floatType, keys)},
+          [keys](OpBuilder &nb, Location l, ValueRange xs, ValueRange acc,
+                 ValueRange) {
+            return SmallVector<Value>{Max::combine(nb, l, xs[0], acc[0], keys)};
+          },
+          [&](OpBuilder &nb, Location l, ValueRange accs, ValueRange) {
+            return SmallVector<Value>{
+                Max::result(nb, l, accs[0], floatType, keys)};
+          },
+          TypeRange{floatType}, isGpuTarget(b) ? &maxLanes : nullptr,
+          /*maySplit=*/true, /*orderFree=*/&maxLanes)[0];
+    // Row sums of exp(x - max); -inf entries contribute exactly 0.
+    SmallVector<int64_t> keptDims;
+    for (int64_t d = 0; d < rank; ++d)
+      if (!mask[d])
+        keptDims.push_back(d);
+    auto rowMaxAt = [&](OpBuilder &nb, Location l, ValueRange indices) {
+      SmallVector<Value> at;
+      for (int64_t d : keptDims)
+        at.push_back(indices[d]);
+      return Value(tensor::ExtractOp::create(nb, l, rowMax, at));
+    };
+    LaneReduction expSum{
+        [&](OpBuilder &nb, Location l, ValueRange xs, ValueRange indices) {
+          return Value(math::ExpOp::create(
+              nb, l,
+              arith::SubFOp::create(nb, l, xs[0], rowMaxAt(nb, l, indices))));
+        },
+        [](OpBuilder &nb, Location l, Value acc, Value term) {
+          return Value(arith::AddFOp::create(nb, l, acc, term));
+        }};
+    // log_softmax takes log(sum) once per row, in the reduction's
+    // epilogue, softmax 1 / sum (not once per element in the last pass).
+    auto logOfSum = [&](OpBuilder &nb, Location l, ValueRange accs,
+                        ValueRange) {
+      return SmallVector<Value>{math::LogOp::create(nb, l, accs[0])};
+    };
+    auto inverseOfSum = [&](OpBuilder &nb, Location l, ValueRange accs,
+                            ValueRange) {
+      return SmallVector<Value>{reciprocal(nb, l, accs[0])};
+    };
+    if (!split && !empty)
+      rowSum = buildReduction(
+          b, loc, type, read, mask, {b.getFloatAttr(floatType, 0.0)},
+          [&](OpBuilder &nb, Location l, ValueRange xs, ValueRange acc,
+              ValueRange indices) {
+            SmallVector<Value> at;
+            for (int64_t d : keptDims)
+              at.push_back(indices[d]);
+            Value m = tensor::ExtractOp::create(nb, l, rowMax, at);
+            Value term = math::ExpOp::create(
+                nb, l, arith::SubFOp::create(nb, l, xs[0], m));
+            return SmallVector<Value>{
+                arith::AddFOp::create(nb, l, acc[0], term)};
+          },
+          isLog ? ReductionFinalizer(logOfSum)
+                : ReductionFinalizer(inverseOfSum),
+          TypeRange{floatType}, &expSum)[0];
+    // Elementwise: exp(x - max) * (1 / sum) (or x - max - log(sum)), then the
+    // fused epilogue.
+    MLIRContext *ctx = b.getContext();
+    AffineMap identity = AffineMap::getMultiDimIdentityMap(rank, ctx);
+    SmallVector<Value> inits = emptyTensors(b, loc, io.resultTypes);
+    SmallVector<AffineMap> maps(inits.size(), identity);
+    auto generic = linalg::GenericOp::create(
+        b, loc, io.resultTypes, ValueRange{}, inits, maps,
+        parallelIterators(rank), [&](OpBuilder &nb, Location l, ValueRange) {
+          SmallVector<Value> ivs = loopIndices(nb, l, rank);
+          Value x = io.read(nb, l, ivs);
+          Value result = x;
+          if (!empty) {
+            SmallVector<Value> at;
+            for (int64_t d : keptDims)
+              at.push_back(ivs[d]);
+            Value m = tensor::ExtractOp::create(nb, l, rowMax, at);
+            Value sum = tensor::ExtractOp::create(nb, l, rowSum, at);
+            Value shifted = arith::SubFOp::create(nb, l, x, m);
+            if (isLog) // `sum` holds log(sum)
+              result = arith::SubFOp::create(nb, l, shifted, sum);
+            else // and 1 / sum
+              result = arith::MulFOp::create(
+                  nb, l, math::ExpOp::create(nb, l, shifted), sum);
+          }
+          linalg::YieldOp::create(nb, l, io.finishElement(nb, l, result, ivs));
+        });
+    return SmallVector<Value>(generic.getResults());
+  }
+
+  /// On the CPU, softmax's row statistics over few long rows (rows that
+  /// planReductionSplit cuts into `segments` along the last dim), in two
+  /// kernels instead of four (the separate maximum and sum, each split in
+  /// two): a parallel generic over (row, segment) takes each segment's
+  /// maximum m' and then the sum of exp(x - m') over it in the lane order
+  /// -- the segment (at most 256 KB for the shapes planReductionSplit
+  /// splits into more than one segment of 4096 elements or more, unless
+  /// the row is longer than 64M elements) is still in cache for the
+  /// second pass, so the input comes from memory once for both, where the
+  /// separate kernels read it twice --, then a generic over the rows
+  /// takes the row's maximum m of the segments' and its sum s, each
+  /// segment's sum times exp(m' - m), added in segment order. An all -inf
+  /// segment sums to 0 (its exps taken against 0, not against -inf, whose
+  /// difference is NaN); a row with NaN or +inf has a NaN m' or sum, and an
+  /// all -inf row a NaN exp(m' - m): NaN, as PyTorch gives. The order
+  /// depends on the shape only: the same bits at every thread count.
+  /// Returns {m, 1 / s} (softmax) or {m, log s} (log_softmax), of the
+  /// kept dims' shape, for the last kernel.
+  static std::pair<Value, Value>
+  segmentStatistics(OpBuilder &b, OpTy op, RankedTensorType type,
+                    ElementReader read, ValueRange sources, int64_t segments,
+                    bool isLog) {
+    Location loc = op.getLoc();
+    int64_t rank = type.getRank(), inner = rank - 1;
+    int64_t length = type.getDimSize(inner) / segments;
+    auto floatType = cast<FloatType>(type.getElementType());
+    SmallVector<int64_t> statShape(type.getShape().drop_back());
+    statShape.push_back(segments);
+    auto statType = RankedTensorType::get(statShape, floatType);
+    SmallVector<int64_t> segmentShape(type.getShape().drop_back());
+    segmentShape.push_back(length);
+    auto segmentType = RankedTensorType::get(segmentShape, floatType);
+    MLIRContext *ctx = b.getContext();
+    AffineMap identity = AffineMap::getMultiDimIdentityMap(rank, ctx);
+    Value negInf = arith::ConstantOp::create(
+        b, loc,
+        b.getFloatAttr(floatType,
+                       APFloat::getInf(floatType.getFloatSemantics(), true)));
+    Value zero =
+        arith::ConstantOp::create(b, loc, b.getFloatAttr(floatType, 0.0));
+    // The sum's pass prefetches the next segment (the stored inputs seen
+    // as [..., segments, length]: NextRowPrefetch's rows), whose maximum
+    // then reads it from cache: the memory's time overlaps the exps'.
+    SmallVector<Value> segmented;
+    SmallVector<ReassociationIndices> groups;
+    for (int64_t d = 0; d < inner; ++d)
+      groups.push_back({d});
+    groups.push_back({inner, inner + 1});
+    SmallVector<int64_t> segmentedShape(statShape);
+    segmentedShape.push_back(length);
+    for (Value source : sources)
+      if (auto sourceType = dyn_cast<RankedTensorType>(source.getType());
+          sourceType && sourceType.getShape() == type.getShape())
+        segmented.push_back(tensor::ExpandShapeOp::create(
+            b, loc,
+            RankedTensorType::get(segmentedShape, sourceType.getElementType()),
+            source, groups));
+    NextRowPrefetch prefetch(b, loc, statShape, length, segmented);
+    // The body is built once the generic is in the function: the
+    // reductions below look up the target through the enclosing module.
+    auto stats = linalg::GenericOp::create(
+        b, loc, TypeRange{statType, statType}, ValueRange{},
+        ValueRange{emptyTensor(b, loc, statType),
+                   emptyTensor(b, loc, statType)},
+        SmallVector<AffineMap>{identity, identity}, parallelIterators(rank));
+    OpBuilder sb(ctx); // the segments' body
+    sb.createBlock(&stats.getRegion(), {}, {floatType, floatType}, {loc, loc});
+    SmallVector<Value> ivs = loopIndices(sb, loc, rank);
+    Value start = arith::MulIOp::create(sb, loc, ivs[inner],
+                                        indexConstant(sb, loc, length));
+    // Position j of the segment: position start + j of the row.
+    auto segmentRead = [&](OpBuilder &rb, Location rl, ValueRange at) {
+      SmallVector<Value> position(at.begin(), at.end());
+      position[inner] = arith::AddIOp::create(rb, rl, start, position[inner]);
+      return read(rb, rl, position);
+    };
+    SmallVector<Value> indices(ivs);
+    Value segmentMax =
+        reduceRow<AmaxOp>(sb, loc, segmentType, indices, segmentRead);
+    Value allNegInf = arith::CmpFOp::create(sb, loc, arith::CmpFPredicate::OEQ,
+                                            segmentMax, negInf);
+    Value shift = arith::SelectOp::create(sb, loc, allNegInf, zero, segmentMax);
+    prefetch.setRow(sb, loc, ivs);
+    LaneReduction expSum{
+        [shift](OpBuilder &eb, Location el, ValueRange xs, ValueRange) {
+          return Value(math::ExpOp::create(
+              eb, el, arith::SubFOp::create(eb, el, xs[0], shift)));
+        },
+        [](OpBuilder &eb, Location el, Value acc, Value term) {
+          return Value(arith::AddFOp::create(eb, el, acc, term));
+        },
+        prefetch ? lanePrefetch(prefetch) : nullptr};
+    Value segmentSum =
+        buildLaneLoops(sb, loc, segmentType, {inner}, indices,
+                       sb.getFloatAttr(floatType, 0.0), segmentRead, expSum);
+    linalg::YieldOp::create(sb, loc, ValueRange{segmentMax, segmentSum});
+    Value maxima = stats.getResult(0), sums = stats.getResult(1);
+    // Per row: m = max m' (NaN-propagating), s = sum of s' exp(m' - m).
+    RankedTensorType rowType =
+        RankedTensorType::get(type.getShape().drop_back(), floatType);
+    AffineMap rowIdentity = AffineMap::getMultiDimIdentityMap(inner, ctx);
+    auto rows = linalg::GenericOp::create(
+        b, loc, TypeRange{rowType, rowType}, ValueRange{},
+        ValueRange{emptyTensor(b, loc, rowType), emptyTensor(b, loc, rowType)},
+        SmallVector<AffineMap>{rowIdentity, rowIdentity},
+        parallelIterators(inner), [&](OpBuilder &nb, Location l, ValueRange) {
+          SmallVector<Value> at = loopIndices(nb, l, inner);
+          at.push_back(Value());
+          auto over = [&](Value init, auto step) {
+            return scf::ForOp::create(nb, l, indexConstant(nb, l, 0),
+                                      indexConstant(nb, l, segments),
+                                      indexConstant(nb, l, 1), ValueRange{init},
+                                      [&](OpBuilder &fb, Location fl, Value k,
+                                          ValueRange acc) {
+                                        at.back() = k;
+                                        scf::YieldOp::create(
+                                            fb, fl, step(fb, fl, acc[0]));
+                                      })
+                .getResult(0);
+          };
+          Value m = over(negInf, [&](OpBuilder &fb, Location fl, Value acc) {
+            Value mk = tensor::ExtractOp::create(fb, fl, maxima, at);
+            return Value(arith::MaximumFOp::create(fb, fl, acc, mk));
+          });
+          // In f64 for narrower types: one exp per segment, whose
+          // rounding would otherwise add to the elements' (softmax of
+          // 1x16M f32, worst relative error against f64: 1.2e-6 with the
+          // scales in f32, 5.9e-7 in f64, as by the separate kernels).
+          auto wide = nb.getF64Type();
+          bool widen = floatType.getWidth() < 64;
+          auto widened = [&](OpBuilder &fb, Location fl, Value v) {
+            return widen ? Value(arith::ExtFOp::create(fb, fl, wide, v)) : v;
+          };
+          Value wideZero = arith::ConstantOp::create(
+              nb, l, nb.getFloatAttr(widen ? Type(wide) : floatType, 0.0));
+          Value wideM = widened(nb, l, m);
+          Value s = over(wideZero, [&](OpBuilder &fb, Location fl, Value acc) {
+            Value mk =
+                widened(fb, fl, tensor::ExtractOp::create(fb, fl, maxima, at));
+            Value sk =
+                widened(fb, fl, tensor::ExtractOp::create(fb, fl, sums, at));
+            Value scale = math::ExpOp::create(
+                fb, fl, arith::SubFOp::create(fb, fl, mk, wideM));
+            return Value(arith::AddFOp::create(
+                fb, fl, acc, arith::MulFOp::create(fb, fl, sk, scale)));
+          });
+          Value finished = isLog ? Value(math::LogOp::create(nb, l, s))
+                                 : reciprocal(nb, l, s);
+          if (widen)
+            finished = arith::TruncFOp::create(nb, l, floatType, finished);
+          linalg::YieldOp::create(nb, l, ValueRange{m, finished});
+        });
+    return {rows.getResult(0), rows.getResult(1)};
+  }
+
+  /// On the CPU, rows along the last dim that fit in cache: one
+  /// scf.forall over the rows, each running the three passes over its row
+  /// -- the maximum (order-free, vectorized), the sum of exp(x - m) in the
+  /// lane order (buildLaneLoops, the same operations as the separate
+  /// kernels), then a generic over the row computing exp(x - m) * (1 / s) (or
+  /// x - m - log(s)) and the fused epilogue -- so the row comes from memory
+  /// once instead of three times. Each row is one thread's, so the bits do
+  /// not depend on the thread count.
+  static SmallVector<Value> lowerCachedRows(OpBuilder &b, OpTy op,
+                                            const KernelIO &io,
+                                            RankedTensorType type, bool isLog) {
+    Location loc = op.getLoc();
+    int64_t rank = type.getRank(), inner = rank - 1;
+    int64_t n = type.getDimSize(inner);
+    auto floatType = cast<FloatType>(type.getElementType());
+    SmallVector<int64_t> grid(type.getShape().drop_back());
+    SmallVector<Value> outputs = emptyTensors(b, loc, io.resultTypes);
+    OpBuilder::InsertionGuard guard(b);
+    SmallVector<Value> coords;
+    scf::ForallOp forall = createGridForall(b, loc, grid, outputs, coords);
+    SmallVector<Value> indices(coords);
+    indices.push_back(Value());
+    auto read = [&](OpBuilder &nb, Location l, ValueRange at) {
+      return SmallVector<Value>{io.read(nb, l, at)};
+    };
+    // The maximum: exactly associative, so LLVM vectorizes the loop.
+    Value m = reduceRow<AmaxOp>(b, loc, type, indices, read);
+    MLIRContext *ctx = b.getContext();
+    ResultRows rows(b, loc, forall, coords, io.resultTypes, n);
+    SmallVector<Value> &rowInits = rows.inits;
+    SmallVector<Type> &rowTypes = rows.types;
+    AffineMap identity = AffineMap::getMultiDimIdentityMap(1, ctx);
+    auto rowIndices = [&](OpBuilder &nb, Location l) {
+      SmallVector<Value> at(coords);
+      at.push_back(linalg::IndexOp::create(nb, l, 0));
+      return at;
+    };
+    // softmax with one result of the input's type: exp(x - m) is computed
+    // once, stored into the result's row (in cache), summed from there in
+    // the lane order, then divided in place -- the same values as
+    // computing it twice, and half the exps.
+    if (!isLog && rowTypes.size() == 1 &&
+        cast<RankedTensorType>(rowTypes[0]).getElementType() == floatType) {
+      Value exps, s;
+      NextRowPrefetch prefetch(b, loc, coords, grid, n, io.sources);
+      std::tie(exps, s) = keepExpsInRow(
+          b, loc, rowInits[0], m,
+          [&](OpBuilder &nb, Location l, Value j) {
+            SmallVector<Value> at(coords);
+            at.push_back(j);
+            return io.read(nb, l, at);
+          },
+          prefetch ? function_ref<void(OpBuilder &, Location, Value)>(prefetch)
+                   : nullptr);
+      Value row =
+          linalg::GenericOp::create(
+              b, loc, rowTypes, ValueRange{exps}, ValueRange{exps},
+              {identity, identity}, parallelIterators(1),
+              [&](OpBuilder &nb, Location l, ValueRange args) {
+                Value result = arith::MulFOp::create(nb, l, args[0], s);
+                linalg::YieldOp::create(
+                    nb, l, io.finishElement(nb, l, result, rowIndices(nb, l)));
+              })
+              .getResult(0);
+      return rows.finish(b, loc, forall, ValueRange{row});
+    }
+    // Otherwise the sum of exp(x - m) in the lane order, then each result
+    // element from the input again.
+    NextRowPrefetch prefetch(b, loc, coords, grid, n, io.sources);
+    Value s = rowExpSum(b, loc, type, indices, read, m, isLog,
+                        prefetch ? lanePrefetch(prefetch) : nullptr);
+    SmallVector<AffineMap> maps(rowInits.size(), identity);
+    auto generic = linalg::GenericOp::create(
+        b, loc, rowTypes, ValueRange{}, rowInits, maps, parallelIterators(1),
+        [&](OpBuilder &nb, Location l, ValueRange) {
+          SmallVector<Value> at = rowIndices(nb, l);
+          Value result = softmaxElement(nb, l, io.read(nb, l, at), m, s, isLog);
+          linalg::YieldOp::create(nb, l, io.finishElement(nb, l, result, at));
+        });
+    return rows.finish(b, loc, forall, generic.getResults());
+  }
+
+  /// On the GPU, f32 rows along the last dim: one pass of the runtime's
+  /// row kernel (a block per row keeps a running maximum and sum, then
+  /// writes the row). A fused producer chain is evaluated into a buffer
+  /// first, a fused epilogue applied after.
+  static SmallVector<Value> lowerGpuRows(OpBuilder &b, OpTy op,
+                                         const KernelIO &io,
+                                         RankedTensorType type, bool isLog) {
+    Location loc = op.getLoc();
+    int64_t rank = type.getRank();
+    MLIRContext *ctx = b.getContext();
+    AffineMap identity = AffineMap::getMultiDimIdentityMap(rank, ctx);
+    Value input = io.stored;
+    if (!input)
+      input = buildIndexedGeneric(
+          b, loc, type, [&](OpBuilder &nb, Location l, ValueRange ivs) {
+            return io.read(nb, l, ivs);
+          });
+    auto unranked = UnrankedMemRefType::get(type.getElementType(), 0);
+    func::FuncOp fn = getOrDeclareRuntimeFunc(
+        op, "kiln_rt_softmax_f32",
+        FunctionType::get(ctx, {unranked, unranked, b.getI1Type()}, {}), b);
+    Value in = asUnrankedBuffer(b, loc, input);
+    auto [buffer, out] = allocOutput(b, loc, type);
+    func::CallOp::create(
+        b, loc, fn,
+        ValueRange{in, out, arith::ConstantIntOp::create(b, loc, isLog, 1)});
+    Value result = asTensor(b, loc, buffer, type);
+    if (!io.finish)
+      return {result};
+    SmallVector<Value> inits = emptyTensors(b, loc, io.resultTypes);
+    auto epilogue = linalg::GenericOp::create(
+        b, loc, io.resultTypes, ValueRange{}, inits,
+        SmallVector<AffineMap>(inits.size(), identity), parallelIterators(rank),
+        [&](OpBuilder &nb, Location l, ValueRange) {
+          SmallVector<Value> ivs = loopIndices(nb, l, rank);
+          Value element = tensor::ExtractOp::create(nb, l, result, ivs);
+          linalg::YieldOp::create(nb, l, io.finishElement(nb, l, element, ivs));
+        });
+    return SmallVector<Value>(epilogue.getResults());
+  }
+
+  LogicalResult matchAndRewrite(OpTy op,
+                                PatternRewriter &rewriter) const override {
+    rewriter.replaceOp(op,
+                       lower(rewriter, op, KernelIO::plain(op, op.getInput())));
+    return success();
+  }
+};
+
+} // namespace
+
+SmallVector<Value> lowerSoftmaxKernel(OpBuilder &b, Operation *op,
+                                      const KernelIO &io) {
+  if (auto logSoftmax = dyn_cast<LogSoftmaxOp>(op))
+    return LowerSoftmax<LogSoftmaxOp>::lower(b, logSoftmax, io);
+  return LowerSoftmax<SoftmaxOp>::lower(b, cast<SoftmaxOp>(op), io);
+}
+
+void populateSoftmaxPatterns(RewritePatternSet &patterns) {
+  patterns.add<LowerSoftmax<SoftmaxOp>, LowerSoftmax<LogSoftmaxOp>>(
+      patterns.getContext());
+}
+
+} // namespace kiln::lowering
