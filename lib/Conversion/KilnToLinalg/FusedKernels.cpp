@@ -696,11 +696,8 @@ FailureOr<SmallVector<Value>> lowerColumnGroup(OpBuilder &b, FusedOp op,
   RankedTensorType space = op.getRowType();
   int64_t outer = space.getDimSize(0), rows = space.getDimSize(1),
           columns = space.getDimSize(2);
-  int64_t bytes = 1;
-  for (Operation &inner : body)
-    if (inner.hasTrait<kiln::OpTrait::Reduction>())
-      bytes = std::max<int64_t>(
-          bytes, tensorType(inner.getOperand(0)).getElementTypeBitWidth() / 8);
+  int64_t bytes = widestReducedElementBytes(llvm::map_to_vector(
+      body.without_terminator(), [](Operation &inner) { return &inner; }));
   // kiln-fuse-elementwise forms groups with a planned block; a hand-written
   // one without takes the largest divisor of T of at most 512 bytes.
   int64_t block =

@@ -977,6 +977,17 @@ int64_t kiln::tensorByteSize(Value value) {
   return type.getNumElements() * std::max<int64_t>(bits / 8, 1);
 }
 
+int64_t kiln::widestReducedElementBytes(ArrayRef<Operation *> ops) {
+  int64_t bytes = 1;
+  for (Operation *op : ops)
+    if (op->hasTrait<kiln::OpTrait::Reduction>())
+      bytes = std::max<int64_t>(
+          bytes, cast<RankedTensorType>(op->getOperand(0).getType())
+                         .getElementTypeBitWidth() /
+                     8);
+  return bytes;
+}
+
 bool kiln::isSplatConstant(Operation *op) {
   Attribute value;
   if (!op || !op->hasTrait<mlir::OpTrait::ConstantLike>() ||

@@ -297,12 +297,7 @@ private:
     }
     // A block of columns holds the rows in cache, and the reductions are
     // not split (their kernels' order is the column reduction's).
-    int64_t bytes = 1;
-    for (Operation *reduction : reductions)
-      bytes = std::max<int64_t>(
-          bytes, cast<RankedTensorType>(reduction->getOperand(0).getType())
-                         .getElementTypeBitWidth() /
-                     8);
+    int64_t bytes = widestReducedElementBytes(reductions);
     if (rows[1] < 2)
       return std::nullopt;
     using kiln::conversion::ColumnGroupRefusal;

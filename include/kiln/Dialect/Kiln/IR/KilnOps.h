@@ -33,6 +33,12 @@ bool isSplatConstant(mlir::Operation *op);
 /// against recomputing it with.
 int64_t tensorByteSize(mlir::Value value);
 
+/// The widest element (bytes, at least 1) that the reductions among `ops`
+/// (ops with the Reduction trait; the others are skipped) read: a column
+/// group's block is planned on it, by kiln-fuse-elementwise when it forms
+/// the group and by the lowering when it builds it.
+int64_t widestReducedElementBytes(llvm::ArrayRef<mlir::Operation *> ops);
+
 /// Whether reduction `op`'s result is the same in whatever order it visits
 /// the reduced elements: maxima and minima (and their indices: the lowest
 /// index wins a tie) and integer sums and products (exact modulo 2^64). A
