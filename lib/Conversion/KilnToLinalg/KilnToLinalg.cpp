@@ -42,6 +42,10 @@ namespace kiln::lowering {
 
 namespace {
 
+//===----------------------------------------------------------------------===//
+// Elementwise ops (any op with ScalarOpInterface)
+//===----------------------------------------------------------------------===//
+
 struct LowerElementwise : OpInterfaceRewritePattern<ScalarOpInterface> {
   using OpInterfaceRewritePattern::OpInterfaceRewritePattern;
   LogicalResult matchAndRewrite(ScalarOpInterface op,
@@ -67,6 +71,10 @@ struct LowerElementwise : OpInterfaceRewritePattern<ScalarOpInterface> {
     return success();
   }
 };
+
+//===----------------------------------------------------------------------===//
+// Creation ops
+//===----------------------------------------------------------------------===//
 
 struct LowerConstant : OpRewritePattern<ConstantOp> {
   using OpRewritePattern::OpRewritePattern;
@@ -135,6 +143,10 @@ struct LowerArange : OpRewritePattern<ArangeOp> {
   }
 };
 
+//===----------------------------------------------------------------------===//
+// Shape ops
+//===----------------------------------------------------------------------===//
+
 struct LowerReshape : OpRewritePattern<ReshapeOp> {
   using OpRewritePattern::OpRewritePattern;
   LogicalResult matchAndRewrite(ReshapeOp op,
@@ -160,6 +172,10 @@ struct LowerPermute : OpRewritePattern<PermuteOp> {
     return success();
   }
 };
+
+//===----------------------------------------------------------------------===//
+// The pass
+//===----------------------------------------------------------------------===//
 
 struct ConvertKilnToLinalgPass
     : kiln::impl::ConvertKilnToLinalgBase<ConvertKilnToLinalgPass> {

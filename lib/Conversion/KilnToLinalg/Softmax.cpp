@@ -192,6 +192,13 @@ namespace {
 /// kernel, 17 -> 9 at 2; the same lane order, so the same bits.)
 constexpr int64_t kCachedRowMinRows = 8;
 
+/// Three kernels per softmax, each one pass: the row maximum m, the row sum
+/// s of exp(x - m) (both vectorized reductions along `dim`), and the
+/// elementwise exp(x - m) * (1 / s) (or x - m - log(s)); where they apply,
+/// the rows-in-cache kernel or the segment kernels instead (above
+/// kCachedRowMinRows). Infinities and NaN give PyTorch's answers: NaN or
+/// +inf in a row makes the row NaN, -inf entries contribute 0, an all -inf
+/// row is NaN.
 template <typename OpTy> struct LowerSoftmax : OpRewritePattern<OpTy> {
   using OpRewritePattern<OpTy>::OpRewritePattern;
 
