@@ -108,6 +108,17 @@ case("pow at zero", [torch.tensor([0.0, 0.0, 0.0, 2.0, -1.5]),
      gradcheck=False)
 case("pow scalar exponent", [rand(6), torch.tensor(3.0)],
      ["%y = kiln.pow %a0, %a1 : {T0}, {T1}"], ["%y"], torch.pow)
+# A constant exponent: PyTorch's gradient is e * x.pow(e - 1) with e - 1 a
+# Scalar, whose pow takes its constant-exponent path: x ** -0.5 is rsqrt(x),
+# -inf at -0.0 where a libm pow gives +inf (the API fuzzer, seed 402).
+case("pow constant exponent at signed zeros",
+     [torch.tensor([-0.0, 0.0, 4.0, 2.0])],
+     ["%e = kiln.constant dense<5.000000e-01> : tensor<f32>",
+      "%y = kiln.pow %a0, %e : {T0}, tensor<f32>"], ["%y"],
+     lambda t: torch.pow(t, 0.5), cts=[torch.ones(4)],
+     expected=[torch.tensor([float("-inf"), float("inf"), 0.25,
+                             0.5 / 2.0 ** 0.5])],
+     gradcheck=False)
 
 # --- clamp / where / cast ----------------------------------------------------
 seven = torch.arange(1.0, 8.0)

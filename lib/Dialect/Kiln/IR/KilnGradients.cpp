@@ -12,6 +12,7 @@
 #include "kiln/Dialect/Kiln/IR/KilnOps.h"
 
 #include "mlir/IR/Builders.h"
+#include "mlir/IR/Matchers.h"
 
 #include <cmath>
 
@@ -363,9 +364,20 @@ LogicalResult PowOp::buildVJP(OpBuilder &b, ArrayRef<Value> cts,
   GradBuilder g(b, getLoc());
   Value x = getLhs(), e = getRhs(), ct = cts[0];
   Value zero = g.scalar(ct, 0.0);
+  // PyTorch's pow_backward: e * x.pow(e - 1). A constant exponent is a
+  // Scalar there, e - 1 computed before the pow, which then takes its
+  // constant-exponent path (rsqrt for -0.5: -inf at -0.0, where a libm pow
+  // gives +inf; sqrt for 0.5: -0.0 at -0.0). Here e - 1 is a constant as
+  // well, so PowOfConstant computes it the same way (the API fuzzer, seed
+  // 402: the gradient of x ** 0.5 at -0.0).
+  DenseElementsAttr exponent;
+  Value eMinusOne =
+      matchPattern(e, m_Constant(&exponent)) && exponent.isSplat()
+          ? g.full(e.getType(),
+                   exponent.getSplatValue<APFloat>().convertToDouble() - 1.0)
+          : g.sub(e, g.scalar(e, 1.0));
   Value baseGrad =
-      g.select(g.eq(e, zero), zero,
-               g.mul(ct, g.mul(e, g.pow(x, g.sub(e, g.scalar(e, 1.0))))));
+      g.select(g.eq(e, zero), zero, g.mul(ct, g.mul(e, g.pow(x, eMinusOne))));
   // PyTorch's pow_backward_exponent: ct * where(x == 0 and e >= 0, 0,
   // y * log(x)) -- the upstream gradient multiplies the masked factor, so
   // a NaN one stays NaN there (the base's mask, PyTorch's too, is outside).
