@@ -119,6 +119,14 @@ case("pow constant exponent at signed zeros",
      expected=[torch.tensor([float("-inf"), float("inf"), 0.25,
                              0.5 / 2.0 ** 0.5])],
      gradcheck=False)
+case("pow full exponent at signed zeros",
+     [torch.tensor([-0.0, 0.0, 4.0, 2.0])],
+     ["%e = kiln.full 5.000000e-01 : tensor<f32>",
+      "%y = kiln.pow %a0, %e : {T0}, tensor<f32>"], ["%y"],
+     lambda t: torch.pow(t, 0.5), cts=[torch.ones(4)],
+     expected=[torch.tensor([float("-inf"), float("inf"), 0.25,
+                             0.5 / 2.0 ** 0.5])],
+     gradcheck=False)
 
 # --- clamp / where / cast ----------------------------------------------------
 seven = torch.arange(1.0, 8.0)

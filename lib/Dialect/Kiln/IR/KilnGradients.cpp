@@ -370,12 +370,15 @@ LogicalResult PowOp::buildVJP(OpBuilder &b, ArrayRef<Value> cts,
   // gives +inf; sqrt for 0.5: -0.0 at -0.0). Here e - 1 is a constant as
   // well, so PowOfConstant computes it the same way (the API fuzzer, seed
   // 402: the gradient of x ** 0.5 at -0.0).
+  // (kiln.full: the C++ API's x.pow(0.5); kiln.constant: an IR file's.)
+  std::optional<double> constant;
   DenseElementsAttr exponent;
-  Value eMinusOne =
-      matchPattern(e, m_Constant(&exponent)) && exponent.isSplat()
-          ? g.full(e.getType(),
-                   exponent.getSplatValue<APFloat>().convertToDouble() - 1.0)
-          : g.sub(e, g.scalar(e, 1.0));
+  if (auto full = e.getDefiningOp<FullOp>())
+    constant = full.getValue().convertToDouble();
+  else if (matchPattern(e, m_Constant(&exponent)) && exponent.isSplat())
+    constant = exponent.getSplatValue<APFloat>().convertToDouble();
+  Value eMinusOne = constant ? g.full(e.getType(), *constant - 1.0)
+                             : g.sub(e, g.scalar(e, 1.0));
   Value baseGrad =
       g.select(g.eq(e, zero), zero, g.mul(ct, g.mul(e, g.pow(x, eMinusOne))));
   // PyTorch's pow_backward_exponent: ct * where(x == 0 and e >= 0, 0,
