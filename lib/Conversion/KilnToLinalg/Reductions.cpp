@@ -1301,17 +1301,8 @@ reduceRow<AminOp>(OpBuilder &, Location, RankedTensorType, SmallVector<Value> &,
 SmallVector<Value> lowerReductionKernel(OpBuilder &b, Operation *op,
                                         const KernelIO &io) {
   return llvm::TypeSwitch<Operation *, SmallVector<Value>>(op)
-      .Case([&](SumOp sum) {
-        return LowerDimsReduction<SumOp>::lower(b, sum, io);
-      })
-      .Case([&](ProdOp prod) {
-        return LowerDimsReduction<ProdOp>::lower(b, prod, io);
-      })
-      .Case([&](AmaxOp amax) {
-        return LowerDimsReduction<AmaxOp>::lower(b, amax, io);
-      })
-      .Case([&](AminOp amin) {
-        return LowerDimsReduction<AminOp>::lower(b, amin, io);
+      .Case<SumOp, ProdOp, AmaxOp, AminOp>([&](auto reduction) {
+        return LowerDimsReduction<decltype(reduction)>::lower(b, reduction, io);
       });
 }
 
