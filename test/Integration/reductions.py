@@ -496,6 +496,37 @@ column_cases += [
     ("sum over dim 1 of 3x100x7 (narrow rows)", narrow_cube,
      "{dims = array<i64: 1>}", over_dim1(narrow_cube)),
 ]
+# Up to 256 reduced elements per column (8 per lane) walk the 32 lanes one
+# after another, each lane's accumulators in registers, the lanes merged in
+# their tree's order (a stack of partial rows); fewer than 32 per line go to
+# lane 0 in order, in registers too. The same bits: blocks of a divisor of
+# the columns (300: 100) or a narrower last block (277: 2 x 128 + 21), an
+# outer reduced dim (dims 0 and 2 of a rank-4 tensor: one line per index of
+# dim 0), f64 (blocks of 64 columns, 150: 50).
+def over_dims02(x):
+    """Of each (dim 1, dim 3) position of a rank-4 tensor: a line of dim 2
+    per index of dim 0, in order."""
+    return torch.stack([torch.stack([
+        lane_order([x[i, a, :, j] for i in range(x.shape[0])])
+        for j in range(x.shape[3])]) for a in range(x.shape[1])])
+
+
+few200, few277, few_cube = narrow((200, 300)), narrow((64, 277)), narrow((3, 50, 160))
+few4, few64, lane0 = narrow((3, 5, 40, 70)), narrow((100, 150), torch.float64), narrow((20, 300))
+column_cases += [
+    ("sum over dim 0 of 200x300 (lanes in tree order)", few200,
+     "{dims = array<i64: 0>}", over_dim0(few200)),
+    ("sum over dim 0 of 64x277 (tree order, a narrower last block)", few277,
+     "{dims = array<i64: 0>}", over_dim0(few277)),
+    ("sum over dim 1 of 3x50x160 (tree order)", few_cube,
+     "{dims = array<i64: 1>}", over_dim1(few_cube)),
+    ("sum over dims 0, 2 of 3x5x40x70 (tree order, an outer reduced dim)",
+     few4, "{dims = array<i64: 0, 2>}", over_dims02(few4)),
+    ("sum over dim 0 of f64 100x150 (tree order)", few64,
+     "{dims = array<i64: 0>}", over_dim0(few64)),
+    ("sum over dim 0 of 20x300 (lane 0, in registers)", lane0,
+     "{dims = array<i64: 0>}", over_dim0(lane0)),
+]
 for label, x, attrs, want in column_cases:
     for threads in (1, 2, 7):
         c.check(f"{label}: the lane order's bits at {threads} thread(s)",
@@ -522,6 +553,23 @@ for threads in (1, 2):
     c.check(f"sum over dim 0 of a fused x * 2 + 1, narrow rows, {threads} "
             "thread(s)", fused_ir, [narrow10], fused_want, rtol=0, atol=0,
             extra_args=[f"--threads={threads}"])
+tree_want = over_dim0(few277 * 2 + 1)
+tree_ir = fused_ir.replace(ttype(narrow10), ttype(few277)).replace(
+    ttype(fused_want), ttype(tree_want))
+for threads in (1, 2):
+    c.check(f"sum over dim 0 of a fused x * 2 + 1, tree order, {threads} "
+            "thread(s)", tree_ir, [few277], tree_want, rtol=0, atol=0,
+            extra_args=[f"--threads={threads}"])
+c.check("mean over dim 0 of 64x277 (tree order)", reduce_ir(
+    "mean", few277, few277.mean(0), "{dims = array<i64: 0>}"), [few277],
+    over_dim0(few277) / 64, rtol=0, atol=0)
+nan277 = few277.clone()
+nan277[40, 270] = float("nan")
+for op, fn in (("amax", torch.amax), ("amin", torch.amin)):
+    want = fn(nan277, 0)
+    c.check(f"{op} over dim 0 of 64x277, a NaN in the last block",
+            reduce_ir(op, nan277, want, "{dims = array<i64: 0>}"), [nan277],
+            want, rtol=0, atol=0)
 c.check("mean over dim 0 of 301x3 (narrow rows)", reduce_ir(
     "mean", narrow3, narrow3.mean(0), "{dims = array<i64: 0>}"), [narrow3],
     over_dim0(narrow3) / 301,

@@ -386,6 +386,26 @@ SmallVector<Value> buildColumnReduction(
     ReductionBody body, const LaneReduction *lanes, ReductionFinalizer finalize,
     TypeRange finalTypes, const ElementPrefetch &prefetch);
 
+/// How a column reduction (buildColumnReduction) walks a block of columns.
+enum class ColumnScheme {
+  /// Fewer columns than a 512-bit vector holds, over 32 lanes: groups of
+  /// rows update consecutive lanes' accumulators.
+  NarrowRows,
+  /// Over 32 lanes, few elements per lane: the lanes one after another,
+  /// in their merge tree's order, accumulators in registers.
+  LanesInTreeOrder,
+  /// One accumulator per column (no lanes, or every element in lane 0):
+  /// the rows in order, accumulators in registers.
+  RowsInRegisters,
+  /// The rows in order, each into its lane's accumulators in memory (32
+  /// lanes, or one, x the block's columns).
+  AccumulatorsInMemory,
+};
+
+ColumnScheme columnScheme(RankedTensorType inputType,
+                          ArrayRef<int64_t> reducedDims, bool hasLanes,
+                          bool scattered);
+
 /// The dims of a reduction's input seen as one dim each
 /// (kiln::conversion::coalesceDims, the rule the canonicalization of a
 /// reduction of a permute checks too): the dims of other sizes than 1, runs
@@ -519,13 +539,34 @@ SmallVector<Value> buildReduction(
   // contiguous columns inside.
   if (!isGpuTarget(b) && !reducedDims.empty() && !mask.back() &&
       inits.size() == 1 && inputType.getDimSize(rank - 1) > 0) {
-    if (!explain.empty())
+    if (!explain.empty()) {
+      const char *walk = "";
+      switch (columnScheme(inputType, reducedDims, lanes != nullptr,
+                           prefetch.scattered)) {
+      case ColumnScheme::NarrowRows:
+        walk = "fewer columns than a vector holds, so groups of rows update "
+               "consecutive lanes' accumulators as one vector";
+        break;
+      case ColumnScheme::LanesInTreeOrder:
+        walk = "at most 256 reduced elements per column, so each block of "
+               "contiguous columns walks the 32 lanes one after another in "
+               "their merge tree's order, each lane's rows into "
+               "accumulators in registers";
+        break;
+      case ColumnScheme::RowsInRegisters:
+        walk = "each block of contiguous columns walks the reduced rows in "
+               "order with vector loads and accumulators in registers";
+        break;
+      case ColumnScheme::AccumulatorsInMemory:
+        walk = "each block of contiguous columns walks the reduced rows in "
+               "order, each row into its lane's accumulators (in memory)";
+        break;
+      }
       remarkKernel(b, loc,
-                   "{0}: column reduction, the innermost dim is kept, so each "
-                   "block of contiguous columns walks the reduced rows with "
-                   "vector loads and accumulators in registers; blocks in "
-                   "parallel{1}",
-                   what, order);
+                   "{0}: column reduction, the innermost dim is kept: {1}; "
+                   "blocks in parallel{2}",
+                   what, walk, order);
+    }
     return buildColumnReduction(b, loc, inputType, read, keptDims, reducedDims,
                                 inits.front(), body, lanes, finalize,
                                 finalTypes, prefetch);
@@ -1014,6 +1055,269 @@ Value mergeColumnLanes(OpBuilder &b, Location loc, Value acc, Value c,
 
 namespace {
 
+/// The most reduced elements per column for which a column reduction with
+/// 32 lanes walks the lanes one after another with their accumulators in
+/// registers (buildColumnBlockInRegisters), instead of the rows in order
+/// with all 32 lanes' accumulators in memory. With a few rows per lane the
+/// memory accumulators' loads and stores, their fill and their merge cost
+/// about what the input's loads do; with many, the lanes' walk (rows 32
+/// apart) loses to the rows in order. A C prototype of the two kernels
+/// (1 thread, f32 sums over the middle dim, blocks of 128 columns): 64 rows
+/// of 8x64x3136 (in cache) 0.14 -> 0.08 ms, 32x64x3136 1.0 -> 0.57,
+/// 128x64x3136 (from memory) 5.3 -> 3.3; 128 rows of 16x128x4096 1.44 ->
+/// 1.07; 512 rows of 1x512x4096 level (0.12); 2048 rows of 1x2048x4096
+/// 1.2 -> 1.4 and 4096 of 4096x4096 2.8 -> 3.5.
+constexpr int64_t kColumnTreeOrderMaxElements = 256;
+
+ColumnScheme columnScheme(RankedTensorType inputType,
+                          ArrayRef<int64_t> reducedDims, bool hasLanes,
+                          bool scattered) {
+  int64_t rank = inputType.getRank();
+  int64_t columns = inputType.getDimSize(rank - 1);
+  int64_t inner = reducedDims.back();
+  bool spread = hasLanes && spreadsOverLanes(inputType.getDimSize(inner));
+  int64_t bits = inputType.getElementTypeBitWidth();
+  if (spread && columns < 512 / std::max<int64_t>(8, bits) && inner == rank - 2)
+    return ColumnScheme::NarrowRows;
+  // Rows an indexed read selects keep their own prefetching (bags of rows
+  // carried from one reduction into the next); narrow element types would
+  // take 128 or more scalar reads per row; integer sums measured no faster
+  // in registers (i64 over dim 0 of 1000x1000 at 1 / 2 threads: 0.077 /
+  // 0.053 ms in memory, 0.080-0.085 / 0.059 in registers).
+  int64_t reducedCount = 1;
+  for (int64_t d : reducedDims)
+    reducedCount *= inputType.getDimSize(d);
+  if (scattered || bits < 32 || !isa<FloatType>(inputType.getElementType()))
+    return ColumnScheme::AccumulatorsInMemory;
+  if (!spread)
+    return ColumnScheme::RowsInRegisters;
+  return reducedCount <= kColumnTreeOrderMaxElements
+             ? ColumnScheme::LanesInTreeOrder
+             : ColumnScheme::AccumulatorsInMemory;
+}
+
+/// A block of a column reduction (buildColumnReduction) with its
+/// accumulators in registers: a vector of `block` columns (chunks of one
+/// 512-bit vector) per partial result, carried through the reduced rows'
+/// loops, each row's `block` elements read as scalars and assembled into
+/// the chunks (which LLVM's SLP vectorizer turns into vector loads and
+/// operations, as in buildLaneLoops). With `lanes` over 32 lanes
+/// (`treeOrder`), the lanes are walked one at a time, in the order of
+/// their merge tree (lane bitreverse(i) at step i: 0, 16, 8, 24, ...), each
+/// lane's elements (innermost reduced index l, l + 32, ..., in row-major
+/// order) into one vector, and the finished subtrees kept on a stack of
+/// partial rows, merged as a binary counter does: after step i, as many
+/// merges as i has trailing ones -- for every column exactly the merges of
+/// mergeLaneTree, with the left operand the lower lane, so the same bits.
+/// Otherwise the reduced rows are walked in order into one vector of
+/// accumulators (`lanes` with every element in lane 0, or `body`). Returns
+/// the block's results as a [1, block] tensor.
+Value buildColumnBlockInRegisters(
+    OpBuilder &b, Location loc, RankedTensorType inputType,
+    ArrayRef<int64_t> reducedDims, SmallVectorImpl<Value> &indices, Value first,
+    int64_t block, TypedAttr init, ElementReader read, ReductionBody body,
+    const LaneReduction *lanes, bool treeOrder, const ElementPrefetch *prefetch,
+    int64_t rowsAhead) {
+  int64_t rank = inputType.getRank();
+  int64_t inner = reducedDims.back();
+  int64_t innerSize = inputType.getDimSize(inner);
+  Type accType = init.getType();
+  int64_t chunkLanes = std::max<int64_t>(
+      1, 512 / std::max<unsigned>(8, accType.getIntOrFloatBitWidth()));
+  SmallVector<VectorType> chunkTypes;
+  for (int64_t start = 0; start < block; start += chunkLanes)
+    chunkTypes.push_back(
+        VectorType::get({std::min(chunkLanes, block - start)}, accType));
+  // The block's column indices, computed once.
+  SmallVector<Value> columnIndex;
+  for (int64_t c = 0; c < block; ++c)
+    columnIndex.push_back(
+        arith::AddIOp::create(b, loc, first, indexConstant(b, loc, c)));
+  auto initialChunks = [&](OpBuilder &ib, Location il) {
+    SmallVector<Value> chunks;
+    for (VectorType type : chunkTypes)
+      chunks.push_back(arith::ConstantOp::create(
+          ib, il, DenseElementsAttr::get(type, init)));
+    return chunks;
+  };
+  // One reduced row (the reduced indices set) into the chunks.
+  auto updateRow = [&](OpBuilder &ub, Location ul, ValueRange chunks) {
+    SmallVector<Value> updated;
+    for (auto [k, chunk] : llvm::enumerate(chunks)) {
+      VectorType type = chunkTypes[k];
+      SmallVector<Value> values;
+      for (int64_t e = 0; e < type.getNumElements(); ++e) {
+        indices[rank - 1] = columnIndex[k * chunkLanes + e];
+        SmallVector<Value> xs = read(ub, ul, indices);
+        if (lanes) {
+          values.push_back(lanes->term(ub, ul, xs, indices));
+        } else {
+          Value old = vector::ExtractOp::create(ub, ul, chunk, e);
+          values.push_back(body(ub, ul, xs, ValueRange{old}, indices)[0]);
+        }
+      }
+      Value assembled = vector::FromElementsOp::create(ub, ul, type, values);
+      updated.push_back(lanes ? lanes->merge(ub, ul, chunk, assembled)
+                              : assembled);
+    }
+    return updated;
+  };
+  // Prefetches the block's part of the reduced row at `indices`.
+  auto prefetchRow = [&](OpBuilder &pb, Location pl) {
+    for (int64_t c = 0; c < block; c += chunkLanes) {
+      SmallVector<Value> at(indices.begin(), indices.end());
+      at[rank - 1] = columnIndex[c];
+      (*prefetch)(pb, pl, at);
+    }
+  };
+  SmallVector<Value> lbs, ubs, steps;
+  Value zero = indexConstant(b, loc, 0), one = indexConstant(b, loc, 1);
+  Value result =
+      tensor::EmptyOp::create(b, loc, ArrayRef<int64_t>{1, block}, accType);
+  auto writeChunks = [&](OpBuilder &wb, Location wl, ValueRange chunks,
+                         Value into, Value row) {
+    for (auto [k, chunk] : llvm::enumerate(chunks))
+      into = vector::TransferWriteOp::create(
+                 wb, wl, chunk, into,
+                 ValueRange{row, indexConstant(wb, wl, k * chunkLanes)},
+                 ArrayRef<bool>{true})
+                 .getResult();
+    return into;
+  };
+  if (!treeOrder) {
+    // The reduced rows in order.
+    appendLoopBounds(b, loc, inputType, reducedDims, lbs, ubs, steps);
+    scf::LoopNest nest = scf::buildLoopNest(
+        b, loc, lbs, ubs, steps, initialChunks(b, loc),
+        [&](OpBuilder &ob, Location ol, ValueRange ivs,
+            ValueRange chunks) -> scf::ValueVector {
+          for (auto [iv, d] : llvm::zip_equal(ivs, reducedDims))
+            indices[d] = iv;
+          if (prefetch) {
+            Value current = indices[inner];
+            indices[inner] = arith::MinUIOp::create(
+                ob, ol,
+                arith::AddIOp::create(ob, ol, current,
+                                      indexConstant(ob, ol, rowsAhead)),
+                indexConstant(ob, ol, innerSize - 1));
+            prefetchRow(ob, ol);
+            indices[inner] = current;
+          }
+          return updateRow(ob, ol, chunks);
+        });
+    return writeChunks(b, loc, nest.results, result, zero);
+  }
+  // The lanes in tree order, finished subtrees on `stack`: before step i,
+  // popcount(i) of them (at most 5).
+  int64_t lanes32 = kReductionLanes, levels = llvm::Log2_64(lanes32);
+  Value stack = tensor::EmptyOp::create(
+      b, loc, ArrayRef<int64_t>{levels, block}, accType);
+  // bitreverse(i) over `levels` bits.
+  auto laneAt = [&](OpBuilder &lb, Location ll, Value i) {
+    Value lane = indexConstant(lb, ll, 0);
+    for (int64_t bit = 0; bit < levels; ++bit) {
+      Value set = arith::AndIOp::create(
+          lb, ll, arith::ShRUIOp::create(lb, ll, i, indexConstant(lb, ll, bit)),
+          one);
+      lane = arith::OrIOp::create(
+          lb, ll, lane,
+          arith::ShLIOp::create(lb, ll, set,
+                                indexConstant(lb, ll, levels - 1 - bit)));
+    }
+    return lane;
+  };
+  appendLoopBounds(b, loc, inputType, reducedDims.drop_back(), lbs, ubs, steps);
+  // The loops over lane `lane`'s rows, `rowBody` on each.
+  auto laneRows =
+      [&](OpBuilder &nb, Location nl, Value lane, ValueRange initial,
+          function_ref<SmallVector<Value>(OpBuilder &, Location, ValueRange)>
+              rowBody) {
+        scf::LoopNest nest = scf::buildLoopNest(
+            nb, nl, lbs, ubs, steps, initial,
+            [&](OpBuilder &ob, Location ol, ValueRange ivs,
+                ValueRange outer) -> scf::ValueVector {
+              for (auto [iv, d] : llvm::zip_equal(ivs, reducedDims.drop_back()))
+                indices[d] = iv;
+              auto rows = scf::ForOp::create(
+                  ob, ol, lane, indexConstant(ob, ol, innerSize),
+                  indexConstant(ob, ol, lanes32), outer,
+                  [&](OpBuilder &rb, Location rl, Value row, ValueRange inner) {
+                    indices[reducedDims.back()] = row;
+                    scf::YieldOp::create(rb, rl, rowBody(rb, rl, inner));
+                  });
+              return scf::ValueVector(rows.getResults());
+            });
+        return SmallVector<Value>(nest.results);
+      };
+  auto steps32 = scf::ForOp::create(
+      b, loc, zero, indexConstant(b, loc, lanes32), one,
+      ValueRange{stack, zero},
+      [&](OpBuilder &sb, Location sl, Value i, ValueRange carried) {
+        Value partials = carried[0], depth = carried[1];
+        if (prefetch) {
+          // The rows of the lane kColumnPrefetchRows steps ahead.
+          Value ahead = arith::AddIOp::create(
+              sb, sl, i, indexConstant(sb, sl, kColumnPrefetchRows));
+          Value inRange =
+              arith::CmpIOp::create(sb, sl, arith::CmpIPredicate::ult, ahead,
+                                    indexConstant(sb, sl, lanes32));
+          scf::IfOp::create(sb, sl, inRange, [&](OpBuilder &pb, Location pl) {
+            laneRows(pb, pl, laneAt(pb, pl, ahead), ValueRange{},
+                     [&](OpBuilder &rb, Location rl, ValueRange) {
+                       prefetchRow(rb, rl);
+                       return SmallVector<Value>{};
+                     });
+            scf::YieldOp::create(pb, pl);
+          });
+        }
+        SmallVector<Value> chunks =
+            laneRows(sb, sl, laneAt(sb, sl, i), initialChunks(sb, sl),
+                     [&](OpBuilder &rb, Location rl, ValueRange current) {
+                       return updateRow(rb, rl, current);
+                     });
+        // Merge level `level` when i's lowest level + 1 bits are all ones:
+        // the stack's top holds the subtree to the left.
+        Value next = arith::AddIOp::create(sb, sl, i, one);
+        for (int64_t level = 0; level < levels; ++level) {
+          Value low = arith::AndIOp::create(
+              sb, sl, next, indexConstant(sb, sl, (int64_t{2} << level) - 1));
+          Value merges = arith::CmpIOp::create(sb, sl, arith::CmpIPredicate::eq,
+                                               low, zero);
+          Value at = arith::SubIOp::create(sb, sl, depth, one);
+          auto merged = scf::IfOp::create(
+              sb, sl, merges,
+              [&](OpBuilder &mb, Location ml) {
+                SmallVector<Value> out;
+                for (auto [k, chunk] : llvm::enumerate(chunks)) {
+                  Value left = vector::TransferReadOp::create(
+                      mb, ml, chunkTypes[k], partials,
+                      ValueRange{at, indexConstant(mb, ml, k * chunkLanes)},
+                      arith::ConstantOp::create(mb, ml, init),
+                      ArrayRef<bool>{true});
+                  out.push_back(lanes->merge(mb, ml, left, chunk));
+                }
+                scf::YieldOp::create(mb, ml, out);
+              },
+              [&](OpBuilder &mb, Location ml) {
+                scf::YieldOp::create(mb, ml, chunks);
+              });
+          chunks.assign(merged.getResults().begin(), merged.getResults().end());
+          depth = arith::SelectOp::create(sb, sl, merges, at, depth);
+        }
+        partials = writeChunks(sb, sl, chunks, partials, depth);
+        scf::YieldOp::create(
+            sb, sl,
+            ValueRange{partials, arith::AddIOp::create(sb, sl, depth, one)});
+      });
+  SmallVector<Value> finalChunks;
+  for (auto [k, type] : llvm::enumerate(chunkTypes))
+    finalChunks.push_back(vector::TransferReadOp::create(
+        b, loc, type, steps32.getResult(0),
+        ValueRange{zero, indexConstant(b, loc, k * chunkLanes)},
+        arith::ConstantOp::create(b, loc, init), ArrayRef<bool>{true}));
+  return writeChunks(b, loc, finalChunks, result, zero);
+}
+
 /// A reduction whose input keeps its innermost dim (a sum over dim 0 of a
 /// row-major matrix), on the CPU. Walking each kept position's reduced
 /// elements would read memory with a stride (one cache line per element);
@@ -1050,7 +1354,22 @@ SmallVector<Value> buildColumnReduction(
   // 104 us instead of 81 on 1000x1001).
   int64_t elementBytes =
       std::max<int64_t>(1, inputType.getElementTypeBitWidth() / 8);
+  // Narrow rows (below): fewer columns than a 512-bit vector (a 64-byte
+  // cache line) holds.
+  int64_t lineElements =
+      512 / std::max<int64_t>(8, inputType.getElementTypeBitWidth());
+  ColumnScheme scheme = columnScheme(inputType, reducedDims, lanes != nullptr,
+                                     prefetch.scattered);
+  bool narrow = scheme == ColumnScheme::NarrowRows;
+  bool inRegisters = scheme == ColumnScheme::LanesInTreeOrder ||
+                     scheme == ColumnScheme::RowsInRegisters;
   int64_t block = std::min(columns, 512 / elementBytes);
+  // In registers, a block that divides the columns when one of at least
+  // half the width does: a narrower last block takes loops of its own.
+  if (inRegisters && columns % block != 0)
+    if (int64_t divisor = kiln::conversion::largestDivisor(columns, block);
+        2 * divisor >= block)
+      block = divisor;
   int64_t blocks = (columns + block - 1) / block;
   Type accType = init.getType();
   SmallVector<int64_t> keptShape, grid;
@@ -1071,9 +1390,6 @@ SmallVector<Value> buildColumnReduction(
       b, loc, indexConstant(b, loc, block),
       arith::SubIOp::create(b, loc, indexConstant(b, loc, columns), first));
   Value zero = indexConstant(b, loc, 0), one = indexConstant(b, loc, 1);
-  // The block's accumulators, [lane, column], all at `init`.
-  Value accInit = filledTensor(
-      b, loc, RankedTensorType::get({laneCount, block}, accType), init);
   SmallVector<Value> indices(rank);
   for (auto [i, d] : llvm::enumerate(keptDims.drop_back()))
     indices[d] = coords[i];
@@ -1095,11 +1411,6 @@ SmallVector<Value> buildColumnReduction(
   // updated element by element, which LLVM's SLP vectorizer turns into
   // vector loads and adds (sum over dim 0 of 4096x10 f32 at 1 thread: 15 ->
   // 2 us). The same operations per accumulator, so the same bits.
-  // Elements per 512-bit vector, a 64-byte cache line.
-  int64_t lineElements =
-      512 / std::max<int64_t>(8, inputType.getElementTypeBitWidth());
-  bool narrow = lanes && blocks == 1 && columns < lineElements &&
-                inner == rank - 2 && spreadsOverLanes(innerSize);
   int64_t unroll = lineElements / std::gcd(columns, lineElements);
   // `rows` rows from row `row0` of the innermost reduced dim into the
   // consecutive accumulators from lane `lane0` on (narrow rows), a vector
@@ -1160,85 +1471,127 @@ SmallVector<Value> buildColumnReduction(
   // bench/run.py, 1.5-1.9 -> 0.72-0.77 in a noisier moment).
   bool carryAhead =
       prefetch.scattered && blocks == 1 && inner >= 1 && inner == rank - 2;
-  Value accStart = accInit;
-  if (narrow)
-    accStart = tensor::CollapseShapeOp::create(
-        b, loc, accInit, ArrayRef<ReassociationIndices>{{0, 1}});
-  SmallVector<Value> lbs, ubs, steps;
-  appendLoopBounds(b, loc, inputType,
-                   narrow ? ArrayRef<int64_t>(reducedDims).drop_back()
-                          : ArrayRef<int64_t>(reducedDims),
-                   lbs, ubs, steps);
-  scf::LoopNest nest = scf::buildLoopNest(
-      b, loc, lbs, ubs, steps, ValueRange{accStart},
-      [&](OpBuilder &ob, Location ol, ValueRange ivs,
-          ValueRange accs) -> scf::ValueVector {
-        for (auto [iv, d] : llvm::zip(ivs, reducedDims))
-          indices[d] = iv;
-        if (narrow) {
-          // Groups of `unroll` rows (a divisor of kReductionLanes, so a
-          // group's lanes are consecutive), then the rows left over one at
-          // a time.
-          int64_t grouped = innerSize / unroll * unroll;
-          auto groups = scf::ForOp::create(
-              ob, ol, zero, indexConstant(ob, ol, grouped / unroll), one, accs,
-              [&](OpBuilder &gb, Location gl, Value g, ValueRange acc) {
-                Value row0 = arith::MulIOp::create(
-                    gb, gl, g, indexConstant(gb, gl, unroll));
-                scf::YieldOp::create(gb, gl,
-                                     updateRows(gb, gl, acc[0], row0,
-                                                laneOf(gb, gl, row0, innerSize),
-                                                unroll));
-              });
-          auto tail = scf::ForOp::create(
-              ob, ol, indexConstant(ob, ol, grouped),
-              indexConstant(ob, ol, innerSize), one, groups.getResults(),
-              [&](OpBuilder &tb, Location tl, Value i, ValueRange acc) {
-                scf::YieldOp::create(tb, tl,
-                                     updateRows(tb, tl, acc[0], i,
-                                                laneOf(tb, tl, i, innerSize),
-                                                1));
-              });
-          return {tail.getResult(0)};
-        }
-        Value lane = zero;
-        if (lanes)
-          lane = laneOf(ob, ol, ivs.back(), innerSize);
-        if (prefetchRows) {
-          SmallVector<Value> ahead(indices);
-          Value next = arith::AddIOp::create(ob, ol, ivs.back(),
-                                             indexConstant(ob, ol, rowsAhead));
-          if (carryAhead) {
-            // Past the last row, the rows of the next reduction.
-            Value size = indexConstant(ob, ol, innerSize);
-            ahead[inner] = arith::RemUIOp::create(ob, ol, next, size);
-            ahead[inner - 1] = arith::MinUIOp::create(
-                ob, ol,
-                arith::AddIOp::create(
-                    ob, ol, indices[inner - 1],
-                    arith::DivUIOp::create(ob, ol, next, size)),
-                indexConstant(ob, ol, inputType.getDimSize(inner - 1) - 1));
-          } else {
-            ahead[inner] = arith::MinUIOp::create(
-                ob, ol, next, indexConstant(ob, ol, innerSize - 1));
+  Value acc;
+  if (inRegisters) {
+    auto blockOf = [&](OpBuilder &rb, Location rl, int64_t size) {
+      return buildColumnBlockInRegisters(
+          rb, rl, inputType, reducedDims, indices, first, size, init, read,
+          body, lanes, laneCount > 1, prefetchRows ? &prefetch : nullptr,
+          rowsAhead);
+    };
+    if (int64_t tail = columns % block; tail == 0 || blocks == 1) {
+      acc = blockOf(b, loc, block);
+    } else {
+      // The last block is narrower: its own loops, whose column indices
+      // stay consecutive (clamped ones would not vectorize).
+      Value full = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq,
+                                         width, indexConstant(b, loc, block));
+      auto accType1 = RankedTensorType::get({1, block}, accType);
+      acc = scf::IfOp::create(
+                b, loc, full,
+                [&](OpBuilder &tb, Location tl) {
+                  scf::YieldOp::create(tb, tl, blockOf(tb, tl, block));
+                },
+                [&](OpBuilder &tb, Location tl) {
+                  Value part = blockOf(tb, tl, tail);
+                  Value whole = tensor::EmptyOp::create(
+                      tb, tl, accType1.getShape(), accType);
+                  SmallVector<OpFoldResult> zeros(2, tb.getIndexAttr(0)),
+                      ones(2, tb.getIndexAttr(1));
+                  SmallVector<OpFoldResult> sizes{tb.getIndexAttr(1),
+                                                  tb.getIndexAttr(tail)};
+                  scf::YieldOp::create(
+                      tb, tl,
+                      Value(tensor::InsertSliceOp::create(tb, tl, part, whole,
+                                                          zeros, sizes, ones)));
+                })
+                .getResult(0);
+    }
+    laneCount = 1;
+  } else {
+    // The block's accumulators, [lane, column], all at `init`.
+    Value accInit = filledTensor(
+        b, loc, RankedTensorType::get({laneCount, block}, accType), init);
+    Value accStart = accInit;
+    if (narrow)
+      accStart = tensor::CollapseShapeOp::create(
+          b, loc, accInit, ArrayRef<ReassociationIndices>{{0, 1}});
+    SmallVector<Value> lbs, ubs, steps;
+    appendLoopBounds(b, loc, inputType,
+                     narrow ? ArrayRef<int64_t>(reducedDims).drop_back()
+                            : ArrayRef<int64_t>(reducedDims),
+                     lbs, ubs, steps);
+    scf::LoopNest nest = scf::buildLoopNest(
+        b, loc, lbs, ubs, steps, ValueRange{accStart},
+        [&](OpBuilder &ob, Location ol, ValueRange ivs,
+            ValueRange accs) -> scf::ValueVector {
+          for (auto [iv, d] : llvm::zip(ivs, reducedDims))
+            indices[d] = iv;
+          if (narrow) {
+            // Groups of `unroll` rows (a divisor of kReductionLanes, so a
+            // group's lanes are consecutive), then the rows left over one at
+            // a time.
+            int64_t grouped = innerSize / unroll * unroll;
+            auto groups = scf::ForOp::create(
+                ob, ol, zero, indexConstant(ob, ol, grouped / unroll), one,
+                accs, [&](OpBuilder &gb, Location gl, Value g, ValueRange acc) {
+                  Value row0 = arith::MulIOp::create(
+                      gb, gl, g, indexConstant(gb, gl, unroll));
+                  scf::YieldOp::create(
+                      gb, gl,
+                      updateRows(gb, gl, acc[0], row0,
+                                 laneOf(gb, gl, row0, innerSize), unroll));
+                });
+            auto tail = scf::ForOp::create(
+                ob, ol, indexConstant(ob, ol, grouped),
+                indexConstant(ob, ol, innerSize), one, groups.getResults(),
+                [&](OpBuilder &tb, Location tl, Value i, ValueRange acc) {
+                  scf::YieldOp::create(tb, tl,
+                                       updateRows(tb, tl, acc[0], i,
+                                                  laneOf(tb, tl, i, innerSize),
+                                                  1));
+                });
+            return {tail.getResult(0)};
           }
-          scf::ForOp::create(
-              ob, ol, zero, width, indexConstant(ob, ol, lineElements),
-              ValueRange{},
-              [&](OpBuilder &pb, Location pl, Value c, ValueRange) {
-                SmallVector<Value> at(ahead);
-                at[rank - 1] = arith::AddIOp::create(pb, pl, first, c);
-                prefetch(pb, pl, at);
-                scf::YieldOp::create(pb, pl);
-              });
-        }
-        return {updateColumnLane(ob, ol, accs[0], lane, width, combine)};
-      });
-  Value acc = nest.results.front();
-  if (narrow)
-    acc = tensor::ExpandShapeOp::create(
-        b, loc, RankedTensorType::get({laneCount, block}, accType), acc,
-        ArrayRef<ReassociationIndices>{{0, 1}});
+          Value lane = zero;
+          if (lanes)
+            lane = laneOf(ob, ol, ivs.back(), innerSize);
+          if (prefetchRows) {
+            SmallVector<Value> ahead(indices);
+            Value next = arith::AddIOp::create(
+                ob, ol, ivs.back(), indexConstant(ob, ol, rowsAhead));
+            if (carryAhead) {
+              // Past the last row, the rows of the next reduction.
+              Value size = indexConstant(ob, ol, innerSize);
+              ahead[inner] = arith::RemUIOp::create(ob, ol, next, size);
+              ahead[inner - 1] = arith::MinUIOp::create(
+                  ob, ol,
+                  arith::AddIOp::create(
+                      ob, ol, indices[inner - 1],
+                      arith::DivUIOp::create(ob, ol, next, size)),
+                  indexConstant(ob, ol, inputType.getDimSize(inner - 1) - 1));
+            } else {
+              ahead[inner] = arith::MinUIOp::create(
+                  ob, ol, next, indexConstant(ob, ol, innerSize - 1));
+            }
+            scf::ForOp::create(
+                ob, ol, zero, width, indexConstant(ob, ol, lineElements),
+                ValueRange{},
+                [&](OpBuilder &pb, Location pl, Value c, ValueRange) {
+                  SmallVector<Value> at(ahead);
+                  at[rank - 1] = arith::AddIOp::create(pb, pl, first, c);
+                  prefetch(pb, pl, at);
+                  scf::YieldOp::create(pb, pl);
+                });
+          }
+          return {updateColumnLane(ob, ol, accs[0], lane, width, combine)};
+        });
+    acc = nest.results.front();
+    if (narrow)
+      acc = tensor::ExpandShapeOp::create(
+          b, loc, RankedTensorType::get({laneCount, block}, accType), acc,
+          ArrayRef<ReassociationIndices>{{0, 1}});
+  }
   // Per column: the lanes' tree, then `finalize`, written into the
   // block's slice of each result (in place after bufferization).
   SmallVector<OpFoldResult> offsets, sizes, strides;

@@ -615,34 +615,66 @@ func.func @amin_f64_keys(%x: tensor<4x8xf64>) -> tensor<4xf64> {
 
 // -----
 
-// A reduction that keeps the innermost dim (over dim 0 of a matrix): an
-// scf.forall over blocks of 128 f32 columns (300 = 128 + 128 + 44), each walking the
-// rows outside and its columns inside (contiguous), with 32 lanes of
-// accumulators per column: row i goes to lane i % 32, then the lanes' tree
-// per column, written into
-// the block's slice of the result.
+// A reduction that keeps the innermost dim (over dim 0 of a matrix), with
+// more than 256 elements per column (512 rows): an scf.forall over blocks
+// of 128 f32 columns (300 = 128 + 128 + 44), each walking the rows outside
+// and its columns inside (contiguous), with 32 lanes of accumulators per
+// column: row i goes to lane i % 32, then the lanes' tree per column,
+// written into the block's slice of the result.
 // CHECK-LABEL: func.func @sum_columns
 // CHECK:       scf.forall (%[[Q:.*]]) in (3) shared_outs(%[[OUT:.*]] = %{{.*}}) -> (tensor<300xf32>)
 // CHECK:         %[[FIRST:.*]] = arith.muli %{{.*}}, %c128
 // CHECK:         %[[WIDTH:.*]] = arith.minsi
 // CHECK:         linalg.fill {{.*}} -> tensor<32x128xf32>
-// CHECK:         scf.for %[[ROW:.*]] = %{{.*}} to %c64
+// CHECK:         scf.for %[[ROW:.*]] = %{{.*}} to %c512
 // CHECK:           %[[LANE:.*]] = arith.remui %[[ROW]], %c32 : index
 // The stored input, its rows 1200 bytes apart, is prefetched four rows
 // ahead, a line per 16 floats.
 // CHECK:           %[[AHEAD:.*]] = arith.addi %[[ROW]], %c4
-// CHECK:           %[[CLAMPED:.*]] = arith.minui %[[AHEAD]], %c63
+// CHECK:           %[[CLAMPED:.*]] = arith.minui %[[AHEAD]], %c511
 // CHECK:           scf.for %[[P:.*]] = %{{.*}} to %[[WIDTH]] step %c16
 // CHECK:             %[[PCOL:.*]] = arith.addi %[[FIRST]], %[[P]]
 // CHECK:             memref.prefetch %{{.*}}[%[[CLAMPED]], %[[PCOL]]], read
 // CHECK:           scf.for %[[C:.*]] = %{{.*}} to %[[WIDTH]] step %c1
 // CHECK:             %[[COL:.*]] = arith.addi %[[FIRST]], %[[C]]
-// CHECK:             tensor.extract %arg0[%[[ROW]], %[[COL]]] : tensor<64x300xf32>
+// CHECK:             tensor.extract %arg0[%[[ROW]], %[[COL]]] : tensor<512x300xf32>
 // CHECK:             tensor.insert %{{.*}} into %{{.*}}[%[[LANE]], %[[C]]] : tensor<32x128xf32>
 // CHECK:         %[[SLICE:.*]] = tensor.extract_slice %[[OUT]][%[[FIRST]]] [%[[WIDTH]]] [1]
 // CHECK:         scf.for {{.*}} iter_args(%{{.*}} = %[[SLICE]])
 // CHECK:         tensor.parallel_insert_slice %{{.*}} into %[[OUT]][%[[FIRST]]] [%[[WIDTH]]] [1]
-func.func @sum_columns(%x: tensor<64x300xf32>) -> tensor<300xf32> {
+func.func @sum_columns(%x: tensor<512x300xf32>) -> tensor<300xf32> {
+  %s = kiln.sum %x {dims = array<i64: 0>} : tensor<512x300xf32>
+  return %s : tensor<300xf32>
+}
+
+
+// -----
+
+// At most 256 elements per column (64 rows) over 32 lanes: each block of
+// columns (100, a divisor of 300) walks the lanes one after another in
+// their tree's order -- lane bitreverse(step) -- each lane's rows (lane,
+// lane + 32) into vectors of accumulators carried by the row loop
+// (registers), the finished subtrees on a stack of partial rows merged as
+// a binary counter does; the rows of the lane four steps ahead are
+// prefetched.
+// CHECK-LABEL: func.func @sum_columns_tree
+// CHECK:       scf.forall (%{{.*}}) in (3) shared_outs
+// CHECK:         arith.muli %{{.*}}, %c100
+// CHECK:         %[[STACK:.*]] = tensor.empty() : tensor<5x100xf32>
+// CHECK:         scf.for %[[STEP:.*]] = %{{.*}} to %{{.*}} step %{{.*}} iter_args(%[[PARTIALS:.*]] = %[[STACK]], %{{.*}} = %{{.*}}) -> (tensor<5x100xf32>, index)
+// CHECK:           scf.if
+// CHECK:             memref.prefetch
+// CHECK:           arith.shrui %[[STEP]]
+// CHECK:           scf.for %[[ROW:.*]] = %{{.*}} to %c64{{[_0-9]*}} step %{{.*}} iter_args({{.*}}) -> (vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<4xf32>)
+// CHECK:             tensor.extract %arg0[%[[ROW]], %{{.*}}] : tensor<64x300xf32>
+// CHECK:             vector.from_elements {{.*}} : vector<16xf32>
+// CHECK:             arith.addf {{.*}} : vector<16xf32>
+// CHECK:           scf.if
+// CHECK:             vector.transfer_read %[[PARTIALS]]{{.*}} : tensor<5x100xf32>, vector<16xf32>
+// CHECK:             arith.addf {{.*}} : vector<16xf32>
+// CHECK:           vector.transfer_write {{.*}} : vector<16xf32>, tensor<5x100xf32>
+// CHECK:         tensor.parallel_insert_slice
+func.func @sum_columns_tree(%x: tensor<64x300xf32>) -> tensor<300xf32> {
   %s = kiln.sum %x {dims = array<i64: 0>} : tensor<64x300xf32>
   return %s : tensor<300xf32>
 }
@@ -650,14 +682,14 @@ func.func @sum_columns(%x: tensor<64x300xf32>) -> tensor<300xf32> {
 // -----
 
 // Fewer reduced rows than lanes (16): every row goes to lane 0, so the
-// block keeps one lane of accumulators and no lane tree (the other lanes
-// would only add the identity).
+// block keeps one lane of accumulators, in registers (vectors carried by
+// the row loop), and no lane tree (the other lanes would only add the
+// identity).
 // CHECK-LABEL: func.func @sum_few_rows
 // CHECK:       scf.forall
-// CHECK:         linalg.fill {{.*}} -> tensor<1x64xf32>
-// CHECK:         scf.for %{{.*}} = %{{.*}} to %c16
-// CHECK:           arith.addf
-// CHECK:           tensor.insert %{{.*}} : tensor<1x64xf32>
+// CHECK:         scf.for %{{.*}} = %{{.*}} to %c16{{[_0-9]*}} step %{{.*}} iter_args({{.*}}) -> (vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>)
+// CHECK:           arith.addf {{.*}} : vector<16xf32>
+// CHECK:         vector.transfer_write {{.*}} : vector<16xf32>, tensor<1x64xf32>
 // CHECK:         tensor.extract_slice
 // CHECK-NEXT:    scf.for
 // CHECK:           tensor.extract %{{.*}} : tensor<1x64xf32>
@@ -755,7 +787,6 @@ func.func @bags_of_rows(%w: tensor<1000x64xf32>, %i: tensor<64xi64>) -> tensor<4
 // i % 3, c) of the 2x3x64 exps.
 // CHECK-LABEL: func.func @collapsed_view
 // CHECK:         scf.for %[[ROW:[a-z0-9_]+]] =
-// CHECK:           scf.for
 // CHECK:             %[[IN:.*]] = arith.remui %[[ROW]], %c3
 // CHECK-NEXT:        %[[OUT:.*]] = arith.divui %[[ROW]], %c3
 // CHECK-NEXT:        %[[X:.*]] = tensor.extract %arg0[%[[OUT]], %[[IN]], %{{.*}}] : tensor<2x3x64xf32>

@@ -21,7 +21,7 @@ func.func @f(%x: tensor<4096x32768xf32>, %g: tensor<4096x4096xf32>,
   %v2, %i2 = kiln.topk %big {k = 100 : i64, dim = 1 : i64} : tensor<1x16777216xf32>
   // CHECK-DAG: :[[# @LINE + 1]]:{{.*}}kiln.sum of tensor<4096x32768xf32> over dims [1]: row reduction, 4096 kept position(s) in parallel, each reducing 32768 element(s) with its accumulators in registers; float: 32 lanes
   %s1 = kiln.sum %x {dims = array<i64: 1>} : tensor<4096x32768xf32>
-  // CHECK-DAG: :[[# @LINE + 1]]:{{.*}}kiln.sum of tensor<4096x32768xf32> over dims [0]: column reduction, the innermost dim is kept{{.*}}; float: 32 lanes, each its share
+  // CHECK-DAG: :[[# @LINE + 1]]:{{.*}}kiln.sum of tensor<4096x32768xf32> over dims [0]: column reduction, the innermost dim is kept: each block of contiguous columns walks the reduced rows in order, each row into its lane's accumulators (in memory); blocks in parallel; float: 32 lanes, each its share
   %s0 = kiln.sum %x {dims = array<i64: 0>} : tensor<4096x32768xf32>
   // CHECK-DAG: :[[# @LINE + 2]]:{{.*}}kiln.sum of tensor<4096x32768xf32>: consecutive dims reduced (or kept) alike are one run of elements, so it is reduced as tensor<134217728xf32> over dims [0]"
   // CHECK-DAG: :[[# @LINE + 1]]:{{.*}}kiln.sum of tensor<134217728xf32> over dims [0]: 1 kept position(s) would leave threads idle, so dim 0 is split into 1024 segments reduced in parallel, then merged (2 kernels)
@@ -188,9 +188,28 @@ func.func @scatter_columns(%b: tensor<4096x4096xf32>, %i: tensor<1024x4096xi64>,
 func.func @short_lanes(%x: tensor<4096x16xf32>, %bags: tensor<256x16x16xf32>) -> (tensor<16xf32>, tensor<256x16xf32>) {
   // CHECK-DAG: :[[# @LINE + 1]]:{{.*}}kiln.sum of tensor<4096x16xf32> over dims [0]: column reduction, the innermost dim is kept{{.*}}; float: 32 lanes, each its share
   %s16 = kiln.sum %x {dims = array<i64: 0>} : tensor<4096x16xf32>
-  // CHECK-DAG: :[[# @LINE + 1]]:{{.*}}kiln.sum of tensor<256x16x16xf32> over dims [1]: column reduction, the innermost dim is kept{{.*}}; float: the innermost reduced dim is shorter than the 32 lanes, so every element goes to lane 0, in order
+  // CHECK-DAG: :[[# @LINE + 1]]:{{.*}}kiln.sum of tensor<256x16x16xf32> over dims [1]: column reduction, the innermost dim is kept: each block of contiguous columns walks the reduced rows in order with vector loads and accumulators in registers; blocks in parallel; float: the innermost reduced dim is shorter than the 32 lanes, so every element goes to lane 0, in order
   %sb = kiln.sum %bags {dims = array<i64: 1>} : tensor<256x16x16xf32>
   return %s16, %sb : tensor<16xf32>, tensor<256x16xf32>
+}
+
+// Column reductions by how many elements each column reduces: up to 256
+// over 32 lanes walk the lanes in their tree's order, each in registers;
+// more walk the rows in order into the lanes' accumulators in memory;
+// an order-free reduction (amax) keeps one accumulator per column in
+// registers; fewer columns than a vector holds update lanes in groups.
+func.func @column_schemes(%few: tensor<32x64x3136xf32>, %many: tensor<512x3136xf32>,
+                          %narrow: tensor<300x10xf32>)
+    -> (tensor<32x3136xf32>, tensor<3136xf32>, tensor<3136xf32>, tensor<10xf32>) {
+  // CHECK-DAG: :[[# @LINE + 1]]:{{.*}}kiln.sum of tensor<32x64x3136xf32> over dims [1]: column reduction, the innermost dim is kept: at most 256 reduced elements per column, so each block of contiguous columns walks the 32 lanes one after another in their merge tree's order, each lane's rows into accumulators in registers; blocks in parallel
+  %a = kiln.sum %few {dims = array<i64: 1>} : tensor<32x64x3136xf32>
+  // CHECK-DAG: :[[# @LINE + 1]]:{{.*}}kiln.sum of tensor<512x3136xf32> over dims [0]: column reduction, the innermost dim is kept: each block of contiguous columns walks the reduced rows in order, each row into its lane's accumulators (in memory)
+  %b = kiln.sum %many {dims = array<i64: 0>} : tensor<512x3136xf32>
+  // CHECK-DAG: :[[# @LINE + 1]]:{{.*}}kiln.amax of tensor<512x3136xf32> over dims [0]: column reduction, the innermost dim is kept: each block of contiguous columns walks the reduced rows in order with vector loads and accumulators in registers
+  %c = kiln.amax %many {dims = array<i64: 0>} : tensor<512x3136xf32>
+  // CHECK-DAG: :[[# @LINE + 1]]:{{.*}}kiln.sum of tensor<300x10xf32> over dims [0]: column reduction, the innermost dim is kept: fewer columns than a vector holds, so groups of rows update consecutive lanes' accumulators as one vector
+  %d = kiln.sum %narrow {dims = array<i64: 0>} : tensor<300x10xf32>
+  return %a, %b, %c, %d : tensor<32x3136xf32>, tensor<3136xf32>, tensor<3136xf32>, tensor<10xf32>
 }
 
 // Unit dims hold one position each: a reduction or softmax runs as that of
