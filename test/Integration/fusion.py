@@ -719,7 +719,8 @@ for shape in [(2, 24, 5, 7), (1, 64, 8, 8)]:
 # reduced in the column reduction kernel's order, so fused and unfused give
 # the same bits. A layer norm over the channels written channels first, of
 # shapes whose T is one block (35, 64: O of 1), four blocks of 80 (320), a
-# block that holds no whole line (98 of 196); f64; reductions over two dims
+# block that holds no whole line (98 of 196); f64; more than 256 channels
+# (300: the lanes' accumulators in memory, not in registers); reductions over two dims
 # (C = A x B); sum, amax, amin and prod of special values (NaN, inf, -0);
 # integer sums. Then what stays several kernels: a column count without a
 # divisor of half a line or more (131, prime), and an operand that varies
@@ -756,6 +757,7 @@ for shape, dtype, kernels in [((2, 24, 5, 7), torch.float32, 1),
                               ((3, 40, 16, 20), torch.float32, 1),
                               ((2, 16, 14, 14), torch.float32, 1),
                               ((2, 48, 4, 9), torch.float64, 1),
+                              ((2, 300, 8, 8), torch.float32, 1),
                               ((2, 33, 131), torch.float32, 3)]:
     cx = (torch.randn(*shape) * 2 + 1).to(dtype)
     cw = torch.randn(shape[1], *[1] * (len(shape) - 2)).to(dtype)

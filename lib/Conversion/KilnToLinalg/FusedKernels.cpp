@@ -627,12 +627,16 @@ FailureOr<SmallVector<Value>> lowerRowGroup(OpBuilder &b, FusedOp op,
 /// reduction's values. The operations of the column reduction kernel
 /// (buildColumnReduction) per column in its order -- float sums and
 /// products into 32 lanes by reduced index (laneOf), merged in the fixed
-/// tree; the rest one accumulator, the rows in order -- so the same bits.
+/// tree; the rest one accumulator, the rows in order -- so the same bits,
+/// and its walk (columnScheme): accumulators in registers
+/// (buildColumnBlockInRegisters) for float reductions with at most 256
+/// rows over 32 lanes or with one accumulator, else a [lane, column] block
+/// of them in memory. `prefetch` (the first pass) prefetches at an
+/// element's (o, c, t).
 template <typename OpTy>
-Value reduceColumnBlock(
-    OpBuilder &b, Location loc, RankedTensorType inputType, Value o,
-    Value first, int64_t block, ElementReader read,
-    function_ref<void(OpBuilder &, Location, Value c)> prefetch = nullptr) {
+Value reduceColumnBlock(OpBuilder &b, Location loc, RankedTensorType inputType,
+                        Value o, Value first, int64_t block, ElementReader read,
+                        const ElementPrefetch *prefetch = nullptr) {
   using Lower = ReductionCombiner<OpTy>;
   Type elementType = inputType.getElementType();
   bool keys = Lower::usesKeys(b, elementType);
@@ -642,27 +646,59 @@ Value reduceColumnBlock(
   int64_t laneCount = useLanes && spreadsOverLanes(rows) ? kReductionLanes : 1;
   TypedAttr identity = Lower::identity(b, elementType, keys);
   Value zero = indexConstant(b, loc, 0), one = indexConstant(b, loc, 1);
-  Value acc = filledTensor(
-      b, loc, RankedTensorType::get({laneCount, block}, identity.getType()),
-      identity);
-  auto rowLoop = scf::ForOp::create(
-      b, loc, zero, indexConstant(b, loc, rows), one, ValueRange{acc},
-      [&](OpBuilder &rb, Location rl, Value c, ValueRange accs) {
-        Value lane = useLanes ? laneOf(rb, rl, c, rows) : zero;
-        if (prefetch)
-          prefetch(rb, rl, c);
-        auto combine = [&](OpBuilder &cb, Location cl, Value old, Value j) {
-          Value t = arith::AddIOp::create(cb, cl, first, j);
-          Value x = read(cb, cl, ValueRange{o, c, t})[0];
-          return useLanes ? Lower::merge(cb, cl, old, x, keys)
-                          : Lower::combine(cb, cl, x, old, keys);
-        };
-        scf::YieldOp::create(rb, rl,
-                             updateColumnLane(rb, rl, accs[0], lane,
-                                              indexConstant(rb, rl, block),
-                                              combine));
-      });
-  Value accs = rowLoop.getResult(0);
+  int64_t lineElements = std::max<int64_t>(
+      1, 512 / std::max<unsigned>(8, inputType.getElementTypeBitWidth()));
+  Value accs;
+  ColumnScheme scheme = columnScheme(inputType, ArrayRef<int64_t>{1}, useLanes,
+                                     /*scattered=*/false);
+  if (scheme == ColumnScheme::LanesInTreeOrder ||
+      scheme == ColumnScheme::RowsInRegisters) {
+    // The column reduction kernel's accumulators in registers.
+    SmallVector<Value> indices{o, Value(), Value()};
+    auto combineBody = [&](OpBuilder &nb, Location l, ValueRange xs,
+                           ValueRange old, ValueRange) {
+      return SmallVector<Value>{Lower::combine(nb, l, xs[0], old[0], keys)};
+    };
+    accs = buildColumnBlockInRegisters(
+        b, loc, inputType, ArrayRef<int64_t>{1}, indices, first, block,
+        identity, read, combineBody, useLanes ? &lanes : nullptr, laneCount > 1,
+        prefetch, kColumnPrefetchRows);
+    laneCount = 1;
+  } else {
+    Value acc = filledTensor(
+        b, loc, RankedTensorType::get({laneCount, block}, identity.getType()),
+        identity);
+    auto rowLoop = scf::ForOp::create(
+        b, loc, zero, indexConstant(b, loc, rows), one, ValueRange{acc},
+        [&](OpBuilder &rb, Location rl, Value c, ValueRange accs) {
+          Value lane = useLanes ? laneOf(rb, rl, c, rows) : zero;
+          if (prefetch) {
+            // kColumnPrefetchRows rows ahead, a line at a time.
+            Value ahead = arith::MinUIOp::create(
+                rb, rl,
+                arith::AddIOp::create(
+                    rb, rl, c, indexConstant(rb, rl, kColumnPrefetchRows)),
+                indexConstant(rb, rl, rows - 1));
+            for (int64_t k = 0; k < block; k += lineElements)
+              (*prefetch)(
+                  rb, rl,
+                  ValueRange{o, ahead,
+                             arith::AddIOp::create(rb, rl, first,
+                                                   indexConstant(rb, rl, k))});
+          }
+          auto combine = [&](OpBuilder &cb, Location cl, Value old, Value j) {
+            Value t = arith::AddIOp::create(cb, cl, first, j);
+            Value x = read(cb, cl, ValueRange{o, c, t})[0];
+            return useLanes ? Lower::merge(cb, cl, old, x, keys)
+                            : Lower::combine(cb, cl, x, old, keys);
+          };
+          scf::YieldOp::create(rb, rl,
+                               updateColumnLane(rb, rl, accs[0], lane,
+                                                indexConstant(rb, rl, block),
+                                                combine));
+        });
+    accs = rowLoop.getResult(0);
+  }
   // Per column: the lanes' tree and the value.
   auto finish = scf::ForOp::create(
       b, loc, zero, indexConstant(b, loc, block), one,
@@ -724,22 +760,16 @@ FailureOr<SmallVector<Value>> lowerColumnGroup(OpBuilder &b, FusedOp op,
       arith::MulIOp::create(b, loc, coords[1], indexConstant(b, loc, block));
   Value zero = indexConstant(b, loc, 0);
   MLIRContext *ctx = b.getContext();
-  int64_t lineElements = std::max<int64_t>(1, 64 / bytes);
 
-  auto prefetchAhead = [&](OpBuilder &pb, Location pl, Value c) {
-    Value ahead = arith::MinUIOp::create(
-        pb, pl,
-        arith::AddIOp::create(pb, pl, c,
-                              indexConstant(pb, pl, kColumnPrefetchRows)),
-        indexConstant(pb, pl, rows - 1));
-    for (int64_t k = 0; k < block; k += lineElements) {
-      Value t = arith::AddIOp::create(pb, pl, first, indexConstant(pb, pl, k));
-      for (auto [buffer, alongO] : prefetched)
-        memref::PrefetchOp::create(pb, pl, buffer,
-                                   ValueRange{alongO ? o : zero, ahead, t},
-                                   /*isWrite=*/false, /*localityHint=*/3,
-                                   /*isDataCache=*/true);
-    }
+  // The first pass's prefetch: the operands stored on [O, C, T] at an
+  // element's (o, c, t).
+  ElementPrefetch prefetchRows;
+  prefetchRows.at = [&](OpBuilder &pb, Location pl, ValueRange at) {
+    for (auto [buffer, alongO] : prefetched)
+      memref::PrefetchOp::create(
+          pb, pl, buffer, ValueRange{alongO ? at[0] : zero, at[1], at[2]},
+          /*isWrite=*/false, /*localityHint=*/3,
+          /*isDataCache=*/true);
   };
   // A value of B per block: read at column t of the block.
   auto perColumn = [&](Value v, Value values) {
@@ -788,9 +818,9 @@ FailureOr<SmallVector<Value>> lowerColumnGroup(OpBuilder &b, FusedOp op,
         return SmallVector<Value>{
             evaluator.eval(nb, l, input, inputType, at, memo)};
       };
-      function_ref<void(OpBuilder &, Location, Value)> firstPass = nullptr;
+      const ElementPrefetch *firstPass = nullptr;
       if (reductions == 1 && !prefetched.empty())
-        firstPass = prefetchAhead;
+        firstPass = &prefetchRows;
       auto reduce = [&](auto kind) {
         return reduceColumnBlock<decltype(kind)>(b, loc, inputType, o, first,
                                                  block, read, firstPass);

@@ -720,6 +720,44 @@ Value updateColumnLane(
 Value mergeColumnLanes(OpBuilder &b, Location loc, Value acc, Value c,
                        int64_t laneCount, const LaneReduction *lanes);
 
+/// How a column reduction (buildColumnReduction) walks a block of columns.
+enum class ColumnScheme {
+  /// Fewer columns than a 512-bit vector holds, over 32 lanes: groups of
+  /// rows update consecutive lanes' accumulators.
+  NarrowRows,
+  /// Over 32 lanes, few elements per lane: the lanes one after another,
+  /// in their merge tree's order, accumulators in registers.
+  LanesInTreeOrder,
+  /// One accumulator per column (no lanes, or every element in lane 0):
+  /// the rows in order, accumulators in registers.
+  RowsInRegisters,
+  /// The rows in order, each into its lane's accumulators in memory (32
+  /// lanes, or one, x the block's columns).
+  AccumulatorsInMemory,
+};
+
+/// The walk a column reduction of `inputType` over `reducedDims` (the
+/// innermost dim kept) takes: by the lanes (`hasLanes`: a float sum or
+/// product), the columns, the elements per column and whether an indexed
+/// read scatters the rows.
+ColumnScheme columnScheme(RankedTensorType inputType,
+                          ArrayRef<int64_t> reducedDims, bool hasLanes,
+                          bool scattered);
+
+/// A block of `block` columns from column `first` of a column reduction,
+/// accumulators in registers (ColumnScheme::LanesInTreeOrder with `lanes`
+/// and `treeOrder`, else RowsInRegisters with `lanes` or `body`); `indices`
+/// holds the kept dims' indices. Rows are prefetched through `prefetch`
+/// (when given) `rowsAhead` rows ahead, or, in tree order, the rows of the
+/// lane kColumnPrefetchRows steps ahead. Returns the block's accumulators
+/// as a [1, block] tensor.
+Value buildColumnBlockInRegisters(
+    OpBuilder &b, Location loc, RankedTensorType inputType,
+    ArrayRef<int64_t> reducedDims, SmallVectorImpl<Value> &indices, Value first,
+    int64_t block, TypedAttr init, ElementReader read, ReductionBody body,
+    const LaneReduction *lanes, bool treeOrder, const ElementPrefetch *prefetch,
+    int64_t rowsAhead);
+
 /// The kernel of a sum, prod, amax or amin (`op`) reading through `io`.
 SmallVector<Value> lowerReductionKernel(OpBuilder &b, Operation *op,
                                         const KernelIO &io);

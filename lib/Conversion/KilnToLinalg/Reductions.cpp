@@ -386,26 +386,6 @@ SmallVector<Value> buildColumnReduction(
     ReductionBody body, const LaneReduction *lanes, ReductionFinalizer finalize,
     TypeRange finalTypes, const ElementPrefetch &prefetch);
 
-/// How a column reduction (buildColumnReduction) walks a block of columns.
-enum class ColumnScheme {
-  /// Fewer columns than a 512-bit vector holds, over 32 lanes: groups of
-  /// rows update consecutive lanes' accumulators.
-  NarrowRows,
-  /// Over 32 lanes, few elements per lane: the lanes one after another,
-  /// in their merge tree's order, accumulators in registers.
-  LanesInTreeOrder,
-  /// One accumulator per column (no lanes, or every element in lane 0):
-  /// the rows in order, accumulators in registers.
-  RowsInRegisters,
-  /// The rows in order, each into its lane's accumulators in memory (32
-  /// lanes, or one, x the block's columns).
-  AccumulatorsInMemory,
-};
-
-ColumnScheme columnScheme(RankedTensorType inputType,
-                          ArrayRef<int64_t> reducedDims, bool hasLanes,
-                          bool scattered);
-
 /// The dims of a reduction's input seen as one dim each
 /// (kiln::conversion::coalesceDims, the rule the canonicalization of a
 /// reduction of a permute checks too): the dims of other sizes than 1, runs
@@ -1053,8 +1033,6 @@ Value mergeColumnLanes(OpBuilder &b, Location loc, Value acc, Value c,
   return laneCount > 1 ? mergeLaneTree(b, loc, partial, *lanes) : partial[0];
 }
 
-namespace {
-
 /// The most reduced elements per column for which a column reduction with
 /// 32 lanes walks the lanes one after another with their accumulators in
 /// registers (buildColumnBlockInRegisters), instead of the rows in order
@@ -1067,7 +1045,7 @@ namespace {
 /// 128x64x3136 (from memory) 5.3 -> 3.3; 128 rows of 16x128x4096 1.44 ->
 /// 1.07; 512 rows of 1x512x4096 level (0.12); 2048 rows of 1x2048x4096
 /// 1.2 -> 1.4 and 4096 of 4096x4096 2.8 -> 3.5.
-constexpr int64_t kColumnTreeOrderMaxElements = 256;
+static constexpr int64_t kColumnTreeOrderMaxElements = 256;
 
 ColumnScheme columnScheme(RankedTensorType inputType,
                           ArrayRef<int64_t> reducedDims, bool hasLanes,
@@ -1318,6 +1296,8 @@ Value buildColumnBlockInRegisters(
   return writeChunks(b, loc, finalChunks, result, zero);
 }
 
+namespace {
+
 /// A reduction whose input keeps its innermost dim (a sum over dim 0 of a
 /// row-major matrix), on the CPU. Walking each kept position's reduced
 /// elements would read memory with a stride (one cache line per element);
@@ -1328,7 +1308,11 @@ Value buildColumnBlockInRegisters(
 /// innermost index i going to lane i % 32, and the lanes merged in the fixed
 /// tree -- for every column exactly the operations of buildLaneLoops, so the
 /// same bits; without, `body` in the reduced elements' row-major order.
-/// `finalize` then applies per column.
+/// columnScheme picks how: accumulators in registers
+/// (buildColumnBlockInRegisters: the lanes in tree order, or one
+/// accumulator per column), narrow rows, or a [lane, column] block of
+/// accumulators in memory, the rows in order. `finalize` then applies per
+/// column.
 SmallVector<Value> buildColumnReduction(
     OpBuilder &b, Location loc, RankedTensorType inputType, ElementReader read,
     ArrayRef<int64_t> keptDims, ArrayRef<int64_t> reducedDims, TypedAttr init,

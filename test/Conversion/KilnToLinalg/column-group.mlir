@@ -1,9 +1,11 @@
 // A column group (kiln-fuse-elementwise's formColumnGroups): keepdim
 // reductions over dim 1 of [O, C, T] whose chain broadcasts them back. One
 // scf.forall over (o, block of columns): each block runs the reductions in
-// program order, a loop over the C rows of the block's columns into 32
-// lanes of accumulators per column for a float sum (the column reduction
-// kernel's order), one for amax; then the values computed from the
+// program order, a float sum into 32 lanes of accumulators per column (the
+// column reduction kernel's order and walk: with at most 256 rows the lanes
+// one after another in their tree's order, in registers, else the rows in
+// order into the lanes in memory), an amax into one accumulator per column
+// (in registers, the rows in order); then the values computed from the
 // reductions alone once per column (the negated sum), then the chain over
 // the block's C x B elements into the block's slice of each result -- of
 // the rows' shape, or the columns' ([O, 1, T]).
@@ -14,12 +16,15 @@
 // CHECK-LABEL: func.func @column_group
 // CHECK: scf.forall (%{{.*}}) in (4) shared_outs(%{{.*}} = %{{.*}}, %{{.*}} = %{{.*}}) -> (tensor<4x48x40xf32>, tensor<4x1x40xf32>)
 // The amax: one accumulator per column (an order-preserving integer key of
-// the float, as the amax kernels use), rows in order.
-// CHECK: linalg.fill {{.*}} -> tensor<1x40xi32>
-// CHECK: scf.for %{{.*}} = %{{.*}} to %{{.*}} step %{{.*}} iter_args(%{{.*}} = %{{.*}}) -> (tensor<1x40xi32>)
-// The sum: 32 lanes per column.
-// CHECK: linalg.fill {{.*}} -> tensor<32x40xf32>
-// CHECK: arith.remui
+// the float, as the amax kernels use), rows in order, in registers (vectors
+// of 16 + 16 + 8 columns carried by the row loop).
+// CHECK: scf.for %{{.*}} = %{{.*}} to %{{.*}} step %{{.*}} iter_args({{.*}}) -> (vector<16xi32>, vector<16xi32>, vector<8xi32>)
+// CHECK: vector.transfer_write {{.*}} tensor<1x40xi32>
+// The sum: 32 lanes per column, 48 rows: the lanes in tree order, each in
+// registers, the finished subtrees on a stack of partial rows.
+// CHECK: tensor.empty() : tensor<5x40xf32>
+// CHECK: scf.for {{.*}} -> (tensor<5x40xf32>, index)
+// CHECK: scf.for {{.*}} -> (vector<16xf32>, vector<16xf32>, vector<8xf32>)
 // The negated sum, once per column.
 // CHECK: linalg.generic {{.*}} outs(%{{.*}} : tensor<40xf32>)
 // CHECK: arith.negf
@@ -40,6 +45,23 @@ func.func @column_group(%x: tensor<4x48x40xf32>) -> (tensor<4x48x40xf32>, tensor
     kiln.yield %y, %n : tensor<4x48x40xf32>, tensor<4x1x40xf32>
   }
   return %r#0, %r#1 : tensor<4x48x40xf32>, tensor<4x1x40xf32>
+}
+
+// More than 256 rows (300): the sum walks the rows in order into 32 lanes
+// of accumulators per column, in memory.
+// CHECK-LABEL: func.func @many_rows
+// CHECK: scf.forall (%{{.*}}) in (2)
+// CHECK: linalg.fill {{.*}} -> tensor<32x64xf32>
+// CHECK: scf.for
+// CHECK: arith.remui
+func.func @many_rows(%x: tensor<2x300x64xf32>) -> tensor<2x300x64xf32> {
+  %r = kiln.fused (%x) : (tensor<2x300x64xf32>) -> tensor<2x300x64xf32> {
+  ^bb0(%a: tensor<2x300x64xf32>):
+    %s = kiln.sum %a {dims = array<i64: 1>, keepdim = true} : tensor<2x300x64xf32>
+    %y = kiln.sub %a, %s : tensor<2x300x64xf32>, tensor<2x1x64xf32>
+    kiln.yield %y : tensor<2x300x64xf32>
+  }
+  return %r : tensor<2x300x64xf32>
 }
 
 // A keepdim amax over dim 1 of size 1 keeps its input's shape: no column
