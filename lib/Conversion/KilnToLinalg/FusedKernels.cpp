@@ -649,8 +649,9 @@ Value reduceColumnBlock(OpBuilder &b, Location loc, RankedTensorType inputType,
   int64_t lineElements = std::max<int64_t>(
       1, 512 / std::max<unsigned>(8, inputType.getElementTypeBitWidth()));
   Value accs;
-  ColumnScheme scheme = columnScheme(inputType, ArrayRef<int64_t>{1}, useLanes,
-                                     /*scattered=*/false);
+  ColumnScheme scheme =
+      columnScheme(inputType, ArrayRef<int64_t>{1}, useLanes,
+                   /*scattered=*/false, elementReadCost(b, loc, 3, read));
   if (scheme == ColumnScheme::LanesInTreeOrder ||
       scheme == ColumnScheme::RowsInRegisters) {
     // The column reduction kernel's accumulators in registers.

@@ -738,11 +738,19 @@ enum class ColumnScheme {
 
 /// The walk a column reduction of `inputType` over `reducedDims` (the
 /// innermost dim kept) takes: by the lanes (`hasLanes`: a float sum or
-/// product), the columns, the elements per column and whether an indexed
-/// read scatters the rows.
+/// product), the columns, the elements per column, whether an indexed
+/// read scatters the rows and what reading an element costs
+/// (elementReadCost).
 ColumnScheme columnScheme(RankedTensorType inputType,
                           ArrayRef<int64_t> reducedDims, bool hasLanes,
-                          bool scattered);
+                          bool scattered, int64_t readCost);
+
+/// What `read` builds for one element of a rank-`rank` input, built at
+/// `b`'s place inside an op of its own and erased: an operation counts 1, a
+/// transcendental math op (exp, log, tanh, pow, ...: a long expansion
+/// later) 16.
+int64_t elementReadCost(OpBuilder &b, Location loc, int64_t rank,
+                        ElementReader read);
 
 /// A block of `block` columns from column `first` of a column reduction,
 /// accumulators in registers (ColumnScheme::LanesInTreeOrder with `lanes`

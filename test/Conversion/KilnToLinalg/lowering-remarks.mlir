@@ -197,10 +197,14 @@ func.func @short_lanes(%x: tensor<4096x16xf32>, %bags: tensor<256x16x16xf32>) ->
 // over 32 lanes walk the lanes in their tree's order, each in registers;
 // more walk the rows in order into the lanes' accumulators in memory;
 // an order-free reduction (amax) keeps one accumulator per column in
-// registers; fewer columns than a vector holds update lanes in groups.
+// registers; fewer columns than a vector holds update lanes in groups. A
+// fused chain with a transcendental op (exp) would be built once per
+// column of the block in registers: it keeps the accumulators in memory,
+// a cheap one (x * x) does not.
 func.func @column_schemes(%few: tensor<32x64x3136xf32>, %many: tensor<512x3136xf32>,
-                          %narrow: tensor<300x10xf32>)
-    -> (tensor<32x3136xf32>, tensor<3136xf32>, tensor<3136xf32>, tensor<10xf32>) {
+                          %narrow: tensor<300x10xf32>, %chain: tensor<64x3136xf32>)
+    -> (tensor<32x3136xf32>, tensor<3136xf32>, tensor<3136xf32>, tensor<10xf32>,
+        tensor<3136xf32>, tensor<3136xf32>) {
   // CHECK-DAG: :[[# @LINE + 1]]:{{.*}}kiln.sum of tensor<32x64x3136xf32> over dims [1]: column reduction, the innermost dim is kept: at most 256 reduced elements per column, so each block of contiguous columns walks the 32 lanes one after another in their merge tree's order, each lane's rows into accumulators in registers; blocks in parallel
   %a = kiln.sum %few {dims = array<i64: 1>} : tensor<32x64x3136xf32>
   // CHECK-DAG: :[[# @LINE + 1]]:{{.*}}kiln.sum of tensor<512x3136xf32> over dims [0]: column reduction, the innermost dim is kept: each block of contiguous columns walks the reduced rows in order, each row into its lane's accumulators (in memory)
@@ -209,7 +213,13 @@ func.func @column_schemes(%few: tensor<32x64x3136xf32>, %many: tensor<512x3136xf
   %c = kiln.amax %many {dims = array<i64: 0>} : tensor<512x3136xf32>
   // CHECK-DAG: :[[# @LINE + 1]]:{{.*}}kiln.sum of tensor<300x10xf32> over dims [0]: column reduction, the innermost dim is kept: fewer columns than a vector holds, so groups of rows update consecutive lanes' accumulators as one vector
   %d = kiln.sum %narrow {dims = array<i64: 0>} : tensor<300x10xf32>
-  return %a, %b, %c, %d : tensor<32x3136xf32>, tensor<3136xf32>, tensor<3136xf32>, tensor<10xf32>
+  %ex = kiln.exp %chain : tensor<64x3136xf32>
+  // CHECK-DAG: :[[# @LINE + 1]]:{{.*}}kiln.sum of tensor<64x3136xf32> over dims [0]: column reduction, the innermost dim is kept: each block of contiguous columns walks the reduced rows in order, each row into its lane's accumulators (in memory)
+  %e = kiln.sum %ex {dims = array<i64: 0>} : tensor<64x3136xf32>
+  %sq = kiln.mul %chain, %chain : tensor<64x3136xf32>, tensor<64x3136xf32>
+  // CHECK-DAG: :[[# @LINE + 1]]:{{.*}}kiln.sum of tensor<64x3136xf32> over dims [0]: column reduction, the innermost dim is kept: at most 256 reduced elements per column, so each block of contiguous columns walks the 32 lanes one after another
+  %f = kiln.sum %sq {dims = array<i64: 0>} : tensor<64x3136xf32>
+  return %a, %b, %c, %d, %e, %f : tensor<32x3136xf32>, tensor<3136xf32>, tensor<3136xf32>, tensor<10xf32>, tensor<3136xf32>, tensor<3136xf32>
 }
 
 // Unit dims hold one position each: a reduction or softmax runs as that of
