@@ -632,11 +632,11 @@ FailureOr<SmallVector<Value>> lowerRowGroup(OpBuilder &b, FusedOp op,
 /// (buildColumnBlockInRegisters) for float reductions with at most 256
 /// rows over 32 lanes or with one accumulator, else a [lane, column] block
 /// of them in memory. `prefetch` (the first pass) prefetches at an
-/// element's (o, c, t).
+/// element's (o, c, t); in memory, a row's every `lineElements` columns.
 template <typename OpTy>
 Value reduceColumnBlock(OpBuilder &b, Location loc, RankedTensorType inputType,
                         Value o, Value first, int64_t block, ElementReader read,
-                        const ElementPrefetch *prefetch = nullptr) {
+                        const ElementPrefetch *prefetch, int64_t lineElements) {
   using Lower = ReductionCombiner<OpTy>;
   Type elementType = inputType.getElementType();
   bool keys = Lower::usesKeys(b, elementType);
@@ -646,8 +646,6 @@ Value reduceColumnBlock(OpBuilder &b, Location loc, RankedTensorType inputType,
   int64_t laneCount = useLanes && spreadsOverLanes(rows) ? kReductionLanes : 1;
   TypedAttr identity = Lower::identity(b, elementType, keys);
   Value zero = indexConstant(b, loc, 0), one = indexConstant(b, loc, 1);
-  int64_t lineElements = std::max<int64_t>(
-      1, 512 / std::max<unsigned>(8, inputType.getElementTypeBitWidth()));
   Value accs;
   ColumnScheme scheme =
       columnScheme(inputType, ArrayRef<int64_t>{1}, useLanes,
@@ -761,6 +759,7 @@ FailureOr<SmallVector<Value>> lowerColumnGroup(OpBuilder &b, FusedOp op,
       arith::MulIOp::create(b, loc, coords[1], indexConstant(b, loc, block));
   Value zero = indexConstant(b, loc, 0);
   MLIRContext *ctx = b.getContext();
+  int64_t lineElements = std::max<int64_t>(1, 64 / bytes);
 
   // The first pass's prefetch: the operands stored on [O, C, T] at an
   // element's (o, c, t).
@@ -823,8 +822,8 @@ FailureOr<SmallVector<Value>> lowerColumnGroup(OpBuilder &b, FusedOp op,
       if (reductions == 1 && !prefetched.empty())
         firstPass = &prefetchRows;
       auto reduce = [&](auto kind) {
-        return reduceColumnBlock<decltype(kind)>(b, loc, inputType, o, first,
-                                                 block, read, firstPass);
+        return reduceColumnBlock<decltype(kind)>(
+            b, loc, inputType, o, first, block, read, firstPass, lineElements);
       };
       Value values = llvm::TypeSwitch<Operation *, Value>(&inner)
                          .Case([&](SumOp) { return reduce(SumOp()); })

@@ -610,6 +610,12 @@ template <typename OpTy> struct ReductionCombiner {
 /// over the lanes; a shorter one goes to lane 0, reduced in order.
 bool spreadsOverLanes(int64_t size);
 
+/// Elements of `bitWidth` bits in a 512-bit vector, a 64-byte cache line
+/// (at least 1; i1 counts as a byte).
+inline int64_t elementsPerLine(int64_t bitWidth) {
+  return std::max<int64_t>(1, 512 / std::max<int64_t>(8, bitWidth));
+}
+
 /// The lane that element `i` of a line of `size` elements (the innermost
 /// reduced dim) goes to in the lane order: i % 32, or 0 in a line shorter
 /// than the lanes (reduced in order).
@@ -720,7 +726,8 @@ Value updateColumnLane(
 Value mergeColumnLanes(OpBuilder &b, Location loc, Value acc, Value c,
                        int64_t laneCount, const LaneReduction *lanes);
 
-/// How a column reduction (buildColumnReduction) walks a block of columns.
+/// How a column reduction (buildColumnReduction) walks a block of columns
+/// (columnScheme).
 enum class ColumnScheme {
   /// Fewer columns than a 512-bit vector holds, over 32 lanes: groups of
   /// rows update consecutive lanes' accumulators.

@@ -496,8 +496,7 @@ Value buildSplitVectorMatrix(PatternRewriter &rewriter, MatmulOp op) {
   // cache lines cost (1 thread, [1, 768] x [768, 50257] f32: 6.9 ms with
   // rows of 50257, 5.4 padded, as the unsplit loop with its one row).
   auto partialType = RankedTensorType::get({segments, n, m}, elementType);
-  int64_t lineElements = std::max<int64_t>(
-      1, 512 / std::max<int64_t>(8, elementType.getIntOrFloatBitWidth()));
+  int64_t lineElements = elementsPerLine(elementType.getIntOrFloatBitWidth());
   auto paddedType = RankedTensorType::get(
       {segments, n, static_cast<int64_t>(llvm::alignTo(m, lineElements))},
       elementType);

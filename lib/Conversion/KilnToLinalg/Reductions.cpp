@@ -384,7 +384,7 @@ SmallVector<Value> buildColumnReduction(
     OpBuilder &b, Location loc, RankedTensorType inputType, ElementReader read,
     ArrayRef<int64_t> keptDims, ArrayRef<int64_t> reducedDims, TypedAttr init,
     ReductionBody body, const LaneReduction *lanes, ReductionFinalizer finalize,
-    TypeRange finalTypes, const ElementPrefetch &prefetch);
+    TypeRange finalTypes, const ElementPrefetch &prefetch, ColumnScheme scheme);
 
 /// The dims of a reduction's input seen as one dim each
 /// (kiln::conversion::coalesceDims, the rule the canonicalization of a
@@ -439,6 +439,20 @@ constexpr int64_t kMaxScatteredPrefetchRows = 128;
 /// split reductions, which did not prefetch before: 65536x256, rows 1 KB
 /// apart, 2.16 -> 1.81 ms; 16384x1000 2.92 -> 2.28).
 constexpr int64_t kColumnPrefetchMinStride = 1024;
+
+/// The most reduced elements per column for which a column reduction with
+/// 32 lanes walks the lanes one after another with their accumulators in
+/// registers (buildColumnBlockInRegisters), instead of the rows in order
+/// with all 32 lanes' accumulators in memory. With a few rows per lane the
+/// memory accumulators' loads and stores, their fill and their merge cost
+/// about what the input's loads do; with many, the lanes' walk (rows 32
+/// apart) loses to the rows in order. A C prototype of the two kernels
+/// (1 thread, f32 sums over the middle dim, blocks of 128 columns): 64 rows
+/// of 8x64x3136 (in cache) 0.14 -> 0.08 ms, 32x64x3136 1.0 -> 0.57,
+/// 128x64x3136 (from memory) 5.3 -> 3.3; 128 rows of 16x128x4096 1.44 ->
+/// 1.07; 512 rows of 1x512x4096 level (0.12); 2048 rows of 1x2048x4096
+/// 1.2 -> 1.4 and 4096 of 4096x4096 2.8 -> 3.5.
+constexpr int64_t kColumnTreeOrderMaxElements = 256;
 
 } // namespace
 
@@ -519,20 +533,24 @@ SmallVector<Value> buildReduction(
   // contiguous columns inside.
   if (!isGpuTarget(b) && !reducedDims.empty() && !mask.back() &&
       inits.size() == 1 && inputType.getDimSize(rank - 1) > 0) {
+    ColumnScheme scheme =
+        columnScheme(inputType, reducedDims, lanes != nullptr,
+                     prefetch.scattered, elementReadCost(b, loc, rank, read));
     if (!explain.empty()) {
-      const char *walk = "";
-      switch (columnScheme(inputType, reducedDims, lanes != nullptr,
-                           prefetch.scattered,
-                           elementReadCost(b, loc, rank, read))) {
+      std::string walk;
+      switch (scheme) {
       case ColumnScheme::NarrowRows:
         walk = "fewer columns than a vector holds, so groups of rows update "
                "consecutive lanes' accumulators as one vector";
         break;
       case ColumnScheme::LanesInTreeOrder:
-        walk = "at most 256 reduced elements per column, so each block of "
-               "contiguous columns walks the 32 lanes one after another in "
-               "their merge tree's order, each lane's rows into "
-               "accumulators in registers";
+        walk = llvm::formatv("at most {0} reduced elements per column, so "
+                             "each block of contiguous columns walks the 32 "
+                             "lanes one after another in their merge tree's "
+                             "order, each lane's rows into accumulators in "
+                             "registers",
+                             kColumnTreeOrderMaxElements)
+                   .str();
         break;
       case ColumnScheme::RowsInRegisters:
         walk = "each block of contiguous columns walks the reduced rows in "
@@ -550,7 +568,7 @@ SmallVector<Value> buildReduction(
     }
     return buildColumnReduction(b, loc, inputType, read, keptDims, reducedDims,
                                 inits.front(), body, lanes, finalize,
-                                finalTypes, prefetch);
+                                finalTypes, prefetch, scheme);
   }
   if (!reducedDims.empty() && !explain.empty())
     remarkKernel(b, loc,
@@ -1034,20 +1052,6 @@ Value mergeColumnLanes(OpBuilder &b, Location loc, Value acc, Value c,
   return laneCount > 1 ? mergeLaneTree(b, loc, partial, *lanes) : partial[0];
 }
 
-/// The most reduced elements per column for which a column reduction with
-/// 32 lanes walks the lanes one after another with their accumulators in
-/// registers (buildColumnBlockInRegisters), instead of the rows in order
-/// with all 32 lanes' accumulators in memory. With a few rows per lane the
-/// memory accumulators' loads and stores, their fill and their merge cost
-/// about what the input's loads do; with many, the lanes' walk (rows 32
-/// apart) loses to the rows in order. A C prototype of the two kernels
-/// (1 thread, f32 sums over the middle dim, blocks of 128 columns): 64 rows
-/// of 8x64x3136 (in cache) 0.14 -> 0.08 ms, 32x64x3136 1.0 -> 0.57,
-/// 128x64x3136 (from memory) 5.3 -> 3.3; 128 rows of 16x128x4096 1.44 ->
-/// 1.07; 512 rows of 1x512x4096 level (0.12); 2048 rows of 1x2048x4096
-/// 1.2 -> 1.4 and 4096 of 4096x4096 2.8 -> 3.5.
-static constexpr int64_t kColumnTreeOrderMaxElements = 256;
-
 /// The most an element's read may cost (elementReadCost) for a column
 /// reduction to keep its accumulators in registers: each row's body reads
 /// the block's columns one by one, so a long fused chain is built (and
@@ -1093,7 +1097,7 @@ ColumnScheme columnScheme(RankedTensorType inputType,
   int64_t inner = reducedDims.back();
   bool spread = hasLanes && spreadsOverLanes(inputType.getDimSize(inner));
   int64_t bits = inputType.getElementTypeBitWidth();
-  if (spread && columns < 512 / std::max<int64_t>(8, bits) && inner == rank - 2)
+  if (spread && columns < elementsPerLine(bits) && inner == rank - 2)
     return ColumnScheme::NarrowRows;
   // Rows an indexed read selects keep their own prefetching (bags of rows
   // carried from one reduction into the next); a costly read, its fused
@@ -1140,8 +1144,7 @@ Value buildColumnBlockInRegisters(
   int64_t inner = reducedDims.back();
   int64_t innerSize = inputType.getDimSize(inner);
   Type accType = init.getType();
-  int64_t chunkLanes = std::max<int64_t>(
-      1, 512 / std::max<unsigned>(8, accType.getIntOrFloatBitWidth()));
+  int64_t chunkLanes = elementsPerLine(accType.getIntOrFloatBitWidth());
   SmallVector<VectorType> chunkTypes;
   for (int64_t start = 0; start < block; start += chunkLanes)
     chunkTypes.push_back(
@@ -1353,11 +1356,13 @@ namespace {
 /// accumulator per column), narrow rows, or a [lane, column] block of
 /// accumulators in memory, the rows in order. `finalize` then applies per
 /// column.
-SmallVector<Value> buildColumnReduction(
-    OpBuilder &b, Location loc, RankedTensorType inputType, ElementReader read,
-    ArrayRef<int64_t> keptDims, ArrayRef<int64_t> reducedDims, TypedAttr init,
-    ReductionBody body, const LaneReduction *lanes, ReductionFinalizer finalize,
-    TypeRange finalTypes, const ElementPrefetch &prefetch) {
+SmallVector<Value>
+buildColumnReduction(OpBuilder &b, Location loc, RankedTensorType inputType,
+                     ElementReader read, ArrayRef<int64_t> keptDims,
+                     ArrayRef<int64_t> reducedDims, TypedAttr init,
+                     ReductionBody body, const LaneReduction *lanes,
+                     ReductionFinalizer finalize, TypeRange finalTypes,
+                     const ElementPrefetch &prefetch, ColumnScheme scheme) {
   OpBuilder::InsertionGuard guard(b);
   int64_t rank = inputType.getRank();
   int64_t columns = inputType.getDimSize(rank - 1);
@@ -1380,11 +1385,7 @@ SmallVector<Value> buildColumnReduction(
       std::max<int64_t>(1, inputType.getElementTypeBitWidth() / 8);
   // Narrow rows (below): fewer columns than a 512-bit vector (a 64-byte
   // cache line) holds.
-  int64_t lineElements =
-      512 / std::max<int64_t>(8, inputType.getElementTypeBitWidth());
-  ColumnScheme scheme =
-      columnScheme(inputType, reducedDims, lanes != nullptr, prefetch.scattered,
-                   elementReadCost(b, loc, rank, read));
+  int64_t lineElements = elementsPerLine(inputType.getElementTypeBitWidth());
   bool narrow = scheme == ColumnScheme::NarrowRows;
   bool inRegisters = scheme == ColumnScheme::LanesInTreeOrder ||
                      scheme == ColumnScheme::RowsInRegisters;
