@@ -125,6 +125,9 @@ std::string kiln::getKilnCpuPipelineText(const CpuPipelineOptions &options) {
          // Inlines the memref.alloca_scope that wraps each worksharing loop
          // body (no allocas inside), before loops become CFGs.
          "canonicalize,"
+         // A worksharing loop iteration's small buffers: one per thread,
+         // on its stack.
+         "func.func(kiln-iteration-scratch),"
          "kiln-lower-runtime-calls,"
          "convert-scf-to-cf,"
          "expand-strided-metadata,"

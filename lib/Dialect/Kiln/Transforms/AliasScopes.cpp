@@ -6,9 +6,9 @@
 // stores but while the kernel is still a func.func with memref arguments,
 // every load and store whose address derives from an argument of a group
 // gets the group's alias scope and the other groups' scopes as noalias.
-// Buffers the kernel allocates itself (malloc: accumulators, scratch rows)
-// overlap no argument: their accesses share one more scope, noalias with
-// every group's.
+// Buffers the kernel allocates itself (malloc, or alloca since
+// kiln-iteration-scratch: accumulators, scratch rows) overlap no argument:
+// their accesses share one more scope, noalias with every group's.
 //
 //===----------------------------------------------------------------------===//
 
@@ -28,7 +28,8 @@ using namespace mlir;
 
 namespace {
 
-/// The function argument or the malloc call a pointer is derived from --
+/// The function argument, the malloc call or the alloca a pointer is
+/// derived from --
 /// through GEPs, the allocated or aligned pointer of a descriptor,
 /// descriptors built by insertvalue (views), the cast of a memref argument
 /// to its descriptor and the integer arithmetic that aligns an allocation
@@ -69,6 +70,11 @@ Value rootOf(Value value, func::FuncOp function) {
       if (field || !callee || *callee != "malloc")
         return nullptr;
       return call.getResult();
+    } else if (auto alloca = dyn_cast<LLVM::AllocaOp>(def)) {
+      // A buffer of kiln-iteration-scratch.
+      if (field)
+        return nullptr;
+      return alloca.getResult();
     } else if (isa<LLVM::IntToPtrOp, LLVM::PtrToIntOp>(def)) {
       // An aligned allocation: inttoptr(sub(add(ptrtoint(p), a - 1), rem)).
       if (field)
