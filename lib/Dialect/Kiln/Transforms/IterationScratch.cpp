@@ -20,6 +20,12 @@ using namespace mlir;
 
 namespace {
 
+/// The bytes of a static buffer of int or float elements (a byte per i1).
+uint64_t bufferBytes(MemRefType type) {
+  uint64_t bits = type.getElementTypeBitWidth();
+  return type.getNumElements() * ((bits + 7) / 8);
+}
+
 /// The parallel region whose threads run the worksharing loop whose body
 /// holds `alloc` directly; otherwise null.
 omp::ParallelOp enclosingParallel(memref::AllocOp alloc) {
@@ -36,11 +42,8 @@ omp::ParallelOp enclosingParallel(memref::AllocOp alloc) {
 /// `alloc` is a static buffer of at most `maxBytes` bytes; otherwise null.
 memref::DeallocOp iterationDealloc(memref::AllocOp alloc, uint64_t maxBytes) {
   MemRefType type = alloc.getType();
-  if (!type.hasStaticShape() || !type.getElementType().isIntOrFloat())
-    return {};
-  uint64_t bits = type.getElementTypeBitWidth();
-  uint64_t bytes = type.getNumElements() * ((bits + 7) / 8);
-  if (bytes > maxBytes)
+  if (!type.hasStaticShape() || !type.getElementType().isIntOrFloat() ||
+      bufferBytes(type) > maxBytes)
     return {};
   memref::DeallocOp dealloc;
   for (Operation *user : alloc->getUsers()) {
@@ -66,10 +69,23 @@ struct KilnIterationScratchPass
       omp::ParallelOp parallel;
     };
     SmallVector<Scratch> scratch;
+    // The bytes each region's threads already take on their stacks: a
+    // region stops at maxRegionBytes (a kernel with many reductions, each
+    // its own buffers, on a caller's thread with a small stack).
+    llvm::DenseMap<Operation *, uint64_t> regionBytes;
     getOperation()->walk([&](memref::AllocOp alloc) {
-      if (omp::ParallelOp parallel = enclosingParallel(alloc))
-        if (memref::DeallocOp dealloc = iterationDealloc(alloc, maxBytes))
-          scratch.push_back({alloc, dealloc, parallel});
+      omp::ParallelOp parallel = enclosingParallel(alloc);
+      if (!parallel)
+        return;
+      memref::DeallocOp dealloc = iterationDealloc(alloc, maxBytes);
+      if (!dealloc)
+        return;
+      uint64_t &taken = regionBytes[parallel];
+      uint64_t bytes = bufferBytes(alloc.getType());
+      if (taken + bytes > maxRegionBytes)
+        return;
+      taken += bytes;
+      scratch.push_back({alloc, dealloc, parallel});
     });
     // Each at the region's start, the last first: in their order there.
     for (auto [alloc, dealloc, parallel] : llvm::reverse(scratch)) {

@@ -1,5 +1,6 @@
 // RUN: kiln-opt %s --split-input-file --kiln-iteration-scratch | FileCheck %s
 // RUN: kiln-opt %s --split-input-file --kiln-iteration-scratch=max-bytes=1024 | FileCheck %s --check-prefix=SMALL
+// RUN: kiln-opt %s --split-input-file --kiln-iteration-scratch=max-region-bytes=2500 | FileCheck %s --check-prefix=REGION
 
 // A column reduction's block: its stack of partial sums and its results,
 // allocated and freed in each iteration, become one stack buffer per
@@ -23,6 +24,16 @@
 // SMALL:             memref.dealloc %{{.*}} : memref<5x112xf32>
 // SMALL-NOT:       memref.dealloc
 // SMALL:         return
+// A region takes buffers in order while they fit its bound together: the
+// 2240-byte stack does, the 448-byte block then would not.
+// REGION-LABEL: func.func @block_scratch
+// REGION:         omp.parallel {
+// REGION-NEXT:      memref.alloca() {alignment = 64 : i64} : memref<5x112xf32>
+// REGION:           omp.loop_nest
+// REGION-NEXT:        memref.alloc() {alignment = 64 : i64} : memref<1x112xf32>
+// REGION:             memref.dealloc %{{.*}} : memref<1x112xf32>
+// REGION-NOT:       memref.dealloc
+// REGION:         return
 func.func @block_scratch(%out: memref<3584xf32>) {
   %c0 = arith.constant 0 : index
   %c1 = arith.constant 1 : index

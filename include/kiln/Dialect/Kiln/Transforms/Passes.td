@@ -392,12 +392,20 @@ def KilnIterationScratch : Pass<"kiln-iteration-scratch"> {
     Allocations inside a nested loop or a branch of the body are left
     alone, as are dynamic shapes, buffers larger than `max-bytes`, and
     buffers without a dealloc later in the body (a result, or one that
-    outlives the iteration).
+    outlives the iteration). A parallel region takes buffers in program
+    order until they would exceed `max-region-bytes` together; the rest
+    stay on the heap. The region's first thread is the caller's: a kernel
+    of many reductions (a column group of a few dozen) would otherwise put
+    a megabyte on a thread an application may have made with a small
+    stack.
   }];
   let options = [
     Option<"maxBytes", "max-bytes", "uint64_t", /*default=*/"32768",
-           "The largest buffer put on a thread's stack (OpenMP worker "
-           "threads have 4 MiB stacks by default)">,
+           "The largest buffer put on a thread's stack">,
+    Option<"maxRegionBytes", "max-region-bytes", "uint64_t",
+           /*default=*/"131072",
+           "The most bytes of buffers one parallel region puts on each "
+           "thread's stack">,
   ];
   let dependentDialects = ["mlir::memref::MemRefDialect"];
 }
