@@ -17,7 +17,7 @@ KILN_RUN = os.environ["KILN_RUN"]
 tmp = scratch_dir("kiln-determinism-")
 ir = os.path.join(tmp, "f.mlir")
 with open(ir, "w") as f:
-    f.write("""func.func @f(%x: tensor<37x1000xf32>, %w: tensor<1000x24xf32>, %i: tensor<37x5xi64>, %y: tensor<36x1000xf32>) -> (tensor<37xf32>, tensor<37x1000xf32>, tensor<37xi64>, tensor<37x24xf32>, tensor<37x8xf32>, tensor<37x5xf32>, tensor<f32>, tensor<1000xf32>, tensor<36x24xf32>, tensor<37x1000xf32>) {
+    f.write("""func.func @f(%x: tensor<37x1000xf32>, %w: tensor<1000x24xf32>, %i: tensor<37x5xi64>, %y: tensor<36x1000xf32>, %z: tensor<300x1000xf32>, %h: tensor<4x64x250xf32>) -> (tensor<37xf32>, tensor<37x1000xf32>, tensor<37xi64>, tensor<37x24xf32>, tensor<37x8xf32>, tensor<37x5xf32>, tensor<f32>, tensor<1000xf32>, tensor<36x24xf32>, tensor<37x1000xf32>, tensor<1000xf32>, tensor<4x64x250xf32>) {
   %s = kiln.sum %x {dims = array<i64: 1>} : tensor<37x1000xf32>
   %p = kiln.softmax %x {dim = 1 : i64} : tensor<37x1000xf32>
   %a = kiln.argmax %x {dim = 1 : i64} : tensor<37x1000xf32>
@@ -28,7 +28,14 @@ with open(ir, "w") as f:
   %c = kiln.mean %x {dims = array<i64: 0>} : tensor<37x1000xf32>
   %t = kiln.matmul %y, %w : tensor<36x1000xf32>, tensor<1000x24xf32>
   %sa = kiln.scatter_add %x, %i, %g {dim = 1 : i64} : tensor<37x1000xf32>, tensor<37x5xi64>, tensor<37x5xf32>
-  return %s, %p, %a, %m, %v, %g, %n, %c, %t, %sa : tensor<37xf32>, tensor<37x1000xf32>, tensor<37xi64>, tensor<37x24xf32>, tensor<37x8xf32>, tensor<37x5xf32>, tensor<f32>, tensor<1000xf32>, tensor<36x24xf32>, tensor<37x1000xf32>
+  %cz = kiln.sum %z {dims = array<i64: 0>} : tensor<300x1000xf32>
+  %hm = kiln.mean %h {dims = array<i64: 1>, keepdim = true} : tensor<4x64x250xf32>
+  %hd = kiln.sub %h, %hm : tensor<4x64x250xf32>, tensor<4x1x250xf32>
+  %hq = kiln.mul %hd, %hd : tensor<4x64x250xf32>, tensor<4x64x250xf32>
+  %hv = kiln.mean %hq {dims = array<i64: 1>, keepdim = true} : tensor<4x64x250xf32>
+  %hr = kiln.rsqrt %hv : tensor<4x1x250xf32>
+  %hn = kiln.mul %hd, %hr : tensor<4x64x250xf32>, tensor<4x1x250xf32>
+  return %s, %p, %a, %m, %v, %g, %n, %c, %t, %sa, %cz, %hn : tensor<37xf32>, tensor<37x1000xf32>, tensor<37xi64>, tensor<37x24xf32>, tensor<37x8xf32>, tensor<37x5xf32>, tensor<f32>, tensor<1000xf32>, tensor<36x24xf32>, tensor<37x1000xf32>, tensor<1000xf32>, tensor<4x64x250xf32>
 }
 """)
 rng = np.random.default_rng(11)
@@ -36,7 +43,12 @@ inputs = []
 for name, array in (("x", rng.standard_normal((37, 1000)).astype(np.float32) * 100),
                     ("w", rng.standard_normal((1000, 24)).astype(np.float32)),
                     ("i", rng.integers(0, 1000, (37, 5)).astype(np.int64)),
-                    ("y", rng.standard_normal((36, 1000)).astype(np.float32))):
+                    ("y", rng.standard_normal((36, 1000)).astype(np.float32)),
+                    # Column reductions: 300 rows in memory accumulators, a
+                    # layer norm over the 64 channels (a column group): each
+                    # block's buffers are its thread's (kiln-iteration-scratch).
+                    ("z", rng.standard_normal((300, 1000)).astype(np.float32)),
+                    ("h", rng.standard_normal((4, 64, 250)).astype(np.float32))):
     path = os.path.join(tmp, f"{name}.npy")
     np.save(path, array)
     inputs.append(f"--input={path}")
@@ -51,7 +63,7 @@ for threads in (1, 2, 3, 8, 1):
         print("FAIL", proc.stderr)
         raise SystemExit(1)
     results[(threads, len(results))] = [
-        open(os.path.join(out, f"out{k}.npy"), "rb").read() for k in range(10)]
+        open(os.path.join(out, f"out{k}.npy"), "rb").read() for k in range(12)]
 
 reference = next(iter(results.values()))
 failures = [key for key, files in results.items() if files != reference]
