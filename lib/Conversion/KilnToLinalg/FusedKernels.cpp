@@ -647,9 +647,9 @@ Value reduceColumnBlock(OpBuilder &b, Location loc, RankedTensorType inputType,
   TypedAttr identity = Lower::identity(b, elementType, keys);
   Value zero = indexConstant(b, loc, 0), one = indexConstant(b, loc, 1);
   Value accs;
-  ColumnScheme scheme =
-      columnScheme(inputType, ArrayRef<int64_t>{1}, useLanes,
-                   /*scattered=*/false, elementReadCost(b, loc, 3, read));
+  ColumnScheme scheme = columnScheme(
+      inputType, ArrayRef<int64_t>{1}, useLanes,
+      /*scattered=*/false, [&] { return elementReadCost(b, loc, 3, read); });
   if (scheme == ColumnScheme::LanesInTreeOrder ||
       scheme == ColumnScheme::RowsInRegisters) {
     // The column reduction kernel's accumulators in registers.

@@ -747,10 +747,11 @@ enum class ColumnScheme {
 /// innermost dim kept) takes: by the lanes (`hasLanes`: a float sum or
 /// product), the columns, the elements per column, whether an indexed
 /// read scatters the rows and what reading an element costs
-/// (elementReadCost).
+/// (`readCost`, elementReadCost: called only when the rest leaves the
+/// registers open, since it builds the read).
 ColumnScheme columnScheme(RankedTensorType inputType,
                           ArrayRef<int64_t> reducedDims, bool hasLanes,
-                          bool scattered, int64_t readCost);
+                          bool scattered, function_ref<int64_t()> readCost);
 
 /// What `read` builds for one element of a rank-`rank` input, built at
 /// `b`'s place inside an op of its own and erased: an operation counts 1, a

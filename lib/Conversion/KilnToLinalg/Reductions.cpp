@@ -533,9 +533,9 @@ SmallVector<Value> buildReduction(
   // contiguous columns inside.
   if (!isGpuTarget(b) && !reducedDims.empty() && !mask.back() &&
       inits.size() == 1 && inputType.getDimSize(rank - 1) > 0) {
-    ColumnScheme scheme =
-        columnScheme(inputType, reducedDims, lanes != nullptr,
-                     prefetch.scattered, elementReadCost(b, loc, rank, read));
+    ColumnScheme scheme = columnScheme(
+        inputType, reducedDims, lanes != nullptr, prefetch.scattered,
+        [&] { return elementReadCost(b, loc, rank, read); });
     if (!explain.empty()) {
       std::string walk;
       switch (scheme) {
@@ -1091,7 +1091,7 @@ int64_t elementReadCost(OpBuilder &b, Location loc, int64_t rank,
 
 ColumnScheme columnScheme(RankedTensorType inputType,
                           ArrayRef<int64_t> reducedDims, bool hasLanes,
-                          bool scattered, int64_t readCost) {
+                          bool scattered, function_ref<int64_t()> readCost) {
   int64_t rank = inputType.getRank();
   int64_t columns = inputType.getDimSize(rank - 1);
   int64_t inner = reducedDims.back();
@@ -1109,13 +1109,11 @@ ColumnScheme columnScheme(RankedTensorType inputType,
   for (int64_t d : reducedDims)
     reducedCount *= inputType.getDimSize(d);
   if (scattered || bits < 32 || !isa<FloatType>(inputType.getElementType()) ||
-      readCost > kColumnRegistersMaxReadCost)
+      (spread && reducedCount > kColumnTreeOrderMaxElements) ||
+      readCost() > kColumnRegistersMaxReadCost)
     return ColumnScheme::AccumulatorsInMemory;
-  if (!spread)
-    return ColumnScheme::RowsInRegisters;
-  return reducedCount <= kColumnTreeOrderMaxElements
-             ? ColumnScheme::LanesInTreeOrder
-             : ColumnScheme::AccumulatorsInMemory;
+  return spread ? ColumnScheme::LanesInTreeOrder
+                : ColumnScheme::RowsInRegisters;
 }
 
 /// A block of a column reduction (buildColumnReduction) with its
