@@ -1,9 +1,8 @@
-//===- MemRefViews.h - Runtime kernels' view of memref arguments -*- C++
-//-*-===//
+//===- MemRefViews.h - Runtime kernels' view of memrefs ---------*- C++ -*-===//
 //
-// Shared by the CPU kernels (Kernels.cpp) and the GPU launchers (Cuda.cpp):
-// both receive unranked memrefs of contiguous tensors and work on rows
-// along one dim.
+// Shared by the CPU kernels (Selection.cpp, ArgReduce.cpp) and the GPU
+// launchers (Cuda.cpp): both receive unranked memrefs of contiguous tensors
+// and work on rows along one dim.
 //
 //===----------------------------------------------------------------------===//
 

@@ -1,9 +1,10 @@
 //===- SelectionPlan.h - How the CPU runtime selects ------------*- C++ -*-===//
 //
-// The choices the runtime's selection kernels (topk, kthvalue, and the
-// (value, index) scans of max/min/argmax/argmin; Runtime/Kernels.cpp) make
-// from the shape and the thread count, in one place: the kernels follow
-// them and the lowering's remarks (kiln-lower) describe them.
+// The choices the runtime's selection kernels (topk and kthvalue,
+// Runtime/Selection.cpp; the (value, index) scans of max/min/argmax/argmin,
+// Runtime/ArgReduce.cpp) make from the shape and the thread count, in one
+// place: the kernels follow them and the lowering's remarks (kiln-lower)
+// describe them.
 //
 //===----------------------------------------------------------------------===//
 

@@ -1,0 +1,1484 @@
+//===- Selection.cpp - topk and kthvalue on the CPU -----------------------===//
+//
+// topk and kthvalue over one dim of a contiguous tensor, parallel over rows.
+//
+// Ordering (ops.md): NaN compares greater than every number; among equal
+// values the lowest index wins, and a sorted topk lists equal values by
+// ascending index. Both kernels compare (value, index) keys under that
+// total order, so results are the same for every thread count.
+//
+// topk and kthvalue choose their algorithm by k, the row length n, the
+// number of rows and the thread count (SelectionPlan.h): a collector makes
+// one pass per row behind a vectorized threshold test -- for k <= 32 (f32;
+// k > 16 in rows of 32 k or more) the best k kept sorted, otherwise a
+// buffer of 2k+16 candidates compacted by a branch-free quickselect
+// (selectGreatest) -- and rows much longer than the work per thread, when
+// there are fewer rows than threads, are split into segments whose
+// collectors merge. Small k (up to 32) in rows short enough to stay in
+// cache takes bound selection instead: the best of 32 or 64 lanes bounds
+// the k-th best, and a second pass collects the few elements that reach it.
+// Short rows with many winners (k > 16, n <= 16 k, n <= 1024; f32, f64,
+// i64, where bound selection does not take them: f32 rows shorter than 8 k
+// or k > 32) take direct selection: every element packed and selected. f32 rows
+// with k > 64 and k >= n / 64 take radix selection instead (a histogram of
+// 32-bit keys finds the bucket holding the k-th, then the k winners are sorted)
+// when the rows keep every thread busy.
+//
+//===----------------------------------------------------------------------===//
+
+#include "kiln/Runtime/Kernels.h"
+#include "kiln/Runtime/SelectionPlan.h"
+
+#include "KernelSupport.h"
+#include "MemRefViews.h"
+
+#include "mlir/ExecutionEngine/CRunnerUtils.h"
+
+#include "llvm/Support/MathExtras.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <functional>
+#include <limits>
+#include <memory>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+using namespace kiln::runtime;
+// The helpers of KernelSupport.h and MemRefViews.h.
+using namespace kiln::runtime::detail;
+
+namespace {
+
+#if defined(__clang__)
+/// One round of a W x W register transpose (W lanes of 4 or 8 bytes): in
+/// each 2B x 2B block of the tile, the two off-diagonal B x B blocks swap.
+/// Rows i and i + B (i & B == 0) become `low` and `high`; each is one
+/// two-input shuffle (a vpermt2ps/pd on AVX-512).
+template <int B, typename Vector, size_t... C>
+__attribute__((always_inline)) inline void
+swapBlocks(Vector &low, Vector &high, std::index_sequence<C...>) {
+  constexpr int W = sizeof...(C);
+  Vector a = low, b = high;
+  low = __builtin_shufflevector(a, b, ((C & B) ? W + (C ^ B) : C)...);
+  high = __builtin_shufflevector(a, b, ((C & B) ? W + C : (C ^ B))...);
+}
+
+/// Copies rows [0, rows) x columns [0, lines x W) of `src` (row stride
+/// `srcStride`, W = 64 / sizeof(T): `lines` cache lines of each row)
+/// transposed into `dst`: element (j, c) to dst[c * dstStride + j]. W rows
+/// at a time, each line of them is loaded as W vectors, transposed in
+/// registers (log2 W rounds of swapBlocks) and stored as W contiguous
+/// runs; the next W rows are prefetched (each row's lines lie a row apart,
+/// in another page, where the hardware's stream prefetch does not follow).
+/// Rows after the last W go element by element.
+template <typename T>
+__attribute__((always_inline)) inline void
+transposeLines(const T *src, int64_t srcStride, int64_t rows, int64_t lines,
+               T *dst, int64_t dstStride) {
+  constexpr int W = 64 / sizeof(T);
+  typedef T Vector __attribute__((ext_vector_type(W)));
+  auto lanes = std::make_index_sequence<W>();
+  int64_t j = 0;
+  for (; j + W <= rows; j += W) {
+    for (int r = 0; r < W; ++r)
+      for (int64_t c = 0; c < lines; ++c)
+        __builtin_prefetch(src + (j + W + r) * srcStride + c * W, 0, 3);
+    for (int64_t c = 0; c < lines; ++c) {
+      Vector t[W];
+      for (int r = 0; r < W; ++r)
+        std::memcpy(&t[r], src + (j + r) * srcStride + c * W, sizeof(Vector));
+      auto round = [&](auto blockSize) {
+        constexpr int B = decltype(blockSize)::value;
+        for (int i = 0; i < W; ++i)
+          if (!(i & B))
+            swapBlocks<B>(t[i], t[i + B], lanes);
+      };
+      round(std::integral_constant<int, 1>());
+      round(std::integral_constant<int, 2>());
+      round(std::integral_constant<int, 4>());
+      if constexpr (W == 16)
+        round(std::integral_constant<int, 8>());
+      for (int g = 0; g < W; ++g)
+        std::memcpy(dst + (c * W + g) * dstStride + j, &t[g], sizeof(Vector));
+    }
+  }
+  for (; j < rows; ++j)
+    for (int64_t g = 0; g < lines * W; ++g)
+      dst[g * dstStride + j] = src[j * srcStride + g];
+}
+#define KILN_TRANSPOSE_LINES(T)                                                \
+  KILN_VECTORIZE void transposeLinesOf(const T *src, int64_t srcStride,        \
+                                       int64_t rows, int64_t lines, T *dst,    \
+                                       int64_t dstStride) {                    \
+    transposeLines(src, srcStride, rows, lines, dst, dstStride);               \
+  }
+KILN_TRANSPOSE_LINES(float)
+KILN_TRANSPOSE_LINES(double)
+KILN_TRANSPOSE_LINES(int64_t)
+#undef KILN_TRANSPOSE_LINES
+#endif // defined(__clang__)
+
+/// The rows of `data` split as `s`, contiguous: in place when the dim is
+/// innermost; else copied, a block of adjacent rows at a time -- up to 8
+/// cache lines of each element's neighbours (512 bytes), as many as keep
+/// the block within 2 MB -- so every line of the input is read once rather
+/// than once per row (topk k=8 over dim 0 of 4096x4096 f32: 129 -> 27 ms
+/// at 1 thread), and its whole lines transposed in registers
+/// (transposeLines). One line of 16 rows copied element by element took
+/// 15 ms of that topk's 15.2 -> 6.0 ms (1024x1024: 487 -> 326 us; 2
+/// threads 7.5 -> 3.1 ms). Rows are asked for in order; a block may hold
+/// rows another thread also copies.
+template <typename T> class ContiguousRows {
+public:
+  const T *row(const T *data, const Split &s, int64_t o, int64_t i) {
+    const T *row = data + o * s.size * s.inner + i;
+    if (s.inner == 1)
+      return row;
+    if (o != blockOuter || i < blockFirst || i >= blockFirst + blockCount) {
+      // Up to kMaxLines cache lines of each element's neighbours, as many
+      // as keep the block within kBlockBytes.
+      int64_t lines = std::clamp<int64_t>(
+          kBlockBytes / std::max<int64_t>(1, s.size * kLine * sizeof(T)), 1,
+          kMaxLines);
+      blockOuter = o;
+      blockFirst = i;
+      blockCount = std::min<int64_t>(lines * kLine, s.inner - i);
+      // Rows a cache line apart more than their length: rows of a
+      // power-of-two length would all map to the same cache sets.
+      stride = s.size + kLine;
+      buffer.resize(blockCount * stride);
+      // Whole lines transposed in registers, the columns after them (the
+      // end of the inner dim) element by element.
+      int64_t whole = 0;
+#if defined(__clang__)
+      whole = blockCount / kLine * kLine;
+      if (whole)
+        transposeLinesOf(row, s.inner, s.size, whole / kLine, buffer.data(),
+                         stride);
+#endif
+      for (int64_t j = 0; j < s.size; ++j)
+        for (int64_t g = whole; g < blockCount; ++g)
+          buffer[g * stride + j] = row[j * s.inner + g];
+    }
+    return buffer.data() + (i - blockFirst) * stride;
+  }
+
+private:
+  static constexpr int64_t kLine = 64 / sizeof(T);
+  static constexpr int64_t kMaxLines = 8;
+  static constexpr int64_t kBlockBytes = 2 << 20;
+  std::vector<T> buffer;
+  int64_t blockOuter = -1, blockFirst = 0, blockCount = 0, stride = 0;
+};
+
+/// A (key, ~index) pair of 64-bit halves: the packed word of f64 and i64
+/// selection, ordered like a 128-bit integer (branch-free compares).
+struct WideWord {
+  uint64_t key, index;
+  friend bool operator>(WideWord a, WideWord b) {
+    return (a.key > b.key) | ((a.key == b.key) & (a.index > b.index));
+  }
+  friend bool operator<(WideWord a, WideWord b) { return b > a; }
+};
+
+/// f32's packed selection word: the 32-bit key in the high half,
+/// 0xFFFFFFFF - index in the low one (lower indices are better).
+inline uint64_t packWord(uint32_t key, int64_t index) {
+  return (uint64_t(key) << 32) | (0xFFFFFFFFu - uint32_t(index));
+}
+
+/// f64's and i64's: the 64-bit key and ~index.
+inline WideWord packWord(uint64_t key, int64_t index) {
+  return {key, ~uint64_t(index)};
+}
+
+/// The position and the key of a packed selection word (f32's uint64 or a
+/// WideWord).
+inline int64_t wordIndex(uint64_t word) {
+  return int64_t(0xFFFFFFFFu - uint32_t(word));
+}
+inline int64_t wordIndex(WideWord word) { return int64_t(~word.index); }
+inline uint64_t wordKey(uint64_t word) { return word >> 32; }
+inline uint64_t wordKey(WideWord word) { return word.key; }
+
+/// The position of the least of the selected words `words[0, k)`, the k-th
+/// best, reported at the lowest position holding its key: the greatest
+/// word with that key, as lower positions of an equal key are selected
+/// first.
+template <typename Word>
+int64_t lowestIndexOfLeast(const Word *words, int64_t k) {
+  Word least = *std::min_element(words, words + k), lowest = least;
+  for (int64_t j = 0; j < k; ++j)
+    if (wordKey(words[j]) == wordKey(least))
+      lowest = std::max(lowest, words[j]);
+  return wordIndex(lowest);
+}
+
+/// Writes the rows' elements at the positions of `words[0, k)` and the
+/// positions to `outValues`/`outIndices`, every `stride`.
+template <typename T, typename Word>
+void emitWords(const T *row, const Word *words, int64_t k, T *outValues,
+               int64_t *outIndices, int64_t stride) {
+  for (int64_t j = 0; j < k; ++j) {
+    int64_t index = wordIndex(words[j]);
+    outValues[j * stride] = row[index];
+    outIndices[j * stride] = index;
+  }
+}
+
+/// Calls `use(word, rank)` for each of the distinct words `words[0, n)`, in
+/// order of position, rank being how many words are greater. Branch-free,
+/// n^2 compares, eight words ranked at once (one vector compare per word
+/// against them, for 64-bit words).
+template <typename Word, typename Use>
+__attribute__((always_inline)) inline void forEachRank(const Word *words,
+                                                       size_t n, Use use) {
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    uint64_t rank[8] = {};
+    for (size_t j = 0; j < n; ++j)
+      for (size_t l = 0; l < 8; ++l)
+        rank[l] += words[j] > words[i + l];
+    for (size_t l = 0; l < 8; ++l)
+      use(words[i + l], rank[l]);
+  }
+  for (; i < n; ++i) {
+    uint64_t rank = 0;
+    for (size_t j = 0; j < n; ++j)
+      rank += words[j] > words[i];
+    use(words[i], rank);
+  }
+}
+
+/// Stores each of the distinct words `from[0, m)` ranked below `need`
+/// (fewer than `need` words greater) to `out`, in order of position;
+/// returns how many (need). For the last few words of a selection. `out`
+/// has room for m words and must not overlap `from`.
+template <typename Word>
+__attribute__((always_inline)) inline size_t
+keepRankedOf(const Word *from, size_t m, size_t need, Word *out) {
+  size_t count = 0;
+  forEachRank(from, m, [&](Word x, uint64_t rank) {
+    out[count] = x;
+    count += rank < need;
+  });
+  return count;
+}
+KILN_VECTORIZE size_t keepRanked(const uint64_t *from, size_t m, size_t need,
+                                 uint64_t *out) {
+  return keepRankedOf(from, m, need, out);
+}
+
+/// The distinct words `keys[0, n)` in descending order, to `out` (not
+/// overlapping), each at its rank (forEachRank); below kRankSortMax words
+/// it beats std::sort, whose compares mispredict on every other word (topk
+/// k=64 of rows of 512: the sort was a quarter of the time).
+constexpr size_t kRankSortMax = 64;
+KILN_VECTORIZE void rankSortDescending(const uint64_t *keys, size_t n,
+                                       uint64_t *out) {
+  forEachRank(keys, n, [&](uint64_t x, uint64_t rank) { out[rank] = x; });
+}
+
+/// Sorts the distinct words `keys[0, n)` in descending order: 64-bit words
+/// by rank below kRankSortMax words (`scratch` holds the sorted copy), else
+/// std::sort (the rank's compares of WideWords do not vectorize: 48% of
+/// an f64 topk k=64 over rows of 512, twice std::sort's time).
+template <typename Word>
+void sortDistinctDescending(Word *keys, size_t n, std::vector<Word> &scratch) {
+  if constexpr (std::is_same_v<Word, uint64_t>) {
+    if (n <= kRankSortMax) {
+      if (scratch.size() < n)
+        scratch.resize(n);
+      rankSortDescending(keys, n, scratch.data());
+      std::copy(scratch.data(), scratch.data() + n, keys);
+      return;
+    }
+  }
+  std::sort(keys, keys + n, std::greater<Word>());
+}
+
+/// Moves the `k` greatest of the distinct words `keys[0, n)` to
+/// `keys[0, k)`, in no particular order (0 < k <= n). A quickselect whose
+/// partitions are branch-free: every word is written to both ends of the
+/// other buffer and the end it belongs to advances, so the work per word
+/// is a load, two stores and a compare, whatever the data. std::nth_element
+/// (branches on every compare) took 55% of topk k=64 over rows of 512; its
+/// mispredictions cost more than the whole partition. The pivot is the
+/// median of three; a round that keeps more than 7/8 of its words counts
+/// as bad, and after a few std::nth_element finishes (adversarial orders).
+/// `scratch` is reused between calls.
+template <typename Word>
+void selectGreatest(Word *keys, size_t n, size_t k,
+                    std::vector<Word> &scratch) {
+  if (k >= n)
+    return;
+  if (scratch.size() < 2 * n)
+    scratch.resize(2 * n);
+  Word *from = keys, *to = scratch.data(), *spare = scratch.data() + n;
+  // The winners found so far are keys[0, done); the rest of the k lie
+  // among from[0, m).
+  size_t done = 0, m = n, need = k;
+  int badRounds = 0;
+  while (need > 0 && need < m) {
+    if (m <= 24 && from != keys) {
+      // (keepRanked may also store to keys[done + need], past the
+      // winners: k < n, in bounds.)
+      if constexpr (std::is_same_v<Word, uint64_t>)
+        keepRanked(from, m, need, keys + done);
+      else
+        keepRankedOf(from, m, need, keys + done);
+      return;
+    }
+    if (m <= 24 || badRounds > 4) {
+      std::nth_element(from, from + (need - 1), from + m, std::greater<Word>());
+      break;
+    }
+    Word a = from[0], b = from[m / 2], c = from[m - 1];
+    Word pivot = std::max(std::min(a, b), std::min(std::max(a, b), c));
+    size_t high = 0, low = 0;
+    for (size_t i = 0; i < m; ++i) {
+      Word x = from[i];
+      bool greater = x > pivot;
+      to[high] = x;
+      to[m - 1 - low] = x;
+      high += greater;
+      low += !greater;
+    }
+    badRounds += 8 * std::max(high, low) > 7 * m;
+    if (need <= high) {
+      // The k-th lies among the greater ones.
+      from = to;
+      m = high;
+    } else {
+      // Every greater one wins; the rest lie among the others.
+      std::copy(to, to + high, keys + done);
+      done += high;
+      need -= high;
+      from = to + high;
+      m = low;
+    }
+    // Rounds alternate between the scratch halves (never `keys`, which
+    // collects the winners).
+    std::swap(to, spare);
+  }
+  // from[0, need) are the last winners (all of from[0, m) when need == m).
+  if (from != keys + done)
+    std::copy(from, from + need, keys + done);
+}
+
+/// Whether (a, ia) comes before (b, ib) in descending order (largest
+/// first): NaN is the greatest value; ties go to the lower index.
+template <typename T>
+bool before(T a, int64_t ia, T b, int64_t ib, bool largest) {
+  bool aNan = isNan(a), bNan = isNan(b);
+  if (aNan || bNan) {
+    if (aNan && bNan)
+      return ia < ib;
+    // NaN first when largest, last when smallest.
+    return largest ? aNan : bNan;
+  }
+  if (a != b)
+    return largest ? a > b : a < b;
+  return ia < ib;
+}
+
+/// Keeps the best `k` (value, index) pairs offered, in the total order of
+/// `before`: an unsorted buffer of up to `capacity` candidates; when full,
+/// nth_element keeps the best k and the k-th becomes a threshold that later
+/// offers must beat. Offers are O(1) amortized, and once the threshold is
+/// set most elements of a long row are rejected by one comparison.
+template <typename T> class Collector {
+public:
+  struct Candidate {
+    T value;
+    int64_t index;
+  };
+
+  // A small capacity raises the threshold early (compaction costs O(k) and
+  // happens after at least k + 16 accepted offers).
+  Collector(int64_t k, bool largest, int64_t /*rowLength*/ = 0)
+      : k(k), capacity(2 * k + 16), largest(largest) {
+    candidates.reserve(capacity);
+  }
+
+  /// Empty again, for the next row (keeps the buffer).
+  void reset() {
+    candidates.clear();
+    thresholdSet = false;
+  }
+
+  bool hasThreshold() const { return thresholdSet; }
+  T threshold() const { return thresholdValue; }
+
+  void offer(T v, int64_t i) {
+    if (thresholdSet && !before(v, i, thresholdValue, thresholdIndex, largest))
+      return;
+    candidates.push_back({v, i});
+    if (static_cast<int64_t>(candidates.size()) == capacity)
+      compact();
+  }
+
+  /// Offers the candidates kept by another collector.
+  void merge(const Collector &other) {
+    for (const Candidate &c : other.candidates)
+      offer(c.value, c.index);
+  }
+
+  /// The indices of the best k, best first (ties by ascending index).
+  void finishSorted(int64_t *outIndices, int64_t stride) {
+    selectBest();
+    std::sort(candidates.begin(), candidates.end(), cmp());
+    for (int64_t j = 0; j < k; ++j)
+      outIndices[j * stride] = candidates[j].index;
+  }
+
+  /// The lowest index holding the k-th best value.
+  int64_t finishKth() {
+    selectBest();
+    const Candidate &kth =
+        *std::max_element(candidates.begin(), candidates.end(), cmp());
+    T v = kth.value;
+    int64_t lowest = kth.index;
+    for (const Candidate &c : candidates)
+      if ((c.value == v || (isNan(c.value) && isNan(v))) && c.index < lowest)
+        lowest = c.index;
+    return lowest;
+  }
+
+private:
+  auto cmp() const {
+    bool l = largest;
+    return [l](const Candidate &a, const Candidate &b) {
+      return before(a.value, a.index, b.value, b.index, l);
+    };
+  }
+
+  /// Keeps only the best k candidates (unordered); the k-th is last.
+  void selectBest() {
+    if (static_cast<int64_t>(candidates.size()) > k) {
+      std::nth_element(candidates.begin(), candidates.begin() + (k - 1),
+                       candidates.end(), cmp());
+      candidates.resize(k);
+    }
+  }
+
+  void compact() {
+    selectBest();
+    // After nth_element, position k-1 holds the k-th best.
+    thresholdValue = candidates[k - 1].value;
+    thresholdIndex = candidates[k - 1].index;
+    thresholdSet = true;
+  }
+
+  int64_t k, capacity;
+  bool largest;
+  std::vector<Candidate> candidates;
+  bool thresholdSet = false;
+  T thresholdValue{};
+  int64_t thresholdIndex = 0;
+};
+
+/// The f32 collector: each (value, index) pair is packed into one uint64
+/// whose unsigned order is the selection order (better is greater): the
+/// high half a monotone key of the value (NaN greatest for largest, least
+/// for smallest), the low half the complemented index (lower index is
+/// better). Selection and sorting then compare plain integers. Rows must
+/// have fewer than 2^32 elements (callers fall back to Collector<float>).
+///
+/// For small k (up to 32, in rows long enough: useSortedCollector) the best
+/// k are kept sorted (best first) and each accepted key is inserted in
+/// place, so the threshold is the exact k-th best of everything seen so
+/// far (not one that lags by a buffer of offers): fewer elements pass the
+/// block prefilter, and there is no selection to run. topk k=16 over
+/// 4096x32768: 34 -> 28 ms at 1 thread. Otherwise they collect into a
+/// buffer of 2k+16 compacted by selectGreatest.
+class PackedCollector {
+public:
+  /// Rows of `rowLength` (or segments of that length) will be offered.
+  PackedCollector(int64_t k, bool largest,
+                  int64_t rowLength = std::numeric_limits<int64_t>::max())
+      : k(k), sorted(kiln::runtime::useSortedCollector(k, rowLength)),
+        capacity(sorted ? k : 2 * k + 16), largest(largest) {
+    keys.reserve(capacity);
+  }
+
+  /// Empty again, for the next row (keeps the buffer).
+  void reset() {
+    keys.clear();
+    thresholdSet = false;
+  }
+
+  bool hasThreshold() const { return thresholdSet; }
+  float threshold() const { return thresholdValue; }
+
+  void offer(float v, int64_t i) { offerKey(pack(v, i)); }
+
+  void merge(const PackedCollector &other) {
+    for (uint64_t key : other.keys)
+      offerKey(key);
+  }
+
+  /// The indices of the best k, best first (the caller reads the values
+  /// from the input: keys do not keep the sign of zero).
+  void finishSorted(int64_t *outIndices, int64_t stride) {
+    selectBest();
+    sortDistinctDescending(keys.data(), keys.size(), scratch);
+    for (int64_t j = 0; j < k; ++j)
+      outIndices[j * stride] = wordIndex(keys[j]);
+  }
+
+  /// The index of the lowest position holding the k-th best value.
+  int64_t finishKth() {
+    selectBest();
+    return lowestIndexOfLeast(keys.data(), static_cast<int64_t>(keys.size()));
+  }
+
+private:
+  static uint32_t orderedBits(float v) {
+    uint32_t bits;
+    std::memcpy(&bits, &v, sizeof(bits));
+    if (v == 0.0f) // -0.0 and +0.0 are equal values: same key
+      bits = 0;
+    return (bits & 0x80000000u) ? ~bits : (bits | 0x80000000u);
+  }
+
+  uint64_t pack(float v, int64_t i) const {
+    uint32_t key;
+    if (std::isnan(v))
+      key = largest ? 0xFFFFFFFFu : 0u;
+    else
+      key = largest ? orderedBits(v) : ~orderedBits(v);
+    return packWord(key, i);
+  }
+
+  /// Values are recovered from the original data's order: NaN keys map
+  /// back to NaN, others invert orderedBits.
+  float valueOf(uint64_t packed) const {
+    uint32_t key = uint32_t(packed >> 32);
+    if (largest ? key == 0xFFFFFFFFu : key == 0u)
+      return std::numeric_limits<float>::quiet_NaN();
+    if (!largest)
+      key = ~key;
+    uint32_t bits = (key & 0x80000000u) ? (key & 0x7FFFFFFFu) : ~key;
+    float v;
+    std::memcpy(&v, &bits, sizeof(v));
+    return v;
+  }
+
+  void offerKey(uint64_t key) {
+    if (thresholdSet && key <= thresholdKey)
+      return;
+    if (sorted) {
+      insertSorted(key);
+      return;
+    }
+    keys.push_back(key);
+    if (static_cast<int64_t>(keys.size()) == capacity)
+      compact();
+  }
+
+  /// Small k: inserts `key` into the sorted best k (dropping the k-th when
+  /// full); the threshold is then the k-th best key.
+  void insertSorted(uint64_t key) {
+    int64_t n = static_cast<int64_t>(keys.size());
+    if (n < k)
+      keys.push_back(key);
+    int64_t j = std::min(n, k - 1);
+    for (; j > 0 && keys[j - 1] < key; --j)
+      keys[j] = keys[j - 1];
+    keys[j] = key;
+    if (static_cast<int64_t>(keys.size()) == k) {
+      thresholdKey = keys[k - 1];
+      thresholdValue = valueOf(thresholdKey);
+      thresholdSet = true;
+    }
+  }
+
+  void selectBest() {
+    if (static_cast<int64_t>(keys.size()) > k) {
+      selectGreatest(keys.data(), keys.size(), k, scratch);
+      keys.resize(k);
+    }
+  }
+
+  void compact() {
+    selectBest();
+    // The best k are in no order: the threshold is the least of them.
+    thresholdKey = *std::min_element(keys.begin(), keys.end());
+    thresholdValue = valueOf(thresholdKey);
+    thresholdSet = true;
+  }
+
+  int64_t k;
+  /// The best k kept sorted, each accepted key inserted
+  /// (useSortedCollector); otherwise a buffer compacted by
+  /// selectGreatest.
+  bool sorted;
+  int64_t capacity;
+  bool largest;
+  std::vector<uint64_t> keys, scratch;
+  bool thresholdSet = false;
+  uint64_t thresholdKey = 0;
+  float thresholdValue = 0;
+};
+
+/// The collector for element type T (and row length).
+template <typename T> struct CollectorFor { using type = Collector<T>; };
+template <> struct CollectorFor<float> { using type = PackedCollector; };
+
+/// Bit j set when x[j] (j < 32) might beat `threshold`: the vectorizable
+/// prefilter of `scan`, one overload per element type (target clones cannot
+/// be templates). NaN-aware: !(x <= t) is true for NaN x or NaN t, and the
+/// exact check then decides.
+#define KILN_CANDIDATE_MASK(T)                                                 \
+  KILN_VECTORIZE uint32_t candidateMask(const T *x, T threshold,               \
+                                        bool largest) {                        \
+    uint32_t mask = 0;                                                         \
+    if (largest) {                                                             \
+      for (uint32_t j = 0; j < 32; ++j)                                        \
+        mask |= uint32_t(!(x[j] <= threshold)) << j;                           \
+    } else {                                                                   \
+      for (uint32_t j = 0; j < 32; ++j)                                        \
+        mask |= uint32_t(!(x[j] >= threshold)) << j;                           \
+    }                                                                          \
+    return mask;                                                               \
+  }
+KILN_CANDIDATE_MASK(double)
+KILN_CANDIDATE_MASK(int64_t)
+#undef KILN_CANDIDATE_MASK
+
+#if defined(__clang__)
+// f32: two 16-lane compares whose i1 vectors are the mask bits (one
+// vcmpps + kmov per 16 lanes with AVX-512).
+typedef float F32x16 __attribute__((ext_vector_type(16)));
+
+__attribute__((always_inline)) inline uint32_t
+candidateMaskF32(const float *x, float threshold, bool largest) {
+  F32x16 lo, hi;
+  std::memcpy(&lo, x, sizeof(lo));
+  std::memcpy(&hi, x + 16, sizeof(hi));
+  if (largest)
+    return laneBits(!(lo <= threshold)) | laneBits(!(hi <= threshold)) << 16;
+  return laneBits(!(lo >= threshold)) | laneBits(!(hi >= threshold)) << 16;
+}
+KILN_VECTORIZE uint32_t candidateMask(const float *x, float threshold,
+                                      bool largest) {
+  return candidateMaskF32(x, threshold, largest);
+}
+#else
+inline uint32_t candidateMaskF32(const float *x, float threshold,
+                                 bool largest) {
+  uint32_t mask = 0;
+  for (uint32_t j = 0; j < 32; ++j)
+    mask |= uint32_t(largest ? !(x[j] <= threshold) : !(x[j] >= threshold))
+            << j;
+  return mask;
+}
+KILN_VECTORIZE uint32_t candidateMask(const float *x, float threshold,
+                                      bool largest) {
+  uint32_t mask = 0;
+  for (uint32_t j = 0; j < 32; ++j)
+    mask |= uint32_t(largest ? !(x[j] <= threshold) : !(x[j] >= threshold))
+            << j;
+  return mask;
+}
+#endif
+
+/// Offers x[begin, end) (contiguous; element j has index j) to `collector`:
+/// one by one until the collector has a threshold, then only the elements
+/// of each 32-element block that `mask(block, threshold, largest)` flags,
+/// in index order (the exact test and a rising threshold decide).
+// Always inlined: each target_clones clone of a caller (scanF32) must
+// contain the loop itself, compiled for that clone's instruction set; an
+// out-of-line template would be compiled once, for the baseline (SSE2).
+template <typename T, typename CollectorT, typename Mask>
+__attribute__((always_inline)) inline void
+scanWith(const T *x, int64_t begin, int64_t end, CollectorT &collector,
+         bool largest, Mask mask) {
+  int64_t i = begin;
+  for (; i < end && !collector.hasThreshold(); ++i)
+    collector.offer(x[i], i);
+  // No software prefetch: the hardware prefetchers follow the sequential
+  // row, and one line 8 KB ahead per two lines read made topk k=16 over
+  // 4096x32768 15% slower on the development machine (AMD EPYC, 2 MiB
+  // pages); both lines, 5% slower.
+  for (; i + 32 <= end; i += 32) {
+    for (uint32_t bits = mask(x + i, collector.threshold(), largest); bits;
+         bits &= bits - 1) {
+      int64_t j = i + __builtin_ctz(bits);
+      collector.offer(x[j], j);
+    }
+  }
+  for (; i < end; ++i)
+    collector.offer(x[i], i);
+}
+
+template <typename T, typename CollectorT>
+void scan(const T *x, int64_t begin, int64_t end, CollectorT &collector,
+          bool largest) {
+  scanWith(x, begin, end, collector, largest,
+           [](const T *block, T threshold, bool isLargest) {
+             return candidateMask(block, threshold, isLargest);
+           });
+}
+
+/// The f32 scan as one function per instruction set (the mask test inlines
+/// into the loop instead of an indirect call per 32 elements).
+KILN_VECTORIZE void scanF32(const float *x, int64_t begin, int64_t end,
+                            PackedCollector &collector, bool largest) {
+  scanWith(x, begin, end, collector, largest,
+           [](const float *block, float threshold, bool isLargest) {
+             return candidateMaskF32(block, threshold, isLargest);
+           });
+}
+
+inline void scan(const float *x, int64_t begin, int64_t end,
+                 PackedCollector &collector, bool largest) {
+  scanF32(x, begin, end, collector, largest);
+}
+
+/// Runs `emit(row, collector)` with the best k of every row of `input`
+/// along `dim`. Rows are split across threads; rows much longer than the
+/// work per thread are also split into segments whose collectors merge.
+template <typename T, typename CollectorT, typename Emit>
+void selectRowsWith(View<T> &input, int64_t dim, int64_t k, bool largest,
+                    Emit emit) {
+  Split s = split(input.shape, dim);
+  int64_t rows = s.outer * s.inner;
+  int64_t threads = getNumThreads();
+  int64_t segments = selectionSegments(rows, s.size, threads);
+  int64_t segmentLength = (s.size + segments - 1) / segments;
+  std::vector<std::unique_ptr<CollectorT>> partial(
+      segments > 1 ? rows * segments : 0);
+  // Chunks of about 2^15 elements' work: a segment's scan, plus the
+  // selecting and sorting of its k best (about 4 k log2 k element steps;
+  // k = 64 of rows of 512 is mostly that).
+  int64_t selectWork = 4 * k * llvm::Log2_64_Ceil(static_cast<uint64_t>(k) + 1);
+  int64_t grain = itemsPerChunk(segmentLength + selectWork, int64_t(1) << 15);
+  // Strided rows (dim not innermost) are copied to a contiguous buffer.
+  parallelFor(rows * segments, grain, [&](int64_t begin, int64_t end) {
+    ContiguousRows<T> rowsOf;
+    // Whole rows reuse one collector per worker.
+    CollectorT reused(k, largest, segmentLength);
+    for (int64_t w = begin; w < end; ++w) {
+      int64_t r = w / segments, seg = w % segments;
+      int64_t o = r / s.inner, in = r % s.inner;
+      const T *row = rowsOf.row(input.data, s, o, in);
+      int64_t first = seg * segmentLength;
+      int64_t last = std::min(s.size, first + segmentLength);
+      if (segments == 1) {
+        // A whole row is finished at once, while its
+        // collector is in cache.
+        reused.reset();
+        if (first < last)
+          scan(row, first, last, reused, largest);
+        emit(r, reused);
+        continue;
+      }
+      // Segments of a row are merged below.
+      auto collector = std::make_unique<CollectorT>(k, largest, segmentLength);
+      if (first < last)
+        scan(row, first, last, *collector, largest);
+      partial[w] = std::move(collector);
+    }
+  });
+  if (segments == 1)
+    return;
+  parallelFor(rows, 1, [&](int64_t begin, int64_t end) {
+    for (int64_t r = begin; r < end; ++r) {
+      CollectorT &collector = *partial[r * segments];
+      for (int64_t seg = 1; seg < segments; ++seg)
+        collector.merge(*partial[r * segments + seg]);
+      emit(r, collector);
+    }
+  });
+}
+
+/// The order key of an f32 for selection (better is greater): monotone in
+/// the value, NaN greatest for largest and least for smallest.
+inline uint32_t selectionKey(float v, bool largest) {
+  uint32_t bits;
+  std::memcpy(&bits, &v, sizeof(bits));
+  bits = v == 0.0f ? 0u : bits; // -0.0 and +0.0 are equal values: same key
+  uint32_t ordered = (bits & 0x80000000u) ? ~bits : (bits | 0x80000000u);
+  uint32_t key = largest ? ordered : ~ordered;
+  uint32_t nanKey = largest ? 0xFFFFFFFFu : 0u;
+  return v != v ? nanKey : key;
+}
+
+/// keys[i] = selectionKey(row[i]) for a whole row (branch-free: vectorized
+/// per instruction set).
+KILN_VECTORIZE void selectionKeys(const float *row, int64_t n, bool largest,
+                                  uint32_t *keys) {
+  for (int64_t i = 0; i < n; ++i)
+    keys[i] = selectionKey(row[i], largest);
+}
+
+/// Sorts packed (key, ~index) words, greatest first: an LSD radix sort
+/// (eight byte passes) for the hundreds of winners of a large-k topk, where
+/// it beats comparison sorting; std::sort below that.
+void sortDescending(uint64_t *words, size_t n, std::vector<uint64_t> &buffer) {
+  if (n < 256) {
+    sortDistinctDescending(words, n, buffer);
+    return;
+  }
+  if (buffer.size() < n)
+    buffer.resize(n);
+  uint64_t *from = words, *to = buffer.data();
+  for (int shift = 0; shift < 64; shift += 8) {
+    size_t count[256] = {};
+    for (size_t i = 0; i < n; ++i)
+      ++count[uint8_t(~from[i] >> shift)];
+    if (count[uint8_t(~from[0] >> shift)] == n)
+      continue; // every word has this byte: nothing to reorder
+    size_t offset = 0;
+    for (size_t &c : count) {
+      size_t next = offset + c;
+      c = offset;
+      offset = next;
+    }
+    for (size_t i = 0; i < n; ++i)
+      to[count[uint8_t(~from[i] >> shift)]++] = from[i];
+    std::swap(from, to);
+  }
+  if (from != words)
+    std::copy(from, from + n, words);
+}
+
+/// Scratch of radix selection (topkRadixRow, kthRadixRow), reused across
+/// the rows of a thread.
+struct RadixRowScratch {
+  std::vector<uint64_t> candidates, sortBuffer;
+  std::vector<uint32_t> keys;
+};
+
+/// Bits of the bucket histogram of radix selection.
+constexpr int kRadixBucketBits = 12;
+
+/// The first pass of radix selection over a row: its keys (in
+/// `scratch.keys`, `largest` as for topk), and the bucket (the top
+/// kRadixBucketBits of a key) holding the k-th greatest key; `above` is how
+/// many keys lie in greater buckets.
+uint32_t radixSelectBucket(const float *row, int64_t n, int64_t k, bool largest,
+                           RadixRowScratch &scratch, int64_t &above) {
+  constexpr int kBits = kRadixBucketBits;
+  std::vector<uint32_t> &keys = scratch.keys;
+  keys.resize(n);
+  selectionKeys(row, n, largest, keys.data());
+  // Four interleaved histograms: keys cluster in few buckets, and
+  // back-to-back increments of one counter would serialize.
+  uint32_t partial[4][1 << kBits] = {};
+  int64_t i = 0;
+  for (; i + 4 <= n; i += 4)
+    for (int h = 0; h < 4; ++h)
+      ++partial[h][keys[i + h] >> (32 - kBits)];
+  for (; i < n; ++i)
+    ++partial[0][keys[i] >> (32 - kBits)];
+  above = 0;
+  for (uint32_t bucket = (1 << kBits) - 1;; --bucket) {
+    int64_t inBucket = int64_t(partial[0][bucket]) + partial[1][bucket] +
+                       partial[2][bucket] + partial[3][bucket];
+    if (above + inBucket >= k || bucket == 0)
+      return bucket;
+    above += inBucket;
+  }
+}
+
+/// Packs every position of the row whose key (from radixSelectBucket)
+/// satisfies `qualifies` as a (key, ~index) word into `scratch.candidates`,
+/// in row order; returns how many. Branch-free: every word is stored and
+/// the count advances when it qualifies (a few percent do, in no
+/// predictable order; a branch per element cost 2.5x the pass).
+template <typename Qualifies>
+int64_t collectKeys(int64_t n, RadixRowScratch &scratch, Qualifies qualifies) {
+  // Room for every word (only grows: no per-row initialization).
+  if (scratch.candidates.size() < static_cast<size_t>(n) + 1)
+    scratch.candidates.resize(n + 1);
+  uint64_t *candidates = scratch.candidates.data();
+  const uint32_t *keys = scratch.keys.data();
+  int64_t count = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    uint32_t key = keys[i];
+    candidates[count] = packWord(key, i);
+    count += qualifies(key);
+  }
+  return count;
+}
+
+/// Writes the best k of the `count` (>= k) distinct candidate words of
+/// `row` to `outValues`/`outIndices` (every `stride`), best first.
+void emitBest(const float *row, uint64_t *candidates, int64_t count, int64_t k,
+              float *outValues, int64_t *outIndices, int64_t stride,
+              RadixRowScratch &scratch) {
+  if (count > k)
+    selectGreatest(candidates, count, k, scratch.sortBuffer);
+  sortDescending(candidates, k, scratch.sortBuffer);
+  emitWords(row, candidates, k, outValues, outIndices, stride);
+}
+
+/// topk of one contiguous f32 row by radix selection, for large k: one pass
+/// builds a histogram of the keys' top 12 bits, which gives the bucket
+/// holding the k-th best; a second pass collects every element in or above
+/// that bucket (about k of them) as packed (key, ~index) words, and only
+/// those are selected and sorted. Two streaming passes instead of a
+/// threshold that rises slowly when k is large.
+void topkRadixRow(const float *row, int64_t n, int64_t k, bool largest,
+                  float *outValues, int64_t *outIndices, int64_t stride,
+                  RadixRowScratch &scratch) {
+  int64_t above = 0;
+  uint32_t bucket = radixSelectBucket(row, n, k, largest, scratch, above);
+  // Every key in the bucket or above.
+  uint32_t lowest = bucket << (32 - kRadixBucketBits);
+  int64_t count =
+      collectKeys(n, scratch, [&](uint32_t key) { return key >= lowest; });
+  emitBest(row, scratch.candidates.data(), count, k, outValues, outIndices,
+           stride, scratch);
+}
+
+/// topk of one short contiguous f32 row with many winners
+/// (useDirectSelection): every element packed, then selected and sorted.
+void topkDirectRow(const float *row, int64_t n, int64_t k, bool largest,
+                   float *outValues, int64_t *outIndices, int64_t stride,
+                   RadixRowScratch &scratch) {
+  scratch.keys.resize(n);
+  selectionKeys(row, n, largest, scratch.keys.data());
+  int64_t count = collectKeys(n, scratch, [](uint32_t) { return true; });
+  emitBest(row, scratch.candidates.data(), count, k, outValues, outIndices,
+           stride, scratch);
+}
+
+/// kthvalue of one short contiguous f32 row (useDirectSelection): every
+/// element packed (smallest best), the best k selected; the k-th is the
+/// least of them, reported at the lowest index holding its key -- the
+/// greatest word with that key among the k, as lower indices of an equal
+/// key are selected first.
+int64_t kthDirectRow(const float *row, int64_t n, int64_t k,
+                     RadixRowScratch &scratch) {
+  scratch.keys.resize(n);
+  selectionKeys(row, n, /*largest=*/false, scratch.keys.data());
+  int64_t count = collectKeys(n, scratch, [](uint32_t) { return true; });
+  uint64_t *candidates = scratch.candidates.data();
+  selectGreatest(candidates, count, k, scratch.sortBuffer);
+  return lowestIndexOfLeast(candidates, k);
+}
+
+/// kthvalue of one contiguous f32 row by radix selection, for large k: the
+/// histogram (radixSelectBucket) gives the bucket holding the k-th
+/// smallest; only that bucket's elements are collected, nth_element
+/// among them finds the k-th key, and the answer is the lowest index
+/// holding that key (ops.md: equal values, -0.0 and +0.0 or NaNs, share a
+/// key).
+int64_t kthRadixRow(const float *row, int64_t n, int64_t k,
+                    RadixRowScratch &scratch) {
+  constexpr int kShift = 32 - kRadixBucketBits;
+  int64_t above = 0;
+  uint32_t bucket =
+      radixSelectBucket(row, n, k, /*largest=*/false, scratch, above);
+  // The bucket's keys only.
+  int64_t count = collectKeys(
+      n, scratch, [&](uint32_t key) { return (key >> kShift) == bucket; });
+  uint64_t *candidates = scratch.candidates.data();
+  // The k-th best overall is the (k - above)-th best of the bucket.
+  int64_t rank = k - above;
+  selectGreatest(candidates, count, rank, scratch.sortBuffer);
+  uint32_t kth =
+      uint32_t(*std::min_element(candidates, candidates + rank) >> 32);
+  int64_t lowest = n;
+  for (int64_t j = 0; j < count; ++j)
+    if (uint32_t(candidates[j] >> 32) == kth)
+      lowest = std::min(lowest, wordIndex(candidates[j]));
+  return lowest;
+}
+
+/// The order key of an f64 or i64 for selection (better is greater), as
+/// for f32: monotone in the value, -0.0 and +0.0 equal, NaN greatest for
+/// largest and least for smallest.
+inline uint64_t selectionKey(double v, bool largest) {
+  uint64_t bits;
+  std::memcpy(&bits, &v, sizeof(bits));
+  bits = v == 0.0 ? 0 : bits;
+  uint64_t sign = uint64_t(1) << 63;
+  uint64_t ordered = (bits & sign) ? ~bits : (bits | sign);
+  uint64_t key = largest ? ordered : ~ordered;
+  return v != v ? (largest ? ~uint64_t(0) : 0) : key;
+}
+inline uint64_t selectionKey(int64_t v, bool largest) {
+  uint64_t ordered = uint64_t(v) ^ (uint64_t(1) << 63);
+  return largest ? ordered : ~ordered;
+}
+
+/// Scratch of direct selection of f64 and i64 rows, reused across the rows
+/// of a thread.
+struct WideRowScratch {
+  std::vector<WideWord> words, scratch;
+};
+
+/// Every element of the row packed as a (key, ~index) WideWord.
+template <typename T>
+WideWord *packWide(const T *row, int64_t n, bool largest,
+                   WideRowScratch &scratch) {
+  scratch.words.resize(n);
+  for (int64_t i = 0; i < n; ++i)
+    scratch.words[i] = packWord(selectionKey(row[i], largest), i);
+  return scratch.words.data();
+}
+
+/// topk of one short contiguous f64 or i64 row (useDirectSelection), as
+/// topkDirectRow: every element packed, the best k selected and sorted.
+template <typename T>
+void topkDirectRowWide(const T *row, int64_t n, int64_t k, bool largest,
+                       T *outValues, int64_t *outIndices, int64_t stride,
+                       WideRowScratch &scratch) {
+  WideWord *words = packWide(row, n, largest, scratch);
+  selectGreatest(words, n, k, scratch.scratch);
+  sortDistinctDescending(words, k, scratch.scratch);
+  emitWords(row, words, k, outValues, outIndices, stride);
+}
+
+/// kthvalue of one short contiguous f64 or i64 row, as kthDirectRow.
+template <typename T>
+int64_t kthDirectRowWide(const T *row, int64_t n, int64_t k,
+                         WideRowScratch &scratch) {
+  WideWord *words = packWide(row, n, /*largest=*/false, scratch);
+  selectGreatest(words, n, k, scratch.scratch);
+  return lowestIndexOfLeast(words, k);
+}
+
+//===-- Bound selection ---------------------------------------------------===//
+//
+// topk and kthvalue with k <= 32 in rows up to a length that grows with k
+// (useBoundSelection). The first pass keeps the best value of each of 32
+// interleaved lanes (64 for k > 16; lane l sees positions l, l + 32, ...),
+// NaNs ignored; k lanes hold a value at least as good as the k-th best
+// lane's, so at least k elements are, and it bounds the k-th best element
+// from below. The second pass (the row now in cache) collects the elements
+// not worse than the bound -- about k of them, a few more, and every NaN --
+// with one vector compare per 16 or 8 elements; the candidates' keys are
+// then ranked (m^2 compares that vectorize). The only data-dependent
+// branches are one per candidate. Many candidates (ties at the bound,
+// NaNs) are packed and selected instead.
+//
+//===----------------------------------------------------------------------===//
+
+/// Whether x is better than y for selection in the value's own order
+/// (NaN never is: the passes below ignore NaNs, see boundOfRow).
+template <bool Largest, typename T>
+__attribute__((always_inline)) inline bool beats(T x, T y) {
+  return Largest ? x > y : x < y;
+}
+
+/// The worst value of T for selection (-inf or the least integer for
+/// largest).
+template <bool Largest, typename T> constexpr T worstValue() {
+  using Limits = std::numeric_limits<T>;
+  if constexpr (Limits::has_infinity)
+    return Largest ? -Limits::infinity() : Limits::infinity();
+  else
+    return Largest ? Limits::lowest() : Limits::max();
+}
+
+/// Bound selection's first pass: the best value of each of `Lanes`
+/// interleaved lanes, NaNs ignored, and the k-th best of those (1 <= k <=
+/// Lanes), the least good with fewer than k lanes better. Ignoring
+/// NaNs only lowers a lane (as it is for largest, NaN greatest; as for
+/// smallest, where a lane of NaNs -- the worst -- reads as infinity, it
+/// never passes a lane with a number), so at least k elements are at
+/// least as good as the bound in the selection order, NaN included.
+/// Counting the better lanes: a popcount of vector compares.
+template <bool Largest, int Lanes, typename T>
+__attribute__((always_inline)) inline T boundOfRow(const T *row, int64_t n,
+                                                   int64_t k) {
+  constexpr T worst = worstValue<Largest, T>();
+  T lane[Lanes];
+  int64_t i = 0;
+#if defined(__clang__)
+  // Explicit vectors: left to itself, LLVM vectorized the i64 loop across
+  // blocks, with gathers (12x slower).
+  constexpr int kWidth = 64 / sizeof(T), kVectors = Lanes / kWidth;
+  typedef T Vector __attribute__((ext_vector_type(kWidth)));
+  Vector all[kVectors];
+  for (int v = 0; v < kVectors; ++v)
+    all[v] = worst;
+  for (; i + Lanes <= n; i += Lanes)
+    for (int v = 0; v < kVectors; ++v) {
+      Vector x;
+      std::memcpy(&x, row + i + v * kWidth, sizeof(x));
+      all[v] = (Largest ? x > all[v] : x < all[v]) ? x : all[v];
+    }
+  std::memcpy(lane, all, sizeof(lane));
+#else
+  for (int l = 0; l < Lanes; ++l)
+    lane[l] = worst;
+  for (; i + Lanes <= n; i += Lanes)
+    for (int l = 0; l < Lanes; ++l)
+      lane[l] = beats<Largest>(row[i + l], lane[l]) ? row[i + l] : lane[l];
+#endif
+  for (int l = 0; i + l < n; ++l)
+    lane[l] = beats<Largest>(row[i + l], lane[l]) ? row[i + l] : lane[l];
+  T bound = worstValue<!Largest, T>();
+#if defined(__clang__)
+  std::memcpy(all, lane, sizeof(all));
+  for (int j = 0; j < Lanes; ++j) {
+    int better = 0;
+    for (int v = 0; v < kVectors; ++v)
+      better += __builtin_popcount(
+          laneBits(Largest ? all[v] > lane[j] : all[v] < lane[j]));
+    bound = better < k && beats<Largest>(bound, lane[j]) ? lane[j] : bound;
+  }
+#else
+  for (int j = 0; j < Lanes; ++j) {
+    int better = 0;
+    for (int l = 0; l < Lanes; ++l)
+      better += beats<Largest>(lane[l], lane[j]);
+    bound = better < k && beats<Largest>(bound, lane[j]) ? lane[j] : bound;
+  }
+#endif
+  return bound;
+}
+
+/// Bit j set when x[j] (j < 32) is not worse than `bound` -- NaNs always
+/// set: a superset of the elements whose key reaches the bound's.
+template <bool Largest, typename T>
+__attribute__((always_inline)) inline uint32_t notWorseMask(const T *x,
+                                                            T bound) {
+#if defined(__clang__)
+  constexpr int kWidth = 64 / sizeof(T);
+  typedef T Vector __attribute__((ext_vector_type(kWidth)));
+  uint32_t mask = 0;
+  for (int v = 0; v < 32 / kWidth; ++v) {
+    Vector block;
+    std::memcpy(&block, x + v * kWidth, sizeof(block));
+    mask |= laneBits(Largest ? !(block < bound) : !(block > bound))
+            << (v * kWidth);
+  }
+  return mask;
+#else
+  uint32_t mask = 0;
+  for (uint32_t j = 0; j < 32; ++j)
+    mask |= uint32_t(!beats<Largest>(bound, x[j])) << j;
+  return mask;
+#endif
+}
+
+/// Bound selection's second pass: the keys (selectionKey) and positions of the
+/// elements not worse than `bound`, in row order -- every element whose
+/// key reaches the k-th best's, and at least k; `keys` and `positions`
+/// have room for n + 1.
+template <bool Largest, typename T, typename Key>
+__attribute__((always_inline)) inline int64_t
+collectNotWorse(const T *row, int64_t n, T bound, Key *keys,
+                int64_t *positions) {
+  int64_t count = 0, i = 0;
+  for (; i + 32 <= n; i += 32) {
+    for (uint32_t mask = notWorseMask<Largest>(row + i, bound); mask;
+         mask &= mask - 1) {
+      int64_t at = i + __builtin_ctz(mask);
+      keys[count] = selectionKey(row[at], Largest);
+      positions[count++] = at;
+    }
+  }
+  for (; i < n; ++i) {
+    keys[count] = selectionKey(row[i], Largest);
+    positions[count] = i;
+    count += !beats<Largest>(bound, row[i]);
+  }
+  return count;
+}
+
+/// Rows this short are all candidates: the lanes' bound costs more than
+/// ranking every element (1 thread, topk of 26214 rows of 10: f32 k=1
+/// 2.34 -> 1.29 ms, k=8 3.12 -> 1.59; f64 k=1 3.37 -> 1.41; rows of 20
+/// gain nothing).
+constexpr int64_t kBoundWholeRow = 16;
+
+/// Both passes for one element type, compiled per instruction set.
+#define KILN_BOUND_PASSES(T, Key)                                              \
+  KILN_VECTORIZE int64_t collectCandidates(const T *row, int64_t n, int64_t k, \
+                                           bool largest, Key *keys,            \
+                                           int64_t *positions) {               \
+    if (n <= kBoundWholeRow) {                                                 \
+      for (int64_t i = 0; i < n; ++i) {                                        \
+        keys[i] = selectionKey(row[i], largest);                               \
+        positions[i] = i;                                                      \
+      }                                                                        \
+      return n;                                                                \
+    }                                                                          \
+    T bound = largest ? (k <= 16 ? boundOfRow<true, 32>(row, n, k)             \
+                                 : boundOfRow<true, 64>(row, n, k))            \
+                      : (k <= 16 ? boundOfRow<false, 32>(row, n, k)            \
+                                 : boundOfRow<false, 64>(row, n, k));          \
+    return largest ? collectNotWorse<true>(row, n, bound, keys, positions)     \
+                   : collectNotWorse<false>(row, n, bound, keys, positions);   \
+  }
+KILN_BOUND_PASSES(float, uint32_t)
+KILN_BOUND_PASSES(double, uint64_t)
+KILN_BOUND_PASSES(int64_t, uint64_t)
+#undef KILN_BOUND_PASSES
+
+/// Candidates bound selection ranks directly; more are packed and
+/// selected.
+constexpr int64_t kBoundRankMax = 128;
+
+/// order[r] = the candidate of rank r among `keys[0, m)` (m <=
+/// kBoundRankMax): greater keys first, equal keys in row order. Branch-free,
+/// m^2 compares.
+#define KILN_BOUND_ORDER(Key)                                                  \
+  KILN_VECTORIZE void rankCandidates(const Key *keys, int64_t m,               \
+                                     uint8_t *order) {                         \
+    for (int64_t j = 0; j < m; ++j) {                                          \
+      uint32_t rank = 0;                                                       \
+      Key key = keys[j];                                                       \
+      for (int64_t i = 0; i < m; ++i)                                          \
+        rank += (keys[i] > key) | ((keys[i] == key) & (i < j));                \
+      order[rank] = uint8_t(j);                                                \
+    }                                                                          \
+  }
+KILN_BOUND_ORDER(uint32_t)
+KILN_BOUND_ORDER(uint64_t)
+#undef KILN_BOUND_ORDER
+
+/// Scratch of bound selection, reused across the rows of a thread: the
+/// candidates' keys and positions, and packed words when there are many.
+template <typename T> struct BoundRowScratch {
+  using Key = decltype(selectionKey(T(), true));
+  using Word = decltype(packWord(Key(), 0));
+  std::vector<Key> keys;
+  std::vector<int64_t> positions;
+  std::vector<Word> words, wordScratch;
+
+  /// The candidates of `row` at or above its bound (k-th best lane
+  /// maximum); returns how many (at least k).
+  int64_t collect(const T *row, int64_t n, int64_t k, bool largest) {
+    if (keys.size() < static_cast<size_t>(n) + 1) {
+      keys.resize(n + 1);
+      positions.resize(n + 1);
+    }
+    return collectCandidates(row, n, k, largest, keys.data(), positions.data());
+  }
+
+  /// The m candidates as packed (key, ~index) words, the best k moved to
+  /// the front.
+  Word *selectPacked(int64_t m, int64_t k) {
+    words.resize(m);
+    for (int64_t j = 0; j < m; ++j)
+      words[j] = packWord(keys[j], positions[j]);
+    selectGreatest(words.data(), m, k, wordScratch);
+    return words.data();
+  }
+};
+
+/// topk of one contiguous row by bound selection (useBoundSelection).
+template <typename T>
+void topkBoundRow(const T *row, int64_t n, int64_t k, bool largest,
+                  T *outValues, int64_t *outIndices, int64_t stride,
+                  BoundRowScratch<T> &scratch) {
+  int64_t m = scratch.collect(row, n, k, largest);
+  if (m <= kBoundRankMax) {
+    uint8_t order[kBoundRankMax];
+    rankCandidates(scratch.keys.data(), m, order);
+    for (int64_t r = 0; r < k; ++r) {
+      int64_t index = scratch.positions[order[r]];
+      outValues[r * stride] = row[index];
+      outIndices[r * stride] = index;
+    }
+    return;
+  }
+  auto *words = scratch.selectPacked(m, k);
+  sortDistinctDescending(words, k, scratch.wordScratch);
+  emitWords(row, words, k, outValues, outIndices, stride);
+}
+
+/// kthvalue of one contiguous row by bound selection: the k-th smallest
+/// key, reported at the lowest position holding it (the first candidate
+/// with it: every element with that key is a candidate, in row order).
+template <typename T>
+int64_t kthBoundRow(const T *row, int64_t n, int64_t k,
+                    BoundRowScratch<T> &scratch) {
+  int64_t m = scratch.collect(row, n, k, /*largest=*/false);
+  if (m > kBoundRankMax)
+    return lowestIndexOfLeast(scratch.selectPacked(m, k), k);
+  uint8_t order[kBoundRankMax];
+  rankCandidates(scratch.keys.data(), m, order);
+  auto kth = scratch.keys[order[k - 1]];
+  int64_t j = 0;
+  while (scratch.keys[j] != kth)
+    ++j;
+  return scratch.positions[j];
+}
+
+/// Whether a row of n takes radix selection rather than a collector
+/// (SelectionPlan.h).
+bool useRadixSelection(int64_t rows, int64_t n, int64_t k) {
+  return kiln::runtime::useRadixSelection(rows, n, k, getNumThreads());
+}
+
+/// Runs `body(row, r, o, i)` on every row of `input` along `dim` (r the
+/// row's number, (o, i) its outer and inner position), rows in parallel in
+/// chunks of at least 2^15 elements (as selectRowsWith's: 16 rows of 1024
+/// f32, topk with k = 5, took 2.8 us on one thread and 4.1 split across
+/// two); a strided row is first copied to a contiguous buffer.
+template <typename Scratch = RadixRowScratch, typename T, typename Body>
+void forEachContiguousRow(View<T> &input, const Split &s, Body body) {
+  int64_t grain = itemsPerChunk(s.size, int64_t(1) << 15);
+  parallelFor(s.outer * s.inner, grain, [&](int64_t begin, int64_t end) {
+    Scratch scratch;
+    ContiguousRows<T> rowsOf;
+    for (int64_t r = begin; r < end; ++r) {
+      int64_t o = r / s.inner, i = r % s.inner;
+      body(rowsOf.row(input.data, s, o, i), r, o, i, scratch);
+    }
+  });
+}
+
+/// topk of every row by `selectRow(row, n, k, largest, values, indices,
+/// stride, scratch)`, a per-row kernel with a Scratch per thread.
+template <typename Scratch, typename T, typename SelectRow>
+void topkEachRow(View<T> &input, const Split &s, int64_t k, bool largest,
+                 T *outValues, int64_t *outIndices, SelectRow selectRow) {
+  forEachContiguousRow<Scratch>(
+      input, s,
+      [&](const T *row, int64_t, int64_t o, int64_t i, Scratch &scratch) {
+        int64_t out = o * k * s.inner + i;
+        selectRow(row, s.size, k, largest, outValues + out, outIndices + out,
+                  s.inner, scratch);
+      });
+}
+
+/// kthvalue of every row by `selectRow(row, n, k, scratch)`, a per-row
+/// kernel returning the answer's position, with a Scratch per thread.
+template <typename Scratch, typename T, typename SelectRow>
+void kthEachRow(View<T> &input, const Split &s, int64_t k, T *outValues,
+                int64_t *outIndices, SelectRow selectRow) {
+  forEachContiguousRow<Scratch>(
+      input, s,
+      [&](const T *row, int64_t r, int64_t o, int64_t i, Scratch &scratch) {
+        int64_t index = selectRow(row, s.size, k, scratch);
+        outValues[r] = input.data[(o * s.size + index) * s.inner + i];
+        outIndices[r] = index;
+      });
+}
+
+/// selectRowsWith the fastest collector for T and the row length.
+template <typename T, typename Emit>
+void selectRows(View<T> &input, int64_t dim, int64_t k, bool largest,
+                Emit emit) {
+  using Fast = typename CollectorFor<T>::type;
+  if (split(input.shape, dim).size < (int64_t(1) << 32))
+    selectRowsWith<T, Fast>(input, dim, k, largest, emit);
+  else
+    selectRowsWith<T, Collector<T>>(input, dim, k, largest, emit);
+}
+
+template <typename T>
+void topk(UnrankedMemRefType<T> *in, UnrankedMemRefType<T> *values,
+          UnrankedMemRefType<int64_t> *indices, int64_t k, int64_t dim,
+          bool largest) {
+  if (k == 0)
+    return;
+  if (k == 1 && largest) {
+    // The largest element is argmax's answer -- the first NaN, else the
+    // lowest index of the maximum, -0.0 equal to +0.0 -- and a result with
+    // a dim of 1 is laid out as one without it: argReduce's kernels, which
+    // scan rows without ranking them (topk k=1 over dim 1 of 4096x10 f32:
+    // 201 -> 27 us at 1 thread, PyTorch 179-200). (The smallest differs: there
+    // a NaN loses to every number, while argmin takes the first NaN.)
+    argReduce(in, values, indices, dim, /*isMax=*/true, /*flatten=*/false);
+    return;
+  }
+  View<T> input = view(in);
+  T *outValues = view(values).data;
+  int64_t *outIndices = view(indices).data;
+  Split s = split(input.shape, dim);
+  if (useBoundSelection(s.size, k, std::is_same_v<T, float>)) {
+    topkEachRow<BoundRowScratch<T>>(input, s, k, largest, outValues, outIndices,
+                                    topkBoundRow<T>);
+    return;
+  }
+  if constexpr (std::is_same_v<T, float>) {
+    bool direct = useDirectSelection(s.size, k);
+    if (direct || useRadixSelection(s.outer * s.inner, s.size, k)) {
+      topkEachRow<RadixRowScratch>(input, s, k, largest, outValues, outIndices,
+                                   direct ? topkDirectRow : topkRadixRow);
+      return;
+    }
+  } else if constexpr (std::is_same_v<T, double> ||
+                       std::is_same_v<T, int64_t>) {
+    if (useDirectSelection(s.size, k)) {
+      topkEachRow<WideRowScratch>(input, s, k, largest, outValues, outIndices,
+                                  topkDirectRowWide<T>);
+      return;
+    }
+  }
+  selectRows(input, dim, k, largest, [&](int64_t r, auto &c) {
+    int64_t o = r / s.inner, i = r % s.inner;
+    int64_t out = o * k * s.inner + i;
+    c.finishSorted(outIndices + out, s.inner);
+    const T *row = input.data + o * s.size * s.inner + i;
+    for (int64_t j = 0; j < k; ++j)
+      outValues[out + j * s.inner] =
+          row[outIndices[out + j * s.inner] * s.inner];
+  });
+}
+
+template <typename T>
+void kthvalue(UnrankedMemRefType<T> *in, UnrankedMemRefType<T> *values,
+              UnrankedMemRefType<int64_t> *indices, int64_t k, int64_t dim) {
+  View<T> input = view(in);
+  T *outValues = view(values).data;
+  int64_t *outIndices = view(indices).data;
+  Split s = split(input.shape, dim);
+  if (useBoundSelection(s.size, k, std::is_same_v<T, float>)) {
+    kthEachRow<BoundRowScratch<T>>(input, s, k, outValues, outIndices,
+                                   kthBoundRow<T>);
+    return;
+  }
+  if constexpr (std::is_same_v<T, float>) {
+    bool direct = useDirectSelection(s.size, k);
+    if (direct || useRadixSelection(s.outer * s.inner, s.size, k)) {
+      kthEachRow<RadixRowScratch>(input, s, k, outValues, outIndices,
+                                  direct ? kthDirectRow : kthRadixRow);
+      return;
+    }
+  } else if constexpr (std::is_same_v<T, double> ||
+                       std::is_same_v<T, int64_t>) {
+    if (useDirectSelection(s.size, k)) {
+      kthEachRow<WideRowScratch>(input, s, k, outValues, outIndices,
+                                 kthDirectRowWide<T>);
+      return;
+    }
+  }
+  // The k smallest in (value, index) order; the k-th of them is the
+  // answer, reported at the lowest index holding its value (ops.md).
+  selectRows(input, dim, k, /*largest=*/false, [&](int64_t r, auto &c) {
+    int64_t o = r / s.inner, i = r % s.inner;
+    int64_t index = c.finishKth();
+    outValues[r] = input.data[(o * s.size + index) * s.inner + i];
+    outIndices[r] = index;
+  });
+}
+
+} // namespace
+
+extern "C" {
+
+#define KILN_SELECTION_ENTRY_POINTS(T, SUFFIX)                                 \
+  void _mlir_ciface_kiln_rt_topk_##SUFFIX(                                     \
+      UnrankedMemRefType<T> *in, UnrankedMemRefType<T> *values,                \
+      UnrankedMemRefType<int64_t> *indices, int64_t k, int64_t dim,            \
+      bool largest, bool /*sorted: results are always sorted*/) {              \
+    topk(in, values, indices, k, dim, largest);                                \
+  }                                                                            \
+  void _mlir_ciface_kiln_rt_kthvalue_##SUFFIX(                                 \
+      UnrankedMemRefType<T> *in, UnrankedMemRefType<T> *values,                \
+      UnrankedMemRefType<int64_t> *indices, int64_t k, int64_t dim, bool,      \
+      bool) {                                                                  \
+    kthvalue(in, values, indices, k, dim);                                     \
+  }
+KILN_SELECTION_ENTRY_POINTS(float, f32)
+KILN_SELECTION_ENTRY_POINTS(double, f64)
+KILN_SELECTION_ENTRY_POINTS(int64_t, i64)
+#undef KILN_SELECTION_ENTRY_POINTS
+}
