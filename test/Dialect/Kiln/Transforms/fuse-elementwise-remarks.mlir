@@ -214,3 +214,26 @@ func.func @take_elementwise(%x: tensor<8xf32>, %i: tensor<3xi64>) -> tensor<3xf3
   %n = kiln.neg %e : tensor<3xf32>
   return %n : tensor<3xf32>
 }
+
+// -----
+
+// A recomputed value's own producers are recomputed while the whole chain
+// reads at most three times the first value's size in new inputs: the last
+// sum's kernel recomputes %y3 and %y2 but reads %y1 (stored by a kernel of
+// its own), whose recomputation would make four new inputs of 512 bytes.
+func.func @recompute_budget(%x: tensor<8x16xf32>, %a1: tensor<8x16xf32>, %a2: tensor<8x16xf32>, %a3: tensor<8x16xf32>, %a4: tensor<8x16xf32>) -> (tensor<16xf32>, tensor<16xf32>, tensor<16xf32>, tensor<16xf32>) {
+  // expected-remark @below {{read 2048 bytes of new inputs, more than the 1536 bytes allowed (3 times that value's size)}}
+  %y1 = kiln.add %x, %a1 : tensor<8x16xf32>, tensor<8x16xf32>
+  // expected-remark @below {{2 ops in one kernel}}
+  %s1 = kiln.sum %y1 {dims = array<i64: 0>} : tensor<8x16xf32>
+  %y2 = kiln.add %y1, %a2 : tensor<8x16xf32>, tensor<8x16xf32>
+  // expected-remark @below {{3 ops in one kernel}}
+  %s2 = kiln.sum %y2 {dims = array<i64: 0>} : tensor<8x16xf32>
+  %y3 = kiln.add %y2, %a3 : tensor<8x16xf32>, tensor<8x16xf32>
+  // expected-remark @below {{4 ops in one kernel}}
+  %s3 = kiln.sum %y3 {dims = array<i64: 0>} : tensor<8x16xf32>
+  %y4 = kiln.add %y3, %a4 : tensor<8x16xf32>, tensor<8x16xf32>
+  // expected-remark @below {{4 ops in one kernel (the elementwise chain is evaluated where 'kiln.sum' reads its input): kiln.add x3, kiln.sum}}
+  %s4 = kiln.sum %y4 {dims = array<i64: 0>} : tensor<8x16xf32>
+  return %s1, %s2, %s3, %s4 : tensor<16xf32>, tensor<16xf32>, tensor<16xf32>, tensor<16xf32>
+}

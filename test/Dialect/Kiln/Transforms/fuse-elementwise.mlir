@@ -540,3 +540,30 @@ func.func @unit_dims_reduced(%x: tensor<1x1xf32>) -> tensor<1xf32> {
   %r = kiln.sqrt %s : tensor<1xf32>
   return %r : tensor<1xf32>
 }
+
+// CHECK-LABEL: func.func @residual_stream
+// CHECK-NOT: kiln.fused({{[^,)]+, [^,)]+, [^,)]+, [^,)]+, }}
+// CHECK: return
+// A residual stream, each value the last plus a new input and each summed.
+// A kernel recomputes a value with other users when that reads at most
+// twice its size in new inputs, and the values that one needs in turn
+// while the whole chain reads at most three times that; judged one value at
+// a time, each step (one new input of its size) passed, and the last sum's
+// kernel recomputed the whole stream from all 7 inputs. Now the first kernel
+// that recomputes three steps also stores them, and the later sums read
+// them: no kernel reads more than 4 inputs.
+func.func @residual_stream(%x: tensor<64x16xf32>, %a1: tensor<64x16xf32>, %a2: tensor<64x16xf32>, %a3: tensor<64x16xf32>, %a4: tensor<64x16xf32>, %a5: tensor<64x16xf32>, %a6: tensor<64x16xf32>) -> (tensor<16xf32>, tensor<16xf32>, tensor<16xf32>, tensor<16xf32>, tensor<16xf32>, tensor<16xf32>) {
+  %y1 = kiln.add %x, %a1 : tensor<64x16xf32>, tensor<64x16xf32>
+  %s1 = kiln.sum %y1 {dims = array<i64: 0>} : tensor<64x16xf32>
+  %y2 = kiln.add %y1, %a2 : tensor<64x16xf32>, tensor<64x16xf32>
+  %s2 = kiln.sum %y2 {dims = array<i64: 0>} : tensor<64x16xf32>
+  %y3 = kiln.add %y2, %a3 : tensor<64x16xf32>, tensor<64x16xf32>
+  %s3 = kiln.sum %y3 {dims = array<i64: 0>} : tensor<64x16xf32>
+  %y4 = kiln.add %y3, %a4 : tensor<64x16xf32>, tensor<64x16xf32>
+  %s4 = kiln.sum %y4 {dims = array<i64: 0>} : tensor<64x16xf32>
+  %y5 = kiln.add %y4, %a5 : tensor<64x16xf32>, tensor<64x16xf32>
+  %s5 = kiln.sum %y5 {dims = array<i64: 0>} : tensor<64x16xf32>
+  %y6 = kiln.add %y5, %a6 : tensor<64x16xf32>, tensor<64x16xf32>
+  %s6 = kiln.sum %y6 {dims = array<i64: 0>} : tensor<64x16xf32>
+  return %s1, %s2, %s3, %s4, %s5, %s6 : tensor<16xf32>, tensor<16xf32>, tensor<16xf32>, tensor<16xf32>, tensor<16xf32>, tensor<16xf32>
+}
