@@ -47,6 +47,8 @@
 #include "kiln/Dialect/Kiln/IR/KilnOps.h"
 #include "kiln/Dialect/Kiln/Transforms/Passes.h"
 
+#include "RecomputeBudget.h"
+
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/Dominance.h"
 #include "mlir/IR/IRMapping.h"
@@ -549,12 +551,15 @@ private:
           toRowGroup(group);
           group.members.insert(p);
           group.outputs.push_back(p);
-        } else if (budget.recompute(group, p, pushedBy.lookup(p),
+        } else if (budget.recompute(p, pushedBy.lookup(p),
+                                    group.copies.contains(pushedBy.lookup(p)),
                                     addedBytes(group, p))) {
           group.copies.insert(p);
         } else {
           notFused(p, root, [&] {
-            Operation *chain = budget.chainOf(group, pushedBy.lookup(p), p);
+            Operation *user = pushedBy.lookup(p);
+            bool userIsCopy = group.copies.contains(user);
+            Operation *chain = budget.chainOf(p, user, userIsCopy);
             if (chain != p)
               return llvm::formatv(
                          "it has users outside the kernel, and recomputing "
@@ -562,7 +567,7 @@ private:
                          "of {0} read {1} bytes of new inputs, more than the "
                          "{2} bytes allowed (3 times that value's size)",
                          describeOp(chain),
-                         budget.costWith(group, p, pushedBy.lookup(p),
+                         budget.costWith(p, user, userIsCopy,
                                          addedBytes(group, p)),
                          RecomputeBudget::limit(chain, p))
                   .str();
@@ -842,84 +847,6 @@ private:
       return ancestor && before(group.root, ancestor);
     });
   }
-
-  /// What the values a group recomputes cost. Recomputing a value is
-  /// cheaper than storing it when the inputs it adds to the group are at
-  /// most twice the size of its result: a stored result is written once
-  /// and read back. (Groups form from the end, so once every later user
-  /// recomputes it, the first group takes it as a member and it is never
-  /// stored.) `exp(x - amax(x))` used by two kernels reads x and a row
-  /// vector, a little more than its result, and is recomputed; an i1 mask
-  /// of two f32 tensors (8 bytes per element against 1) is stored.
-  ///
-  /// A copy's operands may be recomputed in turn: the chain of copies
-  /// reached from the first (the value the group would otherwise read
-  /// stored) is charged as a whole, each further copy replacing its own
-  /// bytes among the chain's inputs with those of its operands, up to
-  /// kChainBudget times the first value's size. Judged one value at a
-  /// time, every step of a residual stream (x + f(x) layer after layer,
-  /// each value read by the next layer's kernels) added one input of its
-  /// size, and each layer's kernels recomputed every layer before: a
-  /// 12-layer transformer forward (kiln-run, 1 / 2 threads) read 12
-  /// layers' matmul results in its last layer's kernels, 17.8 / 10.7 ms,
-  /// its IR grew with the square of the depth, 11.6 s to compile (its
-  /// gradient 45 s); with the chains charged, 15.1 / 9.5 ms and 1.3 s
-  /// (gradient 5.4 s), the same bits. The budget: a stored value costs
-  /// more than its write and read (the kernel that stores it may read
-  /// inputs for it alone, and a store reads its line first), and a
-  /// stream of sums 3 deep (8 MB each, over dim 0) kept its time with 3
-  /// (2.0 / 0.8 ms) where 2 stored a value in a kernel of its own (2.5 /
-  /// 1.2 ms); 12 deep 13.8 / 5.4 ms -> 6.6 / 4.2 with 3, 5.5 / 3.7 with
-  /// 2.
-  static constexpr int64_t kChainBudget = 3;
-
-  class RecomputeBudget {
-  public:
-    /// Whether `p`, an operand of `user` (a member or copy of the group),
-    /// is recomputed; then charges it and returns the chain it joins.
-    Operation *recompute(const Group &group, Operation *p, Operation *user,
-                         int64_t added) {
-      Operation *chain = chainOf(group, user, p);
-      if (costWith(group, p, user, added) > limit(chain, p))
-        return nullptr;
-      cost[chain] = costWith(group, p, user, added);
-      chainRoot[p] = chain;
-      return chain;
-    }
-
-    /// The chain `p` would join: its user's, when that is a copy, else its
-    /// own.
-    Operation *chainOf(const Group &group, Operation *user,
-                       Operation *p) const {
-      if (user && group.copies.contains(user))
-        return chainRoot.lookup(user);
-      return p;
-    }
-
-    /// The most bytes of new inputs the chain from `chain` may read with
-    /// `p` recomputed: twice the first value's size for the value itself
-    /// (a stored result is written once and read back), three times for
-    /// the chain's further values.
-    static int64_t limit(Operation *chain, Operation *p) {
-      return (chain == p ? 2 : kChainBudget) *
-             tensorByteSize(chain->getResult(0));
-    }
-
-    /// The bytes of new inputs `p`'s chain reads with `p` recomputed:
-    /// `p`'s stored bytes leave them, its operands' (`added`) join.
-    int64_t costWith(const Group &group, Operation *p, Operation *user,
-                     int64_t added) const {
-      Operation *chain = chainOf(group, user, p);
-      if (chain == p)
-        return added;
-      return std::max<int64_t>(0, cost.lookup(chain) -
-                                      tensorByteSize(p->getResult(0)) + added);
-    }
-
-  private:
-    llvm::DenseMap<Operation *, Operation *> chainRoot;
-    llvm::DenseMap<Operation *, int64_t> cost;
-  };
 
   /// Bytes of the inputs `p` would add to the group.
   static int64_t addedBytes(const Group &group, Operation *p) {

@@ -567,3 +567,26 @@ func.func @residual_stream(%x: tensor<64x16xf32>, %a1: tensor<64x16xf32>, %a2: t
   %s6 = kiln.sum %y6 {dims = array<i64: 0>} : tensor<64x16xf32>
   return %s1, %s2, %s3, %s4, %s5, %s6 : tensor<16xf32>, tensor<16xf32>, tensor<16xf32>, tensor<16xf32>, tensor<16xf32>, tensor<16xf32>
 }
+
+// CHECK-LABEL: func.func @residual_stream_centred
+// CHECK-NOT: kiln.fused(%arg0, %arg1, %arg2, %arg3, %arg4)
+// CHECK: return
+// A stream whose steps are centred over the channels (a mean over dim 1,
+// a column reduction, and the values minus it): the last mean's kernel does
+// not recompute the whole stream from all five inputs (the previous rule's
+// did).
+func.func @residual_stream_centred(%x: tensor<2x16x64xf32>, %a1: tensor<2x16x64xf32>, %a2: tensor<2x16x64xf32>, %a3: tensor<2x16x64xf32>, %a4: tensor<2x16x64xf32>) -> (tensor<2x16x64xf32>, tensor<2x16x64xf32>, tensor<2x16x64xf32>, tensor<2x16x64xf32>) {
+  %y1 = kiln.add %x, %a1 : tensor<2x16x64xf32>, tensor<2x16x64xf32>
+  %m1 = kiln.mean %y1 {dims = array<i64: 1>, keepdim = true} : tensor<2x16x64xf32>
+  %c1 = kiln.sub %y1, %m1 : tensor<2x16x64xf32>, tensor<2x1x64xf32>
+  %y2 = kiln.add %y1, %a2 : tensor<2x16x64xf32>, tensor<2x16x64xf32>
+  %m2 = kiln.mean %y2 {dims = array<i64: 1>, keepdim = true} : tensor<2x16x64xf32>
+  %c2 = kiln.sub %y2, %m2 : tensor<2x16x64xf32>, tensor<2x1x64xf32>
+  %y3 = kiln.add %y2, %a3 : tensor<2x16x64xf32>, tensor<2x16x64xf32>
+  %m3 = kiln.mean %y3 {dims = array<i64: 1>, keepdim = true} : tensor<2x16x64xf32>
+  %c3 = kiln.sub %y3, %m3 : tensor<2x16x64xf32>, tensor<2x1x64xf32>
+  %y4 = kiln.add %y3, %a4 : tensor<2x16x64xf32>, tensor<2x16x64xf32>
+  %m4 = kiln.mean %y4 {dims = array<i64: 1>, keepdim = true} : tensor<2x16x64xf32>
+  %c4 = kiln.sub %y4, %m4 : tensor<2x16x64xf32>, tensor<2x1x64xf32>
+  return %c1, %c2, %c3, %c4 : tensor<2x16x64xf32>, tensor<2x16x64xf32>, tensor<2x16x64xf32>, tensor<2x16x64xf32>
+}
