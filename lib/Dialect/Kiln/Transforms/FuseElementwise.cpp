@@ -500,7 +500,7 @@ private:
         candidates(later);
     llvm::SmallPtrSet<Operation *, 16> queued;
     // The group member or copy whose operand each candidate is (the first
-    // to push it), and what each recomputed chain costs (below).
+    // to push it), and what each recomputed chain costs (RecomputeBudget.h).
     llvm::DenseMap<Operation *, Operation *> pushedBy;
     RecomputeBudget budget;
     auto pushOperands = [&](Operation *op) {
@@ -565,11 +565,12 @@ private:
                          "it has users outside the kernel, and recomputing "
                          "it as well would make the kernel's recomputation "
                          "of {0} read {1} bytes of new inputs, more than the "
-                         "{2} bytes allowed (3 times that value's size)",
+                         "{2} bytes allowed ({3} times that value's size)",
                          describeOp(chain),
                          budget.costWith(p, user, userIsCopy,
                                          addedBytes(group, p)),
-                         RecomputeBudget::limit(chain, p))
+                         RecomputeBudget::limit(chain, p),
+                         RecomputeBudget::kChainBudget)
                   .str();
             return llvm::formatv("it has users outside the kernel, and "
                                  "recomputing it there would read {0} bytes "

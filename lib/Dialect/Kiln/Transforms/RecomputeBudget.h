@@ -1,5 +1,4 @@
-//===- RecomputeBudget.h - What a kernel's recomputed values cost -*- C++
-//-*-===//
+//===- RecomputeBudget.h - What recomputed values cost ----------*- C++ -*-===//
 //
 // kiln-fuse-elementwise's rule (FuseElementwise.cpp) for when a value with
 // users outside a kernel is recomputed in it rather than stored and read
@@ -9,9 +8,11 @@
 //
 // Recomputing a value is cheaper than storing it when the inputs it adds to
 // the kernel are at most twice the size of its result: a stored result is
-// written once and read back. `exp(x - amax(x))` used by two kernels reads x
-// and a row vector, a little more than its result, and is recomputed; an i1
-// mask of two f32 tensors (8 bytes per element against 1) is stored.
+// written once and read back. (Groups form from the end, so once every later
+// user recomputes a value, the first group takes it as a member and it is
+// never stored.) `exp(x - amax(x))` used by two kernels reads x and a row
+// vector, a little more than its result, and is recomputed; an i1 mask of
+// two f32 tensors (8 bytes per element against 1) is stored.
 //
 // A recomputed value's operands may be recomputed in turn: the chain of
 // values reached from the first (the one the kernel would otherwise read
