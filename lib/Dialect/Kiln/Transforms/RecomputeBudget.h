@@ -25,7 +25,7 @@
 // 1 / 2 threads) read 12 layers' matmul results in its last layer's
 // kernels, 17.8 / 10.7 ms, its IR grew with the square of the depth, 11.6 s
 // to compile (its gradient 45 s); with the chains charged, 15.1 / 9.5 ms and
-// 1.3 s (gradient 5.4 s), the same bits. The budget: a stored value costs
+// 1.3 s (gradient 5-7.5 s), the same bits. The budget: a stored value costs
 // more than its write and read (the kernel that stores it may read inputs
 // for it alone, and a store reads its line first), and a stream of sums 3
 // deep (8 MB each, over dim 0) kept its time with 3 (2.0 / 0.8 ms) where 2

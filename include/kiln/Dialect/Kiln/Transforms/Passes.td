@@ -87,7 +87,11 @@ def KilnFuseElementwise : Pass<"kiln-fuse-elementwise", "mlir::ModuleOp"> {
     computed by the loop anyway, so they are stored there: one pass over
     its inputs). Otherwise it is recomputed inside the group when the
     inputs it adds are at most twice its result's bytes (what storing it
-    costs: written once, read back), and stored otherwise.
+    costs: written once, read back), and stored otherwise. A recomputed
+    value's own producers with other users are recomputed in turn only
+    while the whole chain recomputed from it reads at most three times its
+    bytes in new inputs, so that a residual stream's kernels do not each
+    recompute every earlier step.
 
     Then elementwise kernels (groups of the elementwise form, or elementwise
     ops left alone) with the same iteration shape merge when one reads the
