@@ -334,8 +334,10 @@ struct Group {
 
 class Fuser {
 public:
-  Fuser(Block &block, size_t maxGroupOps, bool rowGroups)
-      : block(block), maxGroupOps(maxGroupOps), rowGroups(rowGroups) {}
+  Fuser(Block &block, size_t maxGroupOps, size_t maxRowReductions,
+        bool rowGroups)
+      : block(block), maxGroupOps(maxGroupOps),
+        maxRowReductions(maxRowReductions), rowGroups(rowGroups) {}
 
   void run() {
     cancelPermuteRoundTrips(block);
@@ -660,6 +662,22 @@ private:
             return isElementwise(member) ||
                    llvm::is_contained(group.rowReductions, member);
           })) {
+        // A row group evaluates each reduction's input chain at every
+        // element of the row, the values of the reductions before it
+        // included: reductions whose inputs depend on one another (a
+        // softmax of a softmax's result) evaluate a chain that grows with
+        // each, quadratic in code and work. Beyond max-row-reductions the
+        // value is stored and another kernel reduces it.
+        if (group.rowReductions.size() >= maxRowReductions) {
+          notFused(p, root, [&] {
+            return llvm::formatv("the row group holds its most reductions "
+                                 "(max-row-reductions = {0}); this one's "
+                                 "result is stored and read",
+                                 maxRowReductions)
+                .str();
+          });
+          continue;
+        }
         group.rowReductions.push_back(p);
         if (!group.run)
           group.run = getReducedTrailingRun(p);
@@ -1027,6 +1045,20 @@ private:
            rowsAreLong(rowLength(a.shape, rows.run), rows.elementType);
   }
 
+  /// The reductions (and softmaxes) of a kernel: its ops that are neither
+  /// elementwise nor splat constants.
+  static size_t kernelReductions(Operation *op) {
+    auto isReduction = [](Operation *op) {
+      return !isElementwise(op) && !isSplatConstant(op);
+    };
+    auto fused = dyn_cast<FusedOp>(op);
+    if (!fused)
+      return isReduction(op) ? 1 : 0;
+    return llvm::count_if(
+        fused.getBody().front().without_terminator(),
+        [&](Operation &inner) { return isReduction(&inner); });
+  }
+
   /// The ops of an elementwise kernel, splat constants left out.
   static size_t kernelSize(Operation *op) {
     auto fused = dyn_cast<FusedOp>(op);
@@ -1072,7 +1104,8 @@ private:
   /// `spaceB` is `b`'s space.
   bool canMerge(Operation *a, Operation *b, const KernelSpace &spaceB) const {
     if (a == b || a->getBlock() != &block || !before(a, b) ||
-        kernelSize(a) + kernelSize(b) > maxGroupOps)
+        kernelSize(a) + kernelSize(b) > maxGroupOps ||
+        kernelReductions(a) + kernelReductions(b) > maxRowReductions)
       return false;
     std::optional<KernelSpace> spaceA = spaceOf(a);
     if (!spaceA || !sameSpace(*spaceA, spaceB))
@@ -1288,6 +1321,7 @@ private:
 
   Block &block;
   size_t maxGroupOps;
+  size_t maxRowReductions;
   bool rowGroups;
   /// Set while a group is only being tried (no remarks).
   bool quiet = false;
@@ -1306,7 +1340,7 @@ struct KilnFuseElementwisePass
   void runOnOperation() override {
     getOperation()->walk([&](func::FuncOp function) {
       for (Block &block : function.getBody())
-        Fuser(block, maxGroupOps, rowGroups).run();
+        Fuser(block, maxGroupOps, maxRowReductions, rowGroups).run();
     });
   }
 };

@@ -511,3 +511,36 @@ func.func @batch_of_one(%x: tensor<1x8x256xf32>) -> tensor<1x8x256xf32> {
   %d = kiln.sub %x, %s : tensor<1x8x256xf32>, tensor<1x8x1xf32>
   return %d : tensor<1x8x256xf32>
 }
+
+// -----
+
+// A row group evaluates each reduction's input chain at every element of
+// the row, the reductions before it included: reductions whose inputs
+// depend on one another grow that chain with each one (quadratic code and
+// work; 8 softmax layers with residual adds and their gradient were one
+// group that compiled in 12 s and ran 7x slower than split). A row group
+// takes at most max-row-reductions (4): of these five chained reductions
+// the first is its own kernel, the group reads its result.
+// CHECK-LABEL: func.func @row_reduction_cap
+// CHECK: %[[S:.*]] = kiln.sum %arg0 {dims = array<i64: 1>, keepdim = true}
+// CHECK: kiln.fused(%arg0, %[[S]])
+// CHECK: kiln.amax
+// CHECK: kiln.sum
+// CHECK: kiln.amax
+// CHECK: kiln.sum
+// CHECK: kiln.yield
+// REMARK: NotFused | Category:kiln-fuse | Function=row_reduction_cap | Reason="'kiln.sum' is not fused into the kernel of 'kiln.sub' ({{.*}}): the row group holds its most reductions (max-row-reductions = 4); this one's result is stored and read"
+// REMARK: FusedKernel | Category:kiln-fuse | Function=row_reduction_cap | Remark="9 ops in one kernel (a row group: each row's 4 reduction(s)
+func.func @row_reduction_cap(%x: tensor<8x64xf32>) -> tensor<8x64xf32> {
+  %s1 = kiln.sum %x {dims = array<i64: 1>, keepdim = true} : tensor<8x64xf32>
+  %a = kiln.sub %x, %s1 : tensor<8x64xf32>, tensor<8x1xf32>
+  %s2 = kiln.amax %a {dims = array<i64: 1>, keepdim = true} : tensor<8x64xf32>
+  %b = kiln.sub %a, %s2 : tensor<8x64xf32>, tensor<8x1xf32>
+  %s3 = kiln.sum %b {dims = array<i64: 1>, keepdim = true} : tensor<8x64xf32>
+  %c = kiln.sub %b, %s3 : tensor<8x64xf32>, tensor<8x1xf32>
+  %s4 = kiln.amax %c {dims = array<i64: 1>, keepdim = true} : tensor<8x64xf32>
+  %d = kiln.sub %c, %s4 : tensor<8x64xf32>, tensor<8x1xf32>
+  %s5 = kiln.sum %d {dims = array<i64: 1>, keepdim = true} : tensor<8x64xf32>
+  %e = kiln.sub %d, %s5 : tensor<8x64xf32>, tensor<8x1xf32>
+  return %e : tensor<8x64xf32>
+}

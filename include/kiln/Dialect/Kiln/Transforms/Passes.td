@@ -113,7 +113,11 @@ def KilnFuseElementwise : Pass<"kiln-fuse-elementwise", "mlir::ModuleOp"> {
     block, and a kernel's body is one: a chain of 1000 neg/tanh ops took
     3.1 s to compile as one kernel, 0.46 s as eight, and a chain of 20000
     did not compile in 300 s (4.8 s in groups). Next to the arithmetic of
-    128 ops, the stored intermediate costs little.
+    128 ops, the stored intermediate costs little. A row group (below)
+    takes at most `max-row-reductions` reductions (default 4, a softmax
+    counting one): it evaluates each reduction's input chain, the
+    reductions before it included, at every element of the row, which for
+    reductions of one another's results grows with their number.
 
     With `row-groups` (set by the CPU pipeline), a reduction over the last
     dim with keepdim (`sum`, `prod`, `amax`, `amin`, and `mean` once
@@ -167,6 +171,11 @@ def KilnFuseElementwise : Pass<"kiln-fuse-elementwise", "mlir::ModuleOp"> {
   let options = [
     Option<"maxGroupOps", "max-group-ops", "unsigned", /*default=*/"128",
            "The most ops one kernel takes (members and recomputed copies)">,
+    Option<"maxRowReductions", "max-row-reductions", "unsigned",
+           /*default=*/"4",
+           "The most reductions (a softmax counting one) one row group "
+           "takes: each evaluates its input chain, the reductions before "
+           "it included, at every element of the row">,
     Option<"rowGroups", "row-groups", "bool", /*default=*/"false",
            "Row groups (the CPU pipeline): reductions over the last dim "
            "(or a trailing run of dims) with keepdim whose result the elementwise chain broadcasts back "
