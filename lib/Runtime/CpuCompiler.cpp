@@ -106,6 +106,14 @@ static bool isGlue(llvm::Function &f) {
   return true;
 }
 
+/// Marks `f`, when it is glue, to be compiled once and unoptimized.
+static void compileGlueUnoptimized(llvm::Function &f) {
+  if (!isGlue(f))
+    return;
+  f.addFnAttr(llvm::Attribute::NoInline);
+  f.addFnAttr(llvm::Attribute::OptimizeNone);
+}
+
 /// Adds `void _kiln_packed_<f>(ptr %descriptors)` calling
 /// `_mlir_ciface_<f>(descriptors[0], ..., descriptors[n-1])`.
 static void addPackedEntryPoints(llvm::Module &module) {
@@ -125,8 +133,7 @@ static void addPackedEntryPoints(llvm::Module &module) {
     if (llvm::Function *body =
             module.getFunction(target->getName().drop_front(13))) {
       body->addFnAttr(llvm::Attribute::NoInline);
-      if (isGlue(*body))
-        body->addFnAttr(llvm::Attribute::OptimizeNone);
+      compileGlueUnoptimized(*body);
     }
     // The C interface is glue as well: it loads every descriptor's fields
     // and passes them on, one call with three or more arguments per memref.
@@ -134,10 +141,7 @@ static void addPackedEntryPoints(llvm::Module &module) {
     // square of its size: a 128-layer MLP's gradient (514 descriptors, a
     // call with 3089 arguments) spent 5.5 of LLVM's 8 s on it, 0.4 s
     // unoptimized.
-    if (isGlue(*target)) {
-      target->addFnAttr(llvm::Attribute::NoInline);
-      target->addFnAttr(llvm::Attribute::OptimizeNone);
-    }
+    compileGlueUnoptimized(*target);
     std::string name =
         ("_kiln_packed_" + target->getName().drop_front(13)).str();
     auto *type = llvm::FunctionType::get(llvm::Type::getVoidTy(ctx), {ptr},

@@ -24,6 +24,8 @@
 #include "kiln/Dialect/Kiln/IR/KilnShapeInference.h"
 #include "kiln/Dialect/Kiln/Transforms/Passes.h"
 
+#include "RecomputeBudget.h"
+
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/BuiltinAttributes.h"
@@ -353,8 +355,9 @@ private:
   /// storing it when the inputs it adds (operands no member reads yet,
   /// splat constants aside) are at most twice the size of its result: a
   /// stored result is written once and read back (the elementwise fuser's
-  /// rule). `x - mean(x)` of a layer norm's gradient, also used by the
-  /// weight's gradient before the group, reads x and a row of means.
+  /// rule for a value on its own, RecomputeBudget.h). `x - mean(x)` of a layer
+  /// norm's gradient, also used by the weight's gradient before the group,
+  /// reads x and a row of means.
   static bool cheaperToRecompute(Operation *p,
                                  const llvm::SmallPtrSetImpl<Value> &read) {
     int64_t added = 0;
@@ -363,7 +366,7 @@ private:
       if (!isSplatConstant(operand.getDefiningOp()) &&
           !read.contains(operand) && counted.insert(operand).second)
         added += tensorByteSize(operand);
-    return added <= 2 * tensorByteSize(p->getResult(0));
+    return RecomputeBudget::cheaperToRecompute(p, added);
   }
 
   /// Records why the group of `reductions` is not formed (the first

@@ -554,14 +554,12 @@ private:
           group.members.insert(p);
           group.outputs.push_back(p);
         } else if (budget.recompute(p, pushedBy.lookup(p),
-                                    group.copies.contains(pushedBy.lookup(p)),
                                     addedBytes(group, p))) {
           group.copies.insert(p);
         } else {
           notFused(p, root, [&] {
             Operation *user = pushedBy.lookup(p);
-            bool userIsCopy = group.copies.contains(user);
-            Operation *chain = budget.chainOf(p, user, userIsCopy);
+            Operation *chain = budget.chainOf(p, user);
             if (chain != p)
               return llvm::formatv(
                          "it has users outside the kernel, and recomputing "
@@ -569,8 +567,7 @@ private:
                          "of {0} read {1} bytes of new inputs, more than the "
                          "{2} bytes allowed ({3} times that value's size)",
                          describeOp(chain),
-                         budget.costWith(p, user, userIsCopy,
-                                         addedBytes(group, p)),
+                         budget.costWith(p, user, addedBytes(group, p)),
                          RecomputeBudget::limit(chain, p),
                          RecomputeBudget::kChainBudget)
                   .str();

@@ -2,9 +2,9 @@
 //
 // kiln-fuse-elementwise's rule (FuseElementwise.cpp) for when a value with
 // users outside a kernel is recomputed in it rather than stored and read
-// back. (Column groups, ColumnGroups.cpp, still judge one value at a time:
-// they form only around reductions over a middle dim, at most max-group-ops
-// ops each.)
+// back. (Column groups, ColumnGroups.cpp, still judge one value at a time,
+// by cheaperToRecompute: they form only around reductions over a middle
+// dim, at most max-group-ops ops each.)
 //
 // Recomputing a value is cheaper than storing it when the inputs it adds to
 // the kernel are at most twice the size of its result: a stored result is
@@ -53,12 +53,12 @@ public:
   static constexpr int64_t kChainBudget = 3;
 
   /// Whether `p`, an operand of `user` (an op of the kernel, recomputed
-  /// itself when `userIsCopy`), is recomputed in the kernel, given the
-  /// bytes of new inputs its operands add; then charges it to its chain.
-  bool recompute(mlir::Operation *p, mlir::Operation *user, bool userIsCopy,
-                 int64_t added) {
-    mlir::Operation *chain = chainOf(p, user, userIsCopy);
-    int64_t cost = costWith(p, user, userIsCopy, added);
+  /// itself when it joined a chain here), is recomputed in the kernel,
+  /// given the bytes of new inputs its operands add; then charges it to
+  /// its chain.
+  bool recompute(mlir::Operation *p, mlir::Operation *user, int64_t added) {
+    mlir::Operation *chain = chainOf(p, user);
+    int64_t cost = costWith(p, user, added);
     if (cost > limit(chain, p))
       return false;
     costs[chain] = cost;
@@ -66,21 +66,26 @@ public:
     return true;
   }
 
+  /// Whether recomputing `p` on its own, reading `added` bytes of new
+  /// inputs, is cheaper than storing it: the rule for a chain's first
+  /// value (and for every value a column group recomputes).
+  static bool cheaperToRecompute(mlir::Operation *p, int64_t added) {
+    return added <= limit(p, p);
+  }
+
   /// The chain `p` would join: its user's, when that is recomputed, else
   /// its own.
-  mlir::Operation *chainOf(mlir::Operation *p, mlir::Operation *user,
-                           bool userIsCopy) const {
-    if (user && userIsCopy)
-      if (mlir::Operation *chain = chainRoot.lookup(user))
-        return chain;
+  mlir::Operation *chainOf(mlir::Operation *p, mlir::Operation *user) const {
+    if (mlir::Operation *chain = chainRoot.lookup(user))
+      return chain;
     return p;
   }
 
   /// The bytes of new inputs `p`'s chain reads with `p` recomputed: `p`'s
   /// stored bytes leave them, its operands' (`added`) join.
-  int64_t costWith(mlir::Operation *p, mlir::Operation *user, bool userIsCopy,
+  int64_t costWith(mlir::Operation *p, mlir::Operation *user,
                    int64_t added) const {
-    mlir::Operation *chain = chainOf(p, user, userIsCopy);
+    mlir::Operation *chain = chainOf(p, user);
     if (chain == p)
       return added;
     return std::max<int64_t>(0, costs.lookup(chain) -
