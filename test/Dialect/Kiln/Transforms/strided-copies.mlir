@@ -49,3 +49,28 @@ func.func @dynamic(%a: memref<?x8xf32, strided<[8, 1], offset: ?>>, %b: memref<?
   memref.copy %a, %b : memref<?x8xf32, strided<[8, 1], offset: ?>> to memref<?x8xf32>
   return
 }
+
+// -----
+
+// A copy of a buffer onto itself -- the same value, or equal subviews of
+// one buffer (a bufferized scf.forall's insert of the slice it extracted,
+// before CSE) -- does nothing and is erased: as a linalg.copy it would
+// survive canonicalization as loops. Subviews at different offsets are a
+// real copy.
+// CHECK-LABEL: func.func @self_copies
+// CHECK-COUNT-1: linalg.copy
+// CHECK-NOT:     memref.copy
+// CHECK-NOT:     linalg.copy
+// CHECK:         return
+func.func @self_copies(%full: memref<8x16xf32>, %at: index, %other: index) {
+  %a = memref.subview %full[0, %at] [8, 4] [1, 1]
+      : memref<8x16xf32> to memref<8x4xf32, strided<[16, 1], offset: ?>>
+  %b = memref.subview %full[0, %at] [8, 4] [1, 1]
+      : memref<8x16xf32> to memref<8x4xf32, strided<[16, 1], offset: ?>>
+  memref.copy %a, %b : memref<8x4xf32, strided<[16, 1], offset: ?>> to memref<8x4xf32, strided<[16, 1], offset: ?>>
+  memref.copy %full, %full : memref<8x16xf32> to memref<8x16xf32>
+  %c = memref.subview %full[0, %other] [8, 4] [1, 1]
+      : memref<8x16xf32> to memref<8x4xf32, strided<[16, 1], offset: ?>>
+  memref.copy %a, %c : memref<8x4xf32, strided<[16, 1], offset: ?>> to memref<8x4xf32, strided<[16, 1], offset: ?>>
+  return
+}

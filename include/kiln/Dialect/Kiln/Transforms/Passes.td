@@ -375,6 +375,10 @@ def KilnStridedCopies : Pass<"kiln-strided-copies"> {
     to a call of `memrefCopy`, the MLIR runner utilities' generic copy,
     which Kiln's JIT does not link and ahead-of-time objects could not
     resolve. Copies between contiguous buffers stay: they become `memcpy`.
+    A copy of a buffer onto itself (the same value, or two equal subviews
+    of one buffer, as a bufferized `scf.forall` leaves before CSE) is
+    erased: the CPU pipeline runs this pass before the canonicalizations of
+    buffer deallocation, which would otherwise fold it, could see it.
   }];
   let dependentDialects = ["mlir::linalg::LinalgDialect"];
 }
@@ -618,7 +622,8 @@ def KilnOutlineKernels : Pass<"kiln-outline-kernels", "mlir::ModuleOp"> {
   let summary = "Move each kernel into a function of its own, one per "
                 "distinct kernel";
   let description = [{
-    On bufferized code (CPU pipeline, after buffer deallocation): each
+    On bufferized code (CPU pipeline, before buffer deallocation, which
+    then works on small functions, each distinct kernel once): each
     kernel at the top level of a function -- a linalg op, `scf.forall`,
     `scf.parallel` or `scf.for` -- becomes a call of a private function
     `@kiln_kernel*` taking the buffers and scalars it uses (constants are
