@@ -197,6 +197,8 @@ std::string kiln::getKilnGpuPipelineText(const GpuPipelineOptions &options) {
          (options.vectorize ? "true" : "false") +
          "},"
          "gpu-kernel-outlining,"
+         // Launches of identical kernels share one module, compiled once.
+         "kiln-dedup-gpu-kernels,"
          "lower-affine,"
          "convert-scf-to-cf,"
          "nvvm-attach-target{chip=" +

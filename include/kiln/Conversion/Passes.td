@@ -245,6 +245,23 @@ def KilnCheckIntegerDivision
   ];
 }
 
+def KilnDedupGpuKernels : Pass<"kiln-dedup-gpu-kernels", "mlir::ModuleOp"> {
+  let summary = "Let launches of identical GPU kernels share one gpu.module";
+  let description = [{
+    Runs after `gpu-kernel-outlining` in the GPU pipeline, which gives every
+    launch a `gpu.module` of its own. Modules that print the same (generic
+    form, no locations, their own and their kernels' names aside) -- the
+    same op on the same shapes, like the layers of a deep network -- are
+    one: each `gpu.launch_func` names the first of them, the others are
+    erased. `gpu-module-to-binary` then compiles each distinct kernel once
+    (NVPTX and libdevice per module: the gradient of a 12-layer
+    transformer, 1347 launches, compiled in 17 s, 13 of them making PTX),
+    and the runtime loads each once. A kernel that reports index errors
+    holds its site's number, so only launches of one op share it.
+  }];
+  let dependentDialects = ["mlir::gpu::GPUDialect"];
+}
+
 def KilnStripCompileTimes : Pass<"kiln-strip-compile-times", "mlir::ModuleOp"> {
   let summary = "Drop the compile-time measurements from gpu.binary objects";
   let description = [{
