@@ -68,21 +68,28 @@ static std::string frontPasses(bool fuse, bool rowGroups) {
 }
 
 /// Tensors to buffers; results become out-parameters of public functions.
-static constexpr llvm::StringLiteral kBufferizePasses =
-    "kiln-constant-globals{alignment=64},"
-    "one-shot-bufferize{buffer-alignment=64 bufferize-function-boundaries "
-    "function-boundary-type-conversion=identity-layout-map},"
-    // A loop that updates a buffer in place still carries it (scf.for
-    // iter_args yielded unchanged, as bufferization leaves a tensor loop):
-    // folded away, a result is its allocation again, which the next pass
-    // replaces with the caller's buffer instead of copying into it.
-    "func.func(canonicalize),"
-    // A result returned through a view (a reshape) is allocated at the
-    // returned shape, so that the next pass hands its kernel the caller's
-    // buffer instead of copying into it.
-    "func.func(kiln-returned-views),"
-    "buffer-results-to-out-params{modify-public-functions "
-    "hoist-static-allocs},";
+/// `inlineKernels`: after kiln-outline-tensor-kernels, whose kernels are
+/// put back once bufferized and canonicalized.
+static std::string bufferizePasses(bool inlineKernels) {
+  return std::string("kiln-constant-globals{alignment=64},"
+                     "one-shot-bufferize{buffer-alignment=64 "
+                     "bufferize-function-boundaries "
+                     "function-boundary-type-conversion=identity-layout-map},"
+                     // A loop that updates a buffer in place still carries it
+                     // (scf.for iter_args yielded unchanged, as bufferization
+                     // leaves a tensor loop): folded away, a result is its
+                     // allocation again, which buffer-results-to-out-params
+                     // replaces with the caller's buffer instead of copying
+                     // into it.
+                     "func.func(canonicalize),") +
+         (inlineKernels ? "kiln-inline-tensor-kernels," : "") +
+         // A result returned through a view (a reshape) is allocated at the
+         // returned shape, so that the next pass hands its kernel the
+         // caller's buffer instead of copying into it.
+         "func.func(kiln-returned-views),"
+         "buffer-results-to-out-params{modify-public-functions "
+         "hoist-static-allocs},";
+}
 
 /// Adds the module passes of `text` to `pm`. The text names registered
 /// passes only, so a parse failure is a Kiln bug.
@@ -97,10 +104,13 @@ std::string kiln::getKilnCpuPipelineText(const CpuPipelineOptions &options) {
          (options.sortedScatters
               ? "convert-kiln-to-linalg{sorted-scatters=true},"
               : "convert-kiln-to-linalg,") +
+         // Each distinct kernel once, up to bufferization (the layers of a
+         // deep network repeat theirs).
+         "kiln-outline-tensor-kernels,"
          "kiln-approximate-math,"
          "func.func(kiln-tile-transposes),"
          "canonicalize," +
-         kBufferizePasses.str() +
+         bufferizePasses(/*inlineKernels=*/true) +
          // A tile's results copied into strided slices of the full ones:
          // loops, not the MLIR runner's memrefCopy.
          "func.func(kiln-strided-copies),"
@@ -184,7 +194,7 @@ std::string kiln::getKilnGpuPipelineText(const GpuPipelineOptions &options) {
   return frontPasses(options.fuse, /*rowGroups=*/false) +
          "convert-kiln-to-linalg{target=cuda},"
          "canonicalize," +
-         kBufferizePasses.str() +
+         bufferizePasses(/*inlineKernels=*/false) +
          // cse lets canonicalize drop the self-copies that bufferized
          // scf.forall slices leave (two equal subviews of one buffer).
          "cse,"

@@ -111,6 +111,28 @@ SmallVector<int64_t> commonGroups(ArrayRef<int64_t> a, ArrayRef<int64_t> b) {
   return common;
 }
 
+} // namespace
+
+std::pair<func::FuncOp, bool>
+kiln::shareIdenticalKernel(func::FuncOp kernel,
+                           llvm::StringMap<func::FuncOp> &kernels,
+                           SymbolTable &symbols) {
+  std::string text;
+  llvm::raw_string_ostream os(text);
+  kernel->print(
+      os,
+      OpPrintingFlags().printGenericOpForm().useLocalScope().assumeVerified());
+  auto [it, inserted] = kernels.try_emplace(text, kernel);
+  if (inserted) {
+    symbols.insert(kernel); // kiln_kernel, kiln_kernel_0, ...
+    return {kernel, false};
+  }
+  kernel.erase();
+  return {it->second, true};
+}
+
+namespace {
+
 bool isKernel(Operation *op) {
   return isa<linalg::LinalgOp, scf::ForallOp, scf::ParallelOp, scf::ForOp>(op);
 }
@@ -242,16 +264,11 @@ struct KilnOutlineKernelsPass
       returned.push_back(mapping.lookup(result));
     func::ReturnOp::create(b, op->getLoc(), returned);
 
-    std::string text;
-    llvm::raw_string_ostream os(text);
-    kernel->print(os, OpPrintingFlags().printGenericOpForm().useLocalScope());
-    auto [it, inserted] = kernels.try_emplace(text, kernel);
+    bool shared;
+    std::tie(kernel, shared) =
+        kiln::shareIdenticalKernel(kernel, kernels, symbols);
     SmallVector<int64_t> groups = bufferGroups(arguments, calledFunctions);
-    if (inserted) {
-      symbols.insert(kernel); // named kiln_kernel, kiln_kernel_0, ...
-    } else {
-      kernel.erase();
-      kernel = it->second;
+    if (shared) {
       // Shared by several calls: what holds at every one of them.
       groups = commonGroups(
           kernel->getAttrOfType<DenseI64ArrayAttr>(kiln::kBufferGroupsAttr)

@@ -5,7 +5,9 @@
 
 #include "kiln/Conversion/ReductionPlan.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/IR/SymbolTable.h"
 #include "mlir/Pass/Pass.h"
+#include "llvm/ADT/StringMap.h"
 
 namespace mlir {
 class RewritePatternSet;
@@ -31,6 +33,17 @@ inline constexpr llvm::StringLiteral kStreamingGroupsAttr =
 /// groups kiln-streaming-stores marked (`buffer1.streaming`): the CPU
 /// compiler makes their aligned vector stores non-temporal.
 inline constexpr llvm::StringLiteral kStreamingScopeSuffix = ".streaming";
+
+/// Deduplicates the kernel function `kernel`, just created and not yet in
+/// a symbol table: returns the function of `kernels` that prints the same
+/// (generic form, no locations, by text) and erases `kernel`, with true;
+/// or adds `kernel` to `kernels` and to `symbols` (renamed if its name is
+/// taken) and returns it, with false. kiln-outline-kernels and
+/// kiln-outline-tensor-kernels share their identical kernels so.
+std::pair<mlir::func::FuncOp, bool>
+shareIdenticalKernel(mlir::func::FuncOp kernel,
+                     llvm::StringMap<mlir::func::FuncOp> &kernels,
+                     mlir::SymbolTable &symbols);
 
 /// Patterns of -kiln-decompose.
 void populateDecomposePatterns(mlir::RewritePatternSet &patterns);
