@@ -625,22 +625,25 @@ def KilnOutlineTensorKernels
   let description = [{
     On the CPU pipeline, right after `convert-kiln-to-linalg`: each kernel
     at the top level of a public function -- a linalg op, `scf.forall` or
-    `scf.for` with tensor results -- whose tensor operands and captured
-    tensors are all whole buffers (the function's arguments, `tensor.empty`,
-    constants, results of earlier kernels, or their
-    `collapse_shape`/`expand_shape`, all of which bufferize to buffers
-    with the identity layout) becomes a call of a private function
-    `@kiln_tensor_kernel*` marked `kiln.tensor_kernel`, taking the tensors
-    and scalars it uses (constants cloned in). Kernels that print the same
-    share one function. The passes up to bufferization (approximations,
+    `scf.for` with tensor results -- that writes only `tensor.empty`
+    results nothing else uses, and whose other tensor operands and captured
+    tensors are all whole buffers (the function's arguments, results of
+    earlier kernels, or their `collapse_shape`/`expand_shape`, all of which
+    bufferize to buffers with the identity layout), becomes a call of a
+    private function `@kiln_tensor_kernel*` marked `kiln.tensor_kernel`.
+    The function creates the tensors the kernel writes and returns them,
+    and takes the tensors and scalars it reads (constants and the reshapes
+    of what it reads cloned in), so it never writes an argument. Kernels
+    that print the same share one function. The passes up to bufferization (approximations,
     transpose tiling, canonicalization, One-Shot Bufferize with its function
     boundaries) then work on each distinct kernel once, and
     `kiln-inline-tensor-kernels` puts the bufferized bodies back at their
     calls: the IR after it is what bufferizing the whole function gives.
 
-    A kernel with a vector operand or result, or a tensor operand of any
-    other origin (a slice: a strided buffer, which a function boundary of
-    identity layouts would copy), stays in place.
+    A kernel with a vector operand or result, one that writes any other
+    tensor, or one reading a tensor of any other origin (a slice: a strided
+    buffer, which a function boundary of identity layouts would copy),
+    stays in place.
   }];
   let dependentDialects = ["mlir::func::FuncDialect"];
 }
@@ -653,8 +656,8 @@ def KilnInlineTensorKernels
     After One-Shot Bufferize: each call of a function marked
     `kiln.tensor_kernel` is replaced by a copy of its body (the call's
     operands for its arguments, what it returns for the call's results),
-    and the functions are erased. Kernels that write an argument in place
-    write the caller's buffer, as bufferization decided at the call.
+    and the functions are erased. The allocation a kernel returns is then
+    the caller's, as if the kernel had been bufferized in place.
   }];
 }
 
