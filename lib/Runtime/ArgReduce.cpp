@@ -591,8 +591,8 @@ void kiln::runtime::detail::argReduce(UnrankedMemRefType<T> *in,
     }
     // Every segment holds elements: segments <= size / kArgMinSegment.
     int64_t length = (s.size + segments - 1) / segments;
-    std::vector<T> partValue(s.outer * segments);
-    std::vector<int64_t> partIndex(s.outer * segments);
+    ScratchVector<T> partValue(s.outer * segments);
+    ScratchVector<int64_t> partIndex(s.outer * segments);
     parallelFor(s.outer * segments, 1, [&](int64_t begin, int64_t end) {
       for (int64_t w = begin; w < end; ++w) {
         int64_t o = w / segments, first = (w % segments) * length;
@@ -677,7 +677,8 @@ extern "C" {
       UnrankedMemRefType<T> *in, UnrankedMemRefType<T> *values,                \
       UnrankedMemRefType<int64_t> *indices, int64_t /*k*/, int64_t dim,        \
       bool isMax, bool flatten) {                                              \
-    argReduce(in, values, indices, dim, isMax, flatten);                       \
+    runKernel("the scratch of kiln.max, kiln.min, kiln.argmax or kiln.argmin", \
+              [&] { argReduce(in, values, indices, dim, isMax, flatten); });   \
   }
 KILN_ARG_ENTRY_POINT(float, f32)
 KILN_ARG_ENTRY_POINT(double, f64)

@@ -321,9 +321,11 @@ llvm::Error Executable::run(llvm::ArrayRef<const HostTensor *> args,
     pointers.push_back(desc.data());
 
   resetErrors();
-  if (size_t bytes = runCatchingOutOfMemory(packedEntry, pointers.data()))
+  if (std::optional<AllocationFailure> failure =
+          runCatchingOutOfMemory(packedEntry, pointers.data()))
     return makeError("out of memory: @" + entry + " could not allocate " +
-                     std::to_string(bytes) + " bytes for a temporary tensor");
+                     std::to_string(failure->bytes) + " bytes for " +
+                     failure->what);
   if (std::optional<IndexError> failure = firstError())
     return llvm::make_error<IndexErrorInfo>(
         indexErrorMessage(*failure, errorSites));

@@ -14,8 +14,10 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <type_traits>
+#include <vector>
 
 // The vectorized scans are compiled for several instruction sets and picked
 // at load time (the runtime itself targets baseline x86-64).
@@ -25,6 +27,69 @@
 #else
 #define KILN_VECTORIZE
 #endif
+
+namespace kiln::runtime {
+
+/// A runtime kernel's scratch allocation (ScratchAllocator) failed: thrown
+/// out of the kernel's work -- out of parallelFor's workers too -- to its C
+/// entry point (runKernel). These files are compiled with exceptions for
+/// it (CMakeLists.txt); nothing else in the runtime throws.
+struct ScratchOutOfMemory {
+  size_t bytes;
+};
+
+/// Ends the run in progress because `bytes` could not be allocated, as a
+/// failed allocation of generated code does (Kernels.cpp): on the run's
+/// thread outside parallel loops, back to runCatchingOutOfMemory, which
+/// frees the run's blocks and reports the size (kiln-run exits 2, the C++
+/// API throws kiln::Error); inside a parallel loop, a message and exit
+/// code 2. `what` names what the memory was for ("a temporary tensor",
+/// "kiln.topk's scratch").
+[[noreturn]] void failAllocation(size_t bytes, const char *what);
+
+/// The allocator of the runtime kernels' scratch (candidates, keys, sort
+/// buffers: up to 12 bytes per element of a row): malloc, and a failure
+/// thrown as ScratchOutOfMemory -- operator new would call the process's
+/// new handler instead (LLVM's, in the tools, aborts).
+template <typename T> struct ScratchAllocator {
+  static_assert(alignof(T) <= alignof(std::max_align_t),
+                "malloc's alignment suffices");
+  using value_type = T;
+  ScratchAllocator() = default;
+  template <typename U> ScratchAllocator(const ScratchAllocator<U> &) {}
+  T *allocate(size_t n) {
+    size_t bytes;
+    if (__builtin_mul_overflow(n, sizeof(T), &bytes))
+      throw ScratchOutOfMemory{SIZE_MAX};
+    if (void *p = std::malloc(bytes))
+      return static_cast<T *>(p);
+    throw ScratchOutOfMemory{bytes};
+  }
+  void deallocate(T *p, size_t) { std::free(p); }
+  template <typename U> bool operator==(const ScratchAllocator<U> &) const {
+    return true;
+  }
+  template <typename U> bool operator!=(const ScratchAllocator<U> &) const {
+    return false;
+  }
+};
+template <typename T> using ScratchVector = std::vector<T, ScratchAllocator<T>>;
+
+/// Runs a runtime kernel's work from its C entry point: a scratch
+/// allocation that fails ends the run there (failAllocation, `what` naming
+/// the scratch), after the work's frames have freed what they held.
+template <typename Body> void runKernel(const char *what, Body &&body) {
+  size_t failed = 0;
+  try {
+    body();
+  } catch (const ScratchOutOfMemory &error) {
+    failed = error.bytes;
+  }
+  if (failed)
+    failAllocation(failed, what);
+}
+
+} // namespace kiln::runtime
 
 namespace kiln::runtime::detail {
 

@@ -98,12 +98,25 @@ void kiln::runtime::parallelFor(
     return;
   }
   int64_t per = (count + chunks - 1) / chunks;
+  // A worker's failed scratch allocation cannot leave the parallel region:
+  // the largest failed size is thrown again after it (KernelSupport.h).
+  std::atomic<size_t> failed{0};
 #pragma omp parallel for schedule(static) num_threads(chunks)
   for (int64_t c = 0; c < chunks; ++c) {
     int64_t begin = c * per, end = std::min(count, begin + per);
-    if (begin < end)
+    if (begin >= end)
+      continue;
+    try {
       body(begin, end);
+    } catch (const kiln::runtime::ScratchOutOfMemory &error) {
+      size_t seen = failed.load();
+      while (seen < error.bytes &&
+             !failed.compare_exchange_weak(seen, error.bytes)) {
+      }
+    }
   }
+  if (size_t bytes = failed.load())
+    throw kiln::runtime::ScratchOutOfMemory{bytes};
 }
 
 //===----------------------------------------------------------------------===//
@@ -148,6 +161,7 @@ BlockPool &blockPool() {
 struct AllocationGuard {
   jmp_buf failed;
   size_t failedBytes = 0;
+  const char *failedWhat = nullptr;
   std::unordered_set<void *> live;
 };
 thread_local AllocationGuard *activeGuard = nullptr;
@@ -168,15 +182,7 @@ void *allocate(size_t bytes) {
       guard->live.insert(p);
     return p;
   }
-  if (guard) {
-    guard->failedBytes = bytes;
-    longjmp(guard->failed, 1);
-  }
-  // Inside a parallel loop there is no way back to the caller.
-  std::fprintf(stderr,
-               "kiln: out of memory: a kernel could not allocate %zu bytes\n",
-               bytes);
-  std::_Exit(2);
+  kiln::runtime::failAllocation(bytes, "a temporary tensor");
 }
 
 void *allocateBlock(size_t bytes) {
@@ -237,21 +243,35 @@ void release(void *p) {
 
 } // namespace
 
-size_t kiln::runtime::runCatchingOutOfMemory(void (*entry)(void **),
-                                             void **pointers) {
+void kiln::runtime::failAllocation(size_t bytes, const char *what) {
+  if (AllocationGuard *guard = trackingGuard()) {
+    guard->failedBytes = bytes;
+    guard->failedWhat = what;
+    longjmp(guard->failed, 1);
+  }
+  // Inside a parallel loop there is no way back to the caller.
+  std::fprintf(stderr,
+               "kiln: out of memory: a kernel could not allocate %zu bytes "
+               "for %s\n",
+               bytes, what);
+  std::_Exit(2);
+}
+
+std::optional<kiln::runtime::AllocationFailure>
+kiln::runtime::runCatchingOutOfMemory(void (*entry)(void **), void **pointers) {
   AllocationGuard guard;
   AllocationGuard *outer = activeGuard;
   activeGuard = &guard;
   if (setjmp(guard.failed) == 0) {
     entry(pointers);
     activeGuard = outer;
-    return 0;
+    return std::nullopt;
   }
   // An allocation failed: the entry's frames are gone, its blocks are not.
   activeGuard = outer;
   for (void *p : guard.live)
     release(p);
-  return guard.failedBytes;
+  return AllocationFailure{guard.failedBytes, guard.failedWhat};
 }
 
 extern "C" {

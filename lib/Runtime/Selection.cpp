@@ -170,7 +170,7 @@ private:
   static constexpr int64_t kLine = 64 / sizeof(T);
   static constexpr int64_t kMaxLines = 8;
   static constexpr int64_t kBlockBytes = 2 << 20;
-  std::vector<T> buffer;
+  ScratchVector<T> buffer;
   int64_t blockOuter = -1, blockFirst = 0, blockCount = 0, stride = 0;
 };
 
@@ -287,7 +287,8 @@ KILN_VECTORIZE void rankSortDescending(const uint64_t *keys, size_t n,
 /// std::sort (the rank's compares of WideWords do not vectorize: 48% of
 /// an f64 topk k=64 over rows of 512, twice std::sort's time).
 template <typename Word>
-void sortDistinctDescending(Word *keys, size_t n, std::vector<Word> &scratch) {
+void sortDistinctDescending(Word *keys, size_t n,
+                            ScratchVector<Word> &scratch) {
   if constexpr (std::is_same_v<Word, uint64_t>) {
     if (n <= kRankSortMax) {
       if (scratch.size() < n)
@@ -312,7 +313,7 @@ void sortDistinctDescending(Word *keys, size_t n, std::vector<Word> &scratch) {
 /// `scratch` is reused between calls.
 template <typename Word>
 void selectGreatest(Word *keys, size_t n, size_t k,
-                    std::vector<Word> &scratch) {
+                    ScratchVector<Word> &scratch) {
   if (k >= n)
     return;
   if (scratch.size() < 2 * n)
@@ -475,7 +476,7 @@ private:
 
   int64_t k, capacity;
   bool largest;
-  std::vector<Candidate> candidates;
+  ScratchVector<Candidate> candidates;
   bool thresholdSet = false;
   T thresholdValue{};
   int64_t thresholdIndex = 0;
@@ -619,7 +620,7 @@ private:
   bool sorted;
   int64_t capacity;
   bool largest;
-  std::vector<uint64_t> keys, scratch;
+  ScratchVector<uint64_t> keys, scratch;
   bool thresholdSet = false;
   uint64_t thresholdKey = 0;
   float thresholdValue = 0;
@@ -751,7 +752,7 @@ void selectRowsWith(View<T> &input, int64_t dim, int64_t k, bool largest,
   int64_t threads = getNumThreads();
   int64_t segments = selectionSegments(rows, s.size, threads);
   int64_t segmentLength = (s.size + segments - 1) / segments;
-  std::vector<std::unique_ptr<CollectorT>> partial(
+  ScratchVector<std::unique_ptr<CollectorT>> partial(
       segments > 1 ? rows * segments : 0);
   // Chunks of about 2^15 elements' work: a segment's scan, plus the
   // selecting and sorting of its k best (about 4 k log2 k element steps;
@@ -820,7 +821,8 @@ KILN_VECTORIZE void selectionKeys(const float *row, int64_t n, bool largest,
 /// Sorts packed (key, ~index) words, greatest first: an LSD radix sort
 /// (eight byte passes) for the hundreds of winners of a large-k topk, where
 /// it beats comparison sorting; std::sort below that.
-void sortDescending(uint64_t *words, size_t n, std::vector<uint64_t> &buffer) {
+void sortDescending(uint64_t *words, size_t n,
+                    ScratchVector<uint64_t> &buffer) {
   if (n < 256) {
     sortDistinctDescending(words, n, buffer);
     return;
@@ -851,8 +853,8 @@ void sortDescending(uint64_t *words, size_t n, std::vector<uint64_t> &buffer) {
 /// Scratch of radix selection (topkRadixRow, kthRadixRow), reused across
 /// the rows of a thread.
 struct RadixRowScratch {
-  std::vector<uint64_t> candidates, sortBuffer;
-  std::vector<uint32_t> keys;
+  ScratchVector<uint64_t> candidates, sortBuffer;
+  ScratchVector<uint32_t> keys;
 };
 
 /// Bits of the bucket histogram of radix selection.
@@ -865,7 +867,7 @@ constexpr int kRadixBucketBits = 12;
 uint32_t radixSelectBucket(const float *row, int64_t n, int64_t k, bool largest,
                            RadixRowScratch &scratch, int64_t &above) {
   constexpr int kBits = kRadixBucketBits;
-  std::vector<uint32_t> &keys = scratch.keys;
+  ScratchVector<uint32_t> &keys = scratch.keys;
   keys.resize(n);
   selectionKeys(row, n, largest, keys.data());
   // Four interleaved histograms: keys cluster in few buckets, and
@@ -1013,7 +1015,7 @@ inline uint64_t selectionKey(int64_t v, bool largest) {
 /// Scratch of direct selection of f64 and i64 rows, reused across the rows
 /// of a thread.
 struct WideRowScratch {
-  std::vector<WideWord> words, scratch;
+  ScratchVector<WideWord> words, scratch;
 };
 
 /// Every element of the row packed as a (key, ~index) WideWord.
@@ -1245,9 +1247,9 @@ KILN_BOUND_ORDER(uint64_t)
 template <typename T> struct BoundRowScratch {
   using Key = decltype(selectionKey(T(), true));
   using Word = decltype(packWord(Key(), 0));
-  std::vector<Key> keys;
-  std::vector<int64_t> positions;
-  std::vector<Word> words, wordScratch;
+  ScratchVector<Key> keys;
+  ScratchVector<int64_t> positions;
+  ScratchVector<Word> words, wordScratch;
 
   /// The candidates of `row` at or above its bound (k-th best lane
   /// maximum); returns how many (at least k).
@@ -1469,13 +1471,15 @@ extern "C" {
       UnrankedMemRefType<T> *in, UnrankedMemRefType<T> *values,                \
       UnrankedMemRefType<int64_t> *indices, int64_t k, int64_t dim,            \
       bool largest, bool /*sorted: results are always sorted*/) {              \
-    topk(in, values, indices, k, dim, largest);                                \
+    runKernel("kiln.topk's scratch",                                           \
+              [&] { topk(in, values, indices, k, dim, largest); });            \
   }                                                                            \
   void _mlir_ciface_kiln_rt_kthvalue_##SUFFIX(                                 \
       UnrankedMemRefType<T> *in, UnrankedMemRefType<T> *values,                \
       UnrankedMemRefType<int64_t> *indices, int64_t k, int64_t dim, bool,      \
       bool) {                                                                  \
-    kthvalue(in, values, indices, k, dim);                                     \
+    runKernel("kiln.kthvalue's scratch",                                       \
+              [&] { kthvalue(in, values, indices, k, dim); });                 \
   }
 KILN_SELECTION_ENTRY_POINTS(float, f32)
 KILN_SELECTION_ENTRY_POINTS(double, f64)

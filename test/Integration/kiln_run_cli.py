@@ -269,6 +269,41 @@ expect("temporary out of memory", [write("bigtemp.mlir", """func.func @f(%x: ten
   return %r : tensor<4xf32>
 }
 """), f"--input={v4}"], 2, r"out of memory: @f could not allocate \d+ bytes for a temporary tensor")
+# The runtime's kernels allocate scratch of their own (kthvalue by radix
+# selection: 12 bytes per element of a row); when that fails the run ends
+# the same way, exit 2 naming what it was for. Under an address-space
+# limit of 1 GiB, a row of 2^26 floats (256 MiB, made in the graph) fits
+# and its selection's scratch (768 MiB) does not. Not under AddressSanitizer,
+# whose shadow memory needs far more address space than that.
+kth = write("kth.mlir", """func.func @f() -> (tensor<f32>, tensor<i64>) {
+  %a = kiln.arange {start = 0.0 : f64} : tensor<67108864xf32>
+  %v, %i = kiln.kthvalue %a {k = 67108800 : i64} : tensor<67108864xf32>
+  return %v, %i : tensor<f32>, tensor<i64>
+}
+""")
+# (Floats 4 apart there: positions 67108798 to 67108802 all hold
+# 67108800, and the lowest index of the k-th value is reported.)
+expect("kthvalue of 2^26 floats", [kth, "--threads=1", "--print"], 0,
+       r"tensor\(67108800\.\)\ntensor\(67108798\)")
+if "ASAN_OPTIONS" not in os.environ:
+    import resource
+
+    def limit_address_space():
+        resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))
+
+    cases += 1
+    proc = subprocess.run([KILN_RUN, kth, "--threads=1", "--print"],
+                          capture_output=True, text=True, timeout=120,
+                          preexec_fn=limit_address_space)
+    pattern = (r"^kiln-run: error: out of memory: @f could not allocate \d+ "
+               r"bytes for kiln\.kthvalue's scratch\n$")
+    if proc.returncode != 2 or not re.search(pattern, proc.stderr):
+        failures += 1
+        print(f"FAIL kthvalue's scratch out of memory: exit {proc.returncode}"
+              f":\n{proc.stderr}{proc.stdout}")
+else:
+    print("skipped under AddressSanitizer: kthvalue's scratch out of memory "
+          "(an address-space limit)")
 two = write("two.mlir", """func.func @f(%x: tensor<2xf32>) -> tensor<2xf32> {
   return %x : tensor<2xf32>
 }

@@ -50,13 +50,22 @@ void useNumThreadsOnThisThread();
 void parallelFor(int64_t count, int64_t grain,
                  const std::function<void(int64_t, int64_t)> &body);
 
+/// An allocation that failed: its size, and what it was for ("a temporary
+/// tensor", "kiln.topk's scratch").
+struct AllocationFailure {
+  size_t bytes;
+  const char *what;
+};
+
 /// Calls `entry(pointers)`, a packed entry of generated code. When one of
-/// its allocations (a temporary tensor) fails on this thread outside the
-/// parallel loops, the run stops there: what it had allocated is freed and
-/// the result is the number of bytes it asked for (0 when the run
-/// completed). A failure inside a parallel loop — only small per-iteration
-/// buffers are allocated there — reports and exits with code 2.
-size_t runCatchingOutOfMemory(void (*entry)(void **), void **pointers);
+/// its allocations (a temporary tensor, or the scratch of a runtime kernel
+/// it calls) fails on this thread outside the parallel loops, the run stops
+/// there: what it had allocated is freed and the result says what failed
+/// (none when the run completed). A failure inside a parallel loop of
+/// generated code — only small per-iteration buffers are allocated there —
+/// reports and exits with code 2.
+std::optional<AllocationFailure> runCatchingOutOfMemory(void (*entry)(void **),
+                                                        void **pointers);
 
 /// Kernel timing (kiln-profile-kernels, kiln-run --profile): per site of
 /// the compiled code, the time spent and the number of calls since the
