@@ -284,6 +284,20 @@ for op, fn in [("softmax", F.softmax), ("log_softmax", F.log_softmax)]:
         [torch.zeros(64, 1000, dtype=torch.bool)]), [x],
         fn(x, 1) > -3.0, 1)
 
+# Rows of 40000 (1250 steps of the 32 lanes: a block of 1024 steps, then one
+# of 226) and of 40017 (the same, then a tail of 17) in cache: a softmax
+# alone keeps its exps in its result's row as it sums them
+# (keepExpsInRow); with an epilogue of another element type (a cast to
+# f64) it sums them in a loop of its own (buildLaneLoops). The two must
+# take the same blocks for the same bits.
+for n in (40000, 40017):
+    wide = torch.randn(8, n, generator=torch.Generator().manual_seed(34)) * 3
+    same(f"softmax of rows of {n} cast to f64 (the lane order's blocks)",
+         func_ir([wide], ["%s = kiln.softmax %a0 {dim = 1 : i64} : {T0}",
+                          "%r0 = kiln.cast %s : {T0} to tensor<8x" + str(n) + "xf64>"],
+                 [wide.double()]), [wide],
+         F.softmax(wide, 1).double(), 1, rtol=1e-5, atol=1e-6)
+
 # Row groups (CPU): reductions over the last dim broadcast back over the
 # same rows run with the chain in one kernel, a row at a time; the same bits
 # as the separate kernels, at 1 and 2 threads.

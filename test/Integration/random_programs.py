@@ -336,7 +336,11 @@ class Program:
         if op == "norm":
             p = rng.choice([1.0, 2.0, 3.0])
             attrs["p"] = f64(p)
-            out = torch.linalg.vector_norm(t, p, dim=dims, keepdim=keep)
+            # In f64, rounded: PyTorch's f32 vector_norm with p = 3 sums
+            # its terms in order (over 513x513x129 normal values: 369.12,
+            # against 378.35 exact; Kiln's 378.35).
+            out = torch.linalg.vector_norm(t.double(), p, dim=dims,
+                                           keepdim=keep).to(t.dtype)
         elif op == "prod":
             # torch.prod takes one dim at a time.
             out = t

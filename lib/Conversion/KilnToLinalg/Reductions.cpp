@@ -152,13 +152,13 @@ Value buildLaneLoops(OpBuilder &b, Location loc, RankedTensorType inputType,
           indices[d] = iv;
         if (mainEnd == 0 && size == 0)
           return scf::ValueVector(accs);
-        ValueRange afterMain = accs;
-        scf::ForOp mainLoop;
-        if (mainEnd > 0)
-          mainLoop = scf::ForOp::create(
-              ob, ol, indexConstant(ob, ol, 0), indexConstant(ob, ol, mainEnd),
-              indexConstant(ob, ol, count), accs,
-              [&](OpBuilder &ib, Location il, Value i, ValueRange acc) {
+        // The main-loop steps [begin, end) (positions, multiples of the
+        // lanes) taken into `acc`.
+        auto steps = [&](OpBuilder &sb, Location sl, Value begin, Value end,
+                         Value acc) {
+          auto loop = scf::ForOp::create(
+              sb, sl, begin, end, indexConstant(sb, sl, count), acc,
+              [&](OpBuilder &ib, Location il, Value i, ValueRange a) {
                 if (lanes.prefetch)
                   lanes.prefetch(ib, il, i);
                 SmallVector<Value> terms;
@@ -168,11 +168,41 @@ Value buildLaneLoops(OpBuilder &b, Location loc, RankedTensorType inputType,
                   terms.push_back(term(ib, il));
                 }
                 Value batch = buildLaneBatch(ib, il, vectorType, terms);
-                scf::YieldOp::create(ib, il,
-                                     lanes.merge(ib, il, acc[0], batch));
+                scf::YieldOp::create(ib, il, lanes.merge(ib, il, a[0], batch));
               });
-        if (mainLoop)
-          afterMain = mainLoop.getResults();
+          return loop.getResult(0);
+        };
+        // A block of steps from the identity, merged into `acc`.
+        auto block = [&](OpBuilder &sb, Location sl, Value begin, Value end,
+                         Value acc) {
+          Value partial =
+              steps(sb, sl, begin, end,
+                    arith::ConstantOp::create(
+                        sb, sl, DenseElementsAttr::get(vectorType, init)));
+          return lanes.merge(sb, sl, acc, partial);
+        };
+        SmallVector<Value> afterMain(accs);
+        auto [wholeBlocks, lastSteps] = laneBlocks(mainEnd / count);
+        if (mainEnd > 0 && wholeBlocks == 0)
+          afterMain[0] = steps(ob, ol, indexConstant(ob, ol, 0),
+                               indexConstant(ob, ol, mainEnd), afterMain[0]);
+        if (wholeBlocks > 0) {
+          int64_t blockSize = kLaneBlockSteps * count;
+          int64_t blocksEnd = wholeBlocks * blockSize;
+          auto blockLoop = scf::ForOp::create(
+              ob, ol, indexConstant(ob, ol, 0),
+              indexConstant(ob, ol, blocksEnd),
+              indexConstant(ob, ol, blockSize), afterMain,
+              [&](OpBuilder &ib, Location il, Value first, ValueRange a) {
+                Value last = arith::AddIOp::create(
+                    ib, il, first, indexConstant(ib, il, blockSize));
+                scf::YieldOp::create(ib, il, block(ib, il, first, last, a[0]));
+              });
+          afterMain[0] = blockLoop.getResult(0);
+          if (lastSteps > 0)
+            afterMain[0] = block(ob, ol, indexConstant(ob, ol, blocksEnd),
+                                 indexConstant(ob, ol, mainEnd), afterMain[0]);
+        }
         if (mainEnd == size)
           return scf::ValueVector(afterMain);
         if (mainEnd == 0) {
@@ -291,15 +321,31 @@ buildGpuLaneReduction(OpBuilder &b, Location loc, RankedTensorType inputType,
               for (auto [iv, d] : llvm::zip_equal(ivs, reducedDims.drop_back()))
                 indices[d] = iv;
               Value acc = accs[0];
-              if (mainEnd > 0) {
-                // Four of the lane's elements per iteration when they
-                // divide evenly: their loads first, then the merges in
-                // order (the same operations as one at a time).
-                int64_t perStep = (mainEnd / count) % 4 == 0 ? 4 : 1;
-                auto mainLoop = scf::ForOp::create(
-                    ob, ol, lane, indexConstant(ob, ol, mainEnd),
-                    indexConstant(ob, ol, count * perStep), ValueRange{acc},
-                    [&](OpBuilder &ib, Location il, Value i, ValueRange a) {
+              // The lane's elements of the main-loop steps [first, first +
+              // stepCount) (first a position: a multiple of the lanes) taken
+              // into `a`. Four per iteration when they divide evenly: their
+              // loads first, then the merges in order (the same operations
+              // as one at a time).
+              auto steps = [&](OpBuilder &sb, Location sl, OpFoldResult first,
+                               int64_t stepCount, Value a) {
+                int64_t perStep = stepCount % 4 == 0 ? 4 : 1;
+                Value begin, end;
+                if (std::optional<int64_t> at = getConstantIntValue(first)) {
+                  begin = *at == 0
+                              ? lane
+                              : Value(arith::AddIOp::create(
+                                    sb, sl, indexConstant(sb, sl, *at), lane));
+                  end = indexConstant(sb, sl, *at + stepCount * count);
+                } else {
+                  Value start = cast<Value>(first);
+                  begin = arith::AddIOp::create(sb, sl, start, lane);
+                  end = arith::AddIOp::create(
+                      sb, sl, start, indexConstant(sb, sl, stepCount * count));
+                }
+                auto loop = scf::ForOp::create(
+                    sb, sl, begin, end, indexConstant(sb, sl, count * perStep),
+                    ValueRange{a},
+                    [&](OpBuilder &ib, Location il, Value i, ValueRange c) {
                       SmallVector<Value> terms;
                       for (int64_t u = 0; u < perStep; ++u) {
                         indices[inner] =
@@ -309,12 +355,44 @@ buildGpuLaneReduction(OpBuilder &b, Location loc, RankedTensorType inputType,
                                          indexConstant(ib, il, u * count)));
                         terms.push_back(term(ib, il));
                       }
-                      Value merged = a[0];
+                      Value merged = c[0];
                       for (Value t : terms)
                         merged = lanes.merge(ib, il, merged, t);
                       scf::YieldOp::create(ib, il, merged);
                     });
-                acc = mainLoop.getResult(0);
+                return loop.getResult(0);
+              };
+              // A block of steps from the identity, merged into `a`
+              // (buildLaneLoops' blocks: the CPU's bits).
+              auto block = [&](OpBuilder &sb, Location sl, OpFoldResult first,
+                               int64_t stepCount, Value a) {
+                Value partial = steps(sb, sl, first, stepCount,
+                                      arith::ConstantOp::create(sb, sl, init));
+                return lanes.merge(sb, sl, a, partial);
+              };
+              // Blocks where the lanes run along the line, as the CPU's
+              // buildLaneLoops; otherwise (a reduced dim before kept ones)
+              // the CPU's column reduction takes each lane's rows in one
+              // chain.
+              auto [wholeBlocks, lastSteps] =
+                  laneInnermost ? laneBlocks(mainEnd / count)
+                                : std::pair<int64_t, int64_t>{0, 0};
+              if (mainEnd > 0 && wholeBlocks == 0)
+                acc = steps(ob, ol, ob.getIndexAttr(0), mainEnd / count, acc);
+              if (wholeBlocks > 0) {
+                int64_t blockSize = kLaneBlockSteps * count;
+                auto blockLoop = scf::ForOp::create(
+                    ob, ol, indexConstant(ob, ol, 0),
+                    indexConstant(ob, ol, wholeBlocks * blockSize),
+                    indexConstant(ob, ol, blockSize), ValueRange{acc},
+                    [&](OpBuilder &ib, Location il, Value first, ValueRange a) {
+                      scf::YieldOp::create(
+                          ib, il, block(ib, il, first, kLaneBlockSteps, a[0]));
+                    });
+                acc = blockLoop.getResult(0);
+                if (lastSteps > 0)
+                  acc = block(ob, ol, ob.getIndexAttr(wholeBlocks * blockSize),
+                              lastSteps, acc);
               }
               if (mainEnd == size)
                 return {acc};

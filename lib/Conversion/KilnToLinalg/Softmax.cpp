@@ -124,10 +124,13 @@ keepExpsInRow(OpBuilder &b, Location loc, Value into, Value m,
   }
   auto laneType = VectorType::get({kReductionLanes}, elementType);
   // The exps of positions [first, first + size) of `row` (first a multiple
-  // of kReductionLanes), in place, added to the lane sums `acc`. Returns
-  // {row, acc}.
+  // of kReductionLanes), in place, added to the lane sums `acc` -- the
+  // elements after the last whole step of lanes (the row's tail) appended
+  // to `tailOut` instead when given. Returns {row, acc}.
   auto expsOf = [&](OpBuilder &gb, Location gl, Value row, Value acc,
-                    Value first, int64_t size) -> std::pair<Value, Value> {
+                    Value first, int64_t size,
+                    SmallVector<Value> *tailOut =
+                        nullptr) -> std::pair<Value, Value> {
     SmallVector<OpFoldResult> offsets{first}, sizes{gb.getIndexAttr(size)},
         strides{gb.getIndexAttr(1)};
     Value slice = tensor::ExtractSliceOp::create(
@@ -147,29 +150,83 @@ keepExpsInRow(OpBuilder &b, Location loc, Value into, Value m,
       for (int64_t k = whole; k < size; ++k)
         tail.push_back(tensor::ExtractOp::create(
             gb, gl, chunk, ValueRange{indexConstant(gb, gl, k)}));
-      acc = mergeLaneTail(gb, gl, acc, tail, zero, sum);
+      if (tailOut)
+        tailOut->append(tail);
+      else
+        acc = mergeLaneTail(gb, gl, acc, tail, zero, sum);
     }
     return {tensor::InsertSliceOp::create(gb, gl, chunk, row, offsets, sizes,
                                           strides),
             acc};
   };
+  auto zeroLanes = [&](OpBuilder &zb, Location zl) -> Value {
+    return arith::ConstantOp::create(
+        zb, zl, DenseElementsAttr::get(laneType, zeroAttr));
+  };
+  // The chunks of positions [begin, end) (multiples of kExpChunk) of `row`
+  // added to `acc`; returns {row, acc}.
+  auto chunks = [&](OpBuilder &cb, Location cl, Value row, Value acc,
+                    Value begin, Value end) -> std::pair<Value, Value> {
+    auto loop = scf::ForOp::create(
+        cb, cl, begin, end, indexConstant(cb, cl, kExpChunk),
+        ValueRange{row, acc},
+        [&](OpBuilder &ib, Location il, Value c, ValueRange carried) {
+          if (prefetch)
+            prefetch(ib, il, c);
+          auto [r, a] = expsOf(ib, il, carried[0], carried[1], c, kExpChunk);
+          scf::YieldOp::create(ib, il, ValueRange{r, a});
+        });
+    return {loop.getResult(0), loop.getResult(1)};
+  };
   int64_t chunked = n / kExpChunk * kExpChunk;
-  Value lanes = arith::ConstantOp::create(
-      b, loc, DenseElementsAttr::get(laneType, zeroAttr));
-  auto loop = scf::ForOp::create(
-      b, loc, indexConstant(b, loc, 0), indexConstant(b, loc, chunked),
-      indexConstant(b, loc, kExpChunk), ValueRange{into, lanes},
-      [&](OpBuilder &cb, Location cl, Value c, ValueRange carried) {
-        if (prefetch)
-          prefetch(cb, cl, c);
-        auto [row, acc] = expsOf(cb, cl, carried[0], carried[1], c, kExpChunk);
-        scf::YieldOp::create(cb, cl, ValueRange{row, acc});
+  Value lanes = zeroLanes(b, loc);
+  Value exps = into;
+  auto [wholeBlocks, lastSteps] = laneBlocks(n / kReductionLanes);
+  if (wholeBlocks == 0) {
+    std::tie(exps, lanes) =
+        chunks(b, loc, exps, lanes, indexConstant(b, loc, 0),
+               indexConstant(b, loc, chunked));
+    if (chunked < n)
+      std::tie(exps, lanes) = expsOf(
+          b, loc, exps, lanes, indexConstant(b, loc, chunked), n - chunked);
+    return {exps, reciprocal(b, loc, foldLanes(b, loc, lanes, sum))};
+  }
+  // buildLaneLoops' blocks (the same bits): each block of kLaneBlockSteps
+  // steps (a whole number of chunks) summed from zero into lanes of its
+  // own, then added to the row's lanes; the tail after them.
+  int64_t blockSize = kLaneBlockSteps * kReductionLanes;
+  static_assert(kLaneBlockSteps * kReductionLanes % kExpChunk == 0,
+                "blocks of whole chunks");
+  int64_t blocksEnd = wholeBlocks * blockSize;
+  auto blockLoop = scf::ForOp::create(
+      b, loc, indexConstant(b, loc, 0), indexConstant(b, loc, blocksEnd),
+      indexConstant(b, loc, blockSize), ValueRange{exps, lanes},
+      [&](OpBuilder &bb, Location bl, Value first, ValueRange carried) {
+        Value last = arith::AddIOp::create(bb, bl, first,
+                                           indexConstant(bb, bl, blockSize));
+        auto [row, partial] =
+            chunks(bb, bl, carried[0], zeroLanes(bb, bl), first, last);
+        scf::YieldOp::create(
+            bb, bl, ValueRange{row, sum.merge(bb, bl, carried[1], partial)});
       });
-  Value exps = loop.getResult(0);
-  lanes = loop.getResult(1);
+  exps = blockLoop.getResult(0);
+  lanes = blockLoop.getResult(1);
+  // The last, shorter block: whole chunks, then the last chunk's whole
+  // steps; its tail joins the row's lanes after the block.
+  Value partial = zeroLanes(b, loc);
+  std::tie(exps, partial) =
+      chunks(b, loc, exps, partial, indexConstant(b, loc, blocksEnd),
+             indexConstant(b, loc, chunked));
+  SmallVector<Value> tail;
   if (chunked < n)
-    std::tie(exps, lanes) = expsOf(b, loc, exps, lanes,
-                                   indexConstant(b, loc, chunked), n - chunked);
+    std::tie(exps, partial) =
+        expsOf(b, loc, exps, partial, indexConstant(b, loc, chunked),
+               n - chunked, &tail);
+  if (lastSteps > 0)
+    lanes = sum.merge(b, loc, lanes, partial);
+  if (!tail.empty())
+    lanes = mergeLaneTail(b, loc, lanes, tail,
+                          arith::ConstantOp::create(b, loc, zeroAttr), sum);
   return {exps, reciprocal(b, loc, foldLanes(b, loc, lanes, sum))};
 }
 

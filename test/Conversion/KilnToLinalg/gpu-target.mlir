@@ -44,6 +44,30 @@ func.func @sum_columns(%x: tensor<256x8xf32>) -> tensor<8xf32> {
 
 // -----
 
+// Rows of 99311 (3103 steps of 32, a tail of 15), as on the CPU: each
+// lane's elements in blocks of 1024 steps (32768 elements of the row),
+// summed from zero and added to the lane's running sum; the last block of
+// 31 steps, one element per iteration; then the tail.
+// CHECK-LABEL: func.func @sum_blocks
+// CHECK:           %[[LANE:.*]] = linalg.index 1
+// CHECK:           %[[BLOCKS:.*]] = scf.for %[[B:.*]] = %c0 to %c98304 step %c32768 iter_args(%[[TOTAL:.*]] = %[[ZERO:.*]]) -> (f32)
+// CHECK:             %[[FIRST:.*]] = arith.addi %[[B]], %[[LANE]]
+// CHECK:             %[[END:.*]] = arith.addi %[[B]], %c32768
+// CHECK:             %[[BLOCK:.*]] = scf.for %{{.*}} = %[[FIRST]] to %[[END]] step %c128
+// CHECK:             %[[MERGED:.*]] = arith.addf %[[TOTAL]], %[[BLOCK]] : f32
+// CHECK:             scf.yield %[[MERGED]]
+// CHECK:           %[[LASTFIRST:.*]] = arith.addi %c98304{{.*}}, %[[LANE]]
+// CHECK:           %[[LAST:.*]] = scf.for %{{.*}} = %[[LASTFIRST]] to %c99296 step %c32
+// CHECK:           %[[ALL:.*]] = arith.addf %[[BLOCKS]], %[[LAST]] : f32
+// CHECK:           %[[TAIL:.*]] = arith.addi %[[LANE]], %c99296
+// CHECK:           scf.for %{{.*}} = %[[TAIL]] to %c99311 step %c32{{.*}} iter_args(%{{.*}} = %[[ALL]])
+func.func @sum_blocks(%x: tensor<2048x99311xf32>) -> tensor<2048xf32> {
+  %s = kiln.sum %x {dims = array<i64: 1>} : tensor<2048x99311xf32>
+  return %s : tensor<2048xf32>
+}
+
+// -----
+
 // f32 softmax along the last dim calls the runtime's one-pass row kernel.
 // CHECK-LABEL: func.func @softmax
 // CHECK:         call @kiln_rt_softmax_f32(%{{.*}}, %{{.*}}, %false)

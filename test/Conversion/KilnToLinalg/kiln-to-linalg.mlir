@@ -97,6 +97,28 @@ func.func @sum_tail(%x: tensor<4x70xf32>) -> tensor<4xf32> {
 
 // -----
 
+// Rows of 99311 (3103 steps of 32, a tail of 15): the main loop in blocks
+// of 1024 steps (32768 elements), each block's lanes summed from zero and
+// added to the running lanes; the last block (31 steps) likewise; then the
+// tail. One chain per lane over a whole long row lost precision.
+// CHECK-LABEL: func.func @sum_blocks
+// CHECK: %[[ZERO:.*]] = arith.constant dense<0.000000e+00> : vector<32xf32>
+// CHECK: %[[BLOCKS:.*]] = scf.for %[[B:.*]] = %c0 to %c98304 step %c32768 iter_args(%[[TOTAL:.*]] = %[[ZERO]]) -> (vector<32xf32>)
+// CHECK:   %[[END:.*]] = arith.addi %[[B]], %c32768
+// CHECK:   %[[BLOCK:.*]] = scf.for %{{.*}} = %[[B]] to %[[END]] step %c32{{.*}} iter_args(%{{.*}} = %[[BZERO:.*]]) -> (vector<32xf32>)
+// CHECK:   %[[MERGED:.*]] = arith.addf %[[TOTAL]], %[[BLOCK]] : vector<32xf32>
+// CHECK:   scf.yield %[[MERGED]]
+// CHECK: %[[LAST:.*]] = scf.for %{{.*}} = %c98304{{.*}} to %c99296 step %c32{{.*}} -> (vector<32xf32>)
+// CHECK: %[[ALL:.*]] = arith.addf %[[BLOCKS]], %[[LAST]] : vector<32xf32>
+// CHECK-COUNT-15: tensor.extract %arg0
+// CHECK: arith.addf %[[ALL]], %{{.*}} : vector<32xf32>
+func.func @sum_blocks(%x: tensor<4x99311xf32>) -> tensor<4xf32> {
+  %s = kiln.sum %x {dims = array<i64: 1>} : tensor<4x99311xf32>
+  return %s : tensor<4xf32>
+}
+
+// -----
+
 // An integer sum is associative: a plain accumulator, vectorized by LLVM.
 // CHECK-LABEL: func.func @sum_i64
 // CHECK: scf.for {{.*}} -> (i64)
