@@ -274,6 +274,18 @@ def selection_workloads():
   %v, %i = kiln.kthvalue %x {{k = 16384 : i64, dim = 1 : i64}} : {XT}
   return %v, %i : {tensor_type((4096,))}, {tensor_type((4096,), 'i64')}
 }}""", inputs=["x"], torch=lambda t: torch.kthvalue(t["x"], 16384, 1)),
+        # One long row with a large k: radix selection of the row on one
+        # thread (segments of collectors before the forty-fifth session).
+        dict(name="kthvalue median of one row (1x16M)",
+             ir=f"""func.func @f(%x: {tensor_type((1, 16 << 20))}) -> ({tensor_type((1,))}, {tensor_type((1,), 'i64')}) {{
+  %v, %i = kiln.kthvalue %x {{k = 8388608 : i64, dim = 1 : i64}} : {tensor_type((1, 16 << 20))}
+  return %v, %i : {tensor_type((1,))}, {tensor_type((1,), 'i64')}
+}}""", inputs=["big"], torch=lambda t: torch.kthvalue(t["big"], 8388608, 1)),
+        dict(name="topk k=65536 of one row (1x1M)",
+             ir=f"""func.func @f(%x: {tensor_type((1, 1 << 20))}) -> ({tensor_type((1, 65536))}, {tensor_type((1, 65536), 'i64')}) {{
+  %v, %i = kiln.topk %x {{k = 65536 : i64, dim = 1 : i64}} : {tensor_type((1, 1 << 20))}
+  return %v, %i : {tensor_type((1, 65536))}, {tensor_type((1, 65536), 'i64')}
+}}""", inputs=["row1m"], torch=lambda t: torch.topk(t["row1m"], 65536, 1)),
     ]
 
 
@@ -653,7 +665,7 @@ def write_workload_ir(w, build, directory):
 # Each input by name: ("f32", shape) for standard normal floats,
 # ("i64", low, high, shape) for uniform integers, or a fixed array.
 INPUTS = {
-    "x": ("f32", X), "big": ("f32", (1, 16 << 20)), "g": ("f32", (4096, 4096)),
+    "x": ("f32", X), "big": ("f32", (1, 16 << 20)), "row1m": ("f32", (1, 1 << 20)), "g": ("f32", (4096, 4096)),
     "gi": ("i64", 0, 4096, (4096, 256)), "v": ("f32", (V,)),
     "ct": ("f32", (V,)), "go": ("f32", (4096, 256)),
     "bi": ("i64", 0, 4096, (1024, 4096)), "bs": ("f32", (1024, 4096)),

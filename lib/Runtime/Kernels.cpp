@@ -243,6 +243,12 @@ void release(void *p) {
 
 } // namespace
 
+void *kiln::runtime::allocateScratch(size_t bytes) {
+  return allocateBlock(bytes);
+}
+
+void kiln::runtime::releaseScratch(void *p) { release(p); }
+
 void kiln::runtime::failAllocation(size_t bytes, const char *what) {
   if (AllocationGuard *guard = trackingGuard()) {
     guard->failedBytes = bytes;

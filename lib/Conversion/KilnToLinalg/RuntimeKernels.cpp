@@ -180,8 +180,7 @@ void remarkRuntimeKernel(Operation *op, Location loc, StringRef fnName,
         "radix selection (a histogram of 32-bit keys finds the bucket of "
         "the k-th" +
         std::string(isa<TopkOp>(op) ? ", then the k winners are sorted" : "") +
-        ") when there are at least as many rows as threads; otherwise it " +
-        plan;
+        "); rows in parallel";
   remarkKernelNear(op, loc, "{0}, k = {1}: {2}", what, k, plan);
 }
 

@@ -15,7 +15,7 @@ func.func @f(%x: tensor<4096x32768xf32>, %g: tensor<4096x4096xf32>,
         tensor<4096x16xf32>, tensor<4096x4096xf32>, tensor<4096x4096xf32>) {
   // CHECK-DAG: :[[# @LINE + 1]]:{{.*}}remark: [Analysis] Kernel | Category:kiln-lower | Function=f | Remark="kiln.topk of tensor<4096x32768xf32>: kiln_rt_topk_f32, 4096 row(s) of 32768, k = 16: bound selection: one pass keeps the best of 32 interleaved lanes, whose k-th best bounds the answer from below; a second pass (the row in cache) collects the elements not worse than it, which are ranked; rows in parallel"
   %v0, %i0 = kiln.topk %x {k = 16 : i64, dim = 1 : i64} : tensor<4096x32768xf32>
-  // CHECK-DAG: :[[# @LINE + 1]]:{{.*}}k = 1024: radix selection (a histogram of 32-bit keys finds the bucket of the k-th, then the k winners are sorted) when there are at least as many rows as threads; otherwise it keeps a buffer of 2k+16 candidates
+  // CHECK-DAG: :[[# @LINE + 1]]:{{.*}}k = 1024: radix selection (a histogram of 32-bit keys finds the bucket of the k-th, then the k winners are sorted); rows in parallel
   %v1, %i1 = kiln.topk %x {k = 1024 : i64, dim = 1 : i64} : tensor<4096x32768xf32>
   // CHECK-DAG: :[[# @LINE + 1]]:{{.*}}1 row(s) of 16777216, k = 100: keeps a buffer of 2k+16 candidates compacted by a branch-free quickselect; {{.*}}; with fewer rows than threads, rows are split into segments whose candidates merge
   %v2, %i2 = kiln.topk %big {k = 100 : i64, dim = 1 : i64} : tensor<1x16777216xf32>
