@@ -57,7 +57,7 @@ void *allocateScratch(size_t bytes);
 void releaseScratch(void *p);
 
 /// The allocator of the runtime kernels' scratch (candidates, keys, sort
-/// buffers: up to 12 bytes per element of a row): allocateScratch, and a
+/// buffers): allocateScratch, and a
 /// failure thrown as ScratchOutOfMemory -- operator new would call the
 /// process's new handler instead (LLVM's, in the tools, aborts). Elements
 /// are default-initialized: a resized buffer of keys is written before it

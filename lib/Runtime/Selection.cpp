@@ -851,7 +851,8 @@ void sortDescending(uint64_t *words, size_t n,
 }
 
 /// Scratch of radix selection (topkRadixRow, kthRadixRow), reused across
-/// the rows of a thread.
+/// the rows of a thread: the keys of a row (rows up to kStoredKeysMax), the
+/// candidates as packed words, and a buffer for selecting and sorting them.
 struct RadixRowScratch {
   ScratchVector<uint64_t> candidates, sortBuffer;
   ScratchVector<uint32_t> keys;
@@ -860,54 +861,245 @@ struct RadixRowScratch {
 /// Bits of the bucket histogram of radix selection.
 constexpr int kRadixBucketBits = 12;
 
-/// The first pass of radix selection over a row: its keys (in
-/// `scratch.keys`, `largest` as for topk), and the bucket (the top
-/// kRadixBucketBits of a key) holding the k-th greatest key; `above` is how
-/// many keys lie in greater buckets.
+/// Rows of up to this many elements keep their keys in the scratch, each
+/// computed once for the passes that read them (4 MB of keys: the row of
+/// 4 MB is in the L2 or L3 cache for the next pass). Longer rows compute
+/// their keys again in each pass, a chunk of kKeyChunk at a time (8 KB on
+/// the stack, in L1): the array took 4 bytes per element, written once and
+/// read twice from memory (kthvalue median of 2^24 floats: level at 22-24
+/// ms either way, where the median of 4096 rows of 32768 took 5-10% longer
+/// computing the keys twice), and a row of 2^31 floats needed 8 GB for it.
+constexpr int64_t kStoredKeysMax = int64_t(1) << 20;
+constexpr int64_t kKeyChunk = 2048;
+
+/// The keys of `row` (`largest` as for topk) stored in `scratch` when the
+/// row is short enough (kStoredKeysMax); otherwise null.
+const uint32_t *storedKeys(const float *row, int64_t n, bool largest,
+                           RadixRowScratch &scratch) {
+  if (n > kStoredKeysMax)
+    return nullptr;
+  scratch.keys.resize(n);
+  selectionKeys(row, n, largest, scratch.keys.data());
+  return scratch.keys.data();
+}
+
+/// Calls `visit(first, keys, m)` for the chunks of `row` in order, while it
+/// returns true: the keys (`largest` as for topk) of its elements [first,
+/// first + m) -- all of them at once from `stored` when given, else
+/// computed per chunk.
+template <typename Visit>
+void forEachKeyChunk(const float *row, int64_t n, bool largest,
+                     const uint32_t *stored, Visit visit) {
+  if (stored) {
+    visit(0, stored, n);
+    return;
+  }
+  uint32_t keys[kKeyChunk];
+  for (int64_t first = 0; first < n; first += kKeyChunk) {
+    int64_t m = std::min(kKeyChunk, n - first);
+    selectionKeys(row + first, m, largest, keys);
+    if (!visit(first, keys, m))
+      return;
+  }
+}
+
+/// The first pass of radix selection over a row: the bucket (the top
+/// kRadixBucketBits of a key, `largest` as for topk) holding the k-th
+/// greatest key; `above` is how many keys lie in greater buckets.
 uint32_t radixSelectBucket(const float *row, int64_t n, int64_t k, bool largest,
-                           RadixRowScratch &scratch, int64_t &above) {
+                           const uint32_t *stored, int64_t &above,
+                           int64_t *bucketSize = nullptr) {
   constexpr int kBits = kRadixBucketBits;
-  ScratchVector<uint32_t> &keys = scratch.keys;
-  keys.resize(n);
-  selectionKeys(row, n, largest, keys.data());
   // Four interleaved histograms: keys cluster in few buckets, and
   // back-to-back increments of one counter would serialize.
   uint32_t partial[4][1 << kBits] = {};
-  int64_t i = 0;
-  for (; i + 4 <= n; i += 4)
-    for (int h = 0; h < 4; ++h)
-      ++partial[h][keys[i + h] >> (32 - kBits)];
-  for (; i < n; ++i)
-    ++partial[0][keys[i] >> (32 - kBits)];
+  forEachKeyChunk(row, n, largest, stored,
+                  [&](int64_t, const uint32_t *keys, int64_t m) {
+                    int64_t i = 0;
+                    for (; i + 4 <= m; i += 4)
+                      for (int h = 0; h < 4; ++h)
+                        ++partial[h][keys[i + h] >> (32 - kBits)];
+                    for (; i < m; ++i)
+                      ++partial[0][keys[i] >> (32 - kBits)];
+                    return true;
+                  });
   above = 0;
   for (uint32_t bucket = (1 << kBits) - 1;; --bucket) {
     int64_t inBucket = int64_t(partial[0][bucket]) + partial[1][bucket] +
                        partial[2][bucket] + partial[3][bucket];
-    if (above + inBucket >= k || bucket == 0)
+    if (above + inBucket >= k || bucket == 0) {
+      if (bucketSize)
+        *bucketSize = inBucket;
       return bucket;
+    }
     above += inBucket;
   }
 }
 
-/// Packs every position of the row whose key (from radixSelectBucket)
-/// satisfies `qualifies` as a (key, ~index) word into `scratch.candidates`,
-/// in row order; returns how many. Branch-free: every word is stored and
-/// the count advances when it qualifies (a few percent do, in no
-/// predictable order; a branch per element cost 2.5x the pass).
-template <typename Qualifies>
-int64_t collectKeys(int64_t n, RadixRowScratch &scratch, Qualifies qualifies) {
-  // Room for every word (only grows: no per-row initialization).
-  if (scratch.candidates.size() < static_cast<size_t>(n) + 1)
-    scratch.candidates.resize(n + 1);
-  uint64_t *candidates = scratch.candidates.data();
-  const uint32_t *keys = scratch.keys.data();
-  int64_t count = 0;
-  for (int64_t i = 0; i < n; ++i) {
-    uint32_t key = keys[i];
-    candidates[count] = packWord(key, i);
-    count += qualifies(key);
+/// Buckets holding more keys than this are not collected: radix selection
+/// refines the bucket's bits instead (refineKey), two more passes over the
+/// row, to the exact key. A row of few distinct values (an all-equal row
+/// puts every key in one bucket) had every element packed and selected:
+/// kthvalue of 2^26 equal floats took 4.1 s and 512 MB.
+constexpr int64_t kRadixCollectMax = int64_t(1) << 14;
+
+/// Radix selection's further levels: `prefix`, the top `known` bits of the
+/// key sought (the `rank`-th greatest among the keys with that prefix; the
+/// keys of the row, `largest` as for topk), takes `bits` more from a
+/// histogram of those keys' next bits; `rank` becomes its rank among the
+/// keys with the longer prefix, and `above` counts the keys passed over.
+KILN_VECTORIZE void histogramRange(const uint32_t *keys, int64_t m, uint32_t lo,
+                                   uint32_t span, int shift, uint32_t digits,
+                                   uint32_t *histogram);
+
+void refineKey(const float *row, int64_t n, bool largest,
+               const uint32_t *stored, int known, int bits, uint32_t &prefix,
+               int64_t &rank, int64_t &above) {
+  int shift = 32 - known - bits;
+  uint32_t digits = (uint32_t(1) << bits) - 1;
+  uint32_t histogram[1 << 12] = {};
+  // The keys with the prefix: [lo, lo + span].
+  uint32_t span = ~uint32_t(0) >> known, lo = prefix << (32 - known);
+  forEachKeyChunk(row, n, largest, stored,
+                  [&](int64_t, const uint32_t *keys, int64_t m) {
+                    histogramRange(keys, m, lo, span, shift, digits, histogram);
+                    return true;
+                  });
+  for (uint32_t digit = digits;; --digit) {
+    if (histogram[digit] >= rank || digit == 0) {
+      prefix = (prefix << bits) | digit;
+      return;
+    }
+    rank -= histogram[digit];
+    above += histogram[digit];
   }
+}
+
+/// The k-th greatest key of the row exactly, from the first level's
+/// `bucket` (`above` keys in greater buckets) and two more levels (12 and
+/// 8 bits); `above` becomes the number of greater keys.
+uint32_t exactKey(const float *row, int64_t n, int64_t k, bool largest,
+                  const uint32_t *stored, uint32_t bucket, int64_t &above) {
+  uint32_t prefix = bucket;
+  int64_t rank = k - above;
+  refineKey(row, n, largest, stored, kRadixBucketBits, 12, prefix, rank, above);
+  refineKey(row, n, largest, stored, kRadixBucketBits + 12,
+            32 - kRadixBucketBits - 12, prefix, rank, above);
+  return prefix;
+}
+
+/// Packs the positions [first, first + m) whose keys (`keys[0, m)`) lie in
+/// [lo, lo + span] as (key, ~index) words into `words` from `count` on, in
+/// row order; returns the new count. A vector compare per 16 keys gives
+/// each block of 32 its mask of candidates, and only set bits are packed:
+/// a block without one (most, when a bucket of the histogram is the
+/// target) costs two compares and a branch. The branch-free loop before,
+/// every word stored and the count advanced when it qualified, waited on
+/// the count each element (kthvalue median of 2^24 floats: 13 ms of 22).
+#if defined(__clang__)
+typedef uint32_t U32x16 __attribute__((ext_vector_type(16)));
+
+/// Bit i set when keys[i] - lo <= span (unsigned), for 32 keys.
+__attribute__((always_inline)) inline uint32_t
+rangeMask32(const uint32_t *keys, uint32_t lo, uint32_t span) {
+  U32x16 a, b;
+  std::memcpy(&a, keys, sizeof(a));
+  std::memcpy(&b, keys + 16, sizeof(b));
+  return laneBits((a - lo) <= span) | laneBits((b - lo) <= span) << 16;
+}
+#endif
+KILN_VECTORIZE int64_t collectRange(const uint32_t *keys, int64_t m,
+                                    int64_t first, uint32_t lo, uint32_t span,
+                                    uint64_t *words, int64_t count) {
+  int64_t j = 0;
+#if defined(__clang__)
+  for (; j + 32 <= m; j += 32) {
+    for (uint32_t mask = rangeMask32(keys + j, lo, span); mask;
+         mask &= mask - 1) {
+      int bit = __builtin_ctz(mask);
+      words[count++] = packWord(keys[j + bit], first + j + bit);
+    }
+  }
+#endif
+  for (; j < m; ++j)
+    if (keys[j] - lo <= span)
+      words[count++] = packWord(keys[j], first + j);
   return count;
+}
+
+/// Counts the keys of `keys[0, m)` in [lo, lo + span] by their digit (key
+/// >> shift) & digits, found as collectRange finds candidates: most keys of
+/// a long row lie outside the prefix radix selection refines, and a
+/// branch-free histogram adding 0 for them waited on its counters (the
+/// 262144th of 2^24 floats: 28 ms).
+KILN_VECTORIZE void histogramRange(const uint32_t *keys, int64_t m, uint32_t lo,
+                                   uint32_t span, int shift, uint32_t digits,
+                                   uint32_t *histogram) {
+  int64_t j = 0;
+#if defined(__clang__)
+  for (; j + 32 <= m; j += 32)
+    for (uint32_t mask = rangeMask32(keys + j, lo, span); mask;
+         mask &= mask - 1)
+      ++histogram[(keys[j + __builtin_ctz(mask)] >> shift) & digits];
+#endif
+  for (; j < m; ++j)
+    if (keys[j] - lo <= span)
+      ++histogram[(keys[j] >> shift) & digits];
+}
+
+/// Packs every position of the row whose key (`largest` as for topk) lies
+/// in [lo, lo + span] as a (key, ~index) word into `scratch.candidates`, in
+/// row order; returns how many. The buffer holds the candidates so far
+/// and room for a chunk's: its size follows the candidates, not the row
+/// (it only grows, and without initialization).
+int64_t collectKeys(const float *row, int64_t n, bool largest,
+                    const uint32_t *stored, RadixRowScratch &scratch,
+                    uint32_t lo, uint32_t span) {
+  ScratchVector<uint64_t> &candidates = scratch.candidates;
+  int64_t count = 0;
+  forEachKeyChunk(row, n, largest, stored,
+                  [&](int64_t first, const uint32_t *keys, int64_t m) {
+                    size_t room = static_cast<size_t>(count + m) + 1;
+                    if (candidates.size() < room)
+                      candidates.resize(std::max(room, 2 * candidates.size()));
+                    count = collectRange(keys, m, first, lo, span,
+                                         candidates.data(), count);
+                    return true;
+                  });
+  return count;
+}
+
+/// Appends to `scratch.candidates` (holding `count` words) the positions of
+/// the row whose key is `key`, in row order, until it holds `limit`;
+/// returns the new count.
+int64_t collectEqual(const float *row, int64_t n, bool largest,
+                     const uint32_t *stored, RadixRowScratch &scratch,
+                     uint32_t key, int64_t count, int64_t limit) {
+  ScratchVector<uint64_t> &candidates = scratch.candidates;
+  if (candidates.size() < static_cast<size_t>(limit))
+    candidates.resize(limit);
+  forEachKeyChunk(row, n, largest, stored,
+                  [&](int64_t first, const uint32_t *keys, int64_t m) {
+                    for (int64_t j = 0; j < m && count < limit; ++j)
+                      if (keys[j] == key)
+                        candidates[count++] = packWord(key, first + j);
+                    return count < limit;
+                  });
+  return count;
+}
+
+/// The lowest position of the row holding `key`.
+int64_t firstOfKey(const float *row, int64_t n, bool largest,
+                   const uint32_t *stored, uint32_t key) {
+  int64_t found = n;
+  forEachKeyChunk(row, n, largest, stored,
+                  [&](int64_t first, const uint32_t *keys, int64_t m) {
+                    const uint32_t *at = std::find(keys, keys + m, key);
+                    if (at != keys + m)
+                      found = first + (at - keys);
+                    return found == n;
+                  });
+  return found;
 }
 
 /// Writes the best k of the `count` (>= k) distinct candidate words of
@@ -930,12 +1122,27 @@ void emitBest(const float *row, uint64_t *candidates, int64_t count, int64_t k,
 void topkRadixRow(const float *row, int64_t n, int64_t k, bool largest,
                   float *outValues, int64_t *outIndices, int64_t stride,
                   RadixRowScratch &scratch) {
-  int64_t above = 0;
-  uint32_t bucket = radixSelectBucket(row, n, k, largest, scratch, above);
+  int64_t above = 0, inBucket = 0;
+  const uint32_t *stored = storedKeys(row, n, largest, scratch);
+  uint32_t bucket =
+      radixSelectBucket(row, n, k, largest, stored, above, &inBucket);
+  if (inBucket > kRadixCollectMax) {
+    // The k-th best key exactly; the keys above it (fewer than k), then
+    // the first of its ties, as many as complete the k.
+    uint32_t key = exactKey(row, n, k, largest, stored, bucket, above);
+    int64_t count = 0;
+    if (key != ~uint32_t(0))
+      count = collectKeys(row, n, largest, stored, scratch, key + 1,
+                          ~uint32_t(0) - (key + 1));
+    count = collectEqual(row, n, largest, stored, scratch, key, count, k);
+    emitBest(row, scratch.candidates.data(), count, k, outValues, outIndices,
+             stride, scratch);
+    return;
+  }
   // Every key in the bucket or above.
   uint32_t lowest = bucket << (32 - kRadixBucketBits);
-  int64_t count =
-      collectKeys(n, scratch, [&](uint32_t key) { return key >= lowest; });
+  int64_t count = collectKeys(row, n, largest, stored, scratch, lowest,
+                              ~uint32_t(0) - lowest);
   emitBest(row, scratch.candidates.data(), count, k, outValues, outIndices,
            stride, scratch);
 }
@@ -945,9 +1152,9 @@ void topkRadixRow(const float *row, int64_t n, int64_t k, bool largest,
 void topkDirectRow(const float *row, int64_t n, int64_t k, bool largest,
                    float *outValues, int64_t *outIndices, int64_t stride,
                    RadixRowScratch &scratch) {
-  scratch.keys.resize(n);
-  selectionKeys(row, n, largest, scratch.keys.data());
-  int64_t count = collectKeys(n, scratch, [](uint32_t) { return true; });
+  int64_t count =
+      collectKeys(row, n, largest, storedKeys(row, n, largest, scratch),
+                  scratch, 0, ~uint32_t(0));
   emitBest(row, scratch.candidates.data(), count, k, outValues, outIndices,
            stride, scratch);
 }
@@ -959,9 +1166,9 @@ void topkDirectRow(const float *row, int64_t n, int64_t k, bool largest,
 /// key are selected first.
 int64_t kthDirectRow(const float *row, int64_t n, int64_t k,
                      RadixRowScratch &scratch) {
-  scratch.keys.resize(n);
-  selectionKeys(row, n, /*largest=*/false, scratch.keys.data());
-  int64_t count = collectKeys(n, scratch, [](uint32_t) { return true; });
+  int64_t count = collectKeys(row, n, /*largest=*/false,
+                              storedKeys(row, n, /*largest=*/false, scratch),
+                              scratch, 0, ~uint32_t(0));
   uint64_t *candidates = scratch.candidates.data();
   selectGreatest(candidates, count, k, scratch.sortBuffer);
   return lowestIndexOfLeast(candidates, k);
@@ -976,12 +1183,17 @@ int64_t kthDirectRow(const float *row, int64_t n, int64_t k,
 int64_t kthRadixRow(const float *row, int64_t n, int64_t k,
                     RadixRowScratch &scratch) {
   constexpr int kShift = 32 - kRadixBucketBits;
-  int64_t above = 0;
+  int64_t above = 0, inBucket = 0;
+  const uint32_t *stored = storedKeys(row, n, /*largest=*/false, scratch);
   uint32_t bucket =
-      radixSelectBucket(row, n, k, /*largest=*/false, scratch, above);
+      radixSelectBucket(row, n, k, /*largest=*/false, stored, above, &inBucket);
+  if (inBucket > kRadixCollectMax)
+    return firstOfKey(
+        row, n, /*largest=*/false, stored,
+        exactKey(row, n, k, /*largest=*/false, stored, bucket, above));
   // The bucket's keys only.
-  int64_t count = collectKeys(
-      n, scratch, [&](uint32_t key) { return (key >> kShift) == bucket; });
+  int64_t count = collectKeys(row, n, /*largest=*/false, stored, scratch,
+                              bucket << kShift, (uint32_t(1) << kShift) - 1);
   uint64_t *candidates = scratch.candidates.data();
   // The k-th best overall is the (k - above)-th best of the bucket.
   int64_t rank = k - above;

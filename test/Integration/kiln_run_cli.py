@@ -269,22 +269,20 @@ expect("temporary out of memory", [write("bigtemp.mlir", """func.func @f(%x: ten
   return %r : tensor<4xf32>
 }
 """), f"--input={v4}"], 2, r"out of memory: @f could not allocate \d+ bytes for a temporary tensor")
-# The runtime's kernels allocate scratch of their own (kthvalue by radix
-# selection: 12 bytes per element of a row); when that fails the run ends
-# the same way, exit 2 naming what it was for. Under an address-space
-# limit of 1 GiB, a row of 2^26 floats (256 MiB, made in the graph) fits
-# and its selection's scratch (768 MiB) does not. Not under AddressSanitizer,
-# whose shadow memory needs far more address space than that.
-kth = write("kth.mlir", """func.func @f() -> (tensor<f32>, tensor<i64>) {
-  %a = kiln.arange {start = 0.0 : f64} : tensor<67108864xf32>
-  %v, %i = kiln.kthvalue %a {k = 67108800 : i64} : tensor<67108864xf32>
-  return %v, %i : tensor<f32>, tensor<i64>
+# The runtime's kernels allocate scratch of their own (kthvalue of f64 with
+# a large k: a buffer of 2k + 16 candidates of 16 bytes); when that fails
+# the run ends the same way, exit 2 naming what it was for. Under an
+# address-space limit of 1 GiB, a row of 2^25 doubles (256 MiB, made in
+# the graph) fits and its median's candidates (512 MiB) do not. Not under
+# AddressSanitizer, whose shadow memory needs far more address space.
+kth = write("kth.mlir", """func.func @f() -> (tensor<f64>, tensor<i64>) {
+  %a = kiln.arange {start = 0.0 : f64} : tensor<33554432xf64>
+  %v, %i = kiln.kthvalue %a {k = 16777216 : i64} : tensor<33554432xf64>
+  return %v, %i : tensor<f64>, tensor<i64>
 }
 """)
-# (Floats 4 apart there: positions 67108798 to 67108802 all hold
-# 67108800, and the lowest index of the k-th value is reported.)
-expect("kthvalue of 2^26 floats", [kth, "--threads=1", "--print"], 0,
-       r"tensor\(67108800\.\)\ntensor\(67108798\)")
+expect("kthvalue of 2^25 doubles", [kth, "--threads=1", "--print"], 0,
+       r"tensor\(16777215\., dtype=torch\.float64\)\ntensor\(16777215\)")
 if "ASAN_OPTIONS" not in os.environ:
     import resource
 

@@ -297,5 +297,39 @@ check_kth("radix, strided dim 0", torch.randn(3000, 3), 1500, 0,
           extra_args=["--threads=2"])
 check_kth("radix, keepdim", torch.randn(2, 200), 100, 1, True,
           extra_args=["--threads=2"])
+# A first-level bucket of more than 2^14 keys is not collected: two more
+# histogram levels find the key exactly, then kthvalue takes its lowest
+# position and topk the keys above it and its first ties. Rows of 2^17 of
+# three values (each bucket ~43000), all equal, a third NaN, +-0 mixed;
+# one row (fewer rows than threads: radix all the same, since the
+# forty-fifth session) and longer rows whose keys are not stored (2^21).
+three = torch.randint(0, 3, (2, 1 << 17)).float()
+equal = torch.ones(1, 1 << 17)
+nans = torch.randn(2, 1 << 17)
+nans[:, ::3] = float("nan")
+zeros = torch.where(torch.rand(2, 1 << 17) < 0.5, torch.tensor(0.0),
+                    torch.tensor(-0.0))
+zeros[0, 5] = 1.0
+halves = torch.randint(0, 2, (1, 1 << 21)).float()
+for threads in ("--threads=1", "--threads=2"):
+    for largest in (True, False):
+        check_topk("radix, large buckets: three values", three, 5000, -1,
+                   largest, [threads])
+        check_topk("radix, large buckets: NaNs", nans, 50000, -1, largest,
+                   [threads])
+        check_topk("radix, large buckets: +-0", zeros, 4000, -1, largest,
+                   [threads])
+    check_topk("radix, large buckets: equal", equal, 3000, -1, True, [threads])
+    check_topk("radix, large buckets: 2^21 of two values", halves, 40000, -1,
+               True, [threads])
+    for k in (1, 3000, 60000, 1 << 17):
+        check_kth("radix, large buckets: equal", equal, k, extra_args=[threads])
+    check_kth("radix, large buckets: three values", three, 60000,
+              extra_args=[threads])
+    check_kth("radix, large buckets: NaNs", nans, 100000, extra_args=[threads])
+    check_kth("radix, large buckets: +-0", zeros, 70000, extra_args=[threads])
+    for k in (1 << 20, (1 << 20) + 1):
+        check_kth("radix, large buckets: 2^21 of two values", halves, k,
+                  extra_args=[threads])
 
 c.finish()
