@@ -400,9 +400,14 @@ public:
 
   // A small capacity raises the threshold early (compaction costs O(k) and
   // happens after at least k + 16 accepted offers).
-  Collector(int64_t k, bool largest, int64_t /*rowLength*/ = 0)
+  /// Rows of `rowLength` (or segments of that length) will be offered: the
+  /// buffer is reserved for at most that many (a segment of a row split
+  /// across threads offers only its own elements; merging grows the
+  /// buffer).
+  Collector(int64_t k, bool largest,
+            int64_t rowLength = std::numeric_limits<int64_t>::max())
       : k(k), capacity(2 * k + 16), largest(largest) {
-    candidates.reserve(capacity);
+    candidates.reserve(std::min(capacity, rowLength));
   }
 
   /// Empty again, for the next row (keeps the buffer).
@@ -503,7 +508,7 @@ public:
                   int64_t rowLength = std::numeric_limits<int64_t>::max())
       : k(k), sorted(kiln::runtime::useSortedCollector(k, rowLength)),
         capacity(sorted ? k : 2 * k + 16), largest(largest) {
-    keys.reserve(capacity);
+    keys.reserve(std::min(capacity, rowLength));
   }
 
   /// Empty again, for the next row (keeps the buffer).
