@@ -911,9 +911,10 @@ void forEachKeyChunk(const float *row, int64_t n, bool largest,
 /// The first pass of radix selection over a row: the bucket (the top
 /// kRadixBucketBits of a key, `largest` as for topk) holding the k-th
 /// greatest key; `above` is how many keys lie in greater buckets.
-uint32_t radixSelectBucket(const float *row, int64_t n, int64_t k, bool largest,
-                           const uint32_t *stored, int64_t &above,
-                           int64_t *bucketSize = nullptr) {
+/// Adds to `counts` (1 << kRadixBucketBits of them) how many keys of the
+/// row (`largest` as for topk) have each value of the top kRadixBucketBits.
+void countTopBits(const float *row, int64_t n, bool largest,
+                  const uint32_t *stored, int64_t *counts) {
   constexpr int kBits = kRadixBucketBits;
   // Four interleaved histograms: keys cluster in few buckets, and
   // back-to-back increments of one counter would serialize.
@@ -928,17 +929,35 @@ uint32_t radixSelectBucket(const float *row, int64_t n, int64_t k, bool largest,
                       ++partial[0][keys[i] >> (32 - kBits)];
                     return true;
                   });
-  above = 0;
-  for (uint32_t bucket = (1 << kBits) - 1;; --bucket) {
-    int64_t inBucket = int64_t(partial[0][bucket]) + partial[1][bucket] +
-                       partial[2][bucket] + partial[3][bucket];
-    if (above + inBucket >= k || bucket == 0) {
-      if (bucketSize)
-        *bucketSize = inBucket;
-      return bucket;
-    }
-    above += inBucket;
+  for (int b = 0; b < (1 << kBits); ++b)
+    counts[b] +=
+        int64_t(partial[0][b]) + partial[1][b] + partial[2][b] + partial[3][b];
+}
+
+/// The digit (of `bits` bits, counted in `counts`) holding the `rank`-th
+/// greatest key, walking from the greatest digit down; `rank` becomes the
+/// key's rank within the digit, and `above` counts the keys passed over.
+uint32_t pickDigit(const int64_t *counts, int bits, int64_t &rank,
+                   int64_t &above) {
+  for (uint32_t digit = (uint32_t(1) << bits) - 1;; --digit) {
+    if (counts[digit] >= rank || digit == 0)
+      return digit;
+    rank -= counts[digit];
+    above += counts[digit];
   }
+}
+
+uint32_t radixSelectBucket(const float *row, int64_t n, int64_t k, bool largest,
+                           const uint32_t *stored, int64_t &above,
+                           int64_t *bucketSize = nullptr) {
+  int64_t counts[1 << kRadixBucketBits] = {};
+  countTopBits(row, n, largest, stored, counts);
+  above = 0;
+  int64_t rank = k;
+  uint32_t bucket = pickDigit(counts, kRadixBucketBits, rank, above);
+  if (bucketSize)
+    *bucketSize = counts[bucket];
+  return bucket;
 }
 
 /// Buckets holding more keys than this are not collected: radix selection
@@ -957,9 +976,11 @@ KILN_VECTORIZE void histogramRange(const uint32_t *keys, int64_t m, uint32_t lo,
                                    uint32_t span, int shift, uint32_t digits,
                                    uint32_t *histogram);
 
-void refineKey(const float *row, int64_t n, bool largest,
-               const uint32_t *stored, int known, int bits, uint32_t &prefix,
-               int64_t &rank, int64_t &above) {
+/// Adds to `counts` (1 << bits of them) how many keys of the row with the
+/// top `known` bits `prefix` have each value of their next `bits` bits.
+void countPrefixed(const float *row, int64_t n, bool largest,
+                   const uint32_t *stored, int known, int bits, uint32_t prefix,
+                   int64_t *counts) {
   int shift = 32 - known - bits;
   uint32_t digits = (uint32_t(1) << bits) - 1;
   uint32_t histogram[1 << 12] = {};
@@ -970,14 +991,16 @@ void refineKey(const float *row, int64_t n, bool largest,
                     histogramRange(keys, m, lo, span, shift, digits, histogram);
                     return true;
                   });
-  for (uint32_t digit = digits;; --digit) {
-    if (histogram[digit] >= rank || digit == 0) {
-      prefix = (prefix << bits) | digit;
-      return;
-    }
-    rank -= histogram[digit];
-    above += histogram[digit];
-  }
+  for (uint32_t d = 0; d <= digits; ++d)
+    counts[d] += histogram[d];
+}
+
+void refineKey(const float *row, int64_t n, bool largest,
+               const uint32_t *stored, int known, int bits, uint32_t &prefix,
+               int64_t &rank, int64_t &above) {
+  int64_t counts[1 << 12] = {};
+  countPrefixed(row, n, largest, stored, known, bits, prefix, counts);
+  prefix = (prefix << bits) | pickDigit(counts, bits, rank, above);
 }
 
 /// The k-th greatest key of the row exactly, from the first level's
@@ -1179,6 +1202,21 @@ int64_t kthDirectRow(const float *row, int64_t n, int64_t k,
   return lowestIndexOfLeast(candidates, k);
 }
 
+/// The lowest position of a row of n holding the `rank`-th greatest key
+/// among the `count` distinct candidate words (rank <= count; the
+/// candidates are reordered).
+int64_t lowestOfRanked(uint64_t *candidates, int64_t count, int64_t rank,
+                       int64_t n, ScratchVector<uint64_t> &buffer) {
+  selectGreatest(candidates, count, rank, buffer);
+  uint32_t kth =
+      uint32_t(*std::min_element(candidates, candidates + rank) >> 32);
+  int64_t lowest = n;
+  for (int64_t j = 0; j < count; ++j)
+    if (uint32_t(candidates[j] >> 32) == kth)
+      lowest = std::min(lowest, wordIndex(candidates[j]));
+  return lowest;
+}
+
 /// kthvalue of one contiguous f32 row by radix selection, for large k: the
 /// histogram (radixSelectBucket) gives the bucket holding the k-th
 /// smallest; only that bucket's elements are collected, nth_element
@@ -1199,17 +1237,92 @@ int64_t kthRadixRow(const float *row, int64_t n, int64_t k,
   // The bucket's keys only.
   int64_t count = collectKeys(row, n, /*largest=*/false, stored, scratch,
                               bucket << kShift, (uint32_t(1) << kShift) - 1);
-  uint64_t *candidates = scratch.candidates.data();
   // The k-th best overall is the (k - above)-th best of the bucket.
-  int64_t rank = k - above;
-  selectGreatest(candidates, count, rank, scratch.sortBuffer);
-  uint32_t kth =
-      uint32_t(*std::min_element(candidates, candidates + rank) >> 32);
-  int64_t lowest = n;
-  for (int64_t j = 0; j < count; ++j)
-    if (uint32_t(candidates[j] >> 32) == kth)
-      lowest = std::min(lowest, wordIndex(candidates[j]));
-  return lowest;
+  return lowestOfRanked(scratch.candidates.data(), count, k - above, n,
+                        scratch.sortBuffer);
+}
+
+/// Rows longer than this select with every thread when there are fewer
+/// rows than threads (kthRadixRowParallel); shorter ones take one thread
+/// each.
+constexpr int64_t kParallelRadixMin = kStoredKeysMax;
+
+/// kthRadixRow of one long row with each pass split into `parts` ranges
+/// run by the threads: their histograms add up, the bucket's candidates
+/// are gathered in row order and the lowest position holding the key is
+/// the first range's that holds it -- the same counts and candidates, so
+/// the same answer, for any number of parts.
+int64_t kthRadixRowParallel(const float *row, int64_t n, int64_t k,
+                            int64_t parts) {
+  constexpr int kShift = 32 - kRadixBucketBits;
+  constexpr int64_t kDigits = int64_t(1) << kRadixBucketBits;
+  int64_t length = (n + parts - 1) / parts;
+  auto eachPart = [&](auto body) {
+    parallelFor(parts, 1, [&](int64_t begin, int64_t end) {
+      for (int64_t p = begin; p < end; ++p) {
+        int64_t first = p * length, last = std::min(n, first + length);
+        if (first < last)
+          body(p, row + first, last - first, first);
+      }
+    });
+  };
+  // Per-part counts of kDigits (levels of 12 bits or fewer), then summed.
+  ScratchVector<int64_t> partCounts(parts * kDigits);
+  int64_t counts[kDigits];
+  auto sumCounts = [&](int bits) {
+    std::fill(counts, counts + kDigits, 0);
+    for (int64_t p = 0; p < parts; ++p)
+      for (int64_t d = 0; d < (int64_t(1) << bits); ++d)
+        counts[d] += partCounts[p * kDigits + d];
+  };
+  std::fill(partCounts.begin(), partCounts.end(), 0);
+  eachPart([&](int64_t p, const float *part, int64_t m, int64_t) {
+    countTopBits(part, m, /*largest=*/false, nullptr,
+                 partCounts.data() + p * kDigits);
+  });
+  sumCounts(kRadixBucketBits);
+  int64_t above = 0, rank = k;
+  uint32_t bucket = pickDigit(counts, kRadixBucketBits, rank, above);
+  if (counts[bucket] > kRadixCollectMax) {
+    // exactKey's two levels, then the first position holding the key.
+    uint32_t prefix = bucket;
+    int known = kRadixBucketBits;
+    for (int bits : {12, 32 - kRadixBucketBits - 12}) {
+      std::fill(partCounts.begin(), partCounts.end(), 0);
+      eachPart([&](int64_t p, const float *part, int64_t m, int64_t) {
+        countPrefixed(part, m, /*largest=*/false, nullptr, known, bits, prefix,
+                      partCounts.data() + p * kDigits);
+      });
+      sumCounts(bits);
+      prefix = (prefix << bits) | pickDigit(counts, bits, rank, above);
+      known += bits;
+    }
+    ScratchVector<int64_t> firsts(parts, n);
+    eachPart([&](int64_t p, const float *part, int64_t m, int64_t first) {
+      int64_t at = firstOfKey(part, m, /*largest=*/false, nullptr, prefix);
+      firsts[p] = at < m ? first + at : n;
+    });
+    return *std::min_element(firsts.begin(), firsts.end());
+  }
+  // The bucket's keys, each part's (indices from its range's start, made
+  // the row's) in row order.
+  ScratchVector<RadixRowScratch> scratch(parts);
+  ScratchVector<int64_t> found(parts, 0);
+  eachPart([&](int64_t p, const float *part, int64_t m, int64_t first) {
+    int64_t count = collectKeys(part, m, /*largest=*/false, nullptr, scratch[p],
+                                bucket << kShift, (uint32_t(1) << kShift) - 1);
+    // ~index in the low half: the row's index is the part's plus `first`.
+    for (int64_t j = 0; j < count; ++j)
+      scratch[p].candidates[j] -= static_cast<uint64_t>(first);
+    found[p] = count;
+  });
+  ScratchVector<uint64_t> candidates;
+  for (int64_t p = 0; p < parts; ++p)
+    candidates.insert(candidates.end(), scratch[p].candidates.begin(),
+                      scratch[p].candidates.begin() + found[p]);
+  return lowestOfRanked(candidates.data(),
+                        static_cast<int64_t>(candidates.size()), rank, n,
+                        scratch[0].sortBuffer);
 }
 
 /// The order key of an f64 or i64 for selection (better is greater), as
@@ -1657,6 +1770,18 @@ void kthvalue(UnrankedMemRefType<T> *in, UnrankedMemRefType<T> *values,
   if constexpr (std::is_same_v<T, float>) {
     bool direct = useDirectSelection(s.size, k);
     if (direct || useRadixSelection(s.outer * s.inner, s.size, k)) {
+      int64_t rows = s.outer * s.inner, threads = getNumThreads();
+      if (!direct && s.inner == 1 && rows < threads &&
+          s.size > kParallelRadixMin) {
+        // Few long contiguous rows: each with every thread.
+        for (int64_t r = 0; r < rows; ++r) {
+          const float *row = input.data + r * s.size;
+          int64_t index = kthRadixRowParallel(row, s.size, k, threads);
+          outValues[r] = row[index];
+          outIndices[r] = index;
+        }
+        return;
+      }
       kthEachRow<RadixRowScratch>(input, s, k, outValues, outIndices,
                                   direct ? kthDirectRow : kthRadixRow);
       return;

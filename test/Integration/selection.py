@@ -331,5 +331,21 @@ for threads in ("--threads=1", "--threads=2"):
     for k in (1 << 20, (1 << 20) + 1):
         check_kth("radix, large buckets: 2^21 of two values", halves, k,
                   extra_args=[threads])
+# Fewer rows than threads, longer than 2^20: kthvalue's passes split across
+# the threads (the same counts and candidates in row order, so the same
+# answer at any thread count): the bucket collected (normal values), the
+# exact key (three values, NaNs), at 1, 2 and 7 threads.
+long_normal = torch.randn(1, (1 << 21) + 77)
+long_three = torch.randint(0, 3, (2, (1 << 21) + 77)).float()
+long_nans = torch.randn(3, (1 << 21) + 77)
+long_nans[:, ::5] = float("nan")
+for threads in ("--threads=1", "--threads=2", "--threads=7"):
+    for k in (100, 1 << 20, (1 << 21) + 74):
+        check_kth("radix across threads: normal", long_normal, k,
+                  extra_args=[threads])
+    check_kth("radix across threads: three values", long_three, 1 << 20,
+              extra_args=[threads])
+    check_kth("radix across threads: NaNs", long_nans, (1 << 21) - 9,
+              extra_args=[threads])
 
 c.finish()
