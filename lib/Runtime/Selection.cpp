@@ -908,9 +908,6 @@ void forEachKeyChunk(const float *row, int64_t n, bool largest,
   }
 }
 
-/// The first pass of radix selection over a row: the bucket (the top
-/// kRadixBucketBits of a key, `largest` as for topk) holding the k-th
-/// greatest key; `above` is how many keys lie in greater buckets.
 /// Adds to `counts` (1 << kRadixBucketBits of them) how many keys of the
 /// row (`largest` as for topk) have each value of the top kRadixBucketBits.
 void countTopBits(const float *row, int64_t n, bool largest,
@@ -947,6 +944,10 @@ uint32_t pickDigit(const int64_t *counts, int bits, int64_t &rank,
   }
 }
 
+/// The first pass of radix selection over a row: the bucket (the top
+/// kRadixBucketBits of a key, `largest` as for topk) holding the k-th
+/// greatest key; `above` is how many keys lie in greater buckets, and
+/// `bucketSize` (when given) how many in the bucket.
 uint32_t radixSelectBucket(const float *row, int64_t n, int64_t k, bool largest,
                            const uint32_t *stored, int64_t &above,
                            int64_t *bucketSize = nullptr) {
@@ -961,17 +962,12 @@ uint32_t radixSelectBucket(const float *row, int64_t n, int64_t k, bool largest,
 }
 
 /// Buckets holding more keys than this are not collected: radix selection
-/// refines the bucket's bits instead (refineKey), two more passes over the
+/// refines the bucket's bits instead (exactKey), two more passes over the
 /// row, to the exact key. A row of few distinct values (an all-equal row
 /// puts every key in one bucket) had every element packed and selected:
 /// kthvalue of 2^26 equal floats took 4.1 s and 512 MB.
 constexpr int64_t kRadixCollectMax = int64_t(1) << 14;
 
-/// Radix selection's further levels: `prefix`, the top `known` bits of the
-/// key sought (the `rank`-th greatest among the keys with that prefix; the
-/// keys of the row, `largest` as for topk), takes `bits` more from a
-/// histogram of those keys' next bits; `rank` becomes its rank among the
-/// keys with the longer prefix, and `above` counts the keys passed over.
 KILN_VECTORIZE void histogramRange(const uint32_t *keys, int64_t m, uint32_t lo,
                                    uint32_t span, int shift, uint32_t digits,
                                    uint32_t *histogram);
@@ -995,25 +991,38 @@ void countPrefixed(const float *row, int64_t n, bool largest,
     counts[d] += histogram[d];
 }
 
-void refineKey(const float *row, int64_t n, bool largest,
-               const uint32_t *stored, int known, int bits, uint32_t &prefix,
-               int64_t &rank, int64_t &above) {
-  int64_t counts[1 << 12] = {};
-  countPrefixed(row, n, largest, stored, known, bits, prefix, counts);
-  prefix = (prefix << bits) | pickDigit(counts, bits, rank, above);
+/// Radix selection's further levels: from the first level's `bucket`, the
+/// key sought (the `rank`-th greatest among the keys in the bucket) takes
+/// 12 and then 8 more bits, each from the counts of the keys with the
+/// prefix so far by their next bits, which `count(known, bits, prefix,
+/// counts)` adds to `counts` (zeroed, 1 << bits of them); returns the key
+/// exactly. `rank` becomes its rank among its equal keys, and `above`
+/// counts the keys passed over (all the greater keys, with the first
+/// level's).
+template <typename Count>
+uint32_t exactKeyFrom(uint32_t bucket, int64_t &rank, int64_t &above,
+                      Count count) {
+  uint32_t prefix = bucket;
+  int known = kRadixBucketBits;
+  for (int bits : {12, 32 - kRadixBucketBits - 12}) {
+    int64_t counts[1 << 12] = {};
+    count(known, bits, prefix, counts);
+    prefix = (prefix << bits) | pickDigit(counts, bits, rank, above);
+    known += bits;
+  }
+  return prefix;
 }
 
-/// The k-th greatest key of the row exactly, from the first level's
-/// `bucket` (`above` keys in greater buckets) and two more levels (12 and
-/// 8 bits); `above` becomes the number of greater keys.
+/// exactKeyFrom over one row (`largest` as for topk), the k-th greatest key;
+/// `above` keys in buckets greater than `bucket`, then all greater keys.
 uint32_t exactKey(const float *row, int64_t n, int64_t k, bool largest,
                   const uint32_t *stored, uint32_t bucket, int64_t &above) {
-  uint32_t prefix = bucket;
   int64_t rank = k - above;
-  refineKey(row, n, largest, stored, kRadixBucketBits, 12, prefix, rank, above);
-  refineKey(row, n, largest, stored, kRadixBucketBits + 12,
-            32 - kRadixBucketBits - 12, prefix, rank, above);
-  return prefix;
+  return exactKeyFrom(
+      bucket, rank, above,
+      [&](int known, int bits, uint32_t prefix, int64_t *counts) {
+        countPrefixed(row, n, largest, stored, known, bits, prefix, counts);
+      });
 }
 
 /// Packs the positions [first, first + m) whose keys (`keys[0, m)`) lie in
@@ -1268,9 +1277,7 @@ int64_t kthRadixRowParallel(const float *row, int64_t n, int64_t k,
   };
   // Per-part counts of kDigits (levels of 12 bits or fewer), then summed.
   ScratchVector<int64_t> partCounts(parts * kDigits);
-  int64_t counts[kDigits];
-  auto sumCounts = [&](int bits) {
-    std::fill(counts, counts + kDigits, 0);
+  auto sumCounts = [&](int bits, int64_t *counts) {
     for (int64_t p = 0; p < parts; ++p)
       for (int64_t d = 0; d < (int64_t(1) << bits); ++d)
         counts[d] += partCounts[p * kDigits + d];
@@ -1280,23 +1287,23 @@ int64_t kthRadixRowParallel(const float *row, int64_t n, int64_t k,
     countTopBits(part, m, /*largest=*/false, nullptr,
                  partCounts.data() + p * kDigits);
   });
-  sumCounts(kRadixBucketBits);
+  int64_t counts[kDigits] = {};
+  sumCounts(kRadixBucketBits, counts);
   int64_t above = 0, rank = k;
   uint32_t bucket = pickDigit(counts, kRadixBucketBits, rank, above);
   if (counts[bucket] > kRadixCollectMax) {
-    // exactKey's two levels, then the first position holding the key.
-    uint32_t prefix = bucket;
-    int known = kRadixBucketBits;
-    for (int bits : {12, 32 - kRadixBucketBits - 12}) {
-      std::fill(partCounts.begin(), partCounts.end(), 0);
-      eachPart([&](int64_t p, const float *part, int64_t m, int64_t) {
-        countPrefixed(part, m, /*largest=*/false, nullptr, known, bits, prefix,
-                      partCounts.data() + p * kDigits);
-      });
-      sumCounts(bits);
-      prefix = (prefix << bits) | pickDigit(counts, bits, rank, above);
-      known += bits;
-    }
+    // exactKey's levels, each counted by the parts, then the first
+    // position holding the key.
+    uint32_t prefix = exactKeyFrom(
+        bucket, rank, above,
+        [&](int known, int bits, uint32_t sought, int64_t *levelCounts) {
+          std::fill(partCounts.begin(), partCounts.end(), 0);
+          eachPart([&](int64_t p, const float *part, int64_t m, int64_t) {
+            countPrefixed(part, m, /*largest=*/false, nullptr, known, bits,
+                          sought, partCounts.data() + p * kDigits);
+          });
+          sumCounts(bits, levelCounts);
+        });
     ScratchVector<int64_t> firsts(parts, n);
     eachPart([&](int64_t p, const float *part, int64_t m, int64_t first) {
       int64_t at = firstOfKey(part, m, /*largest=*/false, nullptr, prefix);
