@@ -370,13 +370,9 @@ buildGpuLaneReduction(OpBuilder &b, Location loc, RankedTensorType inputType,
                                       arith::ConstantOp::create(sb, sl, init));
                 return lanes.merge(sb, sl, a, partial);
               };
-              // Blocks where the lanes run along the line, as the CPU's
-              // buildLaneLoops; otherwise (a reduced dim before kept ones)
-              // the CPU's column reduction takes each lane's rows in one
-              // chain.
-              auto [wholeBlocks, lastSteps] =
-                  laneInnermost ? laneBlocks(mainEnd / count)
-                                : std::pair<int64_t, int64_t>{0, 0};
+              // Blocks of the line's steps, as the CPU's buildLaneLoops and
+              // column reductions take them.
+              auto [wholeBlocks, lastSteps] = laneBlocks(mainEnd / count);
               if (mainEnd > 0 && wholeBlocks == 0)
                 acc = steps(ob, ol, ob.getIndexAttr(0), mainEnd / count, acc);
               if (wholeBlocks > 0) {
@@ -1425,8 +1421,9 @@ namespace {
 /// inside, contiguous (vectorized by LLVM), updating a block of
 /// accumulators: with `lanes`, 32 per column, the reduced element of
 /// innermost index i going to lane i % 32, and the lanes merged in the fixed
-/// tree -- for every column exactly the operations of buildLaneLoops, so the
-/// same bits; without, `body` in the reduced elements' row-major order.
+/// tree -- for every column exactly the operations of buildLaneLoops (its
+/// blocks of kLaneBlockSteps steps included), so the same bits; without,
+/// `body` in the reduced elements' row-major order.
 /// columnScheme picks how: accumulators in registers
 /// (buildColumnBlockInRegisters: the lanes in tree order, or one
 /// accumulator per column), narrow rows, or a [lane, column] block of
@@ -1611,82 +1608,157 @@ buildColumnReduction(OpBuilder &b, Location loc, RankedTensorType inputType,
     }
     laneCount = 1;
   } else {
-    // The block's accumulators, [lane, column], all at `init`.
-    Value accInit = filledTensor(
-        b, loc, RankedTensorType::get({laneCount, block}, accType), init);
-    Value accStart = accInit;
-    if (narrow)
-      accStart = tensor::CollapseShapeOp::create(
-          b, loc, accInit, ArrayRef<ReassociationIndices>{{0, 1}});
+    // The block's accumulators, [lane, column], all at `init` (narrow
+    // rows: flattened, consecutive lanes' accumulators adjacent).
+    auto accType2 = RankedTensorType::get({laneCount, block}, accType);
+    auto freshAccumulators = [&](OpBuilder &fb, Location fl) -> Value {
+      Value fresh = filledTensor(fb, fl, accType2, init);
+      if (narrow)
+        fresh = tensor::CollapseShapeOp::create(
+            fb, fl, fresh, ArrayRef<ReassociationIndices>{{0, 1}});
+      return fresh;
+    };
+    // Rows [begin, end) of the innermost reduced dim into `acc`.
+    auto walkRows = [&](OpBuilder &ob, Location ol, Value begin, Value end,
+                        Value acc) -> Value {
+      if (narrow) {
+        // Groups of `unroll` rows (a divisor of kReductionLanes, and
+        // `begin` a multiple of it, so a group's lanes are consecutive),
+        // then the rows left over one at a time.
+        Value unrollValue = indexConstant(ob, ol, unroll);
+        std::optional<int64_t> from = getConstantIntValue(begin),
+                               to = getConstantIntValue(end);
+        Value grouped =
+            from && to
+                ? indexConstant(ob, ol, *from + (*to - *from) / unroll * unroll)
+                : Value(arith::AddIOp::create(
+                      ob, ol, begin,
+                      arith::MulIOp::create(
+                          ob, ol,
+                          arith::DivUIOp::create(
+                              ob, ol, arith::SubIOp::create(ob, ol, end, begin),
+                              unrollValue),
+                          unrollValue)));
+        auto groups = scf::ForOp::create(
+            ob, ol, begin, grouped, unrollValue, ValueRange{acc},
+            [&](OpBuilder &gb, Location gl, Value row0, ValueRange a) {
+              scf::YieldOp::create(gb, gl,
+                                   updateRows(gb, gl, a[0], row0,
+                                              laneOf(gb, gl, row0, innerSize),
+                                              unroll));
+            });
+        auto tail = scf::ForOp::create(
+            ob, ol, grouped, end, one, groups.getResults(),
+            [&](OpBuilder &tb, Location tl, Value i, ValueRange a) {
+              scf::YieldOp::create(
+                  tb, tl,
+                  updateRows(tb, tl, a[0], i, laneOf(tb, tl, i, innerSize), 1));
+            });
+        return tail.getResult(0);
+      }
+      auto rows = scf::ForOp::create(
+          ob, ol, begin, end, one, ValueRange{acc},
+          [&](OpBuilder &rb, Location rl, Value i, ValueRange a) {
+            indices[inner] = i;
+            Value lane = lanes ? laneOf(rb, rl, i, innerSize) : zero;
+            if (prefetchRows) {
+              SmallVector<Value> ahead(indices);
+              Value next = arith::AddIOp::create(
+                  rb, rl, i, indexConstant(rb, rl, rowsAhead));
+              if (carryAhead) {
+                // Past the last row, the rows of the next reduction.
+                Value size = indexConstant(rb, rl, innerSize);
+                ahead[inner] = arith::RemUIOp::create(rb, rl, next, size);
+                ahead[inner - 1] = arith::MinUIOp::create(
+                    rb, rl,
+                    arith::AddIOp::create(
+                        rb, rl, indices[inner - 1],
+                        arith::DivUIOp::create(rb, rl, next, size)),
+                    indexConstant(rb, rl, inputType.getDimSize(inner - 1) - 1));
+              } else {
+                ahead[inner] = arith::MinUIOp::create(
+                    rb, rl, next, indexConstant(rb, rl, innerSize - 1));
+              }
+              scf::ForOp::create(
+                  rb, rl, zero, width, indexConstant(rb, rl, lineElements),
+                  ValueRange{},
+                  [&](OpBuilder &pb, Location pl, Value c, ValueRange) {
+                    SmallVector<Value> at(ahead);
+                    at[rank - 1] = arith::AddIOp::create(pb, pl, first, c);
+                    prefetch(pb, pl, at);
+                    scf::YieldOp::create(pb, pl);
+                  });
+            }
+            scf::YieldOp::create(
+                rb, rl, updateColumnLane(rb, rl, a[0], lane, width, combine));
+          });
+      return rows.getResult(0);
+    };
+    // A block of rows' accumulators merged into `acc`, lane by lane and
+    // column by column (all `block` columns: past `width` both hold `init`).
+    auto mergeBlock = [&](OpBuilder &mb, Location ml, Value acc,
+                          Value part) -> Value {
+      auto loop = scf::ForOp::create(
+          mb, ml, zero, indexConstant(mb, ml, laneCount * block), one,
+          ValueRange{acc},
+          [&](OpBuilder &lb, Location ll, Value i, ValueRange a) {
+            SmallVector<Value> at{i};
+            if (!narrow) {
+              Value columnsValue = indexConstant(lb, ll, block);
+              at = {arith::DivUIOp::create(lb, ll, i, columnsValue),
+                    arith::RemUIOp::create(lb, ll, i, columnsValue)};
+            }
+            Value old = tensor::ExtractOp::create(lb, ll, a[0], at);
+            Value add = tensor::ExtractOp::create(lb, ll, part, at);
+            scf::YieldOp::create(
+                lb, ll,
+                Value(tensor::InsertOp::create(
+                    lb, ll, lanes->merge(lb, ll, old, add), a[0], at)));
+          });
+      return loop.getResult(0);
+    };
     SmallVector<Value> lbs, ubs, steps;
-    appendLoopBounds(b, loc, inputType,
-                     narrow ? ArrayRef<int64_t>(reducedDims).drop_back()
-                            : ArrayRef<int64_t>(reducedDims),
-                     lbs, ubs, steps);
+    ArrayRef<int64_t> outerDims = ArrayRef<int64_t>(reducedDims).drop_back();
+    appendLoopBounds(b, loc, inputType, outerDims, lbs, ubs, steps);
     scf::LoopNest nest = scf::buildLoopNest(
-        b, loc, lbs, ubs, steps, ValueRange{accStart},
+        b, loc, lbs, ubs, steps, ValueRange{freshAccumulators(b, loc)},
         [&](OpBuilder &ob, Location ol, ValueRange ivs,
             ValueRange accs) -> scf::ValueVector {
-          for (auto [iv, d] : llvm::zip(ivs, reducedDims))
+          for (auto [iv, d] : llvm::zip(ivs, outerDims))
             indices[d] = iv;
-          if (narrow) {
-            // Groups of `unroll` rows (a divisor of kReductionLanes, so a
-            // group's lanes are consecutive), then the rows left over one at
-            // a time.
-            int64_t grouped = innerSize / unroll * unroll;
-            auto groups = scf::ForOp::create(
-                ob, ol, zero, indexConstant(ob, ol, grouped / unroll), one,
-                accs, [&](OpBuilder &gb, Location gl, Value g, ValueRange acc) {
-                  Value row0 = arith::MulIOp::create(
-                      gb, gl, g, indexConstant(gb, gl, unroll));
-                  scf::YieldOp::create(
-                      gb, gl,
-                      updateRows(gb, gl, acc[0], row0,
-                                 laneOf(gb, gl, row0, innerSize), unroll));
-                });
-            auto tail = scf::ForOp::create(
-                ob, ol, indexConstant(ob, ol, grouped),
-                indexConstant(ob, ol, innerSize), one, groups.getResults(),
-                [&](OpBuilder &tb, Location tl, Value i, ValueRange acc) {
-                  scf::YieldOp::create(tb, tl,
-                                       updateRows(tb, tl, acc[0], i,
-                                                  laneOf(tb, tl, i, innerSize),
-                                                  1));
-                });
-            return {tail.getResult(0)};
-          }
-          Value lane = zero;
-          if (lanes)
-            lane = laneOf(ob, ol, ivs.back(), innerSize);
-          if (prefetchRows) {
-            SmallVector<Value> ahead(indices);
-            Value next = arith::AddIOp::create(
-                ob, ol, ivs.back(), indexConstant(ob, ol, rowsAhead));
-            if (carryAhead) {
-              // Past the last row, the rows of the next reduction.
-              Value size = indexConstant(ob, ol, innerSize);
-              ahead[inner] = arith::RemUIOp::create(ob, ol, next, size);
-              ahead[inner - 1] = arith::MinUIOp::create(
-                  ob, ol,
-                  arith::AddIOp::create(
-                      ob, ol, indices[inner - 1],
-                      arith::DivUIOp::create(ob, ol, next, size)),
-                  indexConstant(ob, ol, inputType.getDimSize(inner - 1) - 1));
-            } else {
-              ahead[inner] = arith::MinUIOp::create(
-                  ob, ol, next, indexConstant(ob, ol, innerSize - 1));
-            }
-            scf::ForOp::create(
-                ob, ol, zero, width, indexConstant(ob, ol, lineElements),
-                ValueRange{},
-                [&](OpBuilder &pb, Location pl, Value c, ValueRange) {
-                  SmallVector<Value> at(ahead);
-                  at[rank - 1] = arith::AddIOp::create(pb, pl, first, c);
-                  prefetch(pb, pl, at);
-                  scf::YieldOp::create(pb, pl);
-                });
-          }
-          return {updateColumnLane(ob, ol, accs[0], lane, width, combine)};
+          // The lane order's blocks (buildLaneLoops): a line of more than
+          // kLaneBlockSteps steps of 32 rows adds each block of them into
+          // accumulators from `init`, merged into the running ones; the
+          // rows after the last whole step (the tail) go straight in.
+          int64_t mainEnd = innerSize / kReductionLanes * kReductionLanes;
+          auto [wholeBlocks, lastSteps] =
+              laneCount > 1 ? laneBlocks(mainEnd / kReductionLanes)
+                            : std::pair<int64_t, int64_t>{0, 0};
+          if (wholeBlocks == 0)
+            return {walkRows(ob, ol, zero, indexConstant(ob, ol, innerSize),
+                             accs[0])};
+          int64_t blockRows = kLaneBlockSteps * kReductionLanes;
+          int64_t blocksEnd = wholeBlocks * blockRows;
+          auto blockLoop = scf::ForOp::create(
+              ob, ol, zero, indexConstant(ob, ol, blocksEnd),
+              indexConstant(ob, ol, blockRows), accs,
+              [&](OpBuilder &ib, Location il, Value row0, ValueRange a) {
+                Value end = arith::AddIOp::create(
+                    ib, il, row0, indexConstant(ib, il, blockRows));
+                Value part =
+                    walkRows(ib, il, row0, end, freshAccumulators(ib, il));
+                scf::YieldOp::create(ib, il, mergeBlock(ib, il, a[0], part));
+              });
+          Value acc = blockLoop.getResult(0);
+          if (lastSteps > 0)
+            acc = mergeBlock(ob, ol, acc,
+                             walkRows(ob, ol, indexConstant(ob, ol, blocksEnd),
+                                      indexConstant(ob, ol, mainEnd),
+                                      freshAccumulators(ob, ol)));
+          if (mainEnd < innerSize)
+            acc = walkRows(ob, ol, indexConstant(ob, ol, mainEnd),
+                           indexConstant(ob, ol, innerSize), acc);
+          return {acc};
         });
     acc = nest.results.front();
     if (narrow)

@@ -68,6 +68,25 @@ func.func @sum_blocks(%x: tensor<2048x99311xf32>) -> tensor<2048xf32> {
 
 // -----
 
+// Lanes over a dim before kept ones (the lane dim outermost) take the
+// same blocks, as the CPU's column reduction: 70001 rows, blocks of 32768,
+// the last of 139 steps, then the tail.
+// CHECK-LABEL: func.func @sum_column_blocks
+// CHECK:           %[[LANE:.*]] = linalg.index 0
+// CHECK:           %[[BLOCKS:.*]] = scf.for %[[B:.*]] = %c0 to %c65536 step %c32768 iter_args(%[[TOTAL:.*]] = %{{.*}}) -> (f32)
+// CHECK:             %[[BLOCK:.*]] = scf.for
+// CHECK:             %[[MERGED:.*]] = arith.addf %[[TOTAL]], %[[BLOCK]] : f32
+// CHECK:             scf.yield %[[MERGED]]
+// CHECK:           %[[LAST:.*]] = scf.for %{{.*}} to %c69984 step %c32
+// CHECK:           %[[ALL:.*]] = arith.addf %[[BLOCKS]], %[[LAST]] : f32
+// CHECK:           scf.for %{{.*}} to %c70001 step %c32{{.*}} iter_args(%{{.*}} = %[[ALL]])
+func.func @sum_column_blocks(%x: tensor<70001x40xf32>) -> tensor<40xf32> {
+  %s = kiln.sum %x {dims = array<i64: 0>} : tensor<70001x40xf32>
+  return %s : tensor<40xf32>
+}
+
+// -----
+
 // f32 softmax along the last dim calls the runtime's one-pass row kernel.
 // CHECK-LABEL: func.func @softmax
 // CHECK:         call @kiln_rt_softmax_f32(%{{.*}}, %{{.*}}, %false)

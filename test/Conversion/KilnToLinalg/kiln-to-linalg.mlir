@@ -119,6 +119,32 @@ func.func @sum_blocks(%x: tensor<4x99311xf32>) -> tensor<4xf32> {
 
 // -----
 
+// A column reduction takes the same blocks: 70001 rows (2187 steps of 32,
+// a tail of 17) into [lane, column] accumulators, each block of 32768 rows
+// into a second block of them from zero, merged element by element into
+// the running ones; the last block (139 steps) likewise; then the tail's
+// rows straight into the running accumulators.
+// CHECK-LABEL: func.func @sum_column_blocks
+// CHECK: %[[BLOCKS:.*]] = scf.for %[[B:.*]] = %c0 to %c65536 step %c32768 iter_args(%[[TOTAL:.*]] = %{{.*}}) -> (tensor<32x40xf32>)
+// CHECK:   %[[END:.*]] = arith.addi %[[B]], %c32768
+// CHECK:   %[[FRESH:.*]] = linalg.fill ins(%{{.*}} : f32) outs(%{{.*}} : tensor<32x40xf32>)
+// CHECK:   %[[PART:.*]] = scf.for %{{.*}} = %[[B]] to %[[END]] step %{{.*}} iter_args(%{{.*}} = %[[FRESH]])
+// CHECK:   %[[MERGED:.*]] = scf.for %{{.*}} = %c0 to %c1280{{.*}} step %{{.*}} iter_args(%[[ACC:.*]] = %[[TOTAL]])
+// CHECK:     %[[OLD:.*]] = tensor.extract %[[ACC]]
+// CHECK:     %[[ADD:.*]] = tensor.extract %[[PART]]
+// CHECK:     arith.addf %[[OLD]], %[[ADD]] : f32
+// CHECK:   scf.yield %[[MERGED]]
+// CHECK: %[[LAST:.*]] = scf.for %{{.*}} = %c65536{{.*}} to %c69984 step
+// CHECK: %[[ALL:.*]] = scf.for %{{.*}} iter_args(%{{.*}} = %[[BLOCKS]])
+// CHECK:   tensor.extract %[[LAST]]
+// CHECK: scf.for %{{.*}} = %c69984{{.*}} to %c70001 step %{{.*}} iter_args(%{{.*}} = %[[ALL]])
+func.func @sum_column_blocks(%x: tensor<70001x40xf32>) -> tensor<40xf32> {
+  %s = kiln.sum %x {dims = array<i64: 0>} : tensor<70001x40xf32>
+  return %s : tensor<40xf32>
+}
+
+// -----
+
 // An integer sum is associative: a plain accumulator, vectorized by LLVM.
 // CHECK-LABEL: func.func @sum_i64
 // CHECK: scf.for {{.*}} -> (i64)
@@ -855,15 +881,14 @@ func.func @permuted_view(%x: tensor<2x64x3x64xf32>) -> tensor<2x3x64xf32> {
 // Narrow rows (10 columns, fewer than a vector's 16 floats): 32
 // consecutive rows are contiguous, and so are the accumulators of
 // consecutive lanes. Groups of 8 rows (80 elements: 5 vectors) update 80
-// consecutive accumulators from lane (8 g) % 32 on, a vector of 16 at a
+// consecutive accumulators from lane row0 % 32 on (row0 = 0, 8, ..., 56), a vector of 16 at a
 // time, element by element (for LLVM's SLP vectorizer); the 6 rows left
 // after the last group go one at a time to lane i % 32 (rows 64-69 to
 // lanes 0-5). No prefetch: the rows are read in order.
 // CHECK-LABEL: func.func @sum_narrow
 // CHECK-NOT:     memref.prefetch
 // CHECK:         %[[ACC:.*]] = tensor.collapse_shape %{{.*}} {{\[\[}}0, 1]] : tensor<32x10xf32> into tensor<320xf32>
-// CHECK:         scf.for %[[G:.*]] = %{{.*}} to %c8 step %{{.*}} iter_args(%{{.*}} = %[[ACC]]) -> (tensor<320xf32>)
-// CHECK:           %[[ROW0:.*]] = arith.muli %[[G]], %c8
+// CHECK:         scf.for %[[ROW0:.*]] = %c0{{.*}} to %c64 step %c8 iter_args(%{{.*}} = %[[ACC]]) -> (tensor<320xf32>)
 // CHECK:           %[[LANE0:.*]] = arith.remui %[[ROW0]], %c32
 // CHECK:           %[[OFFSET:.*]] = arith.muli %[[LANE0]], %c10
 // CHECK:           vector.transfer_read %{{.*}}[%{{.*}}], %{{.*}} {in_bounds = [true]} : tensor<320xf32>, vector<16xf32>
