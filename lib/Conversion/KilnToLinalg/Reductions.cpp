@@ -56,6 +56,55 @@ void appendLoopBounds(OpBuilder &b, Location loc, RankedTensorType type,
   }
 }
 
+/// The main-loop steps [first, first + stepCount) of a lane reduction
+/// (`first` a position in the line: a multiple of kReductionLanes) taken
+/// into `acc`.
+using LaneStepWalk =
+    function_ref<Value(OpBuilder &, Location, OpFoldResult, int64_t, Value)>;
+
+/// The lane order's main loop over the `steps` steps of a line, in one
+/// place for every kernel that follows it (the CPU's rows and columns, the
+/// GPU's lanes): `walk` takes the steps straight into `acc` when they fit
+/// one block (laneBlocks), else each block of kLaneBlockSteps steps, then
+/// the last, shorter one, into accumulators from `fresh()`, merged into
+/// `acc` by `merge`. Returns `acc` after the steps (the tail is the
+/// caller's).
+Value buildLaneBlocks(
+    OpBuilder &b, Location loc, int64_t steps, Value acc, LaneStepWalk walk,
+    function_ref<Value(OpBuilder &, Location)> fresh,
+    function_ref<Value(OpBuilder &, Location, Value, Value)> merge) {
+  auto [wholeBlocks, lastSteps] = laneBlocks(steps);
+  if (wholeBlocks == 0)
+    return steps > 0 ? walk(b, loc, b.getIndexAttr(0), steps, acc) : acc;
+  int64_t blockSize = kLaneBlockSteps * kReductionLanes;
+  int64_t blocksEnd = wholeBlocks * blockSize;
+  auto blockLoop = scf::ForOp::create(
+      b, loc, indexConstant(b, loc, 0), indexConstant(b, loc, blocksEnd),
+      indexConstant(b, loc, blockSize), ValueRange{acc},
+      [&](OpBuilder &ib, Location il, Value first, ValueRange a) {
+        Value part = walk(ib, il, first, kLaneBlockSteps, fresh(ib, il));
+        scf::YieldOp::create(ib, il, merge(ib, il, a[0], part));
+      });
+  acc = blockLoop.getResult(0);
+  if (lastSteps > 0)
+    acc = merge(
+        b, loc, acc,
+        walk(b, loc, b.getIndexAttr(blocksEnd), lastSteps, fresh(b, loc)));
+  return acc;
+}
+
+/// The positions [first, first + stepCount x kReductionLanes) of a
+/// LaneStepWalk, constants where `first` is one.
+std::pair<Value, Value> laneStepRange(OpBuilder &b, Location loc,
+                                      OpFoldResult first, int64_t stepCount) {
+  int64_t length = stepCount * kReductionLanes;
+  if (std::optional<int64_t> at = getConstantIntValue(first))
+    return {indexConstant(b, loc, *at), indexConstant(b, loc, *at + length)};
+  Value begin = cast<Value>(first);
+  return {begin,
+          arith::AddIOp::create(b, loc, begin, indexConstant(b, loc, length))};
+}
+
 } // namespace
 
 Value mergeLaneTail(OpBuilder &b, Location loc, Value acc, ValueRange tail,
@@ -152,10 +201,10 @@ Value buildLaneLoops(OpBuilder &b, Location loc, RankedTensorType inputType,
           indices[d] = iv;
         if (mainEnd == 0 && size == 0)
           return scf::ValueVector(accs);
-        // The main-loop steps [begin, end) (positions, multiples of the
-        // lanes) taken into `acc`.
-        auto steps = [&](OpBuilder &sb, Location sl, Value begin, Value end,
-                         Value acc) {
+        // The main-loop steps [first, first + stepCount) taken into `acc`.
+        auto steps = [&](OpBuilder &sb, Location sl, OpFoldResult first,
+                         int64_t stepCount, Value acc) {
+          auto [begin, end] = laneStepRange(sb, sl, first, stepCount);
           auto loop = scf::ForOp::create(
               sb, sl, begin, end, indexConstant(sb, sl, count), acc,
               [&](OpBuilder &ib, Location il, Value i, ValueRange a) {
@@ -172,37 +221,16 @@ Value buildLaneLoops(OpBuilder &b, Location loc, RankedTensorType inputType,
               });
           return loop.getResult(0);
         };
-        // A block of steps from the identity, merged into `acc`.
-        auto block = [&](OpBuilder &sb, Location sl, Value begin, Value end,
-                         Value acc) {
-          Value partial =
-              steps(sb, sl, begin, end,
-                    arith::ConstantOp::create(
-                        sb, sl, DenseElementsAttr::get(vectorType, init)));
-          return lanes.merge(sb, sl, acc, partial);
-        };
         SmallVector<Value> afterMain(accs);
-        auto [wholeBlocks, lastSteps] = laneBlocks(mainEnd / count);
-        if (mainEnd > 0 && wholeBlocks == 0)
-          afterMain[0] = steps(ob, ol, indexConstant(ob, ol, 0),
-                               indexConstant(ob, ol, mainEnd), afterMain[0]);
-        if (wholeBlocks > 0) {
-          int64_t blockSize = kLaneBlockSteps * count;
-          int64_t blocksEnd = wholeBlocks * blockSize;
-          auto blockLoop = scf::ForOp::create(
-              ob, ol, indexConstant(ob, ol, 0),
-              indexConstant(ob, ol, blocksEnd),
-              indexConstant(ob, ol, blockSize), afterMain,
-              [&](OpBuilder &ib, Location il, Value first, ValueRange a) {
-                Value last = arith::AddIOp::create(
-                    ib, il, first, indexConstant(ib, il, blockSize));
-                scf::YieldOp::create(ib, il, block(ib, il, first, last, a[0]));
-              });
-          afterMain[0] = blockLoop.getResult(0);
-          if (lastSteps > 0)
-            afterMain[0] = block(ob, ol, indexConstant(ob, ol, blocksEnd),
-                                 indexConstant(ob, ol, mainEnd), afterMain[0]);
-        }
+        afterMain[0] = buildLaneBlocks(
+            ob, ol, mainEnd / count, afterMain[0], steps,
+            [&](OpBuilder &sb, Location sl) -> Value {
+              return arith::ConstantOp::create(
+                  sb, sl, DenseElementsAttr::get(vectorType, init));
+            },
+            [&](OpBuilder &sb, Location sl, Value acc, Value part) {
+              return lanes.merge(sb, sl, acc, part);
+            });
         if (mainEnd == size)
           return scf::ValueVector(afterMain);
         if (mainEnd == 0) {
@@ -362,34 +390,16 @@ buildGpuLaneReduction(OpBuilder &b, Location loc, RankedTensorType inputType,
                     });
                 return loop.getResult(0);
               };
-              // A block of steps from the identity, merged into `a`
-              // (buildLaneLoops' blocks: the CPU's bits).
-              auto block = [&](OpBuilder &sb, Location sl, OpFoldResult first,
-                               int64_t stepCount, Value a) {
-                Value partial = steps(sb, sl, first, stepCount,
-                                      arith::ConstantOp::create(sb, sl, init));
-                return lanes.merge(sb, sl, a, partial);
-              };
-              // Blocks of the line's steps, as the CPU's buildLaneLoops and
-              // column reductions take them.
-              auto [wholeBlocks, lastSteps] = laneBlocks(mainEnd / count);
-              if (mainEnd > 0 && wholeBlocks == 0)
-                acc = steps(ob, ol, ob.getIndexAttr(0), mainEnd / count, acc);
-              if (wholeBlocks > 0) {
-                int64_t blockSize = kLaneBlockSteps * count;
-                auto blockLoop = scf::ForOp::create(
-                    ob, ol, indexConstant(ob, ol, 0),
-                    indexConstant(ob, ol, wholeBlocks * blockSize),
-                    indexConstant(ob, ol, blockSize), ValueRange{acc},
-                    [&](OpBuilder &ib, Location il, Value first, ValueRange a) {
-                      scf::YieldOp::create(
-                          ib, il, block(ib, il, first, kLaneBlockSteps, a[0]));
-                    });
-                acc = blockLoop.getResult(0);
-                if (lastSteps > 0)
-                  acc = block(ob, ol, ob.getIndexAttr(wholeBlocks * blockSize),
-                              lastSteps, acc);
-              }
+              // The CPU's blocks (buildLaneLoops, the column reductions):
+              // its bits.
+              acc = buildLaneBlocks(
+                  ob, ol, mainEnd / count, acc, steps,
+                  [&](OpBuilder &sb, Location sl) -> Value {
+                    return arith::ConstantOp::create(sb, sl, init);
+                  },
+                  [&](OpBuilder &sb, Location sl, Value a, Value part) {
+                    return lanes.merge(sb, sl, a, part);
+                  });
               if (mainEnd == size)
                 return {acc};
               // The tail: element mainEnd + lane, where it exists; a line
@@ -1726,35 +1736,24 @@ buildColumnReduction(OpBuilder &b, Location loc, RankedTensorType inputType,
             ValueRange accs) -> scf::ValueVector {
           for (auto [iv, d] : llvm::zip(ivs, outerDims))
             indices[d] = iv;
-          // The lane order's blocks (buildLaneLoops): a line of more than
+          // The lane order's blocks (buildLaneBlocks): a line of more than
           // kLaneBlockSteps steps of 32 rows adds each block of them into
           // accumulators from `init`, merged into the running ones; the
-          // rows after the last whole step (the tail) go straight in.
+          // rows after the last whole step (the tail) go straight in. A
+          // line of one block keeps one loop over all its rows.
           int64_t mainEnd = innerSize / kReductionLanes * kReductionLanes;
-          auto [wholeBlocks, lastSteps] =
-              laneCount > 1 ? laneBlocks(mainEnd / kReductionLanes)
-                            : std::pair<int64_t, int64_t>{0, 0};
-          if (wholeBlocks == 0)
+          if (laneCount == 1 ||
+              laneBlocks(mainEnd / kReductionLanes).first == 0)
             return {walkRows(ob, ol, zero, indexConstant(ob, ol, innerSize),
                              accs[0])};
-          int64_t blockRows = kLaneBlockSteps * kReductionLanes;
-          int64_t blocksEnd = wholeBlocks * blockRows;
-          auto blockLoop = scf::ForOp::create(
-              ob, ol, zero, indexConstant(ob, ol, blocksEnd),
-              indexConstant(ob, ol, blockRows), accs,
-              [&](OpBuilder &ib, Location il, Value row0, ValueRange a) {
-                Value end = arith::AddIOp::create(
-                    ib, il, row0, indexConstant(ib, il, blockRows));
-                Value part =
-                    walkRows(ib, il, row0, end, freshAccumulators(ib, il));
-                scf::YieldOp::create(ib, il, mergeBlock(ib, il, a[0], part));
-              });
-          Value acc = blockLoop.getResult(0);
-          if (lastSteps > 0)
-            acc = mergeBlock(ob, ol, acc,
-                             walkRows(ob, ol, indexConstant(ob, ol, blocksEnd),
-                                      indexConstant(ob, ol, mainEnd),
-                                      freshAccumulators(ob, ol)));
+          Value acc = buildLaneBlocks(
+              ob, ol, mainEnd / kReductionLanes, accs[0],
+              [&](OpBuilder &sb, Location sl, OpFoldResult first,
+                  int64_t stepCount, Value a) {
+                auto [begin, end] = laneStepRange(sb, sl, first, stepCount);
+                return walkRows(sb, sl, begin, end, a);
+              },
+              freshAccumulators, mergeBlock);
           if (mainEnd < innerSize)
             acc = walkRows(ob, ol, indexConstant(ob, ol, mainEnd),
                            indexConstant(ob, ol, innerSize), acc);

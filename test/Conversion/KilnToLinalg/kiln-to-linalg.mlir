@@ -125,9 +125,9 @@ func.func @sum_blocks(%x: tensor<4x99311xf32>) -> tensor<4xf32> {
 // the running ones; the last block (139 steps) likewise; then the tail's
 // rows straight into the running accumulators.
 // CHECK-LABEL: func.func @sum_column_blocks
-// CHECK: %[[BLOCKS:.*]] = scf.for %[[B:.*]] = %c0 to %c65536 step %c32768 iter_args(%[[TOTAL:.*]] = %{{.*}}) -> (tensor<32x40xf32>)
-// CHECK:   %[[END:.*]] = arith.addi %[[B]], %c32768
+// CHECK: %[[BLOCKS:.*]] = scf.for %[[B:.*]] = %c0{{.*}} to %c65536 step %c32768 iter_args(%[[TOTAL:.*]] = %{{.*}}) -> (tensor<32x40xf32>)
 // CHECK:   %[[FRESH:.*]] = linalg.fill ins(%{{.*}} : f32) outs(%{{.*}} : tensor<32x40xf32>)
+// CHECK:   %[[END:.*]] = arith.addi %[[B]], %c32768
 // CHECK:   %[[PART:.*]] = scf.for %{{.*}} = %[[B]] to %[[END]] step %{{.*}} iter_args(%{{.*}} = %[[FRESH]])
 // CHECK:   %[[MERGED:.*]] = scf.for %{{.*}} = %c0 to %c1280{{.*}} step %{{.*}} iter_args(%[[ACC:.*]] = %[[TOTAL]])
 // CHECK:     %[[OLD:.*]] = tensor.extract %[[ACC]]
