@@ -460,15 +460,20 @@ for label, x, attrs, want in split_cases:
 # loses precision as its sum grows. |x|^3 of 2097153 normal values (a line
 # that is not split) summed in one chain per lane came out 2.3e-5 below the
 # exact sum (in a NumPy model of the order), in blocks 1e-7; and its norm.
+def cube_sum_ir(x, attrs, result):
+    """sum(|x|^3) with the sum's `attrs`, of type `result`."""
+    return func_ir([x], ["%a = kiln.abs %a0 : {T0}",
+                         "%s = kiln.mul %a, %a : {T0}, {T0}",
+                         "%c = kiln.mul %s, %a : {T0}, {T0}",
+                         f"%r0 = kiln.sum %c {attrs}: {{T0}}"], [result])
+
+
 heavy = torch.randn(2097153)
 cubes = heavy.abs() ** 3
 exact = cubes.double().sum().float()
 c.check("sum of |x|^3 over a line of 2097153, against float64",
-        func_ir([heavy], ["%a = kiln.abs %a0 : {T0}",
-                          "%s = kiln.mul %a, %a : {T0}, {T0}",
-                          "%c = kiln.mul %s, %a : {T0}, {T0}",
-                          "%r0 = kiln.sum %c : {T0}"],
-                ["tensor<f32>"]), [heavy], exact, rtol=1e-6, atol=0)
+        cube_sum_ir(heavy, "", "tensor<f32>"), [heavy], exact, rtol=1e-6,
+        atol=0)
 for p in (1.0, 2.0, 3.0):
     exact = torch.linalg.vector_norm(heavy.double(), p).float()
     c.check(f"norm (p = {p}) of a line of 2097153, against float64",
@@ -483,12 +488,8 @@ heavy_columns = torch.randn(1048577, 2)
 cubes = heavy_columns.abs() ** 3
 exact = cubes.double().sum(0).float()
 c.check("sum over dim 0 of |x|^3 of 1048577x2, against float64",
-        func_ir([heavy_columns],
-                ["%a = kiln.abs %a0 : {T0}",
-                 "%s = kiln.mul %a, %a : {T0}, {T0}",
-                 "%c = kiln.mul %s, %a : {T0}, {T0}",
-                 "%r0 = kiln.sum %c {dims = array<i64: 0>} : {T0}"],
-                ["tensor<2xf32>"]), [heavy_columns], exact, rtol=1e-6, atol=0)
+        cube_sum_ir(heavy_columns, "{dims = array<i64: 0>} ", "tensor<2xf32>"),
+        [heavy_columns], exact, rtol=1e-6, atol=0)
 
 # Reductions that keep the innermost dim (over dim 0 of a matrix) walk the
 # rows outside and the columns inside on the CPU: for every column the lane
