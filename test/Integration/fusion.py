@@ -260,20 +260,25 @@ for op, fn in [("softmax", F.softmax), ("log_softmax", F.log_softmax)]:
         3, rtol=1e-5, atol=1e-6)
     # Few long rows, split into segments: the chain evaluated in both
     # passes over each segment and in the normalizing pass, the epilogue in
-    # the last of the 3 kernels.
+    # the last of the 3 kernels. Rows of 100003 split into 16 segments of
+    # 6240 and 163 elements after them, which the rows' kernel reduces (the
+    # chain evaluated there too).
     # (Its own generator: the later cases keep their inputs.)
-    long_rows = torch.randn(
-        2, 65536, generator=torch.Generator().manual_seed(33)) * 3
-    same(f"{op} of a where/clamp chain over few long rows, an epilogue",
-         func_ir([long_rows],
-                 [line.replace("64x1000", "2x65536") for line in where_clamp] +
-                 [f"%s = kiln.{op} %w {{dim = 1 : i64}} : {{T0}}",
-                  "%three = kiln.constant dense<3.0> : tensor<f32>",
-                  "%r0 = kiln.mul %s, %three : {T0}, tensor<f32>"],
-                 [long_rows]), [long_rows],
-         fn(torch.where(long_rows > 0, torch.clamp(long_rows, -1, 1),
-                        torch.zeros(())), 1) * 3,
-         3, rtol=1e-5, atol=1e-6)
+    for n in (65536, 100003):
+        long_rows = torch.randn(
+            2, n, generator=torch.Generator().manual_seed(33)) * 3
+        same(f"{op} of a where/clamp chain over few long rows of {n}, an "
+             "epilogue",
+             func_ir([long_rows],
+                     [line.replace("64x1000", f"2x{n}")
+                      for line in where_clamp] +
+                     [f"%s = kiln.{op} %w {{dim = 1 : i64}} : {{T0}}",
+                      "%three = kiln.constant dense<3.0> : tensor<f32>",
+                      "%r0 = kiln.mul %s, %three : {T0}, tensor<f32>"],
+                     [long_rows]), [long_rows],
+             fn(torch.where(long_rows > 0, torch.clamp(long_rows, -1, 1),
+                            torch.zeros(())), 1) * 3,
+             3, rtol=1e-5, atol=1e-6)
     # With an epilogue of another element type (the exps cannot be kept in
     # the result's row): one kernel, the exp computed again in the last
     # pass.
@@ -980,21 +985,24 @@ same("merged row groups: not when a row sum runs along the columns",
      [square], [square.exp(), (square - square.amax(1, keepdim=True)) *
                 square.exp().sum(1)], 2, rtol=1e-5, atol=1e-6)
 # Few long rows, which the sum splits into segments reduced in parallel
-# (2x40000: 8 segments of 5000; planReductionSplit of ReductionPlan.h):
-# the row group reduces each row in the split's order --
-# each segment in the lane order, then the partials -- the same bits. Rows
+# (2x40000: 8 segments of 4992 elements, whole 64-byte lines, and the 64
+# after them; planReductionSplit of ReductionPlan.h): the row group
+# reduces each row in the split's order -- each segment in the lane
+# order, then the partials, then the rest's partial -- the same bits. Rows
 # over 256 KB form no row group: the exps are stored, and the split sum
-# (two kernels: the segments', then their merge) computes them again.
+# (three kernels: the segments', the rest's, then their merge) computes
+# them again.
 exp_and_row_sum("few long rows, split by the sum, one kernel",
                 special(2, 40000), 1, rtol=1e-4, atol=1e-5)
-exp_and_row_sum("rows too long, three kernels", special(2, 70000), 3,
+exp_and_row_sum("rows too long, four kernels", special(2, 70000), 4,
                 rtol=1e-4, atol=1e-5)
-# Long rows of odd length: the sum cannot split them (a power of two of
-# segments must divide the row), so they form a row group after all, the
-# sum's bits those of its own kernel's single loop per row.
-odd_rows = special(3, 8193)
-exp_and_row_sum("odd rows of 8193, one kernel", odd_rows, 1, rtol=1e-4,
-                atol=1e-5)
+# Long rows of odd length split too: 3x8193 into 2 segments of 4096 and
+# the 1 element after them, 3x40003 into 8 of 4992 and the 67 after them
+# (two steps of the lanes and a tail); the row group follows the same
+# order, one kernel.
+for n in (8193, 40003):
+    exp_and_row_sum(f"odd rows of {n}, one kernel", special(3, n), 1,
+                    rtol=1e-4, atol=1e-5)
 
 idx = torch.randint(0, 1000, (64, 50))
 same("gather of exp, negated", func_ir([y, idx], [

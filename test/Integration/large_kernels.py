@@ -134,6 +134,21 @@ unary("softmax", split_special, torch.softmax(split_special, 1),
       "{dim = 1 : i64} ")
 unary("log_softmax", split_special, torch.log_softmax(split_special, 1),
       "{dim = 1 : i64} ", tol=1e-5)
+# Rows no power of two divides: 16 segments of 4368 and 113 elements after
+# them, which the rows' kernel takes as one more segment: +inf or NaN
+# there, a rest of -inf (its sum 0), finite values only there, a row of
+# -inf; and f64 (segments of 4368 too: 64 bytes hold 8).
+uneven_special = torch.randn(6, 70001) * 4
+uneven_special[0, 70000] = float("inf")
+uneven_special[1, 69950] = float("nan")
+uneven_special[2, -113:] = -float("inf")
+uneven_special[3, :-113] = -float("inf")
+uneven_special[4, :] = -float("inf")
+uneven64 = torch.randn(2, 70001, dtype=torch.float64) * 4
+for x in (uneven_special, uneven64):
+    unary("softmax", x, torch.softmax(x, 1), "{dim = 1 : i64} ")
+    unary("log_softmax", x, torch.log_softmax(x, 1), "{dim = 1 : i64} ",
+          tol=1e-5)
 
 
 def topk_case(label, x, k, largest=True):

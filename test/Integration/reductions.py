@@ -404,49 +404,103 @@ def lane_order(lines):
     return lanes[0]
 
 
-def split_sum(rows, segments):
-    """A split sum of the rows (the lines of one kept position)."""
-    per = len(rows) // segments
-    partials = torch.stack([lane_order(rows[s * per:(s + 1) * per])
+def plan_split(n, kept, element_bytes=4):
+    """planReductionSplit (ReductionPlan.h) of `kept` lines of n elements
+    (one reduced dim): (segments, length, rest), or None (not split). The
+    segments: the largest power of two up to 1024 / kept (rounded up to a
+    power of two) that leaves each at least 4096 elements; each of `length`
+    elements, n / segments rounded down to 64 bytes' worth; the `rest`
+    after them, at most 16384 (else fewer segments)."""
+    if not (0 < kept < 1024 and n >= 2 * 4096):
+        return None
+    wanted = 1 << (-(-1024 // kept) - 1).bit_length()
+    segments = min(wanted, 1 << ((n // 4096).bit_length() - 1))
+    align = max(1, 64 // element_bytes)
+    while segments >= 2:
+        length = n // segments // align * align
+        rest = n - segments * length
+        if length > 0 and rest <= 16384:
+            return segments, length, rest
+        segments //= 2
+    return None
+
+
+def line_sum(line, kept, element_bytes=4):
+    """The sum of one line of a reduction over `kept` lines: in the lane
+    order, or split -- each segment's partial in the lane order, the
+    partials in the lane order, then plus the rest's partial."""
+    plan = plan_split(line.numel(), kept, element_bytes)
+    if plan is None:
+        return lane_order([line])
+    segments, length, rest = plan
+    partials = torch.stack([lane_order([line[s * length:(s + 1) * length]])
                             for s in range(segments)])
-    return lane_order([partials])
+    total = lane_order([partials])
+    if rest:
+        total = total + lane_order([line[segments * length:]])
+    return total
+
+
+def lane_order_rows(x):
+    """lane_order of each row of a matrix at once (the same operations on
+    a [rows, 32] tensor of lanes): for long rows of many kept positions."""
+    rows, n = x.shape
+    lanes = torch.zeros(rows, 32, dtype=x.dtype)
+    main = n // 32 * 32
+    steps = x[:, :main].reshape(rows, -1, 32)
+    nsteps = steps.shape[1]
+    if nsteps <= 1024:
+        for i in range(nsteps):
+            lanes = lanes + steps[:, i]
+    else:
+        for first in range(0, nsteps, 1024):
+            block = torch.zeros_like(lanes)
+            for i in range(first, min(first + 1024, nsteps)):
+                block = block + steps[:, i]
+            lanes = lanes + block
+    tail = x[:, main:]
+    lanes[:, :tail.shape[1]] = lanes[:, :tail.shape[1]] + tail
+    for half in (16, 8, 4, 2, 1):
+        lanes = lanes[:, :half] + lanes[:, half:2 * half]
+    return lanes[:, 0]
 
 
 mixed = torch.randn(256, 1000) * torch.pow(10.0, torch.randint(-3, 4, (256, 1000)).float())
 long_rows = torch.randn(4, 100000) * torch.pow(10.0, torch.randint(-3, 4, (4, 100000)).float())
 flat = torch.randn(1 << 17) * torch.pow(10.0, torch.randint(-3, 4, (1 << 17,)).float())
+odd_rows = torch.randn(3, 70001) * torch.pow(10.0, torch.randint(-3, 4, (3, 70001)).float())
+odd_flat = torch.randn(99311) * torch.pow(10.0, torch.randint(-3, 4, (99311,)).float())
+# (label, input, attrs, kept positions, the plan the model must find)
 split_cases = [
     # all of a 256x1000 tensor: one dim of 256000 elements (the lowering
     # merges consecutive reduced dims), 32 segments of 8000
-    ("sum of all, 32 segments of the flattened elements", mixed, "",
-     split_sum(list(mixed.reshape(32, 8000)), 32)),
-    # dim 1 of 4 rows of 100000: 16 segments of 6250 per row
-    ("sum over dim 1 of 4 long rows, 16 segments each", long_rows,
-     "{dims = array<i64: 1>}",
-     torch.stack([split_sum(list(r.view(16, 6250)), 16) for r in long_rows])),
+    ("sum of all, 32 segments of the flattened elements", mixed, "", 1,
+     (32, 8000, 0)),
+    # dim 1 of 4 rows of 100000: 16 segments of 6240 (6250 rounded down to
+    # 64 bytes' worth) per row and the 160 elements after them
+    ("sum over dim 1 of 4 long rows, 16 segments each and a rest",
+     long_rows, "{dims = array<i64: 1>}", 4, (16, 6240, 160)),
     # 1-D: 32 segments of 4096, whose 32 results take one lane each
-    ("sum of a 1-D tensor, 32 segments", flat, "",
-     split_sum(list(flat.view(32, 4096)), 32)),
-]
-# Lines no power of two divides are not split: 3 rows of 70001 (2187
-# steps of 32: blocks of 1024, 1024 and 139 steps, a tail of 17) and a 1-D
-# tensor of 99311 (blocks of 1024, 1024, 1024 and 31 steps, a tail of 15).
-odd_rows = torch.randn(3, 70001) * torch.pow(10.0, torch.randint(-3, 4, (3, 70001)).float())
-odd_flat = torch.randn(99311) * torch.pow(10.0, torch.randint(-3, 4, (99311,)).float())
-split_cases += [
-    ("sum over dim 1 of 3 rows of 70001, in blocks", odd_rows,
-     "{dims = array<i64: 1>}", torch.stack([lane_order([r]) for r in odd_rows])),
-    ("sum of a 1-D tensor of 99311, in blocks", odd_flat, "",
-     lane_order([odd_flat])),
+    ("sum of a 1-D tensor, 32 segments", flat, "", 1, (32, 4096, 0)),
+    # Lines no power of two divides: 3 rows of 70001 in 16 segments of
+    # 4368 and 113 after them (three steps of the lanes and a tail), a 1-D
+    # tensor of 99311 in 16 of 6192 and 239 after them.
+    ("sum over dim 1 of 3 rows of 70001, an uneven split", odd_rows,
+     "{dims = array<i64: 1>}", 3, (16, 4368, 113)),
+    ("sum of a 1-D tensor of 99311, an uneven split", odd_flat, "", 1,
+     (16, 6192, 239)),
 ]
 # Rows with a tail (element i to lane i % 32: 70 = 2 x 32 + 6, 33, 63),
 # and rows shorter than the lanes (10, 31: in order into lane 0).
 for n in (70, 33, 63, 10, 31):
     rows = torch.randn(50, n) * torch.pow(10.0, torch.randint(-3, 4, (50, n)).float())
     split_cases.append((f"sum over dim 1 of 50x{n}", rows,
-                        "{dims = array<i64: 1>}",
-                        torch.stack([lane_order([r]) for r in rows])))
-for label, x, attrs, want in split_cases:
+                        "{dims = array<i64: 1>}", 50, None))
+for label, x, attrs, kept, plan in split_cases:
+    lines = x.reshape(kept, -1)
+    assert plan_split(lines.shape[1], kept) == plan, (label, plan)
+    want = torch.stack([line_sum(line, kept) for line in lines])
+    want = want.reshape(x.shape[0]) if attrs else want[0]
     for threads in (1, 2, 7):
         c.check(f"{label}: the split lane order's bits at {threads} thread(s)",
                 reduce_ir("sum", x, want, attrs), [x], want, rtol=0, atol=0,
@@ -456,10 +510,42 @@ for label, x, attrs, want in split_cases:
     c.check(f"{label}: against PyTorch (float64)", reduce_ir("sum", x, exact, attrs),
             [x], exact, rtol=1e-5, atol=1e-2)
 
-# What the blocks are for: a lane adding n / 32 terms one after another
-# loses precision as its sum grows. |x|^3 of 2097153 normal values (a line
-# that is not split) summed in one chain per lane came out 2.3e-5 below the
-# exact sum (in a NumPy model of the order), in blocks 1e-7; and its norm.
+# Lines of more than 1024 steps of 32 elements take the lane order's
+# blocks. With fewer than 1024 kept positions they split (segments of up
+# to 32768 elements take one block, unless the line is over 32M); with
+# 1024 or more they do not: the sum over dim 1 of a * b, [1024, 1] times
+# [1, 33000] (1031 steps: blocks of 1024 and 7 steps, a tail of 8) read
+# in place by the fused reduction, its rows in blocks.
+def blocks_ir(a, b, dim, want):
+    return func_ir([a, b], [
+        "%p = kiln.mul %a0, %a1 : {T0}, {T1}",
+        f"%r0 = kiln.sum %p {{dims = array<i64: {dim}>}} : "
+        f"{ttype(a * b)}"], [want])
+
+
+block_a = torch.randn(1024, 1) * torch.pow(10.0, torch.randint(-3, 4, (1024, 1)).float())
+block_b = torch.randn(1, 33000) * torch.pow(10.0, torch.randint(-3, 4, (1, 33000)).float())
+block_rows = lane_order_rows(block_a * block_b)
+# and over dim 0 of [33000, 1] times [1, 1024]: a column reduction of 1024
+# columns, each lane's rows in blocks.
+block_cols = lane_order_rows((block_b.t() * block_a.t()).t())
+for threads in (1, 2, 7):
+    c.check(f"sum over dim 1 of a fused 1024x33000 product, rows in blocks, "
+            f"{threads} thread(s)", blocks_ir(block_a, block_b, 1, block_rows),
+            [block_a, block_b], block_rows, rtol=0, atol=0,
+            extra_args=[f"--threads={threads}"])
+    c.check(f"sum over dim 0 of a fused 33000x1024 product, columns in "
+            f"blocks, {threads} thread(s)",
+            blocks_ir(block_b.t(), block_a.t(), 0, block_cols),
+            [block_b.t(), block_a.t()], block_cols, rtol=0, atol=0,
+            extra_args=[f"--threads={threads}"])
+
+# A lane adding n / 32 terms one after another loses precision as its sum
+# grows: what the lane blocks and the splits keep short. |x|^3 of 2097153
+# normal values, a line no power of two divides, summed in one chain per
+# lane came out 2.3e-5 below the exact sum (in a NumPy model of the order),
+# in blocks 1e-7; now it splits (512 segments of 4096 and the 1 element
+# after them). Its sum and norms against float64.
 def cube_sum_ir(x, attrs, result):
     """sum(|x|^3) with the sum's `attrs`, of type `result`."""
     return func_ir([x], ["%a = kiln.abs %a0 : {T0}",
@@ -480,10 +566,10 @@ for p in (1.0, 2.0, 3.0):
             reduce_ir("norm", heavy, exact, f"{{p = {p} : f64}}"), [heavy],
             exact, rtol=1e-6, atol=0)
 
-# The same over the rows of two columns (a column reduction: each lane
-# adds its rows in blocks too; in one chain, before the forty-sixth
-# session, 1048577 rows came out 9.9e-6 below the exact sum, in blocks
-# 1.2e-7, PyTorch 5e-8).
+# The same over the rows of two columns (a column reduction: in one chain
+# per lane, before the forty-sixth session, 1048577 rows came out 9.9e-6
+# below the exact sum, in blocks 1.2e-7, PyTorch 5e-8; now split into 256
+# segments of 4096 rows and the 1 row after them).
 heavy_columns = torch.randn(1048577, 2)
 cubes = heavy_columns.abs() ** 3
 exact = cubes.double().sum(0).float()
@@ -494,9 +580,13 @@ c.check("sum over dim 0 of |x|^3 of 1048577x2, against float64",
 # Reductions that keep the innermost dim (over dim 0 of a matrix) walk the
 # rows outside and the columns inside on the CPU: for every column the lane
 # order's bits, at every thread count and column-block boundary.
-def over_dim0(x):
-    """The lane order's sum of each column of a matrix."""
-    return torch.stack([lane_order([x[:, j]]) for j in range(x.shape[1])])
+def over_dim0(x, kept=None):
+    """The lane order's sum of each column of a matrix (split as a
+    reduction over `kept` positions, the columns by default, splits)."""
+    kept = kept or x.shape[1]
+    elem = x.element_size()
+    return torch.stack([line_sum(x[:, j], kept, elem)
+                        for j in range(x.shape[1])])
 
 
 def over_dims01(x):
@@ -508,7 +598,8 @@ def over_dims01(x):
 
 def over_dim1(x):
     """Of each (dim 0, last dim) position of a rank-3 tensor."""
-    return torch.stack([over_dim0(x[a]) for a in range(x.shape[0])])
+    return torch.stack([over_dim0(x[a], x.shape[0] * x.shape[2])
+                        for a in range(x.shape[0])])
 
 
 cols = torch.randn(300, 200) * torch.pow(10.0, torch.randint(-3, 4, (300, 200)).float())
@@ -544,9 +635,7 @@ column_cases += [
     ("sum over dim 0 of f64 300x10 (narrow rows)", narrow64,
      "{dims = array<i64: 0>}", over_dim0(narrow64)),
     ("sum over dim 0 of 100000x10 (narrow rows, split)", narrow_long,
-     "{dims = array<i64: 0>}",
-     torch.stack([split_sum(list(narrow_long[:, j].view(16, 6250)), 16)
-                  for j in range(10)])),
+     "{dims = array<i64: 0>}", over_dim0(narrow_long)),
     ("sum over dims 0, 1 of 3x100x7 (narrow rows)", narrow_cube,
      "{dims = array<i64: 0, 1>}", over_dims01(narrow_cube)),
     ("sum over dim 1 of 3x100x7 (narrow rows)", narrow_cube,
@@ -583,17 +672,19 @@ column_cases += [
     ("sum over dim 0 of 20x300 (lane 0, in registers)", lane0,
      "{dims = array<i64: 0>}", over_dim0(lane0)),
 ]
-# More than 1024 steps of 32 rows per column (odd row counts: not split)
-# take the lane order's blocks, as a row of as many elements does: 70001
-# rows (blocks of 1024, 1024 and 139 steps, a tail of 17), narrow rows,
-# and dims 0 and 1 of 7x10001x20 merged into one line of 70007.
+# Odd row counts split unevenly, as a row of as many elements does: 70001
+# rows of 20 or 5 columns in 16 segments of 4368 rows and the 113 after
+# them (a column reduction of their own), and dims 0 and 1 of 7x10001x20
+# merged into one line of 70007 (16 of 4368 and 119 after them).
 tall, tall_narrow, tall_cube = narrow((70001, 20)), narrow((70001, 5)), narrow((7, 10001, 20))
+assert plan_split(70001, 20) == plan_split(70001, 5) == (16, 4368, 113)
+assert plan_split(70007, 20) == (16, 4368, 119)
 column_cases += [
-    ("sum over dim 0 of 70001x20 (in blocks)", tall,
+    ("sum over dim 0 of 70001x20 (an uneven split)", tall,
      "{dims = array<i64: 0>}", over_dim0(tall)),
-    ("sum over dim 0 of 70001x5 (narrow rows in blocks)", tall_narrow,
+    ("sum over dim 0 of 70001x5 (narrow rows, an uneven split)", tall_narrow,
      "{dims = array<i64: 0>}", over_dim0(tall_narrow)),
-    ("sum over dims 0, 1 of 7x10001x20 (a line of 70007 in blocks)",
+    ("sum over dims 0, 1 of 7x10001x20 (a line of 70007, an uneven split)",
      tall_cube, "{dims = array<i64: 0, 1>}", over_dims01(tall_cube)),
 ]
 for label, x, attrs, want in column_cases:

@@ -12,6 +12,7 @@
 
 #include "../ErrorSites.h"
 #include "kiln/Conversion/Passes.h"
+#include "kiln/Conversion/ReductionPlan.h"
 #include "kiln/Dialect/Kiln/IR/KilnIndexMath.h"
 #include "kiln/Dialect/Kiln/IR/KilnOps.h"
 
@@ -668,8 +669,9 @@ Value buildLaneLoops(OpBuilder &b, Location loc, RankedTensorType inputType,
                      SmallVectorImpl<Value> &indices, TypedAttr init,
                      ElementReader read, const LaneReduction &lanes);
 
-/// planReductionSplit of ReductionPlan.h on `inputType`'s shape.
-std::optional<std::pair<int64_t, int64_t>>
+/// planReductionSplit of ReductionPlan.h on `inputType`'s shape and
+/// element size.
+std::optional<kiln::conversion::ReductionSplit>
 planReductionSplit(RankedTensorType inputType, ArrayRef<bool> mask);
 
 /// Builds a reduction over the dims flagged in `mask` of a tensor of
@@ -728,9 +730,11 @@ SmallVector<Value> buildReduction(
 /// in its order -- the lane order for float sums and products, one loop
 /// otherwise -- so the same bits. Rows the kernel splits (planReductionSplit
 /// of ReductionPlan.h: few long rows) reduce each segment in the lane order
-/// and merge the segments' partials as the split's second kernel does: a
+/// and merge the segments' partials as the split's last kernel does: a
 /// lane loop over the segments whose elements are the partials, each
-/// computed where that loop reads it (no partial is stored).
+/// computed where that loop reads it (no partial is stored); then the
+/// rest after the segments, in the lane order of a row of its own (the
+/// split's rest kernel), merged last.
 template <typename OpTy>
 Value reduceRow(
     OpBuilder &b, Location loc, RankedTensorType inputType,

@@ -457,12 +457,14 @@ buildGpuLaneReduction(OpBuilder &b, Location loc, RankedTensorType inputType,
   return SmallVector<Value>(merged.getResults());
 }
 
-SmallVector<Value> buildSplitReduction(
-    OpBuilder &b, Location loc, RankedTensorType inputType, ElementReader read,
-    ArrayRef<bool> mask, ArrayRef<TypedAttr> inits, ReductionBody body,
-    ReductionFinalizer finalize, TypeRange finalTypes,
-    const LaneReduction *lanes, const LaneReduction &merge, int64_t dim,
-    int64_t segments, const ElementPrefetch &prefetch);
+SmallVector<Value>
+buildSplitReduction(OpBuilder &b, Location loc, RankedTensorType inputType,
+                    ElementReader read, ArrayRef<bool> mask,
+                    ArrayRef<TypedAttr> inits, ReductionBody body,
+                    ReductionFinalizer finalize, TypeRange finalTypes,
+                    const LaneReduction *lanes, const LaneReduction &merge,
+                    const kiln::conversion::ReductionSplit &split,
+                    const ElementPrefetch &prefetch);
 
 SmallVector<Value> buildColumnReduction(
     OpBuilder &b, Location loc, RankedTensorType inputType, ElementReader read,
@@ -540,9 +542,14 @@ constexpr int64_t kColumnTreeOrderMaxElements = 256;
 
 } // namespace
 
-std::optional<std::pair<int64_t, int64_t>>
+std::optional<kiln::conversion::ReductionSplit>
 planReductionSplit(RankedTensorType inputType, ArrayRef<bool> mask) {
-  return kiln::conversion::planReductionSplit(inputType.getShape(), mask);
+  Type element = inputType.getElementType();
+  return kiln::conversion::planReductionSplit(
+      inputType.getShape(), mask,
+      element.isIntOrFloat()
+          ? std::max<int64_t>(1, element.getIntOrFloatBitWidth() / 8)
+          : 8);
 }
 
 SmallVector<Value> buildReduction(
@@ -594,14 +601,21 @@ SmallVector<Value> buildReduction(
   if (merge && maySplit)
     if (auto split = planReductionSplit(inputType, mask)) {
       if (!explain.empty())
-        remarkKernel(b, loc,
-                     "{0}: {1} kept position(s) would leave threads idle, so "
-                     "dim {2} is split into {3} segments reduced in parallel, "
-                     "then merged (2 kernels){4}",
-                     what, kept, split->first, split->second, order);
+        remarkKernel(
+            b, loc,
+            "{0}: {1} kept position(s) would leave threads idle, so dim {2} "
+            "is split into {3} segments of {4} position(s) reduced in "
+            "parallel{5}, then merged ({6} kernels){7}",
+            what, kept, split->dim, split->segments, split->length,
+            split->rest ? llvm::formatv(", the {0} position(s) after them by "
+                                        "a kernel of their own",
+                                        split->rest)
+                              .str()
+                        : std::string(),
+            split->rest ? 3 : 2, order);
       return buildSplitReduction(b, loc, inputType, read, mask, inits, body,
-                                 finalize, finalTypes, lanes, *merge,
-                                 split->first, split->second, prefetch);
+                                 finalize, finalTypes, lanes, *merge, *split,
+                                 prefetch);
     }
   if (lanes && !reducedDims.empty() && isGpuTarget(b)) {
     if (!explain.empty())
@@ -717,20 +731,26 @@ SmallVector<Value> buildReduction(
 namespace {
 
 /// A reduction over few kept positions in two stages, so that it runs on
-/// many threads (the CPU's workers, the GPU's): dim `dim` of the input is
-/// seen as [segments, size / segments], the segment index a kept dim of the
-/// first stage -- each segment reduced into a partial result, in parallel,
-/// in the lane order with `lanes` -- and the second stage combines the
-/// partials of each kept position with `merge` (in the lane order with
-/// `lanes`), then applies `finalize`. The order depends on the shape only:
-/// the same bits on every thread count and target.
-SmallVector<Value> buildSplitReduction(
-    OpBuilder &b, Location loc, RankedTensorType inputType, ElementReader read,
-    ArrayRef<bool> mask, ArrayRef<TypedAttr> inits, ReductionBody body,
-    ReductionFinalizer finalize, TypeRange finalTypes,
-    const LaneReduction *lanes, const LaneReduction &merge, int64_t dim,
-    int64_t segments, const ElementPrefetch &prefetch) {
-  int64_t inner = inputType.getDimSize(dim) / segments;
+/// many threads (the CPU's workers, the GPU's), as `split` says
+/// (planReductionSplit): the first segments x length positions of dim
+/// `split.dim` of the input are seen as [segments, length], the segment
+/// index a kept dim of the first stage -- each segment reduced into a
+/// partial result, in parallel, in the lane order with `lanes` --; the
+/// `split.rest` positions after them (if any) are reduced by a kernel of
+/// their own (a reduction of that slice of the input: the lane order of
+/// its shape); and the last stage combines the segments' partials of each
+/// kept position with `merge` (in the lane order with `lanes`), merges the
+/// rest's partial into that, then applies `finalize`. The order depends on
+/// the shape only: the same bits on every thread count and target.
+SmallVector<Value>
+buildSplitReduction(OpBuilder &b, Location loc, RankedTensorType inputType,
+                    ElementReader read, ArrayRef<bool> mask,
+                    ArrayRef<TypedAttr> inits, ReductionBody body,
+                    ReductionFinalizer finalize, TypeRange finalTypes,
+                    const LaneReduction *lanes, const LaneReduction &merge,
+                    const kiln::conversion::ReductionSplit &split,
+                    const ElementPrefetch &prefetch) {
+  int64_t dim = split.dim, segments = split.segments, inner = split.length;
   SmallVector<int64_t> shape(inputType.getShape());
   shape[dim] = inner;
   shape.insert(shape.begin() + dim, segments);
@@ -787,8 +807,51 @@ SmallVector<Value> buildSplitReduction(
                        ValueRange) {
     return SmallVector<Value>{merge.merge(nb, l, acc[0], xs[0])};
   };
+  if (!split.rest)
+    return buildReduction(b, loc, partialType, readPartial, mergeMask, inits,
+                          mergeBody, finalize, finalTypes,
+                          lanes ? &mergeLanes : nullptr, /*maySplit=*/false);
+
+  // The rest: positions segments x length + j of `dim`, reduced as a
+  // tensor of their own into one partial per kept position.
+  int64_t restStart = segments * inner;
+  SmallVector<int64_t> restShape(inputType.getShape());
+  restShape[dim] = split.rest;
+  auto restType = RankedTensorType::get(restShape, inputType.getElementType());
+  auto fromRest = [&](OpBuilder &nb, Location l, ValueRange ivs) {
+    SmallVector<Value> at(ivs.begin(), ivs.end());
+    at[dim] =
+        arith::AddIOp::create(nb, l, ivs[dim], indexConstant(nb, l, restStart));
+    return at;
+  };
+  LaneReduction restLanes{
+      [&](OpBuilder &nb, Location l, ValueRange xs, ValueRange ivs) {
+        return lanes->term(nb, l, xs, fromRest(nb, l, ivs));
+      },
+      merge.merge};
+  Value restPartials = buildReduction(
+      b, loc, restType,
+      [&](OpBuilder &nb, Location l, ValueRange ivs) {
+        return read(nb, l, fromRest(nb, l, ivs));
+      },
+      mask, inits,
+      [&](OpBuilder &nb, Location l, ValueRange xs, ValueRange acc,
+          ValueRange ivs) {
+        return body(nb, l, xs, acc, fromRest(nb, l, ivs));
+      },
+      /*finalize=*/nullptr, /*finalTypes=*/{}, lanes ? &restLanes : nullptr,
+      /*maySplit=*/false)[0];
+  // The last stage: the segments' partials merged, then the rest's.
+  auto withRest = [&](OpBuilder &nb, Location l, ValueRange accs,
+                      ValueRange kept) {
+    SmallVector<Value> results{merge.merge(
+        nb, l, accs[0], tensor::ExtractOp::create(nb, l, restPartials, kept))};
+    return finalize ? finalize(nb, l, results, kept) : results;
+  };
+  SmallVector<Type> accTypes{inits.front().getType()};
   return buildReduction(b, loc, partialType, readPartial, mergeMask, inits,
-                        mergeBody, finalize, finalTypes,
+                        mergeBody, withRest,
+                        finalize ? finalTypes : TypeRange(accTypes),
                         lanes ? &mergeLanes : nullptr, /*maySplit=*/false);
 }
 
@@ -1022,14 +1085,15 @@ Value reduceRow(
       return x[0];
     };
     int64_t n = inputType.getDimSize(inner);
-    auto split = kiln::conversion::planReductionSplit(
-        {inputType.getNumElements() / std::max<int64_t>(n, 1), n},
+    auto split = planReductionSplit(
+        RankedTensorType::get(
+            {inputType.getNumElements() / std::max<int64_t>(n, 1), n},
+            elementType),
         {false, true});
-    int64_t segments = split ? split->second : 1;
-    if (segments == 1)
+    if (!split)
       return buildLaneLoops(b, loc, inputType, {inner}, indices, identity, read,
                             {element, merge, std::move(prefetch)});
-    int64_t length = n / segments;
+    int64_t segments = split->segments, length = split->length;
     SmallVector<int64_t> shape(inputType.getShape());
     shape[inner] = length;
     auto segmentType = RankedTensorType::get(shape, elementType);
@@ -1057,8 +1121,23 @@ Value reduceRow(
           buildLaneLoops(nb, l, segmentType, {inner}, segmentAt, identity,
                          segmentRead, {element, merge, segmentPrefetch})};
     };
-    return buildLaneLoops(b, loc, partialsType, {inner}, indices, identity,
-                          partial, {element, merge});
+    Value merged = buildLaneLoops(b, loc, partialsType, {inner}, indices,
+                                  identity, partial, {element, merge});
+    if (!split->rest)
+      return merged;
+    // The rest after the segments, in the lane order of a row of its own:
+    // the split's rest kernel's operations.
+    shape[inner] = split->rest;
+    auto restType = RankedTensorType::get(shape, elementType);
+    auto restRead = [&](OpBuilder &ob, Location ol, ValueRange pos) {
+      SmallVector<Value> rowAt(pos.begin(), pos.end());
+      rowAt[inner] = arith::AddIOp::create(
+          ob, ol, pos[inner], indexConstant(ob, ol, segments * length));
+      return read(ob, ol, rowAt);
+    };
+    Value rest = buildLaneLoops(b, loc, restType, {inner}, indices, identity,
+                                restRead, {element, merge});
+    return merge(b, loc, merged, rest);
   }
   Value init =
       arith::ConstantOp::create(b, loc, Lower::identity(b, elementType, keys));

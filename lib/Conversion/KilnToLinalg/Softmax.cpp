@@ -384,19 +384,24 @@ template <typename OpTy> struct LowerSoftmax : OpRewritePattern<OpTy> {
       return SmallVector<Value>{io.read(nb, l, indices)};
     };
     bool empty = rank > 0 && type.getDimSize(dim) == 0;
-    std::optional<std::pair<int64_t, int64_t>> split;
+    std::optional<kiln::conversion::ReductionSplit> split;
     if (!isGpuTarget(b) && rank > 0 && dim == rank - 1)
       split = planReductionSplit(type, mask);
     if (split)
       remarkKernel(b, loc,
                    "{0} over dim {1} of {2}: 3 kernels: each of {3} segments "
-                   "of a row its maximum m' and its sum of exp(x - m') (the "
-                   "segment read twice, the second time from cache), in "
-                   "parallel; then each row's maximum m and sum s, the "
-                   "segments' sums scaled by exp(m' - m) and added in order; "
-                   "then {4} (a fused producer chain is evaluated in each "
-                   "pass)",
-                   name, dim, typeText(type), split->second,
+                   "of {4} elements of a row its maximum m' and its sum of "
+                   "exp(x - m') (the segment read twice, the second time "
+                   "from cache), in parallel; then each row's maximum m and "
+                   "sum s, the segments' sums{5} scaled by exp(m' - m) and "
+                   "added in order; then {6} (a fused producer chain is "
+                   "evaluated in each pass)",
+                   name, dim, typeText(type), split->segments, split->length,
+                   split->rest ? llvm::formatv(" and those of the {0} "
+                                               "elements after them",
+                                               split->rest)
+                                     .str()
+                               : std::string(),
                    isLog ? "x - m - log(s)" : "exp(x - m) * (1 / s)");
     else
       remarkKernel(b, loc,
@@ -417,8 +422,8 @@ template <typename OpTy> struct LowerSoftmax : OpRewritePattern<OpTy> {
         }};
     Value rowMax, rowSum;
     if (split)
-      std::tie(rowMax, rowSum) = segmentStatistics(
-          b, op, type, read, io.sources, split->second, isLog);
+      std::tie(rowMax, rowSum) =
+          segmentStatistics(b, op, type, read, io.sources, *split, isLog);
     else if (!empty)
       rowMax = buildReduction(
           b, loc, type, read, mask, {Max::identity(b, floatType, keys)},
@@ -529,11 +534,11 @@ template <typename OpTy> struct LowerSoftmax : OpRewritePattern<OpTy> {
   /// kept dims' shape, for the last kernel.
   static std::pair<Value, Value>
   segmentStatistics(OpBuilder &b, OpTy op, RankedTensorType type,
-                    ElementReader read, ValueRange sources, int64_t segments,
-                    bool isLog) {
+                    ElementReader read, ValueRange sources,
+                    const kiln::conversion::ReductionSplit &split, bool isLog) {
     Location loc = op.getLoc();
     int64_t rank = type.getRank(), inner = rank - 1;
-    int64_t length = type.getDimSize(inner) / segments;
+    int64_t segments = split.segments, length = split.length;
     auto floatType = cast<FloatType>(type.getElementType());
     SmallVector<int64_t> statShape(type.getShape().drop_back());
     statShape.push_back(segments);
@@ -559,13 +564,25 @@ template <typename OpTy> struct LowerSoftmax : OpRewritePattern<OpTy> {
     groups.push_back({inner, inner + 1});
     SmallVector<int64_t> segmentedShape(statShape);
     segmentedShape.push_back(length);
-    for (Value source : sources)
-      if (auto sourceType = dyn_cast<RankedTensorType>(source.getType());
-          sourceType && sourceType.getShape() == type.getShape())
-        segmented.push_back(tensor::ExpandShapeOp::create(
-            b, loc,
-            RankedTensorType::get(segmentedShape, sourceType.getElementType()),
-            source, groups));
+    for (Value source : sources) {
+      auto sourceType = dyn_cast<RankedTensorType>(source.getType());
+      if (!sourceType || sourceType.getShape() != type.getShape())
+        continue;
+      // The segments' part of the rows (without the rest after them).
+      if (split.rest) {
+        SmallVector<OpFoldResult> offsets(rank, b.getIndexAttr(0)), sizes,
+            strides(rank, b.getIndexAttr(1));
+        for (int64_t size : type.getShape().drop_back())
+          sizes.push_back(b.getIndexAttr(size));
+        sizes.push_back(b.getIndexAttr(segments * length));
+        source = tensor::ExtractSliceOp::create(b, loc, source, offsets, sizes,
+                                                strides);
+      }
+      segmented.push_back(tensor::ExpandShapeOp::create(
+          b, loc,
+          RankedTensorType::get(segmentedShape, sourceType.getElementType()),
+          source, groups));
+    }
     NextRowPrefetch prefetch(b, loc, statShape, length, segmented);
     // The body is built once the generic is in the function: the
     // reductions below look up the target through the enclosing module.
@@ -577,36 +594,49 @@ template <typename OpTy> struct LowerSoftmax : OpRewritePattern<OpTy> {
     OpBuilder sb(ctx); // the segments' body
     sb.createBlock(&stats.getRegion(), {}, {floatType, floatType}, {loc, loc});
     SmallVector<Value> ivs = loopIndices(sb, loc, rank);
-    Value start = arith::MulIOp::create(sb, loc, ivs[inner],
-                                        indexConstant(sb, loc, length));
-    // Position j of the segment: position start + j of the row.
-    auto segmentRead = [&](OpBuilder &rb, Location rl, ValueRange at) {
-      SmallVector<Value> position(at.begin(), at.end());
-      position[inner] = arith::AddIOp::create(rb, rl, start, position[inner]);
-      return read(rb, rl, position);
+    // A piece of a row -- `pieceType`'s last dim, from position `start` of
+    // the row -- its maximum m' and its sum of exp(x - m') in the lane
+    // order (exp(x) when m' is -inf).
+    auto pieceStatistics = [&](OpBuilder &pb, RankedTensorType pieceType,
+                               SmallVector<Value> &indices, Value start,
+                               bool prefetchNext) -> std::pair<Value, Value> {
+      // Position j of the piece: position start + j of the row.
+      auto pieceRead = [&, start](OpBuilder &rb, Location rl, ValueRange at) {
+        SmallVector<Value> position(at.begin(), at.end());
+        position[inner] = arith::AddIOp::create(rb, rl, start, position[inner]);
+        return read(rb, rl, position);
+      };
+      Value pieceMax =
+          reduceRow<AmaxOp>(pb, loc, pieceType, indices, pieceRead);
+      Value allNegInf = arith::CmpFOp::create(
+          pb, loc, arith::CmpFPredicate::OEQ, pieceMax, negInf);
+      Value shift = arith::SelectOp::create(pb, loc, allNegInf, zero, pieceMax);
+      LaneReduction expSum{
+          [shift](OpBuilder &eb, Location el, ValueRange xs, ValueRange) {
+            return Value(math::ExpOp::create(
+                eb, el, arith::SubFOp::create(eb, el, xs[0], shift)));
+          },
+          [](OpBuilder &eb, Location el, Value acc, Value term) {
+            return Value(arith::AddFOp::create(eb, el, acc, term));
+          },
+          prefetchNext && prefetch ? lanePrefetch(prefetch) : nullptr};
+      Value pieceSum =
+          buildLaneLoops(pb, loc, pieceType, {inner}, indices,
+                         pb.getFloatAttr(floatType, 0.0), pieceRead, expSum);
+      return {pieceMax, pieceSum};
     };
     SmallVector<Value> indices(ivs);
-    Value segmentMax =
-        reduceRow<AmaxOp>(sb, loc, segmentType, indices, segmentRead);
-    Value allNegInf = arith::CmpFOp::create(sb, loc, arith::CmpFPredicate::OEQ,
-                                            segmentMax, negInf);
-    Value shift = arith::SelectOp::create(sb, loc, allNegInf, zero, segmentMax);
     prefetch.setRow(sb, loc, ivs);
-    LaneReduction expSum{
-        [shift](OpBuilder &eb, Location el, ValueRange xs, ValueRange) {
-          return Value(math::ExpOp::create(
-              eb, el, arith::SubFOp::create(eb, el, xs[0], shift)));
-        },
-        [](OpBuilder &eb, Location el, Value acc, Value term) {
-          return Value(arith::AddFOp::create(eb, el, acc, term));
-        },
-        prefetch ? lanePrefetch(prefetch) : nullptr};
-    Value segmentSum =
-        buildLaneLoops(sb, loc, segmentType, {inner}, indices,
-                       sb.getFloatAttr(floatType, 0.0), segmentRead, expSum);
+    auto [segmentMax, segmentSum] =
+        pieceStatistics(sb, segmentType, indices,
+                        arith::MulIOp::create(sb, loc, ivs[inner],
+                                              indexConstant(sb, loc, length)),
+                        /*prefetchNext=*/true);
     linalg::YieldOp::create(sb, loc, ValueRange{segmentMax, segmentSum});
     Value maxima = stats.getResult(0), sums = stats.getResult(1);
-    // Per row: m = max m' (NaN-propagating), s = sum of s' exp(m' - m).
+    // Per row: m = max m' (NaN-propagating), s = sum of s' exp(m' - m), the
+    // rest after the segments (split.rest elements, if any) taken as one
+    // more segment, the last.
     RankedTensorType rowType =
         RankedTensorType::get(type.getShape().drop_back(), floatType);
     AffineMap rowIdentity = AffineMap::getMultiDimIdentityMap(inner, ctx);
@@ -614,53 +644,71 @@ template <typename OpTy> struct LowerSoftmax : OpRewritePattern<OpTy> {
         b, loc, TypeRange{rowType, rowType}, ValueRange{},
         ValueRange{emptyTensor(b, loc, rowType), emptyTensor(b, loc, rowType)},
         SmallVector<AffineMap>{rowIdentity, rowIdentity},
-        parallelIterators(inner), [&](OpBuilder &nb, Location l, ValueRange) {
-          SmallVector<Value> at = loopIndices(nb, l, inner);
-          at.push_back(Value());
-          auto over = [&](Value init, auto step) {
-            return scf::ForOp::create(nb, l, indexConstant(nb, l, 0),
-                                      indexConstant(nb, l, segments),
-                                      indexConstant(nb, l, 1), ValueRange{init},
-                                      [&](OpBuilder &fb, Location fl, Value k,
-                                          ValueRange acc) {
-                                        at.back() = k;
-                                        scf::YieldOp::create(
-                                            fb, fl, step(fb, fl, acc[0]));
-                                      })
-                .getResult(0);
-          };
-          Value m = over(negInf, [&](OpBuilder &fb, Location fl, Value acc) {
-            Value mk = tensor::ExtractOp::create(fb, fl, maxima, at);
-            return Value(arith::MaximumFOp::create(fb, fl, acc, mk));
-          });
-          // In f64 for narrower types: one exp per segment, whose
-          // rounding would otherwise add to the elements' (softmax of
-          // 1x16M f32, worst relative error against f64: 1.2e-6 with the
-          // scales in f32, 5.9e-7 in f64, as by the separate kernels).
-          auto wide = nb.getF64Type();
-          bool widen = floatType.getWidth() < 64;
-          auto widened = [&](OpBuilder &fb, Location fl, Value v) {
-            return widen ? Value(arith::ExtFOp::create(fb, fl, wide, v)) : v;
-          };
-          Value wideZero = arith::ConstantOp::create(
-              nb, l, nb.getFloatAttr(widen ? Type(wide) : floatType, 0.0));
-          Value wideM = widened(nb, l, m);
-          Value s = over(wideZero, [&](OpBuilder &fb, Location fl, Value acc) {
-            Value mk =
-                widened(fb, fl, tensor::ExtractOp::create(fb, fl, maxima, at));
-            Value sk =
-                widened(fb, fl, tensor::ExtractOp::create(fb, fl, sums, at));
-            Value scale = math::ExpOp::create(
-                fb, fl, arith::SubFOp::create(fb, fl, mk, wideM));
-            return Value(arith::AddFOp::create(
-                fb, fl, acc, arith::MulFOp::create(fb, fl, sk, scale)));
-          });
-          Value finished = isLog ? Value(math::LogOp::create(nb, l, s))
-                                 : reciprocal(nb, l, s);
-          if (widen)
-            finished = arith::TruncFOp::create(nb, l, floatType, finished);
-          linalg::YieldOp::create(nb, l, ValueRange{m, finished});
-        });
+        parallelIterators(inner));
+    OpBuilder nb(ctx); // the rows' body, built in place (as the segments')
+    nb.createBlock(&rows.getRegion(), {}, {floatType, floatType}, {loc, loc});
+    Location l = loc;
+    SmallVector<Value> at = loopIndices(nb, l, inner);
+    Value restMax, restSum;
+    if (split.rest) {
+      SmallVector<int64_t> restShape(type.getShape().drop_back());
+      restShape.push_back(split.rest);
+      SmallVector<Value> restIndices(at);
+      restIndices.push_back(Value());
+      std::tie(restMax, restSum) = pieceStatistics(
+          nb, RankedTensorType::get(restShape, floatType), restIndices,
+          indexConstant(nb, l, segments * length), /*prefetchNext=*/false);
+    }
+    at.push_back(Value());
+    auto over = [&](Value init, auto step) {
+      return scf::ForOp::create(
+                 nb, l, indexConstant(nb, l, 0), indexConstant(nb, l, segments),
+                 indexConstant(nb, l, 1), ValueRange{init},
+                 [&](OpBuilder &fb, Location fl, Value k, ValueRange acc) {
+                   at.back() = k;
+                   scf::YieldOp::create(fb, fl, step(fb, fl, acc[0]));
+                 })
+          .getResult(0);
+    };
+    Value m = over(negInf, [&](OpBuilder &fb, Location fl, Value acc) {
+      Value mk = tensor::ExtractOp::create(fb, fl, maxima, at);
+      return Value(arith::MaximumFOp::create(fb, fl, acc, mk));
+    });
+    if (restMax)
+      m = arith::MaximumFOp::create(nb, l, m, restMax);
+    // In f64 for narrower types: one exp per segment, whose rounding would
+    // otherwise add to the elements' (softmax of 1x16M f32, worst relative
+    // error against f64: 1.2e-6 with the scales in f32, 5.9e-7 in f64, as
+    // by the separate kernels).
+    auto wide = nb.getF64Type();
+    bool widen = floatType.getWidth() < 64;
+    auto widened = [&](OpBuilder &fb, Location fl, Value v) {
+      return widen ? Value(arith::ExtFOp::create(fb, fl, wide, v)) : v;
+    };
+    Value wideZero = arith::ConstantOp::create(
+        nb, l, nb.getFloatAttr(widen ? Type(wide) : floatType, 0.0));
+    Value wideM = widened(nb, l, m);
+    // acc + s' exp(m' - m), in the wide type.
+    auto addScaled = [&](OpBuilder &fb, Location fl, Value acc, Value mk,
+                         Value sk) {
+      Value scale = math::ExpOp::create(
+          fb, fl, arith::SubFOp::create(fb, fl, widened(fb, fl, mk), wideM));
+      return Value(arith::AddFOp::create(
+          fb, fl, acc,
+          arith::MulFOp::create(fb, fl, widened(fb, fl, sk), scale)));
+    };
+    Value s = over(wideZero, [&](OpBuilder &fb, Location fl, Value acc) {
+      return addScaled(fb, fl, acc,
+                       tensor::ExtractOp::create(fb, fl, maxima, at),
+                       tensor::ExtractOp::create(fb, fl, sums, at));
+    });
+    if (restSum)
+      s = addScaled(nb, l, s, restMax, restSum);
+    Value finished =
+        isLog ? Value(math::LogOp::create(nb, l, s)) : reciprocal(nb, l, s);
+    if (widen)
+      finished = arith::TruncFOp::create(nb, l, floatType, finished);
+    linalg::YieldOp::create(nb, l, ValueRange{m, finished});
     return {rows.getResult(0), rows.getResult(1)};
   }
 

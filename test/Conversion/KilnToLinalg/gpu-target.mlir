@@ -69,8 +69,9 @@ func.func @sum_blocks(%x: tensor<2048x99311xf32>) -> tensor<2048xf32> {
 // -----
 
 // Lanes over a dim before kept ones (the lane dim outermost) take the
-// same blocks, as the CPU's column reduction: 70001 rows, blocks of 32768,
-// the last of 139 steps, then the tail.
+// same blocks, as the CPU's column reduction: 70001 rows of 26 x 40
+// columns (1040 kept positions: not split), blocks of 32768, the last of
+// 139 steps, then the tail.
 // CHECK-LABEL: func.func @sum_column_blocks
 // CHECK:           %[[LANE:.*]] = linalg.index 0
 // CHECK:           %[[BLOCKS:.*]] = scf.for %[[B:.*]] = %c0 to %c65536 step %c32768 iter_args(%[[TOTAL:.*]] = %{{.*}}) -> (f32)
@@ -80,9 +81,9 @@ func.func @sum_blocks(%x: tensor<2048x99311xf32>) -> tensor<2048xf32> {
 // CHECK:           %[[LAST:.*]] = scf.for %{{.*}} to %c69984 step %c32
 // CHECK:           %[[ALL:.*]] = arith.addf %[[BLOCKS]], %[[LAST]] : f32
 // CHECK:           scf.for %{{.*}} to %c70001 step %c32{{.*}} iter_args(%{{.*}} = %[[ALL]])
-func.func @sum_column_blocks(%x: tensor<70001x40xf32>) -> tensor<40xf32> {
-  %s = kiln.sum %x {dims = array<i64: 0>} : tensor<70001x40xf32>
-  return %s : tensor<40xf32>
+func.func @sum_column_blocks(%x: tensor<26x70001x40xf32>) -> tensor<26x40xf32> {
+  %s = kiln.sum %x {dims = array<i64: 1>} : tensor<26x70001x40xf32>
+  return %s : tensor<26x40xf32>
 }
 
 // -----

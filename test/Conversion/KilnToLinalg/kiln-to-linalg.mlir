@@ -97,10 +97,11 @@ func.func @sum_tail(%x: tensor<4x70xf32>) -> tensor<4xf32> {
 
 // -----
 
-// Rows of 99311 (3103 steps of 32, a tail of 15): the main loop in blocks
-// of 1024 steps (32768 elements), each block's lanes summed from zero and
-// added to the running lanes; the last block (31 steps) likewise; then the
-// tail. One chain per lane over a whole long row lost precision.
+// Rows of 99311 (3103 steps of 32, a tail of 15), 1024 of them (so not
+// split): the main loop in blocks of 1024 steps (32768 elements), each
+// block's lanes summed from zero and added to the running lanes; the last
+// block (31 steps) likewise; then the tail. One chain per lane over a
+// whole long row lost precision.
 // CHECK-LABEL: func.func @sum_blocks
 // CHECK: %[[ZERO:.*]] = arith.constant dense<0.000000e+00> : vector<32xf32>
 // CHECK: %[[BLOCKS:.*]] = scf.for %[[B:.*]] = %c0 to %c98304 step %c32768 iter_args(%[[TOTAL:.*]] = %[[ZERO]]) -> (vector<32xf32>)
@@ -112,15 +113,16 @@ func.func @sum_tail(%x: tensor<4x70xf32>) -> tensor<4xf32> {
 // CHECK: %[[ALL:.*]] = arith.addf %[[BLOCKS]], %[[LAST]] : vector<32xf32>
 // CHECK-COUNT-15: tensor.extract %arg0
 // CHECK: arith.addf %[[ALL]], %{{.*}} : vector<32xf32>
-func.func @sum_blocks(%x: tensor<4x99311xf32>) -> tensor<4xf32> {
-  %s = kiln.sum %x {dims = array<i64: 1>} : tensor<4x99311xf32>
-  return %s : tensor<4xf32>
+func.func @sum_blocks(%x: tensor<1024x99311xf32>) -> tensor<1024xf32> {
+  %s = kiln.sum %x {dims = array<i64: 1>} : tensor<1024x99311xf32>
+  return %s : tensor<1024xf32>
 }
 
 // -----
 
 // A column reduction takes the same blocks: 70001 rows (2187 steps of 32,
-// a tail of 17) into [lane, column] accumulators, each block of 32768 rows
+// a tail of 17) of 26 x 40 columns (1040 kept positions: not split) into
+// [lane, column] accumulators, each block of 32768 rows
 // into a second block of them from zero, merged element by element into
 // the running ones; the last block (139 steps) likewise; then the tail's
 // rows straight into the running accumulators.
@@ -138,9 +140,9 @@ func.func @sum_blocks(%x: tensor<4x99311xf32>) -> tensor<4xf32> {
 // CHECK: %[[ALL:.*]] = scf.for %{{.*}} iter_args(%{{.*}} = %[[BLOCKS]])
 // CHECK:   tensor.extract %[[LAST]]
 // CHECK: scf.for %{{.*}} = %c69984{{.*}} to %c70001 step %{{.*}} iter_args(%{{.*}} = %[[ALL]])
-func.func @sum_column_blocks(%x: tensor<70001x40xf32>) -> tensor<40xf32> {
-  %s = kiln.sum %x {dims = array<i64: 0>} : tensor<70001x40xf32>
-  return %s : tensor<40xf32>
+func.func @sum_column_blocks(%x: tensor<26x70001x40xf32>) -> tensor<26x40xf32> {
+  %s = kiln.sum %x {dims = array<i64: 1>} : tensor<26x70001x40xf32>
+  return %s : tensor<26x40xf32>
 }
 
 // -----
@@ -596,6 +598,30 @@ func.func @matmul_rows(%a: tensor<6x5xf32>, %b: tensor<5x3xf32>) -> tensor<6x3xf
 func.func @sum_all_split(%x: tensor<64x1024xf32>) -> tensor<f32> {
   %s = kiln.sum %x : tensor<64x1024xf32>
   return %s : tensor<f32>
+}
+
+// -----
+
+// A line no power of two divides splits too: each of the 2 rows of 10007
+// into 2 segments of 4992 elements (10007 / 2 rounded down to whole 64-byte
+// lines), reduced by the first generic over the 4 (row, segment) pairs;
+// the 23 elements after them (from 9984) by a second, a row each; the
+// third adds each row's segments in the lane order, then the rest.
+// CHECK-LABEL: func.func @sum_uneven_split
+// CHECK:       %[[PARTIALS:.*]] = linalg.generic {{.*}} outs(%{{.*}} : tensor<4xf32>)
+// CHECK:         scf.for %{{.*}} = %{{.*}} to %c4992 step %c32
+// CHECK:       %[[SEGMENTS:.*]] = tensor.expand_shape %[[PARTIALS]] {{.*}} into tensor<2x2xf32>
+// CHECK:       %[[REST:.*]] = linalg.generic {{.*}} outs(%{{.*}} : tensor<2xf32>)
+// CHECK:         scf.for %[[J:.*]] = %{{.*}} to %c23 step
+// CHECK:           %[[AT:.*]] = arith.addi %[[J]], %c9984
+// CHECK:           tensor.extract %arg0[%{{.*}}, %[[AT]]] : tensor<2x10007xf32>
+// CHECK:       linalg.generic {{.*}} outs(%{{.*}} : tensor<2xf32>)
+// CHECK:         tensor.extract %[[SEGMENTS]]
+// CHECK:         %[[R:.*]] = tensor.extract %[[REST]]
+// CHECK-NEXT:    arith.addf %{{.*}}, %[[R]] : f32
+func.func @sum_uneven_split(%x: tensor<2x10007xf32>) -> tensor<2xf32> {
+  %s = kiln.sum %x {dims = array<i64: 1>} : tensor<2x10007xf32>
+  return %s : tensor<2xf32>
 }
 
 // -----

@@ -24,7 +24,7 @@ func.func @f(%x: tensor<4096x32768xf32>, %g: tensor<4096x4096xf32>,
   // CHECK-DAG: :[[# @LINE + 1]]:{{.*}}kiln.sum of tensor<4096x32768xf32> over dims [0]: column reduction, the innermost dim is kept: each block of contiguous columns walks the reduced rows in order, each row into its lane's accumulators (in memory); blocks in parallel; float: 32 lanes, each its share
   %s0 = kiln.sum %x {dims = array<i64: 0>} : tensor<4096x32768xf32>
   // CHECK-DAG: :[[# @LINE + 2]]:{{.*}}kiln.sum of tensor<4096x32768xf32>: consecutive dims reduced (or kept) alike are one run of elements, so it is reduced as tensor<134217728xf32> over dims [0]"
-  // CHECK-DAG: :[[# @LINE + 1]]:{{.*}}kiln.sum of tensor<134217728xf32> over dims [0]: 1 kept position(s) would leave threads idle, so dim 0 is split into 1024 segments reduced in parallel, then merged (2 kernels)
+  // CHECK-DAG: :[[# @LINE + 1]]:{{.*}}kiln.sum of tensor<134217728xf32> over dims [0]: 1 kept position(s) would leave threads idle, so dim 0 is split into 1024 segments of 131072 position(s) reduced in parallel, then merged (2 kernels)
   %sa = kiln.sum %x : tensor<4096x32768xf32>
   // CHECK-DAG: :[[# @LINE + 1]]:{{.*}}kiln.gather along dim 1 of tensor<4096x4096xf32>: direct indexed loads, rows in parallel; each row checks its indices in the same loop {{.*}}; the next input row streams into the cache
   %ga = kiln.gather %g, %gi {dim = 1 : i64} : tensor<4096x4096xf32>, tensor<4096x256xi64>
@@ -73,7 +73,7 @@ func.func @few_rows(%x: tensor<16x4096xf32>, %y: tensor<4x32768xf32>,
     -> (tensor<16x4096xf32>, tensor<4x32768xf32>, tensor<4x16384xf32>) {
   // CHECK-DAG: :[[# @LINE + 1]]:{{.*}}Function=few_rows | Remark="kiln.log_softmax over dim 1 of tensor<16x4096xf32>: one kernel, rows in parallel; each row (16384 bytes)
   %a = kiln.log_softmax %x {dim = 1 : i64} : tensor<16x4096xf32>
-  // CHECK-DAG: :[[# @LINE + 1]]:{{.*}}Function=few_rows | Remark="kiln.softmax over dim 1 of tensor<4x32768xf32>: 3 kernels: each of 8 segments of a row its maximum m' and its sum of exp(x - m') (the segment read twice, the second time from cache), in parallel; then each row's maximum m and sum s, the segments' sums scaled by exp(m' - m) and added in order; then exp(x - m) * (1 / s)
+  // CHECK-DAG: :[[# @LINE + 1]]:{{.*}}Function=few_rows | Remark="kiln.softmax over dim 1 of tensor<4x32768xf32>: 3 kernels: each of 8 segments of 4096 elements of a row its maximum m' and its sum of exp(x - m') (the segment read twice, the second time from cache), in parallel; then each row's maximum m and sum s, the segments' sums scaled by exp(m' - m) and added in order; then exp(x - m) * (1 / s)
   %b = kiln.softmax %y {dim = 1 : i64} : tensor<4x32768xf32>
   // CHECK-DAG: :[[# @LINE + 1]]:{{.*}}Function=few_rows | Remark="kiln.softmax over dim 1 of tensor<4x16384xf32>: one kernel, rows in parallel
   %c = kiln.softmax %z {dim = 1 : i64} : tensor<4x16384xf32>
@@ -254,4 +254,16 @@ func.func @merged_dims(%x: tensor<64x512x7x7xf32>, %y: tensor<32x64x56x56xf32>)
   // CHECK-DAG: :[[# @LINE + 1]]:{{.*}}Function=merged_dims | Remark="kiln.sum of tensor<32x64x56x56xf32>: consecutive dims reduced (or kept) alike are one run of elements, so it is reduced as tensor<32x64x3136xf32> over dims [0, 2]"
   %s = kiln.sum %y {dims = array<i64: 0, 2, 3>} : tensor<32x64x56x56xf32>
   return %p, %s : tensor<64x512xf32>, tensor<64xf32>
+}
+
+// Lines no power of two divides split too: segments of whole 64-byte
+// lines, and the positions after them reduced by a kernel of their own
+// (a sum) or taken as one more segment by the row statistics (softmax).
+func.func @uneven(%x: tensor<1000003xf32>, %y: tensor<2x100003xf32>)
+    -> (tensor<f32>, tensor<2x100003xf32>) {
+  // CHECK-DAG: :[[# @LINE + 1]]:{{.*}}Function=uneven | Remark="kiln.sum of tensor<1000003xf32> over dims [0]: 1 kept position(s) would leave threads idle, so dim 0 is split into 128 segments of 7808 position(s) reduced in parallel, the 579 position(s) after them by a kernel of their own, then merged (3 kernels)
+  %s = kiln.sum %x : tensor<1000003xf32>
+  // CHECK-DAG: :[[# @LINE + 1]]:{{.*}}Function=uneven | Remark="kiln.softmax over dim 1 of tensor<2x100003xf32>: 3 kernels: each of 16 segments of 6240 elements of a row its maximum m' and its sum of exp(x - m') (the segment read twice, the second time from cache), in parallel; then each row's maximum m and sum s, the segments' sums and those of the 163 elements after them scaled by exp(m' - m)
+  %t = kiln.softmax %y {dim = 1 : i64} : tensor<2x100003xf32>
+  return %s, %t : tensor<f32>, tensor<2x100003xf32>
 }

@@ -155,11 +155,13 @@ module {
     %13 = kiln.mul %11, %12 : tensor<3x2x8xf32>, tensor<3x2x8xf32>
     return %2, %5, %6, %9, %13 : tensor<3x40xf32>, tensor<2x3x8xf32>, tensor<8x6xf32>, tensor<3x2x8xf32>, tensor<3x2x8xf32>
   }
-  func.func @split_reductions(%arg0: tensor<64x1024xf32>, %arg1: tensor<2x65536xf64>) -> (tensor<f32>, tensor<2xf64>, tensor<f32>) {
+  func.func @split_reductions(%arg0: tensor<64x1024xf32>, %arg1: tensor<2x65536xf64>, %arg2: tensor<3x10007xf32>) -> (tensor<f32>, tensor<2xf64>, tensor<f32>, tensor<3xf32>, tensor<3x10007xf32>) {
     %0 = kiln.sum %arg0 : tensor<64x1024xf32>
     %1 = kiln.prod %arg1 {dims = array<i64: 1>} : tensor<2x65536xf64>
     %2 = kiln.amax %arg0 : tensor<64x1024xf32>
-    return %0, %1, %2 : tensor<f32>, tensor<2xf64>, tensor<f32>
+    %3 = kiln.sum %arg2 {dims = array<i64: 1>} : tensor<3x10007xf32>
+    %4 = kiln.log_softmax %arg2 {dim = 1 : i64} : tensor<3x10007xf32>
+    return %0, %1, %2, %3, %4 : tensor<f32>, tensor<2xf64>, tensor<f32>, tensor<3xf32>, tensor<3x10007xf32>
   }
   func.func @nn(%arg0: tensor<8x5xf32>, %arg1: tensor<8x5xf32>, %arg2: tensor<8xi64>, %arg3: tensor<5xf64>, %arg4: tensor<i64>) -> (tensor<8x5xf32>, tensor<8x5xf32>, tensor<f32>, tensor<f32>, tensor<8x5xf32>, tensor<f32>, tensor<8xf32>, tensor<f64>) {
     %0 = kiln.softmax %arg0 {dim = 1 : i64} : tensor<8x5xf32>

@@ -336,7 +336,8 @@ private:
     }
     // Not reached with today's constants (a split needs 8192 rows or more,
     // a block's rows fit in 256 KB), but the bits depend on it.
-    if (kiln::conversion::planReductionSplit(rows, {false, true, false})) {
+    if (kiln::conversion::planReductionSplit(rows, {false, true, false},
+                                             bytes)) {
       refuse(reductions, [&] {
         return llvm::formatv(
                    "the reduction kernel splits the {0} rows of [{1}, {0}, "

@@ -201,9 +201,9 @@ bool fitsRowGroup(RankedTensorType rows, int64_t run, Type elementType,
   int64_t bytes = std::max<int64_t>(elementType.getIntOrFloatBitWidth() / 8, 1);
   if (n <= 0 || n * bytes > kRowInCacheMaxBytes)
     return false;
-  std::optional<int64_t> segments =
-      kiln::conversion::rowSegments(rows.getNumElements() / n, n);
-  return segments && (maySplit || *segments == 1);
+  std::optional<kiln::conversion::ReductionSplit> split =
+      kiln::conversion::rowSegments(rows.getNumElements() / n, n, bytes);
+  return split && (maySplit || split->segments == 1);
 }
 
 /// Whether `op` reduces a trailing run of dims (keepdim or not) of an input
