@@ -122,16 +122,17 @@ func.func @sum_blocks(%x: tensor<1024x99311xf32>) -> tensor<1024xf32> {
 
 // A column reduction takes the same blocks: 70001 rows (2187 steps of 32,
 // a tail of 17) of 26 x 40 columns (1040 kept positions: not split) into
-// [lane, column] accumulators, each block of 32768 rows
+// [lane, column] accumulators (each lane's row padded to 48 columns, whole
+// 64-byte lines), each block of 32768 rows
 // into a second block of them from zero, merged element by element into
 // the running ones; the last block (139 steps) likewise; then the tail's
 // rows straight into the running accumulators.
 // CHECK-LABEL: func.func @sum_column_blocks
-// CHECK: %[[BLOCKS:.*]] = scf.for %[[B:.*]] = %c0{{.*}} to %c65536 step %c32768 iter_args(%[[TOTAL:.*]] = %{{.*}}) -> (tensor<32x40xf32>)
-// CHECK:   %[[FRESH:.*]] = linalg.fill ins(%{{.*}} : f32) outs(%{{.*}} : tensor<32x40xf32>)
+// CHECK: %[[BLOCKS:.*]] = scf.for %[[B:.*]] = %c0{{.*}} to %c65536 step %c32768 iter_args(%[[TOTAL:.*]] = %{{.*}}) -> (tensor<32x48xf32>)
+// CHECK:   %[[FRESH:.*]] = linalg.fill ins(%{{.*}} : f32) outs(%{{.*}} : tensor<32x48xf32>)
 // CHECK:   %[[END:.*]] = arith.addi %[[B]], %c32768
 // CHECK:   %[[PART:.*]] = scf.for %{{.*}} = %[[B]] to %[[END]] step %{{.*}} iter_args(%{{.*}} = %[[FRESH]])
-// CHECK:   %[[MERGED:.*]] = scf.for %{{.*}} = %c0 to %c1280{{.*}} step %{{.*}} iter_args(%[[ACC:.*]] = %[[TOTAL]])
+// CHECK:   %[[MERGED:.*]] = scf.for %{{.*}} = %c0 to %c1536{{.*}} step %{{.*}} iter_args(%[[ACC:.*]] = %[[TOTAL]])
 // CHECK:     %[[OLD:.*]] = tensor.extract %[[ACC]]
 // CHECK:     %[[ADD:.*]] = tensor.extract %[[PART]]
 // CHECK:     arith.addf %[[OLD]], %[[ADD]] : f32
