@@ -510,6 +510,63 @@ for label, x, attrs, kept, plan in split_cases:
     c.check(f"{label}: against PyTorch (float64)", reduce_ir("sum", x, exact, attrs),
             [x], exact, rtol=1e-5, atol=1e-2)
 
+# Every reduction kind over an uneven split, with what decides the answer
+# in the rest (the positions after the segments, reduced by a kernel of
+# their own and merged last): rows of 70001 (16 segments of 4368 and 113
+# after them) and a column split of 70001x5 rows. Order-free reductions
+# (max, min, integer sums and products) give PyTorch's exact answer; float
+# sums, means and norms its answer to rounding; NaN and infinities in the
+# rest, the extreme there, a zero there for prod.
+gen_rest = torch.Generator().manual_seed(47)
+rest_cases = []
+for dtype in (torch.float32, torch.float64):
+    rows = torch.randn(4, 70001, generator=gen_rest, dtype=dtype)
+    rows[0, 69950] = float("nan")        # in row 0's rest
+    rows[1, 70000] = float("inf")        # the last element
+    rows[2, 69900] = 100.0               # the maximum, in the rest
+    rows[3, 69890] = -100.0              # the minimum, in the rest
+    cols = torch.randn(70001, 5, generator=gen_rest, dtype=dtype)
+    cols[69950, 0] = float("nan")
+    cols[70000, 1] = -float("inf")
+    cols[69900, 2] = 100.0
+    for x, dim in ((rows, 1), (cols, 0)):
+        rest_cases += [
+            ("sum", x, dim, torch.sum(x.double(), dim).to(dtype)),
+            ("mean", x, dim, torch.mean(x.double(), dim).to(dtype)),
+            ("amax", x, dim, torch.amax(x, dim)),
+            ("amin", x, dim, torch.amin(x, dim)),
+        ]
+    near_one = 1 + 1e-4 * torch.randn(4, 70001, generator=gen_rest, dtype=dtype)
+    near_one[1, 69960] = 0.0             # a zero in the rest
+    rest_cases.append(("prod", near_one, 1,
+                       torch.prod(near_one.double(), 1).to(dtype)))
+    finite = torch.randn(4, 70001, generator=gen_rest, dtype=dtype)
+    rest_cases.append(("norm", finite, 1,
+                       torch.linalg.vector_norm(finite.double(), 2, 1).to(dtype)))
+ints = torch.randint(-1000, 1000, (4, 70001), generator=gen_rest)
+ints[2, 69999] = 10 ** 6                 # the maximum, in the rest
+signs = torch.randint(0, 2, (4, 70001), generator=gen_rest) * 2 - 1
+signs[0, 69950:] = 1
+signs[0, 69960] = -1                     # the sign flips in the rest
+signs[1, 69970] = 0                      # a zero, in the rest
+rest_cases += [("sum", ints, 1, ints.sum(1)), ("amax", ints, 1, ints.amax(1)),
+               ("amin", ints, 1, ints.amin(1)),
+               ("sum", ints.t().contiguous(), 0, ints.sum(1)),
+               ("prod", signs, 1, signs.prod(1))]
+for op, x, dim, want in rest_cases:
+    attrs = (f"{{dims = array<i64: {dim}>, p = 2.0 : f64}}" if op == "norm"
+             else f"{{dims = array<i64: {dim}>}}")
+    exact = op in ("amax", "amin") or not want.dtype.is_floating_point
+    # (70001 f32 products of values near 1 each round: a relative error of
+    # about 3e-4 in Kiln's order, with or without a rest; PyTorch's 1.5e-4)
+    tol = (0 if exact else 1e-12 if want.dtype == torch.float64
+           else 1e-3 if op == "prod" else 1e-5)
+    for threads in (1, 2):
+        c.check(f"{op} over dim {dim} of {tuple(x.shape)} {x.dtype}, an "
+                f"uneven split with specials in the rest, {threads} "
+                "thread(s)", reduce_ir(op, x, want, attrs), [x], want,
+                rtol=tol, atol=tol, extra_args=[f"--threads={threads}"])
+
 # Lines of more than 1024 steps of 32 elements take the lane order's
 # blocks. With fewer than 1024 kept positions they split (segments of up
 # to 32768 elements take one block, unless the line is over 32M); with
