@@ -399,6 +399,34 @@ def one_row_workloads():
   %y = kiln.softmax %x {{dim = 1 : i64}} : {big}
   return %y : {big}
 }}""", inputs=["big"], torch=lambda t: torch.softmax(t["big"], 1)),
+    ] + odd_row_workloads()
+
+
+def odd_row_workloads():
+    """A row no power of two divides (16M + 43 elements) splits as well,
+    into segments of whole 64-byte lines and a rest (since the
+    forty-seventh session; it ran on one thread before); and a column sum
+    whose 40 columns pad each lane's accumulators to whole lines."""
+    odd, one = tensor_type((1, ODD_ROW)), tensor_type((1,))
+    tall, cols = tensor_type((100000, 40)), tensor_type((40,))
+    return [
+        dict(name=f"sum dim 1 (1x{ODD_ROW})",
+             ir=f"""func.func @f(%x: {odd}) -> {one} {{
+  %s = kiln.sum %x {{dims = array<i64: 1>}} : {odd}
+  return %s : {one}
+}}""", inputs=["odd"], torch=lambda t: torch.sum(t["odd"], 1),
+             read_bytes=ODD_ROW * 4),
+        dict(name=f"softmax dim 1 (1x{ODD_ROW})",
+             ir=f"""func.func @f(%x: {odd}) -> {odd} {{
+  %y = kiln.softmax %x {{dim = 1 : i64}} : {odd}
+  return %y : {odd}
+}}""", inputs=["odd"], torch=lambda t: torch.softmax(t["odd"], 1)),
+        dict(name="sum dim 0 (100000x40)",
+             ir=f"""func.func @f(%x: {tall}) -> {cols} {{
+  %s = kiln.sum %x {{dims = array<i64: 0>}} : {tall}
+  return %s : {cols}
+}}""", inputs=["tall40"], torch=lambda t: torch.sum(t["tall40"], 0),
+             read_bytes=100000 * 40 * 4),
     ]
 
 
@@ -662,10 +690,14 @@ def write_workload_ir(w, build, directory):
     return path
 
 
+# A row length no power of two divides (odd_row_workloads).
+ODD_ROW = (16 << 20) + 43
+
 # Each input by name: ("f32", shape) for standard normal floats,
 # ("i64", low, high, shape) for uniform integers, or a fixed array.
 INPUTS = {
-    "x": ("f32", X), "big": ("f32", (1, 16 << 20)), "row1m": ("f32", (1, 1 << 20)), "g": ("f32", (4096, 4096)),
+    "x": ("f32", X), "big": ("f32", (1, 16 << 20)),
+    "odd": ("f32", (1, ODD_ROW)), "tall40": ("f32", (100000, 40)), "row1m": ("f32", (1, 1 << 20)), "g": ("f32", (4096, 4096)),
     "gi": ("i64", 0, 4096, (4096, 256)), "v": ("f32", (V,)),
     "ct": ("f32", (V,)), "go": ("f32", (4096, 256)),
     "bi": ("i64", 0, 4096, (1024, 4096)), "bs": ("f32", (1024, 4096)),
