@@ -378,30 +378,46 @@ c.check("argmax keepdim", reduce_ir("argmax", n, want,
 # positions are split into segments reduced in parallel, then the
 # segments' results in the lane order again. The exact float32 bits of
 # that order, at every thread count.
+def add_to_lanes(lanes, x):
+    """Lines x [R, n] of at least 32 elements added into lanes [R, 32] in
+    the lane order: element i to lane i % 32 (the tail's too), more than
+    1024 steps of 32 in blocks of 1024 steps (each block's 32 sums from
+    zero added to the lanes)."""
+    rows, n = x.shape
+    main = n // 32 * 32
+    steps = x[:, :main].reshape(rows, -1, 32)
+    count = steps.shape[1]
+    if count <= 1024:
+        for i in range(count):
+            lanes = lanes + steps[:, i]
+    else:
+        for first in range(0, count, 1024):
+            block = torch.zeros_like(lanes)
+            for i in range(first, min(first + 1024, count)):
+                block = block + steps[:, i]
+            lanes = lanes + block
+    tail = x[:, main:]
+    lanes[:, :tail.shape[1]] = lanes[:, :tail.shape[1]] + tail
+    return lanes
+
+
+def fold_lanes(lanes):
+    """The lanes [R, 32] added in the fixed tree: lane 0's sum of each row."""
+    for half in (16, 8, 4, 2, 1):
+        lanes = lanes[:, :half] + lanes[:, half:2 * half]
+    return lanes[:, 0]
+
+
 def lane_order(lines):
     """The lane order's sum of `lines` (1-D float tensors, in order)."""
-    lanes = torch.zeros(32, dtype=lines[0].dtype)
+    lanes = torch.zeros(1, 32, dtype=lines[0].dtype)
     for line in lines:
         if line.numel() < 32:  # a short line: in order, into lane 0
             for t in line:
-                lanes[0] = lanes[0] + t
+                lanes[0, 0] = lanes[0, 0] + t
             continue
-        main = line.numel() // 32 * 32
-        steps = line[:main].view(-1, 32)
-        if len(steps) <= 1024:
-            for v in steps:
-                lanes = lanes + v
-        else:
-            for first in range(0, len(steps), 1024):
-                block = torch.zeros_like(lanes)
-                for v in steps[first:first + 1024]:
-                    block = block + v
-                lanes = lanes + block
-        tail = line[main:]
-        lanes[:len(tail)] = lanes[:len(tail)] + tail
-    for half in (16, 8, 4, 2, 1):
-        lanes = lanes[:half] + lanes[half:2 * half]
-    return lanes[0]
+        lanes = add_to_lanes(lanes, line.reshape(1, -1))
+    return fold_lanes(lanes)[0]
 
 
 def plan_split(n, kept, element_bytes=4):
@@ -442,27 +458,10 @@ def line_sum(line, kept, element_bytes=4):
 
 
 def lane_order_rows(x):
-    """lane_order of each row of a matrix at once (the same operations on
-    a [rows, 32] tensor of lanes): for long rows of many kept positions."""
-    rows, n = x.shape
-    lanes = torch.zeros(rows, 32, dtype=x.dtype)
-    main = n // 32 * 32
-    steps = x[:, :main].reshape(rows, -1, 32)
-    nsteps = steps.shape[1]
-    if nsteps <= 1024:
-        for i in range(nsteps):
-            lanes = lanes + steps[:, i]
-    else:
-        for first in range(0, nsteps, 1024):
-            block = torch.zeros_like(lanes)
-            for i in range(first, min(first + 1024, nsteps)):
-                block = block + steps[:, i]
-            lanes = lanes + block
-    tail = x[:, main:]
-    lanes[:, :tail.shape[1]] = lanes[:, :tail.shape[1]] + tail
-    for half in (16, 8, 4, 2, 1):
-        lanes = lanes[:, :half] + lanes[:, half:2 * half]
-    return lanes[:, 0]
+    """lane_order of each row of a matrix at once (rows of at least 32
+    elements): for long rows of many kept positions."""
+    return fold_lanes(add_to_lanes(torch.zeros(x.shape[0], 32, dtype=x.dtype),
+                                   x))
 
 
 mixed = torch.randn(256, 1000) * torch.pow(10.0, torch.randint(-3, 4, (256, 1000)).float())

@@ -275,6 +275,17 @@ struct ExtremeKeys {
 using ElementReader =
     function_ref<SmallVector<Value>(OpBuilder &, Location, ValueRange indices)>;
 
+/// `read` of a piece of a line along `dim` starting at position `start` of
+/// it: position j of the piece is position start + j of the line (a split
+/// row's segment or rest). The returned reader refers to `read`'s callable.
+inline auto readFrom(ElementReader read, int64_t dim, Value start) {
+  return [read, dim, start](OpBuilder &b, Location loc, ValueRange at) {
+    SmallVector<Value> position(at.begin(), at.end());
+    position[dim] = arith::AddIOp::create(b, loc, start, position[dim]);
+    return read(b, loc, position);
+  };
+}
+
 /// Prefetches what a kernel will read at `indices`: its stored input's
 /// element, or the stored elements a fused producer chain reads there (an
 /// indexed read's selected element). Empty: nothing to prefetch.

@@ -767,29 +767,38 @@ buildSplitReduction(OpBuilder &b, Location loc, RankedTensorType inputType,
     at.erase(at.begin() + dim + 1);
     return at;
   };
-  auto splitRead = [&](OpBuilder &nb, Location l, ValueRange ivs) {
-    return read(nb, l, original(nb, l, ivs));
+  // The partials of a view of the input, one per kept position of the
+  // view: its indices map to the input's through `toInput`, which the
+  // read, the body, the lanes' terms and (with `viewPrefetch`) the
+  // prefetch follow.
+  auto reduceView = [&](RankedTensorType viewType, ArrayRef<bool> viewMask,
+                        auto toInput, bool viewPrefetch) -> Value {
+    LaneReduction viewLanes{
+        [&](OpBuilder &nb, Location l, ValueRange xs, ValueRange ivs) {
+          return lanes->term(nb, l, xs, toInput(nb, l, ivs));
+        },
+        merge.merge};
+    ElementPrefetch mappedPrefetch;
+    if (viewPrefetch && prefetch)
+      mappedPrefetch = {[&](OpBuilder &nb, Location l, ValueRange ivs) {
+                          prefetch(nb, l, toInput(nb, l, ivs));
+                        },
+                        prefetch.scattered};
+    return buildReduction(
+        b, loc, viewType,
+        [&](OpBuilder &nb, Location l, ValueRange ivs) {
+          return read(nb, l, toInput(nb, l, ivs));
+        },
+        viewMask, inits,
+        [&](OpBuilder &nb, Location l, ValueRange xs, ValueRange acc,
+            ValueRange ivs) {
+          return body(nb, l, xs, acc, toInput(nb, l, ivs));
+        },
+        /*finalize=*/nullptr, /*finalTypes=*/{}, lanes ? &viewLanes : nullptr,
+        /*maySplit=*/false, /*orderFree=*/nullptr, mappedPrefetch)[0];
   };
-  auto splitBody = [&](OpBuilder &nb, Location l, ValueRange xs, ValueRange acc,
-                       ValueRange ivs) {
-    return body(nb, l, xs, acc, original(nb, l, ivs));
-  };
-  LaneReduction splitLanes{
-      [&](OpBuilder &nb, Location l, ValueRange xs, ValueRange ivs) {
-        return lanes->term(nb, l, xs, original(nb, l, ivs));
-      },
-      merge.merge};
-  ElementPrefetch splitPrefetch;
-  if (prefetch)
-    splitPrefetch = {[&](OpBuilder &nb, Location l, ValueRange ivs) {
-                       prefetch(nb, l, original(nb, l, ivs));
-                     },
-                     prefetch.scattered};
   Value partials =
-      buildReduction(b, loc, splitType, splitRead, splitMask, inits, splitBody,
-                     /*finalize=*/nullptr, /*finalTypes=*/{},
-                     lanes ? &splitLanes : nullptr, /*maySplit=*/false,
-                     /*orderFree=*/nullptr, splitPrefetch)[0];
+      reduceView(splitType, splitMask, original, /*viewPrefetch=*/true);
 
   // The partials' shape is the kept dims with the segment dim where `dim`
   // was: reduce that one.
@@ -807,40 +816,23 @@ buildSplitReduction(OpBuilder &b, Location loc, RankedTensorType inputType,
                        ValueRange) {
     return SmallVector<Value>{merge.merge(nb, l, acc[0], xs[0])};
   };
-  if (!split.rest)
-    return buildReduction(b, loc, partialType, readPartial, mergeMask, inits,
-                          mergeBody, finalize, finalTypes,
-                          lanes ? &mergeLanes : nullptr, /*maySplit=*/false);
-
   // The rest: positions segments x length + j of `dim`, reduced as a
   // tensor of their own into one partial per kept position.
-  int64_t restStart = segments * inner;
-  SmallVector<int64_t> restShape(inputType.getShape());
-  restShape[dim] = split.rest;
-  auto restType = RankedTensorType::get(restShape, inputType.getElementType());
-  auto fromRest = [&](OpBuilder &nb, Location l, ValueRange ivs) {
-    SmallVector<Value> at(ivs.begin(), ivs.end());
-    at[dim] =
-        arith::AddIOp::create(nb, l, ivs[dim], indexConstant(nb, l, restStart));
-    return at;
-  };
-  LaneReduction restLanes{
-      [&](OpBuilder &nb, Location l, ValueRange xs, ValueRange ivs) {
-        return lanes->term(nb, l, xs, fromRest(nb, l, ivs));
-      },
-      merge.merge};
-  Value restPartials = buildReduction(
-      b, loc, restType,
-      [&](OpBuilder &nb, Location l, ValueRange ivs) {
-        return read(nb, l, fromRest(nb, l, ivs));
-      },
-      mask, inits,
-      [&](OpBuilder &nb, Location l, ValueRange xs, ValueRange acc,
-          ValueRange ivs) {
-        return body(nb, l, xs, acc, fromRest(nb, l, ivs));
-      },
-      /*finalize=*/nullptr, /*finalTypes=*/{}, lanes ? &restLanes : nullptr,
-      /*maySplit=*/false)[0];
+  Value restPartials;
+  if (split.rest) {
+    int64_t restStart = segments * inner;
+    SmallVector<int64_t> restShape(inputType.getShape());
+    restShape[dim] = split.rest;
+    auto fromRest = [&](OpBuilder &nb, Location l, ValueRange ivs) {
+      SmallVector<Value> at(ivs.begin(), ivs.end());
+      at[dim] = arith::AddIOp::create(nb, l, ivs[dim],
+                                      indexConstant(nb, l, restStart));
+      return at;
+    };
+    restPartials =
+        reduceView(RankedTensorType::get(restShape, inputType.getElementType()),
+                   mask, fromRest, /*viewPrefetch=*/false);
+  }
   // The last stage: the segments' partials merged, then the rest's.
   auto withRest = [&](OpBuilder &nb, Location l, ValueRange accs,
                       ValueRange kept) {
@@ -849,10 +841,11 @@ buildSplitReduction(OpBuilder &b, Location loc, RankedTensorType inputType,
     return finalize ? finalize(nb, l, results, kept) : results;
   };
   SmallVector<Type> accTypes{inits.front().getType()};
-  return buildReduction(b, loc, partialType, readPartial, mergeMask, inits,
-                        mergeBody, withRest,
-                        finalize ? finalTypes : TypeRange(accTypes),
-                        lanes ? &mergeLanes : nullptr, /*maySplit=*/false);
+  return buildReduction(
+      b, loc, partialType, readPartial, mergeMask, inits, mergeBody,
+      restPartials ? ReductionFinalizer(withRest) : finalize,
+      restPartials && !finalize ? TypeRange(accTypes) : finalTypes,
+      lanes ? &mergeLanes : nullptr, /*maySplit=*/false);
 }
 
 /// A reduction over the input seen with its dims coalesced (CoalescedDims):
@@ -1103,20 +1096,13 @@ Value reduceRow(
     auto partial = [&](OpBuilder &nb, Location l, ValueRange at) {
       Value start =
           arith::MulIOp::create(nb, l, at[inner], indexConstant(nb, l, length));
-      auto offset = [start](OpBuilder &ob, Location ol, Value j) {
-        return Value(arith::AddIOp::create(ob, ol, start, j));
-      };
       std::function<void(OpBuilder &, Location, Value)> segmentPrefetch;
       if (prefetch)
-        segmentPrefetch = [&](OpBuilder &ob, Location ol, Value first) {
-          prefetch(ob, ol, offset(ob, ol, first));
+        segmentPrefetch = [&, start](OpBuilder &ob, Location ol, Value first) {
+          prefetch(ob, ol, arith::AddIOp::create(ob, ol, start, first));
         };
       SmallVector<Value> segmentAt(at.begin(), at.end());
-      auto segmentRead = [&](OpBuilder &ob, Location ol, ValueRange pos) {
-        SmallVector<Value> rowAt(pos.begin(), pos.end());
-        rowAt[inner] = offset(ob, ol, pos[inner]);
-        return read(ob, ol, rowAt);
-      };
+      auto segmentRead = readFrom(read, inner, start);
       return SmallVector<Value>{
           buildLaneLoops(nb, l, segmentType, {inner}, segmentAt, identity,
                          segmentRead, {element, merge, segmentPrefetch})};
@@ -1129,12 +1115,8 @@ Value reduceRow(
     // the split's rest kernel's operations.
     shape[inner] = split->rest;
     auto restType = RankedTensorType::get(shape, elementType);
-    auto restRead = [&](OpBuilder &ob, Location ol, ValueRange pos) {
-      SmallVector<Value> rowAt(pos.begin(), pos.end());
-      rowAt[inner] = arith::AddIOp::create(
-          ob, ol, pos[inner], indexConstant(ob, ol, segments * length));
-      return read(ob, ol, rowAt);
-    };
+    auto restRead =
+        readFrom(read, inner, indexConstant(b, loc, segments * length));
     Value rest = buildLaneLoops(b, loc, restType, {inner}, indices, identity,
                                 restRead, {element, merge});
     return merge(b, loc, merged, rest);

@@ -600,12 +600,7 @@ template <typename OpTy> struct LowerSoftmax : OpRewritePattern<OpTy> {
     auto pieceStatistics = [&](OpBuilder &pb, RankedTensorType pieceType,
                                SmallVector<Value> &indices, Value start,
                                bool prefetchNext) -> std::pair<Value, Value> {
-      // Position j of the piece: position start + j of the row.
-      auto pieceRead = [&, start](OpBuilder &rb, Location rl, ValueRange at) {
-        SmallVector<Value> position(at.begin(), at.end());
-        position[inner] = arith::AddIOp::create(rb, rl, start, position[inner]);
-        return read(rb, rl, position);
-      };
+      auto pieceRead = readFrom(read, inner, start);
       Value pieceMax =
           reduceRow<AmaxOp>(pb, loc, pieceType, indices, pieceRead);
       Value allNegInf = arith::CmpFOp::create(
