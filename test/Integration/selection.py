@@ -348,4 +348,117 @@ for threads in ("--threads=1", "--threads=2", "--threads=7"):
     check_kth("radix across threads: NaNs", long_nans, (1 << 21) - 9,
               extra_args=[threads])
 
+# f64 and i64 with k > 64 and at least n / 128 (not direct) take sampled
+# selection (SelectionPlan.h useSampledSelection): sample keys bound the
+# k-th best, one pass stores the keys between the bounds and counts the
+# ties at them. Normal rows, few distinct values (the k-th among the ties
+# at a bound), NaN, infinities, signed zeros, the i64 extremes, an equal
+# row, both ends of k (kthvalue counts from the nearer end), a strided dim.
+# Rows against the sample: the sampled positions (Selection.cpp
+# samplePosition: one in each of n / 32 stretches, at a hashed offset) hold
+# every large value, so the bound from them leaves fewer than k above it
+# (for topk largest and for the kthvalue counted from the top), or only
+# small values, so that more keys lie above it than the band takes -- both
+# sent to the collector, the same answer.
+def sampled_rows(dtype, rows, n):
+    if dtype == torch.int64:
+        return torch.randint(-10**12, 10**12, (rows, n))
+    return torch.randn(rows, n, dtype=dtype)
+
+
+def sample_positions(n):
+    m = min(n, max(256, min(16384, n // 32)))
+    return [j * n // m + (((j * 0x9E3779B97F4A7C15) % 2**64) >> 32) % (n // m)
+            for j in range(m)]
+
+
+def against_sample(dtype, n, large_sampled):
+    x = -(torch.rand(2, n, dtype=torch.float64) + 1.0)
+    x[:, sample_positions(n)] += 3.0
+    if not large_sampled:
+        x = -x
+    return x.to(dtype) if dtype != torch.int64 else (x * 1e6).long()
+
+
+for dtype in (torch.float64, torch.int64):
+    few_values = torch.randint(-3, 4, (6, 3000)).to(dtype)
+    mixed = sampled_rows(dtype, 4, 2000)
+    if dtype == torch.float64:
+        few_values[few_values == 0] = torch.tensor([0.0, -0.0], dtype=dtype)[
+            torch.randint(0, 2, (int((few_values == 0).sum()),))]
+        few_values[1, ::11] = float("nan")
+        mixed[0, ::13] = float("nan")
+        mixed[1, ::7] = float("inf")
+        mixed[2, ::5] = -float("inf")
+        mixed[3, :700] = 0.0
+    else:
+        mixed[0, ::13] = 2**63 - 1
+        mixed[1, ::7] = -2**63
+    for threads in ("--threads=1", "--threads=3"):
+        for largest in (True, False):
+            for k in (65, 1000, 2999):
+                check_topk(f"sampled {dtype} few values", few_values, k, -1,
+                           largest, [threads])
+            check_topk(f"sampled {dtype} specials", mixed, 300, -1, largest,
+                       [threads])
+            check_topk(f"sampled {dtype} normal", sampled_rows(dtype, 5, 9000),
+                       4000, -1, largest, [threads])
+            for against in (True, False):
+                check_topk(f"sampled {dtype} against the sample", against_sample(
+                    dtype, 8192, against), 256, -1, largest, [threads])
+        for k in (65, 400, 1000, 1001, 1500, 2000, 2936):
+            check_kth(f"sampled {dtype} few values", few_values, k,
+                      extra_args=[threads])
+        for k in (70, 1100, 1999):
+            check_kth(f"sampled {dtype} specials", mixed, k, extra_args=[threads])
+        for k in (256, 8192 - 255):
+            for against in (True, False):
+                check_kth(f"sampled {dtype} against the sample",
+                          against_sample(dtype, 8192, against), k,
+                          extra_args=[threads])
+    check_topk(f"sampled {dtype} equal row", torch.full((2, 5000), 7, dtype=dtype),
+               2000)
+    check_kth(f"sampled {dtype} equal row", torch.full((2, 5000), 7, dtype=dtype),
+              2000)
+    check_topk(f"sampled {dtype} strided dim 0", sampled_rows(dtype, 3000, 3), 100,
+               0, False, ["--threads=2"])
+    check_kth(f"sampled {dtype} strided dim 0", sampled_rows(dtype, 3000, 3),
+              2000, 0, extra_args=["--threads=2"])
+# Fewer rows than threads, 2^17 + 96 long: the pass split into parts run by
+# the threads (their counts add up, their words gathered in row order; 7
+# parts of 18739 and the rest at 7 threads), at 1, 2 and 7 threads: normal
+# rows, few values (ties at the bound), rows against the sample both ways.
+long_n = (1 << 17) + 96
+long_wide = [("normal", sampled_rows(torch.float64, 2, long_n)),
+             ("few values", torch.randint(0, 5, (1, long_n))),
+             ("against the sample", against_sample(torch.float64, long_n, True)),
+             ("against the sample, small sampled",
+              against_sample(torch.int64, long_n, False)[:1])]
+for threads in ("--threads=1", "--threads=2", "--threads=7"):
+    for label, rows in long_wide:
+        for largest in (True, False):
+            check_topk(f"sampled in parts, {label}", rows, 5000, -1, largest,
+                       [threads])
+        for k in (3000, 1 << 16, long_n - 7):
+            check_kth(f"sampled in parts, {label}", rows, k,
+                      extra_args=[threads])
+
+# f64 and i64 rows the collector takes (k up to 64, or below n / 128, in
+# rows past the bound selection's lengths) pack (key, ~index) words of
+# 64-bit halves (PackedCollector): kept sorted (k <= 16, and up to 32 in
+# long rows) or a buffer compacted by selectGreatest; one row of 2^17 per
+# thread or fewer, split into segments whose collectors merge (2 and 7
+# threads). Ties, NaN, infinities, signed zeros, the i64 extremes.
+wide_long = tied_rows((2, 1 << 17), 97, 13).double()
+wide_long[0, 3::1000] = float("inf")
+wide_long_i = torch.randint(-3, 4, (1, 1 << 17))
+wide_long_i[0, ::777] = 2**63 - 1
+wide_long_i[0, 5::555] = -2**63
+for threads in ("--threads=1", "--threads=2", "--threads=7"):
+    for label, rows in (("f64", wide_long), ("i64", wide_long_i)):
+        for k in (5, 24, 64, 300):
+            for largest in (True, False):
+                check_topk(f"collector {label}", rows, k, -1, largest, [threads])
+        check_kth(f"collector {label}", rows, 200, extra_args=[threads])
+
 c.finish()

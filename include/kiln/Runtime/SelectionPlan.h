@@ -104,6 +104,29 @@ inline bool useRadixSelection(int64_t /*rows*/, int64_t n, int64_t k,
   return radixSelectionFits(n, k);
 }
 
+/// Whether f64 and i64 rows of n take sampled selection: bounds on the
+/// k-th best key from a sample of the row, one pass storing the keys
+/// between them (Runtime/Selection.cpp), for k above kCollectorMaxK and at
+/// least n / 128 where direct selection does not take the row. The
+/// collector's threshold rises slowly when k is large, and compacting its
+/// buffer of 2k + 16 (value, index) pairs by nth_element was most of its
+/// time (1 thread, f64 topk k=1024 of 1024x32768: 206 -> 85 ms; k=128 of
+/// 2048x4096 60 -> 36; kthvalue median of 1024x32768 605 -> 106); where k
+/// is a smaller share of the row the collector's threshold settles early
+/// and its vectorized test streams faster than the pass's keys (k=100 of
+/// 256x65536: 14.8 ms by the collector, 21.8 sampled; k=256, 26.7 and
+/// 29.2; k=512, 40.9 and 25.7).
+inline bool useSampledSelection(int64_t n, int64_t k) {
+  return k > kCollectorMaxK && k * 128 >= n && !useDirectSelection(n, k);
+}
+/// Sampled selection of a long contiguous row when there are fewer rows
+/// than threads: its pass split into this many parts, each at least
+/// kSelectionMinSegment long (1: one thread per row).
+inline int64_t sampledParts(int64_t rows, int64_t n, int64_t threads) {
+  if (rows >= threads || n < kSelectionSplitLength)
+    return 1;
+  return std::min(threads, n / kSelectionMinSegment);
+}
 /// Segments each row of n is split into for the collector (1: whole rows).
 inline int64_t selectionSegments(int64_t rows, int64_t n, int64_t threads) {
   if (rows < threads && n >= kSelectionSplitLength)

@@ -175,6 +175,17 @@ void remarkRuntimeKernel(Operation *op, Location loc, StringRef fnName,
                        "branch-free quickselect, then ") +
            (isa<TopkOp>(op) ? "sorted" : "the least of them taken") +
            "; rows in parallel";
+  else if (!f32 && packable && useSampledSelection(n, k))
+    plan =
+        "sampled selection (keys sampled from the row bound the k-th "
+        "best; one pass stores the keys between the bounds as (key, "
+        "index) words and counts the ties at them" +
+        std::string(isa<TopkOp>(op) ? ", then the k winners are sorted" : "") +
+        "); rows in parallel" +
+        (n >= kSelectionSplitLength
+             ? "; with fewer contiguous rows than threads, each row's "
+               "pass is split across the threads"
+             : "");
   else if (f32 && radixSelectionFits(n, k))
     plan =
         "radix selection (a histogram of 32-bit keys finds the bucket of "
