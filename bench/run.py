@@ -286,6 +286,35 @@ def selection_workloads():
   %v, %i = kiln.topk %x {{k = 65536 : i64, dim = 1 : i64}} : {tensor_type((1, 1 << 20))}
   return %v, %i : {tensor_type((1, 65536))}, {tensor_type((1, 65536), 'i64')}
 }}""", inputs=["row1m"], torch=lambda t: torch.topk(t["row1m"], 65536, 1)),
+    ] + wide_selection_workloads()
+
+
+def wide_selection_workloads():
+    """f64 and i64 selection: sampled selection for large k, the packed
+    collector for k = 64 (the forty-eighth session's)."""
+    def sel(name, op, k, input_name, shape, dtype, torch_fn):
+        t = tensor_type(shape, dtype)
+        out = list(shape[:-1]) + ([k] if op == "topk" else [])
+        attrs = "{" + f"k = {k} : i64, dim = {len(shape) - 1} : i64" + "}"
+        ir = (f"func.func @f(%x: {t}) -> ({tensor_type(out, dtype)}, "
+              f"{tensor_type(out, 'i64')}) {{\n"
+              f"  %v, %i = kiln.{op} %x {attrs} : {t}\n"
+              f"  return %v, %i : {tensor_type(out, dtype)}, "
+              f"{tensor_type(out, 'i64')}\n}}")
+        return dict(name=name, ir=ir, inputs=[input_name],
+                    torch=lambda t: torch_fn(t[input_name]))
+    w = (1024, 32768)
+    return [
+        sel("f64 topk k=1024 (1024x32768)", "topk", 1024, "w64", w, "f64",
+            lambda x: torch.topk(x, 1024, 1)),
+        sel("i64 topk k=1024 (1024x32768)", "topk", 1024, "wi64", w, "i64",
+            lambda x: torch.topk(x, 1024, 1)),
+        sel("f64 kthvalue median (1024x32768)", "kthvalue", 16384, "w64", w,
+            "f64", lambda x: torch.kthvalue(x, 16384, 1)),
+        sel("f64 topk k=100000 of one row (1x4M)", "topk", 100000, "row4m64",
+            (1, 1 << 22), "f64", lambda x: torch.topk(x, 100000, 1)),
+        sel("f64 topk k=64 (1024x32768)", "topk", 64, "w64", w, "f64",
+            lambda x: torch.topk(x, 64, 1)),
     ]
 
 
@@ -693,7 +722,7 @@ def write_workload_ir(w, build, directory):
 # A row length no power of two divides (odd_row_workloads).
 ODD_ROW = (16 << 20) + 43
 
-# Each input by name: ("f32", shape) for standard normal floats,
+# Each input by name: ("f32" or "f64", shape) for standard normal floats,
 # ("i64", low, high, shape) for uniform integers, or a fixed array.
 INPUTS = {
     "x": ("f32", X), "big": ("f32", (1, 16 << 20)),
@@ -718,6 +747,8 @@ INPUTS = {
     "cb": ("f32", (64, 1, 1)),
     "bn3": ("f32", (32, 384, 14, 14)), "cw3": ("f32", (384, 1, 1)),
     "cb3": ("f32", (384, 1, 1)),
+    "w64": ("f64", (1024, 32768)), "row4m64": ("f64", (1, 1 << 22)),
+    "wi64": ("i64", -10**12, 10**12, (1024, 32768)),
 }
 
 
@@ -728,8 +759,9 @@ def make_inputs(directory, names):
         spec = INPUTS[name]
         if isinstance(spec, np.ndarray):
             arrays[name] = spec
-        elif spec[0] == "f32":
-            arrays[name] = rng.standard_normal(spec[1], dtype=np.float32)
+        elif spec[0] in ("f32", "f64"):
+            arrays[name] = rng.standard_normal(
+                spec[1], dtype=np.float32 if spec[0] == "f32" else np.float64)
         else:
             arrays[name] = rng.integers(spec[1], spec[2], spec[3],
                                         dtype=np.int64)

@@ -1552,9 +1552,9 @@ KILN_VECTORIZE void scanBand(const uint64_t *keys, int64_t m, int64_t first,
 }
 
 /// One pass of sampled selection over `row[0, n)` (positions from
-/// `first`): the counts, and the band's words in `words` (resized), up to
-/// `limit` of them (then `overflow`, and the pass stops). The band is
-/// (lo, hi) for kthvalue (`bounded`), (lo, greatest key] for topk.
+/// `first`): the counts, and the band's words in `words` (grown as
+/// needed), up to `limit` of them (then `overflow`, and the pass stops). The
+/// band is (lo, hi) for kthvalue (`bounded`), (lo, greatest key] for topk.
 template <typename T>
 BandCounts bandPass(const T *row, int64_t n, int64_t first, bool largest,
                     const SampleBounds &bounds, bool bounded, int64_t limit,
@@ -1563,12 +1563,16 @@ BandCounts bandPass(const T *row, int64_t n, int64_t first, bool largest,
   uint64_t last = bounded ? hi - 1 : top;
   bool empty = lo == top || (bounded && hi <= lo + 1);
   uint64_t bandLo = lo + 1, span = empty ? 0 : last - bandLo;
-  if (words.size() < static_cast<size_t>(limit + kKeyChunk))
-    words.resize(limit + kKeyChunk);
   BandCounts counts;
   uint64_t keys[kKeyChunk];
   for (int64_t at = 0; at < n && !counts.overflow; at += kKeyChunk) {
     int64_t m = std::min(kKeyChunk, n - at);
+    // Room for the words so far and a chunk's: the buffer follows the
+    // band, not the limit (it only grows, and without initialization).
+    size_t room = static_cast<size_t>(counts.stored + m);
+    if (words.size() < room)
+      words.resize(std::max(
+          room, std::min(2 * words.size(), size_t(limit + kKeyChunk))));
     selectionKeys(row + at, m, largest, keys);
     scanBand(keys, m, first + at, lo, hi, bandLo, span, empty, words.data(),
              counts);
