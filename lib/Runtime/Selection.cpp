@@ -903,6 +903,79 @@ void sortDescending(Word *words, size_t n, ScratchVector<Word> &buffer) {
     std::copy(from, from + n, words);
 }
 
+/// Sorts of more words than this use every thread in sortDescending's
+/// parallel form.
+constexpr size_t kParallelSortMin = size_t(1) << 16;
+
+/// sortDescending with `parts` threads, for the winners of a long row's
+/// topk: a sample sort. Splitters from a sample of the words cut them into
+/// 4 buckets per thread (by binary search: the words are distinct, so each
+/// has one bucket); the threads count their ranges' words per bucket, then
+/// scatter them into place, and the buckets are sorted in parallel. The
+/// order is the words' own, so the result does not depend on the parts.
+template <typename Word>
+void sortDescending(Word *words, size_t n, ScratchVector<Word> &buffer,
+                    int64_t parts) {
+  if (parts <= 1 || n < kParallelSortMin) {
+    sortDescending(words, n, buffer);
+    return;
+  }
+  size_t buckets = 4 * size_t(parts), perBucket = 64;
+  ScratchVector<Word> sample(buckets * perBucket);
+  for (size_t j = 0; j < sample.size(); ++j)
+    sample[j] = words[j * n / sample.size()];
+  std::sort(sample.begin(), sample.end(), std::greater<Word>());
+  // Bucket b holds the words below splitters[b - 1] and not below
+  // splitters[b] (the greatest words in bucket 0).
+  ScratchVector<Word> splitters(buckets - 1);
+  for (size_t b = 0; b + 1 < buckets; ++b)
+    splitters[b] = sample[(b + 1) * perBucket - 1];
+  // A word's bucket: how many splitters are not below it (branch-free
+  // compares; a binary search mispredicted), kept for the scatter.
+  ScratchVector<uint16_t> bucketOf(n);
+  size_t length = (n + parts - 1) / parts;
+  ScratchVector<size_t> offsets(parts * buckets, 0);
+  parallelFor(parts, 1, [&](int64_t begin, int64_t end) {
+    for (int64_t p = begin; p < end; ++p)
+      for (size_t i = p * length; i < std::min(n, (p + 1) * length); ++i) {
+        size_t bucket = 0;
+        for (const Word &splitter : splitters)
+          bucket += !(words[i] > splitter);
+        bucketOf[i] = uint16_t(bucket);
+        ++offsets[p * buckets + bucket];
+      }
+  });
+  // Each range's start in each bucket: buckets in order, ranges in order
+  // within a bucket.
+  ScratchVector<size_t> starts(buckets + 1, 0);
+  size_t at = 0;
+  for (size_t b = 0; b < buckets; ++b) {
+    starts[b] = at;
+    for (int64_t p = 0; p < parts; ++p) {
+      size_t count = offsets[p * buckets + b];
+      offsets[p * buckets + b] = at;
+      at += count;
+    }
+  }
+  starts[buckets] = n;
+  if (buffer.size() < n)
+    buffer.resize(n);
+  parallelFor(parts, 1, [&](int64_t begin, int64_t end) {
+    for (int64_t p = begin; p < end; ++p)
+      for (size_t i = p * length; i < std::min(n, (p + 1) * length); ++i)
+        buffer[offsets[p * buckets + bucketOf[i]]++] = words[i];
+  });
+  parallelFor(buckets, 1, [&](int64_t begin, int64_t end) {
+    ScratchVector<Word> scratch;
+    for (int64_t b = begin; b < end; ++b) {
+      Word *first = buffer.data() + starts[b];
+      size_t count = starts[b + 1] - starts[b];
+      sortDescending(first, count, scratch);
+      std::copy(first, first + count, words + starts[b]);
+    }
+  });
+}
+
 /// Scratch of radix selection (topkRadixRow, kthRadixRow), reused across
 /// the rows of a thread: the keys of a row (rows up to kStoredKeysMax), the
 /// candidates as packed words, and a buffer for selecting and sorting them.
@@ -1044,33 +1117,49 @@ void countPrefixed(const float *row, int64_t n, bool largest,
 /// 12 and then 8 more bits, each from the counts of the keys with the
 /// prefix so far by their next bits, which `count(known, bits, prefix,
 /// counts)` adds to `counts` (zeroed, 1 << bits of them); returns the key
-/// exactly. `rank` becomes its rank among its equal keys, and `above`
-/// counts the keys passed over (all the greater keys, with the first
-/// level's).
+/// exactly. `rank` becomes its rank among its equal keys, `above` counts
+/// the keys passed over (all the greater keys, with the first level's), and
+/// `equal` (when given) the keys equal to it.
 template <typename Count>
 uint32_t exactKeyFrom(uint32_t bucket, int64_t &rank, int64_t &above,
-                      Count count) {
+                      Count count, int64_t *equal = nullptr) {
   uint32_t prefix = bucket;
   int known = kRadixBucketBits;
   for (int bits : {12, 32 - kRadixBucketBits - 12}) {
     int64_t counts[1 << 12] = {};
     count(known, bits, prefix, counts);
-    prefix = (prefix << bits) | pickDigit(counts, bits, rank, above);
+    uint32_t digit = pickDigit(counts, bits, rank, above);
+    prefix = (prefix << bits) | digit;
     known += bits;
+    if (equal)
+      *equal = counts[digit];
   }
   return prefix;
 }
 
 /// exactKeyFrom over one row (`largest` as for topk), the k-th greatest key;
-/// `above` keys in buckets greater than `bucket`, then all greater keys.
+/// `above` keys in buckets greater than `bucket`, then all greater keys;
+/// `equal` (when given) the keys equal to it.
 uint32_t exactKey(const float *row, int64_t n, int64_t k, bool largest,
-                  const uint32_t *stored, uint32_t bucket, int64_t &above) {
+                  const uint32_t *stored, uint32_t bucket, int64_t &above,
+                  int64_t *equal = nullptr) {
   int64_t rank = k - above;
   return exactKeyFrom(
       bucket, rank, above,
       [&](int known, int bits, uint32_t prefix, int64_t *counts) {
         countPrefixed(row, n, largest, stored, known, bits, prefix, counts);
-      });
+      },
+      equal);
+}
+
+/// Whether topk by radix selection collects the k-th best key's ties with
+/// the keys above it, in one pass: when they are few (at most k +
+/// kRadixCollectMax); otherwise the keys above it are collected and then
+/// the first of its ties, as many as complete the k (a pass that stops
+/// there, but that ran to the last tie: one tie of the 1048576th of 2^24
+/// floats is halfway along the row on average).
+inline bool collectTies(int64_t equal, int64_t k) {
+  return equal <= k + kRadixCollectMax;
 }
 
 /// Packs the positions [first, first + m) whose keys (`keys[0, m)`) lie in
@@ -1200,10 +1289,10 @@ int64_t firstOfKey(const float *row, int64_t n, bool largest,
 /// `row` to `outValues`/`outIndices` (every `stride`), best first.
 void emitBest(const float *row, uint64_t *candidates, int64_t count, int64_t k,
               float *outValues, int64_t *outIndices, int64_t stride,
-              RadixRowScratch &scratch) {
+              RadixRowScratch &scratch, int64_t parts = 1) {
   if (count > k)
     selectGreatest(candidates, count, k, scratch.sortBuffer);
-  sortDescending(candidates, k, scratch.sortBuffer);
+  sortDescending(candidates, k, scratch.sortBuffer, parts);
   emitWords(row, candidates, k, outValues, outIndices, stride);
 }
 
@@ -1221,14 +1310,20 @@ void topkRadixRow(const float *row, int64_t n, int64_t k, bool largest,
   uint32_t bucket =
       radixSelectBucket(row, n, k, largest, stored, above, &inBucket);
   if (inBucket > kRadixCollectMax) {
-    // The k-th best key exactly; the keys above it (fewer than k), then
-    // the first of its ties, as many as complete the k.
-    uint32_t key = exactKey(row, n, k, largest, stored, bucket, above);
+    // The k-th best key exactly; the keys above it (fewer than k) and its
+    // ties, or the first of them, as many as complete the k.
+    int64_t equal = 0;
+    uint32_t key = exactKey(row, n, k, largest, stored, bucket, above, &equal);
     int64_t count = 0;
-    if (key != ~uint32_t(0))
-      count = collectKeys(row, n, largest, stored, scratch, key + 1,
-                          ~uint32_t(0) - (key + 1));
-    count = collectEqual(row, n, largest, stored, scratch, key, count, k);
+    if (collectTies(equal, k))
+      count = collectKeys(row, n, largest, stored, scratch, key,
+                          ~uint32_t(0) - key);
+    else {
+      if (key != ~uint32_t(0))
+        count = collectKeys(row, n, largest, stored, scratch, key + 1,
+                            ~uint32_t(0) - (key + 1));
+      count = collectEqual(row, n, largest, stored, scratch, key, count, k);
+    }
     emitBest(row, scratch.candidates.data(), count, k, outValues, outIndices,
              stride, scratch);
     return;
@@ -1308,22 +1403,91 @@ int64_t kthRadixRow(const float *row, int64_t n, int64_t k,
                         scratch.sortBuffer);
 }
 
-/// Rows longer than this select with every thread when there are fewer
-/// rows than threads (kthRadixRowParallel); shorter ones take one thread
-/// each.
-constexpr int64_t kParallelRadixMin = kStoredKeysMax;
+/// A long f32 row's radix-selection passes, each split into `parts` ranges
+/// run by the threads: their histograms add up and their candidates are
+/// gathered in row order -- the same counts and candidates, so the same
+/// answer, for any number of parts. Keys are computed per chunk in each
+/// pass (not stored).
+class RadixRowParts {
+public:
+  RadixRowParts(const float *row, int64_t n, bool largest, int64_t parts)
+      : row(row), n(n), parts(parts), length((n + parts - 1) / parts),
+        largest(largest), partCounts(parts * kDigits), scratch(parts) {}
 
-/// kthRadixRow of one long row with each pass split into `parts` ranges
-/// run by the threads: their histograms add up, the bucket's candidates
-/// are gathered in row order and the lowest position holding the key is
-/// the first range's that holds it -- the same counts and candidates, so
-/// the same answer, for any number of parts.
-int64_t kthRadixRowParallel(const float *row, int64_t n, int64_t k,
-                            int64_t parts) {
-  constexpr int kShift = 32 - kRadixBucketBits;
-  constexpr int64_t kDigits = int64_t(1) << kRadixBucketBits;
-  int64_t length = (n + parts - 1) / parts;
-  auto eachPart = [&](auto body) {
+  /// The first level: the bucket holding the `rank`-th greatest key;
+  /// `rank` becomes its rank in the bucket, `above` counts the keys in
+  /// greater buckets, `bucketSize` those in it.
+  uint32_t bucket(int64_t &rank, int64_t &above, int64_t &bucketSize) {
+    int64_t counts[kDigits] = {};
+    count(kRadixBucketBits, counts,
+          [&](const float *part, int64_t m, int64_t *partCounts) {
+            countTopBits(part, m, largest, nullptr, partCounts);
+          });
+    above = 0;
+    uint32_t digit = pickDigit(counts, kRadixBucketBits, rank, above);
+    bucketSize = counts[digit];
+    return digit;
+  }
+
+  /// exactKeyFrom with each level counted by the parts.
+  uint32_t exactKey(uint32_t bucket, int64_t &rank, int64_t &above,
+                    int64_t *equal = nullptr) {
+    return exactKeyFrom(
+        bucket, rank, above,
+        [&](int known, int bits, uint32_t prefix, int64_t *counts) {
+          count(bits, counts,
+                [&](const float *part, int64_t m, int64_t *partCounts) {
+                  countPrefixed(part, m, largest, nullptr, known, bits, prefix,
+                                partCounts);
+                });
+        },
+        equal);
+  }
+
+  /// The lowest position of the row holding `key` (n if none).
+  int64_t firstOf(uint32_t key) {
+    ScratchVector<int64_t> firsts(parts, n);
+    each([&](int64_t p, const float *part, int64_t m, int64_t first) {
+      int64_t at = firstOfKey(part, m, largest, nullptr, key);
+      firsts[p] = at < m ? first + at : n;
+    });
+    return *std::min_element(firsts.begin(), firsts.end());
+  }
+
+  /// The packed words of the keys in [lo, lo + span], in row order, into
+  /// `words`; returns how many.
+  int64_t collect(uint32_t lo, uint32_t span, ScratchVector<uint64_t> &words) {
+    ScratchVector<int64_t> found(parts, 0);
+    each([&](int64_t p, const float *part, int64_t m, int64_t first) {
+      int64_t count =
+          collectKeys(part, m, largest, nullptr, scratch[p], lo, span);
+      // ~index in the low half: the row's index is the part's plus `first`.
+      for (int64_t j = 0; j < count; ++j)
+        scratch[p].candidates[j] -= static_cast<uint64_t>(first);
+      found[p] = count;
+    });
+    int64_t total = 0;
+    for (int64_t p = 0; p < parts; ++p)
+      total += found[p];
+    // Room for collectEqual's ties after them.
+    words.resize(total + 1);
+    int64_t at = 0;
+    for (int64_t p = 0; p < parts; ++p) {
+      std::copy(scratch[p].candidates.begin(),
+                scratch[p].candidates.begin() + found[p], words.begin() + at);
+      at += found[p];
+    }
+    return total;
+  }
+
+  /// A buffer for selecting and sorting.
+  ScratchVector<uint64_t> &buffer() { return scratch[0].sortBuffer; }
+
+private:
+  static constexpr int64_t kDigits = int64_t(1) << kRadixBucketBits;
+
+  /// Runs `body(p, part, m, first)` on each part, in parallel.
+  template <typename Body> void each(Body body) {
     parallelFor(parts, 1, [&](int64_t begin, int64_t end) {
       for (int64_t p = begin; p < end; ++p) {
         int64_t first = p * length, last = std::min(n, first + length);
@@ -1331,62 +1495,80 @@ int64_t kthRadixRowParallel(const float *row, int64_t n, int64_t k,
           body(p, row + first, last - first, first);
       }
     });
-  };
-  // Per-part counts of kDigits (levels of 12 bits or fewer), then summed.
-  ScratchVector<int64_t> partCounts(parts * kDigits);
-  auto sumCounts = [&](int bits, int64_t *counts) {
+  }
+
+  /// Adds to `counts` (1 << bits of them) the counts of the parts, each
+  /// from `countPart(part, m, partCounts)`.
+  template <typename CountPart>
+  void count(int bits, int64_t *counts, CountPart countPart) {
+    std::fill(partCounts.begin(), partCounts.end(), 0);
+    each([&](int64_t p, const float *part, int64_t m, int64_t) {
+      countPart(part, m, partCounts.data() + p * kDigits);
+    });
     for (int64_t p = 0; p < parts; ++p)
       for (int64_t d = 0; d < (int64_t(1) << bits); ++d)
         counts[d] += partCounts[p * kDigits + d];
-  };
-  std::fill(partCounts.begin(), partCounts.end(), 0);
-  eachPart([&](int64_t p, const float *part, int64_t m, int64_t) {
-    countTopBits(part, m, /*largest=*/false, nullptr,
-                 partCounts.data() + p * kDigits);
-  });
-  int64_t counts[kDigits] = {};
-  sumCounts(kRadixBucketBits, counts);
-  int64_t above = 0, rank = k;
-  uint32_t bucket = pickDigit(counts, kRadixBucketBits, rank, above);
-  if (counts[bucket] > kRadixCollectMax) {
-    // exactKey's levels, each counted by the parts, then the first
-    // position holding the key.
-    uint32_t prefix = exactKeyFrom(
-        bucket, rank, above,
-        [&](int known, int bits, uint32_t sought, int64_t *levelCounts) {
-          std::fill(partCounts.begin(), partCounts.end(), 0);
-          eachPart([&](int64_t p, const float *part, int64_t m, int64_t) {
-            countPrefixed(part, m, /*largest=*/false, nullptr, known, bits,
-                          sought, partCounts.data() + p * kDigits);
-          });
-          sumCounts(bits, levelCounts);
-        });
-    ScratchVector<int64_t> firsts(parts, n);
-    eachPart([&](int64_t p, const float *part, int64_t m, int64_t first) {
-      int64_t at = firstOfKey(part, m, /*largest=*/false, nullptr, prefix);
-      firsts[p] = at < m ? first + at : n;
-    });
-    return *std::min_element(firsts.begin(), firsts.end());
   }
-  // The bucket's keys, each part's (indices from its range's start, made
-  // the row's) in row order.
-  ScratchVector<RadixRowScratch> scratch(parts);
-  ScratchVector<int64_t> found(parts, 0);
-  eachPart([&](int64_t p, const float *part, int64_t m, int64_t first) {
-    int64_t count = collectKeys(part, m, /*largest=*/false, nullptr, scratch[p],
-                                bucket << kShift, (uint32_t(1) << kShift) - 1);
-    // ~index in the low half: the row's index is the part's plus `first`.
-    for (int64_t j = 0; j < count; ++j)
-      scratch[p].candidates[j] -= static_cast<uint64_t>(first);
-    found[p] = count;
-  });
+
+  const float *row;
+  int64_t n, parts, length;
+  bool largest;
+  ScratchVector<int64_t> partCounts;
+  ScratchVector<RadixRowScratch> scratch;
+};
+
+/// kthRadixRow of one long row with every pass split across `parts`
+/// (RadixRowParts).
+int64_t kthRadixRowParallel(const float *row, int64_t n, int64_t k,
+                            int64_t parts) {
+  constexpr int kShift = 32 - kRadixBucketBits;
+  RadixRowParts split(row, n, /*largest=*/false, parts);
+  int64_t rank = k, above = 0, inBucket = 0;
+  uint32_t bucket = split.bucket(rank, above, inBucket);
+  if (inBucket > kRadixCollectMax)
+    return split.firstOf(split.exactKey(bucket, rank, above));
+  // The bucket's keys only; the rank-th best of them.
   ScratchVector<uint64_t> candidates;
-  for (int64_t p = 0; p < parts; ++p)
-    candidates.insert(candidates.end(), scratch[p].candidates.begin(),
-                      scratch[p].candidates.begin() + found[p]);
-  return lowestOfRanked(candidates.data(),
-                        static_cast<int64_t>(candidates.size()), rank, n,
-                        scratch[0].sortBuffer);
+  int64_t count =
+      split.collect(bucket << kShift, (uint32_t(1) << kShift) - 1, candidates);
+  return lowestOfRanked(candidates.data(), count, rank, n, split.buffer());
+}
+
+/// topkRadixRow of one long row with every pass split across `parts`
+/// (RadixRowParts); the winners are selected and sorted by one thread.
+void topkRadixRowParallel(const float *row, int64_t n, int64_t k, bool largest,
+                          float *outValues, int64_t *outIndices,
+                          int64_t parts) {
+  constexpr int kShift = 32 - kRadixBucketBits;
+  RadixRowParts split(row, n, largest, parts);
+  int64_t rank = k, above = 0, inBucket = 0;
+  uint32_t bucket = split.bucket(rank, above, inBucket);
+  ScratchVector<uint64_t> candidates;
+  int64_t count;
+  if (inBucket > kRadixCollectMax) {
+    // The keys above the k-th best and its ties, or the first of them.
+    int64_t equal = 0;
+    uint32_t key = split.exactKey(bucket, rank, above, &equal);
+    if (collectTies(equal, k)) {
+      count = split.collect(key, ~uint32_t(0) - key, candidates);
+    } else {
+      count =
+          key == ~uint32_t(0)
+              ? 0
+              : split.collect(key + 1, ~uint32_t(0) - (key + 1), candidates);
+      RadixRowScratch ties;
+      ties.candidates = std::move(candidates);
+      count = collectEqual(row, n, largest, nullptr, ties, key, count, k);
+      candidates = std::move(ties.candidates);
+    }
+  } else {
+    uint32_t lowest = bucket << kShift;
+    count = split.collect(lowest, ~uint32_t(0) - lowest, candidates);
+  }
+  RadixRowScratch sorting;
+  sorting.sortBuffer = std::move(split.buffer());
+  emitBest(row, candidates.data(), count, k, outValues, outIndices, 1, sorting,
+           parts);
 }
 
 /// Scratch of direct selection of f64 and i64 rows, reused across the rows
@@ -1677,7 +1859,7 @@ void topkSampledRow(const T *row, int64_t n, int64_t k, bool largest,
     for (int64_t i = 0; i < n; ++i)
       words[i] = packWord(selectionKey(row[i], largest), i);
     selectGreatest(words, n, k, scratch.buffer);
-    sortDescending(words, k, scratch.buffer);
+    sortDescending(words, k, scratch.buffer, parts);
     emitWords(row, words, k, outValues, outIndices, stride);
     return;
   }
@@ -1694,7 +1876,7 @@ void topkSampledRow(const T *row, int64_t n, int64_t k, bool largest,
         collectEqualWide(row, n, largest, bounds.lo, scratch.words, count, k);
   WideWord *words = scratch.words.data();
   selectGreatest(words, count, k, scratch.buffer);
-  sortDescending(words, k, scratch.buffer);
+  sortDescending(words, k, scratch.buffer, parts);
   emitWords(row, words, k, outValues, outIndices, stride);
 }
 
@@ -2075,6 +2257,15 @@ void topk(UnrankedMemRefType<T> *in, UnrankedMemRefType<T> *values,
   if constexpr (std::is_same_v<T, float>) {
     bool direct = useDirectSelection(s.size, k);
     if (direct || useRadixSelection(s.outer * s.inner, s.size, k)) {
+      int64_t rows = s.outer * s.inner;
+      int64_t parts = selectionRowParts(rows, s.size, getNumThreads());
+      if (!direct && s.inner == 1 && parts > 1) {
+        // Few long contiguous rows: each with every thread.
+        for (int64_t r = 0; r < rows; ++r)
+          topkRadixRowParallel(input.data + r * s.size, s.size, k, largest,
+                               outValues + r * k, outIndices + r * k, parts);
+        return;
+      }
       topkEachRow<RadixRowScratch>(input, s, k, largest, outValues, outIndices,
                                    direct ? topkDirectRow : topkRadixRow);
       return;
@@ -2088,7 +2279,7 @@ void topk(UnrankedMemRefType<T> *in, UnrankedMemRefType<T> *values,
     }
     if (useSampledSelection(s.size, k)) {
       int64_t rows = s.outer * s.inner;
-      int64_t parts = sampledParts(rows, s.size, getNumThreads());
+      int64_t parts = selectionRowParts(rows, s.size, getNumThreads());
       if (s.inner == 1 && parts > 1) {
         // Few long contiguous rows: each with every thread.
         SampledRowScratch scratch;
@@ -2135,12 +2326,12 @@ void kthvalue(UnrankedMemRefType<T> *in, UnrankedMemRefType<T> *values,
     bool direct = useDirectSelection(s.size, k);
     if (direct || useRadixSelection(s.outer * s.inner, s.size, k)) {
       int64_t rows = s.outer * s.inner, threads = getNumThreads();
-      if (!direct && s.inner == 1 && rows < threads &&
-          s.size > kParallelRadixMin) {
+      int64_t parts = selectionRowParts(rows, s.size, threads);
+      if (!direct && s.inner == 1 && parts > 1) {
         // Few long contiguous rows: each with every thread.
         for (int64_t r = 0; r < rows; ++r) {
           const float *row = input.data + r * s.size;
-          int64_t index = kthRadixRowParallel(row, s.size, k, threads);
+          int64_t index = kthRadixRowParallel(row, s.size, k, parts);
           outValues[r] = row[index];
           outIndices[r] = index;
         }
@@ -2159,7 +2350,7 @@ void kthvalue(UnrankedMemRefType<T> *in, UnrankedMemRefType<T> *values,
     }
     if (useSampledSelection(s.size, k)) {
       int64_t rows = s.outer * s.inner;
-      int64_t parts = sampledParts(rows, s.size, getNumThreads());
+      int64_t parts = selectionRowParts(rows, s.size, getNumThreads());
       if (s.inner == 1 && parts > 1) {
         // Few long contiguous rows: each with every thread.
         SampledRowScratch scratch;

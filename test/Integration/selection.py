@@ -331,10 +331,12 @@ for threads in ("--threads=1", "--threads=2"):
     for k in (1 << 20, (1 << 20) + 1):
         check_kth("radix, large buckets: 2^21 of two values", halves, k,
                   extra_args=[threads])
-# Fewer rows than threads, longer than 2^20: kthvalue's passes split across
-# the threads (the same counts and candidates in row order, so the same
-# answer at any thread count): the bucket collected (normal values), the
-# exact key (three values, NaNs), at 1, 2 and 7 threads.
+# Fewer rows than threads, of 2^16 or more: topk's and kthvalue's passes
+# split across the threads (the same counts and candidates in row order,
+# so the same answer at any thread count): the bucket collected (normal
+# values), the exact key (three values, NaNs; topk then the keys above it
+# and its first ties), at 1, 2 and 7 threads; 70000 winners (2^16 or more)
+# sorted by the threads' sample sort.
 long_normal = torch.randn(1, (1 << 21) + 77)
 long_three = torch.randint(0, 3, (2, (1 << 21) + 77)).float()
 long_nans = torch.randn(3, (1 << 21) + 77)
@@ -347,6 +349,16 @@ for threads in ("--threads=1", "--threads=2", "--threads=7"):
               extra_args=[threads])
     check_kth("radix across threads: NaNs", long_nans, (1 << 21) - 9,
               extra_args=[threads])
+    for largest in (True, False):
+        for k in (5000, 70000):
+            check_topk("radix across threads: normal", long_normal[:, :(1 << 17) + 77],
+                       k, -1, largest, [threads])
+        check_topk("radix across threads: three values",
+                   long_three[:, :(1 << 17) + 77], 40000, -1, largest, [threads])
+        check_topk("radix across threads: NaNs", long_nans[:, :(1 << 17) + 77],
+                   30000, -1, largest, [threads])
+    check_kth("radix across threads: 2^17 + 77", long_normal[:, :(1 << 17) + 77],
+              70000, extra_args=[threads])
 
 # f64 and i64 with k > 64 and at least n / 128 (not direct) take sampled
 # selection (SelectionPlan.h useSampledSelection): sample keys bound the
@@ -427,7 +439,8 @@ for dtype in (torch.float64, torch.int64):
 # Fewer rows than threads, 2^17 + 96 long: the pass split into parts run by
 # the threads (their counts add up, their words gathered in row order; 7
 # parts of 18739 and the rest at 7 threads), at 1, 2 and 7 threads: normal
-# rows, few values (ties at the bound), rows against the sample both ways.
+# rows, few values (ties at the bound), rows against the sample both ways;
+# 70000 winners (2^16 or more) sorted by the threads' sample sort.
 long_n = (1 << 17) + 96
 long_wide = [("normal", sampled_rows(torch.float64, 2, long_n)),
              ("few values", torch.randint(0, 5, (1, long_n))),
@@ -437,8 +450,9 @@ long_wide = [("normal", sampled_rows(torch.float64, 2, long_n)),
 for threads in ("--threads=1", "--threads=2", "--threads=7"):
     for label, rows in long_wide:
         for largest in (True, False):
-            check_topk(f"sampled in parts, {label}", rows, 5000, -1, largest,
-                       [threads])
+            for k in (5000, 70000):
+                check_topk(f"sampled in parts, {label}", rows, k, -1, largest,
+                           [threads])
         for k in (3000, 1 << 16, long_n - 7):
             check_kth(f"sampled in parts, {label}", rows, k,
                       extra_args=[threads])

@@ -2,7 +2,8 @@
 # on long rows: topk, kthvalue, max/min with dim and argmax/argmin over
 # random lengths clustered around the thresholds where the lowering changes
 # algorithm (rows short enough to rank whole, the bound selection's limits
-# 4096..32768, the 512-element blocks, vector widths), random k (1..n,
+# 4096..32768, the 512-element blocks, vector widths, the rows of 2^16 and
+# more whose passes split across threads when few), random k (1..n,
 # clustered at the lane counts 8/16/32/64), f32/f64/i64, rows along dim 0
 # or 1, 1-3 threads, and data built to break selection: ties, all-equal
 # rows, sorted and reversed rows, NaNs (sparse and dense), +-0, +-inf, i64
@@ -24,7 +25,8 @@ SEED = int(os.environ.get("KILN_RANDOM_SEED", "1"))
 rng = random.Random(SEED)
 torch.manual_seed(SEED)
 c = Checker("selection_random")
-THRESHOLDS = [8, 16, 32, 64, 512, 1024, 2048, 4096, 8192, 16384, 32768]
+THRESHOLDS = [8, 16, 32, 64, 512, 1024, 2048, 4096, 8192, 16384, 32768,
+              65536, 131072]
 
 
 def pick_length():

@@ -93,12 +93,12 @@ inline bool radixSelectionFits(int64_t n, int64_t k) {
 /// whenever it fits. Small k/n stays with the collector, whose vectorized
 /// threshold test streams at memory speed. With fewer rows than threads,
 /// radix selection ran only where there were enough rows to keep every
-/// thread busy (a row is not split across threads), the others splitting
-/// rows into segments of collectors -- which, with k this large, merge
-/// slowly: one row of 2^16 to 2^24 floats with k from n/64 to n/2 took
-/// 2-60 times as long at 2 threads (segments) as at 1 (radix): kthvalue of
-/// 2^24, k = 2^23, 1734 against 30 ms; topk of 2^20, k = 65536, 11.6
-/// against 1.7 ms.
+/// thread busy, the others splitting rows into segments of collectors --
+/// which, with k this large, merge slowly: one row of 2^16 to 2^24 floats
+/// with k from n/64 to n/2 took 2-60 times as long at 2 threads (segments)
+/// as at 1 (radix): kthvalue of 2^24, k = 2^23, 1734 against 30 ms; topk
+/// of 2^20, k = 65536, 11.6 against 1.7 ms. (Such rows now split radix
+/// selection's passes across the threads: selectionRowParts.)
 inline bool useRadixSelection(int64_t /*rows*/, int64_t n, int64_t k,
                               int64_t /*threads*/) {
   return radixSelectionFits(n, k);
@@ -119,10 +119,11 @@ inline bool useRadixSelection(int64_t /*rows*/, int64_t n, int64_t k,
 inline bool useSampledSelection(int64_t n, int64_t k) {
   return k > kCollectorMaxK && k * 128 >= n && !useDirectSelection(n, k);
 }
-/// Sampled selection of a long contiguous row when there are fewer rows
-/// than threads: its pass split into this many parts, each at least
-/// kSelectionMinSegment long (1: one thread per row).
-inline int64_t sampledParts(int64_t rows, int64_t n, int64_t threads) {
+/// Radix (f32) and sampled (f64, i64) selection of a long contiguous row
+/// when there are fewer rows than threads: its passes split into this many
+/// parts run by the threads, each at least kSelectionMinSegment long (1:
+/// one thread per row).
+inline int64_t selectionRowParts(int64_t rows, int64_t n, int64_t threads) {
   if (rows >= threads || n < kSelectionSplitLength)
     return 1;
   return std::min(threads, n / kSelectionMinSegment);

@@ -162,6 +162,13 @@ void remarkRuntimeKernel(Operation *op, Location loc, StringRef fnName,
             "whose candidates merge";
   Type element = inputType.getElementType();
   bool packable = f32 || element.isF64() || element.isInteger(64);
+  // Radix and sampled selection (selectionRowParts).
+  std::string splitRows =
+      std::string("; rows in parallel") +
+      (n >= kSelectionSplitLength
+           ? "; with fewer contiguous rows than threads, each row's passes "
+             "are split across the threads"
+           : "");
   if (packable && useBoundSelection(n, k, f32))
     plan = std::string("bound selection: one pass keeps the best of ") +
            (k <= 16 ? "32" : "64") +
@@ -181,17 +188,13 @@ void remarkRuntimeKernel(Operation *op, Location loc, StringRef fnName,
         "best; one pass stores the keys between the bounds as (key, "
         "index) words and counts the ties at them" +
         std::string(isa<TopkOp>(op) ? ", then the k winners are sorted" : "") +
-        "); rows in parallel" +
-        (n >= kSelectionSplitLength
-             ? "; with fewer contiguous rows than threads, each row's "
-               "pass is split across the threads"
-             : "");
+        ")" + splitRows;
   else if (f32 && radixSelectionFits(n, k))
     plan =
         "radix selection (a histogram of 32-bit keys finds the bucket of "
         "the k-th" +
         std::string(isa<TopkOp>(op) ? ", then the k winners are sorted" : "") +
-        "); rows in parallel";
+        ")" + splitRows;
   remarkKernelNear(op, loc, "{0}, k = {1}: {2}", what, k, plan);
 }
 

@@ -90,17 +90,20 @@ func.func @short(%x: tensor<64x512xf32>) -> (tensor<64x64xf32>, tensor<64x64xi64
 }
 
 // f64 and i64 with large k: sampled selection; k below n / 128 keeps the
-// collector.
-func.func @sampled(%x: tensor<64x32768xf64>, %y: tensor<1x4194304xi64>)
+// collector. Long rows (one of 4M) have their passes split when there are
+// fewer than threads, by sampled and by radix selection.
+func.func @sampled(%x: tensor<64x32768xf64>, %y: tensor<1x4194304xi64>, %z: tensor<1x4194304xf32>)
     -> (tensor<64x1024xf64>, tensor<64x1024xi64>, tensor<1xi64>, tensor<1xi64>,
-        tensor<64x200xf64>, tensor<64x200xi64>) {
+        tensor<64x200xf64>, tensor<64x200xi64>, tensor<1x100000xf32>, tensor<1x100000xi64>) {
   // CHECK-DAG: :[[# @LINE + 1]]:{{.*}}Function=sampled | Remark="kiln.topk of tensor<64x32768xf64>: kiln_rt_topk_f64, 64 row(s) of 32768, k = 1024: sampled selection (keys sampled from the row bound the k-th best; one pass stores the keys between the bounds as (key, index) words and counts the ties at them, then the k winners are sorted); rows in parallel"
   %v, %i = kiln.topk %x {k = 1024 : i64} : tensor<64x32768xf64>
-  // CHECK-DAG: :[[# @LINE + 1]]:{{.*}}Function=sampled | Remark="kiln.kthvalue of tensor<1x4194304xi64>: kiln_rt_kthvalue_i64, 1 row(s) of 4194304, k = 2097152: sampled selection (keys sampled from the row bound the k-th best; one pass stores the keys between the bounds as (key, index) words and counts the ties at them); rows in parallel; with fewer contiguous rows than threads, each row's pass is split across the threads"
+  // CHECK-DAG: :[[# @LINE + 1]]:{{.*}}Function=sampled | Remark="kiln.kthvalue of tensor<1x4194304xi64>: kiln_rt_kthvalue_i64, 1 row(s) of 4194304, k = 2097152: sampled selection (keys sampled from the row bound the k-th best; one pass stores the keys between the bounds as (key, index) words and counts the ties at them); rows in parallel; with fewer contiguous rows than threads, each row's passes are split across the threads"
   %kv, %ki = kiln.kthvalue %y {k = 2097152 : i64} : tensor<1x4194304xi64>
   // CHECK-DAG: :[[# @LINE + 1]]:{{.*}}Function=sampled | Remark="kiln.topk of tensor<64x32768xf64>: kiln_rt_topk_f64, 64 row(s) of 32768, k = 200: keeps a buffer of 2k+16 candidates
   %cv, %ci = kiln.topk %x {k = 200 : i64} : tensor<64x32768xf64>
-  return %v, %i, %kv, %ki, %cv, %ci : tensor<64x1024xf64>, tensor<64x1024xi64>, tensor<1xi64>, tensor<1xi64>, tensor<64x200xf64>, tensor<64x200xi64>
+  // CHECK-DAG: :[[# @LINE + 1]]:{{.*}}Function=sampled | Remark="kiln.topk of tensor<1x4194304xf32>: kiln_rt_topk_f32, 1 row(s) of 4194304, k = 100000: radix selection (a histogram of 32-bit keys finds the bucket of the k-th, then the k winners are sorted); rows in parallel; with fewer contiguous rows than threads, each row's passes are split across the threads"
+  %rv, %ri = kiln.topk %z {k = 100000 : i64} : tensor<1x4194304xf32>
+  return %v, %i, %kv, %ki, %cv, %ci, %rv, %ri : tensor<64x1024xf64>, tensor<64x1024xi64>, tensor<1xi64>, tensor<1xi64>, tensor<64x200xf64>, tensor<64x200xi64>, tensor<1x100000xf32>, tensor<1x100000xi64>
 }
 
 // Small k: bound selection up to a row length that grows with k (f32 k = 8:
