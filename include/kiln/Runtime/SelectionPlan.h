@@ -57,8 +57,10 @@ inline bool useDirectSelection(int64_t n, int64_t k) {
 /// insertion, no buffer to compact: the only data-dependent branches are
 /// one per candidate. Two passes cost more than the collector's one in long
 /// rows where its threshold settles early (small k): the longest row taking
-/// it grows with k, and is longer for f64 and i64, whose collector does not
-/// pack its candidates. Above k = 16, f32 rows shorter than 8 k (most
+/// it grows with k, and is longer for f64 and i64, whose collector's words
+/// are twice as wide (with f32's limits, their packed collector of the
+/// forty-eighth session lost: f64 topk k=4 of 1024x16384 5.0 ms bound,
+/// 5.9 collected; k=2 of 1024x8192 2.4 and 2.8). Above k = 16, f32 rows shorter than 8 k (most
 /// elements winners) stay with direct selection. (1 thread, development
 /// machine: f32 topk k=8 of 4096x512 4.35 -> 1.0 ms, PyTorch 7.4; f64 8.0
 /// -> 1.3 ms, PyTorch 7.1; k=24 of 4096x512 6.3 -> 2.5 ms, PyTorch 20.3;
