@@ -1618,15 +1618,14 @@ int64_t kthDirectRowWide(const T *row, int64_t n, int64_t k,
 // sample, one from each of m stretches of the row, bound the k-th best key
 // instead: `lo`, a sample key a few standard deviations of the sample's
 // rank worse than its k m / n-th best, and for kthvalue `hi`, as many
-// better. One pass stores
-// the keys strictly between them as packed (key, ~index) words and counts
-// the keys above `hi` and equal to `hi` and `lo` -- ties are counted, not
-// stored, so a row of few distinct values stores little -- and the counts
-// say where the k-th best lies. A sample that misjudged the row (the k-th
-// outside the bounds, or more words than the buffer takes: a row whose
-// sampled positions hold its best or worst values) sends the row to the
-// collector. The sample
-// decides only the work, never the answer.
+// better. One pass stores the keys strictly between them as packed (key,
+// ~index) words and counts the keys above `hi` and equal to `hi` and `lo`
+// -- ties are counted, not stored, so a row of few distinct values stores
+// little -- and the counts say where the k-th best lies. A sample that
+// misjudged the row (the k-th outside the bounds, or more words than the
+// buffer takes: a row whose sampled positions hold its best or worst
+// values) sends the row to the collector. The sample decides only the
+// work, never the answer.
 //
 //===----------------------------------------------------------------------===//
 
