@@ -1836,7 +1836,7 @@ int64_t firstOfKeyWide(const T *row, int64_t n, bool largest, uint64_t key) {
 template <typename T>
 void topkCollectorRow(const T *row, int64_t n, int64_t k, bool largest,
                       T *outValues, int64_t *outIndices, int64_t stride) {
-  Collector<T> collector(k, largest, n);
+  PackedCollector<T> collector(k, largest, n);
   scan(row, 0, n, collector, largest);
   collector.finishSorted(outIndices, stride);
   for (int64_t j = 0; j < k; ++j)
@@ -1904,7 +1904,8 @@ int64_t kthSampledRow(const T *row, int64_t n, int64_t k,
         return firstOfKeyWide(row, n, largest, bounds.lo);
     }
   }
-  Collector<T> collector(k, /*largest=*/false, n);
+  // The sample misjudged the row: the collector's k smallest.
+  PackedCollector<T> collector(k, /*largest=*/false, n);
   scan(row, 0, n, collector, /*largest=*/false);
   return collector.finishKth();
 }
