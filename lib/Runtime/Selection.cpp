@@ -671,30 +671,6 @@ private:
   T thresholdValue{};
 };
 
-/// The collector for element type T (and row length).
-template <typename T> struct CollectorFor { using type = PackedCollector<T>; };
-
-/// Bit j set when x[j] (j < 32) might beat `threshold`: the vectorizable
-/// prefilter of `scan`, one overload per element type (target clones cannot
-/// be templates). NaN-aware: !(x <= t) is true for NaN x or NaN t, and the
-/// exact check then decides.
-#define KILN_CANDIDATE_MASK(T)                                                 \
-  KILN_VECTORIZE uint32_t candidateMask(const T *x, T threshold,               \
-                                        bool largest) {                        \
-    uint32_t mask = 0;                                                         \
-    if (largest) {                                                             \
-      for (uint32_t j = 0; j < 32; ++j)                                        \
-        mask |= uint32_t(!(x[j] <= threshold)) << j;                           \
-    } else {                                                                   \
-      for (uint32_t j = 0; j < 32; ++j)                                        \
-        mask |= uint32_t(!(x[j] >= threshold)) << j;                           \
-    }                                                                          \
-    return mask;                                                               \
-  }
-KILN_CANDIDATE_MASK(double)
-KILN_CANDIDATE_MASK(int64_t)
-#undef KILN_CANDIDATE_MASK
-
 #if defined(__clang__)
 /// The 32 bits of `test` (a compare of vectors) on x[0, 32), a 64-byte
 /// vector at a time.
@@ -731,6 +707,10 @@ inline uint32_t candidateMaskInline(const T *x, T threshold, bool largest) {
   return mask;
 }
 #endif
+/// Bit j set when x[j] (j < 32) might beat `threshold` (NaN-aware: !(x <=
+/// t) is true for NaN x or NaN t, and the exact check then decides),
+/// compiled per instruction set: the prefilter of `scan` for the
+/// (value, index) collector of f32 rows of 2^32 elements or more.
 KILN_VECTORIZE uint32_t candidateMask(const float *x, float threshold,
                                       bool largest) {
   return candidateMaskInline(x, threshold, largest);
@@ -903,15 +883,29 @@ void sortDescending(Word *words, size_t n, ScratchVector<Word> &buffer) {
     std::copy(from, from + n, words);
 }
 
+/// Runs `body(p, first, last)` on each of `parts` ranges [first, last) of n
+/// positions (of equal length but the last; empty ones skipped), the parts
+/// in parallel: how the passes over a long row are split across threads.
+template <typename Body> void forEachPart(int64_t n, int64_t parts, Body body) {
+  int64_t length = (n + parts - 1) / parts;
+  parallelFor(parts, 1, [&](int64_t begin, int64_t end) {
+    for (int64_t p = begin; p < end; ++p) {
+      int64_t first = p * length, last = std::min(n, first + length);
+      if (first < last)
+        body(p, first, last);
+    }
+  });
+}
+
 /// Sorts of more words than this use every thread in sortDescending's
 /// parallel form.
 constexpr size_t kParallelSortMin = size_t(1) << 16;
 
 /// sortDescending with `parts` threads, for the winners of a long row's
 /// topk: a sample sort. Splitters from a sample of the words cut them into
-/// 4 buckets per thread (by binary search: the words are distinct, so each
-/// has one bucket); the threads count their ranges' words per bucket, then
-/// scatter them into place, and the buckets are sorted in parallel. The
+/// 4 buckets per thread (the words are distinct, so each has one bucket);
+/// the threads count their ranges' words per bucket, then scatter them
+/// into place, and the buckets are sorted in parallel. The
 /// order is the words' own, so the result does not depend on the parts.
 template <typename Word>
 void sortDescending(Word *words, size_t n, ScratchVector<Word> &buffer,
@@ -925,7 +919,7 @@ void sortDescending(Word *words, size_t n, ScratchVector<Word> &buffer,
   for (size_t j = 0; j < sample.size(); ++j)
     sample[j] = words[j * n / sample.size()];
   std::sort(sample.begin(), sample.end(), std::greater<Word>());
-  // Bucket b holds the words below splitters[b - 1] and not below
+  // Bucket b holds the words not above splitters[b - 1] and above
   // splitters[b] (the greatest words in bucket 0).
   ScratchVector<Word> splitters(buckets - 1);
   for (size_t b = 0; b + 1 < buckets; ++b)
@@ -933,17 +927,15 @@ void sortDescending(Word *words, size_t n, ScratchVector<Word> &buffer,
   // A word's bucket: how many splitters are not below it (branch-free
   // compares; a binary search mispredicted), kept for the scatter.
   ScratchVector<uint16_t> bucketOf(n);
-  size_t length = (n + parts - 1) / parts;
   ScratchVector<size_t> offsets(parts * buckets, 0);
-  parallelFor(parts, 1, [&](int64_t begin, int64_t end) {
-    for (int64_t p = begin; p < end; ++p)
-      for (size_t i = p * length; i < std::min(n, (p + 1) * length); ++i) {
-        size_t bucket = 0;
-        for (const Word &splitter : splitters)
-          bucket += !(words[i] > splitter);
-        bucketOf[i] = uint16_t(bucket);
-        ++offsets[p * buckets + bucket];
-      }
+  forEachPart(n, parts, [&](int64_t p, int64_t first, int64_t last) {
+    for (int64_t i = first; i < last; ++i) {
+      size_t bucket = 0;
+      for (const Word &splitter : splitters)
+        bucket += !(words[i] > splitter);
+      bucketOf[i] = uint16_t(bucket);
+      ++offsets[p * buckets + bucket];
+    }
   });
   // Each range's start in each bucket: buckets in order, ranges in order
   // within a bucket.
@@ -960,10 +952,9 @@ void sortDescending(Word *words, size_t n, ScratchVector<Word> &buffer,
   starts[buckets] = n;
   if (buffer.size() < n)
     buffer.resize(n);
-  parallelFor(parts, 1, [&](int64_t begin, int64_t end) {
-    for (int64_t p = begin; p < end; ++p)
-      for (size_t i = p * length; i < std::min(n, (p + 1) * length); ++i)
-        buffer[offsets[p * buckets + bucketOf[i]]++] = words[i];
+  forEachPart(n, parts, [&](int64_t p, int64_t first, int64_t last) {
+    for (int64_t i = first; i < last; ++i)
+      buffer[offsets[p * buckets + bucketOf[i]]++] = words[i];
   });
   parallelFor(buckets, 1, [&](int64_t begin, int64_t end) {
     ScratchVector<Word> scratch;
@@ -1252,13 +1243,13 @@ int64_t collectKeys(const float *row, int64_t n, bool largest,
   return count;
 }
 
-/// Appends to `scratch.candidates` (holding `count` words) the positions of
-/// the row whose key is `key`, in row order, until it holds `limit`;
-/// returns the new count.
+/// Appends to `candidates` (holding `count` words) the positions of the row
+/// whose key is `key`, in row order, until it holds `limit`; returns the
+/// new count.
 int64_t collectEqual(const float *row, int64_t n, bool largest,
-                     const uint32_t *stored, RadixRowScratch &scratch,
-                     uint32_t key, int64_t count, int64_t limit) {
-  ScratchVector<uint64_t> &candidates = scratch.candidates;
+                     const uint32_t *stored,
+                     ScratchVector<uint64_t> &candidates, uint32_t key,
+                     int64_t count, int64_t limit) {
   if (candidates.size() < static_cast<size_t>(limit))
     candidates.resize(limit);
   forEachKeyChunk(row, n, largest, stored,
@@ -1286,13 +1277,15 @@ int64_t firstOfKey(const float *row, int64_t n, bool largest,
 }
 
 /// Writes the best k of the `count` (>= k) distinct candidate words of
-/// `row` to `outValues`/`outIndices` (every `stride`), best first.
-void emitBest(const float *row, uint64_t *candidates, int64_t count, int64_t k,
-              float *outValues, int64_t *outIndices, int64_t stride,
-              RadixRowScratch &scratch, int64_t parts = 1) {
+/// `row` to `outValues`/`outIndices` (every `stride`), best first; a sort
+/// of 2^16 words or more with `parts` threads.
+template <typename T, typename Word>
+void emitBest(const T *row, Word *candidates, int64_t count, int64_t k,
+              T *outValues, int64_t *outIndices, int64_t stride,
+              ScratchVector<Word> &buffer, int64_t parts = 1) {
   if (count > k)
-    selectGreatest(candidates, count, k, scratch.sortBuffer);
-  sortDescending(candidates, k, scratch.sortBuffer, parts);
+    selectGreatest(candidates, count, k, buffer);
+  sortDescending(candidates, k, buffer, parts);
   emitWords(row, candidates, k, outValues, outIndices, stride);
 }
 
@@ -1322,10 +1315,11 @@ void topkRadixRow(const float *row, int64_t n, int64_t k, bool largest,
       if (key != ~uint32_t(0))
         count = collectKeys(row, n, largest, stored, scratch, key + 1,
                             ~uint32_t(0) - (key + 1));
-      count = collectEqual(row, n, largest, stored, scratch, key, count, k);
+      count = collectEqual(row, n, largest, stored, scratch.candidates, key,
+                           count, k);
     }
     emitBest(row, scratch.candidates.data(), count, k, outValues, outIndices,
-             stride, scratch);
+             stride, scratch.sortBuffer);
     return;
   }
   // Every key in the bucket or above.
@@ -1333,7 +1327,7 @@ void topkRadixRow(const float *row, int64_t n, int64_t k, bool largest,
   int64_t count = collectKeys(row, n, largest, stored, scratch, lowest,
                               ~uint32_t(0) - lowest);
   emitBest(row, scratch.candidates.data(), count, k, outValues, outIndices,
-           stride, scratch);
+           stride, scratch.sortBuffer);
 }
 
 /// topk of one short contiguous f32 row with many winners
@@ -1345,7 +1339,7 @@ void topkDirectRow(const float *row, int64_t n, int64_t k, bool largest,
       collectKeys(row, n, largest, storedKeys(row, n, largest, scratch),
                   scratch, 0, ~uint32_t(0));
   emitBest(row, scratch.candidates.data(), count, k, outValues, outIndices,
-           stride, scratch);
+           stride, scratch.sortBuffer);
 }
 
 /// kthvalue of one short contiguous f32 row (useDirectSelection): every
@@ -1411,8 +1405,8 @@ int64_t kthRadixRow(const float *row, int64_t n, int64_t k,
 class RadixRowParts {
 public:
   RadixRowParts(const float *row, int64_t n, bool largest, int64_t parts)
-      : row(row), n(n), parts(parts), length((n + parts - 1) / parts),
-        largest(largest), partCounts(parts * kDigits), scratch(parts) {}
+      : row(row), n(n), parts(parts), largest(largest),
+        partCounts(parts * kDigits), scratch(parts) {}
 
   /// The first level: the bucket holding the `rank`-th greatest key;
   /// `rank` becomes its rank in the bucket, `above` counts the keys in
@@ -1488,12 +1482,8 @@ private:
 
   /// Runs `body(p, part, m, first)` on each part, in parallel.
   template <typename Body> void each(Body body) {
-    parallelFor(parts, 1, [&](int64_t begin, int64_t end) {
-      for (int64_t p = begin; p < end; ++p) {
-        int64_t first = p * length, last = std::min(n, first + length);
-        if (first < last)
-          body(p, row + first, last - first, first);
-      }
+    forEachPart(n, parts, [&](int64_t p, int64_t first, int64_t last) {
+      body(p, row + first, last - first, first);
     });
   }
 
@@ -1511,7 +1501,7 @@ private:
   }
 
   const float *row;
-  int64_t n, parts, length;
+  int64_t n, parts;
   bool largest;
   ScratchVector<int64_t> partCounts;
   ScratchVector<RadixRowScratch> scratch;
@@ -1556,19 +1546,14 @@ void topkRadixRowParallel(const float *row, int64_t n, int64_t k, bool largest,
           key == ~uint32_t(0)
               ? 0
               : split.collect(key + 1, ~uint32_t(0) - (key + 1), candidates);
-      RadixRowScratch ties;
-      ties.candidates = std::move(candidates);
-      count = collectEqual(row, n, largest, nullptr, ties, key, count, k);
-      candidates = std::move(ties.candidates);
+      count = collectEqual(row, n, largest, nullptr, candidates, key, count, k);
     }
   } else {
     uint32_t lowest = bucket << kShift;
     count = split.collect(lowest, ~uint32_t(0) - lowest, candidates);
   }
-  RadixRowScratch sorting;
-  sorting.sortBuffer = std::move(split.buffer());
-  emitBest(row, candidates.data(), count, k, outValues, outIndices, 1, sorting,
-           parts);
+  emitBest(row, candidates.data(), count, k, outValues, outIndices, 1,
+           split.buffer(), parts);
 }
 
 /// Scratch of direct selection of f64 and i64 rows, reused across the rows
@@ -1631,6 +1616,19 @@ int64_t kthDirectRowWide(const T *row, int64_t n, int64_t k,
 
 /// Sample sizes: m = n / 32 within these bounds.
 constexpr int64_t kSampleMin = 256, kSampleMax = 16384;
+inline int64_t sampleSize(int64_t n) {
+  return std::min(n, std::clamp(n / 32, kSampleMin, kSampleMax));
+}
+
+/// The k-th best's expected rank in a sample of m of a row of n (from 0),
+/// and the bounds' distance from it: 4 of its standard deviations (the
+/// square root of the rank) and a few positions.
+inline double sampleRank(int64_t n, int64_t k, int64_t m) {
+  return double(k) * double(m) / double(n);
+}
+inline int64_t sampleSpread(double rank) {
+  return int64_t(4 * std::sqrt(rank)) + 4;
+}
 
 /// The position of the j-th of m sampled keys of a row of n: in the j-th
 /// of m equal stretches, at an offset hashed from j -- not the same offset
@@ -1673,14 +1671,12 @@ template <typename T>
 bool sampleBounds(const T *row, int64_t n, int64_t k, bool largest,
                   bool bounded, ScratchVector<uint64_t> &sample,
                   SampleBounds &bounds) {
-  int64_t m = std::min(n, std::clamp(n / 32, kSampleMin, kSampleMax));
+  int64_t m = sampleSize(n);
   sample.resize(m);
   for (int64_t j = 0; j < m; ++j)
     sample[j] = selectionKey(row[samplePosition(j, n, m)], largest);
-  // The k-th best's expected rank in the sample (from 0), and a spread of
-  // 4 of its standard deviations (sqrt of the rank) and a few positions.
-  double rank = double(k) * double(m) / double(n);
-  int64_t spread = int64_t(4 * std::sqrt(rank)) + 4;
+  double rank = sampleRank(n, k, m);
+  int64_t spread = sampleSpread(rank);
   int64_t low = int64_t(rank) + spread, high = int64_t(rank) - spread;
   if (low >= m)
     return false;
@@ -1772,16 +1768,11 @@ BandCounts bandPassParts(const T *row, int64_t n, bool largest,
                          SampledRowScratch &scratch) {
   if (parts <= 1)
     return bandPass(row, n, 0, largest, bounds, bounded, limit, scratch.words);
-  int64_t length = (n + parts - 1) / parts;
   ScratchVector<ScratchVector<WideWord>> partWords(parts);
   ScratchVector<BandCounts> partCounts(parts);
-  parallelFor(parts, 1, [&](int64_t begin, int64_t end) {
-    for (int64_t p = begin; p < end; ++p) {
-      int64_t first = p * length, last = std::min(n, first + length);
-      if (first < last)
-        partCounts[p] = bandPass(row + first, last - first, first, largest,
-                                 bounds, bounded, limit, partWords[p]);
-    }
+  forEachPart(n, parts, [&](int64_t p, int64_t first, int64_t last) {
+    partCounts[p] = bandPass(row + first, last - first, first, largest, bounds,
+                             bounded, limit, partWords[p]);
   });
   BandCounts counts;
   for (const BandCounts &part : partCounts)
@@ -1802,9 +1793,8 @@ BandCounts bandPassParts(const T *row, int64_t n, bool largest,
 /// The most words a band may hold: twice what the sample predicts (k and
 /// the spread's share of the row, on both sides for kthvalue) and 4096.
 int64_t bandLimit(int64_t n, int64_t k, bool bounded) {
-  int64_t m = std::min(n, std::clamp(n / 32, kSampleMin, kSampleMax));
-  double rank = double(k) * double(m) / double(n);
-  int64_t spread = (int64_t(4 * std::sqrt(rank)) + 5) * (n / m + 1);
+  int64_t m = sampleSize(n);
+  int64_t spread = (sampleSpread(sampleRank(n, k, m)) + 1) * (n / m + 1);
   return 2 * ((bounded ? 0 : k) + 2 * spread) + 4096;
 }
 
@@ -1857,9 +1847,8 @@ void topkSampledRow(const T *row, int64_t n, int64_t k, bool largest,
     WideWord *words = scratch.words.data();
     for (int64_t i = 0; i < n; ++i)
       words[i] = packWord(selectionKey(row[i], largest), i);
-    selectGreatest(words, n, k, scratch.buffer);
-    sortDescending(words, k, scratch.buffer, parts);
-    emitWords(row, words, k, outValues, outIndices, stride);
+    emitBest(row, words, n, k, outValues, outIndices, stride, scratch.buffer,
+             parts);
     return;
   }
   BandCounts counts =
@@ -1873,10 +1862,8 @@ void topkSampledRow(const T *row, int64_t n, int64_t k, bool largest,
   if (count < k) // The first of lo's ties complete the k.
     count =
         collectEqualWide(row, n, largest, bounds.lo, scratch.words, count, k);
-  WideWord *words = scratch.words.data();
-  selectGreatest(words, count, k, scratch.buffer);
-  sortDescending(words, k, scratch.buffer, parts);
-  emitWords(row, words, k, outValues, outIndices, stride);
+  emitBest(row, scratch.words.data(), count, k, outValues, outIndices, stride,
+           scratch.buffer, parts);
 }
 
 /// kthvalue of one contiguous f64 or i64 row by sampled selection: the
@@ -2217,16 +2204,18 @@ void kthEachRow(View<T> &input, const Split &s, int64_t k, T *outValues,
       });
 }
 
-/// selectRowsWith the fastest collector for T and the row length.
+/// selectRowsWith the packed collector, or for f32 rows too long for its
+/// 32-bit indices the (value, index) one.
 template <typename T, typename Emit>
 void selectRows(View<T> &input, int64_t dim, int64_t k, bool largest,
                 Emit emit) {
-  using Fast = typename CollectorFor<T>::type;
-  if (!std::is_same_v<T, float> ||
-      split(input.shape, dim).size < (int64_t(1) << 32))
-    selectRowsWith<T, Fast>(input, dim, k, largest, emit);
-  else
-    selectRowsWith<T, Collector<T>>(input, dim, k, largest, emit);
+  if constexpr (std::is_same_v<T, float>) {
+    if (split(input.shape, dim).size >= (int64_t(1) << 32)) {
+      selectRowsWith<T, Collector<T>>(input, dim, k, largest, emit);
+      return;
+    }
+  }
+  selectRowsWith<T, PackedCollector<T>>(input, dim, k, largest, emit);
 }
 
 template <typename T>

@@ -60,9 +60,10 @@ inline bool useDirectSelection(int64_t n, int64_t k) {
 /// it grows with k, and is longer for f64 and i64, whose collector's words
 /// are twice as wide (with f32's limits, their packed collector of the
 /// forty-eighth session lost: f64 topk k=4 of 1024x16384 5.0 ms bound,
-/// 5.9 collected; k=2 of 1024x8192 2.4 and 2.8). Above k = 16, f32 rows shorter than 8 k (most
-/// elements winners) stay with direct selection. (1 thread, development
-/// machine: f32 topk k=8 of 4096x512 4.35 -> 1.0 ms, PyTorch 7.4; f64 8.0
+/// 5.9 collected; k=2 of 1024x8192 2.4 and 2.8). Above k = 16, f32 rows
+/// shorter than 8 k (most elements winners) stay with direct selection. (1
+/// thread, development machine: f32 topk k=8 of 4096x512 4.35 -> 1.0 ms,
+/// PyTorch 7.4; f64 8.0
 /// -> 1.3 ms, PyTorch 7.1; k=24 of 4096x512 6.3 -> 2.5 ms, PyTorch 20.3;
 /// k=32 of 2048x2048 8.6 -> 2.9 ms, f64 16.0 -> 4.1; k=1 of rows of 8192
 /// 0.34 ms by the collector, 0.40 bound; k=32 of rows of 128 7.7 ms direct,
