@@ -832,6 +832,59 @@ ir = (f"func.func @f(%a: {ttype(a)}, %b: {ttype(b)}) -> tensor<i1> {{\n"
       f"  return %y : tensor<i1>\n}}\n")
 c.check("equal shapes differ", ir, [a, b], torch.tensor(torch.equal(a, b)))
 
+# equal at sizes the sum it decomposes into splits across the threads: one
+# difference (or NaN) in the last element, -0 against +0, every dtype, an
+# empty and a rank-0 pair, and operands computed by fused producers.
+def plain_equal_ir(a, b):
+    return (f"func.func @f(%a: {ttype(a)}, %b: {ttype(b)}) -> tensor<i1> {{\n"
+            f"  %y = kiln.equal %a, %b : {ttype(a)}, {ttype(b)}\n"
+            f"  return %y : tensor<i1>\n}}\n")
+
+
+gen = torch.Generator().manual_seed(4901)
+big = torch.randn(3, 1000003, generator=gen)
+last = big.clone()
+last[2, -1] += 1
+nan_last = big.clone()
+nan_last[2, -1] = float("nan")
+zeros = torch.zeros(70001)
+negative_zeros = -zeros
+i64 = torch.randint(-10**12, 10**12, (2, 65537), generator=gen)
+i64_last = i64.clone()
+i64_last[1, -1] += 1
+mask = torch.rand(70003, generator=gen) > 0.5
+mask_last = mask.clone()
+mask_last[-1] = ~mask_last[-1]
+for label, a, b in (("same 3x1000003", big, big.clone()),
+                    ("last element differs", big, last),
+                    ("NaN in the last element", big, nan_last),
+                    ("NaN against itself", nan_last, nan_last.clone()),
+                    ("-0 against +0", zeros, negative_zeros),
+                    ("f64 same", big.double(), big.double()),
+                    ("f64 last differs", big.double(), last.double()),
+                    ("i64 same", i64, i64.clone()),
+                    ("i64 last differs", i64, i64_last),
+                    ("i1 same", mask, mask.clone()),
+                    ("i1 last differs", mask, mask_last),
+                    ("empty", torch.zeros(0, 5), torch.zeros(0, 5)),
+                    ("rank 0 differ", torch.tensor(1.5), torch.tensor(2.5)),
+                    ("rank 0 same", torch.tensor(1.5), torch.tensor(1.5))):
+    want = torch.tensor(torch.equal(a, b))
+    for threads in (1, 2, 7):
+        c.check(f"equal, {label}, at {threads} thread(s)", plain_equal_ir(a, b),
+                [a, b], want, extra_args=[f"--threads={threads}"])
+t = ttype(big)
+doubled = (f"func.func @f(%a: {t}, %b: {t}) -> tensor<i1> {{\n"
+           f"  %two = kiln.full 2.0 : tensor<f32>\n"
+           f"  %x = kiln.add %a, %a : {t}, {t}\n"
+           f"  %y = kiln.mul %b, %two : {t}, tensor<f32>\n"
+           f"  %e = kiln.equal %x, %y : {t}, {t}\n"
+           f"  return %e : tensor<i1>\n}}\n")
+c.check("equal of fused producers, a + a against b * 2 (same)", doubled,
+        [big, big], torch.tensor(True))
+c.check("equal of fused producers, a + a against b * 2 (last differs)",
+        doubled, [big, last], torch.tensor(False))
+
 # amax/amin are IEEE maximum/minimum exactly, on every CPU reduction path
 # (rows, columns, split segments, all elements, a fused producer), f32 and
 # f64, at every thread count: +0 beats -0 (a maximum of only -0 is -0),

@@ -140,6 +140,16 @@ Value readOnlyBuffer(OpBuilder &b, Location loc, Value tensor) {
       /*readOnly=*/b.getUnitAttr());
 }
 
+Value readOnlyStridedBuffer(OpBuilder &b, Location loc, Value tensor) {
+  RankedTensorType type = tensorType(tensor);
+  auto layout = StridedLayoutAttr::get(
+      b.getContext(), ShapedType::kDynamic,
+      SmallVector<int64_t>(type.getRank(), ShapedType::kDynamic));
+  return bufferization::ToBufferOp::create(
+      b, loc, MemRefType::get(type.getShape(), type.getElementType(), layout),
+      tensor, /*readOnly=*/b.getUnitAttr());
+}
+
 Value linearize(OpBuilder &b, Location loc, ValueRange indices,
                 ArrayRef<int64_t> shape) {
   Value flat = indexConstant(b, loc, 0);

@@ -1,6 +1,6 @@
 //===- Reductions.cpp - Reduction kernels ---------------------------------===//
 //
-// sum, prod, amax, amin and equal, and the reduction builders every kernel
+// sum, prod, amax and amin, and the reduction builders every kernel
 // uses: the lane order of float sums and products, split reductions of
 // few long rows, column reductions, coalesced dims.
 // See Passes.td (convert-kiln-to-linalg) for the overview.
@@ -1135,42 +1135,6 @@ Value reduceRow(
   return Lower::result(b, loc, loop.getResult(0), elementType, keys);
 }
 
-namespace {
-
-struct LowerEqual : OpRewritePattern<EqualOp> {
-  using OpRewritePattern::OpRewritePattern;
-  LogicalResult matchAndRewrite(EqualOp op,
-                                PatternRewriter &rewriter) const override {
-    Location loc = op.getLoc();
-    RankedTensorType lhsType = tensorType(op.getLhs());
-    if (lhsType.getShape() != tensorType(op.getRhs()).getShape()) {
-      rewriter.replaceOpWithNewOp<arith::ConstantOp>(
-          op, DenseElementsAttr::get(op.getType(), false));
-      return success();
-    }
-    // all(lhs == rhs) over every dim.
-    SmallVector<bool> mask(lhsType.getRank(), true);
-    Value result = buildReduction(
-        rewriter, loc, ValueRange{op.getLhs(), op.getRhs()}, mask,
-        {rewriter.getBoolAttr(true)},
-        [](OpBuilder &b, Location l, ValueRange xs, ValueRange acc,
-           ValueRange) {
-          Value same;
-          if (isa<FloatType>(xs[0].getType()))
-            same = arith::CmpFOp::create(b, l, arith::CmpFPredicate::OEQ, xs[0],
-                                         xs[1]);
-          else
-            same = arith::CmpIOp::create(b, l, arith::CmpIPredicate::eq, xs[0],
-                                         xs[1]);
-          return SmallVector<Value>{arith::AndIOp::create(b, l, acc[0], same)};
-        })[0];
-    rewriter.replaceOp(op, result);
-    return success();
-  }
-};
-
-} // namespace
-
 Value updateColumnLane(
     OpBuilder &b, Location loc, Value acc, Value lane, Value width,
     function_ref<Value(OpBuilder &, Location, Value old, Value c)> combine) {
@@ -1903,10 +1867,9 @@ SmallVector<Value> lowerReductionKernel(OpBuilder &b, Operation *op,
 }
 
 void populateReductionPatterns(RewritePatternSet &patterns) {
-  patterns
-      .add<LowerDimsReduction<SumOp>, LowerDimsReduction<ProdOp>,
-           LowerDimsReduction<AmaxOp>, LowerDimsReduction<AminOp>, LowerEqual>(
-          patterns.getContext());
+  patterns.add<LowerDimsReduction<SumOp>, LowerDimsReduction<ProdOp>,
+               LowerDimsReduction<AmaxOp>, LowerDimsReduction<AminOp>>(
+      patterns.getContext());
 }
 
 } // namespace kiln::lowering

