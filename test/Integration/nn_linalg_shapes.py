@@ -164,11 +164,9 @@ for sa, sb, dtype in (((64, 48), (48, 40), torch.float32),
 # Matrix times vector on the CPU: 16 (f32) or 8 (f64) rows per vector of
 # sums, their elements in transposed tiles; the same k-order bits. Whole
 # tiles and k left over (100 = 6 x 16 + 4), rows left over (37 = 2 x 16 +
-# 5; one: 17; fewer rows than a block: 5), batch dims, k shorter than a
-# tile (3),
+# 5; one: 17), batch dims, k shorter than a tile (3),
 # NaN and infinity in a lane; a one-column matrix as the vector.
 for sa, sb, dtype in (((37, 100), (100,), torch.float32),
-                      ((5, 33), (33,), torch.float32),
                       ((2, 3, 20, 16), (16,), torch.float32),
                       ((64, 3), (3,), torch.float32),
                       ((17, 20), (20,), torch.float32),
@@ -226,6 +224,85 @@ for sa, sb, dtype, segments in (((1, 1024), (1024, 1030), torch.float32, 16),
 a = torch.randint(-5, 5, (1, 1024))
 b = torch.randint(-5, 5, (1024, 1024))
 c.check("matmul i64 vector-matrix", ir2("matmul", a, b, a @ b), [a, b], a @ b)
+
+# Thin matmuls -- a dot product, fewer matrix rows than a vector of sums
+# holds (16 f32, 8 f64) times a vector, a vector (or one row) times a matrix
+# of fewer columns, batched or not -- are sum(a * b) (kiln-decompose): the
+# bits of that sum written out, fused or not, at 1, 2 and 7 threads (the
+# lane order, split into segments for long lines), and PyTorch's answer in
+# float64. Each case: operand shapes, dtype, the written-out body.
+def thin(a, b, want, body):
+    return (f"func.func @f(%a: {ttype(a)}, %b: {ttype(b)}) -> {ttype(want)} {{\n"
+            + body + f"  return %s : {ttype(want)}\n}}\n")
+
+
+thin_cases = [
+    ((100003,), (100003,), torch.float32,
+     "  %p = kiln.mul %a, %b : {A}, {B}\n"
+     "  %s = kiln.sum %p {{dims = array<i64: 0>}} : {A}\n"),
+    ((5, 33), (33,), torch.float32,
+     "  %p = kiln.mul %a, %b : {A}, {B}\n"
+     "  %s = kiln.sum %p {{dims = array<i64: 1>}} : {A}\n"),
+    ((3, 70001), (70001,), torch.float32,
+     "  %p = kiln.mul %a, %b : {A}, {B}\n"
+     "  %s = kiln.sum %p {{dims = array<i64: 1>}} : {A}\n"),
+    ((2, 5, 20), (2, 20, 1), torch.float64,
+     "  %r = kiln.reshape %b : {B} -> tensor<2x1x20xf64>\n"
+     "  %p = kiln.mul %a, %r : {A}, tensor<2x1x20xf64>\n"
+     "  %s = kiln.sum %p {{dims = array<i64: 2>, keepdim = true}} : {A}\n"),
+    ((4099,), (4099, 4), torch.float32,
+     "  %r = kiln.reshape %a : {A} -> tensor<4099x1xf32>\n"
+     "  %p = kiln.mul %r, %b : tensor<4099x1xf32>, {B}\n"
+     "  %s = kiln.sum %p {{dims = array<i64: 0>}} : {B}\n"),
+    ((2, 1, 300), (2, 300, 3), torch.float32,
+     "  %r = kiln.reshape %a : {A} -> tensor<2x300x1xf32>\n"
+     "  %p = kiln.mul %r, %b : tensor<2x300x1xf32>, {B}\n"
+     "  %s = kiln.sum %p {{dims = array<i64: 1>, keepdim = true}} : {B}\n"),
+    ((50,), (3, 50, 1), torch.float32,
+     "  %ra = kiln.reshape %a : {A} -> tensor<1x50xf32>\n"
+     "  %rb = kiln.reshape %b : {B} -> tensor<3x1x50xf32>\n"
+     "  %p = kiln.mul %ra, %rb : tensor<1x50xf32>, tensor<3x1x50xf32>\n"
+     "  %s = kiln.sum %p {{dims = array<i64: 2>}} : tensor<3x1x50xf32>\n"),
+    ((64, 1, 4096), (64, 4096, 1), torch.float32,
+     "  %r = kiln.reshape %b : {B} -> tensor<64x1x4096xf32>\n"
+     "  %p = kiln.mul %a, %r : {A}, tensor<64x1x4096xf32>\n"
+     "  %s = kiln.sum %p {{dims = array<i64: 2>, keepdim = true}} : {A}\n"),
+    ((1000,), (1000,), torch.int64,
+     "  %p = kiln.mul %a, %b : {A}, {B}\n"
+     "  %s = kiln.sum %p {{dims = array<i64: 0>}} : {A}\n"),
+]
+for sa, sb, dtype, body in thin_cases:
+    if dtype == torch.int64:
+        a = torch.randint(-1000, 1000, sa)
+        b = torch.randint(-1000, 1000, sb)
+    else:
+        a = torch.randn(sa, dtype=dtype) * torch.pow(
+            10.0, torch.randint(-2, 3, sa).to(dtype))
+        b = torch.randn(sb, dtype=dtype)
+    if len(sa) == 2 and dtype != torch.int64:
+        a[1, 2] = float("nan")
+        a[0, 3] = float("inf")
+    want = torch.matmul(a, b)
+    label = f"thin matmul {sa} @ {sb} {dtype}"
+    written = thin(a, b, want, body.format(A=ttype(a), B=ttype(b),
+                                           R=ttype(want)))
+    c.cases += 1
+    code, ref, err = c.run(written, [a, b], ["--no-fuse"])
+    if code != 0:
+        c.fail(f"{label}: sum(a * b) written out", err)
+        continue
+    for threads in (1, 2, 7):
+        c.check(f"{label}: the bits of sum(a * b), threads={threads}",
+                ir2("matmul", a, b, want), [a, b], ref, rtol=0, atol=0,
+                extra_args=[f"--threads={threads}"])
+    exact = torch.matmul(a.double(), b.double())
+    # Within a few roundings of the sum of the products' magnitudes
+    # (cancellation leaves small results with their terms' error).
+    scale = torch.matmul(a.double().abs(), b.double().abs())
+    scale = float(scale[torch.isfinite(scale)].max())
+    c.check(f"{label}: against PyTorch (float64)", ir2("matmul", a, b, want),
+            [a, b], exact.to(dtype), rtol=0,
+            atol=0 if dtype == torch.int64 else 1e-6 * scale)
 
 # Creation ops (the argument is unused except for *_like).
 x = torch.randn(2, 3)

@@ -12,7 +12,9 @@
 #include "kiln/Dialect/Kiln/IR/KilnOps.h"
 #include "kiln/Dialect/Kiln/Transforms/Passes.h"
 
+#include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/PatternMatch.h"
+#include "mlir/IR/Remarks.h"
 #include "mlir/Transforms/GreedyPatternRewriteDriver.h"
 
 #include <cmath>
@@ -32,6 +34,27 @@ namespace {
 Value scalar(OpBuilder &b, Location loc, Type elementType, double value) {
   auto type = RankedTensorType::get({}, elementType);
   return FullOp::create(b, loc, type, b.getF64FloatAttr(value));
+}
+
+/// Reports (category `kiln-decompose`) how `op` was rewritten; `what` is
+/// only called when remarks are on.
+void remarkDecomposed(Operation *op, llvm::function_ref<std::string()> what) {
+  if (!op->getContext()->getRemarkEngine())
+    return;
+  auto function = op->getParentOfType<func::FuncOp>();
+  if (auto r = remark::passed(
+          op->getLoc(),
+          remark::RemarkOpts::name("Decomposed")
+              .category("kiln-decompose")
+              .function(function ? function.getSymName() : StringRef())))
+    r << remark::add("{0}", what());
+}
+
+/// The text of `type`.
+std::string typeText(Type type) {
+  std::string text;
+  llvm::raw_string_ostream(text) << type;
+  return text;
 }
 
 /// mean(x) = sum(x) / count. The mean of no elements is NaN, as in PyTorch:
@@ -207,6 +230,12 @@ struct DecomposeEqual : OpRewritePattern<EqualOp> {
                                           rewriter.getF64FloatAttr(0.0));
       return success();
     }
+    remarkDecomposed(op, [&] {
+      return "kiln.equal of " + typeText(lhsType) +
+             ": computed as sum(cast<f32>(a != b)) == 0, the comparison read "
+             "by the sum's kernel (one pass over both operands, split across "
+             "the threads when long)";
+    });
     Value differ = NeOp::create(rewriter, loc, op.getLhs(), op.getRhs());
     Type f32 = rewriter.getF32Type();
     Value count = CastOp::create(
@@ -215,6 +244,101 @@ struct DecomposeEqual : OpRewritePattern<EqualOp> {
                                 rewriter.getBoolAttr(false));
     rewriter.replaceOpWithNewOp<EqOp>(op, total,
                                       scalar(rewriter, loc, f32, 0.0));
+    return success();
+  }
+};
+
+/// Rows a vector of sums holds in the CPU's matrix-vector kernel (16 f32,
+/// 8 f64; lowering/Matmul.cpp): with fewer rows it would leave lanes
+/// empty, its sums in one thread.
+int64_t matrixVectorLanes(Type elementType) {
+  return elementType.isF32() ? 16 : 8;
+}
+
+/// A matmul with one result dim of size 1 in its matrix product (a dot
+/// product, fewer matrix rows than a vector of sums holds times a vector,
+/// a vector times a matrix of few columns) is a sum over k of products:
+/// `sum(a * b)`, the operands seen so that k lines up and broadcasting
+/// gives the rest. The sum's kernel reads the products in place (fused),
+/// in the lane order of every float sum, split into segments across the
+/// threads when the lines are long; the matmul kernels would sum each
+/// element in k order on one thread, one add waiting on the one before
+/// (a dot product of 16M f32: 10.3 ms at any thread count). The lane
+/// order, not k order, for these shapes: a dot product's bits are those
+/// of sum(a * b).
+struct DecomposeThinMatmul : OpRewritePattern<MatmulOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(MatmulOp op,
+                                PatternRewriter &rewriter) const override {
+    Location loc = op.getLoc();
+    Value lhs = op.getLhs(), rhs = op.getRhs();
+    auto lhsType = cast<RankedTensorType>(lhs.getType());
+    auto rhsType = cast<RankedTensorType>(rhs.getType());
+    RankedTensorType resultType = op.getType();
+    Type elementType = resultType.getElementType();
+    int64_t lhsRank = lhsType.getRank(), rhsRank = rhsType.getRank();
+    // The matrix product's sizes: n rows (1 for a vector lhs), m columns
+    // (1 for a vector rhs), k.
+    int64_t n = lhsRank == 1 ? 1 : lhsType.getDimSize(lhsRank - 2);
+    int64_t m = rhsRank == 1 ? 1 : rhsType.getDimSize(rhsRank - 1);
+    int64_t k = lhsType.getDimSize(lhsRank - 1);
+    int64_t lanes = matrixVectorLanes(elementType);
+    bool floatElements = isa<FloatType>(elementType);
+    auto seenAs = [&](Value value, RankedTensorType type,
+                      ArrayRef<int64_t> trailing) -> Value {
+      // A matrix's batch dims, then `trailing` for its last two (all of
+      // a vector's one).
+      SmallVector<int64_t> shape;
+      if (type.getRank() > 2)
+        shape.assign(type.getShape().drop_back(2).begin(),
+                     type.getShape().drop_back(2).end());
+      shape.append(trailing.begin(), trailing.end());
+      if (ArrayRef<int64_t>(shape) == type.getShape())
+        return value;
+      return ReshapeOp::create(
+          rewriter, loc, RankedTensorType::get(shape, type.getElementType()),
+          value);
+    };
+    Value products;
+    int64_t reduced;
+    if (m == 1) {
+      // Each result element: row i of lhs times the vector. The matrix
+      // vector kernel takes a float vector rhs ([K] or [K, 1]) with whole
+      // vectors of rows.
+      if (lhsRank >= 2 && n >= lanes && floatElements && rhsRank <= 2)
+        return failure();
+      // rhs [..., K, 1] seen as [..., 1, K] (the same elements in order),
+      // a vector lhs as one row [1, K]: products [..., n, K], summed over
+      // the last dim (kept when the result has its column dim).
+      Value row = rhsRank == 1 ? rhs : seenAs(rhs, rhsType, {1, k});
+      Value rows =
+          lhsRank == 1 && rhsRank > 1 ? seenAs(lhs, lhsType, {1, k}) : lhs;
+      products = MulOp::create(rewriter, loc, rows, row);
+      reduced = cast<RankedTensorType>(products.getType()).getRank() - 1;
+    } else if (n == 1 && m < lanes) {
+      // A vector (or one row) times a matrix of few columns: lhs seen as
+      // a column [..., K, 1], products [..., K, M] summed over dim -2.
+      Value column = seenAs(lhs, lhsType, {k, 1});
+      products = MulOp::create(rewriter, loc, column, rhs);
+      reduced = cast<RankedTensorType>(products.getType()).getRank() - 2;
+    } else {
+      return failure();
+    }
+    remarkDecomposed(op, [&] {
+      return "kiln.matmul " + typeText(lhsType) + " x " + typeText(rhsType) +
+             ": a thin product (" + std::to_string(n) + " row(s) x " +
+             std::to_string(m) + " column(s), k = " + std::to_string(k) +
+             ") computed as sum(a * b) over k: the products read by the "
+             "sum's kernel, in the lane order of a sum (not k order), split "
+             "across the threads when long";
+    });
+    auto productsType = cast<RankedTensorType>(products.getType());
+    // Kept (size 1) when the result has the reduced dim's place: a matrix
+    // lhs with a matrix rhs.
+    bool keep = productsType.getRank() == resultType.getRank();
+    rewriter.replaceOpWithNewOp<SumOp>(op, resultType, products,
+                                       rewriter.getDenseI64ArrayAttr({reduced}),
+                                       rewriter.getBoolAttr(keep));
     return success();
   }
 };
@@ -232,5 +356,6 @@ struct KilnDecomposePass : kiln::impl::KilnDecomposeBase<KilnDecomposePass> {
 
 void kiln::populateDecomposePatterns(RewritePatternSet &patterns) {
   patterns.add<DecomposeMean, DecomposeNorm, DecomposeMseLoss,
-               DecomposeCrossEntropy, DecomposeEqual>(patterns.getContext());
+               DecomposeCrossEntropy, DecomposeEqual, DecomposeThinMatmul>(
+      patterns.getContext());
 }

@@ -80,3 +80,81 @@ func.func @norms(%x: tensor<4x10xf32>) -> (tensor<f32>, tensor<4xf32>) {
   %b = kiln.norm %x {p = 0x7FF0000000000000 : f64, dims = array<i64: 1>} : tensor<4x10xf32>
   return %a, %b : tensor<f32>, tensor<4xf32>
 }
+
+// -----
+
+// equal = (sum(cast<f32>(a != b)) == 0): a sum the comparison fuses into.
+// CHECK-LABEL: func.func @equal
+// CHECK-DAG: %[[ZERO:.*]] = kiln.constant dense<0.000000e+00> : tensor<f32>
+// CHECK-DAG: %[[NE:.*]] = kiln.ne %arg0, %arg1 : tensor<3x5xi64>, tensor<3x5xi64>
+// CHECK: %[[COUNT:.*]] = kiln.cast %[[NE]] : tensor<3x5xi1> to tensor<3x5xf32>
+// CHECK: %[[SUM:.*]] = kiln.sum %[[COUNT]] : tensor<3x5xf32>
+// CHECK: kiln.eq %[[SUM]], %[[ZERO]] : tensor<f32>, tensor<f32>
+// CHECK-NOT: kiln.equal
+func.func @equal(%a: tensor<3x5xi64>, %b: tensor<3x5xi64>) -> tensor<i1> {
+  %e = kiln.equal %a, %b : tensor<3x5xi64>, tensor<3x5xi64>
+  return %e : tensor<i1>
+}
+
+// -----
+
+// Operands of different shapes are never equal: a false constant.
+// CHECK-LABEL: func.func @equal_shapes_differ
+// CHECK: kiln.constant dense<false> : tensor<i1>
+// CHECK-NOT: kiln.sum
+func.func @equal_shapes_differ(%a: tensor<3xf32>, %b: tensor<4xf32>) -> tensor<i1> {
+  %e = kiln.equal %a, %b : tensor<3xf32>, tensor<4xf32>
+  return %e : tensor<i1>
+}
+
+// -----
+
+// Thin matmuls are sums over k of products: a dot product; fewer rows
+// than a vector of sums holds (16 f32, 8 f64) times a vector; a batched
+// one-column rhs seen as a row; a vector times a matrix of few columns (lhs
+// seen as a column); a vector lhs times a batch of columns.
+// CHECK-LABEL: func.func @thin_matmuls
+// CHECK: %[[DOT:.*]] = kiln.mul %arg0, %arg0 : tensor<100xf32>, tensor<100xf32>
+// CHECK: kiln.sum %[[DOT]] {dims = array<i64: 0>} : tensor<100xf32>
+// CHECK: %[[MV:.*]] = kiln.mul %arg1, %arg0 : tensor<5x100xf32>, tensor<100xf32>
+// CHECK: kiln.sum %[[MV]] {dims = array<i64: 1>} : tensor<5x100xf32>
+// CHECK: %[[ROW:.*]] = kiln.reshape %arg2 : tensor<2x100x1xf64> -> tensor<2x1x100xf64>
+// CHECK: %[[BMV:.*]] = kiln.mul %arg3, %[[ROW]] : tensor<2x7x100xf64>, tensor<2x1x100xf64>
+// CHECK: kiln.sum %[[BMV]] {dims = array<i64: 2>, keepdim = true} : tensor<2x7x100xf64>
+// CHECK: %[[COLUMN:.*]] = kiln.reshape %arg0 : tensor<100xf32> -> tensor<100x1xf32>
+// CHECK: %[[VM:.*]] = kiln.mul %[[COLUMN]], %arg4 : tensor<100x1xf32>, tensor<100x3xf32>
+// CHECK: kiln.sum %[[VM]] {dims = array<i64: 0>} : tensor<100x3xf32>
+// CHECK-DAG: %[[LHS:.*]] = kiln.reshape %arg0 : tensor<100xf32> -> tensor<1x100xf32>
+// CHECK-DAG: %[[RHS:.*]] = kiln.reshape %arg5 : tensor<4x100x1xf32> -> tensor<4x1x100xf32>
+// CHECK: %[[VB:.*]] = kiln.mul %[[LHS]], %[[RHS]] : tensor<1x100xf32>, tensor<4x1x100xf32>
+// CHECK: kiln.sum %[[VB]] {dims = array<i64: 2>} : tensor<4x1x100xf32>
+// CHECK-NOT: kiln.matmul
+func.func @thin_matmuls(%v: tensor<100xf32>, %few: tensor<5x100xf32>,
+                        %col: tensor<2x100x1xf64>, %rows: tensor<2x7x100xf64>,
+                        %narrow: tensor<100x3xf32>, %cols: tensor<4x100x1xf32>)
+    -> (tensor<f32>, tensor<5xf32>, tensor<2x7x1xf64>, tensor<3xf32>,
+        tensor<4x1xf32>) {
+  %dot = kiln.matmul %v, %v : tensor<100xf32>, tensor<100xf32>
+  %mv = kiln.matmul %few, %v : tensor<5x100xf32>, tensor<100xf32>
+  %bmv = kiln.matmul %rows, %col : tensor<2x7x100xf64>, tensor<2x100x1xf64>
+  %vm = kiln.matmul %v, %narrow : tensor<100xf32>, tensor<100x3xf32>
+  %vb = kiln.matmul %v, %cols : tensor<100xf32>, tensor<4x100x1xf32>
+  return %dot, %mv, %bmv, %vm, %vb : tensor<f32>, tensor<5xf32>, tensor<2x7x1xf64>, tensor<3xf32>, tensor<4x1xf32>
+}
+
+// -----
+
+// Matmuls the matmul kernels take stay: 16 rows times a vector (the
+// matrix-vector kernel's whole vector of sums), a vector times 16 columns
+// (the split vector-matrix kernel), matrices.
+// CHECK-LABEL: func.func @matmuls_kept
+// CHECK-COUNT-3: kiln.matmul
+// CHECK-NOT: kiln.sum
+func.func @matmuls_kept(%v: tensor<100xf32>, %a: tensor<16x100xf32>,
+                        %w: tensor<100x16xf32>, %m: tensor<4x100xf32>)
+    -> (tensor<16xf32>, tensor<16xf32>, tensor<4x16xf32>) {
+  %mv = kiln.matmul %a, %v : tensor<16x100xf32>, tensor<100xf32>
+  %vm = kiln.matmul %v, %w : tensor<100xf32>, tensor<100x16xf32>
+  %mm = kiln.matmul %m, %w : tensor<4x100xf32>, tensor<100x16xf32>
+  return %mv, %vm, %mm : tensor<16xf32>, tensor<16xf32>, tensor<4x16xf32>
+}

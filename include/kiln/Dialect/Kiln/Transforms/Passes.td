@@ -12,7 +12,14 @@ def KilnDecompose : Pass<"kiln-decompose"> {
     the elementwise ops and plain reductions they are made of (e.g.
     `mean(x) = sum(x) / count`, `cross_entropy = mean(-gather(
     log_softmax(logits), target))`, `equal(a, b) = (sum(cast(a != b)) ==
-    0)`), keeping each op's location. `softmax`
+    0)`), keeping each op's location. Thin matmuls -- a dot product, fewer
+    matrix rows than the CPU's matrix-vector kernel fills (16 f32, 8
+    otherwise) times a vector or a one-column matrix, one row or a vector
+    times a matrix of as few columns -- become `sum(a * b)` over k, the
+    operands reshaped so that k lines up: a reduction the products fuse
+    into, split across threads when long, in the lane order of a sum.
+    Remarks (category `kiln-decompose`) report the equal and matmul
+    rewrites. `softmax`
     and `log_softmax` stay: the lowering gives them a two-kernel form.
   }];
   let dependentDialects = [];
