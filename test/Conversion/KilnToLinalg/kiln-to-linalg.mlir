@@ -1086,3 +1086,24 @@ func.func @vector_matrix_small(%x: tensor<1x256xf32>, %w: tensor<256x1024xf32>) 
   %y = kiln.matmul %x, %w : tensor<1x256xf32>, tensor<256x1024xf32>
   return %y : tensor<1x1024xf32>
 }
+
+// -----
+
+// put: every index checked up front, then one sequential loop that clamps;
+// each step prefetches for writing the target of the position 128 ahead
+// (the last position's at the end), in the buffer it updates (a view of
+// the loop's tensor, no copy), then updates its own target.
+// CHECK-LABEL: func.func @put_prefetch
+// CHECK: %[[LOOP:.*]] = scf.for %[[I:.*]] = %{{.*}} to %c1000 step %c1 iter_args(%[[ACC:.*]] = %{{.*}}) -> (tensor<4096xf32>)
+// CHECK: %[[AHEAD:.*]] = arith.addi %{{.*}}, %c128
+// CHECK: %[[CLAMPED:.*]] = arith.minui %[[AHEAD]], %c999
+// CHECK: %[[AT:.*]] = arith.remui %[[CLAMPED]], %c1000
+// CHECK: tensor.extract %arg1[%[[AT]]] : tensor<1000xi64>
+// CHECK: %[[BUFFER:.*]] = bufferization.to_buffer %[[ACC]] read_only : tensor<4096xf32> to memref<4096xf32, strided<[?], offset: ?>>
+// CHECK: memref.prefetch %[[BUFFER]][%{{.*}}], write, locality<3>, data
+// CHECK: tensor.extract %[[ACC]]
+// CHECK: tensor.insert %{{.*}} into %[[ACC]]
+func.func @put_prefetch(%base: tensor<4096xf32>, %index: tensor<1000xi64>, %src: tensor<1000xf32>) -> tensor<4096xf32> {
+  %r = kiln.put %base, %index, %src {accumulate = true} : tensor<4096xf32>, tensor<1000xi64>, tensor<1000xf32>
+  return %r : tensor<4096xf32>
+}
