@@ -225,6 +225,36 @@ a = torch.randint(-5, 5, (1, 1024))
 b = torch.randint(-5, 5, (1024, 1024))
 c.check("matmul i64 vector-matrix", ir2("matmul", a, b, a @ b), [a, b], a @ b)
 
+# Register tiles too few for the threads (under 16, batches included) with
+# a long k split k (CPU): S segments (a power of two, at most 16 tiles x
+# segments, segments of at least 4096), each tile summing its segment in k
+# order from zero into a partial, the partials then added in segment order
+# from zero -- those exact bits at 1, 2 and 7 threads. 8x65536 @ 65536x8:
+# one tile, 16 segments; 5x8192 @ 8192x13 (a short block, masked
+# columns): 2; f64 12x16384 @ 16384x20 (four tiles: a block and the rows
+# left over, 16 columns and 4 masked): 4; a batch of 3 of 8x16384 @
+# 16384x8: 4.
+for sa, sb, dtype, segments in (((8, 65536), (65536, 8), torch.float32, 16),
+                                ((5, 8192), (8192, 13), torch.float32, 2),
+                                ((12, 16384), (16384, 20), torch.float64, 4),
+                                ((3, 8, 16384), (16384, 8), torch.float32, 4)):
+    a = torch.randn(sa, dtype=dtype) * torch.pow(
+        10.0, torch.randint(-2, 3, sa).to(dtype))
+    b = torch.randn(sb, dtype=dtype)
+    a.view(-1)[5] = float("nan")
+    length = sb[0] // segments
+    want = torch.zeros(torch.matmul(a, b).shape, dtype=dtype)
+    for s in range(segments):
+        part = torch.zeros_like(want)
+        for k in range(s * length, (s + 1) * length):
+            part = part + a[..., :, k:k + 1] * b[k:k + 1, :]
+        want = want + part
+    for threads in (1, 2, 7):
+        c.check(f"matmul {sa} @ {sb} {dtype}: k split in {segments} "
+                f"segments, threads={threads}",
+                ir2("matmul", a, b, want), [a, b], want, rtol=0, atol=0,
+                extra_args=[f"--threads={threads}"])
+
 # Thin matmuls -- a dot product, fewer matrix rows than a vector of sums
 # holds (16 f32, 8 f64) times a vector, a vector (or one row) times a matrix
 # of fewer columns, batched or not -- are sum(a * b) (kiln-decompose): the

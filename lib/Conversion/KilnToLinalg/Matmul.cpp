@@ -82,15 +82,23 @@ constexpr int64_t kMatmulMinIterations = 64;
 /// uses vectors of the next power of two, their reads and writes masked to
 /// the columns that exist (vectors of other widths compile to one insert
 /// per element).
+///
+/// With `segments` S > 1 (split k), `into` holds S partial results
+/// ([S, result dims...]): the forall's first dim is the segment s, whose
+/// iterations sum k in [s * K / S, (s + 1) * K / S) only, in k order from
+/// zero, into partial s.
 Value buildMatmulTiles(OpBuilder &b, Location loc, MatmulOp op, Value into,
                        int64_t rowBegin, int64_t blocks, int64_t height,
-                       int64_t columnBegin, int64_t groups, int64_t width) {
+                       int64_t columnBegin, int64_t groups, int64_t width,
+                       int64_t segments = 1) {
   RankedTensorType lhsType = tensorType(op.getLhs());
   RankedTensorType rhsType = tensorType(op.getRhs());
   RankedTensorType resultType = op.getType();
   Type elementType = resultType.getElementType();
   int64_t rank = resultType.getRank(), batchRank = rank - 2;
-  int64_t kSize = lhsType.getDimSize(lhsType.getRank() - 1);
+  int64_t kSize = lhsType.getDimSize(lhsType.getRank() - 1) / segments;
+  // The segment's dim of the grid and of `into` (none without a split).
+  int64_t split = segments > 1 ? 1 : 0;
   // Iterations in (batch, column group, row chunk) order: a thread's
   // consecutive iterations share a column group, whose rhs panel stays in
   // cache while the row chunks go by. The chunk: the most row blocks
@@ -98,7 +106,7 @@ Value buildMatmulTiles(OpBuilder &b, Location loc, MatmulOp op, Value into,
   // kMatmulMinIterations iterations, if it packs; else one block.
   int64_t others =
       ShapedType::getNumElements(resultType.getShape().take_front(batchRank)) *
-      groups;
+      groups * segments;
   int64_t chunk = 1;
   for (int64_t c = std::min(blocks, kMatmulChunkBlocks); c > 1; --c)
     if (blocks % c == 0 && others * (blocks / c) >= kMatmulMinIterations) {
@@ -110,11 +118,22 @@ Value buildMatmulTiles(OpBuilder &b, Location loc, MatmulOp op, Value into,
   bool pack = chunk >= kMatmulPackBlocks && panelBytes > kMatmulPackMinBytes;
   if (!pack)
     chunk = 1;
-  SmallVector<int64_t> grid(resultType.getShape().take_front(batchRank));
+  SmallVector<int64_t> grid;
+  if (split)
+    grid.push_back(segments);
+  grid.append(resultType.getShape().take_front(batchRank).begin(),
+              resultType.getShape().take_front(batchRank).end());
   grid.append({groups, blocks / chunk});
   OpBuilder::InsertionGuard guard(b);
-  SmallVector<Value> coords;
-  scf::ForallOp forall = createGridForall(b, loc, grid, into, coords);
+  SmallVector<Value> gridCoords;
+  scf::ForallOp forall = createGridForall(b, loc, grid, into, gridCoords);
+  // The result's coordinates (batch..., group, chunk), and the first k of
+  // the segment.
+  SmallVector<Value> coords(gridCoords.begin() + split, gridCoords.end());
+  Value kBegin =
+      split ? Value(arith::MulIOp::create(b, loc, gridCoords[0],
+                                          indexConstant(b, loc, kSize)))
+            : indexConstant(b, loc, 0);
   Value row0 = arith::AddIOp::create(
       b, loc,
       arith::MulIOp::create(b, loc, coords.back(),
@@ -144,6 +163,11 @@ Value buildMatmulTiles(OpBuilder &b, Location loc, MatmulOp op, Value into,
   // The chunk's rows of the result.
   SmallVector<OpFoldResult> offsets, sizes, strides;
   SmallVector<int64_t> sliceShape;
+  if (split) {
+    offsets.push_back(gridCoords[0]);
+    sizes.push_back(b.getIndexAttr(1));
+    sliceShape.push_back(1);
+  }
   for (int64_t d = 0; d < batchRank; ++d) {
     offsets.push_back(coords[d]);
     sizes.push_back(b.getIndexAttr(1));
@@ -152,7 +176,7 @@ Value buildMatmulTiles(OpBuilder &b, Location loc, MatmulOp op, Value into,
   offsets.append({row0, column});
   sizes.append({b.getIndexAttr(chunk * height), b.getIndexAttr(width)});
   sliceShape.append({chunk * height, width});
-  strides.assign(rank, b.getIndexAttr(1));
+  strides.assign(rank + split, b.getIndexAttr(1));
   Value shared = forall.getRegionIterArgs()[0];
   Value slice = tensor::ExtractSliceOp::create(
       b, loc, RankedTensorType::get(sliceShape, elementType), shared, offsets,
@@ -163,9 +187,11 @@ Value buildMatmulTiles(OpBuilder &b, Location loc, MatmulOp op, Value into,
   Value padding = arith::ConstantOp::create(b, loc, b.getZeroAttr(elementType));
   SmallVector<bool> inBounds{true}, masked{lanes == width};
   Value kBound = indexConstant(b, loc, kSize);
+  // Row k of the segment (k from 0) of rhs.
   auto rhsRow = [&](OpBuilder &kb, Location kl, Value k) -> Value {
     SmallVector<Value> rhsAt(rhsBatch);
-    rhsAt.append({k, column});
+    rhsAt.append(
+        {split ? Value(arith::AddIOp::create(kb, kl, kBegin, k)) : k, column});
     return vector::TransferReadOp::create(kb, kl, vectorType, op.getRhs(),
                                           rhsAt, padding, masked);
   };
@@ -206,7 +232,9 @@ Value buildMatmulTiles(OpBuilder &b, Location loc, MatmulOp op, Value into,
                 SmallVector<Value> lhsAt(lhsBatch);
                 lhsAt.push_back(arith::AddIOp::create(
                     kb, kl, firstRow, indexConstant(kb, kl, r)));
-                lhsAt.push_back(k);
+                lhsAt.push_back(
+                    split ? Value(arith::AddIOp::create(kb, kl, kBegin, k))
+                          : k);
                 Value a = tensor::ExtractOp::create(kb, kl, op.getLhs(), lhsAt);
                 Value product = arith::MulFOp::create(
                     kb, kl, vector::BroadcastOp::create(kb, kl, vectorType, a),
@@ -217,7 +245,7 @@ Value buildMatmulTiles(OpBuilder &b, Location loc, MatmulOp op, Value into,
             });
         Value tile = tiles[0];
         for (int64_t r = 0; r < height; ++r) {
-          SmallVector<Value> at(batchRank, zero);
+          SmallVector<Value> at(batchRank + split, zero);
           at.append(
               {arith::AddIOp::create(bb, bl, first, indexConstant(bb, bl, r)),
                zero});
@@ -233,6 +261,63 @@ Value buildMatmulTiles(OpBuilder &b, Location loc, MatmulOp op, Value into,
   return forall.getResult(0);
 }
 
+/// Register tiles (with their batches) fewer than this leave threads
+/// idle; with a long k, the tiles split k instead (splitMatmulSegments).
+constexpr int64_t kMatmulSplitMaxTiles = 16;
+
+/// Rows of k per segment of a split matmul, at least.
+constexpr int64_t kMatmulSplitMinRows = 4096;
+
+/// The segments a register-tiled matmul of `tiles` tiles splits k into:
+/// with fewer than kMatmulSplitMaxTiles tiles, the largest power of two
+/// that divides K into segments of at least kMatmulSplitMinRows with at
+/// most kMatmulSplitMaxTiles tiles times segments in all; else 1. A
+/// function of the shape alone.
+int64_t splitMatmulSegments(int64_t tiles, int64_t kSize) {
+  int64_t segments = 1;
+  if (tiles >= kMatmulSplitMaxTiles)
+    return 1;
+  while (segments < 16 && tiles * segments < kMatmulSplitMaxTiles &&
+         kSize % (2 * segments) == 0 &&
+         kSize / (2 * segments) >= kMatmulSplitMinRows)
+    segments *= 2;
+  return segments;
+}
+
+/// `partials` ([S, result dims...]) added element by element in segment
+/// order from zero: ((0 + p_0) + p_1) + ... -- the split products' bits.
+Value addPartialsInOrder(OpBuilder &b, Location loc, Value partials,
+                         RankedTensorType resultType) {
+  MLIRContext *ctx = b.getContext();
+  int64_t rank = resultType.getRank();
+  Type elementType = resultType.getElementType();
+  bool isFloat = isa<FloatType>(elementType);
+  // Loops (result dims..., s), s innermost.
+  SmallVector<AffineExpr> partialExprs{getAffineDimExpr(rank, ctx)};
+  for (int64_t d = 0; d < rank; ++d)
+    partialExprs.push_back(getAffineDimExpr(d, ctx));
+  SmallVector<utils::IteratorType> iterators = parallelIterators(rank + 1);
+  iterators.back() = utils::IteratorType::reduction;
+  Value init =
+      filledTensor(b, loc, resultType, getScalarAttr(b, elementType, 0.0));
+  return linalg::GenericOp::create(
+             b, loc, TypeRange{resultType}, ValueRange{partials},
+             ValueRange{init},
+             SmallVector<AffineMap>{
+                 AffineMap::get(rank + 1, 0, partialExprs, ctx),
+                 AffineMap::getMultiDimIdentityMap(rank + 1, ctx)
+                     .getMajorSubMap(rank)},
+             iterators,
+             [&](OpBuilder &nb, Location l, ValueRange args) {
+               Value sum =
+                   isFloat
+                       ? Value(arith::AddFOp::create(nb, l, args[1], args[0]))
+                       : Value(arith::AddIOp::create(nb, l, args[1], args[0]));
+               linalg::YieldOp::create(nb, l, sum);
+             })
+      .getResult(0);
+}
+
 /// Float matmul on the CPU in register tiles (buildMatmulTiles): blocks of
 /// kMatmulTileRows rows by groups of kMatmulColumns (f32) or 16 (f64) columns,
 /// then the columns left over (in groups of 8 or 16 when they are a
@@ -241,7 +326,8 @@ Value buildMatmulTiles(OpBuilder &b, Location loc, MatmulOp op, Value into,
 /// part of the result. Returns null for other element types and for
 /// results too small for one full block (fewer than kMatmulRows rows or 8
 /// columns), which the contraction generic handles.
-Value buildRegisterBlockedMatmul(PatternRewriter &rewriter, MatmulOp op) {
+Value buildRegisterBlockedMatmul(PatternRewriter &rewriter, MatmulOp op,
+                                 int64_t &segments) {
   Location loc = op.getLoc();
   RankedTensorType lhsType = tensorType(op.getLhs());
   RankedTensorType resultType = op.getType();
@@ -269,24 +355,36 @@ Value buildRegisterBlockedMatmul(PatternRewriter &rewriter, MatmulOp op) {
   // block as tall as they are.
   int64_t blocks = n / kMatmulTileRows, tailHeight = n % kMatmulTileRows;
   int64_t tailRow = blocks * kMatmulTileRows, tailColumn = groups * width;
-  Value result = tensor::EmptyOp::create(rewriter, loc, resultType.getShape(),
-                                         elementType);
+  // Too few tiles for the threads and a long k: split k (a function of the
+  // shape alone, so the same bits at every thread count).
+  int64_t batches =
+      ShapedType::getNumElements(resultType.getShape().drop_back(2));
+  int64_t tiles = batches * (groups + (tailWidth ? tailGroups : 0)) *
+                  (blocks + (tailHeight ? 1 : 0));
+  segments = splitMatmulSegments(tiles, kSize);
+  SmallVector<int64_t> shape(resultType.getShape());
+  if (segments > 1)
+    shape.insert(shape.begin(), segments);
+  Value result = tensor::EmptyOp::create(rewriter, loc, shape, elementType);
   if (groups && blocks)
     result = buildMatmulTiles(rewriter, loc, op, result, 0, blocks,
-                              kMatmulTileRows, 0, groups, width);
+                              kMatmulTileRows, 0, groups, width, segments);
   if (tailWidth && blocks)
     result =
         buildMatmulTiles(rewriter, loc, op, result, 0, blocks, kMatmulTileRows,
-                         tailColumn, tailGroups, tailWidth);
+                         tailColumn, tailGroups, tailWidth, segments);
   if (tailHeight) {
     if (groups)
       result = buildMatmulTiles(rewriter, loc, op, result, tailRow, 1,
-                                tailHeight, 0, groups, width);
+                                tailHeight, 0, groups, width, segments);
     if (tailWidth)
-      result = buildMatmulTiles(rewriter, loc, op, result, tailRow, 1,
-                                tailHeight, tailColumn, tailGroups, tailWidth);
+      result =
+          buildMatmulTiles(rewriter, loc, op, result, tailRow, 1, tailHeight,
+                           tailColumn, tailGroups, tailWidth, segments);
   }
-  return result;
+  if (segments == 1)
+    return result;
+  return addPartialsInOrder(rewriter, loc, result, resultType);
 }
 
 /// A float matrix (with batch dims) times a vector on the CPU: each result
@@ -623,14 +721,23 @@ struct LowerMatmul : OpRewritePattern<MatmulOp> {
     bool cpuMatrices = lhsMatrix && rhsMatrix && !isGpuTarget(rewriter);
     std::string what = typeText(lhsType) + " x " + typeText(rhsType);
     if (cpuMatrices) {
-      if (Value product = buildRegisterBlockedMatmul(rewriter, op)) {
-        remarkKernel(rewriter, loc,
-                     "matmul {0}: register-tiled, blocks of {1} rows x {2} "
-                     "columns accumulate in vector registers, rhs panels "
-                     "packed when large; blocks in parallel, each element "
-                     "summed in k order",
-                     what, kMatmulTileRows,
-                     elementType.isF32() ? kMatmulColumns : 16);
+      int64_t segments = 1;
+      if (Value product = buildRegisterBlockedMatmul(rewriter, op, segments)) {
+        int64_t kSize = lhsType.getDimSize(lhsType.getRank() - 1);
+        remarkKernel(
+            rewriter, loc,
+            "matmul {0}: register-tiled, blocks of {1} rows x {2} "
+            "columns accumulate in vector registers, rhs panels "
+            "packed when large; blocks in parallel, {3}",
+            what, kMatmulTileRows, elementType.isF32() ? kMatmulColumns : 16,
+            segments > 1
+                ? llvm::formatv("too few for the threads: k split into {0} "
+                                "segments of {1}, each block summing its "
+                                "segment in k order into a partial result, "
+                                "then the partials added in segment order",
+                                segments, kSize / segments)
+                      .str()
+                : std::string("each element summed in k order"));
         return rewriter.replaceOp(op, product), success();
       }
     }

@@ -145,6 +145,13 @@ func.func @mv(%a: tensor<3x100x64xf32>, %x: tensor<64xf32>) -> tensor<3x100xf32>
   return %r : tensor<3x100xf32>
 }
 
+// Too few register tiles for the threads with a long k: k split.
+func.func @split_k(%a: tensor<8x65536xf32>, %b: tensor<65536x8xf32>) -> tensor<8x8xf32> {
+  // CHECK-DAG: :[[# @LINE + 1]]:{{.*}}Function=split_k | Remark="matmul tensor<8x65536xf32> x tensor<65536x8xf32>: register-tiled, blocks of 8 rows x 32 columns accumulate in vector registers, rhs panels packed when large; blocks in parallel, too few for the threads: k split into 16 segments of 4096, each block summing its segment in k order into a partial result, then the partials added in segment order"
+  %r = kiln.matmul %a, %b : tensor<8x65536xf32>, tensor<65536x8xf32>
+  return %r : tensor<8x8xf32>
+}
+
 // Vector times matrix: k split into segments for the threads.
 func.func @vm(%x: tensor<4096xf32>, %w: tensor<4096x512xf32>) -> tensor<512xf32> {
   // CHECK-DAG: :[[# @LINE + 1]]:{{.*}}Function=vm | Remark="matmul tensor<4096xf32> x tensor<4096x512xf32>: vector-matrix, too few lhs rows for the threads: k split into 16 segments of 256, each summed in k order into its own partial row (the rhs rows streamed in order), in parallel; then the partials added in segment order"
