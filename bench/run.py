@@ -459,6 +459,51 @@ def odd_row_workloads():
     ]
 
 
+def decomposed_workloads():
+    """Ops that kiln-decompose rewrites into fused sums (since the
+    forty-ninth session), a Gram matrix whose register tiles split k, a
+    softmax of two rows with rests after their segments, and a put into a
+    table larger than the cache."""
+    v, scalar = tensor_type((V,)), tensor_type(())
+    wide, tall, gram = (tensor_type((8, 1 << 21)), tensor_type((1 << 21, 8)),
+                        tensor_type((8, 8)))
+    two = tensor_type((2, TWO_ODD_ROWS))
+    g, pi16, ps = (tensor_type((4096, 4096)), tensor_type((1 << 22,), "i64"),
+                   tensor_type((1 << 22,)))
+    return [
+        dict(name="dot product (16M)",
+             ir=f"""func.func @f(%a: {v}, %b: {v}) -> {scalar} {{
+  %d = kiln.matmul %a, %b : {v}, {v}
+  return %d : {scalar}
+}}""", inputs=["v", "ct"], torch=lambda t: torch.matmul(t["v"], t["ct"]),
+             read_bytes=2 * V * 4),
+        dict(name="equal (16M, equal operands)",
+             ir=f"""func.func @f(%a: {v}, %b: {v}) -> tensor<i1> {{
+  %e = kiln.equal %a, %b : {v}, {v}
+  return %e : tensor<i1>
+}}""", inputs=["v", "v_copy"],
+             torch=lambda t: torch.equal(t["v"], t["v_copy"]),
+             read_bytes=2 * V * 4),
+        dict(name="Gram matrix 8x2M by 2Mx8",
+             ir=f"""func.func @f(%a: {wide}, %b: {tall}) -> {gram} {{
+  %c = kiln.matmul %a, %b : {wide}, {tall}
+  return %c : {gram}
+}}""", inputs=["gram_a", "gram_b"],
+             torch=lambda t: torch.matmul(t["gram_a"], t["gram_b"])),
+        dict(name=f"softmax dim 1 (2x{TWO_ODD_ROWS})",
+             ir=f"""func.func @f(%x: {two}) -> {two} {{
+  %y = kiln.softmax %x {{dim = 1 : i64}} : {two}
+  return %y : {two}
+}}""", inputs=["two_odd"], torch=lambda t: torch.softmax(t["two_odd"], 1)),
+        dict(name="put accumulate (4M -> 16M)",
+             ir=f"""func.func @f(%b: {g}, %i: {pi16}, %s: {ps}) -> {g} {{
+  %r = kiln.put %b, %i, %s {{accumulate = true}} : {g}, {pi16}, {ps}
+  return %r : {g}
+}}""", inputs=["g", "pi16", "ps"],
+             torch=lambda t: t["g"].put(t["pi16"], t["ps"], accumulate=True)),
+    ]
+
+
 def pooling_workloads():
     """Convolutional networks' reductions over runs of dims: a global
     average pooling, a batch norm's statistics, class scores [N, C, 1, 1]
@@ -652,7 +697,7 @@ def workloads():
             fusion_workloads() + training_workloads() + linalg_workloads() +
             selection_workloads() + scatter_workloads() +
             embedding_workloads() + one_row_workloads() +
-            pooling_workloads())
+            pooling_workloads() + decomposed_workloads())
 
 
 def cpu_workloads():
@@ -722,6 +767,9 @@ def write_workload_ir(w, build, directory):
 # A row length no power of two divides (odd_row_workloads).
 ODD_ROW = (16 << 20) + 43
 
+# Two rows whose segments leave a rest (decomposed_workloads).
+TWO_ODD_ROWS = 4000037
+
 # Each input by name: ("f32" or "f64", shape) for standard normal floats,
 # ("i64", low, high, shape) for uniform integers, or a fixed array.
 INPUTS = {
@@ -749,16 +797,26 @@ INPUTS = {
     "cb3": ("f32", (384, 1, 1)),
     "w64": ("f64", (1024, 32768)), "row4m64": ("f64", (1, 1 << 22)),
     "wi64": ("i64", -10**12, 10**12, (1024, 32768)),
+    "v_copy": ("copy", "v"), "gram_a": ("f32", (8, 1 << 21)),
+    "gram_b": ("f32", (1 << 21, 8)), "two_odd": ("f32", (2, TWO_ODD_ROWS)),
+    "pi16": ("i64", 0, 1 << 24, (1 << 22,)),
 }
 
 
 def make_inputs(directory, names):
     rng = np.random.default_rng(0)
     arrays = {}
-    for name in names:
+    # Copies after their sources (a copy is another array, equal bits).
+    for name in sorted(names, key=lambda n: INPUTS[n][0] == "copy"
+                       if not isinstance(INPUTS[n], np.ndarray) else False):
         spec = INPUTS[name]
         if isinstance(spec, np.ndarray):
             arrays[name] = spec
+        elif spec[0] == "copy":
+            if spec[1] not in arrays:
+                raise ValueError(f"input {name}: copy of {spec[1]}, which "
+                                 "the workload does not read")
+            arrays[name] = arrays[spec[1]].copy()
         elif spec[0] in ("f32", "f64"):
             arrays[name] = rng.standard_normal(
                 spec[1], dtype=np.float32 if spec[0] == "f32" else np.float64)

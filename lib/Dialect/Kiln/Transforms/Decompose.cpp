@@ -1,11 +1,10 @@
 //===- Decompose.cpp - Composite kiln ops into core ops -------------------===//
 //
-// mean, norm, mse_loss, cross_entropy and equal expressed with elementwise
-// ops,
-// plain reductions and log_softmax (which the lowering handles directly,
-// in two kernels). Each replacement keeps the original
-// op's location, so diagnostics and runtime errors still point at the user's
-// op.
+// mean, norm, mse_loss, cross_entropy, equal and thin matmuls expressed
+// with elementwise ops, plain reductions and log_softmax (which the
+// lowering handles directly, in two kernels). Each replacement keeps the
+// original op's location, so diagnostics and runtime errors still point at
+// the user's op.
 //
 //===----------------------------------------------------------------------===//
 
