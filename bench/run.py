@@ -251,18 +251,24 @@ def training_workloads():
     ]
 
 
+def two_operand(name, op, a, b, result, inputs, fn, **extra):
+    """A workload of one op `op` on two operands of types `a` and `b`."""
+    return dict(name=name, inputs=inputs, torch=fn,
+                ir=f"""func.func @f(%a: {a}, %b: {b}) -> {result} {{
+  %r = kiln.{op} %a, %b : {a}, {b}
+  return %r : {result}
+}}""", **extra)
+
+
 def linalg_workloads():
     """matmul (no target). Debian's PyTorch 1.13 uses the reference BLAS
     (BLAS_INFO=generic), far from the machine: the note gives Kiln's
     GFLOP/s to set against the machine's peak."""
     m = tensor_type((1024, 1024))
     return [
-        dict(name="matmul 1024x1024x1024",
-             ir=f"""func.func @f(%a: {m}, %b: {m}) -> {m} {{
-  %c = kiln.matmul %a, %b : {m}, {m}
-  return %c : {m}
-}}""", inputs=["m1", "m2"], torch=lambda t: torch.matmul(t["m1"], t["m2"]),
-             flops=2 * 1024 ** 3),
+        two_operand("matmul 1024x1024x1024", "matmul", m, m, m, ["m1", "m2"],
+                    lambda t: torch.matmul(t["m1"], t["m2"]),
+                    flops=2 * 1024 ** 3),
     ]
 
 
@@ -471,25 +477,16 @@ def decomposed_workloads():
     g, pi16, ps = (tensor_type((4096, 4096)), tensor_type((1 << 22,), "i64"),
                    tensor_type((1 << 22,)))
     return [
-        dict(name="dot product (16M)",
-             ir=f"""func.func @f(%a: {v}, %b: {v}) -> {scalar} {{
-  %d = kiln.matmul %a, %b : {v}, {v}
-  return %d : {scalar}
-}}""", inputs=["v", "ct"], torch=lambda t: torch.matmul(t["v"], t["ct"]),
-             read_bytes=2 * V * 4),
-        dict(name="equal (16M, equal operands)",
-             ir=f"""func.func @f(%a: {v}, %b: {v}) -> tensor<i1> {{
-  %e = kiln.equal %a, %b : {v}, {v}
-  return %e : tensor<i1>
-}}""", inputs=["v", "v_copy"],
-             torch=lambda t: torch.equal(t["v"], t["v_copy"]),
-             read_bytes=2 * V * 4),
-        dict(name="Gram matrix 8x2M by 2Mx8",
-             ir=f"""func.func @f(%a: {wide}, %b: {tall}) -> {gram} {{
-  %c = kiln.matmul %a, %b : {wide}, {tall}
-  return %c : {gram}
-}}""", inputs=["gram_a", "gram_b"],
-             torch=lambda t: torch.matmul(t["gram_a"], t["gram_b"])),
+        two_operand("dot product (16M)", "matmul", v, v, scalar, ["v", "ct"],
+                    lambda t: torch.matmul(t["v"], t["ct"]),
+                    read_bytes=2 * V * 4),
+        two_operand("equal (16M, equal operands)", "equal", v, v,
+                    "tensor<i1>", ["v", "v_copy"],
+                    lambda t: torch.equal(t["v"], t["v_copy"]),
+                    read_bytes=2 * V * 4),
+        two_operand("Gram matrix 8x2M by 2Mx8", "matmul", wide, tall, gram,
+                    ["gram_a", "gram_b"],
+                    lambda t: torch.matmul(t["gram_a"], t["gram_b"])),
         dict(name=f"softmax dim 1 (2x{TWO_ODD_ROWS})",
              ir=f"""func.func @f(%x: {two}) -> {two} {{
   %y = kiln.softmax %x {{dim = 1 : i64}} : {two}
