@@ -233,8 +233,11 @@ c.check("matmul i64 vector-matrix", ir2("matmul", a, b, a @ b), [a, b], a @ b)
 # one tile, 16 segments; 5x8192 @ 8192x13 (a short block, masked
 # columns): 2; f64 12x16384 @ 16384x20 (four tiles: a block and the rows
 # left over, 16 columns and 4 masked): 4; a batch of 3 of 8x16384 @
-# 16384x8: 4.
+# 16384x8: 4. Enough tiles but rhs panels over 1 MB with a result of at
+# most 256 KB split too, into panels of 1 MB: 64x16384 @ 16384x64 (16
+# tiles, panels of 2 MB): 2.
 for sa, sb, dtype, segments in (((8, 65536), (65536, 8), torch.float32, 16),
+                                ((64, 16384), (16384, 64), torch.float32, 2),
                                 ((5, 8192), (8192, 13), torch.float32, 2),
                                 ((12, 16384), (16384, 20), torch.float64, 4),
                                 ((3, 8, 16384), (16384, 8), torch.float32, 4)):

@@ -268,18 +268,44 @@ constexpr int64_t kMatmulSplitMaxTiles = 16;
 /// Rows of k per segment of a split matmul, at least.
 constexpr int64_t kMatmulSplitMinRows = 4096;
 
+/// A tile's rhs panel (k x its columns) above this size leaves the cache
+/// before the next tile reads it again: with a result of at most
+/// kMatmulSplitMaxResultBytes, k is split (splitMatmulSegments) into
+/// segments of such panels, the partial results within
+/// kMatmulSplitMaxPartialBytes. 1 / 2 threads, f32: 64x262144 by 262144x64
+/// 33 / 23 -> 19 / 12 ms, 256x65536 by 65536x256 88 / 60 -> 56 / 33; a
+/// larger result shares each panel among more row blocks (1024x16384 by
+/// 16384x1024, packed panels: 216 ms at 1 thread, 252 split).
+constexpr int64_t kMatmulSplitPanelBytes = 1 << 20;
+constexpr int64_t kMatmulSplitMaxResultBytes = 256 << 10;
+constexpr int64_t kMatmulSplitMaxPartialBytes = 8 << 20;
+
 /// The segments a register-tiled matmul of `tiles` tiles splits k into:
 /// with fewer than kMatmulSplitMaxTiles tiles, the largest power of two
 /// that divides K into segments of at least kMatmulSplitMinRows with at
-/// most kMatmulSplitMaxTiles tiles times segments in all; else 1. A
-/// function of the shape alone.
-int64_t splitMatmulSegments(int64_t tiles, int64_t kSize) {
+/// most kMatmulSplitMaxTiles tiles times segments in all; with more tiles,
+/// panels of `panelBytes` and a result of `partialBytes`, enough segments
+/// for panels of kMatmulSplitPanelBytes (above); else 1. A function of the
+/// shape alone.
+int64_t splitMatmulSegments(int64_t tiles, int64_t kSize, int64_t panelBytes,
+                            int64_t partialBytes) {
   int64_t segments = 1;
-  if (tiles >= kMatmulSplitMaxTiles)
+  auto halves = [&] {
+    return kSize % (2 * segments) == 0 &&
+           kSize / (2 * segments) >= kMatmulSplitMinRows;
+  };
+  if (tiles < kMatmulSplitMaxTiles) {
+    while (segments < 16 && tiles * segments < kMatmulSplitMaxTiles && halves())
+      segments *= 2;
+    return segments;
+  }
+  // Panels larger than L2 with a small result (few row blocks to share a
+  // panel read from memory): segments of k whose operands stay in cache
+  // while the segment's tiles (consecutive iterations) go by.
+  if (partialBytes > kMatmulSplitMaxResultBytes)
     return 1;
-  while (segments < 16 && tiles * segments < kMatmulSplitMaxTiles &&
-         kSize % (2 * segments) == 0 &&
-         kSize / (2 * segments) >= kMatmulSplitMinRows)
+  while (panelBytes / segments > kMatmulSplitPanelBytes &&
+         partialBytes * 2 * segments <= kMatmulSplitMaxPartialBytes && halves())
     segments *= 2;
   return segments;
 }
@@ -361,7 +387,9 @@ Value buildRegisterBlockedMatmul(PatternRewriter &rewriter, MatmulOp op,
       ShapedType::getNumElements(resultType.getShape().drop_back(2));
   int64_t tiles = batches * (groups + (tailWidth ? tailGroups : 0)) *
                   (blocks + (tailHeight ? 1 : 0));
-  segments = splitMatmulSegments(tiles, kSize);
+  int64_t bytes = elementType.getIntOrFloatBitWidth() / 8;
+  segments = splitMatmulSegments(tiles, kSize, kSize * width * bytes,
+                                 resultType.getNumElements() * bytes);
   SmallVector<int64_t> shape(resultType.getShape());
   if (segments > 1)
     shape.insert(shape.begin(), segments);
@@ -731,10 +759,12 @@ struct LowerMatmul : OpRewritePattern<MatmulOp> {
             "packed when large; blocks in parallel, {3}",
             what, kMatmulTileRows, elementType.isF32() ? kMatmulColumns : 16,
             segments > 1
-                ? llvm::formatv("too few for the threads: k split into {0} "
-                                "segments of {1}, each block summing its "
-                                "segment in k order into a partial result, "
-                                "then the partials added in segment order",
+                ? llvm::formatv("k split into {0} segments of {1} (too few "
+                                "blocks for the threads, or rhs panels "
+                                "larger than the cache for a small result), "
+                                "each block summing its segment in k order "
+                                "into a partial result, then the partials "
+                                "added in segment order",
                                 segments, kSize / segments)
                       .str()
                 : std::string("each element summed in k order"));

@@ -147,7 +147,7 @@ func.func @mv(%a: tensor<3x100x64xf32>, %x: tensor<64xf32>) -> tensor<3x100xf32>
 
 // Too few register tiles for the threads with a long k: k split.
 func.func @split_k(%a: tensor<8x65536xf32>, %b: tensor<65536x8xf32>) -> tensor<8x8xf32> {
-  // CHECK-DAG: :[[# @LINE + 1]]:{{.*}}Function=split_k | Remark="matmul tensor<8x65536xf32> x tensor<65536x8xf32>: register-tiled, blocks of 8 rows x 32 columns accumulate in vector registers, rhs panels packed when large; blocks in parallel, too few for the threads: k split into 16 segments of 4096, each block summing its segment in k order into a partial result, then the partials added in segment order"
+  // CHECK-DAG: :[[# @LINE + 1]]:{{.*}}Function=split_k | Remark="matmul tensor<8x65536xf32> x tensor<65536x8xf32>: register-tiled, blocks of 8 rows x 32 columns accumulate in vector registers, rhs panels packed when large; blocks in parallel, k split into 16 segments of 4096 (too few blocks for the threads, or rhs panels larger than the cache for a small result), each block summing its segment in k order into a partial result, then the partials added in segment order"
   %r = kiln.matmul %a, %b : tensor<8x65536xf32>, tensor<65536x8xf32>
   return %r : tensor<8x8xf32>
 }
