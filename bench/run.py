@@ -251,6 +251,25 @@ def training_workloads():
     ]
 
 
+def one_operand(name, op, attrs, x, result, inputs, fn, **extra):
+    """A workload of one op `op` {attrs} on one operand of type `x`."""
+    return dict(name=name, inputs=inputs, torch=fn,
+                ir=f"""func.func @f(%x: {x}) -> {result} {{
+  %r = kiln.{op} %x {{{attrs}}} : {x}
+  return %r : {result}
+}}""", **extra)
+
+
+def scatter_workload(name, op, attrs, types, inputs, fn):
+    """A workload of a scatter `op` {attrs} of (base, index, src) `types`."""
+    base, index, src = types
+    return dict(name=name, inputs=inputs, torch=fn,
+                ir=f"""func.func @f(%b: {base}, %i: {index}, %s: {src}) -> {base} {{
+  %r = kiln.{op} %b, %i, %s {{{attrs}}} : {base}, {index}, {src}
+  return %r : {base}
+}}""")
+
+
 def two_operand(name, op, a, b, result, inputs, fn, **extra):
     """A workload of one op `op` on two operands of types `a` and `b`."""
     return dict(name=name, inputs=inputs, torch=fn,
@@ -334,27 +353,23 @@ def scatter_workloads():
     g, gi, go = (tensor_type((4096, 4096)), tensor_type((4096, 256), "i64"),
                  tensor_type((4096, 256)))
     p, pi = tensor_type((1 << 22,)), tensor_type((1 << 22,), "i64")
-
-    def scatter(name, op, attrs, types, inputs, fn):
-        base, index, src = types
-        return dict(name=name, inputs=inputs, torch=fn,
-                    ir=f"""func.func @f(%b: {base}, %i: {index}, %s: {src}) -> {base} {{
-  %r = kiln.{op} %b, %i, %s {{{attrs}}} : {base}, {index}, {src}
-  return %r : {base}
-}}""")
     return [
-        scatter("scatter_add dim 1 (4096x4096 <- 4096x256)", "scatter_add",
-                "dim = 1 : i64", (g, gi, go), ["g", "gi", "go"],
-                lambda t: t["g"].scatter_add(1, t["gi"], t["go"])),
-        scatter("scatter_add dim 0 (4096x4096 <- 1024x4096)", "scatter_add",
-                "dim = 0 : i64", (b, bi, bs), ["g", "bi", "bs"],
-                lambda t: t["g"].scatter_add(0, t["bi"], t["bs"])),
-        scatter("index_add dim 0 (65536x256 -> 32768x256)", "index_add",
-                "dim = 0 : i64", (e, ei, es), ["e", "ei", "es"],
-                lambda t: t["e"].index_add(0, t["ei"], t["es"])),
-        scatter("put accumulate (4M -> 4M)", "put", "accumulate = true",
-                (p, pi, p), ["p", "pi", "ps"],
-                lambda t: t["p"].put(t["pi"], t["ps"], accumulate=True)),
+        scatter_workload(
+            "scatter_add dim 1 (4096x4096 <- 4096x256)", "scatter_add",
+            "dim = 1 : i64", (g, gi, go), ["g", "gi", "go"],
+            lambda t: t["g"].scatter_add(1, t["gi"], t["go"])),
+        scatter_workload(
+            "scatter_add dim 0 (4096x4096 <- 1024x4096)", "scatter_add",
+            "dim = 0 : i64", (b, bi, bs), ["g", "bi", "bs"],
+            lambda t: t["g"].scatter_add(0, t["bi"], t["bs"])),
+        scatter_workload(
+            "index_add dim 0 (65536x256 -> 32768x256)", "index_add",
+            "dim = 0 : i64", (e, ei, es), ["e", "ei", "es"],
+            lambda t: t["e"].index_add(0, t["ei"], t["es"])),
+        scatter_workload(
+            "put accumulate (4M -> 4M)", "put", "accumulate = true",
+            (p, pi, p), ["p", "pi", "ps"],
+            lambda t: t["p"].put(t["pi"], t["ps"], accumulate=True)),
     ]
 
 
@@ -445,23 +460,15 @@ def odd_row_workloads():
     odd, one = tensor_type((1, ODD_ROW)), tensor_type((1,))
     tall, cols = tensor_type((100000, 40)), tensor_type((40,))
     return [
-        dict(name=f"sum dim 1 (1x{ODD_ROW})",
-             ir=f"""func.func @f(%x: {odd}) -> {one} {{
-  %s = kiln.sum %x {{dims = array<i64: 1>}} : {odd}
-  return %s : {one}
-}}""", inputs=["odd"], torch=lambda t: torch.sum(t["odd"], 1),
-             read_bytes=ODD_ROW * 4),
-        dict(name=f"softmax dim 1 (1x{ODD_ROW})",
-             ir=f"""func.func @f(%x: {odd}) -> {odd} {{
-  %y = kiln.softmax %x {{dim = 1 : i64}} : {odd}
-  return %y : {odd}
-}}""", inputs=["odd"], torch=lambda t: torch.softmax(t["odd"], 1)),
-        dict(name="sum dim 0 (100000x40)",
-             ir=f"""func.func @f(%x: {tall}) -> {cols} {{
-  %s = kiln.sum %x {{dims = array<i64: 0>}} : {tall}
-  return %s : {cols}
-}}""", inputs=["tall40"], torch=lambda t: torch.sum(t["tall40"], 0),
-             read_bytes=100000 * 40 * 4),
+        one_operand(f"sum dim 1 (1x{ODD_ROW})", "sum",
+                    "dims = array<i64: 1>", odd, one, ["odd"],
+                    lambda t: torch.sum(t["odd"], 1), read_bytes=ODD_ROW * 4),
+        one_operand(f"softmax dim 1 (1x{ODD_ROW})", "softmax", "dim = 1 : i64",
+                    odd, odd, ["odd"], lambda t: torch.softmax(t["odd"], 1)),
+        one_operand("sum dim 0 (100000x40)", "sum", "dims = array<i64: 0>",
+                    tall, cols, ["tall40"],
+                    lambda t: torch.sum(t["tall40"], 0),
+                    read_bytes=100000 * 40 * 4),
     ]
 
 
@@ -487,17 +494,14 @@ def decomposed_workloads():
         two_operand("Gram matrix 8x2M by 2Mx8", "matmul", wide, tall, gram,
                     ["gram_a", "gram_b"],
                     lambda t: torch.matmul(t["gram_a"], t["gram_b"])),
-        dict(name=f"softmax dim 1 (2x{TWO_ODD_ROWS})",
-             ir=f"""func.func @f(%x: {two}) -> {two} {{
-  %y = kiln.softmax %x {{dim = 1 : i64}} : {two}
-  return %y : {two}
-}}""", inputs=["two_odd"], torch=lambda t: torch.softmax(t["two_odd"], 1)),
-        dict(name="put accumulate (4M -> 16M)",
-             ir=f"""func.func @f(%b: {g}, %i: {pi16}, %s: {ps}) -> {g} {{
-  %r = kiln.put %b, %i, %s {{accumulate = true}} : {g}, {pi16}, {ps}
-  return %r : {g}
-}}""", inputs=["g", "pi16", "ps"],
-             torch=lambda t: t["g"].put(t["pi16"], t["ps"], accumulate=True)),
+        one_operand(f"softmax dim 1 (2x{TWO_ODD_ROWS})", "softmax",
+                    "dim = 1 : i64", two, two, ["two_odd"],
+                    lambda t: torch.softmax(t["two_odd"], 1)),
+        scatter_workload("put accumulate (4M -> 16M)", "put",
+                         "accumulate = true", (g, pi16, ps),
+                         ["g", "pi16", "ps"],
+                         lambda t: t["g"].put(t["pi16"], t["ps"],
+                                              accumulate=True)),
     ]
 
 

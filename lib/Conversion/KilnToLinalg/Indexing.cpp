@@ -1230,11 +1230,6 @@ struct LowerIndexAdd : ScatterPattern<IndexAddOp> {
   }
 };
 
-/// put: every index checked up front, then a sequential loop over the index
-/// in row-major order (any position may hit any element: splitting targets
-/// across threads would make each read every position, which costs more
-/// than the update itself); with `sorted` (the GPU) the sorted scatter, a
-/// thread per element.
 /// Positions ahead whose target a put's loop prefetches for writing (the
 /// CPU): its updates land anywhere in the result, each a cache miss the
 /// loop waited on, one at a time. 1 thread, put with accumulate of 4M
@@ -1242,6 +1237,11 @@ struct LowerIndexAdd : ScatterPattern<IndexAddOp> {
 /// ahead: 31; 256 as 128).
 constexpr int64_t kPutPrefetchAhead = 128;
 
+/// put: every index checked up front, then a sequential loop over the index
+/// in row-major order (any position may hit any element: splitting targets
+/// across threads would make each read every position, which costs more
+/// than the update itself); with `sorted` (the GPU) the sorted scatter, a
+/// thread per element.
 struct LowerPut : ScatterPattern<PutOp> {
   using ScatterPattern::ScatterPattern;
   LogicalResult matchAndRewrite(PutOp op,

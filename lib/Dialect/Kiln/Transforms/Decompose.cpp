@@ -15,6 +15,7 @@
 #include "mlir/IR/PatternMatch.h"
 #include "mlir/IR/Remarks.h"
 #include "mlir/Transforms/GreedyPatternRewriteDriver.h"
+#include "llvm/Support/FormatVariadic.h"
 
 #include <cmath>
 #include <limits>
@@ -47,13 +48,6 @@ void remarkDecomposed(Operation *op, llvm::function_ref<std::string()> what) {
               .category("kiln-decompose")
               .function(function ? function.getSymName() : StringRef())))
     r << remark::add("{0}", what());
-}
-
-/// The text of `type`.
-std::string typeText(Type type) {
-  std::string text;
-  llvm::raw_string_ostream(text) << type;
-  return text;
 }
 
 /// mean(x) = sum(x) / count. The mean of no elements is NaN, as in PyTorch:
@@ -230,10 +224,12 @@ struct DecomposeEqual : OpRewritePattern<EqualOp> {
       return success();
     }
     remarkDecomposed(op, [&] {
-      return "kiln.equal of " + typeText(lhsType) +
-             ": computed as sum(cast<f32>(a != b)) == 0, the comparison read "
-             "by the sum's kernel (one pass over both operands, split across "
-             "the threads when long)";
+      return llvm::formatv(
+                 "kiln.equal of {0}: computed as sum(cast<f32>(a != b)) == 0, "
+                 "the comparison read by the sum's kernel (one pass over both "
+                 "operands, split across the threads when long)",
+                 lhsType)
+          .str();
     });
     Value differ = NeOp::create(rewriter, loc, op.getLhs(), op.getRhs());
     Type f32 = rewriter.getF32Type();
@@ -324,12 +320,13 @@ struct DecomposeThinMatmul : OpRewritePattern<MatmulOp> {
       return failure();
     }
     remarkDecomposed(op, [&] {
-      return "kiln.matmul " + typeText(lhsType) + " x " + typeText(rhsType) +
-             ": a thin product (" + std::to_string(n) + " row(s) x " +
-             std::to_string(m) + " column(s), k = " + std::to_string(k) +
-             ") computed as sum(a * b) over k: the products read by the "
-             "sum's kernel, in the lane order of a sum (not k order), split "
-             "across the threads when long";
+      return llvm::formatv(
+                 "kiln.matmul {0} x {1}: a thin product ({2} row(s) x {3} "
+                 "column(s), k = {4}) computed as sum(a * b) over k: the "
+                 "products read by the sum's kernel, in the lane order of a "
+                 "sum (not k order), split across the threads when long",
+                 lhsType, rhsType, n, m, k)
+          .str();
     });
     auto productsType = cast<RankedTensorType>(products.getType());
     // Kept (size 1) when the result has the reduced dim's place: a matrix
