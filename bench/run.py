@@ -505,6 +505,28 @@ def decomposed_workloads():
     ]
 
 
+def middle_dim_softmax_workloads():
+    """softmax over a middle dim (since the fiftieth session): a column
+    group where the rows' pieces stay in cache, packed tiles where the rows
+    lie a multiple of 4 KB apart (over the channels of a segmentation
+    network's [N, C, H, W] scores, over dim 0 of a cube)."""
+    cube, seg = tensor_type((256, 256, 256)), tensor_type((8, 21, 256, 256))
+    return [
+        one_operand("softmax dim 1 (256x256x256)", "softmax", "dim = 1 : i64",
+                    cube, cube, ["cube"],
+                    lambda t: torch.softmax(t["cube"], 1),
+                    read_bytes=256 ** 3 * 4),
+        one_operand("softmax dim 1 (8x21x256x256)", "softmax",
+                    "dim = 1 : i64", seg, seg, ["seg"],
+                    lambda t: torch.softmax(t["seg"], 1),
+                    read_bytes=8 * 21 * 256 * 256 * 4),
+        one_operand("log_softmax dim 0 (256x256x256)", "log_softmax",
+                    "dim = 0 : i64", cube, cube, ["cube"],
+                    lambda t: torch.log_softmax(t["cube"], 0),
+                    read_bytes=256 ** 3 * 4),
+    ]
+
+
 def pooling_workloads():
     """Convolutional networks' reductions over runs of dims: a global
     average pooling, a batch norm's statistics, class scores [N, C, 1, 1]
@@ -698,7 +720,8 @@ def workloads():
             fusion_workloads() + training_workloads() + linalg_workloads() +
             selection_workloads() + scatter_workloads() +
             embedding_workloads() + one_row_workloads() +
-            pooling_workloads() + decomposed_workloads())
+            pooling_workloads() + decomposed_workloads() +
+            middle_dim_softmax_workloads())
 
 
 def cpu_workloads():
@@ -801,6 +824,7 @@ INPUTS = {
     "v_copy": ("copy", "v"), "gram_a": ("f32", (8, 1 << 21)),
     "gram_b": ("f32", (1 << 21, 8)), "two_odd": ("f32", (2, TWO_ODD_ROWS)),
     "pi16": ("i64", 0, 1 << 24, (1 << 22,)),
+    "cube": ("f32", (256, 256, 256)), "seg": ("f32", (8, 21, 256, 256)),
 }
 
 

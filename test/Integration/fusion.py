@@ -252,12 +252,15 @@ for op, fn in [("softmax", F.softmax), ("log_softmax", F.log_softmax)]:
         # one kernel: each row's three passes (max, sum, normalize) read
         # the chain while the row is in cache
         1, rtol=1e-5, atol=1e-6)
-    # Over dim 0 (rows of 64 strided elements): three kernels, each
-    # evaluating the chain.
+    # Over dim 0 (columns of 64 elements): written as its column
+    # reductions and chain, one column group (blocks of 125 of the 1000
+    # columns) evaluating the chain in each pass; unfused, the three
+    # kernels of the softmax (a block of whole lines does not divide 1000,
+    # so no packed tiles). The same bits.
     same(f"{op} over dim 0 of a where/clamp chain", func_ir([x], where_clamp + [
         f"%r0 = kiln.{op} %w {{dim = 0 : i64}} : {{T0}}"], [x]), [x],
         fn(torch.where(x > 0, torch.clamp(x, -1, 1), torch.zeros(())), 0),
-        3, rtol=1e-5, atol=1e-6)
+        1, rtol=1e-5, atol=1e-6)
     # Few long rows, split into segments: the chain evaluated in both
     # passes over each segment and in the normalizing pass, the epilogue in
     # the last of the 3 kernels. Rows of 100003 split into 16 segments of
@@ -1624,5 +1627,85 @@ fused_as_unfused("permute round trip of 1100 ops",
 for index in range(16):
     ir, args, want = permute_round_trip(index)
     fused_as_unfused(f"permute round trip {index}", ir, args, want, 1e-4)
+
+# softmax / log_softmax over a middle dim (kept dims after it): the
+# softmax's packed tiles where a block of the last dim holds 256 bytes or
+# more of each row (each tile copied to a buffer for its passes), else
+# written as its column reductions and chain where a column group forms
+# (blocks of the collapsed dims after it in cache), else three kernels. Every form gives the bits of the row softmax of the input with
+# that dim moved last (the lane order of the column reductions is the
+# rows'), checked here against the permuted graph, besides fused ==
+# unfused and PyTorch.
+def middle_softmax_ir(t, op, dim, chain=False, permuted=False):
+    """The softmax of `t` (or of a where/clamp chain of it) over `dim`;
+    `permuted`: also that of the chain with `dim` moved last, moved back."""
+    rank = t.dim()
+    perm = list(range(rank))
+    perm[dim], perm[-1] = perm[-1], perm[dim]
+    moved = ttype(t.permute(perm))
+    dims = ", ".join(map(str, perm))
+    head = []
+    x = "%a0"
+    if chain:
+        head = ["%z = kiln.constant dense<0.0> : tensor<f32>",
+                f"%m = kiln.gt %a0, %z : {{T0}}, tensor<f32>",
+                "%c = kiln.clamp %a0 {min = -1.0 : f64, max = 2.0 : f64} : {T0}",
+                f"%x = kiln.where %m, %c, %a0 : "
+                f"{ttype(t).replace('f32>', 'i1>')}, {{T0}}, {{T0}}"]
+        x = "%x"
+    body = head + [f"%r0 = kiln.{op} {x} {{dim = {dim} : i64}} : {{T0}}"]
+    if not permuted:
+        return func_ir([t], body, [t])
+    return func_ir([t], body + [
+        f"%p = kiln.permute {x} [{dims}] : {{T0}}",
+        f"%q = kiln.{op} %p {{dim = {rank - 1} : i64}} : {moved}",
+        f"%r1 = kiln.permute %q [{dims}] : {moved}"], [t, t])
+
+
+def middle_softmax_want(t, fn, dim, chain=False):
+    if chain:
+        t = torch.where(t > 0, torch.clamp(t, -1, 2), t)
+    return fn(t, dim)
+
+
+def rows_bits(label, ir, inputs):
+    """The middle-dim softmax (result 0) has the bits of the permuted row
+    softmax (result 1)."""
+    c.cases += 1
+    try:
+        got, _ = run(ir, inputs, "--threads=2")
+    except RuntimeError as error:
+        return c.fail(label, str(error))
+    if not same_bits(got[0], got[1]):
+        return c.fail(label, f"bits differ from the permuted row softmax's:"
+                      f"\n  dim: {got[0]}\n  rows: {got[1]}")
+    return True
+
+
+mid_special = torch.randn(3, 40, 64) * 4
+mid_special[0, :, 5] = float("-inf")   # an all -inf column: NaN
+mid_special[1, 7, 9] = float("nan")    # NaN: the column NaN
+mid_special[2, 3, 11] = float("inf")   # +inf: the column NaN
+mid_special[2, ::3, 12] = float("-inf")  # -inf entries: 0
+group_special = mid_special.reshape(3, 40, 8, 8)  # a column group's
+middle_cases = [
+    # (input, dim, chain, kernels fused)
+    (torch.randn(4, 37, 24, 20) * 3, 1, True, 1),  # column group
+    (torch.randn(2, 21, 16, 64) * 3, 1, True, 1),  # packed tiles
+    (torch.randn(128, 4, 256) * 3, 0, False, 1),   # packed, over dim 0
+    (torch.randn(1000, 96) * 3, 0, False, 3),      # three kernels
+    (mid_special, 1, False, 1),                    # packed
+    (group_special, 1, False, 1),                  # column group
+    (torch.randn(3, 33, 256, dtype=torch.float64) * 3, 1, False, 1),
+]
+for t, dim, chain, kernels in middle_cases:
+    for op, fn in (("softmax", F.softmax), ("log_softmax", F.log_softmax)):
+        label = (f"{op} over dim {dim} of {list(t.shape)} {t.dtype}"
+                 f"{' of a chain' if chain else ''}")
+        same(label, middle_softmax_ir(t, op, dim, chain), [t],
+             middle_softmax_want(t, fn, dim, chain), kernels, rtol=1e-5,
+             atol=1e-5)
+        rows_bits(label + ": the permuted row softmax's bits",
+                  middle_softmax_ir(t, op, dim, chain, permuted=True), [t])
 
 c.finish()

@@ -200,6 +200,30 @@ inline std::optional<int64_t> columnGroupBlock(int64_t reduced, int64_t columns,
   return plan.block;
 }
 
+/// The block of columns of a softmax's packed tile (the CPU lowering's
+/// lowerPackedColumns: a softmax over a middle dim, each tile of its
+/// `rows` rows by a block of the `columns` of the last dim copied to a
+/// buffer for its passes): the largest divisor of the columns of whole
+/// 64-byte lines, at most kColumnGroupBlockBytes of a row, with the tile
+/// in the L2 cache (kRowInCacheMaxBytes); 0 when there is none or when it
+/// holds less than kColumnGroupMinPieceBytes of each row: every piece lies
+/// in a page of its own, and pieces of a line each missed the TLB and the
+/// hardware's prefetch (4096x4096 f32 over dim 0 in tiles of 16 columns:
+/// 55 ms at 1 thread, the softmax's three kernels 21). kiln-fuse-elementwise
+/// writes a middle-dim softmax as a column group only where this refuses:
+/// the tile computes each exp once (256x256x256 f32 over dim 1 at 1 thread:
+/// 7.1-9.6 ms packed, 9.5-11.3 as a column group).
+inline int64_t packedTileBlock(int64_t rows, int64_t columns,
+                               int64_t elementBytes) {
+  if (rows < 1 || columns < 1 || elementBytes < 1)
+    return 0;
+  int64_t line = std::max<int64_t>(1, 64 / elementBytes);
+  int64_t most = std::min(kColumnGroupBlockBytes / elementBytes,
+                          kRowInCacheMaxBytes / (rows * elementBytes));
+  int64_t block = most < line ? 0 : largestDivisor(columns, most, line);
+  return block * elementBytes >= kColumnGroupMinPieceBytes ? block : 0;
+}
+
 /// A row group (kiln-fuse-elementwise) may reduce rows that the lowering
 /// would split when the split has at most this many segments: the row's
 /// reductions then follow the split's order -- each segment's partial in

@@ -284,11 +284,11 @@ constexpr int64_t kMatmulSplitMaxPartialBytes = 8 << 20;
 /// with fewer than kMatmulSplitMaxTiles tiles, the largest power of two
 /// that divides K into segments of at least kMatmulSplitMinRows with at
 /// most kMatmulSplitMaxTiles tiles times segments in all; with more tiles,
-/// panels of `panelBytes` and a result of `partialBytes`, enough segments
+/// panels of `panelBytes` and a result of `resultBytes`, enough segments
 /// for panels of kMatmulSplitPanelBytes (above); else 1. A function of the
 /// shape alone.
 int64_t splitMatmulSegments(int64_t tiles, int64_t kSize, int64_t panelBytes,
-                            int64_t partialBytes) {
+                            int64_t resultBytes) {
   int64_t segments = 1;
   auto halves = [&] {
     return kSize % (2 * segments) == 0 &&
@@ -302,10 +302,10 @@ int64_t splitMatmulSegments(int64_t tiles, int64_t kSize, int64_t panelBytes,
   // Panels larger than L2 with a small result (few row blocks to share a
   // panel read from memory): segments of k whose operands stay in cache
   // while the segment's tiles (consecutive iterations) go by.
-  if (partialBytes > kMatmulSplitMaxResultBytes)
+  if (resultBytes > kMatmulSplitMaxResultBytes)
     return 1;
   while (panelBytes / segments > kMatmulSplitPanelBytes &&
-         partialBytes * 2 * segments <= kMatmulSplitMaxPartialBytes && halves())
+         resultBytes * 2 * segments <= kMatmulSplitMaxPartialBytes && halves())
     segments *= 2;
   return segments;
 }

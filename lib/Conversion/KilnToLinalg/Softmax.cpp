@@ -380,6 +380,22 @@ template <typename OpTy> struct LowerSoftmax : OpRewritePattern<OpTy> {
                    isLog ? "x - m - log(s)" : "exp(x - m) * (1 / s)");
       return lowerCachedRows(b, op, io, type, isLog);
     }
+    if (!isGpuTarget(b) && rank > 1 && dim < rank - 1 &&
+        type.getDimSize(dim) > 1 && type.getNumElements() > 0)
+      if (int64_t block = kiln::conversion::packedTileBlock(
+              type.getDimSize(dim), type.getDimSize(rank - 1),
+              floatType.getWidth() / 8)) {
+        remarkKernel(b, loc,
+                     "{0} over dim {1} of {2}: one kernel, tiles of the {3} "
+                     "rows by {4} columns of the last dim in parallel; each "
+                     "tile is read from memory once into a buffer (its rows, "
+                     "apart in memory, would evict each other from the cache) "
+                     "for its three passes: the maximum m, the sum s of "
+                     "exp(x - m), then {5}",
+                     name, dim, typeText(type), type.getDimSize(dim), block,
+                     isLog ? "x - m - log(s)" : "exp(x - m) * (1 / s)");
+        return lowerPackedColumns(b, op, io, type, dim, block, isLog);
+      }
     auto read = [&](OpBuilder &nb, Location l, ValueRange indices) {
       return SmallVector<Value>{io.read(nb, l, indices)};
     };
@@ -787,6 +803,187 @@ template <typename OpTy> struct LowerSoftmax : OpRewritePattern<OpTy> {
           linalg::YieldOp::create(nb, l, io.finishElement(nb, l, result, at));
         });
     return rows.finish(b, loc, forall, generic.getResults());
+  }
+
+  /// On the CPU, over a middle dim `dim` (kept dims after it): an
+  /// scf.forall over the tiles -- the `n` rows of `dim` by a block of
+  /// `block` columns of the last dim (kiln::conversion::packedTileBlock), at
+  /// each position of the other dims. A tile's rows lie a row of the dims after
+  /// `dim` apart in memory; at a stride of a multiple of 4 KB they share the
+  /// cache's sets and evict each other between passes. So the first pass reads
+  /// the input once (a fused producer chain evaluated once per element) into a
+  /// contiguous scratch tile while taking each column's maximum m, the second
+  /// replaces it by exp(x - m) (softmax; log_softmax keeps x) and adds those
+  /// into 32 lanes by row (laneOf), merged per column in the fixed tree -- the
+  /// column reduction's order, so the bits of the three-kernel form -- into 1 /
+  /// s (or log s); the third writes the result tile. f32 at 1 / 2 threads, the
+  /// three kernels against the tiles: 8x21x256x256 over dim 1 12-16 / 7-9 ->
+  /// 6-8 / 4 ms (tiles of 21 x 128), 256x256x256 over dim 0 58-71 / 30-37
+  /// -> 8.6 / 5-6 (256 x 128), over dim 1 30-40 / 17-22 -> 7-9.6 / 5.7-6.
+  static SmallVector<Value> lowerPackedColumns(OpBuilder &b, OpTy op,
+                                               const KernelIO &io,
+                                               RankedTensorType type,
+                                               int64_t dim, int64_t block,
+                                               bool isLog) {
+    Location loc = op.getLoc();
+    int64_t rank = type.getRank(), last = rank - 1;
+    int64_t n = type.getDimSize(dim);
+    auto floatType = cast<FloatType>(type.getElementType());
+    SmallVector<int64_t> grid;
+    for (int64_t d = 0; d < last; ++d)
+      if (d != dim)
+        grid.push_back(type.getDimSize(d));
+    grid.push_back(type.getDimSize(last) / block);
+    SmallVector<Value> outputs = emptyTensors(b, loc, io.resultTypes);
+    OpBuilder::InsertionGuard guard(b);
+    SmallVector<Value> coords;
+    scf::ForallOp forall = createGridForall(b, loc, grid, outputs, coords);
+    Value zero = indexConstant(b, loc, 0), one = indexConstant(b, loc, 1);
+    Value rows = indexConstant(b, loc, n), width = indexConstant(b, loc, block);
+    Value first = arith::MulIOp::create(b, loc, coords.back(), width);
+    // The input (and result) position of the tile's element (c, j).
+    auto at = [&](OpBuilder &nb, Location l, Value c, Value j) {
+      SmallVector<Value> indices;
+      for (int64_t d = 0, k = 0; d < last; ++d)
+        indices.push_back(d == dim ? c : coords[k++]);
+      indices.push_back(arith::AddIOp::create(nb, l, first, j));
+      return indices;
+    };
+    // Loops over the tile's rows (outside) and columns (inside, which LLVM
+    // vectorizes), carrying `carried`.
+    using Body = function_ref<SmallVector<Value>(OpBuilder &, Location, Value,
+                                                 Value, ValueRange)>;
+    auto overTile = [&](ValueRange carried, Body body) {
+      auto rowLoop = scf::ForOp::create(
+          b, loc, zero, rows, one, carried,
+          [&](OpBuilder &rb, Location rl, Value c, ValueRange rowCarried) {
+            auto columnLoop = scf::ForOp::create(
+                rb, rl, zero, width, one, rowCarried,
+                [&](OpBuilder &cb, Location cl, Value j, ValueRange now) {
+                  scf::YieldOp::create(cb, cl, body(cb, cl, c, j, now));
+                });
+            scf::YieldOp::create(rb, rl, columnLoop.getResults());
+          });
+      return SmallVector<Value>(rowLoop.getResults());
+    };
+    auto overColumns =
+        [&](Value into,
+            function_ref<Value(OpBuilder &, Location, Value)> value) {
+          auto loop = scf::ForOp::create(
+              b, loc, zero, width, one, ValueRange{into},
+              [&](OpBuilder &cb, Location cl, Value j, ValueRange now) {
+                scf::YieldOp::create(cb, cl,
+                                     Value(tensor::InsertOp::create(
+                                         cb, cl, value(cb, cl, j), now[0], j)));
+              });
+          return loop.getResult(0);
+        };
+    auto rowType = RankedTensorType::get({block}, floatType);
+    // Pass 1: the tile into `packed`, each column's maximum into `keysRow`.
+    using Max = ReductionCombiner<AmaxOp>;
+    bool keys = Max::usesKeys(b, floatType);
+    TypedAttr lowest = Max::identity(b, floatType, keys);
+    Value packed =
+        tensor::EmptyOp::create(b, loc, ArrayRef<int64_t>{n, block}, floatType);
+    Value keysRow = filledTensor(
+        b, loc, RankedTensorType::get({block}, lowest.getType()), lowest);
+    SmallVector<Value> firstPass = overTile(
+        ValueRange{packed, keysRow},
+        [&](OpBuilder &nb, Location l, Value c, Value j, ValueRange now) {
+          Value x = io.read(nb, l, at(nb, l, c, j));
+          Value old = tensor::ExtractOp::create(nb, l, now[1], j);
+          return SmallVector<Value>{
+              tensor::InsertOp::create(nb, l, x, now[0], ValueRange{c, j}),
+              tensor::InsertOp::create(nb, l, Max::combine(nb, l, x, old, keys),
+                                       now[1], j)};
+        });
+    packed = firstPass[0];
+    Value m = overColumns(
+        tensor::EmptyOp::create(b, loc, rowType.getShape(), floatType),
+        [&](OpBuilder &nb, Location l, Value j) {
+          return Max::result(nb, l,
+                             tensor::ExtractOp::create(nb, l, firstPass[1], j),
+                             floatType, keys);
+        });
+    // Pass 2: exp(x - m) into the lanes (and, for softmax, the tile).
+    int64_t laneCount = spreadsOverLanes(n) ? kReductionLanes : 1;
+    Value lanes = filledTensor(
+        b, loc, RankedTensorType::get({laneCount, block}, floatType),
+        b.getFloatAttr(floatType, 0.0));
+    SmallVector<Value> secondPass = overTile(
+        ValueRange{packed, lanes},
+        [&](OpBuilder &nb, Location l, Value c, Value j, ValueRange now) {
+          Value x = tensor::ExtractOp::create(nb, l, now[0], ValueRange{c, j});
+          Value e = math::ExpOp::create(
+              nb, l,
+              arith::SubFOp::create(nb, l, x,
+                                    tensor::ExtractOp::create(nb, l, m, j)));
+          Value lane = laneOf(nb, l, c, n);
+          Value old =
+              tensor::ExtractOp::create(nb, l, now[1], ValueRange{lane, j});
+          return SmallVector<Value>{
+              isLog ? now[0]
+                    : Value(tensor::InsertOp::create(nb, l, e, now[0],
+                                                     ValueRange{c, j})),
+              tensor::InsertOp::create(nb, l,
+                                       arith::AddFOp::create(nb, l, old, e),
+                                       now[1], ValueRange{lane, j})};
+        });
+    LaneReduction sum{
+        [](OpBuilder &, Location, ValueRange xs, ValueRange) { return xs[0]; },
+        [](OpBuilder &nb, Location l, Value acc, Value term) {
+          return Value(arith::AddFOp::create(nb, l, acc, term));
+        }};
+    Value s = overColumns(
+        tensor::EmptyOp::create(b, loc, rowType.getShape(), floatType),
+        [&](OpBuilder &nb, Location l, Value j) {
+          Value total =
+              mergeColumnLanes(nb, l, secondPass[1], j, laneCount, &sum);
+          return isLog ? Value(math::LogOp::create(nb, l, total))
+                       : reciprocal(nb, l, total);
+        });
+    // Pass 3: the result tiles, slices of the shared outputs.
+    SmallVector<OpFoldResult> offsets, sizes, strides(rank, b.getIndexAttr(1));
+    for (int64_t d = 0, k = 0; d < last; ++d) {
+      offsets.push_back(d == dim ? OpFoldResult(b.getIndexAttr(0))
+                                 : OpFoldResult(coords[k++]));
+      sizes.push_back(b.getIndexAttr(d == dim ? n : 1));
+    }
+    offsets.push_back(first);
+    sizes.push_back(b.getIndexAttr(block));
+    SmallVector<Value> tiles;
+    for (auto [resultType, shared] :
+         llvm::zip_equal(io.resultTypes, forall.getRegionIterArgs()))
+      tiles.push_back(tensor::ExtractSliceOp::create(
+          b, loc,
+          RankedTensorType::get(
+              {n, block}, cast<RankedTensorType>(resultType).getElementType()),
+          shared, offsets, sizes, strides));
+    Value tile = secondPass[0];
+    tiles = overTile(tiles, [&](OpBuilder &nb, Location l, Value c, Value j,
+                                ValueRange now) {
+      Value v = tensor::ExtractOp::create(nb, l, tile, ValueRange{c, j});
+      Value sj = tensor::ExtractOp::create(nb, l, s, j);
+      Value result =
+          isLog ? softmaxElement(nb, l, v,
+                                 tensor::ExtractOp::create(nb, l, m, j), sj,
+                                 /*isLog=*/true)
+                : Value(arith::MulFOp::create(nb, l, v, sj));
+      SmallVector<Value> values =
+          io.finishElement(nb, l, result, at(nb, l, c, j));
+      SmallVector<Value> updated;
+      for (auto [value, into] : llvm::zip_equal(values, now))
+        updated.push_back(
+            tensor::InsertOp::create(nb, l, value, into, ValueRange{c, j}));
+      return updated;
+    });
+    OpBuilder::InsertionGuard terminatorGuard(b);
+    b.setInsertionPointToStart(forall.getTerminator().getBody());
+    for (auto [part, shared] :
+         llvm::zip_equal(tiles, forall.getRegionIterArgs()))
+      tensor::ParallelInsertSliceOp::create(b, loc, part, shared, offsets,
+                                            sizes, strides);
+    return SmallVector<Value>(forall.getResults());
   }
 
   /// On the GPU, f32 rows along the last dim: one pass of the runtime's

@@ -80,6 +80,20 @@ func.func @few_rows(%x: tensor<16x4096xf32>, %y: tensor<4x32768xf32>,
   return %a, %b, %c : tensor<16x4096xf32>, tensor<4x32768xf32>, tensor<4x16384xf32>
 }
 
+// Over a middle dim whose rows lie a multiple of 4 KB apart (no column
+// group forms there): tiles of the 21 rows by 64 columns (256 bytes of
+// each row), each copied to a buffer for its passes. Over dim 0 of
+// 4096x4096 a tile's piece of each row would be 16 columns, one line:
+// three kernels.
+func.func @middle_dim(%x: tensor<2x21x16x64xf32>, %y: tensor<4096x4096xf32>)
+    -> (tensor<2x21x16x64xf32>, tensor<4096x4096xf32>) {
+  // CHECK-DAG: :[[# @LINE + 1]]:{{.*}}Function=middle_dim | Remark="kiln.log_softmax over dim 1 of tensor<2x21x16x64xf32>: one kernel, tiles of the 21 rows by 64 columns of the last dim in parallel; each tile is read from memory once into a buffer (its rows, apart in memory, would evict each other from the cache) for its three passes: the maximum m, the sum s of exp(x - m), then x - m - log(s)"
+  %a = kiln.log_softmax %x {dim = 1 : i64} : tensor<2x21x16x64xf32>
+  // CHECK-DAG: :[[# @LINE + 1]]:{{.*}}Function=middle_dim | Remark="kiln.softmax over dim 0 of tensor<4096x4096xf32>: 3 kernels, each one pass
+  %b = kiln.softmax %y {dim = 0 : i64} : tensor<4096x4096xf32>
+  return %a, %b : tensor<2x21x16x64xf32>, tensor<4096x4096xf32>
+}
+
 // Short rows with many winners: direct selection.
 func.func @short(%x: tensor<64x512xf32>) -> (tensor<64x64xf32>, tensor<64x64xi64>, tensor<64xf32>, tensor<64xi64>) {
   // CHECK-DAG: :[[# @LINE + 1]]:{{.*}}Function=short | Remark="kiln.topk of tensor<64x512xf32>: kiln_rt_topk_f32, 64 row(s) of 512, k = 64: direct selection: every element packed as a (key, index) word, the best k moved to the front by a branch-free quickselect, then sorted; rows in parallel"

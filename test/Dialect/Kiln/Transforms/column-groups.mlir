@@ -216,3 +216,64 @@ func.func @stored_for_an_earlier_user(%c: tensor<2x6x4x5xi1>, %a: tensor<2x6x4x5
   %y = kiln.sub %s, %m : tensor<2x6x4x5xf32>, tensor<2x1x4x5xf32>
   return %y, %w : tensor<2x6x4x5xf32>, tensor<1x6x1x1xf32>
 }
+
+// -----
+
+// softmax and log_softmax over a middle dim are written as their column
+// reductions and chain (expandColumnSoftmax) where a column group forms
+// and the softmax's packed tiles do not apply (a last dim of 5 and of 24
+// elements, under 256 bytes):
+// amax, exp(x - m), its sum, and the reciprocal once per column (a
+// [O, 1, T] value), in one group on [O, C, T]. The GPU pipeline keeps the
+// ops.
+// CHECK-LABEL: func.func @softmax_channels
+// CHECK: kiln.fused(%{{.*}}) : (tensor<2x6x20xf32>) -> tensor<2x6x20xf32>
+// CHECK: %[[M:.*]] = kiln.amax %{{.*}} {dims = array<i64: 1>, keepdim = true} : tensor<2x6x20xf32>
+// CHECK: %[[D:.*]] = kiln.sub %{{.*}}, %[[M]] : tensor<2x6x20xf32>, tensor<2x1x20xf32>
+// CHECK: %[[E:.*]] = kiln.exp %[[D]] : tensor<2x6x20xf32>
+// CHECK: %[[S:.*]] = kiln.sum %[[E]] {dims = array<i64: 1>, keepdim = true} : tensor<2x6x20xf32>
+// CHECK: %[[R:.*]] = kiln.div %{{.*}}, %[[S]]
+// CHECK: kiln.mul %[[E]], %[[R]] : tensor<2x6x20xf32>, tensor<2x1x20xf32>
+// CHECK-NOT: kiln.softmax
+// CHECK-LABEL: func.func @log_softmax_channels
+// CHECK: kiln.fused
+// CHECK: kiln.amax
+// CHECK: kiln.sum
+// CHECK: %[[L:.*]] = kiln.log %{{.*}} : tensor<1x1x24xf32>
+// CHECK: kiln.sub %{{.*}}, %[[L]] : tensor<1x7x24xf32>, tensor<1x1x24xf32>
+// REMARK: ColumnSoftmax | Category:kiln-fuse | Function=softmax_channels | Remark="kiln.softmax over dim 1 of tensor<2x6x4x5xf32>: written as its column reductions and chain (amax, sum of exp(x - m), exp(x - m) * (1 / s)), for a column group over [2, 6, 20]"
+// REMARK: ColumnGroup | Category:kiln-fuse | Function=softmax_channels | Remark="6 ops in one kernel
+// REMARK: ColumnSoftmax | Category:kiln-fuse | Function=log_softmax_channels | Remark="kiln.log_softmax over dim 0 of tensor<7x24xf32>: written as its column reductions and chain (amax, sum of exp(x - m), x - m - log(s)), for a column group over [1, 7, 24]"
+// NOROWS-LABEL: func.func @softmax_channels
+// NOROWS: kiln.softmax
+// NOROWS-LABEL: func.func @log_softmax_channels
+// NOROWS: kiln.log_softmax
+func.func @softmax_channels(%x: tensor<2x6x4x5xf32>) -> tensor<2x6x4x5xf32> {
+  %y = kiln.softmax %x {dim = 1 : i64} : tensor<2x6x4x5xf32>
+  return %y : tensor<2x6x4x5xf32>
+}
+func.func @log_softmax_channels(%x: tensor<7x24xf32>) -> tensor<7x24xf32> {
+  %y = kiln.log_softmax %x {dim = 0 : i64} : tensor<7x24xf32>
+  return %y : tensor<7x24xf32>
+}
+
+// -----
+
+// The softmax stays where its packed tiles apply (a last dim of 64 f32:
+// pieces of 256 bytes of each row) or no column group would form: over
+// the last dim, over a dim followed only by unit dims, over a dim of one
+// element.
+// CHECK-LABEL: func.func @softmax_kept
+// CHECK-COUNT-4: kiln.softmax
+// CHECK-NOT: kiln.fused
+func.func @softmax_kept(%a: tensor<2x21x16x64xf32>, %b: tensor<6x20xf32>,
+                        %c: tensor<8x30x1x1xf32>, %d: tensor<5x1x40xf32>)
+    -> (tensor<2x21x16x64xf32>, tensor<6x20xf32>, tensor<8x30x1x1xf32>,
+        tensor<5x1x40xf32>) {
+  %ya = kiln.softmax %a {dim = 1 : i64} : tensor<2x21x16x64xf32>
+  %yb = kiln.softmax %b {dim = 1 : i64} : tensor<6x20xf32>
+  %yc = kiln.softmax %c {dim = 1 : i64} : tensor<8x30x1x1xf32>
+  %yd = kiln.softmax %d {dim = 1 : i64} : tensor<5x1x40xf32>
+  return %ya, %yb, %yc, %yd : tensor<2x21x16x64xf32>, tensor<6x20xf32>,
+         tensor<8x30x1x1xf32>, tensor<5x1x40xf32>
+}

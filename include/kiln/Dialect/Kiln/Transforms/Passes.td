@@ -19,8 +19,9 @@ def KilnDecompose : Pass<"kiln-decompose"> {
     operands reshaped so that k lines up: a reduction the products fuse
     into, split across threads when long, in the lane order of a sum.
     Remarks (category `kiln-decompose`) report the equal and matmul
-    rewrites. `softmax`
-    and `log_softmax` stay: the lowering gives them a two-kernel form.
+    rewrites. `softmax` and `log_softmax` stay: the lowering has kernels
+    of their own (and on the CPU kiln-fuse-elementwise writes one over a
+    middle dim as a column group where that is the better kernel).
   }];
   let dependentDialects = [];
 }
@@ -163,7 +164,14 @@ def KilnFuseElementwise : Pass<"kiln-fuse-elementwise", "mlir::ModuleOp"> {
     the runs before, in and after the reduced run collapsed (views), when
     every value is constant or full along each and a block of columns fits
     (`ColumnGroup` remark; the lowering walks blocks of columns, each read
-    from memory once). First of all (every
+    from memory once). Before that, a `softmax` or `log_softmax` over such
+    a middle dim whose own packed tiles do not apply (a last dim under 256
+    bytes: `kiln::conversion::packedTileBlock`) and whose `[O, C, T]` a
+    column group would take is written as its column reductions and chain
+    -- amax, the sum of exp(x - m), then exp(x - m) * (1 / s) or
+    (x - m) - log(s), the softmax kernels' operations in their order, so
+    the same bits -- for the column group to take (`ColumnSoftmax`
+    remark). First of all (every
     target), a permute whose input is computed from permutes by its
     inverse through elementwise ops and keepdim reductions only (a
     channels-last layer norm permuted back) has those ops computed on the
