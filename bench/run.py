@@ -505,13 +505,26 @@ def decomposed_workloads():
     ]
 
 
-def middle_dim_softmax_workloads():
-    """softmax over a middle dim (since the fiftieth session): a column
-    group where the rows' pieces stay in cache, packed tiles where the rows
-    lie a multiple of 4 KB apart (over the channels of a segmentation
-    network's [N, C, H, W] scores, over dim 0 of a cube)."""
+def middle_dim_workloads():
+    """softmax over a middle dim (since the fiftieth session): packed tiles
+    (over the channels of a segmentation network's [N, C, H, W] scores,
+    over dims 1 and 0 of a cube), a column group where the last dim is
+    short (a ResNet stage's [N, C, 56, 56]); the best three classes per
+    pixel by vertical selection."""
     cube, seg = tensor_type((256, 256, 256)), tensor_type((8, 21, 256, 256))
+    act = tensor_type((32, 64, 56, 56))
+    top3 = tensor_type((8, 3, 256, 256))
     return [
+        one_operand("softmax dim 1 (32x64x56x56)", "softmax",
+                    "dim = 1 : i64", act, act, ["act"],
+                    lambda t: torch.softmax(t["act"], 1),
+                    read_bytes=32 * 64 * 56 * 56 * 4),
+        dict(name="topk k=3 dim 1 (8x21x256x256)", inputs=["seg"],
+             torch=lambda t: torch.topk(t["seg"], 3, 1),
+             ir=f"""func.func @f(%x: {seg}) -> ({top3}, {top3.replace('f32', 'i64')}) {{
+  %v, %i = kiln.topk %x {{k = 3 : i64, dim = 1 : i64}} : {seg}
+  return %v, %i : {top3}, {top3.replace('f32', 'i64')}
+}}"""),
         one_operand("softmax dim 1 (256x256x256)", "softmax", "dim = 1 : i64",
                     cube, cube, ["cube"],
                     lambda t: torch.softmax(t["cube"], 1),
@@ -721,7 +734,7 @@ def workloads():
             selection_workloads() + scatter_workloads() +
             embedding_workloads() + one_row_workloads() +
             pooling_workloads() + decomposed_workloads() +
-            middle_dim_softmax_workloads())
+            middle_dim_workloads())
 
 
 def cpu_workloads():
@@ -825,6 +838,7 @@ INPUTS = {
     "gram_b": ("f32", (1 << 21, 8)), "two_odd": ("f32", (2, TWO_ODD_ROWS)),
     "pi16": ("i64", 0, 1 << 24, (1 << 22,)),
     "cube": ("f32", (256, 256, 256)), "seg": ("f32", (8, 21, 256, 256)),
+    "act": ("f32", (32, 64, 56, 56)),
 }
 
 

@@ -2218,6 +2218,125 @@ void selectRows(View<T> &input, int64_t dim, int64_t k, bool largest,
   selectRowsWith<T, PackedCollector<T>>(input, dim, k, largest, emit);
 }
 
+//===-- Vertical selection ------------------------------------------------===//
+//
+// f32 topk and kthvalue of short rows with small k (useVerticalSelection),
+// kVerticalLanes rows at a time: the rows of 16 consecutive positions of
+// the dims after `dim` lie side by side in memory, one 64-byte line per
+// position of the row (a row of a contiguous dim is copied so first).
+// Each element becomes its packed word (selectionKey << 32 | ~index: the
+// selection order, ties to the lower index) in every lane at once, and is
+// inserted into the k best words so far, kept sorted in k vectors, by a
+// maximum and a minimum per vector: no branch, no per-row setup. The k
+// best words are the answer the per-row kernels give (the same order).
+//
+//===----------------------------------------------------------------------===//
+
+#if defined(__clang__)
+constexpr int64_t kVerticalLanes = 16;
+typedef float VerticalFloats __attribute__((ext_vector_type(16)));
+typedef uint32_t VerticalKeys __attribute__((ext_vector_type(16)));
+typedef uint64_t VerticalWords __attribute__((ext_vector_type(16)));
+
+/// The k best packed words (best first) of the kVerticalLanes rows of
+/// `x` (element j of lane l at x[j * stride + l]).
+template <int K>
+__attribute__((always_inline)) inline void
+verticalBest(const float *x, int64_t n, int64_t stride, bool largest,
+             VerticalWords *best) {
+  VerticalWords top[K];
+  for (int p = 0; p < K; ++p)
+    top[p] = 0; // below every packed word (its index half is never 0 here)
+  VerticalKeys sign = 0x80000000u, flip = largest ? 0u : 0xFFFFFFFFu,
+               nanKey = largest ? 0xFFFFFFFFu : 0u;
+  for (int64_t j = 0; j < n; ++j) {
+    VerticalFloats v;
+    std::memcpy(&v, x + j * stride, sizeof(v));
+    VerticalKeys bits;
+    std::memcpy(&bits, &v, sizeof(bits));
+    // selectionKey, lane by lane.
+    bits = v == 0.0f ? VerticalKeys(0u) : bits;
+    VerticalKeys ordered = (bits & sign) != 0u ? ~bits : (bits | sign);
+    VerticalKeys key = v != v ? nanKey : (ordered ^ flip);
+    VerticalWords word = (__builtin_convertvector(key, VerticalWords) << 32) |
+                         VerticalWords(uint64_t(0xFFFFFFFFu - uint32_t(j)));
+    for (int p = 0; p < K; ++p) {
+      VerticalWords kept = top[p];
+      auto better = word > kept;
+      top[p] = better ? word : kept;
+      word = better ? kept : word;
+    }
+  }
+  for (int p = 0; p < K; ++p)
+    best[p] = top[p];
+}
+
+/// verticalBest for a k known at run time (1 <= k <= kVerticalMaxK),
+/// compiled per instruction set.
+KILN_VECTORIZE void verticalBestOf(const float *x, int64_t n, int64_t stride,
+                                   int64_t k, bool largest,
+                                   VerticalWords *best) {
+  switch (k) {
+#define KILN_VERTICAL_CASE(K)                                                  \
+  case K:                                                                      \
+    verticalBest<K>(x, n, stride, largest, best);                              \
+    return;
+    KILN_VERTICAL_CASE(1)
+    KILN_VERTICAL_CASE(2)
+    KILN_VERTICAL_CASE(3)
+    KILN_VERTICAL_CASE(4)
+    KILN_VERTICAL_CASE(5)
+    KILN_VERTICAL_CASE(6)
+    KILN_VERTICAL_CASE(7)
+    KILN_VERTICAL_CASE(8)
+#undef KILN_VERTICAL_CASE
+  }
+}
+
+/// Runs `finish(best, o, i, lanes)` on the k best words of every block of
+/// kVerticalLanes rows along dim of `s` (o the outer position, i the first
+/// inner one, `lanes` the rows in the block), blocks in parallel. Blocks
+/// of strided rows (s.inner > 1) are read in place when whole; a block at
+/// the end of the inner dim, or of contiguous rows, is copied first, its
+/// lanes past the rows zero.
+template <typename Finish>
+void forEachVerticalBlock(const float *data, const Split &s, int64_t k,
+                          bool largest, Finish finish) {
+  bool strided = s.inner > 1;
+  int64_t perOuter =
+      strided ? (s.inner + kVerticalLanes - 1) / kVerticalLanes : 1;
+  int64_t blocks = strided ? s.outer * perOuter
+                           : (s.outer + kVerticalLanes - 1) / kVerticalLanes;
+  int64_t grain = itemsPerChunk(s.size * kVerticalLanes * k, int64_t(1) << 15);
+  parallelFor(blocks, grain, [&](int64_t begin, int64_t end) {
+    ScratchVector<float> copy(s.size * kVerticalLanes);
+    VerticalWords best[kVerticalMaxK];
+    for (int64_t b = begin; b < end; ++b) {
+      int64_t o = strided ? b / perOuter : b * kVerticalLanes;
+      int64_t i = strided ? b % perOuter * kVerticalLanes : 0;
+      int64_t lanes =
+          std::min(kVerticalLanes, strided ? s.inner - i : s.outer - o);
+      const float *x = data + o * s.size * s.inner + i;
+      int64_t stride = s.inner;
+      if (lanes < kVerticalLanes || !strided) {
+        for (int64_t j = 0; j < s.size; ++j)
+          for (int64_t l = 0; l < kVerticalLanes; ++l)
+            copy[j * kVerticalLanes + l] = l >= lanes ? 0.0f
+                                           : strided  ? x[j * s.inner + l]
+                                                      : x[l * s.size + j];
+        x = copy.data();
+        stride = kVerticalLanes;
+      }
+      verticalBestOf(x, s.size, stride, k, largest, best);
+      finish(best, o, i, lanes);
+    }
+  });
+}
+#endif
+
+/// The position a packed selection word of a vertical block's lane holds.
+inline int64_t verticalIndex(uint64_t word) { return wordIndex(word); }
+
 template <typename T>
 void topk(UnrankedMemRefType<T> *in, UnrankedMemRefType<T> *values,
           UnrankedMemRefType<int64_t> *indices, int64_t k, int64_t dim,
@@ -2238,6 +2357,28 @@ void topk(UnrankedMemRefType<T> *in, UnrankedMemRefType<T> *values,
   T *outValues = view(values).data;
   int64_t *outIndices = view(indices).data;
   Split s = split(input.shape, dim);
+#if defined(__clang__)
+  if constexpr (std::is_same_v<T, float>) {
+    if (useVerticalSelection(s.size, k, s.inner)) {
+      // Out [outer, k, inner]: a lane's p-th best at (o, p, i + lane).
+      forEachVerticalBlock(
+          input.data, s, k, largest,
+          [&](const VerticalWords *best, int64_t o, int64_t i, int64_t lanes) {
+            for (int64_t p = 0; p < k; ++p)
+              for (int64_t l = 0; l < lanes; ++l) {
+                int64_t index = verticalIndex(best[p][l]);
+                int64_t row = s.inner > 1 ? o * s.size * s.inner + i + l
+                                          : (o + l) * s.size;
+                int64_t out = s.inner > 1 ? (o * k + p) * s.inner + i + l
+                                          : (o + l) * k + p;
+                outValues[out] = input.data[row + index * s.inner];
+                outIndices[out] = index;
+              }
+          });
+      return;
+    }
+  }
+#endif
   if (useBoundSelection(s.size, k, std::is_same_v<T, float>)) {
     topkEachRow<BoundRowScratch<T>>(input, s, k, largest, outValues, outIndices,
                                     topkBoundRow<T>);
@@ -2306,6 +2447,32 @@ void kthvalue(UnrankedMemRefType<T> *in, UnrankedMemRefType<T> *values,
   T *outValues = view(values).data;
   int64_t *outIndices = view(indices).data;
   Split s = split(input.shape, dim);
+#if defined(__clang__)
+  if constexpr (std::is_same_v<T, float>) {
+    if (useVerticalSelection(s.size, k, s.inner)) {
+      // The k-th smallest word's key, reported at the lowest position
+      // holding it: the first of the k best with that key (lower positions
+      // of an equal key are selected first).
+      forEachVerticalBlock(
+          input.data, s, k, /*largest=*/false,
+          [&](const VerticalWords *best, int64_t o, int64_t i, int64_t lanes) {
+            for (int64_t l = 0; l < lanes; ++l) {
+              uint64_t key = wordKey(uint64_t(best[k - 1][l]));
+              int64_t p = 0;
+              while (wordKey(uint64_t(best[p][l])) != key)
+                ++p;
+              int64_t index = verticalIndex(best[p][l]);
+              int64_t r = s.inner > 1 ? o * s.inner + i + l : o + l;
+              int64_t row =
+                  s.inner > 1 ? o * s.size * s.inner + i + l : (o + l) * s.size;
+              outValues[r] = input.data[row + index * s.inner];
+              outIndices[r] = index;
+            }
+          });
+      return;
+    }
+  }
+#endif
   if (useBoundSelection(s.size, k, std::is_same_v<T, float>)) {
     kthEachRow<BoundRowScratch<T>>(input, s, k, outValues, outIndices,
                                    kthBoundRow<T>);

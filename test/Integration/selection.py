@@ -3,7 +3,8 @@
 # equal values listed by ascending index), which the reference computes
 # with a stable sort (torch.sort also orders NaN above every number).
 # Small k (sorted insertion; a buffer compacted by a branch-free
-# quickselect), short rows with many winners (direct selection) and large k
+# quickselect), short rows with small k (vertical selection), short rows
+# with many winners (direct selection) and large k
 # (radix selection), every dim, largest and
 # smallest, NaN, ties, i64/f64, rank 0, k = 0 and k = n.
 # RUN: %python %s
@@ -158,7 +159,8 @@ for label, rows in (("direct f64", wide_f64), ("direct i64", wide_i64)):
             check_topk(label, rows, k, -1, largest, ["--threads=2"])
     check_topk(label + ", strided dim 0", rows.t().contiguous(), 11, 0)
 # k <= 16 in rows up to a length that grows with k takes bound selection
-# (SelectionPlan.h useBoundSelection): the k-th best of 32 lane maxima
+# (SelectionPlan.h useBoundSelection; f32 rows of at most 128 with k <= 8
+# vertical selection since the fiftieth session, below): the k-th best of 32 lane maxima
 # bounds the answer, the elements not worse than it are ranked (or, when
 # more than 64 reach it, packed and selected). Distinct values (the ranked
 # path), rows shorter than the 32 lanes and not a multiple of them, NaNs
@@ -282,6 +284,37 @@ for dtype in (torch.float32, torch.float64, torch.int64):
         check_kth(f"bound special {dtype}", special.to(dtype), k)
 for k in (1, 16):
     check_kth("bound i64 extremes", extremes, k)
+# f32 rows of at most 128 (512 along a strided dim) with k <= 8 take
+# vertical selection (SelectionPlan.h useVerticalSelection: 16 rows side
+# by side, each element's (key, index) word inserted into k sorted
+# vectors): many of the cases above already do; here rows along a strided
+# dim read in place and a block cut by the end of the inner dim (37 = 2 x
+# 16 + 5, copied with its lanes past the rows zero), by the outer dim and
+# by thread boundaries (7 threads), contiguous rows (copied side by side,
+# 300 = 18 x 16 + 12 rows), heavy ties with NaN and signed zeros, k = n,
+# the length limits (128 contiguous and 129, which takes bound selection;
+# 512 strided and 513), topk and kthvalue.
+vertical_strided = tied_rows((3, 37, 21), 5, 3).transpose(1, 2).contiguous()
+vertical_rows = tied_rows((300, 21), 7, 4)
+vertical_ordered = torch.arange(512.0).repeat(16, 1).t().contiguous()
+vertical_ordered[::3] = -vertical_ordered[::3]
+for label, t, dim in (("vertical strided", vertical_strided, 1),
+                      ("vertical strided dim 0", tied_rows((21, 300), 5, 3),
+                       0),
+                      ("vertical rows", vertical_rows, 1),
+                      ("vertical random strided", torch.randn(2, 512, 40), 1),
+                      ("vertical strided limit", torch.randn(513, 20), 0),
+                      ("vertical ordered strided", vertical_ordered, 0),
+                      ("vertical rows limit", torch.randn(40, 128), 1),
+                      ("past the vertical rows limit", torch.randn(40, 129),
+                       1)):
+    for k in (1, 3, 8):
+        for threads in ("--threads=1", "--threads=7"):
+            for largest in (True, False):
+                check_topk(label, t, k, dim, largest, [threads])
+            check_kth(label, t, k, dim, False, [threads])
+check_topk("vertical k = n", tied_rows((40, 8), 3, 2), 8, 1, False)
+check_kth("vertical k = n", tied_rows((8, 40), 3, 2), 8, 0, True)
 # Large k (more than 64 and at least n / 64) over as many rows as threads:
 # radix selection (a bucket histogram, then nth_element in the k-th's
 # bucket, then the lowest index holding the key): ties, NaNs, signed zeros,

@@ -80,6 +80,24 @@ inline bool useBoundSelection(int64_t n, int64_t k, bool f32) {
   return k <= 16 || !f32 || n >= 8 * k;
 }
 
+/// Whether f32 topk and kthvalue rows of n with `inner` positions after
+/// their dim take vertical selection (Runtime/Selection.cpp): 16 rows at a
+/// time, each element's packed word inserted into the k best in vectors
+/// of the 16 rows' words. Its work per row grows as n k, with no per-row
+/// setup and, for strided rows, no copy: it takes short rows with small k,
+/// which the other kernels spend most of their time starting (1 thread,
+/// topk of 4M f32: k=4 of rows of 21 24.1 -> 3.7 ms contiguous, 28.0 ->
+/// 2.4 over a middle dim; k=8 of rows of 128 5.7 -> 4.5 and 6.1 -> 3.9;
+/// of 512 over a middle dim 2.6 -> 2.1). Contiguous rows of 256 (2.3 ->
+/// 2.5 ms, k=4) and strided ones of 1024 (2.0 -> 2.2, k=8) lose.
+constexpr int64_t kVerticalMaxK = 8;
+constexpr int64_t kVerticalMaxLength = 128;
+constexpr int64_t kVerticalMaxStridedLength = 512;
+inline bool useVerticalSelection(int64_t n, int64_t k, int64_t inner) {
+  return k >= 1 && k <= kVerticalMaxK && n >= k &&
+         n <= (inner > 1 ? kVerticalMaxStridedLength : kVerticalMaxLength);
+}
+
 /// Rows at least this long are split into segments when there are fewer
 /// rows than threads; segments are at least kSelectionMinSegment long.
 constexpr int64_t kSelectionSplitLength = int64_t(1) << 16;

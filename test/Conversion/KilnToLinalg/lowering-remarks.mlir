@@ -191,15 +191,24 @@ func.func @rows(%x: tensor<1024x256xf32>) -> tensor<1024x256xf32> {
 // Many rows shorter than two vectors (argmax over 10 classes): 16 rows at a
 // time, a row per lane. topk with k = 1 and the largest is argmax's answer
 // and runs its scan; the smallest keeps the selection (argmin takes a NaN,
-// the smallest never does).
+// the smallest never does): rows this short with k this small 16 at a
+// time, side by side (vertical selection). A strided dim's rows lie side
+// by side already.
 func.func @classes(%x: tensor<4096x10xf32>) -> (tensor<4096xi64>, tensor<4096x1xf32>, tensor<4096x1xi64>, tensor<4096x1xf32>, tensor<4096x1xi64>) {
   // CHECK-DAG: :[[# @LINE + 1]]:{{.*}}Function=classes | Remark="kiln.argmax of tensor<4096x10xf32>: kiln_rt_argreduce_f32, 4096 row(s) of 10: rows shorter than two vectors, 16 at a time, a row per lane (each group transposed into a tile), in a 16-lane scan of (value, index) pairs; NaN greatest, the lowest index on ties; rows in parallel"
   %a = kiln.argmax %x {dim = 1 : i64} : tensor<4096x10xf32>
   // CHECK-DAG: :[[# @LINE + 1]]:{{.*}}Function=classes | Remark="kiln.topk of tensor<4096x10xf32>: kiln_rt_topk_f32, 4096 row(s) of 10, k = 1, the largest: argmax's scan: rows shorter than two vectors
   %v, %i = kiln.topk %x {k = 1 : i64, dim = 1 : i64} : tensor<4096x10xf32>
-  // CHECK-DAG: :[[# @LINE + 1]]:{{.*}}Function=classes | Remark="kiln.topk of tensor<4096x10xf32>: kiln_rt_topk_f32, 4096 row(s) of 10, k = 1: bound selection
+  // CHECK-DAG: :[[# @LINE + 1]]:{{.*}}Function=classes | Remark="kiln.topk of tensor<4096x10xf32>: kiln_rt_topk_f32, 4096 row(s) of 10, k = 1: vertical selection: 16 rows at a time (copied side by side), each element's (key, index) word inserted into the k best words of the 16 rows, kept sorted in k vectors, by a maximum and a minimum per vector; blocks of rows in parallel"
   %sv, %si = kiln.topk %x {k = 1 : i64, dim = 1 : i64, largest = false} : tensor<4096x10xf32>
   return %a, %v, %i, %sv, %si : tensor<4096xi64>, tensor<4096x1xf32>, tensor<4096x1xi64>, tensor<4096x1xf32>, tensor<4096x1xi64>
+}
+func.func @strided_rows(%x: tensor<8x21x64x64xf32>) -> (tensor<8x3x64x64xf32>, tensor<8x3x64x64xi64>, tensor<8x64x64xf32>, tensor<8x64x64xi64>) {
+  // CHECK-DAG: :[[# @LINE + 1]]:{{.*}}Function=strided_rows | Remark="kiln.topk of tensor<8x21x64x64xf32>: kiln_rt_topk_f32, 32768 row(s) of 21, k = 3: vertical selection: 16 rows at a time (side by side in memory)
+  %v, %i = kiln.topk %x {k = 3 : i64, dim = 1 : i64} : tensor<8x21x64x64xf32>
+  // CHECK-DAG: :[[# @LINE + 1]]:{{.*}}Function=strided_rows | Remark="kiln.kthvalue of tensor<8x21x64x64xf32>: kiln_rt_kthvalue_f32, 32768 row(s) of 21, k = 5: vertical selection
+  %kv, %ki = kiln.kthvalue %x {k = 5 : i64, dim = 1 : i64} : tensor<8x21x64x64xf32>
+  return %v, %i, %kv, %ki : tensor<8x3x64x64xf32>, tensor<8x3x64x64xi64>, tensor<8x64x64xf32>, tensor<8x64x64xi64>
 }
 
 // max/argmin over a strided dim (each result a column): blocks of 512 bytes
