@@ -2302,6 +2302,8 @@ KILN_VECTORIZE void verticalBestOf(const float *x, int64_t n, int64_t stride,
 template <typename Finish>
 void forEachVerticalBlock(const float *data, const Split &s, int64_t k,
                           bool largest, Finish finish) {
+  if (s.outer == 0 || s.inner == 0)
+    return; // no rows
   bool strided = s.inner > 1;
   int64_t perOuter =
       strided ? (s.inner + kVerticalLanes - 1) / kVerticalLanes : 1;

@@ -315,6 +315,14 @@ for label, t, dim in (("vertical strided", vertical_strided, 1),
             check_kth(label, t, k, dim, False, [threads])
 check_topk("vertical k = n", tied_rows((40, 8), 3, 2), 8, 1, False)
 check_kth("vertical k = n", tied_rows((8, 40), 3, 2), 8, 0, True)
+# No rows: an empty dim after the selected one (no inner positions: the
+# rows were once taken for contiguous ones, read and written past the
+# empty buffers) or before it.
+for shape in ((3, 5, 0), (0, 5), (2, 0, 5, 4)):
+    empty = torch.zeros(shape)
+    dim = 1 if shape != (2, 0, 5, 4) else 2
+    check_topk("vertical, no rows", empty, 2, dim, False)
+    check_kth("vertical, no rows", empty, 2, dim)
 # Large k (more than 64 and at least n / 64) over as many rows as threads:
 # radix selection (a bucket histogram, then nth_element in the k-th's
 # bucket, then the lowest index holding the key): ties, NaNs, signed zeros,
