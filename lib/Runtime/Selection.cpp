@@ -2336,9 +2336,6 @@ void forEachVerticalBlock(const float *data, const Split &s, int64_t k,
 }
 #endif
 
-/// The position a packed selection word of a vertical block's lane holds.
-inline int64_t verticalIndex(uint64_t word) { return wordIndex(word); }
-
 template <typename T>
 void topk(UnrankedMemRefType<T> *in, UnrankedMemRefType<T> *values,
           UnrankedMemRefType<int64_t> *indices, int64_t k, int64_t dim,
@@ -2368,7 +2365,7 @@ void topk(UnrankedMemRefType<T> *in, UnrankedMemRefType<T> *values,
           [&](const VerticalWords *best, int64_t o, int64_t i, int64_t lanes) {
             for (int64_t p = 0; p < k; ++p)
               for (int64_t l = 0; l < lanes; ++l) {
-                int64_t index = verticalIndex(best[p][l]);
+                int64_t index = wordIndex(best[p][l]);
                 int64_t row = s.inner > 1 ? o * s.size * s.inner + i + l
                                           : (o + l) * s.size;
                 int64_t out = s.inner > 1 ? (o * k + p) * s.inner + i + l
@@ -2463,7 +2460,7 @@ void kthvalue(UnrankedMemRefType<T> *in, UnrankedMemRefType<T> *values,
               int64_t p = 0;
               while (wordKey(uint64_t(best[p][l])) != key)
                 ++p;
-              int64_t index = verticalIndex(best[p][l]);
+              int64_t index = wordIndex(best[p][l]);
               int64_t r = s.inner > 1 ? o * s.inner + i + l : o + l;
               int64_t row =
                   s.inner > 1 ? o * s.size * s.inner + i + l : (o + l) * s.size;

@@ -929,11 +929,7 @@ template <typename OpTy> struct LowerSoftmax : OpRewritePattern<OpTy> {
                                        arith::AddFOp::create(nb, l, old, e),
                                        now[1], ValueRange{lane, j})};
         });
-    LaneReduction sum{
-        [](OpBuilder &, Location, ValueRange xs, ValueRange) { return xs[0]; },
-        [](OpBuilder &nb, Location l, Value acc, Value term) {
-          return Value(arith::AddFOp::create(nb, l, acc, term));
-        }};
+    LaneReduction sum = ReductionCombiner<SumOp>::laneReduction(false);
     Value s = overColumns(
         tensor::EmptyOp::create(b, loc, rowType.getShape(), floatType),
         [&](OpBuilder &nb, Location l, Value j) {
