@@ -408,7 +408,7 @@ kiln::runtime::emitMachineCode(llvm::Module &module, llvm::TargetMachine &tm,
 
 namespace {
 
-constexpr llvm::StringLiteral kCacheMagic = "KILN-CACHE-2\n";
+constexpr llvm::StringLiteral kCacheMagic = "KILN-CACHE-3\n";
 
 /// Identifies this compiler build: the identity of the running executable
 /// (device, inode, size, modification time), so that any rebuild of Kiln
@@ -485,7 +485,8 @@ llvm::SmallString<256> entryPath(llvm::StringRef dir, llvm::StringRef key) {
 }
 
 /// Serialized entry: magic, kernels, error sites and profile sites (each a
-/// count, then one per line), object size, object bytes.
+/// count, then one per line), the number of objects, then each object's
+/// size and bytes.
 std::string serialize(const CompiledCode &code) {
   std::string out(kCacheMagic);
   out += std::to_string(code.kernels) + "\n";
@@ -495,8 +496,11 @@ std::string serialize(const CompiledCode &code) {
     for (const std::string &site : *list)
       out += site + "\n";
   }
-  out += std::to_string(code.object.size()) + "\n";
-  out += code.object;
+  out += std::to_string(code.objects.size()) + "\n";
+  for (const std::string &object : code.objects) {
+    out += std::to_string(object.size()) + "\n";
+    out += object;
+  }
   return out;
 }
 
@@ -527,9 +531,17 @@ std::optional<CompiledCode> deserialize(llvm::StringRef data) {
       list->push_back(text.str());
     }
   }
-  if (!line(text) || text.getAsInteger(10, size) || data.size() != size)
+  size_t objects;
+  if (!line(text) || text.getAsInteger(10, objects) || objects == 0)
     return std::nullopt;
-  code.object = data.str();
+  for (size_t i = 0; i < objects; ++i) {
+    if (!line(text) || text.getAsInteger(10, size) || data.size() < size)
+      return std::nullopt;
+    code.objects.push_back(data.take_front(size).str());
+    data = data.drop_front(size);
+  }
+  if (!data.empty())
+    return std::nullopt;
   return code;
 }
 
@@ -565,7 +577,9 @@ static std::mutex memoryMutex;
 static kiln::LruCache<CompiledCode> &memoryCache() {
   static kiln::LruCache<CompiledCode> cache(
       kMemoryCacheBytes, [](const CompiledCode &code) {
-        size_t bytes = code.object.size();
+        size_t bytes = 0;
+        for (const std::string &object : code.objects)
+          bytes += object.size();
         for (const std::vector<std::string> *sites :
              {&code.errorSites, &code.profileSites})
           for (const std::string &site : *sites)

@@ -98,6 +98,9 @@ Executable::compile(ModuleOp module, llvm::StringRef entry,
   CompileCache &cache = CompileCache::get();
   if (llvm::Error error = cache.checkPolicy())
     return std::move(error);
+  llvm::Expected<unsigned> threads = compileThreads();
+  if (!threads)
+    return threads.takeError();
   std::string key = cache.key(module, entry, options, **tm);
   // With remarks on (kiln::enableRemarks), compile afresh so that they
   // are reported.
@@ -131,11 +134,10 @@ Executable::compile(ModuleOp module, llvm::StringRef entry,
     auto llvmModule = translateAndOptimize(*lowered, llvmContext, **tm);
     if (!llvmModule)
       return llvmModule.takeError();
-    auto object =
-        emitMachineCode(**llvmModule, **tm, llvm::CodeGenFileType::ObjectFile);
-    if (!object)
-      return object.takeError();
-    fresh.object = std::move(*object);
+    auto objects = emitObjects(**llvmModule, **tm, *threads);
+    if (!objects)
+      return objects.takeError();
+    fresh.objects = std::move(*objects);
     cache.store(key, fresh);
     code = std::move(fresh);
   }
@@ -169,9 +171,10 @@ Executable::compile(ModuleOp module, llvm::StringRef entry,
                              llvm::JITSymbolFlags::Exported};
   if (llvm::Error error = main.define(llvm::orc::absoluteSymbols(symbols)))
     return std::move(error);
-  if (llvm::Error error = (*jit)->addObjectFile(
-          llvm::MemoryBuffer::getMemBufferCopy(code->object, "kiln-object")))
-    return std::move(error);
+  for (const std::string &object : code->objects)
+    if (llvm::Error error = (*jit)->addObjectFile(
+            llvm::MemoryBuffer::getMemBufferCopy(object, "kiln-object")))
+      return std::move(error);
   // GPU host code loads its kernel modules in what were global
   // constructors (translateAndOptimize gathers them in _kiln_init).
   auto init = (*jit)->lookup("_kiln_init");

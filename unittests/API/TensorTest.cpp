@@ -994,6 +994,106 @@ TEST(Threads, GraphsBuiltAndRealizedConcurrently) {
     EXPECT_FLOAT_EQ(sums[t], 2000.0f * (t + 1));
 }
 
+/// A two-layer network's loss and first-layer weight gradient, computed in
+/// double precision: the reference for LargeGraphsCompiledInPieces.
+std::pair<double, std::vector<double>>
+networkReference(const std::vector<float> &x, const std::vector<float> &w1,
+                 const std::vector<float> &w2,
+                 const std::vector<int64_t> &target, int n, int d, int h,
+                 int c) {
+  std::vector<double> hidden(n * h), dlogits(n * c), dhidden(n * h, 0.0);
+  std::vector<double> w1grad(d * h, 0.0);
+  double loss = 0;
+  for (int i = 0; i < n; ++i) {
+    for (int j = 0; j < h; ++j) {
+      double s = 0;
+      for (int k = 0; k < d; ++k)
+        s += double(x[i * d + k]) * w1[k * h + j];
+      hidden[i * h + j] = std::max(s, 0.0);
+    }
+    std::vector<double> logits(c);
+    double top = -1e300, total = 0;
+    for (int j = 0; j < c; ++j) {
+      for (int k = 0; k < h; ++k)
+        logits[j] += hidden[i * h + k] * w2[k * c + j];
+      top = std::max(top, logits[j]);
+    }
+    for (int j = 0; j < c; ++j)
+      total += std::exp(logits[j] - top);
+    loss -= (logits[target[i]] - top - std::log(total)) / n;
+    for (int j = 0; j < c; ++j)
+      dlogits[i * c + j] =
+          (std::exp(logits[j] - top) / total - (j == target[i])) / n;
+    for (int k = 0; k < h; ++k)
+      if (hidden[i * h + k] > 0)
+        for (int j = 0; j < c; ++j)
+          dhidden[i * h + k] += dlogits[i * c + j] * w2[k * c + j];
+  }
+  for (int k = 0; k < d; ++k)
+    for (int j = 0; j < h; ++j)
+      for (int i = 0; i < n; ++i)
+        w1grad[k * h + j] += double(x[i * d + k]) * dhidden[i * h + j];
+  return {loss, w1grad};
+}
+
+// Graphs large enough that their machine code is compiled in pieces on
+// several threads (SplitCodegen.cpp: the glue's object and one per compile
+// thread), compiled by several threads at once: each thread's network has
+// its own hidden size, so its own graph.
+TEST(Threads, LargeGraphsCompiledInPiecesConcurrently) {
+  const char *saved = std::getenv("KILN_COMPILE_THREADS");
+  std::string before = saved ? saved : "";
+  setenv("KILN_COMPILE_THREADS", "3", 1);
+  const int n = 32, d = 24, c = 10;
+  std::vector<double> losses(4), errors(4);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t)
+    threads.emplace_back([&, t] {
+      const int h = 40 + t;
+      auto values = [](size_t count, uint32_t seed) {
+        std::vector<float> v(count);
+        for (float &e : v) {
+          seed = seed * 1664525u + 1013904223u;
+          e = (static_cast<float>(seed >> 8) / (1u << 24) - 0.5f) * 0.6f;
+        }
+        return v;
+      };
+      std::vector<float> xs = values(n * d, 1 + t), w1s = values(d * h, 7 + t),
+                         w2s = values(h * c, 13 + t);
+      std::vector<int64_t> target(n);
+      for (int i = 0; i < n; ++i)
+        target[i] = (i * 7 + t) % c;
+      Tensor x = Tensor::fromVector(xs, {n, d});
+      Tensor w1 = Tensor::fromVector(w1s, {d, h});
+      Tensor w2 = Tensor::fromVector(w2s, {h, c});
+      w1.requiresGrad();
+      w2.requiresGrad();
+      Tensor pre = kiln::matmul(x, w1);
+      Tensor hidden = kiln::maximum(pre, kiln::zeros_like(pre));
+      Tensor loss = kiln::cross_entropy(kiln::matmul(hidden, w2),
+                                        Tensor::fromVector(target));
+      loss.backward();
+      std::vector<float> grad = w1.grad().toVector<float>();
+      auto [expectedLoss, expectedGrad] =
+          networkReference(xs, w1s, w2s, target, n, d, h, c);
+      losses[t] = std::abs(loss.item<float>() - expectedLoss);
+      double worst = 0;
+      for (size_t i = 0; i < grad.size(); ++i)
+        worst = std::max(worst, std::abs(grad[i] - expectedGrad[i]));
+      errors[t] = worst;
+    });
+  for (std::thread &thread : threads)
+    thread.join();
+  if (saved)
+    setenv("KILN_COMPILE_THREADS", before.c_str(), 1);
+  else
+    unsetenv("KILN_COMPILE_THREADS");
+  for (int t = 0; t < 4; ++t) {
+    EXPECT_LT(losses[t], 1e-5) << "thread " << t;
+    EXPECT_LT(errors[t], 1e-5) << "thread " << t;
+  }
+}
+
 } // namespace
 
 namespace {

@@ -45,9 +45,26 @@ llvm::Expected<std::string> emitMachineCode(llvm::Module &module,
                                             llvm::TargetMachine &tm,
                                             llvm::CodeGenFileType type);
 
+/// Modules of a smaller estimated compile cost (about their instructions)
+/// are compiled by emitObjects in one piece.
+constexpr size_t kMinSplitCost = 2000;
+
+/// The threads emitObjects compiles on: KILN_COMPILE_THREADS, by default
+/// the hardware threads this process may run on; an error naming the
+/// variable when it is not an integer from 1 to 1024.
+llvm::Expected<unsigned> compileThreads();
+
+/// Object code of an optimized `module` as relocatable objects that the JIT
+/// links together: its functions split into at most `threads` partitions of
+/// about equal size, compiled concurrently (SplitCodegen.cpp). Local
+/// definitions that another partition refers to become external in
+/// `module`.
+llvm::Expected<std::vector<std::string>>
+emitObjects(llvm::Module &module, llvm::TargetMachine &tm, unsigned threads);
+
 /// What a compiled entry needs besides its code.
 struct CompiledCode {
-  std::string object;                    // ELF relocatable object
+  std::vector<std::string> objects;      // ELF relocatable objects
   std::vector<std::string> errorSites;   // runtime-check sites, by number
   std::vector<std::string> profileSites; // timed kernels (--profile)
   int64_t kernels = 0;

@@ -133,8 +133,19 @@ kiln::shareIdenticalKernel(func::FuncOp kernel,
 
 namespace {
 
+/// Loops and linalg ops, and straight-line vector code (a few partial sums
+/// combined in registers after their kernel, once canonicalization unrolled
+/// the loop): an entry left with vectors would be compiled as a kernel, at
+/// -O3, with every kernel inlined into it (CpuCompiler.cpp compiles an
+/// entry of calls unoptimized, and SplitCodegen.cpp compiles its kernels
+/// apart).
 bool isKernel(Operation *op) {
-  return isa<linalg::LinalgOp, scf::ForallOp, scf::ParallelOp, scf::ForOp>(op);
+  if (isa<linalg::LinalgOp, scf::ForallOp, scf::ParallelOp, scf::ForOp>(op))
+    return true;
+  auto isVector = llvm::IsaPred<VectorType>;
+  return !op->hasTrait<OpTrait::ConstantLike>() &&
+         (llvm::any_of(op->getResultTypes(), isVector) ||
+          llvm::any_of(op->getOperandTypes(), isVector));
 }
 
 struct KilnOutlineKernelsPass

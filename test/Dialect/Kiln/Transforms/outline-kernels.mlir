@@ -147,3 +147,43 @@ func.func @called(%x: memref<8xf32>, %y: memref<8xf32>) {
   }
   return
 }
+
+// -----
+
+// Straight-line vector code at the top level (partial sums combined in
+// registers once canonicalization unrolled their loop) is a kernel too,
+// from an op that makes a vector to the last that uses what it computed:
+// an entry left with vectors would be optimized like a kernel, every
+// kernel inlined into it. A constant vector is cloned into the kernels
+// that use it (here a second one, its store), not a kernel itself.
+// CHECK-LABEL: func.func @partials
+// CHECK-SAME:    (%[[P:.*]]: memref<2x16xf32>, %[[OUT:.*]]: memref<16xf32>, %[[Z:.*]]: memref<16xf32>)
+// CHECK:         %[[T:.*]] = memref.alloc() : memref<16xf32>
+// CHECK-NEXT:    call @[[COMBINE:kiln_kernel]](%[[P]], %[[T]], %[[OUT]])
+// CHECK-NEXT:    call @[[ZERO:kiln_kernel_0]](%[[Z]])
+// CHECK-NEXT:    return
+// CHECK:       func.func private @[[COMBINE]]
+// CHECK:         vector.transfer_read
+// CHECK:         vector.transfer_read
+// CHECK:         arith.addf {{.*}} : vector<16xf32>
+// CHECK:         vector.transfer_write
+// CHECK:         vector.transfer_write
+// CHECK-NEXT:    return
+// CHECK:       func.func private @[[ZERO]]
+// CHECK:         %[[C:.*]] = arith.constant dense<0.000000e+00> : vector<16xf32>
+// CHECK:         vector.transfer_write %[[C]]
+// CHECK-NEXT:    return
+func.func @partials(%p: memref<2x16xf32>, %out: memref<16xf32>, %z: memref<16xf32>) {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %pad = arith.constant 0.0 : f32
+  %zero = arith.constant dense<0.0> : vector<16xf32>
+  %t = memref.alloc() : memref<16xf32>
+  %a = vector.transfer_read %p[%c0, %c0], %pad {in_bounds = [true]} : memref<2x16xf32>, vector<16xf32>
+  %b = vector.transfer_read %p[%c1, %c0], %pad {in_bounds = [true]} : memref<2x16xf32>, vector<16xf32>
+  %s = arith.addf %a, %b : vector<16xf32>
+  vector.transfer_write %s, %t[%c0] {in_bounds = [true]} : vector<16xf32>, memref<16xf32>
+  vector.transfer_write %s, %out[%c0] {in_bounds = [true]} : vector<16xf32>, memref<16xf32>
+  vector.transfer_write %zero, %z[%c0] {in_bounds = [true]} : vector<16xf32>, memref<16xf32>
+  return
+}

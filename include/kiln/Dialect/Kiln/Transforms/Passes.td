@@ -684,7 +684,11 @@ def KilnOutlineKernels : Pass<"kiln-outline-kernels", "mlir::ModuleOp"> {
     On bufferized code (CPU pipeline, before buffer deallocation, which
     then works on small functions, each distinct kernel once): each
     kernel at the top level of a function -- a linalg op, `scf.forall`,
-    `scf.parallel` or `scf.for` -- becomes a call of a private function
+    `scf.parallel` or `scf.for`, or straight-line vector code (partial
+    sums combined in registers once canonicalization unrolled their loop;
+    an entry left with vectors would be compiled at -O3 with every kernel
+    inlined into it, where an entry of calls is compiled unoptimized and
+    its kernels apart) -- becomes a call of a private function
     `@kiln_kernel*` taking the buffers and scalars it uses (constants are
     cloned in, so bounds and shapes stay static). Kernels that print the
     same (the same op on the same shapes: the layers of a deep network)
