@@ -316,7 +316,8 @@ def selection_workloads():
 
 def wide_selection_workloads():
     """f64 and i64 selection: sampled selection for large k, the packed
-    collector for k = 64 (the forty-eighth session's)."""
+    collector for k = 64 (the forty-eighth session's), vertical selection of
+    short rows (the fifty-first's)."""
     def sel(name, op, k, input_name, shape, dtype, torch_fn):
         t = tensor_type(shape, dtype)
         out = list(shape[:-1]) + ([k] if op == "topk" else [])
@@ -340,6 +341,14 @@ def wide_selection_workloads():
             (1, 1 << 22), "f64", lambda x: torch.topk(x, 100000, 1)),
         sel("f64 topk k=64 (1024x32768)", "topk", 64, "w64", w, "f64",
             lambda x: torch.topk(x, 64, 1)),
+        # Short rows: vertical selection (since the fifty-first session).
+        sel("f64 topk k=4 of rows of 21 (200000x21)", "topk", 4, "short64",
+            (200000, 21), "f64", lambda x: torch.topk(x, 4, 1)),
+        dict(name="i64 kthvalue k=5 dim 1 (16x21x4096)",
+             ir=f"""func.func @f(%x: {tensor_type((16, 21, 4096), 'i64')}) -> ({tensor_type((16, 4096), 'i64')}, {tensor_type((16, 4096), 'i64')}) {{
+  %v, %i = kiln.kthvalue %x {{k = 5 : i64, dim = 1 : i64}} : {tensor_type((16, 21, 4096), 'i64')}
+  return %v, %i : {tensor_type((16, 4096), 'i64')}, {tensor_type((16, 4096), 'i64')}
+}}""", inputs=["mid_i64"], torch=lambda t: torch.kthvalue(t["mid_i64"], 5, 1)),
     ]
 
 
@@ -834,6 +843,8 @@ INPUTS = {
     "cb3": ("f32", (384, 1, 1)),
     "w64": ("f64", (1024, 32768)), "row4m64": ("f64", (1, 1 << 22)),
     "wi64": ("i64", -10**12, 10**12, (1024, 32768)),
+    "short64": ("f64", (200000, 21)),
+    "mid_i64": ("i64", -1000, 1000, (16, 21, 4096)),
     "v_copy": ("copy", "v"), "gram_a": ("f32", (8, 1 << 21)),
     "gram_b": ("f32", (1 << 21, 8)), "two_odd": ("f32", (2, TWO_ODD_ROWS)),
     "pi16": ("i64", 0, 1 << 24, (1 << 22,)),

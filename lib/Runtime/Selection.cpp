@@ -2220,15 +2220,20 @@ void selectRows(View<T> &input, int64_t dim, int64_t k, bool largest,
 
 //===-- Vertical selection ------------------------------------------------===//
 //
-// f32 topk and kthvalue of short rows with small k (useVerticalSelection),
+// topk and kthvalue of f32, f64 and i64 short rows with small k
+// (useVerticalSelection),
 // kVerticalLanes rows at a time: the rows of 16 consecutive positions of
-// the dims after `dim` lie side by side in memory, one 64-byte line per
-// position of the row (a row of a contiguous dim is copied so first).
-// Each element becomes its packed word (selectionKey << 32 | ~index: the
-// selection order, ties to the lower index) in every lane at once, and is
-// inserted into the k best words so far, kept sorted in k vectors, by a
-// maximum and a minimum per vector: no branch, no per-row setup. The k
-// best words are the answer the per-row kernels give (the same order).
+// the dims after `dim` lie side by side in memory, one 64-byte line (f32)
+// or two (f64, i64) per position of the row (a row of a contiguous dim is
+// copied so first). Each element's selection key is made in every lane at
+// once and inserted into the k best so far, kept sorted in k vectors: no
+// branch, no per-row setup. f32 packs key and position into one word
+// (selectionKey << 32 | ~index: the selection order, ties to the lower
+// index), inserted by a maximum and a minimum per vector; f64 and i64 keep
+// 64-bit keys and their positions in vectors of their own, inserted by
+// comparisons and blends, the first k elements sorted in before the rest
+// (ties to the lower position). The k best are the answer the per-row
+// kernels give (the same order).
 //
 //===----------------------------------------------------------------------===//
 
@@ -2237,13 +2242,57 @@ constexpr int64_t kVerticalLanes = 16;
 typedef float VerticalFloats __attribute__((ext_vector_type(16)));
 typedef uint32_t VerticalKeys __attribute__((ext_vector_type(16)));
 typedef uint64_t VerticalWords __attribute__((ext_vector_type(16)));
+typedef double VerticalDoubles __attribute__((ext_vector_type(16)));
+typedef int64_t VerticalIntegers __attribute__((ext_vector_type(16)));
+typedef uint64_t VerticalWideKeys __attribute__((ext_vector_type(16)));
+typedef int64_t VerticalIndices __attribute__((ext_vector_type(16)));
 
-/// The k best packed words (best first) of the kVerticalLanes rows of
-/// `x` (element j of lane l at x[j * stride + l]).
+/// The k best (best first) of a block's kVerticalLanes rows: position and
+/// selection key of the p-th best of lane l. f32: packed words; f64 and
+/// i64: keys and positions apart.
+template <typename T> struct VerticalBest {
+  VerticalWideKeys keys[kVerticalMaxK];
+  VerticalIndices indices[kVerticalMaxK];
+  int64_t index(int64_t p, int64_t l) const { return indices[p][l]; }
+  uint64_t key(int64_t p, int64_t l) const { return keys[p][l]; }
+};
+template <> struct VerticalBest<float> {
+  VerticalWords words[kVerticalMaxK];
+  int64_t index(int64_t p, int64_t l) const {
+    return wordIndex(uint64_t(words[p][l]));
+  }
+  uint64_t key(int64_t p, int64_t l) const {
+    return wordKey(uint64_t(words[p][l]));
+  }
+};
+
+/// selectionKey of 16 f64 or i64 elements at once.
+inline VerticalWideKeys verticalKeys(const double *x, bool largest) {
+  VerticalDoubles v;
+  std::memcpy(&v, x, sizeof(v));
+  VerticalWideKeys bits;
+  std::memcpy(&bits, &v, sizeof(bits));
+  VerticalWideKeys sign = uint64_t(1) << 63,
+                   flip = largest ? uint64_t(0) : ~uint64_t(0),
+                   nanKey = largest ? ~uint64_t(0) : uint64_t(0);
+  bits = v == 0.0 ? VerticalWideKeys(uint64_t(0)) : bits;
+  VerticalWideKeys ordered =
+      (bits & sign) != uint64_t(0) ? ~bits : (bits | sign);
+  return v != v ? nanKey : (ordered ^ flip);
+}
+inline VerticalWideKeys verticalKeys(const int64_t *x, bool largest) {
+  VerticalWideKeys bits;
+  std::memcpy(&bits, x, sizeof(bits));
+  return bits ^ VerticalWideKeys((uint64_t(1) << 63) ^
+                                 (largest ? uint64_t(0) : ~uint64_t(0)));
+}
+
+/// The k best of the kVerticalLanes rows of `x` (element j of lane l at
+/// x[j * stride + l]) into `best`.
 template <int K>
 __attribute__((always_inline)) inline void
 verticalBest(const float *x, int64_t n, int64_t stride, bool largest,
-             VerticalWords *best) {
+             VerticalBest<float> &best) {
   VerticalWords top[K];
   for (int p = 0; p < K; ++p)
     top[p] = 0; // below every packed word (its index half is never 0 here)
@@ -2268,14 +2317,50 @@ verticalBest(const float *x, int64_t n, int64_t stride, bool largest,
     }
   }
   for (int p = 0; p < K; ++p)
-    best[p] = top[p];
+    best.words[p] = top[p];
+}
+template <int K, typename T>
+__attribute__((always_inline)) inline void
+verticalBest(const T *x, int64_t n, int64_t stride, bool largest,
+             VerticalBest<T> &best) {
+  VerticalWideKeys top[K];
+  VerticalIndices at[K];
+  // Element j goes before the first of the `kept` best that is worse (a
+  // smaller key, or an equal key at a higher position: an element it
+  // displaced may tie with the next one), each moving down a place; the
+  // last one displaced goes to slot `kept` (when kept < K).
+  auto insert = [&](int64_t j, int kept) {
+    VerticalWideKeys key = verticalKeys(x + j * stride, largest);
+    VerticalIndices index = j;
+    for (int p = 0; p < kept; ++p) {
+      auto better = (key > top[p]) | ((key == top[p]) & (index < at[p]));
+      VerticalWideKeys keptKey = top[p];
+      VerticalIndices keptIndex = at[p];
+      top[p] = better ? key : keptKey;
+      at[p] = better ? index : keptIndex;
+      key = better ? keptKey : key;
+      index = better ? keptIndex : index;
+    }
+    if (kept < K) {
+      top[kept] = key;
+      at[kept] = index;
+    }
+  };
+  for (int p = 0; p < K; ++p) // n >= K: the first K sorted in
+    insert(p, p);
+  for (int64_t j = K; j < n; ++j)
+    insert(j, K);
+  for (int p = 0; p < K; ++p) {
+    best.keys[p] = top[p];
+    best.indices[p] = at[p];
+  }
 }
 
-/// verticalBest for a k known at run time (1 <= k <= kVerticalMaxK),
-/// compiled per instruction set.
-KILN_VECTORIZE void verticalBestOf(const float *x, int64_t n, int64_t stride,
-                                   int64_t k, bool largest,
-                                   VerticalWords *best) {
+/// verticalBest for a k known at run time (1 <= k <= kVerticalMaxK).
+template <typename T>
+__attribute__((always_inline)) inline void
+verticalBestSwitch(const T *x, int64_t n, int64_t stride, int64_t k,
+                   bool largest, VerticalBest<T> &best) {
   switch (k) {
 #define KILN_VERTICAL_CASE(K)                                                  \
   case K:                                                                      \
@@ -2293,14 +2378,27 @@ KILN_VECTORIZE void verticalBestOf(const float *x, int64_t n, int64_t stride,
   }
 }
 
-/// Runs `finish(best, o, i, lanes)` on the k best words of every block of
+/// verticalBestSwitch compiled per instruction set (one function per
+/// element type: multiversioned functions cannot be templates).
+#define KILN_VERTICAL_BEST_OF(T)                                               \
+  KILN_VECTORIZE void verticalBestOf(const T *x, int64_t n, int64_t stride,    \
+                                     int64_t k, bool largest,                  \
+                                     VerticalBest<T> &best) {                  \
+    verticalBestSwitch(x, n, stride, k, largest, best);                        \
+  }
+KILN_VERTICAL_BEST_OF(float)
+KILN_VERTICAL_BEST_OF(double)
+KILN_VERTICAL_BEST_OF(int64_t)
+#undef KILN_VERTICAL_BEST_OF
+
+/// Runs `finish(best, o, i, lanes)` on the k best of every block of
 /// kVerticalLanes rows along dim of `s` (o the outer position, i the first
 /// inner one, `lanes` the rows in the block), blocks in parallel. Blocks
 /// of strided rows (s.inner > 1) are read in place when whole; a block at
 /// the end of the inner dim, or of contiguous rows, is copied first, its
 /// lanes past the rows zero.
-template <typename Finish>
-void forEachVerticalBlock(const float *data, const Split &s, int64_t k,
+template <typename T, typename Finish>
+void forEachVerticalBlock(const T *data, const Split &s, int64_t k,
                           bool largest, Finish finish) {
   if (s.outer == 0 || s.inner == 0)
     return; // no rows
@@ -2311,19 +2409,19 @@ void forEachVerticalBlock(const float *data, const Split &s, int64_t k,
                            : (s.outer + kVerticalLanes - 1) / kVerticalLanes;
   int64_t grain = itemsPerChunk(s.size * kVerticalLanes * k, int64_t(1) << 15);
   parallelFor(blocks, grain, [&](int64_t begin, int64_t end) {
-    ScratchVector<float> copy(s.size * kVerticalLanes);
-    VerticalWords best[kVerticalMaxK];
+    ScratchVector<T> copy(s.size * kVerticalLanes);
+    VerticalBest<T> best;
     for (int64_t b = begin; b < end; ++b) {
       int64_t o = strided ? b / perOuter : b * kVerticalLanes;
       int64_t i = strided ? b % perOuter * kVerticalLanes : 0;
       int64_t lanes =
           std::min(kVerticalLanes, strided ? s.inner - i : s.outer - o);
-      const float *x = data + o * s.size * s.inner + i;
+      const T *x = data + o * s.size * s.inner + i;
       int64_t stride = s.inner;
       if (lanes < kVerticalLanes || !strided) {
         for (int64_t j = 0; j < s.size; ++j)
           for (int64_t l = 0; l < kVerticalLanes; ++l)
-            copy[j * kVerticalLanes + l] = l >= lanes ? 0.0f
+            copy[j * kVerticalLanes + l] = l >= lanes ? T(0)
                                            : strided  ? x[j * s.inner + l]
                                                       : x[l * s.size + j];
         x = copy.data();
@@ -2334,6 +2432,12 @@ void forEachVerticalBlock(const float *data, const Split &s, int64_t k,
     }
   });
 }
+
+/// Whether T's topk and kthvalue can take vertical selection.
+template <typename T>
+constexpr bool kVerticalType =
+    std::is_same_v<T, float> || std::is_same_v<T, double> ||
+    std::is_same_v<T, int64_t>;
 #endif
 
 template <typename T>
@@ -2357,15 +2461,16 @@ void topk(UnrankedMemRefType<T> *in, UnrankedMemRefType<T> *values,
   int64_t *outIndices = view(indices).data;
   Split s = split(input.shape, dim);
 #if defined(__clang__)
-  if constexpr (std::is_same_v<T, float>) {
-    if (useVerticalSelection(s.size, k, s.inner)) {
+  if constexpr (kVerticalType<T>) {
+    if (useVerticalSelection(s.size, k, s.inner, sizeof(T) == 8)) {
       // Out [outer, k, inner]: a lane's p-th best at (o, p, i + lane).
       forEachVerticalBlock(
           input.data, s, k, largest,
-          [&](const VerticalWords *best, int64_t o, int64_t i, int64_t lanes) {
+          [&](const VerticalBest<T> &best, int64_t o, int64_t i,
+              int64_t lanes) {
             for (int64_t p = 0; p < k; ++p)
               for (int64_t l = 0; l < lanes; ++l) {
-                int64_t index = wordIndex(best[p][l]);
+                int64_t index = best.index(p, l);
                 int64_t row = s.inner > 1 ? o * s.size * s.inner + i + l
                                           : (o + l) * s.size;
                 int64_t out = s.inner > 1 ? (o * k + p) * s.inner + i + l
@@ -2447,20 +2552,21 @@ void kthvalue(UnrankedMemRefType<T> *in, UnrankedMemRefType<T> *values,
   int64_t *outIndices = view(indices).data;
   Split s = split(input.shape, dim);
 #if defined(__clang__)
-  if constexpr (std::is_same_v<T, float>) {
-    if (useVerticalSelection(s.size, k, s.inner)) {
-      // The k-th smallest word's key, reported at the lowest position
-      // holding it: the first of the k best with that key (lower positions
-      // of an equal key are selected first).
+  if constexpr (kVerticalType<T>) {
+    if (useVerticalSelection(s.size, k, s.inner, sizeof(T) == 8)) {
+      // The k-th smallest's key, reported at the lowest position holding
+      // it: the first of the k best with that key (lower positions of an
+      // equal key are selected first).
       forEachVerticalBlock(
           input.data, s, k, /*largest=*/false,
-          [&](const VerticalWords *best, int64_t o, int64_t i, int64_t lanes) {
+          [&](const VerticalBest<T> &best, int64_t o, int64_t i,
+              int64_t lanes) {
             for (int64_t l = 0; l < lanes; ++l) {
-              uint64_t key = wordKey(uint64_t(best[k - 1][l]));
+              uint64_t key = best.key(k - 1, l);
               int64_t p = 0;
-              while (wordKey(uint64_t(best[p][l])) != key)
+              while (best.key(p, l) != key)
                 ++p;
-              int64_t index = wordIndex(best[p][l]);
+              int64_t index = best.index(p, l);
               int64_t r = s.inner > 1 ? o * s.inner + i + l : o + l;
               int64_t row =
                   s.inner > 1 ? o * s.size * s.inner + i + l : (o + l) * s.size;

@@ -315,6 +315,51 @@ for label, t, dim in (("vertical strided", vertical_strided, 1),
             check_kth(label, t, k, dim, False, [threads])
 check_topk("vertical k = n", tied_rows((40, 8), 3, 2), 8, 1, False)
 check_kth("vertical k = n", tied_rows((8, 40), 3, 2), 8, 0, True)
+
+
+def tied_integers(shape):
+    """Rows of a few integer values with both extremes of i64 sprinkled in
+    (their keys are 0 and all ones, the least and the greatest)."""
+    rows = torch.randint(-3, 4, shape)
+    rows[:, ::5] = torch.iinfo(torch.int64).min
+    rows[:, 1::7] = torch.iinfo(torch.int64).max
+    return rows
+
+
+# f64 and i64 take vertical selection too since the fifty-first session
+# (64-bit keys and positions in vectors of their own, the first k sorted
+# in before the rest), for rows with n (k + 2) at most 480 (1024 strided):
+# the same blocks, NaN and signed zeros in f64, ties and the extremes in
+# i64, both sides of both limits (k = 6: rows of 60 and 61, strided ones of
+# 128 and 129), k = n.
+for dtype in (torch.float64, torch.int64):
+    def rows(shape, nan_every=5, zero_every=3):
+        if dtype == torch.int64:
+            return tied_integers(shape)
+        return tied_rows(shape, nan_every, zero_every).double()
+    for label, t, dim, ks in (
+            ("strided", rows((3, 37, 21)).transpose(1, 2).contiguous(), 1,
+             (1, 3, 8)),
+            ("strided dim 0", rows((21, 300)), 0, (1, 3, 8)),
+            ("rows", rows((300, 21), 7, 4), 1, (1, 3, 8)),
+            ("strided limit", rows((20, 128)).t().contiguous(), 0, (6,)),
+            ("past the strided limit", rows((20, 129)).t().contiguous(), 0,
+             (6,)),
+            ("rows limit", rows((40, 60)), 1, (6,)),
+            ("past the rows limit", rows((40, 61)), 1, (6,))):
+        for k in ks:
+            for threads in ("--threads=1", "--threads=7"):
+                for largest in (True, False):
+                    check_topk(f"vertical {dtype} {label}", t, k, dim,
+                               largest, [threads])
+                check_kth(f"vertical {dtype} {label}", t, k, dim, False,
+                          [threads])
+    check_topk(f"vertical {dtype} k = n", rows((40, 8), 3, 2), 8, 1, False)
+    check_kth(f"vertical {dtype} k = n", rows((8, 40), 3, 2), 8, 0,
+              True)
+    for shape in ((3, 5, 0), (0, 5)):
+        check_topk(f"vertical {dtype}, no rows", torch.zeros(shape, dtype=dtype),
+                   2, 1, False)
 # No rows: an empty dim after the selected one (no inner positions: the
 # rows were once taken for contiguous ones, read and written past the
 # empty buffers) or before it.

@@ -80,22 +80,37 @@ inline bool useBoundSelection(int64_t n, int64_t k, bool f32) {
   return k <= 16 || !f32 || n >= 8 * k;
 }
 
-/// Whether f32 topk and kthvalue rows of n with `inner` positions after
-/// their dim take vertical selection (Runtime/Selection.cpp): 16 rows at a
-/// time, each element's packed word inserted into the k best in vectors
-/// of the 16 rows' words. Its work per row grows as n k, with no per-row
-/// setup and, for strided rows, no copy: it takes short rows with small k,
-/// which the other kernels spend most of their time starting (1 thread,
-/// topk of 4M f32: k=4 of rows of 21 24.1 -> 3.7 ms contiguous, 28.0 ->
-/// 2.4 over a middle dim; k=8 of rows of 128 5.7 -> 4.5 and 6.1 -> 3.9;
-/// of 512 over a middle dim 2.6 -> 2.1). Contiguous rows of 256 (2.3 ->
-/// 2.5 ms, k=4) and strided ones of 1024 (2.0 -> 2.2, k=8) lose.
+/// Whether topk and kthvalue rows of n with `inner` positions after their
+/// dim take vertical selection (Runtime/Selection.cpp): 16 rows at a time,
+/// each element inserted into the k best in vectors of the 16 rows'. Its
+/// work per row grows as n k, with no per-row setup and, for strided rows,
+/// no copy: it takes short rows with small k, which the other kernels
+/// spend most of their time starting. f32 (`wide` false: packed words, a
+/// maximum and a minimum per kept vector), 1 thread, topk of 4M f32: k=4
+/// of rows of 21 24.1 -> 3.7 ms contiguous, 28.0 -> 2.4 over a middle dim;
+/// k=8 of rows of 128 5.7 -> 4.5 and 6.1 -> 3.9; of 512 over a middle dim
+/// 2.6 -> 2.1. Contiguous rows of 256 (2.3 -> 2.5 ms, k=4) and strided ones
+/// of 1024 (2.0 -> 2.2, k=8) lose. f64 and i64 (`wide`: keys and positions
+/// apart, compared and blended, about three times the work per kept
+/// vector) take rows with n (k + 2) at most 480 contiguous and 1024 strided
+/// (1 thread, 2M f64: rows of 21, k=4, 31.6 -> 7.0 ms, over a middle dim
+/// 8x21x64x64, k=3, 4.9 -> 0.6; contiguous rows of 48, k=8, 7.1 -> 5.8, of
+/// 64, k=8, lose (6.4 against 4.2), of 80, k=4, 3.9 -> 3.5, of 128, k=2,
+/// lose (2.0 against 1.9); strided rows of 128, k=4, 0.88 -> 0.63, k=8
+/// lose (1.29 against 1.09), of 256, k=2, 1.11 -> 0.71).
 constexpr int64_t kVerticalMaxK = 8;
 constexpr int64_t kVerticalMaxLength = 128;
 constexpr int64_t kVerticalMaxStridedLength = 512;
-inline bool useVerticalSelection(int64_t n, int64_t k, int64_t inner) {
-  return k >= 1 && k <= kVerticalMaxK && n >= k &&
-         n <= (inner > 1 ? kVerticalMaxStridedLength : kVerticalMaxLength);
+constexpr int64_t kVerticalWideMaxWork = 480;
+constexpr int64_t kVerticalWideMaxStridedWork = 1024;
+inline bool useVerticalSelection(int64_t n, int64_t k, int64_t inner,
+                                 bool wide) {
+  if (k < 1 || k > kVerticalMaxK || n < k)
+    return false;
+  if (wide)
+    return n * (k + 2) <=
+           (inner > 1 ? kVerticalWideMaxStridedWork : kVerticalWideMaxWork);
+  return n <= (inner > 1 ? kVerticalMaxStridedLength : kVerticalMaxLength);
 }
 
 /// Rows at least this long are split into segments when there are fewer

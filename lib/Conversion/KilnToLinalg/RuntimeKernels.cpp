@@ -172,13 +172,17 @@ void remarkRuntimeKernel(Operation *op, Location loc, StringRef fnName,
   int64_t innerPositions = 1;
   for (int64_t d = dim + 1; d < rank; ++d)
     innerPositions *= inputType.getDimSize(d);
-  if (f32 && useVerticalSelection(n, k, innerPositions))
+  if (packable && useVerticalSelection(n, k, innerPositions, !f32))
     plan = std::string("vertical selection: 16 rows at a time (") +
            (innerPositions > 1 ? "side by side in memory"
                                : "copied side by side") +
-           "), each element's (key, index) word inserted into the k best "
-           "words of the 16 rows, kept sorted in k vectors, by a maximum "
-           "and a minimum per vector; blocks of rows in parallel";
+           (f32 ? "), each element's (key, index) word inserted into the k "
+                  "best words of the 16 rows, kept sorted in k vectors, by a "
+                  "maximum and a minimum per vector"
+                : "), each element's key and index inserted into the k best "
+                  "of the 16 rows, kept sorted in k vectors of keys and k of "
+                  "indices, by comparisons and blends") +
+           "; blocks of rows in parallel";
   else if (packable && useBoundSelection(n, k, f32))
     plan = std::string("bound selection: one pass keeps the best of ") +
            (k <= 16 ? "32" : "64") +

@@ -211,6 +211,19 @@ func.func @strided_rows(%x: tensor<8x21x64x64xf32>) -> (tensor<8x3x64x64xf32>, t
   return %v, %i, %kv, %ki : tensor<8x3x64x64xf32>, tensor<8x3x64x64xi64>, tensor<8x64x64xf32>, tensor<8x64x64xi64>
 }
 
+// f64 and i64 rows too (keys and indices in vectors of their own), while
+// n (k + 2) is at most 480 (1024 along a strided dim): rows of 60 with
+// k = 6 are, rows of 61 take bound selection.
+func.func @wide_rows(%x: tensor<8x21x64x64xf64>, %y: tensor<4096x60xi64>, %z: tensor<4096x61xi64>) -> (tensor<8x3x64x64xf64>, tensor<8x3x64x64xi64>, tensor<4096x6xi64>, tensor<4096x6xi64>, tensor<4096x6xi64>, tensor<4096x6xi64>) {
+  // CHECK-DAG: :[[# @LINE + 1]]:{{.*}}Function=wide_rows | Remark="kiln.topk of tensor<8x21x64x64xf64>: kiln_rt_topk_f64, 32768 row(s) of 21, k = 3: vertical selection: 16 rows at a time (side by side in memory), each element's key and index inserted into the k best of the 16 rows, kept sorted in k vectors of keys and k of indices, by comparisons and blends; blocks of rows in parallel"
+  %v, %i = kiln.topk %x {k = 3 : i64, dim = 1 : i64} : tensor<8x21x64x64xf64>
+  // CHECK-DAG: :[[# @LINE + 1]]:{{.*}}Function=wide_rows | Remark="kiln.topk of tensor<4096x60xi64>: kiln_rt_topk_i64, 4096 row(s) of 60, k = 6: vertical selection: 16 rows at a time (copied side by side)
+  %yv, %yi = kiln.topk %y {k = 6 : i64, dim = 1 : i64} : tensor<4096x60xi64>
+  // CHECK-DAG: :[[# @LINE + 1]]:{{.*}}Function=wide_rows | Remark="kiln.topk of tensor<4096x61xi64>: kiln_rt_topk_i64, 4096 row(s) of 61, k = 6: bound selection
+  %zv, %zi = kiln.topk %z {k = 6 : i64, dim = 1 : i64} : tensor<4096x61xi64>
+  return %v, %i, %yv, %yi, %zv, %zi : tensor<8x3x64x64xf64>, tensor<8x3x64x64xi64>, tensor<4096x6xi64>, tensor<4096x6xi64>, tensor<4096x6xi64>, tensor<4096x6xi64>
+}
+
 // max/argmin over a strided dim (each result a column): blocks of 512 bytes
 // of adjacent columns a row at a time (128 f32, 64 f64), the rest 16 at a
 // time; fewer columns than a block go 16 at a time only.
