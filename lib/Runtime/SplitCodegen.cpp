@@ -30,7 +30,9 @@
 #include "llvm/Support/Threading.h"
 
 #include <atomic>
-#include <thread>
+#include <functional>
+
+#include <pthread.h>
 
 using namespace llvm;
 
@@ -400,14 +402,29 @@ kiln::runtime::emitObjects(Module &module, TargetMachine &tm,
                                  defined[p], parts.glue[p]));
     }
   };
-  std::vector<std::thread> workers;
-  for (unsigned t = 1; t < std::min(threads, parts.parts); ++t)
-    workers.emplace_back(work);
+  // Workers as POSIX threads: a system out of threads refuses one with an
+  // error code (std::thread would throw, and the runtime is built without
+  // exceptions), and the threads that did start, the caller among them,
+  // take its partitions.
+  std::function<void()> task = work;
+  std::vector<pthread_t> workers;
+  for (unsigned t = 1; t < std::min(threads, parts.parts); ++t) {
+    pthread_t worker;
+    if (pthread_create(
+            &worker, nullptr,
+            [](void *function) -> void * {
+              (*static_cast<std::function<void()> *>(function))();
+              return nullptr;
+            },
+            &task) != 0)
+      break;
+    workers.push_back(worker);
+  }
   keepPartition(module, defined[order[0]]);
   record(order[0], compile(module, tm, parts.glue[order[0]]));
   work();
-  for (std::thread &worker : workers)
-    worker.join();
+  for (pthread_t worker : workers)
+    pthread_join(worker, nullptr);
   for (const std::string &error : errors)
     if (!error.empty())
       return createStringError(inconvertibleErrorCode(), error);
