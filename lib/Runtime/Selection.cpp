@@ -2243,7 +2243,6 @@ typedef float VerticalFloats __attribute__((ext_vector_type(16)));
 typedef uint32_t VerticalKeys __attribute__((ext_vector_type(16)));
 typedef uint64_t VerticalWords __attribute__((ext_vector_type(16)));
 typedef double VerticalDoubles __attribute__((ext_vector_type(16)));
-typedef int64_t VerticalIntegers __attribute__((ext_vector_type(16)));
 typedef uint64_t VerticalWideKeys __attribute__((ext_vector_type(16)));
 typedef int64_t VerticalIndices __attribute__((ext_vector_type(16)));
 

@@ -19,6 +19,7 @@
 #include "kiln/Runtime/CpuCompiler.h"
 
 #include "llvm/ADT/EquivalenceClasses.h"
+#include "llvm/ADT/MapVector.h"
 #include "llvm/ADT/SetVector.h"
 #include "llvm/Bitcode/BitcodeReader.h"
 #include "llvm/Bitcode/BitcodeWriter.h"
@@ -102,16 +103,21 @@ size_t codegenCost(const Function &function) {
   return cost;
 }
 
+/// The partition of the entry's glue, compiled without optimization.
+constexpr unsigned kGluePartition = 0;
+
 /// Where each definition goes: `home` for the definitions that exist once,
-/// `copies[p]` for the copied constants partition p reads; `glue[p]` when
-/// partition p holds the entry's glue, compiled without optimization;
-/// `cost[p]`, its estimated compile time, orders the work.
+/// `copies[p]` for the copied constants partition p reads; `cost[p]`, its
+/// estimated compile time, orders the work. `references` holds
+/// referencesOf(value) of every definition that exists once, in module
+/// order.
 struct Partitioning {
   unsigned parts = 1;
   DenseMap<const GlobalValue *, unsigned> home;
   std::vector<SmallPtrSet<const GlobalValue *, 8>> copies;
-  std::vector<bool> glue;
   std::vector<size_t> cost;
+  MapVector<const GlobalValue *, SmallSetVector<const GlobalValue *, 16>>
+      references;
 };
 
 /// Partitions `module` for `threads` threads: the glue (functions compiled
@@ -141,8 +147,10 @@ Partitioning partition(const Module &module, unsigned threads, size_t minCost) {
       definitions.push_back(&function);
 
   EquivalenceClasses<const GlobalValue *> classes;
-  for (const GlobalValue *value : definitions)
+  for (const GlobalValue *value : definitions) {
     classes.insert(value);
+    result.references[value] = referencesOf(*value);
+  }
   auto isGlue = [](const GlobalValue *value) {
     auto *function = dyn_cast<Function>(value);
     return function && function->hasOptNone();
@@ -150,7 +158,7 @@ Partitioning partition(const Module &module, unsigned threads, size_t minCost) {
   for (const GlobalValue *value : definitions) {
     if (isGlue(value))
       continue; // its calls may cross partitions
-    for (const GlobalValue *target : referencesOf(*value))
+    for (const GlobalValue *target : result.references[value])
       if (target->hasLocalLinkage() && !target->isDeclaration() &&
           !isCopied(*target))
         classes.unionSets(value, target);
@@ -194,10 +202,8 @@ Partitioning partition(const Module &module, unsigned threads, size_t minCost) {
   // to the cheapest partition so far (ties: the earlier class, the lower
   // partition), deterministic for a given module and thread count.
   result.parts = 1 + optimizedParts;
-  result.glue.assign(result.parts, false);
-  result.glue[0] = true;
   result.cost.assign(result.parts, 0);
-  result.cost[0] = glueCost;
+  result.cost[kGluePartition] = glueCost;
   std::vector<unsigned> order;
   for (unsigned i = 0; i < weights.size(); ++i)
     if (optimized[i])
@@ -205,7 +211,7 @@ Partitioning partition(const Module &module, unsigned threads, size_t minCost) {
   llvm::sort(order, [&](unsigned a, unsigned b) {
     return weights[a] != weights[b] ? weights[a] > weights[b] : a < b;
   });
-  std::vector<unsigned> classHome(weights.size(), 0);
+  std::vector<unsigned> classHome(weights.size(), kGluePartition);
   for (unsigned index : order) {
     unsigned cheapest =
         std::min_element(result.cost.begin() + 1, result.cost.end()) -
@@ -218,7 +224,7 @@ Partitioning partition(const Module &module, unsigned threads, size_t minCost) {
 
   result.copies.resize(result.parts);
   for (const GlobalValue *value : definitions)
-    for (const GlobalValue *target : referencesOf(*value))
+    for (const GlobalValue *target : result.references[value])
       if (isCopied(*target))
         result.copies[result.home[value]].insert(target);
   return result;
@@ -227,12 +233,10 @@ Partitioning partition(const Module &module, unsigned threads, size_t minCost) {
 /// Makes the local definitions that another partition refers to external
 /// (each keeps its name, a nameless one gets one), so that the JIT links
 /// the reference to them.
-void exposeSharedLocals(Module &module, const Partitioning &parts) {
-  for (GlobalValue &value : module.global_values()) {
-    if (value.isDeclaration() || isCopied(value))
-      continue;
-    unsigned home = parts.home.lookup(&value);
-    for (const GlobalValue *target : referencesOf(value)) {
+void exposeSharedLocals(const Partitioning &parts) {
+  for (const auto &[value, targets] : parts.references) {
+    unsigned home = parts.home.lookup(value);
+    for (const GlobalValue *target : targets) {
       auto *shared = const_cast<GlobalValue *>(target);
       if (!shared->hasLocalLinkage() || shared->isDeclaration() ||
           isCopied(*shared) || parts.home.lookup(shared) == home)
@@ -364,7 +368,7 @@ kiln::runtime::emitObjects(Module &module, TargetMachine &tm,
       return object.takeError();
     return std::vector<std::string>{std::move(*object)};
   }
-  exposeSharedLocals(module, parts);
+  exposeSharedLocals(parts);
   std::vector<std::vector<bool>> defined;
   for (unsigned p = 0; p < parts.parts; ++p)
     defined.push_back(definedBy(module, parts, p));
@@ -399,7 +403,7 @@ kiln::runtime::emitObjects(Module &module, TargetMachine &tm,
     for (unsigned i; (i = next.fetch_add(1)) < parts.parts;) {
       unsigned p = order[i];
       record(p, compilePartition(StringRef(bitcode.data(), bitcode.size()),
-                                 defined[p], parts.glue[p]));
+                                 defined[p], p == kGluePartition));
     }
   };
   // Workers as POSIX threads: a system out of threads refuses one with an
@@ -421,7 +425,7 @@ kiln::runtime::emitObjects(Module &module, TargetMachine &tm,
     workers.push_back(worker);
   }
   keepPartition(module, defined[order[0]]);
-  record(order[0], compile(module, tm, parts.glue[order[0]]));
+  record(order[0], compile(module, tm, order[0] == kGluePartition));
   work();
   for (pthread_t worker : workers)
     pthread_join(worker, nullptr);
