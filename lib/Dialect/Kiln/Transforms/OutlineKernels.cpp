@@ -1,7 +1,7 @@
 //===- OutlineKernels.cpp - One function per distinct kernel --------------===//
 //
 // Moves each kernel at the top level of a function body into a private
-// function, and lets kernels that print the same share one: later passes,
+// function, and lets identical kernels share one: later passes,
 // the OpenMP translation and LLVM then work on small functions, each
 // distinct kernel once.
 //
@@ -19,7 +19,6 @@
 #include "mlir/IR/SymbolTable.h"
 #include "mlir/Transforms/RegionUtils.h"
 #include "llvm/ADT/SetVector.h"
-#include "llvm/ADT/StringMap.h"
 
 #include <numeric>
 
@@ -113,22 +112,37 @@ SmallVector<int64_t> commonGroups(ArrayRef<int64_t> a, ArrayRef<int64_t> b) {
 
 } // namespace
 
-std::pair<func::FuncOp, bool>
-kiln::shareIdenticalKernel(func::FuncOp kernel,
-                           llvm::StringMap<func::FuncOp> &kernels,
-                           SymbolTable &symbols) {
-  std::string text;
-  llvm::raw_string_ostream os(text);
-  kernel->print(
-      os,
-      OpPrintingFlags().printGenericOpForm().useLocalScope().assumeVerified());
-  auto [it, inserted] = kernels.try_emplace(text, kernel);
-  if (inserted) {
-    symbols.insert(kernel); // kiln_kernel, kiln_kernel_0, ...
-    return {kernel, false};
-  }
-  kernel.erase();
-  return {it->second, true};
+/// The hash KernelTable files `kernel` under: its type and, in walk
+/// order, each nested op's name, attributes, properties and result types
+/// (operands left to the comparison), so that equivalent kernels hash
+/// alike.
+static size_t structuralHash(func::FuncOp kernel) {
+  llvm::hash_code hash = hash_value(kernel.getFunctionType());
+  kernel.getBody().walk([&](Operation *op) {
+    hash =
+        llvm::hash_combine(hash, OperationEquivalence::computeHash(
+                                     op, OperationEquivalence::ignoreHashValue,
+                                     OperationEquivalence::ignoreHashValue,
+                                     OperationEquivalence::IgnoreLocations));
+  });
+  return hash;
+}
+
+std::pair<func::FuncOp, bool> kiln::shareIdenticalKernel(func::FuncOp kernel,
+                                                         KernelTable &kernels,
+                                                         SymbolTable &symbols) {
+  SmallVector<func::FuncOp, 1> &candidates = kernels[structuralHash(kernel)];
+  for (func::FuncOp candidate : candidates)
+    if (candidate.getFunctionType() == kernel.getFunctionType() &&
+        OperationEquivalence::isRegionEquivalentTo(
+            &candidate.getBody(), &kernel.getBody(),
+            OperationEquivalence::IgnoreLocations)) {
+      kernel.erase();
+      return {candidate, true};
+    }
+  candidates.push_back(kernel);
+  symbols.insert(kernel); // kiln_kernel, kiln_kernel_0, ...
+  return {kernel, false};
 }
 
 namespace {
@@ -157,9 +171,7 @@ struct KilnOutlineKernelsPass
   void runOnOperation() override {
     ModuleOp module = getOperation();
     SymbolTable symbols(module);
-    // Kernel text (generic form, no locations, placeholder name) -> its
-    // function.
-    llvm::StringMap<func::FuncOp> kernels;
+    kiln::KernelTable kernels;
     calledFunctions.clear();
     module.walk([&](func::CallOp call) {
       calledFunctions.insert(call.getCalleeAttr().getAttr());
@@ -212,7 +224,7 @@ struct KilnOutlineKernelsPass
   /// compiled for different vector register widths, which changes how a vector
   /// is passed), e.g. one that reaches the terminator.
   Operation *outline(Operation *op, SymbolTable &symbols,
-                     llvm::StringMap<func::FuncOp> &kernels) {
+                     kiln::KernelTable &kernels) {
     SmallVector<Operation *> range = kernelRange(op);
     llvm::SmallPtrSet<Operation *, 8> inRange(range.begin(), range.end());
     auto inside = [&](Operation *user) {

@@ -18,7 +18,6 @@
 #include "mlir/IR/SymbolTable.h"
 #include "mlir/Transforms/RegionUtils.h"
 #include "llvm/ADT/SetVector.h"
-#include "llvm/ADT/StringMap.h"
 
 namespace kiln {
 #define GEN_PASS_DEF_KILNOUTLINETENSORKERNELS
@@ -103,7 +102,7 @@ struct KilnOutlineTensorKernelsPass
   void runOnOperation() override {
     ModuleOp module = getOperation();
     SymbolTable symbols(module);
-    llvm::StringMap<func::FuncOp> kernels;
+    kiln::KernelTable kernels;
     SmallVector<func::FuncOp> functions;
     for (func::FuncOp function : module.getOps<func::FuncOp>())
       if (function.isPublic() && !function.isExternal() &&
@@ -123,7 +122,7 @@ struct KilnOutlineTensorKernelsPass
   /// reshapes of what it reads are cloned in, as in the caller, so that
   /// canonicalization sees them together as it did there.
   Operation *outline(Operation *op, func::FuncOp function, SymbolTable &symbols,
-                     llvm::StringMap<func::FuncOp> &kernels) {
+                     kiln::KernelTable &kernels) {
     llvm::SetVector<Operation *> cloned; // in the order they are cloned
     for (Value written : writtenTensors(op)) {
       auto empty = written.getDefiningOp<tensor::EmptyOp>();

@@ -1,5 +1,5 @@
-// RUN: kiln-opt %s --kiln-outline-tensor-kernels | FileCheck %s
-// RUN: kiln-opt %s --kiln-outline-tensor-kernels --one-shot-bufferize="bufferize-function-boundaries function-boundary-type-conversion=identity-layout-map" --kiln-inline-tensor-kernels | FileCheck %s --check-prefix=INLINE
+// RUN: kiln-opt %s --split-input-file --kiln-outline-tensor-kernels | FileCheck %s
+// RUN: kiln-opt %s --split-input-file --kiln-outline-tensor-kernels --one-shot-bufferize="bufferize-function-boundaries function-boundary-type-conversion=identity-layout-map" --kiln-inline-tensor-kernels | FileCheck %s --check-prefix=INLINE
 
 // Kernels on whole tensors move into functions, one per distinct kernel:
 // the first two generics print the same and share @kiln_tensor_kernel;
@@ -76,4 +76,82 @@ func.func @f(%a: tensor<4x8xf32>, %b: tensor<32xf32>, %n: f32) -> (tensor<4x8xf3
     linalg.yield %y : f32
   } -> tensor<4x8xf32>
   return %r0, %r1, %r2, %r3, %r4 : tensor<4x8xf32>, tensor<4x8xf32>, tensor<4x8xf32>, tensor<2x8xf32>, tensor<4x8xf32>
+}
+
+// -----
+
+// Kernels are compared structurally: locations do not matter (the first
+// two share a function), while a different constant, operands of a
+// non-commutative op in the other order, a different attribute (fastmath)
+// or a different shape each make a kernel of its own.
+// CHECK-LABEL: func.func @g(
+// CHECK:         call @[[SUB:kiln_tensor_kernel[_0-9]*]](%{{.*}}, %{{.*}})
+// CHECK-NEXT:    call @[[SUB]](%{{.*}}, %{{.*}})
+// CHECK-NEXT:    call @[[CONST:kiln_tensor_kernel[_0-9]*]](
+// CHECK-NEXT:    call @[[SWAPPED:kiln_tensor_kernel[_0-9]*]](
+// CHECK-NEXT:    call @[[FAST:kiln_tensor_kernel[_0-9]*]](
+// CHECK-NEXT:    call @[[SHAPE:kiln_tensor_kernel[_0-9]*]](
+// CHECK:       func.func private @[[SUB]](
+// CHECK:         arith.constant 3.000000e+00
+// CHECK:         arith.subf %{{.*}}, %{{.*}} : f32
+// CHECK:       func.func private @[[CONST]](
+// CHECK:         arith.constant 4.000000e+00
+// CHECK:       func.func private @[[SWAPPED]](
+// CHECK:       func.func private @[[FAST]](
+// CHECK:         arith.subf {{.*}} fastmath<nnan>
+// CHECK:       func.func private @[[SHAPE]](
+// CHECK-NOT:   func.func
+#row = affine_map<(d0) -> (d0)>
+func.func @g(%a: tensor<8xf32>, %b: tensor<8xf32>, %c: tensor<4xf32>, %d: tensor<4xf32>) -> (tensor<8xf32>, tensor<8xf32>, tensor<8xf32>, tensor<8xf32>, tensor<8xf32>, tensor<4xf32>) {
+  %three = arith.constant 3.0 : f32
+  %four = arith.constant 4.0 : f32
+  %e0 = tensor.empty() : tensor<8xf32>
+  %r0 = linalg.generic {indexing_maps = [#row, #row, #row], iterator_types = ["parallel"]}
+      ins(%a, %b : tensor<8xf32>, tensor<8xf32>) outs(%e0 : tensor<8xf32>) {
+  ^bb0(%x: f32, %y: f32, %o: f32):
+    %s = arith.subf %x, %y : f32
+    %m = arith.mulf %s, %three : f32
+    linalg.yield %m : f32
+  } -> tensor<8xf32> loc("first")
+  %e1 = tensor.empty() : tensor<8xf32>
+  %r1 = linalg.generic {indexing_maps = [#row, #row, #row], iterator_types = ["parallel"]}
+      ins(%b, %a : tensor<8xf32>, tensor<8xf32>) outs(%e1 : tensor<8xf32>) {
+  ^bb0(%x: f32, %y: f32, %o: f32):
+    %s = arith.subf %x, %y : f32 loc("elsewhere")
+    %m = arith.mulf %s, %three : f32
+    linalg.yield %m : f32
+  } -> tensor<8xf32> loc("second")
+  %e2 = tensor.empty() : tensor<8xf32>
+  %r2 = linalg.generic {indexing_maps = [#row, #row, #row], iterator_types = ["parallel"]}
+      ins(%a, %b : tensor<8xf32>, tensor<8xf32>) outs(%e2 : tensor<8xf32>) {
+  ^bb0(%x: f32, %y: f32, %o: f32):
+    %s = arith.subf %x, %y : f32
+    %m = arith.mulf %s, %four : f32
+    linalg.yield %m : f32
+  } -> tensor<8xf32>
+  %e3 = tensor.empty() : tensor<8xf32>
+  %r3 = linalg.generic {indexing_maps = [#row, #row, #row], iterator_types = ["parallel"]}
+      ins(%a, %b : tensor<8xf32>, tensor<8xf32>) outs(%e3 : tensor<8xf32>) {
+  ^bb0(%x: f32, %y: f32, %o: f32):
+    %s = arith.subf %y, %x : f32
+    %m = arith.mulf %s, %three : f32
+    linalg.yield %m : f32
+  } -> tensor<8xf32>
+  %e4 = tensor.empty() : tensor<8xf32>
+  %r4 = linalg.generic {indexing_maps = [#row, #row, #row], iterator_types = ["parallel"]}
+      ins(%a, %b : tensor<8xf32>, tensor<8xf32>) outs(%e4 : tensor<8xf32>) {
+  ^bb0(%x: f32, %y: f32, %o: f32):
+    %s = arith.subf %x, %y fastmath<nnan> : f32
+    %m = arith.mulf %s, %three : f32
+    linalg.yield %m : f32
+  } -> tensor<8xf32>
+  %e5 = tensor.empty() : tensor<4xf32>
+  %r5 = linalg.generic {indexing_maps = [#row, #row, #row], iterator_types = ["parallel"]}
+      ins(%c, %d : tensor<4xf32>, tensor<4xf32>) outs(%e5 : tensor<4xf32>) {
+  ^bb0(%x: f32, %y: f32, %o: f32):
+    %s = arith.subf %x, %y : f32
+    %m = arith.mulf %s, %three : f32
+    linalg.yield %m : f32
+  } -> tensor<4xf32>
+  return %r0, %r1, %r2, %r3, %r4, %r5 : tensor<8xf32>, tensor<8xf32>, tensor<8xf32>, tensor<8xf32>, tensor<8xf32>, tensor<4xf32>
 }

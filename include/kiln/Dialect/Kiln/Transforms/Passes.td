@@ -649,8 +649,10 @@ def KilnOutlineTensorKernels
     private function `@kiln_tensor_kernel*` marked `kiln.tensor_kernel`.
     The function creates the tensors the kernel writes and returns them,
     and takes the tensors and scalars it reads (constants and the reshapes
-    of what it reads cloned in), so it never writes an argument. Kernels
-    that print the same share one function. The passes up to bufferization (approximations,
+    of what it reads cloned in), so it never writes an argument. Identical
+    kernels (the same ops, attributes and types, operands in the same
+    places: compared structurally, found by a hash) share one function.
+    The passes up to bufferization (approximations,
     transpose tiling, canonicalization, One-Shot Bufferize with its function
     boundaries) then work on each distinct kernel once, and
     `kiln-inline-tensor-kernels` puts the bufferized bodies back at their
@@ -690,9 +692,9 @@ def KilnOutlineKernels : Pass<"kiln-outline-kernels", "mlir::ModuleOp"> {
     inlined into it, where an entry of calls is compiled unoptimized and
     its kernels apart) -- becomes a call of a private function
     `@kiln_kernel*` taking the buffers and scalars it uses (constants are
-    cloned in, so bounds and shapes stay static). Kernels that print the
-    same (the same op on the same shapes: the layers of a deep network)
-    share one function.
+    cloned in, so bounds and shapes stay static). Identical kernels (the
+    same op on the same shapes: the layers of a deep network; compared
+    structurally, found by a hash) share one function.
 
     A kernel whose results are vectors (a register block of matmul rows,
     whose accumulators are stored after the loop) is outlined together with
