@@ -108,8 +108,9 @@ std::string kiln::getKilnCpuPipelineText(const CpuPipelineOptions &options) {
          // deep network repeat theirs).
          "kiln-outline-tensor-kernels,"
          "kiln-approximate-math,"
-         "func.func(kiln-tile-transposes),"
-         "canonicalize," +
+         // Function by function: in parallel on the context's threads
+         // (every function-local pass below is nested so).
+         "func.func(kiln-tile-transposes,canonicalize)," +
          bufferizePasses(/*inlineKernels=*/true) +
          // A tile's results copied into strided slices of the full ones:
          // loops, not the MLIR runner's memrefCopy.
@@ -134,24 +135,23 @@ std::string kiln::getKilnCpuPipelineText(const CpuPipelineOptions &options) {
          "kiln-streaming-stores,"
          // Remainders of LLVM's vector loops as masked vectors.
          "kiln-masked-remainders,"
-         "canonicalize,"
+         "func.func(canonicalize),"
          "convert-scf-to-openmp,"
          // Inlines the memref.alloca_scope that wraps each worksharing loop
          // body (no allocas inside), before loops become CFGs.
-         "canonicalize,"
+         "func.func(canonicalize),"
          // A worksharing loop iteration's small buffers: one per thread,
          // on its stack.
          "func.func(kiln-iteration-scratch),"
          "kiln-lower-runtime-calls,"
-         "convert-scf-to-cf,"
-         "expand-strided-metadata,"
-         "lower-affine,"
-         "convert-vector-to-llvm,"
+         // The conversions that work op by op run function by function;
+         // those that add declarations to the module (malloc, libm) on it.
+         "func.func(convert-scf-to-cf,expand-strided-metadata,lower-affine,"
+         "convert-vector-to-llvm),"
          "finalize-memref-to-llvm,"
-         "convert-math-to-llvm,"
+         "func.func(convert-math-to-llvm),"
          "convert-math-to-libm,"
-         "convert-arith-to-llvm,"
-         "convert-index-to-llvm,"
+         "func.func(convert-arith-to-llvm,convert-index-to-llvm),"
          // Mask loads and stores as bytes, which LLVM vectorizes.
          "kiln-byte-bools,"
          // Before the kernels' memref arguments become pointers.
