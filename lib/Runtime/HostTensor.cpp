@@ -62,6 +62,19 @@ HostTensor HostTensor::view(DType dtype, std::vector<int64_t> shape,
   return tensor;
 }
 
+HostTensor HostTensor::borrowed(DType dtype, std::vector<int64_t> shape,
+                                const void *data,
+                                std::shared_ptr<const void> owner) {
+  HostTensor tensor;
+  tensor.dtype = dtype;
+  tensor.shape = std::move(shape);
+  FreeDeleter deleter(false);
+  deleter.owner = std::move(owner);
+  tensor.storage = std::unique_ptr<void, FreeDeleter>(const_cast<void *>(data),
+                                                      std::move(deleter));
+  return tensor;
+}
+
 HostTensor::HostTensor(DType dtype, std::vector<int64_t> shape)
     : dtype(dtype), shape(std::move(shape)) {
   storage.reset(allocateHostBuffer(std::max<size_t>(getByteSize(), 1)));
@@ -114,8 +127,9 @@ std::optional<StringRef> headerValue(StringRef header, StringRef key) {
 
 } // namespace
 
-llvm::Expected<HostTensor> kiln::runtime::parseNpy(StringRef bytes,
-                                                   StringRef name) {
+llvm::Expected<HostTensor>
+kiln::runtime::parseNpy(StringRef bytes, StringRef name,
+                        std::shared_ptr<const void> owner) {
   if (!bytes.starts_with("\x93NUMPY"))
     return npyError(name, "not a .npy file (missing the \\x93NUMPY magic)");
   if (bytes.size() < 10)
@@ -212,8 +226,16 @@ llvm::Expected<HostTensor> kiln::runtime::parseNpy(StringRef bytes,
     return npyError(name, "trailing bytes after the .npy data: expected " +
                               llvm::Twine(expected) + " bytes, found " +
                               llvm::Twine(available));
-  HostTensor tensor(dtype, std::move(shape));
-  std::memcpy(tensor.data(), bytes.data() + dataStart, expected);
+  const char *data = bytes.data() + dataStart;
+  HostTensor tensor;
+  if (owner && expected > 0 &&
+      reinterpret_cast<uintptr_t>(data) % dtypeSize(dtype) == 0) {
+    tensor =
+        HostTensor::borrowed(dtype, std::move(shape), data, std::move(owner));
+  } else {
+    tensor = HostTensor(dtype, std::move(shape));
+    std::memcpy(tensor.data(), data, expected);
+  }
   if (dtype == DType::Bool)
     for (int64_t i = 0; i < count; ++i)
       if (tensor.as<uint8_t>()[i] > 1)
@@ -221,12 +243,18 @@ llvm::Expected<HostTensor> kiln::runtime::parseNpy(StringRef bytes,
   return tensor;
 }
 
-llvm::Expected<HostTensor> kiln::runtime::readNpy(StringRef path) {
+llvm::Expected<HostTensor> kiln::runtime::readNpy(StringRef path,
+                                                  bool inPlace) {
   auto buffer = llvm::MemoryBuffer::getFile(path, /*IsText=*/false,
                                             /*RequiresNullTerminator=*/false);
   if (!buffer)
     return npyError(path, "cannot read: " + buffer.getError().message());
-  return parseNpy((*buffer)->getBuffer(), path);
+  StringRef bytes = (*buffer)->getBuffer();
+  std::shared_ptr<const void> owner;
+  if (inPlace &&
+      (*buffer)->getBufferKind() == llvm::MemoryBuffer::MemoryBuffer_MMap)
+    owner = std::shared_ptr<llvm::MemoryBuffer>(std::move(*buffer));
+  return parseNpy(bytes, path, std::move(owner));
 }
 
 llvm::Error kiln::runtime::writeNpy(StringRef path, const HostTensor &tensor) {

@@ -522,5 +522,78 @@ for label, t in printable.items():
         failures += 1
         print(f"FAIL print {label}: exit {code}\n got:\n{out}\n expected:\n{t}\n{err}")
 
+# Inputs of 16 KiB and more are read where the file is mapped when their
+# data is aligned for its element type (HostTensor.cpp, readNpy); otherwise
+# copied. Both give the same results; a mapped input is never written (an
+# in-place scatter_add into the argument works on a copy: writing the
+# read-only mapping would crash), and the file is unchanged afterwards.
+
+
+def npy_raw(name, array, pad):
+    """A version 1.0 .npy of `array` whose header is padded with `pad`
+    spaces: the data's offset in the file is 10 + header length."""
+    descr = {np.dtype(np.float64): "<f8", np.dtype(np.bool_): "|b1"}[array.dtype]
+    header = ("{'descr': '%s', 'fortran_order': False, 'shape': %s, }"
+              % (descr, tuple(array.shape))) + " " * pad + "\n"
+    with open(path(name), "wb") as f:
+        f.write(b"\x93NUMPY\x01\x00" + len(header).to_bytes(2, "little")
+                + header.encode() + array.tobytes())
+    return path(name)
+
+
+rng = np.random.default_rng(7)
+base = rng.standard_normal((64, 512))  # 256 KiB of f64
+scatter_ir = write("scatter_in_place.mlir", """func.func @f(%x: tensor<64x512xf64>, %i: tensor<64x3xi64>, %s: tensor<64x3xf64>) -> tensor<64x512xf64> {
+  %y = kiln.scatter_add %x, %i, %s {dim = 1 : i64} : tensor<64x512xf64>, tensor<64x3xi64>, tensor<64x3xf64>
+  return %y : tensor<64x512xf64>
+}
+""")
+index = rng.integers(0, 512, (64, 3))
+src = rng.standard_normal((64, 3))
+np.save(path("scatter_i.npy"), index)
+np.save(path("scatter_s.npy"), src)
+expected = base.copy()
+for r in range(64):
+    for c in range(3):
+        expected[r, index[r, c]] += src[r, c]
+aligned_pad = (64 - (10 + len("{'descr': '<f8', 'fortran_order': False, 'shape': (64, 512), }") + 1) % 64) % 64
+for label, pad in (("aligned (read in place)", aligned_pad),
+                   ("misaligned for f64 (copied)", aligned_pad + 4)):
+    cases += 1
+    arg = npy_raw(f"mapped_{pad}.npy", base, pad)
+    before = open(arg, "rb").read()
+    out_dir = path(f"mapped_out_{pad}")
+    code, out, err = run(scatter_ir, f"--input={arg}",
+                         f"--input={path('scatter_i.npy')}",
+                         f"--input={path('scatter_s.npy')}",
+                         f"--output-dir={out_dir}", "--repeat=2")
+    if code != 0:
+        failures += 1
+        print(f"FAIL large input {label}: exit {code}\n{err}")
+        continue
+    got = np.load(os.path.join(out_dir, "out0.npy"))
+    if not np.array_equal(got, expected) or open(arg, "rb").read() != before:
+        failures += 1
+        print(f"FAIL large input {label}: wrong result or the input changed")
+big_bool = rng.integers(0, 2, 20000).astype(np.bool_)
+bool_ir = write("bool_cast.mlir", """func.func @f(%x: tensor<20000xi1>) -> tensor<20000xf32> {
+  %y = kiln.cast %x : tensor<20000xi1> to tensor<20000xf32>
+  return %y : tensor<20000xf32>
+}
+""")
+cases += 1
+arg = npy_raw("big_bool.npy", big_bool, 0)
+code, out, err = run(bool_ir, f"--input={arg}", f"--output-dir={path('bool_out')}")
+if code != 0 or not np.array_equal(
+        np.load(os.path.join(path("bool_out"), "out0.npy")),
+        big_bool.astype(np.float32)):
+    failures += 1
+    print(f"FAIL large bool input: exit {code}\n{err}")
+bad_bool = big_bool.view(np.uint8).copy()
+bad_bool[12345] = 7
+arg = npy_raw("big_bool_bad.npy", bad_bool.view(np.bool_), 0)
+expect("large bool input holding 7", [bool_ir, f"--input={arg}"], 1,
+       r"big_bool_bad\.npy: bool data holds a value other than 0 or 1")
+
 print(f"kiln_run_cli: {cases - failures}/{cases} cases passed")
 exit_test(failures > 0)

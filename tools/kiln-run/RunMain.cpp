@@ -216,7 +216,9 @@ int kiln::tools::runMain(llvm::ArrayRef<const char *> commandLine) {
                        " --input file(s) were given");
   std::vector<HostTensor> args;
   for (auto [index, path] : llvm::enumerate(inputs)) {
-    auto tensor = readNpy(path);
+    // Read where the file is mapped (no copy): the run never writes its
+    // arguments.
+    auto tensor = readNpy(path, /*inPlace=*/true);
     if (!tensor)
       return fail(1, llvm::toString(tensor.takeError()));
     const TensorSpec &spec = specs[index];
