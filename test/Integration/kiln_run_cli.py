@@ -522,7 +522,7 @@ for label, t in printable.items():
         failures += 1
         print(f"FAIL print {label}: exit {code}\n got:\n{out}\n expected:\n{t}\n{err}")
 
-# Inputs of 16 KiB and more are read where the file is mapped when their
+# Inputs of 16 KiB up to 4 MiB are read where the file is mapped when their
 # data is aligned for its element type (HostTensor.cpp, readNpy); otherwise
 # copied. Both give the same results; a mapped input is never written (an
 # in-place scatter_add into the argument works on a copy: writing the
