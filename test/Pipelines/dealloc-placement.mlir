@@ -1,10 +1,11 @@
-// RUN: kiln-opt %s --kiln-cpu-pipeline --mlir-print-ir-after=optimize-allocation-liveness -o /dev/null 2>&1 | FileCheck %s
+// RUN: kiln-opt %s --kiln-cpu-pipeline --mlir-disable-threading --mlir-print-ir-after=optimize-allocation-liveness -o /dev/null 2>&1 | FileCheck %s
 
 // The ownership-based deallocation frees a block's buffers at its end;
 // optimize-allocation-liveness then moves each free to right after the
 // last use of the buffer or of a view of it, so a chain of kernels holds
 // two temporaries at a time, not all of them until it returns (the
-// runtime's pool gives the freed block to the next kernel).
+// runtime's pool gives the freed block to the next kernel). Threading is
+// off so that the functions' dumps come in module order.
 // CHECK-LABEL: func.func @chain(
 // CHECK:       %[[A:.*]] = memref.alloc() {{.*}} : memref<64x64xf32>
 // CHECK-NEXT:  call @{{.*}}(%[[A]],
