@@ -55,11 +55,7 @@ void HostTensor::FreeDeleter::operator()(void *p) const {
 
 HostTensor HostTensor::view(DType dtype, std::vector<int64_t> shape,
                             void *data) {
-  HostTensor tensor;
-  tensor.dtype = dtype;
-  tensor.shape = std::move(shape);
-  tensor.storage = std::unique_ptr<void, FreeDeleter>(data, FreeDeleter{false});
-  return tensor;
+  return borrowed(dtype, std::move(shape), data, nullptr);
 }
 
 HostTensor HostTensor::borrowed(DType dtype, std::vector<int64_t> shape,

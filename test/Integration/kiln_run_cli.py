@@ -172,13 +172,19 @@ expect("trailing bytes", [gather, f"--input={path('extra.npy')}", f"--input={goo
 # anything is allocated, with a zero size too, whatever the order.
 
 
+def npy_header(descr, shape, misalign=0):
+    """A version 1.0 .npy header whose data starts `misalign` bytes past a
+    multiple of 64 (numpy's alignment)."""
+    header = ("{'descr': '%s', 'fortran_order': False, 'shape': %s, }"
+              % (descr, tuple(shape)))
+    header += " " * ((64 - (10 + len(header) + 1) % 64) % 64 + misalign) + "\n"
+    return (b"\x93NUMPY\x01\x00" + len(header).to_bytes(2, "little")
+            + header.encode())
+
+
 def npy_with_shape(name, shape):
-    header = ("{'descr': '<f4', 'fortran_order': False, 'shape': %s, }"
-              % (shape,))
-    header += " " * ((64 - (10 + len(header) + 1) % 64) % 64) + "\n"
     with open(path(name), "wb") as f:
-        f.write(b"\x93NUMPY\x01\x00" + len(header).to_bytes(2, "little")
-                + header.encode())
+        f.write(npy_header("<f4", shape))
     return path(name)
 
 
@@ -529,15 +535,12 @@ for label, t in printable.items():
 # read-only mapping would crash), and the file is unchanged afterwards.
 
 
-def npy_raw(name, array, pad):
-    """A version 1.0 .npy of `array` whose header is padded with `pad`
-    spaces: the data's offset in the file is 10 + header length."""
+def npy_raw(name, array, misalign=0):
+    """A .npy of `array` (f64 or bool) with its data `misalign` bytes past
+    a multiple of 64 in the file."""
     descr = {np.dtype(np.float64): "<f8", np.dtype(np.bool_): "|b1"}[array.dtype]
-    header = ("{'descr': '%s', 'fortran_order': False, 'shape': %s, }"
-              % (descr, tuple(array.shape))) + " " * pad + "\n"
     with open(path(name), "wb") as f:
-        f.write(b"\x93NUMPY\x01\x00" + len(header).to_bytes(2, "little")
-                + header.encode() + array.tobytes())
+        f.write(npy_header(descr, array.shape, misalign) + array.tobytes())
     return path(name)
 
 
@@ -556,13 +559,12 @@ expected = base.copy()
 for r in range(64):
     for c in range(3):
         expected[r, index[r, c]] += src[r, c]
-aligned_pad = (64 - (10 + len("{'descr': '<f8', 'fortran_order': False, 'shape': (64, 512), }") + 1) % 64) % 64
-for label, pad in (("aligned (read in place)", aligned_pad),
-                   ("misaligned for f64 (copied)", aligned_pad + 4)):
+for label, misalign in (("aligned (read in place)", 0),
+                        ("misaligned for f64 (copied)", 4)):
     cases += 1
-    arg = npy_raw(f"mapped_{pad}.npy", base, pad)
+    arg = npy_raw(f"mapped_{misalign}.npy", base, misalign)
     before = open(arg, "rb").read()
-    out_dir = path(f"mapped_out_{pad}")
+    out_dir = path(f"mapped_out_{misalign}")
     code, out, err = run(scatter_ir, f"--input={arg}",
                          f"--input={path('scatter_i.npy')}",
                          f"--input={path('scatter_s.npy')}",
@@ -582,7 +584,7 @@ bool_ir = write("bool_cast.mlir", """func.func @f(%x: tensor<20000xi1>) -> tenso
 }
 """)
 cases += 1
-arg = npy_raw("big_bool.npy", big_bool, 0)
+arg = npy_raw("big_bool.npy", big_bool)
 code, out, err = run(bool_ir, f"--input={arg}", f"--output-dir={path('bool_out')}")
 if code != 0 or not np.array_equal(
         np.load(os.path.join(path("bool_out"), "out0.npy")),
@@ -591,7 +593,7 @@ if code != 0 or not np.array_equal(
     print(f"FAIL large bool input: exit {code}\n{err}")
 bad_bool = big_bool.view(np.uint8).copy()
 bad_bool[12345] = 7
-arg = npy_raw("big_bool_bad.npy", bad_bool.view(np.bool_), 0)
+arg = npy_raw("big_bool_bad.npy", bad_bool.view(np.bool_))
 expect("large bool input holding 7", [bool_ir, f"--input={arg}"], 1,
        r"big_bool_bad\.npy: bool data holds a value other than 0 or 1")
 

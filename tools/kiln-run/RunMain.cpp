@@ -216,8 +216,8 @@ int kiln::tools::runMain(llvm::ArrayRef<const char *> commandLine) {
                        " --input file(s) were given");
   std::vector<HostTensor> args;
   for (auto [index, path] : llvm::enumerate(inputs)) {
-    // Read where the file is mapped (no copy): the run never writes its
-    // arguments.
+    // Inputs under 4 MiB are read where the file is mapped (readNpy): the
+    // run never writes its arguments.
     auto tensor = readNpy(path, /*inPlace=*/true);
     if (!tensor)
       return fail(1, llvm::toString(tensor.takeError()));

@@ -35,8 +35,8 @@ public:
   static HostTensor view(DType dtype, std::vector<int64_t> shape,
                          void *data);
   /// A tensor over memory `owner` keeps valid (a mapped file), holding
-  /// `owner` until it is destroyed. The memory may be read-only: nothing
-  /// may write through data().
+  /// `owner` until it is destroyed (view() is one with no owner). The
+  /// memory may be read-only: nothing may write through data().
   static HostTensor borrowed(DType dtype, std::vector<int64_t> shape,
                              const void *data,
                              std::shared_ptr<const void> owner);
@@ -83,8 +83,9 @@ private:
 llvm::Expected<HostTensor> readNpy(llvm::StringRef path, bool inPlace = false);
 
 /// Parses .npy bytes; `name` is used in error messages. With `owner`,
-/// which keeps `bytes` valid, data aligned for its element type is not
-/// copied: the tensor reads `bytes` in place and holds `owner`.
+/// which keeps `bytes` valid, data aligned for its element type and
+/// smaller than 4 MiB is not copied: the tensor reads `bytes` in place and
+/// holds `owner`.
 llvm::Expected<HostTensor>
 parseNpy(llvm::StringRef bytes, llvm::StringRef name,
          std::shared_ptr<const void> owner = nullptr);
