@@ -500,6 +500,14 @@ def decomposed_workloads():
                     "tensor<i1>", ["v", "v_copy"],
                     lambda t: torch.equal(t["v"], t["v_copy"]),
                     read_bytes=2 * V * 4),
+        # torch.equal stops at the first difference, and so does Kiln's
+        # comparison of stored operands (the CPU runtime's).
+        two_operand("equal (16M, element 0 differs)", "equal", v, v,
+                    "tensor<i1>", ["v", "v_first"],
+                    lambda t: torch.equal(t["v"], t["v_first"])),
+        two_operand("equal (16M, element 6M differs)", "equal", v, v,
+                    "tensor<i1>", ["v", "v_6m"],
+                    lambda t: torch.equal(t["v"], t["v_6m"])),
         two_operand("Gram matrix 8x2M by 2Mx8", "matmul", wide, tall, gram,
                     ["gram_a", "gram_b"],
                     lambda t: torch.matmul(t["gram_a"], t["gram_b"])),
@@ -845,7 +853,8 @@ INPUTS = {
     "wi64": ("i64", -10**12, 10**12, (1024, 32768)),
     "short64": ("f64", (200000, 21)),
     "mid_i64": ("i64", -1000, 1000, (16, 21, 4096)),
-    "v_copy": ("copy", "v"), "gram_a": ("f32", (8, 1 << 21)),
+    "v_copy": ("copy", "v"), "v_first": ("copy", "v", 0),
+    "v_6m": ("copy", "v", 6 << 20), "gram_a": ("f32", (8, 1 << 21)),
     "gram_b": ("f32", (1 << 21, 8)), "two_odd": ("f32", (2, TWO_ODD_ROWS)),
     "pi16": ("i64", 0, 1 << 24, (1 << 22,)),
     "cube": ("f32", (256, 256, 256)), "seg": ("f32", (8, 21, 256, 256)),
@@ -856,7 +865,8 @@ INPUTS = {
 def make_inputs(directory, names):
     rng = np.random.default_rng(0)
     arrays = {}
-    # Copies after their sources (a copy is another array, equal bits).
+    # Copies after their sources (a copy is another array, equal bits, or
+    # with one element changed where the spec gives its position).
     for name in sorted(names, key=lambda n: INPUTS[n][0] == "copy"
                        if not isinstance(INPUTS[n], np.ndarray) else False):
         spec = INPUTS[name]
@@ -867,6 +877,8 @@ def make_inputs(directory, names):
                 raise ValueError(f"input {name}: copy of {spec[1]}, which "
                                  "the workload does not read")
             arrays[name] = arrays[spec[1]].copy()
+            if len(spec) > 2:  # one element changed
+                arrays[name].flat[spec[2]] = -arrays[name].flat[spec[2]] - 1
         elif spec[0] in ("f32", "f64"):
             arrays[name] = rng.standard_normal(
                 spec[1], dtype=np.float32 if spec[0] == "f32" else np.float64)
@@ -878,6 +890,12 @@ def make_inputs(directory, names):
         paths[name] = os.path.join(directory, f"{name}.npy")
         np.save(paths[name], array)
     return arrays, paths
+
+
+def ms_text(ms):
+    """A time in a 9-character column: two decimals, four under 0.1 ms
+    (runs of microseconds)."""
+    return f"{ms:9.4f}" if ms < 0.1 else f"{ms:9.2f}"
 
 
 def run_kiln(kiln_run, ir_path, inputs, threads, repeat, entry=None,
@@ -1108,8 +1126,8 @@ def run_workloads(opts, kiln_run, stream, thread_counts, tmp):
                 note += ")"
             status = ("ok" if ok else "MISS") if target else "-"
             tgt = f"{target:6.1f}x" if target else f"{'':7}"
-            print(f"{w['name']:42} {t:>3} {kiln_ms:9.2f} {torch_ms:9.2f} "
-                  f"{speedup:7.2f}x {tgt}  {status} {note}")
+            print(f"{w['name']:42} {t:>3} {ms_text(kiln_ms)} "
+                  f"{ms_text(torch_ms)} {speedup:7.2f}x {tgt}  {status} {note}")
             sys.stdout.flush()
     for line in cold_notes:
         print(line)

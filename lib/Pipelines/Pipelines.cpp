@@ -41,8 +41,9 @@ static constexpr llvm::StringLiteral kInlinePasses =
 
 /// The passes every target starts with, up to the lowering of kiln ops.
 /// `rowGroups`: kiln-fuse-elementwise's row groups (the CPU's; a GPU thread
-/// per row would be slow).
-static std::string frontPasses(bool fuse, bool rowGroups) {
+/// per row would be slow). `target`: kiln-decompose's (cpu or cuda).
+static std::string frontPasses(bool fuse, bool rowGroups,
+                               llvm::StringRef target) {
   return kInlinePasses.str() +
          ",canonicalize,"
          // Inlined functions may compute the same values (the C++ API's
@@ -56,7 +57,8 @@ static std::string frontPasses(bool fuse, bool rowGroups) {
          // like kiln's indexing ops (constant indices are folded by now).
          "kiln-check-upstream-indices,"
          "kiln-export-entry-points,"
-         "kiln-decompose," +
+         "kiln-decompose{target=" +
+         target.str() + "}," +
          // Decomposed ops (mean, norm, losses) fuse like the rest.
          (fuse ? rowGroups ? "kiln-fuse-elementwise{row-groups=true},"
                            : "kiln-fuse-elementwise,"
@@ -100,7 +102,7 @@ static void addPipeline(OpPassManager &pm, llvm::StringRef text) {
 }
 
 std::string kiln::getKilnCpuPipelineText(const CpuPipelineOptions &options) {
-  return frontPasses(options.fuse, /*rowGroups=*/true) +
+  return frontPasses(options.fuse, /*rowGroups=*/true, "cpu") +
          (options.sortedScatters
               ? "convert-kiln-to-linalg{sorted-scatters=true},"
               : "convert-kiln-to-linalg,") +
@@ -196,7 +198,7 @@ std::string kiln::findLibdevice() {
 std::string kiln::getKilnGpuPipelineText(const GpuPipelineOptions &options) {
   std::string chip = options.chip;
   std::string libdevice = findLibdevice();
-  return frontPasses(options.fuse, /*rowGroups=*/false) +
+  return frontPasses(options.fuse, /*rowGroups=*/false, "cuda") +
          "convert-kiln-to-linalg{target=cuda},"
          "canonicalize," +
          bufferizePasses(/*inlineKernels=*/false) +

@@ -167,6 +167,17 @@ KILN_DECLARE_ENTRY_POINTS(float, f32)
 KILN_DECLARE_ENTRY_POINTS(double, f64)
 KILN_DECLARE_ENTRY_POINTS(int64_t, i64)
 #undef KILN_DECLARE_ENTRY_POINTS
+// kiln.equal (Equal.cpp): whether the two tensors are equal.
+bool _mlir_ciface_kiln_rt_equal_f32(UnrankedMemRefType<float> *a,
+                                    UnrankedMemRefType<float> *b);
+bool _mlir_ciface_kiln_rt_equal_f64(UnrankedMemRefType<double> *a,
+                                    UnrankedMemRefType<double> *b);
+bool _mlir_ciface_kiln_rt_equal_i64(UnrankedMemRefType<int64_t> *a,
+                                    UnrankedMemRefType<int64_t> *b);
+bool _mlir_ciface_kiln_rt_equal_i32(UnrankedMemRefType<int32_t> *a,
+                                    UnrankedMemRefType<int32_t> *b);
+bool _mlir_ciface_kiln_rt_equal_i1(UnrankedMemRefType<bool> *a,
+                                   UnrankedMemRefType<bool> *b);
 }
 
 #endif // KILN_LIB_RUNTIME_KERNELSUPPORT_H

@@ -394,6 +394,11 @@ std::vector<std::pair<llvm::StringRef, void *>> kiln::runtime::kernelSymbols() {
       KILN_SYMBOL(_mlir_ciface_kiln_rt_argreduce_f64),
       KILN_SYMBOL(_mlir_ciface_kiln_rt_argreduce_i64),
       KILN_SYMBOL(_mlir_ciface_kiln_rt_sort_positions),
+      KILN_SYMBOL(_mlir_ciface_kiln_rt_equal_f32),
+      KILN_SYMBOL(_mlir_ciface_kiln_rt_equal_f64),
+      KILN_SYMBOL(_mlir_ciface_kiln_rt_equal_i64),
+      KILN_SYMBOL(_mlir_ciface_kiln_rt_equal_i32),
+      KILN_SYMBOL(_mlir_ciface_kiln_rt_equal_i1),
 #undef KILN_SYMBOL
   };
 }

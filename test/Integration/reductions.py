@@ -832,9 +832,11 @@ ir = (f"func.func @f(%a: {ttype(a)}, %b: {ttype(b)}) -> tensor<i1> {{\n"
       f"  return %y : tensor<i1>\n}}\n")
 c.check("equal shapes differ", ir, [a, b], torch.tensor(torch.equal(a, b)))
 
-# equal at sizes the sum it decomposes into splits across the threads: one
-# difference (or NaN) in the last element, -0 against +0, every dtype, an
-# empty and a rank-0 pair, and operands computed by fused producers.
+# equal of two stored tensors (the CPU's runtime comparison: blocks split
+# across the threads, stopping at the first difference) at sizes that split:
+# one difference (or NaN) in the last element, -0 against +0, every dtype,
+# an empty and a rank-0 pair; then operands computed by fused producers
+# (kiln-decompose's sum, the comparison read in place).
 def plain_equal_ir(a, b):
     return (f"func.func @f(%a: {ttype(a)}, %b: {ttype(b)}) -> tensor<i1> {{\n"
             f"  %y = kiln.equal %a, %b : {ttype(a)}, {ttype(b)}\n"
@@ -852,6 +854,9 @@ negative_zeros = -zeros
 i64 = torch.randint(-10**12, 10**12, (2, 65537), generator=gen)
 i64_last = i64.clone()
 i64_last[1, -1] += 1
+i32 = torch.randint(-10**9, 10**9, (3, 70001), generator=gen, dtype=torch.int32)
+i32_first = i32.clone()
+i32_first[0, 0] += 1
 mask = torch.rand(70003, generator=gen) > 0.5
 mask_last = mask.clone()
 mask_last[-1] = ~mask_last[-1]
@@ -864,6 +869,9 @@ for label, a, b in (("same 3x1000003", big, big.clone()),
                     ("f64 last differs", big.double(), last.double()),
                     ("i64 same", i64, i64.clone()),
                     ("i64 last differs", i64, i64_last),
+                    ("i32 same", i32, i32.clone()),
+                    ("i32 first differs", i32, i32_first),
+                    ("every element differs", big, big + 1),
                     ("i1 same", mask, mask.clone()),
                     ("i1 last differs", mask, mask_last),
                     ("empty", torch.zeros(0, 5), torch.zeros(0, 5)),
@@ -873,6 +881,30 @@ for label, a, b in (("same 3x1000003", big, big.clone()),
     for threads in (1, 2, 7):
         c.check(f"equal, {label}, at {threads} thread(s)", plain_equal_ir(a, b),
                 [a, b], want, extra_args=[f"--threads={threads}"])
+# A permuted operand (not elementwise: kept, the permute stored first).
+tall = big.t().contiguous()
+t = ttype(big)
+permuted = (f"func.func @f(%a: {ttype(tall)}, %b: {t}) -> tensor<i1> {{\n"
+            f"  %p = kiln.permute %a [1, 0] : {ttype(tall)}\n"
+            f"  %e = kiln.equal %p, %b : {t}, {t}\n"
+            f"  return %e : tensor<i1>\n}}\n")
+c.check("equal of a permuted operand (same)", permuted, [tall, big],
+        torch.tensor(True))
+c.check("equal of a permuted operand (last differs)", permuted, [tall, last],
+        torch.tensor(False))
+
+# One difference where a thread's range or a block of the comparison
+# starts or ends (3000009 elements: ranges of 1500005 at 2 threads, 428573
+# at 7; blocks of 4096 f32), found by whichever thread holds it.
+flat = big.reshape(-1)
+for position in (0, 4095, 4096, 428572, 428573, 1500004, 1500005,
+                 flat.numel() // 2 + 12345):
+    moved = flat.clone()
+    moved[position] = -moved[position] - 1
+    for threads in (1, 2, 7):
+        c.check(f"equal, element {position} differs, at {threads} thread(s)",
+                plain_equal_ir(flat, moved), [flat, moved],
+                torch.tensor(False), extra_args=[f"--threads={threads}"])
 t = ttype(big)
 doubled = (f"func.func @f(%a: {t}, %b: {t}) -> tensor<i1> {{\n"
            f"  %two = kiln.full 2.0 : tensor<f32>\n"

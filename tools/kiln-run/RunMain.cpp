@@ -284,7 +284,7 @@ int kiln::tools::runMain(llvm::ArrayRef<const char *> commandLine) {
     }
     llvm::errs() << llvm::formatv(
         "kiln-stats: {{\"kernels\": {0}, \"compile_ms\": {1:F3}, "
-        "\"run_ms_median\": {2:F3}, \"run_ms_min\": {3:F3}, \"cache\": "
+        "\"run_ms_median\": {2:F4}, \"run_ms_min\": {3:F4}, \"cache\": "
         "\"{4}\"{5}}\n",
         exe.getKernelCount(), compileMs, median, measured.front(),
         exe.isCacheHit() ? "hit" : "miss", device);

@@ -375,11 +375,63 @@ template <typename OpTy> struct LowerArg : OpRewritePattern<OpTy> {
   }
 };
 
+/// kiln.equal where kiln-decompose kept it (the CPU, neither operand
+/// computed by an op the fusion pass would read in place): a call of the
+/// runtime's `kiln_rt_equal_<type>` (Equal.cpp), which compares both
+/// operands across the threads in blocks and stops at the first
+/// difference, where the fused sum of `a != b` reads both whole. The GPU
+/// has no such kernel: kiln-decompose{target=cuda} writes every equal as
+/// that sum, and one left to the GPU's lowering is an error.
+struct LowerEqual : OpRewritePattern<EqualOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(EqualOp op,
+                                PatternRewriter &rewriter) const override {
+    rewriter.setInsertionPoint(op);
+    if (isGpuTarget(rewriter))
+      return op.emitOpError(
+          "has no GPU kernel of its own: run kiln-decompose{target=cuda} "
+          "first (kiln-gpu-pipeline does)");
+    Location loc = op.getLoc();
+    RankedTensorType lhsType = tensorType(op.getLhs());
+    RankedTensorType rhsType = tensorType(op.getRhs());
+    if (lhsType.getShape() != rhsType.getShape()) {
+      // Never equal (torch.equal of different shapes).
+      rewriter.replaceOpWithNewOp<arith::ConstantOp>(
+          op, DenseElementsAttr::get(op.getType(), false));
+      return success();
+    }
+    Type element = lhsType.getElementType();
+    std::string fnName =
+        ("kiln_rt_equal_" + (element.isInteger(32)  ? StringRef("i32")
+                             : element.isInteger(1) ? StringRef("i1")
+                                                    : typeSuffix(element)))
+            .str();
+    auto unranked = UnrankedMemRefType::get(element, 0);
+    func::FuncOp fn = getOrDeclareRuntimeFunc(
+        op, fnName,
+        FunctionType::get(rewriter.getContext(), {unranked, unranked},
+                          {rewriter.getI1Type()}),
+        rewriter);
+    remarkKernelNear(op, loc,
+                     "kiln.equal of {0}: {1}, both operands compared in "
+                     "blocks split across the threads, stopping at the "
+                     "first difference",
+                     typeText(lhsType), fnName);
+    auto call = func::CallOp::create(
+        rewriter, loc, fn,
+        ValueRange{asUnrankedBuffer(rewriter, loc, op.getLhs()),
+                   asUnrankedBuffer(rewriter, loc, op.getRhs())});
+    rewriter.replaceOpWithNewOp<tensor::FromElementsOp>(op, op.getType(),
+                                                        call.getResult(0));
+    return success();
+  }
+};
+
 } // namespace
 
 void populateRuntimeKernelPatterns(RewritePatternSet &patterns) {
   patterns.add<LowerMaxMin<MaxOp>, LowerMaxMin<MinOp>, LowerArg<ArgmaxOp>,
-               LowerArg<ArgminOp>, LowerTopk, LowerKthvalue>(
+               LowerArg<ArgminOp>, LowerTopk, LowerKthvalue, LowerEqual>(
       patterns.getContext());
 }
 

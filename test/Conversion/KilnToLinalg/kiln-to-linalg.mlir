@@ -174,6 +174,27 @@ func.func @argmax(%x: tensor<4x10xf32>) -> tensor<4xi64> {
 
 // -----
 
+// equal (kept by kiln-decompose: both operands in memory) calls the
+// runtime's comparison, which stops at the first difference; i1 operands
+// have a kernel of their own (bytes compared by their low bit).
+// CHECK-DAG: func.func private @kiln_rt_equal_f64(memref<*xf64>, memref<*xf64>) -> i1
+// CHECK-DAG: func.func private @kiln_rt_equal_i1(memref<*xi1>, memref<*xi1>) -> i1
+// CHECK-LABEL: func.func @equal
+// CHECK: %[[SAME:.*]] = call @kiln_rt_equal_f64(%{{.*}}, %{{.*}}) : (memref<*xf64>, memref<*xf64>) -> i1
+// CHECK: tensor.from_elements %[[SAME]] : tensor<i1>
+// CHECK: call @kiln_rt_equal_i1(
+// CHECK: arith.constant dense<false> : tensor<i1>
+func.func @equal(%a: tensor<2x3xf64>, %b: tensor<2x3xf64>, %c: tensor<5xi1>,
+                 %d: tensor<5xi1>, %e: tensor<3xf32>, %f: tensor<4xf32>)
+    -> (tensor<i1>, tensor<i1>, tensor<i1>) {
+  %x = kiln.equal %a, %b : tensor<2x3xf64>, tensor<2x3xf64>
+  %y = kiln.equal %c, %d : tensor<5xi1>, tensor<5xi1>
+  %z = kiln.equal %e, %f : tensor<3xf32>, tensor<4xf32>
+  return %x, %y, %z : tensor<i1>, tensor<i1>, tensor<i1>
+}
+
+// -----
+
 // A gather along dim 1 of a matrix on the CPU checks its indices in its own
 // loop: an scf.forall over the rows whose loop over the columns notes
 // whether an index of the row is out of range (an `or`: no minimum in the

@@ -203,6 +203,15 @@ struct DecomposeCrossEntropy : OpRewritePattern<CrossEntropyOp> {
   }
 };
 
+/// Whether kiln-fuse-elementwise would compute `value` where a consumer
+/// reads it (an elementwise op, a splat constant) rather than read it
+/// from memory.
+bool computedInPlace(Value value) {
+  Operation *def = value.getDefiningOp();
+  return def &&
+         (def->hasTrait<kiln::OpTrait::Elementwise>() || isSplatConstant(def));
+}
+
 /// equal(a, b) = (sum(cast<f32>(a != b)) == 0): true when every pair
 /// compares equal (-0 == +0, NaN differs from everything), as
 /// `torch.equal`; operands of different shapes are never equal. The count
@@ -210,9 +219,14 @@ struct DecomposeCrossEntropy : OpRewritePattern<CrossEntropyOp> {
 /// operands, vectorized and split across the threads like every sum --
 /// where a loop of its own had walked them element by element (16M f32:
 /// 140 ms). Rounding cannot bring a sum of zeros and ones back to zero, so
-/// the test is exact at any size.
+/// the test is exact at any size. On the CPU an equal of two operands in
+/// memory stays (`keepStored`): its lowering calls the runtime's
+/// comparison, which also stops at the first difference (16M f32 that
+/// differ at the start: microseconds, where the sum reads all 128 MB); the
+/// sum stays the better kernel when the comparison reads a chain in place.
 struct DecomposeEqual : OpRewritePattern<EqualOp> {
-  using OpRewritePattern::OpRewritePattern;
+  DecomposeEqual(MLIRContext *ctx, bool keepStored)
+      : OpRewritePattern(ctx), keepStored(keepStored) {}
   LogicalResult matchAndRewrite(EqualOp op,
                                 PatternRewriter &rewriter) const override {
     Location loc = op.getLoc();
@@ -223,6 +237,10 @@ struct DecomposeEqual : OpRewritePattern<EqualOp> {
                                           rewriter.getF64FloatAttr(0.0));
       return success();
     }
+    if (keepStored && !computedInPlace(op.getLhs()) &&
+        !computedInPlace(op.getRhs()))
+      return rewriter.notifyMatchFailure(
+          op, "both operands in memory: the runtime's comparison");
     remarkDecomposed(op, [&] {
       return llvm::formatv(
                  "kiln.equal of {0}: computed as sum(cast<f32>(a != b)) == 0, "
@@ -241,6 +259,9 @@ struct DecomposeEqual : OpRewritePattern<EqualOp> {
                                       scalar(rewriter, loc, f32, 0.0));
     return success();
   }
+
+private:
+  bool keepStored;
 };
 
 /// Rows a vector of sums holds in the CPU's matrix-vector kernel (16 f32,
@@ -340,9 +361,15 @@ struct DecomposeThinMatmul : OpRewritePattern<MatmulOp> {
 };
 
 struct KilnDecomposePass : kiln::impl::KilnDecomposeBase<KilnDecomposePass> {
+  using KilnDecomposeBase::KilnDecomposeBase;
   void runOnOperation() override {
+    if (target != "cpu" && target != "cuda") {
+      getOperation()->emitError("unknown target '")
+          << target << "' (expected cpu or cuda)";
+      return signalPassFailure();
+    }
     RewritePatternSet patterns(&getContext());
-    populateDecomposePatterns(patterns);
+    populateDecomposePatterns(patterns, target == "cpu");
     if (failed(applyPatternsGreedily(getOperation(), std::move(patterns))))
       signalPassFailure();
   }
@@ -350,8 +377,9 @@ struct KilnDecomposePass : kiln::impl::KilnDecomposeBase<KilnDecomposePass> {
 
 } // namespace
 
-void kiln::populateDecomposePatterns(RewritePatternSet &patterns) {
+void kiln::populateDecomposePatterns(RewritePatternSet &patterns, bool cpu) {
   patterns.add<DecomposeMean, DecomposeNorm, DecomposeMseLoss,
-               DecomposeCrossEntropy, DecomposeEqual, DecomposeThinMatmul>(
+               DecomposeCrossEntropy, DecomposeThinMatmul>(
       patterns.getContext());
+  patterns.add<DecomposeEqual>(patterns.getContext(), /*keepStored=*/cpu);
 }

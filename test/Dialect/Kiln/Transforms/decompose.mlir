@@ -83,22 +83,8 @@ func.func @norms(%x: tensor<4x10xf32>) -> (tensor<f32>, tensor<4xf32>) {
 
 // -----
 
-// equal = (sum(cast<f32>(a != b)) == 0): a sum the comparison fuses into.
-// CHECK-LABEL: func.func @equal
-// CHECK-DAG: %[[ZERO:.*]] = kiln.constant dense<0.000000e+00> : tensor<f32>
-// CHECK-DAG: %[[NE:.*]] = kiln.ne %arg0, %arg1 : tensor<3x5xi64>, tensor<3x5xi64>
-// CHECK: %[[COUNT:.*]] = kiln.cast %[[NE]] : tensor<3x5xi1> to tensor<3x5xf32>
-// CHECK: %[[SUM:.*]] = kiln.sum %[[COUNT]] : tensor<3x5xf32>
-// CHECK: kiln.eq %[[SUM]], %[[ZERO]] : tensor<f32>, tensor<f32>
-// CHECK-NOT: kiln.equal
-func.func @equal(%a: tensor<3x5xi64>, %b: tensor<3x5xi64>) -> tensor<i1> {
-  %e = kiln.equal %a, %b : tensor<3x5xi64>, tensor<3x5xi64>
-  return %e : tensor<i1>
-}
-
-// -----
-
-// Operands of different shapes are never equal: a false constant.
+// Operands of different shapes are never equal: a false constant (the
+// other cases of equal: decompose-equal.mlir).
 // CHECK-LABEL: func.func @equal_shapes_differ
 // CHECK: kiln.constant dense<false> : tensor<i1>
 // CHECK-NOT: kiln.sum

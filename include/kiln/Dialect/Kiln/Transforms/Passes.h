@@ -58,8 +58,9 @@ std::pair<mlir::func::FuncOp, bool>
 shareIdenticalKernel(mlir::func::FuncOp kernel, KernelTable &kernels,
                      mlir::SymbolTable &symbols);
 
-/// Patterns of -kiln-decompose.
-void populateDecomposePatterns(mlir::RewritePatternSet &patterns);
+/// Patterns of -kiln-decompose; `cpu`: keep the equal ops whose operands
+/// are both read from memory (the CPU's runtime comparison).
+void populateDecomposePatterns(mlir::RewritePatternSet &patterns, bool cpu);
 
 /// kiln-fuse-elementwise's first step with row groups: a reshape read by
 /// row reductions and reshaped back, then used elementwise (a group norm

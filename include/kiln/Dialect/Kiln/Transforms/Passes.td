@@ -12,7 +12,13 @@ def KilnDecompose : Pass<"kiln-decompose"> {
     the elementwise ops and plain reductions they are made of (e.g.
     `mean(x) = sum(x) / count`, `cross_entropy = mean(-gather(
     log_softmax(logits), target))`, `equal(a, b) = (sum(cast(a != b)) ==
-    0)`), keeping each op's location. Thin matmuls -- a dot product, fewer
+    0)`), keeping each op's location. On the CPU (`target=cpu`, the
+    default) an `equal` neither of whose operands is computed by an op
+    kiln-fuse-elementwise would read in place (an elementwise op, a splat
+    constant) stays: its lowering calls the runtime's comparison, which
+    stops at the first difference, where the sum reads both operands whole
+    (the sum is the better kernel when the comparison can read a chain in
+    place). With `target=cuda` every `equal` becomes the sum. Thin matmuls -- a dot product, fewer
     matrix rows than the CPU's matrix-vector kernel fills (16 f32, 8
     otherwise) times a vector or a one-column matrix, one row or a vector
     times a matrix of as few columns -- become `sum(a * b)` over k, the
@@ -23,6 +29,10 @@ def KilnDecompose : Pass<"kiln-decompose"> {
     of their own (and on the CPU kiln-fuse-elementwise writes one over a
     middle dim as a column group where that is the better kernel).
   }];
+  let options = [
+    Option<"target", "target", "std::string", /*default=*/"\"cpu\"",
+           "The target the IR is lowered for: cpu or cuda">,
+  ];
   let dependentDialects = [];
 }
 

@@ -1,0 +1,108 @@
+//===- Equal.cpp - torch.equal on the CPU ---------------------------------===//
+//
+// kiln.equal of two contiguous tensors of the same shape, as the CPU
+// lowering calls it where neither operand is computed by an op the fusion
+// pass could read in place (kiln-decompose): true when every pair of
+// elements compares equal -- floats by value (-0.0 equal to +0.0, a NaN
+// equal to nothing), integers by value, bools by their low bit as the
+// generated code reads them (ByteBools.cpp). The elements are split into
+// contiguous ranges across the threads; each thread compares its range in
+// blocks (vectorized, no branch per element) and looks at a shared flag
+// between blocks, so that the first difference any thread finds ends every
+// thread's walk, as in PyTorch's torch.equal: operands that differ early
+// cost a block or two, not a pass over both. The answer does not depend on
+// where or by which thread a difference is found.
+//
+//===----------------------------------------------------------------------===//
+
+#include "kiln/Runtime/Kernels.h"
+
+#include "KernelSupport.h"
+#include "MemRefViews.h"
+
+#include "mlir/ExecutionEngine/CRunnerUtils.h"
+
+#include <algorithm>
+#include <atomic>
+#include <cstdint>
+
+using namespace kiln::runtime;
+using namespace kiln::runtime::detail;
+
+namespace {
+
+/// Bytes of each operand a thread compares between two looks at the shared
+/// flag: small enough that a difference found by another thread stops this
+/// one within microseconds, large enough that the look costs nothing.
+constexpr int64_t kEqualBlockBytes = 16384;
+
+/// The least elements a thread is given: fewer are compared on the
+/// calling thread (starting the workers would cost more).
+constexpr int64_t kEqualChunkElements = int64_t(1) << 16;
+
+/// Whether a[i] and b[i] differ for some i in [0, n), walking blocks of
+/// kEqualBlockBytes and giving up (false) once `stop` is set. The
+/// comparisons of a block are or-ed together without a branch, so they
+/// vectorize (float compares are unordered: a NaN differs).
+#define KILN_EQUAL_RANGE(T, NAME, DIFFER)                                      \
+  KILN_VECTORIZE bool NAME(const T *a, const T *b, int64_t n,                  \
+                           const std::atomic<bool> &stop) {                    \
+    constexpr int64_t kBlock = kEqualBlockBytes / sizeof(T);                   \
+    for (int64_t first = 0; first < n; first += kBlock) {                      \
+      if (stop.load(std::memory_order_relaxed))                                \
+        return false;                                                          \
+      int64_t last = std::min(n, first + kBlock);                              \
+      unsigned differ = 0;                                                     \
+      for (int64_t i = first; i < last; ++i)                                   \
+        differ |= DIFFER(a[i], b[i]);                                          \
+      if (differ)                                                              \
+        return true;                                                           \
+    }                                                                          \
+    return false;                                                              \
+  }
+#define KILN_VALUES_DIFFER(x, y) static_cast<unsigned>((x) != (y))
+#define KILN_BOOLS_DIFFER(x, y) static_cast<unsigned>(((x) ^ (y)) & 1)
+/// X(memref element, stored element, suffix, difference) for each element
+/// type: an i1 tensor holds a byte (0 or 1) per element.
+#define KILN_EQUAL_TYPES(X)                                                    \
+  X(float, float, f32, KILN_VALUES_DIFFER)                                     \
+  X(double, double, f64, KILN_VALUES_DIFFER)                                   \
+  X(int64_t, int64_t, i64, KILN_VALUES_DIFFER)                                 \
+  X(int32_t, int32_t, i32, KILN_VALUES_DIFFER)                                 \
+  X(bool, uint8_t, i1, KILN_BOOLS_DIFFER)
+#define KILN_RANGE_OF_STORED(T, STORED, SUFFIX, DIFFER)                        \
+  KILN_EQUAL_RANGE(STORED, rangeDiffers, DIFFER)
+KILN_EQUAL_TYPES(KILN_RANGE_OF_STORED)
+#undef KILN_RANGE_OF_STORED
+#undef KILN_EQUAL_RANGE
+
+/// torch.equal of the contiguous tensors `a` and `b` (of the same shape:
+/// the verifier and kiln-decompose see to it).
+template <typename T, typename Stored>
+bool equalTensors(UnrankedMemRefType<T> *a, UnrankedMemRefType<T> *b) {
+  View<T> lhs = view(a), rhs = view(b);
+  int64_t n = numElements(lhs.shape);
+  const auto *x = reinterpret_cast<const Stored *>(lhs.data);
+  const auto *y = reinterpret_cast<const Stored *>(rhs.data);
+  std::atomic<bool> differs{false};
+  parallelFor(n, kEqualChunkElements, [&](int64_t begin, int64_t end) {
+    if (rangeDiffers(x + begin, y + begin, end - begin, differs))
+      differs.store(true, std::memory_order_relaxed);
+  });
+  return !differs.load();
+}
+
+} // namespace
+
+extern "C" {
+#define KILN_EQUAL_ENTRY_POINT(T, STORED, SUFFIX, DIFFER)                      \
+  bool _mlir_ciface_kiln_rt_equal_##SUFFIX(UnrankedMemRefType<T> *a,           \
+                                           UnrankedMemRefType<T> *b) {         \
+    return equalTensors<T, STORED>(a, b);                                      \
+  }
+KILN_EQUAL_TYPES(KILN_EQUAL_ENTRY_POINT)
+#undef KILN_EQUAL_ENTRY_POINT
+}
+#undef KILN_EQUAL_TYPES
+#undef KILN_BOOLS_DIFFER
+#undef KILN_VALUES_DIFFER
