@@ -2,7 +2,7 @@
 # random graph over the whole dialect (elementwise math, clamp/where/pow,
 # comparisons, casts, shape ops, matmul, every reduction, max/min with
 # indices, argmax, norm, topk/kthvalue, gather/index_select/take,
-# scatter_add/index_add/put, softmax/log_softmax and the losses), on random
+# scatter_add/index_add/put, softmax/log_softmax, the losses and equal), on random
 # shapes (rank 0 to 3, size-1 dims that broadcast), written in the spec's
 # generic form. Each runs through kiln-run at 2 threads and at 1 thread
 # without fusion (the bits must match) and is compared with PyTorch; topk
@@ -71,6 +71,7 @@ class Program:
         self.values = []    # (name, tensor) usable as operands
         self.count = 0
         self.index_results = []  # (values, indices, source, dim, flag, op)
+        self.equal_results = []  # kiln.equal's bools, returned too
         self.integer_paths = False  # an integer value cast back to float
         self.dtype = torch.float32  # of the arguments and the pool
 
@@ -573,13 +574,49 @@ class Program:
                       [F.cross_entropy(logits, target, reduction=reduction)],
                       {"reduction": f'"{reduction}"'})
 
+    def equal(self):
+        """torch.equal of a value with itself or with maximum(a, a)
+        (computed in place: the fused sum of `a != b`), of an argument with
+        a copy of it passed again, equal or with one element changed (two
+        stored operands: the CPU runtime's comparison), or with an
+        argument of another shape (never equal). Copies are of arguments
+        only: a computed value may differ from PyTorch's by rounding."""
+        rng = self.rng
+        kind = rng.randrange(5)
+        own = [i for i, t in enumerate(self.args) if t.dtype == self.dtype]
+        if kind >= 2 and own:
+            i = rng.choice(own)
+            a = (f"%a{i}", self.args[i])
+        else:
+            a = self.pick()
+        t = a[1]
+        if kind == 0:
+            b = a
+        elif kind == 1:
+            (b,) = self.emit("maximum", [a, a], [torch.maximum(t, t)],
+                             keep=False)
+        elif kind == 4:
+            other = self.random(list(t.shape) + [2], t.dtype)
+            b = (self.arg(other), other)
+        else:
+            copy = t.clone()
+            if kind == 3 and copy.numel():
+                flat = copy.view(-1)
+                at = rng.randrange(copy.numel())
+                flat[at] = -flat[at] - 1
+            b = (self.arg(copy), copy)
+        (e,) = self.emit("equal", [a, b],
+                         [torch.tensor(torch.equal(t, b[1]))], keep=False)
+        self.equal_results.append(e)
+
     GENERATORS = [(unary, 4), (binary, 4), (select, 2), (clamp, 2), (cast, 1),
                   (shape, 2), (matmul, 1), (reduce, 3), (arg_reduce, 2),
-                  (selection, 2), (indexing, 3), (nn, 2), (normalize, 2)]
+                  (selection, 2), (indexing, 3), (nn, 2), (normalize, 2),
+                  (equal, 1)]
 
     # What integer programs use (no float-only ops, casts, clamp, matmul).
     INTEGER_GENERATORS = [unary, binary, select, shape, reduce, arg_reduce,
-                          selection, indexing, normalize]
+                          selection, indexing, normalize, equal]
 
     def build(self):
         rng = self.rng
@@ -602,7 +639,7 @@ class Program:
             results.append(rng.choice(self.values[:-1]))
         for val, idx, *_ in self.index_results:
             results += [val, idx]
-        return results
+        return results + self.equal_results
 
     def ir(self, results):
         args = ", ".join(f"%a{i}: {ttype(t)}" for i, t in enumerate(self.args))
