@@ -319,7 +319,8 @@ Tensor where(const Tensor &cond, const Tensor &a, Scalar b, KILN_LOC);
 Tensor where(const Tensor &cond, Scalar a, const Tensor &b, KILN_LOC);
 Tensor where(const Tensor &cond, Scalar a, Scalar b, KILN_LOC);
 Tensor cast(const Tensor &x, DType dtype, KILN_LOC);
-/// torch.equal: same shape and elements (a rank-0 bool tensor).
+/// torch.equal: same shape and elements, compared in the operands' common
+/// dtype (a rank-0 bool tensor).
 Tensor equal(const Tensor &a, const Tensor &b, KILN_LOC);
 
 // Shape.

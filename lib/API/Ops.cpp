@@ -425,8 +425,11 @@ Tensor cast(const Tensor &x, DType dtype, SourceLocation where) {
   return typed("kiln.cast", {x}, "", {runtimeType(dtype), x.shape()}, where);
 }
 
+/// torch.equal compares in the operands' common dtype (a float32 tensor
+/// equals the float64 one of the same values; a bool one the integers 0
+/// and 1), as the comparisons do.
 Tensor equal(const Tensor &a, const Tensor &b, SourceLocation where) {
-  return makeOp("kiln.equal", {a, b}, "", where, nullptr);
+  return binary("kiln.equal", a, b, where);
 }
 
 //===----------------------------------------------------------------------===//

@@ -2,12 +2,12 @@
 //
 // kiln-api-fuzz SEED COUNT: builds COUNT random programs with the C++ API
 // (leaves of every dtype and small shapes, then random ops: unary and
-// binary math with tensors and numbers, comparisons, where, clamp, casts,
-// reductions, max/min with indices, arg reductions, norms, topk, softmax,
-// matmul, reshapes and permutes), reads some values half-way (so later ops
-// build on realized tensors), then prints every value and, for programs
-// with floating-point leaves that require gradients, the gradients of the
-// sum of one float result. The output is a log that
+// binary math with tensors and numbers, comparisons, equal, where, clamp,
+// casts, reductions, max/min with indices, arg reductions, norms, topk,
+// softmax, matmul, reshapes and permutes), reads some values half-way (so
+// later ops build on realized tensors), then prints every value and, for
+// programs with floating-point leaves that require gradients, the
+// gradients of the sum of one float result. The output is a log that
 // test/API/Inputs/api_fuzz.py replays op by op with PyTorch, from the
 // values Kiln printed, and compares: values, dtypes, shapes, the ops Kiln
 // refuses, and the gradients. Each program is also built and run a second
@@ -336,14 +336,14 @@ private:
     }
     case 1:
     case 2: { // binary, tensors
-      static const char *ops[] = {"add",     "sub", "mul", "div", "maximum",
-                                  "minimum", "pow", "gt",  "ge",  "lt",
-                                  "le",      "eq",  "ne"};
+      static const char *ops[] = {"add",     "sub", "mul", "div",  "maximum",
+                                  "minimum", "pow", "gt",  "ge",   "lt",
+                                  "le",      "eq",  "ne",  "equal"};
       Tensor (*fns[])(const Tensor &, const Tensor &, kiln::SourceLocation) = {
-          kiln::add,     kiln::sub, kiln::mul, kiln::div, kiln::maximum,
-          kiln::minimum, kiln::pow, kiln::gt,  kiln::ge,  kiln::lt,
-          kiln::le,      kiln::eq,  kiln::ne};
-      int op = pick(13);
+          kiln::add,     kiln::sub, kiln::mul, kiln::div,  kiln::maximum,
+          kiln::minimum, kiln::pow, kiln::gt,  kiln::ge,   kiln::lt,
+          kiln::le,      kiln::eq,  kiln::ne,  kiln::equal};
+      int op = pick(14);
       size_t b = partner(a);
       log(name, std::string("binary ") + ops[op] + " " + xn + " " + names[b]);
       return add(name, fns[op](x, pool[b], kiln::SourceLocation::current()));

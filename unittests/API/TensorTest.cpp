@@ -1133,6 +1133,34 @@ TEST(Methods, NamedLikePyTorch) {
 } // namespace
 
 namespace {
+// equal is torch.equal: the operands' common dtype, shapes that differ
+// never equal, a NaN equal to nothing, -0 equal to +0; two stored
+// operands (the CPU runtime's comparison, which stops at the first
+// difference) and an operand computed in place (the fused sum) alike.
+TEST(Methods, EqualIsTorchEqual) {
+  Tensor f32 = Tensor::fromVector(std::vector<float>{1, -0.0f, 2.5f}, {3});
+  Tensor f64 = Tensor::fromVector(std::vector<double>{1, 0.0, 2.5}, {3});
+  EXPECT_TRUE(f32.equal(f64));
+  EXPECT_TRUE(kiln::equal(f64, f32).item<bool>());
+  Tensor mask = Tensor::fromVector(std::vector<bool>{true, false});
+  EXPECT_TRUE(mask.equal(Tensor::fromVector(std::vector<int64_t>{1, 0})));
+  EXPECT_FALSE(mask.equal(Tensor::fromVector(std::vector<int64_t>{2, 0})));
+  EXPECT_FALSE(f32.equal(f32.reshape({1, 3})));
+  Tensor nan = Tensor::fromVector(std::vector<float>{1, NAN}, {2});
+  EXPECT_FALSE(nan.equal(nan));
+  std::vector<float> values(1 << 20);
+  for (size_t i = 0; i < values.size(); ++i)
+    values[i] = static_cast<float>(i % 1000) - 500.0f;
+  std::vector<float> last = values;
+  last.back() += 1;
+  Tensor big = Tensor::fromVector(values, {1 << 20});
+  EXPECT_TRUE(big.equal(Tensor::fromVector(values, {1 << 20})));
+  EXPECT_FALSE(big.equal(Tensor::fromVector(last, {1 << 20})));
+  EXPECT_TRUE(kiln::maximum(big, big).equal(big));
+  EXPECT_FALSE(
+      kiln::maximum(big, big).equal(Tensor::fromVector(last, {1 << 20})));
+}
+
 TEST(Threads, SameBitsForEveryThreadCount) {
   std::vector<float> data(1 << 16);
   for (size_t i = 0; i < data.size(); ++i)

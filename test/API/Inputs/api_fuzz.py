@@ -101,6 +101,8 @@ def apply(kind, args, env):
         op, a, b = args[0], v(args[1]), v(args[2])
         if op == "pow":
             return float_pow(a, b)
+        if op == "equal":
+            return torch.tensor(torch.equal(a, b))
         return getattr(torch, op)(a, b)
     if kind in ("number_left", "number_right"):
         op, x, s = args[0], v(args[1]), number(args[2])
