@@ -597,5 +597,29 @@ arg = npy_raw("big_bool_bad.npy", bad_bool.view(np.bool_))
 expect("large bool input holding 7", [bool_ir, f"--input={arg}"], 1,
        r"big_bool_bad\.npy: bool data holds a value other than 0 or 1")
 
+# The lowering verifies its result once, or after every pass with
+# KILN_VERIFY_PASSES=1 (0 or unset: once): the same program either way,
+# compiled afresh each time.
+verified = {}
+for setting in ("1", "0", None):
+    cases += 1
+    env = {k: v for k, v in os.environ.items() if k != "KILN_VERIFY_PASSES"}
+    if setting is not None:
+        env["KILN_VERIFY_PASSES"] = setting
+    env["KILN_CACHE_DIR"] = scratch_dir("kiln-cli-verify-cache-")
+    proc = subprocess.run(
+        [KILN_RUN, profiled, f"--input={pr_x}", f"--input={pr_w}", "--print",
+         "--stats"], capture_output=True, text=True, timeout=120, env=env)
+    stats = re.search(r"^kiln-stats: (\{.*\})$", proc.stderr, re.M)
+    if proc.returncode != 0 or not stats or \
+            json.loads(stats.group(1))["cache"] != "miss":
+        failures += 1
+        print(f"FAIL KILN_VERIFY_PASSES={setting}: exit {proc.returncode}\n"
+              f"{proc.stderr}")
+    verified[setting] = proc.stdout
+if len(set(verified.values())) != 1:
+    failures += 1
+    print("FAIL KILN_VERIFY_PASSES changes the results")
+
 print(f"kiln_run_cli: {cases - failures}/{cases} cases passed")
 exit_test(failures > 0)
