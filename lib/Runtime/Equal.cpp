@@ -5,10 +5,10 @@
 // pass could read in place (kiln-decompose): true when every pair of
 // elements compares equal -- floats by value (-0.0 equal to +0.0, a NaN
 // equal to nothing), integers by value, bools by their low bit as the
-// generated code reads them (ByteBools.cpp). The elements are split into
-// contiguous ranges across the threads; each thread compares its range in
-// blocks (vectorized, no branch per element) and looks at a shared flag
-// between blocks, so that the first difference any thread finds ends every
+// generated code reads them (ByteBools.cpp). The threads take spans of
+// 2 MB in turn, from the front; each compares its spans in blocks
+// (vectorized, no branch per element) and looks at a shared flag between
+// blocks, so that the first difference any thread finds ends every
 // thread's walk, as in PyTorch's torch.equal: operands that differ early
 // cost a block or two, not a pass over both. The answer does not depend on
 // where or by which thread a difference is found.
@@ -36,27 +36,43 @@ namespace {
 /// one within microseconds, large enough that the look costs nothing.
 constexpr int64_t kEqualBlockBytes = 16384;
 
-/// The least elements a thread is given: fewer are compared on the
-/// calling thread (starting the workers would cost more).
+/// Bytes of each operand in a span: worker w of W compares spans w, w + W,
+/// ... in order, so that the workers walk the operands from the front
+/// together (a difference at element p is found after about p elements
+/// in all) in runs long enough for the hardware's prefetch. 16M f32 that
+/// differ at element 6M, 2 threads: 0.58-0.76 ms, where a contiguous range
+/// per thread took 2.0-2.6 (the other thread reading as much of its own);
+/// equal operands alike (1.7-2.0 ms; spans of 256 KB and 1 MB read them
+/// up to a quarter slower in one set of runs, and blocks of 16 KB in turn
+/// took twice as long).
+constexpr int64_t kEqualSpanBytes = int64_t(2) << 20;
+
+/// The least elements per worker: fewer are compared on the calling
+/// thread (starting the workers would cost more).
 constexpr int64_t kEqualChunkElements = int64_t(1) << 16;
 
-/// Whether a[i] and b[i] differ for some i in [0, n), walking blocks of
-/// kEqualBlockBytes and giving up (false) once `stop` is set. The
-/// comparisons of a block are or-ed together without a branch, so they
+/// Whether a[i] and b[i] differ for some i in the spans of kEqualSpanBytes
+/// starting at spans `first`, `first + step`, ... below `n`, walking each
+/// in blocks of kEqualBlockBytes and giving up (false) once `stop` is set.
+/// The comparisons of a block are or-ed together without a branch, so they
 /// vectorize (float compares are unordered: a NaN differs).
 #define KILN_EQUAL_RANGE(T, NAME, DIFFER)                                      \
-  KILN_VECTORIZE bool NAME(const T *a, const T *b, int64_t n,                  \
-                           const std::atomic<bool> &stop) {                    \
+  KILN_VECTORIZE bool NAME(const T *a, const T *b, int64_t n, int64_t first,   \
+                           int64_t step, const std::atomic<bool> &stop) {      \
+    constexpr int64_t kSpan = kEqualSpanBytes / sizeof(T);                     \
     constexpr int64_t kBlock = kEqualBlockBytes / sizeof(T);                   \
-    for (int64_t first = 0; first < n; first += kBlock) {                      \
-      if (stop.load(std::memory_order_relaxed))                                \
-        return false;                                                          \
-      int64_t last = std::min(n, first + kBlock);                              \
-      unsigned differ = 0;                                                     \
-      for (int64_t i = first; i < last; ++i)                                   \
-        differ |= DIFFER(a[i], b[i]);                                          \
-      if (differ)                                                              \
-        return true;                                                           \
+    for (int64_t span = first * kSpan; span < n; span += step * kSpan) {       \
+      int64_t spanEnd = std::min(n, span + kSpan);                             \
+      for (int64_t block = span; block < spanEnd; block += kBlock) {           \
+        if (stop.load(std::memory_order_relaxed))                              \
+          return false;                                                        \
+        int64_t last = std::min(spanEnd, block + kBlock);                      \
+        unsigned differ = 0;                                                   \
+        for (int64_t i = block; i < last; ++i)                                 \
+          differ |= DIFFER(a[i], b[i]);                                        \
+        if (differ)                                                            \
+          return true;                                                         \
+      }                                                                        \
     }                                                                          \
     return false;                                                              \
   }
@@ -84,10 +100,15 @@ bool equalTensors(UnrankedMemRefType<T> *a, UnrankedMemRefType<T> *b) {
   int64_t n = numElements(lhs.shape);
   const auto *x = reinterpret_cast<const Stored *>(lhs.data);
   const auto *y = reinterpret_cast<const Stored *>(rhs.data);
+  int64_t spans = (n + kEqualSpanBytes / int64_t(sizeof(Stored)) - 1) /
+                  (kEqualSpanBytes / int64_t(sizeof(Stored)));
+  int64_t workers = std::clamp<int64_t>(
+      std::min(spans, n / kEqualChunkElements), 1, getNumThreads());
   std::atomic<bool> differs{false};
-  parallelFor(n, kEqualChunkElements, [&](int64_t begin, int64_t end) {
-    if (rangeDiffers(x + begin, y + begin, end - begin, differs))
-      differs.store(true, std::memory_order_relaxed);
+  parallelFor(workers, 1, [&](int64_t begin, int64_t end) {
+    for (int64_t w = begin; w < end; ++w)
+      if (rangeDiffers(x, y, n, w, workers, differs))
+        differs.store(true, std::memory_order_relaxed);
   });
   return !differs.load();
 }

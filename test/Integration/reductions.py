@@ -893,12 +893,12 @@ c.check("equal of a permuted operand (same)", permuted, [tall, big],
 c.check("equal of a permuted operand (last differs)", permuted, [tall, last],
         torch.tensor(False))
 
-# One difference where a thread's range or a block of the comparison
-# starts or ends (3000009 elements: ranges of 1500005 at 2 threads, 428573
-# at 7; blocks of 4096 f32), found by whichever thread holds it.
+# One difference where a block or a span of the comparison starts or ends
+# (3000009 f32: blocks of 4096, spans of 524288 taken by the threads in
+# turn; the last span short), found by whichever thread holds it.
 flat = big.reshape(-1)
-for position in (0, 4095, 4096, 428572, 428573, 1500004, 1500005,
-                 flat.numel() // 2 + 12345):
+for position in (0, 4095, 4096, 524287, 524288, 1048575, 1048576, 2097152,
+                 flat.numel() // 2 + 12345, 2621440, flat.numel() - 2):
     moved = flat.clone()
     moved[position] = -moved[position] - 1
     for threads in (1, 2, 7):
