@@ -378,8 +378,8 @@ template <typename OpTy> struct LowerArg : OpRewritePattern<OpTy> {
 /// kiln.equal where kiln-decompose kept it (the CPU, neither operand
 /// computed by an op the fusion pass would read in place): a call of the
 /// runtime's `kiln_rt_equal_<type>` (Equal.cpp), which compares both
-/// operands across the threads in blocks and stops at the first
-/// difference, where the fused sum of `a != b` reads both whole. The GPU
+/// operands across the threads and stops at the first difference, where
+/// the fused sum of `a != b` reads both whole. The GPU
 /// has no such kernel: kiln-decompose{target=cuda} writes every equal as
 /// that sum, and one left to the GPU's lowering is an error.
 struct LowerEqual : OpRewritePattern<EqualOp> {
@@ -414,8 +414,8 @@ struct LowerEqual : OpRewritePattern<EqualOp> {
         rewriter);
     remarkKernelNear(op, loc,
                      "kiln.equal of {0}: {1}, both operands compared in "
-                     "blocks split across the threads, stopping at the "
-                     "first difference",
+                     "2 MB spans the threads take in turn from the front, "
+                     "all stopping at the first difference",
                      typeText(lhsType), fnName);
     auto call = func::CallOp::create(
         rewriter, loc, fn,

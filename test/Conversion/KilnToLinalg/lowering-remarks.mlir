@@ -331,7 +331,7 @@ func.func @uneven(%x: tensor<1000003xf32>, %y: tensor<2x100003xf32>)
 // equal of two stored tensors: the runtime's comparison on the CPU (it
 // stops at the first difference); the GPU's is a sum of the differences.
 func.func @equal(%a: tensor<4096x4096xf32>, %b: tensor<4096x4096xf32>) -> tensor<i1> {
-  // CHECK-DAG: :[[# @LINE + 2]]:{{.*}}Function=equal | Remark="kiln.equal of tensor<4096x4096xf32>: kiln_rt_equal_f32, both operands compared in blocks split across the threads, stopping at the first difference"
+  // CHECK-DAG: :[[# @LINE + 2]]:{{.*}}Function=equal | Remark="kiln.equal of tensor<4096x4096xf32>: kiln_rt_equal_f32, both operands compared in 2 MB spans the threads take in turn from the front, all stopping at the first difference"
   // GPU-NOT: kiln_rt_equal
   %e = kiln.equal %a, %b : tensor<4096x4096xf32>, tensor<4096x4096xf32>
   return %e : tensor<i1>
