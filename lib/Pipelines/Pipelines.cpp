@@ -39,11 +39,11 @@ static constexpr llvm::StringLiteral kInlinePasses =
     "kiln-check-shapes,kiln-check-upstream-shapes,inline{default-pipeline=},"
     "kiln-check-calls";
 
-/// The passes every target starts with, up to the lowering of kiln ops.
-/// `rowGroups`: kiln-fuse-elementwise's row groups (the CPU's; a GPU thread
-/// per row would be slow). `target`: kiln-decompose's (cpu or cuda).
-static std::string frontPasses(bool fuse, bool rowGroups,
-                               llvm::StringRef target) {
+/// The passes every target starts with, up to the lowering of kiln ops,
+/// for `target` (cpu or cuda): kiln-decompose's, and kiln-fuse-elementwise's
+/// row groups on the CPU only (a GPU thread per row would be slow).
+static std::string frontPasses(bool fuse, llvm::StringRef target) {
+  bool rowGroups = target == "cpu";
   return kInlinePasses.str() +
          ",canonicalize,"
          // Inlined functions may compute the same values (the C++ API's
@@ -102,7 +102,7 @@ static void addPipeline(OpPassManager &pm, llvm::StringRef text) {
 }
 
 std::string kiln::getKilnCpuPipelineText(const CpuPipelineOptions &options) {
-  return frontPasses(options.fuse, /*rowGroups=*/true, "cpu") +
+  return frontPasses(options.fuse, "cpu") +
          (options.sortedScatters
               ? "convert-kiln-to-linalg{sorted-scatters=true},"
               : "convert-kiln-to-linalg,") +
@@ -198,7 +198,7 @@ std::string kiln::findLibdevice() {
 std::string kiln::getKilnGpuPipelineText(const GpuPipelineOptions &options) {
   std::string chip = options.chip;
   std::string libdevice = findLibdevice();
-  return frontPasses(options.fuse, /*rowGroups=*/false, "cuda") +
+  return frontPasses(options.fuse, "cuda") +
          "convert-kiln-to-linalg{target=cuda},"
          "canonicalize," +
          bufferizePasses(/*inlineKernels=*/false) +

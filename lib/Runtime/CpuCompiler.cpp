@@ -71,7 +71,10 @@ kiln::runtime::createHostTargetMachine() {
   return builder->createTargetMachine();
 }
 
-bool kiln::runtime::verifyEachPass() {
+/// Whether the environment asks for the verifier after every pass of the
+/// lowering (KILN_VERIFY_PASSES set, not 0): else it runs once, on the
+/// result.
+static bool verifyEachPass() {
   std::optional<std::string> text =
       llvm::sys::Process::GetEnv("KILN_VERIFY_PASSES");
   return text && *text != "0" && !text->empty();

@@ -56,11 +56,12 @@ constexpr int64_t kEqualChunkElements = int64_t(1) << 16;
 /// in blocks of kEqualBlockBytes and giving up (false) once `stop` is set.
 /// The comparisons of a block are or-ed together without a branch, so they
 /// vectorize (float compares are unordered: a NaN differs).
-#define KILN_EQUAL_RANGE(T, NAME, DIFFER)                                      \
-  KILN_VECTORIZE bool NAME(const T *a, const T *b, int64_t n, int64_t first,   \
-                           int64_t step, const std::atomic<bool> &stop) {      \
-    constexpr int64_t kSpan = kEqualSpanBytes / sizeof(T);                     \
-    constexpr int64_t kBlock = kEqualBlockBytes / sizeof(T);                   \
+#define KILN_EQUAL_RANGE(T, STORED, SUFFIX, DIFFER)                            \
+  KILN_VECTORIZE bool rangeDiffers(const STORED *a, const STORED *b,           \
+                                   int64_t n, int64_t first, int64_t step,     \
+                                   const std::atomic<bool> &stop) {            \
+    constexpr int64_t kSpan = kEqualSpanBytes / sizeof(STORED);                \
+    constexpr int64_t kBlock = kEqualBlockBytes / sizeof(STORED);              \
     for (int64_t span = first * kSpan; span < n; span += step * kSpan) {       \
       int64_t spanEnd = std::min(n, span + kSpan);                             \
       for (int64_t block = span; block < spanEnd; block += kBlock) {           \
@@ -86,10 +87,7 @@ constexpr int64_t kEqualChunkElements = int64_t(1) << 16;
   X(int64_t, int64_t, i64, KILN_VALUES_DIFFER)                                 \
   X(int32_t, int32_t, i32, KILN_VALUES_DIFFER)                                 \
   X(bool, uint8_t, i1, KILN_BOOLS_DIFFER)
-#define KILN_RANGE_OF_STORED(T, STORED, SUFFIX, DIFFER)                        \
-  KILN_EQUAL_RANGE(STORED, rangeDiffers, DIFFER)
-KILN_EQUAL_TYPES(KILN_RANGE_OF_STORED)
-#undef KILN_RANGE_OF_STORED
+KILN_EQUAL_TYPES(KILN_EQUAL_RANGE)
 #undef KILN_EQUAL_RANGE
 
 /// torch.equal of the contiguous tensors `a` and `b` (of the same shape:
@@ -100,8 +98,8 @@ bool equalTensors(UnrankedMemRefType<T> *a, UnrankedMemRefType<T> *b) {
   int64_t n = numElements(lhs.shape);
   const auto *x = reinterpret_cast<const Stored *>(lhs.data);
   const auto *y = reinterpret_cast<const Stored *>(rhs.data);
-  int64_t spans = (n + kEqualSpanBytes / int64_t(sizeof(Stored)) - 1) /
-                  (kEqualSpanBytes / int64_t(sizeof(Stored)));
+  constexpr int64_t kSpanElements = kEqualSpanBytes / sizeof(Stored);
+  int64_t spans = (n + kSpanElements - 1) / kSpanElements;
   int64_t workers = std::clamp<int64_t>(
       std::min(spans, n / kEqualChunkElements), 1, getNumThreads());
   std::atomic<bool> differs{false};

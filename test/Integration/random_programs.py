@@ -2,9 +2,9 @@
 # random graph over the whole dialect (elementwise math, clamp/where/pow,
 # comparisons, casts, shape ops, matmul, every reduction, max/min with
 # indices, argmax, norm, topk/kthvalue, gather/index_select/take,
-# scatter_add/index_add/put, softmax/log_softmax, the losses and equal), on random
-# shapes (rank 0 to 3, size-1 dims that broadcast), written in the spec's
-# generic form. Each runs through kiln-run at 2 threads and at 1 thread
+# scatter_add/index_add/put, softmax/log_softmax, the losses and equal),
+# on random shapes (rank 0 to 3, size-1 dims that broadcast), written in
+# the spec's generic form. Each runs through kiln-run at 2 threads and at 1 thread
 # without fusion (the bits must match) and is compared with PyTorch; topk
 # and kthvalue indices are checked against the spec's tie rule (the values
 # they point at, lowest index first among equal values) rather than against

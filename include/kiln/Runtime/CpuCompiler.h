@@ -28,11 +28,6 @@ using kiln::Target;
 /// A target machine for the host CPU (its features included), PIC, -O3.
 llvm::Expected<std::unique_ptr<llvm::TargetMachine>> createHostTargetMachine();
 
-/// Whether the environment asks for the verifier after every pass of the
-/// lowering (KILN_VERIFY_PASSES set, not 0): else it runs once, on the
-/// result.
-bool verifyEachPass();
-
 /// Runs the CPU pipeline on `module` in place (kiln IR -> llvm dialect).
 /// Diagnostics are collected into the error.
 llvm::Error lowerToLLVMDialect(mlir::ModuleOp module,

@@ -37,11 +37,16 @@ namespace kiln::lowering {
 
 namespace {
 
+/// The suffix of a runtime kernel for elements of `type`.
 StringRef typeSuffix(Type type) {
   if (type.isF32())
     return "f32";
   if (type.isF64())
     return "f64";
+  if (type.isInteger(32))
+    return "i32";
+  if (type.isInteger(1))
+    return "i1";
   return "i64";
 }
 
@@ -401,11 +406,7 @@ struct LowerEqual : OpRewritePattern<EqualOp> {
       return success();
     }
     Type element = lhsType.getElementType();
-    std::string fnName =
-        ("kiln_rt_equal_" + (element.isInteger(32)  ? StringRef("i32")
-                             : element.isInteger(1) ? StringRef("i1")
-                                                    : typeSuffix(element)))
-            .str();
+    std::string fnName = ("kiln_rt_equal_" + typeSuffix(element)).str();
     auto unranked = UnrankedMemRefType::get(element, 0);
     func::FuncOp fn = getOrDeclareRuntimeFunc(
         op, fnName,
