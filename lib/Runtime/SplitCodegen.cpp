@@ -12,7 +12,9 @@
 // compiled unoptimized already, gets a partition of its own compiled at
 // CodeGenOptLevel::None: the fast instruction selector and register
 // allocator, where the greedy allocator took 320 ms on the 4600-instruction
-// block of a 12-layer transformer's gradient.
+// block of a 12-layer transformer's gradient. Kernels with a block of 1000
+// instructions or more get partitions of their own compiled without the
+// post-RA scheduler (CodeGenOptLevel::Less).
 //
 //===----------------------------------------------------------------------===//
 
@@ -106,16 +108,57 @@ size_t codegenCost(const Function &function) {
 /// The partition of the entry's glue, compiled without optimization.
 constexpr unsigned kGluePartition = 0;
 
+/// The least estimated cost worth a partition of its own: reading the
+/// module back and a target machine cost a few milliseconds.
+constexpr size_t kMinPartitionCost = 500;
+
+/// A kernel with a block of at least this many instructions has *large
+/// blocks* (16 rows of a short-row softmax side by side, each row's loops
+/// unrolled, make one of 2300).
+constexpr size_t kLargeBlock = 1000;
+
+bool hasLargeBlocks(const Function &function) {
+  return llvm::any_of(function, [](const BasicBlock &block) {
+    return block.size() >= kLargeBlock;
+  });
+}
+
+/// How a class of definitions is compiled, in the order of the partitions
+/// that hold them: the entry's glue unoptimized (CodeGenOptLevel::None);
+/// kernels at CodeGenOptLevel::Aggressive; kernels with large blocks at
+/// CodeGenOptLevel::Less, which on x86 runs the same passes but for the
+/// post-RA list scheduler (and duplicates shorter tails). The scheduling
+/// models of Zen 3 and later enable that scheduler from
+/// CodeGenOptLevel::Default up; its dependence graph, built with alias
+/// queries between the memory accesses, grows with the square of a block:
+/// the kernel of the 2300-instruction block above took 320 ms in `llc -O3`,
+/// 190 at -O1, the same instructions in another order, and ran as fast.
+enum class Level { Glue, Kernels, LargeBlocks };
+
+CodeGenOptLevel codeGenLevel(Level level) {
+  switch (level) {
+  case Level::Glue:
+    return CodeGenOptLevel::None;
+  case Level::Kernels:
+    return CodeGenOptLevel::Aggressive;
+  case Level::LargeBlocks:
+    return CodeGenOptLevel::Less;
+  }
+  llvm_unreachable("unknown level");
+}
+
 /// Where each definition goes: `home` for the definitions that exist once,
 /// `copies[p]` for the copied constants partition p reads; `cost[p]`, its
-/// estimated compile time, orders the work. `references` holds
-/// referencesOf(value) of every definition that exists once, in module
-/// order.
+/// estimated compile time, orders the work; `level[p]`, how it is compiled.
+/// `references` holds referencesOf(value) of every definition that exists
+/// once, in module order. One partition (`parts == 1`) is the whole module,
+/// compiled at `level[0]`.
 struct Partitioning {
   unsigned parts = 1;
   DenseMap<const GlobalValue *, unsigned> home;
   std::vector<SmallPtrSet<const GlobalValue *, 8>> copies;
   std::vector<size_t> cost;
+  std::vector<Level> level{Level::Kernels};
   MapVector<const GlobalValue *, SmallSetVector<const GlobalValue *, 16>>
       references;
 };
@@ -123,12 +166,15 @@ struct Partitioning {
 /// Partitions `module` for `threads` threads: the glue (functions compiled
 /// unoptimized, optnone: the entry and its C interface, which sequence the
 /// kernels) in a partition of its own, compiled by the fast instruction
-/// selector and register allocator of CodeGenOptLevel::None, and the rest
-/// in at most `threads` partitions of about the same cost. A function and
-/// the local definitions it refers to stay together (a kernel and its
-/// outlined parallel body, a table and its reader), so that only the glue's
-/// calls and references to non-local definitions cross partitions. One
-/// partition, as without splitting, for modules under `minCost`.
+/// selector and register allocator of CodeGenOptLevel::None, the kernels
+/// with large blocks in at most `threads` partitions compiled without the
+/// post-RA scheduler, and the other kernels in at most `threads` partitions;
+/// those of each level of about the same cost. A function and the local
+/// definitions it refers to stay together (a kernel and its outlined
+/// parallel body, a table and its reader; with large blocks if any of them
+/// has), so that only the glue's calls and references to non-local
+/// definitions cross partitions. One partition, as without splitting, for
+/// modules under `minCost` all of whose kernels compile alike.
 Partitioning partition(const Module &module, unsigned threads, size_t minCost) {
   Partitioning result;
   if (!module.alias_empty() || !module.ifunc_empty() ||
@@ -164,12 +210,12 @@ Partitioning partition(const Module &module, unsigned threads, size_t minCost) {
         classes.unionSets(value, target);
   }
 
-  // The classes in order of their first definition, with their costs; a
-  // class without optimized functions (glue, data only it reads) goes with
-  // the glue.
+  // The classes in order of their first definition, with their costs and
+  // levels; a class without optimized functions (glue, data only it reads)
+  // goes with the glue.
   DenseMap<const GlobalValue *, unsigned> classIndex;
   std::vector<size_t> weights;
-  std::vector<bool> optimized;
+  std::vector<Level> levels;
   size_t glueCost = 0, total = 0;
   bool hasGlue = false;
   for (const GlobalValue *value : definitions) {
@@ -177,7 +223,7 @@ Partitioning partition(const Module &module, unsigned threads, size_t minCost) {
     auto [it, inserted] = classIndex.try_emplace(leader, weights.size());
     if (inserted) {
       weights.push_back(0);
-      optimized.push_back(false);
+      levels.push_back(Level::Glue);
     }
     if (auto *function = dyn_cast<Function>(value)) {
       if (isGlue(value)) {
@@ -186,36 +232,70 @@ Partitioning partition(const Module &module, unsigned threads, size_t minCost) {
         hasGlue = true;
       } else {
         weights[it->second] += codegenCost(*function);
-        optimized[it->second] = true;
+        Level &level = levels[it->second];
+        if (hasLargeBlocks(*function))
+          level = Level::LargeBlocks;
+        else if (level == Level::Glue)
+          level = Level::Kernels;
       }
     }
   }
+  // Partitions per level: one per thread, but no more than classes, nor
+  // than one per kMinPartitionCost of work (the entry's packed form and the
+  // module's constructors are classes of a few instructions each).
+  auto partsOf = [&](Level level) -> unsigned {
+    size_t classCount = 0, cost = 0;
+    for (unsigned i = 0; i < weights.size(); ++i)
+      if (levels[i] == level) {
+        ++classCount;
+        cost += weights[i];
+      }
+    if (classCount == 0)
+      return 0;
+    return std::clamp<size_t>(cost / kMinPartitionCost, 1,
+                              std::min<size_t>(threads, classCount));
+  };
   for (size_t weight : weights)
     total += weight;
-  unsigned classesOptimized = llvm::count(optimized, true);
-  unsigned optimizedParts = std::min(threads, classesOptimized);
-  if (total + glueCost < minCost || optimizedParts == 0 ||
-      (!hasGlue && optimizedParts == 1))
+  unsigned kernelParts = partsOf(Level::Kernels);
+  unsigned largeParts = partsOf(Level::LargeBlocks);
+  if (kernelParts + largeParts == 0)
     return result;
+  // One piece: all kernels of one level and, under minCost, with the glue
+  // (compiled at their level: it is small), or no glue and one partition's
+  // worth.
+  bool oneLevel = kernelParts == 0 || largeParts == 0;
+  if (oneLevel && (total + glueCost < minCost ||
+                   (!hasGlue && kernelParts + largeParts == 1))) {
+    result.level[0] = largeParts ? Level::LargeBlocks : Level::Kernels;
+    return result;
+  }
 
-  // Partition 0 holds the glue, 1 to n the rest: largest class first, each
-  // to the cheapest partition so far (ties: the earlier class, the lower
-  // partition), deterministic for a given module and thread count.
-  result.parts = 1 + optimizedParts;
+  // Partition 0 holds the glue, then those of the kernels, then those of
+  // the kernels with large blocks: largest class first, each to the
+  // cheapest partition of its level so far (ties: the earlier class, the
+  // lower partition), deterministic for a given module and thread count.
+  result.parts = 1 + kernelParts + largeParts;
   result.cost.assign(result.parts, 0);
   result.cost[kGluePartition] = glueCost;
+  result.level.assign(result.parts, Level::Kernels);
+  result.level[kGluePartition] = Level::Glue;
+  for (unsigned p = 1 + kernelParts; p < result.parts; ++p)
+    result.level[p] = Level::LargeBlocks;
   std::vector<unsigned> order;
   for (unsigned i = 0; i < weights.size(); ++i)
-    if (optimized[i])
+    if (levels[i] != Level::Glue)
       order.push_back(i);
   llvm::sort(order, [&](unsigned a, unsigned b) {
     return weights[a] != weights[b] ? weights[a] > weights[b] : a < b;
   });
   std::vector<unsigned> classHome(weights.size(), kGluePartition);
   for (unsigned index : order) {
-    unsigned cheapest =
-        std::min_element(result.cost.begin() + 1, result.cost.end()) -
-        result.cost.begin();
+    auto first = result.cost.begin() +
+                 (levels[index] == Level::Kernels ? 1 : 1 + kernelParts);
+    auto last = levels[index] == Level::Kernels ? first + kernelParts
+                                                : result.cost.end();
+    unsigned cheapest = std::min_element(first, last) - result.cost.begin();
     classHome[index] = cheapest;
     result.cost[cheapest] += weights[index];
   }
@@ -312,14 +392,13 @@ void keepPartition(Module &module, const std::vector<bool> &defined) {
   tidyDeclarations(module);
 }
 
-/// Object code of a partition; the glue's at CodeGenOptLevel::None.
-Expected<std::string> compile(Module &module, TargetMachine &tm, bool glue) {
-  CodeGenOptLevel level = tm.getOptLevel();
-  if (glue)
-    tm.setOptLevel(CodeGenOptLevel::None);
+/// Object code of a partition, compiled at `level`.
+Expected<std::string> compile(Module &module, TargetMachine &tm, Level level) {
+  CodeGenOptLevel old = tm.getOptLevel();
+  tm.setOptLevel(codeGenLevel(level));
   Expected<std::string> object =
       kiln::runtime::emitMachineCode(module, tm, CodeGenFileType::ObjectFile);
-  tm.setOptLevel(level);
+  tm.setOptLevel(old);
   return object;
 }
 
@@ -327,7 +406,7 @@ Expected<std::string> compile(Module &module, TargetMachine &tm, bool glue) {
 /// `bitcode`, in a context and with a target machine of its own.
 Expected<std::string> compilePartition(StringRef bitcode,
                                        const std::vector<bool> &defined,
-                                       bool glue) {
+                                       Level level) {
   LLVMContext context;
   Expected<std::unique_ptr<Module>> module =
       parseBitcodeFile(MemoryBufferRef(bitcode, "kiln-split"), context);
@@ -337,7 +416,7 @@ Expected<std::string> compilePartition(StringRef bitcode,
   auto tm = kiln::runtime::createHostTargetMachine();
   if (!tm)
     return tm.takeError();
-  return compile(**module, **tm, glue);
+  return compile(**module, **tm, level);
 }
 
 } // namespace
@@ -362,8 +441,7 @@ kiln::runtime::emitObjects(Module &module, TargetMachine &tm,
                            unsigned threads) {
   Partitioning parts = partition(module, threads, kMinSplitCost);
   if (parts.parts < 2) {
-    Expected<std::string> object =
-        emitMachineCode(module, tm, CodeGenFileType::ObjectFile);
+    Expected<std::string> object = compile(module, tm, parts.level[0]);
     if (!object)
       return object.takeError();
     return std::vector<std::string>{std::move(*object)};
@@ -403,7 +481,7 @@ kiln::runtime::emitObjects(Module &module, TargetMachine &tm,
     for (unsigned i; (i = next.fetch_add(1)) < parts.parts;) {
       unsigned p = order[i];
       record(p, compilePartition(StringRef(bitcode.data(), bitcode.size()),
-                                 defined[p], p == kGluePartition));
+                                 defined[p], parts.level[p]));
     }
   };
   // Workers as POSIX threads: a system out of threads refuses one with an
@@ -425,7 +503,7 @@ kiln::runtime::emitObjects(Module &module, TargetMachine &tm,
     workers.push_back(worker);
   }
   keepPartition(module, defined[order[0]]);
-  record(order[0], compile(module, tm, order[0] == kGluePartition));
+  record(order[0], compile(module, tm, parts.level[order[0]]));
   work();
   for (pthread_t worker : workers)
     pthread_join(worker, nullptr);
