@@ -87,20 +87,27 @@ struct KilnCheckUpstreamShapesPass
   void runOnOperation() override {
     ModuleOp module = getOperation();
     bool failed = false;
-    SmallVector<Operation *> claiming;
-    module.walk([&](Operation *op) {
+    // One error per unsupported op, outermost first: the ops inside an
+    // rejected one (the body of an `llvm.func`, as `kiln-compile
+    // --emit=mlir` prints them) go unreported, a line each before.
+    module.walk<WalkOrder::PreOrder>([&](Operation *op) {
       if (isa_and_nonnull<kiln::KilnDialect>(op->getDialect()))
-        return;
+        return WalkResult::advance();
       if (const char *why = unsupported(op)) {
         op->emitOpError() << why;
         failed = true;
-        return;
+        return WalkResult::skip();
       }
-      if (takesSizesForGranted(op))
-        claiming.push_back(op);
+      return WalkResult::advance();
     });
     if (failed)
       return signalPassFailure();
+    SmallVector<Operation *> claiming;
+    module.walk([&](Operation *op) {
+      if (!isa_and_nonnull<kiln::KilnDialect>(op->getDialect()) &&
+          takesSizesForGranted(op))
+        claiming.push_back(op);
+    });
     if (claiming.empty())
       return;
     ErrorSites sites = ErrorSites::load(module);

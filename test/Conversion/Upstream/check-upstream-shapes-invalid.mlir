@@ -16,6 +16,18 @@ func.func @llvm_pointer() -> f32 {
 
 // -----
 
+// A function of the llvm dialect (what `kiln-compile --emit=mlir` prints):
+// one diagnostic, on the function, none for the ops in its body.
+// expected-error @+1 {{'llvm.func' op is not supported by Kiln in IR files: the llvm dialect's raw pointers are outside Kiln's runtime checks}}
+llvm.func @lowered(%p: !llvm.ptr) -> f32 {
+  %c = llvm.mlir.constant(4 : i64) : i64
+  %q = llvm.getelementptr %p[%c] : (!llvm.ptr, i64) -> !llvm.ptr, f32
+  %e = llvm.load %q : !llvm.ptr -> f32
+  llvm.return %e : f32
+}
+
+// -----
+
 // A view of 10^8 floats over 5: a segfault.
 func.func @reinterpret_past_the_buffer(%m: memref<5xf32>) -> f32 {
   // expected-error @+1 {{'memref.reinterpret_cast' op is supported by Kiln only on a buffer of static shape and identity layout, with static offset, sizes and strides that stay within it}}
