@@ -87,7 +87,7 @@ struct KilnCheckUpstreamShapesPass
   void runOnOperation() override {
     ModuleOp module = getOperation();
     bool failed = false;
-    // One error per unsupported op, outermost first: the ops inside an
+    // One error per unsupported op, outermost first: the ops inside a
     // rejected one (the body of an `llvm.func`, as `kiln-compile
     // --emit=mlir` prints them) go unreported, a line each before.
     module.walk<WalkOrder::PreOrder>([&](Operation *op) {
