@@ -398,13 +398,8 @@ struct LowerEqual : OpRewritePattern<EqualOp> {
           "first (kiln-gpu-pipeline does)");
     Location loc = op.getLoc();
     RankedTensorType lhsType = tensorType(op.getLhs());
-    RankedTensorType rhsType = tensorType(op.getRhs());
-    if (lhsType.getShape() != rhsType.getShape()) {
-      // Never equal (torch.equal of different shapes).
-      rewriter.replaceOpWithNewOp<arith::ConstantOp>(
-          op, DenseElementsAttr::get(op.getType(), false));
-      return success();
-    }
+    if (lhsType.getShape() != tensorType(op.getRhs()).getShape())
+      return rewriter.notifyMatchFailure(op, "different shapes: folded");
     Type element = lhsType.getElementType();
     std::string fnName = ("kiln_rt_equal_" + typeSuffix(element)).str();
     auto unranked = UnrankedMemRefType::get(element, 0);

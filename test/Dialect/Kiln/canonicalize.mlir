@@ -360,6 +360,25 @@ func.func @where_cast_folds(%x: tensor<4xf32>, %y: tensor<4xf32>, %m: tensor<4xi
 
 // -----
 
+// equal of different shapes is false (torch.equal), of an integer or bool
+// tensor with itself true; a float tensor with itself is kept (a NaN
+// equals nothing).
+// CHECK-LABEL: func.func @equal_folds
+// CHECK-SAME: (%{{.*}}: tensor<2x3xf32>, %{{.*}}: tensor<3x2xf32>, %[[I:.*]]: tensor<4xi64>, %[[B:.*]]: tensor<4xi1>, %[[X:.*]]: tensor<4xf32>)
+// CHECK-DAG: %[[F:.*]] = kiln.constant dense<false> : tensor<i1>
+// CHECK-DAG: %[[T:.*]] = kiln.constant dense<true> : tensor<i1>
+// CHECK-DAG: %[[E:.*]] = kiln.equal %[[X]], %[[X]] : tensor<4xf32>, tensor<4xf32>
+// CHECK: return %[[F]], %[[T]], %[[T]], %[[E]]
+func.func @equal_folds(%a: tensor<2x3xf32>, %b: tensor<3x2xf32>, %i: tensor<4xi64>, %m: tensor<4xi1>, %x: tensor<4xf32>) -> (tensor<i1>, tensor<i1>, tensor<i1>, tensor<i1>) {
+  %0 = kiln.equal %a, %b : tensor<2x3xf32>, tensor<3x2xf32>
+  %1 = kiln.equal %i, %i : tensor<4xi64>, tensor<4xi64>
+  %2 = kiln.equal %m, %m : tensor<4xi1>, tensor<4xi1>
+  %3 = kiln.equal %x, %x : tensor<4xf32>, tensor<4xf32>
+  return %0, %1, %2, %3 : tensor<i1>, tensor<i1>, tensor<i1>, tensor<i1>
+}
+
+// -----
+
 // A where whose branch must broadcast to a larger shape is kept.
 // CHECK-LABEL: func.func @where_broadcast_kept
 // CHECK: kiln.where

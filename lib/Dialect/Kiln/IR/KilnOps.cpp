@@ -317,6 +317,19 @@ LogicalResult EqualOp::inferReturnTypes(MLIRContext *ctx,
   return success();
 }
 
+/// Operands of different shapes are never equal (torch.equal); a tensor of
+/// integers or bools equals itself. A float tensor may hold a NaN, which
+/// equals nothing, itself included.
+OpFoldResult EqualOp::fold(FoldAdaptor) {
+  auto lhs = cast<RankedTensorType>(getLhs().getType());
+  auto rhs = cast<RankedTensorType>(getRhs().getType());
+  if (lhs.getShape() != rhs.getShape())
+    return DenseElementsAttr::get(getType(), false);
+  if (getLhs() == getRhs() && !isa<FloatType>(lhs.getElementType()))
+    return DenseElementsAttr::get(getType(), true);
+  return nullptr;
+}
+
 //===----------------------------------------------------------------------===//
 // Shape ops
 //===----------------------------------------------------------------------===//

@@ -232,11 +232,8 @@ struct DecomposeEqual : OpRewritePattern<EqualOp> {
     Location loc = op.getLoc();
     auto lhsType = cast<RankedTensorType>(op.getLhs().getType());
     auto rhsType = cast<RankedTensorType>(op.getRhs().getType());
-    if (lhsType.getShape() != rhsType.getShape()) {
-      rewriter.replaceOpWithNewOp<FullOp>(op, op.getType(),
-                                          rewriter.getF64FloatAttr(0.0));
-      return success();
-    }
+    if (lhsType.getShape() != rhsType.getShape())
+      return rewriter.notifyMatchFailure(op, "different shapes: folded");
     if (keepStored && !computedInPlace(op.getLhs()) &&
         !computedInPlace(op.getRhs()))
       return rewriter.notifyMatchFailure(

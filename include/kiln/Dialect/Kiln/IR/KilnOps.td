@@ -379,6 +379,8 @@ def Kiln_EqualOp : Kiln_Op<"equal", [Pure, Kiln_InferTypes]> {
     Produces a rank-0 `i1` that is true when both operands have the same
     shape and all elements compare equal (so a NaN makes it false). The
     operands have the same element type; different shapes give false.
+    Folds to false for different shapes, and to true for an integer or
+    bool tensor compared with itself.
 
     Example:
 
@@ -393,6 +395,7 @@ def Kiln_EqualOp : Kiln_Op<"equal", [Pure, Kiln_InferTypes]> {
   let assemblyFormat = [{
     $lhs `,` $rhs attr-dict `:` type($lhs) `,` type($rhs)
   }];
+  let hasFolder = 1;
 }
 
 //===----------------------------------------------------------------------===//
