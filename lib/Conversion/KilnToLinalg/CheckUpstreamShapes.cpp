@@ -87,6 +87,7 @@ struct KilnCheckUpstreamShapesPass
   void runOnOperation() override {
     ModuleOp module = getOperation();
     bool failed = false;
+    SmallVector<Operation *> claiming;
     // One error per unsupported op, outermost first: the ops inside a
     // rejected one (the body of an `llvm.func`, as `kiln-compile
     // --emit=mlir` prints them) go unreported, a line each before.
@@ -98,16 +99,12 @@ struct KilnCheckUpstreamShapesPass
         failed = true;
         return WalkResult::skip();
       }
+      if (takesSizesForGranted(op))
+        claiming.push_back(op);
       return WalkResult::advance();
     });
     if (failed)
       return signalPassFailure();
-    SmallVector<Operation *> claiming;
-    module.walk([&](Operation *op) {
-      if (!isa_and_nonnull<kiln::KilnDialect>(op->getDialect()) &&
-          takesSizesForGranted(op))
-        claiming.push_back(op);
-    });
     if (claiming.empty())
       return;
     ErrorSites sites = ErrorSites::load(module);
