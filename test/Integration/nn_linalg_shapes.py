@@ -139,8 +139,15 @@ c.check("matmul i64", ir2("matmul", a, b, a @ b), [a, b], a @ b)
 # chunks of 4 row blocks; columns left over in groups of 8 (40, 24) or
 # masked (13, 33, 21 f64); rows left over (37, 9; 5, fewer than a block
 # of 8)), row blocks (m < 8;
-# i64 is exact anyway) and the plain loop (n < 4).
+# i64 is exact anyway) and the plain loop (n < 4). Panels over 128 KB are
+# packed and read in blocks of k, the accumulators stored and read back
+# between them (1501 rows of k: blocks of 751 and 750; f64 1100: two of
+# 550; 2100 in blocks of 700, the 12 columns left over masked in blocks of
+# 1050).
 for sa, sb, dtype in (((64, 48), (48, 40), torch.float32),
+                      ((512, 1501), (1501, 256), torch.float32),
+                      ((512, 1100), (1100, 128), torch.float64),
+                      ((2048, 2100), (2100, 44), torch.float32),
                       ((2048, 300), (300, 32), torch.float32),
                       ((2, 256, 300), (1, 300, 64), torch.float32),
                       ((16, 30), (30, 16), torch.float64),

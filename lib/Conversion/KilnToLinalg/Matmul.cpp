@@ -61,6 +61,15 @@ constexpr int64_t kMatmulPackBlocks = 4;
 
 constexpr int64_t kMatmulPackMinBytes = 32 << 10;
 
+/// A packed rhs panel larger than this is packed and used in blocks of k
+/// of at most this size, which stay in L2 while the chunk's row blocks read
+/// them (buildMatmulTiles). 1 thread, f32, ms, whole panels -> blocks of
+/// 128 KB (64 KB about the same; 256 KB and 512 KB slower), on a loaded
+/// machine: 1024x16384 by 16384x1024 374-388 -> 316-324, 512x8192 by
+/// 8192x512 45 -> 35, 2048x8192 by 8192x1024 300-333 -> 266-293,
+/// 1000x10000 by 10000x1000 210-240 -> 194-199.
+constexpr int64_t kMatmulBlockPanelBytes = 128 << 10;
+
 /// Iterations the register-tiled matmul keeps at least, where the shape
 /// allows, so that every worker thread gets some.
 constexpr int64_t kMatmulMinIterations = 64;
@@ -81,7 +90,11 @@ constexpr int64_t kMatmulMinIterations = 64;
 /// each other. A `width` that is not a power of two (the columns left over)
 /// uses vectors of the next power of two, their reads and writes masked to
 /// the columns that exist (vectors of other widths compile to one insert
-/// per element).
+/// per element). A panel larger than kMatmulBlockPanelBytes is packed and
+/// read in blocks of k instead, the chunk's blocks running over each k
+/// block in turn, their accumulators stored into the result tile between k
+/// blocks and read back (still each element's products in k order, the
+/// same bits).
 ///
 /// With `segments` S > 1 (split k), `into` holds S partial results
 /// ([S, result dims...]): the forall's first dim is the segment s, whose
@@ -195,69 +208,144 @@ Value buildMatmulTiles(OpBuilder &b, Location loc, MatmulOp op, Value into,
     return vector::TransferReadOp::create(kb, kl, vectorType, op.getRhs(),
                                           rhsAt, padding, masked);
   };
-  // Row k of the panel: from the packed copy or from rhs itself.
-  Value panel;
-  if (pack) {
-    Value empty = tensor::EmptyOp::create(b, loc, {kSize, lanes}, elementType);
-    panel = scf::ForOp::create(
-                b, loc, zero, kBound, one, ValueRange{empty},
-                [&](OpBuilder &kb, Location kl, Value k, ValueRange copy) {
-                  scf::YieldOp::create(kb, kl,
-                                       vector::TransferWriteOp::create(
-                                           kb, kl, rhsRow(kb, kl, k), copy[0],
-                                           ValueRange{k, zero}, inBounds)
-                                           .getResult());
-                })
-                .getResult(0);
-  }
-  auto panelRow = [&](OpBuilder &kb, Location kl, Value k) -> Value {
-    if (panel)
-      return vector::TransferReadOp::create(
-          kb, kl, vectorType, panel, ValueRange{k, zero}, padding, inBounds);
-    return rhsRow(kb, kl, k);
+  // Blocks of k: with a packed panel larger than kMatmulBlockPanelBytes,
+  // the chunk's blocks run over k in blocks of `kBlock` rows, packing each
+  // block's panel in turn, so that a panel that would stream from L3 for
+  // every row block stays in L2 for all of them. Between k blocks the
+  // accumulators go through the result tile and continue from there: each
+  // element still sums its products in k order from 0, the same bits.
+  int64_t kBlocks = 1;
+  if (pack && panelBytes > kMatmulBlockPanelBytes)
+    kBlocks = llvm::divideCeil(panelBytes, kMatmulBlockPanelBytes);
+  int64_t kBlock = llvm::divideCeil(kSize, kBlocks);
+  // Rows [k0, k0 + count) of the segment packed into `buffer` ([kBlock,
+  // lanes]) from row 0.
+  auto packPanel = [&](OpBuilder &pb, Location pl, Value k0, Value count,
+                       Value buffer) {
+    return scf::ForOp::create(
+               pb, pl, zero, count, one, ValueRange{buffer},
+               [&](OpBuilder &kb, Location kl, Value k, ValueRange copy) {
+                 Value row =
+                     rhsRow(kb, kl, arith::AddIOp::create(kb, kl, k0, k));
+                 scf::YieldOp::create(
+                     kb, kl,
+                     vector::TransferWriteOp::create(
+                         kb, kl, row, copy[0], ValueRange{k, zero}, inBounds)
+                         .getResult());
+               })
+        .getResult(0);
   };
-  auto chunkLoop = scf::ForOp::create(
-      b, loc, zero, indexConstant(b, loc, chunk), one, ValueRange{slice},
-      [&](OpBuilder &bb, Location bl, Value block, ValueRange tiles) {
-        Value first =
-            arith::MulIOp::create(bb, bl, block, indexConstant(bb, bl, height));
-        Value firstRow = arith::AddIOp::create(bb, bl, row0, first);
-        SmallVector<Value> initial(height, zeroVector);
-        auto sums = scf::ForOp::create(
-            bb, bl, zero, kBound, one, initial,
-            [&](OpBuilder &kb, Location kl, Value k, ValueRange accs) {
-              Value row = panelRow(kb, kl, k);
-              SmallVector<Value> next;
-              for (int64_t r = 0; r < height; ++r) {
-                SmallVector<Value> lhsAt(lhsBatch);
-                lhsAt.push_back(arith::AddIOp::create(
-                    kb, kl, firstRow, indexConstant(kb, kl, r)));
-                lhsAt.push_back(
-                    split ? Value(arith::AddIOp::create(kb, kl, kBegin, k))
-                          : k);
-                Value a = tensor::ExtractOp::create(kb, kl, op.getLhs(), lhsAt);
-                Value product = arith::MulFOp::create(
-                    kb, kl, vector::BroadcastOp::create(kb, kl, vectorType, a),
-                    row);
-                next.push_back(arith::AddFOp::create(kb, kl, accs[r], product));
-              }
-              scf::YieldOp::create(kb, kl, next);
-            });
-        Value tile = tiles[0];
-        for (int64_t r = 0; r < height; ++r) {
-          SmallVector<Value> at(batchRank + split, zero);
-          at.append(
-              {arith::AddIOp::create(bb, bl, first, indexConstant(bb, bl, r)),
-               zero});
-          tile = vector::TransferWriteOp::create(bb, bl, sums.getResult(r),
-                                                 tile, at, masked)
-                     .getResult();
-        }
-        scf::YieldOp::create(bb, bl, tile);
-      });
+  // The chunk's blocks over rows [k0, k0 + count) of the segment (row k of
+  // `panel`, or of rhs without one), their accumulators starting at zero
+  // (`fromZero`, true, false, or null: at zero where it holds, else from
+  // `tiles`).
+  auto chunkBlocks = [&](OpBuilder &cb, Location cl, Value k0, Value count,
+                         Value panel, Value fromZero, Value tilesIn) {
+    auto panelRow = [&](OpBuilder &kb, Location kl, Value k) -> Value {
+      if (panel)
+        return vector::TransferReadOp::create(
+            kb, kl, vectorType, panel, ValueRange{k, zero}, padding, inBounds);
+      return rhsRow(kb, kl, arith::AddIOp::create(kb, kl, k0, k));
+    };
+    return scf::ForOp::create(
+               cb, cl, zero, indexConstant(cb, cl, chunk), one,
+               ValueRange{tilesIn},
+               [&](OpBuilder &bb, Location bl, Value block, ValueRange tiles) {
+                 Value first = arith::MulIOp::create(
+                     bb, bl, block, indexConstant(bb, bl, height));
+                 Value firstRow = arith::AddIOp::create(bb, bl, row0, first);
+                 auto tileRow = [&](OpBuilder &tb, Location tl, int64_t r) {
+                   SmallVector<Value> at(batchRank + split, zero);
+                   at.append({arith::AddIOp::create(tb, tl, first,
+                                                    indexConstant(tb, tl, r)),
+                              zero});
+                   return at;
+                 };
+                 SmallVector<Value> initial(height, zeroVector);
+                 if (fromZero) {
+                   SmallVector<Type> types(height, vectorType);
+                   auto choice = scf::IfOp::create(
+                       bb, bl, fromZero,
+                       [&](OpBuilder &tb, Location tl) {
+                         scf::YieldOp::create(tb, tl, initial);
+                       },
+                       [&](OpBuilder &eb, Location el) {
+                         SmallVector<Value> stored;
+                         for (int64_t r = 0; r < height; ++r)
+                           stored.push_back(vector::TransferReadOp::create(
+                               eb, el, vectorType, tiles[0], tileRow(eb, el, r),
+                               padding, masked));
+                         scf::YieldOp::create(eb, el, stored);
+                       });
+                   initial.assign(choice.getResults().begin(),
+                                  choice.getResults().end());
+                 }
+                 auto sums = scf::ForOp::create(
+                     bb, bl, zero, count, one, initial,
+                     [&](OpBuilder &kb, Location kl, Value k, ValueRange accs) {
+                       Value row = panelRow(kb, kl, k);
+                       // k within lhs's row.
+                       Value kAt = arith::AddIOp::create(
+                           kb, kl, arith::AddIOp::create(kb, kl, kBegin, k0),
+                           k);
+                       SmallVector<Value> next;
+                       for (int64_t r = 0; r < height; ++r) {
+                         SmallVector<Value> lhsAt(lhsBatch);
+                         lhsAt.push_back(arith::AddIOp::create(
+                             kb, kl, firstRow, indexConstant(kb, kl, r)));
+                         lhsAt.push_back(kAt);
+                         Value a = tensor::ExtractOp::create(
+                             kb, kl, op.getLhs(), lhsAt);
+                         Value product = arith::MulFOp::create(
+                             kb, kl,
+                             vector::BroadcastOp::create(kb, kl, vectorType, a),
+                             row);
+                         next.push_back(
+                             arith::AddFOp::create(kb, kl, accs[r], product));
+                       }
+                       scf::YieldOp::create(kb, kl, next);
+                     });
+                 Value tile = tiles[0];
+                 for (int64_t r = 0; r < height; ++r)
+                   tile = vector::TransferWriteOp::create(
+                              bb, bl, sums.getResult(r), tile,
+                              tileRow(bb, bl, r), masked)
+                              .getResult();
+                 scf::YieldOp::create(bb, bl, tile);
+               })
+        .getResult(0);
+  };
+  Value result;
+  if (kBlocks == 1) {
+    Value panel;
+    if (pack)
+      panel = packPanel(
+          b, loc, zero, kBound,
+          tensor::EmptyOp::create(b, loc, {kSize, lanes}, elementType));
+    result = chunkBlocks(b, loc, zero, kBound, panel, Value(), slice);
+  } else {
+    Value buffer =
+        tensor::EmptyOp::create(b, loc, {kBlock, lanes}, elementType);
+    Value step = indexConstant(b, loc, kBlock);
+    auto blocksLoop = scf::ForOp::create(
+        b, loc, zero, kBound, step, ValueRange{slice, buffer},
+        [&](OpBuilder &kb, Location kl, Value k0, ValueRange carried) {
+          Value count = step;
+          if (kSize % kBlock != 0)
+            count = arith::MinSIOp::create(
+                kb, kl, step, arith::SubIOp::create(kb, kl, kBound, k0));
+          Value panel = packPanel(kb, kl, k0, count, carried[1]);
+          Value fromZero =
+              arith::CmpIOp::create(kb, kl, arith::CmpIPredicate::eq, k0, zero);
+          Value tiles =
+              chunkBlocks(kb, kl, k0, count, panel, fromZero, carried[0]);
+          scf::YieldOp::create(kb, kl, ValueRange{tiles, panel});
+        });
+    result = blocksLoop.getResult(0);
+  }
   b.setInsertionPointToStart(forall.getTerminator().getBody());
-  tensor::ParallelInsertSliceOp::create(b, loc, chunkLoop.getResult(0), shared,
-                                        offsets, sizes, strides);
+  tensor::ParallelInsertSliceOp::create(b, loc, result, shared, offsets, sizes,
+                                        strides);
   return forall.getResult(0);
 }
 
