@@ -143,11 +143,15 @@ c.check("matmul i64", ir2("matmul", a, b, a @ b), [a, b], a @ b)
 # packed and read in blocks of k, the accumulators stored and read back
 # between them (1501 rows of k: blocks of 751 and 750; f64 1100: two of
 # 550; 2100 in blocks of 700, the 12 columns left over masked in blocks of
-# 1050).
+# 1050); with many row blocks, an iteration takes 4 column groups (288
+# columns: 9 groups, the last on its own) or 2 (168: 5 groups of 32 and 8
+# columns left over), their panels in blocks of 220 or 367 rows of k.
 for sa, sb, dtype in (((64, 48), (48, 40), torch.float32),
                       ((512, 1501), (1501, 256), torch.float32),
                       ((512, 1100), (1100, 128), torch.float64),
                       ((2048, 2100), (2100, 44), torch.float32),
+                      ((4096, 1100), (1100, 288), torch.float32),
+                      ((4096, 1100), (1100, 168), torch.float32),
                       ((2048, 300), (300, 32), torch.float32),
                       ((2, 256, 300), (1, 300, 64), torch.float32),
                       ((16, 30), (30, 16), torch.float64),

@@ -61,18 +61,60 @@ constexpr int64_t kMatmulPackBlocks = 4;
 
 constexpr int64_t kMatmulPackMinBytes = 32 << 10;
 
-/// A packed rhs panel larger than this is packed and used in blocks of k
-/// of at most this size, which stay in L2 while the chunk's row blocks read
-/// them (buildMatmulTiles). 1 thread, f32, ms, whole panels -> blocks of
-/// 128 KB (64 KB about the same; 256 KB and 512 KB slower), on a loaded
-/// machine: 1024x16384 by 16384x1024 374-388 -> 316-324, 512x8192 by
-/// 8192x512 45 -> 35, 2048x8192 by 8192x1024 300-333 -> 266-293,
-/// 1000x10000 by 10000x1000 210-240 -> 194-199.
-constexpr int64_t kMatmulBlockPanelBytes = 128 << 10;
-
 /// Iterations the register-tiled matmul keeps at least, where the shape
 /// allows, so that every worker thread gets some.
 constexpr int64_t kMatmulMinIterations = 64;
+
+/// A packed rhs panel larger than this is packed and used in blocks of k
+/// of at most this size (all the column groups of an iteration together),
+/// which stay in L2 while the chunk's row blocks read them
+/// (buildMatmulTiles). 1 thread, f32, ms, whole panels -> blocks of 128 KB
+/// (64 KB about the same; 256 KB and 512 KB slower), on a loaded machine:
+/// 1024x16384 by 16384x1024 374-388 -> 316-324, 512x8192 by 8192x512 45 ->
+/// 35, 2048x8192 by 8192x1024 300-333 -> 266-293, 1000x10000 by 10000x1000
+/// 210-240 -> 194-199.
+constexpr int64_t kMatmulBlockPanelBytes = 128 << 10;
+
+/// Column groups an iteration of the register-tiled matmul takes at most
+/// where its panels are read in blocks of k (matmulGroupsTogether).
+constexpr int64_t kMatmulGroupsTogether = 4;
+
+/// The row blocks per iteration (chunk) of a register-tiled region of
+/// `blocks` row blocks whose other grid dims have `others` iterations: the
+/// most row blocks (dividing their count, at most kMatmulChunkBlocks) that
+/// still leave kMatmulMinIterations iterations, or 1.
+int64_t matmulChunk(int64_t blocks, int64_t others) {
+  for (int64_t c = std::min(blocks, kMatmulChunkBlocks); c > 1; --c)
+    if (blocks % c == 0 && others * (blocks / c) >= kMatmulMinIterations)
+      return c;
+  return 1;
+}
+
+/// The column groups an iteration of a register-tiled region takes
+/// together (buildMatmulTiles' `together`): with `groups` column groups of
+/// `panelBytes` panels read in blocks of k (over kMatmulBlockPanelBytes),
+/// a block's lhs rows, read from memory for each group on its own, serve
+/// up to kMatmulGroupsTogether groups from the cache -- as many as keep
+/// the chunk of row blocks that share the packed panels (fewer iterations,
+/// `others` besides the column groups and row chunks, can leave fewer row
+/// blocks per chunk). 1 / 2 threads, f32, ms, one group -> 4:
+/// 1024x16384x1024 234 -> 210 / 115 -> 106, 1000x10000x1000 169 -> 149 /
+/// 92 -> 80, 2048x8192x1024 235 -> 207 / 114 -> 106; 512x8192x512 (whose
+/// chunk would shrink from 16 to 4 row blocks) 25 -> 30 / 13 -> 17; 8
+/// groups no faster.
+int64_t matmulGroupsTogether(int64_t others, int64_t groups, int64_t blocks,
+                             int64_t panelBytes) {
+  if (panelBytes <= kMatmulBlockPanelBytes)
+    return 1;
+  int64_t chunk = matmulChunk(blocks, others * groups);
+  if (chunk < kMatmulPackBlocks)
+    return 1;
+  for (int64_t together = kMatmulGroupsTogether; together > 1; together /= 2)
+    if (groups >= together &&
+        matmulChunk(blocks, others * (groups / together)) >= chunk)
+      return together;
+  return 1;
+}
 
 /// One region of the CPU's register-tiled matmul: an scf.forall over
 /// (batch, group of `width` result columns, chunk of row blocks) covering
@@ -94,7 +136,10 @@ constexpr int64_t kMatmulMinIterations = 64;
 /// read in blocks of k instead, the chunk's blocks running over each k
 /// block in turn, their accumulators stored into the result tile between k
 /// blocks and read back (still each element's products in k order, the
-/// same bits).
+/// same bits). An iteration may take `together` column groups (of `groups`,
+/// a multiple): each block runs over them in turn, its lhs rows read from
+/// memory once for all of them; their panels are packed one after the
+/// other, and their k blocks sized for all of them.
 ///
 /// With `segments` S > 1 (split k), `into` holds S partial results
 /// ([S, result dims...]): the forall's first dim is the segment s, whose
@@ -103,7 +148,7 @@ constexpr int64_t kMatmulMinIterations = 64;
 Value buildMatmulTiles(OpBuilder &b, Location loc, MatmulOp op, Value into,
                        int64_t rowBegin, int64_t blocks, int64_t height,
                        int64_t columnBegin, int64_t groups, int64_t width,
-                       int64_t segments = 1) {
+                       int64_t segments = 1, int64_t together = 1) {
   RankedTensorType lhsType = tensorType(op.getLhs());
   RankedTensorType rhsType = tensorType(op.getRhs());
   RankedTensorType resultType = op.getType();
@@ -117,15 +162,10 @@ Value buildMatmulTiles(OpBuilder &b, Location loc, MatmulOp op, Value into,
   // cache while the row chunks go by. The chunk: the most row blocks
   // (dividing their count, at most kMatmulChunkBlocks) that still leave
   // kMatmulMinIterations iterations, if it packs; else one block.
-  int64_t others =
+  int64_t chunk = matmulChunk(
+      blocks,
       ShapedType::getNumElements(resultType.getShape().take_front(batchRank)) *
-      groups * segments;
-  int64_t chunk = 1;
-  for (int64_t c = std::min(blocks, kMatmulChunkBlocks); c > 1; --c)
-    if (blocks % c == 0 && others * (blocks / c) >= kMatmulMinIterations) {
-      chunk = c;
-      break;
-    }
+          groups / together * segments);
   int64_t lanes = llvm::PowerOf2Ceil(width);
   int64_t panelBytes = kSize * lanes * elementType.getIntOrFloatBitWidth() / 8;
   bool pack = chunk >= kMatmulPackBlocks && panelBytes > kMatmulPackMinBytes;
@@ -136,7 +176,7 @@ Value buildMatmulTiles(OpBuilder &b, Location loc, MatmulOp op, Value into,
     grid.push_back(segments);
   grid.append(resultType.getShape().take_front(batchRank).begin(),
               resultType.getShape().take_front(batchRank).end());
-  grid.append({groups, blocks / chunk});
+  grid.append({groups / together, blocks / chunk});
   OpBuilder::InsertionGuard guard(b);
   SmallVector<Value> gridCoords;
   scf::ForallOp forall = createGridForall(b, loc, grid, into, gridCoords);
@@ -152,11 +192,11 @@ Value buildMatmulTiles(OpBuilder &b, Location loc, MatmulOp op, Value into,
       arith::MulIOp::create(b, loc, coords.back(),
                             indexConstant(b, loc, chunk * height)),
       indexConstant(b, loc, rowBegin));
-  Value column =
-      arith::AddIOp::create(b, loc,
-                            arith::MulIOp::create(b, loc, coords[batchRank],
-                                                  indexConstant(b, loc, width)),
-                            indexConstant(b, loc, columnBegin));
+  Value column = arith::AddIOp::create(
+      b, loc,
+      arith::MulIOp::create(b, loc, coords[batchRank],
+                            indexConstant(b, loc, width * together)),
+      indexConstant(b, loc, columnBegin));
   Value zero = indexConstant(b, loc, 0);
   Value one = indexConstant(b, loc, 1);
   // The batch coordinates of an operand (its batch dims align right with
@@ -187,8 +227,9 @@ Value buildMatmulTiles(OpBuilder &b, Location loc, MatmulOp op, Value into,
     sliceShape.push_back(1);
   }
   offsets.append({row0, column});
-  sizes.append({b.getIndexAttr(chunk * height), b.getIndexAttr(width)});
-  sliceShape.append({chunk * height, width});
+  sizes.append(
+      {b.getIndexAttr(chunk * height), b.getIndexAttr(width * together)});
+  sliceShape.append({chunk * height, width * together});
   strides.assign(rank + split, b.getIndexAttr(1));
   Value shared = forall.getRegionIterArgs()[0];
   Value slice = tensor::ExtractSliceOp::create(
@@ -200,11 +241,26 @@ Value buildMatmulTiles(OpBuilder &b, Location loc, MatmulOp op, Value into,
   Value padding = arith::ConstantOp::create(b, loc, b.getZeroAttr(elementType));
   SmallVector<bool> inBounds{true}, masked{lanes == width};
   Value kBound = indexConstant(b, loc, kSize);
-  // Row k of the segment (k from 0) of rhs.
-  auto rhsRow = [&](OpBuilder &kb, Location kl, Value k) -> Value {
+  // x + y and x * c, leaving out adding and multiplying a constant 0 (one
+  // column group and one k block read as they would without them).
+  auto plus = [](OpBuilder &ob, Location ol, Value x, Value y) -> Value {
+    if (matchPattern(y, m_Zero()))
+      return x;
+    if (matchPattern(x, m_Zero()))
+      return y;
+    return arith::AddIOp::create(ob, ol, x, y);
+  };
+  auto times = [](OpBuilder &ob, Location ol, Value x, int64_t c) -> Value {
+    if (matchPattern(x, m_Zero()))
+      return x;
+    return arith::MulIOp::create(ob, ol, x, indexConstant(ob, ol, c));
+  };
+  // Row k of the segment (k from 0) of rhs, from column `offset` of the
+  // iteration's.
+  auto rhsRow = [&](OpBuilder &kb, Location kl, Value k,
+                    Value offset) -> Value {
     SmallVector<Value> rhsAt(rhsBatch);
-    rhsAt.append(
-        {split ? Value(arith::AddIOp::create(kb, kl, kBegin, k)) : k, column});
+    rhsAt.append({plus(kb, kl, kBegin, k), plus(kb, kl, column, offset)});
     return vector::TransferReadOp::create(kb, kl, vectorType, op.getRhs(),
                                           rhsAt, padding, masked);
   };
@@ -215,38 +271,56 @@ Value buildMatmulTiles(OpBuilder &b, Location loc, MatmulOp op, Value into,
   // accumulators go through the result tile and continue from there: each
   // element still sums its products in k order from 0, the same bits.
   int64_t kBlocks = 1;
-  if (pack && panelBytes > kMatmulBlockPanelBytes)
-    kBlocks = llvm::divideCeil(panelBytes, kMatmulBlockPanelBytes);
+  if (pack && panelBytes * together > kMatmulBlockPanelBytes)
+    kBlocks = llvm::divideCeil(panelBytes * together, kMatmulBlockPanelBytes);
   int64_t kBlock = llvm::divideCeil(kSize, kBlocks);
-  // Rows [k0, k0 + count) of the segment packed into `buffer` ([kBlock,
-  // lanes]) from row 0.
-  auto packPanel = [&](OpBuilder &pb, Location pl, Value k0, Value count,
-                       Value buffer) {
+  // A loop over the iteration's `together` column groups g (none for one),
+  // carrying `init`; `body` returns the values carried on.
+  auto overGroups =
+      [&](OpBuilder &gb, Location gl, Value init,
+          function_ref<Value(OpBuilder &, Location, Value, Value)> body)
+      -> Value {
+    if (together == 1)
+      return body(gb, gl, zero, init);
     return scf::ForOp::create(
-               pb, pl, zero, count, one, ValueRange{buffer},
-               [&](OpBuilder &kb, Location kl, Value k, ValueRange copy) {
-                 Value row =
-                     rhsRow(kb, kl, arith::AddIOp::create(kb, kl, k0, k));
-                 scf::YieldOp::create(
-                     kb, kl,
-                     vector::TransferWriteOp::create(
-                         kb, kl, row, copy[0], ValueRange{k, zero}, inBounds)
-                         .getResult());
+               gb, gl, zero, indexConstant(gb, gl, together), one,
+               ValueRange{init},
+               [&](OpBuilder &lb, Location ll, Value g, ValueRange carried) {
+                 scf::YieldOp::create(lb, ll, body(lb, ll, g, carried[0]));
                })
         .getResult(0);
   };
-  // The chunk's blocks over rows [k0, k0 + count) of the segment (row k of
-  // `panel`, or of rhs without one), their accumulators starting at zero
-  // (`fromZero`, true, false, or null: at zero where it holds, else from
-  // `tiles`).
+  // Rows [k0, k0 + count) of the segment packed into `buffer` ([together x
+  // rows, lanes]), group g's from row g x rows.
+  auto packPanel = [&](OpBuilder &pb, Location pl, Value k0, Value count,
+                       Value buffer, int64_t rows) {
+    return overGroups(
+        pb, pl, buffer, [&](OpBuilder &gb, Location gl, Value g, Value into) {
+          Value offset = times(gb, gl, g, width);
+          Value base = times(gb, gl, g, rows);
+          return scf::ForOp::create(
+                     gb, gl, zero, count, one, ValueRange{into},
+                     [&](OpBuilder &kb, Location kl, Value k, ValueRange copy) {
+                       Value row = rhsRow(kb, kl, plus(kb, kl, k0, k), offset);
+                       Value at = plus(kb, kl, base, k);
+                       scf::YieldOp::create(kb, kl,
+                                            vector::TransferWriteOp::create(
+                                                kb, kl, row, copy[0],
+                                                ValueRange{at, zero}, inBounds)
+                                                .getResult());
+                     })
+              .getResult(0);
+        });
+  };
+  // The chunk's blocks, each over the iteration's column groups in turn,
+  // over rows [k0, k0 + count) of the segment (group g's row k of `panel`,
+  // which holds `rows` rows per group, or of rhs without one), their
+  // accumulators starting at zero (`fromZero`, true, false, or null: at zero
+  // where it holds, else from `tiles`). A block's lhs rows are read once per
+  // group, from cache after the first.
   auto chunkBlocks = [&](OpBuilder &cb, Location cl, Value k0, Value count,
-                         Value panel, Value fromZero, Value tilesIn) {
-    auto panelRow = [&](OpBuilder &kb, Location kl, Value k) -> Value {
-      if (panel)
-        return vector::TransferReadOp::create(
-            kb, kl, vectorType, panel, ValueRange{k, zero}, padding, inBounds);
-      return rhsRow(kb, kl, arith::AddIOp::create(kb, kl, k0, k));
-    };
+                         Value panel, int64_t rows, Value fromZero,
+                         Value tilesIn) {
     return scf::ForOp::create(
                cb, cl, zero, indexConstant(cb, cl, chunk), one,
                ValueRange{tilesIn},
@@ -254,64 +328,80 @@ Value buildMatmulTiles(OpBuilder &b, Location loc, MatmulOp op, Value into,
                  Value first = arith::MulIOp::create(
                      bb, bl, block, indexConstant(bb, bl, height));
                  Value firstRow = arith::AddIOp::create(bb, bl, row0, first);
-                 auto tileRow = [&](OpBuilder &tb, Location tl, int64_t r) {
-                   SmallVector<Value> at(batchRank + split, zero);
-                   at.append({arith::AddIOp::create(tb, tl, first,
+                 Value done = overGroups(
+                     bb, bl, tiles[0],
+                     [&](OpBuilder &gb, Location gl, Value g, Value tile) {
+                       Value offset = times(gb, gl, g, width);
+                       Value base = times(gb, gl, g, rows);
+                       auto tileRow = [&](OpBuilder &tb, Location tl,
+                                          int64_t r) {
+                         SmallVector<Value> at(batchRank + split, zero);
+                         at.append(
+                             {arith::AddIOp::create(tb, tl, first,
                                                     indexConstant(tb, tl, r)),
-                              zero});
-                   return at;
-                 };
-                 SmallVector<Value> initial(height, zeroVector);
-                 if (fromZero) {
-                   SmallVector<Type> types(height, vectorType);
-                   auto choice = scf::IfOp::create(
-                       bb, bl, fromZero,
-                       [&](OpBuilder &tb, Location tl) {
-                         scf::YieldOp::create(tb, tl, initial);
-                       },
-                       [&](OpBuilder &eb, Location el) {
-                         SmallVector<Value> stored;
-                         for (int64_t r = 0; r < height; ++r)
-                           stored.push_back(vector::TransferReadOp::create(
-                               eb, el, vectorType, tiles[0], tileRow(eb, el, r),
-                               padding, masked));
-                         scf::YieldOp::create(eb, el, stored);
-                       });
-                   initial.assign(choice.getResults().begin(),
-                                  choice.getResults().end());
-                 }
-                 auto sums = scf::ForOp::create(
-                     bb, bl, zero, count, one, initial,
-                     [&](OpBuilder &kb, Location kl, Value k, ValueRange accs) {
-                       Value row = panelRow(kb, kl, k);
-                       // k within lhs's row.
-                       Value kAt = arith::AddIOp::create(
-                           kb, kl, arith::AddIOp::create(kb, kl, kBegin, k0),
-                           k);
-                       SmallVector<Value> next;
-                       for (int64_t r = 0; r < height; ++r) {
-                         SmallVector<Value> lhsAt(lhsBatch);
-                         lhsAt.push_back(arith::AddIOp::create(
-                             kb, kl, firstRow, indexConstant(kb, kl, r)));
-                         lhsAt.push_back(kAt);
-                         Value a = tensor::ExtractOp::create(
-                             kb, kl, op.getLhs(), lhsAt);
-                         Value product = arith::MulFOp::create(
-                             kb, kl,
-                             vector::BroadcastOp::create(kb, kl, vectorType, a),
-                             row);
-                         next.push_back(
-                             arith::AddFOp::create(kb, kl, accs[r], product));
+                              offset});
+                         return at;
+                       };
+                       SmallVector<Value> initial(height, zeroVector);
+                       if (fromZero) {
+                         auto choice = scf::IfOp::create(
+                             gb, gl, fromZero,
+                             [&](OpBuilder &tb, Location tl) {
+                               scf::YieldOp::create(tb, tl, initial);
+                             },
+                             [&](OpBuilder &eb, Location el) {
+                               SmallVector<Value> stored;
+                               for (int64_t r = 0; r < height; ++r)
+                                 stored.push_back(
+                                     vector::TransferReadOp::create(
+                                         eb, el, vectorType, tile,
+                                         tileRow(eb, el, r), padding, masked));
+                               scf::YieldOp::create(eb, el, stored);
+                             });
+                         initial.assign(choice.getResults().begin(),
+                                        choice.getResults().end());
                        }
-                       scf::YieldOp::create(kb, kl, next);
+                       auto sums = scf::ForOp::create(
+                           gb, gl, zero, count, one, initial,
+                           [&](OpBuilder &kb, Location kl, Value k,
+                               ValueRange accs) {
+                             Value row =
+                                 panel ? Value(vector::TransferReadOp::create(
+                                             kb, kl, vectorType, panel,
+                                             ValueRange{plus(kb, kl, base, k),
+                                                        zero},
+                                             padding, inBounds))
+                                       : rhsRow(kb, kl, plus(kb, kl, k0, k),
+                                                offset);
+                             // k within lhs's row.
+                             Value kAt =
+                                 plus(kb, kl, plus(kb, kl, kBegin, k0), k);
+                             SmallVector<Value> next;
+                             for (int64_t r = 0; r < height; ++r) {
+                               SmallVector<Value> lhsAt(lhsBatch);
+                               lhsAt.push_back(arith::AddIOp::create(
+                                   kb, kl, firstRow, indexConstant(kb, kl, r)));
+                               lhsAt.push_back(kAt);
+                               Value a = tensor::ExtractOp::create(
+                                   kb, kl, op.getLhs(), lhsAt);
+                               Value product = arith::MulFOp::create(
+                                   kb, kl,
+                                   vector::BroadcastOp::create(kb, kl,
+                                                               vectorType, a),
+                                   row);
+                               next.push_back(arith::AddFOp::create(
+                                   kb, kl, accs[r], product));
+                             }
+                             scf::YieldOp::create(kb, kl, next);
+                           });
+                       for (int64_t r = 0; r < height; ++r)
+                         tile = vector::TransferWriteOp::create(
+                                    gb, gl, sums.getResult(r), tile,
+                                    tileRow(gb, gl, r), masked)
+                                    .getResult();
+                       return tile;
                      });
-                 Value tile = tiles[0];
-                 for (int64_t r = 0; r < height; ++r)
-                   tile = vector::TransferWriteOp::create(
-                              bb, bl, sums.getResult(r), tile,
-                              tileRow(bb, bl, r), masked)
-                              .getResult();
-                 scf::YieldOp::create(bb, bl, tile);
+                 scf::YieldOp::create(bb, bl, done);
                })
         .getResult(0);
   };
@@ -319,13 +409,14 @@ Value buildMatmulTiles(OpBuilder &b, Location loc, MatmulOp op, Value into,
   if (kBlocks == 1) {
     Value panel;
     if (pack)
-      panel = packPanel(
-          b, loc, zero, kBound,
-          tensor::EmptyOp::create(b, loc, {kSize, lanes}, elementType));
-    result = chunkBlocks(b, loc, zero, kBound, panel, Value(), slice);
+      panel = packPanel(b, loc, zero, kBound,
+                        tensor::EmptyOp::create(
+                            b, loc, {together * kSize, lanes}, elementType),
+                        kSize);
+    result = chunkBlocks(b, loc, zero, kBound, panel, kSize, Value(), slice);
   } else {
-    Value buffer =
-        tensor::EmptyOp::create(b, loc, {kBlock, lanes}, elementType);
+    Value buffer = tensor::EmptyOp::create(b, loc, {together * kBlock, lanes},
+                                           elementType);
     Value step = indexConstant(b, loc, kBlock);
     auto blocksLoop = scf::ForOp::create(
         b, loc, zero, kBound, step, ValueRange{slice, buffer},
@@ -334,11 +425,11 @@ Value buildMatmulTiles(OpBuilder &b, Location loc, MatmulOp op, Value into,
           if (kSize % kBlock != 0)
             count = arith::MinSIOp::create(
                 kb, kl, step, arith::SubIOp::create(kb, kl, kBound, k0));
-          Value panel = packPanel(kb, kl, k0, count, carried[1]);
+          Value panel = packPanel(kb, kl, k0, count, carried[1], kBlock);
           Value fromZero =
               arith::CmpIOp::create(kb, kl, arith::CmpIPredicate::eq, k0, zero);
-          Value tiles =
-              chunkBlocks(kb, kl, k0, count, panel, fromZero, carried[0]);
+          Value tiles = chunkBlocks(kb, kl, k0, count, panel, kBlock, fromZero,
+                                    carried[0]);
           scf::YieldOp::create(kb, kl, ValueRange{tiles, panel});
         });
     result = blocksLoop.getResult(0);
@@ -482,9 +573,18 @@ Value buildRegisterBlockedMatmul(PatternRewriter &rewriter, MatmulOp op,
   if (segments > 1)
     shape.insert(shape.begin(), segments);
   Value result = tensor::EmptyOp::create(rewriter, loc, shape, elementType);
-  if (groups && blocks)
-    result = buildMatmulTiles(rewriter, loc, op, result, 0, blocks,
-                              kMatmulTileRows, 0, groups, width, segments);
+  if (groups && blocks) {
+    int64_t together = matmulGroupsTogether(batches * segments, groups, blocks,
+                                            kSize / segments * width * bytes);
+    int64_t shared = groups / together * together;
+    result =
+        buildMatmulTiles(rewriter, loc, op, result, 0, blocks, kMatmulTileRows,
+                         0, shared, width, segments, together);
+    if (shared < groups)
+      result = buildMatmulTiles(
+          rewriter, loc, op, result, 0, blocks, kMatmulTileRows, shared * width,
+          groups - shared, width, segments, groups - shared);
+  }
   if (tailWidth && blocks)
     result =
         buildMatmulTiles(rewriter, loc, op, result, 0, blocks, kMatmulTileRows,
