@@ -145,8 +145,14 @@ c.check("matmul i64", ir2("matmul", a, b, a @ b), [a, b], a @ b)
 # 550; 2100 in blocks of 700, the 12 columns left over masked in blocks of
 # 1050); with many row blocks, an iteration takes 4 column groups (288
 # columns: 9 groups, the last on its own) or 2 (168: 5 groups of 32 and 8
-# columns left over), their panels in blocks of 220 or 367 rows of k.
+# columns left over), their panels in blocks of 220 or 367 rows of k. With
+# few row blocks, 4 groups are packed together whatever the chunk (8 rows,
+# 200 columns: 4 groups and 2 more together; 20 rows of f64, 100 columns:
+# 6 groups of 16, the 4 rows left over alike, the 4 columns left over
+# masked).
 for sa, sb, dtype in (((64, 48), (48, 40), torch.float32),
+                      ((8, 3000), (3000, 200), torch.float32),
+                      ((20, 2000), (2000, 100), torch.float64),
                       ((512, 1501), (1501, 256), torch.float32),
                       ((512, 1100), (1100, 128), torch.float64),
                       ((2048, 2100), (2100, 44), torch.float32),

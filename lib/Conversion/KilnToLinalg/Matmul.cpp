@@ -76,44 +76,81 @@ constexpr int64_t kMatmulMinIterations = 64;
 constexpr int64_t kMatmulBlockPanelBytes = 128 << 10;
 
 /// Column groups an iteration of the register-tiled matmul takes at most
-/// where its panels are read in blocks of k (matmulGroupsTogether).
+/// where its panels are read in blocks of k (matmulGrouping).
 constexpr int64_t kMatmulGroupsTogether = 4;
+
+/// Iterations a register-tiled region of few row blocks keeps at least
+/// (matmulGrouping).
+constexpr int64_t kMatmulFewRowsMinIterations = 16;
+
+/// Rows of rhs ahead of the one it packs that the packing loop prefetches
+/// (the hardware's stream prefetch stays within a page, and rows a few KB
+/// apart are each on another). 1 / 2 threads, f32, ms, none -> 8 rows
+/// (4 and 16 about the same): 8x8192x4096 11.2 -> 8.6 / 8.5 -> 5.3,
+/// 16x8192x4096 13.5 -> 11.6, 1024x16384x1024 213 -> 211 / 152 -> 123,
+/// 2048x8192x1024 at 2 threads 138 -> 120.
+constexpr int64_t kMatmulPackPrefetchRows = 8;
 
 /// The row blocks per iteration (chunk) of a register-tiled region of
 /// `blocks` row blocks whose other grid dims have `others` iterations: the
 /// most row blocks (dividing their count, at most kMatmulChunkBlocks) that
 /// still leave kMatmulMinIterations iterations, or 1.
-int64_t matmulChunk(int64_t blocks, int64_t others) {
+int64_t matmulChunk(int64_t blocks, int64_t others,
+                    int64_t minIterations = kMatmulMinIterations) {
   for (int64_t c = std::min(blocks, kMatmulChunkBlocks); c > 1; --c)
-    if (blocks % c == 0 && others * (blocks / c) >= kMatmulMinIterations)
+    if (blocks % c == 0 && others * (blocks / c) >= minIterations)
       return c;
   return 1;
 }
 
+/// How an iteration of a register-tiled region takes its column groups
+/// (buildMatmulTiles' `together` and `minIterations`).
+struct MatmulGrouping {
+  int64_t together = 1;
+  int64_t minIterations = kMatmulMinIterations;
+};
+
 /// The column groups an iteration of a register-tiled region takes
-/// together (buildMatmulTiles' `together`): with `groups` column groups of
-/// `panelBytes` panels read in blocks of k (over kMatmulBlockPanelBytes),
-/// a block's lhs rows, read from memory for each group on its own, serve
-/// up to kMatmulGroupsTogether groups from the cache -- as many as keep
-/// the chunk of row blocks that share the packed panels (fewer iterations,
-/// `others` besides the column groups and row chunks, can leave fewer row
-/// blocks per chunk). 1 / 2 threads, f32, ms, one group -> 4:
-/// 1024x16384x1024 234 -> 210 / 115 -> 106, 1000x10000x1000 169 -> 149 /
-/// 92 -> 80, 2048x8192x1024 235 -> 207 / 114 -> 106; 512x8192x512 (whose
-/// chunk would shrink from 16 to 4 row blocks) 25 -> 30 / 13 -> 17; 8
-/// groups no faster.
-int64_t matmulGroupsTogether(int64_t others, int64_t groups, int64_t blocks,
-                             int64_t panelBytes) {
+/// together, with `groups` column groups of `panelBytes` panels read in
+/// blocks of k (over kMatmulBlockPanelBytes):
+/// - with chunks of kMatmulPackBlocks row blocks or more, a block's lhs
+///   rows, read from memory for each group on its own, serve up to
+///   kMatmulGroupsTogether groups from the cache -- as many as keep the
+///   chunk of row blocks that share the packed panels (fewer iterations,
+///   `others` besides the column groups and row chunks, can leave fewer
+///   row blocks per chunk). 1 / 2 threads, f32, ms, one group -> 4:
+///   1024x16384x1024 234 -> 210 / 115 -> 106, 1000x10000x1000 169 -> 149 /
+///   92 -> 80, 2048x8192x1024 235 -> 207 / 114 -> 106; 512x8192x512 (whose
+///   chunk would shrink from 16 to 4 row blocks) 25 -> 30 / 13 -> 17; 8
+///   groups no faster;
+/// - with fewer row blocks (a small batch through a large layer), each row
+///   block read its panel unpacked, 128 bytes of rows a row of rhs apart,
+///   at a fraction of the memory's speed (in C, rows 16 KB apart read 128
+///   bytes at a time: 7 GB/s; 512 bytes: 23-31), once per row block: up to
+///   kMatmulGroupsTogether groups are packed together, row by row, and a
+///   chunk takes all the row blocks that leave kMatmulFewRowsMinIterations
+///   iterations, so that rhs is read once, 512 bytes of a row at a time.
+MatmulGrouping matmulGrouping(int64_t others, int64_t groups, int64_t blocks,
+                              int64_t panelBytes) {
+  MatmulGrouping grouping;
   if (panelBytes <= kMatmulBlockPanelBytes)
-    return 1;
+    return grouping;
   int64_t chunk = matmulChunk(blocks, others * groups);
-  if (chunk < kMatmulPackBlocks)
-    return 1;
-  for (int64_t together = kMatmulGroupsTogether; together > 1; together /= 2)
-    if (groups >= together &&
-        matmulChunk(blocks, others * (groups / together)) >= chunk)
-      return together;
-  return 1;
+  if (chunk >= kMatmulPackBlocks) {
+    for (int64_t together = kMatmulGroupsTogether; together > 1; together /= 2)
+      if (groups >= together &&
+          matmulChunk(blocks, others * (groups / together)) >= chunk) {
+        grouping.together = together;
+        break;
+      }
+    return grouping;
+  }
+  if (groups < 2)
+    return grouping;
+  grouping.together = std::min<int64_t>(kMatmulGroupsTogether,
+                                        llvm::bit_floor(uint64_t(groups)));
+  grouping.minIterations = kMatmulFewRowsMinIterations;
+  return grouping;
 }
 
 /// One region of the CPU's register-tiled matmul: an scf.forall over
@@ -148,7 +185,8 @@ int64_t matmulGroupsTogether(int64_t others, int64_t groups, int64_t blocks,
 Value buildMatmulTiles(OpBuilder &b, Location loc, MatmulOp op, Value into,
                        int64_t rowBegin, int64_t blocks, int64_t height,
                        int64_t columnBegin, int64_t groups, int64_t width,
-                       int64_t segments = 1, int64_t together = 1) {
+                       int64_t segments = 1, int64_t together = 1,
+                       int64_t minIterations = kMatmulMinIterations) {
   RankedTensorType lhsType = tensorType(op.getLhs());
   RankedTensorType rhsType = tensorType(op.getRhs());
   RankedTensorType resultType = op.getType();
@@ -165,10 +203,12 @@ Value buildMatmulTiles(OpBuilder &b, Location loc, MatmulOp op, Value into,
   int64_t chunk = matmulChunk(
       blocks,
       ShapedType::getNumElements(resultType.getShape().take_front(batchRank)) *
-          groups / together * segments);
+          groups / together * segments,
+      minIterations);
   int64_t lanes = llvm::PowerOf2Ceil(width);
   int64_t panelBytes = kSize * lanes * elementType.getIntOrFloatBitWidth() / 8;
-  bool pack = chunk >= kMatmulPackBlocks && panelBytes > kMatmulPackMinBytes;
+  bool pack = (chunk >= kMatmulPackBlocks || together > 1) &&
+              panelBytes > kMatmulPackMinBytes;
   if (!pack)
     chunk = 1;
   SmallVector<int64_t> grid;
@@ -264,6 +304,23 @@ Value buildMatmulTiles(OpBuilder &b, Location loc, MatmulOp op, Value into,
     return vector::TransferReadOp::create(kb, kl, vectorType, op.getRhs(),
                                           rhsAt, padding, masked);
   };
+  // Prefetches the iteration's columns of row k + kMatmulPackPrefetchRows
+  // of the segment (at most its last row), for the packing loop of panels
+  // over kMatmulBlockPanelBytes (1024³'s of 128 KB measured no faster).
+  Value rhsBuffer = pack ? readOnlyStridedBuffer(b, loc, op.getRhs()) : Value();
+  int64_t elementBytes = elementType.getIntOrFloatBitWidth() / 8;
+  auto prefetchRhs = [&](OpBuilder &kb, Location kl, Value k) {
+    Value ahead = arith::MinUIOp::create(
+        kb, kl, plus(kb, kl, k, indexConstant(kb, kl, kMatmulPackPrefetchRows)),
+        indexConstant(kb, kl, kSize - 1));
+    for (int64_t e = 0; e < width * together; e += 64 / elementBytes) {
+      SmallVector<Value> at(rhsBatch);
+      at.append({plus(kb, kl, kBegin, ahead),
+                 plus(kb, kl, column, indexConstant(kb, kl, e))});
+      memref::PrefetchOp::create(kb, kl, rhsBuffer, at, /*isWrite=*/false,
+                                 /*localityHint=*/3, /*isDataCache=*/true);
+    }
+  };
   // Blocks of k: with a packed panel larger than kMatmulBlockPanelBytes,
   // the chunk's blocks run over k in blocks of `kBlock` rows, packing each
   // block's panel in turn, so that a panel that would stream from L3 for
@@ -292,25 +349,28 @@ Value buildMatmulTiles(OpBuilder &b, Location loc, MatmulOp op, Value into,
   };
   // Rows [k0, k0 + count) of the segment packed into `buffer` ([together x
   // rows, lanes]), group g's from row g x rows.
+  // Row by row of rhs, the groups' pieces of a row one after the other
+  // (matmulGrouping: pieces of 128 bytes are read at a fraction of the
+  // memory's speed).
   auto packPanel = [&](OpBuilder &pb, Location pl, Value k0, Value count,
                        Value buffer, int64_t rows) {
-    return overGroups(
-        pb, pl, buffer, [&](OpBuilder &gb, Location gl, Value g, Value into) {
-          Value offset = times(gb, gl, g, width);
-          Value base = times(gb, gl, g, rows);
-          return scf::ForOp::create(
-                     gb, gl, zero, count, one, ValueRange{into},
-                     [&](OpBuilder &kb, Location kl, Value k, ValueRange copy) {
-                       Value row = rhsRow(kb, kl, plus(kb, kl, k0, k), offset);
-                       Value at = plus(kb, kl, base, k);
-                       scf::YieldOp::create(kb, kl,
-                                            vector::TransferWriteOp::create(
-                                                kb, kl, row, copy[0],
-                                                ValueRange{at, zero}, inBounds)
-                                                .getResult());
-                     })
-              .getResult(0);
-        });
+    return scf::ForOp::create(
+               pb, pl, zero, count, one, ValueRange{buffer},
+               [&](OpBuilder &kb, Location kl, Value k, ValueRange copy) {
+                 Value into = copy[0];
+                 if (kBlocks > 1 || together > 1)
+                   prefetchRhs(kb, kl, plus(kb, kl, k0, k));
+                 for (int64_t g = 0; g < together; ++g) {
+                   Value row = rhsRow(kb, kl, plus(kb, kl, k0, k),
+                                      indexConstant(kb, kl, g * width));
+                   Value at = plus(kb, kl, indexConstant(kb, kl, g * rows), k);
+                   into = vector::TransferWriteOp::create(
+                              kb, kl, row, into, ValueRange{at, zero}, inBounds)
+                              .getResult();
+                 }
+                 scf::YieldOp::create(kb, kl, into);
+               })
+        .getResult(0);
   };
   // The chunk's blocks, each over the iteration's column groups in turn,
   // over rows [k0, k0 + count) of the segment (group g's row k of `panel`,
@@ -573,26 +633,32 @@ Value buildRegisterBlockedMatmul(PatternRewriter &rewriter, MatmulOp op,
   if (segments > 1)
     shape.insert(shape.begin(), segments);
   Value result = tensor::EmptyOp::create(rewriter, loc, shape, elementType);
-  if (groups && blocks) {
-    int64_t together = matmulGroupsTogether(batches * segments, groups, blocks,
-                                            kSize / segments * width * bytes);
+  // The whole column groups of `count` blocks of `height` rows from
+  // `rowBegin`: those an iteration takes together (matmulGrouping), then
+  // the groups left over together.
+  auto groupTiles = [&](int64_t rowBegin, int64_t count, int64_t height) {
+    MatmulGrouping grouping = matmulGrouping(batches * segments, groups, count,
+                                             kSize / segments * width * bytes);
+    int64_t together = grouping.together;
     int64_t shared = groups / together * together;
-    result =
-        buildMatmulTiles(rewriter, loc, op, result, 0, blocks, kMatmulTileRows,
-                         0, shared, width, segments, together);
+    result = buildMatmulTiles(rewriter, loc, op, result, rowBegin, count,
+                              height, 0, shared, width, segments, together,
+                              grouping.minIterations);
     if (shared < groups)
-      result = buildMatmulTiles(
-          rewriter, loc, op, result, 0, blocks, kMatmulTileRows, shared * width,
-          groups - shared, width, segments, groups - shared);
-  }
+      result =
+          buildMatmulTiles(rewriter, loc, op, result, rowBegin, count, height,
+                           shared * width, groups - shared, width, segments,
+                           groups - shared, grouping.minIterations);
+  };
+  if (groups && blocks)
+    groupTiles(0, blocks, kMatmulTileRows);
   if (tailWidth && blocks)
     result =
         buildMatmulTiles(rewriter, loc, op, result, 0, blocks, kMatmulTileRows,
                          tailColumn, tailGroups, tailWidth, segments);
   if (tailHeight) {
     if (groups)
-      result = buildMatmulTiles(rewriter, loc, op, result, tailRow, 1,
-                                tailHeight, 0, groups, width, segments);
+      groupTiles(tailRow, 1, tailHeight);
     if (tailWidth)
       result =
           buildMatmulTiles(rewriter, loc, op, result, tailRow, 1, tailHeight,
