@@ -175,8 +175,9 @@ MatmulGrouping matmulGrouping(int64_t others, int64_t groups, int64_t blocks,
 /// blocks and read back (still each element's products in k order, the
 /// same bits). An iteration may take `together` column groups (of `groups`,
 /// a multiple): each block runs over them in turn, its lhs rows read from
-/// memory once for all of them; their panels are packed one after the
-/// other, and their k blocks sized for all of them.
+/// memory once for all of them; their panels are packed together (row by
+/// row of rhs, whatever the chunk), and their k blocks sized for all of
+/// them. Chunks leave at least `minIterations` iterations (matmulGrouping).
 ///
 /// With `segments` S > 1 (split k), `into` holds S partial results
 /// ([S, result dims...]): the forall's first dim is the segment s, whose
@@ -199,7 +200,7 @@ Value buildMatmulTiles(OpBuilder &b, Location loc, MatmulOp op, Value into,
   // consecutive iterations share a column group, whose rhs panel stays in
   // cache while the row chunks go by. The chunk: the most row blocks
   // (dividing their count, at most kMatmulChunkBlocks) that still leave
-  // kMatmulMinIterations iterations, if it packs; else one block.
+  // `minIterations` iterations, if it packs; else one block.
   int64_t chunk = matmulChunk(
       blocks,
       ShapedType::getNumElements(resultType.getShape().take_front(batchRank)) *
