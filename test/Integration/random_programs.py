@@ -268,20 +268,21 @@ class Program:
     def cast(self):
         v = self.pick()
         rng = self.rng
-        if rng.random() < 0.5:
+        # Half the time through i64 (truncating toward zero) and back, from a
+        # bounded range, of a value no reassociated sum reaches (another one
+        # if v is; a float cast when there is none).
+        integer = rng.random() >= 0.5
+        if integer and v[0] in self.reassociated:
+            exact = [u for u in self.values if u[1].dtype.is_floating_point
+                     and u[0] not in self.reassociated]
+            if exact:
+                v = rng.choice(exact)
+            else:
+                integer = False
+        if not integer:
             other = torch.float64 if v[1].dtype == torch.float32 else torch.float32
             self.emit("cast", [v], [v[1].to(other)])
             return
-        # Through i64 (truncating toward zero) and back, from a bounded range,
-        # of a value no reassociated sum reaches.
-        if v[0] in self.reassociated:
-            exact = [u for u in self.values if u[1].dtype.is_floating_point
-                     and u[0] not in self.reassociated]
-            if not exact:
-                other = torch.float64 if v[1].dtype == torch.float32 else torch.float32
-                self.emit("cast", [v], [v[1].to(other)])
-                return
-            v = rng.choice(exact)
         self.integer_paths = True
         (b,) = self.emit("clamp", [v], [v[1].clamp(-1000, 1000)],
                          {"min": f64(-1000), "max": f64(1000)}, keep=False)

@@ -94,7 +94,7 @@ constexpr int64_t kMatmulPackPrefetchRows = 8;
 /// The row blocks per iteration (chunk) of a register-tiled region of
 /// `blocks` row blocks whose other grid dims have `others` iterations: the
 /// most row blocks (dividing their count, at most kMatmulChunkBlocks) that
-/// still leave kMatmulMinIterations iterations, or 1.
+/// still leave `minIterations` iterations, or 1.
 int64_t matmulChunk(int64_t blocks, int64_t others,
                     int64_t minIterations = kMatmulMinIterations) {
   for (int64_t c = std::min(blocks, kMatmulChunkBlocks); c > 1; --c)
@@ -305,10 +305,22 @@ Value buildMatmulTiles(OpBuilder &b, Location loc, MatmulOp op, Value into,
     return vector::TransferReadOp::create(kb, kl, vectorType, op.getRhs(),
                                           rhsAt, padding, masked);
   };
+  // Blocks of k: with a packed panel larger than kMatmulBlockPanelBytes,
+  // the chunk's blocks run over k in blocks of `kBlock` rows, packing each
+  // block's panel in turn, so that a panel that would stream from L3 for
+  // every row block stays in L2 for all of them. Between k blocks the
+  // accumulators go through the result tile and continue from there: each
+  // element still sums its products in k order from 0, the same bits.
+  int64_t kBlocks = 1;
+  if (pack && panelBytes * together > kMatmulBlockPanelBytes)
+    kBlocks = llvm::divideCeil(panelBytes * together, kMatmulBlockPanelBytes);
+  int64_t kBlock = llvm::divideCeil(kSize, kBlocks);
   // Prefetches the iteration's columns of row k + kMatmulPackPrefetchRows
   // of the segment (at most its last row), for the packing loop of panels
   // over kMatmulBlockPanelBytes (1024³'s of 128 KB measured no faster).
-  Value rhsBuffer = pack ? readOnlyStridedBuffer(b, loc, op.getRhs()) : Value();
+  bool prefetch = pack && (kBlocks > 1 || together > 1);
+  Value rhsBuffer =
+      prefetch ? readOnlyStridedBuffer(b, loc, op.getRhs()) : Value();
   int64_t elementBytes = elementType.getIntOrFloatBitWidth() / 8;
   auto prefetchRhs = [&](OpBuilder &kb, Location kl, Value k) {
     Value ahead = arith::MinUIOp::create(
@@ -322,16 +334,6 @@ Value buildMatmulTiles(OpBuilder &b, Location loc, MatmulOp op, Value into,
                                  /*localityHint=*/3, /*isDataCache=*/true);
     }
   };
-  // Blocks of k: with a packed panel larger than kMatmulBlockPanelBytes,
-  // the chunk's blocks run over k in blocks of `kBlock` rows, packing each
-  // block's panel in turn, so that a panel that would stream from L3 for
-  // every row block stays in L2 for all of them. Between k blocks the
-  // accumulators go through the result tile and continue from there: each
-  // element still sums its products in k order from 0, the same bits.
-  int64_t kBlocks = 1;
-  if (pack && panelBytes * together > kMatmulBlockPanelBytes)
-    kBlocks = llvm::divideCeil(panelBytes * together, kMatmulBlockPanelBytes);
-  int64_t kBlock = llvm::divideCeil(kSize, kBlocks);
   // A loop over the iteration's `together` column groups g (none for one),
   // carrying `init`; `body` returns the values carried on.
   auto overGroups =
@@ -349,17 +351,16 @@ Value buildMatmulTiles(OpBuilder &b, Location loc, MatmulOp op, Value into,
         .getResult(0);
   };
   // Rows [k0, k0 + count) of the segment packed into `buffer` ([together x
-  // rows, lanes]), group g's from row g x rows.
-  // Row by row of rhs, the groups' pieces of a row one after the other
-  // (matmulGrouping: pieces of 128 bytes are read at a fraction of the
-  // memory's speed).
+  // rows, lanes]), group g's from row g x rows: row by row of rhs, the
+  // groups' pieces of a row one after the other (matmulGrouping: pieces of
+  // 128 bytes are read at a fraction of the memory's speed).
   auto packPanel = [&](OpBuilder &pb, Location pl, Value k0, Value count,
                        Value buffer, int64_t rows) {
     return scf::ForOp::create(
                pb, pl, zero, count, one, ValueRange{buffer},
                [&](OpBuilder &kb, Location kl, Value k, ValueRange copy) {
                  Value into = copy[0];
-                 if (kBlocks > 1 || together > 1)
+                 if (prefetch)
                    prefetchRhs(kb, kl, plus(kb, kl, k0, k));
                  for (int64_t g = 0; g < together; ++g) {
                    Value row = rhsRow(kb, kl, plus(kb, kl, k0, k),
