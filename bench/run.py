@@ -432,6 +432,20 @@ def embedding_workloads():
     ]
 
 
+def short_row_workloads():
+    """Class scores: softmax and log_softmax over rows of 10 (a row per lane
+    of a vector since the fifty-sixth session)."""
+    c10 = tensor_type((262144, 10))
+    return [
+        one_operand("softmax over rows of 10 (262144x10)", "softmax",
+                    "dim = 1 : i64", c10, c10, ["c10"],
+                    lambda t: torch.softmax(t["c10"], 1)),
+        one_operand("log_softmax over rows of 10 (262144x10)", "log_softmax",
+                    "dim = 1 : i64", c10, c10, ["c10"],
+                    lambda t: torch.log_softmax(t["c10"], 1)),
+    ]
+
+
 def one_row_workloads():
     """A batch of one: every loop's first dim runs once, so the threads
     share the row (kiln-outer-parallel-loops: the segments of the split
@@ -749,7 +763,8 @@ def workloads():
              for n, ir, i, fn, tg, rb in cpu_workloads()] +
             fusion_workloads() + training_workloads() + linalg_workloads() +
             selection_workloads() + scatter_workloads() +
-            embedding_workloads() + one_row_workloads() +
+            embedding_workloads() + short_row_workloads() +
+            one_row_workloads() +
             pooling_workloads() + decomposed_workloads() +
             middle_dim_workloads())
 
@@ -828,7 +843,7 @@ TWO_ODD_ROWS = 4000037
 # ("i64", low, high, shape) for uniform integers, or a fixed array.
 INPUTS = {
     "x": ("f32", X), "big": ("f32", (1, 16 << 20)),
-    "odd": ("f32", (1, ODD_ROW)), "tall40": ("f32", (100000, 40)), "row1m": ("f32", (1, 1 << 20)), "g": ("f32", (4096, 4096)),
+    "odd": ("f32", (1, ODD_ROW)), "tall40": ("f32", (100000, 40)), "c10": ("f32", (262144, 10)), "row1m": ("f32", (1, 1 << 20)), "g": ("f32", (4096, 4096)),
     "gi": ("i64", 0, 4096, (4096, 256)), "v": ("f32", (V,)),
     "ct": ("f32", (V,)), "go": ("f32", (4096, 256)),
     "bi": ("i64", 0, 4096, (1024, 4096)), "bs": ("f32", (1024, 4096)),

@@ -6,10 +6,21 @@
 import torch
 import torch.nn.functional as F
 
-from kiln_testing import Checker, ttype, unary_ir
+from kiln_testing import Checker, func_ir, ttype, unary_ir
 
 torch.manual_seed(4)
 c = Checker("nn_linalg_shapes")
+
+
+def check_unfused_bits(label, ir, inputs):
+    """Checks that `ir`, fused, gives the bits of its --no-fuse run."""
+    c.cases += 1
+    code, unfused, err = c.run(ir, inputs, ["--no-fuse"])
+    if code != 0:
+        c.fail(f"{label}, unfused", err)
+        return
+    c.check(f"{label}: the unfused bits", ir, inputs, unfused, rtol=0, atol=0)
+
 
 x = torch.randn(8, 5) * 4
 for dim in (1, 0, -1):
@@ -83,16 +94,58 @@ for shape, dim, dtype in unit_shapes:
                  f"  %s = kiln.{op} %a {{dim = {dim} : i64}} : {ttype(ux)}\n"
                  f"  %t = kiln.tanh %s : {ttype(ux)}\n"
                  f"  return %t : {ttype(ux)}\n}}\n")
-        c.cases += 1
-        code, unfused, err = c.run(chain, [ux], ["--no-fuse"])
-        if code != 0:
-            c.fail(f"{label}: abs, then tanh, unfused", err)
-            continue
-        c.check(f"{label}: abs, then tanh: the unfused bits", chain, [ux],
-                [unfused[0]], rtol=0, atol=0)
+        check_unfused_bits(f"{label}: abs, then tanh", chain, [ux])
         c.check(f"{label}: abs, then tanh: against PyTorch (float64)", chain,
                 [ux], torch.tanh(fn(torch.abs(ux.double()), dim)).to(dtype),
                 rtol=1e-5, atol=1e-5)
+# Short rows (4 to 31 elements along the last dim), a row per lane of a
+# vector (16 f32 or 8 f64 rows at a time, lowering.md): against PyTorch
+# (float64), at 1 and 2 threads; the bits of the column kernel on the
+# transposed input (softmax over dim 0 of [n, rows]: each sum also in
+# order); a fused producer chain (evaluated per lane) and a two-result
+# epilogue against their unfused bits. Rows past the last whole group (1000,
+# 17, 21 = 3 x 7, 999 rows; 2 rows, fewer than a group), blocks of the
+# lanes' width (17 and 31 elements: 2 f32 blocks, 3 and 4 f64), NaN, +inf
+# and -inf rows among them.
+lane_shapes = [((4096, 10), torch.float32), ((1000, 4), torch.float32),
+               ((17, 31), torch.float32), ((3, 7, 12), torch.float32),
+               ((2, 5), torch.float32), ((999, 9), torch.float64),
+               ((64, 17), torch.float64), ((40, 31), torch.float64)]
+for shape, dtype in lane_shapes:
+    lx = torch.randn(*shape, dtype=dtype) * 4
+    flat = lx.reshape(-1, shape[-1])
+    flat[-1, 1] = float("nan")
+    flat[0, 2] = float("-inf")
+    if flat.shape[0] > 3:
+        flat[-2, 0] = float("inf")
+        flat[-3, :] = float("-inf")
+    last = lx.dim() - 1
+    for op, fn in (("softmax", F.softmax), ("log_softmax", F.log_softmax)):
+        label = f"{op} of short rows {list(shape)} {dtype}"
+        ir = unary_ir(op, lx, f"{{dim = {last} : i64}}")
+        c.check(f"{label}: against PyTorch (float64)", ir, [lx],
+                fn(lx.double(), last).to(dtype), rtol=1e-5, atol=1e-6)
+        columns = flat.t().contiguous()
+        c.cases += 1
+        code, transposed, err = c.run(
+            unary_ir(op, columns, "{dim = 0 : i64}"), [columns])
+        if code != 0:
+            c.fail(f"{label}: the column kernel", err)
+            continue
+        for threads in (1, 2):
+            c.check(f"{label}: the column kernel's bits at {threads} "
+                    f"thread(s)", ir, [lx],
+                    [transposed[0].t().reshape(shape)], rtol=0, atol=0,
+                    extra_args=[f"--threads={threads}"])
+        fused = func_ir([lx], ["%a = kiln.mul %a0, %a0 : {T0}, {T0}",
+                               f"%r1 = kiln.{op} %a {{dim = {last} : i64}} "
+                               ": {T0}",
+                               "%r0 = kiln.exp %r1 : {T0}"], [lx, lx])
+        check_unfused_bits(f"{label}: x * x, then exp", fused, [lx])
+        want = fn(lx.double() * lx.double(), last)
+        c.check(f"{label}: x * x, then exp: against PyTorch (float64)", fused,
+                [lx], [torch.exp(want).to(dtype), want.to(dtype)], rtol=1e-5,
+                atol=1e-6)
 x64 = torch.randn(3, 4, dtype=torch.float64)
 c.check("log_softmax f64", unary_ir("log_softmax", x64, "{dim = 1 : i64}"),
         [x64], F.log_softmax(x64, 1))

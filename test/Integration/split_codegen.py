@@ -20,16 +20,21 @@ KILN_OPT = os.environ["KILN_OPT"]
 tmp = scratch_dir("kiln-split-codegen-")
 failures = []
 
-# A two-layer network's loss and its gradient: 18 kernels of every kind
-# (matmuls, a short-row softmax whose 16 rows side by side make one large
-# block, column sums, elementwise chains).
+# A two-layer network's loss and its gradient: kernels of every kind
+# (matmuls, a short-row softmax, column sums, elementwise chains), among
+# them the deep chain of TANHS tanh after the relu, whose kernels (forward
+# and backward) are each one large block of vector code.
 N, D, H, C = 64, 96, 80, 10
+TANHS = 16
+tanhs = "\n".join(
+    f"  %t{i + 1} = kiln.tanh %t{i} : tensor<{N}x{H}xf32>" for i in range(TANHS))
 forward = f"""func.func @f(%x: tensor<{N}x{D}xf32>, %w1: tensor<{D}x{H}xf32>, %b1: tensor<{H}xf32>, %w2: tensor<{H}x{C}xf32>, %b2: tensor<{C}xf32>, %t: tensor<{N}xi64>) -> tensor<f32> {{
   %h = kiln.matmul %x, %w1 : tensor<{N}x{D}xf32>, tensor<{D}x{H}xf32>
   %hb = kiln.add %h, %b1 : tensor<{N}x{H}xf32>, tensor<{H}xf32>
   %z = kiln.zeros_like %hb : tensor<{N}x{H}xf32>
-  %r = kiln.maximum %hb, %z : tensor<{N}x{H}xf32>, tensor<{N}x{H}xf32>
-  %o = kiln.matmul %r, %w2 : tensor<{N}x{H}xf32>, tensor<{H}x{C}xf32>
+  %t0 = kiln.maximum %hb, %z : tensor<{N}x{H}xf32>, tensor<{N}x{H}xf32>
+{tanhs}
+  %o = kiln.matmul %t{TANHS}, %w2 : tensor<{N}x{H}xf32>, tensor<{H}x{C}xf32>
   %ob = kiln.add %o, %b2 : tensor<{N}x{C}xf32>, tensor<{C}xf32>
   %l = kiln.cross_entropy %ob, %t : tensor<{N}x{C}xf32>, tensor<{N}xi64>
   return %l : tensor<f32>
@@ -102,13 +107,12 @@ for threads in ("1", "2", "3", "16"):
     results[threads] = [np.load(os.path.join(out, f"out{i}.npy"))
                         for i in range(5)]
 # The glue's object, the kernels' (one per thread, but no more than one per
-# 2000 instructions of them) and the softmax kernel's, whose block of 16
-# rows side by side is large (compiled without the post-RA scheduler): 3
-# objects on one thread, 4 on two, as many or more on more threads, at
-# most one per kernel (a kernel and its parallel body are one) besides the
-# glue's.
-if counts.get("1") != 3 or counts.get("2") != 4 or not all(
-        isinstance(counts.get(t), int) and 4 <= counts[t] <= 18
+# 2000 instructions of them) and the large blocks' (the chain's kernels,
+# compiled without the post-RA scheduler; two on two threads): 3 objects on
+# one thread, 5 on two, as many or more on more threads, at most one per
+# kernel (a kernel and its parallel body are one) besides the glue's.
+if counts.get("1") != 3 or counts.get("2") != 5 or not all(
+        isinstance(counts.get(t), int) and 5 <= counts[t] <= 30
         for t in ("3", "16")) or counts.get("16", 0) < counts.get("3", 0):
     failures.append(f"objects per KILN_COMPILE_THREADS: {counts}")
 
@@ -122,8 +126,11 @@ for threads, grads in results.items():
 # PyTorch's gradients of the same loss.
 params = [torch.tensor(a, requires_grad=True) for a in arrays[:5]]
 x, w1, b1, w2, b2 = params
-loss = torch.nn.functional.cross_entropy(
-    torch.relu(x @ w1 + b1) @ w2 + b2, torch.tensor(arrays[5]))
+hidden = torch.relu(x @ w1 + b1)
+for _ in range(TANHS):
+    hidden = torch.tanh(hidden)
+loss = torch.nn.functional.cross_entropy(hidden @ w2 + b2,
+                                         torch.tensor(arrays[5]))
 expected_grads = torch.autograd.grad(loss, params)
 if reference is not None:
     for i, (got, want) in enumerate(zip(reference, expected_grads)):
@@ -153,29 +160,35 @@ for threads in ("4", "", None):
                         f"{proc.returncode} {objects(cache) if os.path.isdir(cache) else ''} "
                         f"{proc.stderr}")
 
-# A small graph whose one kernel has a large block (a softmax over rows of
-# 10, 16 rows side by side): its objects are the glue's, the kernel's and
-# that of the entry's packed form and the constructors, compiled at -O3.
+# A small graph whose one kernel has a large block (a chain of SHORT_TANHS
+# tanh, enough to reach the cost of a split): its objects are the glue's,
+# the kernel's and that of the entry's packed form and the constructors,
+# compiled at -O3.
+SHORT_TANHS = 24
 short_ir = os.path.join(tmp, "short.mlir")
+chain = "\n".join(f"  %t{i + 1} = kiln.tanh %t{i} : tensor<{N}x{D}xf32>"
+                  for i in range(SHORT_TANHS))
 with open(short_ir, "w") as f:
-    f.write("""func.func @f(%x: tensor<64x10xf32>) -> tensor<64x10xf32> {
-  %s = kiln.softmax %x {dim = 1 : i64} : tensor<64x10xf32>
-  return %s : tensor<64x10xf32>
-}
+    f.write(f"""func.func @f(%t0: tensor<{N}x{D}xf32>) -> tensor<{N}x{D}xf32> {{
+{chain}
+  return %t{SHORT_TANHS} : tensor<{N}x{D}xf32>
+}}
 """)
-np.save(os.path.join(tmp, "short.npy"), arrays[4][None, :].repeat(64, 0))
 cache = os.path.join(tmp, "short-cache")
-proc = run(short_ir, [f"--input={os.path.join(tmp, 'short.npy')}"],
+proc = run(short_ir, [f"--input={inputs[0]}"],
            os.path.join(tmp, "oshort"), cache, "2")
 if proc.returncode != 0 or objects(cache) != 3:
-    failures.append(f"softmax over rows of 10: {proc.returncode} "
+    failures.append(f"a chain of {SHORT_TANHS} tanh: {proc.returncode} "
                     f"{objects(cache) if os.path.isdir(cache) else ''} "
                     f"{proc.stderr}")
 else:
     got = np.load(os.path.join(tmp, "oshort", "out0.npy"))
-    want = torch.softmax(torch.tensor(arrays[4]), 0).numpy()
-    if not np.allclose(got, want[None, :], rtol=1e-6, atol=1e-7):
-        failures.append("softmax over rows of 10 differs from PyTorch's")
+    want = torch.tensor(arrays[0])
+    for _ in range(SHORT_TANHS):
+        want = torch.tanh(want)
+    if not np.allclose(got, want.numpy(), rtol=1e-5, atol=1e-6):
+        failures.append(f"a chain of {SHORT_TANHS} tanh differs from "
+                        f"PyTorch's")
 
 # Not a thread count: an error of the compile (exit 1) naming the variable.
 for bad in ("0", "-2", "two", "3x", "1025"):

@@ -210,9 +210,16 @@ struct ExtremeKeys {
   static bool applies(OpBuilder &b, Type elementType) {
     return isa<FloatType>(elementType) && !isGpuTarget(b);
   }
-  static IntegerType keyType(Type floatType) {
-    return IntegerType::get(floatType.getContext(),
-                            floatType.getIntOrFloatBitWidth());
+  /// The keys' type: an integer of the float's width (a vector of them
+  /// for a vector of floats: the keys work on either).
+  static Type keyType(Type floatType) {
+    auto key = IntegerType::get(floatType.getContext(), width(floatType));
+    if (auto vector = dyn_cast<VectorType>(floatType))
+      return vector.clone(key);
+    return key;
+  }
+  static unsigned width(Type type) {
+    return getElementTypeOrSelf(type).getIntOrFloatBitWidth();
   }
   /// The key of -inf (of +inf for a minimum): the identity.
   static TypedAttr identity(Builder &b, Type floatType) {
@@ -220,20 +227,25 @@ struct ExtremeKeys {
         keyType(floatType),
         APInt::getSignedMinValue(floatType.getIntOrFloatBitWidth()));
   }
+  /// `value` of the integer (or integer vector: splat) `type`.
   static Value constant(OpBuilder &b, Location loc, Type type,
                         const APInt &value) {
-    return arith::ConstantOp::create(b, loc, b.getIntegerAttr(type, value));
+    TypedAttr element = b.getIntegerAttr(getElementTypeOrSelf(type), value);
+    if (auto vector = dyn_cast<VectorType>(type))
+      return arith::ConstantOp::create(b, loc,
+                                       DenseElementsAttr::get(vector, element));
+    return arith::ConstantOp::create(b, loc, element);
   }
   /// x ^ ((x >>s (width - 1)) & signed max): flips the bits below the
   /// sign of negative values (its own inverse; an AVX-512 shift and one
   /// ternary logic op).
   static Value flipNegatives(OpBuilder &b, Location loc, Value x) {
     Type type = x.getType();
-    unsigned width = type.getIntOrFloatBitWidth();
+    unsigned bits = width(type);
     Value sign = arith::ShRSIOp::create(
-        b, loc, x, constant(b, loc, type, APInt(width, width - 1)));
+        b, loc, x, constant(b, loc, type, APInt(bits, bits - 1)));
     Value mask = arith::AndIOp::create(
-        b, loc, sign, constant(b, loc, type, APInt::getSignedMaxValue(width)));
+        b, loc, sign, constant(b, loc, type, APInt::getSignedMaxValue(bits)));
     return arith::XOrIOp::create(b, loc, x, mask);
   }
   /// `bits` with the sign flipped for a minimum (-max(-x)).
@@ -242,15 +254,13 @@ struct ExtremeKeys {
       return bits;
     Type type = bits.getType();
     return arith::XOrIOp::create(
-        b, loc, bits,
-        constant(b, loc, type,
-                 APInt::getSignMask(type.getIntOrFloatBitWidth())));
+        b, loc, bits, constant(b, loc, type, APInt::getSignMask(width(type))));
   }
   /// The mantissa's all-ones: the keys' offset.
   static APInt offset(Type floatType) {
     const llvm::fltSemantics &semantics =
-        cast<FloatType>(floatType).getFloatSemantics();
-    return APInt::getLowBitsSet(floatType.getIntOrFloatBitWidth(),
+        cast<FloatType>(getElementTypeOrSelf(floatType)).getFloatSemantics();
+    return APInt::getLowBitsSet(width(floatType),
                                 APFloat::semanticsPrecision(semantics) - 1);
   }
   static Value encode(OpBuilder &b, Location loc, Value x, bool isMax) {

@@ -232,6 +232,15 @@ keepExpsInRow(OpBuilder &b, Location loc, Value into, Value m,
 
 namespace {
 
+/// The shortest rows a softmax takes a row per lane (lowerLaneRows). 1
+/// thread, 4096 rows, rows-in-cache kernel -> lanes, f32: 2 elements 3.1 ->
+/// 6.3 us (LLVM vectorizes the rows-in-cache kernel's loads of pairs and
+/// triples as interleaved groups), 3 5.6 -> 8.3, 4 10.2 -> 9.7, 6 70 -> 13,
+/// 10 42 -> 18 (compile 294 -> 109 ms), 16 68 -> 24, 31 114 -> 51 (compile
+/// 73 -> 135 ms); f64: 2 9.5 -> 12.4, 3 14.9 -> 16.2, 4 26.6 -> 22.2, 10 97
+/// -> 55, 31 184 -> 150.
+constexpr int64_t kLaneRowsMinLength = 4;
+
 /// softmax/log_softmax on the CPU run each row's passes in one kernel when
 /// the row is at most kRowInCacheMaxBytes (ReductionPlan.h: it stays in the
 /// L2 cache between passes) and there are at least this many rows, or the
@@ -365,6 +374,21 @@ template <typename OpTy> struct LowerSoftmax : OpRewritePattern<OpTy> {
     SmallVector<bool> mask(rank, false);
     if (rank > 0)
       mask[dim] = true;
+    if (int64_t lanes = laneRowsWidth(b, type, dim, rows)) {
+      remarkKernel(b, loc,
+                   "{0} over dim {1} of {2}: one kernel, {3} rows at a time, a "
+                   "row per lane of a vector: the rows' elements {4} into a "
+                   "buffer in the cache (element j of the rows in vector j) "
+                   "with the maximum m, then the sum s of exp(x - m) in j "
+                   "order, then {5}, transposed back into the rows",
+                   name, dim, typeText(type), lanes,
+                   io.stored ? "read a row at a time and transposed in "
+                               "registers"
+                             : "computed (the fused producer chain once per "
+                               "element)",
+                   isLog ? "x - m - log(s)" : "exp(x - m) * (1 / s)");
+      return lowerLaneRows(b, op, io, type, lanes, isLog);
+    }
     if (!isGpuTarget(b) && rank > 0 && dim == rank - 1 && rowBytes > 0 &&
         rowBytes <= kiln::conversion::kRowInCacheMaxBytes &&
         (rows >= kCachedRowMinRows ||
@@ -721,6 +745,269 @@ template <typename OpTy> struct LowerSoftmax : OpRewritePattern<OpTy> {
       finished = arith::TruncFOp::create(nb, l, floatType, finished);
     linalg::YieldOp::create(nb, l, ValueRange{m, finished});
     return {rows.getResult(0), rows.getResult(1)};
+  }
+
+  /// The rows the lanes kernel (lowerLaneRows) takes at a time -- the
+  /// elements of a 512-bit vector -- for a softmax over `dim` of `type`
+  /// (with `rows` rows), or 0 where it does not apply: on the CPU, f32 or
+  /// f64 rows along the last dim of kLaneRowsMinLength to kReductionLanes - 1
+  /// elements (lines shorter than the lanes, whose sums take their elements
+  /// in order), at least two of them.
+  static int64_t laneRowsWidth(OpBuilder &b, RankedTensorType type, int64_t dim,
+                               int64_t rows) {
+    int64_t rank = type.getRank();
+    Type elementType = type.getElementType();
+    if (isGpuTarget(b) || rank < 2 || dim != rank - 1 ||
+        !(elementType.isF32() || elementType.isF64()) || rows < 2)
+      return 0;
+    int64_t n = type.getDimSize(dim);
+    if (n < kLaneRowsMinLength || n >= kReductionLanes)
+      return 0;
+    return 512 / elementType.getIntOrFloatBitWidth();
+  }
+
+  /// On the CPU, short rows (laneRowsWidth): an scf.forall over groups of
+  /// `lanes` rows, a row per lane of a vector, with a buffer of n such
+  /// vectors (element j of the group's rows, in the L1 cache). From a
+  /// stored input, each block of the group's rows by `lanes` of their
+  /// elements is read a row at a time (masked loads: the group's rows are
+  /// contiguous) and transposed in registers into the buffer; a fused
+  /// producer chain is evaluated per lane instead, once per element. Then
+  /// the maximum m (on ExtremeKeys), the sum s of exp(x - m), j from 0 to
+  /// n - 1 (the order of the row kernels for lines shorter than the lanes,
+  /// so the same bits), the exps kept in the buffer for softmax, and the
+  /// results in place; the rows are written back transposed the other way
+  /// (masked stores), or by a loop over the group's elements applying a
+  /// fused epilogue. A last group of fewer rows reads its last row again
+  /// in the lanes past it and stores none of them. LLVM vectorized the
+  /// rows-in-cache kernel of such rows across the rows itself, at some
+  /// lengths, each row's loops unrolled and its strided loads and stores
+  /// one element at a time: one block of about 2300 instructions for 10
+  /// elements, 285 ms to compile. Each row is in one lane of one thread:
+  /// the bits do not depend on the thread count.
+  static SmallVector<Value> lowerLaneRows(OpBuilder &b, OpTy op,
+                                          const KernelIO &io,
+                                          RankedTensorType type, int64_t lanes,
+                                          bool isLog) {
+    Location loc = op.getLoc();
+    int64_t rank = type.getRank(), n = type.getDimSize(rank - 1);
+    auto floatType = cast<FloatType>(type.getElementType());
+    int64_t total = type.getNumElements(), rows = total / n;
+    int64_t blocks = (n + lanes - 1) / lanes;
+    SmallVector<int64_t> rowShape(type.getShape().drop_back());
+    auto laneType = VectorType::get({lanes}, floatType);
+    auto maskType = VectorType::get({lanes}, b.getI1Type());
+    auto splat = [&](double value) -> Value {
+      return arith::ConstantOp::create(
+          b, loc,
+          DenseElementsAttr::get(laneType, b.getFloatAttr(floatType, value)));
+    };
+    SmallVector<ReassociationIndices> flat(1);
+    for (int64_t d = 0; d < rank; ++d)
+      flat[0].push_back(d);
+    Value input;
+    if (io.stored)
+      input = tensor::CollapseShapeOp::create(b, loc, io.stored, flat);
+    SmallVector<Value> outputs;
+    for (Type elementType : io.resultElementTypes())
+      outputs.push_back(tensor::EmptyOp::create(b, loc, {total}, elementType));
+    SmallVector<Value> results;
+    {
+      OpBuilder::InsertionGuard guard(b);
+      SmallVector<Value> coords;
+      scf::ForallOp forall = createGridForall(
+          b, loc, {(rows + lanes - 1) / lanes}, outputs, coords);
+      Value first = arith::MulIOp::create(b, loc, coords[0],
+                                          indexConstant(b, loc, lanes));
+      Value count = arith::MinSIOp::create(
+          b, loc, indexConstant(b, loc, lanes),
+          arith::SubIOp::create(b, loc, indexConstant(b, loc, rows), first));
+      Value zeros = splat(0.0);
+      Value pad =
+          arith::ConstantOp::create(b, loc, b.getFloatAttr(floatType, 0.0));
+      Value zero = indexConstant(b, loc, 0), one = indexConstant(b, loc, 1);
+      Value width = indexConstant(b, loc, lanes);
+      Value size = indexConstant(b, loc, n);
+      // Row `lane` of the group, the last row for the lanes past `count`.
+      Value lastRow = indexConstant(b, loc, rows - 1);
+      SmallVector<Value> laneRows;
+      for (int64_t lane = 0; lane < lanes; ++lane)
+        laneRows.push_back(arith::MinSIOp::create(
+            b, loc,
+            arith::AddIOp::create(b, loc, first, indexConstant(b, loc, lane)),
+            lastRow));
+      // The first `count` lanes of a block of `lanes` elements of a row.
+      auto blockMask = [&](int64_t block) -> Value {
+        return vector::CreateMaskOp::create(
+            b, loc, maskType,
+            ValueRange{
+                indexConstant(b, loc, std::min(lanes, n - block * lanes))});
+      };
+      // The buffer: a vector of `lanes` per element j of the rows (a
+      // memref: stores into a tensor would each be an SSA value, which
+      // one-shot bufferization's analysis takes quadratic time over).
+      Value buffer = memref::AllocOp::create(
+          b, loc, MemRefType::get({n * lanes}, floatType),
+          b.getI64IntegerAttr(64));
+      auto slot = [&](OpBuilder &nb, Location l, Value j) {
+        return SmallVector<Value>{arith::MulIOp::create(nb, l, j, width)};
+      };
+      auto load = [&](OpBuilder &nb, Location l, Value j) {
+        return vector::LoadOp::create(nb, l, laneType, buffer, slot(nb, l, j))
+            .getResult();
+      };
+      auto store = [&](OpBuilder &nb, Location l, Value vector, Value j) {
+        vector::StoreOp::create(nb, l, vector, buffer, slot(nb, l, j));
+      };
+      auto overColumns = [&](ValueRange carried,
+                             function_ref<SmallVector<Value>(
+                                 OpBuilder &, Location, Value, ValueRange)>
+                                 body) {
+        return scf::ForOp::create(
+                   b, loc, zero, size, one, carried,
+                   [&](OpBuilder &nb, Location l, Value j, ValueRange now) {
+                     scf::YieldOp::create(nb, l, body(nb, l, j, now));
+                   })
+            .getResults();
+      };
+      AffineMap minorIdentity =
+          AffineMap::getMultiDimIdentityMap(1, b.getContext());
+      if (input) {
+        // Each block of `lanes` elements of the rows, transposed.
+        for (int64_t block = 0; block < blocks; ++block) {
+          Value mask = blockMask(block);
+          SmallVector<Value> tile;
+          for (Value row : laneRows) {
+            Value at = arith::AddIOp::create(
+                b, loc, arith::MulIOp::create(b, loc, row, size),
+                indexConstant(b, loc, block * lanes));
+            tile.push_back(vector::TransferReadOp::create(
+                b, loc, laneType, input, ValueRange{at}, minorIdentity, pad,
+                mask, b.getBoolArrayAttr({true})));
+          }
+          tile = kiln::conversion::transposeTile(b, loc, tile);
+          for (int64_t k = 0; k < lanes && block * lanes + k < n; ++k)
+            store(b, loc, tile[k], indexConstant(b, loc, block * lanes + k));
+        }
+      }
+      // The elements into the buffer (computed by the fused chain), the
+      // maximum on keys.
+      using Max = ReductionCombiner<AmaxOp>;
+      Type keyType = ExtremeKeys::keyType(laneType);
+      Value lowest = arith::ConstantOp::create(
+          b, loc,
+          DenseElementsAttr::get(cast<ShapedType>(keyType),
+                                 ExtremeKeys::identity(b, floatType)));
+      SmallVector<SmallVector<Value>> laneCoords;
+      if (!input)
+        for (Value row : laneRows)
+          laneCoords.push_back(delinearizeIndex(b, loc, row, rowShape));
+      Value keys =
+          overColumns(ValueRange{lowest}, [&](OpBuilder &nb, Location l,
+                                              Value j, ValueRange now) {
+            Value x;
+            if (input) {
+              x = load(nb, l, j);
+            } else {
+              SmallVector<Value> elements;
+              for (const SmallVector<Value> &at : laneCoords) {
+                SmallVector<Value> indices(at);
+                indices.push_back(j);
+                elements.push_back(io.read(nb, l, indices));
+              }
+              x = vector::FromElementsOp::create(nb, l, laneType, elements);
+              store(nb, l, x, j);
+            }
+            return SmallVector<Value>{
+                Max::combine(nb, l, x, now[0], /*keys=*/true)};
+          })[0];
+      Value m = Max::result(b, loc, keys, laneType, /*keys=*/true);
+      // The sum of exp(x - m), j in order (softmax keeps the exps).
+      Value sum = overColumns(ValueRange{zeros}, [&](OpBuilder &nb, Location l,
+                                                     Value j, ValueRange now) {
+        Value e = math::ExpOp::create(
+            nb, l, arith::SubFOp::create(nb, l, load(nb, l, j), m));
+        if (!isLog)
+          store(nb, l, e, j);
+        return SmallVector<Value>{arith::AddFOp::create(nb, l, now[0], e)};
+      })[0];
+      Value s = isLog ? Value(math::LogOp::create(b, loc, sum))
+                      : Value(arith::DivFOp::create(b, loc, splat(1.0), sum));
+      // The results in place.
+      overColumns(ValueRange{}, [&](OpBuilder &nb, Location l, Value j,
+                                    ValueRange) {
+        Value v = load(nb, l, j);
+        Value result = isLog
+                           ? Value(arith::SubFOp::create(
+                                 nb, l, arith::SubFOp::create(nb, l, v, m), s))
+                           : Value(arith::MulFOp::create(nb, l, v, s));
+        store(nb, l, result, j);
+        return SmallVector<Value>{};
+      });
+      // The group's rows of each result: positions [first * n, (first +
+      // count) * n) of the flat results.
+      Value offset = arith::MulIOp::create(b, loc, first, size);
+      Value length = arith::MulIOp::create(b, loc, count, size);
+      SmallVector<Value> tiles;
+      for (auto [elementType, shared] :
+           llvm::zip_equal(io.resultElementTypes(), forall.getRegionIterArgs()))
+        tiles.push_back(tensor::ExtractSliceOp::create(
+            b, loc, RankedTensorType::get({ShapedType::kDynamic}, elementType),
+            shared, ArrayRef<OpFoldResult>{offset},
+            ArrayRef<OpFoldResult>{length},
+            ArrayRef<OpFoldResult>{b.getIndexAttr(1)}));
+      // Each block transposed back into the group's rows, row-major in a
+      // second buffer (whose last rows, past the group's end, are not
+      // read).
+      Value rowMajor = memref::AllocOp::create(
+          b, loc, MemRefType::get({n * lanes}, floatType),
+          b.getI64IntegerAttr(64));
+      for (int64_t block = 0; block < blocks; ++block) {
+        SmallVector<Value> tile;
+        for (int64_t k = 0; k < lanes; ++k)
+          tile.push_back(
+              block * lanes + k < n
+                  ? load(b, loc, indexConstant(b, loc, block * lanes + k))
+                  : zeros);
+        tile = kiln::conversion::transposeTile(b, loc, tile);
+        Value mask = blockMask(block);
+        for (int64_t lane = 0; lane < lanes; ++lane)
+          vector::MaskedStoreOp::create(
+              b, loc, rowMajor,
+              ValueRange{indexConstant(b, loc, lane * n + block * lanes)}, mask,
+              tile[lane]);
+      }
+      // Then into the results (through a fused epilogue).
+      AffineMap identity = AffineMap::getMultiDimIdentityMap(1, b.getContext());
+      auto generic = linalg::GenericOp::create(
+          b, loc, TypeRange(ValueRange(tiles)), ValueRange{}, tiles,
+          SmallVector<AffineMap>(tiles.size(), identity), parallelIterators(1),
+          [&](OpBuilder &nb, Location l, ValueRange) {
+            Value p = linalg::IndexOp::create(nb, l, 0);
+            Value v = memref::LoadOp::create(nb, l, rowMajor, ValueRange{p});
+            SmallVector<Value> indices;
+            if (io.finish) {
+              Value row = arith::DivUIOp::create(nb, l, p, size);
+              indices = delinearizeIndex(
+                  nb, l, arith::AddIOp::create(nb, l, first, row), rowShape);
+              indices.push_back(arith::SubIOp::create(
+                  nb, l, p, arith::MulIOp::create(nb, l, row, size)));
+            }
+            linalg::YieldOp::create(nb, l, io.finishElement(nb, l, v, indices));
+          });
+      tiles.assign(generic.getResults().begin(), generic.getResults().end());
+      b.setInsertionPointToStart(forall.getTerminator().getBody());
+      for (auto [tile, shared] :
+           llvm::zip_equal(tiles, forall.getRegionIterArgs()))
+        tensor::ParallelInsertSliceOp::create(
+            b, loc, tile, shared, ArrayRef<OpFoldResult>{offset},
+            ArrayRef<OpFoldResult>{length},
+            ArrayRef<OpFoldResult>{b.getIndexAttr(1)});
+      results.assign(forall.getResults().begin(), forall.getResults().end());
+    }
+    for (auto [result, resultType] : llvm::zip_equal(results, io.resultTypes))
+      result = tensor::ExpandShapeOp::create(b, loc, resultType, result, flat);
+    return results;
   }
 
   /// On the CPU, rows along the last dim that fit in cache: one
