@@ -377,15 +377,15 @@ template <typename OpTy> struct LowerSoftmax : OpRewritePattern<OpTy> {
     if (int64_t lanes = laneRowsWidth(b, type, dim, rows)) {
       remarkKernel(b, loc,
                    "{0} over dim {1} of {2}: one kernel, {3} rows at a time, a "
-                   "row per lane of a vector: the rows' elements {4} into a "
+                   "row per lane of a vector: the rows' elements {4}read a "
+                   "row at a time and transposed in registers into a "
                    "buffer in the cache (element j of the rows in vector j) "
                    "with the maximum m, then the sum s of exp(x - m) in j "
                    "order, then {5}, transposed back into the rows",
                    name, dim, typeText(type), lanes,
-                   io.stored ? "read a row at a time and transposed in "
-                               "registers"
-                             : "computed (the fused producer chain once per "
-                               "element)",
+                   io.stored ? ""
+                             : "computed in order (the fused producer chain, "
+                               "once per element), then ",
                    isLog ? "x - m - log(s)" : "exp(x - m) * (1 / s)");
       return lowerLaneRows(b, op, io, type, lanes, isLog);
     }
@@ -768,23 +768,25 @@ template <typename OpTy> struct LowerSoftmax : OpRewritePattern<OpTy> {
 
   /// On the CPU, short rows (laneRowsWidth): an scf.forall over groups of
   /// `lanes` rows, a row per lane of a vector, with a buffer of n such
-  /// vectors (element j of the group's rows, in the L1 cache). From a
-  /// stored input, each block of the group's rows by `lanes` of their
-  /// elements is read a row at a time (masked loads: the group's rows are
-  /// contiguous) and transposed in registers into the buffer; a fused
-  /// producer chain is evaluated per lane instead, once per element. Then
-  /// the maximum m (on ExtremeKeys), the sum s of exp(x - m), j from 0 to
-  /// n - 1 (the order of the row kernels for lines shorter than the lanes,
-  /// so the same bits), the exps kept in the buffer for softmax, and the
-  /// results in place; the rows are written back transposed the other way
-  /// (masked stores), or by a loop over the group's elements applying a
-  /// fused epilogue. A last group of fewer rows reads its last row again
-  /// in the lanes past it and stores none of them. LLVM vectorized the
-  /// rows-in-cache kernel of such rows across the rows itself, at some
-  /// lengths, each row's loops unrolled and its strided loads and stores
-  /// one element at a time: one block of about 2300 instructions for 10
-  /// elements, 285 ms to compile. Each row is in one lane of one thread:
-  /// the bits do not depend on the thread count.
+  /// vectors (element j of the group's rows, in the L1 cache). Each block
+  /// of the group's rows by `lanes` of their elements is read a row at a
+  /// time (masked loads: the group's rows are contiguous) and transposed in
+  /// registers into the buffer, from a stored input, or from a row-major
+  /// buffer into which a fused producer chain was evaluated first (once per
+  /// element, in order: a loop LLVM vectorizes; zeros past the group's last
+  /// row). Then the maximum m (on ExtremeKeys), the sum s of exp(x - m), j
+  /// from 0 to n - 1 (the order of the row kernels for lines shorter than
+  /// the lanes, so the same bits), the exps kept in the buffer for softmax,
+  /// and the results in place; the rows are transposed back into the
+  /// row-major buffer (masked stores), from which a loop over the group's
+  /// elements writes the results through a fused epilogue. A last group of
+  /// fewer rows reads the input's last row again in the lanes past it and
+  /// writes none of them. LLVM vectorized the rows-in-cache kernel of such
+  /// rows across the rows itself, at some lengths, each row's loops
+  /// unrolled and its strided loads and stores one element at a time: one
+  /// block of about 2300 instructions for 10 elements, 285 ms to compile.
+  /// Each row is in one lane of one thread: the bits do not depend on the
+  /// thread count.
   static SmallVector<Value> lowerLaneRows(OpBuilder &b, OpTy op,
                                           const KernelIO &io,
                                           RankedTensorType type, int64_t lanes,
@@ -828,14 +830,15 @@ template <typename OpTy> struct LowerSoftmax : OpRewritePattern<OpTy> {
       Value zero = indexConstant(b, loc, 0), one = indexConstant(b, loc, 1);
       Value width = indexConstant(b, loc, lanes);
       Value size = indexConstant(b, loc, n);
-      // Row `lane` of the group, the last row for the lanes past `count`.
+      // The input's row for lane `lane` of the group: the last row for the
+      // lanes past `count`.
       Value lastRow = indexConstant(b, loc, rows - 1);
-      SmallVector<Value> laneRows;
-      for (int64_t lane = 0; lane < lanes; ++lane)
-        laneRows.push_back(arith::MinSIOp::create(
+      auto inputRow = [&](int64_t lane) -> Value {
+        return arith::MinSIOp::create(
             b, loc,
             arith::AddIOp::create(b, loc, first, indexConstant(b, loc, lane)),
-            lastRow));
+            lastRow);
+      };
       // The first `count` lanes of a block of `lanes` elements of a row.
       auto blockMask = [&](int64_t block) -> Value {
         return vector::CreateMaskOp::create(
@@ -872,55 +875,70 @@ template <typename OpTy> struct LowerSoftmax : OpRewritePattern<OpTy> {
       };
       AffineMap minorIdentity =
           AffineMap::getMultiDimIdentityMap(1, b.getContext());
-      if (input) {
-        // Each block of `lanes` elements of the rows, transposed.
-        for (int64_t block = 0; block < blocks; ++block) {
-          Value mask = blockMask(block);
-          SmallVector<Value> tile;
-          for (Value row : laneRows) {
-            Value at = arith::AddIOp::create(
-                b, loc, arith::MulIOp::create(b, loc, row, size),
-                indexConstant(b, loc, block * lanes));
-            tile.push_back(vector::TransferReadOp::create(
-                b, loc, laneType, input, ValueRange{at}, minorIdentity, pad,
-                mask, b.getBoolArrayAttr({true})));
-          }
-          tile = kiln::conversion::transposeTile(b, loc, tile);
-          for (int64_t k = 0; k < lanes && block * lanes + k < n; ++k)
-            store(b, loc, tile[k], indexConstant(b, loc, block * lanes + k));
-        }
+      // A fused producer chain is evaluated over the group's rows first,
+      // once per element, in order (a loop LLVM vectorizes), into a
+      // row-major buffer; the rows past the group's end are zeros.
+      Value rowMajor = memref::AllocOp::create(
+          b, loc, MemRefType::get({n * lanes}, floatType),
+          b.getI64IntegerAttr(64));
+      Value length = arith::MulIOp::create(b, loc, count, size);
+      if (!input) {
+        scf::ForOp::create(
+            b, loc, zero, length, one, ValueRange{},
+            [&](OpBuilder &nb, Location l, Value p, ValueRange) {
+              Value row = arith::DivUIOp::create(nb, l, p, size);
+              SmallVector<Value> indices = delinearizeIndex(
+                  nb, l, arith::AddIOp::create(nb, l, first, row), rowShape);
+              indices.push_back(arith::SubIOp::create(
+                  nb, l, p, arith::MulIOp::create(nb, l, row, size)));
+              memref::StoreOp::create(nb, l, io.read(nb, l, indices), rowMajor,
+                                      ValueRange{p});
+              scf::YieldOp::create(nb, l);
+            });
+        scf::ForOp::create(
+            b, loc, length, indexConstant(b, loc, n * lanes), one, ValueRange{},
+            [&](OpBuilder &nb, Location l, Value p, ValueRange) {
+              memref::StoreOp::create(nb, l, pad, rowMajor, ValueRange{p});
+              scf::YieldOp::create(nb, l);
+            });
       }
-      // The elements into the buffer (computed by the fused chain), the
-      // maximum on keys.
+      // Each block of `lanes` elements of the rows, transposed into the
+      // buffer.
+      for (int64_t block = 0; block < blocks; ++block) {
+        Value mask = blockMask(block);
+        SmallVector<Value> tile;
+        for (int64_t lane = 0; lane < lanes; ++lane) {
+          Value column = indexConstant(b, loc, block * lanes);
+          if (input)
+            tile.push_back(vector::TransferReadOp::create(
+                b, loc, laneType, input,
+                ValueRange{arith::AddIOp::create(
+                    b, loc, arith::MulIOp::create(b, loc, inputRow(lane), size),
+                    column)},
+                minorIdentity, pad, mask, b.getBoolArrayAttr({true})));
+          else
+            tile.push_back(vector::MaskedLoadOp::create(
+                b, loc, laneType, rowMajor,
+                ValueRange{indexConstant(b, loc, lane * n + block * lanes)},
+                mask, zeros));
+        }
+        tile = kiln::conversion::transposeTile(b, loc, tile);
+        for (int64_t k = 0; k < lanes && block * lanes + k < n; ++k)
+          store(b, loc, tile[k], indexConstant(b, loc, block * lanes + k));
+      }
+      // The maximum on keys.
       using Max = ReductionCombiner<AmaxOp>;
       Type keyType = ExtremeKeys::keyType(laneType);
       Value lowest = arith::ConstantOp::create(
           b, loc,
           DenseElementsAttr::get(cast<ShapedType>(keyType),
                                  ExtremeKeys::identity(b, floatType)));
-      SmallVector<SmallVector<Value>> laneCoords;
-      if (!input)
-        for (Value row : laneRows)
-          laneCoords.push_back(delinearizeIndex(b, loc, row, rowShape));
       Value keys =
-          overColumns(ValueRange{lowest}, [&](OpBuilder &nb, Location l,
-                                              Value j, ValueRange now) {
-            Value x;
-            if (input) {
-              x = load(nb, l, j);
-            } else {
-              SmallVector<Value> elements;
-              for (const SmallVector<Value> &at : laneCoords) {
-                SmallVector<Value> indices(at);
-                indices.push_back(j);
-                elements.push_back(io.read(nb, l, indices));
-              }
-              x = vector::FromElementsOp::create(nb, l, laneType, elements);
-              store(nb, l, x, j);
-            }
-            return SmallVector<Value>{
-                Max::combine(nb, l, x, now[0], /*keys=*/true)};
-          })[0];
+          overColumns(ValueRange{lowest},
+                      [&](OpBuilder &nb, Location l, Value j, ValueRange now) {
+                        return SmallVector<Value>{Max::combine(
+                            nb, l, load(nb, l, j), now[0], /*keys=*/true)};
+                      })[0];
       Value m = Max::result(b, loc, keys, laneType, /*keys=*/true);
       // The sum of exp(x - m), j in order (softmax keeps the exps).
       Value sum = overColumns(ValueRange{zeros}, [&](OpBuilder &nb, Location l,
@@ -947,7 +965,6 @@ template <typename OpTy> struct LowerSoftmax : OpRewritePattern<OpTy> {
       // The group's rows of each result: positions [first * n, (first +
       // count) * n) of the flat results.
       Value offset = arith::MulIOp::create(b, loc, first, size);
-      Value length = arith::MulIOp::create(b, loc, count, size);
       SmallVector<Value> tiles;
       for (auto [elementType, shared] :
            llvm::zip_equal(io.resultElementTypes(), forall.getRegionIterArgs()))
@@ -956,12 +973,9 @@ template <typename OpTy> struct LowerSoftmax : OpRewritePattern<OpTy> {
             shared, ArrayRef<OpFoldResult>{offset},
             ArrayRef<OpFoldResult>{length},
             ArrayRef<OpFoldResult>{b.getIndexAttr(1)}));
-      // Each block transposed back into the group's rows, row-major in a
-      // second buffer (whose last rows, past the group's end, are not
+      // Each block transposed back into the group's rows, row-major in
+      // the second buffer (whose last rows, past the group's end, are not
       // read).
-      Value rowMajor = memref::AllocOp::create(
-          b, loc, MemRefType::get({n * lanes}, floatType),
-          b.getI64IntegerAttr(64));
       for (int64_t block = 0; block < blocks; ++block) {
         SmallVector<Value> tile;
         for (int64_t k = 0; k < lanes; ++k)

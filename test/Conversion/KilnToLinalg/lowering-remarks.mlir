@@ -94,13 +94,13 @@ func.func @middle_dim(%x: tensor<2x21x16x64xf32>, %y: tensor<4096x4096xf32>)
   return %a, %b : tensor<2x21x16x64xf32>, tensor<4096x4096xf32>
 }
 
-// Softmax over short rows: a row per lane (the input gathered by
-// transposes, or a fused chain computed per lane).
+// Softmax over short rows: a row per lane (the input, or a fused chain's
+// values, transposed into a buffer).
 func.func @lane_rows(%x: tensor<4096x10xf32>, %y: tensor<100x31xf64>) -> (tensor<4096x10xf32>, tensor<100x31xf64>) {
   // CHECK-DAG: :[[# @LINE + 1]]:{{.*}}Function=lane_rows | Remark="kiln.log_softmax over dim 1 of tensor<4096x10xf32>: one kernel, 16 rows at a time, a row per lane of a vector: the rows' elements read a row at a time and transposed in registers into a buffer in the cache (element j of the rows in vector j) with the maximum m, then the sum s of exp(x - m) in j order, then x - m - log(s), transposed back into the rows"
   %a = kiln.log_softmax %x {dim = 1 : i64} : tensor<4096x10xf32>
   %e = kiln.exp %y : tensor<100x31xf64>
-  // CHECK-DAG: :[[# @LINE + 1]]:{{.*}}Function=lane_rows | Remark="kiln.softmax over dim 1 of tensor<100x31xf64>: one kernel, 8 rows at a time, a row per lane of a vector: the rows' elements computed (the fused producer chain once per element) into a buffer in the cache (element j of the rows in vector j) with the maximum m, then the sum s of exp(x - m) in j order, then exp(x - m) * (1 / s), transposed back into the rows"
+  // CHECK-DAG: :[[# @LINE + 1]]:{{.*}}Function=lane_rows | Remark="kiln.softmax over dim 1 of tensor<100x31xf64>: one kernel, 8 rows at a time, a row per lane of a vector: the rows' elements computed in order (the fused producer chain, once per element), then read a row at a time and transposed in registers into a buffer in the cache (element j of the rows in vector j) with the maximum m, then the sum s of exp(x - m) in j order, then exp(x - m) * (1 / s), transposed back into the rows"
   %b = kiln.softmax %e {dim = 1 : i64} : tensor<100x31xf64>
   return %a, %b : tensor<4096x10xf32>, tensor<100x31xf64>
 }

@@ -6,8 +6,9 @@
 // sum of exp(x - m) in j order, the results in place; then the rows
 // transposed back into a row-major buffer (masked stores) and a generic
 // writes the group's slice of the flat result. A fused producer chain is
-// evaluated per lane instead (vector.from_elements); rows of 3 or 32
-// elements keep the rows-in-cache kernel.
+// evaluated first, over the group's elements in order, into that
+// row-major buffer, which the transposes read; rows of 3 or 32 elements
+// keep the rows-in-cache kernel.
 // RUN: kiln-opt %s -split-input-file -kiln-fuse-elementwise -convert-kiln-to-linalg | FileCheck %s
 
 // 100 rows of 10: 7 groups, the last of 4 rows.
@@ -17,9 +18,10 @@
 // CHECK: %[[FIRST:.*]] = arith.muli %{{.*}}, %c16
 // CHECK: %[[LEFT:.*]] = arith.subi %c100, %[[FIRST]]
 // CHECK: %[[COUNT:.*]] = arith.minsi %c16{{.*}}, %[[LEFT]]
-// CHECK: arith.minsi %{{.*}}, %c99
 // CHECK: %[[BUF:.*]] = memref.alloc() {alignment = 64 : i64} : memref<160xf32>
+// CHECK: %[[ROWS:.*]] = memref.alloc() {alignment = 64 : i64} : memref<160xf32>
 // CHECK: %[[MASK:.*]] = vector.create_mask %c10{{.*}} : vector<16xi1>
+// CHECK: arith.minsi %{{.*}}, %c99
 // CHECK-COUNT-16: vector.transfer_read %[[FLAT]][%{{.*}}], %{{.*}}, %[[MASK]] {in_bounds = [true]} : tensor<1000xf32>, vector<16xf32>
 // CHECK-COUNT-64: vector.shuffle
 // CHECK-COUNT-10: vector.store %{{.*}}, %[[BUF]][%{{.*}}] : memref<160xf32>, vector<16xf32>
@@ -33,7 +35,6 @@
 // CHECK: scf.for
 // CHECK: arith.mulf %{{.*}}, %[[INV]] : vector<16xf32>
 // CHECK: %[[SLICE:.*]] = tensor.extract_slice %[[OUT]][%{{.*}}] [%{{.*}}] [1] : tensor<1000xf32> to tensor<?xf32>
-// CHECK: %[[ROWS:.*]] = memref.alloc() {alignment = 64 : i64} : memref<160xf32>
 // CHECK-COUNT-10: vector.load %[[BUF]]
 // CHECK-COUNT-16: vector.maskedstore %[[ROWS]]
 // CHECK: %[[TILE:.*]] = linalg.generic {{.*}} outs(%[[SLICE]] : tensor<?xf32>)
@@ -76,18 +77,28 @@ func.func @log_softmax_f64(%x: tensor<4x8x20xf64>) -> tensor<4x8x20xf64> {
 
 // -----
 
-// A fused producer chain (x * x) is evaluated per lane, once per element,
-// into the buffer; a fused epilogue (exp) is applied where the group's
-// slice is written.
+// A fused producer chain (x * x) is evaluated over the group's elements in
+// order (delinearized, so the addresses stay consecutive) into the
+// row-major buffer, the rest of it zeros, which the transposes read; a
+// fused epilogue (exp) is applied where the group's slice is written.
 // CHECK-LABEL: func.func @chain_and_epilogue
 // CHECK: scf.forall
-// CHECK-NOT: vector.transfer_read
-// CHECK: scf.for %{{.*}} iter_args(%{{.*}}) -> (vector<16xi32>)
-// CHECK-COUNT-16: arith.mulf %{{.*}}, %{{.*}} : f32
-// CHECK: vector.from_elements {{.*}} : vector<16xf32>
-// CHECK: vector.store
+// CHECK: %[[BUF:.*]] = memref.alloc() {alignment = 64 : i64} : memref<192xf32>
+// CHECK: %[[ROWS:.*]] = memref.alloc() {alignment = 64 : i64} : memref<192xf32>
+// CHECK: %[[LENGTH:.*]] = arith.muli %{{.*}}, %c12
+// CHECK: scf.for %[[P:.*]] = %c0 to %[[LENGTH]] step %c1 {
+// CHECK: arith.divui %[[P]], %c12
+// CHECK: %[[X:.*]] = tensor.extract %arg0
+// CHECK: %[[XX:.*]] = arith.mulf %[[X]], %[[X]] : f32
+// CHECK: memref.store %[[XX]], %[[ROWS]][%[[P]]]
+// CHECK: scf.for %[[Q:.*]] = %[[LENGTH]] to %c192 step %c1 {
+// CHECK: memref.store %{{.*}}, %[[ROWS]][%[[Q]]]
+// CHECK-COUNT-16: vector.maskedload %[[ROWS]]
+// CHECK-COUNT-64: vector.shuffle
+// CHECK-NOT: arith.mulf %{{.*}} : f32
+// CHECK: vector.store %{{.*}}, %[[BUF]]
 // CHECK: linalg.generic
-// CHECK: memref.load
+// CHECK: memref.load %[[ROWS]]
 // CHECK: math.exp %{{.*}} : f32
 func.func @chain_and_epilogue(%x: tensor<64x12xf32>) -> tensor<64x12xf32> {
   %a = kiln.mul %x, %x : tensor<64x12xf32>, tensor<64x12xf32>
