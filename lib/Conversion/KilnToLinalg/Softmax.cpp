@@ -875,9 +875,10 @@ template <typename OpTy> struct LowerSoftmax : OpRewritePattern<OpTy> {
       };
       AffineMap minorIdentity =
           AffineMap::getMultiDimIdentityMap(1, b.getContext());
-      // A fused producer chain is evaluated over the group's rows first,
-      // once per element, in order (a loop LLVM vectorizes), into a
-      // row-major buffer; the rows past the group's end are zeros.
+      // The group's rows, row-major: a fused producer chain's values,
+      // evaluated first, once per element, in order (a loop LLVM
+      // vectorizes; zeros past the group's last row), and at the end the
+      // results.
       Value rowMajor = memref::AllocOp::create(
           b, loc, MemRefType::get({n * lanes}, floatType),
           b.getI64IntegerAttr(64));
@@ -908,13 +909,12 @@ template <typename OpTy> struct LowerSoftmax : OpRewritePattern<OpTy> {
         Value mask = blockMask(block);
         SmallVector<Value> tile;
         for (int64_t lane = 0; lane < lanes; ++lane) {
-          Value column = indexConstant(b, loc, block * lanes);
           if (input)
             tile.push_back(vector::TransferReadOp::create(
                 b, loc, laneType, input,
                 ValueRange{arith::AddIOp::create(
                     b, loc, arith::MulIOp::create(b, loc, inputRow(lane), size),
-                    column)},
+                    indexConstant(b, loc, block * lanes))},
                 minorIdentity, pad, mask, b.getBoolArrayAttr({true})));
           else
             tile.push_back(vector::MaskedLoadOp::create(
@@ -973,9 +973,8 @@ template <typename OpTy> struct LowerSoftmax : OpRewritePattern<OpTy> {
             shared, ArrayRef<OpFoldResult>{offset},
             ArrayRef<OpFoldResult>{length},
             ArrayRef<OpFoldResult>{b.getIndexAttr(1)}));
-      // Each block transposed back into the group's rows, row-major in
-      // the second buffer (whose last rows, past the group's end, are not
-      // read).
+      // Each block transposed back into the group's rows in the row-major
+      // buffer (whose rows past the group's end are not read).
       for (int64_t block = 0; block < blocks; ++block) {
         SmallVector<Value> tile;
         for (int64_t k = 0; k < lanes; ++k)
