@@ -173,6 +173,51 @@ logits = torch.randn(5, dtype=torch.float64)
 label = torch.tensor(3)
 want = F.cross_entropy(logits, label)
 c.check("cross_entropy [C]", ir2("cross_entropy", logits, label, want), [logits, label], want)
+# Rows of a few classes on the CPU: the log_softmax (a row per lane) and
+# the gather from it, whose bits are those of the log-probability computed
+# at the target only, (x[t] - m) - log(sum(exp(x - m))), written out here
+# (and PyTorch's in f64); -inf and NaN logits among them.
+for (rows, classes), dtype in (((4096, 10), torch.float32),
+                               ((100, 5), torch.float64),
+                               ((33, 31), torch.float32)):
+    ce_x = torch.randn(rows, classes, dtype=dtype) * 3
+    ce_x[0, 1] = float("-inf")
+    ce_x[1, 2] = float("nan")
+    ce_t = torch.randint(0, classes, (rows,))
+    for reduction in ("none", "mean"):
+        label = f"cross_entropy {reduction} over {rows}x{classes} {dtype}"
+        loss = F.cross_entropy(ce_x.double(), ce_t, reduction=reduction)
+        ir = ir2("cross_entropy", ce_x, ce_t, loss.to(dtype),
+                 f'{{reduction = "{reduction}"}}')
+        written = func_ir([ce_x, ce_t], [
+            "%m = kiln.amax %a0 {dims = array<i64: 1>, keepdim = true} : {T0}",
+            "%d = kiln.sub %a0, %m : {T0}, " + ttype(ce_x[:, :1]),
+            "%e = kiln.exp %d : {T0}",
+            "%s = kiln.sum %e {dims = array<i64: 1>, keepdim = true} : {T0}",
+            "%l = kiln.log %s : " + ttype(ce_x[:, :1]),
+            "%i = kiln.reshape %a1 : {T1} -> " + ttype(ce_t[:, None]),
+            "%g = kiln.gather %a0, %i {dim = 1 : i64} : {T0}, " +
+            ttype(ce_t[:, None]),
+            "%gm = kiln.sub %g, %m : " + ttype(ce_x[:, :1]) + ", " +
+            ttype(ce_x[:, :1]),
+            "%p = kiln.sub %gm, %l : " + ttype(ce_x[:, :1]) + ", " +
+            ttype(ce_x[:, :1]),
+            "%f = kiln.reshape %p : " + ttype(ce_x[:, :1]) + " -> " +
+            ttype(ce_x[:, 0]),
+            "%n = kiln.neg %f : " + ttype(ce_x[:, 0])] +
+            (["%r0 = kiln.mean %n : " + ttype(ce_x[:, 0])]
+             if reduction == "mean" else
+             ["%r0 = kiln.reshape %n : " + ttype(ce_x[:, 0]) + " -> " +
+              ttype(ce_x[:, 0])]), [loss.to(dtype)])
+        c.cases += 1
+        code, formula, err = c.run(written, [ce_x, ce_t])
+        if code != 0:
+            c.fail(f"{label}: the formula", err)
+            continue
+        c.check(f"{label}: the formula's bits", ir, [ce_x, ce_t], formula,
+                rtol=0, atol=0)
+        c.check(f"{label}: against PyTorch (float64)", ir, [ce_x, ce_t],
+                loss.to(dtype), rtol=1e-5, atol=1e-6)
 
 for sa, sb in (((7,), (7,)), ((3, 8), (8, 5)), ((3, 8), (8,)), ((8,), (8, 5)),
                ((4, 3, 28, 64), (4, 1, 64, 32)), ((2, 3, 4), (4, 5)),

@@ -38,6 +38,29 @@ constexpr int64_t kSplitMinSegment = 4096;
 /// they stay in the L2 cache (softmax's rows in cache, row groups).
 constexpr int64_t kRowInCacheMaxBytes = 256 << 10;
 
+/// The shortest rows (elements along the last dim) a softmax takes a row
+/// per lane of a vector on the CPU (the lowering's lowerLaneRows; shorter
+/// ones run the rows-in-cache kernel, whose loads of pairs and triples LLVM
+/// vectorizes as interleaved groups). 1 thread, 4096 rows, rows-in-cache
+/// kernel -> lanes, f32: 2 elements 3.1 -> 6.3 us, 3 5.6 -> 8.3, 4 10.2 ->
+/// 9.7, 6 70 -> 13, 10 42 -> 18 (compile 294 -> 109 ms), 16 68 -> 24, 31 114
+/// -> 51 (compile 73 -> 135 ms); f64: 2 9.5 -> 12.4, 3 14.9 -> 16.2, 4 26.6
+/// -> 22.2, 10 97 -> 55, 31 184 -> 150. The longest is one less than the 32
+/// lanes of a float sum, whose lines shorter than the lanes sum their
+/// elements in order, as the lanes kernel does: the same bits.
+constexpr int64_t kLaneRowsMinLength = 4;
+constexpr int64_t kLaneRowsMaxLength = 31;
+
+/// The rows the lanes kernel takes at a time (the elements of a 512-bit
+/// vector) for `rows` rows of `n` f32 or f64 elements (`elementBits`), or 0
+/// where it does not apply (fewer than two rows, rows of other lengths).
+inline int64_t laneRowsWidth(int64_t rows, int64_t n, unsigned elementBits) {
+  if (rows < 2 || n < kLaneRowsMinLength || n > kLaneRowsMaxLength ||
+      (elementBits != 32 && elementBits != 64))
+    return 0;
+  return 512 / elementBits;
+}
+
 /// Kernel outputs of at least this many bytes that the kernel only writes
 /// get non-temporal stores (kiln-streaming-stores' default): 32 MiB, the L3
 /// of a Zen 4/5 CCD; a smaller output may still be in cache for the kernel

@@ -232,15 +232,6 @@ keepExpsInRow(OpBuilder &b, Location loc, Value into, Value m,
 
 namespace {
 
-/// The shortest rows a softmax takes a row per lane (lowerLaneRows). 1
-/// thread, 4096 rows, rows-in-cache kernel -> lanes, f32: 2 elements 3.1 ->
-/// 6.3 us (LLVM vectorizes the rows-in-cache kernel's loads of pairs and
-/// triples as interleaved groups), 3 5.6 -> 8.3, 4 10.2 -> 9.7, 6 70 -> 13,
-/// 10 42 -> 18 (compile 294 -> 109 ms), 16 68 -> 24, 31 114 -> 51 (compile
-/// 73 -> 135 ms); f64: 2 9.5 -> 12.4, 3 14.9 -> 16.2, 4 26.6 -> 22.2, 10 97
-/// -> 55, 31 184 -> 150.
-constexpr int64_t kLaneRowsMinLength = 4;
-
 /// softmax/log_softmax on the CPU run each row's passes in one kernel when
 /// the row is at most kRowInCacheMaxBytes (ReductionPlan.h: it stays in the
 /// L2 cache between passes) and there are at least this many rows, or the
@@ -747,23 +738,19 @@ template <typename OpTy> struct LowerSoftmax : OpRewritePattern<OpTy> {
     return {rows.getResult(0), rows.getResult(1)};
   }
 
-  /// The rows the lanes kernel (lowerLaneRows) takes at a time -- the
-  /// elements of a 512-bit vector -- for a softmax over `dim` of `type`
-  /// (with `rows` rows), or 0 where it does not apply: on the CPU, f32 or
-  /// f64 rows along the last dim of kLaneRowsMinLength to kReductionLanes - 1
-  /// elements (lines shorter than the lanes, whose sums take their elements
-  /// in order), at least two of them.
+  /// The rows the lanes kernel (lowerLaneRows) takes at a time for a
+  /// softmax over `dim` of `type` (with `rows` rows), or 0 where it does not
+  /// apply: on the CPU, f32 or f64 rows along the last dim
+  /// (kiln::conversion::laneRowsWidth).
   static int64_t laneRowsWidth(OpBuilder &b, RankedTensorType type, int64_t dim,
                                int64_t rows) {
     int64_t rank = type.getRank();
     Type elementType = type.getElementType();
     if (isGpuTarget(b) || rank < 2 || dim != rank - 1 ||
-        !(elementType.isF32() || elementType.isF64()) || rows < 2)
+        !(elementType.isF32() || elementType.isF64()))
       return 0;
-    int64_t n = type.getDimSize(dim);
-    if (n < kLaneRowsMinLength || n >= kReductionLanes)
-      return 0;
-    return 512 / elementType.getIntOrFloatBitWidth();
+    return kiln::conversion::laneRowsWidth(rows, type.getDimSize(dim),
+                                           elementType.getIntOrFloatBitWidth());
   }
 
   /// On the CPU, short rows (laneRowsWidth): an scf.forall over groups of

@@ -1,6 +1,7 @@
 // -kiln-decompose expresses composite ops with core ops.
 // RUN: kiln-opt %s -split-input-file -kiln-decompose | FileCheck %s
 // RUN: kiln-opt %s -split-input-file -kiln-decompose -mlir-print-debuginfo | FileCheck %s --check-prefix=LOC
+// RUN: kiln-opt %s -split-input-file -kiln-decompose=target=cuda | FileCheck %s --check-prefix=GPU
 
 // softmax and log_softmax are left for the lowering (two kernels).
 // CHECK-LABEL: func.func @softmax_kept
@@ -45,13 +46,13 @@ func.func @mean_of_nothing(%x: tensor<3x0xf32>, %y: tensor<0x2xf64>) -> (tensor<
 // [N, C] log_softmax. The gather carries the cross_entropy's name for
 // runtime errors.
 // CHECK-LABEL: func.func @cross_entropy
-// CHECK: %[[M:.*]] = kiln.amax %arg0 {dims = array<i64: 1>, keepdim = true} : tensor<8x5xf32>
+// CHECK: %[[I:.*]] = kiln.reshape %{{.*}} : tensor<8xi64> -> tensor<8x1xi64>
+// CHECK: %[[M:.*]] = kiln.amax %arg0 {dims = array<i64: 1>, keepdim = true} : tensor<8x40xf32>
 // CHECK: %[[D:.*]] = kiln.sub %arg0, %[[M]]
 // CHECK: %[[E:.*]] = kiln.exp %[[D]]
 // CHECK: %[[S:.*]] = kiln.sum %[[E]] {dims = array<i64: 1>, keepdim = true}
 // CHECK: %[[L:.*]] = kiln.log %[[S]] : tensor<8x1xf32>
-// CHECK: %[[I:.*]] = kiln.reshape %{{.*}} : tensor<8xi64> -> tensor<8x1xi64>
-// CHECK: %[[G:.*]] = kiln.gather %arg0, %[[I]] {dim = -1 : i64} : tensor<8x5xf32>, tensor<8x1xi64>
+// CHECK: %[[G:.*]] = kiln.gather %arg0, %[[I]] {dim = -1 : i64} : tensor<8x40xf32>, tensor<8x1xi64>
 // CHECK: %[[GM:.*]] = kiln.sub %[[G]], %[[M]]
 // CHECK: kiln.sub %[[GM]], %[[L]]
 // CHECK-NOT: kiln.log_softmax
@@ -61,7 +62,32 @@ func.func @mean_of_nothing(%x: tensor<3x0xf32>, %y: tensor<0x2xf64>) -> (tensor<
 // LOC-LABEL: func.func @cross_entropy
 // LOC: kiln.gather {{.*}} loc(#[[NAMED:loc[0-9]*]])
 // LOC: #[[NAMED]] = loc("kiln.cross_entropy"
-func.func @cross_entropy(%x: tensor<8x5xf32>, %t: tensor<8xi64>) -> tensor<f32> {
+func.func @cross_entropy(%x: tensor<8x40xf32>, %t: tensor<8xi64>) -> tensor<f32> {
+  %l = kiln.cross_entropy %x, %t : tensor<8x40xf32>, tensor<8xi64>
+  return %l : tensor<f32>
+}
+
+// -----
+
+// Rows of a few classes (4 to 31) on the CPU: the log_softmax, which takes
+// a row per lane, and the gather from it (the same arithmetic in the same
+// order); the GPU computes at the target only.
+// CHECK-LABEL: func.func @cross_entropy_few_classes
+// CHECK: %[[I:.*]] = kiln.reshape %{{.*}} : tensor<8xi64> -> tensor<8x1xi64>
+// CHECK: %[[LS:.*]] = kiln.log_softmax %arg0 {dim = 1 : i64} : tensor<8x5xf32>
+// CHECK: %[[G:.*]] = kiln.gather %[[LS]], %[[I]] {dim = -1 : i64} : tensor<8x5xf32>, tensor<8x1xi64>
+// CHECK-NOT: kiln.amax
+// CHECK: kiln.neg
+// CHECK: kiln.sum
+// CHECK: kiln.div
+// LOC-LABEL: func.func @cross_entropy_few_classes
+// LOC: kiln.gather {{.*}} loc(#[[NAMED:loc[0-9]*]])
+// LOC: #[[NAMED]] = loc("kiln.cross_entropy"
+// GPU-LABEL: func.func @cross_entropy_few_classes
+// GPU: kiln.amax
+// GPU-NOT: kiln.log_softmax
+// GPU: kiln.gather %arg0
+func.func @cross_entropy_few_classes(%x: tensor<8x5xf32>, %t: tensor<8xi64>) -> tensor<f32> {
   %l = kiln.cross_entropy %x, %t : tensor<8x5xf32>, tensor<8xi64>
   return %l : tensor<f32>
 }
