@@ -161,7 +161,7 @@ struct DecomposeMseLoss : OpRewritePattern<MseLossOp> {
 /// in the same order (the row's sum in class order either way), so the
 /// same bits, in one kernel of vector code where the maximum and the sum
 /// were two that LLVM vectorized across 16 rows, each row's classes
-/// unrolled and loaded one at a time (4096x10 f32 at 1 thread: 47 -> 28
+/// unrolled and loaded one at a time (4096x10 f32 at 1 thread: 46 -> 26
 /// us, 4 kernels instead of 5).
 struct DecomposeCrossEntropy : OpRewritePattern<CrossEntropyOp> {
   DecomposeCrossEntropy(MLIRContext *ctx, bool cpu)
