@@ -102,11 +102,11 @@ for shape, dim, dtype in unit_shapes:
 # vector (16 f32 or 8 f64 rows at a time, lowering.md): against PyTorch
 # (float64), at 1 and 2 threads; the bits of the column kernel on the
 # transposed input (softmax over dim 0 of [n, rows]: each sum also in
-# order); a fused producer chain (evaluated per lane) and a two-result
-# epilogue against their unfused bits. Rows past the last whole group (1000,
-# 17, 21 = 3 x 7, 999 rows; 2 rows, fewer than a group), blocks of the
-# lanes' width (17 and 31 elements: 2 f32 blocks, 3 and 4 f64), NaN, +inf
-# and -inf rows among them.
+# order); a fused producer chain (evaluated first, in order) and a
+# two-result epilogue against their unfused bits. Rows past the last whole
+# group (1000, 17, 21 = 3 x 7, 999 rows; 2 rows, fewer than a group, keep
+# the rows-in-cache kernel), blocks of the lanes' width (17 and 31
+# elements: 2 f32 blocks, 3 and 4 f64), NaN, +inf and -inf rows among them.
 lane_shapes = [((4096, 10), torch.float32), ((1000, 4), torch.float32),
                ((17, 31), torch.float32), ((3, 7, 12), torch.float32),
                ((2, 5), torch.float32), ((999, 9), torch.float64),
