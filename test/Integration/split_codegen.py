@@ -26,8 +26,15 @@ failures = []
 # and backward) are each one large block of vector code.
 N, D, H, C = 64, 96, 80, 10
 TANHS = 16
-tanhs = "\n".join(
-    f"  %t{i + 1} = kiln.tanh %t{i} : tensor<{N}x{H}xf32>" for i in range(TANHS))
+
+
+def tanh_chain(count, type):
+    """IR lines %t1 = tanh(%t0), ..., %t{count} of `type`."""
+    return "\n".join(f"  %t{i + 1} = kiln.tanh %t{i} : {type}"
+                      for i in range(count))
+
+
+tanhs = tanh_chain(TANHS, f"tensor<{N}x{H}xf32>")
 forward = f"""func.func @f(%x: tensor<{N}x{D}xf32>, %w1: tensor<{D}x{H}xf32>, %b1: tensor<{H}xf32>, %w2: tensor<{H}x{C}xf32>, %b2: tensor<{C}xf32>, %t: tensor<{N}xi64>) -> tensor<f32> {{
   %h = kiln.matmul %x, %w1 : tensor<{N}x{D}xf32>, tensor<{D}x{H}xf32>
   %hb = kiln.add %h, %b1 : tensor<{N}x{H}xf32>, tensor<{H}xf32>
@@ -166,8 +173,7 @@ for threads in ("4", "", None):
 # compiled at -O3.
 SHORT_TANHS = 24
 short_ir = os.path.join(tmp, "short.mlir")
-chain = "\n".join(f"  %t{i + 1} = kiln.tanh %t{i} : tensor<{N}x{D}xf32>"
-                  for i in range(SHORT_TANHS))
+chain = tanh_chain(SHORT_TANHS, f"tensor<{N}x{D}xf32>")
 with open(short_ir, "w") as f:
     f.write(f"""func.func @f(%t0: tensor<{N}x{D}xf32>) -> tensor<{N}x{D}xf32> {{
 {chain}

@@ -42,14 +42,16 @@ Value softmaxElement(OpBuilder &b, Location loc, Value x, Value m, Value s,
 
 namespace {
 
-/// 1 / `sum`, once per row: softmax multiplies each exp(x - m) by it, as
-/// PyTorch's CPU softmax does -- the same formula, and a multiplication
-/// per element instead of a division (a 512-bit division takes several
-/// times a multiplication's throughput).
+/// 1 / `sum` (a scalar, or a vector of rows' sums), once per row: softmax
+/// multiplies each exp(x - m) by it, as PyTorch's CPU softmax does -- the
+/// same formula, and a multiplication per element instead of a division (a
+/// 512-bit division takes several times a multiplication's throughput).
 Value reciprocal(OpBuilder &b, Location loc, Value sum) {
-  Value one =
-      arith::ConstantOp::create(b, loc, b.getFloatAttr(sum.getType(), 1.0));
-  return arith::DivFOp::create(b, loc, one, sum);
+  TypedAttr one = b.getFloatAttr(getElementTypeOrSelf(sum.getType()), 1.0);
+  if (auto vector = dyn_cast<VectorType>(sum.getType()))
+    one = DenseElementsAttr::get(vector, one);
+  return arith::DivFOp::create(b, loc, arith::ConstantOp::create(b, loc, one),
+                               sum);
 }
 
 } // namespace
@@ -786,11 +788,6 @@ template <typename OpTy> struct LowerSoftmax : OpRewritePattern<OpTy> {
     SmallVector<int64_t> rowShape(type.getShape().drop_back());
     auto laneType = VectorType::get({lanes}, floatType);
     auto maskType = VectorType::get({lanes}, b.getI1Type());
-    auto splat = [&](double value) -> Value {
-      return arith::ConstantOp::create(
-          b, loc,
-          DenseElementsAttr::get(laneType, b.getFloatAttr(floatType, value)));
-    };
     SmallVector<ReassociationIndices> flat(1);
     for (int64_t d = 0; d < rank; ++d)
       flat[0].push_back(d);
@@ -811,12 +808,25 @@ template <typename OpTy> struct LowerSoftmax : OpRewritePattern<OpTy> {
       Value count = arith::MinSIOp::create(
           b, loc, indexConstant(b, loc, lanes),
           arith::SubIOp::create(b, loc, indexConstant(b, loc, rows), first));
-      Value zeros = splat(0.0);
+      Value zeros = arith::ConstantOp::create(
+          b, loc,
+          DenseElementsAttr::get(laneType, b.getFloatAttr(floatType, 0.0)));
       Value pad =
           arith::ConstantOp::create(b, loc, b.getFloatAttr(floatType, 0.0));
       Value zero = indexConstant(b, loc, 0), one = indexConstant(b, loc, 1);
       Value width = indexConstant(b, loc, lanes);
       Value size = indexConstant(b, loc, n);
+      // The input indices of position p of the group's rows (row p / n,
+      // element p % n; delinearized so that LLVM sees consecutive positions
+      // at consecutive addresses).
+      auto indicesAt = [&](OpBuilder &nb, Location l, Value p) {
+        Value row = arith::DivUIOp::create(nb, l, p, size);
+        SmallVector<Value> indices = delinearizeIndex(
+            nb, l, arith::AddIOp::create(nb, l, first, row), rowShape);
+        indices.push_back(arith::SubIOp::create(
+            nb, l, p, arith::MulIOp::create(nb, l, row, size)));
+        return indices;
+      };
       // The input's row for lane `lane` of the group: the last row for the
       // lanes past `count`.
       Value lastRow = indexConstant(b, loc, rows - 1);
@@ -871,18 +881,13 @@ template <typename OpTy> struct LowerSoftmax : OpRewritePattern<OpTy> {
           b.getI64IntegerAttr(64));
       Value length = arith::MulIOp::create(b, loc, count, size);
       if (!input) {
-        scf::ForOp::create(
-            b, loc, zero, length, one, ValueRange{},
-            [&](OpBuilder &nb, Location l, Value p, ValueRange) {
-              Value row = arith::DivUIOp::create(nb, l, p, size);
-              SmallVector<Value> indices = delinearizeIndex(
-                  nb, l, arith::AddIOp::create(nb, l, first, row), rowShape);
-              indices.push_back(arith::SubIOp::create(
-                  nb, l, p, arith::MulIOp::create(nb, l, row, size)));
-              memref::StoreOp::create(nb, l, io.read(nb, l, indices), rowMajor,
-                                      ValueRange{p});
-              scf::YieldOp::create(nb, l);
-            });
+        scf::ForOp::create(b, loc, zero, length, one, ValueRange{},
+                           [&](OpBuilder &nb, Location l, Value p, ValueRange) {
+                             memref::StoreOp::create(
+                                 nb, l, io.read(nb, l, indicesAt(nb, l, p)),
+                                 rowMajor, ValueRange{p});
+                             scf::YieldOp::create(nb, l);
+                           });
         scf::ForOp::create(
             b, loc, length, indexConstant(b, loc, n * lanes), one, ValueRange{},
             [&](OpBuilder &nb, Location l, Value p, ValueRange) {
@@ -937,15 +942,14 @@ template <typename OpTy> struct LowerSoftmax : OpRewritePattern<OpTy> {
         return SmallVector<Value>{arith::AddFOp::create(nb, l, now[0], e)};
       })[0];
       Value s = isLog ? Value(math::LogOp::create(b, loc, sum))
-                      : Value(arith::DivFOp::create(b, loc, splat(1.0), sum));
+                      : reciprocal(b, loc, sum);
       // The results in place.
       overColumns(ValueRange{}, [&](OpBuilder &nb, Location l, Value j,
                                     ValueRange) {
+        // (softmax: v is exp(x - m) already)
         Value v = load(nb, l, j);
-        Value result = isLog
-                           ? Value(arith::SubFOp::create(
-                                 nb, l, arith::SubFOp::create(nb, l, v, m), s))
-                           : Value(arith::MulFOp::create(nb, l, v, s));
+        Value result = isLog ? softmaxElement(nb, l, v, m, s, /*isLog=*/true)
+                             : Value(arith::MulFOp::create(nb, l, v, s));
         store(nb, l, result, j);
         return SmallVector<Value>{};
       });
@@ -986,13 +990,8 @@ template <typename OpTy> struct LowerSoftmax : OpRewritePattern<OpTy> {
             Value p = linalg::IndexOp::create(nb, l, 0);
             Value v = memref::LoadOp::create(nb, l, rowMajor, ValueRange{p});
             SmallVector<Value> indices;
-            if (io.finish) {
-              Value row = arith::DivUIOp::create(nb, l, p, size);
-              indices = delinearizeIndex(
-                  nb, l, arith::AddIOp::create(nb, l, first, row), rowShape);
-              indices.push_back(arith::SubIOp::create(
-                  nb, l, p, arith::MulIOp::create(nb, l, row, size)));
-            }
+            if (io.finish)
+              indices = indicesAt(nb, l, p);
             linalg::YieldOp::create(nb, l, io.finishElement(nb, l, v, indices));
           });
       tiles.assign(generic.getResults().begin(), generic.getResults().end());
