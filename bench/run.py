@@ -434,9 +434,28 @@ def embedding_workloads():
 
 def short_row_workloads():
     """Class scores: softmax and log_softmax over rows of 10 (a row per lane
-    of a vector since the fifty-sixth session)."""
-    c10 = tensor_type((262144, 10))
+    of a vector since the fifty-sixth session), and a logsumexp written out
+    over them and a sum over rows of 24 (since the fifty-seventh)."""
+    c10, rows = tensor_type((262144, 10)), tensor_type((262144,))
+    c24 = tensor_type((262144, 24))
+    keep = tensor_type((262144, 1))
     return [
+        dict(name="logsumexp written out over rows of 10 (262144x10)",
+             ir=f"""func.func @f(%x: {c10}) -> {rows} {{
+  %m = kiln.amax %x {{dims = array<i64: 1>, keepdim = true}} : {c10}
+  %d = kiln.sub %x, %m : {c10}, {keep}
+  %e = kiln.exp %d : {c10}
+  %s = kiln.sum %e {{dims = array<i64: 1>}} : {c10}
+  %l = kiln.log %s : {rows}
+  %m2 = kiln.reshape %m : {keep} -> {rows}
+  %y = kiln.add %l, %m2 : {rows}, {rows}
+  return %y : {rows}
+}}""", inputs=["c10"], torch=lambda t: torch.logsumexp(t["c10"], 1)),
+        dict(name="sum over rows of 24 (262144x24)",
+             ir=f"""func.func @f(%x: {c24}) -> {rows} {{
+  %s = kiln.sum %x {{dims = array<i64: 1>}} : {c24}
+  return %s : {rows}
+}}""", inputs=["c24"], torch=lambda t: torch.sum(t["c24"], 1)),
         one_operand("softmax over rows of 10 (262144x10)", "softmax",
                     "dim = 1 : i64", c10, c10, ["c10"],
                     lambda t: torch.softmax(t["c10"], 1)),
@@ -843,7 +862,7 @@ TWO_ODD_ROWS = 4000037
 # ("i64", low, high, shape) for uniform integers, or a fixed array.
 INPUTS = {
     "x": ("f32", X), "big": ("f32", (1, 16 << 20)),
-    "odd": ("f32", (1, ODD_ROW)), "tall40": ("f32", (100000, 40)), "c10": ("f32", (262144, 10)), "row1m": ("f32", (1, 1 << 20)), "g": ("f32", (4096, 4096)),
+    "odd": ("f32", (1, ODD_ROW)), "tall40": ("f32", (100000, 40)), "c10": ("f32", (262144, 10)), "c24": ("f32", (262144, 24)), "row1m": ("f32", (1, 1 << 20)), "g": ("f32", (4096, 4096)),
     "gi": ("i64", 0, 4096, (4096, 256)), "v": ("f32", (V,)),
     "ct": ("f32", (V,)), "go": ("f32", (4096, 256)),
     "bi": ("i64", 0, 4096, (1024, 4096)), "bs": ("f32", (1024, 4096)),

@@ -1241,4 +1241,70 @@ else:
     c.check("fused mean over C of [N, C, 1, 1]: against PyTorch", ir, [x],
             want, rtol=1e-5, atol=1e-5)
 
+# Short rows (4 to 31 elements) of at least 16 f32 / 8 f64 rows: a row per
+# lane of a vector, the rows transposed in registers (in place, packed
+# two or four rows of 8 or 4 to a vector, or from the buffer a fused chain
+# fills first). Each row still adds its elements in order into lane 0, so
+# the reference is that order, written out: in order, then + 0 (the other
+# lanes' identities), exactly; prod and the fused sum of exp likewise. The
+# row counts leave a last group of fewer rows, and the buffered kernel's
+# iterations of 8 groups a last one of fewer groups; NaN, +-inf and -0
+# among the elements; 1 and 2 threads.
+def in_order(x, combine, start):
+    acc = torch.full(x.shape[:-1], start, dtype=x.dtype)
+    for j in range(x.shape[-1]):
+        acc = combine(acc, x[..., j])
+    return acc
+
+
+short_reductions = [((1000, 10), torch.float32), ((33, 4), torch.float32),
+                    ((16, 8), torch.float32), ((129, 5), torch.float32),
+                    ((2, 9, 31), torch.float32), ((21, 16), torch.float32),
+                    ((999, 17), torch.float64), ((8, 4), torch.float64),
+                    ((45, 8), torch.float64), ((3, 5, 20), torch.float64)]
+for shape, dtype in short_reductions:
+    x = torch.randn(*shape, dtype=dtype) * 3
+    rows = x.reshape(-1, shape[-1])
+    rows[0, 1] = float("nan")
+    rows[-1, 2] = float("inf")
+    rows[rows.shape[0] // 2, :] = -0.0
+    rows[1, 0] = float("-inf")
+    last = len(shape) - 1
+    factors = 1 + 0.05 * torch.randn(*shape, dtype=dtype)
+    cases = [
+        ("sum", x, in_order(x, torch.add, 0.0)),
+        ("prod", factors, in_order(factors, torch.mul, 1.0)),
+    ]
+    for op, operand, want in cases:
+        label = f"{op} over rows of {list(shape)} {dtype}"
+        ir = reduce_ir(op, operand, want, dims_attr([last], False))
+        for threads in (1, 2):
+            c.check(f"{label}: in order, at {threads} thread(s)", ir,
+                    [operand], want, rtol=0, atol=0,
+                    extra_args=[f"--threads={threads}"])
+    # exp(x) fused into the sum: the buffered kernel.
+    e = torch.exp(x)
+    want = in_order(e, torch.add, 0.0)
+    c.cases += 1
+    code, exps, err = c.run(func_ir([x], ["%r0 = kiln.exp %a0 : {T0}"], [x]),
+                            [x])
+    if code != 0:
+        c.fail(f"exp over {list(shape)}", err)
+        continue
+    want = in_order(exps[0], torch.add, 0.0)
+    ir = func_ir([x], ["%e = kiln.exp %a0 : {T0}",
+                       f"%r0 = kiln.sum %e {{dims = array<i64: {last}>}} : "
+                       "{T0}"], [want])
+    for threads in (1, 2):
+        c.check(f"sum of exp over rows of {list(shape)} {dtype}: in order, "
+                f"at {threads} thread(s)", ir, [x], want, rtol=0, atol=0,
+                extra_args=[f"--threads={threads}"])
+    # mean and norm (their epilogues) against PyTorch.
+    finite = torch.randn(*shape, dtype=dtype)
+    for op, want in (("mean", finite.mean(last)),
+                     ("norm", torch.linalg.vector_norm(finite, dim=last))):
+        c.check(f"{op} over rows of {list(shape)} {dtype}: against PyTorch",
+                reduce_ir(op, finite, want, dims_attr([last], False)),
+                [finite], want, rtol=1e-5, atol=1e-6)
+
 c.finish()

@@ -226,6 +226,25 @@ Value collapseUnitDims(OpBuilder &b, Location loc, Value value) {
       expansionGroups(shape, type.getShape()));
 }
 
+void fillBuffer(OpBuilder &b, Location loc, Value buffer, Value length,
+                int64_t size, Value pad,
+                function_ref<Value(OpBuilder &, Location, Value p)> value) {
+  Value zero = arith::ConstantIndexOp::create(b, loc, 0);
+  Value one = arith::ConstantIndexOp::create(b, loc, 1);
+  scf::ForOp::create(b, loc, zero, length, one, ValueRange{},
+                     [&](OpBuilder &nb, Location l, Value p, ValueRange) {
+                       memref::StoreOp::create(nb, l, value(nb, l, p), buffer,
+                                               ValueRange{p});
+                       scf::YieldOp::create(nb, l);
+                     });
+  scf::ForOp::create(
+      b, loc, length, arith::ConstantIndexOp::create(b, loc, size), one,
+      ValueRange{}, [&](OpBuilder &nb, Location l, Value p, ValueRange) {
+        memref::StoreOp::create(nb, l, pad, buffer, ValueRange{p});
+        scf::YieldOp::create(nb, l);
+      });
+}
+
 SmallVector<Value> delinearizeIndex(OpBuilder &b, Location loc, Value linear,
                                     ArrayRef<int64_t> sizes) {
   SmallVector<Value> positions(sizes.size());

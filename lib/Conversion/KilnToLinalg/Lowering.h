@@ -122,6 +122,13 @@ Value expandUnitDims(OpBuilder &b, Location loc, Value value,
 /// `value` without its unit dims (a view).
 Value collapseUnitDims(OpBuilder &b, Location loc, Value value);
 
+/// Fills the 1-D memref `buffer` of `size` elements: `value(p)` at each
+/// position p below `length`, in order (a loop LLVM vectorizes), then
+/// `pad` up to its end.
+void fillBuffer(OpBuilder &b, Location loc, Value buffer, Value length,
+                int64_t size, Value pad,
+                function_ref<Value(OpBuilder &, Location, Value p)> value);
+
 /// The positions, along each of `sizes` (row-major), of position `linear`
 /// of their product. Each remainder is computed as linear - quotient *
 /// size, not as a `remui`: a row-major address then sums quotient * size
@@ -740,6 +747,13 @@ planReductionSplit(RankedTensorType inputType, ArrayRef<bool> mask);
 /// integer sums: any order gives the same result), is split into segments
 /// reduced in parallel (planReductionSplit, buildSplitReduction).
 ///
+/// On the CPU, rows of 4 to 31 elements along the last dim (or a trailing
+/// run of dims) with `lanes` take a row per lane of a vector instead, 16
+/// f32 or 8 f64 rows at a time (buildLaneRowsReduction; the same order, so
+/// the same bits). `stored`, when given, is the input as stored, which
+/// `read` extracts and whose elements are `lanes`' terms themselves: that
+/// kernel then reads it with vector loads.
+///
 /// With `explain` (the op's name), the plan chosen is reported as a
 /// kiln-lower remark: for the reduction ops themselves, not the reductions
 /// other kernels use.
@@ -750,7 +764,8 @@ buildReduction(OpBuilder &b, Location loc, RankedTensorType inputType,
                ReductionFinalizer finalize = nullptr, TypeRange finalTypes = {},
                const LaneReduction *lanes = nullptr, bool maySplit = true,
                const LaneReduction *orderFree = nullptr,
-               const ElementPrefetch &prefetch = {}, StringRef explain = {});
+               const ElementPrefetch &prefetch = {}, StringRef explain = {},
+               Value stored = {});
 
 /// Reads `inputs` (stored tensors of one shape) with tensor.extract.
 SmallVector<Value> buildReduction(

@@ -495,14 +495,13 @@ struct CoalescedDims {
   }
 };
 
-SmallVector<Value>
-buildCoalescedReduction(OpBuilder &b, Location loc, RankedTensorType inputType,
-                        const CoalescedDims &coalesced, ElementReader read,
-                        ArrayRef<bool> mask, ArrayRef<TypedAttr> inits,
-                        ReductionBody body, ReductionFinalizer finalize,
-                        TypeRange finalTypes, const LaneReduction *lanes,
-                        bool maySplit, const LaneReduction *orderFree,
-                        const ElementPrefetch &prefetch, StringRef explain);
+SmallVector<Value> buildCoalescedReduction(
+    OpBuilder &b, Location loc, RankedTensorType inputType,
+    const CoalescedDims &coalesced, ElementReader read, ArrayRef<bool> mask,
+    ArrayRef<TypedAttr> inits, ReductionBody body, ReductionFinalizer finalize,
+    TypeRange finalTypes, const LaneReduction *lanes, bool maySplit,
+    const LaneReduction *orderFree, const ElementPrefetch &prefetch,
+    StringRef explain, Value stored);
 
 /// How many bytes of a column reduction's input are prefetched ahead when an
 /// indexed read selects its rows at random: about that much must be on its
@@ -552,20 +551,284 @@ planReductionSplit(RankedTensorType inputType, ArrayRef<bool> mask) {
           : 8);
 }
 
+namespace {
+
+/// `value` (a tensor of rank 1 or more) as one dim.
+Value flatten(OpBuilder &b, Location loc, Value value) {
+  auto type = cast<RankedTensorType>(value.getType());
+  if (type.getRank() == 1)
+    return value;
+  SmallVector<ReassociationIndices> all(1);
+  for (int64_t d = 0; d < type.getRank(); ++d)
+    all[0].push_back(d);
+  return tensor::CollapseShapeOp::create(b, loc, value, all);
+}
+
+/// The vectors `pieces` (of one type) one after another in one vector.
+Value concatenate(OpBuilder &b, Location loc, SmallVector<Value> pieces) {
+  while (pieces.size() > 1) {
+    int64_t length =
+        cast<VectorType>(pieces.front().getType()).getNumElements();
+    SmallVector<Value> pairs;
+    for (size_t i = 0; i < pieces.size(); i += 2)
+      pairs.push_back(vector::ShuffleOp::create(
+          b, loc, pieces[i], pieces[i + 1],
+          llvm::to_vector(llvm::seq<int64_t>(0, 2 * length))));
+    pieces = std::move(pairs);
+  }
+  return pieces.front();
+}
+
+/// The groups of rows one iteration of buildLaneRowsReduction evaluates
+/// into its buffer before it transposes the first: a group's loads then
+/// come long after the stores that wrote its rows, which the core cannot
+/// forward to loads that straddle them (1 thread, 262144 rows, f32, us, 1
+/// group -> 4 -> 8: a norm of rows of 5 354 -> 164 -> 138; a sum of exp
+/// over rows of 10 609 -> 439 -> 455; rows of 4 305 -> 212 -> 187).
+constexpr int64_t kBufferedGroups = 8;
+
+/// On the CPU, a float lane reduction (sum, mean, prod, norm) of rows of
+/// `inputType` [rows, n] along dim 1 with n from kLaneRowsMinLength to
+/// kLaneRowsMaxLength and at least `width` rows (laneRowsWidth): an
+/// scf.forall over groups of `width` rows, a row per lane of a vector.
+/// The rows' pieces of `side` elements (n rounded up to a power of two, at
+/// most `width`) are transposed in registers, width / side tiles of side x
+/// side side by side in the vectors, and merged element j after element j
+/// into the lanes' accumulators: the order of buildLaneLoops for a line
+/// shorter than the lanes (all of it into lane 0, in order), then its tree
+/// of the other lanes' identities, so the same bits. A `stored` input (its
+/// elements the terms) is read in place, a masked load per row's piece, or,
+/// with rows of `side` elements, whole vectors of consecutive rows (the
+/// lanes then hold the rows in another order, put back before the results
+/// are written). Otherwise the terms (a fused producer chain's values) are
+/// evaluated first, in order, into a row-major buffer: a loop LLVM
+/// vectorizes, over kBufferedGroups groups. A loop over the iteration's
+/// rows applies `finalize`. A last group of fewer rows pads its buffer with
+/// zeros, or reads the input's last row again (masked past its end) in the
+/// lanes past it, and writes only its rows. LLVM vectorized the scalar
+/// chain of each row across the rows only where it unrolled the row's
+/// loop: a sum of exp(x) over 262144x16 f32 ran one row at a time, 9.0 ms
+/// at 1 thread (0.67 now; PyTorch 3.0).
+SmallVector<Value>
+buildLaneRowsReduction(OpBuilder &b, Location loc, RankedTensorType inputType,
+                       int64_t width, ElementReader read, Value stored,
+                       TypedAttr init, const LaneReduction &lanes,
+                       ReductionFinalizer finalize, TypeRange finalTypes) {
+  int64_t rows = inputType.getDimSize(0), n = inputType.getDimSize(1);
+  // (Rows of 4 elements: 8 shuffles transpose 16 of them, 64 as 16 x 16
+  // tiles.)
+  int64_t side = std::min<int64_t>(width, llvm::PowerOf2Ceil(n));
+  int64_t blocks = (n + side - 1) / side;
+  int64_t subgroups = stored ? 1 : kBufferedGroups;
+  int64_t group = width * subgroups;
+  auto floatType = cast<FloatType>(init.getType());
+  auto laneType = VectorType::get({width}, floatType);
+  auto pieceType = VectorType::get({side}, floatType);
+  auto maskType = VectorType::get({side}, b.getI1Type());
+  SmallVector<Type> elementTypes;
+  if (finalize)
+    elementTypes.assign(finalTypes.begin(), finalTypes.end());
+  else
+    elementTypes.push_back(floatType);
+  SmallVector<Value> outputs;
+  for (Type elementType : elementTypes)
+    outputs.push_back(tensor::EmptyOp::create(b, loc, {rows}, elementType));
+  OpBuilder::InsertionGuard guard(b);
+  SmallVector<Value> coords;
+  scf::ForallOp forall =
+      createGridForall(b, loc, {(rows + group - 1) / group}, outputs, coords);
+  Value first =
+      arith::MulIOp::create(b, loc, coords[0], indexConstant(b, loc, group));
+  Value count = arith::MinSIOp::create(
+      b, loc, indexConstant(b, loc, group),
+      arith::SubIOp::create(b, loc, indexConstant(b, loc, rows), first));
+  Value zero = indexConstant(b, loc, 0);
+  Value size = indexConstant(b, loc, n);
+  Value pad = arith::ConstantOp::create(b, loc, b.getFloatAttr(floatType, 0.0));
+  Value zeros = arith::ConstantOp::create(
+      b, loc,
+      DenseElementsAttr::get(pieceType, b.getFloatAttr(floatType, 0.0)));
+  // The piece of a tile: row `row` (of the iteration's), the elements of
+  // block `block` under `mask`. With rows of `side` elements, `whole`
+  // loads `width / side` rows from row `row` on as one vector instead.
+  std::function<Value(OpBuilder &, Location, Value row, int64_t block,
+                      Value mask)>
+      piece;
+  std::function<Value(OpBuilder &, Location, Value row)> whole;
+  bool contiguous = n == side && side < width;
+  Value input, rowMajor;
+  if (stored) {
+    // The input's last row for the lanes past it.
+    input = flatten(b, loc, stored);
+    piece = [&](OpBuilder &nb, Location l, Value row, int64_t block,
+                Value mask) -> Value {
+      Value at = arith::MinSIOp::create(
+          nb, l, arith::AddIOp::create(nb, l, first, row),
+          indexConstant(nb, l, rows - 1));
+      return vector::TransferReadOp::create(
+          nb, l, pieceType, input,
+          ValueRange{arith::AddIOp::create(
+              nb, l, arith::MulIOp::create(nb, l, at, size),
+              indexConstant(nb, l, block * side))},
+          AffineMap::getMultiDimIdentityMap(1, nb.getContext()), pad, mask,
+          nb.getBoolArrayAttr({true}));
+    };
+    // (Masked past the input's end.)
+    whole = [&](OpBuilder &nb, Location l, Value row) -> Value {
+      return vector::TransferReadOp::create(
+          nb, l, laneType, input,
+          ValueRange{arith::MulIOp::create(
+              nb, l, arith::AddIOp::create(nb, l, first, row), size)},
+          pad, ArrayRef<bool>{false});
+    };
+  } else {
+    // The iteration's terms, row-major (a memref: see lowerLaneRows),
+    // zeros past its last row.
+    rowMajor =
+        memref::AllocOp::create(b, loc, MemRefType::get({n * group}, floatType),
+                                b.getI64IntegerAttr(64));
+    piece = [&](OpBuilder &nb, Location l, Value row, int64_t block,
+                Value mask) -> Value {
+      return vector::MaskedLoadOp::create(
+          nb, l, pieceType, rowMajor,
+          ValueRange{arith::AddIOp::create(
+              nb, l, arith::MulIOp::create(nb, l, row, size),
+              indexConstant(nb, l, block * side))},
+          mask, zeros);
+    };
+    // (The loads of the stores that wrote them: forwarded.)
+    whole = [&](OpBuilder &nb, Location l, Value row) -> Value {
+      return vector::LoadOp::create(
+          nb, l, laneType, rowMajor,
+          ValueRange{arith::MulIOp::create(nb, l, row, size)});
+    };
+    fillBuffer(b, loc, rowMajor, arith::MulIOp::create(b, loc, count, size),
+               n * group, pad, [&](OpBuilder &nb, Location l, Value p) {
+                 // Row p / n, element p % n (delinearized so that LLVM sees
+                 // consecutive positions at consecutive addresses).
+                 Value row = arith::DivUIOp::create(nb, l, p, size);
+                 SmallVector<Value> indices{
+                     arith::AddIOp::create(nb, l, first, row),
+                     arith::SubIOp::create(
+                         nb, l, p, arith::MulIOp::create(nb, l, row, size))};
+                 return lanes.term(nb, l, read(nb, l, indices), indices);
+               });
+  }
+  // (Allocations, not allocas: kiln-iteration-scratch puts them on the
+  // thread's stack once the loop is a worksharing loop.)
+  Value accs = memref::AllocOp::create(
+      b, loc, MemRefType::get({group}, floatType), b.getI64IntegerAttr(64));
+  Value identity = arith::ConstantOp::create(
+      b, loc,
+      DenseElementsAttr::get(laneType, cast<FloatAttr>(init).getValue()));
+  // Each group of `width` rows: each block transposed, its elements merged
+  // in order, then foldLanes' tree, lane 0 merging the other lanes'
+  // identities.
+  auto reduceGroup = [&](OpBuilder &nb, Location l, Value firstRow) {
+    Value acc = identity;
+    for (int64_t block = 0; block < blocks; ++block) {
+      int64_t inBlock = std::min(side, n - block * side);
+      SmallVector<Value> tile;
+      if (contiguous) {
+        // Vector v holds rows v P, ..., v P + P - 1 (P = width / side).
+        for (int64_t v = 0; v < side; ++v)
+          tile.push_back(whole(
+              nb, l,
+              arith::AddIOp::create(nb, l, firstRow,
+                                    indexConstant(nb, l, v * (width / side)))));
+      }
+      // Else vector v holds the pieces of rows v, side + v, 2 side + v, ...
+      Value mask;
+      if (!contiguous)
+        mask = vector::CreateMaskOp::create(
+            nb, l, maskType, ValueRange{indexConstant(nb, l, inBlock)});
+      for (int64_t v = 0; v < side && !contiguous; ++v) {
+        SmallVector<Value> pieces;
+        for (int64_t q = 0; q < width / side; ++q)
+          pieces.push_back(
+              piece(nb, l,
+                    arith::AddIOp::create(nb, l, firstRow,
+                                          indexConstant(nb, l, q * side + v)),
+                    block, mask));
+        tile.push_back(concatenate(nb, l, pieces));
+      }
+      tile = kiln::conversion::transposeTile(nb, l, tile);
+      for (int64_t k = 0; k < inBlock; ++k)
+        acc = lanes.merge(nb, l, acc, tile[k]);
+    }
+    Value others = identity;
+    for (int64_t half = kReductionLanes / 2; half >= 1; half /= 2) {
+      acc = lanes.merge(nb, l, acc, others);
+      if (half > 1)
+        others = lanes.merge(nb, l, others, others);
+    }
+    if (contiguous) {
+      // Lane q side + i holds row i P + q.
+      SmallVector<int64_t> rowLanes;
+      for (int64_t r = 0; r < width; ++r)
+        rowLanes.push_back(r % (width / side) * side + r / (width / side));
+      acc = vector::ShuffleOp::create(nb, l, acc, acc, rowLanes);
+    }
+    vector::StoreOp::create(nb, l, acc, accs, ValueRange{firstRow});
+  };
+  if (subgroups == 1)
+    reduceGroup(b, loc, zero);
+  else
+    scf::ForOp::create(
+        b, loc, zero, indexConstant(b, loc, group),
+        indexConstant(b, loc, width), ValueRange{},
+        [&](OpBuilder &nb, Location l, Value firstRow, ValueRange) {
+          reduceGroup(nb, l, firstRow);
+          scf::YieldOp::create(nb, l);
+        });
+  // The iteration's results: positions [first, first + count).
+  SmallVector<Value> tiles;
+  for (auto [elementType, shared] :
+       llvm::zip_equal(elementTypes, forall.getRegionIterArgs()))
+    tiles.push_back(tensor::ExtractSliceOp::create(
+        b, loc, RankedTensorType::get({ShapedType::kDynamic}, elementType),
+        shared, ArrayRef<OpFoldResult>{first}, ArrayRef<OpFoldResult>{count},
+        ArrayRef<OpFoldResult>{b.getIndexAttr(1)}));
+  AffineMap identityMap = AffineMap::getMultiDimIdentityMap(1, b.getContext());
+  auto generic = linalg::GenericOp::create(
+      b, loc, TypeRange(ValueRange(tiles)), ValueRange{}, tiles,
+      SmallVector<AffineMap>(tiles.size(), identityMap), parallelIterators(1),
+      [&](OpBuilder &nb, Location l, ValueRange) {
+        Value p = linalg::IndexOp::create(nb, l, 0);
+        SmallVector<Value> results{
+            memref::LoadOp::create(nb, l, accs, ValueRange{p})};
+        if (finalize)
+          results =
+              finalize(nb, l, results,
+                       ValueRange{arith::AddIOp::create(nb, l, first, p)});
+        linalg::YieldOp::create(nb, l, results);
+      });
+  b.setInsertionPointToStart(forall.getTerminator().getBody());
+  for (auto [tile, shared] :
+       llvm::zip_equal(generic.getResults(), forall.getRegionIterArgs()))
+    tensor::ParallelInsertSliceOp::create(
+        b, loc, tile, shared, ArrayRef<OpFoldResult>{first},
+        ArrayRef<OpFoldResult>{count},
+        ArrayRef<OpFoldResult>{b.getIndexAttr(1)});
+  return SmallVector<Value>(forall.getResults());
+}
+
+} // namespace
+
 SmallVector<Value> buildReduction(
     OpBuilder &b, Location loc, RankedTensorType inputType, ElementReader read,
     ArrayRef<bool> mask, ArrayRef<TypedAttr> inits, ReductionBody body,
     ReductionFinalizer finalize, TypeRange finalTypes,
     const LaneReduction *lanes, bool maySplit, const LaneReduction *orderFree,
-    const ElementPrefetch &prefetch, StringRef explain) {
+    const ElementPrefetch &prefetch, StringRef explain, Value stored) {
   // Unit dims, reduced or kept, hold one position, and consecutive dims
   // reduced (kept) alike are one dim: the reduction of the tensor seen so
   // (buildCoalescedReduction).
   if (inputType.getRank() > 1)
     if (CoalescedDims coalesced(inputType, mask); coalesced.changes(inputType))
-      return buildCoalescedReduction(b, loc, inputType, coalesced, read, mask,
-                                     inits, body, finalize, finalTypes, lanes,
-                                     maySplit, orderFree, prefetch, explain);
+      return buildCoalescedReduction(
+          b, loc, inputType, coalesced, read, mask, inits, body, finalize,
+          finalTypes, lanes, maySplit, orderFree, prefetch, explain, stored);
   int64_t rank = inputType.getRank();
   SmallVector<int64_t> keptShape, reducedDims, keptDims;
   for (int64_t d = 0; d < rank; ++d) {
@@ -627,6 +890,30 @@ SmallVector<Value> buildReduction(
     return buildGpuLaneReduction(b, loc, inputType, read, keptDims, reducedDims,
                                  inits.front(), *lanes, finalize, finalTypes);
   }
+  // Short rows, a row per lane (buildLaneRowsReduction).
+  if (lanes && !isGpuTarget(b) && rank == 2 && !mask[0] && mask[1] &&
+      inits.size() == 1 &&
+      (inputType.getElementType().isF32() ||
+       inputType.getElementType().isF64()) &&
+      inits.front().getType() == inputType.getElementType())
+    if (int64_t width = kiln::conversion::laneRowsWidth(
+            kept, inputType.getDimSize(1),
+            inputType.getElementType().getIntOrFloatBitWidth())) {
+      if (!explain.empty())
+        remarkKernel(
+            b, loc,
+            "{0}: rows of {1} elements, {2} rows at a time, a row per lane "
+            "of a vector: {3} and transposed in registers, each row's "
+            "elements merged in order (the same bits as a row at a time, on "
+            "every thread count)",
+            what, inputType.getDimSize(1), width,
+            stored ? "the rows read in place"
+                   : "the terms (the fused producer chain) computed in order "
+                     "into a buffer in the cache, then read from it");
+      return buildLaneRowsReduction(b, loc, inputType, width, read, stored,
+                                    inits.front(), *lanes, finalize,
+                                    finalTypes);
+    }
   // The innermost dim kept (a sum over dim 0 of a matrix): rows outside,
   // contiguous columns inside.
   if (!isGpuTarget(b) && !reducedDims.empty() && !mask.back() &&
@@ -863,14 +1150,13 @@ buildSplitReduction(OpBuilder &b, Location loc, RankedTensorType inputType,
 /// dims, take the kept dims' shape through a view. The lane order is the
 /// coalesced input's: the bits of the same reduction of the input reshaped
 /// to the coalesced shape.
-SmallVector<Value>
-buildCoalescedReduction(OpBuilder &b, Location loc, RankedTensorType inputType,
-                        const CoalescedDims &coalesced, ElementReader read,
-                        ArrayRef<bool> mask, ArrayRef<TypedAttr> inits,
-                        ReductionBody body, ReductionFinalizer finalize,
-                        TypeRange finalTypes, const LaneReduction *lanes,
-                        bool maySplit, const LaneReduction *orderFree,
-                        const ElementPrefetch &prefetch, StringRef explain) {
+SmallVector<Value> buildCoalescedReduction(
+    OpBuilder &b, Location loc, RankedTensorType inputType,
+    const CoalescedDims &coalesced, ElementReader read, ArrayRef<bool> mask,
+    ArrayRef<TypedAttr> inits, ReductionBody body, ReductionFinalizer finalize,
+    TypeRange finalTypes, const LaneReduction *lanes, bool maySplit,
+    const LaneReduction *orderFree, const ElementPrefetch &prefetch,
+    StringRef explain, Value stored) {
   int64_t rank = inputType.getRank();
   auto coalescedType =
       RankedTensorType::get(coalesced.shape, inputType.getElementType());
@@ -965,11 +1251,19 @@ buildCoalescedReduction(OpBuilder &b, Location loc, RankedTensorType inputType,
                            prefetch(nb, l, original(nb, l, ivs));
                          },
                          prefetch.scattered};
+  // The stored input seen in the coalesced shape, where the lanes kernel of
+  // short rows may read it ([rows, n]: the same elements in the same order).
+  Value coalescedStored;
+  if (stored && coalesced.shape.size() == 2 && !coalesced.mask[0] &&
+      coalesced.mask[1])
+    coalescedStored = tensor::ExpandShapeOp::create(
+        b, loc, coalescedType, flatten(b, loc, stored), {{0, 1}});
   SmallVector<Value> results = buildReduction(
       b, loc, coalescedType, coalescedRead, coalesced.mask, inits,
       coalescedBody, finalize ? ReductionFinalizer(coalescedFinalize) : nullptr,
       finalTypes, newLanes ? &*newLanes : nullptr, maySplit,
-      newOrderFree ? &*newOrderFree : nullptr, coalescedPrefetch, explain);
+      newOrderFree ? &*newOrderFree : nullptr, coalescedPrefetch, explain,
+      coalescedStored);
   for (Value &result : results) {
     auto type =
         RankedTensorType::get(keptShape, tensorType(result).getElementType());
@@ -1044,7 +1338,7 @@ template <typename OpTy> struct LowerDimsReduction : OpRewritePattern<OpTy> {
         finalize, io.resultElementTypes(),
         Combiner::needsLanes(elementType) || isGpuTarget(b) ? &lanes : nullptr,
         /*maySplit=*/true, /*orderFree=*/&lanes, io.elementPrefetch(b, loc),
-        /*explain=*/op->getName().getStringRef());
+        /*explain=*/op->getName().getStringRef(), io.stored);
     for (auto [result, type] : llvm::zip_equal(results, io.resultTypes))
       result = reshapeTo(b, loc, result, cast<RankedTensorType>(type));
     return results;

@@ -881,19 +881,10 @@ template <typename OpTy> struct LowerSoftmax : OpRewritePattern<OpTy> {
           b.getI64IntegerAttr(64));
       Value length = arith::MulIOp::create(b, loc, count, size);
       if (!input) {
-        scf::ForOp::create(b, loc, zero, length, one, ValueRange{},
-                           [&](OpBuilder &nb, Location l, Value p, ValueRange) {
-                             memref::StoreOp::create(
-                                 nb, l, io.read(nb, l, indicesAt(nb, l, p)),
-                                 rowMajor, ValueRange{p});
-                             scf::YieldOp::create(nb, l);
-                           });
-        scf::ForOp::create(
-            b, loc, length, indexConstant(b, loc, n * lanes), one, ValueRange{},
-            [&](OpBuilder &nb, Location l, Value p, ValueRange) {
-              memref::StoreOp::create(nb, l, pad, rowMajor, ValueRange{p});
-              scf::YieldOp::create(nb, l);
-            });
+        fillBuffer(b, loc, rowMajor, length, n * lanes, pad,
+                   [&](OpBuilder &nb, Location l, Value p) {
+                     return io.read(nb, l, indicesAt(nb, l, p));
+                   });
       }
       // Each block of `lanes` elements of the rows, transposed into the
       // buffer.

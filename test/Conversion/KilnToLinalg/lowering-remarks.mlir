@@ -105,6 +105,18 @@ func.func @lane_rows(%x: tensor<4096x10xf32>, %y: tensor<100x31xf64>) -> (tensor
   return %a, %b : tensor<4096x10xf32>, tensor<100x31xf64>
 }
 
+// Sums and products over short rows: a row per lane (the input read in
+// place, or a fused chain's values from a buffer); the GPU keeps its lanes.
+func.func @lane_row_sums(%x: tensor<4096x10xf32>, %y: tensor<100x31xf64>) -> (tensor<4096xf32>, tensor<100xf64>) {
+  // CHECK-DAG: :[[# @LINE + 1]]:{{.*}}Function=lane_row_sums | Remark="kiln.sum of tensor<4096x10xf32> over dims [1]: rows of 10 elements, 16 rows at a time, a row per lane of a vector: the rows read in place and transposed in registers, each row's elements merged in order (the same bits as a row at a time, on every thread count)"
+  %a = kiln.sum %x {dims = array<i64: 1>} : tensor<4096x10xf32>
+  %e = kiln.exp %y : tensor<100x31xf64>
+  // CHECK-DAG: :[[# @LINE + 1]]:{{.*}}Function=lane_row_sums | Remark="kiln.prod of tensor<100x31xf64> over dims [1]: rows of 31 elements, 8 rows at a time, a row per lane of a vector: the terms (the fused producer chain) computed in order into a buffer in the cache, then read from it and transposed in registers, each row's elements merged in order (the same bits as a row at a time, on every thread count)"
+  %b = kiln.prod %e {dims = array<i64: 1>} : tensor<100x31xf64>
+  // GPU-DAG: :[[# @LINE - 4]]:{{.*}}Function=lane_row_sums | Remark="kiln.sum of tensor<4096x10xf32> over dims [1]: GPU, a thread per (kept position, lane)
+  return %a, %b : tensor<4096xf32>, tensor<100xf64>
+}
+
 // Short rows with many winners: direct selection.
 func.func @short(%x: tensor<64x512xf32>) -> (tensor<64x64xf32>, tensor<64x64xi64>, tensor<64xf32>, tensor<64xi64>) {
   // CHECK-DAG: :[[# @LINE + 1]]:{{.*}}Function=short | Remark="kiln.topk of tensor<64x512xf32>: kiln_rt_topk_f32, 64 row(s) of 512, k = 64: direct selection: every element packed as a (key, index) word, the best k moved to the front by a branch-free quickselect, then sorted; rows in parallel"
