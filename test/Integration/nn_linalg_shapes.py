@@ -110,7 +110,10 @@ for shape, dim, dtype in unit_shapes:
 lane_shapes = [((4096, 10), torch.float32), ((1000, 4), torch.float32),
                ((17, 31), torch.float32), ((3, 7, 12), torch.float32),
                ((2, 5), torch.float32), ((999, 9), torch.float64),
-               ((64, 17), torch.float64), ((40, 31), torch.float64)]
+               ((64, 17), torch.float64), ((40, 31), torch.float64),
+               # whole vectors of rows of 4 or 8 (the last group short)
+               ((3, 11, 8), torch.float32), ((17, 8), torch.float32),
+               ((21, 4), torch.float64)]
 for shape, dtype in lane_shapes:
     lx = torch.randn(*shape, dtype=dtype) * 4
     flat = lx.reshape(-1, shape[-1])

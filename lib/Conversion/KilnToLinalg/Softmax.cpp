@@ -768,9 +768,14 @@ template <typename OpTy> struct LowerSoftmax : OpRewritePattern<OpTy> {
   /// the lanes, so the same bits), the exps kept in the buffer for softmax,
   /// and the results in place; the rows are transposed back into the
   /// row-major buffer (masked stores), from which a loop over the group's
-  /// elements writes the results through a fused epilogue. A last group of
-  /// fewer rows reads the input's last row again in the lanes past it and
-  /// writes none of them. LLVM vectorized the rows-in-cache kernel of such
+  /// elements writes the results through a fused epilogue. Rows of 4 or 8
+  /// f32 (4 f64) elements are read and written as whole vectors of
+  /// consecutive rows instead, transposed as tiles of n x n side by side
+  /// (softmax over 262144 rows of 8 f32 at 1 thread: 1.75 -> 0.68 ms, of 4
+  /// 0.61 -> 0.38; the lanes hold the rows in another order in between,
+  /// which no lane's arithmetic sees). A last group of fewer rows reads the
+  /// input's last row again (or zeros past its end) in the lanes past it
+  /// and writes none of them. LLVM vectorized the rows-in-cache kernel of such
   /// rows across the rows itself, at some lengths, each row's loops
   /// unrolled and its strided loads and stores one element at a time: one
   /// block of about 2300 instructions for 10 elements, 285 ms to compile.
@@ -886,9 +891,37 @@ template <typename OpTy> struct LowerSoftmax : OpRewritePattern<OpTy> {
                      return io.read(nb, l, indicesAt(nb, l, p));
                    });
       }
-      // Each block of `lanes` elements of the rows, transposed into the
-      // buffer.
-      for (int64_t block = 0; block < blocks; ++block) {
+      // Rows of 4 or 8 f32 (4 f64) elements: whole vectors of consecutive
+      // rows, lanes / n of them, transposed as n x n tiles side by side
+      // (the lanes then hold the rows in another order; the transposes
+      // back restore it), read and written whole.
+      bool contiguous = n < lanes && llvm::isPowerOf2_64(n);
+      int64_t perVector = lanes / n;
+      auto wholeRows = [&](int64_t v) -> Value {
+        Value at = arith::MulIOp::create(
+            b, loc,
+            arith::AddIOp::create(b, loc, first,
+                                  indexConstant(b, loc, v * perVector)),
+            size);
+        if (input)
+          return vector::TransferReadOp::create(b, loc, laneType, input,
+                                                ValueRange{at}, pad,
+                                                ArrayRef<bool>{false});
+        return vector::LoadOp::create(
+            b, loc, laneType, rowMajor,
+            ValueRange{indexConstant(b, loc, v * lanes)});
+      };
+      if (contiguous) {
+        SmallVector<Value> tile;
+        for (int64_t v = 0; v < n; ++v)
+          tile.push_back(wholeRows(v));
+        tile = kiln::conversion::transposeTile(b, loc, tile);
+        for (int64_t k = 0; k < n; ++k)
+          store(b, loc, tile[k], indexConstant(b, loc, k));
+      }
+      // Else each block of `lanes` elements of the rows, transposed into
+      // the buffer.
+      for (int64_t block = 0; block < blocks && !contiguous; ++block) {
         Value mask = blockMask(block);
         SmallVector<Value> tile;
         for (int64_t lane = 0; lane < lanes; ++lane) {
@@ -957,7 +990,16 @@ template <typename OpTy> struct LowerSoftmax : OpRewritePattern<OpTy> {
             ArrayRef<OpFoldResult>{b.getIndexAttr(1)}));
       // Each block transposed back into the group's rows in the row-major
       // buffer (whose rows past the group's end are not read).
-      for (int64_t block = 0; block < blocks; ++block) {
+      if (contiguous) {
+        SmallVector<Value> tile;
+        for (int64_t k = 0; k < n; ++k)
+          tile.push_back(load(b, loc, indexConstant(b, loc, k)));
+        tile = kiln::conversion::transposeTile(b, loc, tile);
+        for (int64_t v = 0; v < n; ++v)
+          vector::StoreOp::create(b, loc, tile[v], rowMajor,
+                                  ValueRange{indexConstant(b, loc, v * lanes)});
+      }
+      for (int64_t block = 0; block < blocks && !contiguous; ++block) {
         SmallVector<Value> tile;
         for (int64_t k = 0; k < lanes; ++k)
           tile.push_back(

@@ -7,8 +7,9 @@
 // transposed back into a row-major buffer (masked stores) and a generic
 // writes the group's slice of the flat result. A fused producer chain is
 // evaluated first, over the group's elements in order, into that
-// row-major buffer, which the transposes read; rows of 3 or 32 elements
-// keep the rows-in-cache kernel.
+// row-major buffer, which the transposes read. Rows of 4 or 8 f32 (4 f64)
+// elements are read and written as whole vectors of consecutive rows.
+// Rows of 3 or 32 elements keep the rows-in-cache kernel.
 // RUN: kiln-opt %s -split-input-file -kiln-fuse-elementwise -convert-kiln-to-linalg | FileCheck %s
 
 // 100 rows of 10: 7 groups, the last of 4 rows.
@@ -121,4 +122,29 @@ func.func @not_short(%x: tensor<64x3xf32>, %y: tensor<64x32xf32>) -> (tensor<64x
   %a = kiln.softmax %x {dim = 1 : i64} : tensor<64x3xf32>
   %b = kiln.softmax %y {dim = 1 : i64} : tensor<64x32xf32>
   return %a, %b : tensor<64x3xf32>, tensor<64x32xf32>
+}
+
+// -----
+
+// Rows of 8 f32: each vector is two whole rows (8 loads of 16 elements,
+// masked past the input's end only: in_bounds false), transposed as 8x8
+// tiles side by side (24 shuffles); the passes as for other rows; then
+// transposed back (24 shuffles) and stored whole into the row-major buffer.
+// CHECK-LABEL: func.func @softmax_rows_of_8
+// CHECK: scf.forall (%{{.*}}) in (4)
+// CHECK: %[[BUF:.*]] = memref.alloc() {alignment = 64 : i64} : memref<128xf32>
+// CHECK: %[[ROWS:.*]] = memref.alloc() {alignment = 64 : i64} : memref<128xf32>
+// CHECK-NOT: vector.create_mask
+// CHECK-COUNT-8: vector.transfer_read %{{.*}}[%{{.*}}], %{{.*}} : tensor<512xf32>, vector<16xf32>
+// CHECK-COUNT-24: vector.shuffle
+// CHECK-COUNT-8: vector.store %{{.*}}, %[[BUF]]
+// CHECK: math.exp
+// CHECK-COUNT-8: vector.load %[[BUF]]
+// CHECK-COUNT-24: vector.shuffle
+// CHECK-COUNT-8: vector.store %{{.*}}, %[[ROWS]]
+// CHECK-NOT: vector.maskedstore
+// CHECK: linalg.generic
+func.func @softmax_rows_of_8(%x: tensor<64x8xf32>) -> tensor<64x8xf32> {
+  %y = kiln.softmax %x {dim = 1 : i64} : tensor<64x8xf32>
+  return %y : tensor<64x8xf32>
 }
