@@ -226,6 +226,26 @@ Value collapseUnitDims(OpBuilder &b, Location loc, Value value) {
       expansionGroups(shape, type.getShape()));
 }
 
+Value flatten(OpBuilder &b, Location loc, Value value) {
+  auto type = cast<RankedTensorType>(value.getType());
+  if (type.getRank() == 1)
+    return value;
+  SmallVector<ReassociationIndices> all(1);
+  for (int64_t d = 0; d < type.getRank(); ++d)
+    all[0].push_back(d);
+  return tensor::CollapseShapeOp::create(b, loc, value, all);
+}
+
+Value unflatten(OpBuilder &b, Location loc, Value value,
+                RankedTensorType type) {
+  if (type.getRank() == 1)
+    return value;
+  SmallVector<ReassociationIndices> all(1);
+  for (int64_t d = 0; d < type.getRank(); ++d)
+    all[0].push_back(d);
+  return tensor::ExpandShapeOp::create(b, loc, type, value, all);
+}
+
 void fillBuffer(OpBuilder &b, Location loc, Value buffer, Value length,
                 int64_t size, Value pad,
                 function_ref<Value(OpBuilder &, Location, Value p)> value) {
@@ -376,6 +396,36 @@ scf::ForallOp createGridForall(OpBuilder &b, Location loc,
   b.setInsertionPointToStart(forall.getBody());
   coords = delinearize(b, loc, forall.getInductionVars()[0], grid);
   return forall;
+}
+
+void writeForallSlices(
+    OpBuilder &b, Location loc, scf::ForallOp forall, Value offset,
+    Value length,
+    function_ref<SmallVector<Value>(OpBuilder &, Location, Value p)> element) {
+  OpBuilder::InsertionGuard guard(b);
+  SmallVector<Value> slices;
+  for (Value shared : forall.getRegionIterArgs())
+    slices.push_back(tensor::ExtractSliceOp::create(
+        b, loc,
+        RankedTensorType::get({ShapedType::kDynamic},
+                              tensorType(shared).getElementType()),
+        shared, ArrayRef<OpFoldResult>{offset}, ArrayRef<OpFoldResult>{length},
+        ArrayRef<OpFoldResult>{b.getIndexAttr(1)}));
+  AffineMap identity = AffineMap::getMultiDimIdentityMap(1, b.getContext());
+  auto generic = linalg::GenericOp::create(
+      b, loc, TypeRange(ValueRange(slices)), ValueRange{}, slices,
+      SmallVector<AffineMap>(slices.size(), identity), parallelIterators(1),
+      [&](OpBuilder &nb, Location l, ValueRange) {
+        linalg::YieldOp::create(
+            nb, l, element(nb, l, linalg::IndexOp::create(nb, l, 0)));
+      });
+  b.setInsertionPointToStart(forall.getTerminator().getBody());
+  for (auto [slice, shared] :
+       llvm::zip_equal(generic.getResults(), forall.getRegionIterArgs()))
+    tensor::ParallelInsertSliceOp::create(
+        b, loc, slice, shared, ArrayRef<OpFoldResult>{offset},
+        ArrayRef<OpFoldResult>{length},
+        ArrayRef<OpFoldResult>{b.getIndexAttr(1)});
 }
 
 Value asUnrankedBuffer(OpBuilder &b, Location loc, Value tensor) {

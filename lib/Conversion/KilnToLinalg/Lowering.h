@@ -122,6 +122,13 @@ Value expandUnitDims(OpBuilder &b, Location loc, Value value,
 /// `value` without its unit dims (a view).
 Value collapseUnitDims(OpBuilder &b, Location loc, Value value);
 
+/// `value` (a tensor of rank 1 or more) as one dim: its elements in
+/// row-major order (a view).
+Value flatten(OpBuilder &b, Location loc, Value value);
+
+/// The 1-D tensor `value` seen as `type` (the inverse of flatten).
+Value unflatten(OpBuilder &b, Location loc, Value value, RankedTensorType type);
+
 /// Fills the 1-D memref `buffer` of `size` elements: `value(p)` at each
 /// position p below `length`, in order (a loop LLVM vectorizes), then
 /// `pad` up to its end.
@@ -155,6 +162,15 @@ LogicalResult readDelinearizedAsCollapsed(tensor::ExtractOp op,
 scf::ForallOp createGridForall(OpBuilder &b, Location loc,
                                ArrayRef<int64_t> grid, ValueRange shared,
                                SmallVector<Value> &coords);
+
+/// In the body of `forall`, whose shared outputs are 1-D: positions
+/// [offset, offset + length) of each, written by a generic whose element p
+/// (of the slice) is `element(p)`'s value for that output, and put in place
+/// by the forall's terminator.
+void writeForallSlices(
+    OpBuilder &b, Location loc, scf::ForallOp forall, Value offset,
+    Value length,
+    function_ref<SmallVector<Value>(OpBuilder &, Location, Value p)> element);
 
 /// Views a tensor as an unranked memref for a runtime call.
 Value asUnrankedBuffer(OpBuilder &b, Location loc, Value tensor);
@@ -750,9 +766,11 @@ planReductionSplit(RankedTensorType inputType, ArrayRef<bool> mask);
 /// On the CPU, rows of 4 to 31 elements along the last dim (or a trailing
 /// run of dims) with `lanes` take a row per lane of a vector instead, 16
 /// f32 or 8 f64 rows at a time (buildLaneRowsReduction; the same order, so
-/// the same bits). `stored`, when given, is the input as stored, which
-/// `read` extracts and whose elements are `lanes`' terms themselves: that
-/// kernel then reads it with vector loads.
+/// the same bits). `stored`, when given, holds the input's elements in
+/// row-major order (in the input's shape, or another: the coalesced
+/// reduction passes the op's input on), which `read` extracts and which
+/// are `lanes`' terms themselves: that kernel then reads it, flattened,
+/// with vector loads.
 ///
 /// With `explain` (the op's name), the plan chosen is reported as a
 /// kiln-lower remark: for the reduction ops themselves, not the reductions

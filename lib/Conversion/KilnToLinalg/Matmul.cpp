@@ -806,12 +806,7 @@ Value buildMatrixVector(PatternRewriter &rewriter, MatmulOp op) {
     result = emitBlocks(result, 0, blocks, lanes);
   if (tailHeight)
     result = emitBlocks(result, blocks * lanes, 1, tailHeight);
-  if (resultType.getRank() == 1)
-    return result;
-  SmallVector<ReassociationIndices> all(1);
-  for (int64_t d = 0; d < resultType.getRank(); ++d)
-    all[0].push_back(d);
-  return tensor::ExpandShapeOp::create(rewriter, loc, resultType, result, all);
+  return unflatten(rewriter, loc, result, resultType);
 }
 
 /// A vector-matrix product (lhs [K] or [n, K] with n < kMatmulRows, rhs

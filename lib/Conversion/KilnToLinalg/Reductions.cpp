@@ -553,17 +553,6 @@ planReductionSplit(RankedTensorType inputType, ArrayRef<bool> mask) {
 
 namespace {
 
-/// `value` (a tensor of rank 1 or more) as one dim.
-Value flatten(OpBuilder &b, Location loc, Value value) {
-  auto type = cast<RankedTensorType>(value.getType());
-  if (type.getRank() == 1)
-    return value;
-  SmallVector<ReassociationIndices> all(1);
-  for (int64_t d = 0; d < type.getRank(); ++d)
-    all[0].push_back(d);
-  return tensor::CollapseShapeOp::create(b, loc, value, all);
-}
-
 /// The vectors `pieces` (of one type) one after another in one vector.
 Value concatenate(OpBuilder &b, Location loc, SmallVector<Value> pieces) {
   while (pieces.size() > 1) {
@@ -736,21 +725,20 @@ buildLaneRowsReduction(OpBuilder &b, Location loc, RankedTensorType inputType,
               nb, l,
               arith::AddIOp::create(nb, l, firstRow,
                                     indexConstant(nb, l, v * (width / side)))));
-      }
-      // Else vector v holds the pieces of rows v, side + v, 2 side + v, ...
-      Value mask;
-      if (!contiguous)
-        mask = vector::CreateMaskOp::create(
+      } else {
+        // Vector v holds the pieces of rows v, side + v, 2 side + v, ...
+        Value mask = vector::CreateMaskOp::create(
             nb, l, maskType, ValueRange{indexConstant(nb, l, inBlock)});
-      for (int64_t v = 0; v < side && !contiguous; ++v) {
-        SmallVector<Value> pieces;
-        for (int64_t q = 0; q < width / side; ++q)
-          pieces.push_back(
-              piece(nb, l,
-                    arith::AddIOp::create(nb, l, firstRow,
-                                          indexConstant(nb, l, q * side + v)),
-                    block, mask));
-        tile.push_back(concatenate(nb, l, pieces));
+        for (int64_t v = 0; v < side; ++v) {
+          SmallVector<Value> pieces;
+          for (int64_t q = 0; q < width / side; ++q)
+            pieces.push_back(
+                piece(nb, l,
+                      arith::AddIOp::create(nb, l, firstRow,
+                                            indexConstant(nb, l, q * side + v)),
+                      block, mask));
+          tile.push_back(concatenate(nb, l, pieces));
+        }
       }
       tile = kiln::conversion::transposeTile(nb, l, tile);
       for (int64_t k = 0; k < inBlock; ++k)
@@ -782,34 +770,15 @@ buildLaneRowsReduction(OpBuilder &b, Location loc, RankedTensorType inputType,
           scf::YieldOp::create(nb, l);
         });
   // The iteration's results: positions [first, first + count).
-  SmallVector<Value> tiles;
-  for (auto [elementType, shared] :
-       llvm::zip_equal(elementTypes, forall.getRegionIterArgs()))
-    tiles.push_back(tensor::ExtractSliceOp::create(
-        b, loc, RankedTensorType::get({ShapedType::kDynamic}, elementType),
-        shared, ArrayRef<OpFoldResult>{first}, ArrayRef<OpFoldResult>{count},
-        ArrayRef<OpFoldResult>{b.getIndexAttr(1)}));
-  AffineMap identityMap = AffineMap::getMultiDimIdentityMap(1, b.getContext());
-  auto generic = linalg::GenericOp::create(
-      b, loc, TypeRange(ValueRange(tiles)), ValueRange{}, tiles,
-      SmallVector<AffineMap>(tiles.size(), identityMap), parallelIterators(1),
-      [&](OpBuilder &nb, Location l, ValueRange) {
-        Value p = linalg::IndexOp::create(nb, l, 0);
+  writeForallSlices(
+      b, loc, forall, first, count, [&](OpBuilder &nb, Location l, Value p) {
         SmallVector<Value> results{
             memref::LoadOp::create(nb, l, accs, ValueRange{p})};
-        if (finalize)
-          results =
-              finalize(nb, l, results,
-                       ValueRange{arith::AddIOp::create(nb, l, first, p)});
-        linalg::YieldOp::create(nb, l, results);
+        if (!finalize)
+          return results;
+        return finalize(nb, l, results,
+                        ValueRange{arith::AddIOp::create(nb, l, first, p)});
       });
-  b.setInsertionPointToStart(forall.getTerminator().getBody());
-  for (auto [tile, shared] :
-       llvm::zip_equal(generic.getResults(), forall.getRegionIterArgs()))
-    tensor::ParallelInsertSliceOp::create(
-        b, loc, tile, shared, ArrayRef<OpFoldResult>{first},
-        ArrayRef<OpFoldResult>{count},
-        ArrayRef<OpFoldResult>{b.getIndexAttr(1)});
   return SmallVector<Value>(forall.getResults());
 }
 
@@ -1251,19 +1220,12 @@ SmallVector<Value> buildCoalescedReduction(
                            prefetch(nb, l, original(nb, l, ivs));
                          },
                          prefetch.scattered};
-  // The stored input seen in the coalesced shape, where the lanes kernel of
-  // short rows may read it ([rows, n]: the same elements in the same order).
-  Value coalescedStored;
-  if (stored && coalesced.shape.size() == 2 && !coalesced.mask[0] &&
-      coalesced.mask[1])
-    coalescedStored = tensor::ExpandShapeOp::create(
-        b, loc, coalescedType, flatten(b, loc, stored), {{0, 1}});
   SmallVector<Value> results = buildReduction(
       b, loc, coalescedType, coalescedRead, coalesced.mask, inits,
       coalescedBody, finalize ? ReductionFinalizer(coalescedFinalize) : nullptr,
       finalTypes, newLanes ? &*newLanes : nullptr, maySplit,
       newOrderFree ? &*newOrderFree : nullptr, coalescedPrefetch, explain,
-      coalescedStored);
+      stored);
   for (Value &result : results) {
     auto type =
         RankedTensorType::get(keptShape, tensorType(result).getElementType());

@@ -793,12 +793,9 @@ template <typename OpTy> struct LowerSoftmax : OpRewritePattern<OpTy> {
     SmallVector<int64_t> rowShape(type.getShape().drop_back());
     auto laneType = VectorType::get({lanes}, floatType);
     auto maskType = VectorType::get({lanes}, b.getI1Type());
-    SmallVector<ReassociationIndices> flat(1);
-    for (int64_t d = 0; d < rank; ++d)
-      flat[0].push_back(d);
     Value input;
     if (io.stored)
-      input = tensor::CollapseShapeOp::create(b, loc, io.stored, flat);
+      input = flatten(b, loc, io.stored);
     SmallVector<Value> outputs;
     for (Type elementType : io.resultElementTypes())
       outputs.push_back(tensor::EmptyOp::create(b, loc, {total}, elementType));
@@ -898,18 +895,18 @@ template <typename OpTy> struct LowerSoftmax : OpRewritePattern<OpTy> {
       bool contiguous = n < lanes && llvm::isPowerOf2_64(n);
       int64_t perVector = lanes / n;
       auto wholeRows = [&](int64_t v) -> Value {
+        if (!input)
+          return vector::LoadOp::create(
+              b, loc, laneType, rowMajor,
+              ValueRange{indexConstant(b, loc, v * lanes)});
         Value at = arith::MulIOp::create(
             b, loc,
             arith::AddIOp::create(b, loc, first,
                                   indexConstant(b, loc, v * perVector)),
             size);
-        if (input)
-          return vector::TransferReadOp::create(b, loc, laneType, input,
-                                                ValueRange{at}, pad,
-                                                ArrayRef<bool>{false});
-        return vector::LoadOp::create(
-            b, loc, laneType, rowMajor,
-            ValueRange{indexConstant(b, loc, v * lanes)});
+        return vector::TransferReadOp::create(b, loc, laneType, input,
+                                              ValueRange{at}, pad,
+                                              ArrayRef<bool>{false});
       };
       if (contiguous) {
         SmallVector<Value> tile;
@@ -977,17 +974,6 @@ template <typename OpTy> struct LowerSoftmax : OpRewritePattern<OpTy> {
         store(nb, l, result, j);
         return SmallVector<Value>{};
       });
-      // The group's rows of each result: positions [first * n, (first +
-      // count) * n) of the flat results.
-      Value offset = arith::MulIOp::create(b, loc, first, size);
-      SmallVector<Value> tiles;
-      for (auto [elementType, shared] :
-           llvm::zip_equal(io.resultElementTypes(), forall.getRegionIterArgs()))
-        tiles.push_back(tensor::ExtractSliceOp::create(
-            b, loc, RankedTensorType::get({ShapedType::kDynamic}, elementType),
-            shared, ArrayRef<OpFoldResult>{offset},
-            ArrayRef<OpFoldResult>{length},
-            ArrayRef<OpFoldResult>{b.getIndexAttr(1)}));
       // Each block transposed back into the group's rows in the row-major
       // buffer (whose rows past the group's end are not read).
       if (contiguous) {
@@ -1014,31 +1000,22 @@ template <typename OpTy> struct LowerSoftmax : OpRewritePattern<OpTy> {
               ValueRange{indexConstant(b, loc, lane * n + block * lanes)}, mask,
               tile[lane]);
       }
-      // Then into the results (through a fused epilogue).
-      AffineMap identity = AffineMap::getMultiDimIdentityMap(1, b.getContext());
-      auto generic = linalg::GenericOp::create(
-          b, loc, TypeRange(ValueRange(tiles)), ValueRange{}, tiles,
-          SmallVector<AffineMap>(tiles.size(), identity), parallelIterators(1),
-          [&](OpBuilder &nb, Location l, ValueRange) {
-            Value p = linalg::IndexOp::create(nb, l, 0);
+      // Then into the group's rows of each result, positions [first * n,
+      // (first + count) * n) of the flat results (through a fused
+      // epilogue).
+      writeForallSlices(
+          b, loc, forall, arith::MulIOp::create(b, loc, first, size), length,
+          [&](OpBuilder &nb, Location l, Value p) {
             Value v = memref::LoadOp::create(nb, l, rowMajor, ValueRange{p});
             SmallVector<Value> indices;
             if (io.finish)
               indices = indicesAt(nb, l, p);
-            linalg::YieldOp::create(nb, l, io.finishElement(nb, l, v, indices));
+            return io.finishElement(nb, l, v, indices);
           });
-      tiles.assign(generic.getResults().begin(), generic.getResults().end());
-      b.setInsertionPointToStart(forall.getTerminator().getBody());
-      for (auto [tile, shared] :
-           llvm::zip_equal(tiles, forall.getRegionIterArgs()))
-        tensor::ParallelInsertSliceOp::create(
-            b, loc, tile, shared, ArrayRef<OpFoldResult>{offset},
-            ArrayRef<OpFoldResult>{length},
-            ArrayRef<OpFoldResult>{b.getIndexAttr(1)});
       results.assign(forall.getResults().begin(), forall.getResults().end());
     }
     for (auto [result, resultType] : llvm::zip_equal(results, io.resultTypes))
-      result = tensor::ExpandShapeOp::create(b, loc, resultType, result, flat);
+      result = unflatten(b, loc, result, cast<RankedTensorType>(resultType));
     return results;
   }
 

@@ -49,16 +49,17 @@ func.func @sum_rows_of_10(%x: tensor<100x10xf32>) -> tensor<100xf32> {
 
 // -----
 
-// A mean over rows of 4 of [2, 32, 4] (keepdim): 64 rows as [64, 4]; four
+// A mean over rows of 4 of [2, 32, 4] (keepdim): 64 rows, the input read
+// flat (its elements in the order of [64, 4]); four
 // whole vectors of 4 consecutive rows each (masked past the input's end:
 // in_bounds false), transposed as four 4 x 4 tiles side by side in 8
 // shuffles; lane 4q + i then holds row 4i + q, put back in order before
 // the store; the epilogue divides by 4.
 // CHECK-LABEL: func.func @mean_rows_of_4
-// CHECK: tensor.expand_shape %{{.*}} {{\[\[}}0, 1]] output_shape [64, 4] : tensor<256xf32> into tensor<64x4xf32>
 // CHECK: scf.forall (%{{.*}}) in (4)
+// CHECK: %[[FLAT:.*]] = tensor.collapse_shape %arg0 {{\[\[}}0, 1, 2]] : tensor<2x32x4xf32> into tensor<256xf32>
 // CHECK-NOT: vector.create_mask
-// CHECK-COUNT-4: vector.transfer_read %{{.*}}[%{{.*}}], %{{.*}} : tensor<256xf32>, vector<16xf32>
+// CHECK-COUNT-4: vector.transfer_read %[[FLAT]][%{{.*}}], %{{.*}} : tensor<256xf32>, vector<16xf32>
 // CHECK-COUNT-8: vector.shuffle
 // CHECK-COUNT-4: arith.addf
 // CHECK: %[[ROWS:.*]] = vector.shuffle %[[LANES:.*]], %[[LANES]] [0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15]

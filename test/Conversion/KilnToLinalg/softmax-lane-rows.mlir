@@ -35,9 +35,9 @@
 // CHECK: %[[INV:.*]] = arith.divf %{{.*}}, %{{.*}} : vector<16xf32>
 // CHECK: scf.for
 // CHECK: arith.mulf %{{.*}}, %[[INV]] : vector<16xf32>
-// CHECK: %[[SLICE:.*]] = tensor.extract_slice %[[OUT]][%{{.*}}] [%{{.*}}] [1] : tensor<1000xf32> to tensor<?xf32>
 // CHECK-COUNT-10: vector.load %[[BUF]]
 // CHECK-COUNT-16: vector.maskedstore %[[ROWS]]
+// CHECK: %[[SLICE:.*]] = tensor.extract_slice %[[OUT]][%{{.*}}] [%{{.*}}] [1] : tensor<1000xf32> to tensor<?xf32>
 // CHECK: %[[TILE:.*]] = linalg.generic {{.*}} outs(%[[SLICE]] : tensor<?xf32>)
 // CHECK: memref.load %[[ROWS]]
 // CHECK: tensor.parallel_insert_slice %[[TILE]] into %[[OUT]]
