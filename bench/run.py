@@ -434,9 +434,12 @@ def embedding_workloads():
 
 def short_row_workloads():
     """Class scores: softmax and log_softmax over rows of 10 (a row per lane
-    of a vector since the fifty-sixth session), and a logsumexp written out
-    over them and a sum over rows of 24 (since the fifty-seventh)."""
+    of a vector since the fifty-sixth session), a logsumexp written out
+    over them and a sum over rows of 24 (since the fifty-seventh), argmax
+    over rows of 10 and 1000 (rows of up to 4 KB whole since the
+    fifty-eighth)."""
     c10, rows = tensor_type((262144, 10)), tensor_type((262144,))
+    irows, c1000 = tensor_type((262144,), "i64"), tensor_type((4096, 1000))
     c24 = tensor_type((262144, 24))
     keep = tensor_type((262144, 1))
     return [
@@ -462,6 +465,12 @@ def short_row_workloads():
         one_operand("log_softmax over rows of 10 (262144x10)", "log_softmax",
                     "dim = 1 : i64", c10, c10, ["c10"],
                     lambda t: torch.log_softmax(t["c10"], 1)),
+        one_operand("argmax over rows of 10 (262144x10, predicted classes)",
+                    "argmax", "dim = 1 : i64", c10, irows, ["c10"],
+                    lambda t: torch.argmax(t["c10"], 1)),
+        one_operand("argmax over rows of 1000 (4096x1000)", "argmax",
+                    "dim = 1 : i64", c1000, tensor_type((4096,), "i64"), ["c"],
+                    lambda t: torch.argmax(t["c"], 1)),
     ]
 
 

@@ -389,22 +389,32 @@ rowExtreme(const T *x, int64_t n, T initial, T *extremeOut, bool *hasNan) {
       int64_t end = std::min(length, start + kExtremeBlock);
       Vector e0 = initial, e1 = initial, a, b;
       Mask ordered = true;
-      auto step = [&](const T *at) {
-        std::memcpy(&a, at, sizeof(a));
-        std::memcpy(&b, at + kWidth, sizeof(b));
+      auto step = [&]() {
         ordered &= __builtin_convertvector((a == a) & (b == b), Mask);
         e0 = better(a, e0) ? a : e0;
         e1 = better(b, e1) ? b : e1;
       };
       int64_t i = start;
-      for (; i + 2 * kWidth <= end; i += 2 * kWidth)
-        step(span + i);
+      for (; i + 2 * kWidth <= end; i += 2 * kWidth) {
+        std::memcpy(&a, span + i, sizeof(a));
+        std::memcpy(&b, span + i + kWidth, sizeof(b));
+        step();
+      }
       if (i < end) {
-        // The last block's tail, padded with the initial value.
-        T tail[2 * kWidth];
-        std::fill(tail, tail + 2 * kWidth, initial);
-        std::memcpy(tail, span + i, (end - i) * sizeof(T));
-        step(tail);
+        // The last block's tail: masked loads, the initial value in the
+        // lanes past the row (a copy into a padded buffer, a call of
+        // memcpy, made rows of 513 or 1025 f32 40% slower than of 512).
+        Blocks lane;
+        for (int l = 0; l < kWidth; ++l)
+          lane[l] = l;
+        Lane rest = static_cast<Lane>(end - i);
+        Vector padding = initial;
+        a = __builtin_masked_load(__builtin_convertvector(lane < rest, Mask),
+                                  span + i, padding);
+        b = __builtin_masked_load(
+            __builtin_convertvector(lane + kWidth < rest, Mask),
+            span + i + kWidth, padding);
+        step();
       }
       if (!__builtin_reduce_and(ordered)) {
         *hasNan = true;
@@ -494,6 +504,151 @@ void argExtremeRow(const T *row, int64_t n, bool isMax, T &value,
                                extreme, hasNan);
   value = row[index];
 }
+/// The extreme of a vector's lanes, NaN-blind: a tree of whole-vector
+/// compare-selects. (`__builtin_reduce_max` of floats folds lane after
+/// lane, NaN-aware: a serial chain of 15 max-and-blend steps for 16 lanes,
+/// which made rows of 4 to 16 elements 5 times slower.)
+template <bool IsMax, typename Vector>
+__attribute__((always_inline)) inline auto laneExtreme(Vector v) {
+  constexpr int kWidth = sizeof(Vector) / sizeof(v[0]);
+  static_assert(kWidth == 8 || kWidth == 16, "512-bit vectors");
+  auto pick = [](Vector a, Vector b) {
+    return (IsMax ? a > b : a < b) ? a : b;
+  };
+  if constexpr (kWidth == 16) {
+    v = pick(v, __builtin_shufflevector(v, v, 8, 9, 10, 11, 12, 13, 14, 15, 0,
+                                        1, 2, 3, 4, 5, 6, 7));
+    v = pick(v, __builtin_shufflevector(v, v, 4, 5, 6, 7, 0, 1, 2, 3, 12, 13,
+                                        14, 15, 8, 9, 10, 11));
+    v = pick(v, __builtin_shufflevector(v, v, 2, 3, 0, 1, 6, 7, 4, 5, 10, 11, 8,
+                                        9, 14, 15, 12, 13));
+    v = pick(v, __builtin_shufflevector(v, v, 1, 0, 3, 2, 5, 4, 7, 6, 9, 8, 11,
+                                        10, 13, 12, 15, 14));
+  } else {
+    v = pick(v, __builtin_shufflevector(v, v, 4, 5, 6, 7, 0, 1, 2, 3));
+    v = pick(v, __builtin_shufflevector(v, v, 2, 3, 0, 1, 6, 7, 4, 5));
+    v = pick(v, __builtin_shufflevector(v, v, 1, 0, 3, 2, 5, 4, 7, 6));
+  }
+  return v[0];
+}
+
+/// Rows of at least this many whole vectors end shortRowArg's second pass
+/// at the first match: half the row on average, for one mispredicted
+/// branch.
+constexpr int64_t kEarlyExitVectors = 32;
+
+/// argmax/argmin of a contiguous row of n <= argShortRow(sizeof(T)) elements
+/// (n > 0), in the two passes of argExtremeRow without its blocks: the
+/// row's NaN-blind extreme in whole vectors (the last one's lanes past the
+/// row the initial value), folded across the lanes by a tree, then the
+/// first index holding it -- or the first NaN, if any lane saw one -- from
+/// cache.
+template <bool IsMax, typename T, typename Mask>
+__attribute__((always_inline)) inline int64_t
+shortRowArg(const T *x, int64_t n, T initial, Mask tail) {
+  constexpr int kWidth = 64 / sizeof(T);
+  typedef T Vector __attribute__((ext_vector_type(kWidth)));
+  constexpr bool kFloat = std::is_floating_point_v<T>;
+  auto better = [](auto a, auto b) { return IsMax ? a > b : a < b; };
+  Vector e0 = initial, e1 = initial, a, b, padding = initial;
+  Mask ordered = true;
+  int64_t i = 0;
+  for (; i + 2 * kWidth <= n; i += 2 * kWidth) {
+    std::memcpy(&a, x + i, sizeof(a));
+    std::memcpy(&b, x + i + kWidth, sizeof(b));
+    if constexpr (kFloat)
+      ordered &= __builtin_convertvector((a == a) & (b == b), Mask);
+    e0 = better(a, e0) ? a : e0;
+    e1 = better(b, e1) ? b : e1;
+  }
+  // The last vector's lanes past the row are loaded masked: never read
+  // (so never faulting past the input), the initial value in their place.
+  int64_t whole = n / kWidth * kWidth;
+  if (i < whole) {
+    std::memcpy(&a, x + i, sizeof(a));
+    if constexpr (kFloat)
+      ordered &= __builtin_convertvector(a == a, Mask);
+    e0 = better(a, e0) ? a : e0;
+  }
+  if (whole < n) {
+    b = __builtin_masked_load(tail, x + whole, padding);
+    if constexpr (kFloat)
+      ordered &= __builtin_convertvector(b == b, Mask);
+    e1 = better(b, e1) ? b : e1;
+  }
+  bool nan = false;
+  if constexpr (kFloat)
+    nan = !__builtin_reduce_and(ordered);
+  T extreme = laneExtreme<IsMax>(better(e1, e0) ? e1 : e0);
+  // Every vector of the row compared, the first match kept without a
+  // branch (where it lies is random: a branch out of the loop mispredicts;
+  // rows of 32 to 48 f32 took 3 times longer).
+  auto match = [&](Vector v) {
+    return nan ? laneBits(v != v) : laneBits(v == extreme);
+  };
+  int64_t first = n;
+  if (whole >= kEarlyExitVectors * kWidth) {
+    for (i = 0; i < whole; i += kWidth) {
+      std::memcpy(&a, x + i, sizeof(a));
+      if (uint32_t bits = match(a))
+        return i + __builtin_ctz(bits);
+    }
+  } else {
+    for (i = 0; i < whole; i += kWidth) {
+      std::memcpy(&a, x + i, sizeof(a));
+      uint32_t bits = match(a);
+      first = std::min(first, bits ? i + __builtin_ctz(bits) : n);
+    }
+  }
+  if (whole < n) {
+    b = __builtin_masked_load(tail, x + whole, padding);
+    uint32_t bits = match(b) & ((uint32_t(1) << (n - whole)) - 1);
+    first = std::min(first, bits ? whole + __builtin_ctz(bits) : n);
+  }
+  return first;
+}
+
+/// argmax/argmin (values and indices) of rows [begin, end) of contiguous
+/// rows of n <= argShortRow(sizeof(T)) elements at x, one after another: the
+/// rows' chains are independent, so the core overlaps them (a row per lane of a
+/// 16-row tile, copied transposed element by element, took 2 to 3 times
+/// longer over rows of 4 to 16 f32, and the blocks of argExtremeRow over
+/// rows of 32 to 1000 1.1 to 7 times longer).
+template <bool IsMax, typename T>
+__attribute__((always_inline)) inline void
+shortRowsArg(const T *x, int64_t n, int64_t begin, int64_t end, T *outValues,
+             int64_t *outIndices) {
+  constexpr int kWidth = 64 / sizeof(T);
+  using Lane = std::conditional_t<sizeof(T) == 4, int32_t, int64_t>;
+  typedef Lane Lanes __attribute__((ext_vector_type(kWidth)));
+  typedef bool Mask __attribute__((ext_vector_type(kWidth)));
+  T initial = lowestValue<T>(IsMax);
+  // The lanes of each row's last, partial vector (if any).
+  Lanes lane;
+  for (int l = 0; l < kWidth; ++l)
+    lane[l] = l;
+  Mask tail =
+      __builtin_convertvector(lane < static_cast<Lane>(n % kWidth), Mask);
+  for (int64_t o = begin; o < end; ++o) {
+    const T *row = x + o * n;
+    int64_t index = shortRowArg<IsMax>(row, n, initial, tail);
+    outValues[o] = row[index];
+    outIndices[o] = index;
+  }
+}
+#define KILN_SHORT_ROWS(T)                                                     \
+  KILN_VECTORIZE void argShortRows(const T *x, int64_t n, int64_t begin,       \
+                                   int64_t end, bool isMax, T *outValues,      \
+                                   int64_t *outIndices) {                      \
+    if (isMax)                                                                 \
+      shortRowsArg<true>(x, n, begin, end, outValues, outIndices);             \
+    else                                                                       \
+      shortRowsArg<false>(x, n, begin, end, outValues, outIndices);            \
+  }
+KILN_SHORT_ROWS(float)
+KILN_SHORT_ROWS(double)
+KILN_SHORT_ROWS(int64_t)
+#undef KILN_SHORT_ROWS
 #endif // defined(__clang__)
 
 /// argmax/argmin of the contiguous row x[0, n), n > 0: the first NaN if
@@ -502,17 +657,8 @@ template <typename T>
 void argRow(const T *row, int64_t n, bool isMax, T &value, int64_t &index) {
   T initial = lowestValue<T>(isMax);
 #if defined(__clang__)
-  // Rows shorter than the two passes' two vectors scan once, element by
-  // element (argScanScalar): the passes' lane folds cost more than such a
-  // row (argmax over dim 1 of 4096x10 f32: 68 -> 57 us at 1 thread,
-  // PyTorch 48).
+  // (Many rows of up to 4 KB go through argShortRows.)
   if constexpr (std::is_floating_point_v<T>) {
-    if (n < kiln::runtime::argShortRow(sizeof(T))) {
-      value = initial;
-      index = 0;
-      argScanScalar(row, n, 1, 0, isMax, value, index);
-      return;
-    }
     argExtremeRow(row, n, isMax, value, index);
     return;
   }
@@ -550,36 +696,18 @@ void kiln::runtime::detail::argReduce(UnrankedMemRefType<T> *in,
     // the earlier has none, or a strictly better value -- which is the
     // whole row's answer whatever the split.
     int64_t segments = argSegments(s.outer, s.size, getNumThreads());
-    // Short rows (fewer elements than two 512-bit vectors: argmax over 10
-    // classes) are scanned 16 at a time, a row per lane: each group of 16
-    // rows copied transposed into a tile, then argScan16 over its columns
-    // (a scan per row is a serial compare-select chain, and a float select
-    // a branch that mispredicts on random data: argmax over dim 1 of
-    // 4096x10 f32 at 1 thread 56 -> 27 us, PyTorch 48).
-    using kiln::runtime::kArgRowGroup;
-    if (segments == 1 &&
-        kiln::runtime::useArgRowGroups(s.outer, s.size, sizeof(T))) {
-      static_assert(kArgRowGroup == 16, "a row per lane of argScan16");
-      int64_t groups = s.outer / kArgRowGroup;
-      parallelFor(
-          groups, itemsPerChunk(kArgRowGroup * s.size, int64_t(1) << 16),
-          [&](int64_t begin, int64_t end) {
-            T tile[kiln::runtime::argShortRow(sizeof(T)) * kArgRowGroup];
-            for (int64_t g = begin; g < end; ++g) {
-              const T *rows = input.data + g * kArgRowGroup * s.size;
-              for (int64_t r = 0; r < kArgRowGroup; ++r)
-                for (int64_t j = 0; j < s.size; ++j)
-                  tile[j * kArgRowGroup + r] = rows[r * s.size + j];
-              argScan16Into(tile, s.size, kArgRowGroup, isMax,
-                            outValues + g * kArgRowGroup,
-                            outIndices + g * kArgRowGroup);
-            }
-          });
-      for (int64_t o = groups * kArgRowGroup; o < s.outer; ++o)
-        argRow(input.data + o * s.size, s.size, isMax, outValues[o],
-               outIndices[o]);
+    // Rows of up to 4 KB (argmax over 10 or 1000
+    // classes) are taken whole, one after another (argShortRows).
+#if defined(__clang__)
+    if (segments == 1 && s.size <= kiln::runtime::argShortRow(sizeof(T))) {
+      parallelFor(s.outer, itemsPerChunk(s.size, int64_t(1) << 16),
+                  [&](int64_t begin, int64_t end) {
+                    argShortRows(input.data, s.size, begin, end, isMax,
+                                 outValues, outIndices);
+                  });
       return;
     }
+#endif
     if (segments == 1) {
       parallelFor(s.outer, itemsPerChunk(s.size, int64_t(1) << 16),
                   [&](int64_t begin, int64_t end) {

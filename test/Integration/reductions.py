@@ -250,23 +250,29 @@ for label, t in cases:
                         f"thread(s)", reduce_ir(op, t, want, attrs), [t], want,
                         extra_args=args)
 
-# Rows shorter than two vectors, many of them (argmax over 10 classes): 16
-# rows at a time, a row per lane, and the rows after the last 16 alone.
-# 37 rows of 10 and 5 (f64: 3): ties, a NaN first, later, twice, all NaN,
-# signed zeros, +-inf, all equal; max/min/argmax/argmin and topk k=1
-# (largest: argmax's answer), f32/f64/i64, at 1 and 2 threads. The
-# reference: the first NaN, else the first extreme (the values' bits too).
+# Rows of up to 4 KB, many of them (argmax over 10 or 1000 classes): each
+# row taken whole, its extreme in whole vectors and a masked last one, then
+# the first index holding it (rows of 32 vectors or more: stopping at the
+# first match). 37 rows of 3, 5 and 10 at 1 and 2 threads; at 1 thread of
+# 1, 16, 17, 33 and 100, of 300 (f64/i64: stops at the first match) and of
+# 600 (f32: the same), and of the last length taken whole (1024 f32, 512
+# f64/i64) and the first one not (1025, 513: blocks of 512, the last
+# masked): ties, a NaN first, later, twice, all NaN, signed zeros, +-inf,
+# all equal, a unique extreme last, two late, a unique minimum next to
+# last; max/min/argmax/argmin and topk k=1 (largest: argmax's answer),
+# f32/f64/i64. The reference: the first NaN, else the first extreme (the
+# values' bits too).
 def short_rows(n, dtype):
     t = torch.randint(-4, 4, (37, n), generator=g).to(dtype)
     if dtype.is_floating_point:
         t[1, 0] = float("nan")
         t[2, n - 1] = float("nan")
-        t[3, 1] = t[3, n - 2] = float("nan")
+        t[3, min(1, n - 1)] = t[3, max(n - 2, 0)] = float("nan")
         t[4, :] = float("nan")
         t[5, :] = -0.0
         t[5, n // 2] = 0.0
         t[6, :] = 0.0
-        t[6, 1] = -0.0
+        t[6, min(1, n - 1)] = -0.0
         t[7, :] = -float("inf")
         t[8, :] = float("inf")
         t[9, n - 1] = float("inf")
@@ -274,6 +280,9 @@ def short_rows(n, dtype):
         t[20, 3 % n] = float("nan")
         t[36, n - 1] = float("nan")
     t[11, :] = 2
+    t[12, n - 1] = 50
+    t[13, n // 2] = t[13, n - 1] = 50
+    t[14, max(n - 2, 0)] = -50
     return t
 
 
@@ -338,9 +347,11 @@ for label, t in (("f32", wide_columns((45, 277), torch.float32)),
 
 for dtype, label in ((torch.float32, "f32"), (torch.float64, "f64"),
                      (torch.int64, "i64")):
-    for n in (10, 5, 3):
+    whole = 4096 // torch.empty(0, dtype=dtype).element_size()
+    for n, counts in [(m, (1, 2)) for m in (10, 5, 3)] + \
+            [(m, (1,)) for m in (1, 16, 17, 33, 100, 300, 600, whole, whole + 1)]:
         t = short_rows(n, dtype)
-        for threads in (1, 2):
+        for threads in counts:
             args = [f"--threads={threads}"]
             for op in ("max", "min"):
                 v, i = first_extreme(t, op == "max")

@@ -182,16 +182,13 @@ inline int64_t argSegments(int64_t rows, int64_t n, int64_t threads) {
   return std::min((threads + rows - 1) / rows, n / kArgMinSegment);
 }
 
-/// max/min with dim and argmax/argmin: contiguous rows shorter than this
-/// (two 512-bit vectors of `elementBytes` elements) are scanned element by
-/// element rather than by the vector passes; with at least kArgRowGroup of
-/// them, kArgRowGroup rows at a time, a row per lane (useArgRowGroups).
+/// max/min with dim and argmax/argmin: contiguous rows of at most this many
+/// bytes are taken whole, one after another, each in two passes of whole
+/// vectors (its extreme, then the first index holding it); longer rows in
+/// blocks of 512 elements (ArgReduce.cpp). At 8 KB the two were level.
+constexpr int64_t kArgShortRowBytes = 4096;
 constexpr int64_t argShortRow(int64_t elementBytes) {
-  return 2 * 64 / elementBytes;
-}
-constexpr int64_t kArgRowGroup = 16;
-inline bool useArgRowGroups(int64_t rows, int64_t n, int64_t elementBytes) {
-  return n < argShortRow(elementBytes) && rows >= kArgRowGroup;
+  return kArgShortRowBytes / elementBytes;
 }
 
 /// max/min with dim and argmax/argmin over a strided dim (columns): blocks

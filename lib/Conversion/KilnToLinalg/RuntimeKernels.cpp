@@ -113,25 +113,23 @@ void remarkRuntimeKernel(Operation *op, Location loc, StringRef fnName,
   bool argLike = isa<ArgmaxOp, ArgminOp, MaxOp, MinOp>(op) ||
                  (isa<TopkOp>(op) && k == 1 && cast<TopkOp>(op).getLargest());
   if (argLike) {
-    int64_t inner = 1, count = 1;
+    int64_t inner = 1;
     for (int64_t d = dim + 1; !flatten && d < rank; ++d)
       inner *= inputType.getDimSize(d);
-    for (int64_t d = 0; d < rank; ++d)
-      count *= inputType.getDimSize(d);
-    int64_t rows = n > 0 ? count / n / inner : 0;
     Type element = inputType.getElementType();
     int64_t bytes = std::max<int64_t>(1, element.getIntOrFloatBitWidth() / 8);
-    bool shortRows =
-        inner == 1 && kiln::runtime::useArgRowGroups(rows, n, bytes);
+    bool shortRows = inner == 1 && n <= kiln::runtime::argShortRow(bytes);
     bool contiguousFloat = inner == 1 && (element.isF32() || element.isF64());
     remarkKernelNear(
         op, loc,
         "{0}{1}: {2}; NaN greatest, the lowest index on ties; rows in "
         "parallel{3}",
         what, isa<TopkOp>(op) ? ", k = 1, the largest: argmax's scan" : "",
-        shortRows ? "rows shorter than two vectors, 16 at a time, a row per "
-                    "lane (each group transposed into a tile), in a 16-lane "
-                    "scan of (value, index) pairs"
+        shortRows ? "rows of at most " +
+                        std::to_string(kiln::runtime::argShortRow(bytes)) +
+                        " elements whole, one after another: the extreme in "
+                        "whole vectors, folded across the lanes by a tree, "
+                        "then the first index holding it (from cache)"
         : contiguousFloat ? "the extreme at memory speed, 64 bytes of lanes "
                             "per instruction, remembering the first "
                             "512-element block reaching it, then the first "

@@ -211,20 +211,30 @@ func.func @rows(%x: tensor<1024x256xf32>) -> tensor<1024x256xf32> {
 // GPU-DAG: remark: {{.*}}kiln.topk of tensor<1x16777216xf32>: kiln_rt_topk_f32, 1 row(s) of 16777216, k = 100: GPU, too few rows to fill the GPU, so each row is split into 512 ranges
 // GPU-DAG: remark: {{.*}}kiln.argmax of tensor<4096x32768xf32>: kiln_rt_argreduce_f32, 4096 row(s) of 32768: GPU, a (value, index) scan
 
-// Many rows shorter than two vectors (argmax over 10 classes): 16 rows at a
-// time, a row per lane. topk with k = 1 and the largest is argmax's answer
+// Rows of up to 4 KB (argmax over 10 or 1000 classes): each row whole, one
+// after another (the last length: 1024 f32, 512 f64; a longer row goes in
+// blocks). topk with k = 1 and the largest is argmax's answer
 // and runs its scan; the smallest keeps the selection (argmin takes a NaN,
 // the smallest never does): rows this short with k this small 16 at a
 // time, side by side (vertical selection). A strided dim's rows lie side
 // by side already.
 func.func @classes(%x: tensor<4096x10xf32>) -> (tensor<4096xi64>, tensor<4096x1xf32>, tensor<4096x1xi64>, tensor<4096x1xf32>, tensor<4096x1xi64>) {
-  // CHECK-DAG: :[[# @LINE + 1]]:{{.*}}Function=classes | Remark="kiln.argmax of tensor<4096x10xf32>: kiln_rt_argreduce_f32, 4096 row(s) of 10: rows shorter than two vectors, 16 at a time, a row per lane (each group transposed into a tile), in a 16-lane scan of (value, index) pairs; NaN greatest, the lowest index on ties; rows in parallel"
+  // CHECK-DAG: :[[# @LINE + 1]]:{{.*}}Function=classes | Remark="kiln.argmax of tensor<4096x10xf32>: kiln_rt_argreduce_f32, 4096 row(s) of 10: rows of at most 1024 elements whole, one after another: the extreme in whole vectors, folded across the lanes by a tree, then the first index holding it (from cache); NaN greatest, the lowest index on ties; rows in parallel"
   %a = kiln.argmax %x {dim = 1 : i64} : tensor<4096x10xf32>
-  // CHECK-DAG: :[[# @LINE + 1]]:{{.*}}Function=classes | Remark="kiln.topk of tensor<4096x10xf32>: kiln_rt_topk_f32, 4096 row(s) of 10, k = 1, the largest: argmax's scan: rows shorter than two vectors
+  // CHECK-DAG: :[[# @LINE + 1]]:{{.*}}Function=classes | Remark="kiln.topk of tensor<4096x10xf32>: kiln_rt_topk_f32, 4096 row(s) of 10, k = 1, the largest: argmax's scan: rows of at most 1024 elements whole
   %v, %i = kiln.topk %x {k = 1 : i64, dim = 1 : i64} : tensor<4096x10xf32>
   // CHECK-DAG: :[[# @LINE + 1]]:{{.*}}Function=classes | Remark="kiln.topk of tensor<4096x10xf32>: kiln_rt_topk_f32, 4096 row(s) of 10, k = 1: vertical selection: 16 rows at a time (copied side by side), each element's (key, index) word inserted into the k best words of the 16 rows, kept sorted in k vectors, by a maximum and a minimum per vector; blocks of rows in parallel"
   %sv, %si = kiln.topk %x {k = 1 : i64, dim = 1 : i64, largest = false} : tensor<4096x10xf32>
   return %a, %v, %i, %sv, %si : tensor<4096xi64>, tensor<4096x1xf32>, tensor<4096x1xi64>, tensor<4096x1xf32>, tensor<4096x1xi64>
+}
+func.func @class_bounds(%x: tensor<64x1024xf32>, %y: tensor<64x512xf64>, %z: tensor<64x513xf64>) -> (tensor<64xi64>, tensor<64xi64>, tensor<64xi64>) {
+  // CHECK-DAG: :[[# @LINE + 1]]:{{.*}}Function=class_bounds | Remark="kiln.argmax of tensor<64x1024xf32>: kiln_rt_argreduce_f32, 64 row(s) of 1024: rows of at most 1024 elements whole
+  %a = kiln.argmax %x {dim = 1 : i64} : tensor<64x1024xf32>
+  // CHECK-DAG: :[[# @LINE + 1]]:{{.*}}Function=class_bounds | Remark="kiln.argmin of tensor<64x512xf64>: kiln_rt_argreduce_f64, 64 row(s) of 512: rows of at most 512 elements whole
+  %b = kiln.argmin %y {dim = 1 : i64} : tensor<64x512xf64>
+  // CHECK-DAG: :[[# @LINE + 1]]:{{.*}}Function=class_bounds | Remark="kiln.argmin of tensor<64x513xf64>: kiln_rt_argreduce_f64, 64 row(s) of 513: the extreme at memory speed, 64 bytes of lanes per instruction, remembering the first 512-element block
+  %c = kiln.argmin %z {dim = 1 : i64} : tensor<64x513xf64>
+  return %a, %b, %c : tensor<64xi64>, tensor<64xi64>, tensor<64xi64>
 }
 func.func @strided_rows(%x: tensor<8x21x64x64xf32>) -> (tensor<8x3x64x64xf32>, tensor<8x3x64x64xi64>, tensor<8x64x64xf32>, tensor<8x64x64xi64>) {
   // CHECK-DAG: :[[# @LINE + 1]]:{{.*}}Function=strided_rows | Remark="kiln.topk of tensor<8x21x64x64xf32>: kiln_rt_topk_f32, 32768 row(s) of 21, k = 3: vertical selection: 16 rows at a time (side by side in memory)
