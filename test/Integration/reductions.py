@@ -929,8 +929,9 @@ c.check("equal of fused producers, a + a against b * 2 (last differs)",
         doubled, [big, last], torch.tensor(False))
 
 # amax/amin are IEEE maximum/minimum exactly, on every CPU reduction path
-# (rows, columns, split segments, all elements, a fused producer), f32 and
-# f64, at every thread count: +0 beats -0 (a maximum of only -0 is -0),
+# (rows, short rows spread over the lanes or not -- f32 9 to 16 and 32
+# elements, f64 10 to 32 -- columns, split segments, all elements, a fused
+# producer), f32 and f64, at every thread count: +0 beats -0 (a maximum of only -0 is -0),
 # NaN of either sign propagates (x86's default NaN has the sign bit set),
 # infinities and subnormals in order. The answers come from a reference
 # written out here, bit for bit: torch's own sign of a zero maximum depends
@@ -990,10 +991,14 @@ gen = torch.Generator().manual_seed(11)
 for dtype in (torch.float32, torch.float64):
     rows = special_rows(48, 300, dtype, gen)
     long_rows = special_rows(24, 12288, dtype, gen)
+    short = {n: special_rows(48, n, dtype, gen) for n in (8, 9, 12, 16, 24, 32)}
     for op in ("amax", "amin"):
         is_max = op == "amax"
         cases = [
             ("rows", rows, [1], ""),
+        ] + [(f"rows of {n}", x, [1], "") for n, x in short.items()] + [
+            ("rows of 16 as 4x4, keepdim", short[16].view(48, 4, 4), [1, 2],
+             "keepdim"),
             ("columns", rows.t().contiguous(), [0], ""),
             ("rows, keepdim", rows, [1], "keepdim"),
             ("few long rows (split)", long_rows[:2], [1], ""),
@@ -1005,7 +1010,8 @@ for dtype in (torch.float32, torch.float64):
             want = ieee_extreme(x, dims if dims else list(range(x.dim())),
                                 is_max).to(dtype)
             if keepdim:
-                want = want.unsqueeze(dims[0])
+                for d in dims:
+                    want = want.unsqueeze(d)
             ir = reduce_ir(op, x, want, dims_attr(dims, keepdim))
             for threads in (1, 2, 7):
                 name = f"IEEE {op} {dtype} {label} at {threads} thread(s)"

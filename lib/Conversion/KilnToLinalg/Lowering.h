@@ -357,6 +357,9 @@ struct LaneReduction {
   /// Optional: called at the start of each main-loop step with its first
   /// position in the line (the step covers kReductionLanes positions).
   std::function<void(OpBuilder &, Location, Value first)> prefetch = nullptr;
+  /// The result does not depend on the order of the merges (maxima and
+  /// minima of keys): a line shorter than the lanes spreads over them too.
+  bool orderFree = false;
 };
 
 /// Partial results per reduction in the lane scheme.
@@ -675,11 +678,12 @@ template <typename OpTy> struct ReductionCombiner {
 
   /// The lane order's element term (the element itself) and merge.
   static LaneReduction laneReduction(bool keys) {
-    return {
-        [](OpBuilder &, Location, ValueRange x, ValueRange) { return x[0]; },
-        [keys](OpBuilder &nb, Location l, Value acc, Value x) {
-          return merge(nb, l, acc, x, keys);
-        }};
+    return {[keys](OpBuilder &nb, Location l, ValueRange x, ValueRange) {
+              return keys ? ExtremeKeys::encode(nb, l, x[0], kIsMax) : x[0];
+            },
+            [keys](OpBuilder &nb, Location l, Value acc, Value x) {
+              return merge(nb, l, acc, x, keys);
+            }};
   }
 
   /// Float sums and products use the fixed lane order.
