@@ -364,6 +364,21 @@ constexpr int64_t kExtremeBlock = 512;
 /// AVX-512 a single masked vcmpordps per step, where a vector of integer
 /// NaN flags took a compare, a mask or and a masked move (same bytes, 1
 /// thread, alternating runs: 13.9-15.2 -> 13.6-13.9 ms, sum 12.7-13.0).
+/// The mask of the lanes l < count of a 64-byte vector of T (none when
+/// count <= 0): the lanes a masked load of a row's last elements takes.
+template <typename T>
+__attribute__((always_inline)) inline auto lanesBelow(int64_t count) {
+  constexpr int kWidth = 64 / sizeof(T);
+  using Lane = std::conditional_t<sizeof(T) == 4, int32_t, int64_t>;
+  typedef Lane Lanes __attribute__((ext_vector_type(kWidth)));
+  typedef bool Mask __attribute__((ext_vector_type(kWidth)));
+  Lanes lane;
+  for (int l = 0; l < kWidth; ++l)
+    lane[l] = l;
+  Lane bound = static_cast<Lane>(std::max<int64_t>(count, 0));
+  return __builtin_convertvector(lane < bound, Mask);
+}
+
 template <bool IsMax, typename T>
 __attribute__((always_inline)) inline int64_t
 rowExtreme(const T *x, int64_t n, T initial, T *extremeOut, bool *hasNan) {
@@ -404,16 +419,10 @@ rowExtreme(const T *x, int64_t n, T initial, T *extremeOut, bool *hasNan) {
         // The last block's tail: masked loads, the initial value in the
         // lanes past the row (a copy into a padded buffer, a call of
         // memcpy, made rows of 513 or 1025 f32 40% slower than of 512).
-        Blocks lane;
-        for (int l = 0; l < kWidth; ++l)
-          lane[l] = l;
-        Lane rest = static_cast<Lane>(end - i);
         Vector padding = initial;
-        a = __builtin_masked_load(__builtin_convertvector(lane < rest, Mask),
-                                  span + i, padding);
-        b = __builtin_masked_load(
-            __builtin_convertvector(lane + kWidth < rest, Mask),
-            span + i + kWidth, padding);
+        a = __builtin_masked_load(lanesBelow<T>(end - i), span + i, padding);
+        b = __builtin_masked_load(lanesBelow<T>(end - i - kWidth),
+                                  span + i + kWidth, padding);
         step();
       }
       if (!__builtin_reduce_and(ordered)) {
@@ -582,26 +591,21 @@ shortRowArg(const T *x, int64_t n, T initial, Mask tail) {
   T extreme = laneExtreme<IsMax>(better(e1, e0) ? e1 : e0);
   // Every vector of the row compared, the first match kept without a
   // branch (where it lies is random: a branch out of the loop mispredicts;
-  // rows of 32 to 48 f32 took 3 times longer).
+  // rows of 32 to 48 f32 took 3 times longer); rows of kEarlyExitVectors
+  // or more stop at it (firstMatch).
   auto match = [&](Vector v) {
     return nan ? laneBits(v != v) : laneBits(v == extreme);
   };
+  if (whole >= kEarlyExitVectors * kWidth)
+    return firstMatch(x, n, extreme, nan);
   int64_t first = n;
-  if (whole >= kEarlyExitVectors * kWidth) {
-    for (i = 0; i < whole; i += kWidth) {
-      std::memcpy(&a, x + i, sizeof(a));
-      if (uint32_t bits = match(a))
-        return i + __builtin_ctz(bits);
-    }
-  } else {
-    for (i = 0; i < whole; i += kWidth) {
-      std::memcpy(&a, x + i, sizeof(a));
-      uint32_t bits = match(a);
-      first = std::min(first, bits ? i + __builtin_ctz(bits) : n);
-    }
+  for (i = 0; i < whole; i += kWidth) {
+    std::memcpy(&a, x + i, sizeof(a));
+    uint32_t bits = match(a);
+    first = std::min(first, bits ? i + __builtin_ctz(bits) : n);
   }
   if (whole < n) {
-    b = __builtin_masked_load(tail, x + whole, padding);
+    // `b` still holds the row's last, partial vector.
     uint32_t bits = match(b) & ((uint32_t(1) << (n - whole)) - 1);
     first = std::min(first, bits ? whole + __builtin_ctz(bits) : n);
   }
@@ -618,17 +622,9 @@ template <bool IsMax, typename T>
 __attribute__((always_inline)) inline void
 shortRowsArg(const T *x, int64_t n, int64_t begin, int64_t end, T *outValues,
              int64_t *outIndices) {
-  constexpr int kWidth = 64 / sizeof(T);
-  using Lane = std::conditional_t<sizeof(T) == 4, int32_t, int64_t>;
-  typedef Lane Lanes __attribute__((ext_vector_type(kWidth)));
-  typedef bool Mask __attribute__((ext_vector_type(kWidth)));
   T initial = lowestValue<T>(IsMax);
   // The lanes of each row's last, partial vector (if any).
-  Lanes lane;
-  for (int l = 0; l < kWidth; ++l)
-    lane[l] = l;
-  Mask tail =
-      __builtin_convertvector(lane < static_cast<Lane>(n % kWidth), Mask);
+  auto tail = lanesBelow<T>(n % (64 / sizeof(T)));
   for (int64_t o = begin; o < end; ++o) {
     const T *row = x + o * n;
     int64_t index = shortRowArg<IsMax>(row, n, initial, tail);
@@ -696,8 +692,8 @@ void kiln::runtime::detail::argReduce(UnrankedMemRefType<T> *in,
     // the earlier has none, or a strictly better value -- which is the
     // whole row's answer whatever the split.
     int64_t segments = argSegments(s.outer, s.size, getNumThreads());
-    // Rows of up to 4 KB (argmax over 10 or 1000
-    // classes) are taken whole, one after another (argShortRows).
+    // Rows of up to 4 KB (argmax over 10 or 1000 classes) are taken whole,
+    // one after another (argShortRows).
 #if defined(__clang__)
     if (segments == 1 && s.size <= kiln::runtime::argShortRow(sizeof(T))) {
       parallelFor(s.outer, itemsPerChunk(s.size, int64_t(1) << 16),

@@ -1315,16 +1315,10 @@ template <typename OpTy> struct LowerDimsReduction : OpRewritePattern<OpTy> {
     };
     LaneReduction lanes = Combiner::laneReduction(keys);
     lanes.orderFree = keys;
-    // The innermost reduced line: the trailing reduced dims (unit dims
-    // aside) -- none when the innermost dim is kept.
-    int64_t line = 1;
-    for (int64_t d = inputType.getRank() - 1; d >= 0; --d) {
-      if (inputType.getDimSize(d) == 1)
-        continue;
-      if (!mask[d])
-        break;
-      line *= inputType.getDimSize(d);
-    }
+    // The innermost reduced line as the lowering sees it (the coalesced
+    // input's last dim) -- none when that dim is kept.
+    auto runs = kiln::conversion::coalesceDims(inputType.getShape(), mask);
+    int64_t line = !runs.empty() && runs.back().reduced ? runs.back().size : 1;
     bool useLanes = Combiner::needsLanes(elementType) || isGpuTarget(b) ||
                     (keys && keysSpreadOverLanes(
                                  line, elementType.getIntOrFloatBitWidth()));
