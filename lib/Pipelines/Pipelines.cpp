@@ -19,6 +19,8 @@
 #include "mlir/Target/LLVMIR/Dialect/NVVM/NVVMToLLVMIRTranslation.h"
 #include "mlir/Target/LLVMIR/Dialect/OpenMP/OpenMPToLLVMIRTranslation.h"
 #include "llvm/Support/FileSystem.h"
+#include "llvm/Support/FormatVariadic.h"
+#include "llvm/TargetParser/Host.h"
 
 #include <cstdlib>
 
@@ -102,10 +104,15 @@ static void addPipeline(OpPassManager &pm, llvm::StringRef text) {
 }
 
 std::string kiln::getKilnCpuPipelineText(const CpuPipelineOptions &options) {
-  return frontPasses(options.fuse, "cpu") +
-         (options.sortedScatters
-              ? "convert-kiln-to-linalg{sorted-scatters=true},"
-              : "convert-kiln-to-linalg,") +
+  std::string lowering;
+  if (options.sortedScatters)
+    lowering += "sorted-scatters=true";
+  if (options.vectorBits != 512)
+    lowering +=
+        (lowering.empty() ? "" : " ") +
+        llvm::formatv("vector-bits={0}", int64_t(options.vectorBits)).str();
+  return frontPasses(options.fuse, "cpu") + "convert-kiln-to-linalg" +
+         (lowering.empty() ? std::string() : "{" + lowering + "}") + "," +
          // Each distinct kernel once, up to bufferization (the layers of a
          // deep network repeat theirs).
          "kiln-outline-tensor-kernels,"
@@ -243,6 +250,16 @@ void kiln::buildKilnGpuPipeline(OpPassManager &pm,
   addPipeline(pm, getKilnGpuPipelineText(options));
 }
 
+int kiln::hostVectorBits() {
+  static const int bits = [] {
+    llvm::StringMap<bool> features = llvm::sys::getHostCPUFeatures();
+    if (features.lookup("avx512f"))
+      return 512;
+    return features.lookup("avx") ? 256 : 128;
+  }();
+  return bits;
+}
+
 std::string kiln::CompileOptions::pipelineText() const {
   if (target == Target::Cuda) {
     GpuPipelineOptions options;
@@ -255,6 +272,7 @@ std::string kiln::CompileOptions::pipelineText() const {
   options.fuse = fuse;
   options.sortedScatters = sortedScatters;
   options.profile = profile;
+  options.vectorBits = vectorBits ? vectorBits : hostVectorBits();
   return getKilnCpuPipelineText(options);
 }
 

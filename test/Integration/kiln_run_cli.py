@@ -356,8 +356,18 @@ expect("too many threads", [two, "--threads=100000"], 1,
        r"--threads expects an integer from 1 to 1024, got '100000'")
 expect("bad repeat", [two, "--repeat=x"], 1, r"--repeat expects an integer >= 0")
 expect("unknown option", [two, "--frobnicate"], 1, r"unknown option '--frobnicate'")
+# --vector-bits: the register width the CPU code is tiled for (default the
+# host's); any of the three runs anywhere LLVM can legalize it.
+expect("vector bits not a width", [two, "--vector-bits=300"], 1,
+       r"--vector-bits expects 128, 256 or 512, got 300")
+expect("vector bits out of range", [two, "--vector-bits=1024"], 1,
+       r"--vector-bits expects an integer from 128 to 512, got '1024'")
+expect("vector bits on the GPU", [two, "--vector-bits=256", "--target=cuda"],
+       1, r"--vector-bits sizes CPU register tiles; it does not apply to "
+       r"--target=cuda")
 # Lowering choices: the same answer (--gpu-vectorize only changes GPU code).
-for flag in ("--no-fuse", "--sorted-scatters", "--gpu-vectorize"):
+for flag in ("--no-fuse", "--sorted-scatters", "--gpu-vectorize",
+             "--vector-bits=128", "--vector-bits=256", "--vector-bits=512"):
     expect(f"{flag} accepted", [two, "--entry=g", f"--input={v2}", "--print",
                                 flag], 0, r"tensor\(\[")
 expect("flag with a value", [two, "--sorted-scatters=1"], 1, r"sorted-scatters")

@@ -250,7 +250,9 @@ c.check("matmul i64", ir2("matmul", a, b, a @ b), [a, b], a @ b)
 # few row blocks, 4 groups are packed together whatever the chunk (8 rows,
 # 200 columns: 4 groups and 2 more together; 20 rows of f64, 100 columns:
 # 6 groups of 16, the 4 rows left over alike, the 4 columns left over
-# masked).
+# masked). A small batch takes blocks of the most rows that divide it
+# (16: 4 blocks of 4 with AVX2; 12 f64: 2 of 6, or 3 of 4 with AVX-512;
+# 23, prime: rows left over).
 for sa, sb, dtype in (((64, 48), (48, 40), torch.float32),
                       ((8, 3000), (3000, 200), torch.float32),
                       ((20, 2000), (2000, 100), torch.float64),
@@ -267,18 +269,27 @@ for sa, sb, dtype in (((64, 48), (48, 40), torch.float32),
                       ((5, 40), (40, 24), torch.float32),
                       ((2, 37, 19), (19, 33), torch.float32),
                       ((16, 20), (20, 5), torch.float32),
-                      ((3, 19), (19, 33), torch.float32)):
+                      ((3, 19), (19, 33), torch.float32),
+                      ((16, 1100), (1100, 80), torch.float32),
+                      ((23, 300), (300, 40), torch.float32),
+                      ((12, 1100), (1100, 72), torch.float64)):
     a = torch.randn(sa, dtype=dtype) * torch.pow(
         10.0, torch.randint(-2, 3, sa).to(dtype))
     b = torch.randn(sb, dtype=dtype)
     want = torch.zeros(torch.matmul(a, b).shape, dtype=dtype)
     for k in range(a.shape[-1]):
         want = want + a[..., :, k:k + 1] * b[..., k:k + 1, :]
-    for threads in (1, 2):
+    # The host's register tiles at 1 and 2 threads; each width's tiles
+    # (8 rows with AVX-512, 6 with AVX2 and SSE, fewer that divide a small
+    # batch) at 2, whatever the host (LLVM legalizes the wider vectors).
+    for threads, bits in ((1, None), (2, None), (2, 128), (2, 256), (2, 512)):
+        extra = [f"--threads={threads}"]
+        if bits:
+            extra.append(f"--vector-bits={bits}")
         c.check(f"matmul {sa} @ {sb} {dtype} sums in k order, "
-                f"threads={threads}",
+                f"threads={threads}, vector bits {bits or 'of the host'}",
                 ir2("matmul", a, b, want), [a, b], want, rtol=0, atol=0,
-                extra_args=[f"--threads={threads}"])
+                extra_args=extra)
 # Matrix times vector on the CPU: 16 (f32) or 8 (f64) rows per vector of
 # sums, their elements in transposed tiles; the same k-order bits. Whole
 # tiles and k left over (100 = 6 x 16 + 4), rows left over (37 = 2 x 16 +
@@ -303,11 +314,16 @@ for sa, sb, dtype in (((37, 100), (100,), torch.float32),
             want = want + a[..., k] * b[k]
         else:
             want = want + a[..., k:k + 1] * b[k, 0]
-    for threads in (1, 2):
+    # R x R tiles of a register's lanes: 16 f32 with AVX-512, 8 with AVX2,
+    # 4 with SSE.
+    for threads, bits in ((1, None), (2, None), (2, 128), (2, 256), (2, 512)):
+        extra = [f"--threads={threads}"]
+        if bits:
+            extra.append(f"--vector-bits={bits}")
         c.check(f"matmul {sa} @ {sb} {dtype} matrix-vector in k order, "
-                f"threads={threads}",
+                f"threads={threads}, vector bits {bits or 'of the host'}",
                 ir2("matmul", a, b, want), [a, b], want, rtol=0, atol=0,
-                extra_args=[f"--threads={threads}"])
+                extra_args=extra)
 
 # Vector times matrix with fewer lhs rows than register tiling takes (a
 # batch of one through a linear layer) on the CPU: k split into S segments
@@ -370,11 +386,18 @@ for sa, sb, dtype, segments in (((8, 65536), (65536, 8), torch.float32, 16),
         for k in range(s * length, (s + 1) * length):
             part = part + a[..., :, k:k + 1] * b[k:k + 1, :]
         want = want + part
-    for threads in (1, 2, 7):
+    # The segments are counted in AVX-512's tiles on every target: the
+    # same bits with AVX2's and SSE's.
+    for threads, bits in ((1, None), (2, None), (7, None), (2, 128),
+                          (2, 256), (2, 512)):
+        extra = [f"--threads={threads}"]
+        if bits:
+            extra.append(f"--vector-bits={bits}")
         c.check(f"matmul {sa} @ {sb} {dtype}: k split in {segments} "
-                f"segments, threads={threads}",
+                f"segments, threads={threads}, vector bits "
+                f"{bits or 'of the host'}",
                 ir2("matmul", a, b, want), [a, b], want, rtol=0, atol=0,
-                extra_args=[f"--threads={threads}"])
+                extra_args=extra)
 
 # Thin matmuls -- a dot product, fewer matrix rows than a vector of sums
 # holds (16 f32, 8 f64) times a vector, a vector (or one row) times a matrix

@@ -43,6 +43,11 @@ static cl::opt<std::string> gpuArch("gpu-arch",
 static cl::opt<std::string>
     emit("emit", cl::desc("mlir, llvm-ir, asm, obj (cpu) or ptx (cuda)"),
          cl::Required, cl::cat(category));
+static cl::opt<int> vectorBits(
+    "vector-bits",
+    cl::desc("cpu: the widest vector register in bits (128, 256 or 512), "
+             "which sizes register tiles; default: the host's"),
+    cl::init(0), cl::cat(category));
 static cl::opt<bool>
     remarks("remarks",
             cl::desc("Explain on stderr what the compiler did and why: the "
@@ -69,6 +74,14 @@ int main(int argc, char **argv) {
   if (emit == "ptx" && target != "cuda")
     return fail(1, "--emit=ptx needs --target=cuda");
   kiln::CompileOptions options;
+  if (vectorBits != 0 && vectorBits != 128 && vectorBits != 256 &&
+      vectorBits != 512)
+    return fail(1, "--vector-bits expects 128, 256 or 512, got " +
+                       llvm::Twine(vectorBits));
+  if (vectorBits != 0 && target != "cpu")
+    return fail(1, "--vector-bits sizes CPU register tiles; it does not "
+                   "apply to --target=cuda");
+  options.vectorBits = vectorBits;
   if (target == "cuda") {
     if (kiln::getPtxFeatureForChip(gpuArch).empty())
       return fail(1, "unknown --gpu-arch '" + gpuArch + "' (expected one of " +

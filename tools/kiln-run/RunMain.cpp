@@ -54,6 +54,7 @@ struct Options {
   bool profile = false;
   bool sortedScatters = false;
   bool gpuVectorize = false;
+  int vectorBits = 0; // 0: the host's
 };
 
 constexpr const char *usage =
@@ -61,7 +62,7 @@ constexpr const char *usage =
     "                [--output-dir=DIR] [--print] [--target=cpu|cuda]\n"
     "                [--threads=N] [--repeat=N] [--stats] [--no-fuse]\n"
     "                [--remarks] [--profile] [--sorted-scatters]\n"
-    "                [--gpu-vectorize]\n";
+    "                [--gpu-vectorize] [--vector-bits=128|256|512]\n";
 
 /// Parses `args`; returns an error message on bad usage.
 std::optional<std::string> parseOptions(llvm::ArrayRef<const char *> args,
@@ -80,6 +81,7 @@ std::optional<std::string> parseOptions(llvm::ArrayRef<const char *> args,
   parser.string("target", options.target);
   parser.integer("threads", 1, options.threads, kiln::runtime::kMaxThreads);
   parser.integer("repeat", 0, options.repeat);
+  parser.integer("vector-bits", 128, options.vectorBits, 512);
   return parser.parse(args, options.inputFile, help);
 }
 
@@ -161,6 +163,13 @@ int kiln::tools::runMain(llvm::ArrayRef<const char *> commandLine) {
 
   if (target != "cpu" && target != "cuda")
     return fail(1, "unknown --target '" + target + "' (expected cpu or cuda)");
+  if (options.vectorBits && options.vectorBits != 128 &&
+      options.vectorBits != 256 && options.vectorBits != 512)
+    return fail(1, "--vector-bits expects 128, 256 or 512, got " +
+                       llvm::Twine(options.vectorBits));
+  if (options.vectorBits && target != "cpu")
+    return fail(1, "--vector-bits sizes CPU register tiles; it does not "
+                   "apply to --target=cuda");
   if (options.profile && target != "cpu")
     return fail(1, "--profile times CPU kernels; with --target=cuda, "
                    "--stats reports the device time");
@@ -195,6 +204,7 @@ int kiln::tools::runMain(llvm::ArrayRef<const char *> commandLine) {
   compileOptions.sortedScatters = options.sortedScatters;
   compileOptions.gpuVectorize = options.gpuVectorize;
   compileOptions.profile = options.profile;
+  compileOptions.vectorBits = options.vectorBits;
   // Compile for the GPU that runs the code.
   if (target == "cuda")
     if (llvm::Error error = cuda::targetDevice(compileOptions))

@@ -19,6 +19,9 @@ constexpr llvm::StringLiteral kErrorSitesAttrName = "kiln.error_sites";
 /// The module attribute naming the target being lowered for ("cuda" for the
 /// GPU pipeline; absent for the CPU).
 constexpr llvm::StringLiteral kTargetAttrName = "kiln.target";
+/// The CPU's widest vector register in bits (convert-kiln-to-linalg
+/// {vector-bits}), where it is not 512.
+constexpr llvm::StringLiteral kVectorBitsAttrName = "kiln.vector_bits";
 
 #define GEN_PASS_REGISTRATION
 #include "kiln/Conversion/Passes.h.inc"

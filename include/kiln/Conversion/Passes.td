@@ -50,7 +50,12 @@ def ConvertKilnToLinalg : Pass<"convert-kiln-to-linalg", "mlir::ModuleOp"> {
     Option<"sortedScatters", "sorted-scatters", "bool", /*default=*/"false",
            "Lower put, 1-D scatter_add and index_add along dim 0 by sorting "
            "the positions by target (the runtime's kiln_rt_sort_positions) "
-           "and a parallel loop over the result (always on for cuda)">
+           "and a parallel loop over the result (always on for cuda)">,
+    Option<"vectorBits", "vector-bits", "int64_t", /*default=*/"512",
+           "The CPU's widest vector register in bits: 512 (AVX-512, 32 "
+           "registers), 256 (AVX2, 16) or 128 (SSE, 16). Sizes the matmul's "
+           "register tiles so that they fit the register file; kiln-run, "
+           "kiln-compile and the C++ API pass the host's">
   ];
   let dependentDialects = [
     "mlir::arith::ArithDialect", "mlir::bufferization::BufferizationDialect",

@@ -39,6 +39,14 @@ struct CpuPipelineOptions
                      "(kiln-profile-kernels; kiln-run --profile; default "
                      "off)"),
       llvm::cl::init(false)};
+  Option<int64_t> vectorBits{
+      *this, "vector-bits",
+      llvm::cl::desc("The CPU's widest vector register in bits: 512 "
+                     "(AVX-512, the default here), 256 (AVX2) or 128; sizes "
+                     "register tiles (convert-kiln-to-linalg{vector-bits}). "
+                     "kiln-run, kiln-compile and the C++ API pass the "
+                     "host's"),
+      llvm::cl::init(512)};
 };
 
 struct GpuPipelineOptions
@@ -85,6 +93,11 @@ std::string getKilnCpuPipelineText(const CpuPipelineOptions &options);
 /// Where compiled code runs.
 enum class Target { Cpu, Cuda };
 
+/// The host CPU's widest vector register in bits: 512 with AVX-512F, 256
+/// with AVX, else 128 (the code the ORC JIT compiles for the host uses
+/// them; register tiles are sized for them).
+int hostVectorBits();
+
 /// What the tools and the API compile for: the target and its pipeline's
 /// options (a plain copyable struct; the pass pipeline options above are
 /// built from it).
@@ -95,6 +108,9 @@ struct CompileOptions {
   bool gpuVectorize = false;   // Target::Cuda: GpuPipelineOptions::vectorize
   bool profile = false;        // Target::Cpu: time each kernel
   std::string chip = "sm_90";  // GPU architecture (Target::Cuda)
+  /// Target::Cpu: the widest vector register in bits (128, 256 or 512), or
+  /// 0 for the host's (hostVectorBits).
+  int vectorBits = 0;
 
   /// The pipeline as text (its passes and their options).
   std::string pipelineText() const;

@@ -109,13 +109,25 @@ AffineMap broadcastMap(RankedTensorType operandType,
   return AffineMap::get(resultType.getRank(), 0, exprs, ctx);
 }
 
-bool isGpuTarget(OpBuilder &b) {
+/// The module of `b`'s insertion point.
+static ModuleOp enclosingModule(OpBuilder &b) {
   Operation *parent = b.getInsertionBlock()->getParentOp();
-  auto module = isa<ModuleOp>(parent) ? cast<ModuleOp>(parent)
-                                      : parent->getParentOfType<ModuleOp>();
+  return isa<ModuleOp>(parent) ? cast<ModuleOp>(parent)
+                               : parent->getParentOfType<ModuleOp>();
+}
+
+bool isGpuTarget(OpBuilder &b) {
+  ModuleOp module = enclosingModule(b);
   auto target = module ? module->getAttrOfType<StringAttr>(kTargetAttrName)
                        : StringAttr();
   return target && target.getValue() == "cuda";
+}
+
+int64_t cpuVectorBits(OpBuilder &b) {
+  ModuleOp module = enclosingModule(b);
+  auto bits = module ? module->getAttrOfType<IntegerAttr>(kVectorBitsAttrName)
+                     : IntegerAttr();
+  return bits ? bits.getInt() : 512;
 }
 
 func::FuncOp getOrDeclareRuntimeFunc(Operation *anchor, StringRef name,

@@ -190,6 +190,17 @@ struct ConvertKilnToLinalgPass
     }
     if (target == "cuda")
       module->setAttr(kTargetAttrName, StringAttr::get(ctx, target));
+    if (vectorBits != 128 && vectorBits != 256 && vectorBits != 512) {
+      // On the location alone: the option, not the module, is at fault.
+      mlir::emitError(module.getLoc(), "unsupported vector-bits ")
+          << int64_t(vectorBits) << " (expected 128, 256 or 512)";
+      return signalPassFailure();
+    }
+    // The patterns read the register width from the module (the default,
+    // 512, leaves no attribute).
+    if (vectorBits != 512)
+      module->setAttr(kVectorBitsAttrName,
+                      IntegerAttr::get(IntegerType::get(ctx, 64), vectorBits));
     ErrorSites sites = ErrorSites::load(module);
 
     // Fused groups first, each into its kernel(s); the conversion below

@@ -76,6 +76,10 @@ AffineMap broadcastMap(RankedTensorType operandType,
 /// across threads (buildGpuLaneReduction).
 bool isGpuTarget(OpBuilder &b);
 
+/// The CPU's widest vector register in bits for the module being lowered
+/// (convert-kiln-to-linalg{vector-bits}: 512, 256 or 128).
+int64_t cpuVectorBits(OpBuilder &b);
+
 /// The private declaration of runtime function `name` in `anchor`'s
 /// module, created on first use. Functions taking memrefs are called
 /// through their C interface (`_mlir_ciface_<name>`); `cInterface = false`

@@ -37,17 +37,30 @@ namespace {
 /// Result rows per block of the CPU's matmul loop nest.
 constexpr int64_t kMatmulRows = 4;
 
-/// Result rows per register tile of the CPU's float matmul: with two
-/// AVX-512 vectors of columns, 16 accumulators, 2 rhs vectors and a
-/// broadcast in registers (of 32), no spills; each rhs row loaded serves 8
-/// rows. Against 4 rows (1 thread, ms): f32 256³ 0.19 -> 0.16, 1024³ 13.8
-/// -> 12.2, 4096x64x4096 26.9 -> 18.7, f64 1024³ 32.5 -> 25.1; 12 and 16
-/// rows were slower (1024³: 16.6, 27.4). The same bits: each element still
-/// sums in k order.
-constexpr int64_t kMatmulTileRows = 8;
+/// The CPU's float matmul register tile: `rows` result rows by two vectors
+/// of columns (`columns`), its accumulators, the two rhs vectors and a
+/// broadcast lhs element all in registers. The same bits whatever the
+/// shape: each element still sums in k order.
+struct MatmulTile {
+  int64_t rows;
+  int64_t columns;
+};
 
-/// Result columns per f32 register tile (two AVX-512 vectors).
-constexpr int64_t kMatmulColumns = 32;
+/// The register tile for `elementType` with `vectorBits`-bit vectors
+/// (convert-kiln-to-linalg{vector-bits}):
+/// - AVX-512 (32 registers): 8 rows, 16 accumulators, 2 rhs vectors and a
+///   broadcast, no spills; each rhs row loaded serves 8 rows. Against 4
+///   rows (1 thread, ms): f32 256³ 0.19 -> 0.16, 1024³ 13.8 -> 12.2,
+///   4096x64x4096 26.9 -> 18.7, f64 1024³ 32.5 -> 25.1; 12 and 16 rows
+///   were slower (1024³: 16.6, 27.4).
+/// - AVX2 and SSE (16 registers): 6 rows, 12 accumulators, 2 rhs vectors
+///   and a broadcast. The AVX-512 tile there spilled 20 of its 32
+///   accumulators (vectors of 32 f32 split in four) to the stack on every
+///   k step: Zen 3, 1 thread, f32 1024³ 54-85 ms, 16x8192x4096 56 ms.
+MatmulTile matmulTile(Type elementType, int64_t vectorBits) {
+  int64_t lanes = vectorBits / elementType.getIntOrFloatBitWidth();
+  return {vectorBits >= 512 ? 8 : 6, 2 * lanes};
+}
 
 /// Row blocks per iteration of the register-tiled matmul, at most; with at
 /// least kMatmulPackBlocks, and a panel larger than the L1 cache
@@ -78,6 +91,10 @@ constexpr int64_t kMatmulBlockPanelBytes = 128 << 10;
 /// Column groups an iteration of the register-tiled matmul takes at most
 /// where its panels are read in blocks of k (matmulGrouping).
 constexpr int64_t kMatmulGroupsTogether = 4;
+
+/// Row blocks fewer than this are few: a block height that divides the
+/// rows is chosen over rows left over (buildRegisterBlockedMatmul).
+constexpr int64_t kMatmulFewRowBlocks = 8;
 
 /// Iterations a register-tiled region of few row blocks keeps at least
 /// (matmulGrouping).
@@ -586,15 +603,16 @@ Value addPartialsInOrder(OpBuilder &b, Location loc, Value partials,
 }
 
 /// Float matmul on the CPU in register tiles (buildMatmulTiles): blocks of
-/// kMatmulTileRows rows by groups of kMatmulColumns (f32) or 16 (f64) columns,
-/// then the columns left over (in groups of 8 or 16 when they are a
-/// multiple of 8, else one masked group) and the rows left over (one block
+/// the tile's rows by groups of its columns (matmulTile: 8 x 32 f32 or 8 x
+/// 16 f64 with AVX-512, 6 x 16 or 6 x 8 with AVX2), then the columns left
+/// over (in groups of 8 or 16 when they are a multiple of 8 below the
+/// tile's, else one masked group) and the rows left over (one block
 /// as tall as they are) — up to four scf.forall ops, each writing its own
 /// part of the result. Returns null for other element types and for
 /// results too small for one full block (fewer than kMatmulRows rows or 8
 /// columns), which the contraction generic handles.
 Value buildRegisterBlockedMatmul(PatternRewriter &rewriter, MatmulOp op,
-                                 int64_t &segments) {
+                                 int64_t &segments, MatmulTile &tile) {
   Location loc = op.getLoc();
   RankedTensorType lhsType = tensorType(op.getLhs());
   RankedTensorType resultType = op.getType();
@@ -607,7 +625,8 @@ Value buildRegisterBlockedMatmul(PatternRewriter &rewriter, MatmulOp op,
   int64_t kSize = lhsType.getDimSize(lhsType.getRank() - 1);
   if (n < kMatmulRows || m < 8 || kSize == 0)
     return nullptr;
-  int64_t width = elementType.isF32() ? kMatmulColumns : 16;
+  tile = matmulTile(elementType, cpuVectorBits(rewriter));
+  int64_t width = tile.columns, &tileRows = tile.rows;
   int64_t groups = m / width, tailWidth = m % width;
   // Columns left over in a multiple of 8 take groups of the largest power
   // of two dividing them, unmasked (24 columns: 3 groups of 8, 0.73 ms for
@@ -618,19 +637,40 @@ Value buildRegisterBlockedMatmul(PatternRewriter &rewriter, MatmulOp op,
     tailGroups = tailWidth / lowest;
     tailWidth = lowest;
   }
-  // Fewer than kMatmulTileRows rows (but at least kMatmulRows) are one
-  // block as tall as they are.
-  int64_t blocks = n / kMatmulTileRows, tailHeight = n % kMatmulTileRows;
-  int64_t tailRow = blocks * kMatmulTileRows, tailColumn = groups * width;
-  // Too few tiles for the threads and a long k: split k (a function of the
-  // shape alone, so the same bits at every thread count).
+  // Few rows (a small batch): blocks of the most rows from kMatmulRows to
+  // the tile's that divide them, where some do -- the rows left over would
+  // take a region of their own, which reads all of rhs once more (AVX2's 6
+  // rows: 16x8192x4096 f32 as 2 blocks and 4 rows left over 55-60 ms at 1
+  // thread, as 4 blocks of 4 rows ...).
+  if (n % tileRows != 0 && n < kMatmulFewRowBlocks * tileRows)
+    for (int64_t rows = tileRows - 1; rows >= kMatmulRows; --rows)
+      if (n % rows == 0) {
+        tileRows = rows;
+        break;
+      }
+  // Fewer than the tile's rows (but at least kMatmulRows) are one block as
+  // tall as they are.
+  int64_t blocks = n / tileRows, tailHeight = n % tileRows;
+  int64_t tailRow = blocks * tileRows, tailColumn = groups * width;
+  // Too few tiles for the threads and a long k: split k. The segments are
+  // a function of the shape alone, counted in AVX-512's tiles whatever the
+  // target's, so the same bits at every thread count and on every host.
   int64_t batches =
       ShapedType::getNumElements(resultType.getShape().drop_back(2));
-  int64_t tiles = batches * (groups + (tailWidth ? tailGroups : 0)) *
-                  (blocks + (tailHeight ? 1 : 0));
+  MatmulTile reference = matmulTile(elementType, 512);
+  int64_t referenceTail = m % reference.columns;
+  int64_t referenceTailGroups =
+      referenceTail % 8 == 0 && referenceTail
+          ? referenceTail / (referenceTail & -referenceTail)
+          : 1;
+  int64_t tiles =
+      batches *
+      (m / reference.columns + (referenceTail ? referenceTailGroups : 0)) *
+      llvm::divideCeil(n, reference.rows);
   int64_t bytes = elementType.getIntOrFloatBitWidth() / 8;
-  segments = splitMatmulSegments(tiles, kSize, kSize * width * bytes,
-                                 resultType.getNumElements() * bytes);
+  segments =
+      splitMatmulSegments(tiles, kSize, kSize * reference.columns * bytes,
+                          resultType.getNumElements() * bytes);
   SmallVector<int64_t> shape(resultType.getShape());
   if (segments > 1)
     shape.insert(shape.begin(), segments);
@@ -653,11 +693,10 @@ Value buildRegisterBlockedMatmul(PatternRewriter &rewriter, MatmulOp op,
                            groups - shared, grouping.minIterations);
   };
   if (groups && blocks)
-    groupTiles(0, blocks, kMatmulTileRows);
+    groupTiles(0, blocks, tileRows);
   if (tailWidth && blocks)
-    result =
-        buildMatmulTiles(rewriter, loc, op, result, 0, blocks, kMatmulTileRows,
-                         tailColumn, tailGroups, tailWidth, segments);
+    result = buildMatmulTiles(rewriter, loc, op, result, 0, blocks, tileRows,
+                              tailColumn, tailGroups, tailWidth, segments);
   if (tailHeight) {
     if (groups)
       groupTiles(tailRow, 1, tailHeight);
@@ -683,6 +722,14 @@ Value buildRegisterBlockedMatmul(PatternRewriter &rewriter, MatmulOp op,
 /// are zeros, written back only where they exist. The vector is rhs
 /// itself or its one column ([K, 1]: the result keeps a last dim of 1).
 /// Returns null for other element types.
+/// Rows per vector of sums of the matrix-vector product: a vector
+/// register's lanes (AVX-512: 16 f32, 8 f64; AVX2: 8, 4), so that the R x R
+/// tile of R vectors fits the register file (AVX-512's 16 x 16 f32 tile
+/// took 32 of AVX2's 16 registers).
+int64_t matrixVectorRows(Type elementType, int64_t vectorBits) {
+  return vectorBits / elementType.getIntOrFloatBitWidth();
+}
+
 Value buildMatrixVector(PatternRewriter &rewriter, MatmulOp op) {
   Location loc = op.getLoc();
   RankedTensorType lhsType = tensorType(op.getLhs());
@@ -691,7 +738,7 @@ Value buildMatrixVector(PatternRewriter &rewriter, MatmulOp op) {
   Type elementType = resultType.getElementType();
   if (!elementType.isF32() && !elementType.isF64())
     return nullptr;
-  int64_t lanes = elementType.isF32() ? 16 : 8;
+  int64_t lanes = matrixVectorRows(elementType, cpuVectorBits(rewriter));
   int64_t rank = lhsType.getRank(), batchRank = rank - 2;
   int64_t n = lhsType.getDimSize(rank - 2),
           kSize = lhsType.getDimSize(rank - 1);
@@ -1001,14 +1048,16 @@ struct LowerMatmul : OpRewritePattern<MatmulOp> {
     std::string what = typeText(lhsType) + " x " + typeText(rhsType);
     if (cpuMatrices) {
       int64_t segments = 1;
-      if (Value product = buildRegisterBlockedMatmul(rewriter, op, segments)) {
+      MatmulTile tile;
+      if (Value product =
+              buildRegisterBlockedMatmul(rewriter, op, segments, tile)) {
         int64_t kSize = lhsType.getDimSize(lhsType.getRank() - 1);
         remarkKernel(
             rewriter, loc,
             "matmul {0}: register-tiled, blocks of {1} rows x {2} "
             "columns accumulate in vector registers, rhs panels "
             "packed when large; blocks in parallel, {3}",
-            what, kMatmulTileRows, elementType.isF32() ? kMatmulColumns : 16,
+            what, tile.rows, tile.columns,
             segments > 1
                 ? llvm::formatv("k split into {0} segments of {1} (too few "
                                 "blocks for the threads, or rhs panels "
@@ -1031,7 +1080,8 @@ struct LowerMatmul : OpRewritePattern<MatmulOp> {
                      "sums, their elements read in {1}x{1} tiles transposed "
                      "in registers; row blocks in parallel, each element "
                      "summed in k order",
-                     what, elementType.isF32() ? 16 : 8);
+                     what,
+                     matrixVectorRows(elementType, cpuVectorBits(rewriter)));
         return rewriter.replaceOp(op, product), success();
       }
     }
