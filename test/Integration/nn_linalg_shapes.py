@@ -135,11 +135,17 @@ for shape, dtype in lane_shapes:
         if code != 0:
             c.fail(f"{label}: the column kernel", err)
             continue
-        for threads in (1, 2):
+        # The rows a vector register holds at each width (16 f32 rows
+        # with AVX-512, 8 with AVX2, 4 with SSE): the same bits.
+        for threads, bits in ((1, None), (2, None), (2, 128), (2, 256),
+                              (2, 512)):
+            extra = [f"--threads={threads}"]
+            if bits:
+                extra.append(f"--vector-bits={bits}")
             c.check(f"{label}: the column kernel's bits at {threads} "
-                    f"thread(s)", ir, [lx],
-                    [transposed[0].t().reshape(shape)], rtol=0, atol=0,
-                    extra_args=[f"--threads={threads}"])
+                    f"thread(s), vector bits {bits or 'of the host'}", ir,
+                    [lx], [transposed[0].t().reshape(shape)], rtol=0, atol=0,
+                    extra_args=extra)
         fused = func_ir([lx], ["%a = kiln.mul %a0, %a0 : {T0}, {T0}",
                                f"%r1 = kiln.{op} %a {{dim = {last} : i64}} "
                                ": {T0}",

@@ -1266,7 +1266,17 @@ else:
 # lanes' identities), exactly; prod and the fused sum of exp likewise. The
 # row counts leave a last group of fewer rows, and the buffered kernel's
 # iterations of 8 groups a last one of fewer groups; NaN, +-inf and -0
-# among the elements; 1 and 2 threads.
+# among the elements; 1 and 2 threads, and the rows a vector register
+# holds at each width (--vector-bits: 16 f32 rows with AVX-512, 8 with AVX2,
+# 4 with SSE), the same bits.
+WIDTHS = ((1, None), (2, None), (2, 128), (2, 256), (2, 512))
+
+
+def width_args(threads, bits):
+    return [f"--threads={threads}"] + ([f"--vector-bits={bits}"] if bits
+                                       else [])
+
+
 def in_order(x, combine, start):
     acc = torch.full(x.shape[:-1], start, dtype=x.dtype)
     for j in range(x.shape[-1]):
@@ -1295,10 +1305,10 @@ for shape, dtype in short_reductions:
     for op, operand, want in cases:
         label = f"{op} over rows of {list(shape)} {dtype}"
         ir = reduce_ir(op, operand, want, dims_attr([last], False))
-        for threads in (1, 2):
-            c.check(f"{label}: in order, at {threads} thread(s)", ir,
-                    [operand], want, rtol=0, atol=0,
-                    extra_args=[f"--threads={threads}"])
+        for threads, bits in WIDTHS:
+            c.check(f"{label}: in order, at {threads} thread(s), vector "
+                    f"bits {bits or 'of the host'}", ir, [operand], want,
+                    rtol=0, atol=0, extra_args=width_args(threads, bits))
     # exp(x) fused into the sum: the buffered kernel.
     e = torch.exp(x)
     want = in_order(e, torch.add, 0.0)
@@ -1312,10 +1322,11 @@ for shape, dtype in short_reductions:
     ir = func_ir([x], ["%e = kiln.exp %a0 : {T0}",
                        f"%r0 = kiln.sum %e {{dims = array<i64: {last}>}} : "
                        "{T0}"], [want])
-    for threads in (1, 2):
+    for threads, bits in WIDTHS:
         c.check(f"sum of exp over rows of {list(shape)} {dtype}: in order, "
-                f"at {threads} thread(s)", ir, [x], want, rtol=0, atol=0,
-                extra_args=[f"--threads={threads}"])
+                f"at {threads} thread(s), vector bits "
+                f"{bits or 'of the host'}", ir, [x], want, rtol=0, atol=0,
+                extra_args=width_args(threads, bits))
     # mean and norm (their epilogues) against PyTorch.
     finite = torch.randn(*shape, dtype=dtype)
     for op, want in (("mean", finite.mean(last)),

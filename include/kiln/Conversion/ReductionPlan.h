@@ -51,16 +51,21 @@ constexpr int64_t kRowInCacheMaxBytes = 256 << 10;
 constexpr int64_t kLaneRowsMinLength = 4;
 constexpr int64_t kLaneRowsMaxLength = 31;
 
-/// The rows the lanes kernel takes at a time (the elements of a 512-bit
-/// vector) for `rows` rows of `n` f32 or f64 elements (`elementBits`), or 0
-/// where it does not apply: rows of other lengths, and fewer rows than it
-/// takes at a time, which it would compile for nothing (8x20 f32: 71-74 ->
-/// 97-103 ms of compile_ms, both kernels under a microsecond).
-inline int64_t laneRowsWidth(int64_t rows, int64_t n, unsigned elementBits) {
+/// The rows the lanes kernel takes at a time (the elements of a vector
+/// register of `vectorBits`: 16 f32 with AVX-512, 8 with AVX2) for `rows`
+/// rows of `n` f32 or f64 elements (`elementBits`), or 0 where it does not
+/// apply: rows of other lengths, and fewer rows than it takes at a time,
+/// which it would compile for nothing (8x20 f32: 71-74 -> 97-103 ms of
+/// compile_ms, both kernels under a microsecond). Its square tiles of
+/// `lanes` vectors then fit the register file: AVX-512's 16 x 16 f32 took
+/// 32 of AVX2's 16 registers (a sum over 262144 rows of 24 f32 on a Zen 3:
+/// 4.8 ms at 1 thread, PyTorch 2.8).
+inline int64_t laneRowsWidth(int64_t rows, int64_t n, unsigned elementBits,
+                             int64_t vectorBits = 512) {
   if (n < kLaneRowsMinLength || n > kLaneRowsMaxLength ||
       (elementBits != 32 && elementBits != 64))
     return 0;
-  int64_t lanes = 512 / elementBits;
+  int64_t lanes = vectorBits / elementBits;
   return rows < lanes ? 0 : lanes;
 }
 

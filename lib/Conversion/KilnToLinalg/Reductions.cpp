@@ -871,7 +871,8 @@ SmallVector<Value> buildReduction(
       inits.front().getType() == inputType.getElementType())
     if (int64_t width = kiln::conversion::laneRowsWidth(
             kept, inputType.getDimSize(1),
-            inputType.getElementType().getIntOrFloatBitWidth())) {
+            inputType.getElementType().getIntOrFloatBitWidth(),
+            cpuVectorBits(b))) {
       if (!explain.empty())
         remarkKernel(
             b, loc,

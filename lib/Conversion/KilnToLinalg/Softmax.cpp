@@ -752,7 +752,8 @@ template <typename OpTy> struct LowerSoftmax : OpRewritePattern<OpTy> {
         !(elementType.isF32() || elementType.isF64()))
       return 0;
     return kiln::conversion::laneRowsWidth(rows, type.getDimSize(dim),
-                                           elementType.getIntOrFloatBitWidth());
+                                           elementType.getIntOrFloatBitWidth(),
+                                           cpuVectorBits(b));
   }
 
   /// On the CPU, short rows (laneRowsWidth): an scf.forall over groups of

@@ -1,8 +1,8 @@
-// The matmul's register tile fits the CPU's register file
+// Register tiles fit the CPU's register file
 // (convert-kiln-to-linalg{vector-bits}, which kiln-run, kiln-compile and the
-// C++ API set from the host): AVX-512's 32 registers hold 8 rows x 2
-// vectors of accumulators, AVX2's and SSE's 16 hold 6 rows x 2 vectors (8
-// rows there spilled most accumulators on every k step).
+// C++ API set from the host). The matmul's: AVX-512's 32 registers hold 8
+// rows x 2 vectors of accumulators, AVX2's and SSE's 16 hold 6 rows x 2
+// vectors (8 rows there spilled most accumulators on every k step).
 // RUN: kiln-opt --kiln-cpu-pipeline --remarks-filter=kiln-lower %s -o /dev/null 2>&1 | FileCheck %s --check-prefix=AVX512
 // RUN: kiln-opt --kiln-cpu-pipeline=vector-bits=256 --remarks-filter=kiln-lower %s -o /dev/null 2>&1 | FileCheck %s --check-prefix=AVX2
 // RUN: kiln-opt --kiln-cpu-pipeline=vector-bits=128 --remarks-filter=kiln-lower %s -o /dev/null 2>&1 | FileCheck %s --check-prefix=SSE
@@ -67,4 +67,18 @@ func.func @mv(%a: tensor<100x64xf32>, %x: tensor<64xf32>) -> tensor<100xf32> {
 func.func @mv64(%a: tensor<100x64xf64>, %x: tensor<64xf64>) -> tensor<100xf64> {
   %r = kiln.matmul %a, %x : tensor<100x64xf64>, tensor<64xf64>
   return %r : tensor<100xf64>
+}
+
+// Short rows, a row per lane: as many rows at a time as a register has
+// lanes, their square tiles transposed in registers.
+// AVX512-DAG: Function=lane_rows | Remark="kiln.sum of tensor<4096x10xf32> over dims [1]: rows of 10 elements, 16 rows at a time
+// AVX2-DAG: Function=lane_rows | Remark="kiln.sum of tensor<4096x10xf32> over dims [1]: rows of 10 elements, 8 rows at a time
+// SSE-DAG: Function=lane_rows | Remark="kiln.sum of tensor<4096x10xf32> over dims [1]: rows of 10 elements, 4 rows at a time
+// AVX2-DAG: Function=lane_rows | Remark="kiln.softmax over dim 1 of tensor<4096x10xf32>: one kernel, 8 rows at a time, a row per lane
+// AVX2-DAG: Function=lane_rows | Remark="kiln.softmax over dim 1 of tensor<100x31xf64>: one kernel, 4 rows at a time, a row per lane
+func.func @lane_rows(%x: tensor<4096x10xf32>, %y: tensor<100x31xf64>) -> (tensor<4096xf32>, tensor<4096x10xf32>, tensor<100x31xf64>) {
+  %s = kiln.sum %x {dims = array<i64: 1>} : tensor<4096x10xf32>
+  %t = kiln.softmax %x {dim = 1 : i64} : tensor<4096x10xf32>
+  %u = kiln.softmax %y {dim = 1 : i64} : tensor<100x31xf64>
+  return %s, %t, %u : tensor<4096xf32>, tensor<4096x10xf32>, tensor<100x31xf64>
 }
