@@ -260,6 +260,16 @@ int kiln::hostVectorBits() {
   return bits;
 }
 
+std::optional<std::string> kiln::checkVectorBitsOption(int bits,
+                                                       Target target) {
+  if (bits && !isSupportedVectorBits(bits))
+    return "--vector-bits expects 128, 256 or 512, got " + std::to_string(bits);
+  if (bits && target != Target::Cpu)
+    return std::string("--vector-bits sizes CPU register tiles; it does not "
+                       "apply to --target=cuda");
+  return std::nullopt;
+}
+
 std::string kiln::CompileOptions::pipelineText() const {
   if (target == Target::Cuda) {
     GpuPipelineOptions options;

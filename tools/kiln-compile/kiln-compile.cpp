@@ -74,13 +74,9 @@ int main(int argc, char **argv) {
   if (emit == "ptx" && target != "cuda")
     return fail(1, "--emit=ptx needs --target=cuda");
   kiln::CompileOptions options;
-  if (vectorBits != 0 && vectorBits != 128 && vectorBits != 256 &&
-      vectorBits != 512)
-    return fail(1, "--vector-bits expects 128, 256 or 512, got " +
-                       llvm::Twine(vectorBits));
-  if (vectorBits != 0 && target != "cpu")
-    return fail(1, "--vector-bits sizes CPU register tiles; it does not "
-                   "apply to --target=cuda");
+  if (std::optional<std::string> error = kiln::checkVectorBitsOption(
+          vectorBits, target == "cpu" ? kiln::Target::Cpu : kiln::Target::Cuda))
+    return fail(1, *error);
   options.vectorBits = vectorBits;
   if (target == "cuda") {
     if (kiln::getPtxFeatureForChip(gpuArch).empty())

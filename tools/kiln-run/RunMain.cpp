@@ -163,13 +163,10 @@ int kiln::tools::runMain(llvm::ArrayRef<const char *> commandLine) {
 
   if (target != "cpu" && target != "cuda")
     return fail(1, "unknown --target '" + target + "' (expected cpu or cuda)");
-  if (options.vectorBits && options.vectorBits != 128 &&
-      options.vectorBits != 256 && options.vectorBits != 512)
-    return fail(1, "--vector-bits expects 128, 256 or 512, got " +
-                       llvm::Twine(options.vectorBits));
-  if (options.vectorBits && target != "cpu")
-    return fail(1, "--vector-bits sizes CPU register tiles; it does not "
-                   "apply to --target=cuda");
+  if (std::optional<std::string> error = kiln::checkVectorBitsOption(
+          options.vectorBits,
+          target == "cpu" ? kiln::Target::Cpu : kiln::Target::Cuda))
+    return fail(1, *error);
   if (options.profile && target != "cpu")
     return fail(1, "--profile times CPU kernels; with --target=cuda, "
                    "--stats reports the device time");

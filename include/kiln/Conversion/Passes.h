@@ -23,6 +23,12 @@ constexpr llvm::StringLiteral kTargetAttrName = "kiln.target";
 /// {vector-bits}), where it is not 512.
 constexpr llvm::StringLiteral kVectorBitsAttrName = "kiln.vector_bits";
 
+/// Whether the lowering tiles for vector registers of `bits` bits
+/// (convert-kiln-to-linalg{vector-bits}): 128, 256 or 512.
+inline bool isSupportedVectorBits(int64_t bits) {
+  return bits == 128 || bits == 256 || bits == 512;
+}
+
 #define GEN_PASS_REGISTRATION
 #include "kiln/Conversion/Passes.h.inc"
 

@@ -14,6 +14,9 @@
 #include "mlir/Pass/PassManager.h"
 #include "mlir/Pass/PassOptions.h"
 
+#include <optional>
+#include <string>
+
 namespace mlir {
 class DialectRegistry;
 }
@@ -97,6 +100,11 @@ enum class Target { Cpu, Cuda };
 /// with AVX, else 128 (the code the ORC JIT compiles for the host uses
 /// them; register tiles are sized for them).
 int hostVectorBits();
+
+/// The error of a tool's `--vector-bits=bits` (0: not given) for a run on
+/// `target`, if any: a width the lowering does not tile for, or any width
+/// with --target=cuda.
+std::optional<std::string> checkVectorBitsOption(int bits, Target target);
 
 /// What the tools and the API compile for: the target and its pipeline's
 /// options (a plain copyable struct; the pass pipeline options above are

@@ -190,7 +190,7 @@ struct ConvertKilnToLinalgPass
     }
     if (target == "cuda")
       module->setAttr(kTargetAttrName, StringAttr::get(ctx, target));
-    if (vectorBits != 128 && vectorBits != 256 && vectorBits != 512) {
+    if (!isSupportedVectorBits(vectorBits)) {
       // On the location alone: the option, not the module, is at fault.
       mlir::emitError(module.getLoc(), "unsupported vector-bits ")
           << int64_t(vectorBits) << " (expected 128, 256 or 512)";
