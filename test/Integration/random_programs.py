@@ -4,8 +4,10 @@
 # indices, argmax, norm, topk/kthvalue, gather/index_select/take,
 # scatter_add/index_add/put, softmax/log_softmax, the losses and equal),
 # on random shapes (rank 0 to 3, size-1 dims that broadcast), written in
-# the spec's generic form. Each runs through kiln-run at 2 threads and at 1 thread
-# without fusion (the bits must match) and is compared with PyTorch; topk
+# the spec's generic form. Each runs through kiln-run at 2 threads for the
+# host's vector registers and at 1 thread without fusion, tiled for 128-,
+# 256- or 512-bit registers in turn (`--vector-bits`: the bits must match,
+# as they must on every host), and is compared with PyTorch; topk
 # and kthvalue indices are checked against the spec's tie rule (the values
 # they point at, lowest index first among equal values) rather than against
 # PyTorch's, whose tie order is unspecified.
@@ -713,14 +715,18 @@ for number in range(COUNT):
     if code != 0:
         c.fail(label, f"kiln-run exited with {code}:\n{stderr}\n{ir}")
         continue
-    code, plain, stderr = c.run(ir, program.args, ["--threads=1", "--no-fuse"])
+    width = f"--vector-bits={(128, 256, 512)[number % 3]}"
+    code, plain, stderr = c.run(ir, program.args,
+                                ["--threads=1", "--no-fuse", width])
     if code != 0:
-        c.fail(label, f"kiln-run --no-fuse exited with {code}:\n{stderr}\n{ir}")
+        c.fail(label, f"kiln-run --no-fuse {width} exited with {code}:\n"
+               f"{stderr}\n{ir}")
         continue
     problems = []
     for i, (a, b) in enumerate(zip(fused, plain)):
         if not same_bits(a, b):
-            problems.append(f"result #{i}: fused and unfused bits differ")
+            problems.append(f"result #{i}: bits differ between fused (host's "
+                            f"width) and unfused ({width})")
     position = {name: i for i, (name, _) in enumerate(results)}
     for i, ((name, want), got) in enumerate(zip(results, fused)):
         index_of = [p for p in program.index_results if p[1][0] == name]
