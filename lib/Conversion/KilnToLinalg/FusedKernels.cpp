@@ -492,7 +492,8 @@ FailureOr<SmallVector<Value>> lowerRowGroup(OpBuilder &b, FusedOp op,
               return evaluator.eval(nb, l, input, inputType, at, memo);
             },
             prefetchIn(inner)
-                ? function_ref<void(OpBuilder &, Location, Value)>(nextRow)
+                ? function_ref<void(OpBuilder &, Location, Value, int64_t)>(
+                      nextRow)
                 : nullptr);
         evaluator.rowRules[inner.getResult(0)] =
             [exps, s](OpBuilder &nb, Location l, ValueRange at,

@@ -508,8 +508,23 @@ struct ResultRows {
   }
 };
 
-/// Elements per chunk of a softmax's exp pass that prefetches the next row.
+/// Elements per chunk of a softmax's exp pass that prefetches the next row
+/// with 512-bit registers, and the shortest row taken in chunks (shorter
+/// rows are not chunked, and prefetch no next row, at every width).
 constexpr int64_t kExpChunk = 64;
+
+/// Elements per chunk of a softmax's exp pass (keepExpsInRow) for the
+/// module's register width (cpuVectorBits): kExpChunk with 512-bit
+/// registers, one step of the 32 lanes (kReductionLanes) with 256 or 128.
+/// A chunk's exps are computed together, then added to the lanes; 64 f32
+/// are 8 AVX2 registers, which with the lane sums (4) and exp's constants
+/// outnumber AVX2's 16, and the chunk loop spilled. The same lanes get the
+/// same exps in the same order at every chunk size, so the same bits.
+/// softmax over 4096x4096 f32 on a Zen 3 (AVX2), chunks of 64 -> 32
+/// (medians of 9 alternating runs): 1 thread 12.2 -> 10.5 ms, 2 threads
+/// 7.0 -> 6.6; rows in cache, 1 thread, 9.8-10.1 -> 8.5 ms per 16M
+/// elements; f64 unchanged (40.9 against 41.4 ms, medians of 7).
+int64_t expChunk(OpBuilder &b);
 
 /// Inputs a rows-in-cache kernel prefetches the next row of, at most.
 constexpr int64_t kMaxPrefetchedInputs = 2;
@@ -593,8 +608,7 @@ struct NextRowPrefetch {
   explicit operator bool() const { return !buffers.empty(); }
 
   /// Prefetches positions [c, c + count) of the next row.
-  void operator()(OpBuilder &b, Location loc, Value c,
-                  int64_t count = kExpChunk) const {
+  void operator()(OpBuilder &b, Location loc, Value c, int64_t count) const {
     for (auto [buffer, step] : llvm::zip_equal(buffers, lineElements))
       for (int64_t k = 0; k < count; k += step) {
         SmallVector<Value> at(next);
@@ -915,20 +929,21 @@ lanePrefetch(const NextRowPrefetch &prefetch);
 /// result), and their sum in the lane order. Returns {the row of exps, the
 /// reciprocal of their sum}.
 ///
-/// A row of at least kExpChunk elements is computed in chunks of that
-/// many, each first prefetching its share of the next row (`prefetch`,
-/// when given), then adding its exps to the lane partial sums -- element i
-/// to lane i % 32, in order, the tail into the first lanes: buildLaneLoops'
-/// order, so the same bits -- while they are in registers. A separate pass
-/// reading the row back waited on its two chains of adds (128 dependent
-/// adds each over 4096 f32); here they overlap the exps. softmax over
+/// A row of at least kExpChunk elements is computed in chunks of
+/// expChunk(b) elements, each first prefetching its share of the next row
+/// (`prefetch`, when given), then adding its exps to the lane partial sums --
+/// element i to lane i % 32, in order, the tail into the first lanes:
+/// buildLaneLoops' order, so the same bits -- while they are in registers. A
+/// separate pass reading the row back waited on its two chains of adds (128
+/// dependent adds each over 4096 f32); here they overlap the exps. softmax over
 /// 4096x4096 f32 (medians of alternating runs): 1 thread 4.25-4.32 ->
 /// 4.08-4.20 ms, 2 threads 2.11-2.32 -> 1.99-2.08; 128x4096, rows in L2,
 /// 1 thread 0.115 -> 0.106 ms.
 std::pair<Value, Value>
 keepExpsInRow(OpBuilder &b, Location loc, Value into, Value m,
               function_ref<Value(OpBuilder &, Location, Value j)> x,
-              function_ref<void(OpBuilder &, Location, Value j)> prefetch = {});
+              function_ref<void(OpBuilder &, Location, Value j, int64_t count)>
+                  prefetch = {});
 
 /// The kernels of a softmax or log_softmax (`op`) reading through `io`.
 SmallVector<Value> lowerSoftmaxKernel(OpBuilder &b, Operation *op,

@@ -82,10 +82,15 @@ lanePrefetch(const NextRowPrefetch &prefetch) {
   };
 }
 
+int64_t expChunk(OpBuilder &b) {
+  return cpuVectorBits(b) >= 512 ? kExpChunk : kReductionLanes;
+}
+
 std::pair<Value, Value>
 keepExpsInRow(OpBuilder &b, Location loc, Value into, Value m,
               function_ref<Value(OpBuilder &, Location, Value j)> x,
-              function_ref<void(OpBuilder &, Location, Value j)> prefetch) {
+              function_ref<void(OpBuilder &, Location, Value j, int64_t count)>
+                  prefetch) {
   auto rowType = cast<RankedTensorType>(into.getType());
   int64_t n = rowType.getDimSize(0);
   Type elementType = rowType.getElementType();
@@ -165,22 +170,22 @@ keepExpsInRow(OpBuilder &b, Location loc, Value into, Value m,
     return arith::ConstantOp::create(
         zb, zl, DenseElementsAttr::get(laneType, zeroAttr));
   };
-  // The chunks of positions [begin, end) (multiples of kExpChunk) of `row`
+  int64_t chunk = expChunk(b);
+  // The chunks of positions [begin, end) (multiples of `chunk`) of `row`
   // added to `acc`; returns {row, acc}.
   auto chunks = [&](OpBuilder &cb, Location cl, Value row, Value acc,
                     Value begin, Value end) -> std::pair<Value, Value> {
     auto loop = scf::ForOp::create(
-        cb, cl, begin, end, indexConstant(cb, cl, kExpChunk),
-        ValueRange{row, acc},
+        cb, cl, begin, end, indexConstant(cb, cl, chunk), ValueRange{row, acc},
         [&](OpBuilder &ib, Location il, Value c, ValueRange carried) {
           if (prefetch)
-            prefetch(ib, il, c);
-          auto [r, a] = expsOf(ib, il, carried[0], carried[1], c, kExpChunk);
+            prefetch(ib, il, c, chunk);
+          auto [r, a] = expsOf(ib, il, carried[0], carried[1], c, chunk);
           scf::YieldOp::create(ib, il, ValueRange{r, a});
         });
     return {loop.getResult(0), loop.getResult(1)};
   };
-  int64_t chunked = n / kExpChunk * kExpChunk;
+  int64_t chunked = n / chunk * chunk;
   Value lanes = zeroLanes(b, loc);
   Value exps = into;
   auto [wholeBlocks, lastSteps] = laneBlocks(n / kReductionLanes);
@@ -197,8 +202,9 @@ keepExpsInRow(OpBuilder &b, Location loc, Value into, Value m,
   // steps (a whole number of chunks) summed from zero into lanes of its
   // own, then added to the row's lanes; the tail after them.
   int64_t blockSize = kLaneBlockSteps * kReductionLanes;
-  static_assert(kLaneBlockSteps * kReductionLanes % kExpChunk == 0,
-                "blocks of whole chunks");
+  static_assert(kLaneBlockSteps * kReductionLanes % kExpChunk == 0 &&
+                    kExpChunk % kReductionLanes == 0,
+                "blocks of whole chunks (of either size)");
   int64_t blocksEnd = wholeBlocks * blockSize;
   auto blockLoop = scf::ForOp::create(
       b, loc, indexConstant(b, loc, 0), indexConstant(b, loc, blocksEnd),
@@ -1072,7 +1078,8 @@ template <typename OpTy> struct LowerSoftmax : OpRewritePattern<OpTy> {
             at.push_back(j);
             return io.read(nb, l, at);
           },
-          prefetch ? function_ref<void(OpBuilder &, Location, Value)>(prefetch)
+          prefetch ? function_ref<void(OpBuilder &, Location, Value, int64_t)>(
+                         prefetch)
                    : nullptr);
       Value row =
           linalg::GenericOp::create(

@@ -6,7 +6,12 @@
 // added to the 32 lane sums as they are made (two steps of 32 lanes), the
 // remainder's into the first lanes, the others kept: the lane order of a
 // separate sum. log_softmax's sum of exps prefetches in its lane loop.
+// With 256-bit (or 128-bit) registers the chunks hold 32 elements, one
+// step of the lanes (expChunk: 64 f32 spilled AVX2's 16 registers); the same
+// lanes get the same exps in the same order.
 // RUN: kiln-opt %s -split-input-file -kiln-fuse-elementwise -convert-kiln-to-linalg | FileCheck %s
+// RUN: kiln-opt %s -split-input-file -kiln-fuse-elementwise -convert-kiln-to-linalg=vector-bits=256 | FileCheck %s --check-prefix=AVX2
+// RUN: kiln-opt %s -split-input-file -kiln-fuse-elementwise -convert-kiln-to-linalg=vector-bits=128 | FileCheck %s --check-prefix=AVX2
 
 // f32 rows of 4100: 64 chunks, four lines of 16 each, and a remainder of 4.
 // CHECK-LABEL: func.func @softmax_rows
@@ -37,6 +42,22 @@
 // CHECK: arith.select %[[MASK]], %[[MERGED]], %[[LOOP]]#1
 // CHECK-NOT: scf.for
 // CHECK: arith.divf
+// 128 chunks of 32 (two lines each), then the remainder of 4 as above.
+// AVX2-LABEL: func.func @softmax_rows
+// AVX2: %[[IN:.*]] = bufferization.to_buffer %arg0 read_only : tensor<128x4100xf32>
+// AVX2: %[[ZERO:.*]] = arith.constant dense<0.000000e+00> : vector<32xf32>
+// AVX2: %[[LOOP:.*]]:2 = scf.for %[[C:.*]] = %{{.*}} to %c4096 step %c32 iter_args(%[[ACC_ROW:.*]] = %{{.*}}, %[[LANES:.*]] = %[[ZERO]])
+// AVX2-COUNT-2: memref.prefetch %[[IN]]
+// AVX2-NOT: memref.prefetch
+// AVX2: tensor.extract_slice %[[ACC_ROW]][%[[C]]] [32] [1]
+// AVX2: %[[CHUNK:.*]] = linalg.generic
+// AVX2: math.exp
+// AVX2: %[[ALL:.*]] = vector.transfer_read %[[CHUNK]][%c0{{.*}}]
+// AVX2-NOT: vector.transfer_read
+// AVX2: %[[SUM:.*]] = arith.addf %[[LANES]], %[[ALL]] : vector<32xf32>
+// AVX2: %[[ROW_OUT:.*]] = tensor.insert_slice %[[CHUNK]] into %[[ACC_ROW]]
+// AVX2: scf.yield %[[ROW_OUT]], %[[SUM]]
+// AVX2: tensor.extract_slice %[[LOOP]]#0[%c4096{{.*}}] [4] [1]
 func.func @softmax_rows(%x: tensor<128x4100xf32>) -> tensor<128x4100xf32> {
   %y = kiln.softmax %x {dim = 1 : i64} : tensor<128x4100xf32>
   return %y : tensor<128x4100xf32>
