@@ -117,3 +117,24 @@ if _cpu:
     config.available_features.add(f"host-cpu-{_cpu}")
 config.substitutions.append(
     ("%vector_width_prefix", "SPLIT" if _cpu == "znver4" else "FULL"))
+
+
+# Whether the host has AVX-512's 32 vector registers (avx512f, as the JIT's
+# target machine sees it): elementwise loops of 40 or more floating-point
+# operations are interleaved 4 times there, twice with AVX2's 16
+# (lib/Runtime/CpuCompiler.cpp, interleaveLongLoops).
+# %register_file_prefix names the FileCheck prefix of the expected case.
+def _host_has_avx512():
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    return "avx512f" in line.split()
+    except OSError:
+        pass
+    return False
+
+
+config.substitutions.append(
+    ("%register_file_prefix",
+     "REGS32" if _host_has_avx512() else "REGS16"))

@@ -23,6 +23,7 @@
 #include "llvm/IR/InstIterator.h"
 #include "llvm/IR/IntrinsicsX86.h"
 #include "llvm/IR/LegacyPassManager.h"
+#include "llvm/MC/MCSubtargetInfo.h"
 #include "llvm/MC/TargetRegistry.h"
 #include "llvm/Support/CachePruning.h"
 #include "llvm/Support/FileSystem.h"
@@ -218,9 +219,19 @@ static void addInitFunctions(llvm::Module &module) {
 }
 
 /// Loops of at least this many floating-point operations are interleaved
-/// this many times (interleaveLongLoops).
+/// this many times (interleaveLongLoops); on CPUs with 16 vector registers,
+/// loops of at least kVeryLongLoopOperations only twice.
 constexpr unsigned kLongLoopOperations = 20;
 constexpr unsigned kLongLoopInterleave = 4;
+constexpr unsigned kVeryLongLoopOperations = 40;
+constexpr unsigned kNarrowRegisterFileInterleave = 2;
+
+/// Whether `tm`'s CPU has 32 vector registers (AVX-512) rather than 16
+/// (AVX2, SSE).
+static bool hasWideRegisterFile(const llvm::TargetMachine &tm) {
+  const llvm::MCSubtargetInfo *info = tm.getMCSubtargetInfo();
+  return info && info->checkFeatures("+avx512f");
+}
 
 /// Whether `inst` computes on floating-point values (arithmetic, a
 /// comparison, a select, a call, a cast).
@@ -241,9 +252,18 @@ static bool isFloatOperation(llvm::Instruction &inst) {
 /// dependent vector operations is longer than the core's reorder window,
 /// so without a second chain in flight it ran at a third of its throughput
 /// (1024x1024 doubles: 8.2 ms, interleaved by 2 4.6, by 4 3.1, by 8 3.0
-/// with spills; f64 log got slower at 8). Loops carrying a reduction keep
-/// LLVM's choice, which fixes the order their lanes add up in.
-static void interleaveLongLoops(llvm::Function &f) {
+/// with spills; f64 log got slower at 8). With 16 vector registers (AVX2)
+/// four chains of the longest bodies outnumber them and spill: loops of 40
+/// operations or more are interleaved twice there (Zen 3, 1 / 2 threads,
+/// medians of 5-7 alternating runs: f64 pow of 1024x1024 13.3 / 6.4 -> 11.3
+/// / 5.3 ms, f32 pow of 4096x1024 (computed in f64) 34.6 / 17.3 -> 30.6 /
+/// 14.6, f64 log 3.32 / 1.97 -> 3.08 / 1.86; f64 tanh, 63 operations, level;
+/// shorter bodies keep 4: interleaved twice, f32 log (28 operations) took
+/// 9.7 ms instead of 7.2 at 1 thread, the sigmoid (23) 2.62 instead of
+/// 2.41). Each lane computes its element whatever the count, so the
+/// same bits. Loops carrying a reduction keep LLVM's choice, which fixes
+/// the order their lanes add up in.
+static void interleaveLongLoops(llvm::Function &f, bool wideRegisterFile) {
   llvm::DominatorTree dominators(f);
   llvm::LoopInfo loops(dominators);
   for (llvm::Loop *loop : loops.getLoopsInPreorder()) {
@@ -254,9 +274,12 @@ static void interleaveLongLoops(llvm::Function &f) {
     for (llvm::BasicBlock *block : loop->blocks())
       for (llvm::Instruction &inst : *block)
         operations += isFloatOperation(inst);
-    if (operations >= kLongLoopOperations)
-      llvm::addStringMetadataToLoop(loop, "llvm.loop.interleave.count",
-                                    kLongLoopInterleave);
+    if (operations < kLongLoopOperations)
+      continue;
+    unsigned count = !wideRegisterFile && operations >= kVeryLongLoopOperations
+                         ? kNarrowRegisterFileInterleave
+                         : kLongLoopInterleave;
+    llvm::addStringMetadataToLoop(loop, "llvm.loop.interleave.count", count);
   }
 }
 
@@ -392,6 +415,7 @@ kiln::runtime::translateAndOptimize(mlir::ModuleOp module,
   // 4 kernels.
   llvm::MergeFunctionsPass::runOnModule(*llvmModule);
   bool splits512BitVectors = splitsWideVectors(tm);
+  bool wideRegisterFile = hasWideRegisterFile(tm);
   for (llvm::Function &f : *llvmModule) {
     if (f.isDeclaration())
       continue;
@@ -399,7 +423,7 @@ kiln::runtime::translateAndOptimize(mlir::ModuleOp module,
       f.addFnAttr("prefer-vector-width", "256");
       f.addFnAttr("min-legal-vector-width", "256");
     }
-    interleaveLongLoops(f);
+    interleaveLongLoops(f, wideRegisterFile);
   }
   auto optimize = mlir::makeOptimizingTransformer(3, 0, &tm);
   if (llvm::Error error = optimize(llvmModule.get()))
