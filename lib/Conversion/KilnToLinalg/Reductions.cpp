@@ -516,15 +516,6 @@ constexpr int64_t kScatteredPrefetchBytes = 8192;
 
 constexpr int64_t kMaxScatteredPrefetchRows = 128;
 
-/// The least distance (bytes) between consecutive reduced rows at which a
-/// column reduction prefetches its input (unless an indexed read scatters
-/// the rows): closer rows stream in with the hardware's prefetch, and the
-/// prefetches only cost (sum over dim 0 of 100000x40 f32 x*y at 1 thread:
-/// 0.48 -> 0.65 ms prefetched); farther ones gain (f32 at 1 thread, stored,
-/// split reductions, which did not prefetch before: 65536x256, rows 1 KB
-/// apart, 2.16 -> 1.81 ms; 16384x1000 2.92 -> 2.28).
-constexpr int64_t kColumnPrefetchMinStride = 1024;
-
 /// The most reduced elements per column for which a column reduction with
 /// 32 lanes walks the lanes one after another with their accumulators in
 /// registers (buildColumnBlockInRegisters), instead of the rows in order

@@ -1116,13 +1116,18 @@ template <typename OpTy> struct LowerSoftmax : OpRewritePattern<OpTy> {
   /// `dim` apart in memory; at a stride of a multiple of 4 KB they share the
   /// cache's sets and evict each other between passes. So the first pass reads
   /// the input once (a fused producer chain evaluated once per element) into a
-  /// contiguous scratch tile while taking each column's maximum m, the second
-  /// replaces it by exp(x - m) (softmax; log_softmax keeps x) and adds those
-  /// into 32 lanes by row (laneOf), merged per column in the fixed tree -- the
-  /// column reduction's order, so the bits of the three-kernel form -- into 1 /
-  /// s (or log s); the third writes the result tile. f32 at 1 / 2 threads, the
-  /// three kernels against the tiles: 8x21x256x256 over dim 1 12-16 / 7-9 ->
-  /// 6-8 / 4 ms (tiles of 21 x 128), 256x256x256 over dim 0 58-71 / 30-37
+  /// contiguous scratch tile while taking each column's maximum m -- each row
+  /// first prefetching the row kColumnPrefetchRows ahead where rows lie
+  /// kColumnPrefetchMinStride bytes or more apart (a stored input's copy,
+  /// which LLVM makes a memcpy call per row, had waited on memory: 8x21x256x256
+  /// f32 over dim 1 on a Zen 3, 1 thread, 15.7-18.1 -> 9.8-14.4 ms) --, the
+  /// second replaces it by exp(x - m) (softmax; log_softmax keeps x) and adds
+  /// those into 32 lanes by row (laneOf), merged per column in the fixed tree
+  /// -- the column reduction's order, so the bits of the three-kernel form --
+  /// into 1 / s (or log s); the third writes the result tile. f32 at 1 / 2
+  /// threads, the three kernels against the tiles: 8x21x256x256 over dim 1
+  /// 12-16 / 7-9 -> 6-8 / 4 ms (tiles of 21 x 128), 256x256x256 over dim 0
+  /// 58-71 / 30-37
   /// -> 8.6 / 5-6 (256 x 128), over dim 1 30-40 / 17-22 -> 7-9.6 / 5.7-6.
   static SmallVector<Value> lowerPackedColumns(OpBuilder &b, OpTy op,
                                                const KernelIO &io,
@@ -1139,6 +1144,33 @@ template <typename OpTy> struct LowerSoftmax : OpRewritePattern<OpTy> {
         grid.push_back(type.getDimSize(d));
     grid.push_back(type.getDimSize(last) / block);
     SmallVector<Value> outputs = emptyTensors(b, loc, io.resultTypes);
+    // The first pass reads the tile's rows kColumnPrefetchRows ahead, a line
+    // at a time, as the column reductions do, where they lie far enough
+    // apart that the hardware's stream prefetch does not follow them.
+    int64_t elementBytes = floatType.getWidth() / 8;
+    ElementPrefetch prefetch;
+    if (elementBytes *
+            ShapedType::getNumElements(type.getShape().drop_front(dim + 1)) >=
+        kColumnPrefetchMinStride) {
+      prefetch = io.elementPrefetch(b, loc);
+      // A fused chain's stored operands of the input's shape (at most
+      // kMaxPrefetchedInputs), which the chain reads at the element's
+      // position.
+      if (!prefetch) {
+        SmallVector<Value> buffers;
+        for (Value source : io.sources)
+          if (tensorType(source).getShape() == type.getShape() &&
+              buffers.size() < kMaxPrefetchedInputs)
+            buffers.push_back(readOnlyBuffer(b, loc, source));
+        if (!buffers.empty())
+          prefetch = {[buffers](OpBuilder &nb, Location l, ValueRange at) {
+            for (Value buffer : buffers)
+              memref::PrefetchOp::create(nb, l, buffer, at, /*isWrite=*/false,
+                                         /*localityHint=*/3,
+                                         /*isDataCache=*/true);
+          }};
+      }
+    }
     OpBuilder::InsertionGuard guard(b);
     SmallVector<Value> coords;
     scf::ForallOp forall = createGridForall(b, loc, grid, outputs, coords);
@@ -1154,13 +1186,17 @@ template <typename OpTy> struct LowerSoftmax : OpRewritePattern<OpTy> {
       return indices;
     };
     // Loops over the tile's rows (outside) and columns (inside, which LLVM
-    // vectorizes), carrying `carried`.
+    // vectorizes), carrying `carried`; `beforeRow` first at each row.
     using Body = function_ref<SmallVector<Value>(OpBuilder &, Location, Value,
                                                  Value, ValueRange)>;
-    auto overTile = [&](ValueRange carried, Body body) {
+    using RowStart = function_ref<void(OpBuilder &, Location, Value)>;
+    auto overTile = [&](ValueRange carried, Body body,
+                        RowStart beforeRow = nullptr) {
       auto rowLoop = scf::ForOp::create(
           b, loc, zero, rows, one, carried,
           [&](OpBuilder &rb, Location rl, Value c, ValueRange rowCarried) {
+            if (beforeRow)
+              beforeRow(rb, rl, c);
             auto columnLoop = scf::ForOp::create(
                 rb, rl, zero, width, one, rowCarried,
                 [&](OpBuilder &cb, Location cl, Value j, ValueRange now) {
@@ -1200,7 +1236,18 @@ template <typename OpTy> struct LowerSoftmax : OpRewritePattern<OpTy> {
               tensor::InsertOp::create(nb, l, x, now[0], ValueRange{c, j}),
               tensor::InsertOp::create(nb, l, Max::combine(nb, l, x, old, keys),
                                        now[1], j)};
-        });
+        },
+        prefetch ? RowStart([&](OpBuilder &pb, Location pl, Value c) {
+          Value ahead = arith::MinUIOp::create(
+              pb, pl,
+              arith::AddIOp::create(pb, pl, c,
+                                    indexConstant(pb, pl, kColumnPrefetchRows)),
+              indexConstant(pb, pl, n - 1));
+          for (int64_t k = 0; k < block;
+               k += elementsPerLine(floatType.getWidth()))
+            prefetch(pb, pl, at(pb, pl, ahead, indexConstant(pb, pl, k)));
+        })
+                 : RowStart());
     packed = firstPass[0];
     Value m = overColumns(
         tensor::EmptyOp::create(b, loc, rowType.getShape(), floatType),
