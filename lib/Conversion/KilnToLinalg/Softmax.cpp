@@ -1127,8 +1127,8 @@ template <typename OpTy> struct LowerSoftmax : OpRewritePattern<OpTy> {
   /// into 1 / s (or log s); the third writes the result tile. f32 at 1 / 2
   /// threads, the three kernels against the tiles: 8x21x256x256 over dim 1
   /// 12-16 / 7-9 -> 6-8 / 4 ms (tiles of 21 x 128), 256x256x256 over dim 0
-  /// 58-71 / 30-37
-  /// -> 8.6 / 5-6 (256 x 128), over dim 1 30-40 / 17-22 -> 7-9.6 / 5.7-6.
+  /// 58-71 / 30-37 -> 8.6 / 5-6 (256 x 128), over dim 1 30-40 / 17-22 ->
+  /// 7-9.6 / 5.7-6.
   static SmallVector<Value> lowerPackedColumns(OpBuilder &b, OpTy op,
                                                const KernelIO &io,
                                                RankedTensorType type,
