@@ -33,7 +33,7 @@
 // CHECK: linalg.generic {{.*}} outs(%{{.*}} : tensor<48x40xf32>)
 // CHECK: scf.forall.in_parallel
 // CHECK-COUNT-2: tensor.parallel_insert_slice
-// REMARK: column group of tensor<4x48x40xf32>: one kernel, blocks of 40 columns in parallel; each block (48 x 40 elements) is read from memory once and stays in cache for its 2 reduction(s) and the elementwise chain
+// REMARK: column group of tensor<4x48x40xf32>: one kernel, blocks of 40 columns in parallel; each block (48 x 40 elements) is read from memory once and stays in cache for its 2 reduction(s) and the elementwise chain"
 func.func @column_group(%x: tensor<4x48x40xf32>) -> (tensor<4x48x40xf32>, tensor<4x1x40xf32>) {
   %r:2 = kiln.fused (%x) : (tensor<4x48x40xf32>) -> (tensor<4x48x40xf32>, tensor<4x1x40xf32>) {
   ^bb0(%a: tensor<4x48x40xf32>):
@@ -79,4 +79,61 @@ func.func @unit_dim(%x: tensor<33x1x2xf32>, %s: tensor<f32>) -> tensor<33x1x2xf3
     kiln.yield %y : tensor<33x1x2xf32>
   }
   return %r : tensor<33x1x2xf32>
+}
+
+// softmax over dim 1 as its column group: exp(x - m), the sum's term, is
+// read again by the chain. A transcendental term is computed once into a
+// [C, B] tile after the amax (the first pass, which brings the block in
+// from memory), and the sum and the chain read the tile: no exp after it.
+// (x - m above is cheap, and computed again where it is read.)
+// CHECK-LABEL: func.func @softmax_tile
+// CHECK: scf.forall
+// CHECK: %[[TILE:.*]] = tensor.empty() : tensor<48x40xf32>
+// CHECK: linalg.generic {{.*}} outs(%[[TILE]] : tensor<48x40xf32>)
+// CHECK: math.exp
+// CHECK-NOT: math.exp
+// CHECK: tensor.extract %{{.*}}[%{{.*}}, %{{.*}}] : tensor<48x40xf32>
+// CHECK-NOT: math.exp
+// CHECK: scf.forall.in_parallel
+// REMARK: column group of tensor<4x48x40xf32>: {{.*}} for its 2 reduction(s) and the elementwise chain; 1 costly term(s) the chain reads again computed once into a tile of the block
+func.func @softmax_tile(%x: tensor<4x48x40xf32>) -> tensor<4x48x40xf32> {
+  %r = kiln.fused (%x) : (tensor<4x48x40xf32>) -> tensor<4x48x40xf32> {
+  ^bb0(%a: tensor<4x48x40xf32>):
+    %m = kiln.amax %a {dims = array<i64: 1>, keepdim = true} : tensor<4x48x40xf32>
+    %d = kiln.sub %a, %m : tensor<4x48x40xf32>, tensor<4x1x40xf32>
+    %e = kiln.exp %d : tensor<4x48x40xf32>
+    %s = kiln.sum %e {dims = array<i64: 1>, keepdim = true} : tensor<4x48x40xf32>
+    %y = kiln.div %e, %s : tensor<4x48x40xf32>, tensor<4x1x40xf32>
+    kiln.yield %y : tensor<4x48x40xf32>
+  }
+  return %r : tensor<4x48x40xf32>
+}
+
+// No tile: a costly term only its reduction reads (log_softmax's exps), and
+// one of the first reduction (which reads the block from memory, with its
+// prefetch), computed again by the chain.
+// CHECK-LABEL: func.func @no_tile
+// CHECK-NOT: tensor.empty() : tensor<48x40xf32>
+// CHECK: scf.forall.in_parallel
+// REMARK: column group of tensor<4x48x40xf32>: {{.*}} for its 2 reduction(s) and the elementwise chain"
+// REMARK: column group of tensor<4x48x40xf32>: {{.*}} for its 1 reduction(s) and the elementwise chain"
+func.func @no_tile(%x: tensor<4x48x40xf32>) -> (tensor<4x48x40xf32>, tensor<4x48x40xf32>) {
+  %r = kiln.fused (%x) : (tensor<4x48x40xf32>) -> tensor<4x48x40xf32> {
+  ^bb0(%a: tensor<4x48x40xf32>):
+    %m = kiln.amax %a {dims = array<i64: 1>, keepdim = true} : tensor<4x48x40xf32>
+    %d = kiln.sub %a, %m : tensor<4x48x40xf32>, tensor<4x1x40xf32>
+    %e = kiln.exp %d : tensor<4x48x40xf32>
+    %s = kiln.sum %e {dims = array<i64: 1>, keepdim = true} : tensor<4x48x40xf32>
+    %l = kiln.log %s : tensor<4x1x40xf32>
+    %y = kiln.sub %d, %l : tensor<4x48x40xf32>, tensor<4x1x40xf32>
+    kiln.yield %y : tensor<4x48x40xf32>
+  }
+  %q = kiln.fused (%x) : (tensor<4x48x40xf32>) -> tensor<4x48x40xf32> {
+  ^bb0(%a: tensor<4x48x40xf32>):
+    %e = kiln.exp %a : tensor<4x48x40xf32>
+    %s = kiln.sum %e {dims = array<i64: 1>, keepdim = true} : tensor<4x48x40xf32>
+    %y = kiln.div %e, %s : tensor<4x48x40xf32>, tensor<4x1x40xf32>
+    kiln.yield %y : tensor<4x48x40xf32>
+  }
+  return %r, %q : tensor<4x48x40xf32>, tensor<4x48x40xf32>
 }
