@@ -53,6 +53,8 @@ func.func @exp_exponent(%x: f32, %v: vector<8xf32>) -> (f32, vector<8xf32>) {
 // division), 2^t from roundeven and a Taylor series in fused multiply-adds,
 // the special cases as selects, then one rounding to f32.
 // CHECK-LABEL: func.func @pow_expanded
+// CHECK-NOT:     arith.fptosi
+// CHECK-NOT:     arith.sitofp
 // CHECK-NOT:     math.powf
 // CHECK:         arith.extf %{{.*}} : f32 to f64
 // CHECK:         arith.bitcast %{{.*}} : f64 to i64
@@ -122,13 +124,20 @@ func.func @log_expanded(%x: f32) -> f32 {
 // f64 exp (scalar or vector) becomes 2^n e^r: x clamped, n = roundeven(x /
 // ln 2), r by two fused steps, the Taylor series in fused multiply-adds,
 // and 2^n as two powers of two built from exponent bits; NaN selected
-// through.
+// through. n becomes an integer without arith.fptosi (x86 has no vector
+// f64 -> i64 conversion before AVX-512, and LLVM scalarized it): the bits
+// of n + 1.5 * 2^52 (0x4338000000000000) less those of 1.5 * 2^52.
 // CHECK-LABEL: func.func @exp_f64
+// CHECK-NOT:     arith.fptosi
 // CHECK:         arith.maximumf %{{.*}} : f64
 // CHECK:         arith.minimumf %{{.*}} : f64
 // CHECK:         math.roundeven %{{.*}} : f64
 // CHECK-COUNT-2: math.fma %{{.*}} : f64
-// CHECK:         arith.fptosi %{{.*}} : f64 to i64
+// CHECK:         %[[SHIFT:.*]] = arith.constant 0x4338000000000000 : f64
+// CHECK:         %[[SHIFTED:.*]] = arith.addf %{{.*}}, %[[SHIFT]] : f64
+// CHECK:         %[[BITS:.*]] = arith.bitcast %[[SHIFTED]] : f64 to i64
+// CHECK:         %[[SHIFTBITS:.*]] = arith.constant 4843621399236968448 : i64
+// CHECK:         arith.subi %[[BITS]], %[[SHIFTBITS]] : i64
 // CHECK:         arith.shrsi
 // CHECK:         arith.shli
 // CHECK:         arith.bitcast %{{.*}} : i64 to f64
@@ -136,8 +145,10 @@ func.func @log_expanded(%x: f32) -> f32 {
 // CHECK:         arith.mulf
 // CHECK:         arith.select
 // CHECK-NOT:     math.exp
+// CHECK-NOT:     arith.fptosi
 // CHECK:         arith.bitcast %{{.*}} : vector<8xi64> to vector<8xf64>
 // CHECK-NOT:     math.exp
+// CHECK-NOT:     arith.fptosi
 // CHECK:         return
 func.func @exp_f64(%x: f64, %v: vector<8xf64>) -> (f64, vector<8xf64>) {
   %e = math.exp %x : f64
@@ -148,13 +159,20 @@ func.func @exp_f64(%x: f64, %v: vector<8xf64>) -> (f64, vector<8xf64>) {
 // f64 log is fdlibm's: subnormals scaled by 2^54, the exponent and the
 // mantissa (halved from sqrt 2 up) from the bits, s = f / (2 + f), both of
 // fdlibm's forms computed and one selected, then log(0) = -inf, log(inf) =
-// inf and negative or NaN inputs NaN. No libm call is left.
+// inf and negative or NaN inputs NaN. No libm call is left. The exponent
+// k becomes an f64 without arith.sitofp (scalarized before AVX-512, as
+// fptosi above): the f64 of the bits of 1.5 * 2^52 plus k, less 1.5 * 2^52.
 // CHECK-LABEL: func.func @log_f64
+// CHECK-NOT:     arith.sitofp
 // CHECK:         arith.cmpf olt
 // CHECK:         arith.bitcast %{{.*}} : f64 to i64
 // CHECK:         arith.xori
 // CHECK:         arith.divf
-// CHECK:         arith.sitofp %{{.*}} : i64 to f64
+// CHECK:         %[[SHIFTBITS:.*]] = arith.constant 4843621399236968448 : i64
+// CHECK:         %[[SUM:.*]] = arith.addi %{{.*}}, %[[SHIFTBITS]] : i64
+// CHECK:         %[[REAL:.*]] = arith.bitcast %[[SUM]] : i64 to f64
+// CHECK:         %[[SHIFT:.*]] = arith.constant 0x4338000000000000 : f64
+// CHECK:         arith.subf %[[REAL]], %[[SHIFT]] : f64
 // CHECK:         arith.cmpi sge
 // CHECK:         arith.cmpi sle
 // CHECK-COUNT-4: arith.select
