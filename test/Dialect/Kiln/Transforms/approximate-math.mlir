@@ -51,16 +51,23 @@ func.func @exp_exponent(%x: f32, %v: vector<8xf32>) -> (f32, vector<8xf32>) {
 // f32 pow (scalar or vector) becomes 2^(y log2|x|) in f64: the operands
 // extended, log2 from the exponent bits and the atanh series (one
 // division), 2^t from roundeven and a Taylor series in fused multiply-adds,
-// the special cases as selects, then one rounding to f32.
+// the special cases as selects, then one rounding to f32. Both series by
+// Estrin's scheme: first pairs of coefficients with the variable (s^2, r),
+// which are independent of each other, then with its square, ...
 // CHECK-LABEL: func.func @pow_expanded
 // CHECK-NOT:     arith.fptosi
 // CHECK-NOT:     arith.sitofp
 // CHECK-NOT:     math.powf
 // CHECK:         arith.extf %{{.*}} : f32 to f64
 // CHECK:         arith.bitcast %{{.*}} : f64 to i64
-// CHECK:         arith.divf %{{.*}} : f64
-// CHECK:         math.fma %{{.*}} : f64
+// CHECK:         %[[S:.*]] = arith.divf %{{.*}} : f64
+// CHECK:         %[[S2:.*]] = arith.mulf %[[S]], %[[S]] : f64
+// CHECK-COUNT-4: math.fma %{{.*}}, %[[S2]], %{{.*}} : f64
+// CHECK:         arith.mulf %[[S2]], %[[S2]] : f64
 // CHECK:         math.roundeven %{{.*}} : f64
+// CHECK:         %[[R:.*]] = arith.mulf %{{.*}}, %{{.*}} : f64
+// CHECK-COUNT-6: math.fma %{{.*}}, %[[R]], %{{.*}} : f64
+// CHECK:         arith.mulf %[[R]], %[[R]] : f64
 // CHECK:         arith.truncf %{{.*}} : f64 to f32
 // CHECK-NOT:     math.powf
 // CHECK:         arith.extf %{{.*}} : vector<4xf32> to vector<4xf64>
