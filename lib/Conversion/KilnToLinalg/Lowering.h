@@ -341,6 +341,18 @@ struct ElementPrefetch {
   void operator()(OpBuilder &b, Location loc, ValueRange indices) const {
     at(b, loc, indices);
   }
+
+  /// Prefetches (for reading) the element at the indices of each of
+  /// `buffers`, memrefs of one shape; nothing when there are none.
+  static ElementPrefetch ofBuffers(SmallVector<Value> buffers) {
+    if (buffers.empty())
+      return {};
+    return {[buffers](OpBuilder &b, Location loc, ValueRange indices) {
+      for (Value buffer : buffers)
+        memref::PrefetchOp::create(b, loc, buffer, indices, /*isWrite=*/false,
+                                   /*localityHint=*/3, /*isDataCache=*/true);
+    }};
+  }
 };
 
 /// Maps the accumulators of a reduction at one kept position (`kept`: the
@@ -438,11 +450,7 @@ struct KernelIO {
   ElementPrefetch elementPrefetch(OpBuilder &b, Location loc) const {
     if (!stored)
       return prefetch;
-    Value buffer = readOnlyBuffer(b, loc, stored);
-    return {[buffer](OpBuilder &nb, Location l, ValueRange indices) {
-      memref::PrefetchOp::create(nb, l, buffer, indices, /*isWrite=*/false,
-                                 /*localityHint=*/3, /*isDataCache=*/true);
-    }};
+    return ElementPrefetch::ofBuffers({readOnlyBuffer(b, loc, stored)});
   }
 
   /// The plain kernel of `op`: loads `input`, returns the op's results.

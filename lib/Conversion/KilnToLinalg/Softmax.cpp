@@ -1162,13 +1162,7 @@ template <typename OpTy> struct LowerSoftmax : OpRewritePattern<OpTy> {
           if (tensorType(source).getShape() == type.getShape() &&
               buffers.size() < kMaxPrefetchedInputs)
             buffers.push_back(readOnlyBuffer(b, loc, source));
-        if (!buffers.empty())
-          prefetch = {[buffers](OpBuilder &nb, Location l, ValueRange at) {
-            for (Value buffer : buffers)
-              memref::PrefetchOp::create(nb, l, buffer, at, /*isWrite=*/false,
-                                         /*localityHint=*/3,
-                                         /*isDataCache=*/true);
-          }};
+        prefetch = ElementPrefetch::ofBuffers(std::move(buffers));
       }
     }
     OpBuilder::InsertionGuard guard(b);

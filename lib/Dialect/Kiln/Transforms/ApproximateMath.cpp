@@ -92,17 +92,26 @@ struct F64Math {
   }
   Value isNaN(Value v) { return cmp(arith::CmpFPredicate::UNO, v, v); }
 
+  /// 1 / k! for k = 0 .. `degree`: e^r's Taylor coefficients (k! is exact
+  /// in an f64 up to 18!, so each is its correctly rounded reciprocal).
+  static SmallVector<double> inverseFactorials(int degree) {
+    SmallVector<double> coefficients;
+    double factorial = 1;
+    for (int k = 0; k <= degree; ++k) {
+      if (k > 0)
+        factorial *= k;
+      coefficients.push_back(1.0 / factorial);
+    }
+    return coefficients;
+  }
+
   /// e^r by its Taylor series to `degree`, Horner's rule in fused
   /// multiply-adds down to the 1.
   Value expTaylor(Value r, int degree) {
-    double factorial = 1;
-    for (int k = 1; k <= degree; ++k)
-      factorial *= k;
-    Value taylor = real(1.0 / factorial);
-    for (int k = degree - 1; k >= 0; --k) {
-      factorial /= (k + 1);
-      taylor = fma(taylor, r, real(1.0 / factorial));
-    }
+    SmallVector<double> c = inverseFactorials(degree);
+    Value taylor = real(c.back());
+    for (double coefficient : llvm::reverse(ArrayRef(c).drop_back()))
+      taylor = fma(taylor, r, real(coefficient));
     return taylor;
   }
 
@@ -393,10 +402,7 @@ struct ExpandPowF32 : InF64Pattern<math::PowFOp> {
         b, arith::MaximumFOp::create(b, t, m.real(-200.0)), m.real(200.0));
     Value n = math::RoundEvenOp::create(b, t);
     Value r = m.mul(arith::SubFOp::create(b, t, n), m.real(kLn2));
-    SmallVector<double> inverseFactorials{1.0};
-    for (int k = 1; k <= 11; ++k)
-      inverseFactorials.push_back(inverseFactorials.back() / k);
-    Value taylor = m.estrin(r, inverseFactorials);
+    Value taylor = m.estrin(r, F64Math::inverseFactorials(11));
     Value nSafe = m.select(m.isNaN(n), m.real(0.0), n);
     Value result = m.mul(taylor, m.powerOfTwo(m.toInteger(nSafe)));
 
