@@ -16,7 +16,8 @@
 namespace kiln {
 
 /// The MLIR context of the command-line tools: every dialect and interface
-/// the pipelines use (registerKilnDialects), all loaded.
+/// the pipelines use (registerKilnDialects), registered; each is loaded
+/// when first needed.
 std::unique_ptr<mlir::MLIRContext> createToolContext();
 
 /// A construct in IR text that MLIR 22's parser crashes on instead of
