@@ -29,9 +29,7 @@ c = Checker("fusion")
 def run(ir, inputs, *extra):
     """Runs `ir`; returns (outputs as numpy arrays, kernel count)."""
     case = c.case_dir()
-    path = os.path.join(case, "in.mlir")
-    with open(path, "w") as f:
-        f.write(ir)
+    path = c.ir_file(ir)
     out = os.path.join(case, "out" + "".join(extra).replace("-", "_"))
     proc = run_tool([KILN_RUN, path, f"--output-dir={out}", "--stats"] +
                     c.save_inputs(inputs) + list(extra))

@@ -7,6 +7,8 @@ tensors (or one). Floats compare with a tolerance (NaN positions must
 match exactly), integers and booleans exactly. Every failing case is
 reported; the script exits non-zero if any failed.
 """
+import hashlib
+import itertools
 import os
 import select
 import subprocess
@@ -144,12 +146,32 @@ class Checker:
             options.append(f"--input={path}")
         return options
 
+    def ir_file(self, ir):
+        """The path of a file holding `ir`, named `in.mlir` (the name error
+        messages show): one file per distinct text, linked from the case's
+        directory. Cases that run the same IR on other inputs, thread counts
+        or options then share its compiled code: the compile cache's key
+        holds the IR's locations, so the file's path. (About half of the
+        reductions' cases repeat an earlier case's IR.)"""
+        digest = hashlib.sha1(ir.encode()).hexdigest()[:20]
+        path = os.path.join(self.tmp, "ir", digest, "in.mlir")
+        if not os.path.exists(path):
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            with open(path, "w") as f:
+                f.write(ir)
+        # in.mlir, in-2.mlir, ... for each distinct IR the case runs.
+        for n in itertools.count(1):
+            link = os.path.join(self.case_dir(),
+                                "in.mlir" if n == 1 else f"in-{n}.mlir")
+            if not os.path.lexists(link):
+                os.symlink(path, link)
+            if os.readlink(link) == path:
+                return path
+
     def run(self, ir, inputs, extra_args=()):
         """Runs `ir` on `inputs`; returns (returncode, outputs, stderr)."""
         case_dir = self.case_dir()
-        ir_path = os.path.join(case_dir, "in.mlir")
-        with open(ir_path, "w") as f:
-            f.write(ir)
+        ir_path = self.ir_file(ir)
         args = [KILN_RUN, ir_path, f"--output-dir={case_dir}/out"]
         args.extend(self.save_inputs(inputs))
         args.extend(KILN_RUN_ARGS)
@@ -234,9 +256,7 @@ class Checker:
     def run_gradcheck(self, ir, inputs, extra_args=()):
         """Runs kiln-gradcheck (f64 finite differences) on `ir`; returns
         (exit code, its output)."""
-        ir_path = os.path.join(self.case_dir(), "in.mlir")
-        with open(ir_path, "w") as f:
-            f.write(ir)
+        ir_path = self.ir_file(ir)
         proc = run_tool([KILN_GRADCHECK, ir_path] + self.save_inputs(inputs) +
                         list(extra_args))
         return proc.returncode, proc.stdout + proc.stderr
