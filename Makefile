@@ -39,10 +39,15 @@ build: configure
 demo: build
 	@scripts/demo.sh $(BUILD_DIR)
 
+# Each phase's end time is printed, to see where CI's minutes go.
 check: build
+	@date +'check: build done at %T'
 	ninja -C $(BUILD_DIR) -j$(JOBS) check-kiln
+	@date +'check: main suite done at %T'
 	@$(MAKE) --no-print-directory check-tsan
+	@date +'check: ThreadSanitizer build and tests done at %T'
 	@$(MAKE) --no-print-directory check-asan
+	@date +'check: AddressSanitizer build and suite done at %T'
 
 # The C++ API's tests under ThreadSanitizer (a second build of the libraries
 # they need, in $(BUILD_DIR)-tsan). One OpenMP thread: LLVM's libomp is not
