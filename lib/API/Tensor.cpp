@@ -296,9 +296,9 @@ namespace {
 
 MLIRContext &threadContext() {
   thread_local std::unique_ptr<MLIRContext> context = [] {
-    DialectRegistry registry;
-    registerKilnDialects(registry);
-    auto ctx = std::make_unique<MLIRContext>(registry);
+    // The tools' context; the API builds kiln and func ops without a
+    // parser, so it loads those two itself.
+    std::unique_ptr<MLIRContext> ctx = createToolContext();
     ctx->getOrLoadDialect<KilnDialect>();
     ctx->getOrLoadDialect<func::FuncDialect>();
     return ctx;
