@@ -160,8 +160,9 @@ class Checker:
             with open(path, "w") as f:
                 f.write(ir)
         # in.mlir, in-2.mlir, ... for each distinct IR the case runs.
+        case_dir = self.case_dir()
         for n in itertools.count(1):
-            link = os.path.join(self.case_dir(),
+            link = os.path.join(case_dir,
                                 "in.mlir" if n == 1 else f"in-{n}.mlir")
             if not os.path.lexists(link):
                 os.symlink(path, link)
