@@ -2,7 +2,9 @@
 # failure: a run that crashes the batch process gets its signal as exit
 # status and is kept as a problem, a hang raises TimeoutExpired, a non-zero
 # exit at the end (LeakSanitizer's) is a problem, and after any of these the
-# next run starts a new process. Checked against a stand-in kiln-batch that
+# next run starts a new process; and run_tool turns any tool's hang into a
+# failed run (exit status 124), so that a test script reports it and goes
+# on. Checked against a stand-in kiln-batch that
 # crashes, hangs or "leaks" on request (tools/kiln-batch itself: see
 # test/Tools/kiln-batch.test).
 # RUN: %python %s
@@ -11,7 +13,7 @@ import signal
 import subprocess
 import sys
 
-from kiln_testing import Batch
+from kiln_testing import Batch, run_tool
 from scratch import exit_test, scratch_dir
 
 STAND_IN = f"""#!{sys.executable}
@@ -102,6 +104,17 @@ expect("exit status at the end", len(problems) == 2 and
 clean = Batch(server)
 clean.run([run, "a"], timeout=60)
 expect("a clean end is no problem", clean.close() == [], clean.problems)
+
+# run_tool: a hang is a failed run with exit status 124 and a message (the
+# process killed), not an exception that ends the test script.
+sleeper = os.path.join(tmp, "sleeper")
+with open(sleeper, "w") as f:
+    f.write(f"#!{sys.executable}\nimport time\ntime.sleep(600)\n")
+os.chmod(sleeper, 0o755)
+hung = run_tool([sleeper, "x"], timeout=1)
+expect("run_tool: a hang is exit status 124", hung.returncode == 124, hung)
+expect("run_tool: a hang says so", "killed after 1 s (timed out)" in
+       hung.stderr and "sleeper x" in hung.stderr, hung)
 
 print(f"batch_driver: {'FAIL' if failures else 'ok'} ({failures} failure(s))")
 exit_test(failures > 0)

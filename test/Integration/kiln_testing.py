@@ -119,10 +119,22 @@ def run_tool(args, timeout=300):
     """Runs a tool's command line like subprocess.run(capture_output=True,
     text=True): in the kiln-batch process when KILN_BATCH is set and the
     tool is one it runs, else in a process of its own."""
-    if _batch is not None and _batch.serves(args):
-        return _batch.run(args, timeout)
-    return subprocess.run(args, capture_output=True, text=True,
-                          timeout=timeout)
+    try:
+        if _batch is not None and _batch.serves(args):
+            return _batch.run(args, timeout)
+        return subprocess.run(args, capture_output=True, text=True,
+                              timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return timed_out(args, timeout)
+
+
+def timed_out(args, timeout):
+    """The result of a run killed after `timeout` seconds: exit status 124
+    (as timeout(1) gives) and a message, so that the case fails and the
+    script goes on to the next one instead of ending on the exception."""
+    return subprocess.CompletedProcess(
+        args, 124, "", f"{os.path.basename(str(args[0]))}: killed after "
+        f"{timeout} s (timed out): {' '.join(str(a) for a in args)}\n")
 
 
 class Checker:
@@ -233,9 +245,12 @@ class Checker:
 
     def autodiff(self, ir, entry="f"):
         """Returns (IR with @<entry>_vjp, None) or (None, stderr)."""
-        proc = subprocess.run(
-            [KILN_OPT, f"--kiln-autodiff=functions={entry}", "-"], input=ir,
-            capture_output=True, text=True, timeout=300)
+        args = [KILN_OPT, f"--kiln-autodiff=functions={entry}", "-"]
+        try:
+            proc = subprocess.run(args, input=ir, capture_output=True,
+                                  text=True, timeout=300)
+        except subprocess.TimeoutExpired:
+            proc = timed_out(args, 300)
         if proc.returncode != 0:
             return None, proc.stderr
         return proc.stdout, None
