@@ -239,6 +239,24 @@ public:
                SourceLocation where = SourceLocation::current()) const;
   bool equal(const Tensor &other,
              SourceLocation where = SourceLocation::current()) const;
+  // The PyTorch functions written with the ops (kiln::transpose, ...).
+  Tensor transpose(int64_t dim0, int64_t dim1,
+                   SourceLocation where = SourceLocation::current()) const;
+  Tensor squeeze(SourceLocation where = SourceLocation::current()) const;
+  Tensor squeeze(int64_t dim,
+                 SourceLocation where = SourceLocation::current()) const;
+  Tensor unsqueeze(int64_t dim,
+                   SourceLocation where = SourceLocation::current()) const;
+  Tensor flatten(int64_t startDim = 0, int64_t endDim = -1,
+                 SourceLocation where = SourceLocation::current()) const;
+  Tensor var(std::vector<int64_t> dims = {}, double correction = 1.0,
+             bool keepdim = false,
+             SourceLocation where = SourceLocation::current()) const;
+  Tensor std(std::vector<int64_t> dims = {}, double correction = 1.0,
+             bool keepdim = false,
+             SourceLocation where = SourceLocation::current()) const;
+  Tensor logsumexp(std::vector<int64_t> dims = {}, bool keepdim = false,
+                   SourceLocation where = SourceLocation::current()) const;
 
   /// Internal: the graph node and result index.
   Tensor(std::shared_ptr<detail::Node> node, unsigned result)
@@ -379,6 +397,49 @@ Tensor mse_loss(const Tensor &input, const Tensor &target,
                 const std::string &reduction = "mean", KILN_LOC);
 Tensor cross_entropy(const Tensor &logits, const Tensor &target,
                      const std::string &reduction = "mean", KILN_LOC);
+
+// PyTorch functions written with the ops above (docs/api.md): their graph is
+// those ops, so they fuse, lower and differentiate as code that wrote them
+// out would. Dims may be negative; a dim out of range, or a dtype PyTorch
+// refuses, is a kiln::Error at the call.
+/// torch.transpose: `x` with dims `dim0` and `dim1` swapped.
+Tensor transpose(const Tensor &x, int64_t dim0, int64_t dim1, KILN_LOC);
+/// torch.squeeze: `x` without its dims of size 1 (all of them, or `dim`
+/// when its size is 1; another size leaves `x` as it is).
+Tensor squeeze(const Tensor &x, KILN_LOC);
+Tensor squeeze(const Tensor &x, int64_t dim, KILN_LOC);
+/// torch.unsqueeze: a dim of size 1 inserted at `dim` (in [-rank-1, rank]).
+Tensor unsqueeze(const Tensor &x, int64_t dim, KILN_LOC);
+/// torch.flatten: dims `startDim` to `endDim` merged into one (a rank-0
+/// tensor becomes one element of rank 1).
+Tensor flatten(const Tensor &x, int64_t startDim = 0, int64_t endDim = -1,
+               KILN_LOC);
+/// torch.var and torch.std over `dims` (empty: all) of a float tensor: the
+/// sum of squared deviations from the mean divided by max(0, N -
+/// correction), N the number of elements reduced (correction 1: the
+/// unbiased estimate, 0: the population's).
+Tensor var(const Tensor &x, std::vector<int64_t> dims = {},
+           double correction = 1.0, bool keepdim = false, KILN_LOC);
+Tensor std(const Tensor &x, std::vector<int64_t> dims = {},
+           double correction = 1.0, bool keepdim = false, KILN_LOC);
+/// torch.logsumexp over `dims` (empty: all): log(sum(exp(x - m))) + m with
+/// m the maximum (0 where it is infinite), so large values do not
+/// overflow. Integers and bools are computed in float32, as in PyTorch.
+Tensor logsumexp(const Tensor &x, std::vector<int64_t> dims = {},
+                 bool keepdim = false, KILN_LOC);
+/// F.linear: x @ weight^T (+ bias), weight [out, in] (or [in]: x @ weight).
+Tensor linear(const Tensor &x, const Tensor &weight,
+              const Tensor &bias = Tensor(), KILN_LOC);
+/// F.layer_norm over the trailing dims `normalizedShape`: (x - mean) /
+/// sqrt(var + eps) with the biased variance, times `weight` and plus `bias`
+/// (each of shape `normalizedShape`) when given.
+Tensor layer_norm(const Tensor &x, std::vector<int64_t> normalizedShape,
+                  const Tensor &weight = Tensor(),
+                  const Tensor &bias = Tensor(), double eps = 1e-5, KILN_LOC);
+/// F.silu: x * sigmoid(x).
+Tensor silu(const Tensor &x, KILN_LOC);
+/// F.leaky_relu: x where x > 0, else x * negativeSlope.
+Tensor leaky_relu(const Tensor &x, double negativeSlope = 0.01, KILN_LOC);
 
 #undef KILN_LOC
 

@@ -4,8 +4,10 @@
 // (leaves of every dtype and small shapes, then random ops: unary and
 // binary math with tensors and numbers, comparisons, equal, where, clamp,
 // casts, reductions, max/min with indices, arg reductions, norms, topk,
-// softmax, matmul, reshapes and permutes), reads some values half-way (so
-// later ops build on realized tensors), then prints every value and, for
+// softmax, matmul, reshapes and permutes, and the PyTorch functions
+// written with the ops: transpose, squeeze, unsqueeze, flatten, var, std,
+// logsumexp, linear, layer_norm, silu, leaky_relu), reads some values half-way
+// (so later ops build on realized tensors), then prints every value and, for
 // programs with floating-point leaves that require gradients, the
 // gradients of the sum of one float result. The output is a log that
 // test/API/Inputs/api_fuzz.py replays op by op with PyTorch, from the
@@ -32,6 +34,7 @@
 
 #include "kiln/kiln.h"
 
+#include <algorithm>
 #include <cinttypes>
 #include <cmath>
 #include <cstdarg>
@@ -203,6 +206,12 @@ private:
     std::vector<int64_t> shape = pool.empty() || coin()
                                      ? randomShape()
                                      : pool[pick(pool.size())].shape();
+    (void)leaf(dtype, shape);
+  }
+
+  /// A new random leaf of `dtype` and `shape` (floats require gradients
+  /// two times in three), logged and added to the pool.
+  Tensor leaf(DType dtype, const std::vector<int64_t> &shape) {
     int64_t n = 1;
     for (int64_t size : shape)
       n *= size;
@@ -245,6 +254,7 @@ private:
     add(name, t);
     if (grad)
       leaves.push_back({name, t});
+    return t;
   }
 
   /// Values as `name`, indices as `name`_i.
@@ -321,7 +331,7 @@ private:
     std::string xn = names[a];
     int64_t rank = x.dim();
     std::string name = fresh();
-    switch (pick(13)) {
+    switch (pick(15)) {
     case 0: { // unary
       static const char *ops[] = {"neg",     "abs",   "sqrt", "rsqrt", "exp",
                                   "log",     "floor", "ceil", "trunc", "round",
@@ -533,6 +543,9 @@ private:
       log(name, "mse_loss " + xn + " " + names[b]);
       return add(name, kiln::mse_loss(x, pool[b]));
     }
+    case 12:
+    case 13:
+      return composite(x, xn, name);
     default: { // reshape to flat, or permute
       if (rank >= 2 && coin()) {
         log(name, "permute " + xn);
@@ -543,6 +556,112 @@ private:
       }
       log(name, "flatten " + xn);
       return add(name, kiln::reshape(x, {-1}));
+    }
+    }
+  }
+
+  /// The PyTorch functions written with the ops (Composite.cpp): shape
+  /// functions, var/std/logsumexp, linear, layer_norm, silu, leaky_relu.
+  void composite(const Tensor &x, const std::string &xn,
+                 const std::string &name) {
+    int64_t rank = x.dim();
+    // A dim of a tensor of `size` dims, negative half the time, now and
+    // then out of range (an error in both).
+    auto dimIn = [&](int64_t size) {
+      size = std::max<int64_t>(size, 1);
+      if (pick(20) == 0)
+        return coin() ? size : -size - 1;
+      return static_cast<int64_t>(pick(size)) - (coin() ? size : 0);
+    };
+    switch (pick(9)) {
+    case 0: {
+      int64_t a = dimIn(rank), b = dimIn(rank);
+      log(name, "transpose " + xn + " " + std::to_string(a) + " " +
+                    std::to_string(b));
+      return add(name, kiln::transpose(x, a, b));
+    }
+    case 1: {
+      if (coin()) {
+        log(name, "squeeze " + xn + " all");
+        return add(name, x.squeeze());
+      }
+      int64_t d = dimIn(rank);
+      log(name, "squeeze " + xn + " " + std::to_string(d));
+      return add(name, x.squeeze(d));
+    }
+    case 2: {
+      if (coin()) {
+        int64_t d = dimIn(rank + 1);
+        log(name, "unsqueeze " + xn + " " + std::to_string(d));
+        return add(name, x.unsqueeze(d));
+      }
+      int64_t start = dimIn(rank), end = dimIn(rank);
+      log(name, "flatten_dims " + xn + " " + std::to_string(start) + " " +
+                    std::to_string(end));
+      return add(name, x.flatten(start, end));
+    }
+    case 3:
+    case 4: {
+      static const char *ops[] = {"var", "std", "logsumexp"};
+      int op = pick(3);
+      std::vector<int64_t> dims = randomDims(rank);
+      bool keepdim = coin();
+      int correction = pick(2);
+      log(name, std::string(ops[op]) + " " + xn + " " +
+                    joined(dims, ",", "all") + " " +
+                    std::to_string(correction) + " " + (keepdim ? "1" : "0"));
+      if (op == 2)
+        return add(name, kiln::logsumexp(x, dims, keepdim));
+      return add(name, op == 0 ? kiln::var(x, dims, correction, keepdim)
+                               : kiln::std(x, dims, correction, keepdim));
+    }
+    case 5: { // linear with new weights (and bias) of x's dtype
+      if (rank == 0 || !isFloat(x.dtype()))
+        return step();
+      int64_t in = x.shape().back();
+      bool matrix = pick(4) != 0;
+      int64_t out = 1 + pick(3);
+      Tensor weight = leaf(x.dtype(), matrix ? std::vector<int64_t>{out, in}
+                                             : std::vector<int64_t>{in});
+      std::string wn = names.back();
+      Tensor bias;
+      std::string bn = "none";
+      if (matrix && coin()) {
+        bias = leaf(x.dtype(), {out});
+        bn = names.back();
+      }
+      log(name, "linear " + xn + " " + wn + " " + bn);
+      return add(name, kiln::linear(x, weight, bias));
+    }
+    case 6: { // layer_norm over the last one or two dims
+      if (rank == 0 || !isFloat(x.dtype()))
+        return step();
+      int64_t k = 1 + pick(std::min<int64_t>(rank, 2));
+      std::vector<int64_t> normalized(x.shape().end() - k, x.shape().end());
+      Tensor weight, bias;
+      std::string wn = "none", bn = "none";
+      if (coin()) {
+        weight = leaf(x.dtype(), normalized);
+        wn = names.back();
+      }
+      if (coin()) {
+        bias = leaf(x.dtype(), normalized);
+        bn = names.back();
+      }
+      log(name,
+          "layer_norm " + xn + " " + std::to_string(k) + " " + wn + " " + bn);
+      return add(name, kiln::layer_norm(x, normalized, weight, bias));
+    }
+    case 7:
+      log(name, "silu " + xn);
+      return add(name, kiln::silu(x));
+    default: {
+      static const double slopes[] = {0.01, 0.2, -0.5};
+      double slope = slopes[pick(3)];
+      char text[64];
+      std::snprintf(text, sizeof text, " %a", slope);
+      log(name, "leaky_relu " + xn + text);
+      return add(name, kiln::leaky_relu(x, slope));
     }
     }
   }

@@ -1133,6 +1133,186 @@ TEST(Methods, NamedLikePyTorch) {
 } // namespace
 
 namespace {
+// The PyTorch functions written with the ops (Composite.cpp), against
+// torch 1.13's values of the same inputs.
+Tensor composite2x4() {
+  return Tensor::fromVector(std::vector<float>{1, 2, 3, 4, 0.5f, -1, 2, 8},
+                            {2, 4});
+}
+
+TEST(Composites, ShapeFunctionsAsInPyTorch) {
+  Tensor x =
+      Tensor::fromVector(std::vector<float>{0, 1, 2, 3, 4, 5}, {1, 2, 3});
+  Tensor t = kiln::transpose(x, 0, -1);
+  EXPECT_EQ(t.shape(), (std::vector<int64_t>{3, 2, 1}));
+  expectNear(t.toVector<float>(), {0, 3, 1, 4, 2, 5});
+  EXPECT_EQ(x.transpose(1, 1).shape(), x.shape());
+  EXPECT_EQ(x.squeeze().shape(), (std::vector<int64_t>{2, 3}));
+  EXPECT_EQ(x.squeeze(0).shape(), (std::vector<int64_t>{2, 3}));
+  EXPECT_EQ(x.squeeze(1).shape(), x.shape()); // size 2: unchanged
+  EXPECT_EQ(x.unsqueeze(-1).shape(), (std::vector<int64_t>{1, 2, 3, 1}));
+  EXPECT_EQ(x.unsqueeze(1).shape(), (std::vector<int64_t>{1, 1, 2, 3}));
+  EXPECT_EQ(x.flatten().shape(), (std::vector<int64_t>{6}));
+  EXPECT_EQ(x.flatten(1).shape(), (std::vector<int64_t>{1, 6}));
+  EXPECT_EQ(x.flatten(0, 1).shape(), (std::vector<int64_t>{2, 3}));
+  expectNear(x.flatten(0, 1).toVector<float>(), {0, 1, 2, 3, 4, 5});
+  Tensor scalar = kiln::full({}, 2.5);
+  EXPECT_EQ(scalar.flatten().shape(), (std::vector<int64_t>{1}));
+  EXPECT_EQ(scalar.unsqueeze(0).shape(), (std::vector<int64_t>{1}));
+  EXPECT_EQ(scalar.transpose(0, -1).shape(), (std::vector<int64_t>{}));
+  EXPECT_EQ(scalar.squeeze().shape(), (std::vector<int64_t>{}));
+}
+
+TEST(Composites, StatisticsAsInPyTorch) {
+  Tensor x = composite2x4();
+  expectNear(kiln::var(x, {1}).toVector<float>(), {1.6666666f, 15.5625f});
+  expectNear(x.std({0}, 0).toVector<float>(), {0.25f, 1.5f, 0.5f, 2});
+  expectNear(x.var().toVector<float>(), {7.3883929f});
+  EXPECT_EQ(x.var({-1}, 1, true).shape(), (std::vector<int64_t>{2, 1}));
+  // N - correction <= 0: a division by zero, as in PyTorch.
+  EXPECT_TRUE(std::isnan(kiln::var(kiln::ones({1})).item<float>()));
+  EXPECT_TRUE(std::isinf(kiln::var(x, {1}, 5).toVector<float>()[0]));
+  expectNear(kiln::logsumexp(x, {1}).toVector<float>(), {4.4401898f, 8.00315f});
+  Tensor keep = x.logsumexp({0}, true);
+  EXPECT_EQ(keep.shape(), (std::vector<int64_t>{1, 4}));
+  expectNear(keep.toVector<float>(),
+             {1.474077f, 2.0485873f, 3.3132617f, 8.0181503f});
+  // Infinite maxima are not subtracted (no inf - inf), large values do not
+  // overflow, and an empty reduction is log(0).
+  const float inf = std::numeric_limits<float>::infinity();
+  Tensor special = Tensor::fromVector(
+      std::vector<float>{inf, 1, -inf, -inf, 1000, 1000}, {3, 2});
+  std::vector<float> lse = kiln::logsumexp(special, {1}).toVector<float>();
+  EXPECT_EQ(lse[0], inf);
+  EXPECT_EQ(lse[1], -inf);
+  EXPECT_NEAR(lse[2], 1000.6932f, 1e-3);
+  EXPECT_EQ(kiln::logsumexp(kiln::zeros({0, 3}), {0}).toVector<float>(),
+            (std::vector<float>{-inf, -inf, -inf}));
+  // Integers in float32.
+  Tensor i = Tensor::fromVector(std::vector<int64_t>{1, 2});
+  EXPECT_EQ(kiln::logsumexp(i).dtype(), kiln::DType::Float32);
+  EXPECT_NEAR(kiln::logsumexp(i).item<float>(), 2.3132617f, 1e-6);
+}
+
+TEST(Composites, NetworkFunctionsAndTheirGradientsAsInPyTorch) {
+  Tensor x = composite2x4();
+  x.requiresGrad();
+  Tensor W = Tensor::fromVector(
+      std::vector<float>{0.5f, -1, 0, 2, 1, 1, 1, 1, -0.25f, 0, 3, 0.5f},
+      {3, 4});
+  W.requiresGrad();
+  Tensor b = Tensor::fromVector(std::vector<float>{0.1f, -0.2f, 0.3f});
+  Tensor y = kiln::linear(x, W, b);
+  expectNear(y.toVector<float>(), {6.6f, 9.8f, 11.05f, 17.35f, 9.3f, 10.175f});
+  y.sum().backward();
+  expectNear(W.grad().toVector<float>(),
+             {1.5f, 1, 5, 12, 1.5f, 1, 5, 12, 1.5f, 1, 5, 12});
+
+  Tensor w = Tensor::fromVector(std::vector<float>{1, 0.5f, -1, 2});
+  Tensor bias = Tensor::fromVector(std::vector<float>{0, 1, 0, -1});
+  w.requiresGrad();
+  bias.requiresGrad();
+  Tensor z = composite2x4();
+  z.requiresGrad();
+  Tensor ln = kiln::layer_norm(z, {4}, w, bias);
+  expectNear(ln.toVector<float>(),
+             {-1.3416355f, 0.77639407f, -0.4472118f, 1.6832709f, -0.54882109f,
+              0.50606102f, 0.10976422f, 2.2929265f});
+  ln.backward(Tensor::fromVector(
+      std::vector<float>{0.1f, -0.2f, 0.3f, 0.4f, 1, 0.5f, -0.5f, 0.25f},
+      {2, 4}));
+  expectNear(z.grad().toVector<float>(),
+             {0.23254815f, -0.11627576f, -0.46509966f, 0.34882721f, 0.12695621f,
+              -0.093453869f, -0.018514439f, -0.014987886f});
+  expectNear(w.grad().toVector<float>(),
+             {-0.68298465f, -0.40449661f, 0.18904565f, 0.94826996f});
+  expectNear(bias.grad().toVector<float>(), {1.1f, 0.3f, -0.2f, 0.65f});
+
+  Tensor v = composite2x4();
+  v.requiresGrad();
+  kiln::var(v, {1}).sum().backward();
+  expectNear(v.grad().toVector<float>(),
+             {-1, -0.33333334f, 0.33333334f, 1, -1.25f, -2.25f, -0.25f, 3.75f});
+  Tensor l = composite2x4();
+  l.requiresGrad();
+  kiln::logsumexp(l, {1}).sum().backward();
+  expectNear(l.grad().toVector<float>(),
+             {0.0320586f, 0.087144308f, 0.23688279f, 0.64391416f,
+              0.00055134489f, 0.00012302167f, 0.0024709564f, 0.99685496f});
+
+  expectNear(kiln::silu(composite2x4()).toVector<float>(),
+             {0.7310586f, 1.7615941f, 2.8577225f, 3.928055f, 0.31122968f,
+              -0.26894143f, 1.7615941f, 7.9973173f});
+  expectNear(kiln::leaky_relu(
+                 Tensor::fromVector(std::vector<float>{-2, 0, 3, -0.5f}), 0.1)
+                 .toVector<float>(),
+             {-0.2f, 0, 3, -0.05f});
+}
+
+// A layer norm written with layer_norm is the row group of one written out.
+TEST(Composites, LayerNormIsOneRowGroup) {
+  Tensor x = kiln::ones({64, 256}) * 0.5 +
+             kiln::arange(256, 0, 1, kiln::DType::Float32);
+  std::string remarks = kiln::layer_norm(x, {256}).explain();
+  EXPECT_NE(remarks.find("row group"), std::string::npos) << remarks;
+}
+
+TEST(Composites, BadArgumentsAtTheCall) {
+  Tensor x = composite2x4();
+  Tensor i = Tensor::fromVector(std::vector<int64_t>{1, 2});
+  expectError([&] { (void)kiln::transpose(x, 0, 2); },
+              "transpose: dim 2 is out of range (expected to be in range of "
+              "[-2, 1])");
+  expectError([&] { (void)x.squeeze(-3); }, "squeeze: dim -3 is out of range");
+  expectError([&] { (void)x.unsqueeze(3); },
+              "unsqueeze: dim 3 is out of range (expected to be in range of "
+              "[-3, 2])");
+  expectError([&] { (void)x.flatten(1, 0); },
+              "flatten: start_dim (1) cannot come after end_dim (0)");
+  expectError(
+      [&] { (void)kiln::var(i); },
+      "var: expects a floating-point tensor (as PyTorch does), got i64");
+  expectError(
+      [&] {
+        (void)kiln::std(x, {1, -1});
+      },
+      "std: dim 1 appears more than once");
+  expectError([&] { (void)kiln::logsumexp(x, {2}); },
+              "logsumexp: dim 2 is out of range");
+  expectError(
+      [&] {
+        (void)kiln::linear(x, kiln::ones({1, 3, 4}));
+      },
+      "linear: weight must be 1-D or 2-D ([out, in]), got shape [1, "
+      "3, 4]");
+  expectError(
+      [&] {
+        (void)kiln::linear(x, kiln::ones({3, 5}));
+      },
+      "kiln.matmul");
+  expectError([&] { (void)kiln::layer_norm(x, {2}); },
+              "layer_norm: given normalized_shape=[2], expected input with "
+              "shape [*, 2], but got input of size [2, 4]");
+  expectError([&] { (void)kiln::layer_norm(x, {}); },
+              "normalized_shape must have at least one dim");
+  expectError([&] { (void)kiln::layer_norm(x, {4}, kiln::ones({2})); },
+              "layer_norm: weight of shape [2], expected normalized_shape [4]");
+  expectError([&] { (void)kiln::silu(i); }, "silu: expects a floating-point");
+  expectError([&] { (void)kiln::leaky_relu(i); },
+              "leaky_relu: expects a floating-point");
+  expectError([&] { (void)kiln::squeeze(Tensor()); }, "squeeze: undefined");
+  // At the caller's line.
+  try {
+    (void)kiln::var(i);
+    FAIL() << "no error";
+  } catch (const kiln::Error &error) {
+    EXPECT_NE(std::string(error.where().file).find("TensorTest.cpp"),
+              std::string::npos);
+  }
+}
+} // namespace
+
+namespace {
 // equal is torch.equal: the operands' common dtype, shapes that differ
 // never equal, a NaN equal to nothing, -0 equal to +0; two stored
 // operands (the CPU runtime's comparison, which stops at the first

@@ -171,6 +171,39 @@ def apply(kind, args, env):
         return x.permute(list(range(x.dim() - 1, -1, -1)))
     if kind == "flatten":
         return v(args[0]).reshape(-1)
+    # The PyTorch functions Kiln writes with its ops (Composite.cpp).
+    if kind == "transpose":
+        return torch.transpose(v(args[0]), int(args[1]), int(args[2]))
+    if kind == "squeeze":
+        x = v(args[0])
+        return x.squeeze() if args[1] == "all" else x.squeeze(int(args[1]))
+    if kind == "unsqueeze":
+        return v(args[0]).unsqueeze(int(args[1]))
+    if kind == "flatten_dims":
+        return torch.flatten(v(args[0]), int(args[1]), int(args[2]))
+    if kind in ("var", "std"):
+        x, dims = v(args[0]), dims_of(args[1])
+        fn = torch.var if kind == "var" else torch.std
+        # dims=None reduces all; an empty list would too.
+        return fn(x, dims, unbiased=args[2] == "1", keepdim=args[3] == "1")
+    if kind == "logsumexp":
+        x, dims = v(args[0]), dims_of(args[1])
+        if dims is None:
+            dims = list(range(x.dim()))
+        return torch.logsumexp(x, dims, keepdim=args[3] == "1")
+    if kind == "linear":
+        bias = None if args[2] == "none" else v(args[2])
+        return torch.nn.functional.linear(v(args[0]), v(args[1]), bias)
+    if kind == "layer_norm":
+        x, k = v(args[0]), int(args[1])
+        weight = None if args[2] == "none" else v(args[2])
+        bias = None if args[3] == "none" else v(args[3])
+        return torch.nn.functional.layer_norm(x, x.shape[x.dim() - k:],
+                                              weight, bias)
+    if kind == "silu":
+        return torch.nn.functional.silu(v(args[0]))
+    if kind == "leaky_relu":
+        return torch.nn.functional.leaky_relu(v(args[0]), float.fromhex(args[1]))
     raise ValueError(f"unknown op kind {kind}")
 
 

@@ -1,0 +1,311 @@
+//===- Composite.cpp - PyTorch functions written with Kiln's ops ----------===//
+//
+// transpose, squeeze, unsqueeze, flatten, var, std, logsumexp, linear,
+// layer_norm, silu and leaky_relu: each checks its arguments (PyTorch's
+// refusals, at the caller's location) and records the ops of ops.md that
+// compute it, through the public functions of Ops.cpp. The graph holds
+// those ops only, so the functions fuse (a layer norm is one row group),
+// lower and differentiate like code that writes them out.
+//
+//===----------------------------------------------------------------------===//
+
+#include "Internal.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+namespace kiln {
+
+namespace {
+
+using detail::isFloat;
+
+std::string shapeText(const std::vector<int64_t> &shape) {
+  std::string text = "[";
+  for (size_t i = 0; i < shape.size(); ++i)
+    text += (i ? ", " : "") + std::to_string(shape[i]);
+  return text + "]";
+}
+
+void requireDefined(const char *fn, const Tensor &x, SourceLocation where) {
+  if (!x.defined())
+    throw Error(std::string(fn) + ": undefined tensor", where);
+}
+
+/// `x` is a float tensor, as PyTorch requires of `fn`.
+void requireFloat(const char *fn, const Tensor &x, SourceLocation where) {
+  requireDefined(fn, x, where);
+  if (!isFloat(x.dtype()))
+    throw Error(std::string(fn) +
+                    ": expects a floating-point tensor (as "
+                    "PyTorch does), got " +
+                    dtypeName(x.dtype()),
+                where);
+}
+
+/// `dim` in [-size, size) counted from 0 (PyTorch's wrap: a rank-0 tensor
+/// takes -1 and 0, `size` is then 1).
+int64_t wrapDim(const char *fn, int64_t dim, int64_t size,
+                SourceLocation where) {
+  size = std::max<int64_t>(size, 1);
+  if (dim < -size || dim >= size)
+    throw Error(std::string(fn) + ": dim " + std::to_string(dim) +
+                    " is out of range (expected to be in range of [" +
+                    std::to_string(-size) + ", " + std::to_string(size - 1) +
+                    "])",
+                where);
+  return dim < 0 ? dim + size : dim;
+}
+
+/// The number of elements `dims` (empty: all) of `x` reduce, the dims
+/// checked: in range, none twice.
+int64_t reducedCount(const char *fn, const Tensor &x,
+                     const std::vector<int64_t> &dims, SourceLocation where) {
+  const std::vector<int64_t> &shape = x.shape();
+  int64_t rank = x.dim();
+  if (dims.empty())
+    return x.numel();
+  std::vector<bool> seen(std::max<int64_t>(rank, 1), false);
+  int64_t count = 1;
+  for (int64_t dim : dims) {
+    int64_t d = wrapDim(fn, dim, rank, where);
+    if (seen[d])
+      throw Error(std::string(fn) + ": dim " + std::to_string(d) +
+                      " appears more than once in the list of dims",
+                  where);
+    seen[d] = true;
+    count *= rank == 0 ? 1 : shape[d];
+  }
+  return count;
+}
+
+} // namespace
+
+//===----------------------------------------------------------------------===//
+// Shape
+//===----------------------------------------------------------------------===//
+
+Tensor transpose(const Tensor &x, int64_t dim0, int64_t dim1,
+                 SourceLocation where) {
+  requireDefined("transpose", x, where);
+  int64_t rank = x.dim();
+  int64_t a = wrapDim("transpose", dim0, rank, where);
+  int64_t b = wrapDim("transpose", dim1, rank, where);
+  if (rank < 2 || a == b)
+    return x;
+  std::vector<int64_t> dims(rank);
+  for (int64_t d = 0; d < rank; ++d)
+    dims[d] = d;
+  std::swap(dims[a], dims[b]);
+  return permute(x, dims, where);
+}
+
+Tensor squeeze(const Tensor &x, SourceLocation where) {
+  requireDefined("squeeze", x, where);
+  std::vector<int64_t> shape;
+  for (int64_t size : x.shape())
+    if (size != 1)
+      shape.push_back(size);
+  return shape.size() == x.shape().size() ? x : reshape(x, shape, where);
+}
+
+Tensor squeeze(const Tensor &x, int64_t dim, SourceLocation where) {
+  requireDefined("squeeze", x, where);
+  int64_t d = wrapDim("squeeze", dim, x.dim(), where);
+  if (x.dim() == 0 || x.shape()[d] != 1)
+    return x;
+  std::vector<int64_t> shape = x.shape();
+  shape.erase(shape.begin() + d);
+  return reshape(x, shape, where);
+}
+
+Tensor unsqueeze(const Tensor &x, int64_t dim, SourceLocation where) {
+  requireDefined("unsqueeze", x, where);
+  int64_t d = wrapDim("unsqueeze", dim, x.dim() + 1, where);
+  std::vector<int64_t> shape = x.shape();
+  shape.insert(shape.begin() + d, 1);
+  return reshape(x, shape, where);
+}
+
+Tensor flatten(const Tensor &x, int64_t startDim, int64_t endDim,
+               SourceLocation where) {
+  requireDefined("flatten", x, where);
+  int64_t rank = x.dim();
+  int64_t start = wrapDim("flatten", startDim, rank, where);
+  int64_t end = wrapDim("flatten", endDim, rank, where);
+  if (start > end)
+    throw Error("flatten: start_dim (" + std::to_string(startDim) +
+                    ") cannot come after end_dim (" + std::to_string(endDim) +
+                    ")",
+                where);
+  if (rank == 0)
+    return reshape(x, {1}, where);
+  const std::vector<int64_t> &from = x.shape();
+  std::vector<int64_t> shape(from.begin(), from.begin() + start);
+  int64_t merged = 1;
+  for (int64_t d = start; d <= end; ++d)
+    merged *= from[d];
+  shape.push_back(merged);
+  shape.insert(shape.end(), from.begin() + end + 1, from.end());
+  return shape == from ? x : reshape(x, shape, where);
+}
+
+//===----------------------------------------------------------------------===//
+// Reductions
+//===----------------------------------------------------------------------===//
+
+namespace {
+/// var's graph; errors name `fn` (var or std).
+Tensor variance(const char *fn, const Tensor &x,
+                const std::vector<int64_t> &dims, double correction,
+                bool keepdim, SourceLocation where) {
+  requireFloat(fn, x, where);
+  int64_t count = reducedCount(fn, x, dims, where);
+  Tensor deviation = sub(x, mean(x, dims, /*keepdim=*/true, where), where);
+  Tensor squares = sum(mul(deviation, deviation, where), dims, keepdim, where);
+  // PyTorch's divisor: N - correction, at least 0 (a NaN or an infinity
+  // then, as there).
+  double divisor = std::max(0.0, static_cast<double>(count) - correction);
+  return div(squares, scalarLike(divisor, squares, where), where);
+}
+} // namespace
+
+Tensor var(const Tensor &x, std::vector<int64_t> dims, double correction,
+           bool keepdim, SourceLocation where) {
+  return variance("var", x, dims, correction, keepdim, where);
+}
+
+Tensor std(const Tensor &x, std::vector<int64_t> dims, double correction,
+           bool keepdim, SourceLocation where) {
+  return sqrt(variance("std", x, dims, correction, keepdim, where), where);
+}
+
+Tensor logsumexp(const Tensor &x, std::vector<int64_t> dims, bool keepdim,
+                 SourceLocation where) {
+  requireDefined("logsumexp", x, where);
+  Tensor value = isFloat(x.dtype()) ? x : cast(x, DType::Float32, where);
+  int64_t count = reducedCount("logsumexp", value, dims, where);
+  // Nothing reduced: log(0) = -inf, without a maximum of nothing.
+  if (count == 0)
+    return log(sum(exp(value, where), dims, keepdim, where), where);
+  // The shift m: the maximum, or 0 where it is infinite (all -inf, or an
+  // inf: x - m would be NaN), as PyTorch's.
+  Tensor largest = amax(value, dims, /*keepdim=*/true, where);
+  Tensor shift = kiln::where(
+      eq(abs(largest, where),
+         scalarLike(std::numeric_limits<double>::infinity(), largest, where),
+         where),
+      scalarLike(0.0, largest, where), largest, where);
+  Tensor logSum = log(
+      sum(exp(sub(value, shift, where), where), dims, keepdim, where), where);
+  return add(logSum, keepdim ? shift : reshape(shift, logSum.shape(), where),
+             where);
+}
+
+//===----------------------------------------------------------------------===//
+// Neural-network functions
+//===----------------------------------------------------------------------===//
+
+Tensor linear(const Tensor &x, const Tensor &weight, const Tensor &bias,
+              SourceLocation where) {
+  requireDefined("linear", x, where);
+  requireDefined("linear", weight, where);
+  if (weight.dim() != 1 && weight.dim() != 2)
+    throw Error("linear: weight must be 1-D or 2-D ([out, in]), got shape " +
+                    shapeText(weight.shape()),
+                where);
+  Tensor y = matmul(
+      x, weight.dim() == 2 ? permute(weight, {1, 0}, where) : weight, where);
+  return bias.defined() ? add(y, bias, where) : y;
+}
+
+Tensor layer_norm(const Tensor &x, std::vector<int64_t> normalizedShape,
+                  const Tensor &weight, const Tensor &bias, double eps,
+                  SourceLocation where) {
+  requireFloat("layer_norm", x, where);
+  const std::vector<int64_t> &shape = x.shape();
+  size_t k = normalizedShape.size();
+  if (k == 0)
+    throw Error("layer_norm: normalized_shape must have at least one dim",
+                where);
+  if (k > shape.size() || !std::equal(normalizedShape.begin(),
+                                      normalizedShape.end(), shape.end() - k))
+    throw Error(
+        "layer_norm: given normalized_shape=" + shapeText(normalizedShape) +
+            ", expected input with shape [*, " +
+            shapeText(normalizedShape).substr(1) + ", but got input of size " +
+            shapeText(shape),
+        where);
+  auto checkAffine = [&](const char *name, const Tensor &t) {
+    if (t.defined() && t.shape() != normalizedShape)
+      throw Error(std::string("layer_norm: ") + name + " of shape " +
+                      shapeText(t.shape()) + ", expected normalized_shape " +
+                      shapeText(normalizedShape),
+                  where);
+  };
+  checkAffine("weight", weight);
+  checkAffine("bias", bias);
+  std::vector<int64_t> dims;
+  for (size_t d = shape.size() - k; d < shape.size(); ++d)
+    dims.push_back(static_cast<int64_t>(d));
+  Tensor centred = sub(x, mean(x, dims, /*keepdim=*/true, where), where);
+  Tensor variance =
+      mean(mul(centred, centred, where), dims, /*keepdim=*/true, where);
+  Tensor y =
+      mul(centred,
+          rsqrt(add(variance, scalarLike(eps, variance, where), where), where),
+          where);
+  if (weight.defined())
+    y = mul(y, weight, where);
+  if (bias.defined())
+    y = add(y, bias, where);
+  return y;
+}
+
+Tensor silu(const Tensor &x, SourceLocation where) {
+  requireFloat("silu", x, where);
+  return mul(x, sigmoid(x, where), where);
+}
+
+Tensor leaky_relu(const Tensor &x, double negativeSlope, SourceLocation where) {
+  requireFloat("leaky_relu", x, where);
+  return kiln::where(gt(x, scalarLike(0.0, x, where), where), x,
+                     mul(x, scalarLike(negativeSlope, x, where), where), where);
+}
+
+//===----------------------------------------------------------------------===//
+// Methods
+//===----------------------------------------------------------------------===//
+
+Tensor Tensor::transpose(int64_t dim0, int64_t dim1,
+                         SourceLocation where) const {
+  return kiln::transpose(*this, dim0, dim1, where);
+}
+Tensor Tensor::squeeze(SourceLocation where) const {
+  return kiln::squeeze(*this, where);
+}
+Tensor Tensor::squeeze(int64_t dim, SourceLocation where) const {
+  return kiln::squeeze(*this, dim, where);
+}
+Tensor Tensor::unsqueeze(int64_t dim, SourceLocation where) const {
+  return kiln::unsqueeze(*this, dim, where);
+}
+Tensor Tensor::flatten(int64_t startDim, int64_t endDim,
+                       SourceLocation where) const {
+  return kiln::flatten(*this, startDim, endDim, where);
+}
+Tensor Tensor::var(std::vector<int64_t> dims, double correction, bool keepdim,
+                   SourceLocation where) const {
+  return kiln::var(*this, std::move(dims), correction, keepdim, where);
+}
+Tensor Tensor::std(std::vector<int64_t> dims, double correction, bool keepdim,
+                   SourceLocation where) const {
+  return kiln::std(*this, std::move(dims), correction, keepdim, where);
+}
+Tensor Tensor::logsumexp(std::vector<int64_t> dims, bool keepdim,
+                         SourceLocation where) const {
+  return kiln::logsumexp(*this, std::move(dims), keepdim, where);
+}
+
+} // namespace kiln
