@@ -249,6 +249,14 @@ public:
                    SourceLocation where = SourceLocation::current()) const;
   Tensor flatten(int64_t startDim = 0, int64_t endDim = -1,
                  SourceLocation where = SourceLocation::current()) const;
+  Tensor narrow(int64_t dim, int64_t start, int64_t length,
+                SourceLocation where = SourceLocation::current()) const;
+  std::vector<Tensor>
+  split(int64_t splitSize, int64_t dim = 0,
+        SourceLocation where = SourceLocation::current()) const;
+  std::vector<Tensor>
+  chunk(int64_t chunks, int64_t dim = 0,
+        SourceLocation where = SourceLocation::current()) const;
   Tensor var(std::vector<int64_t> dims = {}, double correction = 1.0,
              bool keepdim = false,
              SourceLocation where = SourceLocation::current()) const;
@@ -414,6 +422,25 @@ Tensor unsqueeze(const Tensor &x, int64_t dim, KILN_LOC);
 /// tensor becomes one element of rank 1).
 Tensor flatten(const Tensor &x, int64_t startDim = 0, int64_t endDim = -1,
                KILN_LOC);
+/// torch.narrow: `length` positions of `dim` from `start` (negative: from
+/// the end), read through index_select.
+Tensor narrow(const Tensor &x, int64_t dim, int64_t start, int64_t length,
+              KILN_LOC);
+/// torch.split: pieces of `splitSize` positions along `dim` (the last one
+/// shorter), or of the given sizes (which must add up to the dim's size).
+std::vector<Tensor> split(const Tensor &x, int64_t splitSize, int64_t dim = 0,
+                          KILN_LOC);
+std::vector<Tensor> split_with_sizes(const Tensor &x,
+                                     std::vector<int64_t> splitSizes,
+                                     int64_t dim = 0, KILN_LOC);
+/// torch.chunk: at most `chunks` pieces of ceil(size / chunks) positions.
+std::vector<Tensor> chunk(const Tensor &x, int64_t chunks, int64_t dim = 0,
+                          KILN_LOC);
+/// torch.cat: `tensors` joined along `dim` (their other sizes equal; dtypes
+/// promoted; 1-D empty tensors skipped, as in PyTorch), and torch.stack:
+/// joined along a new dim `dim` (their shapes equal).
+Tensor cat(const std::vector<Tensor> &tensors, int64_t dim = 0, KILN_LOC);
+Tensor stack(const std::vector<Tensor> &tensors, int64_t dim = 0, KILN_LOC);
 /// torch.var and torch.std over `dims` (empty: all) of a float tensor: the
 /// sum of squared deviations from the mean divided by max(0, N -
 /// correction), N the number of elements reduced (correction 1: the

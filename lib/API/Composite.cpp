@@ -1,9 +1,10 @@
 //===- Composite.cpp - PyTorch functions written with Kiln's ops ----------===//
 //
-// transpose, squeeze, unsqueeze, flatten, var, std, logsumexp, linear,
-// layer_norm, silu and leaky_relu: each checks its arguments (PyTorch's
-// refusals, at the caller's location) and records the ops of ops.md that
-// compute it, through the public functions of Ops.cpp. The graph holds
+// transpose, squeeze, unsqueeze, flatten, narrow, split, chunk, cat,
+// stack, var, std, logsumexp, linear, layer_norm, silu and leaky_relu: each
+// checks its arguments (PyTorch's refusals, at the caller's location) and
+// records the ops of ops.md that compute it, through the public functions
+// of Ops.cpp. The graph holds
 // those ops only, so the functions fuse (a layer norm is one row group),
 // lower and differentiate like code that writes them out.
 //
@@ -151,6 +152,213 @@ Tensor flatten(const Tensor &x, int64_t startDim, int64_t endDim,
   return shape == from ? x : reshape(x, shape, where);
 }
 
+Tensor narrow(const Tensor &x, int64_t dim, int64_t start, int64_t length,
+              SourceLocation where) {
+  requireDefined("narrow", x, where);
+  if (x.dim() == 0)
+    throw Error("narrow: cannot be applied to a rank-0 tensor", where);
+  int64_t d = wrapDim("narrow", dim, x.dim(), where);
+  int64_t size = x.shape()[d];
+  if (start < -size || start > size)
+    throw Error("narrow: start " + std::to_string(start) +
+                    " is out of range (expected to be in range of [" +
+                    std::to_string(-size) + ", " + std::to_string(size) + "])",
+                where);
+  if (start < 0)
+    start += size;
+  if (length < 0 || start + length > size)
+    throw Error("narrow: start (" + std::to_string(start) + ") + length (" +
+                    std::to_string(length) + ") exceeds the size (" +
+                    std::to_string(size) + ") of dim " + std::to_string(d) +
+                    (length < 0 ? ", or the length is negative" : ""),
+                where);
+  if (start == 0 && length == size)
+    return x;
+  return index_select(
+      x, d,
+      arange(length, static_cast<double>(start), 1.0, DType::Int64, where),
+      where);
+}
+
+namespace {
+/// The pieces of dim `d` of `x` of the given sizes (which add up to it).
+std::vector<Tensor> pieces(const Tensor &x, int64_t d,
+                           const std::vector<int64_t> &sizes,
+                           SourceLocation where) {
+  std::vector<Tensor> result;
+  int64_t start = 0;
+  for (int64_t size : sizes) {
+    result.push_back(narrow(x, d, start, size, where));
+    start += size;
+  }
+  return result;
+}
+
+/// The dim `dim` of `x` for `fn`, which needs a rank of 1 or more.
+int64_t splitDim(const char *fn, const Tensor &x, int64_t dim,
+                 SourceLocation where) {
+  requireDefined(fn, x, where);
+  if (x.dim() == 0)
+    throw Error(std::string(fn) + ": cannot be applied to a rank-0 tensor",
+                where);
+  return wrapDim(fn, dim, x.dim(), where);
+}
+} // namespace
+
+std::vector<Tensor> split(const Tensor &x, int64_t splitSize, int64_t dim,
+                          SourceLocation where) {
+  int64_t d = splitDim("split", x, dim, where);
+  int64_t size = x.shape()[d];
+  if (splitSize < 0 || (splitSize == 0 && size != 0))
+    throw Error("split: split_size must be positive (or 0 for a dim of size "
+                "0), got " +
+                    std::to_string(splitSize) + " for dim " +
+                    std::to_string(d) + " of size " + std::to_string(size),
+                where);
+  if (size == 0)
+    return {x};
+  std::vector<int64_t> sizes;
+  for (int64_t start = 0; start < size; start += splitSize)
+    sizes.push_back(std::min(splitSize, size - start));
+  return pieces(x, d, sizes, where);
+}
+
+std::vector<Tensor> split_with_sizes(const Tensor &x,
+                                     std::vector<int64_t> splitSizes,
+                                     int64_t dim, SourceLocation where) {
+  int64_t d = splitDim("split_with_sizes", x, dim, where);
+  int64_t total = 0;
+  for (int64_t size : splitSizes) {
+    if (size < 0)
+      throw Error("split_with_sizes: the sizes " + shapeText(splitSizes) +
+                      " hold a negative one",
+                  where);
+    total += size;
+  }
+  if (total != x.shape()[d])
+    throw Error("split_with_sizes: the sizes " + shapeText(splitSizes) +
+                    " add up to " + std::to_string(total) +
+                    ", not to the size (" + std::to_string(x.shape()[d]) +
+                    ") of dim " + std::to_string(d),
+                where);
+  return pieces(x, d, splitSizes, where);
+}
+
+std::vector<Tensor> chunk(const Tensor &x, int64_t chunks, int64_t dim,
+                          SourceLocation where) {
+  int64_t d = splitDim("chunk", x, dim, where);
+  if (chunks <= 0)
+    throw Error("chunk: chunks must be greater than 0, got " +
+                    std::to_string(chunks),
+                where);
+  int64_t size = x.shape()[d];
+  // As PyTorch: `chunks` empty pieces of an empty dim, else pieces of
+  // ceil(size / chunks) (fewer than `chunks` when the last would be empty).
+  if (size == 0)
+    return std::vector<Tensor>(chunks, x);
+  return split(x, (size + chunks - 1) / chunks, d, where);
+}
+
+Tensor cat(const std::vector<Tensor> &tensors, int64_t dim,
+           SourceLocation where) {
+  if (tensors.empty())
+    throw Error("cat: expects a non-empty list of tensors", where);
+  DType dtype = tensors[0].dtype();
+  for (const Tensor &t : tensors) {
+    requireDefined("cat", t, where);
+    dtype = detail::promote(dtype, t.dtype());
+  }
+  // PyTorch skips 1-D tensors of no elements (a legacy rule), unless all
+  // are.
+  std::vector<size_t> kept;
+  for (size_t i = 0; i < tensors.size(); ++i)
+    if (tensors[i].shape() != std::vector<int64_t>{0})
+      kept.push_back(i);
+  if (kept.empty())
+    return tensors[0].to(dtype, where);
+  const std::vector<int64_t> &shape = tensors[kept[0]].shape();
+  int64_t rank = static_cast<int64_t>(shape.size());
+  for (size_t i : kept)
+    if (tensors[i].dim() == 0)
+      throw Error("cat: a rank-0 tensor (tensor " + std::to_string(i) +
+                      ") cannot be concatenated",
+                  where);
+  int64_t d = wrapDim("cat", dim, rank, where);
+  int64_t total = 0;
+  for (size_t i : kept) {
+    const std::vector<int64_t> &own = tensors[i].shape();
+    if (static_cast<int64_t>(own.size()) != rank)
+      throw Error("cat: tensors must have the same number of dims: got " +
+                      std::to_string(rank) + " and " +
+                      std::to_string(own.size()) + " (tensor " +
+                      std::to_string(i) + ")",
+                  where);
+    for (int64_t k = 0; k < rank; ++k)
+      if (k != d && own[k] != shape[k])
+        throw Error("cat: sizes of tensors must match except in dim " +
+                        std::to_string(d) + ": expected size " +
+                        std::to_string(shape[k]) + " but got size " +
+                        std::to_string(own[k]) + " for tensor " +
+                        std::to_string(i) + " (of shape " + shapeText(own) +
+                        ")",
+                    where);
+    total += own[d];
+  }
+  // Each piece read at every position of the result's dim (its index
+  // clamped into it), and the result taken from the piece whose range
+  // holds the position: index_select and where, exact bits, with their
+  // gradients (where's, then index_select's index_add).
+  Tensor result;
+  int64_t offset = 0;
+  std::vector<int64_t> maskShape(rank, 1);
+  maskShape[d] = total;
+  for (size_t i : kept) {
+    Tensor piece = tensors[i].to(dtype, where);
+    int64_t size = piece.shape()[d];
+    if (size == 0)
+      continue;
+    if (size == total)
+      return piece;
+    Tensor index = clamp(
+        arange(total, static_cast<double>(-offset), 1.0, DType::Int64, where),
+        0.0, static_cast<double>(size - 1), where);
+    Tensor part = index_select(piece, d, index, where);
+    if (!result.defined()) {
+      result = part;
+    } else {
+      Tensor positions = arange(total, 0.0, 1.0, DType::Int64, where);
+      Tensor mask = ge(positions, scalarLike(offset, positions, where), where);
+      result =
+          kiln::where(reshape(mask, maskShape, where), part, result, where);
+    }
+    offset += size;
+  }
+  // No piece holds an element along `dim`: the empty result.
+  if (!result.defined())
+    return tensors[kept[0]].to(dtype, where);
+  return result;
+}
+
+Tensor stack(const std::vector<Tensor> &tensors, int64_t dim,
+             SourceLocation where) {
+  if (tensors.empty())
+    throw Error("stack: expects a non-empty list of tensors", where);
+  for (size_t i = 0; i < tensors.size(); ++i) {
+    requireDefined("stack", tensors[i], where);
+    if (tensors[i].shape() != tensors[0].shape())
+      throw Error("stack: expects each tensor to be equal size, but got " +
+                      shapeText(tensors[0].shape()) + " at entry 0 and " +
+                      shapeText(tensors[i].shape()) + " at entry " +
+                      std::to_string(i),
+                  where);
+  }
+  int64_t d = wrapDim("stack", dim, tensors[0].dim() + 1, where);
+  std::vector<Tensor> unsqueezed;
+  for (const Tensor &t : tensors)
+    unsqueezed.push_back(unsqueeze(t, d, where));
+  return cat(unsqueezed, d, where);
+}
+
 //===----------------------------------------------------------------------===//
 // Reductions
 //===----------------------------------------------------------------------===//
@@ -294,6 +502,18 @@ Tensor Tensor::unsqueeze(int64_t dim, SourceLocation where) const {
 Tensor Tensor::flatten(int64_t startDim, int64_t endDim,
                        SourceLocation where) const {
   return kiln::flatten(*this, startDim, endDim, where);
+}
+Tensor Tensor::narrow(int64_t dim, int64_t start, int64_t length,
+                      SourceLocation where) const {
+  return kiln::narrow(*this, dim, start, length, where);
+}
+std::vector<Tensor> Tensor::split(int64_t splitSize, int64_t dim,
+                                  SourceLocation where) const {
+  return kiln::split(*this, splitSize, dim, where);
+}
+std::vector<Tensor> Tensor::chunk(int64_t chunks, int64_t dim,
+                                  SourceLocation where) const {
+  return kiln::chunk(*this, chunks, dim, where);
 }
 Tensor Tensor::var(std::vector<int64_t> dims, double correction, bool keepdim,
                    SourceLocation where) const {

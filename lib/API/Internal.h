@@ -32,6 +32,26 @@ inline bool isFloat(DType d) {
   return d == DType::Float32 || d == DType::Float64;
 }
 
+/// PyTorch's promotion of two tensor dtypes: bool < i32 < i64 < f32 < f64.
+inline DType promote(DType a, DType b) {
+  auto rank = [](DType d) {
+    switch (d) {
+    case DType::Bool:
+      return 0;
+    case DType::Int32:
+      return 1;
+    case DType::Int64:
+      return 2;
+    case DType::Float32:
+      return 3;
+    case DType::Float64:
+      return 4;
+    }
+    return 0;
+  };
+  return rank(a) >= rank(b) ? a : b;
+}
+
 /// The number of elements of `shape`; a negative size, or more elements than
 /// a kiln tensor may hold (2^59), is an error of `op` at `where`.
 int64_t elementCount(const std::vector<int64_t> &shape, std::string_view op,

@@ -83,24 +83,7 @@ Tensor sameType(const std::string &op, const Tensor &x,
   return typed(op, {x}, attributes, {runtimeType(x.dtype()), x.shape()}, where);
 }
 
-int rank(DType d) {
-  switch (d) {
-  case DType::Bool:
-    return 0;
-  case DType::Int32:
-    return 1;
-  case DType::Int64:
-    return 2;
-  case DType::Float32:
-    return 3;
-  case DType::Float64:
-    return 4;
-  }
-  return 0;
-}
-
-/// PyTorch's promotion of two tensor dtypes.
-DType promote(DType a, DType b) { return rank(a) >= rank(b) ? a : b; }
+using detail::promote;
 
 /// The dtype PyTorch computes `a op b` in (torch.result_type): operands
 /// with dimensions decide it, and a rank-0 operand (a number is one, made by

@@ -5,8 +5,9 @@
 // binary math with tensors and numbers, comparisons, equal, where, clamp,
 // casts, reductions, max/min with indices, arg reductions, norms, topk,
 // softmax, matmul, reshapes and permutes, and the PyTorch functions
-// written with the ops: transpose, squeeze, unsqueeze, flatten, var, std,
-// logsumexp, linear, layer_norm, silu, leaky_relu), reads some values half-way
+// written with the ops: transpose, squeeze, unsqueeze, flatten, narrow,
+// split, chunk, cat, stack, var, std, logsumexp, linear, layer_norm, silu,
+// leaky_relu), reads some values half-way
 // (so later ops build on realized tensors), then prints every value and, for
 // programs with floating-point leaves that require gradients, the
 // gradients of the sum of one float result. The output is a log that
@@ -561,7 +562,8 @@ private:
   }
 
   /// The PyTorch functions written with the ops (Composite.cpp): shape
-  /// functions, var/std/logsumexp, linear, layer_norm, silu, leaky_relu.
+  /// functions, slicing and joining, var/std/logsumexp, linear, layer_norm,
+  /// silu, leaky_relu.
   void composite(const Tensor &x, const std::string &xn,
                  const std::string &name) {
     int64_t rank = x.dim();
@@ -573,7 +575,72 @@ private:
         return coin() ? size : -size - 1;
       return static_cast<int64_t>(pick(size)) - (coin() ? size : 0);
     };
-    switch (pick(9)) {
+    switch (pick(12)) {
+    case 9: { // narrow, or a piece of split or chunk
+      int64_t dim = dimIn(rank);
+      int64_t wrapped = dim < 0 ? dim + rank : dim;
+      int64_t size = wrapped >= 0 && wrapped < rank ? x.shape()[wrapped] : 1;
+      int op = pick(3);
+      if (op == 0) {
+        int64_t start = static_cast<int64_t>(pick(2 * size + 3)) - size - 1;
+        int64_t from = start < 0 ? std::max<int64_t>(start + size, 0) : start;
+        int64_t length = static_cast<int64_t>(
+            pick(std::max<int64_t>(size - from, 0) + 2)); // sometimes too long
+        log(name, "narrow " + xn + " " + std::to_string(dim) + " " +
+                      std::to_string(start) + " " + std::to_string(length));
+        return add(name, kiln::narrow(x, dim, start, length));
+      }
+      // The piece: a random number modulo the count of pieces.
+      int64_t which = pick(8);
+      int64_t amount = static_cast<int64_t>(pick(size + 2)) - (op == 2);
+      log(name, std::string(op == 1 ? "split_piece " : "chunk_piece ") + xn +
+                    " " + std::to_string(amount) + " " + std::to_string(dim) +
+                    " " + std::to_string(which));
+      std::vector<Tensor> parts =
+          op == 1 ? kiln::split(x, amount, dim) : kiln::chunk(x, amount, dim);
+      return add(name, parts[which % parts.size()]);
+    }
+    case 10:
+    case 11: { // cat or stack of x and one or two fitting tensors
+      bool isCat = pick(3) != 0;
+      int64_t dim = dimIn(rank + !isCat);
+      int64_t at = rank == 0 ? 0 : (dim % rank + rank) % rank;
+      std::vector<Tensor> tensors{x};
+      std::string text = std::string(isCat ? "cat " : "stack ") +
+                         std::to_string(dim) + " " + xn;
+      int others = 1 + pick(2);
+      for (int i = 0; i < others; ++i) {
+        // A pool value of x's shape (cat: any size along the dim), else a
+        // new leaf of a random dtype; now and then a 1-D empty one.
+        std::vector<int64_t> shape = x.shape();
+        if (isCat && rank > 0)
+          shape[at] = pick(4);
+        if (isCat && pick(8) == 0)
+          shape = {0};
+        size_t found = pool.size();
+        for (size_t c = 0; c < pool.size() && found == pool.size(); ++c) {
+          const std::vector<int64_t> &own = pool[c].shape();
+          bool fits = own.size() == x.shape().size();
+          for (size_t d = 0; fits && d < own.size(); ++d)
+            fits = own[d] == x.shape()[d] ||
+                   (isCat && static_cast<int64_t>(d) == at);
+          if (fits && coin())
+            found = c;
+        }
+        if (found == pool.size()) {
+          static const DType dtypes[] = {DType::Float32, DType::Float64,
+                                         DType::Int64, DType::Int32,
+                                         DType::Bool};
+          (void)leaf(pick(2) ? x.dtype() : dtypes[pick(5)], shape);
+          found = pool.size() - 1;
+        }
+        tensors.push_back(pool[found]);
+        text += " " + names[found];
+      }
+      log(name, text);
+      return add(name,
+                 isCat ? kiln::cat(tensors, dim) : kiln::stack(tensors, dim));
+    }
     case 0: {
       int64_t a = dimIn(rank), b = dimIn(rank);
       log(name, "transpose " + xn + " " + std::to_string(a) + " " +

@@ -1249,6 +1249,62 @@ TEST(Composites, NetworkFunctionsAndTheirGradientsAsInPyTorch) {
              {-0.2f, 0, 3, -0.05f});
 }
 
+TEST(Composites, SlicingAndJoiningAsInPyTorch) {
+  Tensor x = kiln::arange(12, 0, 1, kiln::DType::Float32).reshape({3, 4});
+  Tensor middle = kiln::narrow(x, 1, 1, 2);
+  EXPECT_EQ(middle.shape(), (std::vector<int64_t>{3, 2}));
+  expectNear(middle.toVector<float>(), {1, 2, 5, 6, 9, 10});
+  expectNear(x.narrow(0, -1, 1).toVector<float>(), {8, 9, 10, 11});
+  EXPECT_EQ(x.narrow(1, 4, 0).shape(), (std::vector<int64_t>{3, 0}));
+  std::vector<Tensor> parts = x.split(3, 1);
+  ASSERT_EQ(parts.size(), 2u);
+  EXPECT_EQ(parts[1].shape(), (std::vector<int64_t>{3, 1}));
+  expectNear(parts[1].toVector<float>(), {3, 7, 11});
+  parts = kiln::split_with_sizes(x, {1, 2}, 0);
+  ASSERT_EQ(parts.size(), 2u);
+  expectNear(parts[0].toVector<float>(), {0, 1, 2, 3});
+  EXPECT_EQ(parts[1].shape(), (std::vector<int64_t>{2, 4}));
+  parts = x.chunk(3, -1); // ceil(4 / 3) = 2: two pieces
+  ASSERT_EQ(parts.size(), 2u);
+  expectNear(parts[1].toVector<float>(), {2, 3, 6, 7, 10, 11});
+  EXPECT_EQ(kiln::chunk(kiln::zeros({0}), 3).size(), 3u);
+
+  // cat promotes (f32 and f64 give f64), skips 1-D empty tensors and keeps
+  // every bit (-0.0 too); stack joins along a new dim.
+  Tensor a = Tensor::fromVector(std::vector<float>{-0.0f, 1, 2, 3}, {2, 2});
+  Tensor b = Tensor::fromVector(std::vector<double>{4, 5}, {2, 1});
+  Tensor joined = kiln::cat({a, kiln::zeros({0}), b}, 1);
+  EXPECT_EQ(joined.dtype(), kiln::DType::Float64);
+  std::vector<double> values = joined.toVector<double>();
+  EXPECT_EQ(values, (std::vector<double>{-0.0, 1, 4, 2, 3, 5}));
+  EXPECT_TRUE(std::signbit(values[0]));
+  Tensor flags = Tensor::fromVector(std::vector<bool>{true, false});
+  Tensor small =
+      kiln::arange(2, 5, 1, kiln::DType::Int64).to(kiln::DType::Int32);
+  Tensor mixed = kiln::cat({flags, small});
+  EXPECT_EQ(mixed.dtype(), kiln::DType::Int32);
+  EXPECT_EQ(mixed.toVector<int64_t>(), (std::vector<int64_t>{1, 0, 5, 6}));
+  Tensor stacked = kiln::stack({middle, middle * 2}, -1);
+  EXPECT_EQ(stacked.shape(), (std::vector<int64_t>{3, 2, 2}));
+  expectNear(stacked.toVector<float>(),
+             {1, 2, 2, 4, 5, 10, 6, 12, 9, 18, 10, 20});
+
+  // Gradients: each piece gets its part of the upstream gradient.
+  Tensor p = Tensor::fromVector(std::vector<float>{1, 2}, {1, 2});
+  Tensor q = Tensor::fromVector(std::vector<float>{3, 4, 5, 6}, {2, 2});
+  p.requiresGrad();
+  q.requiresGrad();
+  Tensor weights =
+      Tensor::fromVector(std::vector<float>{1, 2, 3, 4, 5, 6}, {3, 2});
+  (kiln::cat({p, q}, 0) * weights).sum().backward();
+  expectNear(p.grad().toVector<float>(), {1, 2});
+  expectNear(q.grad().toVector<float>(), {3, 4, 5, 6});
+  Tensor r = Tensor::fromVector(std::vector<float>{0, 1, 2, 3, 4, 5});
+  r.requiresGrad();
+  (r.narrow(0, 2, 3) * 2).sum().backward();
+  expectNear(r.grad().toVector<float>(), {0, 0, 2, 2, 2, 0});
+}
+
 // A layer norm written with layer_norm is the row group of one written out.
 TEST(Composites, LayerNormIsOneRowGroup) {
   Tensor x = kiln::ones({64, 256}) * 0.5 +
@@ -1301,6 +1357,47 @@ TEST(Composites, BadArgumentsAtTheCall) {
   expectError([&] { (void)kiln::leaky_relu(i); },
               "leaky_relu: expects a floating-point");
   expectError([&] { (void)kiln::squeeze(Tensor()); }, "squeeze: undefined");
+  expectError([&] { (void)x.narrow(1, 3, 2); },
+              "narrow: start (3) + length (2) exceeds the size (4) of dim 1");
+  expectError([&] { (void)x.narrow(1, -5, 1); },
+              "narrow: start -5 is out of range (expected to be in range of "
+              "[-4, 4])");
+  expectError([&] { (void)kiln::narrow(kiln::full({}, 1), 0, 0, 1); },
+              "narrow: cannot be applied to a rank-0 tensor");
+  expectError([&] { (void)x.split(0, 1); },
+              "split: split_size must be positive");
+  expectError(
+      [&] {
+        (void)kiln::split_with_sizes(x, {1, 2}, 1);
+      },
+      "split_with_sizes: the sizes [1, 2] add up to 3, not to the "
+      "size (4) of dim 1");
+  expectError([&] { (void)x.chunk(0); },
+              "chunk: chunks must be greater than 0, got 0");
+  expectError([&] { (void)kiln::cat({}); },
+              "cat: expects a non-empty list of tensors");
+  expectError(
+      [&] {
+        (void)kiln::cat({x, kiln::ones({3, 4})}, 1);
+      },
+      "cat: sizes of tensors must match except in dim 1: expected "
+      "size 2 but got size 3 for tensor 1 (of shape [3, 4])");
+  expectError(
+      [&] {
+        (void)kiln::cat({x, kiln::ones({4})});
+      },
+      "cat: tensors must have the same number of dims: got 2 and 1");
+  expectError(
+      [&] {
+        (void)kiln::cat({kiln::full({}, 1), kiln::full({}, 2)});
+      },
+      "cat: a rank-0 tensor (tensor 0) cannot be concatenated");
+  expectError(
+      [&] {
+        (void)kiln::stack({x, kiln::ones({4, 2})});
+      },
+      "stack: expects each tensor to be equal size, but got [2, 4] at "
+      "entry 0 and [4, 2] at entry 1");
   // At the caller's line.
   try {
     (void)kiln::var(i);

@@ -195,11 +195,31 @@ def apply(kind, args, env):
         bias = None if args[2] == "none" else v(args[2])
         return torch.nn.functional.linear(v(args[0]), v(args[1]), bias)
     if kind == "layer_norm":
+        # In float64, cast back: PyTorch's float32 kernel computes rows of
+        # one element as x * rstd - mean * rstd, whose rounding (1e-4 after
+        # the division by sqrt(eps)) is no answer to compare with; Kiln's
+        # x - mean is exactly 0 there.
         x, k = v(args[0]), int(args[1])
-        weight = None if args[2] == "none" else v(args[2])
-        bias = None if args[3] == "none" else v(args[3])
-        return torch.nn.functional.layer_norm(x, x.shape[x.dim() - k:],
-                                              weight, bias)
+        weight = None if args[2] == "none" else v(args[2]).double()
+        bias = None if args[3] == "none" else v(args[3]).double()
+        return torch.nn.functional.layer_norm(
+            x.double(), x.shape[x.dim() - k:], weight, bias).to(x.dtype)
+    if kind == "narrow":
+        return torch.narrow(v(args[0]), int(args[1]), int(args[2]),
+                            int(args[3]))
+    if kind in ("split_piece", "chunk_piece"):
+        fn = torch.split if kind == "split_piece" else torch.chunk
+        parts = fn(v(args[0]), int(args[1]), int(args[2]))
+        return parts[int(args[3]) % len(parts)]
+    if kind == "cat":
+        # 1-D empty tensors are skipped, by Kiln's graph too: no gradient
+        # path goes through them (PyTorch's gives them an empty gradient).
+        tensors = [v(a) for a in args[1:]]
+        if any(t.shape != (0,) for t in tensors):
+            tensors = [t.detach() if t.shape == (0,) else t for t in tensors]
+        return torch.cat(tensors, int(args[0]))
+    if kind == "stack":
+        return torch.stack([v(a) for a in args[1:]], int(args[0]))
     if kind == "silu":
         return torch.nn.functional.silu(v(args[0]))
     if kind == "leaky_relu":
