@@ -257,6 +257,12 @@ public:
   std::vector<Tensor>
   chunk(int64_t chunks, int64_t dim = 0,
         SourceLocation where = SourceLocation::current()) const;
+  ValuesIndices sort(int64_t dim = -1, bool descending = false,
+                     SourceLocation where = SourceLocation::current()) const;
+  Tensor argsort(int64_t dim = -1, bool descending = false,
+                 SourceLocation where = SourceLocation::current()) const;
+  Tensor masked_fill(const Tensor &mask, Scalar value,
+                     SourceLocation where = SourceLocation::current()) const;
   Tensor var(std::vector<int64_t> dims = {}, double correction = 1.0,
              bool keepdim = false,
              SourceLocation where = SourceLocation::current()) const;
@@ -441,6 +447,36 @@ std::vector<Tensor> chunk(const Tensor &x, int64_t chunks, int64_t dim = 0,
 /// joined along a new dim `dim` (their shapes equal).
 Tensor cat(const std::vector<Tensor> &tensors, int64_t dim = 0, KILN_LOC);
 Tensor stack(const std::vector<Tensor> &tensors, int64_t dim = 0, KILN_LOC);
+/// torch.sort (stable: equal values keep their order; a NaN counts as
+/// larger than every number) along `dim` -> {values, indices}, and
+/// torch.argsort: topk of every element.
+ValuesIndices sort(const Tensor &x, int64_t dim = -1, bool descending = false,
+                   KILN_LOC);
+Tensor argsort(const Tensor &x, int64_t dim = -1, bool descending = false,
+               KILN_LOC);
+/// Tensor.masked_fill: `value` (converted to x's dtype) where the bool
+/// `mask` holds, else x (broadcasting both).
+Tensor masked_fill(const Tensor &x, const Tensor &mask, Scalar value, KILN_LOC);
+/// F.one_hot of an int64 tensor: a last dim of `numClasses` (-1: the
+/// largest value + 1, which reads the data) holding 1 at each value. A
+/// value outside [0, numClasses) is the runtime index error of the
+/// index_select that picks the rows.
+Tensor one_hot(const Tensor &x, int64_t numClasses = -1, KILN_LOC);
+/// F.nll_loss of log-probabilities [N, C] (or [C]) and int64 class
+/// indices [N] (or []): -input[n, target[n]], averaged over the targets
+/// that are not `ignoreIndex` ("mean"), summed, or per target ("none", 0
+/// at ignored ones).
+Tensor nll_loss(const Tensor &input, const Tensor &target,
+                const std::string &reduction = "mean",
+                int64_t ignoreIndex = -100, KILN_LOC);
+/// F.l1_loss: |input - target|, reduced like mse_loss.
+Tensor l1_loss(const Tensor &input, const Tensor &target,
+               const std::string &reduction = "mean", KILN_LOC);
+/// F.binary_cross_entropy_with_logits (PyTorch's overflow-free form).
+Tensor binary_cross_entropy_with_logits(const Tensor &input,
+                                        const Tensor &target,
+                                        const std::string &reduction = "mean",
+                                        KILN_LOC);
 /// torch.var and torch.std over `dims` (empty: all) of a float tensor: the
 /// sum of squared deviations from the mean divided by max(0, N -
 /// correction), N the number of elements reduced (correction 1: the

@@ -1,7 +1,9 @@
 //===- Composite.cpp - PyTorch functions written with Kiln's ops ----------===//
 //
 // transpose, squeeze, unsqueeze, flatten, narrow, split, chunk, cat,
-// stack, var, std, logsumexp, linear, layer_norm, silu and leaky_relu: each
+// stack, sort, argsort, masked_fill, one_hot, var, std, logsumexp, linear,
+// layer_norm, silu, leaky_relu, nll_loss, l1_loss and
+// binary_cross_entropy_with_logits: each
 // checks its arguments (PyTorch's refusals, at the caller's location) and
 // records the ops of ops.md that compute it, through the public functions
 // of Ops.cpp. The graph holds
@@ -159,13 +161,20 @@ Tensor narrow(const Tensor &x, int64_t dim, int64_t start, int64_t length,
     throw Error("narrow: cannot be applied to a rank-0 tensor", where);
   int64_t d = wrapDim("narrow", dim, x.dim(), where);
   int64_t size = x.shape()[d];
-  if (start < -size || start > size)
-    throw Error("narrow: start " + std::to_string(start) +
-                    " is out of range (expected to be in range of [" +
-                    std::to_string(-size) + ", " + std::to_string(size) + "])",
-                where);
-  if (start < 0)
-    start += size;
+  // PyTorch's start: the dim's size itself, or wrapped as a dim of a
+  // tensor of `size` dims (-1 and 0 for an empty dim).
+  if (start != size) {
+    int64_t bound = std::max<int64_t>(size, 1);
+    if (start < -bound || start >= bound)
+      throw Error("narrow: start " + std::to_string(start) +
+                      " is out of range (expected to be in range of [" +
+                      std::to_string(-bound) + ", " +
+                      std::to_string(bound - 1) + "], or " +
+                      std::to_string(size) + ")",
+                  where);
+    if (start < 0)
+      start += bound;
+  }
   if (length < 0 || start + length > size)
     throw Error("narrow: start (" + std::to_string(start) + ") + length (" +
                     std::to_string(length) + ") exceeds the size (" +
@@ -386,7 +395,14 @@ Tensor var(const Tensor &x, std::vector<int64_t> dims, double correction,
 
 Tensor std(const Tensor &x, std::vector<int64_t> dims, double correction,
            bool keepdim, SourceLocation where) {
-  return sqrt(variance("std", x, dims, correction, keepdim, where), where);
+  Tensor v = variance("std", x, dims, correction, keepdim, where);
+  // sqrt(v), with PyTorch's gradient 0 where the deviation is 0 (sqrt's
+  // own, 1 / (2 sqrt 0), times the variance's 0 would be NaN): the sqrt
+  // reads 1 there, and a where puts the 0 back -- each where's gradient
+  // masks the other branch, and no NaN or infinity enters a product.
+  Tensor zero = eq(v, scalarLike(0.0, v, where), where);
+  Tensor safe = kiln::where(zero, scalarLike(1.0, v, where), v, where);
+  return kiln::where(zero, scalarLike(0.0, v, where), sqrt(safe, where), where);
 }
 
 Tensor logsumexp(const Tensor &x, std::vector<int64_t> dims, bool keepdim,
@@ -412,8 +428,207 @@ Tensor logsumexp(const Tensor &x, std::vector<int64_t> dims, bool keepdim,
 }
 
 //===----------------------------------------------------------------------===//
+// Sorting, masks, one-hot
+//===----------------------------------------------------------------------===//
+
+ValuesIndices sort(const Tensor &x, int64_t dim, bool descending,
+                   SourceLocation where) {
+  requireDefined("sort", x, where);
+  int64_t d = wrapDim("sort", dim, x.dim(), where);
+  // Nothing to order: the values, at index 0 (rank 0) or none.
+  if (x.dim() == 0 || x.shape()[d] == 0)
+    return {x, zeros(x.shape(), DType::Int64, where)};
+  // topk of every element, sorted: ties by ascending index (a stable
+  // sort), NaNs larger than every number (last ascending, first
+  // descending), as torch.sort(stable=True). topk takes no bools: those
+  // are ordered as int64.
+  if (x.dtype() == DType::Bool) {
+    ValuesIndices r = topk(x.to(DType::Int64, where), x.shape()[d], d,
+                           descending, /*sorted=*/true, where);
+    return {r.values.to(DType::Bool, where), r.indices};
+  }
+  return topk(x, x.shape()[d], d, descending, /*sorted=*/true, where);
+}
+
+Tensor argsort(const Tensor &x, int64_t dim, bool descending,
+               SourceLocation where) {
+  return sort(x, dim, descending, where).indices;
+}
+
+Tensor masked_fill(const Tensor &x, const Tensor &mask, Scalar value,
+                   SourceLocation where) {
+  requireDefined("masked_fill", x, where);
+  requireDefined("masked_fill", mask, where);
+  if (mask.dtype() != DType::Bool)
+    throw Error(std::string("masked_fill: the mask must be a bool tensor, "
+                            "got ") +
+                    dtypeName(mask.dtype()),
+                where);
+  // The value converted to x's dtype as PyTorch does (a float into an
+  // integer tensor toward zero, into a bool one as value != 0).
+  Tensor fill =
+      full({}, value.value, DType::Float64, where).to(x.dtype(), where);
+  return kiln::where(mask, fill, x, where);
+}
+
+Tensor one_hot(const Tensor &x, int64_t numClasses, SourceLocation where) {
+  requireDefined("one_hot", x, where);
+  if (x.dtype() != DType::Int64)
+    throw Error(std::string("one_hot: expects an int64 tensor of class "
+                            "indices, got ") +
+                    dtypeName(x.dtype()),
+                where);
+  if (numClasses == -1) {
+    if (x.numel() == 0)
+      throw Error("one_hot: cannot infer the number of classes from an "
+                  "empty tensor",
+                  where);
+    int64_t largest = amax(x, {}, false, where).item<int64_t>(where);
+    if (largest < 0)
+      throw Error("one_hot: class values must be non-negative, got a "
+                  "largest value of " +
+                      std::to_string(largest),
+                  where);
+    numClasses = largest + 1;
+  } else if (numClasses < 1) {
+    throw Error("one_hot: numClasses must be positive, or -1 to infer it, "
+                "got " +
+                    std::to_string(numClasses),
+                where);
+  }
+  // The values read through index_select of the classes (the identity
+  // where they are classes, the op's runtime index error where not), then
+  // compared with every class.
+  Tensor classes = arange(numClasses, 0.0, 1.0, DType::Int64, where);
+  Tensor checked =
+      reshape(index_select(classes, 0, reshape(x, {-1}, where), where),
+              x.shape(), where);
+  return eq(unsqueeze(checked, -1, where), classes, where)
+      .to(DType::Int64, where);
+}
+
+//===----------------------------------------------------------------------===//
 // Neural-network functions
 //===----------------------------------------------------------------------===//
+
+namespace {
+/// A loss's `reduction` of its elementwise values, checked first.
+void checkReduction(const char *fn, const std::string &reduction,
+                    SourceLocation where) {
+  if (reduction != "mean" && reduction != "sum" && reduction != "none")
+    throw Error(std::string(fn) +
+                    ": reduction must be \"mean\", \"sum\" or \"none\", "
+                    "got \"" +
+                    reduction + "\"",
+                where);
+}
+Tensor reduceLoss(const Tensor &loss, const std::string &reduction,
+                  SourceLocation where) {
+  if (reduction == "sum")
+    return sum(loss, {}, false, where);
+  if (reduction == "mean")
+    return mean(loss, {}, false, where);
+  return loss;
+}
+/// `a` and `b` in their promoted dtype, which must be a float (PyTorch's
+/// losses of integers are errors).
+std::pair<Tensor, Tensor> floatOperands(const char *fn, const Tensor &a,
+                                        const Tensor &b, SourceLocation where) {
+  requireDefined(fn, a, where);
+  requireDefined(fn, b, where);
+  DType common = detail::promote(a.dtype(), b.dtype());
+  if (!isFloat(common))
+    throw Error(std::string(fn) +
+                    ": expects floating-point operands (as "
+                    "PyTorch does), got " +
+                    dtypeName(a.dtype()) + " and " + dtypeName(b.dtype()),
+                where);
+  return {a.to(common, where), b.to(common, where)};
+}
+} // namespace
+
+Tensor nll_loss(const Tensor &input, const Tensor &target,
+                const std::string &reduction, int64_t ignoreIndex,
+                SourceLocation where) {
+  requireFloat("nll_loss", input, where);
+  requireDefined("nll_loss", target, where);
+  checkReduction("nll_loss", reduction, where);
+  if (target.dtype() != DType::Int64)
+    throw Error(std::string("nll_loss: expects int64 class indices as the "
+                            "target, got ") +
+                    dtypeName(target.dtype()),
+                where);
+  bool batched = input.dim() == 2;
+  if (!((batched && target.dim() == 1 &&
+         target.shape()[0] == input.shape()[0]) ||
+        (input.dim() == 1 && target.dim() == 0)))
+    throw Error("nll_loss: expects input [N, C] with target [N], or [C] with "
+                "target [], got input " +
+                    shapeText(input.shape()) + " and target " +
+                    shapeText(target.shape()),
+                where);
+  Tensor scores = batched ? input : unsqueeze(input, 0, where);
+  Tensor classes = batched ? target : unsqueeze(target, 0, where);
+  // Ignored targets read class 0 (any valid index) and count 0.
+  Tensor kept = ne(classes, scalarLike(ignoreIndex, classes, where), where);
+  Tensor safe =
+      kiln::where(kept, classes, scalarLike(0, classes, where), where);
+  Tensor picked =
+      squeeze(gather(scores, 1, unsqueeze(safe, 1, where), where), 1, where);
+  Tensor losses = kiln::where(kept, neg(picked, where),
+                              scalarLike(0.0, picked, where), where);
+  if (reduction == "none")
+    return batched ? losses : squeeze(losses, 0, where);
+  Tensor total = sum(losses, {}, false, where);
+  if (reduction == "sum")
+    return total;
+  // PyTorch's mean: over the targets not ignored (NaN when none is).
+  return div(total, sum(kept.to(input.dtype(), where), {}, false, where),
+             where);
+}
+
+Tensor l1_loss(const Tensor &input, const Tensor &target,
+               const std::string &reduction, SourceLocation where) {
+  checkReduction("l1_loss", reduction, where);
+  requireDefined("l1_loss", input, where);
+  requireDefined("l1_loss", target, where);
+  // Integers as PyTorch: |a - b| and its sum in integers, no mean (and
+  // bools not subtracted: sub's error).
+  DType common = detail::promote(input.dtype(), target.dtype());
+  if (!isFloat(common) && reduction == "mean")
+    throw Error(std::string("l1_loss: the mean of integer differences is "
+                            "not computed (as in PyTorch), got ") +
+                    dtypeName(input.dtype()) + " and " +
+                    dtypeName(target.dtype()),
+                where);
+  Tensor difference =
+      sub(input.to(common, where), target.to(common, where), where);
+  return reduceLoss(abs(difference, where), reduction, where);
+}
+
+Tensor binary_cross_entropy_with_logits(const Tensor &input,
+                                        const Tensor &target,
+                                        const std::string &reduction,
+                                        SourceLocation where) {
+  const char *fn = "binary_cross_entropy_with_logits";
+  checkReduction(fn, reduction, where);
+  auto [x, y] = floatOperands(fn, input, target, where);
+  if (input.shape() != target.shape())
+    throw Error(std::string(fn) + ": the target's shape " +
+                    shapeText(target.shape()) + " must be the input's shape " +
+                    shapeText(input.shape()),
+                where);
+  // PyTorch's form: (1 - y) * x + m + log(exp(-m) + exp(-x - m)), m =
+  // max(-x, 0): no exp of a large positive value, the same operations.
+  Tensor m = clamp(neg(x, where), 0.0, std::nullopt, where);
+  Tensor loss = add(
+      add(mul(sub(scalarLike(1.0, y, where), y, where), x, where), m, where),
+      log(add(exp(neg(m, where), where),
+              exp(sub(neg(x, where), m, where), where), where),
+          where),
+      where);
+  return reduceLoss(loss, reduction, where);
+}
 
 Tensor linear(const Tensor &x, const Tensor &weight, const Tensor &bias,
               SourceLocation where) {
@@ -514,6 +729,18 @@ std::vector<Tensor> Tensor::split(int64_t splitSize, int64_t dim,
 std::vector<Tensor> Tensor::chunk(int64_t chunks, int64_t dim,
                                   SourceLocation where) const {
   return kiln::chunk(*this, chunks, dim, where);
+}
+ValuesIndices Tensor::sort(int64_t dim, bool descending,
+                           SourceLocation where) const {
+  return kiln::sort(*this, dim, descending, where);
+}
+Tensor Tensor::argsort(int64_t dim, bool descending,
+                       SourceLocation where) const {
+  return kiln::argsort(*this, dim, descending, where);
+}
+Tensor Tensor::masked_fill(const Tensor &mask, Scalar value,
+                           SourceLocation where) const {
+  return kiln::masked_fill(*this, mask, value, where);
 }
 Tensor Tensor::var(std::vector<int64_t> dims, double correction, bool keepdim,
                    SourceLocation where) const {

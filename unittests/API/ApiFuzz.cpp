@@ -6,8 +6,9 @@
 // casts, reductions, max/min with indices, arg reductions, norms, topk,
 // softmax, matmul, reshapes and permutes, and the PyTorch functions
 // written with the ops: transpose, squeeze, unsqueeze, flatten, narrow,
-// split, chunk, cat, stack, var, std, logsumexp, linear, layer_norm, silu,
-// leaky_relu), reads some values half-way
+// split, chunk, cat, stack, sort, argsort, masked_fill, one_hot, var, std,
+// logsumexp, linear, layer_norm, silu, leaky_relu, nll_loss, l1_loss,
+// binary_cross_entropy_with_logits), reads some values half-way
 // (so later ops build on realized tensors), then prints every value and, for
 // programs with floating-point leaves that require gradients, the
 // gradients of the sum of one float result. The output is a log that
@@ -246,6 +247,9 @@ private:
       if (dtype == DType::Int32)
         t = t.to(DType::Int32).detach();
     }
+    // fromVector's empty shape is 1-D: rank 0 through a reshape.
+    if (shape.empty())
+      t = t.reshape({}).detach();
     bool grad = isFloat(dtype) && pick(3) != 0;
     if (grad)
       t.requiresGrad();
@@ -275,7 +279,10 @@ private:
     std::vector<int64_t> data(n);
     for (int64_t &v : data)
       v = low + static_cast<int64_t>(pick(high - low));
+    // fromVector's empty shape is 1-D: rank 0 through a reshape.
     Tensor t = Tensor::fromVector(data, shape);
+    if (shape.empty())
+      t = t.reshape({}).detach();
     std::string name = fresh();
     emit("leaf %s %s\n", name.c_str(), tensorText(t).c_str());
     add(name, t);
@@ -562,8 +569,8 @@ private:
   }
 
   /// The PyTorch functions written with the ops (Composite.cpp): shape
-  /// functions, slicing and joining, var/std/logsumexp, linear, layer_norm,
-  /// silu, leaky_relu.
+  /// functions, slicing and joining, sorting, masks and one-hot,
+  /// var/std/logsumexp, linear, layer_norm, silu, leaky_relu and losses.
   void composite(const Tensor &x, const std::string &xn,
                  const std::string &name) {
     int64_t rank = x.dim();
@@ -575,7 +582,60 @@ private:
         return coin() ? size : -size - 1;
       return static_cast<int64_t>(pick(size)) - (coin() ? size : 0);
     };
-    switch (pick(12)) {
+    switch (pick(14)) {
+    case 12: { // sort, argsort, masked_fill, one_hot
+      int op = pick(4);
+      if (op < 2) {
+        int64_t dim = dimIn(rank);
+        bool descending = coin();
+        log(name, std::string(op == 0 ? "sort " : "argsort ") + xn + " " +
+                      std::to_string(dim) + " " + (descending ? "1" : "0"));
+        if (op == 0)
+          return addPair(name, kiln::sort(x, dim, descending));
+        return add(name, kiln::argsort(x, dim, descending));
+      }
+      if (op == 2) {
+        size_t c = operand();
+        Tensor mask = pool[c].dtype() == DType::Bool ? pool[c] : pool[c] > 0;
+        Scalar s = number();
+        log(name, "masked_fill " + xn + " " + names[c] + " " + numberText(s));
+        return add(name, x.masked_fill(mask, s));
+      }
+      // Classes of a fresh index leaf; their count given or inferred.
+      int64_t classes = 1 + pick(4);
+      Tensor labels = indexLeaf(randomShape(), 0, classes);
+      int64_t given = coin() ? classes + pick(2) : -1;
+      if (given == -1 && labels.numel() == 0)
+        given = classes;
+      log(name, "one_hot " + names.back() + " " + std::to_string(given));
+      return add(name, kiln::one_hot(labels, given));
+    }
+    case 13: { // nll_loss, l1_loss, binary_cross_entropy_with_logits
+      static const char *reductions[] = {"mean", "sum", "none"};
+      std::string reduction = reductions[pick(3)];
+      int op = pick(3);
+      if (op == 0) {
+        // x as log-probabilities [N, C] or [C]; targets of a fresh leaf,
+        // -1 (ignored) among them.
+        if ((rank != 1 && rank != 2) || x.shape().back() == 0)
+          return step();
+        std::vector<int64_t> shape;
+        if (rank == 2)
+          shape.push_back(x.shape()[0]);
+        Tensor target = indexLeaf(shape, -1, x.shape().back());
+        log(name, "nll_loss " + xn + " " + names.back() + " " + reduction);
+        return add(name, kiln::nll_loss(x, target, reduction, -1));
+      }
+      size_t b = op == 1 ? operand() : partner(operand());
+      if (op == 2 && pool[b].shape() != x.shape())
+        (void)leaf(isFloat(x.dtype()) ? x.dtype() : DType::Float32, x.shape()),
+            b = pool.size() - 1;
+      log(name, std::string(op == 1 ? "l1_loss " : "bce_logits ") + xn + " " +
+                    names[b] + " " + reduction);
+      return add(name, op == 1 ? kiln::l1_loss(x, pool[b], reduction)
+                               : kiln::binary_cross_entropy_with_logits(
+                                     x, pool[b], reduction));
+    }
     case 9: { // narrow, or a piece of split or chunk
       int64_t dim = dimIn(rank);
       int64_t wrapped = dim < 0 ? dim + rank : dim;

@@ -1233,6 +1233,12 @@ TEST(Composites, NetworkFunctionsAndTheirGradientsAsInPyTorch) {
   kiln::var(v, {1}).sum().backward();
   expectNear(v.grad().toVector<float>(),
              {-1, -0.33333334f, 0.33333334f, 1, -1.25f, -2.25f, -0.25f, 3.75f});
+  // std's gradient is 0 where the deviation is 0 (PyTorch's), not NaN.
+  Tensor flat =
+      Tensor::fromVector(std::vector<float>{2, 2, 2, 1, 3, 5}, {2, 3});
+  flat.requiresGrad();
+  kiln::std(flat, {1}).sum().backward();
+  expectNear(flat.grad().toVector<float>(), {0, 0, 0, -0.5f, 0, 0.5f});
   Tensor l = composite2x4();
   l.requiresGrad();
   kiln::logsumexp(l, {1}).sum().backward();
@@ -1305,6 +1311,95 @@ TEST(Composites, SlicingAndJoiningAsInPyTorch) {
   expectNear(r.grad().toVector<float>(), {0, 0, 2, 2, 2, 0});
 }
 
+TEST(Composites, SortMasksAndLossesAsInPyTorch) {
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  Tensor x =
+      Tensor::fromVector(std::vector<float>{3, 1, 2, 1, nan, 0, -1, 5}, {2, 4});
+  // Stable, NaN last ascending and first descending: torch.sort(stable=True).
+  kiln::ValuesIndices up = kiln::sort(x, 1);
+  EXPECT_EQ(up.indices.toVector<int64_t>(),
+            (std::vector<int64_t>{1, 3, 2, 0, 2, 1, 3, 0}));
+  std::vector<float> values = up.values.toVector<float>();
+  EXPECT_TRUE(std::isnan(values[7]));
+  values.pop_back();
+  expectNear(values, {1, 1, 2, 3, -1, 0, 5});
+  EXPECT_EQ(x.sort(-1, true).indices.toVector<int64_t>(),
+            (std::vector<int64_t>{0, 2, 1, 3, 0, 3, 1, 2}));
+  EXPECT_EQ(x.argsort(0).toVector<int64_t>(),
+            (std::vector<int64_t>{0, 1, 1, 0, 1, 0, 0, 1}));
+  Tensor flags = Tensor::fromVector(std::vector<bool>{true, false, true});
+  EXPECT_EQ(kiln::sort(flags).values.toVector<int64_t>(),
+            (std::vector<int64_t>{0, 1, 1}));
+  EXPECT_EQ(kiln::sort(flags).values.dtype(), kiln::DType::Bool);
+
+  Tensor mask = Tensor::fromVector(std::vector<bool>{true, false}, {2, 1});
+  Tensor row = Tensor::fromVector(std::vector<float>{1, 2});
+  Tensor filled = row.masked_fill(mask, 1.7); // broadcast: [2, 2]
+  EXPECT_EQ(filled.shape(), (std::vector<int64_t>{2, 2}));
+  expectNear(filled.toVector<float>(), {1.7f, 1.7f, 1, 2});
+  Tensor ints = Tensor::fromVector(std::vector<int64_t>{5, -5});
+  Tensor both = Tensor::fromVector(std::vector<bool>{true, true});
+  EXPECT_EQ(kiln::masked_fill(ints, both, -2.9).toVector<int64_t>(),
+            (std::vector<int64_t>{-2, -2})); // toward zero
+  EXPECT_EQ(kiln::masked_fill(ints, both, -2.9).dtype(), kiln::DType::Int64);
+
+  Tensor labels = Tensor::fromVector(std::vector<int64_t>{0, 2, 1}, {3, 1});
+  Tensor hot = kiln::one_hot(labels, 3);
+  EXPECT_EQ(hot.shape(), (std::vector<int64_t>{3, 1, 3}));
+  EXPECT_EQ(hot.toVector<int64_t>(),
+            (std::vector<int64_t>{1, 0, 0, 0, 0, 1, 0, 1, 0}));
+  EXPECT_EQ(kiln::one_hot(labels).shape(), (std::vector<int64_t>{3, 1, 3}));
+
+  Tensor logp = Tensor::fromVector(
+      std::vector<float>{-1, -2, -0.5f, -0.25f, -3, -1, -2, -0.1f, -4}, {3, 3});
+  logp.requiresGrad();
+  Tensor target = Tensor::fromVector(std::vector<int64_t>{2, -100, 1});
+  Tensor nll = kiln::nll_loss(logp, target);
+  EXPECT_NEAR(nll.item<float>(), 0.3f, 1e-6);
+  nll.backward();
+  expectNear(logp.grad().toVector<float>(),
+             {0, 0, -0.5f, 0, 0, 0, 0, -0.5f, 0});
+  expectNear(kiln::nll_loss(logp, target, "none").toVector<float>(),
+             {0.5f, 0, 0.1f});
+  EXPECT_NEAR(kiln::nll_loss(logp, target, "sum").item<float>(), 0.6f, 1e-6);
+
+  Tensor a = Tensor::fromVector(std::vector<float>{1, -2, 3, 0.5f});
+  a.requiresGrad();
+  Tensor l1 =
+      kiln::l1_loss(a, Tensor::fromVector(std::vector<float>{0, -2, 5, 1}));
+  EXPECT_NEAR(l1.item<float>(), 0.875f, 1e-6);
+  l1.backward();
+  expectNear(a.grad().toVector<float>(), {0.25f, 0, -0.25f, -0.25f});
+
+  Tensor z = Tensor::fromVector(std::vector<float>{1, -200, 300, 0.5f});
+  z.requiresGrad();
+  Tensor y = Tensor::fromVector(std::vector<float>{1, 0.5f, 0, 0.25f});
+  expectNear(
+      kiln::binary_cross_entropy_with_logits(z, y, "none").toVector<float>(),
+      {0.31326166f, 100, 300, 0.84907699f});
+  Tensor bce = kiln::binary_cross_entropy_with_logits(z, y);
+  EXPECT_NEAR(bce.item<float>(), 100.29059f, 1e-4);
+  bce.backward();
+  expectNear(z.grad().toVector<float>(),
+             {-0.067235351f, -0.125f, 0.25f, 0.093114838f});
+}
+
+// A value outside the classes is the runtime index error of one_hot's
+// index_select (reported where the result is read, as every runtime index
+// error of the API).
+TEST(Composites, OneHotOfAValueOutsideTheClassesIsAnError) {
+  Tensor labels = Tensor::fromVector(std::vector<int64_t>{0, 3});
+  expectError(
+      [&] { (void)kiln::one_hot(labels, 3).toVector<int64_t>(); },
+      "kiln.index_select at -:4:9: index 3 is out of bounds for size 3");
+  Tensor negative = Tensor::fromVector(std::vector<int64_t>{0, -1});
+  expectError([&] { (void)kiln::one_hot(negative, 3).toVector<int64_t>(); },
+              "index -1 is out of bounds for size 3");
+  expectError([&] { (void)kiln::one_hot(negative * 2 - 1); },
+              "one_hot: class values must be non-negative, got a largest "
+              "value of -1");
+}
+
 // A layer norm written with layer_norm is the row group of one written out.
 TEST(Composites, LayerNormIsOneRowGroup) {
   Tensor x = kiln::ones({64, 256}) * 0.5 +
@@ -1361,7 +1456,9 @@ TEST(Composites, BadArgumentsAtTheCall) {
               "narrow: start (3) + length (2) exceeds the size (4) of dim 1");
   expectError([&] { (void)x.narrow(1, -5, 1); },
               "narrow: start -5 is out of range (expected to be in range of "
-              "[-4, 4])");
+              "[-4, 3], or 4)");
+  EXPECT_EQ(kiln::narrow(kiln::zeros({2, 0}), 1, -1, 0).shape(),
+            (std::vector<int64_t>{2, 0})); // an empty dim takes -1 and 0
   expectError([&] { (void)kiln::narrow(kiln::full({}, 1), 0, 0, 1); },
               "narrow: cannot be applied to a rank-0 tensor");
   expectError([&] { (void)x.split(0, 1); },
@@ -1398,6 +1495,33 @@ TEST(Composites, BadArgumentsAtTheCall) {
       },
       "stack: expects each tensor to be equal size, but got [2, 4] at "
       "entry 0 and [4, 2] at entry 1");
+  expectError([&] { (void)x.masked_fill(x, 1.0); },
+              "masked_fill: the mask must be a bool tensor, got f32");
+  expectError([&] { (void)kiln::one_hot(x); },
+              "one_hot: expects an int64 tensor of class indices, got f32");
+  expectError([&] { (void)kiln::one_hot(i, 0); },
+              "one_hot: numClasses must be positive, or -1 to infer it, got 0");
+  expectError(
+      [&] { (void)kiln::one_hot(kiln::zeros({0}, kiln::DType::Int64)); },
+      "one_hot: cannot infer the number of classes from an empty "
+      "tensor");
+  expectError([&] { (void)kiln::nll_loss(x, i, "avg"); },
+              "nll_loss: reduction must be \"mean\", \"sum\" or \"none\", "
+              "got \"avg\"");
+  expectError([&] { (void)kiln::nll_loss(x, x); },
+              "nll_loss: expects int64 class indices as the target, got f32");
+  expectError(
+      [&] { (void)kiln::nll_loss(x, kiln::zeros({3}, kiln::DType::Int64)); },
+      "nll_loss: expects input [N, C] with target [N], or [C] with "
+      "target [], got input [2, 4] and target [3]");
+  expectError([&] { (void)kiln::l1_loss(i, i); },
+              "l1_loss: the mean of integer differences is not computed (as "
+              "in PyTorch), got i64 and i64");
+  EXPECT_EQ(kiln::l1_loss(i, i * 3, "sum").item<int64_t>(), 6);
+  expectError(
+      [&] { (void)kiln::binary_cross_entropy_with_logits(x, kiln::ones({4})); },
+      "binary_cross_entropy_with_logits: the target's shape [4] must be the "
+      "input's shape [2, 4]");
   // At the caller's line.
   try {
     (void)kiln::var(i);
