@@ -272,11 +272,11 @@ Tensor cat(const std::vector<Tensor> &tensors, int64_t dim,
            SourceLocation where) {
   if (tensors.empty())
     throw Error("cat: expects a non-empty list of tensors", where);
-  DType dtype = tensors[0].dtype();
-  for (const Tensor &t : tensors) {
+  for (const Tensor &t : tensors)
     requireDefined("cat", t, where);
+  DType dtype = tensors[0].dtype();
+  for (const Tensor &t : tensors)
     dtype = detail::promote(dtype, t.dtype());
-  }
   // PyTorch skips 1-D tensors of no elements (a legacy rule), unless all
   // are.
   std::vector<size_t> kept;

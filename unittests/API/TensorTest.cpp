@@ -1473,6 +1473,12 @@ TEST(Composites, BadArgumentsAtTheCall) {
               "chunk: chunks must be greater than 0, got 0");
   expectError([&] { (void)kiln::cat({}); },
               "cat: expects a non-empty list of tensors");
+  expectError([&] { (void)kiln::cat({Tensor(), x}); }, "cat: undefined tensor");
+  expectError(
+      [&] {
+        (void)kiln::stack({x, Tensor()});
+      },
+      "stack: undefined tensor");
   expectError(
       [&] {
         (void)kiln::cat({x, kiln::ones({3, 4})}, 1);
