@@ -3,10 +3,9 @@
 // transpose, squeeze, unsqueeze, flatten, narrow, split, chunk, cat,
 // stack, sort, argsort, masked_fill, one_hot, var, std, logsumexp, linear,
 // layer_norm, silu, leaky_relu, nll_loss, l1_loss and
-// binary_cross_entropy_with_logits: each
-// checks its arguments (PyTorch's refusals, at the caller's location) and
-// records the ops of ops.md that compute it, through the public functions
-// of Ops.cpp. The graph holds
+// binary_cross_entropy_with_logits: each checks its arguments (PyTorch's
+// refusals, at the caller's location) and records the ops of ops.md that
+// compute it, through the public functions of Ops.cpp. The graph holds
 // those ops only, so the functions fuse (a layer norm is one row group),
 // lower and differentiate like code that writes them out.
 //
@@ -321,6 +320,7 @@ Tensor cat(const std::vector<Tensor> &tensors, int64_t dim,
   int64_t offset = 0;
   std::vector<int64_t> maskShape(rank, 1);
   maskShape[d] = total;
+  Tensor positions = arange(total, 0.0, 1.0, DType::Int64, where);
   for (size_t i : kept) {
     Tensor piece = tensors[i].to(dtype, where);
     int64_t size = piece.shape()[d];
@@ -335,7 +335,6 @@ Tensor cat(const std::vector<Tensor> &tensors, int64_t dim,
     if (!result.defined()) {
       result = part;
     } else {
-      Tensor positions = arange(total, 0.0, 1.0, DType::Int64, where);
       Tensor mask = ge(positions, scalarLike(offset, positions, where), where);
       result =
           kiln::where(reshape(mask, maskShape, where), part, result, where);

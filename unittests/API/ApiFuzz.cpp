@@ -627,9 +627,10 @@ private:
         return add(name, kiln::nll_loss(x, target, reduction, -1));
       }
       size_t b = op == 1 ? operand() : partner(operand());
-      if (op == 2 && pool[b].shape() != x.shape())
-        (void)leaf(isFloat(x.dtype()) ? x.dtype() : DType::Float32, x.shape()),
-            b = pool.size() - 1;
+      if (op == 2 && pool[b].shape() != x.shape()) {
+        (void)leaf(isFloat(x.dtype()) ? x.dtype() : DType::Float32, x.shape());
+        b = pool.size() - 1;
+      }
       log(name, std::string(op == 1 ? "l1_loss " : "bce_logits ") + xn + " " +
                     names[b] + " " + reduction);
       return add(name, op == 1 ? kiln::l1_loss(x, pool[b], reduction)
