@@ -504,6 +504,139 @@ Tensor silu(const Tensor &x, KILN_LOC);
 /// F.leaky_relu: x where x > 0, else x * negativeSlope.
 Tensor leaky_relu(const Tensor &x, double negativeSlope = 0.01, KILN_LOC);
 
+// More PyTorch functions written with the ops (Functional.cpp; docs/api.md).
+// Predicates and logical functions: bool results, no gradient.
+/// torch.isnan, isinf, isfinite (integers: never NaN or infinite).
+Tensor isnan(const Tensor &x, KILN_LOC);
+Tensor isinf(const Tensor &x, KILN_LOC);
+Tensor isfinite(const Tensor &x, KILN_LOC);
+/// torch.logical_not/and/or/xor of the truth values (x != 0; NaN is true)
+/// of tensors of any dtype, broadcasting.
+Tensor logical_not(const Tensor &x, KILN_LOC);
+Tensor logical_and(const Tensor &a, const Tensor &b, KILN_LOC);
+Tensor logical_or(const Tensor &a, const Tensor &b, KILN_LOC);
+Tensor logical_xor(const Tensor &a, const Tensor &b, KILN_LOC);
+/// torch.any and torch.all, of every element or along `dim` (an empty
+/// reduction: false for any, true for all).
+Tensor any(const Tensor &x, KILN_LOC);
+Tensor any(const Tensor &x, int64_t dim, bool keepdim = false, KILN_LOC);
+Tensor all(const Tensor &x, KILN_LOC);
+Tensor all(const Tensor &x, int64_t dim, bool keepdim = false, KILN_LOC);
+/// torch.sign: -1, 0 or 1 in x's dtype (0 for NaN, as PyTorch 1.13; a
+/// bool tensor as it is); its gradient is 0.
+Tensor sign(const Tensor &x, KILN_LOC);
+/// torch.nan_to_num: NaN -> `nan`, +inf -> `posinf`, -inf -> `neginf`
+/// (default: the dtype's largest and lowest finite values); integer
+/// tensors unchanged.
+Tensor nan_to_num(const Tensor &x, double nan = 0.0,
+                  std::optional<double> posinf = std::nullopt,
+                  std::optional<double> neginf = std::nullopt, KILN_LOC);
+
+// Pointwise math. Integers and bools are computed in float32 where
+// PyTorch's result is a float.
+/// torch.reciprocal: 1 / x.
+Tensor reciprocal(const Tensor &x, KILN_LOC);
+/// torch.square: x * x (a bool tensor gives int64, as PyTorch).
+Tensor square(const Tensor &x, KILN_LOC);
+/// torch.log1p and torch.expm1, accurate for small |x| (within about an
+/// ulp of the exact value; written with log and exp, see docs/api.md).
+Tensor log1p(const Tensor &x, KILN_LOC);
+Tensor expm1(const Tensor &x, KILN_LOC);
+/// torch.erf, the error function (the dialect's kiln.erf).
+Tensor erf(const Tensor &x, KILN_LOC);
+/// torch.lerp: start + weight * (end - start) (PyTorch's two-sided
+/// formula, exact at weight 0 and 1); one float dtype for all three.
+Tensor lerp(const Tensor &start, const Tensor &end, const Tensor &weight,
+            KILN_LOC);
+Tensor lerp(const Tensor &start, const Tensor &end, double weight, KILN_LOC);
+/// torch.addcmul: input + value * tensor1 * tensor2, and torch.addcdiv:
+/// input + value * tensor1 / tensor2 (not of two integer tensors).
+Tensor addcmul(const Tensor &input, const Tensor &tensor1,
+               const Tensor &tensor2, Scalar value = 1, KILN_LOC);
+Tensor addcdiv(const Tensor &input, const Tensor &tensor1,
+               const Tensor &tensor2, Scalar value = 1, KILN_LOC);
+
+// Activations (float tensors; PyTorch's formulas and gradients).
+/// F.softplus: log(1 + exp(beta x)) / beta, x where beta x > threshold.
+Tensor softplus(const Tensor &x, double beta = 1.0, double threshold = 20.0,
+                KILN_LOC);
+/// F.elu (x > 0 ? x : alpha (exp(x) - 1)), F.selu (PyTorch's scale and
+/// alpha) and F.celu (x > 0 ? x : alpha (exp(x / alpha) - 1)).
+Tensor elu(const Tensor &x, double alpha = 1.0, KILN_LOC);
+Tensor selu(const Tensor &x, KILN_LOC);
+Tensor celu(const Tensor &x, double alpha = 1.0, KILN_LOC);
+/// F.gelu: x * Phi(x) with the normal CDF through erf ("none"), or its
+/// tanh approximation ("tanh").
+Tensor gelu(const Tensor &x, const std::string &approximate = "none", KILN_LOC);
+/// F.hardtanh: x clamped to [minValue, maxValue], its gradient 0 at the
+/// bounds (PyTorch's rule, unlike clamp's); F.relu6: hardtanh(x, 0, 6).
+Tensor hardtanh(const Tensor &x, double minValue = -1.0, double maxValue = 1.0,
+                KILN_LOC);
+Tensor relu6(const Tensor &x, KILN_LOC);
+/// F.hardsigmoid: min(max(x + 3, 0), 6) / 6; F.hardswish: x times that.
+Tensor hardsigmoid(const Tensor &x, KILN_LOC);
+Tensor hardswish(const Tensor &x, KILN_LOC);
+/// F.mish: x * tanh(softplus(x)).
+Tensor mish(const Tensor &x, KILN_LOC);
+/// F.logsigmoid: log(sigmoid(x)) without overflow.
+Tensor logsigmoid(const Tensor &x, KILN_LOC);
+/// F.softsign: x / (1 + |x|).
+Tensor softsign(const Tensor &x, KILN_LOC);
+
+// Losses and similarities (float operands; reduction as mse_loss's).
+/// F.smooth_l1_loss: 0.5 d^2 / beta where |d| < beta, else |d| - beta / 2
+/// (beta 0: l1_loss).
+Tensor smooth_l1_loss(const Tensor &input, const Tensor &target,
+                      const std::string &reduction = "mean", double beta = 1.0,
+                      KILN_LOC);
+/// F.huber_loss: 0.5 d^2 where |d| < delta, else delta (|d| - delta / 2).
+Tensor huber_loss(const Tensor &input, const Tensor &target,
+                  const std::string &reduction = "mean", double delta = 1.0,
+                  KILN_LOC);
+/// F.kl_div of log-probabilities `input` and probabilities `target` (or
+/// log-probabilities with logTarget); reduction also "batchmean" (the sum
+/// over the size of dim 0).
+Tensor kl_div(const Tensor &input, const Tensor &target,
+              const std::string &reduction = "mean", bool logTarget = false,
+              KILN_LOC);
+/// F.cosine_similarity along `dim` (broadcasting): the sum of the
+/// products of x1 and x2 each divided by its norm (at least eps).
+Tensor cosine_similarity(const Tensor &x1, const Tensor &x2, int64_t dim = 1,
+                         double eps = 1e-8, KILN_LOC);
+/// F.normalize: x divided by its p-norm along `dim` (at least eps).
+Tensor normalize(const Tensor &x, double p = 2.0, int64_t dim = 1,
+                 double eps = 1e-12, KILN_LOC);
+
+// Shape and matrix functions.
+/// torch.flip: the order of `dims` reversed (index_select each).
+Tensor flip(const Tensor &x, std::vector<int64_t> dims, KILN_LOC);
+/// torch.roll: elements shifted along `dims` by `shifts` (wrapping round);
+/// without dims, the flattened tensor by one shift.
+Tensor roll(const Tensor &x, std::vector<int64_t> shifts,
+            std::vector<int64_t> dims = {}, KILN_LOC);
+/// Tensor.repeat: x tiled `repeats[i]` times along each dim (more repeats
+/// than dims add leading dims); torch.tile: fewer reps are padded with 1s.
+Tensor repeat(const Tensor &x, std::vector<int64_t> repeats, KILN_LOC);
+Tensor tile(const Tensor &x, std::vector<int64_t> reps, KILN_LOC);
+/// torch.tril and torch.triu: the last two dims' lower (col - row <=
+/// diagonal) or upper (>=) triangle, zeros elsewhere.
+Tensor tril(const Tensor &x, int64_t diagonal = 0, KILN_LOC);
+Tensor triu(const Tensor &x, int64_t diagonal = 0, KILN_LOC);
+/// torch.eye: n x m (m < 0: n x n), ones on the diagonal.
+Tensor eye(int64_t n, int64_t m = -1, DType dtype = DType::Float32, KILN_LOC);
+/// torch.outer of two 1-D tensors (promoting).
+Tensor outer(const Tensor &a, const Tensor &b, KILN_LOC);
+/// torch.dot (1-D . 1-D), mv (2-D . 1-D), mm (2-D . 2-D), bmm (3-D . 3-D,
+/// one batch size): matmul with PyTorch's checks (ranks, one dtype).
+Tensor dot(const Tensor &a, const Tensor &b, KILN_LOC);
+Tensor mv(const Tensor &a, const Tensor &v, KILN_LOC);
+Tensor mm(const Tensor &a, const Tensor &b, KILN_LOC);
+Tensor bmm(const Tensor &a, const Tensor &b, KILN_LOC);
+/// torch.addmm: beta * input + alpha * (a @ b), input broadcasting to the
+/// product (beta 0: input ignored).
+Tensor addmm(const Tensor &input, const Tensor &a, const Tensor &b,
+             double beta = 1.0, double alpha = 1.0, KILN_LOC);
+
 #undef KILN_LOC
 
 // Operators (broadcasting, PyTorch's promotion; numbers are wrapped).

@@ -19,9 +19,7 @@
 
 namespace kiln {
 
-namespace {
-
-using detail::isFloat;
+namespace detail {
 
 std::string shapeText(const std::vector<int64_t> &shape) {
   std::string text = "[";
@@ -35,7 +33,6 @@ void requireDefined(const char *fn, const Tensor &x, SourceLocation where) {
     throw Error(std::string(fn) + ": undefined tensor", where);
 }
 
-/// `x` is a float tensor, as PyTorch requires of `fn`.
 void requireFloat(const char *fn, const Tensor &x, SourceLocation where) {
   requireDefined(fn, x, where);
   if (!isFloat(x.dtype()))
@@ -46,8 +43,6 @@ void requireFloat(const char *fn, const Tensor &x, SourceLocation where) {
                 where);
 }
 
-/// `dim` in [-size, size) counted from 0 (PyTorch's wrap: a rank-0 tensor
-/// takes -1 and 0, `size` is then 1).
 int64_t wrapDim(const char *fn, int64_t dim, int64_t size,
                 SourceLocation where) {
   size = std::max<int64_t>(size, 1);
@@ -60,8 +55,6 @@ int64_t wrapDim(const char *fn, int64_t dim, int64_t size,
   return dim < 0 ? dim + size : dim;
 }
 
-/// The number of elements `dims` (empty: all) of `x` reduce, the dims
-/// checked: in range, none twice.
 int64_t reducedCount(const char *fn, const Tensor &x,
                      const std::vector<int64_t> &dims, SourceLocation where) {
   const std::vector<int64_t> &shape = x.shape();
@@ -82,7 +75,9 @@ int64_t reducedCount(const char *fn, const Tensor &x,
   return count;
 }
 
-} // namespace
+} // namespace detail
+
+using namespace detail;
 
 //===----------------------------------------------------------------------===//
 // Shape
@@ -510,8 +505,7 @@ Tensor one_hot(const Tensor &x, int64_t numClasses, SourceLocation where) {
 // Neural-network functions
 //===----------------------------------------------------------------------===//
 
-namespace {
-/// A loss's `reduction` of its elementwise values, checked first.
+namespace detail {
 void checkReduction(const char *fn, const std::string &reduction,
                     SourceLocation where) {
   if (reduction != "mean" && reduction != "sum" && reduction != "none")
@@ -529,8 +523,6 @@ Tensor reduceLoss(const Tensor &loss, const std::string &reduction,
     return mean(loss, {}, false, where);
   return loss;
 }
-/// `a` and `b` in their promoted dtype, which must be a float (PyTorch's
-/// losses of integers are errors).
 std::pair<Tensor, Tensor> floatOperands(const char *fn, const Tensor &a,
                                         const Tensor &b, SourceLocation where) {
   requireDefined(fn, a, where);
@@ -544,7 +536,7 @@ std::pair<Tensor, Tensor> floatOperands(const char *fn, const Tensor &a,
                 where);
   return {a.to(common, where), b.to(common, where)};
 }
-} // namespace
+} // namespace detail
 
 Tensor nll_loss(const Tensor &input, const Tensor &target,
                 const std::string &reduction, int64_t ignoreIndex,
@@ -626,6 +618,10 @@ Tensor binary_cross_entropy_with_logits(const Tensor &input,
               exp(sub(neg(x, where), m, where), where), where),
           where),
       where);
+  // PyTorch computes it in place in the target's tensor: a float64 input
+  // with a float32 target gives float32.
+  if (isFloat(target.dtype()))
+    loss = loss.to(target.dtype(), where);
   return reduceLoss(loss, reduction, where);
 }
 

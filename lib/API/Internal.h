@@ -8,7 +8,10 @@
 #include "kiln/Runtime/Executable.h"
 
 #include <memory>
+#include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 namespace kiln::detail {
 
@@ -52,6 +55,10 @@ inline DType promote(DType a, DType b) {
   return rank(a) >= rank(b) ? a : b;
 }
 
+/// torch.result_type of tensors: those with dims decide, rank-0 ones
+/// raise it only when of a higher category (bool < integer < float).
+DType resultTypeOf(const std::vector<Tensor> &tensors);
+
 /// The number of elements of `shape`; a negative size, or more elements than
 /// a kiln tensor may hold (2^59), is an error of `op` at `where`.
 int64_t elementCount(const std::vector<int64_t> &shape, std::string_view op,
@@ -75,6 +82,34 @@ signatureOf(const std::string &op, const std::vector<Tensor> &inputs,
 /// Records a node of `signature`, an op without operands.
 Tensor makeOp(std::shared_ptr<const OpSignature> signature,
               SourceLocation where);
+
+// Argument checks of the functions written with the ops (Composite.cpp,
+// Functional.cpp): each throws kiln::Error naming `fn`, at `where`.
+
+/// "[2, 3]".
+std::string shapeText(const std::vector<int64_t> &shape);
+/// `x` is defined.
+void requireDefined(const char *fn, const Tensor &x, SourceLocation where);
+/// `x` is a float tensor, as PyTorch requires of `fn`.
+void requireFloat(const char *fn, const Tensor &x, SourceLocation where);
+/// `dim` in [-size, size) counted from 0 (PyTorch's wrap: a rank-0 tensor
+/// takes -1 and 0, `size` is then 1).
+int64_t wrapDim(const char *fn, int64_t dim, int64_t size,
+                SourceLocation where);
+/// The number of elements `dims` (empty: all) of `x` reduce, the dims
+/// checked: in range, none twice.
+int64_t reducedCount(const char *fn, const Tensor &x,
+                     const std::vector<int64_t> &dims, SourceLocation where);
+/// A loss's `reduction` is "mean", "sum" or "none".
+void checkReduction(const char *fn, const std::string &reduction,
+                    SourceLocation where);
+/// A loss's elementwise values reduced by `reduction` (checked before).
+Tensor reduceLoss(const Tensor &loss, const std::string &reduction,
+                  SourceLocation where);
+/// `a` and `b` in their promoted dtype, which must be a float (PyTorch's
+/// losses of integers are errors).
+std::pair<Tensor, Tensor> floatOperands(const char *fn, const Tensor &a,
+                                        const Tensor &b, SourceLocation where);
 
 } // namespace kiln::detail
 

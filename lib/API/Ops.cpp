@@ -18,6 +18,22 @@ namespace rt = kiln::runtime;
 
 namespace kiln {
 
+DType detail::resultTypeOf(const std::vector<Tensor> &tensors) {
+  auto category = [](DType d) {
+    return d == DType::Bool ? 0 : detail::isFloat(d) ? 2 : 1;
+  };
+  std::optional<DType> dimensioned, scalar;
+  for (const Tensor &t : tensors) {
+    std::optional<DType> &kind = t.dim() > 0 ? dimensioned : scalar;
+    kind = kind ? detail::promote(*kind, t.dtype()) : t.dtype();
+  }
+  if (!dimensioned)
+    return scalar.value_or(DType::Float32);
+  if (!scalar || category(*scalar) <= category(*dimensioned))
+    return *dimensioned;
+  return detail::promote(*dimensioned, *scalar);
+}
+
 namespace {
 
 using detail::makeOp;
@@ -280,6 +296,7 @@ KILN_FLOAT_UNARY(exp)
 KILN_FLOAT_UNARY(log)
 KILN_FLOAT_UNARY(sigmoid)
 KILN_FLOAT_UNARY(tanh)
+KILN_FLOAT_UNARY(erf)
 #undef KILN_FLOAT_UNARY
 
 // Rounding an integer tensor gives it back (PyTorch's floor, ceil, trunc

@@ -164,7 +164,8 @@ std::string kiln::getKilnCpuPipelineText(const CpuPipelineOptions &options) {
          "convert-vector-to-llvm),"
          "finalize-memref-to-llvm,"
          "func.func(convert-math-to-llvm),"
-         "convert-math-to-libm,"
+         // libm calls of vector math (f64 erf) extract lanes: lowered too.
+         "convert-math-to-libm,func.func(convert-vector-to-llvm),"
          "func.func(convert-arith-to-llvm,convert-index-to-llvm),"
          // Mask loads and stores as bytes, which LLVM vectorizes.
          "kiln-byte-bools,"

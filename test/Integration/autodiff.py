@@ -66,6 +66,7 @@ for op in ["floor", "ceil", "trunc", "round"]:
 unary("frac", x * 3, torch.frac)
 unary("sigmoid", x, torch.sigmoid)
 unary("tanh", x, torch.tanh)
+unary("erf", x, torch.erf)
 unary("relu", x, torch.relu)
 
 # --- Elementwise binary, broadcasting ---------------------------------------

@@ -21,7 +21,7 @@ unary = {
     "rsqrt": torch.rsqrt, "exp": torch.exp, "log": torch.log,
     "floor": torch.floor, "ceil": torch.ceil, "trunc": torch.trunc,
     "frac": torch.frac, "round": torch.round, "sigmoid": torch.sigmoid,
-    "tanh": torch.tanh, "relu": torch.relu,
+    "tanh": torch.tanh, "relu": torch.relu, "erf": torch.erf,
 }
 for dtype in (torch.float32, torch.float64):
     for op, fn in unary.items():
@@ -44,7 +44,8 @@ def max_ulp(got, x, fn):
 
 
 for op, fn, lo, hi, bound in (("exp", torch.exp, -87.0, 88.0, 4),
-                              ("tanh", torch.tanh, -12.0, 12.0, 8)):
+                              ("tanh", torch.tanh, -12.0, 12.0, 8),
+                              ("erf", torch.erf, -6.0, 6.0, 6)):
     x = torch.cat([torch.linspace(lo, hi, 1 << 20), torch.randn(1 << 16),
                    torch.tensor([1e-40, -3e-39, 0.0, -0.0, 1e-30, -1e-30,
                                  1e-8])])

@@ -186,7 +186,7 @@ class Program:
         ops = {"neg": torch.neg, "abs": torch.abs, "floor": torch.floor,
                "ceil": torch.ceil, "trunc": torch.trunc, "frac": torch.frac,
                "round": torch.round, "sigmoid": torch.sigmoid,
-               "tanh": torch.tanh, "relu": torch.relu}
+               "tanh": torch.tanh, "relu": torch.relu, "erf": torch.erf}
         safe = {"sqrt": torch.sqrt, "rsqrt": torch.rsqrt, "log": torch.log}
         op = self.rng.choice(sorted(ops) + sorted(safe) + ["exp"])
         if self.integer:

@@ -8,7 +8,12 @@
 // written with the ops: transpose, squeeze, unsqueeze, flatten, narrow,
 // split, chunk, cat, stack, sort, argsort, masked_fill, one_hot, var, std,
 // logsumexp, linear, layer_norm, silu, leaky_relu, nll_loss, l1_loss,
-// binary_cross_entropy_with_logits), reads some values half-way
+// binary_cross_entropy_with_logits, and those of Functional.cpp:
+// predicates, logical functions, any/all, sign, nan_to_num, reciprocal,
+// square, log1p, expm1, erf, lerp, addcmul, addcdiv, the activations,
+// smooth_l1/huber/kl_div losses, cosine_similarity, normalize, flip, roll,
+// repeat, tile, tril, triu, eye, outer, dot, mv, mm, bmm, addmm), reads
+// some values half-way
 // (so later ops build on realized tensors), then prints every value and, for
 // programs with floating-point leaves that require gradients, the
 // gradients of the sum of one float result. The output is a log that
@@ -339,7 +344,7 @@ private:
     std::string xn = names[a];
     int64_t rank = x.dim();
     std::string name = fresh();
-    switch (pick(15)) {
+    switch (pick(17)) {
     case 0: { // unary
       static const char *ops[] = {"neg",     "abs",   "sqrt", "rsqrt", "exp",
                                   "log",     "floor", "ceil", "trunc", "round",
@@ -554,6 +559,9 @@ private:
     case 12:
     case 13:
       return composite(x, xn, name);
+    case 14:
+    case 15:
+      return functional(x, xn, name);
     default: { // reshape to flat, or permute
       if (rank >= 2 && coin()) {
         log(name, "permute " + xn);
@@ -790,6 +798,270 @@ private:
       std::snprintf(text, sizeof text, " %a", slope);
       log(name, "leaky_relu " + xn + text);
       return add(name, kiln::leaky_relu(x, slope));
+    }
+    }
+  }
+
+  /// A float as the log prints it (exactly).
+  static std::string hex(double v) {
+    char text[64];
+    std::snprintf(text, sizeof text, "%a", v);
+    return text;
+  }
+
+  /// A pool value of `shape` (else a new float leaf of it).
+  size_t sameShape(const std::vector<int64_t> &shape, DType dtype) {
+    for (int tries = 0; tries < 4; ++tries) {
+      size_t b = operand();
+      if (pool[b].shape() == shape)
+        return b;
+    }
+    (void)leaf(dtype, shape);
+    return pool.size() - 1;
+  }
+
+  /// The functions of Functional.cpp: predicates and logical functions,
+  /// pointwise math, activations, losses and similarities, shape and
+  /// matrix functions. Log lines: "fn NAME ARGS..." (replayed by name).
+  void functional(const Tensor &x, const std::string &xn,
+                  const std::string &name) {
+    int64_t rank = x.dim();
+    DType floatType = isFloat(x.dtype()) ? x.dtype() : DType::Float32;
+    auto dimIn = [&](int64_t size) {
+      size = std::max<int64_t>(size, 1);
+      if (pick(20) == 0)
+        return coin() ? size : -size - 1;
+      return static_cast<int64_t>(pick(size)) - (coin() ? size : 0);
+    };
+    static const char *reductions[] = {"mean", "sum", "none"};
+    switch (pick(9)) {
+    case 0: { // unary functions of any dtype
+      static const char *ops[] = {"isnan",       "isinf",  "isfinite",
+                                  "logical_not", "sign",   "nan_to_num",
+                                  "reciprocal",  "square", "log1p",
+                                  "expm1",       "erf",    "softsign"};
+      static Tensor (*const fns[])(const Tensor &, kiln::SourceLocation) = {
+          kiln::isnan, kiln::isinf, kiln::isfinite,   kiln::logical_not,
+          kiln::sign,  nullptr,     kiln::reciprocal, kiln::square,
+          kiln::log1p, kiln::expm1, kiln::erf,        kiln::softsign};
+      int op = pick(12);
+      if (op == 5) {
+        double nan = coin() ? 0.0 : 1.5;
+        log(name, "fn nan_to_num " + xn + " " + hex(nan));
+        return add(name, kiln::nan_to_num(x, nan));
+      }
+      log(name, std::string("fn ") + ops[op] + " " + xn);
+      return add(name, fns[op](x, kiln::SourceLocation::current()));
+    }
+    case 1:
+    case 2: { // activations with their parameters
+      int op = pick(11);
+      static const double alphas[] = {1.0, 0.5, 2.0};
+      double a = alphas[pick(3)];
+      switch (op) {
+      case 0: {
+        double beta = coin() ? 1.0 : 2.0, threshold = coin() ? 20.0 : 1.0;
+        log(name, "fn softplus " + xn + " " + hex(beta) + " " + hex(threshold));
+        return add(name, kiln::softplus(x, beta, threshold));
+      }
+      case 1:
+        log(name, "fn elu " + xn + " " + hex(a));
+        return add(name, kiln::elu(x, a));
+      case 2:
+        log(name, "fn selu " + xn);
+        return add(name, kiln::selu(x));
+      case 3:
+        log(name, "fn celu " + xn + " " + hex(a));
+        return add(name, kiln::celu(x, a));
+      case 4: {
+        std::string approximate = coin() ? "none" : "tanh";
+        log(name, "fn gelu " + xn + " " + approximate);
+        return add(name, kiln::gelu(x, approximate));
+      }
+      case 5: {
+        // Bounds at the leaves' special values (ties at -1, 0.5, 1, 2).
+        static const double bounds[][2] = {{-1.0, 1.0}, {0.5, 2.0}, {0.0, 0.0}};
+        const double *b = bounds[pick(3)];
+        log(name, "fn hardtanh " + xn + " " + hex(b[0]) + " " + hex(b[1]));
+        return add(name, kiln::hardtanh(x, b[0], b[1]));
+      }
+      case 6:
+        log(name, "fn relu6 " + xn);
+        return add(name, kiln::relu6(x));
+      case 7:
+        log(name, "fn hardsigmoid " + xn);
+        return add(name, kiln::hardsigmoid(x));
+      case 8:
+        log(name, "fn hardswish " + xn);
+        return add(name, kiln::hardswish(x));
+      case 9:
+        log(name, "fn mish " + xn);
+        return add(name, kiln::mish(x));
+      default:
+        log(name, "fn logsigmoid " + xn);
+        return add(name, kiln::logsigmoid(x));
+      }
+    }
+    case 3: { // logical functions, any and all
+      int op = pick(5);
+      if (op < 3) {
+        static const char *ops[] = {"logical_and", "logical_or", "logical_xor"};
+        size_t b = partner(operand());
+        log(name, std::string("fn ") + ops[op] + " " + xn + " " + names[b]);
+        const Tensor &y = pool[b];
+        return add(name, op == 0   ? kiln::logical_and(x, y)
+                         : op == 1 ? kiln::logical_or(x, y)
+                                   : kiln::logical_xor(x, y));
+      }
+      const char *fn = op == 3 ? "any" : "all";
+      if (coin()) {
+        log(name, std::string("fn ") + fn + " " + xn + " all");
+        return add(name, op == 3 ? kiln::any(x) : kiln::all(x));
+      }
+      int64_t dim = dimIn(rank);
+      bool keepdim = coin();
+      log(name, std::string("fn ") + fn + " " + xn + " " + std::to_string(dim) +
+                    " " + (keepdim ? "1" : "0"));
+      return add(name, op == 3 ? kiln::any(x, dim, keepdim)
+                               : kiln::all(x, dim, keepdim));
+    }
+    case 4: { // lerp, addcmul, addcdiv
+      size_t b = partner(operand()), c = partner(operand());
+      int op = pick(4);
+      if (op == 0) {
+        double w = coin() ? 0.25 : 0.75;
+        log(name, "fn lerp_number " + xn + " " + names[b] + " " + hex(w));
+        return add(name, kiln::lerp(x, pool[b], w));
+      }
+      if (op == 1) {
+        log(name, "fn lerp " + xn + " " + names[b] + " " + names[c]);
+        return add(name, kiln::lerp(x, pool[b], pool[c]));
+      }
+      Scalar value = coin() ? Scalar(1) : number();
+      log(name, std::string(op == 2 ? "fn addcmul " : "fn addcdiv ") + xn +
+                    " " + names[b] + " " + names[c] + " " + numberText(value));
+      return add(name, op == 2 ? kiln::addcmul(x, pool[b], pool[c], value)
+                               : kiln::addcdiv(x, pool[b], pool[c], value));
+    }
+    case 5: { // smooth_l1_loss, huber_loss, kl_div
+      std::string reduction = reductions[pick(3)];
+      size_t b = sameShape(x.shape(), floatType);
+      int op = pick(3);
+      if (op == 2) {
+        bool logTarget = coin();
+        if (reduction == "mean" && coin())
+          reduction = "batchmean";
+        log(name, "fn kl_div " + xn + " " + names[b] + " " + reduction + " " +
+                      (logTarget ? "1" : "0"));
+        return add(name, kiln::kl_div(x, pool[b], reduction, logTarget));
+      }
+      static const double params[] = {1.0, 0.5, 0.0};
+      double p = params[pick(3)];
+      log(name, std::string(op == 0 ? "fn smooth_l1_loss " : "fn huber_loss ") +
+                    xn + " " + names[b] + " " + reduction + " " + hex(p));
+      return add(name, op == 0 ? kiln::smooth_l1_loss(x, pool[b], reduction, p)
+                               : kiln::huber_loss(x, pool[b], reduction, p));
+    }
+    case 6: { // cosine_similarity, normalize
+      int64_t dim = dimIn(rank);
+      if (coin()) {
+        size_t b = partner(operand());
+        log(name, "fn cosine_similarity " + xn + " " + names[b] + " " +
+                      std::to_string(dim));
+        return add(name, kiln::cosine_similarity(x, pool[b], dim));
+      }
+      double p = coin() ? 2.0 : 1.0;
+      log(name,
+          "fn normalize " + xn + " " + hex(p) + " " + std::to_string(dim));
+      return add(name, kiln::normalize(x, p, dim));
+    }
+    case 7: { // flip, roll, repeat, tile
+      int op = pick(4);
+      if (op == 0) {
+        std::vector<int64_t> dims = randomDims(rank);
+        log(name, "fn flip " + xn + " " + joined(dims, ",", "none"));
+        return add(name, kiln::flip(x, dims));
+      }
+      if (op == 1) {
+        std::vector<int64_t> dims =
+            coin() ? std::vector<int64_t>{} : randomDims(rank);
+        std::vector<int64_t> shifts;
+        for (size_t i = 0; i < std::max<size_t>(dims.size(), 1); ++i)
+          shifts.push_back(static_cast<int64_t>(pick(13)) - 6);
+        log(name, "fn roll " + xn + " " + joined(shifts, ",", "none") + " " +
+                      joined(dims, ",", "none"));
+        return add(name, kiln::roll(x, shifts, dims));
+      }
+      std::vector<int64_t> repeats;
+      int64_t count = std::max<int64_t>(
+          rank + static_cast<int64_t>(pick(3)) - (op == 3 ? 1 : 0), 0);
+      for (int64_t i = 0; i < count; ++i)
+        repeats.push_back(pick(3));
+      log(name, std::string(op == 2 ? "fn repeat " : "fn tile ") + xn + " " +
+                    joined(repeats, ",", "none"));
+      return add(name,
+                 op == 2 ? kiln::repeat(x, repeats) : kiln::tile(x, repeats));
+    }
+    default: { // tril, triu, outer, dot, mv, mm, bmm, addmm, eye
+      int op = pick(8);
+      if (op < 2) {
+        int64_t diagonal = static_cast<int64_t>(pick(5)) - 2;
+        log(name, std::string(op == 0 ? "fn tril " : "fn triu ") + xn + " " +
+                      std::to_string(diagonal));
+        return add(name,
+                   op == 0 ? kiln::tril(x, diagonal) : kiln::triu(x, diagonal));
+      }
+      if (op == 7) {
+        int64_t n = pick(4), m = coin() ? -1 : static_cast<int64_t>(pick(4));
+        log(name, "fn eye " + std::to_string(n) + " " + std::to_string(m));
+        return add(name, kiln::eye(n, m));
+      }
+      // New leaves of x's dtype (now and then of another, an error
+      // unless promoted) with fitting shapes.
+      static const DType dtypes[] = {DType::Float32, DType::Float64,
+                                     DType::Int64, DType::Bool};
+      DType dtype = pick(6) == 0 ? dtypes[pick(4)] : x.dtype();
+      int64_t n = 1 + pick(3), k = 1 + pick(3), m = 1 + pick(3);
+      if (op == 2 || op == 3) {
+        std::vector<int64_t> shape{rank == 1 ? x.shape()[0] : n};
+        Tensor a = rank == 1 ? x : leaf(x.dtype(), shape);
+        std::string an = rank == 1 ? xn : names.back();
+        if (op == 3 && pick(8) == 0)
+          shape[0] += 1; // sizes differ: dot's error
+        (void)leaf(dtype, op == 2 ? std::vector<int64_t>{m} : shape);
+        std::string bn = names.back();
+        log(name,
+            std::string(op == 2 ? "fn outer " : "fn dot ") + an + " " + bn);
+        Tensor y = pool.back();
+        return add(name, op == 2 ? kiln::outer(a, y) : kiln::dot(a, y));
+      }
+      bool batched = op == 6 && coin();
+      std::vector<int64_t> left{n, k}, right{k, m};
+      if (op == 4)
+        right = {k};
+      if (op == 5 || batched) {
+        left.insert(left.begin(), 2);
+        right.insert(right.begin(), 2);
+      }
+      Tensor a = leaf(x.dtype(), left);
+      std::string an = names.back();
+      Tensor b = leaf(dtype, right);
+      std::string bn = names.back();
+      if (op == 6) {
+        std::vector<int64_t> inShape =
+            coin() ? std::vector<int64_t>{n, m} : std::vector<int64_t>{m};
+        Tensor input = leaf(x.dtype(), inShape);
+        std::string in = names.back();
+        double beta = coin() ? 1.0 : 0.5, alpha = coin() ? 1.0 : 2.0;
+        log(name, "fn addmm " + in + " " + an + " " + bn + " " + hex(beta) +
+                      " " + hex(alpha));
+        return add(name, kiln::addmm(input, a, b, beta, alpha));
+      }
+      const char *fn = op == 4 ? "mv" : op == 5 ? "bmm" : "mm";
+      log(name, std::string("fn ") + fn + " " + an + " " + bn);
+      return add(name, op == 4   ? kiln::mv(a, b)
+                       : op == 5 ? kiln::bmm(a, b)
+                                 : kiln::mm(a, b));
     }
     }
   }

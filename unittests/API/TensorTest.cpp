@@ -1642,3 +1642,304 @@ TEST(Device, CudaRunsTheSameGraphsOrSaysWhyNot) {
     EXPECT_NEAR(gpuValues[i], cpuValues[i], 1e-6f);
 }
 } // namespace
+
+//===----------------------------------------------------------------------===//
+// The functions of Functional.cpp, against PyTorch 1.13's values.
+//===----------------------------------------------------------------------===//
+
+namespace {
+Tensor activationInputs() {
+  Tensor x =
+      Tensor::fromVector(std::vector<float>{-3, -1, 0, 0.5f, 1, 2, 3, 6});
+  x.requiresGrad();
+  return x;
+}
+
+/// f(x) and the gradient of its sum, against PyTorch's.
+void expectActivation(const std::function<Tensor(const Tensor &)> &f,
+                      const std::vector<float> &values,
+                      const std::vector<float> &gradient) {
+  Tensor x = activationInputs();
+  Tensor y = f(x);
+  expectNear(y.toVector<float>(), values);
+  y.sum().backward();
+  expectNear(x.grad().toVector<float>(), gradient);
+}
+} // namespace
+
+TEST(Functional, ActivationsAndTheirGradientsAsInPyTorch) {
+  // hardtanh's gradient is 0 at its bounds (-1 and 1), clamp's is not.
+  expectActivation([](const Tensor &x) { return kiln::hardtanh(x); },
+                   {-1, -1, 0, 0.5f, 1, 1, 1, 1}, {0, 0, 1, 1, 0, 0, 0, 0});
+  expectActivation([](const Tensor &x) { return kiln::relu6(x); },
+                   {0, 0, 0, 0.5f, 1, 2, 3, 6}, {0, 0, 0, 1, 1, 1, 1, 0});
+  expectActivation(
+      [](const Tensor &x) { return kiln::hardsigmoid(x); },
+      {0, 0.333333343f, 0.5f, 0.583333313f, 0.666666687f, 0.833333313f, 1, 1},
+      {0, 0.166666672f, 0.166666672f, 0.166666672f, 0.166666672f, 0.166666672f,
+       0, 0});
+  // hardswish's gradient at -3 and 3: x/3 + 1/2 (bounds inclusive).
+  expectActivation(
+      [](const Tensor &x) { return kiln::hardswish(x); },
+      {0, -0.333333343f, 0, 0.291666657f, 0.666666687f, 1.66666663f, 3, 6},
+      {-0.5f, 0.166666657f, 0.5f, 0.666666687f, 0.833333373f, 1.16666675f, 1.5f,
+       1});
+  expectActivation([](const Tensor &x) { return kiln::softplus(x); },
+                   {0.048587352f, 0.313261688f, 0.693147182f, 0.974076986f,
+                    1.31326163f, 2.12692809f, 3.04858732f, 6.00247574f},
+                   {0.0474258736f, 0.268941432f, 0.5f, 0.622459352f,
+                    0.731058598f, 0.880797088f, 0.952574134f, 0.997527361f});
+  expectActivation([](const Tensor &x) { return kiln::elu(x, 0.5); },
+                   {-0.475106478f, -0.316060275f, 0, 0.5f, 1, 2, 3, 6},
+                   {0.0248935334f, 0.183939725f, 0.5f, 1, 1, 1, 1, 1});
+  expectActivation([](const Tensor &x) { return kiln::selu(x); },
+                   {-1.6705687f, -1.11133075f, 0, 0.525350511f, 1.05070102f,
+                    2.10140204f, 3.15210295f, 6.30420589f},
+                   {0.0875306055f, 0.64676863f, 1.75809932f, 1.05070102f,
+                    1.05070102f, 1.05070102f, 1.05070102f, 1.05070102f});
+  expectActivation([](const Tensor &x) { return kiln::celu(x, 2.0); },
+                   {-1.55373967f, -0.786938667f, 0, 0.5f, 1, 2, 3, 6},
+                   {0.223130167f, 0.606530666f, 1, 1, 1, 1, 1, 1});
+  expectActivation([](const Tensor &x) { return kiln::gelu(x); },
+                   {-0.00404986739f, -0.158655286f, 0, 0.345731199f,
+                    0.841344714f, 1.95449996f, 2.99595022f, 6},
+                   {-0.0119456053f, -0.0833154321f, 0.5f, 0.86749506f,
+                    1.08331537f, 1.0852319f, 1.01194561f, 1});
+  expectActivation([](const Tensor &x) { return kiln::gelu(x, "tanh"); },
+                   {-0.00363743305f, -0.158807993f, 0, 0.345714003f,
+                    0.841192007f, 1.95459771f, 2.99636269f, 6},
+                   {-0.0115842968f, -0.0829640925f, 0.5f, 0.86736989f,
+                    1.08296406f, 1.08609927f, 1.01158428f, 1});
+  expectActivation([](const Tensor &x) { return kiln::mish(x); },
+                   {-0.145647466f, -0.30340144f, 0, 0.375245243f, 0.865098357f,
+                    1.943959f, 2.98653507f, 5.99992657f},
+                   {-0.0933931246f, 0.0592167303f, 0.600000024f, 0.886424422f,
+                    1.04903626f, 1.06931794f, 1.02110696f, 1.00013399f});
+  expectActivation([](const Tensor &x) { return kiln::logsigmoid(x); },
+                   {-3.04858732f, -1.31326175f, -0.693147182f, -0.474076986f,
+                    -0.313261688f, -0.126928017f, -0.048587352f,
+                    -0.00247568521f},
+                   {0.952574134f, 0.731058598f, 0.5f, 0.377540678f,
+                    0.268941432f, 0.119202919f, 0.0474258736f, 0.00247262325f});
+  expectActivation(
+      [](const Tensor &x) { return kiln::softsign(x); },
+      {-0.75f, -0.5f, 0, 0.333333343f, 0.5f, 0.666666687f, 0.75f, 0.857142866f},
+      {0.0625f, 0.25f, 1, 0.444444478f, 0.25f, 0.111111119f, 0.0625f,
+       0.0204081684f});
+  // No overflow, and no loss to rounding, far out.
+  std::vector<float> far =
+      kiln::softplus(Tensor::fromVector(std::vector<float>{-80, -20, 30}))
+          .toVector<float>();
+  EXPECT_FLOAT_EQ(far[0], 1.80485133e-35f);
+  EXPECT_FLOAT_EQ(far[1], 2.06115369e-09f);
+  EXPECT_FLOAT_EQ(far[2], 30);
+  expectNear(kiln::logsigmoid(Tensor::fromVector(std::vector<float>{-200, 200}))
+                 .toVector<float>(),
+             {-200, 0});
+}
+
+TEST(Functional, PointwiseMathAsInPyTorch) {
+  Tensor t = Tensor::fromVector(
+      std::vector<float>{1e-10f, -1e-7f, 1e-3f, 0.75f, -0.9f, 20});
+  // log1p and expm1 keep their small arguments' digits (log(1 + x) and
+  // exp(x) - 1 in float32 would give 0 for 1e-10).
+  std::vector<float> log1p = kiln::log1p(t).toVector<float>();
+  std::vector<float> want1 = {1.00000001e-10f, -1.00000008e-07f,
+                              0.000999500393f, 0.559615791f,
+                              -2.30258489f,    3.04452252f};
+  std::vector<float> expm1 = kiln::expm1(t).toVector<float>();
+  std::vector<float> want2 = {1.00000001e-10f, -9.99999941e-08f, 0.00100050017f,
+                              1.11699998f,     -0.59343034f,     485165184.0f};
+  std::vector<float> erf = kiln::erf(t).toVector<float>();
+  std::vector<float> want3 = {1.1283792e-10f, -1.12837917e-07f, 0.00112837879f,
+                              0.711155653f,   -0.7969082f,      1};
+  for (size_t i = 0; i < want1.size(); ++i) {
+    EXPECT_NEAR(log1p[i], want1[i], 2e-7 * std::fabs(want1[i])) << i;
+    EXPECT_NEAR(expm1[i], want2[i], 2e-7 * std::fabs(want2[i])) << i;
+    EXPECT_NEAR(erf[i], want3[i], 4e-7 * std::fabs(want3[i])) << i;
+  }
+  Tensor c = Tensor::fromVector(
+      std::vector<float>{NAN, INFINITY, -INFINITY, 0, -2, 3});
+  EXPECT_EQ(kiln::isnan(c).toVector<bool>(),
+            (std::vector<bool>{true, false, false, false, false, false}));
+  EXPECT_EQ(kiln::isinf(c).toVector<bool>(),
+            (std::vector<bool>{false, true, true, false, false, false}));
+  EXPECT_EQ(kiln::isfinite(c).toVector<bool>(),
+            (std::vector<bool>{false, false, false, true, true, true}));
+  expectNear(kiln::sign(c).toVector<float>(), {0, 1, -1, 0, -1, 1});
+  expectNear(kiln::nan_to_num(c, 1, 2.0, -3.0).toVector<float>(),
+             {1, 2, -3, 0, -2, 3});
+  std::vector<float> n = kiln::nan_to_num(c).toVector<float>();
+  EXPECT_EQ(n[1], std::numeric_limits<float>::max());
+  EXPECT_EQ(n[2], std::numeric_limits<float>::lowest());
+  Tensor ints = Tensor::fromVector(std::vector<int64_t>{1, 2, 0, 3}, {2, 2});
+  EXPECT_EQ(kiln::all(ints, 0, true).toVector<bool>(),
+            (std::vector<bool>{false, true}));
+  EXPECT_EQ(kiln::any(kiln::zeros({0})).toVector<bool>(),
+            std::vector<bool>{false});
+  EXPECT_EQ(kiln::all(kiln::zeros({0})).toVector<bool>(),
+            std::vector<bool>{true});
+  EXPECT_EQ(kiln::logical_xor(Tensor::fromVector(std::vector<float>{0, 1, 2}),
+                              Tensor::fromVector(std::vector<int64_t>{1, 1, 0}))
+                .toVector<bool>(),
+            (std::vector<bool>{true, false, true}));
+  EXPECT_EQ(
+      kiln::square(Tensor::fromVector(std::vector<bool>{true, false})).dtype(),
+      kiln::DType::Int64);
+  EXPECT_EQ(kiln::reciprocal(ints).dtype(), kiln::DType::Float32);
+  Tensor a = Tensor::fromVector(std::vector<float>{1, 2});
+  Tensor b = Tensor::fromVector(std::vector<float>{3, 4});
+  Tensor w = Tensor::fromVector(std::vector<float>{0.5f, 2});
+  expectNear(kiln::lerp(a, Tensor::fromVector(std::vector<float>{3, 6}),
+                        Tensor::fromVector(std::vector<float>{0.25f, 1}))
+                 .toVector<float>(),
+             {1.5f, 6});
+  expectNear(kiln::addcmul(a, b, w, 2).toVector<float>(), {4, 18});
+  expectNear(kiln::addcdiv(a, b, w, -1).toVector<float>(), {-5, 0});
+}
+
+TEST(Functional, LossesAndSimilaritiesAsInPyTorch) {
+  Tensor a =
+      Tensor::fromVector(std::vector<float>{1, -2, 3, 0.5f, 0, -1}, {2, 3});
+  a.requiresGrad();
+  Tensor b =
+      Tensor::fromVector(std::vector<float>{0, 1, 2, -1, 2, 0.5f}, {2, 3});
+  expectNear(kiln::smooth_l1_loss(a, b, "mean", 1.5).toVector<float>(),
+             {0.944444478f});
+  expectNear(kiln::huber_loss(a, b, "sum", 1.5).toVector<float>(), {8.5f});
+  kiln::smooth_l1_loss(a, b, "sum", 1.5).backward();
+  expectNear(a.grad().toVector<float>(),
+             {0.666666687f, -1, 0.666666687f, 1, -1, -1});
+  Tensor logp = kiln::log_softmax(
+      Tensor::fromVector(std::vector<float>{1, 2, 3, 0, 0, 1}, {2, 3}), 1);
+  Tensor p = Tensor::fromVector(
+      std::vector<float>{0.2f, 0.3f, 0.5f, 0, 0.5f, 0.5f}, {2, 3});
+  expectNear(kiln::kl_div(logp, p, "batchmean").toVector<float>(),
+             {0.218125239f});
+  // 0 log 0 is 0.
+  expectNear(kiln::kl_div(logp, p, "none").toVector<float>(),
+             {0.159633607f, 0.0610899031f, -0.142770618f, 0, 0.429148793f,
+              -0.0708512366f});
+  expectNear(kiln::cosine_similarity(a, b).toVector<float>(),
+             {0.478091389f, -0.390359998f});
+  expectNear(kiln::cosine_similarity(a, b, 0).toVector<float>(),
+             {-0.44721359f, -0.44721359f, 0.843661487f});
+  expectNear(kiln::normalize(a, 1.0, 0).toVector<float>(),
+             {0.666666687f, -1, 0.75f, 0.333333343f, 0, -0.25f});
+}
+
+TEST(Functional, ShapeAndMatrixFunctionsAsInPyTorch) {
+  Tensor x = kiln::arange(6, 0, 1, kiln::DType::Float32).reshape({2, 3});
+  expectNear(kiln::flip(x, {0, 1}).toVector<float>(), {5, 4, 3, 2, 1, 0});
+  expectNear(kiln::roll(x, {1}, {1}).toVector<float>(), {2, 0, 1, 5, 3, 4});
+  expectNear(kiln::roll(x, {-2}).toVector<float>(), {2, 3, 4, 5, 0, 1});
+  expectNear(kiln::roll(x, {1, 2}, {0, 1}).toVector<float>(),
+             {4, 5, 3, 1, 2, 0});
+  Tensor r = kiln::repeat(x, {2, 1, 2});
+  EXPECT_EQ(r.shape(), (std::vector<int64_t>{2, 2, 6}));
+  expectNear(r.toVector<float>(), {0, 1, 2, 0, 1, 2, 3, 4, 5, 3, 4, 5,
+                                   0, 1, 2, 0, 1, 2, 3, 4, 5, 3, 4, 5});
+  expectNear(kiln::tile(x, {2}).toVector<float>(),
+             {0, 1, 2, 0, 1, 2, 3, 4, 5, 3, 4, 5});
+  expectNear(kiln::tril(kiln::ones({3, 4}), -1).toVector<float>(),
+             {0, 0, 0, 0, 1, 0, 0, 0, 1, 1, 0, 0});
+  expectNear(
+      kiln::triu(kiln::arange(12, 0, 1, kiln::DType::Float32).reshape({3, 4}),
+                 1)
+          .toVector<float>(),
+      {0, 1, 2, 3, 0, 0, 6, 7, 0, 0, 0, 11});
+  expectNear(kiln::eye(2, 3).toVector<float>(), {1, 0, 0, 0, 1, 0});
+  expectNear(kiln::outer(Tensor::fromVector(std::vector<float>{1, 2}),
+                         Tensor::fromVector(std::vector<float>{3, 4, 5}))
+                 .toVector<float>(),
+             {3, 4, 5, 6, 8, 10});
+  Tensor m = Tensor::fromVector(std::vector<float>{1, 2, 3, 4}, {2, 2});
+  // beta 0 ignores the input, NaN included.
+  expectNear(kiln::addmm(Tensor::fromVector(std::vector<float>{1, NAN}),
+                         kiln::ones({2, 2}), m, 0.0, 2.0)
+                 .toVector<float>(),
+             {8, 12, 8, 12});
+  expectNear(kiln::addmm(Tensor::fromVector(std::vector<float>{1, 2}),
+                         kiln::ones({2, 2}), m, 0.5)
+                 .toVector<float>(),
+             {4.5f, 7, 4.5f, 7});
+  // The flip's gradient goes back to each element's place.
+  Tensor y = Tensor::fromVector(std::vector<float>{1, 2, 3});
+  y.requiresGrad();
+  (kiln::flip(y, {0}) * Tensor::fromVector(std::vector<float>{1, 10, 100}))
+      .sum()
+      .backward();
+  expectNear(y.grad().toVector<float>(), {100, 10, 1});
+}
+
+TEST(Functional, BadArgumentsAtTheCall) {
+  Tensor x = Tensor::fromVector(std::vector<float>{1, 2, 3, 4}, {2, 2});
+  Tensor i = Tensor::fromVector(std::vector<int64_t>{1, 2});
+  Tensor flags = Tensor::fromVector(std::vector<bool>{true, false});
+  expectError([&] { (void)kiln::softplus(i); },
+              "softplus: expects a floating-point tensor");
+  expectError([&] { (void)kiln::gelu(x, "erf"); },
+              "gelu: approximate must be \"none\" or \"tanh\", got \"erf\"");
+  expectError([&] { (void)kiln::hardtanh(x, 1, -1); },
+              "hardtanh: min_val (1.000000) must not be greater than max_val");
+  expectError([&] { (void)kiln::hardtanh(flags); },
+              "hardtanh: bool inputs are not supported");
+  expectError([&] { (void)kiln::celu(x, 0); }, "celu: alpha must not be 0");
+  expectError([&] { (void)kiln::softsign(flags); },
+              "softsign: bool inputs are not supported");
+  expectError([&] { (void)kiln::any(x, 2); },
+              "any: dim 2 is out of range (expected to be in range of [-2, "
+              "1])");
+  expectError([&] { (void)kiln::lerp(x, x.to(kiln::DType::Float64), 0.5); },
+              "lerp: expects start, end and weight of one dtype");
+  expectError([&] { (void)kiln::addcdiv(x, i, i); },
+              "addcdiv: integer division is not supported");
+  expectError([&] { (void)kiln::smooth_l1_loss(x, x, "mean", -1); },
+              "smooth_l1_loss: beta must not be negative");
+  expectError([&] { (void)kiln::huber_loss(x, x, "mean", 0); },
+              "huber_loss: delta must be positive");
+  expectError([&] { (void)kiln::kl_div(x, x, "batch"); },
+              "kl_div: reduction must be");
+  expectError([&] { (void)kiln::cosine_similarity(x, kiln::ones({3})); },
+              "cosine_similarity: shapes [2, 2] and [3] do not broadcast");
+  expectError([&] { (void)kiln::normalize(x, 2.0, 2); },
+              "normalize: dim 2 is out of range");
+  expectError(
+      [&] {
+        (void)kiln::flip(x, {0, -2});
+      },
+      "flip: dim 0 appears more than once");
+  expectError(
+      [&] {
+        (void)kiln::roll(x, {1, 2}, {0});
+      },
+      "roll: shifts and dims must align: got 2 shifts and 1 dims");
+  expectError([&] { (void)kiln::repeat(x, {2}); },
+              "repeat: the number of repeats (1) can not be smaller than the "
+              "number of dims of the tensor (2)");
+  expectError(
+      [&] {
+        (void)kiln::repeat(x, {2, -1});
+      },
+      "repeat: repeats must not be negative, got -1");
+  expectError([&] { (void)kiln::tril(i); },
+              "tril: expects a tensor of at least 2 dims, got 1");
+  expectError([&] { (void)kiln::eye(-1); }, "eye: n must be non-negative");
+  expectError([&] { (void)kiln::outer(x, i); },
+              "outer: expects two 1-D tensors, got 2-D and 1-D");
+  expectError([&] { (void)kiln::dot(i, i.to(kiln::DType::Float32)); },
+              "dot: expects both operands to have the same dtype, got i64 and "
+              "f32");
+  expectError([&] { (void)kiln::dot(flags, flags); },
+              "dot: bool operands are not supported");
+  expectError([&] { (void)kiln::mv(x, x); },
+              "mv: expects 2-D and 1-D tensors, got 2-D and 2-D");
+  expectError(
+      [&] {
+        (void)kiln::bmm(kiln::ones({2, 2, 2}), kiln::ones({3, 2, 2}));
+      },
+      "bmm: expects the same batch size, got [2, 2, 2] and [3, 2, 2]");
+  expectError([&] { (void)kiln::addmm(kiln::ones({3}), x, x); },
+              "addmm: shapes [3] and [2, 2] do not broadcast");
+  expectError([&] { (void)kiln::isnan(Tensor()); }, "isnan: undefined tensor");
+}

@@ -251,7 +251,85 @@ def apply(kind, args, env):
         return torch.nn.functional.silu(v(args[0]))
     if kind == "leaky_relu":
         return torch.nn.functional.leaky_relu(v(args[0]), float.fromhex(args[1]))
+    if kind == "fn":
+        return functional(args[0], args[1:], v)
     raise ValueError(f"unknown op kind {kind}")
+
+
+def ints(text):
+    return [] if text == "none" else [int(d) for d in text.split(",")]
+
+
+def functional(fn, args, v):
+    """The functions of lib/API/Functional.cpp ("fn NAME ARGS...")."""
+    F = torch.nn.functional
+    h = float.fromhex
+    if fn in ("isnan", "isinf", "isfinite", "logical_not", "sign",
+              "reciprocal", "square", "log1p", "expm1", "erf"):
+        return getattr(torch, fn)(v(args[0]))
+    if fn == "nan_to_num":
+        return torch.nan_to_num(v(args[0]), h(args[1]))
+    if fn in ("softsign", "selu", "relu6", "hardsigmoid", "hardswish",
+              "mish", "logsigmoid"):
+        return getattr(F, fn)(v(args[0]))
+    if fn == "softplus":
+        return F.softplus(v(args[0]), h(args[1]), h(args[2]))
+    if fn in ("elu", "celu"):
+        return getattr(F, fn)(v(args[0]), h(args[1]))
+    if fn == "gelu":
+        return F.gelu(v(args[0]), approximate=args[1])
+    if fn == "hardtanh":
+        return F.hardtanh(v(args[0]), h(args[1]), h(args[2]))
+    if fn in ("logical_and", "logical_or", "logical_xor"):
+        return getattr(torch, fn)(v(args[0]), v(args[1]))
+    if fn in ("any", "all"):
+        f = getattr(torch, fn)
+        if args[1] == "all":
+            return f(v(args[0]))
+        return f(v(args[0]), int(args[1]), keepdim=args[2] == "1")
+    if fn == "lerp_number":
+        return torch.lerp(v(args[0]), v(args[1]), h(args[2]))
+    if fn == "lerp":
+        return torch.lerp(v(args[0]), v(args[1]), v(args[2]))
+    if fn in ("addcmul", "addcdiv"):
+        return getattr(torch, fn)(v(args[0]), v(args[1]), v(args[2]),
+                                  value=number(args[3]))
+    if fn in ("smooth_l1_loss", "huber_loss"):
+        p = h(args[3])
+        if fn == "smooth_l1_loss":
+            return F.smooth_l1_loss(v(args[0]), v(args[1]), reduction=args[2],
+                                    beta=p)
+        return F.huber_loss(v(args[0]), v(args[1]), reduction=args[2],
+                            delta=p)
+    if fn == "kl_div":
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # reduction="mean"'s warning
+            return F.kl_div(v(args[0]), v(args[1]), reduction=args[2],
+                            log_target=args[3] == "1")
+    if fn == "cosine_similarity":
+        return F.cosine_similarity(v(args[0]), v(args[1]), int(args[2]))
+    if fn == "normalize":
+        return F.normalize(v(args[0]), h(args[1]), int(args[2]))
+    if fn == "flip":
+        return torch.flip(v(args[0]), ints(args[1]))
+    if fn == "roll":
+        dims = ints(args[2])
+        return torch.roll(v(args[0]), ints(args[1]), dims if dims else None)
+    if fn == "repeat":
+        return v(args[0]).repeat(ints(args[1]))
+    if fn == "tile":
+        return torch.tile(v(args[0]), ints(args[1]))
+    if fn in ("tril", "triu"):
+        return getattr(torch, fn)(v(args[0]), int(args[1]))
+    if fn == "eye":
+        n, m = int(args[0]), int(args[1])
+        return torch.eye(n, m if m >= 0 else n)
+    if fn in ("outer", "dot", "mv", "mm", "bmm"):
+        return getattr(torch, fn)(v(args[0]), v(args[1]))
+    if fn == "addmm":
+        return torch.addmm(v(args[0]), v(args[1]), v(args[2]),
+                           beta=h(args[3]), alpha=h(args[4]))
+    raise ValueError(f"unknown function {fn}")
 
 
 # Ops Kiln refuses where PyTorch answers: softmax of an empty integer or

@@ -71,6 +71,8 @@ func.func @unary(%x: tensor<4xf32>, %n: tensor<2x2xi64>) {
   %13 = "kiln.sigmoid"(%x) : (tensor<4xf32>) -> tensor<4xf32>
   // CHECK: kiln.tanh
   %14 = "kiln.tanh"(%x) : (tensor<4xf32>) -> tensor<4xf32>
+  // CHECK: kiln.erf
+  %erf = "kiln.erf"(%x) : (tensor<4xf32>) -> tensor<4xf32>
   // CHECK: kiln.relu %{{.*}} : tensor<4xf32>
   %15 = "kiln.relu"(%x) : (tensor<4xf32>) -> tensor<4xf32>
   return

@@ -72,6 +72,8 @@ func.func @unary(%arg0: tensor<4xf32>, %arg1: tensor<2x2xi64>) {
   %14 = kiln.tanh %arg0 : tensor<4xf32>
   // CHECK: kiln.relu %{{.*}} : tensor<4xf32>
   %15 = kiln.relu %arg0 : tensor<4xf32>
+  // CHECK: kiln.erf %{{.*}} : tensor<4xf32>
+  %16 = kiln.erf %arg0 : tensor<4xf32>
   return
 }
 

@@ -17,7 +17,7 @@ module {
     %6 = kiln.arange {start = 1.000000e+01 : f64, step = -2.000000e+00 : f64} : tensor<3xi64>
     return %0, %1, %2, %3, %4, %5, %6 : tensor<3xi64>, tensor<4x4xf32>, tensor<3xi1>, tensor<2x3xf64>, tensor<2x3xf64>, tensor<5xf32>, tensor<3xi64>
   }
-  func.func @unary(%arg0: tensor<4xf32>, %arg1: tensor<2x2xi64>) -> (tensor<4xf32>, tensor<2x2xi64>, tensor<4xf32>, tensor<2x2xi64>, tensor<4xf32>, tensor<4xf32>, tensor<4xf32>, tensor<4xf32>, tensor<4xf32>, tensor<4xf32>, tensor<4xf32>, tensor<4xf32>, tensor<4xf32>, tensor<4xf32>, tensor<4xf32>, tensor<4xf32>) {
+  func.func @unary(%arg0: tensor<4xf32>, %arg1: tensor<2x2xi64>) -> (tensor<4xf32>, tensor<2x2xi64>, tensor<4xf32>, tensor<2x2xi64>, tensor<4xf32>, tensor<4xf32>, tensor<4xf32>, tensor<4xf32>, tensor<4xf32>, tensor<4xf32>, tensor<4xf32>, tensor<4xf32>, tensor<4xf32>, tensor<4xf32>, tensor<4xf32>, tensor<4xf32>, tensor<4xf32>) {
     %0 = kiln.neg %arg0 : tensor<4xf32>
     %1 = kiln.neg %arg1 : tensor<2x2xi64>
     %2 = kiln.abs %arg0 : tensor<4xf32>
@@ -34,7 +34,8 @@ module {
     %13 = kiln.sigmoid %arg0 : tensor<4xf32>
     %14 = kiln.tanh %arg0 : tensor<4xf32>
     %15 = kiln.relu %arg0 : tensor<4xf32>
-    return %0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15 : tensor<4xf32>, tensor<2x2xi64>, tensor<4xf32>, tensor<2x2xi64>, tensor<4xf32>, tensor<4xf32>, tensor<4xf32>, tensor<4xf32>, tensor<4xf32>, tensor<4xf32>, tensor<4xf32>, tensor<4xf32>, tensor<4xf32>, tensor<4xf32>, tensor<4xf32>, tensor<4xf32>
+    %16 = kiln.erf %arg0 : tensor<4xf32>
+    return %0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16 : tensor<4xf32>, tensor<2x2xi64>, tensor<4xf32>, tensor<2x2xi64>, tensor<4xf32>, tensor<4xf32>, tensor<4xf32>, tensor<4xf32>, tensor<4xf32>, tensor<4xf32>, tensor<4xf32>, tensor<4xf32>, tensor<4xf32>, tensor<4xf32>, tensor<4xf32>, tensor<4xf32>, tensor<4xf32>
   }
   func.func @binary(%arg0: tensor<4x1xf32>, %arg1: tensor<8xf32>, %arg2: tensor<f32>, %arg3: tensor<3xi64>, %arg4: tensor<2x1xi64>) -> (tensor<4x8xf32>, tensor<4x1xf32>, tensor<2x3xi64>, tensor<8xf32>, tensor<4x8xf32>, tensor<3xi64>, tensor<8xf32>) {
     %0 = kiln.add %arg0, %arg1 : tensor<4x1xf32>, tensor<8xf32>

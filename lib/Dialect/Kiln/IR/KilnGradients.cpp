@@ -272,6 +272,16 @@ LogicalResult TanhOp::buildVJP(OpBuilder &b, ArrayRef<Value> cts,
   return success();
 }
 
+// d erf = 2 / sqrt(pi) exp(-x^2), PyTorch's rule.
+LogicalResult ErfOp::buildVJP(OpBuilder &b, ArrayRef<Value> cts,
+                              SmallVectorImpl<Value> &grads) {
+  GradBuilder g(b, getLoc());
+  Value x = getInput();
+  Value density = ExpOp::create(b, getLoc(), g.neg(g.mul(x, x)));
+  grads[0] = g.mul(g.mul(g.scalar(x, 2.0 / std::sqrt(M_PI)), density), cts[0]);
+  return success();
+}
+
 // PyTorch's threshold_backward: 0 where the result <= 0, else the
 // gradient -- which passes at NaN (NaN <= 0 is false), as PyTorch's does.
 LogicalResult ReluOp::buildVJP(OpBuilder &b, ArrayRef<Value> cts,

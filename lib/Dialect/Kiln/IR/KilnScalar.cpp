@@ -116,6 +116,13 @@ Value TanhOp::buildScalar(OpBuilder &b, Location loc, ValueRange operands,
   return math::TanhOp::create(b, loc, operands[0]);
 }
 
+Value ErfOp::buildScalar(OpBuilder &b, Location loc, ValueRange operands,
+                         Type) {
+  // erf is odd: its sign is x's, which MLIR's f32 polynomial loses at -0.
+  Value erf = math::ErfOp::create(b, loc, operands[0]);
+  return math::CopySignOp::create(b, loc, erf, operands[0]);
+}
+
 Value ReluOp::buildScalar(OpBuilder &b, Location loc, ValueRange operands,
                           Type type) {
   // x > 0 ? x : 0, keeping NaN (PyTorch: relu(nan) = nan, relu(-0) = -0...

@@ -810,12 +810,14 @@ struct KilnApproximateMathPass
           FrozenRewritePatternSet(RewritePatternSet(context)), config);
     SmallVector<Operation *> mathOps;
     getOperation()->walk([&](Operation *op) {
-      if (isa<math::ExpOp, math::TanhOp, math::PowFOp, math::LogOp>(op))
+      if (isa<math::ExpOp, math::TanhOp, math::PowFOp, math::LogOp,
+              math::ErfOp>(op))
         mathOps.push_back(op);
     });
     RewritePatternSet patterns(context);
     populateMathPolynomialApproximationPatterns(patterns, [](StringRef name) {
-      return name == "tanh" || name == "math.tanh";
+      return name == "tanh" || name == "math.tanh" || name == "erf" ||
+             name == "math.erf";
     });
     patterns.add<ExpandPowF32, ExpandPowF64, ExpandLogF32, ExpandExpF32,
                  ExpandExpF64, ExpandLogF64, ExpandTanhF64>(context);

@@ -369,6 +369,19 @@ func.func @tanh(%x: tensor<4xf32>) -> tensor<4xf32> {
   return %y : tensor<4xf32>
 }
 
+// d erf = 2 / sqrt(pi) exp(-x^2) (PyTorch's rule).
+// CHECK-LABEL: func.func @erf_vjp(
+// CHECK: %[[C:.*]] = kiln.constant dense<1.12837923> : tensor<f32>
+// CHECK: %[[SQ:.*]] = kiln.mul %arg0, %arg0
+// CHECK: %[[NEG:.*]] = kiln.neg %[[SQ]]
+// CHECK: %[[DENSITY:.*]] = kiln.exp %[[NEG]]
+// CHECK: %[[SLOPE:.*]] = kiln.mul %[[DENSITY]], %[[C]]
+// CHECK: kiln.mul %[[SLOPE]], %arg1
+func.func @erf(%x: tensor<4xf32>) -> tensor<4xf32> {
+  %y = kiln.erf %x : tensor<4xf32>
+  return %y : tensor<4xf32>
+}
+
 // CHECK-LABEL: func.func @frac_vjp(
 // Slope 1: the cotangent itself.
 // CHECK-NEXT: return %arg1

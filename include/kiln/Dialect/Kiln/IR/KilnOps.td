@@ -182,6 +182,8 @@ def Kiln_RoundOp : Kiln_UnaryOp<"round", "round",
 def Kiln_SigmoidOp : Kiln_UnaryOp<"sigmoid", "sigmoid", "1 / (1 + e^-x)",
                                   Kiln_FloatTensor>;
 def Kiln_TanhOp : Kiln_UnaryOp<"tanh", "tanh", "tanh(x)", Kiln_FloatTensor>;
+// Beyond ops.md: the error function, for GELU (docs/dialect.md).
+def Kiln_ErfOp : Kiln_UnaryOp<"erf", "erf", "erf(x)", Kiln_FloatTensor>;
 def Kiln_ReluOp : Kiln_UnaryOp<"relu", "relu", "max(x, 0)", Kiln_FloatTensor,
                                [Idempotent]>;
 
