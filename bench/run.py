@@ -185,6 +185,21 @@ def training_workloads():
                  tensor_type((4096, 256)))
     grow = tensor_type((4096, 1))
     relu = backward(torch.relu, ["v"])
+    gelu = backward(F.gelu, ["r"])
+
+    def gelu_ir(t):
+        """F.gelu (the erf form), as kiln::gelu records it."""
+        return f"""func.func @f(%x: {t}) -> {t} {{
+  %c = kiln.constant dense<0.70710678118654757> : tensor<f32>
+  %h = kiln.constant dense<0.5> : tensor<f32>
+  %o = kiln.constant dense<1.0> : tensor<f32>
+  %s = kiln.mul %x, %c : {t}, tensor<f32>
+  %e = kiln.erf %s : {t}
+  %a = kiln.add %o, %e : tensor<f32>, {t}
+  %xh = kiln.mul %x, %h : {t}, tensor<f32>
+  %y = kiln.mul %xh, %a : {t}, {t}
+  return %y : {t}
+}}"""
 
     def moments(t, row):
         """IR lines: %m and %v, the mean and (biased) variance of %x's rows
@@ -205,6 +220,11 @@ def training_workloads():
 """
     mask = tensor_type((V,), "i1")
     return [
+        dict(name="gelu (erf) (16M)", ir=gelu_ir(VT), inputs=["v"],
+             torch=lambda t: F.gelu(t["v"]), copy_bytes=2 * V * 4),
+        dict(name="gelu (erf) forward+backward (4096x1024)", ir=gelu_ir(r),
+             inputs=["r", "ct_r"], torch=lambda t: gelu(t, "ct_r"),
+             autodiff=True, entries=[("f", ["r"]), ("f_vjp", ["r", "ct_r"])]),
         dict(name="relu and its gradient, one graph (16M)",
              ir=f"""func.func @f(%x: {VT}, %g: {VT}) -> ({VT}, {VT}) {{
   %z = kiln.constant dense<0.0> : tensor<f32>

@@ -593,8 +593,10 @@ Tensor huber_loss(const Tensor &input, const Tensor &target,
   Tensor linearPart =
       mul(d, sub(z, scalarLike(coefficient(0.5 * delta, z), z, where), where),
           where);
-  return reduceLoss(kiln::where(lt(z, d, where), quadratic, linearPart, where),
-                    reduction, where);
+  // PyTorch writes the elementwise losses into a tensor like the input's
+  // (computed in the promoted dtype): a float32 input gives float32.
+  Tensor loss = kiln::where(lt(z, d, where), quadratic, linearPart, where);
+  return reduceLoss(loss.to(input.dtype(), where), reduction, where);
 }
 
 Tensor kl_div(const Tensor &input, const Tensor &target,
@@ -629,7 +631,7 @@ Tensor cosine_similarity(const Tensor &x1, const Tensor &x2, int64_t dim,
   requireDefined(fn, x1, where);
   requireDefined(fn, x2, where);
   // Integers in float32, as PyTorch's.
-  DType common = promote(x1.dtype(), x2.dtype());
+  DType common = resultTypeOf({x1, x2});
   if (!isFloat(common))
     common = DType::Float32;
   Tensor a = x1.to(common, where);
