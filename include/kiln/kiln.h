@@ -271,6 +271,45 @@ public:
              SourceLocation where = SourceLocation::current()) const;
   Tensor logsumexp(std::vector<int64_t> dims = {}, bool keepdim = false,
                    SourceLocation where = SourceLocation::current()) const;
+  // Those of Functional.cpp that PyTorch also has as methods.
+  Tensor isnan(SourceLocation where = SourceLocation::current()) const;
+  Tensor isinf(SourceLocation where = SourceLocation::current()) const;
+  Tensor isfinite(SourceLocation where = SourceLocation::current()) const;
+  Tensor logical_not(SourceLocation where = SourceLocation::current()) const;
+  Tensor any(SourceLocation where = SourceLocation::current()) const;
+  Tensor any(int64_t dim, bool keepdim = false,
+             SourceLocation where = SourceLocation::current()) const;
+  Tensor all(SourceLocation where = SourceLocation::current()) const;
+  Tensor all(int64_t dim, bool keepdim = false,
+             SourceLocation where = SourceLocation::current()) const;
+  Tensor sign(SourceLocation where = SourceLocation::current()) const;
+  Tensor reciprocal(SourceLocation where = SourceLocation::current()) const;
+  Tensor square(SourceLocation where = SourceLocation::current()) const;
+  Tensor log1p(SourceLocation where = SourceLocation::current()) const;
+  Tensor expm1(SourceLocation where = SourceLocation::current()) const;
+  Tensor erf(SourceLocation where = SourceLocation::current()) const;
+  Tensor flip(std::vector<int64_t> dims,
+              SourceLocation where = SourceLocation::current()) const;
+  Tensor roll(std::vector<int64_t> shifts, std::vector<int64_t> dims = {},
+              SourceLocation where = SourceLocation::current()) const;
+  Tensor repeat(std::vector<int64_t> repeats,
+                SourceLocation where = SourceLocation::current()) const;
+  Tensor tile(std::vector<int64_t> reps,
+              SourceLocation where = SourceLocation::current()) const;
+  Tensor tril(int64_t diagonal = 0,
+              SourceLocation where = SourceLocation::current()) const;
+  Tensor triu(int64_t diagonal = 0,
+              SourceLocation where = SourceLocation::current()) const;
+  Tensor dot(const Tensor &other,
+             SourceLocation where = SourceLocation::current()) const;
+  Tensor mv(const Tensor &vec,
+            SourceLocation where = SourceLocation::current()) const;
+  Tensor mm(const Tensor &other,
+            SourceLocation where = SourceLocation::current()) const;
+  Tensor bmm(const Tensor &other,
+             SourceLocation where = SourceLocation::current()) const;
+  Tensor outer(const Tensor &other,
+               SourceLocation where = SourceLocation::current()) const;
 
   /// Internal: the graph node and result index.
   Tensor(std::shared_ptr<detail::Node> node, unsigned result)

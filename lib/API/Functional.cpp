@@ -864,4 +864,53 @@ Tensor addmm(const Tensor &input, const Tensor &a, const Tensor &b, double beta,
   return result;
 }
 
+//===----------------------------------------------------------------------===//
+// Methods
+//===----------------------------------------------------------------------===//
+
+#define KILN_METHOD0(name)                                                     \
+  Tensor Tensor::name(SourceLocation where) const {                            \
+    return kiln::name(*this, where);                                           \
+  }
+KILN_METHOD0(isnan)
+KILN_METHOD0(isinf)
+KILN_METHOD0(isfinite)
+KILN_METHOD0(logical_not)
+KILN_METHOD0(any)
+KILN_METHOD0(all)
+KILN_METHOD0(sign)
+KILN_METHOD0(reciprocal)
+KILN_METHOD0(square)
+KILN_METHOD0(log1p)
+KILN_METHOD0(expm1)
+KILN_METHOD0(erf)
+#undef KILN_METHOD0
+
+#define KILN_METHOD1(name, Arg)                                                \
+  Tensor Tensor::name(Arg arg, SourceLocation where) const {                   \
+    return kiln::name(*this, arg, where);                                      \
+  }
+KILN_METHOD1(flip, std::vector<int64_t>)
+KILN_METHOD1(repeat, std::vector<int64_t>)
+KILN_METHOD1(tile, std::vector<int64_t>)
+KILN_METHOD1(tril, int64_t)
+KILN_METHOD1(triu, int64_t)
+KILN_METHOD1(dot, const Tensor &)
+KILN_METHOD1(mv, const Tensor &)
+KILN_METHOD1(mm, const Tensor &)
+KILN_METHOD1(bmm, const Tensor &)
+KILN_METHOD1(outer, const Tensor &)
+#undef KILN_METHOD1
+
+Tensor Tensor::any(int64_t dim, bool keepdim, SourceLocation where) const {
+  return kiln::any(*this, dim, keepdim, where);
+}
+Tensor Tensor::all(int64_t dim, bool keepdim, SourceLocation where) const {
+  return kiln::all(*this, dim, keepdim, where);
+}
+Tensor Tensor::roll(std::vector<int64_t> shifts, std::vector<int64_t> dims,
+                    SourceLocation where) const {
+  return kiln::roll(*this, std::move(shifts), std::move(dims), where);
+}
+
 } // namespace kiln

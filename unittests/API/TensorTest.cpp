@@ -1943,3 +1943,18 @@ TEST(Functional, BadArgumentsAtTheCall) {
               "addmm: shapes [3] and [2, 2] do not broadcast");
   expectError([&] { (void)kiln::isnan(Tensor()); }, "isnan: undefined tensor");
 }
+
+TEST(Functional, MethodsAreTheFunctions) {
+  Tensor x = Tensor::fromVector(std::vector<float>{1, -2, 0, NAN}, {2, 2});
+  EXPECT_EQ(x.isnan().toVector<bool>(), kiln::isnan(x).toVector<bool>());
+  EXPECT_EQ(x.any(1).toVector<bool>(), (std::vector<bool>{true, true}));
+  EXPECT_EQ(x.all().toVector<bool>(), std::vector<bool>{false});
+  expectNear(x.sign().toVector<float>(), {1, -1, 0, 0});
+  Tensor m = Tensor::fromVector(std::vector<float>{1, 2, 3, 4}, {2, 2});
+  expectNear(m.flip({1}).toVector<float>(), {2, 1, 4, 3});
+  EXPECT_EQ(m.repeat({1, 2}).shape(), (std::vector<int64_t>{2, 4}));
+  expectNear(m.roll({1}, {0}).toVector<float>(), {3, 4, 1, 2});
+  expectNear(m.tril().toVector<float>(), {1, 0, 3, 4});
+  expectNear(m.mm(m).toVector<float>(), {7, 10, 15, 22});
+  expectNear(m.erf().toVector<float>(), kiln::erf(m).toVector<float>());
+}

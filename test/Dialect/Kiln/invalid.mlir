@@ -112,6 +112,22 @@ func.func @sqrt_of_integers(%a: tensor<3xi64>) {
 
 // -----
 
+func.func @erf_of_integers(%a: tensor<3xi64>) {
+  // expected-error @+1 {{'kiln.erf' op operand #0 must be statically shaped tensor of floating-point (f32 or f64) values, but got 'tensor<3xi64>'}}
+  %c = kiln.erf %a : tensor<3xi64>
+  return
+}
+
+// -----
+
+func.func @erf_result_type(%a: tensor<3xf32>) {
+  // expected-error @+1 {{'kiln.erf' op requires the same type for all operands and results}}
+  %c = "kiln.erf"(%a) : (tensor<3xf32>) -> tensor<3xf64>
+  return
+}
+
+// -----
+
 // Dynamic shapes are not supported.
 func.func @dynamic_shape(%a: tensor<?xf32>) {
   // expected-error @+1 {{'kiln.neg' op operand #0 must be statically shaped tensor of f32, f64 or i64 values, but got 'tensor<?xf32>'}}
