@@ -181,6 +181,9 @@ Tensor triangle(const char *fn, const Tensor &x, int64_t diagonal, bool lower,
                 SourceLocation where) {
   requireDefined(fn, x, where);
   int64_t rank = x.dim();
+  // PyTorch 1.13 returns an empty tensor of fewer dims as it is.
+  if (rank < 2 && x.numel() == 0)
+    return x;
   if (rank < 2)
     throw Error(std::string(fn) +
                     ": expects a tensor of at least 2 dims, got " +

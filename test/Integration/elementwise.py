@@ -32,7 +32,7 @@ for dtype in (torch.float32, torch.float64):
             c.check(f"{op} {dtype} {label}", unary_ir(op, x), [x], fn(x),
                     rtol=2e-6 if dtype == torch.float32 else 1e-13)
 
-# f32 exp and tanh are polynomial approximations on the CPU
+# f32 exp, tanh and erf are polynomial approximations on the CPU
 # (kiln-approximate-math): within a few ulp of the float64 answer over a
 # dense sweep of their range and at subnormal inputs, signs of zeros kept.
 def max_ulp(got, x, fn):

@@ -118,9 +118,7 @@ Value TanhOp::buildScalar(OpBuilder &b, Location loc, ValueRange operands,
 
 Value ErfOp::buildScalar(OpBuilder &b, Location loc, ValueRange operands,
                          Type) {
-  // erf is odd: its sign is x's, which MLIR's f32 polynomial loses at -0.
-  Value erf = math::ErfOp::create(b, loc, operands[0]);
-  return math::CopySignOp::create(b, loc, erf, operands[0]);
+  return math::ErfOp::create(b, loc, operands[0]);
 }
 
 Value ReluOp::buildScalar(OpBuilder &b, Location loc, ValueRange operands,

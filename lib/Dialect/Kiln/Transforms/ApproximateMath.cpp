@@ -1,6 +1,7 @@
 //===- ApproximateMath.cpp - Vectorizable math ----------------------------===//
 //
-// f32 exp as Cephes' polynomial (ExpandExpF32), f32 tanh through MLIR's
+// f32 exp as Cephes' polynomial (ExpandExpF32), f32 erf as a rational
+// function (ExpandErfF32), f32 tanh through MLIR's
 // polynomial approximation, f32 pow and log computed in f64 with
 // polynomials (ExpandPowF32, ExpandLogF32), and f64 exp, log and tanh
 // (ExpandExpF64, ExpandLogF64, ExpandTanhF64): code that LLVM vectorizes in
@@ -653,6 +654,57 @@ struct ExpandExpF32 : OpRewritePattern<math::ExpOp> {
   }
 };
 
+/// f32 erf(x) as x P(x^2) / Q(x^2), x clamped to [-4, 4] (where erf rounds
+/// to +-1 in f32), P of degree 6 and Q of degree 5 in x^2: one rational
+/// function, fitted for this pass by weighted least squares on relative
+/// error over [0, 4] (Sanathanan-Koerner iteration, in f64: within 4.6e-9
+/// of erf before rounding), evaluated by fused multiply-adds in f32. Within
+/// 6 ulp of float64's erf over a dense sweep of [-6, 6] (the worst near
+/// |x| = 3.3-3.8, where the sums reach about 35), the result clamped to
+/// [-1, 1]. About 18 operations and one
+/// division, where MLIR's approximation (three intervals of degree-4
+/// rationals whose coefficients are selected per element) takes twice as
+/// many: erf of 4M floats at 1 thread 4.2-8.6 -> 2.3-2.6 ms; GELU (erf) of
+/// 16M 15.7 -> 10.0 ms, 79% of copy bandwidth (PyTorch 17-21 ms). erf is
+/// odd and the polynomials even, so the sign of -0 is kept; NaN passes the
+/// clamps and propagates.
+struct ExpandErfF32 : OpRewritePattern<math::ErfOp> {
+  using OpRewritePattern::OpRewritePattern;
+
+  LogicalResult matchAndRewrite(math::ErfOp op,
+                                PatternRewriter &rewriter) const override {
+    Type type = op.getType();
+    if (!getElementTypeOrSelf(type).isF32())
+      return failure();
+    ImplicitLocOpBuilder b(op.getLoc(), rewriter);
+    F64Math m(b, type); // its splat, fma, select and arithmetic, on f32 here
+    auto real = [&](float v) { return m.splat(type, b.getF32FloatAttr(v)); };
+    auto clamp = [&](arith::CmpFPredicate predicate, Value x, float bound) {
+      Value limit = real(bound);
+      return m.select(m.cmp(predicate, x, limit), x, limit);
+    };
+    auto horner = [&](Value z, ArrayRef<float> c) {
+      Value sum = real(c.back());
+      for (size_t i = c.size() - 1; i-- > 0;)
+        sum = m.fma(sum, z, real(c[i]));
+      return sum;
+    };
+    Value x = clamp(arith::CmpFPredicate::UGE, op.getOperand(), -4.0f);
+    x = clamp(arith::CmpFPredicate::ULE, x, 4.0f);
+    Value s = m.mul(x, x);
+    Value p = horner(s, {1.128379226e+00f, 1.851451993e-01f, 5.430596322e-02f,
+                         3.846890759e-03f, 3.794218355e-04f, 4.680582606e-06f,
+                         -1.317345344e-08f});
+    Value q = horner(s, {1.000000000e+00f, 4.974140823e-01f, 1.139315665e-01f,
+                         1.545588765e-02f, 1.306779915e-03f, 6.307307194e-05f});
+    // Next to +-4 the rounded quotient can pass +-1 by an ulp: clamped.
+    Value erf = arith::DivFOp::create(b, m.mul(x, p), q);
+    erf = clamp(arith::CmpFPredicate::UGE, erf, -1.0f);
+    rewriter.replaceOp(op, clamp(arith::CmpFPredicate::ULE, erf, 1.0f));
+    return success();
+  }
+};
+
 /// f64 log(x), vectorizable (libm's log is a scalar call per element):
 /// fdlibm's algorithm (e_log.c) without its branches. Subnormal inputs are
 /// scaled by 2^54 first; x = 2^k (1 + f) with 1 + f in [sqrt(1/2),
@@ -816,11 +868,11 @@ struct KilnApproximateMathPass
     });
     RewritePatternSet patterns(context);
     populateMathPolynomialApproximationPatterns(patterns, [](StringRef name) {
-      return name == "tanh" || name == "math.tanh" || name == "erf" ||
-             name == "math.erf";
+      return name == "tanh" || name == "math.tanh";
     });
-    patterns.add<ExpandPowF32, ExpandPowF64, ExpandLogF32, ExpandExpF32,
-                 ExpandExpF64, ExpandLogF64, ExpandTanhF64>(context);
+    patterns.add<ExpandErfF32, ExpandPowF32, ExpandPowF64, ExpandLogF32,
+                 ExpandExpF32, ExpandExpF64, ExpandLogF64, ExpandTanhF64>(
+        context);
     if (failed(applyOpPatternsGreedily(mathOps, std::move(patterns), config)))
       return signalPassFailure();
   }
