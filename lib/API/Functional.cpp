@@ -608,16 +608,21 @@ Tensor kl_div(const Tensor &input, const Tensor &target,
   const char *fn = "kl_div";
   if (reduction != "batchmean")
     checkReduction(fn, reduction, where);
-  auto [x, t] = floatOperands(fn, input, target, where);
+  (void)floatOperands(fn, input, target, where); // a float result type
+  // PyTorch's terms, each in its own operands' dtype (exp(t) and t log t
+  // in the target's, as there: a float32 target's exp is rounded to
+  // float32 before a float64 input meets it).
+  const Tensor &x = input, &t = target;
   Tensor pointwise;
   if (logTarget) {
     // exp(t) * (t - x).
     pointwise = mul(exp(t, where), sub(t, x, where), where);
   } else {
     // xlogy(t, t) - t * x: t log t, 0 where t is 0.
-    Tensor zero = scalarLike(0.0, t, where);
-    Tensor tLogT = kiln::where(eq(t, zero, where), zero,
-                               mul(t, log(t, where), where), where);
+    Tensor tLogT = mul(t, log(t, where), where);
+    Tensor zero = scalarLike(0.0, tLogT, where);
+    tLogT =
+        kiln::where(eq(t, scalarLike(0, t, where), where), zero, tLogT, where);
     pointwise = sub(tLogT, mul(t, x, where), where);
   }
   if (reduction != "batchmean")
