@@ -113,8 +113,10 @@ Tensor eluFormula(const Tensor &x, double negcoef, double scale,
           scalarLike(negcoef, x, where), where);
   Tensor positive =
       scale == 1.0 ? x : mul(x, scalarLike(scale, x, where), where);
-  return kiln::where(gt(x, scalarLike(0.0, x, where), where), positive,
-                     negative, where);
+  // x <= 0 as PyTorch tests it: NaN takes the positive piece (and its
+  // gradient, `scale`, times the NaN upstream).
+  return kiln::where(le(x, scalarLike(0.0, x, where), where), negative,
+                     positive, where);
 }
 
 /// The values of `x` in [lo, hi] (clamp's values), with PyTorch's
@@ -124,6 +126,24 @@ Tensor hardClamp(const Tensor &x, double lo, double hi, SourceLocation where) {
   Tensor high = scalarLike(hi, x, where);
   return kiln::where(le(x, low, where), low,
                      kiln::where(ge(x, high, where), high, x, where), where);
+}
+
+/// smooth_l1_loss's and huber_loss's pieces: 0.5 d^2 (divided by `bound`
+/// when `divide`) where |d| = z < bound, else `linearPart`. The quadratic
+/// piece reads d where it is selected and 0 elsewhere, so that no infinity
+/// meets its zero gradient; NaN selects it (z >= bound is false), so that
+/// the gradient there is NaN, as PyTorch's backward (which multiplies by
+/// d) gives. 0.5 d d has the bits of PyTorch's 0.5 |d| |d|.
+Tensor quadraticOrLinear(const Tensor &d, const Tensor &z, double bound,
+                         bool divide, const Tensor &linearPart,
+                         SourceLocation where) {
+  Tensor limit = scalarLike(bound, z, where);
+  Tensor beyond = ge(z, limit, where);
+  Tensor ds = kiln::where(beyond, scalarLike(0.0, d, where), d, where);
+  Tensor quadratic = mul(mul(scalarLike(0.5, d, where), ds, where), ds, where);
+  if (divide)
+    quadratic = div(quadratic, limit, where);
+  return kiln::where(beyond, linearPart, quadratic, where);
 }
 
 /// Two operands of a matrix product: defined, of one dtype (PyTorch does
@@ -501,10 +521,17 @@ Tensor relu6(const Tensor &x, SourceLocation where) {
 
 Tensor hardsigmoid(const Tensor &x, SourceLocation where) {
   requireFloat("hardsigmoid", x, where);
-  // min(max(x + 3, 0), 6) / 6; its gradient 1/6 strictly inside (-3, 3).
-  Tensor shifted = add(x, scalarLike(3.0, x, where), where);
-  return div(hardClamp(shifted, 0.0, 6.0, where), scalarLike(6.0, x, where),
-             where);
+  // min(max(x + 3, 0), 6) / 6; its gradient 1/6 strictly inside (-3, 3),
+  // 0 elsewhere and at NaN (PyTorch's backward tests -3 < x < 3), where
+  // the value, NaN, comes through s * 0.
+  Tensor s = add(x, scalarLike(3.0, x, where), where);
+  Tensor zero = scalarLike(0.0, x, where);
+  Tensor six = scalarLike(6.0, x, where);
+  Tensor inside = logical_and(gt(s, zero, where), lt(s, six, where), where);
+  Tensor outside = kiln::where(
+      le(s, zero, where), zero,
+      kiln::where(ge(s, six, where), six, mul(s, zero, where), where), where);
+  return div(kiln::where(inside, s, outside, where), six, where);
 }
 
 Tensor hardswish(const Tensor &x, SourceLocation where) {
@@ -521,9 +548,11 @@ Tensor hardswish(const Tensor &x, SourceLocation where) {
       div(mul(inside, add(inside, three, where), where), six, where);
   Tensor high = div(mul(x, six, where), six, where);
   Tensor low = div(mul(x, scalarLike(0.0, x, where), where), six, where);
+  // x <= 3 as PyTorch's backward tests it: NaN takes the high piece.
   return kiln::where(
-      gt(x, three, where), high,
-      kiln::where(lt(x, neg(three, where), where), low, middle, where), where);
+      le(x, three, where),
+      kiln::where(lt(x, neg(three, where), where), low, middle, where), high,
+      where);
 }
 
 Tensor mish(const Tensor &x, SourceLocation where) {
@@ -562,20 +591,16 @@ Tensor smooth_l1_loss(const Tensor &input, const Tensor &target,
     throw Error("smooth_l1_loss: beta must not be negative, got " +
                     std::to_string(beta),
                 where);
-  Tensor z = abs(sub(x, y, where), where);
+  Tensor difference = sub(x, y, where);
+  Tensor z = abs(difference, where);
   if (beta == 0.0)
     return reduceLoss(z, reduction, where);
   // |d| < beta: 0.5 d^2 / beta, else |d| - 0.5 beta (PyTorch's kernel).
-  Tensor b = scalarLike(beta, z, where);
-  // The quadratic piece on z clamped to beta: no infinity meets its zero
-  // gradient where it is not selected.
-  Tensor zs = clamp(z, std::nullopt, beta, where);
-  Tensor quadratic =
-      div(mul(mul(scalarLike(0.5, z, where), zs, where), zs, where), b, where);
   Tensor linearPart =
       sub(z, scalarLike(coefficient(0.5 * beta, z), z, where), where);
-  return reduceLoss(kiln::where(lt(z, b, where), quadratic, linearPart, where),
-                    reduction, where);
+  return reduceLoss(
+      quadraticOrLinear(difference, z, beta, true, linearPart, where),
+      reduction, where);
 }
 
 Tensor huber_loss(const Tensor &input, const Tensor &target,
@@ -589,16 +614,15 @@ Tensor huber_loss(const Tensor &input, const Tensor &target,
                     std::to_string(delta),
                 where);
   // |d| < delta: 0.5 d^2, else delta (|d| - 0.5 delta).
-  Tensor z = abs(sub(x, y, where), where);
-  Tensor d = scalarLike(delta, z, where);
-  Tensor zs = clamp(z, std::nullopt, delta, where); // as smooth_l1_loss's
-  Tensor quadratic = mul(mul(scalarLike(0.5, z, where), zs, where), zs, where);
-  Tensor linearPart =
-      mul(d, sub(z, scalarLike(coefficient(0.5 * delta, z), z, where), where),
-          where);
+  Tensor difference = sub(x, y, where);
+  Tensor z = abs(difference, where);
+  Tensor linearPart = mul(
+      scalarLike(delta, z, where),
+      sub(z, scalarLike(coefficient(0.5 * delta, z), z, where), where), where);
   // PyTorch writes the elementwise losses into a tensor like the input's
   // (computed in the promoted dtype): a float32 input gives float32.
-  Tensor loss = kiln::where(lt(z, d, where), quadratic, linearPart, where);
+  Tensor loss =
+      quadraticOrLinear(difference, z, delta, false, linearPart, where);
   return reduceLoss(loss.to(input.dtype(), where), reduction, where);
 }
 

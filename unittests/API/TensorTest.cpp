@@ -1958,3 +1958,103 @@ TEST(Functional, MethodsAreTheFunctions) {
   expectNear(m.mm(m).toVector<float>(), {7, 10, 15, 22});
   expectNear(m.erf().toVector<float>(), kiln::erf(m).toVector<float>());
 }
+
+namespace {
+/// Equal as floats, NaN equal to NaN (PyTorch's NaN gradients included).
+void expectSameOrBothNaN(const std::vector<float> &got,
+                         const std::vector<float> &want,
+                         const std::string &what) {
+  ASSERT_EQ(got.size(), want.size()) << what;
+  for (size_t i = 0; i < got.size(); ++i) {
+    if (std::isnan(want[i]))
+      EXPECT_TRUE(std::isnan(got[i])) << what << " element " << i;
+    else
+      EXPECT_FLOAT_EQ(got[i], want[i]) << what << " element " << i;
+  }
+}
+} // namespace
+
+TEST(Functional, ValuesAndGradientsAtNaNAndInfinitiesAsInPyTorch) {
+  const float nan = NAN, inf = INFINITY;
+  struct Case {
+    const char *name;
+    std::function<Tensor(const Tensor &)> f;
+    std::vector<float> values, gradient;
+  };
+  Tensor zeros = kiln::zeros({3});
+  std::vector<Case> cases = {
+      {"softplus",
+       [](const Tensor &x) { return kiln::softplus(x); },
+       {nan, inf, 0},
+       {nan, 1, 0}},
+      {"elu",
+       [](const Tensor &x) { return kiln::elu(x); },
+       {nan, inf, -1},
+       {1, 1, 0}},
+      {"selu",
+       [](const Tensor &x) { return kiln::selu(x); },
+       {nan, inf, -1.7580993f},
+       {1.050701f, 1.050701f, 0}},
+      {"celu",
+       [](const Tensor &x) { return kiln::celu(x); },
+       {nan, inf, -1},
+       {1, 1, 0}},
+      {"hardtanh",
+       [](const Tensor &x) { return kiln::hardtanh(x); },
+       {nan, 1, -1},
+       {1, 0, 0}},
+      {"relu6",
+       [](const Tensor &x) { return kiln::relu6(x); },
+       {nan, 6, 0},
+       {1, 0, 0}},
+      {"hardsigmoid",
+       [](const Tensor &x) { return kiln::hardsigmoid(x); },
+       {nan, 1, 0},
+       {0, 0, 0}},
+      {"hardswish",
+       [](const Tensor &x) { return kiln::hardswish(x); },
+       {nan, inf, nan},
+       {1, 1, 0}},
+      {"logsigmoid",
+       [](const Tensor &x) { return kiln::logsigmoid(x); },
+       {nan, 0, -inf},
+       {nan, 0, 1}},
+      {"smooth_l1_loss",
+       [&](const Tensor &x) { return kiln::smooth_l1_loss(x, zeros, "none"); },
+       {nan, inf, inf},
+       {nan, 1, -1}},
+      {"huber_loss",
+       [&](const Tensor &x) { return kiln::huber_loss(x, zeros, "none"); },
+       {nan, inf, inf},
+       {nan, 1, -1}},
+      {"log1p",
+       [](const Tensor &x) { return kiln::log1p(x); },
+       {nan, inf, nan},
+       {nan, 0, 0}},
+      {"expm1",
+       [](const Tensor &x) { return kiln::expm1(x); },
+       {nan, inf, -1},
+       {nan, inf, 0}},
+      {"sign",
+       [](const Tensor &x) { return kiln::sign(x); },
+       {0, 1, -1},
+       {0, 0, 0}},
+      {"nan_to_num",
+       [](const Tensor &x) { return kiln::nan_to_num(x); },
+       {0, std::numeric_limits<float>::max(),
+        std::numeric_limits<float>::lowest()},
+       {0, 0, 0}},
+      {"erf",
+       [](const Tensor &x) { return kiln::erf(x); },
+       {nan, 1, -1},
+       {nan, 0, 0}},
+  };
+  for (const Case &c : cases) {
+    Tensor x = Tensor::fromVector(std::vector<float>{nan, inf, -inf});
+    x.requiresGrad();
+    Tensor y = c.f(x);
+    expectSameOrBothNaN(y.toVector<float>(), c.values, c.name);
+    y.sum().backward();
+    expectSameOrBothNaN(x.grad().toVector<float>(), c.gradient, c.name);
+  }
+}
