@@ -458,6 +458,19 @@ def check_program(lines, report):
                 x.shape[d] for d in dims) if x.dim() else 1
             if count - int(args[2]) <= 0:
                 return checked
+    # smooth_l1_loss with beta 0 at a zero difference: PyTorch's backward
+    # gives -1 to both operands there (its x <= -beta test, a kink where
+    # l1_loss's own gradient is 0); Kiln's is l1_loss's. Not compared.
+    for name, kind, args in ops:
+        if kind == "fn" and args[0] == "smooth_l1_loss" and \
+                float.fromhex(args[4]) == 0.0 and args[1] in env and \
+                args[2] in env:
+            try:
+                d = env[args[1]] - env[args[2]]
+            except RuntimeError:
+                continue
+            if bool((d == 0).any()):
+                return checked
     # Gradients: replay from the leaves with autograd (float64 copies of
     # float leaves would change dtypes: replay in the leaves' own dtypes).
     replay = {}
