@@ -527,7 +527,7 @@ std::pair<Tensor, Tensor> floatOperands(const char *fn, const Tensor &a,
                                         const Tensor &b, SourceLocation where) {
   requireDefined(fn, a, where);
   requireDefined(fn, b, where);
-  DType common = resultTypeOf({a, b});
+  DType common = detail::promote(a.dtype(), b.dtype());
   if (!isFloat(common))
     throw Error(std::string(fn) +
                     ": expects floating-point operands (as "
@@ -585,7 +585,7 @@ Tensor l1_loss(const Tensor &input, const Tensor &target,
   requireDefined("l1_loss", target, where);
   // Integers as PyTorch: |a - b| and its sum in integers, no mean (and
   // bools not subtracted: sub's error).
-  DType common = resultTypeOf({input, target});
+  DType common = detail::promote(input.dtype(), target.dtype());
   if (!isFloat(common) && reduction == "mean")
     throw Error(std::string("l1_loss: the mean of integer differences is "
                             "not computed (as in PyTorch), got ") +

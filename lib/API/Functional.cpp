@@ -120,12 +120,21 @@ Tensor eluFormula(const Tensor &x, double negcoef, double scale,
 }
 
 /// The values of `x` in [lo, hi] (clamp's values), with PyTorch's
-/// hardtanh gradient: 0 at the bounds as well as beyond them.
+/// hardtanh gradient: the upstream one strictly inside (lo, hi), 0 at the
+/// bounds, beyond them and at NaN (PyTorch's vectorized kernel masks with
+/// lo < x < hi; its scalar tail passes NaN's gradient, so the vector path's
+/// answer, which most elements get, is the one kept). NaN's value comes
+/// through x * 0, whose gradient is 0.
 Tensor hardClamp(const Tensor &x, double lo, double hi, SourceLocation where) {
   Tensor low = scalarLike(lo, x, where);
   Tensor high = scalarLike(hi, x, where);
-  return kiln::where(le(x, low, where), low,
-                     kiln::where(ge(x, high, where), high, x, where), where);
+  Tensor inside = logical_and(gt(x, low, where), lt(x, high, where), where);
+  Tensor outside =
+      kiln::where(le(x, low, where), low,
+                  kiln::where(ge(x, high, where), high,
+                              mul(x, scalarLike(0.0, x, where), where), where),
+                  where);
+  return kiln::where(inside, x, outside, where);
 }
 
 /// smooth_l1_loss's and huber_loss's pieces: 0.5 d^2 (divided by `bound`
@@ -522,16 +531,9 @@ Tensor relu6(const Tensor &x, SourceLocation where) {
 Tensor hardsigmoid(const Tensor &x, SourceLocation where) {
   requireFloat("hardsigmoid", x, where);
   // min(max(x + 3, 0), 6) / 6; its gradient 1/6 strictly inside (-3, 3),
-  // 0 elsewhere and at NaN (PyTorch's backward tests -3 < x < 3), where
-  // the value, NaN, comes through s * 0.
+  // 0 elsewhere and at NaN (PyTorch's backward tests -3 < x < 3).
   Tensor s = add(x, scalarLike(3.0, x, where), where);
-  Tensor zero = scalarLike(0.0, x, where);
-  Tensor six = scalarLike(6.0, x, where);
-  Tensor inside = logical_and(gt(s, zero, where), lt(s, six, where), where);
-  Tensor outside = kiln::where(
-      le(s, zero, where), zero,
-      kiln::where(ge(s, six, where), six, mul(s, zero, where), where), where);
-  return div(kiln::where(inside, s, outside, where), six, where);
+  return div(hardClamp(s, 0.0, 6.0, where), scalarLike(6.0, x, where), where);
 }
 
 Tensor hardswish(const Tensor &x, SourceLocation where) {

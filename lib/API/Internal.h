@@ -107,7 +107,9 @@ void checkReduction(const char *fn, const std::string &reduction,
 Tensor reduceLoss(const Tensor &loss, const std::string &reduction,
                   SourceLocation where);
 /// `a` and `b` in their promoted dtype, which must be a float (PyTorch's
-/// losses of integers are errors).
+/// losses of integers are errors). Promoted as tensors with dims: F.*'s
+/// losses broadcast their operands first, so a rank-0 float64 target
+/// makes a float32 input's loss float64.
 std::pair<Tensor, Tensor> floatOperands(const char *fn, const Tensor &a,
                                         const Tensor &b, SourceLocation where);
 

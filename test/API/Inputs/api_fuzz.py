@@ -269,7 +269,7 @@ def functional(fn, args, v):
         return getattr(torch, fn)(v(args[0]))
     if fn == "nan_to_num":
         return torch.nan_to_num(v(args[0]), h(args[1]))
-    if fn in ("softsign", "selu", "relu6", "hardsigmoid", "hardswish",
+    if fn in ("softsign", "selu", "hardsigmoid", "hardswish",
               "mish", "logsigmoid"):
         return getattr(F, fn)(v(args[0]))
     if fn == "softplus":
@@ -278,8 +278,14 @@ def functional(fn, args, v):
         return getattr(F, fn)(v(args[0]), h(args[1]))
     if fn == "gelu":
         return F.gelu(v(args[0]), approximate=args[1])
-    if fn == "hardtanh":
-        return F.hardtanh(v(args[0]), h(args[1]), h(args[2]))
+    if fn in ("hardtanh", "relu6"):
+        # PyTorch's values; its vectorized kernel's gradient (the upstream
+        # one where lo < x < hi, else 0 -- NaN included), where its scalar
+        # tail would pass NaN's: the same answer for every element.
+        x = v(args[0])
+        lo, hi = (h(args[1]), h(args[2])) if fn == "hardtanh" else (0.0, 6.0)
+        inside = (x > lo) & (x < hi)
+        return torch.where(inside, x, F.hardtanh(x, lo, hi).detach())
     if fn in ("logical_and", "logical_or", "logical_xor"):
         return getattr(torch, fn)(v(args[0]), v(args[1]))
     if fn in ("any", "all"):
