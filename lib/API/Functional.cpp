@@ -13,7 +13,8 @@
 // functions of Ops.cpp, following PyTorch's own formula (its CPU kernel or
 // reference) so values agree to the rounding of the ops, and gradients
 // follow from the ops' rules. Where a rule would differ from PyTorch's
-// gradient (hardtanh's bounds), the formula is written so that it does not.
+// gradient (hardtanh's bounds, the piece NaN takes, an infinity in a piece a
+// where does not select), the formula is written so that it does not.
 //
 //===----------------------------------------------------------------------===//
 
