@@ -20,6 +20,8 @@
 
 #include "Internal.h"
 
+#include "kiln/Dialect/Kiln/IR/KilnShapeInference.h"
+
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -179,22 +181,26 @@ void checkProduct(const char *fn, const Tensor &a, int64_t rankA,
                 where);
 }
 
-/// The shape `a` and `b` broadcast to (PyTorch's rule), or an error.
-std::vector<int64_t> broadcastShapes(const char *fn, const Tensor &a,
-                                     const Tensor &b, SourceLocation where) {
-  const std::vector<int64_t> &sa = a.shape(), &sb = b.shape();
-  size_t rank = std::max(sa.size(), sb.size());
-  std::vector<int64_t> shape(rank);
-  for (size_t i = 0; i < rank; ++i) {
-    int64_t x = i < rank - sa.size() ? 1 : sa[i - (rank - sa.size())];
-    int64_t y = i < rank - sb.size() ? 1 : sb[i - (rank - sb.size())];
-    if (x != y && x != 1 && y != 1)
-      throw Error(std::string(fn) + ": shapes " + shapeText(sa) + " and " +
-                      shapeText(sb) + " do not broadcast",
-                  where);
-    shape[i] = x == 1 ? y : x;
-  }
-  return shape;
+/// The shape `a` and `b` broadcast to (the dialect's rule), or an error.
+std::vector<int64_t> broadcastShapeOf(const char *fn, const Tensor &a,
+                                      const Tensor &b, SourceLocation where) {
+  std::optional<llvm::SmallVector<int64_t>> shape =
+      broadcastShapes(a.shape(), b.shape());
+  if (!shape)
+    throw Error(std::string(fn) + ": shapes " + shapeText(a.shape()) + " and " +
+                    shapeText(b.shape()) + " do not broadcast",
+                where);
+  return std::vector<int64_t>(shape->begin(), shape->end());
+}
+
+/// `v` divided by its p-norm along `dims` (kept), at least `eps`:
+/// F.normalize, and cosine_similarity's two factors.
+Tensor dividedByNorm(const Tensor &v, double p,
+                     const std::vector<int64_t> &dims, double eps,
+                     SourceLocation where) {
+  Tensor length =
+      clamp(norm(v, p, dims, true, where), eps, std::nullopt, where);
+  return div(v, length, where);
 }
 
 /// Positions 0..n-1 shaped to stand along dim `d` of a rank-`rank` tensor.
@@ -673,7 +679,7 @@ Tensor cosine_similarity(const Tensor &x1, const Tensor &x2, int64_t dim,
   Tensor b = x2.to(common, where);
   // Broadcast first (PyTorch expands both), then each divided by its norm
   // (at least eps) and the products summed along dim.
-  std::vector<int64_t> shape = broadcastShapes(fn, a, b, where);
+  std::vector<int64_t> shape = broadcastShapeOf(fn, a, b, where);
   if (a.shape() != shape)
     a = expand(a, shape, where);
   if (b.shape() != shape)
@@ -682,12 +688,9 @@ Tensor cosine_similarity(const Tensor &x1, const Tensor &x2, int64_t dim,
   std::vector<int64_t> dims;
   if (a.dim() > 0)
     dims.push_back(d);
-  auto unit = [&](const Tensor &v) {
-    Tensor length =
-        clamp(norm(v, 2.0, dims, true, where), eps, std::nullopt, where);
-    return div(v, length, where);
-  };
-  return sum(mul(unit(a), unit(b), where), dims, false, where);
+  return sum(mul(dividedByNorm(a, 2.0, dims, eps, where),
+                 dividedByNorm(b, 2.0, dims, eps, where), where),
+             dims, false, where);
 }
 
 Tensor normalize(const Tensor &x, double p, int64_t dim, double eps,
@@ -697,9 +700,7 @@ Tensor normalize(const Tensor &x, double p, int64_t dim, double eps,
   std::vector<int64_t> dims;
   if (x.dim() > 0)
     dims.push_back(d);
-  Tensor length =
-      clamp(norm(x, p, dims, true, where), eps, std::nullopt, where);
-  return div(x, length, where);
+  return dividedByNorm(x, p, dims, eps, where);
 }
 
 //===----------------------------------------------------------------------===//
@@ -872,7 +873,7 @@ Tensor addmm(const Tensor &input, const Tensor &a, const Tensor &b, double beta,
   // PyTorch's beta * input + alpha * (a @ b); beta 0 ignores input (its
   // NaNs too), though it must still broadcast to the product.
   Tensor product = matmul(a, b, where);
-  if (broadcastShapes("addmm", input, product, where) != product.shape())
+  if (broadcastShapeOf("addmm", input, product, where) != product.shape())
     throw Error("addmm: input of shape " + shapeText(input.shape()) +
                     " does not broadcast to the product's shape " +
                     shapeText(product.shape()),

@@ -867,9 +867,6 @@ private:
       case 1:
         log(name, "fn elu " + xn + " " + hex(a));
         return add(name, kiln::elu(x, a));
-      case 2:
-        log(name, "fn selu " + xn);
-        return add(name, kiln::selu(x));
       case 3:
         log(name, "fn celu " + xn + " " + hex(a));
         return add(name, kiln::celu(x, a));
@@ -885,21 +882,17 @@ private:
         log(name, "fn hardtanh " + xn + " " + hex(b[0]) + " " + hex(b[1]));
         return add(name, kiln::hardtanh(x, b[0], b[1]));
       }
-      case 6:
-        log(name, "fn relu6 " + xn);
-        return add(name, kiln::relu6(x));
-      case 7:
-        log(name, "fn hardsigmoid " + xn);
-        return add(name, kiln::hardsigmoid(x));
-      case 8:
-        log(name, "fn hardswish " + xn);
-        return add(name, kiln::hardswish(x));
-      case 9:
-        log(name, "fn mish " + xn);
-        return add(name, kiln::mish(x));
-      default:
-        log(name, "fn logsigmoid " + xn);
-        return add(name, kiln::logsigmoid(x));
+      default: { // 2 and 6 to 10: those without parameters
+        static const char *plain[] = {"selu",      "relu6", "hardsigmoid",
+                                      "hardswish", "mish",  "logsigmoid"};
+        static Tensor (*const plainFns[])(const Tensor &,
+                                          kiln::SourceLocation) = {
+            kiln::selu,      kiln::relu6, kiln::hardsigmoid,
+            kiln::hardswish, kiln::mish,  kiln::logsigmoid};
+        int i = op == 2 ? 0 : op - 5;
+        log(name, std::string("fn ") + plain[i] + " " + xn);
+        return add(name, plainFns[i](x, kiln::SourceLocation::current()));
+      }
       }
     }
     case 3: { // logical functions, any and all

@@ -64,6 +64,14 @@ struct F64Math {
   Value cmp(arith::CmpFPredicate predicate, Value lhs, Value rhs) {
     return arith::CmpFOp::create(b, predicate, lhs, rhs);
   }
+  /// An f32 constant of `type`'s shape (the f32 expansions).
+  Value f32(float v) { return splat(type, b.getF32FloatAttr(v)); }
+  /// x, or `bound` where x is beyond it (`predicate` true keeps x; the
+  /// unordered predicates keep a NaN, and become one vmaxps/vminps).
+  Value clampF32(arith::CmpFPredicate predicate, Value x, float bound) {
+    Value limit = f32(bound);
+    return select(cmp(predicate, x, limit), x, limit);
+  }
   Value mul(Value lhs, Value rhs) { return arith::MulFOp::create(b, lhs, rhs); }
   Value add(Value lhs, Value rhs) { return arith::AddFOp::create(b, lhs, rhs); }
   Value sub(Value lhs, Value rhs) { return arith::SubFOp::create(b, lhs, rhs); }
@@ -627,26 +635,19 @@ struct ExpandExpF32 : OpRewritePattern<math::ExpOp> {
     ImplicitLocOpBuilder b(op.getLoc(), rewriter);
     F64Math m(b, type); // its splat, fma, select and arithmetic, on f32 here
     Type i32 = m.like(b.getI32Type());
-    auto real = [&](float v) { return m.splat(type, b.getF32FloatAttr(v)); };
-    // x, or `bound` where x is beyond it (`predicate` true keeps x; the
-    // unordered predicates keep a NaN, and become one vmaxps/vminps).
-    auto clamp = [&](arith::CmpFPredicate predicate, Value x, float bound) {
-      Value limit = real(bound);
-      return m.select(m.cmp(predicate, x, limit), x, limit);
-    };
     constexpr float kShift = 0x1.8p23f + 127.0f;
-    Value x = clamp(arith::CmpFPredicate::UGE, op.getOperand(), -87.8f);
-    x = clamp(arith::CmpFPredicate::ULE, x, 88.8f);
-    Value t = m.fma(x, real(1.44269504088896341f), real(kShift));
-    t = clamp(arith::CmpFPredicate::ULE, t, kShift + 127.0f);
-    Value n = m.sub(t, real(kShift));
-    Value r = m.fma(real(-0.693359375f), n, x);
-    r = m.fma(real(2.12194440e-4f), n, r);
-    Value z = m.fma(r, real(1.9875691500e-4f), real(1.3981999507e-3f));
+    Value x = m.clampF32(arith::CmpFPredicate::UGE, op.getOperand(), -87.8f);
+    x = m.clampF32(arith::CmpFPredicate::ULE, x, 88.8f);
+    Value t = m.fma(x, m.f32(1.44269504088896341f), m.f32(kShift));
+    t = m.clampF32(arith::CmpFPredicate::ULE, t, kShift + 127.0f);
+    Value n = m.sub(t, m.f32(kShift));
+    Value r = m.fma(m.f32(-0.693359375f), n, x);
+    r = m.fma(m.f32(2.12194440e-4f), n, r);
+    Value z = m.fma(r, m.f32(1.9875691500e-4f), m.f32(1.3981999507e-3f));
     for (float c : {8.3334519073e-3f, 4.1665795894e-2f, 1.6666665459e-1f,
                     5.0000001201e-1f})
-      z = m.fma(z, r, real(c));
-    z = m.add(real(1.0f), m.fma(z, m.mul(r, r), r));
+      z = m.fma(z, r, m.f32(c));
+    z = m.add(m.f32(1.0f), m.fma(z, m.mul(r, r), r));
     Value bits = arith::ShLIOp::create(b, arith::BitcastOp::create(b, i32, t),
                                        m.splat(i32, b.getI32IntegerAttr(23)));
     rewriter.replaceOp(op, m.mul(z, arith::BitcastOp::create(b, type, bits)));
@@ -678,19 +679,14 @@ struct ExpandErfF32 : OpRewritePattern<math::ErfOp> {
       return failure();
     ImplicitLocOpBuilder b(op.getLoc(), rewriter);
     F64Math m(b, type); // its splat, fma, select and arithmetic, on f32 here
-    auto real = [&](float v) { return m.splat(type, b.getF32FloatAttr(v)); };
-    auto clamp = [&](arith::CmpFPredicate predicate, Value x, float bound) {
-      Value limit = real(bound);
-      return m.select(m.cmp(predicate, x, limit), x, limit);
-    };
     auto horner = [&](Value z, ArrayRef<float> c) {
-      Value sum = real(c.back());
+      Value sum = m.f32(c.back());
       for (size_t i = c.size() - 1; i-- > 0;)
-        sum = m.fma(sum, z, real(c[i]));
+        sum = m.fma(sum, z, m.f32(c[i]));
       return sum;
     };
-    Value x = clamp(arith::CmpFPredicate::UGE, op.getOperand(), -4.0f);
-    x = clamp(arith::CmpFPredicate::ULE, x, 4.0f);
+    Value x = m.clampF32(arith::CmpFPredicate::UGE, op.getOperand(), -4.0f);
+    x = m.clampF32(arith::CmpFPredicate::ULE, x, 4.0f);
     Value s = m.mul(x, x);
     Value p = horner(s, {1.128379226e+00f, 1.851451993e-01f, 5.430596322e-02f,
                          3.846890759e-03f, 3.794218355e-04f, 4.680582606e-06f,
@@ -699,8 +695,8 @@ struct ExpandErfF32 : OpRewritePattern<math::ErfOp> {
                          1.545588765e-02f, 1.306779915e-03f, 6.307307194e-05f});
     // Next to +-4 the rounded quotient can pass +-1 by an ulp: clamped.
     Value erf = arith::DivFOp::create(b, m.mul(x, p), q);
-    erf = clamp(arith::CmpFPredicate::UGE, erf, -1.0f);
-    rewriter.replaceOp(op, clamp(arith::CmpFPredicate::ULE, erf, 1.0f));
+    erf = m.clampF32(arith::CmpFPredicate::UGE, erf, -1.0f);
+    rewriter.replaceOp(op, m.clampF32(arith::CmpFPredicate::ULE, erf, 1.0f));
     return success();
   }
 };
