@@ -621,6 +621,17 @@ Tensor mish(const Tensor &x, KILN_LOC);
 Tensor logsigmoid(const Tensor &x, KILN_LOC);
 /// F.softsign: x / (1 + |x|).
 Tensor softsign(const Tensor &x, KILN_LOC);
+/// F.softmin: softmax(-x, dim).
+Tensor softmin(const Tensor &x, int64_t dim, KILN_LOC);
+/// F.hardshrink (0 where -lambd <= x <= lambd, else x), F.softshrink (x
+/// moved lambd towards 0, 0 inside) and F.tanhshrink (x - tanh(x)).
+Tensor hardshrink(const Tensor &x, double lambd = 0.5, KILN_LOC);
+Tensor softshrink(const Tensor &x, double lambd = 0.5, KILN_LOC);
+Tensor tanhshrink(const Tensor &x, KILN_LOC);
+/// F.threshold: value where x <= threshold, else x (float or integer x).
+Tensor threshold(const Tensor &x, double threshold, double value, KILN_LOC);
+/// F.glu: the first half of `dim` times the sigmoid of the second.
+Tensor glu(const Tensor &x, int64_t dim = -1, KILN_LOC);
 
 // Losses and similarities (float operands; reduction as mse_loss's).
 /// F.smooth_l1_loss: 0.5 d^2 / beta where |d| < beta, else |d| - beta / 2
@@ -645,6 +656,39 @@ Tensor cosine_similarity(const Tensor &x1, const Tensor &x2, int64_t dim = 1,
 /// F.normalize: x divided by its p-norm along `dim` (at least eps).
 Tensor normalize(const Tensor &x, double p = 2.0, int64_t dim = 1,
                  double eps = 1e-12, KILN_LOC);
+/// F.margin_ranking_loss: max(0, -target (x1 - x2) + margin), inputs of
+/// one rank.
+Tensor margin_ranking_loss(const Tensor &input1, const Tensor &input2,
+                           const Tensor &target, double margin = 0.0,
+                           const std::string &reduction = "mean", KILN_LOC);
+/// F.hinge_embedding_loss: x where target != -1, plus max(0, margin - x)
+/// where target != 1.
+Tensor hinge_embedding_loss(const Tensor &input, const Tensor &target,
+                            double margin = 1.0,
+                            const std::string &reduction = "mean", KILN_LOC);
+/// F.soft_margin_loss: log(1 + exp(-input * target)).
+Tensor soft_margin_loss(const Tensor &input, const Tensor &target,
+                        const std::string &reduction = "mean", KILN_LOC);
+/// F.poisson_nll_loss: exp(input) - target input (logInput), else input -
+/// target log(input + eps); full adds Stirling's term where target > 1.
+Tensor poisson_nll_loss(const Tensor &input, const Tensor &target,
+                        bool logInput = true, bool full = false,
+                        double eps = 1e-8,
+                        const std::string &reduction = "mean", KILN_LOC);
+/// F.multilabel_soft_margin_loss: the class-mean (last dim) of
+/// -(t logsigmoid(x) + (1 - t) logsigmoid(-x)).
+Tensor multilabel_soft_margin_loss(const Tensor &input, const Tensor &target,
+                                   const std::string &reduction = "mean",
+                                   KILN_LOC);
+/// F.pairwise_distance: the p-norm of x1 - x2 + eps over the last dim.
+Tensor pairwise_distance(const Tensor &x1, const Tensor &x2, double p = 2.0,
+                         double eps = 1e-6, bool keepdim = false, KILN_LOC);
+/// F.triplet_margin_loss: max(0, margin + d(a, p) - d(a, n)) with d the
+/// pairwise distance (swap: d(a, n) at most d(p, n)).
+Tensor triplet_margin_loss(const Tensor &anchor, const Tensor &positive,
+                           const Tensor &negative, double margin = 1.0,
+                           double p = 2.0, double eps = 1e-6, bool swap = false,
+                           const std::string &reduction = "mean", KILN_LOC);
 
 // Shape and matrix functions.
 /// torch.flip: the order of `dims` reversed (index_select each).
@@ -675,6 +719,8 @@ Tensor bmm(const Tensor &a, const Tensor &b, KILN_LOC);
 /// product (beta 0: input ignored).
 Tensor addmm(const Tensor &input, const Tensor &a, const Tensor &b,
              double beta = 1.0, double alpha = 1.0, KILN_LOC);
+/// torch.trace: the sum of a matrix's diagonal (integers to int64).
+Tensor trace(const Tensor &x, KILN_LOC);
 
 #undef KILN_LOC
 

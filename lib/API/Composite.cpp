@@ -12,6 +12,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "Internal.h"
+#include "kiln/Dialect/Kiln/IR/KilnShapeInference.h"
 
 #include <algorithm>
 #include <cmath>
@@ -45,14 +46,15 @@ void requireFloat(const char *fn, const Tensor &x, SourceLocation where) {
 
 int64_t wrapDim(const char *fn, int64_t dim, int64_t size,
                 SourceLocation where) {
-  size = std::max<int64_t>(size, 1);
-  if (dim < -size || dim >= size)
-    throw Error(std::string(fn) + ": dim " + std::to_string(dim) +
-                    " is out of range (expected to be in range of [" +
-                    std::to_string(-size) + ", " + std::to_string(size - 1) +
-                    "])",
-                where);
-  return dim < 0 ? dim + size : dim;
+  // The dialect's rule (a rank-0 tensor takes -1 and 0), PyTorch's message.
+  if (std::optional<int64_t> wrapped = kiln::normalizeDim(dim, size))
+    return *wrapped;
+  int64_t extent = std::max<int64_t>(size, 1);
+  throw Error(std::string(fn) + ": dim " + std::to_string(dim) +
+                  " is out of range (expected to be in range of [" +
+                  std::to_string(-extent) + ", " + std::to_string(extent - 1) +
+                  "])",
+              where);
 }
 
 int64_t reducedCount(const char *fn, const Tensor &x,
@@ -277,8 +279,23 @@ Tensor cat(const std::vector<Tensor> &tensors, int64_t dim,
   for (size_t i = 0; i < tensors.size(); ++i)
     if (tensors[i].shape() != std::vector<int64_t>{0})
       kept.push_back(i);
-  if (kept.empty())
-    return tensors[0].to(dtype, where);
+  // An empty result of pieces of one shape: a where of all of them, which
+  // selects nothing but keeps each piece in the graph, so that backward()
+  // reaches them as PyTorch's does (their gradients empty).
+  auto emptyOf = [&](const std::vector<size_t> &pieces) {
+    Tensor result = tensors[pieces.back()].to(dtype, where);
+    Tensor always = full({}, 1.0, DType::Bool, where);
+    for (size_t j = pieces.size() - 1; j-- > 0;)
+      result = kiln::where(always, tensors[pieces[j]].to(dtype, where), result,
+                           where);
+    return result;
+  };
+  if (kept.empty()) {
+    std::vector<size_t> all(tensors.size());
+    for (size_t i = 0; i < all.size(); ++i)
+      all[i] = i;
+    return emptyOf(all);
+  }
   const std::vector<int64_t> &shape = tensors[kept[0]].shape();
   int64_t rank = static_cast<int64_t>(shape.size());
   for (size_t i : kept)
@@ -336,9 +353,10 @@ Tensor cat(const std::vector<Tensor> &tensors, int64_t dim,
     }
     offset += size;
   }
-  // No piece holds an element along `dim`: the empty result.
+  // No piece holds an element along `dim`: the empty result (the pieces
+  // differ in no dim, so they have one shape).
   if (!result.defined())
-    return tensors[kept[0]].to(dtype, where);
+    return emptyOf(kept);
   return result;
 }
 
@@ -603,25 +621,29 @@ Tensor binary_cross_entropy_with_logits(const Tensor &input,
                                         SourceLocation where) {
   const char *fn = "binary_cross_entropy_with_logits";
   checkReduction(fn, reduction, where);
-  auto [x, y] = floatOperands(fn, input, target, where);
+  // PyTorch computes in place, in the target's tensor: both must be float
+  // (an integer one cannot hold the float results).
+  requireFloat(fn, input, where);
+  requireFloat(fn, target, where);
   if (input.shape() != target.shape())
     throw Error(std::string(fn) + ": the target's shape " +
                     shapeText(target.shape()) + " must be the input's shape " +
                     shapeText(input.shape()),
                 where);
-  // PyTorch's form: (1 - y) * x + m + log(exp(-m) + exp(-x - m)), m =
-  // max(-x, 0): no exp of a large positive value, the same operations.
+  // PyTorch's form, op by op in its dtypes: m = max(-x, 0) in the input's;
+  // (1 - y) * x, then + m, then + log(exp(-m) + exp(-x - m)) -- that log
+  // in the input's dtype -- each sum stored in the target's dtype. No exp
+  // of a large positive value.
+  const Tensor &x = input, &y = target;
+  DType stored = y.dtype();
   Tensor m = clamp(neg(x, where), 0.0, std::nullopt, where);
-  Tensor loss = add(
-      add(mul(sub(scalarLike(1.0, y, where), y, where), x, where), m, where),
-      log(add(exp(neg(m, where), where),
-              exp(sub(neg(x, where), m, where), where), where),
-          where),
-      where);
-  // PyTorch computes it in place in the target's tensor: a float64 input
-  // with a float32 target gives float32.
-  if (isFloat(target.dtype()))
-    loss = loss.to(target.dtype(), where);
+  Tensor logTerm = log(add(exp(neg(m, where), where),
+                           exp(sub(neg(x, where), m, where), where), where),
+                       where);
+  Tensor loss =
+      mul(sub(scalarLike(1.0, y, where), y, where), x, where).to(stored, where);
+  loss = add(loss, m, where).to(stored, where);
+  loss = add(loss, logTerm, where).to(stored, where);
   return reduceLoss(loss, reduction, where);
 }
 

@@ -5,8 +5,12 @@
 // expm1, lerp, addcmul, addcdiv), activations (softplus, elu, selu, celu,
 // gelu, hardtanh, relu6, hardsigmoid, hardswish, mish, logsigmoid,
 // softsign), losses and similarities (smooth_l1_loss, huber_loss, kl_div,
-// cosine_similarity, normalize) and shape and matrix functions (flip,
-// roll, repeat, tile, tril, triu, eye, outer, dot, mv, mm, bmm, addmm).
+// cosine_similarity, normalize), shape and matrix functions (flip, roll,
+// repeat, tile, tril, triu, eye, outer, dot, mv, mm, bmm, addmm), and
+// shrinkage, gating and margin functions (softmin, hardshrink, softshrink,
+// tanhshrink, threshold, glu, margin_ranking_loss, hinge_embedding_loss,
+// soft_margin_loss, poisson_nll_loss, multilabel_soft_margin_loss,
+// pairwise_distance, triplet_margin_loss, trace).
 //
 // Like Composite.cpp: each checks its arguments as PyTorch does, at the
 // caller's location, and records ops of ops.md through the public
@@ -34,6 +38,16 @@ namespace {
 
 Tensor boolScalar(bool value, SourceLocation where) {
   return full({}, value ? 1.0 : 0.0, DType::Bool, where);
+}
+
+/// PyTorch refuses a bool `x` (`what`: "inputs", "operands", "targets")
+/// in `fn`: an error naming it.
+void refuseBool(const char *fn, const Tensor &x, const char *what,
+                SourceLocation where) {
+  if (x.dtype() == DType::Bool)
+    throw Error(std::string(fn) + ": bool " + what +
+                    " are not supported (as in PyTorch)",
+                where);
 }
 
 /// PyTorch's truth value of each element (x != 0; NaN is true): a bool
@@ -175,10 +189,7 @@ void checkProduct(const char *fn, const Tensor &a, int64_t rankA,
                     ": expects both operands to have the same dtype, got " +
                     dtypeName(a.dtype()) + " and " + dtypeName(b.dtype()),
                 where);
-  if (a.dtype() == DType::Bool)
-    throw Error(std::string(fn) +
-                    ": bool operands are not supported (as in PyTorch)",
-                where);
+  refuseBool(fn, a, "operands", where);
 }
 
 /// The shape `a` and `b` broadcast to (the dialect's rule), or an error.
@@ -517,9 +528,7 @@ Tensor gelu(const Tensor &x, const std::string &approximate,
 Tensor hardtanh(const Tensor &x, double minValue, double maxValue,
                 SourceLocation where) {
   requireDefined("hardtanh", x, where);
-  if (x.dtype() == DType::Bool)
-    throw Error("hardtanh: bool inputs are not supported (as in PyTorch)",
-                where);
+  refuseBool("hardtanh", x, "inputs", where);
   if (minValue > maxValue)
     throw Error("hardtanh: min_val (" + std::to_string(minValue) +
                     ") must not be greater than max_val (" +
@@ -557,11 +566,18 @@ Tensor hardswish(const Tensor &x, SourceLocation where) {
       div(mul(inside, add(inside, three, where), where), six, where);
   Tensor high = div(mul(x, six, where), six, where);
   Tensor low = div(mul(x, scalarLike(0.0, x, where), where), six, where);
-  // x <= 3 as PyTorch's backward tests it: NaN takes the high piece.
-  return kiln::where(
+  Tensor pieces = kiln::where(
       le(x, three, where),
       kiln::where(lt(x, neg(three, where), where), low, middle, where), high,
       where);
+  // NaN: PyTorch's vectorized backward, which most elements take, gives
+  // the gradient times x / 3 + 1/2, NaN whatever the gradient (its scalar
+  // tail passes the gradient; the vector path's answer is the one kept, as
+  // for hardtanh). xn * xn, xn = x at NaN and 0 elsewhere, has NaN's value
+  // and that gradient, and no infinity meets its zero gradient elsewhere.
+  Tensor isNaN = ne(x, x, where);
+  Tensor xn = kiln::where(isNaN, x, scalarLike(0.0, x, where), where);
+  return kiln::where(isNaN, mul(xn, xn, where), pieces, where);
 }
 
 Tensor mish(const Tensor &x, SourceLocation where) {
@@ -579,9 +595,7 @@ Tensor logsigmoid(const Tensor &x, SourceLocation where) {
 Tensor softsign(const Tensor &x, SourceLocation where) {
   requireDefined("softsign", x, where);
   // PyTorch's x / (|x| + 1): abs refuses bools.
-  if (x.dtype() == DType::Bool)
-    throw Error("softsign: bool inputs are not supported (as in PyTorch)",
-                where);
+  refuseBool("softsign", x, "inputs", where);
   Tensor xf = asFloat("softsign", x, where);
   return div(xf, add(abs(xf, where), scalarLike(1.0, xf, where), where), where);
 }
@@ -898,6 +912,278 @@ Tensor addmm(const Tensor &input, const Tensor &a, const Tensor &b, double beta,
     result = add(mul(scalarLike(number(beta), input, where), input, where),
                  product, where);
   return result;
+}
+
+//===----------------------------------------------------------------------===//
+// Shrinkage, gating and margin functions
+//===----------------------------------------------------------------------===//
+
+Tensor softmin(const Tensor &x, int64_t dim, SourceLocation where) {
+  requireFloat("softmin", x, where);
+  // F.softmin: (-x).softmax(dim).
+  return softmax(neg(x, where), dim, where);
+}
+
+Tensor hardshrink(const Tensor &x, double lambd, SourceLocation where) {
+  requireFloat("hardshrink", x, where);
+  // PyTorch's kernel: x outside [-lambd, lambd], else +0; NaN stays NaN.
+  // Its vectorized backward, which most elements take, passes the gradient
+  // outside the bounds only: 0 at NaN (its scalar tail would pass it; the
+  // vector path's answer is the one kept, as for hardtanh). floor(x) -
+  // floor(x) is +0 inside and NaN at NaN, with floor's zero gradient.
+  double l = coefficient(lambd, x);
+  Tensor outside = logical_or(lt(x, scalarLike(-l, x, where), where),
+                              gt(x, scalarLike(l, x, where), where), where);
+  Tensor f = floor(x, where);
+  return kiln::where(outside, x, sub(f, f, where), where);
+}
+
+Tensor softshrink(const Tensor &x, double lambd, SourceLocation where) {
+  requireFloat("softshrink", x, where);
+  if (!(lambd >= 0))
+    throw Error("softshrink: lambda must be greater or equal to 0, got " +
+                    std::to_string(lambd),
+                where);
+  // PyTorch's kernel: x > l ? x - l : (x < -l ? x + l : 0) -- NaN gives 0
+  // (and the vectorized backward a zero gradient there, as hardshrink's).
+  double l = coefficient(lambd, x);
+  Tensor low = scalarLike(-l, x, where), high = scalarLike(l, x, where);
+  return kiln::where(gt(x, high, where), sub(x, high, where),
+                     kiln::where(lt(x, low, where), add(x, high, where),
+                                 scalarLike(0.0, x, where), where),
+                     where);
+}
+
+Tensor tanhshrink(const Tensor &x, SourceLocation where) {
+  requireDefined("tanhshrink", x, where);
+  refuseBool("tanhshrink", x, "inputs", where);
+  // F.tanhshrink: x - x.tanh() (an integer x promotes to float32).
+  Tensor xf = asFloat("tanhshrink", x, where);
+  return sub(xf, tanh(xf, where), where);
+}
+
+Tensor threshold(const Tensor &x, double threshold, double value,
+                 SourceLocation where) {
+  requireDefined("threshold", x, where);
+  refuseBool("threshold", x, "inputs", where);
+  // x <= threshold ? value : x, both numbers in x's dtype (truncated for
+  // integers, as PyTorch converts them); NaN keeps x and its gradient.
+  auto number = [&](double v) {
+    return isFloat(x.dtype()) ? Scalar(coefficient(v, x))
+                              : Scalar(static_cast<int64_t>(std::trunc(v)));
+  };
+  return kiln::where(le(x, scalarLike(number(threshold), x, where), where),
+                     scalarLike(number(value), x, where), x, where);
+}
+
+Tensor glu(const Tensor &x, int64_t dim, SourceLocation where) {
+  requireFloat("glu", x, where);
+  if (x.dim() == 0)
+    throw Error("glu: does not support scalars because halving size must "
+                "be even",
+                where);
+  int64_t d = wrapDim("glu", dim, x.dim(), where);
+  int64_t size = x.shape()[d];
+  if (size % 2 != 0)
+    throw Error("glu: halving dimension must be even, but dimension " +
+                    std::to_string(d) + " is size " + std::to_string(size),
+                where);
+  // The first half gated by the sigmoid of the second.
+  Tensor a = narrow(x, d, 0, size / 2, where);
+  Tensor b = narrow(x, d, size / 2, size / 2, where);
+  return mul(a, sigmoid(b, where), where);
+}
+
+namespace {
+/// PyTorch's check that a loss's inputs have one rank.
+void requireSameRank(const char *fn, const std::vector<Tensor> &xs,
+                     SourceLocation where) {
+  for (const Tensor &x : xs)
+    requireDefined(fn, x, where);
+  for (const Tensor &x : xs)
+    if (x.dim() != xs.front().dim()) {
+      std::string ranks;
+      for (const Tensor &y : xs)
+        ranks += (ranks.empty() ? "" : ", ") + std::to_string(y.dim()) + "-D";
+      throw Error(std::string(fn) +
+                      ": expects inputs of the same number of dims, got " +
+                      ranks,
+                  where);
+    }
+}
+
+/// The p-norm of a - b + eps over the last dim (pairwise_distance).
+Tensor distanceOf(const Tensor &a, const Tensor &b, double p, double eps,
+                  bool keepdim, SourceLocation where) {
+  Tensor difference = sub(a, b, where);
+  Tensor d = add(difference, scalarLike(eps, difference, where), where);
+  if (d.dim() == 0) // the norm of its one element
+    return abs(d, where);
+  return norm(d, p, {d.dim() - 1}, keepdim, where);
+}
+} // namespace
+
+// The losses below follow PyTorch's formulas op by op, numbers as wrapped
+// scalars, so that their dtypes are PyTorch's: integer operands give
+// float32 where a float number or a float function meets them.
+
+Tensor margin_ranking_loss(const Tensor &input1, const Tensor &input2,
+                           const Tensor &target, double margin,
+                           const std::string &reduction, SourceLocation where) {
+  const char *fn = "margin_ranking_loss";
+  checkReduction(fn, reduction, where);
+  requireSameRank(fn, {input1, input2, target}, where);
+  // PyTorch's (-target * (input1 - input2) + margin).clamp_min(0).
+  Tensor product = mul(neg(target, where), sub(input1, input2, where), where);
+  Tensor unclamped = add(product, scalarLike(margin, product, where), where);
+  return reduceLoss(clamp(unclamped, 0.0, std::nullopt, where), reduction,
+                    where);
+}
+
+Tensor hinge_embedding_loss(const Tensor &input, const Tensor &target,
+                            double margin, const std::string &reduction,
+                            SourceLocation where) {
+  const char *fn = "hinge_embedding_loss";
+  checkReduction(fn, reduction, where);
+  requireDefined(fn, input, where);
+  requireDefined(fn, target, where);
+  refuseBool(fn, input, "inputs", where);
+  (void)broadcastShapeOf(fn, input, target, where);
+  // PyTorch's where(target != 1, (margin - x).clamp_min(0), 0) +
+  // where(target != -1, x, 0), in the input's dtype: its margin - x fills
+  // a tensor like x with the margin, so an integer input takes it
+  // truncated (and its mean is an error, as PyTorch's).
+  Scalar marginValue = isFloat(input.dtype())
+                           ? Scalar(coefficient(margin, input))
+                           : Scalar(static_cast<int64_t>(std::trunc(margin)));
+  Tensor zero = scalarLike(0, input, where);
+  Tensor clamped =
+      clamp(sub(scalarLike(marginValue, input, where), input, where), 0.0,
+            std::nullopt, where);
+  Tensor marginPart = kiln::where(
+      ne(target, scalarLike(1, target, where), where), clamped, zero, where);
+  Tensor selfPart = kiln::where(
+      ne(target, scalarLike(-1, target, where), where), input, zero, where);
+  return reduceLoss(add(marginPart, selfPart, where), reduction, where);
+}
+
+Tensor soft_margin_loss(const Tensor &input, const Tensor &target,
+                        const std::string &reduction, SourceLocation where) {
+  const char *fn = "soft_margin_loss";
+  checkReduction(fn, reduction, where);
+  requireFloat(fn, input, where);
+  requireDefined(fn, target, where);
+  // PyTorch's log1p(exp(-input * target)) (overflowing to inf as PyTorch's
+  // does), computed in place in a tensor of the input's dtype.
+  Tensor product =
+      mul(neg(input, where), target, where).to(input.dtype(), where);
+  return reduceLoss(log1pOf(exp(product, where), where), reduction, where);
+}
+
+Tensor poisson_nll_loss(const Tensor &input, const Tensor &target,
+                        bool logInput, bool full, double eps,
+                        const std::string &reduction, SourceLocation where) {
+  const char *fn = "poisson_nll_loss";
+  checkReduction(fn, reduction, where);
+  requireDefined(fn, input, where);
+  requireDefined(fn, target, where);
+  const Tensor &x = input, &t = target;
+  // PyTorch's: exp(x) - t x (log_input), else x - t log(x + eps); full adds
+  // Stirling's t log t - t + 0.5 log(2 pi t) where t > 1.
+  Tensor loss =
+      logInput
+          ? sub(exp(x, where), mul(t, x, where), where)
+          : sub(x,
+                mul(t, log(add(x, scalarLike(eps, x, where), where), where),
+                    where),
+                where);
+  if (full) {
+    Tensor logTerm = log(mul(scalarLike(2 * M_PI, t, where), t, where), where);
+    Tensor stirling =
+        add(sub(mul(t, log(t, where), where), t, where),
+            mul(scalarLike(0.5, logTerm, where), logTerm, where), where);
+    loss = add(loss,
+               kiln::where(le(t, scalarLike(1, t, where), where),
+                           scalarLike(0.0, stirling, where), stirling, where),
+               where);
+  }
+  return reduceLoss(loss, reduction, where);
+}
+
+Tensor multilabel_soft_margin_loss(const Tensor &input, const Tensor &target,
+                                   const std::string &reduction,
+                                   SourceLocation where) {
+  const char *fn = "multilabel_soft_margin_loss";
+  checkReduction(fn, reduction, where);
+  requireFloat(fn, input, where);
+  requireDefined(fn, target, where);
+  refuseBool(fn, target, "targets", where);
+  if (input.dim() == 0)
+    throw Error(std::string(fn) +
+                    ": expects an input with a class dim, got a rank-0 tensor",
+                where);
+  (void)broadcastShapeOf(fn, input, target, where);
+  // PyTorch's -(t logsigmoid(x) + (1 - t) logsigmoid(-x)), summed over the
+  // last dim and divided by the input's number of classes.
+  Tensor loss = neg(add(mul(target, logsigmoid(input, where), where),
+                        mul(sub(scalarLike(1, target, where), target, where),
+                            logsigmoid(neg(input, where), where), where),
+                        where),
+                    where);
+  Tensor summed = sum(loss, {loss.dim() - 1}, false, where);
+  Tensor perSample = div(
+      summed, scalarLike(Scalar(input.shape().back()), summed, where), where);
+  return reduceLoss(perSample, reduction, where);
+}
+
+Tensor pairwise_distance(const Tensor &x1, const Tensor &x2, double p,
+                         double eps, bool keepdim, SourceLocation where) {
+  const char *fn = "pairwise_distance";
+  requireDefined(fn, x1, where);
+  requireDefined(fn, x2, where);
+  (void)broadcastShapeOf(fn, x1, x2, where);
+  // PyTorch's norm(x1 - x2 + eps, p, last dim, keepdim).
+  return distanceOf(x1, x2, p, eps, keepdim, where);
+}
+
+Tensor triplet_margin_loss(const Tensor &anchor, const Tensor &positive,
+                           const Tensor &negative, double margin, double p,
+                           double eps, bool swap, const std::string &reduction,
+                           SourceLocation where) {
+  const char *fn = "triplet_margin_loss";
+  checkReduction(fn, reduction, where);
+  requireSameRank(fn, {anchor, positive, negative}, where);
+  (void)broadcastShapeOf(fn, anchor, positive, where);
+  (void)broadcastShapeOf(fn, anchor, negative, where);
+  // PyTorch's clamp_min(margin + d(a, p) - d(a, n), 0), d(a, n) the
+  // smaller of it and d(p, n) with swap.
+  Tensor toPositive = distanceOf(anchor, positive, p, eps, false, where);
+  Tensor toNegative = distanceOf(anchor, negative, p, eps, false, where);
+  if (swap)
+    toNegative =
+        minimum(toNegative,
+                distanceOf(positive, negative, p, eps, false, where), where);
+  Tensor unclamped =
+      sub(add(scalarLike(margin, toPositive, where), toPositive, where),
+          toNegative, where);
+  return reduceLoss(clamp(unclamped, 0.0, std::nullopt, where), reduction,
+                    where);
+}
+
+Tensor trace(const Tensor &x, SourceLocation where) {
+  requireDefined("trace", x, where);
+  if (x.dim() != 2)
+    throw Error("trace: expects a matrix, got a tensor of " +
+                    std::to_string(x.dim()) + " dims",
+                where);
+  refuseBool("trace", x, "inputs", where);
+  // The sum of the diagonal's elements, read by their flat positions
+  // i (m + 1) (integers sum to int64, as PyTorch's trace does).
+  int64_t n = std::min(x.shape()[0], x.shape()[1]);
+  int64_t step = x.shape()[1] + 1;
+  Tensor diagonal = take(
+      x, arange(n, 0.0, static_cast<double>(step), DType::Int64, where), where);
+  return sum(diagonal, {}, false, where);
 }
 
 //===----------------------------------------------------------------------===//

@@ -309,6 +309,17 @@ for n in (40000, 40017):
                  [wide.double()]), [wide],
          F.softmax(wide, 1).double(), 1, rtol=1e-5, atol=1e-6)
 
+# A rank-0 softmax and log_softmax (dim 0 and -1) of a fused chain (F.softmin
+# of a number): the column groups' rewrite read the size of a dim the
+# tensor does not have, and crashed, until the sixty-fifth session.
+scalar = torch.tensor(1.5)
+same("softmax and log_softmax of a rank-0 chain", func_ir(
+    [scalar], ["%n = kiln.neg %a0 : {T0}",
+               "%r0 = kiln.softmax %n {dim = 0 : i64} : {T0}",
+               "%r1 = kiln.log_softmax %n {dim = -1 : i64} : {T0}"],
+    [scalar, scalar]), [scalar],
+    [F.softmin(scalar, 0), F.log_softmax(-scalar, -1)], 6)
+
 # Row groups (CPU): reductions over the last dim broadcast back over the
 # same rows run with the chain in one kernel, a row at a time; the same bits
 # as the separate kernels, at 1 and 2 threads.

@@ -834,7 +834,7 @@ private:
       return static_cast<int64_t>(pick(size)) - (coin() ? size : 0);
     };
     static const char *reductions[] = {"mean", "sum", "none"};
-    switch (pick(9)) {
+    switch (pick(10)) {
     case 0: { // unary functions of any dtype
       static const char *ops[] = {"isnan",       "isinf",  "isfinite",
                                   "logical_not", "sign",   "nan_to_num",
@@ -994,6 +994,99 @@ private:
                     joined(repeats, ",", "none"));
       return add(name,
                  op == 2 ? kiln::repeat(x, repeats) : kiln::tile(x, repeats));
+    }
+    case 8: { // shrinkage, gating, margin losses, distances, trace
+      static const double lambdas[] = {0.5, 1.0, 0.0};
+      static const double margins[] = {0.0, 1.0, 0.5};
+      int op = pick(13);
+      std::string reduction = reductions[pick(3)];
+      switch (op) {
+      case 0: {
+        int64_t dim = dimIn(rank);
+        log(name, "fn softmin " + xn + " " + std::to_string(dim));
+        return add(name, kiln::softmin(x, dim));
+      }
+      case 1:
+      case 2: {
+        double l = lambdas[pick(3)];
+        log(name, std::string(op == 1 ? "fn hardshrink " : "fn softshrink ") +
+                      xn + " " + hex(l));
+        return add(name,
+                   op == 1 ? kiln::hardshrink(x, l) : kiln::softshrink(x, l));
+      }
+      case 3:
+        log(name, "fn tanhshrink " + xn);
+        return add(name, kiln::tanhshrink(x));
+      case 4: {
+        double t = lambdas[pick(3)] - 0.5, v = coin() ? 2.0 : -0.5;
+        log(name, "fn threshold " + xn + " " + hex(t) + " " + hex(v));
+        return add(name, kiln::threshold(x, t, v));
+      }
+      case 5: {
+        int64_t dim = dimIn(rank);
+        log(name, "fn glu " + xn + " " + std::to_string(dim));
+        return add(name, kiln::glu(x, dim));
+      }
+      case 6: {
+        size_t b = partner(operand()), c = partner(operand());
+        double m = margins[pick(3)];
+        log(name, "fn margin_ranking_loss " + xn + " " + names[b] + " " +
+                      names[c] + " " + hex(m) + " " + reduction);
+        return add(
+            name, kiln::margin_ranking_loss(x, pool[b], pool[c], m, reduction));
+      }
+      case 7:
+      case 8:
+      case 9: {
+        size_t b = partner(operand());
+        if (op == 7) {
+          double m = margins[pick(3)];
+          log(name, "fn hinge_embedding_loss " + xn + " " + names[b] + " " +
+                        hex(m) + " " + reduction);
+          return add(name,
+                     kiln::hinge_embedding_loss(x, pool[b], m, reduction));
+        }
+        if (op == 8) {
+          log(name,
+              "fn soft_margin_loss " + xn + " " + names[b] + " " + reduction);
+          return add(name, kiln::soft_margin_loss(x, pool[b], reduction));
+        }
+        log(name, "fn multilabel_soft_margin_loss " + xn + " " + names[b] +
+                      " " + reduction);
+        return add(name,
+                   kiln::multilabel_soft_margin_loss(x, pool[b], reduction));
+      }
+      case 10: {
+        size_t b = sameShape(x.shape(), floatType);
+        bool logInput = coin(), full = coin();
+        log(name, "fn poisson_nll_loss " + xn + " " + names[b] + " " +
+                      (logInput ? "1" : "0") + " " + (full ? "1" : "0") + " " +
+                      reduction);
+        return add(name, kiln::poisson_nll_loss(x, pool[b], logInput, full,
+                                                1e-8, reduction));
+      }
+      case 11: {
+        size_t b = partner(operand());
+        double p = coin() ? 2.0 : 1.0;
+        if (coin()) {
+          bool keepdim = coin();
+          log(name, "fn pairwise_distance " + xn + " " + names[b] + " " +
+                        hex(p) + " " + (keepdim ? "1" : "0"));
+          return add(name,
+                     kiln::pairwise_distance(x, pool[b], p, 1e-6, keepdim));
+        }
+        size_t c = partner(operand());
+        bool swap = coin();
+        log(name, "fn triplet_margin_loss " + xn + " " + names[b] + " " +
+                      names[c] + " " + hex(p) + " " + (swap ? "1" : "0") + " " +
+                      reduction);
+        return add(name, kiln::triplet_margin_loss(x, pool[b], pool[c], 1.0, p,
+                                                   1e-6, swap, reduction));
+      }
+      default:
+        log(name, "fn trace " + xn);
+        return add(name, kiln::trace(x));
+      }
     }
     default: { // tril, triu, outer, dot, mv, mm, bmm, addmm, eye
       int op = pick(8);

@@ -1311,6 +1311,30 @@ TEST(Composites, SlicingAndJoiningAsInPyTorch) {
   expectNear(r.grad().toVector<float>(), {0, 0, 2, 2, 2, 0});
 }
 
+// cat of pieces with no elements along the dim: an empty result that
+// still depends on every piece, so that backward() reaches them all with
+// empty gradients, as PyTorch's does (it had kept only the first piece,
+// and backward() from a piece that requires gradients was refused).
+TEST(Composites, CatOfEmptyPiecesReachesEveryPiece) {
+  Tensor a = kiln::zeros({0, 1, 1});
+  Tensor b = Tensor::fromVector(std::vector<double>{}, {0, 1, 1});
+  b.requiresGrad();
+  Tensor c = kiln::cat({a, b, b}, 0);
+  EXPECT_EQ(c.dtype(), kiln::DType::Float64);
+  EXPECT_EQ(c.shape(), (std::vector<int64_t>{0, 1, 1}));
+  Tensor loss = kiln::clamp(c, 2.0, std::nullopt).sum();
+  loss.backward();
+  EXPECT_EQ(loss.item<double>(), 0.0);
+  ASSERT_TRUE(b.grad().defined());
+  EXPECT_EQ(b.grad().shape(), (std::vector<int64_t>{0, 1, 1}));
+  Tensor e = Tensor::fromVector(std::vector<float>{}, {0});
+  e.requiresGrad();
+  Tensor d = kiln::cat({e, e}, 0);
+  d.sum().backward();
+  ASSERT_TRUE(e.grad().defined());
+  EXPECT_EQ(e.grad().shape(), (std::vector<int64_t>{0}));
+}
+
 TEST(Composites, SortMasksAndLossesAsInPyTorch) {
   const float nan = std::numeric_limits<float>::quiet_NaN();
   Tensor x =
@@ -1524,6 +1548,12 @@ TEST(Composites, BadArgumentsAtTheCall) {
               "l1_loss: the mean of integer differences is not computed (as "
               "in PyTorch), got i64 and i64");
   EXPECT_EQ(kiln::l1_loss(i, i * 3, "sum").item<int64_t>(), 6);
+  expectError(
+      [&] {
+        (void)kiln::binary_cross_entropy_with_logits(
+            x, kiln::ones(x.shape(), kiln::DType::Int64));
+      },
+      "binary_cross_entropy_with_logits: expects a floating-point tensor");
   expectError(
       [&] { (void)kiln::binary_cross_entropy_with_logits(x, kiln::ones({4})); },
       "binary_cross_entropy_with_logits: the target's shape [4] must be the "
@@ -1944,6 +1974,200 @@ TEST(Functional, BadArgumentsAtTheCall) {
   expectError([&] { (void)kiln::isnan(Tensor()); }, "isnan: undefined tensor");
 }
 
+// Values and gradients (of the sum) against PyTorch 1.13's, computed with
+// it for these inputs.
+TEST(Functional, ShrinkageMarginAndDistanceFunctionsAsInPyTorch) {
+  struct Case {
+    const char *name;
+    std::function<Tensor(const Tensor &)> f;
+    std::vector<float> values, gradient;
+  };
+  Tensor y = Tensor::fromVector(std::vector<float>{1, -1, 1, -1, 1, 1});
+  Tensor z = Tensor::fromVector(std::vector<float>{0.5f, 0.25f, -1, 1, 3, -2});
+  std::vector<Case> cases = {
+      {"softmin",
+       [](const Tensor &x) {
+         return kiln::softmin(x.reshape({2, 3}), 1);
+       },
+       {0.662411809f, 0.189784169f, 0.147804052f, 0.389024794f, 0.111457475f,
+        0.499517739f},
+       {0, 0, 0, 0, 0, 0}},
+      {"softshrink",
+       [](const Tensor &x) { return kiln::softshrink(x, 0.5); },
+       {-1, 0, 0, 0.25f, 1.5f, 0},
+       {1, 0, 0, 1, 1, 0}},
+      {"tanhshrink",
+       [](const Tensor &x) { return kiln::tanhshrink(x); },
+       {-0.594851732f, -0.00508134067f, 0, 0.114851058f, 1.03597236f,
+        0.0378828347f},
+       {0.81929338f, 0.0599851608f, 0, 0.40341419f, 0.929349184f,
+        0.213552296f}},
+      {"glu",
+       [](const Tensor &x) {
+         return kiln::glu(x.reshape({3, 2}), 1);
+       },
+       {-0.656735241f, 0, 1.2449187f},
+       {0.437823504f, -0.369201124f, 0.679178715f, 0, 0.622459352f,
+        0.47000742f}},
+      {"margin_ranking_loss",
+       [&](const Tensor &x) {
+         return kiln::margin_ranking_loss(x, z, y, 0.5, "none");
+       },
+       {2.5f, 0, 0, 0.25f, 1.5f, 0},
+       {-1, 1, 0, 1, -1, 0}},
+      {"hinge_embedding_loss",
+       [&](const Tensor &x) {
+         return kiln::hinge_embedding_loss(x, y, 1.0, "none");
+       },
+       {-1.5f, 1.25f, 0, 0.25f, 2, 0.5f},
+       {1, -1, 1, -1, 1, 1}},
+      {"soft_margin_loss",
+       [&](const Tensor &x) { return kiln::soft_margin_loss(x, y, "none"); },
+       {1.70141327f, 0.575939417f, 0.693147182f, 1.13687098f, 0.126928046f,
+        0.474076986f},
+       {-0.817574501f, 0.437823504f, -0.5f, 0.679178715f, -0.119202919f,
+        -0.377540678f}},
+      {"poisson_nll_loss",
+       [&](const Tensor &x) {
+         return kiln::poisson_nll_loss(x, kiln::abs(z) * 2.0, true, true, 1e-8,
+                                       "none");
+       },
+       {1.72313023f, 0.903800786f, 1.65180647f, 1.26880658f, 1.95443153f,
+        2.8059845f},
+       {-0.776869833f, 0.278800786f, -1, 0.117000103f, 1.38905621f,
+        -2.35127878f}},
+      {"multilabel_soft_margin_loss",
+       [&](const Tensor &x) {
+         return kiln::multilabel_soft_margin_loss(
+             x.reshape({2, 3}),
+             (y.reshape({2, 3}) > 0.0).to(kiln::DType::Float32), "none");
+       },
+       {0.990166664f, 0.579291999f},
+       {-0.272524834f, 0.145941168f, -0.166666672f, 0.22639291f, -0.0397343077f,
+        -0.125846893f}},
+      {"pairwise_distance",
+       [&](const Tensor &x) {
+         return kiln::pairwise_distance(x.reshape({2, 3}), z.reshape({2, 3}));
+       },
+       {2.29128718f, 2.70416379f},
+       {-0.872871399f, -0.218217507f, 0.436436325f, -0.0924496502f,
+        -0.369799703f, 0.924500585f}},
+      {"triplet_margin_loss",
+       [&](const Tensor &x) {
+         return kiln::triplet_margin_loss(x.reshape({2, 3}), z.reshape({2, 3}),
+                                          y.reshape({2, 3}), 1.0, 2.0, 1e-6,
+                                          true, "none");
+       },
+       {0.880374908f, 1.62750673f},
+       {-0.872871399f, -0.218217507f, 0.436436325f, -0.935150683f,
+        -0.851343334f, 1.16527164f}},
+      {"trace",
+       [](const Tensor &x) {
+         return kiln::trace(x.reshape({2, 3}));
+       },
+       {0.5f},
+       {1, 0, 0, 0, 1, 0}},
+  };
+  for (const Case &c : cases) {
+    SCOPED_TRACE(c.name);
+    Tensor x = Tensor::fromVector(
+        std::vector<float>{-1.5f, -0.25f, 0, 0.75f, 2, 0.5f});
+    x.requiresGrad();
+    Tensor out = c.f(x);
+    expectNear(out.toVector<float>(), c.values);
+    out.sum().backward();
+    expectNear(x.grad().toVector<float>(), c.gradient);
+  }
+  // NaN: hardshrink keeps it, softshrink gives 0 (PyTorch's kernels), both
+  // with the zero gradient of PyTorch's vectorized backward; threshold
+  // keeps it and passes its gradient.
+  const float nan = NAN;
+  Tensor x = Tensor::fromVector(std::vector<float>{nan, 0.25f, -3});
+  x.requiresGrad();
+  Tensor hard = kiln::hardshrink(x);
+  hard.sum().backward();
+  std::vector<float> hv = hard.toVector<float>(),
+                     hg = x.grad().toVector<float>();
+  EXPECT_TRUE(std::isnan(hv[0]));
+  EXPECT_EQ(hv[1], 0.0f);
+  EXPECT_FALSE(std::signbit(hv[1]));
+  EXPECT_EQ(hv[2], -3.0f);
+  expectNear(hg, {0, 0, 1});
+  Tensor x2 = Tensor::fromVector(std::vector<float>{nan, -0.25f, -3});
+  x2.requiresGrad();
+  Tensor soft = kiln::softshrink(x2);
+  soft.sum().backward();
+  expectNear(soft.toVector<float>(), {0, 0, -2.5f});
+  EXPECT_FALSE(std::signbit(soft.toVector<float>()[1]));
+  expectNear(x2.grad().toVector<float>(), {0, 0, 1});
+  Tensor x3 = Tensor::fromVector(std::vector<float>{nan, 0.25f, 3});
+  x3.requiresGrad();
+  Tensor th = kiln::threshold(x3, 0.5, -1.0);
+  th.sum().backward();
+  EXPECT_TRUE(std::isnan(th.toVector<float>()[0]));
+  expectNear(x3.grad().toVector<float>(), {1, 0, 1});
+  // Integers: threshold keeps the dtype (numbers truncated), trace sums to
+  // int64, hinge_embedding_loss computes in the input's dtype.
+  Tensor i = Tensor::fromVector(std::vector<int64_t>{1, -1, 2, 0}, {2, 2});
+  EXPECT_EQ(kiln::threshold(i, -0.5, 7).toVector<int64_t>(),
+            (std::vector<int64_t>{1, 7, 2, 7}));
+  EXPECT_EQ(kiln::trace(i).dtype(), kiln::DType::Int64);
+  EXPECT_EQ(kiln::trace(i).item<int64_t>(), 1);
+  EXPECT_EQ(kiln::hinge_embedding_loss(i, i, 1.5, "none").toVector<int64_t>(),
+            (std::vector<int64_t>{1, 2, 2, 1}));
+  EXPECT_EQ(kiln::margin_ranking_loss(i, i, i, 0.0, "sum").dtype(),
+            kiln::DType::Float32);
+}
+
+TEST(Functional, ShrinkageMarginAndDistanceFunctionsRefuseWhatPyTorchRefuses) {
+  Tensor x = kiln::ones({2, 3});
+  Tensor i = Tensor::fromVector(std::vector<int64_t>{1, 2});
+  Tensor flags = Tensor::fromVector(std::vector<bool>{true, false});
+  expectError([&] { (void)kiln::softmin(i, 0); },
+              "softmin: expects a floating-point tensor");
+  expectError([&] { (void)kiln::hardshrink(i); },
+              "hardshrink: expects a floating-point tensor");
+  expectError([&] { (void)kiln::softshrink(x, -1.0); },
+              "softshrink: lambda must be greater or equal to 0");
+  expectError([&] { (void)kiln::tanhshrink(flags); },
+              "tanhshrink: bool inputs are not supported");
+  expectError([&] { (void)kiln::threshold(flags, 0, 1); },
+              "threshold: bool inputs are not supported");
+  expectError([&] { (void)kiln::glu(x); },
+              "glu: halving dimension must be even, but dimension 1 is size 3");
+  expectError([&] { (void)kiln::glu(kiln::full({}, 1.0)); },
+              "glu: does not support scalars");
+  expectError(
+      [&] { (void)kiln::margin_ranking_loss(x, x, kiln::ones({3})); },
+      "margin_ranking_loss: expects inputs of the same number of dims, got "
+      "2-D, 2-D, 1-D");
+  expectError([&] { (void)kiln::hinge_embedding_loss(x, x, 1.0, "avg"); },
+              "hinge_embedding_loss: reduction must be");
+  expectError([&] { (void)kiln::hinge_embedding_loss(flags, flags); },
+              "hinge_embedding_loss: bool inputs are not supported");
+  expectError([&] { (void)kiln::soft_margin_loss(i, i); },
+              "soft_margin_loss: expects a floating-point tensor");
+  expectError([&] { (void)kiln::multilabel_soft_margin_loss(x, x > 0.0); },
+              "multilabel_soft_margin_loss: bool targets are not supported");
+  expectError(
+      [&] {
+        (void)kiln::multilabel_soft_margin_loss(kiln::full({}, 1.0),
+                                                kiln::full({}, 1.0));
+      },
+      "multilabel_soft_margin_loss: expects an input with a class dim");
+  expectError([&] { (void)kiln::pairwise_distance(x, kiln::ones({4})); },
+              "pairwise_distance: shapes [2, 3] and [4] do not broadcast");
+  expectError([&] { (void)kiln::triplet_margin_loss(x, x, kiln::ones({3})); },
+              "triplet_margin_loss: expects inputs of the same number of dims");
+  expectError([&] { (void)kiln::trace(i); },
+              "trace: expects a matrix, got a tensor of 1 dims");
+  expectError(
+      [&] {
+        (void)kiln::trace(kiln::ones({2, 2}) > 0.0);
+      },
+      "trace: bool inputs are not supported");
+}
+
 TEST(Functional, MethodsAreTheFunctions) {
   Tensor x = Tensor::fromVector(std::vector<float>{1, -2, 0, NAN}, {2, 2});
   EXPECT_EQ(x.isnan().toVector<bool>(), kiln::isnan(x).toVector<bool>());
@@ -2013,10 +2237,13 @@ TEST(Functional, ValuesAndGradientsAtNaNAndInfinitiesAsInPyTorch) {
        [](const Tensor &x) { return kiln::hardsigmoid(x); },
        {nan, 1, 0},
        {0, 0, 0}},
+      // PyTorch's vectorized hardswish_backward multiplies the gradient
+      // by x / 3 + 1/2 at NaN (NaN; 16 f32 elements take it), its scalar
+      // tail passes it (these 3 elements: 1).
       {"hardswish",
        [](const Tensor &x) { return kiln::hardswish(x); },
        {nan, inf, nan},
-       {1, 1, 0}},
+       {nan, 1, 0}},
       {"logsigmoid",
        [](const Tensor &x) { return kiln::logsigmoid(x); },
        {nan, 0, -inf},

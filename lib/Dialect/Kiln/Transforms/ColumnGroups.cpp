@@ -175,7 +175,8 @@ bool expandColumnSoftmax(Operation *op) {
   auto dimAttr = op->getAttrOfType<IntegerAttr>("dim");
   std::optional<int64_t> dim =
       dimAttr ? normalizeDim(dimAttr.getInt(), rank) : std::nullopt;
-  if (!dim || type.getDimSize(*dim) < 2)
+  // A rank-0 softmax (dim 0 or -1) has no dim to read a size from.
+  if (!dim || rank == 0 || type.getDimSize(*dim) < 2)
     return false;
   ArrayRef<int64_t> shape = type.getShape();
   int64_t outer = 1, columns = 1;
