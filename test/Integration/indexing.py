@@ -279,6 +279,19 @@ for sorted_flag in ([], ["--sorted-scatters"]):
             ir3("index_add", base, idx, src, want, "{dim = 0 : i64}"),
             [base, idx, src], want, rtol=0, atol=0, extra_args=sorted_flag)
 
+# Rank-0 base, index and source (dim 0 and -1 of a number, as PyTorch
+# takes them): index_add read a dim size the number does not have, and
+# crashed, until the sixty-fifth session.
+base, idx, src = torch.tensor(-1.5), torch.tensor(0), torch.tensor(2.25)
+for op, dim, want in (("index_add", 0, base.index_add(0, idx, src)),
+                      ("index_add", -1, base.index_add(-1, idx, src)),
+                      ("scatter_add", 0, base.scatter_add(0, idx, src))):
+    for sorted_flag in ([], ["--sorted-scatters"]):
+        c.check(f"{op} of rank 0, dim={dim}{', sorted' if sorted_flag else ''}",
+                ir3(op, base, idx, src, want, f"{{dim = {dim} : i64}}"),
+                [base, idx, src], want, rtol=0, atol=0,
+                extra_args=sorted_flag)
+
 # The sorted scatter (the GPU's lowering; on the CPU with
 # --sorted-scatters): the runtime sorts the positions by target, then every
 # element adds its run in position order -- the sequential loop's bits.

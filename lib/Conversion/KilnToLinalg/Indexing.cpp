@@ -1104,7 +1104,8 @@ LogicalResult lowerScatterAlongDim(Operation *op, Value base, Value index,
   // walks all positions in order, adding those whose index falls in its
   // range (whole rows of src: contiguous). Every element still receives
   // its contributions in order; each thread reads the index once.
-  if (!gpu && dim == 0 && (perSlice || rank == 1) && loopShape[0] > 1) {
+  if (!gpu && dim == 0 && rank >= 1 && (perSlice || rank == 1) &&
+      loopShape[0] > 1) {
     remarkKernel(rewriter, loc,
                  "{0}: each thread owns a range of the {1} targets and walks "
                  "all {2} positions in order, adding those that fall in its "
