@@ -23,7 +23,10 @@ llvm_config.use_default_substitutions()
 llvm_config.with_environment("PATH", config.llvm_tools_dir, append_path=True)
 # `make check-asan` turns libomp's hot teams off (they leak when a team
 # grows; Makefile): lit passes the sanitizers' options on, not libomp's.
-llvm_config.with_system_environment(["KMP_HOT_TEAMS_MAX_LEVEL"])
+# It also sets KILN_SANITIZER_RUN, which makes fusion.py run each graph
+# once instead of three times.
+llvm_config.with_system_environment(["KMP_HOT_TEAMS_MAX_LEVEL",
+                                     "KILN_SANITIZER_RUN"])
 
 tool_dirs = [config.kiln_tools_dir, config.llvm_tools_dir]
 tools = ["kiln-opt", "kiln-compile"]
