@@ -17,6 +17,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <numeric>
 
 namespace kiln {
 
@@ -292,8 +293,7 @@ Tensor cat(const std::vector<Tensor> &tensors, int64_t dim,
   };
   if (kept.empty()) {
     std::vector<size_t> all(tensors.size());
-    for (size_t i = 0; i < all.size(); ++i)
-      all[i] = i;
+    std::iota(all.begin(), all.end(), size_t(0));
     return emptyOf(all);
   }
   const std::vector<int64_t> &shape = tensors[kept[0]].shape();

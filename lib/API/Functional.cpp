@@ -74,6 +74,14 @@ double coefficient(double value, const Tensor &x) {
              : value;
 }
 
+/// A number PyTorch converts to `x`'s dtype before its kernel uses it:
+/// rounded for a float x (coefficient), truncated toward 0 for an integer
+/// one.
+Scalar numberIn(double value, const Tensor &x) {
+  return isFloat(x.dtype()) ? Scalar(coefficient(value, x))
+                            : Scalar(static_cast<int64_t>(std::trunc(value)));
+}
+
 /// log(1 + x) to about an ulp where 1 + x rounds (|x| small): log(v) -
 /// ((v - 1) - x) / v with v = 1 + x, the first-order correction of the
 /// rounding of v. Its gradient is 1/v up to that correction's (a Kahan
@@ -892,24 +900,22 @@ Tensor addmm(const Tensor &input, const Tensor &a, const Tensor &b, double beta,
                     " does not broadcast to the product's shape " +
                     shapeText(product.shape()),
                 where);
-  // Integer matrices take beta and alpha truncated (PyTorch's).
-  auto number = [&](double value) {
-    return isFloat(a.dtype()) ? Scalar(value)
-                              : Scalar(static_cast<int64_t>(value));
-  };
+  // Integer matrices take beta and alpha truncated (PyTorch's; truncated
+  // here too, for the tests of 0 and 1 below).
   if (!isFloat(a.dtype())) {
     beta = std::trunc(beta);
     alpha = std::trunc(alpha);
   }
   if (alpha != 1.0)
-    product = mul(scalarLike(number(alpha), product, where), product, where);
+    product =
+        mul(scalarLike(numberIn(alpha, a), product, where), product, where);
   Tensor result;
   if (beta == 0.0)
     result = kiln::where(boolScalar(true, where), product, input, where);
   else if (beta == 1.0)
     result = add(input, product, where);
   else
-    result = add(mul(scalarLike(number(beta), input, where), input, where),
+    result = add(mul(scalarLike(numberIn(beta, a), input, where), input, where),
                  product, where);
   return result;
 }
@@ -968,12 +974,8 @@ Tensor threshold(const Tensor &x, double threshold, double value,
   refuseBool("threshold", x, "inputs", where);
   // x <= threshold ? value : x, both numbers in x's dtype (truncated for
   // integers, as PyTorch converts them); NaN keeps x and its gradient.
-  auto number = [&](double v) {
-    return isFloat(x.dtype()) ? Scalar(coefficient(v, x))
-                              : Scalar(static_cast<int64_t>(std::trunc(v)));
-  };
-  return kiln::where(le(x, scalarLike(number(threshold), x, where), where),
-                     scalarLike(number(value), x, where), x, where);
+  return kiln::where(le(x, scalarLike(numberIn(threshold, x), x, where), where),
+                     scalarLike(numberIn(value, x), x, where), x, where);
 }
 
 Tensor glu(const Tensor &x, int64_t dim, SourceLocation where) {
@@ -1053,13 +1055,10 @@ Tensor hinge_embedding_loss(const Tensor &input, const Tensor &target,
   // where(target != -1, x, 0), in the input's dtype: its margin - x fills
   // a tensor like x with the margin, so an integer input takes it
   // truncated (and its mean is an error, as PyTorch's).
-  Scalar marginValue = isFloat(input.dtype())
-                           ? Scalar(coefficient(margin, input))
-                           : Scalar(static_cast<int64_t>(std::trunc(margin)));
   Tensor zero = scalarLike(0, input, where);
-  Tensor clamped =
-      clamp(sub(scalarLike(marginValue, input, where), input, where), 0.0,
-            std::nullopt, where);
+  Tensor clamped = clamp(
+      sub(scalarLike(numberIn(margin, input), input, where), input, where), 0.0,
+      std::nullopt, where);
   Tensor marginPart = kiln::where(
       ne(target, scalarLike(1, target, where), where), clamped, zero, where);
   Tensor selfPart = kiln::where(
